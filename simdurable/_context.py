@@ -1,0 +1,502 @@
+"""The handler context: every durable operation a handler can perform.
+
+The classes ``Context`` ... ``WorkflowSharedContext`` are the types handlers
+annotate with (as in restate-sdk). At run time every handler receives an
+``InvocationContext``, which turns each operation into one journal command of
+its attempt and checks that the handler's kind allows it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+import uuid as _uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from ._futures import DurableCallFuture, DurableFuture, DurableSleepFuture, SendHandle
+from ._options import RunOptions, options_from_legacy
+from ._serde import BytesSerde, DefaultSerde, JsonSerde, Serde
+from ._service import handler_of
+from .runtime._engine import HandlerSpec, awakeable_id, encode_promise
+from .runtime._errors import HandlerError, SerializationError, TerminalError
+from .runtime._invocation import Attempt, StepSpec, user_source
+from .runtime._journal import (
+    AWAKEABLE,
+    CALL,
+    CANCEL,
+    CLEAR,
+    CLEAR_ALL,
+    GET,
+    KEYS,
+    PROMISE_COMPLETE,
+    PROMISE_GET,
+    PROMISE_PEEK,
+    REJECT_AWAKEABLE,
+    RESOLVE_AWAKEABLE,
+    RUN,
+    SEND,
+    SET,
+    SLEEP,
+    Entry,
+    Failure,
+    Value,
+)
+from .runtime._retry import to_ms
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the invocation was started with."""
+
+    id: str
+    headers: dict[str, str]
+    attempt_headers: dict[str, str]
+    body: bytes
+    idempotency_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Context:
+    """The context of a handler of a plain ``Service``."""
+
+
+class ObjectSharedContext(Context):
+    """A shared handler of a virtual object: reads state, cannot write it."""
+
+
+class ObjectContext(Context):
+    """An exclusive handler of a virtual object: reads and writes state."""
+
+
+class WorkflowSharedContext(ObjectSharedContext):
+    """A shared handler of a workflow: reads state and uses promises."""
+
+
+class WorkflowContext(ObjectContext):
+    """The main handler of a workflow: state and promises."""
+
+
+def _json_default() -> Serde[Any]:
+    return DefaultSerde()
+
+
+def _decoder(serde: Serde[Any]) -> Callable[[bytes], Any]:
+    return serde.deserialize
+
+
+def _none(_: bytes) -> None:
+    return None
+
+
+class DurablePromise(typing.Generic[T]):
+    """A workflow's durable promise, completed once, awaited by any handler."""
+
+    def __init__(self, ctx: InvocationContext, name: str, serde: Serde[T]) -> None:
+        self.name = name
+        self.serde = serde
+        self._ctx = ctx
+
+    def value(self) -> DurableFuture[T]:
+        ctx = self._ctx
+        index = ctx._issue(Entry(PROMISE_GET, self.name), "promise().value")
+        return DurableFuture(ctx._attempt, index, _decoder(self.serde))
+
+    def __await__(self) -> typing.Generator[Any, None, T]:
+        return self.value().__await__()
+
+    async def peek(self) -> T | None:
+        ctx = self._ctx
+        index = ctx._issue(Entry(PROMISE_PEEK, self.name), "promise().peek")
+        return await DurableFuture(ctx._attempt, index, _decoder(self.serde))
+
+    async def resolve(self, value: T) -> None:
+        ctx = self._ctx
+        data = encode_promise(Value(self.serde.serialize(value)))
+        index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().resolve")
+        await DurableFuture(ctx._attempt, index, _none)
+
+    async def reject(self, message: str, code: int = 500) -> None:
+        ctx = self._ctx
+        data = encode_promise(Failure(code, message))
+        index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().reject")
+        await DurableFuture(ctx._attempt, index, _none)
+
+
+class InvocationContext(WorkflowContext, WorkflowSharedContext):
+    """The one implementation behind every context type."""
+
+    def __init__(self, attempt: Attempt, spec: HandlerSpec) -> None:
+        self._attempt = attempt
+        self._spec = spec
+
+    def __repr__(self) -> str:
+        return f"<simdurable context of {self._attempt.handler} ({self._attempt.rec.id})>"
+
+    # -- plumbing -----------------------------------------------------------
+    def _issue(self, entry: Entry, method: str) -> int:
+        return self._attempt.issue(entry, method)
+
+    def _refuse(self, method: str, why: str) -> HandlerError:
+        return HandlerError(
+            f"ctx.{method}() {why}", handler=self._attempt.handler, source=user_source(3)
+        )
+
+    def _writable(self, method: str) -> None:
+        self._attempt.guard(method)
+        spec = self._spec
+        if not spec.keyed:
+            raise self._refuse(method, f"needs keyed state, but {spec.service} is a Service; "
+                                       "use a VirtualObject or a Workflow")
+        if spec.kind == "shared":
+            raise self._refuse(method, "is not allowed in a shared handler: shared handlers "
+                                       "can only read state")
+
+    def _readable(self, method: str) -> None:
+        self._attempt.guard(method)
+        if not self._spec.keyed:
+            raise self._refuse(method, f"needs keyed state, but {self._spec.service} is a "
+                                       "Service; use a VirtualObject or a Workflow")
+
+    # -- identity and determinism ----------------------------------------------
+    def request(self) -> Request:
+        self._attempt.guard("request")
+        rec = self._attempt.rec
+        return Request(
+            id=rec.id,
+            headers=dict(rec.headers),
+            attempt_headers={},
+            body=rec.input,
+            idempotency_key=rec.idempotency_key or None,
+        )
+
+    def key(self) -> str:
+        self._attempt.guard("key")
+        key = self._attempt.rec.key
+        if key is None:
+            raise self._refuse("key", f"is only for virtual objects and workflows; "
+                                      f"{self._spec.service} is a Service")
+        return key
+
+    def random(self) -> Any:
+        """A ``random.Random`` seeded by the invocation id: the same on every replay."""
+        self._attempt.guard("random")
+        return self._attempt.rng
+
+    def uuid(self) -> _uuid.UUID:
+        """A UUID drawn from ``random()``: stable across replays (an idempotency key)."""
+        self._attempt.guard("uuid")
+        return _uuid.UUID(int=self._attempt.rng.getrandbits(128), version=4)
+
+    def time(self) -> DurableFuture[float]:
+        """The current time, recorded as the step "timestamp"."""
+        engine = self._attempt.engine
+        return self.run_typed("timestamp", lambda: engine.wall_ms() / 1000)
+
+    # -- steps -----------------------------------------------------------------
+    def run_typed(
+        self,
+        name: str,
+        action: Callable[..., Any],
+        options: RunOptions[Any] | None = None,
+        /,
+        *args: Any,
+        **kwargs: Any,
+    ) -> DurableFuture[Any]:
+        """Run ``action(*args, **kwargs)`` as a step: its result is stored once."""
+        attempt = self._attempt
+        attempt.guard("run_typed")
+        if not isinstance(name, str):
+            raise self._refuse("run_typed", f"needs a step name (str) first, got {name!r}")
+        if not callable(action):
+            raise self._refuse("run_typed", f"needs a callable for step {name!r}, got "
+                                            f"{type(action).__name__}")
+        options = options or RunOptions()
+        serde = options.serde
+        if isinstance(serde, DefaultSerde) and serde.type_hint is None:
+            hint = options.type_hint or _return_hint(action)
+            if hint is not None:
+                serde = DefaultSerde(hint)
+        index = self._issue(Entry(RUN, name), "run_typed")
+        handler = attempt.handler
+
+        def serialize(value: Any) -> bytes:
+            try:
+                return serde.serialize(value)
+            except (TypeError, ValueError, OverflowError) as err:
+                raise SerializationError(
+                    f"the step returned a value its serde cannot store: {err}",
+                    handler=handler,
+                    step=name,
+                    journal_index=index,
+                ) from None
+
+        attempt.register_step(
+            index, StepSpec(name, action, args, kwargs, serialize, options.backoff())
+        )
+        return DurableFuture(attempt, index, _decoder(serde))
+
+    def run(
+        self,
+        name: str,
+        action: Callable[..., Any],
+        serde: Serde[Any] | None = None,
+        max_attempts: int | None = None,
+        max_retry_duration: timedelta | None = None,
+        type_hint: Any = None,
+        args: tuple[Any, ...] | None = None,
+    ) -> DurableFuture[Any]:
+        """The older form of ``run_typed`` (deprecated in restate-sdk)."""
+        options = options_from_legacy(serde, max_attempts, max_retry_duration, type_hint)
+        return self.run_typed(name, action, options, *(args or ()))
+
+    # -- timers ----------------------------------------------------------------
+    def sleep(self, delta: timedelta, name: str | None = None) -> DurableSleepFuture:
+        """A durable timer: survives crashes; virtual in simulation."""
+        if not isinstance(delta, timedelta):
+            raise self._refuse("sleep", f"takes a datetime.timedelta, not {type(delta).__name__}")
+        index = self._issue(Entry(SLEEP, name or "", wake_ms=to_ms(delta, 0)), "sleep")
+        return DurableSleepFuture(self._attempt, index, _none)
+
+    # -- state -----------------------------------------------------------------
+    def get(
+        self,
+        name: str,
+        serde: Serde[Any] | None = None,
+        type_hint: Any = None,
+        entry_name: str | None = None,
+    ) -> DurableFuture[Any]:
+        self._readable("get")
+        serde = serde or DefaultSerde(type_hint)
+        index = self._issue(Entry(GET, name), "get")
+        return DurableFuture(self._attempt, index, _decoder(serde))
+
+    def state_keys(self, entry_name: str | None = None) -> DurableFuture[list[str]]:
+        self._readable("state_keys")
+        index = self._issue(Entry(KEYS), "state_keys")
+        return DurableFuture(self._attempt, index, lambda b: list(json.loads(b or b"[]")))
+
+    def set(
+        self,
+        name: str,
+        value: Any,
+        serde: Serde[Any] | None = None,
+        entry_name: str | None = None,
+    ) -> None:
+        self._writable("set")
+        serde = serde or DefaultSerde()
+        try:
+            data = serde.serialize(value)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise SerializationError(
+                f"ctx.set({name!r}, ...): the value cannot be serialized: {err}",
+                handler=self._attempt.handler,
+                source=user_source(2),
+            ) from None
+        self._issue(Entry(SET, name, data=data), "set")
+
+    def clear(self, name: str, entry_name: str | None = None) -> None:
+        self._writable("clear")
+        self._issue(Entry(CLEAR, name), "clear")
+
+    def clear_all(self, entry_name: str | None = None) -> None:
+        self._writable("clear_all")
+        self._issue(Entry(CLEAR_ALL), "clear_all")
+
+    # -- calls and sends -------------------------------------------------------
+    def _target(self, tpe: Any, key: str | None) -> tuple[str, str, Serde[Any], Serde[Any]]:
+        handler = handler_of(tpe)
+        return (
+            handler.service_tag.name,
+            handler.name,
+            handler.handler_io.input_serde,
+            handler.handler_io.output_serde,
+        )
+
+    def _do_call(
+        self,
+        method: str,
+        service: str,
+        handler: str,
+        key: str | None,
+        data: bytes,
+        output: Serde[Any],
+        *,
+        send: bool,
+        delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        self._attempt.guard(method)
+        self._attempt.engine.resolve(service, handler, key)
+        name = f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
+        meta: dict[str, Any] = {"service": service, "handler": handler}
+        if key is not None:
+            meta["key"] = key
+        if delay:
+            meta["delay_ms"] = to_ms(delay, 0)
+        if idempotency_key:
+            meta["idempotency_key"] = idempotency_key
+        if headers:
+            meta["headers"] = dict(headers)
+        entry = Entry(SEND if send else CALL, name, data=data, ref=json.dumps(meta))
+        index = self._issue(entry, method)
+        callee = self._attempt.recorded(index).ref
+        cancel = self.cancel_invocation
+        if send:
+            return SendHandle(callee, cancel)
+        return DurableCallFuture(self._attempt, index, _decoder(output), callee, cancel)
+
+    def _serialize_arg(self, serde: Serde[Any], arg: Any, target: str) -> bytes:
+        try:
+            return serde.serialize(arg)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise SerializationError(
+                f"the argument of the call to {target} cannot be serialized: {err}",
+                handler=self._attempt.handler,
+                source=user_source(3),
+            ) from None
+
+    def service_call(
+        self,
+        tpe: Any,
+        arg: Any = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> DurableCallFuture[Any]:
+        service, handler, ins, outs = self._target(tpe, None)
+        data = self._serialize_arg(ins, arg, f"{service}/{handler}")
+        return self._do_call("service_call", service, handler, None, data, outs, send=False,
+                             idempotency_key=idempotency_key, headers=headers)
+
+    def object_call(
+        self,
+        tpe: Any,
+        key: str,
+        arg: Any = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> DurableCallFuture[Any]:
+        service, handler, ins, outs = self._target(tpe, key)
+        data = self._serialize_arg(ins, arg, f"{service}/{key}/{handler}")
+        return self._do_call("object_call", service, handler, key, data, outs, send=False,
+                             idempotency_key=idempotency_key, headers=headers)
+
+    workflow_call = object_call
+
+    def service_send(
+        self,
+        tpe: Any,
+        arg: Any = None,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        service, handler, ins, outs = self._target(tpe, None)
+        data = self._serialize_arg(ins, arg, f"{service}/{handler}")
+        return self._do_call("service_send", service, handler, None, data, outs, send=True,
+                             delay=send_delay, idempotency_key=idempotency_key, headers=headers)
+
+    def object_send(
+        self,
+        tpe: Any,
+        key: str,
+        arg: Any = None,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        service, handler, ins, outs = self._target(tpe, key)
+        data = self._serialize_arg(ins, arg, f"{service}/{key}/{handler}")
+        return self._do_call("object_send", service, handler, key, data, outs, send=True,
+                             delay=send_delay, idempotency_key=idempotency_key, headers=headers)
+
+    workflow_send = object_send
+
+    def generic_call(
+        self,
+        service: str,
+        handler: str,
+        arg: bytes,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        **_: Any,
+    ) -> DurableCallFuture[bytes]:
+        return self._do_call("generic_call", service, handler, key, bytes(arg), BytesSerde(),
+                             send=False, idempotency_key=idempotency_key, headers=headers)
+
+    def generic_send(
+        self,
+        service: str,
+        handler: str,
+        arg: bytes,
+        key: str | None = None,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        **_: Any,
+    ) -> SendHandle:
+        return self._do_call("generic_send", service, handler, key, bytes(arg), BytesSerde(),
+                             send=True, delay=send_delay, idempotency_key=idempotency_key,
+                             headers=headers)
+
+    def cancel_invocation(self, invocation_id: str) -> None:
+        self._issue(Entry(CANCEL, invocation_id), "cancel_invocation")
+
+    # -- awakeables -------------------------------------------------------------
+    def awakeable(
+        self, serde: Serde[Any] | None = None, type_hint: Any = None
+    ) -> tuple[str, DurableFuture[Any]]:
+        """An id to hand to the outside world, and the future it completes."""
+        serde = serde or DefaultSerde(type_hint)
+        index = self._issue(Entry(AWAKEABLE), "awakeable")
+        future = DurableFuture(self._attempt, index, _decoder(serde))
+        return awakeable_id(self._attempt.rec.id, index), future
+
+    def resolve_awakeable(self, name: str, value: Any, serde: Serde[Any] | None = None) -> None:
+        data = (serde or JsonSerde()).serialize(value)
+        self._issue(Entry(RESOLVE_AWAKEABLE, name, data=data), "resolve_awakeable")
+
+    def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
+        data = json.dumps({"message": failure_message, "code": failure_code}).encode()
+        self._issue(Entry(REJECT_AWAKEABLE, name, data=data), "reject_awakeable")
+
+    # -- workflows --------------------------------------------------------------
+    def promise(
+        self, name: str, serde: Serde[Any] | None = None, type_hint: Any = None
+    ) -> DurablePromise[Any]:
+        self._attempt.guard("promise")
+        if self._spec.service_kind != "workflow":
+            raise self._refuse("promise", f"is only for workflows; {self._spec.service} is not one")
+        return DurablePromise(self, name, serde or DefaultSerde(type_hint))
+
+
+def _return_hint(action: Callable[..., Any]) -> Any:
+    try:
+        hint = typing.get_type_hints(action).get("return")
+    except Exception:  # noqa: BLE001 - unresolvable annotations mean no hint
+        return None
+    if hint is type(None):
+        return None
+    if inspect.isclass(hint) and hint in (str, int, float, bool, dict, list):
+        return None
+    return hint
+
+
+__all__ = [
+    "Context",
+    "ObjectContext",
+    "ObjectSharedContext",
+    "WorkflowContext",
+    "WorkflowSharedContext",
+    "InvocationContext",
+    "DurablePromise",
+    "Request",
+    "TerminalError",
+]

@@ -1,0 +1,123 @@
+"""``FakeExternal``: a stand-in for a payment API, an HTTP service, a database.
+
+Called from inside a step, ``apply`` records one effect, labelled with the
+invocation, step, journal index and attempt that caused it, and returns a
+receipt. A known idempotency key returns the earlier receipt and records
+nothing, as a well-behaved API does. Under a fault plan the fake can also
+lose its response (the effect happened, the caller sees ``ConnectionError``).
+The checkers compare these effects across runs to find double charges.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from .runtime._faults import FaultPoint
+from .runtime._invocation import current_step
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One effect applied to a fake external system."""
+
+    op: str
+    payload: Any
+    idempotency_key: str | None
+    receipt: str
+    invocation: str | None = None
+    handler: str | None = None
+    step: str | None = None
+    journal_index: int | None = None
+    attempt: int | None = None
+
+    def signature(self) -> tuple[str, str, str | None]:
+        """What makes two effects "the same" when comparing runs."""
+        return (self.op, repr(self.payload), self.idempotency_key)
+
+
+class FakeExternal:
+    """A fake external system that records the effects applied to it."""
+
+    def __init__(self, name: str) -> None:
+        if not name or not isinstance(name, str):
+            raise ValueError(f"a FakeExternal needs a name, got {name!r}")
+        self.name = name
+        self.effects: list[Effect] = []
+        self.calls = 0
+        self._receipts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._scripted: list[tuple[str | None, BaseException, int]] = []
+
+    def __repr__(self) -> str:
+        return f"FakeExternal({self.name!r}, effects={len(self.effects)})"
+
+    def reset(self) -> None:
+        """Forget every effect and scripted failure (``check`` does this per example)."""
+        self.effects.clear()
+        self._receipts.clear()
+        self._scripted.clear()
+        self.calls = 0
+
+    def fail_next(self, op: str | None, exc: BaseException, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``op`` (any op if None) raise ``exc``."""
+        self._scripted.append((op, exc, times))
+
+    def apply(
+        self,
+        op: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply one effect; returns its receipt ``{"id", "op", "payload"}``."""
+        self.calls += 1
+        for i, (want, exc, left) in enumerate(self._scripted):
+            if want in (None, op) and left > 0:
+                self._scripted[i] = (want, exc, left - 1)
+                raise exc
+        if idempotency_key is not None:
+            known = self._receipts.get((op, idempotency_key))
+            if known is not None:
+                return dict(known)
+        step = current_step.get()
+        receipt = {
+            "id": f"{self.name}-{len(self.effects) + 1}",
+            "op": op,
+            "payload": copy.deepcopy(payload),
+        }
+        self.effects.append(
+            Effect(
+                op=op,
+                payload=copy.deepcopy(payload),
+                idempotency_key=idempotency_key,
+                receipt=receipt["id"],
+                invocation=step.invocation if step else None,
+                handler=step.handler if step else None,
+                step=step.step if step else None,
+                journal_index=step.index if step else None,
+                attempt=step.attempt if step else None,
+            )
+        )
+        if idempotency_key is not None:
+            self._receipts[(op, idempotency_key)] = receipt
+        if step is not None and step.engine is not None and step.engine.faulty:
+            engine = step.engine
+            point = FaultPoint(
+                phase="response",
+                invocation=step.invocation,
+                target=step.handler,
+                index=step.index,
+                name=step.step,
+                op=f"{self.name}.{op}",
+                attempt=step.attempt,
+                time_ms=engine.now_ms,
+            )
+            if engine.injector.lose_response(self.name, op, point):
+                engine.trace("fault", step.invocation, f"{self.name}.{op}: response lost")
+                raise ConnectionError(f"{self.name}.{op}: response lost")
+        return dict(receipt)
+
+    def ops(self, op: str | None = None) -> list[Effect]:
+        """The effects applied so far, of one op or all."""
+        return [e for e in self.effects if op is None or e.op == op]

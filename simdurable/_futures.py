@@ -1,0 +1,189 @@
+"""Durable futures and the combinators that wait on several of them.
+
+A future stands for one journal command. Awaiting it yields a ``Wait`` to the
+runtime when the command is not complete yet; the runtime resumes the handler
+once it is. The combinators accept only these futures (restate-sdk's accept
+only its own), and decide by the order in which completions became visible,
+which the journal records, so they replay identically.
+
+``gather`` returns the *results* in argument order (restate-sdk's returns the
+futures themselves; awaiting each of those gives the same values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from typing import Any, Generic, TypeVar
+
+from .runtime._errors import HandlerError, TerminalError
+from .runtime._invocation import Attempt, Wait
+from .runtime._journal import Completion, Failure, Value
+
+T = TypeVar("T")
+
+
+def raise_failure(completion: Failure) -> None:
+    raise TerminalError(completion.message, completion.code)
+
+
+class DurableFuture(Generic[T]):
+    """The result of a journaled operation, available once it completes."""
+
+    __slots__ = ("_attempt", "_index", "_decode")
+
+    def __init__(
+        self, attempt: Attempt, index: int, decode: Callable[[bytes], T]
+    ) -> None:
+        self._attempt = attempt
+        self._index = index
+        self._decode = decode
+
+    @property
+    def journal_index(self) -> int:
+        return self._index
+
+    def done(self) -> bool:
+        return self._index in self._attempt.done
+
+    def _result(self) -> T:
+        completion: Completion = self._attempt.done[self._index]
+        if isinstance(completion, Value):
+            return self._decode(completion.data)
+        raise TerminalError(completion.message, completion.code)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        attempt, index = self._attempt, self._index
+        while index not in attempt.done:
+            yield Wait((index,))
+        return self._result()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "pending"
+        return f"<{type(self).__name__} #{self._index} {state}>"
+
+
+class DurableSleepFuture(DurableFuture[None]):
+    """``ctx.sleep``: resolves to None when the timer fires."""
+
+
+class DurableCallFuture(DurableFuture[T]):
+    """A call to another handler; knows the callee's invocation id at once."""
+
+    __slots__ = ("_callee", "_cancel")
+
+    def __init__(
+        self,
+        attempt: Attempt,
+        index: int,
+        decode: Callable[[bytes], T],
+        callee: str,
+        cancel: Callable[[str], None],
+    ) -> None:
+        super().__init__(attempt, index, decode)
+        self._callee = callee
+        self._cancel = cancel
+
+    async def invocation_id(self) -> str:
+        return self._callee
+
+    async def cancel_invocation(self) -> None:
+        self._cancel(self._callee)
+
+
+class SendHandle:
+    """A one-way send: the callee's invocation id, and a way to cancel it."""
+
+    def __init__(self, callee: str, cancel: Callable[[str], None]) -> None:
+        self._callee = callee
+        self._cancel = cancel
+
+    async def invocation_id(self) -> str:
+        return self._callee
+
+    async def cancel_invocation(self) -> None:
+        self._cancel(self._callee)
+
+
+class _WaitFor:
+    """Awaitable that waits until ``wait`` is satisfied."""
+
+    __slots__ = ("_attempt", "_wait")
+
+    def __init__(self, attempt: Attempt, wait: Wait) -> None:
+        self._attempt = attempt
+        self._wait = wait
+
+    def __await__(self) -> Generator[Any, None, None]:
+        while not self._attempt.satisfied(self._wait):
+            yield self._wait
+
+
+def _common_attempt(name: str, futures: Sequence[Any]) -> Attempt:
+    if not futures:
+        raise HandlerError(f"{name}() needs at least one future")
+    attempt = None
+    for f in futures:
+        if not isinstance(f, DurableFuture):
+            raise HandlerError(
+                f"{name}() accepts only simdurable futures (from ctx.run_typed, ctx.sleep, "
+                f"calls, awakeables, promises), not {type(f).__name__}. "
+                "asyncio/trio primitives cannot be journaled."
+            )
+        if attempt is None:
+            attempt = f._attempt
+        elif f._attempt is not attempt:
+            raise HandlerError(f"{name}(): all futures must be created by the same context")
+    assert attempt is not None
+    return attempt
+
+
+def _by_completion(attempt: Attempt, futures: Sequence[DurableFuture[Any]]) -> list[Any]:
+    done = [f for f in futures if f.done()]
+    done.sort(key=lambda f: attempt.order[f._index])
+    return done
+
+
+async def gather(*futures: DurableFuture[Any]) -> list[Any]:
+    """Wait for all; return their results in argument order.
+
+    If any failed, raises the ``TerminalError`` of the first failed one in
+    argument order, once all are complete.
+    """
+    attempt = _common_attempt("gather", futures)
+    await _WaitFor(attempt, Wait(tuple(f._index for f in futures), all=True))
+    return [f._result() for f in futures]
+
+
+async def select(**futures: DurableFuture[Any]) -> list[Any]:
+    """Wait for the first to complete; return ``[name, result]``.
+
+    Raises the ``TerminalError`` of the first one if it failed.
+    """
+    items = list(futures.items())
+    attempt = _common_attempt("select", [f for _, f in items])
+    await _WaitFor(attempt, Wait(tuple(f._index for _, f in items)))
+    first = _by_completion(attempt, [f for _, f in items])[0]
+    name = next(k for k, f in items if f is first)
+    return [name, first._result()]
+
+
+async def wait_completed(
+    *futures: DurableFuture[Any],
+) -> tuple[list[DurableFuture[Any]], list[DurableFuture[Any]]]:
+    """Wait until at least one is complete; return ``(completed, pending)``."""
+    attempt = _common_attempt("wait_completed", futures)
+    await _WaitFor(attempt, Wait(tuple(f._index for f in futures)))
+    completed = _by_completion(attempt, futures)
+    pending = [f for f in futures if not f.done()]
+    return completed, pending
+
+
+async def as_completed(*futures: DurableFuture[Any]) -> AsyncIterator[DurableFuture[Any]]:
+    """Yield the futures as they complete, in completion order."""
+    attempt = _common_attempt("as_completed", futures)
+    pending = list(futures)
+    while pending:
+        await _WaitFor(attempt, Wait(tuple(f._index for f in pending)))
+        for f in _by_completion(attempt, pending):
+            pending.remove(f)
+            yield f

@@ -1,0 +1,103 @@
+"""Serdes: how values become journal bytes and back (JSON by default).
+
+Mirrors ``restate.serde``: ``None`` is stored as empty bytes and empty bytes
+read back as ``None``. ``DefaultSerde`` uses a type hint, when it has one, to
+rebuild dataclasses from JSON objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Serde(Generic[T]):
+    """Turns values into bytes and back."""
+
+    def serialize(self, obj: T | None) -> bytes:
+        raise NotImplementedError
+
+    def deserialize(self, buf: bytes) -> T | None:
+        raise NotImplementedError
+
+
+def _to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+class JsonSerde(Serde[T]):
+    """``json.dumps``/``json.loads``; dataclasses are written as objects."""
+
+    def serialize(self, obj: T | None) -> bytes:
+        if obj is None:
+            return b""
+        return json.dumps(obj, default=_to_jsonable).encode()
+
+    def deserialize(self, buf: bytes) -> T | None:
+        if not buf:
+            return None
+        return json.loads(buf)  # type: ignore[no-any-return]
+
+
+class BytesSerde(Serde[bytes]):
+    """Bytes stored as they are."""
+
+    def serialize(self, obj: bytes | None) -> bytes:
+        return b"" if obj is None else bytes(obj)
+
+    def deserialize(self, buf: bytes) -> bytes | None:
+        return buf
+
+
+class DefaultSerde(Serde[T]):
+    """JSON, rebuilding a dataclass (or pydantic model) named by ``type_hint``."""
+
+    def __init__(self, type_hint: Any = None) -> None:
+        self.type_hint = type_hint
+
+    def with_maybe_type(self, type_hint: Any) -> DefaultSerde[T]:
+        return DefaultSerde(type_hint)
+
+    def serialize(self, obj: T | None) -> bytes:
+        if obj is None:
+            return b""
+        return json.dumps(obj, default=_to_jsonable).encode()
+
+    def deserialize(self, buf: bytes) -> T | None:
+        if not buf:
+            return None
+        data = json.loads(buf)
+        return _rebuild(self.type_hint, data)  # type: ignore[no-any-return]
+
+
+def _rebuild(hint: Any, data: Any) -> Any:
+    if hint is None or data is None:
+        return data
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _rebuild(args[0], data) if len(args) == 1 else data
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(data, dict):
+        hints = typing.get_type_hints(hint)
+        kwargs = {
+            f.name: _rebuild(hints.get(f.name), data[f.name])
+            for f in dataclasses.fields(hint)
+            if f.name in data
+        }
+        unknown = set(data) - {f.name for f in dataclasses.fields(hint)}
+        if unknown:
+            raise TypeError(f"unexpected fields for {hint.__name__}: {sorted(unknown)}")
+        return hint(**kwargs)
+    validate = getattr(hint, "model_validate", None)
+    if isinstance(hint, type) and callable(validate):
+        return validate(data)
+    return data

@@ -1,0 +1,283 @@
+"""Service definitions: ``Service``, ``VirtualObject`` and ``Workflow``.
+
+They mirror ``restate-sdk``: each keeps its handlers in
+``.handlers: dict[str, Handler]``; the decorators return the user's function
+unchanged (so it stays callable and can be named in ``ctx.service_call``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._serde import DefaultSerde, Serde
+from .runtime._engine import HandlerSpec
+from .runtime._errors import SerializationError, TerminalError
+from .runtime._retry import InvocationRetryPolicy
+
+HANDLER_ATTR = "__simdurable_handler__"
+
+ServiceKind = Literal["service", "object", "workflow"]
+HandlerKind = Literal["exclusive", "shared", "workflow"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTag:
+    kind: ServiceKind
+    name: str
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+@dataclass(slots=True)
+class TypeHint:
+    annotation: Any = None
+    is_void: bool = False
+
+
+@dataclass(slots=True)
+class HandlerIO:
+    accept: str = "application/json"
+    content_type: str = "application/json"
+    input_serde: Serde[Any] = field(default_factory=DefaultSerde)
+    output_serde: Serde[Any] = field(default_factory=DefaultSerde)
+    input_type: TypeHint | None = None
+    output_type: TypeHint | None = None
+
+
+@dataclass(slots=True)
+class Handler:
+    """One handler of a service, as ``restate-sdk`` describes it."""
+
+    service_tag: ServiceTag
+    handler_io: HandlerIO
+    kind: HandlerKind
+    name: str
+    fn: Callable[..., Coroutine[Any, Any, Any]]
+    arity: int
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+    invocation_retry_policy: InvocationRetryPolicy | None = None
+
+    @property
+    def target(self) -> str:
+        if self.service_tag.kind == "service":
+            return f"{self.service_tag.name}/{self.name}"
+        return f"{self.service_tag.name}/<key>/{self.name}"
+
+    async def _start(self, ctx: Any, data: bytes) -> bytes:
+        """One attempt: read the input, run the function, write the output."""
+        if self.arity >= 2:
+            try:
+                arg = self.handler_io.input_serde.deserialize(data)
+            except Exception as err:  # noqa: BLE001 - any parse failure is the caller's
+                raise TerminalError(
+                    f"Unable to parse an input argument of {self.service_tag.name}/"
+                    f"{self.name}: {err}",
+                    400,
+                ) from None
+            out = await self.fn(ctx, arg)
+        else:
+            out = await self.fn(ctx)
+        try:
+            return self.handler_io.output_serde.serialize(out)
+        except (TypeError, ValueError) as err:
+            raise SerializationError(
+                f"the handler returned a value that cannot be serialized: {err}",
+                handler=f"{self.service_tag.name}/{self.name}",
+            ) from None
+
+    def spec(self, default_policy: InvocationRetryPolicy | None) -> HandlerSpec:
+        return HandlerSpec(
+            service=self.service_tag.name,
+            name=self.name,
+            service_kind=self.service_tag.kind,
+            kind=self.kind,
+            start=self._start,
+            retry_policy=self.invocation_retry_policy or default_policy,
+            fn=self.fn,
+        )
+
+
+def handler_of(fn: Any) -> Handler:
+    """The ``Handler`` behind a decorated function; a clear error otherwise."""
+    handler = getattr(fn, HANDLER_ATTR, None)
+    if isinstance(handler, Handler):
+        return handler
+    name = getattr(fn, "__qualname__", repr(fn))
+    raise TypeError(
+        f"{name} is not a handler: decorate it with @service.handler() (or @workflow.main()) "
+        "before naming it in a call"
+    )
+
+
+class _ServiceBase:
+    _kind: ServiceKind = "service"
+
+    def __init__(
+        self,
+        name: str,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        **_restate_options: Any,
+    ) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"a service name must be a non-empty string without '/': {name!r}")
+        self.service_tag = ServiceTag(self._kind, name, description, metadata)
+        self.handlers: dict[str, Handler] = {}
+        self.invocation_retry_policy = invocation_retry_policy
+
+    @property
+    def name(self) -> str:
+        return self.service_tag.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, handlers={list(self.handlers)})"
+
+    def _decorate(
+        self,
+        name: str | None,
+        kind: HandlerKind,
+        input_serde: Serde[Any] | None,
+        output_serde: Serde[Any] | None,
+        invocation_retry_policy: InvocationRetryPolicy | None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def wrapper(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if not inspect.iscoroutinefunction(fn):
+                what = getattr(fn, "__qualname__", repr(fn))
+                raise TypeError(
+                    f"handler {self.name}/{name or what} must be an async function, but "
+                    f"{what} is not.\n\n  @svc.handler()\n  def {what}(ctx, ...):"
+                    f"        # incorrect!\n\n  @svc.handler()\n  async def {what}(ctx, ...):"
+                    f"  # correct!"
+                )
+            handler_name = name or fn.__name__
+            if handler_name in self.handlers:
+                raise ValueError(f"{self.name} already has a handler named {handler_name!r}")
+            params = list(inspect.signature(fn).parameters.values())
+            arity = len(params)
+            if arity not in (1, 2):
+                raise TypeError(
+                    f"handler {self.name}/{handler_name} must take (ctx) or (ctx, input); "
+                    f"it takes {arity} parameters"
+                )
+            try:
+                hints = typing.get_type_hints(fn)
+            except Exception:  # noqa: BLE001 - unresolved annotations: no hints
+                hints = {}
+            in_hint = hints.get(params[1].name) if arity == 2 else None
+            out_hint = hints.get("return")
+            handler_io = HandlerIO(
+                input_serde=input_serde or DefaultSerde(in_hint),
+                output_serde=output_serde or DefaultSerde(out_hint),
+                input_type=TypeHint(in_hint, in_hint is None),
+                output_type=TypeHint(out_hint, out_hint in (None, type(None))),
+            )
+            handler = Handler(
+                service_tag=self.service_tag,
+                handler_io=handler_io,
+                kind=kind,
+                name=handler_name,
+                fn=fn,
+                arity=arity,
+                description=description,
+                metadata=metadata,
+                invocation_retry_policy=invocation_retry_policy or self.invocation_retry_policy,
+            )
+            self.handlers[handler_name] = handler
+            setattr(fn, HANDLER_ATTR, handler)
+            return fn
+
+        return wrapper
+
+
+class Service(_ServiceBase):
+    """A stateless service: each invocation runs on its own."""
+
+    _kind: ServiceKind = "service"
+
+    def handler(
+        self,
+        name: str | None = None,
+        *,
+        input_serde: Serde[Any] | None = None,
+        output_serde: Serde[Any] | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        **_restate_options: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._decorate(
+            name, None, input_serde, output_serde, invocation_retry_policy, description, metadata
+        )
+
+
+class VirtualObject(_ServiceBase):
+    """Keyed state with one writer per key: exclusive handlers queue per key."""
+
+    _kind: ServiceKind = "object"
+
+    def handler(
+        self,
+        name: str | None = None,
+        kind: Literal["exclusive", "shared"] = "exclusive",
+        *,
+        input_serde: Serde[Any] | None = None,
+        output_serde: Serde[Any] | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        **_restate_options: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        if kind not in ("exclusive", "shared"):
+            raise ValueError(f"kind must be 'exclusive' or 'shared', not {kind!r}")
+        return self._decorate(
+            name, kind, input_serde, output_serde, invocation_retry_policy, description, metadata
+        )
+
+
+class Workflow(_ServiceBase):
+    """A workflow: ``@wf.main()`` runs once per id; other handlers are shared."""
+
+    _kind: ServiceKind = "workflow"
+
+    def main(
+        self,
+        name: str | None = None,
+        *,
+        input_serde: Serde[Any] | None = None,
+        output_serde: Serde[Any] | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        **_restate_options: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._decorate(
+            name, "workflow", input_serde, output_serde, invocation_retry_policy,
+            description, metadata,
+        )
+
+    def handler(
+        self,
+        name: str | None = None,
+        *,
+        input_serde: Serde[Any] | None = None,
+        output_serde: Serde[Any] | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        **_restate_options: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._decorate(
+            name, "shared", input_serde, output_serde, invocation_retry_policy,
+            description, metadata,
+        )
+
+
+AnyService = Service | VirtualObject | Workflow

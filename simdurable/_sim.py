@@ -1,0 +1,481 @@
+"""``Simulation``: run handlers in-process on a virtual clock with a seeded RNG.
+
+The simulation host is a plain loop around the engine: run ready tasks until
+none is left, then jump the clock to the next timer; stop when neither
+remains. Every decision comes from one chooser (seeded RNG by default), so
+the same seed and fault plan reproduce the same run byte for byte; ``trace``
+shows it and ``trace_digest`` fingerprints it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ._context import InvocationContext
+from ._external import FakeExternal
+from ._serde import DefaultSerde, JsonSerde
+from ._service import AnyService, Handler
+from ._strict import StrictGuard
+from .runtime._engine import Engine, HandlerSpec, awakeable_id
+from .runtime._errors import (
+    HandlerError,
+    InvalidTargetError,
+    NotFinishedError,
+    SerializationError,
+    StuckError,
+    TerminalError,
+)
+from .runtime._faults import (
+    AFTER_STORE,
+    BEFORE,
+    CRASH,
+    EFFECT_DONE,
+    FAIL,
+    PHASES,
+    RESTART,
+    Fault,
+    FaultPlan,
+    Injector,
+)
+from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value
+from .runtime._retry import InvocationRetryPolicy, to_ms
+from .runtime._scheduler import Chooser, RandomChooser, Scheduler
+from .runtime._store import COMPLETED, PAUSED, MemoryStore, Store
+
+DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_target(target: str) -> tuple[str, str | None, str]:
+    """"Service/handler" or "Object/key/handler" -> (service, key, handler)."""
+    if not isinstance(target, str) or target.count("/") < 1:
+        raise InvalidTargetError(
+            f"bad target {target!r}: expected \"Service/handler\" or \"Object/<key>/handler\""
+        )
+    service, _, rest = target.partition("/")
+    key, sep, handler = rest.rpartition("/")
+    if not service or not handler:
+        raise InvalidTargetError(
+            f"bad target {target!r}: expected \"Service/handler\" or \"Object/<key>/handler\""
+        )
+    return service, (key if sep else None), handler
+
+
+def coerce_plan(faults: FaultPlan | str | Iterable[Fault] | None) -> FaultPlan:
+    if faults is None:
+        return FaultPlan()
+    if isinstance(faults, FaultPlan):
+        return faults
+    if isinstance(faults, str):
+        return FaultPlan.parse(faults)
+    return FaultPlan(tuple(faults))
+
+
+@dataclass
+class RunSummary:
+    """What ``Simulation.run`` left behind: unfinished invocations and why."""
+
+    now: float
+    finished: bool
+    waiting: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.finished:
+            return f"all invocations finished at t={self.now:.3f}s"
+        lines = [f"at t={self.now:.3f}s, {len(self.waiting)} invocation(s) cannot progress:"]
+        lines += [f"  {w}" for w in self.waiting]
+        return "\n".join(lines)
+
+
+class InvocationHandle:
+    """A submitted invocation: its id, status and (eventually) result."""
+
+    def __init__(self, sim: Simulation, inv_id: str, handler: Handler) -> None:
+        self._sim = sim
+        self.id = inv_id
+        self._handler = handler
+
+    def __repr__(self) -> str:
+        return f"<InvocationHandle {self.id} {self.target} {self.status}>"
+
+    @property
+    def target(self) -> str:
+        return self._sim._engine.record(self.id).target
+
+    @property
+    def status(self) -> str:
+        """``ready``, ``running``, ``waiting``, ``queued``, ``scheduled``,
+        ``backing-off``, ``suspended``, ``completed``, ``failed`` or ``paused``."""
+        return self._sim._engine.status(self.id)
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("completed", "failed")
+
+    @property
+    def attempts(self) -> int:
+        return self._sim._engine.record(self.id).attempts
+
+    def result(self) -> Any:
+        """The handler's return value; raises its ``TerminalError`` if it failed.
+
+        Raises ``NotFinishedError`` while it is unfinished (or paused); a
+        paused invocation stopped by a handler bug raises that bug's error.
+        """
+        engine = self._sim._engine
+        rec = engine.record(self.id)
+        if rec.status == COMPLETED:
+            result = rec.result
+            if isinstance(result, Failure):
+                raise TerminalError(result.message, result.code)
+            assert isinstance(result, Value)
+            return self._handler.handler_io.output_serde.deserialize(result.data)
+        if rec.status == PAUSED:
+            err = self._sim._paused_error(self.id)
+            if err is not None:
+                raise err
+            raise NotFinishedError(
+                f"{rec.target} ({self.id}) is paused after {rec.failures} failed attempts; "
+                f"last failure: {rec.last_failure}"
+            )
+        raise NotFinishedError(
+            f"{rec.target} ({self.id}) has not finished: {engine.waiting_on(self.id)}"
+        )
+
+
+class Simulation:
+    """Handlers on a virtual clock, with a seeded RNG and injected faults.
+
+    Args:
+      services: the ``Service``/``VirtualObject``/``Workflow`` objects to host.
+      seed: seeds every decision of the run.
+      faults: a ``FaultPlan`` (or its string form) to inject.
+      strict: record clock/RNG/uuid4 calls made outside steps.
+      externals: fake externals whose effects belong to this run.
+      retry_policy: the invocation retry policy (Restate 1.6+ defaults).
+      always_suspend: suspend and replay at every wait, like Restate's
+        ``always_replay``; finds nondeterminism on the first run.
+      chooser: decides the schedule (default: ``RandomChooser(seed)``).
+      max_steps: a run doing more tasks than this is reported stuck.
+    """
+
+    def __init__(
+        self,
+        services: Sequence[AnyService],
+        seed: int = 0,
+        faults: FaultPlan | str | Iterable[Fault] | None = None,
+        strict: bool = False,
+        externals: Sequence[FakeExternal] = (),
+        *,
+        retry_policy: InvocationRetryPolicy | None = None,
+        always_suspend: bool = False,
+        chooser: Chooser | None = None,
+        epoch: datetime = DEFAULT_EPOCH,
+        max_steps: int = 1_000_000,
+        store: Store | None = None,
+    ) -> None:
+        if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
+            raise TypeError("services must be a list of Service/VirtualObject/Workflow objects")
+        self.seed = seed
+        self.strict = strict
+        self.externals = list(externals)
+        self.max_steps = max_steps
+        self._handlers: dict[tuple[str, str], Handler] = {}
+        specs: dict[tuple[str, str], HandlerSpec] = {}
+        for svc in services:
+            handlers = getattr(svc, "handlers", None)
+            if not isinstance(handlers, dict):
+                raise TypeError(
+                    f"{svc!r} is not a service: pass Service, VirtualObject or Workflow objects"
+                )
+            for h in handlers.values():
+                key = (svc.name, h.name)
+                if key in specs:
+                    raise ValueError(f"two handlers are named {svc.name}/{h.name}")
+                self._handlers[key] = h
+                specs[key] = h.spec(None)
+        self._trace: list[tuple[int, str, str, str]] = []
+        self._guard = StrictGuard() if strict else None
+        self.injector = Injector(coerce_plan(faults))
+        self.store: Store = store if store is not None else MemoryStore()
+        self.scheduler = Scheduler(chooser or RandomChooser(seed))
+        self._engine = Engine(
+            specs,
+            self.store,
+            self.scheduler,
+            InvocationContext,
+            injector=self.injector,
+            retry_policy=retry_policy,
+            epoch_ms=round(epoch.timestamp() * 1000),
+            trace=self._record,
+            segment_guard=self._guard,
+            always_suspend=always_suspend,
+        )
+        self._steps = 0
+
+    # -- trace --------------------------------------------------------------
+    def _record(self, t_ms: int, kind: str, inv: str, text: str) -> None:
+        self._trace.append((t_ms, kind, inv, text))
+
+    def trace(self) -> list[str]:
+        """The run's events, one line each: time, kind, invocation, detail."""
+        return [
+            f"{t / 1000:>10.3f}s  {kind:<8} {inv[:16]:<16} {text}"
+            for t, kind, inv, text in self._trace
+        ]
+
+    def trace_events(self) -> list[tuple[int, str, str, str]]:
+        return list(self._trace)
+
+    def trace_digest(self) -> str:
+        """A fingerprint of the trace: equal seeds and plans give equal digests."""
+        h = hashlib.sha256()
+        for line in self.trace():
+            h.update(line.encode())
+            h.update(b"\n")
+        return h.hexdigest()
+
+    # -- submitting ---------------------------------------------------------
+    def _handler(self, service: str, handler: str, key: str | None) -> Handler:
+        self._engine.resolve(service, handler, key)
+        return self._handlers[(service, handler)]
+
+    def _submit(
+        self,
+        target: str,
+        input: Any,
+        *,
+        raw: bytes | None,
+        delay: timedelta | None,
+        idempotency_key: str | None,
+        headers: dict[str, str] | None,
+    ) -> InvocationHandle:
+        service, key, handler_name = parse_target(target)
+        handler = self._handler(service, handler_name, key)
+        if raw is not None:
+            data = bytes(raw)
+        else:
+            try:
+                data = handler.handler_io.input_serde.serialize(input)
+            except (TypeError, ValueError, OverflowError) as err:
+                raise SerializationError(
+                    f"the input cannot be serialized for {target}: {err}", handler=target
+                ) from None
+        inv_id = self._engine.submit(
+            service, handler_name, key, data,
+            delay_ms=to_ms(delay, 0), idempotency_key=idempotency_key, headers=headers,
+        )
+        return InvocationHandle(self, inv_id, handler)
+
+    def invoke(
+        self,
+        target: str,
+        input: Any = None,
+        *,
+        raw: bytes | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> InvocationHandle:
+        """Submit a call to ``target`` ("Greeter/greet", "Counter/<key>/add")."""
+        return self._submit(target, input, raw=raw, delay=None,
+                            idempotency_key=idempotency_key, headers=headers)
+
+    def send(
+        self,
+        target: str,
+        input: Any = None,
+        *,
+        delay: timedelta | None = None,
+        raw: bytes | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> InvocationHandle:
+        """Submit a one-way message, delivered after ``delay`` of virtual time."""
+        return self._submit(target, input, raw=raw, delay=delay,
+                            idempotency_key=idempotency_key, headers=headers)
+
+    # -- faults -------------------------------------------------------------
+    def inject(self, fault: Fault) -> None:
+        """Add a fault to the plan (before or during a run)."""
+        self.injector.plan = self.injector.plan + FaultPlan((fault,))
+        self.injector._left.append(fault.times)
+        if fault.at_ms is not None:
+            index = len(self.injector.timed()) - 1
+            self.scheduler.add_timer(fault.at_ms, ("fault", index))
+
+    def crash(
+        self,
+        after: str | None = None,
+        point: str = EFFECT_DONE,
+        attempt: int | None = 1,
+        *,
+        index: int | None = None,
+        target: str | None = None,
+        at: timedelta | None = None,
+    ) -> None:
+        """Crash the service process at a fault point (or at a virtual time).
+
+        ``sim.crash(after="charge", point="effect-done")`` crashes once the
+        closure of step "charge" ran and before its result is stored.
+        """
+        if point not in PHASES:
+            raise ValueError(f"point must be one of {', '.join(PHASES)}, not {point!r}")
+        if at is not None:
+            self.inject(Fault(CRASH, at_ms=to_ms(at, 0)))
+        else:
+            self.inject(Fault(CRASH, step=after, index=index, phase=point, attempt=attempt,
+                              target=target))
+
+    def fail(
+        self,
+        step: str,
+        times: int = 1,
+        exception: str = "ConnectionError",
+        *,
+        message: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        """Make step ``step`` fail ``times`` times with ``exception`` instead of running."""
+        self.inject(Fault(FAIL, step=step, times=times, exception=exception, message=message,
+                          target=target))
+
+    def restart(self, at: timedelta | None = None, after: str | None = None,
+                point: str = AFTER_STORE) -> None:
+        """Restart the whole server from its store, at a time or a fault point."""
+        if at is not None:
+            self.inject(Fault(RESTART, at_ms=to_ms(at, 0)))
+        else:
+            self.inject(Fault(RESTART, step=after, phase=point, attempt=1))
+
+    def fault_plan(self) -> FaultPlan:
+        """The faults that actually fired in this run, pinned where they fired."""
+        return self.injector.fired_plan()
+
+    # -- running ------------------------------------------------------------
+    def run(self, until: timedelta | None = None) -> RunSummary:
+        """Run until nothing can progress (or virtual time ``until``).
+
+        Raises ``StuckError`` when the run exceeds ``max_steps`` tasks: an
+        unbounded loop or a retry storm.
+        """
+        engine = self._engine
+        until_ms = None if until is None else to_ms(until, 0)
+        while True:
+            while engine.has_ready():
+                self._steps += 1
+                if self._steps > self.max_steps:
+                    raise StuckError(
+                        f"no end in sight: {self.max_steps} tasks ran by t={self.now():.3f}s "
+                        "(an unbounded loop or a retry storm?)\n" + str(self._summary()),
+                        self._summary().waiting,
+                    )
+                engine.run_task()
+            if not engine.advance_time(until_ms):
+                break
+        return self._summary()
+
+    def _summary(self) -> RunSummary:
+        engine = self._engine
+        waiting = []
+        for rec in engine.records():
+            if rec.status == COMPLETED:
+                continue
+            waiting.append(f"{rec.id} {rec.target}: {engine.waiting_on(rec.id)}")
+        return RunSummary(self.now(), not waiting, waiting)
+
+    def now(self) -> float:
+        """Virtual seconds since the simulation started."""
+        return self.scheduler.now_ms / 1000
+
+    # -- looking in ----------------------------------------------------------
+    def _id(self, handle: InvocationHandle | str) -> str:
+        return handle.id if isinstance(handle, InvocationHandle) else handle
+
+    def journal(self, handle: InvocationHandle | str) -> list[Entry]:
+        """The invocation's journal: commands and completions, in order."""
+        return self.store.journal(self._id(handle))
+
+    def state(self, service: str, key: str) -> dict[str, Any]:
+        """An object's (or workflow's) state, decoded as JSON."""
+        serde: DefaultSerde[Any] = DefaultSerde()
+        return {k: serde.deserialize(v) for k, v in sorted(self.store.state(service, key).items())}
+
+    def invocations(self) -> list[InvocationHandle]:
+        out = []
+        for rec in self._engine.records():
+            out.append(InvocationHandle(self, rec.id, self._handlers[(rec.service, rec.handler)]))
+        return out
+
+    def step_runs(self, handle: InvocationHandle | str) -> dict[str, int]:
+        """How many times each step's closure ran, by step name."""
+        inv = self._id(handle)
+        counts: dict[str, int] = {}
+        for inv_id, _, name, _, _ in self._engine.step_run_log:
+            if inv_id == inv:
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    @property
+    def problems(self) -> list[HandlerError]:
+        """Handler bugs seen in this run: misuse, mismatches, nondeterministic calls."""
+        found: list[HandlerError] = list(self._engine.misuse)
+        if self._guard is not None:
+            found += self._guard.found
+        return found
+
+    def _paused_error(self, inv_id: str) -> HandlerError | None:
+        rec = self._engine.record(inv_id)
+        for err in self._engine.misuse:
+            if err.handler == rec.target and rec.last_failure.endswith(str(err)):
+                return err
+        return None
+
+    def awakeables(self) -> list[str]:
+        """Ids of awakeables created and not completed yet."""
+        ids = []
+        for rec in self._engine.records():
+            if rec.status == COMPLETED:
+                continue
+            journal = self.store.journal(rec.id)
+            done = {e.target for e in journal if e.kind == COMPLETION}
+            ids += [awakeable_id(rec.id, i) for i, e in enumerate(journal)
+                    if e.kind == AWAKEABLE and i not in done]
+        return ids
+
+    def resolve_awakeable(self, awakeable: str, value: Any = None) -> None:
+        self._engine.complete_awakeable(awakeable, Value(JsonSerde().serialize(value)))
+
+    def reject_awakeable(self, awakeable: str, message: str, code: int = 500) -> None:
+        self._engine.complete_awakeable(awakeable, Failure(code, message))
+
+    def resolve_promise(self, workflow: str, key: str, name: str, value: Any = None) -> bool:
+        """Resolve a workflow's durable promise from the test; False if already done."""
+        return self._engine.complete_promise(
+            workflow, key, name, Value(JsonSerde().serialize(value))
+        )
+
+    def reject_promise(self, workflow: str, key: str, name: str, message: str,
+                       code: int = 500) -> bool:
+        return self._engine.complete_promise(workflow, key, name, Failure(code, message))
+
+    def cancel(self, handle: InvocationHandle | str) -> None:
+        """Cancel an invocation: its next wait raises TerminalError("cancelled", 409)."""
+        self._engine.cancel(self._id(handle))
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def describe_journal(self, handle: InvocationHandle | str) -> str:
+        """The journal as text, one entry per line."""
+        lines = []
+        for i, e in enumerate(self.journal(handle)):
+            lines.append(f"#{i:<3} {e.at_ms / 1000:>9.3f}s  {e.describe()}")
+        return "\n".join(lines)
+
+
+__all__ = ["Simulation", "InvocationHandle", "RunSummary", "parse_target"]

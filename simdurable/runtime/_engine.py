@@ -1,0 +1,1150 @@
+"""The durable server: invocations, locks, timers, retries, crashes.
+
+The engine is the server half of the runtime and the host of attempts. It is
+sans-I/O: it never sleeps, reads a clock or starts a thread. A host drives it:
+
+* ``run_task()`` does one unit of ready work (start or resume an attempt, run
+  a step's closure) and returns; the scheduler's chooser picks which.
+* ``advance_time()`` moves the clock to the next timer and fires what is due.
+
+The simulation host loops over both on a virtual clock. The live host calls
+the same two on trio with the real clock, running step closures itself
+(``inline_steps=False``: ``run_task`` then hands steps out as ``StepRequest``s).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ._errors import (
+    HandlerError,
+    InternalError,
+    InvalidTargetError,
+    RetryableError,
+    SerializationError,
+    TerminalError,
+)
+from ._faults import (
+    AFTER_STORE,
+    BEFORE,
+    CRASH,
+    DELAY,
+    EFFECT_DONE,
+    FAIL,
+    RESTART,
+    SUSPEND,
+    TERMINAL,
+    Fault,
+    FaultPoint,
+    Injector,
+    make_exception,
+)
+from ._invocation import (
+    LIVE,
+    Abort,
+    Attempt,
+    StepInfo,
+    StepSpec,
+    Wait,
+    current_step,
+)
+from ._journal import (
+    AWAKEABLE,
+    CALL,
+    CANCEL,
+    CANCELLED,
+    CLEAR,
+    CLEAR_ALL,
+    COMPLETION,
+    GET,
+    KEYS,
+    PROMISE_COMPLETE,
+    PROMISE_GET,
+    PROMISE_PEEK,
+    REJECT_AWAKEABLE,
+    RESOLVE_AWAKEABLE,
+    RUN,
+    SEND,
+    SET,
+    SLEEP,
+    Completion,
+    Entry,
+    Failure,
+    Value,
+)
+from ._retry import InvocationRetryPolicy
+from ._scheduler import Scheduler
+from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
+
+WORKFLOW_ALREADY_INVOKED: Final = "the workflow method was already invoked"
+PROMISE_ALREADY_COMPLETED: Final = "promise was already completed"
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    """What the engine knows of a handler.
+
+    ``start(ctx, input_bytes)`` returns the coroutine of one attempt; it
+    deserializes the input, runs the user's function and returns the
+    serialized output.
+    """
+
+    service: str
+    name: str
+    service_kind: str  # "service" | "object" | "workflow"
+    kind: str | None  # None | "exclusive" | "shared" | "workflow"
+    start: Callable[[Any, bytes], Coroutine[Any, Any, bytes]]
+    retry_policy: InvocationRetryPolicy | None = None
+    fn: Any = None
+
+    @property
+    def keyed(self) -> bool:
+        return self.service_kind in ("object", "workflow")
+
+    @property
+    def exclusive(self) -> bool:
+        return self.keyed and self.kind in ("exclusive", "workflow", None)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRequest:
+    """A step's closure for a live host to run, then ``finish_step``."""
+
+    attempt: Attempt
+    index: int
+    spec: StepSpec
+    injected: Fault | None
+
+
+StepOutcome = tuple[str, Any]  # ("ok", value) | ("terminal", TerminalError) | ("error", exc)
+
+
+def make_id(prefix: str, *parts: object) -> str:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+    return f"{prefix}_{digest[:20]}"
+
+
+def awakeable_id(inv_id: str, index: int) -> str:
+    return f"awk_{inv_id.removeprefix('inv_')}_{index}"
+
+
+def parse_awakeable_id(awk: str) -> tuple[str, int] | None:
+    if not awk.startswith("awk_"):
+        return None
+    body, _, index = awk[4:].rpartition("_")
+    if not body or not index.isdigit():
+        return None
+    return f"inv_{body}", int(index)
+
+
+def describe_exception(exc: BaseException) -> str:
+    return repr(exc)
+
+
+def drive(awaitable: Any, step: str) -> Any:
+    """Run an async step closure to completion without an event loop."""
+    coro = awaitable.__await__() if not inspect.iscoroutine(awaitable) else awaitable
+    try:
+        while True:
+            yielded = coro.send(None)
+            if yielded is not None:
+                coro.close()
+                raise HandlerError(
+                    "an async step closure awaited an event-loop primitive "
+                    f"({type(yielded).__name__}); in simulation, step closures may only "
+                    "await plain coroutines. Put real I/O behind a fake (FakeExternal).",
+                    step=step,
+                )
+    except StopIteration as stop:
+        return stop.value
+
+
+class Engine:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        handlers: dict[tuple[str, str], HandlerSpec],
+        store: Store,
+        scheduler: Scheduler,
+        make_context: Callable[[Attempt, HandlerSpec], Any],
+        *,
+        injector: Injector | None = None,
+        retry_policy: InvocationRetryPolicy | None = None,
+        epoch_ms: int = 0,
+        trace: Callable[[int, str, str, str], None] | None = None,
+        segment_guard: Any = None,
+        always_suspend: bool = False,
+        inline_steps: bool = True,
+    ) -> None:
+        self.handlers = handlers
+        self.store = store
+        self.scheduler = scheduler
+        self.make_context = make_context
+        self.injector = injector or Injector()
+        self.retry_policy = retry_policy or InvocationRetryPolicy()
+        self.epoch_ms = epoch_ms
+        self._trace = trace
+        self.segment_guard = segment_guard
+        self.always_suspend = always_suspend
+        self.inline_steps = inline_steps
+        # Self-check of exactly-once: closure executions per (invocation, index).
+        self.step_runs: dict[tuple[str, int], int] = defaultdict(int)
+        self.step_run_log: list[tuple[str, int, str, int, str]] = []
+        self.misuse: list[HandlerError] = []
+        self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
+        self.crashes = 0
+        self._timed_fired: set[int] = set()
+        self._load()
+
+    # -- derived state ------------------------------------------------------
+    def _load(self) -> None:
+        """(Re)build everything volatile from the store."""
+        self.scheduler._ready.clear()
+        self.scheduler.clear_timers()
+        self._attempts: dict[str, Attempt] = {}
+        self._suspended: set[str] = set()
+        self._records: dict[str, InvocationRecord] = {}
+        self._done: dict[str, set[int]] = defaultdict(set)
+        self._call_waiters: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self._promise_waiters: dict[tuple[str, str, str], list[tuple[str, int]]] = (
+            defaultdict(list)
+        )
+        self._locks: dict[tuple[str, str], list[str]] = defaultdict(list)
+        records = self.store.invocations()
+        self._seq = max((r.seq for r in records), default=0)
+        for rec in records:
+            self._records[rec.id] = rec
+        late: list[tuple[str, int, Completion]] = []
+        for rec in records:
+            if rec.status != PENDING:
+                continue
+            journal = self.store.journal(rec.id)
+            done = self._done[rec.id]
+            done.update(e.target for e in journal if e.kind == COMPLETION)
+            for i, e in enumerate(journal):
+                if i in done or e.result is not None:
+                    continue
+                if e.kind == SLEEP:
+                    self.scheduler.add_timer(e.wake_ms, ("sleep", rec.id, i))
+                elif e.kind == CALL:
+                    callee = self._records.get(e.ref)
+                    if callee is not None and callee.status == COMPLETED:
+                        assert callee.result is not None
+                        late.append((rec.id, i, callee.result))
+                    else:
+                        self._call_waiters[e.ref].append((rec.id, i))
+                elif e.kind == PROMISE_GET:
+                    assert rec.key is not None
+                    existing = self.store.promise(rec.service, rec.key, e.name)
+                    if existing is not None:
+                        late.append((rec.id, i, existing))
+                    else:
+                        self._promise_waiters[(rec.service, rec.key, e.name)].append((rec.id, i))
+            spec = self.handlers.get((rec.service, rec.handler))
+            if spec is not None and spec.exclusive and rec.attempts == 0 and (
+                rec.run_at_ms > self.now_ms
+            ):
+                self.scheduler.add_timer(rec.run_at_ms, ("deliver", rec.id))
+            else:
+                self._enqueue(rec)
+        for i, fault in enumerate(self.injector.timed()):
+            assert fault.at_ms is not None
+            if i not in self._timed_fired:
+                self.scheduler.add_timer(fault.at_ms, ("fault", i))
+        for inv_id, index, completion in late:
+            self.deliver(inv_id, index, completion)
+
+    # -- clock and trace ----------------------------------------------------
+    @property
+    def now_ms(self) -> int:
+        return self.scheduler.now_ms
+
+    def wall_ms(self) -> int:
+        """What ``ctx.time()`` reads: the epoch plus the clock."""
+        return self.epoch_ms + self.scheduler.now_ms
+
+    def trace(self, kind: str, inv: str, text: str) -> None:
+        if self._trace is not None:
+            self._trace(self.scheduler.now_ms, kind, inv, text)
+
+    # -- records ------------------------------------------------------------
+    def record(self, inv_id: str) -> InvocationRecord:
+        return self._records[inv_id]
+
+    def records(self) -> list[InvocationRecord]:
+        return sorted(self._records.values(), key=lambda r: r.seq)
+
+    def _put(self, rec: InvocationRecord) -> None:
+        self._records[rec.id] = rec
+        self.store.put_invocation(rec)
+
+    def spec_of(self, rec: InvocationRecord) -> HandlerSpec:
+        return self.handlers[(rec.service, rec.handler)]
+
+    def resolve(self, service: str, handler: str, key: str | None) -> HandlerSpec:
+        spec = self.handlers.get((service, handler))
+        if spec is None:
+            known = sorted(f"{s}/{h}" for s, h in self.handlers)
+            raise InvalidTargetError(
+                f"no handler {service}/{handler} is registered; known handlers: "
+                f"{', '.join(known) or '(none)'}"
+            )
+        if spec.keyed and key is None:
+            raise InvalidTargetError(
+                f"{service} is a {'virtual object' if spec.service_kind == 'object' else 'workflow'}"
+                f": its handlers need a key, like \"{service}/<key>/{handler}\""
+            )
+        if not spec.keyed and key is not None:
+            raise InvalidTargetError(
+                f"{service} is a service: its handlers take no key, like \"{service}/{handler}\""
+            )
+        return spec
+
+    # -- submission ---------------------------------------------------------
+    def submit(
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        input: bytes,
+        *,
+        delay_ms: int = 0,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        inv_id: str | None = None,
+        caller: tuple[str, int] | None = None,
+    ) -> str:
+        """Create an invocation (or find the one it duplicates); returns its id."""
+        spec = self.resolve(service, handler, key)
+        self._seq += 1
+        scope = None
+        if spec.kind == "workflow":
+            scope = f"wf\x1f{service}\x1f{key}"
+        elif idempotency_key:
+            scope = f"ik\x1f{service}\x1f{key}\x1f{handler}\x1f{idempotency_key}"
+        if scope is not None:
+            existing = self.store.idempotency(scope)
+            if existing is not None:
+                if spec.kind == "workflow":
+                    return self._already_invoked(spec, key, input, inv_id, caller)
+                self.trace("dedup", existing, f"idempotency key {idempotency_key!r}")
+                if caller is not None:
+                    self._attach(existing, caller)
+                return existing
+        if inv_id is None:
+            if spec.kind == "workflow":
+                inv_id = make_id("inv", "wf", service, key)
+            elif idempotency_key:
+                inv_id = make_id("inv", "ik", service, key, handler, idempotency_key)
+            else:
+                inv_id = make_id("inv", service, key, handler, self._seq)
+        rec = InvocationRecord(
+            id=inv_id,
+            service=service,
+            handler=handler,
+            key=key,
+            input=input,
+            seq=self._seq,
+            run_at_ms=self.now_ms + max(0, delay_ms),
+            created_ms=self.now_ms,
+            caller_id=caller[0] if caller else "",
+            caller_index=caller[1] if caller else -1,
+            idempotency_key=idempotency_key or "",
+            headers=dict(headers or {}),
+        )
+        with self.store.atomic():
+            self._put(rec)
+            if scope is not None:
+                self.store.set_idempotency(scope, inv_id)
+        if caller is not None:
+            self._call_waiters[inv_id].append(caller)
+        self.trace("submit", inv_id, f"{rec.target}" + (f" delay={delay_ms}ms" if delay_ms else ""))
+        if delay_ms > 0:
+            self.scheduler.add_timer(rec.run_at_ms, ("deliver", inv_id))
+        else:
+            self._enqueue(rec)
+        return inv_id
+
+    def _already_invoked(
+        self,
+        spec: HandlerSpec,
+        key: str | None,
+        input: bytes,
+        inv_id: str | None,
+        caller: tuple[str, int] | None,
+    ) -> str:
+        dup_id = inv_id or make_id("inv", "wf-dup", spec.service, key, self._seq)
+        rec = InvocationRecord(
+            id=dup_id, service=spec.service, handler=spec.name, key=key, input=input,
+            seq=self._seq, created_ms=self.now_ms,
+        )
+        self._put(rec)
+        self.trace("submit", dup_id, f"{rec.target} (already invoked)")
+        if caller is not None:
+            self._call_waiters[dup_id].append(caller)
+        self._complete_invocation(rec, Failure(409, WORKFLOW_ALREADY_INVOKED))
+        return dup_id
+
+    def _attach(self, callee: str, caller: tuple[str, int]) -> None:
+        rec = self._records[callee]
+        if rec.status == COMPLETED and rec.result is not None:
+            self.deliver(caller[0], caller[1], rec.result)
+        else:
+            self._call_waiters[callee].append(caller)
+
+    def _enqueue(self, rec: InvocationRecord) -> None:
+        spec = self.spec_of(rec)
+        if spec.exclusive:
+            assert rec.key is not None
+            queue = self._locks[(rec.service, rec.key)]
+            if rec.id not in queue:
+                queue.append(rec.id)
+            if queue[0] != rec.id:
+                return
+        self._start_when_due(rec)
+
+    def _start_when_due(self, rec: InvocationRecord) -> None:
+        if rec.run_at_ms > self.now_ms:
+            self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
+        else:
+            self.scheduler.push(("start", rec.id, 0, 0))
+
+    def _holds_lock(self, rec: InvocationRecord) -> bool:
+        spec = self.spec_of(rec)
+        if not spec.exclusive:
+            return True
+        assert rec.key is not None
+        queue = self._locks.get((rec.service, rec.key))
+        return bool(queue) and queue[0] == rec.id
+
+    def _release_lock(self, rec: InvocationRecord) -> None:
+        spec = self.spec_of(rec)
+        if not spec.exclusive:
+            return
+        assert rec.key is not None
+        queue = self._locks.get((rec.service, rec.key))
+        if queue and rec.id in queue:
+            head = queue[0] == rec.id
+            queue.remove(rec.id)
+            if head and queue:
+                self._start_when_due(self._records[queue[0]])
+
+    # -- the loop -----------------------------------------------------------
+    def has_ready(self) -> bool:
+        return self.scheduler.has_ready()
+
+    def run_task(self) -> StepRequest | None:
+        """Do one ready task. With ``inline_steps=False`` steps come back as requests."""
+        task = self.scheduler.pop()
+        kind, inv_id, number, index = task
+        if kind == "start":
+            self._start(inv_id)
+        elif kind == "resume":
+            attempt = self._attempts.get(inv_id)
+            if attempt is not None and attempt.number == number and attempt.alive:
+                self._advance(attempt, attempt.take_cancel())
+        elif kind == "step":
+            return self._step_task(inv_id, number, index)
+        else:  # pragma: no cover - tasks are built here
+            raise InternalError(f"unknown task {task!r}")
+        return None
+
+    def advance_time(self, until_ms: int | None = None) -> bool:
+        """Jump to the next timer (not past ``until_ms``) and fire what is due."""
+        deadline = self.scheduler.next_deadline()
+        if deadline is None or (until_ms is not None and deadline > until_ms):
+            if until_ms is not None and until_ms > self.now_ms:
+                self.scheduler.jump_to(until_ms)
+            return False
+        self.scheduler.jump_to(deadline)
+        for payload in self.scheduler.pop_due():
+            self._fire(payload)
+        return True
+
+    def _fire(self, payload: tuple[Any, ...]) -> None:
+        kind = payload[0]
+        if kind == "sleep":
+            _, inv_id, index = payload
+            rec = self._records.get(inv_id)
+            if rec is not None and rec.status == PENDING and index not in self._done[inv_id]:
+                self.trace("timer", inv_id, f"sleep #{index} fired")
+                self.deliver(inv_id, index, Value(b""))
+        elif kind == "start":
+            rec = self._records.get(payload[1])
+            if rec is not None and rec.status == PENDING and rec.id not in self._attempts:
+                if self._holds_lock(rec):
+                    self.scheduler.push(("start", rec.id, 0, 0))
+        elif kind == "deliver":
+            rec = self._records.get(payload[1])
+            if rec is not None and rec.status == PENDING:
+                self._enqueue(rec)
+        elif kind == "step":
+            _, inv_id, number, index = payload
+            self.scheduler.push(("step", inv_id, number, index))
+        elif kind == "fault":
+            fault = self.injector.timed()[payload[1]]
+            if payload[1] in self._timed_fired or not self.injector.enabled:
+                return
+            self._timed_fired.add(payload[1])
+            self.injector.fired.append((None, fault))
+            self.trace("fault", "", f"{fault} fired at {self.now_ms}ms")
+            if fault.kind == RESTART:
+                self.restart(f"{fault}")
+            elif fault.kind == CRASH:
+                self.crash(f"{fault}")
+        else:  # pragma: no cover
+            raise InternalError(f"unknown timer {payload!r}")
+
+    # -- attempts -----------------------------------------------------------
+    def _start(self, inv_id: str) -> None:
+        rec = self._records.get(inv_id)
+        if rec is None or rec.status != PENDING or inv_id in self._attempts:
+            return
+        if not self._holds_lock(rec):
+            return
+        if rec.run_at_ms > self.now_ms:
+            self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
+            return
+        spec = self.spec_of(rec)
+        self._suspended.discard(inv_id)
+        rec.attempts += 1
+        self._put(rec)
+        journal = self.store.journal(inv_id)
+        attempt = Attempt(self, rec, journal, rec.attempts, spec.kind, spec.service_kind)
+        self._attempts[inv_id] = attempt
+        self.trace(
+            "attempt",
+            inv_id,
+            f"attempt {attempt.number} of {rec.target}"
+            + (f" (replaying {len(journal)} entries)" if journal else ""),
+        )
+        ctx = self.make_context(attempt, spec)
+        attempt.coro = spec.start(ctx, rec.input)
+        self._advance(attempt, None)
+
+    def _advance(self, attempt: Attempt, throw: BaseException | None) -> None:
+        """Run the handler until it waits on something not yet complete, or ends."""
+        coro = attempt.coro
+        assert coro is not None
+        guard = self.segment_guard
+        attempt.waiting = None
+        while True:
+            try:
+                if guard is not None:
+                    guard.enter(attempt)
+                try:
+                    if throw is not None:
+                        exc, throw = throw, None
+                        yielded = coro.throw(exc)
+                    else:
+                        yielded = coro.send(None)
+                finally:
+                    if guard is not None:
+                        guard.exit()
+            except StopIteration as stop:
+                if attempt.alive:
+                    self._finish(attempt, Value(stop.value if stop.value is not None else b""))
+                return
+            except TerminalError as err:
+                if attempt.alive:
+                    self._finish(attempt, Failure(err.status_code, err.message))
+                return
+            except Abort:
+                self._after_abort(attempt)
+                return
+            except HandlerError as err:
+                if attempt.alive:
+                    self._pause(attempt, err)
+                return
+            except Exception as err:  # noqa: BLE001 - any other exception is retryable
+                if attempt.alive:
+                    self._attempt_failed(attempt, err, f"handler raised {describe_exception(err)}")
+                return
+            if not attempt.alive:
+                self._after_abort(attempt)
+                return
+            if not isinstance(yielded, Wait):
+                self._pause(
+                    attempt,
+                    HandlerError(
+                        f"the handler awaited {type(yielded).__name__!s}, which is not a "
+                        "simdurable future. Handlers may only await context operations "
+                        "(ctx.run_typed, ctx.sleep, calls, ...) and simdurable's "
+                        "select/gather/as_completed/wait_completed.",
+                        handler=attempt.handler,
+                    ),
+                )
+                return
+            if attempt.on_wait(yielded):
+                throw = attempt.take_cancel()
+                continue
+            if attempt.failure is not None:
+                self._pause(attempt, attempt.failure)
+                return
+            self._block(attempt)
+            return
+
+    def _block(self, attempt: Attempt) -> None:
+        pending = attempt.pending_steps()
+        for index in pending:
+            attempt.steps[index].scheduled = True
+            self.scheduler.push(("step", attempt.rec.id, attempt.number, index))
+        if self.always_suspend and all(i in attempt.done for i in attempt.steps):
+            self._suspend(attempt, "waiting, so the attempt suspends (always_suspend)")
+
+    def _after_abort(self, attempt: Attempt) -> None:
+        failure = attempt.failure
+        if failure is not None and isinstance(failure, HandlerError):
+            self._pause(attempt, failure)
+        else:
+            self._kill(attempt)
+
+    def _kill(self, attempt: Attempt) -> None:
+        """Drop an attempt's coroutine and its pending work."""
+        from ._invocation import DEAD
+
+        attempt.state = DEAD
+        if self._attempts.get(attempt.rec.id) is attempt:
+            del self._attempts[attempt.rec.id]
+        coro = attempt.coro
+        attempt.coro = None
+        if coro is not None and coro.cr_frame is not None and not coro.cr_running:
+            try:
+                coro.close()
+            except BaseException:  # noqa: BLE001 - a dying handler may raise anything
+                pass
+        inv_id, number = attempt.rec.id, attempt.number
+        self.scheduler.discard(lambda t: t[1] == inv_id and t[2] == number and t[0] != "start")
+
+    def _finish(self, attempt: Attempt, completion: Completion) -> None:
+        self._kill(attempt)
+        self._complete_invocation(attempt.rec, completion)
+
+    def _complete_invocation(self, rec: InvocationRecord, completion: Completion) -> None:
+        rec.status = COMPLETED
+        rec.result = completion
+        rec.finished_ms = self.now_ms
+        self._put(rec)
+        self._done.pop(rec.id, None)
+        if isinstance(completion, Value):
+            shown = completion.data[:80].decode("utf-8", "replace")
+            self.trace("done", rec.id, f"{rec.target} -> {shown}")
+        else:
+            self.trace("done", rec.id, f"{rec.target} -> TerminalError({completion.message!r}, "
+                                       f"{completion.code})")
+        for caller_id, index in self._call_waiters.pop(rec.id, []):
+            self.deliver(caller_id, index, completion)
+        self._release_lock(rec)
+        for hook in self.finished_hooks:
+            hook(rec)
+
+    def _pause(self, attempt: Attempt, err: BaseException) -> None:
+        """A bug that retrying cannot fix: stop the invocation and say why."""
+        rec = attempt.rec
+        self._kill(attempt)
+        if isinstance(err, HandlerError):
+            self.misuse.append(err) if err not in self.misuse else None
+        rec.status = PAUSED
+        rec.last_failure = f"{type(err).__name__}: {err}"
+        self._put(rec)
+        self.trace("paused", rec.id, rec.last_failure.splitlines()[0])
+        for hook in self.finished_hooks:
+            hook(rec)
+
+    def record_misuse(self, inv_id: str, err: HandlerError) -> None:
+        if err not in self.misuse:
+            self.misuse.append(err)
+
+    def _attempt_failed(
+        self,
+        attempt: Attempt,
+        err: BaseException,
+        reason: str,
+        *,
+        delay_ms: int | None = None,
+        counts: bool = True,
+    ) -> None:
+        rec = attempt.rec
+        self._kill(attempt)
+        self._retry_later(rec, reason, delay_ms=delay_ms, counts=counts,
+                          retry_after=getattr(err, "retry_after", None))
+
+    def _retry_later(
+        self,
+        rec: InvocationRecord,
+        reason: str,
+        *,
+        delay_ms: int | None = None,
+        counts: bool = True,
+        retry_after: Any = None,
+    ) -> None:
+        spec = self.spec_of(rec)
+        policy = spec.retry_policy or self.retry_policy
+        backoff = policy.backoff()
+        rec.last_failure = reason
+        if counts:
+            rec.failures += 1
+            if backoff.exhausted(rec.failures, 0):
+                if policy.on_max_attempts == "kill":
+                    self.trace("killed", rec.id, f"after {rec.failures} attempts: {reason}")
+                    self._complete_invocation(rec, Failure(500, reason))
+                else:
+                    rec.status = PAUSED
+                    self._put(rec)
+                    self.trace("paused", rec.id, f"after {rec.failures} attempts: {reason}")
+                    for hook in self.finished_hooks:
+                        hook(rec)
+                return
+            if delay_ms is None:
+                delay_ms = backoff.delay_ms(rec.failures)
+        if retry_after is not None:
+            from ._retry import to_ms
+
+            delay_ms = to_ms(retry_after, 0)
+        delay_ms = delay_ms or 0
+        rec.run_at_ms = self.now_ms + delay_ms
+        self._put(rec)
+        self.trace("retry", rec.id, f"{reason}; next attempt in {delay_ms}ms")
+        self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
+
+    def _suspend(self, attempt: Attempt, why: str) -> None:
+        rec = attempt.rec
+        self._kill(attempt)
+        self._suspended.add(rec.id)
+        self.trace("suspend", rec.id, why)
+        if why.startswith("fault"):
+            self.scheduler.push(("start", rec.id, 0, 0))
+
+    # -- faults --------------------------------------------------------------
+    @property
+    def faulty(self) -> bool:
+        inj = self.injector
+        return inj.enabled and (bool(inj.plan) or inj.explore is not None)
+
+    def _point(self, attempt: Attempt, phase: str, index: int, name: str, op: str) -> FaultPoint:
+        return FaultPoint(
+            phase=phase,
+            invocation=attempt.rec.id,
+            target=attempt.rec.target,
+            index=index,
+            name=name,
+            op=op,
+            attempt=attempt.number,
+            time_ms=self.now_ms,
+        )
+
+    def _fault_at(self, attempt: Attempt, phase: str, index: int, name: str, op: str) -> bool:
+        """Consult the injector; True if the attempt must stop here."""
+        fault = self.injector.at_point(self._point(attempt, phase, index, name, op))
+        if fault is None:
+            return False
+        where = f'{op} "{name}" #{index}' if name else f"{op} #{index}"
+        self.trace("fault", attempt.rec.id, f"{fault.kind} at {phase} of {where}")
+        if fault.kind == CRASH:
+            self.crash(f"crash at {phase} of {where}")
+        elif fault.kind == RESTART:
+            self.restart(f"restart at {phase} of {where}")
+        elif fault.kind == SUSPEND:
+            self._suspend(attempt, f"fault: suspended at {phase} of {where}")
+        return True
+
+    def crash(self, reason: str) -> None:
+        """The service process dies: every attempt is dropped and retried later."""
+        self.crashes += 1
+        self.trace("crash", "", reason)
+        for attempt in sorted(self._attempts.values(), key=lambda a: a.rec.seq):
+            rec = attempt.rec
+            self._kill(attempt)
+            self._retry_later(rec, f"service crashed ({reason})")
+        self.scheduler.discard(lambda t: t[0] in ("step", "resume"))
+
+    def restart(self, reason: str) -> None:
+        """The whole server restarts from its store; volatile state is rebuilt."""
+        self.crashes += 1
+        self.trace("restart", "", reason)
+        for attempt in list(self._attempts.values()):
+            rec = attempt.rec
+            self._kill(attempt)
+            rec.failures += 1
+            rec.last_failure = f"server restarted ({reason})"
+            self._put(rec)
+        self._load()
+
+    # -- commands (called by attempts) ----------------------------------------
+    def on_replayed(self, attempt: Attempt, index: int, recorded: Entry) -> None:
+        """A command matched the journal during replay."""
+
+    def store_command(self, attempt: Attempt, entry: Entry) -> int:
+        rec = attempt.rec
+        index = len(attempt.journal)
+        faulty = self.faulty
+        if faulty and self._fault_at(attempt, BEFORE, index, entry.name, entry.kind):
+            raise Abort()
+        entry = dataclasses.replace(entry, at_ms=self.now_ms)
+        kind = entry.kind
+        after: list[Callable[[], None]] = []
+        key = rec.key or ""
+        with self.store.atomic():
+            if kind == GET:
+                value = self.store.state(rec.service, key).get(entry.name, b"")
+                entry = dataclasses.replace(entry, result=Value(value))
+            elif kind == KEYS:
+                names = sorted(self.store.state(rec.service, key))
+                entry = dataclasses.replace(entry, result=Value(json.dumps(names).encode()))
+            elif kind == SET:
+                assert entry.data is not None
+                self.store.set_state(rec.service, key, entry.name, entry.data)
+            elif kind == CLEAR:
+                self.store.clear_state(rec.service, key, entry.name)
+            elif kind == CLEAR_ALL:
+                self.store.clear_all_state(rec.service, key)
+            elif kind == SLEEP:
+                entry = dataclasses.replace(entry, wake_ms=self.now_ms + max(0, entry.wake_ms))
+                wake = entry.wake_ms
+                after.append(lambda: self.scheduler.add_timer(wake, ("sleep", rec.id, index)))
+            elif kind in (CALL, SEND):
+                entry = self._prepare_call(attempt, entry, index, after)
+            elif kind == PROMISE_GET:
+                existing = self.store.promise(rec.service, key, entry.name)
+                if existing is not None:
+                    entry = dataclasses.replace(entry, result=existing)
+                else:
+                    pkey = (rec.service, key, entry.name)
+                    after.append(lambda: self._promise_waiters[pkey].append((rec.id, index)))
+            elif kind == PROMISE_PEEK:
+                existing = self.store.promise(rec.service, key, entry.name)
+                entry = dataclasses.replace(entry, result=existing or Value(b""))
+            elif kind == PROMISE_COMPLETE:
+                entry = self._complete_promise_entry(rec, entry, after)
+            elif kind in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+                completion = _awakeable_completion(entry)
+                awk = entry.name
+                after.append(lambda: self.complete_awakeable(awk, completion, quiet=True))
+            elif kind == CANCEL:
+                target = entry.name
+                after.append(lambda: self.cancel(target))
+            stored = self.store.append(rec.id, entry)
+        if stored != index:
+            raise InternalError(
+                f"journal of {rec.id} out of step: stored at #{stored}, attempt expected #{index}"
+            )
+        attempt.journal.append(entry)
+        attempt.cursor = len(attempt.journal)
+        if entry.result is not None:
+            attempt._see(index, entry.result)
+            self._done[rec.id].add(index)
+        self.trace("entry", rec.id, f"#{index} {entry.describe()}")
+        for action in after:
+            action()
+        if faulty and kind != RUN and self._fault_at(attempt, AFTER_STORE, index, entry.name, kind):
+            raise Abort()
+        return index
+
+    def _prepare_call(
+        self, attempt: Attempt, entry: Entry, index: int, after: list[Callable[[], None]]
+    ) -> Entry:
+        """Calls and sends carry their target as JSON in ``name``'s companion."""
+        rec = attempt.rec
+        meta = json.loads(entry.ref) if entry.ref else {}
+        service, handler, key = meta["service"], meta["handler"], meta.get("key")
+        delay_ms = int(meta.get("delay_ms", 0))
+        child_id = make_id("inv", rec.id, index)
+        is_call = entry.kind == CALL
+        spec = self.resolve(service, handler, key)
+        if spec.kind == "workflow":
+            child_id = make_id("inv", "wf", service, key)
+        elif meta.get("idempotency_key"):
+            child_id = make_id("inv", "ik", service, key, handler, meta["idempotency_key"])
+        entry = dataclasses.replace(
+            entry, ref=child_id, wake_ms=self.now_ms + delay_ms if delay_ms else -1
+        )
+
+        def submit() -> None:
+            new_id = self.submit(
+                service, handler, key, entry.data or b"",
+                delay_ms=delay_ms,
+                idempotency_key=meta.get("idempotency_key"),
+                headers=meta.get("headers"),
+                inv_id=None if spec.kind == "workflow" else child_id,
+                caller=(rec.id, index) if is_call else None,
+            )
+            if new_id != child_id and is_call and spec.kind != "workflow":
+                pass
+
+        after.append(submit)
+        return entry
+
+    def _complete_promise_entry(
+        self, rec: InvocationRecord, entry: Entry, after: list[Callable[[], None]]
+    ) -> Entry:
+        key = rec.key or ""
+        if self.store.promise(rec.service, key, entry.name) is not None:
+            return dataclasses.replace(
+                entry, result=Failure(409, PROMISE_ALREADY_COMPLETED)
+            )
+        completion = _promise_completion(entry.data or b"")
+        self.store.set_promise(rec.service, key, entry.name, completion)
+        pkey = (rec.service, key, entry.name)
+        after.append(lambda: self._wake_promise(pkey, completion))
+        return dataclasses.replace(entry, result=Value(b""))
+
+    def _wake_promise(self, pkey: tuple[str, str, str], completion: Completion) -> None:
+        for inv_id, index in self._promise_waiters.pop(pkey, []):
+            self.deliver(inv_id, index, completion)
+
+    # -- completions --------------------------------------------------------
+    def deliver(self, inv_id: str, index: int, completion: Completion) -> None:
+        """Store the completion of command ``index`` and show it to the handler."""
+        rec = self._records.get(inv_id)
+        if rec is None or rec.status != PENDING or index in self._done[inv_id]:
+            return
+        entry = Entry(COMPLETION, target=index, result=completion, at_ms=self.now_ms)
+        self.store.append(inv_id, entry)
+        self._done[inv_id].add(index)
+        if rec.retry_index == index:
+            rec.retry_index, rec.retry_count, rec.retry_started_ms = -1, 0, 0
+            self._put(rec)
+        self._notify(inv_id, entry)
+
+    def _notify(self, inv_id: str, entry: Entry) -> None:
+        attempt = self._attempts.get(inv_id)
+        if attempt is not None and attempt.alive and attempt.state == LIVE:
+            if attempt.observe(entry) or (entry.kind == CANCELLED and attempt.waiting):
+                attempt.waiting = None
+                self.scheduler.push(("resume", inv_id, attempt.number, 0))
+        elif inv_id in self._suspended:
+            self._suspended.discard(inv_id)
+            self.scheduler.push(("start", inv_id, 0, 0))
+
+    def complete_awakeable(self, awk: str, completion: Completion, *, quiet: bool = False) -> None:
+        parsed = parse_awakeable_id(awk)
+        if parsed is None or parsed[0] not in self._records:
+            if quiet:
+                self.trace("awakeable", "", f"unknown awakeable {awk}")
+                return
+            raise InvalidTargetError(f"no awakeable {awk!r} exists in this run")
+        inv_id, index = parsed
+        self.trace("awakeable", inv_id, f"{awk} completed")
+        self.deliver(inv_id, index, completion)
+
+    def complete_promise(self, workflow: str, key: str, name: str, completion: Completion) -> bool:
+        """Resolve or reject a workflow promise from outside; False if already done."""
+        if self.store.promise(workflow, key, name) is not None:
+            return False
+        self.store.set_promise(workflow, key, name, completion)
+        self._wake_promise((workflow, key, name), completion)
+        return True
+
+    def cancel(self, inv_id: str) -> None:
+        """Cancel an invocation: its next wait raises ``TerminalError("cancelled", 409)``."""
+        rec = self._records.get(inv_id)
+        if rec is None or rec.status != PENDING or rec.cancelled:
+            return
+        rec.cancelled = True
+        self._put(rec)
+        self.trace("cancel", inv_id, rec.target)
+        if rec.attempts == 0 and inv_id not in self._attempts:
+            self._complete_invocation(rec, Failure(409, "cancelled"))
+            return
+        entry = Entry(CANCELLED, at_ms=self.now_ms)
+        self.store.append(inv_id, entry)
+        for e in self.store.journal(inv_id):
+            if e.kind == CALL and e.ref:
+                child = self._records.get(e.ref)
+                if child is not None and child.status == PENDING:
+                    self.cancel(e.ref)
+        self._notify(inv_id, entry)
+
+    # -- steps ----------------------------------------------------------------
+    def _step_task(self, inv_id: str, number: int, index: int) -> StepRequest | None:
+        attempt = self._attempts.get(inv_id)
+        if attempt is None or attempt.number != number or not attempt.alive:
+            return None
+        spec = attempt.steps.get(index)
+        if spec is None or index in attempt.done:
+            return None
+        if index in self._done[inv_id]:
+            raise InternalError(
+                f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
+            )
+        injected = None
+        if self.faulty:
+            injected = self.injector.step_outcome(
+                self._point(attempt, "step", index, spec.name, RUN)
+            )
+            if injected is not None and injected.kind == DELAY:
+                by = injected.by_ms or 0
+                self.trace("fault", inv_id, f'delay step "{spec.name}" by {by}ms')
+                self.scheduler.add_timer(self.now_ms + by, ("step", inv_id, number, index))
+                return None
+        if not self.inline_steps:
+            return StepRequest(attempt, index, spec, injected)
+        outcome = self.execute_step(attempt, index, spec, injected)
+        self.finish_step(attempt, index, spec, outcome)
+        return None
+
+    def step_info(self, attempt: Attempt, index: int, spec: StepSpec) -> StepInfo:
+        return StepInfo(attempt.rec.id, attempt.handler, spec.name, index, attempt.number, self)
+
+    def execute_step(
+        self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
+    ) -> StepOutcome:
+        """Run a step's closure here and now (the simulation's way)."""
+        token = current_step.set(self.step_info(attempt, index, spec))
+        try:
+            if injected is not None and injected.kind == FAIL:
+                raise make_exception(injected)
+            if injected is not None and injected.kind == TERMINAL:
+                raise TerminalError(
+                    injected.message or "injected terminal failure", injected.status or 500
+                )
+            result = spec.fn(*spec.args, **spec.kwargs)
+            if inspect.isawaitable(result):
+                result = drive(result, spec.name)
+            outcome: StepOutcome = ("ok", result)
+        except TerminalError as err:
+            outcome = ("terminal", err)
+        except Exception as err:  # noqa: BLE001 - step failures are data
+            outcome = ("error", err)
+        finally:
+            current_step.reset(token)
+        self.note_step_ran(attempt, index, spec, injected)
+        return outcome
+
+    def note_step_ran(
+        self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
+    ) -> None:
+        key = (attempt.rec.id, index)
+        if injected is None or injected.kind not in (FAIL, TERMINAL):
+            self.step_runs[key] += 1
+            self.step_run_log.append(
+                (attempt.rec.id, index, spec.name, attempt.number, attempt.rec.target)
+            )
+        self.trace("step", attempt.rec.id, f'ran step "{spec.name}" #{index}')
+
+    def finish_step(
+        self, attempt: Attempt, index: int, spec: StepSpec, outcome: StepOutcome
+    ) -> None:
+        """Store a closure's outcome (or retry it), at the fault points around."""
+        if not attempt.alive or self._attempts.get(attempt.rec.id) is not attempt:
+            return
+        if attempt.failure is not None:
+            self._pause(attempt, attempt.failure)
+            return
+        kind, value = outcome
+        data = b""
+        if kind == "ok":
+            try:
+                data = spec.serialize(value)
+            except SerializationError as err:
+                kind, value = "error", err
+        if self.faulty and self._fault_at(attempt, EFFECT_DONE, index, spec.name, RUN):
+            return
+        rec = attempt.rec
+        completion: Completion
+        if kind == "ok":
+            completion = Value(data)
+        elif kind == "terminal":
+            completion = Failure(value.status_code, value.message)
+        else:
+            if rec.retry_index != index:
+                rec.retry_index, rec.retry_count, rec.retry_started_ms = index, 0, self.now_ms
+            rec.retry_count += 1
+            self._put(rec)
+            reason = f'step "{spec.name}" (#{index}) failed: {describe_exception(value)}'
+            backoff = spec.backoff
+            if backoff is None:
+                self._attempt_failed(attempt, value, reason)
+                return
+            if backoff.exhausted(rec.retry_count, self.now_ms - rec.retry_started_ms):
+                code = value.status_code if isinstance(value, RetryableError) else 500
+                completion = Failure(code, describe_exception(value))
+                self.trace("step-exhausted", rec.id,
+                           f'step "{spec.name}" gave up after {rec.retry_count} attempts')
+            else:
+                self._attempt_failed(
+                    attempt, value, reason,
+                    delay_ms=backoff.delay_ms(rec.retry_count), counts=False,
+                )
+                return
+        self.deliver(rec.id, index, completion)
+        if self.faulty and self._fault_at(attempt, AFTER_STORE, index, spec.name, RUN):
+            return
+
+    # -- introspection ------------------------------------------------------
+    def status(self, inv_id: str) -> str:
+        rec = self._records[inv_id]
+        if rec.status != PENDING:
+            return "failed" if (rec.status == COMPLETED and isinstance(rec.result, Failure)) \
+                else rec.status
+        attempt = self._attempts.get(inv_id)
+        if attempt is not None:
+            return "waiting" if attempt.waiting is not None else "running"
+        if inv_id in self._suspended:
+            return "suspended"
+        if not self._holds_lock(rec):
+            return "queued"
+        if rec.run_at_ms > self.now_ms:
+            return "backing-off" if rec.attempts else "scheduled"
+        return "ready"
+
+    def waiting_on(self, inv_id: str) -> str:
+        """What an unfinished invocation waits for, in words."""
+        rec = self._records[inv_id]
+        status = self.status(inv_id)
+        if status == "queued":
+            assert rec.key is not None
+            head = self._locks[(rec.service, rec.key)][0]
+            return f"queued behind {head} ({self._records[head].target}) for key {rec.key!r}"
+        if status == "paused":
+            return f"paused: {rec.last_failure}"
+        attempt = self._attempts.get(inv_id)
+        if attempt is not None and attempt.waiting is not None:
+            parts = []
+            for i in attempt.waiting.indices:
+                if i in attempt.done:
+                    continue
+                e = attempt.journal[i]
+                what = e.describe()
+                if e.kind == CALL and e.ref in self._records:
+                    what += f" -> {e.ref} ({self.status(e.ref)})"
+                elif e.kind == AWAKEABLE:
+                    what = f"awakeable {awakeable_id(inv_id, i)}"
+                elif e.kind == SLEEP:
+                    what += f" until {e.wake_ms}ms"
+                parts.append(f"#{i} {what}")
+            return "waits on " + ", ".join(parts)
+        if status in ("backing-off", "scheduled"):
+            return f"{status} until {rec.run_at_ms}ms"
+        return status
+
+    def attempt_of(self, inv_id: str) -> Attempt | None:
+        return self._attempts.get(inv_id)
+
+
+def _awakeable_completion(entry: Entry) -> Completion:
+    if entry.kind == RESOLVE_AWAKEABLE:
+        return Value(entry.data or b"")
+    payload = json.loads(entry.data or b"{}")
+    return Failure(int(payload.get("code", 500)), str(payload.get("message", "")))
+
+
+def encode_promise(completion: Completion) -> bytes:
+    if isinstance(completion, Value):
+        return b"R" + completion.data
+    return b"J" + json.dumps({"code": completion.code, "message": completion.message}).encode()
+
+
+def _promise_completion(data: bytes) -> Completion:
+    if data[:1] == b"R":
+        return Value(data[1:])
+    payload = json.loads(data[1:] or b"{}")
+    return Failure(int(payload.get("code", 500)), str(payload.get("message", "")))

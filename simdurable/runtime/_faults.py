@@ -1,0 +1,387 @@
+"""Fault plans, and the injector consulted at every fault point.
+
+A ``FaultPlan`` is plain data: a list of ``Fault``s, each naming where it fires
+(a step or operation name or journal index, an attempt, a phase) or when (a
+virtual time). A plan prints as a short string and parses back from it::
+
+    crash(step=charge, phase=effect-done, attempt=1); restart(at=5s)
+
+Fault points are explicit. Around every operation an attempt issues there is a
+``before`` point (the command is not stored yet) and an ``after-store`` point
+(it is); a step adds ``effect-done``: its closure ran, its result is not
+stored yet. Faults the plan does not name can come from an explorer, which the
+checkers plug in as ``Injector.explore``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Final
+
+BEFORE: Final = "before"
+EFFECT_DONE: Final = "effect-done"
+AFTER_STORE: Final = "after-store"
+PHASES: Final = (BEFORE, EFFECT_DONE, AFTER_STORE)
+
+CRASH: Final = "crash"
+FAIL: Final = "fail"
+TERMINAL: Final = "terminal"
+DELAY: Final = "delay"
+LOSE_RESPONSE: Final = "lose-response"
+SUSPEND: Final = "suspend"
+RESTART: Final = "restart"
+KINDS: Final = (CRASH, FAIL, TERMINAL, DELAY, LOSE_RESPONSE, SUSPEND, RESTART)
+
+# Faults the runtime hides: they must not change an invocation's outcome.
+TRANSPARENT_KINDS: Final = frozenset({CRASH, DELAY, SUSPEND, RESTART})
+
+
+class FaultPlanError(ValueError):
+    """A fault plan (string or data) that cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPoint:
+    """Where an attempt is when the injector is asked."""
+
+    phase: str
+    invocation: str
+    target: str
+    index: int
+    name: str
+    op: str
+    attempt: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One fault. Unset fields match anything.
+
+    Attributes:
+      kind: one of ``KINDS``.
+      step: the step (or operation) name the fault targets.
+      index: the journal index it targets.
+      phase: ``before``, ``effect-done`` or ``after-store`` (crash, suspend,
+        restart).
+      attempt: the invocation attempt (1-based) it fires on.
+      target: the invocation target it applies to ("Greeter/greet").
+      times: how many times it fires (``fail``: attempts that fail).
+      exception: the exception type raised by ``fail`` ("ConnectionError").
+      message: the message of the raised exception or terminal error.
+      status: the status code of a ``terminal`` fault.
+      at_ms: virtual time at which a time-triggered fault fires.
+      by_ms: the delay a ``delay`` fault adds.
+      external, operation: the fake external (and its operation) whose
+        response a ``lose-response`` fault loses.
+    """
+
+    kind: str
+    step: str | None = None
+    index: int | None = None
+    phase: str | None = None
+    attempt: int | None = None
+    target: str | None = None
+    times: int = 1
+    exception: str | None = None
+    message: str | None = None
+    status: int | None = None
+    at_ms: int | None = None
+    by_ms: int | None = None
+    external: str | None = None
+    operation: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise FaultPlanError(
+                f"unknown fault kind {self.kind!r}; expected one of: {', '.join(KINDS)}"
+            )
+        if self.phase is not None and self.phase not in PHASES:
+            raise FaultPlanError(
+                f"unknown phase {self.phase!r}; expected one of: {', '.join(PHASES)}"
+            )
+        if self.times < 1:
+            raise FaultPlanError(f"times must be >= 1, not {self.times}")
+
+    def matches(self, point: FaultPoint) -> bool:
+        if self.at_ms is not None:
+            return False
+        if self.step is not None and self.step != point.name:
+            return False
+        if self.index is not None and self.index != point.index:
+            return False
+        if self.attempt is not None and self.attempt != point.attempt:
+            return False
+        if self.target is not None and self.target != point.target:
+            return False
+        return True
+
+    def __str__(self) -> str:
+        args = []
+        for f in fields(self):
+            if f.name == "kind":
+                continue
+            value = getattr(self, f.name)
+            if value is None or (f.name == "times" and value == 1):
+                continue
+            if f.name in ("at_ms", "by_ms"):
+                args.append(f"{f.name[:-3]}={_format_ms(value)}")
+            else:
+                args.append(f"{f.name}={_format_value(value)}")
+        return f"{self.kind}({', '.join(args)})"
+
+
+def _format_ms(ms: int) -> str:
+    if ms % 1000 == 0:
+        return f"{ms // 1000}s"
+    return f"{ms}ms"
+
+
+_BARE = re.compile(r"^[A-Za-z0-9_.:/\-]+$")
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if _BARE.match(text) and not text.isdigit():
+        return text
+    return json.dumps(text)
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_duration_ms(text: str) -> int:
+    """"250ms", "5s", "2m", "1h", "30d" -> milliseconds."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise FaultPlanError(
+            f"bad duration {text!r}; expected a number and a unit, like 250ms, 5s, 2m, 1h, 30d"
+        )
+    return round(float(m.group(1)) * _UNIT_MS[m.group(2)])
+
+
+_INT_FIELDS: Final = frozenset({"index", "attempt", "times", "status"})
+_FIELD_NAMES: Final = frozenset(f.name for f in fields(Fault)) - {"kind", "at_ms", "by_ms"}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """An ordered list of faults; prints as a string that ``parse`` reads back."""
+
+    faults: tuple[Fault, ...] = ()
+
+    def __str__(self) -> str:
+        return "; ".join(str(f) for f in self.faults) if self.faults else "no faults"
+
+    def __bool__(self) -> bool:
+        return bool(self.faults)
+
+    def __len__(self) -> int:
+        return len(self.faults)
+
+    def __add__(self, other: FaultPlan) -> FaultPlan:
+        return FaultPlan(self.faults + other.faults)
+
+    @staticmethod
+    def parse(text: str) -> FaultPlan:
+        """Read a plan written by ``str(plan)``; raises ``FaultPlanError``."""
+        text = text.strip()
+        if not text or text == "no faults":
+            return FaultPlan()
+        faults = []
+        for part in _split_top(text, ";"):
+            part = part.strip()
+            if not part:
+                continue
+            m = re.match(r"^([a-z\-]+)\s*\((.*)\)$", part, re.S)
+            if not m:
+                raise FaultPlanError(
+                    f"cannot read fault {part!r}; expected kind(field=value, ...), "
+                    f"like crash(step=charge, phase=effect-done)"
+                )
+            kind, body = m.group(1), m.group(2)
+            kwargs: dict[str, object] = {}
+            for arg in _split_top(body, ","):
+                arg = arg.strip()
+                if not arg:
+                    continue
+                if "=" not in arg:
+                    raise FaultPlanError(f"in {part!r}: expected field=value, got {arg!r}")
+                name, raw = (s.strip() for s in arg.split("=", 1))
+                value: object = json.loads(raw) if raw.startswith('"') else raw
+                if name in ("at", "by"):
+                    kwargs[f"{name}_ms"] = parse_duration_ms(str(value))
+                elif name in _INT_FIELDS:
+                    try:
+                        kwargs[name] = int(str(value))
+                    except ValueError:
+                        raise FaultPlanError(
+                            f"in {part!r}: {name} must be an integer, not {value!r}"
+                        ) from None
+                elif name in _FIELD_NAMES:
+                    kwargs[name] = str(value)
+                else:
+                    raise FaultPlanError(
+                        f"in {part!r}: unknown field {name!r}; expected one of: "
+                        f"{', '.join(sorted(_FIELD_NAMES | {'at', 'by'}))}"
+                    )
+            faults.append(Fault(kind=kind, **kwargs))  # type: ignore[arg-type]
+        return FaultPlan(tuple(faults))
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside of double-quoted strings and parentheses."""
+    parts, buf, depth, quoted, escaped = [], [], 0, False, False
+    for ch in text:
+        if quoted:
+            buf.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = False
+            continue
+        if ch == '"':
+            quoted = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append("".join(buf))
+            buf = []
+            continue
+        buf.append(ch)
+    parts.append("".join(buf))
+    return parts
+
+
+def phase_of(fault: Fault) -> str:
+    """The phase a fault fires at: its own, or its kind's default."""
+    if fault.phase is not None:
+        return fault.phase
+    return AFTER_STORE if fault.kind in (RESTART, SUSPEND) else BEFORE
+
+
+def make_exception(fault: Fault) -> BaseException:
+    """The exception a ``fail`` fault raises inside a step."""
+    name = fault.exception or "ConnectionError"
+    message = fault.message or "injected by fault plan"
+    exc_type: object
+    if "." in name:
+        module, _, attr = name.rpartition(".")
+        try:
+            exc_type = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            raise FaultPlanError(f"unknown exception type {name!r}") from None
+    else:
+        exc_type = getattr(builtins, name, None)
+        if exc_type is None:
+            raise FaultPlanError(
+                f"unknown exception type {name!r}; use a builtin name (ConnectionError) "
+                f"or a dotted path (mypkg.errors.Timeout)"
+            )
+    if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
+        raise FaultPlanError(f"{name!r} is not an exception type")
+    return exc_type(message)
+
+
+Explorer = Callable[[FaultPoint], "Fault | None"]
+
+
+@dataclass
+class Injector:
+    """Consulted at every fault point; answers with the fault to fire, if any.
+
+    Plan faults fire first, each up to ``times``; then ``explore`` (set by the
+    checkers) may propose one. Every fired fault is appended to ``fired`` so a
+    run can print the plan that actually happened.
+    """
+
+    plan: FaultPlan = field(default_factory=FaultPlan)
+    explore: Explorer | None = None
+    fired: list[tuple[FaultPoint | None, Fault]] = field(default_factory=list)
+    _left: list[int] = field(default_factory=list)
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        self._left = [f.times for f in self.plan.faults]
+
+    def _take(self, point: FaultPoint, kinds: tuple[str, ...], phase: str | None) -> Fault | None:
+        if not self.enabled:
+            return None
+        for i, fault in enumerate(self.plan.faults):
+            if self._left[i] <= 0 or fault.kind not in kinds:
+                continue
+            if phase is not None and phase_of(fault) != phase:
+                continue
+            if fault.matches(point):
+                self._left[i] -= 1
+                self.fired.append((point, fault))
+                return fault
+        if self.explore is not None:
+            proposed = self.explore(point)
+            if proposed is not None and proposed.kind in kinds:
+                self.fired.append((point, proposed))
+                return proposed
+        return None
+
+    def at_point(self, point: FaultPoint) -> Fault | None:
+        """A crash, suspension or restart to fire at this point, if any."""
+        return self._take(point, (CRASH, SUSPEND, RESTART), point.phase)
+
+    def step_outcome(self, point: FaultPoint) -> Fault | None:
+        """A failure or delay to inject instead of/around running a step."""
+        return self._take(point, (FAIL, TERMINAL, DELAY), None)
+
+    def lose_response(self, external: str, operation: str, point: FaultPoint) -> bool:
+        """Whether a fake external's response to this call is lost."""
+        if not self.enabled:
+            return False
+        for i, fault in enumerate(self.plan.faults):
+            if fault.kind != LOSE_RESPONSE or self._left[i] <= 0:
+                continue
+            if fault.external not in (None, external) or fault.operation not in (None, operation):
+                continue
+            if fault.matches(point):
+                self._left[i] -= 1
+                self.fired.append((point, fault))
+                return True
+        if self.explore is not None:
+            probe = replace(point, phase=LOSE_RESPONSE, op=f"{external}.{operation}")
+            proposed = self.explore(probe)
+            if proposed is not None and proposed.kind == LOSE_RESPONSE:
+                self.fired.append((point, proposed))
+                return True
+        return False
+
+    def timed(self) -> list[Fault]:
+        """Faults triggered by virtual time, in plan order."""
+        return [f for f in self.plan.faults if f.at_ms is not None]
+
+    def fired_plan(self) -> FaultPlan:
+        """The faults that actually fired, pinned to where they fired."""
+        pinned = []
+        for point, fault in self.fired:
+            if point is None or fault.at_ms is not None:
+                pinned.append(fault)
+                continue
+            pinned.append(
+                replace(
+                    fault,
+                    step=point.name or None,
+                    index=point.index if not point.name else fault.index,
+                    attempt=point.attempt,
+                    times=1,
+                )
+            )
+        return FaultPlan(tuple(pinned))

@@ -1,0 +1,339 @@
+"""One attempt of one invocation: the handler's coroutine over its journal.
+
+The attempt is the SDK half of the runtime. Each context operation becomes a
+command: while the attempt *replays*, the command must match the journal entry
+at the cursor (else a ``JournalMismatchError``); once the journal is used up,
+the attempt is *live* and new commands are stored through the engine.
+
+Notifications (completions) become visible to the handler only when it waits:
+during replay, every notification at the cursor is consumed when the handler
+waits or issues a command, so ``select``/``wait_completed`` see exactly what
+they saw the first time.
+
+States of an attempt::
+
+    REPLAYING --journal used up--> LIVE --handler returns/raises--> DONE
+        |                           |
+        +----------crash, suspend, failure, mismatch---------------> DEAD
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import random
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from ._errors import ContextMisuseError, JournalMismatchError, TerminalError
+from ._journal import (
+    CANCELLED,
+    COMPLETION,
+    Completion,
+    Entry,
+    Failure,
+    same_command,
+)
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._store import InvocationRecord
+
+REPLAYING: Final = "replaying"
+LIVE: Final = "live"
+DONE: Final = "done"
+DEAD: Final = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """Which step's closure is running; fake externals read it to label effects."""
+
+    invocation: str
+    handler: str
+    step: str
+    index: int
+    attempt: int
+    engine: Any
+
+
+# Set while a step's closure runs (copied into worker threads by the live host).
+current_step: contextvars.ContextVar[StepInfo | None] = contextvars.ContextVar(
+    "simdurable_current_step", default=None
+)
+
+
+@dataclass(slots=True)
+class StepSpec:
+    """A step's closure and how to store its result.
+
+    ``serialize`` turns the closure's return value into journal bytes and raises
+    ``SerializationError`` naming the step when it cannot. ``backoff`` is the
+    step's own retry policy, or None for the invocation policy.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    serialize: Callable[[Any], bytes]
+    backoff: Any = None
+    scheduled: bool = False
+
+
+class Abort(BaseException):
+    """Unwinds a handler whose attempt ended (crash, suspension, mismatch).
+
+    A ``BaseException`` so that ``except Exception`` in user code cannot
+    swallow it.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """What a handler's coroutine yields: the command indices it waits on."""
+
+    indices: tuple[int, ...]
+    all: bool = False
+
+
+_OUR_DIR = __file__.rsplit("/", 2)[0]
+
+
+def user_source(depth: int = 1) -> str | None:
+    """``file.py:line`` of the innermost frame outside simdurable itself."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_OUR_DIR) and "/hypothesis/" not in filename:
+            short = filename.rsplit("/", 1)[-1]
+            return f"{short}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+class StepRandom(random.Random):
+    """``ctx.random()``: seeded by the invocation id, unusable inside a step."""
+
+    _attempt: Attempt
+
+    def random(self) -> float:
+        self._attempt.guard("random")
+        return super().random()
+
+    def getrandbits(self, k: int) -> int:
+        self._attempt.guard("random")
+        return super().getrandbits(k)
+
+
+class Attempt:
+    """Runs one attempt of an invocation; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        rec: InvocationRecord,
+        journal: list[Entry],
+        number: int,
+        handler_kind: str | None,
+        service_kind: str,
+    ) -> None:
+        self.engine = engine
+        self.rec = rec
+        self.number = number
+        self.handler_kind = handler_kind
+        self.service_kind = service_kind
+        self.journal = journal
+        self.cursor = 0
+        self.state = REPLAYING if journal else LIVE
+        self.coro: Coroutine[Any, Any, bytes] | None = None
+        self.done: dict[int, Completion] = {}
+        self.order: dict[int, int] = {}  # index -> visibility sequence
+        self.steps: dict[int, StepSpec] = {}
+        self.waiting: Wait | None = None
+        self.cancel_pending = False
+        self.failure: BaseException | None = None  # mismatch or misuse, recorded here
+        self._seq = 0
+        seed = int.from_bytes(hashlib.sha256(rec.id.encode()).digest()[:8], "big")
+        self.rng = StepRandom(seed)
+        self.rng._attempt = self
+
+    # -- identity ------------------------------------------------------------
+    @property
+    def handler(self) -> str:
+        return self.rec.target
+
+    @property
+    def alive(self) -> bool:
+        return self.state in (REPLAYING, LIVE)
+
+    # -- guards --------------------------------------------------------------
+    def guard(self, method: str) -> None:
+        """Raise if the context may not be used here and now."""
+        step = current_step.get()
+        if step is not None:
+            err = ContextMisuseError(
+                f"ctx.{method}() was called inside a step's closure. Steps must not use "
+                f"the context: no state, calls, sleeps, nested steps, random or uuid.\n"
+                f'  await ctx.run_typed("{step.step}", lambda: ctx.{method}(...))'
+                f"      # incorrect!\n"
+                f"  x = ctx.{method}(...); await ctx.run_typed(\"{step.step}\", fn, x=x)"
+                f"  # correct!",
+                handler=step.handler,
+                step=step.step,
+                journal_index=step.index,
+                source=user_source(2),
+            )
+            if self.failure is None and step.invocation == self.rec.id:
+                self.failure = err
+            elif step.engine is not None:
+                step.engine.record_misuse(step.invocation, err)
+            raise err
+        if not self.alive:
+            raise Abort()
+
+    # -- commands ------------------------------------------------------------
+    def issue(self, entry: Entry, method: str) -> int:
+        """Issue a command; returns its journal index.
+
+        While replaying, the command must match the journal; when live, the
+        engine stores it (and applies its effects) at the fault points around.
+        """
+        self.guard(method)
+        if self.state == REPLAYING:
+            self._consume_notifications()
+            if self.cursor < len(self.journal):
+                index = self.cursor
+                recorded = self.journal[index]
+                if not same_command(recorded, entry):
+                    self._mismatch(index, recorded, entry)
+                self.cursor += 1
+                if recorded.result is not None:
+                    self._see(index, recorded.result)
+                if self.cursor >= len(self.journal):
+                    self.state = LIVE
+                self.engine.on_replayed(self, index, recorded)
+                return index
+            self.state = LIVE
+        index = self.engine.store_command(self, entry)
+        return index
+
+    def recorded(self, index: int) -> Entry:
+        return self.journal[index]
+
+    def _mismatch(self, index: int, recorded: Entry, issued: Entry) -> None:
+        err = JournalMismatchError(
+            "replay took a different path than the journal: the journal holds "
+            f"{recorded.describe()} at #{index}, the handler now issued "
+            f"{issued.describe()}. Something outside a step changed between runs "
+            "(time, randomness, iteration order of a set, external data).",
+            recorded=recorded.describe(),
+            issued=issued.describe(),
+            handler=self.handler,
+            step=issued.name or None,
+            journal_index=index,
+            source=user_source(3),
+        )
+        self.failure = err
+        self.state = DEAD
+        raise Abort()
+
+    def register_step(self, index: int, spec: StepSpec) -> None:
+        if index not in self.done:
+            self.steps[index] = spec
+
+    # -- completions ---------------------------------------------------------
+    def _see(self, index: int, completion: Completion) -> None:
+        if index not in self.done:
+            self.done[index] = completion
+            self._seq += 1
+            self.order[index] = self._seq
+
+    def _consume_notifications(self) -> None:
+        journal = self.journal
+        while self.cursor < len(journal):
+            entry = journal[self.cursor]
+            if entry.kind == COMPLETION:
+                assert entry.result is not None
+                self._see(entry.target, entry.result)
+            elif entry.kind == CANCELLED:
+                self.cancel_pending = True
+            else:
+                return
+            self.cursor += 1
+        self.state = LIVE
+
+    def observe(self, entry: Entry) -> bool:
+        """A live notification was stored; True if the attempt can now resume."""
+        self.journal.append(entry)
+        self.cursor = len(self.journal)
+        if entry.kind == CANCELLED:
+            self.cancel_pending = True
+        else:
+            assert entry.result is not None
+            self._see(entry.target, entry.result)
+        return self.waiting is not None and self.satisfied(self.waiting)
+
+    def is_done(self, index: int) -> bool:
+        return index in self.done
+
+    def outcome(self, index: int) -> Completion:
+        return self.done[index]
+
+    def first_done(self, indices: Sequence[int]) -> int | None:
+        """Among ``indices``, the one whose completion became visible first."""
+        best, best_seq = None, None
+        for i in indices:
+            seq = self.order.get(i)
+            if seq is not None and (best_seq is None or seq < best_seq):
+                best, best_seq = i, seq
+        return best
+
+    def satisfied(self, wait: Wait) -> bool:
+        if wait.all:
+            return all(i in self.done for i in wait.indices)
+        return any(i in self.done for i in wait.indices)
+
+    def on_wait(self, wait: Wait) -> bool:
+        """The handler waits; True if it can continue right away."""
+        if self.state == REPLAYING:
+            self._consume_notifications()
+            if self.satisfied(wait):
+                return True
+            if self.cursor < len(self.journal):
+                recorded = self.journal[self.cursor]
+                err = JournalMismatchError(
+                    "replay took a different path than the journal: the handler now waits "
+                    f"on #{', #'.join(map(str, wait.indices))}, which the journal never "
+                    f"completed before it went on to {recorded.describe()} at #{self.cursor}.",
+                    recorded=recorded.describe(),
+                    issued=f"wait on #{', #'.join(map(str, wait.indices))}",
+                    handler=self.handler,
+                    journal_index=self.cursor,
+                )
+                self.failure = err
+                self.state = DEAD
+                return False
+        if self.satisfied(wait):
+            return True
+        if self.cancel_pending:
+            return True
+        self.waiting = wait
+        return False
+
+    def take_cancel(self) -> TerminalError | None:
+        """The cancellation to raise at this wait, once."""
+        if self.cancel_pending and (self.waiting is None or not self.satisfied(self.waiting)):
+            self.cancel_pending = False
+            return TerminalError("cancelled", 409)
+        return None
+
+    def pending_steps(self) -> list[int]:
+        """Steps issued but neither completed nor started in this attempt."""
+        return [i for i, s in self.steps.items() if not s.scheduled and i not in self.done]
+
+    def failure_of(self, index: int) -> Failure | None:
+        c = self.done.get(index)
+        return c if isinstance(c, Failure) else None

@@ -1,0 +1,128 @@
+"""Journal entries: what an invocation did, in the order it did it.
+
+A journal interleaves *commands* (operations the handler issued, in issue
+order) and *notifications* (completions of earlier commands, in the order the
+running attempt saw them). Replay walks the same sequence: commands are matched
+against what the handler issues again, notifications become visible to the
+handler at the same points as in the original run. That is what makes
+``select`` and ``wait_completed`` deterministic on replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, Union
+
+# Command kinds. Each ctx operation issues exactly one command.
+RUN: Final = "run"
+SLEEP: Final = "sleep"
+GET: Final = "get"
+SET: Final = "set"
+CLEAR: Final = "clear"
+CLEAR_ALL: Final = "clear_all"
+KEYS: Final = "state_keys"
+CALL: Final = "call"
+SEND: Final = "send"
+AWAKEABLE: Final = "awakeable"
+RESOLVE_AWAKEABLE: Final = "resolve_awakeable"
+REJECT_AWAKEABLE: Final = "reject_awakeable"
+PROMISE_GET: Final = "promise"
+PROMISE_PEEK: Final = "promise_peek"
+PROMISE_COMPLETE: Final = "promise_complete"
+CANCEL: Final = "cancel_invocation"
+# The one notification kind: the completion of the command at ``target``.
+COMPLETION: Final = "completion"
+# A notification with no command: the invocation was cancelled.
+CANCELLED: Final = "cancelled"
+
+COMMAND_KINDS: Final = frozenset(
+    {
+        RUN, SLEEP, GET, SET, CLEAR, CLEAR_ALL, KEYS, CALL, SEND, AWAKEABLE,
+        RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, PROMISE_GET, PROMISE_PEEK,
+        PROMISE_COMPLETE, CANCEL,
+    }
+)
+# Commands whose payload is compared on replay (like Restate's payload checks).
+PAYLOAD_CHECKED: Final = frozenset(
+    {SET, CALL, SEND, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, PROMISE_COMPLETE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A successful completion; ``data`` is the serialized value."""
+
+    data: bytes
+
+    @property
+    def ok(self) -> Literal[True]:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A terminal failure, re-raised as ``TerminalError(message, code)``."""
+
+    code: int
+    message: str
+
+    @property
+    def ok(self) -> Literal[False]:
+        return False
+
+
+Completion = Union[Value, Failure]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One journal entry.
+
+    Attributes:
+      kind: a command kind, ``completion`` or ``cancelled``.
+      name: the step name, state key, call target, promise or awakeable id.
+      data: the command's payload (state value, call argument), compared on replay.
+      result: for commands that complete at once (``get``, ``state_keys``...),
+        their completion; for a ``completion`` notification, the completion.
+      target: for a ``completion``, the journal index of the command it completes.
+      at_ms: virtual (or real) time in milliseconds when the entry was stored.
+      wake_ms: for ``sleep``, when it is due; for ``send``, when it is delivered.
+      ref: a related id: the callee's invocation id for calls and sends.
+    """
+
+    kind: str
+    name: str = ""
+    data: bytes | None = None
+    result: Completion | None = None
+    target: int = -1
+    at_ms: int = 0
+    wake_ms: int = -1
+    ref: str = ""
+
+    @property
+    def is_command(self) -> bool:
+        return self.kind in COMMAND_KINDS
+
+    def describe(self) -> str:
+        """A short human-readable form used in reports and mismatch errors."""
+        if self.kind == COMPLETION:
+            outcome = "ok" if isinstance(self.result, Value) else "failed"
+            return f"completion of #{self.target} ({outcome})"
+        if self.kind == CANCELLED:
+            return "cancelled"
+        text = f"{self.kind}"
+        if self.name:
+            text += f' "{self.name}"'
+        if self.kind in PAYLOAD_CHECKED and self.data is not None:
+            shown = self.data[:60].decode("utf-8", "replace")
+            text += f" {shown}"
+        return text
+
+
+def same_command(recorded: Entry, issued: Entry) -> bool:
+    """Whether replaying ``issued`` over ``recorded`` is deterministic."""
+    if recorded.kind != issued.kind or recorded.name != issued.name:
+        return False
+    if recorded.kind in PAYLOAD_CHECKED and recorded.data != issued.data:
+        return False
+    return True

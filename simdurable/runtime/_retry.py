@@ -1,0 +1,108 @@
+"""Retry policies: when the next attempt starts, and when to give up.
+
+Two policies exist, as in Restate. A step with any retry field in its
+``RunOptions`` follows its own exponential policy (50 ms, x2, at most 10 s
+apart by default) and, once exhausted, its failure is recorded as terminal.
+Otherwise failures fall to the invocation retry policy (Restate 1.6+ defaults:
+500 ms, x2, at most 60 s apart, 70 attempts, then the invocation is paused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+
+def to_ms(value: timedelta | float | int | None, default_ms: int) -> int:
+    """Milliseconds from a timedelta (or seconds as a number)."""
+    if value is None:
+        return default_ms
+    if isinstance(value, timedelta):
+        return round(value.total_seconds() * 1000)
+    return round(float(value) * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """An exponential backoff with bounds, in milliseconds."""
+
+    initial_ms: int
+    factor: float
+    max_interval_ms: int
+    max_attempts: int | None = None
+    max_duration_ms: int | None = None
+
+    def delay_ms(self, failures: int) -> int:
+        """The delay after the ``failures``-th failure (1-based)."""
+        delay = self.initial_ms * (self.factor ** max(0, failures - 1))
+        return int(min(self.max_interval_ms, round(delay)))
+
+    def exhausted(self, failures: int, elapsed_ms: int) -> bool:
+        if self.max_attempts is not None and failures >= self.max_attempts:
+            return True
+        if self.max_duration_ms is not None and elapsed_ms >= self.max_duration_ms:
+            return True
+        return False
+
+
+STEP_DEFAULT_INITIAL_MS: Final = 50
+STEP_DEFAULT_FACTOR: Final = 2.0
+STEP_DEFAULT_MAX_INTERVAL_MS: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRetryPolicy:
+    """How failed attempts of an invocation are retried.
+
+    ``on_max_attempts`` is ``"pause"`` (the invocation stops and waits for a
+    person) or ``"kill"`` (it fails with a terminal error).
+    """
+
+    initial_interval: timedelta = timedelta(milliseconds=500)
+    exponentiation_factor: float = 2.0
+    max_interval: timedelta = timedelta(seconds=60)
+    max_attempts: int | None = 70
+    on_max_attempts: str = "pause"
+
+    def __post_init__(self) -> None:
+        if self.on_max_attempts not in ("pause", "kill"):
+            raise ValueError(
+                f"on_max_attempts must be 'pause' or 'kill', not {self.on_max_attempts!r}"
+            )
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, not {self.max_attempts}")
+
+    def backoff(self) -> Backoff:
+        return Backoff(
+            initial_ms=to_ms(self.initial_interval, 500),
+            factor=self.exponentiation_factor,
+            max_interval_ms=to_ms(self.max_interval, 60_000),
+            max_attempts=self.max_attempts,
+        )
+
+
+def step_backoff(
+    max_attempts: int | None,
+    max_duration: timedelta | None,
+    initial_retry_interval: timedelta | None,
+    max_retry_interval: timedelta | None,
+    retry_interval_factor: float | None,
+) -> Backoff | None:
+    """The step's own policy, or None when the invocation policy applies."""
+    fields = (
+        max_attempts,
+        max_duration,
+        initial_retry_interval,
+        max_retry_interval,
+        retry_interval_factor,
+    )
+    if all(f is None for f in fields):
+        return None
+    return Backoff(
+        initial_ms=to_ms(initial_retry_interval, STEP_DEFAULT_INITIAL_MS),
+        factor=STEP_DEFAULT_FACTOR if retry_interval_factor is None else retry_interval_factor,
+        max_interval_ms=to_ms(max_retry_interval, STEP_DEFAULT_MAX_INTERVAL_MS),
+        max_attempts=max_attempts,
+        max_duration_ms=None if max_duration is None else to_ms(max_duration, 0),
+    )

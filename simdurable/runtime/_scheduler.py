@@ -1,0 +1,114 @@
+"""The deterministic event loop: a ready set, a timer queue, a virtual clock.
+
+Nothing here reads the real clock. When no task is ready, time jumps to the
+earliest timer (trio's MockClock with autojump at zero). Which ready task runs
+next is a decision of the ``Chooser``: a seeded RNG in plain simulations, the
+Hypothesis test's data under ``check`` (so schedules shrink with faults).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Protocol
+
+from sortedcontainers import SortedList
+
+
+class Chooser(Protocol):
+    """The one place where a run makes a decision."""
+
+    def choose(self, n: int, label: str) -> int:
+        """An index in ``range(n)``; ``n`` is at least 2."""
+        ...
+
+    def chance(self, p: float, label: str) -> bool:
+        """True with probability ``p``."""
+        ...
+
+
+class RandomChooser:
+    """Decisions from ``random.Random(seed)``: one seed, one run."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+
+    def choose(self, n: int, label: str) -> int:
+        return self._rng.randrange(n)
+
+    def chance(self, p: float, label: str) -> bool:
+        if p <= 0:
+            return False
+        return self._rng.random() < p
+
+
+class FirstChooser:
+    """Always the first ready task: submission order, no randomness."""
+
+    def choose(self, n: int, label: str) -> int:
+        return 0
+
+    def chance(self, p: float, label: str) -> bool:
+        return False
+
+
+class Scheduler:
+    """Ready tasks and timers on a virtual clock measured in milliseconds."""
+
+    def __init__(self, chooser: Chooser, start_ms: int = 0) -> None:
+        self.chooser = chooser
+        self.now_ms = start_ms
+        self._ready: list[Any] = []
+        self._timers: SortedList = SortedList(key=lambda t: (t[0], t[1]))
+        self._timer_seq = 0
+        self.decisions = 0
+
+    # -- ready set -----------------------------------------------------------
+    def push(self, task: Any) -> None:
+        self._ready.append(task)
+
+    def has_ready(self) -> bool:
+        return bool(self._ready)
+
+    def pop(self) -> Any:
+        """Take the next ready task; the chooser picks when several are ready."""
+        n = len(self._ready)
+        if n == 1:
+            return self._ready.pop()
+        i = self.chooser.choose(n, "schedule")
+        self.decisions += 1
+        return self._ready.pop(i)
+
+    def discard(self, predicate: Any) -> None:
+        """Drop every ready task for which ``predicate(task)`` is true."""
+        self._ready = [t for t in self._ready if not predicate(t)]
+
+    def ready_tasks(self) -> list[Any]:
+        return list(self._ready)
+
+    # -- timers --------------------------------------------------------------
+    def add_timer(self, due_ms: int, payload: Any) -> None:
+        self._timer_seq += 1
+        self._timers.add((max(due_ms, self.now_ms), self._timer_seq, payload))
+
+    def next_deadline(self) -> int | None:
+        return self._timers[0][0] if self._timers else None
+
+    def timers(self) -> list[tuple[int, Any]]:
+        return [(due, payload) for due, _, payload in self._timers]
+
+    def clear_timers(self) -> None:
+        self._timers.clear()
+
+    def jump_to(self, t_ms: int) -> None:
+        """Move the clock forward; going backwards is a bug."""
+        if t_ms < self.now_ms:
+            raise ValueError(f"time cannot go backwards: {t_ms} ms < now {self.now_ms} ms")
+        self.now_ms = t_ms
+
+    def pop_due(self) -> list[Any]:
+        """Remove and return the payloads of every timer due now, in order."""
+        due = []
+        while self._timers and self._timers[0][0] <= self.now_ms:
+            due.append(self._timers.pop(0)[2])
+        return due

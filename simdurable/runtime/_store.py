@@ -1,0 +1,167 @@
+"""Durable storage: the interface and the in-memory store.
+
+Everything the simulated (or live) server must not lose lives behind
+``Store``: invocations, journals, keyed state, workflow promises and
+idempotency keys. Timers, queues and locks are *derived* from it, so a server
+restarted over the same store rebuilds them and goes on. The SQLite store of
+the live executor implements the same interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ._journal import Completion, Entry
+
+PENDING = "pending"
+COMPLETED = "completed"
+PAUSED = "paused"
+
+
+@dataclass(slots=True)
+class InvocationRecord:
+    """What the server stores about one invocation.
+
+    ``status`` is ``pending`` until the invocation ends as ``completed`` (with
+    ``result``) or ``paused`` (retries exhausted, or a bug that retrying cannot
+    fix). ``run_at_ms`` is when it may next start an attempt (delayed sends,
+    retry backoff).
+    """
+
+    id: str
+    service: str
+    handler: str
+    key: str | None
+    input: bytes
+    seq: int
+    status: str = PENDING
+    run_at_ms: int = 0
+    created_ms: int = 0
+    attempts: int = 0
+    failures: int = 0
+    result: Completion | None = None
+    caller_id: str = ""
+    caller_index: int = -1
+    idempotency_key: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    last_failure: str = ""
+    # Retries of the step at ``retry_index`` since its command was stored.
+    retry_index: int = -1
+    retry_count: int = 0
+    retry_started_ms: int = 0
+    cancelled: bool = False
+    finished_ms: int = -1
+
+    @property
+    def target(self) -> str:
+        if self.key is None:
+            return f"{self.service}/{self.handler}"
+        return f"{self.service}/{self.key}/{self.handler}"
+
+
+class Store(Protocol):
+    """Durable storage. Every write is durable when the method returns."""
+
+    def put_invocation(self, rec: InvocationRecord) -> None: ...
+
+    def invocation(self, inv_id: str) -> InvocationRecord | None: ...
+
+    def invocations(self) -> list[InvocationRecord]:
+        """All invocations, in submission (``seq``) order."""
+        ...
+
+    def journal(self, inv_id: str) -> list[Entry]: ...
+
+    def append(self, inv_id: str, entry: Entry) -> int:
+        """Append an entry; returns its journal index."""
+        ...
+
+    def state(self, service: str, key: str) -> dict[str, bytes]: ...
+
+    def set_state(self, service: str, key: str, name: str, value: bytes) -> None: ...
+
+    def clear_state(self, service: str, key: str, name: str) -> None: ...
+
+    def clear_all_state(self, service: str, key: str) -> None: ...
+
+    def promise(self, workflow: str, key: str, name: str) -> Completion | None: ...
+
+    def set_promise(self, workflow: str, key: str, name: str, value: Completion) -> None: ...
+
+    def idempotency(self, scope: str) -> str | None:
+        """The invocation id registered under an idempotency scope, if any."""
+        ...
+
+    def set_idempotency(self, scope: str, inv_id: str) -> None: ...
+
+    def atomic(self) -> contextlib.AbstractContextManager[None]:
+        """Group writes so that they are stored all together or not at all."""
+        ...
+
+
+class MemoryStore:
+    """The store of the simulation: plain dicts, copies in and out."""
+
+    def __init__(self) -> None:
+        self._invocations: dict[str, InvocationRecord] = {}
+        self._journals: dict[str, list[Entry]] = {}
+        self._state: dict[tuple[str, str], dict[str, bytes]] = {}
+        self._promises: dict[tuple[str, str, str], Completion] = {}
+        self._idempotency: dict[str, str] = {}
+
+    def put_invocation(self, rec: InvocationRecord) -> None:
+        self._invocations[rec.id] = dataclasses.replace(rec, headers=dict(rec.headers))
+
+    def invocation(self, inv_id: str) -> InvocationRecord | None:
+        rec = self._invocations.get(inv_id)
+        return None if rec is None else dataclasses.replace(rec, headers=dict(rec.headers))
+
+    def invocations(self) -> list[InvocationRecord]:
+        recs = sorted(self._invocations.values(), key=lambda r: r.seq)
+        return [dataclasses.replace(r, headers=dict(r.headers)) for r in recs]
+
+    def journal(self, inv_id: str) -> list[Entry]:
+        return list(self._journals.get(inv_id, ()))
+
+    def journal_length(self, inv_id: str) -> int:
+        return len(self._journals.get(inv_id, ()))
+
+    def append(self, inv_id: str, entry: Entry) -> int:
+        journal = self._journals.setdefault(inv_id, [])
+        journal.append(entry)
+        return len(journal) - 1
+
+    def state(self, service: str, key: str) -> dict[str, bytes]:
+        return dict(self._state.get((service, key), {}))
+
+    def state_keys_of(self, service: str) -> list[str]:
+        return sorted(k for (s, k), v in self._state.items() if s == service and v)
+
+    def set_state(self, service: str, key: str, name: str, value: bytes) -> None:
+        self._state.setdefault((service, key), {})[name] = value
+
+    def clear_state(self, service: str, key: str, name: str) -> None:
+        self._state.get((service, key), {}).pop(name, None)
+
+    def clear_all_state(self, service: str, key: str) -> None:
+        self._state.pop((service, key), None)
+
+    def promise(self, workflow: str, key: str, name: str) -> Completion | None:
+        return self._promises.get((workflow, key, name))
+
+    def set_promise(self, workflow: str, key: str, name: str, value: Completion) -> None:
+        self._promises[(workflow, key, name)] = value
+
+    def idempotency(self, scope: str) -> str | None:
+        return self._idempotency.get(scope)
+
+    def set_idempotency(self, scope: str, inv_id: str) -> None:
+        self._idempotency[scope] = inv_id
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        yield

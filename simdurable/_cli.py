@@ -1,0 +1,46 @@
+"""The ``simdurable`` command: one subcommand per module, imported on use.
+
+Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``
+(the exit status). Modules are imported only when their subcommand runs, so
+``simdurable --help`` stays fast and the core never imports its adapters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+# name -> (module, one-line help)
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "demo": ("simdurable._demo", "simulate an example handler under crashes and print the run"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simdurable",
+        description="Deterministic simulation testing for durable-execution handlers.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Let "module:attr" names resolve against the current directory, as pytest does.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    status: int = importlib.import_module(args._module).run(args)
+    return status

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import types
 import typing
 import uuid as _uuid
 from collections.abc import Callable
@@ -62,30 +63,6 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Context:
-    """The context of a handler of a plain ``Service``."""
-
-
-class ObjectSharedContext(Context):
-    """A shared handler of a virtual object: reads state, cannot write it."""
-
-
-class ObjectContext(Context):
-    """An exclusive handler of a virtual object: reads and writes state."""
-
-
-class WorkflowSharedContext(ObjectSharedContext):
-    """A shared handler of a workflow: reads state and uses promises."""
-
-
-class WorkflowContext(ObjectContext):
-    """The main handler of a workflow: state and promises."""
-
-
-def _json_default() -> Serde[Any]:
-    return DefaultSerde()
-
-
 def _decoder(serde: Serde[Any]) -> Callable[[bytes], Any]:
     return serde.deserialize
 
@@ -94,42 +71,15 @@ def _none(_: bytes) -> None:
     return None
 
 
-class DurablePromise(typing.Generic[T]):
-    """A workflow's durable promise, completed once, awaited by any handler."""
+class Context:
+    """The context of every handler: steps, timers, calls, awakeables, determinism.
 
-    def __init__(self, ctx: InvocationContext, name: str, serde: Serde[T]) -> None:
-        self.name = name
-        self.serde = serde
-        self._ctx = ctx
+    Handlers receive one at run time; they never build one. ``ObjectContext``
+    and the others add keyed state and workflow promises.
+    """
 
-    def value(self) -> DurableFuture[T]:
-        ctx = self._ctx
-        index = ctx._issue(Entry(PROMISE_GET, self.name), "promise().value")
-        return DurableFuture(ctx._attempt, index, _decoder(self.serde))
-
-    def __await__(self) -> typing.Generator[Any, None, T]:
-        return self.value().__await__()
-
-    async def peek(self) -> T | None:
-        ctx = self._ctx
-        index = ctx._issue(Entry(PROMISE_PEEK, self.name), "promise().peek")
-        return await DurableFuture(ctx._attempt, index, _decoder(self.serde))
-
-    async def resolve(self, value: T) -> None:
-        ctx = self._ctx
-        data = encode_promise(Value(self.serde.serialize(value)))
-        index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().resolve")
-        await DurableFuture(ctx._attempt, index, _none)
-
-    async def reject(self, message: str, code: int = 500) -> None:
-        ctx = self._ctx
-        data = encode_promise(Failure(code, message))
-        index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().reject")
-        await DurableFuture(ctx._attempt, index, _none)
-
-
-class InvocationContext(WorkflowContext, WorkflowSharedContext):
-    """The one implementation behind every context type."""
+    _attempt: Attempt
+    _spec: HandlerSpec
 
     def __init__(self, attempt: Attempt, spec: HandlerSpec) -> None:
         self._attempt = attempt
@@ -175,14 +125,6 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             idempotency_key=rec.idempotency_key or None,
         )
 
-    def key(self) -> str:
-        self._attempt.guard("key")
-        key = self._attempt.rec.key
-        if key is None:
-            raise self._refuse("key", f"is only for virtual objects and workflows; "
-                                      f"{self._spec.service} is a Service")
-        return key
-
     def random(self) -> Any:
         """A ``random.Random`` seeded by the invocation id: the same on every replay."""
         self._attempt.guard("random")
@@ -216,13 +158,20 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         if not callable(action):
             raise self._refuse("run_typed", f"needs a callable for step {name!r}, got "
                                             f"{type(action).__name__}")
-        options = options or RunOptions()
-        serde = options.serde
-        if isinstance(serde, DefaultSerde) and serde.type_hint is None:
-            hint = options.type_hint or _return_hint(action)
-            if hint is not None:
-                serde = DefaultSerde(hint)
+        serde: Serde[Any]
+        if options is None:  # RunOptions(): a plain DefaultSerde and no step backoff
+            hint = _return_hint(action)
+            serde = DefaultSerde() if hint is None else DefaultSerde(hint)
+        else:
+            serde = options.serde
+            if isinstance(serde, DefaultSerde) and serde.type_hint is None:
+                hint = options.type_hint or _return_hint(action)
+                if hint is not None:
+                    serde = DefaultSerde(hint)
         index = self._issue(Entry(RUN, name), "run_typed")
+        backoff = None if options is None else options.backoff()
+        if index in attempt.done:  # replayed with its result: nothing left to run
+            return DurableFuture(attempt, index, _decoder(serde))
         handler = attempt.handler
 
         def serialize(value: Any) -> bytes:
@@ -236,9 +185,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                     journal_index=index,
                 ) from None
 
-        attempt.register_step(
-            index, StepSpec(name, action, args, kwargs, serialize, options.backoff())
-        )
+        attempt.register_step(index, StepSpec(name, action, args, kwargs, serialize, backoff))
         return DurableFuture(attempt, index, _decoder(serde))
 
     def run(
@@ -262,51 +209,6 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             raise self._refuse("sleep", f"takes a datetime.timedelta, not {type(delta).__name__}")
         index = self._issue(Entry(SLEEP, name or "", wake_ms=to_ms(delta, 0)), "sleep")
         return DurableSleepFuture(self._attempt, index, _none)
-
-    # -- state -----------------------------------------------------------------
-    def get(
-        self,
-        name: str,
-        serde: Serde[Any] | None = None,
-        type_hint: Any = None,
-        entry_name: str | None = None,
-    ) -> DurableFuture[Any]:
-        self._readable("get")
-        serde = serde or DefaultSerde(type_hint)
-        index = self._issue(Entry(GET, name), "get")
-        return DurableFuture(self._attempt, index, _decoder(serde))
-
-    def state_keys(self, entry_name: str | None = None) -> DurableFuture[list[str]]:
-        self._readable("state_keys")
-        index = self._issue(Entry(KEYS), "state_keys")
-        return DurableFuture(self._attempt, index, lambda b: list(json.loads(b or b"[]")))
-
-    def set(
-        self,
-        name: str,
-        value: Any,
-        serde: Serde[Any] | None = None,
-        entry_name: str | None = None,
-    ) -> None:
-        self._writable("set")
-        serde = serde or DefaultSerde()
-        try:
-            data = serde.serialize(value)
-        except (TypeError, ValueError, OverflowError) as err:
-            raise SerializationError(
-                f"ctx.set({name!r}, ...): the value cannot be serialized: {err}",
-                handler=self._attempt.handler,
-                source=user_source(2),
-            ) from None
-        self._issue(Entry(SET, name, data=data), "set")
-
-    def clear(self, name: str, entry_name: str | None = None) -> None:
-        self._writable("clear")
-        self._issue(Entry(CLEAR, name), "clear")
-
-    def clear_all(self, entry_name: str | None = None) -> None:
-        self._writable("clear_all")
-        self._issue(Entry(CLEAR_ALL), "clear_all")
 
     # -- calls and sends -------------------------------------------------------
     def _target(self, tpe: Any, key: str | None) -> tuple[str, str, Serde[Any], Serde[Any]]:
@@ -352,6 +254,16 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             return SendHandle(callee, cancel)
         return DurableCallFuture(self._attempt, index, _decoder(output), callee, cancel)
 
+    def _call(self, *args: Any, **kwargs: Any) -> DurableCallFuture[Any]:
+        future = self._do_call(*args, **kwargs)
+        assert isinstance(future, DurableCallFuture)
+        return future
+
+    def _send(self, *args: Any, **kwargs: Any) -> SendHandle:
+        handle = self._do_call(*args, **kwargs)
+        assert isinstance(handle, SendHandle)
+        return handle
+
     def _serialize_arg(self, serde: Serde[Any], arg: Any, target: str) -> bytes:
         try:
             return serde.serialize(arg)
@@ -371,7 +283,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     ) -> DurableCallFuture[Any]:
         service, handler, ins, outs = self._target(tpe, None)
         data = self._serialize_arg(ins, arg, f"{service}/{handler}")
-        return self._do_call("service_call", service, handler, None, data, outs, send=False,
+        return self._call("service_call", service, handler, None, data, outs, send=False,
                              idempotency_key=idempotency_key, headers=headers)
 
     def object_call(
@@ -384,7 +296,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     ) -> DurableCallFuture[Any]:
         service, handler, ins, outs = self._target(tpe, key)
         data = self._serialize_arg(ins, arg, f"{service}/{key}/{handler}")
-        return self._do_call("object_call", service, handler, key, data, outs, send=False,
+        return self._call("object_call", service, handler, key, data, outs, send=False,
                              idempotency_key=idempotency_key, headers=headers)
 
     workflow_call = object_call
@@ -399,7 +311,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     ) -> SendHandle:
         service, handler, ins, outs = self._target(tpe, None)
         data = self._serialize_arg(ins, arg, f"{service}/{handler}")
-        return self._do_call("service_send", service, handler, None, data, outs, send=True,
+        return self._send("service_send", service, handler, None, data, outs, send=True,
                              delay=send_delay, idempotency_key=idempotency_key, headers=headers)
 
     def object_send(
@@ -413,7 +325,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     ) -> SendHandle:
         service, handler, ins, outs = self._target(tpe, key)
         data = self._serialize_arg(ins, arg, f"{service}/{key}/{handler}")
-        return self._do_call("object_send", service, handler, key, data, outs, send=True,
+        return self._send("object_send", service, handler, key, data, outs, send=True,
                              delay=send_delay, idempotency_key=idempotency_key, headers=headers)
 
     workflow_send = object_send
@@ -428,7 +340,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         headers: dict[str, str] | None = None,
         **_: Any,
     ) -> DurableCallFuture[bytes]:
-        return self._do_call("generic_call", service, handler, key, bytes(arg), BytesSerde(),
+        return self._call("generic_call", service, handler, key, bytes(arg), BytesSerde(),
                              send=False, idempotency_key=idempotency_key, headers=headers)
 
     def generic_send(
@@ -442,7 +354,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         headers: dict[str, str] | None = None,
         **_: Any,
     ) -> SendHandle:
-        return self._do_call("generic_send", service, handler, key, bytes(arg), BytesSerde(),
+        return self._send("generic_send", service, handler, key, bytes(arg), BytesSerde(),
                              send=True, delay=send_delay, idempotency_key=idempotency_key,
                              headers=headers)
 
@@ -467,6 +379,71 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         data = json.dumps({"message": failure_message, "code": failure_code}).encode()
         self._issue(Entry(REJECT_AWAKEABLE, name, data=data), "reject_awakeable")
 
+
+class ObjectSharedContext(Context):
+    """A shared handler of a virtual object: reads state, cannot write it."""
+
+    def key(self) -> str:
+        self._attempt.guard("key")
+        key = self._attempt.rec.key
+        if key is None:
+            raise self._refuse("key", f"is only for virtual objects and workflows; "
+                                      f"{self._spec.service} is a Service")
+        return key
+
+    # -- state -----------------------------------------------------------------
+    def get(
+        self,
+        name: str,
+        serde: Serde[Any] | None = None,
+        type_hint: Any = None,
+        entry_name: str | None = None,
+    ) -> DurableFuture[Any]:
+        self._readable("get")
+        serde = serde or DefaultSerde(type_hint)
+        index = self._issue(Entry(GET, name), "get")
+        return DurableFuture(self._attempt, index, _decoder(serde))
+
+    def state_keys(self, entry_name: str | None = None) -> DurableFuture[list[str]]:
+        self._readable("state_keys")
+        index = self._issue(Entry(KEYS), "state_keys")
+        return DurableFuture(self._attempt, index, lambda b: list(json.loads(b or b"[]")))
+
+
+class ObjectContext(ObjectSharedContext):
+    """An exclusive handler of a virtual object: reads and writes state."""
+
+    def set(
+        self,
+        name: str,
+        value: Any,
+        serde: Serde[Any] | None = None,
+        entry_name: str | None = None,
+    ) -> None:
+        self._writable("set")
+        serde = serde or DefaultSerde()
+        try:
+            data = serde.serialize(value)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise SerializationError(
+                f"ctx.set({name!r}, ...): the value cannot be serialized: {err}",
+                handler=self._attempt.handler,
+                source=user_source(2),
+            ) from None
+        self._issue(Entry(SET, name, data=data), "set")
+
+    def clear(self, name: str, entry_name: str | None = None) -> None:
+        self._writable("clear")
+        self._issue(Entry(CLEAR, name), "clear")
+
+    def clear_all(self, entry_name: str | None = None) -> None:
+        self._writable("clear_all")
+        self._issue(Entry(CLEAR_ALL), "clear_all")
+
+
+class WorkflowSharedContext(ObjectSharedContext):
+    """A shared handler of a workflow: reads state and uses promises."""
+
     # -- workflows --------------------------------------------------------------
     def promise(
         self, name: str, serde: Serde[Any] | None = None, type_hint: Any = None
@@ -477,7 +454,53 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         return DurablePromise(self, name, serde or DefaultSerde(type_hint))
 
 
+
+class WorkflowContext(ObjectContext, WorkflowSharedContext):
+    """The main handler of a workflow: state and promises."""
+
+
+class DurablePromise(typing.Generic[T]):
+    """A workflow's durable promise, completed once, awaited by any handler."""
+
+    def __init__(self, ctx: Context, name: str, serde: Serde[T]) -> None:
+        self.name = name
+        self.serde = serde
+        self._ctx = ctx
+
+    def value(self) -> DurableFuture[T]:
+        ctx = self._ctx
+        index = ctx._issue(Entry(PROMISE_GET, self.name), "promise().value")
+        return DurableFuture(ctx._attempt, index, _decoder(self.serde))
+
+    def __await__(self) -> typing.Generator[Any, None, T]:
+        return self.value().__await__()
+
+    async def peek(self) -> T | None:
+        ctx = self._ctx
+        index = ctx._issue(Entry(PROMISE_PEEK, self.name), "promise().peek")
+        return await DurableFuture(ctx._attempt, index, _decoder(self.serde))
+
+    async def resolve(self, value: T) -> None:
+        ctx = self._ctx
+        data = encode_promise(Value(self.serde.serialize(value)))
+        index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().resolve")
+        await DurableFuture(ctx._attempt, index, _none)
+
+    async def reject(self, message: str, code: int = 500) -> None:
+        ctx = self._ctx
+        data = encode_promise(Failure(code, message))
+        index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().reject")
+        await DurableFuture(ctx._attempt, index, _none)
+
+
+
+class InvocationContext(WorkflowContext):
+    """The one implementation behind every context type; checks kinds at run time."""
+
+
 def _return_hint(action: Callable[..., Any]) -> Any:
+    if type(action) is types.FunctionType and "return" not in action.__annotations__:
+        return None  # the common case, without the cost of get_type_hints
     try:
         hint = typing.get_type_hints(action).get("return")
     except Exception:  # noqa: BLE001 - unresolvable annotations mean no hint

@@ -12,6 +12,7 @@ futures themselves; awaiting each of those gives the same values).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -124,6 +125,10 @@ def _common_attempt(name: str, futures: Sequence[Any]) -> Attempt:
     attempt = None
     for f in futures:
         if not isinstance(f, DurableFuture):
+            for other in futures:
+                close = getattr(other, "close", None)
+                if inspect.iscoroutine(other) and close is not None:
+                    close()  # it will never run; say so without a "never awaited" warning
             raise HandlerError(
                 f"{name}() accepts only simdurable futures (from ctx.run_typed, ctx.sleep, "
                 f"calls, awakeables, promises), not {type(f).__name__}. "

@@ -150,7 +150,7 @@ class _ServiceBase:
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def wrapper(fn: Callable[..., Any]) -> Callable[..., Any]:
             if not inspect.iscoroutinefunction(fn):
-                what = getattr(fn, "__qualname__", repr(fn))
+                what = getattr(fn, "__name__", repr(fn))
                 raise TypeError(
                     f"handler {self.name}/{name or what} must be an async function, but "
                     f"{what} is not.\n\n  @svc.handler()\n  def {what}(ctx, ...):"

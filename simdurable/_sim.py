@@ -10,10 +10,9 @@ shows it and ``trace_digest`` fingerprints it.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ._context import InvocationContext
@@ -32,7 +31,6 @@ from .runtime._errors import (
 )
 from .runtime._faults import (
     AFTER_STORE,
-    BEFORE,
     CRASH,
     EFFECT_DONE,
     FAIL,
@@ -47,7 +45,7 @@ from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._scheduler import Chooser, RandomChooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, MemoryStore, Store
 
-DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def parse_target(target: str) -> tuple[str, str | None, str]:
@@ -428,11 +426,7 @@ class Simulation:
         return found
 
     def _paused_error(self, inv_id: str) -> HandlerError | None:
-        rec = self._engine.record(inv_id)
-        for err in self._engine.misuse:
-            if err.handler == rec.target and rec.last_failure.endswith(str(err)):
-                return err
-        return None
+        return self._engine.paused_errors.get(inv_id)
 
     def awakeables(self) -> list[str]:
         """Ids of awakeables created and not completed yet."""

@@ -35,7 +35,7 @@ _C_FUNCTIONS: dict[int, str] = {
         (os.urandom, "os.urandom()"),
     ]
 }
-_CLASS_METHODS = {
+_CLASS_METHODS: dict[tuple[type, str], str] = {
     (datetime.datetime, "now"): "datetime.now()",
     (datetime.datetime, "utcnow"): "datetime.utcnow()",
     (datetime.datetime, "today"): "datetime.today()",
@@ -86,7 +86,7 @@ class StrictGuard:
             name = _C_FUNCTIONS.get(id(arg))
             if name is None:
                 owner = getattr(arg, "__self__", None)
-                if owner is random._inst:  # type: ignore[attr-defined]
+                if owner is random._inst:
                     name = f"random.{arg.__name__}()"
                 elif isinstance(owner, type):
                     name = _CLASS_METHODS.get((owner, arg.__name__))
@@ -98,7 +98,7 @@ class StrictGuard:
             if name is not None:
                 self._record(name, frame.f_back)
             elif code.co_filename == random.__file__ and frame.f_locals.get("self") is (
-                random._inst  # type: ignore[attr-defined]
+                random._inst
             ):
                 self._record(f"random.{code.co_name}()", frame.f_back)
 

@@ -83,6 +83,9 @@ from ._retry import InvocationRetryPolicy
 from ._scheduler import Scheduler
 from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
 
+_EVENT_LOOP_ERRORS: Final = frozenset(
+    {"no running event loop", "must be called from async context"}
+)
 WORKFLOW_ALREADY_INVOKED: Final = "the workflow method was already invoked"
 PROMISE_ALREADY_COMPLETED: Final = "promise was already completed"
 
@@ -199,6 +202,7 @@ class Engine:
         self.step_runs: dict[tuple[str, int], int] = defaultdict(int)
         self.step_run_log: list[tuple[str, int, str, int, str]] = []
         self.misuse: list[HandlerError] = []
+        self.paused_errors: dict[str, HandlerError] = {}
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
         self.crashes = 0
         self._timed_fired: set[int] = set()
@@ -209,6 +213,9 @@ class Engine:
         """(Re)build everything volatile from the store."""
         self.scheduler._ready.clear()
         self.scheduler.clear_timers()
+        # Ready "step"/"resume" tasks per (invocation, attempt number), so that
+        # killing an attempt scans the ready set only when it has work there.
+        self._queued: dict[tuple[str, int], int] = {}
         self._attempts: dict[str, Attempt] = {}
         self._suspended: set[str] = set()
         self._records: dict[str, InvocationRecord] = {}
@@ -423,7 +430,7 @@ class Engine:
             return True
         assert rec.key is not None
         queue = self._locks.get((rec.service, rec.key))
-        return bool(queue) and queue[0] == rec.id
+        return queue is not None and bool(queue) and queue[0] == rec.id
 
     def _release_lock(self, rec: InvocationRecord) -> None:
         spec = self.spec_of(rec)
@@ -445,6 +452,8 @@ class Engine:
         """Do one ready task. With ``inline_steps=False`` steps come back as requests."""
         task = self.scheduler.pop()
         kind, inv_id, number, index = task
+        if kind != "start":
+            self._unqueue(inv_id, number)
         if kind == "start":
             self._start(inv_id)
         elif kind == "resume":
@@ -459,7 +468,11 @@ class Engine:
 
     def advance_time(self, until_ms: int | None = None) -> bool:
         """Jump to the next timer (not past ``until_ms``) and fire what is due."""
-        deadline = self.scheduler.next_deadline()
+        head = self.scheduler.peek_timer()
+        while head is not None and self._stale(head[1]):
+            self.scheduler.drop_first_timer()
+            head = self.scheduler.peek_timer()
+        deadline = None if head is None else head[0]
         if deadline is None or (until_ms is not None and deadline > until_ms):
             if until_ms is not None and until_ms > self.now_ms:
                 self.scheduler.jump_to(until_ms)
@@ -468,6 +481,23 @@ class Engine:
         for payload in self.scheduler.pop_due():
             self._fire(payload)
         return True
+
+    def _stale(self, payload: tuple[Any, ...]) -> bool:
+        """A timer that can no longer do anything (so time need not jump to it)."""
+        kind = payload[0]
+        if kind == "fault":
+            return payload[1] in self._timed_fired or not self.injector.enabled
+        rec = self._records.get(payload[1])
+        if rec is None or rec.status != PENDING:
+            return True
+        if kind == "sleep":
+            return payload[2] in self._done[rec.id]
+        if kind == "step":
+            attempt = self._attempts.get(rec.id)
+            return attempt is None or attempt.number != payload[2]
+        if kind == "start":
+            return rec.id in self._attempts
+        return False
 
     def _fire(self, payload: tuple[Any, ...]) -> None:
         kind = payload[0]
@@ -488,7 +518,7 @@ class Engine:
                 self._enqueue(rec)
         elif kind == "step":
             _, inv_id, number, index = payload
-            self.scheduler.push(("step", inv_id, number, index))
+            self._push_work(("step", inv_id, number, index))
         elif kind == "fault":
             fault = self.injector.timed()[payload[1]]
             if payload[1] in self._timed_fired or not self.injector.enabled:
@@ -565,8 +595,18 @@ class Engine:
                     self._pause(attempt, err)
                 return
             except Exception as err:  # noqa: BLE001 - any other exception is retryable
-                if attempt.alive:
-                    self._attempt_failed(attempt, err, f"handler raised {describe_exception(err)}")
+                if not attempt.alive:
+                    return
+                if isinstance(err, RuntimeError) and str(err) in _EVENT_LOOP_ERRORS:
+                    self._pause(attempt, HandlerError(
+                        f"the handler used an event loop ({err}); handlers run on simdurable's "
+                        "own loop and may only await context operations (ctx.run_typed, "
+                        "ctx.sleep, calls, ...) and simdurable's combinators. Put I/O inside "
+                        "a step.",
+                        handler=attempt.handler,
+                    ))
+                    return
+                self._attempt_failed(attempt, err, f"handler raised {describe_exception(err)}")
                 return
             if not attempt.alive:
                 self._after_abort(attempt)
@@ -596,7 +636,7 @@ class Engine:
         pending = attempt.pending_steps()
         for index in pending:
             attempt.steps[index].scheduled = True
-            self.scheduler.push(("step", attempt.rec.id, attempt.number, index))
+            self._push_work(("step", attempt.rec.id, attempt.number, index))
         if self.always_suspend and all(i in attempt.done for i in attempt.steps):
             self._suspend(attempt, "waiting, so the attempt suspends (always_suspend)")
 
@@ -616,13 +656,32 @@ class Engine:
             del self._attempts[attempt.rec.id]
         coro = attempt.coro
         attempt.coro = None
-        if coro is not None and coro.cr_frame is not None and not coro.cr_running:
+        if coro is not None and getattr(coro, "cr_frame", None) is not None and not getattr(
+            coro, "cr_running", False
+        ):
             try:
                 coro.close()
             except BaseException:  # noqa: BLE001 - a dying handler may raise anything
                 pass
         inv_id, number = attempt.rec.id, attempt.number
-        self.scheduler.discard(lambda t: t[1] == inv_id and t[2] == number and t[0] != "start")
+        if self._queued.pop((inv_id, number), 0):
+            self.scheduler.discard(
+                lambda t: t[1] == inv_id and t[2] == number and t[0] != "start"
+            )
+
+    def _push_work(self, task: tuple[str, str, int, int]) -> None:
+        """Push a "step" or "resume" task, counting it for ``_kill``."""
+        key = (task[1], task[2])
+        self._queued[key] = self._queued.get(key, 0) + 1
+        self.scheduler.push(task)
+
+    def _unqueue(self, inv_id: str, number: int) -> None:
+        key = (inv_id, number)
+        left = self._queued.get(key, 0) - 1
+        if left > 0:
+            self._queued[key] = left
+        else:
+            self._queued.pop(key, None)
 
     def _finish(self, attempt: Attempt, completion: Completion) -> None:
         self._kill(attempt)
@@ -651,7 +710,12 @@ class Engine:
         rec = attempt.rec
         self._kill(attempt)
         if isinstance(err, HandlerError):
-            self.misuse.append(err) if err not in self.misuse else None
+            if err.handler is None:
+                err.handler = rec.target
+                err.args = (err._render(),)
+            if err not in self.misuse:
+                self.misuse.append(err)
+            self.paused_errors[rec.id] = err
         rec.status = PAUSED
         rec.last_failure = f"{type(err).__name__}: {err}"
         self._put(rec)
@@ -727,7 +791,7 @@ class Engine:
     @property
     def faulty(self) -> bool:
         inj = self.injector
-        return inj.enabled and (bool(inj.plan) or inj.explore is not None)
+        return inj.enabled and (bool(inj.plan.faults) or inj.explore is not None)
 
     def _point(self, attempt: Attempt, phase: str, index: int, name: str, op: str) -> FaultPoint:
         return FaultPoint(
@@ -765,6 +829,7 @@ class Engine:
             self._kill(attempt)
             self._retry_later(rec, f"service crashed ({reason})")
         self.scheduler.discard(lambda t: t[0] in ("step", "resume"))
+        self._queued.clear()
 
     def restart(self, reason: str) -> None:
         """The whole server restarts from its store; volatile state is rebuilt."""
@@ -788,7 +853,8 @@ class Engine:
         faulty = self.faulty
         if faulty and self._fault_at(attempt, BEFORE, index, entry.name, entry.kind):
             raise Abort()
-        entry = dataclasses.replace(entry, at_ms=self.now_ms)
+        entry = Entry(entry.kind, entry.name, entry.data, entry.result, entry.target,
+                      self.now_ms, entry.wake_ms, entry.ref)  # dataclasses.replace, faster
         kind = entry.kind
         after: list[Callable[[], None]] = []
         key = rec.key or ""
@@ -919,7 +985,7 @@ class Engine:
         if attempt is not None and attempt.alive and attempt.state == LIVE:
             if attempt.observe(entry) or (entry.kind == CANCELLED and attempt.waiting):
                 attempt.waiting = None
-                self.scheduler.push(("resume", inv_id, attempt.number, 0))
+                self._push_work(("resume", inv_id, attempt.number, 0))
         elif inv_id in self._suspended:
             self._suspended.discard(inv_id)
             self.scheduler.push(("start", inv_id, 0, 0))
@@ -1090,10 +1156,10 @@ class Engine:
             return "waiting" if attempt.waiting is not None else "running"
         if inv_id in self._suspended:
             return "suspended"
-        if not self._holds_lock(rec):
-            return "queued"
         if rec.run_at_ms > self.now_ms:
             return "backing-off" if rec.attempts else "scheduled"
+        if not self._holds_lock(rec):
+            return "queued"
         return "ready"
 
     def waiting_on(self, inv_id: str) -> str:

@@ -152,6 +152,8 @@ class Attempt:
         self.done: dict[int, Completion] = {}
         self.order: dict[int, int] = {}  # index -> visibility sequence
         self.steps: dict[int, StepSpec] = {}
+        # Registered steps that may still be unscheduled (pruned as they start).
+        self._unscheduled: list[int] = []
         self.waiting: Wait | None = None
         self.cancel_pending = False
         self.failure: BaseException | None = None  # mismatch or misuse, recorded here
@@ -242,6 +244,8 @@ class Attempt:
 
     def register_step(self, index: int, spec: StepSpec) -> None:
         if index not in self.done:
+            if index not in self.steps:
+                self._unscheduled.append(index)
             self.steps[index] = spec
 
     # -- completions ---------------------------------------------------------
@@ -332,7 +336,12 @@ class Attempt:
 
     def pending_steps(self) -> list[int]:
         """Steps issued but neither completed nor started in this attempt."""
-        return [i for i, s in self.steps.items() if not s.scheduled and i not in self.done]
+        # Scheduled and done are final, so dropping those indices here keeps
+        # this linear in the steps started since the last call.
+        steps, done = self.steps, self.done
+        pending = [i for i in self._unscheduled if not steps[i].scheduled and i not in done]
+        self._unscheduled = pending
+        return list(pending)
 
     def failure_of(self, index: int) -> Failure | None:
         c = self.done.get(index)

@@ -91,6 +91,15 @@ class Scheduler:
         self._timer_seq += 1
         self._timers.add((max(due_ms, self.now_ms), self._timer_seq, payload))
 
+    def peek_timer(self) -> tuple[int, Any] | None:
+        if not self._timers:
+            return None
+        due, _, payload = self._timers[0]
+        return due, payload
+
+    def drop_first_timer(self) -> None:
+        self._timers.pop(0)
+
     def next_deadline(self) -> int | None:
         return self._timers[0][0] if self._timers else None
 

@@ -1,0 +1,1 @@
+"""Root conftest: makes the repository's ``examples`` importable in tests."""

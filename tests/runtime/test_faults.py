@@ -1,0 +1,65 @@
+"""Fault plans print as strings and parse back."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simdurable.runtime import Fault, FaultPlan, FaultPlanError
+from simdurable.runtime._faults import KINDS, PHASES, make_exception, parse_duration_ms
+
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+faults = st.builds(
+    Fault,
+    kind=st.sampled_from(KINDS),
+    step=st.none() | names,
+    index=st.none() | st.integers(0, 500),
+    phase=st.none() | st.sampled_from(PHASES),
+    attempt=st.none() | st.integers(1, 9),
+    target=st.none() | st.sampled_from(["Greeter/greet", "Counter/a b/add"]),
+    times=st.integers(1, 5),
+    exception=st.none() | st.sampled_from(["ConnectionError", "TimeoutError"]),
+    message=st.none() | names,
+    at_ms=st.none() | st.integers(0, 10**9),
+    by_ms=st.none() | st.integers(0, 10**6),
+)
+
+
+@given(st.lists(faults, max_size=5))
+def test_a_plan_parses_back_from_its_string(items):
+    plan = FaultPlan(tuple(items))
+    assert FaultPlan.parse(str(plan)) == plan
+
+
+def test_readable_form():
+    plan = FaultPlan((Fault("crash", step="charge", phase="effect-done", attempt=1),
+                      Fault("restart", at_ms=5000), Fault("fail", step="fetch", times=2)))
+    assert str(plan) == ("crash(step=charge, phase=effect-done, attempt=1); restart(at=5s); "
+                         "fail(step=fetch, times=2)")
+    assert str(FaultPlan()) == "no faults"
+    assert FaultPlan.parse("no faults") == FaultPlan()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("crash(step=charge", "cannot read fault"),
+    ("explode()", "unknown fault kind 'explode'"),
+    ("crash(phase=later)", "unknown phase 'later'"),
+    ("crash(colour=red)", "unknown field 'colour'"),
+    ("crash(attempt=one)", "attempt must be an integer"),
+    ("restart(at=5 parsecs)", "bad duration"),
+    ("crash(step)", "expected field=value"),
+])
+def test_bad_plans_say_what_is_wrong(text, message):
+    with pytest.raises(FaultPlanError, match=message):
+        FaultPlan.parse(text)
+
+
+def test_durations_and_exceptions():
+    assert parse_duration_ms("250ms") == 250
+    assert parse_duration_ms("2m") == 120_000
+    assert parse_duration_ms("30d") == 30 * 86_400_000
+    exc = make_exception(Fault("fail", exception="TimeoutError", message="slow"))
+    assert isinstance(exc, TimeoutError) and str(exc) == "slow"
+    with pytest.raises(FaultPlanError, match="unknown exception type"):
+        make_exception(Fault("fail", exception="NoSuchError"))

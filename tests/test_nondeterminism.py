@@ -1,0 +1,99 @@
+"""Replay mismatches and nondeterministic calls are caught, with where and why."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+import simdurable as restate
+import simdurable as sd
+
+svc = restate.Service("Flaky")
+flip = {"n": 0}
+
+
+@svc.handler()
+async def branchy(ctx: restate.Context) -> str:
+    flip["n"] += 1
+    name = "left" if flip["n"] % 2 else "right"  # differs on replay
+    await ctx.run_typed(name, lambda: name)
+    await ctx.sleep(timedelta(seconds=1))
+    return name
+
+
+@svc.handler()
+async def clocky(ctx: restate.Context) -> str:
+    if time.time() > 0:  # outside a step: flagged in strict mode
+        pass
+    key = str(uuid.uuid4())
+    stamp = datetime.now()
+    _ = random.random()
+    inside = await ctx.run_typed("fine", lambda: (time.time(), str(uuid.uuid4()))[1])
+    return f"{key[:0]}{stamp.year > 0}{len(inside)}"
+
+
+@svc.handler()
+async def steady(ctx: restate.Context) -> str:
+    now = await ctx.time()
+    value = ctx.random().random()
+    await ctx.sleep(timedelta(seconds=1))
+    return f"{now:.0f} {value:.3f}"
+
+
+def test_replay_mismatch_reports_index_both_entries_and_source_line():
+    flip["n"] = 0
+    sim = sd.Simulation([svc], seed=0, always_suspend=True)
+    h = sim.invoke("Flaky/branchy")
+    sim.run()
+    assert h.status == "paused"
+    with pytest.raises(sd.NonDeterminismError) as info:
+        h.result()
+    err = info.value
+    assert err.kind == "nondeterminism"
+    assert err.journal_index == 0
+    assert err.recorded == 'run "left"' and err.issued == 'run "right"'
+    assert err.source is not None and err.source.startswith("test_nondeterminism.py:")
+    assert "the journal holds run \"left\" at #0, the handler now issued run \"right\"" in str(err)
+    assert h.attempts == 2  # reported at once, not retried 70 times
+
+
+def test_mismatch_found_after_a_crash_too():
+    flip["n"] = 0
+    sim = sd.Simulation([svc], seed=0)
+    sim.crash(index=2, point="after-store")
+    h = sim.invoke("Flaky/branchy")
+    sim.run()
+    with pytest.raises(sd.JournalMismatchError):
+        h.result()
+    assert [p.kind for p in sim.problems] == ["nondeterminism"]
+
+
+def test_strict_mode_reports_clock_uuid_and_random_outside_steps_with_lines():
+    sim = sd.Simulation([svc], seed=0, strict=True)
+    h = sim.invoke("Flaky/clocky")
+    sim.run()
+    assert h.result() == "True36"
+    found = {p.detail.split(" was called")[0]: p for p in sim.problems}
+    assert set(found) == {"time.time()", "uuid.uuid4()", "datetime.now()", "random.random()"}
+    for p in found.values():
+        assert p.kind == "nondeterministic-call"
+        assert p.handler == "Flaky/clocky"
+        assert p.source.startswith("test_nondeterminism.py:")
+    lines = sorted(int(p.source.split(":")[1]) for p in found.values())
+    assert len(set(lines)) == 4
+
+
+def test_strict_mode_is_silent_for_deterministic_handlers_and_off_by_default():
+    sim = sd.Simulation([svc], seed=0, strict=True)
+    h = sim.invoke("Flaky/steady")
+    sim.run()
+    assert h.result().startswith("1767225600 ")  # ctx.time() reads the virtual clock
+    assert sim.problems == []
+    relaxed = sd.Simulation([svc], seed=0)
+    relaxed.invoke("Flaky/clocky")
+    relaxed.run()
+    assert relaxed.problems == []

@@ -1,0 +1,162 @@
+"""Virtual objects (exclusive queueing, shared reads), calls and delayed sends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import simdurable as restate
+import simdurable as sd
+
+counter = restate.VirtualObject("Counter")
+log: list[str] = []
+
+
+@counter.handler()
+async def add(ctx: restate.ObjectContext, delta: int) -> int:
+    log.append(f"start {ctx.key()} {delta}")
+    n = (await ctx.get("count")) or 0
+    await ctx.sleep(timedelta(seconds=1))
+    ctx.set("count", n + delta)
+    log.append(f"end {ctx.key()} {delta}")
+    return n + delta
+
+
+@counter.handler(kind="shared")
+async def current(ctx: restate.ObjectSharedContext) -> int:
+    return (await ctx.get("count")) or 0
+
+
+@counter.handler(kind="shared")
+async def sneaky(ctx: restate.ObjectSharedContext) -> None:
+    ctx.set("count", 1000)
+
+
+@counter.handler()
+async def reset(ctx: restate.ObjectContext) -> list:
+    ctx.set("tmp", None)
+    keys = await ctx.state_keys()
+    ctx.clear("tmp")
+    ctx.clear_all()
+    return keys
+
+
+caller = restate.Service("Caller")
+
+
+@caller.handler()
+async def bump_twice(ctx: restate.Context, key: str) -> list:
+    a = await ctx.object_call(add, key, 1)
+    b = await ctx.object_call(add, key, 10)
+    return [a, b]
+
+
+@caller.handler()
+async def later(ctx: restate.Context, key: str) -> str:
+    handle = ctx.object_send(add, key, 5, send_delay=timedelta(minutes=5))
+    return await handle.invocation_id()
+
+
+@counter.handler()
+async def self_call(ctx: restate.ObjectContext) -> int:
+    return await ctx.object_call(add, ctx.key(), 1)  # deadlock: same key, exclusive
+
+
+def fresh(seed=1, **kw):
+    log.clear()
+    return sd.Simulation([counter, caller], seed=seed, **kw)
+
+
+def test_exclusive_handlers_run_one_at_a_time_per_key_in_arrival_order():
+    sim = fresh()
+    handles = [sim.invoke("Counter/a/add", d) for d in (1, 2, 3)]
+    other = sim.invoke("Counter/b/add", 100)
+    sim.run()
+    assert [h.result() for h in handles] == [1, 3, 6]
+    assert other.result() == 100
+    a_events = [e for e in log if " a " in e]
+    assert a_events == ["start a 1", "end a 1", "start a 2", "end a 2", "start a 3", "end a 3"]
+    assert sim.state("Counter", "a") == {"count": 6}
+    assert sim.now() == 3.0  # a's three run one after another; b in parallel
+
+
+def test_shared_handlers_read_concurrently_and_cannot_write():
+    sim = fresh()
+    sim.invoke("Counter/a/add", 4)
+    sim.run()
+    reads = [sim.invoke("Counter/a/current") for _ in range(3)]
+    writer = sim.invoke("Counter/a/add", 1)
+    early = sim.invoke("Counter/a/current")
+    sim.run(until=timedelta(seconds=1.5))
+    assert early.result() == 4  # a shared read does not queue behind the writer
+    sim.run()
+    assert [r.result() for r in reads] == [4, 4, 4]
+    assert writer.result() == 5
+    bad = sim.invoke("Counter/a/sneaky")
+    sim.run()
+    assert bad.status == "paused"
+    with pytest.raises(sd.HandlerError, match=r"ctx.set\(\) is not allowed in a shared handler"):
+        bad.result()
+
+
+def test_state_set_none_keeps_the_key_and_clear_all_drops_everything():
+    sim = fresh()
+    sim.invoke("Counter/a/add", 1)
+    h = sim.invoke("Counter/a/reset")
+    sim.run()
+    assert h.result() == ["count", "tmp"]
+    assert sim.state("Counter", "a") == {}
+
+
+def test_calls_between_handlers_return_results_and_survive_crashes():
+    sim = fresh(seed=4)
+    sim.crash(after="Counter/k/add", point="after-store", target="Caller/bump_twice")
+    h = sim.invoke("Caller/bump_twice", "k")
+    sim.run()
+    assert h.result() == [1, 11]
+    assert sim.state("Counter", "k") == {"count": 11}
+    calls = [e for e in sim.journal(h) if e.kind == "call"]
+    assert [c.name for c in calls] == ["Counter/k/add", "Counter/k/add"]
+    assert len([i for i in sim.invocations() if i.target == "Counter/k/add"]) == 2
+
+
+def test_delayed_send_is_delivered_after_its_delay():
+    sim = fresh()
+    h = sim.invoke("Caller/later", "z")
+    sim.run()
+    sent = [i for i in sim.invocations() if i.target == "Counter/z/add"]
+    assert len(sent) == 1 and sent[0].id == h.result()
+    assert sim.now() == 301.0  # delivered at 5 min, then add sleeps 1 s
+
+
+def test_send_from_the_test_with_a_delay():
+    sim = fresh()
+    h = sim.send("Counter/q/add", 2, delay=timedelta(seconds=30))
+    assert h.status == "scheduled"
+    sim.run(until=timedelta(seconds=29))
+    assert h.status == "scheduled"
+    sim.run()
+    assert h.result() == 2 and sim.now() == 31.0
+
+
+def test_exclusive_self_call_deadlocks_and_the_run_says_on_what():
+    sim = fresh()
+    h = sim.invoke("Counter/x/self_call")
+    summary = sim.run()
+    assert not summary.finished
+    text = str(summary)
+    assert "waits on #0 call \"Counter/x/add\"" in text
+    assert "queued behind" in text
+    with pytest.raises(sd.NotFinishedError, match="waits on"):
+        h.result()
+
+
+def test_idempotency_key_deduplicates_invocations():
+    sim = fresh()
+    a = sim.invoke("Counter/i/add", 1, idempotency_key="k1")
+    b = sim.invoke("Counter/i/add", 1, idempotency_key="k1")
+    c = sim.invoke("Counter/i/add", 1, idempotency_key="k2")
+    sim.run()
+    assert a.id == b.id != c.id
+    assert sim.state("Counter", "i") == {"count": 2}

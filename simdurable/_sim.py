@@ -398,9 +398,18 @@ class Simulation:
         return self.store.journal(self._id(handle))
 
     def state(self, service: str, key: str) -> dict[str, Any]:
-        """An object's (or workflow's) state, decoded as JSON."""
+        """An object's (or workflow's) state, decoded as JSON where it is JSON.
+
+        Values a custom serde wrote in another format come back as bytes.
+        """
         serde: DefaultSerde[Any] = DefaultSerde()
-        return {k: serde.deserialize(v) for k, v in sorted(self.store.state(service, key).items())}
+        out: dict[str, Any] = {}
+        for name, raw in sorted(self.store.state(service, key).items()):
+            try:
+                out[name] = serde.deserialize(raw)
+            except ValueError:
+                out[name] = raw
+        return out
 
     def invocations(self) -> list[InvocationHandle]:
         out = []

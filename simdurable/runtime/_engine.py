@@ -459,7 +459,7 @@ class Engine:
         elif kind == "resume":
             attempt = self._attempts.get(inv_id)
             if attempt is not None and attempt.number == number and attempt.alive:
-                self._advance(attempt, attempt.take_cancel())
+                self._advance(attempt, attempt.take_cancel(attempt.waiting))
         elif kind == "step":
             return self._step_task(inv_id, number, index)
         else:  # pragma: no cover - tasks are built here
@@ -566,6 +566,7 @@ class Engine:
         assert coro is not None
         guard = self.segment_guard
         attempt.waiting = None
+        attempt.resume_scheduled = False
         while True:
             try:
                 if guard is not None:
@@ -624,7 +625,7 @@ class Engine:
                 )
                 return
             if attempt.on_wait(yielded):
-                throw = attempt.take_cancel()
+                throw = attempt.take_cancel(yielded)
                 continue
             if attempt.failure is not None:
                 self._pause(attempt, attempt.failure)
@@ -983,8 +984,11 @@ class Engine:
     def _notify(self, inv_id: str, entry: Entry) -> None:
         attempt = self._attempts.get(inv_id)
         if attempt is not None and attempt.alive and attempt.state == LIVE:
-            if attempt.observe(entry) or (entry.kind == CANCELLED and attempt.waiting):
-                attempt.waiting = None
+            ready = attempt.observe(entry) or (
+                entry.kind == CANCELLED and attempt.waiting is not None
+            )
+            if ready and not attempt.resume_scheduled:
+                attempt.resume_scheduled = True
                 self._push_work(("resume", inv_id, attempt.number, 0))
         elif inv_id in self._suspended:
             self._suspended.discard(inv_id)

@@ -155,6 +155,7 @@ class Attempt:
         # Registered steps that may still be unscheduled (pruned as they start).
         self._unscheduled: list[int] = []
         self.waiting: Wait | None = None
+        self.resume_scheduled = False
         self.cancel_pending = False
         self.failure: BaseException | None = None  # mismatch or misuse, recorded here
         self._seq = 0
@@ -327,9 +328,9 @@ class Attempt:
         self.waiting = wait
         return False
 
-    def take_cancel(self) -> TerminalError | None:
-        """The cancellation to raise at this wait, once."""
-        if self.cancel_pending and (self.waiting is None or not self.satisfied(self.waiting)):
+    def take_cancel(self, wait: Wait | None) -> TerminalError | None:
+        """The cancellation to raise at this wait, once: only if it is not satisfied."""
+        if self.cancel_pending and (wait is None or not self.satisfied(wait)):
             self.cancel_pending = False
             return TerminalError("cancelled", 409)
         return None

@@ -154,3 +154,30 @@ def test_cancellation_raises_cancelled_409_at_the_next_wait_and_compensation_run
     sim.run()
     assert h.result() == "409 cancelled, undone"
     assert sim.now() < 20
+
+
+starter = restate.Service("Starter")
+
+
+@starter.handler()
+async def start_twice(ctx: restate.Context, email: str) -> list:
+    first = ctx.workflow_call(run, "w9", email)
+    second = ctx.workflow_call(run, "w9", email)
+    out = []
+    try:
+        await second
+    except restate.TerminalError as err:
+        out.append(err.status_code)
+    ctx.workflow_send(click, "w9", "from-handler")
+    out.append(await first)
+    out.append(await first.invocation_id() == await second.invocation_id())
+    return out
+
+
+def test_workflow_called_twice_from_a_handler_gets_409_and_one_run():
+    sim = sd.Simulation([signup, starter], seed=4)
+    h = sim.invoke("Starter/start_twice", "dee@example.com")
+    sim.run()
+    assert h.result() == [409, "dee@example.com verified via from-handler", False]
+    runs = [i for i in sim.invocations() if i.target == "Signup/w9/run"]
+    assert [r.status for r in runs] == ["completed", "failed"]

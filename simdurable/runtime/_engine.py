@@ -330,6 +330,33 @@ class Engine:
         caller: tuple[str, int] | None = None,
     ) -> str:
         """Create an invocation (or find the one it duplicates); returns its id."""
+        with self.store.atomic():
+            inv_id, follow_up = self.create(
+                service, handler, key, input, delay_ms=delay_ms,
+                idempotency_key=idempotency_key, headers=headers, inv_id=inv_id, caller=caller,
+            )
+        follow_up()
+        return inv_id
+
+    def create(
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        input: bytes,
+        *,
+        delay_ms: int = 0,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        inv_id: str | None = None,
+        caller: tuple[str, int] | None = None,
+    ) -> tuple[str, Callable[[], None]]:
+        """Store an invocation; return its id and the follow-up that schedules it.
+
+        The follow-up must run once the write is committed: a handler's call is
+        stored in the same transaction as the call's journal entry, and only
+        then may the callee start (or a duplicate answer the caller).
+        """
         spec = self.resolve(service, handler, key)
         self._seq += 1
         scope = None
@@ -337,22 +364,23 @@ class Engine:
             scope = f"wf\x1f{service}\x1f{key}"
         elif idempotency_key:
             scope = f"ik\x1f{service}\x1f{key}\x1f{handler}\x1f{idempotency_key}"
-        if scope is not None:
-            existing = self.store.idempotency(scope)
-            if existing is not None:
-                if spec.kind == "workflow":
-                    return self._already_invoked(spec, key, input, inv_id, caller)
+        existing = self.store.idempotency(scope) if scope is not None else None
+        if existing is not None and spec.kind != "workflow":
+            def attach() -> None:
                 self.trace("dedup", existing, f"idempotency key {idempotency_key!r}")
                 if caller is not None:
                     self._attach(existing, caller)
-                return existing
-        if inv_id is None:
-            if spec.kind == "workflow":
-                inv_id = make_id("inv", "wf", service, key)
-            elif idempotency_key:
-                inv_id = make_id("inv", "ik", service, key, handler, idempotency_key)
-            else:
-                inv_id = make_id("inv", service, key, handler, self._seq)
+
+            return existing, attach
+        duplicate = existing is not None
+        if duplicate:
+            inv_id = make_id("inv", "wf-dup", service, key, self._seq)
+        elif spec.kind == "workflow":
+            inv_id = make_id("inv", "wf", service, key)
+        elif idempotency_key:
+            inv_id = make_id("inv", "ik", service, key, handler, idempotency_key)
+        elif inv_id is None:
+            inv_id = make_id("inv", service, key, handler, self._seq)
         rec = InvocationRecord(
             id=inv_id,
             service=service,
@@ -367,38 +395,25 @@ class Engine:
             idempotency_key=idempotency_key or "",
             headers=dict(headers or {}),
         )
-        with self.store.atomic():
-            self._put(rec)
-            if scope is not None:
-                self.store.set_idempotency(scope, inv_id)
-        if caller is not None:
-            self._call_waiters[inv_id].append(caller)
-        self.trace("submit", inv_id, f"{rec.target}" + (f" delay={delay_ms}ms" if delay_ms else ""))
-        if delay_ms > 0:
-            self.scheduler.add_timer(rec.run_at_ms, ("deliver", inv_id))
-        else:
-            self._enqueue(rec)
-        return inv_id
-
-    def _already_invoked(
-        self,
-        spec: HandlerSpec,
-        key: str | None,
-        input: bytes,
-        inv_id: str | None,
-        caller: tuple[str, int] | None,
-    ) -> str:
-        dup_id = inv_id or make_id("inv", "wf-dup", spec.service, key, self._seq)
-        rec = InvocationRecord(
-            id=dup_id, service=spec.service, handler=spec.name, key=key, input=input,
-            seq=self._seq, created_ms=self.now_ms,
-        )
         self._put(rec)
-        self.trace("submit", dup_id, f"{rec.target} (already invoked)")
-        if caller is not None:
-            self._call_waiters[dup_id].append(caller)
-        self._complete_invocation(rec, Failure(409, WORKFLOW_ALREADY_INVOKED))
-        return dup_id
+        if scope is not None and not duplicate:
+            self.store.set_idempotency(scope, inv_id)
+
+        def schedule() -> None:
+            if caller is not None:
+                self._call_waiters[rec.id].append(caller)
+            if duplicate:
+                self.trace("submit", rec.id, f"{rec.target} (already invoked)")
+                self._complete_invocation(rec, Failure(409, WORKFLOW_ALREADY_INVOKED))
+                return
+            self.trace("submit", rec.id,
+                       f"{rec.target}" + (f" delay={delay_ms}ms" if delay_ms else ""))
+            if delay_ms > 0:
+                self.scheduler.add_timer(rec.run_at_ms, ("deliver", rec.id))
+            else:
+                self._enqueue(rec)
+
+        return inv_id, schedule
 
     def _attach(self, callee: str, caller: tuple[str, int]) -> None:
         rec = self._records[callee]
@@ -918,36 +933,26 @@ class Engine:
     def _prepare_call(
         self, attempt: Attempt, entry: Entry, index: int, after: list[Callable[[], None]]
     ) -> Entry:
-        """Calls and sends carry their target as JSON in ``name``'s companion."""
+        """Store the callee of a call or send; its id goes into the entry's ``ref``.
+
+        The context passes the target and options as JSON in ``ref``.
+        """
         rec = attempt.rec
         meta = json.loads(entry.ref) if entry.ref else {}
         service, handler, key = meta["service"], meta["handler"], meta.get("key")
         delay_ms = int(meta.get("delay_ms", 0))
-        child_id = make_id("inv", rec.id, index)
-        is_call = entry.kind == CALL
-        spec = self.resolve(service, handler, key)
-        if spec.kind == "workflow":
-            child_id = make_id("inv", "wf", service, key)
-        elif meta.get("idempotency_key"):
-            child_id = make_id("inv", "ik", service, key, handler, meta["idempotency_key"])
-        entry = dataclasses.replace(
+        child_id, follow_up = self.create(
+            service, handler, key, entry.data or b"",
+            delay_ms=delay_ms,
+            idempotency_key=meta.get("idempotency_key"),
+            headers=meta.get("headers"),
+            inv_id=make_id("inv", rec.id, index),
+            caller=(rec.id, index) if entry.kind == CALL else None,
+        )
+        after.append(follow_up)
+        return dataclasses.replace(
             entry, ref=child_id, wake_ms=self.now_ms + delay_ms if delay_ms else -1
         )
-
-        def submit() -> None:
-            new_id = self.submit(
-                service, handler, key, entry.data or b"",
-                delay_ms=delay_ms,
-                idempotency_key=meta.get("idempotency_key"),
-                headers=meta.get("headers"),
-                inv_id=None if spec.kind == "workflow" else child_id,
-                caller=(rec.id, index) if is_call else None,
-            )
-            if new_id != child_id and is_call and spec.kind != "workflow":
-                pass
-
-        after.append(submit)
-        return entry
 
     def _complete_promise_entry(
         self, rec: InvocationRecord, entry: Entry, after: list[Callable[[], None]]

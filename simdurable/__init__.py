@@ -5,6 +5,19 @@ run them in a ``Simulation`` on a virtual clock, inject crashes at any point,
 and let ``check`` search for the fault plan that breaks them.
 """
 
+from ._check import (
+    DidNotReproduce as DidNotReproduce,
+    Outcome as Outcome,
+    Report as Report,
+    Violation as Violation,
+    always as always,
+    check as check,
+    replay as replay,
+    replaying as replaying,
+    reproduce as reproduce,
+    sometimes as sometimes,
+    write_chrome_trace as write_chrome_trace,
+)
 from ._context import (
     Context as Context,
     DurablePromise as DurablePromise,
@@ -25,6 +38,7 @@ from ._futures import (
     select as select,
     wait_completed as wait_completed,
 )
+from ._live import Executor as Executor
 from ._options import RunOptions as RunOptions
 from ._serde import (
     BytesSerde as BytesSerde,
@@ -80,3 +94,8 @@ __all__ = [
     "Workflow", "WorkflowContext", "WorkflowSharedContext", "as_completed", "gather",
     "select", "wait_completed",
 ]
+__all__ += [
+    "DidNotReproduce", "Outcome", "Report", "Violation", "always", "check", "replay",
+    "replaying", "reproduce", "sometimes", "write_chrome_trace",
+]
+__all__ += ["Executor"]

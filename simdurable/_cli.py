@@ -16,7 +16,15 @@ from typing import Final
 
 # name -> (module, one-line help)
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "serve": ("simdurable._live.cli", "run handlers for real: HTTP ingress, SQLite journal"),
+    "invocations": ("simdurable._live.cli", "list the invocations in a live database"),
+    "journal": ("simdurable._live.cli", "print an invocation's journal from a live database"),
+    "cancel": ("simdurable._live.cli", "cancel an invocation in a live database"),
+    "trace": ("simdurable._live.cli", "print a live run's trace file as the simulation does"),
+    "check": ("simdurable._check._command", "explore crashes and schedules of a handler; "
+              "exit 1 on a violation"),
     "demo": ("simdurable._demo", "simulate an example handler under crashes and print the run"),
+    "scenario": ("simdurable._scenario_cli", "run YAML fault scenarios; exit 1 if any fails"),
 }
 
 

@@ -13,6 +13,7 @@ import json
 import types
 import typing
 import uuid as _uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -498,9 +499,29 @@ class InvocationContext(WorkflowContext):
     """The one implementation behind every context type; checks kinds at run time."""
 
 
+# Resolved return hints of plain functions, valid while the function keeps the
+# same annotations dict and return annotation (get_type_hints costs microseconds,
+# and a handler asks again for every step it issues).
+_HINTS: weakref.WeakKeyDictionary[Any, tuple[int, Any, Any]] = weakref.WeakKeyDictionary()
+_NO_HINT = object()
+
+
 def _return_hint(action: Callable[..., Any]) -> Any:
-    if type(action) is types.FunctionType and "return" not in action.__annotations__:
-        return None  # the common case, without the cost of get_type_hints
+    if type(action) is types.FunctionType:
+        annotations = action.__annotations__
+        raw = annotations.get("return", _NO_HINT)
+        if raw is _NO_HINT:
+            return None  # the common case, without the cost of get_type_hints
+        cached = _HINTS.get(action)
+        if cached is not None and cached[0] == id(annotations) and cached[1] is raw:
+            return cached[2]
+        hint = _resolve_return_hint(action)
+        _HINTS[action] = (id(annotations), raw, hint)
+        return hint
+    return _resolve_return_hint(action)
+
+
+def _resolve_return_hint(action: Callable[..., Any]) -> Any:
     try:
         hint = typing.get_type_hints(action).get("return")
     except Exception:  # noqa: BLE001 - unresolvable annotations mean no hint

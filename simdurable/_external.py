@@ -46,6 +46,7 @@ class FakeExternal:
         self.name = name
         self.effects: list[Effect] = []
         self.calls = 0
+        self.queries: list[tuple[str, Any]] = []
         self._receipts: dict[tuple[str, str], dict[str, Any]] = {}
         self._scripted: list[tuple[str | None, BaseException, int]] = []
 
@@ -55,6 +56,7 @@ class FakeExternal:
     def reset(self) -> None:
         """Forget every effect and scripted failure (``check`` does this per example)."""
         self.effects.clear()
+        self.queries.clear()
         self._receipts.clear()
         self._scripted.clear()
         self.calls = 0
@@ -101,6 +103,12 @@ class FakeExternal:
         )
         if idempotency_key is not None:
             self._receipts[(op, idempotency_key)] = receipt
+        self._maybe_lose(op)
+        return dict(receipt)
+
+    def _maybe_lose(self, op: str) -> None:
+        """Under a fault plan, lose the response: the caller sees ConnectionError."""
+        step = current_step.get()
         if step is not None and step.engine is not None and step.engine.faulty:
             engine = step.engine
             point = FaultPoint(
@@ -116,7 +124,21 @@ class FakeExternal:
             if engine.injector.lose_response(self.name, op, point):
                 engine.trace("fault", step.invocation, f"{self.name}.{op}: response lost")
                 raise ConnectionError(f"{self.name}.{op}: response lost")
-        return dict(receipt)
+
+    def query(self, op: str, payload: Any = None) -> dict[str, Any]:
+        """A read: it may fail like ``apply``, but changes nothing and records no effect.
+
+        Reads are safe to repeat, so the checkers never count them as
+        duplicate effects. They are kept in ``queries`` as ``(op, payload)``.
+        """
+        self.calls += 1
+        for i, (want, exc, left) in enumerate(self._scripted):
+            if want in (None, op) and left > 0:
+                self._scripted[i] = (want, exc, left - 1)
+                raise exc
+        self.queries.append((op, copy.deepcopy(payload)))
+        self._maybe_lose(op)
+        return {"op": op, "payload": copy.deepcopy(payload)}
 
     def ops(self, op: str | None = None) -> list[Effect]:
         """The effects applied so far, of one op or all."""

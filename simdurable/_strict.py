@@ -11,6 +11,7 @@ however the function was imported (``from time import time`` included).
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import random
 import secrets
@@ -55,12 +56,20 @@ _STDLIB_DIR = os.path.dirname(os.__file__)
 
 
 def _user_frame(frame: FrameType | None) -> FrameType | None:
+    # A garbage-collector callback (Hypothesis installs one) runs on top of
+    # whatever frame triggered the collection: its calls are not the handler's.
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    found = None
     while frame is not None:
+        if frame.f_code in callbacks:
+            return None
         filename = frame.f_code.co_filename
-        if not filename.startswith(_OUR_DIR) and not filename.startswith(_STDLIB_DIR):
-            return frame
+        if found is None and not filename.startswith(_OUR_DIR) and (
+            not filename.startswith(_STDLIB_DIR)
+        ):
+            found = frame
         frame = frame.f_back
-    return None
+    return found
 
 
 class StrictGuard:

@@ -188,3 +188,12 @@ def test_a_thirty_day_sleep_is_virtual():
     h = sim.invoke("Api/sleeper")
     sim.run()
     assert h.result() == "woke" and sim.now() == 86400.0
+
+
+def test_queries_are_reads_that_record_no_effect_but_can_fail():
+    quotes = sd.FakeExternal("quotes")
+    quotes.fail_next("price", TimeoutError("slow"))
+    with pytest.raises(TimeoutError):
+        quotes.query("price", {"sym": "X"})
+    assert quotes.query("price", {"sym": "X"}) == {"op": "price", "payload": {"sym": "X"}}
+    assert quotes.effects == [] and quotes.queries == [("price", {"sym": "X"})]

@@ -297,6 +297,9 @@ class Attempt:
         return best
 
     def satisfied(self, wait: Wait) -> bool:
+        indices = wait.indices
+        if len(indices) == 1:
+            return indices[0] in self.done
         if wait.all:
             return all(i in self.done for i in wait.indices)
         return any(i in self.done for i in wait.indices)

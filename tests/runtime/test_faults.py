@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from simdurable.runtime import Fault, FaultPlan, FaultPlanError
 from simdurable.runtime._faults import KINDS, PHASES, make_exception, parse_duration_ms

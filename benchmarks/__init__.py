@@ -1,0 +1,1 @@
+"""simdurable's benchmarks: ``python -m benchmarks.run`` (see BENCHMARKS.md)."""

@@ -1,0 +1,1 @@
+"""A small payments service: charge a card once, credit the merchant's wallet."""

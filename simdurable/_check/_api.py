@@ -1,0 +1,165 @@
+"""``check`` and ``replay``: the public entry points of the checkers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from .._external import FakeExternal
+from ..runtime._faults import FaultPlan
+from ..runtime._retry import InvocationRetryPolicy
+from ._chooser import RecordingChooser, ScriptedChooser
+from ._explore import Exploration, Target, make_target
+from ._properties import Outcome
+from ._replay import Case, DidNotReproduce, as_case, forced_case
+from ._report import Report
+
+
+def check(
+    services: Sequence[Any],
+    invoke: str,
+    input: Any = None,
+    externals: Sequence[FakeExternal] = (),
+    setup: Callable[[], object] | None = None,
+    invariant: Callable[[Outcome], object] | None = None,
+    max_examples: int = 200,
+    seed: int = 0,
+    strict: bool = True,
+    *,
+    replay: FaultPlan | str | None = None,
+    single_faults: bool = True,
+    liveness: timedelta = timedelta(hours=1),
+    retry_policy: InvocationRetryPolicy | None = None,
+    coverage: bool = False,
+    self_check: bool = True,
+    max_steps: int = 100_000,
+    hash_seeds: Sequence[int] = (),
+) -> Report:
+    """Explore crashes, failures and schedules of one invocation; report violations.
+
+    Runs the fault-free reference run, then every single fault at every fault
+    point of it, then ``max_examples`` Hypothesis examples mixing faults and
+    scheduling, shrinking each new kind of failure to a minimal fault plan.
+
+    Args:
+      services: the services to host (``Service``/``VirtualObject``/``Workflow``).
+      invoke: the target, "Greeter/greet" or "Counter/<key>/add".
+      input: the invocation's input.
+      externals: fake externals, reset before every run; their effects are compared.
+      setup: called before every run (reset your own fakes here).
+      invariant: ``invariant(outcome)`` raises if the outcome is wrong.
+      max_examples: Hypothesis examples (0 skips that phase).
+      seed: seeds the reference run and Hypothesis.
+      strict: report clock/RNG/uuid4 calls made outside steps.
+      replay: run only this fault plan (with ``seed``) and judge it.
+      single_faults: try every single fault exhaustively.
+      liveness: how much longer than the reference run a faulty run may take.
+      coverage: measure which handler lines ran only under faults (coverage.py).
+      self_check: run every run twice and compare traces.
+      hash_seeds: also run the reference run in fresh processes with these
+        ``PYTHONHASHSEED`` values (two or more, e.g. ``(1, 2)``) and compare
+        their operations: catches iteration over sets of strings, which
+        differs between service processes. The services must be importable.
+
+    Raises ``DidNotReproduce`` when replaying a case (``replay=``,
+    ``replaying``, ``@reproduce``) that shows no violation; ``InternalError``
+    if simdurable catches itself breaking exactly-once.
+    """
+    if not isinstance(max_examples, int) or max_examples < 0:
+        raise ValueError(f"max_examples must be an integer >= 0, not {max_examples!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
+    t = make_target(services, invoke, input, externals, setup, invariant, strict,
+                    retry_policy, liveness, max_steps)
+    case = forced_case()
+    if case is None and replay is not None:
+        case = as_case(replay, seed)
+    if case is not None:
+        report = run_case(t, case)
+        if report.ok:
+            recorded = f" (it was recorded as {case.kind})" if case.kind else ""
+            raise DidNotReproduce(
+                f"the case {str(case.plan)!r} with seed {case.seed} ran without a "
+                f"violation{recorded}: the bug may be fixed, or the handler changed"
+            )
+        return report
+    probe = None
+    if coverage:
+        from ._coverage import CoverageProbe
+
+        probe = CoverageProbe(t.services)
+        t.coverage = probe
+        probe.begin()
+    try:
+        ex = Exploration(t, seed, self_check)
+        points = ex.reference()
+        single = ex.single_faults(points) if single_faults else 0
+        examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
+        ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
+        note = None
+        if len(hash_seeds) >= 2:
+            from ._process import hash_seed_violation
+
+            found = hash_seed_violation(t.services, t.externals, t.setup, t.invoke, t.input,
+                                        seed, list(hash_seeds))
+            if isinstance(found, str):
+                note = found
+            elif found is not None and "nondeterminism" not in ex.found:
+                ex.found["nondeterminism"] = found
+        report = ex.report(single, examples)
+        if note:
+            report.notes.append(note)
+    finally:
+        if probe is not None:
+            report_coverage = probe.end()
+    if probe is not None:
+        report.coverage = report_coverage
+    return report
+
+
+def run_case(t: Target, case: Case) -> Report:
+    """Judge one case: the reference run with its seed, then the case itself."""
+    ex = Exploration(t, case.seed, self_check=True)
+    ex.reference()
+    if case.plan or case.schedule is not None:
+        schedule = case.schedule
+
+        def chooser() -> RecordingChooser | ScriptedChooser:
+            return RecordingChooser(case.seed) if schedule is None else ScriptedChooser(schedule)
+
+        _, violations = ex.run(case.seed, plan=case.plan, chooser=chooser(),
+                               again=lambda: (chooser(), None))
+        for v in violations:
+            v.schedule = schedule
+        ex.keep(violations, f"replaying {case.origin}")
+    ex.keep(ex.sometimes_violations(), "the replayed runs")
+    report = ex.report(0, 0)
+    report.replayed = True
+    return report
+
+
+def replay(
+    plan: FaultPlan | str | None = None,
+    seed: int = 0,
+    *,
+    services: Sequence[Any],
+    invoke: str,
+    input: Any = None,
+    externals: Sequence[FakeExternal] = (),
+    setup: Callable[[], object] | None = None,
+    invariant: Callable[[Outcome], object] | None = None,
+    strict: bool = True,
+    schedule: list[int] | None = None,
+    blob: str | None = None,
+    retry_policy: InvocationRetryPolicy | None = None,
+) -> Report:
+    """Run one case (a fault plan and a seed, or a report's blob) and judge it.
+
+    Returns the report; unlike ``check`` under ``replaying`` it does not raise
+    when the case passes.
+    """
+    t = make_target(services, invoke, input, externals, setup, invariant, strict,
+                    retry_policy, timedelta(hours=1), 100_000)
+    case = as_case(plan, seed, schedule, blob)
+    return run_case(t, case)

@@ -1,0 +1,280 @@
+"""Choosers and explorers: where a run's decisions come from.
+
+Under Hypothesis a schedule decision is a draw from the test's data, read as
+an offset from what ``RandomChooser(seed)`` would pick. Shrinking drives the
+offsets to zero, so a minimal example usually replays exactly from its seed
+alone; fault decisions are drawn from the same data, so Hypothesis shrinks
+faults and schedule together.
+
+A run is re-run for the harness's self-check from the decisions it recorded
+(``ScriptedChooser``, ``ScriptedExplorer``): same decisions, same trace, or
+something outside the simulation leaked in.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..runtime._faults import (
+    AFTER_STORE,
+    BEFORE,
+    CRASH,
+    DELAY,
+    EFFECT_DONE,
+    FAIL,
+    LOSE_RESPONSE,
+    RESTART,
+    SUSPEND,
+    TERMINAL,
+    Fault,
+    FaultPoint,
+)
+
+CRASH_PHASES = (BEFORE, EFFECT_DONE, AFTER_STORE)
+STEP_PHASE = "step"
+# Which fault kinds can fire at which kind of fault point.
+KINDS_AT: dict[str, tuple[str, ...]] = {
+    BEFORE: (CRASH, SUSPEND, RESTART),
+    EFFECT_DONE: (CRASH, SUSPEND, RESTART),
+    AFTER_STORE: (CRASH, SUSPEND, RESTART),
+    STEP_PHASE: (FAIL, TERMINAL, DELAY),
+    LOSE_RESPONSE: (LOSE_RESPONSE,),
+}
+DELAYS_MS = (10, 1_000, 60_000)
+_RES = 256
+
+
+def _st() -> Any:
+    """``hypothesis.strategies``, imported on first use: ``import simdurable`` stays light."""
+    from hypothesis import strategies
+
+    return strategies
+
+
+@contextmanager
+def unwatched() -> Iterator[None]:
+    """Hide Hypothesis's own clock and RNG calls from strict mode's profile hook.
+
+    Fault points are consulted while handler code runs, so a draw made there
+    would otherwise be reported as the handler calling ``time.perf_counter``.
+    """
+    previous = sys.getprofile()
+    if previous is None:
+        yield
+        return
+    sys.setprofile(None)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+
+
+class DataChooser:
+    """Schedule decisions drawn from Hypothesis data, as offsets from a seeded RNG."""
+
+    def __init__(self, data: Any, seed: int) -> None:
+        self._data = data
+        self._rng = random.Random(seed)
+        self.decisions: list[int] = []
+        self.offsets: list[int] = []
+        self._ints: dict[int, Any] = {}
+
+    def choose(self, n: int, label: str) -> int:
+        base = self._rng.randrange(n)
+        strategy = self._ints.get(n)
+        if strategy is None:
+            strategy = self._ints[n] = _st().integers(0, n - 1)
+        with unwatched():
+            offset: int = self._data.draw(strategy)
+        choice = (base + offset) % n
+        self.offsets.append(offset)
+        self.decisions.append(choice)
+        return choice
+
+    def chance(self, p: float, label: str) -> bool:
+        if p <= 0:
+            return False
+        with unwatched():
+            flip: bool = self._data.draw(_st().booleans())
+        hit = (self._rng.random() < p) != flip
+        self.offsets.append(int(flip))
+        self.decisions.append(int(hit))
+        return hit
+
+
+class RecordingChooser:
+    """``RandomChooser`` that remembers its decisions (for the self-check)."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+        self.decisions: list[int] = []
+
+    def choose(self, n: int, label: str) -> int:
+        choice = self._rng.randrange(n)
+        self.decisions.append(choice)
+        return choice
+
+    def chance(self, p: float, label: str) -> bool:
+        if p <= 0:
+            return False
+        hit = self._rng.random() < p
+        self.decisions.append(int(hit))
+        return hit
+
+
+class ScriptedChooser:
+    """Replays recorded decisions; notes where the run asks for more or other ones."""
+
+    def __init__(self, decisions: list[int]) -> None:
+        self._decisions = decisions
+        self._i = 0
+        self.diverged: str | None = None
+
+    def _next(self, n: int, label: str) -> int:
+        if self._i >= len(self._decisions):
+            if self.diverged is None:
+                self.diverged = f"decision #{self._i} ({label} among {n}) was not made before"
+            return 0
+        value = self._decisions[self._i]
+        self._i += 1
+        if value >= n:
+            if self.diverged is None:
+                self.diverged = f"decision #{self._i - 1} ({label}) had fewer options"
+            return 0
+        return value
+
+    def choose(self, n: int, label: str) -> int:
+        return self._next(n, label)
+
+    def chance(self, p: float, label: str) -> bool:
+        if p <= 0:
+            return False
+        return bool(self._next(2, label))
+
+
+@dataclass(frozen=True)
+class Swarm:
+    """The fault mix of one example (swarm testing): enabled kinds and a rate."""
+
+    kinds: frozenset[str]
+    rate: float
+    budget: int
+
+    @staticmethod
+    def from_seed(seed: int) -> Swarm:
+        rng = random.Random(seed ^ 0x5EED_F417)
+        families = (CRASH, FAIL, DELAY, LOSE_RESPONSE, SUSPEND, RESTART, TERMINAL)
+        kinds = frozenset(k for k in families if rng.random() < 0.5) or frozenset({CRASH})
+        rate = rng.choice((0.05, 0.15, 0.3))
+        return Swarm(kinds, rate, rng.randint(1, 6))
+
+    def describe(self) -> str:
+        return f"{'+'.join(sorted(self.kinds))} at {self.rate:.0%}, at most {self.budget}"
+
+
+Draw = Callable[[int], int]
+
+
+def data_draw(data: Any) -> Draw:
+    """``draw(n)``: an index in ``range(n)`` from Hypothesis data (shrinks to 0)."""
+    cache: dict[int, Any] = {}
+
+    def draw(n: int) -> int:
+        strategy = cache.get(n)
+        if strategy is None:
+            strategy = cache[n] = _st().integers(0, n - 1)
+        value: int = data.draw(strategy)
+        return value
+
+    return draw
+
+
+@dataclass
+class DataExplorer:
+    """Proposes faults at fault points within a swarm mix.
+
+    ``draw`` comes from Hypothesis data (``data_draw``), or from a seeded RNG
+    when ``check`` runs inside the user's own ``@given`` test, where a nested
+    Hypothesis run is not allowed.
+    """
+
+    draw: Draw
+    swarm: Swarm
+    log: list[tuple[FaultPoint, Fault | None]] = field(default_factory=list)
+    used: int = 0
+
+    def __call__(self, point: FaultPoint) -> Fault | None:
+        with unwatched():
+            fault = self._propose(point)
+        self.log.append((point, fault))
+        return fault
+
+    def _propose(self, point: FaultPoint) -> Fault | None:
+        if self.used >= self.swarm.budget:
+            return None
+        kinds = [k for k in KINDS_AT.get(point.phase, ()) if k in self.swarm.kinds]
+        if not kinds:
+            return None
+        threshold = _RES - max(1, round(_RES * self.swarm.rate))
+        value = self.draw(_RES)
+        if value < threshold:
+            return None
+        kind = kinds[(value - threshold) * len(kinds) // (_RES - threshold)]
+        self.used += 1
+        return make_fault(kind, point, self.draw)
+
+
+def make_fault(kind: str, point: FaultPoint, draw: Draw | None = None) -> Fault:
+    """The fault of ``kind`` to fire at ``point`` (a delay's length from ``draw``)."""
+    if kind in (CRASH, SUSPEND, RESTART):
+        return Fault(kind, phase=point.phase)
+    if kind == FAIL:
+        return Fault(FAIL, exception="ConnectionError", message="injected transient failure")
+    if kind == TERMINAL:
+        return Fault(TERMINAL, message="injected terminal failure", status=500)
+    if kind == DELAY:
+        by = DELAYS_MS[0] if draw is None else DELAYS_MS[draw(len(DELAYS_MS))]
+        return Fault(DELAY, by_ms=by)
+    external, _, operation = point.op.partition(".")
+    return Fault(LOSE_RESPONSE, external=external or None, operation=operation or None)
+
+
+@dataclass
+class RecordingExplorer:
+    """Fires nothing; remembers every fault point a run passed (the reference run)."""
+
+    points: list[FaultPoint] = field(default_factory=list)
+
+    def __call__(self, point: FaultPoint) -> Fault | None:
+        self.points.append(point)
+        return None
+
+
+@dataclass
+class ScriptedExplorer:
+    """Gives the recorded answers again, in order (the self-check re-run)."""
+
+    log: list[tuple[FaultPoint, Fault | None]]
+    i: int = 0
+    diverged: str | None = None
+
+    def __call__(self, point: FaultPoint) -> Fault | None:
+        if self.i >= len(self.log):
+            if self.diverged is None:
+                self.diverged = f"fault point #{self.i} ({point.phase} of {point.name!r}) is new"
+            return None
+        seen, answer = self.log[self.i]
+        self.i += 1
+        if self.diverged is None and (seen.phase, seen.index, seen.name, seen.attempt) != (
+            point.phase, point.index, point.name, point.attempt
+        ):
+            self.diverged = (
+                f"fault point #{self.i - 1} was {seen.phase} of {seen.name!r} #{seen.index}, "
+                f"now {point.phase} of {point.name!r} #{point.index}"
+            )
+        return answer

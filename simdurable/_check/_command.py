@@ -1,0 +1,117 @@
+"""``simdurable check module:attr --input JSON``: explore a handler from the shell.
+
+``module:attr`` names a handler function (its service and every service and
+fake external in its module are loaded), a service, or a list of services
+(then ``--invoke`` names the target). Exit status 0 means no violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .._external import FakeExternal
+from .._loader import LoadError, load_object
+from .._service import Handler, Service, VirtualObject, Workflow, handler_of
+from ..runtime._errors import SimdurableError
+from ..runtime._faults import FaultPlanError
+
+_SERVICE_TYPES = (Service, VirtualObject, Workflow)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="module:attr",
+                        help="a handler function, a service, or a list of services")
+    parser.add_argument("--input", default="null", help="the invocation's input, as JSON")
+    parser.add_argument("--invoke", help='the target, like "Greeter/greet" or "Counter/a/add"')
+    parser.add_argument("--key", help="the object or workflow key, for a keyed handler")
+    parser.add_argument("--externals", nargs="*", default=None, metavar="module:attr",
+                        help="fake externals (default: every FakeExternal in the module)")
+    parser.add_argument("--max-examples", type=int, default=200,
+                        help="Hypothesis examples after the single faults (default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="the seed (default 0)")
+    parser.add_argument("--no-strict", action="store_true",
+                        help="do not report clock/random/uuid calls outside steps")
+    parser.add_argument("--replay", metavar="PLAN", help="replay one fault plan instead")
+    parser.add_argument("--coverage", action="store_true",
+                        help="report handler lines run only under faults (coverage.py)")
+    parser.add_argument("--chrome-trace", metavar="FILE",
+                        help="write the first failing run as Chrome trace-event JSON")
+
+
+def _module_objects(module_name: str) -> tuple[list[Any], list[FakeExternal]]:
+    mod = sys.modules[module_name]
+    services, externals = [], []
+    for _, value in sorted(vars(mod).items()):
+        if isinstance(value, _SERVICE_TYPES) and value not in services:
+            services.append(value)
+        elif isinstance(value, FakeExternal) and value not in externals:
+            externals.append(value)
+    return services, externals
+
+
+def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal]]:
+    """The services, target and externals the arguments name."""
+    obj = load_object(args.target)
+    module_name = args.target.partition(":")[0]
+    services, externals = _module_objects(module_name)
+    invoke = args.invoke
+    if isinstance(obj, Handler) or callable(obj) and not isinstance(obj, _SERVICE_TYPES):
+        handler = obj if isinstance(obj, Handler) else handler_of(obj)
+        tag = handler.service_tag
+        if invoke is None:
+            if tag.kind == "service":
+                invoke = f"{tag.name}/{handler.name}"
+            elif args.key is None:
+                raise LoadError(f"{tag.name} is keyed: give --key (or --invoke "
+                                f"\"{tag.name}/<key>/{handler.name}\")")
+            else:
+                invoke = f"{tag.name}/{args.key}/{handler.name}"
+    elif isinstance(obj, _SERVICE_TYPES):
+        if obj not in services:
+            services.insert(0, obj)
+    elif isinstance(obj, (list, tuple)):
+        services = list(obj)
+    else:
+        raise LoadError(f"{args.target!r} is a {type(obj).__name__}: expected a handler, "
+                        f"a service or a list of services")
+    if invoke is None:
+        raise LoadError("--invoke is needed to say which handler to check, like "
+                        '--invoke "Greeter/greet"')
+    if args.externals is not None:
+        externals = [load_object(name) for name in args.externals]
+    return services, invoke, externals
+
+
+def run(args: argparse.Namespace) -> int:
+    from ._api import check
+    from ._replay import DidNotReproduce
+
+    try:
+        input_value = json.loads(args.input)
+    except json.JSONDecodeError as err:
+        print(f"simdurable check: --input is not JSON: {err}\n  got: {args.input}",
+              file=sys.stderr)
+        return 2
+    try:
+        services, invoke, externals = resolve(args)
+        report = check(services=services, invoke=invoke, input=input_value,
+                       externals=externals, max_examples=args.max_examples, seed=args.seed,
+                       strict=not args.no_strict, replay=args.replay, coverage=args.coverage)
+    except DidNotReproduce as err:
+        print(f"did not reproduce: {err}")
+        return 1
+    except (LoadError, FaultPlanError, SimdurableError, TypeError, ValueError) as err:
+        print(f"simdurable check: {err}", file=sys.stderr)
+        return 2
+    print(report.render())
+    if args.chrome_trace and report.violations:
+        from ._chrome import write_chrome_trace
+
+        v = report.violations[0]
+        write_chrome_trace(v.events, args.chrome_trace, f"{v.kind}: {v.message}")
+        print(f"\nchrome trace of the failing run written to {args.chrome_trace} "
+              f"(open it in https://ui.perfetto.dev)")
+    return 0 if report.ok else 1

@@ -1,0 +1,613 @@
+"""The exploration behind ``check``: reference run, single faults, Hypothesis.
+
+1. The fault-free reference run, recording every fault point it passes.
+2. Every single fault at those points, exhaustively: a crash before each
+   operation, after each step's effect (result not stored) and after each
+   store; a transient and a terminal failure of each step; a lost response of
+   each fake-external call. Cheap, complete, and already minimal.
+3. Hypothesis examples: per example a seed picks the fault mix (swarm), and
+   every decision (schedule, whether and which fault fires) is drawn from the
+   test's data, so a failure shrinks to a minimal plan and schedule.
+4. Liveness: once faults stop, every invocation must finish in bounded time.
+
+Every run is run twice with the same decisions; different traces mean that
+something outside the simulation leaked in (or a harness bug).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shlex
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from .._external import FakeExternal
+from .._sim import Simulation, parse_target
+from ..runtime._errors import InvalidTargetError, StuckError
+from ..runtime._faults import (
+    CRASH,
+    FAIL,
+    LOSE_RESPONSE,
+    TERMINAL,
+    Fault,
+    FaultPlan,
+    FaultPoint,
+)
+from ..runtime._journal import COMPLETION, RUN
+from ..runtime._retry import InvocationRetryPolicy, to_ms
+from ..runtime._scheduler import Chooser
+from . import _assertions
+from ._assertions import Collector, Sometimes
+from ._chooser import (
+    CRASH_PHASES,
+    STEP_PHASE,
+    DataChooser,
+    DataExplorer,
+    RecordingChooser,
+    RecordingExplorer,
+    ScriptedChooser,
+    ScriptedExplorer,
+    Swarm,
+    data_draw,
+    make_fault,
+)
+from ._names import imports_for, modules_of, name_of, python_names
+from ._properties import (
+    KIND_ORDER,
+    Outcome,
+    RunFacts,
+    check_exactly_once,
+    duplicate_violations,
+    invariant_violations,
+    outcome_violation,
+    problem_violations,
+    snapshot,
+    stuck_violation,
+)
+from ._report import Report, Violation, encode_blob, program
+
+Explorer = Callable[[FaultPoint], "Fault | None"]
+
+
+@dataclass
+class Target:
+    """What ``check`` runs: the handler, its input, and the world around it."""
+
+    services: list[Any]
+    invoke: str
+    input: Any
+    externals: list[FakeExternal]
+    setup: Callable[[], object] | None = None
+    invariant: Callable[[Outcome], object] | None = None
+    strict: bool = True
+    retry_policy: InvocationRetryPolicy | None = None
+    liveness_ms: int = 3_600_000
+    max_steps: int = 100_000
+    coverage: Any = None
+
+
+@dataclass
+class Run:
+    """One executed run: its facts, plus what is needed to run it again."""
+
+    facts: RunFacts
+    plan: FaultPlan
+    seed: int
+    decisions: list[int] = field(default_factory=list)
+    log: list[tuple[FaultPoint, Fault | None]] = field(default_factory=list)
+
+
+def execute(t: Target, seed: int, plan: FaultPlan | None = None,
+            chooser: Chooser | None = None, explorer: Explorer | None = None,
+            label: str = "faulty") -> RunFacts:
+    """Run the handler once: fault phase to quiescence, then heal (liveness)."""
+    for ext in t.externals:
+        ext.reset()
+    if t.setup is not None:
+        t.setup()
+    collector = Collector()
+    token = _assertions._current.set(collector)
+    if t.coverage is not None:
+        t.coverage.start(label)
+    stuck: StuckError | None = None
+    handle = None
+    # The global RNG, seeded per run, so that step closures drawing from it
+    # give the same values in a run and its twin; the caller's state comes back.
+    saved_random = random.getstate()
+    random.seed(seed)
+    try:
+        sim = Simulation(t.services, seed=seed, faults=plan, strict=t.strict,
+                         externals=t.externals, chooser=chooser,
+                         retry_policy=t.retry_policy, max_steps=t.max_steps)
+        if explorer is not None:
+            sim.injector.explore = explorer
+        try:
+            handle = sim.invoke(t.invoke, t.input)
+            sim.run()
+            sim.injector.enabled = False
+            sim.run()
+        except StuckError as err:
+            stuck = err
+    finally:
+        random.setstate(saved_random)
+        if t.coverage is not None:
+            t.coverage.stop()
+        _assertions._current.reset(token)
+    outcome = snapshot(sim, handle, t.externals)
+    return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed)
+
+
+def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoint], bool]
+        ) -> Fault:
+    """A fired fault, pinned to the exact point where it fired."""
+    if point is None or fault.at_ms is not None:
+        return fault
+    need_target = many(point) if callable(many) else many
+    return replace(fault, step=point.name or None, index=point.index, attempt=point.attempt,
+                   target=point.target if need_target else None, times=1)
+
+
+def _step_values_differ(a: RunFacts, b: RunFacts) -> str | None:
+    """The first step whose stored result differs between two runs, if the runs'
+    journals first differ there (and not in a command the handler issued)."""
+    recs_a, recs_b = a.sim.engine.records(), b.sim.engine.records()
+    for ra, rb in zip(recs_a, recs_b, strict=False):
+        ja, jb = a.sim.journal(ra.id), b.sim.journal(rb.id)
+        for x, y in zip(ja, jb, strict=False):
+            if (x.kind, x.name, x.data, x.result, x.target) == (
+                y.kind, y.name, y.data, y.result, y.target
+            ):
+                continue
+            if x.kind == y.kind == COMPLETION and x.target == y.target:
+                cmd = ja[x.target]
+                if cmd.kind == RUN:
+                    return f'"{cmd.name}" (#{x.target} of {ra.target})'
+            return None
+    return None
+
+
+def first_difference(a: list[str], b: list[str]) -> str:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return f"event {i}:\n  first run:  {x.strip()}\n  second run: {y.strip()}"
+    i = min(len(a), len(b))
+    longer, which = (a, "first") if len(a) > len(b) else (b, "second")
+    return f"event {i}: only the {which} run has it:\n  {longer[i].strip()}"
+
+
+class Exploration:
+    """One ``check``: runs, judges, remembers the first violation of each kind."""
+
+    def __init__(self, t: Target, seed: int, self_check: bool = True) -> None:
+        self.t = t
+        self.seed = seed
+        self.self_check = self_check
+        self.ref: RunFacts | None = None
+        self.found: dict[str, Violation] = {}
+        self.runs = 0
+        self.fired: Counter[str] = Counter()
+        self.exercised: set[tuple[str, str, int]] = set()
+        self.points: set[tuple[str, str, int]] = set()
+        self.step_runs: dict[str, int] = {}
+        self.closure_runs = 0
+        self.reruns = 0
+        self.sometimes: dict[str, Sometimes] = {}
+        self._names: dict[tuple[str, int], set[str]] = {}
+        self.unstable: set[str] = set()
+        self.notes: set[str] = set()
+
+    def ambiguous(self, point: FaultPoint) -> bool:
+        """Whether a fault pinned by step name and index could fire in another invocation."""
+        targets = self._names.get((point.name, point.index))
+        return targets is None or len(targets - {point.target}) > 0
+
+    # -- running and judging ---------------------------------------------------
+    def run(self, seed: int, plan: FaultPlan | None = None, chooser: Chooser | None = None,
+            explorer: Explorer | None = None,
+            again: Callable[[], tuple[Chooser | None, Explorer | None]] | None = None,
+            label: str = "faulty", rerun: bool = True) -> tuple[RunFacts, list[Violation]]:
+        facts = execute(self.t, seed, plan, chooser, explorer, label)
+        self.runs += 1
+        self._account(facts)
+        violations = self.judge(facts)
+        if self.self_check and rerun:
+            chooser2, explorer2 = again() if again is not None else (None, None)
+            twin = execute(self.t, seed, plan, chooser2, explorer2, label)
+            self.runs += 1
+            a, b = facts.sim.trace(), twin.sim.trace()
+            step_value = _step_values_differ(facts, twin) if a != b else None
+            if label == "reference":
+                self.unstable = {d.split(":", 1)[0]
+                                 for d in facts.outcome.differences(twin.outcome)}
+            if step_value is not None:
+                self.notes.add(
+                    f"step {step_value} returned different values in two runs with the same "
+                    f"seed and faults (a clock, uuid4 or os.urandom inside the step?); what "
+                    f"depends on it is not compared between runs. Fakes make it reproducible."
+                )
+            elif a != b:
+                violations.append(Violation(
+                    kind="nondeterminism",
+                    message="the same run, twice, with the same seed and faults, took different "
+                            "paths: something outside the simulation changed between them (a "
+                            "global variable, a cache, a fake not passed in externals=, a clock) "
+                            "or simdurable has a bug",
+                    handler=self.t.invoke,
+                    details="first difference at " + first_difference(a, b),
+                ))
+        if any(v.kind == "outcome-changed" for v in violations) and self._race(facts):
+            violations = [v for v in violations if v.kind != "outcome-changed"]
+        for v in violations:
+            self._decorate(v, facts)
+        return facts, violations
+
+    def _race(self, facts: RunFacts) -> bool:
+        """Whether the same seed without faults ends the same way: the schedule,
+        not the faults, made the difference (a race the handler allows)."""
+        if facts.seed == self.seed and self.ref is not None:
+            return False
+        baseline = execute(self.t, facts.seed, chooser=RecordingChooser(facts.seed))
+        self.runs += 1
+        return not [d for d in baseline.outcome.differences(facts.outcome)
+                    if d.split(":", 1)[0] not in self.unstable]
+
+    def judge(self, facts: RunFacts) -> list[Violation]:
+        ref = self.ref
+        out = problem_violations(facts)
+        stuck = stuck_violation(facts, None if ref is None else ref.outcome.finished_ms,
+                                self.t.liveness_ms)
+        dups = duplicate_violations(facts, None if ref is None else ref.outcome)
+        out += dups
+        out += invariant_violations(facts, self.t.invariant)
+        # A handler bug stops its invocation: the changed outcome and the
+        # unfinished invocation are its consequences, not separate findings.
+        if any(v.kind not in ("duplicate-effect", "invariant", "nondeterministic-call")
+               for v in out):
+            stuck = None
+        elif ref is not None and ref is not facts and not dups:
+            changed = outcome_violation(facts, ref.outcome, self.unstable)
+            if changed is not None:
+                out.append(changed)
+        if stuck is not None:
+            out.append(stuck)
+        check_exactly_once(facts)
+        return out
+
+    def _decorate(self, v: Violation, facts: RunFacts) -> None:
+        v.fault_plan = FaultPlan(tuple(pin(p, f, self.ambiguous) for p, f in facts.fired))
+        v.seed = facts.seed
+        v.timeline = facts.sim.trace()
+        v.events = facts.sim.trace_events()
+        v.step_runs = dict(facts.outcome.step_runs)
+        if v.handler is None:
+            v.handler = self.t.invoke
+        if v.source is None and v.step is not None:
+            v.source = _step_source(self.t.services, v.handler, v.step)
+
+    def _account(self, facts: RunFacts) -> None:
+        for point, fault in facts.fired:
+            self.fired[fault.kind] += 1
+            if point is not None:
+                phase = LOSE_RESPONSE if fault.kind == LOSE_RESPONSE else point.phase
+                self.exercised.add((phase, point.target, point.index))
+        log = facts.sim.engine.step_run_log
+        self.closure_runs += len(log)
+        per = Counter((inv, index) for inv, index, *_ in log)
+        self.reruns += sum(n - 1 for n in per.values())
+        names = Counter((inv, index, name) for inv, index, name, *_ in log)
+        for (_, _, name), n in names.items():
+            if n > self.step_runs.get(name, 0):
+                self.step_runs[name] = n
+        for msg, s in facts.collector.sometimes.items():
+            seen = self.sometimes.setdefault(msg, Sometimes(msg, s.source))
+            seen.reached += s.reached
+            seen.true += s.true
+
+    def keep(self, violations: Iterable[Violation], found_by: str) -> list[Violation]:
+        new = []
+        for v in violations:
+            if v.kind not in self.found:
+                v.found_by = found_by
+                self.found[v.kind] = v
+                new.append(v)
+        return new
+
+    # -- phases ------------------------------------------------------------------
+    def reference(self) -> list[FaultPoint]:
+        recorder = RecordingExplorer()
+        facts, violations = self.run(self.seed, chooser=RecordingChooser(self.seed),
+                                     explorer=recorder,
+                                     again=lambda: (RecordingChooser(self.seed),
+                                                    RecordingExplorer()),
+                                     label="reference")
+        self.ref = facts
+        self.keep(violations, "the fault-free reference run")
+        points = []
+        seen = set()
+        for p in recorder.points:
+            key = (p.phase, p.invocation, p.index, p.attempt)
+            if key in seen:
+                continue
+            seen.add(key)
+            points.append(p)
+            self._names.setdefault((p.name, p.index), set()).add(p.target)
+            phase = LOSE_RESPONSE if p.phase == LOSE_RESPONSE else p.phase
+            self.points.add((phase, p.target, p.index))
+        return points
+
+    def single_faults(self, points: Sequence[FaultPoint]) -> int:
+        many = self.ambiguous
+        cases: list[Fault] = []
+        for p in points:
+            if p.phase in CRASH_PHASES:
+                cases.append(pin(p, Fault(CRASH, phase=p.phase), many))
+            elif p.phase == STEP_PHASE:
+                cases.append(pin(p, make_fault(FAIL, p), many))
+                cases.append(pin(p, make_fault(TERMINAL, p), many))
+            elif p.phase == LOSE_RESPONSE:
+                cases.append(pin(p, make_fault(LOSE_RESPONSE, p), many))
+        # Crashes first: they are the faults a handler must survive above all.
+        cases.sort(key=lambda f: f.kind != CRASH)
+        found_by = f"the single-fault phase ({len(cases)} single faults, each tried alone)"
+        for fault in cases:
+            _, violations = self.run(self.seed, plan=FaultPlan((fault,)),
+                                     chooser=RecordingChooser(self.seed),
+                                     again=lambda: (RecordingChooser(self.seed), None))
+            self.keep(violations, found_by)
+        return len(cases)
+
+    def seeded(self, max_examples: int) -> int:
+        """The same exploration from a seeded RNG, for ``check`` inside a ``@given``
+        test (Hypothesis forbids nesting); failures are minimized by ``_settle``."""
+        rng = random.Random(self.seed ^ 0xC0FFEE)
+        known = set(self.found)
+        for n in range(1, max_examples + 1):
+            seed = rng.getrandbits(32)
+            chooser = RecordingChooser(seed)
+            explorer = DataExplorer(random.Random(seed ^ 0xFA17).randrange, Swarm.from_seed(seed))
+
+            def again(c: RecordingChooser = chooser, e: DataExplorer = explorer
+                      ) -> tuple[Chooser, Explorer]:
+                return ScriptedChooser(c.decisions), ScriptedExplorer(e.log)
+
+            facts, violations = self.run(seed, chooser=chooser, explorer=explorer, again=again)
+            new = [v for v in violations if v.kind not in known]
+            if new:
+                new = [self._settle(v, facts, chooser) for v in new]
+                self.keep(new, f"example {n} of a seeded exploration (inside a Hypothesis "
+                               f"test, so not shrunk by Hypothesis), minimized to the faults "
+                               f"it needs")
+                known |= {v.kind for v in new}
+        return max_examples
+
+    def hypothesis(self, max_examples: int, rounds: int = 3) -> int:
+        """Hypothesis rounds; each ends at a new kind of violation, shrunk."""
+        from hypothesis.control import currently_in_test_context
+
+        if currently_in_test_context():
+            return self.seeded(max_examples)
+        examples = 0
+        for _ in range(rounds):
+            n, last = self._hypothesis_round(max_examples, set(self.found))
+            examples += n
+            if last is None:
+                break
+            facts, new, chooser, swarm = last
+            new = [self._settle(v, facts, chooser) for v in new]
+            self.keep(new, f"Hypothesis, shrunk to a minimal example (fault mix of that "
+                           f"example: {swarm.describe()} faults)")
+        return examples
+
+    def _hypothesis_round(self, max_examples: int, known: set[str]) -> tuple[int, Any]:
+        from hypothesis import (
+            HealthCheck,
+            Phase,
+            Verbosity,
+            given,
+            seed as hseed,
+            settings,
+            strategies as st,
+        )
+
+        state: dict[str, Any] = {"n": 0, "last": None}
+
+        class Found(Exception):
+            pass
+
+        @settings(max_examples=max_examples, deadline=None, database=None,
+                  phases=[Phase.generate, Phase.shrink], derandomize=False,
+                  suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+                  report_multiple_bugs=False, print_blob=False)
+        @hseed(self.seed)
+        @given(st.data())
+        def example(data: Any) -> None:
+            state["n"] += 1
+            seed = data.draw(st.integers(0, 2**32 - 1))
+            swarm = Swarm.from_seed(seed)
+            chooser = DataChooser(data, seed)
+            explorer = DataExplorer(data_draw(data), swarm)
+
+            def again() -> tuple[Chooser, Explorer]:
+                return ScriptedChooser(chooser.decisions), ScriptedExplorer(explorer.log)
+
+            # Once an example failed Hypothesis is shrinking it: the twin runs are
+            # skipped there, and the final example is replayed in ``_settle``.
+            facts, violations = self.run(seed, chooser=chooser, explorer=explorer, again=again,
+                                         rerun=state["last"] is None)
+            new = [v for v in violations if v.kind not in known]
+            if new:
+                state["last"] = (facts, new, chooser, swarm)
+                raise Found()
+
+        try:
+            example()
+        except Found:
+            pass
+        return state["n"], state["last"]
+
+    def _settle(self, v: Violation, facts: RunFacts,
+                chooser: DataChooser | RecordingChooser) -> Violation:
+        """Make a Hypothesis failure replayable from plan and seed, and 1-minimal.
+
+        The pinned plan is replayed with the example's seed alone; if that shows
+        the violation, each fault is dropped in turn while it still does (the
+        faults Hypothesis's shrinker could not remove without losing the
+        alignment of later draws). Otherwise the schedule is kept with it.
+        """
+        kind, seed = v.kind, facts.seed
+
+        def attempt(plan: FaultPlan) -> tuple[RunFacts, Violation] | None:
+            run = execute(self.t, seed, plan, RecordingChooser(seed))
+            self.runs += 1
+            found = [x for x in self.judge(run) if x.kind == kind]
+            return (run, found[0]) if found else None
+
+        best = attempt(v.fault_plan)
+        if best is None:
+            v.schedule = list(chooser.decisions)
+            return v
+        faults = list(v.fault_plan.faults)
+        i = 0
+        while i < len(faults):
+            # Without fault i, the others may fire in an earlier attempt: unpin
+            # their attempts, then pin them again where they fired.
+            rest = [replace(f, attempt=None) for f in faults[:i] + faults[i + 1:]]
+            trial = attempt(FaultPlan(tuple(rest)))
+            if trial is None:
+                i += 1
+            else:
+                best = trial
+                faults = [pin(p, f, self.ambiguous) for p, f in trial[0].fired]
+        run, found = best
+        self._decorate(found, run)
+        found.schedule = None
+        return found
+
+    def sometimes_violations(self) -> list[Violation]:
+        out = []
+        for s in self.sometimes.values():
+            if s.true == 0:
+                out.append(Violation(
+                    kind="invariant",
+                    message=f"sometimes({s.message!r}) was never true: reached {s.reached} "
+                            f"times in {self.runs} runs, false every time",
+                    source=s.source, handler=self.t.invoke, seed=self.seed,
+                    hint="no single run shows this; run the same check again (same seed) to "
+                         "see it, and make a run reach the condition to fix it",
+                ))
+        return out
+
+    # -- the report ------------------------------------------------------------------
+    def report(self, single: int, examples: int) -> Report:
+        violations = sorted(self.found.values(),
+                            key=lambda v: KIND_ORDER.index(v.kind) if v.kind in KIND_ORDER
+                            else len(KIND_ORDER))
+        for v in violations:
+            finish(v, self.t)
+        return Report(
+            target=self.t.invoke, input=self.t.input, seed=self.seed, violations=violations,
+            runs=self.runs, examples=examples, single_faults=single,
+            fault_points=len(self.points),
+            fault_points_exercised=len(self.points & self.exercised),
+            faults_fired=dict(self.fired), step_runs=dict(sorted(self.step_runs.items())),
+            closure_runs=self.closure_runs, reruns_explained=self.reruns,
+            notes=sorted(self.notes),
+        )
+
+
+def _step_source(services: Sequence[Any], target: str, step: str) -> str | None:
+    """``file.py:line`` of the first line of the handler naming the step."""
+    import inspect
+
+    parts = target.split("/")
+    service, handler = parts[0], parts[-1]
+    for svc in services:
+        if getattr(svc, "name", None) != service:
+            continue
+        h = getattr(svc, "handlers", {}).get(handler)
+        fn = getattr(h, "fn", None)
+        if fn is None:
+            return None
+        try:
+            lines, start = inspect.getsourcelines(fn)
+            filename = inspect.getsourcefile(fn) or "?"
+        except (OSError, TypeError):
+            return None
+        short = os.path.basename(filename)
+        for i, line in enumerate(lines):
+            if f'"{step}"' in line or f"'{step}'" in line:
+                return f"{short}:{start + i}"
+        return f"{short}:{start}"
+    return None
+
+
+def finish(v: Violation, t: Target) -> None:
+    """Fill in the program, the reproducer lines and the blob of a violation."""
+    if v.hint:
+        return
+    modules = modules_of(t.services)
+    services = python_names(t.services, modules, "Service")
+    externals = python_names(t.externals, modules, "FakeExternal")
+    imports = imports_for([services.strip("[]").split(", ")[0]] if t.services else [])
+    for name in (services + ", " + externals).strip("[]").replace("[", "").replace("]", "")\
+            .split(", "):
+        for m in imports_for([name]):
+            if m not in imports:
+                imports.append(m)
+    v.program = program(v.fault_plan, v.seed, services, externals, t.invoke, t.input,
+                        t.strict, imports)
+    case: dict[str, Any] = {"plan": str(v.fault_plan), "seed": v.seed, "invoke": t.invoke,
+                            "kind": v.kind}
+    if v.schedule is not None:
+        case["schedule"] = v.schedule
+    v.blob = encode_blob(case)
+    extra = ""
+    if t.setup is not None:
+        extra += f", setup={name_of(t.setup, modules) or '<your setup>'}"
+    if t.invariant is not None:
+        extra += f", invariant={name_of(t.invariant, modules) or '<your invariant>'}"
+    if t.externals:
+        extra += f", externals={externals}"
+    if v.schedule is None:
+        how = f"{str(v.fault_plan)!r}, seed={v.seed}"
+    else:
+        how = f"blob={v.blob!r}"
+    v.python_line = (f"simdurable.replay({how}, services={services}, invoke={t.invoke!r}, "
+                     f"input={t.input!r}{extra})")
+    nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    test = f"{shlex.quote(nodeid)} " if nodeid else ""
+    v.pytest_line = (f"pytest {test}--simdurable --simdurable-seed={v.seed} "
+                     f"--simdurable-replay={shlex.quote(str(v.fault_plan))}")
+
+
+def make_target(services: Sequence[Any], invoke: str, input: Any,
+                externals: Sequence[FakeExternal], setup: Callable[[], object] | None,
+                invariant: Callable[[Outcome], object] | None, strict: bool,
+                retry_policy: InvocationRetryPolicy | None,
+                liveness: timedelta | float | None, max_steps: int) -> Target:
+    if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
+        raise TypeError("services must be a list of Service/VirtualObject/Workflow objects, "
+                        f"not {type(services).__name__}")
+    if not isinstance(invoke, str):
+        raise TypeError(f'invoke must be a target string like "Greeter/greet", not {invoke!r}')
+    services = list(services)
+    # Fail fast, in the runtime's own words, on services or a target that name nothing.
+    probe = Simulation(services, seed=0)
+    try:
+        service, key, handler = parse_target(invoke)
+        probe.engine.resolve(service, handler, key)
+    except InvalidTargetError as err:
+        raise InvalidTargetError(f"check(invoke={invoke!r}): {err}") from None
+    for ext in externals:
+        if not isinstance(ext, FakeExternal):
+            raise TypeError(f"externals must be FakeExternal objects, not {type(ext).__name__}")
+    if setup is not None and not callable(setup):
+        raise TypeError(f"setup must be a callable run before every example, not {setup!r}")
+    if invariant is not None and not callable(invariant):
+        raise TypeError(f"invariant must be a callable(outcome), not {invariant!r}")
+    return Target(list(services), invoke, input, list(externals), setup, invariant, strict,
+                  retry_policy, to_ms(liveness, 3_600_000), max_steps)

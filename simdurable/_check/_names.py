@@ -1,0 +1,54 @@
+"""Names to print for user objects, so that reproducers can be pasted back."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+
+def modules_of(services: Iterable[Any]) -> list[str]:
+    """Modules that define the services' handler functions (and ``__main__``)."""
+    found: list[str] = []
+    for svc in services:
+        for h in getattr(svc, "handlers", {}).values():
+            mod = getattr(getattr(h, "fn", None), "__module__", None)
+            if mod and mod not in found:
+                found.append(mod)
+    if "__main__" not in found:
+        found.append("__main__")
+    return found
+
+
+def name_of(obj: Any, modules: Iterable[str]) -> str | None:
+    """``module.attr`` under which ``obj`` is a module global, if any."""
+    for mod_name in modules:
+        mod = sys.modules.get(mod_name)
+        if mod is None:
+            continue
+        for attr, value in sorted(vars(mod).items()):
+            if value is obj and not attr.startswith("__"):
+                return attr if mod_name == "__main__" else f"{mod_name}.{attr}"
+    return None
+
+
+def python_names(objs: Iterable[Any], modules: list[str], fallback: str) -> str:
+    parts = []
+    for obj in objs:
+        name = name_of(obj, modules)
+        if name is None:
+            label = getattr(obj, "name", None) or type(obj).__name__
+            name = f"<{fallback} {label!r}>"
+        parts.append(name)
+    return "[" + ", ".join(parts) + "]"
+
+
+def imports_for(names: Iterable[str]) -> list[str]:
+    mods = []
+    for n in names:
+        if n.startswith("<") or "." not in n:
+            continue
+        mod = n.rsplit(".", 1)[0]
+        if mod not in mods:
+            mods.append(mod)
+    return mods

@@ -1,0 +1,117 @@
+"""The reference run in fresh processes with other hash seeds.
+
+Iterating a set of strings (or a dict built from one) follows the process's
+hash seed, which is random per process. In one process every replay agrees;
+after a real crash the service restarts in a new process, and the replay
+issues its operations in another order: a journal mismatch in production
+that no in-process replay can show. So the reference run is repeated in
+child processes with fixed ``PYTHONHASHSEED`` values, and their operations are
+compared. The services must be importable module globals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._names import modules_of, name_of
+from ._report import Violation
+
+_CHILD = r"""
+import importlib, json, sys
+spec = json.loads(sys.argv[1])
+def load(name):
+    module, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+import simdurable as sd
+services = [load(n) for n in spec["services"]]
+externals = [load(n) for n in spec["externals"]]
+for x in externals:
+    x.reset()
+if spec["setup"]:
+    load(spec["setup"])()
+sim = sd.Simulation(services, seed=spec["seed"], externals=externals)
+sim.invoke(spec["invoke"], spec["input"])
+sim.run()
+out = []
+for h in sim.invocations():
+    ops = [f"{e.describe()}" for e in sim.journal(h) if e.is_command]
+    out.append([h.target, ops])
+print(json.dumps(out))
+"""
+
+
+def _names(objs: Sequence[Any], modules: list[str]) -> list[str] | None:
+    out = []
+    for obj in objs:
+        name = name_of(obj, modules)
+        if name is None or "." not in name:
+            return None
+        out.append(name)
+    return out
+
+
+def operations_in(seed_env: int, spec: dict[str, Any]) -> list[list[Any]] | str:
+    env = dict(os.environ, PYTHONHASHSEED=str(seed_env))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return f"the run in a fresh process failed: {tail}"
+    result: list[list[Any]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
+                        invoke: str, input: Any, seed: int,
+                        hash_seeds: Sequence[int]) -> Violation | str | None:
+    """A violation if the operations differ between hash seeds; a note if it could not run."""
+    modules = modules_of(services)
+    svc_names = _names(services, modules)
+    ext_names = _names(externals, modules)
+    setup_name = None if setup is None else name_of(setup, modules)
+    if svc_names is None or ext_names is None or (setup is not None and setup_name is None):
+        return "skipped the fresh-process runs: the services must be importable module globals"
+    try:
+        json.dumps(input)
+    except (TypeError, ValueError):
+        return "skipped the fresh-process runs: the input is not JSON"
+    spec = {"services": svc_names, "externals": ext_names, "setup": setup_name,
+            "invoke": invoke, "input": input, "seed": seed}
+    runs = []
+    for hs in hash_seeds:
+        ops = operations_in(hs, spec)
+        if isinstance(ops, str):
+            return ops
+        runs.append((hs, ops))
+    first_seed, first = runs[0]
+    for hs, ops in runs[1:]:
+        for (target, a), (_, b) in zip(first, ops, strict=False):
+            if a == b:
+                continue
+            i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                     min(len(a), len(b)))
+            diff = [f"    #{k:<3} {op}" for k, op in enumerate(a[:i])]
+            diff.append(f"  - #{i:<3} {a[i] if i < len(a) else '(nothing)'}      "
+                        f"(PYTHONHASHSEED={first_seed})")
+            diff.append(f"  + #{i:<3} {b[i] if i < len(b) else '(nothing)'}      "
+                        f"(PYTHONHASHSEED={hs})")
+            return Violation(
+                kind="nondeterminism",
+                message=f"the same run issued different operations in processes with "
+                        f"different hash seeds (PYTHONHASHSEED={first_seed} and {hs}): the "
+                        f"handler iterates a set (or hashes strings) outside a step, so a replay "
+                        f"after a real crash, in a new process, takes another path. Iterate "
+                        f"sorted(...) instead.",
+                handler=target, journal_index=i, journal_diff="\n".join(diff), seed=seed,
+                found_by=f"the reference run repeated in fresh processes "
+                         f"(PYTHONHASHSEED={', '.join(map(str, hash_seeds))})",
+                hint=f"run the check again with hash_seeds=({first_seed}, {hs}); in one "
+                     f"process every replay agrees, so no in-process replay shows it",
+            )
+    return None

@@ -1,0 +1,366 @@
+"""The properties: what a run must satisfy, judged against the reference run.
+
+Each check turns what a run left behind (its ``Outcome``, the problems the
+runtime recorded, the faults that fired) into ``Violation``s of one kind.
+Nothing here runs handlers; ``_explore`` does, and asks these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .._external import Effect, FakeExternal
+from ..runtime._errors import (
+    HandlerError,
+    InternalError,
+    JournalMismatchError,
+    NotFinishedError,
+    StuckError,
+    TerminalError,
+)
+from ..runtime._faults import (
+    DELAY,
+    FAIL,
+    LOSE_RESPONSE,
+    TERMINAL,
+    TRANSPARENT_KINDS,
+    Fault,
+    FaultPoint,
+)
+from ..runtime._journal import CALL, COMMAND_KINDS, SEND, Failure, Value
+from ..runtime._store import COMPLETED, PAUSED
+from ._assertions import Collector
+from ._report import Violation
+
+if TYPE_CHECKING:
+    from .._sim import InvocationHandle, Simulation
+
+# Kinds a run may be judged for, most specific first (a report lists them so).
+KIND_ORDER = (
+    "context-misuse",
+    "nondeterministic-call",
+    "nondeterminism",
+    "duplicate-effect",
+    "invariant",
+    "outcome-changed",
+    "stuck",
+    "serialization",
+    "handler-error",
+)
+# Transient failures and lost responses are transparent as long as the
+# retries absorb them; a step that gives up makes the run's faults visible.
+_TRANSPARENT = TRANSPARENT_KINDS | {FAIL, LOSE_RESPONSE}
+
+
+@dataclass
+class Outcome:
+    """What a run of the handler left behind; what ``invariant`` receives.
+
+    Attributes:
+      status: ``completed``, ``failed`` (a terminal error), ``paused`` or an
+        unfinished status such as ``waiting``.
+      result: the decoded return value (None unless completed).
+      error: the ``TerminalError`` the invocation ended with, if it failed.
+      state: every object (or workflow) touched: ``{"Counter/a": {"count": 1}}``.
+      sends: the calls and one-way messages sent, one line each.
+      effects: each fake external's effects: ``{"bank": [Effect, ...]}``.
+      step_runs: how many times each step's closure ran, by step name.
+      faults: the faults that fired, as a plan string.
+    """
+
+    status: str
+    result: Any = None
+    error: TerminalError | None = None
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sends: list[str] = field(default_factory=list)
+    effects: dict[str, list[Effect]] = field(default_factory=dict)
+    step_runs: dict[str, int] = field(default_factory=dict)
+    faults: str = "no faults"
+    finished_ms: int = -1
+    raw: Any = None
+
+    def differences(self, other: Outcome) -> list[str]:
+        """How ``other`` differs from this (reference) outcome, one line each."""
+        out = []
+        if (self.status, self.raw) != (other.status, other.raw):
+            out.append(f"result: the reference run {self._ending()}; this run {other._ending()}")
+        for obj in sorted(set(self.state) | set(other.state)):
+            a, b = self.state.get(obj, {}), other.state.get(obj, {})
+            if a != b:
+                out.append(f"state of {obj}: the reference run left {_show(a)}; "
+                           f"this run left {_show(b)}")
+        if sorted(self.sends) != sorted(other.sends):
+            out.append(f"messages sent: the reference run sent {_show(sorted(self.sends))}; "
+                       f"this run sent {_show(sorted(other.sends))}")
+        for name in sorted(set(self.effects) | set(other.effects)):
+            a_sig = sorted(e.signature() for e in self.effects.get(name, []))
+            b_sig = sorted(e.signature() for e in other.effects.get(name, []))
+            if a_sig != b_sig:
+                out.append(f"{name} effects: the reference run applied "
+                           f"{_effects(self.effects.get(name, []))}; this run applied "
+                           f"{_effects(other.effects.get(name, []))}")
+        return out
+
+    def _ending(self) -> str:
+        if self.status == "completed":
+            return f"returned {_show(self.result)}"
+        if self.status == "failed" and self.error is not None:
+            return f"failed with {self.error!r}"
+        return f"did not finish ({self.status})"
+
+
+def _show(value: Any, limit: int = 160) -> str:
+    try:
+        text = json.dumps(value, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _effects(effects: Sequence[Effect]) -> str:
+    if not effects:
+        return "nothing"
+    parts = []
+    for e in effects:
+        key = f", key={e.idempotency_key}" if e.idempotency_key else ""
+        parts.append(f"{e.op}({_show(e.payload, 60)}{key})")
+    return "[" + ", ".join(parts) + "]"
+
+
+def snapshot(sim: Simulation, handle: InvocationHandle | None,
+             externals: Sequence[FakeExternal]) -> Outcome:
+    """Read a finished (or stuck) run's outcome off the simulation."""
+    engine = sim.engine
+    if handle is None:
+        return Outcome(status="not-submitted")
+    rec = engine.record(handle.id)
+    status = engine.status(handle.id)
+    outcome = Outcome(status=status, finished_ms=rec.finished_ms)
+    if rec.status == COMPLETED:
+        if isinstance(rec.result, Failure):
+            outcome.error = TerminalError(rec.result.message, rec.result.code)
+            outcome.raw = ("failed", rec.result.code, rec.result.message)
+        elif isinstance(rec.result, Value):
+            outcome.raw = ("ok", rec.result.data)
+            try:
+                outcome.result = handle.result()
+            except (TerminalError, NotFinishedError, HandlerError, ValueError):
+                outcome.result = None
+    elif rec.status == PAUSED:
+        outcome.raw = ("paused", rec.last_failure)
+    for r in engine.records():
+        if r.key is not None:
+            outcome.state[f"{r.service}/{r.key}"] = sim.state(r.service, r.key)
+        for e in sim.journal(r.id):
+            if e.kind in (CALL, SEND):
+                data = (e.data or b"").decode("utf-8", "replace")
+                outcome.sends.append(f"{r.target} {e.kind} {e.name} {data}")
+    outcome.effects = {x.name: list(x.effects) for x in externals}
+    outcome.step_runs = sim.step_runs(handle)
+    outcome.faults = str(sim.fault_plan())
+    return outcome
+
+
+@dataclass
+class RunFacts:
+    """Everything the properties need to know about one run."""
+
+    sim: Simulation
+    handle: InvocationHandle | None
+    outcome: Outcome
+    collector: Collector
+    stuck: StuckError | None
+    fired: list[tuple[FaultPoint | None, Fault]]
+    seed: int
+
+    @property
+    def transparent(self) -> bool:
+        """Only faults the runtime must hide fired, and no retries ran out."""
+        if any(f.kind not in _TRANSPARENT for _, f in self.fired):
+            return False
+        for _, kind, _, text in self.sim.trace_events():
+            if kind in ("step-exhausted", "killed") or (
+                kind == "paused" and text.startswith("after ")
+            ):
+                return False
+        return True
+
+
+def problem_violations(run: RunFacts) -> list[Violation]:
+    """Handler bugs the runtime recorded: misuse, mismatches, nondeterministic calls."""
+    out = []
+    for err in run.sim.problems:
+        kind = getattr(err, "kind", "handler-error")
+        first, _, rest = err.detail.partition("\n")
+        v = Violation(kind=kind, message=first,
+                      handler=err.handler, step=err.step, journal_index=err.journal_index,
+                      source=err.source, details=rest or None)
+        if isinstance(err, JournalMismatchError):
+            v.journal_diff = journal_diff(run, err)
+        out.append(v)
+    return out
+
+
+def journal_diff(run: RunFacts, err: JournalMismatchError) -> str:
+    """The journal up to the mismatch, then what it held and what replay issued."""
+    sim = run.sim
+    rec = next((r for r in sim.engine.records() if r.target == err.handler), None)
+    if rec is None:
+        return ""
+    lines = []
+    for i, e in enumerate(sim.journal(rec.id)):
+        if err.journal_index is not None and i >= err.journal_index:
+            break
+        if e.kind in COMMAND_KINDS:
+            lines.append(f"    #{i:<3} {e.describe()}")
+    lines.append(f"  - #{err.journal_index:<3} {err.recorded}      (in the journal)")
+    lines.append(f"  + #{err.journal_index:<3} {err.issued}      (issued on replay)")
+    return "\n".join(lines)
+
+
+def stuck_violation(run: RunFacts, reference_end_ms: int | None,
+                    liveness_ms: int) -> Violation | None:
+    """Invocations that did not finish once faults stopped, or took too long."""
+    engine = run.sim.engine
+    if run.stuck is not None:
+        return Violation(kind="stuck", message=str(run.stuck).splitlines()[0],
+                         details="\n".join(run.stuck.waiting))
+    paused_by_bug = {err.handler for err in run.sim.problems}
+    waiting = []
+    for rec in engine.records():
+        if rec.status == COMPLETED or rec.target in paused_by_bug:
+            continue
+        waiting.append(f"{rec.target} ({rec.id[:16]}): {engine.waiting_on(rec.id)}")
+    if waiting:
+        return Violation(
+            kind="stuck",
+            message=f"{len(waiting)} invocation(s) never finished after the faults stopped: "
+                    + waiting[0],
+            details="\n".join(waiting),
+        )
+    end = run.outcome.finished_ms
+    if reference_end_ms is not None and end > reference_end_ms + liveness_ms:
+        return Violation(
+            kind="stuck",
+            message=f"finished at {end / 1000:.3f}s, more than {liveness_ms / 1000:g}s after "
+                    f"the reference run ({reference_end_ms / 1000:.3f}s): a retry storm?",
+        )
+    return None
+
+
+def duplicate_violations(run: RunFacts, ref: Outcome | None) -> list[Violation]:
+    """The same non-idempotent effect applied twice by one step of one invocation."""
+    out = []
+    for name, effects in run.outcome.effects.items():
+        groups = Counter((e.invocation, e.journal_index, e.signature()) for e in effects)
+        ref_groups: Counter[Any] = Counter()
+        if ref is not None:
+            ref_groups = Counter(
+                (e.invocation, e.journal_index, e.signature()) for e in ref.effects.get(name, [])
+            )
+        for (inv, index, sig), n in groups.items():
+            if n <= max(1, ref_groups[(inv, index, sig)]):
+                continue
+            first = next(e for e in effects if (e.invocation, e.journal_index, e.signature())
+                         == (inv, index, sig))
+            cause = _cause(run, inv, index)
+            payload = _show(first.payload, 80)
+            out.append(Violation(
+                kind="duplicate-effect",
+                message=f"{name}.{first.op}({payload}) was applied {n} times by step "
+                        f"\"{first.step}\": {cause}, and the effect carries no idempotency key",
+                handler=first.handler, step=first.step, journal_index=index,
+                details="attempts that applied it: "
+                        + ", ".join(str(e.attempt) for e in effects
+                                    if (e.invocation, e.journal_index, e.signature())
+                                    == (inv, index, sig)),
+            ))
+    return out
+
+
+def _cause(run: RunFacts, inv: str | None, index: int | None) -> str:
+    for point, fault in run.fired:
+        if point is not None and point.invocation == inv and point.index == index:
+            if fault.kind == LOSE_RESPONSE:
+                return "the response was lost after the effect happened, so the step ran again"
+            if fault.kind not in (FAIL, TERMINAL, DELAY):
+                return (f"a {fault.kind} at {point.phase} (the closure ran, its result was not "
+                        f"stored) made the step run again")
+    for point, fault in run.fired:
+        if fault.kind not in (FAIL, TERMINAL, DELAY):
+            where = f" at {point.phase} of {point.name or point.op!r}" if point else ""
+            return f"a {fault.kind}{where} came before the step's result was stored"
+    return "the step's closure ran again before its result was stored"
+
+
+def invariant_violations(run: RunFacts,
+                         invariant: Callable[[Outcome], object] | None) -> list[Violation]:
+    """``always`` assertions that failed, and the user's invariant over the outcome."""
+    out = []
+    for failure in run.collector.failures:
+        out.append(Violation(kind="invariant", message=f"always({failure.message!r}) was false",
+                             source=failure.source,
+                             details=None if failure.details is None else _show(failure.details)))
+    if invariant is not None:
+        try:
+            invariant(run.outcome)
+        except InternalError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any exception is the invariant failing
+            frames = traceback.extract_tb(err.__traceback__)
+            src = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
+            text = str(err) or type(err).__name__
+            out.append(Violation(kind="invariant",
+                                 message=f"the invariant failed: {type(err).__name__}: {text}",
+                                 source=src))
+    return out
+
+
+def outcome_violation(run: RunFacts, ref: Outcome, unstable: set[str]) -> Violation | None:
+    """A transparent fault changed the result, state, messages or effects.
+
+    ``unstable`` names the parts ("result", "bank effects") that already
+    differed between two fault-free runs: step values that are not
+    reproducible, which no comparison can judge.
+    """
+    if not run.transparent or not run.fired:
+        return None
+    diffs = [d for d in ref.differences(run.outcome) if d.split(":", 1)[0] not in unstable]
+    if not diffs:
+        return None
+    return Violation(
+        kind="outcome-changed",
+        message="a transparent fault changed the outcome: " + diffs[0],
+        handler=run.handle.target if run.handle is not None else None,
+        details="\n".join(diffs),
+    )
+
+
+def check_exactly_once(run: RunFacts) -> None:
+    """The harness's own promise: every re-run of a closure has a cause.
+
+    Raises ``InternalError`` when a step's closure ran more often than the
+    crashes, restarts, suspensions and failed attempts of its invocation can
+    explain (a stored step running again is caught by the engine itself).
+    """
+    engine = run.sim.engine
+    counts = Counter((inv, index) for inv, index, *_ in engine.step_run_log)
+    events = run.sim.trace_events()
+    restarts = sum(1 for _, kind, _, _ in events if kind == "restart")
+    for (inv, index), n in counts.items():
+        if n <= 1:
+            continue
+        causes = restarts + sum(1 for _, kind, who, _ in events
+                                if who == inv and kind in ("retry", "suspend"))
+        if n - 1 > causes:
+            raise InternalError(
+                f"exactly-once self-check failed: step #{index} of {inv} ran {n} times, but "
+                f"only {causes} crash(es)/failure(s) can explain a re-run. This is a bug in "
+                f"simdurable; please report it with the fault plan {run.outcome.faults!r} "
+                f"and seed {run.seed}."
+            )

@@ -1,0 +1,268 @@
+"""Reports: what ``check`` found, written to be read and to be pasted back.
+
+A violation prints, in order: its kind and one sentence; where (handler,
+step, journal index, source line); the minimal fault plan, also as a program
+that replays it; the timeline of the failing run; the journal diff for
+nondeterminism; and the lines that reproduce it exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..runtime._faults import CRASH, FAIL, FaultPlan
+
+TIMELINE_LIMIT = 60
+
+
+@dataclass
+class Violation:
+    """One property that failed, with the smallest fault plan found that breaks it.
+
+    Attributes:
+      kind: ``nondeterminism``, ``outcome-changed``, ``duplicate-effect``,
+        ``nondeterministic-call``, ``context-misuse``, ``invariant`` or ``stuck``.
+      message: one sentence saying what went wrong.
+      fault_plan: the minimal fault plan (``str()`` gives the replayable string).
+      seed: the seed that, with the plan, replays the run.
+      handler, step, journal_index, source: where it happened, when known.
+      timeline: the failing run's trace, one event a line.
+      journal_diff: for ``nondeterminism``, the journal against what replay issued.
+      step_runs: how many times each step's closure ran in the failing run.
+      schedule: scheduler decisions the run needs beyond its seed (None: the
+        seed alone gives them).
+      hint: how to reproduce a finding that no single run shows (then there
+        is no program and no replay line).
+    """
+
+    kind: str
+    message: str
+    fault_plan: FaultPlan = field(default_factory=FaultPlan)
+    seed: int = 0
+    handler: str | None = None
+    step: str | None = None
+    journal_index: int | None = None
+    source: str | None = None
+    details: str | None = None
+    journal_diff: str | None = None
+    timeline: list[str] = field(default_factory=list)
+    events: list[tuple[int, str, str, str]] = field(default_factory=list)
+    step_runs: dict[str, int] = field(default_factory=dict)
+    schedule: list[int] | None = None
+    found_by: str = ""
+    hint: str | None = None
+    program: str = ""
+    python_line: str = ""
+    pytest_line: str = ""
+    blob: str = ""
+
+    def where(self) -> str:
+        parts = []
+        if self.handler:
+            parts.append(f"handler {self.handler}")
+        if self.step is not None:
+            parts.append(f'step "{self.step}"')
+        loc = []
+        if self.journal_index is not None:
+            loc.append(f"journal #{self.journal_index}")
+        if self.source:
+            loc.append(self.source)
+        text = ", ".join(parts)
+        if loc:
+            text += f" ({', '.join(loc)})" if text else ", ".join(loc)
+        return text
+
+    def chrome_trace(self) -> dict[str, Any]:
+        """The failing run as Chrome trace-event JSON (open it in Perfetto)."""
+        from ._chrome import chrome_trace
+
+        return chrome_trace(self.events, title=f"{self.kind}: {self.message}")
+
+    def render(self) -> str:
+        lines = [f"{self.kind}: {self.message}"]
+        where = self.where()
+        if where:
+            lines.append(f"  where: {where}")
+        if self.found_by:
+            lines.append(f"  found by: {self.found_by}")
+        lines.append(f"  minimal fault plan: {self.fault_plan}   (seed {self.seed})")
+        if self.details:
+            lines.append("  details:")
+            lines += [f"    {d}" for d in self.details.splitlines()]
+        if self.step_runs:
+            runs = ", ".join(f'"{k}" x{v}' for k, v in self.step_runs.items())
+            lines.append(f"  step closures ran: {runs}")
+        if self.journal_diff:
+            lines.append("  journal diff (first difference):")
+            lines += [f"  {d}" for d in self.journal_diff.splitlines()]
+        if self.program:
+            lines.append("  replay it as a program:")
+            lines += [f"    {p}" for p in self.program.splitlines()]
+        if self.timeline:
+            lines.append("  timeline of the failing run:")
+            shown = self.timeline[:TIMELINE_LIMIT]
+            lines += [f"    {t}" for t in shown]
+            if len(self.timeline) > len(shown):
+                lines.append(f"    ... {len(self.timeline) - len(shown)} more events")
+        if self.hint:
+            lines.append(f"  reproduce it: {self.hint}")
+        elif self.python_line or self.pytest_line:
+            lines.append("  reproduce it:")
+            if self.python_line:
+                lines.append(f"    {self.python_line}")
+            if self.pytest_line:
+                lines.append(f"    {self.pytest_line}")
+            if self.blob:
+                lines.append(f'    @simdurable.reproduce("{_version()}", "{self.blob}")'
+                             "   # as a decorator on the test")
+            if self.schedule is not None:
+                lines.append("    (this failure also needs a scheduling order the seed alone "
+                             "does not give: use the replay line or the decorator)")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass
+class Report:
+    """The result of ``check``: ``ok``, the ``violations``, and what was explored."""
+
+    target: str
+    input: Any
+    seed: int
+    violations: list[Violation] = field(default_factory=list)
+    runs: int = 0
+    examples: int = 0
+    single_faults: int = 0
+    fault_points: int = 0
+    fault_points_exercised: int = 0
+    faults_fired: dict[str, int] = field(default_factory=dict)
+    step_runs: dict[str, int] = field(default_factory=dict)
+    closure_runs: int = 0
+    reruns_explained: int = 0
+    coverage: Any = None
+    replayed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    @property
+    def kinds(self) -> list[str]:
+        return [v.kind for v in self.violations]
+
+    def raise_if_failed(self) -> None:
+        """Raise ``AssertionError`` with the readable report if anything failed."""
+        if self.violations:
+            raise AssertionError(self.render())
+
+    def summary(self) -> str:
+        inp = _short(self.input)
+        head = f"simdurable check of {self.target}({inp}): "
+        if self.ok:
+            head += "no violations"
+        else:
+            n = len(self.violations)
+            head += f"{n} violation{'s' if n > 1 else ''} ({', '.join(self.kinds)})"
+        lines = [head]
+        if self.replayed:
+            lines.append(f"  replayed one case ({self.runs} runs)")
+        else:
+            lines.append(
+                f"  explored: the reference run, {self.single_faults} single faults, "
+                f"{self.examples} generated examples; {self.runs} runs, counting the second "
+                f"run of each example that checks the harness's own determinism"
+            )
+        if self.fault_points:
+            lines.append(f"  fault points exercised: {self.fault_points_exercised} of "
+                         f"{self.fault_points} in the reference run")
+        if self.faults_fired:
+            fired = ", ".join(f"{k} x{v}" for k, v in sorted(self.faults_fired.items()))
+            lines.append(f"  faults injected: {fired}")
+        if self.closure_runs:
+            most = ", ".join(f'"{k}" x{v}' for k, v in self.step_runs.items())
+            reruns = (f"{self.reruns_explained} re-runs, each explained by an injected fault"
+                      if self.reruns_explained else "no re-runs")
+            lines.append(
+                f"  exactly-once self-check: {self.closure_runs} step closure runs, {reruns}; "
+                f"most runs of each step in one run: {most}"
+            )
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.coverage is not None:
+            lines += ["  " + line for line in str(self.coverage).splitlines()]
+        return "\n".join(lines)
+
+    def render(self) -> str:
+        parts = [self.summary()]
+        for i, v in enumerate(self.violations, 1):
+            parts.append(f"\n[{i}] " + v.render())
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    try:
+        text = json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def encode_blob(case: dict[str, Any]) -> str:
+    """A case (plan, seed, schedule, ...) as a short string tagged with the version."""
+    payload = json.dumps({"v": _version(), **case}, sort_keys=True, separators=(",", ":"))
+    return base64.urlsafe_b64encode(zlib.compress(payload.encode(), 9)).decode()
+
+
+def decode_blob(blob: str) -> dict[str, Any]:
+    """The case in a blob; raises ``ValueError`` for a blob that is not one."""
+    try:
+        data = json.loads(zlib.decompress(base64.urlsafe_b64decode(blob.encode())))
+    except (ValueError, zlib.error) as err:
+        raise ValueError(f"not a simdurable reproduction blob: {blob[:30]!r}... ({err})") from None
+    if not isinstance(data, dict) or "v" not in data:
+        raise ValueError(f"not a simdurable reproduction blob: {blob[:30]!r}...")
+    return data
+
+
+def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: str,
+            input: Any, strict: bool, imports: list[str]) -> str:
+    """The plan as a Python program against ``Simulation``."""
+    lines = ["import simdurable as sd"] + [f"import {m}" for m in imports]
+    ext = f", externals={externals}" if externals != "[]" else ""
+    lines.append(f"sim = sd.Simulation(services={services}, seed={seed}{ext}, strict={strict})")
+    for f in plan.faults:
+        if f.kind == CRASH and f.at_ms is None:
+            args = [f"after={f.step!r}"] if f.step else []
+            if f.index is not None:
+                args.append(f"index={f.index}")
+            args.append(f"point={f.phase or 'before'!r}")
+            args.append(f"attempt={f.attempt!r}")
+            if f.target:
+                args.append(f"target={f.target!r}")
+            lines.append(f"sim.crash({', '.join(args)})")
+        elif f.kind == FAIL and f.step and f.index is None:
+            args = [repr(f.step)]
+            if f.times != 1:
+                args.append(f"times={f.times}")
+            args.append(f"exception={f.exception or 'ConnectionError'!r}")
+            lines.append(f"sim.fail({', '.join(args)})")
+        else:
+            lines.append(f"sim.inject(sd.FaultPlan.parse({str(f)!r}).faults[0])")
+    lines.append(f"h = sim.invoke({invoke!r}, {input!r})")
+    lines.append("sim.run()")
+    return "\n".join(lines)

@@ -1,0 +1,390 @@
+"""The live host: the sans-I/O engine on trio, a real clock and a durable store.
+
+The host loops in *turns*. A turn sets the engine's clock from the real
+clock, fires due timers, applies queued commands (submissions, cancels,
+awakeables), stores the outcomes of finished step closures and runs ready
+engine tasks, all inside one store transaction. Only after the commit does
+anything leave the turn: step closures start (plain functions in worker
+threads, coroutine functions on trio), callers learn their results. So a
+step's result is durable before the handler's next step can run, and nothing
+a client was told is lost by a crash: after a restart the engine rebuilds
+timers, queues and locks from the store.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import secrets
+import sys
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import trio
+
+from .._context import InvocationContext
+from .._service import Handler
+from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest, parse_awakeable_id
+from ..runtime._errors import InvalidTargetError, TerminalError
+from ..runtime._invocation import current_step
+from ..runtime._journal import AWAKEABLE, Completion
+from ..runtime._retry import InvocationRetryPolicy
+from ..runtime._scheduler import FirstChooser, Scheduler
+from ..runtime._store import PENDING, InvocationRecord, Store
+from ._trace import TraceWriter, format_event
+
+# Engine tasks per turn before the host lets the ingress run again.
+TURN_BATCH: Final = 256
+# Trace kinds worth telling a person about even when not verbose.
+PROBLEM_KINDS: Final = frozenset({"retry", "paused", "killed", "step-exhausted"})
+# How often the host looks for commands left by other processes.
+INBOX_POLL_S: Final = 0.5
+
+
+class LiveClock:
+    """Unix time in milliseconds, anchored on the monotonic clock: never goes back."""
+
+    def __init__(self) -> None:
+        self._wall0 = time.time_ns() // 1_000_000
+        self._mono0 = time.monotonic_ns()
+        self._last = 0
+
+    def now_ms(self) -> int:
+        t = self._wall0 + (time.monotonic_ns() - self._mono0) // 1_000_000
+        if t < self._last:  # pragma: no cover - monotonic clocks do not go back
+            t = self._last
+        self._last = t
+        return t
+
+
+def collect_handlers(services: Iterable[Any]) -> dict[tuple[str, str], Handler]:
+    """The handlers of ``services``; ``TypeError``/``ValueError`` name a bad one."""
+    if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
+        raise TypeError("services must be a list of Service/VirtualObject/Workflow objects")
+    found: dict[tuple[str, str], Handler] = {}
+    for svc in services:
+        handlers = getattr(svc, "handlers", None)
+        if not isinstance(handlers, dict):
+            raise TypeError(
+                f"{svc!r} is not a service: pass Service, VirtualObject or Workflow objects"
+            )
+        for h in handlers.values():
+            key = (svc.name, h.name)
+            if key in found:
+                raise ValueError(f"two handlers are named {svc.name}/{h.name}")
+            found[key] = h
+    return found
+
+
+class HostStopped(Exception):
+    """The host is shutting down and takes no more work."""
+
+
+@dataclass(eq=False)
+class _Command:
+    fn: Callable[[], Any]
+    done: trio.Event = field(default_factory=trio.Event)
+    value: Any = None
+    error: BaseException | None = None
+
+
+class LiveHost:
+    """Drives an ``Engine`` over ``store`` on trio; see the module docstring.
+
+    Construct it inside ``trio.run`` (it makes trio objects); ``run()`` is
+    the loop, ``stop()`` asks it to finish at a step boundary.
+    """
+
+    def __init__(
+        self,
+        handlers: dict[tuple[str, str], Handler],
+        store: Store,
+        *,
+        retry_policy: InvocationRetryPolicy | None = None,
+        trace: TraceWriter | None = None,
+        echo: Callable[[str], None] | None = None,
+        echo_kinds: Collection[str] | None = None,
+        clock: LiveClock | None = None,
+    ) -> None:
+        self.handlers = handlers
+        self.store = store
+        self.clock = clock or LiveClock()
+        self._trace_writer = trace
+        self._echo = echo
+        self._echo_kinds = None if echo_kinds is None else frozenset(echo_kinds)
+        self._origin_ms = self.clock.now_ms()
+        specs: dict[tuple[str, str], HandlerSpec] = {
+            key: h.spec(None) for key, h in handlers.items()
+        }
+        unfinished = check_recoverable(store, specs)
+        self.scheduler = Scheduler(FirstChooser(), start_ms=self._origin_ms)
+        with store.atomic():  # recovery's late deliveries commit together
+            self.engine = Engine(
+                specs, store, self.scheduler, InvocationContext,
+                retry_policy=retry_policy, epoch_ms=0, trace=self._on_trace,
+                inline_steps=False,
+            )
+        self.engine.finished_hooks.append(self._on_finished)
+        if unfinished is not None:  # as the simulation's "restart": attempts end here
+            self._on_trace(self._origin_ms, "restart", "",
+                           f"executor started over the store, {unfinished} unfinished "
+                           "invocation(s) resume")
+        self._commands: list[_Command] = []
+        self._results: list[tuple[StepRequest, StepOutcome]] = []
+        self._finished: list[InvocationRecord] = []
+        self._waiters: dict[str, trio.Event] = {}
+        self._wake = trio.Event()
+        self._in_flight = 0
+        self._draining = False
+        self._stopped = False
+        self._last_inbox = -math.inf
+        self._steps_nursery: trio.Nursery | None = None
+        self.turns = 0
+        self.steps_run = 0
+
+    # -- trace --------------------------------------------------------------
+    def _on_trace(self, t_ms: int, kind: str, inv: str, text: str) -> None:
+        if self._trace_writer is not None:
+            self._trace_writer.write(t_ms, kind, inv, text)
+        if self._echo is not None and (self._echo_kinds is None or kind in self._echo_kinds):
+            self._echo(format_event((t_ms, kind, inv, text), self._origin_ms))
+
+    def _on_finished(self, rec: InvocationRecord) -> None:
+        self._finished.append(rec)
+
+    # -- requests from the ingress and the executor -------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._draining or self._stopped
+
+    async def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn()`` inside the next turn's transaction; its value once committed."""
+        if self.stopping:
+            raise HostStopped("the executor is shutting down")
+        cmd = _Command(fn)
+        self._commands.append(cmd)
+        self._wake.set()
+        await cmd.done.wait()
+        if cmd.error is not None:
+            raise cmd.error
+        return cmd.value
+
+    def submit(self, service: str, handler: str, key: str | None, data: bytes, *,
+               delay_ms: int = 0, idempotency_key: str | None = None,
+               headers: dict[str, str] | None = None) -> str:
+        """``Engine.submit`` with a random id (ids stay unique across databases).
+
+        Workflow runs and idempotent requests keep the engine's derived ids.
+        Call it inside ``call()``.
+        """
+        spec = self.engine.handlers.get((service, handler))
+        derived = bool(idempotency_key) or (spec is not None and spec.kind == "workflow")
+        return self.engine.submit(
+            service, handler, key, data, delay_ms=delay_ms, idempotency_key=idempotency_key,
+            headers=headers, inv_id=None if derived else f"inv_{secrets.token_hex(10)}",
+        )
+
+    def complete_awakeable(self, awk: str, completion: Completion) -> None:
+        """Complete an awakeable; ``InvalidTargetError`` unless ``awk`` names one.
+
+        Call it inside ``call()``.
+        """
+        parsed = parse_awakeable_id(awk)
+        if parsed is not None and self.record(parsed[0]) is not None:
+            inv_id, index = parsed
+            journal = self.store.journal(inv_id)
+            if index < len(journal) and journal[index].kind == AWAKEABLE:
+                self.engine.complete_awakeable(awk, completion)
+                return
+        raise InvalidTargetError(f"no awakeable {awk!r}")
+
+    def record(self, inv_id: str) -> InvocationRecord | None:
+        try:
+            return self.engine.record(inv_id)
+        except KeyError:
+            return None
+
+    async def wait_done(self, inv_id: str) -> InvocationRecord | None:
+        """Wait until ``inv_id`` completes or pauses; None if the host stops first."""
+        while True:
+            rec = self.record(inv_id)
+            if rec is None or rec.status != PENDING:
+                return rec
+            if self.stopping:
+                return None
+            event = self._waiters.get(inv_id)
+            if event is None:
+                event = self._waiters[inv_id] = trio.Event()
+            await event.wait()
+
+    # -- the loop -------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Turn until ``stop()``; then wait for steps in flight and store their results."""
+        async with trio.open_nursery() as nursery:
+            self._steps_nursery = nursery
+            task_status.started()
+            try:
+                await self._loop()
+            finally:
+                self._stopped = True
+                for event in self._waiters.values():
+                    event.set()
+                self._waiters.clear()
+                nursery.cancel_scope.cancel()
+
+    async def _loop(self) -> None:
+        while True:
+            self._turn()
+            if self._draining and self._in_flight == 0 and not self._results:
+                return
+            if self._commands or self._results:
+                await trio.lowlevel.checkpoint()
+                continue
+            if not self._draining and self.engine.has_ready():
+                await trio.lowlevel.checkpoint()
+                continue
+            timeout = INBOX_POLL_S
+            deadline = self.scheduler.next_deadline()
+            if deadline is not None and not self._draining:
+                timeout = min(timeout, max(0, deadline - self.clock.now_ms()) / 1000)
+            with trio.move_on_after(timeout):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            # Let other finishing steps and requests join this turn's commit.
+            await trio.lowlevel.checkpoint()
+
+    def _turn(self) -> None:
+        engine, store = self.engine, self.store
+        commands, self._commands = self._commands, []
+        results, self._results = self._results, []
+        to_start: list[StepRequest] = []
+        self.turns += 1
+        with store.atomic():
+            now = self.clock.now_ms()
+            while engine.advance_time(now):
+                pass
+            if now / 1000 - self._last_inbox >= INBOX_POLL_S and not self._draining:
+                self._last_inbox = now / 1000
+                self._apply_inbox()
+            for cmd in commands:
+                try:
+                    with store.atomic():
+                        cmd.value = cmd.fn()
+                except Exception as err:  # noqa: BLE001 - handed back to the caller
+                    cmd.error = err
+            for req, outcome in results:
+                engine.note_step_ran(req.attempt, req.index, req.spec, req.injected)
+                engine.finish_step(req.attempt, req.index, req.spec, outcome)
+            if not self._draining:
+                n = 0
+                while n < TURN_BATCH and engine.has_ready():
+                    n += 1
+                    request = engine.run_task()
+                    if request is not None:
+                        to_start.append(request)
+        # Committed: now the world may see what this turn did.
+        engine.step_runs.clear()  # the simulation's self-check; unbounded here
+        engine.step_run_log.clear()
+        if self._trace_writer is not None:
+            self._trace_writer.flush()
+        for cmd in commands:
+            cmd.done.set()
+        finished, self._finished = self._finished, []
+        for rec in finished:
+            event = self._waiters.pop(rec.id, None)
+            if event is not None:
+                event.set()
+        nursery = self._steps_nursery
+        assert nursery is not None
+        for req in to_start:
+            self._in_flight += 1
+            nursery.start_soon(self._run_step, req)
+
+    def _apply_inbox(self) -> None:
+        take = getattr(self.store, "take_inbox", None)
+        if take is None:
+            return
+        for command, arg in take():
+            if command == "cancel" and self.record(arg) is not None:
+                self.engine.cancel(arg)
+
+    def stop(self) -> None:
+        """Finish at a step boundary: no new work; steps in flight are stored."""
+        self._draining = True
+        for event in self._waiters.values():
+            event.set()
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    # -- steps ----------------------------------------------------------------
+    async def _run_step(self, req: StepRequest) -> None:
+        try:
+            outcome = await self._execute(req)
+        finally:
+            self._in_flight -= 1
+        self.steps_run += 1
+        self._results.append((req, outcome))
+        self._wake.set()
+
+    async def _execute(self, req: StepRequest) -> StepOutcome:
+        spec = req.spec
+        token = current_step.set(self.engine.step_info(req.attempt, req.index, spec))
+        try:
+            if _is_async(spec.fn):
+                result = await spec.fn(*spec.args, **spec.kwargs)
+            else:
+                call = functools.partial(spec.fn, *spec.args, **spec.kwargs)
+                result = await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+                if inspect.isawaitable(result):
+                    result = await result
+            return ("ok", result)
+        except TerminalError as err:
+            return ("terminal", err)
+        except Exception as err:  # noqa: BLE001 - step failures are data
+            return ("error", err)
+        finally:
+            current_step.reset(token)
+
+
+def _is_async(fn: Any) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    )
+
+
+def check_recoverable(store: Store, specs: dict[tuple[str, str], HandlerSpec]) -> int | None:
+    """Refuse to start when unfinished invocations name handlers not served now.
+
+    Returns how many invocations are unfinished, or None for an empty store.
+    """
+    missing: dict[str, int] = {}
+    records = store.invocations()
+    unfinished = 0
+    for rec in records:
+        if rec.status != PENDING:
+            continue
+        unfinished += 1
+        if (rec.service, rec.handler) not in specs:
+            target = f"{rec.service}/{rec.handler}"
+            missing[target] = missing.get(target, 0) + 1
+    if missing:
+        listed = ", ".join(f"{t} ({n})" for t, n in sorted(missing.items()))
+        raise ValueError(
+            f"the database holds unfinished invocations of handlers that are not being "
+            f"served: {listed}. Serve those services too, or use another database."
+        )
+    return unfinished if records else None
+
+
+def echo_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+

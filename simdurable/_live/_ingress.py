@@ -1,0 +1,477 @@
+"""The HTTP ingress: Restate's ingress paths as an ASGI app over a ``LiveHost``.
+
+Paths (as Restate's ingress; ``/send`` makes any invocation one-way)::
+
+    POST /<Service>/<handler>[/send]          POST /<Object>/<key>/<handler>[/send]
+    POST /<Workflow>/<id>/run[/send]          POST /restate/call|send/<Service>[/<key>]/<handler>
+    GET  /restate/invocation/<id>             (status)
+    GET  /restate/invocation/<id>/output|attach
+    GET  /restate/invocation/<Service>[/<key>]/<handler>/<idempotency-key>/output|attach
+    GET  /restate/workflow/<Workflow>/<id>/output|attach
+    POST /restate/invocation/<id>/cancel      DELETE /restate/invocation/<id>
+    POST /restate/awakeables/<id>/resolve|reject
+    GET  /restate/health
+
+Bodies are JSON. Every bad request gets a 4xx answer with a JSON body
+``{"code": <status>, "message": <what is wrong>}``; nothing a client sends can
+stop the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import traceback
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import trio
+
+from .._service import Handler
+from ..runtime._engine import make_id
+from ..runtime._errors import InvalidTargetError
+from ..runtime._journal import Failure, Value
+from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
+from ._host import HostStopped, LiveHost
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DEFAULT_MAX_BODY: Final = 1 << 20
+NOT_READY: Final = 470
+# Request headers not passed on to handlers (``ctx.request().headers``).
+_HOP_HEADERS: Final = frozenset(
+    {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "upgrade",
+     "accept-encoding"}
+)
+_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_ISO_DURATION: Final = re.compile(
+    r"P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?"
+)
+_UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+class HttpError(Exception):
+    """A request the ingress refuses: its status and what is wrong."""
+
+    def __init__(self, status: int, message: str, *, allow: str | None = None,
+                 inv_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.allow = allow
+        self.inv_id = inv_id
+
+    def response(self) -> Response:
+        resp = json_response(self.status, {"code": self.status, "message": self.message})
+        if self.allow:
+            resp.headers.append((b"allow", self.allow.encode()))
+        if self.inv_id:
+            resp.headers.append((b"x-restate-id", self.inv_id.encode()))
+        return resp
+
+
+def json_response(status: int, payload: Any, inv_id: str | None = None) -> Response:
+    headers = [(b"content-type", b"application/json")]
+    if inv_id:
+        headers.append((b"x-restate-id", inv_id.encode()))
+    return Response(status, json.dumps(payload).encode(), headers)
+
+
+def parse_delay(text: str) -> int:
+    """Milliseconds from ``10s``, ``1m30s``, ``500ms``, ``2h``, ``1d`` or ISO ``PT10S``."""
+    text = text.strip()
+    if text.upper().startswith("P"):
+        m = _ISO_DURATION.fullmatch(text.upper())
+        if m and any(m.groups()):
+            d, h, mi, s = (float(g or 0) for g in m.groups())
+            return round(((d * 24 + h) * 60 + mi) * 60_000 + s * 1000)
+    else:
+        pos, total = 0, 0.0
+        for m in _DURATION.finditer(text):
+            if m.start() != pos and text[pos:m.start()].strip():
+                break
+            total += float(m.group(1)) * _UNIT_MS[m.group(2)]
+            pos = m.end()
+        else:
+            if pos and not text[pos:].strip():
+                return round(total)
+    raise HttpError(400, f"bad delay {text!r}: expected a duration like 10s, 500ms, 1m30s "
+                         "or PT10S")
+
+
+def http_status_of(code: int) -> int:
+    return code if 400 <= code <= 599 else 500
+
+
+class Ingress:
+    """The ASGI app; see the module docstring."""
+
+    def __init__(self, host: LiveHost, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self.host = host
+        self.max_body = max_body
+        self._kinds: dict[str, str] = {}
+        self._handlers: dict[str, dict[str, Handler]] = {}
+        for (service, name), h in host.handlers.items():
+            self._kinds[service] = h.service_tag.kind
+            self._handlers.setdefault(service, {})[name] = h
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            resp = await self._route(scope, receive)
+        except HttpError as err:
+            resp = err.response()
+        except HostStopped:
+            resp = HttpError(503, "the executor is shutting down; try again once it restarts"
+                             ).response()
+        except Exception as err:  # noqa: BLE001 - one bad request must not stop the server
+            traceback.print_exc(file=sys.stderr)
+            resp = HttpError(500, f"internal error: {type(err).__name__}: {err}").response()
+        await send({"type": "http.response.start", "status": resp.status,
+                    "headers": resp.headers})
+        await send({"type": "http.response.body", "body": resp.body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- routing ----------------------------------------------------------------
+    async def _route(self, scope: Scope, receive: Receive) -> Response:
+        method = scope["method"]
+        segments = _segments(scope)
+        if not segments:
+            _method(method, "GET")
+            services = {s: sorted(hs) for s, hs in sorted(self._handlers.items())}
+            return json_response(200, {"services": services})
+        if segments[0] == "restate":
+            return await self._restate(method, segments[1:], scope, receive)
+        _method(method, "POST")
+        return await self._invoke(segments, scope, receive, send=False, new_style=False)
+
+    async def _restate(self, method: str, segs: list[str], scope: Scope,
+                       receive: Receive) -> Response:
+        head = segs[0] if segs else ""
+        if segs == ["health"]:
+            _method(method, "GET")
+            return json_response(200, {"status": "ok"})
+        if head in ("call", "send") and len(segs) >= 3:
+            _method(method, "POST")
+            return await self._invoke(segs[1:], scope, receive, send=head == "send",
+                                      new_style=True)
+        if head in ("attach", "output") and len(segs) == 2:
+            _method(method, "GET")
+            return await self._result(segs[1], wait=head == "attach", receive=receive)
+        if head == "invocation" and len(segs) == 2:
+            if method == "DELETE":
+                return await self._cancel(segs[1])
+            _method(method, "GET, DELETE")
+            return self._status(segs[1])
+        if head == "invocation" and len(segs) == 3 and segs[2] == "cancel":
+            _method(method, "POST")
+            return await self._cancel(segs[1])
+        if head == "invocation" and len(segs) >= 3 and segs[-1] in ("output", "attach"):
+            _method(method, "GET")
+            if len(segs) == 3:
+                inv_id = segs[1]
+            else:
+                inv_id = self._idempotent_id(segs[1:-1])
+            return await self._result(inv_id, wait=segs[-1] == "attach", receive=receive)
+        if head == "workflow" and len(segs) == 4 and segs[3] in ("output", "attach"):
+            _method(method, "GET")
+            workflow, wf_id = segs[1], segs[2]
+            if self._kinds.get(workflow) != "workflow":
+                raise HttpError(404, f"no workflow named {workflow!r} is served")
+            return await self._result(make_id("inv", "wf", workflow, wf_id),
+                                      wait=segs[3] == "attach", receive=receive)
+        if head in ("awakeables", "a") and len(segs) == 3 and segs[2] in ("resolve", "reject"):
+            _method(method, "POST")
+            return await self._awakeable(segs[1], segs[2], scope, receive)
+        raise HttpError(404, f"no such path: {scope['path']}")
+
+    def _idempotent_id(self, segs: list[str]) -> str:
+        """The id of ``<Service>[/<key>]/<handler>/<idempotency-key>``."""
+        service = segs[0]
+        kind = self._kinds.get(service)
+        if kind is None:
+            raise HttpError(404, self._unknown_service(service))
+        if kind == "service" and len(segs) == 3:
+            _, handler, ik = segs
+            key: str | None = None
+        elif kind != "service" and len(segs) == 4:
+            _, key, handler, ik = segs
+        else:
+            shape = "<Service>/<handler>" if kind == "service" else "<Object>/<key>/<handler>"
+            raise HttpError(404, f"expected /restate/invocation/{shape}/<idempotency-key>/"
+                                 "output (or attach)")
+        self._handler(service, handler)
+        return make_id("inv", "ik", service, key, handler, ik)
+
+    # -- invoking ---------------------------------------------------------------
+    async def _invoke(self, segs: list[str], scope: Scope, receive: Receive, *, send: bool,
+                      new_style: bool) -> Response:
+        service = segs[0]
+        kind = self._kinds.get(service)
+        if kind is None:
+            raise HttpError(404, self._unknown_service(service))
+        rest = segs[1:]
+        if not new_style and rest and rest[-1] == "send":
+            if (kind == "service" and len(rest) == 2) or (kind != "service" and len(rest) == 3):
+                send, rest = True, rest[:-1]
+        key: str | None = None
+        if kind == "service":
+            if len(rest) != 1:
+                raise HttpError(404, f"{service} is a service: call it as POST /{service}/"
+                                     "<handler> (or /send for one-way)")
+            name = rest[0]
+        else:
+            what = "virtual object" if kind == "object" else "workflow"
+            if len(rest) != 2:
+                raise HttpError(400 if len(rest) == 1 else 404,
+                                f"{service} is a {what}: its handlers need a key, like "
+                                f"POST /{service}/<key>/<handler>")
+            key, name = rest
+            if not key:
+                raise HttpError(400, f"the key of {service} must not be empty")
+        handler = self._handler(service, name)
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        delay_ms = 0
+        if "delay" in query:
+            if not send:
+                raise HttpError(400, "a delay is only allowed on /send (one-way) requests")
+            if handler.kind == "workflow":
+                raise HttpError(400, "a workflow's run handler cannot be delayed")
+            delay_ms = parse_delay(query["delay"][-1])
+        headers = _headers(scope)
+        ik = headers.get("idempotency-key")
+        if ik is not None:
+            if not ik:
+                raise HttpError(400, "the idempotency-key header must not be empty")
+            if handler.kind == "workflow":
+                raise HttpError(400, f"{service}/{name} is a workflow's run handler: it takes "
+                                     "no idempotency key (the workflow id already is one)")
+        body = await self._body(scope, receive)
+        if handler.arity >= 2 and body:
+            try:
+                handler.handler_io.input_serde.deserialize(body)
+            except Exception as err:  # noqa: BLE001 - any parse failure is the client's
+                raise HttpError(400, f"the body is not a valid input for {service}/{name}: "
+                                     f"{err}") from None
+        passed = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
+        if handler.kind == "workflow":
+            known = make_id("inv", "wf", service, key)
+        elif ik:
+            known = make_id("inv", "ik", service, key, name, ik)
+        else:
+            known = ""
+
+        def submit() -> tuple[str, bool]:
+            existed = bool(known) and self.host.record(known) is not None
+            try:
+                return self.host.submit(service, name, key, body, delay_ms=delay_ms,
+                                        idempotency_key=ik, headers=passed), existed
+            except InvalidTargetError as err:
+                raise HttpError(404, str(err)) from None
+
+        inv_id, existed = await self.host.call(submit)
+        if send:
+            rec = self.host.record(inv_id)
+            if handler.kind == "workflow" and existed and rec is not None and \
+                    isinstance(rec.result, Failure):
+                raise HttpError(409, rec.result.message, inv_id=known)
+            payload: dict[str, Any] = {
+                "invocationId": inv_id,
+                "status": "PreviouslyAccepted" if existed else "Accepted",
+            }
+            if delay_ms and rec is not None:
+                payload["executionTime"] = datetime.fromtimestamp(
+                    rec.run_at_ms / 1000, UTC).isoformat(timespec="milliseconds")
+            return json_response(202, payload, inv_id)
+        return await self._result(inv_id, wait=True, receive=receive)
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        length = _headers(scope).get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise HttpError(400, f"bad content-length {length!r}")
+            if int(length) > self.max_body:
+                raise HttpError(413, f"the body is {length} bytes; the limit is "
+                                     f"{self.max_body} bytes")
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise HttpError(400, "the client went away before sending the whole body")
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_body:
+                raise HttpError(413, f"the body is larger than the limit of {self.max_body} "
+                                     "bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # -- results and status -------------------------------------------------------
+    def _known(self, inv_id: str) -> InvocationRecord:
+        rec = self.host.record(inv_id)
+        if rec is None:
+            raise HttpError(404, f"no invocation {inv_id!r}")
+        return rec
+
+    async def _result(self, inv_id: str, *, wait: bool, receive: Receive | None = None
+                      ) -> Response:
+        rec = self._known(inv_id)
+        if wait:
+            done = await self._wait_done(inv_id, receive)
+            if done is None:
+                raise HttpError(
+                    503, "the executor is shutting down; the invocation goes on after a "
+                         f"restart: GET /restate/invocation/{inv_id}/attach", inv_id=inv_id)
+            rec = done
+        if rec.status == COMPLETED:
+            result = rec.result
+            if isinstance(result, Value):
+                headers = [(b"x-restate-id", inv_id.encode())]
+                if result.data:
+                    headers.append((b"content-type", b"application/json"))
+                return Response(200, result.data, headers)
+            assert isinstance(result, Failure)
+            return json_response(http_status_of(result.code),
+                                 {"code": result.code, "message": result.message}, inv_id)
+        if rec.status == PAUSED:
+            return json_response(500, {"code": 500, "message": f"the invocation is paused: "
+                                       f"{rec.last_failure}"}, inv_id)
+        return json_response(NOT_READY, {"code": NOT_READY, "message": "not ready"}, inv_id)
+
+    async def _wait_done(self, inv_id: str, receive: Receive | None
+                         ) -> InvocationRecord | None:
+        """``host.wait_done``, given up if the client goes away (the invocation goes on)."""
+        if receive is None:
+            return await self.host.wait_done(inv_id)
+        done: list[InvocationRecord | None] = [None]
+        async with trio.open_nursery() as nursery:
+
+            async def wait() -> None:
+                done[0] = await self.host.wait_done(inv_id)
+                nursery.cancel_scope.cancel()
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(wait)
+            nursery.start_soon(watch)
+        return done[0]
+
+    def _status(self, inv_id: str) -> Response:
+        rec = self._known(inv_id)
+        engine = self.host.engine
+        payload: dict[str, Any] = {
+            "invocationId": rec.id,
+            "target": rec.target,
+            "status": engine.status(rec.id),
+            "attempts": rec.attempts,
+            "createdAt": rec.created_ms,
+        }
+        if rec.status != COMPLETED:
+            payload["waitingOn"] = engine.waiting_on(rec.id)
+        if rec.finished_ms >= 0:
+            payload["finishedAt"] = rec.finished_ms
+        if rec.last_failure:
+            payload["lastFailure"] = rec.last_failure
+        if rec.idempotency_key:
+            payload["idempotencyKey"] = rec.idempotency_key
+        return json_response(200, payload, rec.id)
+
+    async def _cancel(self, inv_id: str) -> Response:
+        rec = self._known(inv_id)
+        if rec.status != "pending":
+            raise HttpError(409, f"invocation {inv_id} has already finished ({rec.status})")
+        engine = self.host.engine
+        await self.host.call(lambda: engine.cancel(inv_id))
+        return json_response(202, {"invocationId": inv_id, "status": "cancelling"}, inv_id)
+
+    async def _awakeable(self, awk: str, action: str, scope: Scope,
+                         receive: Receive) -> Response:
+        body = await self._body(scope, receive)
+        completion: Value | Failure
+        if action == "resolve":
+            if body:
+                try:
+                    json.loads(body)
+                except ValueError as err:
+                    raise HttpError(400, f"the body is not valid JSON: {err}") from None
+            completion = Value(body)
+        else:
+            completion = Failure(500, body.decode("utf-8", "replace") or "rejected")
+        host = self.host
+
+        def complete() -> None:
+            try:
+                host.complete_awakeable(awk, completion)
+            except InvalidTargetError as err:
+                raise HttpError(404, str(err)) from None
+
+        await host.call(complete)
+        return json_response(202, {"status": "accepted"})
+
+    # -- names --------------------------------------------------------------------
+    def _unknown_service(self, service: str) -> str:
+        known = ", ".join(sorted(self._kinds)) or "(none)"
+        return f"no service named {service!r} is served; known services: {known}"
+
+    def _handler(self, service: str, name: str) -> Handler:
+        handlers = self._handlers[service]
+        handler = handlers.get(name)
+        if handler is None:
+            known = ", ".join(sorted(handlers))
+            raise HttpError(404, f"{service} has no handler named {name!r}; its handlers: "
+                                 f"{known}")
+        return handler
+
+
+def _method(method: str, allowed: str) -> None:
+    if method not in allowed.split(", "):
+        raise HttpError(405, f"method {method} is not allowed here; use {allowed}",
+                        allow=allowed)
+
+
+def _segments(scope: Scope) -> list[str]:
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    raw = raw.split(b"?", 1)[0]
+    parts = raw.strip(b"/").split(b"/") if raw.strip(b"/") else []
+    try:
+        return [urllib.parse.unquote_to_bytes(p).decode("utf-8") for p in parts]
+    except UnicodeDecodeError:
+        raise HttpError(400, "the path is not valid UTF-8 once percent-decoded") from None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in scope.get("headers", []):
+        out[name.decode("latin-1").lower()] = value.decode("latin-1")
+    return out

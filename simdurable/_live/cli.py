@@ -1,0 +1,230 @@
+"""The live executor's subcommands: ``serve``, ``invocations``, ``journal``, ``cancel``.
+
+One module serves all four (the subcommand is ``args.command``)::
+
+    simdurable serve myapp:greeter myapp:counter --db dev.db --port 8080
+    simdurable invocations --db dev.db
+    simdurable journal inv_3f2a... --db dev.db
+    simdurable cancel inv_3f2a... --db dev.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Final
+
+DEFAULT_DB: Final = "simdurable.db"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    command = parser.prog.rsplit(" ", 1)[-1]
+    if command == "serve":
+        parser.add_argument("targets", nargs="+", metavar="module:attribute",
+                            help="services to serve (a Service/VirtualObject/Workflow, "
+                                 "or a list of them)")
+        parser.add_argument("--port", type=int, default=8080,
+                            help="port of the HTTP ingress (default 8080; 0 picks a free one)")
+        parser.add_argument("--host", default="127.0.0.1",
+                            help="address to bind (default 127.0.0.1, this machine only)")
+        parser.add_argument("--trace", metavar="PATH",
+                            help="append the run's trace to PATH, one JSON event per line")
+        parser.add_argument("-v", "--verbose", action="store_true",
+                            help="print every trace line to stderr as it happens "
+                                 "(default: only retries and paused invocations)")
+        parser.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
+                            help="largest request body accepted (default 1 MiB)")
+        parser.add_argument("--durability", choices=("full", "normal"), default="full",
+                            help="full: fsync every commit (default); normal: survive a "
+                                 "killed process but not a power loss")
+        parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                            help="on Ctrl-C, how long steps in flight may take to finish")
+    elif command in ("journal", "cancel"):
+        parser.add_argument("id", help="the invocation id (or a unique prefix of it)")
+    elif command == "trace":
+        parser.add_argument("path", help="a trace file written by serve --trace")
+        parser.add_argument("--invocation", metavar="ID",
+                            help="only the events of invocations whose id starts with ID")
+        parser.add_argument("--chrome", metavar="OUT",
+                            help="also write it as Chrome trace-event JSON (for Perfetto)")
+        return
+    if command in ("invocations", "journal"):
+        parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--db", default=DEFAULT_DB,
+                        help=f"the SQLite database (default {DEFAULT_DB})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ._sqlite import StoreError
+
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "invocations":
+            return _invocations(args)
+        if args.command == "journal":
+            return _journal(args)
+        if args.command == "trace":
+            return _trace(args)
+        return _cancel(args)
+    except StoreError as err:
+        print(f"simdurable {args.command}: {err}", file=sys.stderr)
+        return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from .._loader import LoadError
+    from ._executor import Executor, load_services
+    from ._sqlite import StoreError
+
+    if not 0 <= args.port <= 65535:
+        print(f"simdurable serve: --port must be 0..65535, not {args.port}", file=sys.stderr)
+        return 2
+    if args.grace < 0:
+        print(f"simdurable serve: --grace must be 0 or more seconds, not {args.grace}",
+              file=sys.stderr)
+        return 2
+    try:
+        services = load_services(args.targets)
+        ex = Executor(services, db=args.db, trace=args.trace,
+                      echo=True if args.verbose else "problems",
+                      durability=args.durability, max_body=args.max_body)
+    except (LoadError, TypeError, ValueError) as err:
+        print(f"simdurable serve: {err}", file=sys.stderr)
+        return 2
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"simdurable serve: warning: binding {args.host} lets other machines invoke "
+              "these handlers; there is no authentication", file=sys.stderr)
+
+    def ready(url: str | None) -> None:
+        targets = ", ".join(sorted(
+            f"{s}/{h}" if ex.handlers[(s, h)].service_tag.kind == "service"
+            else f"{s}/<key>/{h}" for s, h in ex.handlers))
+        print(f"simdurable: serving {targets}", flush=True)
+        print(f"simdurable: listening on {url} (database {args.db}); Ctrl-C stops",
+              flush=True)
+
+    try:
+        ex.serve(args.host, args.port, ready=ready, grace=args.grace)
+    except BaseException as err:  # noqa: BLE001 - reported in words below
+        leaf = _leaf(err)
+        if isinstance(leaf, StoreError):
+            raise leaf from None
+        if isinstance(leaf, ValueError):
+            print(f"simdurable serve: {leaf}", file=sys.stderr)
+            return 1
+        if isinstance(leaf, OSError):
+            print(f"simdurable serve: cannot listen on {args.host}:{args.port}: "
+                  f"{leaf.strerror or leaf}", file=sys.stderr)
+            return 1
+        if isinstance(leaf, KeyboardInterrupt):
+            return 130
+        if isinstance(leaf, sqlite3.Error):
+            print(f"simdurable serve: the database {args.db} failed: {leaf}. Nothing "
+                  "committed is lost: fix the cause (disk space, permissions) and serve "
+                  "again to resume.", file=sys.stderr)
+            return 1
+        import traceback
+
+        print("simdurable serve: stopped by an internal error (a bug in simdurable; "
+              "please report it). Nothing committed is lost: serving the same database "
+              "again resumes every invocation.", file=sys.stderr)
+        traceback.print_exception(leaf, file=sys.stderr)
+        return 70
+    print("simdurable: stopped", file=sys.stderr)
+    return 0
+
+
+def _leaf(err: BaseException) -> BaseException:
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    return err
+
+
+def _invocations(args: argparse.Namespace) -> int:
+    from ._inspect import format_invocations, invocation_rows
+    from ._sqlite import SqliteStore
+
+    store = SqliteStore(args.db, create=False)
+    try:
+        rows = invocation_rows(store)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_invocations(rows))
+    return 0
+
+
+def _journal(args: argparse.Namespace) -> int:
+    from ._inspect import entry_row, find_invocation, format_journal
+    from ._sqlite import SqliteStore
+
+    store = SqliteStore(args.db, create=False)
+    try:
+        rec = find_invocation(store, args.id)
+        journal = store.journal(rec.id)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({
+            "id": rec.id, "target": rec.target,
+            "entries": [entry_row(i, e, rec.created_ms) for i, e in enumerate(journal)],
+        }, indent=2))
+    else:
+        print(format_journal(rec, journal))
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._executor import ExecutorLock
+    from ._inspect import find_invocation
+    from ._sqlite import SqliteStore
+
+    store = SqliteStore(args.db, create=False)
+    try:
+        rec = find_invocation(store, args.id)
+        if rec.status != "pending":
+            print(f"simdurable cancel: {rec.id} ({rec.target}) has already finished "
+                  f"({rec.status})", file=sys.stderr)
+            return 1
+        store.post("cancel", rec.id)
+    finally:
+        store.close()
+    if ExecutorLock(Path(args.db)).held_elsewhere():
+        print(f"cancelling {rec.id} ({rec.target}): the running executor applies it now")
+    else:
+        print(f"cancelling {rec.id} ({rec.target}): no executor is running on {args.db}; "
+              "it applies when one starts")
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from ._trace import format_event, read_trace
+
+    try:
+        events = list(read_trace(args.path))
+    except OSError as err:
+        print(f"simdurable trace: cannot read {args.path}: {err.strerror}", file=sys.stderr)
+        return 1
+    if args.invocation:
+        events = [e for e in events if e[2].startswith(args.invocation)]
+    if not events:
+        print(f"simdurable trace: no trace events in {args.path}", file=sys.stderr)
+        return 1
+    origin = events[0][0]
+    for event in events:
+        print(format_event(event, origin))
+    if args.chrome:
+        from .._check import write_chrome_trace
+
+        shifted = [(t - origin, kind, inv, text) for t, kind, inv, text in events]
+        write_chrome_trace(shifted, args.chrome, title=str(args.path))
+        print(f"wrote {args.chrome} (open it in https://ui.perfetto.dev)", file=sys.stderr)
+    return 0

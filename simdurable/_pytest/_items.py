@@ -1,0 +1,307 @@
+"""Test items for ``pytest --simdurable``: one per handler, one per scenario file.
+
+Failures are ``SimdurableFailure``: their text is the whole report (the
+violation, the minimal fault plan, the timeline, the reproducer), shown
+instead of a traceback through simdurable; ``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .._loader import LoadError, load_object
+from ._settings import Settings
+
+PROPERTY = "simdurable"
+
+
+class SimdurableFailure(Exception):
+    """A failure whose message is the full, readable report."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _repr_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    err = excinfo.value
+    if isinstance(err, SimdurableFailure) and item.config.get_verbosity() <= 0:
+        return err.text
+    return None
+
+
+def write_trace(settings: Settings, nodeid: str, text: str) -> str | None:
+    """Write a failure's report to ``--simdurable-trace-dir``; return the file written."""
+    if not settings.trace_dir:
+        return None
+    os.makedirs(settings.trace_dir, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_") + ".txt"
+    path = os.path.join(settings.trace_dir, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    return path
+
+
+def quote(arg: str) -> str:
+    return shlex.quote(arg)
+
+
+class ScenarioFile(pytest.File):
+    """A ``*.yaml``/``*.yml`` file in a scenario folder: one scenario, one item.
+
+    Nothing is read while collecting, so a broken file never stops the
+    session: it becomes a failing item.
+    """
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield ScenarioItem.from_parent(self, name=self.path.stem)
+
+
+class ScenarioItem(pytest.Item):
+    """Runs one scenario file and checks its expectations."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.add_marker("simdurable")
+
+    def runtest(self) -> None:
+        from .._scenario import ScenarioError, load_scenario, run_scenario
+
+        settings: Settings = self.config.stash[SETTINGS_KEY]
+        opts = self.config.option
+        path = os.path.relpath(self.path, self.config.invocation_params.dir)
+        try:
+            sc = load_scenario(path)
+            result = run_scenario(
+                sc,
+                seed=opts.simdurable_seed,
+                strict=False if opts.simdurable_no_strict else None,
+                max_examples=opts.simdurable_examples,
+            )
+        except ScenarioError as err:
+            self.user_properties.append((PROPERTY, {"kind": "scenario", "ok": False}))
+            raise SimdurableFailure(f"scenario {path} cannot run as written:\n{err}") from None
+        self.user_properties.append((PROPERTY, {"kind": "scenario", "ok": result.ok}))
+        if not result.ok:
+            text = result.render(reproduce=f"pytest --simdurable {quote(self.nodeid)}  "
+                                           f"(or: simdurable scenario {quote(path)})")
+            written = write_trace(settings, self.nodeid, text)
+            if written:
+                text += f"\ntrace written to {written}"
+            raise SimdurableFailure(text)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
+        return _repr_failure(self, excinfo) or super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario {self.path.name}"
+
+
+class ConfigErrorItem(pytest.Item):
+    """Stands for configured services that cannot be loaded: fails with the reason."""
+
+    def __init__(self, *, message: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.message = message
+
+    def runtest(self) -> None:
+        raise SimdurableFailure(self.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
+        return _repr_failure(self, excinfo) or super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.config.rootpath / "pyproject.toml", None, self.name
+
+
+class HandlerItem(pytest.Item):
+    """Runs ``simdurable.check`` on one handler, once per example input."""
+
+    def __init__(self, *, target: str, invoke: str, services: list[Any],
+                 externals: list[Any], inputs: list[Any], handler: Any, selected: bool,
+                 **kw: Any) -> None:
+        super().__init__(**kw)
+        self.add_marker("simdurable")
+        self.target = target
+        self.invoke = invoke
+        self.services = services
+        self.externals = externals
+        self.inputs = inputs
+        self.handler = handler
+        self.selected = selected
+
+    def runtest(self) -> None:
+        from .. import DidNotReproduce, SimdurableError, check
+
+        settings: Settings = self.config.stash[SETTINGS_KEY]
+        stats: dict[str, Any] = {"kind": "handler", "target": self.target, "examples": 0,
+                                 "fault_points": 0, "exercised": 0, "violations": 0}
+        self.user_properties.append((PROPERTY, stats))
+        for value in self.inputs:
+            if value is _GENERATE:
+                value = _generated_input(self.handler)
+            try:
+                report = check(
+                    services=self.services, invoke=self.invoke, input=value,
+                    externals=self.externals, seed=settings.seed, strict=settings.strict,
+                    max_examples=settings.max_examples, replay=settings.replay,
+                )
+            except DidNotReproduce as err:
+                if self.selected:
+                    raise SimdurableFailure(f"simdurable::{self.target}: {err}") from err
+                self.user_properties.remove((PROPERTY, stats))
+                raise pytest.skip.Exception(
+                    f"--simdurable-replay does not fail this handler: {err}",
+                    _use_item_location=True,
+                ) from None
+            except (SimdurableError, TypeError, ValueError) as err:
+                raise SimdurableFailure(
+                    f"simdurable::{self.target} with input {value!r} could not be checked: "
+                    f"{type(err).__name__}: {err}"
+                ) from err
+            stats["examples"] += report.examples + report.single_faults
+            stats["fault_points"] += report.fault_points
+            stats["exercised"] += report.fault_points_exercised
+            stats["violations"] += len(report.violations)
+            if not report.ok:
+                self._fail(report, value, settings)
+
+    def _fail(self, report: Any, value: Any, settings: Settings) -> None:
+        lines = [f"simdurable::{self.target} with input {value!r}:", report.render()]
+        v = report.violations[0]
+        if "--simdurable-replay" not in getattr(v, "pytest_line", ""):
+            lines.append("reproduce this exact case:")
+            lines.append(
+                f"  pytest {quote(self.nodeid)} --simdurable --simdurable-seed={v.seed} "
+                f"--simdurable-replay={quote(str(v.fault_plan))}"
+            )
+        full = "\n".join(lines)
+        written = write_trace(settings, self.nodeid, full)
+        if written:
+            full += f"\ntrace written to {written}"
+        raise SimdurableFailure(full)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
+        return _repr_failure(self, excinfo) or super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        # Line 0 of the config file that named the handler (skips need a line).
+        return self.config.rootpath / "pyproject.toml", 0, f"simdurable::{self.target}"
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+# Stands for "no input configured": one is built from the type hint when the item runs.
+_GENERATE: Any = object()
+
+
+_SIMPLEST: dict[Any, Any] = {int: 0, float: 0.0, str: "", bool: False, dict: {}, list: []}
+
+
+def _generated_input(handler: Any) -> Any:
+    """The simplest input Hypothesis builds from the handler's type hint (None if none)."""
+    if handler.arity < 2:
+        return None
+    hint = handler.handler_io.input_type.annotation if handler.handler_io.input_type else None
+    if hint is None:
+        return None
+    if hint in _SIMPLEST:
+        return _SIMPLEST[hint]
+    from hypothesis import HealthCheck, find, settings, strategies
+
+    try:
+        return find(strategies.from_type(hint), lambda _: True,
+                    settings=settings(database=None, suppress_health_check=list(HealthCheck)))
+    except Exception:  # noqa: BLE001 - an unbuildable hint means no generated input
+        return None
+
+
+def handler_items(session: pytest.Session, settings: Settings,
+                  only: set[str] | None) -> list[pytest.Item]:
+    """One item per configured handler (or a failing item per broken setting)."""
+    items: list[pytest.Item] = []
+
+    def error(name: str, message: str) -> None:
+        items.append(ConfigErrorItem.from_parent(
+            session, name=name, nodeid=f"simdurable::{name}", message=message))
+
+    services: list[Any] = []
+    for name in settings.services:
+        try:
+            obj = load_object(name)
+        except LoadError as err:
+            error(name, f"[tool.simdurable] services: {err}")
+            continue
+        except Exception as err:  # noqa: BLE001 - the user's module failed to import
+            error(name, f"[tool.simdurable] services: importing {name!r} raised "
+                        f"{type(err).__name__}: {err}")
+            continue
+        objs = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+        for o in objs:
+            if not isinstance(getattr(o, "handlers", None), dict):
+                error(name, f"[tool.simdurable] services: {name!r} is {type(o).__name__}, not a "
+                            "Service/VirtualObject/Workflow (or a list of them)")
+            else:
+                services.append(o)
+    externals: list[Any] = []
+    for name in settings.externals:
+        try:
+            obj = load_object(name)
+        except Exception as err:  # noqa: BLE001 - LoadError or the module's own failure
+            error(name, f"[tool.simdurable] externals: {err}")
+            continue
+        externals += list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    available: dict[str, tuple[Any, Any]] = {}
+    for svc in services:
+        for h in svc.handlers.values():
+            kind = svc.service_tag.kind
+            if kind == "workflow" and h.kind != "workflow":
+                continue  # shared workflow handlers need a running workflow
+            available[f"{svc.name}/{h.name}"] = (svc, h)
+    wanted = list(available) if settings.handlers is None else settings.handlers
+    import difflib
+
+    for target in sorted((only or set()) - set(wanted)):
+        close = difflib.get_close_matches(target, wanted, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise pytest.UsageError(
+            f"simdurable: no configured handler named {target!r}{hint} "
+            f"(handlers: {', '.join(wanted) or 'none'})"
+        )
+
+    for target in wanted:
+        if target not in available:
+            close = difflib.get_close_matches(target, list(available), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            error(target, f"[tool.simdurable] handlers: no handler {target!r}{hint} "
+                          f"(handlers: {', '.join(available) or 'none'})")
+            continue
+        if only is not None and target not in only:
+            continue
+        svc, h = available[target]
+        invoke = target
+        if svc.service_tag.kind != "service":
+            key = settings.keys.get(svc.name, "key-1")
+            invoke = f"{svc.name}/{key}/{h.name}"
+        inputs = settings.inputs.get(target) or [_GENERATE]
+        items.append(HandlerItem.from_parent(
+            session, name=target, nodeid=f"simdurable::{target}", target=target,
+            invoke=invoke, services=services, externals=externals, inputs=inputs, handler=h,
+            selected=only is not None,
+        ))
+    for target in settings.inputs:
+        if target not in available and (settings.handlers is None or target not in wanted):
+            close = difflib.get_close_matches(target, list(available), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            error(f"inputs:{target}", f"[tool.simdurable] inputs: no handler {target!r}{hint} "
+                                      f"(handlers: {', '.join(available) or 'none'})")
+    return items

@@ -1,0 +1,182 @@
+"""``[tool.simdurable]`` and the ``--simdurable-*`` options, read and checked once.
+
+Settings come from ``[tool.simdurable]`` in the rootdir's ``pyproject.toml``;
+pytest ini options (``simdurable_services = ...``) fill whatever it leaves
+unset; command-line options override both. Anything malformed is a
+``ValueError`` naming the setting, the value and what is allowed, which the
+plugin turns into a usage error before any test runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+DEFAULT_SCENARIOS: Final = ("scenarios",)
+DEFAULT_MAX_EXAMPLES: Final = 100
+KNOWN_KEYS: Final = frozenset({
+    "services", "externals", "inputs", "handlers", "scenarios", "max_examples", "seed",
+    "strict", "keys",
+})
+
+
+@dataclass
+class Settings:
+    """Everything the plugin needs to know, validated."""
+
+    rootdir: str
+    services: list[str] = field(default_factory=list)
+    externals: list[str] = field(default_factory=list)
+    inputs: dict[str, list[Any]] = field(default_factory=dict)
+    handlers: list[str] | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    scenarios: list[str] = field(default_factory=lambda: list(DEFAULT_SCENARIOS))
+    max_examples: int = DEFAULT_MAX_EXAMPLES
+    seed: int = 0
+    strict: bool = True
+    replay: str | None = None
+    trace_dir: str | None = None
+    source: str = "defaults"
+
+    def scenario_dirs(self) -> list[str]:
+        return [os.path.normpath(os.path.join(self.rootdir, d)) for d in self.scenarios]
+
+
+def _strings(name: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"[tool.simdurable] {name} must be a list of strings, not {value!r}")
+
+
+def _int(name: str, value: Any, minimum: int) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"simdurable {name} must be an integer, not {value!r}") from None
+    if isinstance(value, bool) or n < minimum:
+        raise ValueError(f"simdurable {name} must be an integer >= {minimum}, not {value!r}")
+    return n
+
+
+def read_pyproject(rootdir: str) -> dict[str, Any]:
+    """The ``[tool.simdurable]`` table of ``rootdir/pyproject.toml`` (empty if none)."""
+    path = os.path.join(rootdir, "pyproject.toml")
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"{path}: cannot read it: {err}") from None
+    table = data.get("tool", {}).get("simdurable", {})
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: [tool.simdurable] must be a table")
+    return table
+
+
+def _inputs(value: Any) -> dict[str, list[Any]]:
+    if not isinstance(value, dict):
+        raise ValueError(
+            "[tool.simdurable] inputs must be a table of handler -> list of example inputs, "
+            'like inputs = { "Payments/pay" = [{ amount = 10 }] }'
+        )
+    out: dict[str, list[Any]] = {}
+    for target, examples in value.items():
+        if not isinstance(examples, list) or not examples:
+            raise ValueError(
+                f"[tool.simdurable] inputs.{target!r} must be a non-empty list of example "
+                f"inputs (one per check), not {examples!r}; write [{json.dumps(examples)}] "
+                "for a single input"
+            )
+        out[target] = examples
+    return out
+
+
+def _ini_inputs(lines: list[str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for line in lines:
+        target, sep, raw = line.partition("=")
+        if not sep:
+            raise ValueError(
+                f"simdurable_inputs line {line!r}: expected Target = JSON, like "
+                'Payments/pay = {"amount": 10}'
+            )
+        try:
+            out.setdefault(target.strip(), []).append(json.loads(raw))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"simdurable_inputs line {line!r}: not JSON: {err}") from None
+    return out
+
+
+def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) -> Settings:
+    """Merge pyproject, ini values (already read by pytest) and command-line options."""
+    table = read_pyproject(rootdir)
+    unknown = sorted(set(table) - KNOWN_KEYS)
+    if unknown:
+        import difflib
+
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"[tool.simdurable] in {os.path.join(rootdir, 'pyproject.toml')} has unknown "
+            f"key(s) {', '.join(hints)}; allowed: {', '.join(sorted(KNOWN_KEYS))}"
+        )
+    s = Settings(rootdir=rootdir, source="pyproject.toml" if table else "pytest ini options")
+    s.services = _strings("services", table["services"]) if "services" in table \
+        else list(ini.get("services") or [])
+    s.externals = _strings("externals", table["externals"]) if "externals" in table \
+        else list(ini.get("externals") or [])
+    s.inputs = _inputs(table["inputs"]) if "inputs" in table \
+        else _ini_inputs(list(ini.get("inputs") or []))
+    if "handlers" in table:
+        s.handlers = _strings("handlers", table["handlers"])
+    if "keys" in table:
+        keys = table["keys"]
+        if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+            raise ValueError("[tool.simdurable] keys must map an object or workflow name to "
+                             'the key to check it with, like keys = { Counter = "a" }')
+        s.keys = dict(keys)
+    if "scenarios" in table:
+        s.scenarios = _strings("scenarios", table["scenarios"])
+    elif ini.get("scenarios"):
+        s.scenarios = list(ini["scenarios"])
+    raw_examples = table.get("max_examples", ini.get("max_examples") or None)
+    if raw_examples is not None:
+        s.max_examples = _int("max_examples", raw_examples, 1)
+    raw_seed = table.get("seed", ini.get("seed") or None)
+    if raw_seed is not None:
+        s.seed = _int("seed", raw_seed, 0)
+    if "strict" in table:
+        if not isinstance(table["strict"], bool):
+            raise ValueError(f"[tool.simdurable] strict must be true or false, "
+                             f"not {table['strict']!r}")
+        s.strict = table["strict"]
+    elif ini.get("strict"):
+        text = str(ini["strict"]).strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"simdurable_strict must be true or false, not {ini['strict']!r}")
+        s.strict = text in ("true", "1", "yes")
+    if options.get("seed") is not None:
+        s.seed = _int("--simdurable-seed", options["seed"], 0)
+    if options.get("examples") is not None:
+        s.max_examples = _int("--simdurable-examples", options["examples"], 1)
+    if options.get("no_strict"):
+        s.strict = False
+    s.trace_dir = options.get("trace_dir")
+    replay = options.get("replay")
+    if replay is not None:
+        from ..runtime._faults import FaultPlan, FaultPlanError
+
+        try:
+            FaultPlan.parse(replay)
+        except FaultPlanError as err:
+            raise ValueError(f"--simdurable-replay: {err}") from None
+        s.replay = replay
+    return s

@@ -1,0 +1,511 @@
+"""Run a scenario: build a Simulation from it, play it, and compare with its expectations.
+
+A scenario runs twice. The reference run (same seed, no faults) tells which
+step and operation names exist, so a fault naming a step that never happens
+is reported as a typo rather than silently never firing. The real run applies
+the faults and events; its result, state, effects, step counts, problems and
+final virtual time are then checked against ``expect``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._external import FakeExternal
+from .._loader import LoadError, load_object
+from .._sim import InvocationHandle, Simulation
+from ..runtime._engine import parse_awakeable_id
+from ..runtime._errors import (
+    HandlerError,
+    InvalidTargetError,
+    NotFinishedError,
+    SimdurableError,
+    TerminalError,
+)
+from ..runtime._faults import FaultPlan, FaultPlanError
+from ..runtime._journal import COMPLETION, RUN
+from ._model import Event, Invocation, Scenario, Where
+from ._schema import did_you_mean, show
+from ._yaml import Problem, ScenarioError
+
+TIMELINE_LINES = 80
+
+
+@dataclass
+class ScenarioResult:
+    """What a scenario run found: ``ok``, or the expectations that failed and why."""
+
+    scenario: Scenario
+    failures: list[Problem] = field(default_factory=list)
+    seed: int = 0
+    fired: FaultPlan = field(default_factory=FaultPlan)
+    timeline: list[str] = field(default_factory=list)
+    journals: list[str] = field(default_factory=list)
+    now: float = 0.0
+    explored: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def render(self, reproduce: str | None = None) -> str:
+        """The failure report: what differed, the faults that fired, the timeline."""
+        sc = self.scenario
+        if self.ok:
+            return f"scenario {sc.name}: ok ({sc.path})"
+        lines = [f"scenario {sc.name!r} failed: {len(self.failures)} expectation(s) not met"]
+        lines += [f"  {p.render(sc.path)}" for p in self.failures]
+        lines.append(f"seed: {self.seed}")
+        lines.append(f"fault plan (as fired): {self.fired}")
+        lines.append(f"virtual time at the end: {self.now:.3f}s")
+        if self.timeline:
+            lines.append("timeline:")
+            shown = self.timeline
+            if len(shown) > TIMELINE_LINES:
+                lines.append(f"  ... {len(shown) - TIMELINE_LINES} earlier lines")
+                shown = shown[-TIMELINE_LINES:]
+            lines += [f"  {t}" for t in shown]
+        if self.journals:
+            lines.append("journals:")
+            lines += [f"  {j}".replace("\n", "\n  ") for j in self.journals]
+        lines.append(f"reproduce: {reproduce or 'simdurable scenario ' + sc.path}")
+        return "\n".join(lines)
+
+
+def _norm(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem]) -> list[Any]:
+    out: list[Any] = []
+    for name, where in items:
+        try:
+            obj = load_object(name)
+        except LoadError as err:
+            problems.append(where.problem(str(err)))
+            continue
+        except Exception as err:  # noqa: BLE001 - the user's module failed while importing
+            problems.append(where.problem(
+                f"importing {name!r} raised {type(err).__name__}: {err}"
+            ))
+            continue
+        objs = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+        for o in objs:
+            if what == "services" and not isinstance(getattr(o, "handlers", None), dict):
+                problems.append(where.problem(
+                    f"{name!r} is {type(o).__name__}, not a Service/VirtualObject/Workflow "
+                    "(or a list of them)"
+                ))
+            elif what == "externals" and not isinstance(o, FakeExternal):
+                problems.append(where.problem(
+                    f"{name!r} is {type(o).__name__}, not a FakeExternal (or a list of them)"
+                ))
+            else:
+                out.append(o)
+    return out
+
+
+class _Run:
+    """One play of the scenario on a fresh Simulation."""
+
+    def __init__(self, sc: Scenario, services: list[Any], externals: list[FakeExternal],
+                 plan: FaultPlan, seed: int, strict: bool) -> None:
+        self.sc = sc
+        for ext in externals:
+            ext.reset()
+        self.sim = Simulation(services, seed=seed, faults=plan, strict=strict,
+                              externals=externals, always_suspend=sc.always_suspend)
+        self.handles: dict[str, InvocationHandle] = {}
+        self.problems: list[Problem] = []
+
+    def play(self) -> None:
+        sim = self.sim
+        for inv in self.sc.invocations:
+            handle = self._submit(inv)
+            if handle is not None:
+                self.handles[inv.name] = handle
+        if self.problems:
+            return
+        try:
+            for ev in self.sc.events:
+                if ev.at_ms is not None:
+                    sim.run(until=_td(ev.at_ms))
+                else:
+                    sim.run()
+                self._apply(ev)
+            sim.run()
+        except SimdurableError as err:
+            self.problems.append(Problem(f"the run stopped: {type(err).__name__}: {err}"))
+        except FaultPlanError as err:
+            self.problems.append(Problem(f"a fault could not fire: {err}", ("faults",),
+                                         self.sc.doc.mark(("faults",))))
+
+    def _submit(self, inv: Invocation) -> InvocationHandle | None:
+        sim = self.sim
+        try:
+            if inv.send:
+                delay = None if inv.delay_ms is None else _td(inv.delay_ms)
+                return sim.send(inv.target, inv.input, delay=delay,
+                                idempotency_key=inv.idempotency_key)
+            return sim.invoke(inv.target, inv.input, idempotency_key=inv.idempotency_key)
+        except InvalidTargetError as err:
+            known = sorted(f"{s}/{h}" for s, h in sim._handlers)
+            base = "/".join(inv.target.split("/")[::2]) if inv.target.count("/") == 2 \
+                else inv.target
+            self.problems.append(Problem(
+                f"{err}{did_you_mean(base, known)} (handlers: {', '.join(known)})",
+                inv.where.path + ("target",), self.sc.doc.mark(inv.where.path + ("target",)),
+            ))
+        except SimdurableError as err:
+            self.problems.append(inv.where.problem(str(err)))
+        return None
+
+    def _apply(self, ev: Event) -> None:
+        sim, a = self.sim, ev.args
+        if ev.kind == "resolve_promise":
+            if not sim.resolve_promise(a["workflow"], a["key"], a["name"], a.get("value")):
+                self.problems.append(ev.where.problem(
+                    f"promise {a['name']!r} of {a['workflow']}/{a['key']} was already completed"
+                ))
+        elif ev.kind == "reject_promise":
+            if not sim.reject_promise(a["workflow"], a["key"], a["name"], a["message"],
+                                      a.get("code", 500)):
+                self.problems.append(ev.where.problem(
+                    f"promise {a['name']!r} of {a['workflow']}/{a['key']} was already completed"
+                ))
+        elif ev.kind in ("resolve_awakeable", "reject_awakeable"):
+            h = self.handles[a["invocation"]]  # names are checked when loading
+            pending = [x for x in sim.awakeables() if (parse_awakeable_id(x) or ("",))[0] == h.id]
+            if not pending:
+                self.problems.append(ev.where.problem(
+                    f"invocation {a['invocation']!r} has no pending awakeable at "
+                    f"t={sim.now():.3f}s (status: {h.status})"
+                ))
+            elif ev.kind == "resolve_awakeable":
+                sim.resolve_awakeable(pending[0], a.get("value"))
+            else:
+                sim.reject_awakeable(pending[0], a["message"], a.get("code", 500))
+        elif ev.kind == "cancel":
+            sim.cancel(self.handles[a["invocation"]])
+
+    def operation_names(self) -> set[str]:
+        names: set[str] = set()
+        for h in self.sim.invocations():
+            names |= {e.name for e in self.sim.journal(h) if e.is_command and e.name}
+        return names
+
+    def step_names(self) -> set[str]:
+        names: set[str] = set()
+        for h in self.sim.invocations():
+            names |= {e.name for e in self.sim.journal(h) if e.kind == RUN}
+            names |= set(self.sim.step_runs(h))
+        return names
+
+
+def _td(ms: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(milliseconds=ms)
+
+
+def _stored(sim: Simulation, handles: Sequence[InvocationHandle]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for h in handles:
+        journal = sim.journal(h)
+        done = {e.target for e in journal if e.kind == COMPLETION}
+        for i, e in enumerate(journal):
+            if e.kind == RUN and i in done:
+                counts[e.name] = counts.get(e.name, 0) + 1
+    return counts
+
+
+def _executed(sim: Simulation, handles: Sequence[InvocationHandle]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for h in handles:
+        for name, n in sim.step_runs(h).items():
+            counts[name] = counts.get(name, 0) + n
+    return counts
+
+
+class _Checker:
+    def __init__(self, sc: Scenario, run: _Run, externals: list[FakeExternal],
+                 known_steps: set[str]) -> None:
+        self.sc = sc
+        self.run = run
+        self.sim = run.sim
+        self.externals = {e.name: e for e in externals}
+        self.known_steps = known_steps
+        self.failures: list[Problem] = []
+        self.mistakes: list[Problem] = []
+
+    def fail(self, path: tuple[str | int, ...], message: str, *, key: bool = False) -> None:
+        self.failures.append(Problem(message, path, self.sc.doc.mark(path, key=key)))
+
+    def mistake(self, path: tuple[str | int, ...], message: str, *, key: bool = False) -> None:
+        self.mistakes.append(Problem(message, path, self.sc.doc.mark(path, key=key)))
+
+    def counts(self, path: tuple[str | int, ...], what: str, want: dict[str, int] | None,
+               got: dict[str, int]) -> None:
+        for name, n in (want or {}).items():
+            if name not in self.known_steps:
+                self.mistake(path + (name,), f"no step is named {name!r}"
+                             f"{did_you_mean(name, sorted(self.known_steps))} "
+                             f"(steps: {', '.join(sorted(self.known_steps)) or 'none'})",
+                             key=True)
+            elif got.get(name, 0) != n:
+                self.fail(path + (name,), f"step {name!r} {what} {got.get(name, 0)} time(s), "
+                                          f"expected {n}")
+
+    def invocation(self, i: int, inv: Invocation) -> None:
+        ex, h, base = inv.expect, self.run.handles.get(inv.name), ("invoke", i, "expect")
+        if h is None:
+            return
+        if ex.status is not None and h.status != ex.status:
+            self.fail(base + ("status",), f"status is {h.status!r}, expected {ex.status!r}")
+        if ex.has_result or ex.error is not None:
+            try:
+                value = h.result()
+            except TerminalError as err:
+                if ex.error is None:
+                    self.fail(base + ("result",), f"expected the result {show(ex.result)}, "
+                              f"got terminal error {err.status_code}: {err.message!r}")
+                else:
+                    self.terminal(base + ("error",), ex.error, err)
+            except NotFinishedError as err:
+                self.fail(base, f"the invocation did not finish: {err}")
+            except HandlerError as err:
+                self.fail(base, f"the invocation was stopped by a handler bug: {err}")
+            else:
+                if ex.error is not None:
+                    self.fail(base + ("error",), f"expected a terminal error, got the result "
+                                                 f"{show(value, 200)}")
+                elif _norm(value) != _norm(ex.result):
+                    self.fail(base + ("result",), f"got {show(value, 200)}, expected "
+                                                  f"{show(ex.result, 200)}")
+        self.counts(base + ("steps", "executed"), "ran", ex.executed, self.sim.step_runs(h))
+        self.counts(base + ("steps", "stored"), "was stored", ex.stored, _stored(self.sim, [h]))
+
+    def terminal(self, path: tuple[str | int, ...], want: dict[str, Any],
+                 err: TerminalError) -> None:
+        got = f"{err.status_code}: {err.message!r}"
+        if "status" in want and err.status_code != want["status"]:
+            self.fail(path + ("status",), f"terminal error {got}, expected status {want['status']}")
+        if "message" in want and err.message != want["message"]:
+            self.fail(path + ("message",), f"terminal error {got}, expected message "
+                                           f"{want['message']!r}")
+        if "message_contains" in want and want["message_contains"] not in err.message:
+            self.fail(path + ("message_contains",), f"terminal error {got} does not contain "
+                                                    f"{want['message_contains']!r}")
+
+    def _path_of(self, handler: str | None) -> tuple[str | int, ...]:
+        """The invoke item that called ``handler`` ("Service/handler"), else ``expect``."""
+        for i, inv in enumerate(self.sc.invocations):
+            parts = inv.target.split("/")
+            if handler == f"{parts[0]}/{parts[-1]}":
+                return ("invoke", i)
+        return ("expect", "problems") if "problems" in (self.sc.doc.data.get("expect") or {}) \
+            else ("invoke",)
+
+    def effects(self) -> None:
+        for name, want in (self.sc.expect.effects or {}).items():
+            path: tuple[str | int, ...] = ("expect", "effects", name)
+            ext = self.externals.get(name)
+            if ext is None:
+                known = sorted(self.externals)
+                self.mistake(path, f"no fake external is named {name!r}"
+                             f"{did_you_mean(name, known)} (externals: "
+                             f"{', '.join(known) or 'none; list them under `externals`'})",
+                             key=True)
+                continue
+            got = ext.effects
+            if isinstance(want, int):
+                if len(got) != want:
+                    self.fail(path, f"{name} saw {len(got)} effect(s), expected {want}: "
+                                    f"{_effects(got)}")
+            elif isinstance(want, list):
+                ok = len(got) == len(want) and all(
+                    e.op == w["op"]
+                    and ("payload" not in w or _norm(e.payload) == _norm(w["payload"]))
+                    and ("idempotency_key" not in w or e.idempotency_key == w["idempotency_key"])
+                    for e, w in zip(got, want, strict=False)
+                )
+                if not ok:
+                    self.fail(path, f"{name} saw {_effects(got)}, expected {show(want, 300)}")
+            else:
+                for op, n in want.items():
+                    have = len(ext.ops(op))
+                    if have != n:
+                        self.fail(path + (op,), f"{name}.{op} applied {have} time(s), "
+                                                f"expected {n}: {_effects(got)}")
+
+    def overall(self) -> None:
+        ex, sim = self.sc.expect, self.sim
+        for key, want in (ex.state or {}).items():
+            obj, _, k = key.partition("/")
+            got = sim.state(obj, k)
+            if _norm(got) != _norm(want):
+                self.fail(("expect", "state", key), f"state of {key} is {show(got, 200)}, "
+                                                    f"expected {show(want, 200)}")
+        self.effects()
+        handles = sim.invocations()
+        self.counts(("expect", "steps", "executed"), "ran", ex.executed,
+                    _executed(sim, handles))
+        self.counts(("expect", "steps", "stored"), "was stored", ex.stored,
+                    _stored(sim, handles))
+        found = sim.problems
+        kinds = {p.kind for p in found}
+        for kind in sorted(set(ex.problems) - kinds):
+            self.fail(("expect", "problems"), f"expected a {kind} problem; the run had "
+                      f"{', '.join(sorted(kinds)) or 'none'}")
+        for p in found:
+            if p.kind not in ex.problems:
+                self.fail(self._path_of(p.handler), f"{p.kind}: {p}")
+        summary = sim._summary()
+        if ex.finished is not None and summary.finished != ex.finished:
+            self.fail(("expect", "finished"),
+                      "every invocation finished" if summary.finished else str(summary))
+        now_ms = round(sim.now() * 1000)
+        if ex.at_least_ms is not None and now_ms < ex.at_least_ms:
+            self.fail(("expect", "time", "at_least"), f"the run ended at t={sim.now():.3f}s, "
+                      f"before {ex.at_least_ms / 1000:.3f}s")
+        if ex.at_most_ms is not None and now_ms > ex.at_most_ms:
+            self.fail(("expect", "time", "at_most"), f"the run ended at t={sim.now():.3f}s, "
+                      f"after {ex.at_most_ms / 1000:.3f}s")
+
+
+def _effects(effects: Sequence[Any]) -> str:
+    if not effects:
+        return "none"
+    parts = [f"{e.op}({show(e.payload, 40)}"
+             + (f", key={e.idempotency_key}" if e.idempotency_key else "") + ")"
+             for e in effects[:10]]
+    more = f" and {len(effects) - 10} more" if len(effects) > 10 else ""
+    return ", ".join(parts) + more
+
+
+def _validate_faults(sc: Scenario, names: set[str], targets: set[str],
+                     externals: set[str]) -> list[Problem]:
+    problems = []
+    for fault, where in sc.faults:
+        if fault.step is not None and fault.step not in names:
+            problems.append(Problem(
+                f"no step or operation is named {fault.step!r} in this scenario's runs"
+                f"{did_you_mean(fault.step, sorted(names))} "
+                f"(names seen: {', '.join(sorted(names)) or 'none'})",
+                where.path + ("step",) if where.path != ("faults",) else where.path,
+                sc.doc.mark(where.path + ("step",)),
+            ))
+        if fault.target is not None and fault.target not in targets:
+            problems.append(Problem(
+                f"no handler is named {fault.target!r}{did_you_mean(fault.target, sorted(targets))}"
+                f" (handlers: {', '.join(sorted(targets))})",
+                where.path + ("target",) if where.path != ("faults",) else where.path,
+                sc.doc.mark(where.path + ("target",)),
+            ))
+        if fault.external is not None and fault.external not in externals:
+            problems.append(Problem(
+                f"no fake external is named {fault.external!r}"
+                f"{did_you_mean(fault.external, sorted(externals))} "
+                f"(externals: {', '.join(sorted(externals)) or 'none'})",
+                where.path + ("external",) if where.path != ("faults",) else where.path,
+                sc.doc.mark(where.path + ("external",)),
+            ))
+    return problems
+
+
+def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None = None,
+                 max_examples: int | None = None) -> ScenarioResult:
+    """Play ``sc`` and check its expectations.
+
+    Returns a ``ScenarioResult`` (``ok`` or the failed expectations). Raises
+    ``ScenarioError`` when the scenario itself is wrong: an import that fails,
+    an unknown handler, a fault or expectation naming a step that never runs.
+    """
+    problems: list[Problem] = []
+    services = _load_many(sc.services, "services", problems)
+    externals = _load_many(sc.externals, "externals", problems)
+    if problems:
+        raise sc.error(problems)
+    seed = sc.seed if seed is None else seed
+    strict = sc.strict if strict is None else strict
+    try:
+        reference = _Run(sc, services, externals, FaultPlan(), seed, strict)
+    except (TypeError, ValueError) as err:
+        raise sc.error([sc.where(("services",)).problem(str(err))]) from None
+    reference.play()
+    if reference.problems:
+        raise sc.error(reference.problems)
+    run = _Run(sc, services, externals, sc.plan, seed, strict)
+    run.play()
+    names = reference.operation_names() | run.operation_names()
+    steps = reference.step_names() | run.step_names()
+    targets = {f"{s}/{h}" for s, h in run.sim._handlers}
+    mistakes = _validate_faults(sc, names, targets, {e.name for e in externals})
+    result = ScenarioResult(sc, seed=seed, fired=run.sim.fault_plan(),
+                            timeline=run.sim.trace(), now=run.sim.now())
+    result.failures += run.problems
+    checker = _Checker(sc, run, externals, steps)
+    for i, inv in enumerate(sc.invocations):
+        checker.invocation(i, inv)
+    checker.overall()
+    mistakes += checker.mistakes
+    if mistakes:
+        raise sc.error(mistakes)
+    result.failures += checker.failures
+    if sc.explore_examples is not None:
+        result.failures += _explore(sc, services, externals, seed, strict,
+                                    max_examples or sc.explore_examples, result)
+    if result.failures:
+        for h in run.sim.invocations():
+            result.journals.append(f"{h.target} ({h.id}, {h.status}):\n"
+                                   + run.sim.describe_journal(h))
+    return result
+
+
+def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], seed: int,
+             strict: bool, max_examples: int, result: ScenarioResult) -> list[Problem]:
+    """Run ``simdurable.check`` around each invocation of the scenario."""
+    import simdurable
+
+    where = sc.where(("explore",))
+    check = getattr(simdurable, "check", None)
+    if check is None:
+        return [where.problem("`explore` needs simdurable.check, which this installation "
+                              "does not provide")]
+    failures = []
+    for inv in sc.invocations:
+        try:
+            report = check(services=services, invoke=inv.target, input=inv.input,
+                           externals=externals, max_examples=max_examples, seed=seed,
+                           strict=strict)
+        except (SimdurableError, TypeError, ValueError) as err:
+            failures.append(where.problem(
+                f"exploring {inv.target} stopped: {type(err).__name__}: {err}"))
+            continue
+        kinds = sorted({v.kind for v in report.violations})
+        result.explored.append(f"{inv.target}: {'ok' if report.ok else ', '.join(kinds)}")
+        if sc.explore_expect == "ok":
+            if not report.ok:
+                failures.append(where.problem(
+                    f"exploring {inv.target} found {', '.join(kinds)}:\n" + _report_text(report)
+                ))
+        elif sc.explore_expect not in kinds:
+            failures.append(where.problem(
+                f"exploring {inv.target} ({max_examples} examples) did not find a "
+                f"{sc.explore_expect} violation (found: {', '.join(kinds) or 'nothing'})"
+            ))
+    return failures
+
+
+def _report_text(report: Any) -> str:
+    try:
+        report.raise_if_failed()
+    except AssertionError as err:
+        return str(err)
+    return str(report)
+
+
+__all__ = ["ScenarioError", "ScenarioResult", "run_scenario"]

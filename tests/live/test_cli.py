@@ -1,0 +1,181 @@
+"""``simdurable serve | invocations | journal | cancel``: what a user sees."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import simdurable as restate
+from simdurable._cli import main
+
+tasks = restate.Service("Tasks")
+
+
+def double(n: int) -> int:
+    return n * 2
+
+
+@tasks.handler()
+async def work(ctx: restate.Context, n: int) -> int:
+    x = await ctx.run_typed("double", double, n=n)
+    await ctx.sleep(timedelta(milliseconds=n))
+    return int(x)
+
+
+SERVICES = [tasks]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "dev.db"
+
+
+def test_invocations_and_journal(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        inv = ex.invoke("Tasks/work", 5)
+        assert inv.result(timeout=5) == 10
+        pending = ex.send("Tasks/work", 60_000)
+        time.sleep(0.1)
+        assert main(["invocations", "--db", str(db)]) == 0
+        out = capsys.readouterr().out
+        assert out.splitlines()[0].split() == ["ID", "TARGET", "STATUS", "ATTEMPTS", "NEXT",
+                                               "RETRY", "CREATED"]
+        assert f"{inv.id}  Tasks/work  completed" in out
+        assert f"{pending.id}  Tasks/work  running" in out
+
+        assert main(["journal", inv.id[:12], "--db", str(db)]) == 0
+        out = capsys.readouterr().out
+        assert out.splitlines()[0].startswith(f"{inv.id}  Tasks/work  completed  attempts 1")
+        assert 'run "double"' in out and "completion of #0 (ok) -> 10" in out
+        assert re.search(r"sleep until \+0\.0\d\ds", out) and "result: 10" in out
+
+        assert main(["journal", inv.id, "--db", str(db), "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert [e["kind"] for e in data["entries"]] == ["run", "completion", "sleep",
+                                                        "completion"]
+        assert main(["invocations", "--db", str(db), "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert {r["id"] for r in rows} == {inv.id, pending.id}
+
+
+def test_cancel_while_running(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = ex.send("Tasks/work", 60_000)
+        time.sleep(0.1)
+        assert main(["cancel", h.id, "--db", str(db)]) == 0
+        assert "the running executor applies it now" in capsys.readouterr().out
+        with pytest.raises(restate.TerminalError, match="cancelled"):
+            h.result(timeout=5)
+        assert main(["cancel", h.id, "--db", str(db)]) == 1
+        assert "has already finished" in capsys.readouterr().err
+
+
+def test_cancel_while_stopped_applies_at_next_start(
+    db: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = ex.send("Tasks/work", 60_000)
+        time.sleep(0.1)
+    assert main(["cancel", h.id, "--db", str(db)]) == 0
+    assert "it applies when one starts" in capsys.readouterr().out
+    with restate.Executor(SERVICES, db=db) as ex:
+        with pytest.raises(restate.TerminalError, match="cancelled"):
+            ex.invocations()[0].result(timeout=5)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["invocations"], "no simdurable database at"),
+    (["journal", "inv_nope"], "no simdurable database at"),
+    (["cancel", "inv_nope"], "no simdurable database at"),
+])
+def test_missing_database(db: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                          message: str) -> None:
+    assert main([*args, "--db", str(db)]) == 1
+    assert message in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_unknown_invocation(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    restate.Executor(SERVICES, db=db).start().close()
+    assert main(["journal", "inv_nope", "--db", str(db)]) == 1
+    assert "no invocation 'inv_nope'" in capsys.readouterr().err
+    assert main(["cancel", "inv_nope", "--db", str(db)]) == 1
+
+
+def test_not_a_database(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db.write_text("hello")
+    assert main(["invocations", "--db", str(db)]) == 1
+    assert "not a simdurable database" in capsys.readouterr().err
+    assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db), "--port", "0"]) == 1
+    assert "not a simdurable database" in capsys.readouterr().err
+    assert db.read_text() == "hello"
+
+
+@pytest.mark.parametrize("target,message", [
+    ("nope_module:x", "cannot import module 'nope_module'"),
+    ("tests.live.test_cli:nope", "has no attribute 'nope'"),
+    ("tests.live.test_cli:double", "not a Service"),
+    ("no-colon", "expected module:attribute"),
+])
+def test_serve_bad_targets(db: Path, capsys: pytest.CaptureFixture[str], target: str,
+                           message: str) -> None:
+    assert main(["serve", target, "--db", str(db)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_serve_port_in_use(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db),
+                     "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_serve_bad_port(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db),
+                 "--port", "70000"]) == 2
+    assert "--port must be 0..65535" in capsys.readouterr().err
+
+
+def test_trace_file_reads_like_the_simulation(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    trace = tmp_path / "run.jsonl"
+    with restate.Executor(SERVICES, db=db, trace=trace) as ex:
+        h = ex.send("Tasks/work", 60_000)
+        time.sleep(0.1)
+    with restate.Executor(SERVICES, db=db, trace=trace) as ex:
+        ex.cancel(h.id)
+        with pytest.raises(restate.TerminalError):
+            ex.invocations()[0].result(timeout=5)
+    chrome = tmp_path / "run.json"
+    assert main(["trace", str(trace), "--chrome", str(chrome)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["0.000s", "submit"]
+    kinds = [line.split()[1] for line in lines]
+    assert kinds.count("attempt") == 2 and "restart" in kinds and kinds[-1] == "done"
+    events = json.loads(chrome.read_text())["traceEvents"]
+    slices = [e for e in events if e["ph"] == "X"]
+    assert [s["args"]["ended"].split(":")[0] for s in slices] == ["restart", "done"]
+    assert main(["trace", str(trace), "--invocation", "inv_nope"]) == 1
+    assert main(["trace", str(tmp_path / "none.jsonl")]) == 1
+
+
+@pytest.mark.parametrize("extra,code,message", [
+    (["--grace", "-1"], 2, "--grace must be 0 or more"),
+    (["--max-body", "0"], 2, "max_body must be positive"),
+    (["--trace", "/nonexistent/dir/t.jsonl"], 1, "cannot write the trace file"),
+])
+def test_serve_bad_options(db: Path, capsys: pytest.CaptureFixture[str], extra: list[str],
+                           code: int, message: str) -> None:
+    assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db), "--port", "0",
+                 *extra]) == code
+    assert message in capsys.readouterr().err

@@ -1,0 +1,295 @@
+"""``simdurable.Executor``: the live host from a script, on the real clock."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import simdurable as restate
+from simdurable._live._sqlite import SqliteStore, StoreError
+from simdurable._live._trace import format_event, read_trace
+from simdurable.runtime._journal import COMPLETION, RUN
+
+svc = restate.Service("Jobs")
+counter = restate.VirtualObject("Tally")
+runs: dict[str, int] = {}
+gate = threading.Event()
+flaky_failures: dict[str, int] = {}
+
+
+def count(name: str) -> str:
+    runs[name] = runs.get(name, 0) + 1
+    return name
+
+
+def slow_step(name: str) -> str:
+    gate.wait(5)
+    return count(name)
+
+
+def flaky(name: str) -> str:
+    flaky_failures[name] = flaky_failures.get(name, 0) + 1
+    if flaky_failures[name] <= 2:
+        raise ConnectionError("service unavailable")
+    return count(name)
+
+
+async def async_step(name: str) -> str:
+    import trio
+
+    await trio.sleep(0.01)
+    return count(name)
+
+
+@svc.handler()
+async def two_steps(ctx: restate.Context, tag: str) -> list[str]:
+    a = await ctx.run_typed("first", count, name=f"{tag}-first")
+    b = await ctx.run_typed("second", async_step, name=f"{tag}-second")
+    return [a, b]
+
+
+@svc.handler()
+async def gated(ctx: restate.Context, tag: str) -> str:
+    await ctx.run_typed("slow", slow_step, name=f"{tag}-slow")
+    await ctx.run_typed("after", count, name=f"{tag}-after")
+    return "done"
+
+
+@svc.handler()
+async def napper(ctx: restate.Context, ms: int) -> float:
+    t0 = await ctx.time()
+    await ctx.sleep(timedelta(milliseconds=ms))
+    t1 = await ctx.time()
+    return t1 - t0
+
+
+@svc.handler()
+async def retrying(ctx: restate.Context, tag: str) -> str:
+    opts: restate.RunOptions[str] = restate.RunOptions(
+        max_attempts=5, initial_retry_interval=timedelta(milliseconds=20))
+    return str(await ctx.run_typed("flaky", flaky, opts, name=tag))
+
+
+@svc.handler()
+async def refuses(ctx: restate.Context) -> str:
+    raise restate.TerminalError("no way", 422)
+
+
+@svc.handler()
+async def misuses(ctx: restate.Context) -> str:
+    return str(await ctx.run_typed("bad", lambda: ctx.uuid()))
+
+
+@svc.handler()
+async def concurrent(ctx: restate.Context, n: int) -> list[str]:
+    futures = [ctx.run_typed(f"s{i}", count, name=f"conc-{i}") for i in range(n)]
+    return [str(x) for x in await restate.gather(*futures)]
+
+
+@counter.handler()
+async def bump(ctx: restate.ObjectContext) -> int:
+    n = (await ctx.get("n")) or 0
+    await ctx.run_typed("pause", time.sleep, None, 0.01)
+    ctx.set("n", n + 1)
+    return int(n + 1)
+
+
+signup = restate.Workflow("Signup")
+
+
+@signup.main()
+async def run(ctx: restate.WorkflowContext) -> str:
+    name, future = ctx.awakeable()
+    ctx.set("awakeable", name)
+    confirmed = await ctx.promise("confirmed").value()
+    return f"{await future} {confirmed}"
+
+
+SERVICES = [svc, counter, signup]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "dev.db"
+
+
+def test_call_send_state_journal(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        assert ex.call("Jobs/two_steps", "t1", timeout=5) == ["t1-first", "t1-second"]
+        h = ex.send("Tally/k/bump")
+        assert h.result(timeout=5) == 1
+        assert h.status == "completed" and h.done
+        assert ex.state("Tally", "k") == {"n": 1}
+        inv = ex.invocations()[0]
+        kinds = [(e.kind, e.name) for e in ex.journal(inv)]
+        assert kinds == [("run", "first"), ("completion", ""), ("run", "second"),
+                         ("completion", "")]
+        assert inv.target == "Jobs/two_steps"
+
+
+def test_objects_are_exclusive_per_key(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        handles = [ex.send("Tally/x/bump") for _ in range(10)]
+        handles += [ex.send("Tally/y/bump") for _ in range(5)]
+        results = sorted(h.result(timeout=10) for h in handles)
+        assert results == sorted(list(range(1, 11)) + list(range(1, 6)))
+        assert ex.state("Tally", "x") == {"n": 10}
+
+
+def test_steps_run_concurrently_in_threads(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        assert ex.call("Jobs/concurrent", 8, timeout=5) == [f"conc-{i}" for i in range(8)]
+
+
+def test_sleep_uses_the_real_clock(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        t0 = time.monotonic()
+        elapsed = ex.call("Jobs/napper", 250, timeout=5)
+        assert time.monotonic() - t0 >= 0.25
+        assert 0.25 <= elapsed < 1.0
+
+
+def test_step_retries_follow_its_options(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        assert ex.call("Jobs/retrying", "r1", timeout=5) == "r1"
+    assert flaky_failures["r1"] == 3
+
+
+def test_terminal_error_and_timeout(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        with pytest.raises(restate.TerminalError) as info:
+            ex.call("Jobs/refuses", timeout=5)
+        assert (info.value.message, info.value.status_code) == ("no way", 422)
+        h = ex.send("Jobs/napper", 10_000)
+        with pytest.raises(TimeoutError, match="did not finish within 0.1s"):
+            h.result(timeout=0.1)
+        ex.cancel(h)
+        with pytest.raises(restate.TerminalError, match="cancelled"):
+            h.result(timeout=5)
+
+
+def test_context_misuse_in_a_worker_thread_pauses(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = ex.send("Jobs/misuses")
+        with pytest.raises(restate.NotFinishedError, match="ctx.uuid\\(\\) was called inside"):
+            h.result(timeout=5)
+        assert h.status == "paused"
+
+
+def test_unknown_target_and_bad_input(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        with pytest.raises(restate.InvalidTargetError, match="no handler Jobs/nope"):
+            ex.call("Jobs/nope")
+        with pytest.raises(restate.InvalidTargetError, match="need a key"):
+            ex.call("Tally/bump")
+        with pytest.raises(restate.SerializationError):
+            ex.send("Jobs/two_steps", object())
+
+
+def test_not_running(db: Path) -> None:
+    ex = restate.Executor(SERVICES, db=db)
+    with pytest.raises(RuntimeError, match="not running"):
+        ex.call("Jobs/two_steps", "x")
+
+
+def test_bad_arguments(db: Path) -> None:
+    with pytest.raises(TypeError, match="not a service"):
+        restate.Executor([object()], db=db)
+    with pytest.raises(ValueError, match="durability"):
+        restate.Executor(SERVICES, db=db, durability="maybe")
+
+
+def test_one_executor_per_database(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db):
+        with pytest.raises(StoreError, match="another simdurable executor"):
+            restate.Executor(SERVICES, db=db).start()
+
+
+def test_refuses_a_database_with_work_for_handlers_not_served(db: Path) -> None:
+    gate.clear()
+    with restate.Executor(SERVICES, db=db) as ex:
+        ex.send("Jobs/napper", 60_000)
+        time.sleep(0.1)
+    with pytest.raises(ValueError, match="not being served: Jobs/napper \\(1\\)"):
+        restate.Executor([counter], db=db).start()
+
+
+def test_graceful_stop_lands_on_a_step_boundary_and_restart_resumes(db: Path) -> None:
+    gate.clear()
+    ex = restate.Executor(SERVICES, db=db).start()
+    h = ex.send("Jobs/gated", "g1")
+    time.sleep(0.2)  # the slow step is in flight, blocked on the gate
+    threading.Timer(0.2, gate.set).start()
+    ex.close()  # waits for the step in flight, stores it, runs nothing after it
+    store = SqliteStore(db, create=False)
+    journal = store.journal(h.id)
+    store.close()
+    assert [e.kind for e in journal] == [RUN, COMPLETION]
+    assert runs.get("g1-slow") == 1 and "g1-after" not in runs
+    with restate.Executor(SERVICES, db=db) as ex2:
+        assert ex2.invocations()[0].result(timeout=5) == "done"
+    assert runs["g1-slow"] == 1 and runs["g1-after"] == 1
+
+
+def test_sleep_survives_a_restart(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = ex.send("Jobs/napper", 400)
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    with restate.Executor(SERVICES, db=db) as ex2:
+        elapsed = ex2.invocations()[0].result(timeout=5)
+    assert 0.4 <= elapsed < 1.5
+    assert time.monotonic() - t0 < 1.5
+    assert h.id
+
+
+def test_trace_file_in_the_simulation_format(db: Path, tmp_path: Path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    with restate.Executor(SERVICES, db=db, trace=trace) as ex:
+        ex.call("Jobs/two_steps", "tr", timeout=5)
+    events = list(read_trace(trace))
+    kinds = [k for _, k, _, _ in events]
+    assert kinds[:2] == ["submit", "attempt"] and "step" in kinds and kinds[-1] == "done"
+    for line in trace.read_text().splitlines():
+        assert set(json.loads(line)) == {"t_ms", "kind", "inv", "text"}
+    origin = events[0][0]
+    line = format_event(events[-1], origin)
+    sim_style = f"{(events[-1][0] - origin) / 1000:>10.3f}s  {'done':<8} "
+    assert line.startswith(sim_style) and "Jobs/two_steps -> " in line
+
+
+def test_same_lines_as_the_simulation() -> None:
+    sim = restate.Simulation([svc], seed=1)
+    sim.invoke("Jobs/two_steps", "sim")
+    sim.run()
+    assert [format_event(e) for e in sim.trace_events()] == sim.trace()
+
+
+def test_many_invocations(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db, durability="normal") as ex:
+        handles = [ex.send("Jobs/two_steps", f"m{i}") for i in range(100)]
+        assert [h.result(timeout=20) for h in handles] == [
+            [f"m{i}-first", f"m{i}-second"] for i in range(100)]
+
+
+
+
+def test_awakeables_and_promises(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = ex.send("Signup/w1/run")
+        deadline = time.monotonic() + 5
+        while "awakeable" not in ex.state("Signup", "w1"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        awk = ex.state("Signup", "w1")["awakeable"]
+        with pytest.raises(restate.InvalidTargetError, match="no awakeable"):
+            ex.resolve_awakeable(awk[:-1] + "9", "x")
+        ex.resolve_awakeable(awk, "hi")
+        assert ex.resolve_promise("Signup", "w1", "confirmed", "yes") is True
+        assert ex.resolve_promise("Signup", "w1", "confirmed", "again") is False
+        assert h.result(timeout=5) == "hi yes"

@@ -1,0 +1,282 @@
+"""The HTTP ingress: Restate's paths, and a 4xx JSON answer for every bad request."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+import simdurable as restate
+from simdurable._live._ingress import HttpError, parse_delay
+
+greeter = restate.Service("Greeter")
+counter = restate.VirtualObject("Counter")
+wf = restate.Workflow("Signup")
+waiter = restate.Service("Waiter")
+
+
+@greeter.handler()
+async def greet(ctx: restate.Context, name: str) -> str:
+    return f"hello {name}"
+
+
+@greeter.handler()
+async def fail(ctx: restate.Context, code: int) -> str:
+    raise restate.TerminalError("nope", code)
+
+
+@greeter.handler()
+async def slow(ctx: restate.Context, ms: int) -> int:
+    await ctx.sleep(timedelta(milliseconds=ms))
+    return ms
+
+
+@greeter.handler()
+async def echo_header(ctx: restate.Context) -> str:
+    return ctx.request().headers.get("x-user", "")
+
+
+@counter.handler()
+async def add(ctx: restate.ObjectContext, delta: int) -> int:
+    n = (await ctx.get("count")) or 0
+    ctx.set("count", n + delta)
+    return n + delta
+
+
+@wf.main()
+async def run(ctx: restate.WorkflowContext, email: str) -> str:
+    return f"signed up {email}"
+
+
+@waiter.handler()
+async def wait(ctx: restate.Context) -> str:
+    name, promise = ctx.awakeable()
+    try:
+        value = await promise
+    except restate.TerminalError as err:
+        return f"rejected: {err.message}"
+    return f"got {value}"
+
+
+class Client:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    def request(self, method: str, path: str, body: bytes | str | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            data = body.encode() if isinstance(body, str) else body
+            conn.request(method, path, body=data, headers=headers or {})
+            resp = conn.getresponse()
+            raw = resp.read()
+            hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        finally:
+            conn.close()
+        payload = json.loads(raw) if raw else None
+        return resp.status, payload, hdrs
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[restate.Executor, Client]]:
+    db = tmp_path_factory.mktemp("ingress") / "dev.db"
+    ex = restate.Executor([greeter, counter, wf, waiter], db=db, max_body=1000)
+    ex.start(port=0)
+    try:
+        assert ex.url is not None and ex.url.startswith("http://127.0.0.1:")
+        yield ex, Client(ex.url)
+    finally:
+        ex.close()
+
+
+def test_call_service_and_object(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    status, body, headers = c.request("POST", "/Greeter/greet", '"bob"')
+    assert (status, body) == (200, "hello bob")
+    assert headers["x-restate-id"].startswith("inv_")
+    assert c.request("POST", "/Counter/a/add", "2")[:2] == (200, 2)
+    assert c.request("POST", "/Counter/a/add", "3")[:2] == (200, 5)
+    assert c.request("POST", "/restate/call/Counter/b/add", "1")[:2] == (200, 1)
+    assert c.request("POST", "/Counter/a%2Fb/add", "7")[:2] == (200, 7)
+
+
+def test_send_attach_output_status(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    status, body, headers = c.request("POST", "/Greeter/slow/send", "300")
+    assert status == 202 and body["status"] == "Accepted"
+    inv = body["invocationId"]
+    assert headers["x-restate-id"] == inv
+    assert c.request("GET", f"/restate/invocation/{inv}/output")[:2] == (
+        470, {"code": 470, "message": "not ready"})
+    status, info, _ = c.request("GET", f"/restate/invocation/{inv}")
+    assert status == 200 and info["status"] == "waiting" and info["target"] == "Greeter/slow"
+    assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (200, 300)
+    assert c.request("GET", f"/restate/invocation/{inv}/output")[:2] == (200, 300)
+    assert c.request("GET", f"/restate/attach/{inv}")[:2] == (200, 300)
+
+
+def test_send_with_delay(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    t0 = time.monotonic()
+    status, body, _ = c.request("POST", "/Greeter/greet/send?delay=300ms", '"later"')
+    assert status == 202 and "executionTime" in body
+    assert c.request("GET", f"/restate/invocation/{body['invocationId']}/attach")[:2] == (
+        200, "hello later")
+    assert time.monotonic() - t0 >= 0.29
+
+
+def test_idempotency_key(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    h = {"idempotency-key": "once"}
+    first = c.request("POST", "/Counter/idem/add/send", "5", h)
+    again = c.request("POST", "/Counter/idem/add/send", "5", h)
+    assert first[1]["status"] == "Accepted" and again[1]["status"] == "PreviouslyAccepted"
+    assert first[1]["invocationId"] == again[1]["invocationId"]
+    assert c.request("POST", "/Counter/idem/add", "5", h)[:2] == (200, 5)
+    assert c.request("GET", "/restate/invocation/Counter/idem/add/once/output")[:2] == (200, 5)
+    assert c.request("POST", "/Greeter/greet", '"x"', {"idempotency-key": "g"})[:2] == (
+        200, "hello x")
+    assert c.request("GET", "/restate/invocation/Greeter/greet/g/attach")[:2] == (
+        200, "hello x")
+
+
+def test_terminal_errors_carry_their_status(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    assert c.request("POST", "/Greeter/fail", "418")[:2] == (418, {"code": 418, "message": "nope"})
+    assert c.request("POST", "/Greeter/fail", "42")[:2] == (500, {"code": 42, "message": "nope"})
+
+
+def test_workflow_runs_once(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    assert c.request("POST", "/Signup/w1/run", '"a@b.c"')[:2] == (200, "signed up a@b.c")
+    status, body, _ = c.request("POST", "/Signup/w1/run", '"a@b.c"')
+    assert status == 409 and "already invoked" in body["message"]
+    status, body, _ = c.request("POST", "/Signup/w1/run/send", '"a@b.c"')
+    assert status == 409
+    assert c.request("GET", "/restate/workflow/Signup/w1/output")[:2] == (200, "signed up a@b.c")
+    status, body, _ = c.request("POST", "/Signup/w2/run", '"x"', {"idempotency-key": "k"})
+    assert status == 400 and "no idempotency key" in body["message"]
+
+
+def _awakeable_of(ex: restate.Executor, c: Client) -> tuple[str, str]:
+    status, body, _ = c.request("POST", "/Waiter/wait/send")
+    inv = body["invocationId"]
+    deadline = time.monotonic() + 5
+    while not any(e.kind == "awakeable" for e in ex.journal(inv)):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return inv, f"awk_{inv.removeprefix('inv_')}_0"
+
+
+def test_awakeables(served: tuple[restate.Executor, Client]) -> None:
+    ex, c = served
+    inv, awk = _awakeable_of(ex, c)
+    assert c.request("POST", f"/restate/awakeables/{awk}/resolve", "{bad")[0] == 400
+    assert c.request("POST", "/restate/awakeables/awk_nope_0/resolve", "1")[0] == 404
+    assert c.request("POST", f"/restate/awakeables/{awk[:-1]}1/resolve", "1")[0] == 404
+    assert c.request("POST", f"/restate/awakeables/{awk}/resolve", '"yes"')[0] == 202
+    assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (200, "got yes")
+    inv, awk = _awakeable_of(ex, c)
+    assert c.request("POST", f"/restate/a/{awk}/reject", "too late")[0] == 202
+    assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (
+        200, "rejected: too late")
+
+
+def test_cancel_over_http(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    inv = c.request("POST", "/Greeter/slow/send", "60000")[1]["invocationId"]
+    deadline = time.monotonic() + 5
+    while c.request("GET", f"/restate/invocation/{inv}")[1]["status"] != "waiting":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert c.request("POST", f"/restate/invocation/{inv}/cancel")[0] == 202
+    assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (
+        409, {"code": 409, "message": "cancelled"})
+    assert c.request("DELETE", f"/restate/invocation/{inv}")[0] == 409
+
+
+def test_headers_reach_the_handler(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    assert c.request("POST", "/Greeter/echo_header", None, {"x-user": "ann"})[:2] == (200, "ann")
+
+
+BAD_REQUESTS = [
+    ("POST", "/Greeter/greet", "{not json", {}, 400, "not a valid input"),
+    ("POST", "/Nope/greet", '"x"', {}, 404, "no service named 'Nope'"),
+    ("POST", "/Greeter/nope", '"x"', {}, 404, "no handler named 'nope'"),
+    ("GET", "/Greeter/greet", None, {}, 405, "method GET is not allowed"),
+    ("PUT", "/Counter/a/add", "1", {}, 405, "not allowed"),
+    ("POST", "/Greeter/greet", '"' + "x" * 2000 + '"', {}, 413, "limit is 1000 bytes"),
+    ("POST", "/Counter/add", "1", {}, 400, "need a key"),
+    ("POST", "/Counter//add", "1", {}, 400, "must not be empty"),
+    ("POST", "/Counter/%FF/add", "1", {}, 400, "not valid UTF-8"),
+    ("POST", "/Greeter/a/b/c", "1", {}, 404, "is a service"),
+    ("POST", "/Greeter/greet?delay=5s", '"x"', {}, 400, "only allowed on /send"),
+    ("POST", "/Greeter/greet/send?delay=soon", '"x"', {}, 400, "bad delay"),
+    ("POST", "/Greeter/greet", '"x"', {"idempotency-key": ""}, 400, "must not be empty"),
+    ("GET", "/restate/invocation/inv_nope/output", None, {}, 404, "no invocation"),
+    ("GET", "/restate/invocation/inv_nope", None, {}, 404, "no invocation"),
+    ("GET", "/restate/nothing/here", None, {}, 404, "no such path"),
+    ("POST", "/restate/health", None, {}, 405, "not allowed"),
+    ("GET", "/restate/workflow/Greeter/x/output", None, {}, 404, "no workflow"),
+    ("POST", "/restate/awakeables/zzz/resolve", "1", {}, 404, "no awakeable"),
+    ("GET", "/restate/invocation/Greeter/nope/k/output", None, {}, 404, "no handler"),
+]
+
+
+@pytest.mark.parametrize("method,path,body,headers,status,message", BAD_REQUESTS)
+def test_bad_requests_get_4xx_json_and_the_server_keeps_serving(
+    served: tuple[restate.Executor, Client], method: str, path: str, body: str | None,
+    headers: dict[str, str], status: int, message: str,
+) -> None:
+    _, c = served
+    got, payload, hdrs = c.request(method, path, body, headers)
+    assert got == status, payload
+    assert hdrs["content-type"] == "application/json"
+    assert payload["code"] == status and message in payload["message"], payload
+    assert c.request("POST", "/Greeter/greet", '"still"')[:2] == (200, "hello still")
+
+
+def test_garbage_on_the_socket_does_not_stop_the_server(
+    served: tuple[restate.Executor, Client],
+) -> None:
+    _, c = served
+    with socket.create_connection((c.host, c.port), timeout=5) as s:
+        s.sendall(b"\x00\x01 NOT HTTP AT ALL\r\n\r\n")
+        s.recv(1000)
+    with socket.create_connection((c.host, c.port), timeout=5) as s:
+        s.sendall(b"POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n\"ab")
+    assert c.request("POST", "/Greeter/greet", '"after"')[:2] == (200, "hello after")
+
+
+def test_binds_loopback_only(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    assert c.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("text,ms", [("10s", 10_000), ("500ms", 500), ("1m30s", 90_000),
+                                     ("2h", 7_200_000), ("1d", 86_400_000), ("PT10S", 10_000),
+                                     ("PT1M", 60_000), ("1.5s", 1500)])
+def test_parse_delay(text: str, ms: int) -> None:
+    assert parse_delay(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "s", "10", "10x", "PT", "P", "1s garbage", "-1s"])
+def test_parse_delay_refuses(text: str) -> None:
+    with pytest.raises(HttpError):
+        parse_delay(text)
+
+
+def test_root_lists_services(served: tuple[restate.Executor, Client], tmp_path: Path) -> None:
+    _, c = served
+    status, body, _ = c.request("GET", "/")
+    assert status == 200 and body["services"]["Counter"] == ["add"]

@@ -1,0 +1,371 @@
+"""``pytest --simdurable``, tested by running pytest on small projects (pytester)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+HANDLERS = '''
+import simdurable as sd
+
+bank = sd.FakeExternal("bank")
+shop = sd.Service("Shop")
+
+
+def charge(amount, key):
+    return bank.apply("charge", {"amount": amount}, idempotency_key=key)["id"]
+
+
+@shop.handler()
+async def pay(ctx: sd.Context, amount: int) -> str:
+    key = str(ctx.uuid())
+    return await ctx.run_typed("charge", charge, amount=amount, key=key)
+
+
+@shop.handler()
+async def pay_unsafe(ctx: sd.Context, amount: int) -> str:
+    return await ctx.run_typed("charge", charge, amount=amount, key=None)
+
+
+services = [shop]
+'''
+
+PYPROJECT = '''
+[tool.pytest.ini_options]
+pythonpath = ["."]
+# Hypothesis's own pytest plugin costs half a second per run and is not needed here.
+addopts = "-p no:cacheprovider -p no:hypothesispytest"
+
+[tool.simdurable]
+{extra}
+'''
+
+SCENARIO = '''\
+services: shopmod:services
+externals: [shopmod:bank]
+invoke:
+  - target: Shop/pay
+    input: 10
+    expect: {{result: bank-1}}
+faults:
+  - {{kind: crash, step: charge, phase: effect-done}}
+expect:
+  effects: {{bank: {count}}}
+'''
+
+MARKED = '''
+import pytest
+from shopmod import bank
+
+
+@pytest.mark.simdurable
+def test_pay_once(sim):
+    s = sim()
+    h = s.invoke("Shop/{handler}", 10)
+    s.run()
+    assert h.result() == "bank-1"
+    assert len(bank.effects) == 1, [e.op for e in bank.effects]
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(shopmod=HANDLERS)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='externals = ["shopmod:bank"]\nservices = ["shopmod:services"]\n'
+              'handlers = []\nmax_examples = 30'))
+    return pytester
+
+
+def test_without_the_flag_nothing_changes(project: pytest.Pytester) -> None:
+    project.mkdir("scenarios")
+    project.path.joinpath("scenarios", "ok.yaml").write_text(SCENARIO.format(count=1))
+    project.makepyfile(test_shop=MARKED.format(handler="pay_unsafe"))
+    result = project.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["test_shop.py::test_pay_once", "1 test collected*"])
+    # The unsafe handler passes: without --simdurable the test runs once, without faults.
+    project.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_sim_fixture_works_without_the_flag(project: pytest.Pytester) -> None:
+    project.makepyfile(test_plain='''
+        from shopmod import bank, shop
+
+        def test_crash_after_charge(sim):
+            s = sim([shop], externals=[bank], seed=3)
+            s.crash(after="charge", point="effect-done")
+            h = s.invoke("Shop/pay", 5)
+            s.run()
+            assert h.result() == "bank-1" and len(bank.effects) == 1
+            assert s.seed == 3
+
+        def test_configured_services_are_the_default(sim):
+            h = sim().invoke("Shop/pay", 5)
+        ''')
+    project.runpytest().assert_outcomes(passed=2)
+
+
+def test_scenarios_become_items_and_a_broken_one_fails_alone(project: pytest.Pytester) -> None:
+    project.mkdir("scenarios")
+    project.path.joinpath("scenarios", "ok.yaml").write_text(SCENARIO.format(count=1))
+    project.path.joinpath("scenarios", "wrong.yml").write_text(SCENARIO.format(count=2))
+    project.path.joinpath("scenarios", "broken.yaml").write_text(
+        SCENARIO.format(count=1).replace("input:", "inptu:"))
+    project.path.joinpath("scenarios", "garbage.yaml").write_text("services: [a\n  - {\n")
+    result = project.runpytest("--simdurable")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines([
+        "*scenario broken.yaml*",
+        "scenario scenarios/broken.yaml cannot run as written:",
+        "scenarios/broken.yaml:5:5: invoke?0?.inptu: unknown key 'inptu'; did you mean 'input'?*",
+        "*scenario garbage.yaml*",
+        "scenarios/garbage.yaml:2:*: not valid YAML*",
+        "*scenario wrong.yml*",
+        "scenario 'wrong' failed: 1 expectation(s) not met",
+        "  scenarios/wrong.yml:10:19: expect.effects.bank: bank saw 1 effect(s), expected 2*",
+        "fault plan (as fired): crash(step=charge, phase=effect-done, attempt=1)",
+        "timeline:",
+        "reproduce: pytest --simdurable scenarios/wrong.yml::wrong*",
+        "*= simdurable =*",
+        "scenarios: 1 passed, 3 failed",
+    ])
+    assert "Traceback" not in result.stdout.str()
+    assert "_runner.py" not in result.stdout.str()
+
+
+def test_verbose_adds_the_internal_traceback(project: pytest.Pytester) -> None:
+    project.mkdir("scenarios")
+    project.path.joinpath("scenarios", "wrong.yaml").write_text(SCENARIO.format(count=2))
+    result = project.runpytest("--simdurable", "-v")
+    result.assert_outcomes(failed=1)
+    assert "_items.py" in result.stdout.str()
+
+
+def test_the_scenario_reproducer_runs_just_that_scenario(project: pytest.Pytester) -> None:
+    project.mkdir("scenarios")
+    project.path.joinpath("scenarios", "ok.yaml").write_text(SCENARIO.format(count=1))
+    project.path.joinpath("scenarios", "wrong.yaml").write_text(SCENARIO.format(count=2))
+    project.runpytest("--simdurable", "scenarios/wrong.yaml::wrong").assert_outcomes(failed=1)
+
+
+def test_a_marked_test_is_explored_shrunk_and_replayable(project: pytest.Pytester) -> None:
+    project.makepyfile(test_shop=MARKED.format(handler="pay_unsafe"))
+    result = project.runpytest("--simdurable")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "E       AssertionError: assert 'bank-2' == 'bank-1'",
+        "E       simdurable: this test fails under the fault plan: crash(step=charge, index=0, "
+        "phase=effect-done, attempt=1, target=Shop/pay_unsafe)",
+        "E         (seed 0; found after * example(s) over * fault point(s), shrunk to 1 fault(s))",
+        "E       reproduce this exact case:",
+        "E         pytest --simdurable --simdurable-seed=0 --simdurable-replay=* "
+        "test_shop.py::test_pay_once",
+        "*- simdurable -*",
+        "timeline of the failing simulation*",
+        "*crash at effect-done of run \"charge\" #0",
+        "*= simdurable =*",
+        "marked tests: 1 explored, * examples, 1 failing",
+    ])
+    line = next(x for x in result.stdout.lines if "pytest --simdurable --simdurable-seed" in x)
+    argv = shlex.split(line.split("pytest ", 1)[1])
+    again = project.runpytest(*argv)
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["E       AssertionError: assert 'bank-2' == 'bank-1'"])
+
+
+def test_a_correct_marked_test_passes_every_example(project: pytest.Pytester) -> None:
+    project.makepyfile(test_shop=MARKED.format(handler="pay"))
+    result = project.runpytest("--simdurable", "--simdurable-examples=12")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["marked tests: 1 explored, 12 examples, 0 failing"])
+
+
+def test_replay_of_a_plan_that_does_not_fail_passes(project: pytest.Pytester) -> None:
+    project.makepyfile(test_shop=MARKED.format(handler="pay_unsafe"))
+    project.runpytest("--simdurable", "--simdurable-replay=crash(step=charge, phase=before)"
+                      ).assert_outcomes(passed=1)
+
+
+def test_trace_dir_gets_one_file_per_failure(project: pytest.Pytester) -> None:
+    project.makepyfile(test_shop=MARKED.format(handler="pay_unsafe"))
+    project.mkdir("scenarios")
+    project.path.joinpath("scenarios", "wrong.yaml").write_text(SCENARIO.format(count=2))
+    project.runpytest("--simdurable", "--simdurable-trace-dir=traces").assert_outcomes(failed=2)
+    files = sorted(p.name for p in (project.path / "traces").iterdir())
+    assert files == ["scenarios_wrong.yaml_wrong.txt", "test_shop.py_test_pay_once.txt"]
+    text = (project.path / "traces" / "test_shop.py_test_pay_once.txt").read_text()
+    assert "crash at effect-done" in text and "--simdurable-replay=" in text
+
+
+def test_a_marked_test_without_sim_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makepyfile(test_x='''
+        import pytest
+
+        @pytest.mark.simdurable
+        def test_x():
+            pass
+        ''')
+    result = project.runpytest("--simdurable")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*is marked @pytest.mark.simdurable but does not take the `sim`*"])
+
+
+@pytest.mark.parametrize(("toml", "args", "message"), [
+    ("servcies = []", (), "*unknown key(s) 'servcies' (did you mean 'services'?)*"),
+    ("max_examples = 0", (), "*max_examples must be an integer >= 1, not 0*"),
+    ('inputs = { "Shop/pay" = 3 }', (), "*inputs.'Shop/pay' must be a non-empty list*"),
+    ("", ("--simdurable-replay=explode(step=x)",), "*--simdurable-replay: unknown fault kind*"),
+])
+def test_bad_configuration_is_a_usage_error(pytester: pytest.Pytester, toml: str,
+                                            args: tuple[str, ...], message: str) -> None:
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(extra=toml))
+    result = pytester.runpytest("--simdurable", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_handlers_become_items(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shopmod=HANDLERS)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["shopmod:services", "shopmod:nothing", "nomod:x"]\n'
+              'inputs = { "Shop/pay" = [10], "Shop/pya" = [1] }'))
+    result = pytester.runpytest("--simdurable", "--collect-only", "-q")
+    result.stdout.fnmatch_lines([
+        "simdurable::shopmod:nothing",
+        "simdurable::nomod:x",
+        "simdurable::Shop/pay",
+        "simdurable::Shop/pay_unsafe",
+        "simdurable::inputs:Shop/pya",
+    ])
+    result = pytester.runpytest("--simdurable", "-k", "nothing or nomod or pya")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines([
+        "*services: 'shopmod:nothing': module 'shopmod' has no attribute 'nothing'",
+        "*services: 'nomod:x': cannot import module 'nomod'*",
+        "*inputs: no handler 'Shop/pya'; did you mean 'Shop/pay'?*",
+    ])
+
+
+def test_a_handler_can_be_named_on_the_command_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shopmod=HANDLERS)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(extra='services = ["shopmod:shop"]'))
+    result = pytester.runpytest("--simdurable", "--collect-only", "-q", "simdurable::Shop/pay")
+    result.stdout.fnmatch_lines(["simdurable::Shop/pay"])
+    result.stdout.no_fnmatch_line("*pay_unsafe*")
+    result = pytester.runpytest("--simdurable", "simdurable::Shop/nope")
+    result.stderr.fnmatch_lines(["*no configured handler named *Shop/nope*; did you mean *Shop/pay*"])
+
+
+def test_handler_items_run_check_and_print_a_reproducer(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shopmod=HANDLERS)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["shopmod:services"]\nexternals = ["shopmod:bank"]\n'
+              'inputs = { "Shop/pay" = [10], "Shop/pay_unsafe" = [10] }\nmax_examples = 20'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*_ simdurable::Shop/pay_unsafe _*",
+        "simdurable::Shop/pay_unsafe with input 10:",
+        "*1 violation (duplicate-effect)",
+        "?1? duplicate-effect: bank.charge({\"amount\": 10}) was applied 2 times*",
+        "  minimal fault plan: crash(step=charge, index=0, phase=effect-done, attempt=1)   (seed 0)",
+        "  timeline of the failing run:",
+        "  reproduce it:",
+        "    pytest simdurable::Shop/pay_unsafe --simdurable --simdurable-seed=0 "
+        "--simdurable-replay=*",
+        "*= simdurable =*",
+        "Shop/pay: * examples, fault points covered */*, 0 violation(s)",
+        "Shop/pay_unsafe: * examples, fault points covered */*, 1 violation(s)",
+    ])
+    assert "Traceback" not in result.stdout.str()
+    line = next(x for x in result.stdout.lines if x.startswith("    pytest simdurable::"))
+    again = pytester.runpytest(*shlex.split(line.split("pytest ", 1)[1]))
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*replayed one case*",
+                                "?1? duplicate-effect: bank.charge({\"amount\": 10})*"])
+    # Without the handler's name, the handlers the plan does not break are skipped.
+    argv = [a for a in shlex.split(line.split("pytest ", 1)[1]) if "::" not in a]
+    everywhere = pytester.runpytest(*argv, "-rs")
+    everywhere.assert_outcomes(failed=1, skipped=1)
+    everywhere.stdout.fnmatch_lines(["SKIPPED * --simdurable-replay does not fail this handler*"])
+    # Named, a plan that does not reproduce is a failure that says so.
+    fixed = pytester.runpytest(*argv, "simdurable::Shop/pay")
+    fixed.assert_outcomes(failed=1)
+    fixed.stdout.fnmatch_lines(["*ran without a violation: the bug may be fixed*"])
+
+
+def test_ini_options_configure_the_plugin_too(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shopmod=HANDLERS)
+    pytester.makeini('''
+        [pytest]
+        pythonpath = .
+        addopts = -p no:cacheprovider -p no:hypothesispytest
+        simdurable_services = shopmod:services
+        simdurable_scenarios = checks
+        simdurable_max_examples = 7
+        ''')
+    pytester.mkdir("checks")
+    pytester.path.joinpath("checks", "ok.yaml").write_text(SCENARIO.format(count=1))
+    pytester.makepyfile(test_shop=MARKED.format(handler="pay"))
+    result = pytester.runpytest("--simdurable", "--deselect", "simdurable::Shop")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["marked tests: 1 explored, 7 examples, 0 failing",
+                                 "scenarios: 1 passed, 0 failed"])
+
+
+def _outcomes(result: pytest.RunResult) -> list[str]:
+    lines = [x for x in result.stdout.lines if re.match(r"^(PASSED|FAILED) ", x)]
+    return sorted(x.split(" - ")[0] for x in lines)
+
+
+def test_xdist_gives_the_same_results_as_a_serial_run(project: pytest.Pytester) -> None:
+    project.makepyfile(test_shop=MARKED.format(handler="pay_unsafe"),
+                       test_more=MARKED.format(handler="pay"))
+    project.mkdir("scenarios")
+    for i in range(3):
+        project.path.joinpath("scenarios", f"s{i}.yaml").write_text(SCENARIO.format(count=i))
+    serial = project.runpytest_subprocess("--simdurable", "-rA", "-p", "no:randomly")
+    parallel = project.runpytest_subprocess("--simdurable", "-rA", "-n", "2")
+    assert _outcomes(serial) == _outcomes(parallel)
+    assert len(_outcomes(serial)) == 5
+
+    def plans(r: pytest.RunResult) -> list[str]:
+        return sorted(x for x in r.stdout.lines if "--simdurable-replay=" in x)
+
+    assert plans(serial) == plans(parallel) != []
+    parallel.stdout.fnmatch_lines(["*= simdurable =*", "marked tests: 2 explored, * 1 failing",
+                                   "scenarios: 1 passed, 2 failed"])
+
+
+def test_scenario_folders_outside_testpaths_are_still_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shopmod=HANDLERS)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(extra="handlers = []").replace(
+        'pythonpath = ["."]', 'pythonpath = ["."]\ntestpaths = ["tests"]'))
+    pytester.mkdir("tests")
+    pytester.path.joinpath("tests", "test_a.py").write_text("def test_a():\n    pass\n")
+    pytester.mkdir("scenarios")
+    pytester.path.joinpath("scenarios", "ok.yaml").write_text(SCENARIO.format(count=1))
+    result = pytester.runpytest("--simdurable", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*scenarios/ok.yaml::ok PASSED*"])
+    # Naming paths runs just those: no scenarios or handler items are added.
+    pytester.runpytest("--simdurable", "tests/test_a.py").assert_outcomes(passed=1)
+
+
+def test_the_plugin_imports_nothing_of_simdurable_without_the_flag(
+        pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('''
+        import sys
+
+        def pytest_sessionfinish(session):
+            loaded = sorted(m for m in sys.modules if m.split(".")[0] == "simdurable")
+            assert not loaded, loaded
+        ''')
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0

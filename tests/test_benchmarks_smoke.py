@@ -1,0 +1,52 @@
+"""The benchmark script still runs (tiny sizes, no peers); it is not a benchmark itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_script_runs_on_a_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    data = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--size", "tiny", "--only", "sim",
+         "--markdown", str(out), "--json", str(data)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "Journaled steps per second" in text
+    assert "Exhaustive single-crash exploration" in text
+    assert "30 days" in text
+    assert "python -m benchmarks.run --size tiny --only sim" in text
+    assert data.read_text().startswith("{")
+
+
+def test_without_a_peer_the_report_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import _peers, _util, bench_restate
+
+    def unavailable() -> None:
+        raise _peers.PeerUnavailable("npm is not installed")
+
+    monkeypatch.setattr(bench_restate, "restate_server_binary", unavailable)
+    calls, crash = bench_restate.run(_util.TINY)
+    assert not calls.rows
+    assert "Restate not measured in this run: npm is not installed" in calls.notes[0]
+    assert crash.rows[0][0].startswith("simdurable Simulation")
+
+
+def test_update_markdown_keeps_what_is_outside_the_markers(tmp_path: Path) -> None:
+    from benchmarks import run
+
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text(f"# Title\n\nintro\n\n{run.BEGIN}\nold\n{run.END}\n\n## Theirs\nkept\n")
+    run.update_markdown(md, f"{run.BEGIN}\nnew\n{run.END}\n")
+    text = md.read_text()
+    assert "new" in text and "old" not in text
+    assert text.startswith("# Title\n\nintro\n") and text.endswith("## Theirs\nkept\n")

@@ -34,18 +34,40 @@ def _to_jsonable(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
+# ``json.dumps(obj, default=...)`` builds a new encoder on every call; this one
+# has the same settings, so ``encode`` gives the same text, without that cost.
+_ENCODER = json.JSONEncoder(default=_to_jsonable)
+_DECODER = json.JSONDecoder()
+
+
+def dumps(obj: Any) -> bytes:
+    """``json.dumps(obj, default=_to_jsonable).encode()``, with one shared encoder."""
+    return _ENCODER.encode(obj).encode()
+
+
+def loads(buf: bytes) -> Any:
+    """``json.loads(buf)``, skipping its encoding sniffing for plain UTF-8.
+
+    ``json.loads`` looks for a BOM or NUL bytes (UTF-16/32) first; a buffer
+    that starts with a non-NUL ASCII byte followed by a non-NUL byte has none.
+    """
+    if type(buf) is bytes and buf and 0 < buf[0] < 0x80 and (len(buf) < 2 or buf[1]):
+        return _DECODER.decode(buf.decode("utf-8", "surrogatepass"))
+    return json.loads(buf)
+
+
 class JsonSerde(Serde[T]):
     """``json.dumps``/``json.loads``; dataclasses are written as objects."""
 
     def serialize(self, obj: T | None) -> bytes:
         if obj is None:
             return b""
-        return json.dumps(obj, default=_to_jsonable).encode()
+        return dumps(obj)
 
     def deserialize(self, buf: bytes) -> T | None:
         if not buf:
             return None
-        return json.loads(buf)  # type: ignore[no-any-return]
+        return loads(buf)  # type: ignore[no-any-return]
 
 
 class BytesSerde(Serde[bytes]):
@@ -70,12 +92,12 @@ class DefaultSerde(Serde[T]):
     def serialize(self, obj: T | None) -> bytes:
         if obj is None:
             return b""
-        return json.dumps(obj, default=_to_jsonable).encode()
+        return dumps(obj)
 
     def deserialize(self, buf: bytes) -> T | None:
         if not buf:
             return None
-        data = json.loads(buf)
+        data = loads(buf)
         return _rebuild(self.type_hint, data)  # type: ignore[no-any-return]
 
 

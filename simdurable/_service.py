@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -281,3 +281,22 @@ class Workflow(_ServiceBase):
 
 
 AnyService = Service | VirtualObject | Workflow
+
+
+def collect_handlers(services: Iterable[Any]) -> dict[tuple[str, str], Handler]:
+    """The handlers of ``services``; ``TypeError``/``ValueError`` name a bad one."""
+    if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
+        raise TypeError("services must be a list of Service/VirtualObject/Workflow objects")
+    found: dict[tuple[str, str], Handler] = {}
+    for svc in services:
+        handlers = getattr(svc, "handlers", None)
+        if not isinstance(handlers, dict):
+            raise TypeError(
+                f"{svc!r} is not a service: pass Service, VirtualObject or Workflow objects"
+            )
+        for h in handlers.values():
+            key = (svc.name, h.name)
+            if key in found:
+                raise ValueError(f"two handlers are named {svc.name}/{h.name}")
+            found[key] = h
+    return found

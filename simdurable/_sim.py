@@ -18,9 +18,9 @@ from typing import Any
 from ._context import InvocationContext
 from ._external import FakeExternal
 from ._serde import DefaultSerde, JsonSerde
-from ._service import AnyService, Handler
+from ._service import AnyService, Handler, collect_handlers
 from ._strict import StrictGuard
-from .runtime._engine import Engine, HandlerSpec, awakeable_id
+from .runtime._engine import Deferred, Engine, HandlerSpec, awakeable_id, render_text
 from .runtime._errors import (
     HandlerError,
     InvalidTargetError,
@@ -176,27 +176,16 @@ class Simulation:
         max_steps: int = 1_000_000,
         store: Store | None = None,
     ) -> None:
-        if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
-            raise TypeError("services must be a list of Service/VirtualObject/Workflow objects")
         self.seed = seed
         self.strict = strict
         self.externals = list(externals)
         self.max_steps = max_steps
-        self._handlers: dict[tuple[str, str], Handler] = {}
-        specs: dict[tuple[str, str], HandlerSpec] = {}
-        for svc in services:
-            handlers = getattr(svc, "handlers", None)
-            if not isinstance(handlers, dict):
-                raise TypeError(
-                    f"{svc!r} is not a service: pass Service, VirtualObject or Workflow objects"
-                )
-            for h in handlers.values():
-                key = (svc.name, h.name)
-                if key in specs:
-                    raise ValueError(f"two handlers are named {svc.name}/{h.name}")
-                self._handlers[key] = h
-                specs[key] = h.spec(None)
-        self._trace: list[tuple[int, str, str, str]] = []
+        self._handlers: dict[tuple[str, str], Handler] = collect_handlers(services)
+        specs: dict[tuple[str, str], HandlerSpec] = {
+            key: h.spec(None) for key, h in self._handlers.items()
+        }
+        # Events as the engine reports them; texts may be deferred (see render_text).
+        self._trace: list[tuple[int, str, str, str | Deferred]] = []
         self._guard = StrictGuard() if strict else None
         self.injector = Injector(coerce_plan(faults))
         self.store: Store = store if store is not None else MemoryStore()
@@ -210,24 +199,25 @@ class Simulation:
             retry_policy=retry_policy,
             epoch_ms=round(epoch.timestamp() * 1000),
             trace=self._record,
+            deferred_trace=True,
             segment_guard=self._guard,
             always_suspend=always_suspend,
         )
         self._steps = 0
 
     # -- trace --------------------------------------------------------------
-    def _record(self, t_ms: int, kind: str, inv: str, text: str) -> None:
+    def _record(self, t_ms: int, kind: str, inv: str, text: str | Deferred) -> None:
         self._trace.append((t_ms, kind, inv, text))
 
     def trace(self) -> list[str]:
         """The run's events, one line each: time, kind, invocation, detail."""
         return [
-            f"{t / 1000:>10.3f}s  {kind:<8} {inv[:16]:<16} {text}"
+            f"{t / 1000:>10.3f}s  {kind:<8} {inv[:16]:<16} {render_text(text)}"
             for t, kind, inv, text in self._trace
         ]
 
     def trace_events(self) -> list[tuple[int, str, str, str]]:
-        return list(self._trace)
+        return [(t, kind, inv, render_text(text)) for t, kind, inv, text in self._trace]
 
     def trace_digest(self) -> str:
         """A fingerprint of the trace: equal seeds and plans give equal digests."""

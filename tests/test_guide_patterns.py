@@ -195,6 +195,15 @@ def _flaky(times: int, log: list[float], sim_ref: list):
     return fn
 
 
+def run_clocked(svc, target, ref, **kw):
+    """Run ``target``; ``ref`` hands the simulation to the flaky closure, for its clock."""
+    sim = sd.Simulation([svc], seed=0, **kw)
+    ref.append(sim)
+    h = sim.invoke(target)
+    sim.run()
+    return h
+
+
 def test_custom_retry_policy_attempt_times_follow_the_backoff():
     svc = restate.Service("Retry")
     log: list[float] = []
@@ -210,10 +219,7 @@ def test_custom_retry_policy_attempt_times_follow_the_backoff():
         )
         return await ctx.run_typed("flaky", fn, opts)
 
-    sim = sd.Simulation([svc], seed=0)
-    ref.append(sim)
-    h = sim.invoke("Retry/go")
-    sim.run()
+    h = run_clocked(svc, "Retry/go", ref)
     assert h.result() == "ok"
     assert log == [0.0, 1.0, 4.0, 13.0]  # 1 s, then x3: 3 s, 9 s
 
@@ -228,10 +234,7 @@ def test_default_step_retry_interval_is_50ms_doubling():
     async def go(ctx: restate.Context) -> str:
         return await ctx.run_typed("flaky", fn, restate.RunOptions(max_attempts=10))
 
-    sim = sd.Simulation([svc], seed=0)
-    ref.append(sim)
-    h = sim.invoke("Retry50/go")
-    sim.run()
+    h = run_clocked(svc, "Retry50/go", ref)
     assert h.result() == "ok"
     assert log == [0.0, 0.05, 0.15, 0.35, 0.75]
 
@@ -250,10 +253,7 @@ def test_exhausted_retries_become_a_terminal_error_with_the_repr_of_the_last_exc
             return f"{err.status_code}: {err.message}"
         return "unreachable"
 
-    sim = sd.Simulation([svc], seed=0)
-    ref.append(sim)
-    h = sim.invoke("Exhaust/go")
-    sim.run()
+    h = run_clocked(svc, "Exhaust/go", ref)
     assert h.result() == "500: ConnectionError('service unavailable')"
     assert log == [0.0, 0.05, 0.15]  # three attempts in all
 
@@ -274,10 +274,7 @@ def test_max_duration_gives_up_on_the_virtual_clock():
         except restate.TerminalError:
             return f"gave up at {len(log)} attempts"
 
-    sim = sd.Simulation([svc], seed=0)
-    ref.append(sim)
-    h = sim.invoke("Duration/go")
-    sim.run()
+    h = run_clocked(svc, "Duration/go", ref)
     assert log == [0.0, 0.1, 0.3, 0.7, 1.5]
     assert h.result() == "gave up at 5 attempts"
 
@@ -295,10 +292,7 @@ def test_step_without_options_retries_by_the_invocation_policy_then_pauses():
     policy = restate.InvocationRetryPolicy(
         initial_interval=timedelta(seconds=1), max_interval=timedelta(seconds=4), max_attempts=5
     )
-    sim = sd.Simulation([svc], seed=0, retry_policy=policy)
-    ref.append(sim)
-    h = sim.invoke("Inv/go")
-    sim.run()
+    h = run_clocked(svc, "Inv/go", ref, retry_policy=policy)
     assert log == [0.0, 1.0, 3.0, 7.0, 11.0]
     assert h.status == "paused"
     with pytest.raises(sd.NotFinishedError, match="service unavailable"):
@@ -315,10 +309,7 @@ def test_restate_default_invocation_policy_is_500ms_doubling_capped_at_60s_70_at
     async def go(ctx: restate.Context) -> str:
         return await ctx.run_typed("flaky", fn)
 
-    sim = sd.Simulation([svc], seed=0)
-    ref.append(sim)
-    h = sim.invoke("Defaults/go")
-    sim.run()
+    h = run_clocked(svc, "Defaults/go", ref)
     assert len(log) == 70
     gaps = [round(b - a, 3) for a, b in zip(log, log[1:], strict=False)]
     assert gaps[:8] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0]

@@ -14,6 +14,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..runtime._errors import describe_location
 from ..runtime._faults import CRASH, FAIL, FaultPlan
 
 TIMELINE_LIMIT = 60
@@ -61,20 +62,7 @@ class Violation:
     blob: str = ""
 
     def where(self) -> str:
-        parts = []
-        if self.handler:
-            parts.append(f"handler {self.handler}")
-        if self.step is not None:
-            parts.append(f'step "{self.step}"')
-        loc = []
-        if self.journal_index is not None:
-            loc.append(f"journal #{self.journal_index}")
-        if self.source:
-            loc.append(self.source)
-        text = ", ".join(parts)
-        if loc:
-            text += f" ({', '.join(loc)})" if text else ", ".join(loc)
-        return text
+        return describe_location(self.handler, self.step, self.journal_index, self.source)
 
     def chrome_trace(self) -> dict[str, Any]:
         """The failing run as Chrome trace-event JSON (open it in Perfetto)."""

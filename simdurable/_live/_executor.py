@@ -30,13 +30,13 @@ from typing import IO, Any, Final, TypeVar
 import trio
 
 from .._serde import DefaultSerde, JsonSerde
-from .._service import Handler
+from .._service import Handler, collect_handlers
 from .._sim import parse_target
 from ..runtime._errors import NotFinishedError, SerializationError, TerminalError
 from ..runtime._journal import Entry, Failure, Value
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
-from ._host import PROBLEM_KINDS, LiveHost, collect_handlers, echo_stderr
+from ._host import PROBLEM_KINDS, LiveHost, echo_stderr
 from ._ingress import DEFAULT_MAX_BODY, Ingress
 from ._sqlite import SqliteStore, StoreError
 from ._trace import TraceWriter

@@ -147,6 +147,27 @@ def parse_awakeable_id(awk: str) -> tuple[str, int] | None:
     return f"inv_{body}", int(index)
 
 
+# A trace text formatted only when read: ``(render, *args)``, where ``render`` is
+# a module-level function and the args are immutable, so that equal tuples
+# always render to equal text.
+Deferred = tuple[Any, ...]
+
+
+def render_text(text: str | Deferred) -> str:
+    """The text of a trace event, formatting a deferred one."""
+    if isinstance(text, str):
+        return text
+    return str(text[0](*text[1:]))
+
+
+def _entry_text(index: int, entry: Entry) -> str:
+    return f"#{index} {entry.describe()}"
+
+
+def _step_text(name: str, index: int) -> str:
+    return f'ran step "{name}" #{index}'
+
+
 def describe_exception(exc: BaseException) -> str:
     return repr(exc)
 
@@ -182,7 +203,8 @@ class Engine:
         injector: Injector | None = None,
         retry_policy: InvocationRetryPolicy | None = None,
         epoch_ms: int = 0,
-        trace: Callable[[int, str, str, str], None] | None = None,
+        trace: Callable[[int, str, str, Any], None] | None = None,
+        deferred_trace: bool = False,
         segment_guard: Any = None,
         always_suspend: bool = False,
         inline_steps: bool = True,
@@ -195,6 +217,7 @@ class Engine:
         self.retry_policy = retry_policy or InvocationRetryPolicy()
         self.epoch_ms = epoch_ms
         self._trace = trace
+        self.deferred_trace = deferred_trace
         self.segment_guard = segment_guard
         self.always_suspend = always_suspend
         self.inline_steps = inline_steps
@@ -282,6 +305,16 @@ class Engine:
         if self._trace is not None:
             self._trace(self.scheduler.now_ms, kind, inv, text)
 
+    def trace_later(self, kind: str, inv: str, text: Deferred) -> None:
+        """Trace an event whose text ``render_text`` formats when it is read.
+
+        For the events of every step and entry: most simulations never print
+        their trace. Hosts that did not ask for deferred texts get the text.
+        """
+        if self._trace is not None:
+            self._trace(self.scheduler.now_ms, kind, inv,
+                        text if self.deferred_trace else render_text(text))
+
     # -- records ------------------------------------------------------------
     def record(self, inv_id: str) -> InvocationRecord:
         return self._records[inv_id]
@@ -317,24 +350,14 @@ class Engine:
 
     # -- submission ---------------------------------------------------------
     def submit(
-        self,
-        service: str,
-        handler: str,
-        key: str | None,
-        input: bytes,
-        *,
-        delay_ms: int = 0,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-        inv_id: str | None = None,
-        caller: tuple[str, int] | None = None,
+        self, service: str, handler: str, key: str | None, input: bytes, **options: Any
     ) -> str:
-        """Create an invocation (or find the one it duplicates); returns its id."""
+        """Create an invocation (or find the one it duplicates); returns its id.
+
+        ``options`` are those of ``create``.
+        """
         with self.store.atomic():
-            inv_id, follow_up = self.create(
-                service, handler, key, input, delay_ms=delay_ms,
-                idempotency_key=idempotency_key, headers=headers, inv_id=inv_id, caller=caller,
-            )
+            inv_id, follow_up = self.create(service, handler, key, input, **options)
         follow_up()
         return inv_id
 
@@ -813,7 +836,7 @@ class Engine:
         return FaultPoint(
             phase=phase,
             invocation=attempt.rec.id,
-            target=attempt.rec.target,
+            target=attempt.handler,
             index=index,
             name=name,
             op=op,
@@ -923,7 +946,7 @@ class Engine:
         if entry.result is not None:
             attempt._see(index, entry.result)
             self._done[rec.id].add(index)
-        self.trace("entry", rec.id, f"#{index} {entry.describe()}")
+        self.trace_later("entry", rec.id, (_entry_text, index, entry))
         for action in after:
             action()
         if faulty and kind != RUN and self._fault_at(attempt, AFTER_STORE, index, entry.name, kind):
@@ -1101,9 +1124,9 @@ class Engine:
         if injected is None or injected.kind not in (FAIL, TERMINAL):
             self.step_runs[key] += 1
             self.step_run_log.append(
-                (attempt.rec.id, index, spec.name, attempt.number, attempt.rec.target)
+                (attempt.rec.id, index, spec.name, attempt.number, attempt.handler)
             )
-        self.trace("step", attempt.rec.id, f'ran step "{spec.name}" #{index}')
+        self.trace_later("step", attempt.rec.id, (_step_text, spec.name, index))
 
     def finish_step(
         self, attempt: Attempt, index: int, spec: StepSpec, outcome: StepOutcome

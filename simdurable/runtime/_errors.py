@@ -56,6 +56,26 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
+def describe_location(
+    handler: str | None, step: str | None, journal_index: int | None, source: str | None
+) -> str:
+    """'handler H, step "s" (journal #3, file.py:14)': where something happened."""
+    parts = []
+    if handler:
+        parts.append(f"handler {handler}")
+    if step is not None:
+        parts.append(f'step "{step}"')
+    loc = []
+    if journal_index is not None:
+        loc.append(f"journal #{journal_index}")
+    if source:
+        loc.append(source)
+    text = ", ".join(parts)
+    if loc:
+        text += f" ({', '.join(loc)})" if text else ", ".join(loc)
+    return text
+
+
 class SimdurableError(Exception):
     """Base class of every error simdurable raises about itself or user code."""
 
@@ -86,20 +106,7 @@ class HandlerError(SimdurableError):
         super().__init__(self._render())
 
     def _where(self) -> str:
-        parts = []
-        if self.handler:
-            parts.append(f"handler {self.handler}")
-        if self.step is not None:
-            parts.append(f'step "{self.step}"')
-        loc = []
-        if self.journal_index is not None:
-            loc.append(f"journal #{self.journal_index}")
-        if self.source:
-            loc.append(self.source)
-        where = ", ".join(parts)
-        if loc:
-            where += f" ({', '.join(loc)})"
-        return where
+        return describe_location(self.handler, self.step, self.journal_index, self.source)
 
     def _render(self) -> str:
         where = self._where()

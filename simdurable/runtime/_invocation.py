@@ -142,6 +142,8 @@ class Attempt:
     ) -> None:
         self.engine = engine
         self.rec = rec
+        # The target never changes for a record: formatted once, read at every step.
+        self.handler = rec.target
         self.number = number
         self.handler_kind = handler_kind
         self.service_kind = service_kind
@@ -164,10 +166,6 @@ class Attempt:
         self.rng._attempt = self
 
     # -- identity ------------------------------------------------------------
-    @property
-    def handler(self) -> str:
-        return self.rec.target
-
     @property
     def alive(self) -> bool:
         return self.state in (REPLAYING, LIVE)

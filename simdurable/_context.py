@@ -72,6 +72,10 @@ def _none(_: bytes) -> None:
     return None
 
 
+# The serde of every step without a return hint: it holds no state, so one will do.
+_PLAIN_SERDE: DefaultSerde[Any] = DefaultSerde()
+
+
 class Context:
     """The context of every handler: steps, timers, calls, awakeables, determinism.
 
@@ -162,7 +166,7 @@ class Context:
         serde: Serde[Any]
         if options is None:  # RunOptions(): a plain DefaultSerde and no step backoff
             hint = _return_hint(action)
-            serde = DefaultSerde() if hint is None else DefaultSerde(hint)
+            serde = _PLAIN_SERDE if hint is None else DefaultSerde(hint)
         else:
             serde = options.serde
             if isinstance(serde, DefaultSerde) and serde.type_hint is None:
@@ -171,7 +175,8 @@ class Context:
                     serde = DefaultSerde(hint)
         index = self._issue(Entry(RUN, name), "run_typed")
         backoff = None if options is None else options.backoff()
-        if index in attempt.done:  # replayed with its result: nothing left to run
+        if index in attempt.done or attempt.completes_next(index):
+            # replayed with its result: nothing left to run
             return DurableFuture(attempt, index, _decoder(serde))
         handler = attempt.handler
 

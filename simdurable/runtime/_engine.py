@@ -688,9 +688,7 @@ class Engine:
 
     def _kill(self, attempt: Attempt) -> None:
         """Drop an attempt's coroutine and its pending work."""
-        from ._invocation import DEAD
-
-        attempt.state = DEAD
+        attempt.die()
         if self._attempts.get(attempt.rec.id) is attempt:
             del self._attempts[attempt.rec.id]
         coro = attempt.coro
@@ -896,46 +894,9 @@ class Engine:
                       self.now_ms, entry.wake_ms, entry.ref)  # dataclasses.replace, faster
         kind = entry.kind
         after: list[Callable[[], None]] = []
-        key = rec.key or ""
         with self.store.atomic():
-            if kind == GET:
-                value = self.store.state(rec.service, key).get(entry.name, b"")
-                entry = dataclasses.replace(entry, result=Value(value))
-            elif kind == KEYS:
-                names = sorted(self.store.state(rec.service, key))
-                entry = dataclasses.replace(entry, result=Value(json.dumps(names).encode()))
-            elif kind == SET:
-                assert entry.data is not None
-                self.store.set_state(rec.service, key, entry.name, entry.data)
-            elif kind == CLEAR:
-                self.store.clear_state(rec.service, key, entry.name)
-            elif kind == CLEAR_ALL:
-                self.store.clear_all_state(rec.service, key)
-            elif kind == SLEEP:
-                entry = dataclasses.replace(entry, wake_ms=self.now_ms + max(0, entry.wake_ms))
-                wake = entry.wake_ms
-                after.append(lambda: self.scheduler.add_timer(wake, ("sleep", rec.id, index)))
-            elif kind in (CALL, SEND):
-                entry = self._prepare_call(attempt, entry, index, after)
-            elif kind == PROMISE_GET:
-                existing = self.store.promise(rec.service, key, entry.name)
-                if existing is not None:
-                    entry = dataclasses.replace(entry, result=existing)
-                else:
-                    pkey = (rec.service, key, entry.name)
-                    after.append(lambda: self._promise_waiters[pkey].append((rec.id, index)))
-            elif kind == PROMISE_PEEK:
-                existing = self.store.promise(rec.service, key, entry.name)
-                entry = dataclasses.replace(entry, result=existing or Value(b""))
-            elif kind == PROMISE_COMPLETE:
-                entry = self._complete_promise_entry(rec, entry, after)
-            elif kind in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
-                completion = _awakeable_completion(entry)
-                awk = entry.name
-                after.append(lambda: self.complete_awakeable(awk, completion, quiet=True))
-            elif kind == CANCEL:
-                target = entry.name
-                after.append(lambda: self.cancel(target))
+            if kind != RUN:  # a step's command has no effect of its own
+                entry = self._apply_command(attempt, entry, index, after)
             stored = self.store.append(rec.id, entry)
         if stored != index:
             raise InternalError(
@@ -952,6 +913,57 @@ class Engine:
         if faulty and kind != RUN and self._fault_at(attempt, AFTER_STORE, index, entry.name, kind):
             raise Abort()
         return index
+
+    def _apply_command(
+        self, attempt: Attempt, entry: Entry, index: int, after: list[Callable[[], None]]
+    ) -> Entry:
+        """Apply a command's effect as it is stored; returns the entry to store.
+
+        Runs inside the store's ``atomic()``; what must wait until the write is
+        committed goes into ``after``.
+        """
+        rec = attempt.rec
+        kind = entry.kind
+        key = rec.key or ""
+        if kind == GET:
+            value = self.store.state(rec.service, key).get(entry.name, b"")
+            entry = dataclasses.replace(entry, result=Value(value))
+        elif kind == KEYS:
+            names = sorted(self.store.state(rec.service, key))
+            entry = dataclasses.replace(entry, result=Value(json.dumps(names).encode()))
+        elif kind == SET:
+            assert entry.data is not None
+            self.store.set_state(rec.service, key, entry.name, entry.data)
+        elif kind == CLEAR:
+            self.store.clear_state(rec.service, key, entry.name)
+        elif kind == CLEAR_ALL:
+            self.store.clear_all_state(rec.service, key)
+        elif kind == SLEEP:
+            entry = dataclasses.replace(entry, wake_ms=self.now_ms + max(0, entry.wake_ms))
+            wake = entry.wake_ms
+            after.append(lambda: self.scheduler.add_timer(wake, ("sleep", rec.id, index)))
+        elif kind in (CALL, SEND):
+            entry = self._prepare_call(attempt, entry, index, after)
+        elif kind == PROMISE_GET:
+            existing = self.store.promise(rec.service, key, entry.name)
+            if existing is not None:
+                entry = dataclasses.replace(entry, result=existing)
+            else:
+                pkey = (rec.service, key, entry.name)
+                after.append(lambda: self._promise_waiters[pkey].append((rec.id, index)))
+        elif kind == PROMISE_PEEK:
+            existing = self.store.promise(rec.service, key, entry.name)
+            entry = dataclasses.replace(entry, result=existing or Value(b""))
+        elif kind == PROMISE_COMPLETE:
+            entry = self._complete_promise_entry(rec, entry, after)
+        elif kind in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+            completion = _awakeable_completion(entry)
+            awk = entry.name
+            after.append(lambda: self.complete_awakeable(awk, completion, quiet=True))
+        elif kind == CANCEL:
+            target = entry.name
+            after.append(lambda: self.cancel(target))
+        return entry
 
     def _prepare_call(
         self, attempt: Attempt, entry: Entry, index: int, after: list[Callable[[], None]]

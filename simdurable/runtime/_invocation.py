@@ -150,6 +150,8 @@ class Attempt:
         self.journal = journal
         self.cursor = 0
         self.state = REPLAYING if journal else LIVE
+        # REPLAYING or LIVE; an attribute, as it is read several times a step.
+        self.alive = True
         self.coro: Coroutine[Any, Any, bytes] | None = None
         self.done: dict[int, Completion] = {}
         self.order: dict[int, int] = {}  # index -> visibility sequence
@@ -161,14 +163,21 @@ class Attempt:
         self.cancel_pending = False
         self.failure: BaseException | None = None  # mismatch or misuse, recorded here
         self._seq = 0
-        seed = int.from_bytes(hashlib.sha256(rec.id.encode()).digest()[:8], "big")
-        self.rng = StepRandom(seed)
-        self.rng._attempt = self
+        self._rng: StepRandom | None = None
 
-    # -- identity ------------------------------------------------------------
     @property
-    def alive(self) -> bool:
-        return self.state in (REPLAYING, LIVE)
+    def rng(self) -> StepRandom:
+        """``ctx.random()``, seeded by the invocation id; made on first use."""
+        if self._rng is None:
+            seed = int.from_bytes(hashlib.sha256(self.rec.id.encode()).digest()[:8], "big")
+            self._rng = StepRandom(seed)
+            self._rng._attempt = self
+        return self._rng
+
+    def die(self) -> None:
+        """The attempt ended (crash, suspension, mismatch, or its handler finished)."""
+        self.state = DEAD
+        self.alive = False
 
     # -- guards --------------------------------------------------------------
     def guard(self, method: str) -> None:
@@ -238,8 +247,20 @@ class Attempt:
             source=user_source(3),
         )
         self.failure = err
-        self.state = DEAD
+        self.die()
         raise Abort()
+
+    def completes_next(self, index: int) -> bool:
+        """Whether the journal being replayed completes command ``index`` next.
+
+        Then its step has nothing left to run (the handler sees the result at
+        its next wait or command, as always), so it need not be registered.
+        """
+        journal, cursor = self.journal, self.cursor
+        if self.state != REPLAYING or cursor >= len(journal):
+            return False
+        entry = journal[cursor]
+        return entry.kind == COMPLETION and entry.target == index
 
     def register_step(self, index: int, spec: StepSpec) -> None:
         if index not in self.done:
@@ -320,7 +341,7 @@ class Attempt:
                     journal_index=self.cursor,
                 )
                 self.failure = err
-                self.state = DEAD
+                self.die()
                 return False
         if self.satisfied(wait):
             return True

@@ -173,7 +173,8 @@ class Context:
                 hint = options.type_hint or _return_hint(action)
                 if hint is not None:
                     serde = DefaultSerde(hint)
-        index = self._issue(Entry(RUN, name), "run_typed")
+        # Stamped with the time already, so that the engine need not copy it.
+        index = self._issue(Entry(RUN, name, at_ms=attempt.engine.now_ms), "run_typed")
         backoff = None if options is None else options.backoff()
         if index in attempt.done or attempt.completes_next(index):
             # replayed with its result: nothing left to run

@@ -54,7 +54,7 @@ class DurableFuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index
-        while index not in attempt.done:
+        while index not in attempt.done and not attempt.replayed_next(index):
             yield Wait((index,))
         return self._result()
 

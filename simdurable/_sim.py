@@ -10,7 +10,7 @@ shows it and ``trace_digest`` fingerprints it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -216,8 +216,18 @@ class Simulation:
             for t, kind, inv, text in self._trace
         ]
 
-    def trace_events(self) -> list[tuple[int, str, str, str]]:
-        return [(t, kind, inv, render_text(text)) for t, kind, inv, text in self._trace]
+    def trace_events(
+        self, kinds: Container[str] | None = None
+    ) -> list[tuple[int, str, str, str]]:
+        """The run's events as (time in ms, kind, invocation, text); only those
+        of ``kinds`` if given (the others' texts are then never formatted)."""
+        return [(t, kind, inv, render_text(text)) for t, kind, inv, text in self._trace
+                if kinds is None or kind in kinds]
+
+    def same_trace(self, other: Simulation) -> bool:
+        """``self.trace() == other.trace()``, formatting neither when the events
+        are equal (equal events always format to equal lines)."""
+        return self._trace == other._trace or self.trace() == other.trace()
 
     def trace_digest(self) -> str:
         """A fingerprint of the trace: equal seeds and plans give equal digests."""

@@ -218,8 +218,8 @@ class Exploration:
             chooser2, explorer2 = again() if again is not None else (None, None)
             twin = execute(self.t, seed, plan, chooser2, explorer2, label)
             self.runs += 1
-            a, b = facts.sim.trace(), twin.sim.trace()
-            step_value = _step_values_differ(facts, twin) if a != b else None
+            same = facts.sim.same_trace(twin.sim)
+            step_value = None if same else _step_values_differ(facts, twin)
             if label == "reference":
                 self.unstable = {d.split(":", 1)[0]
                                  for d in facts.outcome.differences(twin.outcome)}
@@ -229,7 +229,8 @@ class Exploration:
                     f"seed and faults (a clock, uuid4 or os.urandom inside the step?); what "
                     f"depends on it is not compared between runs. Fakes make it reproducible."
                 )
-            elif a != b:
+            elif not same:
+                a, b = facts.sim.trace(), twin.sim.trace()
                 violations.append(Violation(
                     kind="nondeterminism",
                     message="the same run, twice, with the same seed and faults, took different "

@@ -183,7 +183,7 @@ class RunFacts:
         """Only faults the runtime must hide fired, and no retries ran out."""
         if any(f.kind not in _TRANSPARENT for _, f in self.fired):
             return False
-        for _, kind, _, text in self.sim.trace_events():
+        for _, kind, _, text in self.sim.trace_events(("step-exhausted", "killed", "paused")):
             if kind in ("step-exhausted", "killed") or (
                 kind == "paused" and text.startswith("after ")
             ):
@@ -350,7 +350,7 @@ def check_exactly_once(run: RunFacts) -> None:
     """
     engine = run.sim.engine
     counts = Counter((inv, index) for inv, index, *_ in engine.step_run_log)
-    events = run.sim.trace_events()
+    events = run.sim.trace_events(("restart", "retry", "suspend"))
     restarts = sum(1 for _, kind, _, _ in events if kind == "restart")
     for (inv, index), n in counts.items():
         if n <= 1:

@@ -38,7 +38,9 @@ from ._faults import (
     DELAY,
     EFFECT_DONE,
     FAIL,
+    POINT_KINDS,
     RESTART,
+    STEP_KINDS,
     SUSPEND,
     TERMINAL,
     Fault,
@@ -78,6 +80,7 @@ from ._journal import (
     Entry,
     Failure,
     Value,
+    describe_command,
 )
 from ._retry import InvocationRetryPolicy
 from ._scheduler import Scheduler
@@ -147,9 +150,10 @@ def parse_awakeable_id(awk: str) -> tuple[str, int] | None:
     return f"inv_{body}", int(index)
 
 
-# A trace text formatted only when read: ``(render, *args)``, where ``render`` is
-# a module-level function and the args are immutable, so that equal tuples
-# always render to equal text.
+# A trace text formatted only when read: ``(form, *args)``, where ``form`` names
+# one of the ``_FORMS`` below and the args are plain immutable values (no
+# objects the garbage collector must keep scanning), so that equal tuples
+# always format to equal text.
 Deferred = tuple[Any, ...]
 
 
@@ -157,15 +161,18 @@ def render_text(text: str | Deferred) -> str:
     """The text of a trace event, formatting a deferred one."""
     if isinstance(text, str):
         return text
-    return str(text[0](*text[1:]))
+    return _FORMS[text[0]](*text[1:])
 
 
-def _entry_text(index: int, entry: Entry) -> str:
-    return f"#{index} {entry.describe()}"
+def _command_text(index: int, kind: str, name: str, data: bytes | None) -> str:
+    return f"#{index} {describe_command(kind, name, data)}"
 
 
 def _step_text(name: str, index: int) -> str:
     return f'ran step "{name}" #{index}'
+
+
+_FORMS: Final[dict[str, Callable[..., str]]] = {"command": _command_text, "step": _step_text}
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -827,23 +834,17 @@ class Engine:
     # -- faults --------------------------------------------------------------
     @property
     def faulty(self) -> bool:
-        inj = self.injector
-        return inj.enabled and (bool(inj.plan.faults) or inj.explore is not None)
+        return self.injector.armed
 
     def _point(self, attempt: Attempt, phase: str, index: int, name: str, op: str) -> FaultPoint:
-        return FaultPoint(
-            phase=phase,
-            invocation=attempt.rec.id,
-            target=attempt.handler,
-            index=index,
-            name=name,
-            op=op,
-            attempt=attempt.number,
-            time_ms=self.now_ms,
-        )
+        # phase, invocation, target, index, name, op, attempt, time_ms
+        return FaultPoint(phase, attempt.rec.id, attempt.handler, index, name, op,
+                          attempt.number, self.now_ms)
 
     def _fault_at(self, attempt: Attempt, phase: str, index: int, name: str, op: str) -> bool:
         """Consult the injector; True if the attempt must stop here."""
+        if not self.injector.may_fire(POINT_KINDS, phase):
+            return False
         fault = self.injector.at_point(self._point(attempt, phase, index, name, op))
         if fault is None:
             return False
@@ -890,14 +891,18 @@ class Engine:
         faulty = self.faulty
         if faulty and self._fault_at(attempt, BEFORE, index, entry.name, entry.kind):
             raise Abort()
-        entry = Entry(entry.kind, entry.name, entry.data, entry.result, entry.target,
-                      self.now_ms, entry.wake_ms, entry.ref)  # dataclasses.replace, faster
+        now = self.now_ms
+        if entry.at_ms != now:  # stamp the time; entries are immutable, so a copy
+            entry = Entry(entry.kind, entry.name, entry.data, entry.result, entry.target,
+                          now, entry.wake_ms, entry.ref)  # dataclasses.replace, faster
         kind = entry.kind
         after: list[Callable[[], None]] = []
-        with self.store.atomic():
-            if kind != RUN:  # a step's command has no effect of its own
-                entry = self._apply_command(attempt, entry, index, after)
+        if kind == RUN:  # a step's command has no effect of its own: one write
             stored = self.store.append(rec.id, entry)
+        else:
+            with self.store.atomic():
+                entry = self._apply_command(attempt, entry, index, after)
+                stored = self.store.append(rec.id, entry)
         if stored != index:
             raise InternalError(
                 f"journal of {rec.id} out of step: stored at #{stored}, attempt expected #{index}"
@@ -907,7 +912,7 @@ class Engine:
         if entry.result is not None:
             attempt._see(index, entry.result)
             self._done[rec.id].add(index)
-        self.trace_later("entry", rec.id, (_entry_text, index, entry))
+        self.trace_later("entry", rec.id, ("command", index, kind, entry.name, entry.data))
         for action in after:
             action()
         if faulty and kind != RUN and self._fault_at(attempt, AFTER_STORE, index, entry.name, kind):
@@ -1086,7 +1091,7 @@ class Engine:
                 f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
             )
         injected = None
-        if self.faulty:
+        if self.injector.may_fire(STEP_KINDS, None):
             injected = self.injector.step_outcome(
                 self._point(attempt, "step", index, spec.name, RUN)
             )
@@ -1138,7 +1143,7 @@ class Engine:
             self.step_run_log.append(
                 (attempt.rec.id, index, spec.name, attempt.number, attempt.handler)
             )
-        self.trace_later("step", attempt.rec.id, (_step_text, spec.name, index))
+        self.trace_later("step", attempt.rec.id, ("step", spec.name, index))
 
     def finish_step(
         self, attempt: Attempt, index: int, spec: StepSpec, outcome: StepOutcome
@@ -1156,7 +1161,8 @@ class Engine:
                 data = spec.serialize(value)
             except SerializationError as err:
                 kind, value = "error", err
-        if self.faulty and self._fault_at(attempt, EFFECT_DONE, index, spec.name, RUN):
+        faulty = self.faulty
+        if faulty and self._fault_at(attempt, EFFECT_DONE, index, spec.name, RUN):
             return
         rec = attempt.rec
         completion: Completion
@@ -1186,7 +1192,7 @@ class Engine:
                 )
                 return
         self.deliver(rec.id, index, completion)
-        if self.faulty and self._fault_at(attempt, AFTER_STORE, index, spec.name, RUN):
+        if faulty and self._fault_at(attempt, AFTER_STORE, index, spec.name, RUN):
             return
 
     # -- introspection ------------------------------------------------------

@@ -37,6 +37,10 @@ SUSPEND: Final = "suspend"
 RESTART: Final = "restart"
 KINDS: Final = (CRASH, FAIL, TERMINAL, DELAY, LOSE_RESPONSE, SUSPEND, RESTART)
 
+# What a fault point (``at_point``) and a step's run (``step_outcome``) can fire.
+POINT_KINDS: Final = (CRASH, SUSPEND, RESTART)
+STEP_KINDS: Final = (FAIL, TERMINAL, DELAY)
+
 # Faults the runtime hides: they must not change an invocation's outcome.
 TRANSPARENT_KINDS: Final = frozenset({CRASH, DELAY, SUSPEND, RESTART})
 
@@ -316,6 +320,12 @@ class Injector:
     def __post_init__(self) -> None:
         self._left = [f.times for f in self.plan.faults]
 
+    @property
+    def armed(self) -> bool:
+        """Whether a fault point could fire anything: a plan fault has firings
+        left, or an explorer proposes. Once not, the engine skips the points."""
+        return self.enabled and (self.explore is not None or any(self._left))
+
     def _take(self, point: FaultPoint, kinds: tuple[str, ...], phase: str | None) -> Fault | None:
         if not self.enabled:
             return None
@@ -335,13 +345,29 @@ class Injector:
                 return proposed
         return None
 
+    def may_fire(self, kinds: tuple[str, ...], phase: str | None) -> bool:
+        """Whether a point of ``phase`` could fire a fault of ``kinds`` at all.
+
+        False means ``at_point`` (``POINT_KINDS``) or ``step_outcome``
+        (``STEP_KINDS``, phase None) would answer None whatever the point, so
+        the engine need not build one.
+        """
+        if not self.enabled:
+            return False
+        if self.explore is not None:
+            return True
+        for fault, left in zip(self.plan.faults, self._left, strict=True):
+            if left > 0 and fault.kind in kinds and (phase is None or phase_of(fault) == phase):
+                return True
+        return False
+
     def at_point(self, point: FaultPoint) -> Fault | None:
         """A crash, suspension or restart to fire at this point, if any."""
-        return self._take(point, (CRASH, SUSPEND, RESTART), point.phase)
+        return self._take(point, POINT_KINDS, point.phase)
 
     def step_outcome(self, point: FaultPoint) -> Fault | None:
         """A failure or delay to inject instead of/around running a step."""
-        return self._take(point, (FAIL, TERMINAL, DELAY), None)
+        return self._take(point, STEP_KINDS, None)
 
     def lose_response(self, external: str, operation: str, point: FaultPoint) -> bool:
         """Whether a fake external's response to this call is lost."""

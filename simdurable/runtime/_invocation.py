@@ -262,6 +262,18 @@ class Attempt:
         entry = journal[cursor]
         return entry.kind == COMPLETION and entry.target == index
 
+    def replayed_next(self, index: int) -> bool:
+        """While replaying, whether waiting on ``index`` alone is satisfied at once.
+
+        It consumes the notifications at the cursor, as the engine's
+        ``on_wait`` would first do, so a future can go on without yielding to
+        the engine only for it to resume the handler straight away.
+        """
+        if self.state != REPLAYING:
+            return False
+        self._consume_notifications()
+        return index in self.done
+
     def register_step(self, index: int, spec: StepSpec) -> None:
         if index not in self.done:
             if index not in self.steps:

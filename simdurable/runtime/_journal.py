@@ -110,13 +110,18 @@ class Entry:
             return f"completion of #{self.target} ({outcome})"
         if self.kind == CANCELLED:
             return "cancelled"
-        text = f"{self.kind}"
-        if self.name:
-            text += f' "{self.name}"'
-        if self.kind in PAYLOAD_CHECKED and self.data is not None:
-            shown = self.data[:60].decode("utf-8", "replace")
-            text += f" {shown}"
-        return text
+        return describe_command(self.kind, self.name, self.data)
+
+
+def describe_command(kind: str, name: str, data: bytes | None) -> str:
+    """``Entry.describe()`` of a command, from the fields it shows."""
+    text = f"{kind}"
+    if name:
+        text += f' "{name}"'
+    if kind in PAYLOAD_CHECKED and data is not None:
+        shown = data[:60].decode("utf-8", "replace")
+        text += f" {shown}"
+    return text
 
 
 def same_command(recorded: Entry, issued: Entry) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -60,6 +61,20 @@ class InvocationRecord:
         if self.key is None:
             return f"{self.service}/{self.handler}"
         return f"{self.service}/{self.key}/{self.handler}"
+
+
+_record_values = operator.attrgetter(*(f.name for f in dataclasses.fields(InvocationRecord)))
+
+
+def copy_record(rec: InvocationRecord) -> InvocationRecord:
+    """``dataclasses.replace(rec, headers=dict(rec.headers))``, several times faster.
+
+    The memory store copies a record on every write and read; ``replace``
+    walks the fields' metadata each time, this passes them positionally.
+    """
+    copy = InvocationRecord(*_record_values(rec))
+    copy.headers = dict(rec.headers)
+    return copy
 
 
 class Store(Protocol):
@@ -116,15 +131,15 @@ class MemoryStore:
         self._idempotency: dict[str, str] = {}
 
     def put_invocation(self, rec: InvocationRecord) -> None:
-        self._invocations[rec.id] = dataclasses.replace(rec, headers=dict(rec.headers))
+        self._invocations[rec.id] = copy_record(rec)
 
     def invocation(self, inv_id: str) -> InvocationRecord | None:
         rec = self._invocations.get(inv_id)
-        return None if rec is None else dataclasses.replace(rec, headers=dict(rec.headers))
+        return None if rec is None else copy_record(rec)
 
     def invocations(self) -> list[InvocationRecord]:
         recs = sorted(self._invocations.values(), key=lambda r: r.seq)
-        return [dataclasses.replace(r, headers=dict(r.headers)) for r in recs]
+        return [copy_record(r) for r in recs]
 
     def journal(self, inv_id: str) -> list[Entry]:
         return list(self._journals.get(inv_id, ()))

@@ -413,6 +413,7 @@ class Exploration:
             settings,
             strategies as st,
         )
+        from hypothesis.errors import Flaky
 
         state: dict[str, Any] = {"n": 0, "last": None}
 
@@ -447,6 +448,11 @@ class Exploration:
         try:
             example()
         except Found:
+            pass
+        except Flaky:
+            # Hypothesis replayed the failing example and it passed: the handler
+            # behaves differently from run to run (the clock, a global). What was
+            # seen stays in ``state`` and is judged again, from plan and seed.
             pass
         return state["n"], state["last"]
 

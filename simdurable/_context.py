@@ -23,8 +23,9 @@ from ._futures import DurableCallFuture, DurableFuture, DurableSleepFuture, Send
 from ._options import RunOptions, options_from_legacy
 from ._serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from ._service import handler_of
-from .runtime._engine import HandlerSpec, awakeable_id, encode_promise
+from .runtime._engine import HandlerSpec
 from .runtime._errors import HandlerError, SerializationError, TerminalError
+from .runtime._ids import awakeable_id, encode_promise
 from .runtime._invocation import Attempt, StepSpec, user_source
 from .runtime._journal import (
     AWAKEABLE,

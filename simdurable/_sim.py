@@ -20,7 +20,7 @@ from ._external import FakeExternal
 from ._serde import DefaultSerde, JsonSerde
 from ._service import AnyService, Handler, collect_handlers
 from ._strict import StrictGuard
-from .runtime._engine import Deferred, Engine, HandlerSpec, awakeable_id, render_text
+from .runtime._engine import Engine, HandlerSpec
 from .runtime._errors import (
     HandlerError,
     InvalidTargetError,
@@ -40,10 +40,12 @@ from .runtime._faults import (
     FaultPlan,
     Injector,
 )
+from .runtime._ids import awakeable_id
 from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._scheduler import Chooser, RandomChooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, MemoryStore, Store
+from .runtime._trace import Deferred, render_text
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 

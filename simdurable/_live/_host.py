@@ -27,8 +27,9 @@ import trio
 
 from .._context import InvocationContext
 from .._service import Handler
-from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest, parse_awakeable_id
+from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest
 from ..runtime._errors import InvalidTargetError, TerminalError
+from ..runtime._ids import parse_awakeable_id
 from ..runtime._invocation import current_step
 from ..runtime._journal import AWAKEABLE, Completion
 from ..runtime._retry import InvocationRetryPolicy

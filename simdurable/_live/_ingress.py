@@ -32,8 +32,8 @@ from typing import Any, Final
 import trio
 
 from .._service import Handler
-from ..runtime._engine import make_id
 from ..runtime._errors import InvalidTargetError
+from ..runtime._ids import make_id
 from ..runtime._journal import Failure, Value
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._host import HostStopped, LiveHost

@@ -17,7 +17,6 @@ from typing import Any
 from .._external import FakeExternal
 from .._loader import LoadError, load_object
 from .._sim import InvocationHandle, Simulation
-from ..runtime._engine import parse_awakeable_id
 from ..runtime._errors import (
     HandlerError,
     InvalidTargetError,
@@ -26,6 +25,7 @@ from ..runtime._errors import (
     TerminalError,
 )
 from ..runtime._faults import FaultPlan, FaultPlanError
+from ..runtime._ids import parse_awakeable_id
 from ..runtime._journal import COMPLETION, RUN
 from ._model import Event, Invocation, Scenario, Where
 from ._schema import did_you_mean, show

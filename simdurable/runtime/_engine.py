@@ -15,7 +15,6 @@ the same two on trio with the real clock, running step closures itself
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import json
 from collections import defaultdict
@@ -47,6 +46,12 @@ from ._faults import (
     FaultPoint,
     Injector,
     make_exception,
+)
+from ._ids import (
+    awakeable_id,
+    decode_promise,
+    make_id,
+    parse_awakeable_id,
 )
 from ._invocation import (
     LIVE,
@@ -80,11 +85,11 @@ from ._journal import (
     Entry,
     Failure,
     Value,
-    describe_command,
 )
 from ._retry import InvocationRetryPolicy
 from ._scheduler import Scheduler
 from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
+from ._trace import Deferred, render_text
 
 _EVENT_LOOP_ERRORS: Final = frozenset(
     {"no running event loop", "must be called from async context"}
@@ -130,49 +135,6 @@ class StepRequest:
 
 
 StepOutcome = tuple[str, Any]  # ("ok", value) | ("terminal", TerminalError) | ("error", exc)
-
-
-def make_id(prefix: str, *parts: object) -> str:
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
-    return f"{prefix}_{digest[:20]}"
-
-
-def awakeable_id(inv_id: str, index: int) -> str:
-    return f"awk_{inv_id.removeprefix('inv_')}_{index}"
-
-
-def parse_awakeable_id(awk: str) -> tuple[str, int] | None:
-    if not awk.startswith("awk_"):
-        return None
-    body, _, index = awk[4:].rpartition("_")
-    if not body or not index.isdigit():
-        return None
-    return f"inv_{body}", int(index)
-
-
-# A trace text formatted only when read: ``(form, *args)``, where ``form`` names
-# one of the ``_FORMS`` below and the args are plain immutable values (no
-# objects the garbage collector must keep scanning), so that equal tuples
-# always format to equal text.
-Deferred = tuple[Any, ...]
-
-
-def render_text(text: str | Deferred) -> str:
-    """The text of a trace event, formatting a deferred one."""
-    if isinstance(text, str):
-        return text
-    return _FORMS[text[0]](*text[1:])
-
-
-def _command_text(index: int, kind: str, name: str, data: bytes | None) -> str:
-    return f"#{index} {describe_command(kind, name, data)}"
-
-
-def _step_text(name: str, index: int) -> str:
-    return f'ran step "{name}" #{index}'
-
-
-_FORMS: Final[dict[str, Callable[..., str]]] = {"command": _command_text, "step": _step_text}
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -1002,7 +964,7 @@ class Engine:
             return dataclasses.replace(
                 entry, result=Failure(409, PROMISE_ALREADY_COMPLETED)
             )
-        completion = _promise_completion(entry.data or b"")
+        completion = decode_promise(entry.data or b"")
         self.store.set_promise(rec.service, key, entry.name, completion)
         pkey = (rec.service, key, entry.name)
         after.append(lambda: self._wake_promise(pkey, completion))
@@ -1250,17 +1212,4 @@ def _awakeable_completion(entry: Entry) -> Completion:
     if entry.kind == RESOLVE_AWAKEABLE:
         return Value(entry.data or b"")
     payload = json.loads(entry.data or b"{}")
-    return Failure(int(payload.get("code", 500)), str(payload.get("message", "")))
-
-
-def encode_promise(completion: Completion) -> bytes:
-    if isinstance(completion, Value):
-        return b"R" + completion.data
-    return b"J" + json.dumps({"code": completion.code, "message": completion.message}).encode()
-
-
-def _promise_completion(data: bytes) -> Completion:
-    if data[:1] == b"R":
-        return Value(data[1:])
-    payload = json.loads(data[1:] or b"{}")
     return Failure(int(payload.get("code", 500)), str(payload.get("message", "")))

@@ -197,3 +197,24 @@ def test_queries_are_reads_that_record_no_effect_but_can_fail():
         quotes.query("price", {"sym": "X"})
     assert quotes.query("price", {"sym": "X"}) == {"op": "price", "payload": {"sym": "X"}}
     assert quotes.effects == [] and quotes.queries == [("price", {"sym": "X"})]
+
+
+def test_a_timer_can_be_made_to_fire_late():
+    plan = "delay(index=0, phase=timer, by=7200s)"
+    assert str(sd.FaultPlan.parse(plan)) == plan
+    sim = sd.Simulation([svc, obj], seed=1, faults=plan)
+    h = sim.invoke("Api/sleeper")
+    sim.run()
+    assert h.result() == "woke"
+    assert sim.now() == 86400.0 + 7200.0
+    assert any("timer #0 delayed by 7200000ms" in line for line in sim.trace())
+    # a delay without phase=timer is a step's, and leaves timers alone
+    sim = sd.Simulation([svc, obj], seed=1, faults="delay(index=0, by=2h)")
+    h = sim.invoke("Api/sleeper")
+    sim.run()
+    assert sim.now() == 86400.0
+
+
+def test_only_delays_apply_to_timers():
+    with pytest.raises(sd.FaultPlanError, match="only for delay faults"):
+        sd.FaultPlan.parse("crash(phase=timer)")

@@ -31,6 +31,7 @@ from ..runtime._faults import (
     RESTART,
     SUSPEND,
     TERMINAL,
+    TIMER,
     Fault,
     FaultPoint,
 )
@@ -43,6 +44,7 @@ KINDS_AT: dict[str, tuple[str, ...]] = {
     EFFECT_DONE: (CRASH, SUSPEND, RESTART),
     AFTER_STORE: (CRASH, SUSPEND, RESTART),
     STEP_PHASE: (FAIL, TERMINAL, DELAY),
+    TIMER: (DELAY,),
     LOSE_RESPONSE: (LOSE_RESPONSE,),
 }
 DELAYS_MS = (10, 1_000, 60_000)
@@ -239,7 +241,7 @@ def make_fault(kind: str, point: FaultPoint, draw: Draw | None = None) -> Fault:
         return Fault(TERMINAL, message="injected terminal failure", status=500)
     if kind == DELAY:
         by = DELAYS_MS[0] if draw is None else DELAYS_MS[draw(len(DELAYS_MS))]
-        return Fault(DELAY, by_ms=by)
+        return Fault(DELAY, by_ms=by, phase=TIMER if point.phase == TIMER else None)
     external, _, operation = point.op.partition(".")
     return Fault(LOSE_RESPONSE, external=external or None, operation=operation or None)
 

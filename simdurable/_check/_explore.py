@@ -30,9 +30,11 @@ from .._sim import Simulation, parse_target
 from ..runtime._errors import InvalidTargetError, StuckError
 from ..runtime._faults import (
     CRASH,
+    DELAY,
     FAIL,
     LOSE_RESPONSE,
     TERMINAL,
+    TIMER,
     Fault,
     FaultPlan,
     FaultPoint,
@@ -351,6 +353,8 @@ class Exploration:
                 cases.append(pin(p, make_fault(TERMINAL, p), many))
             elif p.phase == LOSE_RESPONSE:
                 cases.append(pin(p, make_fault(LOSE_RESPONSE, p), many))
+            elif p.phase == TIMER:
+                cases.append(pin(p, make_fault(DELAY, p), many))
         # Crashes first: they are the faults a handler must survive above all.
         cases.sort(key=lambda f: f.kind != CRASH)
         found_by = f"the single-fault phase ({len(cases)} single faults, each tried alone)"

@@ -42,6 +42,7 @@ from ._faults import (
     STEP_KINDS,
     SUSPEND,
     TERMINAL,
+    TIMER,
     Fault,
     FaultPoint,
     Injector,
@@ -906,8 +907,15 @@ class Engine:
         elif kind == CLEAR_ALL:
             self.store.clear_all_state(rec.service, key)
         elif kind == SLEEP:
-            entry = dataclasses.replace(entry, wake_ms=self.now_ms + max(0, entry.wake_ms))
-            wake = entry.wake_ms
+            wake = self.now_ms + max(0, entry.wake_ms)
+            if self.faulty and self.injector.may_fire((DELAY,), TIMER):
+                delay = self.injector.timer_delay(
+                    self._point(attempt, TIMER, index, entry.name, SLEEP)
+                )
+                if delay is not None and delay.by_ms:
+                    self.trace("fault", rec.id, f"timer #{index} delayed by {delay.by_ms}ms")
+                    wake += delay.by_ms
+            entry = dataclasses.replace(entry, wake_ms=wake)
             after.append(lambda: self.scheduler.add_timer(wake, ("sleep", rec.id, index)))
         elif kind in (CALL, SEND):
             entry = self._prepare_call(attempt, entry, index, after)

@@ -27,6 +27,8 @@ BEFORE: Final = "before"
 EFFECT_DONE: Final = "effect-done"
 AFTER_STORE: Final = "after-store"
 PHASES: Final = (BEFORE, EFFECT_DONE, AFTER_STORE)
+# A durable timer is being stored: a ``delay`` fault here makes it fire later.
+TIMER: Final = "timer"
 
 CRASH: Final = "crash"
 FAIL: Final = "fail"
@@ -105,9 +107,14 @@ class Fault:
             raise FaultPlanError(
                 f"unknown fault kind {self.kind!r}; expected one of: {', '.join(KINDS)}"
             )
-        if self.phase is not None and self.phase not in PHASES:
+        if self.phase == TIMER and self.kind != DELAY:
             raise FaultPlanError(
-                f"unknown phase {self.phase!r}; expected one of: {', '.join(PHASES)}"
+                f"phase {TIMER!r} is only for delay faults (a timer that fires late), "
+                f"not for {self.kind!r}"
+            )
+        if self.phase is not None and self.phase not in (*PHASES, TIMER):
+            raise FaultPlanError(
+                f"unknown phase {self.phase!r}; expected one of: {', '.join((*PHASES, TIMER))}"
             )
         if self.times < 1:
             raise FaultPlanError(f"times must be >= 1, not {self.times}")
@@ -334,6 +341,8 @@ class Injector:
                 continue
             if phase is not None and phase_of(fault) != phase:
                 continue
+            if phase is None and fault.phase == TIMER:
+                continue  # a timer's delay, not a step's
             if fault.matches(point):
                 self._left[i] -= 1
                 self.fired.append((point, fault))
@@ -368,6 +377,10 @@ class Injector:
     def step_outcome(self, point: FaultPoint) -> Fault | None:
         """A failure or delay to inject instead of/around running a step."""
         return self._take(point, STEP_KINDS, None)
+
+    def timer_delay(self, point: FaultPoint) -> Fault | None:
+        """A delay for the timer being stored at this point (phase ``timer``)."""
+        return self._take(point, (DELAY,), TIMER)
 
     def lose_response(self, external: str, operation: str, point: FaultPoint) -> bool:
         """Whether a fake external's response to this call is lost."""

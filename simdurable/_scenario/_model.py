@@ -36,7 +36,7 @@ FAULT_FIELDS: Final[dict[str, set[str]]] = {
     RESTART: _COMMON | {"phase", "at"},
     FAIL: _COMMON | {"exception", "message"},
     TERMINAL: _COMMON | {"message", "status"},
-    DELAY: _COMMON | {"by"},
+    DELAY: _COMMON | {"by", "phase"},
     LOSE_RESPONSE: _COMMON | {"external", "operation"},
 }
 # Point faults fire on the first attempt unless told otherwise: a crash that

@@ -112,6 +112,11 @@ class Fault:
                 f"phase {TIMER!r} is only for delay faults (a timer that fires late), "
                 f"not for {self.kind!r}"
             )
+        if self.kind == DELAY and self.phase not in (None, TIMER):
+            raise FaultPlanError(
+                f"a delay's phase is {TIMER!r} (a timer fires late) or unset (a step runs "
+                f"late), not {self.phase!r}"
+            )
         if self.phase is not None and self.phase not in (*PHASES, TIMER):
             raise FaultPlanError(
                 f"unknown phase {self.phase!r}; expected one of: {', '.join((*PHASES, TIMER))}"

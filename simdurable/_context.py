@@ -15,7 +15,7 @@ import typing
 import uuid as _uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -62,7 +62,6 @@ class Request:
     attempt_headers: dict[str, str]
     body: bytes
     idempotency_key: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _decoder(serde: Serde[Any]) -> Callable[[bytes], Any]:

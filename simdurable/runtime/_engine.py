@@ -845,9 +845,6 @@ class Engine:
         self._load()
 
     # -- commands (called by attempts) ----------------------------------------
-    def on_replayed(self, attempt: Attempt, index: int, recorded: Entry) -> None:
-        """A command matched the journal during replay."""
-
     def store_command(self, attempt: Attempt, entry: Entry) -> int:
         rec = attempt.rec
         index = len(attempt.journal)

@@ -224,7 +224,6 @@ class Attempt:
                     self._see(index, recorded.result)
                 if self.cursor >= len(self.journal):
                     self.state = LIVE
-                self.engine.on_replayed(self, index, recorded)
                 return index
             self.state = LIVE
         index = self.engine.store_command(self, entry)

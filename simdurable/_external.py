@@ -74,10 +74,7 @@ class FakeExternal:
     ) -> dict[str, Any]:
         """Apply one effect; returns its receipt ``{"id", "op", "payload"}``."""
         self.calls += 1
-        for i, (want, exc, left) in enumerate(self._scripted):
-            if want in (None, op) and left > 0:
-                self._scripted[i] = (want, exc, left - 1)
-                raise exc
+        self._raise_scripted(op)
         if idempotency_key is not None:
             known = self._receipts.get((op, idempotency_key))
             if known is not None:
@@ -106,6 +103,13 @@ class FakeExternal:
         self._maybe_lose(op)
         return dict(receipt)
 
+    def _raise_scripted(self, op: str) -> None:
+        """Raise the next scripted failure for ``op`` (``fail_next``), if one is left."""
+        for i, (want, exc, left) in enumerate(self._scripted):
+            if want in (None, op) and left > 0:
+                self._scripted[i] = (want, exc, left - 1)
+                raise exc
+
     def _maybe_lose(self, op: str) -> None:
         """Under a fault plan, lose the response: the caller sees ConnectionError."""
         step = current_step.get()
@@ -132,10 +136,7 @@ class FakeExternal:
         duplicate effects. They are kept in ``queries`` as ``(op, payload)``.
         """
         self.calls += 1
-        for i, (want, exc, left) in enumerate(self._scripted):
-            if want in (None, op) and left > 0:
-                self._scripted[i] = (want, exc, left - 1)
-                raise exc
+        self._raise_scripted(op)
         self.queries.append((op, copy.deepcopy(payload)))
         self._maybe_lose(op)
         return {"op": op, "payload": copy.deepcopy(payload)}

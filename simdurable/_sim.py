@@ -44,7 +44,7 @@ from .runtime._ids import awakeable_id
 from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._scheduler import Chooser, RandomChooser, Scheduler
-from .runtime._store import COMPLETED, PAUSED, MemoryStore, Store
+from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
 from .runtime._trace import Deferred, render_text
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,6 +91,23 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def completed_value(rec: InvocationRecord, handler: Handler) -> Any:
+    """A completed invocation's return value; raises its ``TerminalError`` if it failed."""
+    result = rec.result
+    if isinstance(result, Failure):
+        raise TerminalError(result.message, result.code)
+    assert isinstance(result, Value)
+    return handler.handler_io.output_serde.deserialize(result.data)
+
+
+def paused_error(rec: InvocationRecord) -> NotFinishedError:
+    """What ``result()`` raises for an invocation paused after its retries."""
+    return NotFinishedError(
+        f"{rec.target} ({rec.id}) is paused after {rec.failures} failed attempts; "
+        f"last failure: {rec.last_failure}"
+    )
+
+
 class InvocationHandle:
     """A submitted invocation: its id, status and (eventually) result."""
 
@@ -129,19 +146,12 @@ class InvocationHandle:
         engine = self._sim._engine
         rec = engine.record(self.id)
         if rec.status == COMPLETED:
-            result = rec.result
-            if isinstance(result, Failure):
-                raise TerminalError(result.message, result.code)
-            assert isinstance(result, Value)
-            return self._handler.handler_io.output_serde.deserialize(result.data)
+            return completed_value(rec, self._handler)
         if rec.status == PAUSED:
             err = self._sim._paused_error(self.id)
             if err is not None:
                 raise err
-            raise NotFinishedError(
-                f"{rec.target} ({self.id}) is paused after {rec.failures} failed attempts; "
-                f"last failure: {rec.last_failure}"
-            )
+            raise paused_error(rec)
         raise NotFinishedError(
             f"{rec.target} ({self.id}) has not finished: {engine.waiting_on(self.id)}"
         )

@@ -31,8 +31,8 @@ import trio
 
 from .._serde import DefaultSerde, JsonSerde
 from .._service import Handler, collect_handlers
-from .._sim import parse_target
-from ..runtime._errors import NotFinishedError, SerializationError, TerminalError
+from .._sim import completed_value, parse_target, paused_error
+from ..runtime._errors import NotFinishedError, SerializationError
 from ..runtime._journal import Entry, Failure, Value
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
@@ -131,15 +131,9 @@ class LiveInvocation:
         """
         rec = self._ex._wait(self.id, timeout)
         if rec.status == COMPLETED:
-            if isinstance(rec.result, Failure):
-                raise TerminalError(rec.result.message, rec.result.code)
-            assert isinstance(rec.result, Value)
-            return self._handler.handler_io.output_serde.deserialize(rec.result.data)
+            return completed_value(rec, self._handler)
         if rec.status == PAUSED:
-            raise NotFinishedError(
-                f"{rec.target} ({self.id}) is paused after {rec.failures} failed attempts; "
-                f"last failure: {rec.last_failure}"
-            )
+            raise paused_error(rec)
         raise NotFinishedError(f"{rec.target} ({self.id}) has not finished: the executor "
                                "stopped first")
 

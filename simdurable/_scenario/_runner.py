@@ -389,29 +389,24 @@ def _effects(effects: Sequence[Any]) -> str:
 def _validate_faults(sc: Scenario, names: set[str], targets: set[str],
                      externals: set[str]) -> list[Problem]:
     problems = []
+    # field, what it must name, the names known, and how the list of them is called
+    checks = (
+        ("step", "no step or operation is named {!r} in this scenario's runs", names,
+         "names seen"),
+        ("target", "no handler is named {!r}", targets, "handlers"),
+        ("external", "no fake external is named {!r}", externals, "externals"),
+    )
     for fault, where in sc.faults:
-        if fault.step is not None and fault.step not in names:
+        for name, message, known, label in checks:
+            value = getattr(fault, name)
+            if value is None or value in known:
+                continue
+            path = where.path + (name,)
             problems.append(Problem(
-                f"no step or operation is named {fault.step!r} in this scenario's runs"
-                f"{did_you_mean(fault.step, sorted(names))} "
-                f"(names seen: {', '.join(sorted(names)) or 'none'})",
-                where.path + ("step",) if where.path != ("faults",) else where.path,
-                sc.doc.mark(where.path + ("step",)),
-            ))
-        if fault.target is not None and fault.target not in targets:
-            problems.append(Problem(
-                f"no handler is named {fault.target!r}{did_you_mean(fault.target, sorted(targets))}"
-                f" (handlers: {', '.join(sorted(targets))})",
-                where.path + ("target",) if where.path != ("faults",) else where.path,
-                sc.doc.mark(where.path + ("target",)),
-            ))
-        if fault.external is not None and fault.external not in externals:
-            problems.append(Problem(
-                f"no fake external is named {fault.external!r}"
-                f"{did_you_mean(fault.external, sorted(externals))} "
-                f"(externals: {', '.join(sorted(externals)) or 'none'})",
-                where.path + ("external",) if where.path != ("faults",) else where.path,
-                sc.doc.mark(where.path + ("external",)),
+                message.format(value) + did_you_mean(value, sorted(known))
+                + f" ({label}: {', '.join(sorted(known)) or 'none'})",
+                path if where.path != ("faults",) else where.path,
+                sc.doc.mark(path),
             ))
     return problems
 

@@ -1209,9 +1209,6 @@ class Engine:
             return f"{status} until {rec.run_at_ms}ms"
         return status
 
-    def attempt_of(self, inv_id: str) -> Attempt | None:
-        return self._attempts.get(inv_id)
-
 
 def _awakeable_completion(entry: Entry) -> Completion:
     if entry.kind == RESOLVE_AWAKEABLE:

@@ -23,7 +23,7 @@ import contextvars
 import hashlib
 import random
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,7 +33,6 @@ from ._journal import (
     COMPLETION,
     Completion,
     Entry,
-    Failure,
     same_command,
 )
 
@@ -317,15 +316,6 @@ class Attempt:
     def outcome(self, index: int) -> Completion:
         return self.done[index]
 
-    def first_done(self, indices: Sequence[int]) -> int | None:
-        """Among ``indices``, the one whose completion became visible first."""
-        best, best_seq = None, None
-        for i in indices:
-            seq = self.order.get(i)
-            if seq is not None and (best_seq is None or seq < best_seq):
-                best, best_seq = i, seq
-        return best
-
     def satisfied(self, wait: Wait) -> bool:
         indices = wait.indices
         if len(indices) == 1:
@@ -376,7 +366,3 @@ class Attempt:
         pending = [i for i in self._unscheduled if not steps[i].scheduled and i not in done]
         self._unscheduled = pending
         return list(pending)
-
-    def failure_of(self, index: int) -> Failure | None:
-        c = self.done.get(index)
-        return c if isinstance(c, Failure) else None

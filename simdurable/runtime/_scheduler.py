@@ -83,10 +83,6 @@ class Scheduler:
         """Drop every ready task for which ``predicate(task)`` is true."""
         self._ready = [t for t in self._ready if not predicate(t)]
 
-    def ready_tasks(self) -> list[Any]:
-        return list(self._ready)
-
-    # -- timers --------------------------------------------------------------
     def add_timer(self, due_ms: int, payload: Any) -> None:
         self._timer_seq += 1
         self._timers.add((max(due_ms, self.now_ms), self._timer_seq, payload))

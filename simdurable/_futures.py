@@ -16,8 +16,9 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
+from .runtime._engine import RAN_PARKED
 from .runtime._errors import HandlerError, TerminalError
-from .runtime._invocation import Attempt, Wait
+from .runtime._invocation import PARKED, Attempt, Wait
 from .runtime._journal import Completion, Failure, Value
 
 T = TypeVar("T")
@@ -54,8 +55,11 @@ class DurableFuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index
-        while index not in attempt.done and not attempt.replayed_next(index):
-            yield Wait((index,))
+        if index not in attempt.done and not attempt.replayed_next(index):
+            if attempt.engine.run_lone_step(attempt, index) == RAN_PARKED:
+                yield PARKED
+            while index not in attempt.done and not attempt.replayed_next(index):
+                yield Wait((index,))
         return self._result()
 
     def __repr__(self) -> str:

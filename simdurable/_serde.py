@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -41,7 +42,16 @@ _DECODER = json.JSONDecoder()
 
 
 def dumps(obj: Any) -> bytes:
-    """``json.dumps(obj, default=_to_jsonable).encode()``, with one shared encoder."""
+    """``json.dumps(obj, default=_to_jsonable).encode()``, with one shared encoder.
+
+    Ints and strings, the most common step results, skip the encoder: they
+    come out as the encoder would write them.
+    """
+    kind = type(obj)
+    if kind is int:
+        return b"%d" % obj
+    if kind is str:
+        return encode_basestring_ascii(obj).encode()
     return _ENCODER.encode(obj).encode()
 
 
@@ -52,6 +62,8 @@ def loads(buf: bytes) -> Any:
     that starts with a non-NUL ASCII byte followed by a non-NUL byte has none.
     """
     if type(buf) is bytes and buf and 0 < buf[0] < 0x80 and (len(buf) < 2 or buf[1]):
+        if buf.isdigit() and (buf[0] != 0x30 or len(buf) == 1):
+            return int(buf)  # a JSON natural number: no leading zero, ASCII digits only
         return _DECODER.decode(buf.decode("utf-8", "surrogatepass"))
     return json.loads(buf)
 

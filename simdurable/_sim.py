@@ -215,7 +215,7 @@ class Simulation:
             segment_guard=self._guard,
             always_suspend=always_suspend,
         )
-        self._steps = 0
+        self._engine.max_tasks = max_steps
 
     # -- trace --------------------------------------------------------------
     def _record(self, t_ms: int, kind: str, inv: str, text: str | Deferred) -> None:
@@ -376,8 +376,7 @@ class Simulation:
         until_ms = None if until is None else to_ms(until, 0)
         while True:
             while engine.has_ready():
-                self._steps += 1
-                if self._steps > self.max_steps:
+                if engine.tasks_run >= self.max_steps:
                     raise StuckError(
                         f"no end in sight: {self.max_steps} tasks ran by t={self.now():.3f}s "
                         "(an unbounded loop or a retry storm?)\n" + str(self._summary()),

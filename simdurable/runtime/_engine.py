@@ -14,7 +14,6 @@ the same two on trio with the real clock, running step closures itself
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 from collections import defaultdict
@@ -56,6 +55,7 @@ from ._ids import (
 )
 from ._invocation import (
     LIVE,
+    PARKED,
     Abort,
     Attempt,
     StepInfo,
@@ -160,6 +160,21 @@ def drive(awaitable: Any, step: str) -> Any:
         return stop.value
 
 
+# What ``Engine.run_lone_step`` did.
+NOT_RUN: Final = 0
+RESUMED: Final = 1
+RAN_PARKED: Final = 2
+
+
+def _close(coro: Coroutine[Any, Any, Any]) -> None:
+    """Close a handler's coroutine unless it is running (or already closed)."""
+    if getattr(coro, "cr_frame", None) is not None and not getattr(coro, "cr_running", False):
+        try:
+            coro.close()
+        except BaseException:  # noqa: BLE001 - a dying handler may raise anything
+            pass
+
+
 class Engine:
     """See the module docstring."""
 
@@ -191,6 +206,13 @@ class Engine:
         self.segment_guard = segment_guard
         self.always_suspend = always_suspend
         self.inline_steps = inline_steps
+        # Tasks done so far (``run_task`` and steps run in place); the host
+        # stops at ``max_tasks``, so steps are run in place only below it.
+        self.tasks_run = 0
+        # ``run_lone_step`` may run steps in place (an optimisation that must
+        # not change a run: tests compare runs with it on and off).
+        self.steps_in_place = inline_steps
+        self.max_tasks: float = float("inf")
         # Self-check of exactly-once: closure executions per (invocation, index).
         self.step_runs: dict[tuple[str, int], int] = defaultdict(int)
         self.step_run_log: list[tuple[str, int, str, int, str]] = []
@@ -459,6 +481,7 @@ class Engine:
     def run_task(self) -> StepRequest | None:
         """Do one ready task. With ``inline_steps=False`` steps come back as requests."""
         task = self.scheduler.pop()
+        self.tasks_run += 1
         kind, inv_id, number, index = task
         if kind != "start":
             self._unqueue(inv_id, number)
@@ -619,6 +642,9 @@ class Engine:
                 return
             if not attempt.alive:
                 self._after_abort(attempt)
+                _close(coro)
+                return
+            if yielded is PARKED:
                 return
             if not isinstance(yielded, Wait):
                 self._pause(
@@ -663,13 +689,8 @@ class Engine:
             del self._attempts[attempt.rec.id]
         coro = attempt.coro
         attempt.coro = None
-        if coro is not None and getattr(coro, "cr_frame", None) is not None and not getattr(
-            coro, "cr_running", False
-        ):
-            try:
-                coro.close()
-            except BaseException:  # noqa: BLE001 - a dying handler may raise anything
-                pass
+        if coro is not None:
+            _close(coro)
         inv_id, number = attempt.rec.id, attempt.number
         if self._queued.pop((inv_id, number), 0):
             self.scheduler.discard(
@@ -854,7 +875,7 @@ class Engine:
         now = self.now_ms
         if entry.at_ms != now:  # stamp the time; entries are immutable, so a copy
             entry = Entry(entry.kind, entry.name, entry.data, entry.result, entry.target,
-                          now, entry.wake_ms, entry.ref)  # dataclasses.replace, faster
+                          now, entry.wake_ms, entry.ref)  # _replace, faster
         kind = entry.kind
         after: list[Callable[[], None]] = []
         if kind == RUN:  # a step's command has no effect of its own: one write
@@ -892,10 +913,10 @@ class Engine:
         key = rec.key or ""
         if kind == GET:
             value = self.store.state(rec.service, key).get(entry.name, b"")
-            entry = dataclasses.replace(entry, result=Value(value))
+            entry = entry._replace(result=Value(value))
         elif kind == KEYS:
             names = sorted(self.store.state(rec.service, key))
-            entry = dataclasses.replace(entry, result=Value(json.dumps(names).encode()))
+            entry = entry._replace(result=Value(json.dumps(names).encode()))
         elif kind == SET:
             assert entry.data is not None
             self.store.set_state(rec.service, key, entry.name, entry.data)
@@ -912,20 +933,20 @@ class Engine:
                 if delay is not None and delay.by_ms:
                     self.trace("fault", rec.id, f"timer #{index} delayed by {delay.by_ms}ms")
                     wake += delay.by_ms
-            entry = dataclasses.replace(entry, wake_ms=wake)
+            entry = entry._replace(wake_ms=wake)
             after.append(lambda: self.scheduler.add_timer(wake, ("sleep", rec.id, index)))
         elif kind in (CALL, SEND):
             entry = self._prepare_call(attempt, entry, index, after)
         elif kind == PROMISE_GET:
             existing = self.store.promise(rec.service, key, entry.name)
             if existing is not None:
-                entry = dataclasses.replace(entry, result=existing)
+                entry = entry._replace(result=existing)
             else:
                 pkey = (rec.service, key, entry.name)
                 after.append(lambda: self._promise_waiters[pkey].append((rec.id, index)))
         elif kind == PROMISE_PEEK:
             existing = self.store.promise(rec.service, key, entry.name)
-            entry = dataclasses.replace(entry, result=existing or Value(b""))
+            entry = entry._replace(result=existing or Value(b""))
         elif kind == PROMISE_COMPLETE:
             entry = self._complete_promise_entry(rec, entry, after)
         elif kind in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
@@ -957,8 +978,8 @@ class Engine:
             caller=(rec.id, index) if entry.kind == CALL else None,
         )
         after.append(follow_up)
-        return dataclasses.replace(
-            entry, ref=child_id, wake_ms=self.now_ms + delay_ms if delay_ms else -1
+        return entry._replace(
+            ref=child_id, wake_ms=self.now_ms + delay_ms if delay_ms else -1
         )
 
     def _complete_promise_entry(
@@ -966,14 +987,14 @@ class Engine:
     ) -> Entry:
         key = rec.key or ""
         if self.store.promise(rec.service, key, entry.name) is not None:
-            return dataclasses.replace(
-                entry, result=Failure(409, PROMISE_ALREADY_COMPLETED)
+            return entry._replace(
+                result=Failure(409, PROMISE_ALREADY_COMPLETED)
             )
         completion = decode_promise(entry.data or b"")
         self.store.set_promise(rec.service, key, entry.name, completion)
         pkey = (rec.service, key, entry.name)
         after.append(lambda: self._wake_promise(pkey, completion))
-        return dataclasses.replace(entry, result=Value(b""))
+        return entry._replace(result=Value(b""))
 
     def _wake_promise(self, pkey: tuple[str, str, str], completion: Completion) -> None:
         for inv_id, index in self._promise_waiters.pop(pkey, []):
@@ -1046,6 +1067,76 @@ class Engine:
         self._notify(inv_id, entry)
 
     # -- steps ----------------------------------------------------------------
+    def run_lone_step(self, attempt: Attempt, index: int) -> int:
+        """Run the step a handler now awaits in place, if the loop would run it next.
+
+        When nothing else is ready and the handler awaits its only unstarted
+        step, the loop has no choice to make: it runs the step's task, then
+        the handler's resume task. Doing both here, inside the ``await``,
+        skips the round trip through the loop and leaves the same journal,
+        trace, decisions and task count (so ``max_steps`` still stops a
+        runaway handler at the same task). Faults that could fire at this
+        step, an explorer, a replay or a live host all take the usual way.
+
+        Returns ``NOT_RUN`` (wait as usual), ``RESUMED`` (the result is there)
+        or ``RAN_PARKED`` (it ran, but other work is ready now, so the handler
+        waits for its resume task like any other).
+        """
+        if (
+            not self.steps_in_place
+            or self.scheduler._ready
+            or attempt.state is not LIVE
+            or not attempt.alive
+            or attempt.cancel_pending
+            or attempt.failure is not None
+            or self.tasks_run >= self.max_tasks
+        ):
+            return NOT_RUN
+        unscheduled = attempt._unscheduled
+        if not (len(unscheduled) == 1 and unscheduled[0] == index):
+            if attempt.pending_steps() != [index]:
+                return NOT_RUN
+        spec = attempt.steps[index]
+        injector = self.injector
+        if injector.armed and not injector.quiet_at(
+            self._point(attempt, "step", index, spec.name, RUN)
+        ):
+            return NOT_RUN
+        # As the loop would: the handler waits, its step is queued, then taken.
+        wait = Wait((index,))
+        attempt.waiting = wait
+        attempt._unscheduled = []
+        spec.scheduled = True
+        self.tasks_run += 1
+        inv_id, number = attempt.rec.id, attempt.number
+        guard = self.segment_guard
+        if guard is not None:
+            guard.exit()
+        try:
+            self._step_task(inv_id, number, index)
+        finally:
+            if guard is not None:
+                guard.enter(attempt)
+        ready = self.scheduler._ready
+        if not (
+            attempt.alive
+            and attempt.resume_scheduled
+            and len(ready) == 1
+            and ready[0] == ("resume", inv_id, number, 0)
+            and self.tasks_run < self.max_tasks
+        ):
+            return RAN_PARKED
+        # The resume task, taken as ``run_task`` would take it.
+        ready.pop()
+        self._unqueue(inv_id, number)
+        self.tasks_run += 1
+        throw = attempt.take_cancel(wait)
+        attempt.waiting = None
+        attempt.resume_scheduled = False
+        if throw is not None:
+            raise throw
+        return RESUMED
+
     def _step_task(self, inv_id: str, number: int, index: int) -> StepRequest | None:
         attempt = self._attempts.get(inv_id)
         if attempt is None or attempt.number != number or not attempt.alive:

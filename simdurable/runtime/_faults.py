@@ -375,6 +375,18 @@ class Injector:
                 return True
         return False
 
+    def quiet_at(self, point: FaultPoint) -> bool:
+        """Whether nothing at all could fire at ``point``'s step, whatever the
+        phase or kind: no explorer, and no plan fault left that matches it."""
+        if not self.enabled:
+            return True
+        if self.explore is not None:
+            return False
+        for fault, left in zip(self.plan.faults, self._left, strict=True):
+            if left > 0 and fault.matches(point):
+                return False
+        return True
+
     def at_point(self, point: FaultPoint) -> Fault | None:
         """A crash, suspension or restart to fire at this point, if any."""
         return self._take(point, POINT_KINDS, point.phase)

@@ -25,7 +25,7 @@ import random
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._errors import ContextMisuseError, JournalMismatchError, TerminalError
 from ._journal import (
@@ -46,8 +46,7 @@ DONE: Final = "done"
 DEAD: Final = "dead"
 
 
-@dataclass(frozen=True, slots=True)
-class StepInfo:
+class StepInfo(NamedTuple):
     """Which step's closure is running; fake externals read it to label effects."""
 
     invocation: str
@@ -90,12 +89,17 @@ class Abort(BaseException):
     """
 
 
-@dataclass(frozen=True, slots=True)
-class Wait:
+class Wait(NamedTuple):
     """What a handler's coroutine yields: the command indices it waits on."""
 
     indices: tuple[int, ...]
     all: bool = False
+
+
+# Yielded by a future whose step the engine already ran in place (see
+# ``Engine.run_lone_step``) when other work became ready meanwhile: the
+# handler stays where it is until its queued resume task runs.
+PARKED: Final = Wait(())
 
 
 _OUR_DIR = __file__.rsplit("/", 2)[0]

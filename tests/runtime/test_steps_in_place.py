@@ -1,0 +1,135 @@
+"""Running a lone step in place (inside the handler's ``await``) is only an
+optimisation: with it on or off, every run is the same, task for task."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import simdurable as sd
+from simdurable.runtime import StuckError
+
+bank = sd.FakeExternal("bank")
+flaky_calls: list[int] = []
+
+seq = sd.Service("Seq")
+obj = sd.VirtualObject("Counter")
+
+
+def add(i: int) -> int:
+    return i + 1
+
+
+def sometimes_fails(i: int) -> int:
+    flaky_calls.append(i)
+    if len(flaky_calls) % 3 == 1:
+        raise ConnectionError("flaky")
+    return i
+
+
+def refuses(i: int) -> int:
+    raise sd.TerminalError(f"no {i}", 422)
+
+
+@obj.handler()
+async def bump(ctx: sd.ObjectContext, n: int) -> int:
+    value = (await ctx.get("v") or 0) + n
+    value = await ctx.run_typed("double", add, i=value)
+    ctx.set("v", value)
+    return value
+
+
+@seq.handler()
+async def chain(ctx: sd.Context, n: int) -> dict:
+    x = n
+    for i in range(4):
+        x = await ctx.run_typed(f"s{i}", add, i=x)
+    y = await ctx.run_typed("flaky", sometimes_fails, i=x)
+    z = await ctx.run_typed(
+        "backoff", sometimes_fails, sd.RunOptions(max_attempts=5,
+                                                  initial_retry_interval=timedelta(ms=10)), i=y)
+    try:
+        await ctx.run_typed("refuse", refuses, i=z)
+    except sd.TerminalError as err:
+        z += err.status_code
+    key = str(ctx.uuid())
+    paid = await ctx.run_typed("pay", lambda: bank.apply("pay", {"n": n}, idempotency_key=key))
+    await ctx.sleep(timedelta(milliseconds=3))
+    counted = await ctx.object_call(bump, f"k{n % 2}", n)
+    both = await sd.gather(ctx.run_typed("a", add, i=1), ctx.run_typed("b", add, i=2))
+    return {"z": z, "paid": bool(paid), "counted": counted, "both": both}
+
+
+@seq.handler()
+async def forever(ctx: sd.Context, n: int) -> int:
+    while True:
+        n = await ctx.run_typed("tick", add, i=n)
+
+
+def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, **options) -> tuple:
+    bank.reset()
+    flaky_calls.clear()
+    sim = sd.Simulation([seq, obj], seed=seed, faults=plan, externals=[bank], **options)
+    sim.engine.steps_in_place = in_place
+    handles = [sim.invoke("Seq/chain", n) for n in range(3)]
+    sim.run()
+    results = [h.result() if h.status == "completed" else h.status for h in handles]
+    journals = [[(e.kind, e.name, e.data, e.result, e.target, e.at_ms) for e in sim.journal(h)]
+                for h in handles]
+    return (sim.trace(), journals, results, sim.engine.tasks_run, sim.engine.step_run_log,
+            sim.scheduler.decisions, sim.state("Counter", "k0"), sim.state("Counter", "k1"))
+
+
+phases = st.sampled_from(["before", "effect-done", "after-store"])
+faults = st.one_of(
+    st.builds(lambda i, p: sd.Fault("crash", index=i, phase=p), st.integers(0, 20), phases),
+    st.builds(lambda s, p: sd.Fault("crash", step=s, phase=p),
+              st.sampled_from(["s0", "s2", "flaky", "pay", "double", "a"]), phases),
+    st.builds(lambda i: sd.Fault("suspend", index=i, phase="after-store"), st.integers(0, 20)),
+    st.builds(lambda s: sd.Fault("fail", step=s), st.sampled_from(["s1", "s3", "pay"])),
+    st.builds(lambda t: sd.Fault("restart", at_ms=t), st.integers(0, 200)),
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(faults, max_size=3), st.integers(0, 2**16), st.booleans(), st.booleans())
+def test_a_run_is_the_same_with_steps_in_place_or_not(plan_faults, seed, strict, suspend):
+    plan = sd.FaultPlan(tuple(plan_faults))
+    options = {"strict": strict, "always_suspend": suspend}
+    in_place = run(plan, seed, True, **options)
+    queued = run(plan, seed, False, **options)
+    assert in_place == queued
+
+
+def test_steps_in_place_skip_the_loop():
+    """Without faults, a chain of steps never goes back to the loop between
+    steps, yet every step counts as the two tasks it would have been."""
+    loop_tasks = []
+    for in_place in (True, False):
+        sim = sd.Simulation([seq, obj], seed=1, max_steps=101)
+        sim.engine.steps_in_place = in_place
+        run_task = sim.engine.run_task
+        calls = []
+        sim.engine.run_task = lambda c=calls, r=run_task: c.append(1) or r()  # type: ignore[method-assign]
+        h = sim.invoke("Seq/forever", 0)
+        with pytest.raises(StuckError):
+            sim.run()
+        assert sim.engine.tasks_run == 101
+        assert sim.step_runs(h) == {"tick": 50}
+        loop_tasks.append(len(calls))
+    assert loop_tasks == [1, 101]  # in place, the loop only starts the handler
+
+
+def test_a_runaway_handler_is_stopped_at_the_same_task_either_way():
+    counts = []
+    for in_place in (True, False):
+        sim = sd.Simulation([seq, obj], seed=1, max_steps=1001)
+        sim.engine.steps_in_place = in_place
+        h = sim.invoke("Seq/forever", 0)
+        with pytest.raises(StuckError):
+            sim.run()
+        counts.append((sim.engine.tasks_run, sim.step_runs(h), sim.trace()))
+    assert counts[0] == counts[1]

@@ -52,7 +52,7 @@ class StepInfo(NamedTuple):
     invocation: str
     handler: str
     step: str
-    index: int
+    index: int  # type: ignore[assignment]  # a field named like tuple.index
     attempt: int
     engine: Any
 

@@ -95,6 +95,7 @@ class Context:
 
     # -- plumbing -----------------------------------------------------------
     def _issue(self, entry: Entry, method: str) -> int:
+        self._attempt.guard(method)
         return self._attempt.issue(entry, method)
 
     def _refuse(self, method: str, why: str) -> HandlerError:
@@ -174,7 +175,7 @@ class Context:
                 if hint is not None:
                     serde = DefaultSerde(hint)
         # Stamped with the time already, so that the engine need not copy it.
-        index = self._issue(Entry(RUN, name, at_ms=attempt.engine.now_ms), "run_typed")
+        index = attempt.issue(Entry(RUN, name, at_ms=attempt.engine.now_ms), "run_typed")
         backoff = None if options is None else options.backoff()
         if index in attempt.done or attempt.completes_next(index):
             # replayed with its result: nothing left to run

@@ -60,6 +60,9 @@ class DurableFuture(Generic[T]):
                 yield PARKED
             while index not in attempt.done and not attempt.replayed_next(index):
                 yield Wait((index,))
+        completion = attempt.done[index]
+        if type(completion) is Value:
+            return self._decode(completion.data)
         return self._result()
 
     def __repr__(self) -> str:

@@ -210,7 +210,7 @@ class Simulation:
             injector=self.injector,
             retry_policy=retry_policy,
             epoch_ms=round(epoch.timestamp() * 1000),
-            trace=self._record,
+            trace=self._trace.append,
             deferred_trace=True,
             segment_guard=self._guard,
             always_suspend=always_suspend,
@@ -218,9 +218,6 @@ class Simulation:
         self._engine.max_tasks = max_steps
 
     # -- trace --------------------------------------------------------------
-    def _record(self, t_ms: int, kind: str, inv: str, text: str | Deferred) -> None:
-        self._trace.append((t_ms, kind, inv, text))
-
     def trace(self) -> list[str]:
         """The run's events, one line each: time, kind, invocation, detail."""
         return [
@@ -311,8 +308,7 @@ class Simulation:
     # -- faults -------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
         """Add a fault to the plan (before or during a run)."""
-        self.injector.plan = self.injector.plan + FaultPlan((fault,))
-        self.injector._left.append(fault.times)
+        self.injector.add(fault)
         if fault.at_ms is not None:
             index = len(self.injector.timed()) - 1
             self.scheduler.add_timer(fault.at_ms, ("fault", index))

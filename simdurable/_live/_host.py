@@ -111,9 +111,9 @@ class LiveHost:
             )
         self.engine.finished_hooks.append(self._on_finished)
         if unfinished is not None:  # as the simulation's "restart": attempts end here
-            self._on_trace(self._origin_ms, "restart", "",
-                           f"executor started over the store, {unfinished} unfinished "
-                           "invocation(s) resume")
+            self._on_trace((self._origin_ms, "restart", "",
+                            f"executor started over the store, {unfinished} unfinished "
+                            "invocation(s) resume"))
         self._commands: list[_Command] = []
         self._results: list[tuple[StepRequest, StepOutcome]] = []
         self._finished: list[InvocationRecord] = []
@@ -128,7 +128,8 @@ class LiveHost:
         self.steps_run = 0
 
     # -- trace --------------------------------------------------------------
-    def _on_trace(self, t_ms: int, kind: str, inv: str, text: str) -> None:
+    def _on_trace(self, event: tuple[int, str, str, str]) -> None:
+        t_ms, kind, inv, text = event
         if self._trace_writer is not None:
             self._trace_writer.write(t_ms, kind, inv, text)
         if self._echo is not None and (self._echo_kinds is None or kind in self._echo_kinds):

@@ -160,6 +160,9 @@ def drive(awaitable: Any, step: str) -> Any:
         return stop.value
 
 
+# Common step results, known not to be awaitable without asking ``inspect``.
+_NOT_AWAITABLE: Final = (int, str, bytes, float, dict, list, tuple, type(None))
+
 # What ``Engine.run_lone_step`` did.
 NOT_RUN: Final = 0
 RESUMED: Final = 1
@@ -188,7 +191,7 @@ class Engine:
         injector: Injector | None = None,
         retry_policy: InvocationRetryPolicy | None = None,
         epoch_ms: int = 0,
-        trace: Callable[[int, str, str, Any], None] | None = None,
+        trace: Callable[[tuple[int, str, str, Any]], None] | None = None,
         deferred_trace: bool = False,
         segment_guard: Any = None,
         always_suspend: bool = False,
@@ -295,7 +298,7 @@ class Engine:
 
     def trace(self, kind: str, inv: str, text: str) -> None:
         if self._trace is not None:
-            self._trace(self.scheduler.now_ms, kind, inv, text)
+            self._trace((self.scheduler.now_ms, kind, inv, text))
 
     def trace_later(self, kind: str, inv: str, text: Deferred) -> None:
         """Trace an event whose text ``render_text`` formats when it is read.
@@ -304,8 +307,8 @@ class Engine:
         their trace. Hosts that did not ask for deferred texts get the text.
         """
         if self._trace is not None:
-            self._trace(self.scheduler.now_ms, kind, inv,
-                        text if self.deferred_trace else render_text(text))
+            self._trace((self.scheduler.now_ms, kind, inv,
+                         text if self.deferred_trace else render_text(text)))
 
     # -- records ------------------------------------------------------------
     def record(self, inv_id: str) -> InvocationRecord:
@@ -869,7 +872,7 @@ class Engine:
     def store_command(self, attempt: Attempt, entry: Entry) -> int:
         rec = attempt.rec
         index = len(attempt.journal)
-        faulty = self.faulty
+        faulty = self.injector.armed
         if faulty and self._fault_at(attempt, BEFORE, index, entry.name, entry.kind):
             raise Abort()
         now = self.now_ms
@@ -1112,8 +1115,13 @@ class Engine:
         guard = self.segment_guard
         if guard is not None:
             guard.exit()
+        if index in self._done[inv_id]:
+            raise InternalError(
+                f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
+            )
         try:
-            self._step_task(inv_id, number, index)
+            outcome = self.execute_step(attempt, index, spec, None)
+            self.finish_step(attempt, index, spec, outcome)
         finally:
             if guard is not None:
                 guard.enter(attempt)
@@ -1171,16 +1179,19 @@ class Engine:
         self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
     ) -> StepOutcome:
         """Run a step's closure here and now (the simulation's way)."""
-        token = current_step.set(self.step_info(attempt, index, spec))
+        token = current_step.set(
+            StepInfo(attempt.rec.id, attempt.handler, spec.name, index, attempt.number, self)
+        )
         try:
-            if injected is not None and injected.kind == FAIL:
-                raise make_exception(injected)
-            if injected is not None and injected.kind == TERMINAL:
-                raise TerminalError(
-                    injected.message or "injected terminal failure", injected.status or 500
-                )
+            if injected is not None:
+                if injected.kind == FAIL:
+                    raise make_exception(injected)
+                if injected.kind == TERMINAL:
+                    raise TerminalError(
+                        injected.message or "injected terminal failure", injected.status or 500
+                    )
             result = spec.fn(*spec.args, **spec.kwargs)
-            if inspect.isawaitable(result):
+            if not isinstance(result, _NOT_AWAITABLE) and inspect.isawaitable(result):
                 result = drive(result, spec.name)
             outcome: StepOutcome = ("ok", result)
         except TerminalError as err:
@@ -1219,7 +1230,7 @@ class Engine:
                 data = spec.serialize(value)
             except SerializationError as err:
                 kind, value = "error", err
-        faulty = self.faulty
+        faulty = self.injector.armed
         if faulty and self._fault_at(attempt, EFFECT_DONE, index, spec.name, RUN):
             return
         rec = attempt.rec

@@ -331,12 +331,23 @@ class Injector:
 
     def __post_init__(self) -> None:
         self._left = [f.times for f in self.plan.faults]
+        self._plan_left = any(self._left)  # read at every fault point
+
+    def add(self, fault: Fault) -> None:
+        """Add a fault to the plan."""
+        self.plan = self.plan + FaultPlan((fault,))
+        self._left.append(fault.times)
+        self._plan_left = any(self._left)
+
+    def _spend(self, i: int) -> None:
+        self._left[i] -= 1
+        self._plan_left = any(self._left)
 
     @property
     def armed(self) -> bool:
         """Whether a fault point could fire anything: a plan fault has firings
         left, or an explorer proposes. Once not, the engine skips the points."""
-        return self.enabled and (self.explore is not None or any(self._left))
+        return self.enabled and (self.explore is not None or self._plan_left)
 
     def _take(self, point: FaultPoint, kinds: tuple[str, ...], phase: str | None) -> Fault | None:
         if not self.enabled:
@@ -349,7 +360,7 @@ class Injector:
             if phase is None and fault.phase == TIMER:
                 continue  # a timer's delay, not a step's
             if fault.matches(point):
-                self._left[i] -= 1
+                self._spend(i)
                 self.fired.append((point, fault))
                 return fault
         if self.explore is not None:
@@ -409,7 +420,7 @@ class Injector:
             if fault.external not in (None, external) or fault.operation not in (None, operation):
                 continue
             if fault.matches(point):
-                self._left[i] -= 1
+                self._spend(i)
                 self.fired.append((point, fault))
                 return True
         if self.explore is not None:

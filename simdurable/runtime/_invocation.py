@@ -213,8 +213,8 @@ class Attempt:
 
         While replaying, the command must match the journal; when live, the
         engine stores it (and applies its effects) at the fault points around.
+        The caller has checked ``guard(method)``.
         """
-        self.guard(method)
         if self.state == REPLAYING:
             self._consume_notifications()
             if self.cursor < len(self.journal):

@@ -13,11 +13,10 @@ import json
 import types
 import typing
 import uuid as _uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from ._futures import DurableCallFuture, DurableFuture, DurableSleepFuture, SendHandle
 from ._options import RunOptions, options_from_legacy
@@ -26,7 +25,7 @@ from ._service import handler_of
 from .runtime._engine import HandlerSpec
 from .runtime._errors import HandlerError, SerializationError, TerminalError
 from .runtime._ids import awakeable_id, encode_promise
-from .runtime._invocation import Attempt, StepSpec, user_source
+from .runtime._invocation import REPLAYING, Attempt, StepSpec, user_source
 from .runtime._journal import (
     AWAKEABLE,
     CALL,
@@ -175,26 +174,14 @@ class Context:
                 if hint is not None:
                     serde = DefaultSerde(hint)
         # Stamped with the time already, so that the engine need not copy it.
-        index = attempt.issue(Entry(RUN, name, at_ms=attempt.engine.now_ms), "run_typed")
-        backoff = None if options is None else options.backoff()
-        if index in attempt.done or attempt.completes_next(index):
+        index = attempt.issue(Entry(RUN, name, at_ms=attempt.engine.scheduler.now_ms),
+                              "run_typed")
+        if index in attempt.done or (attempt.state is REPLAYING and attempt.completes_next(index)):
             # replayed with its result: nothing left to run
-            return DurableFuture(attempt, index, _decoder(serde))
-        handler = attempt.handler
-
-        def serialize(value: Any) -> bytes:
-            try:
-                return serde.serialize(value)
-            except (TypeError, ValueError, OverflowError) as err:
-                raise SerializationError(
-                    f"the step returned a value its serde cannot store: {err}",
-                    handler=handler,
-                    step=name,
-                    journal_index=index,
-                ) from None
-
-        attempt.register_step(index, StepSpec(name, action, args, kwargs, serialize, backoff))
-        return DurableFuture(attempt, index, _decoder(serde))
+            return DurableFuture(attempt, index, serde.deserialize)
+        backoff = None if options is None else options.backoff()
+        attempt.register_step(index, StepSpec(name, action, args, kwargs, serde, backoff))
+        return DurableFuture(attempt, index, serde.deserialize)
 
     def run(
         self,
@@ -508,8 +495,10 @@ class InvocationContext(WorkflowContext):
 
 # Resolved return hints of plain functions, valid while the function keeps the
 # same annotations dict and return annotation (get_type_hints costs microseconds,
-# and a handler asks again for every step it issues).
-_HINTS: weakref.WeakKeyDictionary[Any, tuple[int, Any, Any]] = weakref.WeakKeyDictionary()
+# and a handler asks again for every step it issues). Bounded, as closures made
+# anew by every invocation would otherwise fill it.
+_HINTS: dict[Any, tuple[int, Any, Any]] = {}
+_HINTS_MAX: Final = 4096
 _NO_HINT = object()
 
 
@@ -523,6 +512,8 @@ def _return_hint(action: Callable[..., Any]) -> Any:
         if cached is not None and cached[0] == id(annotations) and cached[1] is raw:
             return cached[2]
         hint = _resolve_return_hint(action)
+        if len(_HINTS) >= _HINTS_MAX:
+            _HINTS.clear()
         _HINTS[action] = (id(annotations), raw, hint)
         return hint
     return _resolve_return_hint(action)

@@ -875,7 +875,7 @@ class Engine:
         faulty = self.injector.armed
         if faulty and self._fault_at(attempt, BEFORE, index, entry.name, entry.kind):
             raise Abort()
-        now = self.now_ms
+        now = self.scheduler.now_ms
         if entry.at_ms != now:  # stamp the time; entries are immutable, so a copy
             entry = Entry(entry.kind, entry.name, entry.data, entry.result, entry.target,
                           now, entry.wake_ms, entry.ref)  # _replace, faster
@@ -896,7 +896,9 @@ class Engine:
         if entry.result is not None:
             attempt._see(index, entry.result)
             self._done[rec.id].add(index)
-        self.trace_later("entry", rec.id, ("command", index, kind, entry.name, entry.data))
+        if self._trace is not None:  # trace_later(), inlined: once per command
+            text: Any = ("command", index, kind, entry.name, entry.data)
+            self._trace((now, "entry", rec.id, text if self.deferred_trace else render_text(text)))
         for action in after:
             action()
         if faulty and kind != RUN and self._fault_at(attempt, AFTER_STORE, index, entry.name, kind):
@@ -1009,7 +1011,7 @@ class Engine:
         rec = self._records.get(inv_id)
         if rec is None or rec.status != PENDING or index in self._done[inv_id]:
             return
-        entry = Entry(COMPLETION, target=index, result=completion, at_ms=self.now_ms)
+        entry = Entry(COMPLETION, "", None, completion, index, self.scheduler.now_ms)
         self.store.append(inv_id, entry)
         self._done[inv_id].add(index)
         if rec.retry_index == index:
@@ -1025,7 +1027,10 @@ class Engine:
             )
             if ready and not attempt.resume_scheduled:
                 attempt.resume_scheduled = True
-                self._push_work(("resume", inv_id, attempt.number, 0))
+                # _push_work(), inlined: once per step
+                key = (inv_id, attempt.number)
+                self._queued[key] = self._queued.get(key, 0) + 1
+                self.scheduler._ready.append(("resume", inv_id, attempt.number, 0))
         elif inv_id in self._suspended:
             self._suspended.discard(inv_id)
             self.scheduler.push(("start", inv_id, 0, 0))
@@ -1212,7 +1217,10 @@ class Engine:
             self.step_run_log.append(
                 (attempt.rec.id, index, spec.name, attempt.number, attempt.handler)
             )
-        self.trace_later("step", attempt.rec.id, ("step", spec.name, index))
+        if self._trace is not None:  # trace_later(), inlined: once per step
+            text: Any = ("step", spec.name, index)
+            self._trace((self.scheduler.now_ms, "step", attempt.rec.id,
+                         text if self.deferred_trace else render_text(text)))
 
     def finish_step(
         self, attempt: Attempt, index: int, spec: StepSpec, outcome: StepOutcome
@@ -1227,9 +1235,14 @@ class Engine:
         data = b""
         if kind == "ok":
             try:
-                data = spec.serialize(value)
-            except SerializationError as err:
-                kind, value = "error", err
+                data = spec.serde.serialize(value)
+            except (TypeError, ValueError, OverflowError) as err:
+                kind, value = "error", SerializationError(
+                    f"the step returned a value its serde cannot store: {err}",
+                    handler=attempt.handler,
+                    step=spec.name,
+                    journal_index=index,
+                )
         faulty = self.injector.armed
         if faulty and self._fault_at(attempt, EFFECT_DONE, index, spec.name, RUN):
             return

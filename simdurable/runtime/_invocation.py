@@ -67,16 +67,17 @@ current_step: contextvars.ContextVar[StepInfo | None] = contextvars.ContextVar(
 class StepSpec:
     """A step's closure and how to store its result.
 
-    ``serialize`` turns the closure's return value into journal bytes and raises
-    ``SerializationError`` naming the step when it cannot. ``backoff`` is the
-    step's own retry policy, or None for the invocation policy.
+    ``serde`` turns the closure's return value into journal bytes (the engine
+    reports a value it cannot store as a ``SerializationError`` naming the
+    step). ``backoff`` is the step's own retry policy, or None for the
+    invocation policy.
     """
 
     name: str
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    serialize: Callable[[Any], bytes]
+    serde: Any
     backoff: Any = None
     scheduled: bool = False
 
@@ -305,14 +306,24 @@ class Attempt:
 
     def observe(self, entry: Entry) -> bool:
         """A live notification was stored; True if the attempt can now resume."""
-        self.journal.append(entry)
-        self.cursor = len(self.journal)
+        journal = self.journal
+        journal.append(entry)
+        self.cursor = len(journal)
         if entry.kind == CANCELLED:
             self.cancel_pending = True
         else:
             assert entry.result is not None
-            self._see(entry.target, entry.result)
-        return self.waiting is not None and self.satisfied(self.waiting)
+            index = entry.target
+            if index not in self.done:  # _see(), inlined: once per step
+                self.done[index] = entry.result
+                self._seq += 1
+                self.order[index] = self._seq
+        waiting = self.waiting
+        if waiting is None:
+            return False
+        if len(waiting.indices) == 1:
+            return waiting.indices[0] in self.done
+        return self.satisfied(waiting)
 
     def is_done(self, index: int) -> bool:
         return index in self.done

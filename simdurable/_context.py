@@ -25,7 +25,7 @@ from ._service import handler_of
 from .runtime._engine import HandlerSpec
 from .runtime._errors import HandlerError, SerializationError, TerminalError
 from .runtime._ids import awakeable_id, encode_promise
-from .runtime._invocation import REPLAYING, Attempt, StepSpec, user_source
+from .runtime._invocation import REPLAYING, Attempt, StepSpec, current_step, user_source
 from .runtime._journal import (
     AWAKEABLE,
     CALL,
@@ -70,6 +70,10 @@ def _decoder(serde: Serde[Any]) -> Callable[[bytes], Any]:
 def _none(_: bytes) -> None:
     return None
 
+
+# ``Entry(RUN, name, at_ms=now)`` without the named tuple's Python-level
+# ``__new__``: the fields in order, for the one entry every step makes.
+_new_entry = tuple.__new__
 
 # The serde of every step without a return hint: it holds no state, so one will do.
 _PLAIN_SERDE: DefaultSerde[Any] = DefaultSerde()
@@ -157,7 +161,8 @@ class Context:
     ) -> DurableFuture[Any]:
         """Run ``action(*args, **kwargs)`` as a step: its result is stored once."""
         attempt = self._attempt
-        attempt.guard("run_typed")
+        if not attempt.alive or current_step.get() is not None:
+            attempt.guard("run_typed")  # raises
         if not isinstance(name, str):
             raise self._refuse("run_typed", f"needs a step name (str) first, got {name!r}")
         if not callable(action):
@@ -174,8 +179,10 @@ class Context:
                 if hint is not None:
                     serde = DefaultSerde(hint)
         # Stamped with the time already, so that the engine need not copy it.
-        index = attempt.issue(Entry(RUN, name, at_ms=attempt.engine.scheduler.now_ms),
-                              "run_typed")
+        index = attempt.issue(
+            _new_entry(Entry, (RUN, name, None, None, -1, attempt.engine.scheduler.now_ms, -1, "")),
+            "run_typed",
+        )
         if index in attempt.done or (attempt.state is REPLAYING and attempt.completes_next(index)):
             # replayed with its result: nothing left to run
             return DurableFuture(attempt, index, serde.deserialize)

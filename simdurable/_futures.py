@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from .runtime._engine import RAN_PARKED
 from .runtime._errors import HandlerError, TerminalError
-from .runtime._invocation import PARKED, Attempt, Wait
+from .runtime._invocation import PARKED, REPLAYING, Attempt, Wait
 from .runtime._journal import Completion, Failure, Value
 
 T = TypeVar("T")
@@ -55,7 +55,9 @@ class DurableFuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index
-        if index not in attempt.done and not attempt.replayed_next(index):
+        if attempt.state is REPLAYING:
+            attempt._consume_notifications()  # replayed_next(), without a call
+        if index not in attempt.done:
             if attempt.engine.run_lone_step(attempt, index) == RAN_PARKED:
                 yield PARKED
             while index not in attempt.done and not attempt.replayed_next(index):

@@ -110,6 +110,8 @@ class DefaultSerde(Serde[T]):
         if not buf:
             return None
         data = loads(buf)
+        if self.type_hint is None:
+            return data  # type: ignore[no-any-return]
         return _rebuild(self.type_hint, data)  # type: ignore[no-any-return]
 
 

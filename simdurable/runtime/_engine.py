@@ -1143,11 +1143,12 @@ class Engine:
         ready.pop()
         self._unqueue(inv_id, number)
         self.tasks_run += 1
-        throw = attempt.take_cancel(wait)
         attempt.waiting = None
         attempt.resume_scheduled = False
-        if throw is not None:
-            raise throw
+        if attempt.cancel_pending:  # set by the step's closure, then
+            throw = attempt.take_cancel(wait)
+            if throw is not None:
+                raise throw
         return RESUMED
 
     def _step_task(self, inv_id: str, number: int, index: int) -> StepRequest | None:

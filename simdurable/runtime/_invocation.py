@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from ._errors import ContextMisuseError, JournalMismatchError, TerminalError
 from ._journal import (
     CANCELLED,
+    COMMAND_KINDS,
     COMPLETION,
+    PAYLOAD_CHECKED,
     Completion,
     Entry,
     same_command,
@@ -216,17 +218,22 @@ class Attempt:
         engine stores it (and applies its effects) at the fault points around.
         The caller has checked ``guard(method)``.
         """
-        if self.state == REPLAYING:
-            self._consume_notifications()
-            if self.cursor < len(self.journal):
+        if self.state is REPLAYING:
+            journal = self.journal
+            index = self.cursor
+            if index < len(journal) and journal[index].kind not in COMMAND_KINDS:
+                self._consume_notifications()
                 index = self.cursor
-                recorded = self.journal[index]
-                if not same_command(recorded, entry):
+            if index < len(journal):
+                recorded = journal[index]
+                if (recorded.kind != entry.kind or recorded.name != entry.name) or (
+                    recorded.kind in PAYLOAD_CHECKED and not same_command(recorded, entry)
+                ):  # same_command(), with its common case inlined
                     self._mismatch(index, recorded, entry)
-                self.cursor += 1
+                self.cursor = index + 1
                 if recorded.result is not None:
                     self._see(index, recorded.result)
-                if self.cursor >= len(self.journal):
+                if index + 1 >= len(journal):
                     self.state = LIVE
                 return index
             self.state = LIVE
@@ -291,17 +298,24 @@ class Attempt:
             self.order[index] = self._seq
 
     def _consume_notifications(self) -> None:
-        journal = self.journal
-        while self.cursor < len(journal):
-            entry = journal[self.cursor]
+        journal, done = self.journal, self.done
+        cursor, end = self.cursor, len(journal)
+        while cursor < end:
+            entry = journal[cursor]
             if entry.kind == COMPLETION:
                 assert entry.result is not None
-                self._see(entry.target, entry.result)
+                index = entry.target
+                if index not in done:  # _see(), inlined: once per replayed step
+                    done[index] = entry.result
+                    self._seq += 1
+                    self.order[index] = self._seq
             elif entry.kind == CANCELLED:
                 self.cancel_pending = True
             else:
+                self.cursor = cursor
                 return
-            self.cursor += 1
+            cursor += 1
+        self.cursor = cursor
         self.state = LIVE
 
     def observe(self, entry: Entry) -> bool:

@@ -46,6 +46,7 @@ from .runtime._journal import (
     Entry,
     Failure,
     Value,
+    new_tuple,
 )
 from .runtime._retry import to_ms
 
@@ -70,10 +71,6 @@ def _decoder(serde: Serde[Any]) -> Callable[[bytes], Any]:
 def _none(_: bytes) -> None:
     return None
 
-
-# ``Entry(RUN, name, at_ms=now)`` without the named tuple's Python-level
-# ``__new__``: the fields in order, for the one entry every step makes.
-_new_entry = tuple.__new__
 
 # The serde of every step without a return hint: it holds no state, so one will do.
 _PLAIN_SERDE: DefaultSerde[Any] = DefaultSerde()
@@ -180,7 +177,7 @@ class Context:
                     serde = DefaultSerde(hint)
         # Stamped with the time already, so that the engine need not copy it.
         index = attempt.issue(
-            _new_entry(Entry, (RUN, name, None, None, -1, attempt.engine.scheduler.now_ms, -1, "")),
+            new_tuple(Entry, (RUN, name, None, None, -1, attempt.engine.scheduler.now_ms, -1, "")),
             "run_typed",
         )
         if index in attempt.done or (attempt.state is REPLAYING and attempt.completes_next(index)):

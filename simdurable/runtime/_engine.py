@@ -86,6 +86,7 @@ from ._journal import (
     Entry,
     Failure,
     Value,
+    new_tuple,
 )
 from ._retry import InvocationRetryPolicy
 from ._scheduler import Scheduler
@@ -1009,11 +1010,15 @@ class Engine:
     def deliver(self, inv_id: str, index: int, completion: Completion) -> None:
         """Store the completion of command ``index`` and show it to the handler."""
         rec = self._records.get(inv_id)
-        if rec is None or rec.status != PENDING or index in self._done[inv_id]:
+        if rec is None or rec.status != PENDING:
             return
-        entry = Entry(COMPLETION, "", None, completion, index, self.scheduler.now_ms)
+        done = self._done[inv_id]
+        if index in done:
+            return
+        entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
+                                  self.scheduler.now_ms, -1, ""))
         self.store.append(inv_id, entry)
-        self._done[inv_id].add(index)
+        done.add(index)
         if rec.retry_index == index:
             rec.retry_index, rec.retry_count, rec.retry_started_ms = -1, 0, 0
             self._put(rec)
@@ -1093,8 +1098,7 @@ class Engine:
         if (
             not self.steps_in_place
             or self.scheduler._ready
-            or attempt.state is not LIVE
-            or not attempt.alive
+            or attempt.state is not LIVE  # so it is alive, too
             or attempt.cancel_pending
             or attempt.failure is not None
             or self.tasks_run >= self.max_tasks
@@ -1111,7 +1115,7 @@ class Engine:
         ):
             return NOT_RUN
         # As the loop would: the handler waits, its step is queued, then taken.
-        wait = Wait((index,))
+        wait = new_tuple(Wait, ((index,), False))
         attempt.waiting = wait
         attempt._unscheduled = []
         spec.scheduled = True
@@ -1141,7 +1145,11 @@ class Engine:
             return RAN_PARKED
         # The resume task, taken as ``run_task`` would take it.
         ready.pop()
-        self._unqueue(inv_id, number)
+        key = (inv_id, number)  # _unqueue(), inlined: its one queued task is gone
+        if self._queued[key] == 1:
+            del self._queued[key]
+        else:
+            self._queued[key] -= 1
         self.tasks_run += 1
         attempt.waiting = None
         attempt.resume_scheduled = False
@@ -1185,9 +1193,9 @@ class Engine:
         self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
     ) -> StepOutcome:
         """Run a step's closure here and now (the simulation's way)."""
-        token = current_step.set(
-            StepInfo(attempt.rec.id, attempt.handler, spec.name, index, attempt.number, self)
-        )
+        token = current_step.set(new_tuple(
+            StepInfo, (attempt.rec.id, attempt.handler, spec.name, index, attempt.number, self)
+        ))
         try:
             if injected is not None:
                 if injected.kind == FAIL:

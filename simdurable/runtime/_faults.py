@@ -20,7 +20,7 @@ import importlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Final
 
 BEFORE: Final = "before"
@@ -314,40 +314,58 @@ def make_exception(fault: Fault) -> BaseException:
 Explorer = Callable[[FaultPoint], "Fault | None"]
 
 
-@dataclass
 class Injector:
     """Consulted at every fault point; answers with the fault to fire, if any.
 
     Plan faults fire first, each up to ``times``; then ``explore`` (set by the
     checkers) may propose one. Every fired fault is appended to ``fired`` so a
     run can print the plan that actually happened.
+
+    ``armed`` says whether a fault point could fire anything: a plan fault has
+    firings left, or an explorer proposes. Once not, the engine skips the
+    points. It is kept up to date rather than computed, as every step reads it.
     """
 
-    plan: FaultPlan = field(default_factory=FaultPlan)
-    explore: Explorer | None = None
-    fired: list[tuple[FaultPoint | None, Fault]] = field(default_factory=list)
-    _left: list[int] = field(default_factory=list)
-    enabled: bool = True
-
-    def __post_init__(self) -> None:
+    def __init__(self, plan: FaultPlan | None = None, explore: Explorer | None = None) -> None:
+        self.plan = plan if plan is not None else FaultPlan()
+        self.fired: list[tuple[FaultPoint | None, Fault]] = []
         self._left = [f.times for f in self.plan.faults]
-        self._plan_left = any(self._left)  # read at every fault point
+        self._explore = explore
+        self._enabled = True
+        self.armed = False
+        self._rearm()
+
+    def _rearm(self) -> None:
+        self.armed = self._enabled and (self._explore is not None or any(self._left))
+
+    @property
+    def explore(self) -> Explorer | None:
+        return self._explore
+
+    @explore.setter
+    def explore(self, explore: Explorer | None) -> None:
+        self._explore = explore
+        self._rearm()
+
+    @property
+    def enabled(self) -> bool:
+        """False turns every fault off (the checkers' fault-free re-runs)."""
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._rearm()
 
     def add(self, fault: Fault) -> None:
         """Add a fault to the plan."""
         self.plan = self.plan + FaultPlan((fault,))
         self._left.append(fault.times)
-        self._plan_left = any(self._left)
+        self._rearm()
 
     def _spend(self, i: int) -> None:
         self._left[i] -= 1
-        self._plan_left = any(self._left)
-
-    @property
-    def armed(self) -> bool:
-        """Whether a fault point could fire anything: a plan fault has firings
-        left, or an explorer proposes. Once not, the engine skips the points."""
-        return self.enabled and (self.explore is not None or self._plan_left)
+        self._rearm()
 
     def _take(self, point: FaultPoint, kinds: tuple[str, ...], phase: str | None) -> Fault | None:
         if not self.enabled:

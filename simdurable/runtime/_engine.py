@@ -1121,13 +1121,13 @@ class Engine:
         spec.scheduled = True
         self.tasks_run += 1
         inv_id, number = attempt.rec.id, attempt.number
-        guard = self.segment_guard
-        if guard is not None:
-            guard.exit()
         if index in self._done[inv_id]:
             raise InternalError(
                 f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
             )
+        guard = self.segment_guard
+        if guard is not None:
+            guard.exit()
         try:
             outcome = self.execute_step(attempt, index, spec, None)
             self.finish_step(attempt, index, spec, outcome)

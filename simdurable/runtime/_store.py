@@ -148,7 +148,9 @@ class MemoryStore:
         return len(self._journals.get(inv_id, ()))
 
     def append(self, inv_id: str, entry: Entry) -> int:
-        journal = self._journals.setdefault(inv_id, [])
+        journal = self._journals.get(inv_id)
+        if journal is None:
+            journal = self._journals[inv_id] = []
         journal.append(entry)
         return len(journal) - 1
 

@@ -115,8 +115,12 @@ class DefaultSerde(Serde[T]):
         return _rebuild(self.type_hint, data)  # type: ignore[no-any-return]
 
 
+# Hints that JSON already gives back as they are.
+_AS_IS: frozenset[Any] = frozenset({int, str, float, bool, dict, list, bytes, type(None)})
+
+
 def _rebuild(hint: Any, data: Any) -> Any:
-    if hint is None or data is None:
+    if hint is None or data is None or hint in _AS_IS:
         return data
     origin = typing.get_origin(hint)
     if origin is typing.Union:

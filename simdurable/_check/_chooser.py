@@ -35,6 +35,7 @@ from ..runtime._faults import (
     Fault,
     FaultPoint,
 )
+from ..runtime._scheduler import RandomChooser
 
 CRASH_PHASES = (BEFORE, EFFECT_DONE, AFTER_STORE)
 STEP_PHASE = "step"
@@ -76,18 +77,18 @@ def unwatched() -> Iterator[None]:
         sys.setprofile(previous)
 
 
-class DataChooser:
+class DataChooser(RandomChooser):
     """Schedule decisions drawn from Hypothesis data, as offsets from a seeded RNG."""
 
     def __init__(self, data: Any, seed: int) -> None:
+        super().__init__(seed)
         self._data = data
-        self._rng = random.Random(seed)
         self.decisions: list[int] = []
         self.offsets: list[int] = []
         self._ints: dict[int, Any] = {}
 
     def choose(self, n: int, label: str) -> int:
-        base = self._rng.randrange(n)
+        base = self.rng.randrange(n)
         strategy = self._ints.get(n)
         if strategy is None:
             strategy = self._ints[n] = _st().integers(0, n - 1)
@@ -103,28 +104,28 @@ class DataChooser:
             return False
         with unwatched():
             flip: bool = self._data.draw(_st().booleans())
-        hit = (self._rng.random() < p) != flip
+        hit = (self.rng.random() < p) != flip
         self.offsets.append(int(flip))
         self.decisions.append(int(hit))
         return hit
 
 
-class RecordingChooser:
+class RecordingChooser(RandomChooser):
     """``RandomChooser`` that remembers its decisions (for the self-check)."""
 
     def __init__(self, seed: int) -> None:
-        self._rng = random.Random(seed)
+        super().__init__(seed)
         self.decisions: list[int] = []
 
     def choose(self, n: int, label: str) -> int:
-        choice = self._rng.randrange(n)
+        choice = super().choose(n, label)
         self.decisions.append(choice)
         return choice
 
     def chance(self, p: float, label: str) -> bool:
         if p <= 0:
             return False
-        hit = self._rng.random() < p
+        hit = super().chance(p, label)
         self.decisions.append(int(hit))
         return hit
 

@@ -27,19 +27,29 @@ class Chooser(Protocol):
 
 
 class RandomChooser:
-    """Decisions from ``random.Random(seed)``: one seed, one run."""
+    """Decisions from ``random.Random(seed)``: one seed, one run.
+
+    The generator is seeded at the first decision: seeding costs more than
+    a whole small run, and many runs never have a choice to make.
+    """
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._rng = random.Random(seed)
+        self._rng: random.Random | None = None
+
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
 
     def choose(self, n: int, label: str) -> int:
-        return self._rng.randrange(n)
+        return self.rng.randrange(n)
 
     def chance(self, p: float, label: str) -> bool:
         if p <= 0:
             return False
-        return self._rng.random() < p
+        return self.rng.random() < p
 
 
 class FirstChooser:

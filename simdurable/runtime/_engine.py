@@ -881,10 +881,11 @@ class Engine:
             entry = Entry(entry.kind, entry.name, entry.data, entry.result, entry.target,
                           now, entry.wake_ms, entry.ref)  # _replace, faster
         kind = entry.kind
-        after: list[Callable[[], None]] = []
+        after: list[Callable[[], None]] | tuple[()] = ()
         if kind == RUN:  # a step's command has no effect of its own: one write
             stored = self.store.append(rec.id, entry)
         else:
+            after = []
             with self.store.atomic():
                 entry = self._apply_command(attempt, entry, index, after)
                 stored = self.store.append(rec.id, entry)
@@ -893,7 +894,7 @@ class Engine:
                 f"journal of {rec.id} out of step: stored at #{stored}, attempt expected #{index}"
             )
         attempt.journal.append(entry)
-        attempt.cursor = len(attempt.journal)
+        attempt.cursor = index + 1
         if entry.result is not None:
             attempt._see(index, entry.result)
             self._done[rec.id].add(index)

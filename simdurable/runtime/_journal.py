@@ -10,7 +10,6 @@ handler at the same points as in the original run. That is what makes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple, Union
 
 # Command kinds. Each ctx operation issues exactly one command.
@@ -48,9 +47,11 @@ PAYLOAD_CHECKED: Final = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Value:
-    """A successful completion; ``data`` is the serialized value."""
+class Value(NamedTuple):
+    """A successful completion; ``data`` is the serialized value.
+
+    Completions are named tuples, like entries: immutable and cheap to build.
+    """
 
     data: bytes
 
@@ -59,8 +60,7 @@ class Value:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(NamedTuple):
     """A terminal failure, re-raised as ``TerminalError(message, code)``."""
 
     code: int

@@ -80,14 +80,17 @@ class StrictGuard:
         self._seen: set[tuple[str, str, int]] = set()
         self._attempt: Attempt | None = None
         self._previous: Any = None
+        self.active = False  # watching handler code right now
 
     def enter(self, attempt: Attempt) -> None:
         self._attempt = attempt
         self._previous = sys.getprofile()
+        self.active = True
         sys.setprofile(self._hook)
 
     def exit(self) -> None:
         sys.setprofile(self._previous)
+        self.active = False
         self._attempt = None
 
     def _hook(self, frame: FrameType, event: str, arg: Any) -> None:

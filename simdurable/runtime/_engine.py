@@ -1096,69 +1096,72 @@ class Engine:
         or ``RAN_PARKED`` (it ran, but other work is ready now, so the handler
         waits for its resume task like any other).
         """
-        if (
-            not self.steps_in_place
-            or self.scheduler._ready
-            or attempt.state is not LIVE  # so it is alive, too
-            or attempt.cancel_pending
-            or attempt.failure is not None
-            or self.tasks_run >= self.max_tasks
-        ):
-            return NOT_RUN
-        unscheduled = attempt._unscheduled
-        if not (len(unscheduled) == 1 and unscheduled[0] == index):
-            if attempt.pending_steps() != [index]:
-                return NOT_RUN
-        spec = attempt.steps[index]
-        injector = self.injector
-        if injector.armed and not injector.quiet_at(
-            self._point(attempt, "step", index, spec.name, RUN)
-        ):
-            return NOT_RUN
-        # As the loop would: the handler waits, its step is queued, then taken.
-        wait = new_tuple(Wait, ((index,), False))
-        attempt.waiting = wait
-        attempt._unscheduled = []
-        spec.scheduled = True
-        self.tasks_run += 1
-        inv_id, number = attempt.rec.id, attempt.number
-        if index in self._done[inv_id]:
-            raise InternalError(
-                f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
-            )
+        # A step's closure runs outside the handler's segment, as it would as a
+        # task; and the bookkeeping around it need not be watched in strict mode.
         guard = self.segment_guard
-        if guard is not None:
+        paused = guard is not None and guard.active
+        if paused:
             guard.exit()
         try:
+            if (
+                not self.steps_in_place
+                or self.scheduler._ready
+                or attempt.state is not LIVE  # so it is alive, too
+                or attempt.cancel_pending
+                or attempt.failure is not None
+                or self.tasks_run >= self.max_tasks
+            ):
+                return NOT_RUN
+            unscheduled = attempt._unscheduled
+            if not (len(unscheduled) == 1 and unscheduled[0] == index):
+                if attempt.pending_steps() != [index]:
+                    return NOT_RUN
+            spec = attempt.steps[index]
+            injector = self.injector
+            if injector.armed and not injector.quiet_at(
+                self._point(attempt, "step", index, spec.name, RUN)
+            ):
+                return NOT_RUN
+            # As the loop would: the handler waits, its step is queued, then taken.
+            wait = new_tuple(Wait, ((index,), False))
+            attempt.waiting = wait
+            attempt._unscheduled = []
+            spec.scheduled = True
+            self.tasks_run += 1
+            inv_id, number = attempt.rec.id, attempt.number
+            if index in self._done[inv_id]:
+                raise InternalError(
+                    f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
+                )
             outcome = self.execute_step(attempt, index, spec, None)
             self.finish_step(attempt, index, spec, outcome)
+            ready = self.scheduler._ready
+            if not (
+                attempt.alive
+                and attempt.resume_scheduled
+                and len(ready) == 1
+                and ready[0] == ("resume", inv_id, number, 0)
+                and self.tasks_run < self.max_tasks
+            ):
+                return RAN_PARKED
+            # The resume task, taken as ``run_task`` would take it.
+            ready.pop()
+            key = (inv_id, number)  # _unqueue(), inlined: its one queued task is gone
+            if self._queued[key] == 1:
+                del self._queued[key]
+            else:
+                self._queued[key] -= 1
+            self.tasks_run += 1
+            attempt.waiting = None
+            attempt.resume_scheduled = False
+            if attempt.cancel_pending:  # set by the step's closure, then
+                throw = attempt.take_cancel(wait)
+                if throw is not None:
+                    raise throw
+            return RESUMED
         finally:
-            if guard is not None:
+            if paused:
                 guard.enter(attempt)
-        ready = self.scheduler._ready
-        if not (
-            attempt.alive
-            and attempt.resume_scheduled
-            and len(ready) == 1
-            and ready[0] == ("resume", inv_id, number, 0)
-            and self.tasks_run < self.max_tasks
-        ):
-            return RAN_PARKED
-        # The resume task, taken as ``run_task`` would take it.
-        ready.pop()
-        key = (inv_id, number)  # _unqueue(), inlined: its one queued task is gone
-        if self._queued[key] == 1:
-            del self._queued[key]
-        else:
-            self._queued[key] -= 1
-        self.tasks_run += 1
-        attempt.waiting = None
-        attempt.resume_scheduled = False
-        if attempt.cancel_pending:  # set by the step's closure, then
-            throw = attempt.take_cancel(wait)
-            if throw is not None:
-                raise throw
-        return RESUMED
 
     def _step_task(self, inv_id: str, number: int, index: int) -> StepRequest | None:
         attempt = self._attempts.get(inv_id)

@@ -25,7 +25,7 @@ from ._service import handler_of
 from .runtime._engine import HandlerSpec
 from .runtime._errors import HandlerError, SerializationError, TerminalError
 from .runtime._ids import awakeable_id, encode_promise
-from .runtime._invocation import REPLAYING, Attempt, StepSpec, current_step, user_source
+from .runtime._invocation import LIVE, REPLAYING, Attempt, StepSpec, current_step, user_source
 from .runtime._journal import (
     AWAKEABLE,
     CALL,
@@ -183,10 +183,12 @@ class Context:
                     if hint is not None:
                         serde = DefaultSerde(hint)
             # Stamped with the time already, so that the engine need not copy it.
-            now = attempt.engine.scheduler.now_ms
-            index = attempt.issue(
-                new_tuple(Entry, (RUN, name, None, None, -1, now, -1, "")), "run_typed"
-            )
+            engine = attempt.engine
+            entry = new_tuple(Entry, (RUN, name, None, None, -1, engine.scheduler.now_ms, -1, ""))
+            if attempt.state is LIVE:  # what issue() would do, without the call
+                index = engine.store_command(attempt, entry)
+            else:
+                index = attempt.issue(entry, "run_typed")
             if index in attempt.done or (
                 attempt.state is REPLAYING and attempt.completes_next(index)
             ):

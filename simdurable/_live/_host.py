@@ -270,8 +270,7 @@ class LiveHost:
                     if request is not None:
                         to_start.append(request)
         # Committed: now the world may see what this turn did.
-        engine.step_runs.clear()  # the simulation's self-check; unbounded here
-        engine.step_run_log.clear()
+        engine.step_run_log.clear()  # the simulation's self-check; unbounded here
         if self._trace_writer is not None:
             self._trace_writer.flush()
         for cmd in commands:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
@@ -217,8 +217,7 @@ class Engine:
         # not change a run: tests compare runs with it on and off).
         self.steps_in_place = inline_steps
         self.max_tasks: float = float("inf")
-        # Self-check of exactly-once: closure executions per (invocation, index).
-        self.step_runs: dict[tuple[str, int], int] = defaultdict(int)
+        # Every closure execution: (invocation, index, step, attempt, target).
         self.step_run_log: list[tuple[str, int, str, int, str]] = []
         self.misuse: list[HandlerError] = []
         self.paused_errors: dict[str, HandlerError] = {}
@@ -1190,6 +1189,12 @@ class Engine:
         self.finish_step(attempt, index, spec, outcome)
         return None
 
+    @property
+    def step_runs(self) -> Counter[tuple[str, int]]:
+        """Closure executions per (invocation, journal index): the self-check of
+        exactly-once (a stored step must never run again)."""
+        return Counter((inv, index) for inv, index, *_ in self.step_run_log)
+
     def step_info(self, attempt: Attempt, index: int, spec: StepSpec) -> StepInfo:
         return StepInfo(attempt.rec.id, attempt.handler, spec.name, index, attempt.number, self)
 
@@ -1224,9 +1229,7 @@ class Engine:
     def note_step_ran(
         self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
     ) -> None:
-        key = (attempt.rec.id, index)
         if injected is None or injected.kind not in (FAIL, TERMINAL):
-            self.step_runs[key] += 1
             self.step_run_log.append(
                 (attempt.rec.id, index, spec.name, attempt.number, attempt.handler)
             )
@@ -1262,7 +1265,7 @@ class Engine:
         rec = attempt.rec
         completion: Completion
         if kind == "ok":
-            completion = Value(data)
+            completion = new_tuple(Value, (data,))  # Value(data), for every step
         elif kind == "terminal":
             completion = Failure(value.status_code, value.message)
         else:

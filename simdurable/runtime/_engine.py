@@ -216,6 +216,10 @@ class Engine:
         # ``run_lone_step`` may run steps in place (an optimisation that must
         # not change a run: tests compare runs with it on and off).
         self.steps_in_place = inline_steps
+        # The attempt whose step runs in place right now, and where in the
+        # ready list its resume task belongs once the step completes it.
+        self._in_place: Attempt | None = None
+        self._resume_at = 0
         self.max_tasks: float = float("inf")
         # Every closure execution: (invocation, index, step, attempt, target).
         self.step_run_log: list[tuple[str, int, str, int, str]] = []
@@ -1032,10 +1036,10 @@ class Engine:
             )
             if ready and not attempt.resume_scheduled:
                 attempt.resume_scheduled = True
-                # _push_work(), inlined: once per step
-                key = (inv_id, attempt.number)
-                self._queued[key] = self._queued.get(key, 0) + 1
-                self.scheduler._ready.append(("resume", inv_id, attempt.number, 0))
+                if attempt is self._in_place:  # run_lone_step resumes it, or queues it
+                    self._resume_at = len(self.scheduler._ready)
+                    return
+                self._push_work(("resume", inv_id, attempt.number, 0))
         elif inv_id in self._suspended:
             self._suspended.discard(inv_id)
             self.scheduler.push(("start", inv_id, 0, 0))
@@ -1132,24 +1136,23 @@ class Engine:
                 raise InternalError(
                     f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
                 )
-            outcome = self.execute_step(attempt, index, spec, None)
-            self.finish_step(attempt, index, spec, outcome)
-            ready = self.scheduler._ready
-            if not (
-                attempt.alive
-                and attempt.resume_scheduled
-                and len(ready) == 1
-                and ready[0] == ("resume", inv_id, number, 0)
-                and self.tasks_run < self.max_tasks
-            ):
+            self._in_place = attempt
+            try:
+                outcome = self.execute_step(attempt, index, spec, None)
+                self.finish_step(attempt, index, spec, outcome)
+            finally:
+                self._in_place = None
+            if not (attempt.alive and attempt.resume_scheduled):
                 return RAN_PARKED
-            # The resume task, taken as ``run_task`` would take it.
-            ready.pop()
-            key = (inv_id, number)  # _unqueue(), inlined: its one queued task is gone
-            if self._queued[key] == 1:
-                del self._queued[key]
-            else:
-                self._queued[key] -= 1
+            ready = self.scheduler._ready
+            if ready or self.tasks_run >= self.max_tasks:
+                # Other work is ready too (or the run is out of tasks): queue the
+                # resume task where the completion would have queued it.
+                key = (inv_id, number)
+                self._queued[key] = self._queued.get(key, 0) + 1
+                ready.insert(self._resume_at, ("resume", inv_id, number, 0))
+                return RAN_PARKED
+            # The resume task, as ``run_task`` would take it from the ready list.
             self.tasks_run += 1
             attempt.waiting = None
             attempt.resume_scheduled = False

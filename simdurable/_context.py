@@ -190,7 +190,7 @@ class Context:
             else:
                 index = attempt.issue(entry, "run_typed")
             if index in attempt.done or (
-                attempt.state is REPLAYING and attempt.completes_next(index)
+                attempt.state is REPLAYING and attempt.completed_next == index
             ):
                 # replayed with its result: nothing left to run
                 return DurableFuture(attempt, index, serde.deserialize)

@@ -168,6 +168,11 @@ class Attempt:
         self.resume_scheduled = False
         self.cancel_pending = False
         self.failure: BaseException | None = None  # mismatch or misuse, recorded here
+        # Set by issue() while replaying: the command it just matched, if the
+        # journal completes it right after. Its step then has nothing left to
+        # run (the handler sees the result at its next wait or command, as
+        # always), so it need not be registered.
+        self.completed_next = -1
         self._seq = 0
         self._rng: StepRandom | None = None
 
@@ -235,6 +240,10 @@ class Attempt:
                     self._see(index, recorded.result)
                 if index + 1 >= len(journal):
                     self.state = LIVE
+                    self.completed_next = -1
+                else:
+                    after = journal[index + 1]
+                    self.completed_next = after.target if after.kind == COMPLETION else -1
                 return index
             self.state = LIVE
         index = self.engine.store_command(self, entry)
@@ -260,17 +269,6 @@ class Attempt:
         self.die()
         raise Abort()
 
-    def completes_next(self, index: int) -> bool:
-        """Whether the journal being replayed completes command ``index`` next.
-
-        Then its step has nothing left to run (the handler sees the result at
-        its next wait or command, as always), so it need not be registered.
-        """
-        journal, cursor = self.journal, self.cursor
-        if self.state != REPLAYING or cursor >= len(journal):
-            return False
-        entry = journal[cursor]
-        return entry.kind == COMPLETION and entry.target == index
 
     def replayed_next(self, index: int) -> bool:
         """While replaying, whether waiting on ``index`` alone is satisfied at once.

@@ -16,7 +16,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
-from .runtime._engine import RAN_PARKED
+from .runtime._engine import NOT_RUN, RAN_PARKED
 from .runtime._errors import HandlerError, TerminalError
 from .runtime._invocation import PARKED, REPLAYING, Attempt, Wait
 from .runtime._journal import Completion, Failure, Value
@@ -55,16 +55,30 @@ class DurableFuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index
-        if attempt.state is REPLAYING:
-            attempt._consume_notifications()  # replayed_next(), without a call
-        if index not in attempt.done:
-            if attempt.engine.run_lone_step(attempt, index) == RAN_PARKED:
-                yield PARKED
-            while index not in attempt.done and not attempt.replayed_next(index):
-                yield Wait((index,))
-        completion = attempt.done[index]
-        if type(completion) is Value:
-            return self._decode(completion.data)
+        # In strict mode the profile hook watches the handler's code, not this
+        # bookkeeping; it is back on before any yield and any exception.
+        guard = attempt.engine.segment_guard
+        paused = guard is not None and guard.active
+        if paused:
+            guard.exit()
+        try:
+            if attempt.state is REPLAYING:
+                attempt._consume_notifications()  # replayed_next(), without a call
+            ran = NOT_RUN
+            if index not in attempt.done:
+                ran = attempt.engine.run_lone_step(attempt, index)
+            if ran != RAN_PARKED and index in attempt.done:
+                completion = attempt.done[index]
+                if type(completion) is Value:
+                    return self._decode(completion.data)
+                return self._result()
+        finally:
+            if paused:
+                guard.enter(attempt)
+        if ran == RAN_PARKED:
+            yield PARKED
+        while index not in attempt.done and not attempt.replayed_next(index):
+            yield Wait((index,))
         return self._result()
 
     def __repr__(self) -> str:

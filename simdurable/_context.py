@@ -174,8 +174,7 @@ class Context:
                                                 f"{type(action).__name__}")
             serde: Serde[Any]
             if options is None:  # RunOptions(): a plain DefaultSerde and no step backoff
-                hint = _return_hint(action)
-                serde = _PLAIN_SERDE if hint is None else DefaultSerde(hint)
+                serde = _step_serde(action)
             else:
                 serde = options.serde
                 if isinstance(serde, DefaultSerde) and serde.type_hint is None:
@@ -511,30 +510,37 @@ class InvocationContext(WorkflowContext):
     """The one implementation behind every context type; checks kinds at run time."""
 
 
-# Resolved return hints of plain functions, valid while the function keeps the
-# same annotations dict and return annotation (get_type_hints costs microseconds,
-# and a handler asks again for every step it issues). Bounded, as closures made
-# anew by every invocation would otherwise fill it.
-_HINTS: dict[Any, tuple[int, Any, Any]] = {}
-_HINTS_MAX: Final = 4096
+# The serdes of plain functions' steps, by function, with the return annotation
+# they were made from: valid while the function keeps it (get_type_hints costs
+# microseconds, and a handler asks again for every step it issues). Bounded, as
+# closures made anew by every invocation would otherwise fill it.
+_SERDES: dict[Any, tuple[Any, Serde[Any]]] = {}
+_SERDES_MAX: Final = 4096
 _NO_HINT = object()
 
 
-def _return_hint(action: Callable[..., Any]) -> Any:
-    if type(action) is types.FunctionType:
-        annotations = action.__annotations__
-        raw = annotations.get("return", _NO_HINT)
-        if raw is _NO_HINT:
-            return None  # the common case, without the cost of get_type_hints
-        cached = _HINTS.get(action)
-        if cached is not None and cached[0] == id(annotations) and cached[1] is raw:
-            return cached[2]
+def _step_serde(action: Callable[..., Any]) -> Serde[Any]:
+    """The serde of a step without ``RunOptions``: JSON, typed by the return hint."""
+    if type(action) is not types.FunctionType:
         hint = _resolve_return_hint(action)
-        if len(_HINTS) >= _HINTS_MAX:
-            _HINTS.clear()
-        _HINTS[action] = (id(annotations), raw, hint)
-        return hint
-    return _resolve_return_hint(action)
+        return _PLAIN_SERDE if hint is None else DefaultSerde(hint)
+    raw = action.__annotations__.get("return", _NO_HINT)
+    if raw is _NO_HINT:
+        return _PLAIN_SERDE  # the common case, without the cost of get_type_hints
+    cached = _SERDES.get(action)
+    if cached is not None and cached[0] is raw:
+        return cached[1]
+    hint = _resolve_return_hint(action)
+    serde = _PLAIN_SERDE if hint is None else DefaultSerde(hint)
+    if len(_SERDES) >= _SERDES_MAX:
+        _SERDES.clear()
+    _SERDES[action] = (raw, serde)
+    return serde
+
+
+def _return_hint(action: Callable[..., Any]) -> Any:
+    serde = _step_serde(action)
+    return serde.type_hint if isinstance(serde, DefaultSerde) else None
 
 
 def _resolve_return_hint(action: Callable[..., Any]) -> Any:

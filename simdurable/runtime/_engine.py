@@ -161,6 +161,10 @@ def drive(awaitable: Any, step: str) -> Any:
         return stop.value
 
 
+# Commands whose completion comes from outside the invocation (a timer, a
+# callee, a promise): rebuilt as waiters when the engine (re)loads the store.
+_WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET})
+
 # Common step results, known not to be awaitable without asking ``inspect``.
 _NOT_AWAITABLE: Final = (int, str, bytes, float, dict, list, tuple, type(None))
 
@@ -257,10 +261,19 @@ class Engine:
                 continue
             journal = self.store.journal(rec.id)
             done = self._done[rec.id]
-            done.update(e.target for e in journal if e.kind == COMPLETION)
+            # One pass for the completions and the commands that may wait on
+            # something outside the invocation: a replay starts here.
+            waits = []
             for i, e in enumerate(journal):
-                if i in done or e.result is not None:
+                kind = e.kind
+                if kind == COMPLETION:
+                    done.add(e.target)
+                elif kind in _WAITED_FROM_OUTSIDE and e.result is None:
+                    waits.append(i)
+            for i in waits:
+                if i in done:
                     continue
+                e = journal[i]
                 if e.kind == SLEEP:
                     self.scheduler.add_timer(e.wake_ms, ("sleep", rec.id, i))
                 elif e.kind == CALL:

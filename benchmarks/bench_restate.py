@@ -209,6 +209,13 @@ def _throughput(run: dict[str, Any]) -> float:
     return len(run["concurrent"]) / run["concurrent_wall"]
 
 
+def settle() -> None:
+    """Flush what earlier phases left to write, so that no phase measures the
+    disk still busy with another's data (fsync latency is most of a call)."""
+    os.sync()
+    time.sleep(1.0)
+
+
 def executor_http(sizes: Sizes, procs: Processes, workdir: Path,
                   durability: str) -> dict[str, Any] | None:
     """The dev executor behind HTTP on loopback, in its own process."""
@@ -272,6 +279,7 @@ def run(sizes: Sizes) -> list[Table]:
             dep.register()
             t_deploy = time.perf_counter() - t1
             log("  restate: calls")
+            settle()
             restate = http_load(dep.ingress, "/Bench/five", sizes.peer_sequential,
                                 sizes.peer_concurrency, sizes.peer_concurrent_total)
             log("  restate: crash scenarios")
@@ -283,6 +291,7 @@ def run(sizes: Sizes) -> list[Table]:
             executors = {}
             for level in ("full", "normal"):
                 log(f"  executor over HTTP, synchronous={level.upper()}")
+                settle()
                 executors[level] = executor_http(sizes, procs, workdir, level)
     except PeerUnavailable as err:
         keep = workdir.with_name(workdir.name + "-failed")
@@ -327,7 +336,9 @@ def run(sizes: Sizes) -> list[Table]:
         f"Sequential: {sizes.peer_sequential} calls one after another (after 10 warm-up calls); "
         f"32 at a time: {sizes.peer_concurrent_total} calls from {sizes.peer_concurrency} "
         "client threads, each with its own keep-alive HTTP/1.1 connection. The client, the "
-        "server and the handler process share the machine's cores.",
+        "server and the handler process share the machine's cores. Before each system's "
+        "calls the benchmark flushes the disk (`os.sync()`) and waits a second, so that no "
+        "system pays for another's writes.",
         "The Restate and executor rows are HTTP calls on loopback that wait for the result "
         "(`POST /Bench/five`); the simulation row is an in-process `Simulation` run (built, "
         "run, result read), shown for scale, not as a like-for-like latency.",

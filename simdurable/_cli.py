@@ -20,6 +20,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "invocations": ("simdurable._live.cli", "list the invocations in a live database"),
     "journal": ("simdurable._live.cli", "print an invocation's journal from a live database"),
     "cancel": ("simdurable._live.cli", "cancel an invocation in a live database"),
+    "resume": ("simdurable._live.cli", "resume a paused invocation in a live database "
+               "(once what paused it is fixed)"),
     "trace": ("simdurable._live.cli", "print a live run's trace file as the simulation does"),
     "check": ("simdurable._check._command", "explore crashes and schedules of a handler; "
               "exit 1 on a violation"),

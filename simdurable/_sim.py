@@ -501,6 +501,12 @@ class Simulation:
         """Cancel an invocation: its next wait raises TerminalError("cancelled", 409)."""
         self._engine.cancel(self._id(handle))
 
+    def resume(self, handle: InvocationHandle | str) -> bool:
+        """Resume a paused invocation once what paused it is fixed (say, the
+        handler's code): it replays its journal and goes on at the next
+        ``run()``, its stored steps not run again. False if it was not paused."""
+        return self._engine.resume(self._id(handle))
+
     @property
     def engine(self) -> Engine:
         return self._engine

@@ -456,6 +456,17 @@ class Executor:
 
         self._portal(cancel)
 
+    def resume(self, inv: LiveInvocation | str) -> bool:
+        """Resume a paused invocation once what paused it is fixed: it replays
+        its journal with the handlers served now. False if it was not paused."""
+        inv_id = inv.id if isinstance(inv, LiveInvocation) else inv
+
+        async def resume(host: LiveHost) -> bool:
+            return bool(await host.call(lambda: host.engine.resume(inv_id)))
+
+        resumed: bool = self._portal(resume)
+        return resumed
+
     def resolve_awakeable(self, awakeable: str, value: Any = None) -> None:
         completion = Value(JsonSerde().serialize(value))
         self._complete_awakeable(awakeable, completion)

@@ -291,8 +291,12 @@ class LiveHost:
         if take is None:
             return
         for command, arg in take():
-            if command == "cancel" and self.record(arg) is not None:
+            if self.record(arg) is None:
+                continue
+            if command == "cancel":
                 self.engine.cancel(arg)
+            elif command == "resume":
+                self.engine.resume(arg)
 
     def stop(self) -> None:
         """Finish at a step boundary: no new work; steps in flight are stored."""

@@ -9,6 +9,7 @@ Paths (as Restate's ingress; ``/send`` makes any invocation one-way)::
     GET  /restate/invocation/<Service>[/<key>]/<handler>/<idempotency-key>/output|attach
     GET  /restate/workflow/<Workflow>/<id>/output|attach
     POST /restate/invocation/<id>/cancel      DELETE /restate/invocation/<id>
+    POST /restate/invocation/<id>/resume      (a paused one, once fixed)
     POST /restate/awakeables/<id>/resolve|reject
     GET  /restate/health
 
@@ -192,6 +193,9 @@ class Ingress:
         if head == "invocation" and len(segs) == 3 and segs[2] == "cancel":
             _method(method, "POST")
             return await self._cancel(segs[1])
+        if head == "invocation" and len(segs) == 3 and segs[2] == "resume":
+            _method(method, "POST")
+            return await self._resume(segs[1])
         if head == "invocation" and len(segs) >= 3 and segs[-1] in ("output", "attach"):
             _method(method, "GET")
             if len(segs) == 3:
@@ -409,11 +413,19 @@ class Ingress:
 
     async def _cancel(self, inv_id: str) -> Response:
         rec = self._known(inv_id)
-        if rec.status != "pending":
+        if rec.status not in ("pending", "paused"):
             raise HttpError(409, f"invocation {inv_id} has already finished ({rec.status})")
         engine = self.host.engine
         await self.host.call(lambda: engine.cancel(inv_id))
         return json_response(202, {"invocationId": inv_id, "status": "cancelling"}, inv_id)
+
+    async def _resume(self, inv_id: str) -> Response:
+        rec = self._known(inv_id)
+        if rec.status != "paused":
+            raise HttpError(409, f"invocation {inv_id} is not paused ({rec.status})")
+        engine = self.host.engine
+        await self.host.call(lambda: engine.resume(inv_id))
+        return json_response(202, {"invocationId": inv_id, "status": "resuming"}, inv_id)
 
     async def _awakeable(self, awk: str, action: str, scope: Scope,
                          receive: Receive) -> Response:

@@ -1,11 +1,13 @@
-"""The live executor's subcommands: ``serve``, ``invocations``, ``journal``, ``cancel``.
+"""The live executor's subcommands: ``serve``, ``invocations``, ``journal``,
+``cancel``, ``resume`` and ``trace``.
 
-One module serves all four (the subcommand is ``args.command``)::
+One module serves them all (the subcommand is ``args.command``)::
 
     simdurable serve myapp:greeter myapp:counter --db dev.db --port 8080
     simdurable invocations --db dev.db
     simdurable journal inv_3f2a... --db dev.db
     simdurable cancel inv_3f2a... --db dev.db
+    simdurable resume inv_3f2a... --db dev.db
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "killed process but not a power loss")
         parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
                             help="on Ctrl-C, how long steps in flight may take to finish")
-    elif command in ("journal", "cancel"):
+    elif command in ("journal", "cancel", "resume"):
         parser.add_argument("id", help="the invocation id (or a unique prefix of it)")
     elif command == "trace":
         parser.add_argument("path", help="a trace file written by serve --trace")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             return _journal(args)
         if args.command == "trace":
             return _trace(args)
-        return _cancel(args)
+        return _post(args)
     except StoreError as err:
         print(f"simdurable {args.command}: {err}", file=sys.stderr)
         return 1
@@ -180,27 +182,37 @@ def _journal(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cancel(args: argparse.Namespace) -> int:
+# command -> (the statuses it applies to, what is wrong otherwise, what it does)
+_POSTED: Final = {
+    "cancel": (("pending", "paused"), "has already finished", "cancelling"),
+    "resume": (("paused",), "is not paused", "resuming"),
+}
+
+
+def _post(args: argparse.Namespace) -> int:
+    """``cancel`` and ``resume``: leave the command for the executor that owns
+    the database (it applies it within half a second, or when it starts)."""
     from pathlib import Path
 
     from ._executor import ExecutorLock
     from ._inspect import find_invocation
     from ._sqlite import SqliteStore
 
+    statuses, wrong, doing = _POSTED[args.command]
     store = SqliteStore(args.db, create=False)
     try:
         rec = find_invocation(store, args.id)
-        if rec.status != "pending":
-            print(f"simdurable cancel: {rec.id} ({rec.target}) has already finished "
+        if rec.status not in statuses:
+            print(f"simdurable {args.command}: {rec.id} ({rec.target}) {wrong} "
                   f"({rec.status})", file=sys.stderr)
             return 1
-        store.post("cancel", rec.id)
+        store.post(args.command, rec.id)
     finally:
         store.close()
     if ExecutorLock(Path(args.db)).held_elsewhere():
-        print(f"cancelling {rec.id} ({rec.target}): the running executor applies it now")
+        print(f"{doing} {rec.id} ({rec.target}): the running executor applies it now")
     else:
-        print(f"cancelling {rec.id} ({rec.target}): no executor is running on {args.db}; "
+        print(f"{doing} {rec.id} ({rec.target}): no executor is running on {args.db}; "
               "it applies when one starts")
     return 0
 

@@ -257,39 +257,14 @@ class Engine:
             self._records[rec.id] = rec
         late: list[tuple[str, int, Completion]] = []
         for rec in records:
+            if rec.status == PAUSED:  # it keeps its object's key until resumed or cancelled
+                spec = self.handlers.get((rec.service, rec.handler))
+                if spec is not None and spec.exclusive and rec.key is not None:
+                    self._locks[(rec.service, rec.key)].append(rec.id)
+                continue
             if rec.status != PENDING:
                 continue
-            journal = self.store.journal(rec.id)
-            done = self._done[rec.id]
-            # One pass for the completions and the commands that may wait on
-            # something outside the invocation: a replay starts here.
-            waits = []
-            for i, e in enumerate(journal):
-                kind = e.kind
-                if kind == COMPLETION:
-                    done.add(e.target)
-                elif kind in _WAITED_FROM_OUTSIDE and e.result is None:
-                    waits.append(i)
-            for i in waits:
-                if i in done:
-                    continue
-                e = journal[i]
-                if e.kind == SLEEP:
-                    self.scheduler.add_timer(e.wake_ms, ("sleep", rec.id, i))
-                elif e.kind == CALL:
-                    callee = self._records.get(e.ref)
-                    if callee is not None and callee.status == COMPLETED:
-                        assert callee.result is not None
-                        late.append((rec.id, i, callee.result))
-                    else:
-                        self._call_waiters[e.ref].append((rec.id, i))
-                elif e.kind == PROMISE_GET:
-                    assert rec.key is not None
-                    existing = self.store.promise(rec.service, rec.key, e.name)
-                    if existing is not None:
-                        late.append((rec.id, i, existing))
-                    else:
-                        self._promise_waiters[(rec.service, rec.key, e.name)].append((rec.id, i))
+            self._restore_waits(rec, late)
             spec = self.handlers.get((rec.service, rec.handler))
             if spec is not None and spec.exclusive and rec.attempts == 0 and (
                 rec.run_at_ms > self.now_ms
@@ -303,6 +278,47 @@ class Engine:
                 self.scheduler.add_timer(fault.at_ms, ("fault", i))
         for inv_id, index, completion in late:
             self.deliver(inv_id, index, completion)
+
+    def _restore_waits(self, rec: InvocationRecord, late: list[tuple[str, int, Completion]]
+                       ) -> None:
+        """Rebuild from its journal what a pending invocation waits on.
+
+        Timers for its sleeps, and waiters for its calls and promises; those
+        already completed outside (a callee that finished, a promise resolved
+        while it could not see it) go into ``late``, to be delivered.
+        """
+        journal = self.store.journal(rec.id)
+        done = self._done[rec.id] = set()
+        # One pass for the completions and the commands that may wait on
+        # something outside the invocation: a replay starts here.
+        waits = []
+        for i, e in enumerate(journal):
+            kind = e.kind
+            if kind == COMPLETION:
+                done.add(e.target)
+            elif kind in _WAITED_FROM_OUTSIDE and e.result is None:
+                waits.append(i)
+        for i in waits:
+            if i in done:
+                continue
+            e = journal[i]
+            if e.kind == SLEEP:
+                self.scheduler.add_timer(e.wake_ms, ("sleep", rec.id, i))
+            elif e.kind == CALL:
+                callee = self._records.get(e.ref)
+                if callee is not None and callee.status == COMPLETED:
+                    assert callee.result is not None
+                    late.append((rec.id, i, callee.result))
+                elif (rec.id, i) not in self._call_waiters[e.ref]:
+                    self._call_waiters[e.ref].append((rec.id, i))
+            elif e.kind == PROMISE_GET:
+                assert rec.key is not None
+                existing = self.store.promise(rec.service, rec.key, e.name)
+                waiters = self._promise_waiters[(rec.service, rec.key, e.name)]
+                if existing is not None:
+                    late.append((rec.id, i, existing))
+                elif (rec.id, i) not in waiters:
+                    waiters.append((rec.id, i))
 
     # -- clock and trace ----------------------------------------------------
     @property
@@ -1076,25 +1092,61 @@ class Engine:
         self._wake_promise((workflow, key, name), completion)
         return True
 
-    def cancel(self, inv_id: str) -> None:
-        """Cancel an invocation: its next wait raises ``TerminalError("cancelled", 409)``."""
+    def resume(self, inv_id: str) -> bool:
+        """Resume a paused invocation, as after fixing what paused it.
+
+        It replays its journal (with the handlers served now) and goes on;
+        its retry count starts over. False if it was not paused.
+        """
         rec = self._records.get(inv_id)
-        if rec is None or rec.status != PENDING or rec.cancelled:
+        if rec is None:
+            raise InvalidTargetError(f"no invocation {inv_id!r} exists")
+        if rec.status != PAUSED:
+            return False
+        rec.status = PENDING
+        rec.failures = 0
+        rec.retry_index, rec.retry_count, rec.retry_started_ms = -1, 0, 0
+        rec.run_at_ms = self.now_ms
+        self._put(rec)
+        self.paused_errors.pop(inv_id, None)
+        was = rec.last_failure.splitlines()[0] if rec.last_failure else "paused"
+        self.trace("resume", inv_id, f"{rec.target} resumes (it was paused: {was})")
+        late: list[tuple[str, int, Completion]] = []
+        self._restore_waits(rec, late)
+        self._enqueue(rec)
+        for waiter_id, index, completion in late:
+            self.deliver(waiter_id, index, completion)
+        return True
+
+    def cancel(self, inv_id: str) -> None:
+        """Cancel an invocation: its next wait raises ``TerminalError("cancelled", 409)``.
+
+        A paused invocation cannot run (a bug stopped it), so it ends at once,
+        cancelled, and gives up its object's key.
+        """
+        rec = self._records.get(inv_id)
+        if rec is None or rec.status not in (PENDING, PAUSED) or rec.cancelled:
             return
         rec.cancelled = True
         self._put(rec)
         self.trace("cancel", inv_id, rec.target)
-        if rec.attempts == 0 and inv_id not in self._attempts:
+        if rec.status == PAUSED or (rec.attempts == 0 and inv_id not in self._attempts):
+            self._cancel_calls(inv_id)
+            self.paused_errors.pop(inv_id, None)
             self._complete_invocation(rec, Failure(409, "cancelled"))
             return
         entry = Entry(CANCELLED, at_ms=self.now_ms)
         self.store.append(inv_id, entry)
+        self._cancel_calls(inv_id)
+        self._notify(inv_id, entry)
+
+    def _cancel_calls(self, inv_id: str) -> None:
+        """Cancelling an invocation cancels the calls it made (not its sends)."""
         for e in self.store.journal(inv_id):
             if e.kind == CALL and e.ref:
                 child = self._records.get(e.ref)
-                if child is not None and child.status == PENDING:
+                if child is not None and child.status in (PENDING, PAUSED):
                     self.cancel(e.ref)
-        self._notify(inv_id, entry)
 
     # -- steps ----------------------------------------------------------------
     def run_lone_step(self, attempt: Attempt, index: int) -> int:

@@ -1,4 +1,4 @@
-"""``simdurable serve | invocations | journal | cancel``: what a user sees."""
+"""``simdurable serve | invocations | journal | cancel | resume``: what a user sees."""
 
 from __future__ import annotations
 
@@ -28,7 +28,74 @@ async def work(ctx: restate.Context, n: int) -> int:
     return int(x)
 
 
+# A bug to fix while the invocation it paused waits: the context used in a step.
+broken = [True]
+ran: list[int] = []
+
+
+@tasks.handler()
+async def fixable(ctx: restate.Context, n: int) -> int:
+    def first() -> int:
+        ran.append(n)
+        return n
+
+    x = await ctx.run_typed("first", first)
+
+    def second() -> int:
+        if broken[0]:
+            ctx.set("oops", 1)
+        return x + 1
+
+    return await ctx.run_typed("second", second)
+
+
 SERVICES = [tasks]
+
+
+def _paused(ex: restate.Executor, n: int) -> restate.LiveInvocation:
+    broken[0] = True
+    h = ex.send("Tasks/fixable", n)
+    deadline = time.monotonic() + 5
+    while h.status != "paused":
+        assert time.monotonic() < deadline, h.status
+        time.sleep(0.01)
+    return h
+
+
+def test_resume_a_fixed_invocation(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ran.clear()
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = _paused(ex, 4)
+        assert not ex.resume(ex.send("Tasks/work", 1_000).id)  # not paused: nothing to do
+        broken[0] = False
+        assert ex.resume(h)
+        assert h.result(timeout=5) == 5
+        assert not ex.resume(h)
+        assert ran == [4]  # the stored step did not run again
+
+        h = _paused(ex, 6)
+        broken[0] = False
+        assert main(["resume", h.id, "--db", str(db)]) == 0
+        assert "the running executor applies it now" in capsys.readouterr().out
+        deadline = time.monotonic() + 5
+        while h.status == "paused":  # the executor looks for commands twice a second
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert h.result(timeout=5) == 7
+        assert main(["resume", h.id, "--db", str(db)]) == 1
+        assert "is not paused (completed)" in capsys.readouterr().err
+
+
+def test_resume_while_stopped_applies_at_next_start(
+    db: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = _paused(ex, 8)
+    broken[0] = False  # fixed, as a new version of the code would be
+    assert main(["resume", h.id, "--db", str(db)]) == 0
+    assert "it applies when one starts" in capsys.readouterr().out
+    with restate.Executor(SERVICES, db=db) as ex:
+        assert [i.result(timeout=5) for i in ex.invocations() if i.id == h.id] == [9]
 
 
 @pytest.fixture
@@ -179,3 +246,56 @@ def test_serve_bad_options(db: Path, capsys: pytest.CaptureFixture[str], extra: 
     assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db), "--port", "0",
                  *extra]) == code
     assert message in capsys.readouterr().err
+
+
+accounts = restate.VirtualObject("Accounts")
+
+
+@accounts.handler()
+async def deposit(ctx: restate.ObjectContext, amount: int) -> int:
+    total = (await ctx.get("total") or 0) + amount
+
+    def checked() -> int:
+        if broken[0] and amount < 0:
+            ctx.get("total")  # the bug
+        return total
+
+    total = await ctx.run_typed("check", checked)
+    ctx.set("total", total)
+    return total
+
+
+def test_a_paused_invocation_keeps_its_key_across_restarts(db: Path) -> None:
+    broken[0] = True
+    with restate.Executor([accounts], db=db) as ex:
+        bad = ex.send("Accounts/a/deposit", -5)
+        good = ex.send("Accounts/a/deposit", 10)
+        deadline = time.monotonic() + 5
+        while bad.status != "paused":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert good.status == "queued"
+    with restate.Executor([accounts], db=db) as ex:  # restarted: still paused, still first
+        time.sleep(0.2)
+        assert [(i.id, i.status) for i in ex.invocations()] == [(bad.id, "paused"),
+                                                                 (good.id, "queued")]
+        broken[0] = False
+        assert ex.resume(bad.id)
+        results = {i.id: i.result(timeout=5) for i in ex.invocations()}
+        assert results == {bad.id: -5, good.id: 5}
+
+
+def test_cancel_a_paused_invocation(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken[0] = True
+    with restate.Executor([accounts], db=db) as ex:
+        bad = ex.send("Accounts/b/deposit", -1)
+        good = ex.send("Accounts/b/deposit", 3)
+        deadline = time.monotonic() + 5
+        while bad.status != "paused":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert main(["cancel", bad.id, "--db", str(db)]) == 0
+        assert good.result(timeout=5) == 3
+        with pytest.raises(restate.TerminalError, match="cancelled"):
+            bad.result(timeout=5)

@@ -44,6 +44,16 @@ async def echo_header(ctx: restate.Context) -> str:
     return ctx.request().headers.get("x-user", "")
 
 
+fixed = [False]
+
+
+@greeter.handler()
+async def buggy(ctx: restate.Context, name: str) -> str:
+    if not fixed[0]:
+        await ctx.run_typed("oops", lambda: ctx.get("x"))  # a bug: the invocation pauses
+    return f"fixed {name}"
+
+
 @counter.handler()
 async def add(ctx: restate.ObjectContext, delta: int) -> int:
     n = (await ctx.get("count")) or 0
@@ -202,6 +212,22 @@ def test_cancel_over_http(served: tuple[restate.Executor, Client]) -> None:
     assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (
         409, {"code": 409, "message": "cancelled"})
     assert c.request("DELETE", f"/restate/invocation/{inv}")[0] == 409
+
+
+def test_resume_over_http(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    fixed[0] = False
+    inv = c.request("POST", "/Greeter/buggy/send", '"ann"')[1]["invocationId"]
+    deadline = time.monotonic() + 5
+    while c.request("GET", f"/restate/invocation/{inv}")[1]["status"] != "paused":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    fixed[0] = True
+    assert c.request("POST", f"/restate/invocation/{inv}/resume")[0] == 202
+    assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (200, "fixed ann")
+    assert c.request("POST", f"/restate/invocation/{inv}/resume")[:2] == (
+        409, {"code": 409, "message": f"invocation {inv} is not paused (completed)"})
+    assert c.request("GET", f"/restate/invocation/{inv}/resume")[0] == 405
 
 
 def test_headers_reach_the_handler(served: tuple[restate.Executor, Client]) -> None:

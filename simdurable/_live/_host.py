@@ -13,6 +13,7 @@ timers, queues and locks from the store.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import math
@@ -23,6 +24,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import outcome
 import trio
 
 from .._context import InvocationContext
@@ -284,7 +286,10 @@ class LiveHost:
         assert nursery is not None
         for req in to_start:
             self._in_flight += 1
-            nursery.start_soon(self._run_step, req)
+            if _is_async(req.spec.fn):
+                nursery.start_soon(self._run_step, req)
+            else:
+                self._run_in_thread(req)
 
     def _apply_inbox(self) -> None:
         take = getattr(self.store, "take_inbox", None)
@@ -310,33 +315,76 @@ class LiveHost:
         return self._in_flight
 
     # -- steps ----------------------------------------------------------------
-    async def _run_step(self, req: StepRequest) -> None:
-        try:
-            outcome = await self._execute(req)
-        finally:
-            self._in_flight -= 1
+    def _run_in_thread(self, req: StepRequest) -> None:
+        """Run a plain-function step in a worker thread of trio's cache.
+
+        No trio task waits for it: the thread hands its outcome back to the
+        loop, which stores it at the next turn. (``trio.to_thread`` would add
+        a task, a capacity limiter and re-entry support per step, a third of
+        a step's hand-off on a small machine.) A result that arrives after
+        the loop has ended is dropped, as an abandoned thread's would be.
+        """
+        token = trio.lowlevel.current_trio_token()
+        context = contextvars.copy_context()
+        context.run(current_step.set, self.engine.step_info(req.attempt, req.index, req.spec))
+        call = functools.partial(req.spec.fn, *req.spec.args, **req.spec.kwargs)
+
+        def deliver(result: outcome.Outcome[Any]) -> None:
+            try:
+                token.run_sync_soon(self._thread_done, req, result)
+            except trio.RunFinishedError:
+                pass
+
+        # start_thread_soon hands ``deliver`` the call's outcome (value or error).
+        trio.lowlevel.start_thread_soon(lambda: context.run(call), deliver)
+
+    def _thread_done(self, req: StepRequest, result: outcome.Outcome[Any]) -> None:
+        if isinstance(result, outcome.Value) and inspect.isawaitable(result.value):
+            # A plain function that returned a coroutine: it finishes on trio.
+            assert self._steps_nursery is not None
+            self._steps_nursery.start_soon(self._run_step, req, result.value)
+            return
+        self._step_done(req, _step_outcome(result))
+
+    def _step_done(self, req: StepRequest, result: StepOutcome) -> None:
+        self._in_flight -= 1
         self.steps_run += 1
-        self._results.append((req, outcome))
+        self._results.append((req, result))
         self._wake.set()
 
-    async def _execute(self, req: StepRequest) -> StepOutcome:
+    async def _run_step(self, req: StepRequest, pending: Any = None) -> None:
+        try:
+            result = await self._execute(req, pending)
+        except BaseException:
+            self._in_flight -= 1
+            raise
+        self._step_done(req, result)
+
+    async def _execute(self, req: StepRequest, pending: Any = None) -> StepOutcome:
+        """Run a coroutine step on trio (or await what a plain one returned)."""
         spec = req.spec
         token = current_step.set(self.engine.step_info(req.attempt, req.index, spec))
         try:
-            if _is_async(spec.fn):
-                result = await spec.fn(*spec.args, **spec.kwargs)
-            else:
-                call = functools.partial(spec.fn, *spec.args, **spec.kwargs)
-                result = await trio.to_thread.run_sync(call, abandon_on_cancel=True)
-                if inspect.isawaitable(result):
-                    result = await result
-            return ("ok", result)
+            if pending is None:
+                pending = spec.fn(*spec.args, **spec.kwargs)
+            return ("ok", await pending)
         except TerminalError as err:
             return ("terminal", err)
         except Exception as err:  # noqa: BLE001 - step failures are data
             return ("error", err)
         finally:
             current_step.reset(token)
+
+
+def _step_outcome(result: outcome.Outcome[Any]) -> StepOutcome:
+    """A plain-function step's outcome, as ``_execute`` reports a coroutine's."""
+    if isinstance(result, outcome.Value):
+        return ("ok", result.value)
+    assert isinstance(result, outcome.Error)
+    err = result.error
+    if isinstance(err, TerminalError):
+        return ("terminal", err)
+    return ("error", err)  # step failures are data, whatever they are
 
 
 def _is_async(fn: Any) -> bool:

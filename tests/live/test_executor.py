@@ -54,6 +54,12 @@ async def two_steps(ctx: restate.Context, tag: str) -> list[str]:
 
 
 @svc.handler()
+async def wrapped(ctx: restate.Context, tag: str) -> str:
+    # A plain function that returns a coroutine: the coroutine finishes on the loop.
+    return await ctx.run_typed("wrapped", lambda: async_step(f"{tag}-wrapped"))
+
+
+@svc.handler()
 async def gated(ctx: restate.Context, tag: str) -> str:
     await ctx.run_typed("slow", slow_step, name=f"{tag}-slow")
     await ctx.run_typed("after", count, name=f"{tag}-after")
@@ -130,6 +136,11 @@ def test_call_send_state_journal(db: Path) -> None:
         assert kinds == [("run", "first"), ("completion", ""), ("run", "second"),
                          ("completion", "")]
         assert inv.target == "Jobs/two_steps"
+
+
+def test_a_plain_step_returning_a_coroutine_finishes_on_the_loop(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        assert ex.call("Jobs/wrapped", "w", timeout=5) == "w-wrapped"
 
 
 def test_objects_are_exclusive_per_key(db: Path) -> None:

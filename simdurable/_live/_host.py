@@ -20,6 +20,7 @@ import math
 import secrets
 import sys
 import time
+import types
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -388,6 +389,10 @@ def _step_outcome(result: outcome.Outcome[Any]) -> StepOutcome:
 
 
 def _is_async(fn: Any) -> bool:
+    if type(fn) is types.FunctionType and not fn.__dict__:
+        # A plain function with no markers (inspect.markcoroutinefunction sets
+        # one): its code says it all. The common case, asked at every step.
+        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
     while isinstance(fn, functools.partial):
         fn = fn.func
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(

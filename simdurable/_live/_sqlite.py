@@ -87,6 +87,9 @@ CREATE TABLE inbox (
 );
 """
 
+# Pages of WAL before SQLite copies them into the database (see SqliteStore).
+WAL_CHECKPOINT_PAGES: Final = 256
+
 _INV_COLUMNS: Final = (
     "id, seq, service, handler, key, input, status, run_at_ms, created_ms, attempts, "
     "failures, result_kind, result_data, result_code, result_message, caller_id, "
@@ -165,6 +168,12 @@ class SqliteStore:
         self._lengths: dict[str, int] = {}  # journal lengths; dropped on rollback
         self._conn = self._open(create)
         self._conn.execute(f"PRAGMA synchronous={durability.upper()}")
+        # Checkpoint the WAL at 1 MiB rather than SQLite's 4 MiB: once checkpointed,
+        # the WAL is written again from its start, and an fsync that does not
+        # grow the file costs about half as much. With every step's result
+        # fsynced, a fresh database pays that growth for far fewer commits; the
+        # checkpoints, smaller, cost no throughput.
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
 
     # -- opening ------------------------------------------------------------
     def _open(self, create: bool) -> sqlite3.Connection:

@@ -136,6 +136,18 @@ def test_new_file_is_owner_only_and_wal(db: Path) -> None:
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     mode = store._conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+    assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 256
+    store.close()
+
+
+def test_the_wal_stays_small(db: Path) -> None:
+    """Checkpointed at 1 MiB, the WAL is then rewritten from its start, not grown."""
+    store = SqliteStore(db)
+    for i in range(3000):
+        with store.atomic():
+            store.put_invocation(record(id=f"inv_{i}", seq=i + 1))
+    wal = db.with_name(db.name + "-wal")
+    assert 0 < wal.stat().st_size < 2 * 1024 * 1024
     store.close()
 
 

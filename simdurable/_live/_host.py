@@ -38,6 +38,7 @@ from ..runtime._journal import AWAKEABLE, Completion
 from ..runtime._retry import InvocationRetryPolicy
 from ..runtime._scheduler import FirstChooser, Scheduler
 from ..runtime._store import PENDING, InvocationRecord, Store
+from ..runtime._trace import Deferred, render_text
 from ._trace import TraceWriter, format_event
 
 # Engine tasks per turn before the host lets the ingress run again.
@@ -110,7 +111,7 @@ class LiveHost:
             self.engine = Engine(
                 specs, store, self.scheduler, InvocationContext,
                 retry_policy=retry_policy, epoch_ms=0, trace=self._on_trace,
-                inline_steps=False,
+                deferred_trace=True, inline_steps=False,
             )
         self.engine.finished_hooks.append(self._on_finished)
         if unfinished is not None:  # as the simulation's "restart": attempts end here
@@ -131,11 +132,17 @@ class LiveHost:
         self.steps_run = 0
 
     # -- trace --------------------------------------------------------------
-    def _on_trace(self, event: tuple[int, str, str, str]) -> None:
-        t_ms, kind, inv, text = event
+    def _on_trace(self, event: tuple[int, str, str, str | Deferred]) -> None:
+        """An engine event: its text is formatted only if someone reads it."""
+        t_ms, kind, inv, deferred = event
+        echo = self._echo is not None and (self._echo_kinds is None or kind in self._echo_kinds)
+        if self._trace_writer is None and not echo:
+            return
+        text = render_text(deferred)
         if self._trace_writer is not None:
             self._trace_writer.write(t_ms, kind, inv, text)
-        if self._echo is not None and (self._echo_kinds is None or kind in self._echo_kinds):
+        if echo:
+            assert self._echo is not None
             self._echo(format_event((t_ms, kind, inv, text), self._origin_ms))
 
     def _on_finished(self, rec: InvocationRecord) -> None:

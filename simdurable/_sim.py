@@ -47,7 +47,7 @@ from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._scheduler import Chooser, RandomChooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
-from .runtime._trace import Deferred, render_text
+from .runtime._trace import Event, event_text
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -219,8 +219,8 @@ class Simulation:
         specs: dict[tuple[str, str], HandlerSpec] = {
             key: h.spec(None) for key, h in self._handlers.items()
         }
-        # Events as the engine reports them; texts may be deferred (see render_text).
-        self._trace: list[tuple[int, str, str, str | Deferred]] = []
+        # Events as the engine reports them; texts may be deferred (see event_text).
+        self._trace: list[Event] = []
         self._guard = StrictGuard() if strict else None
         self.injector = Injector(coerce_plan(faults))
         self.store: Store = store if store is not None else MemoryStore()
@@ -244,8 +244,8 @@ class Simulation:
     def trace(self) -> list[str]:
         """The run's events, one line each: time, kind, invocation, detail."""
         return [
-            f"{t / 1000:>10.3f}s  {kind:<8} {inv[:16]:<16} {render_text(text)}"
-            for t, kind, inv, text in self._trace
+            f"{ev[0] / 1000:>10.3f}s  {ev[1]:<8} {ev[2][:16]:<16} {event_text(ev)}"
+            for ev in self._trace
         ]
 
     def trace_events(
@@ -253,8 +253,8 @@ class Simulation:
     ) -> list[tuple[int, str, str, str]]:
         """The run's events as (time in ms, kind, invocation, text); only those
         of ``kinds`` if given (the others' texts are then never formatted)."""
-        return [(t, kind, inv, render_text(text)) for t, kind, inv, text in self._trace
-                if kinds is None or kind in kinds]
+        return [(ev[0], ev[1], ev[2], event_text(ev)) for ev in self._trace
+                if kinds is None or ev[1] in kinds]
 
     def same_trace(self, other: Simulation) -> bool:
         """``self.trace() == other.trace()``, formatting neither when the events

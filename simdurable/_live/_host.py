@@ -38,7 +38,7 @@ from ..runtime._journal import AWAKEABLE, Completion
 from ..runtime._retry import InvocationRetryPolicy
 from ..runtime._scheduler import FirstChooser, Scheduler
 from ..runtime._store import PENDING, InvocationRecord, Store
-from ..runtime._trace import Deferred, render_text
+from ..runtime._trace import Event, event_text
 from ._trace import TraceWriter, format_event
 
 # Engine tasks per turn before the host lets the ingress run again.
@@ -132,13 +132,13 @@ class LiveHost:
         self.steps_run = 0
 
     # -- trace --------------------------------------------------------------
-    def _on_trace(self, event: tuple[int, str, str, str | Deferred]) -> None:
+    def _on_trace(self, event: Event) -> None:
         """An engine event: its text is formatted only if someone reads it."""
-        t_ms, kind, inv, deferred = event
+        t_ms, kind, inv = event[0], event[1], event[2]
         echo = self._echo is not None and (self._echo_kinds is None or kind in self._echo_kinds)
         if self._trace_writer is None and not echo:
             return
-        text = render_text(deferred)
+        text = event_text(event)
         if self._trace_writer is not None:
             self._trace_writer.write(t_ms, kind, inv, text)
         if echo:

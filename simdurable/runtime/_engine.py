@@ -91,7 +91,7 @@ from ._journal import (
 from ._retry import InvocationRetryPolicy
 from ._scheduler import Scheduler
 from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
-from ._trace import Deferred, render_text
+from ._trace import Event, event_text
 
 _EVENT_LOOP_ERRORS: Final = frozenset(
     {"no running event loop", "must be called from async context"}
@@ -196,7 +196,7 @@ class Engine:
         injector: Injector | None = None,
         retry_policy: InvocationRetryPolicy | None = None,
         epoch_ms: int = 0,
-        trace: Callable[[tuple[int, str, str, Any]], None] | None = None,
+        trace: Callable[[Event], None] | None = None,
         deferred_trace: bool = False,
         segment_guard: Any = None,
         always_suspend: bool = False,
@@ -332,16 +332,6 @@ class Engine:
     def trace(self, kind: str, inv: str, text: str) -> None:
         if self._trace is not None:
             self._trace((self.scheduler.now_ms, kind, inv, text))
-
-    def trace_later(self, kind: str, inv: str, text: Deferred) -> None:
-        """Trace an event whose text ``render_text`` formats when it is read.
-
-        For the events of every step and entry: most simulations never print
-        their trace. Hosts that did not ask for deferred texts get the text.
-        """
-        if self._trace is not None:
-            self._trace((self.scheduler.now_ms, kind, inv,
-                         text if self.deferred_trace else render_text(text)))
 
     # -- records ------------------------------------------------------------
     def record(self, inv_id: str) -> InvocationRecord:
@@ -930,9 +920,9 @@ class Engine:
         if entry.result is not None:
             attempt._see(index, entry.result)
             self._done[rec.id].add(index)
-        if self._trace is not None:  # trace_later(), inlined: once per command
-            text: Any = ("command", index, kind, entry.name, entry.data)
-            self._trace((now, "entry", rec.id, text if self.deferred_trace else render_text(text)))
+        if self._trace is not None:  # once per command: its text formatted when read
+            event: Event = (now, "entry", rec.id, "command", index, kind, entry.name, entry.data)
+            self._trace(event if self.deferred_trace else (*event[:3], event_text(event)))
         for action in after:
             action()
         if faulty and kind != RUN and self._fault_at(attempt, AFTER_STORE, index, entry.name, kind):
@@ -1301,10 +1291,9 @@ class Engine:
             self.step_run_log.append(
                 (attempt.rec.id, index, spec.name, attempt.number, attempt.handler)
             )
-        if self._trace is not None:  # trace_later(), inlined: once per step
-            text: Any = ("step", spec.name, index)
-            self._trace((self.scheduler.now_ms, "step", attempt.rec.id,
-                         text if self.deferred_trace else render_text(text)))
+        if self._trace is not None:  # once per step: its text formatted when read
+            event: Event = (self.scheduler.now_ms, "step", attempt.rec.id, "step", spec.name, index)
+            self._trace(event if self.deferred_trace else (*event[:3], event_text(event)))
 
     def finish_step(
         self, attempt: Attempt, index: int, spec: StepSpec, outcome: StepOutcome

@@ -1,8 +1,10 @@
-"""Trace texts formatted only when read.
+"""Trace events whose texts are formatted only when read.
 
-The engine records an event per entry and per step; formatting each line at
-once would cost more than the step itself. A deferred text is a tuple of a
-form name and plain values, rendered on demand: equal tuples render equal text.
+An event is ``(t_ms, kind, inv, text)``; the engine's events for every entry
+and step are ``(t_ms, kind, inv, form, *args)`` instead: a form name and plain
+values, formatted by ``event_text`` on demand (equal events give equal text).
+Formatting each line at once would cost more than the step itself, and most
+simulations never print their trace.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from typing import Any, Final
 
 from ._journal import describe_command
 
-# ``(form, *args)``: ``form`` names one of ``_FORMS``; the args are plain immutable
-# values, which the garbage collector need not keep scanning.
-Deferred = tuple[Any, ...]
+# ``(t_ms, kind, inv, text)`` or ``(t_ms, kind, inv, form, *args)``: the args are
+# plain immutable values, which the garbage collector need not keep scanning.
+Event = tuple[Any, ...]
 
 
-def render_text(text: str | Deferred) -> str:
+def event_text(event: Event) -> str:
     """The text of a trace event, formatting a deferred one."""
-    if isinstance(text, str):
+    if len(event) == 4:
+        text: str = event[3]
         return text
-    return _FORMS[text[0]](*text[1:])
+    return _FORMS[event[3]](*event[4:])
 
 
 def _command_text(index: int, kind: str, name: str, data: bytes | None) -> str:

@@ -243,17 +243,11 @@ class Executor:
     async def _serve_http(self, live: LiveHost, host: str, port: int, stop: trio.Event,
                           done: trio.Event, *, task_status: trio.TaskStatus[list[str]]
                           ) -> None:
-        from hypercorn.config import Config
-        from hypercorn.trio import serve
+        from ._http import serve
 
-        config = Config()
-        config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-        config.loglevel = "WARNING"
-        config.graceful_timeout = 1.0
-        config.accesslog = None
         app = Ingress(live, max_body=self.max_body)
         try:
-            await serve(app, config, shutdown_trigger=stop.wait,  # type: ignore[arg-type]
+            await serve(app, host, port, shutdown=stop, grace=1.0,  # type: ignore[arg-type]
                         task_status=task_status)
         finally:
             done.set()

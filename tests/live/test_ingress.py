@@ -306,3 +306,54 @@ def test_root_lists_services(served: tuple[restate.Executor, Client], tmp_path: 
     _, c = served
     status, body, _ = c.request("GET", "/")
     assert status == 200 and body["services"]["Counter"] == ["add"]
+
+
+def _raw(c: Client, data: bytes) -> bytes:
+    """Send raw bytes on a fresh connection; everything the server answers until it closes."""
+    with socket.create_connection((c.host, c.port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def test_http_details(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    # keep-alive: several requests on one connection
+    conn = http.client.HTTPConnection(c.host, c.port, timeout=5)
+    for name in ("a", "b", "c"):
+        conn.request("POST", "/Greeter/greet", body=json.dumps(name))
+        resp = conn.getresponse()
+        assert (resp.status, json.loads(resp.read())) == (200, f"hello {name}")
+    conn.close()
+    # a chunked body, an HTTP/1.0 client, and one that waits for 100-continue
+    chunked = _raw(c, b"POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                      b"Connection: close\r\n\r\n5\r\n\"bob\"\r\n0\r\n\r\n")
+    assert chunked.startswith(b"HTTP/1.1 200") and chunked.endswith(b'"hello bob"')
+    old = _raw(c, b'POST /Greeter/greet HTTP/1.0\r\nContent-Length: 5\r\n\r\n"ann"')
+    assert old.startswith(b"HTTP/1.1 200") and old.endswith(b'"hello ann"')
+    with socket.create_connection((c.host, c.port), timeout=5) as s:
+        s.sendall(b"POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: 5\r\nConnection: close\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 100")
+        s.sendall(b'"eve"')
+        rest = b""
+        while chunk := s.recv(65536):
+            rest += chunk
+    assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(b'"hello eve"')
+    # HEAD gets headers only
+    head = _raw(c, b"HEAD /restate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 405") and head.endswith(b"\r\n\r\n")
+
+
+def test_a_client_that_leaves_an_attach_does_not_stop_the_server(
+    served: tuple[restate.Executor, Client],
+) -> None:
+    _, c = served
+    inv = c.request("POST", "/Greeter/slow/send", "60000")[1]["invocationId"]
+    with socket.create_connection((c.host, c.port), timeout=5) as s:
+        s.sendall(f"GET /restate/invocation/{inv}/attach HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        time.sleep(0.1)  # the server waits for the result; the client goes away
+    assert c.request("POST", "/Greeter/greet", '"still"')[:2] == (200, "hello still")
+    assert c.request("POST", f"/restate/invocation/{inv}/cancel")[0] == 202

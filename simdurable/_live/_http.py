@@ -1,0 +1,208 @@
+"""A small HTTP/1.1 server for the ingress: h11 on trio, nothing else.
+
+h11 speaks the protocol; this module does the I/O, sans-I/O style: one task
+per connection, its requests in turn (keep-alive), each request's body
+streamed to the ASGI app as it arrives, and a client that goes away while the
+app waits (``/attach``) reported as ``http.disconnect``. A general server's
+per-request machinery (a task group, timers, stream objects) cost three times
+as much a request on a small machine: more than the executor's own work for a
+5-step call.
+
+Bad bytes on a socket get a 400 and a closed connection, never a stopped
+server; on shutdown it stops accepting, lets requests in progress finish for
+a grace period, then cancels them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+import h11
+import trio
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+App = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+READ_SIZE: Final = 65536
+# The longest request line and headers accepted.
+MAX_HEAD: Final = 64 * 1024
+# How long an idle keep-alive connection stays open.
+KEEP_ALIVE_S: Final = 30.0
+
+
+async def serve(app: App, host: str, port: int, *, shutdown: trio.Event, grace: float = 1.0,
+                task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` on ``host:port`` until ``shutdown`` is set.
+
+    Reports the URLs it listens on (port 0 picks a free port) once it does.
+    """
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    urls = []
+    for listener in listeners:
+        addr = listener.socket.getsockname()
+        shown = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+        urls.append(f"http://{shown}:{addr[1]}")
+    server = _Server(app)
+    async with trio.open_nursery() as connections:
+        async with trio.open_nursery() as accepting:
+            accepting.start_soon(functools.partial(
+                trio.serve_listeners, server.connection, listeners, handler_nursery=connections))
+            task_status.started(urls)
+            await shutdown.wait()
+            accepting.cancel_scope.cancel()  # no new connections
+        with trio.move_on_after(grace):
+            await server.idle.wait()
+        connections.cancel_scope.cancel()
+
+
+class _Server:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.busy = 0
+        self.idle = trio.Event()
+        self.idle.set()
+
+    async def connection(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        client, server = _address(stream, "getpeername"), _address(stream, "getsockname")
+        try:
+            while True:
+                event = None
+                with trio.move_on_after(KEEP_ALIVE_S):
+                    event = await _next_event(conn, stream)
+                if not isinstance(event, h11.Request):
+                    return  # closed, or idle too long
+                await self._request(conn, stream, event, client, server)
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return  # a body the app did not read, or a close asked for
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError as err:
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                await _send_error(conn, stream, err.error_status_hint, str(err))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:  # noqa: BLE001 - one connection must not stop the server
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            await stream.aclose()
+
+    async def _request(self, conn: h11.Connection, stream: trio.SocketStream,
+                       request: h11.Request, client: Any, server: Any) -> None:
+        target = request.target
+        path, _, query = target.partition(b"?")
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": request.http_version.decode("ascii"),
+            "method": request.method.decode("ascii"),
+            "scheme": "http",
+            "path": urllib.parse.unquote(path.decode("latin-1")),
+            "raw_path": path,
+            "query_string": query,
+            "root_path": "",
+            "headers": [(name.lower(), value) for name, value in request.headers],
+            "client": client,
+            "server": server,
+        }
+        body_done = False
+        started: Message | None = None
+
+        async def receive() -> Message:
+            nonlocal body_done
+            try:
+                if not body_done:
+                    if conn.they_are_waiting_for_100_continue:
+                        await stream.send_all(
+                            conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+                    event = await _next_event(conn, stream)
+                    if isinstance(event, h11.Data):
+                        return {"type": "http.request", "body": bytes(event.data),
+                                "more_body": True}
+                    if isinstance(event, h11.EndOfMessage):
+                        body_done = True
+                        return {"type": "http.request", "body": b"", "more_body": False}
+                    return {"type": "http.disconnect"}
+                # The whole body is in: all the client can do now is go away.
+                while True:
+                    data = await stream.receive_some(READ_SIZE)
+                    if not data:
+                        return {"type": "http.disconnect"}
+                    conn.receive_data(data)  # a pipelined request, kept for the next cycle
+            except (h11.RemoteProtocolError, trio.BrokenResourceError,
+                    trio.ClosedResourceError):
+                return {"type": "http.disconnect"}  # the client broke off or went away
+
+        async def send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = message
+                return
+            if message["type"] != "http.response.body" or started is None:
+                return
+            body = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            out = b""
+            if started.get("_sent") is None:
+                headers = [(bytes(k), bytes(v)) for k, v in started.get("headers", [])]
+                if not more and not any(k.lower() == b"content-length" for k, _ in headers):
+                    headers.append((b"content-length", b"%d" % len(body)))
+                out += conn.send(h11.Response(status_code=started["status"], headers=headers))
+                started["_sent"] = True
+            if body and request.method != b"HEAD":  # a HEAD response has headers only
+                out += conn.send(h11.Data(data=body))
+            if not more:
+                out += conn.send(h11.EndOfMessage())
+            try:
+                await stream.send_all(out)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the client went away: nobody is left to answer
+
+        self.busy += 1
+        self.idle = trio.Event() if self.busy == 1 else self.idle
+        try:
+            await self.app(scope, receive, send)
+            if conn.our_state is h11.SEND_RESPONSE:  # the app sent nothing
+                await _send_error(conn, stream, 500, "the app sent no response")
+        finally:
+            self.busy -= 1
+            if self.busy == 0:
+                self.idle.set()
+
+
+async def _next_event(conn: h11.Connection, stream: trio.SocketStream) -> Any:
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(await stream.receive_some(READ_SIZE))
+            continue
+        return event
+
+
+async def _send_error(conn: h11.Connection, stream: trio.SocketStream, status: int,
+                      message: str) -> None:
+    body = json.dumps({"code": status, "message": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+               (b"connection", b"close")]
+    try:
+        await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers))
+                              + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
+    except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+def _address(stream: trio.SocketStream, which: str) -> Any:
+    try:
+        addr = getattr(stream.socket, which)()
+    except OSError:
+        return None
+    return [addr[0], addr[1]] if isinstance(addr, tuple) else None

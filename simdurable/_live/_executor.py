@@ -360,7 +360,9 @@ class Executor:
             raise RuntimeError(
                 "the executor is not running: use `with Executor(...) as ex:` or ex.start()"
             )
-        return trio.from_thread.run_sync(fn, host, trio_token=token)
+        # Between turns, so that what it reads is committed (see LiveHost.read).
+        result: T = trio.from_thread.run_sync(host.read, lambda: fn(host), trio_token=token)
+        return result
 
     def _record(self, inv_id: str) -> InvocationRecord:
         rec = self._portal_sync(lambda host: host.record(inv_id))
@@ -373,7 +375,8 @@ class Executor:
             with trio.move_on_after(timeout if timeout is not None else float("inf")):
                 return await host.wait_done(inv_id)
             raise TimeoutError(
-                f"{inv_id} did not finish within {timeout}s: {host.engine.waiting_on(inv_id)}"
+                f"{inv_id} did not finish within {timeout}s: "
+                f"{host.read(lambda: host.engine.waiting_on(inv_id))}"
             )
 
         rec: InvocationRecord | None = self._portal(wait)

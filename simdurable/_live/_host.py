@@ -9,6 +9,13 @@ threads, coroutine functions on trio), callers learn their results. So a
 step's result is durable before the handler's next step can run, and nothing
 a client was told is lost by a crash: after a restart the engine rebuilds
 timers, queues and locks from the store.
+
+A worker thread that ran a plain-function step may take the next turn itself
+(under the host's lock, which every turn and every read of the engine holds):
+it stores its result and, when the handler's next step is a plain function
+too, runs it at once, instead of handing each step back to the event loop.
+It does so only while no other step is in flight: under load, the loop's turn
+stores many results with one commit.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import inspect
 import math
 import secrets
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Collection
@@ -37,7 +45,7 @@ from ..runtime._invocation import current_step
 from ..runtime._journal import AWAKEABLE, Completion
 from ..runtime._retry import InvocationRetryPolicy
 from ..runtime._scheduler import FirstChooser, Scheduler
-from ..runtime._store import PENDING, InvocationRecord, Store
+from ..runtime._store import PENDING, InvocationRecord, Store, copy_record
 from ..runtime._trace import Event, event_text
 from ._trace import TraceWriter, format_event
 
@@ -67,6 +75,15 @@ class LiveClock:
 
 class HostStopped(Exception):
     """The host is shutting down and takes no more work."""
+
+
+@dataclass
+class _Turn:
+    """What a turn leaves to do once committed (outside the lock, on trio)."""
+
+    commands: list[_Command]
+    finished: list[InvocationRecord]
+    to_start: list[StepRequest]
 
 
 @dataclass(eq=False)
@@ -128,6 +145,11 @@ class LiveHost:
         self._stopped = False
         self._last_inbox = -math.inf
         self._steps_nursery: trio.Nursery | None = None
+        # One turn at a time, on the event loop or in a worker thread; reads of
+        # the engine and the store hold it too, so they see only committed state.
+        self._lock = threading.RLock()
+        self._worker_error: BaseException | None = None
+        self._sleeping_until = math.inf  # when the loop, asleep, wakes by itself (ms)
         self.turns = 0
         self.steps_run = 0
 
@@ -195,10 +217,15 @@ class LiveHost:
         raise InvalidTargetError(f"no awakeable {awk!r}")
 
     def record(self, inv_id: str) -> InvocationRecord | None:
-        try:
-            return self.engine.record(inv_id)
-        except KeyError:
-            return None
+        """A copy of the invocation's record, as last committed."""
+        with self._lock:
+            rec = self.engine._records.get(inv_id)
+            return None if rec is None else copy_record(rec)
+
+    def read(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` between turns: the engine and the store as last committed."""
+        with self._lock:
+            return fn()
 
     async def wait_done(self, inv_id: str) -> InvocationRecord | None:
         """Wait until ``inv_id`` completes or pauses; None if the host stops first."""
@@ -223,7 +250,8 @@ class LiveHost:
             try:
                 await self._loop()
             finally:
-                self._stopped = True
+                with self._lock:  # no worker turn starts after this
+                    self._stopped = True
                 for event in self._waiters.values():
                     event.set()
                 self._waiters.clear()
@@ -231,19 +259,24 @@ class LiveHost:
 
     async def _loop(self) -> None:
         while True:
+            if self._worker_error is not None:
+                raise self._worker_error
             self._turn()
             if self._draining and self._in_flight == 0 and not self._results:
                 return
             if self._commands or self._results:
                 await trio.lowlevel.checkpoint()
                 continue
-            if not self._draining and self.engine.has_ready():
+            with self._lock:
+                ready = self.engine.has_ready()
+                deadline = self.scheduler.next_deadline()
+            if not self._draining and ready:
                 await trio.lowlevel.checkpoint()
                 continue
             timeout = INBOX_POLL_S
-            deadline = self.scheduler.next_deadline()
             if deadline is not None and not self._draining:
                 timeout = min(timeout, max(0, deadline - self.clock.now_ms()) / 1000)
+            self._sleeping_until = self.clock.now_ms() + timeout * 1000
             with trio.move_on_after(timeout):
                 await self._wake.wait()
             self._wake = trio.Event()
@@ -251,16 +284,24 @@ class LiveHost:
             await trio.lowlevel.checkpoint()
 
     def _turn(self) -> None:
-        engine, store = self.engine, self.store
+        """A turn on the event loop: commands, step results, ready tasks."""
         commands, self._commands = self._commands, []
         results, self._results = self._results, []
+        with self._lock:
+            turn = self._turn_locked(commands, results, inbox=True)
+        self._publish(turn)
+
+    def _turn_locked(self, commands: list[_Command],
+                     results: list[tuple[StepRequest, StepOutcome]], *, inbox: bool) -> _Turn:
+        """One transaction: timers, commands, step results and ready tasks."""
+        engine, store = self.engine, self.store
         to_start: list[StepRequest] = []
         self.turns += 1
         with store.atomic():
             now = self.clock.now_ms()
             while engine.advance_time(now):
                 pass
-            if now / 1000 - self._last_inbox >= INBOX_POLL_S and not self._draining:
+            if inbox and now / 1000 - self._last_inbox >= INBOX_POLL_S and not self._draining:
                 self._last_inbox = now / 1000
                 self._apply_inbox()
             for cmd in commands:
@@ -283,16 +324,20 @@ class LiveHost:
         engine.step_run_log.clear()  # the simulation's self-check; unbounded here
         if self._trace_writer is not None:
             self._trace_writer.flush()
-        for cmd in commands:
-            cmd.done.set()
         finished, self._finished = self._finished, []
-        for rec in finished:
+        return _Turn(commands, finished, to_start)
+
+    def _publish(self, turn: _Turn) -> None:
+        """After a commit, on trio: answer commands, wake waiters, start steps."""
+        for cmd in turn.commands:
+            cmd.done.set()
+        for rec in turn.finished:
             event = self._waiters.pop(rec.id, None)
             if event is not None:
                 event.set()
         nursery = self._steps_nursery
         assert nursery is not None
-        for req in to_start:
+        for req in turn.to_start:
             self._in_flight += 1
             if _is_async(req.spec.fn):
                 nursery.start_soon(self._run_step, req)
@@ -333,18 +378,67 @@ class LiveHost:
         the loop has ended is dropped, as an abandoned thread's would be.
         """
         token = trio.lowlevel.current_trio_token()
+        trio.lowlevel.start_thread_soon(lambda: self._chain(req, token), lambda _: None)
+
+    def _closure(self, req: StepRequest) -> outcome.Outcome[Any]:
+        """Run a plain-function step's closure here, as its step."""
         context = contextvars.copy_context()
         context.run(current_step.set, self.engine.step_info(req.attempt, req.index, req.spec))
         call = functools.partial(req.spec.fn, *req.spec.args, **req.spec.kwargs)
+        return outcome.capture(context.run, call)
 
-        def deliver(result: outcome.Outcome[Any]) -> None:
-            try:
-                token.run_sync_soon(self._thread_done, req, result)
-            except trio.RunFinishedError:
-                pass
+    def _chain(self, req: StepRequest, token: trio.lowlevel.TrioToken) -> None:
+        """In a worker thread: run the step, then take the turn that stores it.
 
-        # start_thread_soon hands ``deliver`` the call's outcome (value or error).
-        trio.lowlevel.start_thread_soon(lambda: context.run(call), deliver)
+        While that turn's work includes a plain-function step, run it here
+        too; the event loop starts the others and answers waiters. With
+        other steps in flight, or when the host drains or stops, the result
+        goes to the loop instead (one commit for many results).
+        """
+        while True:
+            result = self._closure(req)
+            if (isinstance(result, outcome.Value) and inspect.isawaitable(result.value)) or (
+                self._in_flight > 1 or self._results
+            ):
+                self._hand_back(token, self._thread_done, req, result)
+                return
+            with self._lock:
+                if self._draining or self._stopped or self._worker_error is not None:
+                    self._hand_back(token, self._thread_done, req, result)
+                    return
+                try:
+                    turn = self._turn_locked([], [(req, _step_outcome(result))], inbox=False)
+                except BaseException as err:  # noqa: BLE001 - the loop re-raises it
+                    self._worker_error = err
+                    self._hand_back(token, lambda: self._wake.set())
+                    return
+            after = next((r for r in turn.to_start if not _is_async(r.spec.fn)), None)
+            if after is not None:
+                turn.to_start.remove(after)
+            self._hand_back(token, self._published_from_worker, turn, after is not None)
+            if after is None:
+                return
+            req = after
+
+    def _published_from_worker(self, turn: _Turn, chained: bool) -> None:
+        self.steps_run += 1
+        if not chained:  # this worker's step slot is free
+            self._in_flight -= 1
+        self._publish(turn)
+        with self._lock:
+            ready = self.engine.has_ready()
+            deadline = self.scheduler.next_deadline()
+        # The loop sleeps until its next deadline: wake it if the worker's turn
+        # left work, or a timer due sooner (say, the handler's next sleep).
+        if ready or self._draining or (deadline is not None and deadline < self._sleeping_until):
+            self._wake.set()
+
+    @staticmethod
+    def _hand_back(token: trio.lowlevel.TrioToken, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            token.run_sync_soon(fn, *args)
+        except trio.RunFinishedError:  # the loop has ended: nobody waits for it
+            pass
 
     def _thread_done(self, req: StepRequest, result: outcome.Outcome[Any]) -> None:
         if isinstance(result, outcome.Value) and inspect.isawaitable(result.value):

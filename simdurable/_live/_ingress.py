@@ -394,15 +394,17 @@ class Ingress:
     def _status(self, inv_id: str) -> Response:
         rec = self._known(inv_id)
         engine = self.host.engine
+        status, waiting_on = self.host.read(
+            lambda: (engine.status(rec.id), engine.waiting_on(rec.id)))
         payload: dict[str, Any] = {
             "invocationId": rec.id,
             "target": rec.target,
-            "status": engine.status(rec.id),
+            "status": status,
             "attempts": rec.attempts,
             "createdAt": rec.created_ms,
         }
         if rec.status != COMPLETED:
-            payload["waitingOn"] = engine.waiting_on(rec.id)
+            payload["waitingOn"] = waiting_on
         if rec.finished_ms >= 0:
             payload["finishedAt"] = rec.finished_ms
         if rec.last_failure:

@@ -64,7 +64,7 @@ class ScenarioError(Exception):
         super().__init__("\n".join(p.render(filename) for p in problems))
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_<>/\-]+$")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_<>/\-]+")
 
 
 def format_path(path: Path) -> str:
@@ -73,7 +73,7 @@ def format_path(path: Path) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not _PLAIN_KEY.match(part):
+        elif not _PLAIN_KEY.fullmatch(part):
             out += f"[{json.dumps(part)}]"
         elif out:
             out += f".{part}"

@@ -158,14 +158,14 @@ def _format_ms(ms: int) -> str:
     return f"{ms}ms"
 
 
-_BARE = re.compile(r"^[A-Za-z0-9_.:/\-]+$")
+_BARE = re.compile(r"[A-Za-z0-9_.:/\-]+")
 
 
 def _format_value(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     text = str(value)
-    if _BARE.match(text) and not text.isdigit():
+    if _BARE.fullmatch(text) and not text.isdigit():  # fullmatch: "$" would let "x\n" by
         return text
     return json.dumps(text)
 

@@ -67,3 +67,10 @@ def test_durations_and_exceptions():
     assert isinstance(exc, TimeoutError) and str(exc) == "slow"
     with pytest.raises(FaultPlanError, match="unknown exception type"):
         make_exception(Fault("fail", exception="NoSuchError"))
+
+
+@pytest.mark.parametrize("text", ["0\n", "charge\n", "a b", "", "1"])
+def test_values_that_need_quotes_get_them(text):
+    """A value with a trailing newline once went out bare and came back without it."""
+    plan = FaultPlan((Fault("crash", message=text),))
+    assert FaultPlan.parse(str(plan)) == plan

@@ -60,6 +60,8 @@ async def serve(app: App, host: str, port: int, *, shutdown: trio.Event, grace: 
             task_status.started(urls)
             await shutdown.wait()
             accepting.cancel_scope.cancel()  # no new connections
+        for listener in listeners:  # and the port is free again at once
+            await listener.aclose()
         with trio.move_on_after(grace):
             await server.idle.wait()
         connections.cancel_scope.cancel()

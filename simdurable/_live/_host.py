@@ -84,6 +84,8 @@ class _Turn:
     commands: list[_Command]
     finished: list[InvocationRecord]
     to_start: list[StepRequest]
+    ready: bool = False  # engine tasks left over
+    deadline: int | None = None  # the next timer, in ms
 
 
 @dataclass(eq=False)
@@ -325,7 +327,8 @@ class LiveHost:
         if self._trace_writer is not None:
             self._trace_writer.flush()
         finished, self._finished = self._finished, []
-        return _Turn(commands, finished, to_start)
+        return _Turn(commands, finished, to_start, engine.has_ready(),
+                     self.scheduler.next_deadline())
 
     def _publish(self, turn: _Turn) -> None:
         """After a commit, on trio: answer commands, wake waiters, start steps."""
@@ -425,12 +428,14 @@ class LiveHost:
         if not chained:  # this worker's step slot is free
             self._in_flight -= 1
         self._publish(turn)
-        with self._lock:
-            ready = self.engine.has_ready()
-            deadline = self.scheduler.next_deadline()
         # The loop sleeps until its next deadline: wake it if the worker's turn
         # left work, or a timer due sooner (say, the handler's next sleep).
-        if ready or self._draining or (deadline is not None and deadline < self._sleeping_until):
+        # (What the turn saw as it committed: taking the lock here would make
+        # the loop wait for the worker's next commit.)
+        deadline = turn.deadline
+        if turn.ready or self._draining or (
+            deadline is not None and deadline < self._sleeping_until
+        ):
             self._wake.set()
 
     @staticmethod

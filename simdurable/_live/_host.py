@@ -221,8 +221,10 @@ class LiveHost:
     def record(self, inv_id: str) -> InvocationRecord | None:
         """A copy of the invocation's record, as last committed."""
         with self._lock:
-            rec = self.engine._records.get(inv_id)
-            return None if rec is None else copy_record(rec)
+            try:
+                return copy_record(self.engine.record(inv_id))
+            except KeyError:
+                return None
 
     def read(self, fn: Callable[[], Any]) -> Any:
         """``fn()`` between turns: the engine and the store as last committed."""

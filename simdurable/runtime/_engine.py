@@ -1188,9 +1188,7 @@ class Engine:
             self.tasks_run += 1
             inv_id, number = attempt.rec.id, attempt.number
             if index in self._done[inv_id]:
-                raise InternalError(
-                    f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
-                )
+                raise _rerun(inv_id, index, spec)
             self._in_place = attempt
             try:
                 outcome = self.execute_step(attempt, index, spec, None)
@@ -1228,9 +1226,7 @@ class Engine:
         if spec is None or index in attempt.done:
             return None
         if index in self._done[inv_id]:
-            raise InternalError(
-                f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
-            )
+            raise _rerun(inv_id, index, spec)
         injected = None
         if self.injector.may_fire(STEP_KINDS, None):
             injected = self.injector.step_outcome(
@@ -1396,6 +1392,13 @@ class Engine:
         if status in ("backing-off", "scheduled"):
             return f"{status} until {rec.run_at_ms}ms"
         return status
+
+
+def _rerun(inv_id: str, index: int, spec: StepSpec) -> InternalError:
+    """The exactly-once guard's error: a stored step was about to run again."""
+    return InternalError(
+        f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
+    )
 
 
 def _awakeable_completion(entry: Entry) -> Completion:

@@ -38,7 +38,7 @@ from ._futures import (
     select as select,
     wait_completed as wait_completed,
 )
-from ._live import Executor as Executor
+from ._live import Executor as Executor, ExecutorStoppedError as ExecutorStoppedError
 from ._options import RunOptions as RunOptions
 from ._serde import (
     BytesSerde as BytesSerde,
@@ -98,4 +98,4 @@ __all__ += [
     "DidNotReproduce", "Outcome", "Report", "Violation", "always", "check", "replay",
     "replaying", "reproduce", "sometimes", "write_chrome_trace",
 ]
-__all__ += ["Executor"]
+__all__ += ["Executor", "ExecutorStoppedError"]

@@ -25,18 +25,18 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar
+from typing import IO, Any, Final, NoReturn, TypeVar
 
 import trio
 
 from .._serde import DefaultSerde, JsonSerde
 from .._service import Handler, collect_handlers
 from .._sim import completed_value, parse_target, paused_error
-from ..runtime._errors import NotFinishedError, SerializationError
+from ..runtime._errors import NotFinishedError, SerializationError, SimdurableError
 from ..runtime._journal import Entry, Failure, Value
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
-from ._host import PROBLEM_KINDS, LiveHost, echo_stderr
+from ._host import PROBLEM_KINDS, HostStopped, LiveHost, echo_stderr
 from ._ingress import DEFAULT_MAX_BODY, Ingress
 from ._sqlite import SqliteStore, StoreError
 from ._trace import TraceWriter
@@ -48,6 +48,15 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 T = TypeVar("T")
 DEFAULT_GRACE_S: Final = 10.0
+
+
+class ExecutorStoppedError(SimdurableError):
+    """The executor stopped, or is stopping, while it was asked to do something.
+
+    When it stopped on an error (a database that failed, say), that error is
+    the ``__cause__``. Nothing committed is lost: an executor started again
+    over the same database resumes every unfinished invocation.
+    """
 
 
 class ExecutorLock:
@@ -185,6 +194,8 @@ class Executor:
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop: trio.Event | None = None
         self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None  # what stopped the background thread
+        self._failure_told = False
         self._grace = DEFAULT_GRACE_S
 
     # -- the async core -----------------------------------------------------------
@@ -308,6 +319,7 @@ class Executor:
             raise RuntimeError("this Executor is already running")
         started = threading.Event()
         failure: list[BaseException] = []
+        self._failure = None
 
         async def main() -> None:
             async with trio.open_nursery() as nursery:
@@ -317,7 +329,9 @@ class Executor:
         def body() -> None:
             try:
                 trio.run(main)
-            except BaseException as err:  # noqa: BLE001 - handed to start()
+            except BaseException as err:  # noqa: BLE001 - handed to start(), or kept
+                if started.is_set():
+                    self._failure, self._failure_told = unwrap(err), False
                 failure.append(err)
             finally:
                 started.set()
@@ -332,12 +346,35 @@ class Executor:
         return self
 
     def close(self) -> None:
-        """Stop the background thread, letting steps in flight finish."""
+        """Stop the background thread, letting steps in flight finish.
+
+        Raises ``ExecutorStoppedError`` if the thread had stopped on an error
+        that no call reported yet.
+        """
         self.stop()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
         self._token = None
+        if self._failure is not None and not self._failure_told:
+            stopped = self._stopped_error()
+            raise stopped from stopped.__cause__
+
+    def _stopped_error(self) -> ExecutorStoppedError:
+        """Why a call found the executor stopped (waits for it to finish stopping)."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=DEFAULT_GRACE_S + 5)
+        failure = self._failure
+        if failure is None:
+            return ExecutorStoppedError("the executor is stopping or has stopped")
+        self._failure_told = True
+        err = ExecutorStoppedError(
+            f"the executor stopped on an error: {type(failure).__name__}: {failure}. "
+            "Nothing committed is lost: start it again over the same database to resume."
+        )
+        err.__cause__ = failure  # raised "from" it by the callers
+        return err
 
     def __enter__(self) -> Executor:
         return self if self._thread is not None else self.start()
@@ -346,22 +383,35 @@ class Executor:
         self.close()
 
     # -- scripting -------------------------------------------------------------------
+    def _not_running(self) -> NoReturn:
+        if self._failure is not None:
+            stopped = self._stopped_error()
+            raise stopped from stopped.__cause__
+        raise RuntimeError(
+            "the executor is not running: use `with Executor(...) as ex:` or ex.start()"
+        )
+
     def _portal(self, fn: Callable[[LiveHost], Any]) -> Any:
         host, token = self._host, self._token
         if host is None or token is None:
-            raise RuntimeError(
-                "the executor is not running: use `with Executor(...) as ex:` or ex.start()"
-            )
-        return trio.from_thread.run(fn, host, trio_token=token)
+            self._not_running()
+        try:
+            return trio.from_thread.run(fn, host, trio_token=token)
+        except (HostStopped, trio.Cancelled, trio.RunFinishedError):
+            stopped = self._stopped_error()
+            raise stopped from stopped.__cause__
 
     def _portal_sync(self, fn: Callable[[LiveHost], T]) -> T:
         host, token = self._host, self._token
         if host is None or token is None:
-            raise RuntimeError(
-                "the executor is not running: use `with Executor(...) as ex:` or ex.start()"
-            )
+            self._not_running()
         # Between turns, so that what it reads is committed (see LiveHost.read).
-        result: T = trio.from_thread.run_sync(host.read, lambda: fn(host), trio_token=token)
+        try:
+            result: T = trio.from_thread.run_sync(host.read, lambda: fn(host),
+                                                  trio_token=token)
+        except trio.RunFinishedError:
+            stopped = self._stopped_error()
+            raise stopped from stopped.__cause__
         return result
 
     def _record(self, inv_id: str) -> InvocationRecord:

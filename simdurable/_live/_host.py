@@ -152,8 +152,9 @@ class LiveHost:
         self._lock = threading.RLock()
         self._worker_error: BaseException | None = None
         self._sleeping_until = math.inf  # when the loop, asleep, wakes by itself (ms)
+        self._asleep = False  # the loop waits for work (and nothing else is its own)
         self.turns = 0
-        self.steps_run = 0
+        self.steps_stored = 0  # step outcomes stored (a count for benchmarks)
 
     # -- trace --------------------------------------------------------------
     def _on_trace(self, event: Event) -> None:
@@ -183,8 +184,11 @@ class LiveHost:
             raise HostStopped("the executor is shutting down")
         cmd = _Command(fn)
         self._commands.append(cmd)
-        self._wake.set()
-        await cmd.done.wait()
+        if self._may_turn_here():
+            self._turn_here()
+        else:
+            self._wake.set()
+            await cmd.done.wait()
         if cmd.error is not None:
             raise cmd.error
         return cmd.value
@@ -281,19 +285,46 @@ class LiveHost:
             if deadline is not None and not self._draining:
                 timeout = min(timeout, max(0, deadline - self.clock.now_ms()) / 1000)
             self._sleeping_until = self.clock.now_ms() + timeout * 1000
+            self._asleep = True
             with trio.move_on_after(timeout):
                 await self._wake.wait()
+            self._asleep = False
             self._wake = trio.Event()
             # Let other finishing steps and requests join this turn's commit.
             await trio.lowlevel.checkpoint()
 
-    def _turn(self) -> None:
+    def _may_turn_here(self) -> bool:
+        """Whether a request may take its own turn rather than wake the loop.
+
+        Only when it is alone: the loop asleep with nothing else to store, no
+        step in flight (the turn must not wait for a worker's commit) and no
+        other task ready to run (it might bring work to join the commit).
+        Each hop to the loop and back costs a pass of trio's scheduler.
+        """
+        return (
+            self._asleep and len(self._commands) == 1 and not self._results
+            and self._in_flight == 0 and not self._draining and self._worker_error is None
+            and trio.lowlevel.current_statistics().tasks_runnable == 0
+        )
+
+    def _turn_here(self) -> None:
+        """The loop's turn, taken by the request that needs it."""
+        try:
+            turn = self._turn()
+        except BaseException as err:  # noqa: BLE001 - the loop re-raises it
+            self._worker_error = err
+            self._wake.set()
+            raise HostStopped("the executor stopped on an error") from None
+        self._wake_for(turn)
+
+    def _turn(self) -> _Turn:
         """A turn on the event loop: commands, step results, ready tasks."""
         commands, self._commands = self._commands, []
         results, self._results = self._results, []
         with self._lock:
             turn = self._turn_locked(commands, results, inbox=True)
         self._publish(turn)
+        return turn
 
     def _turn_locked(self, commands: list[_Command],
                      results: list[tuple[StepRequest, StepOutcome]], *, inbox: bool) -> _Turn:
@@ -314,6 +345,7 @@ class LiveHost:
                         cmd.value = cmd.fn()
                 except Exception as err:  # noqa: BLE001 - handed back to the caller
                     cmd.error = err
+            self.steps_stored += len(results)
             for req, outcome in results:
                 engine.note_step_ran(req.attempt, req.index, req.spec, req.injected)
                 engine.finish_step(req.attempt, req.index, req.spec, outcome)
@@ -411,6 +443,7 @@ class LiveHost:
                 if self._draining or self._stopped or self._worker_error is not None:
                     self._hand_back(token, self._thread_done, req, result)
                     return
+                before = self.scheduler.next_deadline()
                 try:
                     turn = self._turn_locked([], [(req, _step_outcome(result))], inbox=False)
                 except BaseException as err:  # noqa: BLE001 - the loop re-raises it
@@ -418,22 +451,31 @@ class LiveHost:
                     self._hand_back(token, lambda: self._wake.set())
                     return
             after = next((r for r in turn.to_start if not _is_async(r.spec.fn)), None)
-            if after is not None:
-                turn.to_start.remove(after)
-            self._hand_back(token, self._published_from_worker, turn, after is not None)
             if after is None:
+                self._hand_back(token, self._published_from_worker, turn, False)
                 return
+            turn.to_start.remove(after)
+            if turn.finished or turn.to_start or turn.ready or (
+                turn.deadline is not None and (before is None or turn.deadline < before)
+            ):
+                self._hand_back(token, self._published_from_worker, turn, True)
+            # Else nothing for the loop to do: it sleeps on, undisturbed, while
+            # this thread runs the next step (waking it would cost both threads
+            # a scramble for the GIL at every step).
             req = after
 
     def _published_from_worker(self, turn: _Turn, chained: bool) -> None:
-        self.steps_run += 1
         if not chained:  # this worker's step slot is free
             self._in_flight -= 1
         self._publish(turn)
-        # The loop sleeps until its next deadline: wake it if the worker's turn
-        # left work, or a timer due sooner (say, the handler's next sleep).
-        # (What the turn saw as it committed: taking the lock here would make
-        # the loop wait for the worker's next commit.)
+        self._wake_for(turn)
+
+    def _wake_for(self, turn: _Turn) -> None:
+        """After a turn the loop did not take, wake it if it left the loop work."""
+        # The loop sleeps until its next deadline: wake it if the turn left
+        # work, or a timer due sooner (say, the handler's next sleep). (What
+        # the turn saw as it committed: taking the lock here would make the
+        # loop wait for a worker's next commit.)
         deadline = turn.deadline
         if turn.ready or self._draining or (
             deadline is not None and deadline < self._sleeping_until
@@ -457,7 +499,6 @@ class LiveHost:
 
     def _step_done(self, req: StepRequest, result: StepOutcome) -> None:
         self._in_flight -= 1
-        self.steps_run += 1
         self._results.append((req, result))
         self._wake.set()
 

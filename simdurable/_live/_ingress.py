@@ -46,6 +46,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY: Final = 1 << 20
 NOT_READY: Final = 470
+# How long a call waits for its result before it also watches for the client
+# going away (and then stops waiting for it).
+WATCH_CLIENT_AFTER_S: Final = 0.05
 # Request headers not passed on to handlers (``ctx.request().headers``).
 _HOP_HEADERS: Final = frozenset(
     {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "upgrade",
@@ -374,6 +377,10 @@ class Ingress:
                          ) -> InvocationRecord | None:
         """``host.wait_done``, given up if the client goes away (the invocation goes on)."""
         if receive is None:
+            return await self.host.wait_done(inv_id)
+        # Most calls end within moments: only a longer wait is worth the two
+        # tasks that watch for the client going away meanwhile.
+        with trio.move_on_after(WATCH_CLIENT_AFTER_S):
             return await self.host.wait_done(inv_id)
         done: list[InvocationRecord | None] = [None]
         async with trio.open_nursery() as nursery:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import threading
 import time
 from datetime import timedelta
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import simdurable as restate
+from simdurable._live._host import LiveHost
 from simdurable._live._sqlite import SqliteStore, StoreError
 from simdurable._live._trace import format_event, read_trace
 from simdurable.runtime._journal import COMPLETION, RUN
@@ -114,6 +117,17 @@ async def run(ctx: restate.WorkflowContext) -> str:
     ctx.set("awakeable", name)
     confirmed = await ctx.promise("confirmed").value()
     return f"{await future} {confirmed}"
+
+
+@svc.handler()
+async def timer_then_slow_step(ctx: restate.Context) -> str:
+    await ctx.run_typed("quick", count, name="quick")
+    # The turn that stores "quick" runs on in its worker thread: it arms this
+    # timer and starts "slow" there. The loop must still fire the timer on time.
+    timer = ctx.sleep(timedelta(milliseconds=20))
+    slow = ctx.run_typed("slow", time.sleep, None, 1.0)
+    winner, _ = await restate.select(timer=timer, slow=slow)
+    return str(winner)
 
 
 SERVICES = [svc, counter, signup]
@@ -304,3 +318,73 @@ def test_awakeables_and_promises(db: Path) -> None:
         assert ex.resolve_promise("Signup", "w1", "confirmed", "yes") is True
         assert ex.resolve_promise("Signup", "w1", "confirmed", "again") is False
         assert h.result(timeout=5) == "hi yes"
+
+
+def test_a_timer_armed_in_a_worker_threads_turn_fires_on_time(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        t0 = time.monotonic()
+        assert ex.call("Jobs/timer_then_slow_step", timeout=10) == "timer"
+        # Due 20 ms after it was armed; the loop's own wake-up (0.5 s) or the end of
+        # the 1 s step would be far later.
+        assert time.monotonic() - t0 < 0.3
+
+
+@contextlib.contextmanager
+def commits_failing(monkeypatch: pytest.MonkeyPatch) -> object:
+    """Every outermost commit of the store fails, as on a disk that broke."""
+    atomic = SqliteStore.atomic
+
+    @contextlib.contextmanager
+    def failing(self: SqliteStore):  # type: ignore[no-untyped-def]
+        with atomic(self):
+            yield
+            if self._depth == 1:
+                raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as m:
+        m.setattr(SqliteStore, "atomic", failing)
+        yield
+
+
+@pytest.mark.parametrize("turn", ["taken by the request", "taken by the loop"])
+def test_a_failed_commit_stops_the_executor_with_a_clear_error(
+    db: Path, monkeypatch: pytest.MonkeyPatch, turn: str
+) -> None:
+    if turn == "taken by the loop":
+        monkeypatch.setattr(LiveHost, "_may_turn_here", lambda self: False)
+    ex = restate.Executor(SERVICES, db=db).start()
+    assert ex.call("Jobs/two_steps", "kept", timeout=5) == ["kept-first", "kept-second"]
+    with commits_failing(monkeypatch), pytest.raises(restate.ExecutorStoppedError) as info:
+        ex.call("Jobs/two_steps", "lost", timeout=5)
+    assert "disk I/O error" in str(info.value)
+    assert "Nothing committed is lost" in str(info.value)
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    with pytest.raises(restate.ExecutorStoppedError, match="disk I/O error"):
+        ex.call("Jobs/two_steps", "late")
+    ex.close()  # already reported: no further error
+    # What was committed before is all there, and the executor serves again.
+    with restate.Executor(SERVICES, db=db) as again:
+        assert [i.target for i in again.invocations()] == ["Jobs/two_steps"]
+        assert again.call("Jobs/two_steps", "again", timeout=5) == ["again-first",
+                                                                    "again-second"]
+
+
+def test_close_reports_an_error_no_call_reported(db: Path, monkeypatch: pytest.MonkeyPatch
+                                                 ) -> None:
+    ex = restate.Executor(SERVICES, db=db).start()
+    handle = ex.send("Jobs/gated", "g")
+    try:
+        with commits_failing(monkeypatch):
+            gate.set()  # the step ends; storing its result fails, in the worker's turn
+            thread = ex._thread
+            assert thread is not None
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+        with pytest.raises(restate.ExecutorStoppedError, match="disk I/O error"):
+            ex.close()
+        with restate.Executor(SERVICES, db=db) as again:  # the invocation resumes
+            assert again.call("Jobs/gated", "g2", timeout=5) == "done"
+            resumed = next(i for i in again.invocations() if i.id == handle.id)
+            assert resumed.result(timeout=5) == "done"
+    finally:
+        gate.clear()

@@ -153,6 +153,7 @@ class LiveHost:
         self._worker_error: BaseException | None = None
         self._sleeping_until = math.inf  # when the loop, asleep, wakes by itself (ms)
         self._asleep = False  # the loop waits for work (and nothing else is its own)
+        self._taker = False  # a request is about to take the loop's turn (see call)
         self.turns = 0
         self.steps_stored = 0  # step outcomes stored (a count for benchmarks)
 
@@ -184,10 +185,24 @@ class LiveHost:
             raise HostStopped("the executor is shutting down")
         cmd = _Command(fn)
         self._commands.append(cmd)
-        if self._may_turn_here():
-            self._turn_here()
+        if self._taker:
+            pass  # a request about to take the turn takes this command too
+        elif self._may_turn_here():
+            self._taker = True
+            try:
+                # Requests scheduled alongside this one queue theirs meanwhile:
+                # one turn, one commit for all of them.
+                await trio.lowlevel.checkpoint()
+            finally:
+                self._taker = False
+                if not cmd.done.is_set():
+                    if self._may_turn_here():
+                        self._turn_here()
+                    else:
+                        self._wake.set()
         else:
             self._wake.set()
+        if not cmd.done.is_set():
             await cmd.done.wait()
         if cmd.error is not None:
             raise cmd.error
@@ -296,15 +311,13 @@ class LiveHost:
     def _may_turn_here(self) -> bool:
         """Whether a request may take its own turn rather than wake the loop.
 
-        Only when it is alone: the loop asleep with nothing else to store, no
-        step in flight (the turn must not wait for a worker's commit) and no
-        other task ready to run (it might bring work to join the commit).
-        Each hop to the loop and back costs a pass of trio's scheduler.
+        When the loop is asleep with no step results to store and no step in
+        flight (the turn must not wait for a worker's commit). Each hop to the
+        loop and back costs two passes of trio's scheduler.
         """
         return (
-            self._asleep and len(self._commands) == 1 and not self._results
-            and self._in_flight == 0 and not self._draining and self._worker_error is None
-            and trio.lowlevel.current_statistics().tasks_runnable == 0
+            self._asleep and not self._results and self._in_flight == 0
+            and not self._draining and self._worker_error is None
         )
 
     def _turn_here(self) -> None:

@@ -388,3 +388,26 @@ def test_close_reports_an_error_no_call_reported(db: Path, monkeypatch: pytest.M
             assert resumed.result(timeout=5) == "done"
     finally:
         gate.clear()
+
+
+def test_requests_that_arrive_together_share_one_turn(db: Path) -> None:
+    import trio
+
+    async def burst(host: LiveHost) -> tuple[int, list[int]]:
+        while not host._asleep:  # the loop waits for work: a request may take its turn
+            await trio.sleep(0.001)
+        before = host.turns
+        answers: list[int] = []
+
+        async def request(i: int) -> None:
+            answers.append(await host.call(lambda: i))
+
+        async with trio.open_nursery() as nursery:
+            for i in range(8):
+                nursery.start_soon(request, i)
+        return host.turns - before, sorted(answers)
+
+    with restate.Executor(SERVICES, db=db) as ex:
+        turns, answers = ex._portal(burst)
+    assert answers == list(range(8))
+    assert turns == 1  # one commit for all eight, as the loop's own turn would be

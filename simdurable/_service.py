@@ -11,12 +11,13 @@ import inspect
 import typing
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from ._serde import DefaultSerde, Serde
-from .runtime._engine import HandlerSpec
+from .runtime._engine import DEFAULT_RETENTION_MS, HandlerSpec
 from .runtime._errors import SerializationError, TerminalError
-from .runtime._retry import InvocationRetryPolicy
+from .runtime._retry import InvocationRetryPolicy, to_ms
 
 HANDLER_ATTR = "__simdurable_handler__"
 
@@ -61,6 +62,10 @@ class Handler:
     description: str | None = None
     metadata: dict[str, str] | None = None
     invocation_retry_policy: InvocationRetryPolicy | None = None
+    # How long after it completes a request's idempotency key (or, for a
+    # workflow's run, the workflow id, its state and promises) is remembered.
+    idempotency_retention: timedelta | None = None
+    workflow_retention: timedelta | None = None
 
     @property
     def target(self) -> str:
@@ -91,6 +96,8 @@ class Handler:
             ) from None
 
     def spec(self, default_policy: InvocationRetryPolicy | None) -> HandlerSpec:
+        retention = (self.workflow_retention if self.kind == "workflow"
+                     else self.idempotency_retention)
         return HandlerSpec(
             service=self.service_tag.name,
             name=self.name,
@@ -99,6 +106,7 @@ class Handler:
             start=self._start,
             retry_policy=self.invocation_retry_policy or default_policy,
             fn=self.fn,
+            retention_ms=DEFAULT_RETENTION_MS if retention is None else to_ms(retention, 0),
         )
 
 
@@ -114,6 +122,12 @@ def handler_of(fn: Any) -> Handler:
     )
 
 
+def _retention(option: str, value: timedelta | None) -> timedelta | None:
+    if value is not None and (not isinstance(value, timedelta) or value < timedelta(0)):
+        raise ValueError(f"{option} must be a timedelta of zero or more, not {value!r}")
+    return value
+
+
 class _ServiceBase:
     _kind: ServiceKind = "service"
 
@@ -123,6 +137,7 @@ class _ServiceBase:
         description: str | None = None,
         metadata: dict[str, str] | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
+        idempotency_retention: timedelta | None = None,
         **_restate_options: Any,
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name:
@@ -130,6 +145,8 @@ class _ServiceBase:
         self.service_tag = ServiceTag(self._kind, name, description, metadata)
         self.handlers: dict[str, Handler] = {}
         self.invocation_retry_policy = invocation_retry_policy
+        self.idempotency_retention = _retention("idempotency_retention",
+                                                idempotency_retention)
 
     @property
     def name(self) -> str:
@@ -147,7 +164,12 @@ class _ServiceBase:
         invocation_retry_policy: InvocationRetryPolicy | None,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
+        idempotency_retention: timedelta | None = None,
+        workflow_retention: timedelta | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        idempotency_retention = _retention("idempotency_retention", idempotency_retention)
+        workflow_retention = _retention("workflow_retention", workflow_retention)
+
         def wrapper(fn: Callable[..., Any]) -> Callable[..., Any]:
             if not inspect.iscoroutinefunction(fn):
                 what = getattr(fn, "__name__", repr(fn))
@@ -189,6 +211,8 @@ class _ServiceBase:
                 description=description,
                 metadata=metadata,
                 invocation_retry_policy=invocation_retry_policy or self.invocation_retry_policy,
+                idempotency_retention=idempotency_retention or self.idempotency_retention,
+                workflow_retention=workflow_retention,
             )
             self.handlers[handler_name] = handler
             setattr(fn, HANDLER_ATTR, handler)
@@ -211,10 +235,12 @@ class Service(_ServiceBase):
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
+        idempotency_retention: timedelta | None = None,
         **_restate_options: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self._decorate(
-            name, None, input_serde, output_serde, invocation_retry_policy, description, metadata
+            name, None, input_serde, output_serde, invocation_retry_policy, description, metadata,
+            idempotency_retention=idempotency_retention,
         )
 
 
@@ -233,12 +259,14 @@ class VirtualObject(_ServiceBase):
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
+        idempotency_retention: timedelta | None = None,
         **_restate_options: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if kind not in ("exclusive", "shared"):
             raise ValueError(f"kind must be 'exclusive' or 'shared', not {kind!r}")
         return self._decorate(
-            name, kind, input_serde, output_serde, invocation_retry_policy, description, metadata
+            name, kind, input_serde, output_serde, invocation_retry_policy, description, metadata,
+            idempotency_retention=idempotency_retention,
         )
 
 
@@ -256,11 +284,14 @@ class Workflow(_ServiceBase):
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
+        workflow_retention: timedelta | None = None,
         **_restate_options: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """The run handler: once per workflow id, until ``workflow_retention``
+        (default 24 h) after it completes."""
         return self._decorate(
             name, "workflow", input_serde, output_serde, invocation_retry_policy,
-            description, metadata,
+            description, metadata, workflow_retention=workflow_retention,
         )
 
     def handler(
@@ -272,11 +303,12 @@ class Workflow(_ServiceBase):
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
+        idempotency_retention: timedelta | None = None,
         **_restate_options: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self._decorate(
             name, "shared", input_serde, output_serde, invocation_retry_policy,
-            description, metadata,
+            description, metadata, idempotency_retention=idempotency_retention,
         )
 
 

@@ -34,7 +34,6 @@ import trio
 
 from .._service import Handler
 from ..runtime._errors import InvalidTargetError
-from ..runtime._ids import make_id
 from ..runtime._journal import Failure, Value
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._host import HostStopped, LiveHost
@@ -211,8 +210,13 @@ class Ingress:
             workflow, wf_id = segs[1], segs[2]
             if self._kinds.get(workflow) != "workflow":
                 raise HttpError(404, f"no workflow named {workflow!r} is served")
-            return await self._result(make_id("inv", "wf", workflow, wf_id),
-                                      wait=segs[3] == "attach", receive=receive)
+            main = next((h.name for (svc, _), h in self.host.handlers.items()
+                         if svc == workflow and h.kind == "workflow"), "run")
+            run_id = self._current(workflow, main, wf_id, None)
+            if run_id is None:
+                raise HttpError(404, f"no run of workflow {workflow}/{wf_id} (never "
+                                     "submitted, or its workflow retention ended)")
+            return await self._result(run_id, wait=segs[3] == "attach", receive=receive)
         if head in ("awakeables", "a") and len(segs) == 3 and segs[2] in ("resolve", "reject"):
             _method(method, "POST")
             return await self._awakeable(segs[1], segs[2], scope, receive)
@@ -234,7 +238,20 @@ class Ingress:
             raise HttpError(404, f"expected /restate/invocation/{shape}/<idempotency-key>/"
                                  "output (or attach)")
         self._handler(service, handler)
-        return make_id("inv", "ik", service, key, handler, ik)
+        inv_id = self._current(service, handler, key, ik)
+        if inv_id is None:
+            raise HttpError(404, f"no invocation with idempotency key {ik!r} (never "
+                                 "submitted, or its idempotency retention ended)")
+        return inv_id
+
+    def _current(self, service: str, handler: str, key: str | None,
+                 ik: str | None) -> str | None:
+        """The invocation that an idempotency key (or a workflow id) names now."""
+        now = self.host.clock.now_ms()
+        return str(self.host.read(
+            lambda: self.host.engine.deduplicated_by(service, handler, key, ik, now_ms=now)
+            or ""
+        )) or None
 
     # -- invoking ---------------------------------------------------------------
     async def _invoke(self, segs: list[str], scope: Scope, receive: Receive, *, send: bool,
@@ -287,30 +304,24 @@ class Ingress:
                 raise HttpError(400, f"the body is not a valid input for {service}/{name}: "
                                      f"{err}") from None
         passed = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
-        if handler.kind == "workflow":
-            known = make_id("inv", "wf", service, key)
-        elif ik:
-            known = make_id("inv", "ik", service, key, name, ik)
-        else:
-            known = ""
 
-        def submit() -> tuple[str, bool]:
-            existed = bool(known) and self.host.record(known) is not None
+        def submit() -> tuple[str, str | None]:
+            original = self.host.engine.deduplicated_by(service, name, key, ik)
             try:
                 return self.host.submit(service, name, key, body, delay_ms=delay_ms,
-                                        idempotency_key=ik, headers=passed), existed
+                                        idempotency_key=ik, headers=passed), original
             except InvalidTargetError as err:
                 raise HttpError(404, str(err)) from None
 
-        inv_id, existed = await self.host.call(submit)
+        inv_id, original = await self.host.call(submit)
         if send:
             rec = self.host.record(inv_id)
-            if handler.kind == "workflow" and existed and rec is not None and \
+            if handler.kind == "workflow" and original is not None and rec is not None and \
                     isinstance(rec.result, Failure):
-                raise HttpError(409, rec.result.message, inv_id=known)
+                raise HttpError(409, rec.result.message, inv_id=original)
             payload: dict[str, Any] = {
                 "invocationId": inv_id,
-                "status": "PreviouslyAccepted" if existed else "Accepted",
+                "status": "PreviouslyAccepted" if original is not None else "Accepted",
             }
             if delay_ms and rec is not None:
                 payload["executionTime"] = datetime.fromtimestamp(

@@ -390,6 +390,10 @@ class SqliteStore:
             (workflow, key, name, *_completion_columns(value)),
         )
 
+    def clear_promises(self, workflow: str, key: str) -> None:
+        self._conn.execute("DELETE FROM promises WHERE workflow = ? AND key = ?",
+                           (workflow, key))
+
     def idempotency(self, scope: str) -> str | None:
         row = self._conn.execute(
             "SELECT inv_id FROM idempotency WHERE scope = ?", (scope,)).fetchone()

@@ -98,6 +98,8 @@ _EVENT_LOOP_ERRORS: Final = frozenset(
 )
 WORKFLOW_ALREADY_INVOKED: Final = "the workflow method was already invoked"
 PROMISE_ALREADY_COMPLETED: Final = "promise was already completed"
+# Restate's default idempotency and workflow retention: 24 hours.
+DEFAULT_RETENTION_MS: Final = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,9 @@ class HandlerSpec:
     start: Callable[[Any, bytes], Coroutine[Any, Any, bytes]]
     retry_policy: InvocationRetryPolicy | None = None
     fn: Any = None
+    # How long after completion a duplicate (same idempotency key; for a
+    # workflow's run, same workflow id) still gets this invocation.
+    retention_ms: int = DEFAULT_RETENTION_MS
 
     @property
     def keyed(self) -> bool:
@@ -400,12 +405,13 @@ class Engine:
         """
         spec = self.resolve(service, handler, key)
         self._seq += 1
-        scope = None
-        if spec.kind == "workflow":
-            scope = f"wf\x1f{service}\x1f{key}"
-        elif idempotency_key:
-            scope = f"ik\x1f{service}\x1f{key}\x1f{handler}\x1f{idempotency_key}"
+        scope = _scope(spec, key, idempotency_key)
         existing = self.store.idempotency(scope) if scope is not None else None
+        renewed = existing is not None and self._expired(existing, spec)
+        if renewed:
+            assert existing is not None
+            self._forget(existing, spec)
+            existing = None
         if existing is not None and spec.kind != "workflow":
             def attach() -> None:
                 self.trace("dedup", existing, f"idempotency key {idempotency_key!r}")
@@ -417,9 +423,10 @@ class Engine:
         if duplicate:
             inv_id = make_id("inv", "wf-dup", service, key, self._seq)
         elif spec.kind == "workflow":
-            inv_id = make_id("inv", "wf", service, key)
+            inv_id = make_id("inv", "wf", service, key, *((self._seq,) if renewed else ()))
         elif idempotency_key:
-            inv_id = make_id("inv", "ik", service, key, handler, idempotency_key)
+            inv_id = make_id("inv", "ik", service, key, handler, idempotency_key,
+                             *((self._seq,) if renewed else ()))
         elif inv_id is None:
             inv_id = make_id("inv", service, key, handler, self._seq)
         rec = InvocationRecord(
@@ -455,6 +462,40 @@ class Engine:
                 self._enqueue(rec)
 
         return inv_id, schedule
+
+    def deduplicated_by(self, service: str, handler: str, key: str | None,
+                        idempotency_key: str | None, *, now_ms: int | None = None
+                        ) -> str | None:
+        """The invocation a submission would get instead of a new one, if any:
+        the one with its idempotency key (or, for a workflow's run, its
+        workflow id), while its retention lasts (at ``now_ms``: a live host's
+        clock runs on between its turns)."""
+        spec = self.handlers.get((service, handler))
+        if spec is None:
+            return None
+        scope = _scope(spec, key, idempotency_key)
+        existing = self.store.idempotency(scope) if scope is not None else None
+        if existing is None or self._expired(existing, spec, now_ms):
+            return None
+        return existing
+
+    def _expired(self, inv_id: str, spec: HandlerSpec, now_ms: int | None = None) -> bool:
+        rec = self._records.get(inv_id)
+        now = self.now_ms if now_ms is None else now_ms
+        return (rec is not None and rec.status == COMPLETED
+                and now >= rec.finished_ms + spec.retention_ms)
+
+    def _forget(self, inv_id: str, spec: HandlerSpec) -> None:
+        """Retention over: a duplicate now starts anew. A workflow's state and
+        promises go with its run, as Restate purges them."""
+        rec = self._records[inv_id]
+        what = "workflow id" if spec.kind == "workflow" else "idempotency key"
+        self.trace("expired", inv_id, f"{rec.target}: retention ended "
+                                      f"{self.now_ms - rec.finished_ms - spec.retention_ms}ms "
+                                      f"ago; its {what} starts a new invocation")
+        if spec.kind == "workflow" and rec.key is not None:
+            self.store.clear_all_state(rec.service, rec.key)
+            self.store.clear_promises(rec.service, rec.key)
 
     def _attach(self, callee: str, caller: tuple[str, int]) -> None:
         rec = self._records[callee]
@@ -1406,3 +1447,13 @@ def _awakeable_completion(entry: Entry) -> Completion:
         return Value(entry.data or b"")
     payload = json.loads(entry.data or b"{}")
     return Failure(int(payload.get("code", 500)), str(payload.get("message", "")))
+
+
+def _scope(spec: HandlerSpec, key: str | None, idempotency_key: str | None) -> str | None:
+    """Where a submission's duplicates are looked up: by workflow id for a
+    workflow's run, else by idempotency key (None: every submission is new)."""
+    if spec.kind == "workflow":
+        return f"wf\x1f{spec.service}\x1f{key}"
+    if idempotency_key:
+        return f"ik\x1f{spec.service}\x1f{key}\x1f{spec.name}\x1f{idempotency_key}"
+    return None

@@ -106,6 +106,8 @@ class Store(Protocol):
 
     def set_promise(self, workflow: str, key: str, name: str, value: Completion) -> None: ...
 
+    def clear_promises(self, workflow: str, key: str) -> None: ...
+
     def idempotency(self, scope: str) -> str | None:
         """The invocation id registered under an idempotency scope, if any."""
         ...
@@ -174,6 +176,10 @@ class MemoryStore:
 
     def set_promise(self, workflow: str, key: str, name: str, value: Completion) -> None:
         self._promises[(workflow, key, name)] = value
+
+    def clear_promises(self, workflow: str, key: str) -> None:
+        for name in [k for k in self._promises if k[0] == workflow and k[1] == key]:
+            del self._promises[name]
 
     def idempotency(self, scope: str) -> str | None:
         return self._idempotency.get(scope)

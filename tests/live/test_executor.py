@@ -130,7 +130,15 @@ async def timer_then_slow_step(ctx: restate.Context) -> str:
     return str(winner)
 
 
-SERVICES = [svc, counter, signup]
+brief = restate.Service("Brief", idempotency_retention=timedelta(milliseconds=300))
+
+
+@brief.handler()
+async def once(ctx: restate.Context, tag: str) -> str:
+    return await ctx.run_typed("count", count, name=tag)
+
+
+SERVICES = [svc, counter, signup, brief]
 
 
 @pytest.fixture
@@ -411,3 +419,16 @@ def test_requests_that_arrive_together_share_one_turn(db: Path) -> None:
         turns, answers = ex._portal(burst)
     assert answers == list(range(8))
     assert turns == 1  # one commit for all eight, as the loop's own turn would be
+
+
+def test_an_idempotency_key_is_free_again_after_its_retention(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        first = ex.invoke("Brief/once", "ret", idempotency_key="k")
+        assert first.result(timeout=5) == "ret"
+        assert ex.invoke("Brief/once", "ret", idempotency_key="k").id == first.id
+        assert runs["ret"] == 1
+        time.sleep(0.4)  # the 300 ms retention ends
+        renewed = ex.invoke("Brief/once", "ret", idempotency_key="k")
+        assert renewed.id != first.id
+        assert renewed.result(timeout=5) == "ret"
+        assert runs["ret"] == 2

@@ -39,6 +39,11 @@ async def slow(ctx: restate.Context, ms: int) -> int:
     return ms
 
 
+@greeter.handler(idempotency_retention=timedelta(milliseconds=300))
+async def brief(ctx: restate.Context, name: str) -> str:
+    return f"{name} at {await ctx.run_typed('now', time.monotonic_ns)}"
+
+
 @greeter.handler()
 async def echo_header(ctx: restate.Context) -> str:
     return ctx.request().headers.get("x-user", "")
@@ -157,6 +162,26 @@ def test_idempotency_key(served: tuple[restate.Executor, Client]) -> None:
         200, "hello x")
     assert c.request("GET", "/restate/invocation/Greeter/greet/g/attach")[:2] == (
         200, "hello x")
+
+
+def test_an_idempotency_key_expires_after_its_retention(
+    served: tuple[restate.Executor, Client]
+) -> None:
+    _, c = served
+    h = {"idempotency-key": "short"}
+    first = c.request("POST", "/Greeter/brief/send", '"a"', h)
+    status, result, _ = c.request("GET", "/restate/invocation/Greeter/brief/short/attach")
+    assert status == 200 and result.startswith("a at ")
+    again = c.request("POST", "/Greeter/brief/send", '"a"', h)
+    assert again[1]["status"] == "PreviouslyAccepted"
+    time.sleep(0.4)  # the 300 ms retention ends
+    status, payload, _ = c.request("GET", "/restate/invocation/Greeter/brief/short/output")
+    assert status == 404 and "retention ended" in payload["message"]
+    renewed = c.request("POST", "/Greeter/brief/send", '"a"', h)
+    assert renewed[1]["status"] == "Accepted"
+    assert renewed[1]["invocationId"] != first[1]["invocationId"]
+    status, fresh, _ = c.request("GET", "/restate/invocation/Greeter/brief/short/attach")
+    assert status == 200 and fresh != result  # the step ran again
 
 
 def test_terminal_errors_carry_their_status(served: tuple[restate.Executor, Client]) -> None:

@@ -88,9 +88,16 @@ def test_state_promises_idempotency(db: Path) -> None:
     assert store.promise("Wf", "k", "p") == Value(b"1")
     assert store.promise("Wf", "k", "q") == Failure(409, "no")
 
+    store.set_promise("Wf", "other", "p", Value(b"2"))
+    store.clear_promises("Wf", "k")  # a workflow's retention ended
+    assert store.promise("Wf", "k", "p") is None and store.promise("Wf", "k", "q") is None
+    assert store.promise("Wf", "other", "p") == Value(b"2")
+
     assert store.idempotency("scope") is None
     store.set_idempotency("scope", "inv_1")
     assert store.idempotency("scope") == "inv_1"
+    store.set_idempotency("scope", "inv_2")  # renewed after its retention
+    assert store.idempotency("scope") == "inv_2"
 
 
 def test_behaves_like_the_memory_store(db: Path) -> None:
@@ -101,7 +108,11 @@ def test_behaves_like_the_memory_store(db: Path) -> None:
         s.append("inv_1", Entry(RUN, "x"))
         s.set_state("O", "k", "n", b"1")
         s.set_idempotency("sc", "inv_1")
+        s.set_promise("W", "k", "p", Value(b"1"))
+        s.set_promise("W", "j", "p", Value(b"2"))
+        s.clear_promises("W", "k")
     sq, mem = stores
+    assert [sq.promise("W", k, "p") for k in "kj"] == [mem.promise("W", k, "p") for k in "kj"]
     assert sq.invocations() == mem.invocations()
     assert sq.journal("inv_1") == mem.journal("inv_1")
     assert sq.state("O", "k") == mem.state("O", "k")

@@ -39,7 +39,7 @@ async def slow(ctx: restate.Context, ms: int) -> int:
     return ms
 
 
-@greeter.handler(idempotency_retention=timedelta(milliseconds=300))
+@greeter.handler(idempotency_retention=timedelta(seconds=1))
 async def brief(ctx: restate.Context, name: str) -> str:
     return f"{name} at {await ctx.run_typed('now', time.monotonic_ns)}"
 
@@ -174,7 +174,7 @@ def test_an_idempotency_key_expires_after_its_retention(
     assert status == 200 and result.startswith("a at ")
     again = c.request("POST", "/Greeter/brief/send", '"a"', h)
     assert again[1]["status"] == "PreviouslyAccepted"
-    time.sleep(0.4)  # the 300 ms retention ends
+    time.sleep(1.1)  # the 1 s retention ends
     status, payload, _ = c.request("GET", "/restate/invocation/Greeter/brief/short/output")
     assert status == 404 and "retention ended" in payload["message"]
     renewed = c.request("POST", "/Greeter/brief/send", '"a"', h)

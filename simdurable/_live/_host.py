@@ -195,7 +195,9 @@ class LiveHost:
                 await trio.lowlevel.checkpoint()
             finally:
                 self._taker = False
-                if not cmd.done.is_set():
+                # Whatever is queued: its own command and those of the requests
+                # that counted on it (even if its own was taken some other way).
+                if self._commands:
                     if self._may_turn_here():
                         self._turn_here()
                     else:

@@ -86,12 +86,19 @@ def test_a_callee_that_finished_during_the_pause_is_seen_on_resume() -> None:
     assert h.result() == 107
 
 
-def test_a_paused_exclusive_handler_keeps_its_key_until_resumed() -> None:
+def _paused_holding_its_key() -> tuple[sd.Simulation, sd.InvocationHandle,
+                                       sd.InvocationHandle]:
+    """A post that paused on a bug, and another queued behind it for the key."""
     sim = sd.Simulation([fixable, ledger], seed=2)
     bad = sim.invoke("Ledger/acct/post", -5)
     good = sim.invoke("Ledger/acct/post", 10)
     sim.run()
     assert bad.status == "paused" and good.status == "queued"
+    return sim, bad, good
+
+
+def test_a_paused_exclusive_handler_keeps_its_key_until_resumed() -> None:
+    sim, bad, good = _paused_holding_its_key()
     broken[0] = False
     assert sim.resume(bad)
     sim.run()
@@ -106,11 +113,7 @@ def test_resume_names_an_unknown_invocation() -> None:
 
 
 def test_cancelling_a_paused_invocation_ends_it_and_frees_its_key() -> None:
-    sim = sd.Simulation([fixable, ledger], seed=2)
-    bad = sim.invoke("Ledger/acct/post", -5)
-    good = sim.invoke("Ledger/acct/post", 10)
-    sim.run()
-    assert bad.status == "paused" and good.status == "queued"
+    sim, bad, good = _paused_holding_its_key()
     sim.cancel(bad)
     sim.run()
     with pytest.raises(sd.TerminalError, match="cancelled"):

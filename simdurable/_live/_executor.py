@@ -357,24 +357,21 @@ class Executor:
             self._thread = None
         self._token = None
         if self._failure is not None and not self._failure_told:
-            stopped = self._stopped_error()
-            raise stopped from stopped.__cause__
+            self._raise_stopped()
 
-    def _stopped_error(self) -> ExecutorStoppedError:
-        """Why a call found the executor stopped (waits for it to finish stopping)."""
+    def _raise_stopped(self) -> NoReturn:
+        """Say why a call found the executor stopped (once it finished stopping)."""
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=DEFAULT_GRACE_S + 5)
         failure = self._failure
         if failure is None:
-            return ExecutorStoppedError("the executor is stopping or has stopped")
+            raise ExecutorStoppedError("the executor is stopping or has stopped") from None
         self._failure_told = True
-        err = ExecutorStoppedError(
+        raise ExecutorStoppedError(
             f"the executor stopped on an error: {type(failure).__name__}: {failure}. "
             "Nothing committed is lost: start it again over the same database to resume."
-        )
-        err.__cause__ = failure  # raised "from" it by the callers
-        return err
+        ) from failure
 
     def __enter__(self) -> Executor:
         return self if self._thread is not None else self.start()
@@ -385,8 +382,7 @@ class Executor:
     # -- scripting -------------------------------------------------------------------
     def _not_running(self) -> NoReturn:
         if self._failure is not None:
-            stopped = self._stopped_error()
-            raise stopped from stopped.__cause__
+            self._raise_stopped()
         raise RuntimeError(
             "the executor is not running: use `with Executor(...) as ex:` or ex.start()"
         )
@@ -398,8 +394,7 @@ class Executor:
         try:
             return trio.from_thread.run(fn, host, trio_token=token)
         except (HostStopped, trio.Cancelled, trio.RunFinishedError):
-            stopped = self._stopped_error()
-            raise stopped from stopped.__cause__
+            self._raise_stopped()
 
     def _portal_sync(self, fn: Callable[[LiveHost], T]) -> T:
         host, token = self._host, self._token
@@ -410,8 +405,7 @@ class Executor:
             result: T = trio.from_thread.run_sync(host.read, lambda: fn(host),
                                                   trio_token=token)
         except trio.RunFinishedError:
-            stopped = self._stopped_error()
-            raise stopped from stopped.__cause__
+            self._raise_stopped()
         return result
 
     def _record(self, inv_id: str) -> InvocationRecord:

@@ -155,7 +155,6 @@ class LiveHost:
         self._asleep = False  # the loop waits for work (and nothing else is its own)
         self._taker = False  # a request is about to take the loop's turn (see call)
         self.turns = 0
-        self.steps_stored = 0  # step outcomes stored (a count for benchmarks)
 
     # -- trace --------------------------------------------------------------
     def _on_trace(self, event: Event) -> None:
@@ -360,7 +359,6 @@ class LiveHost:
                         cmd.value = cmd.fn()
                 except Exception as err:  # noqa: BLE001 - handed back to the caller
                     cmd.error = err
-            self.steps_stored += len(results)
             for req, outcome in results:
                 engine.note_step_ran(req.attempt, req.index, req.spec, req.injected)
                 engine.finish_step(req.attempt, req.index, req.spec, outcome)

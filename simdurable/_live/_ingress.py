@@ -128,9 +128,12 @@ class Ingress:
         self.max_body = max_body
         self._kinds: dict[str, str] = {}
         self._handlers: dict[str, dict[str, Handler]] = {}
+        self._runs: dict[str, str] = {}  # a workflow's run handler
         for (service, name), h in host.handlers.items():
             self._kinds[service] = h.service_tag.kind
             self._handlers.setdefault(service, {})[name] = h
+            if h.kind == "workflow":
+                self._runs[service] = name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -210,9 +213,7 @@ class Ingress:
             workflow, wf_id = segs[1], segs[2]
             if self._kinds.get(workflow) != "workflow":
                 raise HttpError(404, f"no workflow named {workflow!r} is served")
-            main = next((h.name for (svc, _), h in self.host.handlers.items()
-                         if svc == workflow and h.kind == "workflow"), "run")
-            run_id = self._current(workflow, main, wf_id, None)
+            run_id = self._current(workflow, self._runs.get(workflow, "run"), wf_id, None)
             if run_id is None:
                 raise HttpError(404, f"no run of workflow {workflow}/{wf_id} (never "
                                      "submitted, or its workflow retention ended)")
@@ -248,10 +249,10 @@ class Ingress:
                  ik: str | None) -> str | None:
         """The invocation that an idempotency key (or a workflow id) names now."""
         now = self.host.clock.now_ms()
-        return str(self.host.read(
-            lambda: self.host.engine.deduplicated_by(service, handler, key, ik, now_ms=now)
-            or ""
-        )) or None
+        engine = self.host.engine
+        found: str | None = self.host.read(
+            lambda: engine.deduplicated_by(service, handler, key, ik, now_ms=now))
+        return found
 
     # -- invoking ---------------------------------------------------------------
     async def _invoke(self, segs: list[str], scope: Scope, receive: Receive, *, send: bool,

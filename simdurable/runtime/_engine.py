@@ -405,8 +405,7 @@ class Engine:
         """
         spec = self.resolve(service, handler, key)
         self._seq += 1
-        scope = _scope(spec, key, idempotency_key)
-        existing = self.store.idempotency(scope) if scope is not None else None
+        scope, existing = self._registered(spec, key, idempotency_key)
         renewed = existing is not None and self._expired(existing, spec)
         if renewed:
             assert existing is not None
@@ -473,11 +472,16 @@ class Engine:
         spec = self.handlers.get((service, handler))
         if spec is None:
             return None
-        scope = _scope(spec, key, idempotency_key)
-        existing = self.store.idempotency(scope) if scope is not None else None
+        _, existing = self._registered(spec, key, idempotency_key)
         if existing is None or self._expired(existing, spec, now_ms):
             return None
         return existing
+
+    def _registered(self, spec: HandlerSpec, key: str | None, idempotency_key: str | None
+                    ) -> tuple[str | None, str | None]:
+        """Where a submission's duplicates are registered, and the invocation there."""
+        scope = _scope(spec, key, idempotency_key)
+        return scope, self.store.idempotency(scope) if scope is not None else None
 
     def _expired(self, inv_id: str, spec: HandlerSpec, now_ms: int | None = None) -> bool:
         rec = self._records.get(inv_id)

@@ -211,7 +211,8 @@ class _ServiceBase:
                 description=description,
                 metadata=metadata,
                 invocation_retry_policy=invocation_retry_policy or self.invocation_retry_policy,
-                idempotency_retention=idempotency_retention or self.idempotency_retention,
+                idempotency_retention=(self.idempotency_retention if idempotency_retention is None
+                                       else idempotency_retention),
                 workflow_retention=workflow_retention,
             )
             self.handlers[handler_name] = handler

@@ -30,6 +30,11 @@ async def refund(ctx: restate.Context, amount: int) -> int:
     return await ctx.run_typed("refund", charge_card, amount=-amount)
 
 
+@quick.handler(idempotency_retention=timedelta(0))
+async def pong(ctx: restate.Context, n: int) -> int:
+    return await ctx.run_typed("pong", charge_card, amount=n)
+
+
 @quick.handler()
 async def ping(ctx: restate.Context, n: int) -> int:
     return await ctx.run_typed("ping", charge_card, amount=n)
@@ -95,6 +100,14 @@ def test_a_service_sets_the_retention_of_its_handlers() -> None:
     assert sim.invoke("Quick/ping", 1, idempotency_key="p").id == first.id
     later(sim, timedelta(minutes=2))
     assert sim.invoke("Quick/ping", 1, idempotency_key="p").id != first.id
+
+
+def test_a_handler_retention_of_zero_overrides_its_services() -> None:
+    sim = restate.Simulation([quick])
+    first = sim.invoke("Quick/pong", 1, idempotency_key="p")
+    sim.run()
+    # Deduplicated only while it runs: once completed, the key is free again.
+    assert sim.invoke("Quick/pong", 1, idempotency_key="p").id != first.id
 
 
 def test_a_workflow_runs_again_once_its_retention_ends_with_fresh_state() -> None:

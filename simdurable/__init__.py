@@ -5,6 +5,39 @@ run them in a ``Simulation`` on a virtual clock, inject crashes at any point,
 and let ``check`` search for the fault plan that breaks them.
 """
 
+from ._api.context import (
+    Context as Context,
+    DurablePromise as DurablePromise,
+    ObjectContext as ObjectContext,
+    ObjectSharedContext as ObjectSharedContext,
+    Request as Request,
+    WorkflowContext as WorkflowContext,
+    WorkflowSharedContext as WorkflowSharedContext,
+)
+from ._api.external import Effect as Effect, FakeExternal as FakeExternal
+from ._api.futures import (
+    DurableCallFuture as DurableCallFuture,
+    DurableFuture as DurableFuture,
+    DurableSleepFuture as DurableSleepFuture,
+    SendHandle as SendHandle,
+    as_completed as as_completed,
+    gather as gather,
+    select as select,
+    wait_completed as wait_completed,
+)
+from ._api.options import RunOptions as RunOptions
+from ._api.serde import (
+    BytesSerde as BytesSerde,
+    DefaultSerde as DefaultSerde,
+    JsonSerde as JsonSerde,
+    Serde as Serde,
+)
+from ._api.service import (
+    Handler as Handler,
+    Service as Service,
+    VirtualObject as VirtualObject,
+    Workflow as Workflow,
+)
 from ._check import (
     DidNotReproduce as DidNotReproduce,
     Outcome as Outcome,
@@ -18,45 +51,13 @@ from ._check import (
     sometimes as sometimes,
     write_chrome_trace as write_chrome_trace,
 )
-from ._context import (
-    Context as Context,
-    DurablePromise as DurablePromise,
-    ObjectContext as ObjectContext,
-    ObjectSharedContext as ObjectSharedContext,
-    Request as Request,
-    WorkflowContext as WorkflowContext,
-    WorkflowSharedContext as WorkflowSharedContext,
-)
-from ._external import Effect as Effect, FakeExternal as FakeExternal
-from ._futures import (
-    DurableCallFuture as DurableCallFuture,
-    DurableFuture as DurableFuture,
-    DurableSleepFuture as DurableSleepFuture,
-    SendHandle as SendHandle,
-    as_completed as as_completed,
-    gather as gather,
-    select as select,
-    wait_completed as wait_completed,
-)
 from ._live import Executor as Executor, ExecutorStoppedError as ExecutorStoppedError
-from ._options import RunOptions as RunOptions
-from ._serde import (
-    BytesSerde as BytesSerde,
-    DefaultSerde as DefaultSerde,
-    JsonSerde as JsonSerde,
-    Serde as Serde,
-)
-from ._service import (
-    Handler as Handler,
-    Service as Service,
-    VirtualObject as VirtualObject,
-    Workflow as Workflow,
-)
 from ._sim import (
     InvocationHandle as InvocationHandle,
     RunSummary as RunSummary,
     Simulation as Simulation,
 )
+from ._version import __version__ as __version__
 from .runtime._errors import (
     ContextMisuseError as ContextMisuseError,
     HandlerError as HandlerError,
@@ -79,8 +80,6 @@ from .runtime._faults import (
 )
 from .runtime._journal import Entry as Entry
 from .runtime._retry import InvocationRetryPolicy as InvocationRetryPolicy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BytesSerde", "Context", "ContextMisuseError", "DefaultSerde", "DurableCallFuture",

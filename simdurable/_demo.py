@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from ._context import Context
-from ._external import FakeExternal
-from ._service import Service
+from ._api.context import Context
+from ._api.external import FakeExternal
+from ._api.service import Service
 from ._sim import Simulation
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from ._context import InvocationContext
-from ._external import FakeExternal
-from ._serde import DefaultSerde, JsonSerde
-from ._service import AnyService, Handler, collect_handlers
+from ._api.context import InvocationContext
+from ._api.external import FakeExternal
+from ._api.serde import DefaultSerde, JsonSerde
+from ._api.service import AnyService, Handler, collect_handlers
 from ._strict import StrictGuard
 from .runtime._engine import Engine, HandlerSpec
 from .runtime._errors import (

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from .._external import FakeExternal
+from .._api.external import FakeExternal
 from ..runtime._faults import FaultPlan
 from ..runtime._retry import InvocationRetryPolicy
 from ._chooser import RecordingChooser, ScriptedChooser

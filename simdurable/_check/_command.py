@@ -12,9 +12,9 @@ import json
 import sys
 from typing import Any
 
-from .._external import FakeExternal
+from .._api.external import FakeExternal
+from .._api.service import Handler, Service, VirtualObject, Workflow, handler_of
 from .._loader import LoadError, load_object
-from .._service import Handler, Service, VirtualObject, Workflow, handler_of
 from ..runtime._errors import SimdurableError
 from ..runtime._faults import FaultPlanError
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from .._external import FakeExternal
+from .._api.external import FakeExternal
 from .._sim import Simulation, parse_target
 from ..runtime._errors import InvalidTargetError, StuckError
 from ..runtime._faults import (

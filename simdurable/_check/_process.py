@@ -27,14 +27,14 @@ spec = json.loads(sys.argv[1])
 def load(name):
     module, _, attr = name.rpartition(".")
     return getattr(importlib.import_module(module), attr)
-import simdurable as sd
+from simdurable._sim import Simulation
 services = [load(n) for n in spec["services"]]
 externals = [load(n) for n in spec["externals"]]
 for x in externals:
     x.reset()
 if spec["setup"]:
     load(spec["setup"])()
-sim = sd.Simulation(services, seed=spec["seed"], externals=externals)
+sim = Simulation(services, seed=spec["seed"], externals=externals)
 sim.invoke(spec["invoke"], spec["input"])
 sim.run()
 out = []

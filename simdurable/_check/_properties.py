@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._external import Effect, FakeExternal
+from .._api.external import Effect, FakeExternal
 from ..runtime._errors import (
     HandlerError,
     InternalError,

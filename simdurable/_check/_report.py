@@ -205,7 +205,7 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 

@@ -29,8 +29,8 @@ from typing import IO, Any, Final, NoReturn, TypeVar
 
 import trio
 
-from .._serde import DefaultSerde, JsonSerde
-from .._service import Handler, collect_handlers
+from .._api.serde import DefaultSerde, JsonSerde
+from .._api.service import Handler, collect_handlers
 from .._sim import completed_value, parse_target, paused_error
 from ..runtime._errors import NotFinishedError, SerializationError, SimdurableError
 from ..runtime._journal import Entry, Failure, Value

@@ -36,8 +36,8 @@ from typing import Any, Final
 import outcome
 import trio
 
-from .._context import InvocationContext
-from .._service import Handler
+from .._api.context import InvocationContext
+from .._api.service import Handler
 from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest
 from ..runtime._errors import InvalidTargetError, TerminalError
 from ..runtime._ids import parse_awakeable_id

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import trio
 
-from .._service import Handler
+from .._api.service import Handler
 from ..runtime._errors import InvalidTargetError
 from ..runtime._journal import Failure, Value
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord

@@ -140,7 +140,8 @@ class HandlerItem(pytest.Item):
         self.selected = selected
 
     def runtest(self) -> None:
-        from .. import DidNotReproduce, SimdurableError, check
+        from .._check import DidNotReproduce, check
+        from ..runtime._errors import SimdurableError
 
         settings: Settings = self.config.stash[SETTINGS_KEY]
         stats: dict[str, Any] = {"kind": "handler", "target": self.target, "examples": 0,

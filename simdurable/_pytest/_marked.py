@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .._external import FakeExternal
+from .._api.external import FakeExternal
 from .._loader import load_object
 from .._sim import Simulation
 from ..runtime._faults import CRASH, PHASES, Fault, FaultPlan, FaultPoint

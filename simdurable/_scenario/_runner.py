@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._external import FakeExternal
+from .._api.external import FakeExternal
 from .._loader import LoadError, load_object
 from .._sim import InvocationHandle, Simulation
 from ..runtime._errors import (
@@ -463,13 +463,9 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None =
 def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], seed: int,
              strict: bool, max_examples: int, result: ScenarioResult) -> list[Problem]:
     """Run ``simdurable.check`` around each invocation of the scenario."""
-    import simdurable
+    from .._check import check
 
     where = sc.where(("explore",))
-    check = getattr(simdurable, "check", None)
-    if check is None:
-        return [where.problem("`explore` needs simdurable.check, which this installation "
-                              "does not provide")]
     failures = []
     for inv in sc.invocations:
         try:

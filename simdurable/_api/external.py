@@ -14,8 +14,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from .runtime._faults import FaultPoint
-from .runtime._invocation import current_step
+from ..runtime._faults import FaultPoint
+from ..runtime._invocation import current_step
 
 
 @dataclass(frozen=True, slots=True)

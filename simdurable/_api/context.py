@@ -18,15 +18,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
-from ._futures import DurableCallFuture, DurableFuture, DurableSleepFuture, SendHandle
-from ._options import RunOptions, options_from_legacy
-from ._serde import BytesSerde, DefaultSerde, JsonSerde, Serde
-from ._service import handler_of
-from .runtime._engine import HandlerSpec
-from .runtime._errors import HandlerError, SerializationError, TerminalError
-from .runtime._ids import awakeable_id, encode_promise
-from .runtime._invocation import LIVE, REPLAYING, Attempt, StepSpec, current_step, user_source
-from .runtime._journal import (
+from ..runtime._engine import HandlerSpec
+from ..runtime._errors import HandlerError, SerializationError, TerminalError
+from ..runtime._ids import awakeable_id, encode_promise
+from ..runtime._invocation import LIVE, REPLAYING, Attempt, StepSpec, current_step, user_source
+from ..runtime._journal import (
     AWAKEABLE,
     CALL,
     CANCEL,
@@ -48,7 +44,11 @@ from .runtime._journal import (
     Value,
     new_tuple,
 )
-from .runtime._retry import to_ms
+from ..runtime._retry import to_ms
+from .futures import DurableCallFuture, DurableFuture, DurableSleepFuture, SendHandle
+from .options import RunOptions, options_from_legacy
+from .serde import BytesSerde, DefaultSerde, JsonSerde, Serde
+from .service import handler_of
 
 T = TypeVar("T")
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from ._serde import DefaultSerde, Serde
-from .runtime._engine import DEFAULT_RETENTION_MS, HandlerSpec
-from .runtime._errors import SerializationError, TerminalError
-from .runtime._retry import InvocationRetryPolicy, to_ms
+from ..runtime._engine import DEFAULT_RETENTION_MS, HandlerSpec
+from ..runtime._errors import SerializationError, TerminalError
+from ..runtime._retry import InvocationRetryPolicy, to_ms
+from .serde import DefaultSerde, Serde
 
 HANDLER_ATTR = "__simdurable_handler__"
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from ._serde import DefaultSerde, Serde
-from .runtime._retry import Backoff, step_backoff
+from ..runtime._retry import Backoff, step_backoff
+from .serde import DefaultSerde, Serde
 
 T = TypeVar("T")
 

@@ -48,7 +48,17 @@ TRANSPARENT_KINDS: Final = frozenset({CRASH, DELAY, SUSPEND, RESTART})
 
 
 class FaultPlanError(ValueError):
-    """A fault plan (string or data) that cannot be understood."""
+    """A fault plan (string or data) that cannot be understood.
+
+    ``column`` is the 1-based position in the plan string where the problem
+    starts (None for a plan given as data); ``str()`` names it first, so a
+    long plan's error points at the part to fix.
+    """
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        self.message = message
+        self.column = column
+        super().__init__(message if column is None else f"at column {column}: {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +133,19 @@ class Fault:
             )
         if self.times < 1:
             raise FaultPlanError(f"times must be >= 1, not {self.times}")
+        if self.attempt is not None and self.attempt < 1:
+            raise FaultPlanError(f"attempt must be >= 1 (attempts count from 1), not {self.attempt}")
+        if self.index is not None and self.index < 0:
+            raise FaultPlanError(f"index must be >= 0, not {self.index}")
+        for name in ("at_ms", "by_ms"):
+            ms = getattr(self, name)
+            if ms is not None and not 0 <= ms <= MAX_DURATION_MS:
+                raise FaultPlanError(
+                    f"{name[:-3]} must be between 0 and {_format_ms(MAX_DURATION_MS)}, "
+                    f"not {ms} ms"
+                )
+        if self.exception is not None:
+            exception_type(self.exception)  # refused now, not when the fault fires
 
     def matches(self, point: FaultPoint) -> bool:
         if self.at_ms is not None:
@@ -170,18 +193,39 @@ def _format_value(value: object) -> str:
     return json.dumps(text)
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_DURATION = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,9}))?(ms|s|m|h|d)", re.ASCII)
 _UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+# The longest duration anywhere in a plan or scenario: far beyond any test,
+# and small enough that virtual time plus it stays exact and fits SQLite.
+MAX_DURATION_MS: Final = 100_000 * 86_400_000
 
 
 def parse_duration_ms(text: str) -> int:
-    """"250ms", "5s", "2m", "1h", "30d" -> milliseconds."""
-    m = _DURATION.match(text.strip())
+    """"250ms", "5s", "2m", "1h", "30d" -> milliseconds (ASCII digits only)."""
+    m = _DURATION.fullmatch(text.strip())
     if not m:
         raise FaultPlanError(
-            f"bad duration {text!r}; expected a number and a unit, like 250ms, 5s, 2m, 1h, 30d"
+            f"bad duration {_short(text)}; expected a number and a unit, "
+            "like 250ms, 5s, 2m, 1h, 30d"
         )
-    return round(float(m.group(1)) * _UNIT_MS[m.group(2)])
+    whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
+    unit_ms = _UNIT_MS[unit]
+    # Exact integer arithmetic: a float would round "0.1s" differently on
+    # the way back, and turn a long number into inf.
+    scaled = int(whole + frac) * unit_ms
+    scale: int = 10 ** len(frac)
+    ms = (2 * scaled + scale) // (2 * scale)  # round half up
+    if ms > MAX_DURATION_MS:
+        raise FaultPlanError(
+            f"duration {_short(text)} is too long; the limit is {_format_ms(MAX_DURATION_MS)}"
+        )
+    return ms
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut short: an error must not echo a 5,000-digit number."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 _INT_FIELDS: Final = frozenset({"index", "attempt", "times", "status"})
@@ -208,76 +252,141 @@ class FaultPlan:
 
     @staticmethod
     def parse(text: str) -> FaultPlan:
-        """Read a plan written by ``str(plan)``; raises ``FaultPlanError``."""
-        text = text.strip()
-        if not text or text == "no faults":
+        """Read a plan written by ``str(plan)``; raises ``FaultPlanError``.
+
+        Every error names the column (1-based, in ``text``) where it starts.
+        """
+        if not isinstance(text, str):
+            raise FaultPlanError(f"a fault plan is a string, not {type(text).__name__}")
+        if not text.strip() or text.strip() == "no faults":
             return FaultPlan()
-        faults = []
-        for part in _split_top(text, ";"):
-            part = part.strip()
-            if not part:
-                continue
-            m = re.match(r"^([a-z\-]+)\s*\((.*)\)$", part, re.S)
-            if not m:
-                raise FaultPlanError(
-                    f"cannot read fault {part!r}; expected kind(field=value, ...), "
-                    f"like crash(step=charge, phase=effect-done)"
-                )
-            kind, body = m.group(1), m.group(2)
-            kwargs: dict[str, object] = {}
-            for arg in _split_top(body, ","):
-                arg = arg.strip()
-                if not arg:
-                    continue
-                if "=" not in arg:
-                    raise FaultPlanError(f"in {part!r}: expected field=value, got {arg!r}")
-                name, raw = (s.strip() for s in arg.split("=", 1))
-                value: object = json.loads(raw) if raw.startswith('"') else raw
-                if name in ("at", "by"):
-                    kwargs[f"{name}_ms"] = parse_duration_ms(str(value))
-                elif name in _INT_FIELDS:
-                    try:
-                        kwargs[name] = int(str(value))
-                    except ValueError:
-                        raise FaultPlanError(
-                            f"in {part!r}: {name} must be an integer, not {value!r}"
-                        ) from None
-                elif name in _FIELD_NAMES:
-                    kwargs[name] = str(value)
-                else:
-                    raise FaultPlanError(
-                        f"in {part!r}: unknown field {name!r}; expected one of: "
-                        f"{', '.join(sorted(_FIELD_NAMES | {'at', 'by'}))}"
-                    )
-            faults.append(Fault(kind=kind, **kwargs))  # type: ignore[arg-type]
-        return FaultPlan(tuple(faults))
+        return FaultPlan(tuple(
+            _parse_fault(part, at) for part, at in _split_top(text, ";", 0) if part.strip()
+        ))
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside of double-quoted strings and parentheses."""
-    parts, buf, depth, quoted, escaped = [], [], 0, False, False
-    for ch in text:
-        if quoted:
-            buf.append(ch)
+_FAULT = re.compile(r"([a-z][a-z\-]*)\s*\((.*)\)\s*", re.S | re.ASCII)
+_INT = re.compile(r"-?[0-9]{1,18}", re.ASCII)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+
+
+def _parse_fault(part: str, at: int) -> Fault:
+    """One ``kind(field=value, ...)``; ``at`` is its offset in the whole plan."""
+    lead = len(part) - len(part.lstrip())
+    at += lead
+    part = part.strip()
+    m = _FAULT.fullmatch(part)
+    if not m:
+        raise FaultPlanError(
+            f"cannot read fault {_short(part)}; expected kind(field=value, ...), "
+            f"like crash(step=charge, phase=effect-done)", at + 1,
+        )
+    kind = m.group(1)
+    if kind not in KINDS:
+        raise FaultPlanError(
+            f"unknown fault kind {kind!r}; expected one of: {', '.join(KINDS)}", at + 1
+        )
+    kwargs: dict[str, object] = {}
+    for arg, arg_at in _split_top(m.group(2), ",", at + m.start(2)):
+        arg_at += len(arg) - len(arg.lstrip())
+        arg = arg.strip()
+        if not arg:
+            continue
+        if "=" not in arg:
+            raise FaultPlanError(f"in {kind}(...): expected field=value, got {_short(arg)}",
+                                 arg_at + 1)
+        name, raw = arg.split("=", 1)
+        name = name.strip()
+        raw_at = arg_at + len(name) + 1 + (len(raw) - len(raw.lstrip()))
+        raw = raw.strip()
+        if name in ("at", "by"):
+            key = f"{name}_ms"
+        elif name in _FIELD_NAMES:
+            key = name
+        else:
+            raise FaultPlanError(
+                f"in {kind}(...): unknown field {name!r}; expected one of: "
+                f"{', '.join(sorted(_FIELD_NAMES | {'at', 'by'}))}", arg_at + 1,
+            )
+        if key in kwargs:
+            raise FaultPlanError(f"in {kind}(...): {name} is given twice", arg_at + 1)
+        value = _unquote(raw, raw_at)
+        try:
+            kwargs[key] = _field_value(name, value)
+            if name == "exception":
+                exception_type(value)
+        except FaultPlanError as err:
+            raise FaultPlanError(f"in {kind}(...): {err.message}", raw_at + 1) from None
+    try:
+        return Fault(kind=kind, **kwargs)  # type: ignore[arg-type]
+    except FaultPlanError as err:
+        raise FaultPlanError(f"in {kind}(...): {err.message}", at + 1) from None
+
+
+def _unquote(raw: str, at: int) -> str:
+    if not raw.startswith('"'):
+        return raw
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise FaultPlanError(
+            f"badly quoted value {_short(raw)}: {err.msg}; write it as a JSON string, "
+            'like "a, b"', at + err.pos + 1,
+        ) from None
+    except RecursionError:  # pragma: no cover - a string cannot nest
+        raise FaultPlanError(f"badly quoted value {_short(raw)}", at + 1) from None
+    if not isinstance(value, str):  # pragma: no cover - '"' starts only a string
+        raise FaultPlanError(f"badly quoted value {_short(raw)}", at + 1)
+    return value
+
+
+def _field_value(name: str, value: str) -> object:
+    if name in ("at", "by"):
+        return parse_duration_ms(value)
+    if name in _INT_FIELDS:
+        if not _INT.fullmatch(value):
+            raise FaultPlanError(f"{name} must be an integer, not {_short(value)}")
+        return int(value)
+    return value
+
+
+def _split_top(text: str, sep: str, offset: int) -> list[tuple[str, int]]:
+    """Split on ``sep`` outside of double-quoted strings and parentheses.
+
+    Each part comes with its offset (``offset`` plus its place in ``text``).
+    An unterminated quote or an unbalanced parenthesis is refused here, at
+    the column where it opens.
+    """
+    parts: list[tuple[str, int]] = []
+    start, depth, quote_at, escaped = 0, 0, -1, False
+    opened: list[int] = []
+    for i, ch in enumerate(text):
+        if quote_at >= 0:
             if escaped:
                 escaped = False
             elif ch == "\\":
                 escaped = True
             elif ch == '"':
-                quoted = False
+                quote_at = -1
             continue
         if ch == '"':
-            quoted = True
+            quote_at = i
         elif ch == "(":
             depth += 1
+            opened.append(i)
         elif ch == ")":
             depth -= 1
+            if depth < 0:
+                raise FaultPlanError("a ')' that closes nothing", offset + i + 1)
+            opened.pop()
         elif ch == sep and depth == 0:
-            parts.append("".join(buf))
-            buf = []
-            continue
-        buf.append(ch)
-    parts.append("".join(buf))
+            parts.append((text[start:i], offset + start))
+            start = i + 1
+    if quote_at >= 0:
+        raise FaultPlanError('a quote (") that is never closed', offset + quote_at + 1)
+    if opened:
+        raise FaultPlanError("a '(' that is never closed", offset + opened[-1] + 1)
+    parts.append((text[start:], offset + start))
     return parts
 
 
@@ -288,27 +397,51 @@ def phase_of(fault: Fault) -> str:
     return AFTER_STORE if fault.kind in (RESTART, SUSPEND) else BEFORE
 
 
-def make_exception(fault: Fault) -> BaseException:
-    """The exception a ``fail`` fault raises inside a step."""
-    name = fault.exception or "ConnectionError"
-    message = fault.message or "injected by fault plan"
+def exception_type(name: str) -> type[Exception]:
+    """The exception type a ``fail`` fault names: a builtin or a dotted path.
+
+    Resolved when the fault is made, so that a misspelt name (or one that is
+    no ``Exception``, like ``KeyboardInterrupt``) is refused at once instead
+    of turning into some other failure when the fault fires.
+    """
     exc_type: object
     if "." in name:
         module, _, attr = name.rpartition(".")
+        if not all(_NAME.fullmatch(p) for p in name.split(".")):
+            raise FaultPlanError(f"{_short(name)} is not a dotted name like mypkg.errors.Timeout")
         try:
             exc_type = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):
-            raise FaultPlanError(f"unknown exception type {name!r}") from None
+            raise FaultPlanError(f"unknown exception type {_short(name)}") from None
+        except Exception as err:  # noqa: BLE001 - the user's module failed to import
+            raise FaultPlanError(
+                f"cannot import {module!r} for the exception type: {type(err).__name__}: {err}"
+            ) from None
     else:
-        exc_type = getattr(builtins, name, None)
+        exc_type = getattr(builtins, name, None) if _NAME.fullmatch(name) else None
         if exc_type is None:
             raise FaultPlanError(
-                f"unknown exception type {name!r}; use a builtin name (ConnectionError) "
+                f"unknown exception type {_short(name)}; use a builtin name (ConnectionError) "
                 f"or a dotted path (mypkg.errors.Timeout)"
             )
     if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
-        raise FaultPlanError(f"{name!r} is not an exception type")
-    return exc_type(message)
+        raise FaultPlanError(
+            f"{_short(name)} is not an Exception type (a step can only fail with one)"
+        )
+    return exc_type
+
+
+def make_exception(fault: Fault) -> BaseException:
+    """The exception a ``fail`` fault raises inside a step."""
+    exc_type = exception_type(fault.exception or "ConnectionError")
+    message = fault.message or "injected by fault plan"
+    try:
+        return exc_type(message)
+    except Exception as err:  # noqa: BLE001 - a type that needs other arguments
+        raise FaultPlanError(
+            f"{exc_type.__name__}({message!r}) cannot be made: {err}; name an exception "
+            "type that takes a message"
+        ) from None
 
 
 Explorer = Callable[[FaultPoint], "Fault | None"]

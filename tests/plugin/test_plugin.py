@@ -218,7 +218,7 @@ def test_a_marked_test_without_sim_is_a_usage_error(project: pytest.Pytester) ->
     ("servcies = []", (), "*unknown key(s) 'servcies' (did you mean 'services'?)*"),
     ("max_examples = 0", (), "*max_examples must be an integer >= 1, not 0*"),
     ('inputs = { "Shop/pay" = 3 }', (), "*inputs.'Shop/pay' must be a non-empty list*"),
-    ("", ("--simdurable-replay=explode(step=x)",), "*--simdurable-replay: unknown fault kind*"),
+    ("", ("--simdurable-replay=explode(step=x)",), "*--simdurable-replay: at column 1: unknown fault kind*"),
 ])
 def test_bad_configuration_is_a_usage_error(pytester: pytest.Pytester, toml: str,
                                             args: tuple[str, ...], message: str) -> None:

@@ -47,7 +47,8 @@ def test_readable_form():
 
 
 @pytest.mark.parametrize("text,message", [
-    ("crash(step=charge", "cannot read fault"),
+    ("crash(step=charge", r"column 6: a '\(' that is never closed"),
+    ("crash step=charge", "cannot read fault"),
     ("explode()", "unknown fault kind 'explode'"),
     ("crash(phase=later)", "unknown phase 'later'"),
     ("crash(colour=red)", "unknown field 'colour'"),

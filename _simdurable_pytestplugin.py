@@ -114,6 +114,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return run_marked(pyfuncitem)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    # With --simdurable-replay, every check() in a plain test replays that one case.
+    config = item.config
+    if (not _enabled(config) or config.getoption("simdurable_replay", None) is None
+            or not isinstance(item, pytest.Function)
+            or item.get_closest_marker("simdurable") is not None):
+        return (yield)
+    from simdurable._pytest._plugin import replaying_check
+
+    with replaying_check(config):
+        return (yield)
+
+
 @pytest.fixture
 def sim(request: pytest.FixtureRequest) -> Any:
     """A ``Simulation`` factory: ``s = sim([greeter], seed=7, externals=[bank])``.

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="simdurable",
         description="Deterministic simulation testing for durable-execution handlers.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"simdurable {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -35,6 +35,7 @@ def check(
     self_check: bool = True,
     max_steps: int = 100_000,
     hash_seeds: Sequence[int] = (),
+    progress: Callable[[int, str], object] | None = None,
 ) -> Report:
     """Explore crashes, failures and schedules of one invocation; report violations.
 
@@ -61,6 +62,8 @@ def check(
         ``PYTHONHASHSEED`` values (two or more, e.g. ``(1, 2)``) and compare
         their operations: catches iteration over sets of strings, which
         differs between service processes. The services must be importable.
+      progress: ``progress(runs, phase)`` is called after every run (the CLI
+        shows it on a terminal); ``phase`` names the phase in words.
 
     Raises ``DidNotReproduce`` when replaying a case (``replay=``,
     ``replaying``, ``@reproduce``) that shows no violation; ``InternalError``
@@ -92,7 +95,7 @@ def check(
         t.coverage = probe
         probe.begin()
     try:
-        ex = Exploration(t, seed, self_check)
+        ex = Exploration(t, seed, self_check, progress)
         points = ex.reference()
         single = ex.single_faults(points) if single_faults else 0
         examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
@@ -112,7 +115,7 @@ def check(
             report.notes.append(note)
     finally:
         if probe is not None:
-            report_coverage = probe.end()
+            report_coverage = probe.end(ex.reached)
     if probe is not None:
         report.coverage = report_coverage
     return report

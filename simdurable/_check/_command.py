@@ -2,15 +2,18 @@
 
 ``module:attr`` names a handler function (its service and every service and
 fake external in its module are loaded), a service, or a list of services
-(then ``--invoke`` names the target). Exit status 0 means no violation.
+(then ``--invoke`` names the target). Exit status: see ``EXIT_STATUS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shlex
 import sys
-from typing import Any
+import time
+from typing import Any, TextIO
 
 from .._api.external import FakeExternal
 from .._api.service import Handler, Service, VirtualObject, Workflow, handler_of
@@ -20,8 +23,15 @@ from ..runtime._faults import FaultPlanError
 
 _SERVICE_TYPES = (Service, VirtualObject, Workflow)
 
+EXIT_STATUS = """exit status:
+  0  no violation found
+  1  a violation was found, or a replayed case did not reproduce
+  2  the check could not run: bad arguments, input, target or fault plan"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_STATUS
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("target", metavar="module:attr",
                         help="a handler function, a service, or a list of services")
     parser.add_argument("--input", default="null", help="the invocation's input, as JSON")
@@ -35,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-strict", action="store_true",
                         help="do not report clock/random/uuid calls outside steps")
     parser.add_argument("--replay", metavar="PLAN", help="replay one fault plan instead")
+    parser.add_argument("--blob", help="replay the case of a reproduction blob instead "
+                                       "(a report prints it when the seed alone is not enough)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as JSON (for tools); exit status unchanged")
     parser.add_argument("--coverage", action="store_true",
                         help="report handler lines run only under faults (coverage.py)")
     parser.add_argument("--chrome-trace", metavar="FILE",
@@ -85,9 +99,46 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
     return services, invoke, externals
 
 
+def replay_line(args: argparse.Namespace, plan: str, seed: int, blob: str | None) -> str:
+    """The ``simdurable check`` command that replays one case of this check."""
+    argv = ["simdurable", "check", args.target, "--input", args.input]
+    for flag, value in (("--invoke", args.invoke), ("--key", args.key)):
+        if value is not None:
+            argv += [flag, value]
+    if args.externals is not None:
+        argv += ["--externals", *args.externals]
+    if args.no_strict:
+        argv.append("--no-strict")
+    argv += ["--blob", blob] if blob else ["--replay", plan, "--seed", str(seed)]
+    return shlex.join(argv)
+
+
+class Progress:
+    """One overwritten line on a terminal: runs so far and the phase."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, runs: int, phase: str) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        self.shown = True
+        self.stream.write(f"\r\x1b[Ksimdurable check: {runs} runs ({phase})")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     from ._api import check
-    from ._replay import DidNotReproduce
+    from ._replay import DidNotReproduce, replaying
 
     try:
         input_value = json.loads(args.input)
@@ -95,23 +146,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"simdurable check: --input is not JSON: {err}\n  got: {args.input}",
               file=sys.stderr)
         return 2
+    progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     try:
         services, invoke, externals = resolve(args)
-        report = check(services=services, invoke=invoke, input=input_value,
-                       externals=externals, max_examples=args.max_examples, seed=args.seed,
-                       strict=not args.no_strict, replay=args.replay, coverage=args.coverage)
+        case = replaying(blob=args.blob) if args.blob else contextlib.nullcontext()
+        with case:
+            report = check(services=services, invoke=invoke, input=input_value,
+                           externals=externals, max_examples=args.max_examples,
+                           seed=args.seed, strict=not args.no_strict, replay=args.replay,
+                           coverage=args.coverage, progress=progress)
     except DidNotReproduce as err:
         print(f"did not reproduce: {err}")
         return 1
     except (LoadError, FaultPlanError, SimdurableError, TypeError, ValueError) as err:
         print(f"simdurable check: {err}", file=sys.stderr)
         return 2
-    print(report.render())
+    finally:
+        if progress is not None:
+            progress.clear()
+    for v in report.violations:
+        v.pytest_line = ""  # no pytest item runs this check: the command line replays it
+        if not v.hint:
+            v.cli_line = replay_line(args, str(v.fault_plan), v.seed,
+                                     v.blob if v.schedule is not None else None)
+    if args.json:
+        print(report.to_json())
+    else:
+        print(report.render())
     if args.chrome_trace and report.violations:
         from ._chrome import write_chrome_trace
 
         v = report.violations[0]
         write_chrome_trace(v.events, args.chrome_trace, f"{v.kind}: {v.message}")
-        print(f"\nchrome trace of the failing run written to {args.chrome_trace} "
-              f"(open it in https://ui.perfetto.dev)")
+        if not args.json:
+            print(f"\nchrome trace of the failing run written to {args.chrome_trace} "
+                  f"(open it in https://ui.perfetto.dev)")
     return 0 if report.ok else 1

@@ -83,13 +83,16 @@ class CoverageProbe:
         if self._on:
             self.cov.switch_context("idle")
 
-    def end(self) -> CoverageReport:
+    def end(self, reached: set[str] | None = None) -> CoverageReport:
+        """The lines of each handler in ``reached`` (default: every handler)."""
         if self._on:
             self.cov.stop()
             self._on = False
         data = self.cov.get_data()
         report = CoverageReport()
         for name, fn in self.handlers:
+            if reached is not None and name not in reached:
+                continue
             path = os.path.abspath(inspect.getsourcefile(fn) or "")
             try:
                 src, first = inspect.getsourcelines(fn)

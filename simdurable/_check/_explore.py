@@ -39,9 +39,10 @@ from ..runtime._faults import (
     FaultPlan,
     FaultPoint,
 )
-from ..runtime._journal import COMPLETION, RUN
+from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._scheduler import Chooser
+from ..runtime._store import COMPLETED
 from . import _assertions
 from ._assertions import Collector, Sometimes
 from ._chooser import (
@@ -184,10 +185,15 @@ def first_difference(a: list[str], b: list[str]) -> str:
 class Exploration:
     """One ``check``: runs, judges, remembers the first violation of each kind."""
 
-    def __init__(self, t: Target, seed: int, self_check: bool = True) -> None:
+    def __init__(self, t: Target, seed: int, self_check: bool = True,
+                 progress: Callable[[int, str], object] | None = None) -> None:
         self.t = t
         self.seed = seed
         self.self_check = self_check
+        self.progress = progress
+        self.phase = "the reference run"
+        self.reached: set[str] = set()
+        self.paths: set[tuple[str, ...]] = set()
         self.ref: RunFacts | None = None
         self.found: dict[str, Violation] = {}
         self.runs = 0
@@ -214,6 +220,8 @@ class Exploration:
             label: str = "faulty", rerun: bool = True) -> tuple[RunFacts, list[Violation]]:
         facts = execute(self.t, seed, plan, chooser, explorer, label)
         self.runs += 1
+        if self.progress is not None:
+            self.progress(self.runs, self.phase)
         self._account(facts)
         violations = self.judge(facts)
         if self.self_check and rerun:
@@ -292,6 +300,11 @@ class Exploration:
             v.source = _step_source(self.t.services, v.handler, v.step)
 
     def _account(self, facts: RunFacts) -> None:
+        for rec in facts.sim.engine.records():
+            self.reached.add(f"{rec.service}/{rec.handler}")
+        if facts.handle is not None:
+            self.paths.add(tuple(e.describe() for e in facts.sim.journal(facts.handle)
+                                 if e.kind in COMMAND_KINDS))
         for point, fault in facts.fired:
             self.fired[fault.kind] += 1
             if point is not None:
@@ -343,6 +356,7 @@ class Exploration:
         return points
 
     def single_faults(self, points: Sequence[FaultPoint]) -> int:
+        self.phase = "single faults"
         many = self.ambiguous
         cases: list[Fault] = []
         for p in points:
@@ -393,6 +407,7 @@ class Exploration:
         """Hypothesis rounds; each ends at a new kind of violation, shrunk."""
         from hypothesis.control import currently_in_test_context
 
+        self.phase = "generated examples"
         if currently_in_test_context():
             return self.seeded(max_examples)
         examples = 0
@@ -521,6 +536,8 @@ class Exploration:
             finish(v, self.t)
         return Report(
             target=self.t.invoke, input=self.t.input, seed=self.seed, violations=violations,
+            reference="" if self.ref is None else reference_ending(self.ref),
+            paths=len(self.paths), reached=sorted(self.reached),
             runs=self.runs, examples=examples, single_faults=single,
             fault_points=len(self.points),
             fault_points_exercised=len(self.points & self.exercised),
@@ -528,6 +545,21 @@ class Exploration:
             closure_runs=self.closure_runs, reruns_explained=self.reruns,
             notes=sorted(self.notes),
         )
+
+
+def reference_ending(facts: RunFacts) -> str:
+    """How the fault-free run ended: its result or error, or what it waits on."""
+    outcome = facts.outcome
+    if outcome.status in ("completed", "failed"):
+        return f"{outcome.ending()} at {outcome.finished_ms / 1000:.3f}s"
+    if facts.stuck is not None:
+        return "did not finish: " + str(facts.stuck).splitlines()[0]
+    if outcome.status == "paused":
+        return outcome.ending()
+    engine = facts.sim.engine
+    waiting = [f"{rec.target} {engine.waiting_on(rec.id)}" for rec in engine.records()
+               if rec.status != COMPLETED]
+    return "did not finish: " + ("; ".join(waiting) or outcome.status)
 
 
 def _step_source(services: Sequence[Any], target: str, step: str) -> str | None:
@@ -589,10 +621,12 @@ def finish(v: Violation, t: Target) -> None:
         how = f"blob={v.blob!r}"
     v.python_line = (f"simdurable.replay({how}, services={services}, invoke={t.invoke!r}, "
                      f"input={t.input!r}{extra})")
+    # Outside a test no pytest line can name an item that runs this check.
     nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
-    test = f"{shlex.quote(nodeid)} " if nodeid else ""
-    v.pytest_line = (f"pytest {test}--simdurable --simdurable-seed={v.seed} "
-                     f"--simdurable-replay={shlex.quote(str(v.fault_plan))}")
+    if nodeid and v.schedule is None:
+        v.pytest_line = (f"pytest {shlex.quote(nodeid)} --simdurable "
+                         f"--simdurable-seed={v.seed} "
+                         f"--simdurable-replay={shlex.quote(str(v.fault_plan))}")
 
 
 def make_target(services: Sequence[Any], invoke: str, input: Any,

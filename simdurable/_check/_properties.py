@@ -88,7 +88,7 @@ class Outcome:
         """How ``other`` differs from this (reference) outcome, one line each."""
         out = []
         if (self.status, self.raw) != (other.status, other.raw):
-            out.append(f"result: the reference run {self._ending()}; this run {other._ending()}")
+            out.append(f"result: the reference run {self.ending()}; this run {other.ending()}")
         for obj in sorted(set(self.state) | set(other.state)):
             a, b = self.state.get(obj, {}), other.state.get(obj, {})
             if a != b:
@@ -106,11 +106,14 @@ class Outcome:
                            f"{_effects(other.effects.get(name, []))}")
         return out
 
-    def _ending(self) -> str:
+    def ending(self) -> str:
+        """How the run ended, in a few words: "returned 3", "failed with ..."."""
         if self.status == "completed":
             return f"returned {_show(self.result)}"
         if self.status == "failed" and self.error is not None:
             return f"failed with {self.error!r}"
+        if self.status == "paused" and isinstance(self.raw, tuple) and self.raw[1]:
+            return f"did not finish (paused: {self.raw[1]})"
         return f"did not finish ({self.status})"
 
 

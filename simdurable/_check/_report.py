@@ -59,6 +59,7 @@ class Violation:
     program: str = ""
     python_line: str = ""
     pytest_line: str = ""
+    cli_line: str = ""
     blob: str = ""
 
     def where(self) -> str:
@@ -98,12 +99,11 @@ class Violation:
                 lines.append(f"    ... {len(self.timeline) - len(shown)} more events")
         if self.hint:
             lines.append(f"  reproduce it: {self.hint}")
-        elif self.python_line or self.pytest_line:
+        elif self.python_line or self.pytest_line or self.cli_line:
             lines.append("  reproduce it:")
-            if self.python_line:
-                lines.append(f"    {self.python_line}")
-            if self.pytest_line:
-                lines.append(f"    {self.pytest_line}")
+            for line in (self.cli_line, self.python_line, self.pytest_line):
+                if line:
+                    lines.append(f"    {line}")
             if self.blob:
                 lines.append(f'    @simdurable.reproduce("{_version()}", "{self.blob}")'
                              "   # as a decorator on the test")
@@ -114,6 +114,19 @@ class Violation:
 
     def __str__(self) -> str:
         return self.render()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The violation as plain JSON-ready data (what ``--json`` prints)."""
+        return {
+            "kind": self.kind, "message": self.message, "handler": self.handler,
+            "step": self.step, "journal_index": self.journal_index, "source": self.source,
+            "found_by": self.found_by, "fault_plan": str(self.fault_plan), "seed": self.seed,
+            "schedule": self.schedule, "details": self.details,
+            "journal_diff": self.journal_diff, "step_runs": self.step_runs,
+            "timeline": self.timeline, "hint": self.hint,
+            "reproduce": {"cli": self.cli_line or None, "python": self.python_line or None,
+                          "pytest": self.pytest_line or None, "blob": self.blob or None},
+        }
 
 
 @dataclass
@@ -136,6 +149,9 @@ class Report:
     coverage: Any = None
     replayed: bool = False
     notes: list[str] = field(default_factory=list)
+    reference: str = ""
+    paths: int = 0
+    reached: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -167,6 +183,13 @@ class Report:
                 f"{self.examples} generated examples; {self.runs} runs, counting the second "
                 f"run of each example that checks the harness's own determinism"
             )
+        if self.reference:
+            lines.append(f"  reference run (no faults): {self.reference}")
+        if self.paths:
+            lines.append(
+                f"  paths: {self.paths} distinct journal{'s' if self.paths > 1 else ''} of "
+                f"{self.target} across the runs; handlers reached: {', '.join(self.reached)}"
+            )
         if self.fault_points:
             lines.append(f"  fault points exercised: {self.fault_points_exercised} of "
                          f"{self.fault_points} in the reference run")
@@ -185,6 +208,33 @@ class Report:
         if self.coverage is not None:
             lines += ["  " + line for line in str(self.coverage).splitlines()]
         return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data (what ``simdurable check --json`` prints)."""
+        out: dict[str, Any] = {
+            "ok": self.ok, "target": self.target, "input": self.input, "seed": self.seed,
+            "replayed": self.replayed, "reference": self.reference,
+            "explored": {
+                "runs": self.runs, "single_faults": self.single_faults,
+                "examples": self.examples, "fault_points": self.fault_points,
+                "fault_points_exercised": self.fault_points_exercised, "paths": self.paths,
+                "handlers_reached": self.reached,
+            },
+            "faults_fired": self.faults_fired, "step_runs": self.step_runs,
+            "closure_runs": self.closure_runs, "reruns_explained": self.reruns_explained,
+            "notes": self.notes,
+            "violations": [v.as_dict() for v in self.violations],
+        }
+        if self.coverage is not None:
+            out["coverage"] = [
+                {"handler": h.handler, "file": h.file, "only_under_faults": h.only_under_faults,
+                 "never_ran": h.never_ran} for h in self.coverage.handlers
+            ]
+        return out
+
+    def to_json(self) -> str:
+        """``as_dict()`` as JSON text (values JSON cannot hold are shown by ``repr``)."""
+        return json.dumps(self.as_dict(), indent=2, default=repr)
 
     def render(self) -> str:
         parts = [self.summary()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -118,6 +119,14 @@ def _unreached_scenarios(session: pytest.Session, settings: Settings,
                     node = ScenarioFile.from_parent(session, path=Path(full))
                     out += list(node.collect())
     return out
+
+
+def replaying_check(config: pytest.Config) -> contextlib.AbstractContextManager[None]:
+    """``--simdurable-replay``/``--simdurable-seed`` as the case every ``check`` replays."""
+    from .._check._replay import replaying
+
+    settings = settings_of(config)
+    return replaying(settings.replay, settings.seed)
 
 
 def make_factory(config: pytest.Config) -> SimFactory:

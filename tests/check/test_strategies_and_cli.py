@@ -59,7 +59,8 @@ def test_cli_check_finds_the_double_charge_and_exits_1(capsys, tmp_path):
     out = capsys.readouterr().out
     assert status == 1
     assert "duplicate-effect: bank.charge" in out
-    assert "--simdurable-replay='crash(step=charge, index=2, phase=effect-done, attempt=1)'" in out
+    assert "--replay 'crash(step=charge, index=2, phase=effect-done, attempt=1)' --seed 0" in out
+    assert "pytest --simdurable" not in out
     assert json.loads(trace.read_text())["traceEvents"]
 
 

@@ -369,3 +369,34 @@ def test_the_plugin_imports_nothing_of_simdurable_without_the_flag(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     result.assert_outcomes(passed=1)
     assert result.ret == 0
+
+
+CHECKING_TEST = '''
+import simdurable as sd
+from shopmod import bank, services
+
+
+def test_pay_is_checked():
+    sd.check(services=services, invoke="Shop/{handler}", input=10, externals=[bank],
+             max_examples=0).raise_if_failed()
+'''
+
+
+def test_the_pytest_line_of_a_plain_test_names_it_and_replays_its_check(
+        project: pytest.Pytester) -> None:
+    project.makepyfile(test_checked=CHECKING_TEST.format(handler="pay_unsafe"))
+    first = project.runpytest()
+    first.assert_outcomes(failed=1)
+    lines = [line.lstrip("E").strip() for line in first.outlines
+             if line.lstrip("E").strip().startswith("pytest test_checked.py::test_pay_is_checked")]
+    assert lines, first.outlines
+    argv = shlex.split(lines[0])[1:]
+    assert "--simdurable-replay=crash(step=charge, index=0, phase=effect-done, attempt=1)" in argv
+    again = project.runpytest(*argv)
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*replayed one case*", "*duplicate-effect: bank.charge*"])
+    # Once fixed, the same line says the case no longer fails.
+    project.makepyfile(test_checked=CHECKING_TEST.format(handler="pay"))
+    fixed = project.runpytest(*argv)
+    fixed.assert_outcomes(failed=1)
+    fixed.stdout.fnmatch_lines(["*DidNotReproduce*"])

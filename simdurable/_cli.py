@@ -19,6 +19,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "serve": ("simdurable._live.cli", "run handlers for real: HTTP ingress, SQLite journal"),
     "invocations": ("simdurable._live.cli", "list the invocations in a live database"),
     "journal": ("simdurable._live.cli", "print an invocation's journal from a live database"),
+    "state": ("simdurable._live.cli", "print an object's (or workflow's) state from a live "
+              "database"),
     "cancel": ("simdurable._live.cli", "cancel an invocation in a live database"),
     "resume": ("simdurable._live.cli", "resume a paused invocation in a live database "
                "(once what paused it is fixed)"),

@@ -172,6 +172,8 @@ class Context:
             if not callable(action):
                 raise self._refuse("run_typed", f"needs a callable for step {name!r}, got "
                                                 f"{type(action).__name__}")
+            if args or kwargs:
+                _refuse_futures(self, name, args, kwargs)
             serde: Serde[Any]
             if options is None:  # RunOptions(): a plain DefaultSerde and no step backoff
                 serde = _step_serde(action)
@@ -566,3 +568,22 @@ __all__ = [
     "Request",
     "TerminalError",
 ]
+
+
+def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A future passed into a step is a forgotten ``await``: say what to write."""
+    named = [(f"argument {i}", v) for i, v in enumerate(args)] + \
+        [(f"argument {k}=", v) for k, v in kwargs.items()]
+    for what, value in named:
+        if isinstance(value, DurableFuture) or inspect.isawaitable(value):
+            arg = what.removeprefix("argument ")
+            kw = arg if arg.endswith("=") else "x="
+            raise ctx._refuse(
+                "run_typed",
+                f'got a {type(value).__name__} as {what} of step "{step}": an `await` is '
+                f"missing where that value was made.\n"
+                f'  x = ctx.get("x")          ; await ctx.run_typed("{step}", fn, {kw}x)'
+                f"   # incorrect!\n"
+                f'  x = await ctx.get("x")    ; await ctx.run_typed("{step}", fn, {kw}x)'
+                f"   # correct!",
+            )

@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ..runtime._engine import DEFAULT_RETENTION_MS, HandlerSpec
 from ..runtime._errors import SerializationError, TerminalError
@@ -167,6 +167,16 @@ class _ServiceBase:
         idempotency_retention: timedelta | None = None,
         workflow_retention: timedelta | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        decorator = "main" if kind == "workflow" else "handler"
+        if callable(name):
+            what = getattr(name, "__name__", "fn")
+            raise TypeError(
+                f"@svc.{decorator} needs parentheses: it was given the function {what} as its "
+                f"name.\n\n  @svc.{decorator}\n  async def {what}(ctx, ...):    # incorrect!"
+                f"\n\n  @svc.{decorator}()\n  async def {what}(ctx, ...):    # correct!"
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"a handler's name must be a str, not {type(name).__name__}")
         idempotency_retention = _retention("idempotency_retention", idempotency_retention)
         workflow_retention = _retention("workflow_retention", workflow_retention)
 
@@ -185,9 +195,14 @@ class _ServiceBase:
             params = list(inspect.signature(fn).parameters.values())
             arity = len(params)
             if arity not in (1, 2):
+                ctx_type = _CONTEXT_TYPES[(self._kind, kind or "exclusive")]
+                given = ", ".join(p.name for p in params)
+                wanted = f"ctx: restate.{ctx_type}" + (", input" if arity else "")
                 raise TypeError(
                     f"handler {self.name}/{handler_name} must take (ctx) or (ctx, input); "
-                    f"it takes {arity} parameters"
+                    f"it takes {arity} parameters. The context comes first.\n\n"
+                    f"  async def {fn.__name__}({given}):    # incorrect!\n"
+                    f"  async def {fn.__name__}({wanted}):    # correct!"
                 )
             try:
                 hints = typing.get_type_hints(fn)
@@ -220,6 +235,16 @@ class _ServiceBase:
             return fn
 
         return wrapper
+
+
+# The context type a handler receives, by service kind and handler kind.
+_CONTEXT_TYPES: Final[dict[tuple[str, str], str]] = {
+    ("service", "exclusive"): "Context",
+    ("object", "exclusive"): "ObjectContext",
+    ("object", "shared"): "ObjectSharedContext",
+    ("workflow", "workflow"): "WorkflowContext",
+    ("workflow", "shared"): "WorkflowSharedContext",
+}
 
 
 class Service(_ServiceBase):

@@ -37,10 +37,17 @@ class Case:
 
 
 _forced: ContextVar[Case | None] = ContextVar("simdurable_forced_case", default=None)
+# How many checks took the forced case: a ``@reproduce`` whose test never
+# called ``check`` must not pass as if the failure were fixed.
+_taken: ContextVar[list[int] | None] = ContextVar("simdurable_forced_taken", default=None)
 
 
 def forced_case() -> Case | None:
-    return _forced.get()
+    case = _forced.get()
+    taken = _taken.get()
+    if case is not None and taken is not None:
+        taken[0] += 1
+    return case
 
 
 def case_from_blob(blob: str) -> Case:
@@ -94,10 +101,20 @@ def reproduce(version: str, blob: str) -> Callable[[F], F]:
                     f"and let check() find the failure again."
                 )
             token = _forced.set(case_from_blob(blob))
+            taken = [0]
+            token_taken = _taken.set(taken)
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             finally:
                 _forced.reset(token)
+                _taken.reset(token_taken)
+            if not taken[0]:
+                raise DidNotReproduce(
+                    f"@simdurable.reproduce on {getattr(fn, '__name__', fn)!r}: the test "
+                    f"never called simdurable.check(), so nothing replayed the case. Put the "
+                    f"decorator on the test that calls check()."
+                )
+            return result
 
         return wrapper  # type: ignore[return-value]
 

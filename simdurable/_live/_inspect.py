@@ -10,9 +10,27 @@ import time
 from datetime import datetime
 from typing import Any
 
-from ..runtime._journal import CALL, COMPLETION, SEND, SLEEP, Completion, Entry, Failure, Value
+import json
+
+from ..runtime._ids import awakeable_id
+from ..runtime._journal import (
+    AWAKEABLE,
+    CALL,
+    COMPLETION,
+    SEND,
+    SLEEP,
+    Completion,
+    Entry,
+    Failure,
+    Value,
+)
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._sqlite import SqliteStore, StoreError
+
+
+# Every status ``offline_status`` gives.
+STATUSES: tuple[str, ...] = ("pending", "running", "scheduled", "backing-off", "cancelling",
+                             "paused", "completed", "failed")
 
 
 def offline_status(rec: InvocationRecord, now_ms: int) -> str:
@@ -90,6 +108,32 @@ def format_invocations(rows: list[dict[str, Any]], now_ms: int | None = None) ->
     )
 
 
+def target_matches(target: str, wanted: str) -> bool:
+    """Whether ``target`` ("Counter/a/add") is one ``wanted`` names: the whole
+    target, a prefix of it ("Counter", "Counter/a") or service and handler
+    without the key ("Counter/add")."""
+    if target == wanted or target.startswith(wanted + "/"):
+        return True
+    parts = target.split("/")
+    return len(parts) >= 3 and f"{parts[0]}/{parts[-1]}" == wanted
+
+
+def state_rows(store: SqliteStore, service: str, key: str) -> dict[str, Any]:
+    """An object's state: each value decoded as JSON where it is JSON."""
+    out: dict[str, Any] = {}
+    for name, raw in sorted(store.state(service, key).items()):
+        try:
+            out[name] = json.loads(raw)
+        except ValueError:
+            out[name] = {"bytes": raw.decode("utf-8", "replace")}
+    return out
+
+
+def format_state(rows: dict[str, Any]) -> str:
+    width = max(len(k) for k in rows)
+    return "\n".join(f"{k.ljust(width)}  {json.dumps(v)}" for k, v in rows.items())
+
+
 def find_invocation(store: SqliteStore, inv_id: str) -> InvocationRecord:
     """The invocation ``inv_id`` (or the one whose id starts with it)."""
     rec = store.invocation(inv_id)
@@ -124,6 +168,13 @@ def entry_row(index: int, e: Entry, origin_ms: int) -> dict[str, Any]:
     return row
 
 
+def with_awakeable_ids(inv_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        if row["kind"] == AWAKEABLE:
+            row["awakeable_id"] = awakeable_id(inv_id, row["index"])
+    return rows
+
+
 def format_journal(rec: InvocationRecord, journal: list[Entry], now_ms: int | None = None
                    ) -> str:
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
@@ -141,6 +192,8 @@ def format_journal(rec: InvocationRecord, journal: list[Entry], now_ms: int | No
             text += f" until +{(e.wake_ms - origin) / 1000:.3f}s"
         if e.kind in (CALL, SEND) and e.ref:
             text += f" ({e.ref})"
+        if e.kind == AWAKEABLE:
+            text += f" id {awakeable_id(rec.id, i)}"
         offset = f"+{(e.at_ms - origin) / 1000:.3f}s"
         lines.append(f"  #{i:<3} {offset:>10}  {text}")
     if rec.result is not None:

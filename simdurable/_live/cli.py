@@ -1,11 +1,12 @@
 """The live executor's subcommands: ``serve``, ``invocations``, ``journal``,
-``cancel``, ``resume`` and ``trace``.
+``state``, ``cancel``, ``resume`` and ``trace``.
 
 One module serves them all (the subcommand is ``args.command``)::
 
     simdurable serve myapp:greeter myapp:counter --db dev.db --port 8080
     simdurable invocations --db dev.db
     simdurable journal inv_3f2a... --db dev.db
+    simdurable state Counter/a --db dev.db
     simdurable cancel inv_3f2a... --db dev.db
     simdurable resume inv_3f2a... --db dev.db
 """
@@ -44,6 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="on Ctrl-C, how long steps in flight may take to finish")
     elif command in ("journal", "cancel", "resume"):
         parser.add_argument("id", help="the invocation id (or a unique prefix of it)")
+    elif command == "invocations":
+        from ._inspect import STATUSES
+
+        parser.add_argument("--status", choices=STATUSES,
+                            help="only invocations with this status")
+        parser.add_argument("--target", metavar="TARGET",
+                            help='only invocations of TARGET: "Counter", "Counter/add", '
+                                 '"Counter/a" or "Counter/a/add"')
+    elif command == "state":
+        parser.add_argument("object", metavar="Service/key",
+                            help="the object (or workflow) and its key, like Counter/a")
     elif command == "trace":
         parser.add_argument("path", help="a trace file written by serve --trace")
         parser.add_argument("--invocation", metavar="ID",
@@ -51,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--chrome", metavar="OUT",
                             help="also write it as Chrome trace-event JSON (for Perfetto)")
         return
-    if command in ("invocations", "journal"):
+    if command in ("invocations", "journal", "state"):
         parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--db", default=DEFAULT_DB,
                         help=f"the SQLite database (default {DEFAULT_DB})")
@@ -67,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             return _invocations(args)
         if args.command == "journal":
             return _journal(args)
+        if args.command == "state":
+            return _state(args)
         if args.command == "trace":
             return _trace(args)
         return _post(args)
@@ -147,7 +161,7 @@ def _leaf(err: BaseException) -> BaseException:
 
 
 def _invocations(args: argparse.Namespace) -> int:
-    from ._inspect import format_invocations, invocation_rows
+    from ._inspect import format_invocations, invocation_rows, target_matches
     from ._sqlite import SqliteStore
 
     store = SqliteStore(args.db, create=False)
@@ -155,6 +169,10 @@ def _invocations(args: argparse.Namespace) -> int:
         rows = invocation_rows(store)
     finally:
         store.close()
+    if args.status is not None:
+        rows = [r for r in rows if r["status"] == args.status]
+    if args.target is not None:
+        rows = [r for r in rows if target_matches(r["target"], args.target)]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -163,7 +181,7 @@ def _invocations(args: argparse.Namespace) -> int:
 
 
 def _journal(args: argparse.Namespace) -> int:
-    from ._inspect import entry_row, find_invocation, format_journal
+    from ._inspect import entry_row, find_invocation, format_journal, with_awakeable_ids
     from ._sqlite import SqliteStore
 
     store = SqliteStore(args.db, create=False)
@@ -175,10 +193,39 @@ def _journal(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "id": rec.id, "target": rec.target,
-            "entries": [entry_row(i, e, rec.created_ms) for i, e in enumerate(journal)],
+            "entries": with_awakeable_ids(
+                rec.id, [entry_row(i, e, rec.created_ms) for i, e in enumerate(journal)]),
         }, indent=2))
     else:
         print(format_journal(rec, journal))
+    return 0
+
+
+def _state(args: argparse.Namespace) -> int:
+    from ._inspect import format_state, state_rows
+    from ._sqlite import SqliteStore
+
+    service, _, key = args.object.partition("/")
+    if not service or not key:
+        print(f"simdurable state: name an object and its key, like Counter/a, not "
+              f"{args.object!r}", file=sys.stderr)
+        return 2
+    store = SqliteStore(args.db, create=False)
+    try:
+        rows = state_rows(store, service, key)
+        known = [] if rows else store.state_keys_of(service)
+    finally:
+        store.close()
+    if not rows:
+        hint = (f"; keys of {service} with state: {', '.join(sorted(known))}" if known
+                else f"; no {service} key has state")
+        print(f"simdurable state: {service}/{key} has no state in {args.db}{hint}",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_state(rows))
     return 0
 
 

@@ -121,6 +121,17 @@ def test_reproduce_decorator_replays_the_blob_and_refuses_another_version():
         test_old()
 
 
+def test_reproduce_on_a_test_that_never_calls_check_fails():
+    v = check_shop("checkout_unsafe").violations[0]
+
+    @sd.reproduce("0.1.0", v.blob)
+    def test_forgets_check():
+        return "passed"
+
+    with pytest.raises(sd.DidNotReproduce, match="never called simdurable.check"):
+        test_forgets_check()
+
+
 def test_the_same_check_twice_gives_the_same_report():
     a = check_shop("checkout_unsafe", max_examples=30)
     b = check_shop("checkout_unsafe", max_examples=30)

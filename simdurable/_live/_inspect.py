@@ -6,11 +6,10 @@ handlers and are safe while an executor is running (SQLite WAL readers).
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import Any
-
-import json
 
 from ..runtime._ids import awakeable_id
 from ..runtime._journal import (
@@ -26,7 +25,6 @@ from ..runtime._journal import (
 )
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._sqlite import SqliteStore, StoreError
-
 
 # Every status ``offline_status`` gives.
 STATUSES: tuple[str, ...] = ("pending", "running", "scheduled", "backing-off", "cancelling",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, Literal
 
+from .._restate import native_services
 from ..runtime._engine import DEFAULT_RETENTION_MS, HandlerSpec
 from ..runtime._errors import SerializationError, TerminalError
 from ..runtime._retry import InvocationRetryPolicy, to_ms
@@ -346,11 +347,12 @@ def collect_handlers(services: Iterable[Any]) -> dict[tuple[str, str], Handler]:
     if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
         raise TypeError("services must be a list of Service/VirtualObject/Workflow objects")
     found: dict[tuple[str, str], Handler] = {}
-    for svc in services:
+    for svc in native_services(services):
         handlers = getattr(svc, "handlers", None)
         if not isinstance(handlers, dict):
             raise TypeError(
                 f"{svc!r} is not a service: pass Service, VirtualObject or Workflow objects"
+                " (simdurable's or restate-sdk's), or a restate.app(...)"
             )
         for h in handlers.values():
             key = (svc.name, h.name)

@@ -1,0 +1,490 @@
+"""The context and futures that restate-sdk handlers receive here.
+
+A restate-sdk handler gets a ``SimRestateContext``: an instance of every typed
+context class of restate-sdk (``restate.Context``, ``ObjectContext``,
+``WorkflowContext``, ...), each operation turned into the same journal command
+simdurable's own context issues. Its futures are restate-sdk's
+``ServerDurableFuture`` (so restate's ``gather``/``select``/``wait_completed``/
+``as_completed`` accept them, however the user imported those) and raise
+restate's ``TerminalError`` where the runtime fails them.
+
+restate's combinators rely on three things of a future and its context, read
+from restate-sdk's ``restate/asyncio.py``: ``isinstance(f, ServerDurableFuture)``
+with ``f.context``, ``f.handle`` and ``f.is_completed()``; an awaitable
+``context.create_poll_or_cancel_coroutine(unresolved)`` taking restate's
+``AllCompletedUnresolvedFuture``/``FirstCompletedUnresolvedFuture`` of
+``SingleUnresolvedFuture(handle)``; and ``context.vm.is_completed(handle)``.
+Here a handle is the command's journal index.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Generator
+from datetime import timedelta
+from typing import Any
+
+from restate import context as r_context, exceptions as r_exc, serde as r_serde
+from restate.handler import handler_from_callable
+from restate.server_context import (
+    ServerCallDurableFuture,
+    ServerDurableFuture,
+    ServerDurableSleepFuture,
+)
+from restate.types import extract_core_type
+from restate.vm import (
+    AllCompletedUnresolvedFuture,
+    FirstCompletedUnresolvedFuture,
+    SingleUnresolvedFuture,
+)
+
+from .._api.context import InvocationContext
+from .._api.futures import DurableCallFuture, DurableFuture, _WaitFor
+from .._api.options import RunOptions as SdRunOptions
+from .._api.service import handler_of
+from ..runtime._errors import HandlerError, RetryableError, TerminalError
+from ..runtime._ids import encode_promise
+from ..runtime._invocation import Wait
+from ..runtime._journal import PROMISE_COMPLETE, PROMISE_PEEK, Entry, Failure, Value
+
+
+def to_restate_error(err: TerminalError) -> r_exc.TerminalError:
+    return r_exc.TerminalError(err.message, err.status_code)
+
+
+def _translated(inner: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+    """Run ``inner``; a ``TerminalError`` of the runtime leaves it as restate's."""
+    try:
+        return (yield from inner)
+    except TerminalError as err:
+        raise to_restate_error(err) from None
+
+
+# restate-sdk's default argument: "no serde given, choose by the type".
+_DEFAULT: Any = r_serde.DefaultSerde()
+
+
+def _none(_: bytes) -> None:
+    return None
+
+
+class SimFuture(ServerDurableFuture):
+    """One journal command's result, as restate-sdk's future of it."""
+
+    def __init__(self, context: SimRestateContext, inner: DurableFuture[Any]) -> None:
+        # ServerDurableFuture.__init__ wants a VM coroutine; only its fields matter.
+        self.context = context
+        self.handle = inner.journal_index
+        self._inner = inner
+
+    def is_completed(self) -> bool:
+        return self._inner.done()
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return _translated(self._inner.__await__())
+
+    def __repr__(self) -> str:
+        return f"<restate future #{self.handle} {'done' if self.is_completed() else 'pending'}>"
+
+
+class SimSleepFuture(SimFuture, ServerDurableSleepFuture):
+    """``ctx.sleep``."""
+
+
+class SimCallFuture(SimFuture, ServerCallDurableFuture):
+    """A call: its result, and the callee's invocation id at once."""
+
+    async def invocation_id(self) -> str:
+        inner = self._inner
+        assert isinstance(inner, DurableCallFuture)
+        return await inner.invocation_id()
+
+    async def cancel_invocation(self) -> None:
+        inner = self._inner
+        assert isinstance(inner, DurableCallFuture)
+        await inner.cancel_invocation()
+
+
+class SimSendHandle(r_context.SendHandle):
+    """A one-way send."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def invocation_id(self) -> str:
+        return typing.cast(str, await self._inner.invocation_id())
+
+    async def cancel_invocation(self) -> None:
+        await self._inner.cancel_invocation()
+
+
+class _VM:
+    """The one question restate's combinators ask the VM: is this handle done?"""
+
+    def __init__(self, ctx: InvocationContext) -> None:
+        self._ctx = ctx
+
+    def is_completed(self, handle: int) -> bool:
+        return handle in self._ctx._attempt.done
+
+
+class _AttemptFinished(r_context.AttemptFinishedEvent):
+    """``request().attempt_finished_event``: set once the attempt has ended."""
+
+    def __init__(self, ctx: InvocationContext) -> None:
+        self._ctx = ctx
+
+    def is_set(self) -> bool:
+        return not self._ctx._attempt.alive
+
+    async def wait(self) -> None:
+        raise HandlerError(
+            "request().attempt_finished_event.wait() needs a background task, which a "
+            "handler here cannot start; check is_set() instead",
+            handler=self._ctx._attempt.handler,
+        )
+
+
+def _leaves(unresolved: Any) -> tuple[tuple[int, ...], bool]:
+    """The handles of restate's unresolved future, and whether all must complete."""
+    if isinstance(unresolved, SingleUnresolvedFuture):
+        return (unresolved.handle,), True
+    if isinstance(unresolved, (AllCompletedUnresolvedFuture, FirstCompletedUnresolvedFuture)):
+        handles = []
+        for child in unresolved.children:
+            if not isinstance(child, SingleUnresolvedFuture):
+                raise HandlerError("nested restate combinators are not supported here")
+            handles.append(child.handle)
+        return tuple(handles), isinstance(unresolved, AllCompletedUnresolvedFuture)
+    raise HandlerError(f"unknown restate future combination {type(unresolved).__name__}")
+
+
+def _typed(serde: Any, type_hint: Any) -> Any:
+    """restate's rule: a ``DefaultSerde`` takes the type hint, any other serde is used as is."""
+    if isinstance(serde, r_serde.DefaultSerde):
+        return serde.with_maybe_type(type_hint)
+    return serde
+
+
+def _step(action: Callable[[], Any]) -> Callable[[], Any]:
+    """``action`` with restate's step errors turned into the runtime's."""
+
+    def translate(err: Exception) -> Exception:
+        if isinstance(err, r_exc.TerminalError):
+            return TerminalError(err.message, err.status_code)
+        if isinstance(err, r_exc.RetryableError):
+            return RetryableError(err.message, err.status_code, err.retry_after)
+        return err
+
+    if inspect.iscoroutinefunction(action):
+        @functools.wraps(action)
+        async def run_async() -> Any:
+            try:
+                return await action()
+            except (r_exc.TerminalError, r_exc.RetryableError) as err:
+                raise translate(err) from err
+
+        return run_async
+
+    @functools.wraps(action)
+    def run() -> Any:
+        try:
+            return action()
+        except (r_exc.TerminalError, r_exc.RetryableError) as err:
+            raise translate(err) from err
+
+    return run
+
+
+class SimDurablePromise(r_context.DurablePromise):
+    """A workflow's promise; ``resolve``/``reject`` act when called, as in restate."""
+
+    def __init__(self, ctx: SimRestateContext, name: str, serde: Any) -> None:
+        super().__init__(name=name, serde=r_serde.DefaultSerde() if serde is None else serde)
+        self._ctx = ctx
+
+    def _issue(self, kind: str, data: bytes | None, method: str, decode: Callable[[bytes], Any]) -> Any:
+        sd = self._ctx._sd
+        sd._attempt.guard(method)
+        index = sd._issue(Entry(kind, self.name, data=data), method)
+        return SimFuture(self._ctx, DurableFuture(sd._attempt, index, decode))
+
+    def value(self) -> Any:
+        sd = self._ctx._sd
+        return self._ctx._wrap(sd.promise(self.name, serde=self.serde).value())
+
+    def resolve(self, value: Any) -> Any:
+        data = encode_promise(Value(self.serde.serialize(value)))
+        return self._issue(PROMISE_COMPLETE, data, "promise().resolve", _none)
+
+    def reject(self, message: str, code: int = 500) -> Any:
+        data = encode_promise(Failure(code, message))
+        return self._issue(PROMISE_COMPLETE, data, "promise().reject", _none)
+
+    def peek(self) -> Any:
+        self._ctx._sd.promise(self.name)  # refuses outside workflows, as value() does
+        return self._issue(PROMISE_PEEK, None, "promise().peek", self.serde.deserialize)
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return typing.cast(Generator[Any, Any, Any], self.value().__await__())
+
+
+class SimScopedContext(r_context.ScopedContext):
+    """``ctx.scope(name)``: calls as from the context. Scopes and limit keys group
+    invocations for a server's concurrency limits; here nothing limits them."""
+
+    def __init__(self, ctx: SimRestateContext) -> None:
+        self._ctx = ctx
+
+    def service_call(self, tpe: Any, arg: Any, limit_key: str | None = None,
+                     idempotency_key: str | None = None,
+                     headers: dict[str, str] | None = None) -> Any:
+        return self._ctx.service_call(tpe, arg, idempotency_key, headers)
+
+    def service_send(self, tpe: Any, arg: Any, send_delay: timedelta | None = None,
+                     limit_key: str | None = None, idempotency_key: str | None = None,
+                     headers: dict[str, str] | None = None) -> Any:
+        return self._ctx.service_send(tpe, arg, send_delay, idempotency_key, headers)
+
+    def object_call(self, tpe: Any, key: str, arg: Any, limit_key: str | None = None,
+                    idempotency_key: str | None = None,
+                    headers: dict[str, str] | None = None) -> Any:
+        return self._ctx.object_call(tpe, key, arg, idempotency_key, headers)
+
+    def object_send(self, tpe: Any, key: str, arg: Any, send_delay: timedelta | None = None,
+                    limit_key: str | None = None, idempotency_key: str | None = None,
+                    headers: dict[str, str] | None = None) -> Any:
+        return self._ctx.object_send(tpe, key, arg, send_delay, idempotency_key, headers)
+
+    workflow_call = object_call
+    workflow_send = object_send
+
+
+class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedContext):
+    """Every restate-sdk context type at once; simdurable's context checks at run
+    time what the handler's kind allows (as for its own handlers)."""
+
+    def __init__(self, sd: InvocationContext) -> None:
+        self._sd = sd
+        self.vm = _VM(sd)
+        self.extension_data: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<restate context of {self._sd._attempt.handler} ({self._sd._attempt.rec.id})>"
+
+    # -- plumbing -----------------------------------------------------------
+    def _wrap(self, inner: DurableFuture[Any]) -> SimFuture:
+        return SimFuture(self, inner)
+
+    async def create_poll_or_cancel_coroutine(self, unresolved: Any) -> None:
+        """Wait as restate's combinators ask (see the module docstring)."""
+        handles, all_ = _leaves(unresolved)
+        await _Awaiting(_WaitFor(self._sd._attempt, Wait(handles, all=all_)))
+
+    # -- identity and determinism ---------------------------------------------
+    def request(self) -> Any:
+        req = self._sd.request()
+        fields = {f for f in getattr(r_context.Request, "__dataclass_fields__", {})}
+        values = dict(id=req.id, headers=req.headers, attempt_headers=req.attempt_headers,
+                      body=req.body, attempt_finished_event=_AttemptFinished(self._sd),
+                      idempotency_key=req.idempotency_key)
+        return r_context.Request(**{k: v for k, v in values.items() if k in fields})
+
+    def key(self) -> str:
+        return self._sd.key()
+
+    def random(self) -> Any:
+        return self._sd.random()
+
+    def uuid(self) -> Any:
+        return self._sd.uuid()
+
+    def time(self) -> Any:
+        return self._wrap(self._sd.time())
+
+    # -- steps ----------------------------------------------------------------
+    def run_typed(self, name: str, action: Callable[..., Any],
+                  options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
+        options = r_context.RunOptions() if options is None else options
+        serde = options.serde
+        if isinstance(serde, r_serde.DefaultSerde):
+            options = copy.copy(options)
+            if options.type_hint is None:
+                options.type_hint = inspect.signature(action, eval_str=True).return_annotation
+            kind, core = extract_core_type(options.type_hint)
+            if kind in ("simple", "optional"):
+                options.type_hint = core
+            serde = serde.with_maybe_type(options.type_hint)
+        func = functools.partial(action, *args, **kwargs)
+        sd_options = SdRunOptions(
+            serde=serde,
+            max_attempts=options.max_attempts,
+            max_duration=options.max_duration,
+            initial_retry_interval=getattr(options, "initial_retry_interval", None),
+            max_retry_interval=getattr(options, "max_retry_interval", None),
+            retry_interval_factor=getattr(options, "retry_interval_factor", None),
+        )
+        return self._wrap(self._sd.run_typed(name, _step(func), sd_options))
+
+    def run(self, name: str, action: Callable[..., Any], serde: Any = _DEFAULT,
+            max_attempts: int | None = None, max_retry_duration: timedelta | None = None,
+            type_hint: Any = None, args: tuple[Any, ...] | None = None) -> Any:
+        if isinstance(serde, r_serde.DefaultSerde):
+            if type_hint is None:
+                type_hint = inspect.signature(action, eval_str=True).return_annotation
+            serde = serde.with_maybe_type(type_hint)
+        func = functools.partial(action, *args) if args is not None else action
+        sd_options = SdRunOptions(serde=serde, max_attempts=max_attempts,
+                                  max_duration=max_retry_duration)
+        return self._wrap(self._sd.run_typed(name, _step(func), sd_options))
+
+    def sleep(self, delta: timedelta, name: str | None = None) -> Any:
+        return SimSleepFuture(self, self._sd.sleep(delta, name))
+
+    # -- state ----------------------------------------------------------------
+    def get(self, name: str, serde: Any = _DEFAULT, type_hint: Any = None,
+            entry_name: str | None = None) -> Any:
+        return self._wrap(self._sd.get(name, serde=_typed(serde, type_hint)))
+
+    def state_keys(self, entry_name: str | None = None) -> Any:
+        return self._wrap(self._sd.state_keys())
+
+    def set(self, name: str, value: Any, serde: Any = _DEFAULT,
+            entry_name: str | None = None) -> None:
+        self._sd.set(name, value, serde=_typed(serde, type(value)))
+
+    def clear(self, name: str, entry_name: str | None = None) -> None:
+        self._sd.clear(name)
+
+    def clear_all(self, entry_name: str | None = None) -> None:
+        self._sd.clear_all()
+
+    # -- calls ------------------------------------------------------------------
+    def _call(self, method: str, tpe: Any, arg: Any, key: str | None, *, send: bool,
+              send_delay: timedelta | None = None, idempotency_key: str | None = None,
+              headers: dict[str, str] | None = None) -> Any:
+        try:
+            target = handler_from_callable(tpe)
+        except (ValueError, TypeError):
+            target = handler_of(tpe)  # a simdurable handler, or its clear error
+        service, handler = target.service_tag.name, target.name
+        data = self._sd._serialize_arg(target.handler_io.input_serde, arg,
+                                       f"{service}/{handler}")
+        out = self._sd._do_call(method, service, handler, key, bytes(data),
+                                target.handler_io.output_serde, send=send, delay=send_delay,
+                                idempotency_key=idempotency_key, headers=headers)
+        return SimSendHandle(out) if send else SimCallFuture(self, out)
+
+    def service_call(self, tpe: Any, arg: Any, idempotency_key: str | None = None,
+                     headers: dict[str, str] | None = None) -> Any:
+        return self._call("service_call", tpe, arg, None, send=False,
+                          idempotency_key=idempotency_key, headers=headers)
+
+    def service_send(self, tpe: Any, arg: Any, send_delay: timedelta | None = None,
+                     idempotency_key: str | None = None,
+                     headers: dict[str, str] | None = None) -> Any:
+        return self._call("service_send", tpe, arg, None, send=True, send_delay=send_delay,
+                          idempotency_key=idempotency_key, headers=headers)
+
+    def object_call(self, tpe: Any, key: str, arg: Any, idempotency_key: str | None = None,
+                    headers: dict[str, str] | None = None) -> Any:
+        return self._call("object_call", tpe, arg, key, send=False,
+                          idempotency_key=idempotency_key, headers=headers)
+
+    def object_send(self, tpe: Any, key: str, arg: Any, send_delay: timedelta | None = None,
+                    idempotency_key: str | None = None,
+                    headers: dict[str, str] | None = None) -> Any:
+        return self._call("object_send", tpe, arg, key, send=True, send_delay=send_delay,
+                          idempotency_key=idempotency_key, headers=headers)
+
+    workflow_call = object_call
+    workflow_send = object_send
+
+    def generic_call(self, service: str, handler: str, arg: bytes, key: str | None = None,
+                     idempotency_key: str | None = None, headers: dict[str, str] | None = None,
+                     scope: str | None = None, limit_key: str | None = None) -> Any:
+        out = self._sd._do_call("generic_call", service, handler, key, bytes(arg),
+                                r_serde.BytesSerde(), send=False,
+                                idempotency_key=idempotency_key, headers=headers)
+        return SimCallFuture(self, out)
+
+    def generic_send(self, service: str, handler: str, arg: bytes, key: str | None = None,
+                     send_delay: timedelta | None = None, idempotency_key: str | None = None,
+                     headers: dict[str, str] | None = None, scope: str | None = None,
+                     limit_key: str | None = None) -> Any:
+        out = self._sd._do_call("generic_send", service, handler, key, bytes(arg),
+                                r_serde.BytesSerde(), send=True, delay=send_delay,
+                                idempotency_key=idempotency_key, headers=headers)
+        return SimSendHandle(out)
+
+    def scope(self, scope: str) -> Any:
+        return SimScopedContext(self)
+
+    def cancel_invocation(self, invocation_id: str) -> None:
+        if invocation_id is None:
+            raise ValueError("invocation_id cannot be None")
+        self._sd.cancel_invocation(invocation_id)
+
+    def attach_invocation(self, invocation_id: str, serde: Any = _DEFAULT,
+                          type_hint: Any = None) -> Any:
+        return self._wrap(self._missing("attach_invocation")(
+            invocation_id, serde=_typed(serde, type_hint)))
+
+    # -- awakeables, signals and promises ---------------------------------------
+    def awakeable(self, serde: Any = _DEFAULT, type_hint: Any = None) -> Any:
+        name, inner = self._sd.awakeable(serde=_typed(serde, type_hint))
+        return name, self._wrap(inner)
+
+    def resolve_awakeable(self, name: str, value: Any,
+                          serde: Any = _DEFAULT) -> None:
+        self._sd.resolve_awakeable(name, value, serde=_typed(serde, type(value)))
+
+    def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
+        self._sd.reject_awakeable(name, failure_message, failure_code)
+
+    def signal(self, name: str, serde: Any = _DEFAULT, type_hint: Any = None) -> Any:
+        return self._wrap(self._missing("signal")(name, serde=_typed(serde, type_hint)))
+
+    def resolve_signal(self, invocation_id: str, name: str, value: Any,
+                       serde: Any = _DEFAULT) -> None:
+        self._missing("resolve_signal")(invocation_id, name, value,
+                                        serde=_typed(serde, type(value)))
+
+    def reject_signal(self, invocation_id: str, name: str, failure_message: str,
+                      failure_code: int = 500) -> None:
+        self._missing("reject_signal")(invocation_id, name, failure_message, failure_code)
+
+    def promise(self, name: str, serde: Any = _DEFAULT,
+                type_hint: Any = None) -> Any:
+        self._sd.promise(name)  # refuses outside workflows, naming the handler
+        return SimDurablePromise(self, name, _typed(serde, type_hint))
+
+    def _missing(self, method: str) -> Callable[..., Any]:
+        """The runtime's ``method``, or a clear refusal where it has none yet."""
+        found = getattr(self._sd, method, None)
+        if found is None:
+            raise HandlerError(f"ctx.{method}() is not supported by simdurable yet",
+                               handler=self._sd._attempt.handler)
+        return typing.cast(Callable[..., Any], found)
+
+    # -- extensions ---------------------------------------------------------------
+    def get_extension_data(self, key: str) -> Any:
+        return self.extension_data.get(key)
+
+    def set_extension_data(self, key: str, value: Any) -> None:
+        self.extension_data[key] = value
+
+
+class _Awaiting:
+    """Awaits ``inner``, raising the runtime's ``TerminalError`` as restate's."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return _translated(self._inner.__await__())

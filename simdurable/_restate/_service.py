@@ -1,0 +1,223 @@
+"""restate-sdk services as simdurable services.
+
+Each ``restate.Service``/``VirtualObject``/``Workflow`` becomes the simdurable
+service of the same kind and name, whose handlers call the user's function
+with a ``SimRestateContext`` and read and write with the restate handler's own
+serdes (``handler_io``, pydantic, msgspec, dataclasses, a user's ``Serde``).
+restate's ``TerminalError`` and ``RetryableError`` raised by the handler (or
+found in its ``__cause__`` chain, as restate-sdk looks for them) become the
+runtime's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import typing
+import warnings
+import weakref
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import restate
+from restate import exceptions as r_exc
+
+from .._api.serde import Serde
+from .._api.service import Handler, HandlerIO, Service, TypeHint, VirtualObject, Workflow
+from ..runtime._errors import RetryableError, SerializationError, TerminalError
+from ..runtime._retry import InvocationRetryPolicy
+from ._context import SimRestateContext
+
+
+class RestateOptionWarning(UserWarning):
+    """A restate-sdk handler option that has no counterpart here."""
+
+
+# Handler options that only steer a Restate server's resources: the run's
+# outcome cannot depend on them here, so they are reported once, not refused.
+_NOT_MODELLED = {
+    "inactivity_timeout": "steps take no virtual time, and no connection can stall",
+    "abort_timeout": "steps take no virtual time, and no connection can stall",
+    "ingress_private": "every handler can be invoked, by tests as by other handlers",
+}
+# Options that cannot change a run's outcome at all: accepted without a word.
+#   journal_retention: journals are always kept, for inspection;
+#   state_preload / enable_lazy_state: state is always at hand (a speed hint);
+#   description / metadata: documentation.
+
+
+class _IngressSerde(Serde[Any]):
+    """A handler's input serde, which also takes plain JSON data from a test or a
+    scenario (as the ingress takes a JSON body) for a typed input."""
+
+    def __init__(self, serde: Any) -> None:
+        self.serde = serde
+
+    def serialize(self, obj: Any) -> bytes:
+        try:
+            return bytes(self.serde.serialize(obj))
+        except (AttributeError, TypeError, ValueError):
+            if isinstance(obj, (dict, list, str, int, float, bool)):
+                return json.dumps(obj).encode()
+            raise
+
+    def deserialize(self, buf: bytes) -> Any:
+        return self.serde.deserialize(buf)
+
+
+def _policy(service: Any, handler: Any) -> InvocationRetryPolicy | None:
+    policy = handler.invocation_retry_policy or getattr(service, "invocation_retry_policy", None)
+    if policy is None:
+        return None
+    default = InvocationRetryPolicy()
+    return InvocationRetryPolicy(
+        initial_interval=policy.initial_interval or default.initial_interval,
+        exponentiation_factor=policy.exponentiation_factor or default.exponentiation_factor,
+        max_interval=policy.max_interval or default.max_interval,
+        max_attempts=policy.max_attempts or default.max_attempts,
+        on_max_attempts=policy.on_max_attempts or default.on_max_attempts,
+    )
+
+
+def _cause_chain(err: BaseException) -> Exception | None:
+    """The restate error restate-sdk would act on: ``err`` or one of its causes."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, (r_exc.TerminalError, r_exc.RetryableError)):
+            return typing.cast(Exception, cause)
+        cause = cause.__cause__
+    return None
+
+
+@dataclass(slots=True)
+class RestateHandler(Handler):
+    """A simdurable ``Handler`` running a restate-sdk handler function."""
+
+    restate_handler: Any = None
+
+    async def _start(self, ctx: Any, data: bytes) -> bytes:
+        rh = self.restate_handler
+        rctx = SimRestateContext(ctx)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for manager in rh.context_managers or []:
+                    await stack.enter_async_context(manager())
+                if rh.arity == 2:
+                    try:
+                        arg = rh.handler_io.input_serde.deserialize(data)
+                    except Exception as err:  # noqa: BLE001 - as restate-sdk: any parse failure
+                        raise r_exc.TerminalError(
+                            f"Unable to parse an input argument. {err}") from err
+                    out = await rh.fn(rctx, arg)
+                else:
+                    out = await rh.fn(rctx)
+            try:
+                return bytes(rh.handler_io.output_serde.serialize(out))
+            except (AttributeError, TypeError, ValueError) as err:
+                raise SerializationError(
+                    f"the handler returned a value that cannot be serialized: {err}",
+                    handler=f"{self.service_tag.name}/{self.name}",
+                ) from None
+        except (TerminalError, RetryableError, SerializationError):
+            raise
+        except Exception as err:
+            found = _cause_chain(err)
+            if isinstance(found, r_exc.TerminalError):
+                raise TerminalError(found.message, found.status_code) from err
+            if isinstance(found, r_exc.RetryableError):
+                raise RetryableError(found.message, found.status_code,
+                                     found.retry_after) from err
+            raise
+
+
+# Converted once per restate service, so that a service seen twice is one service.
+_CONVERTED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_KINDS: dict[str, type[Any]] = {"service": Service, "object": VirtualObject,
+                                "workflow": Workflow}
+
+
+def _retention(value: Any) -> timedelta | None:
+    return value if isinstance(value, timedelta) else None
+
+
+def _warn_unmodelled(service: Any, rh: Any) -> None:
+    for option, why in _NOT_MODELLED.items():
+        value = getattr(rh, option, None)
+        if value is None:
+            value = getattr(service, option, None)
+        if value not in (None, False):
+            warnings.warn(
+                f"{service.name}/{rh.name}: restate option {option}={value!r} has no effect "
+                f"in simdurable ({why})", RestateOptionWarning, stacklevel=4)
+
+
+def convert(service: Any) -> Any:
+    """The simdurable service that runs restate-sdk ``service``."""
+    found = _CONVERTED.get(service)
+    if found is not None:
+        return found
+    if getattr(service, "explicit_recovery", False):
+        raise ValueError(f"{service.name}: restate's explicit recovery (a preview feature) is "
+                         "not supported by simdurable")
+    tag = service.service_tag
+    native = _KINDS[tag.kind](tag.name, description=tag.description, metadata=tag.metadata)
+    for rh in service.handlers.values():
+        if getattr(rh, "explicit_recovery", False):
+            raise ValueError(f"{service.name}/{rh.name}: restate's explicit recovery (a "
+                             "preview feature) is not supported by simdurable")
+        _warn_unmodelled(service, rh)
+        io = rh.handler_io
+        in_type, out_type = io.input_type, io.output_type
+        fn = inspect.unwrap(rh.fn)
+        native.handlers[rh.name] = RestateHandler(
+            service_tag=native.service_tag,
+            handler_io=HandlerIO(
+                accept=io.accept, content_type=io.content_type,
+                input_serde=_IngressSerde(io.input_serde), output_serde=io.output_serde,
+                input_type=TypeHint(getattr(in_type, "annotation", None),
+                                    bool(getattr(in_type, "is_void", rh.arity < 2))),
+                output_type=TypeHint(getattr(out_type, "annotation", None),
+                                     bool(getattr(out_type, "is_void", False))),
+            ),
+            kind=rh.kind,
+            name=rh.name,
+            fn=fn,
+            arity=rh.arity,
+            description=rh.description,
+            metadata=rh.metadata,
+            invocation_retry_policy=_policy(service, rh),
+            idempotency_retention=_retention(rh.idempotency_retention
+                                             or getattr(service, "idempotency_retention", None)),
+            workflow_retention=_retention(rh.workflow_retention),
+            restate_handler=rh,
+        )
+    native.restate_service = service  # where it came from, for reports
+    _CONVERTED[service] = native
+    return native
+
+
+def services_of_app(app: Any) -> list[Any] | None:
+    """The services bound to a ``restate.app(...)`` value, or None if ``app`` is not one.
+
+    restate-sdk's ``app()`` returns an ASGI function closing over its
+    ``Endpoint``; the endpoint is read from that closure.
+    """
+    from restate.endpoint import Endpoint
+
+    for cell in getattr(app, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if isinstance(value, Endpoint):
+            if getattr(value, "journal_value_codec", None) is not None:
+                raise ValueError("restate.app(..., journal_value_codec=...) is not supported by "
+                                 "simdurable: journals here hold the serdes' bytes as they are")
+            return list(value.services.values())
+    return None
+
+
+def is_service(obj: Any) -> bool:
+    return isinstance(obj, (restate.Service, restate.VirtualObject, restate.Workflow))

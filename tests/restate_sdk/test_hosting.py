@@ -1,0 +1,178 @@
+"""restate-sdk services hosted unchanged in the Simulation."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+
+import pytest
+
+restate = pytest.importorskip("restate")
+
+import simdurable as sd  # noqa: E402
+from simdurable._restate import UnsupportedRestateVersion, check_version  # noqa: E402
+
+from . import shop  # noqa: E402
+
+
+def run(target: str, arg: object = None, **kw: object) -> object:
+    sim = sd.Simulation(services=[shop.app], **kw)  # type: ignore[arg-type]
+    h = sim.invoke(target, arg)
+    sim.run()
+    return h.result()
+
+
+def test_restate_app_and_services_are_hosted_as_they_are() -> None:
+    assert run("Greeter/greet", "bob") == "hello bob"
+    sim = sd.Simulation(services=[shop.greeter, shop.shop])
+    h = sim.invoke("Greeter/greet", "ann")
+    sim.run()
+    assert h.result() == "hello ann"
+
+
+def test_restates_own_combinators_bound_at_import_work_on_our_futures() -> None:
+    assert run("Shop/combinators") == {
+        "same": True, "values": [1, 2], "winner": ["now", 3], "waited": [1, 1],
+        "as_completed": 2, "empty": [],
+    }
+
+
+def test_terminal_error_raised_in_a_step_is_caught_as_restates() -> None:
+    assert run("Shop/declined") == "caught 402 card declined"
+
+
+def test_a_step_that_exhausts_its_retries_raises_restates_terminal_error() -> None:
+    assert run("Shop/exhausted") == "gave up: ConnectionError('service unavailable')"
+
+
+def test_calls_by_handler_reference_and_a_failed_call_as_restates_terminal_error() -> None:
+    assert run("Shop/calls", "bob") == ["hello bob", [418, "no reason"], True]
+
+
+def test_a_terminal_error_ending_the_handler_keeps_its_status() -> None:
+    with pytest.raises(sd.TerminalError) as info:
+        run("Greeter/fail", "because")
+    assert (info.value.status_code, info.value.message) == (418, "because")
+
+
+def test_a_terminal_error_in_the_cause_chain_is_terminal_as_in_restate_sdk() -> None:
+    sim = sd.Simulation(services=[shop.app])
+    h = sim.invoke("Shop/wrapped_terminal")
+    sim.run()
+    with pytest.raises(sd.TerminalError, match="inner"):
+        h.result()
+    assert h.attempts == 1
+
+
+def test_retryable_error_retry_after_sets_the_next_attempt() -> None:
+    shop.attempts.clear()
+    sim = sd.Simulation(services=[shop.app])
+    h = sim.invoke("Shop/retry_after")
+    sim.run()
+    assert h.result() == "ok"
+    assert sim.now() >= 30  # seconds of virtual time: the handler's delay, not the policy's
+
+
+def test_pydantic_io_and_step_serdes() -> None:
+    receipt = run("Shop/checkout", shop.Order(item="book", amount=12))
+    assert isinstance(receipt, shop.Receipt)
+    assert (receipt.item, receipt.charged) == ("book", 12)
+    # A plain JSON body, as the ingress would receive it, works too.
+    assert run("Shop/checkout", {"item": "pen", "amount": 1}).item == "pen"
+    assert run("Shop/serdes") == {
+        "point": ["Point", 1], "label": "Label", "upper": "SHOUT", "json": {"k": [1]},
+        "order": "Order",
+    }
+
+
+def test_virtual_object_state_and_typed_context() -> None:
+    sim = sd.Simulation(services=[shop.app])
+    sim.invoke("Cart/c1/add", "apple")
+    h = sim.invoke("Cart/c1/add", "pear")
+    peek = sim.send("Cart/c1/peek", delay=timedelta(seconds=1))
+    sim.run()
+    assert h.result() == [["apple", "pear"], True, "c1"]
+    assert peek.result() == ["apple", "pear"]
+    assert sim.state("Cart", "c1") == {"items": ["apple", "pear"]}
+
+
+def test_workflow_promise() -> None:
+    sim = sd.Simulation(services=[shop.app])
+    h = sim.invoke("Signup/w1/run", "a@b.c")
+    sim.send("Signup/w1/confirm", "1234", delay=timedelta(minutes=5))
+    sim.run()
+    assert h.result() == "a@b.c confirmed with 1234"
+
+
+def test_crashes_between_and_inside_steps_do_not_change_the_outcome() -> None:
+    clean = run("Shop/combinators")
+    plan = [sd.Fault(kind="crash", step="b", phase="effect-done"),
+            sd.Fault(kind="crash", step="c", phase="after-store")]
+    assert run("Shop/combinators", faults=plan) == clean
+
+
+def test_check_finds_the_double_charge_and_passes_the_safe_twin() -> None:
+    order = shop.Order(item="book", amount=10)
+    bad = sd.check(services=[shop.app], invoke="Shop/checkout_unsafe", input=order,
+                   externals=[shop.bank], max_examples=60, seed=1)
+    assert not bad.ok
+    assert "duplicate-effect" in {v.kind for v in bad.violations}
+    good = sd.check(services=[shop.app], invoke="Shop/checkout", input=order,
+                    externals=[shop.bank], max_examples=60, seed=1)
+    assert good.ok, good
+
+
+def test_options_without_a_counterpart_are_reported() -> None:
+    svc = restate.Service("Slow", inactivity_timeout=timedelta(seconds=5))
+
+    @svc.handler()
+    async def go(ctx: restate.Context) -> None:
+        return None
+
+    with pytest.warns(UserWarning, match="inactivity_timeout"):
+        sd.Simulation(services=[svc])
+
+
+def test_invocation_context_managers_wrap_every_attempt() -> None:
+    import contextlib
+
+    seen: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def traced():  # type: ignore[no-untyped-def]
+        seen.append("enter")
+        yield
+        seen.append("exit")
+
+    svc = restate.Service("Traced", invocation_context_managers=[traced])
+
+    @svc.handler()
+    async def go(ctx: restate.Context) -> str:
+        seen.append("body")
+        return "ok"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim = sd.Simulation(services=[svc])
+    h = sim.invoke("Traced/go")
+    sim.run()
+    assert h.result() == "ok"
+    assert seen == ["enter", "body", "exit"]
+
+
+def test_an_unsupported_restate_sdk_version_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    monkeypatch.setattr(metadata, "version", lambda name: "0.9.9")
+    with pytest.raises(UnsupportedRestateVersion, match="restate-sdk 0.9.9 is installed"):
+        check_version()
+    svc = restate.Service("Fresh")
+
+    @svc.handler()
+    async def go(ctx: restate.Context) -> None:
+        return None
+
+    with pytest.raises(UnsupportedRestateVersion, match="0.9.9"):
+        sd.Simulation(services=[svc])

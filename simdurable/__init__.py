@@ -43,6 +43,8 @@ from ._check import (
     Outcome as Outcome,
     Report as Report,
     Violation as Violation,
+    WorldError as WorldError,
+    WorldEvent as WorldEvent,
     always as always,
     check as check,
     replay as replay,
@@ -97,4 +99,6 @@ __all__ += [
     "DidNotReproduce", "Outcome", "Report", "Violation", "always", "check", "replay",
     "replaying", "reproduce", "sometimes", "write_chrome_trace",
 ]
-__all__ += ["Executor", "ExecutorStoppedError"]
+__all__ += ["Executor", "ExecutorStoppedError", "WorldError", "WorldEvent"]
+
+from . import world as world  # noqa: E402 - the public module of world events

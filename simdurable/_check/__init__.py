@@ -15,9 +15,11 @@ from ._replay import (
     reproduce as reproduce,
 )
 from ._report import Report as Report, Violation as Violation
+from ._world import WorldError as WorldError, WorldEvent as WorldEvent
 
 __all__ = [
-    "CoverageReport", "DidNotReproduce", "Outcome", "Report", "Violation", "always",
+    "CoverageReport", "DidNotReproduce", "Outcome", "Report", "Violation", "WorldError",
+    "WorldEvent", "always",
     "check", "chrome_trace", "replay", "replaying", "reproduce", "sometimes",
     "write_chrome_trace",
 ]

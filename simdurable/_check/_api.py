@@ -14,6 +14,7 @@ from ._explore import Exploration, Target, make_target
 from ._properties import Outcome
 from ._replay import Case, DidNotReproduce, as_case, forced_case
 from ._report import Report
+from ._world import WorldEvent
 
 
 def check(
@@ -36,6 +37,7 @@ def check(
     max_steps: int = 100_000,
     hash_seeds: Sequence[int] = (),
     progress: Callable[[int, str], object] | None = None,
+    world: Sequence[WorldEvent] = (),
 ) -> Report:
     """Explore crashes, failures and schedules of one invocation; report violations.
 
@@ -62,6 +64,11 @@ def check(
         ``PYTHONHASHSEED`` values (two or more, e.g. ``(1, 2)``) and compare
         their operations: catches iteration over sets of strings, which
         differs between service processes. The services must be importable.
+      world: what the outside world does (``simdurable.world`` events:
+        resolve or reject a promise or an awakeable, call or send to a
+        handler, advance time), in order, each at its time or once the run
+        waits; the same in every run. ``WorldError`` if one names nothing the
+        fault-free run created.
       progress: ``progress(runs, phase)`` is called after every run (the CLI
         shows it on a terminal); ``phase`` names the phase in words.
 
@@ -74,7 +81,7 @@ def check(
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
     t = make_target(services, invoke, input, externals, setup, invariant, strict,
-                    retry_policy, liveness, max_steps)
+                    retry_policy, liveness, max_steps, world)
     case = forced_case()
     if case is None and replay is not None:
         case = as_case(replay, seed)
@@ -156,6 +163,7 @@ def replay(
     schedule: list[int] | None = None,
     blob: str | None = None,
     retry_policy: InvocationRetryPolicy | None = None,
+    world: Sequence[WorldEvent] = (),
 ) -> Report:
     """Run one case (a fault plan and a seed, or a report's blob) and judge it.
 
@@ -163,6 +171,6 @@ def replay(
     when the case passes.
     """
     t = make_target(services, invoke, input, externals, setup, invariant, strict,
-                    retry_policy, timedelta(hours=1), 100_000)
+                    retry_policy, timedelta(hours=1), 100_000, world)
     case = as_case(plan, seed, schedule, blob)
     return run_case(t, case)

@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay", metavar="PLAN", help="replay one fault plan instead")
     parser.add_argument("--blob", help="replay the case of a reproduction blob instead "
                                        "(a report prints it when the seed alone is not enough)")
+    parser.add_argument("--world", action="append", default=[], metavar="JSON",
+                        help='what the outside world does, in order (repeat it): '
+                             '\'{"resolve_promise": {"name": "code", "value": "1234"}}\', '
+                             '\'{"resolve_awakeable": {"value": 1}, "at": "5s"}\', '
+                             '\'{"call": {"target": "Signup/ada/confirm", "input": "x"}}\', '
+                             '\'{"send": ...}\', \'{"advance": "1h"}\'; without "at", once '
+                             'the run waits')
     parser.add_argument("--json", action="store_true",
                         help="print the report as JSON (for tools); exit status unchanged")
     parser.add_argument("--coverage", action="store_true",
@@ -109,6 +116,8 @@ def replay_line(args: argparse.Namespace, plan: str, seed: int, blob: str | None
         argv += ["--externals", *args.externals]
     if args.no_strict:
         argv.append("--no-strict")
+    for text in args.world:
+        argv += ["--world", text]
     argv += ["--blob", blob] if blob else ["--replay", plan, "--seed", str(seed)]
     return shlex.join(argv)
 
@@ -139,6 +148,7 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     from ._api import check
     from ._replay import DidNotReproduce, replaying
+    from ._world import parse as parse_world
 
     try:
         input_value = json.loads(args.input)
@@ -149,12 +159,13 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     try:
         services, invoke, externals = resolve(args)
+        world = [parse_world(text, f"--world #{i + 1}") for i, text in enumerate(args.world)]
         case = replaying(blob=args.blob) if args.blob else contextlib.nullcontext()
         with case:
             report = check(services=services, invoke=invoke, input=input_value,
                            externals=externals, max_examples=args.max_examples,
                            seed=args.seed, strict=not args.no_strict, replay=args.replay,
-                           coverage=args.coverage, progress=progress)
+                           coverage=args.coverage, progress=progress, world=world)
     except DidNotReproduce as err:
         print(f"did not reproduce: {err}")
         return 1

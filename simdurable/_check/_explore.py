@@ -72,6 +72,7 @@ from ._properties import (
     stuck_violation,
 )
 from ._report import Report, Violation, encode_blob, program
+from ._world import WorldDriver, WorldError, WorldEvent, bind, unknown_promises
 
 Explorer = Callable[[FaultPoint], "Fault | None"]
 
@@ -91,6 +92,7 @@ class Target:
     liveness_ms: int = 3_600_000
     max_steps: int = 100_000
     coverage: Any = None
+    world: list[WorldEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -128,9 +130,10 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                          retry_policy=t.retry_policy, max_steps=t.max_steps)
         if explorer is not None:
             sim.injector.explore = explorer
+        driver = WorldDriver(t.world)
         try:
             handle = sim.invoke(t.invoke, t.input)
-            sim.run()
+            driver.drive(sim, handle)
             sim.injector.enabled = False
             sim.run()
         except StuckError as err:
@@ -141,7 +144,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             t.coverage.stop()
         _assertions._current.reset(token)
     outcome = snapshot(sim, handle, t.externals)
-    return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed)
+    return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
+                    driver.problems)
 
 
 def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoint], bool]
@@ -341,6 +345,10 @@ class Exploration:
                                                     RecordingExplorer()),
                                      label="reference")
         self.ref = facts
+        wrong = facts.world_problems + unknown_promises(facts.sim, self.t.world)
+        if wrong:
+            raise WorldError("the world events do not fit the fault-free run:\n  "
+                             + "\n  ".join(wrong))
         self.keep(violations, "the fault-free reference run")
         points = []
         seen = set()
@@ -538,6 +546,7 @@ class Exploration:
             target=self.t.invoke, input=self.t.input, seed=self.seed, violations=violations,
             reference="" if self.ref is None else reference_ending(self.ref),
             paths=len(self.paths), reached=sorted(self.reached),
+            world=[ev.describe() for ev in self.t.world],
             runs=self.runs, examples=examples, single_faults=single,
             fault_points=len(self.points),
             fault_points_exercised=len(self.points & self.exercised),
@@ -602,7 +611,7 @@ def finish(v: Violation, t: Target) -> None:
             if m not in imports:
                 imports.append(m)
     v.program = program(v.fault_plan, v.seed, services, externals, t.invoke, t.input,
-                        t.strict, imports)
+                        t.strict, imports, t.world)
     case: dict[str, Any] = {"plan": str(v.fault_plan), "seed": v.seed, "invoke": t.invoke,
                             "kind": v.kind}
     if v.schedule is not None:
@@ -615,6 +624,8 @@ def finish(v: Violation, t: Target) -> None:
         extra += f", invariant={name_of(t.invariant, modules) or '<your invariant>'}"
     if t.externals:
         extra += f", externals={externals}"
+    if t.world:
+        extra += f", world={t.world!r}"
     if v.schedule is None:
         how = f"{str(v.fault_plan)!r}, seed={v.seed}"
     else:
@@ -633,7 +644,8 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
                 externals: Sequence[FakeExternal], setup: Callable[[], object] | None,
                 invariant: Callable[[Outcome], object] | None, strict: bool,
                 retry_policy: InvocationRetryPolicy | None,
-                liveness: timedelta | float | None, max_steps: int) -> Target:
+                liveness: timedelta | float | None, max_steps: int,
+                world: Sequence[WorldEvent] = ()) -> Target:
     if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
         raise TypeError("services must be a list of Service/VirtualObject/Workflow objects, "
                         f"not {type(services).__name__}")
@@ -654,5 +666,9 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
         raise TypeError(f"setup must be a callable run before every example, not {setup!r}")
     if invariant is not None and not callable(invariant):
         raise TypeError(f"invariant must be a callable(outcome), not {invariant!r}")
+    if isinstance(world, (str, bytes, WorldEvent)) or not isinstance(world, Iterable):
+        raise TypeError("world must be a list of simdurable.world events, "
+                        f"not {type(world).__name__}")
     return Target(list(services), invoke, input, list(externals), setup, invariant, strict,
-                  retry_policy, to_ms(liveness, 3_600_000), max_steps)
+                  retry_policy, to_ms(liveness, 3_600_000), max_steps,
+                  world=bind(list(world), invoke))

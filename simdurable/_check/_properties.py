@@ -180,6 +180,7 @@ class RunFacts:
     stuck: StuckError | None
     fired: list[tuple[FaultPoint | None, Fault]]
     seed: int
+    world_problems: list[str] = field(default_factory=list)
 
     @property
     def transparent(self) -> bool:

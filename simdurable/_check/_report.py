@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +153,7 @@ class Report:
     reference: str = ""
     paths: int = 0
     reached: list[str] = field(default_factory=list)
+    world: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -183,6 +185,8 @@ class Report:
                 f"{self.examples} generated examples; {self.runs} runs, counting the second "
                 f"run of each example that checks the harness's own determinism"
             )
+        if self.world:
+            lines.append("  the world: " + "; ".join(self.world))
         if self.reference:
             lines.append(f"  reference run (no faults): {self.reference}")
         if self.paths:
@@ -213,7 +217,7 @@ class Report:
         """The report as plain JSON-ready data (what ``simdurable check --json`` prints)."""
         out: dict[str, Any] = {
             "ok": self.ok, "target": self.target, "input": self.input, "seed": self.seed,
-            "replayed": self.replayed, "reference": self.reference,
+            "replayed": self.replayed, "reference": self.reference, "world": self.world,
             "explored": {
                 "runs": self.runs, "single_faults": self.single_faults,
                 "examples": self.examples, "fault_points": self.fault_points,
@@ -278,7 +282,7 @@ def decode_blob(blob: str) -> dict[str, Any]:
 
 
 def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: str,
-            input: Any, strict: bool, imports: list[str]) -> str:
+            input: Any, strict: bool, imports: list[str], world: Sequence[Any] = ()) -> str:
     """The plan as a Python program against ``Simulation``."""
     lines = ["import simdurable as sd"] + [f"import {m}" for m in imports]
     ext = f", externals={externals}" if externals != "[]" else ""
@@ -302,5 +306,29 @@ def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: s
         else:
             lines.append(f"sim.inject(sd.FaultPlan.parse({str(f)!r}).faults[0])")
     lines.append(f"h = sim.invoke({invoke!r}, {input!r})")
+    if world:
+        lines.insert(1, "from datetime import timedelta")
+    for ev in world:
+        lines += _world_lines(ev)
     lines.append("sim.run()")
     return "\n".join(lines)
+
+
+def _world_lines(ev: Any) -> list[str]:
+    """A world event as ``Simulation`` calls: wait for its moment, then do it."""
+    wait = ("sim.run()" if ev.at_ms is None
+            else f"sim.run(until=timedelta(milliseconds={ev.at_ms}))")
+    action = ev.action
+    if action in ("resolve_promise", "reject_promise"):
+        workflow, _, key = ev.target.partition("/")
+        tail = (repr(ev.value) if action == "resolve_promise"
+                else f"{ev.message!r}, {ev.code}")
+        do = f"sim.{action}({workflow!r}, {key!r}, {ev.name!r}, {tail})"
+    elif action in ("resolve_awakeable", "reject_awakeable"):
+        tail = repr(ev.value) if action == "resolve_awakeable" else f"{ev.message!r}, {ev.code}"
+        do = f"sim.{action}(sim.awakeables()[0], {tail})"
+    elif action in ("call", "send"):
+        do = f"sim.{'invoke' if action == 'call' else 'send'}({ev.target!r}, {ev.value!r})"
+    else:
+        do = f"sim.run(until=timedelta(milliseconds=sim.engine.now_ms + {ev.by_ms}))"
+    return [wait, do]

@@ -128,7 +128,7 @@ class HandlerItem(pytest.Item):
 
     def __init__(self, *, target: str, invoke: str, services: list[Any],
                  externals: list[Any], inputs: list[Any], handler: Any, selected: bool,
-                 **kw: Any) -> None:
+                 world: list[Any] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.add_marker("simdurable")
         self.target = target
@@ -138,6 +138,7 @@ class HandlerItem(pytest.Item):
         self.inputs = inputs
         self.handler = handler
         self.selected = selected
+        self.world = world
 
     def runtest(self) -> None:
         from .._check import DidNotReproduce, check
@@ -150,11 +151,18 @@ class HandlerItem(pytest.Item):
         for value in self.inputs:
             if value is _GENERATE:
                 value = _generated_input(self.handler)
+            world = self.world
+            if world is None:
+                from ._infer import infer_world
+
+                world, said = infer_world(self.services, self.invoke, value, self.handler)
+                if said:
+                    stats["world"] = said
             try:
                 report = check(
                     services=self.services, invoke=self.invoke, input=value,
                     externals=self.externals, seed=settings.seed, strict=settings.strict,
-                    max_examples=settings.max_examples, replay=settings.replay,
+                    max_examples=settings.max_examples, replay=settings.replay, world=world,
                 )
             except DidNotReproduce as err:
                 if self.selected:
@@ -178,6 +186,10 @@ class HandlerItem(pytest.Item):
 
     def _fail(self, report: Any, value: Any, settings: Settings) -> None:
         lines = [f"simdurable::{self.target} with input {value!r}:", report.render()]
+        said = next((s.get("world") for n, s in self.user_properties
+                     if n == PROPERTY and isinstance(s, dict)), None)
+        if said:
+            lines.insert(1, f"(world inferred: {said}; set [tool.simdurable.world] to choose)")
         v = report.violations[0]
         if "--simdurable-replay" not in getattr(v, "pytest_line", ""):
             lines.append("reproduce this exact case:")
@@ -262,14 +274,25 @@ def handler_items(session: pytest.Session, settings: Settings,
             continue
         externals += list(obj) if isinstance(obj, (list, tuple)) else [obj]
     available: dict[str, tuple[Any, Any]] = {}
+    shared: set[str] = set()
     for svc in services:
         for h in svc.handlers.values():
-            kind = svc.service_tag.kind
-            if kind == "workflow" and h.kind != "workflow":
-                continue  # shared workflow handlers need a running workflow
             available[f"{svc.name}/{h.name}"] = (svc, h)
-    wanted = list(available) if settings.handlers is None else settings.handlers
+            if svc.service_tag.kind == "workflow" and h.kind != "workflow":
+                shared.add(f"{svc.name}/{h.name}")
+    # A workflow's shared handlers are checked when named in `handlers`; by
+    # default its run handler is, with them as the world that drives it.
+    wanted = [t for t in available if t not in shared] if settings.handlers is None \
+        else list(settings.handlers)
     import difflib
+
+    for target in settings.exclude:
+        if target not in available:
+            close = difflib.get_close_matches(target, list(available), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            error(f"exclude:{target}", f"[tool.simdurable] exclude: no handler {target!r}"
+                                       f"{hint} (handlers: {', '.join(available) or 'none'})")
+    wanted = [t for t in wanted if t not in settings.exclude]
 
     for target in sorted((only or set()) - set(wanted)):
         close = difflib.get_close_matches(target, wanted, n=1)
@@ -297,8 +320,14 @@ def handler_items(session: pytest.Session, settings: Settings,
         items.append(HandlerItem.from_parent(
             session, name=target, nodeid=f"simdurable::{target}", target=target,
             invoke=invoke, services=services, externals=externals, inputs=inputs, handler=h,
-            selected=only is not None,
+            selected=only is not None, world=settings.world.get(target),
         ))
+    for target in settings.world:
+        if target not in available:
+            close = difflib.get_close_matches(target, list(available), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            error(f"world:{target}", f"[tool.simdurable] world: no handler {target!r}{hint} "
+                                     f"(handlers: {', '.join(available) or 'none'})")
     for target in settings.inputs:
         if target not in available and (settings.handlers is None or target not in wanted):
             close = difflib.get_close_matches(target, list(available), n=1)

@@ -103,6 +103,15 @@ def modify_items(session: pytest.Session, config: pytest.Config,
     extra = handler_items(session, settings, selected or None)
     if not selected and not named:
         extra += _unreached_scenarios(session, settings, items)
+    if not items and not extra and not settings.services:
+        from ._items import ConfigErrorItem
+
+        extra.append(ConfigErrorItem.from_parent(
+            session, name="configuration", nodeid="simdurable::configuration",
+            message=f"simdurable has nothing to check: no services are configured (in "
+                    f"{settings.source}), and no scenario or test was found. Name them in "
+                    f"pyproject.toml:\n  [tool.simdurable]\n  services = "
+                    f"[\"myapp.handlers:services\"]"))
     items.extend(extra)
 
 
@@ -192,6 +201,8 @@ def summary_lines(stats: list[dict[str, Any]]) -> list[str]:
         lines.append(f"{s['target']}: {s['examples']} examples, fault points covered "
                      f"{s.get('exercised', 0)}/{s['fault_points']}, "
                      f"{s['violations']} violation(s)")
+        if s.get("world"):
+            lines.append(f"  world inferred: {s['world']}")
     marked = [s for s in stats if s.get("kind") == "marked"]
     if marked:
         examples = sum(int(s["examples"]) for s in marked)

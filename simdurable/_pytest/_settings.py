@@ -18,8 +18,8 @@ from typing import Any, Final
 DEFAULT_SCENARIOS: Final = ("scenarios",)
 DEFAULT_MAX_EXAMPLES: Final = 100
 KNOWN_KEYS: Final = frozenset({
-    "services", "externals", "inputs", "handlers", "scenarios", "max_examples", "seed",
-    "strict", "keys",
+    "services", "externals", "inputs", "handlers", "exclude", "scenarios", "max_examples",
+    "seed", "strict", "keys", "world",
 })
 
 
@@ -32,7 +32,9 @@ class Settings:
     externals: list[str] = field(default_factory=list)
     inputs: dict[str, list[Any]] = field(default_factory=dict)
     handlers: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
+    world: dict[str, list[Any]] = field(default_factory=dict)
     scenarios: list[str] = field(default_factory=lambda: list(DEFAULT_SCENARIOS))
     max_examples: int = DEFAULT_MAX_EXAMPLES
     seed: int = 0
@@ -97,6 +99,25 @@ def _inputs(value: Any) -> dict[str, list[Any]]:
     return out
 
 
+def _world(value: Any) -> dict[str, list[Any]]:
+    from .._check._world import from_dict
+
+    if not isinstance(value, dict):
+        raise ValueError(
+            "[tool.simdurable] world must be a table of handler -> list of events, like "
+            '[tool.simdurable.world] "Signup/run" = [{ resolve_promise = { name = "code", '
+            'value = "1234" } }]'
+        )
+    out: dict[str, list[Any]] = {}
+    for target, events in value.items():
+        if not isinstance(events, list):
+            raise ValueError(f"[tool.simdurable] world.{json.dumps(target)} must be a list "
+                             f"of events, not {events!r}")
+        out[target] = [from_dict(e, f"[tool.simdurable] world.{json.dumps(target)}[{i}]")
+                       for i, e in enumerate(events)]
+    return out
+
+
 def _ini_inputs(lines: list[str]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for line in lines:
@@ -137,6 +158,10 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         else _ini_inputs(list(ini.get("inputs") or []))
     if "handlers" in table:
         s.handlers = _strings("handlers", table["handlers"])
+    if "exclude" in table:
+        s.exclude = _strings("exclude", table["exclude"])
+    if "world" in table:
+        s.world = _world(table["world"])
     if "keys" in table:
         keys = table["keys"]
         if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):

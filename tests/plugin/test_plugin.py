@@ -400,3 +400,76 @@ def test_the_pytest_line_of_a_plain_test_names_it_and_replays_its_check(
     fixed = project.runpytest(*argv)
     fixed.assert_outcomes(failed=1)
     fixed.stdout.fnmatch_lines(["*DidNotReproduce*"])
+
+
+SIGNUP = '''
+import simdurable as sd
+
+signup = sd.Workflow("Signup")
+
+
+@signup.main()
+async def run(ctx: sd.WorkflowContext, email: str) -> str:
+    link = await ctx.promise("link").value()
+    return f"{email} confirmed {link}"
+
+
+@signup.handler()
+async def click(ctx: sd.WorkflowSharedContext, link: str) -> None:
+    await ctx.promise("link").resolve(link)
+
+
+@signup.handler()
+async def status(ctx: sd.WorkflowSharedContext) -> str:
+    return "?"
+
+
+services = [signup]
+'''
+
+
+def test_a_workflow_is_driven_by_its_shared_handler_and_the_plugin_says_so(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(signupmod=SIGNUP)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["signupmod:services"]\nmax_examples = 5'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "Signup/run: * examples, fault points covered */*, 0 violation(s)",
+        "  world inferred: call Signup/key-1/click('') once the run waits (it completes "
+        "promise 'link' that Signup/key-1/run waits on)",
+    ])
+
+
+def test_configured_world_exclude_and_shared_handlers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(signupmod=SIGNUP)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["signupmod:services"]\nmax_examples = 5\n'
+              'handlers = ["Signup/run", "Signup/click", "Signup/status"]\n'
+              'exclude = ["Signup/status"]\n'
+              '[tool.simdurable.world]\n'
+              '"Signup/run" = [{ resolve_promise = { name = "lnk", value = "x" } }]\n'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(passed=1, failed=1)  # click passes; the world names no promise
+    result.stdout.fnmatch_lines([
+        "*names a promise no run created (promises used: Signup/key-1:link)*",
+        "Signup/click: * examples, *0 violation(s)",
+    ])
+    result.stdout.no_fnmatch_line("*Signup/status*")
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["signupmod:services"]\n'
+              '[tool.simdurable.world]\n'
+              '"Signup/run" = [{ resolve_promise = { nam = "link" } }]\n'))
+    bad = pytester.runpytest("--simdurable")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(['*world."Signup/run"?0?.resolve_promise: missing name; '
+                              'unknown nam*'])
+
+
+def test_a_configuration_with_nothing_to_check_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(extra="max_examples = 5"))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*simdurable has nothing to check: no services are "
+                                 "configured (in pyproject.toml)*", "*services = *"])

@@ -1,0 +1,341 @@
+"""The outside world of a check: what resolves promises and awakeables, and who
+else calls in, while ``check`` explores crashes and schedules around it.
+
+A workflow that waits on a durable promise, or a handler that waits on an
+awakeable, never ends on its own; in production someone clicks the link or a
+webhook fires. A check says so with world events, applied in the order given:
+each at its virtual time (``at``), or, without one, once the run has nothing
+left to do (every invocation waits). The same events drive every run, the
+fault-free reference and each faulty one, so a correct handler ends the same
+way in all of them.
+
+The Python API (``simdurable.world``), the CLI (``--world JSON``),
+``[tool.simdurable.world]`` and a scenario's ``events`` share one form.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from ..runtime._errors import SimdurableError
+from ..runtime._ids import parse_awakeable_id
+from ..runtime._journal import PROMISE_COMPLETE, PROMISE_GET, PROMISE_PEEK
+from ..runtime._retry import to_ms
+
+if TYPE_CHECKING:
+    from .._sim import InvocationHandle, Simulation
+
+RESOLVE_PROMISE: Final = "resolve_promise"
+REJECT_PROMISE: Final = "reject_promise"
+RESOLVE_AWAKEABLE: Final = "resolve_awakeable"
+REJECT_AWAKEABLE: Final = "reject_awakeable"
+CALL: Final = "call"
+SEND: Final = "send"
+ADVANCE: Final = "advance"
+ACTIONS: Final = (RESOLVE_PROMISE, REJECT_PROMISE, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, CALL,
+                  SEND, ADVANCE)
+
+
+class WorldError(SimdurableError):
+    """A world event that names nothing the runs created, or cannot apply."""
+
+
+@dataclass(frozen=True)
+class WorldEvent:
+    """One thing the outside world does during a check.
+
+    Build them with ``simdurable.world.resolve_promise(...)`` and friends.
+
+    Attributes:
+      action: one of ``ACTIONS``.
+      name: the promise's name (promise events).
+      target: the workflow and key, "Signup/ada" (promise events; default: the
+        checked workflow), or the handler to call or send to.
+      value: the promise's or awakeable's value, or the call's input.
+      message, code: the failure of a reject.
+      at_ms: virtual time at which it happens; None: once the run has nothing
+        left to do.
+      by_ms: for ``advance``, how far the clock moves.
+    """
+
+    action: str
+    name: str | None = None
+    target: str | None = None
+    value: Any = None
+    message: str = ""
+    code: int = 500
+    at_ms: int | None = None
+    by_ms: int = 0
+
+    def describe(self) -> str:
+        when = "once the run waits" if self.at_ms is None else f"at {self.at_ms / 1000:g}s"
+        if self.action in (RESOLVE_PROMISE, REJECT_PROMISE):
+            of = f" of {self.target}" if self.target else ""
+            what = f"promise {self.name!r}{of}"
+        elif self.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+            what = "the awakeable"
+        elif self.action == ADVANCE:
+            return f"advance the clock by {self.by_ms / 1000:g}s {when}"
+        else:
+            return f"{self.action} {self.target}({_short(self.value)}) {when}"
+        verb = self.action.split("_", 1)[0]
+        outcome = (f" with {_short(self.value)}" if verb == "resolve"
+                   else f" with {self.code} {self.message!r}")
+        return f"{verb} {what}{outcome} {when}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form ``from_dict`` reads (``--world``, pyproject, YAML)."""
+        if self.action == ADVANCE:
+            out: dict[str, Any] = {ADVANCE: f"{self.by_ms}ms"}
+        else:
+            args: dict[str, Any] = {}
+            if self.action in (RESOLVE_PROMISE, REJECT_PROMISE):
+                args["name"] = self.name
+                if self.target:
+                    workflow, _, key = self.target.partition("/")
+                    args["workflow"], args["key"] = workflow, key
+            if self.action in (CALL, SEND):
+                args["target"] = self.target
+                args["input"] = self.value
+            elif self.action.startswith("resolve"):
+                args["value"] = self.value
+            else:
+                args["message"] = self.message
+                args["code"] = self.code
+            out = {self.action: args}
+        if self.at_ms is not None:
+            out["at"] = f"{self.at_ms}ms"
+        return out
+
+    def __repr__(self) -> str:
+        return f"simdurable.world.from_dict({json.dumps(self.as_dict(), sort_keys=True)})"
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _when(at: timedelta | float | None) -> int | None:
+    return None if at is None else to_ms(at, 0)
+
+
+def resolve_promise(name: str, value: Any = None, *, workflow: str | None = None,
+                    at: timedelta | None = None) -> WorldEvent:
+    """Resolve the durable promise ``name`` (of the checked workflow, or of
+    ``workflow="Signup/ada"``) at ``at``, or once the run waits."""
+    return WorldEvent(RESOLVE_PROMISE, name=name, target=workflow, value=value, at_ms=_when(at))
+
+
+def reject_promise(name: str, message: str, code: int = 500, *, workflow: str | None = None,
+                   at: timedelta | None = None) -> WorldEvent:
+    """Reject the durable promise ``name`` with a terminal error."""
+    return WorldEvent(REJECT_PROMISE, name=name, target=workflow, message=message, code=code,
+                      at_ms=_when(at))
+
+
+def resolve_awakeable(value: Any = None, *, at: timedelta | None = None) -> WorldEvent:
+    """Resolve the awakeable the run waits on (the checked invocation's first)."""
+    return WorldEvent(RESOLVE_AWAKEABLE, value=value, at_ms=_when(at))
+
+
+def reject_awakeable(message: str, code: int = 500, *,
+                     at: timedelta | None = None) -> WorldEvent:
+    """Reject the awakeable the run waits on with a terminal error."""
+    return WorldEvent(REJECT_AWAKEABLE, message=message, code=code, at_ms=_when(at))
+
+
+def call(target: str, input: Any = None, *, at: timedelta | None = None) -> WorldEvent:
+    """Call another handler ("Signup/ada/confirm") from outside."""
+    return WorldEvent(CALL, target=target, value=input, at_ms=_when(at))
+
+
+def send(target: str, input: Any = None, *, at: timedelta | None = None) -> WorldEvent:
+    """Send a one-way message to a handler from outside."""
+    return WorldEvent(SEND, target=target, value=input, at_ms=_when(at))
+
+
+def advance(by: timedelta, *, at: timedelta | None = None) -> WorldEvent:
+    """Let virtual time pass (timers fire), as a clock on the wall would."""
+    return WorldEvent(ADVANCE, by_ms=to_ms(by, 0), at_ms=_when(at))
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def _duration(value: Any, where: str) -> int:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return int(value * 1000)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return int(float(m.group(1)) * _UNIT_MS[m.group(2)])
+    raise ValueError(f"{where}: {value!r} is not a duration like 500ms, 5s, 2m, 1h or 1d")
+
+
+_FIELDS: Final = {
+    RESOLVE_PROMISE: ({"name"}, {"value", "workflow", "key"}),
+    REJECT_PROMISE: ({"name", "message"}, {"code", "workflow", "key"}),
+    RESOLVE_AWAKEABLE: (set(), {"value"}),
+    REJECT_AWAKEABLE: ({"message"}, {"code"}),
+    CALL: ({"target"}, {"input"}),
+    SEND: ({"target"}, {"input"}),
+}
+
+
+def from_dict(data: Mapping[str, Any], where: str = "world event") -> WorldEvent:
+    """A world event from its JSON form: ``{"resolve_promise": {"name": "code",
+    "value": "1234"}, "at": "1h"}``, ``{"call": {"target": ..., "input": ...}}``,
+    ``{"advance": "1h"}``. ``ValueError`` names the field that is wrong."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: expected a mapping like {{\"resolve_promise\": "
+                         f"{{\"name\": \"code\"}}}}, got {type(data).__name__}")
+    actions = [k for k in data if k in ACTIONS]
+    unknown = [k for k in data if k not in ACTIONS and k != "at"]
+    if unknown or len(actions) != 1:
+        raise ValueError(f"{where}: an event does exactly one of {', '.join(ACTIONS)} "
+                         f"(optionally with `at`); got {', '.join(map(str, data)) or 'nothing'}")
+    action = actions[0]
+    at = None if data.get("at") is None else _duration(data["at"], f"{where}.at")
+    if action == ADVANCE:
+        return WorldEvent(ADVANCE, by_ms=_duration(data[ADVANCE], f"{where}.advance"),
+                          at_ms=at)
+    args = data[action] or {}
+    if not isinstance(args, Mapping):
+        raise ValueError(f"{where}.{action}: expected a mapping, got {type(args).__name__}")
+    need, may = _FIELDS[action]
+    missing = sorted(need - set(args))
+    extra = sorted(set(args) - need - may)
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+            ([f"unknown {', '.join(extra)}"] if extra else [])
+        raise ValueError(f"{where}.{action}: {'; '.join(parts)} (fields: "
+                         f"{', '.join(sorted(need | may))})")
+    for text_field in ("name", "target", "message", "workflow", "key"):
+        if text_field in args and not isinstance(args[text_field], str):
+            raise ValueError(f"{where}.{action}.{text_field}: expected a string, got "
+                             f"{args[text_field]!r}")
+    code = args.get("code", 500)
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise ValueError(f"{where}.{action}.code: expected an integer, got {code!r}")
+    workflow = None
+    if "workflow" in args or "key" in args:
+        if not ("workflow" in args and "key" in args):
+            raise ValueError(f"{where}.{action}: give both workflow and key, or neither "
+                             f"(then the checked workflow's promise)")
+        workflow = f"{args['workflow']}/{args['key']}"
+    if action in (CALL, SEND):
+        return WorldEvent(action, target=args["target"], value=args.get("input"), at_ms=at)
+    return WorldEvent(action, name=args.get("name"), target=workflow, value=args.get("value"),
+                      message=args.get("message", ""), code=code, at_ms=at)
+
+
+def parse(text: str, where: str = "--world") -> WorldEvent:
+    """A world event from JSON text (``--world``)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}: not JSON ({err}): {text}") from None
+    return from_dict(data, where)
+
+
+def bind(events: Sequence[WorldEvent], invoke: str) -> list[WorldEvent]:
+    """The events with each promise's workflow filled in from the target;
+    ``ValueError`` for a promise event that cannot know its workflow."""
+    from .._sim import parse_target
+
+    out = []
+    for i, ev in enumerate(events):
+        if not isinstance(ev, WorldEvent):
+            raise TypeError(f"world[{i}] must be a simdurable.world event, not {ev!r}")
+        if ev.action in (RESOLVE_PROMISE, REJECT_PROMISE) and ev.target is None:
+            service, key, _ = parse_target(invoke)
+            if key is None:
+                raise ValueError(f"world[{i}]: {ev.describe()}: {invoke} is not a workflow, "
+                                 f"so say whose promise it is: workflow=\"Signup/<id>\"")
+            ev = WorldEvent(ev.action, ev.name, f"{service}/{key}", ev.value, ev.message,
+                            ev.code, ev.at_ms, ev.by_ms)
+        out.append(ev)
+    return out
+
+
+class WorldDriver:
+    """Runs a simulation, applying the world's events at their moments."""
+
+    def __init__(self, events: Sequence[WorldEvent]) -> None:
+        self.events = list(events)
+        self.next = 0
+        self.problems: list[str] = []
+
+    def drive(self, sim: Simulation, handle: InvocationHandle) -> None:
+        """Run until every event happened and nothing can progress."""
+        while self.next < len(self.events):
+            i, ev = self.next, self.events[self.next]
+            self.next += 1
+            if ev.at_ms is not None:
+                if sim.engine.now_ms < ev.at_ms:
+                    sim.run(until=timedelta(milliseconds=ev.at_ms))
+            else:
+                sim.run()
+            problem = apply(sim, handle, ev)
+            if problem is not None:
+                self.problems.append(f"world[{i}] ({ev.describe()}): {problem} "
+                                     f"(t={sim.now():.3f}s)")
+        sim.run()
+
+
+def apply(sim: Simulation, handle: InvocationHandle, ev: WorldEvent) -> str | None:
+    """Apply one event; what went wrong, if it could not apply."""
+    if ev.action in (RESOLVE_PROMISE, REJECT_PROMISE):
+        assert ev.name is not None and ev.target is not None  # bound and validated
+        workflow, _, key = ev.target.partition("/")
+        if ev.action == RESOLVE_PROMISE:
+            done = sim.resolve_promise(workflow, key, ev.name, ev.value)
+        else:
+            done = sim.reject_promise(workflow, key, ev.name, ev.message, ev.code)
+        return None if done else f"promise {ev.name!r} of {ev.target} was already completed"
+    if ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+        pending = sim.awakeables()
+        own = [a for a in pending if (parse_awakeable_id(a) or ("",))[0] == handle.id]
+        choices = own or pending
+        if not choices:
+            return ("no invocation waits on an awakeable: no run created one that is still "
+                    "pending")
+        if ev.action == RESOLVE_AWAKEABLE:
+            sim.resolve_awakeable(choices[0], ev.value)
+        else:
+            sim.reject_awakeable(choices[0], ev.message, ev.code)
+        return None
+    if ev.action in (CALL, SEND):
+        assert ev.target is not None
+        if ev.action == CALL:
+            sim.invoke(ev.target, ev.value)
+        else:
+            sim.send(ev.target, ev.value)
+        return None
+    sim.run(until=timedelta(milliseconds=sim.engine.now_ms + ev.by_ms))
+    return None
+
+
+def unknown_promises(sim: Simulation, events: Sequence[WorldEvent]) -> list[str]:
+    """Promise events naming a promise no invocation of the run ever used."""
+    used: set[tuple[str, str]] = set()
+    for rec in sim.engine.records():
+        if rec.key is None:
+            continue
+        for e in sim.journal(rec.id):
+            if e.kind in (PROMISE_GET, PROMISE_PEEK, PROMISE_COMPLETE):
+                used.add((f"{rec.service}/{rec.key}", e.name))
+    out = []
+    for i, ev in enumerate(events):
+        if ev.action in (RESOLVE_PROMISE, REJECT_PROMISE) and (ev.target, ev.name) not in used:
+            names = sorted(f"{t}:{n}" for t, n in used)
+            out.append(f"world[{i}] ({ev.describe()}) names a promise no run created "
+                       f"(promises used: {', '.join(names) or 'none'})")
+    return out

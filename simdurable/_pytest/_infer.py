@@ -1,0 +1,61 @@
+"""The obvious driver of a workflow, for ``pytest --simdurable``.
+
+A workflow's run handler that waits on a durable promise never ends in a
+check unless something resolves it. When the workflow has a shared handler
+that resolves that promise (the "confirm" beside the "run"), calling it once
+the run waits is almost always what the world does; the plugin does that and
+says so, and ``[tool.simdurable.world]`` overrides it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._check._world import WorldEvent, call
+from .._sim import Simulation, parse_target
+from ..runtime._errors import SimdurableError
+from ..runtime._journal import COMPLETION, PROMISE_GET
+
+
+def _waited_promises(sim: Simulation, inv_id: str) -> list[str]:
+    journal = sim.journal(inv_id)
+    done = {e.target for e in journal if e.kind == COMPLETION}
+    return [e.name for i, e in enumerate(journal) if e.kind == PROMISE_GET and i not in done]
+
+
+def infer_world(services: list[Any], invoke: str, value: Any, handler: Any
+                ) -> tuple[list[WorldEvent], str | None]:
+    """The world for a workflow's run handler (and the sentence saying so), or none."""
+    from ._items import _generated_input
+
+    if getattr(handler, "kind", None) != "workflow":
+        return [], None
+    workflow, key, _ = parse_target(invoke)
+    svc = next((s for s in services if s.name == workflow), None)
+    if svc is None or key is None:
+        return [], None
+    try:
+        sim = Simulation(services, seed=0)
+        run = sim.invoke(invoke, value)
+        sim.run()
+        waited = [] if run.done else _waited_promises(sim, run.id)
+        if not waited:
+            return [], None
+        for name in sorted(svc.handlers):
+            shared = svc.handlers[name]
+            if shared.kind == "workflow":
+                continue
+            target = f"{workflow}/{key}/{name}"
+            arg = _generated_input(shared)
+            probe = Simulation(services, seed=0)
+            run = probe.invoke(invoke, value)
+            probe.run()
+            probe.invoke(target, arg)
+            probe.run()
+            if run.done or waited[0] not in _waited_promises(probe, run.id):
+                said = (f"call {target}({arg!r}) once the run waits (it completes promise "
+                        f"{waited[0]!r} that {invoke} waits on)")
+                return [call(target, arg)], said
+    except (SimdurableError, TypeError, ValueError):
+        return [], None
+    return [], None

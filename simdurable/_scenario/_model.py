@@ -17,12 +17,14 @@ from ..runtime._faults import (
     DELAY,
     FAIL,
     LOSE_RESPONSE,
+    MAX_DURATION_MS,
     RESTART,
     SUSPEND,
     TERMINAL,
     Fault,
     FaultPlan,
     FaultPlanError,
+    exception_type,
     parse_duration_ms,
 )
 from ._schema import did_you_mean, validate
@@ -48,10 +50,29 @@ EVENT_KINDS: Final = (
 
 
 def duration_ms(value: int | float | str) -> int:
-    """A schema-valid duration (string with unit, or seconds) in milliseconds."""
+    """A schema-valid duration (string with unit, or seconds) in milliseconds.
+
+    Raises ``FaultPlanError`` for one beyond ``MAX_DURATION_MS``.
+    """
     if isinstance(value, str):
         return parse_duration_ms(value)
+    if not 0 <= value <= MAX_DURATION_MS // 1000:
+        raise FaultPlanError(
+            f"a duration of {value} seconds is out of range; it must be between 0 and "
+            f"{MAX_DURATION_MS // 1000} seconds (100000d)"
+        )
     return round(value * 1000)
+
+
+def _durations(doc: Document, problems: list[Problem]) -> Any:
+    """``ms(path, value)``: a duration in ms, or None with a problem at ``path``."""
+    def ms(path: Path, value: int | float | str) -> int | None:
+        try:
+            return duration_ms(value)
+        except FaultPlanError as err:
+            problems.append(doc.problem(path, err.message))
+            return None
+    return ms
 
 
 @dataclass
@@ -149,11 +170,18 @@ def _faults(doc: Document, raw: Any, problems: list[Problem]) -> list[tuple[Faul
         where = Where(("faults",), doc.mark(("faults",)))
         try:
             plan = FaultPlan.parse(raw)
-        except (FaultPlanError, TypeError) as err:
-            problems.append(where.problem(f"cannot read the fault plan {raw!r}: {err}"))
+        except FaultPlanError as err:
+            mark = where.mark
+            if mark is not None and err.column is not None and ("faults",) in doc.verbatim:
+                mark = Mark(mark.line, mark.col + err.column - 1)
+                problems.append(Problem(f"cannot read the fault plan: {err.message}",
+                                        ("faults",), mark))
+            else:
+                problems.append(where.problem(f"cannot read the fault plan: {err}"))
             return []
         return [(f, where) for f in plan.faults]
     out = []
+    ms = _durations(doc, problems)
     for i, item in enumerate(raw):
         path: Path = ("faults", i)
         where = Where(path, doc.mark(path))
@@ -171,9 +199,11 @@ def _faults(doc: Document, raw: Any, problems: list[Problem]) -> list[tuple[Faul
             continue
         kwargs: dict[str, Any] = {k: v for k, v in item.items() if k not in ("at", "by")}
         if "at" in item:
-            kwargs["at_ms"] = duration_ms(item["at"])
+            kwargs["at_ms"] = ms(path + ("at",), item["at"])
         if "by" in item:
-            kwargs["by_ms"] = duration_ms(item["by"])
+            kwargs["by_ms"] = ms(path + ("by",), item["by"])
+        if None in (kwargs.get("at_ms", 0), kwargs.get("by_ms", 0)):
+            continue
         point_based = "at_ms" not in kwargs
         if kind in _FIRST_ATTEMPT and point_based and "attempt" not in item:
             kwargs["attempt"] = 1
@@ -188,6 +218,12 @@ def _faults(doc: Document, raw: Any, problems: list[Problem]) -> list[tuple[Faul
         if kind == DELAY and "by" not in item:
             problems.append(where.problem("a delay fault needs `by` (how long, like 2s)"))
             continue
+        if "exception" in item:
+            try:
+                exception_type(item["exception"])
+            except FaultPlanError as err:
+                problems.append(doc.problem(path + ("exception",), err.message))
+                continue
         try:
             out.append((Fault(**kwargs), where))
         except FaultPlanError as err:
@@ -213,6 +249,7 @@ def build(path: str, doc: Document) -> Scenario:
     """A ``Scenario`` from a schema-valid document; raises ``ScenarioError``."""
     data = doc.data
     problems: list[Problem] = []
+    ms = _durations(doc, problems)
 
     def where(p: Path) -> Where:
         return Where(p, doc.mark(p))
@@ -236,7 +273,7 @@ def build(path: str, doc: Document) -> Scenario:
             target=item["target"],
             input=item.get("input"),
             send=bool(item.get("send", False)) or "delay" in item,
-            delay_ms=duration_ms(item["delay"]) if "delay" in item else None,
+            delay_ms=ms(p + ("delay",), item["delay"]) if "delay" in item else None,
             idempotency_key=item.get("idempotency_key"),
             expect=_inv_expect(item.get("expect")),
             where=where(p),
@@ -260,7 +297,8 @@ def build(path: str, doc: Document) -> Scenario:
                 f"(names: {', '.join(names)}; give an invoke item a `name`)",
             ))
         at = item.get("at")
-        events.append(Event(None if at is None else duration_ms(at), kinds[0], args, where(p)))
+        events.append(Event(None if at is None else ms(p + ("at",), at), kinds[0], args,
+                            where(p)))
     faults = _faults(doc, data.get("faults"), problems)
     ex = data.get("expect") or {}
     steps = ex.get("steps") or {}
@@ -272,8 +310,10 @@ def build(path: str, doc: Document) -> Scenario:
         stored=steps.get("stored"),
         problems=list(ex.get("problems") or []),
         finished=ex.get("finished"),
-        at_least_ms=duration_ms(time["at_least"]) if "at_least" in time else None,
-        at_most_ms=duration_ms(time["at_most"]) if "at_most" in time else None,
+        at_least_ms=ms(("expect", "time", "at_least"), time["at_least"])
+        if "at_least" in time else None,
+        at_most_ms=ms(("expect", "time", "at_most"), time["at_most"])
+        if "at_most" in time else None,
     )
     for key in expect.state or {}:
         if key.count("/") != 1 or key.startswith("/") or key.endswith("/"):

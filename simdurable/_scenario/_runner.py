@@ -138,7 +138,8 @@ class _Run:
                 self._apply(ev)
             sim.run()
         except SimdurableError as err:
-            self.problems.append(Problem(f"the run stopped: {type(err).__name__}: {err}"))
+            self.problems.append(Problem(f"the run stopped: {type(err).__name__}: {err}", (),
+                                         self.sc.doc.mark(())))
         except FaultPlanError as err:
             self.problems.append(Problem(f"a fault could not fire: {err}", ("faults",),
                                          self.sc.doc.mark(("faults",))))
@@ -467,7 +468,13 @@ def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], s
 
     where = sc.where(("explore",))
     failures = []
+    seen: set[tuple[str, str]] = set()
     for inv in sc.invocations:
+        # Exploring the same target with the same input again finds nothing new.
+        distinct = (inv.target, _norm(inv.input))
+        if distinct in seen:
+            continue
+        seen.add(distinct)
         try:
             report = check(services=services, invoke=inv.target, input=inv.input,
                            externals=externals, max_examples=max_examples, seed=seed,

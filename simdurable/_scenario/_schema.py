@@ -31,7 +31,11 @@ def schema() -> dict[str, Any]:
 def _validator() -> Any:
     import jsonschema  # type: ignore[import-untyped]
 
-    return jsonschema.Draft202012Validator(schema())
+    base = jsonschema.Draft202012Validator
+    # JSON Schema takes 1.0 for an integer; a count or a seed must be written as one.
+    strict_int = base.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool))
+    return jsonschema.validators.extend(base, type_checker=strict_int)(schema())
 
 
 def show(value: Any, limit: int = 60) -> str:

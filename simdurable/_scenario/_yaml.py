@@ -21,6 +21,9 @@ import yaml
 MAX_BYTES: Final = 1_000_000
 MAX_DEPTH: Final = 64
 MAX_VALUES: Final = 100_000
+# Integers are 64-bit, as in JSON parsers and SQLite: a bigger one is a typo.
+MIN_INT: Final = -(2**63)
+MAX_INT: Final = 2**63 - 1
 
 Path = tuple[str | int, ...]
 
@@ -89,6 +92,9 @@ class Document:
     data: Any
     marks: dict[Path, Mark] = field(default_factory=dict)
     key_marks: dict[Path, Mark] = field(default_factory=dict)
+    # Strings written plain on one line: their text is the file's, character
+    # for character, so a column inside one maps to a column in the file.
+    verbatim: set[Path] = field(default_factory=set)
 
     def mark(self, path: Path, *, key: bool = False) -> Mark | None:
         """The mark of ``path`` (its key if ``key``), else of its nearest parent."""
@@ -109,22 +115,43 @@ def _mark(m: Any) -> Mark | None:
     return None if m is None else Mark(m.line + 1, m.column + 1)
 
 
-def _yaml_problem(err: yaml.YAMLError) -> Problem:
+def _position(text: str | bytes, index: int) -> Mark:
+    """The 1-based line and column of ``index`` in ``text``."""
+    nl = "\n" if isinstance(text, str) else b"\n"
+    line = text.count(nl, 0, index) + 1  # type: ignore[arg-type]
+    return Mark(line, index - (text.rfind(nl, 0, index) + 1) + 1)  # type: ignore[arg-type]
+
+
+def _yaml_problem(err: yaml.YAMLError, text: str) -> Problem:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     if isinstance(err, yaml.MarkedYAMLError):
-        text = " ".join(x for x in (err.context, err.problem) if x)
+        text_ = err.problem or ""
+        context = _mark(err.context_mark)
+        if err.context and context is not None and context != _mark(err.problem_mark):
+            text_ += f" ({err.context} at {context.line}:{context.col})"
+        elif err.context:
+            text_ = f"{err.context}: {text_}"
+    elif isinstance(err, yaml.reader.ReaderError):
+        # A character YAML forbids (a NUL byte, a control character): the
+        # reader knows only its offset in the text.
+        char = err.character
+        code = f"#x{char:04x}" if isinstance(char, int) else f"#x{ord(char):04x}"
+        return Problem(f"not valid YAML: the character {code} is not allowed in YAML text "
+                       "(only printable characters, tab and newlines are)", (),
+                       _position(text, min(err.position, len(text))))
     else:
-        text = str(err)
-    text = " ".join((text or str(err)).split())
-    return Problem(f"not valid YAML: {text}", (), _mark(mark))
+        text_ = str(err)
+    text_ = " ".join((text_ or str(err)).split())
+    return Problem(f"not valid YAML: {text_}", (), _mark(mark) or Mark(1, 1))
 
 
-def _check_shape(text: str) -> Problem | None:
+def _check_shape(loader: yaml.SafeLoader) -> Problem | None:
     """Walk the event stream (no recursion) to refuse documents too deep or too big."""
     depth = 0
     count = 0
     docs = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    while loader.check_event():
+        event = loader.get_event()  # type: ignore[no-untyped-call]
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
@@ -206,27 +233,48 @@ class _Converter:
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
-        return self.scalar(node, path)
+        value = self.scalar(node, path)
+        if isinstance(value, str) and node.style is None and node.start_mark is not None \
+                and node.end_mark is not None and node.start_mark.line == node.end_mark.line:
+            self.doc.verbatim.add(path)
+        return value
 
     def scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        mark = _mark(node.start_mark)
         try:
             value = _constructor.construct_object(node, deep=True)
         except yaml.YAMLError as err:
             why = err.problem if isinstance(err, yaml.MarkedYAMLError) else str(err)
-            raise _Refused(Problem(f"cannot read value {node.value!r}: {why}", path,
-                                   _mark(node.start_mark))) from None
+            raise _Refused(Problem(f"cannot read value {_short(node.value)}: {why}", path,
+                                   mark)) from None
+        except (ValueError, OverflowError):  # an integer of thousands of digits
+            raise _Refused(Problem(
+                f"cannot read value {_short(node.value)}: a number far too large; "
+                f"integers must be between {MIN_INT} and {MAX_INT}", path, mark,
+            )) from None
+        if isinstance(value, int) and not isinstance(value, bool) \
+                and not MIN_INT <= value <= MAX_INT:
+            raise _Refused(Problem(
+                f"the integer {_short(node.value)} is too large; integers must be between "
+                f"{MIN_INT} and {MAX_INT}", path, mark,
+            ))
         if value is None or isinstance(value, (str, bool, int)):
             return value
         if isinstance(value, float):
             if math.isfinite(value):
                 return value
-            raise _Refused(Problem(f"{node.value!r} is not a finite number", path,
-                                   _mark(node.start_mark)))
+            raise _Refused(Problem(f"{_short(node.value)} is not a finite number", path, mark))
         raise _Refused(Problem(
-            f"{node.value!r} reads as a {type(value).__name__}, which scenarios do not use; "
-            "put it in quotes to make it a string",
-            path, _mark(node.start_mark),
+            f"{_short(node.value)} reads as a {type(value).__name__}, which scenarios do not "
+            "use; put it in quotes to make it a string",
+            path, mark,
         ))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut short: an error must not echo a 5,000-digit number."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
 
 
 class _Refused(Exception):
@@ -242,26 +290,46 @@ def load_document(text: str | bytes) -> Document:
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
             raise ScenarioError("", [Problem(
-                f"the file is {len(text)} bytes; scenarios are limited to {MAX_BYTES}")])
+                f"the file is more than {MAX_BYTES} bytes; scenarios are limited to that",
+                (), Mark(1, 1))])
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise ScenarioError("", [Problem(f"not UTF-8 text: {err}")]) from None
+            raise ScenarioError("", [Problem(
+                f"not UTF-8 text: the byte {err.object[err.start]:#04x} cannot start or "
+                "continue a character here; save the file as UTF-8", (),
+                _position(err.object, err.start),
+            )]) from None
     if len(text) > MAX_BYTES:
         raise ScenarioError("", [Problem(
-            f"the file is {len(text)} characters; scenarios are limited to {MAX_BYTES}")])
+            f"the file is {len(text)} characters; scenarios are limited to {MAX_BYTES}",
+            (), Mark(1, 1))])
+    loader: yaml.SafeLoader | None = None
     try:
-        shape = _check_shape(text)
+        loader = yaml.SafeLoader(text)
+        shape = _check_shape(loader)
         if shape is not None:
             raise ScenarioError("", [shape])
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader.dispose()
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()
     except yaml.YAMLError as err:
-        raise ScenarioError("", [_yaml_problem(err)]) from None
+        raise ScenarioError("", [_yaml_problem(err, text)]) from None
+    except (ValueError, OverflowError) as err:
+        # The scanner's own errors: an escape like "\U00110000" beyond Unicode.
+        raise ScenarioError("", [Problem(
+            f"not valid YAML: an escape sequence that is no character ({err}); "
+            "characters go up to \\U0010FFFF", (),
+            _mark(loader.get_mark()) if loader is not None else Mark(1, 1),
+        )]) from None
     except RecursionError:  # pragma: no cover - the shape check stops this first
-        raise ScenarioError("", [Problem("nested too deeply to read")]) from None
+        raise ScenarioError("", [Problem("nested too deeply to read", (), Mark(1, 1))]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise ScenarioError("", [Problem("the file is empty; a scenario needs at least "
-                                         "`services` and `invoke`")])
+                                         "`services` and `invoke`", (), Mark(1, 1))])
     conv = _Converter()
     try:
         conv.doc.data = conv.convert(node, (), 0)

@@ -137,6 +137,22 @@ def test_scenarios_become_items_and_a_broken_one_fails_alone(project: pytest.Pyt
     assert "_runner.py" not in result.stdout.str()
 
 
+def test_a_missing_quote_in_a_fault_plan_is_one_line_not_a_traceback(
+    project: pytest.Pytester,
+) -> None:
+    project.mkdir("scenarios")
+    text = SCENARIO.format(count=1).split("faults:")[0] + 'faults: crash(step=charge, message="x)\n'
+    project.path.joinpath("scenarios", "quote.yaml").write_text(text)
+    result = project.runpytest("--simdurable")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "scenarios/quote.yaml:7:36: faults: cannot read the fault plan: "
+        'a quote (") that is never closed',
+    ])
+    assert "Traceback" not in result.stdout.str()
+    assert len(result.stdout.lines) < 30, result.stdout.str()
+
+
 def test_verbose_adds_the_internal_traceback(project: pytest.Pytester) -> None:
     project.mkdir("scenarios")
     project.path.joinpath("scenarios", "wrong.yaml").write_text(SCENARIO.format(count=2))

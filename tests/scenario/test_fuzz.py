@@ -184,7 +184,7 @@ def test_the_unmutated_scenario_passes() -> None:
     assert _outcome(yaml.safe_dump(VALID)) == "ok"
 
 
-@FAST
+@fuzz(150)
 @given(mutated())
 def test_mutated_scenarios_give_errors_not_crashes(doc: dict[str, Any]) -> None:
     _outcome(yaml.safe_dump(doc, sort_keys=False))

@@ -1,0 +1,376 @@
+"""Runs the compatibility programs in the simulation, in two modes.
+
+``real``: restate-sdk is installed and a program module is imported as it is;
+its ``restate.Service``/``VirtualObject``/``Workflow`` objects go to
+``Simulation`` unchanged.
+
+``swap``: the same module is imported with ``restate`` and every
+``restate.*`` resolved to ``simdurable`` and ``simdurable.*`` (a meta-path
+alias, the same as writing ``import simdurable as restate``); the real
+restate-sdk is never imported by the program.
+
+A case is a list of operations (invocations, awakeable/promise completions,
+cancellations) run in order, each followed by ``sim.run()``; afterwards every
+invocation's outcome and the listed object states are compared with what the
+program does on Restate, as written by hand from its text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import traceback
+import types
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+PROGRAMS = "tests.compat.programs"
+MODES = ("real", "swap")
+# After the last operation, virtual time runs this long: retries back off and
+# short timers fire; a day-long sleep stays asleep.
+SETTLE = timedelta(hours=1)
+
+
+class _Nothing:
+    def __repr__(self) -> str:
+        return "<no expectation>"
+
+
+NOTHING: Any = _Nothing()
+
+
+# -- the operations of a case ---------------------------------------------------
+@dataclass
+class Call:
+    """Submit ``target`` ("Svc/handler", "Obj/key/handler") and expect an outcome.
+
+    ``result``: the value returned, compared after JSON normalisation;
+    ``error``: ``(status_code, message)`` of the terminal error it ends with;
+    ``status``: the status it must have at the end instead ("paused" for an
+    invocation that keeps failing, "waiting"/"suspended" for one still blocked).
+    """
+
+    target: str
+    input: Any = None
+    result: Any = NOTHING
+    error: tuple[int, str] | None = None
+    status: str | None = None
+    send: bool = False
+    delay: timedelta | None = None
+    idempotency_key: str | None = None
+    headers: dict[str, str] | None = None
+    raw: bytes | None = None
+    check: Callable[[Any], bool] | None = None  # a predicate on the result
+
+
+@dataclass
+class ResolveAwakeables:
+    """Resolve (or reject, with ``reject`` as the message) every open awakeable."""
+
+    value: Any = None
+    reject: str | None = None
+
+
+@dataclass
+class ResolvePromise:
+    workflow: str
+    key: str
+    name: str
+    value: Any = None
+
+
+@dataclass
+class Cancel:
+    """Cancel the invocation submitted by the ``call``-th ``Call`` of the case."""
+
+    call: int
+
+
+@dataclass
+class Advance:
+    """Let virtual time pass (timers fire as they fall due)."""
+
+    by: timedelta
+
+
+Op = Call | ResolveAwakeables | ResolvePromise | Cancel | Advance
+
+
+@dataclass
+class Case:
+    """One scenario; ``covers`` are handlers it exercises besides its calls'
+    targets (callees), ``state`` the objects' final state ("Obj/key": {...})."""
+
+    name: str
+    ops: list[Op]
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    covers: tuple[str, ...] = ()
+
+    def handlers(self) -> set[str]:
+        found = {handler_of_target(op.target) for op in self.ops if isinstance(op, Call)}
+        return found | set(self.covers)
+
+
+def handler_of_target(target: str) -> str:
+    parts = target.split("/")
+    return f"{parts[0]}/{parts[-1]}"
+
+
+# -- loading a program in a mode --------------------------------------------------
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, real_name: str) -> None:
+        self.real_name = real_name
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return importlib.import_module(self.real_name)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+class RestateAlias(importlib.abc.MetaPathFinder):
+    """Resolves ``restate`` and ``restate.x`` to ``simdurable`` and ``simdurable.x``."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "restate" and not fullname.startswith("restate."):
+            return None
+        real = "simdurable" + fullname[len("restate"):]
+        if real not in sys.modules and importlib.util.find_spec(real) is None:
+            return None  # ModuleNotFoundError for restate.x, as the swap lacks it
+        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(real),
+                                              is_package=True)
+
+
+def _ours(name: str, swap: bool) -> bool:
+    # The real restate-sdk is imported once per process (its native part
+    # cannot be loaded twice); the swap hides it while a program imports.
+    restate = name == "restate" or name.startswith("restate.")
+    return (swap and restate) or name == PROGRAMS or name.startswith(PROGRAMS + ".")
+
+
+@contextmanager
+def _isolated_imports(swap: bool) -> Iterator[None]:
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if _ours(k, swap)}
+    alias = RestateAlias()
+    if swap:
+        sys.meta_path.insert(0, alias)
+    try:
+        yield
+    finally:
+        if swap:
+            sys.meta_path.remove(alias)
+        for k in [k for k in sys.modules if _ours(k, swap)]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+
+
+@dataclass
+class Loaded:
+    module: types.ModuleType | None
+    services: list[Any]
+    error: str | None = None
+
+
+_cache: dict[tuple[str, str], Loaded] = {}
+
+
+def service_classes(mode: str) -> tuple[type, ...]:
+    if mode == "real":
+        import restate
+
+        return (restate.Service, restate.VirtualObject, restate.Workflow)
+    import simdurable
+
+    return (simdurable.Service, simdurable.VirtualObject, simdurable.Workflow)
+
+
+def load(program: str, mode: str) -> Loaded:
+    """Import ``tests.compat.programs.<program>`` in ``mode``, with the services
+    defined by it and by the program modules it imports."""
+    if (program, mode) in _cache:
+        return _cache[(program, mode)]
+    classes = service_classes(mode)
+    with _isolated_imports(swap=mode == "swap"):
+        try:
+            module = importlib.import_module(f"{PROGRAMS}.{program}")
+        except BaseException as err:  # noqa: B036 - the import is what is measured
+            loaded = Loaded(None, [], f"import failed: {_one_line(err)}")
+        else:
+            services: list[Any] = []
+            mods = [m for k, m in sorted(sys.modules.items()) if k.startswith(PROGRAMS + ".")]
+            for m in [module, *[m for m in mods if m is not module]]:
+                for value in vars(m).values():
+                    if isinstance(value, classes) and not any(value is s for s in services):
+                        services.append(value)
+            loaded = Loaded(module, services)
+    _cache[(program, mode)] = loaded
+    return loaded
+
+
+def _one_line(err: BaseException) -> str:
+    text = f"{type(err).__name__}: {err}".splitlines()
+    return text[0] if text else type(err).__name__
+
+
+# -- running a case ---------------------------------------------------------------
+def normalise(value: Any) -> Any:
+    """A handler's result as JSON-like data, whatever the model class."""
+    if hasattr(value, "model_dump"):
+        return normalise(value.model_dump(mode="json"))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return normalise(dataclasses.asdict(value))
+    if type(value).__module__.startswith("msgspec") or hasattr(value, "__struct_fields__"):
+        import msgspec
+
+        return normalise(msgspec.to_builtins(value))
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [normalise(v) for v in value]
+    return value
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    problems: list[str]
+
+
+def _error_parts(err: BaseException) -> tuple[Any, str]:
+    code = getattr(err, "status_code", None)
+    message = getattr(err, "message", None)
+    if message is None:
+        message = str(err)
+    return code, message
+
+
+def run_case(program: str, case: Case, mode: str, seed: int = 0) -> Outcome:
+    """Run ``case`` of ``program`` in ``mode``; never raises."""
+    try:
+        return _run_case(program, case, mode, seed)
+    except Exception as err:  # noqa: BLE001 - any failure is an outcome here
+        tb = traceback.extract_tb(err.__traceback__)
+        where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+        return Outcome(False, [f"{_one_line(err)}{where}"])
+
+
+def _run_case(program: str, case: Case, mode: str, seed: int) -> Outcome:
+    import simdurable as sd
+    from tests.compat.cases import HOSTS
+
+    services: list[Any] = []
+    for name in (program, *HOSTS.get(program, ())):
+        loaded = load(name, mode)
+        if loaded.error is not None:
+            return Outcome(False, [f"{name}: {loaded.error}"])
+        services += [s for s in loaded.services if s.name not in {t.name for t in services}]
+    sim = sd.Simulation(services=services, seed=seed)
+    handles: list[tuple[Call, Any]] = []
+    for op in case.ops:
+        if isinstance(op, Call):
+            if callable(op.input):  # an input built from earlier invocations' ids
+                op = dataclasses.replace(op, input=op.input([h.id for _, h in handles]))
+            if op.send or op.delay is not None:
+                h = sim.send(op.target, op.input, delay=op.delay, raw=op.raw,
+                             idempotency_key=op.idempotency_key, headers=op.headers)
+            else:
+                h = sim.invoke(op.target, op.input, raw=op.raw,
+                               idempotency_key=op.idempotency_key, headers=op.headers)
+            handles.append((op, h))
+        elif isinstance(op, ResolveAwakeables):
+            for awk in sim.awakeables():
+                if op.reject is not None:
+                    sim.reject_awakeable(awk, op.reject)
+                else:
+                    sim.resolve_awakeable(awk, op.value)
+        elif isinstance(op, ResolvePromise):
+            sim.resolve_promise(op.workflow, op.key, op.name, op.value)
+        elif isinstance(op, Cancel):
+            sim.cancel(handles[op.call][1])
+        elif isinstance(op, Advance):
+            sim.run(until=timedelta(seconds=sim.now()) + op.by)
+            continue
+        sim.run(until=timedelta(seconds=sim.now()))  # what is due now, no timer ahead
+    sim.run(until=timedelta(seconds=sim.now()) + SETTLE)
+    problems: list[str] = []
+    for i, (op, h) in enumerate(handles):
+        problems += _check_call(i, op, h)
+    for where, expected in case.state.items():
+        service, key = where.split("/", 1)
+        got = normalise(sim.state(service, key))
+        if got != expected:
+            problems.append(f"state of {where}: expected {expected!r}, got {got!r}")
+    return Outcome(not problems, problems)
+
+
+def _check_call(i: int, op: Call, h: Any) -> list[str]:
+    label = f"call #{i} {op.target}"
+    status = h.status
+    if op.status is not None:
+        if status != op.status:
+            return [f"{label}: expected status {op.status}, got {status} ({_result_text(h)})"]
+        return []
+    if op.error is None and op.result is NOTHING and op.check is None:
+        return [] if status in ("completed", "failed") else [
+            f"{label}: did not finish: {status} ({_result_text(h)})"]
+    try:
+        value = h.result()
+    except Exception as err:  # noqa: BLE001
+        code, message = _error_parts(err)
+        if op.error is not None and (code, message) == op.error:
+            return []
+        want = f"error {op.error}" if op.error is not None else f"result {op.result!r}"
+        return [f"{label}: expected {want}, got {type(err).__name__}({message!r}, {code})"]
+    if op.error is not None:
+        return [f"{label}: expected error {op.error}, got result {value!r}"]
+    got = normalise(value)
+    if op.check is not None and not op.check(got):
+        return [f"{label}: result {got!r} fails its check"]
+    if op.result is not NOTHING and got != op.result:
+        return [f"{label}: expected {op.result!r}, got {got!r}"]
+    return []
+
+
+def _result_text(h: Any) -> str:
+    try:
+        return repr(h.result())
+    except Exception as err:  # noqa: BLE001
+        return _one_line(err)
+
+
+# -- the whole suite -------------------------------------------------------------
+def programs() -> list[str]:
+    """The program modules, by name."""
+    import pkgutil
+
+    from tests.compat import programs as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+
+
+def cases_of(program: str) -> list[Case]:
+    from tests.compat.cases import CASES
+
+    return CASES.get(program, [])
+
+
+def all_cases() -> list[tuple[str, Case]]:
+    from tests.compat.cases import CASES
+
+    return [(p, c) for p in sorted(CASES) for c in CASES[p]]
+
+
+def restate_installed() -> bool:
+    return importlib.util.find_spec("restate") is not None

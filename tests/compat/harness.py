@@ -130,10 +130,14 @@ class _AliasLoader(importlib.abc.Loader):
         self.real_name = real_name
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return importlib.import_module(self.real_name)
+        module = importlib.import_module(self.real_name)
+        self.real_spec = module.__spec__
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        return None
+        # The import system set the alias's spec on the real module: give it
+        # back its own, or importlib.resources would no longer find its files.
+        module.__spec__ = self.real_spec
 
 
 class RestateAlias(importlib.abc.MetaPathFinder):

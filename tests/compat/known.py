@@ -4,137 +4,16 @@
 must leave this list, and a case that starts to fail must be explained here.
 """
 
-KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('sdk_ex_app', "the app's services"): "Simulation does not accept restate-sdk's own "
-                                                'service objects yet',
-          ('sdk_ex_concurrent_greeter', 'race two models'): 'Simulation does not accept '
-                                                            "restate-sdk's own service objects yet",
-          ('sdk_ex_greeter', 'greet'): "Simulation does not accept restate-sdk's own service "
-                                       'objects yet',
-          ('sdk_ex_msgspec_greeter', 'greet'): "Simulation does not accept restate-sdk's own "
-                                               'service objects yet',
-          ('sdk_ex_pydantic_greeter', 'greet'): "Simulation does not accept restate-sdk's own "
-                                                'service objects yet',
-          ('sdk_ex_random_greeter', 'greet'): "Simulation does not accept restate-sdk's own "
-                                              'service objects yet',
-          ('sdk_ex_virtual_object', 'increment and count'): 'Simulation does not accept '
-                                                            "restate-sdk's own service objects yet",
-          ('sdk_ex_workflow', 'approved'): "Simulation does not accept restate-sdk's own service "
-                                           'objects yet',
-          ('sdk_ex_workflow', 'declined'): "Simulation does not accept restate-sdk's own service "
-                                           'objects yet',
-          ('sdk_ex_workflow', 'timed out'): "Simulation does not accept restate-sdk's own service "
-                                            'objects yet',
-          ('sdk_ts_awakeable_holder', 'hold then ask'): "Simulation does not accept restate-sdk's "
-                                                        'own service objects yet',
-          ('sdk_ts_awakeable_holder', 'unlock without one'): 'Simulation does not accept '
-                                                             "restate-sdk's own service objects "
-                                                             'yet',
-          ('sdk_ts_block_and_wait', 'unblocked run'): "Simulation does not accept restate-sdk's "
+KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('sdk_ts_command_interpreter', 'a signal'): "Simulation does not accept restate-sdk's "
                                                       'own service objects yet',
-          ('sdk_ts_cancel_test', 'cancel while blocked on AWAKEABLE'): 'Simulation does not accept '
-                                                                       "restate-sdk's own service "
-                                                                       'objects yet',
-          ('sdk_ts_cancel_test', 'cancel while blocked on CALL'): 'Simulation does not accept '
-                                                                  "restate-sdk's own service "
-                                                                  'objects yet',
-          ('sdk_ts_cancel_test', 'cancel while blocked on SLEEP'): 'Simulation does not accept '
-                                                                   "restate-sdk's own service "
-                                                                   'objects yet',
-          ('sdk_ts_cancel_test', 'verify before any test'): 'Simulation does not accept '
-                                                            "restate-sdk's own service objects yet",
-          ('sdk_ts_command_interpreter', 'a signal'): "Simulation does not accept restate-sdk's "
-                                                      'own service objects yet',
-          ('sdk_ts_command_interpreter', 'all fail'): "Simulation does not accept restate-sdk's "
-                                                      'own service objects yet',
-          ('sdk_ts_command_interpreter', 'awakeable before the timeout'): 'Simulation does not '
-                                                                          "accept restate-sdk's "
-                                                                          'own service objects yet',
-          ('sdk_ts_command_interpreter', 'awakeable or timeout'): 'Simulation does not accept '
-                                                                  "restate-sdk's own service "
-                                                                  'objects yet',
-          ('sdk_ts_command_interpreter', 'combinators'): "Simulation does not accept restate-sdk's "
-                                                         'own service objects yet',
-          ('sdk_ts_command_interpreter', 'reject an awakeable'): 'Simulation does not accept '
-                                                                 "restate-sdk's own service "
-                                                                 'objects yet',
-          ('sdk_ts_command_interpreter', 'steps and sleeps'): 'Simulation does not accept '
-                                                              "restate-sdk's own service objects "
-                                                              'yet',
-          ('sdk_ts_counter', 'add, get, fail, reset'): "Simulation does not accept restate-sdk's "
-                                                       'own service objects yet',
-          ('sdk_ts_failing', 'a step gives up after its attempts'): 'Simulation does not accept '
-                                                                    "restate-sdk's own service "
-                                                                    'objects yet',
-          ('sdk_ts_failing', 'a step succeeds after three attempts'): 'Simulation does not accept '
-                                                                      "restate-sdk's own service "
-                                                                      'objects yet',
-          ('sdk_ts_failing', 'retried handler succeeds on the fourth attempt'): 'Simulation does '
-                                                                                'not accept '
-                                                                                "restate-sdk's own "
-                                                                                'service objects '
-                                                                                'yet',
-          ('sdk_ts_failing', 'terminal errors'): "Simulation does not accept restate-sdk's own "
-                                                 'service objects yet',
-          ('sdk_ts_interpreter', 'helper directly'): "Simulation does not accept restate-sdk's own "
-                                                     'service objects yet',
-          ('sdk_ts_interpreter', 'three layers'): "Simulation does not accept restate-sdk's own "
-                                                  'service objects yet',
-          ('sdk_ts_kill_test', 'a call tree that blocks on itself'): 'Simulation does not accept '
-                                                                     "restate-sdk's own service "
-                                                                     'objects yet',
-          ('sdk_ts_list_object', 'append, get, clear'): "Simulation does not accept restate-sdk's "
-                                                        'own service objects yet',
-          ('sdk_ts_map_object', 'set, get, clearAll'): "Simulation does not accept restate-sdk's "
-                                                       'own service objects yet',
-          ('sdk_ts_non_determinism', 'backgroundInvokeWithDifferentTargets ends and bumps the counter once'): 'Simulation '
-                                                                                                              'does '
-                                                                                                              'not '
-                                                                                                              'accept '
-                                                                                                              "restate-sdk's "
-                                                                                                              'own '
-                                                                                                              'service '
-                                                                                                              'objects '
-                                                                                                              'yet',
-          ('sdk_ts_non_determinism', 'callDifferentMethod ends and bumps the counter once'): 'Simulation '
-                                                                                             'does '
-                                                                                             'not '
-                                                                                             'accept '
-                                                                                             "restate-sdk's "
-                                                                                             'own '
-                                                                                             'service '
-                                                                                             'objects '
-                                                                                             'yet',
-          ('sdk_ts_non_determinism', 'eitherSleepOrCall ends and bumps the counter once'): 'Simulation '
-                                                                                           'does '
-                                                                                           'not '
-                                                                                           'accept '
-                                                                                           "restate-sdk's "
-                                                                                           'own '
-                                                                                           'service '
-                                                                                           'objects '
-                                                                                           'yet',
-          ('sdk_ts_non_determinism', 'setDifferentKey ends and bumps the counter once'): 'Simulation '
-                                                                                         'does not '
-                                                                                         'accept '
-                                                                                         "restate-sdk's "
-                                                                                         'own '
-                                                                                         'service '
-                                                                                         'objects '
-                                                                                         'yet',
-          ('sdk_ts_proxy', 'call, send, many'): "Simulation does not accept restate-sdk's own "
-                                                'service objects yet',
-          ('sdk_ts_test_utils', 'cancel another invocation'): 'Simulation does not accept '
-                                                              "restate-sdk's own service objects "
-                                                              'yet',
-          ('sdk_ts_test_utils', 'echoes'): "Simulation does not accept restate-sdk's own service "
-                                           'objects yet',
           ('sdk_ts_test_utils', 'reject a signal'): "Simulation does not accept restate-sdk's own "
                                                     'service objects yet',
           ('sdk_ts_test_utils', 'resolve a signal'): "Simulation does not accept restate-sdk's own "
                                                      'service objects yet'},
  'swap': {('sdk_ex_app', "the app's services"): 'the import swap lacks a public name of restate',
           ('sdk_ex_greeter', 'greet'): 'the import swap lacks a public name of restate',
-          ('sdk_ex_msgspec_greeter', 'greet'): 'a msgspec Struct result is not serialised by the default serde (the invocation retries)',
+          ('sdk_ex_msgspec_greeter', 'greet'): 'a msgspec Struct result is not serialised by the '
+                                               'default serde (the invocation retries)',
           ('sdk_ts_awakeable_holder', 'hold then ask'): 'the import swap lacks a restate submodule '
                                                         'the program imports',
           ('sdk_ts_awakeable_holder', 'unlock without one'): 'the import swap lacks a restate '

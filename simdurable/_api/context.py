@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
-from ..runtime._engine import HandlerSpec
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
+from ..runtime._fast import new_tuple
 from ..runtime._ids import awakeable_id, encode_promise
 from ..runtime._invocation import LIVE, REPLAYING, Attempt, StepSpec, current_step, user_source
 from ..runtime._journal import (
@@ -42,8 +42,8 @@ from ..runtime._journal import (
     Entry,
     Failure,
     Value,
-    new_tuple,
 )
+from ..runtime._registry import HandlerSpec
 from ..runtime._retry import to_ms
 from .futures import DurableCallFuture, DurableFuture, DurableSleepFuture, SendHandle
 from .options import RunOptions, options_from_legacy

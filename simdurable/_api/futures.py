@@ -16,10 +16,10 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
-from ..runtime._engine import NOT_RUN, RAN_PARKED
 from ..runtime._errors import HandlerError, TerminalError
 from ..runtime._invocation import PARKED, REPLAYING, Attempt, Wait
 from ..runtime._journal import Completion, Failure, Value
+from ..runtime._steps import NOT_RUN, RAN_PARKED
 
 T = TypeVar("T")
 

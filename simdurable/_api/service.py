@@ -15,8 +15,8 @@ from datetime import timedelta
 from typing import Any, Final, Literal
 
 from .._restate import native_services
-from ..runtime._engine import DEFAULT_RETENTION_MS, HandlerSpec
 from ..runtime._errors import SerializationError, TerminalError
+from ..runtime._registry import DEFAULT_RETENTION_MS, HandlerSpec
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from .serde import DefaultSerde, Serde
 

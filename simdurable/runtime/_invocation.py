@@ -25,22 +25,21 @@ import random
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 from ._errors import ContextMisuseError, JournalMismatchError, TerminalError
+from ._faults import Injector
 from ._journal import (
     CANCELLED,
     COMMAND_KINDS,
     COMPLETION,
-    PAYLOAD_CHECKED,
     Completion,
     Entry,
     same_command,
 )
-
-if TYPE_CHECKING:
-    from ._engine import Engine
-    from ._store import InvocationRecord
+from ._registry import HandlerSpec
+from ._scheduler import Scheduler
+from ._store import InvocationRecord
 
 REPLAYING: Final = "replaying"
 LIVE: Final = "live"
@@ -134,12 +133,42 @@ class StepRandom(random.Random):
         return super().getrandbits(k)
 
 
+class EngineView(Protocol):
+    """What an attempt, and the handler API over it, may ask of the engine.
+
+    The engine (``_engine.Engine``) provides it; naming it here keeps the
+    attempt below the engine, with no import of it.
+    """
+
+    segment_guard: Any
+    scheduler: Scheduler
+    injector: Injector
+
+    @property
+    def now_ms(self) -> int: ...
+
+    @property
+    def faulty(self) -> bool: ...
+
+    def wall_ms(self) -> int: ...
+
+    def trace(self, kind: str, inv: str, text: str) -> None: ...
+
+    def resolve(self, service: str, handler: str, key: str | None) -> HandlerSpec: ...
+
+    def store_command(self, attempt: Attempt, entry: Entry) -> int: ...
+
+    def run_lone_step(self, attempt: Attempt, index: int) -> int: ...
+
+    def record_misuse(self, inv_id: str, err: Any) -> None: ...
+
+
 class Attempt:
     """Runs one attempt of an invocation; see the module docstring."""
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EngineView,
         rec: InvocationRecord,
         journal: list[Entry],
         number: int,
@@ -231,13 +260,11 @@ class Attempt:
                 index = self.cursor
             if index < len(journal):
                 recorded = journal[index]
-                if (recorded.kind != entry.kind or recorded.name != entry.name) or (
-                    recorded.kind in PAYLOAD_CHECKED and not same_command(recorded, entry)
-                ):  # same_command(), with its common case inlined
+                if not same_command(recorded, entry):
                     self._mismatch(index, recorded, entry)
                 self.cursor = index + 1
                 if recorded.result is not None:
-                    self._see(index, recorded.result)
+                    self.see(index, recorded.result)
                 if index + 1 >= len(journal):
                     self.state = LIVE
                     self.completed_next = -1
@@ -289,24 +316,20 @@ class Attempt:
             self.steps[index] = spec
 
     # -- completions ---------------------------------------------------------
-    def _see(self, index: int, completion: Completion) -> None:
+    def see(self, index: int, completion: Completion) -> None:
         if index not in self.done:
             self.done[index] = completion
             self._seq += 1
             self.order[index] = self._seq
 
     def _consume_notifications(self) -> None:
-        journal, done = self.journal, self.done
+        journal = self.journal
         cursor, end = self.cursor, len(journal)
         while cursor < end:
             entry = journal[cursor]
             if entry.kind == COMPLETION:
                 assert entry.result is not None
-                index = entry.target
-                if index not in done:  # _see(), inlined: once per replayed step
-                    done[index] = entry.result
-                    self._seq += 1
-                    self.order[index] = self._seq
+                self.see(entry.target, entry.result)
             elif entry.kind == CANCELLED:
                 self.cancel_pending = True
             else:
@@ -325,11 +348,7 @@ class Attempt:
             self.cancel_pending = True
         else:
             assert entry.result is not None
-            index = entry.target
-            if index not in self.done:  # _see(), inlined: once per step
-                self.done[index] = entry.result
-                self._seq += 1
-                self.order[index] = self._seq
+            self.see(entry.target, entry.result)
         waiting = self.waiting
         if waiting is None:
             return False

@@ -115,11 +115,6 @@ class Entry(NamedTuple):
         return describe_command(self.kind, self.name, self.data)
 
 
-# ``tuple.__new__(Entry, (every field in order))`` builds an entry without the
-# named tuple's Python-level ``__new__``: for the entries every step makes.
-new_tuple = tuple.__new__
-
-
 def describe_command(kind: str, name: str, data: bytes | None) -> str:
     """``Entry.describe()`` of a command, from the fields it shows."""
     text = f"{kind}"

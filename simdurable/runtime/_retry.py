@@ -106,3 +106,25 @@ def step_backoff(
         max_attempts=max_attempts,
         max_duration_ms=None if max_duration is None else to_ms(max_duration, 0),
     )
+
+
+def retry_delay(
+    policy: InvocationRetryPolicy, failures: int, *, counts: bool, delay_ms: int | None,
+    retry_after: timedelta | float | int | None,
+) -> int | None:
+    """How long until an invocation's next attempt, after its ``failures``-th failure.
+
+    None: the policy's attempts are used up (``on_max_attempts`` says what
+    then). A failure that does not count (a step's own backoff chose
+    ``delay_ms``) never uses them up; a ``retry_after`` the error asked for
+    wins over the policy's delay.
+    """
+    if counts:
+        backoff = policy.backoff()
+        if backoff.exhausted(failures, 0):
+            return None
+        if delay_ms is None:
+            delay_ms = backoff.delay_ms(failures)
+    if retry_after is not None:
+        delay_ms = to_ms(retry_after, 0)
+    return delay_ms or 0

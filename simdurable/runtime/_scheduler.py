@@ -68,30 +68,40 @@ class Scheduler:
     def __init__(self, chooser: Chooser, start_ms: int = 0) -> None:
         self.chooser = chooser
         self.now_ms = start_ms
-        self._ready: list[Any] = []
+        # Tasks ready to run, in the order they became ready (read directly on
+        # the hot path: see ``Steps.run_lone_step``).
+        self.ready: list[Any] = []
         self._timers: SortedList = SortedList(key=lambda t: (t[0], t[1]))
         self._timer_seq = 0
         self.decisions = 0
+        # Tasks taken so far (``pop`` and steps run in place); a host stops its
+        # run at ``max_tasks``, so that a runaway handler ends.
+        self.tasks_run = 0
+        self.max_tasks: float = float("inf")
 
     # -- ready set -----------------------------------------------------------
     def push(self, task: Any) -> None:
-        self._ready.append(task)
+        self.ready.append(task)
 
     def has_ready(self) -> bool:
-        return bool(self._ready)
+        return bool(self.ready)
 
     def pop(self) -> Any:
         """Take the next ready task; the chooser picks when several are ready."""
-        n = len(self._ready)
+        self.tasks_run += 1
+        n = len(self.ready)
         if n == 1:
-            return self._ready.pop()
+            return self.ready.pop()
         i = self.chooser.choose(n, "schedule")
         self.decisions += 1
-        return self._ready.pop(i)
+        return self.ready.pop(i)
+
+    def clear_ready(self) -> None:
+        self.ready.clear()
 
     def discard(self, predicate: Any) -> None:
         """Drop every ready task for which ``predicate(task)`` is true."""
-        self._ready = [t for t in self._ready if not predicate(t)]
+        self.ready = [t for t in self.ready if not predicate(t)]
 
     def add_timer(self, due_ms: int, payload: Any) -> None:
         self._timer_seq += 1

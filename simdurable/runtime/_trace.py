@@ -36,3 +36,33 @@ def _step_text(name: str, index: int) -> str:
 
 
 _FORMS: Final[dict[str, Callable[..., str]]] = {"command": _command_text, "step": _step_text}
+
+
+class Tracer:
+    """Where the runtime's parts write trace events: a host's sink, or nowhere.
+
+    ``deferred``: the per-entry and per-step events go to the sink unformatted
+    (a host that formats them only when read, as the simulation does).
+    """
+
+    def __init__(self, sink: Callable[[Event], None] | None, clock: Any,
+                 deferred: bool = False) -> None:
+        self.sink = sink
+        self.clock = clock  # anything with ``now_ms``: the scheduler
+        # A per-entry or per-step event, ``(t_ms, kind, inv, form, *args)``:
+        # straight to the sink when it formats events itself (one call a step).
+        self.event: Callable[[Event], None] = (
+            _nowhere if sink is None else sink if deferred else self._formatted
+        )
+
+    def __call__(self, kind: str, inv: str, text: str) -> None:
+        if self.sink is not None:
+            self.sink((self.clock.now_ms, kind, inv, text))
+
+    def _formatted(self, event: Event) -> None:
+        assert self.sink is not None
+        self.sink((*event[:3], event_text(event)))
+
+
+def _nowhere(event: Event) -> None:
+    pass

@@ -1,0 +1,187 @@
+"""Commands: a live attempt's journal entries, stored with their effects.
+
+Owns what storing each kind of command does: state reads and writes, timers,
+calls and sends (their callee is created in the same write), promises,
+awakeables, cancellation. A command and its effect commit together; what must
+wait for the commit (starting a callee, waking a waiter) runs after it. The
+fault points before and after the write are consulted here. Calls the
+store, the lifecycle (callees, cancellation), completions, promises, and the
+fault points.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from ._completions import Completions
+from ._crashes import Crashes
+from ._errors import InternalError
+from ._fast import stamped
+from ._faults import AFTER_STORE, BEFORE, DELAY, TIMER, Injector
+from ._ids import make_id
+from ._invocation import Abort, Attempt
+from ._journal import (
+    CALL,
+    CANCEL,
+    CLEAR,
+    CLEAR_ALL,
+    GET,
+    KEYS,
+    PROMISE_COMPLETE,
+    PROMISE_GET,
+    PROMISE_PEEK,
+    REJECT_AWAKEABLE,
+    RESOLVE_AWAKEABLE,
+    RUN,
+    SEND,
+    SET,
+    SLEEP,
+    Entry,
+    Value,
+)
+from ._lifecycle import Lifecycle
+from ._promises import Promises, awakeable_completion
+from ._scheduler import Scheduler
+from ._store import Store
+from ._trace import Event, Tracer
+
+After = list[Callable[[], None]]
+
+
+class Commands:
+    """See the module docstring."""
+
+    def __init__(self, lifecycle: Lifecycle, completions: Completions, promises: Promises,
+                 crashes: Crashes, injector: Injector, store: Store, scheduler: Scheduler,
+                 trace: Tracer) -> None:
+        self.lifecycle = lifecycle
+        self.completions = completions
+        self.promises = promises
+        self.crashes = crashes
+        self.injector = injector
+        self.store = store
+        self.scheduler = scheduler
+        self.trace = trace
+
+    def store_command(self, attempt: Attempt, entry: Entry) -> int:
+        """Store a live attempt's command (and its effect); returns its journal index."""
+        rec = attempt.rec
+        index = len(attempt.journal)
+        faulty = self.injector.armed
+        if faulty and self.crashes.fault_at(attempt, BEFORE, index, entry.name, entry.kind):
+            raise Abort()
+        now = self.scheduler.now_ms
+        if entry.at_ms != now:  # stamp the time; entries are immutable, so a copy
+            entry = stamped(entry, now)
+        kind = entry.kind
+        after: After | tuple[()] = ()
+        if kind == RUN:  # a step's command has no effect of its own: one write
+            stored = self.store.append(rec.id, entry)
+        else:
+            after = []
+            with self.store.atomic():
+                entry = self._apply(attempt, entry, index, after)
+                stored = self.store.append(rec.id, entry)
+        if stored != index:
+            raise InternalError(
+                f"journal of {rec.id} out of step: stored at #{stored}, attempt expected #{index}"
+            )
+        attempt.journal.append(entry)
+        attempt.cursor = index + 1
+        if entry.result is not None:
+            attempt.see(index, entry.result)
+            self.completions.mark_done(rec.id, index)
+        if self.trace.sink is not None:  # once per command: its text formatted when read
+            event: Event = (now, "entry", rec.id, "command", index, kind, entry.name, entry.data)
+            self.trace.event(event)
+        for action in after:
+            action()
+        if faulty and kind != RUN and self.crashes.fault_at(
+            attempt, AFTER_STORE, index, entry.name, kind
+        ):
+            raise Abort()
+        return index
+
+    def _apply(self, attempt: Attempt, entry: Entry, index: int, after: After) -> Entry:
+        """Apply a command's effect as it is stored; returns the entry to store.
+
+        Runs inside the store's ``atomic()``; what must wait until the write is
+        committed goes into ``after``.
+        """
+        rec = attempt.rec
+        kind = entry.kind
+        key = rec.key or ""
+        if kind == GET:
+            value = self.store.state(rec.service, key).get(entry.name, b"")
+            entry = entry._replace(result=Value(value))
+        elif kind == KEYS:
+            names = sorted(self.store.state(rec.service, key))
+            entry = entry._replace(result=Value(json.dumps(names).encode()))
+        elif kind == SET:
+            assert entry.data is not None
+            self.store.set_state(rec.service, key, entry.name, entry.data)
+        elif kind == CLEAR:
+            self.store.clear_state(rec.service, key, entry.name)
+        elif kind == CLEAR_ALL:
+            self.store.clear_all_state(rec.service, key)
+        elif kind == SLEEP:
+            entry = self._sleep(attempt, entry, index, after)
+        elif kind in (CALL, SEND):
+            entry = self._call(attempt, entry, index, after)
+        elif kind == PROMISE_GET:
+            existing = self.store.promise(rec.service, key, entry.name)
+            if existing is not None:
+                entry = entry._replace(result=existing)
+            else:
+                pkey = (rec.service, key, entry.name)
+                after.append(lambda: self.promises.wait_for(pkey, (rec.id, index)))
+        elif kind == PROMISE_PEEK:
+            existing = self.store.promise(rec.service, key, entry.name)
+            entry = entry._replace(result=existing or Value(b""))
+        elif kind == PROMISE_COMPLETE:
+            entry = self.promises.complete_entry(rec, entry, after)
+        elif kind in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+            completion = awakeable_completion(entry)
+            awk = entry.name
+            after.append(lambda: self.promises.complete_awakeable(awk, completion, quiet=True))
+        elif kind == CANCEL:
+            target = entry.name
+            after.append(lambda: self.lifecycle.cancel(target))
+        return entry
+
+    def _sleep(self, attempt: Attempt, entry: Entry, index: int, after: After) -> Entry:
+        """A durable timer: its wake time goes into the entry (a fault may delay it)."""
+        rec = attempt.rec
+        wake = self.scheduler.now_ms + max(0, entry.wake_ms)
+        if self.injector.armed and self.injector.may_fire((DELAY,), TIMER):
+            delay = self.injector.timer_delay(
+                self.crashes.point(attempt, TIMER, index, entry.name, SLEEP)
+            )
+            if delay is not None and delay.by_ms:
+                self.trace("fault", rec.id, f"timer #{index} delayed by {delay.by_ms}ms")
+                wake += delay.by_ms
+        after.append(lambda: self.scheduler.add_timer(wake, ("sleep", rec.id, index)))
+        return entry._replace(wake_ms=wake)
+
+    def _call(self, attempt: Attempt, entry: Entry, index: int, after: After) -> Entry:
+        """Store the callee of a call or send; its id goes into the entry's ``ref``.
+
+        The context passes the target and options as JSON in ``ref``.
+        """
+        rec = attempt.rec
+        meta = json.loads(entry.ref) if entry.ref else {}
+        service, handler, key = meta["service"], meta["handler"], meta.get("key")
+        delay_ms = int(meta.get("delay_ms", 0))
+        child_id, follow_up = self.lifecycle.create(
+            service, handler, key, entry.data or b"",
+            delay_ms=delay_ms,
+            idempotency_key=meta.get("idempotency_key"),
+            headers=meta.get("headers"),
+            inv_id=make_id("inv", rec.id, index),
+            caller=(rec.id, index) if entry.kind == CALL else None,
+        )
+        after.append(follow_up)
+        return entry._replace(
+            ref=child_id, wake_ms=self.scheduler.now_ms + delay_ms if delay_ms else -1
+        )

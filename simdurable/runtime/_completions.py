@@ -1,0 +1,82 @@
+"""Completions: a command's result, stored and shown to the handler that waits.
+
+Owns which journal indices of each pending invocation are completed, and who
+waits on a callee's result (the calls made to it). ``deliver`` is the one way
+a completion enters a journal: a timer, a callee, a promise, an awakeable or
+a step's outcome all go through it. Calls the records, the store and the
+running attempts (to wake the handler).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ._fast import new_tuple
+from ._invocations import Invocations
+from ._journal import COMPLETION, Completion, Entry
+from ._running import Running
+from ._scheduler import Scheduler
+from ._store import COMPLETED, PENDING, InvocationRecord, Store
+
+
+class Completions:
+    """See the module docstring."""
+
+    def __init__(self, invocations: Invocations, running: Running, store: Store,
+                 scheduler: Scheduler) -> None:
+        self.invocations = invocations
+        self.running = running
+        self.store = store
+        self.scheduler = scheduler
+        self.reset()
+
+    def reset(self) -> None:
+        self.done: defaultdict[str, set[int]] = defaultdict(set)
+        self.callers: defaultdict[str, list[tuple[str, int]]] = defaultdict(list)
+
+    def deliver(self, inv_id: str, index: int, completion: Completion) -> None:
+        """Store the completion of command ``index`` and show it to the handler."""
+        rec = self.invocations.by_id.get(inv_id)
+        if rec is None or rec.status != PENDING:
+            return
+        done = self.done[inv_id]
+        if index in done:
+            return
+        entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
+                                  self.scheduler.now_ms, -1, ""))
+        self.store.append(inv_id, entry)
+        done.add(index)
+        if rec.retry_index == index:
+            rec.retry_index, rec.retry_count, rec.retry_started_ms = -1, 0, 0
+            self.invocations.put(rec)
+        self.running.notify(inv_id, entry)
+
+    def is_done(self, inv_id: str, index: int) -> bool:
+        return index in self.done[inv_id]
+
+    def mark_done(self, inv_id: str, index: int) -> None:
+        """A command stored with its result (a state read, say): nothing to wait for."""
+        self.done[inv_id].add(index)
+
+    def forget(self, inv_id: str) -> None:
+        """The invocation ended: its completions are of no more use here."""
+        self.done.pop(inv_id, None)
+
+    # -- callers -------------------------------------------------------------------
+    def wait_for(self, callee: str, caller: tuple[str, int]) -> None:
+        """``caller`` (invocation, journal index) gets ``callee``'s result when it ends."""
+        waiters = self.callers[callee]
+        if caller not in waiters:
+            waiters.append(caller)
+
+    def attach(self, callee: str, caller: tuple[str, int]) -> None:
+        """As ``wait_for``; at once if the callee has already ended."""
+        rec = self.invocations.record(callee)
+        if rec.status == COMPLETED and rec.result is not None:
+            self.deliver(caller[0], caller[1], rec.result)
+        else:
+            self.callers[callee].append(caller)
+
+    def wake_callers(self, rec: InvocationRecord, completion: Completion) -> None:
+        for caller_id, index in self.callers.pop(rec.id, []):
+            self.deliver(caller_id, index, completion)

@@ -1,0 +1,163 @@
+"""Invocations: their records, their ids, and the duplicates they absorb.
+
+Owns the in-memory view of the store's invocation records (every write goes
+through ``put``) and the sequence numbers that order them. Decides what a
+submission becomes: a new invocation, or the earlier one with the same
+idempotency key (for a workflow's run, the same workflow id) while its
+retention lasts. Calls the registry, the store and the trace; it schedules
+nothing (the lifecycle does).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._ids import make_id
+from ._registry import HandlerSpec, Registry
+from ._scheduler import Scheduler
+from ._store import COMPLETED, InvocationRecord, Store
+from ._trace import Tracer
+
+WORKFLOW_ALREADY_INVOKED: Final = "the workflow method was already invoked"
+
+
+class Invocations:
+    """The records, by id; see the module docstring."""
+
+    def __init__(self, registry: Registry, store: Store, scheduler: Scheduler,
+                 trace: Tracer) -> None:
+        self.registry = registry
+        self.store = store
+        self.scheduler = scheduler
+        self.trace = trace
+        self.by_id: dict[str, InvocationRecord] = {}
+        self.seq = 0
+
+    def reload(self) -> list[InvocationRecord]:
+        """Read every record from the store again (after a restart)."""
+        records = self.store.invocations()
+        self.seq = max((r.seq for r in records), default=0)
+        self.by_id = {rec.id: rec for rec in records}
+        return records
+
+    def get(self, inv_id: str) -> InvocationRecord | None:
+        return self.by_id.get(inv_id)
+
+    def record(self, inv_id: str) -> InvocationRecord:
+        return self.by_id[inv_id]
+
+    def all(self) -> list[InvocationRecord]:
+        return sorted(self.by_id.values(), key=lambda r: r.seq)
+
+    def put(self, rec: InvocationRecord) -> None:
+        self.by_id[rec.id] = rec
+        self.store.put_invocation(rec)
+
+    # -- new invocations and duplicates ------------------------------------------
+    def new(
+        self,
+        spec: HandlerSpec,
+        key: str | None,
+        input: bytes,
+        *,
+        delay_ms: int,
+        idempotency_key: str | None,
+        headers: dict[str, str] | None,
+        inv_id: str | None,
+        caller: tuple[str, int] | None,
+    ) -> tuple[InvocationRecord | None, str, bool]:
+        """Store what a submission becomes: ``(record, id, duplicate)``.
+
+        ``record`` is None when an earlier invocation absorbs the submission
+        (``id`` is that one's). ``duplicate``: a workflow's run submitted again
+        while its first run is retained, stored so that it can fail as Restate's
+        does.
+        """
+        now = self.scheduler.now_ms
+        service, handler = spec.service, spec.name
+        self.seq += 1
+        scope, existing = self.registered(spec, key, idempotency_key)
+        renewed = existing is not None and self.expired(existing, spec)
+        if renewed:
+            assert existing is not None
+            self._forget(existing, spec)
+            existing = None
+        if existing is not None and spec.kind != "workflow":
+            return None, existing, False
+        duplicate = existing is not None
+        if duplicate:
+            inv_id = make_id("inv", "wf-dup", service, key, self.seq)
+        elif spec.kind == "workflow":
+            inv_id = make_id("inv", "wf", service, key, *((self.seq,) if renewed else ()))
+        elif idempotency_key:
+            inv_id = make_id("inv", "ik", service, key, handler, idempotency_key,
+                             *((self.seq,) if renewed else ()))
+        elif inv_id is None:
+            inv_id = make_id("inv", service, key, handler, self.seq)
+        rec = InvocationRecord(
+            id=inv_id,
+            service=service,
+            handler=handler,
+            key=key,
+            input=input,
+            seq=self.seq,
+            run_at_ms=now + max(0, delay_ms),
+            created_ms=now,
+            caller_id=caller[0] if caller else "",
+            caller_index=caller[1] if caller else -1,
+            idempotency_key=idempotency_key or "",
+            headers=dict(headers or {}),
+        )
+        self.put(rec)
+        if scope is not None and not duplicate:
+            self.store.set_idempotency(scope, inv_id)
+        return rec, inv_id, duplicate
+
+    def deduplicated_by(self, service: str, handler: str, key: str | None,
+                        idempotency_key: str | None, *, now_ms: int | None = None
+                        ) -> str | None:
+        """The invocation a submission would get instead of a new one, if any:
+        the one with its idempotency key (or, for a workflow's run, its
+        workflow id), while its retention lasts (at ``now_ms``: a live host's
+        clock runs on between its turns)."""
+        spec = self.registry.get(service, handler)
+        if spec is None:
+            return None
+        _, existing = self.registered(spec, key, idempotency_key)
+        if existing is None or self.expired(existing, spec, now_ms):
+            return None
+        return existing
+
+    def registered(self, spec: HandlerSpec, key: str | None, idempotency_key: str | None
+                   ) -> tuple[str | None, str | None]:
+        """Where a submission's duplicates are registered, and the invocation there."""
+        scope = _scope(spec, key, idempotency_key)
+        return scope, self.store.idempotency(scope) if scope is not None else None
+
+    def expired(self, inv_id: str, spec: HandlerSpec, now_ms: int | None = None) -> bool:
+        rec = self.by_id.get(inv_id)
+        now = self.scheduler.now_ms if now_ms is None else now_ms
+        return (rec is not None and rec.status == COMPLETED
+                and now >= rec.finished_ms + spec.retention_ms)
+
+    def _forget(self, inv_id: str, spec: HandlerSpec) -> None:
+        """Retention over: a duplicate now starts anew. A workflow's state and
+        promises go with its run, as Restate purges them."""
+        rec = self.by_id[inv_id]
+        what = "workflow id" if spec.kind == "workflow" else "idempotency key"
+        self.trace("expired", inv_id, f"{rec.target}: retention ended "
+                                      f"{self.scheduler.now_ms - rec.finished_ms - spec.retention_ms}"
+                                      f"ms ago; its {what} starts a new invocation")
+        if spec.kind == "workflow" and rec.key is not None:
+            self.store.clear_all_state(rec.service, rec.key)
+            self.store.clear_promises(rec.service, rec.key)
+
+
+def _scope(spec: HandlerSpec, key: str | None, idempotency_key: str | None) -> str | None:
+    """Where a submission's duplicates are looked up: by workflow id for a
+    workflow's run, else by idempotency key (None: every submission is new)."""
+    if spec.kind == "workflow":
+        return f"wf\x1f{spec.service}\x1f{key}"
+    if idempotency_key:
+        return f"ik\x1f{spec.service}\x1f{key}\x1f{spec.name}\x1f{idempotency_key}"
+    return None

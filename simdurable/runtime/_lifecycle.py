@@ -1,0 +1,306 @@
+"""An invocation's life: submitted, queued for its key, attempted, retried, ended.
+
+Owns what happens to an invocation between its submission and its end: when
+its attempts start (after its delay, once it holds its key), what a
+handler's segment ending means (done, paused, retried after a backoff),
+cancellation, and the hooks and errors hosts read when it ends. Calls the
+registry, the records, the key locks, the running attempts, completions and
+the retry policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from ._completions import Completions
+from ._errors import HandlerError
+from ._invocation import Attempt
+from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
+from ._journal import CALL, CANCELLED, Completion, Entry, Failure, Value
+from ._locks import KeyLocks
+from ._registry import Registry
+from ._retry import InvocationRetryPolicy, retry_delay
+from ._running import (
+    ABORTED,
+    FINISHED,
+    PAUSE,
+    RETRY,
+    Running,
+    close,
+    describe_exception,
+)
+from ._scheduler import Scheduler
+from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
+from ._trace import Tracer
+
+CANCELLED_MESSAGE: Final = "cancelled"
+
+
+class Lifecycle:
+    """See the module docstring."""
+
+    def __init__(self, registry: Registry, invocations: Invocations, locks: KeyLocks,
+                 running: Running, completions: Completions, store: Store,
+                 scheduler: Scheduler, trace: Tracer,
+                 retry_policy: InvocationRetryPolicy) -> None:
+        self.registry = registry
+        self.invocations = invocations
+        self.locks = locks
+        self.running = running
+        self.completions = completions
+        self.store = store
+        self.scheduler = scheduler
+        self.trace = trace
+        self.retry_policy = retry_policy
+        self.misuse: list[HandlerError] = []
+        self.paused_errors: dict[str, HandlerError] = {}
+        self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
+
+    # -- submission --------------------------------------------------------------
+    def submit(
+        self, service: str, handler: str, key: str | None, input: bytes, **options: Any
+    ) -> str:
+        """Create an invocation (or find the one it duplicates); returns its id.
+
+        ``options`` are those of ``create``.
+        """
+        with self.store.atomic():
+            inv_id, follow_up = self.create(service, handler, key, input, **options)
+        follow_up()
+        return inv_id
+
+    def create(
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        input: bytes,
+        *,
+        delay_ms: int = 0,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        inv_id: str | None = None,
+        caller: tuple[str, int] | None = None,
+    ) -> tuple[str, Callable[[], None]]:
+        """Store an invocation; return its id and the follow-up that schedules it.
+
+        The follow-up must run once the write is committed: a handler's call is
+        stored in the same transaction as the call's journal entry, and only
+        then may the callee start (or a duplicate answer the caller).
+        """
+        spec = self.registry.resolve(service, handler, key)
+        rec, new_id, duplicate = self.invocations.new(
+            spec, key, input, delay_ms=delay_ms, idempotency_key=idempotency_key,
+            headers=headers, inv_id=inv_id, caller=caller,
+        )
+        if rec is None:
+            def attach() -> None:
+                self.trace("dedup", new_id, f"idempotency key {idempotency_key!r}")
+                if caller is not None:
+                    self.completions.attach(new_id, caller)
+
+            return new_id, attach
+        created = rec
+
+        def schedule() -> None:
+            if caller is not None:
+                self.completions.wait_for(created.id, caller)
+            if duplicate:
+                self.trace("submit", created.id, f"{created.target} (already invoked)")
+                self.complete(created, Failure(409, WORKFLOW_ALREADY_INVOKED))
+                return
+            self.trace("submit", created.id,
+                       f"{created.target}" + (f" delay={delay_ms}ms" if delay_ms else ""))
+            if delay_ms > 0:
+                self.scheduler.add_timer(created.run_at_ms, ("deliver", created.id))
+            else:
+                self.enqueue(created)
+
+        return new_id, schedule
+
+    # -- starting attempts -----------------------------------------------------------
+    def enqueue(self, rec: InvocationRecord) -> None:
+        """Queue ``rec`` for its key; start it when it holds the key and is due."""
+        if self.locks.join(rec):
+            self.start_when_due(rec)
+
+    def start_when_due(self, rec: InvocationRecord) -> None:
+        if rec.run_at_ms > self.scheduler.now_ms:
+            self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
+        else:
+            self.scheduler.push(("start", rec.id, 0, 0))
+
+    def start(self, inv_id: str) -> None:
+        """A "start" task: a new attempt, if the invocation may have one now."""
+        rec = self.invocations.get(inv_id)
+        if rec is None or rec.status != PENDING or inv_id in self.running.attempts:
+            return
+        if not self.locks.holds(rec):
+            return
+        if rec.run_at_ms > self.scheduler.now_ms:
+            self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
+            return
+        spec = self.registry.spec_of(rec)
+        rec.attempts += 1
+        self.invocations.put(rec)
+        attempt = self.running.open(rec, spec)
+        self.advance(attempt, None)
+
+    def resume(self, inv_id: str, number: int) -> None:
+        """A "resume" task: the handler's wait is over; it goes on."""
+        attempt = self.running.get(inv_id)
+        if attempt is not None and attempt.number == number and attempt.alive:
+            self.advance(attempt, attempt.take_cancel(attempt.waiting))
+
+    def advance(self, attempt: Attempt, throw: BaseException | None) -> None:
+        """Run the handler until it waits or ends, and act on how it ended."""
+        coro = attempt.coro
+        how, detail = self.running.run_segment(attempt, throw)
+        if how is FINISHED:
+            self.finish(attempt, detail)
+        elif how is PAUSE:
+            self.pause(attempt, detail)
+        elif how is RETRY:
+            self.attempt_failed(attempt, detail, f"handler raised {describe_exception(detail)}")
+        elif how is ABORTED:
+            self.after_abort(attempt)
+            if coro is not None:
+                close(coro)
+
+    def after_abort(self, attempt: Attempt) -> None:
+        """The attempt ended under its handler: a recorded misuse pauses it."""
+        failure = attempt.failure
+        if failure is not None and isinstance(failure, HandlerError):
+            self.pause(attempt, failure)
+        else:
+            self.running.kill(attempt)
+
+    # -- ending --------------------------------------------------------------------
+    def finish(self, attempt: Attempt, completion: Completion) -> None:
+        self.running.kill(attempt)
+        self.complete(attempt.rec, completion)
+
+    def complete(self, rec: InvocationRecord, completion: Completion) -> None:
+        """The invocation ends with ``completion``: callers get it, its key is freed."""
+        rec.status = COMPLETED
+        rec.result = completion
+        rec.finished_ms = self.scheduler.now_ms
+        self.invocations.put(rec)
+        self.completions.forget(rec.id)
+        if isinstance(completion, Value):
+            shown = completion.data[:80].decode("utf-8", "replace")
+            self.trace("done", rec.id, f"{rec.target} -> {shown}")
+        else:
+            self.trace("done", rec.id, f"{rec.target} -> TerminalError({completion.message!r}, "
+                                       f"{completion.code})")
+        self.completions.wake_callers(rec, completion)
+        self.release(rec)
+        for hook in self.finished_hooks:
+            hook(rec)
+
+    def release(self, rec: InvocationRecord) -> None:
+        """``rec`` gives up its key; the next invocation queued for it starts."""
+        head = self.locks.release(rec)
+        if head is not None:
+            self.start_when_due(self.invocations.record(head))
+
+    def pause(self, attempt: Attempt, err: BaseException) -> None:
+        """A bug that retrying cannot fix: stop the invocation and say why."""
+        rec = attempt.rec
+        self.running.kill(attempt)
+        if isinstance(err, HandlerError):
+            if err.handler is None:
+                err.handler = rec.target
+                err.args = (err._render(),)
+            if err not in self.misuse:
+                self.misuse.append(err)
+            self.paused_errors[rec.id] = err
+        rec.status = PAUSED
+        rec.last_failure = f"{type(err).__name__}: {err}"
+        self.invocations.put(rec)
+        self.trace("paused", rec.id, rec.last_failure.splitlines()[0])
+        for hook in self.finished_hooks:
+            hook(rec)
+
+    def record_misuse(self, inv_id: str, err: HandlerError) -> None:
+        if err not in self.misuse:
+            self.misuse.append(err)
+
+    # -- retries -------------------------------------------------------------------
+    def attempt_failed(
+        self,
+        attempt: Attempt,
+        err: BaseException,
+        reason: str,
+        *,
+        delay_ms: int | None = None,
+        counts: bool = True,
+    ) -> None:
+        rec = attempt.rec
+        self.running.kill(attempt)
+        self.retry_later(rec, reason, delay_ms=delay_ms, counts=counts,
+                         retry_after=getattr(err, "retry_after", None))
+
+    def retry_later(
+        self,
+        rec: InvocationRecord,
+        reason: str,
+        *,
+        delay_ms: int | None = None,
+        counts: bool = True,
+        retry_after: Any = None,
+    ) -> None:
+        """Schedule the next attempt after the policy's backoff, or give up as it says."""
+        policy = self.registry.spec_of(rec).retry_policy or self.retry_policy
+        rec.last_failure = reason
+        if counts:
+            rec.failures += 1
+        delay = retry_delay(policy, rec.failures, counts=counts, delay_ms=delay_ms,
+                            retry_after=retry_after)
+        if delay is None:
+            if policy.on_max_attempts == "kill":
+                self.trace("killed", rec.id, f"after {rec.failures} attempts: {reason}")
+                self.complete(rec, Failure(500, reason))
+            else:
+                rec.status = PAUSED
+                self.invocations.put(rec)
+                self.trace("paused", rec.id, f"after {rec.failures} attempts: {reason}")
+                for hook in self.finished_hooks:
+                    hook(rec)
+            return
+        rec.run_at_ms = self.scheduler.now_ms + delay
+        self.invocations.put(rec)
+        self.trace("retry", rec.id, f"{reason}; next attempt in {delay}ms")
+        self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
+
+    # -- cancellation ------------------------------------------------------------
+    def cancel(self, inv_id: str) -> None:
+        """Cancel an invocation: its next wait raises ``TerminalError("cancelled", 409)``.
+
+        A paused invocation cannot run (a bug stopped it), so it ends at once,
+        cancelled, and gives up its object's key.
+        """
+        rec = self.invocations.get(inv_id)
+        if rec is None or rec.status not in (PENDING, PAUSED) or rec.cancelled:
+            return
+        rec.cancelled = True
+        self.invocations.put(rec)
+        self.trace("cancel", inv_id, rec.target)
+        if rec.status == PAUSED or (rec.attempts == 0 and inv_id not in self.running.attempts):
+            self._cancel_calls(inv_id)
+            self.paused_errors.pop(inv_id, None)
+            self.complete(rec, Failure(409, CANCELLED_MESSAGE))
+            return
+        entry = Entry(CANCELLED, at_ms=self.scheduler.now_ms)
+        self.store.append(inv_id, entry)
+        self._cancel_calls(inv_id)
+        self.running.notify(inv_id, entry)
+
+    def _cancel_calls(self, inv_id: str) -> None:
+        """Cancelling an invocation cancels the calls it made (not its sends)."""
+        for e in self.store.journal(inv_id):
+            if e.kind == CALL and e.ref:
+                child = self.invocations.get(e.ref)
+                if child is not None and child.status in (PENDING, PAUSED):
+                    self.cancel(e.ref)

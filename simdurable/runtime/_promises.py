@@ -1,0 +1,92 @@
+"""Workflow promises and awakeables: completions that come from anyone.
+
+Owns who waits on each durable promise (by workflow, key and name). A
+promise is completed once, from a handler (its PROMISE_COMPLETE command) or
+from outside; an awakeable is an index in a waiting journal, completed by id.
+Calls the store and ``Completions.deliver``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Final
+
+from ._completions import Completions
+from ._errors import InvalidTargetError
+from ._ids import decode_promise, parse_awakeable_id
+from ._invocations import Invocations
+from ._journal import RESOLVE_AWAKEABLE, Completion, Entry, Failure, Value
+from ._store import InvocationRecord, Store
+from ._trace import Tracer
+
+PROMISE_ALREADY_COMPLETED: Final = "promise was already completed"
+
+PromiseKey = tuple[str, str, str]  # workflow, key, promise name
+
+
+class Promises:
+    """See the module docstring."""
+
+    def __init__(self, invocations: Invocations, completions: Completions, store: Store,
+                 trace: Tracer) -> None:
+        self.invocations = invocations
+        self.completions = completions
+        self.store = store
+        self.trace = trace
+        self.reset()
+
+    def reset(self) -> None:
+        self.waiters: defaultdict[PromiseKey, list[tuple[str, int]]] = defaultdict(list)
+
+    def wait_for(self, pkey: PromiseKey, waiter: tuple[str, int]) -> None:
+        """``waiter`` (invocation, journal index) gets the promise's completion."""
+        waiters = self.waiters[pkey]
+        if waiter not in waiters:
+            waiters.append(waiter)
+
+    def _wake(self, pkey: PromiseKey, completion: Completion) -> None:
+        for inv_id, index in self.waiters.pop(pkey, []):
+            self.completions.deliver(inv_id, index, completion)
+
+    def complete(self, workflow: str, key: str, name: str, completion: Completion) -> bool:
+        """Resolve or reject a workflow promise from outside; False if already done."""
+        if self.store.promise(workflow, key, name) is not None:
+            return False
+        self.store.set_promise(workflow, key, name, completion)
+        self._wake((workflow, key, name), completion)
+        return True
+
+    def complete_entry(self, rec: InvocationRecord, entry: Entry,
+                       after: list[Callable[[], None]]) -> Entry:
+        """A handler's PROMISE_COMPLETE command: stored with whether it won."""
+        key = rec.key or ""
+        if self.store.promise(rec.service, key, entry.name) is not None:
+            return entry._replace(result=Failure(409, PROMISE_ALREADY_COMPLETED))
+        completion = decode_promise(entry.data or b"")
+        self.store.set_promise(rec.service, key, entry.name, completion)
+        pkey = (rec.service, key, entry.name)
+        after.append(lambda: self._wake(pkey, completion))
+        return entry._replace(result=Value(b""))
+
+    def complete_awakeable(self, awk: str, completion: Completion, *, quiet: bool = False
+                           ) -> None:
+        """Complete the awakeable ``awk``; an unknown id raises (or, ``quiet``, is traced)."""
+        parsed = parse_awakeable_id(awk)
+        if parsed is None or parsed[0] not in self.invocations.by_id:
+            if quiet:
+                self.trace("awakeable", "", f"unknown awakeable {awk}")
+                return
+            raise InvalidTargetError(f"no awakeable {awk!r} exists in this run")
+        inv_id, index = parsed
+        self.trace("awakeable", inv_id, f"{awk} completed")
+        self.completions.deliver(inv_id, index, completion)
+
+
+def awakeable_completion(entry: Entry) -> Completion:
+    """What a RESOLVE_AWAKEABLE or REJECT_AWAKEABLE command completes its awakeable with."""
+    if entry.kind == RESOLVE_AWAKEABLE:
+        return Value(entry.data or b"")
+    payload = json.loads(entry.data or b"{}")
+    return Failure(int(payload.get("code", 500)), str(payload.get("message", "")))

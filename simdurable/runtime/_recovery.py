@@ -1,0 +1,150 @@
+"""Recovery: everything volatile, rebuilt from the store.
+
+The store holds what must not be lost; the timers, key queues, waiters and
+ready tasks are derived from it. ``load`` rebuilds them all (at start and
+after a restart); ``resume`` does it for one paused invocation. Owns no state
+of its own; calls the records, key locks, running attempts, completions,
+promises, the lifecycle (to queue what may run) and the scheduler.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._completions import Completions
+from ._errors import InvalidTargetError
+from ._faults import Injector
+from ._invocations import Invocations
+from ._journal import CALL, COMPLETION, PROMISE_GET, SLEEP, Completion
+from ._lifecycle import Lifecycle
+from ._locks import KeyLocks
+from ._promises import Promises
+from ._registry import Registry
+from ._running import Running
+from ._scheduler import Scheduler
+from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
+
+# Commands whose completion comes from outside the invocation (a timer, a
+# callee, a promise): rebuilt as waiters when the engine (re)loads the store.
+_WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET})
+
+Late = list[tuple[str, int, Completion]]
+
+
+class Recovery:
+    """See the module docstring."""
+
+    def __init__(self, registry: Registry, invocations: Invocations, locks: KeyLocks,
+                 running: Running, completions: Completions, promises: Promises,
+                 lifecycle: Lifecycle, store: Store, scheduler: Scheduler,
+                 injector: Injector, timed_fired: set[int]) -> None:
+        self.registry = registry
+        self.invocations = invocations
+        self.locks = locks
+        self.running = running
+        self.completions = completions
+        self.promises = promises
+        self.lifecycle = lifecycle
+        self.store = store
+        self.scheduler = scheduler
+        self.injector = injector
+        # Timed faults (``at`` a time) that fired already: not armed again.
+        self.timed_fired = timed_fired
+
+    def load(self) -> None:
+        """(Re)build everything volatile from the store."""
+        self.scheduler.clear_ready()
+        self.scheduler.clear_timers()
+        self.running.reset()
+        self.completions.reset()
+        self.promises.reset()
+        self.locks.reset()
+        records = self.invocations.reload()
+        late: Late = []
+        for rec in records:
+            if rec.status == PAUSED:  # it keeps its object's key until resumed or cancelled
+                spec = self.registry.get(rec.service, rec.handler)
+                if spec is not None and spec.exclusive and rec.key is not None:
+                    self.locks.join(rec)
+                continue
+            if rec.status != PENDING:
+                continue
+            self.restore_waits(rec, late)
+            spec = self.registry.get(rec.service, rec.handler)
+            if spec is not None and spec.exclusive and rec.attempts == 0 and (
+                rec.run_at_ms > self.scheduler.now_ms
+            ):
+                self.scheduler.add_timer(rec.run_at_ms, ("deliver", rec.id))
+            else:
+                self.lifecycle.enqueue(rec)
+        for i, fault in enumerate(self.injector.timed()):
+            assert fault.at_ms is not None
+            if i not in self.timed_fired:
+                self.scheduler.add_timer(fault.at_ms, ("fault", i))
+        for inv_id, index, completion in late:
+            self.completions.deliver(inv_id, index, completion)
+
+    def restore_waits(self, rec: InvocationRecord, late: Late) -> None:
+        """Rebuild from its journal what a pending invocation waits on.
+
+        Timers for its sleeps, and waiters for its calls and promises; those
+        already completed outside (a callee that finished, a promise resolved
+        while it could not see it) go into ``late``, to be delivered.
+        """
+        journal = self.store.journal(rec.id)
+        done = self.completions.done[rec.id] = set()
+        # One pass for the completions and the commands that may wait on
+        # something outside the invocation: a replay starts here.
+        waits = []
+        for i, e in enumerate(journal):
+            kind = e.kind
+            if kind == COMPLETION:
+                done.add(e.target)
+            elif kind in _WAITED_FROM_OUTSIDE and e.result is None:
+                waits.append(i)
+        for i in waits:
+            if i in done:
+                continue
+            e = journal[i]
+            if e.kind == SLEEP:
+                self.scheduler.add_timer(e.wake_ms, ("sleep", rec.id, i))
+            elif e.kind == CALL:
+                callee = self.invocations.get(e.ref)
+                if callee is not None and callee.status == COMPLETED:
+                    assert callee.result is not None
+                    late.append((rec.id, i, callee.result))
+                else:
+                    self.completions.wait_for(e.ref, (rec.id, i))
+            elif e.kind == PROMISE_GET:
+                assert rec.key is not None
+                existing = self.store.promise(rec.service, rec.key, e.name)
+                if existing is not None:
+                    late.append((rec.id, i, existing))
+                else:
+                    self.promises.wait_for((rec.service, rec.key, e.name), (rec.id, i))
+
+    def resume(self, inv_id: str) -> bool:
+        """Resume a paused invocation, as after fixing what paused it.
+
+        It replays its journal (with the handlers served now) and goes on;
+        its retry count starts over. False if it was not paused.
+        """
+        rec = self.invocations.get(inv_id)
+        if rec is None:
+            raise InvalidTargetError(f"no invocation {inv_id!r} exists")
+        if rec.status != PAUSED:
+            return False
+        rec.status = PENDING
+        rec.failures = 0
+        rec.retry_index, rec.retry_count, rec.retry_started_ms = -1, 0, 0
+        rec.run_at_ms = self.scheduler.now_ms
+        self.invocations.put(rec)
+        self.lifecycle.paused_errors.pop(inv_id, None)
+        was = rec.last_failure.splitlines()[0] if rec.last_failure else "paused"
+        self.lifecycle.trace("resume", inv_id, f"{rec.target} resumes (it was paused: {was})")
+        late: Late = []
+        self.restore_waits(rec, late)
+        self.lifecycle.enqueue(rec)
+        for waiter_id, index, completion in late:
+            self.completions.deliver(waiter_id, index, completion)
+        return True

@@ -1,0 +1,80 @@
+"""The registry: which handlers exist, and how a target names one.
+
+Owns the handler specs a host registers. Calls nothing but the errors it
+raises; every other part of the runtime asks it for a handler's spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ._errors import InvalidTargetError
+from ._retry import InvocationRetryPolicy
+from ._store import InvocationRecord
+
+# Restate's default idempotency and workflow retention: 24 hours.
+DEFAULT_RETENTION_MS: Final = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    """What the engine knows of a handler.
+
+    ``start(ctx, input_bytes)`` returns the coroutine of one attempt; it
+    deserializes the input, runs the user's function and returns the
+    serialized output.
+    """
+
+    service: str
+    name: str
+    service_kind: str  # "service" | "object" | "workflow"
+    kind: str | None  # None | "exclusive" | "shared" | "workflow"
+    start: Callable[[Any, bytes], Coroutine[Any, Any, bytes]]
+    retry_policy: InvocationRetryPolicy | None = None
+    fn: Any = None
+    # How long after completion a duplicate (same idempotency key; for a
+    # workflow's run, same workflow id) still gets this invocation.
+    retention_ms: int = DEFAULT_RETENTION_MS
+
+    @property
+    def keyed(self) -> bool:
+        return self.service_kind in ("object", "workflow")
+
+    @property
+    def exclusive(self) -> bool:
+        return self.keyed and self.kind in ("exclusive", "workflow", None)
+
+
+class Registry:
+    """The handlers, by (service, handler name)."""
+
+    def __init__(self, handlers: dict[tuple[str, str], HandlerSpec]) -> None:
+        self.handlers = handlers
+
+    def get(self, service: str, handler: str) -> HandlerSpec | None:
+        return self.handlers.get((service, handler))
+
+    def spec_of(self, rec: InvocationRecord) -> HandlerSpec:
+        return self.handlers[(rec.service, rec.handler)]
+
+    def resolve(self, service: str, handler: str, key: str | None) -> HandlerSpec:
+        """The handler a target names, or an error that says what is wrong with it."""
+        spec = self.handlers.get((service, handler))
+        if spec is None:
+            known = sorted(f"{s}/{h}" for s, h in self.handlers)
+            raise InvalidTargetError(
+                f"no handler {service}/{handler} is registered; known handlers: "
+                f"{', '.join(known) or '(none)'}"
+            )
+        if spec.keyed and key is None:
+            raise InvalidTargetError(
+                f"{service} is a {'virtual object' if spec.service_kind == 'object' else 'workflow'}"
+                f": its handlers need a key, like \"{service}/<key>/{handler}\""
+            )
+        if not spec.keyed and key is not None:
+            raise InvalidTargetError(
+                f"{service} is a service: its handlers take no key, like \"{service}/{handler}\""
+            )
+        return spec

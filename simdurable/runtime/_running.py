@@ -1,0 +1,238 @@
+"""Running attempts: the handlers' coroutines and the work queued for them.
+
+Owns the live ``Attempt`` of each invocation, the "resume" and "step" tasks
+queued for it, and the set of suspended invocations. ``run_segment`` drives a
+handler until it waits or ends and says how it ended; what that means for the
+invocation (done, paused, retried) is the lifecycle's decision. Calls the
+scheduler, the store (to read a journal) and the attempts themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+from ._errors import HandlerError, TerminalError
+from ._invocation import LIVE, PARKED, Abort, Attempt, EngineView, Wait
+from ._journal import CANCELLED, Entry, Failure, Value
+from ._registry import HandlerSpec
+from ._scheduler import Scheduler
+from ._store import InvocationRecord, Store
+from ._trace import Tracer
+
+_EVENT_LOOP_ERRORS: Final = frozenset(
+    {"no running event loop", "must be called from async context"}
+)
+
+# How a handler's segment ended (``Running.run_segment``), with its detail.
+FINISHED: Final = "finished"  # returned or raised a TerminalError: a Completion
+PAUSE: Final = "pause"  # a bug that retrying cannot fix: the HandlerError
+RETRY: Final = "retry"  # raised another exception: it
+ABORTED: Final = "aborted"  # its attempt ended under it (crash, mismatch, ...)
+WAITING: Final = "waiting"  # waits on something not complete; its steps are queued
+PARKED_: Final = "parked"  # waits for its queued resume task (see ``run_lone_step``)
+GONE: Final = "gone"  # its attempt had already ended: nothing to do
+
+Segment = tuple[str, Any]
+
+
+def describe_exception(exc: BaseException) -> str:
+    return repr(exc)
+
+
+def close(coro: Coroutine[Any, Any, Any]) -> None:
+    """Close a handler's coroutine unless it is running (or already closed)."""
+    if getattr(coro, "cr_frame", None) is not None and not getattr(coro, "cr_running", False):
+        try:
+            coro.close()
+        except BaseException:  # noqa: BLE001 - a dying handler may raise anything
+            pass
+
+
+class Running:
+    """The attempts running now; see the module docstring."""
+
+    def __init__(self, host: EngineView, store: Store, scheduler: Scheduler, trace: Tracer,
+                 make_context: Callable[[Attempt, HandlerSpec], Any], *,
+                 segment_guard: Any = None, always_suspend: bool = False) -> None:
+        self.host = host
+        self.store = store
+        self.scheduler = scheduler
+        self.trace = trace
+        self.make_context = make_context
+        self.segment_guard = segment_guard
+        self.always_suspend = always_suspend
+        # The attempt whose step runs in place right now, and where in the
+        # ready list its resume task belongs once the step completes it.
+        self.in_place: Attempt | None = None
+        self.resume_at = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.attempts: dict[str, Attempt] = {}
+        # Ready "step"/"resume" tasks per (invocation, attempt number), so that
+        # killing an attempt scans the ready set only when it has work there.
+        self.queued: dict[tuple[str, int], int] = {}
+        self.suspended: set[str] = set()
+
+    def get(self, inv_id: str) -> Attempt | None:
+        return self.attempts.get(inv_id)
+
+    def open(self, rec: InvocationRecord, spec: HandlerSpec) -> Attempt:
+        """A new attempt of ``rec``, over its journal, with its handler's coroutine."""
+        self.suspended.discard(rec.id)
+        journal = self.store.journal(rec.id)
+        attempt = Attempt(self.host, rec, journal, rec.attempts, spec.kind, spec.service_kind)
+        self.attempts[rec.id] = attempt
+        self.trace(
+            "attempt",
+            rec.id,
+            f"attempt {attempt.number} of {rec.target}"
+            + (f" (replaying {len(journal)} entries)" if journal else ""),
+        )
+        ctx = self.make_context(attempt, spec)
+        attempt.coro = spec.start(ctx, rec.input)
+        return attempt
+
+    # -- driving a handler ---------------------------------------------------------
+    def run_segment(self, attempt: Attempt, throw: BaseException | None) -> Segment:
+        """Run the handler until it waits on something not yet complete, or ends."""
+        coro = attempt.coro
+        assert coro is not None
+        guard = self.segment_guard
+        attempt.waiting = None
+        attempt.resume_scheduled = False
+        while True:
+            try:
+                if guard is not None:
+                    guard.enter(attempt)
+                try:
+                    if throw is not None:
+                        exc, throw = throw, None
+                        yielded = coro.throw(exc)
+                    else:
+                        yielded = coro.send(None)
+                finally:
+                    if guard is not None:
+                        guard.exit()
+            except StopIteration as stop:
+                if not attempt.alive:
+                    return GONE, None
+                return FINISHED, Value(stop.value if stop.value is not None else b"")
+            except TerminalError as err:
+                if not attempt.alive:
+                    return GONE, None
+                return FINISHED, Failure(err.status_code, err.message)
+            except Abort:
+                return ABORTED, None
+            except HandlerError as err:
+                if not attempt.alive:
+                    return GONE, None
+                return PAUSE, err
+            except Exception as err:  # noqa: BLE001 - any other exception is retryable
+                if not attempt.alive:
+                    return GONE, None
+                if isinstance(err, RuntimeError) and str(err) in _EVENT_LOOP_ERRORS:
+                    return PAUSE, HandlerError(
+                        f"the handler used an event loop ({err}); handlers run on simdurable's "
+                        "own loop and may only await context operations (ctx.run_typed, "
+                        "ctx.sleep, calls, ...) and simdurable's combinators. Put I/O inside "
+                        "a step.",
+                        handler=attempt.handler,
+                    )
+                return RETRY, err
+            if not attempt.alive:
+                return ABORTED, coro
+            if yielded is PARKED:
+                return PARKED_, None
+            if not isinstance(yielded, Wait):
+                return PAUSE, HandlerError(
+                    f"the handler awaited {type(yielded).__name__!s}, which is not a "
+                    "simdurable future. Handlers may only await context operations "
+                    "(ctx.run_typed, ctx.sleep, calls, ...) and simdurable's "
+                    "select/gather/as_completed/wait_completed.",
+                    handler=attempt.handler,
+                )
+            if attempt.on_wait(yielded):
+                throw = attempt.take_cancel(yielded)
+                continue
+            if attempt.failure is not None:
+                return PAUSE, attempt.failure
+            self._block(attempt)
+            return WAITING, None
+
+    def _block(self, attempt: Attempt) -> None:
+        """The handler waits: queue the steps it issued, or suspend (``always_suspend``)."""
+        pending = attempt.pending_steps()
+        for index in pending:
+            attempt.steps[index].scheduled = True
+            self.push_work(("step", attempt.rec.id, attempt.number, index))
+        if self.always_suspend and all(i in attempt.done for i in attempt.steps):
+            self.suspend(attempt, "waiting, so the attempt suspends (always_suspend)")
+
+    # -- ending attempts -------------------------------------------------------------
+    def kill(self, attempt: Attempt) -> None:
+        """Drop an attempt's coroutine and its pending work."""
+        attempt.die()
+        if self.attempts.get(attempt.rec.id) is attempt:
+            del self.attempts[attempt.rec.id]
+        coro = attempt.coro
+        attempt.coro = None
+        if coro is not None:
+            close(coro)
+        inv_id, number = attempt.rec.id, attempt.number
+        if self.queued.pop((inv_id, number), 0):
+            self.scheduler.discard(
+                lambda t: t[1] == inv_id and t[2] == number and t[0] != "start"
+            )
+
+    def drop_work(self) -> None:
+        """Forget every queued "step" and "resume" task (the process that ran them died)."""
+        self.scheduler.discard(lambda t: t[0] in ("step", "resume"))
+        self.queued.clear()
+
+    def suspend(self, attempt: Attempt, why: str) -> None:
+        rec = attempt.rec
+        self.kill(attempt)
+        self.suspended.add(rec.id)
+        self.trace("suspend", rec.id, why)
+        if why.startswith("fault"):
+            self.scheduler.push(("start", rec.id, 0, 0))
+
+    # -- queued work -------------------------------------------------------------------
+    def push_work(self, task: tuple[str, str, int, int]) -> None:
+        """Push a "step" or "resume" task, counting it for ``kill``."""
+        key = (task[1], task[2])
+        self.queued[key] = self.queued.get(key, 0) + 1
+        self.scheduler.push(task)
+
+    def count_work(self, inv_id: str, number: int) -> None:
+        """A "resume" task placed in the ready list directly (``run_lone_step``)."""
+        key = (inv_id, number)
+        self.queued[key] = self.queued.get(key, 0) + 1
+
+    def unqueue(self, inv_id: str, number: int) -> None:
+        key = (inv_id, number)
+        left = self.queued.get(key, 0) - 1
+        if left > 0:
+            self.queued[key] = left
+        else:
+            self.queued.pop(key, None)
+
+    def notify(self, inv_id: str, entry: Entry) -> None:
+        """A completion (or cancellation) was stored: wake the handler if it can go on."""
+        attempt = self.attempts.get(inv_id)
+        if attempt is not None and attempt.alive and attempt.state == LIVE:
+            ready = attempt.observe(entry) or (
+                entry.kind == CANCELLED and attempt.waiting is not None
+            )
+            if ready and not attempt.resume_scheduled:
+                attempt.resume_scheduled = True
+                if attempt is self.in_place:  # run_lone_step resumes it, or queues it
+                    self.resume_at = len(self.scheduler.ready)
+                    return
+                self.push_work(("resume", inv_id, attempt.number, 0))
+        elif inv_id in self.suspended:
+            self.suspended.discard(inv_id)
+            self.scheduler.push(("start", inv_id, 0, 0))
+

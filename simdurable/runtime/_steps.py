@@ -1,0 +1,326 @@
+"""Steps: running a step's closure and storing its outcome, exactly once.
+
+Owns when a step's closure runs (as a "step" task, or in place when the loop
+would run it next anyway), the record of every closure execution (the
+exactly-once self-check), and what the outcome becomes: its value stored,
+its terminal error stored, or a retry (the step's own backoff, else the
+invocation's). A live host runs the closure itself, from a ``StepRequest``,
+and hands the outcome back to ``finish_step``. Calls the running attempts,
+the lifecycle (retries, pauses), completions and the fault points.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ._completions import Completions
+from ._crashes import Crashes
+from ._errors import HandlerError, InternalError, RetryableError, SerializationError, TerminalError
+from ._fast import NOT_AWAITABLE, new_tuple
+from ._faults import (
+    AFTER_STORE,
+    DELAY,
+    EFFECT_DONE,
+    FAIL,
+    STEP_KINDS,
+    TERMINAL,
+    Fault,
+    Injector,
+    make_exception,
+)
+from ._invocation import LIVE, Attempt, EngineView, StepInfo, StepSpec, Wait, current_step
+from ._invocations import Invocations
+from ._journal import RUN, Completion, Failure, Value
+from ._lifecycle import Lifecycle
+from ._running import Running, describe_exception
+from ._scheduler import Scheduler
+from ._trace import Event, Tracer
+
+# What ``Steps.run_lone_step`` did.
+NOT_RUN: Final = 0
+RESUMED: Final = 1
+RAN_PARKED: Final = 2
+
+StepOutcome = tuple[str, Any]  # ("ok", value) | ("terminal", TerminalError) | ("error", exc)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRequest:
+    """A step's closure for a live host to run, then ``finish_step``."""
+
+    attempt: Attempt
+    index: int
+    spec: StepSpec
+    injected: Fault | None
+
+
+def drive(awaitable: Any, step: str) -> Any:
+    """Run an async step closure to completion without an event loop."""
+    coro = awaitable.__await__() if not inspect.iscoroutine(awaitable) else awaitable
+    try:
+        while True:
+            yielded = coro.send(None)
+            if yielded is not None:
+                coro.close()
+                raise HandlerError(
+                    "an async step closure awaited an event-loop primitive "
+                    f"({type(yielded).__name__}); in simulation, step closures may only "
+                    "await plain coroutines. Put real I/O behind a fake (FakeExternal).",
+                    step=step,
+                )
+    except StopIteration as stop:
+        return stop.value
+
+
+class Steps:
+    """See the module docstring."""
+
+    def __init__(self, host: EngineView, invocations: Invocations, running: Running,
+                 lifecycle: Lifecycle, completions: Completions, crashes: Crashes,
+                 injector: Injector, scheduler: Scheduler, trace: Tracer, *,
+                 inline_steps: bool) -> None:
+        self.host = host
+        self.invocations = invocations
+        self.running = running
+        self.lifecycle = lifecycle
+        self.completions = completions
+        self.crashes = crashes
+        self.injector = injector
+        self.scheduler = scheduler
+        self.trace = trace
+        self.inline_steps = inline_steps
+        # ``run_lone_step`` may run steps in place (an optimisation that must
+        # not change a run: tests compare runs with it on and off).
+        self.in_place = inline_steps
+        # Every closure execution: (invocation, index, step, attempt, target).
+        self.run_log: list[tuple[str, int, str, int, str]] = []
+
+    def run_lone_step(self, attempt: Attempt, index: int) -> int:
+        """Run the step a handler now awaits in place, if the loop would run it next.
+
+        When nothing else is ready and the handler awaits its only unstarted
+        step, the loop has no choice to make: it runs the step's task, then
+        the handler's resume task. Doing both here, inside the ``await``,
+        skips the round trip through the loop and leaves the same journal,
+        trace, decisions and task count (so ``max_steps`` still stops a
+        runaway handler at the same task). Faults that could fire at this
+        step, an explorer, a replay or a live host all take the usual way.
+
+        Returns ``NOT_RUN`` (wait as usual), ``RESUMED`` (the result is there)
+        or ``RAN_PARKED`` (it ran, but other work is ready now, so the handler
+        waits for its resume task like any other).
+        """
+        # A step's closure runs outside the handler's segment, as it would as a
+        # task; and the bookkeeping around it need not be watched in strict mode.
+        guard = self.running.segment_guard
+        paused = guard is not None and guard.active
+        if paused:
+            guard.exit()
+        try:
+            scheduler = self.scheduler
+            if (
+                not self.in_place
+                or scheduler.ready
+                or attempt.state is not LIVE  # so it is alive, too
+                or attempt.cancel_pending
+                or attempt.failure is not None
+                or scheduler.tasks_run >= scheduler.max_tasks
+            ):
+                return NOT_RUN
+            unscheduled = attempt._unscheduled
+            if not (len(unscheduled) == 1 and unscheduled[0] == index):
+                if attempt.pending_steps() != [index]:
+                    return NOT_RUN
+            spec = attempt.steps[index]
+            injector = self.injector
+            if injector.armed and not injector.quiet_at(
+                self.crashes.point(attempt, "step", index, spec.name, RUN)
+            ):
+                return NOT_RUN
+            # As the loop would: the handler waits, its step is queued, then taken.
+            wait = new_tuple(Wait, ((index,), False))
+            attempt.waiting = wait
+            attempt._unscheduled = []
+            spec.scheduled = True
+            scheduler.tasks_run += 1
+            inv_id, number = attempt.rec.id, attempt.number
+            if index in self.completions.done[inv_id]:
+                raise _rerun(inv_id, index, spec)
+            running = self.running
+            running.in_place = attempt
+            try:
+                outcome = self.execute_step(attempt, index, spec, None)
+                self.finish_step(attempt, index, spec, outcome)
+            finally:
+                running.in_place = None
+            if not (attempt.alive and attempt.resume_scheduled):
+                return RAN_PARKED
+            if scheduler.ready or scheduler.tasks_run >= scheduler.max_tasks:
+                # Other work is ready too (or the run is out of tasks): queue the
+                # resume task where the completion would have queued it.
+                running.count_work(inv_id, number)
+                scheduler.ready.insert(running.resume_at, ("resume", inv_id, number, 0))
+                return RAN_PARKED
+            # The resume task, as ``run_task`` would take it from the ready list.
+            scheduler.tasks_run += 1
+            attempt.waiting = None
+            attempt.resume_scheduled = False
+            if attempt.cancel_pending:  # set by the step's closure, then
+                throw = attempt.take_cancel(wait)
+                if throw is not None:
+                    raise throw
+            return RESUMED
+        finally:
+            if paused:
+                guard.enter(attempt)
+
+    def step_task(self, inv_id: str, number: int, index: int) -> StepRequest | None:
+        """A "step" task: run the closure (or hand it to a live host), unless stale."""
+        attempt = self.running.get(inv_id)
+        if attempt is None or attempt.number != number or not attempt.alive:
+            return None
+        spec = attempt.steps.get(index)
+        if spec is None or index in attempt.done:
+            return None
+        if self.completions.is_done(inv_id, index):
+            raise _rerun(inv_id, index, spec)
+        injected = None
+        if self.injector.may_fire(STEP_KINDS, None):
+            injected = self.injector.step_outcome(
+                self.crashes.point(attempt, "step", index, spec.name, RUN)
+            )
+            if injected is not None and injected.kind == DELAY:
+                by = injected.by_ms or 0
+                self.trace("fault", inv_id, f'delay step "{spec.name}" by {by}ms')
+                self.scheduler.add_timer(self.scheduler.now_ms + by,
+                                         ("step", inv_id, number, index))
+                return None
+        if not self.inline_steps:
+            return StepRequest(attempt, index, spec, injected)
+        outcome = self.execute_step(attempt, index, spec, injected)
+        self.finish_step(attempt, index, spec, outcome)
+        return None
+
+    @property
+    def runs(self) -> Counter[tuple[str, int]]:
+        """Closure executions per (invocation, journal index): the self-check of
+        exactly-once (a stored step must never run again)."""
+        return Counter((inv, index) for inv, index, *_ in self.run_log)
+
+    def step_info(self, attempt: Attempt, index: int, spec: StepSpec) -> StepInfo:
+        return StepInfo(attempt.rec.id, attempt.handler, spec.name, index, attempt.number,
+                        self.host)
+
+    def execute_step(
+        self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
+    ) -> StepOutcome:
+        """Run a step's closure here and now (the simulation's way)."""
+        token = current_step.set(new_tuple(
+            StepInfo,
+            (attempt.rec.id, attempt.handler, spec.name, index, attempt.number, self.host),
+        ))
+        try:
+            if injected is not None:
+                if injected.kind == FAIL:
+                    raise make_exception(injected)
+                if injected.kind == TERMINAL:
+                    raise TerminalError(
+                        injected.message or "injected terminal failure", injected.status or 500
+                    )
+            result = spec.fn(*spec.args, **spec.kwargs)
+            if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
+                result = drive(result, spec.name)
+            outcome: StepOutcome = ("ok", result)
+        except TerminalError as err:
+            outcome = ("terminal", err)
+        except Exception as err:  # noqa: BLE001 - step failures are data
+            outcome = ("error", err)
+        finally:
+            current_step.reset(token)
+        self.note_step_ran(attempt, index, spec, injected)
+        return outcome
+
+    def note_step_ran(
+        self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
+    ) -> None:
+        if injected is None or injected.kind not in (FAIL, TERMINAL):
+            self.run_log.append(
+                (attempt.rec.id, index, spec.name, attempt.number, attempt.handler)
+            )
+        if self.trace.sink is not None:  # once per step: its text formatted when read
+            event: Event = (self.scheduler.now_ms, "step", attempt.rec.id, "step", spec.name,
+                            index)
+            self.trace.event(event)
+
+    def finish_step(
+        self, attempt: Attempt, index: int, spec: StepSpec, outcome: StepOutcome
+    ) -> None:
+        """Store a closure's outcome (or retry it), at the fault points around."""
+        if not attempt.alive or self.running.attempts.get(attempt.rec.id) is not attempt:
+            return
+        if attempt.failure is not None:
+            self.lifecycle.pause(attempt, attempt.failure)
+            return
+        kind, value = outcome
+        data = b""
+        if kind == "ok":
+            try:
+                data = spec.serde.serialize(value)
+            except (TypeError, ValueError, OverflowError) as err:
+                kind, value = "error", SerializationError(
+                    f"the step returned a value its serde cannot store: {err}",
+                    handler=attempt.handler,
+                    step=spec.name,
+                    journal_index=index,
+                )
+        faulty = self.injector.armed
+        if faulty and self.crashes.fault_at(attempt, EFFECT_DONE, index, spec.name, RUN):
+            return
+        rec = attempt.rec
+        completion: Completion
+        if kind == "ok":
+            completion = new_tuple(Value, (data,))  # Value(data), for every step
+        elif kind == "terminal":
+            completion = Failure(value.status_code, value.message)
+        else:
+            completion_or_none = self._failed(attempt, index, spec, value)
+            if completion_or_none is None:
+                return
+            completion = completion_or_none
+        self.completions.deliver(rec.id, index, completion)
+        if faulty and self.crashes.fault_at(attempt, AFTER_STORE, index, spec.name, RUN):
+            return
+
+    def _failed(self, attempt: Attempt, index: int, spec: StepSpec, err: BaseException
+                ) -> Completion | None:
+        """A closure raised: retry it (None), or, its own retries used up, store the failure."""
+        rec = attempt.rec
+        now = self.scheduler.now_ms
+        if rec.retry_index != index:
+            rec.retry_index, rec.retry_count, rec.retry_started_ms = index, 0, now
+        rec.retry_count += 1
+        self.invocations.put(rec)
+        reason = f'step "{spec.name}" (#{index}) failed: {describe_exception(err)}'
+        backoff = spec.backoff
+        if backoff is None:
+            self.lifecycle.attempt_failed(attempt, err, reason)
+            return None
+        if backoff.exhausted(rec.retry_count, now - rec.retry_started_ms):
+            code = err.status_code if isinstance(err, RetryableError) else 500
+            self.trace("step-exhausted", rec.id,
+                       f'step "{spec.name}" gave up after {rec.retry_count} attempts')
+            return Failure(code, describe_exception(err))
+        self.lifecycle.attempt_failed(
+            attempt, err, reason, delay_ms=backoff.delay_ms(rec.retry_count), counts=False,
+        )
+        return None
+
+
+def _rerun(inv_id: str, index: int, spec: StepSpec) -> InternalError:
+    """The exactly-once guard's error: a stored step was about to run again."""
+    return InternalError(
+        f"step {spec.name!r} (#{index}) of {inv_id} is stored and was about to run again"
+    )

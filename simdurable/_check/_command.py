@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from .._api.external import FakeExternal
 from .._api.service import Handler, Service, VirtualObject, Workflow, handler_of
 from .._loader import LoadError, load_object
+from .._restate import is_hostable, restate_handler_of
 from ..runtime._errors import SimdurableError
 from ..runtime._faults import FaultPlanError
 
@@ -66,7 +67,7 @@ def _module_objects(module_name: str) -> tuple[list[Any], list[FakeExternal]]:
     mod = sys.modules[module_name]
     services, externals = [], []
     for _, value in sorted(vars(mod).items()):
-        if isinstance(value, _SERVICE_TYPES) and value not in services:
+        if (isinstance(value, _SERVICE_TYPES) or is_hostable(value)) and value not in services:
             services.append(value)
         elif isinstance(value, FakeExternal) and value not in externals:
             externals.append(value)
@@ -79,8 +80,10 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
     module_name = args.target.partition(":")[0]
     services, externals = _module_objects(module_name)
     invoke = args.invoke
-    if isinstance(obj, Handler) or callable(obj) and not isinstance(obj, _SERVICE_TYPES):
-        handler = obj if isinstance(obj, Handler) else handler_of(obj)
+    if (isinstance(obj, Handler) or callable(obj) and not isinstance(obj, _SERVICE_TYPES)
+            and not is_hostable(obj)):
+        handler = (obj if isinstance(obj, Handler)
+                   else restate_handler_of(obj) or handler_of(obj))
         tag = handler.service_tag
         if invoke is None:
             if tag.kind == "service":
@@ -90,7 +93,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
                                 f"\"{tag.name}/<key>/{handler.name}\")")
             else:
                 invoke = f"{tag.name}/{args.key}/{handler.name}"
-    elif isinstance(obj, _SERVICE_TYPES):
+    elif isinstance(obj, _SERVICE_TYPES) or is_hostable(obj):
         if obj not in services:
             services.insert(0, obj)
     elif isinstance(obj, (list, tuple)):

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._restate import native_services
+
 REFERENCE = "reference"
 
 
@@ -61,7 +63,7 @@ class CoverageProbe:
 
         self.handlers: list[tuple[str, Any]] = []
         files = set()
-        for svc in services:
+        for svc in native_services(services):
             for h in getattr(svc, "handlers", {}).values():
                 path = inspect.getsourcefile(h.fn)
                 if path:

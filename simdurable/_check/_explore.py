@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._api.external import FakeExternal
+from .._restate import native_services
 from .._sim import Simulation, parse_target
 from ..runtime._errors import InvalidTargetError, StuckError
 from ..runtime._faults import (
@@ -577,7 +578,7 @@ def _step_source(services: Sequence[Any], target: str, step: str) -> str | None:
 
     parts = target.split("/")
     service, handler = parts[0], parts[-1]
-    for svc in services:
+    for svc in native_services(services):
         if getattr(svc, "name", None) != service:
             continue
         h = getattr(svc, "handlers", {}).get(handler)

@@ -548,14 +548,16 @@ def unwrap(err: BaseException) -> BaseException:
 def load_services(names: Iterable[str]) -> list[Any]:
     """Services named ``module:attr``; an attribute may also be a list of them."""
     from .._loader import load_object
+    from .._restate import native_services
 
     services: list[Any] = []
     for name in names:
         obj = load_object(name)
-        items = obj if isinstance(obj, (list, tuple)) else [obj]
+        items = native_services(obj if isinstance(obj, (list, tuple)) else [obj])
         for item in items:
             if not isinstance(getattr(item, "handlers", None), dict):
                 raise TypeError(f"{name!r} is {type(item).__name__}, not a Service, "
-                                "VirtualObject or Workflow (or a list of them)")
+                                "VirtualObject or Workflow (or a list of them, or a "
+                                "restate.app(...))")
             services.append(item)
     return services

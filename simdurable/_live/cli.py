@@ -108,7 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
         ex = Executor(services, db=args.db, trace=args.trace,
                       echo=True if args.verbose else "problems",
                       durability=args.durability, max_body=args.max_body)
-    except (LoadError, TypeError, ValueError) as err:
+    except (LoadError, TypeError, ValueError, ImportError) as err:
         print(f"simdurable serve: {err}", file=sys.stderr)
         return 2
     if args.host not in ("127.0.0.1", "localhost", "::1"):

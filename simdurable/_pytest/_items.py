@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from .._loader import LoadError, load_object
+from .._restate import native_services
 from ._settings import Settings
 
 PROPERTY = "simdurable"
@@ -258,11 +259,16 @@ def handler_items(session: pytest.Session, settings: Settings,
             error(name, f"[tool.simdurable] services: importing {name!r} raised "
                         f"{type(err).__name__}: {err}")
             continue
-        objs = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+        try:
+            objs = native_services(obj if isinstance(obj, (list, tuple)) else [obj])
+        except (ImportError, ValueError) as err:  # an unsupported restate-sdk, say
+            error(name, f"[tool.simdurable] services: {name!r}: {err}")
+            continue
         for o in objs:
             if not isinstance(getattr(o, "handlers", None), dict):
                 error(name, f"[tool.simdurable] services: {name!r} is {type(o).__name__}, not a "
-                            "Service/VirtualObject/Workflow (or a list of them)")
+                            "Service/VirtualObject/Workflow (or a list of them, or a "
+                            "restate.app(...))")
             else:
                 services.append(o)
     externals: list[Any] = []

@@ -10,6 +10,7 @@ handlers unchanged. restate-sdk is imported only when such an object shows up.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from importlib import metadata
 from types import ModuleType
@@ -55,25 +56,41 @@ def _adapter() -> ModuleType:
 
 
 def native_services(objs: Iterable[Any]) -> list[Any]:
-    """``objs`` with each restate-sdk service (or ``restate.app``) made a simdurable one."""
+    """``objs`` with each restate-sdk service (or ``restate.app``) made a simdurable one.
+
+    A service named twice (say, itself and in an app) is hosted once.
+    """
     out: list[Any] = []
     for obj in objs:
         if not _from_restate(obj):
-            out.append(obj)
-            continue
-        adapter = _adapter()
-        if adapter.is_service(obj):
-            out.append(adapter.convert(obj))
-            continue
-        services = adapter.services_of_app(obj)
-        if services is None:
-            out.append(obj)  # the caller says what it expected instead
+            found = [obj]
         else:
-            out.extend(adapter.convert(s) for s in services)
+            adapter = _adapter()
+            if adapter.is_service(obj):
+                found = [adapter.convert(obj)]
+            else:
+                services = adapter.services_of_app(obj)
+                # Not a service: the caller says what it expected instead.
+                found = [obj] if services is None else [adapter.convert(s) for s in services]
+        out.extend(f for f in found if not any(f is seen for seen in out))
     return out
 
 
-def is_restate_app(obj: Any) -> bool:
-    """True for the value of ``restate.app(...)``."""
-    return (_from_restate(obj) and callable(obj) and not hasattr(obj, "handlers")
-            and _adapter().services_of_app(obj) is not None)
+def is_hostable(obj: Any) -> bool:
+    """True for a restate-sdk service and for the value of ``restate.app(...)``."""
+    if not _from_restate(obj):
+        return False
+    adapter = _adapter()
+    return bool(adapter.is_service(obj) or adapter.services_of_app(obj) is not None)
+
+
+def restate_handler_of(fn: Any) -> Any:
+    """The restate-sdk ``Handler`` behind a function it decorated, or None."""
+    if "restate" not in sys.modules or not callable(fn):
+        return None
+    from restate.handler import handler_from_callable
+
+    try:
+        return handler_from_callable(fn)
+    except (ValueError, TypeError):
+        return None

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._api.external import FakeExternal
 from .._loader import LoadError, load_object
+from .._restate import native_services
 from .._sim import InvocationHandle, Simulation
 from ..runtime._errors import (
     HandlerError,
@@ -93,11 +94,17 @@ def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem
             ))
             continue
         objs = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+        if what == "services":
+            try:
+                objs = native_services(objs)
+            except (ImportError, ValueError) as err:  # an unsupported restate-sdk, say
+                problems.append(where.problem(f"{name!r}: {err}"))
+                continue
         for o in objs:
             if what == "services" and not isinstance(getattr(o, "handlers", None), dict):
                 problems.append(where.problem(
                     f"{name!r} is {type(o).__name__}, not a Service/VirtualObject/Workflow "
-                    "(or a list of them)"
+                    "(or a list of them, or a restate.app(...))"
                 ))
             elif what == "externals" and not isinstance(o, FakeExternal):
                 problems.append(where.problem(

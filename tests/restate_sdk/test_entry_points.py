@@ -1,0 +1,142 @@
+"""restate-sdk apps through every entry point: CLI, plugin, scenarios, executor."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import textwrap
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytest.importorskip("restate")
+
+import simdurable as sd  # noqa: E402
+from simdurable._cli import main  # noqa: E402
+from simdurable._scenario import load_scenario, run_scenario  # noqa: E402
+
+from . import shop  # noqa: E402
+
+pytest_plugins = ["pytester"]
+
+ORDER = json.dumps({"item": "book", "amount": 30})
+
+
+def test_simdurable_check_on_a_restate_handler_function(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "tests.restate_sdk.shop:checkout_unsafe", "--input", ORDER,
+                 "--max-examples", "10"]) == 1
+    out = capsys.readouterr().out
+    assert "duplicate-effect: bank.charge" in out
+    assert "shop.py:" in out  # the user's source line, not restate-sdk's wrapper
+    assert main(["check", "tests.restate_sdk.shop:checkout", "--input", ORDER,
+                 "--max-examples", "10"]) == 0
+
+
+def test_simdurable_check_on_a_restate_app(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "tests.restate_sdk.shop:app", "--invoke", "Cart/c1/add",
+                 "--input", '"pear"', "--max-examples", "5"]) == 0
+    assert "Cart/c1/add" in capsys.readouterr().out
+
+
+SCENARIO = """\
+services: tests.restate_sdk.shop:app
+externals: [tests.restate_sdk.shop:bank]
+seed: 3
+invoke:
+  - target: Shop/{handler}
+    input: {{item: book, amount: 10}}
+  - target: Cart/c1/add
+    input: apple
+    expect: {{result: [[apple], true, c1]}}
+faults:
+  - {{kind: crash, step: charge, phase: effect-done}}
+expect:
+  effects: {{bank: {{charge: 1}}}}
+"""
+
+
+def test_a_yaml_scenario_over_a_restate_app(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.format(handler="checkout"))
+    assert run_scenario(load_scenario(path)).ok
+    path.write_text(SCENARIO.format(handler="checkout_unsafe"))
+    result = run_scenario(load_scenario(path))
+    assert not result.ok
+    assert "charge" in result.render()
+
+
+PLUGIN_APP = '''
+import restate
+from simdurable import FakeExternal
+
+bank = FakeExternal("bank")
+shop = restate.Service("Shop")
+
+
+def charge(amount: int, key: str | None) -> str:
+    return bank.apply("charge", {"amount": amount}, idempotency_key=key)["id"]
+
+
+@shop.handler()
+async def pay(ctx: restate.Context, amount: int) -> str:
+    return await ctx.run_typed("charge", charge, amount=amount, key=str(ctx.uuid()))
+
+
+@shop.handler()
+async def pay_unsafe(ctx: restate.Context, amount: int) -> str:
+    return await ctx.run_typed("charge", charge, amount=amount, key=None)
+
+
+app = restate.app([shop])
+'''
+
+
+def test_pytest_simdurable_over_a_restate_app(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shopmod=PLUGIN_APP)
+    pytester.makefile(".toml", pyproject=textwrap.dedent('''
+        [tool.pytest.ini_options]
+        pythonpath = ["."]
+        addopts = "-p no:cacheprovider -p no:hypothesispytest"
+
+        [tool.simdurable]
+        services = ["shopmod:app"]
+        externals = ["shopmod:bank"]
+        max_examples = 10
+        [tool.simdurable.inputs]
+        "Shop/pay" = [10]
+        "Shop/pay_unsafe" = [10]
+    '''))
+    result = pytester.runpytest("--simdurable", "-p", "no:xdist")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED*Shop/pay_unsafe*"])
+
+
+def _request(url: str, method: str, path: str, body: str | None = None) -> tuple[int, object]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request(method, path, body=body.encode() if body else None)
+        resp = conn.getresponse()
+        raw = resp.read()
+    finally:
+        conn.close()
+    return resp.status, json.loads(raw) if raw else None
+
+
+def test_the_executor_serves_a_restate_app_over_http(tmp_path: Path) -> None:
+    ex = sd.Executor([shop.app], db=tmp_path / "dev.db")
+    ex.start(port=0)
+    try:
+        assert ex.url is not None
+        status, body = _request(ex.url, "POST", "/Shop/checkout", ORDER)
+        assert status == 200
+        assert isinstance(body, dict) and body["item"] == "book" and body["charged"] == 30
+        assert _request(ex.url, "POST", "/Shop/declined")[1] == "caught 402 card declined"
+        assert _request(ex.url, "POST", "/Cart/c9/add", '"fig"')[1] == [["fig"], True, "c9"]
+        status, body = _request(ex.url, "POST", "/Greeter/fail", '"why"')
+        assert status == 418 and isinstance(body, dict) and body["message"] == "why"
+        status, _ = _request(ex.url, "POST", "/Shop/checkout", '{"item": 1}')
+        assert status == 400  # the pydantic model refuses the body, as restate's ingress
+    finally:
+        ex.close()

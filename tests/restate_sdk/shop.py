@@ -171,6 +171,54 @@ async def wrapped_terminal(ctx: restate.Context) -> str:
         raise RuntimeError("wrapped") from err
 
 
+@shop.handler()
+async def patient(ctx: restate.Context) -> str:
+    try:
+        await ctx.sleep(timedelta(hours=1))
+    except TerminalError as err:
+        return f"stopped {err.status_code} {err.message}"
+    return "slept"
+
+
+step_tries: list[int] = []
+
+
+def _busy_once() -> str:
+    step_tries.append(1)
+    if len(step_tries) < 2:
+        raise RetryableError("busy", retry_after=timedelta(seconds=20))
+    return "done"
+
+
+@shop.handler()
+async def busy_step(ctx: restate.Context) -> str:
+    return await ctx.run_typed("busy", _busy_once)
+
+
+@shop.handler()
+async def approval(ctx: restate.Context) -> str:
+    name, fut = ctx.awakeable(type_hint=str)
+    ctx.set_extension_data("awakeable", name)
+    try:
+        return f"approved by {await fut}"
+    except TerminalError as err:
+        return f"rejected: {err.message}"
+
+
+@shop.handler(invocation_retry_policy=restate.InvocationRetryPolicy(
+    max_attempts=2, on_max_attempts="kill", initial_interval=timedelta(seconds=3)))
+async def doomed(ctx: restate.Context) -> str:
+    raise ValueError("always")
+
+
+@shop.handler()
+async def legacy_run(ctx: restate.Context) -> list:
+    def pair() -> list:
+        return [1, 2]
+
+    return await ctx.run("pair", pair)
+
+
 cart = restate.VirtualObject("Cart")
 
 

@@ -176,3 +176,47 @@ def test_an_unsupported_restate_sdk_version_is_refused_by_name(
 
     with pytest.raises(UnsupportedRestateVersion, match="0.9.9"):
         sd.Simulation(services=[svc])
+
+
+def test_cancellation_reaches_the_handler_as_restates_terminal_error() -> None:
+    sim = sd.Simulation(services=[shop.app])
+    h = sim.invoke("Shop/patient")
+    sim.run(until=timedelta(minutes=1))
+    sim.cancel(h)
+    sim.run()
+    assert h.result() == "stopped 409 cancelled"
+
+
+def test_a_step_raising_retryable_error_retries_after_its_delay() -> None:
+    shop.step_tries.clear()
+    sim = sd.Simulation(services=[shop.app])
+    h = sim.invoke("Shop/busy_step")
+    sim.run()
+    assert h.result() == "done"
+    assert len(shop.step_tries) == 2
+    assert sim.now() >= 20
+
+
+def test_awakeables_resolved_and_rejected_from_outside() -> None:
+    sim = sd.Simulation(services=[shop.app])
+    yes, no = sim.invoke("Shop/approval"), sim.invoke("Shop/approval")
+    sim.run()
+    first, second = sim.awakeables()
+    sim.resolve_awakeable(first, "ann")
+    sim.reject_awakeable(second, "too late")
+    sim.run()
+    assert sorted([yes.result(), no.result()]) == ["approved by ann", "rejected: too late"]
+
+
+def test_restates_invocation_retry_policy_is_honoured() -> None:
+    sim = sd.Simulation(services=[shop.app])
+    h = sim.invoke("Shop/doomed")
+    sim.run()
+    with pytest.raises(sd.TerminalError):
+        h.result()
+    assert h.attempts == 2
+    assert sim.now() == 3  # one retry, after the policy's initial interval
+
+
+def test_the_deprecated_run_form() -> None:
+    assert run("Shop/legacy_run") == [1, 2]

@@ -33,6 +33,7 @@ from restate.server_context import (
     ServerCallDurableFuture,
     ServerDurableFuture,
     ServerDurableSleepFuture,
+    restate_context_is_replaying,
 )
 from restate.types import extract_core_type
 from restate.vm import (
@@ -47,7 +48,7 @@ from .._api.options import RunOptions as SdRunOptions
 from .._api.service import handler_of
 from ..runtime._errors import HandlerError, RetryableError, TerminalError
 from ..runtime._ids import encode_promise
-from ..runtime._invocation import Wait
+from ..runtime._invocation import REPLAYING, Wait
 from ..runtime._journal import PROMISE_COMPLETE, PROMISE_PEEK, Entry, Failure, Value
 
 
@@ -79,12 +80,16 @@ class SimFuture(ServerDurableFuture):
         self.context = context
         self.handle = inner.journal_index
         self._inner = inner
+        context.mark_replaying()  # issuing the command may have ended the replay
 
     def is_completed(self) -> bool:
         return self._inner.done()
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        return _translated(self._inner.__await__())
+        try:
+            return (yield from _translated(self._inner.__await__()))
+        finally:
+            self.context.mark_replaying()
 
     def __repr__(self) -> str:
         return f"<restate future #{self.handle} {'done' if self.is_completed() else 'pending'}>"
@@ -282,7 +287,17 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     async def create_poll_or_cancel_coroutine(self, unresolved: Any) -> None:
         """Wait as restate's combinators ask (see the module docstring)."""
         handles, all_ = _leaves(unresolved)
-        await _Awaiting(_WaitFor(self._sd._attempt, Wait(handles, all=all_)))
+        try:
+            await _Awaiting(_WaitFor(self._sd._attempt, Wait(handles, all=all_)))
+        finally:
+            self.mark_replaying()
+
+    def mark_replaying(self, replaying: bool | None = None) -> None:
+        """Tell restate-sdk's logging filter (``restate.getLogger()``) whether the
+        handler is replaying its journal: it drops log records while it is."""
+        if replaying is None:
+            replaying = self._sd._attempt.state is REPLAYING
+        restate_context_is_replaying.set(replaying)
 
     # -- identity and determinism ---------------------------------------------
     def request(self) -> Any:
@@ -355,12 +370,15 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     def set(self, name: str, value: Any, serde: Any = _DEFAULT,
             entry_name: str | None = None) -> None:
         self._sd.set(name, value, serde=_typed(serde, type(value)))
+        self.mark_replaying()
 
     def clear(self, name: str, entry_name: str | None = None) -> None:
         self._sd.clear(name)
+        self.mark_replaying()
 
     def clear_all(self, entry_name: str | None = None) -> None:
         self._sd.clear_all()
+        self.mark_replaying()
 
     # -- calls ------------------------------------------------------------------
     def _call(self, method: str, tpe: Any, arg: Any, key: str | None, *, send: bool,
@@ -376,7 +394,10 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         out = self._sd._do_call(method, service, handler, key, bytes(data),
                                 target.handler_io.output_serde, send=send, delay=send_delay,
                                 idempotency_key=idempotency_key, headers=headers)
-        return SimSendHandle(out) if send else SimCallFuture(self, out)
+        if send:
+            self.mark_replaying()
+            return SimSendHandle(out)
+        return SimCallFuture(self, out)
 
     def service_call(self, tpe: Any, arg: Any, idempotency_key: str | None = None,
                      headers: dict[str, str] | None = None) -> Any:
@@ -418,6 +439,7 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         out = self._sd._do_call("generic_send", service, handler, key, bytes(arg),
                                 r_serde.BytesSerde(), send=True, delay=send_delay,
                                 idempotency_key=idempotency_key, headers=headers)
+        self.mark_replaying()
         return SimSendHandle(out)
 
     def scope(self, scope: str) -> Any:
@@ -427,6 +449,7 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         if invocation_id is None:
             raise ValueError("invocation_id cannot be None")
         self._sd.cancel_invocation(invocation_id)
+        self.mark_replaying()
 
     def attach_invocation(self, invocation_id: str, serde: Any = _DEFAULT,
                           type_hint: Any = None) -> Any:
@@ -441,9 +464,11 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     def resolve_awakeable(self, name: str, value: Any,
                           serde: Any = _DEFAULT) -> None:
         self._sd.resolve_awakeable(name, value, serde=_typed(serde, type(value)))
+        self.mark_replaying()
 
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
         self._sd.reject_awakeable(name, failure_message, failure_code)
+        self.mark_replaying()
 
     def signal(self, name: str, serde: Any = _DEFAULT, type_hint: Any = None) -> Any:
         return self._wrap(self._missing("signal")(name, serde=_typed(serde, type_hint)))

@@ -100,6 +100,7 @@ class RestateHandler(Handler):
     async def _start(self, ctx: Any, data: bytes) -> bytes:
         rh = self.restate_handler
         rctx = SimRestateContext(ctx)
+        rctx.mark_replaying()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for manager in rh.context_managers or []:
@@ -130,6 +131,8 @@ class RestateHandler(Handler):
                 raise RetryableError(found.message, found.status_code,
                                      found.retry_after) from err
             raise
+        finally:
+            rctx.mark_replaying(False)
 
 
 # Converted once per restate service, so that a service seen twice is one service.

@@ -220,3 +220,28 @@ def test_restates_invocation_retry_policy_is_honoured() -> None:
 
 def test_the_deprecated_run_form() -> None:
     assert run("Shop/legacy_run") == [1, 2]
+
+
+def test_restates_logger_is_quiet_while_the_handler_replays(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = restate.getLogger("replay-test")
+    svc = restate.Service("Logged")
+
+    @svc.handler()
+    async def go(ctx: restate.Context) -> str:
+        log.warning("start")
+        await ctx.run_typed("a", lambda: 1)
+        log.warning("after a")
+        await ctx.run_typed("b", lambda: 2)
+        log.warning("after b")
+        return "ok"
+
+    sim = sd.Simulation(services=[svc], faults=[sd.Fault(kind="crash", step="b",
+                                                          phase="after-store")])
+    h = sim.invoke("Logged/go")
+    with caplog.at_level("WARNING", logger="replay-test"):
+        sim.run()
+    assert h.result() == "ok" and h.attempts == 2
+    # On a Restate server too, the second attempt's replayed lines are dropped.
+    assert [r.getMessage() for r in caplog.records] == ["start", "after a", "after b"]

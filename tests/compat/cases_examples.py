@@ -1,1 +1,184 @@
-CASES = {}
+"""Cases for the programs of Restate's examples repository (python/).
+
+Expected outcomes are what each program does on a Restate server, read from
+its text (see harness.py for the operations).
+"""
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from tests.compat.harness import Advance, Call, Case, Now
+
+# A handler that keeps failing: Restate retries it (and pauses it at last).
+RETRYING = ("backing-off", "paused")
+
+SUB_REQ = {"user_id": "Sam", "credit_card": "1234", "subscriptions": ["Netflix", "Disney+"]}
+BOOKING = {"customer_id": "c1",
+           "flight": {"flight_id": "F1", "passenger_name": "Sam"},
+           "car": {"pickup_location": "AMS", "rental_date": "2025-01-01"},
+           "hotel": {"arrival_date": "2025-01-01", "departure_date": "2025-01-05"}}
+EVENT = {"type": "invoice.payment_failed", "created": 1, "data": {"id": "in_1", "customer": "cu"}}
+S3 = "https://s3-eu-central-1.amazonaws.com/"
+
+
+def secret_sent(now: Now) -> str:
+    assert now.program is not None
+    outbox = now.program.send_email_with_link.__globals__["outbox"]  # in the utils module
+    return str(outbox["u1"])
+
+
+def webhook(now: Now) -> bytes:
+    return json.dumps({"type": "payment_intent.succeeded", "data": {"object": {
+        "status": "succeeded", "metadata": {"restate_callback_id": now.awakeables[0]}}}}).encode()
+
+
+def starts(prefix: str) -> Any:
+    return lambda v: isinstance(v, str) and v.startswith(prefix)
+
+
+CASES: dict[str, list[Case]] = {
+    "ex_basics_durable_execution": [
+        Case("subscribe", [Call("SubscriptionService/add", SUB_REQ, result=None)]),
+    ],
+    "ex_basics_building_blocks": [
+        # subscription_service.create is not an attribute of restate's VirtualObject:
+        # the published handler fails at its first line and Restate retries it.
+        Case("the catalogue", [Call("myService/run", status=RETRYING)]),
+        Case("the subscription object", [
+            Call("SubscriptionService/s1/create", "u1", result="SUCCESS"),
+            Call("SubscriptionService/s1/cancel", result=None),
+        ]),
+    ],
+    "ex_basics_virtual_objects": [
+        Case("greet twice, ungreet", [
+            Call("greeter/mary/greet", "Hi", result="Hi mary for the 1-th time."),
+            Call("greeter/mary/greet", "Hello", result="Hello mary for the 2-th time."),
+            Call("greeter/mary/ungreet", result="Goodbye mary, taking one greeting back: 1."),
+        ], state={"greeter/mary": {"count": 1}}),
+    ],
+    "ex_basics_workflows": [
+        Case("sign up with the emailed secret", [
+            Call("usersignup/u1/run", {"name": "Bob", "email": "bob@x"}, send=True, result=True),
+            Call("usersignup/u1/click", secret_sent, result=None),
+        ]),
+        Case("a wrong secret", [
+            Call("usersignup/u2/run", {"name": "Bob", "email": "bob@x"}, send=True, result=False),
+            Call("usersignup/u2/click", "guess", result=None),
+        ]),
+    ],
+    "ex_durablerpc": [
+        Case("reserve once", [
+            Call("product/p1/reserve", result=True),
+            Call("product/p1/reserve", result=False),
+        ], state={"product/p1": {"reserved": True}}),
+    ],
+    "ex_eventenrichment": [
+        Case("register, update, read", [
+            Call("package-tracker/pk/registerPackage", {"final_destination": "Paris"}, result=None),
+            Call("package-tracker/pk/updateLocation", {"location": "Lyon", "timestamp": "t1"},
+                 result=None),
+            Call("package-tracker/pk/getPackageInfo", result={
+                "final_destination": "Paris", "locations": [{"location": "Lyon", "timestamp": "t1"}]}),
+        ]),
+        Case("unknown package", [
+            Call("package-tracker/none/updateLocation", {"location": "x", "timestamp": "t"},
+                 error=(500, "Package none not found")),
+            Call("package-tracker/none/getPackageInfo", error=(500, "Package not found")),
+        ]),
+    ],
+    "ex_eventtransactions": [
+        Case("a post waits for moderation", [
+            Call("UserFeed/ann/processPost", {"content": "hi", "metadata": "m"}, result=None),
+        ]),
+    ],
+    "ex_parallelizework": [
+        Case("fan out and gather", [
+            Call("FanOutWorker/run", {"description": "a,b,c"}, result={
+                "description": "description='a': DONE,description='b': DONE,description='c': DONE"}),
+        ]),
+    ],
+    "ex_queueing": [
+        Case("run", [Call("AsyncTaskWorker/run", {"id": "t7"}, result="Finished work on task: t7")]),
+    ],
+    "ex_sagas": [
+        Case("the hotel refuses: compensations run", [
+            Call("BookingWorkflow/run", BOOKING,
+                 error=(500, "[SIMULATED] This hotel is fully booked!")),
+        ]),
+    ],
+    "ex_schedulingtasks": [
+        Case("three reminders then escalation", [
+            Call("PaymentTracker/in1/onPaymentFailure", EVENT, result=None),
+            Advance(timedelta(days=4)),
+        ], state={"PaymentTracker/in1": {"reminder_count": 3}}),
+        Case("paid: no reminder", [
+            Call("PaymentTracker/in2/onPaymentSuccess", EVENT, result=None),
+            Call("PaymentTracker/in2/onPaymentFailure", EVENT, result=None),
+        ], state={"PaymentTracker/in2": {"paid": True}}),
+    ],
+    "ex_signalspayments": [
+        Case("synchronous success", [
+            Call("payments/processPayment", {"amount": 100, "payment_method_id": "pm_card"},
+                 result=None),
+        ]),
+        Case("declined", [
+            Call("payments/processPayment", {"amount": 100, "payment_method_id": "pm_card_declined"},
+                 error=(500, "Payment declined: requires_payment_method")),
+        ]),
+        Case("no amount", [
+            Call("payments/processPayment", {"amount": 0, "payment_method_id": "pm"},
+                 error=(500, "'amount' missing or zero in request")),
+        ]),
+        Case("completed by the webhook", [
+            Call("payments/processPayment", {"amount": 100, "payment_method_id": "pm_card",
+                                             "delayed_status": True}, result=None),
+            Call("payments/processWebhook", raw=webhook, headers={"stripe-signature": "sig"},
+                 result={"received": True}),
+        ]),
+        Case("a webhook without signature", [
+            Call("payments/processWebhook", raw=b"{}", error=(400, "Missing 'stripe-signature' header.")),
+        ]),
+    ],
+    "ex_statefulactors": [
+        Case("up and down", [
+            Call("machine-operator/m1/setUp", result="m1 is now up"),
+            Advance(timedelta(seconds=10)),
+            Call("machine-operator/m1/setUp", result="m1 is already up, so nothing to do"),
+            Call("machine-operator/m1/tearDown", result="m1 is now down"),
+            Advance(timedelta(seconds=10)),
+            Call("machine-operator/m1/tearDown", result="m1 is not up, cannot tear down"),
+        ], state={"machine-operator/m1": {"status": "DOWN"}}),
+    ],
+    "ex_statemachine_accounts": [
+        Case("withdraw and deposit", [
+            Call("account/a1/withdraw", 100, result={"success": True, "message": "Withdrawal successful"}),
+            Call("account/a1/deposit", 50, result=None),
+            Call("account/a1/withdraw", 10**9, result={"success": False,
+                                                       "message": "Insufficient funds: 149950 cents"}),
+            Call("account/a1/deposit", 0, error=(500, "Amount must be greater than 0")),
+        ], state={"account/a1": {"balance": 149950}}),
+    ],
+    "ex_statemachine_processor": [
+        Case("pay then cancel: refunded, then expired", [
+            Call("PaymentProcessor/p1/makePayment", {"account_id": "acc", "amount_cents": 500},
+                 result="Withdrawal successful"),
+            Call("PaymentProcessor/p1/makePayment", {"account_id": "acc", "amount_cents": 500},
+                 result="Payment already completed in prior call"),
+            Call("PaymentProcessor/p1/cancelPayment", result=None),
+            Call("PaymentProcessor/p1/makePayment", {"account_id": "acc", "amount_cents": 500},
+                 result="Payment already cancelled"),
+            Advance(timedelta(days=2)),
+        ], state={"PaymentProcessor/p1": {}, "account/acc": {"balance": 150000}},
+           covers=("PaymentProcessor/expire",)),
+        Case("cancel before paying", [
+            Call("PaymentProcessor/p2/cancelPayment", result=None),
+        ], state={"PaymentProcessor/p2": {"status": "CANCELED"}}),
+    ],
+    "ex_syncasync": [
+        Case("upload, then the email", [
+            Call("DataUploadService/w1/run", send=True, check=starts(S3)),
+            Call("DataUploadService/w1/resultAsEmail", "me@x", result=None),
+        ]),
+    ],
+}

@@ -62,13 +62,22 @@ class Call:
     input: Any = None
     result: Any = NOTHING
     error: tuple[int, str] | None = None
-    status: str | None = None
+    status: str | tuple[str, ...] | None = None
     send: bool = False
     delay: timedelta | None = None
     idempotency_key: str | None = None
     headers: dict[str, str] | None = None
-    raw: bytes | None = None
+    raw: bytes | Callable[[Now], bytes] | None = None
     check: Callable[[Any], bool] | None = None  # a predicate on the result
+
+
+@dataclass
+class Now:
+    """What a ``Call`` whose input (or raw body) is a function is given."""
+
+    ids: list[str]  # of the invocations submitted so far, in order
+    awakeables: list[str]  # open awakeables
+    program: types.ModuleType | None  # the program's module in this mode
 
 
 @dataclass
@@ -280,12 +289,17 @@ def _run_case(program: str, case: Case, mode: str, seed: int) -> Outcome:
         if loaded.error is not None:
             return Outcome(False, [f"{name}: {loaded.error}"])
         services += [s for s in loaded.services if s.name not in {t.name for t in services}]
+    loaded_program = load(program, mode).module
     sim = sd.Simulation(services=services, seed=seed)
     handles: list[tuple[Call, Any]] = []
     for op in case.ops:
         if isinstance(op, Call):
-            if callable(op.input):  # an input built from earlier invocations' ids
-                op = dataclasses.replace(op, input=op.input([h.id for _, h in handles]))
+            # an input built from what the run holds so far: ids, awakeables, the program
+            now = Now([h.id for _, h in handles], sim.awakeables(), loaded_program)
+            if callable(op.input):
+                op = dataclasses.replace(op, input=op.input(now))
+            if callable(op.raw):
+                op = dataclasses.replace(op, raw=op.raw(now))
             if op.send or op.delay is not None:
                 h = sim.send(op.target, op.input, delay=op.delay, raw=op.raw,
                              idempotency_key=op.idempotency_key, headers=op.headers)
@@ -323,7 +337,7 @@ def _check_call(i: int, op: Call, h: Any) -> list[str]:
     label = f"call #{i} {op.target}"
     status = h.status
     if op.status is not None:
-        if status != op.status:
+        if status not in ((op.status,) if isinstance(op.status, str) else op.status):
             return [f"{label}: expected status {op.status}, got {status} ({_result_text(h)})"]
         return []
     if op.error is None and op.result is NOTHING and op.check is None:

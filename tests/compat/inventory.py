@@ -63,6 +63,8 @@ def handlers_of(program: str) -> set[str]:
                     and deco.func.value.id in services):
                 continue
             name = node.name
+            if deco.args and isinstance(deco.args[0], ast.Constant):
+                name = str(deco.args[0].value)
             for kw in deco.keywords:
                 if kw.arg == "name" and isinstance(kw.value, ast.Constant):
                     name = str(kw.value.value)

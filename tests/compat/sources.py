@@ -5,6 +5,23 @@ EXAMPLES = "restatedev/examples"
 DOCS = "restatedev/docs-restate"
 
 SOURCES: dict[str, str] = {
+    "ex_basics_utils": f"{EXAMPLES} python/basics/app/utils.py",
+    "ex_basics_durable_execution": f"{EXAMPLES} python/basics/app/0_durable_execution.py",
+    "ex_basics_building_blocks": f"{EXAMPLES} python/basics/app/1_building_blocks.py",
+    "ex_basics_virtual_objects": f"{EXAMPLES} python/basics/app/2_virtual_objects.py",
+    "ex_basics_workflows": f"{EXAMPLES} python/basics/app/3_workflows.py",
+    "ex_durablerpc": f"{EXAMPLES} python/patterns-use-cases/durablerpc/app.py",
+    "ex_eventenrichment": f"{EXAMPLES} python/patterns-use-cases/eventenrichment/app.py",
+    "ex_eventtransactions": f"{EXAMPLES} python/patterns-use-cases/eventtransactions/app.py, utils.py",
+    "ex_parallelizework": f"{EXAMPLES} python/patterns-use-cases/parallelizework/app.py, utils.py",
+    "ex_queueing": f"{EXAMPLES} python/patterns-use-cases/queueing/app.py",
+    "ex_sagas": f"{EXAMPLES} python/patterns-use-cases/sagas/app.py, clients/",
+    "ex_schedulingtasks": f"{EXAMPLES} python/patterns-use-cases/schedulingtasks/app.py, utils.py",
+    "ex_signalspayments": f"{EXAMPLES} python/patterns-use-cases/signalspayments/app.py, stripe_utils.py",
+    "ex_statefulactors": f"{EXAMPLES} python/patterns-use-cases/statefulactors/app.py, utils.py",
+    "ex_statemachine_accounts": f"{EXAMPLES} python/patterns-use-cases/statemachinepayments/accounts.py",
+    "ex_statemachine_processor": f"{EXAMPLES} python/patterns-use-cases/statemachinepayments/payment_processor.py, app.py",
+    "ex_syncasync": f"{EXAMPLES} python/patterns-use-cases/syncasync/app.py, utils.py",
     "sdk_ex_app": f"{SDK} examples/example.py",
     "sdk_ex_concurrent_greeter": f"{SDK} examples/concurrent_greeter.py",
     "sdk_ex_greeter": f"{SDK} examples/greeter.py",

@@ -45,6 +45,8 @@ CASES: dict[str, list[Case]] = {
         # subscription_service.create is not an attribute of restate's VirtualObject:
         # the published handler fails at its first line and Restate retries it.
         Case("the catalogue", [Call("myService/run", status=RETRYING)]),
+    ],
+    "ex_basics_utils": [
         Case("the subscription object", [
             Call("SubscriptionService/s1/create", "u1", result="SUCCESS"),
             Call("SubscriptionService/s1/cancel", result=None),

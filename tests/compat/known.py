@@ -9,8 +9,6 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('sdk_ts_command_interp
           ('sdk_ts_test_utils', 'resolve a signal'): 'signals are not supported yet'},
  'swap': {('ex_basics_building_blocks', 'the catalogue'): 'the import swap lacks a public name of '
                                                           'restate',
-          ('ex_basics_building_blocks', 'the subscription object'): 'the import swap lacks a '
-                                                                    'public name of restate',
           ('ex_basics_durable_execution', 'subscribe'): 'the import swap lacks a public name of '
                                                         'restate',
           ('ex_basics_virtual_objects', 'greet twice, ungreet'): 'the import swap lacks a public '

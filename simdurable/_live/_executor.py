@@ -37,6 +37,7 @@ from ..runtime._journal import Entry, Failure, Value
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._host import PROBLEM_KINDS, HostStopped, LiveHost, echo_stderr
+from ._http import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
 from ._ingress import DEFAULT_MAX_BODY, Ingress
 from ._sqlite import SqliteStore, StoreError
 from ._trace import TraceWriter
@@ -159,6 +160,10 @@ class Executor:
         ``"problems"`` for retries and paused invocations only.
       durability: ``"full"`` (fsync every commit) or ``"normal"``.
       max_body: the largest HTTP request body accepted, in bytes.
+      body_timeout: seconds a client has to send a request's whole body
+        (else 408).
+      max_connections: the most HTTP connections open at once (more get a
+        503).
 
     Use it as a context manager (handlers run in a background thread) or call
     ``serve()`` to answer HTTP until Ctrl-C. Raises ``StoreError`` for a
@@ -175,12 +180,19 @@ class Executor:
         echo: bool | str = False,
         durability: str = "full",
         max_body: int = DEFAULT_MAX_BODY,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.handlers = collect_handlers(services)
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         if max_body <= 0:
             raise ValueError(f"max_body must be positive, not {max_body}")
+        if not body_timeout > 0:
+            raise ValueError(f"body_timeout must be a positive number of seconds, not "
+                             f"{body_timeout}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         self.db = Path(db)
         self.retry_policy = retry_policy
         self.trace_path = trace
@@ -189,6 +201,8 @@ class Executor:
         self.echo = echo
         self.durability = durability
         self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.max_connections = max_connections
         self.url: str | None = None
         self._host: LiveHost | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -259,6 +273,7 @@ class Executor:
         app = Ingress(live, max_body=self.max_body)
         try:
             await serve(app, host, port, shutdown=stop, grace=1.0,  # type: ignore[arg-type]
+                        body_timeout=self.body_timeout, max_connections=self.max_connections,
                         task_status=task_status)
         finally:
             done.set()

@@ -36,15 +36,24 @@ App = Callable[
 READ_SIZE: Final = 65536
 # The longest request line and headers accepted.
 MAX_HEAD: Final = 64 * 1024
-# How long an idle keep-alive connection stays open.
+# How long an idle keep-alive connection stays open (and a request's head may take).
 KEEP_ALIVE_S: Final = 30.0
+# How long a client has to send a request's whole body, from the end of its head.
+DEFAULT_BODY_TIMEOUT_S: Final = 30.0
+# How many connections may be open at once; more get a 503 and are closed.
+DEFAULT_MAX_CONNECTIONS: Final = 512
 
 
 async def serve(app: App, host: str, port: int, *, shutdown: trio.Event, grace: float = 1.0,
+                body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
+                max_connections: int = DEFAULT_MAX_CONNECTIONS,
                 task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``app`` on ``host:port`` until ``shutdown`` is set.
 
     Reports the URLs it listens on (port 0 picks a free port) once it does.
+    A body not sent whole within ``body_timeout`` seconds gets a 408; a
+    connection beyond ``max_connections`` open ones gets a 503: a slow or
+    greedy client cannot hold the server's tasks and file descriptors.
     """
     listeners = await trio.open_tcp_listeners(port, host=host)
     urls = []
@@ -52,7 +61,7 @@ async def serve(app: App, host: str, port: int, *, shutdown: trio.Event, grace: 
         addr = listener.socket.getsockname()
         shown = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
         urls.append(f"http://{shown}:{addr[1]}")
-    server = _Server(app)
+    server = _Server(app, body_timeout=body_timeout, max_connections=max_connections)
     async with trio.open_nursery() as connections:
         async with trio.open_nursery() as accepting:
             accepting.start_soon(functools.partial(
@@ -68,14 +77,31 @@ async def serve(app: App, host: str, port: int, *, shutdown: trio.Event, grace: 
 
 
 class _Server:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, body_timeout: float, max_connections: int) -> None:
         self.app = app
+        self.body_timeout = body_timeout
+        self.max_connections = max_connections
+        self.open = 0
         self.busy = 0
         self.idle = trio.Event()
         self.idle.set()
 
     async def connection(self, stream: trio.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        if self.open >= self.max_connections:
+            try:
+                await _send_error(conn, stream, 503, f"too many open connections (the limit is "
+                                                     f"{self.max_connections}); try again")
+            finally:
+                await stream.aclose()
+            return
+        self.open += 1
+        try:
+            await self._serve_connection(conn, stream)
+        finally:
+            self.open -= 1
+
+    async def _serve_connection(self, conn: h11.Connection, stream: trio.SocketStream) -> None:
         client, server = _address(stream, "getpeername"), _address(stream, "getsockname")
         try:
             while True:
@@ -118,15 +144,26 @@ class _Server:
         }
         body_done = False
         started: Message | None = None
+        timed_out = False
+        body_deadline = trio.current_time() + self.body_timeout
 
         async def receive() -> Message:
-            nonlocal body_done
+            nonlocal body_done, timed_out
             try:
                 if not body_done:
                     if conn.they_are_waiting_for_100_continue:
                         await stream.send_all(
                             conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-                    event = await _next_event(conn, stream)
+                    event = None
+                    with trio.move_on_at(body_deadline):
+                        event = await _next_event(conn, stream)
+                    if event is None:
+                        # Answered here: the app sees a client gone, and what it sends is
+                        # dropped (``send`` below).
+                        timed_out = True
+                        await _send_error(conn, stream, 408, "the request body did not arrive "
+                                          f"within {self.body_timeout:g} seconds")
+                        return {"type": "http.disconnect"}
                     if isinstance(event, h11.Data):
                         return {"type": "http.request", "body": bytes(event.data),
                                 "more_body": True}
@@ -146,6 +183,8 @@ class _Server:
 
         async def send(message: Message) -> None:
             nonlocal started
+            if timed_out:
+                return
             if message["type"] == "http.response.start":
                 started = message
                 return
@@ -173,7 +212,7 @@ class _Server:
         self.idle = trio.Event() if self.busy == 1 else self.idle
         try:
             await self.app(scope, receive, send)
-            if conn.our_state is h11.SEND_RESPONSE:  # the app sent nothing
+            if conn.our_state is h11.SEND_RESPONSE and not timed_out:  # the app sent nothing
                 await _send_error(conn, stream, 500, "the app sent no response")
         finally:
             self.busy -= 1

@@ -28,12 +28,14 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any, Final
 
 import trio
 
 from .._api.service import Handler
 from ..runtime._errors import InvalidTargetError
+from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS
 from ..runtime._journal import Failure, Value
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._host import HostStopped, LiveHost
@@ -53,9 +55,10 @@ _HOP_HEADERS: Final = frozenset(
     {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "upgrade",
      "accept-encoding"}
 )
-_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_NUMBER: Final = r"([0-9]{1,15}(?:\.[0-9]{1,9})?)"
+_DURATION: Final = re.compile(_NUMBER + r"\s*(ms|s|m|h|d)", re.ASCII)
 _ISO_DURATION: Final = re.compile(
-    r"P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?"
+    rf"P(?:{_NUMBER}D)?(?:T(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?", re.ASCII
 )
 _UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -95,25 +98,41 @@ def json_response(status: int, payload: Any, inv_id: str | None = None) -> Respo
 
 
 def parse_delay(text: str) -> int:
-    """Milliseconds from ``10s``, ``1m30s``, ``500ms``, ``2h``, ``1d`` or ISO ``PT10S``."""
+    """Milliseconds from ``10s``, ``1m30s``, ``500ms``, ``2h``, ``1d`` or ISO ``PT10S``.
+
+    Exact (no float) and at most ``MAX_DURATION_MS``: a longer delay would
+    overflow the database's 64-bit times.
+    """
     text = text.strip()
+    total: Fraction | None = None
     if text.upper().startswith("P"):
         m = _ISO_DURATION.fullmatch(text.upper())
         if m and any(m.groups()):
-            d, h, mi, s = (float(g or 0) for g in m.groups())
-            return round(((d * 24 + h) * 60 + mi) * 60_000 + s * 1000)
+            d, h, mi, sec = (Fraction(g or 0) for g in m.groups())
+            total = ((d * 24 + h) * 60 + mi) * 60_000 + sec * 1000
     else:
-        pos, total = 0, 0.0
+        pos, parts = 0, Fraction(0)
         for m in _DURATION.finditer(text):
             if m.start() != pos and text[pos:m.start()].strip():
                 break
-            total += float(m.group(1)) * _UNIT_MS[m.group(2)]
+            parts += Fraction(m.group(1)) * _UNIT_MS[m.group(2)]
             pos = m.end()
         else:
             if pos and not text[pos:].strip():
-                return round(total)
-    raise HttpError(400, f"bad delay {text!r}: expected a duration like 10s, 500ms, 1m30s "
-                         "or PT10S")
+                total = parts
+    if total is None:
+        raise HttpError(400, f"bad delay {_short(text)}: expected a duration like 10s, 500ms, "
+                             "1m30s or PT10S")
+    if total > MAX_DURATION_MS:
+        raise HttpError(400, f"the delay {_short(text)} is too long; the limit is "
+                             f"{MAX_DURATION}")
+    return round(total)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut short: an answer must not echo a client's megabyte."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
 
 
 def http_status_of(code: int) -> int:
@@ -212,7 +231,7 @@ class Ingress:
             _method(method, "GET")
             workflow, wf_id = segs[1], segs[2]
             if self._kinds.get(workflow) != "workflow":
-                raise HttpError(404, f"no workflow named {workflow!r} is served")
+                raise HttpError(404, f"no workflow named {_short(workflow)} is served")
             run_id = self._current(workflow, self._runs.get(workflow, "run"), wf_id, None)
             if run_id is None:
                 raise HttpError(404, f"no run of workflow {workflow}/{wf_id} (never "
@@ -221,7 +240,7 @@ class Ingress:
         if head in ("awakeables", "a") and len(segs) == 3 and segs[2] in ("resolve", "reject"):
             _method(method, "POST")
             return await self._awakeable(segs[1], segs[2], scope, receive)
-        raise HttpError(404, f"no such path: {scope['path']}")
+        raise HttpError(404, f"no such path: {_short(scope['path'])}")
 
     def _idempotent_id(self, segs: list[str]) -> str:
         """The id of ``<Service>[/<key>]/<handler>/<idempotency-key>``."""
@@ -241,7 +260,7 @@ class Ingress:
         self._handler(service, handler)
         inv_id = self._current(service, handler, key, ik)
         if inv_id is None:
-            raise HttpError(404, f"no invocation with idempotency key {ik!r} (never "
+            raise HttpError(404, f"no invocation with idempotency key {_short(ik)} (never "
                                  "submitted, or its idempotency retention ended)")
         return inv_id
 
@@ -333,8 +352,8 @@ class Ingress:
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         length = _headers(scope).get("content-length")
         if length is not None:
-            if not length.isdigit():
-                raise HttpError(400, f"bad content-length {length!r}")
+            if not (length.isascii() and length.isdigit()) or len(length) > 18:
+                raise HttpError(400, f"bad content-length {_short(length)}")
             if int(length) > self.max_body:
                 raise HttpError(413, f"the body is {length} bytes; the limit is "
                                      f"{self.max_body} bytes")
@@ -357,7 +376,7 @@ class Ingress:
     def _known(self, inv_id: str) -> InvocationRecord:
         rec = self.host.record(inv_id)
         if rec is None:
-            raise HttpError(404, f"no invocation {inv_id!r}")
+            raise HttpError(404, f"no invocation {_short(inv_id)}")
         return rec
 
     async def _result(self, inv_id: str, *, wait: bool, receive: Receive | None = None
@@ -458,6 +477,9 @@ class Ingress:
                     json.loads(body)
                 except ValueError as err:
                     raise HttpError(400, f"the body is not valid JSON: {err}") from None
+                except RecursionError:
+                    raise HttpError(400, "the body is JSON nested too deeply to read") \
+                        from None
             completion = Value(body)
         else:
             completion = Failure(500, body.decode("utf-8", "replace") or "rejected")
@@ -466,8 +488,8 @@ class Ingress:
         def complete() -> None:
             try:
                 host.complete_awakeable(awk, completion)
-            except InvalidTargetError as err:
-                raise HttpError(404, str(err)) from None
+            except InvalidTargetError:
+                raise HttpError(404, f"no awakeable {_short(awk)}") from None
 
         await host.call(complete)
         return json_response(202, {"status": "accepted"})
@@ -475,14 +497,14 @@ class Ingress:
     # -- names --------------------------------------------------------------------
     def _unknown_service(self, service: str) -> str:
         known = ", ".join(sorted(self._kinds)) or "(none)"
-        return f"no service named {service!r} is served; known services: {known}"
+        return f"no service named {_short(service)} is served; known services: {known}"
 
     def _handler(self, service: str, name: str) -> Handler:
         handlers = self._handlers[service]
         handler = handlers.get(name)
         if handler is None:
             known = ", ".join(sorted(handlers))
-            raise HttpError(404, f"{service} has no handler named {name!r}; its handlers: "
+            raise HttpError(404, f"{service} has no handler named {_short(name)}; its handlers: "
                                  f"{known}")
         return handler
 

@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "(default: only retries and paused invocations)")
         parser.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                             help="largest request body accepted (default 1 MiB)")
+        parser.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                            help="time a client has to send a request's body (default 30; "
+                                 "a slower one gets 408)")
+        parser.add_argument("--max-connections", type=int, default=512, metavar="N",
+                            help="most HTTP connections open at once (default 512; more "
+                                 "get 503)")
         parser.add_argument("--durability", choices=("full", "normal"), default="full",
                             help="full: fsync every commit (default); normal: survive a "
                                  "killed process but not a power loss")
@@ -107,7 +113,8 @@ def _serve(args: argparse.Namespace) -> int:
         services = load_services(args.targets)
         ex = Executor(services, db=args.db, trace=args.trace,
                       echo=True if args.verbose else "problems",
-                      durability=args.durability, max_body=args.max_body)
+                      durability=args.durability, max_body=args.max_body,
+                      body_timeout=args.body_timeout, max_connections=args.max_connections)
     except (LoadError, TypeError, ValueError, ImportError) as err:
         print(f"simdurable serve: {err}", file=sys.stderr)
         return 2

@@ -28,7 +28,8 @@ def parse_awakeable_id(awk: str) -> tuple[str, int] | None:
     if not awk.startswith("awk_"):
         return None
     body, _, index = awk[4:].rpartition("_")
-    if not body or not index.isdigit():
+    # ASCII digits only, and few: int() takes "١" and refuses 5,000 digits.
+    if not body or not (index.isascii() and index.isdigit()) or len(index) > 18:
         return None
     return f"inv_{body}", int(index)
 

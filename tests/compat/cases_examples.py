@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from tests.compat.harness import Advance, Call, Case, Now
+from tests.compat.harness import PRESENT, Advance, Call, Case, Now
 
 # A handler that keeps failing: Restate retries it (and pauses it at last).
 RETRYING = ("backing-off", "paused")
@@ -20,12 +20,32 @@ BOOKING = {"customer_id": "c1",
            "hotel": {"arrival_date": "2025-01-01", "departure_date": "2025-01-05"}}
 EVENT = {"type": "invoice.payment_failed", "created": 1, "data": {"id": "in_1", "customer": "cu"}}
 S3 = "https://s3-eu-central-1.amazonaws.com/"
+TICKET = {"ticketId": "t1", "concertDate": "2020-01-01T20:00:00", "price": 40.0,
+          "customerEmail": "me@x"}
+SUBS_OK = {"userId": "u1", "creditCard": "4242", "subscriptions": ["Hulu", "Max"]}
+SUBS_DISNEY = {"userId": "u1", "creditCard": "4242", "subscriptions": ["Hulu", "Disney"]}
+DISNEY = '[SIMULATED] "Disney subscription is not available in this region"'
+PAY_REQ = {"amount": 10, "currency": "EUR", "customerId": "c", "orderId": "o"}
+BOB = {"name": "Bob", "email": "bob@x"}
+ALICE = {"name": "Alice", "email": "alice@x"}
 
 
 def secret_sent(now: Now) -> str:
     assert now.program is not None
     outbox = now.program.send_email_with_link.__globals__["outbox"]  # in the utils module
     return str(outbox["u1"])
+
+
+def verification(user_id: str) -> Any:
+    def secret(now: Now) -> dict[str, str]:
+        assert now.program is not None
+        sent = now.program.send_verification_email.__globals__["sent"]
+        return {"secret": str(sent[user_id])}
+    return secret
+
+
+def confirmation(now: Now) -> dict[str, Any]:
+    return {"id": now.awakeables[0], "result": {"success": True, "transactionId": "txn-123"}}
 
 
 def webhook(now: Now) -> bytes:
@@ -181,6 +201,130 @@ CASES: dict[str, list[Case]] = {
         Case("upload, then the email", [
             Call("DataUploadService/w1/run", send=True, check=starts(S3)),
             Call("DataUploadService/w1/resultAsEmail", "me@x", result=None),
+        ]),
+    ],
+    "ex_template_greeter": [
+        Case("greet", [Call("Greeter/greet", {"name": "Bob"}, result={"message": "You said hi to Bob!"})]),
+        Case("greet Alice: her stand-ins fail once and are retried", [
+            Call("Greeter/greet", {"name": "Alice"}, result={"message": "You said hi to Alice!"}),
+        ]),
+    ],
+    "ex_lambda_cdk_greeter": [
+        Case("greet", [
+            Call("Greeter/greet", "Lu", result="Hello, Lu, from AWS Lambda!"),
+            Call("Greeter/greet", "", result="Hello, Restate, from AWS Lambda!"),
+        ]),
+    ],
+    "ex_tour_orch_utils": [
+        Case("payment and email services", [
+            Call("PaymentService/charge", TICKET, check=lambda v: isinstance(v, str) and len(v) == 36),
+            Call("EmailService/email_ticket", TICKET, result=None),
+            Call("EmailService/send_reminder_email", TICKET, result=None),
+        ]),
+    ],
+    "ex_tour_orch_communication": [
+        Case("buy a ticket", [Call("ConcertTicketingService/buy", TICKET,
+                                   check=starts("Ticket purchased successfully with payment reference: "))]),
+    ],
+    "ex_tour_orch_concurrent": [
+        Case("subscriptions in parallel", [
+            Call("ParallelSubscriptionService/add", SUBS_OK,
+                 check=lambda v: v["success"] is True and v["payment_ref"].startswith("payRef-")),
+        ]),
+        # restate's gather waits for all and raises nothing: the failure goes unseen.
+        Case("a terminal failure in one", [
+            Call("ParallelSubscriptionService/add", SUBS_DISNEY,
+                 check=lambda v: v["success"] is True),
+        ]),
+    ],
+    "ex_tour_orch_events": [
+        Case("confirmed by a webhook", [
+            Call("Payments/process", PAY_REQ, result={"success": True, "transaction_id": "txn-123",
+                                                      "error_message": None}),
+            Call("Payments/confirm", confirmation, result=None),
+        ]),
+    ],
+    "ex_tour_orch_getstarted": [
+        Case("subscribe", [Call("SubscriptionService/add", SUBS_OK, result=None)]),
+        Case("an API that stays down: retried", [
+            Call("SubscriptionService/add", {**SUBS_OK, "subscriptions": ["Netflix"]}, status=RETRYING),
+        ]),
+    ],
+    "ex_tour_orch_objects": [
+        Case("add twice, list", [
+            Call("UserSubscriptions/u/add", "Hulu", result=None),
+            Call("UserSubscriptions/u/add", "Hulu", result=None),
+            Call("UserSubscriptions/u/add", "Max", result=None),
+            Call("UserSubscriptions/u/getSubscriptions", result=["Hulu", "Max"]),
+        ], state={"UserSubscriptions/u": {"subscriptions": ["Hulu", "Max"], "lastUpdated": PRESENT}}),
+    ],
+    "ex_tour_orch_sagas": [
+        Case("all subscribed", [Call("SubscriptionSaga/add", SUBS_OK, result=None)]),
+        Case("compensated", [Call("SubscriptionSaga/add", SUBS_DISNEY, error=(500, DISNEY))]),
+    ],
+    "ex_tour_orch_timers": [
+        Case("confirmed in time", [
+            Call("PaymentsWithTimeout/process", PAY_REQ,
+                 result={"success": True, "transaction_id": "txn-123", "error_message": None}),
+            Call("PaymentsWithTimeout/confirm", confirmation, result=None),
+        ]),
+        Case("timed out", [
+            Call("PaymentsWithTimeout/process", PAY_REQ,
+                 result={"success": False, "transaction_id": None, "error_message": "Payment timeout"}),
+        ]),
+    ],
+    "ex_tour_wf_utils": [
+        Case("create a user", [Call("UserService/createUser", {"userId": "u", "user": BOB}, result=True)]),
+    ],
+    "ex_tour_wf_signup": [
+        Case("sign up", [Call("SignupWorkflow/u1/run", BOB, result=True)]),
+        Case("Alice's welcome email keeps failing", [
+            Call("SignupWorkflow/u2/run", ALICE, status=RETRYING),
+        ]),
+    ],
+    "ex_tour_wf_activities": [
+        Case("sign up through the user service", [
+            Call("SignupWithActivitiesWorkflow/u1/run", BOB, result=True),
+        ], covers=("UserService/createUser",)),
+    ],
+    "ex_tour_wf_events": [
+        Case("the creation event", [
+            Call("SignupWithEventsWorkflow/u1/waitForUserCreation", result="User created."),
+            Call("SignupWithEventsWorkflow/u1/run", BOB, result=True),
+        ]),
+    ],
+    "ex_tour_wf_queries": [
+        Case("status while and after", [
+            Call("SignupWithQueriesWorkflow/u1/run", BOB, result=True),
+            Call("SignupWithQueriesWorkflow/u1/getStatus", result={"status": "created", "user": BOB}),
+        ], state={"SignupWithQueriesWorkflow/u1": {"status": "created", "user": BOB}}),
+    ],
+    "ex_tour_wf_retries": [
+        Case("Alice's welcome email is given up", [
+            Call("SignupWithRetriesWorkflow/u1/run", ALICE, result=True),
+        ]),
+    ],
+    "ex_tour_wf_sagas": [
+        Case("Bob subscribes", [Call("SignupWithSagasWorkflow/u1/run", BOB, result=True)]),
+        Case("Alice's plan is refused: undone", [
+            Call("SignupWithSagasWorkflow/u2/run", ALICE, result=False),
+        ]),
+    ],
+    "ex_tour_wf_signals": [
+        Case("verified with the emailed secret", [
+            Call("SignupWithSignalsWorkflow/u1/run", BOB, send=True, result=True),
+            Call("SignupWithSignalsWorkflow/u1/verifyEmail", verification("u1"), result=None),
+        ]),
+    ],
+    "ex_tour_wf_timers": [
+        Case("reminded twice, then verified", [
+            Call("SignupWithTimersWorkflow/u1/run", BOB, send=True, result=True),
+            Advance(timedelta(seconds=40)),
+            Call("SignupWithTimersWorkflow/u1/verifyEmail", verification("u1"), result=None),
+        ]),
+        Case("a wrong secret", [
+            Call("SignupWithTimersWorkflow/u2/run", BOB, send=True, result=False),
+            Call("SignupWithTimersWorkflow/u2/verifyEmail", {"secret": "nope"}, result=None),
         ]),
     ],
 }

@@ -24,6 +24,7 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('sdk_ts_command_interp
                                                      'the program imports',
           ('ex_eventtransactions', 'a post waits for moderation'): 'the import swap lacks a public '
                                                                    'name of restate',
+          ('ex_lambda_cdk_greeter', 'greet'): 'the import swap lacks a public name of restate',
           ('ex_parallelizework', 'fan out and gather'): 'the import swap lacks a public name of '
                                                         'restate',
           ('ex_queueing', 'run'): 'the import swap lacks a public name of restate',
@@ -56,6 +57,7 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('sdk_ts_command_interp
                                                                                     'imports',
           ('ex_syncasync', 'upload, then the email'): 'the import swap lacks a public name of '
                                                       'restate',
+          ('ex_tour_orch_concurrent', 'a terminal failure in one'): 'gather raises the terminal error of a future it waits for; restate\'s gather returns the futures and raises nothing',
           ('sdk_ex_app', "the app's services"): 'the import swap lacks a public name of restate',
           ('sdk_ex_greeter', 'greet'): 'the import swap lacks a public name of restate',
           ('sdk_ex_msgspec_greeter', 'greet'): 'a msgspec Struct result is not serialised by the '

@@ -5,6 +5,44 @@ EXAMPLES = "restatedev/examples"
 DOCS = "restatedev/docs-restate"
 
 SOURCES: dict[str, str] = {
+    "ex_template_greeter":
+        f"{EXAMPLES} python/templates/python/app/greeter.py, utils.py",
+    "ex_lambda_cdk_greeter":
+        f"{EXAMPLES} python/integrations/deployment-lambda-cdk/lib/lambda/handler.py",
+    "ex_tour_orch_utils":
+        f"{EXAMPLES} python/tutorials/tour-of-orchestration-python/app/utils.py, types.py",
+    "ex_tour_orch_communication":
+        f"{EXAMPLES} python/tutorials/tour-of-orchestration-python/app/communication/service.py",
+    "ex_tour_orch_concurrent":
+        f"{EXAMPLES} python/tutorials/tour-of-orchestration-python/app/concurrenttasks/service.py",
+    "ex_tour_orch_events":
+        f"{EXAMPLES} python/tutorials/tour-of-orchestration-python/app/events/service.py",
+    "ex_tour_orch_getstarted":
+        f"{EXAMPLES} python/tutorials/tour-of-orchestration-python/app/getstarted/service.py",
+    "ex_tour_orch_objects":
+        f"{EXAMPLES} python/tutorials/tour-of-orchestration-python/app/objects/service.py",
+    "ex_tour_orch_sagas":
+        f"{EXAMPLES} python/tutorials/tour-of-orchestration-python/app/sagas/service.py",
+    "ex_tour_orch_timers":
+        f"{EXAMPLES} python/tutorials/tour-of-orchestration-python/app/timers/service.py",
+    "ex_tour_wf_utils":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/utils.py",
+    "ex_tour_wf_signup":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/workflows/signup_workflow.py",
+    "ex_tour_wf_activities":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/workflows/signup_with_activities.py",
+    "ex_tour_wf_events":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/workflows/signup_with_events.py",
+    "ex_tour_wf_queries":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/workflows/signup_with_queries.py",
+    "ex_tour_wf_retries":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/workflows/signup_with_retries.py",
+    "ex_tour_wf_sagas":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/workflows/signup_with_sagas.py",
+    "ex_tour_wf_signals":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/workflows/signup_with_signals.py",
+    "ex_tour_wf_timers":
+        f"{EXAMPLES} python/tutorials/tour-of-workflows-python/app/workflows/signup_with_timers.py",
     "ex_basics_utils": f"{EXAMPLES} python/basics/app/utils.py",
     "ex_basics_durable_execution": f"{EXAMPLES} python/basics/app/0_durable_execution.py",
     "ex_basics_building_blocks": f"{EXAMPLES} python/basics/app/1_building_blocks.py",

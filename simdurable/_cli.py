@@ -22,6 +22,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "state": ("simdurable._live.cli", "print an object's (or workflow's) state from a live "
               "database"),
     "cancel": ("simdurable._live.cli", "cancel an invocation in a live database"),
+    "kill": ("simdurable._live.cli", "kill an invocation in a live database: it ends at once, "
+             "no more of its code runs"),
     "resume": ("simdurable._live.cli", "resume a paused invocation in a live database "
                "(once what paused it is fixed)"),
     "trace": ("simdurable._live.cli", "print a live run's trace file as the simulation does"),

@@ -283,6 +283,7 @@ class Simulation:
         delay: timedelta | None,
         idempotency_key: str | None,
         headers: dict[str, str] | None,
+        send: bool,
     ) -> InvocationHandle:
         service, key, handler_name = parse_target(target)
         handler = self._handler(service, handler_name, key)
@@ -298,6 +299,7 @@ class Simulation:
         inv_id = self._engine.submit(
             service, handler_name, key, data,
             delay_ms=to_ms(delay, 0), idempotency_key=idempotency_key, headers=headers,
+            send=send,
         )
         return InvocationHandle(self, inv_id, handler)
 
@@ -312,7 +314,7 @@ class Simulation:
     ) -> InvocationHandle:
         """Submit a call to ``target`` ("Greeter/greet", "Counter/<key>/add")."""
         return self._submit(target, input, raw=raw, delay=None,
-                            idempotency_key=idempotency_key, headers=headers)
+                            idempotency_key=idempotency_key, headers=headers, send=False)
 
     def send(
         self,
@@ -324,9 +326,14 @@ class Simulation:
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> InvocationHandle:
-        """Submit a one-way message, delivered after ``delay`` of virtual time."""
+        """Submit a one-way message, delivered after ``delay`` of virtual time.
+
+        Sent again to a workflow that already ran (its retention not over), the
+        run is not repeated: the handle is the first run's, as Restate answers
+        ``PreviouslyAccepted``.
+        """
         return self._submit(target, input, raw=raw, delay=delay,
-                            idempotency_key=idempotency_key, headers=headers)
+                            idempotency_key=idempotency_key, headers=headers, send=True)
 
     # -- faults -------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -500,6 +507,13 @@ class Simulation:
     def cancel(self, handle: InvocationHandle | str) -> None:
         """Cancel an invocation: its next wait raises TerminalError("cancelled", 409)."""
         self._engine.cancel(self._id(handle))
+
+    def kill(self, handle: InvocationHandle | str) -> bool:
+        """Kill an invocation, as Restate's kill: it ends at once with
+        ``TerminalError("killed", 409)``, none of its code runs any more (no
+        compensation), and the calls it made are killed too. False if it had
+        already ended."""
+        return self._engine.kill(self._id(handle))
 
     def resume(self, handle: InvocationHandle | str) -> bool:
         """Resume a paused invocation once what paused it is fixed (say, the

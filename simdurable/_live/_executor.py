@@ -445,7 +445,7 @@ class Executor:
 
     def _submit(self, target: str, input: Any, *, delay: timedelta | None,
                 idempotency_key: str | None, headers: dict[str, str] | None,
-                raw: bytes | None) -> LiveInvocation:
+                raw: bytes | None, send: bool) -> LiveInvocation:
         service, key, name = parse_target(target)
         handler = self.handlers.get((service, name))
         if raw is not None:
@@ -463,7 +463,7 @@ class Executor:
         async def submit(host: LiveHost) -> str:
             return str(await host.call(lambda: host.submit(
                 service, name, key, data, delay_ms=to_ms(delay, 0),
-                idempotency_key=idempotency_key, headers=headers)))
+                idempotency_key=idempotency_key, headers=headers, send=send)))
 
         inv_id = self._portal(submit)
         assert handler is not None  # submit raised InvalidTargetError otherwise
@@ -474,14 +474,17 @@ class Executor:
                ) -> LiveInvocation:
         """Submit a call to ``target`` ("Greeter/greet", "Counter/<key>/add")."""
         return self._submit(target, input, delay=None, idempotency_key=idempotency_key,
-                            headers=headers, raw=raw)
+                            headers=headers, raw=raw, send=False)
 
     def send(self, target: str, input: Any = None, *, delay: timedelta | None = None,
              idempotency_key: str | None = None, headers: dict[str, str] | None = None,
              raw: bytes | None = None) -> LiveInvocation:
-        """Submit a one-way message, delivered after ``delay`` of real time."""
+        """Submit a one-way message, delivered after ``delay`` of real time.
+
+        Sent again to a workflow that already ran, it gets the first run (as
+        Restate's ``PreviouslyAccepted``)."""
         return self._submit(target, input, delay=delay, idempotency_key=idempotency_key,
-                            headers=headers, raw=raw)
+                            headers=headers, raw=raw, send=True)
 
     def call(self, target: str, input: Any = None, *, timeout: float | None = None,
              idempotency_key: str | None = None) -> Any:
@@ -511,6 +514,18 @@ class Executor:
             await host.call(lambda: host.engine.cancel(inv_id))
 
         self._portal(cancel)
+
+    def kill(self, inv: LiveInvocation | str) -> bool:
+        """Kill an invocation, as Restate's kill: it ends at once with
+        ``TerminalError("killed", 409)``, none of its code runs any more, and the
+        calls it made are killed too. False if it had already ended."""
+        inv_id = inv.id if isinstance(inv, LiveInvocation) else inv
+
+        async def kill(host: LiveHost) -> bool:
+            return bool(await host.call(lambda: host.engine.kill(inv_id)))
+
+        killed: bool = self._portal(kill)
+        return killed
 
     def resume(self, inv: LiveInvocation | str) -> bool:
         """Resume a paused invocation once what paused it is fixed: it replays

@@ -211,7 +211,7 @@ class LiveHost:
 
     def submit(self, service: str, handler: str, key: str | None, data: bytes, *,
                delay_ms: int = 0, idempotency_key: str | None = None,
-               headers: dict[str, str] | None = None) -> str:
+               headers: dict[str, str] | None = None, send: bool = False) -> str:
         """``Engine.submit`` with a random id (ids stay unique across databases).
 
         Workflow runs and idempotent requests keep the engine's derived ids.
@@ -222,6 +222,7 @@ class LiveHost:
         return self.engine.submit(
             service, handler, key, data, delay_ms=delay_ms, idempotency_key=idempotency_key,
             headers=headers, inv_id=None if derived else f"inv_{secrets.token_hex(10)}",
+            send=send,
         )
 
     def complete_awakeable(self, awk: str, completion: Completion) -> None:
@@ -403,6 +404,8 @@ class LiveHost:
                 continue
             if command == "cancel":
                 self.engine.cancel(arg)
+            elif command == "kill":
+                self.engine.kill(arg)
             elif command == "resume":
                 self.engine.resume(arg)
 

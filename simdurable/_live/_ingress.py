@@ -9,6 +9,7 @@ Paths (as Restate's ingress; ``/send`` makes any invocation one-way)::
     GET  /restate/invocation/<Service>[/<key>]/<handler>/<idempotency-key>/output|attach
     GET  /restate/workflow/<Workflow>/<id>/output|attach
     POST /restate/invocation/<id>/cancel      DELETE /restate/invocation/<id>
+    POST /restate/invocation/<id>/kill        DELETE /restate/invocation/<id>?mode=kill
     POST /restate/invocation/<id>/resume      (a paused one, once fixed)
     POST /restate/awakeables/<id>/resolve|reject
     GET  /restate/health
@@ -211,12 +212,20 @@ class Ingress:
             return await self._result(segs[1], wait=head == "attach", receive=receive)
         if head == "invocation" and len(segs) == 2:
             if method == "DELETE":
+                mode = _query(scope).get("mode", ["cancel"])[-1]
+                if mode == "kill":
+                    return await self._kill(segs[1])
+                if mode != "cancel":
+                    raise HttpError(400, f"mode must be cancel or kill, not {mode!r}")
                 return await self._cancel(segs[1])
             _method(method, "GET, DELETE")
             return self._status(segs[1])
         if head == "invocation" and len(segs) == 3 and segs[2] == "cancel":
             _method(method, "POST")
             return await self._cancel(segs[1])
+        if head == "invocation" and len(segs) == 3 and segs[2] == "kill":
+            _method(method, "POST")
+            return await self._kill(segs[1])
         if head == "invocation" and len(segs) == 3 and segs[2] == "resume":
             _method(method, "POST")
             return await self._resume(segs[1])
@@ -300,7 +309,7 @@ class Ingress:
             if not key:
                 raise HttpError(400, f"the key of {service} must not be empty")
         handler = self._handler(service, name)
-        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = _query(scope)
         delay_ms = 0
         if "delay" in query:
             if not send:
@@ -329,16 +338,14 @@ class Ingress:
             original = self.host.engine.deduplicated_by(service, name, key, ik)
             try:
                 return self.host.submit(service, name, key, body, delay_ms=delay_ms,
-                                        idempotency_key=ik, headers=passed), original
+                                        idempotency_key=ik, headers=passed,
+                                        send=send), original
             except InvalidTargetError as err:
                 raise HttpError(404, str(err)) from None
 
         inv_id, original = await self.host.call(submit)
         if send:
             rec = self.host.record(inv_id)
-            if handler.kind == "workflow" and original is not None and rec is not None and \
-                    isinstance(rec.result, Failure):
-                raise HttpError(409, rec.result.message, inv_id=original)
             payload: dict[str, Any] = {
                 "invocationId": inv_id,
                 "status": "PreviouslyAccepted" if original is not None else "Accepted",
@@ -459,6 +466,14 @@ class Ingress:
         await self.host.call(lambda: engine.cancel(inv_id))
         return json_response(202, {"invocationId": inv_id, "status": "cancelling"}, inv_id)
 
+    async def _kill(self, inv_id: str) -> Response:
+        rec = self._known(inv_id)
+        if rec.status not in ("pending", "paused"):
+            raise HttpError(409, f"invocation {inv_id} has already finished ({rec.status})")
+        engine = self.host.engine
+        await self.host.call(lambda: engine.kill(inv_id))
+        return json_response(202, {"invocationId": inv_id, "status": "killed"}, inv_id)
+
     async def _resume(self, inv_id: str) -> Response:
         rec = self._known(inv_id)
         if rec.status != "paused":
@@ -523,6 +538,10 @@ def _segments(scope: Scope) -> list[str]:
         return [urllib.parse.unquote_to_bytes(p).decode("utf-8") for p in parts]
     except UnicodeDecodeError:
         raise HttpError(400, "the path is not valid UTF-8 once percent-decoded") from None
+
+
+def _query(scope: Scope) -> dict[str, list[str]]:
+    return urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
 
 
 def _headers(scope: Scope) -> dict[str, str]:

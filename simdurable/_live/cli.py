@@ -1,5 +1,5 @@
 """The live executor's subcommands: ``serve``, ``invocations``, ``journal``,
-``state``, ``cancel``, ``resume`` and ``trace``.
+``state``, ``cancel``, ``kill``, ``resume`` and ``trace``.
 
 One module serves them all (the subcommand is ``args.command``)::
 
@@ -8,6 +8,7 @@ One module serves them all (the subcommand is ``args.command``)::
     simdurable journal inv_3f2a... --db dev.db
     simdurable state Counter/a --db dev.db
     simdurable cancel inv_3f2a... --db dev.db
+    simdurable kill inv_3f2a... --db dev.db
     simdurable resume inv_3f2a... --db dev.db
 """
 
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "killed process but not a power loss")
         parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
                             help="on Ctrl-C, how long steps in flight may take to finish")
-    elif command in ("journal", "cancel", "resume"):
+    elif command in ("journal", "cancel", "kill", "resume"):
         parser.add_argument("id", help="the invocation id (or a unique prefix of it)")
     elif command == "invocations":
         from ._inspect import STATUSES
@@ -239,12 +240,13 @@ def _state(args: argparse.Namespace) -> int:
 # command -> (the statuses it applies to, what is wrong otherwise, what it does)
 _POSTED: Final = {
     "cancel": (("pending", "paused"), "has already finished", "cancelling"),
+    "kill": (("pending", "paused"), "has already finished", "killing"),
     "resume": (("paused",), "is not paused", "resuming"),
 }
 
 
 def _post(args: argparse.Namespace) -> int:
-    """``cancel`` and ``resume``: leave the command for the executor that owns
+    """``cancel``, ``kill`` and ``resume``: leave the command for the executor that owns
     the database (it applies it within half a second, or when it starts)."""
     from pathlib import Path
 

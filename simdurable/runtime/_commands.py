@@ -180,6 +180,7 @@ class Commands:
             headers=meta.get("headers"),
             inv_id=make_id("inv", rec.id, index),
             caller=(rec.id, index) if entry.kind == CALL else None,
+            send=entry.kind == SEND,
         )
         after.append(follow_up)
         return entry._replace(

@@ -181,6 +181,9 @@ class Engine:
     def cancel(self, inv_id: str) -> None:
         self.lifecycle.cancel(inv_id)
 
+    def kill(self, inv_id: str) -> bool:
+        return self.lifecycle.kill(inv_id)
+
     def resume(self, inv_id: str) -> bool:
         return self.recovery.resume(inv_id)
 

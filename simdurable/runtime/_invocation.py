@@ -196,6 +196,7 @@ class Attempt:
         self.waiting: Wait | None = None
         self.resume_scheduled = False
         self.cancel_pending = False
+        self.cancel_raised = False  # the handler has seen its cancellation, at a wait
         self.failure: BaseException | None = None  # mismatch or misuse, recorded here
         # Set by issue() while replaying: the command it just matched, if the
         # journal completes it right after. Its step then has nothing left to
@@ -374,8 +375,8 @@ class Attempt:
         """The handler waits; True if it can continue right away."""
         if self.state == REPLAYING:
             self._consume_notifications()
-            if self.satisfied(wait):
-                return True
+            if self.satisfied(wait) or self.cancel_pending:
+                return True  # (a cancellation interrupts the wait, as it did the first time)
             if self.cursor < len(self.journal):
                 recorded = self.journal[self.cursor]
                 err = JournalMismatchError(
@@ -401,6 +402,7 @@ class Attempt:
         """The cancellation to raise at this wait, once: only if it is not satisfied."""
         if self.cancel_pending and (wait is None or not self.satisfied(wait)):
             self.cancel_pending = False
+            self.cancel_raised = True
             return TerminalError("cancelled", 409)
         return None
 

@@ -65,13 +65,15 @@ class Invocations:
         headers: dict[str, str] | None,
         inv_id: str | None,
         caller: tuple[str, int] | None,
+        send: bool,
     ) -> tuple[InvocationRecord | None, str, bool]:
         """Store what a submission becomes: ``(record, id, duplicate)``.
 
         ``record`` is None when an earlier invocation absorbs the submission
-        (``id`` is that one's). ``duplicate``: a workflow's run submitted again
-        while its first run is retained, stored so that it can fail as Restate's
-        does.
+        (``id`` is that one's): the same idempotency key, or a workflow's run
+        *sent* again (Restate answers ``PreviouslyAccepted``). ``duplicate``: a
+        workflow's run *called* again while its first run is retained, stored
+        so that it can fail as Restate's does.
         """
         now = self.scheduler.now_ms
         service, handler = spec.service, spec.name
@@ -82,7 +84,7 @@ class Invocations:
             assert existing is not None
             self._forget(existing, spec)
             existing = None
-        if existing is not None and spec.kind != "workflow":
+        if existing is not None and (spec.kind != "workflow" or send):
             return None, existing, False
         duplicate = existing is not None
         if duplicate:

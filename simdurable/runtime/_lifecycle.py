@@ -35,6 +35,7 @@ from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
 from ._trace import Tracer
 
 CANCELLED_MESSAGE: Final = "cancelled"
+KILLED_MESSAGE: Final = "killed"
 
 
 class Lifecycle:
@@ -82,9 +83,12 @@ class Lifecycle:
         headers: dict[str, str] | None = None,
         inv_id: str | None = None,
         caller: tuple[str, int] | None = None,
+        send: bool = False,
     ) -> tuple[str, Callable[[], None]]:
         """Store an invocation; return its id and the follow-up that schedules it.
 
+        ``send``: a one-way submission (its result is not awaited), which for a
+        workflow that already ran means the first run, not a failure.
         The follow-up must run once the write is committed: a handler's call is
         stored in the same transaction as the call's journal entry, and only
         then may the callee start (or a duplicate answer the caller).
@@ -92,11 +96,15 @@ class Lifecycle:
         spec = self.registry.resolve(service, handler, key)
         rec, new_id, duplicate = self.invocations.new(
             spec, key, input, delay_ms=delay_ms, idempotency_key=idempotency_key,
-            headers=headers, inv_id=inv_id, caller=caller,
+            headers=headers, inv_id=inv_id, caller=caller, send=send,
         )
         if rec is None:
             def attach() -> None:
-                self.trace("dedup", new_id, f"idempotency key {idempotency_key!r}")
+                if spec.kind == "workflow":
+                    self.trace("dedup", new_id, f"workflow {service}/{key} sent again: "
+                                                "previously accepted")
+                else:
+                    self.trace("dedup", new_id, f"idempotency key {idempotency_key!r}")
                 if caller is not None:
                     self.completions.attach(new_id, caller)
 
@@ -239,6 +247,13 @@ class Lifecycle:
     ) -> None:
         rec = attempt.rec
         self.running.kill(attempt)
+        if rec.cancelled and not attempt.cancel_raised:
+            # Cancelled, and it fails before its handler could see it (at a
+            # wait): another attempt would fail the same way, forever.
+            self.trace("cancel", rec.id, f"{rec.target} failed after its cancellation; "
+                                         "it ends cancelled")
+            self.complete(rec, Failure(409, CANCELLED_MESSAGE))
+            return
         self.retry_later(rec, reason, delay_ms=delay_ms, counts=counts,
                          retry_after=getattr(err, "retry_after", None))
 
@@ -299,8 +314,37 @@ class Lifecycle:
 
     def _cancel_calls(self, inv_id: str) -> None:
         """Cancelling an invocation cancels the calls it made (not its sends)."""
+        for callee in self._open_calls(inv_id):
+            self.cancel(callee)
+
+    def _open_calls(self, inv_id: str) -> list[str]:
+        """The unfinished invocations that ``inv_id`` called (its sends are not calls)."""
+        callees = []
         for e in self.store.journal(inv_id):
             if e.kind == CALL and e.ref:
                 child = self.invocations.get(e.ref)
                 if child is not None and child.status in (PENDING, PAUSED):
-                    self.cancel(e.ref)
+                    callees.append(e.ref)
+        return callees
+
+    def kill(self, inv_id: str) -> bool:
+        """End an invocation at once with ``TerminalError("killed", 409)``.
+
+        As Restate's kill: none of its code runs any more (no compensation),
+        its callers get the failure, and the calls it made are killed too (not
+        its sends). False if it had already ended.
+        """
+        rec = self.invocations.get(inv_id)
+        if rec is None or rec.status not in (PENDING, PAUSED):
+            return False
+        callees = self._open_calls(inv_id)
+        attempt = self.running.get(inv_id)
+        if attempt is not None:
+            self.running.kill(attempt)
+        self.running.suspended.discard(inv_id)
+        self.paused_errors.pop(inv_id, None)
+        self.trace("kill", inv_id, rec.target)
+        self.complete(rec, Failure(409, KILLED_MESSAGE))
+        for callee in callees:
+            self.kill(callee)
+        return True

@@ -143,6 +143,23 @@ def test_cancel_while_running(db: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert "has already finished" in capsys.readouterr().err
 
 
+def test_kill_while_running(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = ex.send("Tasks/work", 60_000)
+        time.sleep(0.1)
+        assert main(["kill", h.id, "--db", str(db)]) == 0
+        assert "killing" in capsys.readouterr().out
+        with pytest.raises(restate.TerminalError, match="killed"):
+            h.result(timeout=5)
+        assert main(["kill", h.id, "--db", str(db)]) == 1
+        assert "has already finished" in capsys.readouterr().err
+        other = ex.send("Tasks/work", 60_000)
+        assert ex.kill(other) is True
+        with pytest.raises(restate.TerminalError, match="killed"):
+            other.result(timeout=5)
+        assert ex.kill(other) is False
+
+
 def test_cancel_while_stopped_applies_at_next_start(
     db: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -192,11 +192,14 @@ def test_terminal_errors_carry_their_status(served: tuple[restate.Executor, Clie
 
 def test_workflow_runs_once(served: tuple[restate.Executor, Client]) -> None:
     _, c = served
-    assert c.request("POST", "/Signup/w1/run", '"a@b.c"')[:2] == (200, "signed up a@b.c")
+    status, body, headers = c.request("POST", "/Signup/w1/run", '"a@b.c"')
+    assert (status, body) == (200, "signed up a@b.c")
     status, body, _ = c.request("POST", "/Signup/w1/run", '"a@b.c"')
     assert status == 409 and "already invoked" in body["message"]
-    status, body, _ = c.request("POST", "/Signup/w1/run/send", '"a@b.c"')
-    assert status == 409
+    # Sent again, the run is not repeated: Restate's PreviouslyAccepted, with its id.
+    status, body, _ = c.request("POST", "/Signup/w1/run/send", '"x@y.z"')
+    assert (status, body) == (202, {"invocationId": headers["x-restate-id"],
+                                    "status": "PreviouslyAccepted"})
     assert c.request("GET", "/restate/workflow/Signup/w1/output")[:2] == (200, "signed up a@b.c")
     status, body, _ = c.request("POST", "/Signup/w2/run", '"x"', {"idempotency-key": "k"})
     assert status == 400 and "no idempotency key" in body["message"]
@@ -237,6 +240,25 @@ def test_cancel_over_http(served: tuple[restate.Executor, Client]) -> None:
     assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (
         409, {"code": 409, "message": "cancelled"})
     assert c.request("DELETE", f"/restate/invocation/{inv}")[0] == 409
+
+
+def test_kill_over_http(served: tuple[restate.Executor, Client]) -> None:
+    _, c = served
+    inv = c.request("POST", "/Greeter/slow/send", "60000")[1]["invocationId"]
+    deadline = time.monotonic() + 5
+    while c.request("GET", f"/restate/invocation/{inv}")[1]["status"] != "waiting":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert c.request("DELETE", f"/restate/invocation/{inv}?mode=kill")[:2] == (
+        202, {"invocationId": inv, "status": "killed"})
+    assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (
+        409, {"code": 409, "message": "killed"})
+    assert c.request("POST", f"/restate/invocation/{inv}/kill")[0] == 409
+    assert c.request("DELETE", f"/restate/invocation/{inv}?mode=nope")[0] == 400
+    inv = c.request("POST", "/Greeter/slow/send", "60000")[1]["invocationId"]
+    assert c.request("POST", f"/restate/invocation/{inv}/kill")[0] == 202
+    assert c.request("GET", f"/restate/invocation/{inv}/output")[:2] == (
+        409, {"code": 409, "message": "killed"})
 
 
 def test_resume_over_http(served: tuple[restate.Executor, Client]) -> None:

@@ -38,6 +38,7 @@ def check(
     hash_seeds: Sequence[int] = (),
     progress: Callable[[int, str], object] | None = None,
     world: Sequence[WorldEvent] = (),
+    concurrent: int | Sequence[tuple[str, Any]] = 1,
 ) -> Report:
     """Explore crashes, failures and schedules of one invocation; report violations.
 
@@ -69,6 +70,11 @@ def check(
         handler, advance time), in order, each at its time or once the run
         waits; the same in every run. ``WorldError`` if one names nothing the
         fault-free run created.
+      concurrent: run invocations at once with the target: a count (the
+        target that many times, same input) or a list of ``(target, input)``
+        (at most 4 in all). Then every run whose faults are transparent must
+        end as some one-at-a-time order of them ends, in state and results;
+        otherwise it is a ``not-serializable`` violation (a lost update).
       progress: ``progress(runs, phase)`` is called after every run (the CLI
         shows it on a terminal); ``phase`` names the phase in words.
 
@@ -81,7 +87,7 @@ def check(
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
     t = make_target(services, invoke, input, externals, setup, invariant, strict,
-                    retry_policy, liveness, max_steps, world)
+                    retry_policy, liveness, max_steps, world, concurrent)
     case = forced_case()
     if case is None and replay is not None:
         case = as_case(replay, seed)
@@ -164,6 +170,7 @@ def replay(
     blob: str | None = None,
     retry_policy: InvocationRetryPolicy | None = None,
     world: Sequence[WorldEvent] = (),
+    concurrent: int | Sequence[tuple[str, Any]] = 1,
 ) -> Report:
     """Run one case (a fault plan and a seed, or a report's blob) and judge it.
 
@@ -171,6 +178,6 @@ def replay(
     when the case passes.
     """
     t = make_target(services, invoke, input, externals, setup, invariant, strict,
-                    retry_policy, timedelta(hours=1), 100_000, world)
+                    retry_policy, timedelta(hours=1), 100_000, world, concurrent)
     case = as_case(plan, seed, schedule, blob)
     return run_case(t, case)

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '\'{"call": {"target": "Signup/ada/confirm", "input": "x"}}\', '
                              '\'{"send": ...}\', \'{"advance": "1h"}\'; without "at", once '
                              'the run waits')
+    parser.add_argument("--concurrent", type=int, default=1, metavar="N",
+                        help="run N invocations of the target at once (default 1); each "
+                             "run must then end as some one-at-a-time order ends")
     parser.add_argument("--json", action="store_true",
                         help="print the report as JSON (for tools); exit status unchanged")
     parser.add_argument("--coverage", action="store_true",
@@ -121,6 +124,8 @@ def replay_line(args: argparse.Namespace, plan: str, seed: int, blob: str | None
         argv.append("--no-strict")
     for text in args.world:
         argv += ["--world", text]
+    if args.concurrent != 1:
+        argv += ["--concurrent", str(args.concurrent)]
     argv += ["--blob", blob] if blob else ["--replay", plan, "--seed", str(seed)]
     return shlex.join(argv)
 
@@ -168,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
             report = check(services=services, invoke=invoke, input=input_value,
                            externals=externals, max_examples=args.max_examples,
                            seed=args.seed, strict=not args.no_strict, replay=args.replay,
-                           coverage=args.coverage, progress=progress, world=world)
+                           coverage=args.coverage, progress=progress, world=world,
+                           concurrent=args.concurrent)
     except DidNotReproduce as err:
         print(f"did not reproduce: {err}")
         return 1

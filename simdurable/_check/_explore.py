@@ -40,7 +40,7 @@ from ..runtime._faults import (
     FaultPlan,
     FaultPoint,
 )
-from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN
+from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN, Value
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._scheduler import Chooser
 from ..runtime._store import COMPLETED
@@ -94,6 +94,8 @@ class Target:
     max_steps: int = 100_000
     coverage: Any = None
     world: list[WorldEvent] = field(default_factory=list)
+    # Invocations submitted at once with the target (``check(concurrent=...)``).
+    others: list[tuple[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -134,6 +136,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
         driver = WorldDriver(t.world)
         try:
             handle = sim.invoke(t.invoke, t.input)
+            for target, value in t.others:
+                sim.invoke(target, value)
             driver.drive(sim, handle)
             sim.injector.enabled = False
             sim.run()
@@ -212,6 +216,7 @@ class Exploration:
         self._names: dict[tuple[str, int], set[str]] = {}
         self.unstable: set[str] = set()
         self.notes: set[str] = set()
+        self._orders: dict[str, str] | None = None
 
     def ambiguous(self, point: FaultPoint) -> bool:
         """Whether a fault pinned by step name and index could fire in another invocation."""
@@ -284,6 +289,10 @@ class Exploration:
         if any(v.kind not in ("duplicate-effect", "invariant", "nondeterministic-call")
                for v in out):
             stuck = None
+        elif self.t.others:
+            lost = self.serializable(facts)
+            if lost is not None:
+                out.append(lost)
         elif ref is not None and ref is not facts and not dups:
             changed = outcome_violation(facts, ref.outcome, self.unstable)
             if changed is not None:
@@ -292,6 +301,34 @@ class Exploration:
             out.append(stuck)
         check_exactly_once(facts)
         return out
+
+    def serializable(self, facts: RunFacts) -> Violation | None:
+        """Concurrent invocations must end as some one-at-a-time order of them
+        ends: the same state and the same results (a lost update does not)."""
+        if not facts.transparent or facts.stuck is not None:
+            return None
+        if self._orders is None:
+            self._orders = sequential_endings(self.t)
+        ending = concurrent_ending(facts.sim)
+        if ending in self._orders:
+            return None
+        import json
+
+        n = len(self.t.others) + 1
+        state = json.dumps(json.loads(ending)["state"], sort_keys=True)
+        allowed = sorted({json.dumps(json.loads(e)["state"], sort_keys=True)
+                          for e in self._orders})
+        what = (f"state {state}, which no one-at-a-time order of them leaves (they leave "
+                f"{' or '.join(allowed)}): a lost update?" if state not in allowed else
+                "results no one-at-a-time order of them gives")
+        shown = [f"one at a time, {order}: {text}"
+                 for text, order in sorted(self._orders.items(), key=lambda kv: kv[1])]
+        return Violation(
+            kind="not-serializable",
+            message=f"{n} concurrent invocations left {what}",
+            handler=self.t.invoke,
+            details="\n".join([f"this run: {ending}"] + shown),
+        )
 
     def _decorate(self, v: Violation, facts: RunFacts) -> None:
         v.fault_plan = FaultPlan(tuple(pin(p, f, self.ambiguous) for p, f in facts.fired))
@@ -548,6 +585,9 @@ class Exploration:
             reference="" if self.ref is None else reference_ending(self.ref),
             paths=len(self.paths), reached=sorted(self.reached),
             world=[ev.describe() for ev in self.t.world],
+            concurrent=[f"{target}({_short_json(value)})" for target, value in
+                        [(self.t.invoke, self.t.input)] + self.t.others]
+            if self.t.others else [],
             runs=self.runs, examples=examples, single_faults=single,
             fault_points=len(self.points),
             fault_points_exercised=len(self.points & self.exercised),
@@ -555,6 +595,56 @@ class Exploration:
             closure_runs=self.closure_runs, reruns_explained=self.reruns,
             notes=sorted(self.notes),
         )
+
+
+def _short_json(value: Any) -> str:
+    import json
+
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def concurrent_ending(sim: Simulation) -> str:
+    """What a run of concurrent invocations left: state and results, as text."""
+    import json
+
+    engine = sim.engine
+    state = {f"{r.service}/{r.key}": sim.state(r.service, r.key)
+             for r in engine.records() if r.key is not None}
+    results = []
+    for rec in engine.records():
+        raw = rec.result
+        ending = (None if raw is None else
+                  raw.data.decode("utf-8", "replace") if isinstance(raw, Value)
+                  else f"error {raw.code}: {raw.message}")
+        results.append(f"{rec.target} -> {ending}")
+    return json.dumps({"state": state, "results": sorted(results)}, sort_keys=True,
+                      default=repr)
+
+
+def sequential_endings(t: Target) -> dict[str, str]:
+    """Each distinct ending of the invocations run one at a time, in every order."""
+    import itertools
+
+    calls = [(t.invoke, t.input)] + list(t.others)
+    out: dict[str, str] = {}
+    for order in sorted(set(itertools.permutations(range(len(calls))))):
+        for ext in t.externals:
+            ext.reset()
+        if t.setup is not None:
+            t.setup()
+        saved = random.getstate()
+        random.seed(0)
+        try:
+            sim = Simulation(t.services, seed=0, strict=False, externals=t.externals,
+                             retry_policy=t.retry_policy, max_steps=t.max_steps)
+            for i in order:
+                sim.invoke(*calls[i])
+                sim.run()
+        finally:
+            random.setstate(saved)
+        out.setdefault(concurrent_ending(sim), " then ".join(calls[i][0] for i in order))
+    return out
 
 
 def reference_ending(facts: RunFacts) -> str:
@@ -612,7 +702,7 @@ def finish(v: Violation, t: Target) -> None:
             if m not in imports:
                 imports.append(m)
     v.program = program(v.fault_plan, v.seed, services, externals, t.invoke, t.input,
-                        t.strict, imports, t.world)
+                        t.strict, imports, t.world, t.others)
     case: dict[str, Any] = {"plan": str(v.fault_plan), "seed": v.seed, "invoke": t.invoke,
                             "kind": v.kind}
     if v.schedule is not None:
@@ -627,6 +717,8 @@ def finish(v: Violation, t: Target) -> None:
         extra += f", externals={externals}"
     if t.world:
         extra += f", world={t.world!r}"
+    if t.others:
+        extra += f", concurrent={t.others!r}"
     if v.schedule is None:
         how = f"{str(v.fault_plan)!r}, seed={v.seed}"
     else:
@@ -646,7 +738,8 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
                 invariant: Callable[[Outcome], object] | None, strict: bool,
                 retry_policy: InvocationRetryPolicy | None,
                 liveness: timedelta | float | None, max_steps: int,
-                world: Sequence[WorldEvent] = ()) -> Target:
+                world: Sequence[WorldEvent] = (),
+                concurrent: int | Sequence[tuple[str, Any]] = 1) -> Target:
     if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
         raise TypeError("services must be a list of Service/VirtualObject/Workflow objects, "
                         f"not {type(services).__name__}")
@@ -670,6 +763,44 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
     if isinstance(world, (str, bytes, WorldEvent)) or not isinstance(world, Iterable):
         raise TypeError("world must be a list of simdurable.world events, "
                         f"not {type(world).__name__}")
+    others = _others(concurrent, invoke, input)
+    if others and world:
+        raise ValueError("concurrent= and world= cannot be combined yet: give the world's "
+                         "calls as concurrent invocations, or check them apart")
+    for target, _ in others:
+        try:
+            s_, k_, h_ = parse_target(target)
+            probe.engine.resolve(s_, h_, k_)
+        except InvalidTargetError as err:
+            raise InvalidTargetError(f"check(concurrent=...): {err}") from None
     return Target(list(services), invoke, input, list(externals), setup, invariant, strict,
                   retry_policy, to_ms(liveness, 3_600_000), max_steps,
-                  world=bind(list(world), invoke))
+                  world=bind(list(world), invoke), others=others)
+
+
+MAX_CONCURRENT = 4
+
+
+def _others(concurrent: int | Sequence[tuple[str, Any]], invoke: str, input: Any
+            ) -> list[tuple[str, Any]]:
+    """The invocations that run at once with the target."""
+    if isinstance(concurrent, bool):
+        raise TypeError(f"concurrent must be a count or a list of (target, input), "
+                        f"not {concurrent!r}")
+    if isinstance(concurrent, int):
+        if not 1 <= concurrent <= MAX_CONCURRENT:
+            raise ValueError(f"concurrent must be 1 to {MAX_CONCURRENT} (every order of them "
+                             f"is run one at a time to judge them), not {concurrent}")
+        return [(invoke, input)] * (concurrent - 1)
+    others = []
+    for item in concurrent:
+        if (not isinstance(item, (tuple, list)) or len(item) != 2
+                or not isinstance(item[0], str)):
+            raise TypeError(f'concurrent= lists (target, input) pairs like '
+                            f'("Counter/a/add", 1), not {item!r}')
+        others.append((item[0], item[1]))
+    if len(others) + 1 > MAX_CONCURRENT:
+        raise ValueError(f"at most {MAX_CONCURRENT} invocations at once, the target "
+                         f"included (every order of them is run one at a time), not "
+                         f"{len(others) + 1}")
+    return others

@@ -48,6 +48,7 @@ KIND_ORDER = (
     "duplicate-effect",
     "invariant",
     "outcome-changed",
+    "not-serializable",
     "stuck",
     "serialization",
     "handler-error",

@@ -154,6 +154,7 @@ class Report:
     paths: int = 0
     reached: list[str] = field(default_factory=list)
     world: list[str] = field(default_factory=list)
+    concurrent: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -185,6 +186,9 @@ class Report:
                 f"{self.examples} generated examples; {self.runs} runs, counting the second "
                 f"run of each example that checks the harness's own determinism"
             )
+        if self.concurrent:
+            lines.append("  at once: " + ", ".join(self.concurrent)
+                         + "; each run must end as some one-at-a-time order ends")
         if self.world:
             lines.append("  the world: " + "; ".join(self.world))
         if self.reference:
@@ -218,6 +222,7 @@ class Report:
         out: dict[str, Any] = {
             "ok": self.ok, "target": self.target, "input": self.input, "seed": self.seed,
             "replayed": self.replayed, "reference": self.reference, "world": self.world,
+            "concurrent": self.concurrent,
             "explored": {
                 "runs": self.runs, "single_faults": self.single_faults,
                 "examples": self.examples, "fault_points": self.fault_points,
@@ -282,7 +287,8 @@ def decode_blob(blob: str) -> dict[str, Any]:
 
 
 def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: str,
-            input: Any, strict: bool, imports: list[str], world: Sequence[Any] = ()) -> str:
+            input: Any, strict: bool, imports: list[str], world: Sequence[Any] = (),
+            others: Sequence[tuple[str, Any]] = ()) -> str:
     """The plan as a Python program against ``Simulation``."""
     lines = ["import simdurable as sd"] + [f"import {m}" for m in imports]
     ext = f", externals={externals}" if externals != "[]" else ""
@@ -306,6 +312,8 @@ def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: s
         else:
             lines.append(f"sim.inject(sd.FaultPlan.parse({str(f)!r}).faults[0])")
     lines.append(f"h = sim.invoke({invoke!r}, {input!r})")
+    for target, value in others:
+        lines.append(f"sim.invoke({target!r}, {value!r})")
     if world:
         lines.insert(1, "from datetime import timedelta")
     for ev in world:

@@ -164,6 +164,7 @@ class HandlerItem(pytest.Item):
                     services=self.services, invoke=self.invoke, input=value,
                     externals=self.externals, seed=settings.seed, strict=settings.strict,
                     max_examples=settings.max_examples, replay=settings.replay, world=world,
+                    concurrent=self._concurrent(settings, world),
                 )
             except DidNotReproduce as err:
                 if self.selected:
@@ -184,6 +185,13 @@ class HandlerItem(pytest.Item):
             stats["violations"] += len(report.violations)
             if not report.ok:
                 self._fail(report, value, settings)
+
+    def _concurrent(self, settings: Settings, world: list[Any]) -> int:
+        """Object handlers run twice at once on their key by default: a lost
+        update needs two writers."""
+        if self.handler.service_tag.kind != "object" or world:
+            return 1
+        return settings.concurrent
 
     def _fail(self, report: Any, value: Any, settings: Settings) -> None:
         lines = [f"simdurable::{self.target} with input {value!r}:", report.render()]

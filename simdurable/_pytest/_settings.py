@@ -19,8 +19,9 @@ DEFAULT_SCENARIOS: Final = ("scenarios",)
 DEFAULT_MAX_EXAMPLES: Final = 100
 KNOWN_KEYS: Final = frozenset({
     "services", "externals", "inputs", "handlers", "exclude", "scenarios", "max_examples",
-    "seed", "strict", "keys", "world",
+    "seed", "strict", "keys", "world", "concurrent",
 })
+DEFAULT_CONCURRENT: Final = 2
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Settings:
     exclude: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
     world: dict[str, list[Any]] = field(default_factory=dict)
+    concurrent: int = DEFAULT_CONCURRENT
     scenarios: list[str] = field(default_factory=lambda: list(DEFAULT_SCENARIOS))
     max_examples: int = DEFAULT_MAX_EXAMPLES
     seed: int = 0
@@ -162,6 +164,8 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         s.exclude = _strings("exclude", table["exclude"])
     if "world" in table:
         s.world = _world(table["world"])
+    if "concurrent" in table:
+        s.concurrent = _int("concurrent", table["concurrent"], 1)
     if "keys" in table:
         keys = table["keys"]
         if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):

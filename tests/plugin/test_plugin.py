@@ -489,3 +489,43 @@ def test_a_configuration_with_nothing_to_check_says_so(pytester: pytest.Pytester
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*simdurable has nothing to check: no services are "
                                  "configured (in pyproject.toml)*", "*services = *"])
+
+
+TALLY = '''
+import simdurable as sd
+
+ledger = sd.FakeExternal("ledger")
+tally = sd.VirtualObject("Tally")
+
+
+def read() -> int:
+    return len(ledger.effects)
+
+
+def write(to: int) -> None:
+    ledger.apply("set", {{"to": to}}, idempotency_key=f"to-{{to}}")
+
+
+@tally.handler({kind})
+async def bump(ctx) -> int:
+    n = await ctx.run_typed("read", read)
+    await ctx.run_typed("write", write, to=n + 1)
+    return n + 1
+
+
+services = [tally]
+'''
+
+
+@pytest.mark.parametrize("kind, outcome", [('kind="shared"', "failed"), ("", "passed")])
+def test_object_handlers_run_twice_at_once_by_default(pytester: pytest.Pytester, kind: str,
+                                                       outcome: str) -> None:
+    pytester.makepyfile(tallymod=TALLY.format(kind=kind))
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["tallymod:services"]\nexternals = ["tallymod:ledger"]\n'
+              'max_examples = 30'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(**{outcome: 1})
+    if outcome == "failed":  # shared handlers run at once: both read 0
+        result.stdout.fnmatch_lines(["*not-serializable: 2 concurrent invocations left "
+                                     "results no one-at-a-time order of them gives*"])

@@ -50,6 +50,8 @@ from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, St
 from .runtime._trace import Event, event_text
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+# The longest journal an invocation may grow in a simulation (about 20 MB of entries).
+DEFAULT_MAX_JOURNAL: Final = 50_000
 
 
 def parse_target(target: str) -> tuple[str, str | None, str]:
@@ -194,6 +196,9 @@ class Simulation:
         ``always_replay``; finds nondeterminism on the first run.
       chooser: decides the schedule (default: ``RandomChooser(seed)``).
       max_steps: a run doing more tasks than this is reported stuck.
+      max_journal: a run in which an invocation's journal grows longer than
+        this is reported stuck (a handler looping on sleeps does few tasks,
+        but its journal, and memory, grows without end).
     """
 
     def __init__(
@@ -209,6 +214,7 @@ class Simulation:
         chooser: Chooser | None = None,
         epoch: datetime = DEFAULT_EPOCH,
         max_steps: int = 1_000_000,
+        max_journal: int = DEFAULT_MAX_JOURNAL,
         store: Store | None = None,
     ) -> None:
         self.seed = seed
@@ -239,6 +245,7 @@ class Simulation:
             always_suspend=always_suspend,
         )
         self._engine.max_tasks = max_steps
+        self.scheduler.max_journal = max_journal
 
     # -- trace --------------------------------------------------------------
     def trace(self) -> list[str]:
@@ -399,14 +406,17 @@ class Simulation:
         unbounded loop or a retry storm.
         """
         engine = self._engine
+        scheduler = self.scheduler
         until_ms = None if until is None else to_ms(until, 0)
         with _fewer_collections():
             while True:
                 while engine.has_ready():
-                    if engine.tasks_run >= self.max_steps:
+                    if scheduler.tasks_run >= scheduler.max_tasks:
+                        why = scheduler.stop_reason or (
+                            f"{self.max_steps} tasks ran (an unbounded loop or a retry storm? "
+                            "Simulation(max_steps=...) raises the limit)")
                         raise StuckError(
-                            f"no end in sight: {self.max_steps} tasks ran by "
-                            f"t={self.now():.3f}s (an unbounded loop or a retry storm?)\n"
+                            f"no end in sight by t={self.now():.3f}s: {why}\n"
                             + str(self._summary()),
                             self._summary().waiting,
                         )

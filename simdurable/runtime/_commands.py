@@ -89,6 +89,13 @@ class Commands:
             )
         attempt.journal.append(entry)
         attempt.cursor = index + 1
+        if index >= self.scheduler.max_journal:
+            self.scheduler.stop(
+                f"the journal of {rec.id} ({rec.target}) grew past "
+                f"max_journal={self.scheduler.max_journal:.0f} entries: a handler that "
+                "sleeps or runs steps in a loop without end? If it is meant to, raise the "
+                "limit: Simulation(max_journal=...)"
+            )
         if entry.result is not None:
             attempt.see(index, entry.result)
             self.completions.mark_done(rec.id, index)

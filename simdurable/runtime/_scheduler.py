@@ -78,6 +78,16 @@ class Scheduler:
         # run at ``max_tasks``, so that a runaway handler ends.
         self.tasks_run = 0
         self.max_tasks: float = float("inf")
+        # The longest journal an invocation may grow; past it the run is stopped
+        # as at ``max_tasks``, ``stop_reason`` saying why (a handler that loops
+        # on sleeps runs few tasks, but its journal grows without end).
+        self.max_journal: float = float("inf")
+        self.stop_reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """Stop the run at the next task, for ``reason`` (see ``max_journal``)."""
+        self.stop_reason = reason
+        self.max_tasks = self.tasks_run
 
     # -- ready set -----------------------------------------------------------
     def push(self, task: Any) -> None:

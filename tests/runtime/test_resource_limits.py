@@ -1,0 +1,60 @@
+"""A handler that never ends stops with StuckError, saying which bound and how to raise it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import simdurable as sd
+from simdurable._sim import DEFAULT_MAX_JOURNAL
+
+loops = sd.Service("Loops")
+
+
+@loops.handler()
+async def sleeps_forever(ctx: sd.Context) -> None:
+    while True:
+        await ctx.sleep(timedelta(days=1))
+
+
+@loops.handler()
+async def steps(ctx: sd.Context, n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await ctx.run_typed(f"s{i % 3}", lambda i=i: i)
+    return total
+
+
+def test_a_sleep_loop_stops_at_the_journal_bound_not_after_hundreds_of_mb() -> None:
+    """It does one task a sleep: ``max_steps`` alone let it reach 2,000,000 entries."""
+    sim = sd.Simulation([loops], max_journal=1000)
+    h = sim.invoke("Loops/sleeps_forever")
+    with pytest.raises(sd.StuckError, match=r"grew past max_journal=1000 entries") as info:
+        sim.run()
+    assert "Simulation(max_journal=...)" in str(info.value)
+    assert "Loops/sleeps_forever" in str(info.value)
+    assert len(sim.journal(h)) <= 1002
+    assert sim.now() <= 501 * 86400.0
+
+
+def test_a_long_but_finite_handler_stays_within_its_raised_bound() -> None:
+    sim = sd.Simulation([loops], max_journal=1000)
+    h = sim.invoke("Loops/steps", 600)  # two entries a step
+    with pytest.raises(sd.StuckError, match="max_journal"):
+        sim.run()
+    sim = sd.Simulation([loops], max_journal=1300)
+    h = sim.invoke("Loops/steps", 600)
+    sim.run()
+    assert h.result() == sum(range(600))
+
+
+def test_the_default_bound_is_there() -> None:
+    assert sd.Simulation([loops]).scheduler.max_journal == DEFAULT_MAX_JOURNAL == 50_000
+
+
+def test_the_task_bound_says_how_to_raise_it() -> None:
+    sim = sd.Simulation([loops], max_steps=50)
+    sim.invoke("Loops/steps", 1000)
+    with pytest.raises(sd.StuckError, match=r"50 tasks ran .*Simulation\(max_steps=...\)"):
+        sim.run()

@@ -5,12 +5,33 @@ run them in a ``Simulation`` on a virtual clock, inject crashes at any point,
 and let ``check`` search for the fault plan that breaks them.
 """
 
+# restate-sdk's submodules (``restate.exceptions``, ``restate.serde``, ...) and
+# all its other names, so that ``import simdurable as restate`` serves programs
+# written for it.
+from . import (
+    asyncio as asyncio,
+    context as context,
+    context_managers as context_managers,
+    endpoint as endpoint,
+    entry_codec as entry_codec,
+    exceptions as exceptions,
+    extensions as extensions,
+    handler as handler,
+    logging as logging,
+    object as object,
+    retry_policy as retry_policy,
+    serde as serde,
+    service as service,
+    types as types,
+    workflow as workflow,
+)
 from ._api.context import (
     Context as Context,
     DurablePromise as DurablePromise,
     ObjectContext as ObjectContext,
     ObjectSharedContext as ObjectSharedContext,
     Request as Request,
+    ScopedContext as ScopedContext,
     WorkflowContext as WorkflowContext,
     WorkflowSharedContext as WorkflowSharedContext,
 )
@@ -19,6 +40,9 @@ from ._api.futures import (
     DurableCallFuture as DurableCallFuture,
     DurableFuture as DurableFuture,
     DurableSleepFuture as DurableSleepFuture,
+    RestateDurableCallFuture as RestateDurableCallFuture,
+    RestateDurableFuture as RestateDurableFuture,
+    RestateDurableSleepFuture as RestateDurableSleepFuture,
     SendHandle as SendHandle,
     as_completed as as_completed,
     gather as gather,
@@ -38,6 +62,7 @@ from ._api.service import (
     VirtualObject as VirtualObject,
     Workflow as Workflow,
 )
+from ._as_restate import install_as_restate as install_as_restate
 from ._check import (
     DidNotReproduce as DidNotReproduce,
     Outcome as Outcome,
@@ -54,12 +79,35 @@ from ._check import (
     write_chrome_trace as write_chrome_trace,
 )
 from ._live import Executor as Executor, ExecutorStoppedError as ExecutorStoppedError
+from ._server_only import (
+    ConnectError as ConnectError,
+    HarnessEnvironment as HarnessEnvironment,
+    HttpError as HttpError,
+    RestateClient as RestateClient,
+    RestateClientSendHandle as RestateClientSendHandle,
+    ServerOnlyError as ServerOnlyError,
+    connect as connect,
+    create_client as create_client,
+    create_test_harness as create_test_harness,
+    test_harness as test_harness,
+    with_connection as with_connection,
+)
 from ._sim import (
     InvocationHandle as InvocationHandle,
     RunSummary as RunSummary,
     Simulation as Simulation,
 )
 from ._version import __version__ as __version__
+from .endpoint import app as app
+from .entry_codec import (
+    JournalValueCodec as JournalValueCodec,
+    JournalValueCodecProvider as JournalValueCodecProvider,
+)
+from .exceptions import (
+    SdkInternalBaseException as SdkInternalBaseException,
+    is_internal_exception as is_internal_exception,
+)
+from .logging import RestateLoggingFilter as RestateLoggingFilter, getLogger as getLogger
 from .runtime._errors import (
     ContextMisuseError as ContextMisuseError,
     HandlerError as HandlerError,
@@ -100,5 +148,14 @@ __all__ += [
     "replaying", "reproduce", "sometimes", "write_chrome_trace",
 ]
 __all__ += ["Executor", "ExecutorStoppedError", "WorldError", "WorldEvent"]
+
+__all__ += [
+    "ConnectError", "HarnessEnvironment", "HttpError", "JournalValueCodec",
+    "JournalValueCodecProvider", "RestateClient", "RestateClientSendHandle",
+    "RestateDurableCallFuture", "RestateDurableFuture", "RestateDurableSleepFuture",
+    "RestateLoggingFilter", "ScopedContext", "SdkInternalBaseException", "ServerOnlyError", "app",
+    "connect", "create_client", "create_test_harness", "getLogger", "is_internal_exception",
+    "logging", "test_harness", "with_connection", "install_as_restate",
+]
 
 from . import world as world  # noqa: E402 - the public module of world events

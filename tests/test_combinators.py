@@ -21,7 +21,39 @@ def work(name: str) -> str:
 @svc.handler()
 async def fan_out(ctx: restate.Context) -> list:
     futures = [ctx.run_typed(f"step-{n}", work, name=n) for n in ("a", "b", "c", "d")]
-    return await restate.gather(*futures)
+    gathered = await restate.gather(*futures)
+    assert gathered == futures and all(g is f for g, f in zip(gathered, futures, strict=True))
+    assert all(f.done() for f in futures)
+    return [await f for f in gathered]
+
+
+def fail(name: str) -> str:
+    raise restate.TerminalError(f"{name} failed", 422)
+
+
+@svc.handler()
+async def gather_with_a_failure(ctx: restate.Context) -> list:
+    ok = ctx.run_typed("ok", work, name="ok")
+    bad = ctx.run_typed("bad", fail, name="bad")
+    gathered = await restate.gather(bad, ok)  # raises nothing itself
+    out: list = [await ok]
+    try:
+        await bad
+    except restate.TerminalError as err:
+        out.append([err.message, err.status_code])
+    return out + [len(gathered)]
+
+
+@svc.handler()
+async def empty_combinators(ctx: restate.Context) -> list:
+    gathered = await restate.gather()
+    done, pending = await restate.wait_completed()
+    seen = [f async for f in restate.as_completed()]
+    try:
+        await restate.select()
+    except ValueError as err:
+        return [gathered, done, pending, seen, str(err)]
+    return ["select() raised nothing"]
 
 
 @svc.handler()
@@ -41,6 +73,17 @@ async def streamed(ctx: restate.Context) -> list:
 
 
 @svc.handler()
+async def all_done_first(ctx: restate.Context) -> list:
+    futures = [ctx.run_typed(f"d-{n}", work, name=n) for n in ("p", "q", "r")]
+    for f in reversed(futures):
+        await f  # all complete before the combinators look
+    done, pending = await restate.wait_completed(*futures)
+    seen = [await f async for f in restate.as_completed(*reversed(futures))]
+    chosen = await restate.select(q=futures[1], p=futures[0])
+    return [[await f for f in done], pending, seen, chosen]
+
+
+@svc.handler()
 async def first_done(ctx: restate.Context) -> list:
     slow = ctx.sleep(timedelta(hours=1))
     fast = ctx.run_typed("fast", work, name="f")
@@ -56,7 +99,7 @@ async def bad_gather(ctx: restate.Context) -> list:
     return await restate.gather(plain())
 
 
-def test_gather_returns_results_in_argument_order_whatever_the_completion_order():
+def test_gather_returns_the_futures_in_argument_order_whatever_the_completion_order():
     orders = set()
     for seed in range(12):
         order.clear()
@@ -69,6 +112,20 @@ def test_gather_returns_results_in_argument_order_whatever_the_completion_order(
         assert [e.name for e in journal if e.kind == "run"] == ["step-a", "step-b", "step-c",
                                                                "step-d"]
     assert len(orders) > 1, "the scheduler must explore different completion orders"
+
+
+def test_gather_waits_for_all_and_leaves_failures_to_their_futures():
+    sim = sd.Simulation([svc], seed=2)
+    h = sim.invoke("Combo/gather_with_a_failure")
+    sim.run()
+    assert h.result() == ["OK", ["bad failed", 422], 2]
+
+
+def test_combinators_of_no_futures_answer_as_restate_does():
+    sim = sd.Simulation([svc], seed=2)
+    h = sim.invoke("Combo/empty_combinators")
+    sim.run()
+    assert h.result() == [[], [], [], [], "At least one future must be passed."]
 
 
 def test_select_returns_the_first_to_finish():
@@ -89,14 +146,24 @@ def test_select_returns_the_first_to_finish():
 
 def test_as_completed_yields_in_completion_order_and_replays_identically():
     for seed in range(6):
-        order.clear()
-        sim = sd.Simulation([svc], seed=seed, always_suspend=True)
-        sim.crash(after="s-y", point="after-store")
-        h = sim.invoke("Combo/streamed")
-        sim.run()
-        first_run = [n.upper() for n in order[:3]]
-        assert h.result() == first_run
-        assert not sim.problems
+        results = []
+        for _ in range(2):
+            order.clear()
+            sim = sd.Simulation([svc], seed=seed, always_suspend=True)
+            sim.crash(after="s-y", point="after-store")
+            h = sim.invoke("Combo/streamed")
+            sim.run()
+            assert not sim.problems
+            results.append(h.result())
+        assert sorted(results[0]) == ["X", "Y", "Z"]
+        assert results[0] == results[1]
+
+
+def test_futures_complete_together_come_in_argument_order():
+    sim = sd.Simulation([svc], seed=4)
+    h = sim.invoke("Combo/all_done_first")
+    sim.run()
+    assert h.result() == [["P", "Q", "R"], [], ["R", "Q", "P"], ["q", "Q"]]
 
 
 def test_wait_completed_splits_done_and_pending():

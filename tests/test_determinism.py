@@ -24,7 +24,8 @@ async def add(ctx: restate.ObjectContext, delta: int) -> int:
 async def buy(ctx: restate.Context, amount: int) -> str:
     a = ctx.run_typed("price", lambda: amount * 2)
     b = ctx.run_typed("tax", lambda: amount // 10)
-    price, tax = await restate.gather(a, b)
+    await restate.gather(a, b)
+    price, tax = await a, await b
     await ctx.object_call(add, "total", price)
     key = str(ctx.uuid())
     receipt = await ctx.run_typed(

@@ -32,7 +32,7 @@ async def take(ctx: restate.ObjectContext, n: int) -> int:
 @orders.handler()
 async def place(ctx: restate.Context, n: int) -> dict:
     prices = [ctx.run_typed(f"price-{i}", lambda i=i: 10 + i) for i in range(3)]
-    total = sum(await restate.gather(*prices)) * n
+    total = sum([await p for p in await restate.gather(*prices)]) * n
     left = await ctx.object_call(take, "widget", n)
     key = str(ctx.uuid())
     receipt = await ctx.run_typed(

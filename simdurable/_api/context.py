@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import types
 import typing
 import uuid as _uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
@@ -53,14 +54,38 @@ from .service import handler_of
 T = TypeVar("T")
 
 
+class AttemptFinishedEvent:
+    """Set when the current attempt ends (restate-sdk's teardown signal).
+
+    In simulation an attempt ends when the handler returns or the attempt is
+    crashed, so a handler that is running never sees it set.
+    """
+
+    def is_set(self) -> bool:
+        return False
+
+    async def wait(self) -> None:
+        raise HandlerError(
+            "request().attempt_finished_event.wait() would wait for the end of the very attempt "
+            "that waits; in simulation it never returns. Check is_set() instead."
+        )
+
+
 @dataclass(frozen=True)
 class Request:
-    """What the invocation was started with."""
+    """What the invocation was started with.
+
+    ``scope`` and ``limit_key`` are always None here: a call made through
+    ``ctx.scope(...)`` runs like a call without one (see ``ScopedContext``).
+    """
 
     id: str
     headers: dict[str, str]
     attempt_headers: dict[str, str]
     body: bytes
+    attempt_finished_event: AttemptFinishedEvent = field(default_factory=AttemptFinishedEvent)
+    scope: str | None = None
+    limit_key: str | None = None
     idempotency_key: str | None = None
 
 
@@ -130,6 +155,18 @@ class Context:
             body=rec.input,
             idempotency_key=rec.idempotency_key or None,
         )
+
+    def scope(self, scope: str) -> ScopedContext:
+        """Calls and sends through the result carry ``scope`` (and a ``limit_key``).
+
+        On Restate a scope groups resources for flow control and a limit key
+        caps concurrency inside it. simdurable has one node and no
+        concurrency limits, so a scoped call runs exactly like the same call
+        without a scope; the scope is checked as Restate checks it.
+        """
+        self._attempt.guard("scope")
+        _check_scope_key("scope", scope)
+        return ScopedContext(self, scope)
 
     def random(self) -> Any:
         """A ``random.Random`` seeded by the invocation id: the same on every replay."""
@@ -247,8 +284,15 @@ class Context:
         delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> Any:
         self._attempt.guard(method)
+        if limit_key is not None:
+            if scope is None:
+                raise self._refuse(method, "takes a limit_key only within a scope: "
+                                           "ctx.scope(...).service_call(..., limit_key=...)")
+            _check_limit_key(method, limit_key)
         self._attempt.engine.resolve(service, handler, key)
         name = f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
         meta: dict[str, Any] = {"service": service, "handler": handler}
@@ -352,10 +396,14 @@ class Context:
         key: str | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
-        **_: Any,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> DurableCallFuture[bytes]:
+        if scope is not None:
+            _check_scope_key("generic_call", scope)
         return self._call("generic_call", service, handler, key, bytes(arg), BytesSerde(),
-                             send=False, idempotency_key=idempotency_key, headers=headers)
+                             send=False, idempotency_key=idempotency_key, headers=headers,
+                             scope=scope, limit_key=limit_key)
 
     def generic_send(
         self,
@@ -366,11 +414,14 @@ class Context:
         send_delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
-        **_: Any,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
+        if scope is not None:
+            _check_scope_key("generic_send", scope)
         return self._send("generic_send", service, handler, key, bytes(arg), BytesSerde(),
                              send=True, delay=send_delay, idempotency_key=idempotency_key,
-                             headers=headers)
+                             headers=headers, scope=scope, limit_key=limit_key)
 
     def cancel_invocation(self, invocation_id: str) -> None:
         self._issue(Entry(CANCEL, invocation_id), "cancel_invocation")
@@ -392,6 +443,104 @@ class Context:
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
         data = json.dumps({"message": failure_message, "code": failure_code}).encode()
         self._issue(Entry(REJECT_AWAKEABLE, name, data=data), "reject_awakeable")
+
+
+_KEY_PART = re.compile(r"[a-zA-Z0-9_.-]{1,36}")
+
+
+def _check_scope_key(method: str, scope: Any) -> None:
+    if not isinstance(scope, str) or not _KEY_PART.fullmatch(scope):
+        raise HandlerError(
+            f"ctx.{method}(): the scope {scope!r} must be 1 to 36 characters of "
+            "[a-zA-Z0-9_.-]", source=user_source(3))
+
+
+def _check_limit_key(method: str, limit_key: Any) -> None:
+    parts = limit_key.split("/") if isinstance(limit_key, str) else [None]
+    if len(parts) > 2 or not all(isinstance(p, str) and _KEY_PART.fullmatch(p) for p in parts):
+        raise HandlerError(
+            f"{method}(): the limit_key {limit_key!r} must be one or two levels separated by "
+            "'/', each 1 to 36 characters of [a-zA-Z0-9_.-]", source=user_source(4))
+
+
+class ScopedContext:
+    """Calls and sends within a scope: what ``ctx.scope(name)`` returns.
+
+    On Restate a scope is part of the callee's identity and a ``limit_key``
+    caps how many invocations of the scope run at once. simdurable runs one
+    node without such limits: a scoped call behaves as the same call without
+    a scope (its scope and limit key are checked as Restate checks them).
+    """
+
+    def __init__(self, ctx: Context, scope: str) -> None:
+        self._ctx = ctx
+        self.scope = scope
+
+    def _target(self, tpe: Any) -> tuple[str, str, Serde[Any], Serde[Any]]:
+        return self._ctx._target(tpe, None)
+
+    def service_call(
+        self,
+        tpe: Any,
+        arg: Any = None,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> DurableCallFuture[Any]:
+        service, handler, ins, outs = self._target(tpe)
+        data = self._ctx._serialize_arg(ins, arg, f"{service}/{handler}")
+        return self._ctx._call("service_call", service, handler, None, data, outs, send=False,
+                               idempotency_key=idempotency_key, headers=headers,
+                               scope=self.scope, limit_key=limit_key)
+
+    def service_send(
+        self,
+        tpe: Any,
+        arg: Any = None,
+        send_delay: timedelta | None = None,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        service, handler, ins, outs = self._target(tpe)
+        data = self._ctx._serialize_arg(ins, arg, f"{service}/{handler}")
+        return self._ctx._send("service_send", service, handler, None, data, outs, send=True,
+                               delay=send_delay, idempotency_key=idempotency_key,
+                               headers=headers, scope=self.scope, limit_key=limit_key)
+
+    def object_call(
+        self,
+        tpe: Any,
+        key: str,
+        arg: Any = None,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> DurableCallFuture[Any]:
+        service, handler, ins, outs = self._target(tpe)
+        data = self._ctx._serialize_arg(ins, arg, f"{service}/{key}/{handler}")
+        return self._ctx._call("object_call", service, handler, key, data, outs, send=False,
+                               idempotency_key=idempotency_key, headers=headers,
+                               scope=self.scope, limit_key=limit_key)
+
+    def object_send(
+        self,
+        tpe: Any,
+        key: str,
+        arg: Any = None,
+        send_delay: timedelta | None = None,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        service, handler, ins, outs = self._target(tpe)
+        data = self._ctx._serialize_arg(ins, arg, f"{service}/{key}/{handler}")
+        return self._ctx._send("object_send", service, handler, key, data, outs, send=True,
+                               delay=send_delay, idempotency_key=idempotency_key,
+                               headers=headers, scope=self.scope, limit_key=limit_key)
+
+    workflow_call = object_call
+    workflow_send = object_send
 
 
 class ObjectSharedContext(Context):
@@ -424,7 +573,11 @@ class ObjectSharedContext(Context):
         return DurableFuture(self._attempt, index, lambda b: list(json.loads(b or b"[]")))
 
 
-class ObjectContext(ObjectSharedContext):
+class KeyValueStore:
+    """restate-sdk's name for the state methods; ``ObjectContext`` is one."""
+
+
+class ObjectContext(ObjectSharedContext, KeyValueStore):
     """An exclusive handler of a virtual object: reads and writes state."""
 
     def set(
@@ -489,22 +642,26 @@ class DurablePromise(typing.Generic[T]):
     def __await__(self) -> typing.Generator[Any, None, T]:
         return self.value().__await__()
 
-    async def peek(self) -> T | None:
+    def peek(self) -> DurableFuture[T | None]:
+        """The value if the promise is completed, else None, without waiting."""
         ctx = self._ctx
         index = ctx._issue(Entry(PROMISE_PEEK, self.name), "promise().peek")
-        return await DurableFuture(ctx._attempt, index, _decoder(self.serde))
+        return DurableFuture(ctx._attempt, index, _decoder(self.serde))
 
-    async def resolve(self, value: T) -> None:
+    def resolve(self, value: T) -> DurableFuture[None]:
+        """Complete the promise with ``value`` now; await the result to learn
+        whether it was already completed (a ``TerminalError`` then)."""
         ctx = self._ctx
         data = encode_promise(Value(self.serde.serialize(value)))
         index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().resolve")
-        await DurableFuture(ctx._attempt, index, _none)
+        return DurableFuture(ctx._attempt, index, _none)
 
-    async def reject(self, message: str, code: int = 500) -> None:
+    def reject(self, message: str, code: int = 500) -> DurableFuture[None]:
+        """Complete the promise with a failure now, as ``resolve`` does."""
         ctx = self._ctx
         data = encode_promise(Failure(code, message))
         index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().reject")
-        await DurableFuture(ctx._attempt, index, _none)
+        return DurableFuture(ctx._attempt, index, _none)
 
 
 
@@ -565,6 +722,9 @@ __all__ = [
     "WorkflowSharedContext",
     "InvocationContext",
     "DurablePromise",
+    "KeyValueStore",
+    "ScopedContext",
+    "AttemptFinishedEvent",
     "Request",
     "TerminalError",
 ]

@@ -3,11 +3,9 @@
 A future stands for one journal command. Awaiting it yields a ``Wait`` to the
 runtime when the command is not complete yet; the runtime resumes the handler
 once it is. The combinators accept only these futures (restate-sdk's accept
-only its own), and decide by the order in which completions became visible,
-which the journal records, so they replay identically.
-
-``gather`` returns the *results* in argument order (restate-sdk's returns the
-futures themselves; awaiting each of those gives the same values).
+only its own) and return what restate-sdk's return: the futures themselves,
+in argument order. Which futures count as complete is what the journal says
+the handler saw, so they replay identically.
 """
 
 from __future__ import annotations
@@ -165,53 +163,63 @@ def _common_attempt(name: str, futures: Sequence[Any]) -> Attempt:
     return attempt
 
 
-def _by_completion(attempt: Attempt, futures: Sequence[DurableFuture[Any]]) -> list[Any]:
-    done = [f for f in futures if f.done()]
-    done.sort(key=lambda f: attempt.order[f._index])
-    return done
+def _completed(futures: Sequence[DurableFuture[Any]]) -> list[DurableFuture[Any]]:
+    return [f for f in futures if f.done()]
 
 
-async def gather(*futures: DurableFuture[Any]) -> list[Any]:
-    """Wait for all; return their results in argument order.
+async def gather(*futures: DurableFuture[Any]) -> list[DurableFuture[Any]]:
+    """Wait for all; return the futures given, in argument order.
 
-    If any failed, raises the ``TerminalError`` of the first failed one in
-    argument order, once all are complete.
+    It raises nothing itself: awaiting a returned future gives its result or
+    raises its ``TerminalError``. ``gather()`` returns ``[]``.
     """
+    if not futures:
+        return []
     attempt = _common_attempt("gather", futures)
     await _WaitFor(attempt, Wait(tuple(f._index for f in futures), all=True))
-    return [f._result() for f in futures]
+    return list(futures)
 
 
 async def select(**futures: DurableFuture[Any]) -> list[Any]:
     """Wait for the first to complete; return ``[name, result]``.
 
-    Raises the ``TerminalError`` of the first one if it failed.
+    Raises the ``TerminalError`` of that future if it failed. When several are
+    complete, the first in argument order wins.
     """
+    if not futures:
+        raise ValueError("At least one future must be passed.")
     items = list(futures.items())
     attempt = _common_attempt("select", [f for _, f in items])
     await _WaitFor(attempt, Wait(tuple(f._index for _, f in items)))
-    first = _by_completion(attempt, [f for _, f in items])[0]
-    name = next(k for k, f in items if f is first)
-    return [name, first._result()]
+    name, first = next((k, f) for k, f in items if f.done())
+    return [name, await first]
 
 
 async def wait_completed(
     *futures: DurableFuture[Any],
 ) -> tuple[list[DurableFuture[Any]], list[DurableFuture[Any]]]:
-    """Wait until at least one is complete; return ``(completed, pending)``."""
+    """Wait until at least one is complete; return ``(completed, pending)``,
+    each in argument order. ``wait_completed()`` returns ``([], [])``."""
+    if not futures:
+        return [], []
     attempt = _common_attempt("wait_completed", futures)
     await _WaitFor(attempt, Wait(tuple(f._index for f in futures)))
-    completed = _by_completion(attempt, futures)
+    completed = _completed(futures)
     pending = [f for f in futures if not f.done()]
     return completed, pending
 
 
 async def as_completed(*futures: DurableFuture[Any]) -> AsyncIterator[DurableFuture[Any]]:
-    """Yield the futures as they complete, in completion order."""
-    attempt = _common_attempt("as_completed", futures)
+    """Yield the futures as they complete; those that complete together, in
+    argument order."""
     pending = list(futures)
     while pending:
-        await _WaitFor(attempt, Wait(tuple(f._index for f in pending)))
-        for f in _by_completion(attempt, pending):
-            pending.remove(f)
+        completed, pending = await wait_completed(*pending)
+        for f in completed:
             yield f
+
+
+# restate-sdk's names for the same types, for annotations.
+RestateDurableFuture = DurableFuture
+RestateDurableCallFuture = DurableCallFuture
+RestateDurableSleepFuture = DurableSleepFuture

@@ -8,6 +8,7 @@ rebuild dataclasses from JSON objects.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import typing
 from json.encoder import encode_basestring_ascii
@@ -146,3 +147,50 @@ def _rebuild(hint: Any, data: Any) -> Any:
     if isinstance(hint, type) and callable(validate):
         return validate(data)
     return data
+
+
+def is_pydantic(annotation: Any) -> bool:
+    """Whether ``annotation`` is a pydantic model class (False without pydantic)."""
+    return isinstance(annotation, type) and callable(getattr(annotation, "model_validate_json",
+                                                             None))
+
+
+class PydanticJsonSerde(Serde[T]):
+    """A pydantic model as JSON (needs pydantic)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def serialize(self, obj: T | None) -> bytes:
+        if obj is None:
+            return b""
+        return obj.model_dump_json().encode()  # type: ignore[attr-defined,no-any-return]
+
+    def deserialize(self, buf: bytes) -> T | None:
+        if not buf:
+            return None
+        return self.model.model_validate_json(buf)  # type: ignore[no-any-return]
+
+
+class MsgspecJsonSerde(Serde[T]):
+    """A msgspec ``Struct`` as JSON (needs msgspec)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def serialize(self, obj: T | None) -> bytes:
+        if obj is None:
+            return b""
+        return _msgspec_json().encode(obj)  # type: ignore[no-any-return]
+
+    def deserialize(self, buf: bytes) -> T | None:
+        if not buf:
+            return None
+        return _msgspec_json().decode(buf, type=self.model)  # type: ignore[no-any-return]
+
+
+def _msgspec_json() -> Any:
+    try:
+        return importlib.import_module("msgspec.json")
+    except ImportError:
+        raise ImportError("MsgspecJsonSerde needs msgspec: pip install msgspec") from None

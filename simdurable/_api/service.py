@@ -8,8 +8,9 @@ unchanged (so it stays callable and can be named in ``ctx.service_call``).
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, Literal
@@ -109,6 +110,24 @@ class Handler:
             fn=self.fn,
             retention_ms=DEFAULT_RETENTION_MS if retention is None else to_ms(retention, 0),
         )
+
+
+_START_CODE = Handler._start.__code__
+
+
+def running_context() -> Any:
+    """The context of the handler whose code is running now, or None.
+
+    Found on the stack (the frame of ``Handler._start``), so that code called
+    from a handler (a logging filter, ``current_context()``) knows its
+    invocation without the runtime tracking it.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _START_CODE:
+            return frame.f_locals.get("ctx")
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
 
 
 def handler_of(fn: Any) -> Handler:
@@ -342,12 +361,52 @@ class Workflow(_ServiceBase):
 AnyService = Service | VirtualObject | Workflow
 
 
+class App:
+    """What ``app(services)`` returns: the services of one endpoint.
+
+    On a Restate deployment it is the ASGI application; here every host
+    (``Simulation``, ``check``, the pytest plugin, ``simdurable serve``)
+    accepts it wherever it accepts a list of services.
+    """
+
+    def __init__(self, services: Iterable[Any]) -> None:
+        self.services: list[Any] = []
+        for svc in services:
+            self.bind(svc)
+
+    def bind(self, svc: Any) -> None:
+        if not isinstance(getattr(svc, "handlers", None), dict):
+            raise TypeError(f"app() takes Service, VirtualObject and Workflow objects, not "
+                            f"{svc!r}")
+        if any(s.name == svc.name for s in self.services):
+            raise ValueError(f"app(): two services are named {svc.name!r}")
+        self.services.append(svc)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.services)
+
+    def __len__(self) -> int:
+        return len(self.services)
+
+    def __repr__(self) -> str:
+        return f"app({self.services!r})"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError(
+            "this app speaks to a Restate server, which simdurable replaces: serve it with "
+            "`simdurable serve module:app`, or test it with simdurable.Simulation(app)"
+        )
+
+
 def collect_handlers(services: Iterable[Any]) -> dict[tuple[str, str], Handler]:
     """The handlers of ``services``; ``TypeError``/``ValueError`` name a bad one."""
     if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
         raise TypeError("services must be a list of Service/VirtualObject/Workflow objects")
     found: dict[tuple[str, str], Handler] = {}
-    for svc in native_services(services):
+    flat: list[Any] = []
+    for item in services:
+        flat.extend(item if isinstance(item, App) else [item])
+    for svc in native_services(flat):
         handlers = getattr(svc, "handlers", None)
         if not isinstance(handlers, dict):
             raise TypeError(

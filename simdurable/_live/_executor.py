@@ -30,7 +30,7 @@ from typing import IO, Any, Final, NoReturn, TypeVar
 import trio
 
 from .._api.serde import DefaultSerde, JsonSerde
-from .._api.service import Handler, collect_handlers
+from .._api.service import App, Handler, collect_handlers
 from .._sim import completed_value, parse_target, paused_error
 from ..runtime._errors import NotFinishedError, SerializationError, SimdurableError
 from ..runtime._journal import Entry, Failure, Value
@@ -576,14 +576,15 @@ def unwrap(err: BaseException) -> BaseException:
 
 
 def load_services(names: Iterable[str]) -> list[Any]:
-    """Services named ``module:attr``; an attribute may also be a list of them."""
+    """Services named ``module:attr``; an attribute may also be a list of them
+    or an ``app(...)``."""
     from .._loader import load_object
     from .._restate import native_services
 
     services: list[Any] = []
     for name in names:
         obj = load_object(name)
-        items = native_services(obj if isinstance(obj, (list, tuple)) else [obj])
+        items = native_services(obj if isinstance(obj, (list, tuple, App)) else [obj])
         for item in items:
             if not isinstance(getattr(item, "handlers", None), dict):
                 raise TypeError(f"{name!r} is {type(item).__name__}, not a Service, "

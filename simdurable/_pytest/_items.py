@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from .._api.service import App
 from .._loader import LoadError, load_object
 from .._restate import native_services
 from ._settings import Settings
@@ -268,7 +269,7 @@ def handler_items(session: pytest.Session, settings: Settings,
                         f"{type(err).__name__}: {err}")
             continue
         try:
-            objs = native_services(obj if isinstance(obj, (list, tuple)) else [obj])
+            objs = native_services(obj if isinstance(obj, (list, tuple, App)) else [obj])
         except (ImportError, ValueError) as err:  # an unsupported restate-sdk, say
             error(name, f"[tool.simdurable] services: {name!r}: {err}")
             continue

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._api.external import FakeExternal
+from .._api.service import App
 from .._loader import LoadError, load_object
 from .._restate import native_services
 from .._sim import InvocationHandle, Simulation
@@ -93,7 +94,7 @@ def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem
                 f"importing {name!r} raised {type(err).__name__}: {err}"
             ))
             continue
-        objs = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+        objs = list(obj) if isinstance(obj, (list, tuple, App)) else [obj]
         if what == "services":
             try:
                 objs = native_services(objs)

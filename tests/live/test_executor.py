@@ -97,7 +97,7 @@ async def misuses(ctx: restate.Context) -> str:
 @svc.handler()
 async def concurrent(ctx: restate.Context, n: int) -> list[str]:
     futures = [ctx.run_typed(f"s{i}", count, name=f"conc-{i}") for i in range(n)]
-    return [str(x) for x in await restate.gather(*futures)]
+    return [str(await f) for f in await restate.gather(*futures)]
 
 
 @counter.handler()

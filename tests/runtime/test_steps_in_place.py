@@ -58,7 +58,8 @@ async def chain(ctx: sd.Context, n: int) -> dict:
     paid = await ctx.run_typed("pay", lambda: bank.apply("pay", {"n": n}, idempotency_key=key))
     await ctx.sleep(timedelta(milliseconds=3))
     counted = await ctx.object_call(bump, f"k{n % 2}", n)
-    both = await sd.gather(ctx.run_typed("a", add, i=1), ctx.run_typed("b", add, i=2))
+    both = [await f for f in await sd.gather(ctx.run_typed("a", add, i=1),
+                                                ctx.run_typed("b", add, i=2))]
     return {"z": z, "paid": bool(paid), "counted": counted, "both": both}
 
 

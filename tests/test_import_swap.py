@@ -398,3 +398,17 @@ def test_bad_scopes_and_limit_keys_are_refused(handler, message):
     sim.run()
     with pytest.raises(sd.HandlerError, match=message):
         h.result()
+
+
+def test_default_serde_stores_and_rebuilds_msgspec_structs():
+    msgspec = pytest.importorskip("msgspec")
+
+    class Greeting(msgspec.Struct):
+        message: str
+        count: int = 1
+
+    serde = restate.serde.DefaultSerde(Greeting)
+    assert json.loads(serde.serialize(Greeting("hi"))) == {"message": "hi", "count": 1}
+    assert serde.deserialize(b'{"message":"hi","count":2}') == Greeting("hi", 2)
+    own = restate.serde.MsgspecJsonSerde(Greeting)
+    assert own.deserialize(own.serialize(Greeting("yo"))) == Greeting("yo")

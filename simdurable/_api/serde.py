@@ -33,6 +33,8 @@ def _to_jsonable(obj: Any) -> Any:
     dump = getattr(obj, "model_dump", None)
     if callable(dump):
         return dump(mode="json")
+    if hasattr(type(obj), "__struct_fields__"):  # a msgspec Struct
+        return importlib.import_module("msgspec").to_builtins(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
@@ -94,7 +96,8 @@ class BytesSerde(Serde[bytes]):
 
 
 class DefaultSerde(Serde[T]):
-    """JSON, rebuilding a dataclass (or pydantic model) named by ``type_hint``."""
+    """JSON, rebuilding a dataclass (or pydantic model, or msgspec Struct) named by
+    ``type_hint``."""
 
     def __init__(self, type_hint: Any = None) -> None:
         self.type_hint = type_hint
@@ -146,6 +149,8 @@ def _rebuild(hint: Any, data: Any) -> Any:
     validate = getattr(hint, "model_validate", None)
     if isinstance(hint, type) and callable(validate):
         return validate(data)
+    if isinstance(hint, type) and hasattr(hint, "__struct_fields__"):  # a msgspec Struct
+        return importlib.import_module("msgspec").convert(data, hint)
     return data
 
 

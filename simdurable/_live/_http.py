@@ -144,23 +144,29 @@ class _Server:
         }
         body_done = False
         started: Message | None = None
-        timed_out = False
+        answered = False
         body_deadline = trio.current_time() + self.body_timeout
 
         async def receive() -> Message:
-            nonlocal body_done, timed_out
+            nonlocal body_done, answered
             try:
                 if not body_done:
                     if conn.they_are_waiting_for_100_continue:
                         await stream.send_all(
                             conn.send(h11.InformationalResponse(status_code=100, headers=[])))
                     event = None
-                    with trio.move_on_at(body_deadline):
-                        event = await _next_event(conn, stream)
+                    try:
+                        with trio.move_on_at(body_deadline):
+                            event = await _next_event(conn, stream)
+                    except h11.RemoteProtocolError as err:
+                        answered = True  # as below
+                        await _send_error(conn, stream, err.error_status_hint,
+                                          f"a malformed request body: {err}")
+                        return {"type": "http.disconnect"}
                     if event is None:
                         # Answered here: the app sees a client gone, and what it sends is
                         # dropped (``send`` below).
-                        timed_out = True
+                        answered = True
                         await _send_error(conn, stream, 408, "the request body did not arrive "
                                           f"within {self.body_timeout:g} seconds")
                         return {"type": "http.disconnect"}
@@ -183,7 +189,7 @@ class _Server:
 
         async def send(message: Message) -> None:
             nonlocal started
-            if timed_out:
+            if answered:
                 return
             if message["type"] == "http.response.start":
                 started = message
@@ -212,7 +218,7 @@ class _Server:
         self.idle = trio.Event() if self.busy == 1 else self.idle
         try:
             await self.app(scope, receive, send)
-            if conn.our_state is h11.SEND_RESPONSE and not timed_out:  # the app sent nothing
+            if conn.our_state is h11.SEND_RESPONSE and not answered:  # the app sent nothing
                 await _send_error(conn, stream, 500, "the app sent no response")
         finally:
             self.busy -= 1
@@ -231,6 +237,8 @@ async def _next_event(conn: h11.Connection, stream: trio.SocketStream) -> Any:
 
 async def _send_error(conn: h11.Connection, stream: trio.SocketStream, status: int,
                       message: str) -> None:
+    if len(message) > 300:  # h11 quotes the bad bytes: not a client's kilobytes back
+        message = message[:297] + "..."
     body = json.dumps({"code": status, "message": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
                (b"connection", b"close")]

@@ -270,3 +270,50 @@ def test_limits_must_be_positive(tmp_path: Any) -> None:
         restate.Executor([echo], db=tmp_path / "a.db", body_timeout=0)
     with pytest.raises(ValueError, match="max_connections must be at least 1"):
         restate.Executor([echo], db=tmp_path / "a.db", max_connections=0)
+
+
+@pytest.mark.parametrize("raw,status,message", [
+    (b"POST /Echo/say HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+     + b"f" * 5000 + b"\r\nab\r\n", 400, "a malformed request body: illegal chunk header"),
+    (b"POST /Echo/say HTTP/1.1\r\nhost: x\r\ncontent-length: " + b"1" * 5000 + b"\r\n\r\n",
+     400, "bad Content-Length"),
+    (b"POST /Echo/say HTTP/1.1\r\nhost: x\r\ncontent-length: \xd9\xa1\r\n\r\n1", 400,
+     "bad Content-Length"),
+])
+def test_bad_framing_gets_a_400_that_says_so(
+    served: Served, raw: bytes, status: int, message: str,
+) -> None:
+    got, body = request(served.address, raw)
+    payload = json.loads(body)
+    assert got == status and payload["message"].startswith(message), payload
+    assert len(payload["message"]) <= 300
+
+
+VALID_RAW = [
+    build("POST", b"/Echo/say", [(b"idempotency-key", b"k1")], b'{"a": [1, 2]}'),
+    build("POST", b"/Echo/ping/send?delay=1s", [], b""),
+    build("GET", b"/restate/health", [], b""),
+    b"POST /Box/k/put HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\n[1]\r\n0\r\n\r\n",
+]
+
+
+@fuzz(100)
+@given(st.sampled_from(VALID_RAW), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 8),
+                                                       st.binary(max_size=8)), max_size=4))
+def test_mangled_bytes_on_the_socket_get_an_answer_below_500_or_a_close(
+    served: Served, raw: bytes, edits: list[tuple[int, int, bytes]],
+) -> None:
+    for at, cut, new in edits:
+        at = min(at, len(raw))
+        raw = raw[:at] + new + raw[at + cut:]
+    with socket.create_connection(served.address, timeout=10) as s:
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)  # all there is: the server must not wait for more
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    if answer:
+        status = int(answer.split(b" ", 2)[1])
+        # 501: a transfer-encoding other than chunked, which h11 does not implement.
+        assert 100 <= status < 500 or status == 501, answer[:300]
+    assert served.answer("GET", b"/restate/health")[0] == 200

@@ -4,10 +4,9 @@
 its ``restate.Service``/``VirtualObject``/``Workflow`` objects go to
 ``Simulation`` unchanged.
 
-``swap``: the same module is imported with ``restate`` and every
-``restate.*`` resolved to ``simdurable`` and ``simdurable.*`` (a meta-path
-alias, the same as writing ``import simdurable as restate``); the real
-restate-sdk is never imported by the program.
+``swap``: the same module is imported with its restate imports rewritten
+(``import simdurable as restate``, ``from simdurable.exceptions import ...``),
+everywhere in its text; the program never touches the real restate-sdk.
 
 A case is a list of operations (invocations, awakeable/promise completions,
 cancellations) run in order, each followed by ``sim.run()``; afterwards every
@@ -17,6 +16,7 @@ program does on Restate, as written by hand from its text.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import importlib
@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 PROGRAMS = "tests.compat.programs"
@@ -147,55 +148,65 @@ def handler_of_target(target: str) -> str:
 
 
 # -- loading a program in a mode --------------------------------------------------
-class _AliasLoader(importlib.abc.Loader):
-    def __init__(self, real_name: str) -> None:
-        self.real_name = real_name
+class _SwappedSource(importlib.machinery.SourceFileLoader):
+    """Loads a program with its restate imports rewritten to simdurable, as a user
+    would edit them: ``import restate`` -> ``import simdurable as restate``,
+    ``from restate.x import y`` -> ``from simdurable.x import y`` (also inside
+    functions). Never cached: the real-objects mode loads the same file as it is."""
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        module = importlib.import_module(self.real_name)
-        self.real_spec = module.__spec__
-        return module
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        # The import system set the alias's spec on the real module: give it
-        # back its own, or importlib.resources would no longer find its files.
-        module.__spec__ = self.real_spec
+    def get_code(self, fullname: str) -> types.CodeType:
+        source = self.get_data(self.path)
+        tree = _SwapImports().visit(ast.parse(source, self.path))
+        return compile(ast.fix_missing_locations(tree), self.path, "exec", dont_inherit=True)
 
 
-class RestateAlias(importlib.abc.MetaPathFinder):
-    """Resolves ``restate`` and ``restate.x`` to ``simdurable`` and ``simdurable.x``."""
+class _SwapImports(ast.NodeTransformer):
+    def visit_Import(self, node: ast.Import) -> ast.AST:
+        for alias in node.names:
+            if alias.name == "restate":
+                alias.name, alias.asname = "simdurable", alias.asname or "restate"
+            elif alias.name.startswith("restate."):
+                raise ImportError(f"'import {alias.name}' has no swapped form here")
+        return node
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+        if node.level == 0 and node.module is not None and (
+                node.module == "restate" or node.module.startswith("restate.")):
+            node.module = "simdurable" + node.module[len("restate"):]
+        return node
+
+
+class SwapFinder(importlib.abc.MetaPathFinder):
+    """Finds the program modules and loads them through ``_SwappedSource``."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "restate" and not fullname.startswith("restate."):
+        if not fullname.startswith(PROGRAMS + "."):
             return None
-        real = "simdurable" + fullname[len("restate"):]
-        if real not in sys.modules and importlib.util.find_spec(real) is None:
-            return None  # ModuleNotFoundError for restate.x, as the swap lacks it
-        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(real),
-                                              is_package=True)
+        file = Path(__file__).parent / "programs" / (fullname.rsplit(".", 1)[1] + ".py")
+        if not file.exists():
+            return None
+        return importlib.util.spec_from_file_location(
+            fullname, file, loader=_SwappedSource(fullname, str(file)))
 
 
-def _ours(name: str, swap: bool) -> bool:
-    # The real restate-sdk is imported once per process (its native part
-    # cannot be loaded twice); the swap hides it while a program imports.
-    restate = name == "restate" or name.startswith("restate.")
-    return (swap and restate) or name == PROGRAMS or name.startswith(PROGRAMS + ".")
+def _ours(name: str) -> bool:
+    return name == PROGRAMS or name.startswith(PROGRAMS + ".")
 
 
 @contextmanager
 def _isolated_imports(swap: bool) -> Iterator[None]:
-    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if _ours(k, swap)}
-    alias = RestateAlias()
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if _ours(k)}
+    finder = SwapFinder()
     if swap:
-        sys.meta_path.insert(0, alias)
+        sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
         if swap:
-            sys.meta_path.remove(alias)
-        for k in [k for k in sys.modules if _ours(k, swap)]:
+            sys.meta_path.remove(finder)
+        for k in [k for k in sys.modules if _ours(k)]:
             del sys.modules[k]
         sys.modules.update(saved)
 
@@ -205,6 +216,24 @@ class Loaded:
     module: types.ModuleType | None
     services: list[Any]
     error: str | None = None
+    # the modules the import brought (programs, and restate's aliases in the swap):
+    # put back while the program runs, for imports inside handlers
+    modules: dict[str, types.ModuleType] = field(default_factory=dict)
+
+
+@contextmanager
+def _modules_of(loaded: list[Loaded]) -> Iterator[None]:
+    wanted: dict[str, types.ModuleType] = {}
+    for one in loaded:
+        wanted.update(one.modules)
+    saved = {k: sys.modules[k] for k in wanted if k in sys.modules}
+    sys.modules.update(wanted)
+    try:
+        yield
+    finally:
+        for k in wanted:
+            del sys.modules[k]
+        sys.modules.update(saved)
 
 
 _cache: dict[tuple[str, str], Loaded] = {}
@@ -238,7 +267,8 @@ def load(program: str, mode: str) -> Loaded:
                 for value in vars(m).values():
                     if isinstance(value, classes) and not any(value is s for s in services):
                         services.append(value)
-            loaded = Loaded(module, services)
+            loaded = Loaded(module, services, modules={
+                k: m for k, m in sys.modules.items() if _ours(k)})
     _cache[(program, mode)] = loaded
     return loaded
 
@@ -293,16 +323,24 @@ def run_case(program: str, case: Case, mode: str, seed: int = 0) -> Outcome:
 
 
 def _run_case(program: str, case: Case, mode: str, seed: int) -> Outcome:
-    import simdurable as sd
     from tests.compat.cases import HOSTS
 
     services: list[Any] = []
+    all_loaded = []
     for name in (program, *HOSTS.get(program, ())):
         loaded = load(name, mode)
         if loaded.error is not None:
             return Outcome(False, [f"{name}: {loaded.error}"])
+        all_loaded.append(loaded)
         services += [s for s in loaded.services if s.name not in {t.name for t in services}]
-    loaded_program = load(program, mode).module
+    with _modules_of(all_loaded):
+        return _run_ops(program, case, services, all_loaded[0].module, seed)
+
+
+def _run_ops(program: str, case: Case, services: list[Any], loaded_program: Any,
+             seed: int) -> Outcome:
+    import simdurable as sd
+
     sim = sd.Simulation(services=services, seed=seed)
     handles: list[tuple[Call, Any]] = []
     for op in case.ops:

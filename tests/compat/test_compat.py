@@ -58,7 +58,7 @@ def test_known_failures_are_cases() -> None:
         assert all(why and why != "not yet explained" for why in failures.values()), mode
 
 
-def test_swap_alias_hides_restate_sdk() -> None:
+def test_swap_mode_rewrites_the_imports() -> None:
     """In the swap mode a program's ``restate`` is simdurable, even where
     restate-sdk is installed."""
     import simdurable

@@ -152,6 +152,16 @@ async def serdes(ctx: restate.Context) -> dict:
             "json": js, "order": type(order).__name__}
 
 
+@shop.handler(input_serde=Upper(), output_serde=Upper())
+async def shout(ctx: restate.Context, text: str) -> str:
+    return f"{text}, {text.lower()}"
+
+
+@shop.handler()
+async def move(ctx: restate.Context, p: Point) -> Point:
+    return Point(p.x + 1, p.y + 1)
+
+
 attempts: list[int] = []
 
 

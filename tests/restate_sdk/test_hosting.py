@@ -85,6 +85,14 @@ def test_pydantic_io_and_step_serdes() -> None:
     }
 
 
+def test_handler_io_serdes_a_users_own_and_msgspec() -> None:
+    # The input goes through Upper on the way in, the result on the way out.
+    assert run("Shop/shout", "hi") == "HI, HI"
+    moved = run("Shop/move", shop.Point(1, 2))
+    assert isinstance(moved, shop.Point) and (moved.x, moved.y) == (2, 3)
+    assert run("Shop/move", {"x": 0, "y": 0}) == shop.Point(1, 1)
+
+
 def test_virtual_object_state_and_typed_context() -> None:
     sim = sd.Simulation(services=[shop.app])
     sim.invoke("Cart/c1/add", "apple")
@@ -245,3 +253,28 @@ def test_restates_logger_is_quiet_while_the_handler_replays(
     assert h.result() == "ok" and h.attempts == 2
     # On a Restate server too, the second attempt's replayed lines are dropped.
     assert [r.getMessage() for r in caplog.records] == ["start", "after a", "after b"]
+
+
+def test_combinators_bound_before_simdurable_was_ever_imported() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    program = (
+        "import sys\n"
+        "from restate import gather, select\n"
+        "assert 'simdurable' not in sys.modules\n"
+        "import restate, simdurable as sd\n"
+        "svc = restate.Service('Early')\n"
+        "@svc.handler()\n"
+        "async def go(ctx: restate.Context) -> list:\n"
+        "    fs = await gather(ctx.run_typed('a', lambda: 1), ctx.run_typed('b', lambda: 2))\n"
+        "    return [await f for f in fs] + await select(x=ctx.run_typed('c', lambda: 3))\n"
+        "sim = sd.Simulation(services=[svc]); h = sim.invoke('Early/go'); sim.run()\n"
+        "print(h.result())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1, 2, 'x', 3]"

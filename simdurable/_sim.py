@@ -21,6 +21,7 @@ from ._api.context import InvocationContext
 from ._api.external import FakeExternal
 from ._api.serde import DefaultSerde, JsonSerde
 from ._api.service import AnyService, Handler, collect_handlers
+from ._asyncio_steps import StepLoop
 from ._strict import StrictGuard
 from .runtime._engine import Engine, HandlerSpec
 from .runtime._errors import (
@@ -242,6 +243,7 @@ class Simulation:
             trace=self._trace.append,
             deferred_trace=True,
             segment_guard=self._guard,
+            run_async=StepLoop().run,
             always_suspend=always_suspend,
         )
         self._engine.max_tasks = max_steps

@@ -20,6 +20,7 @@ stores many results with one commit.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import functools
 import inspect
@@ -38,6 +39,7 @@ import trio
 
 from .._api.context import InvocationContext
 from .._api.service import Handler
+from .._asyncio_steps import LoopThread, awaits_nothing
 from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest
 from ..runtime._errors import InvalidTargetError, TerminalError
 from ..runtime._ids import parse_awakeable_id
@@ -45,6 +47,7 @@ from ..runtime._invocation import current_step
 from ..runtime._journal import AWAKEABLE, Completion
 from ..runtime._retry import InvocationRetryPolicy
 from ..runtime._scheduler import FirstChooser, Scheduler
+from ..runtime._steps import drive
 from ..runtime._store import PENDING, InvocationRecord, Store, copy_record
 from ..runtime._trace import Event, event_text
 from ._trace import TraceWriter, format_event
@@ -139,6 +142,9 @@ class LiveHost:
                             "invocation(s) resume"))
         self._commands: list[_Command] = []
         self._results: list[tuple[StepRequest, StepOutcome]] = []
+        # Where async closures that await run: an asyncio loop in a thread of
+        # its own, made on the first such step.
+        self._asyncio: LoopThread | None = None
         self._finished: list[InvocationRecord] = []
         self._waiters: dict[str, trio.Event] = {}
         self._wake = trio.Event()
@@ -281,6 +287,9 @@ class LiveHost:
                     event.set()
                 self._waiters.clear()
                 nursery.cancel_scope.cancel()
+                if self._asyncio is not None:
+                    self._asyncio.close()
+                    self._asyncio = None
 
     async def _loop(self) -> None:
         while True:
@@ -527,19 +536,45 @@ class LiveHost:
         self._step_done(req, result)
 
     async def _execute(self, req: StepRequest, pending: Any = None) -> StepOutcome:
-        """Run a coroutine step on trio (or await what a plain one returned)."""
+        """Run a coroutine step (or what a plain one returned) on the steps' asyncio loop.
+
+        One that awaits nothing runs here, at once: a loop would cost more.
+        """
         spec = req.spec
         token = current_step.set(self.engine.step_info(req.attempt, req.index, spec))
         try:
             if pending is None:
                 pending = spec.fn(*spec.args, **spec.kwargs)
-            return ("ok", await pending)
+            if awaits_nothing(pending):
+                return ("ok", drive(pending, spec.name))
+            return ("ok", await self._on_asyncio(pending))
         except TerminalError as err:
             return ("terminal", err)
         except Exception as err:  # noqa: BLE001 - step failures are data
             return ("error", err)
         finally:
             current_step.reset(token)
+
+
+    async def _on_asyncio(self, awaitable: Any) -> Any:
+        """Await ``awaitable`` on the steps' asyncio loop (its own thread), from trio."""
+        if self._asyncio is None:
+            self._asyncio = LoopThread()
+        token = trio.lowlevel.current_trio_token()
+        finished = trio.Event()
+        ended: list[concurrent.futures.Future[Any]] = []
+
+        def done(future: concurrent.futures.Future[Any]) -> None:
+            ended.append(future)
+            self._hand_back(token, finished.set)
+
+        self._asyncio.submit(lambda: _awaited(awaitable), done)
+        await finished.wait()
+        return ended[0].result()
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def _step_outcome(result: outcome.Outcome[Any]) -> StepOutcome:

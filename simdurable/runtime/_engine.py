@@ -85,6 +85,7 @@ class Engine:
         segment_guard: Any = None,
         always_suspend: bool = False,
         inline_steps: bool = True,
+        run_async: Callable[[Any, str], Any] | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -115,7 +116,8 @@ class Engine:
         self.commands = Commands(lifecycle, completions, promises, crashes, self.injector,
                                  store, scheduler, tracer)
         self.steps = steps = Steps(self, invocations, running, lifecycle, completions, crashes,
-                                   self.injector, scheduler, tracer, inline_steps=inline_steps)
+                                   self.injector, scheduler, tracer, inline_steps=inline_steps,
+                                   run_async=run_async)
         self.timers = Timers(invocations, running, completions, lifecycle, crashes,
                              scheduler, tracer)
         self._status = Status(invocations, running, locks, scheduler)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -58,7 +59,11 @@ class StepRequest:
 
 
 def drive(awaitable: Any, step: str) -> Any:
-    """Run an async step closure to completion without an event loop."""
+    """Run an async step closure to completion without an event loop.
+
+    For a closure that awaits nothing but plain coroutines; a host that can
+    run closures on an event loop passes ``run_async`` to the engine instead.
+    """
     coro = awaitable.__await__() if not inspect.iscoroutine(awaitable) else awaitable
     try:
         while True:
@@ -81,7 +86,8 @@ class Steps:
     def __init__(self, host: EngineView, invocations: Invocations, running: Running,
                  lifecycle: Lifecycle, completions: Completions, crashes: Crashes,
                  injector: Injector, scheduler: Scheduler, trace: Tracer, *,
-                 inline_steps: bool) -> None:
+                 inline_steps: bool,
+                 run_async: Callable[[Any, str], Any] | None = None) -> None:
         self.host = host
         self.invocations = invocations
         self.running = running
@@ -92,6 +98,8 @@ class Steps:
         self.scheduler = scheduler
         self.trace = trace
         self.inline_steps = inline_steps
+        # How an async closure's awaitable is run to its result (the host's loop).
+        self.run_async = run_async or drive
         # ``run_lone_step`` may run steps in place (an optimisation that must
         # not change a run: tests compare runs with it on and off).
         self.in_place = inline_steps
@@ -232,7 +240,7 @@ class Steps:
                     )
             result = spec.fn(*spec.args, **spec.kwargs)
             if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-                result = drive(result, spec.name)
+                result = self.run_async(result, spec.name)
             outcome: StepOutcome = ("ok", result)
         except TerminalError as err:
             outcome = ("terminal", err)

@@ -42,10 +42,10 @@ def note(step: str) -> str:
 
 
 async def anote(step: str) -> str:
-    """The same as ``note``, as a coroutine closure run on the event loop."""
-    import trio
+    """The same as ``note``, as a coroutine closure run on the steps' asyncio loop."""
+    import asyncio
 
-    await trio.sleep(random.uniform(0, 0.01))
+    await asyncio.sleep(random.uniform(0, 0.01))
     return note(step)
 
 

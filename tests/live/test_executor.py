@@ -43,9 +43,9 @@ def flaky(name: str) -> str:
 
 
 async def async_step(name: str) -> str:
-    import trio
+    import asyncio
 
-    await trio.sleep(0.01)
+    await asyncio.sleep(0.01)  # a closure on asyncio, as on Restate's SDK
     return count(name)
 
 
@@ -58,7 +58,7 @@ async def two_steps(ctx: restate.Context, tag: str) -> list[str]:
 
 @svc.handler()
 async def wrapped(ctx: restate.Context, tag: str) -> str:
-    # A plain function that returns a coroutine: the coroutine finishes on the loop.
+    # A plain function that returns a coroutine: it finishes on the steps' asyncio loop.
     return await ctx.run_typed("wrapped", lambda: async_step(f"{tag}-wrapped"))
 
 

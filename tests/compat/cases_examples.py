@@ -27,6 +27,8 @@ SUBS_DISNEY = {"userId": "u1", "creditCard": "4242", "subscriptions": ["Hulu", "
 DISNEY = '[SIMULATED] "Disney subscription is not available in this region"'
 PAY_REQ = {"amount": 10, "currency": "EUR", "customerId": "c", "orderId": "o"}
 BOB = {"name": "Bob", "email": "bob@x"}
+FOOD_ORDER = {"id": "o1", "restaurant_id": "r1", "products": [], "total_cost": 10,
+              "delivery_delay": 100}
 ALICE = {"name": "Alice", "email": "alice@x"}
 
 
@@ -325,6 +327,46 @@ CASES: dict[str, list[Case]] = {
         Case("a wrong secret", [
             Call("SignupWithTimersWorkflow/u2/run", BOB, send=True, result=False),
             Call("SignupWithTimersWorkflow/u2/verifyEmail", {"secret": "nope"}, result=None),
+        ]),
+    ],
+    "ex_food_ordering": [
+        Case("an order delivered by a simulated driver", [
+            Call("driver-mobile-app/d1/startDriver", result=None),
+            Call("order-workflow/o1/run", FOOD_ORDER, send=True, result=None),
+            Advance(timedelta(seconds=5)),
+            Call("order-workflow/o1/get_status", result="IN_PREPARATION"),
+            Call("order-workflow/o1/finishedPreparation", result=None),
+            Advance(timedelta(minutes=3)),
+            Call("order-status/o1/get", check=lambda v: v["status"] == "DELIVERED"),
+        ], state={"order-workflow/o1": {"status": "DELIVERED"},
+                  "driver-digital-twin/d1": {"driver-status": "WAITING_FOR_WORK"},
+                  "driver-delivery-matcher/San Jose (CA)": {"AVAILABLE_DRIVERS": ["d1"]}},
+           covers=("order-workflow/selected_driver", "order-workflow/signal_driver_at_restaurant",
+                   "order-workflow/signal_delivery_finished", "delivery-manager/start",
+                   "delivery-manager/notify_delivery_pickup",
+                   "delivery-manager/notify_delivery_delivered",
+                   "driver-digital-twin/set_driver_available",
+                   "driver-digital-twin/get_assigned_delivery",
+                   "driver-digital-twin/assign_delivery_job",
+                   "driver-digital-twin/notify_delivery_pickup",
+                   "driver-digital-twin/notify_delivery_delivered",
+                   "driver-delivery-matcher/set_driver_available",
+                   "driver-delivery-matcher/request_driver_for_delivery",
+                   "driver-mobile-app/poll_for_work", "driver-mobile-app/move",
+                   "order-workflow/get_status"),
+           settle=timedelta(seconds=10)),
+        Case("location events and etas", [
+            Call("driver-digital-twin/d2/handleDriverLocationUpdateEvent", {"long": 0.0, "lat": 0.0},
+                 result=None),
+            Call("order-status/o9/set_eta", 1200, result=None),
+            Call("order-status/o8/event_handler", 900, result=None),
+        ], state={"driver-digital-twin/d2": {"driver-location": {"long": 0.0, "lat": 0.0}},
+                  "order-status/o9": {"eta": 1200}, "order-status/o8": {"eta": 900}}),
+        Case("a location update for a delivery being picked up", [
+            Call("delivery-manager/dl/notify_delivery_pickup",
+                 error=(500, "No delivery information found")),
+            Call("delivery-manager/dl/handleDriverLocationUpdate", {"long": 0.0, "lat": 0.0},
+                 status=RETRYING),
         ]),
     ],
 }

@@ -136,6 +136,7 @@ class Case:
     ops: list[Op]
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     covers: tuple[str, ...] = ()
+    settle: timedelta | None = None  # instead of SETTLE (for programs that poll forever)
 
     def handlers(self) -> set[str]:
         found = {handler_of_target(op.target) for op in self.ops if isinstance(op, Call)}
@@ -372,7 +373,7 @@ def _run_ops(program: str, case: Case, services: list[Any], loaded_program: Any,
             sim.run(until=timedelta(seconds=sim.now()) + op.by)
             continue
         sim.run(until=timedelta(seconds=sim.now()))  # what is due now, no timer ahead
-    sim.run(until=timedelta(seconds=sim.now()) + SETTLE)
+    sim.run(until=timedelta(seconds=sim.now()) + (case.settle or SETTLE))
     problems: list[str] = []
     for i, (op, h) in enumerate(handles):
         problems += _check_call(i, op, h)

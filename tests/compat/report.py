@@ -177,7 +177,9 @@ def update_known(measures: dict[str, Measure | None]) -> None:
         for k in sorted(failing_cases(m)):
             why = old.get(k, "not yet explained")
             if why == "not yet explained" or why in {r for _, r in PATTERNS}:
-                why = explain(m.outcomes[k].problems[0])  # only hand-written reasons stay
+                # a reason a pattern gave is given again; hand-written ones stay
+                why = explain(m.outcomes[k].problems[0]) if explain(
+                    m.outcomes[k].problems[0]) != "not yet explained" else why
             new[mode][k] = why
     KNOWN.clear()
     KNOWN.update(new)

@@ -5,6 +5,8 @@ EXAMPLES = "restatedev/examples"
 DOCS = "restatedev/docs-restate"
 
 SOURCES: dict[str, str] = {
+    "ex_food_ordering":
+        f"{EXAMPLES} python/end-to-end-applications/food-ordering/app/ordering/",
     "docs_develop_awakeables": f"{DOCS} snippets/python/src/develop/awakeables.py",
     "docs_develop_durable_promise": f"{DOCS} snippets/python/src/develop/durable_promise.py",
     "docs_develop_durable_timers": f"{DOCS} snippets/python/src/develop/durable_timers.py",

@@ -53,6 +53,8 @@ from .runtime._trace import Event, event_text
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 # The longest journal an invocation may grow in a simulation (about 20 MB of entries).
 DEFAULT_MAX_JOURNAL: Final = 50_000
+# The most invocations a simulation may start (each a few KB with its journal).
+DEFAULT_MAX_INVOCATIONS: Final = 20_000
 
 
 def parse_target(target: str) -> tuple[str, str | None, str]:
@@ -200,6 +202,8 @@ class Simulation:
       max_journal: a run in which an invocation's journal grows longer than
         this is reported stuck (a handler looping on sleeps does few tasks,
         but its journal, and memory, grows without end).
+      max_invocations: a run that starts more invocations than this is
+        reported stuck (a handler that sends itself again without end).
     """
 
     def __init__(
@@ -216,6 +220,7 @@ class Simulation:
         epoch: datetime = DEFAULT_EPOCH,
         max_steps: int = 1_000_000,
         max_journal: int = DEFAULT_MAX_JOURNAL,
+        max_invocations: int = DEFAULT_MAX_INVOCATIONS,
         store: Store | None = None,
     ) -> None:
         self.seed = seed
@@ -248,6 +253,7 @@ class Simulation:
         )
         self._engine.max_tasks = max_steps
         self.scheduler.max_journal = max_journal
+        self.scheduler.max_invocations = max_invocations
 
     # -- trace --------------------------------------------------------------
     def trace(self) -> list[str]:

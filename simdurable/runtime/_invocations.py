@@ -113,6 +113,13 @@ class Invocations:
         self.put(rec)
         if scope is not None and not duplicate:
             self.store.set_idempotency(scope, inv_id)
+        if self.seq > self.scheduler.max_invocations:
+            self.scheduler.stop(
+                f"{rec.target} was invocation number {self.seq}, past "
+                f"max_invocations={self.scheduler.max_invocations:.0f}: a handler that sends "
+                "or calls in a loop without end? If it is meant to, raise the limit: "
+                "Simulation(max_invocations=...)"
+            )
         return rec, inv_id, duplicate
 
     def deduplicated_by(self, service: str, handler: str, key: str | None,

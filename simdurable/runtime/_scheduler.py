@@ -82,10 +82,14 @@ class Scheduler:
         # as at ``max_tasks``, ``stop_reason`` saying why (a handler that loops
         # on sleeps runs few tasks, but its journal grows without end).
         self.max_journal: float = float("inf")
+        # The most invocations a run may start (a handler that sends itself
+        # again without end starts one a task, each with its own journal).
+        self.max_invocations: float = float("inf")
         self.stop_reason: str | None = None
 
     def stop(self, reason: str) -> None:
-        """Stop the run at the next task, for ``reason`` (see ``max_journal``)."""
+        """Stop the run at the next task, for ``reason`` (see ``max_journal``,
+        ``max_invocations``)."""
         self.stop_reason = reason
         self.max_tasks = self.tasks_run
 

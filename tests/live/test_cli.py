@@ -256,6 +256,9 @@ def test_trace_file_reads_like_the_simulation(
 @pytest.mark.parametrize("extra,code,message", [
     (["--grace", "-1"], 2, "--grace must be 0 or more"),
     (["--max-body", "0"], 2, "max_body must be positive"),
+    (["--body-timeout", "0"], 2, "body_timeout must be a positive number of seconds"),
+    (["--body-timeout", "nan"], 2, "body_timeout must be a positive number of seconds"),
+    (["--max-connections", "0"], 2, "max_connections must be at least 1"),
     (["--trace", "/nonexistent/dir/t.jsonl"], 1, "cannot write the trace file"),
 ])
 def test_serve_bad_options(db: Path, capsys: pytest.CaptureFixture[str], extra: list[str],

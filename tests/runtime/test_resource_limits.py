@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 import simdurable as sd
-from simdurable._sim import DEFAULT_MAX_JOURNAL
+from simdurable._sim import DEFAULT_MAX_INVOCATIONS, DEFAULT_MAX_JOURNAL
 
 loops = sd.Service("Loops")
 
@@ -16,6 +16,17 @@ loops = sd.Service("Loops")
 async def sleeps_forever(ctx: sd.Context) -> None:
     while True:
         await ctx.sleep(timedelta(days=1))
+
+
+@loops.handler()
+async def again(ctx: sd.Context, n: int) -> None:
+    ctx.service_send(again, n + 1, send_delay=timedelta(seconds=1))
+
+
+@loops.handler()
+async def fan_out(ctx: sd.Context, n: int) -> None:
+    for _ in range(n):
+        ctx.service_send(steps, 1)
 
 
 @loops.handler()
@@ -49,8 +60,23 @@ def test_a_long_but_finite_handler_stays_within_its_raised_bound() -> None:
     assert h.result() == sum(range(600))
 
 
-def test_the_default_bound_is_there() -> None:
-    assert sd.Simulation([loops]).scheduler.max_journal == DEFAULT_MAX_JOURNAL == 50_000
+def test_a_handler_that_sends_itself_again_stops_at_the_invocation_bound() -> None:
+    """One task an invocation: ``max_steps`` alone let it start a million (some 2 GB)."""
+    sim = sd.Simulation([loops], max_invocations=300)
+    sim.invoke("Loops/again", 0)
+    with pytest.raises(sd.StuckError, match=r"past max_invocations=300: a handler that sends"):
+        sim.run()
+    assert len(sim.invocations()) == 301
+    sim = sd.Simulation([loops], max_invocations=301)
+    sim.invoke("Loops/fan_out", 300)
+    sim.run()  # 301 finite invocations are fine
+    assert all(h.status == "completed" for h in sim.invocations())
+
+
+def test_the_default_bounds_are_there() -> None:
+    sim = sd.Simulation([loops])
+    assert sim.scheduler.max_journal == DEFAULT_MAX_JOURNAL == 50_000
+    assert sim.scheduler.max_invocations == DEFAULT_MAX_INVOCATIONS == 20_000
 
 
 def test_the_task_bound_says_how_to_raise_it() -> None:

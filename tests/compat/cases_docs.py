@@ -57,13 +57,13 @@ CASES: dict[str, list[Case]] = {
         ]),
     ],
     "docs_develop_error_handling": [
-        Case("terminal errors with codes", [
-            Call("MyService/my_handler", "x", error=(402, "Payment declined.")),
-            Call("BillingService/charge", "p1", error=(402, "Payment declined.")),
+        Case("a code and metadata", [Call("MyService/my_handler", "x", error=(402, "Payment declined."))]),
+        Case("charge declined", [Call("BillingService/charge", "p1", error=(402, "Payment declined."))]),
+        Case("the metadata reaches the caller", [
             Call("BillingService/checkout", "p1",
                  result={"status": "declined", "code": 402, "reason": "insufficient_funds"}),
-            Call("MyService/my_handler_2", "x", error=(500, "Can't write")),
         ]),
+        Case("undo, then rethrow", [Call("MyService/my_handler_2", "x", error=(500, "Can't write"))]),
         Case("RetryableError: retried", [Call("MyService/my_handler_3", "x", status=RETRYING)]),
         Case("rate limited twice, then served", [Call("MyService/my_handler_4", "x", result="payload")]),
     ],
@@ -184,18 +184,16 @@ CASES: dict[str, list[Case]] = {
         ]),
     ],
     "docs_foundations_actions": [
-        Case("steps, calls, sends", [
-            Call("ActionsExample/durable_steps_example", "u1", result=None),
-            # a dict passed where the workflow takes a pydantic Order: restate's serde
-            # for the call cannot write it, and the handler is retried
-            Call("ActionsExample/service_calls_example",
-                 {"userId": "u1", "orderId": "o1", "order": {}}, status=RETRYING),
-            Call("ActionsExample/sending_messages_example", "u1", result=None),
-            Call("ActionsExample/delayed_messages_example", {"userId": "u1", "message": "m"},
-                 result=None),
-            Call("ActionsExample/durable_timers_example", {"orderId": "o2", "order": {}},
-                 status=RETRYING),
-        ]),
+        Case("steps", [Call("ActionsExample/durable_steps_example", "u1", result=None)]),
+        # a dict passed where the workflow takes a pydantic Order: restate's serde for
+        # the call cannot write it, and the handler is retried
+        Case("calls", [Call("ActionsExample/service_calls_example",
+                            {"userId": "u1", "orderId": "o1", "order": {}}, status=RETRYING)]),
+        Case("sends", [Call("ActionsExample/sending_messages_example", "u1", result=None)]),
+        Case("a delayed send", [Call("ActionsExample/delayed_messages_example",
+                                     {"userId": "u1", "message": "m"}, result=None)]),
+        Case("a timer around a call", [Call("ActionsExample/durable_timers_example",
+                                            {"orderId": "o2", "order": {}}, status=RETRYING)]),
         Case("state", [
             Call("StateExample/s/state_get_example", result=None),
             Call("StateExample/s/state_set_example", 4, result=None),
@@ -215,8 +213,8 @@ CASES: dict[str, list[Case]] = {
         ]),
     ],
     "docs_foundations_invocations": [
-        Case("attach to a keyed send", [Call("GreeterService/greet", {"greeting": "Hey"}, result="Hey!")],
-             covers=("MyService/my_handler",)),
+        Case("attach to a keyed send", [Call("GreeterService/greet", {"greeting": "Hey"}, result="Hey!")]),
+        Case("the target", [Call("MyService/my_handler", "Hi", result="Hi!")]),
         Case("cancel a keyed send", [Call("GreeterService/cancel", {"greeting": "Hey"}, result=None)]),
     ],
     "docs_foundations_basic_service": [

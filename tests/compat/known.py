@@ -10,12 +10,6 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('docs_develop_error_ha
                                                                               'a call that failed '
                                                                               'with it; Restate '
                                                                               'passes it on',
-          ('docs_develop_service_communication', 'every call and send'): "a workflow's run called "
-                                                                         'again from a handler for '
-                                                                         'an id that already ran '
-                                                                         'fails with 409 here; '
-                                                                         'Restate gives the caller '
-                                                                         "the first run's outcome",
           ('docs_develop_signals', 'a signal sent before the wait'): 'signals are not supported '
                                                                      'yet',
           ('docs_develop_signals', 'approved'): 'signals are not supported yet',
@@ -32,12 +26,6 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('docs_develop_error_ha
                                                                               'a call that failed '
                                                                               'with it; Restate '
                                                                               'passes it on',
-          ('docs_develop_service_communication', 'every call and send'): "a workflow's run called "
-                                                                         'again from a handler for '
-                                                                         'an id that already ran '
-                                                                         'fails with 409 here; '
-                                                                         'Restate gives the caller '
-                                                                         "the first run's outcome",
           ('docs_develop_signals', 'a signal sent before the wait'): 'signals are not supported '
                                                                      'yet',
           ('docs_develop_signals', 'approved'): 'signals are not supported yet',

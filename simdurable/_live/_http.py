@@ -42,6 +42,8 @@ KEEP_ALIVE_S: Final = 30.0
 DEFAULT_BODY_TIMEOUT_S: Final = 30.0
 # How many connections may be open at once; more get a 503 and are closed.
 DEFAULT_MAX_CONNECTIONS: Final = 512
+# How long a refused connection is read from before it is closed.
+LINGER_S: Final = 1.0
 
 
 async def serve(app: App, host: str, port: int, *, shutdown: trio.Event, grace: float = 1.0,
@@ -92,6 +94,14 @@ class _Server:
             try:
                 await _send_error(conn, stream, 503, f"too many open connections (the limit is "
                                                      f"{self.max_connections}); try again")
+                # Read what the client sent (briefly) before closing: closing on unread
+                # bytes resets the connection, and the client may lose the answer.
+                await stream.send_eof()
+                with trio.move_on_after(LINGER_S):
+                    while await stream.receive_some(READ_SIZE):
+                        pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
             finally:
                 await stream.aclose()
             return

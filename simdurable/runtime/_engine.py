@@ -115,7 +115,7 @@ class Engine:
                                               scheduler, tracer)
         self.commands = Commands(lifecycle, completions, promises, crashes, self.injector,
                                  store, scheduler, tracer)
-        self.steps = steps = Steps(self, invocations, running, lifecycle, completions, crashes,
+        self.steps = steps = Steps(invocations, running, lifecycle, completions, crashes,
                                    self.injector, scheduler, tracer, inline_steps=inline_steps,
                                    run_async=run_async)
         self.timers = Timers(invocations, running, completions, lifecycle, crashes,
@@ -132,7 +132,7 @@ class Engine:
         self.store_command = self.commands.store_command
         self.run_lone_step = steps.run_lone_step
         self.has_ready = scheduler.has_ready  # asked before every task
-        recovery.load()
+        recovery.load(fresh=True)
 
     def run_task(self) -> StepRequest | None:
         """Do one ready task. With ``inline_steps=False`` steps come back as requests."""

@@ -51,14 +51,18 @@ class Recovery:
         # Timed faults (``at`` a time) that fired already: not armed again.
         self.timed_fired = timed_fired
 
-    def load(self) -> None:
-        """(Re)build everything volatile from the store."""
+    def load(self, *, fresh: bool = False) -> None:
+        """(Re)build everything volatile from the store.
+
+        ``fresh``: the parts were just built, empty (the engine's first load).
+        """
         self.scheduler.clear_ready()
         self.scheduler.clear_timers()
-        self.running.reset()
-        self.completions.reset()
-        self.promises.reset()
-        self.locks.reset()
+        if not fresh:
+            self.running.reset()
+            self.completions.reset()
+            self.promises.reset()
+            self.locks.reset()
         records = self.invocations.reload()
         late: Late = []
         for rec in records:

@@ -9,6 +9,7 @@ scheduler, the store (to read a journal) and the attempts themselves.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -55,7 +56,9 @@ class Running:
     def __init__(self, host: EngineView, store: Store, scheduler: Scheduler, trace: Tracer,
                  make_context: Callable[[Attempt, HandlerSpec], Any], *,
                  segment_guard: Any = None, always_suspend: bool = False) -> None:
-        self.host = host
+        # Weakly: the engine holds this part, and a cycle would leave every
+        # simulation to the garbage collector (attempts hold it while alive).
+        self._host = weakref.ref(host)
         self.store = store
         self.scheduler = scheduler
         self.trace = trace
@@ -82,7 +85,9 @@ class Running:
         """A new attempt of ``rec``, over its journal, with its handler's coroutine."""
         self.suspended.discard(rec.id)
         journal = self.store.journal(rec.id)
-        attempt = Attempt(self.host, rec, journal, rec.attempts, spec.kind, spec.service_kind)
+        host = self._host()
+        assert host is not None  # the engine is alive while it runs attempts
+        attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind)
         self.attempts[rec.id] = attempt
         self.trace(
             "attempt",

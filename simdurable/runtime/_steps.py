@@ -32,7 +32,7 @@ from ._faults import (
     Injector,
     make_exception,
 )
-from ._invocation import LIVE, Attempt, EngineView, StepInfo, StepSpec, Wait, current_step
+from ._invocation import LIVE, Attempt, StepInfo, StepSpec, Wait, current_step
 from ._invocations import Invocations
 from ._journal import RUN, Completion, Failure, Value
 from ._lifecycle import Lifecycle
@@ -83,12 +83,11 @@ def drive(awaitable: Any, step: str) -> Any:
 class Steps:
     """See the module docstring."""
 
-    def __init__(self, host: EngineView, invocations: Invocations, running: Running,
+    def __init__(self, invocations: Invocations, running: Running,
                  lifecycle: Lifecycle, completions: Completions, crashes: Crashes,
                  injector: Injector, scheduler: Scheduler, trace: Tracer, *,
                  inline_steps: bool,
                  run_async: Callable[[Any, str], Any] | None = None) -> None:
-        self.host = host
         self.invocations = invocations
         self.running = running
         self.lifecycle = lifecycle
@@ -220,7 +219,7 @@ class Steps:
 
     def step_info(self, attempt: Attempt, index: int, spec: StepSpec) -> StepInfo:
         return StepInfo(attempt.rec.id, attempt.handler, spec.name, index, attempt.number,
-                        self.host)
+                        attempt.engine)
 
     def execute_step(
         self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
@@ -228,7 +227,7 @@ class Steps:
         """Run a step's closure here and now (the simulation's way)."""
         token = current_step.set(new_tuple(
             StepInfo,
-            (attempt.rec.id, attempt.handler, spec.name, index, attempt.number, self.host),
+            (attempt.rec.id, attempt.handler, spec.name, index, attempt.number, attempt.engine),
         ))
         try:
             if injected is not None:

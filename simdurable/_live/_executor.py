@@ -39,7 +39,7 @@ from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._host import PROBLEM_KINDS, HostStopped, LiveHost, echo_stderr
 from ._http import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
 from ._ingress import DEFAULT_MAX_BODY, Ingress
-from ._sqlite import SqliteStore, StoreError
+from ._sqlite import SqliteStore, StoreError, explain
 from ._trace import TraceWriter
 
 try:
@@ -73,8 +73,8 @@ class ExecutorLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as err:
-            raise StoreError(f"cannot create the lock file {self.path}: {err.strerror}"
-                             ) from None
+            raise StoreError(f"cannot create the lock file {self.path}: "
+                             f"{explain(self.path.with_suffix(''), err)}") from None
         f = os.fdopen(fd, "r+")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -85,10 +85,15 @@ class ExecutorLock:
                 f"another simdurable executor (pid {owner}) is using {self.path.with_suffix('')}"
                 "; stop it first, or use another --db"
             ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+        except OSError as err:
+            f.close()
+            raise StoreError(f"cannot write the lock file {self.path}: "
+                             f"{explain(self.path.with_suffix(''), err)}") from None
         self._file = f
 
     def held_elsewhere(self) -> bool:

@@ -69,10 +69,11 @@ def show_completion(c: Completion | None) -> str:
     return f"failed {c.code}: {c.message}"
 
 
-def invocation_rows(store: SqliteStore, now_ms: int | None = None) -> list[dict[str, Any]]:
+def invocation_rows(records: list[InvocationRecord], now_ms: int | None = None
+                    ) -> list[dict[str, Any]]:
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     rows = []
-    for rec in store.invocations():
+    for rec in records:
         rows.append({
             "id": rec.id,
             "target": rec.target,
@@ -137,7 +138,8 @@ def find_invocation(store: SqliteStore, inv_id: str) -> InvocationRecord:
     rec = store.invocation(inv_id)
     if rec is not None:
         return rec
-    matches = [r for r in store.invocations() if r.id.startswith(inv_id)] if inv_id else []
+    readable = store.readable_invocations()[0] if inv_id else []
+    matches = [r for r in readable if r.id.startswith(inv_id)]
     if len(matches) == 1:
         return matches[0]
     if matches:

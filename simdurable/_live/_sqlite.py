@@ -6,21 +6,31 @@ returns; ``atomic()`` blocks nest (savepoints) and commit once, at the
 outermost exit. The file is created owner-only (0600) and carries a schema
 version: a file of another version, or one that is not a simdurable database,
 is refused with an error that says which, and is never written to.
+
+A new database is made under a temporary name and moved into place once its
+schema is committed, so a file at the path that is empty was emptied after
+the fact: it is refused, never taken for a new one. Every ``atomic()`` commit
+is numbered inside the database, and the number is written (without an fsync)
+to ``<db>.commits`` after the commit: a database whose number is behind that
+file lost commits (its WAL was deleted or damaged), and is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 from ..runtime._errors import SimdurableError
 from ..runtime._journal import Completion, Entry, Failure, Value
-from ..runtime._store import InvocationRecord
+from ..runtime._store import COMPLETED, PAUSED, PENDING, InvocationRecord
 
 SCHEMA_VERSION: Final = 1
 FORMAT: Final = "simdurable"
@@ -100,10 +110,75 @@ _JOURNAL_COLUMNS: Final = (
     "kind, name, data, result_kind, result_data, result_code, result_message, target, "
     "at_ms, wake_ms, ref"
 )
+_NEXT_COMMIT: Final = (
+    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'commits' RETURNING value"
+)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename or link in ``directory`` durable (where the OS allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class StoreError(SimdurableError):
     """A database file that cannot be used, with the reason and the path."""
+
+
+# SQLite's primary result codes that ``explain`` tells apart.
+_READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 8, 10, 11, 13, 14, 26
+_DISK_FULL: Final = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE: Final = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def explain(path: str | os.PathLike[str], err: BaseException) -> str:
+    """What went wrong with the database at ``path``, said so that one knows what to do.
+
+    For ``sqlite3`` errors and ``OSError``s met while opening or writing it.
+    """
+    code = getattr(err, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    number = err.errno if isinstance(err, OSError) else None
+    if primary == _FULL or number in _DISK_FULL:
+        return (f"the disk holding {path} is full ({_reason(err)}); free some space and "
+                "start again: nothing committed is lost")
+    if primary in (_CORRUPT, _NOTADB):
+        return (f"{path} is damaged: SQLite finds it malformed ({_reason(err)}); simdurable "
+                f"will not write to it. See what is wrong with `sqlite3 {path} "
+                f"'PRAGMA integrity_check'`; save what can still be read with `sqlite3 {path} "
+                ".recover | sqlite3 recovered.db` and serve --db recovered.db, or restore "
+                "a backup")
+    if primary == _READONLY or number in _NOT_WRITABLE:
+        return (f"{path} (or its directory) is not writable ({_reason(err)}); simdurable "
+                "needs to write the database and its WAL files beside it")
+    if primary == _IOERR or number == errno.EIO:
+        return (f"reading or writing {path} failed ({_reason(err)}): the disk or its "
+                "filesystem reported an error; check them, then start again")
+    if primary == _CANTOPEN:
+        return f"cannot open {path} ({_reason(err)})"
+    return f"{path}: {_reason(err)}"
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or type(err).__name__
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 def _completion_columns(c: Completion | None) -> tuple[Any, Any, Any, Any]:
@@ -122,21 +197,84 @@ def _completion(kind: str | None, data: Any, code: Any, message: Any) -> Complet
     return Failure(int(code), str(message))
 
 
-def _row_to_record(row: tuple[Any, ...]) -> InvocationRecord:
+_N = type(None)
+# What each column must hold, in the order of _INV_COLUMNS and _JOURNAL_COLUMNS: a row
+# that holds anything else is reported by name, never decoded into a wrong record.
+_INV_TYPES: Final[tuple[tuple[type, ...], ...]] = (
+    (str,), (int,), (str,), (str,), (str, _N), (bytes,), (str,), (int,), (int,), (int,),
+    (int,), (str, _N), (bytes, _N), (int, _N), (str, _N), (str,), (int,), (str,), (str,),
+    (str,), (int,), (int,), (int,), (int,), (int,),
+)
+_JOURNAL_TYPES: Final[tuple[tuple[type, ...], ...]] = (
+    (str,), (str,), (bytes, _N), (str, _N), (bytes, _N), (int, _N), (str, _N), (int,),
+    (int,), (int,), (str,),
+)
+_STATUSES: Final = (PENDING, COMPLETED, PAUSED)
+_TYPE_NAMES: Final = {str: "text", int: "an integer", bytes: "bytes", _N: "NULL",
+                      float: "a real number"}
+
+
+def _check_row(row: tuple[Any, ...], columns: str, types: tuple[tuple[type, ...], ...]
+               ) -> str | None:
+    """What is wrong with ``row`` (a column and what it holds), or None."""
+    for name, want, value in zip(columns.split(", "), types, row, strict=True):
+        if type(value) not in want:
+            wanted = " or ".join(_TYPE_NAMES[t] for t in want)
+            return (f"column {name} holds {_TYPE_NAMES.get(type(value), type(value).__name__)}"
+                    f", not {wanted}")
+    return None
+
+
+def _completion_problem(kind: Any, code: Any, message: Any) -> str | None:
+    if kind not in (None, "value", "failure"):
+        return f"column result_kind is {kind!r}, not 'value', 'failure' or NULL"
+    if kind == "failure" and (code is None or message is None):
+        return "a failed result without its code or message"
+    return None
+
+
+class DamagedRowError(StoreError):
+    """A row of the database that cannot be read back: which one and what is wrong."""
+
+
+def _row_to_record(row: tuple[Any, ...], path: Path) -> InvocationRecord:
+    problem = _check_row(row, _INV_COLUMNS, _INV_TYPES)
+    headers: Any = None
+    if problem is None:
+        if row[6] not in _STATUSES:
+            problem = f"column status is {row[6]!r}, not one of {', '.join(_STATUSES)}"
+        else:
+            problem = _completion_problem(row[11], row[13], row[14])
+    if problem is None:
+        try:
+            headers = json.loads(row[18])
+        except ValueError as err:
+            problem = f"column headers is not JSON ({err})"
+        else:
+            if not isinstance(headers, dict) or not all(
+                    isinstance(v, str) for v in headers.values()):
+                problem = "column headers is not a JSON object of strings"
+    if problem is not None:
+        raise DamagedRowError(f"{path}: the row of invocation {row[0]!r} is damaged: {problem}")
     (inv_id, seq, service, handler, key, input_, status, run_at_ms, created_ms, attempts,
-     failures, rk, rd, rc, rm, caller_id, caller_index, ik, headers, last_failure,
+     failures, rk, rd, rc, rm, caller_id, caller_index, ik, _, last_failure,
      retry_index, retry_count, retry_started_ms, cancelled, finished_ms) = row
     return InvocationRecord(
         id=inv_id, service=service, handler=handler, key=key, input=bytes(input_), seq=seq,
         status=status, run_at_ms=run_at_ms, created_ms=created_ms, attempts=attempts,
         failures=failures, result=_completion(rk, rd, rc, rm), caller_id=caller_id,
-        caller_index=caller_index, idempotency_key=ik, headers=json.loads(headers),
+        caller_index=caller_index, idempotency_key=ik, headers=headers,
         last_failure=last_failure, retry_index=retry_index, retry_count=retry_count,
         retry_started_ms=retry_started_ms, cancelled=bool(cancelled), finished_ms=finished_ms,
     )
 
 
-def _row_to_entry(row: tuple[Any, ...]) -> Entry:
+def _row_to_entry(row: tuple[Any, ...], path: Path, inv_id: str, index: int) -> Entry:
+    problem = _check_row(row, _JOURNAL_COLUMNS, _JOURNAL_TYPES) or _completion_problem(
+        row[3], row[5], row[6])
+    if problem is not None:
+        raise DamagedRowError(
+            f"{path}: journal entry #{index} of invocation {inv_id!r} is damaged: {problem}")
     kind, name, data, rk, rd, rc, rm, target, at_ms, wake_ms, ref = row
     return Entry(
         kind=kind, name=name, data=None if data is None else bytes(data),
@@ -153,20 +291,30 @@ class SqliteStore:
       create: create the file when missing (else ``StoreError``).
       durability: ``"full"`` fsyncs every commit; ``"normal"`` survives a killed
         process but not a power loss.
+      readonly: only read (``simdurable invocations``, ``journal``): works on a
+        file or directory one cannot write, and writes nothing.
 
     Raises ``StoreError`` for a missing file (without ``create``), a file that
-    is not a simdurable database, or one of another schema version.
+    is not a simdurable database, one of another schema version, one that
+    was emptied, or one that lost commits. Opened ``readonly``, a database
+    that lost commits is still read; ``lost_commits`` says how many.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 durability: str = "full") -> None:
+                 durability: str = "full", readonly: bool = False) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.path = Path(path)
+        self.readonly = readonly
+        self.lost_commits = 0
         self._depth = 0
         self._savepoints = 0
         self._lengths: dict[str, int] = {}  # journal lengths; dropped on rollback
-        self._conn = self._open(create)
+        self._commits_path = Path(f"{self.path}.commits")
+        self._commits_fd: int | None = None
+        self._conn = self._open(create and not readonly)
+        if readonly:
+            return
         self._conn.execute(f"PRAGMA synchronous={durability.upper()}")
         # Checkpoint the WAL at 1 MiB rather than SQLite's 4 MiB: once checkpointed,
         # the WAL is written again from its start, and an fsync that does not
@@ -178,65 +326,141 @@ class SqliteStore:
     # -- opening ------------------------------------------------------------
     def _open(self, create: bool) -> sqlite3.Connection:
         path = self.path
-        if path.is_dir():
-            raise StoreError(f"{path} is a directory, not a simdurable database file")
-        fresh = False
-        if not path.exists():
+        try:
+            info: os.stat_result | None = path.stat()
+        except FileNotFoundError:
+            info = None
+        except OSError as err:
+            raise StoreError(f"cannot read {path}: {err.strerror}") from None
+        if info is None:
             if not create:
                 raise StoreError(f"no simdurable database at {path}")
-            if not path.parent.is_dir():
-                raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            except FileExistsError:
-                pass
-            except OSError as err:
-                raise StoreError(f"cannot create {path}: {err.strerror}") from None
-            else:
-                os.close(fd)
-                fresh = True
+            self._create()
+            info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise StoreError(f"{path} is a directory, not a simdurable database file")
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"{path} is a {_file_kind(info.st_mode)}, not a database file; "
+                             "pass --db the path of a regular file (or of a new one)")
+        if info.st_size == 0:
+            raise StoreError(
+                f"{path} is empty (0 bytes), but simdurable never leaves a database empty, "
+                "not even one killed while being created: this one was emptied (truncated) "
+                "after it was made, and its invocations, journals and state are gone. It "
+                "is left as it is: restore it from a backup, or move it away to start anew")
         try:
             with open(path, "rb") as f:
                 head = f.read(len(_SQLITE_MAGIC))
         except OSError as err:
             raise StoreError(f"cannot read {path}: {err.strerror}") from None
-        if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK):
-            raise StoreError(f"{path} (or its directory) is not writable; simdurable needs "
-                             "to write the database and its WAL files beside it")
-        if head and head != _SQLITE_MAGIC:
+        if head != _SQLITE_MAGIC:
+            if _SQLITE_MAGIC.startswith(head):
+                raise StoreError(f"{path} is cut short ({len(head)} bytes): it was truncated "
+                                 "and its contents are gone; restore it from a backup, or "
+                                 "move it away to start anew")
             raise StoreError(
                 f"{path} is not a simdurable database (not an SQLite file); "
                 "pass --db a new path or an existing simdurable database"
             )
+        if not self.readonly and (not os.access(path, os.R_OK | os.W_OK)
+                                  or not os.access(path.parent, os.W_OK)):
+            raise StoreError(f"{path} (or its directory) is not writable; simdurable needs "
+                             "to write the database and its WAL files beside it")
+        # The checks read through a read-only connection: closing it never
+        # checkpoints, so a database refused keeps its WAL as it was found.
         try:
+            conn = self._connect_readonly()
+        except sqlite3.Error as err:
+            raise StoreError(explain(path, err)) from None
+        try:
+            self._check_schema(conn)
+            numbered = self._check_commits(conn)
+            if self.readonly:
+                return conn
+            conn.close()
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=10.0)
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot open {path}: {err}") from None
-        try:
-            self._check_or_init(conn, fresh or not head)
             conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as err:
+            if not numbered:  # made before commits were numbered: start at 0
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('commits', '0')")
+        except sqlite3.Error as err:
             conn.close()
-            raise StoreError(f"cannot use {path}: {err}") from None
+            raise StoreError(explain(path, err)) from None
         except StoreError:
             conn.close()
             raise
         return conn
 
-    def _check_or_init(self, conn: sqlite3.Connection, empty_file: bool) -> None:
-        tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables and empty_file:
-            meta = (f"INSERT INTO meta VALUES ('format', '{FORMAT}'), "
-                    f"('schema_version', '{SCHEMA_VERSION}');")
+    def _connect_readonly(self) -> sqlite3.Connection:
+        path = self.path
+        uri = path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=10.0)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            # A WAL database in a directory one cannot write: SQLite cannot make
+            # its shared-memory file. Without a WAL to read, the file alone is
+            # the whole database, and can be read as unchanging.
+            wal = Path(f"{path}-wal")
+            if not self.readonly or (wal.exists() and wal.stat().st_size > 0):
+                raise
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                               check_same_thread=False)
+
+    def _create(self) -> None:
+        """Make a new database under a temporary name, then move it into place."""
+        path = self.path
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreError(
+                f"{path} is missing, but its write-ahead log {wal} is there: the database was "
+                "deleted or moved without it. Put the database back beside it, or delete "
+                f"{wal} (and {path}-shm) to start a new database")
+        meta = (f"INSERT INTO meta VALUES ('format', '{FORMAT}'), "
+                f"('schema_version', '{SCHEMA_VERSION}'), ('commits', '0');")
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".creating",
+                                        dir=path.parent)
+        except OSError as err:
+            raise StoreError(f"cannot create {path}: {explain(path, err)}") from None
+        os.close(fd)
+        try:
+            conn = sqlite3.connect(name, isolation_level=None)
             try:
                 conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + meta + "COMMIT;")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return
+                conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                conn.close()
+            fd = os.open(name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            # A number left by an earlier database at this path is not this one's.
+            self._commits_path.unlink(missing_ok=True)
+            try:
+                os.link(name, path)  # never replaces a database made meanwhile
+            except FileExistsError:
+                pass
+            except OSError:  # a filesystem without hard links
+                if not path.exists():
+                    os.rename(name, path)
+            _fsync_dir(path.parent)
+        except (OSError, sqlite3.Error) as err:
+            raise StoreError(f"cannot create {path}: {explain(path, err)}") from None
+        finally:
+            for leftover in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
         if "meta" not in tables:
             shown = ", ".join(sorted(tables)[:5]) or "none"
             raise StoreError(
@@ -257,8 +481,60 @@ class SqliteStore:
                 "the file, or a new --db path"
             )
 
+    def _check_commits(self, conn: sqlite3.Connection) -> bool:
+        """Refuse a database that is behind the commit number recorded beside it.
+
+        Returns whether the database numbers its commits.
+        """
+        recorded = self._recorded_commits()  # read first: the database only moves on
+        row = conn.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()
+        have = int(row[0]) if row is not None else 0
+        if recorded is None or recorded <= have:
+            return row is not None
+        self.lost_commits = recorded - have
+        if self.readonly:
+            return row is not None
+        raise StoreError(
+            f"{self.path} lost its last {recorded - have} commit(s): it ends at commit "
+            f"{have}, but commit {recorded} was made ({self._commits_path} says so). Its "
+            f"write-ahead log {self.path}-wal was deleted or damaged (or the database was "
+            "replaced by an older copy), and every invocation, step result and state change "
+            "stored by those commits is gone. simdurable will not start over it: restore "
+            f"the -wal (or the whole database) from a backup; to accept the loss and go on "
+            f"from commit {have}, delete {self._commits_path}")
+
+    def _recorded_commits(self) -> int | None:
+        try:
+            text = self._commits_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StoreError(f"cannot read {self._commits_path}: {err.strerror}") from None
+        try:
+            return int(text)
+        except ValueError:
+            return None  # not ours to judge: the next commit writes it again
+
+    def _record_commit(self, number: int) -> None:
+        """After a commit: its number, beside the database (no fsync: see the module)."""
+        try:
+            if self._commits_fd is None:
+                self._commits_fd = os.open(self._commits_path, os.O_WRONLY | os.O_CREAT,
+                                           0o600)
+            os.pwrite(self._commits_fd, b"%20d\n" % number, 0)
+        except OSError:
+            pass  # only the check of the next start is weaker; nothing is lost
+
     def close(self) -> None:
+        """Close; a writer first copies the WAL into the database (a lost WAL loses nothing)."""
+        if not self.readonly:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA busy_timeout=1000")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
+        if self._commits_fd is not None:
+            os.close(self._commits_fd)
+            self._commits_fd = None
 
     # -- transactions ---------------------------------------------------------
     @contextlib.contextmanager
@@ -270,6 +546,7 @@ class SqliteStore:
             self._depth = 1
             try:
                 yield
+                counted = conn.execute(_NEXT_COMMIT).fetchone()
             except BaseException:
                 self._depth = 0
                 self._lengths.clear()
@@ -277,6 +554,8 @@ class SqliteStore:
                 raise
             self._depth = 0
             conn.execute("COMMIT")
+            if counted is not None:
+                self._record_commit(int(counted[0]))
             return
         self._savepoints += 1
         name = f"sp{self._savepoints}"
@@ -314,18 +593,28 @@ class SqliteStore:
         row = self._conn.execute(
             f"SELECT {_INV_COLUMNS} FROM invocations WHERE id = ?", (inv_id,)
         ).fetchone()
-        return None if row is None else _row_to_record(row)
+        return None if row is None else _row_to_record(row, self.path)
 
     def invocations(self) -> list[InvocationRecord]:
         rows = self._conn.execute(f"SELECT {_INV_COLUMNS} FROM invocations ORDER BY seq")
-        return [_row_to_record(r) for r in rows]
+        return [_row_to_record(r, self.path) for r in rows]
+
+    def readable_invocations(self) -> tuple[list[InvocationRecord], list[DamagedRowError]]:
+        """Every invocation that can be read, and what is wrong with the others."""
+        records, damaged = [], []
+        for r in self._conn.execute(f"SELECT {_INV_COLUMNS} FROM invocations ORDER BY seq"):
+            try:
+                records.append(_row_to_record(r, self.path))
+            except DamagedRowError as err:
+                damaged.append(err)
+        return records, damaged
 
     # -- journals -------------------------------------------------------------
     def journal(self, inv_id: str) -> list[Entry]:
         rows = self._conn.execute(
             f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE inv_id = ? ORDER BY idx", (inv_id,)
         )
-        return [_row_to_entry(r) for r in rows]
+        return [_row_to_entry(r, self.path, inv_id, i) for i, r in enumerate(rows)]
 
     def journal_length(self, inv_id: str) -> int:
         length = self._lengths.get(inv_id)

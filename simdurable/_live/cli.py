@@ -17,7 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from ._sqlite import SqliteStore
 
 DEFAULT_DB: Final = "simdurable.db"
 
@@ -97,11 +100,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import errno
     import sqlite3
 
     from .._loader import LoadError
     from ._executor import Executor, load_services
-    from ._sqlite import StoreError
+    from ._sqlite import StoreError, explain
 
     if not 0 <= args.port <= 65535:
         print(f"simdurable serve: --port must be 0..65535, not {args.port}", file=sys.stderr)
@@ -140,6 +144,9 @@ def _serve(args: argparse.Namespace) -> int:
         if isinstance(leaf, ValueError):
             print(f"simdurable serve: {leaf}", file=sys.stderr)
             return 1
+        if isinstance(leaf, OSError) and leaf.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"simdurable serve: {explain(args.db, leaf)}", file=sys.stderr)
+            return 1
         if isinstance(leaf, OSError):
             print(f"simdurable serve: cannot listen on {args.host}:{args.port}: "
                   f"{leaf.strerror or leaf}", file=sys.stderr)
@@ -147,9 +154,8 @@ def _serve(args: argparse.Namespace) -> int:
         if isinstance(leaf, KeyboardInterrupt):
             return 130
         if isinstance(leaf, sqlite3.Error):
-            print(f"simdurable serve: the database {args.db} failed: {leaf}. Nothing "
-                  "committed is lost: fix the cause (disk space, permissions) and serve "
-                  "again to resume.", file=sys.stderr)
+            print(f"simdurable serve: the database failed: {explain(args.db, leaf)}",
+                  file=sys.stderr)
             return 1
         import traceback
 
@@ -172,9 +178,11 @@ def _invocations(args: argparse.Namespace) -> int:
     from ._inspect import format_invocations, invocation_rows, target_matches
     from ._sqlite import SqliteStore
 
-    store = SqliteStore(args.db, create=False)
+    store = SqliteStore(args.db, create=False, readonly=True)
     try:
-        rows = invocation_rows(store)
+        _warn_lost(store)
+        records, damaged = store.readable_invocations()
+        rows = invocation_rows(records)
     finally:
         store.close()
     if args.status is not None:
@@ -185,15 +193,25 @@ def _invocations(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(format_invocations(rows))
-    return 0
+    for err in damaged:
+        print(f"simdurable invocations: {err}", file=sys.stderr)
+    return 1 if damaged else 0
+
+
+def _warn_lost(store: SqliteStore) -> None:
+    if store.lost_commits:
+        print(f"simdurable: warning: {store.path} lost its last {store.lost_commits} "
+              f"commit(s) (its -wal was deleted or damaged): what follows is what is left",
+              file=sys.stderr)
 
 
 def _journal(args: argparse.Namespace) -> int:
     from ._inspect import entry_row, find_invocation, format_journal, with_awakeable_ids
     from ._sqlite import SqliteStore
 
-    store = SqliteStore(args.db, create=False)
+    store = SqliteStore(args.db, create=False, readonly=True)
     try:
+        _warn_lost(store)
         rec = find_invocation(store, args.id)
         journal = store.journal(rec.id)
     finally:

@@ -236,8 +236,9 @@ def _state(args: argparse.Namespace) -> int:
         print(f"simdurable state: name an object and its key, like Counter/a, not "
               f"{args.object!r}", file=sys.stderr)
         return 2
-    store = SqliteStore(args.db, create=False)
+    store = SqliteStore(args.db, create=False, readonly=True)
     try:
+        _warn_lost(store)
         rows = state_rows(store, service, key)
         known = [] if rows else store.state_keys_of(service)
     finally:

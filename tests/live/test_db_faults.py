@@ -303,6 +303,8 @@ def test_a_readonly_database_can_be_inspected(readonly_db: Path,
     assert "inv_0" in out and "inv_1" in out
     assert main(["journal", "inv_1", "--db", str(readonly_db)]) == 0
     assert 'run "charge"' in capsys.readouterr().out
+    assert main(["state", "Counter/a", "--db", str(readonly_db)]) == 1
+    assert "Counter/a has no state" in capsys.readouterr().err
     assert main([*SERVE, "--db", str(readonly_db)]) == 1
     assert "is not writable" in capsys.readouterr().err
     assert sorted(os.listdir(readonly_db.parent)) == before

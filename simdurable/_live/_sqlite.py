@@ -133,8 +133,6 @@ class StoreError(SimdurableError):
     """A database file that cannot be used, with the reason and the path."""
 
 
-# SQLite's primary result codes that ``explain`` tells apart.
-_READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 8, 10, 11, 13, 14, 26
 _DISK_FULL: Final = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE: Final = (errno.EROFS, errno.EACCES, errno.EPERM)
 
@@ -144,25 +142,26 @@ def explain(path: str | os.PathLike[str], err: BaseException) -> str:
 
     For ``sqlite3`` errors and ``OSError``s met while opening or writing it.
     """
-    code = getattr(err, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
+    # SQLite's primary result code: "SQLITE_IOERR_WRITE" is an IOERR.
+    name = str(getattr(err, "sqlite_errorname", ""))
+    primary = name.removeprefix("SQLITE_").split("_")[0] if name else None
     number = err.errno if isinstance(err, OSError) else None
-    if primary == _FULL or number in _DISK_FULL:
+    if primary == "FULL" or number in _DISK_FULL:
         return (f"the disk holding {path} is full ({_reason(err)}); free some space and "
                 "start again: nothing committed is lost")
-    if primary in (_CORRUPT, _NOTADB):
+    if primary in ("CORRUPT", "NOTADB"):
         return (f"{path} is damaged: SQLite finds it malformed ({_reason(err)}); simdurable "
                 f"will not write to it. See what is wrong with `sqlite3 {path} "
                 f"'PRAGMA integrity_check'`; save what can still be read with `sqlite3 {path} "
                 ".recover | sqlite3 recovered.db` and serve --db recovered.db, or restore "
                 "a backup")
-    if primary == _READONLY or number in _NOT_WRITABLE:
+    if primary == "READONLY" or number in _NOT_WRITABLE:
         return (f"{path} (or its directory) is not writable ({_reason(err)}); simdurable "
                 "needs to write the database and its WAL files beside it")
-    if primary == _IOERR or number == errno.EIO:
+    if primary == "IOERR" or number == errno.EIO:
         return (f"reading or writing {path} failed ({_reason(err)}): the disk or its "
                 "filesystem reported an error; check them, then start again")
-    if primary == _CANTOPEN:
+    if primary == "CANTOPEN":
         return f"cannot open {path} ({_reason(err)})"
     return f"{path}: {_reason(err)}"
 

@@ -199,6 +199,7 @@ def targets(draw: st.DrawFn, awk: str) -> str:
     send = draw(st.sampled_from(["", "/send"]))
     shapes = [
         lambda: f"/{part('Echo')}/{part('say', 'ping')}{send}",
+        lambda: f"/{part('Echo')}/{part('ping')}/send",  # where ?delay= is read
         lambda: f"/{part('Box', 'Flow')}/{part('k')}/{part('put', 'run')}{send}",
         lambda: f"/restate/{part('call', 'send')}/{part('Echo', 'Box')}/{part('say', 'k')}",
         lambda: f"/restate/invocation/{part('inv_x')}/{part('output', 'cancel', 'resume')}",

@@ -1,18 +1,24 @@
-"""Strict mode: catch clocks, RNGs and uuid4 used outside a step.
+"""Strict mode: catch ambient reads made outside a step.
 
 While a handler's own code runs (never while a step's closure runs), a
-profile hook watches calls. A call to ``time.time``, ``datetime.now``, the
-module-level ``random`` functions, ``uuid.uuid1``/``uuid4``, ``os.urandom`` or
-``secrets`` is recorded as a ``NondeterministicCallError`` with the handler's
-file and line: on replay it would return something else. The hook sees calls
-however the function was imported (``from time import time`` included).
+profile hook watches calls. Anything whose value comes from the world
+rather than from the journal (a clock, an RNG, a uuid, an environment
+variable, the file system, the process id, an object's address) is recorded
+as a ``NondeterministicCallError`` with the handler's file and line: on
+replay it may return something else. ``AMBIENT`` below is the one table of
+such reads; the hook sees them however they were imported (``from time
+import time`` included).
 """
 
 from __future__ import annotations
 
+import builtins
 import datetime
+import dis
 import gc
+import genericpath
 import os
+import posixpath
 import random
 import secrets
 import sys
@@ -24,35 +30,103 @@ from typing import Any
 from .runtime._errors import NondeterministicCallError
 from .runtime._invocation import Attempt
 
-_C_FUNCTIONS: dict[int, str] = {
-    id(f): name
-    for f, name in [
-        (time.time, "time.time()"),
-        (time.time_ns, "time.time_ns()"),
-        (time.monotonic, "time.monotonic()"),
-        (time.monotonic_ns, "time.monotonic_ns()"),
-        (time.perf_counter, "time.perf_counter()"),
-        (time.perf_counter_ns, "time.perf_counter_ns()"),
-        (os.urandom, "os.urandom()"),
-    ]
-}
-_CLASS_METHODS: dict[tuple[type, str], str] = {
-    (datetime.datetime, "now"): "datetime.now()",
-    (datetime.datetime, "utcnow"): "datetime.utcnow()",
-    (datetime.datetime, "today"): "datetime.today()",
-    (datetime.date, "today"): "date.today()",
-}
-_PY_CODES: dict[Any, str] = {
-    uuid.uuid1.__code__: "uuid.uuid1()",
-    uuid.uuid4.__code__: "uuid.uuid4()",
-}
+# What to use instead, by family of ambient read.
+_CLOCK = "use ctx.time()"
+_RNG = "use ctx.random()/ctx.uuid()"
+_WORLD = "read it in a step (ctx.run_typed), whose result is journaled"
+_ADDRESS = "order by a value of the object instead (its name or key)"
+
+# The table: (function, how it is reported, what to do instead, the fewest
+# positional arguments that make it deterministic). A call with at least that
+# many arguments is a pure function (``time.strftime(fmt, t)``); ``None``
+# means it is never deterministic.
+AMBIENT: list[tuple[Any, str, str, int | None]] = [
+    (time.time, "time.time()", _CLOCK, None),
+    (time.time_ns, "time.time_ns()", _CLOCK, None),
+    (time.monotonic, "time.monotonic()", _CLOCK, None),
+    (time.monotonic_ns, "time.monotonic_ns()", _CLOCK, None),
+    (time.perf_counter, "time.perf_counter()", _CLOCK, None),
+    (time.perf_counter_ns, "time.perf_counter_ns()", _CLOCK, None),
+    (time.process_time, "time.process_time()", _CLOCK, None),
+    (time.thread_time, "time.thread_time()", _CLOCK, None),
+    (time.strftime, "time.strftime() without a time", _CLOCK, 2),
+    (time.localtime, "time.localtime() without an argument", _CLOCK, 1),
+    (time.gmtime, "time.gmtime() without an argument", _CLOCK, 1),
+    (time.ctime, "time.ctime() without an argument", _CLOCK, 1),
+    (time.asctime, "time.asctime() without an argument", _CLOCK, 1),
+    (datetime.datetime.now, "datetime.now()", _CLOCK, None),
+    (datetime.datetime.utcnow, "datetime.utcnow()", _CLOCK, None),
+    (datetime.datetime.today, "datetime.today()", _CLOCK, None),
+    (datetime.date.today, "date.today()", _CLOCK, None),
+    (os.urandom, "os.urandom()", _RNG, None),
+    (uuid.uuid1, "uuid.uuid1()", _RNG, None),
+    (uuid.uuid4, "uuid.uuid4()", _RNG, None),
+    (os.getenv, "os.getenv()", _WORLD, None),
+    (os._Environ.__getitem__, "os.environ[...]", _WORLD, None),
+    (os._Environ.__iter__, "iterating os.environ", _WORLD, None),
+    (os.listdir, "os.listdir()", _WORLD, None),
+    (os.scandir, "os.scandir()", _WORLD, None),
+    (os.stat, "os.stat()", _WORLD, None),
+    (os.lstat, "os.lstat()", _WORLD, None),
+    (os.getcwd, "os.getcwd()", _WORLD, None),
+    (genericpath.exists, "os.path.exists()", _WORLD, None),
+    (genericpath.isfile, "os.path.isfile()", _WORLD, None),
+    (genericpath.isdir, "os.path.isdir()", _WORLD, None),
+    (genericpath.getmtime, "os.path.getmtime()", _WORLD, None),
+    (genericpath.getatime, "os.path.getatime()", _WORLD, None),
+    (genericpath.getctime, "os.path.getctime()", _WORLD, None),
+    (genericpath.getsize, "os.path.getsize()", _WORLD, None),
+    (posixpath.lexists, "os.path.lexists()", _WORLD, None),
+    (posixpath.islink, "os.path.islink()", _WORLD, None),
+    (os.getpid, "os.getpid()", _WORLD, None),
+    (os.getppid, "os.getppid()", _WORLD, None),
+    (builtins.id, "id()", _ADDRESS, None),
+]
 for _name in ("token_bytes", "token_hex", "token_urlsafe", "randbelow", "choice", "randbits"):
-    _fn = getattr(secrets, _name, None)
-    if _fn is not None and hasattr(_fn, "__code__"):
-        _PY_CODES[_fn.__code__] = f"secrets.{_name}()"
+    if hasattr(secrets, _name):
+        AMBIENT.append((getattr(secrets, _name), f"secrets.{_name}()", _RNG, None))
+
+# Calls only reported when made by user code itself: the standard library
+# uses ``id()`` for its own bookkeeping (``copy.deepcopy``, ``reprlib``).
+_DIRECT_ONLY = {"id()"}
+
+_C_FUNCTIONS: dict[int, tuple[str, str, int | None]] = {}
+_PY_CODES: dict[Any, tuple[str, str, int | None]] = {}
+# Python functions that are bound methods of one shared instance (secrets'
+# SystemRandom): the same code runs for every ``random.Random``, so the hook
+# checks the instance, or ``ctx.random().choice`` would be taken for secrets'.
+_BOUND_TO: dict[Any, Any] = {}
+for _fn, _label, _instead, _pure in AMBIENT:
+    _func = getattr(_fn, "__func__", _fn)
+    _code = getattr(_func, "__code__", None)
+    if _code is None:
+        _C_FUNCTIONS[id(_fn)] = (_label, _instead, _pure)
+    else:
+        _PY_CODES[_code] = (_label, _instead, _pure)
+        if getattr(_fn, "__self__", None) is not None:
+            _BOUND_TO[_code] = _fn.__self__
+_CLASS_METHODS: dict[tuple[type, str], tuple[str, str, int | None]] = {
+    (owner, fn.__name__): (label, instead, pure)
+    for fn, label, instead, pure in AMBIENT
+    if isinstance(owner := getattr(fn, "__self__", None), type)
+}
+_CALL_OPS = {dis.opmap[name] for name in ("CALL", "PRECALL") if name in dis.opmap}
 
 _OUR_DIR = os.path.dirname(os.path.abspath(__file__))
 _STDLIB_DIR = os.path.dirname(os.__file__)
+
+
+def _library(filename: str) -> bool:
+    return filename.startswith((_OUR_DIR, _STDLIB_DIR, "<frozen"))
+
+
+def _positional_args(frame: FrameType) -> int | None:
+    """How many positional arguments the call being made in ``frame`` passes, if known."""
+    code = frame.f_code.co_code
+    i = frame.f_lasti
+    if 0 <= i < len(code) - 1 and code[i] in _CALL_OPS:
+        return code[i + 1]
+    return None
 
 
 def _user_frame(frame: FrameType | None) -> FrameType | None:
@@ -63,10 +137,7 @@ def _user_frame(frame: FrameType | None) -> FrameType | None:
     while frame is not None:
         if frame.f_code in callbacks:
             return None
-        filename = frame.f_code.co_filename
-        if found is None and not filename.startswith(_OUR_DIR) and (
-            not filename.startswith(_STDLIB_DIR)
-        ):
+        if found is None and not _library(frame.f_code.co_filename):
             found = frame
         frame = frame.f_back
     return found
@@ -95,26 +166,42 @@ class StrictGuard:
 
     def _hook(self, frame: FrameType, event: str, arg: Any) -> None:
         if event == "c_call":
-            name = _C_FUNCTIONS.get(id(arg))
-            if name is None:
+            found = _C_FUNCTIONS.get(id(arg))
+            if found is None:
                 owner = getattr(arg, "__self__", None)
                 if owner is random._inst:
-                    name = f"random.{arg.__name__}()"
+                    found = (f"random.{arg.__name__}()", _RNG, None)
                 elif isinstance(owner, type):
-                    name = _CLASS_METHODS.get((owner, arg.__name__))
-            if name is not None:
-                self._record(name, frame)
+                    found = _CLASS_METHODS.get((owner, arg.__name__))
+            if found is not None:
+                self._judge(found, frame, frame)
         elif event == "call":
             code = frame.f_code
-            name = _PY_CODES.get(code)
-            if name is not None:
-                self._record(name, frame.f_back)
+            found = _PY_CODES.get(code)
+            if found is not None:
+                bound = _BOUND_TO.get(code)
+                if bound is None or frame.f_locals.get("self") is bound:
+                    self._judge(found, frame.f_back, None)
             elif code.co_filename == random.__file__ and frame.f_locals.get("self") is (
                 random._inst
             ):
-                self._record(f"random.{code.co_name}()", frame.f_back)
+                self._record(f"random.{code.co_name}()", _RNG, frame.f_back)
 
-    def _record(self, name: str, frame: FrameType | None) -> None:
+    def _judge(self, found: tuple[str, str, int | None], caller: FrameType | None,
+               c_caller: FrameType | None) -> None:
+        label, instead, pure = found
+        if caller is None:
+            return
+        if label in _DIRECT_ONLY and _library(caller.f_code.co_filename):
+            return
+        if pure is not None:
+            # Only a C call's arguments can be counted (its caller is at the CALL).
+            n = _positional_args(c_caller) if c_caller is not None else None
+            if n is None or n >= pure:
+                return
+        self._record(label, instead, caller)
+
+    def _record(self, name: str, instead: str, frame: FrameType | None) -> None:
         attempt = self._attempt
         user = _user_frame(frame)
         if attempt is None or user is None:
@@ -130,9 +217,8 @@ class StrictGuard:
         short = os.path.basename(filename)
         self.found.append(
             NondeterministicCallError(
-                f"{name} was called outside a step; its value changes on replay. "
-                f"Move it into a step (ctx.run_typed) or use ctx.time()/ctx.random()/"
-                f"ctx.uuid().",
+                f"{name} was called outside a step; its value can change on replay "
+                f"(later, or in another process): {instead}.",
                 handler=attempt.handler,
                 journal_index=len(attempt.journal),
                 source=f"{short}:{user.f_lineno}",

@@ -233,6 +233,8 @@ class Context:
                 # replayed with its result: nothing left to run
                 return DurableFuture(attempt, index, serde.deserialize)
             backoff = None if options is None else options.backoff()
+            if guard is not None:  # strict mode: results that do not survive the journal
+                serde = _loss_check(serde, attempt, name, index)
             attempt.register_step(index, StepSpec(name, action, args, kwargs, serde, backoff))
             return DurableFuture(attempt, index, serde.deserialize)
         finally:
@@ -676,6 +678,18 @@ class InvocationContext(WorkflowContext):
 _SERDES: dict[Any, tuple[Any, Serde[Any]]] = {}
 _SERDES_MAX: Final = 4096
 _NO_HINT = object()
+
+
+def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> Serde[Any]:
+    from ._lossy import LossCheck
+
+    engine, inv = attempt.engine, attempt.rec.id
+
+    def report(err: SerializationError) -> None:
+        if not any(m.detail == err.detail for m in engine.misuse):  # once, not per retry
+            engine.record_misuse(inv, err)
+
+    return LossCheck(serde, report, attempt.handler, name, index, user_source(2))
 
 
 def _step_serde(action: Callable[..., Any]) -> Serde[Any]:

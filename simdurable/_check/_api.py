@@ -35,7 +35,7 @@ def check(
     coverage: bool = False,
     self_check: bool = True,
     max_steps: int = 100_000,
-    hash_seeds: Sequence[int] = (),
+    hash_seeds: Sequence[int] | None = None,
     progress: Callable[[int, str], object] | None = None,
     world: Sequence[WorldEvent] = (),
     concurrent: int | Sequence[tuple[str, Any]] = 1,
@@ -61,10 +61,12 @@ def check(
       liveness: how much longer than the reference run a faulty run may take.
       coverage: measure which handler lines ran only under faults (coverage.py).
       self_check: run every run twice and compare traces.
-      hash_seeds: also run the reference run in fresh processes with these
-        ``PYTHONHASHSEED`` values (two or more, e.g. ``(1, 2)``) and compare
-        their operations: catches iteration over sets of strings, which
-        differs between service processes. The services must be importable.
+      hash_seeds: the ``PYTHONHASHSEED`` values of the processes the reference
+        run is repeated in (two or more; ``None``: 1 and 2), whose operations
+        are compared: catches iteration over sets of strings, which differs
+        between service processes. The processes are started once and reused
+        by later checks. Needs importable services (module globals); ``()``
+        turns it off.
       world: what the outside world does (``simdurable.world`` events:
         resolve or reject a promise or an awakeable, call or send to a
         handler, advance time), in order, each at its time or once the run
@@ -114,13 +116,18 @@ def check(
         examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
         ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
         note = None
-        if len(hash_seeds) >= 2:
-            from ._process import hash_seed_violation
+        from ._process import DEFAULT_HASH_SEEDS, hash_seed_violation
 
+        # The workers repeat the run without world events: by default, only runs without.
+        seeds = (() if world else DEFAULT_HASH_SEEDS) if hash_seeds is None else tuple(hash_seeds)
+        # Only a reference run that finished is worth repeating elsewhere.
+        finished = ex.ref is not None and ex.ref.stuck is None
+        if len(seeds) >= 2 and finished and "nondeterminism" not in ex.found:
             found = hash_seed_violation(t.services, t.externals, t.setup, t.invoke, t.input,
-                                        seed, list(hash_seeds))
+                                        seed, list(seeds), max_steps)
             if isinstance(found, str):
-                note = found
+                if hash_seeds is not None:  # asked for: say why it did not run
+                    note = found
             elif found is not None and "nondeterminism" not in ex.found:
                 ex.found["nondeterminism"] = found
         report = ex.report(single, examples)

@@ -208,19 +208,27 @@ class DataExplorer:
 
     draw: Draw
     swarm: Swarm
+    delays: tuple[int, ...] = ()
     log: list[tuple[FaultPoint, Fault | None]] = field(default_factory=list)
     used: int = 0
+    ran: set[tuple[str, int | None]] = field(default_factory=set)
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         with unwatched():
             fault = self._propose(point)
         self.log.append((point, fault))
+        if point.phase == EFFECT_DONE:
+            self.ran.add((point.invocation, point.index))
         return fault
 
     def _propose(self, point: FaultPoint) -> Fault | None:
         if self.used >= self.swarm.budget:
             return None
         kinds = [k for k in KINDS_AT.get(point.phase, ()) if k in self.swarm.kinds]
+        if TERMINAL in kinds and (point.invocation, point.index) in self.ran:
+            # A step fails for good before its effect, not after an earlier
+            # attempt applied it (that only a lost response can do).
+            kinds.remove(TERMINAL)
         if not kinds:
             return None
         threshold = _RES - max(1, round(_RES * self.swarm.rate))
@@ -229,10 +237,22 @@ class DataExplorer:
             return None
         kind = kinds[(value - threshold) * len(kinds) // (_RES - threshold)]
         self.used += 1
-        return make_fault(kind, point, self.draw)
+        return make_fault(kind, point, self.draw, self.delays)
 
 
-def make_fault(kind: str, point: FaultPoint, draw: Draw | None = None) -> Fault:
+def delays_for(horizon_ms: int) -> tuple[int, ...]:
+    """The delays to draw from: fixed ones, and one past the handler's longest timer.
+
+    A handler racing a step against a 15-minute timeout shows what it does
+    when the timeout wins only if a step can be late by more than that.
+    """
+    if horizon_ms + 1_000 > DELAYS_MS[-1]:
+        return (*DELAYS_MS, horizon_ms + 1_000)
+    return DELAYS_MS
+
+
+def make_fault(kind: str, point: FaultPoint, draw: Draw | None = None,
+               delays: tuple[int, ...] = ()) -> Fault:
     """The fault of ``kind`` to fire at ``point`` (a delay's length from ``draw``)."""
     if kind in (CRASH, SUSPEND, RESTART):
         return Fault(kind, phase=point.phase)
@@ -241,7 +261,8 @@ def make_fault(kind: str, point: FaultPoint, draw: Draw | None = None) -> Fault:
     if kind == TERMINAL:
         return Fault(TERMINAL, message="injected terminal failure", status=500)
     if kind == DELAY:
-        by = DELAYS_MS[0] if draw is None else DELAYS_MS[draw(len(DELAYS_MS))]
+        delays = delays or DELAYS_MS
+        by = delays[0] if draw is None else delays[draw(len(delays))]
         return Fault(DELAY, by_ms=by, phase=TIMER if point.phase == TIMER else None)
     external, _, operation = point.op.partition(".")
     return Fault(LOSE_RESPONSE, external=external or None, operation=operation or None)

@@ -40,7 +40,7 @@ from ..runtime._faults import (
     FaultPlan,
     FaultPoint,
 )
-from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN, Value
+from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN, SLEEP, Value
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._scheduler import Chooser
 from ..runtime._store import COMPLETED
@@ -57,8 +57,10 @@ from ._chooser import (
     ScriptedExplorer,
     Swarm,
     data_draw,
+    delays_for,
     make_fault,
 )
+from ._explain import delays_like
 from ._names import imports_for, modules_of, name_of, python_names
 from ._properties import (
     KIND_ORDER,
@@ -107,6 +109,16 @@ class Run:
     seed: int
     decisions: list[int] = field(default_factory=list)
     log: list[tuple[FaultPoint, Fault | None]] = field(default_factory=list)
+
+
+def _longest_timer_ms(facts: RunFacts) -> int:
+    """The longest durable sleep any invocation of the run asked for."""
+    longest = 0
+    for rec in facts.sim.engine.records():
+        for e in facts.sim.journal(rec.id):
+            if e.kind == SLEEP and e.wake_ms >= 0:
+                longest = max(longest, e.wake_ms - e.at_ms)
+    return longest
 
 
 def execute(t: Target, seed: int, plan: FaultPlan | None = None,
@@ -204,6 +216,7 @@ class Exploration:
         self.reached: set[str] = set()
         self.paths: set[tuple[str, ...]] = set()
         self.ref: RunFacts | None = None
+        self.horizon_ms = 0  # the longest timer of the reference run
         self.found: dict[str, Violation] = {}
         self.runs = 0
         self.fired: Counter[str] = Counter()
@@ -267,13 +280,31 @@ class Exploration:
         return facts, violations
 
     def _race(self, facts: RunFacts) -> bool:
-        """Whether the same seed without faults ends the same way: the schedule,
-        not the faults, made the difference (a race the handler allows)."""
-        if facts.seed == self.seed and self.ref is not None:
+        """Whether a run without faults ends the same way: the same seed (the
+        schedule made the difference, a race the handler allows), or the
+        reference run slowed down as the faults slowed this one (a slow machine)."""
+        if facts.seed != self.seed or self.ref is None:
+            baseline = execute(self.t, facts.seed, chooser=RecordingChooser(facts.seed))
+            self.runs += 1
+            if self._same_ending(baseline, facts):
+                return True
+        # A slow machine: the reference run with the faulty run's timing, no faults.
+        ref = self.ref
+        if ref is None or ref.handle is None or facts.handle is None:
             return False
-        baseline = execute(self.t, facts.seed, chooser=RecordingChooser(facts.seed))
-        self.runs += 1
-        return not [d for d in baseline.outcome.differences(facts.outcome)
+        for ordered in (False, True):
+            plan = delays_like(ref.sim.journal(ref.handle), facts.sim.journal(facts.handle),
+                               self.t.invoke, ordered)
+            if plan is None:
+                return False
+            slow = execute(self.t, self.seed, plan=plan, chooser=RecordingChooser(self.seed))
+            self.runs += 1
+            if self._same_ending(slow, facts):
+                return True
+        return False
+
+    def _same_ending(self, a: RunFacts, b: RunFacts) -> bool:
+        return not [d for d in a.outcome.differences(b.outcome)
                     if d.split(":", 1)[0] not in self.unstable]
 
     def judge(self, facts: RunFacts) -> list[Violation]:
@@ -387,6 +418,7 @@ class Exploration:
         if wrong:
             raise WorldError("the world events do not fit the fault-free run:\n  "
                              + "\n  ".join(wrong))
+        self.horizon_ms = _longest_timer_ms(facts)
         self.keep(violations, "the fault-free reference run")
         points = []
         seen = set()
@@ -411,6 +443,8 @@ class Exploration:
             elif p.phase == STEP_PHASE:
                 cases.append(pin(p, make_fault(FAIL, p), many))
                 cases.append(pin(p, make_fault(TERMINAL, p), many))
+                if self.horizon_ms:  # late past the handler's longest timer: races flip
+                    cases.append(pin(p, Fault(DELAY, by_ms=self.horizon_ms + 1_000), many))
             elif p.phase == LOSE_RESPONSE:
                 cases.append(pin(p, make_fault(LOSE_RESPONSE, p), many))
             elif p.phase == TIMER:
@@ -433,7 +467,8 @@ class Exploration:
         for n in range(1, max_examples + 1):
             seed = rng.getrandbits(32)
             chooser = RecordingChooser(seed)
-            explorer = DataExplorer(random.Random(seed ^ 0xFA17).randrange, Swarm.from_seed(seed))
+            explorer = DataExplorer(random.Random(seed ^ 0xFA17).randrange, Swarm.from_seed(seed),
+                                    delays_for(self.horizon_ms))
 
             def again(c: RecordingChooser = chooser, e: DataExplorer = explorer
                       ) -> tuple[Chooser, Explorer]:
@@ -496,7 +531,7 @@ class Exploration:
             seed = data.draw(st.integers(0, 2**32 - 1))
             swarm = Swarm.from_seed(seed)
             chooser = DataChooser(data, seed)
-            explorer = DataExplorer(data_draw(data), swarm)
+            explorer = DataExplorer(data_draw(data), swarm, delays_for(self.horizon_ms))
 
             def again() -> tuple[Chooser, Explorer]:
                 return ScriptedChooser(chooser.decisions), ScriptedExplorer(explorer.log)

@@ -6,43 +6,45 @@ after a real crash the service restarts in a new process, and the replay
 issues its operations in another order: a journal mismatch in production
 that no in-process replay can show. So the reference run is repeated in
 child processes with fixed ``PYTHONHASHSEED`` values, and their operations are
-compared. The services must be importable module globals.
+compared. The services must be importable module globals. The processes are
+warm workers (``_workers``), started once and reused by every check.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from ._names import modules_of, name_of
 from ._report import Violation
+from ._workers import WorkerError, pool, task
 
-_CHILD = r"""
-import importlib, json, sys
-spec = json.loads(sys.argv[1])
-def load(name):
-    module, _, attr = name.rpartition(".")
-    return getattr(importlib.import_module(module), attr)
-from simdurable._sim import Simulation
-services = [load(n) for n in spec["services"]]
-externals = [load(n) for n in spec["externals"]]
-for x in externals:
-    x.reset()
-if spec["setup"]:
-    load(spec["setup"])()
-sim = Simulation(services, seed=spec["seed"], externals=externals)
-sim.invoke(spec["invoke"], spec["input"])
-sim.run()
-out = []
-for h in sim.invocations():
-    ops = [f"{e.describe()}" for e in sim.journal(h) if e.is_command]
-    out.append([h.target, ops])
-print(json.dumps(out))
-"""
+DEFAULT_HASH_SEEDS = (1, 2)
+
+
+@task
+def reference_operations(spec: dict[str, Any]) -> list[list[Any]]:
+    """In a worker: the reference run's operations, per invocation."""
+    from simdurable._sim import Simulation
+
+    def load(name: str) -> Any:
+        module, _, attr = name.rpartition(".")
+        return getattr(importlib.import_module(module), attr)
+
+    services = [load(n) for n in spec["services"]]
+    externals = [load(n) for n in spec["externals"]]
+    for x in externals:
+        x.reset()
+    if spec["setup"]:
+        load(spec["setup"])()
+    sim = Simulation(services, seed=spec["seed"], externals=externals,
+                     max_steps=spec["max_steps"])
+    sim.invoke(spec["invoke"], spec["input"])
+    sim.run()
+    return [[h.target, [e.describe() for e in sim.journal(h) if e.is_command]]
+            for h in sim.invocations()]
 
 
 def _names(objs: Sequence[Any], modules: list[str]) -> list[str] | None:
@@ -55,21 +57,10 @@ def _names(objs: Sequence[Any], modules: list[str]) -> list[str] | None:
     return out
 
 
-def operations_in(seed_env: int, spec: dict[str, Any]) -> list[list[Any]] | str:
-    env = dict(os.environ, PYTHONHASHSEED=str(seed_env))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return f"the run in a fresh process failed: {tail}"
-    result: list[list[Any]] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
 def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
                         invoke: str, input: Any, seed: int,
-                        hash_seeds: Sequence[int]) -> Violation | str | None:
+                        hash_seeds: Sequence[int],
+                        max_steps: int = 100_000) -> Violation | str | None:
     """A violation if the operations differ between hash seeds; a note if it could not run."""
     modules = modules_of(services)
     svc_names = _names(services, modules)
@@ -82,13 +73,13 @@ def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup
     except (TypeError, ValueError):
         return "skipped the fresh-process runs: the input is not JSON"
     spec = {"services": svc_names, "externals": ext_names, "setup": setup_name,
-            "invoke": invoke, "input": input, "seed": seed}
-    runs = []
-    for hs in hash_seeds:
-        ops = operations_in(hs, spec)
-        if isinstance(ops, str):
-            return ops
-        runs.append((hs, ops))
+            "invoke": invoke, "input": input, "seed": seed,
+            "max_steps": max_steps}
+    try:
+        results = pool().run(hash_seeds, "reference_operations", __name__, spec)
+    except WorkerError as err:
+        return f"the run in a fresh process failed: {err}"
+    runs = list(zip(hash_seeds, results, strict=True))
     first_seed, first = runs[0]
     for hs, ops in runs[1:]:
         for (target, a), (_, b) in zip(first, ops, strict=False):

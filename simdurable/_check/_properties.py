@@ -249,7 +249,8 @@ def stuck_violation(run: RunFacts, reference_end_ms: int | None,
             details="\n".join(waiting),
         )
     end = run.outcome.finished_ms
-    if reference_end_ms is not None and end > reference_end_ms + liveness_ms:
+    late = sum(f.by_ms or 0 for _, f in run.fired if f.kind == DELAY)  # injected lateness
+    if reference_end_ms is not None and end > reference_end_ms + liveness_ms + late:
         return Violation(
             kind="stuck",
             message=f"finished at {end / 1000:.3f}s, more than {liveness_ms / 1000:g}s after "
@@ -258,32 +259,44 @@ def stuck_violation(run: RunFacts, reference_end_ms: int | None,
     return None
 
 
+def _same_operation(e: Effect) -> tuple[str | None, int | None, str, str]:
+    """An effect's identity whatever its key: one step's operation with one payload.
+
+    A step that mints a new idempotency key on each attempt (``uuid4()``
+    inside its closure) applies the same operation twice behind two keys:
+    grouping by key would hide the duplicate.
+    """
+    return (e.invocation, e.journal_index, e.op, repr(e.payload))
+
+
 def duplicate_violations(run: RunFacts, ref: Outcome | None) -> list[Violation]:
-    """The same non-idempotent effect applied twice by one step of one invocation."""
+    """The same effect applied twice by one step of one invocation, with or without keys."""
     out = []
     for name, effects in run.outcome.effects.items():
-        groups = Counter((e.invocation, e.journal_index, e.signature()) for e in effects)
+        groups = Counter(_same_operation(e) for e in effects)
         ref_groups: Counter[Any] = Counter()
         if ref is not None:
-            ref_groups = Counter(
-                (e.invocation, e.journal_index, e.signature()) for e in ref.effects.get(name, [])
-            )
-        for (inv, index, sig), n in groups.items():
-            if n <= max(1, ref_groups[(inv, index, sig)]):
+            ref_groups = Counter(_same_operation(e) for e in ref.effects.get(name, []))
+        for group, n in groups.items():
+            if n <= max(1, ref_groups[group]):
                 continue
-            first = next(e for e in effects if (e.invocation, e.journal_index, e.signature())
-                         == (inv, index, sig))
-            cause = _cause(run, inv, index)
+            same = [e for e in effects if _same_operation(e) == group]
+            first = same[0]
+            cause = _cause(run, group[0], group[1])
             payload = _show(first.payload, 80)
+            keys = [e.idempotency_key for e in same if e.idempotency_key is not None]
+            if keys:
+                why = (f"each attempt used a new idempotency key ({', '.join(keys[:3])}): a key "
+                       f"made inside the step changes when the step runs again; make it before "
+                       f"the step (ctx.uuid()) and pass it in")
+            else:
+                why = "and the effect carries no idempotency key"
             out.append(Violation(
                 kind="duplicate-effect",
                 message=f"{name}.{first.op}({payload}) was applied {n} times by step "
-                        f"\"{first.step}\": {cause}, and the effect carries no idempotency key",
-                handler=first.handler, step=first.step, journal_index=index,
-                details="attempts that applied it: "
-                        + ", ".join(str(e.attempt) for e in effects
-                                    if (e.invocation, e.journal_index, e.signature())
-                                    == (inv, index, sig)),
+                        f"\"{first.step}\": {cause}, {why}",
+                handler=first.handler, step=first.step, journal_index=group[1],
+                details="attempts that applied it: " + ", ".join(str(e.attempt) for e in same),
             ))
     return out
 
@@ -335,6 +348,8 @@ def outcome_violation(run: RunFacts, ref: Outcome, unstable: set[str]) -> Violat
     """
     if not run.transparent or not run.fired:
         return None
+    if all(f.kind == DELAY for _, f in run.fired):
+        return None  # only lateness: a slow machine may end so too (a timeout won its race)
     diffs = [d for d in ref.differences(run.outcome) if d.split(":", 1)[0] not in unstable]
     if not diffs:
         return None

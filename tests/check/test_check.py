@@ -223,7 +223,7 @@ def test_user_invariant_receives_the_outcome():
         assert len(outcome.effects["bank"]) <= 1, "charged more than once"
 
     report = check_shop("checkout", invariant=invariant, max_examples=5)
-    assert report.ok
+    assert report.ok, report.render()
     first = seen[0]
     assert first.status == "completed" and first.result["receipt"] == "bank-1"
     assert first.state == {"Inventory/book": {"stock": 9}}

@@ -1,0 +1,162 @@
+"""Warm worker processes: Python processes started once and reused.
+
+Some checks need another Python process: iterating a set of strings follows
+the process's hash seed, so only a process with another ``PYTHONHASHSEED``
+shows that a replay after a real restart takes another path. Starting one
+costs an interpreter and simdurable's imports (a second or more on a busy
+machine); a worker is started once per hash seed, on first use, and serves
+every later check of the same process. A request names a task of ``TASKS``
+and gives its arguments as JSON; the answer comes back as JSON. The pool is
+general (any task, any number of workers), so that checks can be spread
+over it too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+# The worker's main loop: one JSON request per line in, one answer per line out.
+# Handler output goes to stderr, so that it cannot garble the answers.
+_LOOP = r"""
+import json, sys
+answers = sys.stdout
+sys.stdout = sys.stderr
+from simdurable._check._workers import serve
+serve(sys.stdin, answers)
+"""
+
+TASKS: dict[str, Callable[[Any], Any]] = {}
+
+
+def task(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Register ``fn`` as a task workers can run (by its name)."""
+    TASKS[fn.__name__] = fn
+    return fn
+
+
+def serve(requests: IO[str], answers: IO[str]) -> None:
+    """The worker side: run each request's task, answer with its result or error."""
+    for line in requests:
+        req = json.loads(line)
+        try:
+            if req["task"] not in TASKS:  # tasks live in the modules that define them
+                __import__(req["module"])
+            out: dict[str, Any] = {"ok": TASKS[req["task"]](req["args"])}
+        except BaseException as err:  # noqa: BLE001 - the answer carries any failure
+            out = {"error": f"{type(err).__name__}: {err}"}
+        answers.write(json.dumps(out) + "\n")
+        answers.flush()
+
+
+class WorkerError(Exception):
+    """A worker could not start, died, or took too long; the message says which."""
+
+
+class Worker:
+    """One Python process with a fixed hash seed, serving requests in order."""
+
+    def __init__(self, hash_seed: int) -> None:
+        self.hash_seed = hash_seed
+        env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self._log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen([sys.executable, "-c", _LOOP], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log)
+
+    def send(self, task_name: str, module: str, args: Any) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps({"task": task_name, "module": module,
+                                              "args": args}) + "\n")
+            self.proc.stdin.flush()
+        except OSError as err:
+            raise WorkerError(f"the worker process stopped: {self._tail() or err}") from err
+
+    def receive(self, timeout: float) -> Any:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.close()
+            why = "did not answer in time" if not ready else "stopped"
+            raise WorkerError(f"the worker process {why}: {self._tail() or '(no output)'}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise WorkerError(answer["error"])
+        return answer["ok"]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def _tail(self) -> str:
+        self._log.seek(0)
+        lines = self._log.read().strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+class WorkerPool:
+    """Workers by hash seed, started on first use and kept until the process exits."""
+
+    def __init__(self) -> None:
+        self._workers: dict[int, Worker] = {}
+        self._lock = threading.Lock()
+
+    def run(self, hash_seeds: Sequence[int], task_name: str, module: str, args: Any,
+            timeout: float = 120.0) -> list[Any]:
+        """Run one task in the worker of each hash seed, all at once; their results in order."""
+        with self._lock:
+            if not all(hs in self._workers and self._workers[hs].alive() for hs in hash_seeds):
+                # Start them together: workers that served the same requests hold the
+                # same module state, so their answers can be compared.
+                self._close_all()
+                for hs in hash_seeds:
+                    self._workers[hs] = Worker(hs)
+            workers = [self._workers[hs] for hs in hash_seeds]
+            try:
+                for w in workers:
+                    w.send(task_name, module, args)
+                return [w.receive(timeout) for w in workers]
+            except BaseException:
+                self._close_all()  # no answer may be left behind for the next request
+                raise
+
+    def _close_all(self) -> None:
+        for w in self._workers.values():
+            w.close()
+        self._workers.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_all()
+
+
+_POOL: WorkerPool | None = None
+
+
+def pool() -> WorkerPool:
+    """The process's worker pool (closed when the process exits)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = WorkerPool()
+        atexit.register(_POOL.close)
+    return _POOL

@@ -1,0 +1,158 @@
+"""Sagas whose compensations do not run, or not for every step that had an effect."""
+
+from __future__ import annotations
+
+import simdurable as restate
+import simdurable as sd
+
+from . import Pair
+
+travel = sd.FakeExternal("travel")
+pay = sd.FakeExternal("pay")
+
+
+def book(what: str, trip: str) -> str:
+    return str(travel.apply(f"book-{what}", {"trip": trip}, idempotency_key=f"{what}-{trip}")["id"])
+
+
+def cancel(what: str, trip: str) -> None:
+    travel.apply(f"cancel-{what}", {"trip": trip}, idempotency_key=f"cancel-{what}-{trip}")
+
+
+def nothing_left_booked_on_failure(outcome: sd.Outcome) -> None:
+    """A trip that failed left no booking behind."""
+    if outcome.error is None:
+        return
+    ops = [e.op for e in outcome.effects["travel"]]
+    for what in ("flight", "hotel", "car"):
+        assert not ops.count(f"book-{what}") or ops.count(f"cancel-{what}"), (
+            f"the trip failed ({outcome.error.message}) but its {what} is still booked: {ops}")
+
+
+# A compensation behind the wrong exception: failures reach the handler as
+# TerminalError, so ``except ConnectionError`` never compensates.
+# https://github.com/meadsteve/talepy/issues/17 (each step cleans up in a catch, then rethrows)
+trip_bug = restate.Service("Trip")
+trip_ok = restate.Service("Trip")
+
+
+@trip_bug.handler(name="book")
+async def trip_book_bug(ctx: restate.Context, trip: str) -> str:
+    await ctx.run_typed("book-flight", book, what="flight", trip=trip)
+    try:
+        await ctx.run_typed("book-hotel", book, what="hotel", trip=trip)
+    except ConnectionError:
+        await ctx.run_typed("cancel-flight", cancel, what="flight", trip=trip)
+        raise
+    return "booked"
+
+
+@trip_ok.handler(name="book")
+async def trip_book_ok(ctx: restate.Context, trip: str) -> str:
+    await ctx.run_typed("book-flight", book, what="flight", trip=trip)
+    try:
+        await ctx.run_typed("book-hotel", book, what="hotel", trip=trip)
+    except restate.TerminalError:
+        await ctx.run_typed("cancel-flight", cancel, what="flight", trip=trip)
+        raise
+    return "booked"
+
+
+# Only the last step compensated: when the third step fails, the first
+# and second must both be undone, in reverse order.
+# https://github.com/eventuate-tram/eventuate-tram-sagas/issues/9
+tour_bug = restate.Service("Tour")
+tour_ok = restate.Service("Tour")
+
+
+@tour_bug.handler(name="book")
+async def tour_book_bug(ctx: restate.Context, trip: str) -> str:
+    await ctx.run_typed("book-flight", book, what="flight", trip=trip)
+    await ctx.run_typed("book-hotel", book, what="hotel", trip=trip)
+    try:
+        await ctx.run_typed("book-car", book, what="car", trip=trip)
+    except restate.TerminalError:
+        await ctx.run_typed("cancel-hotel", cancel, what="hotel", trip=trip)
+        raise
+    return "booked"
+
+
+@tour_ok.handler(name="book")
+async def tour_book_ok(ctx: restate.Context, trip: str) -> str:
+    undo: list[str] = []
+    try:
+        for what in ("flight", "hotel", "car"):
+            undo.append(what)
+            await ctx.run_typed(f"book-{what}", book, what=what, trip=trip)
+    except restate.TerminalError:
+        for what in reversed(undo):
+            await ctx.run_typed(f"cancel-{what}", cancel, what=what, trip=trip)
+        raise
+    return "booked"
+
+
+def charged_means_refunded_on_failure(outcome: sd.Outcome) -> None:
+    """A failed order has refunded whatever it charged."""
+    if outcome.error is None:
+        return
+    ops = [e.op for e in outcome.effects["pay"]]
+    assert not ops.count("charge") or ops.count("refund"), (
+        f"the order failed ({outcome.error.message}) but the card stays charged: {ops}")
+
+
+def charge_card(order: str) -> str:
+    return str(pay.apply("charge", {"order": order}, idempotency_key=order)["id"])
+
+
+def refund_card(order: str) -> None:
+    pay.apply("refund", {"order": order}, idempotency_key=f"refund-{order}")
+
+
+# An undo registered after its step succeeded: a step that charged and then
+# failed (its response lost until its attempts ran out) is never undone.
+# https://github.com/anomalyco/sst/issues/6902
+undo_bug = restate.Service("Undo")
+undo_ok = restate.Service("Undo")
+THREE_TRIES = restate.RunOptions(max_attempts=3)
+
+
+@undo_bug.handler(name="order")
+async def undo_order_bug(ctx: restate.Context, order: str) -> str:
+    undo = []
+    try:
+        await ctx.run_typed("charge", charge_card, THREE_TRIES, order=order)
+        undo.append("refund")
+        await ctx.run_typed("ship", lambda: "shipped", THREE_TRIES)
+    except restate.TerminalError:
+        for _ in reversed(undo):
+            await ctx.run_typed("refund", refund_card, order=order)
+        raise
+    return "done"
+
+
+@undo_ok.handler(name="order")
+async def undo_order_ok(ctx: restate.Context, order: str) -> str:
+    undo = []
+    try:
+        undo.append("refund")  # before the step: it may charge and then fail
+        await ctx.run_typed("charge", charge_card, THREE_TRIES, order=order)
+        await ctx.run_typed("ship", lambda: "shipped", THREE_TRIES)
+    except restate.TerminalError:
+        for _ in reversed(undo):
+            await ctx.run_typed("refund", refund_card, order=order)
+        raise
+    return "done"
+
+
+PAIRS = [
+    Pair(name="compensation-wrong-exception", kind="invariant",
+         source="meadsteve/talepy#17", invoke="Trip/book", input="t1", buggy=[trip_bug],
+         correct=[trip_ok], externals=(travel,), invariant=nothing_left_booked_on_failure),
+    Pair(name="only-last-step-compensated", kind="invariant",
+         source="eventuate-tram/eventuate-tram-sagas#9", invoke="Tour/book", input="t1",
+         buggy=[tour_bug], correct=[tour_ok], externals=(travel,),
+         invariant=nothing_left_booked_on_failure),
+    Pair(name="undo-registered-after-step", kind="invariant", source="anomalyco/sst#6902",
+         invoke="Undo/order", input="o1", buggy=[undo_bug], correct=[undo_ok],
+         externals=(pay,), invariant=charged_means_refunded_on_failure),
+]

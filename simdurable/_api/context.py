@@ -681,13 +681,12 @@ _NO_HINT = object()
 
 
 def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> Serde[Any]:
-    from ._lossy import LossCheck
+    from .lossy import LossCheck
 
     engine, inv = attempt.engine, attempt.rec.id
 
     def report(err: SerializationError) -> None:
-        if not any(m.detail == err.detail for m in engine.misuse):  # once, not per retry
-            engine.record_misuse(inv, err)
+        engine.record_misuse(inv, err)
 
     return LossCheck(serde, report, attempt.handler, name, index, user_source(2))
 

@@ -232,7 +232,9 @@ class Lifecycle:
             hook(rec)
 
     def record_misuse(self, inv_id: str, err: HandlerError) -> None:
-        if err not in self.misuse:
+        # Once per problem: a step retried a hundred times reports its bug once.
+        if not any(m is err or (type(m) is type(err) and (m.detail, m.handler, m.step)
+                                == (err.detail, err.handler, err.step)) for m in self.misuse):
             self.misuse.append(err)
 
     # -- retries -------------------------------------------------------------------

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._serde import Serde
-from .runtime._errors import SerializationError
+from ..runtime._errors import SerializationError
+from .serde import Serde
 
 
 def _kind(value: Any) -> str:

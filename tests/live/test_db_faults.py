@@ -365,3 +365,25 @@ def test_a_full_disk_at_start_is_said(small_disk: Path, existing: bool,
         store.close()
     else:
         assert not db.exists()
+
+
+def test_a_disk_that_fills_while_serving_loses_nothing_committed(small_disk: Path) -> None:
+    import simdurable as restate
+    from tests.live.test_cli import SERVICES
+
+    db = small_disk / "dev.db"
+    ex = restate.Executor(SERVICES, db=db).start()
+    done = ex.invoke("Tasks/work", 1)
+    assert done.result(timeout=10) == 2
+    fill(small_disk)
+    with pytest.raises(restate.ExecutorStoppedError) as info:
+        for n in range(2, 200):  # until a commit no longer fits
+            ex.invoke("Tasks/work", n).result(timeout=10)
+    cause = info.value.__cause__
+    assert cause is not None
+    assert explain(db, cause).startswith(f"the disk holding {db} is full"), repr(cause)
+    ex.close()  # the error was told once, above
+    (small_disk / "filler").unlink()
+    with restate.Executor(SERVICES, db=db) as again:
+        assert again.invocations()[0].id == done.id
+        assert again.invocations()[0].result(timeout=10) == 2

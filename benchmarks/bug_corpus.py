@@ -11,6 +11,7 @@ seeds, and writes the table of docs/bug-corpus.md:
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -35,6 +36,8 @@ class Verdict:
     false_alarm: list[str]
     bug_s: float
     twin_s: float
+    bug_cpu: float
+    twin_cpu: float
 
 
 def run(seeds: list[int], only: list[str]) -> list[Verdict]:
@@ -46,13 +49,13 @@ def run(seeds: list[int], only: list[str]) -> list[Verdict]:
         if only and pair.name not in only:
             continue
         for seed in seeds:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             bug = pair.check(fixed=False, seed=seed)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             twin = pair.check(fixed=True, seed=seed)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             v = Verdict(pair.name, pair.kind, pair.source, seed, pair.kind in bug.kinds,
-                        list(bug.kinds), list(twin.kinds), t1 - t0, t2 - t1)
+                        list(bug.kinds), list(twin.kinds), t1 - t0, t2 - t1, c1 - c0, c2 - c1)
             out.append(v)
             mark = "caught" if v.caught else "MISSED"
             alarm = f" FALSE ALARM {v.false_alarm}" if v.false_alarm else ""
@@ -66,6 +69,7 @@ def table(verdicts: list[Verdict], seeds: list[int]) -> str:
     for v in verdicts:
         by_pair.setdefault(v.pair, []).append(v)
     times = [t for v in verdicts for t in (v.bug_s, v.twin_s)]
+    cpu = [t for v in verdicts for t in (v.bug_cpu, v.twin_cpu)]
     caught = sum(all(v.caught for v in vs) for vs in by_pair.values())
     alarms = sum(any(v.false_alarm for v in vs) for vs in by_pair.values())
     lines = [
@@ -75,12 +79,15 @@ def table(verdicts: list[Verdict], seeds: list[int]) -> str:
         "its default settings.",
         "",
         f"**{caught} of {len(by_pair)} bugs caught at every seed; false alarms on "
-        f"{alarms} of {len(by_pair)} correct twins.** Seconds per verdict (one `check`): "
-        f"median {statistics.median(times):.2f}, max {max(times):.2f}.",
+        f"{alarms} of {len(by_pair)} correct twins.** Seconds per verdict (one `check`), "
+        f"wall clock: median {statistics.median(times):.2f}, max {max(times):.2f}; CPU of "
+        f"the checking process: median {statistics.median(cpu):.2f}, max {max(cpu):.2f} "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs).",
         "",
         "| pair | expected kind | caught (per seed) | reported on the buggy handler | "
-        "false alarms on the twin | s per verdict (bug / twin, max) | source |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "false alarms on the twin | wall s (bug / twin, max) | CPU s (bug / twin, max) "
+        "| source |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, vs in by_pair.items():
         found = sorted({k for v in vs for k in v.found})
@@ -89,6 +96,7 @@ def table(verdicts: list[Verdict], seeds: list[int]) -> str:
             f"| {name} | {vs[0].kind} | {' '.join('yes' if v.caught else '**no**' for v in vs)} "
             f"| {', '.join(found) or '-'} | {', '.join(alarm) or 'none'} "
             f"| {max(v.bug_s for v in vs):.2f} / {max(v.twin_s for v in vs):.2f} "
+            f"| {max(v.bug_cpu for v in vs):.2f} / {max(v.twin_cpu for v in vs):.2f} "
             f"| {vs[0].source} |")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,334 @@
+"""Differential conformance: the compatibility programs on the real Restate server
+and in the simulation, invocation by invocation.
+
+    python -m conformance                  # every case that runs in real time
+    python -m conformance --slice          # a few cases (CI)
+    python -m conformance --program sdk_ts_counter ...
+
+Installs ``@restatedev/restate-server`` and restate-sdk into the ignored cache
+``benchmarks/.cache/`` as the benchmarks do (``benchmarks/_peers.py``), starts
+the server and one restate-sdk deployment per program on free loopback ports,
+runs each case's invocations through the ingress, and compares per invocation
+the outcome (result, or terminal error code and message) and the objects'
+state (from the admin SQL API's ``state`` table) with the same case run in the
+simulation, with restate-sdk's own objects. Every process it starts is
+stopped, and its data directory removed. Without npm or the registries it
+says that it skipped, and why.
+
+Cases that need what a test cannot do through the ingress in real time are
+left out and counted: days of virtual time, awakeables or promises completed
+by the test, cancellations, or statuses of unfinished invocations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks._peers import (
+    PeerUnavailable,
+    Processes,
+    free_port,
+    peers_python,
+    processes,
+    python_env,
+    restate_server_binary,
+    wait_port,
+)
+from tests.compat.cases import HOSTS
+from tests.compat.harness import (
+    NOTHING,
+    Advance,
+    Call,
+    Case,
+    Now,
+    all_cases,
+    normalise,
+    run_case,
+)
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE.parent / "benchmarks" / ".cache"
+SLICE = ("sdk_ts_counter", "sdk_ts_failing", "ex_sagas")
+MAX_ADVANCE = timedelta(seconds=15)
+CALL_TIMEOUT = 60.0
+
+
+# -- which cases can run on a server in real time -------------------------------------------
+def why_not_feasible(case: Case) -> str | None:
+    advance = timedelta()
+    for op in case.ops:
+        if isinstance(op, Advance):
+            advance += op.by
+        elif not isinstance(op, Call):
+            return f"the test completes or cancels ({type(op).__name__})"
+        elif op.status is not None:
+            return "expects the status of an unfinished invocation"
+        elif op.delay is not None:
+            return "a delayed send"
+    if advance > MAX_ADVANCE:
+        return f"{advance} of virtual time"
+    if case.settle is not None:
+        return "a program that polls forever"
+    return None
+
+
+# -- the server side ------------------------------------------------------------------------
+def _http(port: int, method: str, path: str, body: bytes | None = None,
+          headers: dict[str, str] | None = None, timeout: float = CALL_TIMEOUT
+          ) -> tuple[int, bytes, dict[str, str]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()
+
+
+class Server:
+    """A restate-server on free loopback ports, its data in a temporary directory."""
+
+    def __init__(self, procs: Processes) -> None:
+        self.procs = procs
+        self.workdir = Path(tempfile.mkdtemp(prefix="conformance-", dir=CACHE))
+        self.ingress, self.admin, self.fabric = free_port(), free_port(), free_port()
+        env = {"RESTATE_INGRESS__BIND_ADDRESS": f"127.0.0.1:{self.ingress}",
+               "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{self.admin}",
+               # retries in a few seconds, not minutes, so that retrying cases end in time
+               "RESTATE_DEFAULT_RETRY_POLICY__INITIAL_INTERVAL": "50ms",
+               "RESTATE_DEFAULT_RETRY_POLICY__MAX_INTERVAL": "500ms"}
+        self.proc = procs.start(
+            [str(restate_server_binary()), "--bind-address", f"127.0.0.1:{self.fabric}",
+             "--listen-mode", "tcp", "--no-logo", "--node-name", "conformance",
+             "--base-dir", str(self.workdir / "data")],
+            self.workdir / "server.log", env=env, cwd=self.workdir)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise PeerUnavailable(f"restate-server exited; see {self.workdir}/server.log")
+            try:
+                if _http(self.admin, "GET", "/health", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise PeerUnavailable("the Restate admin API did not come up in 120 s")
+
+    def deploy(self, programs: list[str]) -> Any:
+        port = free_port()
+        python = peers_python()
+        proc = self.procs.start([str(python), str(HERE / "serve.py"), str(port), *programs],
+                                self.workdir / f"service-{programs[0]}.log", env=python_env())
+        wait_port(port, 60, proc)
+        body = json.dumps({"uri": f"http://127.0.0.1:{port}", "force": True}).encode()
+        status, raw, _ = _http(self.admin, "POST", "/deployments", body,
+                               {"content-type": "application/json"})
+        if status not in (200, 201):
+            raise PeerUnavailable(f"registering {programs}: {status} {raw[:300]!r}")
+        return proc
+
+    def state(self, service: str, key: str) -> dict[str, Any]:
+        query = ("SELECT key, value_utf8 FROM state WHERE service_name = "
+                 f"'{service}' AND service_key = '{key}'")
+        status, raw, _ = _http(self.admin, "POST", "/query", json.dumps({"query": query}).encode(),
+                               {"content-type": "application/json", "accept": "application/json"})
+        if status != 200:
+            raise RuntimeError(f"state query: {status} {raw[:200]!r}")
+        out: dict[str, Any] = {}
+        for row in json.loads(raw).get("rows", []):
+            text = row["value_utf8"]
+            try:
+                out[row["key"]] = json.loads(text) if text else None
+            except (TypeError, ValueError):
+                out[row["key"]] = text
+        return out
+
+    def stop(self) -> None:
+        self.procs.stop(self.proc)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# -- running a case on the server ---------------------------------------------------------
+@dataclass
+class Observed:
+    outcomes: list[Any] = field(default_factory=list)  # ("ok", value) / ("error", code, msg)
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _path(target: str, send: bool) -> str:
+    parts = [urllib.parse.quote(p, safe="") for p in target.split("/")]
+    return "/" + "/".join(parts) + ("/send" if send else "")
+
+
+def _outcome(status: int, raw: bytes, headers: dict[str, str]) -> Any:
+    if status >= 400:
+        try:
+            body = json.loads(raw)
+            return ("error", status, body.get("message", ""))
+        except ValueError:
+            return ("error", status, raw.decode("utf-8", "replace"))
+    if not raw:
+        return ("ok", None)
+    if headers.get("content-type", "").startswith("application/octet-stream"):
+        return ("ok", raw)
+    try:
+        return ("ok", normalise(json.loads(raw)))
+    except ValueError:
+        return ("ok", raw)
+
+
+def run_on_server(server: Server, case: Case) -> Observed:
+    seen = Observed()
+    ids: list[str] = []
+    pending: list[tuple[int, threading.Thread | None, dict[str, Any]]] = []
+    for op in case.ops:
+        if isinstance(op, Advance):
+            time.sleep(op.by.total_seconds())
+            continue
+        assert isinstance(op, Call)
+        now = Now(list(ids), [], None)
+        data = op.raw(now) if callable(op.raw) else op.raw
+        arg = op.input(now) if callable(op.input) else op.input
+        if data is not None:
+            body, headers = data, {"content-type": "application/octet-stream"}
+        elif arg is None:  # a handler without input: no body at all
+            body, headers = b"", {}
+        else:
+            body, headers = json.dumps(arg).encode(), {"content-type": "application/json"}
+        headers.update(op.headers or {})
+        if op.idempotency_key:
+            headers["idempotency-key"] = op.idempotency_key
+        slot: dict[str, Any] = {}
+        if op.send:
+            status, raw, _ = _http(server.ingress, "POST", _path(op.target, True), body, headers)
+            inv = json.loads(raw).get("invocationId", "") if status < 300 else ""
+            ids.append(inv)
+            slot["attach"] = inv
+            pending.append((len(ids) - 1, None, slot))
+        else:
+            def call(target: str = op.target, b: bytes = body, h: dict[str, str] = headers,
+                     out: dict[str, Any] = slot) -> None:
+                try:
+                    st, raw, hd = _http(server.ingress, "POST", _path(target, False), b, h)
+                    out["outcome"] = _outcome(st, raw, hd)
+                except OSError as err:
+                    out["outcome"] = ("error", 0, f"no answer: {err}")
+
+            thread = threading.Thread(target=call)
+            thread.start()
+            time.sleep(0.3)  # let it start before the next operation, as the simulation does
+            ids.append("")
+            pending.append((len(ids) - 1, thread, slot))
+    for _, thread, slot in pending:
+        if thread is not None:
+            thread.join(CALL_TIMEOUT)
+        if "attach" in slot:
+            inv = slot["attach"]
+            st, raw, hd = _http(server.ingress, "GET", f"/restate/invocation/{inv}/attach")
+            slot["outcome"] = _outcome(st, raw, hd)
+        seen.outcomes.append(slot.get("outcome", ("error", 0, "no answer in time")))
+    time.sleep(0.5)
+    for where in case.state:
+        service, key = where.split("/", 1)
+        seen.state[where] = server.state(service, key)
+    return seen
+
+
+def expected_of(op: Call) -> Any:
+    if op.error is not None:
+        return ("error", op.error[0], op.error[1])
+    return ("ok", op.result) if op.result is not NOTHING else ("check", op.check)
+
+
+def compare(case: Case, seen: Observed) -> list[str]:
+    """Where the server's run differs from what the case expects (which the
+    simulation is held to in ``tests/compat``)."""
+    problems = []
+    calls = [op for op in case.ops if isinstance(op, Call)]
+    for i, (op, got) in enumerate(zip(calls, seen.outcomes, strict=True)):
+        want = expected_of(op)
+        if want[0] == "check":
+            if got[0] != "ok" or (want[1] is not None and not want[1](got[1])):
+                problems.append(f"call #{i} {op.target}: server gave {got}, which fails the check")
+        elif want != got:
+            problems.append(f"call #{i} {op.target}: expected {want}, server gave {got}")
+    for where, want_state in case.state.items():
+        if want_state != seen.state.get(where):
+            problems.append(f"state of {where}: expected {want_state}, server has {seen.state.get(where)}")
+    return problems
+
+
+# -- the whole run -----------------------------------------------------------------------
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance")
+    parser.add_argument("--slice", action="store_true", help=f"only {', '.join(SLICE)}")
+    parser.add_argument("--program", action="append", default=[])
+    args = parser.parse_args(argv)
+    chosen = args.program or (list(SLICE) if args.slice else None)
+    cases = [(p, c) for p, c in all_cases() if chosen is None or p in chosen]
+    runnable = [(p, c) for p, c in cases if why_not_feasible(c) is None]
+    left_out = len(cases) - len(runnable)
+    try:
+        restate_server_binary()
+        peers_python()
+    except PeerUnavailable as err:
+        print(f"conformance: SKIPPED, the real Restate server is not available here: {err}")
+        return 0
+    rows: list[tuple[str, str, str, str]] = []
+    divergences: list[str] = []
+    with processes() as procs:
+        server = Server(procs)
+        try:
+            by_program: dict[str, list[Case]] = {}
+            for p, c in runnable:
+                by_program.setdefault(p, []).append(c)
+            for program, program_cases in by_program.items():
+                service = server.deploy([program, *HOSTS.get(program, ())])
+                try:
+                    for case in program_cases:
+                        seen = run_on_server(server, case)
+                        server_problems = compare(case, seen)
+                        sim = run_case(program, case, "real")
+                        verdict = ("identical" if not server_problems and sim.ok else
+                                   "server differs" if server_problems and sim.ok else
+                                   "simulation differs" if sim.ok is False and not server_problems
+                                   else "both differ")
+                        rows.append((program, case.name, "ok" if not server_problems else "differs",
+                                     verdict))
+                        if verdict != "identical":
+                            divergences.append(f"{program} :: {case.name}: {verdict}\n      "
+                                               + "\n      ".join(server_problems + sim.problems))
+                finally:
+                    procs.stop(service)
+                    procs.procs.remove(service)
+        finally:
+            server.stop()
+            procs.procs.remove(server.proc)
+    width = max((len(f"{p} :: {c}") for p, c, _, _ in rows), default=10)
+    print(f"{'case':<{width}}  {'server':<8} verdict")
+    for p, c, srv, verdict in rows:
+        print(f"{p + ' :: ' + c:<{width}}  {srv:<8} {verdict}")
+    if divergences:
+        print("\ndivergences:")
+        print("\n".join(divergences))
+    same = sum(1 for r in rows if r[3] == "identical")
+    print(f"\n{left_out} case(s) left out (not runnable through the ingress in real time)")
+    print(f"conformance: {same} of {len(rows)} cases identical on the Restate server and in the "
+          f"simulation")
+    return 0 if same == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

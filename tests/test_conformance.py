@@ -1,0 +1,52 @@
+"""The conformance driver's own logic, without a server (the run itself needs
+npm and the registries: ``python -m conformance --slice``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import conformance.__main__ as conf
+from benchmarks._peers import PeerUnavailable
+from tests.compat.harness import Advance, Call, Cancel, Case, ResolveAwakeables
+
+
+def test_cases_a_server_cannot_run_in_real_time_are_left_out() -> None:
+    assert conf.why_not_feasible(Case("ok", [Call("S/h", 1, result=1),
+                                             Advance(timedelta(seconds=2))])) is None
+    assert "ResolveAwakeables" in str(conf.why_not_feasible(
+        Case("awk", [Call("S/h"), ResolveAwakeables()])))
+    assert "Cancel" in str(conf.why_not_feasible(Case("c", [Call("S/h"), Cancel(0)])))
+    assert "virtual time" in str(conf.why_not_feasible(
+        Case("long", [Call("S/h"), Advance(timedelta(days=1))])))
+    assert "status" in str(conf.why_not_feasible(Case("s", [Call("S/h", status="paused")])))
+
+
+def test_ingress_answers_become_outcomes() -> None:
+    assert conf._outcome(200, b'{"a": 1}', {"content-type": "application/json"}) == ("ok", {"a": 1})
+    assert conf._outcome(200, b"", {}) == ("ok", None)
+    assert conf._outcome(200, b"\x00raw", {"content-type": "application/octet-stream"}) == (
+        "ok", b"\x00raw")
+    assert conf._outcome(402, b'{"message": "Payment declined.", "code": 402}', {}) == (
+        "error", 402, "Payment declined.")
+
+
+def test_a_server_outcome_that_differs_from_the_case_is_reported() -> None:
+    case = Case("c", [Call("Counter/k/add", 1, result={"newValue": 1}),
+                      Call("Counter/k/fail", error=(500, "k"))], state={"Counter/k": {"n": 1}})
+    same = conf.Observed([("ok", {"newValue": 1}), ("error", 500, "k")], {"Counter/k": {"n": 1}})
+    assert conf.compare(case, same) == []
+    other = conf.Observed([("ok", {"newValue": 2}), ("error", 409, "k")], {"Counter/k": {}})
+    problems = conf.compare(case, other)
+    assert len(problems) == 3 and "server gave ('ok', {'newValue': 2})" in problems[0]
+
+
+def test_without_the_server_it_says_it_skipped(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    def unavailable() -> None:
+        raise PeerUnavailable("npm is not installed")
+
+    monkeypatch.setattr(conf, "restate_server_binary", unavailable)
+    assert conf.main(["--slice"]) == 0
+    assert "SKIPPED" in capsys.readouterr().out

@@ -477,10 +477,12 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
                        serde: Any = _DEFAULT) -> None:
         self._missing("resolve_signal")(invocation_id, name, value,
                                         serde=_typed(serde, type(value)))
+        self.mark_replaying()
 
     def reject_signal(self, invocation_id: str, name: str, failure_message: str,
                       failure_code: int = 500) -> None:
         self._missing("reject_signal")(invocation_id, name, failure_message, failure_code)
+        self.mark_replaying()
 
     def promise(self, name: str, serde: Any = _DEFAULT,
                 type_hint: Any = None) -> Any:

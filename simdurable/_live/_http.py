@@ -94,12 +94,7 @@ class _Server:
             try:
                 await _send_error(conn, stream, 503, f"too many open connections (the limit is "
                                                      f"{self.max_connections}); try again")
-                # Read what the client sent (briefly) before closing: closing on unread
-                # bytes resets the connection, and the client may lose the answer.
-                await stream.send_eof()
-                with trio.move_on_after(LINGER_S):
-                    while await stream.receive_some(READ_SIZE):
-                        pass
+                await _linger(stream)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
             finally:
@@ -122,7 +117,9 @@ class _Server:
                     return  # closed, or idle too long
                 await self._request(conn, stream, event, client, server)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    return  # a body the app did not read, or a close asked for
+                    if conn.their_state is h11.SEND_BODY:  # a body the app did not read
+                        await _linger(stream)
+                    return  # or a close asked for
                 conn.start_next_cycle()
         except h11.RemoteProtocolError as err:
             if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
@@ -234,6 +231,18 @@ class _Server:
             self.busy -= 1
             if self.busy == 0:
                 self.idle.set()
+
+
+async def _linger(stream: trio.SocketStream) -> None:
+    """Read what the client still sends (briefly), the answer sent: closing on unread
+    bytes resets the connection, and the client may lose the answer."""
+    try:
+        await stream.send_eof()
+        with trio.move_on_after(LINGER_S):
+            while await stream.receive_some(READ_SIZE):
+                pass
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
 
 
 async def _next_event(conn: h11.Connection, stream: trio.SocketStream) -> Any:

@@ -62,13 +62,23 @@ async def wait(ctx: restate.Context) -> str:
 def request(address: tuple[str, int], raw: bytes, *, head: bool = False) -> tuple[int, bytes]:
     """Send ``raw`` as is; the status and body of the answer."""
     client = h11.Connection(h11.CLIENT)
-    status, body = 0, b""
+    status, body, start = 0, b"", b""
     with socket.create_connection(address, timeout=10) as s:
         s.sendall(raw)
         while True:
             event = client.next_event()
             if event is h11.NEED_DATA:
-                client.receive_data(s.recv(65536))
+                data = s.recv(65536)
+                if client.their_state is h11.IDLE:
+                    # A "100 Continue" comes first when the request asked for one; an
+                    # h11 client that did not send the request takes only the answer.
+                    start += data
+                    while start.startswith(b"HTTP/1.1 1") and b"\r\n\r\n" in start:
+                        start = start.split(b"\r\n\r\n", 1)[1]
+                    if start.startswith(b"HTTP/1.1 1") or len(start) < 10 and data:
+                        continue
+                    data, start = start, b""
+                client.receive_data(data)
                 continue
             if isinstance(event, h11.Response):
                 status = event.status_code

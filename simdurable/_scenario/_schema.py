@@ -128,6 +128,10 @@ def _problems_for(err: Any, doc: Document) -> list[Problem]:
         return [doc.problem(path, f"got {show(inst)}; it must match {err.validator_value}")]
     if v in ("minimum", "maximum"):
         word = "at least" if v == "minimum" else "at most"
+        if err.schema.get("description", "").startswith("A duration"):
+            return [doc.problem(path, f"got {show(inst)} seconds; a duration is {word} "
+                                      f"{err.validator_value} seconds"
+                                      + (" (100000d)" if v == "maximum" else ""))]
         return [doc.problem(path, f"got {show(inst)}; must be {word} {err.validator_value}")]
     if v == "minItems":
         return [doc.problem(path, f"needs at least {err.validator_value} item(s), got none")]

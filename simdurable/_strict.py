@@ -3,7 +3,8 @@
 While a handler's own code runs (never while a step's closure runs), a
 profile hook watches calls. Anything whose value comes from the world
 rather than from the journal (a clock, an RNG, a uuid, an environment
-variable, the file system, the process id, an object's address) is recorded
+variable, the file system, the process id, an object's address, a call to an
+external system) is recorded
 as a ``NondeterministicCallError`` with the handler's file and line: on
 replay it may return something else. ``AMBIENT`` below is the one table of
 such reads; the hook sees them however they were imported (``from time
@@ -27,6 +28,7 @@ import uuid
 from types import FrameType
 from typing import Any
 
+from ._api.external import FakeExternal
 from .runtime._errors import NondeterministicCallError
 from .runtime._invocation import Attempt
 
@@ -35,6 +37,7 @@ _CLOCK = "use ctx.time()"
 _RNG = "use ctx.random()/ctx.uuid()"
 _WORLD = "read it in a step (ctx.run_typed), whose result is journaled"
 _ADDRESS = "order by a value of the object instead (its name or key)"
+_EFFECT = "call it in a step (ctx.run_typed): outside one it runs again on every replay"
 
 # The table: (function, how it is reported, what to do instead, the fewest
 # positional arguments that make it deterministic). A call with at least that
@@ -81,6 +84,8 @@ AMBIENT: list[tuple[Any, str, str, int | None]] = [
     (os.getpid, "os.getpid()", _WORLD, None),
     (os.getppid, "os.getppid()", _WORLD, None),
     (builtins.id, "id()", _ADDRESS, None),
+    (FakeExternal.apply, "FakeExternal.apply()", _EFFECT, None),
+    (FakeExternal.query, "FakeExternal.query()", _EFFECT, None),
 ]
 for _name in ("token_bytes", "token_hex", "token_urlsafe", "randbelow", "choice", "randbits"):
     if hasattr(secrets, _name):

@@ -1,0 +1,239 @@
+"""Mutation testing of the example handlers: how many mutants does ``check`` kill?
+
+Each mutant is one example module with one durable-execution mistake put
+in: an idempotency key removed, a step's call moved out of its step, two
+steps swapped, an ``await`` dropped, ``ctx.uuid()``/``ctx.time()`` replaced
+by ``uuid4()``/``time.time()``. ``check`` runs on each with its default
+settings (and the invariant a user would write for the example); a mutant
+is killed when ``check`` reports a violation. The table goes to
+docs/bug-corpus.md:
+
+    python -m benchmarks.mutants            # all mutants, rewrites the doc's section
+    python -m benchmarks.mutants --no-write --only shop
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "bug-corpus.md"
+MARK = "<!-- mutants: python -m benchmarks.mutants -->"
+
+
+def _no_double_charge(outcome: Any) -> None:
+    charges = [e for e in outcome.effects.get("bank", []) if e.op == "charge"]
+    assert len(charges) <= 1, f"charged {len(charges)} times"
+
+
+def _saga_undone(outcome: Any) -> None:
+    if outcome.error is None:
+        return
+    for ext in ("flights", "hotels"):
+        ops = [e.op for e in outcome.effects.get(ext, [])]
+        assert ops.count("reserve") == ops.count("cancel"), f"{ext} left reserved: {ops}"
+
+
+# module, target, the handler functions it runs, input, invariant
+TARGETS: list[tuple[str, str, tuple[str, ...], Any, Callable[[Any], None] | None]] = [
+    ("shop", "Shop/checkout", ("checkout", "reserve"), {"item": "book", "amount": 30},
+     _no_double_charge),
+    ("payments", "Payments/pay", ("pay",), {"amount": 10}, _no_double_charge),
+    ("saga", "Trips/book", ("book",), {"name": "t1"}, _saga_undone),
+    ("reminders", "Reminders/remind", ("remind",), {"to": "ann", "days": 3}, None),
+    ("counter", "Counter/c1/add", ("add",), 2, None),
+    ("flaky", "Prices/fetch_or_default", ("fetch_or_default",), "ACME", None),
+]
+
+
+@dataclass
+class Mutant:
+    module: str
+    operator: str
+    line: int
+    source: str
+
+
+def _functions(tree: ast.Module, handlers: tuple[str, ...]) -> list[ast.AST]:
+    """The target's handler functions and the module's plain (step) functions."""
+    return [n for n in tree.body if (isinstance(n, ast.AsyncFunctionDef) and n.name in handlers)
+            or isinstance(n, ast.FunctionDef)]
+
+
+def _is_ctx_call(node: ast.AST, method: str | None = None) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "ctx"
+            and (method is None or node.func.attr == method))
+
+
+def _sites(tree: ast.Module, handlers: tuple[str, ...]) -> Iterator[tuple[str, ast.AST, int]]:
+    """Every place one operator applies: (operator, node, line)."""
+    scope = _functions(tree, handlers)
+    for node in (n for fn in scope for n in ast.walk(fn)):
+        if isinstance(node, ast.keyword) and node.arg == "idempotency_key" and not (
+                isinstance(node.value, ast.Constant) and node.value.value is None):
+            yield "remove-idempotency-key", node, node.value.lineno
+        if isinstance(node, ast.Await) and _is_ctx_call(node.value, "run_typed"):
+            yield "call-outside-step", node, node.lineno
+        if isinstance(node, ast.Await) and _is_ctx_call(node.value):
+            yield "drop-await", node, node.lineno
+        if _is_ctx_call(node, "uuid"):
+            yield "uuid4-instead-of-ctx-uuid", node, getattr(node, "lineno", 0)
+        if isinstance(node, ast.Await) and _is_ctx_call(node.value, "time"):
+            yield "time-instead-of-ctx-time", node, node.lineno
+    for fn in scope:
+        for body in _bodies(fn):
+            for i in range(len(body) - 1):
+                if _awaits_step(body[i]) and _awaits_step(body[i + 1]):
+                    yield "swap-steps", body[i], body[i].lineno
+
+
+def _bodies(fn: ast.AST) -> Iterator[list[ast.stmt]]:
+    for node in ast.walk(fn):
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                yield body
+
+
+def _awaits_step(stmt: ast.stmt) -> bool:
+    return any(isinstance(n, ast.Await) and _is_ctx_call(n.value, "run_typed")
+               for n in ast.walk(stmt))
+
+
+class _Apply(ast.NodeTransformer):
+    def __init__(self, operator: str, target: ast.AST) -> None:
+        self.operator, self.target = operator, target
+
+    def visit_keyword(self, node: ast.keyword) -> ast.AST:
+        if node is self.target:
+            return ast.keyword(arg=node.arg, value=ast.Constant(None))
+        return self.generic_visit(node)
+
+    def visit_Await(self, node: ast.Await) -> ast.AST:
+        if node is not self.target:
+            return self.generic_visit(node)
+        call = node.value
+        assert isinstance(call, ast.Call)
+        if self.operator == "call-outside-step":
+            fn, *args = call.args[1:] if len(call.args) > 1 else [call.args[0]]
+            if isinstance(fn, ast.Constant) or (call.args and len(call.args) < 2):
+                return node
+            return ast.Call(func=fn, args=args, keywords=call.keywords)
+        if self.operator == "time-instead-of-ctx-time":
+            return ast.parse("__import__('time').time()", mode="eval").body
+        return call  # drop-await
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if node is self.target:  # uuid4-instead-of-ctx-uuid
+            return ast.parse("__import__('uuid').uuid4()", mode="eval").body
+        return self.generic_visit(node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if self.operator == "swap-steps":
+            for name in ("body", "orelse", "finalbody"):
+                body = getattr(node, name, None)
+                if isinstance(body, list) and self.target in body:
+                    i = body.index(self.target)
+                    body[i], body[i + 1] = body[i + 1], body[i]
+                    return node
+        return super().generic_visit(node)
+
+
+def mutants(module: str, handlers: tuple[str, ...]) -> list[Mutant]:
+    text = (ROOT / "examples" / f"{module}.py").read_text()
+    out = []
+    count = sum(1 for _ in _sites(ast.parse(text), handlers))
+    for k in range(count):
+        tree = ast.parse(text)
+        operator, node, line = list(_sites(tree, handlers))[k]
+        new = ast.unparse(ast.fix_missing_locations(_Apply(operator, node).visit(tree)))
+        if new != ast.unparse(ast.parse(text)):
+            out.append(Mutant(module, operator, line, new))
+    return out
+
+
+@dataclass
+class Result:
+    mutant: Mutant
+    killed: bool
+    kinds: list[str]
+    seconds: float
+
+
+def run(only: list[str]) -> list[Result]:
+    sys.path.insert(0, str(ROOT))
+    import simdurable as sd
+
+    work = Path(tempfile.mkdtemp(prefix="simdurable-mutants-"))
+    sys.path.insert(0, str(work))
+    results = []
+    n = 0
+    for module, target, handlers, value, invariant in TARGETS:
+        if only and module not in only:
+            continue
+        for m in mutants(module, handlers):
+            n += 1
+            name = f"mutant_{module}_{n}"
+            (work / f"{name}.py").write_text(m.source)
+            mod = importlib.import_module(name)
+            t0 = time.perf_counter()
+            try:
+                report = sd.check(services=mod.services, invoke=target, input=value,
+                                  externals=getattr(mod, "externals", []), invariant=invariant)
+                kinds = list(report.kinds)
+            except Exception as err:  # noqa: BLE001 - a mutant that breaks check's setup
+                kinds = [f"error: {type(err).__name__}"]
+            r = Result(m, bool(kinds), kinds, time.perf_counter() - t0)
+            results.append(r)
+            print(f"{module:10} {m.operator:28} line {m.line:3}: "
+                  f"{'killed' if r.killed else 'SURVIVED'} {kinds} {r.seconds:.2f}s", flush=True)
+    return results
+
+
+def table(results: list[Result]) -> str:
+    killed = sum(r.killed for r in results)
+    by_op: dict[str, list[Result]] = {}
+    for r in results:
+        by_op.setdefault(r.mutant.operator, []).append(r)
+    lines = [MARK, "",
+             f"**{killed} of {len(results)} mutants killed ({killed / max(1, len(results)):.0%})** "
+             "by `check` with its default settings, on the handlers of `examples/` "
+             f"({', '.join(t[0] for t in TARGETS)}).", "",
+             "| operator | mutants | killed | survivors (module:line) |",
+             "| --- | --- | --- | --- |"]
+    for op, rs in sorted(by_op.items()):
+        survivors = ", ".join(f"{r.mutant.module}:{r.mutant.line}" for r in rs if not r.killed)
+        lines.append(f"| {op} | {len(rs)} | {sum(r.killed for r in rs)} | {survivors or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    text = table(run(args.only))
+    print(text)
+    if not args.no_write and not args.only:
+        doc = DOC.read_text()
+        if MARK in doc:
+            head, _, rest = doc.partition(MARK)
+            tail = rest[rest.find("<!--"):] if "<!--" in rest else ""
+            DOC.write_text(head + text + ("\n" + tail if tail else ""))
+        else:
+            DOC.write_text(doc.rstrip("\n") + "\n\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any, Final, TypeVar
 
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
-from ..runtime._fast import new_tuple
+from ..runtime._fast import NOT_AWAITABLE, new_tuple
 from ..runtime._ids import awakeable_id, encode_promise
 from ..runtime._invocation import LIVE, REPLAYING, Attempt, StepSpec, current_step, user_source
 from ..runtime._journal import (
@@ -745,11 +745,13 @@ __all__ = [
 
 def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """A future passed into a step is a forgotten ``await``: say what to write."""
-    named = [(f"argument {i}", v) for i, v in enumerate(args)] + \
-        [(f"argument {k}=", v) for k, v in kwargs.items()]
-    for what, value in named:
+    named: list[tuple[int | str, Any]] = [*enumerate(args), *kwargs.items()]
+    for where, value in named:
+        if isinstance(value, NOT_AWAITABLE):  # the common arguments, at a type check each
+            continue
         if isinstance(value, DurableFuture) or inspect.isawaitable(value):
-            arg = what.removeprefix("argument ")
+            arg = f"{where}=" if isinstance(where, str) else str(where)
+            what = f"argument {arg}"
             kw = arg if arg.endswith("=") else "x="
             raise ctx._refuse(
                 "run_typed",

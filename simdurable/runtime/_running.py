@@ -31,7 +31,7 @@ PAUSE: Final = "pause"  # a bug that retrying cannot fix: the HandlerError
 RETRY: Final = "retry"  # raised another exception: it
 ABORTED: Final = "aborted"  # its attempt ended under it (crash, mismatch, ...)
 WAITING: Final = "waiting"  # waits on something not complete; its steps are queued
-PARKED_: Final = "parked"  # waits for its queued resume task (see ``run_lone_step``)
+RESUME_QUEUED: Final = "resume-queued"  # waits for its queued resume task (see ``run_lone_step``)
 GONE: Final = "gone"  # its attempt had already ended: nothing to do
 
 Segment = tuple[str, Any]
@@ -149,7 +149,7 @@ class Running:
             if not attempt.alive:
                 return ABORTED, coro
             if yielded is PARKED:
-                return PARKED_, None
+                return RESUME_QUEUED, None
             if not isinstance(yielded, Wait):
                 return PAUSE, HandlerError(
                     f"the handler awaited {type(yielded).__name__!s}, which is not a "

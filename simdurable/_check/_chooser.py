@@ -212,6 +212,7 @@ class DataExplorer:
     log: list[tuple[FaultPoint, Fault | None]] = field(default_factory=list)
     used: int = 0
     ran: set[tuple[str, int | None]] = field(default_factory=set)
+    terminal: bool = False  # a terminal failure was injected in this run
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         with unwatched():
@@ -225,9 +226,12 @@ class DataExplorer:
         if self.used >= self.swarm.budget:
             return None
         kinds = [k for k in KINDS_AT.get(point.phase, ()) if k in self.swarm.kinds]
-        if TERMINAL in kinds and (point.invocation, point.index) in self.ran:
+        if TERMINAL in kinds and ((point.invocation, point.index) in self.ran
+                                  or self.terminal):
             # A step fails for good before its effect, not after an earlier
-            # attempt applied it (that only a lost response can do).
+            # attempt applied it (that only a lost response can do); and once
+            # per run: the steps after a failure are mostly its compensation,
+            # which failing for good too is a fault to ask for, not a default.
             kinds.remove(TERMINAL)
         if not kinds:
             return None
@@ -237,6 +241,7 @@ class DataExplorer:
             return None
         kind = kinds[(value - threshold) * len(kinds) // (_RES - threshold)]
         self.used += 1
+        self.terminal = self.terminal or kind == TERMINAL
         return make_fault(kind, point, self.draw, self.delays)
 
 

@@ -59,6 +59,7 @@ async def capture_run_ok(ctx: restate.Context, order: str) -> str:
     done = ctx.run_typed("capture", capture, order=order)
     finished, _ = await restate.wait_completed(done, ctx.sleep(timedelta(seconds=30)))
     if done not in finished:
+        await done  # still in flight: let it land, then undo it
         await ctx.run_typed("void", void, order=order)
         return "timed-out"
     await done
@@ -86,6 +87,7 @@ async def slow_run_ok(ctx: restate.Context, order: str) -> str:
     done = ctx.run_typed("capture", capture, order=order)
     which, _ = await restate.select(done=done, timeout=ctx.sleep(timedelta(minutes=15)))
     if which == "timeout":
+        await done  # still in flight: let it land, then undo it
         await ctx.run_typed("void", void, order=order)
         return "timed-out"
     return "captured"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import os
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from ._api.serde import DefaultSerde, JsonSerde
 from ._api.service import AnyService, Handler, collect_handlers
 from ._asyncio_steps import StepLoop
 from ._strict import StrictGuard
+from ._watchdog import Spinning, wall_budget
 from .runtime._engine import Engine, HandlerSpec
 from .runtime._errors import (
     HandlerError,
@@ -46,6 +48,7 @@ from .runtime._faults import (
 from .runtime._ids import awakeable_id
 from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value
 from .runtime._retry import InvocationRetryPolicy, to_ms
+from .runtime._running import user_frames
 from .runtime._scheduler import Chooser, RandomChooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
 from .runtime._trace import Event, event_text
@@ -56,6 +59,8 @@ DEFAULT_MAX_JOURNAL: Final = 50_000
 # The most invocations a simulation may start (each a few KB with its journal).
 DEFAULT_MAX_INVOCATIONS: Final = 20_000
 
+# Seconds of wall-clock time one run() may take (a handler spinning in plain Python).
+DEFAULT_WALL_BUDGET: Final = 60.0
 
 def parse_target(target: str) -> tuple[str, str | None, str]:
     """"Service/handler" or "Object/key/handler" -> (service, key, handler)."""
@@ -71,13 +76,11 @@ def parse_target(target: str) -> tuple[str, str | None, str]:
         )
     return service, (key if sep else None), handler
 
-
 # A run allocates many short-lived objects (entries, futures, coroutine
 # frames) and keeps its journals and trace: with the default threshold the
 # collector runs every 700 allocations and, as the kept heap grows, sweeps it
 # again and again. Collections cannot change a run; they only cost time.
 _RUN_GC_THRESHOLD: Final = 50_000
-
 
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:
@@ -92,7 +95,6 @@ def _fewer_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*old)
 
-
 def coerce_plan(faults: FaultPlan | str | Iterable[Fault] | None) -> FaultPlan:
     if faults is None:
         return FaultPlan()
@@ -101,7 +103,6 @@ def coerce_plan(faults: FaultPlan | str | Iterable[Fault] | None) -> FaultPlan:
     if isinstance(faults, str):
         return FaultPlan.parse(faults)
     return FaultPlan(tuple(faults))
-
 
 @dataclass
 class RunSummary:
@@ -118,7 +119,6 @@ class RunSummary:
         lines += [f"  {w}" for w in self.waiting]
         return "\n".join(lines)
 
-
 def completed_value(rec: InvocationRecord, handler: Handler) -> Any:
     """A completed invocation's return value; raises its ``TerminalError`` if it failed."""
     result = rec.result
@@ -127,14 +127,12 @@ def completed_value(rec: InvocationRecord, handler: Handler) -> Any:
     assert isinstance(result, Value)
     return handler.handler_io.output_serde.deserialize(result.data)
 
-
 def paused_error(rec: InvocationRecord) -> NotFinishedError:
     """What ``result()`` raises for an invocation paused after its retries."""
     return NotFinishedError(
         f"{rec.target} ({rec.id}) is paused after {rec.failures} failed attempts; "
         f"last failure: {rec.last_failure}"
     )
-
 
 class InvocationHandle:
     """A submitted invocation: its id, status and (eventually) result."""
@@ -184,7 +182,6 @@ class InvocationHandle:
             f"{rec.target} ({self.id}) has not finished: {engine.waiting_on(self.id)}"
         )
 
-
 class Simulation:
     """Handlers on a virtual clock, with a seeded RNG and injected faults.
 
@@ -204,6 +201,10 @@ class Simulation:
         but its journal, and memory, grows without end).
       max_invocations: a run that starts more invocations than this is
         reported stuck (a handler that sends itself again without end).
+
+      wall_budget: seconds of wall-clock time one ``run()`` may take before
+        it stops with ``StuckError`` (a handler spinning in plain Python
+        never gives the runtime a turn); None: no limit.
     """
 
     def __init__(
@@ -222,7 +223,12 @@ class Simulation:
         max_journal: int = DEFAULT_MAX_JOURNAL,
         max_invocations: int = DEFAULT_MAX_INVOCATIONS,
         store: Store | None = None,
+        wall_budget: float | None = DEFAULT_WALL_BUDGET,
     ) -> None:
+        if wall_budget is not None and not wall_budget > 0:
+            raise ValueError(f"wall_budget must be a number of seconds > 0 or None, "
+                             f"not {wall_budget!r}")
+        self.wall_budget = wall_budget
         self.seed = seed
         self.strict = strict
         self.externals = list(externals)
@@ -416,21 +422,32 @@ class Simulation:
         engine = self._engine
         scheduler = self.scheduler
         until_ms = None if until is None else to_ms(until, 0)
-        with _fewer_collections():
-            while True:
-                while engine.has_ready():
-                    if scheduler.tasks_run >= scheduler.max_tasks:
-                        why = scheduler.stop_reason or (
-                            f"{self.max_steps} tasks ran (an unbounded loop or a retry storm? "
-                            "Simulation(max_steps=...) raises the limit)")
-                        raise StuckError(
-                            f"no end in sight by t={self.now():.3f}s: {why}\n"
-                            + str(self._summary()),
-                            self._summary().waiting,
-                        )
-                    engine.run_task()
-                if not engine.advance_time(until_ms):
-                    break
+        try:
+            with _fewer_collections(), wall_budget(self.wall_budget):
+                while True:
+                    while engine.has_ready():
+                        if scheduler.tasks_run >= scheduler.max_tasks:
+                            why = scheduler.stop_reason or (
+                                f"{self.max_steps} tasks ran (an unbounded loop or a retry "
+                                "storm? Simulation(max_steps=...) raises the limit)")
+                            raise StuckError(
+                                f"no end in sight by t={self.now():.3f}s: {why}\n"
+                                + str(self._summary()),
+                                self._summary().waiting,
+                            )
+                        engine.run_task()
+                    if not engine.advance_time(until_ms):
+                        break
+        except Spinning as err:
+            frames = user_frames(err)
+            where = (f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} "
+                     f"(in {frames[-1].name})" if frames else "")
+            raise StuckError(
+                f"stopped after {self.wall_budget:g} s of wall-clock time in plain Python"
+                f"{where}: a loop that never awaits gives the runtime no turn "
+                f"(Simulation(wall_budget=...) sets the budget)",
+                [f"{w} (running when stopped)" for w in self._summary().waiting],
+            ) from None
         return self._summary()
 
     def _summary(self) -> RunSummary:
@@ -549,6 +566,5 @@ class Simulation:
         for i, e in enumerate(self.journal(handle)):
             lines.append(f"#{i:<3} {e.at_ms / 1000:>9.3f}s  {e.describe()}")
         return "\n".join(lines)
-
 
 __all__ = ["Simulation", "InvocationHandle", "RunSummary", "parse_target"]

@@ -39,6 +39,7 @@ def check(
     progress: Callable[[int, str], object] | None = None,
     world: Sequence[WorldEvent] = (),
     concurrent: int | Sequence[tuple[str, Any]] = 1,
+    wall_budget: float | None = 60.0,
 ) -> Report:
     """Explore crashes, failures and schedules of one invocation; report violations.
 
@@ -77,6 +78,9 @@ def check(
         (at most 4 in all). Then every run whose faults are transparent must
         end as some one-at-a-time order of them ends, in state and results;
         otherwise it is a ``not-serializable`` violation (a lost update).
+      wall_budget: seconds of wall-clock time one run may take; a handler
+        spinning in plain Python (a loop with no ``await``) is stopped then
+        and reported ``stuck`` with its line. None: no limit.
       progress: ``progress(runs, phase)`` is called after every run (the CLI
         shows it on a terminal); ``phase`` names the phase in words.
 
@@ -90,6 +94,9 @@ def check(
         raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
     t = make_target(services, invoke, input, externals, setup, invariant, strict,
                     retry_policy, liveness, max_steps, world, concurrent)
+    if wall_budget is not None and not wall_budget > 0:
+        raise ValueError(f"wall_budget must be seconds > 0 or None, not {wall_budget!r}")
+    t.wall_budget = wall_budget
     case = forced_case()
     if case is None and replay is not None:
         case = as_case(replay, seed)
@@ -112,8 +119,14 @@ def check(
     try:
         ex = Exploration(t, seed, self_check, progress)
         points = ex.reference()
-        single = ex.single_faults(points) if single_faults else 0
-        examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
+        hopeless = ex.hopeless()
+        if hopeless:
+            single = examples = 0
+            ex.notes.add(hopeless)
+            ex.points.clear()
+        else:
+            single = ex.single_faults(points) if single_faults else 0
+            examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
         ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
         note = None
         from ._process import DEFAULT_HASH_SEEDS, hash_seed_violation

@@ -71,6 +71,7 @@ from ._properties import (
     invariant_violations,
     outcome_violation,
     problem_violations,
+    retry_loop_violations,
     snapshot,
     stuck_violation,
 )
@@ -98,6 +99,7 @@ class Target:
     world: list[WorldEvent] = field(default_factory=list)
     # Invocations submitted at once with the target (``check(concurrent=...)``).
     others: list[tuple[str, Any]] = field(default_factory=list)
+    wall_budget: float | None = 60.0
 
 
 @dataclass
@@ -142,7 +144,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
     try:
         sim = Simulation(t.services, seed=seed, faults=plan, strict=t.strict,
                          externals=t.externals, chooser=chooser,
-                         retry_policy=t.retry_policy, max_steps=t.max_steps)
+                         retry_policy=t.retry_policy, max_steps=t.max_steps,
+                         wall_budget=t.wall_budget)
         if explorer is not None:
             sim.injector.explore = explorer
         driver = WorldDriver(t.world)
@@ -247,7 +250,8 @@ class Exploration:
             self.progress(self.runs, self.phase)
         self._account(facts)
         violations = self.judge(facts)
-        if self.self_check and rerun:
+        # A run that never ends is not run twice: once already takes its whole budget.
+        if self.self_check and rerun and facts.stuck is None:
             chooser2, explorer2 = again() if again is not None else (None, None)
             twin = execute(self.t, seed, plan, chooser2, explorer2, label)
             self.runs += 1
@@ -315,6 +319,7 @@ class Exploration:
         dups = duplicate_violations(facts, None if ref is None else ref.outcome)
         out += dups
         out += invariant_violations(facts, self.t.invariant)
+        out += retry_loop_violations(facts)
         # A handler bug stops its invocation: the changed outcome and the
         # unfinished invocation are its consequences, not separate findings.
         if any(v.kind not in ("duplicate-effect", "invariant", "nondeterministic-call")
@@ -432,6 +437,20 @@ class Exploration:
             phase = LOSE_RESPONSE if p.phase == LOSE_RESPONSE else p.phase
             self.points.add((phase, p.target, p.index))
         return points
+
+    def hopeless(self) -> str | None:
+        """Why exploring faults is pointless after this reference run, if it is:
+        it never ends, or a bug makes every attempt fail the same way."""
+        ref = self.ref
+        if ref is None:
+            return None
+        if ref.stuck is not None:
+            return ("faults were not explored: the fault-free run never ends (each fault "
+                    "point of it would be another run that never ends)")
+        if "retry-loop" in self.found:
+            return ("faults were not explored: without faults every attempt already fails "
+                    "the same way")
+        return None
 
     def single_faults(self, points: Sequence[FaultPoint]) -> int:
         self.phase = "single faults"

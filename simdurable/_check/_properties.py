@@ -49,6 +49,7 @@ KIND_ORDER = (
     "invariant",
     "outcome-changed",
     "not-serializable",
+    "retry-loop",
     "stuck",
     "serialization",
     "handler-error",
@@ -226,6 +227,38 @@ def journal_diff(run: RunFacts, err: JournalMismatchError) -> str:
     lines.append(f"  - #{err.journal_index:<3} {err.recorded}      (in the journal)")
     lines.append(f"  + #{err.journal_index:<3} {err.issued}      (issued on replay)")
     return "\n".join(lines)
+
+
+RETRY_LOOP_ATTEMPTS = 3
+
+
+def retry_loop_violations(run: RunFacts) -> list[Violation]:
+    """An invocation whose every attempt fails the same way at the same line of
+    the user's code: retrying cannot fix it (a bug, not a transient failure)."""
+    engine = run.sim.engine
+    reasons: dict[str, list[str]] = {}
+    for _, kind, who, text in run.sim.trace_events(("retry",)):
+        if kind == "retry":
+            reasons.setdefault(who, []).append(text.rsplit("; next attempt", 1)[0])
+    out = []
+    for rec in engine.records():
+        if rec.status == COMPLETED:
+            continue
+        seen = reasons.get(rec.id, [])
+        last = seen[-RETRY_LOOP_ATTEMPTS:]
+        if len(last) < RETRY_LOOP_ATTEMPTS or len(set(last)) != 1 or " at " not in last[0]:
+            continue
+        reason = last[0]
+        where = reason.rsplit(" at ", 1)[1]
+        ended = "and was paused" if rec.status == PAUSED else "and is still retrying"
+        out.append(Violation(
+            kind="retry-loop",
+            message=f"{rec.target} {reason.replace('handler raised', 'raised', 1)} on every "
+                    f"attempt ({rec.attempts} attempts, {ended}): retrying cannot fix it",
+            handler=rec.target, source=where,
+            details=engine.raised.get(rec.id) or None,
+        ))
+    return out
 
 
 def stuck_violation(run: RunFacts, reference_end_ms: int | None,

@@ -126,6 +126,7 @@ class Engine:
         self.step_run_log = steps.run_log
         self.misuse = lifecycle.misuse
         self.paused_errors = lifecycle.paused_errors
+        self.raised = lifecycle.raised
         self.finished_hooks = lifecycle.finished_hooks
         # Called at every command and every awaited step: bound here, so that
         # the call goes straight to the part that answers it.

@@ -47,6 +47,24 @@ DONE: Final = "done"
 DEAD: Final = "dead"
 
 
+
+def _correct_use(method: str, step: str) -> str:
+    """The right way to write a context call that was made inside a step."""
+    if method in ("set", "clear", "clear_all"):
+        return (f'  x = await ctx.run_typed("{step}", fn); ctx.{method}(...)'
+                f"  # correct!")
+    wait = "" if method in _NOT_AWAITED else "await "
+    return f'  x = {wait}ctx.{method}(...); await ctx.run_typed("{step}", fn, x=x)  # correct!'
+
+
+# Context methods that return a value at once (everything else is awaited).
+_NOT_AWAITED = frozenset({
+    "set", "clear", "clear_all", "key", "uuid", "random", "request", "awakeable",
+    "resolve_awakeable", "reject_awakeable", "service_send", "object_send", "workflow_send",
+    "generic_send",
+})
+
+
 class StepInfo(NamedTuple):
     """Which step's closure is running; fake externals read it to label effects."""
 
@@ -230,8 +248,7 @@ class Attempt:
                 f"the context: no state, calls, sleeps, nested steps, random or uuid.\n"
                 f'  await ctx.run_typed("{step.step}", lambda: ctx.{method}(...))'
                 f"      # incorrect!\n"
-                f"  x = ctx.{method}(...); await ctx.run_typed(\"{step.step}\", fn, x=x)"
-                f"  # correct!",
+                + _correct_use(method, step.step),
                 handler=step.handler,
                 step=step.step,
                 journal_index=step.index,
@@ -284,8 +301,10 @@ class Attempt:
         err = JournalMismatchError(
             "replay took a different path than the journal: the journal holds "
             f"{recorded.describe()} at #{index}, the handler now issued "
-            f"{issued.describe()}. Something outside a step changed between runs "
-            "(time, randomness, iteration order of a set, external data).",
+            f"{issued.describe()}. Either the handler's code changed since the journal "
+            "was written (a new version deployed over invocations in flight), or "
+            "something outside a step changed between runs (time, randomness, iteration "
+            "order of a set, external data).",
             recorded=recorded.describe(),
             issued=issued.describe(),
             handler=self.handler,

@@ -29,6 +29,8 @@ from ._running import (
     Running,
     close,
     describe_exception,
+    user_traceback,
+    where_raised,
 )
 from ._scheduler import Scheduler
 from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
@@ -56,6 +58,8 @@ class Lifecycle:
         self.retry_policy = retry_policy
         self.misuse: list[HandlerError] = []
         self.paused_errors: dict[str, HandlerError] = {}
+        # The traceback (user frames) of each invocation's last handler exception.
+        self.raised: dict[str, str] = {}
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
 
     # -- submission --------------------------------------------------------------
@@ -170,7 +174,11 @@ class Lifecycle:
         elif how is PAUSE:
             self.pause(attempt, detail)
         elif how is RETRY:
-            self.attempt_failed(attempt, detail, f"handler raised {describe_exception(detail)}")
+            where = where_raised(detail)
+            at = f" at {where}" if where else ""
+            self.raised[attempt.rec.id] = user_traceback(detail)
+            self.attempt_failed(attempt, detail,
+                                f"handler raised {describe_exception(detail)}{at}")
         elif how is ABORTED:
             self.after_abort(attempt)
             if coro is not None:

@@ -9,6 +9,8 @@ scheduler, the store (to read a journal) and the attempts themselves.
 
 from __future__ import annotations
 
+import os
+import traceback
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
@@ -36,10 +38,29 @@ GONE: Final = "gone"  # its attempt had already ended: nothing to do
 
 Segment = tuple[str, Any]
 
-
 def describe_exception(exc: BaseException) -> str:
     return repr(exc)
 
+# Frames in files under this folder are simdurable's own, not the user's.
+_OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+def user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """The frames of ``exc``'s traceback that are in the user's code."""
+    return [f for f in traceback.extract_tb(exc.__traceback__)
+            if not os.path.abspath(f.filename).startswith(_OWN)]
+
+def where_raised(exc: BaseException) -> str | None:
+    """``file.py:line`` of the user's line that raised ``exc``, if any."""
+    frames = user_frames(exc)
+    if not frames:
+        return None
+    return f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}"
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback through the user's code only, as Python prints it."""
+    lines = traceback.format_list(user_frames(exc))
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()
 
 def close(coro: Coroutine[Any, Any, Any]) -> None:
     """Close a handler's coroutine unless it is running (or already closed)."""
@@ -48,7 +69,6 @@ def close(coro: Coroutine[Any, Any, Any]) -> None:
             coro.close()
         except BaseException:  # noqa: BLE001 - a dying handler may raise anything
             pass
-
 
 class Running:
     """The attempts running now; see the module docstring."""

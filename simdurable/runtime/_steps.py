@@ -36,7 +36,7 @@ from ._invocation import LIVE, Attempt, StepInfo, StepSpec, Wait, current_step
 from ._invocations import Invocations
 from ._journal import RUN, Completion, Failure, Value
 from ._lifecycle import Lifecycle
-from ._running import Running, describe_exception
+from ._running import Running, describe_exception, where_raised
 from ._scheduler import Scheduler
 from ._trace import Event, Tracer
 
@@ -310,7 +310,9 @@ class Steps:
             rec.retry_index, rec.retry_count, rec.retry_started_ms = index, 0, now
         rec.retry_count += 1
         self.invocations.put(rec)
-        reason = f'step "{spec.name}" (#{index}) failed: {describe_exception(err)}'
+        where = where_raised(err)
+        at = f" at {where}" if where else ""
+        reason = f'step "{spec.name}" (#{index}) failed: {describe_exception(err)}{at}'
         backoff = spec.backoff
         if backoff is None:
             self.lifecycle.attempt_failed(attempt, err, reason)

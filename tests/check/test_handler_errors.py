@@ -1,0 +1,138 @@
+"""Handler exceptions with their line, retry loops at once, never-ending runs
+stopped quickly, and messages that say what to write."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+import simdurable as sd
+
+buggy = sd.Service("Buggy")
+
+
+@buggy.handler()
+async def lookup(ctx: sd.Context, order: dict) -> int:
+    return int(order["missing"])  # the line a retry loop names
+
+
+@buggy.handler()
+async def fine(ctx: sd.Context, order: dict) -> int:
+    return int(order.get("missing", 0))
+
+
+@buggy.handler()
+async def forever(ctx: sd.Context) -> None:
+    while True:
+        await ctx.sleep(timedelta(seconds=1))
+
+
+@buggy.handler()
+async def spin(ctx: sd.Context) -> None:
+    while True:  # never gives the runtime a turn
+        pass
+
+
+LINE = lookup.__code__.co_firstlineno + 2  # `return int(order["missing"])`
+
+
+def test_a_plain_exception_is_traced_with_its_line():
+    sim = sd.Simulation([buggy], retry_policy=sd.InvocationRetryPolicy(max_attempts=2))
+    sim.invoke("Buggy/lookup", {})
+    sim.run()
+    assert any(f"handler raised KeyError('missing') at test_handler_errors.py:{LINE}" in line
+               for line in sim.trace())
+
+
+def test_an_exception_on_every_attempt_is_a_retry_loop_reported_at_once():
+    report = sd.check(services=[buggy], invoke="Buggy/lookup", input={})
+    assert report.kinds == ["retry-loop"]
+    v = report.violations[0]
+    assert v.message.startswith(f"Buggy/lookup raised KeyError('missing') at "
+                                f"test_handler_errors.py:{LINE} on every attempt")
+    assert v.source == f"test_handler_errors.py:{LINE}"
+    assert 'return int(order["missing"])' in (v.details or "")
+    assert "KeyError: 'missing'" in (v.details or "")
+    assert report.single_faults == 0 and report.examples == 0 and report.runs == 2
+    assert any("faults were not explored" in n for n in report.notes)
+    assert sd.check(services=[buggy], invoke="Buggy/fine", input={}, max_examples=5).ok
+
+
+def test_a_never_ending_handler_is_stuck_after_one_run():
+    report = sd.check(services=[buggy], invoke="Buggy/forever", max_steps=3_000)
+    assert report.kinds == ["stuck"]
+    assert report.runs == 1 and report.single_faults == 0 and report.fault_points == 0
+    assert report.reference.startswith("did not finish: no end in sight")
+    assert "3000 tasks ran" in report.reference
+
+
+def test_a_handler_spinning_in_plain_python_is_stopped_after_its_budget():
+    sd.Simulation([buggy]).run()  # imports done, so that the budget is the handler's
+    sim = sd.Simulation([buggy], wall_budget=0.3)
+    sim.invoke("Buggy/spin")
+    started = time.monotonic()
+    with pytest.raises(sd.StuckError) as exc:
+        sim.run()
+    assert time.monotonic() - started < 10
+    line = spin.__code__.co_firstlineno + 2
+    assert f"stopped after 0.3 s of wall-clock time in plain Python at " \
+           f"test_handler_errors.py:{line} (in spin)" in str(exc.value)
+    report = sd.check(services=[buggy], invoke="Buggy/spin", wall_budget=0.3)
+    assert report.kinds == ["stuck"] and "wall-clock" in report.violations[0].message
+    time.sleep(0.5)  # nothing fires after the run ended
+    with pytest.raises(ValueError, match="wall_budget"):
+        sd.Simulation([buggy], wall_budget=0)
+
+
+flags = {"v2": False}
+changing = sd.Service("Changing")
+
+
+def _one() -> int:
+    return 1
+
+
+def _deploy() -> int:
+    flags["v2"] = True  # as if a new version were deployed while the invocation ran
+    return 2
+
+
+@changing.handler()
+async def flow(ctx: sd.Context) -> None:
+    await ctx.run_typed("a", _one)
+    if flags["v2"]:
+        await ctx.sleep(timedelta(seconds=1))
+    else:
+        await ctx.run_typed("b", _deploy)
+
+
+def test_a_journal_mismatch_says_the_code_may_have_changed():
+    flags["v2"] = False
+    sim = sd.Simulation([changing], faults="crash(step=b, phase=after-store)")
+    sim.invoke("Changing/flow")
+    sim.run()
+    (err,) = sim.problems
+    assert isinstance(err, sd.JournalMismatchError)
+    assert "the handler's code changed since the journal was written" in str(err)
+
+
+def test_the_context_misuse_hint_awaits_what_must_be_awaited():
+    obj = sd.VirtualObject("O")
+
+    @obj.handler()
+    async def reads(ctx: sd.ObjectContext) -> None:
+        await ctx.run_typed("s", lambda: ctx.get("k"))
+
+    @obj.handler()
+    async def writes(ctx: sd.ObjectContext) -> None:
+        await ctx.run_typed("s", lambda: ctx.set("k", 1))
+
+    sim = sd.Simulation([obj])
+    sim.invoke("O/a/reads")
+    sim.invoke("O/b/writes")
+    sim.run()
+    texts = sorted(str(p) for p in sim.problems)
+    assert 'x = await ctx.get(...); await ctx.run_typed("s", fn, x=x)  # correct!' in texts[0]
+    assert 'x = await ctx.run_typed("s", fn); ctx.set(...)  # correct!' in texts[1]

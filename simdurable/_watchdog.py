@@ -6,7 +6,10 @@ otherwise never return. One daemon thread per process sleeps until the
 earliest deadline and then raises ``Spinning`` in the thread that is over
 its budget (``PyThreadState_SetAsyncExc``: Python checks for it between
 bytecodes, so a pure-Python loop is interrupted; a C call that never returns
-is not). A deadline that is cleared first costs nothing but a lock.
+is not). A deadline that is cleared first costs nothing but a lock; one that
+fires just as the block ends is taken before the block returns (clearing a
+pending exception with ``PyThreadState_SetAsyncExc(id, NULL)`` leaves the
+interpreter hanging at the next profiled call on CPython 3.11).
 """
 
 from __future__ import annotations
@@ -46,18 +49,23 @@ class _Watchdog:
                                                 daemon=True)
                 self._thread.start()
             self._cond.notify()
+        delivered = False
         try:
             yield
+        except Spinning:
+            delivered = True
+            raise
         finally:
             with self._cond:
                 if outer is None:
                     self._deadlines.pop(ident, None)
                 else:
                     self._deadlines[ident] = outer
-                if ident in self._fired and outer is None:
+                fired = ident in self._fired and outer is None
+                if fired:
                     self._fired.discard(ident)
-                    # Not delivered yet (the run ended first): withdraw it.
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+            if fired and not delivered:
+                _absorb()
 
     def _loop(self) -> None:
         with self._cond:
@@ -74,6 +82,16 @@ class _Watchdog:
                 self._fired.add(ident)
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
                                                            ctypes.py_object(Spinning))
+
+
+def _absorb() -> None:
+    """Take a ``Spinning`` that fired just as the block ended: Python delivers
+    it at the next loop jump or call, which here is one of these."""
+    try:
+        for _ in range(10_000):
+            pass
+    except Spinning:
+        pass
 
 
 _watchdog = _Watchdog()

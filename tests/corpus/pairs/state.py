@@ -205,7 +205,7 @@ PAIRS = [
     Pair(name="module-counter-key", kind="duplicate-effect", source="dbos-inc/dbos-docs#408",
          invoke="Numbered/order", input=10, buggy=[numbered_bug], correct=[numbered_ok],
          externals=(pay,), setup=reset_seq),
-    Pair(name="non-terminal-validation", kind="stuck",
+    Pair(name="non-terminal-validation", kind="retry-loop",
          source="dbos-inc/dbos-transact-py#147", invoke="Validate/pay", input=-5,
          buggy=[validate_bug], correct=[validate_ok]),
 ]

@@ -529,6 +529,15 @@ class Simulation:
     def reject_awakeable(self, awakeable: str, message: str, code: int = 500) -> None:
         self._engine.complete_awakeable(awakeable, Failure(code, message))
 
+    def signal(self, handle: InvocationHandle | str, name: str, value: Any = None) -> None:
+        """Send signal ``name`` with ``value`` to an invocation (its ``ctx.signal(name)``)."""
+        self._engine.signal(self._id(handle), name, Value(JsonSerde().serialize(value)))
+
+    def reject_signal(self, handle: InvocationHandle | str, name: str, message: str,
+                      code: int = 500) -> None:
+        """Send signal ``name`` as a failure: awaiting it raises ``TerminalError``."""
+        self._engine.signal(self._id(handle), name, Failure(code, message))
+
     def resolve_promise(self, workflow: str, key: str, name: str, value: Any = None) -> bool:
         """Resolve a workflow's durable promise from the test; False if already done."""
         return self._engine.complete_promise(

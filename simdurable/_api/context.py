@@ -24,6 +24,7 @@ from ..runtime._fast import NOT_AWAITABLE, new_tuple
 from ..runtime._ids import awakeable_id, encode_promise
 from ..runtime._invocation import LIVE, REPLAYING, Attempt, StepSpec, current_step, user_source
 from ..runtime._journal import (
+    ATTACH,
     AWAKEABLE,
     CALL,
     CANCEL,
@@ -35,10 +36,13 @@ from ..runtime._journal import (
     PROMISE_GET,
     PROMISE_PEEK,
     REJECT_AWAKEABLE,
+    REJECT_SIGNAL,
     RESOLVE_AWAKEABLE,
+    RESOLVE_SIGNAL,
     RUN,
     SEND,
     SET,
+    SIGNAL,
     SLEEP,
     Entry,
     Failure,
@@ -427,6 +431,44 @@ class Context:
 
     def cancel_invocation(self, invocation_id: str) -> None:
         self._issue(Entry(CANCEL, invocation_id), "cancel_invocation")
+
+    def attach_invocation(
+        self, invocation_id: str, serde: Serde[Any] | None = None, type_hint: Any = None
+    ) -> DurableFuture[Any]:
+        """A future of invocation ``invocation_id``'s result (its failure raises
+        ``TerminalError``); an unknown id fails it with code 404."""
+        if not isinstance(invocation_id, str) or not invocation_id:
+            raise self._refuse("attach_invocation", f"needs an invocation id, got "
+                                                    f"{invocation_id!r}")
+        serde = serde or DefaultSerde(type_hint)
+        index = self._issue(Entry(ATTACH, invocation_id), "attach_invocation")
+        return DurableFuture(self._attempt, index, _decoder(serde))
+
+    # -- signals -------------------------------------------------------------------
+    def signal(
+        self, name: str, serde: Serde[Any] | None = None, type_hint: Any = None
+    ) -> DurableFuture[Any]:
+        """The value of the signal ``name`` sent to this invocation (by
+        ``resolve_signal`` or ``Simulation.signal``), once it arrives; a signal
+        sent before it is asked for is kept."""
+        serde = serde or DefaultSerde(type_hint)
+        index = self._issue(Entry(SIGNAL, name), "signal")
+        return DurableFuture(self._attempt, index, _decoder(serde))
+
+    def resolve_signal(
+        self, invocation_id: str, name: str, value: Any, serde: Serde[Any] | None = None
+    ) -> None:
+        """Send signal ``name`` with ``value`` to invocation ``invocation_id``."""
+        data = (serde or DefaultSerde()).serialize(value)
+        self._issue(Entry(RESOLVE_SIGNAL, f"{invocation_id}/{name}", data=data),
+                    "resolve_signal")
+
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        """Send signal ``name`` as a failure: awaiting it raises ``TerminalError``."""
+        data = json.dumps({"message": failure_message, "code": failure_code}).encode()
+        self._issue(Entry(REJECT_SIGNAL, f"{invocation_id}/{name}", data=data), "reject_signal")
 
     # -- awakeables -------------------------------------------------------------
     def awakeable(

@@ -22,6 +22,7 @@ from ._faults import AFTER_STORE, BEFORE, DELAY, TIMER, Injector
 from ._ids import make_id
 from ._invocation import Abort, Attempt
 from ._journal import (
+    ATTACH,
     CALL,
     CANCEL,
     CLEAR,
@@ -32,18 +33,22 @@ from ._journal import (
     PROMISE_GET,
     PROMISE_PEEK,
     REJECT_AWAKEABLE,
+    REJECT_SIGNAL,
     RESOLVE_AWAKEABLE,
+    RESOLVE_SIGNAL,
     RUN,
     SEND,
     SET,
+    SIGNAL,
     SLEEP,
     Entry,
+    Failure,
     Value,
 )
 from ._lifecycle import Lifecycle
-from ._promises import Promises, awakeable_completion
+from ._promises import SIGNALS, Promises, awakeable_completion
 from ._scheduler import Scheduler
-from ._store import Store
+from ._store import COMPLETED, Store
 from ._trace import Event, Tracer
 
 After = list[Callable[[], None]]
@@ -155,6 +160,33 @@ class Commands:
         elif kind == CANCEL:
             target = entry.name
             after.append(lambda: self.lifecycle.cancel(target))
+        elif kind == SIGNAL:
+            existing = self.store.promise(SIGNALS, rec.id, entry.name)
+            if existing is not None:
+                entry = entry._replace(result=existing)
+            else:
+                skey = (SIGNALS, rec.id, entry.name)
+                after.append(lambda: self.promises.wait_for(skey, (rec.id, index)))
+        elif kind in (RESOLVE_SIGNAL, REJECT_SIGNAL):
+            signalled = awakeable_completion(entry)
+            target, _, name = entry.name.partition("/")
+            after.append(lambda: self.promises.signal(target, name, signalled))
+        elif kind == ATTACH:
+            entry = self._attach(rec.id, entry, index, after)
+        return entry
+
+    def _attach(self, inv_id: str, entry: Entry, index: int, after: After) -> Entry:
+        """Wait for invocation ``entry.name``'s result (at once if it has ended)."""
+        target = self.lifecycle.invocations.get(entry.name)
+        if target is None:
+            return entry._replace(result=Failure(404, f"invocation {entry.name} not found"))
+        if target.id == inv_id:
+            return entry._replace(result=Failure(
+                400, f"invocation {inv_id} cannot attach to itself: it would wait forever"))
+        if target.status == COMPLETED and target.result is not None:
+            return entry._replace(result=target.result)
+        caller = (inv_id, index)
+        after.append(lambda: self.completions.wait_for(target.id, caller))
         return entry
 
     def _sleep(self, attempt: Attempt, entry: Entry, index: int, after: After) -> Entry:

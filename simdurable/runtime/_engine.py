@@ -200,6 +200,9 @@ class Engine:
     def complete_awakeable(self, awk: str, completion: Completion) -> None:
         self.promises.complete_awakeable(awk, completion)
 
+    def signal(self, inv_id: str, name: str, completion: Completion) -> None:
+        self.promises.signal(inv_id, name, completion)
+
     def crash(self, reason: str) -> None:
         self.fault_points.crash(reason)
 

@@ -29,6 +29,13 @@ PROMISE_GET: Final = "promise"
 PROMISE_PEEK: Final = "promise_peek"
 PROMISE_COMPLETE: Final = "promise_complete"
 CANCEL: Final = "cancel_invocation"
+# Signals: a named value sent to one invocation (``name`` is the signal's name;
+# a resolve/reject's ``name`` is "<invocation id>/<signal name>").
+SIGNAL: Final = "signal"
+RESOLVE_SIGNAL: Final = "resolve_signal"
+REJECT_SIGNAL: Final = "reject_signal"
+# Waiting for another invocation's result (``name`` is its id).
+ATTACH: Final = "attach_invocation"
 # The one notification kind: the completion of the command at ``target``.
 COMPLETION: Final = "completion"
 # A notification with no command: the invocation was cancelled.
@@ -38,12 +45,13 @@ COMMAND_KINDS: Final = frozenset(
     {
         RUN, SLEEP, GET, SET, CLEAR, CLEAR_ALL, KEYS, CALL, SEND, AWAKEABLE,
         RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, PROMISE_GET, PROMISE_PEEK,
-        PROMISE_COMPLETE, CANCEL,
+        PROMISE_COMPLETE, CANCEL, SIGNAL, RESOLVE_SIGNAL, REJECT_SIGNAL, ATTACH,
     }
 )
 # Commands whose payload is compared on replay (like Restate's payload checks).
 PAYLOAD_CHECKED: Final = frozenset(
-    {SET, CALL, SEND, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, PROMISE_COMPLETE}
+    {SET, CALL, SEND, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, PROMISE_COMPLETE, RESOLVE_SIGNAL,
+     REJECT_SIGNAL}
 )
 
 

@@ -1,9 +1,12 @@
-"""Workflow promises and awakeables: completions that come from anyone.
+"""Workflow promises, signals and awakeables: completions that come from anyone.
 
 Owns who waits on each durable promise (by workflow, key and name). A
 promise is completed once, from a handler (its PROMISE_COMPLETE command) or
 from outside; an awakeable is an index in a waiting journal, completed by id.
-Calls the store and ``Completions.deliver``.
+A signal is a promise of one invocation (stored under ``SIGNALS`` and the
+invocation's id): the first value sent for a name is kept until the
+invocation asks for it, later ones are dropped. Calls the store and
+``Completions.deliver``.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from ._completions import Completions
 from ._errors import InvalidTargetError
 from ._ids import decode_promise, parse_awakeable_id
 from ._invocations import Invocations
-from ._journal import RESOLVE_AWAKEABLE, Completion, Entry, Failure, Value
-from ._store import InvocationRecord, Store
+from ._journal import RESOLVE_AWAKEABLE, RESOLVE_SIGNAL, Completion, Entry, Failure, Value
+from ._store import COMPLETED, InvocationRecord, Store
 from ._trace import Tracer
 
 PROMISE_ALREADY_COMPLETED: Final = "promise was already completed"
 
 PromiseKey = tuple[str, str, str]  # workflow, key, promise name
+
+# The promise "workflow" under which an invocation's signals are stored (keyed
+# by its id); no service can be named so, since names have no "/".
+SIGNALS: Final = "signal/"
 
 
 class Promises:
@@ -84,9 +91,26 @@ class Promises:
         self.completions.deliver(inv_id, index, completion)
 
 
+    def signal(self, inv_id: str, name: str, completion: Completion) -> None:
+        """Send signal ``name`` to invocation ``inv_id``: its first value wins.
+
+        A signal for an invocation that does not exist or has ended is
+        dropped (and traced), as on Restate.
+        """
+        rec = self.invocations.get(inv_id)
+        if rec is None or rec.status == COMPLETED:
+            self.trace("signal", inv_id, f"signal {name!r} dropped: no such running invocation")
+            return
+        if self.complete(SIGNALS, inv_id, name, completion):
+            self.trace("signal", inv_id, f"signal {name!r} received")
+        else:
+            self.trace("signal", inv_id, f"signal {name!r} dropped: it was sent before")
+
+
 def awakeable_completion(entry: Entry) -> Completion:
-    """What a RESOLVE_AWAKEABLE or REJECT_AWAKEABLE command completes its awakeable with."""
-    if entry.kind == RESOLVE_AWAKEABLE:
+    """What a RESOLVE_AWAKEABLE or REJECT_AWAKEABLE command (or a signal's)
+    completes its awakeable (or signal) with."""
+    if entry.kind in (RESOLVE_AWAKEABLE, RESOLVE_SIGNAL):
         return Value(entry.data or b"")
     payload = json.loads(entry.data or b"{}")
     return Failure(int(payload.get("code", 500)), str(payload.get("message", "")))

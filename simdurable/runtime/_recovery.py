@@ -15,10 +15,10 @@ from ._completions import Completions
 from ._errors import InvalidTargetError
 from ._faults import Injector
 from ._invocations import Invocations
-from ._journal import CALL, COMPLETION, PROMISE_GET, SLEEP, Completion
+from ._journal import ATTACH, CALL, COMPLETION, PROMISE_GET, SIGNAL, SLEEP, Completion
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
-from ._promises import Promises
+from ._promises import SIGNALS, Promises
 from ._registry import Registry
 from ._running import Running
 from ._scheduler import Scheduler
@@ -26,7 +26,7 @@ from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
 
 # Commands whose completion comes from outside the invocation (a timer, a
 # callee, a promise): rebuilt as waiters when the engine (re)loads the store.
-_WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET})
+_WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET, SIGNAL, ATTACH})
 
 Late = list[tuple[str, int, Completion]]
 
@@ -112,13 +112,20 @@ class Recovery:
             e = journal[i]
             if e.kind == SLEEP:
                 self.scheduler.add_timer(e.wake_ms, ("sleep", rec.id, i))
-            elif e.kind == CALL:
-                callee = self.invocations.get(e.ref)
+            elif e.kind in (CALL, ATTACH):
+                callee_id = e.ref if e.kind == CALL else e.name
+                callee = self.invocations.get(callee_id)
                 if callee is not None and callee.status == COMPLETED:
                     assert callee.result is not None
                     late.append((rec.id, i, callee.result))
                 else:
-                    self.completions.wait_for(e.ref, (rec.id, i))
+                    self.completions.wait_for(callee_id, (rec.id, i))
+            elif e.kind == SIGNAL:
+                existing = self.store.promise(SIGNALS, rec.id, e.name)
+                if existing is not None:
+                    late.append((rec.id, i, existing))
+                else:
+                    self.promises.wait_for((SIGNALS, rec.id, e.name), (rec.id, i))
             elif e.kind == PROMISE_GET:
                 assert rec.key is not None
                 existing = self.store.promise(rec.service, rec.key, e.name)

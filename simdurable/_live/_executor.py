@@ -556,6 +556,23 @@ class Executor:
 
         self._portal(complete)
 
+    def signal(self, inv: LiveInvocation | str, name: str, value: Any = None) -> None:
+        """Send signal ``name`` with ``value`` to an invocation (its ``ctx.signal(name)``)."""
+        self._signal(inv, name, Value(JsonSerde().serialize(value)))
+
+    def reject_signal(self, inv: LiveInvocation | str, name: str, message: str,
+                      code: int = 500) -> None:
+        """Send signal ``name`` as a failure: awaiting it raises ``TerminalError``."""
+        self._signal(inv, name, Failure(code, message))
+
+    def _signal(self, inv: LiveInvocation | str, name: str, completion: Value | Failure) -> None:
+        inv_id = inv.id if isinstance(inv, LiveInvocation) else inv
+
+        async def signal(host: LiveHost) -> None:
+            await host.call(lambda: host.engine.signal(inv_id, name, completion))
+
+        self._portal(signal)
+
     def resolve_promise(self, workflow: str, key: str, name: str, value: Any = None) -> bool:
         """Resolve a workflow's durable promise from outside; False if already done."""
         return self._complete_promise(workflow, key, name, Value(JsonSerde().serialize(value)))

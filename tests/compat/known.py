@@ -10,27 +10,14 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('docs_develop_error_ha
                                                                               'a call that failed '
                                                                               'with it; Restate '
                                                                               'passes it on',
-          ('docs_develop_signals', 'a signal sent before the wait'): 'signals are not supported '
-                                                                     'yet',
-          ('docs_develop_signals', 'approved'): 'signals are not supported yet',
-          ('docs_develop_signals', 'denied'): 'signals are not supported yet',
-          ('docs_develop_signals', 'steered once'): 'signals are not supported yet',
           ('docs_foundations_invocations', 'attach to a keyed send'): 'ctx.attach_invocation() is '
-                                                                      'not supported yet',
-          ('sdk_ts_command_interpreter', 'a signal'): 'signals are not supported yet',
-          ('sdk_ts_test_utils', 'reject a signal'): 'signals are not supported yet',
-          ('sdk_ts_test_utils', 'resolve a signal'): 'signals are not supported yet'},
+                                                                      'not supported yet',},
  'swap': {('docs_develop_error_handling', 'the metadata reaches the caller'): "a terminal error's "
                                                                               'metadata does not '
                                                                               'reach the caller of '
                                                                               'a call that failed '
                                                                               'with it; Restate '
                                                                               'passes it on',
-          ('docs_develop_signals', 'a signal sent before the wait'): 'signals are not supported '
-                                                                     'yet',
-          ('docs_develop_signals', 'approved'): 'signals are not supported yet',
-          ('docs_develop_signals', 'denied'): 'signals are not supported yet',
-          ('docs_develop_signals', 'steered once'): 'signals are not supported yet',
           ('docs_foundations_actions', 'a timer around a call'): "a call's argument is not written "
                                                                  "with the callee's input serde: a "
                                                                  'dict passed where the callee '
@@ -42,7 +29,4 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('docs_develop_error_ha
                                                  'callee takes a pydantic model goes through, '
                                                  'where restate-sdk fails the handler',
           ('docs_foundations_invocations', 'attach to a keyed send'): 'ctx.attach_invocation() is '
-                                                                      'not supported yet',
-          ('sdk_ts_command_interpreter', 'a signal'): 'signals are not supported yet',
-          ('sdk_ts_test_utils', 'reject a signal'): 'signals are not supported yet',
-          ('sdk_ts_test_utils', 'resolve a signal'): 'signals are not supported yet'}}
+                                                                      'not supported yet',}}

@@ -328,6 +328,26 @@ def test_awakeables_and_promises(db: Path) -> None:
         assert h.result(timeout=5) == "hi yes"
 
 
+@svc.handler()
+async def two_signals(ctx: restate.Context) -> list[str]:
+    await ctx.sleep(timedelta(milliseconds=50))
+    first = await ctx.signal("first")
+    try:
+        await ctx.signal("second")
+    except restate.TerminalError as err:
+        return [first, err.message]
+    return [first]
+
+
+def test_signals(db: Path) -> None:
+    with restate.Executor(SERVICES, db=db) as ex:
+        h = ex.send("Jobs/two_signals")
+        ex.signal(h, "first", "early")  # before the handler asks: kept
+        time.sleep(0.1)
+        ex.reject_signal(h.id, "second", "refused", 409)
+        assert h.result(timeout=5) == ["early", "refused"]
+
+
 def test_a_timer_armed_in_a_worker_threads_turn_fires_on_time(db: Path) -> None:
     with restate.Executor(SERVICES, db=db) as ex:
         t0 = time.monotonic()

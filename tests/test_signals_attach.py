@@ -22,8 +22,8 @@ async def wait(ctx: restate.Context, name: str) -> str:
 async def wait_after_a_while(ctx: restate.Context) -> list:
     await ctx.sleep(timedelta(hours=1))
     first = await ctx.signal("go")
-    again = await ctx.signal("go")  # the same signal, asked again
-    return [first, again]
+    second = await ctx.signal("go")  # the next signal of that name
+    return [first, second]
 
 
 @svc.handler()
@@ -68,7 +68,7 @@ def test_a_handler_waits_for_the_signal_another_sends():
     assert waiter.result() == "yes"
 
 
-def test_a_signal_sent_before_it_is_asked_for_is_kept_and_the_first_wins():
+def test_signals_sent_before_they_are_asked_for_are_kept_in_order():
     sim = sd.Simulation([svc], seed=1)
     waiter = sim.invoke("Sig/wait_after_a_while")
     sim.run(until=timedelta(minutes=1))
@@ -76,7 +76,7 @@ def test_a_signal_sent_before_it_is_asked_for_is_kept_and_the_first_wins():
     sim.run(until=timedelta(minutes=2))
     sim.signal(waiter, "go", "second")
     sim.run()
-    assert waiter.result() == ["first", "first"]
+    assert waiter.result() == ["first", "second"]
 
 
 def test_a_rejected_signal_raises_terminal_error_in_the_waiter():
@@ -101,8 +101,10 @@ def test_signals_survive_crashes_restarts_and_replays():
         sim.run(until=timedelta(minutes=1))
         sim.signal(waiter, "go", "kept")
         sim.restart()
+        sim.run(until=timedelta(hours=2))
+        sim.signal(waiter, "go", "later")
         sim.run()
-        assert waiter.result() == ["kept", "kept"], point
+        assert waiter.result() == ["kept", "later"], point
         assert not sim.problems
 
         sim = sd.Simulation([svc], seed=2)

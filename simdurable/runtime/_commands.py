@@ -46,7 +46,7 @@ from ._journal import (
     Value,
 )
 from ._lifecycle import Lifecycle
-from ._promises import SIGNALS, Promises, awakeable_completion
+from ._promises import SIGNALS, Promises, awakeable_completion, signal_slot
 from ._scheduler import Scheduler
 from ._store import COMPLETED, Store
 from ._trace import Event, Tracer
@@ -160,12 +160,14 @@ class Commands:
         elif kind == CANCEL:
             target = entry.name
             after.append(lambda: self.lifecycle.cancel(target))
-        elif kind == SIGNAL:
-            existing = self.store.promise(SIGNALS, rec.id, entry.name)
+        elif kind == SIGNAL:  # the n-th ctx.signal(name) takes the n-th signal sent
+            n = sum(1 for e in attempt.journal if e.kind == SIGNAL and e.name == entry.name)
+            slot = signal_slot(entry.name, n)
+            existing = self.store.promise(SIGNALS, rec.id, slot)
             if existing is not None:
                 entry = entry._replace(result=existing)
             else:
-                skey = (SIGNALS, rec.id, entry.name)
+                skey = (SIGNALS, rec.id, slot)
                 after.append(lambda: self.promises.wait_for(skey, (rec.id, index)))
         elif kind in (RESOLVE_SIGNAL, REJECT_SIGNAL):
             signalled = awakeable_completion(entry)

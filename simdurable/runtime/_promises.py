@@ -3,10 +3,10 @@
 Owns who waits on each durable promise (by workflow, key and name). A
 promise is completed once, from a handler (its PROMISE_COMPLETE command) or
 from outside; an awakeable is an index in a waiting journal, completed by id.
-A signal is a promise of one invocation (stored under ``SIGNALS`` and the
-invocation's id): the first value sent for a name is kept until the
-invocation asks for it, later ones are dropped. Calls the store and
-``Completions.deliver``.
+Signals sent to one invocation under one name form a queue: the n-th is
+stored as the promise ``<name>/<n>`` (under ``SIGNALS`` and the invocation's
+id), and the invocation's n-th ``ctx.signal(name)`` takes it, whether it came
+before or after. Calls the store and ``Completions.deliver``.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class Promises:
 
 
     def signal(self, inv_id: str, name: str, completion: Completion) -> None:
-        """Send signal ``name`` to invocation ``inv_id``: its first value wins.
+        """Queue signal ``name`` for invocation ``inv_id``.
 
         A signal for an invocation that does not exist or has ended is
         dropped (and traced), as on Restate.
@@ -101,10 +101,16 @@ class Promises:
         if rec is None or rec.status == COMPLETED:
             self.trace("signal", inv_id, f"signal {name!r} dropped: no such running invocation")
             return
-        if self.complete(SIGNALS, inv_id, name, completion):
-            self.trace("signal", inv_id, f"signal {name!r} received")
-        else:
-            self.trace("signal", inv_id, f"signal {name!r} dropped: it was sent before")
+        n = 0
+        while self.store.promise(SIGNALS, inv_id, signal_slot(name, n)) is not None:
+            n += 1
+        self.complete(SIGNALS, inv_id, signal_slot(name, n), completion)
+        self.trace("signal", inv_id, f"signal {name!r} #{n} received")
+
+
+def signal_slot(name: str, n: int) -> str:
+    """The promise that holds the ``n``-th signal ``name`` (0-based) of an invocation."""
+    return f"{name}/{n}"
 
 
 def awakeable_completion(entry: Entry) -> Completion:

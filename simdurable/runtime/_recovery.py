@@ -18,7 +18,7 @@ from ._invocations import Invocations
 from ._journal import ATTACH, CALL, COMPLETION, PROMISE_GET, SIGNAL, SLEEP, Completion
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
-from ._promises import SIGNALS, Promises
+from ._promises import SIGNALS, Promises, signal_slot
 from ._registry import Registry
 from ._running import Running
 from ._scheduler import Scheduler
@@ -121,11 +121,13 @@ class Recovery:
                 else:
                     self.completions.wait_for(callee_id, (rec.id, i))
             elif e.kind == SIGNAL:
-                existing = self.store.promise(SIGNALS, rec.id, e.name)
+                n = sum(1 for x in journal[:i] if x.kind == SIGNAL and x.name == e.name)
+                slot = signal_slot(e.name, n)
+                existing = self.store.promise(SIGNALS, rec.id, slot)
                 if existing is not None:
                     late.append((rec.id, i, existing))
                 else:
-                    self.promises.wait_for((SIGNALS, rec.id, e.name), (rec.id, i))
+                    self.promises.wait_for((SIGNALS, rec.id, slot), (rec.id, i))
             elif e.kind == PROMISE_GET:
                 assert rec.key is not None
                 existing = self.store.promise(rec.service, rec.key, e.name)

@@ -9,9 +9,7 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('docs_develop_error_ha
                                                                               'reach the caller of '
                                                                               'a call that failed '
                                                                               'with it; Restate '
-                                                                              'passes it on',
-          ('docs_foundations_invocations', 'attach to a keyed send'): 'ctx.attach_invocation() is '
-                                                                      'not supported yet',},
+                                                                              'passes it on',},
  'swap': {('docs_develop_error_handling', 'the metadata reaches the caller'): "a terminal error's "
                                                                               'metadata does not '
                                                                               'reach the caller of '
@@ -27,6 +25,4 @@ KNOWN: dict[str, dict[tuple[str, str], str]] = {'real': {('docs_develop_error_ha
           ('docs_foundations_actions', 'calls'): "a call's argument is not written with the "
                                                  "callee's input serde: a dict passed where the "
                                                  'callee takes a pydantic model goes through, '
-                                                 'where restate-sdk fails the handler',
-          ('docs_foundations_invocations', 'attach to a keyed send'): 'ctx.attach_invocation() is '
-                                                                      'not supported yet',}}
+                                                 'where restate-sdk fails the handler',}}

@@ -412,3 +412,12 @@ def test_default_serde_stores_and_rebuilds_msgspec_structs():
     assert serde.deserialize(b'{"message":"hi","count":2}') == Greeting("hi", 2)
     own = restate.serde.MsgspecJsonSerde(Greeting)
     assert own.deserialize(own.serialize(Greeting("yo"))) == Greeting("yo")
+
+
+def test_retry_policy_fields_left_none_take_the_defaults_as_in_restate_sdk():
+    policy = restate.retry_policy.InvocationRetryPolicy(
+        initial_interval=None, exponentiation_factor=None, max_interval=None,
+        max_attempts=3, on_max_attempts=None)
+    backoff = policy.backoff()
+    assert (policy.on_max_attempts, backoff.initial_ms, backoff.factor,
+            backoff.max_interval_ms, backoff.max_attempts) == ("pause", 500, 2.0, 60_000, 3)

@@ -66,6 +66,11 @@ class InvocationRetryPolicy:
     on_max_attempts: str = "pause"
 
     def __post_init__(self) -> None:
+        # restate-sdk's fields default to None, "the server's default": the same here.
+        if self.on_max_attempts is None:
+            object.__setattr__(self, "on_max_attempts", "pause")
+        if self.exponentiation_factor is None:
+            object.__setattr__(self, "exponentiation_factor", 2.0)
         if self.on_max_attempts not in ("pause", "kill"):
             raise ValueError(
                 f"on_max_attempts must be 'pause' or 'kill', not {self.on_max_attempts!r}"

@@ -26,7 +26,8 @@ from typing import Any
 from ._util import CACHE, log
 
 RESTATE_SERVER_VERSION = "1.7.12"
-PEER_PACKAGES = ("restate-sdk==1.3.0", "hypercorn>=0.17", "dbos==3.4.0")
+# restate-sdk with its serde extra: programs under test use pydantic and msgspec models.
+PEER_PACKAGES = ("restate-sdk[serde]==1.3.0", "hypercorn>=0.17", "dbos==3.4.0")
 NPM_DIR = CACHE / "npm"
 VENV_DIR = CACHE / "peers-venv"
 PEERS_DIR = Path(__file__).resolve().parent / "peers"
@@ -68,7 +69,7 @@ def peers_python() -> Path:
     """The interpreter of the peers' virtual environment, created on first use."""
     python = VENV_DIR / "bin" / "python"
     if python.exists():
-        probe = _run([str(python), "-c", "import restate, hypercorn, dbos"], timeout=120)
+        probe = _run([str(python), "-c", "import restate, hypercorn, dbos, pydantic, msgspec"], timeout=120)
         if probe.returncode == 0:
             return python
     log(f"installing {', '.join(PEER_PACKAGES)} into {VENV_DIR}")

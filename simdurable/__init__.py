@@ -79,6 +79,14 @@ from ._check import (
     write_chrome_trace as write_chrome_trace,
 )
 from ._live import Executor as Executor, ExecutorStoppedError as ExecutorStoppedError
+from ._replay import (
+    JournalSourceError as JournalSourceError,
+    RecordedInvocation as RecordedInvocation,
+    ReplayReport as ReplayReport,
+    ReplayResult as ReplayResult,
+    export_journals as export_journals,
+    replay_journals as replay_journals,
+)
 from ._server_only import (
     ConnectError as ConnectError,
     HarnessEnvironment as HarnessEnvironment,
@@ -148,6 +156,8 @@ __all__ += [
     "replaying", "reproduce", "sometimes", "write_chrome_trace",
 ]
 __all__ += ["Executor", "ExecutorStoppedError", "WorldError", "WorldEvent"]
+__all__ += ["JournalSourceError", "RecordedInvocation", "ReplayReport", "ReplayResult",
+            "export_journals", "replay_journals"]
 
 __all__ += [
     "ConnectError", "HarnessEnvironment", "HttpError", "JournalValueCodec",

@@ -30,6 +30,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "check": ("simdurable._check._command", "explore crashes and schedules of a handler; "
               "exit 1 on a violation"),
     "demo": ("simdurable._demo", "simulate an example handler under crashes and print the run"),
+    "export-journals": ("simdurable._replay.cli", "write the journals of a live database (or "
+                        "a Restate server) to a JSON export"),
+    "replay-journals": ("simdurable._replay.cli", "replay recorded journals against the "
+                        "current code, running no step; exit 1 if one diverges"),
     "scenario": ("simdurable._scenario_cli", "run YAML fault scenarios; exit 1 if any fails"),
 }
 

@@ -113,7 +113,7 @@ def test_imports_of_sees_relative_and_type_checking_imports(tmp_path: Path) -> N
         src, "simdurable.runtime")
 
 
-@pytest.mark.parametrize("face", ["_live", "_check", "_pytest", "_scenario", "_restate"])
+@pytest.mark.parametrize("face", ["_live", "_check", "_pytest", "_scenario", "_restate", "_replay"])
 def test_hosts_and_faces_do_not_import_the_top_level_package(face: str) -> None:
     for name, path in modules_under(PACKAGE / face, f"simdurable.{face}").items():
         found = imports_of(path, package_of(name, path))

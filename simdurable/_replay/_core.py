@@ -1,0 +1,422 @@
+"""Replaying recorded journals against the handler code as it is now.
+
+A deploy whose new code takes another path over the journal of an invocation
+already in flight breaks that invocation (Restate's error 570). This module
+answers, before the deploy, for every recorded invocation: does the current
+code replay its journal?
+
+Each invocation is replayed by one ``Attempt`` (the runtime's own replay path,
+see docs/architecture.md "One step, fresh and replayed") over a stand-in for
+the engine that stores nothing and runs nothing: a command the code issues is
+matched against the journal (``same_command``), a completion is read from it,
+and no step closure ever runs. The replay stops where the journal ends: the
+first command issued past it (or a wait on something the journal never
+completed) is where the invocation would go on live.
+
+The verdicts:
+
+* ``replays``: the code issued the journal's commands in order, with the same
+  names and payloads, saw its completions where it saw them before, and (for
+  an invocation that ended) ended the same way with nothing more to issue.
+* ``diverges``: the first journal index where it did not, the recorded entry
+  and what the code did instead, and the line of the current code.
+* ``cannot-judge``: the journal cannot be replayed here, and why (a service
+  or handler the code no longer has, a journal with entries simdurable does
+  not model, ...).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .._api.context import InvocationContext
+from .._api.service import Handler, collect_handlers
+from ..runtime._errors import HandlerError, JournalMismatchError, TerminalError
+from ..runtime._faults import Injector
+from ..runtime._invocation import LIVE, PARKED, REPLAYING, Abort, Attempt, Wait, user_source
+from ..runtime._journal import (
+    CANCELLED,
+    COMMAND_KINDS,
+    COMPLETION,
+    Completion,
+    Entry,
+    Failure,
+    Value,
+)
+from ..runtime._registry import HandlerSpec
+from ..runtime._running import close, where_raised
+from ..runtime._steps import NOT_RUN
+from ..runtime._store import COMPLETED, InvocationRecord
+
+REPLAYS: Final = "replays"
+DIVERGES: Final = "diverges"
+CANNOT_JUDGE: Final = "cannot-judge"
+
+# Exit statuses of ``simdurable replay-journals`` (and ``ReplayReport.exit_code``).
+EXIT_REPLAYS: Final = 0
+EXIT_DIVERGES: Final = 1
+EXIT_BAD_INPUT: Final = 2
+EXIT_CANNOT_JUDGE: Final = 3
+
+KNOWN_KINDS: Final = COMMAND_KINDS | {COMPLETION, CANCELLED}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedInvocation:
+    """One invocation as a source recorded it: its record and its journal.
+
+    ``origin`` says where it was read from (a path, a server), for messages.
+    """
+
+    record: InvocationRecord
+    journal: list[Entry]
+    origin: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def ended(self) -> bool:
+        """Whether the invocation had finished (returned or failed for good)."""
+        return self.record.status == COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """The verdict on one recorded invocation.
+
+    Attributes:
+      invocation: its id; ``target``: ``Service/handler`` or ``Object/key/handler``.
+      verdict: ``replays``, ``diverges`` or ``cannot-judge``.
+      ended: whether the recorded invocation had finished.
+      entries: how many journal entries were recorded.
+      index: for ``diverges``, the first journal index where the code went
+        another way (the journal's length if it went past the end).
+      recorded / new: the recorded entry there, and what the code did instead.
+      source: ``file.py:line`` of the current code that did it, when known.
+      reason: for ``cannot-judge``, why; for ``diverges``, the whole story.
+    """
+
+    invocation: str
+    target: str
+    verdict: str
+    ended: bool
+    entries: int
+    index: int | None = None
+    recorded: str | None = None
+    new: str | None = None
+    source: str | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == REPLAYS
+
+    def describe(self) -> str:
+        """One paragraph: what happened to this invocation, for a person."""
+        head = (f"{self.invocation} {self.target} "
+                f"({'ended' if self.ended else 'in flight'}, {self.entries} entries): ")
+        if self.verdict == REPLAYS:
+            return head + "replays"
+        if self.verdict == CANNOT_JUDGE:
+            return head + f"cannot be judged: {self.reason}"
+        lines = [head + f"diverges at journal index #{self.index}",
+                 f"  recorded: {self.recorded}",
+                 f"  new code: {self.new}" + (f"  ({self.source})" if self.source else "")]
+        if self.reason:
+            lines.append(f"  {self.reason}")
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    """Every verdict of one ``replay_journals`` call, in the source's order."""
+
+    results: list[ReplayResult] = field(default_factory=list)
+    source: str = ""
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for r in self.results if r.verdict == verdict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every invocation replays (none diverges, none left unjudged)."""
+        return all(r.ok for r in self.results)
+
+    @property
+    def diverging(self) -> list[ReplayResult]:
+        return [r for r in self.results if r.verdict == DIVERGES]
+
+    @property
+    def exit_code(self) -> int:
+        """0: all replay; 1: one or more diverge; 3: none diverges, some cannot be judged."""
+        if self.diverging:
+            return EXIT_DIVERGES
+        if self.count(CANNOT_JUDGE):
+            return EXIT_CANNOT_JUDGE
+        return EXIT_REPLAYS
+
+    def summary(self) -> str:
+        return (f"{len(self.results)} invocation(s): {self.count(REPLAYS)} replay, "
+                f"{self.count(DIVERGES)} diverge, {self.count(CANNOT_JUDGE)} cannot be judged")
+
+    def __str__(self) -> str:
+        lines = [r.describe() for r in self.results if not r.ok]
+        lines.append(self.summary() + (f" ({self.source})" if self.source else ""))
+        return "\n".join(lines)
+
+    def raise_if_failed(self) -> None:
+        """``AssertionError`` with the report when an invocation does not replay."""
+        if not self.ok:
+            raise AssertionError(str(self))
+
+
+class _Clock:
+    """The scheduler a replay's context reads the time from: time stands still."""
+
+    now_ms = 0
+
+
+class _PastEnd(Abort):
+    """The code issued a command past the end of the journal: replay stops there."""
+
+
+class ReplayHost:
+    """The engine as an attempt sees it, for a replay: nothing is stored or run.
+
+    ``store_command`` is reached only once the journal is used up (the attempt
+    is live): it notes the command and ends the attempt. ``run_lone_step`` runs
+    nothing, so an awaited step the journal never completed is a wait.
+    """
+
+    segment_guard = None
+
+    def __init__(self, handlers: dict[tuple[str, str], HandlerSpec]) -> None:
+        self.handlers = handlers
+        self.scheduler: Any = _Clock()
+        self.injector = Injector()
+        self.past_end: tuple[Entry, str | None] | None = None
+        self.misuse: HandlerError | None = None
+
+    @property
+    def now_ms(self) -> int:
+        return 0
+
+    @property
+    def faulty(self) -> bool:
+        return False
+
+    def wall_ms(self) -> int:
+        return 0
+
+    def trace(self, kind: str, inv: str, text: str) -> None:
+        pass
+
+    def resolve(self, service: str, handler: str, key: str | None) -> Any:
+        # A callee need not be among the services replayed: the call is
+        # compared with the journal, never made.
+        return self.handlers.get((service, handler))
+
+    def store_command(self, attempt: Attempt, entry: Entry) -> int:
+        self.past_end = (entry, user_source(2))
+        attempt.die()
+        raise _PastEnd()
+
+    def run_lone_step(self, attempt: Attempt, index: int) -> int:
+        return NOT_RUN
+
+    def record_misuse(self, inv_id: str, err: Any) -> None:
+        if self.misuse is None:
+            self.misuse = err
+
+
+def _where_defined(fn: Any) -> str | None:
+    try:
+        code = inspect.unwrap(fn).__code__
+    except (AttributeError, ValueError):
+        return None
+    return f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+
+
+def _show_end(completion: Completion | None) -> str:
+    if completion is None:
+        return "the end of the journal"
+    if isinstance(completion, Value):
+        return "the invocation's end: returned"
+    return f"the invocation's end: failed {completion.code}: {completion.message}"
+
+
+def _same_end(recorded: Completion | None, new: Completion) -> bool:
+    if recorded is None:
+        return True
+    if isinstance(recorded, Value) or isinstance(new, Value):
+        return isinstance(recorded, Value) and isinstance(new, Value)
+    return recorded.code == new.code and recorded.message == new.message
+
+
+def _next_command(journal: list[Entry], cursor: int) -> int | None:
+    for i in range(cursor, len(journal)):
+        if journal[i].kind in COMMAND_KINDS:
+            return i
+    return None
+
+
+def unknown_kind(journal: list[Entry]) -> int | None:
+    """The index of the first entry whose kind simdurable does not model, if any."""
+    for i, entry in enumerate(journal):
+        if entry.kind not in KNOWN_KINDS:
+            return i
+    return None
+
+
+class Replayer:
+    """Replays recorded invocations against one set of services."""
+
+    def __init__(self, services: Iterable[Any]) -> None:
+        self._handlers: dict[tuple[str, str], Handler] = collect_handlers(services)
+        self._specs = {k: h.spec(None) for k, h in self._handlers.items()}
+
+    def replay(self, inv: RecordedInvocation) -> ReplayResult:
+        rec, journal = inv.record, inv.journal
+        base = dict(invocation=rec.id, target=rec.target, ended=inv.ended,
+                    entries=len(journal))
+        spec = self._specs.get((rec.service, rec.handler))
+        if spec is None:
+            known = sorted(s for s, _ in self._specs)
+            if rec.service in known:
+                handlers = sorted(h for s, h in self._specs if s == rec.service)
+                why = (f"the current code has no handler {rec.handler!r} in service "
+                       f"{rec.service!r} (it has: {', '.join(handlers)})")
+            else:
+                why = (f"the current code has no service {rec.service!r} (services given: "
+                       f"{', '.join(dict.fromkeys(known)) or 'none'})")
+            return ReplayResult(verdict=CANNOT_JUDGE, reason=why, **base)  # type: ignore[arg-type]
+        if spec.keyed != (rec.key is not None):
+            why = (f"{rec.service} is now a {spec.service_kind}, but the invocation was "
+                   + ("keyed" if rec.key is not None else "not keyed"))
+            return ReplayResult(verdict=CANNOT_JUDGE, reason=why, **base)  # type: ignore[arg-type]
+        bad = unknown_kind(journal)
+        if bad is not None:
+            why = (f"journal entry #{bad} is of kind {journal[bad].kind!r}, which simdurable "
+                   "does not model")
+            return ReplayResult(verdict=CANNOT_JUDGE, reason=why, **base)  # type: ignore[arg-type]
+        return self._replay(spec, inv, base)
+
+    def _replay(self, spec: HandlerSpec, inv: RecordedInvocation,
+                base: dict[str, Any]) -> ReplayResult:
+        rec, journal = inv.record, inv.journal
+        host = ReplayHost(self._specs)
+        attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind)
+        ctx = InvocationContext(attempt, spec)
+        coro: Coroutine[Any, Any, bytes] = spec.start(ctx, rec.input)
+        attempt.coro = coro
+        throw: BaseException | None = None
+        try:
+            while True:
+                try:
+                    if throw is not None:
+                        exc, throw = throw, None
+                        yielded = coro.throw(exc)
+                    else:
+                        yielded = coro.send(None)
+                except StopIteration as stop:
+                    return self._ended(inv, attempt, spec, Value(stop.value or b""), base)
+                except TerminalError as err:
+                    return self._ended(inv, attempt, spec,
+                                       Failure(err.status_code, err.message), base)
+                except Abort:
+                    return self._aborted(inv, attempt, host, base)
+                except Exception as err:  # noqa: BLE001 - whatever the new code raises
+                    return self._raised(inv, attempt, err, base)
+                if not attempt.alive:
+                    return self._aborted(inv, attempt, host, base)
+                if yielded is PARKED:  # pragma: no cover - no step runs in place here
+                    continue
+                if not isinstance(yielded, Wait):
+                    odd = HandlerError(f"the handler awaited {type(yielded).__name__}, which "
+                                       "is not a simdurable future")
+                    return self._raised(inv, attempt, odd, base)
+                if attempt.on_wait(yielded):
+                    throw = attempt.take_cancel(yielded)
+                    continue
+                if attempt.failure is not None:
+                    return self._aborted(inv, attempt, host, base)
+                return self._blocked(inv, attempt, yielded, base)
+        finally:
+            attempt.die()
+            close(coro)
+
+    # -- how the replay ended ---------------------------------------------------------
+    def _ended(self, inv: RecordedInvocation, attempt: Attempt, spec: HandlerSpec,
+               end: Completion, base: dict[str, Any]) -> ReplayResult:
+        journal = inv.journal
+        left = _next_command(journal, attempt.cursor) if attempt.state == REPLAYING else None
+        new = ("the handler returned" if isinstance(end, Value)
+               else f"the handler failed {end.code}: {end.message}")
+        if left is not None:
+            return ReplayResult(
+                verdict=DIVERGES, index=left, recorded=journal[left].describe(), new=new,
+                source=_where_defined(spec.fn),
+                reason="the current code ends before issuing what the journal holds there",
+                **base)
+        if inv.ended and not _same_end(inv.record.result, end):
+            return ReplayResult(
+                verdict=DIVERGES, index=len(journal), recorded=_show_end(inv.record.result),
+                new=new, source=_where_defined(spec.fn),
+                reason="the same journal now ends the invocation another way", **base)
+        return ReplayResult(verdict=REPLAYS, **base)
+
+    def _aborted(self, inv: RecordedInvocation, attempt: Attempt, host: ReplayHost,
+                 base: dict[str, Any]) -> ReplayResult:
+        failure = attempt.failure
+        if isinstance(failure, JournalMismatchError):
+            return ReplayResult(
+                verdict=DIVERGES, index=failure.journal_index, recorded=failure.recorded,
+                new=failure.issued, source=failure.source,
+                reason=("the current code issues another command than the journal holds "
+                        "there"), **base)
+        if failure is not None:
+            return self._raised(inv, attempt, failure, base)
+        if host.past_end is not None:
+            if not inv.ended:
+                return ReplayResult(verdict=REPLAYS, **base)
+            entry, source = host.past_end
+            return ReplayResult(
+                verdict=DIVERGES, index=len(inv.journal), recorded=_show_end(inv.record.result),
+                new=entry.describe(), source=source,
+                reason="the invocation ended there, and the current code issues more", **base)
+        if host.misuse is not None:
+            return self._raised(inv, attempt, host.misuse, base)
+        return ReplayResult(verdict=CANNOT_JUDGE,  # pragma: no cover - every abort is noted
+                            reason="the replay was stopped for no reason it recorded", **base)
+
+    def _raised(self, inv: RecordedInvocation, attempt: Attempt, err: BaseException,
+                base: dict[str, Any]) -> ReplayResult:
+        journal = inv.journal
+        left = _next_command(journal, attempt.cursor) if attempt.state == REPLAYING else None
+        if left is None and not inv.ended:
+            # Past the journal, the attempt is live: what it does there is new
+            # work, not a replay of old.
+            return ReplayResult(verdict=REPLAYS, **base)
+        source = getattr(err, "source", None) or where_raised(err)
+        index = left if left is not None else len(journal)
+        recorded = journal[left].describe() if left is not None else _show_end(
+            inv.record.result)
+        return ReplayResult(
+            verdict=DIVERGES, index=index, recorded=recorded,
+            new=f"the handler raised {err!r}", source=source,
+            reason="the current code fails where the journal went on", **base)
+
+    def _blocked(self, inv: RecordedInvocation, attempt: Attempt, wait: Wait,
+                 base: dict[str, Any]) -> ReplayResult:
+        if not inv.ended or attempt.state != LIVE:
+            return ReplayResult(verdict=REPLAYS, **base)
+        return ReplayResult(
+            verdict=DIVERGES, index=len(inv.journal), recorded=_show_end(inv.record.result),
+            new=f"wait on #{', #'.join(map(str, wait.indices))}", source=None,
+            reason="the invocation ended there, and the current code waits for more", **base)

@@ -10,7 +10,9 @@ and the ``sim`` fixture. With ``--simdurable``:
   ``scenarios/``) becomes an item that runs the scenario;
 * tests marked ``@pytest.mark.simdurable`` are re-run under crash plans
   derived from the fault points of their own simulations, and the failing
-  plan is shrunk and printed with the command that replays it.
+  plan is shrunk and printed with the command that replays it;
+* with ``--simdurable-journals=PATH``, every invocation recorded in PATH
+  becomes an item that replays its journal against the current code.
 
 The work is done in ``simdurable._pytest``.
 """
@@ -48,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--simdurable-trace-dir", default=None, metavar="DIR",
         help="write the report and timeline of every simdurable failure to DIR",
+    )
+    group.addoption(
+        "--simdurable-journals", action="append", default=None, metavar="PATH",
+        help="replay the journals recorded in PATH (a dev-executor database or a journal "
+             "export) against the configured services: one item per invocation, failing "
+             "where the current code diverges; may be given more than once",
     )
     group.addoption(
         "--simdurable-no-strict", action="store_true", default=False,

@@ -96,6 +96,9 @@ def modify_items(session: pytest.Session, config: pytest.Config,
     runs just those handlers (with any paths named beside them).
     """
     settings = settings_of(config)
+    journals = config.getoption("simdurable_journals", None)
+    if journals:  # asked for by name: added whatever else is selected
+        items.extend(_journal_items(session, settings, journals))
     selected = config.stash.get(SELECTED_KEY, set())
     named = _named_paths(config)
     if named and not selected:
@@ -113,6 +116,25 @@ def modify_items(session: pytest.Session, config: pytest.Config,
                     f"pyproject.toml:\n  [tool.simdurable]\n  services = "
                     f"[\"myapp.handlers:services\"]"))
     items.extend(extra)
+
+
+def _journal_items(session: pytest.Session, settings: Settings,
+                   sources: list[str]) -> list[pytest.Item]:
+    from ._journals import journal_items
+
+    services: list[Any] | str
+    if not settings.services:
+        services = (f"no services are configured (in {settings.source}) to replay the "
+                    "journals against: name them in pyproject.toml, [tool.simdurable] "
+                    "services = [\"myapp.handlers:services\"]")
+    else:
+        from .._live._executor import load_services
+
+        try:
+            services = load_services(settings.services)
+        except Exception as err:  # noqa: BLE001 - LoadError, or the module's own failure
+            services = f"[tool.simdurable] services: {err}"
+    return journal_items(session, services, sources)
 
 
 def _unreached_scenarios(session: pytest.Session, settings: Settings,
@@ -209,6 +231,12 @@ def summary_lines(stats: list[dict[str, Any]]) -> list[str]:
         bad = sum(int(s["violations"]) for s in marked)
         lines.append(f"marked tests: {len(marked)} explored, {examples} examples, "
                      f"{bad} failing")
+    journals = [s for s in stats if s.get("kind") == "journal"]
+    if journals:
+        verdicts = [str(s.get("verdict")) for s in journals]
+        lines.append(f"journals: {len(journals)} replayed, {verdicts.count('replays')} "
+                     f"replay, {verdicts.count('diverges')} diverge, "
+                     f"{verdicts.count('cannot-judge')} cannot be judged")
     scenarios = [s for s in stats if s.get("kind") == "scenario"]
     if scenarios:
         ok = sum(1 for s in scenarios if s.get("ok"))

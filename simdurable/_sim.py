@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from ._api.context import InvocationContext
 from ._api.external import FakeExternal
-from ._api.serde import DefaultSerde, JsonSerde
+from ._api.serde import DefaultSerde, JsonSerde, ingress_bytes
 from ._api.service import AnyService, Handler, collect_handlers
 from ._asyncio_steps import StepLoop
 from ._strict import StrictGuard
@@ -32,7 +32,6 @@ from .runtime._errors import (
     NotFinishedError,
     SerializationError,
     StuckError,
-    TerminalError,
 )
 from .runtime._faults import (
     AFTER_STORE,
@@ -46,7 +45,7 @@ from .runtime._faults import (
     Injector,
 )
 from .runtime._ids import awakeable_id
-from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value
+from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value, terminal_of
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
 from .runtime._scheduler import Chooser, RandomChooser, Scheduler
@@ -123,7 +122,7 @@ def completed_value(rec: InvocationRecord, handler: Handler) -> Any:
     """A completed invocation's return value; raises its ``TerminalError`` if it failed."""
     result = rec.result
     if isinstance(result, Failure):
-        raise TerminalError(result.message, result.code)
+        raise terminal_of(result)
     assert isinstance(result, Value)
     return handler.handler_io.output_serde.deserialize(result.data)
 
@@ -312,7 +311,7 @@ class Simulation:
             data = bytes(raw)
         else:
             try:
-                data = handler.handler_io.input_serde.serialize(input)
+                data = ingress_bytes(handler.handler_io.input_serde, input)
             except (TypeError, ValueError, OverflowError) as err:
                 raise SerializationError(
                     f"the input cannot be serialized for {target}: {err}", handler=target

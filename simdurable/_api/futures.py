@@ -14,16 +14,16 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
-from ..runtime._errors import HandlerError, TerminalError
+from ..runtime._errors import HandlerError
 from ..runtime._invocation import PARKED, REPLAYING, Attempt, Wait
-from ..runtime._journal import Completion, Failure, Value
+from ..runtime._journal import Completion, Failure, Value, terminal_of
 from ..runtime._steps import NOT_RUN, RAN_PARKED
 
 T = TypeVar("T")
 
 
 def raise_failure(completion: Failure) -> None:
-    raise TerminalError(completion.message, completion.code)
+    raise terminal_of(completion)
 
 
 class DurableFuture(Generic[T]):
@@ -49,7 +49,7 @@ class DurableFuture(Generic[T]):
         completion: Completion = self._attempt.done[self._index]
         if isinstance(completion, Value):
             return self._decode(completion.data)
-        raise TerminalError(completion.message, completion.code)
+        raise terminal_of(completion)
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index

@@ -154,6 +154,38 @@ def _rebuild(hint: Any, data: Any) -> Any:
     return data
 
 
+def serde_for_hint(hint: Any) -> Serde[Any]:
+    """The serde restate-sdk gives a handler's input or output of type ``hint``.
+
+    As restate-sdk does: a pydantic model (or ``Optional`` of one) gets
+    ``PydanticJsonSerde`` and a msgspec ``Struct`` ``MsgspecJsonSerde``, so a
+    plain dict where the handler takes a model fails to be written, as it does on
+    Restate; anything else is JSON through ``DefaultSerde``.
+    """
+    core = hint
+    args = typing.get_args(hint)
+    if len(args) == 2 and type(None) in args:
+        core = args[0] if args[1] is type(None) else args[1]
+    if isinstance(core, type) and hasattr(core, "__struct_fields__"):
+        return MsgspecJsonSerde(core)
+    if is_pydantic(core):
+        return PydanticJsonSerde(core)
+    return DefaultSerde(hint)
+
+
+def ingress_bytes(serde: Serde[Any], obj: Any) -> bytes:
+    """An invocation's input from a test, a scenario or the executor, written with
+    the handler's input serde; plain JSON data (a dict for a pydantic model) is taken
+    as it is, as Restate's ingress takes a JSON body. Calls between handlers get no
+    such leniency: they write with the serde alone, as restate-sdk does."""
+    try:
+        return bytes(serde.serialize(obj))
+    except (AttributeError, TypeError, ValueError):
+        if isinstance(obj, (dict, list, str, int, float, bool)):
+            return dumps(obj)
+        raise
+
+
 def is_pydantic(annotation: Any) -> bool:
     """Whether ``annotation`` is a pydantic model class (False without pydantic)."""
     return isinstance(annotation, type) and callable(getattr(annotation, "model_validate_json",

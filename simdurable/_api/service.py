@@ -19,7 +19,7 @@ from .._restate import native_services
 from ..runtime._errors import SerializationError, TerminalError
 from ..runtime._registry import DEFAULT_RETENTION_MS, HandlerSpec
 from ..runtime._retry import InvocationRetryPolicy, to_ms
-from .serde import DefaultSerde, Serde
+from .serde import DefaultSerde, Serde, serde_for_hint
 
 HANDLER_ATTR = "__simdurable_handler__"
 
@@ -231,8 +231,8 @@ class _ServiceBase:
             in_hint = hints.get(params[1].name) if arity == 2 else None
             out_hint = hints.get("return")
             handler_io = HandlerIO(
-                input_serde=input_serde or DefaultSerde(in_hint),
-                output_serde=output_serde or DefaultSerde(out_hint),
+                input_serde=input_serde or serde_for_hint(in_hint),
+                output_serde=output_serde or serde_for_hint(out_hint),
                 input_type=TypeHint(in_hint, in_hint is None),
                 output_type=TypeHint(out_hint, out_hint in (None, type(None))),
             )

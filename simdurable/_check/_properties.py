@@ -32,7 +32,7 @@ from ..runtime._faults import (
     Fault,
     FaultPoint,
 )
-from ..runtime._journal import CALL, COMMAND_KINDS, SEND, Failure, Value
+from ..runtime._journal import CALL, COMMAND_KINDS, SEND, Failure, Value, terminal_of
 from ..runtime._store import COMPLETED, PAUSED
 from ._assertions import Collector
 from ._report import Violation
@@ -148,7 +148,7 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
     outcome = Outcome(status=status, finished_ms=rec.finished_ms)
     if rec.status == COMPLETED:
         if isinstance(rec.result, Failure):
-            outcome.error = TerminalError(rec.result.message, rec.result.code)
+            outcome.error = terminal_of(rec.result)
             outcome.raw = ("failed", rec.result.code, rec.result.message)
         elif isinstance(rec.result, Value):
             outcome.raw = ("ok", rec.result.data)

@@ -29,7 +29,7 @@ from typing import IO, Any, Final, NoReturn, TypeVar
 
 import trio
 
-from .._api.serde import DefaultSerde, JsonSerde
+from .._api.serde import DefaultSerde, JsonSerde, ingress_bytes
 from .._api.service import App, Handler, collect_handlers
 from .._sim import completed_value, parse_target, paused_error
 from ..runtime._errors import NotFinishedError, SerializationError, SimdurableError
@@ -459,7 +459,7 @@ class Executor:
             data = b""
         else:
             try:
-                data = handler.handler_io.input_serde.serialize(input)
+                data = ingress_bytes(handler.handler_io.input_serde, input)
             except (TypeError, ValueError, OverflowError) as err:
                 raise SerializationError(
                     f"the input cannot be serialized for {target}: {err}", handler=target

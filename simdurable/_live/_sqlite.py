@@ -185,7 +185,24 @@ def _completion_columns(c: Completion | None) -> tuple[Any, Any, Any, Any]:
         return None, None, None, None
     if isinstance(c, Value):
         return "value", c.data, None, None
-    return "failure", None, c.code, c.message
+    # a failure's metadata, if any, is kept as a JSON list of pairs in the data column
+    meta = json.dumps(c.metadata).encode("utf-8") if c.metadata else None
+    return "failure", meta, c.code, c.message
+
+
+def _metadata(data: Any) -> tuple[tuple[str, str], ...] | None:
+    """A failure's metadata from its data column, ``None`` if it is not what we write."""
+    if data is None:
+        return ()
+    try:
+        pairs = json.loads(bytes(data))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in pairs):
+        return None
+    return tuple((k, v) for k, v in pairs)
 
 
 def _completion(kind: str | None, data: Any, code: Any, message: Any) -> Completion | None:
@@ -193,7 +210,7 @@ def _completion(kind: str | None, data: Any, code: Any, message: Any) -> Complet
         return None
     if kind == "value":
         return Value(bytes(data or b""))
-    return Failure(int(code), str(message))
+    return Failure(int(code), str(message), _metadata(data) or ())
 
 
 _N = type(None)
@@ -224,11 +241,13 @@ def _check_row(row: tuple[Any, ...], columns: str, types: tuple[tuple[type, ...]
     return None
 
 
-def _completion_problem(kind: Any, code: Any, message: Any) -> str | None:
+def _completion_problem(kind: Any, data: Any, code: Any, message: Any) -> str | None:
     if kind not in (None, "value", "failure"):
         return f"column result_kind is {kind!r}, not 'value', 'failure' or NULL"
     if kind == "failure" and (code is None or message is None):
         return "a failed result without its code or message"
+    if kind == "failure" and _metadata(data) is None:
+        return "a failed result whose metadata (column result_data) is not a JSON list of pairs"
     return None
 
 
@@ -243,7 +262,7 @@ def _row_to_record(row: tuple[Any, ...], path: Path) -> InvocationRecord:
         if row[6] not in _STATUSES:
             problem = f"column status is {row[6]!r}, not one of {', '.join(_STATUSES)}"
         else:
-            problem = _completion_problem(row[11], row[13], row[14])
+            problem = _completion_problem(row[11], row[12], row[13], row[14])
     if problem is None:
         try:
             headers = json.loads(row[18])
@@ -270,7 +289,7 @@ def _row_to_record(row: tuple[Any, ...], path: Path) -> InvocationRecord:
 
 def _row_to_entry(row: tuple[Any, ...], path: Path, inv_id: str, index: int) -> Entry:
     problem = _check_row(row, _JOURNAL_COLUMNS, _JOURNAL_TYPES) or _completion_problem(
-        row[3], row[5], row[6])
+        row[3], row[4], row[5], row[6])
     if problem is not None:
         raise DamagedRowError(
             f"{path}: journal entry #{index} of invocation {inv_id!r} is damaged: {problem}")

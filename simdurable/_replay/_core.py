@@ -44,8 +44,8 @@ from ..runtime._journal import (
     COMPLETION,
     Completion,
     Entry,
-    Failure,
     Value,
+    failure_of,
 )
 from ..runtime._registry import HandlerSpec
 from ..runtime._running import close, where_raised
@@ -328,7 +328,7 @@ class Replayer:
                     return self._ended(inv, attempt, spec, Value(stop.value or b""), base)
                 except TerminalError as err:
                     return self._ended(inv, attempt, spec,
-                                       Failure(err.status_code, err.message), base)
+                                       failure_of(err), base)
                 except Abort:
                     return self._aborted(inv, attempt, host, base)
                 except Exception as err:  # noqa: BLE001 - whatever the new code raises

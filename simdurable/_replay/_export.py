@@ -15,6 +15,7 @@
           "input": <bytes>,
           "status": "pending" | "completed" | "paused",
           "result": null | {"value": <bytes>} | {"failure": {"code": 418, "message": "..."}},
+                                               # a failure may add "metadata": {"name": "value"}
           "attempts": 1, "headers": {"name": "value"}, "idempotency_key": "",
           "journal": [
             {"kind": "run", "name": "charge",  # a kind of runtime/_journal.py
@@ -44,7 +45,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ..runtime._errors import SimdurableError
-from ..runtime._journal import Completion, Entry, Failure, Value
+from ..runtime._journal import Completion, Entry, Failure, Value, metadata_pairs
 from ..runtime._store import COMPLETED, PAUSED, PENDING, InvocationRecord
 from ._core import KNOWN_KINDS, RecordedInvocation
 
@@ -70,7 +71,10 @@ def _completion_out(c: Completion | None) -> Any:
         return None
     if isinstance(c, Value):
         return {"value": _bytes_out(c.data)}
-    return {"failure": {"code": c.code, "message": c.message}}
+    failure: dict[str, Any] = {"code": c.code, "message": c.message}
+    if c.metadata:
+        failure["metadata"] = dict(c.metadata)
+    return {"failure": failure}
 
 
 def _entry_out(e: Entry) -> dict[str, Any]:
@@ -160,7 +164,11 @@ class _Reader:
             failure = value["failure"]
             code = self.field(failure, "code", (int,), at)
             message = self.field(failure, "message", (str,), at)
-            return Failure(code, message)
+            metadata = self.field(failure, "metadata", (dict, type(None)), at, default=None)
+            if metadata is not None and not all(
+                    isinstance(v, str) for v in metadata.values()):
+                raise self.fail(f"{at}: field 'metadata'", "must map names to strings")
+            return Failure(code, message, metadata_pairs(metadata))
         raise self.fail(at, 'expected {"value": ...} or {"failure": {"code": ..., '
                             '"message": ...}}')
 

@@ -53,7 +53,7 @@ from ..runtime._journal import PROMISE_COMPLETE, PROMISE_PEEK, Entry, Failure, V
 
 
 def to_restate_error(err: TerminalError) -> r_exc.TerminalError:
-    return r_exc.TerminalError(err.message, err.status_code)
+    return r_exc.TerminalError(err.message, err.status_code, metadata=err.metadata)
 
 
 def _translated(inner: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
@@ -179,7 +179,7 @@ def _step(action: Callable[[], Any]) -> Callable[[], Any]:
 
     def translate(err: Exception) -> Exception:
         if isinstance(err, r_exc.TerminalError):
-            return TerminalError(err.message, err.status_code)
+            return TerminalError(err.message, err.status_code, err.metadata)
         if isinstance(err, r_exc.RetryableError):
             return RetryableError(err.message, err.status_code, err.retry_after)
         return err

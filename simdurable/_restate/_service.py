@@ -126,7 +126,7 @@ class RestateHandler(Handler):
         except Exception as err:
             found = _cause_chain(err)
             if isinstance(found, r_exc.TerminalError):
-                raise TerminalError(found.message, found.status_code) from err
+                raise TerminalError(found.message, found.status_code, found.metadata) from err
             if isinstance(found, r_exc.RetryableError):
                 raise RetryableError(found.message, found.status_code,
                                      found.retry_after) from err

@@ -10,7 +10,10 @@ handler at the same points as in the original run. That is what makes
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final, Literal, NamedTuple, Union
+
+from ._errors import TerminalError
 
 # Command kinds. Each ctx operation issues exactly one command.
 RUN: Final = "run"
@@ -69,10 +72,16 @@ class Value(NamedTuple):
 
 
 class Failure(NamedTuple):
-    """A terminal failure, re-raised as ``TerminalError(message, code)``."""
+    """A terminal failure, re-raised as ``TerminalError(message, code, metadata)``.
+
+    ``metadata`` is the error's metadata as sorted pairs (a tuple keeps the
+    completion hashable and its order fixed): Restate passes it on to the caller
+    of a call that failed, and to the replay of a step that failed.
+    """
 
     code: int
     message: str
+    metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> Literal[False]:
@@ -80,6 +89,23 @@ class Failure(NamedTuple):
 
 
 Completion = Union[Value, Failure]
+
+
+def metadata_pairs(metadata: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """An error's metadata as a ``Failure`` keeps it: sorted pairs, ``()`` for none."""
+    if not metadata:
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in metadata.items()))
+
+
+def failure_of(err: TerminalError) -> Failure:
+    """The completion a ``TerminalError`` is recorded as, metadata included."""
+    return Failure(err.status_code, err.message, metadata_pairs(err.metadata))
+
+
+def terminal_of(failure: Failure) -> TerminalError:
+    """The ``TerminalError`` a failed completion raises, as Restate re-raises it."""
+    return TerminalError(failure.message, failure.code, dict(failure.metadata) or None)
 
 
 class Entry(NamedTuple):

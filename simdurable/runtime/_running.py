@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from ._errors import HandlerError, TerminalError
 from ._invocation import LIVE, PARKED, Abort, Attempt, EngineView, Wait
-from ._journal import CANCELLED, Entry, Failure, Value
+from ._journal import CANCELLED, Entry, Value, failure_of
 from ._registry import HandlerSpec
 from ._scheduler import Scheduler
 from ._store import InvocationRecord, Store
@@ -147,7 +147,7 @@ class Running:
             except TerminalError as err:
                 if not attempt.alive:
                     return GONE, None
-                return FINISHED, Failure(err.status_code, err.message)
+                return FINISHED, failure_of(err)
             except Abort:
                 return ABORTED, None
             except HandlerError as err:

@@ -34,7 +34,7 @@ from ._faults import (
 )
 from ._invocation import LIVE, Attempt, StepInfo, StepSpec, Wait, current_step
 from ._invocations import Invocations
-from ._journal import RUN, Completion, Failure, Value
+from ._journal import RUN, Completion, Failure, Value, failure_of
 from ._lifecycle import Lifecycle
 from ._running import Running, describe_exception, where_raised
 from ._scheduler import Scheduler
@@ -291,7 +291,7 @@ class Steps:
         if kind == "ok":
             completion = new_tuple(Value, (data,))  # Value(data), for every step
         elif kind == "terminal":
-            completion = Failure(value.status_code, value.message)
+            completion = failure_of(value)
         else:
             completion_or_none = self._failed(attempt, index, spec, value)
             if completion_or_none is None:

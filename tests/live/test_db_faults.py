@@ -237,6 +237,20 @@ def test_each_damage_is_said(db: Path, column: str, value: str, problem: str) ->
     store.close()
 
 
+def test_a_failures_metadata_that_is_not_pairs_is_said(db: Path) -> None:
+    with_invocations(db, 1)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE invocations SET result_kind = 'failure', result_code = 402, "
+                 "result_message = 'no', result_data = x'5b315d'")  # [1]
+    conn.commit()
+    conn.close()
+    store = SqliteStore(db)
+    with pytest.raises(DamagedRowError, match="invocation 'inv_0' is damaged: a failed result "
+                                              "whose metadata"):
+        store.invocations()
+    store.close()
+
+
 def test_a_malformed_database_is_called_damaged(
         db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with_invocations(db, 30)

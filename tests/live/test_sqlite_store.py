@@ -37,6 +37,9 @@ def test_invocation_records_round_trip(db: Path) -> None:
                retry_started_ms=7, run_at_ms=12, created_ms=5),
         record(id="inv_4", seq=4, status=COMPLETED, result=Failure(418, "teapot \u2615")),
         record(id="inv_5", seq=5, result=Value(b"")),
+        # a terminal error's metadata, which Restate passes on to the caller
+        record(id="inv_6", seq=6, status=COMPLETED,
+               result=Failure(402, "declined", (("reason", "funds"), ("\u00e9", "x")))),
     ]
     for rec in reversed(recs):
         store.put_invocation(rec)
@@ -59,6 +62,7 @@ def test_journal_entries_round_trip(db: Path) -> None:
         Entry(SLEEP, "", wake_ms=1000, at_ms=5),
         Entry(CALL, "Counter/a/add", data=b"1", ref="inv_9", at_ms=6),
         Entry(COMPLETION, target=3, result=Failure(500, "no")),
+        Entry(COMPLETION, target=0, result=Failure(402, "no", (("id", "p-1"),))),
         Entry(RUN, "empty", data=b""),
     ]
     assert [store.append("inv_1", e) for e in entries] == list(range(len(entries)))

@@ -17,6 +17,7 @@ import simdurable as restate
 from simdurable._cli import main
 from simdurable._replay import read_export
 from simdurable._replay._export import parse_export
+from simdurable.runtime._journal import Failure
 
 from ..fuzzing import fuzz
 from . import apps
@@ -75,6 +76,18 @@ def test_bytes_that_are_not_text_survive_the_export(tmp_path: Path) -> None:
     assert read_export(out)[0].record.input == b"\xff\x00"
 
 
+def test_a_failures_metadata_survives_the_export(tmp_path: Path) -> None:
+    failed = Failure(402, "declined", (("reason", "funds"),))
+    rec = restate.RecordedInvocation(record=_record(b'"p"'), journal=[
+        restate.Entry("run", "charge"), restate.Entry("completion", target=0, result=failed)])
+    out = tmp_path / "meta.json"
+    restate.export_journals([rec], out)
+    entry = json.loads(out.read_text())["invocations"][0]["journal"][1]
+    assert entry["result"] == {"failure": {"code": 402, "message": "declined",
+                                           "metadata": {"reason": "funds"}}}
+    assert read_export(out)[0].journal[1].result == failed
+
+
 def _record(data: bytes) -> restate.runtime._store.InvocationRecord:  # type: ignore[name-defined]
     from simdurable.runtime._store import InvocationRecord
 
@@ -109,6 +122,9 @@ def _broken(change: str) -> str:
         inv["status"] = "done"
     if change == "base64":
         inv["input"] = {"base64": "!!"}
+    if change == "metadata":
+        inv["journal"][1]["result"] = {"failure": {"code": 1, "message": "m",
+                                                   "metadata": {"a": 1}}}
     return json.dumps(doc, indent=1)
 
 
@@ -123,6 +139,8 @@ def _broken(change: str) -> str:
     ("count", "says it holds 3 invocations but holds 1"),
     ("status", "invocation #0 (inv_a): field 'status' is 'done'"),
     ("base64", "invocation #0 (inv_a): field 'input': is not valid base64"),
+    ("metadata", "journal entry #1: field 'result': field 'metadata': must map names to "
+                 "strings"),
 ])
 def test_a_bad_export_names_what_is_wrong(change: str, message: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -278,3 +278,44 @@ def test_combinators_bound_before_simdurable_was_ever_imported() -> None:
                          text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[1, 2, 'x', 3]"
+
+
+_meta = restate.Service("Meta")
+
+
+@_meta.handler()
+async def _refuse(ctx: restate.Context, payment: str) -> str:
+    raise restate.TerminalError("declined", status_code=402, metadata={"payment": payment})
+
+
+def _no_stock() -> None:
+    raise restate.TerminalError("no stock", 409, metadata={"sku": "lamp"})
+
+
+@_meta.handler()
+async def _caller(ctx: restate.Context, payment: str) -> list[object]:
+    caught = []
+    try:
+        await ctx.service_call(_refuse, arg=payment)
+    except restate.TerminalError as err:
+        caught.append(err.metadata)
+    try:
+        await ctx.run_typed("reserve", _no_stock)
+    except restate.TerminalError as err:
+        await ctx.sleep(timedelta(seconds=1))
+        caught.append(err.metadata)
+    return caught
+
+
+@pytest.mark.parametrize("always_suspend", [False, True])
+def test_a_terminal_errors_metadata_reaches_who_catches_it_as_on_restate(
+        always_suspend: bool) -> None:
+    sim = sd.Simulation(services=[_meta], always_suspend=always_suspend)
+    h = sim.invoke("Meta/_caller", "p-1")
+    sim.run()
+    assert h.result() == [{"payment": "p-1"}, {"sku": "lamp"}]
+    failed = sim.invoke("Meta/_refuse", "p-2")
+    sim.run()
+    with pytest.raises(sd.TerminalError) as info:
+        failed.result()
+    assert info.value.metadata == {"payment": "p-2"}

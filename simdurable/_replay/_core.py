@@ -27,6 +27,7 @@ The verdicts:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from collections.abc import Coroutine, Iterable
@@ -70,11 +71,17 @@ class RecordedInvocation:
     """One invocation as a source recorded it: its record and its journal.
 
     ``origin`` says where it was read from (a path, a server), for messages.
+    ``unjudgeable``, when set, is why the source could not give the whole
+    journal (an entry with no counterpart here). ``source_indices``, when the
+    source numbers its entries otherwise (Restate), is the source's index of
+    each entry.
     """
 
     record: InvocationRecord
     journal: list[Entry]
     origin: str = ""
+    unjudgeable: str = ""
+    source_indices: tuple[int, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -100,6 +107,8 @@ class ReplayResult:
       recorded / new: the recorded entry there, and what the code did instead.
       source: ``file.py:line`` of the current code that did it, when known.
       reason: for ``cannot-judge``, why; for ``diverges``, the whole story.
+      source_index: the same place as ``index`` in the source's own numbering
+        (Restate's journal index), when the source numbers entries otherwise.
     """
 
     invocation: str
@@ -112,6 +121,7 @@ class ReplayResult:
     new: str | None = None
     source: str | None = None
     reason: str = ""
+    source_index: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -125,7 +135,9 @@ class ReplayResult:
             return head + "replays"
         if self.verdict == CANNOT_JUDGE:
             return head + f"cannot be judged: {self.reason}"
-        lines = [head + f"diverges at journal index #{self.index}",
+        where = f" (#{self.source_index} in the source's journal)" \
+            if self.source_index is not None else ""
+        lines = [head + f"diverges at journal index #{self.index}{where}",
                  f"  recorded: {self.recorded}",
                  f"  new code: {self.new}" + (f"  ({self.source})" if self.source else "")]
         if self.reason:
@@ -300,12 +312,22 @@ class Replayer:
             why = (f"{rec.service} is now a {spec.service_kind}, but the invocation was "
                    + ("keyed" if rec.key is not None else "not keyed"))
             return ReplayResult(verdict=CANNOT_JUDGE, reason=why, **base)  # type: ignore[arg-type]
+        if inv.unjudgeable:
+            return ReplayResult(verdict=CANNOT_JUDGE, reason=inv.unjudgeable,
+                                **base)  # type: ignore[arg-type]
         bad = unknown_kind(journal)
         if bad is not None:
             why = (f"journal entry #{bad} is of kind {journal[bad].kind!r}, which simdurable "
                    "does not model")
             return ReplayResult(verdict=CANNOT_JUDGE, reason=why, **base)  # type: ignore[arg-type]
-        return self._replay(spec, inv, base)
+        result = self._replay(spec, inv, base)
+        if result.index is not None and inv.source_indices is not None:
+            indices = inv.source_indices
+            at = indices[result.index] if result.index < len(indices) else None
+            if at is None and indices:  # past the end: after the source's last entry
+                at = indices[-1] + 1
+            result = dataclasses.replace(result, source_index=at)
+        return result
 
     def _replay(self, spec: HandlerSpec, inv: RecordedInvocation,
                 base: dict[str, Any]) -> ReplayResult:

@@ -22,9 +22,11 @@
              "data": <bytes> | null,           # the command's payload
              "result": null | {"value": ...} | {"failure": ...},
              "target": -1,                     # a completion's command index
-             "at_ms": 0, "wake_ms": -1, "ref": ""}
-          ]
-        }
+             "at_ms": 0, "wake_ms": -1, "ref": "",
+             "source_index": 3}                # optional: the index in the source's
+          ],                                   # own numbering (a Restate journal)
+          "cannot_judge": "why"                # optional: the source could not give
+        }                                      # the whole journal
       ]
     }
 
@@ -77,11 +79,14 @@ def _completion_out(c: Completion | None) -> Any:
     return {"failure": failure}
 
 
-def _entry_out(e: Entry) -> dict[str, Any]:
-    return {"kind": e.kind, "name": e.name,
-            "data": None if e.data is None else _bytes_out(e.data),
-            "result": _completion_out(e.result), "target": e.target, "at_ms": e.at_ms,
-            "wake_ms": e.wake_ms, "ref": e.ref}
+def _entry_out(e: Entry, source_index: int | None) -> dict[str, Any]:
+    out = {"kind": e.kind, "name": e.name,
+           "data": None if e.data is None else _bytes_out(e.data),
+           "result": _completion_out(e.result), "target": e.target, "at_ms": e.at_ms,
+           "wake_ms": e.wake_ms, "ref": e.ref}
+    if source_index is not None:
+        out["source_index"] = source_index
+    return out
 
 
 def export_document(invocations: Sequence[RecordedInvocation], source: str) -> dict[str, Any]:
@@ -89,13 +94,18 @@ def export_document(invocations: Sequence[RecordedInvocation], source: str) -> d
     out = []
     for inv in invocations:
         rec = inv.record
-        out.append({
+        indices = inv.source_indices
+        item: dict[str, Any] = {
             "id": rec.id, "service": rec.service, "handler": rec.handler, "key": rec.key,
             "input": _bytes_out(rec.input), "status": rec.status,
             "result": _completion_out(rec.result), "attempts": rec.attempts,
             "headers": dict(rec.headers), "idempotency_key": rec.idempotency_key,
-            "journal": [_entry_out(e) for e in inv.journal],
-        })
+            "journal": [_entry_out(e, None if indices is None else indices[i])
+                        for i, e in enumerate(inv.journal)],
+        }
+        if inv.unjudgeable:
+            item["cannot_judge"] = inv.unjudgeable
+        out.append(item)
     return {"format": FORMAT, "version": VERSION, "source": source, "count": len(out),
             "invocations": out}
 
@@ -223,7 +233,16 @@ class _Reader:
             headers=headers,
             idempotency_key=self.field(obj, "idempotency_key", (str,), where, default=""),
         )
-        return RecordedInvocation(record, journal, origin=self.path)
+        unjudgeable = self.field(obj, "cannot_judge", (str,), where, default="")
+        indices = [e.get("source_index") for e in entries if isinstance(e, dict)]
+        source_indices: tuple[int, ...] | None = None
+        if any(i is not None for i in indices):
+            if not all(type(i) is int for i in indices):
+                raise self.fail(where, "field 'source_index' is given for some journal "
+                                       "entries only, or is not an integer")
+            source_indices = tuple(int(i) for i in indices if i is not None)
+        return RecordedInvocation(record, journal, origin=self.path, unjudgeable=unjudgeable,
+                                  source_indices=source_indices)
 
     def document(self, doc: Any) -> list[RecordedInvocation]:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:

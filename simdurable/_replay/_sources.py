@@ -57,6 +57,10 @@ def load(source: Any) -> tuple[list[RecordedInvocation], str]:
         name = os.fspath(source)
         if isinstance(name, bytes):  # pragma: no cover - PathLike of bytes
             name = name.decode()
+        if name.startswith(("http://", "https://")):
+            from ._restate import read_server
+
+            return read_server(name), name
         if not os.path.exists(name):
             raise JournalSourceError(f"{name}: no such file (a dev-executor database or a "
                                      "journal export was expected)")

@@ -104,9 +104,10 @@ def check(
         report = run_case(t, case)
         if report.ok:
             recorded = f" (it was recorded as {case.kind})" if case.kind else ""
+            unfired = "".join(f"; {n}" for n in report.notes if "never fired" in n)
             raise DidNotReproduce(
                 f"the case {str(case.plan)!r} with seed {case.seed} ran without a "
-                f"violation{recorded}: the bug may be fixed, or the handler changed"
+                f"violation{recorded}: the bug may be fixed, or the handler changed{unfired}"
             )
         return report
     probe = None
@@ -164,8 +165,14 @@ def run_case(t: Target, case: Case) -> Report:
         def chooser() -> RecordingChooser | ScriptedChooser:
             return RecordingChooser(case.seed) if schedule is None else ScriptedChooser(schedule)
 
-        _, violations = ex.run(case.seed, plan=case.plan, chooser=chooser(),
-                               again=lambda: (chooser(), None))
+        facts, violations = ex.run(case.seed, plan=case.plan, chooser=chooser(),
+                                   again=lambda: (chooser(), None))
+        unfired = [f for f in case.plan.faults if not any(g is f for _, g in facts.fired)]
+        if unfired:
+            # A plan fault that never fires replays nothing: say so rather
+            # than let "no violation" read as "fixed".
+            ex.notes.add(f"the replayed plan's fault(s) {FaultPlan(tuple(unfired))} never "
+                         f"fired: the step, attempt or phase they name was not reached")
         for v in violations:
             v.schedule = schedule
         ex.keep(violations, f"replaying {case.origin}")

@@ -31,7 +31,7 @@ from ._schema import did_you_mean, validate
 from ._yaml import Document, Mark, Path, Problem, ScenarioError, load_document
 
 # Which fault fields mean something for which kinds (the rest are refused).
-_COMMON: Final = {"kind", "step", "index", "attempt", "target", "times"}
+_COMMON: Final = {"kind", "step", "index", "attempt", "target", "times", "optional"}
 FAULT_FIELDS: Final[dict[str, set[str]]] = {
     CRASH: _COMMON | {"phase", "at"},
     SUSPEND: _COMMON | {"phase"},
@@ -142,6 +142,8 @@ class Scenario:
     always_suspend: bool
     faults: list[tuple[Fault, Where]]
     invocations: list[Invocation]
+    # Indices into ``faults`` marked ``optional: true``: they may never fire.
+    optional_faults: frozenset[int]
     events: list[Event]
     expect: Expect
     explore_examples: int | None
@@ -197,7 +199,8 @@ def _faults(doc: Document, raw: Any, problems: list[Problem]) -> list[tuple[Faul
             ))
         if bad:
             continue
-        kwargs: dict[str, Any] = {k: v for k, v in item.items() if k not in ("at", "by")}
+        kwargs: dict[str, Any] = {k: v for k, v in item.items()
+                                  if k not in ("at", "by", "optional")}
         if "at" in item:
             kwargs["at_ms"] = ms(path + ("at",), item["at"])
         if "by" in item:
@@ -209,8 +212,9 @@ def _faults(doc: Document, raw: Any, problems: list[Problem]) -> list[tuple[Faul
             kwargs["attempt"] = 1
         if kind == RESTART and point_based and "phase" not in item:
             kwargs["phase"] = AFTER_STORE
-        if kind in (CRASH, RESTART) and not point_based and len(set(item) - {"kind", "at"}):
-            extra = sorted(set(item) - {"kind", "at"})
+        if kind in (CRASH, RESTART) and not point_based and (
+                set(item) - {"kind", "at", "optional"}):
+            extra = sorted(set(item) - {"kind", "at", "optional"})
             problems.append(where.problem(
                 f"a {kind} at a virtual time takes no other fields, got {', '.join(extra)}"
             ))
@@ -334,6 +338,10 @@ def build(path: str, doc: Document) -> Scenario:
         always_suspend=bool(data.get("always_suspend", False)),
         faults=faults,
         invocations=invocations,
+        optional_faults=frozenset(
+            i for i, item in enumerate(data.get("faults") or [])
+            if isinstance(item, dict) and item.get("optional")
+        ),
         events=events,
         expect=expect,
         explore_examples=None if explore is None else int(explore.get("max_examples", 100)),

@@ -4,7 +4,10 @@ A scenario runs twice. The reference run (same seed, no faults) tells which
 step and operation names exist, so a fault naming a step that never happens
 is reported as a typo rather than silently never firing. The real run applies
 the faults and events; its result, state, effects, step counts, problems and
-final virtual time are then checked against ``expect``.
+final virtual time are then checked against ``expect``. Nothing passes by
+testing nothing: a fault that never fired, an event naming a promise no run
+created, and an invocation left unfinished are reported unless the scenario
+says it expects them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._api.external import FakeExternal
 from .._api.service import App
@@ -28,10 +31,14 @@ from ..runtime._errors import (
 )
 from ..runtime._faults import FaultPlan, FaultPlanError
 from ..runtime._ids import parse_awakeable_id
-from ..runtime._journal import COMPLETION, RUN
+from ..runtime._journal import COMPLETION, PROMISE_COMPLETE, PROMISE_GET, PROMISE_PEEK, RUN
+from ..runtime._store import COMPLETED
 from ._model import Event, Invocation, Scenario, Where
 from ._schema import did_you_mean, show
 from ._yaml import Problem, ScenarioError
+
+if TYPE_CHECKING:
+    from .._check._world import WorldEvent
 
 TIMELINE_LINES = 80
 
@@ -205,6 +212,66 @@ class _Run:
         for h in self.sim.invocations():
             names |= {e.name for e in self.sim.journal(h) if e.is_command and e.name}
         return names
+
+    def promises_used(self) -> set[tuple[str, str, str]]:
+        """(workflow, key, promise name) of every promise a run of this play touched."""
+        used: set[tuple[str, str, str]] = set()
+        for rec in self.sim.engine.records():
+            if rec.key is None:
+                continue
+            for e in self.sim.journal(rec.id):
+                if e.kind in (PROMISE_GET, PROMISE_PEEK, PROMISE_COMPLETE):
+                    used.add((rec.service, rec.key, e.name))
+        return used
+
+    def unfired_faults(self) -> list[Problem]:
+        """The scenario's faults that never fired in this play (optional ones aside).
+
+        A fault that never fires tests nothing: a crash at attempt 1 of a step
+        first reached in attempt 3 would otherwise pass in silence.
+        """
+        fired = self.sim.injector.fired
+        out = []
+        for i, (fault, where) in enumerate(self.sc.faults):
+            if i in self.sc.optional_faults or any(f is fault for _, f in fired):
+                continue
+            hint = ("mark it `optional: true` if it may not fire"
+                    if where.path != ("faults",) else
+                    "write the faults as a list to mark one `optional: true`")
+            out.append(where.problem(
+                f"the fault {fault} never fired (faults that fired: "
+                f"{self.sim.fault_plan() or 'none'}); {hint}"
+            ))
+        return out
+
+    def unfinished(self) -> list[Problem]:
+        """Invocations left unfinished that the scenario does not expect to be.
+
+        An invocation may stay unfinished when the scenario says so: ``expect:
+        finished: false``, or its own ``expect: status`` (``paused``, say). One
+        paused by a handler problem is left to ``expect: problems``, which
+        reports it when not expected.
+        """
+        if self.sc.expect.finished is not None:
+            return []  # checked against what it says
+        expected = {self.handles[inv.name].id for inv in self.sc.invocations
+                    if inv.expect.status is not None and inv.name in self.handles}
+        expected |= set(self.sim.engine.paused_errors)
+        by_id = {h.id: inv for inv in self.sc.invocations
+                 if (h := self.handles.get(inv.name)) is not None}
+        out = []
+        for rec in self.sim.engine.records():
+            if rec.status == COMPLETED or rec.id in expected:
+                continue
+            inv = by_id.get(rec.id)
+            where = inv.where if inv is not None else self.sc.where(("invoke",))
+            out.append(where.problem(
+                f"{rec.target} ({rec.id}) did not finish: "
+                f"{self.sim.engine.waiting_on(rec.id)} at t={self.sim.now():.3f}s; "
+                "say `finished: false` under `expect` (or the invocation's expected "
+                "`status`) if that is what should happen"
+            ))
+        return out
 
     def step_names(self) -> set[str]:
         names: set[str] = set()
@@ -420,6 +487,30 @@ def _validate_faults(sc: Scenario, names: set[str], targets: set[str],
     return problems
 
 
+def _unknown_promises(sc: Scenario, used: set[tuple[str, str, str]]) -> list[Problem]:
+    """Events naming a promise no run of the scenario ever created: a typo in
+    its name, workflow or key would otherwise resolve nothing, in silence."""
+    out = []
+    for i, ev in enumerate(sc.events):
+        if ev.kind not in ("resolve_promise", "reject_promise"):
+            continue
+        a = ev.args
+        if (a["workflow"], a["key"], a["name"]) in used:
+            continue
+        path: tuple[str | int, ...] = ("events", i, ev.kind)
+        same = sorted(n for w, k, n in used if (w, k) == (a["workflow"], a["key"]))
+        if same:
+            problem = (f"no run created the promise {a['name']!r} of {a['workflow']}/{a['key']}"
+                       f"{did_you_mean(a['name'], same)} (its promises: {', '.join(same)})")
+            path += ("name",)
+        else:
+            known = sorted({f"{w}/{k}" for w, k, _ in used})
+            problem = (f"no run of {a['workflow']}/{a['key']} used a promise (workflows with "
+                       f"promises: {', '.join(known) or 'none'})")
+        out.append(Problem(problem, path, sc.doc.mark(path)))
+    return out
+
+
 def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None = None,
                  max_examples: int | None = None) -> ScenarioResult:
     """Play ``sc`` and check its expectations.
@@ -448,9 +539,13 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None =
     steps = reference.step_names() | run.step_names()
     targets = {f"{s}/{h}" for s, h in run.sim._handlers}
     mistakes = _validate_faults(sc, names, targets, {e.name for e in externals})
+    mistakes += _unknown_promises(sc, reference.promises_used() | run.promises_used())
     result = ScenarioResult(sc, seed=seed, fired=run.sim.fault_plan(),
                             timeline=run.sim.trace(), now=run.sim.now())
     result.failures += run.problems
+    if not mistakes:
+        result.failures += run.unfired_faults()
+        result.failures += run.unfinished()
     checker = _Checker(sc, run, externals, steps)
     for i, inv in enumerate(sc.invocations):
         checker.invocation(i, inv)
@@ -476,17 +571,18 @@ def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], s
 
     where = sc.where(("explore",))
     failures = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for inv in sc.invocations:
+        world = _world_of(sc, inv)
         # Exploring the same target with the same input again finds nothing new.
-        distinct = (inv.target, _norm(inv.input))
+        distinct = (inv.target, _norm(inv.input), _norm([e.as_dict() for e in world]))
         if distinct in seen:
             continue
         seen.add(distinct)
         try:
             report = check(services=services, invoke=inv.target, input=inv.input,
                            externals=externals, max_examples=max_examples, seed=seed,
-                           strict=strict)
+                           strict=strict, world=world)
         except (SimdurableError, TypeError, ValueError) as err:
             failures.append(where.problem(
                 f"exploring {inv.target} stopped: {type(err).__name__}: {err}"))
@@ -504,6 +600,33 @@ def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], s
                 f"{sc.explore_expect} violation (found: {', '.join(kinds) or 'nothing'})"
             ))
     return failures
+
+
+def _world_of(sc: Scenario, inv: Invocation) -> list[WorldEvent]:
+    """The scenario's events that concern ``inv``, as the world of a check around it.
+
+    Without them a workflow waiting on its promise, or a handler on its
+    awakeable, would be explored as ``stuck``. A promise event goes with the
+    invocations of its workflow and key; an awakeable event with the invocation
+    it names. Cancellations are the scenario's own business and stay out.
+    """
+    from .._check._world import WorldEvent
+    from .._sim import parse_target
+
+    service, key, _ = parse_target(inv.target)
+    out = []
+    for ev in sc.events:
+        a = ev.args
+        if ev.kind in ("resolve_promise", "reject_promise"):
+            if (a["workflow"], a["key"]) != (service, key):
+                continue
+            out.append(WorldEvent(ev.kind, name=a["name"], target=f"{service}/{key}",
+                                  value=a.get("value"), message=a.get("message", ""),
+                                  code=a.get("code", 500), at_ms=ev.at_ms))
+        elif ev.kind in ("resolve_awakeable", "reject_awakeable") and a["invocation"] == inv.name:
+            out.append(WorldEvent(ev.kind, value=a.get("value"), message=a.get("message", ""),
+                                  code=a.get("code", 500), at_ms=ev.at_ms))
+    return out
 
 
 def _report_text(report: Any) -> str:

@@ -104,6 +104,25 @@ def test_check_under_replaying_runs_one_case_and_says_when_it_does_not_reproduce
         check_shop("checkout", replay=plan)
 
 
+def test_a_replayed_plan_whose_fault_never_fires_says_so():
+    # The fixed handler and a fault that did fire: "fixed", nothing else said.
+    fired = "crash(step=charge, phase=effect-done, attempt=1)"
+    with pytest.raises(sd.DidNotReproduce) as err:
+        check_shop("checkout", replay=fired)
+    assert "never fired" not in str(err.value)
+    # A fault at an attempt the handler never reaches replays nothing.
+    late = "crash(step=charge, phase=effect-done, attempt=3)"
+    with pytest.raises(sd.DidNotReproduce, match=r"the replayed plan's fault\(s\) "
+                       r"crash\(step=charge, phase=effect-done, attempt=3\) never fired"):
+        check_shop("checkout_unsafe", replay=late)
+    both = sd.replay(f"{fired}; crash(step=charge, phase=before, attempt=5)",
+                     services=shop.services, invoke="Shop/checkout_unsafe", input=ORDER,
+                     externals=shop.externals)
+    assert both.kinds == ["duplicate-effect"]
+    assert any("crash(step=charge, phase=before, attempt=5) never fired" in n
+               for n in both.notes), both.notes
+
+
 def test_reproduce_decorator_replays_the_blob_and_refuses_another_version():
     v = check_shop("checkout_unsafe").violations[0]
 

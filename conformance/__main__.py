@@ -54,6 +54,7 @@ from tests.compat.harness import (
     Call,
     Case,
     Now,
+    Outcome,
     all_cases,
     normalise,
     run_case,
@@ -127,7 +128,7 @@ class Server:
             time.sleep(0.1)
         raise PeerUnavailable("the Restate admin API did not come up in 120 s")
 
-    def deploy(self, programs: list[str]) -> Any:
+    def deploy(self, programs: list[str]) -> Deployment:
         port = free_port()
         python = peers_python()
         proc = self.procs.start([str(python), str(HERE / "serve.py"), str(port), *programs],
@@ -138,7 +139,7 @@ class Server:
                                {"content-type": "application/json"})
         if status not in (200, 201):
             raise PeerUnavailable(f"registering {programs}: {status} {raw[:300]!r}")
-        return proc
+        return Deployment(proc, port)
 
     def state(self, service: str, key: str) -> dict[str, Any]:
         query = ("SELECT key, value_utf8 FROM state WHERE service_name = "
@@ -159,6 +160,29 @@ class Server:
     def stop(self) -> None:
         self.procs.stop(self.proc)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class Deployment:
+    """One restate-sdk process serving programs (``conformance/serve.py``)."""
+
+    proc: Any
+    port: int
+
+    def step_runs(self, reset: bool = False) -> dict[str, int]:
+        """How many times each ``ctx.run`` closure ran there, per
+        ``service/handler/step``, as the served process counted them."""
+        status, raw, _ = _http(self.port, "GET",
+                               "/conformance/step-runs" + ("?reset=1" if reset else ""))
+        if status != 200:
+            raise RuntimeError(f"step runs: {status} {raw[:200]!r}")
+        return {k: int(v) for k, v in sorted(json.loads(raw).items())}
+
+
+def step_runs_differ(server: dict[str, int], sim: dict[str, int]) -> list[str]:
+    """The steps whose closure ran a different number of times on each side."""
+    return [f"closure runs of {step}: server {server.get(step, 0)}, simulation {sim.get(step, 0)}"
+            for step in sorted(set(server) | set(sim)) if server.get(step, 0) != sim.get(step, 0)]
 
 
 # -- running a case on the server ---------------------------------------------------------
@@ -286,7 +310,7 @@ def main(argv: list[str]) -> int:
     except PeerUnavailable as err:
         print(f"conformance: SKIPPED, the real Restate server is not available here: {err}")
         return 0
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str, str]] = []
     divergences: list[str] = []
     with processes() as procs:
         server = Server(procs)
@@ -298,6 +322,7 @@ def main(argv: list[str]) -> int:
                 service = server.deploy([program, *HOSTS.get(program, ())])
                 try:
                     for case in program_cases:
+                        service.step_runs(reset=True)
                         try:
                             seen = run_on_server(server, case)
                         except NotFeasible:
@@ -305,30 +330,36 @@ def main(argv: list[str]) -> int:
                             continue
                         server_problems = compare(case, seen)
                         sim = run_case(program, case, "real")
+                        server_runs = service.step_runs()
+                        steps = step_runs_differ(server_runs, sim.step_runs)
+                        runs = f"{sum(server_runs.values())}/{sum(sim.step_runs.values())}"
+                        if steps:  # the server is the reference for how often a step runs
+                            sim = Outcome(False, sim.problems + steps, sim.step_runs)
                         verdict = ("identical" if not server_problems and sim.ok else
                                    "server differs" if server_problems and sim.ok else
                                    "simulation differs" if sim.ok is False and not server_problems
                                    else "both differ")
                         rows.append((program, case.name, "ok" if not server_problems else "differs",
-                                     verdict))
+                                     runs, verdict))
                         print(f"  {program} :: {case.name}: {verdict}", file=sys.stderr, flush=True)
                         if verdict != "identical":
                             divergences.append(f"{program} :: {case.name}: {verdict}\n      "
                                                + "\n      ".join(server_problems + sim.problems))
                 finally:
-                    procs.stop(service)
-                    procs.procs.remove(service)
+                    procs.stop(service.proc)
+                    procs.procs.remove(service.proc)
         finally:
             server.stop()
             procs.procs.remove(server.proc)
-    width = max((len(f"{p} :: {c}") for p, c, _, _ in rows), default=10)
-    print(f"{'case':<{width}}  {'server':<8} verdict")
-    for p, c, srv, verdict in rows:
-        print(f"{p + ' :: ' + c:<{width}}  {srv:<8} {verdict}")
+    width = max((len(f"{p} :: {c}") for p, c, *_ in rows), default=10)
+    # "step runs": closure executions counted by the served process / by the simulation
+    print(f"{'case':<{width}}  {'server':<8} {'step runs':<10} verdict")
+    for p, c, srv, runs, verdict in rows:
+        print(f"{p + ' :: ' + c:<{width}}  {srv:<8} {runs:<10} {verdict}")
     if divergences:
         print("\ndivergences:")
         print("\n".join(divergences))
-    same = sum(1 for r in rows if r[3] == "identical")
+    same = sum(1 for r in rows if r[4] == "identical")
     print(f"\n{left_out} case(s) left out (not runnable through the ingress in real time)")
     print(f"conformance: {same} of {len(rows)} cases identical on the Restate server and in the "
           f"simulation")

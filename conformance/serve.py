@@ -2,28 +2,96 @@
 
 Run by the peers' interpreter (``benchmarks/.cache/peers-venv``), not
 simdurable's: ``python serve.py PORT PROGRAM [PROGRAM...]``. The programs are
-the modules of ``tests/compat/programs/``, imported as they are.
+the modules of ``tests/compat/programs/`` (or ``conformance.generated``),
+imported as they are.
+
+It also counts how many times each ``ctx.run`` closure really ran (a replayed
+step is not run again), per ``service/handler/step``, and answers
+``GET /conformance/step-runs`` with those counts (``?reset=1`` clears them):
+the simulation's own count (``Simulation.step_runs``) is compared with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
+import inspect
+import json
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import restate  # noqa: E402
 from hypercorn.asyncio import serve  # noqa: E402
 from hypercorn.config import Config  # noqa: E402
+from restate.server_context import ServerInvocationContext  # noqa: E402
+
+STEP_RUNS: dict[str, int] = {}
+_LOCK = threading.Lock()
+
+
+def _counted(ctx: Any, name: str, action: Callable[..., Any]) -> Callable[..., Any]:
+    """``action``, counting each execution under ``service/handler/name``."""
+    key = f"{ctx.handler.service_tag.name}/{ctx.handler.name}/{name}"
+
+    def count() -> None:
+        with _LOCK:
+            STEP_RUNS[key] = STEP_RUNS.get(key, 0) + 1
+
+    if inspect.iscoroutinefunction(action):
+        @functools.wraps(action)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            count()
+            return await action(*args, **kwargs)
+        return run_async
+
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        count()
+        return action(*args, **kwargs)
+    return run
+
+
+def _count_steps() -> None:
+    run, run_typed = ServerInvocationContext.run, ServerInvocationContext.run_typed
+
+    def counted_run(self: Any, name: str, action: Any, *args: Any, **kwargs: Any) -> Any:
+        return run(self, name, _counted(self, name, action), *args, **kwargs)
+
+    def counted_run_typed(self: Any, name: str, action: Any, *args: Any, **kwargs: Any) -> Any:
+        return run_typed(self, name, _counted(self, name, action), *args, **kwargs)
+
+    ServerInvocationContext.run = counted_run  # type: ignore[method-assign]
+    ServerInvocationContext.run_typed = counted_run_typed  # type: ignore[method-assign]
+
+
+def with_step_runs(inner: Any) -> Any:
+    """The ASGI app, plus ``GET /conformance/step-runs``."""
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/conformance/step-runs":
+            with _LOCK:
+                body = json.dumps(STEP_RUNS, sort_keys=True).encode()
+                if b"reset=1" in scope.get("query_string", b""):
+                    STEP_RUNS.clear()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await inner(scope, receive, send)
+    return app
 
 
 def services(names: list[str]) -> list[object]:
     found: list[object] = []
     for name in names:
-        importlib.import_module(f"tests.compat.programs.{name}")
-    modules = [m for k, m in sorted(sys.modules.items()) if k.startswith("tests.compat.programs.")]
+        importlib.import_module(name if "." in name else f"tests.compat.programs.{name}")
+    modules = [m for k, m in sorted(sys.modules.items())
+               if k.startswith(("tests.compat.programs.", "conformance."))]
     for module in modules:
         for value in vars(module).values():
             if (isinstance(value, (restate.Service, restate.VirtualObject, restate.Workflow))
@@ -37,8 +105,9 @@ def main() -> None:
     config.bind = [f"127.0.0.1:{int(sys.argv[1])}"]
     config.loglevel = "WARNING"
     config.accesslog = None
-    app = restate.app(services(sys.argv[2:]))
-    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+    _count_steps()
+    app = with_step_runs(restate.app(services(sys.argv[2:])))
+    asyncio.run(serve(app, config))
 
 
 if __name__ == "__main__":

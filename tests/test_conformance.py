@@ -11,10 +11,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import restate
 
 import conformance.__main__ as conf
+import simdurable as sd
 from benchmarks._peers import PeerUnavailable
-from tests.compat.harness import Advance, Call, Cancel, Case, ResolveAwakeables
+from tests.compat.harness import (
+    Advance,
+    Call,
+    Cancel,
+    Case,
+    ResolveAwakeables,
+    step_runs_of,
+)
 
 
 def test_cases_a_server_cannot_run_in_real_time_are_left_out() -> None:
@@ -47,6 +56,34 @@ def test_a_server_outcome_that_differs_from_the_case_is_reported() -> None:
     assert len(problems) == 3 and "server gave ('ok', {'newValue': 2})" in problems[0]
 
 
+def test_closure_runs_that_differ_between_the_sides_are_named() -> None:
+    assert conf.step_runs_differ({"S/h/pay": 3}, {"S/h/pay": 3}) == []
+    assert conf.step_runs_differ({"S/h/pay": 3, "S/h/ship": 1}, {"S/h/pay": 1}) == [
+        "closure runs of S/h/pay: server 3, simulation 1",
+        "closure runs of S/h/ship: server 1, simulation 0"]
+
+
+def test_the_simulation_counts_closure_runs_per_step() -> None:
+    """The simulation's side of the comparison: a step failing twice ran three times."""
+    tries = [0]
+    svc = restate.Service("Flaky")
+
+    @svc.handler()
+    async def go(ctx: restate.Context) -> int:
+        def flaky() -> int:
+            tries[0] += 1
+            if tries[0] < 3:
+                raise ValueError("not yet")
+            return tries[0]
+        return await ctx.run_typed("flaky", flaky)
+
+    sim = sd.Simulation(services=[svc], seed=0)
+    h = sim.invoke("Flaky/go", None)
+    sim.run(until=timedelta(minutes=5))
+    assert h.result() == 3
+    assert step_runs_of(sim) == {"Flaky/go/flaky": 3}
+
+
 def test_without_the_server_it_says_it_skipped(monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     def unavailable() -> None:
@@ -68,3 +105,5 @@ def test_the_slice_is_identical_on_the_real_restate_server() -> None:
         pytest.skip(last)
     assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert re.search(r"conformance: (\d+) of \1 cases identical", last), last
+    # closure runs were counted on both sides: the served process and the simulation
+    assert re.search(r"a step succeeds after three attempts +ok +3/3 +identical", run.stdout)

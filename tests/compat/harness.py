@@ -303,6 +303,8 @@ def normalise(value: Any) -> Any:
 class Outcome:
     ok: bool
     problems: list[str]
+    # closure executions per "service/handler/step" (the conformance suite compares them)
+    step_runs: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def _error_parts(err: BaseException) -> tuple[Any, str]:
@@ -382,7 +384,18 @@ def _run_ops(program: str, case: Case, services: list[Any], loaded_program: Any,
         got = normalise(sim.state(service, key))
         if expected != got:  # expected first: PRESENT matches any value
             problems.append(f"state of {where}: expected {expected!r}, got {got!r}")
-    return Outcome(not problems, problems)
+    return Outcome(not problems, problems, step_runs_of(sim))
+
+
+def step_runs_of(sim: Any) -> dict[str, int]:
+    """How many times each step's closure ran, per ``service/handler/step``."""
+    out: dict[str, int] = {}
+    for h in sim.invocations():
+        parts = h.target.split("/")
+        for step, n in sim.step_runs(h).items():
+            key = f"{parts[0]}/{parts[-1]}/{step}"
+            out[key] = out.get(key, 0) + n
+    return dict(sorted(out.items()))
 
 
 def _check_call(i: int, op: Call, h: Any) -> list[str]:

@@ -50,3 +50,13 @@ def test_update_markdown_keeps_what_is_outside_the_markers(tmp_path: Path) -> No
     text = md.read_text()
     assert "new" in text and "old" not in text
     assert text.startswith("# Title\n\nintro\n") and text.endswith("## Theirs\nkept\n")
+
+
+def test_the_replay_benchmark_runs_on_a_tiny_size() -> None:
+    from benchmarks import _util, bench_replay
+
+    (table,) = bench_replay.run(_util.TINY)
+    assert [row[1] for row in table.rows] == [
+        "in memory", "JSON export, read + replay", "dev-executor database, read + replay",
+        "in memory"]
+    assert table.rows[0][5].startswith(("met", "NOT met"))

@@ -233,12 +233,23 @@ _TYPE_NAMES: Final = {str: "text", int: "an integer", bytes: "bytes", _N: "NULL"
 def _check_row(row: tuple[Any, ...], columns: str, types: tuple[tuple[type, ...], ...]
                ) -> str | None:
     """What is wrong with ``row`` (a column and what it holds), or None."""
+    # The column types of rows already found right: reading a journal of many
+    # entries spent most of its time checking each column of each row again.
+    signature = (columns, *map(type, row))
+    if signature in _GOOD_ROWS:
+        return None
     for name, want, value in zip(columns.split(", "), types, row, strict=True):
         if type(value) not in want:
             wanted = " or ".join(_TYPE_NAMES[t] for t in want)
             return (f"column {name} holds {_TYPE_NAMES.get(type(value), type(value).__name__)}"
                     f", not {wanted}")
+    _GOOD_ROWS.add(signature)
     return None
+
+
+# Column-type signatures (the columns, then each value's type) that passed ``_check_row``:
+# a few dozen at most, as each column allows one or two types.
+_GOOD_ROWS: set[tuple[Any, ...]] = set()
 
 
 def _completion_problem(kind: Any, data: Any, code: Any, message: Any) -> str | None:

@@ -183,6 +183,9 @@ class _Reader:
                             '"message": ...}}')
 
     def entry(self, obj: Any, where: str) -> Entry:
+        fast = _fast_entry(obj)
+        if fast is not None:
+            return fast
         if not isinstance(obj, dict):
             raise self.fail(where, f"is {_json_type(obj)}, not an object")
         kind = self.field(obj, "kind", (str,), where)
@@ -267,6 +270,29 @@ class _Reader:
                 raise self.fail(f"invocation #{n} ({inv.id})", "the same id appears twice")
             seen.add(inv.id)
         return out
+
+
+def _fast_entry(obj: Any) -> Entry | None:
+    """An entry as this module writes it (text values), read without naming fields;
+    None for anything else, which the field-by-field reader then checks."""
+    if type(obj) is not dict:
+        return None
+    kind, name, data = obj.get("kind"), obj.get("name", ""), obj.get("data")
+    result, target = obj.get("result"), obj.get("target", -1)
+    at_ms, wake_ms, ref = obj.get("at_ms", 0), obj.get("wake_ms", -1), obj.get("ref", "")
+    if not (type(kind) is str and kind in KNOWN_KINDS and type(name) is str
+            and type(target) is int and type(at_ms) is int and type(wake_ms) is int
+            and type(ref) is str):
+        return None
+    if data is not None:
+        if type(data) is not str:
+            return None
+        data = data.encode("utf-8", "surrogatepass")
+    if result is not None:
+        if type(result) is not dict or len(result) != 1 or type(result.get("value")) is not str:
+            return None
+        result = Value(result["value"].encode("utf-8", "surrogatepass"))
+    return Entry(kind, name, data, result, target, at_ms, wake_ms, ref)
 
 
 _TYPE_NAMES: Final = {str: "a string", int: "an integer", dict: "an object", list: "a list",

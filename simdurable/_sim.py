@@ -449,6 +449,16 @@ class Simulation:
             ) from None
         return self._summary()
 
+    def close(self) -> None:
+        """Abandon the invocations still running: close their handlers now.
+
+        Their ``finally:`` blocks run here, with the context refusing durable
+        operations, instead of later under the garbage collector (in the middle
+        of whatever runs then). The journals and records stay readable; call it
+        when done with a simulation that may not have finished.
+        """
+        self._engine.abandon()
+
     def _summary(self) -> RunSummary:
         engine = self._engine
         waiting = []

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..runtime._errors import HandlerError
-from ..runtime._invocation import PARKED, REPLAYING, Attempt, Wait
+from ..runtime._invocation import PARKED, REPLAYING, Abort, Attempt, Wait
 from ..runtime._journal import Completion, Failure, Value, terminal_of
 from ..runtime._steps import NOT_RUN, RAN_PARKED
 
@@ -53,6 +53,8 @@ class DurableFuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index
+        if not attempt.alive:
+            raise Abort()  # its attempt ended (a crash, or the run is over): no durable progress
         # In strict mode the profile hook watches the handler's code, not this
         # bookkeeping; it is back on before any yield and any exception.
         guard = attempt.engine.segment_guard
@@ -136,6 +138,8 @@ class _WaitFor:
         self._wait = wait
 
     def __await__(self) -> Generator[Any, None, None]:
+        if not self._attempt.alive:
+            raise Abort()
         while not self._attempt.satisfied(self._wait):
             yield self._wait
 

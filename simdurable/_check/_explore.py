@@ -137,6 +137,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
         t.coverage.start(label)
     stuck: StuckError | None = None
     handle = None
+    sim: Simulation | None = None
     # The global RNG, seeded per run, so that step closures drawing from it
     # give the same values in a run and its twin; the caller's state comes back.
     saved_random = random.getstate()
@@ -158,12 +159,17 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             sim.run()
         except StuckError as err:
             stuck = err
+        outcome = snapshot(sim, handle, t.externals)
     finally:
+        # Handlers still running (the run was stuck, or cut short by an
+        # exception) are closed here, in this run, not by the garbage collector
+        # during another one.
+        if sim is not None:
+            sim.close()
         random.setstate(saved_random)
         if t.coverage is not None:
             t.coverage.stop()
         _assertions._current.reset(token)
-    outcome = snapshot(sim, handle, t.externals)
     return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
                     driver.problems)
 
@@ -692,9 +698,12 @@ def sequential_endings(t: Target) -> dict[str, str]:
         try:
             sim = Simulation(t.services, seed=0, strict=False, externals=t.externals,
                              retry_policy=t.retry_policy, max_steps=t.max_steps)
-            for i in order:
-                sim.invoke(*calls[i])
-                sim.run()
+            try:
+                for i in order:
+                    sim.invoke(*calls[i])
+                    sim.run()
+            finally:
+                sim.close()
         finally:
             random.setstate(saved)
         out.setdefault(concurrent_ending(sim), " then ".join(calls[i][0] for i in order))

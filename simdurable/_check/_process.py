@@ -42,7 +42,10 @@ def reference_operations(spec: dict[str, Any]) -> list[list[Any]]:
     sim = Simulation(services, seed=spec["seed"], externals=externals,
                      max_steps=spec["max_steps"])
     sim.invoke(spec["invoke"], spec["input"])
-    sim.run()
+    try:
+        sim.run()
+    finally:
+        sim.close()
     return [[h.target, [e.describe() for e in sim.journal(h) if e.is_command]]
             for h in sim.invocations()]
 

@@ -209,6 +209,10 @@ class Engine:
     def restart(self, reason: str) -> None:
         self.fault_points.restart(reason)
 
+    def abandon(self) -> None:
+        """The run is over: close the handlers still running (``Running.abandon``)."""
+        self.running.abandon()
+
     def record_misuse(self, inv_id: str, err: HandlerError) -> None:
         self.lifecycle.record_misuse(inv_id, err)
 

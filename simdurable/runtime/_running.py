@@ -211,6 +211,19 @@ class Running:
                 lambda t: t[1] == inv_id and t[2] == number and t[0] != "start"
             )
 
+    def abandon(self) -> None:
+        """Close every handler still running, now: a run that ends (or is cut
+        short) with attempts in flight would otherwise leave their coroutines to
+        the garbage collector, whose ``finally:`` blocks then run later, during
+        another run. Each attempt dies first, so its context refuses durable
+        operations (they raise ``Abort``) while its coroutine unwinds. The
+        attempts stay listed, so that what each waited on can still be told."""
+        for attempt in sorted(self.attempts.values(), key=lambda a: a.rec.seq):
+            attempt.die()
+            coro, attempt.coro = attempt.coro, None
+            if coro is not None:
+                close(coro)
+
     def drop_work(self) -> None:
         """Forget every queued "step" and "resume" task (the process that ran them died)."""
         self.scheduler.discard(lambda t: t[0] in ("step", "resume"))

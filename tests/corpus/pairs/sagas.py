@@ -144,6 +144,50 @@ async def undo_order_ok(ctx: restate.Context, order: str) -> str:
     return "done"
 
 
+
+def booked_means_kept(outcome: sd.Outcome) -> None:
+    """A trip that succeeded still holds its flight and hotel."""
+    if outcome.error is not None:
+        return
+    ops = [e.op for e in outcome.effects["travel"]]
+    assert "cancel-flight" not in ops and "cancel-hotel" not in ops, (
+        f"the trip was booked but a booking of it was cancelled: {ops}")
+
+
+# Cleanup in ``finally:``, outside a step: it is meant for a failed trip, but a
+# handler's coroutine is also closed when its attempt is abandoned (a crash, a
+# suspension), and the ``finally:`` then cancels a flight the retried
+# invocation goes on to keep. Temporal's Python SDK ran such blocks when it
+# evicted a workflow, at first under the garbage collector in whatever ran then.
+# https://github.com/temporalio/sdk-python/pull/499 ("finally may execute in another thread")
+# https://github.com/vercel/vercel-py/pull/332 (hook.dispose() in a finally block)
+tidy_bug = restate.Service("Tidy")
+tidy_ok = restate.Service("Tidy")
+
+
+@tidy_bug.handler(name="book")
+async def tidy_book_bug(ctx: restate.Context, trip: str) -> str:
+    done = False
+    try:
+        await ctx.run_typed("book-flight", book, what="flight", trip=trip)
+        await ctx.run_typed("book-hotel", book, what="hotel", trip=trip)
+        done = True
+        return "booked"
+    finally:
+        if not done:
+            cancel("flight", trip)  # runs whenever the attempt ends early
+
+
+@tidy_ok.handler(name="book")
+async def tidy_book_ok(ctx: restate.Context, trip: str) -> str:
+    try:
+        await ctx.run_typed("book-flight", book, what="flight", trip=trip)
+        await ctx.run_typed("book-hotel", book, what="hotel", trip=trip)
+    except restate.TerminalError:
+        await ctx.run_typed("cancel-flight", cancel, what="flight", trip=trip)
+        raise
+    return "booked"
+
 PAIRS = [
     Pair(name="compensation-wrong-exception", kind="invariant",
          source="meadsteve/talepy#17", invoke="Trip/book", input="t1", buggy=[trip_bug],
@@ -155,4 +199,8 @@ PAIRS = [
     Pair(name="undo-registered-after-step", kind="invariant", source="anomalyco/sst#6902",
          invoke="Undo/order", input="o1", buggy=[undo_bug], correct=[undo_ok],
          externals=(pay,), invariant=charged_means_refunded_on_failure),
+    Pair(name="cleanup-in-finally", kind="invariant",
+         source="temporalio/sdk-python#499; vercel/vercel-py#332", invoke="Tidy/book",
+         input="t1", buggy=[tidy_bug], correct=[tidy_ok], externals=(travel,),
+         invariant=booked_means_kept),
 ]

@@ -7,6 +7,7 @@ the unchanged version replays every journal; no step closure ever runs.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -184,3 +185,19 @@ def test_the_cli_exit_codes(recorded: restate.Simulation, tmp_path: Path,
 def _line(source: str | None) -> str:
     assert source is not None and source.startswith("apps.py:"), source
     return Path(apps.__file__).read_text().splitlines()[int(source.split(":")[1]) - 1]
+
+
+def test_the_json_report_is_the_same_every_time(recorded: restate.Simulation, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    export = tmp_path / "journals.json"
+    restate.export_journals(recorded, export)
+    outputs = []
+    for _ in range(2):
+        assert main(["replay-journals", str(export), "tests.replay.apps:added", "--json"]) == 1
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    lines = [json.loads(line) for line in outputs[0].splitlines()]
+    assert [line.get("verdict") for line in lines[:4]] == ["diverges"] * 4
+    assert lines[3]["new"] == 'call "Stock/ink/take" 1' and lines[3]["index"] == 2
+    assert lines[4] == {"summary": "4 invocation(s): 0 replay, 4 diverge, 0 cannot be judged",
+                        "exit_code": 1}

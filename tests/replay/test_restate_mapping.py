@@ -8,14 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, strategies as st
 
 import simdurable as restate
 from simdurable._replay._restate import map_journal
 from simdurable.runtime._journal import Entry, Failure, Value
 
+from ..fuzzing import fuzz
+
 
 def rows(*entries: Any, version: int = 2) -> list[dict[str, Any]]:
-    return [{"index": i, "version": version, "entry_type": next(iter(e)),
+    return [{"index": i, "version": version,
+             "entry_type": next(iter(e), "") if isinstance(e, dict) else "",
              "entry_json": json.dumps(e)} for i, e in enumerate(entries)]
 
 
@@ -127,3 +131,29 @@ def test_another_journal_version_is_a_clear_error() -> None:
     bad[0]["entry_json"] = "{not json"
     with pytest.raises(restate.JournalSourceError, match="entry #0: entry_json is not JSON"):
         map_journal(bad, "inv_9")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 20) | st.text(max_size=5),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(
+        st.sampled_from(["Command", "Notification", "Completion", "Run", "Sleep", "Call",
+                         "Signal", "Input", "Output", "SetState", "GetEagerState", "key",
+                         "name", "completion_id", "result", "Success", "Failure", "Void",
+                         "Index", "id", "request", "invocation_target", "value", "payload"]),
+        kids, max_size=3),
+    max_leaves=10,
+)
+
+
+@fuzz(150)
+@given(entries=st.lists(_json, max_size=5), version=st.sampled_from([2, 2, 2, 1, None]))
+def test_fuzzed_restate_entries_map_or_say_why(entries: list[Any], version: Any) -> None:
+    try:
+        mapped = map_journal(rows(INPUT, *entries, version=version), "inv_f")
+    except restate.JournalSourceError as err:
+        assert str(err).startswith("invocation inv_f: Restate journal entry #")
+        return
+    assert len(mapped.entries) == len(mapped.source_indices)
+    for i, entry in enumerate(mapped.entries):  # completions point back at a command
+        if entry.kind == "completion":
+            assert 0 <= entry.target < i and entry.result is not None

@@ -48,6 +48,7 @@ def server() -> Iterator[str]:
         pytest.skip(f"the real Restate server is not available here: {err}")
     with processes() as procs:
         srv = Server(procs)
+        app = None
         try:
             port = free_port()
             app = procs.start([str(python), str(HERE / "serve_restate.py"), str(port)],
@@ -69,6 +70,8 @@ def server() -> Iterator[str]:
                 time.sleep(0.05)
             yield url
         finally:
+            if app is not None:  # hypercorn waits 10 s for connections on SIGTERM
+                procs.stop(app, timeout=1.0)
             srv.stop()
 
 

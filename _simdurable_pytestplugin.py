@@ -58,6 +58,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "where the current code diverges; may be given more than once",
     )
     group.addoption(
+        "--simdurable-jobs", type=int, default=None, metavar="N",
+        help="share each handler check and scenario exploration among N worker processes "
+             "(default: [tool.simdurable] jobs, else 1); the reports are the same whatever N",
+    )
+    group.addoption(
         "--simdurable-no-strict", action="store_true", default=False,
         help="do not report clocks, RNGs or uuid4 used outside steps",
     )
@@ -73,6 +78,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="examples to explore per handler or marked test")
     parser.addini("simdurable_seed", type="string", default="",
                   help="seed of the exploration")
+    parser.addini("simdurable_jobs", type="string", default="",
+                  help="worker processes each check is shared among")
     parser.addini("simdurable_strict", type="string", default="",
                   help="report clocks/RNGs used outside steps (true or false)")
 

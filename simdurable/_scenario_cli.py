@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not report clocks/RNG used outside steps")
     parser.add_argument("--max-examples", type=int, default=None,
                         help="override `explore: {max_examples}`")
+    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="share each exploration among N worker processes (default 1); "
+                             "the results are the same whatever N")
     parser.add_argument("--schema", action="store_true",
                         help="print the path of the scenario JSON Schema and exit")
 
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             sc = load_scenario(path)
             result = run_scenario(sc, seed=args.seed,
                                   strict=False if args.no_strict else None,
-                                  max_examples=args.max_examples)
+                                  max_examples=args.max_examples, jobs=args.jobs)
         except ScenarioError as err:
             failed += 1
             print(f"ERROR {path}\n{err}\n")

@@ -40,6 +40,7 @@ def check(
     world: Sequence[WorldEvent] = (),
     concurrent: int | Sequence[tuple[str, Any]] = 1,
     wall_budget: float | None = 60.0,
+    jobs: int = 1,
 ) -> Report:
     """Explore crashes, failures and schedules of one invocation; report violations.
 
@@ -81,6 +82,12 @@ def check(
       wall_budget: seconds of wall-clock time one run may take; a handler
         spinning in plain Python (a loop with no ``await``) is stopped then
         and reported ``stuck`` with its line. None: no limit.
+      jobs: worker processes to share the single faults and the generated
+        examples among (warm, one ``PYTHONHASHSEED`` each, reused by later
+        checks). The report is the same whatever the number. The workers
+        import the services, externals, ``setup`` and ``invariant`` by name:
+        if one is not a module global, the check runs in this process and
+        a note says why.
       progress: ``progress(runs, phase)`` is called after every run (the CLI
         shows it on a terminal); ``phase`` names the phase in words.
 
@@ -92,6 +99,8 @@ def check(
         raise ValueError(f"max_examples must be an integer >= 0, not {max_examples!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1 (worker processes), not {jobs!r}")
     t = make_target(services, invoke, input, externals, setup, invariant, strict,
                     retry_policy, liveness, max_steps, world, concurrent)
     if wall_budget is not None and not wall_budget > 0:
@@ -126,8 +135,21 @@ def check(
             ex.notes.add(hopeless)
             ex.points.clear()
         else:
-            single = ex.single_faults(points) if single_faults else 0
-            examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
+            lanes = None
+            if jobs > 1 and (single_faults or max_examples > 0):
+                from ._parallel import Lanes
+
+                opened = Lanes.open(ex, ex.single_fault_cases(points), jobs)
+                if isinstance(opened, str):
+                    ex.notes.add(f"jobs={jobs}: {opened}")
+                else:
+                    lanes = opened
+            if lanes is None:
+                single = ex.single_faults(points) if single_faults else 0
+                examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
+            else:
+                single = lanes.single_faults() if single_faults else 0
+                examples = lanes.examples(max_examples) if max_examples > 0 else 0
         ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
         note = None
         from ._process import DEFAULT_HASH_SEEDS, hash_seed_violation

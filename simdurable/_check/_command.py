@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrent", type=int, default=1, metavar="N",
                         help="run N invocations of the target at once (default 1); each "
                              "run must then end as some one-at-a-time order ends")
+    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="share the single faults and generated examples among N worker "
+                             "processes (default 1); the report is the same whatever N")
     parser.add_argument("--json", action="store_true",
                         help="print the report as JSON (for tools); exit status unchanged")
     parser.add_argument("--coverage", action="store_true",
@@ -174,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
                            externals=externals, max_examples=args.max_examples,
                            seed=args.seed, strict=not args.no_strict, replay=args.replay,
                            coverage=args.coverage, progress=progress, world=world,
-                           concurrent=args.concurrent)
+                           concurrent=args.concurrent, jobs=args.jobs)
     except DidNotReproduce as err:
         print(f"did not reproduce: {err}")
         return 1

@@ -20,7 +20,8 @@ import os
 import random
 import shlex
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -458,8 +459,8 @@ class Exploration:
                     "the same way")
         return None
 
-    def single_faults(self, points: Sequence[FaultPoint]) -> int:
-        self.phase = "single faults"
+    def single_fault_cases(self, points: Sequence[FaultPoint]) -> list[Fault]:
+        """Every single fault at the reference run's points, crashes first."""
         many = self.ambiguous
         cases: list[Fault] = []
         for p in points:
@@ -476,13 +477,66 @@ class Exploration:
                 cases.append(pin(p, make_fault(DELAY, p), many))
         # Crashes first: they are the faults a handler must survive above all.
         cases.sort(key=lambda f: f.kind != CRASH)
+        return cases
+
+    def single_faults(self, points: Sequence[FaultPoint]) -> int:
+        cases = self.single_fault_cases(points)
+        self.run_single_faults(cases, 0, len(cases))
+        return len(cases)
+
+    def run_single_faults(self, cases: Sequence[Fault], start: int, stop: int) -> None:
+        """Run single faults ``start`` to ``stop`` (a part of the phase, in order)."""
+        self.phase = "single faults"
         found_by = f"the single-fault phase ({len(cases)} single faults, each tried alone)"
-        for fault in cases:
+        for fault in cases[start:stop]:
             _, violations = self.run(self.seed, plan=FaultPlan((fault,)),
                                      chooser=RecordingChooser(self.seed),
                                      again=lambda: (RecordingChooser(self.seed), None))
             self.keep(violations, found_by)
-        return len(cases)
+
+    # -- parts of a phase run elsewhere ------------------------------------------
+    def reset_tally(self) -> None:
+        """Forget what was counted and found, so that what follows is a delta."""
+        self.runs = 0
+        self.fired = Counter()
+        self.reached = set()
+        self.paths = set()
+        self.exercised = set()
+        self.step_runs = {}
+        self.closure_runs = 0
+        self.reruns = 0
+        self.sometimes = {}
+        self.notes = set()
+        self.found = {}
+
+    def tally(self) -> dict[str, Any]:
+        """What a part of a phase counted and found (after ``reset_tally``)."""
+        return {"runs": self.runs, "fired": dict(self.fired), "reached": self.reached,
+                "paths": self.paths, "exercised": self.exercised, "step_runs": self.step_runs,
+                "closure_runs": self.closure_runs, "reruns": self.reruns,
+                "sometimes": self.sometimes, "notes": self.notes,
+                "found": list(self.found.values())}
+
+    def merge(self, tally: dict[str, Any]) -> None:
+        """Add a part's tally, as if the part had run here, after the parts before it."""
+        self.runs += tally["runs"]
+        self.fired.update(tally["fired"])
+        self.reached |= tally["reached"]
+        self.paths |= tally["paths"]
+        self.exercised |= tally["exercised"]
+        for name, n in tally["step_runs"].items():
+            if n > self.step_runs.get(name, 0):
+                self.step_runs[name] = n
+        self.closure_runs += tally["closure_runs"]
+        self.reruns += tally["reruns"]
+        for msg, s in tally["sometimes"].items():
+            seen = self.sometimes.setdefault(msg, Sometimes(msg, s.source))
+            seen.reached += s.reached
+            seen.true += s.true
+        self.notes |= tally["notes"]
+        for v in tally["found"]:
+            if v.kind not in self.found:
+                self.found[v.kind] = v
 
     def seeded(self, max_examples: int) -> int:
         """The same exploration from a seeded RNG, for ``check`` inside a ``@given``
@@ -510,15 +564,24 @@ class Exploration:
         return max_examples
 
     def hypothesis(self, max_examples: int, rounds: int = 3) -> int:
-        """Hypothesis rounds; each ends at a new kind of violation, shrunk."""
+        """Hypothesis rounds, block after block (see ``example_blocks``)."""
         from hypothesis.control import currently_in_test_context
 
         self.phase = "generated examples"
         if currently_in_test_context():
             return self.seeded(max_examples)
+        return sum(self.hypothesis_block(j, size, rounds)
+                   for j, size in enumerate(example_blocks(max_examples)))
+
+    def hypothesis_block(self, block: int, size: int, rounds: int = 3,
+                         known: Iterable[str] = ()) -> int:
+        """One block of examples: Hypothesis rounds from the block's own seed,
+        each ending at a kind of violation not yet known, shrunk."""
+        self.phase = "generated examples"
         examples = 0
         for _ in range(rounds):
-            n, last = self._hypothesis_round(max_examples, set(self.found))
+            n, last = self._hypothesis_round(size, set(known) | set(self.found),
+                                             block_seed(self.seed, block))
             examples += n
             if last is None:
                 break
@@ -528,7 +591,8 @@ class Exploration:
                            f"example: {swarm.describe()} faults)")
         return examples
 
-    def _hypothesis_round(self, max_examples: int, known: set[str]) -> tuple[int, Any]:
+    def _hypothesis_round(self, max_examples: int, known: set[str], hypothesis_seed: int
+                          ) -> tuple[int, Any]:
         from hypothesis import (
             HealthCheck,
             Phase,
@@ -549,7 +613,7 @@ class Exploration:
                   phases=[Phase.generate, Phase.shrink], derandomize=False,
                   suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
                   report_multiple_bugs=False, print_blob=False)
-        @hseed(self.seed)
+        @hseed(hypothesis_seed)
         @given(st.data())
         def example(data: Any) -> None:
             state["n"] += 1
@@ -571,7 +635,8 @@ class Exploration:
                 raise Found()
 
         try:
-            example()
+            with _no_local_constants():
+                example()
         except Found:
             pass
         except Flaky:
@@ -655,6 +720,52 @@ class Exploration:
             closure_runs=self.closure_runs, reruns_explained=self.reruns,
             notes=sorted(self.notes),
         )
+
+
+@contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Hypothesis without the constants it collects from the project's imported modules.
+
+    Hypothesis mixes into its draws the constants of every non-library module
+    imported so far, so the examples of a seed would change with an unrelated
+    import, and differ between a test session and a worker process. Without
+    them, the same seed gives the same examples in any process.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a Hypothesis without them
+        yield
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if original is None or cache is None or not hasattr(providers, "Constants"):
+        yield
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    cache.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.cache.clear()
+
+
+# Generated examples come in blocks of this many, each from its own seed, so
+# that worker processes can share them out and the report stays the same
+# whatever their number (docs/decisions.md, "Checks across cores").
+EXAMPLES_PER_BLOCK = 25
+
+
+def example_blocks(max_examples: int) -> list[int]:
+    """The sizes of the blocks ``max_examples`` examples are run in."""
+    return [min(EXAMPLES_PER_BLOCK, max_examples - i)
+            for i in range(0, max_examples, EXAMPLES_PER_BLOCK)]
+
+
+def block_seed(seed: int, block: int) -> int:
+    """Hypothesis's seed for one block: the check's own seed for the first."""
+    return seed + block * 2**32
 
 
 def _short_json(value: Any) -> str:

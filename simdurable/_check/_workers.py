@@ -21,7 +21,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO, Any
 
 # The worker's main loop: one JSON request per line in, one answer per line out.
@@ -95,6 +96,11 @@ class Worker:
             raise WorkerError(answer["error"])
         return answer["ok"]
 
+    def fileno(self) -> int:
+        """The answers' file descriptor, to wait on several workers at once."""
+        assert self.proc.stdout is not None
+        return self.proc.stdout.fileno()
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -121,24 +127,35 @@ class WorkerPool:
         self._workers: dict[int, Worker] = {}
         self._lock = threading.Lock()
 
+    @contextmanager
+    def reserve(self, hash_seeds: Sequence[int]) -> Iterator[list[Worker]]:
+        """The workers of these hash seeds, started if need be, for the caller alone.
+
+        If the caller fails (or is interrupted) while holding them, every
+        worker is closed: no answer may be left behind for the next request.
+        """
+        with self._lock:
+            for hs in hash_seeds:
+                if hs not in self._workers or not self._workers[hs].alive():
+                    self._workers[hs] = Worker(hs)
+            try:
+                yield [self._workers[hs] for hs in hash_seeds]
+            except BaseException:
+                self._close_all()
+                raise
+
     def run(self, hash_seeds: Sequence[int], task_name: str, module: str, args: Any,
             timeout: float = 120.0) -> list[Any]:
-        """Run one task in the worker of each hash seed, all at once; their results in order."""
-        with self._lock:
-            if not all(hs in self._workers and self._workers[hs].alive() for hs in hash_seeds):
-                # Start them together: workers that served the same requests hold the
-                # same module state, so their answers can be compared.
-                self._close_all()
-                for hs in hash_seeds:
-                    self._workers[hs] = Worker(hs)
-            workers = [self._workers[hs] for hs in hash_seeds]
-            try:
-                for w in workers:
-                    w.send(task_name, module, args)
-                return [w.receive(timeout) for w in workers]
-            except BaseException:
-                self._close_all()  # no answer may be left behind for the next request
-                raise
+        """Run one task in the worker of each hash seed, all at once; their results in order.
+
+        Every task resets what it uses (fake externals, ``setup``), so workers
+        that served other requests before (parts of a ``check(jobs=N)``) answer
+        as fresh ones would.
+        """
+        with self.reserve(hash_seeds) as workers:
+            for w in workers:
+                w.send(task_name, module, args)
+            return [w.receive(timeout) for w in workers]
 
     def _close_all(self) -> None:
         for w in self._workers.values():

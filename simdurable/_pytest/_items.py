@@ -86,6 +86,7 @@ class ScenarioItem(pytest.Item):
                 seed=opts.simdurable_seed,
                 strict=False if opts.simdurable_no_strict else None,
                 max_examples=opts.simdurable_examples,
+                jobs=settings.jobs,
             )
         except ScenarioError as err:
             self.user_properties.append((PROPERTY, {"kind": "scenario", "ok": False}))
@@ -165,7 +166,7 @@ class HandlerItem(pytest.Item):
                     services=self.services, invoke=self.invoke, input=value,
                     externals=self.externals, seed=settings.seed, strict=settings.strict,
                     max_examples=settings.max_examples, replay=settings.replay, world=world,
-                    concurrent=self._concurrent(settings, world),
+                    concurrent=self._concurrent(settings, world), jobs=settings.jobs,
                 )
             except DidNotReproduce as err:
                 if self.selected:

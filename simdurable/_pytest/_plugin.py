@@ -30,7 +30,7 @@ TARGET_PREFIX = "simdurable::"
 def _ini(config: pytest.Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ("services", "externals", "inputs", "scenarios", "max_examples", "seed",
-                 "strict"):
+                 "strict", "jobs"):
         value = config.getini(f"simdurable_{name}")
         out[name] = value if value not in ("", []) else None
     return out
@@ -47,6 +47,7 @@ def settings_of(config: pytest.Config) -> Settings:
         "no_strict": opts.simdurable_no_strict,
         "replay": opts.simdurable_replay,
         "trace_dir": opts.simdurable_trace_dir,
+        "jobs": opts.simdurable_jobs,
     }
     try:
         settings = load_settings(str(config.rootpath), _ini(config), options)

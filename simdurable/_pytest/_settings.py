@@ -19,7 +19,7 @@ DEFAULT_SCENARIOS: Final = ("scenarios",)
 DEFAULT_MAX_EXAMPLES: Final = 100
 KNOWN_KEYS: Final = frozenset({
     "services", "externals", "inputs", "handlers", "exclude", "scenarios", "max_examples",
-    "seed", "strict", "keys", "world", "concurrent",
+    "seed", "strict", "keys", "world", "concurrent", "jobs",
 })
 DEFAULT_CONCURRENT: Final = 2
 
@@ -40,6 +40,7 @@ class Settings:
     scenarios: list[str] = field(default_factory=lambda: list(DEFAULT_SCENARIOS))
     max_examples: int = DEFAULT_MAX_EXAMPLES
     seed: int = 0
+    jobs: int = 1
     strict: bool = True
     replay: str | None = None
     trace_dir: str | None = None
@@ -182,6 +183,9 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
     raw_seed = table.get("seed", ini.get("seed") or None)
     if raw_seed is not None:
         s.seed = _int("seed", raw_seed, 0)
+    raw_jobs = table.get("jobs", ini.get("jobs") or None)
+    if raw_jobs is not None:
+        s.jobs = _int("jobs", raw_jobs, 1)
     if "strict" in table:
         if not isinstance(table["strict"], bool):
             raise ValueError(f"[tool.simdurable] strict must be true or false, "
@@ -196,6 +200,8 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         s.seed = _int("--simdurable-seed", options["seed"], 0)
     if options.get("examples") is not None:
         s.max_examples = _int("--simdurable-examples", options["examples"], 1)
+    if options.get("jobs") is not None:
+        s.jobs = _int("--simdurable-jobs", options["jobs"], 1)
     if options.get("no_strict"):
         s.strict = False
     s.trace_dir = options.get("trace_dir")

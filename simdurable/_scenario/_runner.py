@@ -512,8 +512,11 @@ def _unknown_promises(sc: Scenario, used: set[tuple[str, str, str]]) -> list[Pro
 
 
 def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None = None,
-                 max_examples: int | None = None) -> ScenarioResult:
+                 max_examples: int | None = None, jobs: int = 1) -> ScenarioResult:
     """Play ``sc`` and check its expectations.
+
+    ``jobs``: worker processes each ``explore`` check is shared among
+    (``check(jobs=...)``); the result is the same whatever the number.
 
     Returns a ``ScenarioResult`` (``ok`` or the failed expectations). Raises
     ``ScenarioError`` when the scenario itself is wrong: an import that fails,
@@ -556,7 +559,7 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None =
     result.failures += checker.failures
     if sc.explore_examples is not None:
         result.failures += _explore(sc, services, externals, seed, strict,
-                                    max_examples or sc.explore_examples, result)
+                                    max_examples or sc.explore_examples, result, jobs)
     if result.failures:
         for h in run.sim.invocations():
             result.journals.append(f"{h.target} ({h.id}, {h.status}):\n"
@@ -565,7 +568,8 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None =
 
 
 def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], seed: int,
-             strict: bool, max_examples: int, result: ScenarioResult) -> list[Problem]:
+             strict: bool, max_examples: int, result: ScenarioResult,
+             jobs: int = 1) -> list[Problem]:
     """Run ``simdurable.check`` around each invocation of the scenario."""
     from .._check import check
 
@@ -582,7 +586,7 @@ def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], s
         try:
             report = check(services=services, invoke=inv.target, input=inv.input,
                            externals=externals, max_examples=max_examples, seed=seed,
-                           strict=strict, world=world)
+                           strict=strict, world=world, jobs=jobs)
         except (SimdurableError, TypeError, ValueError) as err:
             failures.append(where.problem(
                 f"exploring {inv.target} stopped: {type(err).__name__}: {err}"))

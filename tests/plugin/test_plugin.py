@@ -233,6 +233,8 @@ def test_a_marked_test_without_sim_is_a_usage_error(project: pytest.Pytester) ->
 @pytest.mark.parametrize(("toml", "args", "message"), [
     ("servcies = []", (), "*unknown key(s) 'servcies' (did you mean 'services'?)*"),
     ("max_examples = 0", (), "*max_examples must be an integer >= 1, not 0*"),
+    ("jobs = 0", (), "*simdurable jobs must be an integer >= 1, not 0*"),
+    ("", ("--simdurable-jobs=0",), "*--simdurable-jobs must be an integer >= 1, not 0*"),
     ('inputs = { "Shop/pay" = 3 }', (), "*inputs.'Shop/pay' must be a non-empty list*"),
     ("", ("--simdurable-replay=explode(step=x)",), "*--simdurable-replay: at column 1: unknown fault kind*"),
 ])
@@ -529,3 +531,21 @@ def test_object_handlers_run_twice_at_once_by_default(pytester: pytest.Pytester,
     if outcome == "failed":  # shared handlers run at once: both read 0
         result.stdout.fnmatch_lines(["*not-serializable: 2 concurrent invocations left "
                                      "results no one-at-a-time order of them gives*"])
+
+
+def test_jobs_share_a_handler_check_and_leave_its_report_as_it_was(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shopmod=HANDLERS)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["shopmod:services"]\nexternals = ["shopmod:bank"]\n'
+              'handlers = ["Shop/pay_unsafe"]\ninputs = { "Shop/pay_unsafe" = [10] }\n'
+              'max_examples = 30\njobs = 2'))
+    texts = []
+    for args in (["--simdurable-jobs=1"], []):  # then the pyproject's jobs = 2
+        trace_dir = pytester.path / f"traces{len(texts)}"
+        result = pytester.runpytest("--simdurable", f"--simdurable-trace-dir={trace_dir}", *args)
+        result.assert_outcomes(failed=1)
+        (written,) = trace_dir.iterdir()
+        texts.append(written.read_text())
+    assert "duplicate-effect" in texts[0] and "worker" not in texts[0]
+    assert texts[0] == texts[1]

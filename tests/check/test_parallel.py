@@ -1,0 +1,145 @@
+"""``check(jobs=N)``: the same report whatever N, with the work done in workers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import simdurable as sd
+from examples import shop
+from simdurable._check import _parallel
+from simdurable._check._explore import Exploration, example_blocks
+from simdurable._cli import main
+
+ORDER = {"item": "book", "amount": 10}
+
+
+def check_shop(handler: str, **kw: Any) -> sd.Report:
+    return sd.check(services=shop.services, invoke=f"Shop/{handler}", input=ORDER,
+                    externals=shop.externals, **kw)
+
+
+@pytest.fixture
+def here() -> Iterator[list[str]]:
+    """The parts of a phase run in this process (none when the workers ran them)."""
+    ran: list[str] = []
+    single, block = Exploration.run_single_faults, Exploration.hypothesis_block
+
+    def run_single_faults(self: Exploration, *a: Any) -> None:
+        ran.append("single")
+        single(self, *a)
+
+    def hypothesis_block(self: Exploration, *a: Any, **kw: Any) -> int:
+        ran.append("examples")
+        return block(self, *a, **kw)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(Exploration, "run_single_faults", run_single_faults)
+    mp.setattr(Exploration, "hypothesis_block", hypothesis_block)
+    yield ran
+    mp.undo()
+
+
+def test_examples_come_in_blocks_whatever_the_number_of_workers():
+    assert example_blocks(20) == [20]
+    assert example_blocks(60) == [25, 25, 10]
+    assert example_blocks(0) == []
+
+
+def test_a_passing_check_is_the_same_in_one_and_two_processes(here: list[str]):
+    one = check_shop("checkout", max_examples=60, jobs=1)
+    assert here == ["single", "examples", "examples", "examples"]
+    here.clear()
+    two = check_shop("checkout", max_examples=60, jobs=2)
+    assert here == []  # every part ran in a worker
+    assert one.ok and two.ok
+    assert one.render() == two.render()
+    assert one.to_json() == two.to_json()
+    assert (one.runs, one.examples) == (two.runs, two.examples)
+
+
+def test_a_failure_shrunk_by_hypothesis_is_the_same_in_one_and_two_processes(here: list[str]):
+    kw: dict[str, Any] = {"single_faults": False, "max_examples": 75}
+    one = check_shop("checkout_unsafe", jobs=1, **kw)
+    here.clear()
+    two = check_shop("checkout_unsafe", jobs=2, **kw)
+    assert "examples" not in here
+    v = next(v for v in two.violations if v.kind == "duplicate-effect")
+    assert "Hypothesis, shrunk" in v.found_by and len(v.fault_plan) == 1
+    assert one.render() == two.render()
+    assert one.to_json() == two.to_json()
+
+
+def test_single_faults_found_in_workers_are_the_first_of_their_kind():
+    one = check_shop("checkout_unsafe", max_examples=0, jobs=1)
+    three = check_shop("checkout_unsafe", max_examples=0, jobs=3)
+    assert not one.ok and one.render() == three.render()
+
+
+def test_a_target_the_workers_cannot_import_runs_here_with_a_note(here: list[str]):
+    local = sd.Service("Local")
+
+    @local.handler()
+    async def hello(ctx: sd.Context, name: str) -> str:
+        return await ctx.run_typed("greet", lambda: f"hi {name}")
+
+    kw: dict[str, Any] = {"services": [local], "invoke": "Local/hello", "input": "ada",
+                          "max_examples": 10}
+    one = sd.check(**kw)
+    here.clear()
+    two = sd.check(jobs=2, **kw)
+    assert here == ["single", "examples"]
+    assert two.notes == [*one.notes, "jobs=2: ran in one process, not in worker processes: "
+                         "service 'Local' is not a module global a worker can import "
+                         "(defined inside a function?)"]
+    assert two.ok and two.runs == one.runs
+
+
+def test_a_worker_whose_reference_run_differs_leaves_its_parts_here(
+        monkeypatch: pytest.MonkeyPatch, here: list[str]):
+    # As a handler whose path follows the hash seed would: the parent runs it all.
+    monkeypatch.setattr(_parallel, "reference_digest", lambda ex, cases: f"pid {id(ex)}")
+    one = check_shop("checkout", max_examples=30, jobs=1)
+    here.clear()
+    two = check_shop("checkout", max_examples=30, jobs=2)
+    assert here.count("examples") == 2 and here.count("single") == len(here) - 2
+    assert one.render() == two.render()
+
+
+def test_jobs_must_be_a_positive_count():
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+        check_shop("checkout", jobs=0)
+
+
+def test_the_command_line_takes_jobs(capsys: pytest.CaptureFixture[str]):
+    args = ["check", "examples.shop:checkout_unsafe", "--input", json.dumps(ORDER),
+            "--max-examples", "30", "--json"]
+    assert main(args) == 1
+    one = capsys.readouterr().out
+    assert main([*args, "-j", "2"]) == 1
+    assert capsys.readouterr().out == one
+
+
+def test_the_examples_of_a_seed_do_not_follow_the_modules_imported(tmp_path: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    # Hypothesis draws constants from the project's imported modules; a check must not.
+    before = check_shop("checkout_unsafe", max_examples=30, hash_seeds=())
+    (tmp_path / "lots_of_constants.py").write_text(
+        "VALUES = [" + ", ".join(str(n) for n in range(3, 400, 7)) + "]\n"
+        "NAMES = [" + ", ".join(f"'n{n}'" for n in range(60)) + "]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lots_of_constants  # noqa: F401
+
+    after = check_shop("checkout_unsafe", max_examples=30, hash_seeds=())
+    assert before.render() == after.render()
+
+
+def test_scenarios_take_jobs(capsys: pytest.CaptureFixture[str]):
+    args = ["scenario", "scenarios/payment-unsafe-double-charge.yaml", "--max-examples", "30"]
+    status = main(args)
+    one = capsys.readouterr().out
+    assert main([*args, "-j", "2"]) == status
+    assert capsys.readouterr().out == one

@@ -288,7 +288,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_stored_step(
                 return up
         raise AssertionError(f"no server was up at or after {t}")
 
-    slack_ms = 1500
+    # Promptly: within seconds of the restart, which also recovers every other
+    # invocation (on a loaded machine that alone has taken over 2 s).
+    slack_ms = 5000
     sleeps = 0
     for inv_id, journal in journals.items():
         done = {e.target: e for e in journal if e.kind == COMPLETION}

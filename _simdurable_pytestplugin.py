@@ -63,6 +63,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "(default: [tool.simdurable] jobs, else 1); the reports are the same whatever N",
     )
     group.addoption(
+        "--simdurable-database", default=None, metavar="DIR|redis://...",
+        help="replay first the failures saved there (by simdurable soak) for each handler "
+             "(default: [tool.simdurable] database, else .simdurable/examples if it exists)",
+    )
+    group.addoption(
         "--simdurable-no-strict", action="store_true", default=False,
         help="do not report clocks, RNGs or uuid4 used outside steps",
     )

@@ -34,6 +34,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
                         "a Restate server) to a JSON export"),
     "replay-journals": ("simdurable._replay.cli", "replay recorded journals against the "
                         "current code, running no step; exit 1 if one diverges"),
+    "soak": ("simdurable._check._soak", "check handlers over a range of seeds, shardable, "
+             "within a time budget; failures go to a shared example database"),
     "scenario": ("simdurable._scenario_cli", "run YAML fault scenarios; exit 1 if any fails"),
 }
 

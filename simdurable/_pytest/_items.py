@@ -161,6 +161,7 @@ class HandlerItem(pytest.Item):
                 world, said = infer_world(self.services, self.invoke, value, self.handler)
                 if said:
                     stats["world"] = said
+            self._replay_saved(settings, value, world)
             try:
                 report = check(
                     services=self.services, invoke=self.invoke, input=value,
@@ -187,6 +188,44 @@ class HandlerItem(pytest.Item):
             stats["violations"] += len(report.violations)
             if not report.ok:
                 self._fail(report, value, settings)
+
+    def _replay_saved(self, settings: Settings, value: Any, world: list[Any]) -> None:
+        """Replay the failures saved for this check (by ``simdurable soak``) first; forget
+        those that no longer fail."""
+        from .._check import replay
+        from .._check._database import DEFAULT_DATABASE, forget, open_database, saved
+
+        name = settings.database
+        if name is None:
+            name = os.path.join(settings.rootdir, DEFAULT_DATABASE)
+            if not os.path.isdir(name):
+                return
+        if settings.replay is not None:
+            return
+        concurrent = self._concurrent(settings, world)
+        try:
+            db = open_database(name)
+        except ValueError as err:
+            raise SimdurableFailure(f"simdurable::{self.target}: {err}") from None
+        for blob in saved(db, self.invoke, value, concurrent):
+            try:
+                report = replay(blob=blob, services=self.services, invoke=self.invoke,
+                                input=value, externals=self.externals, strict=settings.strict,
+                                world=world, concurrent=concurrent)
+            except Exception:  # noqa: BLE001 - a case of an older version: drop it
+                forget(db, self.invoke, value, concurrent, blob)
+                continue
+            if report.ok:
+                forget(db, self.invoke, value, concurrent, blob)
+                continue
+            lines = [f"simdurable::{self.target} with input {value!r}: a failure saved in the "
+                     f"example database {name} (by simdurable soak) replayed first, and it "
+                     f"still fails:", report.render()]
+            full = "\n".join(lines)
+            written = write_trace(settings, self.nodeid, full)
+            if written:
+                full += f"\ntrace written to {written}"
+            raise SimdurableFailure(full)
 
     def _concurrent(self, settings: Settings, world: list[Any]) -> int:
         """Object handlers run twice at once on their key by default: a lost

@@ -48,6 +48,7 @@ def settings_of(config: pytest.Config) -> Settings:
         "replay": opts.simdurable_replay,
         "trace_dir": opts.simdurable_trace_dir,
         "jobs": opts.simdurable_jobs,
+        "database": opts.simdurable_database,
     }
     try:
         settings = load_settings(str(config.rootpath), _ini(config), options)

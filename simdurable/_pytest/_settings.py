@@ -19,7 +19,7 @@ DEFAULT_SCENARIOS: Final = ("scenarios",)
 DEFAULT_MAX_EXAMPLES: Final = 100
 KNOWN_KEYS: Final = frozenset({
     "services", "externals", "inputs", "handlers", "exclude", "scenarios", "max_examples",
-    "seed", "strict", "keys", "world", "concurrent", "jobs",
+    "seed", "strict", "keys", "world", "concurrent", "jobs", "database",
 })
 DEFAULT_CONCURRENT: Final = 2
 
@@ -41,6 +41,8 @@ class Settings:
     max_examples: int = DEFAULT_MAX_EXAMPLES
     seed: int = 0
     jobs: int = 1
+    # The example database failures are replayed from (a directory or redis://...).
+    database: str | None = None
     strict: bool = True
     replay: str | None = None
     trace_dir: str | None = None
@@ -200,6 +202,12 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         s.seed = _int("--simdurable-seed", options["seed"], 0)
     if options.get("examples") is not None:
         s.max_examples = _int("--simdurable-examples", options["examples"], 1)
+    raw_db = options.get("database") or table.get("database")
+    if raw_db is not None:
+        if not isinstance(raw_db, str) or not raw_db:
+            raise ValueError(f"[tool.simdurable] database must be a directory or a "
+                             f"redis:// URL, not {raw_db!r}")
+        s.database = raw_db if "://" in raw_db else os.path.join(rootdir, raw_db)
     if options.get("jobs") is not None:
         s.jobs = _int("--simdurable-jobs", options["jobs"], 1)
     if options.get("no_strict"):

@@ -1,0 +1,298 @@
+"""``simdurable soak``: a long exploration campaign over a range of seeds.
+
+Every target is checked with every seed of the range (of this shard's part
+of it), until the range or the time budget runs out. Shards split the range
+by seed number (seed ``s`` of ``A:B`` belongs to shard ``(s - A) % n + 1``),
+so ``--shard 1/4`` to ``--shard 4/4`` on four machines cover it exactly once.
+The first failure of each kind per target is saved to the shared example
+database, which ``pytest --simdurable`` replays first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from .._loader import LoadError
+from ..runtime._errors import SimdurableError
+from ._database import DEFAULT_DATABASE, DatabaseError, open_database, save
+
+
+@dataclass
+class SoakTarget:
+    """One check the campaign repeats with every seed."""
+
+    label: str
+    services: list[Any]
+    invoke: str
+    input: Any
+    externals: list[Any]
+    world: list[Any] = field(default_factory=list)
+    concurrent: int = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("targets", nargs="*", metavar="module:attr",
+                        help="handlers (or services, with --invoke) to soak; none: every "
+                             "handler of [tool.simdurable] in ./pyproject.toml")
+    parser.add_argument("--input", default="null",
+                        help="the input of module:attr targets, as JSON")
+    parser.add_argument("--invoke", help='the target, like "Greeter/greet", for a service')
+    parser.add_argument("--key", help="the object or workflow key, for a keyed handler")
+    parser.add_argument("--seeds", default="0:100", metavar="A:B",
+                        help="the seeds to run, A included, B not (default 0:100)")
+    parser.add_argument("--shard", default="1/1", metavar="I/N",
+                        help="run only shard I of N (1 <= I <= N): the seeds s with "
+                             "(s - A) %% N == I - 1 (default 1/1)")
+    parser.add_argument("--budget", default=None, metavar="TIME",
+                        help="stop starting checks after this long: 90, 90s, 15m, 2h "
+                             "(default: no limit)")
+    parser.add_argument("--max-examples", type=int, default=25,
+                        help="generated examples per check (default 25)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="share each check among N worker processes (default 1)")
+    parser.add_argument("--database", default=None, metavar="DIR|redis://...",
+                        help="where failures are saved for pytest --simdurable to replay "
+                             f"(default: [tool.simdurable] database, else {DEFAULT_DATABASE})")
+    parser.add_argument("--no-strict", action="store_true",
+                        help="do not report clock/random/uuid calls outside steps")
+
+
+def seed_range(text: str) -> range:
+    a, sep, b = text.partition(":")
+    try:
+        lo, hi = int(a), int(b)
+    except ValueError:
+        raise ValueError(f"--seeds must be A:B (integers, A included, B not), "
+                         f"not {text!r}") from None
+    if not sep or lo < 0 or hi <= lo:
+        raise ValueError(f"--seeds must be A:B with 0 <= A < B, not {text!r}")
+    return range(lo, hi)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    i, sep, n = text.partition("/")
+    try:
+        shard, of = int(i), int(n)
+    except ValueError:
+        raise ValueError(f"--shard must be I/N (like 2/4), not {text!r}") from None
+    if not sep or of < 1 or not 1 <= shard <= of:
+        raise ValueError(f"--shard must be I/N with 1 <= I <= N, not {text!r}")
+    return shard, of
+
+
+def shard_seeds(seeds: range, shard: int, of: int) -> range:
+    """The seeds of one shard: every ``of``-th seed, from the ``shard``-th."""
+    return seeds[shard - 1::of]
+
+
+def parse_budget(text: str | None) -> float | None:
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    raw, scale = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(raw) * scale
+    except ValueError:
+        raise ValueError(f"--budget must be a duration like 90, 90s, 15m or 2h, "
+                         f"not {text!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"--budget must be more than 0, not {text!r}")
+    return seconds
+
+
+def _module_targets(args: argparse.Namespace, input_value: Any) -> list[SoakTarget]:
+    from ._command import resolve
+
+    out = []
+    for name in args.targets:
+        one = argparse.Namespace(**{**vars(args), "target": name, "externals": None})
+        services, invoke, externals = resolve(one)
+        out.append(SoakTarget(invoke, services, invoke, input_value, externals))
+    return out
+
+
+def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
+    """The handlers ``pytest --simdurable`` checks, from ``[tool.simdurable]``."""
+    from .._loader import load_object
+    from .._pytest._settings import load_settings
+    from .._restate import native_services
+
+    settings = load_settings(rootdir, {}, {})
+    services: list[Any] = []
+    for name in settings.services:
+        obj = load_object(name)
+        services += native_services(obj if isinstance(obj, (list, tuple)) else [obj])
+    externals: list[Any] = []
+    for name in settings.externals:
+        obj = load_object(name)
+        externals += list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    available: dict[str, tuple[Any, Any]] = {}
+    shared: set[str] = set()
+    for svc in services:
+        for h in svc.handlers.values():
+            available[f"{svc.name}/{h.name}"] = (svc, h)
+            if svc.service_tag.kind == "workflow" and h.kind != "workflow":
+                shared.add(f"{svc.name}/{h.name}")
+    wanted = [t for t in available if t not in shared] if settings.handlers is None \
+        else list(settings.handlers)
+    out = []
+    for target in wanted:
+        if target in settings.exclude:
+            continue
+        if target not in available:
+            raise LoadError(f"[tool.simdurable] handlers: no handler {target!r}")
+        svc, h = available[target]
+        invoke = target
+        if svc.service_tag.kind != "service":
+            invoke = f"{svc.name}/{settings.keys.get(svc.name, 'key-1')}/{h.name}"
+        for value in settings.inputs.get(target) or [_generated(h)]:
+            world = settings.world.get(target)
+            if world is None:
+                from .._pytest._infer import infer_world
+
+                world, _ = infer_world(services, invoke, value, h)
+            concurrent = settings.concurrent if svc.service_tag.kind == "object" \
+                and not world else 1
+            out.append(SoakTarget(target, services, invoke, value, externals, list(world),
+                                  concurrent))
+    return out, settings
+
+
+def _generated(handler: Any) -> Any:
+    from .._pytest._items import _generated_input
+
+    return _generated_input(handler)
+
+
+class SoakProgress:
+    """One overwritten line on a terminal: where the campaign is."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = False
+
+    def show(self, text: str) -> None:
+        self.shown = True
+        self.stream.write(f"\r\x1b[K{text}")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        seeds = seed_range(args.seeds)
+        shard, of = parse_shard(args.shard)
+        budget = parse_budget(args.budget)
+        input_value = json.loads(args.input)
+        if args.targets:
+            targets = _module_targets(args, input_value)
+            database = args.database
+            if database is None:
+                from .._pytest._settings import read_pyproject
+
+                database = read_pyproject(os.getcwd()).get("database", DEFAULT_DATABASE)
+        else:
+            targets, settings = config_targets(os.getcwd())
+            database = args.database or settings.database or DEFAULT_DATABASE
+        if not targets:
+            raise LoadError("nothing to soak: name module:attr targets, or services in "
+                            "[tool.simdurable]")
+        db = open_database(database)
+    except json.JSONDecodeError as err:
+        print(f"simdurable soak: --input is not JSON: {err}", file=sys.stderr)
+        return 2
+    except (LoadError, DatabaseError, SimdurableError, TypeError, ValueError) as err:
+        print(f"simdurable soak: {err}", file=sys.stderr)
+        return 2
+    mine = shard_seeds(seeds, shard, of)
+    progress = SoakProgress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        summary = soak(targets, mine, budget, args.max_examples, args.jobs,
+                       not args.no_strict, db, progress)
+    finally:
+        if progress is not None:
+            progress.clear()
+    where = f"seeds {seeds.start}:{seeds.stop}" + (f", shard {shard}/{of}" if of > 1 else "")
+    print(summary.render(where, database))
+    return 1 if summary.failures else 0
+
+
+@dataclass
+class Summary:
+    """What a campaign did: seeds run, time taken, failures saved."""
+
+    targets: int
+    planned: int
+    seeds: int = 0
+    checks: int = 0
+    seconds: float = 0.0
+    budget_hit: bool = False
+    failures: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def render(self, where: str, database: str) -> str:
+        rate = self.seeds / self.seconds if self.seconds > 0 else 0.0
+        stop = (f"; stopped by the budget after {self.seeds} of {self.planned} seeds"
+                if self.budget_hit else "")
+        lines = [f"simdurable soak: {self.seeds} seeds x {self.targets} targets ({where}), "
+                 f"{self.checks} checks in {self.seconds:.1f}s, {rate:.2f} seeds/s{stop}"]
+        if self.failures:
+            lines.append(f"{len(self.failures)} failure(s), saved to {database} for "
+                         f"pytest --simdurable to replay first:")
+            lines += [f"  {f}" for f in self.failures]
+        else:
+            lines.append("no failures")
+        lines += [f"  could not check: {e}" for e in self.errors]
+        return "\n".join(lines)
+
+
+def soak(targets: Sequence[SoakTarget], seeds: range, budget: float | None,
+         max_examples: int, jobs: int, strict: bool, db: Any,
+         progress: SoakProgress | None = None) -> Summary:
+    """Check every target with every seed, within the budget; save new failures."""
+    from ._api import check
+
+    summary = Summary(targets=len(targets), planned=len(seeds))
+    start = time.monotonic()
+    seen: set[tuple[str, Any, str]] = set()
+    for n, seed in enumerate(seeds):
+        if budget is not None and n > 0 and time.monotonic() - start >= budget:
+            summary.budget_hit = True
+            break
+        for t in targets:
+            if progress is not None:
+                elapsed = max(time.monotonic() - start, 1e-9)
+                progress.show(f"simdurable soak: seed {seed} ({n + 1} of {len(seeds)}), "
+                              f"{t.label}, {len(summary.failures)} failure(s), "
+                              f"{n / elapsed:.2f} seeds/s")
+            try:
+                report = check(services=t.services, invoke=t.invoke, input=t.input,
+                               externals=t.externals, max_examples=max_examples, seed=seed,
+                               strict=strict, world=t.world, concurrent=t.concurrent,
+                               jobs=jobs)
+            except (SimdurableError, TypeError, ValueError) as err:
+                summary.errors.append(f"{t.label} seed {seed}: {type(err).__name__}: {err}")
+                continue
+            summary.checks += 1
+            for v in report.violations:
+                key = (t.invoke, json.dumps(t.input, sort_keys=True, default=repr), v.kind)
+                if key in seen or not v.blob:
+                    continue
+                seen.add(key)
+                save(db, t.invoke, t.input, t.concurrent, v.blob)
+                summary.failures.append(f"{t.label} input {json.dumps(t.input, default=repr)} "
+                                        f"seed {seed}: {v.kind}: {v.fault_plan}")
+        summary.seeds += 1
+    summary.seconds = time.monotonic() - start
+    return summary

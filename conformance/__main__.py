@@ -157,6 +157,18 @@ class Server:
                 out[row["key"]] = text
         return out
 
+    def counters(self, objects: list[str]) -> dict[str, int]:
+        """The ``counter`` state of each ``service/key`` (0 where there is none)."""
+        query = ("SELECT service_name, service_key, value_utf8 FROM state WHERE key = 'counter'"
+                 " AND service_name LIKE 'InterpreterL%'")
+        status, raw, _ = _http(self.admin, "POST", "/query", json.dumps({"query": query}).encode(),
+                               {"content-type": "application/json", "accept": "application/json"})
+        if status != 200:
+            raise RuntimeError(f"state query: {status} {raw[:200]!r}")
+        found = {f"{r['service_name']}/{r['service_key']}": int(json.loads(r["value_utf8"]))
+                 for r in json.loads(raw).get("rows", [])}
+        return {where: found.get(where, 0) for where in objects}
+
     def stop(self) -> None:
         self.procs.stop(self.proc)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -292,12 +304,112 @@ def compare(case: Case, seen: Observed) -> list[str]:
     return problems
 
 
+# -- seeded random programs (conformance/generated.py) ----------------------------------
+SETTLE_GENERATED = 30.0  # seconds the server gets to finish the one-way and delayed sends
+
+
+@dataclass
+class Generated:
+    """One seed's run on one side: the top-level outcomes, every object's
+    ``counter`` and the failing steps' closure runs."""
+
+    outcomes: list[Any]
+    counters: dict[str, int]
+    failing_runs: dict[str, int]
+
+
+def _failing(runs: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in sorted(runs.items()) if "/failing-" in k}
+
+
+def simulate_generated(seed: int) -> Generated:
+    """The seed's programs in the simulation, hosting the same restate-sdk objects."""
+    import simdurable as sd
+    from conformance import generated
+    from tests.compat.harness import step_runs_of
+
+    programs = generated.generate(seed)
+    counters, _ = generated.oracle(programs)
+    generated.reset()
+    sim = sd.Simulation(services=generated.SERVICES, seed=seed)
+    handles = [sim.send(f"InterpreterL0/{key}/interpret", program)
+               for key, program in programs.items()]
+    sim.run(until=timedelta(hours=1))
+    outcomes: list[Any] = []
+    for h in handles:
+        try:
+            outcomes.append(("ok", normalise(h.result())))
+        except Exception as err:  # noqa: BLE001 - a failure is an outcome here
+            outcomes.append(("error", getattr(err, "status_code", None), str(err)))
+    got = {where: int(sim.state(*where.split("/", 1)).get("counter", 0)) for where in counters}
+    return Generated(outcomes, got, _failing(step_runs_of(sim)))
+
+
+def run_generated(server: Server, deployment: Deployment, seed: int) -> Generated:
+    """The seed's programs on the real server: each sent, then attached to; then
+    the counters polled until they equal the oracle or the settle time ends."""
+    from conformance import generated
+
+    programs = generated.generate(seed)
+    want, _ = generated.oracle(programs)
+    deployment.step_runs(reset=True)
+    ids = []
+    for key, program in programs.items():
+        status, raw, _ = _http(server.ingress, "POST", _path(f"InterpreterL0/{key}/interpret", True),
+                               json.dumps(program).encode(), {"content-type": "application/json"})
+        ids.append(json.loads(raw).get("invocationId", "") if status < 300 else "")
+    outcomes: list[Any] = []
+    for inv in ids:
+        if not inv:
+            outcomes.append(("error", 0, "not accepted"))
+            continue
+        st, raw, hd = _http(server.ingress, "GET",
+                            f"/restate/invocation/{urllib.parse.quote(inv, safe='')}/attach",
+                            timeout=60)
+        outcomes.append(_outcome(st, raw, hd))
+    deadline = time.monotonic() + SETTLE_GENERATED
+    while True:
+        got = server.counters(list(want))
+        if got == want or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return Generated(outcomes, got, _failing(deployment.step_runs()))
+
+
+def compare_generated(seed: int, server: Generated, sim: Generated) -> tuple[int, int, list[str]]:
+    """Objects whose counter equals the oracle on both sides, of how many; and
+    every difference from the oracle or between the sides."""
+    from conformance import generated
+
+    want, steps = generated.oracle(generated.generate(seed))
+    problems = []
+    for side, run in (("server", server), ("simulation", sim)):
+        for i, outcome in enumerate(run.outcomes):
+            if outcome != ("ok", None):
+                problems.append(f"{side}: top-level program #{i} ended with {outcome}")
+        for where, n in want.items():
+            if run.counters.get(where) != n:
+                problems.append(f"{side}: counter of {where} is {run.counters.get(where)}, "
+                                f"the oracle says {n}")
+        if run.failing_runs != steps:
+            problems.append(f"{side}: failing steps ran {run.failing_runs}, "
+                            f"the oracle says {steps}")
+    same = sum(1 for where, n in want.items()
+               if server.counters.get(where) == n and sim.counters.get(where) == n)
+    return same, len(want), problems
+
+
 # -- the whole run -----------------------------------------------------------------------
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance")
     parser.add_argument("--slice", action="store_true", help=f"only {', '.join(SLICE)}")
     parser.add_argument("--program", action="append", default=[])
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="random programs: seeds 1..N (default 10, 1 with --slice, "
+                             "0 with --program)")
     args = parser.parse_args(argv)
+    seeds = args.seeds if args.seeds is not None else (
+        0 if args.program else 1 if args.slice else 10)
     chosen = args.program or (list(SLICE) if args.slice else None)
     cases = [(p, c) for p, c in all_cases() if chosen is None or p in chosen]
     runnable = [(p, c) for p, c in cases if why_not_feasible(c) is None]
@@ -312,24 +424,59 @@ def main(argv: list[str]) -> int:
         return 0
     rows: list[tuple[str, str, str, str, str]] = []
     divergences: list[str] = []
+    wall = {"server": 0.0, "simulation": 0.0}  # seconds spent running each side
+    oracle_same = oracle_total = 0
+    def run_seeds(service: Deployment) -> None:
+        """The random programs of seeds 1..N, on the server and in the simulation."""
+        nonlocal oracle_same, oracle_total
+        for seed in range(1, seeds + 1):
+            started = time.perf_counter()
+            on_server = run_generated(server, service, seed)
+            wall["server"] += time.perf_counter() - started
+            started = time.perf_counter()
+            in_sim = simulate_generated(seed)
+            wall["simulation"] += time.perf_counter() - started
+            same, total, problems = compare_generated(seed, on_server, in_sim)
+            oracle_same += same
+            oracle_total += total
+            verdict = "identical" if not problems else "differs"
+            runs = (f"{sum(on_server.failing_runs.values())}/"
+                    f"{sum(in_sim.failing_runs.values())}")
+            name = f"seed {seed}: {same} of {total} objects equal the oracle"
+            rows.append(("random programs", name,
+                         "ok" if not any(p.startswith("server") for p in problems)
+                         else "differs", runs, verdict))
+            print(f"  random programs :: {name}: {verdict}", file=sys.stderr,
+                  flush=True)
+            if problems:
+                divergences.append(f"random programs :: seed {seed}: {verdict}\n"
+                                   "      " + "\n      ".join(problems))
+
     with processes() as procs:
         server = Server(procs)
         try:
             by_program: dict[str, list[Case]] = {}
             for p, c in runnable:
                 by_program.setdefault(p, []).append(c)
-            for program, program_cases in by_program.items():
-                service = server.deploy([program, *HOSTS.get(program, ())])
+            for n, (program, program_cases) in enumerate(by_program.items()):
+                # the random programs share the first program's process (one deploy fewer)
+                extra = ["conformance.generated"] if seeds and n == 0 else []
+                service = server.deploy([program, *HOSTS.get(program, ()), *extra])
                 try:
                     for case in program_cases:
                         service.step_runs(reset=True)
+                        started = time.perf_counter()
                         try:
                             seen = run_on_server(server, case)
                         except NotFeasible:
                             left_out += 1
                             continue
+                        finally:
+                            wall["server"] += time.perf_counter() - started
                         server_problems = compare(case, seen)
+                        started = time.perf_counter()
                         sim = run_case(program, case, "real")
+                        wall["simulation"] += time.perf_counter() - started
                         server_runs = service.step_runs()
                         steps = step_runs_differ(server_runs, sim.step_runs)
                         runs = f"{sum(server_runs.values())}/{sum(sim.step_runs.values())}"
@@ -345,6 +492,15 @@ def main(argv: list[str]) -> int:
                         if verdict != "identical":
                             divergences.append(f"{program} :: {case.name}: {verdict}\n      "
                                                + "\n      ".join(server_problems + sim.problems))
+                    if extra:
+                        run_seeds(service)
+                finally:
+                    procs.stop(service.proc)
+                    procs.procs.remove(service.proc)
+            if seeds and not by_program:
+                service = server.deploy(["conformance.generated"])
+                try:
+                    run_seeds(service)
                 finally:
                     procs.stop(service.proc)
                     procs.procs.remove(service.proc)
@@ -359,11 +515,14 @@ def main(argv: list[str]) -> int:
     if divergences:
         print("\ndivergences:")
         print("\n".join(divergences))
-    same = sum(1 for r in rows if r[4] == "identical")
+    cases_rows = [r for r in rows if r[0] != "random programs"]
+    same = sum(1 for r in cases_rows if r[4] == "identical")
     print(f"\n{left_out} case(s) left out (not runnable through the ingress in real time)")
-    print(f"conformance: {same} of {len(rows)} cases identical on the Restate server and in the "
-          f"simulation")
-    return 0 if same == len(rows) else 1
+    print(f"wall time: server {wall['server']:.1f} s, simulation {wall['simulation']:.1f} s")
+    print(f"conformance: {same} of {len(cases_rows)} cases identical on the Restate server and "
+          f"in the simulation; random programs ({seeds} seed(s)): {oracle_same} of "
+          f"{oracle_total} objects equal the oracle on both sides")
+    return 0 if all(r[4] == "identical" for r in rows) else 1
 
 
 if __name__ == "__main__":

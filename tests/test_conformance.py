@@ -4,6 +4,7 @@ reach)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -105,5 +106,59 @@ def test_the_slice_is_identical_on_the_real_restate_server() -> None:
         pytest.skip(last)
     assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert re.search(r"conformance: (\d+) of \1 cases identical", last), last
+    assert re.search(r"random programs \(1 seed\(s\)\): (\d+) of \1 objects", last), last
     # closure runs were counted on both sides: the served process and the simulation
     assert re.search(r"a step succeeds after three attempts +ok +3/3 +identical", run.stdout)
+
+
+# -- seeded random programs ---------------------------------------------------------------
+def test_a_seed_gives_the_same_programs_and_the_seeds_use_every_command() -> None:
+    from conformance import generated
+
+    assert generated.generate(1) == generated.generate(1) != generated.generate(2)
+    kinds: set[str] = set()
+
+    def walk(commands: list[dict[str, object]]) -> None:
+        for cmd in commands:
+            kinds.add(str(cmd["kind"]))
+            if cmd["kind"] == generated.CALL_NEXT_LAYER:
+                walk(cmd["program"]["commands"])  # type: ignore[index]
+
+    for seed in range(1, 6):
+        for program in generated.generate(seed).values():
+            walk(program["commands"])
+    every = {v for k, v in vars(generated).items() if k.isupper() and isinstance(v, str)}
+    assert kinds == every
+
+
+def test_the_oracle_counts_increments_from_the_program_text() -> None:
+    from conformance import generated
+
+    inc = {"kind": generated.INCREMENT}
+    programs = {"a": {"commands": [inc, {"kind": generated.INCREMENT_DELAYED, "ms": 5},
+                                   {"kind": generated.CALL_NEXT_LAYER, "key": "b",
+                                    "program": {"commands": [
+                                        {"kind": generated.FAILING_STEP, "id": 7, "fails": 2},
+                                        {"kind": generated.INCREMENT_VIA_AWAKEABLE}]}}]}}
+    assert generated.oracle(programs) == (
+        {"InterpreterL0/a": 2, "InterpreterL1/b": 1},
+        {"InterpreterL1/interpret/failing-7": 3})
+
+
+def test_the_simulation_meets_the_oracle_and_repeats_itself() -> None:
+    for seed in (1, 2):
+        first = conf.simulate_generated(seed)
+        same, total, problems = conf.compare_generated(seed, first, first)
+        assert problems == [] and same == total > 0
+        assert conf.simulate_generated(seed) == first  # same seed, same run
+
+
+def test_a_lost_increment_or_a_rerun_step_is_a_divergence() -> None:
+    sim = conf.simulate_generated(3)
+    lost = dataclasses.replace(sim, counters={**sim.counters, "InterpreterL0/s3-0": 0})
+    rerun = dataclasses.replace(sim, failing_runs={k: v + 1 for k, v in sim.failing_runs.items()})
+    same, total, problems = conf.compare_generated(3, lost, sim)
+    assert same == total - 1
+    assert problems == [f"server: counter of InterpreterL0/s3-0 is 0, the oracle says "
+                        f"{sim.counters['InterpreterL0/s3-0']}"]
+    assert "simulation: failing steps ran" in conf.compare_generated(3, sim, rerun)[2][0]

@@ -128,18 +128,25 @@ class Server:
             time.sleep(0.1)
         raise PeerUnavailable("the Restate admin API did not come up in 120 s")
 
-    def deploy(self, programs: list[str]) -> Deployment:
+    def deploy(self, programs: list[str], env: dict[str, str] | None = None) -> Deployment:
         port = free_port()
-        python = peers_python()
-        proc = self.procs.start([str(python), str(HERE / "serve.py"), str(port), *programs],
-                                self.workdir / f"service-{programs[0]}.log", env=python_env())
-        wait_port(port, 60, proc)
+        deployment = Deployment(None, port, programs, {**python_env(), **(env or {})})
+        self.start(deployment)
         body = json.dumps({"uri": f"http://127.0.0.1:{port}", "force": True}).encode()
         status, raw, _ = _http(self.admin, "POST", "/deployments", body,
                                {"content-type": "application/json"})
         if status not in (200, 201):
             raise PeerUnavailable(f"registering {programs}: {status} {raw[:300]!r}")
-        return Deployment(proc, port)
+        return deployment
+
+    def start(self, deployment: Deployment) -> None:
+        """Start (or start again, on the same port) a deployment's process."""
+        proc = self.procs.start(
+            [str(peers_python()), str(HERE / "serve.py"), str(deployment.port),
+             *deployment.programs],
+            self.workdir / f"service-{deployment.programs[0]}.log", env=deployment.env)
+        deployment.proc = proc
+        wait_port(deployment.port, 60, proc)
 
     def state(self, service: str, key: str) -> dict[str, Any]:
         query = ("SELECT key, value_utf8 FROM state WHERE service_name = "
@@ -180,6 +187,8 @@ class Deployment:
 
     proc: Any
     port: int
+    programs: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     def step_runs(self, reset: bool = False) -> dict[str, int]:
         """How many times each ``ctx.run`` closure ran there, per
@@ -399,6 +408,84 @@ def compare_generated(seed: int, server: Generated, sim: Generated) -> tuple[int
     return same, len(want), problems
 
 
+# -- crashes on both sides (conformance/crashing.py) ------------------------------------
+@dataclass
+class Crashed:
+    """One crash case's run on one side."""
+
+    outcome: Any
+    state: dict[str, Any]
+    step_runs: dict[str, int]
+    crashed: bool
+
+
+def run_crash_on_server(server: Server, deployment: Deployment, step: str) -> Crashed:
+    """Kill the served process with SIGKILL inside ``step``'s closure, start it
+    again on the same port, and let Restate retry the invocation."""
+    deployment.step_runs(reset=True)
+    Path(deployment.env["CONFORMANCE_CRASH_FILE"]).write_text(step)
+    key = f"crash-{step}"
+    status, raw, _ = _http(server.ingress, "POST", _path(f"Crashy/{key}/run", True),
+                           json.dumps(key).encode(), {"content-type": "application/json"})
+    inv = json.loads(raw).get("invocationId", "") if status < 300 else ""
+    deadline = time.monotonic() + CALL_TIMEOUT
+    while deployment.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    crashed = deployment.proc.poll() == -signal.SIGKILL
+    if deployment.proc.poll() is not None:
+        server.procs.procs.remove(deployment.proc)
+        server.start(deployment)
+    if not inv:
+        outcome = _outcome(status, raw, {})
+    else:
+        st, body, hd = _http(server.ingress, "GET",
+                             f"/restate/invocation/{urllib.parse.quote(inv, safe='')}/attach")
+        outcome = _outcome(st, body, hd)
+    return Crashed(outcome, server.state("Crashy", key), deployment.step_runs(), crashed)
+
+
+def simulate_crash(step: str) -> Crashed:
+    """The same invocation in the simulation, crashed once ``step``'s closure ran
+    and before its result was stored."""
+    import simdurable as sd
+    from conformance import crashing
+    from tests.compat.harness import step_runs_of
+
+    key = f"crash-{step}"
+    sim = sd.Simulation(services=[crashing.crashy], seed=0)
+    sim.crash(after=step, point="effect-done")
+    h = sim.send(f"Crashy/{key}/run", key)
+    sim.run(until=timedelta(hours=1))
+    try:
+        outcome: Any = ("ok", normalise(h.result()))
+    except Exception as err:  # noqa: BLE001 - a failure is an outcome here
+        outcome = ("error", getattr(err, "status_code", None), str(err))
+    return Crashed(outcome, normalise(sim.state("Crashy", key)), step_runs_of(sim),
+                   bool(sim.fault_plan().faults))
+
+
+def compare_crash(step: str, server: Crashed, sim: Crashed) -> list[str]:
+    """Differences between the sides, and from what a crash must leave: the
+    crashed step's closure ran twice, every other once, the result complete."""
+    from conformance import crashing
+
+    steps = [f"step-{i}" for i in range(1, crashing.STEPS + 1)]
+    key = f"crash-{step}"
+    want_runs = {f"Crashy/run/{s}": 2 if s == step else 1 for s in steps}
+    want = ("ok", [f"{key}-{s}" for s in steps])
+    problems = []
+    for side, run in (("server", server), ("simulation", sim)):
+        if not run.crashed:
+            problems.append(f"{side}: the crash in {step} did not happen")
+        if run.outcome != want:
+            problems.append(f"{side}: the invocation ended with {run.outcome}, not {want}")
+        if run.state != {"done": want[1]}:
+            problems.append(f"{side}: state {run.state}")
+        if run.step_runs != want_runs:
+            problems.append(f"{side}: closures ran {run.step_runs}, not {want_runs}")
+    return problems
+
+
 # -- the whole run -----------------------------------------------------------------------
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance")
@@ -407,7 +494,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seeds", type=int, default=None,
                         help="random programs: seeds 1..N (default 10, 1 with --slice, "
                              "0 with --program)")
+    parser.add_argument("--crashes", type=int, default=None,
+                        help="crash cases: kill -9 inside steps 1..N of 3 (default 3, 1 with "
+                             "--slice, 0 with --program)")
     args = parser.parse_args(argv)
+    crash_steps = [f"step-{i}" for i in range(1, 1 + (args.crashes if args.crashes is not None
+                                                      else 0 if args.program
+                                                      else 1 if args.slice else 3))]
     seeds = args.seeds if args.seeds is not None else (
         0 if args.program else 1 if args.slice else 10)
     chosen = args.program or (list(SLICE) if args.slice else None)
@@ -452,16 +545,48 @@ def main(argv: list[str]) -> int:
                 divergences.append(f"random programs :: seed {seed}: {verdict}\n"
                                    "      " + "\n      ".join(problems))
 
+    def run_crashes(service: Deployment) -> None:
+        """kill -9 inside each chosen step, on the server and in the simulation."""
+        for step in crash_steps:
+            started = time.perf_counter()
+            on_server = run_crash_on_server(server, service, step)
+            wall["server"] += time.perf_counter() - started
+            started = time.perf_counter()
+            in_sim = simulate_crash(step)
+            wall["simulation"] += time.perf_counter() - started
+            problems = compare_crash(step, on_server, in_sim)
+            verdict = "identical" if not problems else "differs"
+            runs = (f"{sum(on_server.step_runs.values())}/"
+                    f"{sum(in_sim.step_runs.values())}")
+            name = f"kill -9 inside {step}, retried"
+            rows.append(("crashes", name, "ok" if not any(
+                p.startswith("server") for p in problems) else "differs",
+                runs, verdict))
+            print(f"  crashes :: {name}: {verdict}", file=sys.stderr, flush=True)
+            if problems:
+                divergences.append(f"crashes :: {name}: {verdict}\n      "
+                                   + "\n      ".join(problems))
+
+    def run_extras(service: Deployment) -> None:
+        run_seeds(service)
+        run_crashes(service)  # last: it kills the process and starts it again
+
     with processes() as procs:
         server = Server(procs)
+        extras = [*(["conformance.generated"] if seeds else []),
+                  *(["conformance.crashing"] if crash_steps else [])]
+        crash_env = {"CONFORMANCE_CRASH_FILE": str(server.workdir / "crash-at"),
+                     "CONFORMANCE_STEP_LOG": str(server.workdir / "step-runs.log")}
         try:
             by_program: dict[str, list[Case]] = {}
             for p, c in runnable:
                 by_program.setdefault(p, []).append(c)
             for n, (program, program_cases) in enumerate(by_program.items()):
-                # the random programs share the first program's process (one deploy fewer)
-                extra = ["conformance.generated"] if seeds and n == 0 else []
-                service = server.deploy([program, *HOSTS.get(program, ()), *extra])
+                # the random programs and the crashes share the first program's process
+                # (one deploy fewer)
+                extra = extras if n == 0 else []
+                service = server.deploy([program, *HOSTS.get(program, ()), *extra],
+                                        env=crash_env if extra else None)
                 try:
                     for case in program_cases:
                         service.step_runs(reset=True)
@@ -493,14 +618,14 @@ def main(argv: list[str]) -> int:
                             divergences.append(f"{program} :: {case.name}: {verdict}\n      "
                                                + "\n      ".join(server_problems + sim.problems))
                     if extra:
-                        run_seeds(service)
+                        run_extras(service)
                 finally:
                     procs.stop(service.proc)
                     procs.procs.remove(service.proc)
-            if seeds and not by_program:
-                service = server.deploy(["conformance.generated"])
+            if extras and not by_program:
+                service = server.deploy(extras, env=crash_env)
                 try:
-                    run_seeds(service)
+                    run_extras(service)
                 finally:
                     procs.stop(service.proc)
                     procs.procs.remove(service.proc)
@@ -515,12 +640,14 @@ def main(argv: list[str]) -> int:
     if divergences:
         print("\ndivergences:")
         print("\n".join(divergences))
-    cases_rows = [r for r in rows if r[0] != "random programs"]
+    cases_rows = [r for r in rows if r[0] not in ("random programs", "crashes")]
+    crash_rows = [r for r in rows if r[0] == "crashes"]
     same = sum(1 for r in cases_rows if r[4] == "identical")
     print(f"\n{left_out} case(s) left out (not runnable through the ingress in real time)")
     print(f"wall time: server {wall['server']:.1f} s, simulation {wall['simulation']:.1f} s")
     print(f"conformance: {same} of {len(cases_rows)} cases identical on the Restate server and "
-          f"in the simulation; random programs ({seeds} seed(s)): {oracle_same} of "
+          f"in the simulation; crashes: {sum(r[4] == 'identical' for r in crash_rows)} of "
+          f"{len(crash_rows)} identical; random programs ({seeds} seed(s)): {oracle_same} of "
           f"{oracle_total} objects equal the oracle on both sides")
     return 0 if all(r[4] == "identical" for r in rows) else 1
 

@@ -18,6 +18,7 @@ import functools
 import importlib
 import inspect
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -33,6 +34,17 @@ from restate.server_context import ServerInvocationContext  # noqa: E402
 
 STEP_RUNS: dict[str, int] = {}
 _LOCK = threading.Lock()
+# With CONFORMANCE_STEP_LOG set, each run is also appended to that file, so that
+# the counts outlive a process killed with SIGKILL (conformance/crashing.py).
+STEP_LOG = os.environ.get("CONFORMANCE_STEP_LOG")
+
+
+def _load_step_log() -> None:
+    if STEP_LOG and os.path.exists(STEP_LOG):
+        with open(STEP_LOG, encoding="utf-8") as log:
+            for line in log:
+                if line.strip():
+                    STEP_RUNS[line.strip()] = STEP_RUNS.get(line.strip(), 0) + 1
 
 
 def _counted(ctx: Any, name: str, action: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,6 +54,9 @@ def _counted(ctx: Any, name: str, action: Callable[..., Any]) -> Callable[..., A
     def count() -> None:
         with _LOCK:
             STEP_RUNS[key] = STEP_RUNS.get(key, 0) + 1
+            if STEP_LOG:
+                with open(STEP_LOG, "a", encoding="utf-8") as log:
+                    log.write(key + "\n")
 
     if inspect.iscoroutinefunction(action):
         @functools.wraps(action)
@@ -78,6 +93,8 @@ def with_step_runs(inner: Any) -> Any:
                 body = json.dumps(STEP_RUNS, sort_keys=True).encode()
                 if b"reset=1" in scope.get("query_string", b""):
                     STEP_RUNS.clear()
+                    if STEP_LOG:
+                        open(STEP_LOG, "w", encoding="utf-8").close()
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": body})
@@ -106,6 +123,7 @@ def main() -> None:
     config.loglevel = "WARNING"
     config.accesslog = None
     _count_steps()
+    _load_step_log()
     app = with_step_runs(restate.app(services(sys.argv[2:])))
     asyncio.run(serve(app, config))
 

@@ -5,7 +5,9 @@ reach)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -107,6 +109,7 @@ def test_the_slice_is_identical_on_the_real_restate_server() -> None:
     assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert re.search(r"conformance: (\d+) of \1 cases identical", last), last
     assert re.search(r"random programs \(1 seed\(s\)\): (\d+) of \1 objects", last), last
+    assert "crashes: 1 of 1 identical" in last, last
     # closure runs were counted on both sides: the served process and the simulation
     assert re.search(r"a step succeeds after three attempts +ok +3/3 +identical", run.stdout)
 
@@ -162,3 +165,37 @@ def test_a_lost_increment_or_a_rerun_step_is_a_divergence() -> None:
     assert problems == [f"server: counter of InterpreterL0/s3-0 is 0, the oracle says "
                         f"{sim.counters['InterpreterL0/s3-0']}"]
     assert "simulation: failing steps ran" in conf.compare_generated(3, sim, rerun)[2][0]
+
+
+# -- crashes --------------------------------------------------------------------------------
+def test_the_crash_marker_kills_its_own_process_once(tmp_path: Path) -> None:
+    """On the server side the chosen step's closure SIGKILLs its process, once."""
+    marker = tmp_path / "crash-at"
+    marker.write_text("step-2")
+    root = Path(__file__).resolve().parents[1]
+    code = "from conformance import crashing; crashing._maybe_crash('{}'); print('alive')"
+    env = {**os.environ, "CONFORMANCE_CRASH_FILE": str(marker), "PYTHONPATH": str(root)}
+    other = subprocess.run([sys.executable, "-c", code.format("step-1")], env=env,
+                           capture_output=True, text=True, check=False)
+    assert other.stdout.strip() == "alive" and marker.exists()
+    chosen = subprocess.run([sys.executable, "-c", code.format("step-2")], env=env,
+                            capture_output=True, text=True, check=False)
+    assert chosen.returncode == -signal.SIGKILL and not marker.exists()
+
+
+def test_the_simulation_reruns_the_crashed_step_only() -> None:
+    sim = conf.simulate_crash("step-2")
+    assert sim.crashed and sim.step_runs == {
+        "Crashy/run/step-1": 1, "Crashy/run/step-2": 2, "Crashy/run/step-3": 1}
+    assert conf.compare_crash("step-2", sim, sim) == []
+
+
+def test_a_crash_that_did_not_happen_or_a_stored_step_run_again_is_a_divergence() -> None:
+    sim = conf.simulate_crash("step-1")
+    no_crash = dataclasses.replace(sim, crashed=False,
+                                   step_runs={**sim.step_runs, "Crashy/run/step-1": 1})
+    assert conf.compare_crash("step-1", no_crash, sim) == [
+        "server: the crash in step-1 did not happen",
+        f"server: closures ran {no_crash.step_runs}, not {sim.step_runs}"]
+    rerun = dataclasses.replace(sim, step_runs={**sim.step_runs, "Crashy/run/step-3": 2})
+    assert conf.compare_crash("step-1", sim, rerun)[0].startswith("simulation: closures ran")

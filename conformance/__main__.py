@@ -214,6 +214,7 @@ class NotFeasible(Exception):
 class Observed:
     outcomes: list[Any] = field(default_factory=list)  # ("ok", value) / ("error", code, msg)
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)  # each call's invocation id ("" if refused)
 
 
 def _path(target: str, send: bool) -> str:
@@ -282,6 +283,7 @@ def run_on_server(server: Server, case: Case) -> Observed:
             st, raw, hd = _http(server.ingress, "GET", f"/restate/invocation/{inv}/attach")
             slot["outcome"] = _outcome(st, raw, hd)
         seen.outcomes.append(slot.get("outcome", ("error", 0, "no answer in time")))
+    seen.ids = ids
     time.sleep(0.5)
     for where in case.state:
         service, key = where.split("/", 1)
@@ -313,6 +315,65 @@ def compare(case: Case, seen: Observed) -> list[str]:
     return problems
 
 
+# -- journals ------------------------------------------------------------------------------
+Commands = tuple[list[str], str]  # a journal's commands, and why it cannot be judged ("")
+
+
+def journal_commands(entries: list[Any]) -> list[str]:
+    """A journal's commands as ``kind name``: what both sides must issue in the
+    same order. Notifications are left out (they arrive in each engine's own
+    order), and so are payloads (ids and seeds differ between the two)."""
+    from simdurable.runtime._journal import CANCELLED, COMPLETION
+
+    return [f"{e.kind} {e.name}" for e in entries if e.kind not in (COMPLETION, CANCELLED)]
+
+
+def server_journal(server: Server, inv: str) -> Commands:
+    """Invocation ``inv``'s journal on the server: its ``sys_journal`` rows, mapped
+    onto simdurable's entries by ``simdurable._replay._restate.map_journal``."""
+    from simdurable._replay._restate import map_journal, query
+
+    if not inv:
+        return [], "the server refused the invocation"
+    rows = query(f"http://127.0.0.1:{server.admin}",
+                 'SELECT id, "index", entry_type, version, entry_json FROM sys_journal '
+                 f"WHERE id = '{inv}' ORDER BY \"index\"")
+    if not rows:
+        return [], "the server keeps no journal of it"
+    mapped = map_journal(rows, inv)
+    return journal_commands(mapped.entries), mapped.unmapped
+
+
+@dataclass
+class JournalTally:
+    """Journals compared: the same on both sides, differing, or not judged."""
+
+    same: int = 0
+    differ: int = 0
+    unjudged: int = 0
+
+    def compare(self, label: str, server: Commands, sim: list[str]) -> list[str]:
+        """Compare one invocation's commands; a journal that cannot be judged
+        whole is still compared up to the entry without a counterpart
+        (``ctx.awakeable()`` and ``ctx.signal()`` journal no command on Restate)."""
+        commands, why = server
+        if why:
+            sim = [c for c in sim if not c.startswith(("awakeable ", "signal "))]
+            sim = sim[:len(commands)]
+        if commands == sim:
+            if why:
+                self.unjudged += 1
+            else:
+                self.same += 1
+            return []
+        self.differ += 1
+        pairs = zip(commands, sim, strict=False)
+        at = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(commands), len(sim)))
+        return [f"journal of {label}: command #{at} is "
+                f"{commands[at] if at < len(commands) else 'missing'} on the server, "
+                f"{sim[at] if at < len(sim) else 'missing'} in the simulation"]
+
+
 # -- seeded random programs (conformance/generated.py) ----------------------------------
 SETTLE_GENERATED = 30.0  # seconds the server gets to finish the one-way and delayed sends
 
@@ -325,6 +386,7 @@ class Generated:
     outcomes: list[Any]
     counters: dict[str, int]
     failing_runs: dict[str, int]
+    journals: list[Commands] = field(default_factory=list)  # each top-level program's
 
 
 def _failing(runs: dict[str, int]) -> dict[str, int]:
@@ -351,7 +413,8 @@ def simulate_generated(seed: int) -> Generated:
         except Exception as err:  # noqa: BLE001 - a failure is an outcome here
             outcomes.append(("error", getattr(err, "status_code", None), str(err)))
     got = {where: int(sim.state(*where.split("/", 1)).get("counter", 0)) for where in counters}
-    return Generated(outcomes, got, _failing(step_runs_of(sim)))
+    return Generated(outcomes, got, _failing(step_runs_of(sim)),
+                     [(journal_commands(sim.journal(h)), "") for h in handles])
 
 
 def run_generated(server: Server, deployment: Deployment, seed: int) -> Generated:
@@ -382,7 +445,8 @@ def run_generated(server: Server, deployment: Deployment, seed: int) -> Generate
         if got == want or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    return Generated(outcomes, got, _failing(deployment.step_runs()))
+    return Generated(outcomes, got, _failing(deployment.step_runs()),
+                     [server_journal(server, inv) for inv in ids])
 
 
 def compare_generated(seed: int, server: Generated, sim: Generated) -> tuple[int, int, list[str]]:
@@ -417,6 +481,7 @@ class Crashed:
     state: dict[str, Any]
     step_runs: dict[str, int]
     crashed: bool
+    journal: Commands = ([], "")
 
 
 def run_crash_on_server(server: Server, deployment: Deployment, step: str) -> Crashed:
@@ -441,7 +506,8 @@ def run_crash_on_server(server: Server, deployment: Deployment, step: str) -> Cr
         st, body, hd = _http(server.ingress, "GET",
                              f"/restate/invocation/{urllib.parse.quote(inv, safe='')}/attach")
         outcome = _outcome(st, body, hd)
-    return Crashed(outcome, server.state("Crashy", key), deployment.step_runs(), crashed)
+    return Crashed(outcome, server.state("Crashy", key), deployment.step_runs(), crashed,
+                   server_journal(server, inv))
 
 
 def simulate_crash(step: str) -> Crashed:
@@ -461,7 +527,7 @@ def simulate_crash(step: str) -> Crashed:
     except Exception as err:  # noqa: BLE001 - a failure is an outcome here
         outcome = ("error", getattr(err, "status_code", None), str(err))
     return Crashed(outcome, normalise(sim.state("Crashy", key)), step_runs_of(sim),
-                   bool(sim.fault_plan().faults))
+                   bool(sim.fault_plan().faults), (journal_commands(sim.journal(h)), ""))
 
 
 def compare_crash(step: str, server: Crashed, sim: Crashed) -> list[str]:
@@ -519,6 +585,7 @@ def main(argv: list[str]) -> int:
     divergences: list[str] = []
     wall = {"server": 0.0, "simulation": 0.0}  # seconds spent running each side
     oracle_same = oracle_total = 0
+    journals = JournalTally()
     def run_seeds(service: Deployment) -> None:
         """The random programs of seeds 1..N, on the server and in the simulation."""
         nonlocal oracle_same, oracle_total
@@ -530,6 +597,10 @@ def main(argv: list[str]) -> int:
             in_sim = simulate_generated(seed)
             wall["simulation"] += time.perf_counter() - started
             same, total, problems = compare_generated(seed, on_server, in_sim)
+            for i, (srv_journal, sim_journal) in enumerate(zip(on_server.journals,
+                                                               in_sim.journals, strict=True)):
+                problems += journals.compare(f"top-level program #{i}", srv_journal,
+                                             sim_journal[0])
             oracle_same += same
             oracle_total += total
             verdict = "identical" if not problems else "differs"
@@ -555,6 +626,8 @@ def main(argv: list[str]) -> int:
             in_sim = simulate_crash(step)
             wall["simulation"] += time.perf_counter() - started
             problems = compare_crash(step, on_server, in_sim)
+            problems += journals.compare("the crashed invocation", on_server.journal,
+                                         in_sim.journal[0])
             verdict = "identical" if not problems else "differs"
             runs = (f"{sum(on_server.step_runs.values())}/"
                     f"{sum(in_sim.step_runs.values())}")
@@ -605,8 +678,13 @@ def main(argv: list[str]) -> int:
                         server_runs = service.step_runs()
                         steps = step_runs_differ(server_runs, sim.step_runs)
                         runs = f"{sum(server_runs.values())}/{sum(sim.step_runs.values())}"
-                        if steps:  # the server is the reference for how often a step runs
-                            sim = Outcome(False, sim.problems + steps, sim.step_runs)
+                        for i, inv in enumerate(seen.ids):
+                            if i < len(sim.journals):
+                                steps += journals.compare(f"call #{i}", server_journal(server, inv),
+                                                          journal_commands(sim.journals[i]))
+                        if steps:  # the server is the reference for steps and journals
+                            sim = Outcome(False, sim.problems + steps, sim.step_runs,
+                                          sim.journals)
                         verdict = ("identical" if not server_problems and sim.ok else
                                    "server differs" if server_problems and sim.ok else
                                    "simulation differs" if sim.ok is False and not server_problems
@@ -645,6 +723,8 @@ def main(argv: list[str]) -> int:
     same = sum(1 for r in cases_rows if r[4] == "identical")
     print(f"\n{left_out} case(s) left out (not runnable through the ingress in real time)")
     print(f"wall time: server {wall['server']:.1f} s, simulation {wall['simulation']:.1f} s")
+    print(f"journals: {journals.same} the same on both sides, {journals.differ} different, "
+          f"{journals.unjudged} the same up to an entry without a counterpart in simdurable")
     print(f"conformance: {same} of {len(cases_rows)} cases identical on the Restate server and "
           f"in the simulation; crashes: {sum(r[4] == 'identical' for r in crash_rows)} of "
           f"{len(crash_rows)} identical; random programs ({seeds} seed(s)): {oracle_same} of "

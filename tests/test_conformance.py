@@ -110,6 +110,8 @@ def test_the_slice_is_identical_on_the_real_restate_server() -> None:
     assert re.search(r"conformance: (\d+) of \1 cases identical", last), last
     assert re.search(r"random programs \(1 seed\(s\)\): (\d+) of \1 objects", last), last
     assert "crashes: 1 of 1 identical" in last, last
+    # the journals were read from the server's sys_journal and compared
+    assert re.search(r"journals: [1-9]\d* the same on both sides, 0 different", run.stdout)
     # closure runs were counted on both sides: the served process and the simulation
     assert re.search(r"a step succeeds after three attempts +ok +3/3 +identical", run.stdout)
 
@@ -199,3 +201,25 @@ def test_a_crash_that_did_not_happen_or_a_stored_step_run_again_is_a_divergence(
         f"server: closures ran {no_crash.step_runs}, not {sim.step_runs}"]
     rerun = dataclasses.replace(sim, step_runs={**sim.step_runs, "Crashy/run/step-3": 2})
     assert conf.compare_crash("step-1", sim, rerun)[0].startswith("simulation: closures ran")
+
+
+# -- journals ---------------------------------------------------------------------------------
+def test_a_journal_is_compared_by_its_commands_in_order() -> None:
+    sim = conf.simulate_crash("step-2")
+    assert sim.journal == (["run step-1", "set done", "run step-2", "set done", "run step-3",
+                            "set done"], "")  # the completions are left out
+
+
+def test_journals_that_differ_are_named_at_the_first_different_command() -> None:
+    tally = conf.JournalTally()
+    assert tally.compare("call #0", (["run a", "set k"], ""), ["run a", "set k"]) == []
+    assert tally.compare("call #1", (["run a", "set k"], ""), ["run a", "run b"]) == [
+        "journal of call #1: command #1 is set k on the server, run b in the simulation"]
+    assert tally.compare("call #2", (["run a"], ""), ["run a", "sleep "])[0].endswith(
+        "command #1 is missing on the server, sleep  in the simulation")
+    # cut short at ctx.awakeable(), which journals no command on Restate: the prefix counts
+    assert tally.compare("call #3", (["run a"], "entry #3: no counterpart"),
+                         ["run a", "awakeable sim-1", "run b"]) == []
+    assert tally.compare("call #4", (["set x"], "entry #3: no counterpart"),
+                         ["awakeable sim-1", "run a"]) != []
+    assert (tally.same, tally.differ, tally.unjudged) == (1, 3, 1)

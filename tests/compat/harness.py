@@ -305,6 +305,8 @@ class Outcome:
     problems: list[str]
     # closure executions per "service/handler/step" (the conformance suite compares them)
     step_runs: dict[str, int] = dataclasses.field(default_factory=dict)
+    # the journal of each call's invocation, in the order of the calls
+    journals: list[list[Any]] = dataclasses.field(default_factory=list)
 
 
 def _error_parts(err: BaseException) -> tuple[Any, str]:
@@ -384,7 +386,8 @@ def _run_ops(program: str, case: Case, services: list[Any], loaded_program: Any,
         got = normalise(sim.state(service, key))
         if expected != got:  # expected first: PRESENT matches any value
             problems.append(f"state of {where}: expected {expected!r}, got {got!r}")
-    return Outcome(not problems, problems, step_runs_of(sim))
+    return Outcome(not problems, problems, step_runs_of(sim),
+                   [sim.journal(h) for _, h in handles])
 
 
 def step_runs_of(sim: Any) -> dict[str, int]:

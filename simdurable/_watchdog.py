@@ -18,7 +18,7 @@ import contextlib
 import ctypes
 import threading
 import time
-from collections.abc import Iterator
+from types import TracebackType
 
 
 class Spinning(BaseException):
@@ -29,53 +29,69 @@ class Spinning(BaseException):
     """
 
 
+# How long the thread sleeps with nothing to watch before it looks again. A
+# run's deadline after that need not wake it; a run is usually over long before
+# the thread would get its turn, so waking it for each one found nothing to
+# watch and cost every run a thread switch (about 15 us of CPU and 100 us of
+# wall time per short run on a busy 2-core machine: BENCHMARKS.md). Waking
+# every few seconds in an idle process costs nothing measurable.
+_IDLE_WAKE = 5.0
+
+
 class _Watchdog:
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._deadlines: dict[int, float] = {}
         self._fired: set[int] = set()
         self._thread: threading.Thread | None = None
+        # When the thread wakes next on its own. A run whose deadline is no
+        # earlier need not wake it (the thread finds it then): no wake-up per run,
+        # which was a thread switch each, and much of a short run's wall time on
+        # a busy machine (``_IDLE_WAKE``).
+        self.wake_at = float("inf")
+        self.notified = 0  # wake-ups asked for (the tests count them)
 
-    @contextlib.contextmanager
-    def budget(self, seconds: float) -> Iterator[None]:
+    def enter(self, seconds: float) -> tuple[int, float | None]:
+        """Start this thread's budget; returns what ``leave`` needs."""
         ident = threading.get_ident()
         with self._cond:
             outer = self._deadlines.get(ident)
-            self._deadlines[ident] = time.monotonic() + seconds
+            deadline = time.monotonic() + seconds
             if outer is not None:
-                self._deadlines[ident] = min(outer, self._deadlines[ident])
+                deadline = min(outer, deadline)
+            self._deadlines[ident] = deadline
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="simdurable-watchdog",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
-        delivered = False
-        try:
-            yield
-        except Spinning:
-            delivered = True
-            raise
-        finally:
-            with self._cond:
-                if outer is None:
-                    self._deadlines.pop(ident, None)
-                else:
-                    self._deadlines[ident] = outer
-                fired = ident in self._fired and outer is None
-                if fired:
-                    self._fired.discard(ident)
-            if fired and not delivered:
-                _absorb()
+            if deadline < self.wake_at:
+                self.notified += 1
+                self._cond.notify()
+        return ident, outer
+
+    def leave(self, ident: int, outer: float | None) -> bool:
+        """End this thread's budget; True if it fired (its exception is pending)."""
+        with self._cond:
+            if outer is None:
+                self._deadlines.pop(ident, None)
+            else:
+                self._deadlines[ident] = outer
+            fired = ident in self._fired and outer is None
+            if fired:
+                self._fired.discard(ident)
+        return fired
 
     def _loop(self) -> None:
         with self._cond:
             while True:
                 if not self._deadlines:
-                    self._cond.wait()
+                    self.wake_at = time.monotonic() + _IDLE_WAKE
+                    self._cond.wait(_IDLE_WAKE)
                     continue
                 ident, deadline = min(self._deadlines.items(), key=lambda kv: kv[1])
                 left = deadline - time.monotonic()
                 if left > 0:
+                    self.wake_at = deadline
                     self._cond.wait(left)
                     continue
                 del self._deadlines[ident]
@@ -97,9 +113,29 @@ def _absorb() -> None:
 _watchdog = _Watchdog()
 
 
+class _Budget:
+    """The block under a budget (a class, not a generator: it is entered at every run)."""
+
+    __slots__ = ("seconds", "ident", "outer")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ident = 0
+        self.outer: float | None = None
+
+    def __enter__(self) -> None:
+        self.ident, self.outer = _watchdog.enter(self.seconds)
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        fired = _watchdog.leave(self.ident, self.outer)
+        if fired and (kind is None or not issubclass(kind, Spinning)):
+            _absorb()
+
+
 def wall_budget(seconds: float | None) -> contextlib.AbstractContextManager[None]:
     """Raise ``Spinning`` in this thread once ``seconds`` of wall-clock time
     pass inside the block (no limit when None)."""
     if seconds is None:
         return contextlib.nullcontext()
-    return _watchdog.budget(seconds)
+    return _Budget(seconds)

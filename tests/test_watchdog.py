@@ -1,0 +1,41 @@
+"""The wall-clock watchdog is woken only when a run's deadline is earlier than
+the one it already waits for: short runs one after another cost it no thread
+switch each (see ``simdurable/_watchdog.py``)."""
+
+from __future__ import annotations
+
+import time
+
+import simdurable as sd
+from simdurable._watchdog import _watchdog
+
+svc = sd.Service("Dog")
+
+
+def add(i: int) -> int:
+    return i + 1
+
+
+@svc.handler()
+async def two(ctx: sd.Context, x: int) -> int:
+    x = await ctx.run_typed("a", add, i=x)
+    return await ctx.run_typed("b", add, i=x)
+
+
+def one_run(**options: float) -> int:
+    sim = sd.Simulation([svc], seed=1, **options)
+    h = sim.invoke("Dog/two", 1)
+    sim.run()
+    return h.result()
+
+
+def test_runs_one_after_another_do_not_wake_the_watchdog():
+    one_run()  # the watchdog thread is started, then sleeps a few seconds at a time
+    limit = time.monotonic() + 20
+    while not 2 < _watchdog.wake_at - time.monotonic() < float("inf") and time.monotonic() < limit:
+        time.sleep(0.01)  # (until it has just gone to sleep)
+    before = _watchdog.notified
+    assert [one_run() for _ in range(30)] == [3] * 30
+    assert _watchdog.notified == before  # 60 s budgets: the thread finds them when it wakes
+    assert one_run(wall_budget=1.0) == 3  # a deadline before it wakes does wake it
+    assert _watchdog.notified == before + 1

@@ -43,6 +43,7 @@ from ._commands import Commands
 from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import HandlerError, InternalError
+from ._fast import lone_step
 from ._faults import Fault, Injector
 from ._invocation import Attempt, StepInfo, StepSpec
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
@@ -131,7 +132,7 @@ class Engine:
         # Called at every command and every awaited step: bound here, so that
         # the call goes straight to the part that answers it.
         self.store_command = self.commands.store_command
-        self.run_lone_step = steps.run_lone_step
+        self.run_lone_step = lone_step(steps)  # steps.run_lone_step, fused (see _fast)
         self.has_ready = scheduler.has_ready  # asked before every task
         recovery.load(fresh=True)
 

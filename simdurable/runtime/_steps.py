@@ -20,7 +20,7 @@ from typing import Any, Final
 from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import HandlerError, InternalError, RetryableError, SerializationError, TerminalError
-from ._fast import NOT_AWAITABLE, new_tuple
+from ._fast import NOT_AWAITABLE, RAN_PARKED, RESUMED, new_tuple
 from ._faults import (
     AFTER_STORE,
     DELAY,
@@ -42,8 +42,7 @@ from ._trace import Event, Tracer
 
 # What ``Steps.run_lone_step`` did.
 NOT_RUN: Final = 0
-RESUMED: Final = 1
-RAN_PARKED: Final = 2
+__all__ = ["NOT_RUN", "RAN_PARKED", "RESUMED", "StepOutcome", "StepRequest", "Steps", "drive"]
 
 StepOutcome = tuple[str, Any]  # ("ok", value) | ("terminal", TerminalError) | ("error", exc)
 

@@ -1,5 +1,6 @@
 """Running a lone step in place (inside the handler's ``await``) is only an
-optimisation: with it on or off, every run is the same, task for task."""
+optimisation: with it on or off, every run is the same, task for task; and so
+is its fused form (``runtime/_fast.py``'s ``lone_step``) against the general one."""
 
 from __future__ import annotations
 
@@ -112,12 +113,14 @@ async def forever(ctx: sd.Context, n: int) -> int:
 
 
 def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = False,
-        **options) -> tuple:
+        fused: bool = True, **options) -> tuple:
     bank.reset()
     flaky_calls.clear()
     sim = sd.Simulation([seq, obj], seed=seed, faults=plan, externals=[bank],
                         max_steps=20_000, **options)
     sim.engine.steps_in_place = in_place
+    if not fused:
+        sim.engine.run_lone_step = sim.engine.steps.run_lone_step  # type: ignore[method-assign]
     current[:] = [sim]
     if alone:  # one at a time: their steps, and those of what they start, often run alone
         handles = [sim.invoke("Seq/selfish", 3),
@@ -156,6 +159,37 @@ def test_a_run_is_the_same_with_steps_in_place_or_not(plan_faults, seed, alone, 
     in_place = run(plan, seed, True, **options)
     queued = run(plan, seed, False, **options)
     assert in_place == queued
+    if not plan_faults:  # (with a fault armed, the fused form takes the general way)
+        assert run(plan, seed, True, fused=False, **options) == in_place
+
+
+def test_fused_steps_take_the_general_way_only_off_their_common_case():
+    """The fused form is what runs a plain chain of steps (its general fallback
+    does not), and both leave the same run."""
+    runs = []
+    for fused in (True, False):
+        sim = sd.Simulation([seq, obj], seed=3)
+        general = sim.engine.steps.run_lone_step
+        calls: list[int] = []
+
+        def counted(attempt, index, general=general, calls=calls):
+            calls.append(index)
+            return general(attempt, index)
+
+        sim.engine.steps.run_lone_step = counted  # type: ignore[method-assign]
+        if fused:
+            from simdurable.runtime._fast import lone_step
+
+            sim.engine.run_lone_step = lone_step(sim.engine.steps)  # type: ignore[method-assign]
+        else:
+            sim.engine.run_lone_step = counted  # type: ignore[method-assign]
+        h = sim.invoke("Seq/chain", 5)
+        sim.run()
+        runs.append((h.result(), sim.trace(), sim.journal(h), sim.engine.tasks_run))
+        # s0..s3 (journal #0, #2, #4, #6) are lone fresh steps: the fused form runs them
+        first = {0, 2, 4, 6}
+        assert first.isdisjoint(calls) if fused else first <= set(calls), calls
+    assert runs[0] == runs[1]
 
 
 def test_steps_in_place_skip_the_loop():

@@ -60,3 +60,13 @@ def test_the_replay_benchmark_runs_on_a_tiny_size() -> None:
         "in memory", "JSON export, read + replay", "dev-executor database, read + replay",
         "in memory"]
     assert table.rows[0][5].startswith(("met", "NOT met"))
+
+
+def test_hot_path_goals_script_runs_on_a_tiny_size() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.hotpath", "--tiny"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fresh step overhead (100 steps)" in done.stdout
+    assert "fused lone step (A), general (B)" in done.stdout

@@ -122,7 +122,7 @@ def completed_value(rec: InvocationRecord, handler: Handler) -> Any:
     """A completed invocation's return value; raises its ``TerminalError`` if it failed."""
     result = rec.result
     if isinstance(result, Failure):
-        raise terminal_of(result)
+        raise handler.caller_error(terminal_of(result))
     assert isinstance(result, Value)
     return handler.handler_io.output_serde.deserialize(result.data)
 

@@ -421,3 +421,32 @@ def test_retry_policy_fields_left_none_take_the_defaults_as_in_restate_sdk():
     backoff = policy.backoff()
     assert (policy.on_max_attempts, backoff.initial_ms, backoff.factor,
             backoff.max_interval_ms, backoff.max_attempts) == ("pause", 500, 2.0, 60_000, 3)
+
+
+CLI_RUNNER = '''
+import importlib.abc, sys
+
+class NoRestateSdk(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "restate" or name.startswith("restate."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoRestateSdk())
+from simdurable._cli import main
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_the_cli_loads_a_restate_sdk_program_without_restate_sdk(tmp_path):
+    """`simdurable check`/`scenario`/`serve` and `[tool.simdurable] services` load a
+    module that does `import restate` with the import swap when restate-sdk is absent,
+    as a conftest.py calling install_as_restate() would."""
+    (tmp_path / "program.py").write_text(textwrap.dedent(PROGRAM))
+    (tmp_path / "runner.py").write_text(CLI_RUNNER)
+    done = subprocess.run(
+        [sys.executable, "runner.py", "check", "program:app", "--invoke", "Greeter/greet",
+         "--input", "[5, -1, 7]", "--replay", ""],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    # the fault-free case replayed: it loads, runs, and finds nothing to reproduce
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the case 'no faults' with seed 0 ran without a violation" in done.stdout

@@ -75,6 +75,10 @@ class Handler:
             return f"{self.service_tag.name}/{self.name}"
         return f"{self.service_tag.name}/<key>/{self.name}"
 
+    def caller_error(self, err: TerminalError) -> TerminalError:
+        """The error a test gets from this handler's failed invocation."""
+        return err
+
     async def _start(self, ctx: Any, data: bytes) -> bytes:
         """One attempt: read the input, run the function, write the output."""
         if self.arity >= 2:

@@ -16,7 +16,7 @@ import time
 from typing import Any, TextIO
 
 from .._api.external import FakeExternal
-from .._api.service import Handler, Service, VirtualObject, Workflow, handler_of
+from .._api.service import App, Handler, Service, VirtualObject, Workflow, handler_of
 from .._loader import LoadError, load_object
 from .._restate import is_hostable, restate_handler_of
 from ..runtime._errors import SimdurableError
@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXIT_STATUS
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("target", metavar="module:attr",
-                        help="a handler function, a service, or a list of services")
+                        help="a handler function, a service, a list of services or a "
+                             "restate.app(...)")
     parser.add_argument("--input", default="null", help="the invocation's input, as JSON")
     parser.add_argument("--invoke", help='the target, like "Greeter/greet" or "Counter/a/add"')
     parser.add_argument("--key", help="the object or workflow key, for a keyed handler")
@@ -86,7 +87,9 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
     module_name = args.target.partition(":")[0]
     services, externals = _module_objects(module_name)
     invoke = args.invoke
-    if (isinstance(obj, Handler) or callable(obj) and not isinstance(obj, _SERVICE_TYPES)
+    if isinstance(obj, App):  # the swap's restate.app(...): callable, like an ASGI app
+        services = list(obj)
+    elif (isinstance(obj, Handler) or callable(obj) and not isinstance(obj, _SERVICE_TYPES)
             and not is_hostable(obj)):
         handler = (obj if isinstance(obj, Handler)
                    else restate_handler_of(obj) or handler_of(obj))

@@ -152,7 +152,8 @@ class HandlerItem(pytest.Item):
                                  "fault_points": 0, "exercised": 0, "violations": 0}
         self.user_properties.append((PROPERTY, stats))
         for value in self.inputs:
-            if value is _GENERATE:
+            generated = value is _GENERATE
+            if generated:
                 value = _generated_input(self.handler)
             world = self.world
             if world is None:
@@ -186,6 +187,11 @@ class HandlerItem(pytest.Item):
             stats["fault_points"] += report.fault_points
             stats["exercised"] += report.fault_points_exercised
             stats["violations"] += len(report.violations)
+            if generated and report.reference.startswith("failed"):
+                # the simplest input from the type hint may not get far: say so, with the fix
+                stats["input"] = (f"the input built from the type hint, {value!r}, "
+                                  f"{report.reference.split(' at ')[0]}; give one in "
+                                  f"[tool.simdurable.inputs] \"{self.target}\"")
             if not report.ok:
                 self._fail(report, value, settings)
 

@@ -227,6 +227,8 @@ def summary_lines(stats: list[dict[str, Any]]) -> list[str]:
                      f"{s['violations']} violation(s)")
         if s.get("world"):
             lines.append(f"  world inferred: {s['world']}")
+        if s.get("input"):
+            lines.append(f"  {s['input']}")
     marked = [s for s in stats if s.get("kind") == "marked"]
     if marked:
         examples = sum(int(s["examples"]) for s in marked)

@@ -91,11 +91,20 @@ def _cause_chain(err: BaseException) -> Exception | None:
     return None
 
 
+class HostedTerminalError(TerminalError, r_exc.TerminalError):
+    """A hosted restate-sdk handler's failure as a test sees it (``result()``):
+    both simdurable's and restate's ``TerminalError``, so a test written against
+    the app (``from restate.exceptions import TerminalError``) catches it."""
+
+
 @dataclass(slots=True)
 class RestateHandler(Handler):
     """A simdurable ``Handler`` running a restate-sdk handler function."""
 
     restate_handler: Any = None
+
+    def caller_error(self, err: TerminalError) -> TerminalError:
+        return HostedTerminalError(err.message, err.status_code, err.metadata)
 
     async def _start(self, ctx: Any, data: bytes) -> bytes:
         rh = self.restate_handler

@@ -549,3 +549,34 @@ def test_jobs_share_a_handler_check_and_leave_its_report_as_it_was(
         texts.append(written.read_text())
     assert "duplicate-effect" in texts[0] and "worker" not in texts[0]
     assert texts[0] == texts[1]
+
+
+REFUSES_ZERO = '''
+import simdurable as sd
+
+shop = sd.Service("Shop")
+
+
+@shop.handler()
+async def buy(ctx: sd.Context, amount: int) -> int:
+    if amount <= 0:
+        raise sd.TerminalError("bad amount", 400)
+    return await ctx.run_typed("charge", lambda: amount)
+
+
+services = [shop]
+'''
+
+
+def test_a_generated_input_the_handler_refuses_is_said_with_the_fix(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(refusing=REFUSES_ZERO)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["refusing:services"]\nmax_examples = 2'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "Shop/buy: * examples, fault points covered 0/0, 0 violation(s)",
+        "  the input built from the type hint, 0, failed with TerminalError('bad amount', "
+        "status_code=400); give one in [tool.simdurable.inputs] \"Shop/buy\"",
+    ])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -319,3 +320,19 @@ def test_a_terminal_errors_metadata_reaches_who_catches_it_as_on_restate(
     with pytest.raises(sd.TerminalError) as info:
         failed.result()
     assert info.value.metadata == {"payment": "p-2"}
+
+
+def test_a_test_catches_a_hosted_handlers_failure_with_restates_terminal_error(
+        tmp_path: Path) -> None:
+    from restate.exceptions import TerminalError  # as a test written against the app does
+
+    sim = sd.Simulation(services=[_meta])
+    failed = sim.invoke("Meta/_refuse", "p-3")
+    sim.run()
+    with pytest.raises(TerminalError) as info:
+        failed.result()
+    assert (info.value.status_code, info.value.message) == (402, "declined")
+    assert isinstance(info.value, sd.TerminalError)
+    with sd.Executor([_meta], db=tmp_path / "dev.db") as ex:
+        with pytest.raises(TerminalError, match="declined"):
+            ex.call("Meta/_refuse", "p-4", timeout=10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from importlib import resources
 
 
@@ -45,7 +46,18 @@ def run(args: argparse.Namespace) -> int:
     if args.schema:
         print(resources.files("simdurable").joinpath("scenario.schema.json"))
         return 0
+    from ._check._parallel import MAX_JOBS
     from ._scenario import ScenarioError, load_scenario, run_scenario
+
+    # Checked once here, not reported as a failure of each scenario that explores.
+    for flag, value, low, high in (("--seed", args.seed, 0, None),
+                                   ("--max-examples", args.max_examples, 0, None),
+                                   ("-j/--jobs", args.jobs, 1, MAX_JOBS)):
+        if value is not None and (value < low or (high is not None and value > high)):
+            allowed = f">= {low}" if high is None else f"from {low} to {high}"
+            print(f"simdurable scenario: {flag} must be an integer {allowed}, not {value}",
+                  file=sys.stderr)
+            return 2
 
     files = find_files(args.files or ["scenarios"])
     if not files:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import math
 import os
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -101,7 +102,51 @@ def coerce_plan(faults: FaultPlan | str | Iterable[Fault] | None) -> FaultPlan:
         return faults
     if isinstance(faults, str):
         return FaultPlan.parse(faults)
-    return FaultPlan(tuple(faults))
+    if isinstance(faults, Fault):
+        return FaultPlan((faults,))
+    if not isinstance(faults, Iterable) or isinstance(faults, bytes):
+        raise TypeError("faults must be a fault plan string like 'crash(step=charge)', a "
+                        f"FaultPlan or a list of Faults, not {type(faults).__name__}")
+    items = tuple(faults)
+    for item in items:
+        if not isinstance(item, Fault):
+            raise TypeError(f"faults must be Fault objects (or a plan string), not "
+                            f"{type(item).__name__}")
+    return FaultPlan(items)
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` if it is an integer >= 0; a clear ValueError/TypeError otherwise."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an integer >= 0, not {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
+    return seed
+
+
+def check_externals(externals: object) -> list[FakeExternal]:
+    """``externals`` as a list of fakes, or a TypeError saying what to pass."""
+    if isinstance(externals, FakeExternal):
+        raise TypeError(f"externals must be a list of FakeExternal objects: pass "
+                        f"[{externals.name}], not the fake itself")
+    if isinstance(externals, (str, bytes)) or not isinstance(externals, Iterable):
+        raise TypeError("externals must be a list of FakeExternal objects, "
+                        f"not {type(externals).__name__}")
+    out = list(externals)
+    for ext in out:
+        if not isinstance(ext, FakeExternal):
+            raise TypeError(f"externals must be FakeExternal objects, not {type(ext).__name__}")
+    return out
+
+
+def check_duration(name: str, value: object) -> None:
+    """A ``timedelta`` or a number of seconds, else a TypeError naming ``name``."""
+    if value is None or isinstance(value, timedelta):
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a timedelta or a number of seconds, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of seconds, not {value!r}")
 
 @dataclass
 class RunSummary:
@@ -228,9 +273,11 @@ class Simulation:
             raise ValueError(f"wall_budget must be a number of seconds > 0 or None, "
                              f"not {wall_budget!r}")
         self.wall_budget = wall_budget
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.strict = strict
-        self.externals = list(externals)
+        self.externals = check_externals(externals)
+        if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+            raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
         self._handlers: dict[tuple[str, str], Handler] = collect_handlers(services)
         specs: dict[tuple[str, str], HandlerSpec] = {
@@ -380,6 +427,9 @@ class Simulation:
         """
         if point not in PHASES:
             raise ValueError(f"point must be one of {', '.join(PHASES)}, not {point!r}")
+        if after is not None and not isinstance(after, str):
+            raise TypeError(f"after must be a step name (a string) or None, not {after!r}")
+        check_duration("at", at)
         if at is not None:
             self.inject(Fault(CRASH, at_ms=to_ms(at, 0)))
         else:
@@ -396,6 +446,10 @@ class Simulation:
         target: str | None = None,
     ) -> None:
         """Make step ``step`` fail ``times`` times with ``exception`` instead of running."""
+        if not isinstance(step, str):
+            raise TypeError(f"step must be a step name (a string), not {step!r}")
+        if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+            raise ValueError(f"times must be an integer >= 1, not {times!r}")
         self.inject(Fault(FAIL, step=step, times=times, exception=exception, message=message,
                           target=target))
 
@@ -418,6 +472,7 @@ class Simulation:
         Raises ``StuckError`` when the run exceeds ``max_steps`` tasks: an
         unbounded loop or a retry storm.
         """
+        check_duration("until", until)
         engine = self._engine
         scheduler = self.scheduler
         until_ms = None if until is None else to_ms(until, 0)

@@ -11,6 +11,7 @@ from ..runtime._faults import FaultPlan
 from ..runtime._retry import InvocationRetryPolicy
 from ._chooser import RecordingChooser, ScriptedChooser
 from ._explore import Exploration, Target, make_target
+from ._parallel import MAX_JOBS
 from ._properties import Outcome
 from ._replay import Case, DidNotReproduce, as_case, forced_case
 from ._report import Report
@@ -97,10 +98,25 @@ def check(
     """
     if not isinstance(max_examples, int) or max_examples < 0:
         raise ValueError(f"max_examples must be an integer >= 0, not {max_examples!r}")
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1 (worker processes), not {jobs!r}")
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
+    if wall_budget is not None and (isinstance(wall_budget, bool)
+                                    or not isinstance(wall_budget, (int, float))):
+        raise TypeError(f"wall_budget must be seconds > 0 or None, not {wall_budget!r}")
+    if replay is not None and not isinstance(replay, (str, FaultPlan)):
+        raise TypeError("replay must be a fault plan string like "
+                        f"'crash(step=charge, phase=effect-done)' or a FaultPlan, not {replay!r}")
+    if hash_seeds is not None and (
+            isinstance(hash_seeds, (str, bytes)) or not isinstance(hash_seeds, Sequence)
+            or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 0
+                       for h in hash_seeds)):
+        raise TypeError("hash_seeds must be a sequence of PYTHONHASHSEED integers like (1, 2), "
+                        f"or () to turn the check off; not {hash_seeds!r}")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= MAX_JOBS:
+        raise ValueError(f"jobs must be an integer from 1 to {MAX_JOBS} (worker processes), "
+                         f"not {jobs!r}")
     t = make_target(services, invoke, input, externals, setup, invariant, strict,
                     retry_policy, liveness, max_steps, world, concurrent)
     if wall_budget is not None and not wall_budget > 0:

@@ -28,7 +28,7 @@ from typing import Any
 
 from .._api.external import FakeExternal
 from .._restate import native_services
-from .._sim import Simulation, parse_target
+from .._sim import Simulation, check_externals, parse_target
 from ..runtime._errors import InvalidTargetError, StuckError
 from ..runtime._faults import (
     CRASH,
@@ -927,9 +927,7 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
         probe.engine.resolve(service, handler, key)
     except InvalidTargetError as err:
         raise InvalidTargetError(f"check(invoke={invoke!r}): {err}") from None
-    for ext in externals:
-        if not isinstance(ext, FakeExternal):
-            raise TypeError(f"externals must be FakeExternal objects, not {type(ext).__name__}")
+    externals = check_externals(externals)
     if setup is not None and not callable(setup):
         raise TypeError(f"setup must be a callable run before every example, not {setup!r}")
     if invariant is not None and not callable(invariant):

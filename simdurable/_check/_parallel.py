@@ -39,6 +39,8 @@ from ._workers import Worker, WorkerError, pool, task
 
 # Single-fault parts per worker: enough to even out parts of unequal cost.
 PARTS_PER_JOB = 4
+# More workers than this is a typo (-j 100000), not a machine: each is a Python process.
+MAX_JOBS = 256
 
 
 def _importable(obj: Any, modules: list[str]) -> str | None:

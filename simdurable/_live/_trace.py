@@ -45,13 +45,57 @@ class TraceWriter:
         self._file.close()
 
 
+class TraceFileError(ValueError):
+    """A file given as a trace that is not one: the message names file and line."""
+
+
+def _event(record: Any) -> TraceEvent:
+    """The event of one decoded line; ValueError saying which field is wrong."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected an object {{\"t_ms\", \"kind\", \"inv\", \"text\"}}, "
+                         f"got {type(record).__name__}")
+    for field in ("t_ms", "kind", "inv", "text"):
+        if field not in record:
+            raise ValueError(f"field {field!r} is missing")
+    t = record["t_ms"]
+    if not isinstance(t, int) or isinstance(t, bool):
+        raise ValueError(f"field 't_ms' must be an integer (Unix milliseconds), got {t!r}")
+    for field in ("kind", "inv", "text"):
+        if not isinstance(record[field], str):
+            raise ValueError(f"field {field!r} must be a string, got {record[field]!r}")
+    return (t, record["kind"], record["inv"], record["text"])
+
+
 def read_trace(path: str | os.PathLike[str]) -> Iterator[TraceEvent]:
-    """The events of a trace file; a torn last line (killed writer) is skipped."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record: dict[str, Any] = json.loads(line)
-                yield (int(record["t_ms"]), str(record["kind"]), str(record["inv"]),
-                       str(record["text"]))
-            except (ValueError, KeyError, TypeError):
+    """The events of a trace file; a torn last line (killed writer) is skipped.
+
+    Any other line that is not an event is a ``TraceFileError`` naming
+    ``file:line`` and the field, so a wrong file is not printed as empty.
+    """
+    name = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        last = number == len(lines)  # no newline after it: the writer was killed mid-line
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            if last:
                 continue
+            raise TraceFileError(f"{name}:{number}:{err.start + 1}: not UTF-8 "
+                                 "(not a trace file written by serve --trace)") from None
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            if last:
+                continue
+            col = getattr(err, "colno", 1)
+            raise TraceFileError(f"{name}:{number}:{col}: not a JSON trace event "
+                                 "(not a trace file written by serve --trace)") from None
+        try:
+            yield _event(record)
+        except ValueError as err:
+            raise TraceFileError(f"{name}:{number}: {err}") from None

@@ -293,12 +293,16 @@ def _post(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from ._trace import format_event, read_trace
+    from ._trace import TraceFileError, format_event, read_trace
 
     try:
         events = list(read_trace(args.path))
     except OSError as err:
-        print(f"simdurable trace: cannot read {args.path}: {err.strerror}", file=sys.stderr)
+        print(f"simdurable trace: cannot read {args.path or repr(args.path)}: {err.strerror}",
+              file=sys.stderr)
+        return 1
+    except TraceFileError as err:
+        print(f"simdurable trace: {err}", file=sys.stderr)
         return 1
     if args.invocation:
         events = [e for e in events if e[2].startswith(args.invocation)]

@@ -60,13 +60,18 @@ def _strings(name: str, value: Any) -> list[str]:
     raise ValueError(f"[tool.simdurable] {name} must be a list of strings, not {value!r}")
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
+def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as an int in range; a float (``2.5``, ``1e400``) is refused, not cut."""
+    bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
     try:
+        if isinstance(value, (bool, float)):
+            raise TypeError
         n = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"simdurable {name} must be an integer, not {value!r}") from None
-    if isinstance(value, bool) or n < minimum:
-        raise ValueError(f"simdurable {name} must be an integer >= {minimum}, not {value!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"simdurable {name} must be an integer {bound}, not {value!r}"
+                         ) from None
+    if n < minimum or (maximum is not None and n > maximum):
+        raise ValueError(f"simdurable {name} must be an integer {bound}, not {value!r}")
     return n
 
 
@@ -185,9 +190,11 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
     raw_seed = table.get("seed", ini.get("seed") or None)
     if raw_seed is not None:
         s.seed = _int("seed", raw_seed, 0)
+    from .._check._parallel import MAX_JOBS
+
     raw_jobs = table.get("jobs", ini.get("jobs") or None)
     if raw_jobs is not None:
-        s.jobs = _int("jobs", raw_jobs, 1)
+        s.jobs = _int("jobs", raw_jobs, 1, MAX_JOBS)
     if "strict" in table:
         if not isinstance(table["strict"], bool):
             raise ValueError(f"[tool.simdurable] strict must be true or false, "
@@ -209,7 +216,7 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
                              f"redis:// URL, not {raw_db!r}")
         s.database = raw_db if "://" in raw_db else os.path.join(rootdir, raw_db)
     if options.get("jobs") is not None:
-        s.jobs = _int("--simdurable-jobs", options["jobs"], 1)
+        s.jobs = _int("--simdurable-jobs", options["jobs"], 1, MAX_JOBS)
     if options.get("no_strict"):
         s.strict = False
     s.trace_dir = options.get("trace_dir")

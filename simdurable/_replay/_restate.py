@@ -60,8 +60,10 @@ index of the Restate entry it came from, so that a divergence names both.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -326,6 +328,17 @@ def _map_entry(out: MappedJournal, by_cid: dict[int, int], entry: Any, index: in
 def query(admin_url: str, sql: str) -> list[dict[str, Any]]:
     """The rows of one SQL query on the admin API at ``admin_url``."""
     url = admin_url.rstrip("/") + "/query"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, _ = parts.hostname or "", parts.port  # a port out of range is a ValueError
+        problem = ("no host given" if not host else
+                   f"{host!r} is not a host name" if any(c.isspace() or ord(c) < 32 for c in host)
+                   else "")
+    except ValueError as err:
+        problem = str(err)
+    if problem:
+        raise JournalSourceError(f"{admin_url}: not a valid admin API URL ({problem}); pass "
+                                 "one like http://127.0.0.1:9070")
     req = urllib.request.Request(url, data=json.dumps({"query": sql}).encode(), method="POST",
                                  headers={"content-type": "application/json",
                                           "accept": "application/json"})
@@ -339,6 +352,9 @@ def query(admin_url: str, sql: str) -> list[dict[str, Any]]:
         reason = getattr(err, "reason", err)
         raise JournalSourceError(f"{url}: cannot reach a Restate admin API there ({reason})"
                                  ) from None
+    except (ValueError, http.client.HTTPException) as err:  # a URL urlsplit let through
+        raise JournalSourceError(f"{admin_url}: not a valid admin API URL ({err}); pass one "
+                                 "like http://127.0.0.1:9070") from None
     try:
         rows = json.loads(raw)["rows"]
     except (ValueError, KeyError, TypeError):

@@ -110,7 +110,7 @@ def test_a_worker_whose_reference_run_differs_leaves_its_parts_here(
 
 
 def test_jobs_must_be_a_positive_count():
-    with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+    with pytest.raises(ValueError, match="jobs must be an integer"):
         check_shop("checkout", jobs=0)
 
 

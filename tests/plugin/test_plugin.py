@@ -233,8 +233,8 @@ def test_a_marked_test_without_sim_is_a_usage_error(project: pytest.Pytester) ->
 @pytest.mark.parametrize(("toml", "args", "message"), [
     ("servcies = []", (), "*unknown key(s) 'servcies' (did you mean 'services'?)*"),
     ("max_examples = 0", (), "*max_examples must be an integer >= 1, not 0*"),
-    ("jobs = 0", (), "*simdurable jobs must be an integer >= 1, not 0*"),
-    ("", ("--simdurable-jobs=0",), "*--simdurable-jobs must be an integer >= 1, not 0*"),
+    ("jobs = 0", (), "*simdurable jobs must be an integer from 1 to 256, not 0*"),
+    ("", ("--simdurable-jobs=0",), "*--simdurable-jobs must be an integer from 1 to 256, not 0*"),
     ('inputs = { "Shop/pay" = 3 }', (), "*inputs.'Shop/pay' must be a non-empty list*"),
     ("", ("--simdurable-replay=explode(step=x)",), "*--simdurable-replay: at column 1: unknown fault kind*"),
 ])

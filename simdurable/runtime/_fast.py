@@ -43,6 +43,28 @@ def stamped(entry: Entry, at_ms: int) -> Entry:
 NOT_AWAITABLE: Final = (int, str, bytes, float, dict, list, tuple, type(None))
 
 
+def resume_in_place(running: Any, scheduler: Any, attempt: Attempt, wait: Wait) -> int:
+    """After a step run in place: resume the handler at once, as ``run_task``
+    would take its resume task from the ready list, or queue that task where
+    the completion would have queued it when other work is ready too (or the
+    run is out of tasks). Shared by the fused and the general in-place step."""
+    if not (attempt.alive and attempt.resume_scheduled):
+        return RAN_PARKED
+    if scheduler.ready or scheduler.tasks_run >= scheduler.max_tasks:
+        inv_id, number = attempt.rec.id, attempt.number
+        running.count_work(inv_id, number)
+        scheduler.ready.insert(running.resume_at, ("resume", inv_id, number, 0))
+        return RAN_PARKED
+    scheduler.tasks_run += 1
+    attempt.waiting = None
+    attempt.resume_scheduled = False
+    if attempt.cancel_pending:  # set by the step's closure, then
+        throw = attempt.take_cancel(wait)
+        if throw is not None:
+            raise throw
+    return RESUMED
+
+
 def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
     """``steps.run_lone_step`` for its common case, in one call instead of eight.
 
@@ -172,20 +194,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                         running.resume_at = len(scheduler.ready)
             finally:
                 running.in_place = None
-            if not (attempt.alive and attempt.resume_scheduled):
-                return RAN_PARKED
-            if scheduler.ready or scheduler.tasks_run >= scheduler.max_tasks:
-                running.count_work(inv_id, number)
-                scheduler.ready.insert(running.resume_at, ("resume", inv_id, number, 0))
-                return RAN_PARKED
-            scheduler.tasks_run += 1
-            attempt.waiting = None
-            attempt.resume_scheduled = False
-            if attempt.cancel_pending:
-                throw = attempt.take_cancel(wait)
-                if throw is not None:
-                    raise throw
-            return RESUMED
+            return resume_in_place(running, scheduler, attempt, wait)
         finally:
             if paused:
                 guard.enter(attempt)

@@ -20,7 +20,13 @@ from typing import Any, Final
 from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import HandlerError, InternalError, RetryableError, SerializationError, TerminalError
-from ._fast import NOT_AWAITABLE, RAN_PARKED, RESUMED, new_tuple
+from ._fast import (  # what a step run in place returns, for the engine and the futures
+    NOT_AWAITABLE,
+    RAN_PARKED as RAN_PARKED,
+    RESUMED as RESUMED,
+    new_tuple,
+    resume_in_place,
+)
 from ._faults import (
     AFTER_STORE,
     DELAY,
@@ -152,7 +158,7 @@ class Steps:
             attempt._unscheduled = []
             spec.scheduled = True
             scheduler.tasks_run += 1
-            inv_id, number = attempt.rec.id, attempt.number
+            inv_id = attempt.rec.id
             if index in self.completions.done[inv_id]:
                 raise _rerun(inv_id, index, spec)
             running = self.running
@@ -162,23 +168,7 @@ class Steps:
                 self.finish_step(attempt, index, spec, outcome)
             finally:
                 running.in_place = None
-            if not (attempt.alive and attempt.resume_scheduled):
-                return RAN_PARKED
-            if scheduler.ready or scheduler.tasks_run >= scheduler.max_tasks:
-                # Other work is ready too (or the run is out of tasks): queue the
-                # resume task where the completion would have queued it.
-                running.count_work(inv_id, number)
-                scheduler.ready.insert(running.resume_at, ("resume", inv_id, number, 0))
-                return RAN_PARKED
-            # The resume task, as ``run_task`` would take it from the ready list.
-            scheduler.tasks_run += 1
-            attempt.waiting = None
-            attempt.resume_scheduled = False
-            if attempt.cancel_pending:  # set by the step's closure, then
-                throw = attempt.take_cancel(wait)
-                if throw is not None:
-                    raise throw
-            return RESUMED
+            return resume_in_place(running, scheduler, attempt, wait)
         finally:
             if paused:
                 guard.enter(attempt)

@@ -57,36 +57,52 @@ def executor_suite(tiny: bool) -> Table:
     return table
 
 
+TABLE = "<!-- table {key} -->"
+TABLE_END = "<!-- end of table {key} -->"
+_SECTION = re.compile(r"<!-- table (\S+) -->\n.*?<!-- end of table \1 -->\n", re.S)
+
+
 def report(tables: list[Table], info: dict[str, Any], command: str) -> str:
-    lines = [
-        BEGIN,
-        "",
-        f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), "
-        f"{info['implementation']} {info['python']}, {info['os']}; "
-        f"size `{info['size']}`, {info['repeats']} runs per figure (medians); "
-        f"the whole run took {info['seconds']:.0f} s.",
-        "",
-        "Reproduce with:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-    ]
+    """The generated block: each table between its own markers, saying when and how it was
+    measured, so that a run of some suites can replace their tables and keep the others."""
+    measured = (f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), "
+                f"{info['implementation']} {info['python']}, {info['os']}; "
+                f"size `{info['size']}`, {info['repeats']} runs per figure (medians); "
+                f"the whole run took {info['seconds']:.0f} s. Reproduce with `{command}`.")
+    lines = [BEGIN, ""]
     for table in tables:
-        lines.append(table.markdown())
+        lines += [TABLE.format(key=table.key), table.markdown(), f"_{measured}_", "",
+                  TABLE_END.format(key=table.key)]
     lines.append(END)
     return "\n".join(lines) + "\n"
 
 
 def update_markdown(path: Path, generated: str) -> None:
+    """Put ``generated`` (from :func:`report`) into ``path``: each of its tables replaces the
+    table of the same key between the markers, or joins them at the end; tables of suites
+    not run this time stay as they were, and so does everything outside the markers."""
     text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: generated, text, count=1)
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + generated
-    path.write_text(text)
+    block = re.compile(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END) + r"\n?", re.S)
+    found = block.search(text)
+    if found is None:
+        path.write_text(text.rstrip("\n") + ("\n\n" if text else "") + generated)
+        return
+    inner = found.group(1)
+    if not _SECTION.search(inner):  # a block written before tables had their own markers
+        path.write_text(text[:found.start()] + generated + text[found.end():])
+        return
+    for section in _SECTION.finditer(generated):
+        key = section.group(1)
+        mine = re.compile(re.escape(TABLE.format(key=key)) + r"\n.*?"
+                          + re.escape(TABLE_END.format(key=key)) + r"\n", re.S)
+        new = section.group(0)
+        old = mine.search(inner)
+        if old is not None:
+            inner = inner[:old.start()] + new + inner[old.end():]
+        else:
+            inner = inner + new
+    merged = BEGIN + "\n" + inner + END + "\n"
+    path.write_text(text[:found.start()] + merged + text[found.end():])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,6 +52,28 @@ def test_update_markdown_keeps_what_is_outside_the_markers(tmp_path: Path) -> No
     assert text.startswith("# Title\n\nintro\n") and text.endswith("## Theirs\nkept\n")
 
 
+def test_updating_some_suites_keeps_the_tables_of_the_others(tmp_path: Path) -> None:
+    from benchmarks import run
+    from benchmarks._util import Table
+
+    info = {"date": "D", "cores": 2, "cpu": "c", "implementation": "CPython", "python": "3",
+            "os": "L", "size": "full", "repeats": 5, "seconds": 1.0}
+
+    def table(key: str, value: str) -> Table:
+        return Table(key, f"title {key}", ["a"], rows=[[value]])
+
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# Title\n\nintro\n")
+    run.update_markdown(md, run.report([table("sim", "s1"), table("dbos", "d1")], info, "all"))
+    run.update_markdown(md, run.report([table("sim", "s2"), table("new", "n1")], info,
+                                       "--only sim"))
+    text = md.read_text()
+    assert "| s2 |" in text and "| s1 |" not in text
+    assert "| d1 |" in text and "Reproduce with `all`" in text  # the other suite, as it was
+    assert text.index("title sim") < text.index("title dbos") < text.index("title new")
+    assert text.startswith("# Title\n\nintro\n") and text.count(run.BEGIN) == 1
+
+
 def test_the_replay_benchmark_runs_on_a_tiny_size() -> None:
     from benchmarks import _util, bench_replay
 

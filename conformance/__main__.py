@@ -323,6 +323,9 @@ Commands = tuple[list[str], str]  # a journal's commands, and why it cannot be j
 # Ids are each engine's own (Restate's ``inv_1iPB...``, the simulation's ``inv_b333...``):
 # a command naming one (attach, cancel, a signal's target) is compared without it.
 _IDS = re.compile(r"\b(inv|sign|prom)_[0-9A-Za-z]+")
+# An awakeable's id, handed on in a command (resolve_awakeable): Restate's
+# ``sign_1<base64url>``, the simulation's ``awk_<invocation>_<index>``.
+_AWAKEABLE_IDS = re.compile(r"\b(sign_1|awk_)[0-9A-Za-z_-]+")
 
 
 def journal_commands(entries: list[Any]) -> list[str]:
@@ -331,24 +334,70 @@ def journal_commands(entries: list[Any]) -> list[str]:
     order), and so are payloads and ids (ids and seeds differ between the two)."""
     from simdurable.runtime._journal import CANCELLED, COMPLETION
 
-    return [_IDS.sub(r"\1_*", f"{e.kind} {e.name}") for e in entries
-            if e.kind not in (COMPLETION, CANCELLED)]
+    return [_IDS.sub(r"\1_*", _AWAKEABLE_IDS.sub("awk_*", f"{e.kind} {e.name}"))
+            for e in entries if e.kind not in (COMPLETION, CANCELLED)]
 
 
 def server_journal(server: Server, inv: str) -> Commands:
     """Invocation ``inv``'s journal on the server: its ``sys_journal`` rows, mapped
     onto simdurable's entries by ``simdurable._replay._restate.map_journal``."""
+    return server_tree(server, inv).commands
+
+
+@dataclass
+class Tree:
+    """One invocation's journal (its commands), and the journals of the
+    invocations it called or sent to, paired with the command that made each,
+    in journal order: the callees' trees are compared too, to any depth."""
+
+    commands: Commands
+    children: list[tuple[str, Tree]] = field(default_factory=list)
+
+
+MAX_DEPTH = 8  # layers of calls followed (the random programs nest four deep)
+_CALLS = ("call ", "send ")
+
+
+def server_tree(server: Server, inv: str, depth: int = 0) -> Tree:
+    """``inv``'s journal on the server and its callees', each read from
+    ``sys_journal`` and mapped as ``replay-journals`` maps it; a callee is
+    found by the invocation id its Call or OneWayCall command names (the
+    mapping keeps it as ``Entry.ref``). A callee still running is compared
+    up to where its journal ends."""
     from simdurable._replay._restate import map_journal, query
+    from simdurable.runtime._journal import CALL, SEND
 
     if not inv:
-        return [], "the server refused the invocation"
-    rows = query(f"http://127.0.0.1:{server.admin}",
-                 'SELECT id, "index", entry_type, version, entry_json FROM sys_journal '
+        return Tree(([], "the server refused the invocation"))
+    admin = f"http://127.0.0.1:{server.admin}"
+    rows = query(admin, 'SELECT id, "index", entry_type, version, entry_json FROM sys_journal '
                  f"WHERE id = '{inv}' ORDER BY \"index\"")
     if not rows:
-        return [], "the server keeps no journal of it"
+        return Tree(([], "the server keeps no journal of it"))
     mapped = map_journal(rows, inv)
-    return journal_commands(mapped.entries), mapped.unmapped
+    why = mapped.unmapped
+    if not why and depth:
+        status = query(admin, f"SELECT status FROM sys_invocation WHERE id = '{inv}'")
+        if status and status[0].get("status") != "completed":
+            why = f"still {status[0].get('status')} when read"
+    tree = Tree((journal_commands(mapped.entries), why))
+    if depth < MAX_DEPTH:
+        tree.children = [(journal_commands([e])[0], server_tree(server, e.ref, depth + 1))
+                         for e in mapped.entries if e.kind in (CALL, SEND) and e.ref]
+    return tree
+
+
+def sim_tree(journals: dict[str, list[Any]], entries: list[Any], depth: int = 0) -> Tree:
+    """A journal (``entries``) in the simulation and its callees' (``Entry.ref``
+    of its calls and sends), from every invocation's journal by id."""
+    from simdurable.runtime._journal import CALL, SEND
+
+    tree = Tree((journal_commands(entries), ""))
+    if depth < MAX_DEPTH:
+        tree.children = [(journal_commands([e])[0],
+                          sim_tree(journals, journals.get(e.ref, []), depth + 1))
+                         for e in entries if e.kind in (CALL, SEND) and e.ref]
+    return tree
 
 
 @dataclass
@@ -358,6 +407,19 @@ class JournalTally:
     same: int = 0
     differ: int = 0
     unjudged: int = 0
+    nested: int = 0  # of them, journals of callees (calls and sends made by handlers)
+
+    def compare_tree(self, label: str, server: Tree, sim: Tree) -> list[str]:
+        """Compare an invocation's journal, then each callee's: the callees of
+        the calls and sends both sides issued alike, in journal order."""
+        problems = self.compare(label, server.commands, sim.commands[0])
+        for (command, srv_child), (sim_command, sim_child) in zip(server.children,
+                                                                  sim.children, strict=False):
+            if command != sim_command:
+                break  # the journals differ from here: already reported
+            self.nested += 1
+            problems += self.compare_tree(f"{label} > {command}", srv_child, sim_child)
+        return problems
 
     def compare(self, label: str, server: Commands, sim: list[str]) -> list[str]:
         """Compare one invocation's commands. ``ctx.awakeable()`` and
@@ -395,7 +457,7 @@ class Generated:
     outcomes: list[Any]
     counters: dict[str, int]
     failing_runs: dict[str, int]
-    journals: list[Commands] = field(default_factory=list)  # each top-level program's
+    journals: list[Tree] = field(default_factory=list)  # each top-level program's, nested
 
 
 def _failing(runs: dict[str, int]) -> dict[str, int]:
@@ -422,8 +484,9 @@ def simulate_generated(seed: int) -> Generated:
         except Exception as err:  # noqa: BLE001 - a failure is an outcome here
             outcomes.append(("error", getattr(err, "status_code", None), str(err)))
     got = {where: int(sim.state(*where.split("/", 1)).get("counter", 0)) for where in counters}
+    every = {h.id: sim.journal(h) for h in sim.invocations()}
     return Generated(outcomes, got, _failing(step_runs_of(sim)),
-                     [(journal_commands(sim.journal(h)), "") for h in handles])
+                     [sim_tree(every, every[h.id]) for h in handles])
 
 
 def run_generated(server: Server, deployment: Deployment, seed: int) -> Generated:
@@ -455,7 +518,7 @@ def run_generated(server: Server, deployment: Deployment, seed: int) -> Generate
             break
         time.sleep(0.5)
     return Generated(outcomes, got, _failing(deployment.step_runs()),
-                     [server_journal(server, inv) for inv in ids])
+                     [server_tree(server, inv) for inv in ids])
 
 
 def compare_generated(seed: int, server: Generated, sim: Generated) -> tuple[int, int, list[str]]:
@@ -608,8 +671,8 @@ def main(argv: list[str]) -> int:
             same, total, problems = compare_generated(seed, on_server, in_sim)
             for i, (srv_journal, sim_journal) in enumerate(zip(on_server.journals,
                                                                in_sim.journals, strict=True)):
-                problems += journals.compare(f"top-level program #{i}", srv_journal,
-                                             sim_journal[0])
+                problems += journals.compare_tree(f"top-level program #{i}", srv_journal,
+                                                  sim_journal)
             oracle_same += same
             oracle_total += total
             verdict = "identical" if not problems else "differs"
@@ -689,11 +752,12 @@ def main(argv: list[str]) -> int:
                         runs = f"{sum(server_runs.values())}/{sum(sim.step_runs.values())}"
                         for i, inv in enumerate(seen.ids):
                             if i < len(sim.journals):
-                                steps += journals.compare(f"call #{i}", server_journal(server, inv),
-                                                          journal_commands(sim.journals[i]))
+                                steps += journals.compare_tree(
+                                    f"call #{i}", server_tree(server, inv),
+                                    sim_tree(sim.every_journal, sim.journals[i]))
                         if steps:  # the server is the reference for steps and journals
                             sim = Outcome(False, sim.problems + steps, sim.step_runs,
-                                          sim.journals)
+                                          sim.journals, sim.every_journal)
                         verdict = ("identical" if not server_problems and sim.ok else
                                    "server differs" if server_problems and sim.ok else
                                    "simulation differs" if sim.ok is False and not server_problems
@@ -733,7 +797,8 @@ def main(argv: list[str]) -> int:
     print(f"\n{left_out} case(s) left out (not runnable through the ingress in real time)")
     print(f"wall time: server {wall['server']:.1f} s, simulation {wall['simulation']:.1f} s")
     print(f"journals: {journals.same} the same on both sides, {journals.differ} different, "
-          f"{journals.unjudged} the same up to an entry without a counterpart in simdurable")
+          f"{journals.unjudged} the same up to an entry without a counterpart in simdurable "
+          f"or the end of a callee still running ({journals.nested} of them of callees)")
     print(f"conformance: {same} of {len(cases_rows)} cases identical on the Restate server and "
           f"in the simulation; crashes: {sum(r[4] == 'identical' for r in crash_rows)} of "
           f"{len(crash_rows)} identical; random programs ({seeds} seed(s)): {oracle_same} of "

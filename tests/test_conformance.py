@@ -234,3 +234,48 @@ def test_ids_are_left_out_of_the_commands() -> None:
                Entry("resolve_signal", "inv_7dfbbb9247f0438fb4db/approval")]
     assert conf.journal_commands(entries) == ["attach_invocation inv_*",
                                               "resolve_signal inv_*/approval"]
+
+
+def test_the_journals_of_callees_are_compared_too() -> None:
+    """A call's callee and the callee's own sends are followed on both sides; a
+    difference deep down is named by the path of commands that reach it."""
+    leaf = conf.Tree((["run x"], ""))
+    sim = conf.Tree((["set a", "call S/h"], ""), [
+        ("call S/h", conf.Tree((["run y", "send T/k/h"], ""), [("send T/k/h", leaf)]))])
+    tally = conf.JournalTally()
+    assert tally.compare_tree("call #0", sim, sim) == []
+    assert (tally.same, tally.nested) == (3, 2)
+    other = conf.Tree((["set a", "call S/h"], ""), [
+        ("call S/h", conf.Tree((["run y", "send T/k/h"], ""),
+                               [("send T/k/h", conf.Tree((["run z"], "")))]))])
+    assert tally.compare_tree("call #1", other, sim) == [
+        "journal of call #1 > call S/h > send T/k/h: command #0 is run z on the server, "
+        "run x in the simulation"]
+    # a callee still running on the server is compared up to where its journal ends
+    running = conf.Tree((["set a", "call S/h"], ""), [
+        ("call S/h", conf.Tree((["run y"], "still running when read")))])
+    assert tally.compare_tree("call #2", running, sim) == []
+
+
+def test_the_simulation_side_follows_calls_and_sends_to_every_layer() -> None:
+    """The random programs call the next layer and send to helpers that send back:
+    their trees reach the callees' journals, three layers down."""
+    run = conf.simulate_generated(1)
+
+    def depth(tree: conf.Tree) -> int:
+        return 1 + max((depth(child) for _, child in tree.children), default=0)
+
+    assert max(depth(t) for t in run.journals) >= 3
+    first = run.journals[0]
+    assert [c for c, _ in first.children] == [
+        c for c in first.commands[0] if c.startswith(("call ", "send "))]
+    assert any(child.commands[0] for _, child in first.children)  # the callees' journals
+
+
+def test_awakeable_ids_are_left_out_of_the_commands() -> None:
+    from simdurable.runtime._journal import Entry
+
+    entries = [Entry("resolve_awakeable", "sign_18einq1M1VXcBokF3Yb-MRFv9_G3h748LAAAAEQ"),
+               Entry("reject_awakeable", "awk_5f5047ead486d6b0ea8b_2")]
+    assert conf.journal_commands(entries) == ["resolve_awakeable awk_*",
+                                              "reject_awakeable awk_*"]

@@ -19,7 +19,8 @@ Command Output {result}                 no entry: the invocation's end (its resu
 Command Run {name, completion_id}       ``run`` name
 Command Sleep {name, completion_id}     ``sleep`` name
 Command Call {request, result_cid}      ``call`` "Service/handler" or "Object/key/handler",
-                                        data = request.parameter
+                                        data = request.parameter, ref = the callee's
+                                        invocation id (request.invocation_id)
 Command OneWayCall {request}            ``send``, named and with data as a call
 Command GetEagerState {key, result}     ``get`` key, result inline (Void -> empty value)
 Command GetLazyState {key, cid}         ``get`` key, result taken from its notification
@@ -187,9 +188,10 @@ def _command(kind: str, body: dict[str, Any], where: str) -> tuple[Entry, int | 
         request = body.get("request") or {}
         target = _target_name(request.get("invocation_target"), where)
         data = _bytes(request.get("parameter", []), where)
+        callee = str(request.get("invocation_id") or "")
         if kind == "Call":
-            return Entry(CALL, target, data=data), body.get("result_completion_id")
-        return Entry(SEND, target, data=data), None
+            return Entry(CALL, target, data=data, ref=callee), body.get("result_completion_id")
+        return Entry(SEND, target, data=data, ref=callee), None
     if kind == "GetEagerState":
         return Entry(GET, str(body["key"]), result=_result(body.get("result"), where)), None
     if kind == "GetLazyState":

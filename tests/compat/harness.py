@@ -307,6 +307,9 @@ class Outcome:
     step_runs: dict[str, int] = dataclasses.field(default_factory=dict)
     # the journal of each call's invocation, in the order of the calls
     journals: list[list[Any]] = dataclasses.field(default_factory=list)
+    # every invocation's journal by id, the callees' too (the conformance suite
+    # follows calls and sends from the calls' journals: ``Entry.ref``)
+    every_journal: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
 
 
 def _error_parts(err: BaseException) -> tuple[Any, str]:
@@ -387,7 +390,8 @@ def _run_ops(program: str, case: Case, services: list[Any], loaded_program: Any,
         if expected != got:  # expected first: PRESENT matches any value
             problems.append(f"state of {where}: expected {expected!r}, got {got!r}")
     return Outcome(not problems, problems, step_runs_of(sim),
-                   [sim.journal(h) for _, h in handles])
+                   [sim.journal(h) for _, h in handles],
+                   {h.id: sim.journal(h) for h in sim.invocations()})
 
 
 def step_runs_of(sim: Any) -> dict[str, int]:

@@ -41,7 +41,8 @@ def test_state_keys_promises_sends_and_failures() -> None:
         {"Command": {"ClearState": {"key": "a", "name": ""}}},
         {"Command": {"ClearAllState": {"name": ""}}},
         {"Command": {"OneWayCall": {"request": {"invocation_target": call_target,
-                                                "parameter": b('"sent"')},
+                                                "parameter": b('"sent"'),
+                                                "invocation_id": "inv_1"},
                                     "invocation_id_completion_id": 2}}},
         {"Notification": {"Completion": {"CallInvocationId": {"completion_id": 2,
                                                               "invocation_id": "inv_1"}}}},
@@ -63,7 +64,7 @@ def test_state_keys_promises_sends_and_failures() -> None:
         Entry("state_keys", result=Value(b'["a", "b"]')),
         Entry("clear", "a"),
         Entry("clear_all"),
-        Entry("send", "Helper/echo", data=b'"sent"'),
+        Entry("send", "Helper/echo", data=b'"sent"', ref="inv_1"),  # the callee's id
         Entry("run", "boom"),
         Entry("completion", result=Failure(418, "nope"), target=6),
         Entry("promise_complete", "p", data=b'R"v"', result=Value(b"")),

@@ -13,7 +13,6 @@ the simulation's own count (``Simulation.step_runs``) is compared with it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import importlib
 import inspect
@@ -28,9 +27,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import restate  # noqa: E402
-from hypercorn.asyncio import serve  # noqa: E402
-from hypercorn.config import Config  # noqa: E402
 from restate.server_context import ServerInvocationContext  # noqa: E402
+
+from benchmarks.peers.hosting import serve_h2c  # noqa: E402
 
 STEP_RUNS: dict[str, int] = {}
 _LOCK = threading.Lock()
@@ -118,14 +117,9 @@ def services(names: list[str]) -> list[object]:
 
 
 def main() -> None:
-    config = Config()
-    config.bind = [f"127.0.0.1:{int(sys.argv[1])}"]
-    config.loglevel = "WARNING"
-    config.accesslog = None
     _count_steps()
     _load_step_log()
-    app = with_step_runs(restate.app(services(sys.argv[2:])))
-    asyncio.run(serve(app, config))
+    serve_h2c(with_step_runs(restate.app(services(sys.argv[2:]))), int(sys.argv[1]))
 
 
 if __name__ == "__main__":

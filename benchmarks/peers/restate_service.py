@@ -8,14 +8,12 @@ exists (and removes it first, so the retry after the restart goes through).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
 
 import restate
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
+from hosting import serve_h2c
 
 CRASH_FLAG = sys.argv[2] if len(sys.argv) > 2 else ""
 
@@ -49,12 +47,7 @@ async def crashy(ctx: restate.Context, x: int) -> int:
 
 
 def main() -> None:
-    config = Config()
-    config.bind = [f"127.0.0.1:{int(sys.argv[1])}"]
-    config.h2_max_concurrent_streams = 1000
-    config.loglevel = "WARNING"
-    config.accesslog = None
-    asyncio.run(serve(restate.app([bench]), config))  # type: ignore[arg-type]
+    serve_h2c(restate.app([bench]), int(sys.argv[1]), h2_max_concurrent_streams=1000)
 
 
 if __name__ == "__main__":

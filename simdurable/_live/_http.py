@@ -16,6 +16,7 @@ a grace period, then cancels them.
 from __future__ import annotations
 
 import functools
+import http
 import json
 import sys
 import traceback
@@ -210,7 +211,8 @@ class _Server:
                 headers = [(bytes(k), bytes(v)) for k, v in started.get("headers", [])]
                 if not more and not any(k.lower() == b"content-length" for k, _ in headers):
                     headers.append((b"content-length", b"%d" % len(body)))
-                out += conn.send(h11.Response(status_code=started["status"], headers=headers))
+                out += conn.send(h11.Response(status_code=started["status"], headers=headers,
+                                              reason=_reason(started["status"])))
                 started["_sent"] = True
             if body and request.method != b"HEAD":  # a HEAD response has headers only
                 out += conn.send(h11.Data(data=body))
@@ -262,10 +264,19 @@ async def _send_error(conn: h11.Connection, stream: trio.SocketStream, status: i
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
                (b"connection", b"close")]
     try:
-        await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers))
+        await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers,
+                                                  reason=_reason(status)))
                               + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
     except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
         pass
+
+
+def _reason(status: int) -> bytes:
+    """The standard reason phrase: some clients and proxies show it, and an empty one looks broken."""
+    try:
+        return http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 def _address(stream: trio.SocketStream, which: str) -> Any:

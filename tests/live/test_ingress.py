@@ -394,6 +394,23 @@ def test_http_details(served: tuple[restate.Executor, Client]) -> None:
     assert head.startswith(b"HTTP/1.1 405") and head.endswith(b"\r\n\r\n")
 
 
+def test_status_lines_carry_the_standard_reason_phrase(
+    served: tuple[restate.Executor, Client],
+) -> None:
+    """Clients and proxies show the phrase; "HTTP/1.1 400 " with none looks like a broken server."""
+    _, c = served
+    ok = _raw(c, b'POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n'
+                 b'Connection: close\r\n\r\n"ann"')
+    assert ok.startswith(b"HTTP/1.1 200 OK\r\n")
+    bad = _raw(c, b"POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                  b"Connection: close\r\n\r\n{{{")
+    assert bad.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    missing = _raw(c, b"GET /restate/nothing/here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert missing.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    garbage = _raw(c, b"\x00\x01 NOT HTTP\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
 def test_a_client_that_leaves_an_attach_does_not_stop_the_server(
     served: tuple[restate.Executor, Client],
 ) -> None:

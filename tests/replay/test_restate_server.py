@@ -70,9 +70,39 @@ def server() -> Iterator[str]:
                 time.sleep(0.05)
             yield url
         finally:
-            if app is not None:  # hypercorn waits 10 s for connections on SIGTERM
-                procs.stop(app, timeout=1.0)
+            if app is not None:
+                procs.stop(app)
             srv.stop()
+
+
+def test_a_deployment_stops_at_sigterm_while_a_connection_is_open(tmp_path: Path) -> None:
+    """hypercorn waits on SIGTERM for open connections, and the server keeps one open:
+    each stop of a deployment cost the suites ten seconds, or hung with an idle client."""
+    import signal
+    import socket
+    import subprocess
+
+    from benchmarks._peers import PeerUnavailable, free_port, peers_python, python_env, wait_port
+
+    try:
+        python = peers_python()
+    except PeerUnavailable as err:
+        pytest.skip(f"restate-sdk's peer environment is not available here: {err}")
+    port = free_port()
+    with open(tmp_path / "app.log", "wb") as log:
+        app = subprocess.Popen([str(python), str(HERE / "serve_restate.py"), str(port)],
+                               stdout=log, stderr=subprocess.STDOUT, env=python_env())
+    try:
+        wait_port(port, 60, app)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+            conn.recv(100)  # the server's SETTINGS: the connection is up, and stays open
+            app.send_signal(signal.SIGTERM)
+            app.wait(timeout=30)  # before: it waited for this connection, for ever
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
 
 
 def _sleeping(url: str) -> bool:

@@ -458,14 +458,40 @@ class Generated:
     counters: dict[str, int]
     failing_runs: dict[str, int]
     journals: list[Tree] = field(default_factory=list)  # each top-level program's, nested
+    crashed: bool = False  # a crash case: whether the chosen crash happened
 
 
 def _failing(runs: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in sorted(runs.items()) if "/failing-" in k}
 
 
-def simulate_generated(seed: int) -> Generated:
-    """The seed's programs in the simulation, hosting the same restate-sdk objects."""
+# The crash cases of the random programs run seeds of their own (1001, 1002, ...):
+# their objects and step ids are not those the plain seeds already ran on the server.
+CRASH_SEEDS = 1000
+
+
+def crash_step(seed: int) -> str | None:
+    """Where a crash case of ``seed`` kills the process: one failing step, in the
+    run of its closure that succeeds (``service/handler/step``), chosen by the seed."""
+    from conformance import generated
+
+    _, steps = generated.oracle(generated.generate(seed))
+    return sorted(steps)[seed % len(steps)] if steps else None
+
+
+def crash_seed_list(n: int) -> list[tuple[int, str]]:
+    """The first ``n`` crash seeds (from 1001) that have a failing step, with it."""
+    out: list[tuple[int, str]] = []
+    seed = CRASH_SEEDS
+    while len(out) < n:
+        seed += 1
+        step = crash_step(seed)
+        if step is not None:
+            out.append((seed, step))
+    return out
+
+
+def _simulate(seed: int, crash: tuple[str, int] | None) -> tuple[Generated, Any]:
     import simdurable as sd
     from conformance import generated
     from tests.compat.harness import step_runs_of
@@ -474,6 +500,8 @@ def simulate_generated(seed: int) -> Generated:
     counters, _ = generated.oracle(programs)
     generated.reset()
     sim = sd.Simulation(services=generated.SERVICES, seed=seed)
+    if crash is not None:
+        sim.crash(after=crash[0], point="effect-done", attempt=crash[1])
     handles = [sim.send(f"InterpreterL0/{key}/interpret", program)
                for key, program in programs.items()]
     sim.run(until=timedelta(hours=1))
@@ -486,17 +514,56 @@ def simulate_generated(seed: int) -> Generated:
     got = {where: int(sim.state(*where.split("/", 1)).get("counter", 0)) for where in counters}
     every = {h.id: sim.journal(h) for h in sim.invocations()}
     return Generated(outcomes, got, _failing(step_runs_of(sim)),
-                     [sim_tree(every, every[h.id]) for h in handles])
+                     [sim_tree(every, every[h.id]) for h in handles],
+                     crash is not None and bool(sim.fault_plan().faults)), sim
 
 
-def run_generated(server: Server, deployment: Deployment, seed: int) -> Generated:
+def simulate_generated(seed: int, crash: str | None = None) -> Generated:
+    """The seed's programs in the simulation, hosting the same restate-sdk objects.
+
+    With ``crash`` (``service/handler/step`` of a failing step), the simulation
+    crashes once that step's closure has run for the time that succeeds, before
+    its result is stored, as the served process is killed on the server: a
+    first run finds the invocation attempt in which that run happens."""
+    if crash is None:
+        return _simulate(seed, None)[0]
+    name = crash.rsplit("/", 1)[1]
+    _, probe = _simulate(seed, None)
+    attempt = [a for _, _, step, a, _ in probe._engine.step_run_log if step == name][-1]
+    return _simulate(seed, (name, attempt))[0]
+
+
+def run_generated(server: Server, deployment: Deployment, seed: int,
+                  crash: str | None = None) -> Generated:
     """The seed's programs on the real server: each sent, then attached to; then
-    the counters polled until they equal the oracle or the settle time ends."""
+    the counters polled until they equal the oracle or the settle time ends.
+
+    With ``crash`` (``service/handler/step`` of a failing step), the served
+    process kills itself with SIGKILL in that step's closure, in the run that
+    succeeds; a watcher starts it again on the same port and Restate retries
+    every invocation it held."""
     from conformance import generated
 
     programs = generated.generate(seed)
     want, _ = generated.oracle(programs)
     deployment.step_runs(reset=True)
+    watcher: threading.Thread | None = None
+    killed: list[bool] = []
+    if crash is not None:
+        Path(deployment.env["CONFORMANCE_CRASH_FILE"]).write_text(crash.rsplit("/", 1)[1])
+        proc = deployment.proc
+
+        def restart() -> None:
+            deadline = time.monotonic() + CALL_TIMEOUT
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            killed.append(proc.poll() == -signal.SIGKILL)
+            if proc.poll() is not None:
+                server.procs.procs.remove(proc)
+                server.start(deployment)
+
+        watcher = threading.Thread(target=restart, daemon=True)
+        watcher.start()
     ids = []
     for key, program in programs.items():
         status, raw, _ = _http(server.ingress, "POST", _path(f"InterpreterL0/{key}/interpret", True),
@@ -511,6 +578,9 @@ def run_generated(server: Server, deployment: Deployment, seed: int) -> Generate
                             f"/restate/invocation/{urllib.parse.quote(inv, safe='')}/attach",
                             timeout=60)
         outcomes.append(_outcome(st, raw, hd))
+    if watcher is not None:
+        watcher.join(CALL_TIMEOUT + 60)
+        Path(deployment.env["CONFORMANCE_CRASH_FILE"]).unlink(missing_ok=True)
     deadline = time.monotonic() + SETTLE_GENERATED
     while True:
         got = server.counters(list(want))
@@ -518,17 +588,24 @@ def run_generated(server: Server, deployment: Deployment, seed: int) -> Generate
             break
         time.sleep(0.5)
     return Generated(outcomes, got, _failing(deployment.step_runs()),
-                     [server_tree(server, inv) for inv in ids])
+                     [server_tree(server, inv) for inv in ids], bool(killed and killed[0]))
 
 
-def compare_generated(seed: int, server: Generated, sim: Generated) -> tuple[int, int, list[str]]:
+def compare_generated(seed: int, server: Generated, sim: Generated,
+                      crash: str | None = None) -> tuple[int, int, list[str]]:
     """Objects whose counter equals the oracle on both sides, of how many; and
-    every difference from the oracle or between the sides."""
+    every difference from the oracle or between the sides. With ``crash``, the
+    crash must have happened on both sides, and the crashed step's closure run
+    once more than the oracle says (the run whose result was lost)."""
     from conformance import generated
 
     want, steps = generated.oracle(generated.generate(seed))
+    if crash is not None:
+        steps = {**steps, crash: steps[crash] + 1}
     problems = []
     for side, run in (("server", server), ("simulation", sim)):
+        if crash is not None and not run.crashed:
+            problems.append(f"{side}: the crash in {crash} did not happen")
         for i, outcome in enumerate(run.outcomes):
             if outcome != ("ok", None):
                 problems.append(f"{side}: top-level program #{i} ended with {outcome}")
@@ -632,6 +709,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seeds", type=int, default=None,
                         help="random programs: seeds 1..N (default 10, 1 with --slice, "
                              "0 with --program)")
+    parser.add_argument("--crash-seeds", type=int, default=None,
+                        help="random programs with a kill -9 inside a failing step: N seeds "
+                             "from 1001 on (default 3, 1 with --slice, 0 with --program)")
     parser.add_argument("--crashes", type=int, default=None,
                         help="crash cases: kill -9 inside steps 1..N of 3 (default 3, 1 with "
                              "--slice, 0 with --program)")
@@ -641,6 +721,8 @@ def main(argv: list[str]) -> int:
                                                       else 1 if args.slice else 3))]
     seeds = args.seeds if args.seeds is not None else (
         0 if args.program else 1 if args.slice else 10)
+    crash_seeds = crash_seed_list(args.crash_seeds if args.crash_seeds is not None else (
+        0 if args.program else 1 if args.slice else 3))
     chosen = args.program or (list(SLICE) if args.slice else None)
     cases = [(p, c) for p, c in all_cases() if chosen is None or p in chosen]
     runnable = [(p, c) for p, c in cases if why_not_feasible(c) is None]
@@ -688,6 +770,37 @@ def main(argv: list[str]) -> int:
                 divergences.append(f"random programs :: seed {seed}: {verdict}\n"
                                    "      " + "\n      ".join(problems))
 
+    def run_crash_seeds(service: Deployment) -> None:
+        """Random programs killed with SIGKILL inside a failing step, on both sides."""
+        nonlocal oracle_same, oracle_total
+        for seed, step in crash_seeds:
+            started = time.perf_counter()
+            on_server = run_generated(server, service, seed, step)
+            wall["server"] += time.perf_counter() - started
+            started = time.perf_counter()
+            in_sim = simulate_generated(seed, step)
+            wall["simulation"] += time.perf_counter() - started
+            same, total, problems = compare_generated(seed, on_server, in_sim, step)
+            for i, (srv_journal, sim_journal) in enumerate(zip(on_server.journals,
+                                                               in_sim.journals, strict=True)):
+                problems += journals.compare_tree(f"top-level program #{i}", srv_journal,
+                                                  sim_journal)
+            oracle_same += same
+            oracle_total += total
+            verdict = "identical" if not problems else "differs"
+            runs = (f"{sum(on_server.failing_runs.values())}/"
+                    f"{sum(in_sim.failing_runs.values())}")
+            name = (f"seed {seed}, kill -9 inside {step.rsplit('/', 1)[1]}: {same} of {total} "
+                    "objects equal the oracle")
+            rows.append(("crashed random programs", name,
+                         "ok" if not any(p.startswith("server") for p in problems)
+                         else "differs", runs, verdict))
+            print(f"  crashed random programs :: {name}: {verdict}", file=sys.stderr,
+                  flush=True)
+            if problems:
+                divergences.append(f"crashed random programs :: seed {seed}: {verdict}\n"
+                                   "      " + "\n      ".join(problems))
+
     def run_crashes(service: Deployment) -> None:
         """kill -9 inside each chosen step, on the server and in the simulation."""
         for step in crash_steps:
@@ -714,14 +827,16 @@ def main(argv: list[str]) -> int:
 
     def run_extras(service: Deployment) -> None:
         run_seeds(service)
+        run_crash_seeds(service)
         run_crashes(service)  # last: it kills the process and starts it again
 
     with processes() as procs:
         server = Server(procs)
-        extras = [*(["conformance.generated"] if seeds else []),
+        extras = [*(["conformance.generated"] if seeds or crash_seeds else []),
                   *(["conformance.crashing"] if crash_steps else [])]
         crash_env = {"CONFORMANCE_CRASH_FILE": str(server.workdir / "crash-at"),
-                     "CONFORMANCE_STEP_LOG": str(server.workdir / "step-runs.log")}
+                     "CONFORMANCE_STEP_LOG": str(server.workdir / "step-runs.log"),
+                     "CONFORMANCE_FAILURES_FILE": str(server.workdir / "failures.log")}
         try:
             by_program: dict[str, list[Case]] = {}
             for p, c in runnable:
@@ -791,8 +906,9 @@ def main(argv: list[str]) -> int:
     if divergences:
         print("\ndivergences:")
         print("\n".join(divergences))
-    cases_rows = [r for r in rows if r[0] not in ("random programs", "crashes")]
-    crash_rows = [r for r in rows if r[0] == "crashes"]
+    cases_rows = [r for r in rows
+                  if r[0] not in ("random programs", "crashes", "crashed random programs")]
+    crash_rows = [r for r in rows if r[0] in ("crashes", "crashed random programs")]
     same = sum(1 for r in cases_rows if r[4] == "identical")
     print(f"\n{left_out} case(s) left out (not runnable through the ingress in real time)")
     print(f"wall time: server {wall['server']:.1f} s, simulation {wall['simulation']:.1f} s")
@@ -801,7 +917,8 @@ def main(argv: list[str]) -> int:
           f"or the end of a callee still running ({journals.nested} of them of callees)")
     print(f"conformance: {same} of {len(cases_rows)} cases identical on the Restate server and "
           f"in the simulation; crashes: {sum(r[4] == 'identical' for r in crash_rows)} of "
-          f"{len(crash_rows)} identical; random programs ({seeds} seed(s)): {oracle_same} of "
+          f"{len(crash_rows)} identical; random programs ({seeds} seed(s), "
+          f"{len(crash_seeds)} crashed): {oracle_same} of "
           f"{oracle_total} objects equal the oracle on both sides")
     return 0 if all(r[4] == "identical" for r in rows) else 1
 

@@ -20,7 +20,8 @@ STEPS = 3
 crashy = restate.VirtualObject("Crashy")
 
 
-def _maybe_crash(step: str) -> None:
+def maybe_crash(step: str) -> None:
+    """Kill this process with SIGKILL if the crash file names ``step`` (once)."""
     marker = os.environ.get("CONFORMANCE_CRASH_FILE")
     if not marker:
         return
@@ -42,7 +43,7 @@ async def run(ctx: restate.ObjectContext, label: str) -> list[str]:
         name = f"step-{i}"
 
         def work(name: str = name) -> str:
-            _maybe_crash(name)
+            maybe_crash(name)
             return f"{label}-{name}"
 
         done.append(await ctx.run_typed(name, work))

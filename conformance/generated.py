@@ -17,6 +17,7 @@ This module is imported by restate-sdk's own process on the real server
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from datetime import timedelta
@@ -24,6 +25,8 @@ from typing import Any
 
 import restate
 from restate.exceptions import TerminalError
+
+from conformance.crashing import maybe_crash
 
 LAYERS = 3
 
@@ -92,10 +95,13 @@ async def increment_via_awakeable(ctx: restate.Context, arg: dict[str, Any]) -> 
     ctx.object_send(LAYER_HANDLERS[arg["layer"]], arg["key"], {"commands": [{"kind": INCREMENT}]})
 
 
-# how many times each failing step's closure has failed, by command id (the
+# how many times each failing step's closure has run, by command id (the
 # closure, not the journal, counts: a retried step runs its closure again)
 _FAILURES: dict[int, int] = {}
 _LOCK = threading.Lock()
+# With CONFORMANCE_FAILURES_FILE set (the served process on the real server),
+# each run is also appended to that file, so that the counts outlive a process
+# killed with SIGKILL inside a step (conformance/crashing.py).
 
 
 def reset() -> None:
@@ -104,12 +110,30 @@ def reset() -> None:
         _FAILURES.clear()
 
 
-def _fail_first(cid: int, fails: int) -> str:
+def _runs_before(cid: int) -> int:
+    """How many times step ``cid``'s closure ran before; counts this run."""
     with _LOCK:
+        path = os.environ.get("CONFORMANCE_FAILURES_FILE")
+        if path and not _FAILURES and os.path.exists(path):  # a process started again
+            with open(path, encoding="utf-8") as log:
+                for line in log:
+                    if line.strip():
+                        _FAILURES[int(line)] = _FAILURES.get(int(line), 0) + 1
         seen = _FAILURES.get(cid, 0)
         _FAILURES[cid] = seen + 1
+        if path:
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(f"{cid}\n")
+    return seen
+
+
+def _fail_first(cid: int, fails: int) -> str:
+    seen = _runs_before(cid)
     if seen < fails:
         raise ValueError(f"attempt {seen + 1} of step {cid} fails")
+    # the run that succeeds: the crash cases kill the process here, once
+    # (the closure ran, its result never reached Restate)
+    maybe_crash(f"failing-{cid}")
     return f"done-{cid}"
 
 

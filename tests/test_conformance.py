@@ -108,8 +108,11 @@ def test_the_slice_is_identical_on_the_real_restate_server() -> None:
         pytest.skip(last)
     assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert re.search(r"conformance: (\d+) of \1 cases identical", last), last
-    assert re.search(r"random programs \(1 seed\(s\)\): (\d+) of \1 objects", last), last
-    assert "crashes: 1 of 1 identical" in last, last
+    assert re.search(r"random programs \(1 seed\(s\), 1 crashed\): (\d+) of \1 objects",
+                     last), last
+    assert "crashes: 2 of 2 identical" in last, last
+    assert re.search(r"crashed random programs :: seed 1001, kill -9 inside failing-\d+: "
+                     r"(\d+) of \1 objects equal the oracle +ok +\d+/\d+ +identical", run.stdout)
     # the journals were read from the server's sys_journal and compared
     assert re.search(r"journals: [1-9]\d* the same on both sides, 0 different", run.stdout)
     # closure runs were counted on both sides: the served process and the simulation
@@ -175,7 +178,7 @@ def test_the_crash_marker_kills_its_own_process_once(tmp_path: Path) -> None:
     marker = tmp_path / "crash-at"
     marker.write_text("step-2")
     root = Path(__file__).resolve().parents[1]
-    code = "from conformance import crashing; crashing._maybe_crash('{}'); print('alive')"
+    code = "from conformance import crashing; crashing.maybe_crash('{}'); print('alive')"
     env = {**os.environ, "CONFORMANCE_CRASH_FILE": str(marker), "PYTHONPATH": str(root)}
     other = subprocess.run([sys.executable, "-c", code.format("step-1")], env=env,
                            capture_output=True, text=True, check=False)
@@ -201,6 +204,44 @@ def test_a_crash_that_did_not_happen_or_a_stored_step_run_again_is_a_divergence(
         f"server: closures ran {no_crash.step_runs}, not {sim.step_runs}"]
     rerun = dataclasses.replace(sim, step_runs={**sim.step_runs, "Crashy/run/step-3": 2})
     assert conf.compare_crash("step-1", sim, rerun)[0].startswith("simulation: closures ran")
+
+
+def test_a_crash_inside_a_random_program_reruns_the_crashed_step_only() -> None:
+    """The simulation crashes where the server is killed: in the run of the chosen
+    failing step's closure that succeeds; that step runs once more than the
+    oracle says, the rest as it says, and every counter equals the oracle."""
+    step = conf.crash_step(1001)
+    assert step is not None and conf.crash_seed_list(2)[0] == (1001, step)
+    plain = conf.simulate_generated(1001)
+    crashed = conf.simulate_generated(1001, step)
+    assert crashed.crashed and not plain.crashed
+    assert crashed.failing_runs == {**plain.failing_runs, step: plain.failing_runs[step] + 1}
+    assert conf.compare_generated(1001, crashed, crashed, step)[2] == []
+    assert conf.simulate_generated(1001, step) == crashed  # same seed, same run
+    # a side where the crash did not happen, or the step's lost run was not made again
+    assert conf.compare_generated(1001, plain, crashed, step)[2] == [
+        f"server: the crash in {step} did not happen",
+        f"server: failing steps ran {plain.failing_runs}, the oracle says "
+        f"{crashed.failing_runs}"]
+
+
+def test_failing_steps_count_their_runs_across_a_kill(tmp_path: Path) -> None:
+    """On the server the failing steps' runs are counted in a file, so that a step
+    killed in the run that succeeds succeeds when Restate retries it."""
+    marker, runs = tmp_path / "crash-at", tmp_path / "failures.log"
+    marker.write_text("failing-7")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "CONFORMANCE_CRASH_FILE": str(marker), "PYTHONPATH": str(root),
+           "CONFORMANCE_FAILURES_FILE": str(runs)}
+    code = ("from conformance import generated\n"
+            "try:\n    print(generated._fail_first(7, 1))\n"
+            "except ValueError as err:\n    print(err)")
+    outs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, check=False) for _ in range(3)]
+    assert outs[0].stdout.strip() == "attempt 1 of step 7 fails"
+    assert outs[1].returncode == -signal.SIGKILL and not marker.exists()
+    assert outs[2].stdout.strip() == "done-7"
+    assert runs.read_text().split() == ["7", "7", "7"]
 
 
 # -- journals ---------------------------------------------------------------------------------

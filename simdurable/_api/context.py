@@ -264,8 +264,14 @@ class Context:
         """A durable timer: survives crashes; virtual in simulation."""
         if not isinstance(delta, timedelta):
             raise self._refuse("sleep", f"takes a datetime.timedelta, not {type(delta).__name__}")
+        attempt = self._attempt
         index = self._issue(Entry(SLEEP, name or "", wake_ms=to_ms(delta, 0)), "sleep")
-        return DurableSleepFuture(self._attempt, index, _none)
+        guard = attempt.engine.segment_guard
+        if guard is not None and index not in attempt.done:  # strict mode: named if never awaited
+            source = user_source(2)
+            if source is not None:
+                attempt.started_at[index] = source
+        return DurableSleepFuture(attempt, index, _none)
 
     # -- calls and sends -------------------------------------------------------
     def _target(self, tpe: Any, key: str | None) -> tuple[str, str, Serde[Any], Serde[Any]]:
@@ -730,7 +736,10 @@ def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> S
     def report(err: SerializationError) -> None:
         engine.record_misuse(inv, err)
 
-    return LossCheck(serde, report, attempt.handler, name, index, user_source(2))
+    source = user_source(2)
+    if source is not None:
+        attempt.started_at[index] = source  # named if the step is never awaited
+    return LossCheck(serde, report, attempt.handler, name, index, source)
 
 
 def _step_serde(action: Callable[..., Any]) -> Serde[Any]:

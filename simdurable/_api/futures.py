@@ -53,6 +53,7 @@ class DurableFuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index
+        attempt.awaited.add(index)
         if not attempt.alive:
             raise Abort()  # its attempt ended (a crash, or the run is over): no durable progress
         # In strict mode the profile hook watches the handler's code, not this
@@ -164,6 +165,7 @@ def _common_attempt(name: str, futures: Sequence[Any]) -> Attempt:
         elif f._attempt is not attempt:
             raise HandlerError(f"{name}(): all futures must be created by the same context")
     assert attempt is not None
+    attempt.awaited.update(f._index for f in futures)  # waited on, whichever completes
     return attempt
 
 

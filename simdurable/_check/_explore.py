@@ -329,7 +329,8 @@ class Exploration:
         out += retry_loop_violations(facts)
         # A handler bug stops its invocation: the changed outcome and the
         # unfinished invocation are its consequences, not separate findings.
-        if any(v.kind not in ("duplicate-effect", "invariant", "nondeterministic-call")
+        if any(v.kind not in ("duplicate-effect", "invariant", "nondeterministic-call",
+                              "not-awaited")
                for v in out):
             stuck = None
         elif self.t.others:

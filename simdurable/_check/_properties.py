@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 KIND_ORDER = (
     "context-misuse",
     "nondeterministic-call",
+    "not-awaited",
     "nondeterminism",
     "duplicate-effect",
     "invariant",

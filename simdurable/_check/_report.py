@@ -27,7 +27,8 @@ class Violation:
 
     Attributes:
       kind: ``nondeterminism``, ``outcome-changed``, ``duplicate-effect``,
-        ``nondeterministic-call``, ``context-misuse``, ``invariant`` or ``stuck``.
+        ``nondeterministic-call``, ``not-awaited``, ``context-misuse``, ``invariant``,
+        ``stuck`` (the README lists them all).
       message: one sentence saying what went wrong.
       fault_plan: the minimal fault plan (``str()`` gives the replayable string).
       seed: the seed that, with the plan, replays the run.

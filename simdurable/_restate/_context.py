@@ -83,7 +83,11 @@ class SimFuture(ServerDurableFuture):
         context.mark_replaying()  # issuing the command may have ended the replay
 
     def is_completed(self) -> bool:
-        return self._inner.done()
+        # restate's combinators ask this of every future they are given, and
+        # may return without waiting: being asked counts as being waited on.
+        inner = self._inner
+        inner._attempt.awaited.add(inner.journal_index)
+        return inner.done()
 
     def __await__(self) -> Generator[Any, Any, Any]:
         try:
@@ -92,7 +96,7 @@ class SimFuture(ServerDurableFuture):
             self.context.mark_replaying()
 
     def __repr__(self) -> str:
-        return f"<restate future #{self.handle} {'done' if self.is_completed() else 'pending'}>"
+        return f"<restate future #{self.handle} {'done' if self._inner.done() else 'pending'}>"
 
 
 class SimSleepFuture(SimFuture, ServerDurableSleepFuture):
@@ -133,7 +137,9 @@ class _VM:
         self._ctx = ctx
 
     def is_completed(self, handle: int) -> bool:
-        return handle in self._ctx._attempt.done
+        attempt = self._ctx._attempt
+        attempt.awaited.add(handle)
+        return handle in attempt.done
 
 
 class _AttemptFinished(r_context.AttemptFinishedEvent):
@@ -287,6 +293,7 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     async def create_poll_or_cancel_coroutine(self, unresolved: Any) -> None:
         """Wait as restate's combinators ask (see the module docstring)."""
         handles, all_ = _leaves(unresolved)
+        self._sd._attempt.awaited.update(handles)
         try:
             await _Awaiting(_WaitFor(self._sd._attempt, Wait(handles, all=all_)))
         finally:

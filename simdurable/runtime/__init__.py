@@ -13,6 +13,7 @@ from ._errors import (
     JournalMismatchError,
     NonDeterminismError,
     NondeterministicCallError,
+    NotAwaitedError,
     NotFinishedError,
     RetryableError,
     SerializationError,
@@ -32,7 +33,7 @@ __all__ = [
     "Fault", "FaultPlan", "FaultPlanError", "FaultPoint", "FirstChooser", "HandlerError",
     "HandlerSpec", "Injector", "InternalError", "InvalidTargetError", "InvocationRecord",
     "InvocationRetryPolicy", "JournalMismatchError", "MemoryStore", "NonDeterminismError",
-    "NondeterministicCallError", "NotFinishedError", "RandomChooser", "RetryableError",
+    "NondeterministicCallError", "NotAwaitedError", "NotFinishedError", "RandomChooser", "RetryableError",
     "Scheduler", "SerializationError", "SimdurableError", "StepInfo", "StepRequest", "Store",
     "StuckError", "TerminalError", "Value", "current_step",
 ]

@@ -125,6 +125,16 @@ class NondeterministicCallError(HandlerError):
     kind = "nondeterministic-call"
 
 
+class NotAwaitedError(HandlerError):
+    """A step or timer the handler started and then returned without waiting for.
+
+    Not awaited, a step's closure runs only if the handler happens to wait on
+    something else first (and never if it returns), and a timer delays nothing.
+    """
+
+    kind = "not-awaited"
+
+
 class JournalMismatchError(HandlerError):
     """Replay issued a different operation than the journal holds (Restate's 570)."""
 

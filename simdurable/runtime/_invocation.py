@@ -223,6 +223,11 @@ class Attempt:
         self.completed_next = -1
         self._seq = 0
         self._rng: StepRandom | None = None
+        # Commands the handler waited on: awaited, or handed to a combinator.
+        # A step or timer left out when the handler returns was never awaited.
+        self.awaited: set[int] = set()
+        # Strict mode only: where each step and timer was started, "file.py:line".
+        self.started_at: dict[int, str] = {}
 
     @property
     def rng(self) -> StepRandom:

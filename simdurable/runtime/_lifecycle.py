@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ._completions import Completions
-from ._errors import HandlerError
+from ._errors import HandlerError, NotAwaitedError
 from ._invocation import Attempt
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
-from ._journal import CALL, CANCELLED, Completion, Entry, Failure, Value
+from ._journal import CALL, CANCELLED, COMPLETION, RUN, SLEEP, Completion, Entry, Failure, Value
 from ._locks import KeyLocks
 from ._registry import Registry
 from ._retry import InvocationRetryPolicy, retry_delay
@@ -195,7 +195,41 @@ class Lifecycle:
     # -- ending --------------------------------------------------------------------
     def finish(self, attempt: Attempt, completion: Completion) -> None:
         self.running.kill(attempt)
+        if self.running.segment_guard is not None and isinstance(completion, Value):
+            self.find_not_awaited(attempt)
         self.complete(attempt.rec, completion)
+
+    def find_not_awaited(self, attempt: Attempt) -> None:
+        """Strict mode: the handler returned, leaving steps or timers it never waited on.
+
+        Such a step's closure runs only if the handler happened to wait on
+        something else first (never, if it returned at once), and its failure
+        is never seen; such a timer delays nothing. Restate's SDKs do the same:
+        only an awaited operation makes the handler wait. Judged on a return
+        only: a handler that raises may leave operations behind on purpose.
+        """
+        rec = attempt.rec
+        if rec.cancelled:
+            return  # a cancellation interrupts a wait: what it waited on stays pending
+        journal = self.store.journal(rec.id)
+        completed = {e.target for e in journal if e.kind == COMPLETION}
+        for index, entry in enumerate(journal):
+            if entry.kind not in (RUN, SLEEP) or index in attempt.awaited:
+                continue
+            ran = index in completed or entry.result is not None
+            if entry.kind == RUN:
+                what = f'step "{entry.name}"'
+                then = ("its closure ran only because the handler waited on something "
+                        "else meanwhile, and a failure of it goes unseen" if ran else
+                        "it never completed (its closure did not run, or did not finish)")
+            else:
+                what = f"the timer of {_duration(entry.wake_ms - entry.at_ms)}"
+                then = "the handler went on at once, so it delayed nothing"
+            self.record_misuse(rec.id, NotAwaitedError(
+                f"{what} was started but never awaited before the handler returned: {then}. "
+                "Await it (or hand it to gather/select/wait_completed/as_completed).",
+                handler=rec.target, step=(entry.name or None) if entry.kind == RUN else None,
+                journal_index=index, source=attempt.started_at.get(index)))
 
     def complete(self, rec: InvocationRecord, completion: Completion) -> None:
         """The invocation ends with ``completion``: callers get it, its key is freed."""
@@ -358,3 +392,12 @@ class Lifecycle:
         for callee in callees:
             self.kill(callee)
         return True
+
+
+def _duration(ms: int) -> str:
+    """``1 day``, ``30 s``, ``250 ms``: a timer's length as a person writes it."""
+    for unit, size in (("day", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms >= size and ms % size == 0:
+            n = ms // size
+            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''}"
+    return f"{ms} ms"

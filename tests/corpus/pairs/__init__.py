@@ -41,10 +41,10 @@ class Pair:
 
 
 def all_pairs() -> list[Pair]:
-    from . import determinism, effects, journal, races, sagas, state
+    from . import awaits, determinism, effects, journal, races, sagas, state
 
     out: list[Pair] = []
-    for module in (effects, determinism, journal, races, sagas, state):
+    for module in (effects, determinism, journal, races, sagas, state, awaits):
         out.extend(module.PAIRS)
     names = [p.name for p in out]
     assert len(names) == len(set(names)), "pair names must be unique"

@@ -66,6 +66,9 @@ CACHE = HERE.parent / "benchmarks" / ".cache"
 SLICE = ("sdk_ts_counter", "sdk_ts_failing", "ex_sagas")
 MAX_ADVANCE = timedelta(seconds=15)
 CALL_TIMEOUT = 20.0
+# How long a call's outcome is waited for: a handler may sleep on a real-time
+# timer of half a minute (ex_tour_orch_timers) before it answers.
+ATTACH_TIMEOUT = 60.0
 
 
 # -- which cases can run on a server in real time -------------------------------------------
@@ -281,8 +284,12 @@ def run_on_server(server: Server, case: Case) -> Observed:
             thread.join(CALL_TIMEOUT)
         if "attach" in slot:
             inv = urllib.parse.quote(slot["attach"], safe="")
-            st, raw, hd = _http(server.ingress, "GET", f"/restate/invocation/{inv}/attach")
-            slot["outcome"] = _outcome(st, raw, hd)
+            try:
+                st, raw, hd = _http(server.ingress, "GET", f"/restate/invocation/{inv}/attach",
+                                    timeout=ATTACH_TIMEOUT)
+                slot["outcome"] = _outcome(st, raw, hd)
+            except OSError as err:  # a timeout: the case differs, the run goes on
+                slot["outcome"] = ("error", 0, f"no answer in {ATTACH_TIMEOUT:.0f} s ({err})")
         seen.outcomes.append(slot.get("outcome", ("error", 0, "no answer in time")))
     seen.ids = ids
     time.sleep(0.5)

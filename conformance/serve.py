@@ -74,10 +74,10 @@ def _counted(ctx: Any, name: str, action: Callable[..., Any]) -> Callable[..., A
 def _count_steps() -> None:
     run, run_typed = ServerInvocationContext.run, ServerInvocationContext.run_typed
 
-    def counted_run(self: Any, name: str, action: Any, *args: Any, **kwargs: Any) -> Any:
+    def counted_run(self: Any, name: str, action: Any, /, *args: Any, **kwargs: Any) -> Any:
         return run(self, name, _counted(self, name, action), *args, **kwargs)
 
-    def counted_run_typed(self: Any, name: str, action: Any, *args: Any, **kwargs: Any) -> Any:
+    def counted_run_typed(self: Any, name: str, action: Any, /, *args: Any, **kwargs: Any) -> Any:
         return run_typed(self, name, _counted(self, name, action), *args, **kwargs)
 
     ServerInvocationContext.run = counted_run  # type: ignore[method-assign]

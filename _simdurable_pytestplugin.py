@@ -85,6 +85,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="seed of the exploration")
     parser.addini("simdurable_jobs", type="string", default="",
                   help="worker processes each check is shared among")
+    parser.addini("simdurable_journals", type="linelist", default=[],
+                  help="journal sources replayed against the services, one per line "
+                       "(a dev-executor database, a journal export, a Restate admin URL)")
     parser.addini("simdurable_strict", type="string", default="",
                   help="report clocks/RNGs used outside steps (true or false)")
 

@@ -59,8 +59,9 @@ def _safe(text: str) -> str:
 
 
 def journal_items(session: pytest.Session, services: list[Any] | str,
-                  sources: list[str]) -> list[pytest.Item]:
-    """The items of every source; ``services`` is an error message when they did not load."""
+                  sources: list[str], origin: str = "--simdurable-journals") -> list[pytest.Item]:
+    """The items of every source; ``services`` is an error message when they did not load.
+    ``origin`` says where the sources were named, for the error messages."""
     items: list[pytest.Item] = []
 
     def error(name: str, message: str) -> None:
@@ -68,12 +69,12 @@ def journal_items(session: pytest.Session, services: list[Any] | str,
             session, name=name, nodeid=f"simdurable::{name}", message=message))
 
     if isinstance(services, str):
-        error("journals", f"--simdurable-journals: {services}")
+        error("journals", f"{origin}: {services}")
         return items
     try:
         replayer = Replayer(services)
     except (TypeError, ValueError) as err:
-        error("journals", f"--simdurable-journals: the configured services: {err}")
+        error("journals", f"{origin}: the configured services: {err}")
         return items
     root = session.config.rootpath
     for source in sources:
@@ -83,7 +84,7 @@ def journal_items(session: pytest.Session, services: list[Any] | str,
             recorded, _ = load(str(path) if not source.startswith(("http://", "https://"))
                                else source)
         except JournalSourceError as err:
-            error(f"journals:{_safe(shown)}", f"--simdurable-journals: {err}")
+            error(f"journals:{_safe(shown)}", f"{origin}: {err}")
             continue
         for inv in recorded:
             name = f"journal:{_safe(shown)}::{_safe(inv.record.target)}::{inv.id}"

@@ -30,7 +30,7 @@ TARGET_PREFIX = "simdurable::"
 def _ini(config: pytest.Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ("services", "externals", "inputs", "scenarios", "max_examples", "seed",
-                 "strict", "jobs"):
+                 "strict", "jobs", "journals"):
         value = config.getini(f"simdurable_{name}")
         out[name] = value if value not in ("", []) else None
     return out
@@ -99,16 +99,19 @@ def modify_items(session: pytest.Session, config: pytest.Config,
     """
     settings = settings_of(config)
     journals = config.getoption("simdurable_journals", None)
-    if journals:  # asked for by name: added whatever else is selected
-        items.extend(_journal_items(session, settings, journals))
     selected = config.stash.get(SELECTED_KEY, set())
     named = _named_paths(config)
+    if journals:  # asked for by name: added whatever else is selected
+        items.extend(_journal_items(session, settings, journals, "--simdurable-journals"))
+    elif settings.journals and not named and not selected:  # a whole run, as in CI
+        items.extend(_journal_items(session, settings, settings.journals,
+                                    "[tool.simdurable] journals"))
     if named and not selected:
         return
     extra = handler_items(session, settings, selected or None)
     if not selected and not named:
         extra += _unreached_scenarios(session, settings, items)
-    if not items and not extra and not settings.services:
+    if not items and not extra and not settings.services and not settings.journals:
         from ._items import ConfigErrorItem
 
         extra.append(ConfigErrorItem.from_parent(
@@ -121,7 +124,7 @@ def modify_items(session: pytest.Session, config: pytest.Config,
 
 
 def _journal_items(session: pytest.Session, settings: Settings,
-                   sources: list[str]) -> list[pytest.Item]:
+                   sources: list[str], origin: str) -> list[pytest.Item]:
     from ._journals import journal_items
 
     services: list[Any] | str
@@ -136,7 +139,7 @@ def _journal_items(session: pytest.Session, settings: Settings,
             services = load_services(settings.services)
         except Exception as err:  # noqa: BLE001 - LoadError, or the module's own failure
             services = f"[tool.simdurable] services: {err}"
-    return journal_items(session, services, sources)
+    return journal_items(session, services, sources, origin)
 
 
 def _unreached_scenarios(session: pytest.Session, settings: Settings,

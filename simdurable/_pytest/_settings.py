@@ -19,7 +19,7 @@ DEFAULT_SCENARIOS: Final = ("scenarios",)
 DEFAULT_MAX_EXAMPLES: Final = 100
 KNOWN_KEYS: Final = frozenset({
     "services", "externals", "inputs", "handlers", "exclude", "scenarios", "max_examples",
-    "seed", "strict", "keys", "world", "concurrent", "jobs", "database",
+    "seed", "strict", "keys", "world", "concurrent", "jobs", "database", "journals",
 })
 DEFAULT_CONCURRENT: Final = 2
 
@@ -43,6 +43,9 @@ class Settings:
     jobs: int = 1
     # The example database failures are replayed from (a directory or redis://...).
     database: str | None = None
+    # Journal sources replayed against the services (dev-executor databases,
+    # exports, Restate admin URLs): ``--simdurable-journals`` replaces them.
+    journals: list[str] = field(default_factory=list)
     strict: bool = True
     replay: str | None = None
     trace_dir: str | None = None
@@ -166,6 +169,14 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         else list(ini.get("externals") or [])
     s.inputs = _inputs(table["inputs"]) if "inputs" in table \
         else _ini_inputs(list(ini.get("inputs") or []))
+    if "journals" in table:
+        s.journals = _strings("journals", table["journals"])
+        if not all(s.journals):
+            raise ValueError("[tool.simdurable] journals must name journal sources (a "
+                             "dev-executor database, a journal export or a Restate admin "
+                             f"URL), not an empty string: {table['journals']!r}")
+    else:
+        s.journals = list(ini.get("journals") or [])
     if "handlers" in table:
         s.handlers = _strings("handlers", table["handlers"])
     if "exclude" in table:

@@ -100,3 +100,37 @@ def test_a_source_that_cannot_be_read_is_one_failing_item(project: pytest.Pytest
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*bad.json: a journal export of version 9; this simdurable "
                                  "reads version 1*"])
+
+
+def test_journals_named_in_pyproject_are_replayed_without_the_flag(
+        project: pytest.Pytester) -> None:
+    """``journals = [...]`` in ``[tool.simdurable]``: a CI step running plain
+    ``pytest --simdurable`` refuses a deploy that would break them."""
+    project.makefile(".toml", pyproject=PYPROJECT + 'journals = ["journals.json"]\n')
+    project.makepyfile(shopmod=SHOP.replace("{first}", "reserve-stock"))
+    result = project.runpytest("--simdurable", "-rf")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*journals: 2 replayed, 0 replay, 2 diverge, 0 cannot be "
+                                 "judged*"])
+    project.makepyfile(shopmod=SHOP.replace("{first}", "reserve"))
+    project.runpytest("--simdurable").assert_outcomes(passed=2)
+    # the flag replaces the setting; naming a test file runs just that file
+    project.path.joinpath("other.json").write_text('{"format": "simdurable-journals", '
+                                                   '"version": 9}')
+    result = project.runpytest("--simdurable", "--simdurable-journals=other.json")
+    result.assert_outcomes(failed=1)
+    project.makepyfile(test_plain="def test_ok() -> None:\n    pass\n")
+    project.runpytest("--simdurable", "test_plain.py").assert_outcomes(passed=1)
+
+
+def test_a_journal_source_in_pyproject_that_cannot_be_read_names_the_setting(
+        project: pytest.Pytester) -> None:
+    project.makefile(".toml", pyproject=PYPROJECT + 'journals = ["missing.json"]\n')
+    project.makepyfile(shopmod=SHOP.replace("{first}", "reserve"))
+    result = project.runpytest("--simdurable")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*[[]tool.simdurable[]] journals: *missing.json*"])
+    project.makefile(".toml", pyproject=PYPROJECT + "journals = [1]\n")
+    result = project.runpytest("--simdurable")
+    result.stderr.fnmatch_lines(["*[[]tool.simdurable[]] journals must be a list of strings, "
+                                 "not [[]1[]]*"])

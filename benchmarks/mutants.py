@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import itertools
 import sys
 import tempfile
 import time
@@ -43,15 +44,30 @@ def _saga_undone(outcome: Any) -> None:
         assert ops.count("reserve") == ops.count("cancel"), f"{ext} left reserved: {ops}"
 
 
-# module, target, the handler functions it runs, input, invariant
-TARGETS: list[tuple[str, str, tuple[str, ...], Any, Callable[[Any], None] | None]] = [
+def _signup_done(outcome: Any) -> None:
+    ops = [e.op for e in outcome.effects.get("accounts", [])]
+    if outcome.status == "completed":
+        assert ops == ["create", "activate"], f"the account was not activated once: {ops}"
+
+
+def _user_clicks() -> dict[str, Any]:
+    """The world of the signup workflow: the user clicks the link in the email."""
+    from simdurable import world
+
+    return {"world": [world.resolve_promise("email-link", "s3cret")]}
+
+
+# module, target, the handler functions it runs, input, invariant, other check arguments
+TARGETS: list[tuple[str, str, tuple[str, ...], Any, Callable[[Any], None] | None,
+                    Callable[[], dict[str, Any]] | None]] = [
     ("shop", "Shop/checkout", ("checkout", "reserve"), {"item": "book", "amount": 30},
-     _no_double_charge),
-    ("payments", "Payments/pay", ("pay",), {"amount": 10}, _no_double_charge),
-    ("saga", "Trips/book", ("book",), {"name": "t1"}, _saga_undone),
-    ("reminders", "Reminders/remind", ("remind",), {"to": "ann", "days": 3}, None),
-    ("counter", "Counter/c1/add", ("add",), 2, None),
-    ("flaky", "Prices/fetch_or_default", ("fetch_or_default",), "ACME", None),
+     _no_double_charge, None),
+    ("payments", "Payments/pay", ("pay",), {"amount": 10}, _no_double_charge, None),
+    ("saga", "Trips/book", ("book",), {"name": "t1"}, _saga_undone, None),
+    ("reminders", "Reminders/remind", ("remind",), {"to": "ann", "days": 3}, None, None),
+    ("counter", "Counter/c1/add", ("add",), 2, None, None),
+    ("flaky", "Prices/fetch_or_default", ("fetch_or_default",), "ACME", None, None),
+    ("signup", "Signup/ada/run", ("run",), "ada@example.com", _signup_done, _user_clicks),
 ]
 
 
@@ -75,6 +91,16 @@ def _is_ctx_call(node: ast.AST, method: str | None = None) -> bool:
             and (method is None or node.func.attr == method))
 
 
+def _on_ctx(node: ast.AST) -> bool:
+    """A call of a context operation: ``ctx.sleep(...)``, ``ctx.promise("p").value()``."""
+    if not isinstance(node, ast.Call):
+        return False
+    func: ast.AST = node.func
+    while isinstance(func, (ast.Attribute, ast.Call)):
+        func = func.value if isinstance(func, ast.Attribute) else func.func
+    return isinstance(func, ast.Name) and func.id == "ctx" and isinstance(node.func, ast.Attribute)
+
+
 def _sites(tree: ast.Module, handlers: tuple[str, ...]) -> Iterator[tuple[str, Any, int]]:
     """Every place one operator applies: (operator, node, line)."""
     scope = _functions(tree, handlers)
@@ -84,7 +110,7 @@ def _sites(tree: ast.Module, handlers: tuple[str, ...]) -> Iterator[tuple[str, A
             yield "remove-idempotency-key", node, node.value.lineno
         if isinstance(node, ast.Await) and _is_ctx_call(node.value, "run_typed"):
             yield "call-outside-step", node, node.lineno
-        if isinstance(node, ast.Await) and _is_ctx_call(node.value):
+        if isinstance(node, ast.Await) and _on_ctx(node.value):
             yield "drop-await", node, node.lineno
         if _is_ctx_call(node, "uuid"):
             yield "uuid4-instead-of-ctx-uuid", node, getattr(node, "lineno", 0)
@@ -186,26 +212,44 @@ class Result:
     cpu: float  # the checking process's CPU seconds (not the hash-seed workers')
 
 
-def run(only: list[str]) -> list[Result]:
+def run(only: list[str], operators: tuple[str, ...] = (), **overrides: Any) -> list[Result]:
+    """Check every mutant of the modules in ``only`` (all when empty), or only
+    those of ``operators``; ``overrides`` go to ``check`` (the tests ask for
+    fewer examples)."""
     sys.path.insert(0, str(ROOT))
     import simdurable as sd
 
-    work = Path(tempfile.mkdtemp(prefix="simdurable-mutants-"))
-    sys.path.insert(0, str(work))
+    with tempfile.TemporaryDirectory(prefix="simdurable-mutants-") as tmp:
+        sys.path.insert(0, tmp)
+        try:
+            return _run_in(Path(tmp), sd, only, operators, overrides)
+        finally:
+            sys.path.remove(tmp)
+
+
+_RUNS = itertools.count(1)  # module names stay unique when run() is called again
+
+
+def _run_in(work: Path, sd: Any, only: list[str], operators: tuple[str, ...],
+            overrides: dict[str, Any]) -> list[Result]:
     results = []
     n = 0
-    for module, target, handlers, value, invariant in TARGETS:
+    batch = next(_RUNS)
+    for module, target, handlers, value, invariant, extra in TARGETS:
         if only and module not in only:
             continue
         for m in mutants(module, handlers):
+            if operators and m.operator not in operators:
+                continue
             n += 1
-            name = f"mutant_{module}_{n}"
+            name = f"mutant_{batch}_{module}_{n}"
             (work / f"{name}.py").write_text(m.source)
             mod = importlib.import_module(name)
             t0, c0 = time.perf_counter(), time.process_time()
             try:
                 report = sd.check(services=mod.services, invoke=target, input=value,
-                                  externals=getattr(mod, "externals", []), invariant=invariant)
+                                  externals=getattr(mod, "externals", []), invariant=invariant,
+                                  **(extra() if extra is not None else {}), **overrides)
                 kinds = list(report.kinds)
             except Exception as err:  # noqa: BLE001 - a mutant that breaks check's setup
                 kinds = [f"error: {type(err).__name__}"]
@@ -236,6 +280,15 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def replace_section(doc: str, text: str) -> str:
+    """``doc`` with the table after ``MARK`` replaced by ``text``: up to the next
+    heading or marker, which stay."""
+    head, _, rest = doc.partition(MARK)
+    ends = [i for i in (rest.find("\n#"), rest.find("\n<!--")) if i >= 0]
+    tail = rest[min(ends) + 1:] if ends else ""
+    return head + text + ("\n" + tail if tail else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", default=[])
@@ -246,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write and not args.only:
         doc = DOC.read_text()
         if MARK in doc:
-            head, _, rest = doc.partition(MARK)
-            tail = rest[rest.find("<!--"):] if "<!--" in rest else ""
-            DOC.write_text(head + text + ("\n" + tail if tail else ""))
+            DOC.write_text(replace_section(doc, text))
         else:
             DOC.write_text(doc.rstrip("\n") + "\n\n" + text)
     return 0

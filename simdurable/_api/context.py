@@ -687,7 +687,12 @@ class DurablePromise(typing.Generic[T]):
     def value(self) -> DurableFuture[T]:
         ctx = self._ctx
         index = ctx._issue(Entry(PROMISE_GET, self.name), "promise().value")
-        return DurableFuture(ctx._attempt, index, _decoder(self.serde))
+        attempt = ctx._attempt
+        if attempt.engine.segment_guard is not None:  # strict mode: named if never awaited
+            source = user_source(2)
+            if source is not None:
+                attempt.started_at[index] = source
+        return DurableFuture(attempt, index, _decoder(self.serde))
 
     def __await__(self) -> typing.Generator[Any, None, T]:
         return self.value().__await__()

@@ -17,7 +17,18 @@ from ._completions import Completions
 from ._errors import HandlerError, NotAwaitedError
 from ._invocation import Attempt
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
-from ._journal import CALL, CANCELLED, COMPLETION, RUN, SLEEP, Completion, Entry, Failure, Value
+from ._journal import (
+    CALL,
+    CANCELLED,
+    COMPLETION,
+    PROMISE_GET,
+    RUN,
+    SLEEP,
+    Completion,
+    Entry,
+    Failure,
+    Value,
+)
 from ._locks import KeyLocks
 from ._registry import Registry
 from ._retry import InvocationRetryPolicy, retry_delay
@@ -195,26 +206,30 @@ class Lifecycle:
     # -- ending --------------------------------------------------------------------
     def finish(self, attempt: Attempt, completion: Completion) -> None:
         self.running.kill(attempt)
-        if self.running.segment_guard is not None and isinstance(completion, Value):
-            self.find_not_awaited(attempt)
+        if self.running.segment_guard is not None:
+            self.find_not_awaited(attempt, returned=isinstance(completion, Value))
         self.complete(attempt.rec, completion)
 
-    def find_not_awaited(self, attempt: Attempt) -> None:
-        """Strict mode: the handler returned, leaving steps or timers it never waited on.
+    def find_not_awaited(self, attempt: Attempt, returned: bool) -> None:
+        """Strict mode: the handler ended, leaving operations it never waited on.
 
-        Such a step's closure runs only if the handler happened to wait on
+        A step's closure runs only if the handler happened to wait on
         something else first (never, if it returned at once), and its failure
-        is never seen; such a timer delays nothing. Restate's SDKs do the same:
-        only an awaited operation makes the handler wait. Judged on a return
-        only: a handler that raises may leave operations behind on purpose.
+        is never seen; a timer delays nothing. Restate's SDKs do the same:
+        only an awaited operation makes the handler wait. Steps and timers are
+        judged when the handler returns only (one that raises may leave work
+        in flight on purpose); a promise's value, asked for only to wait for
+        it, whenever the handler ends.
         """
         rec = attempt.rec
         if rec.cancelled:
             return  # a cancellation interrupts a wait: what it waited on stays pending
+        kinds = (RUN, SLEEP, PROMISE_GET) if returned else (PROMISE_GET,)
         journal = self.store.journal(rec.id)
         completed = {e.target for e in journal if e.kind == COMPLETION}
+        ended = "returned" if returned else "raised"
         for index, entry in enumerate(journal):
-            if entry.kind not in (RUN, SLEEP) or index in attempt.awaited:
+            if entry.kind not in kinds or index in attempt.awaited:
                 continue
             ran = index in completed or entry.result is not None
             if entry.kind == RUN:
@@ -222,11 +237,15 @@ class Lifecycle:
                 then = ("its closure ran only because the handler waited on something "
                         "else meanwhile, and a failure of it goes unseen" if ran else
                         "it never completed (its closure did not run, or did not finish)")
-            else:
+            elif entry.kind == SLEEP:
                 what = f"the timer of {_duration(entry.wake_ms - entry.at_ms)}"
                 then = "the handler went on at once, so it delayed nothing"
+            else:
+                what = f'the value of promise "{entry.name}"'
+                then = "the handler went on without it"
             self.record_misuse(rec.id, NotAwaitedError(
-                f"{what} was started but never awaited before the handler returned: {then}. "
+                f"{what} was {'asked for' if entry.kind == PROMISE_GET else 'started'} but "
+                f"never awaited before the handler {ended}: {then}. "
                 "Await it (or hand it to gather/select/wait_completed/as_completed).",
                 handler=rec.target, step=(entry.name or None) if entry.kind == RUN else None,
                 journal_index=index, source=attempt.started_at.get(index)))

@@ -56,9 +56,28 @@ async def raises(ctx: sd.Context) -> str:
     raise sd.TerminalError("refused", 400)
 
 
+wf = sd.Workflow("Approve")
+
+
+@wf.main()
+async def approve(ctx: sd.WorkflowContext, ok: bool) -> str:
+    answer = ctx.promise("answer").value() if not ok else await ctx.promise("answer").value()
+    if answer != "yes":  # the bug: a future is never "yes", so it always refuses
+        raise sd.TerminalError("refused", 403)
+    return "approved"
+
+
+@wf.handler()
+async def answer(ctx: sd.WorkflowSharedContext, text: str) -> None:
+    await ctx.promise("answer").resolve(text)
+
+
 def problems(target: str, arg: object = None, strict: bool = True) -> list[sd.HandlerError]:
-    sim = sd.Simulation(services=[svc], strict=strict, externals=[done])
+    sim = sd.Simulation(services=[svc, wf], strict=strict, externals=[done])
     sim.invoke(target, arg)
+    if target.startswith("Approve/"):
+        sim.run()
+        sim.invoke("Approve/w1/answer", "yes")
     sim.run()
     return sim.problems
 
@@ -82,8 +101,17 @@ def test_futures_handed_to_combinators_are_awaited_even_when_they_lose() -> None
     assert problems("Later/combined") == []
 
 
-def test_a_handler_that_raises_is_not_judged() -> None:
+def test_a_handler_that_raises_is_not_judged_for_its_steps() -> None:
     assert problems("Later/raises") == []
+
+
+def test_a_promise_value_never_awaited_is_reported_even_when_the_handler_raises() -> None:
+    (err,) = problems("Approve/w1/approve", False)
+    assert err.kind == "not-awaited" and err.journal_index == 0
+    assert 'the value of promise "answer" was asked for but never awaited before the ' \
+           "handler raised" in str(err)
+    assert err.source == f"test_not_awaited.py:{approve.__code__.co_firstlineno + 2}"
+    assert problems("Approve/w1/approve", True) == []
 
 
 def test_check_reports_it_and_stays_quiet_on_the_awaited_twin() -> None:

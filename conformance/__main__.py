@@ -359,6 +359,9 @@ class Tree:
 
     commands: Commands
     children: list[tuple[str, Tree]] = field(default_factory=list)
+    # its caller cancelled it: where the cancellation reached it is a race
+    # (before it started, or in its sleep), so it is compared up to the shorter
+    cancelled: bool = False
 
 
 MAX_DEPTH = 8  # layers of calls followed (the random programs nest four deep)
@@ -391,7 +394,18 @@ def server_tree(server: Server, inv: str, depth: int = 0) -> Tree:
     if depth < MAX_DEPTH:
         tree.children = [(journal_commands([e])[0], server_tree(server, e.ref, depth + 1))
                          for e in mapped.entries if e.kind in (CALL, SEND) and e.ref]
+        _mark_cancelled(tree, mapped.entries)
     return tree
+
+
+def _mark_cancelled(tree: Tree, entries: list[Any]) -> None:
+    """Mark the callees that ``entries`` (their caller's journal) cancel."""
+    from simdurable.runtime._journal import CALL, CANCEL, SEND
+
+    cancelled = {e.name for e in entries if e.kind == CANCEL}
+    callees = [e.ref for e in entries if e.kind in (CALL, SEND) and e.ref]
+    for ref, (_, child) in zip(callees, tree.children, strict=True):
+        child.cancelled = ref in cancelled
 
 
 def sim_tree(journals: dict[str, list[Any]], entries: list[Any], depth: int = 0) -> Tree:
@@ -404,7 +418,14 @@ def sim_tree(journals: dict[str, list[Any]], entries: list[Any], depth: int = 0)
         tree.children = [(journal_commands([e])[0],
                           sim_tree(journals, journals.get(e.ref, []), depth + 1))
                          for e in entries if e.kind in (CALL, SEND) and e.ref]
+        _mark_cancelled(tree, entries)
     return tree
+
+
+def _as_restate_journals(sim: list[str]) -> list[str]:
+    """The simulation's commands without those Restate journals no command for:
+    ``ctx.awakeable()`` and ``ctx.signal()``."""
+    return [c for c in sim if not c.startswith(("awakeable ", "signal "))]
 
 
 @dataclass
@@ -425,6 +446,14 @@ class JournalTally:
             if command != sim_command:
                 break  # the journals differ from here: already reported
             self.nested += 1
+            if srv_child.cancelled or sim_child.cancelled:
+                srv_commands = srv_child.commands[0]
+                sim_commands = _as_restate_journals(sim_child.commands[0])
+                n = min(len(srv_commands), len(sim_commands))
+                raced = Tree((srv_commands[:n], srv_child.commands[1] or "cancelled"),
+                             srv_child.children)
+                srv_child = raced
+                sim_child = Tree((sim_commands[:n], ""), sim_child.children)
             problems += self.compare_tree(f"{label} > {command}", srv_child, sim_child)
         return problems
 
@@ -434,8 +463,7 @@ class JournalTally:
         left out; a journal the mapping cannot follow to its end (at the
         notification completing such an awakeable) is compared up to there."""
         commands, why = server
-        # Restate journals no command for ctx.awakeable() and ctx.signal()
-        sim = [c for c in sim if not c.startswith(("awakeable ", "signal "))]
+        sim = _as_restate_journals(sim)
         if why:
             sim = sim[:len(commands)]
         if commands == sim:

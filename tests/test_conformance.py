@@ -320,3 +320,23 @@ def test_awakeable_ids_are_left_out_of_the_commands() -> None:
                Entry("reject_awakeable", "awk_5f5047ead486d6b0ea8b_2")]
     assert conf.journal_commands(entries) == ["resolve_awakeable awk_*",
                                               "reject_awakeable awk_*"]
+
+
+def test_a_callee_its_caller_cancelled_is_compared_up_to_the_shorter_journal() -> None:
+    """Where a cancellation reaches a callee is a race: before it started in the
+    simulation, in its sleep on the server; both are right."""
+    from simdurable.runtime._journal import CALL, CANCEL, Entry
+
+    caller = [Entry(CALL, "S/slow", ref="inv_b"), Entry(CANCEL, "inv_b")]
+    sim = conf.sim_tree({"inv_a": caller, "inv_b": []}, caller)
+    assert sim.children[0][1].cancelled
+    server = conf.Tree(sim.commands, [("call S/slow", conf.Tree((["sleep "], ""),
+                                                                 cancelled=True))])
+    tally = conf.JournalTally()
+    assert tally.compare_tree("call #0", server, sim) == []
+    assert (tally.same, tally.unjudged) == (1, 1)
+    # not cancelled: the same journals differ
+    server.children[0][1].cancelled = sim.children[0][1].cancelled = False
+    assert tally.compare_tree("call #1", server, sim) == [
+        "journal of call #1 > call S/slow: command #0 is sleep  on the server, "
+        "missing in the simulation"]

@@ -204,6 +204,14 @@ class Deployment:
         return {k: int(v) for k, v in sorted(json.loads(raw).items())}
 
 
+def services_of(program: str) -> set[str]:
+    """The names of the services ``program``'s own module defines (not its hosts')."""
+    from tests.compat.harness import load
+
+    loaded = load(program, "real")
+    return set() if loaded.error is not None else {s.name for s in loaded.services}
+
+
 def step_runs_differ(server: dict[str, int], sim: dict[str, int]) -> list[str]:
     """The steps whose closure ran a different number of times on each side."""
     return [f"closure runs of {step}: server {server.get(step, 0)}, simulation {sim.get(step, 0)}"
@@ -257,6 +265,11 @@ def run_on_server(server: Server, case: Case) -> Observed:
             data = op.raw(now) if callable(op.raw) else op.raw
             arg = op.input(now) if callable(op.input) else op.input
         except (AssertionError, AttributeError, IndexError, KeyError) as err:
+            # what this case already sent must not run on into the next case
+            for inv in ids:
+                if inv:
+                    _http(server.admin, "PATCH",
+                          f"/invocations/{urllib.parse.quote(inv, safe='')}/kill")
             raise NotFeasible(f"its input needs the simulation: {err!r}") from None
         if data is not None:
             body, headers = data, {"content-type": "application/octet-stream"}
@@ -656,6 +669,25 @@ def compare_generated(seed: int, server: Generated, sim: Generated,
     return same, len(want), problems
 
 
+def replay_server_journals(server: Server) -> str:
+    """``replay-journals`` on what the server recorded of the random programs and
+    the crash cases (awakeables, signals, calls, crashes), against the same code:
+    every invocation must replay. Returns the report's summary line."""
+    from conformance import crashing, generated
+    from simdurable._replay._core import Replayer, ReplayReport
+    from simdurable._replay._restate import read_server
+
+    services = [*generated.SERVICES, crashing.crashy]
+    names = {s.name for s in services}
+    recorded = [inv for inv in read_server(f"http://127.0.0.1:{server.admin}")
+                if inv.record.service in names]
+    replayer = Replayer(services)
+    report = ReplayReport([replayer.replay(inv) for inv in recorded])
+    lines = [r.describe() for r in report.results if not r.ok][:5]
+    return "\n".join([*lines, "replay-journals of the server's journals of the random programs "
+                       f"and crashes: {report.summary()}"])
+
+
 # -- crashes on both sides (conformance/crashing.py) ------------------------------------
 @dataclass
 class Crashed:
@@ -775,6 +807,8 @@ def main(argv: list[str]) -> int:
     wall = {"server": 0.0, "simulation": 0.0}  # seconds spent running each side
     oracle_same = oracle_total = 0
     journals = JournalTally()
+    replayed: list[str] = []  # replay-journals of the server's journals, as a summary
+
     def run_seeds(service: Deployment) -> None:
         """The random programs of seeds 1..N, on the server and in the simulation."""
         nonlocal oracle_same, oracle_total
@@ -863,7 +897,8 @@ def main(argv: list[str]) -> int:
     def run_extras(service: Deployment) -> None:
         run_seeds(service)
         run_crash_seeds(service)
-        run_crashes(service)  # last: it kills the process and starts it again
+        run_crashes(service)
+        replayed.append(replay_server_journals(server))  # last: it kills the process and starts it again
 
     with processes() as procs:
         server = Server(procs)
@@ -876,10 +911,22 @@ def main(argv: list[str]) -> int:
             by_program: dict[str, list[Case]] = {}
             for p, c in runnable:
                 by_program.setdefault(p, []).append(c)
+            registered: dict[str, str] = {}  # service name -> the program that registered it
             for n, (program, program_cases) in enumerate(by_program.items()):
                 # the random programs and the crashes share the first program's process
                 # (one deploy fewer)
                 extra = extras if n == 0 else []
+                names = services_of(program)
+                if any(registered.get(name, program) != program for name in names):
+                    # Another program registered a service of this name on this server:
+                    # its objects' state and its workflows' runs would meet this
+                    # program's. A fresh server keeps each program's run its own.
+                    server.stop()
+                    procs.procs.remove(server.proc)
+                    server = Server(procs)
+                    registered = {}
+                for name in names | {n for h in HOSTS.get(program, ()) for n in services_of(h)}:
+                    registered.setdefault(name, program)
                 service = server.deploy([program, *HOSTS.get(program, ()), *extra],
                                         env=crash_env if extra else None)
                 try:
@@ -947,9 +994,12 @@ def main(argv: list[str]) -> int:
     same = sum(1 for r in cases_rows if r[4] == "identical")
     print(f"\n{left_out} case(s) left out (not runnable through the ingress in real time)")
     print(f"wall time: server {wall['server']:.1f} s, simulation {wall['simulation']:.1f} s")
+    for line in replayed:
+        print(line)
     print(f"journals: {journals.same} the same on both sides, {journals.differ} different, "
-          f"{journals.unjudged} the same up to an entry without a counterpart in simdurable "
-          f"or the end of a callee still running ({journals.nested} of them of callees)")
+          f"{journals.unjudged} the same up to where one side's ends (an entry without a "
+          "counterpart in simdurable, a callee still running or cancelled) "
+          f"({journals.nested} of them of callees)")
     print(f"conformance: {same} of {len(cases_rows)} cases identical on the Restate server and "
           f"in the simulation; crashes: {sum(r[4] == 'identical' for r in crash_rows)} of "
           f"{len(crash_rows)} identical; random programs ({seeds} seed(s), "

@@ -113,6 +113,10 @@ def test_the_slice_is_identical_on_the_real_restate_server() -> None:
     assert "crashes: 2 of 2 identical" in last, last
     assert re.search(r"crashed random programs :: seed 1001, kill -9 inside failing-\d+: "
                      r"(\d+) of \1 objects equal the oracle +ok +\d+/\d+ +identical", run.stdout)
+    # what the server recorded (awakeables, calls, a crash) replays against the same code
+    assert re.search(r"replay-journals of the server's journals of the random programs and "
+                     r"crashes: ([1-9]\d*) invocation\(s\): \1 replay, 0 diverge, 0 cannot be "
+                     r"judged", run.stdout), run.stdout[-2000:]
     # the journals were read from the server's sys_journal and compared
     assert re.search(r"journals: [1-9]\d* the same on both sides, 0 different", run.stdout)
     # closure runs were counted on both sides: the served process and the simulation

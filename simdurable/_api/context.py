@@ -484,7 +484,10 @@ class Context:
         serde = serde or DefaultSerde(type_hint)
         index = self._issue(Entry(AWAKEABLE), "awakeable")
         future = DurableFuture(self._attempt, index, _decoder(serde))
-        return awakeable_id(self._attempt.rec.id, index), future
+        # A journal recorded by Restate (replay-journals) holds the id Restate
+        # gave this awakeable: the code hands that one on, as it did.
+        recorded = self._attempt.journal[index].ref if index < len(self._attempt.journal) else ""
+        return recorded or awakeable_id(self._attempt.rec.id, index), future
 
     def resolve_awakeable(self, name: str, value: Any, serde: Serde[Any] | None = None) -> None:
         data = (serde or JsonSerde()).serialize(value)

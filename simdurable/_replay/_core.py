@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -40,9 +40,11 @@ from ..runtime._errors import HandlerError, JournalMismatchError, TerminalError
 from ..runtime._faults import Injector
 from ..runtime._invocation import LIVE, PARKED, REPLAYING, Abort, Attempt, Wait, user_source
 from ..runtime._journal import (
+    AWAKEABLE,
     CANCELLED,
     COMMAND_KINDS,
     COMPLETION,
+    SIGNAL,
     Completion,
     Entry,
     Value,
@@ -66,6 +68,29 @@ EXIT_CANNOT_JUDGE: Final = 3
 KNOWN_KINDS: Final = COMMAND_KINDS | {COMPLETION, CANCELLED}
 
 
+# Restate numbers a handler's awakeables as signals from 17 on, in the order the
+# handler creates them (ids 1..16 are the runtime's own: 1 is the cancellation).
+FIRST_AWAKEABLE_SIGNAL: Final = 17
+
+
+@dataclass(frozen=True, slots=True)
+class SignalNote:
+    """A completion of an awakeable or of a named signal, as Restate journals it:
+    a notification with no command before it (Restate journals no command for
+    ``ctx.awakeable()`` or ``ctx.signal()``).
+
+    ``position``: the journal index (in ``RecordedInvocation.journal``) it
+    came before; ``signal``: the awakeable's signal index (17, 18, ...) or the
+    signal's name; ``ref``: the awakeable's id as Restate gave it to the
+    handler ("" for a named signal).
+    """
+
+    position: int
+    signal: int | str
+    result: Completion
+    source_index: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedInvocation:
     """One invocation as a source recorded it: its record and its journal.
@@ -74,7 +99,12 @@ class RecordedInvocation:
     ``unjudgeable``, when set, is why the source could not give the whole
     journal (an entry with no counterpart here). ``source_indices``, when the
     source numbers its entries otherwise (Restate), is the source's index of
-    each entry.
+    each entry. ``signals`` is set (to the completions of awakeables and named
+    signals, possibly none) when the source journals no command for
+    ``ctx.awakeable()`` and ``ctx.signal()`` (Restate): the replay then puts
+    each such command where the code makes it, as Restate's own replay does.
+    ``awakeable_ids``, for such a source, gives the id the k-th awakeable had
+    (Restate's ``sign_1...``), so that code handing it on replays.
     """
 
     record: InvocationRecord
@@ -82,6 +112,8 @@ class RecordedInvocation:
     origin: str = ""
     unjudgeable: str = ""
     source_indices: tuple[int, ...] | None = None
+    signals: tuple[SignalNote, ...] | None = None
+    awakeable_ids: Callable[[int], str] | None = None
 
     @property
     def id(self) -> str:
@@ -286,6 +318,87 @@ def unknown_kind(journal: list[Entry]) -> int | None:
     return None
 
 
+def _made_instead(result: ReplayResult) -> Entry | None:
+    """The awakeable or signal command the code made where the journal went on."""
+    if result.verdict != DIVERGES or result.new is None:
+        return None
+    if result.new == AWAKEABLE:
+        return Entry(AWAKEABLE)
+    prefix = f'{SIGNAL} "'
+    if result.new.startswith(prefix) and result.new.endswith('"'):
+        return Entry(SIGNAL, result.new[len(prefix):-1])
+    return None
+
+
+def _place_signals(inv: RecordedInvocation, placed: list[tuple[int, Entry]]
+                   ) -> tuple[RecordedInvocation, list[int]]:
+    """``inv`` with the awakeable and signal commands of ``placed`` put in its
+    journal, each followed (at once, or where it was recorded if later) by its
+    completion; and, for each entry of the new journal, the recorded entry it
+    stands before (for placing the next command)."""
+    journal, indices = inv.journal, inv.source_indices
+    by_point: dict[int, list[Entry]] = {}
+    for at, command in placed:
+        by_point.setdefault(at, []).append(command)
+    notes: dict[int, list[SignalNote]] = {}
+    for note in inv.signals or ():
+        notes.setdefault(note.position, []).append(note)
+    out: list[Entry] = []
+    origin: list[int] = []
+    source: list[int] = []
+    moved: dict[int, int] = {}  # recorded index -> new index
+    command_of: dict[int | str, int] = {}  # signal -> index of its command
+    early: dict[int | str, SignalNote] = {}  # completions recorded before their command
+    made: dict[str, int] = {}  # ctx.signal(name) made so far, by name
+    taken: dict[str, int] = {}  # completions of a named signal met so far, by name
+    awakeables = 0
+
+    def source_at(j: int) -> int:
+        if indices is None:
+            return j
+        return indices[j] if j < len(indices) else (indices[-1] + 1 if indices else j)
+
+    def complete(note: SignalNote, j: int) -> None:
+        out.append(Entry(COMPLETION, result=note.result, target=command_of[note.signal]))
+        origin.append(j)
+        source.append(note.source_index if note.source_index is not None else source_at(j))
+
+    for j in range(len(journal) + 1):
+        for command in by_point.get(j, []):
+            if command.kind == AWAKEABLE:
+                signal: int | str = FIRST_AWAKEABLE_SIGNAL + awakeables
+                awakeables += 1
+            else:
+                made[command.name] = made.get(command.name, 0) + 1
+                signal = f"{command.name}#{made[command.name]}"
+            command_of[signal] = len(out)
+            out.append(command)
+            origin.append(j)
+            source.append(source_at(j))
+            if signal in early:
+                complete(early.pop(signal), j)
+        for note in notes.get(j, []):
+            key = note.signal
+            if isinstance(key, str):
+                taken[key] = taken.get(key, 0) + 1
+                key = f"{key}#{taken[key]}"
+            note = dataclasses.replace(note, signal=key)
+            if key in command_of:
+                complete(note, j)
+            else:
+                early[key] = note
+        if j < len(journal):
+            entry = journal[j]
+            if entry.kind == COMPLETION and entry.target in moved:
+                entry = entry._replace(target=moved[entry.target])
+            moved[j] = len(out)
+            out.append(entry)
+            origin.append(j)
+            source.append(source_at(j))
+    built = dataclasses.replace(inv, journal=out, source_indices=tuple(source))
+    return built, origin
+
+
 class Replayer:
     """Replays recorded invocations against one set of services."""
 
@@ -320,7 +433,10 @@ class Replayer:
             why = (f"journal entry #{bad} is of kind {journal[bad].kind!r}, which simdurable "
                    "does not model")
             return ReplayResult(verdict=CANNOT_JUDGE, reason=why, **base)  # type: ignore[arg-type]
-        result = self._replay(spec, inv, base)
+        if inv.signals is not None:
+            inv, result = self._replay_placing_signals(spec, inv, base)
+        else:
+            result = self._replay(spec, inv, base)
         if result.index is not None and inv.source_indices is not None:
             indices = inv.source_indices
             at = indices[result.index] if result.index < len(indices) else None
@@ -328,6 +444,35 @@ class Replayer:
                 at = indices[-1] + 1
             result = dataclasses.replace(result, source_index=at)
         return result
+
+    def _replay_placing_signals(self, spec: HandlerSpec, inv: RecordedInvocation,
+                                base: dict[str, Any]
+                                ) -> tuple[RecordedInvocation, ReplayResult]:
+        """Replay a journal without awakeable or signal commands (Restate's).
+
+        Where the code makes an awakeable (or awaits a named signal) and the
+        journal holds none, its command is put there and the replay starts
+        again: the k-th awakeable takes the completion of signal 16 + k, the
+        n-th ``ctx.signal(name)`` the n-th completion of that name, as on
+        Restate, which checks neither where they were made. A completion
+        recorded before the place the code now makes its awakeable comes right
+        after it (it had already arrived)."""
+        placed: list[tuple[int, Entry]] = []  # (before which recorded entry, command)
+        signals = inv.signals or ()
+        for _ in range(len(inv.journal) + len(signals) + 100):
+            built, origin = _place_signals(inv, placed)
+            result = self._replay(spec, built, base)
+            command = _made_instead(result)
+            if command is None or result.index is None:
+                return built, result
+            at = origin[result.index] if result.index < len(origin) else len(inv.journal)
+            if command.kind == AWAKEABLE:
+                k = sum(1 for _, c in placed if c.kind == AWAKEABLE)
+                ref = inv.awakeable_ids(FIRST_AWAKEABLE_SIGNAL + k) if inv.awakeable_ids \
+                    else ""
+                command = command._replace(ref=ref)
+            placed.append((at, command))
+        return built, result  # pragma: no cover - every round places one command
 
     def _replay(self, spec: HandlerSpec, inv: RecordedInvocation,
                 base: dict[str, Any]) -> ReplayResult:

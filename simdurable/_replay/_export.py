@@ -25,8 +25,15 @@
              "at_ms": 0, "wake_ms": -1, "ref": "",
              "source_index": 3}                # optional: the index in the source's
           ],                                   # own numbering (a Restate journal)
-          "cannot_judge": "why"                # optional: the source could not give
-        }                                      # the whole journal
+          "cannot_judge": "why",               # optional: the source could not give
+                                               # the whole journal
+          "unjournaled_signals": [             # optional: a source that journals no
+            {"position": 4,                    # command for ctx.awakeable() and
+             "signal": 17 | "name",            # ctx.signal() (Restate): the completions
+             "result": {"value": ...},         # of awakeables (by Restate's signal index)
+             "source_index": 9}                # and named signals, each before the
+          ]                                    # journal index "position"
+        }
       ]
     }
 
@@ -49,7 +56,8 @@ from typing import Any, Final
 from ..runtime._errors import SimdurableError
 from ..runtime._journal import Completion, Entry, Failure, Value, metadata_pairs
 from ..runtime._store import COMPLETED, PAUSED, PENDING, InvocationRecord
-from ._core import KNOWN_KINDS, RecordedInvocation
+from ._core import KNOWN_KINDS, RecordedInvocation, SignalNote
+from ._restate_ids import awakeable_ids_of
 
 FORMAT: Final = "simdurable-journals"
 VERSION: Final = 1
@@ -105,6 +113,11 @@ def export_document(invocations: Sequence[RecordedInvocation], source: str) -> d
         }
         if inv.unjudgeable:
             item["cannot_judge"] = inv.unjudgeable
+        if inv.signals is not None:
+            item["unjournaled_signals"] = [
+                {"position": n.position, "signal": n.signal,
+                 "result": _completion_out(n.result), "source_index": n.source_index}
+                for n in inv.signals]
         out.append(item)
     return {"format": FORMAT, "version": VERSION, "source": source, "count": len(out),
             "invocations": out}
@@ -244,8 +257,35 @@ class _Reader:
                 raise self.fail(where, "field 'source_index' is given for some journal "
                                        "entries only, or is not an integer")
             source_indices = tuple(int(i) for i in indices if i is not None)
+        signals = self.signals(obj, where, len(journal))
         return RecordedInvocation(record, journal, origin=self.path, unjudgeable=unjudgeable,
-                                  source_indices=source_indices)
+                                  source_indices=source_indices, signals=signals,
+                                  awakeable_ids=None if signals is None
+                                  else awakeable_ids_of(inv_id))
+
+    def signals(self, obj: dict[str, Any], where: str, length: int
+                ) -> tuple[SignalNote, ...] | None:
+        """``unjournaled_signals``: the completions of awakeables and named signals
+        of a source that journals no command for them (Restate)."""
+        notes = self.field(obj, "unjournaled_signals", (list, type(None)), where, default=None)
+        if notes is None:
+            return None
+        out = []
+        for i, note in enumerate(notes):
+            at = f"{where}: unjournaled signal #{i}"
+            if not isinstance(note, dict):
+                raise self.fail(at, f"is {_json_type(note)}, not an object")
+            position = self.field(note, "position", (int,), at)
+            if not 0 <= position <= length:
+                raise self.fail(at, f"field 'position' is {position}, not a journal index "
+                                    f"from 0 to {length}")
+            result = self.completion(note, "result", at)
+            if result is None:
+                raise self.fail(at, "field 'result' is missing")
+            out.append(SignalNote(position, self.field(note, "signal", (int, str), at), result,
+                                  self.field(note, "source_index", (int, type(None)), at,
+                                             default=None)))
+        return tuple(out)
 
     def document(self, doc: Any) -> list[RecordedInvocation]:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:

@@ -98,8 +98,9 @@ from ..runtime._journal import (
     Value,
 )
 from ..runtime._store import COMPLETED, PAUSED, PENDING, InvocationRecord
-from ._core import RecordedInvocation
+from ._core import FIRST_AWAKEABLE_SIGNAL, RecordedInvocation, SignalNote
 from ._export import JournalSourceError
+from ._restate_ids import awakeable_ids_of
 
 JOURNAL_VERSION: Final = 2
 CANCEL_SIGNAL: Final = 1
@@ -130,6 +131,7 @@ class MappedJournal:
     headers: dict[str, str] = field(default_factory=dict)
     output: Completion | None = None
     unmapped: str = ""
+    signals: list[SignalNote] = field(default_factory=list)
 
 
 def _bytes(value: Any, where: str) -> bytes:
@@ -319,10 +321,21 @@ def _map_entry(out: MappedJournal, by_cid: dict[int, int], entry: Any, index: in
         out.entries.append(Entry(CANCELLED))
         out.source_indices.append(index)
         return
-    if kind == "Signal":
-        raise Unmapped(f"{where}: a signal ({body.get('id')!r:.40}): ctx.awakeable() and "
-                       "ctx.signal() journal no command on Restate, so where the handler "
-                       "made it is not known")
+    if kind == "Signal" and isinstance(body, dict):
+        signal = body.get("id")
+        key: int | str | None = None
+        if isinstance(signal, dict) and len(signal) == 1:
+            (how, value), = signal.items()
+            if how == "Index" and isinstance(value, int) and value >= FIRST_AWAKEABLE_SIGNAL:
+                key = value
+            elif how == "Name" and isinstance(value, str):
+                key = value
+        if key is None:
+            raise Unmapped(f"{where}: a signal ({signal!r:.40}) of Restate's own, which no "
+                           "handler can await")
+        out.signals.append(SignalNote(len(out.entries), key,
+                                      _result(body.get("result", "Void"), where), index))
+        return
     raise Unmapped(f"{where}: no counterpart in simdurable's journal")
 
 
@@ -417,5 +430,7 @@ def read_server(admin_url: str) -> list[RecordedInvocation]:
                            "retention ran out)")
         out.append(RecordedInvocation(record, mapped.entries, origin=admin_url,
                                       unjudgeable=unjudgeable,
-                                      source_indices=tuple(mapped.source_indices)))
+                                      source_indices=tuple(mapped.source_indices),
+                                      signals=tuple(mapped.signals),
+                                      awakeable_ids=awakeable_ids_of(inv_id)))
     return out

@@ -96,16 +96,100 @@ def test_a_cancelled_sleep_replays_against_the_same_handler() -> None:
     assert report.ok, str(report)
 
 
-def test_an_awakeable_cannot_be_judged_and_says_why() -> None:
+# An awakeable handed to a helper, then a named signal, as restate-server 1.7.12
+# journals them for restate-sdk 1.3: no command for ctx.awakeable() or
+# ctx.signal(), only the signal notifications that complete them.
+INV = "inv_1afcLBJ9VGGR0lOH5B9vWA3Pw9HjvrJxZf"
+AWK = "sign_18einq1M1VXcBokF3YbrMRFv9QG3h748LAAAAEQ"  # its awakeable of signal 17
+HELPER = {"Service": {"name": "Helper", "handler": "resolve", "scope": None}}
+
+
+def _waiter(second_awakeable: bool = False, send_other: bool = False) -> Any:
+    svc = restate.Service("Waiter")
+
+    @svc.handler()
+    async def wait(ctx: restate.Context) -> str:
+        aid, promise = ctx.awakeable(type_hint=str)
+        ctx.generic_send("Helper", "resolve", json.dumps("other" if send_other else aid).encode())
+        got = await promise
+        await ctx.run_typed("note", lambda: "noted")
+        if second_awakeable:
+            await ctx.awakeable(type_hint=str)[1]
+        approved = await ctx.signal("approval", type_hint=bool)
+        return f"{got} {approved}"
+
+    return svc
+
+
+def _recorded() -> restate.RecordedInvocation:
+    from simdurable._replay._restate_ids import awakeable_ids_of
+    from simdurable.runtime._store import InvocationRecord
+
+    mapped = map_journal(rows(
+        {"Command": {"Input": {"headers": [], "payload": [], "name": ""}}},
+        {"Command": {"OneWayCall": {"request": {"invocation_id": "inv_1x",
+                                                "invocation_target": HELPER,
+                                                "parameter": b(json.dumps(AWK))},
+                                    "invocation_id_notification_idx": 1, "name": ""}}},
+        {"Notification": {"Completion": {"CallInvocationId": {"completion_id": 1,
+                                                              "invocation_id": "inv_1x"}}}},
+        {"Notification": {"Signal": {"id": {"Index": 17}, "result": {"Success": b('"ok"')}}}},
+        {"Command": {"Run": {"completion_id": 2, "name": "note"}}},
+        {"Notification": {"Completion": {"Run": {"completion_id": 2,
+                                                 "result": {"Success": b('"noted"')}}}}},
+        {"Notification": {"Signal": {"id": {"Name": "approval"},
+                                     "result": {"Success": b("true")}}}},
+        {"Command": {"Output": {"result": {"Success": b('"ok true"')}, "name": ""}}},
+    ), INV)
+    assert mapped.unmapped == ""
+    assert [(n.position, n.signal, n.source_index) for n in mapped.signals] == [
+        (1, 17, 3), (3, "approval", 6)]
+    rec = InvocationRecord(id=INV, service="Waiter", handler="wait", key=None, input=b"",
+                           seq=0, status="completed", result=mapped.output)
+    return restate.RecordedInvocation(rec, mapped.entries, signals=tuple(mapped.signals),
+                                      source_indices=tuple(mapped.source_indices),
+                                      awakeable_ids=awakeable_ids_of(INV))
+
+
+def test_awakeables_and_signals_recorded_by_restate_are_replayed() -> None:
+    """Each ``ctx.awakeable()`` and ``ctx.signal()`` is put where the code makes it,
+    with the completion Restate recorded, and the awakeable's id is Restate's:
+    the send that hands it on replays."""
+    report = restate.replay_journals([_waiter()], [_recorded()])
+    assert report.ok, str(report)
+
+
+def test_code_that_changed_around_an_awakeable_diverges() -> None:
+    # another payload where the awakeable's id was sent
+    sent = restate.replay_journals([_waiter(send_other=True)], [_recorded()]).results[0]
+    assert sent.verdict == "diverges" and sent.recorded is not None
+    assert AWK in sent.recorded and sent.source_index == 1
+    # a second awakeable that no completion ever reached: the ended invocation waits
+    more = restate.replay_journals([_waiter(second_awakeable=True)], [_recorded()]).results[0]
+    assert more.verdict == "diverges", more.describe()
+    assert "waits for more" in more.reason or "issues another" in more.reason
+
+
+def test_restate_awakeable_ids_are_computed_from_the_invocation_id() -> None:
+    from simdurable._replay._restate_ids import awakeable_id, awakeable_ids_of
+
+    assert awakeable_id(INV, 17) == AWK  # as restate-server 1.7.12 gave it to the handler
+    assert awakeable_id("inv_1afcLBJ9VGGR1Xhh8GIPmL29QLcT08ONBM", 17) == (
+        "sign_18einq1M1VXeaQCzHGlYrJt0lJYtTg0VAAAAAEQ")
+    assert awakeable_ids_of("inv_b333") is None  # the simulation's ids are not Restate's
+    with pytest.raises(ValueError, match="not a Restate invocation id"):
+        awakeable_id("inv_1ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", 17)
+
+
+def test_a_signal_of_restates_own_cannot_be_judged() -> None:
     mapped = map_journal(rows(
         INPUT,
         {"Command": {"Run": {"completion_id": 1, "name": "a"}}},
-        {"Notification": {"Signal": {"id": {"Index": 17}, "result": {"Success": b('"v"')}}}},
+        {"Notification": {"Signal": {"id": {"Index": 5}, "result": "Void"}}},
     ))
     assert len(mapped.entries) == 1
     assert mapped.unmapped.startswith(
-        "Restate journal entry #2 (Notification): a signal ({'Index': 17}):")
-    assert "ctx.awakeable() and ctx.signal() journal no command on Restate" in mapped.unmapped
+        "Restate journal entry #2 (Notification): a signal ({'Index': 5}) of Restate's own")
 
 
 @pytest.mark.parametrize(("entry", "message"), [

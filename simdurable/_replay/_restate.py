@@ -44,16 +44,27 @@ Notification Completion X {cid, result} ``completion`` of the command that holds
                                         empty value)
 Notification CallInvocationId           no entry: simdurable knows a callee's id at once
 Notification Signal {Index 1}           ``cancelled``
+Notification Signal {Index n >= 17}     no entry here: kept in ``signals`` (the
+                                        completion of the handler's (n-16)-th awakeable)
+Notification Signal {Name s}            no entry here: kept in ``signals`` (the
+                                        completion of a ``ctx.signal(s)``)
 ======================================  ===================================================
 
+``ctx.awakeable()`` and ``ctx.signal()`` have no command on Restate (only
+the signal notification that completes them), where simdurable journals an
+``awakeable``/``signal`` command where it was called: their completions are
+kept apart (``RecordedInvocation.signals``), and the replay puts each such
+command where the current code makes it (``_core.Replayer``), as Restate's
+own replay does, which does not check where they were made. The awakeable's
+id is computed as Restate gives it (``_restate_ids.awakeable_id``), so that
+code handing it on replays.
+
 What has no counterpart makes the invocation *cannot be judged*, with the
-entry named: ``ctx.awakeable()`` and ``ctx.signal()`` (Restate journals no
-command for them, only the signal notification that completes them, where
-simdurable journals an ``awakeable``/``signal`` command where it was
-called), ``GetInvocationOutput``, and any entry type this table does not
-list. Ids differ between the two: Restate's invocation and awakeable ids are
-its own, and ``ctx.random()``/``ctx.uuid()`` are seeded differently, so a
-payload built from them does not replay here.
+entry named: ``GetInvocationOutput``, a signal of Restate's own (an index
+from 2 to 16), and any entry type this table does not list. Ids differ
+between the two otherwise: ``ctx.random()``/``ctx.uuid()`` are seeded
+differently, so a payload built from them does not replay here. A journal of
+version 1 is refused, saying why (``V1_WHY``).
 
 ``RecordedInvocation.source_indices`` keeps, for each simdurable entry, the
 index of the Restate entry it came from, so that a divergence names both.
@@ -103,6 +114,14 @@ from ._export import JournalSourceError
 from ._restate_ids import awakeable_ids_of
 
 JOURNAL_VERSION: Final = 2
+# Why journal version 1 is refused rather than read.
+V1_WHY: Final = (
+    "Restate's admin API gives a version 1 entry only as the raw protobuf message of "
+    "service protocol 1-3 (the column entry_json, which simdurable maps, is filled for "
+    "version 2 only), and simdurable does not decode those messages. Such journals belong "
+    "to invocations started by an SDK of service protocol 3 or older; Restate moves an "
+    "invocation to version 2 only before its first entry after the input, so let them "
+    "finish (or kill them) before the deploy, then replay the others.")
 CANCEL_SIGNAL: Final = 1
 QUERY_TIMEOUT_S: Final = 30.0
 
@@ -260,7 +279,8 @@ def map_journal(rows: Iterable[Mapping[str, Any]], invocation: str = "") -> Mapp
             raise JournalSourceError(
                 f"invocation {invocation}: {where} ({row.get('entry_type')}) is of journal "
                 f"version {row.get('version')!r}; simdurable reads version {JOURNAL_VERSION} "
-                "(service protocol 4 and later, Restate 1.4+)")
+                "(service protocol 4 and later, Restate 1.4+). "
+                + (V1_WHY if row.get("version") == 1 else ""))
         raw = row.get("entry_json")
         try:
             entry = json.loads(raw) if isinstance(raw, str) else raw

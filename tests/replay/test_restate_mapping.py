@@ -159,6 +159,23 @@ def test_awakeables_and_signals_recorded_by_restate_are_replayed() -> None:
     assert report.ok, str(report)
 
 
+def test_an_export_keeps_what_restate_journals_of_awakeables_and_signals(
+        tmp_path: Any) -> None:
+    path = tmp_path / "restate.json"
+    restate.export_journals([_recorded()], path)
+    doc = json.loads(path.read_text())
+    assert [n["signal"] for n in doc["invocations"][0]["unjournaled_signals"]] == [
+        17, "approval"]
+    assert restate.replay_journals([_waiter()], str(path)).ok
+    assert not restate.replay_journals([_waiter(send_other=True)], str(path)).ok
+    doc["invocations"][0]["unjournaled_signals"][0]["position"] = 99
+    path.write_text(json.dumps(doc))
+    with pytest.raises(restate.JournalSourceError,
+                       match=r"invocation #0 \(inv_1afc\w+\): unjournaled signal #0: field "
+                             r"'position' is 99, not a journal index from 0 to 3"):
+        restate.replay_journals([_waiter()], str(path))
+
+
 def test_code_that_changed_around_an_awakeable_diverges() -> None:
     # another payload where the awakeable's id was sent
     sent = restate.replay_journals([_waiter(send_other=True)], [_recorded()]).results[0]
@@ -211,6 +228,10 @@ def test_another_journal_version_is_a_clear_error() -> None:
     with pytest.raises(restate.JournalSourceError,
                        match=r"invocation inv_9: Restate journal entry #0 \(Command\) is of "
                              r"journal version 1; simdurable reads version 2"):
+        map_journal(rows(INPUT, version=1), "inv_9")
+    with pytest.raises(restate.JournalSourceError,
+                       match=r"only as the raw protobuf message of service protocol 1-3 .*"
+                             r"let them finish \(or kill them\) before the deploy"):
         map_journal(rows(INPUT, version=1), "inv_9")
     bad = rows(INPUT)
     bad[0]["entry_json"] = "{not json"

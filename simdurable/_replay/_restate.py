@@ -304,6 +304,8 @@ def _map_entry(out: MappedJournal, by_cid: dict[int, int], entry: Any, index: in
     if not isinstance(inner, dict) or len(inner) != 1:
         raise Unmapped(f"{where}: not a Command or a Notification")
     (kind, body), = inner.items()
+    if not isinstance(body, dict):
+        raise Unmapped(f"{where}: malformed ({kind} holds {body!r:.40}, not an object)")
     if family == "Command":
         if kind == "Input":
             out.input = _bytes(body.get("payload", []), where)

@@ -217,6 +217,7 @@ def test_a_signal_of_restates_own_cannot_be_judged() -> None:
     ({"Command": {"Call": {"request": {"invocation_target": {"Nowhere": 1}}}}},
      "a call target simdurable does not know"),
     ({"Command": {"SetState": {"value": [1]}}}, "malformed (KeyError('key'))"),
+    ({"Command": {"Run": None}}, "malformed (Run holds None, not an object)"),
     ({"Command": {"Run": {"completion_id": 1}}, "Extra": {}}, "not a Command or a Notification"),
 ])
 def test_entries_without_a_counterpart_are_named(entry: dict[str, Any], message: str) -> None:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,30 +58,12 @@ def _st() -> Any:
     return strategies
 
 
-@contextmanager
-def unwatched() -> Iterator[None]:
-    """Hide Hypothesis's own clock and RNG calls from strict mode's profile hook.
-
-    Fault points are consulted while handler code runs, so a draw made there
-    would otherwise be reported as the handler calling ``time.perf_counter``.
-    """
-    previous = sys.getprofile()
-    if previous is None:
-        yield
-        return
-    sys.setprofile(None)
-    try:
-        yield
-    finally:
-        sys.setprofile(previous)
-
-
 class DataChooser(RandomChooser):
     """Schedule decisions drawn from Hypothesis data, as offsets from a seeded RNG."""
 
     def __init__(self, data: Any, seed: int) -> None:
         super().__init__(seed)
-        self._data = data
+        self._draw = fast_draw(data)
         self.decisions: list[int] = []
         self.offsets: list[int] = []
         self._ints: dict[int, Any] = {}
@@ -92,8 +73,18 @@ class DataChooser(RandomChooser):
         strategy = self._ints.get(n)
         if strategy is None:
             strategy = self._ints[n] = _st().integers(0, n - 1)
-        with unwatched():
-            offset: int = self._data.draw(strategy)
+        # Decisions are drawn while handler code runs: strict mode's profile
+        # hook is off meanwhile, or Hypothesis's own clock and RNG calls would
+        # be taken for the handler's. (Inline, not a context manager: this
+        # runs at every decision and fault point.)
+        hook = sys.getprofile()
+        if hook is not None:
+            sys.setprofile(None)
+        try:
+            offset: int = self._draw(strategy)
+        finally:
+            if hook is not None:
+                sys.setprofile(hook)
         choice = (base + offset) % n
         self.offsets.append(offset)
         self.decisions.append(choice)
@@ -102,8 +93,14 @@ class DataChooser(RandomChooser):
     def chance(self, p: float, label: str) -> bool:
         if p <= 0:
             return False
-        with unwatched():
-            flip: bool = self._data.draw(_st().booleans())
+        hook = sys.getprofile()
+        if hook is not None:
+            sys.setprofile(None)
+        try:
+            flip: bool = self._draw(_st().booleans())
+        finally:
+            if hook is not None:
+                sys.setprofile(hook)
         hit = (self.rng.random() < p) != flip
         self.offsets.append(int(flip))
         self.decisions.append(int(hit))
@@ -183,15 +180,33 @@ class Swarm:
 Draw = Callable[[int], int]
 
 
+def fast_draw(data: Any) -> Callable[[Any], Any]:
+    """``st.data()``'s draw without its per-draw bookkeeping.
+
+    ``DataObject.draw`` wraps every draw in what only a failing example's
+    printout and Hypothesis's explain phase use (a description string, an
+    argument span, two copies of the global RNG's state to warn about
+    ``random`` in strategies): more than half of a draw's cost, and a run
+    draws at every fault point. Drawing from the test's ``ConjectureData``
+    keeps the same choices and the same spans, so generation and shrinking
+    are unchanged.
+    """
+    conjecture = getattr(data, "conjecture_data", None)
+    if conjecture is None or not callable(getattr(conjecture, "draw", None)):
+        return data.draw  # type: ignore[no-any-return]  # a Hypothesis without it
+    return conjecture.draw  # type: ignore[no-any-return]
+
+
 def data_draw(data: Any) -> Draw:
     """``draw(n)``: an index in ``range(n)`` from Hypothesis data (shrinks to 0)."""
     cache: dict[int, Any] = {}
+    fetch = fast_draw(data)
 
     def draw(n: int) -> int:
         strategy = cache.get(n)
         if strategy is None:
             strategy = cache[n] = _st().integers(0, n - 1)
-        value: int = data.draw(strategy)
+        value: int = fetch(strategy)
         return value
 
     return draw
@@ -215,8 +230,15 @@ class DataExplorer:
     terminal: bool = False  # a terminal failure was injected in this run
 
     def __call__(self, point: FaultPoint) -> Fault | None:
-        with unwatched():
+        # Unwatched by strict mode, as every draw (see ``DataChooser.choose``).
+        hook = sys.getprofile()
+        if hook is not None:
+            sys.setprofile(None)
+        try:
             fault = self._propose(point)
+        finally:
+            if hook is not None:
+                sys.setprofile(hook)
         self.log.append((point, fault))
         if point.phase == EFFECT_DONE:
             self.ran.add((point.invocation, point.index))

@@ -59,6 +59,7 @@ from ._chooser import (
     Swarm,
     data_draw,
     delays_for,
+    fast_draw,
     make_fault,
 )
 from ._explain import delays_like
@@ -606,6 +607,7 @@ class Exploration:
         from hypothesis.errors import Flaky
 
         state: dict[str, Any] = {"n": 0, "last": None}
+        seeds = st.integers(0, 2**32 - 1)
 
         class Found(Exception):
             pass
@@ -618,7 +620,7 @@ class Exploration:
         @given(st.data())
         def example(data: Any) -> None:
             state["n"] += 1
-            seed = data.draw(st.integers(0, 2**32 - 1))
+            seed = fast_draw(data)(seeds)
             swarm = Swarm.from_seed(seed)
             chooser = DataChooser(data, seed)
             explorer = DataExplorer(data_draw(data), swarm, delays_for(self.horizon_ms))

@@ -92,3 +92,14 @@ def test_hot_path_goals_script_runs_on_a_tiny_size() -> None:
     assert done.returncode == 0, done.stderr
     assert "fresh step overhead (100 steps)" in done.stdout
     assert "fused lone step (A), general (B)" in done.stdout
+
+
+def test_exploration_speed_script_runs_on_a_tiny_size() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.explore_speed", "--tiny"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "one `Simulation` per crash point" in done.stdout
+    assert "`check(max_examples=0)`" in done.stdout
+    assert "drawing through `st.data()`'s `draw` (before)" in done.stdout

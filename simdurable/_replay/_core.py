@@ -335,7 +335,12 @@ def _place_signals(inv: RecordedInvocation, placed: list[tuple[int, Entry]]
     """``inv`` with the awakeable and signal commands of ``placed`` put in its
     journal, each followed (at once, or where it was recorded if later) by its
     completion; and, for each entry of the new journal, the recorded entry it
-    stands before (for placing the next command)."""
+    stands before (for placing the next command).
+
+    A command placed before recorded entry ``j`` comes after the notifications
+    recorded before ``j``: a replay takes the notifications at its cursor
+    before it matches the next command, so the code had seen them when it
+    made the command there."""
     journal, indices = inv.journal, inv.source_indices
     by_point: dict[int, list[Entry]] = {}
     for at, command in placed:
@@ -364,6 +369,16 @@ def _place_signals(inv: RecordedInvocation, placed: list[tuple[int, Entry]]
         source.append(note.source_index if note.source_index is not None else source_at(j))
 
     for j in range(len(journal) + 1):
+        for note in notes.get(j, []):
+            key = note.signal
+            if isinstance(key, str):
+                taken[key] = taken.get(key, 0) + 1
+                key = f"{key}#{taken[key]}"
+            note = dataclasses.replace(note, signal=key)
+            if key in command_of:
+                complete(note, j)
+            else:
+                early[key] = note
         for command in by_point.get(j, []):
             if command.kind == AWAKEABLE:
                 signal: int | str = FIRST_AWAKEABLE_SIGNAL + awakeables
@@ -377,16 +392,6 @@ def _place_signals(inv: RecordedInvocation, placed: list[tuple[int, Entry]]
             source.append(source_at(j))
             if signal in early:
                 complete(early.pop(signal), j)
-        for note in notes.get(j, []):
-            key = note.signal
-            if isinstance(key, str):
-                taken[key] = taken.get(key, 0) + 1
-                key = f"{key}#{taken[key]}"
-            note = dataclasses.replace(note, signal=key)
-            if key in command_of:
-                complete(note, j)
-            else:
-                early[key] = note
         if j < len(journal):
             entry = journal[j]
             if entry.kind == COMPLETION and entry.target in moved:

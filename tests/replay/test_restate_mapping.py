@@ -264,3 +264,46 @@ def test_fuzzed_restate_entries_map_or_say_why(entries: list[Any], version: Any)
     for i, entry in enumerate(mapped.entries):  # completions point back at a command
         if entry.kind == "completion":
             assert 0 <= entry.target < i and entry.result is not None
+
+
+def test_an_awakeable_made_after_waiting_on_another_replays() -> None:
+    """The second awakeable is made once the first one's completion has arrived:
+    its command is put after that completion, where the code made it (as on
+    restate-server 1.7.12, seen with the conformance suite's random programs)."""
+    from simdurable._replay._restate_ids import awakeable_id, awakeable_ids_of
+    from simdurable.runtime._store import InvocationRecord
+
+    svc = restate.Service("Twice")
+
+    @svc.handler()
+    async def go(ctx: restate.Context) -> str:
+        first, p1 = ctx.awakeable(type_hint=str)
+        ctx.generic_send("Helper", "resolve", json.dumps(first).encode())
+        got = await p1
+        second, p2 = ctx.awakeable(type_hint=str)
+        ctx.generic_send("Helper", "resolve", json.dumps(second).encode())
+        return got + await p2
+
+    def send(awk: str, n: int) -> list[dict[str, Any]]:
+        return [{"Command": {"OneWayCall": {"request": {
+                    "invocation_id": f"inv_1h{n}", "invocation_target": HELPER,
+                    "parameter": b(json.dumps(awk))}, "invocation_id_notification_idx": n}}},
+                {"Notification": {"Completion": {"CallInvocationId": {
+                    "completion_id": n, "invocation_id": f"inv_1h{n}"}}}}]
+
+    def signal(n: int, value: str) -> dict[str, Any]:
+        return {"Notification": {"Signal": {"id": {"Index": n},
+                                            "result": {"Success": b(json.dumps(value))}}}}
+
+    mapped = map_journal(rows(
+        {"Command": {"Input": {"headers": [], "payload": [], "name": ""}}},
+        *send(awakeable_id(INV, 17), 1), signal(17, "a"),
+        *send(awakeable_id(INV, 18), 2), signal(18, "b"),
+        {"Command": {"Output": {"result": {"Success": b('"ab"')}, "name": ""}}},
+    ), INV)
+    rec = InvocationRecord(id=INV, service="Twice", handler="go", key=None, input=b"",
+                           seq=0, status="completed", result=mapped.output)
+    recorded = restate.RecordedInvocation(rec, mapped.entries, signals=tuple(mapped.signals),
+                                          awakeable_ids=awakeable_ids_of(INV))
+    report = restate.replay_journals([svc], [recorded])
+    assert report.ok, str(report)

@@ -52,3 +52,20 @@ def _importable(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except ImportError:
         return False
+
+
+def load_externals(names: list[str], setting: str) -> list[Any]:
+    """The fake externals ``names`` (each a FakeExternal or a list of them); a
+    name that is something else is a ``LoadError`` naming ``setting`` and the
+    name, not an ``AttributeError`` on the first reset."""
+    from ._api.external import FakeExternal
+
+    out: list[Any] = []
+    for name in names:
+        obj = load_object(name)
+        for o in obj if isinstance(obj, (list, tuple)) else [obj]:
+            if not isinstance(o, FakeExternal):
+                raise LoadError(f"{setting}: {name!r} is {type(o).__name__}, not a "
+                                f"FakeExternal (or a list of them)")
+            out.append(o)
+    return out

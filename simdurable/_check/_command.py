@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from .._api.external import FakeExternal
 from .._api.service import App, Handler, Service, VirtualObject, Workflow, handler_of
-from .._loader import LoadError, load_object
+from .._loader import LoadError, load_externals, load_object
 from .._restate import is_hostable, restate_handler_of
 from ..runtime._errors import SimdurableError
 from ..runtime._faults import FaultPlanError
@@ -114,7 +114,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
         raise LoadError("--invoke is needed to say which handler to check, like "
                         '--invoke "Greeter/greet"')
     if args.externals is not None:
-        externals = [load_object(name) for name in args.externals]
+        externals = load_externals(list(args.externals), "--externals")
     return services, invoke, externals
 
 

@@ -12,6 +12,7 @@ a CI cache) or Redis (``redis://host:port/db``, through Hypothesis's own
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 DEFAULT_DATABASE = ".simdurable/examples"
@@ -34,9 +35,30 @@ def open_database(spec: str) -> Any:
         from hypothesis.extra.redis import RedisExampleDatabase
 
         return RedisExampleDatabase(redis.Redis.from_url(spec))
+    if "://" in spec:
+        raise DatabaseError(f"database {spec!r}: not a directory nor a redis:// URL")
+    _check_directory(spec)
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     return DirectoryBasedExampleDatabase(spec)
+
+
+def _check_directory(spec: str) -> None:
+    """Refuse at once a directory database that could never be written: found
+    only when a failure is saved, after hours of soaking, it would be lost."""
+    if not spec.strip():
+        raise DatabaseError("database '': empty; name a directory or a redis:// URL")
+    path = os.path.abspath(spec)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise DatabaseError(f"database {spec!r}: is a file, not a directory")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise DatabaseError(f"database {spec!r}: {parent} is a file, so the directory "
+                            f"cannot be made")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DatabaseError(f"database {spec!r}: {parent} cannot be written")
 
 
 def case_key(invoke: str, input: Any, concurrent: int) -> bytes:

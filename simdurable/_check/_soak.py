@@ -17,11 +17,12 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from .._loader import LoadError
 from ..runtime._errors import SimdurableError
 from ._database import DEFAULT_DATABASE, DatabaseError, open_database, save
+from ._parallel import MAX_JOBS
 
 
 @dataclass
@@ -51,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only shard I of N (1 <= I <= N): the seeds s with "
                              "(s - A) %% N == I - 1 (default 1/1)")
     parser.add_argument("--budget", default=None, metavar="TIME",
-                        help="stop starting checks after this long: 90, 90s, 15m, 2h "
+                        help="stop starting checks after this long: 90, 90s, 15m, 2h, 1d "
                              "(default: no limit)")
     parser.add_argument("--max-examples", type=int, default=25,
                         help="generated examples per check (default 25)")
@@ -64,7 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not report clock/random/uuid calls outside steps")
 
 
+# len() of a range fails beyond sys.maxsize; no campaign gets near this anyway.
+MAX_SEEDS: Final = 10**15
+
+
 def seed_range(text: str) -> range:
+    """The seeds of ``--seeds A:B``, refused with what to write when malformed."""
     a, sep, b = text.partition(":")
     try:
         lo, hi = int(a), int(b)
@@ -73,6 +79,9 @@ def seed_range(text: str) -> range:
                          f"not {text!r}") from None
     if not sep or lo < 0 or hi <= lo:
         raise ValueError(f"--seeds must be A:B with 0 <= A < B, not {text!r}")
+    if hi - lo > MAX_SEEDS:
+        raise ValueError(f"--seeds {text!r} holds {hi - lo} seeds; a range holds at most "
+                         f"{MAX_SEEDS} (split it with --shard, or stop it with --budget)")
     return range(lo, hi)
 
 
@@ -95,7 +104,7 @@ def shard_seeds(seeds: range, shard: int, of: int) -> range:
 def parse_budget(text: str | None) -> float | None:
     if text is None:
         return None
-    units = {"s": 1, "m": 60, "h": 3600}
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     raw, scale = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
     try:
         seconds = float(raw) * scale
@@ -120,19 +129,22 @@ def _module_targets(args: argparse.Namespace, input_value: Any) -> list[SoakTarg
 
 def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
     """The handlers ``pytest --simdurable`` checks, from ``[tool.simdurable]``."""
-    from .._loader import load_object
-    from .._pytest._settings import load_settings
+    from .._api.service import App
+    from .._loader import load_externals, load_object
+    from .._pytest._settings import load_settings, unknown_name
     from .._restate import native_services
 
     settings = load_settings(rootdir, {}, {})
     services: list[Any] = []
     for name in settings.services:
         obj = load_object(name)
-        services += native_services(obj if isinstance(obj, (list, tuple)) else [obj])
-    externals: list[Any] = []
-    for name in settings.externals:
-        obj = load_object(name)
-        externals += list(obj) if isinstance(obj, (list, tuple)) else [obj]
+        for o in native_services(obj if isinstance(obj, (list, tuple, App)) else [obj]):
+            if not isinstance(getattr(o, "handlers", None), dict):
+                raise LoadError(f"[tool.simdurable] services: {name!r} is {type(o).__name__}, "
+                                "not a Service/VirtualObject/Workflow (or a list of them, or "
+                                "a restate.app(...))")
+            services.append(o)
+    externals = load_externals(settings.externals, "[tool.simdurable] externals")
     available: dict[str, tuple[Any, Any]] = {}
     shared: set[str] = set()
     for svc in services:
@@ -142,12 +154,19 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
                 shared.add(f"{svc.name}/{h.name}")
     wanted = [t for t in available if t not in shared] if settings.handlers is None \
         else list(settings.handlers)
+    keyed = [svc.name for svc in services if svc.service_tag.kind != "service"]
+    for setting, names, known in (("handlers", wanted, available),
+                                  ("exclude", settings.exclude, available),
+                                  ("world", settings.world, available),
+                                  ("inputs", settings.inputs, available),
+                                  ("keys", settings.keys, keyed)):
+        for name in names:
+            if name not in known:
+                raise LoadError(unknown_name(setting, name, list(known)))
     out = []
     for target in wanted:
         if target in settings.exclude:
             continue
-        if target not in available:
-            raise LoadError(f"[tool.simdurable] handlers: no handler {target!r}")
         svc, h = available[target]
         invoke = target
         if svc.service_tag.kind != "service":
@@ -194,6 +213,11 @@ def run(args: argparse.Namespace) -> int:
         seeds = seed_range(args.seeds)
         shard, of = parse_shard(args.shard)
         budget = parse_budget(args.budget)
+        if args.max_examples < 0:
+            raise ValueError(f"--max-examples must be 0 or more, not {args.max_examples}")
+        if not 1 <= args.jobs <= MAX_JOBS:
+            raise ValueError(f"-j must be from 1 to {MAX_JOBS} (worker processes), "
+                             f"not {args.jobs}")
         input_value = json.loads(args.input)
         if args.targets:
             targets = _module_targets(args, input_value)
@@ -225,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             progress.clear()
     where = f"seeds {seeds.start}:{seeds.stop}" + (f", shard {shard}/{of}" if of > 1 else "")
     print(summary.render(where, database))
-    return 1 if summary.failures else 0
+    return 1 if summary.failures else 2 if summary.errors else 0
 
 
 @dataclass

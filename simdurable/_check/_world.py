@@ -23,9 +23,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from ..runtime._errors import SimdurableError
+from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS, FaultPlanError, parse_duration_ms
 from ..runtime._ids import parse_awakeable_id
 from ..runtime._journal import PROMISE_COMPLETE, PROMISE_GET, PROMISE_PEEK
-from ..runtime._retry import to_ms
 
 if TYPE_CHECKING:
     from .._sim import InvocationHandle, Simulation
@@ -121,8 +121,15 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _when(at: timedelta | float | None) -> int | None:
-    return None if at is None else to_ms(at, 0)
+def _when(at: timedelta | float | None, where: str = "at") -> int | None:
+    """Milliseconds of a Python-API duration, refused as the JSON form is when it
+    is negative, not a duration, or beyond what the virtual clock can reach."""
+    if at is None:
+        return None
+    if isinstance(at, timedelta):
+        return _duration(at.total_seconds(), where) if at >= timedelta(0) else \
+            _duration(at, where)
+    return _duration(at, where)
 
 
 def resolve_promise(name: str, value: Any = None, *, workflow: str | None = None,
@@ -162,21 +169,28 @@ def send(target: str, input: Any = None, *, at: timedelta | None = None) -> Worl
 
 def advance(by: timedelta, *, at: timedelta | None = None) -> WorldEvent:
     """Let virtual time pass (timers fire), as a clock on the wall would."""
-    return WorldEvent(ADVANCE, by_ms=to_ms(by, 0), at_ms=_when(at))
+    by_ms = _when(by, "advance(by)")
+    return WorldEvent(ADVANCE, by_ms=0 if by_ms is None else by_ms, at_ms=_when(at))
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*$")
 
 def _duration(value: Any, where: str) -> int:
+    """Milliseconds from a JSON duration, refusing what no clock reaches: a
+    number beyond ``MAX_DURATION`` (or inf) would overflow the virtual clock."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        if not value * 1000 <= MAX_DURATION_MS:   # also inf and nan
+            raise ValueError(f"{where}: {_short(value)} seconds is too long; the limit is "
+                             f"{MAX_DURATION}")
         return int(value * 1000)
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
-            return int(float(m.group(1)) * _UNIT_MS[m.group(2)])
-    raise ValueError(f"{where}: {value!r} is not a duration like 500ms, 5s, 2m, 1h or 1d")
+            try:
+                return parse_duration_ms(m.group(1) + m.group(2))
+            except FaultPlanError as err:
+                raise ValueError(f"{where}: {err}") from None
+    raise ValueError(f"{where}: {_short(value)} is not a duration like 500ms, 5s, 2m, 1h or 1d")
 
 
 _FIELDS: Final = {

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from .._api.service import App
-from .._loader import LoadError, load_object
+from .._loader import LoadError, load_externals, load_object
 from .._restate import native_services
-from ._settings import Settings
+from ._settings import Settings, unknown_name
 
 PROPERTY = "simdurable"
 
@@ -329,11 +329,11 @@ def handler_items(session: pytest.Session, settings: Settings,
     externals: list[Any] = []
     for name in settings.externals:
         try:
-            obj = load_object(name)
-        except Exception as err:  # noqa: BLE001 - LoadError or the module's own failure
+            externals += load_externals([name], "[tool.simdurable] externals")
+        except LoadError as err:
+            error(name, str(err))
+        except Exception as err:  # noqa: BLE001 - the user's module failed to import
             error(name, f"[tool.simdurable] externals: {err}")
-            continue
-        externals += list(obj) if isinstance(obj, (list, tuple)) else [obj]
     available: dict[str, tuple[Any, Any]] = {}
     shared: set[str] = set()
     for svc in services:
@@ -389,6 +389,10 @@ def handler_items(session: pytest.Session, settings: Settings,
             hint = f"; did you mean {close[0]!r}?" if close else ""
             error(f"world:{target}", f"[tool.simdurable] world: no handler {target!r}{hint} "
                                      f"(handlers: {', '.join(available) or 'none'})")
+    keyed = [svc.name for svc in services if svc.service_tag.kind != "service"]
+    for name in settings.keys:
+        if name not in keyed:
+            error(f"keys:{name}", unknown_name("keys", name, keyed))
     for target in settings.inputs:
         if target not in available and (settings.handlers is None or target not in wanted):
             close = difflib.get_close_matches(target, list(available), n=1)

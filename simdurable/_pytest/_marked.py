@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._api.external import FakeExternal
-from .._loader import load_object
+from .._loader import load_externals, load_object
 from .._sim import Simulation
 from ..runtime._faults import CRASH, PHASES, Fault, FaultPlan, FaultPoint
 
@@ -69,7 +69,8 @@ class SimFactory:
                 )
             services = _load_all(self._service_names)
         if externals is None:
-            externals = _load_all(self._external_names)
+            externals = load_externals(list(self._external_names),
+                                       "[tool.simdurable] externals")
         for ext in externals:
             if id(ext) not in self._seen:
                 self._seen.add(id(ext))

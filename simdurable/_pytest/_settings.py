@@ -78,6 +78,19 @@ def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int
     return n
 
 
+def unknown_name(setting: str, name: str, known: list[str]) -> str:
+    """The error for a ``[tool.simdurable]`` entry naming no handler (or no
+    object or workflow, for ``keys``), with the closest name."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    what, kinds = ("object or workflow", "objects and workflows") if setting == "keys" \
+        else ("handler", "handlers")
+    return (f"[tool.simdurable] {setting}: no {what} {name!r}{hint} "
+            f"({kinds}: {', '.join(known) or 'none'})")
+
+
 def read_pyproject(rootdir: str) -> dict[str, Any]:
     """The ``[tool.simdurable]`` table of ``rootdir/pyproject.toml`` (empty if none)."""
     path = os.path.join(rootdir, "pyproject.toml")
@@ -85,7 +98,13 @@ def read_pyproject(rootdir: str) -> dict[str, Any]:
         return {}
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            raw = f.read()
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ValueError(f"{path}:{line}:{col}: cannot read it: byte "
+                         f"{raw[err.start]:#04x} is not UTF-8 (TOML files are UTF-8)") from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ValueError(f"{path}: cannot read it: {err}") from None
     table = data.get("tool", {}).get("simdurable", {})
@@ -184,7 +203,10 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
     if "world" in table:
         s.world = _world(table["world"])
     if "concurrent" in table:
-        s.concurrent = _int("concurrent", table["concurrent"], 1)
+        from .._check._explore import MAX_CONCURRENT
+
+        # How many run at once, the target included: 1 turns it off.
+        s.concurrent = _int("concurrent", table["concurrent"], 1, MAX_CONCURRENT)
     if "keys" in table:
         keys = table["keys"]
         if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):

@@ -125,12 +125,25 @@ def export_document(invocations: Sequence[RecordedInvocation], source: str) -> d
 
 def write_export(invocations: Sequence[RecordedInvocation], path: str | os.PathLike[str],
                  source: str) -> None:
-    """Write the export to ``path`` (through a temporary file, then renamed)."""
+    """Write the export to ``path`` (through a temporary file, then renamed).
+    A path that cannot be written is a ``JournalSourceError`` naming it, not
+    the error of the temporary file's name."""
     text = json.dumps(export_document(invocations, source), indent=1, sort_keys=False)
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
+    target = os.fspath(path)
+    if not target or os.path.isdir(target):
+        raise JournalSourceError(f"cannot write the export to {target!r}: "
+                                 f"{'a directory' if target else 'an empty path'}; "
+                                 f"name a file, like journals.json")
+    tmp = f"{target}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        os.replace(tmp, target)
+    except OSError as err:
+        if os.path.isfile(tmp):
+            os.remove(tmp)
+        raise JournalSourceError(f"cannot write the export to {target!r}: "
+                                 f"{err.strerror or err}") from None
 
 
 # -- reading ----------------------------------------------------------------------------

@@ -1,0 +1,254 @@
+"""Bad input to the newer commands (``soak``, ``export-journals``, ``check --world``)
+and to ``[tool.simdurable]``: a one-line error naming the flag, setting or file,
+exit status 2, and never a traceback or a campaign that saves nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+from simdurable import world
+from simdurable._check._database import DatabaseError, open_database
+from simdurable._cli import main
+from simdurable._loader import LoadError, load_externals
+from simdurable._pytest._settings import load_settings
+from simdurable._replay._export import JournalSourceError, write_export
+from tests.fuzzing import fuzz
+
+pytest_plugins = ["pytester"]
+
+HANDLERS = '''
+import simdurable as sd
+
+bank = sd.FakeExternal("bank")
+shop = sd.Service("Shop")
+counter = sd.VirtualObject("Counter")
+
+
+@shop.handler()
+async def pay(ctx: sd.Context, amount: int) -> str:
+    return "ok"
+
+
+@counter.handler()
+async def add(ctx: sd.ObjectContext, n: int) -> int:
+    return n
+
+
+services = [shop, counter]
+'''
+
+PYPROJECT = '''
+[tool.pytest.ini_options]
+pythonpath = ["."]
+addopts = "-p no:cacheprovider -p no:hypothesispytest"
+
+[tool.simdurable]
+services = ["badmod:services"]
+externals = ["badmod:bank"]
+inputs = {{ "Shop/pay" = [10], "Counter/add" = [1] }}
+{extra}
+'''
+
+ORDER = json.dumps({"item": "book", "amount": 30})
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makepyfile(badmod=HANDLERS)
+    monkeypatch.chdir(pytester.path)
+    monkeypatch.syspath_prepend(str(pytester.path))
+    yield pytester
+    sys.modules.pop("badmod", None)
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], message: str) -> None:
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(("event", "message"), [
+    ('{"advance": "99999999999999999999999999h"}',
+     "--world #1.advance: duration '99999999999999999999999999h' is too long; the limit is "
+     "100000d"),
+    ('{"advance": 1e400}', "--world #1.advance: Infinity seconds is too long"),
+    ('{"call": {"target": "Shop/checkout"}, "at": "100001d"}',
+     "--world #1.at: duration '100001d' is too long"),
+])
+def test_a_world_duration_no_clock_reaches_is_refused_before_any_run(
+        capsys: pytest.CaptureFixture[str], event: str, message: str) -> None:
+    # It used to pass the parser and overflow the virtual clock in the first run.
+    assert main(["check", "examples.shop:checkout", "--input", ORDER, "--world", event]) == 2
+    _one_line_error(capsys, message)
+
+
+def test_python_world_events_refuse_durations_as_json_does() -> None:
+    from datetime import timedelta
+
+    assert world.advance(timedelta(hours=1)).by_ms == 3_600_000
+    assert world.call("A/b", at=timedelta(seconds=1.5)).at_ms == 1500
+    with pytest.raises(ValueError, match=r"advance\(by\): .* is too long; the limit is 100000d"):
+        world.advance(timedelta.max)
+    with pytest.raises(ValueError, match="is not a duration"):
+        world.send("A/b", at=timedelta(seconds=-1))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["5s", "1.5h", "99999999999999999999d", "1e400", " 2 m", "-1s"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["advance", "at", "call", "resolve_promise", "name",
+                                       "target", "input", "code", "workflow", "key",
+                                       "message", "value"]), inner, max_size=4),
+    max_leaves=12)
+
+
+@fuzz(300)
+@given(_JSON)
+def test_fuzz_world_events_are_read_or_refused_with_the_field(data: object) -> None:
+    try:
+        ev = world.from_dict(data, "--world #1")  # type: ignore[arg-type]
+    except ValueError as err:
+        assert str(err).startswith("--world #1")
+        return
+    for ms in (ev.at_ms, ev.by_ms):
+        assert ms is None or 0 <= ms <= 100_000 * 86_400_000
+    assert world.from_dict(ev.as_dict()) == ev
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seeds", "0:99999999999999999999999999999"],
+     "a range holds at most 1000000000000000 (split it with --shard"),
+    (["--max-examples", "-1"], "--max-examples must be 0 or more, not -1"),
+    (["-j", "0"], "-j must be from 1 to 256 (worker processes), not 0"),
+    (["--database", "pyproject.toml"], "database 'pyproject.toml': is a file, not a directory"),
+    (["--database", "pyproject.toml/sub"], "is a file, so the directory cannot be made"),
+    (["--database", "http://host/x"], "not a directory nor a redis:// URL"),
+])
+def test_soak_refuses_bad_arguments_before_the_first_seed(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str], args: list[str],
+        message: str) -> None:
+    # Before: a traceback (the seeds), a campaign of "could not check" lines ending
+    # "no failures" with status 0 (examples, jobs), or failures saved nowhere (database).
+    project.makefile(".toml", pyproject=PYPROJECT.format(extra=""))
+    assert main(["soak", "badmod:pay", "--input", "10", *args]) == 2
+    _one_line_error(capsys, message)
+
+
+def test_a_soak_whose_checks_cannot_run_does_not_exit_zero(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    project.makefile(".toml", pyproject=PYPROJECT.format(extra=""))
+    # A world event for a promise the handler never creates fails each check.
+    assert main(["soak", "--seeds", "0:1", "--max-examples", "0"]) == 0
+    capsys.readouterr()
+    project.makefile(".toml", pyproject=PYPROJECT.format(extra=(
+        '[tool.simdurable.world]\n"Shop/pay" = [{ resolve_promise = { name = "nope" } }]')))
+    assert main(["soak", "--seeds", "0:1", "--max-examples", "0"]) == 2
+    out = capsys.readouterr().out
+    assert "could not check: Shop/pay seed 0" in out and "nope" in out, out
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('externals = ["badmod:services"]',
+     "[tool.simdurable] externals: 'badmod:services' is Service, not a FakeExternal"),
+    ('services = ["badmod:bank"]',
+     "[tool.simdurable] services: 'badmod:bank' is FakeExternal, not a Service"),
+    ('[tool.simdurable.world]\n"Shop/pya" = [{ advance = "1s" }]',
+     "[tool.simdurable] world: no handler 'Shop/pya'; did you mean 'Shop/pay'?"),
+    ('[tool.simdurable.keys]\nCountr = "a"',
+     "[tool.simdurable] keys: no object or workflow 'Countr'; did you mean 'Counter'?"),
+    ('exclude = ["Shop/nope"]', "[tool.simdurable] exclude: no handler 'Shop/nope'"),
+    ("concurrent = 9", "simdurable concurrent must be an integer from 1 to 4, not 9"),
+])
+def test_soak_names_the_setting_that_is_wrong(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str], extra: str,
+        message: str) -> None:
+    project.makefile(".toml", pyproject=PYPROJECT.format(extra=extra).replace(
+        'services = ["badmod:services"]\n', "" if "services =" in extra else
+        'services = ["badmod:services"]\n').replace(
+        'externals = ["badmod:bank"]\n', "" if "externals =" in extra else
+        'externals = ["badmod:bank"]\n'))
+    assert main(["soak", "--seeds", "0:1", "--max-examples", "0"]) == 2
+    _one_line_error(capsys, message)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[tool.simdurable.keys]\nCountr = "a"',
+     "*keys: no object or workflow 'Countr'; did you mean 'Counter'?*"),
+    ('externals = ["badmod:services"]',
+     "*externals: 'badmod:services' is Service, not a FakeExternal (or a list of them)*"),
+])
+def test_the_plugin_fails_an_item_naming_the_setting(project: pytest.Pytester, extra: str,
+                                                     message: str) -> None:
+    toml = PYPROJECT.format(extra=extra)
+    if "externals =" in extra:
+        toml = toml.replace('externals = ["badmod:bank"]\n', "")
+    project.makefile(".toml", pyproject=toml)
+    result = project.runpytest("--simdurable", "-k", "keys or externals or badmod",
+                               "--simdurable-examples=1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([message])
+
+
+def test_the_sim_fixture_names_an_external_that_is_not_a_fake(
+        project: pytest.Pytester) -> None:
+    # Before: AttributeError: 'Service' object has no attribute 'reset'.
+    project.makefile(".toml", pyproject=PYPROJECT.format(extra="").replace(
+        'externals = ["badmod:bank"]', 'externals = ["badmod:services"]'))
+    project.makepyfile(test_x="def test_x(sim):\n    sim()\n")
+    result = project.runpytest("test_x.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*LoadError: [[]tool.simdurable[]] externals: 'badmod:services' "
+                                 "is Service, not a FakeExternal*"])
+    assert "has no attribute 'reset'" not in result.stdout.str()
+
+
+def test_load_externals_accepts_fakes_and_lists_of_them() -> None:
+    import examples.shop as shop
+
+    assert load_externals(["examples.shop:bank"], "x") == [shop.bank]
+    with pytest.raises(LoadError, match="--externals: 'examples.shop:shop' is Service"):
+        load_externals(["examples.shop:shop"], "--externals")
+
+
+def test_a_pyproject_that_is_not_utf8_is_named_with_its_position(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(b'[tool.simdurable]\nservices = ["\xff"]\n')
+    with pytest.raises(ValueError) as info:
+        load_settings(str(tmp_path), {}, {})
+    assert str(info.value) == (f"{tmp_path / 'pyproject.toml'}:2:14: cannot read it: byte 0xff "
+                               "is not UTF-8 (TOML files are UTF-8)")
+
+
+def test_an_export_to_a_path_that_cannot_be_written_names_it(tmp_path: Path) -> None:
+    # Before: "[Errno 21] Is a directory: '/tmp/x.tmp' -> '/tmp/x'", the temporary name.
+    for target, reason in ((tmp_path, "a directory; name a file, like journals.json"),
+                           ("", "an empty path; name a file, like journals.json"),
+                           (tmp_path / "missing" / "j.json", "No such file or directory")):
+        with pytest.raises(JournalSourceError) as info:
+            write_export([], target, "dev.db")
+        assert str(info.value) == f"cannot write the export to {str(target)!r}: {reason}"
+    assert list(tmp_path.iterdir()) == []   # no temporary file left behind
+    write_export([], tmp_path / "j.json", "dev.db")
+    assert json.loads((tmp_path / "j.json").read_text())["count"] == 0
+
+
+def test_a_directory_database_that_can_be_made_is_accepted(tmp_path: Path) -> None:
+    open_database(str(tmp_path / "a" / "b"))   # made when the first failure is saved
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(DatabaseError, match="empty"):
+        open_database(" ")
+
+
+def test_world_duration_limits_match_fault_plans() -> None:
+    # The same limit as a fault plan's durations, so a plan and a world agree.
+    from simdurable.runtime._faults import MAX_DURATION_MS
+
+    assert world.from_dict({"advance": "100000d"}).by_ms == MAX_DURATION_MS
+    assert world.from_dict({"advance": MAX_DURATION_MS / 1000}).by_ms == MAX_DURATION_MS
+    assert not math.isnan(world.from_dict({"advance": 0.0005}).by_ms)

@@ -190,7 +190,7 @@ def _duration(value: Any, where: str) -> int:
                 return parse_duration_ms(m.group(1) + m.group(2))
             except FaultPlanError as err:
                 raise ValueError(f"{where}: {err}") from None
-    raise ValueError(f"{where}: {_short(value)} is not a duration like 500ms, 5s, 2m, 1h or 1d")
+    raise ValueError(f"{where}: {value!r} is not a duration like 500ms, 5s, 2m, 1h or 1d")
 
 
 _FIELDS: Final = {

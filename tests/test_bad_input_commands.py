@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
+import simdurable as sd
 from simdurable import world
 from simdurable._check._database import DatabaseError, open_database
 from simdurable._cli import main
@@ -56,6 +57,16 @@ inputs = {{ "Shop/pay" = [10], "Counter/add" = [1] }}
 '''
 
 ORDER = json.dumps({"item": "book", "amount": 30})
+
+loop = sd.Service("Loop")
+
+
+@loop.handler()
+async def go(ctx: sd.Context, n: int) -> int:
+    return {}["missing"]   # raises on every attempt: a retry loop
+
+
+loop_services = [loop]
 
 
 @pytest.fixture
@@ -252,3 +263,41 @@ def test_world_duration_limits_match_fault_plans() -> None:
     assert world.from_dict({"advance": "100000d"}).by_ms == MAX_DURATION_MS
     assert world.from_dict({"advance": MAX_DURATION_MS / 1000}).by_ms == MAX_DURATION_MS
     assert not math.isnan(world.from_dict({"advance": 0.0005}).by_ms)
+
+
+@pytest.mark.parametrize("kind", ["retry-loop", "not-serializable", "serialization"])
+def test_a_scenario_may_expect_every_kind_check_reports(tmp_path: Path, kind: str) -> None:
+    # The schema used to stop at `stuck`, refusing the newer kinds at load time.
+    from tests.scenario.helpers import run
+
+    text = ("services: tests.test_bad_input_commands:loop_services\n"
+            "invoke:\n  - {target: Loop/go, input: 1, expect: {status: paused}}\n"
+            f"explore: {{max_examples: 2, expect: {kind}}}\n")
+    result = run(tmp_path, text)
+    if kind == "retry-loop":
+        assert result.ok, result.render()
+        assert result.explored == ["Loop/go: retry-loop"]
+    else:
+        assert [p.render("s.yaml") for p in result.failures] == [
+            f"s.yaml:4:10: explore: exploring Loop/go (2 examples) did not find a {kind} "
+            f"violation (found: retry-loop)"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["examples.shop:checkout", "--input", ORDER, "--blob", ""],
+     "--blob is empty: pass the blob a report printed"),
+    (["examples.shop:checkout", "--input", ORDER, "--replay", "crash(step=charge)",
+      "--blob", "eNo"], "give --replay or --blob, not both"),
+    (["examples.shop:checkout", "--input", ORDER, "--key", "x"],
+     "--key is for objects and workflows; Shop is a service, whose handlers take no key"),
+    (["examples.signup:run", "--input", '"a"', "--key", "ada", "--invoke", "Signup/ada/run"],
+     "give --key or --invoke, not both"),
+    (["examples.shop:services", "--input", ORDER, "--invoke", "Shop/checkout/extra/parts"],
+     "no handler Shop/parts is registered (read as Shop/<key 'checkout/extra'>/parts)"),
+])
+def test_check_refuses_flags_it_would_ignore(capsys: pytest.CaptureFixture[str],
+                                             args: list[str], message: str) -> None:
+    # Each used to be ignored (a full check ran without the blob, the plan or the
+    # key) or, for the target, named a handler the user never wrote.
+    assert main(["check", *args]) == 2
+    _one_line_error(capsys, message)

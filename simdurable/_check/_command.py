@@ -94,6 +94,9 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
         handler = (obj if isinstance(obj, Handler)
                    else restate_handler_of(obj) or handler_of(obj))
         tag = handler.service_tag
+        if tag.kind == "service" and args.key is not None:
+            raise LoadError(f"--key is for objects and workflows; {tag.name} is a service, "
+                            f"whose handlers take no key")
         if invoke is None:
             if tag.kind == "service":
                 invoke = f"{tag.name}/{handler.name}"
@@ -113,6 +116,9 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
     if invoke is None:
         raise LoadError("--invoke is needed to say which handler to check, like "
                         '--invoke "Greeter/greet"')
+    if args.invoke is not None and args.key is not None:
+        raise LoadError(f"give --key or --invoke, not both: --invoke {args.invoke!r} names "
+                        f"the key itself, like \"Counter/<key>/add\"")
     if args.externals is not None:
         externals = load_externals(list(args.externals), "--externals")
     return services, invoke, externals
@@ -169,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as err:
         print(f"simdurable check: --input is not JSON: {err}\n  got: {args.input}",
               file=sys.stderr)
+        return 2
+    if args.blob is not None and (args.replay is not None or not args.blob.strip()):
+        print("simdurable check: " + ("--blob is empty: pass the blob a report printed"
+                                      if not args.blob.strip() else
+                                      "give --replay or --blob, not both: the blob holds "
+                                      "its own plan and seed"), file=sys.stderr)
         return 2
     progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     try:

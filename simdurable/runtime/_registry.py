@@ -64,8 +64,11 @@ class Registry:
         spec = self.handlers.get((service, handler))
         if spec is None:
             known = sorted(f"{s}/{h}" for s, h in self.handlers)
+            # A target with more parts reads as Object/<key with slashes>/handler:
+            # say so, or "Shop/checkout/extra" would be reported as "Shop/extra".
+            read = "" if key is None else f" (read as {service}/<key {key!r}>/{handler})"
             raise InvalidTargetError(
-                f"no handler {service}/{handler} is registered; known handlers: "
+                f"no handler {service}/{handler} is registered{read}; known handlers: "
                 f"{', '.join(known) or '(none)'}"
             )
         if spec.keyed and key is None:

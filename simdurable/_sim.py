@@ -14,7 +14,7 @@ import gc
 import hashlib
 import math
 import os
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -466,8 +466,10 @@ class Simulation:
         return self.injector.fired_plan()
 
     # -- running ------------------------------------------------------------
-    def run(self, until: timedelta | None = None) -> RunSummary:
-        """Run until nothing can progress (or virtual time ``until``).
+    def run(self, until: timedelta | None = None, *,
+            stop: Callable[[], bool] | None = None) -> RunSummary:
+        """Run until nothing can progress (or virtual time ``until``, or until
+        ``stop()``, asked after every task, is true).
 
         Raises ``StuckError`` when the run exceeds ``max_steps`` tasks: an
         unbounded loop or a retry storm.
@@ -490,6 +492,8 @@ class Simulation:
                                 self._summary().waiting,
                             )
                         engine.run_task()
+                        if stop is not None and stop():
+                            return self._summary()
                     if not engine.advance_time(until_ms):
                         break
         except Spinning as err:

@@ -8,17 +8,25 @@ promise or an awakeable, call or send to a handler, let time pass::
              world=[world.resolve_promise("email-link", "s3cret")])
 
 Events happen in the order given: each at its virtual time (``at=``), or,
-without one, once the run has nothing else to do. The same events drive every
-run ``check`` explores, under every fault plan and schedule.
+without one, at a moment ``check`` explores: ``"waiting"`` (once an
+invocation waits on the event's promise or awakeable; the fault-free run's
+moment), ``"early"`` (at once, before the handler waits) or ``"late"`` (once
+nothing is left to do, timers included). ``when=`` pins one. The same events
+drive every run ``check`` explores, under every fault plan and schedule.
 """
 
 from ._check._world import (
+    EARLY as EARLY,
+    LATE as LATE,
+    MOMENTS as MOMENTS,
+    WAITING as WAITING,
     WorldError as WorldError,
     WorldEvent as WorldEvent,
     advance as advance,
     call as call,
     from_dict as from_dict,
     parse as parse,
+    reach as reach,
     reject_awakeable as reject_awakeable,
     reject_promise as reject_promise,
     resolve_awakeable as resolve_awakeable,
@@ -27,6 +35,8 @@ from ._check._world import (
 )
 
 __all__ = [
-    "WorldError", "WorldEvent", "advance", "call", "from_dict", "parse", "reject_awakeable",
+    "EARLY", "LATE", "MOMENTS", "WAITING",
+    "WorldError", "WorldEvent", "advance", "call", "from_dict", "parse", "reach",
+    "reject_awakeable",
     "reject_promise", "resolve_awakeable", "resolve_promise", "send",
 ]

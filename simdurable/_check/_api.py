@@ -162,9 +162,11 @@ def check(
                     lanes = opened
             if lanes is None:
                 single = ex.single_faults(points) if single_faults else 0
+                ex.world_moments()
                 examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
             else:
                 single = lanes.single_faults() if single_faults else 0
+                ex.world_moments()
                 examples = lanes.examples(max_examples) if max_examples > 0 else 0
         ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
         note = None
@@ -197,14 +199,14 @@ def run_case(t: Target, case: Case) -> Report:
     """Judge one case: the reference run with its seed, then the case itself."""
     ex = Exploration(t, case.seed, self_check=True)
     ex.reference()
-    if case.plan or case.schedule is not None:
+    if case.plan or case.schedule is not None or case.moments is not None:
         schedule = case.schedule
 
         def chooser() -> RecordingChooser | ScriptedChooser:
             return RecordingChooser(case.seed) if schedule is None else ScriptedChooser(schedule)
 
         facts, violations = ex.run(case.seed, plan=case.plan, chooser=chooser(),
-                                   again=lambda: (chooser(), None))
+                                   again=lambda: (chooser(), None), moments=case.moments)
         unfired = [f for f in case.plan.faults if not any(g is f for _, g in facts.fired)]
         if unfired:
             # A plan fault that never fires replays nothing: say so rather

@@ -206,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
         v.pytest_line = ""  # no pytest item runs this check: the command line replays it
         if not v.hint:
             v.cli_line = replay_line(args, str(v.fault_plan), v.seed,
-                                     v.blob if v.schedule is not None else None)
+                                     v.blob if v.schedule is not None or v.moments is not None
+                                     else None)
     if args.json:
         print(report.to_json())
     else:

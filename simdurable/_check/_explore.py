@@ -78,7 +78,17 @@ from ._properties import (
     stuck_violation,
 )
 from ._report import Report, Violation, encode_blob, program
-from ._world import WorldDriver, WorldError, WorldEvent, bind, unknown_promises
+from ._world import (
+    EARLY,
+    LATE,
+    MOMENTS,
+    WorldDriver,
+    WorldError,
+    WorldEvent,
+    bind,
+    moments_of,
+    unknown_promises,
+)
 
 Explorer = Callable[[FaultPoint], "Fault | None"]
 
@@ -127,8 +137,11 @@ def _longest_timer_ms(facts: RunFacts) -> int:
 
 def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             chooser: Chooser | None = None, explorer: Explorer | None = None,
-            label: str = "faulty") -> RunFacts:
-    """Run the handler once: fault phase to quiescence, then heal (liveness)."""
+            label: str = "faulty", moments: Sequence[str] | None = None) -> RunFacts:
+    """Run the handler once: fault phase to quiescence, then heal (liveness).
+
+    ``moments``: when each world event without a time happens (default: each
+    event's own ``when``, else once the run waits on it)."""
     for ext in t.externals:
         ext.reset()
     if t.setup is not None:
@@ -151,7 +164,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                          wall_budget=t.wall_budget)
         if explorer is not None:
             sim.injector.explore = explorer
-        driver = WorldDriver(t.world)
+        driver = WorldDriver(t.world, moments)
         try:
             handle = sim.invoke(t.invoke, t.input)
             for target, value in t.others:
@@ -173,7 +186,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             t.coverage.stop()
         _assertions._current.reset(token)
     return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
-                    driver.problems)
+                    driver.problems, driver.moments)
 
 
 def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoint], bool]
@@ -240,7 +253,13 @@ class Exploration:
         self._names: dict[tuple[str, int], set[str]] = {}
         self.unstable: set[str] = set()
         self.notes: set[str] = set()
-        self._orders: dict[str, str] | None = None
+        self._orders: dict[tuple[str, ...], dict[str, str]] = {}
+        # The world's moments of the reference run, and the fault-free run of
+        # each other combination tried: what a run at those moments is judged by.
+        self.ref_moments = moments_of(t.world)
+        self._baselines: dict[tuple[str, ...], RunFacts] = {}
+        self.explored_events = [i for i, ev in enumerate(t.world) if ev.explored]
+        self.moment_runs = 0
 
     def ambiguous(self, point: FaultPoint) -> bool:
         """Whether a fault pinned by step name and index could fire in another invocation."""
@@ -251,8 +270,9 @@ class Exploration:
     def run(self, seed: int, plan: FaultPlan | None = None, chooser: Chooser | None = None,
             explorer: Explorer | None = None,
             again: Callable[[], tuple[Chooser | None, Explorer | None]] | None = None,
-            label: str = "faulty", rerun: bool = True) -> tuple[RunFacts, list[Violation]]:
-        facts = execute(self.t, seed, plan, chooser, explorer, label)
+            label: str = "faulty", rerun: bool = True,
+            moments: Sequence[str] | None = None) -> tuple[RunFacts, list[Violation]]:
+        facts = execute(self.t, seed, plan, chooser, explorer, label, moments)
         self.runs += 1
         if self.progress is not None:
             self.progress(self.runs, self.phase)
@@ -261,7 +281,7 @@ class Exploration:
         # A run that never ends is not run twice: once already takes its whole budget.
         if self.self_check and rerun and facts.stuck is None:
             chooser2, explorer2 = again() if again is not None else (None, None)
-            twin = execute(self.t, seed, plan, chooser2, explorer2, label)
+            twin = execute(self.t, seed, plan, chooser2, explorer2, label, moments)
             self.runs += 1
             same = facts.sim.same_trace(twin.sim)
             step_value = None if same else _step_values_differ(facts, twin)
@@ -296,12 +316,14 @@ class Exploration:
         schedule made the difference, a race the handler allows), or the
         reference run slowed down as the faults slowed this one (a slow machine)."""
         if facts.seed != self.seed or self.ref is None:
-            baseline = execute(self.t, facts.seed, chooser=RecordingChooser(facts.seed))
+            baseline = execute(self.t, facts.seed, chooser=RecordingChooser(facts.seed),
+                               moments=facts.moments)
             self.runs += 1
             if self._same_ending(baseline, facts):
                 return True
         # A slow machine: the reference run with the faulty run's timing, no faults.
-        ref = self.ref
+        ref = self.ref if facts.moments == self.ref_moments else \
+            self._baselines.get(facts.moments)
         if ref is None or ref.handle is None or facts.handle is None:
             return False
         for ordered in (False, True):
@@ -309,7 +331,8 @@ class Exploration:
                                self.t.invoke, ordered)
             if plan is None:
                 continue  # no step was late: the order alone may still make the difference
-            slow = execute(self.t, self.seed, plan=plan, chooser=RecordingChooser(self.seed))
+            slow = execute(self.t, self.seed, plan=plan, chooser=RecordingChooser(self.seed),
+                           moments=facts.moments)
             self.runs += 1
             if self._same_ending(slow, facts):
                 return True
@@ -319,8 +342,24 @@ class Exploration:
         return not [d for d in a.outcome.differences(b.outcome)
                     if d.split(":", 1)[0] not in self.unstable]
 
+    def baseline(self, facts: RunFacts) -> RunFacts | None:
+        """What a run is compared with: the reference run, or, for a run whose
+        world events came at other moments, the fault-free run at those moments
+        (the world's timing may change the ending; only faults must not)."""
+        if not facts.moments or facts.moments == self.ref_moments:
+            return self.ref
+        if facts.moments not in self._baselines:
+            if not facts.fired and facts.seed == self.seed:
+                self._baselines[facts.moments] = facts  # it is that run
+            else:
+                self._baselines[facts.moments] = execute(
+                    self.t, self.seed, chooser=RecordingChooser(self.seed),
+                    moments=facts.moments)
+                self.runs += 1
+        return self._baselines[facts.moments]
+
     def judge(self, facts: RunFacts) -> list[Violation]:
-        ref = self.ref
+        ref = self.baseline(facts)
         out = problem_violations(facts)
         stuck = stuck_violation(facts, None if ref is None else ref.outcome.finished_ms,
                                 self.t.liveness_ms)
@@ -352,22 +391,23 @@ class Exploration:
         ends: the same state and the same results (a lost update does not)."""
         if not facts.transparent or facts.stuck is not None:
             return None
-        if self._orders is None:
-            self._orders = sequential_endings(self.t)
+        if facts.moments not in self._orders:
+            self._orders[facts.moments] = sequential_endings(self.t, facts.moments)
+        orders = self._orders[facts.moments]
         ending = concurrent_ending(facts.sim)
-        if ending in self._orders:
+        if ending in orders:
             return None
         import json
 
         n = len(self.t.others) + 1
         state = json.dumps(json.loads(ending)["state"], sort_keys=True)
         allowed = sorted({json.dumps(json.loads(e)["state"], sort_keys=True)
-                          for e in self._orders})
+                          for e in orders})
         what = (f"state {state}, which no one-at-a-time order of them leaves (they leave "
                 f"{' or '.join(allowed)}): a lost update?" if state not in allowed else
                 "results no one-at-a-time order of them gives")
         shown = [f"one at a time, {order}: {text}"
-                 for text, order in sorted(self._orders.items(), key=lambda kv: kv[1])]
+                 for text, order in sorted(orders.items(), key=lambda kv: kv[1])]
         return Violation(
             kind="not-serializable",
             message=f"{n} concurrent invocations left {what}",
@@ -378,6 +418,13 @@ class Exploration:
     def _decorate(self, v: Violation, facts: RunFacts) -> None:
         v.fault_plan = FaultPlan(tuple(pin(p, f, self.ambiguous) for p, f in facts.fired))
         v.seed = facts.seed
+        if facts.moments and facts.moments != self.ref_moments:
+            # The world's moments are part of the case: pinned in the events
+            # the reproducers print, and carried in the blob.
+            v.moments = list(facts.moments)
+            v.world = [ev.pinned(m) if ev.explored and m != self.ref_moments[i] else ev
+                       for i, (ev, m) in enumerate(zip(self.t.world, facts.moments,
+                                                       strict=True))]
         v.timeline = facts.sim.trace()
         v.events = facts.sim.trace_events()
         v.step_runs = dict(facts.outcome.step_runs)
@@ -481,6 +528,43 @@ class Exploration:
         cases.sort(key=lambda f: f.kind != CRASH)
         return cases
 
+    def moment_cases(self) -> list[tuple[str, ...]]:
+        """Each explored world event early, then late, the others as in the reference."""
+        out = []
+        for i in self.explored_events:
+            for moment in (EARLY, LATE):
+                moments = list(self.ref_moments)
+                moments[i] = moment
+                out.append(tuple(moments))
+        return out
+
+    def world_moments(self) -> int:
+        """The fault-free run with each world event at its other moments: a
+        handler that breaks when the link is clicked before it waits, or after
+        its timeout, is found here without any fault."""
+        self.phase = "the world's moments"
+        cases = self.moment_cases()
+        self.moment_runs = len(cases)
+        found_by = (f"the world's moments ({len(cases)} fault-free runs, each world event "
+                    f"early and late)")
+        for moments in cases:
+            _, violations = self.run(self.seed, chooser=RecordingChooser(self.seed),
+                                     again=lambda: (RecordingChooser(self.seed), None),
+                                     moments=moments)
+            self.keep(violations, found_by)
+        return len(cases)
+
+    def draw_moments(self, draw: Callable[[int], int]) -> tuple[str, ...] | None:
+        """Each explored event's moment, drawn (index 0, ``waiting``, is what
+        shrinking goes to); None when the world has nothing to explore, so that
+        such checks draw exactly what they drew before."""
+        if not self.explored_events:
+            return None
+        moments = list(self.ref_moments)
+        for i in self.explored_events:
+            moments[i] = MOMENTS[draw(len(MOMENTS))]
+        return tuple(moments)
+
     def single_faults(self, points: Sequence[FaultPoint]) -> int:
         cases = self.single_fault_cases(points)
         self.run_single_faults(cases, 0, len(cases))
@@ -555,7 +639,9 @@ class Exploration:
                       ) -> tuple[Chooser, Explorer]:
                 return ScriptedChooser(c.decisions), ScriptedExplorer(e.log)
 
-            facts, violations = self.run(seed, chooser=chooser, explorer=explorer, again=again)
+            moments = self.draw_moments(random.Random(seed ^ 0x3017).randrange)
+            facts, violations = self.run(seed, chooser=chooser, explorer=explorer, again=again,
+                                         moments=moments)
             new = [v for v in violations if v.kind not in known]
             if new:
                 new = [self._settle(v, facts, chooser) for v in new]
@@ -621,6 +707,7 @@ class Exploration:
         def example(data: Any) -> None:
             state["n"] += 1
             seed = fast_draw(data)(seeds)
+            moments = self.draw_moments(data_draw(data))
             swarm = Swarm.from_seed(seed)
             chooser = DataChooser(data, seed)
             explorer = DataExplorer(data_draw(data), swarm, delays_for(self.horizon_ms))
@@ -631,7 +718,7 @@ class Exploration:
             # Once an example failed Hypothesis is shrinking it: the twin runs are
             # skipped there, and the final example is replayed in ``_settle``.
             facts, violations = self.run(seed, chooser=chooser, explorer=explorer, again=again,
-                                         rerun=state["last"] is None)
+                                         rerun=state["last"] is None, moments=moments)
             new = [v for v in violations if v.kind not in known]
             if new:
                 state["last"] = (facts, new, chooser, swarm)
@@ -661,7 +748,7 @@ class Exploration:
         kind, seed = v.kind, facts.seed
 
         def attempt(plan: FaultPlan) -> tuple[RunFacts, Violation] | None:
-            run = execute(self.t, seed, plan, RecordingChooser(seed))
+            run = execute(self.t, seed, plan, RecordingChooser(seed), moments=facts.moments)
             self.runs += 1
             found = [x for x in self.judge(run) if x.kind == kind]
             return (run, found[0]) if found else None
@@ -712,7 +799,7 @@ class Exploration:
             target=self.t.invoke, input=self.t.input, seed=self.seed, violations=violations,
             reference="" if self.ref is None else reference_ending(self.ref),
             paths=len(self.paths), reached=sorted(self.reached),
-            world=[ev.describe() for ev in self.t.world],
+            world=[ev.describe() for ev in self.t.world], moment_runs=self.moment_runs,
             concurrent=[f"{target}({_short_json(value)})" for target, value in
                         [(self.t.invoke, self.t.input)] + self.t.others]
             if self.t.others else [],
@@ -796,8 +883,11 @@ def concurrent_ending(sim: Simulation) -> str:
                       default=repr)
 
 
-def sequential_endings(t: Target) -> dict[str, str]:
-    """Each distinct ending of the invocations run one at a time, in every order."""
+def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[str, str]:
+    """Each distinct ending of the invocations run one at a time, in every order.
+
+    With world events, each invocation runs with the events that come while it
+    does (at their ``moments``) until it ends; the next takes the next events."""
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
@@ -813,9 +903,16 @@ def sequential_endings(t: Target) -> dict[str, str]:
             sim = Simulation(t.services, seed=0, strict=False, externals=t.externals,
                              retry_policy=t.retry_policy, max_steps=t.max_steps)
             try:
+                driver = WorldDriver(t.world, moments) if t.world else None
+                handle = None
                 for i in order:
-                    sim.invoke(*calls[i])
-                    sim.run()
+                    handle = sim.invoke(*calls[i])
+                    if driver is None:
+                        sim.run()
+                    else:
+                        driver.drive(sim, handle, until_done=[handle.id])
+                if driver is not None and handle is not None:
+                    driver.drive(sim, handle)
             finally:
                 sim.close()
         finally:
@@ -878,12 +975,15 @@ def finish(v: Violation, t: Target) -> None:
         for m in imports_for([name]):
             if m not in imports:
                 imports.append(m)
+    world = t.world if v.world is None else v.world
     v.program = program(v.fault_plan, v.seed, services, externals, t.invoke, t.input,
-                        t.strict, imports, t.world, t.others)
+                        t.strict, imports, world, t.others)
     case: dict[str, Any] = {"plan": str(v.fault_plan), "seed": v.seed, "invoke": t.invoke,
                             "kind": v.kind}
     if v.schedule is not None:
         case["schedule"] = v.schedule
+    if v.moments is not None:
+        case["moments"] = v.moments
     v.blob = encode_blob(case)
     extra = ""
     if t.setup is not None:
@@ -892,8 +992,8 @@ def finish(v: Violation, t: Target) -> None:
         extra += f", invariant={name_of(t.invariant, modules) or '<your invariant>'}"
     if t.externals:
         extra += f", externals={externals}"
-    if t.world:
-        extra += f", world={t.world!r}"
+    if world:
+        extra += f", world={world!r}"
     if t.others:
         extra += f", concurrent={t.others!r}"
     if v.schedule is None:
@@ -904,7 +1004,7 @@ def finish(v: Violation, t: Target) -> None:
                      f"input={t.input!r}{extra})")
     # Outside a test no pytest line can name an item that runs this check.
     nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
-    if nodeid and v.schedule is None:
+    if nodeid and v.schedule is None and v.moments is None:
         v.pytest_line = (f"pytest {shlex.quote(nodeid)} --simdurable "
                          f"--simdurable-seed={v.seed} "
                          f"--simdurable-replay={shlex.quote(str(v.fault_plan))}")
@@ -939,9 +1039,6 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
         raise TypeError("world must be a list of simdurable.world events, "
                         f"not {type(world).__name__}")
     others = _others(concurrent, invoke, input)
-    if others and world:
-        raise ValueError("concurrent= and world= cannot be combined yet: give the world's "
-                         "calls as concurrent invocations, or check them apart")
     for target, _ in others:
         try:
             s_, k_, h_ = parse_target(target)

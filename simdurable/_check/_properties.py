@@ -184,6 +184,8 @@ class RunFacts:
     fired: list[tuple[FaultPoint | None, Fault]]
     seed: int
     world_problems: list[str] = field(default_factory=list)
+    # The moment each world event had in this run (``_world.MOMENTS``).
+    moments: tuple[str, ...] = ()
 
     @property
     def transparent(self) -> bool:

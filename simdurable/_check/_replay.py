@@ -34,6 +34,9 @@ class Case:
     schedule: list[int] | None = None
     kind: str | None = None
     origin: str = "replay"
+    # When each world event happened (``check(world=...)``), if not as in the
+    # reference run.
+    moments: tuple[str, ...] | None = None
 
 
 _forced: ContextVar[Case | None] = ContextVar("simdurable_forced_case", default=None)
@@ -58,8 +61,10 @@ def case_from_blob(blob: str) -> Case:
             f"blob was written by {data['v']}, this is {_version()}. Fault points and "
             f"schedules may differ between versions; find the failure again with check()."
         )
+    moments = data.get("moments")
     return Case(FaultPlan.parse(data["plan"]), int(data["seed"]), data.get("schedule"),
-                data.get("kind"), origin="blob")
+                data.get("kind"), origin="blob",
+                moments=None if moments is None else tuple(moments))
 
 
 def as_case(plan: FaultPlan | str | None, seed: int, schedule: list[int] | None = None,

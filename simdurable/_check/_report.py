@@ -40,6 +40,9 @@ class Violation:
         seed alone gives them).
       hint: how to reproduce a finding that no single run shows (then there
         is no program and no replay line).
+      moments: when each world event happened in the failing run, if not as in
+        the reference run (None); ``world`` then lists the events with those
+        moments pinned, as the reproducers give them.
     """
 
     kind: str
@@ -56,6 +59,8 @@ class Violation:
     events: list[tuple[int, str, str, str]] = field(default_factory=list)
     step_runs: dict[str, int] = field(default_factory=dict)
     schedule: list[int] | None = None
+    moments: list[str] | None = None
+    world: list[Any] | None = None
     found_by: str = ""
     hint: str | None = None
     program: str = ""
@@ -81,6 +86,9 @@ class Violation:
         if self.found_by:
             lines.append(f"  found by: {self.found_by}")
         lines.append(f"  minimal fault plan: {self.fault_plan}   (seed {self.seed})")
+        if self.world is not None:
+            lines.append("  the world in this run: "
+                         + "; ".join(ev.describe() for ev in self.world))
         if self.details:
             lines.append("  details:")
             lines += [f"    {d}" for d in self.details.splitlines()]
@@ -123,7 +131,7 @@ class Violation:
             "kind": self.kind, "message": self.message, "handler": self.handler,
             "step": self.step, "journal_index": self.journal_index, "source": self.source,
             "found_by": self.found_by, "fault_plan": str(self.fault_plan), "seed": self.seed,
-            "schedule": self.schedule, "details": self.details,
+            "schedule": self.schedule, "moments": self.moments, "details": self.details,
             "journal_diff": self.journal_diff, "step_runs": self.step_runs,
             "timeline": self.timeline, "hint": self.hint,
             "reproduce": {"cli": self.cli_line or None, "python": self.python_line or None,
@@ -156,6 +164,8 @@ class Report:
     reached: list[str] = field(default_factory=list)
     world: list[str] = field(default_factory=list)
     concurrent: list[str] = field(default_factory=list)
+    # Fault-free runs with the world's events at other moments (early, late).
+    moment_runs: int = 0
 
     @property
     def ok(self) -> bool:
@@ -192,6 +202,10 @@ class Report:
                          + "; each run must end as some one-at-a-time order ends")
         if self.world:
             lines.append("  the world: " + "; ".join(self.world))
+        if self.moment_runs:
+            lines.append(f"  the world's moments: {self.moment_runs} fault-free runs with an "
+                         f"event early (before the run waits on it) or late (every timer "
+                         f"fired); generated examples draw each event's moment too")
         if self.reference:
             lines.append(f"  reference run (no faults): {self.reference}")
         if self.paths:
@@ -228,6 +242,7 @@ class Report:
                 "runs": self.runs, "single_faults": self.single_faults,
                 "examples": self.examples, "fault_points": self.fault_points,
                 "fault_points_exercised": self.fault_points_exercised, "paths": self.paths,
+                "moment_runs": self.moment_runs,
                 "handlers_reached": self.reached,
             },
             "faults_fired": self.faults_fired, "step_runs": self.step_runs,
@@ -317,6 +332,7 @@ def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: s
         lines.append(f"sim.invoke({target!r}, {value!r})")
     if world:
         lines.insert(1, "from datetime import timedelta")
+        lines.insert(2, "from simdurable import world")
     for ev in world:
         lines += _world_lines(ev)
     lines.append("sim.run()")
@@ -325,8 +341,12 @@ def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: s
 
 def _world_lines(ev: Any) -> list[str]:
     """A world event as ``Simulation`` calls: wait for its moment, then do it."""
-    wait = ("sim.run()" if ev.at_ms is None
-            else f"sim.run(until=timedelta(milliseconds={ev.at_ms}))")
+    if ev.at_ms is not None:
+        wait = f"sim.run(until=timedelta(milliseconds={ev.at_ms}))"
+    elif ev.when == "late":
+        wait = "sim.run()"
+    else:  # its moment: once the run waits on it, or early
+        wait = f"world.reach(sim, h, {ev!r})".replace("simdurable.world.", "world.")
     action = ev.action
     if action in ("resolve_promise", "reject_promise"):
         workflow, _, key = ev.target.partition("/")

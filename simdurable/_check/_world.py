@@ -4,10 +4,14 @@ else calls in, while ``check`` explores crashes and schedules around it.
 A workflow that waits on a durable promise, or a handler that waits on an
 awakeable, never ends on its own; in production someone clicks the link or a
 webhook fires. A check says so with world events, applied in the order given:
-each at its virtual time (``at``), or, without one, once the run has nothing
-left to do (every invocation waits). The same events drive every run, the
-fault-free reference and each faulty one, so a correct handler ends the same
-way in all of them.
+each at its virtual time (``at``), or, without one, at a moment ``check``
+explores. In the fault-free reference run that moment is ``waiting``: once an
+invocation waits on the event's promise or awakeable (a call, a send or an
+advance: once the run first waits), before virtual time moves on. Other runs
+also try ``early`` (at once, before the handler waits: the link is clicked
+before the email is sent) and ``late`` (once nothing is left to do, every
+timer fired: after the handler's timeout), because in production the world
+does not wait for the right moment. ``when=`` pins an event's moment.
 
 The Python API (``simdurable.world``), the CLI (``--world JSON``),
 ``[tool.simdurable.world]`` and a scenario's ``events`` share one form.
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,6 +41,11 @@ REJECT_AWAKEABLE: Final = "reject_awakeable"
 CALL: Final = "call"
 SEND: Final = "send"
 ADVANCE: Final = "advance"
+# When an event without ``at`` happens (see the module docstring).
+WAITING: Final = "waiting"
+EARLY: Final = "early"
+LATE: Final = "late"
+MOMENTS: Final = (WAITING, EARLY, LATE)
 ACTIONS: Final = (RESOLVE_PROMISE, REJECT_PROMISE, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, CALL,
                   SEND, ADVANCE)
 
@@ -58,9 +67,10 @@ class WorldEvent:
         checked workflow), or the handler to call or send to.
       value: the promise's or awakeable's value, or the call's input.
       message, code: the failure of a reject.
-      at_ms: virtual time at which it happens; None: once the run has nothing
-        left to do.
+      at_ms: virtual time at which it happens; None: at a moment.
       by_ms: for ``advance``, how far the clock moves.
+      when: the moment of an event without ``at_ms`` (one of ``MOMENTS``);
+        None: explored, ``waiting`` in the reference run.
     """
 
     action: str
@@ -71,9 +81,33 @@ class WorldEvent:
     code: int = 500
     at_ms: int | None = None
     by_ms: int = 0
+    when: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.when is not None and self.when not in MOMENTS:
+            raise ValueError(f"when must be one of {', '.join(MOMENTS)}, not {self.when!r}")
+        if self.when is not None and self.at_ms is not None:
+            raise ValueError("give an event `at` (a virtual time) or `when` (a moment), "
+                             "not both")
+
+    @property
+    def explored(self) -> bool:
+        """Whether ``check`` tries this event at other moments than ``waiting``."""
+        return self.at_ms is None and self.when is None
+
+    def pinned(self, moment: str) -> WorldEvent:
+        """The same event, always at ``moment``."""
+        return self if self.at_ms is not None else replace(self, when=moment)
 
     def describe(self) -> str:
-        when = "once the run waits" if self.at_ms is None else f"at {self.at_ms / 1000:g}s"
+        if self.at_ms is not None:
+            when = f"at {self.at_ms / 1000:g}s"
+        elif self.when == EARLY:
+            when = "early (at once, before the run waits on it)"
+        elif self.when == LATE:
+            when = "late (once nothing is left to do, every timer fired)"
+        else:
+            when = "once the run waits"
         if self.action in (RESOLVE_PROMISE, REJECT_PROMISE):
             of = f" of {self.target}" if self.target else ""
             what = f"promise {self.name!r}{of}"
@@ -110,10 +144,13 @@ class WorldEvent:
             out = {self.action: args}
         if self.at_ms is not None:
             out["at"] = f"{self.at_ms}ms"
+        if self.when is not None:
+            out["when"] = self.when
         return out
 
     def __repr__(self) -> str:
-        return f"simdurable.world.from_dict({json.dumps(self.as_dict(), sort_keys=True)})"
+        # Python, not JSON: the reproducers print it as code (None, not null).
+        return f"simdurable.world.from_dict({self.as_dict()!r})"
 
 
 def _short(value: Any, limit: int = 40) -> str:
@@ -132,45 +169,60 @@ def _when(at: timedelta | float | None, where: str = "at") -> int | None:
     return _duration(at, where)
 
 
+def _moment(when: str | None) -> str | None:
+    if when is not None and when not in MOMENTS:
+        raise ValueError(f"when must be one of {', '.join(repr(m) for m in MOMENTS)}, "
+                         f"not {when!r}")
+    return when
+
+
 def resolve_promise(name: str, value: Any = None, *, workflow: str | None = None,
-                    at: timedelta | None = None) -> WorldEvent:
+                    at: timedelta | None = None, when: str | None = None) -> WorldEvent:
     """Resolve the durable promise ``name`` (of the checked workflow, or of
-    ``workflow="Signup/ada"``) at ``at``, or once the run waits."""
-    return WorldEvent(RESOLVE_PROMISE, name=name, target=workflow, value=value, at_ms=_when(at))
+    ``workflow="Signup/ada"``) at ``at``, or at an explored moment (``when``
+    pins one: "waiting", "early" or "late")."""
+    return WorldEvent(RESOLVE_PROMISE, name=name, target=workflow, value=value, at_ms=_when(at),
+                      when=_moment(when))
 
 
 def reject_promise(name: str, message: str, code: int = 500, *, workflow: str | None = None,
-                   at: timedelta | None = None) -> WorldEvent:
+                   at: timedelta | None = None, when: str | None = None) -> WorldEvent:
     """Reject the durable promise ``name`` with a terminal error."""
     return WorldEvent(REJECT_PROMISE, name=name, target=workflow, message=message, code=code,
-                      at_ms=_when(at))
+                      at_ms=_when(at), when=_moment(when))
 
 
-def resolve_awakeable(value: Any = None, *, at: timedelta | None = None) -> WorldEvent:
+def resolve_awakeable(value: Any = None, *, at: timedelta | None = None,
+                      when: str | None = None) -> WorldEvent:
     """Resolve the awakeable the run waits on (the checked invocation's first)."""
-    return WorldEvent(RESOLVE_AWAKEABLE, value=value, at_ms=_when(at))
+    return WorldEvent(RESOLVE_AWAKEABLE, value=value, at_ms=_when(at), when=_moment(when))
 
 
 def reject_awakeable(message: str, code: int = 500, *,
-                     at: timedelta | None = None) -> WorldEvent:
+                     at: timedelta | None = None, when: str | None = None) -> WorldEvent:
     """Reject the awakeable the run waits on with a terminal error."""
-    return WorldEvent(REJECT_AWAKEABLE, message=message, code=code, at_ms=_when(at))
+    return WorldEvent(REJECT_AWAKEABLE, message=message, code=code, at_ms=_when(at),
+                      when=_moment(when))
 
 
-def call(target: str, input: Any = None, *, at: timedelta | None = None) -> WorldEvent:
+def call(target: str, input: Any = None, *, at: timedelta | None = None,
+         when: str | None = None) -> WorldEvent:
     """Call another handler ("Signup/ada/confirm") from outside."""
-    return WorldEvent(CALL, target=target, value=input, at_ms=_when(at))
+    return WorldEvent(CALL, target=target, value=input, at_ms=_when(at), when=_moment(when))
 
 
-def send(target: str, input: Any = None, *, at: timedelta | None = None) -> WorldEvent:
+def send(target: str, input: Any = None, *, at: timedelta | None = None,
+         when: str | None = None) -> WorldEvent:
     """Send a one-way message to a handler from outside."""
-    return WorldEvent(SEND, target=target, value=input, at_ms=_when(at))
+    return WorldEvent(SEND, target=target, value=input, at_ms=_when(at), when=_moment(when))
 
 
-def advance(by: timedelta, *, at: timedelta | None = None) -> WorldEvent:
+def advance(by: timedelta, *, at: timedelta | None = None,
+            when: str | None = None) -> WorldEvent:
     """Let virtual time pass (timers fire), as a clock on the wall would."""
     by_ms = _when(by, "advance(by)")
-    return WorldEvent(ADVANCE, by_ms=0 if by_ms is None else by_ms, at_ms=_when(at))
+    return WorldEvent(ADVANCE, by_ms=0 if by_ms is None else by_ms, at_ms=_when(at),
+                      when=_moment(when))
 
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*$")
@@ -211,15 +263,22 @@ def from_dict(data: Mapping[str, Any], where: str = "world event") -> WorldEvent
         raise ValueError(f"{where}: expected a mapping like {{\"resolve_promise\": "
                          f"{{\"name\": \"code\"}}}}, got {type(data).__name__}")
     actions = [k for k in data if k in ACTIONS]
-    unknown = [k for k in data if k not in ACTIONS and k != "at"]
+    unknown = [k for k in data if k not in ACTIONS and k not in ("at", "when")]
     if unknown or len(actions) != 1:
         raise ValueError(f"{where}: an event does exactly one of {', '.join(ACTIONS)} "
-                         f"(optionally with `at`); got {', '.join(map(str, data)) or 'nothing'}")
+                         f"(optionally with `at` or `when`); got "
+                         f"{', '.join(map(str, data)) or 'nothing'}")
     action = actions[0]
     at = None if data.get("at") is None else _duration(data["at"], f"{where}.at")
+    when = data.get("when")
+    if when is not None and when not in MOMENTS:
+        raise ValueError(f"{where}.when: {when!r} is not a moment; expected one of "
+                         f"{', '.join(MOMENTS)}")
+    if when is not None and at is not None:
+        raise ValueError(f"{where}: give `at` (a virtual time) or `when` (a moment), not both")
     if action == ADVANCE:
         return WorldEvent(ADVANCE, by_ms=_duration(data[ADVANCE], f"{where}.advance"),
-                          at_ms=at)
+                          at_ms=at, when=when)
     args = data[action] or {}
     if not isinstance(args, Mapping):
         raise ValueError(f"{where}.{action}: expected a mapping, got {type(args).__name__}")
@@ -245,9 +304,10 @@ def from_dict(data: Mapping[str, Any], where: str = "world event") -> WorldEvent
                              f"(then the checked workflow's promise)")
         workflow = f"{args['workflow']}/{args['key']}"
     if action in (CALL, SEND):
-        return WorldEvent(action, target=args["target"], value=args.get("input"), at_ms=at)
+        return WorldEvent(action, target=args["target"], value=args.get("input"), at_ms=at,
+                          when=when)
     return WorldEvent(action, name=args.get("name"), target=workflow, value=args.get("value"),
-                      message=args.get("message", ""), code=code, at_ms=at)
+                      message=args.get("message", ""), code=code, at_ms=at, when=when)
 
 
 def parse(text: str, where: str = "--world") -> WorldEvent:
@@ -273,35 +333,101 @@ def bind(events: Sequence[WorldEvent], invoke: str) -> list[WorldEvent]:
             if key is None:
                 raise ValueError(f"world[{i}]: {ev.describe()}: {invoke} is not a workflow, "
                                  f"so say whose promise it is: workflow=\"Signup/<id>\"")
-            ev = WorldEvent(ev.action, ev.name, f"{service}/{key}", ev.value, ev.message,
-                            ev.code, ev.at_ms, ev.by_ms)
+            ev = replace(ev, target=f"{service}/{key}")
         out.append(ev)
     return out
+
+
+def moments_of(events: Sequence[WorldEvent], moments: Sequence[str] | None = None
+               ) -> tuple[str, ...]:
+    """Each event's moment in a run: ``moments`` (an explored run's draw), else
+    the event's own ``when``, else ``waiting`` (events with ``at`` keep theirs)."""
+    out = []
+    for i, ev in enumerate(events):
+        m = moments[i] if moments is not None and i < len(moments) else None
+        out.append(m or ev.when or WAITING)
+    return tuple(out)
 
 
 class WorldDriver:
     """Runs a simulation, applying the world's events at their moments."""
 
-    def __init__(self, events: Sequence[WorldEvent]) -> None:
+    def __init__(self, events: Sequence[WorldEvent],
+                 moments: Sequence[str] | None = None) -> None:
         self.events = list(events)
+        self.moments = moments_of(self.events, moments)
         self.next = 0
         self.problems: list[str] = []
 
-    def drive(self, sim: Simulation, handle: InvocationHandle) -> None:
-        """Run until every event happened and nothing can progress."""
+    def drive(self, sim: Simulation, handle: InvocationHandle,
+              until_done: Sequence[str] | None = None) -> None:
+        """Run until every event happened and nothing can progress.
+
+        ``until_done``: stop instead once these invocations have ended (the
+        events not yet due stay for a later ``drive``)."""
         while self.next < len(self.events):
             i, ev = self.next, self.events[self.next]
+            reach(sim, handle, ev, self.moments[i])
+            if until_done is not None and _all_done(sim, until_done):
+                return  # the event is for a later invocation
             self.next += 1
-            if ev.at_ms is not None:
-                if sim.engine.now_ms < ev.at_ms:
-                    sim.run(until=timedelta(milliseconds=ev.at_ms))
-            else:
-                sim.run()
             problem = apply(sim, handle, ev)
             if problem is not None:
                 self.problems.append(f"world[{i}] ({ev.describe()}): {problem} "
                                      f"(t={sim.now():.3f}s)")
         sim.run()
+
+
+def _all_done(sim: Simulation, ids: Sequence[str]) -> bool:
+    from ..runtime._store import COMPLETED
+
+    return all(sim.engine.record(i).status == COMPLETED for i in ids)
+
+
+def reach(sim: Simulation, handle: InvocationHandle | None, ev: WorldEvent,
+          moment: str | None = None) -> None:
+    """Run ``sim`` until the moment of ``ev``: its time, or its moment (the
+    event's own ``when`` unless ``moment`` is given; ``waiting`` by default).
+
+    It is public as ``simdurable.world.reach``: the programs a report prints
+    call it before each event, to replay the event at the moment it had.
+    """
+    if ev.at_ms is not None:
+        if sim.engine.now_ms < ev.at_ms:
+            sim.run(until=timedelta(milliseconds=ev.at_ms))
+        return
+    moment = moment or ev.when or WAITING
+    if moment == LATE:
+        sim.run()
+        return
+    if moment == EARLY:
+        if ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+            # Not before the awakeable exists: at once after the step creating it.
+            if not sim.awakeables():
+                sim.run(stop=lambda: bool(sim.awakeables()))
+        return
+    # waiting: run what is ready now; go on to the next timer only while the
+    # event's promise or awakeable is not waited on yet.
+    while True:
+        sim.run(until=timedelta(milliseconds=sim.engine.now_ms))
+        if _awaited(sim, ev) or not sim.engine.advance_time(None):
+            return
+
+
+def _awaited(sim: Simulation, ev: WorldEvent) -> bool:
+    """Whether an invocation waits on what ``ev`` completes (for calls, sends
+    and advances: whether no invocation is backing off after a failure, so
+    that a crash does not move the world's call earlier in the handler)."""
+    if ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+        return bool(sim.awakeables())
+    if ev.action not in (RESOLVE_PROMISE, REJECT_PROMISE):
+        engine = sim.engine
+        return not any(engine.status(rec.id) == "backing-off" for rec in engine.records())
+    assert ev.target is not None and ev.name is not None
+    service, _, key = ev.target.partition("/")
+    # Waited on, or already completed (then applying it says so at once).
+    return (bool(sim.engine.promises.waiters.get((service, key, ev.name)))
+            or sim.store.promise(service, key, ev.name) is not None)
 
 
 def apply(sim: Simulation, handle: InvocationHandle, ev: WorldEvent) -> str | None:

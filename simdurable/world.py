@@ -1,5 +1,6 @@
 """What the outside world does during a ``check``: resolve or reject a workflow's
-promise or an awakeable, call or send to a handler, let time pass::
+promise or an awakeable, call or send to a handler, cancel the checked
+invocation, let time pass::
 
     import simdurable as sd
     from simdurable import world
@@ -24,6 +25,7 @@ from ._check._world import (
     WorldEvent as WorldEvent,
     advance as advance,
     call as call,
+    cancel as cancel,
     from_dict as from_dict,
     parse as parse,
     reach as reach,
@@ -36,7 +38,7 @@ from ._check._world import (
 
 __all__ = [
     "EARLY", "LATE", "MOMENTS", "WAITING",
-    "WorldError", "WorldEvent", "advance", "call", "from_dict", "parse", "reach",
+    "WorldError", "WorldEvent", "advance", "call", "cancel", "from_dict", "parse", "reach",
     "reject_awakeable",
     "reject_promise", "resolve_awakeable", "resolve_promise", "send",
 ]

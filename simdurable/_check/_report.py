@@ -358,6 +358,8 @@ def _world_lines(ev: Any) -> list[str]:
         do = f"sim.{action}(sim.awakeables()[0], {tail})"
     elif action in ("call", "send"):
         do = f"sim.{'invoke' if action == 'call' else 'send'}({ev.target!r}, {ev.value!r})"
+    elif action == "cancel":
+        do = "sim.cancel(h)"
     else:
         do = f"sim.run(until=timedelta(milliseconds=sim.engine.now_ms + {ev.by_ms}))"
     return [wait, do]

@@ -41,13 +41,14 @@ REJECT_AWAKEABLE: Final = "reject_awakeable"
 CALL: Final = "call"
 SEND: Final = "send"
 ADVANCE: Final = "advance"
+CANCEL: Final = "cancel"
 # When an event without ``at`` happens (see the module docstring).
 WAITING: Final = "waiting"
 EARLY: Final = "early"
 LATE: Final = "late"
 MOMENTS: Final = (WAITING, EARLY, LATE)
 ACTIONS: Final = (RESOLVE_PROMISE, REJECT_PROMISE, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, CALL,
-                  SEND, ADVANCE)
+                  SEND, ADVANCE, CANCEL)
 
 
 class WorldError(SimdurableError):
@@ -115,6 +116,8 @@ class WorldEvent:
             what = "the awakeable"
         elif self.action == ADVANCE:
             return f"advance the clock by {self.by_ms / 1000:g}s {when}"
+        elif self.action == CANCEL:
+            return f"cancel the checked invocation {when}"
         else:
             return f"{self.action} {self.target}({_short(self.value)}) {when}"
         verb = self.action.split("_", 1)[0]
@@ -126,6 +129,8 @@ class WorldEvent:
         """The JSON form ``from_dict`` reads (``--world``, pyproject, YAML)."""
         if self.action == ADVANCE:
             out: dict[str, Any] = {ADVANCE: f"{self.by_ms}ms"}
+        elif self.action == CANCEL:
+            out = {CANCEL: {}}
         else:
             args: dict[str, Any] = {}
             if self.action in (RESOLVE_PROMISE, REJECT_PROMISE):
@@ -217,6 +222,12 @@ def send(target: str, input: Any = None, *, at: timedelta | None = None,
     return WorldEvent(SEND, target=target, value=input, at_ms=_when(at), when=_moment(when))
 
 
+def cancel(*, at: timedelta | None = None, when: str | None = None) -> WorldEvent:
+    """Cancel the checked invocation, as a person pressing "cancel" would: its
+    next wait raises ``TerminalError("cancelled", 409)``."""
+    return WorldEvent(CANCEL, at_ms=_when(at), when=_moment(when))
+
+
 def advance(by: timedelta, *, at: timedelta | None = None,
             when: str | None = None) -> WorldEvent:
     """Let virtual time pass (timers fire), as a clock on the wall would."""
@@ -252,6 +263,7 @@ _FIELDS: Final = {
     REJECT_AWAKEABLE: ({"message"}, {"code"}),
     CALL: ({"target"}, {"input"}),
     SEND: ({"target"}, {"input"}),
+    CANCEL: (set(), set()),
 }
 
 
@@ -451,6 +463,11 @@ def apply(sim: Simulation, handle: InvocationHandle, ev: WorldEvent) -> str | No
             sim.resolve_awakeable(choices[0], ev.value)
         else:
             sim.reject_awakeable(choices[0], ev.message, ev.code)
+        return None
+    if ev.action == CANCEL:
+        if handle.done:
+            return "the checked invocation had already ended"
+        sim.cancel(handle)
         return None
     if ev.action in (CALL, SEND):
         assert ev.target is not None

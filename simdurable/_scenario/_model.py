@@ -187,7 +187,9 @@ def _faults(doc: Document, raw: Any, problems: list[Problem]) -> list[tuple[Faul
     for i, item in enumerate(raw):
         path: Path = ("faults", i)
         where = Where(path, doc.mark(path))
-        kind = item["kind"]
+        kind = item.get("kind") if isinstance(item, dict) else None
+        if kind not in FAULT_FIELDS:
+            continue  # the schema said so
         allowed = FAULT_FIELDS[kind]
         bad = sorted(set(item) - allowed)
         for name in bad:
@@ -251,6 +253,15 @@ def _inv_expect(raw: dict[str, Any] | None) -> InvocationExpect:
 
 def build(path: str, doc: Document) -> Scenario:
     """A ``Scenario`` from a schema-valid document; raises ``ScenarioError``."""
+    sc, problems = build_with_problems(path, doc)
+    if problems:
+        raise ScenarioError(path, problems)
+    return sc
+
+
+def build_with_problems(path: str, doc: Document) -> tuple[Scenario, list[Problem]]:
+    """The ``Scenario`` of a schema-valid document, and what is wrong in it (the
+    scenario is then only good for finding more mistakes, not for running)."""
     data = doc.data
     problems: list[Problem] = []
     ms = _durations(doc, problems)
@@ -293,7 +304,7 @@ def build(path: str, doc: Document) -> Scenario:
             ))
             continue
         args = item[kinds[0]]
-        ref = args.get("invocation")
+        ref = args.get("invocation") if isinstance(args, dict) else None
         if ref is not None and ref not in names:
             problems.append(doc.problem(
                 p + (kinds[0], "invocation"),
@@ -324,8 +335,6 @@ def build(path: str, doc: Document) -> Scenario:
             problems.append(doc.problem(("expect", "state", key),
                                         f"expected \"Object/key\", got {key!r}", key=True))
     explore = data.get("explore")
-    if problems:
-        raise ScenarioError(path, problems)
     stem = os.path.splitext(os.path.basename(path))[0]
     return Scenario(
         path=path,
@@ -347,11 +356,19 @@ def build(path: str, doc: Document) -> Scenario:
         explore_examples=None if explore is None else int(explore.get("max_examples", 100)),
         explore_expect=str((explore or {}).get("expect", "ok")),
         doc=doc,
-    )
+    ), problems
 
 
-def parse_scenario(text: str | bytes, path: str = "<scenario>") -> Scenario:
-    """Parse and validate scenario text; raises ``ScenarioError`` naming ``path``."""
+def _by_position(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.mark.line, p.mark.col) if p.mark else (0, 0))
+
+
+def parse_scenario(text: str | bytes, path: str = "<scenario>", *,
+                   check_targets: bool = False) -> Scenario:
+    """Parse and validate scenario text; raises ``ScenarioError`` naming ``path``
+    with every mistake found in one pass. ``check_targets``: also import the
+    services to check the invocations' targets when something else is wrong
+    (otherwise the run checks them)."""
     try:
         doc = load_document(text)
     except ScenarioError as err:
@@ -363,8 +380,27 @@ def parse_scenario(text: str | bytes, path: str = "<scenario>") -> Scenario:
         )])
     problems = validate(doc)
     if problems:
-        raise ScenarioError(path, problems)
-    return build(path, doc)
+        # The parts the schema accepted are still checked, so that one pass
+        # shows every mistake of the file, not the schema's and then the rest.
+        try:
+            sc, more = build_with_problems(path, doc)
+            if check_targets:
+                from ._runner import target_problems
+
+                more += target_problems(sc)
+        except Exception:  # noqa: BLE001 - a part the schema refused cannot be built
+            more = []
+        problems += [p for p in more
+                     if not any(p.path[:len(q.path)] == q.path for q in problems)]
+        raise ScenarioError(path, _by_position(problems))
+    sc, problems = build_with_problems(path, doc)
+    if problems:
+        if check_targets:
+            from ._runner import target_problems
+
+            problems += target_problems(sc)
+        raise ScenarioError(path, _by_position(problems))
+    return sc
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -376,7 +412,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     except OSError as err:
         raise ScenarioError(name, [Problem(f"cannot read the file: {err.strerror or err}")]) \
             from None
-    return parse_scenario(text, name)
+    return parse_scenario(text, name, check_targets=True)
 
 
 def _read_limit() -> int:

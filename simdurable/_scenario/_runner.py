@@ -34,7 +34,7 @@ from ..runtime._ids import parse_awakeable_id
 from ..runtime._journal import COMPLETION, PROMISE_COMPLETE, PROMISE_GET, PROMISE_PEEK, RUN
 from ..runtime._store import COMPLETED
 from ._model import Event, Invocation, Scenario, Where
-from ._schema import did_you_mean, show
+from ._schema import did_you_mean, json_difference, show
 from ._yaml import Problem, ScenarioError
 
 if TYPE_CHECKING:
@@ -88,6 +88,14 @@ def _norm(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr)
 
 
+def _where_differs(got: Any, want: Any) -> str:
+    """``; differs at .a.b: got 1, expected 2`` for values that are containers."""
+    if not isinstance(want, (dict, list)) or not isinstance(got, (dict, list, tuple)):
+        return ""
+    where = json_difference(got, want)
+    return "" if where is None else f"; first difference at {where}"
+
+
 def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem]) -> list[Any]:
     out: list[Any] = []
     for name, where in items:
@@ -121,6 +129,22 @@ def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem
             else:
                 out.append(o)
     return out
+
+
+def target_problems(sc: Scenario) -> list[Problem]:
+    """Services that do not load and invocation targets that name no handler:
+    found without running, to be shown with the file's other mistakes."""
+    problems: list[Problem] = []
+    services = _load_many(sc.services, "services", problems)
+    if problems:
+        return problems
+    try:
+        run = _Run(sc, services, [], FaultPlan(), 0, False)
+    except (TypeError, ValueError):
+        return []  # the run says it better, once the rest is fixed
+    for inv in sc.invocations:
+        run._submit(inv)
+    return run.problems
 
 
 class _Run:
@@ -360,7 +384,8 @@ class _Checker:
                                                  f"{show(value, 200)}")
                 elif _norm(value) != _norm(ex.result):
                     self.fail(base + ("result",), f"got {show(value, 200)}, expected "
-                                                  f"{show(ex.result, 200)}")
+                                                  f"{show(ex.result, 200)}"
+                                                  + _where_differs(value, ex.result))
         self.counts(base + ("steps", "executed"), "ran", ex.executed, self.sim.step_runs(h))
         self.counts(base + ("steps", "stored"), "was stored", ex.stored, _stored(self.sim, [h]))
 
@@ -424,7 +449,8 @@ class _Checker:
             got = sim.state(obj, k)
             if _norm(got) != _norm(want):
                 self.fail(("expect", "state", key), f"state of {key} is {show(got, 200)}, "
-                                                    f"expected {show(want, 200)}")
+                                                    f"expected {show(want, 200)}"
+                                                    + _where_differs(got, want))
         self.effects()
         handles = sim.invocations()
         self.counts(("expect", "steps", "executed"), "ran", ex.executed,
@@ -611,8 +637,9 @@ def _world_of(sc: Scenario, inv: Invocation) -> list[WorldEvent]:
 
     Without them a workflow waiting on its promise, or a handler on its
     awakeable, would be explored as ``stuck``. A promise event goes with the
-    invocations of its workflow and key; an awakeable event with the invocation
-    it names. Cancellations are the scenario's own business and stay out.
+    invocations of its workflow and key; an awakeable event and a cancellation
+    with the invocation they name (each invocation is explored, so every event
+    goes to some check).
     """
     from .._check._world import WorldEvent
     from .._sim import parse_target
@@ -630,6 +657,11 @@ def _world_of(sc: Scenario, inv: Invocation) -> list[WorldEvent]:
         elif ev.kind in ("resolve_awakeable", "reject_awakeable") and a["invocation"] == inv.name:
             out.append(WorldEvent(ev.kind, value=a.get("value"), message=a.get("message", ""),
                                   code=a.get("code", 500), at_ms=ev.at_ms))
+        elif ev.kind == "cancel" and a["invocation"] == inv.name:
+            # Not at its time but at the explored moments (once the invocation
+            # waits, early, late): a fault that slows a step must not turn "cancel
+            # while it waits" into "cancel before it charged", which ends otherwise.
+            out.append(WorldEvent("cancel"))
     return out
 
 

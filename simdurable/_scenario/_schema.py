@@ -47,6 +47,46 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_MISSING = object()
+
+
+def json_difference(got: Any, want: Any, path: str = "") -> str | None:
+    """Where two JSON values first differ, as a JSON path and both sides
+    (``.items[2].price: got 5, expected 4``); None when they are equal.
+
+    A long result that differs in one field is then read at a glance."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        for key in sorted(set(got) | set(want), key=str):
+            sub = f"{path}.{key}" if _plain(key) else f"{path}[{json.dumps(key)}]"
+            a, b = got.get(key, _MISSING), want.get(key, _MISSING)
+            if a is _MISSING:
+                return f"{sub}: missing, expected {show(b, 80)}"
+            if b is _MISSING:
+                return f"{sub}: got {show(a, 80)}, not expected"
+            found = json_difference(a, b, sub)
+            if found is not None:
+                return found
+        return None
+    if isinstance(got, (list, tuple)) and isinstance(want, (list, tuple)):
+        for i, (a, b) in enumerate(zip(got, want, strict=False)):
+            found = json_difference(a, b, f"{path}[{i}]")
+            if found is not None:
+                return found
+        if len(got) != len(want):
+            return (f"{path or '$'}: {len(got)} item(s), expected {len(want)}"
+                    f" ({'extra' if len(got) > len(want) else 'missing'} from "
+                    f"[{min(len(got), len(want))}])")
+        return None
+    if json.dumps(got, sort_keys=True, default=repr) == json.dumps(want, sort_keys=True,
+                                                                      default=repr):
+        return None
+    return f"{path or '$'}: got {show(got, 80)}, expected {show(want, 80)}"
+
+
+def _plain(key: Any) -> bool:
+    return isinstance(key, str) and key.isidentifier()
+
+
 _TYPE_NAMES = {
     "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
     "number": "a number", "boolean": "true or false", "null": "null",

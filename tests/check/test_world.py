@@ -126,7 +126,8 @@ def test_the_json_form_round_trips_and_names_the_wrong_field():
     events = [world.resolve_promise("p", {"a": 1}, workflow="Signup/ada", at=timedelta(seconds=2)),
               world.reject_promise("p", "no", 409), world.resolve_awakeable([1]),
               world.reject_awakeable("x"), world.call("A/b", 1), world.send("A/k/c"),
-              world.advance(timedelta(hours=1), at=timedelta(minutes=1))]
+              world.advance(timedelta(hours=1), at=timedelta(minutes=1)), world.cancel(),
+              world.cancel(when="late")]
     for ev in events:
         assert world.from_dict(json.loads(json.dumps(ev.as_dict()))) == ev
     with pytest.raises(ValueError, match=r"world\[0\].resolve_promise: missing name"):

@@ -580,3 +580,37 @@ def test_a_generated_input_the_handler_refuses_is_said_with_the_fix(
         "  the input built from the type hint, 0, failed with TerminalError('bad amount', "
         "status_code=400); give one in [tool.simdurable.inputs] \"Shop/buy\"",
     ])
+
+
+def test_a_scenario_item_shows_every_mistake_and_the_field_that_differs(
+        project: pytest.Pytester) -> None:
+    project.makepyfile(ordermod='''
+        import simdurable as sd
+        orders = sd.VirtualObject("Orders")
+
+        @orders.handler()
+        async def place(ctx: sd.ObjectContext, skus: list) -> dict:
+            return {"lines": [{"sku": s, "qty": 1} for s in skus]}
+
+        services = [orders]
+        ''')
+    project.mkdir("scenarios")
+    project.path.joinpath("scenarios", "broken.yaml").write_text(
+        "services: ordermod:services\n"
+        "invoke:\n"
+        "  - {target: Orders/o/place, input: [a], expect: {reslt: 1}}\n"
+        "  - {target: Orders/o/plce, input: [b]}\n")
+    project.path.joinpath("scenarios", "differs.yaml").write_text(
+        "services: ordermod:services\n"
+        "invoke:\n"
+        "  - target: Orders/o/place\n"
+        "    input: [a, b]\n"
+        "    expect: {result: {lines: [{sku: a, qty: 1}, {sku: b, qty: 2}]}}\n")
+    result = project.runpytest("--simdurable", "-k", "broken or differs")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        "scenarios/broken.yaml:3:*: invoke?0?.expect.reslt: unknown key 'reslt'*",
+        "scenarios/broken.yaml:4:*: invoke?1?.target: no handler Orders/plce*",
+    ])
+    result.stdout.fnmatch_lines(["*invoke?0?.expect.result: got *; first difference at "
+                                 ".lines?1?.qty: got 1, expected 2"])

@@ -141,3 +141,65 @@ def test_explore_uses_the_scenarios_events(tmp_path: Path, wf_module: str) -> No
     # Same seed, same report.
     again = run(tmp_path, _wf("Bad", "run_bad"))
     assert again.render() == bad.render()
+
+
+@pytest.fixture
+def hold_module(tmp_path: Path) -> Iterator[str]:
+    """Charge, wait for a confirmation, refund when cancelled: with and without a key."""
+    (tmp_path / "hold_charge.py").write_text(
+        "import simdurable as sd\n"
+        "bank = sd.FakeExternal('bank')\n"
+        "good = sd.Service('GoodHold')\n"
+        "bad = sd.Service('BadHold')\n"
+        "def pay(op: str, amount: int, key: str | None) -> str:\n"
+        "    return str(bank.apply(op, {'amount': amount}, idempotency_key=key)['id'])\n"
+        "async def hold(ctx, amount: int, keyed: bool) -> str:\n"
+        "    key = str(ctx.uuid()) if keyed else None\n"
+        "    await ctx.run_typed('charge', pay, op='charge', amount=amount, key=key)\n"
+        "    _, confirmed = ctx.awakeable()\n"
+        "    try:\n"
+        "        return await confirmed\n"
+        "    except sd.TerminalError:\n"
+        "        back = str(ctx.uuid()) if keyed else None\n"
+        "        await ctx.run_typed('refund', pay, op='refund', amount=amount, key=back)\n"
+        "        raise\n"
+        "@good.handler()\n"
+        "async def run(ctx: sd.Context, amount: int) -> str:\n"
+        "    return await hold(ctx, amount, True)\n"
+        "@bad.handler()\n"
+        "async def run_bad(ctx: sd.Context, amount: int) -> str:\n"
+        "    return await hold(ctx, amount, False)\n"
+        "services = [good, bad]\n"
+        "externals = [bank]\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield "hold_charge"
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("hold_charge", None)
+
+
+def _hold(target: str) -> str:
+    return f"""\
+services: hold_charge:services
+externals: hold_charge:externals
+invoke:
+  - {{name: h, target: {target}, input: 10, expect: {{error: {{status: 409}}}}}}
+events:
+  - {{at: 1m, cancel: {{invocation: h}}}}
+expect: {{effects: {{bank: 2}}}}
+explore: {{max_examples: 5}}
+"""
+
+
+def test_explore_carries_the_scenarios_cancellation(tmp_path: Path, hold_module: str) -> None:
+    # Without the cancellation the explored handler would wait for ever (`stuck`),
+    # and its refund, the code a cancellation runs, would never be explored.
+    good = run(tmp_path, _hold("GoodHold/run"))
+    assert good.ok, good.render()
+    assert good.explored == ["GoodHold/run: ok"]
+    bad = run(tmp_path, _hold("BadHold/run_bad"))
+    assert not bad.ok
+    assert bad.explored == ["BadHold/run_bad: duplicate-effect"], bad.explored
+    assert "cancel the checked invocation once the run waits" in bad.render()

@@ -59,7 +59,8 @@ expect:
 """)
     assert lines == [
         's.yaml:7:15: invoke[0].expect.result: got {"amount": 10, "receipt": "bank-2"}, '
-        'expected {"amount": 10, "receipt": "bank-1"}',
+        'expected {"amount": 10, "receipt": "bank-1"}; first difference at .receipt: '
+        'got "bank-2", expected "bank-1"',
         "s.yaml:8:34: invoke[0].expect.steps.executed.charge: step 'charge' ran 2 time(s), "
         "expected 1",
         's.yaml:12:19: expect.effects.bank: bank saw 2 effect(s), expected 1: '
@@ -103,7 +104,7 @@ expect:
     assert run(tmp_path, text).ok
     lines = failures(tmp_path, text.replace("count: 5", "count: 6"))
     assert lines == ['s.yaml:8:22: expect.state.Counter/a: state of Counter/a is {"count": 5}, '
-                     'expected {"count": 6}']
+                     'expected {"count": 6}; first difference at .count: got 5, expected 6']
 
 
 def test_problems_must_be_expected_and_expected_problems_must_happen(tmp_path: Path) -> None:

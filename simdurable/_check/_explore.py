@@ -480,6 +480,10 @@ class Exploration:
             raise WorldError("the world events do not fit the fault-free run:\n  "
                              + "\n  ".join(wrong))
         self.horizon_ms = _longest_timer_ms(facts)
+        if not self.t.world:
+            hint = _world_hint(facts.sim)
+            if hint:
+                self.notes.add(hint)
         self.keep(violations, "the fault-free reference run")
         points = []
         seen = set()
@@ -919,6 +923,25 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
             random.setstate(saved)
         out.setdefault(concurrent_ending(sim), " then ".join(calls[i][0] for i in order))
     return out
+
+
+def _world_hint(sim: Simulation) -> str | None:
+    """What to write when the fault-free run waits on the outside world and the
+    check says nothing of it: in a check, nothing else resolves it."""
+    waited = sorted(f"{w}/{k}:{n}" for (w, k, n), who in sim.engine.promises.waiters.items()
+                    if who)
+    if waited:
+        owner, _, name = waited[0].partition(":")
+        return (f"the fault-free run waits on promise {name!r} of {owner}, which nothing in "
+                f"a check resolves unless you say what the world does: "
+                f"world=[simdurable.world.resolve_promise({name!r}, <value>)], or "
+                f"--world '{{\"resolve_promise\": {{\"name\": \"{name}\", \"value\": ...}}}}'")
+    if sim.awakeables():
+        return ("the fault-free run waits on an awakeable, which nothing in a check "
+                "resolves unless you say what the world does: "
+                "world=[simdurable.world.resolve_awakeable(<value>)], or "
+                "--world '{\"resolve_awakeable\": {\"value\": ...}}'")
+    return None
 
 
 def reference_ending(facts: RunFacts) -> str:

@@ -26,36 +26,51 @@ def _waited_promises(sim: Simulation, inv_id: str) -> list[str]:
 def infer_world(services: list[Any], invoke: str, value: Any, handler: Any
                 ) -> tuple[list[WorldEvent], str | None]:
     """The world for a workflow's run handler (and the sentence saying so), or none."""
+    worlds = infer_worlds(services, invoke, value, handler)
+    return worlds[0] if worlds else ([], None)
+
+
+def infer_worlds(services: list[Any], invoke: str, value: Any, handler: Any
+                 ) -> list[tuple[list[WorldEvent], str]]:
+    """Each world to check a workflow's run handler in (and the sentence saying
+    so): its driver called with the input built from its type hint, and, for a
+    yes/no driver (``approve(ok: bool)``), with the other answer too, so that
+    the path taken on "yes" is checked as well as the one on "no"."""
     from ._items import _generated_input
 
     if getattr(handler, "kind", None) != "workflow":
-        return [], None
+        return []
     workflow, key, _ = parse_target(invoke)
     svc = next((s for s in services if s.name == workflow), None)
     if svc is None or key is None:
-        return [], None
+        return []
     try:
         sim = Simulation(services, seed=0)
         run = sim.invoke(invoke, value)
         sim.run()
         waited = [] if run.done else _waited_promises(sim, run.id)
         if not waited:
-            return [], None
+            return []
         for name in sorted(svc.handlers):
             shared = svc.handlers[name]
             if shared.kind == "workflow":
                 continue
             target = f"{workflow}/{key}/{name}"
             arg = _generated_input(shared)
-            probe = Simulation(services, seed=0)
-            run = probe.invoke(invoke, value)
-            probe.run()
-            probe.invoke(target, arg)
-            probe.run()
-            if run.done or waited[0] not in _waited_promises(probe, run.id):
-                said = (f"call {target}({arg!r}) once the run waits (it completes promise "
-                        f"{waited[0]!r} that {invoke} waits on)")
-                return [call(target, arg)], said
+            args = [arg, not arg] if isinstance(arg, bool) else [arg]
+            out = []
+            for a in args:
+                probe = Simulation(services, seed=0)
+                run = probe.invoke(invoke, value)
+                probe.run()
+                probe.invoke(target, a)
+                probe.run()
+                if run.done or waited[0] not in _waited_promises(probe, run.id):
+                    said = (f"call {target}({a!r}) once the run waits (it completes promise "
+                            f"{waited[0]!r} that {invoke} waits on)")
+                    out.append(([call(target, a)], said))
+            if out:
+                return out
     except (SimdurableError, TypeError, ValueError):
-        return [], None
-    return [], None
+        return []
+    return []

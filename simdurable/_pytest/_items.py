@@ -144,8 +144,7 @@ class HandlerItem(pytest.Item):
         self.world = world
 
     def runtest(self) -> None:
-        from .._check import DidNotReproduce, check
-        from ..runtime._errors import SimdurableError
+        from .._check import DidNotReproduce
 
         settings: Settings = self.config.stash[SETTINGS_KEY]
         stats: dict[str, Any] = {"kind": "handler", "target": self.target, "examples": 0,
@@ -155,45 +154,66 @@ class HandlerItem(pytest.Item):
             generated = value is _GENERATE
             if generated:
                 value = _generated_input(self.handler)
-            world = self.world
-            if world is None:
-                from ._infer import infer_world
+            worlds: list[list[Any]] = [self.world] if self.world is not None else []
+            if self.world is None:
+                from ._infer import infer_worlds
 
-                world, said = infer_world(self.services, self.invoke, value, self.handler)
-                if said:
-                    stats["world"] = said
-            self._replay_saved(settings, value, world)
-            try:
-                report = check(
-                    services=self.services, invoke=self.invoke, input=value,
-                    externals=self.externals, seed=settings.seed, strict=settings.strict,
-                    max_examples=settings.max_examples, replay=settings.replay, world=world,
-                    concurrent=self._concurrent(settings, world), jobs=settings.jobs,
-                )
-            except DidNotReproduce as err:
+                inferred = infer_worlds(self.services, self.invoke, value, self.handler)
+                worlds = [w for w, _ in inferred] or [[]]
+                if inferred:
+                    stats["world"] = "; ".join(said for _, said in inferred)
+            missed: list[DidNotReproduce] = []
+            for world in worlds:
+                try:
+                    self._check_once(settings, stats, value, generated, world)
+                except DidNotReproduce as err:
+                    missed.append(err)  # a replayed case may fail in another of the worlds
+            if len(missed) == len(worlds):
+                missed_err = missed[0]
                 if self.selected:
-                    raise SimdurableFailure(f"simdurable::{self.target}: {err}") from err
+                    raise SimdurableFailure(
+                        f"simdurable::{self.target}: {missed_err}") from missed_err
                 self.user_properties.remove((PROPERTY, stats))
                 raise pytest.skip.Exception(
-                    f"--simdurable-replay does not fail this handler: {err}",
+                    f"--simdurable-replay does not fail this handler: {missed_err}",
                     _use_item_location=True,
                 ) from None
-            except (SimdurableError, TypeError, ValueError) as err:
-                raise SimdurableFailure(
-                    f"simdurable::{self.target} with input {value!r} could not be checked: "
-                    f"{type(err).__name__}: {err}"
-                ) from err
-            stats["examples"] += report.examples + report.single_faults
-            stats["fault_points"] += report.fault_points
-            stats["exercised"] += report.fault_points_exercised
-            stats["violations"] += len(report.violations)
-            if generated and report.reference.startswith("failed"):
-                # the simplest input from the type hint may not get far: say so, with the fix
-                stats["input"] = (f"the input built from the type hint, {value!r}, "
-                                  f"{report.reference.split(' at ')[0]}; give one in "
-                                  f"[tool.simdurable.inputs] \"{self.target}\"")
-            if not report.ok:
-                self._fail(report, value, settings)
+
+    def _check_once(self, settings: Settings, stats: dict[str, Any], value: Any,
+                    generated: bool, world: list[Any]) -> None:
+        """Check the handler with one input in one world; fail the item if it breaks
+        (``DidNotReproduce`` passes through: a replayed case that did not fail)."""
+        from .._check import check
+        from ..runtime._errors import SimdurableError
+
+        self._replay_saved(settings, value, world)
+        try:
+            report = check(
+                services=self.services, invoke=self.invoke, input=value,
+                externals=self.externals, seed=settings.seed, strict=settings.strict,
+                max_examples=settings.max_examples, replay=settings.replay, world=world,
+                concurrent=self._concurrent(settings, world), jobs=settings.jobs,
+            )
+        except (SimdurableError, TypeError, ValueError) as err:
+            from .._check import DidNotReproduce
+
+            if isinstance(err, DidNotReproduce):
+                raise
+            raise SimdurableFailure(
+                f"simdurable::{self.target} with input {value!r} could not be checked: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        stats["examples"] += report.examples + report.single_faults
+        stats["fault_points"] += report.fault_points
+        stats["exercised"] += report.fault_points_exercised
+        stats["violations"] += len(report.violations)
+        if generated and report.reference.startswith("failed"):
+            # the simplest input from the type hint may not get far: say so, with the fix
+            stats["input"] = (f"the input built from the type hint, {value!r}, "
+                              f"{report.reference.split(' at ')[0]}; give one in "
+                              f"[tool.simdurable.inputs] \"{self.target}\"")
+        if not report.ok:
+            self._fail(report, value, settings)
 
     def _replay_saved(self, settings: Settings, value: Any, world: list[Any]) -> None:
         """Replay the failures saved for this check (by ``simdurable soak``) first; forget

@@ -47,6 +47,16 @@ def test_a_workflow_waiting_on_its_promise_is_stuck_without_the_world():
     assert report.kinds == ["stuck"]
     assert report.reference == ('did not finish: Signup/ada/run waits on #3 promise '
                                 '"email-link"')
+    # The report says what to write, in Python and on the command line.
+    assert report.notes == [
+        "the fault-free run waits on promise 'email-link' of Signup/ada, which nothing in a "
+        "check resolves unless you say what the world does: world=[simdurable.world."
+        "resolve_promise('email-link', <value>)], or --world '{\"resolve_promise\": "
+        "{\"name\": \"email-link\", \"value\": ...}}'"]
+    waits = sd.check(services=[waiter], invoke="Waiter/wait", max_examples=0)
+    assert "world=[simdurable.world.resolve_awakeable(<value>)]" in waits.notes[0]
+    assert not sd.check(services=[waiter], invoke="Waiter/wait", max_examples=0,
+                        world=[world.resolve_awakeable(1)]).notes
 
 
 def test_the_world_resolving_the_promise_lets_the_correct_workflow_pass():

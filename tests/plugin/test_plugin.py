@@ -614,3 +614,52 @@ def test_a_scenario_item_shows_every_mistake_and_the_field_that_differs(
     ])
     result.stdout.fnmatch_lines(["*invoke?0?.expect.result: got *; first difference at "
                                  ".lines?1?.qty: got 1, expected 2"])
+
+
+APPROVAL = '''
+import simdurable as sd
+
+bank = sd.FakeExternal("bank")
+order = sd.Workflow("Order")
+
+
+def charge(amount, key):
+    return bank.apply("charge", {"amount": amount}, idempotency_key=key)["id"]
+
+
+@order.main()
+async def run(ctx: sd.WorkflowContext, amount: int) -> str:
+    if not await ctx.promise("approval").value():
+        return "rejected"
+    key = {key}
+    return await ctx.run_typed("charge", charge, amount=amount, key=key)
+
+
+@order.handler()
+async def approve(ctx: sd.WorkflowSharedContext, ok: bool) -> None:
+    await ctx.promise("approval").resolve(ok)
+
+
+services = [order]
+'''
+
+
+@pytest.mark.parametrize(("key", "outcome"), [("None", "failed"), ("str(ctx.uuid())", "passed")])
+def test_a_yes_or_no_driver_is_tried_with_both_answers(
+        pytester: pytest.Pytester, key: str, outcome: str) -> None:
+    # The input built from the hint of ``approve(ok: bool)`` is False: the run is
+    # rejected and never charges. Only the "yes" answer reaches the unsafe charge.
+    pytester.makepyfile(ordermod=APPROVAL.replace("{key}", key))
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["ordermod:services"]\nexternals = ["ordermod:bank"]\n'
+              'max_examples = 5\n[tool.simdurable.inputs]\n"Order/run" = [10]'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(**{outcome: 1})
+    if outcome == "passed":
+        result.stdout.fnmatch_lines([
+            "  world inferred: call Order/key-1/approve(False) once the run waits (*); "
+            "call Order/key-1/approve(True) once the run waits (*)",
+        ])
+    else:
+        result.stdout.fnmatch_lines(["*duplicate-effect*", "*the world: call "
+                                     "Order/key-1/approve(true) once the run waits*"])

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ._cli import main as _main
 
 
 def main() -> None:
-    sys.exit(_main())
+    try:
+        status = _main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``simdurable check ... | head``): no traceback.
+        # Python flushes stdout again at exit; point it at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,11 @@ class CoverageProbe:
                 statements = set(self.cov.analysis2(path)[1])
             except (OSError, TypeError, Exception):  # noqa: BLE001 - no source, no lines
                 continue
-            def_line = fn.__code__.co_firstlineno
+            # The ``def`` line itself ran at import, not in a run: the body starts
+            # after it (``co_firstlineno`` is the first decorator's line).
+            def_line = next((first + i for i, text in enumerate(src)
+                             if text.lstrip().startswith(("def ", "async def "))),
+                            fn.__code__.co_firstlineno)
             body = {n for n in statements if def_line < n < first + len(src)}
             by_line = data.contexts_by_lineno(path) or {}
             ref = {n for n, ctx in by_line.items() if REFERENCE in ctx}

@@ -287,6 +287,9 @@ def test_coverage_shows_lines_that_ran_only_under_faults():
     compensation = next(first + i for i, line in enumerate(src) if "cancel-flight" in line)
     assert compensation in lines.only_under_faults
     assert "ran only under faults: correct.py:" in report.render()
+    # The decorated ``async def`` line ran at import, not in a run: it is not listed.
+    def_line = next(first + i for i, line in enumerate(src) if "async def" in line)
+    assert def_line not in lines.never_ran + lines.only_under_faults, lines
 
 
 def test_bad_arguments_get_clear_errors():

@@ -44,3 +44,19 @@ def test_folders_are_searched_and_seed_can_be_overridden(
 def test_schema_path(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenario", "--schema"]) == 0
     assert Path(capsys.readouterr().out.strip()).name == "scenario.schema.json"
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    # ``simdurable scenario ... | head -1``: the pipe closes before the report is written.
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "simdurable", "scenario", "scenarios/"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

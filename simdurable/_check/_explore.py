@@ -394,7 +394,7 @@ class Exploration:
         if facts.moments not in self._orders:
             self._orders[facts.moments] = sequential_endings(self.t, facts.moments)
         orders = self._orders[facts.moments]
-        ending = concurrent_ending(facts.sim)
+        ending = concurrent_ending(facts.sim, self.t.externals)
         if ending in orders:
             return None
         import json
@@ -869,9 +869,14 @@ def _short_json(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def concurrent_ending(sim: Simulation) -> str:
-    """What a run of concurrent invocations left: state and results, as text."""
+def concurrent_ending(sim: Simulation, externals: Sequence[FakeExternal] = ()) -> str:
+    """What a run of concurrent invocations left: state and results, as text.
+
+    A fake external's receipt ids (``bank-1``, ``bank-2``) number its effects
+    in the order it received them, an order no durable lock governs: which
+    invocation got which id is left out (``bank-*``), as the effects are."""
     import json
+    import re
 
     engine = sim.engine
     state = {f"{r.service}/{r.key}": sim.state(r.service, r.key)
@@ -883,6 +888,12 @@ def concurrent_ending(sim: Simulation) -> str:
                   raw.data.decode("utf-8", "replace") if isinstance(raw, Value)
                   else f"error {raw.code}: {raw.message}")
         results.append(f"{rec.target} -> {ending}")
+    receipts = sorted({e.receipt for ext in externals for e in ext.effects}, key=len,
+                      reverse=True)
+    if receipts:
+        issued = re.compile("|".join(f"(?<![\\w-]){re.escape(r)}(?!\\w)" for r in receipts))
+        results = [issued.sub(lambda m: m.group().rpartition("-")[0] + "-*", r)
+                   for r in results]
     return json.dumps({"state": state, "results": sorted(results)}, sort_keys=True,
                       default=repr)
 
@@ -921,7 +932,8 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
                 sim.close()
         finally:
             random.setstate(saved)
-        out.setdefault(concurrent_ending(sim), " then ".join(calls[i][0] for i in order))
+        out.setdefault(concurrent_ending(sim, t.externals),
+                       " then ".join(calls[i][0] for i in order))
     return out
 
 

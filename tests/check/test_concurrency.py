@@ -99,3 +99,34 @@ def test_the_cli_runs_invocations_at_once(capsys):
     data = json.loads(capsys.readouterr().out)
     assert status == 1 and data["violations"][0]["kind"] == "not-serializable"
     assert "--concurrent 2" in data["violations"][0]["reproduce"]["cli"]
+
+
+@bump.handler()
+async def ticket(ctx: sd.Context, key: str) -> int:
+    """Read, then add: the count stays right, but two callers can get the same ticket."""
+    n = await ctx.object_call(get, key, None)
+    await ctx.object_call(add, key, 1)
+    return int(n) + 1
+
+
+def test_results_no_order_gives_are_found_even_when_the_state_is_right():
+    report = sd.check(services=services, invoke="Bump/ticket", input="a", concurrent=2,
+                      max_examples=20)
+    assert report.kinds == ["not-serializable"]
+    assert "results no one-at-a-time order of them gives" in report.violations[0].message
+
+
+def test_which_caller_got_which_receipt_of_a_fake_external_is_not_a_lost_update():
+    """The bank numbers its receipts in the order the charges reach it, and the
+    inventory counts in the order the reservations reach it: two checkouts at once
+    may pair them either way, as two one-at-a-time runs never do."""
+    from examples import shop
+
+    report = sd.check(services=shop.services, externals=shop.externals,
+                      invoke="Shop/checkout", input={"item": "book", "amount": 30},
+                      concurrent=2, max_examples=20)
+    assert report.ok, report.render()
+    unsafe = sd.check(services=shop.services, externals=shop.externals,
+                      invoke="Shop/checkout_unsafe", input={"item": "book", "amount": 30},
+                      concurrent=2, max_examples=20)
+    assert "duplicate-effect" in unsafe.kinds and "not-serializable" not in unsafe.kinds

@@ -123,8 +123,32 @@ def _module_targets(args: argparse.Namespace, input_value: Any) -> list[SoakTarg
     for name in args.targets:
         one = argparse.Namespace(**{**vars(args), "target": name, "externals": None})
         services, invoke, externals = resolve(one)
-        out.append(SoakTarget(invoke, services, invoke, input_value, externals))
+        out.append(SoakTarget(invoke, services, invoke, input_value, externals,
+                              concurrent=plugin_concurrent(services, invoke)))
     return out
+
+
+def plugin_concurrent(services: Sequence[Any], invoke: str) -> int:
+    """How many invocations at once ``pytest --simdurable`` checks this target with.
+
+    An object handler runs ``[tool.simdurable] concurrent`` times at once
+    (default 2) there; the saved cases are keyed by that count, so soak
+    checks it the same way, or the plugin would never replay what soak found.
+    """
+    from .._pytest._settings import load_settings
+    from .._restate import native_services
+    from .._sim import parse_target
+
+    try:
+        name = parse_target(invoke)[0]
+    except SimdurableError:
+        return 1
+    svc = next((s for s in native_services(services) if getattr(s, "name", None) == name),
+               None)
+    tag = getattr(svc, "service_tag", None)
+    if tag is None or tag.kind != "object":
+        return 1
+    return load_settings(os.getcwd(), {}, {}).concurrent
 
 
 def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:

@@ -132,3 +132,49 @@ def test_a_failure_found_by_soak_is_replayed_first_by_the_plugin(
     result.assert_outcomes(passed=1)
     assert saved(open_database(str(shared)), "Shop/pay_unsafe", 10, 1) == []
     assert blob
+
+
+WALLET = '''
+import simdurable as sd
+
+bank = sd.FakeExternal("bank")
+wallet = sd.VirtualObject("Wallet")
+
+
+def charge(amount, key):
+    return bank.apply("charge", {"amount": amount}, idempotency_key=key)["id"]
+
+
+@wallet.handler()
+async def pay_unsafe(ctx: sd.ObjectContext, amount: int) -> str:
+    return await ctx.run_typed("charge", charge, amount=amount, key=None)
+
+
+services = [wallet]
+'''
+
+
+def test_a_failure_soak_finds_on_an_object_handler_is_replayed_first_by_the_plugin(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str]):
+    # The plugin checks an object handler with two invocations at once on its key;
+    # soak must check (and key the saved case) the same way for the plugin to find it.
+    project.makepyfile(walletmod=WALLET)
+    project.makefile(".toml", pyproject=PYPROJECT.replace("shopmod", "walletmod")
+                     .replace('inputs = { "Shop/pay" = [10], "Shop/pay_unsafe" = [10] }',
+                              'inputs = { "Wallet/pay_unsafe" = [10] }'))
+    shared = project.path / "shared-db"
+    try:
+        assert main(["soak", "walletmod:pay_unsafe", "--key", "key-1", "--input", "10",
+                     "--seeds", "0:1", "--max-examples", "2", "--database", str(shared)]) == 1
+        assert "Wallet/key-1/pay_unsafe input 10 seed 0: duplicate-effect" in \
+            capsys.readouterr().out
+        assert saved(open_database(str(shared)), "Wallet/key-1/pay_unsafe", 10, 2)
+        result = project.runpytest("--simdurable", f"--simdurable-database={shared}",
+                                   "simdurable::Wallet/pay_unsafe")
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([
+            "*a failure saved in the example database * (by simdurable soak) replayed first, "
+            "and it still fails:",
+        ])
+    finally:
+        sys.modules.pop("walletmod", None)

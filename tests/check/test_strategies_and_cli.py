@@ -39,7 +39,7 @@ def test_a_drawn_plan_shrinks_to_the_one_crash_that_double_charges():
 
     plan = find(sds.fault_plans(steps=["charge"], kinds=["crash"], max_attempt=1),
                 double_charges, settings=settings(database=None, derandomize=True,
-                                                  max_examples=500))
+                                                  max_examples=500, deadline=None))
     assert str(plan) == "crash(step=charge, phase=effect-done, attempt=1)"
 
 

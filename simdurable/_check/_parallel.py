@@ -25,17 +25,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
+import json
 import pickle
 import select
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..runtime._faults import Fault, FaultPlan
 from ._explore import Exploration, Target, example_blocks
 from ._names import modules_of, name_of
 from ._workers import Worker, WorkerError, pool, task
+
+if TYPE_CHECKING:
+    from ._soak import Outcome, SoakTarget
 
 # Single-fault parts per worker: enough to even out parts of unequal cost.
 PARTS_PER_JOB = 4
@@ -247,3 +251,150 @@ class Lanes:
                     if ex.progress is not None:
                         ex.progress(ex.runs, ex.phase)
         return total
+
+
+# -- simdurable soak -j N: whole checks spread over the workers ----------------------
+
+
+def seed_digest(t: Target, seed: int) -> str:
+    """The fingerprint (``reference_digest``) of a check's reference run with this seed."""
+    ex = Exploration(t, seed)
+    points = ex.reference()
+    return reference_digest(ex, ex.single_fault_cases(points))
+
+
+# In a worker: the soak target being served, and the check's target for its digest.
+_SOAK: dict[str, tuple[SoakTarget, Target]] = {}
+
+
+@task
+def soak_check(args: dict[str, Any]) -> dict[str, Any]:
+    """In a worker: one check of a soak campaign, if its reference run is the parent's."""
+    from ._soak import SoakTarget, check_once
+
+    token = args["token"]
+    got = _SOAK.get(token)
+    if got is None:
+        _SOAK.clear()
+        spec = args["spec"]
+        target: Target = _undump(spec["rest"])
+        target.services = [_load(n) for n in spec["services"]]
+        target.externals = [_load(n) for n in spec["externals"]]
+        t = SoakTarget("", target.services, target.invoke, target.input, target.externals,
+                       list(target.world), args["concurrent"])
+        got = _SOAK[token] = (t, target)
+    t, target = got
+    if seed_digest(target, args["seed"]) != args["digest"]:
+        return {"mismatch": True}
+    error, violations = check_once(t, args["seed"], args["max_examples"], args["strict"])
+    return {"error": error, "violations": [list(v) for v in violations]}
+
+
+def _soak_specs(targets: Sequence[SoakTarget], max_examples: int, strict: bool
+                ) -> tuple[list[tuple[Target, dict[str, Any]] | None], list[str]]:
+    """Per target, what a worker needs to check it (None: check it here); notes why not."""
+    from datetime import timedelta
+
+    from ..runtime._errors import SimdurableError
+    from ._explore import make_target
+
+    out: list[tuple[Target, dict[str, Any]] | None] = []
+    notes = []
+    for t in targets:
+        try:
+            target = make_target(t.services, t.invoke, t.input, t.externals, None, None,
+                                 strict, None, timedelta(hours=1), 100_000, t.world,
+                                 t.concurrent)
+        except (SimdurableError, TypeError, ValueError):
+            out.append(None)  # each check says why, here
+            continue
+        spec = target_spec(target)
+        if isinstance(spec, str):
+            notes.append(f"{t.label} {spec}")
+            out.append(None)
+            continue
+        args: dict[str, Any] = {"spec": spec, "concurrent": t.concurrent,
+                                "max_examples": max_examples, "strict": strict}
+        args["token"] = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()
+        out.append((target, args))
+    return out, notes
+
+
+def spread_checks(targets: Sequence[SoakTarget], seeds: range, max_examples: int,
+                  strict: bool, jobs: int, over_budget: Callable[[int], bool],
+                  show: Callable[[int, SoakTarget], None],
+                  take: Callable[[int, int, Outcome], None]) -> list[str]:
+    """Run a soak's checks (seed after seed, each target) over the workers.
+
+    Each check runs whole in one worker (``jobs=1`` there); the outcomes are
+    handed to ``take`` in seed order, then target order, as one process would
+    give them. A worker whose reference run differs from this process's (a
+    handler whose path follows the hash seed) leaves that check to this
+    process, as do failed workers and targets the workers cannot import
+    (returned as notes). ``over_budget(n)`` is asked before seed ``n`` starts.
+    """
+    from ..runtime._errors import SimdurableError
+    from ._soak import check_once
+
+    specs, notes = _soak_specs(targets, max_examples, strict)
+    order = [(n, i) for n in range(len(seeds)) for i in range(len(targets))]
+    done: dict[int, dict[str, Any] | None] = {}  # None: to be checked here
+    nxt = merged = 0
+    stop = len(order)
+    with pool().reserve(list(range(1, jobs + 1))) as reserved:
+        idle: list[Worker] = list(reversed(reserved))
+        busy: dict[Worker, int] = {}
+        while merged < stop:
+            # Not far ahead of the merged checks: the budget is asked as seeds start.
+            while nxt < stop and nxt - merged < 2 * jobs:
+                n, i = order[nxt]
+                if i == 0 and over_budget(n):
+                    stop = nxt
+                    break
+                spec = specs[i]
+                if spec is not None and not idle and (busy or merged < nxt):
+                    break  # wait for a worker
+                k, nxt = nxt, nxt + 1
+                if spec is None or not idle:  # no worker left
+                    done[k] = None
+                    continue
+                target, args = spec
+                try:
+                    digest = seed_digest(target, seeds[n])
+                except (SimdurableError, TypeError, ValueError):
+                    done[k] = None  # the check says why, here
+                    continue
+                w = idle.pop()
+                try:
+                    w.send("soak_check", __name__, dict(args, seed=seeds[n], digest=digest))
+                except WorkerError:
+                    done[k] = None
+                    continue
+                busy[w] = k
+            if merged >= stop:
+                break
+            if merged not in done:
+                ready, _, _ = select.select(list(busy), [], [])
+                for w in ready:
+                    k = busy.pop(w)
+                    try:
+                        answer = w.receive(0)
+                    except WorkerError:
+                        answer = None  # a worker that failed is given no more
+                    else:
+                        idle.append(w)
+                        if "mismatch" in answer:
+                            answer = None
+                    done[k] = answer
+            while merged in done:
+                answer = done.pop(merged)
+                n, i = order[merged]
+                show(n, targets[i])
+                if answer is None:
+                    outcome = check_once(targets[i], seeds[n], max_examples, strict)
+                else:
+                    outcome = (answer["error"],
+                               [(v[0], v[1], v[2]) for v in answer["violations"]])
+                take(n, i, outcome)
+                merged += 1
+    return notes

@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-examples", type=int, default=25,
                         help="generated examples per check (default 25)")
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                        help="share each check among N worker processes (default 1)")
+                        help="spread the checks over N worker processes (default 1); the "
+                             "summary is the same whatever N")
     parser.add_argument("--database", default=None, metavar="DIR|redis://...",
                         help="where failures are saved for pytest --simdurable to replay "
                              f"(default: [tool.simdurable] database, else {DEFAULT_DATABASE})")
@@ -288,6 +289,7 @@ class Summary:
     budget_hit: bool = False
     failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def render(self, where: str, database: str) -> str:
         rate = self.seeds / self.seconds if self.seconds > 0 else 0.0
@@ -302,45 +304,86 @@ class Summary:
         else:
             lines.append("no failures")
         lines += [f"  could not check: {e}" for e in self.errors]
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+# What one check of a campaign gave: an error, or its violations (kind, blob, plan).
+Outcome = tuple[str | None, list[tuple[str, str, str]]]
+
+
+def check_once(t: SoakTarget, seed: int, max_examples: int, strict: bool) -> Outcome:
+    """One check of the campaign, in this process.
+
+    Without the hash-seed comparison: its violation has no replayable case to
+    save (``pytest --simdurable`` makes it), and it would start processes.
+    """
+    from ._api import check
+
+    try:
+        report = check(services=t.services, invoke=t.invoke, input=t.input,
+                       externals=t.externals, max_examples=max_examples, seed=seed,
+                       strict=strict, world=t.world, concurrent=t.concurrent, hash_seeds=())
+    except (SimdurableError, TypeError, ValueError) as err:
+        return f"{type(err).__name__}: {err}", []
+    return None, [(v.kind, v.blob, str(v.fault_plan)) for v in report.violations]
 
 
 def soak(targets: Sequence[SoakTarget], seeds: range, budget: float | None,
          max_examples: int, jobs: int, strict: bool, db: Any,
          progress: SoakProgress | None = None) -> Summary:
-    """Check every target with every seed, within the budget; save new failures."""
-    from ._api import check
+    """Check every target with every seed, within the budget; save new failures.
 
+    With ``jobs`` > 1 the checks are spread over that many worker processes
+    (``_parallel.spread_checks``); their outcomes are taken in seed order, so
+    the summary is the same whatever the number.
+    """
     summary = Summary(targets=len(targets), planned=len(seeds))
     start = time.monotonic()
     seen: set[tuple[str, Any, str]] = set()
-    for n, seed in enumerate(seeds):
+
+    def over_budget(n: int) -> bool:
         if budget is not None and n > 0 and time.monotonic() - start >= budget:
             summary.budget_hit = True
-            break
-        for t in targets:
-            if progress is not None:
-                elapsed = max(time.monotonic() - start, 1e-9)
-                progress.show(f"simdurable soak: seed {seed} ({n + 1} of {len(seeds)}), "
-                              f"{t.label}, {len(summary.failures)} failure(s), "
-                              f"{n / elapsed:.2f} seeds/s")
-            try:
-                report = check(services=t.services, invoke=t.invoke, input=t.input,
-                               externals=t.externals, max_examples=max_examples, seed=seed,
-                               strict=strict, world=t.world, concurrent=t.concurrent,
-                               jobs=jobs)
-            except (SimdurableError, TypeError, ValueError) as err:
-                summary.errors.append(f"{t.label} seed {seed}: {type(err).__name__}: {err}")
-                continue
+        return summary.budget_hit
+
+    def show(n: int, t: SoakTarget) -> None:
+        if progress is not None:
+            elapsed = max(time.monotonic() - start, 1e-9)
+            progress.show(f"simdurable soak: seed {seeds[n]} ({n + 1} of {len(seeds)}), "
+                          f"{t.label}, {len(summary.failures)} failure(s), "
+                          f"{n / elapsed:.2f} seeds/s")
+
+    def take(n: int, i: int, outcome: Outcome) -> None:
+        """Count one check's outcome; the checks come in seed order, then target order."""
+        t, seed = targets[i], seeds[n]
+        error, violations = outcome
+        if error is not None:
+            summary.errors.append(f"{t.label} seed {seed}: {error}")
+        else:
             summary.checks += 1
-            for v in report.violations:
-                key = (t.invoke, json.dumps(t.input, sort_keys=True, default=repr), v.kind)
-                if key in seen or not v.blob:
-                    continue
-                seen.add(key)
-                save(db, t.invoke, t.input, t.concurrent, v.blob)
-                summary.failures.append(f"{t.label} input {json.dumps(t.input, default=repr)} "
-                                        f"seed {seed}: {v.kind}: {v.fault_plan}")
-        summary.seeds += 1
+        for kind, blob, plan in violations:
+            key = (t.invoke, json.dumps(t.input, sort_keys=True, default=repr), kind)
+            if key in seen or not blob:
+                continue
+            seen.add(key)
+            save(db, t.invoke, t.input, t.concurrent, blob)
+            summary.failures.append(f"{t.label} input {json.dumps(t.input, default=repr)} "
+                                    f"seed {seed}: {kind}: {plan}")
+        if i == len(targets) - 1:
+            summary.seeds += 1
+
+    if jobs > 1 and len(seeds) > 0:
+        from ._parallel import spread_checks
+
+        summary.notes += spread_checks(targets, seeds, max_examples, strict, jobs,
+                                       over_budget, show, take)
+    else:
+        for n, seed in enumerate(seeds):
+            if over_budget(n):
+                break
+            for i, t in enumerate(targets):
+                show(n, t)
+                take(n, i, check_once(t, seed, max_examples, strict))
     summary.seconds = time.monotonic() - start
     return summary

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+import simdurable as sd
 from simdurable._check._database import open_database, saved
 from simdurable._check._soak import shard_seeds
 from simdurable._cli import main
@@ -90,9 +97,9 @@ def test_the_budget_stops_the_campaign(project: pytest.Pytester,
     (["--database", "redis://localhost:1/0"], "a Redis database needs the redis package"),
 ])
 def test_bad_arguments_are_one_line(project: pytest.Pytester, capsys: pytest.CaptureFixture[str],
-                                    args: list[str], message: str):
-    if "redis" in message and _has_redis():
-        pytest.skip("the redis package is installed here: the URL is accepted")
+                                    monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                    message: str):
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed: import fails
     assert main(["soak", "shopmod:pay", "--input", "10", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -178,3 +185,134 @@ def test_a_failure_soak_finds_on_an_object_handler_is_replayed_first_by_the_plug
         ])
     finally:
         sys.modules.pop("walletmod", None)
+
+
+def _summary(out: str, db: Any) -> list[str]:
+    """The summary without its timing (seconds and seeds per second) and database."""
+    first, *rest = out.replace(str(db), "DB").strip().splitlines()
+    return [first.split(" checks in ")[0], *rest]
+
+
+def test_soak_j_spreads_the_checks_over_workers_with_the_same_summary(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch):
+    from simdurable._check import _soak
+
+    # A module name of its own: workers outlive a test and keep what they imported.
+    project.makepyfile(soakjmod=HANDLERS)
+    project.makefile(".toml", pyproject=PYPROJECT.replace("shopmod", "soakjmod"))
+    here: list[int] = []
+    check_once = _soak.check_once
+
+    def counted(t: Any, seed: int, *rest: Any) -> Any:
+        here.append(seed)
+        return check_once(t, seed, *rest)
+
+    monkeypatch.setattr(_soak, "check_once", counted)
+    try:
+        outs, dbs = [], []
+        for jobs in ("1", "2"):
+            db = project.path / f"db-{jobs}"
+            status = main(["soak", "--seeds", "0:4", "--max-examples", "2", "-j", jobs,
+                           "--database", str(db)])
+            assert status == 1
+            outs.append(_summary(capsys.readouterr().out, db))
+            dbs.append(saved(open_database(str(db)), "Shop/pay_unsafe", 10, 1))
+        assert outs[0] == outs[1]
+        assert outs[0][0] == "simdurable soak: 4 seeds x 2 targets (seeds 0:4), 8"
+        assert dbs[0] == dbs[1] and len(dbs[0]) == 1
+        assert here == [0, 0, 1, 1, 2, 2, 3, 3]  # jobs=1 only: with -j 2 the workers ran all
+
+        # A worker whose reference run differs from this process's leaves its checks here.
+        from simdurable._check import _parallel
+
+        monkeypatch.setattr(_parallel, "seed_digest", lambda t, seed: f"here {seed}")
+        here.clear()
+        db = project.path / "db-3"
+        assert main(["soak", "--seeds", "0:4", "--max-examples", "2", "-j", "2",
+                     "--database", str(db)]) == 1
+        assert _summary(capsys.readouterr().out, db) == outs[0]
+        assert here == [0, 0, 1, 1, 2, 2, 3, 3]
+    finally:
+        sys.modules.pop("soakjmod", None)
+
+
+def test_soak_j_checks_a_target_the_workers_cannot_import_here_with_a_note(
+        capsys: pytest.CaptureFixture[str]):
+    from simdurable._check._soak import SoakTarget, soak
+
+    local = sd.Service("Local")
+
+    @local.handler()
+    async def hello(ctx: sd.Context, name: str) -> str:
+        return await ctx.run_typed("greet", lambda: f"hi {name}")
+
+    class NoDatabase:
+        def save(self, key: bytes, value: bytes) -> None:
+            raise AssertionError("hello does not fail")
+
+    target = SoakTarget("Local/hello", [local], "Local/hello", "ada", [])
+    one = soak([target], range(3), None, 2, 1, True, NoDatabase())
+    two = soak([target], range(3), None, 2, 2, True, NoDatabase())
+    assert (two.seeds, two.checks, two.failures, two.errors) == (3, 3, [], [])
+    assert one.notes == []
+    assert two.notes == ["Local/hello ran in one process, not in worker processes: service "
+                         "'Local' is not a module global a worker can import (defined inside "
+                         "a function?)"]
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A real Redis server on a free local port, stopped after the test."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    if not _has_redis():
+        pytest.skip("the redis package is not installed (pip install redis)")
+    import redis
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        for _ in range(200):  # up in a few ms; allow for a busy machine
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if proc.poll() is not None:
+                    pytest.fail(f"redis-server exited with status {proc.returncode}")
+                time.sleep(0.05)
+        else:
+            pytest.fail("redis-server did not answer within 10 seconds")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_failure_soak_saves_to_redis_is_replayed_first_by_the_plugin(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str], redis_url: str):
+    assert main(["soak", "shopmod:pay_unsafe", "--input", "10", "--seeds", "0:2",
+                 "--max-examples", "2", "--database", redis_url]) == 1
+    assert f"1 failure(s), saved to {redis_url}" in capsys.readouterr().out
+    (blob,) = saved(open_database(redis_url), "Shop/pay_unsafe", 10, 1)
+    result = project.runpytest("--simdurable", f"--simdurable-database={redis_url}",
+                               "simdurable::Shop/pay_unsafe")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        f"*a failure saved in the example database {redis_url} (by simdurable soak) replayed "
+        f"first, and it still fails:",
+    ])
+    # Fixed: it replays without a violation and is deleted from Redis.
+    project.makepyfile(shopmod=HANDLERS.replace("key=None", "key=str(ctx.uuid())"))
+    sys.modules.pop("shopmod", None)
+    project.runpytest("--simdurable", f"--simdurable-database={redis_url}",
+                      "simdurable::Shop/pay_unsafe").assert_outcomes(passed=1)
+    assert saved(open_database(redis_url), "Shop/pay_unsafe", 10, 1) == []
+    assert blob

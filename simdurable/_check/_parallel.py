@@ -241,11 +241,15 @@ class Lanes:
                     known, answer = done.pop(merged)
                     if answer is None:
                         total += self._here(parts[merged])
-                    elif dependent and known != frozenset(ex.found):
-                        pending.appendleft(merged)  # blocks before it found more: again
-                        break
                     else:
-                        ex.merge(_undump(answer["tally"]))
+                        tally = _undump(answer["tally"])
+                        if dependent and known != frozenset(ex.found) and tally["found"]:
+                            # Blocks before it found more, and so did it: with their
+                            # kinds known it may stop elsewhere. Run it again. (A block
+                            # that found nothing new runs the same with more known.)
+                            pending.appendleft(merged)
+                            break
+                        ex.merge(tally)
                         total += answer["n"]
                     merged += 1
                     if ex.progress is not None:

@@ -143,3 +143,39 @@ def test_scenarios_take_jobs(capsys: pytest.CaptureFixture[str]):
     one = capsys.readouterr().out
     assert main([*args, "-j", "2"]) == status
     assert capsys.readouterr().out == one
+
+
+def test_a_block_that_found_nothing_new_is_not_run_again(monkeypatch: pytest.MonkeyPatch):
+    # Blocks run at once; when one finds a kind, those sent before it was known are
+    # run again with it, unless they found nothing new (then they run the same).
+    from simdurable._check import _workers
+    from tests.corpus.pairs import all_pairs
+
+    pair = next(p for p in all_pairs() if p.name == "random-branch")
+    sent: list[int] = []
+    found: dict[int, list[list[str]]] = {}
+    send, receive = _workers.Worker.send, _workers.Worker.receive
+    parts: dict[_workers.Worker, int] = {}
+
+    def sending(self: _workers.Worker, task: str, module: str, args: Any) -> None:
+        if args["part"][0] == "examples":
+            parts[self] = args["part"][1]
+            sent.append(args["part"][1])
+        send(self, task, module, args)
+
+    def receiving(self: _workers.Worker, timeout: float) -> Any:
+        answer = receive(self, timeout)
+        block = parts.pop(self, None)
+        if block is not None:
+            tally = _parallel._undump(answer["tally"])
+            found.setdefault(block, []).append([v.kind for v in tally["found"]])
+        return answer
+
+    one = pair.check(fixed=False, hash_seeds=())
+    monkeypatch.setattr(_workers.Worker, "send", sending)
+    monkeypatch.setattr(_workers.Worker, "receive", receiving)
+    two = pair.check(fixed=False, hash_seeds=(), jobs=2)
+    assert one.render() == two.render()
+    assert sorted(set(sent)) == list(range(len(example_blocks(200))))
+    for block, answers in found.items():
+        assert all(answers[:-1]), f"block {block} found nothing new, yet ran again: {answers}"

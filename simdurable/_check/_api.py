@@ -135,6 +135,13 @@ def check(
                 f"violation{recorded}: the bug may be fixed, or the handler changed{unfired}"
             )
         return report
+    from ._process import DEFAULT_HASH_SEEDS
+
+    # The hash seeds of the processes the reference run is repeated in: by
+    # default, only runs without world events (the workers repeat it without).
+    seeds = (() if world else DEFAULT_HASH_SEEDS) if hash_seeds is None else tuple(hash_seeds)
+    _start_workers(t.services, seeds, jobs if single_faults or max_examples > 0 else 1,
+                   coverage)
     probe = None
     if coverage:
         from ._coverage import CoverageProbe
@@ -170,10 +177,8 @@ def check(
                 examples = lanes.examples(max_examples) if max_examples > 0 else 0
         ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
         note = None
-        from ._process import DEFAULT_HASH_SEEDS, hash_seed_violation
+        from ._process import hash_seed_violation
 
-        # The workers repeat the run without world events: by default, only runs without.
-        seeds = (() if world else DEFAULT_HASH_SEEDS) if hash_seeds is None else tuple(hash_seeds)
         # Only a reference run that finished is worth repeating elsewhere.
         finished = ex.ref is not None and ex.ref.stuck is None
         if len(seeds) >= 2 and finished and "nondeterminism" not in ex.found:
@@ -193,6 +198,30 @@ def check(
     if probe is not None:
         report.coverage = report_coverage
     return report
+
+
+def _start_workers(services: Sequence[Any], hash_seeds: Sequence[int], jobs: int,
+                   coverage: bool) -> None:
+    """Start the worker processes this check will use, without waiting for them.
+
+    Their start (an interpreter and imports, a second or so) then overlaps
+    the reference run and, with ``jobs=1``, the whole exploration, rather
+    than coming after it. None for services a worker cannot import.
+    """
+    from ._names import modules_of
+    from ._process import _names
+
+    if _names(services, modules_of(services)) is None:
+        return
+    wanted = set(hash_seeds) if len(hash_seeds) >= 2 else set()
+    preload: list[str] = []
+    if jobs > 1 and not coverage:
+        wanted |= set(range(1, jobs + 1))
+        preload = ["hypothesis", "simdurable._check._parallel"]
+    if wanted:
+        from ._workers import pool
+
+        pool().start(sorted(wanted), preload)
 
 
 def run_case(t: Target, case: Case) -> Report:

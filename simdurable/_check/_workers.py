@@ -27,11 +27,14 @@ from typing import IO, Any
 
 # The worker's main loop: one JSON request per line in, one answer per line out.
 # Handler output goes to stderr, so that it cannot garble the answers.
+# The modules named after the code are imported at once (``WorkerPool.start``).
 _LOOP = r"""
 import json, sys
 answers = sys.stdout
 sys.stdout = sys.stderr
 from simdurable._check._workers import serve
+for name in sys.argv[1:]:
+    __import__(name)
 serve(sys.stdin, answers)
 """
 
@@ -65,12 +68,12 @@ class WorkerError(Exception):
 class Worker:
     """One Python process with a fixed hash seed, serving requests in order."""
 
-    def __init__(self, hash_seed: int) -> None:
+    def __init__(self, hash_seed: int, preload: Sequence[str] = ()) -> None:
         self.hash_seed = hash_seed
         env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self._log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([sys.executable, "-c", _LOOP], env=env, text=True,
+        self.proc = subprocess.Popen([sys.executable, "-c", _LOOP, *preload], env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log)
 
@@ -126,6 +129,23 @@ class WorkerPool:
     def __init__(self) -> None:
         self._workers: dict[int, Worker] = {}
         self._lock = threading.Lock()
+
+    def start(self, hash_seeds: Sequence[int], preload: Sequence[str] = ()) -> None:
+        """Start the workers of these hash seeds that are not running, and return at once.
+
+        A cold worker spends a second or so on its interpreter and imports
+        (``preload`` too); started as a check begins, that overlaps the
+        check's own work instead of delaying its first part or its
+        hash-seed runs. Workers in use by another thread are left alone.
+        """
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            for hs in hash_seeds:
+                if hs not in self._workers or not self._workers[hs].alive():
+                    self._workers[hs] = Worker(hs, preload)
+        finally:
+            self._lock.release()
 
     @contextmanager
     def reserve(self, hash_seeds: Sequence[int]) -> Iterator[list[Worker]]:

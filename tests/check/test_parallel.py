@@ -179,3 +179,29 @@ def test_a_block_that_found_nothing_new_is_not_run_again(monkeypatch: pytest.Mon
     assert sorted(set(sent)) == list(range(len(example_blocks(200))))
     for block, answers in found.items():
         assert all(answers[:-1]), f"block {block} found nothing new, yet ran again: {answers}"
+
+
+def test_the_workers_start_as_the_check_begins(monkeypatch: pytest.MonkeyPatch):
+    # Their start (an interpreter and imports) overlaps the check's own work, rather
+    # than delaying its first part or coming after it for the hash-seed runs.
+    from simdurable._check._workers import pool
+
+    running: list[list[int]] = []
+    reference = Exploration.reference
+
+    def spying(self: Exploration) -> Any:
+        running.append(sorted(hs for hs, w in pool()._workers.items() if w.alive()))
+        return reference(self)
+
+    monkeypatch.setattr(Exploration, "reference", spying)
+    local = sd.Service("Local")
+
+    @local.handler()
+    async def hello(ctx: sd.Context, name: str) -> str:
+        return await ctx.run_typed("greet", lambda: f"hi {name}")
+
+    pool().close()
+    sd.check(services=[local], invoke="Local/hello", input="ada", max_examples=5, jobs=3)
+    check_shop("checkout", max_examples=5)  # jobs=1: the hash-seed workers
+    check_shop("checkout", max_examples=5, jobs=3)
+    assert running == [[], [1, 2], [1, 2, 3]]  # none for services they cannot import

@@ -5,6 +5,8 @@ run them in a ``Simulation`` on a virtual clock, inject crashes at any point,
 and let ``check`` search for the fault plan that breaks them.
 """
 
+import typing as _typing
+
 # restate-sdk's submodules (``restate.exceptions``, ``restate.serde``, ...) and
 # all its other names, so that ``import simdurable as restate`` serves programs
 # written for it.
@@ -78,7 +80,6 @@ from ._check import (
     sometimes as sometimes,
     write_chrome_trace as write_chrome_trace,
 )
-from ._live import Executor as Executor, ExecutorStoppedError as ExecutorStoppedError
 from ._replay import (
     JournalSourceError as JournalSourceError,
     RecordedInvocation as RecordedInvocation,
@@ -170,3 +171,24 @@ __all__ += [
 ]
 
 from . import world as world  # noqa: E402 - the public module of world events
+
+if _typing.TYPE_CHECKING:
+    from ._live import Executor as Executor, ExecutorStoppedError as ExecutorStoppedError
+
+# The dev executor (trio, SQLite, HTTP) is imported when first named: a third of
+# ``import simdurable``, which every check's worker process and command pays.
+_LAZY = {"Executor": "._live", "ExecutorStoppedError": "._live"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,28 +1,45 @@
-"""``check(jobs=N)`` against ``jobs=1``, and a soak's seeds per second.
+"""``check(jobs=N)`` against ``jobs=1``, the machine's own ceiling, and a soak's seeds per second.
 
     .venv/bin/python -m benchmarks.bench_parallel              # full size
     .venv/bin/python -m benchmarks.bench_parallel --quick      # a few seconds
 
 The workers are warmed first (as in a test session, where every check after
-the first finds them started). Each round runs jobs=1 and jobs=N back to back
-and checks that their reports are the same. Wall time is what a user waits;
-CPU time is the parent's plus the workers' (read from /proc), which says
-whether the machine had the cores to give: on a loaded machine the wall-time
-speedup falls, the CPU figures do not.
+the first finds them started). Each round runs, back to back:
+
+- ``jobs=1`` (this process) and ``jobs=N`` (the workers), asserting the same report;
+- the control: N independent checks of 1/N of the examples each, one per
+  worker, all at once (``pool().run``), and one of them alone. The control
+  has no coordination at all, so ``alone x N / at once`` is the most N
+  processes can gain on this machine at this moment (2.0 on two idle cores;
+  less when other programs use the cores, or when the cores slow each other
+  down), and ``control / jobs=N`` is what the parallel check keeps of it.
+
+Wall time is what a user waits; CPU time is the parent's plus the workers'
+(read from /proc). The load average is printed: on a shared machine the wall
+times say more about the neighbours than about the check.
+
+Then a cold start (``simdurable check ... -j N`` in a fresh process, workers
+started by it) and a soak of 40 seeds with ``-j 1`` and ``-j N``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
 
 import simdurable as sd
 from examples import payments
-from simdurable._check._workers import pool
+from simdurable._check._workers import pool, task
+
+INPUT = {"amount": 10}
+# The workers import the control task from here (not from __main__).
+MODULE = "benchmarks.bench_parallel"
 
 
 def _worker_cpu() -> float:
@@ -39,14 +56,47 @@ def _worker_cpu() -> float:
     return total
 
 
-def _check(jobs: int, examples: int, seed: int = 0) -> tuple[Any, float, float]:
+def _check_payments(jobs: int, examples: int, seed: int = 0) -> Any:
+    return sd.check(services=payments.services, invoke="Payments/pay", input=INPUT,
+                    externals=payments.externals, max_examples=examples, seed=seed,
+                    jobs=jobs, hash_seeds=())
+
+
+@task
+def bench_check(args: dict[str, Any]) -> float:
+    """In a worker: one whole check (the control); its CPU seconds."""
+    cpu = time.process_time()
+    _check_payments(1, args["examples"], args["seed"])
+    return time.process_time() - cpu
+
+
+def _timed(fn: Any) -> tuple[Any, float, float]:
     cpu0, w0, t0 = time.process_time(), _worker_cpu(), time.perf_counter()
-    report = sd.check(services=payments.services, invoke="Payments/pay", input={"amount": 10},
-                      externals=payments.externals, max_examples=examples, seed=seed,
-                      jobs=jobs, hash_seeds=())
+    out = fn()
     wall = time.perf_counter() - t0
-    cpu = time.process_time() - cpu0 + _worker_cpu() - w0
-    return report, wall, cpu
+    return out, wall, time.process_time() - cpu0 + _worker_cpu() - w0
+
+
+def _control(jobs: int, examples: int) -> tuple[float, float]:
+    """Wall time of ``jobs`` independent checks of 1/jobs of the examples at once, and of one."""
+    args = {"examples": examples // jobs, "seed": 0}
+    hash_seeds = list(range(1, jobs + 1))
+    _, together, _ = _timed(lambda: pool().run(hash_seeds, "bench_check", MODULE, args))
+    _, alone, _ = _timed(lambda: pool().run(hash_seeds[:1], "bench_check", MODULE, args))
+    return together, alone
+
+
+def _cold(jobs: int, examples: int) -> tuple[float, float]:
+    """Wall and CPU (with its workers) of ``simdurable check -j N`` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "simdurable", "check", "examples.payments:pay",
+                    "--input", '{"amount": 10}', "--max-examples", str(examples),
+                    "-j", str(jobs)], check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,28 +105,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
+    jobs = args.jobs
     examples = 100 if args.quick else 500
     rounds = 1 if args.quick else args.rounds
-    _check(args.jobs, 25)  # start the workers
-    walls: dict[int, list[float]] = {1: [], args.jobs: []}
-    cpus: dict[int, list[float]] = {1: [], args.jobs: []}
+    _check_payments(jobs, 25)  # start the workers
+    pool().run(list(range(1, jobs + 1)), "bench_check", MODULE, {"examples": 25, "seed": 0})
+    loads = [os.getloadavg()[0]]
+    walls: dict[str, list[float]] = {"1": [], "N": [], "together": [], "alone": []}
+    cpus: dict[str, list[float]] = {"1": [], "N": []}
     for _ in range(rounds):
         texts = []
-        for jobs in (1, args.jobs):
-            report, wall, cpu = _check(jobs, examples)
+        for key, n in (("1", 1), ("N", jobs)):
+            report, wall, cpu = _timed(lambda n=n: _check_payments(n, examples))
             texts.append(report.render())
-            walls[jobs].append(wall)
-            cpus[jobs].append(cpu)
+            walls[key].append(wall)
+            cpus[key].append(cpu)
         assert texts[0] == texts[1], "jobs changed the report"
-    load = os.getloadavg()[0]
-    print(f"check of Payments/pay, {examples} examples, {rounds} rounds, "
-          f"load average {load:.1f} on {os.cpu_count()} cores")
-    for jobs in (1, args.jobs):
-        print(f"  jobs={jobs}: wall median {statistics.median(walls[jobs]):.2f}s "
-              f"(min {min(walls[jobs]):.2f}s), CPU median {statistics.median(cpus[jobs]):.2f}s")
-    speedup = statistics.median(walls[1]) / statistics.median(walls[args.jobs])
-    best = min(walls[1]) / min(walls[args.jobs])
-    print(f"  wall-time speedup: {speedup:.2f}x median, {best:.2f}x best; reports identical")
+        together, alone = _control(jobs, examples)
+        walls["together"].append(together)
+        walls["alone"].append(alone)
+        loads.append(os.getloadavg()[0])
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    print(f"check of Payments/pay, {examples} examples, {rounds} rounds, load average "
+          f"{min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores (medians)")
+    print(f"  jobs=1: wall {med['1']:.2f}s, CPU {statistics.median(cpus['1']):.2f}s")
+    print(f"  jobs={jobs}: wall {med['N']:.2f}s, CPU (parent + workers) "
+          f"{statistics.median(cpus['N']):.2f}s")
+    print(f"  speedup: {med['1'] / med['N']:.2f}x (best round against best round "
+          f"{min(walls['1']) / min(walls['N']):.2f}x); reports identical")
+    print(f"  control: {jobs} checks of {examples // jobs} examples, one per worker: "
+          f"{med['together']:.2f}s at once, {med['alone']:.2f}s one alone; the machine "
+          f"gives {jobs} processes {jobs * med['alone'] / med['together']:.2f}x now, and "
+          f"jobs={jobs} keeps {med['together'] / med['N']:.0%} of it")
+
+    if not args.quick:
+        for n in (1, jobs):
+            wall, cpu = _cold(n, examples)
+            print(f"cold: simdurable check examples.payments:pay --max-examples {examples} "
+                  f"-j {n} (a fresh process, hash-seed workers included): wall {wall:.2f}s, "
+                  f"CPU {cpu:.2f}s, load {os.getloadavg()[0]:.1f}")
 
     from simdurable._check._soak import SoakTarget, soak
 
@@ -85,15 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             raise AssertionError("Payments/pay does not fail")
 
     seeds = range(0, 5 if args.quick else 40)
-    target = SoakTarget("Payments/pay", payments.services, "Payments/pay", {"amount": 10},
+    target = SoakTarget("Payments/pay", payments.services, "Payments/pay", INPUT,
                         payments.externals)
-    for jobs in (1, args.jobs):
-        cpu0 = time.process_time()
-        summary = soak([target], seeds, None, 25, jobs, True, NoDatabase())
-        cpu = time.process_time() - cpu0
-        print(f"soak of Payments/pay, {len(seeds)} seeds x 25 examples, jobs={jobs}: "
-              f"{summary.seeds / summary.seconds:.1f} seeds/s "
-              f"({summary.seconds:.2f}s wall, parent CPU {cpu:.2f}s)")
+    for n in (1, jobs):
+        (summary, wall, cpu) = _timed(lambda n=n: soak([target], seeds, None, 25, n, True,
+                                                       NoDatabase()))
+        print(f"soak of Payments/pay, {len(seeds)} seeds x 25 examples, -j {n}: "
+              f"{summary.seeds / summary.seconds:.1f} seeds/s ({summary.seconds:.2f}s wall, "
+              f"CPU {cpu:.2f}s, load {os.getloadavg()[0]:.1f})")
     return 0
 
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..runtime._errors import HandlerError
-from ..runtime._invocation import PARKED, REPLAYING, Abort, Attempt, Wait
+from ..runtime._invocation import PARKED, Abort, Attempt, Wait
 from ..runtime._journal import Completion, Failure, Value, terminal_of
 from ..runtime._steps import NOT_RUN, RAN_PARKED
 
@@ -63,11 +63,13 @@ class DurableFuture(Generic[T]):
         if paused:
             guard.exit()
         try:
-            if attempt.state is REPLAYING:
-                attempt._consume_notifications()  # replayed_next(), without a call
+            if index not in attempt.done and attempt.cursor < len(attempt.journal):
+                attempt.replayed_next(index)  # the notifications before it, in journal order
             ran = NOT_RUN
             if index not in attempt.done:
                 ran = attempt.engine.run_lone_step(attempt, index)
+                if ran != RAN_PARKED:
+                    attempt.replayed_next(index)
             if ran != RAN_PARKED and index in attempt.done:
                 completion = attempt.done[index]
                 if type(completion) is Value:
@@ -141,6 +143,7 @@ class _WaitFor:
     def __await__(self) -> Generator[Any, None, None]:
         if not self._attempt.alive:
             raise Abort()
+        self._attempt.consume_for(self._wait)
         while not self._attempt.satisfied(self._wait):
             yield self._wait
 

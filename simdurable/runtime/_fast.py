@@ -187,11 +187,15 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     done.add(index)
                     journal = attempt.journal
                     journal.append(entry)
-                    attempt.cursor = len(journal)
-                    attempt.see(index, completion)
                     if not attempt.resume_scheduled:
+                        # Every earlier notification was taken (none satisfied
+                        # the wait): the handler sees this one now.
+                        attempt.cursor = len(journal)
+                        attempt.see(index, completion)
                         attempt.resume_scheduled = True
                         running.resume_at = len(scheduler.ready)
+                    # (else a cancellation journaled during the closure woke
+                    # it first: it sees this completion after that, in order)
             finally:
                 running.in_place = None
             return resume_in_place(running, scheduler, attempt, wait)

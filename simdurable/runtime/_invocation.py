@@ -5,10 +5,12 @@ command: while the attempt *replays*, the command must match the journal entry
 at the cursor (else a ``JournalMismatchError``); once the journal is used up,
 the attempt is *live* and new commands are stored through the engine.
 
-Notifications (completions) become visible to the handler only when it waits:
-during replay, every notification at the cursor is consumed when the handler
-waits or issues a command, so ``select``/``wait_completed`` see exactly what
-they saw the first time.
+Notifications (completions) become visible to the handler only when it waits
+or issues a command, live as in replay: a wait takes them from the journal one
+at a time until it is satisfied, a command takes every one before it. So
+``select``/``wait_completed``/``as_completed`` see on replay exactly what they
+saw the first time, even when more completions were journaled before the
+handler's next command (as Restate's SDKs take notifications in journal order).
 
 States of an attempt::
 
@@ -296,6 +298,8 @@ class Attempt:
                     self.completed_next = after.target if after.kind == COMPLETION else -1
                 return index
             self.state = LIVE
+        elif self.cursor < len(self.journal):
+            self._consume_notifications()  # completions journaled since its last wait
         index = self.engine.store_command(self, entry)
         return index
 
@@ -323,16 +327,38 @@ class Attempt:
 
 
     def replayed_next(self, index: int) -> bool:
-        """While replaying, whether waiting on ``index`` alone is satisfied at once.
+        """Whether waiting on ``index`` alone is satisfied at once.
 
-        It consumes the notifications at the cursor, as the engine's
-        ``on_wait`` would first do, so a future can go on without yielding to
-        the engine only for it to resume the handler straight away.
+        It takes the notifications at the cursor, as the engine's ``on_wait``
+        would first do, so a future can go on without yielding to the engine
+        only for it to resume the handler straight away.
         """
-        if self.state != REPLAYING:
-            return False
-        self._consume_notifications()
+        if self.cursor >= len(self.journal):
+            return index in self.done
+        self.consume_for(Wait((index,)))
         return index in self.done
+
+    def consume_for(self, wait: Wait) -> bool:
+        """Take notifications at the cursor, one at a time, until ``wait`` is
+        satisfied or a cancellation is pending (True), or none is left (False)."""
+        journal = self.journal
+        cursor, end = self.cursor, len(journal)
+        while not (self.satisfied(wait) or self.cancel_pending):
+            if cursor >= end:
+                break
+            entry = journal[cursor]
+            if entry.kind == COMPLETION:
+                assert entry.result is not None
+                self.see(entry.target, entry.result)
+            elif entry.kind == CANCELLED:
+                self.cancel_pending = True
+            else:
+                break  # a command: the handler must issue it before it sees more
+            cursor += 1
+        self.cursor = cursor
+        if cursor >= end:
+            self.state = LIVE
+        return self.satisfied(wait) or self.cancel_pending
 
     def register_step(self, index: int, spec: StepSpec) -> None:
         if index not in self.done:
@@ -366,20 +392,11 @@ class Attempt:
 
     def observe(self, entry: Entry) -> bool:
         """A live notification was stored; True if the attempt can now resume."""
-        journal = self.journal
-        journal.append(entry)
-        self.cursor = len(journal)
-        if entry.kind == CANCELLED:
-            self.cancel_pending = True
-        else:
-            assert entry.result is not None
-            self.see(entry.target, entry.result)
+        self.journal.append(entry)
         waiting = self.waiting
-        if waiting is None:
-            return False
-        if len(waiting.indices) == 1:
-            return waiting.indices[0] in self.done
-        return self.satisfied(waiting)
+        if waiting is None or self.resume_scheduled:
+            return False  # it sees the entry at its next wait or command
+        return self.consume_for(waiting)
 
     def is_done(self, index: int) -> bool:
         return index in self.done
@@ -397,10 +414,9 @@ class Attempt:
 
     def on_wait(self, wait: Wait) -> bool:
         """The handler waits; True if it can continue right away."""
+        if self.consume_for(wait):
+            return True  # (a cancellation interrupts the wait, as it did the first time)
         if self.state == REPLAYING:
-            self._consume_notifications()
-            if self.satisfied(wait) or self.cancel_pending:
-                return True  # (a cancellation interrupts the wait, as it did the first time)
             if self.cursor < len(self.journal):
                 recorded = self.journal[self.cursor]
                 err = JournalMismatchError(
@@ -415,10 +431,6 @@ class Attempt:
                 self.failure = err
                 self.die()
                 return False
-        if self.satisfied(wait):
-            return True
-        if self.cancel_pending:
-            return True
         self.waiting = wait
         return False
 

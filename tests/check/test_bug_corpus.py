@@ -16,8 +16,7 @@ EXAMPLES = 30
 
 # Bugs the default check does not find yet, and twins it flags wrongly.
 MISSED = {"undo-registered-after-step"}        # needs every attempt's response lost
-# A race twin flagged by some example sets and not others: not strict.
-FALSE_ALARMS = {"as-completed-assumed-winner"}
+FALSE_ALARMS: set[str] = set()
 
 
 def test_the_corpus_has_forty_pairs_with_sources():

@@ -96,8 +96,10 @@ async def selfish(ctx: sd.Context, n: int) -> int:
         current[0].cancel(me)
         return current[0].send("Seq/sleeper", n).id
 
+    # The cancellation is journaled before the step's completion, so the wait
+    # on the step sees it first and raises, in place or not, live or replayed.
     await ctx.run_typed("self-cancel", cancel_me_then_send)
-    return await ctx.run_typed("never", add, i=n)  # cancelled as it waits
+    return await ctx.run_typed("never", add, i=n)
 
 
 @seq.handler()
@@ -221,3 +223,18 @@ def test_a_runaway_handler_is_stopped_at_the_same_task_either_way():
             sim.run()
         counts.append((sim.engine.tasks_run, sim.step_runs(h), sim.trace()))
     assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+@pytest.mark.parametrize("suspend", [False, True])
+def test_a_cancellation_journaled_before_a_steps_completion_interrupts_its_wait(in_place,
+                                                                               suspend):
+    sim = sd.Simulation([seq, obj], seed=0, always_suspend=suspend)
+    sim.engine.steps_in_place = in_place
+    current[:] = [sim]
+    h = sim.invoke("Seq/selfish", 3)
+    sim.run()
+    kinds = [e.kind for e in sim.journal(h)]
+    assert kinds == ["run", "cancelled", "completion"]  # "never" is not issued
+    with pytest.raises(sd.TerminalError, match="cancelled"):
+        h.result()

@@ -78,6 +78,9 @@ class FakeExternal:
         if idempotency_key is not None:
             known = self._receipts.get((op, idempotency_key))
             if known is not None:
+                # Applied before: nothing changes, but the answer can be lost
+                # again on its way back (a network down for a while).
+                self._maybe_lose(op)
                 return dict(known)
         step = current_step.get()
         receipt = {

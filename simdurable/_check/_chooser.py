@@ -34,6 +34,7 @@ from ..runtime._faults import (
     Fault,
     FaultPoint,
 )
+from ..runtime._invocation import current_step
 from ..runtime._scheduler import RandomChooser
 
 CRASH_PHASES = (BEFORE, EFFECT_DONE, AFTER_STORE)
@@ -228,6 +229,10 @@ class DataExplorer:
     used: int = 0
     ran: set[tuple[str, int | None]] = field(default_factory=set)
     terminal: bool = False  # a terminal failure was injected in this run
+    # Attempts a step's own retry limit allows, by handler and index (the
+    # reference run's ``RecordingExplorer.bounds``), and the failed ones so far.
+    bounds: dict[tuple[str, int], int] = field(default_factory=dict)
+    failed: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         # Unwatched by strict mode, as every draw (see ``DataChooser.choose``).
@@ -242,6 +247,13 @@ class DataExplorer:
         self.log.append((point, fault))
         if point.phase == EFFECT_DONE:
             self.ran.add((point.invocation, point.index))
+        if fault is not None and fault.kind in (FAIL, LOSE_RESPONSE):
+            key = (point.target, point.index)
+            self.failed[key] = n = self.failed.get(key, 0) + 1
+            if n >= self.bounds.get(key, n + 1):
+                # The step gives up: the run's one failure for good, as an
+                # injected terminal failure would be (its compensation runs).
+                self.terminal = True
         return fault
 
     def _propose(self, point: FaultPoint) -> Fault | None:
@@ -295,14 +307,46 @@ def make_fault(kind: str, point: FaultPoint, draw: Draw | None = None,
     return Fault(LOSE_RESPONSE, external=external or None, operation=operation or None)
 
 
+def step_attempts(backoff: Any) -> int | None:
+    """How many attempts a step with its own retry options makes at most, or
+    None when they do not bound it (the invocation's policy retries it)."""
+    if backoff is None:
+        return None
+    if backoff.max_attempts is not None:
+        return int(backoff.max_attempts)
+    if backoff.max_duration_ms is None:
+        return None
+    # Steps take no virtual time: only the delays between attempts count.
+    failures, elapsed = 1, 0
+    while not backoff.exhausted(failures, elapsed) and failures < MAX_LOST_IN_A_ROW:
+        elapsed += backoff.delay_ms(failures)
+        failures += 1
+    return failures
+
+
+# The most attempts of one step a fault plan loses the response of (a step
+# retried by duration with a tiny interval would otherwise make thousands).
+MAX_LOST_IN_A_ROW = 100
+
+
 @dataclass
 class RecordingExplorer:
-    """Fires nothing; remembers every fault point a run passed (the reference run)."""
+    """Fires nothing; remembers every fault point a run passed (the reference run),
+    and, for each step whose external call's response can be lost, how many
+    attempts its own retry options allow (``bounds``, by handler and index)."""
 
     points: list[FaultPoint] = field(default_factory=list)
+    bounds: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         self.points.append(point)
+        if point.phase == LOSE_RESPONSE:
+            step = current_step.get()  # the step whose closure makes the call
+            attempt = None if step is None else step.engine.running.get(step.invocation)
+            spec = None if attempt is None else attempt.steps.get(step.index)  # type: ignore[union-attr]
+            bound = None if spec is None else step_attempts(spec.backoff)
+            if bound is not None:
+                self.bounds[(point.target, point.index)] = bound
         return None
 
 

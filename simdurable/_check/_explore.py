@@ -4,7 +4,9 @@
 2. Every single fault at those points, exhaustively: a crash before each
    operation, after each step's effect (result not stored) and after each
    store; a transient and a terminal failure of each step; a lost response of
-   each fake-external call. Cheap, complete, and already minimal.
+   each fake-external call (and, for a step with its own retry limit, on every
+   attempt, so that it gives up after its effect). Cheap, complete, and
+   already minimal.
 3. Hypothesis examples: per example a seed picks the fault mix (swarm), and
    every decision (schedule, whether and which fault fires) is drawn from the
    test's data, so a failure shrinks to a minimal plan and schedule.
@@ -241,6 +243,8 @@ class Exploration:
         self.paths: set[tuple[str, ...]] = set()
         self.ref: RunFacts | None = None
         self.horizon_ms = 0  # the longest timer of the reference run
+        # Attempts allowed by each step's own retry limit, by (handler, index).
+        self.bounds: dict[tuple[str, int], int] = {}
         self.found: dict[str, Violation] = {}
         self.runs = 0
         self.fired: Counter[str] = Counter()
@@ -484,6 +488,7 @@ class Exploration:
             hint = _world_hint(facts.sim)
             if hint:
                 self.notes.add(hint)
+        self.bounds = recorder.bounds
         self.keep(violations, "the fault-free reference run")
         points = []
         seen = set()
@@ -525,7 +530,14 @@ class Exploration:
                 if self.horizon_ms:  # late past the handler's longest timer: races flip
                     cases.append(pin(p, Fault(DELAY, by_ms=self.horizon_ms + 1_000), many))
             elif p.phase == LOSE_RESPONSE:
-                cases.append(pin(p, make_fault(LOSE_RESPONSE, p), many))
+                lost = pin(p, make_fault(LOSE_RESPONSE, p), many)
+                cases.append(lost)
+                # A step with its own retry limit gives up after its effect only
+                # when every attempt loses the response: one fault plan, with
+                # as many firings as the step has attempts.
+                bound = self.bounds.get((p.target, p.index), 1)
+                if bound > 1:
+                    cases.append(replace(lost, attempt=None, times=bound))
             elif p.phase == TIMER:
                 cases.append(pin(p, make_fault(DELAY, p), many))
         # Crashes first: they are the faults a handler must survive above all.
@@ -637,7 +649,7 @@ class Exploration:
             seed = rng.getrandbits(32)
             chooser = RecordingChooser(seed)
             explorer = DataExplorer(random.Random(seed ^ 0xFA17).randrange, Swarm.from_seed(seed),
-                                    delays_for(self.horizon_ms))
+                                    delays_for(self.horizon_ms), bounds=self.bounds)
 
             def again(c: RecordingChooser = chooser, e: DataExplorer = explorer
                       ) -> tuple[Chooser, Explorer]:
@@ -714,7 +726,8 @@ class Exploration:
             moments = self.draw_moments(data_draw(data))
             swarm = Swarm.from_seed(seed)
             chooser = DataChooser(data, seed)
-            explorer = DataExplorer(data_draw(data), swarm, delays_for(self.horizon_ms))
+            explorer = DataExplorer(data_draw(data), swarm, delays_for(self.horizon_ms),
+                                    bounds=self.bounds)
 
             def again() -> tuple[Chooser, Explorer]:
                 return ScriptedChooser(chooser.decisions), ScriptedExplorer(explorer.log)

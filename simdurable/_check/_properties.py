@@ -237,7 +237,10 @@ RETRY_LOOP_ATTEMPTS = 3
 
 def retry_loop_violations(run: RunFacts) -> list[Violation]:
     """An invocation whose every attempt fails the same way at the same line of
-    the user's code: retrying cannot fix it (a bug, not a transient failure)."""
+    the user's code: retrying cannot fix it (a bug, not a transient failure).
+    Without faults, the same failure raised by simdurable itself (a step's
+    value its serde cannot store) counts too; with faults, an injected failure
+    names no line of the user's, and repeating it is the fault plan's doing."""
     engine = run.sim.engine
     reasons: dict[str, list[str]] = {}
     for _, kind, who, text in run.sim.trace_events(("retry",)):
@@ -249,10 +252,15 @@ def retry_loop_violations(run: RunFacts) -> list[Violation]:
             continue
         seen = reasons.get(rec.id, [])
         last = seen[-RETRY_LOOP_ATTEMPTS:]
-        if len(last) < RETRY_LOOP_ATTEMPTS or len(set(last)) != 1 or " at " not in last[0]:
+        if len(last) < RETRY_LOOP_ATTEMPTS or len(set(last)) != 1:
             continue
         reason = last[0]
-        where = reason.rsplit(" at ", 1)[1]
+        if " at " in reason:
+            where: str | None = reason.rsplit(" at ", 1)[1]
+        elif not run.fired:
+            where = None
+        else:
+            continue
         ended = "and was paused" if rec.status == PAUSED else "and is still retrying"
         out.append(Violation(
             kind="retry-loop",

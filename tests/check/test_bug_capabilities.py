@@ -8,7 +8,10 @@ from datetime import timedelta
 
 import simdurable as restate
 import simdurable as sd
+from simdurable._check._chooser import DataExplorer, Swarm, step_attempts
 from simdurable._check._workers import pool
+from simdurable.runtime import FaultPoint
+from simdurable.runtime._retry import step_backoff
 from tests.corpus.pairs import all_pairs
 
 PAIRS = {p.name: p for p in all_pairs()}
@@ -100,3 +103,51 @@ async def stamp(ctx: restate.Context, x: int) -> str:
 def test_an_outcome_a_slow_machine_reaches_is_not_blamed_on_the_faults():
     report = sd.check(services=[race], invoke="Deadline/stamp", input=1, max_examples=30)
     assert report.ok, report.render()
+
+
+def test_every_attempt_of_a_step_with_a_retry_limit_loses_its_response_as_one_fault():
+    """A step that gives up after its effect: every attempt's response lost,
+    tried once per step in the single-fault phase (no generated example needed)."""
+    pair = PAIRS["undo-registered-after-step"]
+    report = pair.check(fixed=False, max_examples=0)
+    v = next(v for v in report.violations if v.kind == "invariant")
+    assert v.found_by.startswith("the single-fault phase")
+    assert [(f.kind, f.step, f.attempt) for f in v.fault_plan.faults] == [
+        ("lose-response", "charge", n) for n in (1, 2, 3)]
+    assert pair.check(fixed=True, max_examples=0).ok
+
+
+def test_only_a_steps_own_retry_limit_bounds_the_responses_lost_in_a_row():
+    assert step_attempts(None) is None  # the invocation's policy: no step gives up
+    assert step_attempts(step_backoff(4, None, None, None, None)) == 4
+    # 50 ms, then 100, 200, 400: the fifth failure is 750 ms after the first
+    assert step_attempts(step_backoff(None, timedelta(milliseconds=700), None, None, None)) == 5
+
+
+def test_a_step_value_no_serde_can_store_ends_the_check_after_the_reference_run():
+    """It fails every attempt the same way: exploring faults would only repeat
+    its 70 retries in every run (seconds, for a verdict known at once)."""
+    report = PAIRS["set-result"].check(fixed=False)
+    assert report.kinds == ["retry-loop", "serialization"]
+    v = next(v for v in report.violations if v.kind == "retry-loop")
+    assert v.message.startswith('Tags/label step "tags" (#0) failed: SerializationError(')
+    assert report.single_faults == 0 and report.examples == 0
+    assert PAIRS["set-result"].check(fixed=True, max_examples=0).ok
+
+
+def test_a_step_that_gave_up_is_the_runs_one_failure_for_good():
+    """After a step with a retry limit lost the response of every attempt, its
+    compensation is not failed for good as well (that is a fault to ask for)."""
+    def point(phase: str, index: int, attempt: int, name: str) -> FaultPoint:
+        return FaultPoint(phase, "inv", "Undo/order", index, name, "pay.charge", attempt, 0)
+
+    def explorer(bounds: dict) -> DataExplorer:
+        return DataExplorer(lambda n: n - 1, Swarm(frozenset({"lose-response", "terminal"}),
+                                                   0.3, 6), bounds=bounds)
+
+    for bound, refund in ((3, None), (4, "terminal")):
+        e = explorer({("Undo/order", 0): bound})
+        assert [e(point("lose-response", 0, n, "charge")).kind for n in (1, 2, 3)] == [
+            "lose-response"] * 3
+        fault = e(point("step", 2, 4, "refund"))
+        assert (fault and fault.kind) == refund

@@ -47,13 +47,16 @@ def median(fn: Callable[[], Any], calls: int, repeats: int) -> float:
     return statistics.median(cpu(fn, calls) for _ in range(repeats))
 
 
-def fresh(svc: sd.Service, general: bool = False, wall_budget: Any = 60.0) -> Callable[[], Any]:
+def fresh(svc: sd.Service, general: bool = False, wall_budget: Any = 60.0,
+          general_command: bool = False) -> Callable[[], Any]:
     target = f"{svc.name}/run"
 
     def go() -> Any:
         sim = sd.Simulation([svc], seed=1, wall_budget=wall_budget)
         if general:  # the lone step's general form instead of its fused one
             sim.engine.run_lone_step = sim.engine.steps.run_lone_step
+        if general_command:  # a step's command through store_command (not _fast.step_command)
+            sim.engine.issue_step = None
         h = sim.invoke(target, 0)
         sim.run()
         return h
@@ -154,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
            fresh(svc100, general=True), calls(20), 1e6, "us")
         ab("5-step invocation: fused lone step (A), general (B)", fresh(svc5),
            fresh(svc5, general=True), calls(300), 1e6, "us")
+    ab("fresh 100-step invocation: fused step command (A), general (B)", fresh(svc100),
+       fresh(svc100, general_command=True), calls(20), 1e6, "us")
+    ab("5-step invocation: fused step command (A), general (B)", fresh(svc5),
+       fresh(svc5, general_command=True), calls(300), 1e6, "us")
     ab("5-step invocation: no wall budget (A), the default 60 s budget (B)",
        fresh(svc5, wall_budget=None), fresh(svc5), calls(300), 1e6, "us")
     return 0

@@ -92,6 +92,7 @@ def test_hot_path_goals_script_runs_on_a_tiny_size() -> None:
     assert done.returncode == 0, done.stderr
     assert "fresh step overhead (100 steps)" in done.stdout
     assert "fused lone step (A), general (B)" in done.stdout
+    assert "fused step command (A), general (B)" in done.stdout
 
 
 def test_exploration_speed_script_runs_on_a_tiny_size() -> None:

@@ -199,6 +199,39 @@ class Context:
     ) -> DurableFuture[Any]:
         """Run ``action(*args, **kwargs)`` as a step: its result is stored once."""
         attempt = self._attempt
+        engine = attempt.engine
+        # The common case in one call (``_fast.step_command``): a running attempt,
+        # no options, no strict mode, a step name and a callable, plain arguments.
+        issue = engine.issue_step
+        if (
+            issue is not None
+            and options is None
+            and attempt.alive
+            and engine.segment_guard is None
+            and type(name) is str
+            and current_step.get() is None
+            and callable(action)
+        ):
+            plain = True
+            for value in args:
+                if not isinstance(value, NOT_AWAITABLE):
+                    plain = False
+                    break
+            if plain and kwargs:
+                for value in kwargs.values():
+                    if not isinstance(value, NOT_AWAITABLE):
+                        plain = False
+                        break
+            if plain:
+                serde = _step_serde(action)
+                index = issue(attempt, name, action, args, kwargs, serde)
+                return DurableFuture(attempt, index, serde.deserialize)
+        return self._run_typed(name, action, options, args, kwargs)
+
+    def _run_typed(self, name: str, action: Callable[..., Any], options: RunOptions[Any] | None,
+                   args: tuple[Any, ...], kwargs: dict[str, Any]) -> DurableFuture[Any]:
+        """``run_typed`` off its common case: replays, options, strict mode, bad input."""
+        attempt = self._attempt
         # In strict mode, the profile hook watches the handler's code, not
         # simdurable's: a step's bookkeeping is a few dozen calls it need not see.
         guard = attempt.engine.segment_guard

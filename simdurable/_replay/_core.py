@@ -239,6 +239,7 @@ class ReplayHost:
     """
 
     segment_guard = None
+    issue_step: Callable[..., int] | None = None  # every command reaches ``store_command``
 
     def __init__(self, handlers: dict[tuple[str, str], HandlerSpec]) -> None:
         self.handlers = handlers

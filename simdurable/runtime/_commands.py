@@ -17,7 +17,7 @@ from collections.abc import Callable
 from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import InternalError
-from ._fast import stamped
+from ._fast import journal_too_long, stamped
 from ._faults import AFTER_STORE, BEFORE, DELAY, TIMER, Injector
 from ._ids import make_id
 from ._invocation import Abort, Attempt
@@ -52,6 +52,7 @@ from ._store import COMPLETED, Store
 from ._trace import Event, Tracer
 
 After = list[Callable[[], None]]
+
 
 
 class Commands:
@@ -95,12 +96,7 @@ class Commands:
         attempt.journal.append(entry)
         attempt.cursor = index + 1
         if index >= self.scheduler.max_journal:
-            self.scheduler.stop(
-                f"the journal of {rec.id} ({rec.target}) grew past "
-                f"max_journal={self.scheduler.max_journal:.0f} entries: a handler that "
-                "sleeps or runs steps in a loop without end? If it is meant to, raise the "
-                "limit: Simulation(max_journal=...)"
-            )
+            journal_too_long(self.scheduler, rec)
         if entry.result is not None:
             attempt.see(index, entry.result)
             self.completions.mark_done(rec.id, index)

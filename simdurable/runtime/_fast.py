@@ -14,10 +14,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._errors import SerializationError, TerminalError
-from ._invocation import LIVE, Attempt, StepInfo, Wait, current_step
-from ._journal import COMPLETION, Entry, Value
-from ._store import PENDING
+from ._errors import InternalError, SerializationError, TerminalError
+from ._invocation import LIVE, REPLAYING, Attempt, StepInfo, StepSpec, Wait, current_step
+from ._journal import COMPLETION, RUN, Entry, Value
+from ._store import PENDING, InvocationRecord, MemoryStore
 
 # What ``Steps.run_lone_step`` returns (the same values as there).
 RESUMED: Final = 1
@@ -41,6 +41,23 @@ def stamped(entry: Entry, at_ms: int) -> Entry:
 # (``inspect.isawaitable`` is a few calls deep): one type check a step instead, a
 # fifth of the cost (timeit).
 NOT_AWAITABLE: Final = (int, str, bytes, float, dict, list, tuple, type(None))
+
+
+def journal_too_long(scheduler: Any, rec: InvocationRecord) -> None:
+    """Stop the run: ``rec``'s journal grew past ``max_journal`` (``store_command``
+    and the fused step command say it alike)."""
+    scheduler.stop(
+        f"the journal of {rec.id} ({rec.target}) grew past "
+        f"max_journal={scheduler.max_journal:.0f} entries: a handler that "
+        "sleeps or runs steps in a loop without end? If it is meant to, raise the "
+        "limit: Simulation(max_journal=...)"
+    )
+
+
+def memory_journals(store: Any) -> dict[str, list[Entry]] | None:
+    """The simulation's store's journals, to append to without a call
+    (``MemoryStore.append``): two calls less a step. None for any other store."""
+    return store._journals if type(store) is MemoryStore else None
 
 
 def resume_in_place(running: Any, scheduler: Any, attempt: Attempt, wait: Wait) -> int:
@@ -96,6 +113,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
     completions = steps.completions
     invocations = completions.invocations
     store_append = completions.store.append
+    journals = memory_journals(completions.store)
     set_step = current_step.set
     reset_step = current_step.reset
 
@@ -183,7 +201,10 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     completion = new_tuple(Value, (data,))
                     entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
                                               scheduler.now_ms, -1, ""))
-                    store_append(inv_id, entry)
+                    if journals is not None:
+                        journals[inv_id].append(entry)  # its command is there already
+                    else:
+                        store_append(inv_id, entry)
                     done.add(index)
                     journal = attempt.journal
                     journal.append(entry)
@@ -204,3 +225,74 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                 guard.enter(attempt)
 
     return run
+
+
+def step_command(commands: Any) -> Callable[
+    [Attempt, str, Callable[..., Any], tuple[Any, ...], dict[str, Any], Any], int
+]:
+    """``Commands.store_command`` and ``Attempt.register_step`` for a fresh
+    step's command, in one call instead of four.
+
+    ``ctx.run_typed`` with no ``RunOptions``, no strict mode and plain
+    arguments (every step of a plain run and of ``check``'s non-strict
+    examples) used to build its entry, call ``_refuse_futures``, then
+    ``store_command`` (which checks for faults, stamps the time, branches on
+    the kind, appends, checks the index, the journal's length and the entry's
+    result, traces) and ``register_step``. Here the same writes happen in the
+    same order for a ``run`` command; with a fault armed the command goes
+    through ``store_command`` (its fault points), and while replaying through
+    ``Attempt.issue`` (the match against the journal), and only the
+    registration is done here. ``commands`` is the engine's ``Commands`` (not imported:
+    ``_commands`` imports this module). The A/B is in ``benchmarks/hotpath.py``
+    ("fused step command"); ``tests/runtime/test_steps_in_place.py`` compares
+    runs with it and without.
+    """
+    general = commands.store_command
+    injector = commands.injector
+    scheduler = commands.scheduler
+    store_append = commands.store.append
+    journals = memory_journals(commands.store)
+    trace = commands.trace
+    new_spec = StepSpec
+
+    def issue(attempt: Attempt, name: str, fn: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any], serde: Any) -> int:
+        now = scheduler.now_ms
+        entry = new_tuple(Entry, (RUN, name, None, None, -1, now, -1, ""))
+        index: int
+        if attempt.state is not LIVE:  # replaying: matched against the journal
+            index = attempt.issue(entry, "run_typed")
+            if index in attempt.done or (
+                attempt.state is REPLAYING and attempt.completed_next == index
+            ):
+                return index  # replayed with its result: nothing left to run
+        elif injector.armed:
+            index = general(attempt, entry)
+        else:
+            rec = attempt.rec
+            journal = attempt.journal
+            index = len(journal)
+            stored_journal = None if journals is None else journals.get(rec.id)
+            if stored_journal is not None:
+                stored_journal.append(entry)
+                stored = len(stored_journal) - 1
+            else:
+                stored = store_append(rec.id, entry)
+            if stored != index:
+                raise InternalError(f"journal of {rec.id} out of step: stored at #{stored}, "
+                                    f"attempt expected #{index}")
+            journal.append(entry)
+            attempt.cursor = index + 1
+            if index >= scheduler.max_journal:
+                journal_too_long(scheduler, rec)
+            if trace.sink is not None:
+                trace.event((now, "entry", rec.id, "command", index, RUN, name, None))
+        # ``register_step``
+        steps = attempt.steps
+        if index not in attempt.done:
+            if index not in steps:
+                attempt._unscheduled.append(index)
+            steps[index] = new_spec(name, fn, args, kwargs, serde)
+        return index
+
+    return issue

@@ -180,6 +180,9 @@ class EngineView(Protocol):
 
     def run_lone_step(self, attempt: Attempt, index: int) -> int: ...
 
+    # ``_fast.step_command``, or None for the general way
+    issue_step: Callable[..., int] | None
+
     def record_misuse(self, inv_id: str, err: Any) -> None: ...
 
 

@@ -115,7 +115,7 @@ async def forever(ctx: sd.Context, n: int) -> int:
 
 
 def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = False,
-        fused: bool = True, **options) -> tuple:
+        fused: bool = True, fused_command: bool = True, **options) -> tuple:
     bank.reset()
     flaky_calls.clear()
     sim = sd.Simulation([seq, obj], seed=seed, faults=plan, externals=[bank],
@@ -123,6 +123,8 @@ def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = Fals
     sim.engine.steps_in_place = in_place
     if not fused:
         sim.engine.run_lone_step = sim.engine.steps.run_lone_step  # type: ignore[method-assign]
+    if not fused_command:
+        sim.engine.issue_step = None
     current[:] = [sim]
     if alone:  # one at a time: their steps, and those of what they start, often run alone
         handles = [sim.invoke("Seq/selfish", 3),
@@ -161,6 +163,7 @@ def test_a_run_is_the_same_with_steps_in_place_or_not(plan_faults, seed, alone, 
     in_place = run(plan, seed, True, **options)
     queued = run(plan, seed, False, **options)
     assert in_place == queued
+    assert run(plan, seed, True, fused_command=False, **options) == in_place
     if not plan_faults:  # (with a fault armed, the fused form takes the general way)
         assert run(plan, seed, True, fused=False, **options) == in_place
 
@@ -191,6 +194,32 @@ def test_fused_steps_take_the_general_way_only_off_their_common_case():
         # s0..s3 (journal #0, #2, #4, #6) are lone fresh steps: the fused form runs them
         first = {0, 2, 4, 6}
         assert first.isdisjoint(calls) if fused else first <= set(calls), calls
+    assert runs[0] == runs[1]
+
+
+def test_a_fresh_steps_command_is_stored_by_the_fused_form_with_the_same_run():
+    """``_fast.step_command`` stores a plain step's command (``store_command`` is
+    not called for it), and the run is the same as through ``store_command``."""
+    runs = []
+    for fused in (True, False):
+        sim = sd.Simulation([seq, obj], seed=3)
+        general = sim.engine.store_command
+        kinds: list[str] = []
+
+        def counted(attempt, entry, general=general, kinds=kinds):
+            kinds.append(entry.name)
+            return general(attempt, entry)
+
+        sim.engine.store_command = counted  # type: ignore[method-assign]
+        if not fused:
+            sim.engine.issue_step = None
+        h = sim.invoke("Seq/chain", 5)
+        sim.run()
+        runs.append((h.result(), sim.trace(), sim.journal(h), sim.engine.tasks_run,
+                     sim.engine.step_run_log))
+        plain = {"s0", "s1", "s2", "s3", "flaky"}  # no options: the fused form's
+        assert plain.isdisjoint(kinds) if fused else plain <= set(kinds), kinds
+        assert "backoff" in kinds  # a step with RunOptions takes the general way
     assert runs[0] == runs[1]
 
 

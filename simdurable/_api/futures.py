@@ -53,12 +53,13 @@ class DurableFuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index
-        attempt.awaited.add(index)
+        guard = attempt.engine.segment_guard
+        if guard is not None:  # only strict mode names what a handler never awaited
+            attempt.awaited.add(index)
         if not attempt.alive:
             raise Abort()  # its attempt ended (a crash, or the run is over): no durable progress
         # In strict mode the profile hook watches the handler's code, not this
         # bookkeeping; it is back on before any yield and any exception.
-        guard = attempt.engine.segment_guard
         paused = guard is not None and guard.active
         if paused:
             guard.exit()

@@ -230,6 +230,7 @@ class Attempt:
         self._rng: StepRandom | None = None
         # Commands the handler waited on: awaited, or handed to a combinator.
         # A step or timer left out when the handler returns was never awaited.
+        # Read in strict mode only; an await outside it does not add to it.
         self.awaited: set[int] = set()
         # Strict mode only: where each step and timer was started, "file.py:line".
         self.started_at: dict[int, str] = {}

@@ -1,0 +1,131 @@
+"""The hot path's figures for two source trees, alternating, in CPU time.
+
+    .venv/bin/python -m benchmarks.tree_ab BEFORE_TREE AFTER_TREE [--rounds 3]
+    .venv/bin/python -m benchmarks.tree_ab --one TREE       # one tree's figures, as JSON
+
+A tree is a checkout (``git archive <commit> | tar -x -C <dir>``). Each round
+runs one fresh process per tree, before then after, so that both see the same
+machine; each figure is the median of several repetitions inside its process,
+and the table shows the median over the rounds with their range. On a shared
+machine the CPU time of the same code moves by a third from one minute to the
+next: compare before and after, not either with an earlier run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+FIGURES = [
+    ("plain_us_step", "plain Python, per step (100 steps)", "us"),
+    ("fresh_over_us", "fresh step overhead, 100 steps", "us"),
+    ("replay_over_us", "replayed step overhead, 100 steps", "us"),
+    ("five_us", "5-step invocation (build, submit, run, read)", "us"),
+    ("conc_s", "10,000 concurrent 5-step invocations, CPU", "s"),
+    ("conc_peak_mib", "... their peak traced memory", "MiB"),
+]
+
+
+def figures(tree: str) -> dict[str, float]:
+    """The figures for the simdurable (and benchmarks helpers) in ``tree``."""
+    sys.path.insert(0, tree)
+    for name in [m for m in sys.modules if m.split(".")[0] in ("simdurable", "benchmarks")]:
+        del sys.modules[name]
+    import simdurable as sd
+    from benchmarks.bench_sim import drive, plain_handler, replay_stores, steps_service
+
+    assert sd.__file__ is not None and sd.__file__.startswith(tree), sd.__file__
+
+    def cpu(fn: Callable[[], Any], n: int) -> float:
+        start = time.process_time()
+        for _ in range(n):
+            fn()
+        return (time.process_time() - start) / n
+
+    def med(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
+        fn()
+        return statistics.median(cpu(fn, n) for _ in range(repeats))
+
+    def fresh(svc: Any) -> Callable[[], Any]:
+        target = f"{svc.name}/run"
+
+        def go() -> Any:
+            sim = sd.Simulation([svc], seed=1)
+            h = sim.invoke(target, 0)
+            sim.run()
+            return h.result()
+
+        return go
+
+    def replay(svc: Any, n: int, count: int, repeats: int = 5) -> float:
+        out = []
+        for _ in range(repeats + 1):  # the first is a warm-up
+            stores = replay_stores(svc, n, count)
+            start = time.process_time()
+            for store in stores:
+                sd.Simulation([svc], seed=1, store=store).run()
+            out.append((time.process_time() - start) / count)
+        return statistics.median(out[1:])
+
+    s100, s5 = steps_service(100), steps_service(5)
+    plain = plain_handler(100)
+
+    def concurrent() -> None:
+        sim = sd.Simulation([s5], seed=1, wall_budget=None)
+        for i in range(10_000):
+            sim.invoke("Steps5/run", i)
+        sim.run()
+
+    res: dict[str, float] = {}
+    res["plain_us_step"] = med(lambda: drive(plain(0)), 200) / 100 * 1e6
+    res["fresh_over_us"] = med(fresh(s100), 30) / 100 * 1e6 - res["plain_us_step"]
+    res["replay_over_us"] = replay(s100, 100, 30) / 100 * 1e6 - res["plain_us_step"]
+    res["five_us"] = med(fresh(s5), 400) * 1e6
+    res["conc_s"] = statistics.median(cpu(concurrent, 1) for _ in range(3))
+    gc.collect()
+    tracemalloc.start()
+    concurrent()
+    res["conc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tree_ab")
+    parser.add_argument("trees", nargs="*", help="the tree before, then the tree after")
+    parser.add_argument("--one", default=None, help="print one tree's figures as JSON")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(figures(args.one)))
+        return 0
+    if len(args.trees) != 2:
+        parser.error("give two trees: before and after")
+    runs: dict[str, list[dict[str, float]]] = {t: [] for t in args.trees}
+    for _ in range(max(1, args.rounds)):
+        for tree in args.trees:
+            done = subprocess.run([sys.executable, __file__, "--one", tree],
+                                  capture_output=True, text=True, check=True)
+            runs[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print("| figure | before | after | after / before |")
+    print("|---|---|---|---|")
+    before, after = (runs[t] for t in args.trees)
+    for key, label, unit in FIGURES:
+        b = [r[key] for r in before]
+        a = [r[key] for r in after]
+        mb, ma = statistics.median(b), statistics.median(a)
+        print(f"| {label} | {mb:.3g} {unit} ({min(b):.3g}-{max(b):.3g}) | "
+              f"{ma:.3g} {unit} ({min(a):.3g}-{max(a):.3g}) | x{ma / mb:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -70,8 +70,9 @@ class Worker:
 
     def __init__(self, hash_seed: int, preload: Sequence[str] = ()) -> None:
         self.hash_seed = hash_seed
+        self.path = _import_path()
         env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env["PYTHONPATH"] = os.pathsep.join(self.path)
         self._log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([sys.executable, "-c", _LOOP, *preload], env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -105,7 +106,10 @@ class Worker:
         return self.proc.stdout.fileno()
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        """Running, and importing from where this process imports: a worker started
+        for another project (another ``sys.path``) would not find this one's modules,
+        or would run its own stale copies of them."""
+        return self.proc.poll() is None and self.path == _import_path()
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -121,6 +125,10 @@ class Worker:
         self._log.seek(0)
         lines = self._log.read().strip().splitlines()
         return lines[-1] if lines else ""
+
+
+def _import_path() -> tuple[str, ...]:
+    return tuple(p for p in sys.path if p)
 
 
 class WorkerPool:
@@ -143,7 +151,7 @@ class WorkerPool:
         try:
             for hs in hash_seeds:
                 if hs not in self._workers or not self._workers[hs].alive():
-                    self._workers[hs] = Worker(hs, preload)
+                    self._replace(hs, preload)
         finally:
             self._lock.release()
 
@@ -157,7 +165,7 @@ class WorkerPool:
         with self._lock:
             for hs in hash_seeds:
                 if hs not in self._workers or not self._workers[hs].alive():
-                    self._workers[hs] = Worker(hs)
+                    self._replace(hs)
             try:
                 yield [self._workers[hs] for hs in hash_seeds]
             except BaseException:
@@ -176,6 +184,12 @@ class WorkerPool:
             for w in workers:
                 w.send(task_name, module, args)
             return [w.receive(timeout) for w in workers]
+
+    def _replace(self, hash_seed: int, preload: Sequence[str] = ()) -> None:
+        old = self._workers.get(hash_seed)
+        if old is not None:
+            old.close()
+        self._workers[hash_seed] = Worker(hash_seed, preload)
 
     def _close_all(self) -> None:
         for w in self._workers.values():

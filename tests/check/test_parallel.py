@@ -205,3 +205,23 @@ def test_the_workers_start_as_the_check_begins(monkeypatch: pytest.MonkeyPatch):
     check_shop("checkout", max_examples=5)  # jobs=1: the hash-seed workers
     check_shop("checkout", max_examples=5, jobs=3)
     assert running == [[], [1, 2], [1, 2, 3]]  # none for services they cannot import
+
+
+def test_a_worker_started_for_another_import_path_is_replaced(tmp_path, monkeypatch):
+    """A warm worker imports from the sys.path it was started with: kept for another
+    project's check, it would not find that project's modules (the check then ran
+    in one process), or would run its own stale copies of same-named ones."""
+    from simdurable._check._workers import WorkerPool
+
+    workers = WorkerPool()
+    try:
+        with workers.reserve([7]) as (first,):
+            pass
+        with workers.reserve([7]) as (same,):
+            assert same is first  # the same path: warm, reused
+        monkeypatch.syspath_prepend(str(tmp_path))
+        with workers.reserve([7]) as (second,):
+            assert second is not first and second.alive()
+        assert first.proc.poll() is not None  # the old one was closed, not leaked
+    finally:
+        workers.close()

@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -809,40 +810,11 @@ def main(argv: list[str]) -> int:
     journals = JournalTally()
     replayed: list[str] = []  # replay-journals of the server's journals, as a summary
 
-    def run_seeds(service: Deployment) -> None:
-        """The random programs of seeds 1..N, on the server and in the simulation."""
+    def run_random(service: Deployment, cases: Sequence[tuple[int, str | None]]) -> None:
+        """Random programs of these seeds, on the server and in the simulation;
+        with a step, killed with SIGKILL inside that failing step on both sides."""
         nonlocal oracle_same, oracle_total
-        for seed in range(1, seeds + 1):
-            started = time.perf_counter()
-            on_server = run_generated(server, service, seed)
-            wall["server"] += time.perf_counter() - started
-            started = time.perf_counter()
-            in_sim = simulate_generated(seed)
-            wall["simulation"] += time.perf_counter() - started
-            same, total, problems = compare_generated(seed, on_server, in_sim)
-            for i, (srv_journal, sim_journal) in enumerate(zip(on_server.journals,
-                                                               in_sim.journals, strict=True)):
-                problems += journals.compare_tree(f"top-level program #{i}", srv_journal,
-                                                  sim_journal)
-            oracle_same += same
-            oracle_total += total
-            verdict = "identical" if not problems else "differs"
-            runs = (f"{sum(on_server.failing_runs.values())}/"
-                    f"{sum(in_sim.failing_runs.values())}")
-            name = f"seed {seed}: {same} of {total} objects equal the oracle"
-            rows.append(("random programs", name,
-                         "ok" if not any(p.startswith("server") for p in problems)
-                         else "differs", runs, verdict))
-            print(f"  random programs :: {name}: {verdict}", file=sys.stderr,
-                  flush=True)
-            if problems:
-                divergences.append(f"random programs :: seed {seed}: {verdict}\n"
-                                   "      " + "\n      ".join(problems))
-
-    def run_crash_seeds(service: Deployment) -> None:
-        """Random programs killed with SIGKILL inside a failing step, on both sides."""
-        nonlocal oracle_same, oracle_total
-        for seed, step in crash_seeds:
+        for seed, step in cases:
             started = time.perf_counter()
             on_server = run_generated(server, service, seed, step)
             wall["server"] += time.perf_counter() - started
@@ -859,15 +831,17 @@ def main(argv: list[str]) -> int:
             verdict = "identical" if not problems else "differs"
             runs = (f"{sum(on_server.failing_runs.values())}/"
                     f"{sum(in_sim.failing_runs.values())}")
-            name = (f"seed {seed}, kill -9 inside {step.rsplit('/', 1)[1]}: {same} of {total} "
-                    "objects equal the oracle")
-            rows.append(("crashed random programs", name,
+            group, name = "random programs", f"seed {seed}"
+            if step is not None:
+                group, name = "crashed random programs", \
+                    f"seed {seed}, kill -9 inside {step.rsplit('/', 1)[1]}"
+            name += f": {same} of {total} objects equal the oracle"
+            rows.append((group, name,
                          "ok" if not any(p.startswith("server") for p in problems)
                          else "differs", runs, verdict))
-            print(f"  crashed random programs :: {name}: {verdict}", file=sys.stderr,
-                  flush=True)
+            print(f"  {group} :: {name}: {verdict}", file=sys.stderr, flush=True)
             if problems:
-                divergences.append(f"crashed random programs :: seed {seed}: {verdict}\n"
+                divergences.append(f"{group} :: seed {seed}: {verdict}\n"
                                    "      " + "\n      ".join(problems))
 
     def run_crashes(service: Deployment) -> None:
@@ -895,8 +869,8 @@ def main(argv: list[str]) -> int:
                                    + "\n      ".join(problems))
 
     def run_extras(service: Deployment) -> None:
-        run_seeds(service)
-        run_crash_seeds(service)
+        run_random(service, [(seed, None) for seed in range(1, seeds + 1)])
+        run_random(service, crash_seeds)
         run_crashes(service)
         replayed.append(replay_server_journals(server))  # last: it kills the process and starts it again
 

@@ -143,7 +143,7 @@ def replay_line(args: argparse.Namespace, plan: str, seed: int, blob: str | None
 
 
 class Progress:
-    """One overwritten line on a terminal: runs so far and the phase."""
+    """One overwritten line on a terminal: runs so far and the phase, or a campaign's seed."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -155,8 +155,12 @@ class Progress:
         if now - self.last < 0.2:
             return
         self.last = now
+        self.show(f"simdurable check: {runs} runs ({phase})")
+
+    def show(self, text: str) -> None:
+        """Put ``text`` in place of the line shown before (``simdurable soak`` too)."""
         self.shown = True
-        self.stream.write(f"\r\x1b[Ksimdurable check: {runs} runs ({phase})")
+        self.stream.write(f"\r\x1b[K{text}")
         self.stream.flush()
 
     def clear(self) -> None:

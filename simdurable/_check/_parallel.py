@@ -91,11 +91,21 @@ def target_spec(t: Target) -> dict[str, Any] | str:
                         f"a worker can import")
     rest = replace(t, services=[], externals=[], setup=None, invariant=None, coverage=None)
     try:
-        names["rest"] = base64.b64encode(pickle.dumps(rest)).decode("ascii")
+        names["rest"] = _dump(rest)
     except Exception as err:  # noqa: BLE001 - any pickling failure means: stay here
         return (f"ran in one process, not in worker processes: the input or the world "
                 f"cannot be sent to another process ({type(err).__name__}: {err})")
     return names
+
+
+def target_of(spec: dict[str, Any]) -> Target:
+    """In a worker: the target ``target_spec`` described, its objects imported here."""
+    t: Target = _undump(spec["rest"])
+    t.services = [_load(n) for n in spec["services"]]
+    t.externals = [_load(n) for n in spec["externals"]]
+    t.setup = None if spec["setup"] is None else _load(spec["setup"])
+    t.invariant = None if spec["invariant"] is None else _load(spec["invariant"])
+    return t
 
 
 def reference_digest(ex: Exploration, cases: Sequence[Fault]) -> str:
@@ -128,13 +138,7 @@ def explore_part(args: dict[str, Any]) -> dict[str, Any]:
     got = _CURRENT.get(token)
     if got is None:
         _CURRENT.clear()
-        spec = args["spec"]
-        t: Target = _undump(spec["rest"])
-        t.services = [_load(n) for n in spec["services"]]
-        t.externals = [_load(n) for n in spec["externals"]]
-        t.setup = None if spec["setup"] is None else _load(spec["setup"])
-        t.invariant = None if spec["invariant"] is None else _load(spec["invariant"])
-        ex = Exploration(t, args["seed"], args["self_check"])
+        ex = Exploration(target_of(args["spec"]), args["seed"], args["self_check"])
         points = ex.reference()
         cases = ex.single_fault_cases(points)
         got = _CURRENT[token] = (ex, cases, reference_digest(ex, cases))
@@ -280,10 +284,7 @@ def soak_check(args: dict[str, Any]) -> dict[str, Any]:
     got = _SOAK.get(token)
     if got is None:
         _SOAK.clear()
-        spec = args["spec"]
-        target: Target = _undump(spec["rest"])
-        target.services = [_load(n) for n in spec["services"]]
-        target.externals = [_load(n) for n in spec["externals"]]
+        target = target_of(args["spec"])
         t = SoakTarget("", target.services, target.invoke, target.input, target.externals,
                        list(target.world), args["concurrent"])
         got = _SOAK[token] = (t, target)

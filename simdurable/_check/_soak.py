@@ -17,10 +17,11 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 from .._loader import LoadError
 from ..runtime._errors import SimdurableError
+from ._command import Progress
 from ._database import DEFAULT_DATABASE, DatabaseError, open_database, save
 from ._parallel import MAX_JOBS
 
@@ -156,6 +157,7 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
     """The handlers ``pytest --simdurable`` checks, from ``[tool.simdurable]``."""
     from .._api.service import App
     from .._loader import load_externals, load_object
+    from .._pytest._items import handler_targets
     from .._pytest._settings import load_settings, unknown_name
     from .._restate import native_services
 
@@ -170,15 +172,7 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
                                 "a restate.app(...))")
             services.append(o)
     externals = load_externals(settings.externals, "[tool.simdurable] externals")
-    available: dict[str, tuple[Any, Any]] = {}
-    shared: set[str] = set()
-    for svc in services:
-        for h in svc.handlers.values():
-            available[f"{svc.name}/{h.name}"] = (svc, h)
-            if svc.service_tag.kind == "workflow" and h.kind != "workflow":
-                shared.add(f"{svc.name}/{h.name}")
-    wanted = [t for t in available if t not in shared] if settings.handlers is None \
-        else list(settings.handlers)
+    available, wanted = handler_targets(services, settings.handlers)
     keyed = [svc.name for svc in services if svc.service_tag.kind != "service"]
     for setting, names, known in (("handlers", wanted, available),
                                   ("exclude", settings.exclude, available),
@@ -215,24 +209,6 @@ def _generated(handler: Any) -> Any:
     return _generated_input(handler)
 
 
-class SoakProgress:
-    """One overwritten line on a terminal: where the campaign is."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.shown = False
-
-    def show(self, text: str) -> None:
-        self.shown = True
-        self.stream.write(f"\r\x1b[K{text}")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         seeds = seed_range(args.seeds)
@@ -265,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"simdurable soak: {err}", file=sys.stderr)
         return 2
     mine = shard_seeds(seeds, shard, of)
-    progress = SoakProgress(sys.stderr) if sys.stderr.isatty() else None
+    progress = Progress(sys.stderr) if sys.stderr.isatty() else None
     try:
         summary = soak(targets, mine, budget, args.max_examples, args.jobs,
                        not args.no_strict, db, progress)
@@ -331,7 +307,7 @@ def check_once(t: SoakTarget, seed: int, max_examples: int, strict: bool) -> Out
 
 def soak(targets: Sequence[SoakTarget], seeds: range, budget: float | None,
          max_examples: int, jobs: int, strict: bool, db: Any,
-         progress: SoakProgress | None = None) -> Summary:
+         progress: Progress | None = None) -> Summary:
     """Check every target with every seed, within the budget; save new failures.
 
     With ``jobs`` > 1 the checks are spread over that many worker processes

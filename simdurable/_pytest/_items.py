@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +314,23 @@ def _generated_input(handler: Any) -> Any:
         return None
 
 
+
+def handler_targets(services: Sequence[Any], handlers: Sequence[str] | None,
+                    ) -> tuple[dict[str, tuple[Any, Any]], list[str]]:
+    """Every handler as ``(service, handler)`` by ``Service/handler``, and the ones
+    to check: ``handlers`` as configured, or by default all but a workflow's
+    shared handlers (its run handler is checked with them as the world that
+    drives it; named in ``handlers``, they are checked themselves)."""
+    available: dict[str, tuple[Any, Any]] = {}
+    shared: set[str] = set()
+    for svc in services:
+        for h in svc.handlers.values():
+            available[f"{svc.name}/{h.name}"] = (svc, h)
+            if svc.service_tag.kind == "workflow" and h.kind != "workflow":
+                shared.add(f"{svc.name}/{h.name}")
+    wanted = [t for t in available if t not in shared] if handlers is None else list(handlers)
+    return available, wanted
+
 def handler_items(session: pytest.Session, settings: Settings,
                   only: set[str] | None) -> list[pytest.Item]:
     """One item per configured handler (or a failing item per broken setting)."""
@@ -354,17 +371,7 @@ def handler_items(session: pytest.Session, settings: Settings,
             error(name, str(err))
         except Exception as err:  # noqa: BLE001 - the user's module failed to import
             error(name, f"[tool.simdurable] externals: {err}")
-    available: dict[str, tuple[Any, Any]] = {}
-    shared: set[str] = set()
-    for svc in services:
-        for h in svc.handlers.values():
-            available[f"{svc.name}/{h.name}"] = (svc, h)
-            if svc.service_tag.kind == "workflow" and h.kind != "workflow":
-                shared.add(f"{svc.name}/{h.name}")
-    # A workflow's shared handlers are checked when named in `handlers`; by
-    # default its run handler is, with them as the world that drives it.
-    wanted = [t for t in available if t not in shared] if settings.handlers is None \
-        else list(settings.handlers)
+    available, wanted = handler_targets(services, settings.handlers)
     import difflib
 
     for target in settings.exclude:

@@ -17,32 +17,9 @@ from simdurable._check._database import open_database, saved
 from simdurable._check._soak import shard_seeds
 from simdurable._cli import main
 
+from ..plugin.test_plugin import HANDLERS  # the plugin's project: it replays what soak saves
+
 pytest_plugins = ["pytester"]
-
-HANDLERS = '''
-import simdurable as sd
-
-bank = sd.FakeExternal("bank")
-shop = sd.Service("Shop")
-
-
-def charge(amount, key):
-    return bank.apply("charge", {"amount": amount}, idempotency_key=key)["id"]
-
-
-@shop.handler()
-async def pay(ctx: sd.Context, amount: int) -> str:
-    key = str(ctx.uuid())
-    return await ctx.run_typed("charge", charge, amount=amount, key=key)
-
-
-@shop.handler()
-async def pay_unsafe(ctx: sd.Context, amount: int) -> str:
-    return await ctx.run_typed("charge", charge, amount=amount, key=None)
-
-
-services = [shop]
-'''
 
 PYPROJECT = '''
 [tool.pytest.ini_options]

@@ -242,24 +242,12 @@ def retry_loop_violations(run: RunFacts) -> list[Violation]:
     value its serde cannot store) counts too; with faults, an injected failure
     names no line of the user's, and repeating it is the fault plan's doing."""
     engine = run.sim.engine
-    reasons: dict[str, list[str]] = {}
-    for _, kind, who, text in run.sim.trace_events(("retry",)):
-        if kind == "retry":
-            reasons.setdefault(who, []).append(text.rsplit("; next attempt", 1)[0])
     out = []
     for rec in engine.records():
         if rec.status == COMPLETED:
             continue
-        seen = reasons.get(rec.id, [])
-        last = seen[-RETRY_LOOP_ATTEMPTS:]
-        if len(last) < RETRY_LOOP_ATTEMPTS or len(set(last)) != 1:
-            continue
-        reason = last[0]
-        if " at " in reason:
-            where: str | None = reason.rsplit(" at ", 1)[1]
-        elif not run.fired:
-            where = None
-        else:
+        reason, where, in_a_row = engine.retried.get(rec.id, ("", None, 0))
+        if in_a_row < RETRY_LOOP_ATTEMPTS or (where is None and run.fired):
             continue
         ended = "and was paused" if rec.status == PAUSED else "and is still retrying"
         out.append(Violation(
@@ -286,10 +274,11 @@ def stuck_violation(run: RunFacts, reference_end_ms: int | None,
             continue
         waiting.append(f"{rec.target} ({rec.id[:16]}): {engine.waiting_on(rec.id)}")
     if waiting:
+        # Only a run that injected faults has faults that stopped.
+        when = "after the faults stopped" if run.fired else "and no fault was injected"
         return Violation(
             kind="stuck",
-            message=f"{len(waiting)} invocation(s) never finished after the faults stopped: "
-                    + waiting[0],
+            message=f"{len(waiting)} invocation(s) never finished {when}: " + waiting[0],
             details="\n".join(waiting),
         )
     end = run.outcome.finished_ms

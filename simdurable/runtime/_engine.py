@@ -128,6 +128,7 @@ class Engine:
         self.misuse = lifecycle.misuse
         self.paused_errors = lifecycle.paused_errors
         self.raised = lifecycle.raised
+        self.retried = lifecycle.retried
         self.finished_hooks = lifecycle.finished_hooks
         # Called at every command and every awaited step: bound here, so that
         # the call goes straight to the part that answers it.

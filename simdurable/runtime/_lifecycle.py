@@ -71,6 +71,11 @@ class Lifecycle:
         self.paused_errors: dict[str, HandlerError] = {}
         # The traceback (user frames) of each invocation's last handler exception.
         self.raised: dict[str, str] = {}
+        # Each retrying invocation's last failure as data: its reason, the
+        # user's ``file.py:line`` that raised it (None: no line of the user's,
+        # as for a crash) and how many retries in a row failed the same way.
+        # A retry loop is judged from this, never by parsing the reason's text.
+        self.retried: dict[str, tuple[str, str | None, int]] = {}
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
 
     # -- submission --------------------------------------------------------------
@@ -189,7 +194,7 @@ class Lifecycle:
             at = f" at {where}" if where else ""
             self.raised[attempt.rec.id] = user_traceback(detail)
             self.attempt_failed(attempt, detail,
-                                f"handler raised {describe_exception(detail)}{at}")
+                                f"handler raised {describe_exception(detail)}{at}", where=where)
         elif how is ABORTED:
             self.after_abort(attempt)
             if coro is not None:
@@ -307,6 +312,7 @@ class Lifecycle:
         *,
         delay_ms: int | None = None,
         counts: bool = True,
+        where: str | None = None,
     ) -> None:
         rec = attempt.rec
         self.running.kill(attempt)
@@ -318,7 +324,7 @@ class Lifecycle:
             self.complete(rec, Failure(409, CANCELLED_MESSAGE))
             return
         self.retry_later(rec, reason, delay_ms=delay_ms, counts=counts,
-                         retry_after=getattr(err, "retry_after", None))
+                         retry_after=getattr(err, "retry_after", None), where=where)
 
     def retry_later(
         self,
@@ -328,8 +334,12 @@ class Lifecycle:
         delay_ms: int | None = None,
         counts: bool = True,
         retry_after: Any = None,
+        where: str | None = None,
     ) -> None:
-        """Schedule the next attempt after the policy's backoff, or give up as it says."""
+        """Schedule the next attempt after the policy's backoff, or give up as it says.
+
+        ``where``: the user's ``file.py:line`` that raised the failure, if any.
+        """
         policy = self.registry.spec_of(rec).retry_policy or self.retry_policy
         rec.last_failure = reason
         if counts:
@@ -350,6 +360,9 @@ class Lifecycle:
         rec.run_at_ms = self.scheduler.now_ms + delay
         self.invocations.put(rec)
         self.trace("retry", rec.id, f"{reason}; next attempt in {delay}ms")
+        last = self.retried.get(rec.id)
+        same = last is not None and last[0] == reason and last[1] == where
+        self.retried[rec.id] = (reason, where, last[2] + 1 if same and last else 1)
         self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
 
     # -- cancellation ------------------------------------------------------------

@@ -304,7 +304,7 @@ class Steps:
         reason = f'step "{spec.name}" (#{index}) failed: {describe_exception(err)}{at}'
         backoff = spec.backoff
         if backoff is None:
-            self.lifecycle.attempt_failed(attempt, err, reason)
+            self.lifecycle.attempt_failed(attempt, err, reason, where=where)
             return None
         if backoff.exhausted(rec.retry_count, now - rec.retry_started_ms):
             code = err.status_code if isinstance(err, RetryableError) else 500
@@ -313,6 +313,7 @@ class Steps:
             return Failure(code, describe_exception(err))
         self.lifecycle.attempt_failed(
             attempt, err, reason, delay_ms=backoff.delay_ms(rec.retry_count), counts=False,
+            where=where,
         )
         return None
 

@@ -182,6 +182,15 @@ async def waits_forever(ctx: restate.Context) -> str:
 
 
 @svc.handler()
+async def waits_if_refused(ctx: restate.Context) -> str:
+    try:
+        return await ctx.run_typed("ask", lambda: "yes", restate.RunOptions(max_attempts=1))
+    except restate.TerminalError:
+        _, fut = ctx.awakeable()  # nothing will ever resolve it
+        return await fut
+
+
+@svc.handler()
 async def spins(ctx: restate.Context) -> None:
     while True:
         await ctx.sleep(timedelta(seconds=1))
@@ -205,7 +214,15 @@ def test_an_invocation_that_never_finishes_is_stuck_with_what_it_waits_on():
     report = sd.check(services=[svc], invoke="Misc/waits_forever", max_examples=0)
     assert report.kinds == ["stuck"]
     v = report.violations[0]
-    assert "never finished" in v.message and "awakeable" in v.message
+    assert v.message.startswith("1 invocation(s) never finished and no fault was injected: "
+                                "Misc/waits_forever ")
+    assert "awakeable" in v.message
+    faulty = sd.check(services=[svc], invoke="Misc/waits_if_refused", hash_seeds=(),
+                      max_examples=0)
+    v = faulty.violations[0]
+    assert v.fault_plan is not None and v.fault_plan.faults
+    assert v.message.startswith(
+        "1 invocation(s) never finished after the faults stopped: Misc/waits_if_refused ")
 
 
 def test_an_unbounded_loop_is_stuck():

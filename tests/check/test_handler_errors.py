@@ -3,6 +3,8 @@ stopped quickly, and messages that say what to write."""
 
 from __future__ import annotations
 
+import functools
+import operator
 import time
 from datetime import timedelta
 
@@ -58,6 +60,36 @@ def test_an_exception_on_every_attempt_is_a_retry_loop_reported_at_once():
     assert report.single_faults == 0 and report.examples == 0 and report.runs == 2
     assert any("faults were not explored" in n for n in report.notes)
     assert sd.check(services=[buggy], invoke="Buggy/fine", input={}, max_examples=5).ok
+
+
+class _Box:
+    pass
+
+
+_BOX = _Box()  # its repr says "<..._Box object at 0x...>"
+boxes = sd.Service("Boxes")
+
+
+@boxes.handler()
+async def find(ctx: sd.Context) -> None:
+    # The closure is C code: no line of the user's raised the KeyError.
+    await ctx.run_typed("find", functools.partial(operator.getitem, {}, _BOX))
+
+
+@boxes.handler()
+async def name(ctx: sd.Context) -> None:
+    raise ValueError(f"no {_BOX!r}")  # the line a retry loop names, " at " in its message
+
+
+def test_a_retry_loop_names_its_line_from_data_not_from_the_words_at_in_its_message():
+    report = sd.check(services=[boxes], invoke="Boxes/find", hash_seeds=())
+    (v,) = report.violations
+    assert v.kind == "retry-loop" and "_Box object at 0x" in v.message
+    assert v.source is None  # not "0x...>)" cut from the message
+    assert "  where: handler Boxes/find\n" in report.render()
+    report = sd.check(services=[boxes], invoke="Boxes/name", hash_seeds=())
+    (v,) = report.violations
+    assert v.source == f"test_handler_errors.py:{name.__code__.co_firstlineno + 2}"
 
 
 def test_a_never_ending_handler_is_stuck_after_one_run():

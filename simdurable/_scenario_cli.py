@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
     if args.schema:
         print(resources.files("simdurable").joinpath("scenario.schema.json"))
         return 0
-    from ._check._parallel import MAX_JOBS
+    from ._check._parallel import MAX_EXAMPLES, MAX_JOBS
     from ._scenario import ScenarioError, load_scenario, run_scenario
 
     # Checked once here, not reported as a failure of each scenario that explores.
     for flag, value, low, high in (("--seed", args.seed, 0, None),
-                                   ("--max-examples", args.max_examples, 0, None),
+                                   ("--max-examples", args.max_examples, 0, MAX_EXAMPLES),
                                    ("-j/--jobs", args.jobs, 1, MAX_JOBS)):
         if value is not None and (value < low or (high is not None and value > high)):
             allowed = f">= {low}" if high is None else f"from {low} to {high}"

@@ -136,8 +136,13 @@ def test_fuzz_world_events_are_read_or_refused_with_the_field(data: object) -> N
 @pytest.mark.parametrize(("args", "message"), [
     (["--seeds", "0:99999999999999999999999999999"],
      "a range holds at most 1000000000000000 (split it with --shard"),
-    (["--max-examples", "-1"], "--max-examples must be 0 or more, not -1"),
-    (["-j", "0"], "-j must be from 1 to 256 (worker processes), not 0"),
+    (["--max-examples", "-1"], "--max-examples must be an integer from 0 to 1000000"),
+    (["--max-examples", str(10**22)],
+     f"--max-examples must be an integer from 0 to 1000000 (per check; more seeds explore "
+     f"longer), not {10**22}"),
+    (["-j", "0"], "-j/--jobs must be an integer from 1 to 256 (worker processes), not 0"),
+    (["--budget", "1e400"], "--budget must be at most 365d (a year), not '1e400'"),
+    (["--budget", "400d"], "--budget must be at most 365d"),
     (["--database", "pyproject.toml"], "database 'pyproject.toml': is a file, not a directory"),
     (["--database", "pyproject.toml/sub"], "is a file, so the directory cannot be made"),
     (["--database", "http://host/x"], "not a directory nor a redis:// URL"),

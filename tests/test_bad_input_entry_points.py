@@ -71,10 +71,13 @@ def test_simulation_methods_check_their_arguments():
     ({"wall_budget": "10"}, TypeError, "wall_budget must be seconds > 0 or None, not '10'"),
     ({"max_steps": "x"}, ValueError, "max_steps must be an integer >= 1, not 'x'"),
     ({"jobs": 100_000}, ValueError, "jobs must be an integer from 1 to 256"),
+    ({"max_examples": 10**22}, ValueError, "max_examples must be an integer from 0 to 1000000"),
+    ({"max_examples": True}, ValueError, "max_examples must be an integer from 0 to 1000000"),
 ])
 def test_check_arguments_are_checked(kwargs, error, message):
     with pytest.raises(error, match=message):
-        sd.check(services=[svc], invoke="Greeter/greet", input="ada", max_examples=0,
+        sd.check(services=[svc], invoke="Greeter/greet", input="ada",
+                 max_examples=kwargs.pop("max_examples", 0),
                  hash_seeds=kwargs.pop("hash_seeds", ()), **kwargs)
 
 
@@ -83,15 +86,38 @@ def test_absurd_job_counts_are_refused_before_any_process_starts(capsys):
     assert "jobs must be an integer from 1 to 256" in capsys.readouterr().err
     for flags, message in ((["-j", "100000"], "-j/--jobs must be an integer from 1 to 256"),
                            (["--seed", "-1"], "--seed must be an integer >= 0, not -1"),
-                           (["--max-examples", "-3"], "--max-examples must be an integer >= 0")):
+                           (["--max-examples", "-3"],
+                            "--max-examples must be an integer from 0 to 1000000"),
+                           (["--max-examples", str(10**22)],
+                            f"--max-examples must be an integer from 0 to 1000000, not {10**22}")):
         # Once for the command, not as a failure of each scenario that explores.
         assert main(["scenario", str(ROOT / "scenarios"), *flags]) == 2
         captured = capsys.readouterr()
         assert message in captured.err and "passed" not in captured.out
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--max-examples", str(10**22)], "--max-examples must be an integer from 0 to 1000000 "
+                                      "(a longer campaign is simdurable soak over seeds)"),
+    (["--max-examples", "-1"], "--max-examples must be an integer from 0 to 1000000"),
+    (["--concurrent", str(10**22)], "--concurrent must be an integer from 1 to 4"),
+    (["--concurrent", "0"], "--concurrent must be an integer from 1 to 4"),
+    (["-j", str(10**22)], "-j/--jobs must be an integer from 1 to 256 (worker processes)"),
+    (["--seed", "-1"], "--seed must be an integer >= 0, not -1"),
+])
+def test_check_refuses_numbers_out_of_range_naming_the_flag(capsys, flags, message):
+    assert main(["check", "examples.shop:checkout", "--input", ORDER, *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simdurable check: {message}") and "Traceback" not in err, err
+    assert main(["check", "examples.shop:checkout", "--input", ORDER, "--max-examples", "0",
+                 "--concurrent", "2", "-j", "1"]) == 0  # in range: it runs
+
+
 @pytest.mark.parametrize(("table", "message"), [
-    ("max_examples = 2.5", "max_examples must be an integer >= 1, not 2.5"),
+    ("max_examples = 1e22", r"max_examples must be an integer from 1 to 1000000, not 1e\+22"),
+    ("max_examples = 10000000000000000000000",
+     "max_examples must be an integer from 1 to 1000000, not 10000000000000000000000"),
+    ("max_examples = 2.5", "max_examples must be an integer from 1 to 1000000, not 2.5"),
     ("seed = inf", "seed must be an integer >= 0, not inf"),
     ("jobs = 100000", "jobs must be an integer from 1 to 256, not 100000"),
     ('jobs = "many"', "jobs must be an integer from 1 to 256, not 'many'"),

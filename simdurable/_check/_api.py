@@ -11,7 +11,7 @@ from ..runtime._faults import FaultPlan
 from ..runtime._retry import InvocationRetryPolicy
 from ._chooser import RecordingChooser, ScriptedChooser
 from ._explore import Exploration, Target, make_target
-from ._parallel import MAX_JOBS
+from ._parallel import MAX_EXAMPLES, MAX_JOBS
 from ._properties import Outcome
 from ._replay import Case, DidNotReproduce, as_case, forced_case
 from ._report import Report
@@ -96,8 +96,10 @@ def check(
     ``replaying``, ``@reproduce``) that shows no violation; ``InternalError``
     if simdurable catches itself breaking exactly-once.
     """
-    if not isinstance(max_examples, int) or max_examples < 0:
-        raise ValueError(f"max_examples must be an integer >= 0, not {max_examples!r}")
+    if (not isinstance(max_examples, int) or isinstance(max_examples, bool)
+            or not 0 <= max_examples <= MAX_EXAMPLES):
+        raise ValueError(f"max_examples must be an integer from 0 to {MAX_EXAMPLES} (a longer "
+                         f"campaign is a soak over seeds), not {max_examples!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:

@@ -142,6 +142,14 @@ def replay_line(args: argparse.Namespace, plan: str, seed: int, blob: str | None
     return shlex.join(argv)
 
 
+def flag_in_range(flag: str, value: int, low: int, high: int | None, what: str = "") -> None:
+    """Refuse a number flag out of its range, naming the flag and the bounds:
+    ``--max-examples 10**22`` is a typo to say at once, not a check that never ends."""
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ValueError(f"{flag} must be an integer {allowed}{what}, not {value}")
+
+
 class Progress:
     """One overwritten line on a terminal: runs so far and the phase, or a campaign's seed."""
 
@@ -171,8 +179,21 @@ class Progress:
 
 def run(args: argparse.Namespace) -> int:
     from ._api import check
+    from ._explore import MAX_CONCURRENT
+    from ._parallel import MAX_EXAMPLES, MAX_JOBS
     from ._replay import DidNotReproduce, replaying
     from ._world import parse as parse_world
+
+    try:
+        flag_in_range("--max-examples", args.max_examples, 0, MAX_EXAMPLES,
+                      " (a longer campaign is simdurable soak over seeds)")
+        flag_in_range("--seed", args.seed, 0, None)
+        flag_in_range("--concurrent", args.concurrent, 1, MAX_CONCURRENT,
+                      " (every order of them is run one at a time to judge them)")
+        flag_in_range("-j/--jobs", args.jobs, 1, MAX_JOBS, " (worker processes)")
+    except ValueError as err:
+        print(f"simdurable check: {err}", file=sys.stderr)
+        return 2
 
     try:
         input_value = json.loads(args.input)

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 PARTS_PER_JOB = 4
 # More workers than this is a typo (-j 100000), not a machine: each is a Python process.
 MAX_JOBS = 256
+# More examples than this is a typo (10**22), not a check: a million examples
+# take a quarter of an hour at least; a longer campaign is a soak over seeds.
+MAX_EXAMPLES = 1_000_000
 
 
 def _importable(obj: Any, modules: list[str]) -> str | None:

@@ -21,9 +21,9 @@ from typing import Any, Final
 
 from .._loader import LoadError
 from ..runtime._errors import SimdurableError
-from ._command import Progress
+from ._command import Progress, flag_in_range
 from ._database import DEFAULT_DATABASE, DatabaseError, open_database, save
-from ._parallel import MAX_JOBS
+from ._parallel import MAX_EXAMPLES, MAX_JOBS
 
 
 @dataclass
@@ -103,6 +103,10 @@ def shard_seeds(seeds: range, shard: int, of: int) -> range:
     return seeds[shard - 1::of]
 
 
+# Longer than any campaign (1e400 is a typo): beyond it, leave --budget out.
+MAX_BUDGET: Final = 365 * 86400
+
+
 def parse_budget(text: str | None) -> float | None:
     if text is None:
         return None
@@ -115,6 +119,9 @@ def parse_budget(text: str | None) -> float | None:
                          f"not {text!r}") from None
     if not seconds > 0:
         raise ValueError(f"--budget must be more than 0, not {text!r}")
+    if seconds > MAX_BUDGET:
+        raise ValueError(f"--budget must be at most 365d (a year), not {text!r}: leave it out "
+                         f"for no limit")
     return seconds
 
 
@@ -214,11 +221,9 @@ def run(args: argparse.Namespace) -> int:
         seeds = seed_range(args.seeds)
         shard, of = parse_shard(args.shard)
         budget = parse_budget(args.budget)
-        if args.max_examples < 0:
-            raise ValueError(f"--max-examples must be 0 or more, not {args.max_examples}")
-        if not 1 <= args.jobs <= MAX_JOBS:
-            raise ValueError(f"-j must be from 1 to {MAX_JOBS} (worker processes), "
-                             f"not {args.jobs}")
+        flag_in_range("--max-examples", args.max_examples, 0, MAX_EXAMPLES,
+                      " (per check; more seeds explore longer)")
+        flag_in_range("-j/--jobs", args.jobs, 1, MAX_JOBS, " (worker processes)")
         input_value = json.loads(args.input)
         if args.targets:
             targets = _module_targets(args, input_value)

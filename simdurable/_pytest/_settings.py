@@ -217,14 +217,14 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         s.scenarios = _strings("scenarios", table["scenarios"])
     elif ini.get("scenarios"):
         s.scenarios = list(ini["scenarios"])
+    from .._check._parallel import MAX_EXAMPLES, MAX_JOBS
+
     raw_examples = table.get("max_examples", ini.get("max_examples") or None)
     if raw_examples is not None:
-        s.max_examples = _int("max_examples", raw_examples, 1)
+        s.max_examples = _int("max_examples", raw_examples, 1, MAX_EXAMPLES)
     raw_seed = table.get("seed", ini.get("seed") or None)
     if raw_seed is not None:
         s.seed = _int("seed", raw_seed, 0)
-    from .._check._parallel import MAX_JOBS
-
     raw_jobs = table.get("jobs", ini.get("jobs") or None)
     if raw_jobs is not None:
         s.jobs = _int("jobs", raw_jobs, 1, MAX_JOBS)
@@ -241,7 +241,7 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
     if options.get("seed") is not None:
         s.seed = _int("--simdurable-seed", options["seed"], 0)
     if options.get("examples") is not None:
-        s.max_examples = _int("--simdurable-examples", options["examples"], 1)
+        s.max_examples = _int("--simdurable-examples", options["examples"], 1, MAX_EXAMPLES)
     raw_db = options.get("database") or table.get("database")
     if raw_db is not None:
         if not isinstance(raw_db, str) or not raw_db:

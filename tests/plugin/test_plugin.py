@@ -232,7 +232,9 @@ def test_a_marked_test_without_sim_is_a_usage_error(project: pytest.Pytester) ->
 
 @pytest.mark.parametrize(("toml", "args", "message"), [
     ("servcies = []", (), "*unknown key(s) 'servcies' (did you mean 'services'?)*"),
-    ("max_examples = 0", (), "*max_examples must be an integer >= 1, not 0*"),
+    ("max_examples = 0", (), "*max_examples must be an integer from 1 to 1000000, not 0*"),
+    ("", ("--simdurable-examples=10000000",),
+     "*--simdurable-examples must be an integer from 1 to 1000000, not 10000000*"),
     ("jobs = 0", (), "*simdurable jobs must be an integer from 1 to 256, not 0*"),
     ("", ("--simdurable-jobs=0",), "*--simdurable-jobs must be an integer from 1 to 256, not 0*"),
     ('inputs = { "Shop/pay" = 3 }', (), "*inputs.'Shop/pay' must be a non-empty list*"),

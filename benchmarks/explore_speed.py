@@ -117,23 +117,24 @@ def check_table(examples: int, repeats: int) -> None:
         args = {"strict": True, "hash_seeds": (), **kw}
         return lambda: sd.check([svc], "Check5/run", 0, max_examples=examples, seed=0, **args)
 
-    fast = _chooser.fast_draw
-
-    def slow_draw(**kw: Any) -> Callable[[], Any]:
+    def before(**kw: Any) -> Callable[[], Any]:
+        """The examples through ``@given``, each draw through ``ConjectureData.draw``."""
         inner = go(**kw)
 
         def run() -> Any:
-            _chooser.fast_draw = _explore.fast_draw = lambda data: data.draw
+            engine, span = _explore._run_engine, _chooser._span_draw
+            _explore._run_engine = lambda *args: False  # type: ignore[assignment]
+            _chooser._span_draw = lambda conjecture: None  # type: ignore[assignment]
             try:
                 return inner()
             finally:
-                _chooser.fast_draw = _explore.fast_draw = fast
+                _explore._run_engine, _chooser._span_draw = engine, span
 
         return run
 
     sides = {
         "the default (every single fault, then the examples; every run twice)": go(),
-        "... drawing through `st.data()`'s `draw` (before)": slow_draw(),
+        "... through `@given`, each draw through `ConjectureData.draw` (before)": before(),
         "... without the self-check's second run (`self_check=False`)": go(self_check=False),
         "... without strict mode (`strict=False`)": go(strict=False),
         "... without the single-fault phase (`single_faults=False`)": go(single_faults=False),

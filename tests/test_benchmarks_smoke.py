@@ -103,4 +103,4 @@ def test_exploration_speed_script_runs_on_a_tiny_size() -> None:
     assert done.returncode == 0, done.stderr
     assert "one `Simulation` per crash point" in done.stdout
     assert "`check(max_examples=0)`" in done.stdout
-    assert "drawing through `st.data()`'s `draw` (before)" in done.stdout
+    assert "through `@given`, each draw through `ConjectureData.draw` (before)" in done.stdout

@@ -62,9 +62,9 @@ def _st() -> Any:
 class DataChooser(RandomChooser):
     """Schedule decisions drawn from Hypothesis data, as offsets from a seeded RNG."""
 
-    def __init__(self, data: Any, seed: int) -> None:
+    def __init__(self, data: Any, seed: int, draw: Callable[[Any], Any] | None = None) -> None:
         super().__init__(seed)
-        self._draw = fast_draw(data)
+        self._draw = fast_draw(data) if draw is None else draw
         self.decisions: list[int] = []
         self.offsets: list[int] = []
         self._ints: dict[int, Any] = {}
@@ -182,26 +182,73 @@ Draw = Callable[[int], int]
 
 
 def fast_draw(data: Any) -> Callable[[Any], Any]:
-    """``st.data()``'s draw without its per-draw bookkeeping.
+    """A draw from a test case's data with only what generating and shrinking use.
 
-    ``DataObject.draw`` wraps every draw in what only a failing example's
-    printout and Hypothesis's explain phase use (a description string, an
-    argument span, two copies of the global RNG's state to warn about
-    ``random`` in strategies): more than half of a draw's cost, and a run
-    draws at every fault point. Drawing from the test's ``ConjectureData``
-    keeps the same choices and the same spans, so generation and shrinking
-    are unchanged.
+    ``data`` is the test case's ``ConjectureData`` (or ``st.data()``'s object
+    around it). ``DataObject.draw`` wraps every draw in what only a failing
+    example's printout and Hypothesis's explain phase use (a description, an
+    argument span, two copies of the global RNG's state), and
+    ``ConjectureData.draw`` at the top of a test times every draw and checks
+    the strategy again. What is left here is what ``ConjectureData.draw`` does
+    for a nested draw: the strategy's span around its own ``do_draw``, and the
+    value recorded on the span. The choices and the spans are the same, so
+    Hypothesis generates and shrinks the same examples; a run draws at every
+    fault point, and this is half the cost of each draw.
     """
-    conjecture = getattr(data, "conjecture_data", None)
-    if conjecture is None or not callable(getattr(conjecture, "draw", None)):
+    conjecture = getattr(data, "conjecture_data", data)
+    full = getattr(conjecture, "draw", None)
+    if not callable(full):
         return data.draw  # type: ignore[no-any-return]  # a Hypothesis without it
-    return conjecture.draw  # type: ignore[no-any-return]
+    lean = _span_draw(conjecture)
+    return full if lean is None else lean
 
 
-def data_draw(data: Any) -> Draw:
-    """``draw(n)``: an index in ``range(n)`` from Hypothesis data (shrinks to 0)."""
+def _span_draw(conjecture: Any) -> Callable[[Any], Any] | None:
+    """``conjecture.draw`` for a nested draw, or None if this Hypothesis lacks its parts."""
+    try:
+        from hypothesis.internal.conjecture.choice import ValueHole
+        from hypothesis.strategies._internal.lazy import unwrap_strategies as unwrap
+    except ImportError:  # pragma: no cover - an older Hypothesis
+        return None
+    record = getattr(conjecture, "_ConjectureData__span_record", None)
+    start = getattr(conjecture, "start_span", None)
+    stop = getattr(conjecture, "stop_span", None)
+    remember = getattr(record, "record_value_for_span", None)
+    if (record is None or not hasattr(record, "span_count") or not callable(start)
+            or not callable(stop) or not callable(remember)
+            or not hasattr(conjecture, "prefix") or not hasattr(conjecture, "index")):
+        return None
+    full = conjecture.draw
+    parts: dict[Any, tuple[int, Callable[[Any], Any]]] = {}
+
+    def draw(strategy: Any) -> Any:
+        known = parts.get(strategy)
+        if known is None:
+            unwrapped: Any = unwrap(strategy)  # type: ignore[no-untyped-call]
+            known = parts[strategy] = (unwrapped.label, unwrapped.do_draw)
+        prefix = conjecture.prefix
+        if prefix is not None and conjecture.index < len(prefix) and isinstance(
+                prefix[conjecture.index], ValueHole):
+            return full(strategy)  # the shrinker asks this draw to re-encode a value
+        label, do_draw = known
+        index = record.span_count
+        start(label)
+        try:
+            value = do_draw(conjecture)
+            remember(index, value)
+            return value
+        finally:
+            stop()
+
+    return draw
+
+
+def data_draw(data: Any, fetch: Callable[[Any], Any] | None = None) -> Draw:
+    """``draw(n)``: an index in ``range(n)`` from Hypothesis data (shrinks to 0);
+    ``fetch`` draws from a strategy (``fast_draw(data)`` if not given)."""
     cache: dict[int, Any] = {}
-    fetch = fast_draw(data)
+    if fetch is None:
+        fetch = fast_draw(data)
 
     def draw(n: int) -> int:
         strategy = cache.get(n)

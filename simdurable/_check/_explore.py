@@ -697,36 +697,20 @@ class Exploration:
 
     def _hypothesis_round(self, max_examples: int, known: set[str], hypothesis_seed: int
                           ) -> tuple[int, Any]:
-        from hypothesis import (
-            HealthCheck,
-            Phase,
-            Verbosity,
-            given,
-            seed as hseed,
-            settings,
-            strategies as st,
-        )
+        from hypothesis import HealthCheck, Phase, Verbosity, settings, strategies as st
         from hypothesis.errors import Flaky
 
         state: dict[str, Any] = {"n": 0, "last": None}
         seeds = st.integers(0, 2**32 - 1)
 
-        class Found(Exception):
-            pass
-
-        @settings(max_examples=max_examples, deadline=None, database=None,
-                  phases=[Phase.generate, Phase.shrink], derandomize=False,
-                  suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
-                  report_multiple_bugs=False, print_blob=False)
-        @hseed(hypothesis_seed)
-        @given(st.data())
         def example(data: Any) -> None:
             state["n"] += 1
-            seed = fast_draw(data)(seeds)
-            moments = self.draw_moments(data_draw(data))
+            draw = fast_draw(data)
+            seed = draw(seeds)
+            moments = self.draw_moments(data_draw(data, draw))
             swarm = Swarm.from_seed(seed)
-            chooser = DataChooser(data, seed)
-            explorer = DataExplorer(data_draw(data), swarm, delays_for(self.horizon_ms),
+            chooser = DataChooser(data, seed, draw)
+            explorer = DataExplorer(data_draw(data, draw), swarm, delays_for(self.horizon_ms),
                                     bounds=self.bounds)
 
             def again() -> tuple[Chooser, Explorer]:
@@ -739,12 +723,17 @@ class Exploration:
             new = [v for v in violations if v.kind not in known]
             if new:
                 state["last"] = (facts, new, chooser, swarm)
-                raise Found()
+                raise _Found()
 
+        chosen = settings(max_examples=max_examples, deadline=None, database=None,
+                          phases=[Phase.generate, Phase.shrink], derandomize=False,
+                          suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+                          report_multiple_bugs=False, print_blob=False)
         try:
             with _no_local_constants():
-                example()
-        except Found:
+                if not _run_engine(example, chosen, hypothesis_seed):
+                    _run_given(example, chosen, hypothesis_seed)
+        except _Found:
             pass
         except Flaky:
             # Hypothesis replayed the failing example and it passed: the handler
@@ -856,6 +845,66 @@ def _no_local_constants() -> Iterator[None]:
     finally:
         providers._get_local_constants = original
         cache.cache.clear()
+
+
+class _Found(Exception):
+    """An example found a kind of violation not known yet (Hypothesis shrinks it)."""
+
+
+def _run_given(example: Callable[[Any], None], chosen: Any, hypothesis_seed: int) -> None:
+    """Run the examples through ``@given``: what ``_run_engine`` does, the public way."""
+    from hypothesis import given, seed as hseed, strategies as st
+
+    def test(data: Any) -> None:
+        example(data)
+
+    chosen(hseed(hypothesis_seed)(given(st.data())(test)))()
+
+
+def _run_engine(example: Callable[[Any], None], chosen: Any, hypothesis_seed: int) -> bool:
+    """Run the examples on Hypothesis's engine itself, as ``@given`` would.
+
+    ``@given`` wraps every test case in what a user's test needs and a check
+    does not (a build context, settings, a reseeded global RNG, timing and
+    deadlines, the test's source read for its database key): about a third
+    of Hypothesis's own time per example. The engine gets the same settings
+    and the same random seed, each test case draws ``st.data()`` first as
+    ``@given`` does, a new kind of violation marks the case interesting as a
+    failing test would, and the smallest failing case is run once more at the
+    end, as ``@given`` replays it to report it: the same examples in the same
+    order, the same shrinking. False (nothing run) on a Hypothesis whose
+    engine does not look like this; ``_run_given`` then runs them.
+    """
+    try:
+        from hypothesis import strategies as st
+        from hypothesis.errors import StopTest
+        from hypothesis.internal.conjecture.engine import ConjectureRunner
+        from hypothesis.internal.escalation import InterestingOrigin
+    except ImportError:  # pragma: no cover - another Hypothesis
+        return False
+    if not callable(getattr(ConjectureRunner, "new_conjecture_data", None)):
+        return False  # pragma: no cover - another Hypothesis
+    strategy = st.data()
+
+    def test_function(data: Any) -> None:
+        data.draw(strategy)
+        try:
+            example(data)
+        except _Found as err:
+            data.mark_interesting(InterestingOrigin.from_exception(err))
+
+    runner = ConjectureRunner(test_function, settings=chosen,
+                              random=random.Random(hypothesis_seed), database_key=None)
+    runner.run()
+    for case in list(runner.interesting_test_cases.values())[:1]:
+        final = runner.new_conjecture_data(case.choices, max_choices=len(case.choices))
+        try:
+            test_function(final)
+        except StopTest:
+            pass
+        finally:
+            final.freeze()
+    return True
 
 
 # Generated examples come in blocks of this many, each from its own seed, so

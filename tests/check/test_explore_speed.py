@@ -19,8 +19,10 @@ def check_shop(handler: str, **kw: Any) -> sd.Report:
                     externals=shop.externals, **kw)
 
 
-def test_generated_examples_draw_without_the_per_draw_bookkeeping_of_st_data(
+def test_examples_run_on_hypothesis_engine_as_given_would_run_them(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples skip ``@given`` (and ``st.data()``'s draw), with the same
+    examples, shrinking and report as through ``@given``."""
     calls = {"n": 0}
     draw = DataObject.draw
 
@@ -28,21 +30,28 @@ def test_generated_examples_draw_without_the_per_draw_bookkeeping_of_st_data(
         calls["n"] += 1
         return draw(self, *a, **kw)
 
-    monkeypatch.setattr(DataObject, "draw", counted)
-    report = check_shop("checkout_unsafe", single_faults=False, max_examples=40)
-    assert report.examples > 0
-    v = next(v for v in report.violations if v.kind == "duplicate-effect")
-    assert "Hypothesis, shrunk" in v.found_by and len(v.fault_plan) == 1
+    def refuse(*args: Any) -> None:
+        raise AssertionError("the examples went through @given")
+
+    kw: dict[str, Any] = {"single_faults": False, "max_examples": 40, "hash_seeds": ()}
+    with monkeypatch.context() as m:
+        m.setattr(DataObject, "draw", counted)
+        m.setattr(_explore, "_run_given", refuse)
+        engine = check_shop("checkout_unsafe", **kw)
     assert calls["n"] == 0
+    v = next(v for v in engine.violations if v.kind == "duplicate-effect")
+    assert "Hypothesis, shrunk" in v.found_by and len(v.fault_plan) == 1
+    monkeypatch.setattr(_explore, "_run_engine", lambda *args: False)
+    given = check_shop("checkout_unsafe", **kw)
+    assert engine.to_json() == given.to_json()
+    assert (engine.runs, engine.examples) == (given.runs, given.examples)
 
 
-def test_drawing_from_the_test_data_directly_gives_the_same_report(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    kw: dict[str, Any] = {"single_faults": False, "max_examples": 40}
-    fast = check_shop("checkout_unsafe", **kw)
-    for module in (_chooser, _explore):
-        monkeypatch.setattr(module, "fast_draw", lambda data: data.draw)
-    slow = check_shop("checkout_unsafe", **kw)
-    assert not fast.ok
-    assert fast.to_json() == slow.to_json()
-    assert (fast.runs, fast.examples) == (slow.runs, slow.examples)
+def test_span_draws_give_what_conjecture_data_draw_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    kw: dict[str, Any] = {"single_faults": False, "max_examples": 40, "hash_seeds": ()}
+    lean = check_shop("checkout_unsafe", **kw)
+    monkeypatch.setattr(_chooser, "_span_draw", lambda conjecture: None)
+    full = check_shop("checkout_unsafe", **kw)
+    assert not lean.ok
+    assert lean.to_json() == full.to_json()
+    assert (lean.runs, lean.examples) == (full.runs, full.examples)

@@ -5,7 +5,10 @@ in: an idempotency key removed, a step's call moved out of its step, two
 steps swapped (with nothing durable between them), an ``await`` dropped,
 ``ctx.uuid()``/``ctx.time()`` replaced by ``uuid4()``/``time.time()``. ``check`` runs on each with its default
 settings (and the invariant a user would write for the example); a mutant
-is killed when ``check`` reports a violation. The table goes to
+is killed when ``check`` reports a violation. A mutant that makes ``check``
+itself raise is not killed: it is counted apart, as "check crashed", with
+the error (a harness bug or a mutant it cannot host, never a bug found). The
+table goes to
 docs/bug-corpus.md:
 
     python -m benchmarks.mutants            # all mutants, rewrites the doc's section
@@ -210,6 +213,7 @@ class Result:
     kinds: list[str]
     seconds: float
     cpu: float  # the checking process's CPU seconds (not the hash-seed workers')
+    crashed: str | None = None  # what ``check`` raised, if it raised: not a kill
 
 
 def run(only: list[str], operators: tuple[str, ...] = (), **overrides: Any) -> list[Result]:
@@ -246,37 +250,49 @@ def _run_in(work: Path, sd: Any, only: list[str], operators: tuple[str, ...],
             (work / f"{name}.py").write_text(m.source)
             mod = importlib.import_module(name)
             t0, c0 = time.perf_counter(), time.process_time()
+            crashed = None
             try:
                 report = sd.check(services=mod.services, invoke=target, input=value,
                                   externals=getattr(mod, "externals", []), invariant=invariant,
                                   **(extra() if extra is not None else {}), **overrides)
                 kinds = list(report.kinds)
-            except Exception as err:  # noqa: BLE001 - a mutant that breaks check's setup
-                kinds = [f"error: {type(err).__name__}"]
+            except Exception as err:  # noqa: BLE001 - check itself failed: shown apart
+                kinds = []
+                crashed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
             r = Result(m, bool(kinds), kinds, time.perf_counter() - t0,
-                       time.process_time() - c0)
+                       time.process_time() - c0, crashed)
             results.append(r)
+            verdict = (f"CHECK CRASHED ({crashed})" if crashed
+                       else f"{'killed' if r.killed else 'SURVIVED'} {kinds}")
             print(f"{module:10} {m.operator:28} line {m.line:3}: "
-                  f"{'killed' if r.killed else 'SURVIVED'} {kinds} {r.seconds:.2f}s wall, "
-                  f"{r.cpu:.2f}s CPU", flush=True)
+                  f"{verdict} {r.seconds:.2f}s wall, {r.cpu:.2f}s CPU", flush=True)
     return results
 
 
 def table(results: list[Result]) -> str:
     killed = sum(r.killed for r in results)
+    crashed = [r for r in results if r.crashed]
     by_op: dict[str, list[Result]] = {}
     for r in results:
         by_op.setdefault(r.mutant.operator, []).append(r)
     lines = [MARK, "",
              f"**{killed} of {len(results)} mutants killed ({killed / max(1, len(results)):.0%})** "
              "by `check` with its default settings, on the handlers of `examples/` "
-             f"({', '.join(t[0] for t in TARGETS)}); {sum(r.cpu for r in results):.1f} s "
+             f"({', '.join(t[0] for t in TARGETS)}); {len(crashed)} made `check` itself "
+             f"crash (not counted as killed); {sum(r.cpu for r in results):.1f} s "
              "of CPU in the checking process for all of them.", "",
-             "| operator | mutants | killed | survivors (module:line) |",
-             "| --- | --- | --- | --- |"]
+             "| operator | mutants | killed | check crashed (module:line) "
+             "| survivors (module:line) |",
+             "| --- | --- | --- | --- | --- |"]
     for op, rs in sorted(by_op.items()):
-        survivors = ", ".join(f"{r.mutant.module}:{r.mutant.line}" for r in rs if not r.killed)
-        lines.append(f"| {op} | {len(rs)} | {sum(r.killed for r in rs)} | {survivors or '-'} |")
+        broke = ", ".join(f"{r.mutant.module}:{r.mutant.line}" for r in rs if r.crashed)
+        survivors = ", ".join(f"{r.mutant.module}:{r.mutant.line}" for r in rs
+                              if not r.killed and not r.crashed)
+        lines.append(f"| {op} | {len(rs)} | {sum(r.killed for r in rs)} | {broke or '-'} "
+                     f"| {survivors or '-'} |")
+    for r in crashed:
+        lines.append(f"\ncheck crashed on {r.mutant.module}:{r.mutant.line} "
+                     f"({r.mutant.operator}): `{r.crashed}`")
     return "\n".join(lines) + "\n"
 
 

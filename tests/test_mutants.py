@@ -47,3 +47,21 @@ def test_rewriting_the_table_keeps_the_next_section() -> None:
     new = mutants.replace_section(doc, f"{mutants.MARK}\n\nnew table\n")
     assert new == (f"intro\n\n{mutants.MARK}\n\nnew table\n\n## The corpus, at three seeds\n\n"
                    "<!-- table: x -->\nrows\n")
+
+
+def test_a_mutant_that_makes_check_raise_is_shown_apart_not_killed() -> None:
+    # Every check raises here (a bad argument): none of them found a bug.
+    results = mutants.run(["reminders"], operators=("drop-await",), max_examples=-1)
+    assert results and not any(r.killed for r in results)
+    assert all(r.crashed and r.crashed.startswith("ValueError: max_examples must be")
+               for r in results)
+    text = mutants.table(results)
+    n = len(results)
+    assert f"**0 of {n} mutants killed (0%)**" in text
+    assert f"; {n} made `check` itself crash (not counted as killed);" in text
+    lines = [m.line for m in mutants.mutants("reminders", ("remind",))
+             if m.operator == "drop-await"]
+    row = next(line for line in text.splitlines() if line.startswith("| drop-await |"))
+    assert row == (f"| drop-await | {n} | 0 | "
+                   f"{', '.join(f'reminders:{x}' for x in lines)} | - |")
+    assert "check crashed on reminders:" in text

@@ -16,7 +16,15 @@ import time
 from typing import Any, TextIO
 
 from .._api.external import FakeExternal
-from .._api.service import App, Handler, Service, VirtualObject, Workflow, handler_of
+from .._api.service import (
+    App,
+    Handler,
+    Service,
+    VirtualObject,
+    Workflow,
+    collect_handlers,
+    handler_of,
+)
 from .._loader import LoadError, load_externals, load_object
 from .._restate import is_hostable, restate_handler_of
 from ..runtime._errors import SimdurableError
@@ -35,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("target", metavar="module:attr",
                         help="a handler function, a service, a list of services or a "
-                             "restate.app(...)")
+                             "restate.app(...); module:service/handler names one handler "
+                             "of the service whose variable is `service` (for a module "
+                             "with two services of one name)")
     parser.add_argument("--input", default="null", help="the invocation's input, as JSON")
     parser.add_argument("--invoke", help='the target, like "Greeter/greet" or "Counter/a/add"')
     parser.add_argument("--key", help="the object or workflow key, for a keyed handler")
@@ -81,18 +91,66 @@ def _module_objects(module_name: str) -> tuple[list[Any], list[FakeExternal]]:
     return services, externals
 
 
+def _handlers_of(svc: Any) -> dict[str, Any]:
+    handlers = getattr(svc, "handlers", None)
+    return handlers if isinstance(handlers, dict) else {}
+
+
+def _with_target_first(services: list[Any], chosen: Any) -> list[Any]:
+    """``chosen`` (the service the target names), then the module's others that
+    can be hosted beside it: a module holding two services of one name (a
+    buggy and a correct twin) hosts the one named, and neither of two others
+    that share a name (which of them a call would reach is not said)."""
+    def name(svc: Any) -> str | None:
+        n = getattr(svc, "name", None)
+        return n if isinstance(n, str) and _handlers_of(svc) else None
+
+    names = [name(s) for s in services if s is not chosen]
+    out = [chosen]
+    for svc in services:
+        n = name(svc)
+        if svc is chosen or (n is not None and (n == name(chosen) or names.count(n) > 1)):
+            continue
+        out.append(svc)
+    return out
+
+
+def _service_handler(target: str, obj: Any) -> Any:
+    """The handler of ``module:service/handler``: ``obj`` is the service."""
+    handler_name = target.rpartition("/")[2]
+    if not (isinstance(obj, _SERVICE_TYPES) or is_hostable(obj)) or not _handlers_of(obj):
+        raise LoadError(f"{target!r}: {target.rpartition('/')[0]!r} is a "
+                        f"{type(obj).__name__}, not a service: module:service/handler names "
+                        f"a handler of the service whose variable is `service`")
+    handlers = _handlers_of(obj)
+    if handler_name not in handlers:
+        raise LoadError(f"{target!r}: service {obj.name} has no handler {handler_name!r}; "
+                        f"it has: {', '.join(sorted(handlers))}")
+    return handlers[handler_name]
+
+
 def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal]]:
     """The services, target and externals the arguments name."""
-    obj = load_object(args.target)
-    module_name = args.target.partition(":")[0]
+    module_name, _, attr = args.target.partition(":")
+    service_handler = "/" in attr
+    obj = load_object(args.target.rpartition("/")[0] if service_handler else args.target)
     services, externals = _module_objects(module_name)
     invoke = args.invoke
-    if isinstance(obj, App):  # the swap's restate.app(...): callable, like an ASGI app
+    picked = None  # the Handler (simdurable's or restate-sdk's) of module:service/handler
+    if service_handler:
+        picked = _service_handler(args.target, obj)
+        services = _with_target_first(services, obj)
+    if isinstance(obj, App) and picked is None:  # the swap's restate.app(...): callable
         services = list(obj)
-    elif (isinstance(obj, Handler) or callable(obj) and not isinstance(obj, _SERVICE_TYPES)
-            and not is_hostable(obj)):
-        handler = (obj if isinstance(obj, Handler)
+    elif (picked is not None or isinstance(obj, Handler)
+            or callable(obj) and not isinstance(obj, _SERVICE_TYPES) and not is_hostable(obj)):
+        handler = (picked if picked is not None else obj if isinstance(obj, Handler)
                    else restate_handler_of(obj) or handler_of(obj))
+        if picked is None:
+            chosen = next((s for s in services
+                           if any(h is handler for h in _handlers_of(s).values())), None)
+            if chosen is not None:
+                services = _with_target_first(services, chosen)
         tag = handler.service_tag
         if tag.kind == "service" and args.key is not None:
             raise LoadError(f"--key is for objects and workflows; {tag.name} is a service, "
@@ -106,8 +164,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
             else:
                 invoke = f"{tag.name}/{args.key}/{handler.name}"
     elif isinstance(obj, _SERVICE_TYPES) or is_hostable(obj):
-        if obj not in services:
-            services.insert(0, obj)
+        services = _with_target_first(services, obj)
     elif isinstance(obj, (list, tuple)):
         services = list(obj)
     else:
@@ -121,6 +178,15 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
                         f"the key itself, like \"Counter/<key>/add\"")
     if args.externals is not None:
         externals = load_externals(list(args.externals), "--externals")
+    try:
+        collect_handlers(services)
+    except ValueError as err:
+        if not str(err).startswith("two handlers are named"):
+            raise
+        raise LoadError(f"{err} (two services of one name would be hosted together): name "
+                        f"the one to check as module:service/handler, `service` being its "
+                        f"variable, like {module_name}:<service>/{str(err).rpartition('/')[2]}"
+                        ) from None
     return services, invoke, externals
 
 

@@ -11,6 +11,7 @@ import simdurable as sd
 from examples import shop
 from simdurable import strategies as sds
 from simdurable._cli import main
+from tests.corpus.pairs import journal
 
 ORDER = {"item": "book", "amount": 10}
 
@@ -94,3 +95,31 @@ def test_check_inside_a_given_test_explores_from_a_seed_and_minimizes(amount):
     assert "seeded exploration" in v.found_by
     assert len(v.fault_plan) == 1
     assert f'"amount": {amount}' in v.message
+
+
+twins = [journal.tags_bug, journal.tags_ok]  # two services named Tags
+TWINS = "tests.corpus.pairs.journal"
+
+
+def test_cli_checks_one_twin_of_a_module_that_holds_both(capsys):
+    """Before, any target in such a module failed: "two handlers are named Due/check"."""
+    args = ["--input", '"d1"', "--max-examples", "0"]
+    assert main(["check", f"{TWINS}:tags_bug/label", *args]) == 1
+    assert "retry-loop" in capsys.readouterr().out
+    assert main(["check", f"{TWINS}:tags_ok/label", *args]) == 0
+    assert "no violations" in capsys.readouterr().out
+    assert main(["check", f"{TWINS}:tags_label_bug", *args]) == 1  # the function itself
+    assert "retry-loop" in capsys.readouterr().out
+    assert main(["check", f"{TWINS}:tags_ok/lable", *args]) == 2
+    assert ("service Tags has no handler 'lable'; it has: label"
+            in capsys.readouterr().err)
+
+
+def test_cli_says_how_to_name_one_of_two_services_of_one_name(capsys):
+    assert main(["check", "tests.check.test_strategies_and_cli:twins", "--invoke", "Tags/label",
+                 "--input", '"d1"']) == 2
+    err = capsys.readouterr().err
+    assert err == ("simdurable check: two handlers are named Tags/label (two services of one "
+                   "name would be hosted together): name the one to check as "
+                   "module:service/handler, `service` being its variable, like "
+                   "tests.check.test_strategies_and_cli:<service>/label\n")

@@ -37,6 +37,7 @@ class SoakTarget:
     externals: list[Any]
     world: list[Any] = field(default_factory=list)
     concurrent: int = 1
+    note: str | None = None  # why fewer invocations at once than configured
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +165,7 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
     """The handlers ``pytest --simdurable`` checks, from ``[tool.simdurable]``."""
     from .._api.service import App
     from .._loader import load_externals, load_object
-    from .._pytest._items import handler_targets
+    from .._pytest._items import callers_at_once, handler_targets
     from .._pytest._settings import load_settings, unknown_name
     from .._restate import native_services
 
@@ -203,10 +204,11 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
                 from .._pytest._infer import infer_world
 
                 world, _ = infer_world(services, invoke, value, h)
-            concurrent = settings.concurrent if svc.service_tag.kind == "object" \
-                and not world else 1
+            concurrent, note = callers_at_once(
+                services, invoke, value, externals, world,
+                settings.concurrent if svc.service_tag.kind == "object" else 1, settings.strict)
             out.append(SoakTarget(target, services, invoke, value, externals, list(world),
-                                  concurrent))
+                                  concurrent, note))
     return out, settings
 
 
@@ -320,6 +322,7 @@ def soak(targets: Sequence[SoakTarget], seeds: range, budget: float | None,
     the summary is the same whatever the number.
     """
     summary = Summary(targets=len(targets), planned=len(seeds))
+    summary.notes += [t.note for t in targets if t.note is not None]
     start = time.monotonic()
     seen: set[tuple[str, Any, str]] = set()
 

@@ -55,6 +55,40 @@ def quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
+def callers_at_once(services: Sequence[Any], invoke: str, value: Any, externals: Sequence[Any],
+                    world: Sequence[Any], wanted: int, strict: bool) -> tuple[int, str | None]:
+    """How many invocations at once an object handler is checked with, and why
+    fewer than ``wanted`` when so.
+
+    Two writers at once are what finds a lost update. But a world written for
+    one caller (one awakeable resolved) leaves the second waiting for ever: a
+    stuck run of the world's making. So with a world, the fault-free run of
+    ``wanted`` callers is tried first; if one of them never finishes, the
+    handler is checked one caller at a time, and the reason is said (never a
+    silent pass). ``simdurable soak`` asks the same, so that the failures it
+    saves are those the plugin replays.
+    """
+    if wanted <= 1 or not world:
+        return wanted, None
+    from .._check import check
+
+    try:
+        probe = check(services=services, invoke=invoke, input=value, externals=externals,
+                      world=list(world), concurrent=wanted, strict=strict, max_examples=0,
+                      single_faults=False, hash_seeds=(), self_check=False)
+    except Exception as err:  # noqa: BLE001 - the check of one caller reports its own errors
+        why = f"the world does not fit {wanted} callers: {str(err).splitlines()[0]}"
+    else:
+        stuck = next((v for v in probe.violations if v.kind == "stuck"), None)
+        if stuck is None:
+            return wanted, None
+        why = (f"with {wanted} callers at once and the same world, one never finishes "
+               f"({stuck.message.partition(': ')[2]})")
+    return 1, (f"{invoke}: checked one caller at a time, not {wanted} at once: {why}; give "
+               f"the world an event for each caller to check them at once, or set "
+               f"[tool.simdurable] concurrent = 1")
+
+
 class ScenarioFile(pytest.File):
     """A ``*.yaml``/``*.yml`` file in a scenario folder: one scenario, one item.
 
@@ -186,13 +220,14 @@ class HandlerItem(pytest.Item):
         from .._check import check
         from ..runtime._errors import SimdurableError
 
-        self._replay_saved(settings, value, world)
+        concurrent = self._concurrent(settings, value, world, stats)
+        self._replay_saved(settings, value, world, concurrent)
         try:
             report = check(
                 services=self.services, invoke=self.invoke, input=value,
                 externals=self.externals, seed=settings.seed, strict=settings.strict,
                 max_examples=settings.max_examples, replay=settings.replay, world=world,
-                concurrent=self._concurrent(settings, world), jobs=settings.jobs,
+                concurrent=concurrent, jobs=settings.jobs,
             )
         except (SimdurableError, TypeError, ValueError) as err:
             from .._check import DidNotReproduce
@@ -215,7 +250,8 @@ class HandlerItem(pytest.Item):
         if not report.ok:
             self._fail(report, value, settings)
 
-    def _replay_saved(self, settings: Settings, value: Any, world: list[Any]) -> None:
+    def _replay_saved(self, settings: Settings, value: Any, world: list[Any],
+                      concurrent: int) -> None:
         """Replay the failures saved for this check (by ``simdurable soak``) first; forget
         those that no longer fail."""
         from .._check import replay
@@ -228,7 +264,6 @@ class HandlerItem(pytest.Item):
                 return
         if settings.replay is not None:
             return
-        concurrent = self._concurrent(settings, world)
         try:
             db = open_database(name)
         except ValueError as err:
@@ -253,12 +288,17 @@ class HandlerItem(pytest.Item):
                 full += f"\ntrace written to {written}"
             raise SimdurableFailure(full)
 
-    def _concurrent(self, settings: Settings, world: list[Any]) -> int:
+    def _concurrent(self, settings: Settings, value: Any, world: list[Any],
+                    stats: dict[str, Any]) -> int:
         """Object handlers run twice at once on their key by default: a lost
-        update needs two writers."""
-        if self.handler.service_tag.kind != "object" or world:
+        update needs two writers (see ``callers_at_once`` for a world)."""
+        if self.handler.service_tag.kind != "object":
             return 1
-        return settings.concurrent
+        n, why = callers_at_once(self.services, self.invoke, value, self.externals, world,
+                                 settings.concurrent, settings.strict)
+        if why is not None:
+            stats.setdefault("concurrency", []).append(why)
+        return n
 
     def _fail(self, report: Any, value: Any, settings: Settings) -> None:
         lines = [f"simdurable::{self.target} with input {value!r}:", report.render()]

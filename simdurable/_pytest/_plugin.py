@@ -232,6 +232,7 @@ def summary_lines(stats: list[dict[str, Any]]) -> list[str]:
             lines.append(f"  world inferred: {s['world']}")
         if s.get("input"):
             lines.append(f"  {s['input']}")
+        lines += [f"  {why}" for why in s.get("concurrency", [])]
     marked = [s for s in stats if s.get("kind") == "marked"]
     if marked:
         examples = sum(int(s["examples"]) for s in marked)

@@ -17,7 +17,10 @@ from simdurable._check._database import open_database, saved
 from simdurable._check._soak import shard_seeds
 from simdurable._cli import main
 
-from ..plugin.test_plugin import HANDLERS  # the plugin's project: it replays what soak saves
+from ..plugin.test_plugin import (  # the plugin's project: it replays what soak saves
+    HANDLERS,
+    WAITING_TALLY,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -162,6 +165,30 @@ def test_a_failure_soak_finds_on_an_object_handler_is_replayed_first_by_the_plug
         ])
     finally:
         sys.modules.pop("walletmod", None)
+
+
+@pytest.mark.parametrize("approvals", [1, 2])
+def test_soak_checks_an_object_handler_with_a_world_at_once_as_the_plugin_does(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str], approvals: int):
+    project.makepyfile(tallymod=WAITING_TALLY.format(kind='kind="shared"'))
+    world = ", ".join(["{ resolve_awakeable = { value = true } }"] * approvals)
+    project.makefile(".toml", pyproject=PYPROJECT.replace("shopmod", "tallymod")
+                     .replace("bank", "ledger").replace(
+                         'inputs = { "Shop/pay" = [10], "Shop/pay_unsafe" = [10] }',
+                         f'[tool.simdurable.world]\n"Tally/bump" = [{world}]'))
+    shared = project.path / "shared-db"
+    try:
+        code = main(["soak", "--seeds", "0:1", "--max-examples", "5", "--database", str(shared)])
+        out = capsys.readouterr().out
+        if approvals == 2:  # two callers at once, as the plugin: the lost update is found
+            assert code == 1 and "Tally/bump input null seed 0: not-serializable" in out, out
+            assert saved(open_database(str(shared)), "Tally/key-1/bump", None, 2)
+        else:  # a world for one caller: one at a time, and the summary says why
+            assert code == 0 and "no failures" in out, out
+            assert ("  note: Tally/key-1/bump: checked one caller at a time, not 2 at once: "
+                    "with 2 callers at once and the same world, one never finishes") in out
+    finally:
+        sys.modules.pop("tallymod", None)
 
 
 def _summary(out: str, db: Any) -> list[str]:

@@ -535,6 +535,64 @@ def test_object_handlers_run_twice_at_once_by_default(pytester: pytest.Pytester,
                                      "results no one-at-a-time order of them gives*"])
 
 
+WAITING_TALLY = '''
+import simdurable as sd
+
+ledger = sd.FakeExternal("ledger")
+tally = sd.VirtualObject("Tally")
+
+
+def read() -> int:
+    return len(ledger.effects)
+
+
+def write(to: int) -> None:
+    ledger.apply("set", {{"to": to}}, idempotency_key=f"to-{{to}}")
+
+
+@tally.handler({kind})
+async def bump(ctx) -> int:
+    n = await ctx.run_typed("read", read)
+    _, approved = ctx.awakeable()
+    await approved                     # someone approves each bump
+    await ctx.run_typed("write", write, to=n + 1)
+    return n + 1
+
+
+services = [tally]
+'''
+
+
+@pytest.mark.parametrize("kind, approvals, outcome", [
+    ('kind="shared"', 2, "failed"),  # the world serves two callers: both read 0
+    ("", 2, "passed"),               # one writer at a time: no lost update
+    ('kind="shared"', 1, "passed"),  # a world for one caller: one at a time, and said so
+])
+def test_an_object_handler_with_a_world_runs_twice_at_once_when_the_world_serves_both(
+        pytester: pytest.Pytester, kind: str, approvals: int, outcome: str) -> None:
+    """Before, a world meant one caller, silently: a lost update went unseen, and a
+    world written for two callers could not be used at all."""
+    pytester.makepyfile(tallymod=WAITING_TALLY.format(kind=kind))
+    world = ", ".join(["{ resolve_awakeable = { value = true } }"] * approvals)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra=f'services = ["tallymod:services"]\nexternals = ["tallymod:ledger"]\n'
+              f'max_examples = 10\n'
+              f'[tool.simdurable.world]\n"Tally/bump" = [{world}]'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(**{outcome: 1})
+    said = "*Tally/key-1/bump: checked one caller at a time, not 2 at once: with 2 callers " \
+           "at once and the same world, one never finishes (Tally/key-1/bump (inv_*): " \
+           "waits on #2 awakeable *); give the world an event for each caller to check " \
+           "them at once, or set ?tool.simdurable? concurrent = 1"  # ? : [ ] in fnmatch
+    if outcome == "failed":
+        result.stdout.fnmatch_lines(["*not-serializable: 2 concurrent invocations left "
+                                     "results no one-at-a-time order of them gives*"])
+    elif approvals == 1:
+        result.stdout.fnmatch_lines([said])
+    else:
+        result.stdout.no_fnmatch_line("*checked one caller at a time*")
+
+
 def test_jobs_share_a_handler_check_and_leave_its_report_as_it_was(
         pytester: pytest.Pytester) -> None:
     pytester.makepyfile(shopmod=HANDLERS)

@@ -63,7 +63,9 @@ def check(
       single_faults: try every single fault exhaustively.
       liveness: how much longer than the reference run a faulty run may take.
       coverage: measure which handler lines ran only under faults (coverage.py).
-      self_check: run every run twice and compare traces.
+      self_check: the harness checks itself: the reference run, and every run
+        that leaves its path, twice with traces compared; the reference run
+        again every 25 runs (it must take its first path).
       hash_seeds: the ``PYTHONHASHSEED`` values of the processes the reference
         run is repeated in (two or more; ``None``: 1 and 2), whose operations
         are compared: catches iteration over sets of strings, which differs

@@ -12,7 +12,9 @@
    test's data, so a failure shrinks to a minimal plan and schedule.
 4. Liveness: once faults stop, every invocation must finish in bounded time.
 
-Every run is run twice with the same decisions; different traces mean that
+The self-check: the reference run, and every run whose commands leave its
+path, is run twice with the same decisions, and every ``SELF_CHECK_EVERY``
+runs of a phase the reference run is run again; different traces mean that
 something outside the simulation leaked in (or a harness bug).
 """
 
@@ -264,6 +266,8 @@ class Exploration:
         self._baselines: dict[tuple[str, ...], RunFacts] = {}
         self.explored_events = [i for i, ev in enumerate(t.world) if ev.explored]
         self.moment_runs = 0
+        # The commands of the reference run, once its twin was compared (``twin_needed``).
+        self._ref_path: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...] | None = None
 
     def ambiguous(self, point: FaultPoint) -> bool:
         """Whether a fault pinned by step name and index could fire in another invocation."""
@@ -283,37 +287,80 @@ class Exploration:
         self._account(facts)
         violations = self.judge(facts)
         # A run that never ends is not run twice: once already takes its whole budget.
-        if self.self_check and rerun and facts.stuck is None:
+        # Nor is a run that issued exactly the reference run's commands: see ``twin_needed``.
+        if self.self_check and rerun and facts.stuck is None and (
+                label == "reference" or self.twin_needed(facts)):
             chooser2, explorer2 = again() if again is not None else (None, None)
             twin = execute(self.t, seed, plan, chooser2, explorer2, label, moments)
             self.runs += 1
-            same = facts.sim.same_trace(twin.sim)
-            step_value = None if same else _step_values_differ(facts, twin)
             if label == "reference":
                 self.unstable = {d.split(":", 1)[0]
                                  for d in facts.outcome.differences(twin.outcome)}
-            if step_value is not None:
-                self.notes.add(
-                    f"step {step_value} returned different values in two runs with the same "
-                    f"seed and faults (a clock, uuid4 or os.urandom inside the step?); what "
-                    f"depends on it is not compared between runs. Fakes make it reproducible."
-                )
-            elif not same:
-                a, b = facts.sim.trace(), twin.sim.trace()
-                violations.append(Violation(
-                    kind="nondeterminism",
-                    message="the same run, twice, with the same seed and faults, took different "
-                            "paths: something outside the simulation changed between them (a "
-                            "global variable, a cache, a fake not passed in externals=, a clock) "
-                            "or simdurable has a bug",
-                    handler=self.t.invoke,
-                    details="first difference at " + first_difference(a, b),
-                ))
+                self._ref_path = _commands(facts)
+            differs = self._differs(facts, twin, "the same run, twice, with the same seed "
+                                                 "and faults, took different paths")
+            if differs is not None:
+                violations.append(differs)
         if any(v.kind == "outcome-changed" for v in violations) and self._race(facts):
             violations = [v for v in violations if v.kind != "outcome-changed"]
         for v in violations:
             self._decorate(v, facts)
         return facts, violations
+
+    def twin_needed(self, facts: RunFacts) -> bool:
+        """Whether the self-check runs this run again: unless it issued exactly
+        the commands of the reference run, whose own twin was compared.
+
+        A twin shows what changes between two runs with the same decisions:
+        state kept outside the simulation, or a path that follows something
+        the simulation does not control. A run on the reference run's path
+        shows neither that the reference run's twin did not: the state that
+        runs leave behind is found by running the reference run again every
+        ``SELF_CHECK_EVERY`` runs (``run_reference_again``), a path that
+        departs from it is twinned. (docs/decisions.md, "The self-check")
+        """
+        return self._ref_path is None or _commands(facts) != self._ref_path
+
+    def _differs(self, facts: RunFacts, twin: RunFacts, what: str) -> Violation | None:
+        """The violation if two runs that should be one took different paths
+        (a step's own value aside, which is noted)."""
+        if facts.sim.same_trace(twin.sim):
+            return None
+        step_value = _step_values_differ(facts, twin)
+        if step_value is not None:
+            self.notes.add(
+                f"step {step_value} returned different values in two runs with the same "
+                f"seed and faults (a clock, uuid4 or os.urandom inside the step?); what "
+                f"depends on it is not compared between runs. Fakes make it reproducible."
+            )
+            return None
+        a, b = facts.sim.trace(), twin.sim.trace()
+        return Violation(
+            kind="nondeterminism",
+            message=f"{what}: something outside the simulation changed between them (a "
+                    "global variable, a cache, a fake not passed in externals=, a clock) "
+                    "or simdurable has a bug",
+            handler=self.t.invoke,
+            details="first difference at " + first_difference(a, b),
+        )
+
+    def run_reference_again(self, after: str) -> None:
+        """The self-check of the state runs leave behind: the reference run
+        again, which must take the reference run's path."""
+        ref = self.ref
+        if not self.self_check or ref is None or ref.stuck is not None:
+            return
+        again = execute(self.t, self.seed, None, RecordingChooser(self.seed),
+                        RecordingExplorer(), "reference")
+        self.runs += 1
+        if self.progress is not None:
+            self.progress(self.runs, self.phase)
+        differs = self._differs(ref, again, f"the fault-free run, run again after {after}, "
+                                            f"took another path than the first time")
+        if differs is not None:
+            self._decorate(differs, again)
+            self.keep([differs], f"the harness's self-check (the fault-free run again, "
+                                 f"after {after})")
 
     def _race(self, facts: RunFacts) -> bool:
         """Whether a run without faults ends the same way: the same seed (the
@@ -590,11 +637,14 @@ class Exploration:
         """Run single faults ``start`` to ``stop`` (a part of the phase, in order)."""
         self.phase = "single faults"
         found_by = f"the single-fault phase ({len(cases)} single faults, each tried alone)"
-        for fault in cases[start:stop]:
-            _, violations = self.run(self.seed, plan=FaultPlan((fault,)),
+        for i in range(start, stop):
+            _, violations = self.run(self.seed, plan=FaultPlan((cases[i],)),
                                      chooser=RecordingChooser(self.seed),
                                      again=lambda: (RecordingChooser(self.seed), None))
             self.keep(violations, found_by)
+            # At fixed places of the list, so that any slicing of it (jobs=N) runs the same.
+            if (i + 1) % SELF_CHECK_EVERY == 0 or i + 1 == len(cases):
+                self.run_reference_again(f"single fault {i + 1} of {len(cases)}")
 
     # -- parts of a phase run elsewhere ------------------------------------------
     def reset_tally(self) -> None:
@@ -665,6 +715,8 @@ class Exploration:
                                f"test, so not shrunk by Hypothesis), minimized to the faults "
                                f"it needs")
                 known |= {v.kind for v in new}
+            if n % SELF_CHECK_EVERY == 0 or n == max_examples:
+                self.run_reference_again(f"example {n} of a seeded exploration")
         return max_examples
 
     def hypothesis(self, max_examples: int, rounds: int = 3) -> int:
@@ -693,6 +745,7 @@ class Exploration:
             new = [self._settle(v, facts, chooser) for v in new]
             self.keep(new, f"Hypothesis, shrunk to a minimal example (fault mix of that "
                            f"example: {swarm.describe()} faults)")
+        self.run_reference_again(f"the examples of block {block + 1}")
         return examples
 
     def _hypothesis_round(self, max_examples: int, known: set[str], hypothesis_seed: int
@@ -905,6 +958,19 @@ def _run_engine(example: Callable[[Any], None], chosen: Any, hypothesis_seed: in
         finally:
             final.freeze()
     return True
+
+
+# The self-check runs the reference run again after this many single faults or
+# seeded examples, and after every block of generated examples.
+SELF_CHECK_EVERY = 25
+
+
+def _commands(facts: RunFacts) -> tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...]:
+    """The commands every invocation of a run issued, in order: its path."""
+    sim = facts.sim
+    return tuple((rec.target, tuple((e.kind, e.name, e.data) for e in sim.journal(rec.id)
+                                    if e.kind in COMMAND_KINDS))
+                 for rec in sim.engine.records())
 
 
 # Generated examples come in blocks of this many, each from its own seed, so

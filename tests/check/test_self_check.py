@@ -1,0 +1,94 @@
+"""The harness's self-check: which runs are run twice, and the reference run again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import simdurable as restate
+import simdurable as sd
+from simdurable._check import _explore
+
+svc = restate.Service("SelfCheck")
+
+# State kept outside the simulation, changed only on a path that a fault takes.
+memory: dict[str, bool] = {}
+
+
+def forget() -> None:
+    memory.clear()
+
+
+def charge() -> str:
+    return "ok"
+
+
+@svc.handler()
+async def remembers(ctx: restate.Context) -> str:
+    """After a terminal failure it takes another path in every later run."""
+    name = "after-a-failure" if memory.get("failed") else "charge"
+    try:
+        return await ctx.run_typed(name, charge)
+    except restate.TerminalError:
+        memory["failed"] = True  # a module global: survives into the next run
+        return "refunded"
+
+
+@svc.handler()
+async def steps(ctx: restate.Context) -> int:
+    total = 0
+    for i in range(3):
+        total += await ctx.run_typed(f"step-{i}", lambda i=i: i)
+    return total
+
+
+def check(handler: str, **kw: Any) -> sd.Report:
+    return sd.check([svc], f"SelfCheck/{handler}", hash_seeds=(), **kw)
+
+
+def test_state_a_faulty_run_leaves_behind_is_found_by_the_reference_run_again() -> None:
+    forget()
+    report = check("remembers", max_examples=0)
+    assert report.kinds == ["nondeterminism"]
+    v = report.violations[0]
+    assert "run again after" in v.message and "another path" in v.message
+    assert "the fault-free run again" in (v.found_by or "")
+    assert '"after-a-failure"' in (v.details or "") and '"charge"' in (v.details or "")
+    # The correct twin: setup resets what the handler keeps, before every run.
+    forget()
+    assert check("remembers", max_examples=0, setup=forget).ok
+
+
+def test_state_left_behind_by_generated_examples_is_found_too() -> None:
+    forget()
+    report = check("remembers", single_faults=False, max_examples=25)
+    assert report.kinds == ["nondeterminism"]
+    assert "after the examples of block 1" in (report.violations[0].found_by or "")
+    forget()
+    assert check("remembers", single_faults=False, max_examples=25, setup=forget).ok
+
+
+def test_runs_on_the_reference_runs_path_are_not_run_twice() -> None:
+    report = check("steps", max_examples=0)
+    assert report.ok
+    # Every crash and transient failure keeps the reference run's commands; a
+    # terminal failure of the first or second step ends the handler before the
+    # third command (of the third step, after all three were issued).
+    early_ends = 2
+    # The reference run and its twin, each single fault, the twins of the
+    # runs off its path, the reference run again at the end of the phase.
+    assert report.runs == 2 + report.single_faults + early_ends + 1
+
+
+def test_every_run_twice_when_the_path_is_not_the_reference_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_explore.Exploration, "twin_needed", lambda self, facts: True)
+    report = check("steps", max_examples=0)
+    assert report.ok and report.runs == 2 * (1 + report.single_faults) + 1
+
+
+def test_the_same_seed_gives_the_same_report_and_runs() -> None:
+    a = check("steps", max_examples=30, seed=3)
+    b = check("steps", max_examples=30, seed=3)
+    assert a.to_json() == b.to_json() and a.runs == b.runs

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any, Final, TypeVar
 
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
-from ..runtime._fast import NOT_AWAITABLE, new_tuple
+from ..runtime._fast import NOT_AWAITABLE, new_tuple, returns_as_is
 from ..runtime._ids import awakeable_id, encode_promise
 from ..runtime._invocation import LIVE, REPLAYING, Attempt, StepSpec, current_step, user_source
 from ..runtime._journal import (
@@ -103,6 +103,7 @@ def _none(_: bytes) -> None:
 
 # The serde of every step without a return hint: it holds no state, so one will do.
 _PLAIN_SERDE: DefaultSerde[Any] = DefaultSerde()
+returns_as_is(_PLAIN_SERDE)  # no hint: ints, strings, bools and None read back as written
 
 
 class Context:

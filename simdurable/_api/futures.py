@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..runtime._errors import HandlerError
+from ..runtime._fast import GENERAL, LANE_PARKED, LANE_RESUMED
 from ..runtime._invocation import PARKED, Abort, Attempt, Wait
 from ..runtime._journal import Completion, Failure, Value, terminal_of
 from ..runtime._steps import NOT_RUN, RAN_PARKED
@@ -53,7 +54,17 @@ class DurableFuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt, index = self._attempt, self._index
-        guard = attempt.engine.segment_guard
+        engine = attempt.engine
+        lane = engine.step_lane
+        if lane is not None:  # the common cases in one call (``_fast.step_lane``)
+            got = lane(self)
+            if got is LANE_RESUMED:
+                return (yield from self._after(NOT_RUN))
+            if got is LANE_PARKED:
+                return (yield from self._after(RAN_PARKED))
+            if got is not GENERAL:
+                return got  # type: ignore[no-any-return]
+        guard = engine.segment_guard
         if guard is not None:  # only strict mode names what a handler never awaited
             attempt.awaited.add(index)
         if not attempt.alive:
@@ -79,6 +90,12 @@ class DurableFuture(Generic[T]):
         finally:
             if paused:
                 guard.enter(attempt)
+        return (yield from self._after(ran))
+
+    def _after(self, ran: int) -> Generator[Any, None, T]:
+        """The rest of an await whose step ran in place (``RAN_PARKED``: its
+        resume task is queued), or that waits as usual (``NOT_RUN``)."""
+        attempt, index = self._attempt, self._index
         if ran == RAN_PARKED:
             yield PARKED
         while index not in attempt.done and not attempt.replayed_next(index):

@@ -43,7 +43,7 @@ from ._commands import Commands
 from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import HandlerError, InternalError
-from ._fast import lone_step, step_command
+from ._fast import lone_step, step_command, step_lane
 from ._faults import Fault, Injector
 from ._invocation import Attempt, StepInfo, StepSpec
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
@@ -137,6 +137,11 @@ class Engine:
         # A fresh step's command stored and registered in one call (see _fast);
         # None: ``run_typed`` takes the general way (the A/B of benchmarks/hotpath.py).
         self.issue_step: Callable[..., int] | None = step_command(self.commands)
+        # An awaited future's common cases in one call (see _fast); None in
+        # strict mode (its segment guard wants the general way) or to compare.
+        self.step_lane: Callable[[Any], Any] | None = (
+            step_lane(steps) if segment_guard is None else None
+        )
         self.has_ready = scheduler.has_ready  # asked before every task
         recovery.load(fresh=True)
 

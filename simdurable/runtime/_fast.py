@@ -296,3 +296,189 @@ def step_command(commands: Any) -> Callable[
         return index
 
     return issue
+
+
+# What ``step_lane`` returns when it did not give the awaited value itself:
+# nothing was done (the general ``__await__`` takes over from its start), or
+# the step ran in place and the handler resumed (``RESUMED``) or must wait for
+# its queued resume task (``RAN_PARKED``), as ``run_lone_step`` would say.
+GENERAL: Final[Any] = object()
+LANE_RESUMED: Final[Any] = object()
+LANE_PARKED: Final[Any] = object()
+
+# The results a serde marked ``as_is`` (``returns_as_is``) reads back as they
+# were: ``deserialize(serialize(x)) == x`` for these exact types.
+AS_IS_TYPES: Final = (int, str, bool, type(None))
+_as_is_serdes: list[Any] = []
+
+
+def returns_as_is(serde: Any) -> None:
+    """Name a serde (the plain JSON one) whose int, str, bool and None results
+    read back equal to what the closure returned: a fresh step gives the
+    handler its closure's value without decoding what it just encoded."""
+    _as_is_serdes.append(serde)
+
+
+def step_lane(steps: Any) -> Callable[[Any], Any]:
+    """An awaited future's common cases, in one call: the whole of a fresh
+    step's await, or a replayed command's, with no other call into the runtime.
+
+    ``lane(future)`` returns the value the ``await`` gives, or one of
+    ``GENERAL``, ``LANE_RESUMED``, ``LANE_PARKED`` (see above). Two cases:
+
+    * replaying: the next notification in the journal completes this command
+      (every replayed step): it is seen, as ``Attempt.replayed_next`` would,
+      and decoded;
+    * fresh: the handler awaits its only unstarted step, nothing else is
+      ready, no fault is armed: ``lone_step``'s writes, with the resume
+      (``resume_in_place``) and the decode folded in, and the closure's value
+      handed back as it is when the serde reads such values back unchanged.
+
+    Whatever else (strict mode has no lane: the engine's ``step_lane`` is
+    None; a cancellation, other work made ready by the closure, a failed
+    step...) goes the general way from the same point. ``steps`` is the
+    engine's ``Steps``. ``tests/runtime/test_steps_in_place.py`` compares runs
+    with the lane and without.
+    """
+    finish = steps.finish_step
+    running = steps.running
+    scheduler = steps.scheduler
+    injector = steps.injector
+    trace = steps.trace
+    run_log = steps.run_log
+    completions = steps.completions
+    invocations = completions.invocations
+    store_append = completions.store.append
+    journals = memory_journals(completions.store)
+    set_step = current_step.set
+    reset_step = current_step.reset
+    as_is = _as_is_serdes
+
+    def lane(fut: Any) -> Any:
+        attempt: Attempt = fut._attempt
+        index: int = fut._index
+        done = attempt.done
+        if index in done or not attempt.alive:
+            return GENERAL
+        journal = attempt.journal
+        cursor = attempt.cursor
+        if cursor < len(journal):
+            # Notifications the handler has not seen: the next one completes
+            # this command (``replayed_next``, its common case)?
+            entry = journal[cursor]
+            if entry.target != index or entry.kind != COMPLETION or attempt.cancel_pending:
+                return GENERAL
+            seen: Any = entry.result  # a completion's is never None
+            done[index] = seen  # ``Attempt.see``
+            attempt.steps.pop(index, None)
+            cursor += 1
+            attempt.cursor = cursor
+            if cursor >= len(journal):
+                attempt.state = LIVE
+            if type(seen) is Value:
+                return fut._decode(seen.data)
+            return GENERAL  # a failure: the general way raises it
+        unscheduled = attempt._unscheduled
+        if (
+            scheduler.ready
+            or not steps.in_place
+            or attempt.state is not LIVE
+            or attempt.cancel_pending
+            or attempt.failure is not None
+            or injector.armed
+            or scheduler.tasks_run >= scheduler.max_tasks
+            or len(unscheduled) != 1
+            or unscheduled[0] != index
+        ):
+            return GENERAL
+        rec = attempt.rec
+        inv_id = rec.id
+        stored_done = completions.done[inv_id]
+        if index in stored_done:
+            return GENERAL  # raises: a stored step about to run again
+        # ``lone_step`` from here (no segment guard: strict mode has no lane)
+        spec = attempt.steps[index]
+        wait = new_tuple(Wait, ((index,), False))
+        attempt.waiting = wait
+        attempt._unscheduled = []
+        spec.scheduled = True
+        scheduler.tasks_run += 1
+        number = attempt.number
+        running.in_place = attempt
+        try:
+            token = set_step(new_tuple(
+                StepInfo, (inv_id, attempt.handler, spec.name, index, number, attempt.engine)
+            ))
+            try:
+                result = spec.fn(*spec.args, **spec.kwargs)
+                if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
+                    result = steps.run_async(result, spec.name)
+                outcome: tuple[str, Any] = ("ok", result)
+            except TerminalError as err:
+                outcome = ("terminal", err)
+            except Exception as err:  # noqa: BLE001 - step failures are data
+                outcome = ("error", err)
+            finally:
+                reset_step(token)
+            run_log.append((inv_id, index, spec.name, number, attempt.handler))
+            if trace.sink is not None:
+                trace.event((scheduler.now_ms, "step", inv_id, "step", spec.name, index))
+            stored = False
+            inv_rec = invocations.by_id.get(inv_id)
+            serde = spec.serde
+            if (
+                outcome[0] == "ok"
+                and attempt.alive
+                and attempt.failure is None
+                and attempt.waiting is wait
+                and not attempt.resume_scheduled
+                and running.attempts.get(inv_id) is attempt
+                and not injector.armed
+                and inv_rec is not None
+                and inv_rec.status == PENDING
+                and inv_rec.retry_index != index
+                and index not in stored_done
+            ):
+                try:
+                    data = serde.serialize(result)
+                    stored = True
+                except (TypeError, ValueError, OverflowError) as err:
+                    outcome = ("error", SerializationError(
+                        f"the step returned a value its serde cannot store: {err}",
+                        handler=attempt.handler,
+                        step=spec.name,
+                        journal_index=index,
+                    ))
+            if not stored:
+                finish(attempt, index, spec, outcome)
+            else:
+                completion = new_tuple(Value, (data,))
+                entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
+                                          scheduler.now_ms, -1, ""))
+                if journals is not None:
+                    journals[inv_id].append(entry)
+                else:
+                    store_append(inv_id, entry)
+                stored_done.add(index)
+                journal.append(entry)
+                # Nothing woke the handler during the closure: it sees this
+                # completion now (``Attempt.see``) ...
+                attempt.cursor = len(journal)
+                done[index] = completion
+                attempt.steps.pop(index, None)
+        finally:
+            running.in_place = None
+        if stored and not scheduler.ready and scheduler.tasks_run < scheduler.max_tasks:
+            # ... and resumes at once, as its resume task would (``resume_in_place``)
+            scheduler.tasks_run += 1
+            attempt.waiting = None
+            if serde in as_is and type(result) in AS_IS_TYPES:
+                return result
+            return fut._decode(data)
+        if stored:  # its resume task waits its turn (``resume_in_place`` queues it)
+            attempt.resume_scheduled = True
+            running.resume_at = len(scheduler.ready)
+        ran = resume_in_place(running, scheduler, attempt, wait)
+        return LANE_RESUMED if ran == RESUMED else LANE_PARKED
+
+    return lane

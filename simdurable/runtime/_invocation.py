@@ -182,6 +182,8 @@ class EngineView(Protocol):
 
     # ``_fast.step_command``, or None for the general way
     issue_step: Callable[..., int] | None
+    # ``_fast.step_lane``, or None for the general way
+    step_lane: Callable[[Any], Any] | None
 
     def record_misuse(self, inv_id: str, err: Any) -> None: ...
 

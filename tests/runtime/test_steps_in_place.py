@@ -115,7 +115,8 @@ async def forever(ctx: sd.Context, n: int) -> int:
 
 
 def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = False,
-        fused: bool = True, fused_command: bool = True, **options) -> tuple:
+        fused: bool = True, fused_command: bool = True, lane: bool = True,
+        **options) -> tuple:
     bank.reset()
     flaky_calls.clear()
     sim = sd.Simulation([seq, obj], seed=seed, faults=plan, externals=[bank],
@@ -125,6 +126,8 @@ def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = Fals
         sim.engine.run_lone_step = sim.engine.steps.run_lone_step  # type: ignore[method-assign]
     if not fused_command:
         sim.engine.issue_step = None
+    if not lane:
+        sim.engine.step_lane = None
     current[:] = [sim]
     if alone:  # one at a time: their steps, and those of what they start, often run alone
         handles = [sim.invoke("Seq/selfish", 3),
@@ -164,8 +167,9 @@ def test_a_run_is_the_same_with_steps_in_place_or_not(plan_faults, seed, alone, 
     queued = run(plan, seed, False, **options)
     assert in_place == queued
     assert run(plan, seed, True, fused_command=False, **options) == in_place
+    assert run(plan, seed, True, lane=False, **options) == in_place
     if not plan_faults:  # (with a fault armed, the fused form takes the general way)
-        assert run(plan, seed, True, fused=False, **options) == in_place
+        assert run(plan, seed, True, fused=False, lane=False, **options) == in_place
 
 
 def test_fused_steps_take_the_general_way_only_off_their_common_case():
@@ -182,6 +186,7 @@ def test_fused_steps_take_the_general_way_only_off_their_common_case():
             return general(attempt, index)
 
         sim.engine.steps.run_lone_step = counted  # type: ignore[method-assign]
+        sim.engine.step_lane = None  # (the lane would run the lone steps itself)
         if fused:
             from simdurable.runtime._fast import lone_step
 
@@ -194,6 +199,62 @@ def test_fused_steps_take_the_general_way_only_off_their_common_case():
         # s0..s3 (journal #0, #2, #4, #6) are lone fresh steps: the fused form runs them
         first = {0, 2, 4, 6}
         assert first.isdisjoint(calls) if fused else first <= set(calls), calls
+    assert runs[0] == runs[1]
+
+
+def test_the_step_lane_runs_fresh_steps_and_replays_stored_ones_with_the_same_run(monkeypatch):
+    """``_fast.step_lane`` gives a lone fresh step's value (no ``run_lone_step``)
+    and a replayed step's (no ``Attempt.replayed_next``) in one call, and the
+    run, and its replay over the same journal, are the same without it."""
+    import dataclasses
+
+    from simdurable.runtime import MemoryStore
+    from simdurable.runtime._invocation import Attempt
+
+    replayed: list[int] = []
+    general_replay = Attempt.replayed_next
+
+    def counted_replay(self, index):
+        replayed.append(index)
+        return general_replay(self, index)
+
+    monkeypatch.setattr(Attempt, "replayed_next", counted_replay)
+    runs = []
+    for lane in (True, False):
+        lone: list[int] = []
+
+        def simulation(store=None, lone=lone, lane=lane):
+            sim = sd.Simulation([seq, obj], seed=3, store=store)
+            general = sim.engine.run_lone_step
+
+            def counted(attempt, index, general=general, lone=lone):
+                lone.append(index)
+                return general(attempt, index)
+
+            sim.engine.run_lone_step = counted  # type: ignore[method-assign]
+            if not lane:
+                sim.engine.step_lane = None
+            return sim
+
+        sim = simulation()
+        h = sim.invoke("Seq/chain", 5)
+        sim.run()
+        # s0..s3 (journal #0, #2, #4, #6) run alone, fresh
+        first = {0, 2, 4, 6}
+        assert first.isdisjoint(lone) if lane else first <= set(lone), lone
+        store = MemoryStore()
+        for entry in sim.journal(h):
+            store.append(h.id, entry)
+        rec = sim.store.invocation(h.id)
+        store.put_invocation(dataclasses.replace(rec, status="pending", result=None))
+        replayed.clear()
+        again = simulation(store)
+        again.run()
+        # ... and are replayed from the journal
+        assert first.isdisjoint(replayed) if lane else first <= set(replayed), replayed
+        runs.append((h.result(), sim.trace(), sim.journal(h), sim.engine.tasks_run,
+                     sim.engine.step_run_log, again.trace(), again.journal(h),
+                     again.engine.step_run_log))
     assert runs[0] == runs[1]
 
 

@@ -83,9 +83,23 @@ class Outcome:
     sends: list[str] = field(default_factory=list)
     effects: dict[str, list[Effect]] = field(default_factory=dict)
     step_runs: dict[str, int] = field(default_factory=dict)
-    faults: str = "no faults"
     finished_ms: int = -1
     raw: Any = None
+    # ``faults`` as given, or None until it is first read (formatting a plan
+    # costs half of reading a run's outcome, and only a failing run needs it).
+    _faults: str | None = field(default=None, repr=False, compare=False)
+    _fired: Callable[[], object] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def faults(self) -> str:
+        """The faults that fired, as a plan string ("no faults" if none)."""
+        if self._faults is None:
+            self._faults = "no faults" if self._fired is None else str(self._fired())
+        return self._faults
+
+    @faults.setter
+    def faults(self, text: str) -> None:
+        self._faults = text
 
     def differences(self, other: Outcome) -> list[str]:
         """How ``other`` differs from this (reference) outcome, one line each."""
@@ -168,7 +182,7 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
                 outcome.sends.append(f"{r.target} {e.kind} {e.name} {data}")
     outcome.effects = {x.name: list(x.effects) for x in externals}
     outcome.step_runs = sim.step_runs(handle)
-    outcome.faults = str(sim.fault_plan())
+    outcome._fired = sim.fault_plan
     return outcome
 
 

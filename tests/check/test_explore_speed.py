@@ -10,6 +10,7 @@ from hypothesis.strategies._internal.core import DataObject
 import simdurable as sd
 from examples import shop
 from simdurable._check import _chooser, _explore
+from simdurable.runtime._faults import FaultPlan
 
 ORDER = {"item": "book", "amount": 10}
 
@@ -55,3 +56,23 @@ def test_span_draws_give_what_conjecture_data_draw_gives(monkeypatch: pytest.Mon
     assert not lean.ok
     assert lean.to_json() == full.to_json()
     assert (lean.runs, lean.examples) == (full.runs, full.examples)
+
+
+def test_a_runs_faults_are_formatted_only_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    formatted = {"n": 0}
+    to_text = FaultPlan.__str__
+
+    def counted(self: FaultPlan) -> str:
+        formatted["n"] += 1
+        return to_text(self)
+
+    monkeypatch.setattr(FaultPlan, "__str__", counted)
+    kw: dict[str, Any] = {"max_examples": 0, "hash_seeds": ()}
+    assert check_shop("checkout", **kw).ok
+    assert formatted["n"] == 0
+    seen: list[str] = []
+    assert check_shop("checkout", invariant=lambda outcome: seen.append(outcome.faults),
+                      **kw).ok
+    assert seen[0] == "no faults"
+    assert any(text.startswith("crash(") for text in seen)
+    assert all(text == "no faults" or "(" in text for text in seen)

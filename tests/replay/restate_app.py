@@ -16,9 +16,22 @@ VERSION = os.environ.get("SHOP_VERSION", "v1")
 
 
 def make(version: str) -> list[object]:
-    """The services of ``version``: ``v1``, or ``renamed`` (a step renamed)."""
+    """The services of ``version``: ``v1``, or ``renamed`` (two steps renamed)."""
     shop = restate.Service("Shop")
     stock = restate.VirtualObject("Stock")
+    gate = restate.Service("Gate")
+
+    @gate.handler()
+    async def wait(ctx: restate.Context) -> str:
+        # A named signal: Restate journals no command for it, only its notification.
+        approved = await ctx.signal("approval", type_hint=str)
+        note = await ctx.run_typed("note" if version == "v1" else "memo", lambda: "noted")
+        return f"{approved} {note}"
+
+    @gate.handler()
+    async def approve(ctx: restate.Context, invocation_id: str) -> str:
+        ctx.resolve_signal(invocation_id, "approval", "yes")
+        return "approved"
 
     @stock.handler()
     async def take(ctx: restate.ObjectContext, n: int) -> int:
@@ -35,7 +48,7 @@ def make(version: str) -> list[object]:
         await ctx.sleep(timedelta(milliseconds=10 if item != "slow" else 3_600_000))
         return f"{r} {c} {left}"
 
-    return [shop, stock]
+    return [shop, stock, gate]
 
 
 services = make(VERSION)

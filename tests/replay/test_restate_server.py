@@ -63,10 +63,17 @@ def server() -> Iterator[str]:
             status, raw, _ = _http(srv.ingress, "POST", "/Shop/order/send", b'"slow"',
                                    json_type)
             assert status == 202, raw
+            status, raw, _ = _http(srv.ingress, "POST", "/Gate/wait/send", b"", {})
+            assert status == 202, raw
+            waiting = json.loads(raw)["invocationId"]
+            status, raw, _ = _http(srv.ingress, "POST", "/Gate/approve",
+                                   json.dumps(waiting).encode(), json_type)
+            assert (status, raw) == (200, b'"approved"')
             url = f"http://127.0.0.1:{srv.admin}"
             deadline = time.monotonic() + 30
-            while not _sleeping(url):
-                assert time.monotonic() < deadline, "the slow order never reached its sleep"
+            while not (_sleeping(url) and _done(url, waiting)):
+                assert time.monotonic() < deadline, \
+                    "the slow order never reached its sleep, or the gate never opened"
                 time.sleep(0.05)
             yield url
         finally:
@@ -112,6 +119,13 @@ def _sleeping(url: str) -> bool:
     return len(rows) == 2
 
 
+def _done(url: str, invocation_id: str) -> bool:
+    from simdurable._replay._restate import query
+
+    rows = query(url, f"SELECT status FROM sys_invocation WHERE id = '{invocation_id}'")
+    return [r.get("status") for r in rows] == ["completed"]
+
+
 def _by_target(report: restate.ReplayReport) -> dict[tuple[str, bool], Any]:
     return {(r.target, r.ended): r for r in report.results}
 
@@ -119,9 +133,32 @@ def _by_target(report: restate.ReplayReport) -> dict[tuple[str, bool], Any]:
 def test_the_same_code_replays_what_the_server_recorded(server: str) -> None:
     report = restate.replay_journals(restate_app.make("v1"), server)
     assert sorted((r.target, r.ended, r.verdict) for r in report.results) == [
+        ("Gate/approve", True, "replays"), ("Gate/wait", True, "replays"),
         ("Shop/order", False, "replays"), ("Shop/order", True, "replays"),
         ("Stock/book/take", True, "replays"), ("Stock/slow/take", True, "replays")]
     assert report.exit_code == 0
+
+
+def test_a_named_signal_the_server_journaled_replays_and_a_change_around_it_diverges(
+        server: str) -> None:
+    """restate-server 1.7.12 journals a named signal as a notification only (no
+    command), and the resolving side as a SendSignal command: both map, and the
+    signal's value reaches the handler where it awaits it."""
+    from simdurable._replay._restate import read_server
+
+    (waited,) = [r for r in read_server(server) if r.record.target == "Gate/wait"]
+    assert [(n.signal, n.position) for n in waited.signals] == [("approval", 0)]
+    assert waited.record.result is not None
+    report = restate.replay_journals(restate_app.make("v1"), server)
+    found = _by_target(report)
+    assert found[("Gate/wait", True)].verdict == "replays"
+    assert found[("Gate/approve", True)].verdict == "replays"
+    changed = _by_target(restate.replay_journals(restate_app.make("renamed"), server))
+    r = changed[("Gate/wait", True)]
+    # simdurable's journal holds a signal command at #0 and its completion at #1
+    # where Restate's holds the Input and the notification: the step is #2 in both.
+    assert (r.verdict, r.index, r.source_index) == ("diverges", 2, 2)
+    assert (r.recorded, r.new) == ('run "note"', 'run "memo"')
 
 
 def test_a_renamed_step_diverges_at_both_indices(server: str) -> None:
@@ -143,7 +180,7 @@ def test_an_export_of_the_server_replays_as_the_server(server: str, tmp_path: Pa
                                                        ) -> None:
     out = tmp_path / "restate.json"
     assert main(["export-journals", server, "-o", str(out)]) == 0
-    assert "4 invocation(s) from http://127.0.0.1:" in capsys.readouterr().out
+    assert "6 invocation(s) from http://127.0.0.1:" in capsys.readouterr().out
     for version in ("v1", "renamed"):
         services = restate_app.make(version)
         assert (restate.replay_journals(services, out).results

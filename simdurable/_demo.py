@@ -9,6 +9,7 @@ from ``ctx.uuid()`` keeps the bank at one charge.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import timedelta
 
 from ._api.context import Context
@@ -39,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        print(f"simdurable demo: --seed must be an integer >= 0, not {args.seed}",
+              file=sys.stderr)
+        return 2
     svc, bank = _build()
     sim = Simulation([svc], seed=args.seed, externals=[bank])
     sim.crash(after="charge", point="effect-done")

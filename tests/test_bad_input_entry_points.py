@@ -183,3 +183,26 @@ def test_a_malformed_admin_url_is_named(url, message):
         query(url, "SELECT 1")
     assert str(info.value).startswith(f"{url}: not a valid admin API URL")
     assert message in str(info.value)
+
+
+def test_a_chrome_trace_that_cannot_be_written_is_said_not_a_traceback(tmp_path, capsys):
+    args = ["check", "examples.shop:checkout", "--input", "{}", "--max-examples", "0"]
+    # Refused before the check runs: a missing folder, a directory.
+    for path, said in ((tmp_path / "no" / "t.json", f"the folder {tmp_path / 'no'} does not "
+                                                    f"exist"),
+                       (tmp_path, "is a directory; name a file, like trace.json")):
+        assert main([*args, "--chrome-trace", str(path)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"simdurable check: --chrome-trace {path}: {said}\n"
+        assert captured.out == ""
+    # A file its folder refuses, once the check found something to write.
+    assert main([*args, "--chrome-trace", "/proc/self/trace.json"]) == 2
+    assert ("simdurable check: --chrome-trace /proc/self/trace.json: cannot write it: "
+            in capsys.readouterr().err)
+    assert main([*args, "--chrome-trace", str(tmp_path / "t.json")]) == 1  # written
+    assert json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+
+
+def test_the_demo_refuses_a_negative_seed_in_one_line(capsys):
+    assert main(["demo", "--seed", "-3"]) == 2
+    assert capsys.readouterr().err == "simdurable demo: --seed must be an integer >= 0, not -3\n"

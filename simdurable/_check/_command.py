@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -216,6 +217,15 @@ def flag_in_range(flag: str, value: int, low: int, high: int | None, what: str =
         raise ValueError(f"{flag} must be an integer {allowed}{what}, not {value}")
 
 
+def _writable(flag: str, path: str) -> None:
+    """Refuse at once a file that could not be written at the end of a long check."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path}: is a directory; name a file, like trace.json")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{flag} {path}: the folder {folder} does not exist")
+
+
 class Progress:
     """One overwritten line on a terminal: runs so far and the phase, or a campaign's seed."""
 
@@ -257,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
         flag_in_range("--concurrent", args.concurrent, 1, MAX_CONCURRENT,
                       " (every order of them is run one at a time to judge them)")
         flag_in_range("-j/--jobs", args.jobs, 1, MAX_JOBS, " (worker processes)")
+        if args.chrome_trace is not None:
+            _writable("--chrome-trace", args.chrome_trace)
     except ValueError as err:
         print(f"simdurable check: {err}", file=sys.stderr)
         return 2
@@ -307,7 +319,12 @@ def run(args: argparse.Namespace) -> int:
         from ._chrome import write_chrome_trace
 
         v = report.violations[0]
-        write_chrome_trace(v.events, args.chrome_trace, f"{v.kind}: {v.message}")
+        try:
+            write_chrome_trace(v.events, args.chrome_trace, f"{v.kind}: {v.message}")
+        except OSError as err:
+            print(f"simdurable check: --chrome-trace {args.chrome_trace}: cannot write it: "
+                  f"{err.strerror or err}", file=sys.stderr)
+            return 2
         if not args.json:
             print(f"\nchrome trace of the failing run written to {args.chrome_trace} "
                   f"(open it in https://ui.perfetto.dev)")

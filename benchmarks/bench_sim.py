@@ -334,7 +334,8 @@ def bench_check(sizes: Sizes) -> Table:
         f"Through {where}: `check([svc], \"Check5/run\", 0, max_examples={n}, seed=0, "
         "strict=..., single_faults=..., self_check=...)`, other arguments at their defaults; "
         "the first row of each `strict` setting is the default call. `self_check=True` runs "
-        "every run twice to check the harness's own determinism. The handler is five steps "
+        "the reference run and every run off its path twice, and the reference run again "
+        "every 25 runs, to check the harness's own determinism. The handler is five steps "
         "with nothing nondeterministic, so any violation reported is a false positive."
     )
     return table

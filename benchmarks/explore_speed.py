@@ -93,8 +93,8 @@ def crash_table(sizes: tuple[int, ...], repeats: int, check_sizes: tuple[int, ..
 
             report = run_check()
             t = median_cpu(run_check, reps)
-            rows.append(("`check(max_examples=0)`: reference + every single fault, each "
-                         "run twice (self-check)", report.runs, t, t / report.single_faults,
+            rows.append(("`check(max_examples=0)`: reference + every single fault, with "
+                         "the self-check", report.runs, t, t / report.single_faults,
                          "-", "-"))
         for how, runs, t, each, pre, rep in rows:
             growth = quad = "-"
@@ -133,9 +133,9 @@ def check_table(examples: int, repeats: int) -> None:
         return run
 
     sides = {
-        "the default (every single fault, then the examples; every run twice)": go(),
+        "the default (every single fault, then the examples; the self-check)": go(),
         "... through `@given`, each draw through `ConjectureData.draw` (before)": before(),
-        "... without the self-check's second run (`self_check=False`)": go(self_check=False),
+        "... without the self-check (`self_check=False`)": go(self_check=False),
         "... without strict mode (`strict=False`)": go(strict=False),
         "... without the single-fault phase (`single_faults=False`)": go(single_faults=False),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,14 @@ def test_exploration_speed_script_runs_on_a_tiny_size() -> None:
     assert "one `Simulation` per crash point" in done.stdout
     assert "`check(max_examples=0)`" in done.stdout
     assert "through `@given`, each draw through `ConjectureData.draw` (before)" in done.stdout
+
+
+def test_check_goals_script_runs_on_a_tiny_size() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.check_ab", "--one", str(ROOT), "--tiny"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(figures) == {"check_s", "single_faults_ms"}
+    assert all(value > 0 for value in figures.values())

@@ -22,7 +22,7 @@ from typing import Any, Final, TypeVar
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
 from ..runtime._fast import NOT_AWAITABLE, new_tuple, returns_as_is
 from ..runtime._ids import awakeable_id, encode_promise
-from ..runtime._invocation import LIVE, REPLAYING, Attempt, StepSpec, current_step, user_source
+from ..runtime._invocation import LIVE, REPLAYING, Attempt, Step, current_step, user_source
 from ..runtime._journal import (
     ATTACH,
     AWAKEABLE,
@@ -50,7 +50,7 @@ from ..runtime._journal import (
 )
 from ..runtime._registry import HandlerSpec
 from ..runtime._retry import to_ms
-from .futures import DurableCallFuture, DurableFuture, DurableSleepFuture, SendHandle
+from .futures import DurableCallFuture, DurableFuture, DurableSleepFuture, SendHandle, StepFuture
 from .options import RunOptions, options_from_legacy
 from .serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from .service import handler_of
@@ -202,13 +202,13 @@ class Context:
         attempt = self._attempt
         engine = attempt.engine
         # The common case in one call (``_fast.step_command``): a running attempt,
-        # no options, no strict mode, a step name and a callable, plain arguments.
+        # no options, no strict mode (no ``issue_step`` then), a step name and a
+        # callable, plain arguments.
         issue = engine.issue_step
         if (
             issue is not None
             and options is None
             and attempt.alive
-            and engine.segment_guard is None
             and type(name) is str
             and current_step.get() is None
             and callable(action)
@@ -225,8 +225,17 @@ class Context:
                         break
             if plain:
                 serde = _step_serde(action)
-                index = issue(attempt, name, action, args, kwargs, serde)
-                return DurableFuture(attempt, index, serde.deserialize)
+                index = issue(attempt, name)
+                if index < 0:  # replayed with its result: nothing left to run
+                    return DurableFuture(attempt, ~index, serde.deserialize)
+                # The future is the step's registration (``register_step``) too.
+                future = StepFuture(attempt, index, serde.deserialize, name, action, args,
+                                    kwargs, serde)
+                steps = attempt.steps
+                if index not in steps:
+                    attempt._unscheduled.append(index)
+                steps[index] = future
+                return future
         return self._run_typed(name, action, options, args, kwargs)
 
     def _run_typed(self, name: str, action: Callable[..., Any], options: RunOptions[Any] | None,
@@ -273,7 +282,7 @@ class Context:
             backoff = None if options is None else options.backoff()
             if guard is not None:  # strict mode: results that do not survive the journal
                 serde = _loss_check(serde, attempt, name, index)
-            attempt.register_step(index, StepSpec(name, action, args, kwargs, serde, backoff))
+            attempt.register_step(index, Step(name, action, args, kwargs, serde, backoff))
             return DurableFuture(attempt, index, serde.deserialize)
         finally:
             if paused:
@@ -846,9 +855,11 @@ def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str
             arg = f"{where}=" if isinstance(where, str) else str(where)
             what = f"argument {arg}"
             kw = arg if arg.endswith("=") else "x="
+            # (a plain step's future is a DurableFuture to the user)
+            shown = "DurableFuture" if type(value) is StepFuture else type(value).__name__
             raise ctx._refuse(
                 "run_typed",
-                f'got a {type(value).__name__} as {what} of step "{step}": an `await` is '
+                f'got a {shown} as {what} of step "{step}": an `await` is '
                 f"missing where that value was made.\n"
                 f'  x = ctx.get("x")          ; await ctx.run_typed("{step}", fn, {kw}x)'
                 f"   # incorrect!\n"

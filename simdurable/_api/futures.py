@@ -107,6 +107,31 @@ class DurableFuture(Generic[T]):
         return f"<{type(self).__name__} #{self._index} {state}>"
 
 
+class StepFuture(DurableFuture[T]):
+    """A plain step's future (``ctx.run_typed`` without options, out of strict
+    mode), which is also the step's registration on its attempt: it has a
+    ``StepSpec``'s fields, so a fresh step makes one object instead of two."""
+
+    __slots__ = ("name", "fn", "args", "kwargs", "serde", "backoff", "scheduled")
+
+    def __init__(self, attempt: Attempt, index: int, decode: Callable[[bytes], T], name: str,
+                 fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 serde: Any) -> None:
+        self._attempt = attempt
+        self._index = index
+        self._decode = decode
+        self.name = name
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.serde = serde
+        self.backoff = None
+        self.scheduled = False
+
+    def __repr__(self) -> str:  # what restate-sdk's user knows it as
+        return f"<DurableFuture #{self._index} {'done' if self.done() else 'pending'}>"
+
+
 class DurableSleepFuture(DurableFuture[None]):
     """``ctx.sleep``: resolves to None when the timer fires."""
 

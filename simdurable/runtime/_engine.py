@@ -134,9 +134,12 @@ class Engine:
         # the call goes straight to the part that answers it.
         self.store_command = self.commands.store_command
         self.run_lone_step = lone_step(steps)  # steps.run_lone_step, fused (see _fast)
-        # A fresh step's command stored and registered in one call (see _fast);
-        # None: ``run_typed`` takes the general way (the A/B of benchmarks/hotpath.py).
-        self.issue_step: Callable[..., int] | None = step_command(self.commands)
+        # A plain step's command stored (or, replaying, matched) in one call (see
+        # _fast); None in strict mode, or for ``run_typed`` to take the general
+        # way (the A/B of benchmarks/hotpath.py).
+        self.issue_step: Callable[..., int] | None = (
+            step_command(self.commands) if segment_guard is None else None
+        )
         # An awaited future's common cases in one call (see _fast); None in
         # strict mode (its segment guard wants the general way) or to compare.
         self.step_lane: Callable[[Any], Any] | None = (

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ._errors import InternalError, SerializationError, TerminalError
-from ._invocation import LIVE, REPLAYING, Attempt, StepInfo, StepSpec, Wait, current_step
+from ._invocation import LIVE, REPLAYING, Attempt, StepInfo, Wait, current_step
 from ._journal import COMPLETION, RUN, Entry, Value
 from ._store import PENDING, InvocationRecord, MemoryStore
 
@@ -227,22 +227,25 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
     return run
 
 
-def step_command(commands: Any) -> Callable[
-    [Attempt, str, Callable[..., Any], tuple[Any, ...], dict[str, Any], Any], int
-]:
-    """``Commands.store_command`` and ``Attempt.register_step`` for a fresh
-    step's command, in one call instead of four.
+def step_command(commands: Any) -> Callable[[Attempt, str], int]:
+    """``Commands.store_command`` (or, replaying, ``Attempt.issue``) for a
+    plain step's command, in one call.
 
     ``ctx.run_typed`` with no ``RunOptions``, no strict mode and plain
     arguments (every step of a plain run and of ``check``'s non-strict
     examples) used to build its entry, call ``_refuse_futures``, then
     ``store_command`` (which checks for faults, stamps the time, branches on
     the kind, appends, checks the index, the journal's length and the entry's
-    result, traces) and ``register_step``. Here the same writes happen in the
-    same order for a ``run`` command; with a fault armed the command goes
-    through ``store_command`` (its fault points), and while replaying through
-    ``Attempt.issue`` (the match against the journal), and only the
-    registration is done here. ``commands`` is the engine's ``Commands`` (not imported:
+    result, traces). Here the same writes happen in the same order for a
+    ``run`` command; with a fault armed the command goes through
+    ``store_command`` (its fault points). Replaying, a ``run`` entry at the
+    cursor with the same name, completed by the entry after it (every
+    replayed step), is matched here by kind and name, as ``same_command``
+    would; anything else goes through ``Attempt.issue``.
+
+    Returns the command's index, for the caller to register its step; or
+    ``~index`` (negative) when the journal holds its result already (nothing
+    is left to run). ``commands`` is the engine's ``Commands`` (not imported:
     ``_commands`` imports this module). The A/B is in ``benchmarks/hotpath.py``
     ("fused step command"); ``tests/runtime/test_steps_in_place.py`` compares
     runs with it and without.
@@ -253,46 +256,56 @@ def step_command(commands: Any) -> Callable[
     store_append = commands.store.append
     journals = memory_journals(commands.store)
     trace = commands.trace
-    new_spec = StepSpec
 
-    def issue(attempt: Attempt, name: str, fn: Callable[..., Any], args: tuple[Any, ...],
-              kwargs: dict[str, Any], serde: Any) -> int:
+    def issue(attempt: Attempt, name: str) -> int:
         now = scheduler.now_ms
         entry = new_tuple(Entry, (RUN, name, None, None, -1, now, -1, ""))
         index: int
         if attempt.state is not LIVE:  # replaying: matched against the journal
+            journal = attempt.journal
+            index = attempt.cursor
+            if index + 1 < len(journal):
+                recorded = journal[index]
+                after = journal[index + 1]
+                if (
+                    recorded.kind == RUN
+                    and recorded.name == name
+                    and recorded.result is None
+                    and after.kind == COMPLETION
+                ):
+                    attempt.cursor = index + 1
+                    completed = after.target
+                    attempt.completed_next = completed
+                    if completed == index or index in attempt.done:
+                        return ~index  # replayed with its result: nothing left to run
+                    return index
             index = attempt.issue(entry, "run_typed")
             if index in attempt.done or (
                 attempt.state is REPLAYING and attempt.completed_next == index
             ):
-                return index  # replayed with its result: nothing left to run
-        elif injector.armed:
+                return ~index
+            return index
+        if injector.armed:
             index = general(attempt, entry)
+            return index
+        rec = attempt.rec
+        journal = attempt.journal
+        index = len(journal)
+        stored_journal = None if journals is None else journals.get(rec.id)
+        if stored_journal is not None:
+            stored_journal.append(entry)
+            stored = len(stored_journal) - 1
         else:
-            rec = attempt.rec
-            journal = attempt.journal
-            index = len(journal)
-            stored_journal = None if journals is None else journals.get(rec.id)
-            if stored_journal is not None:
-                stored_journal.append(entry)
-                stored = len(stored_journal) - 1
-            else:
-                stored = store_append(rec.id, entry)
-            if stored != index:
-                raise InternalError(f"journal of {rec.id} out of step: stored at #{stored}, "
-                                    f"attempt expected #{index}")
-            journal.append(entry)
-            attempt.cursor = index + 1
-            if index >= scheduler.max_journal:
-                journal_too_long(scheduler, rec)
-            if trace.sink is not None:
-                trace.event((now, "entry", rec.id, "command", index, RUN, name, None))
-        # ``register_step``
-        steps = attempt.steps
-        if index not in attempt.done:
-            if index not in steps:
-                attempt._unscheduled.append(index)
-            steps[index] = new_spec(name, fn, args, kwargs, serde)
+            stored = store_append(rec.id, entry)
+        if stored != index:
+            raise InternalError(f"journal of {rec.id} out of step: stored at #{stored}, "
+                                f"attempt expected #{index}")
+        journal.append(entry)
+        attempt.cursor = index + 1
+        if index >= scheduler.max_journal:
+            journal_too_long(scheduler, rec)
+        if trace.sink is not None:
+            trace.event((now, "entry", rec.id, "command", index, RUN, name, None))
         return index
 
     return issue

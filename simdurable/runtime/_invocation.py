@@ -84,15 +84,41 @@ current_step: contextvars.ContextVar[StepInfo | None] = contextvars.ContextVar(
 )
 
 
-@dataclass(slots=True)
-class StepSpec:
-    """A step's closure and how to store its result.
+class StepSpec(Protocol):
+    """A registered step: its closure and how to store its result.
 
     ``serde`` turns the closure's return value into journal bytes (the engine
     reports a value it cannot store as a ``SerializationError`` naming the
     step). ``backoff`` is the step's own retry policy, or None for the
-    invocation policy.
+    invocation policy. ``scheduled``: its closure was started in this attempt.
+    A ``Step``, or (a plain step's) the step's future itself, which has these
+    fields too: one object a step instead of two.
     """
+
+    scheduled: bool
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def fn(self) -> Callable[..., Any]: ...
+
+    @property
+    def args(self) -> tuple[Any, ...]: ...
+
+    @property
+    def kwargs(self) -> dict[str, Any]: ...
+
+    @property
+    def serde(self) -> Any: ...
+
+    @property
+    def backoff(self) -> Any: ...
+
+
+@dataclass(slots=True)
+class Step:
+    """A ``StepSpec`` of its own (a step with options, or in strict mode)."""
 
     name: str
     fn: Callable[..., Any]
@@ -214,7 +240,6 @@ class Attempt:
         self.alive = True
         self.coro: Coroutine[Any, Any, bytes] | None = None
         self.done: dict[int, Completion] = {}
-        self.order: dict[int, int] = {}  # index -> visibility sequence
         self.steps: dict[int, StepSpec] = {}
         # Registered steps that may still be unscheduled (pruned as they start).
         self._unscheduled: list[int] = []
@@ -228,7 +253,6 @@ class Attempt:
         # run (the handler sees the result at its next wait or command, as
         # always), so it need not be registered.
         self.completed_next = -1
-        self._seq = 0
         self._rng: StepRandom | None = None
         # Commands the handler waited on: awaited, or handed to a combinator.
         # A step or timer left out when the handler returns was never awaited.
@@ -376,8 +400,6 @@ class Attempt:
     def see(self, index: int, completion: Completion) -> None:
         if index not in self.done:
             self.done[index] = completion
-            self._seq += 1
-            self.order[index] = self._seq
             # A completed step never runs again: its closure, arguments and serde
             # need not live as long as the attempt (10,000 concurrent 5-step
             # invocations peak at 6 MiB less).

@@ -204,8 +204,9 @@ def test_fused_steps_take_the_general_way_only_off_their_common_case():
 
 def test_the_step_lane_runs_fresh_steps_and_replays_stored_ones_with_the_same_run(monkeypatch):
     """``_fast.step_lane`` gives a lone fresh step's value (no ``run_lone_step``)
-    and a replayed step's (no ``Attempt.replayed_next``) in one call, and the
-    run, and its replay over the same journal, are the same without it."""
+    and a replayed step's (no ``Attempt.replayed_next``) in one call, replaying,
+    ``_fast.step_command`` matches a plain step's command (no ``Attempt.issue``),
+    and the run, and its replay over the same journal, are the same without them."""
     import dataclasses
 
     from simdurable.runtime import MemoryStore
@@ -219,6 +220,15 @@ def test_the_step_lane_runs_fresh_steps_and_replays_stored_ones_with_the_same_ru
         return general_replay(self, index)
 
     monkeypatch.setattr(Attempt, "replayed_next", counted_replay)
+    issued: list[int] = []
+    general_issue = Attempt.issue
+
+    def counted_issue(self, entry, method):
+        index = general_issue(self, entry, method)
+        issued.append(index)
+        return index
+
+    monkeypatch.setattr(Attempt, "issue", counted_issue)
     runs = []
     for lane in (True, False):
         lone: list[int] = []
@@ -234,6 +244,7 @@ def test_the_step_lane_runs_fresh_steps_and_replays_stored_ones_with_the_same_ru
             sim.engine.run_lone_step = counted  # type: ignore[method-assign]
             if not lane:
                 sim.engine.step_lane = None
+                sim.engine.issue_step = None
             return sim
 
         sim = simulation()
@@ -248,10 +259,12 @@ def test_the_step_lane_runs_fresh_steps_and_replays_stored_ones_with_the_same_ru
         rec = sim.store.invocation(h.id)
         store.put_invocation(dataclasses.replace(rec, status="pending", result=None))
         replayed.clear()
+        issued.clear()
         again = simulation(store)
         again.run()
         # ... and are replayed from the journal
         assert first.isdisjoint(replayed) if lane else first <= set(replayed), replayed
+        assert first.isdisjoint(issued) if lane else first <= set(issued), issued
         runs.append((h.result(), sim.trace(), sim.journal(h), sim.engine.tasks_run,
                      sim.engine.step_run_log, again.trace(), again.journal(h),
                      again.engine.step_run_log))

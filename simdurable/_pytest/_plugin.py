@@ -146,7 +146,21 @@ def _unreached_scenarios(session: pytest.Session, settings: Settings,
                          items: list[pytest.Item]) -> list[pytest.Item]:
     have = {str(i.path) for i in items if i.path is not None}
     out: list[pytest.Item] = []
-    for folder in settings.scenario_dirs():
+    for name, folder in zip(settings.scenarios, settings.scenario_dirs(), strict=True):
+        if os.path.isfile(folder) and folder.endswith((".yaml", ".yml")):
+            if folder not in have:
+                out += list(ScenarioFile.from_parent(session, path=Path(folder)).collect())
+            continue
+        if settings.scenarios_from is not None and not os.path.isdir(folder):
+            from ._items import ConfigErrorItem
+
+            # A folder named and missing would run no scenario, silently.
+            out.append(ConfigErrorItem.from_parent(
+                session, name=f"scenarios:{name}", nodeid=f"simdurable::scenarios:{name}",
+                message=f"{settings.scenarios_from}: {name!r} is not a folder of scenarios "
+                        f"(nothing at {folder}): name an existing folder (or YAML file), "
+                        f"relative to {settings.rootdir}"))
+            continue
         for root, dirs, files in os.walk(folder):
             dirs.sort()
             for name in sorted(files):

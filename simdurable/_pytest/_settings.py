@@ -38,6 +38,9 @@ class Settings:
     world: dict[str, list[Any]] = field(default_factory=dict)
     concurrent: int = DEFAULT_CONCURRENT
     scenarios: list[str] = field(default_factory=lambda: list(DEFAULT_SCENARIOS))
+    # Where ``scenarios`` was set ("[tool.simdurable] scenarios", ...), or None for
+    # the default: a folder the user named must exist, the default need not.
+    scenarios_from: str | None = None
     max_examples: int = DEFAULT_MAX_EXAMPLES
     seed: int = 0
     jobs: int = 1
@@ -215,8 +218,10 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         s.keys = dict(keys)
     if "scenarios" in table:
         s.scenarios = _strings("scenarios", table["scenarios"])
+        s.scenarios_from = "[tool.simdurable] scenarios"
     elif ini.get("scenarios"):
         s.scenarios = list(ini["scenarios"])
+        s.scenarios_from = "simdurable_scenarios"
     from .._check._parallel import MAX_EXAMPLES, MAX_JOBS
 
     raw_examples = table.get("max_examples", ini.get("max_examples") or None)

@@ -109,6 +109,23 @@ def test_the_sim_fixture_works_without_the_flag(project: pytest.Pytester) -> Non
     project.runpytest().assert_outcomes(passed=2)
 
 
+def test_a_configured_scenario_folder_that_is_missing_fails_and_a_file_runs(
+        project: pytest.Pytester) -> None:
+    """Before, a misspelt folder ran no scenario and passed, silently."""
+    project.mkdir("flows")
+    project.path.joinpath("flows", "ok.yaml").write_text(SCENARIO.format(count=1))
+    project.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='externals = ["shopmod:bank"]\nservices = ["shopmod:services"]\n'
+              'handlers = []\nscenarios = ["flwos", "flows/ok.yaml"]'))
+    result = project.runpytest("--simdurable")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["flows/ok.yaml .*", "scenarios: 1 passed, 0 failed",
+                                 "FAILED simdurable::scenarios:flwos*"])
+    result.stdout.fnmatch_lines([
+        "?tool.simdurable? scenarios: 'flwos' is not a folder of scenarios (nothing at "
+        "*flwos): name an existing folder (or YAML file), relative to *"])
+
+
 def test_scenarios_become_items_and_a_broken_one_fails_alone(project: pytest.Pytester) -> None:
     project.mkdir("scenarios")
     project.path.joinpath("scenarios", "ok.yaml").write_text(SCENARIO.format(count=1))

@@ -48,11 +48,13 @@ def median(fn: Callable[[], Any], calls: int, repeats: int) -> float:
 
 
 def fresh(svc: sd.Service, general: bool = False, wall_budget: Any = 60.0,
-          general_command: bool = False) -> Callable[[], Any]:
+          general_command: bool = False, lane: bool = True) -> Callable[[], Any]:
     target = f"{svc.name}/run"
 
     def go() -> Any:
         sim = sd.Simulation([svc], seed=1, wall_budget=wall_budget)
+        if not lane or general:  # an await through the future's general way (not _fast.step_lane)
+            sim.engine.step_lane = None
         if general:  # the lone step's general form instead of its fused one
             sim.engine.run_lone_step = sim.engine.steps.run_lone_step
         if general_command:  # a step's command through store_command (not _fast.step_command)
@@ -64,14 +66,22 @@ def fresh(svc: sd.Service, general: bool = False, wall_budget: Any = 60.0,
     return go
 
 
+def replay_once(svc: sd.Service, n: int, count: int, fast: bool = True) -> float:
+    """CPU seconds to replay one ``n``-step journal (a fresh store each), with
+    the fused step command and the step lane (``fast``) or without."""
+    stores = replay_stores(svc, n, count)
+    start = time.process_time()
+    for store in stores:
+        sim = sd.Simulation([svc], seed=1, store=store)
+        if not fast:
+            sim.engine.step_lane = None
+            sim.engine.issue_step = None
+        sim.run()
+    return (time.process_time() - start) / count
+
+
 def replay_cpu(svc: sd.Service, n: int, count: int, repeats: int) -> float:
-    times = []
-    for _ in range(repeats + 1):
-        stores = replay_stores(svc, n, count)
-        start = time.process_time()
-        for store in stores:
-            sd.Simulation([svc], seed=1, store=store).run()
-        times.append((time.process_time() - start) / count)
+    times = [replay_once(svc, n, count) for _ in range(repeats + 1)]
     return statistics.median(times[1:])
 
 
@@ -151,12 +161,23 @@ def main(argv: list[str] | None = None) -> int:
         ma, mb = statistics.median(ta), statistics.median(tb)
         print(f"| {name} | {ma * unit:,.3g} {label} | {mb * unit:,.3g} {label} | x{mb / ma:.2f} |")
 
+    ab("fresh 100-step invocation: step lane (A), the future's general await (B)",
+       fresh(svc100), fresh(svc100, lane=False), calls(20), 1e6, "us")
+    ab("5-step invocation: step lane (A), the future's general await (B)", fresh(svc5),
+       fresh(svc5, lane=False), calls(300), 1e6, "us")
+    ta, tb = [], []
+    for _ in range(repeats):
+        ta.append(replay_once(svc100, 100, calls(20)))
+        tb.append(replay_once(svc100, 100, calls(20), fast=False))
+    ma, mb = statistics.median(ta), statistics.median(tb)
+    print(f"| replayed 100-step invocation: step lane and fused command (A), general (B) | "
+          f"{ma * 1e6:,.3g} us | {mb * 1e6:,.3g} us | x{mb / ma:.2f} |")
     engine = sd.Simulation([svc5], seed=1).engine
     if type(engine.run_lone_step) is not type(engine.steps.run_lone_step):  # noqa: E721
-        ab("fresh 100-step invocation: fused lone step (A), general (B)", fresh(svc100),
-           fresh(svc100, general=True), calls(20), 1e6, "us")
-        ab("5-step invocation: fused lone step (A), general (B)", fresh(svc5),
-           fresh(svc5, general=True), calls(300), 1e6, "us")
+        ab("fresh 100-step invocation, no lane: fused lone step (A), general (B)",
+           fresh(svc100, lane=False), fresh(svc100, general=True), calls(20), 1e6, "us")
+        ab("5-step invocation, no lane: fused lone step (A), general (B)",
+           fresh(svc5, lane=False), fresh(svc5, general=True), calls(300), 1e6, "us")
     ab("fresh 100-step invocation: fused step command (A), general (B)", fresh(svc100),
        fresh(svc100, general_command=True), calls(20), 1e6, "us")
     ab("5-step invocation: fused step command (A), general (B)", fresh(svc5),

@@ -90,7 +90,13 @@ class DurableFuture(Generic[T]):
         finally:
             if paused:
                 guard.enter(attempt)
-        return (yield from self._after(ran))
+        # (the wait loop of ``_after``, here: a handler waiting holds one
+        # generator, not two, which 10,000 handlers in flight feel)
+        if ran == RAN_PARKED:
+            yield PARKED
+        while index not in attempt.done and not attempt.replayed_next(index):
+            yield Wait((index,))
+        return self._result()
 
     def _after(self, ran: int) -> Generator[Any, None, T]:
         """The rest of an await whose step ran in place (``RAN_PARKED``: its

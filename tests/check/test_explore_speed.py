@@ -76,3 +76,22 @@ def test_a_runs_faults_are_formatted_only_when_read(monkeypatch: pytest.MonkeyPa
     assert seen[0] == "no faults"
     assert any(text.startswith("crash(") for text in seen)
     assert all(text == "no faults" or "(" in text for text in seen)
+
+
+def test_only_an_engine_of_the_expected_shape_runs_the_examples() -> None:
+    from hypothesis.internal.conjecture.engine import ConjectureRunner
+
+    class Older:  # Hypothesis 6.100's shape: a case replayed from its bytes
+        def __init__(self, test_function: Any, *, settings: Any = None, random: Any = None,
+                     database_key: Any = None) -> None:
+            pass
+
+        def new_conjecture_data(self, prefix: bytes, max_length: int = 0) -> Any:
+            return None
+
+        def run(self) -> None:
+            pass
+
+    assert _explore._engine_fits(ConjectureRunner)
+    assert not _explore._engine_fits(Older)
+    assert not _explore._engine_fits(object)

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.tree_ab BEFORE_TREE AFTER_TREE [--rounds 3]
     .venv/bin/python -m benchmarks.tree_ab --one TREE       # one tree's figures, as JSON
+    .venv/bin/python -m benchmarks.tree_ab BEFORE AFTER --only five_us,crash20_ms
 
 A tree is a checkout (``git archive <commit> | tar -x -C <dir>``). Each round
 runs one fresh process per tree, before then after, so that both see the same
@@ -29,18 +30,28 @@ FIGURES = [
     ("fresh_over_us", "fresh step overhead, 100 steps", "us"),
     ("replay_over_us", "replayed step overhead, 100 steps", "us"),
     ("five_us", "5-step invocation (build, submit, run, read)", "us"),
+    ("crash20_ms", "every crash point of a 20-step handler (60 runs)", "ms"),
+    ("crash40_ms", "every crash point of a 40-step handler (120 runs)", "ms"),
     ("conc_s", "10,000 concurrent 5-step invocations, CPU", "s"),
     ("conc_peak_mib", "... their peak traced memory", "MiB"),
 ]
 
 
-def figures(tree: str) -> dict[str, float]:
-    """The figures for the simdurable (and benchmarks helpers) in ``tree``."""
+def figures(tree: str, only: frozenset[str] | None = None) -> dict[str, float]:
+    """The figures for the simdurable (and benchmarks helpers) in ``tree``
+    (``only`` those named, and plain Python's, if given)."""
     sys.path.insert(0, tree)
     for name in [m for m in sys.modules if m.split(".")[0] in ("simdurable", "benchmarks")]:
         del sys.modules[name]
     import simdurable as sd
-    from benchmarks.bench_sim import drive, plain_handler, replay_stores, steps_service
+    from benchmarks.bench_sim import (
+        drive,
+        explore_all_crashes,
+        named_steps_service,
+        plain_handler,
+        replay_stores,
+        steps_service,
+    )
 
     assert sd.__file__ is not None and sd.__file__.startswith(tree), sd.__file__
 
@@ -84,17 +95,32 @@ def figures(tree: str) -> dict[str, float]:
             sim.invoke("Steps5/run", i)
         sim.run()
 
+    def wanted(key: str) -> bool:
+        return only is None or key in only
+
+    def crashes(n: int) -> Callable[[], Any]:
+        svc = named_steps_service(n, f"X{n}")
+        return lambda: explore_all_crashes(svc, n)
+
     res: dict[str, float] = {}
     res["plain_us_step"] = med(lambda: drive(plain(0)), 200) / 100 * 1e6
-    res["fresh_over_us"] = med(fresh(s100), 30) / 100 * 1e6 - res["plain_us_step"]
-    res["replay_over_us"] = replay(s100, 100, 30) / 100 * 1e6 - res["plain_us_step"]
-    res["five_us"] = med(fresh(s5), 400) * 1e6
-    res["conc_s"] = statistics.median(cpu(concurrent, 1) for _ in range(3))
-    gc.collect()
-    tracemalloc.start()
-    concurrent()
-    res["conc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    if wanted("fresh_over_us"):
+        res["fresh_over_us"] = med(fresh(s100), 30) / 100 * 1e6 - res["plain_us_step"]
+    if wanted("replay_over_us"):
+        res["replay_over_us"] = replay(s100, 100, 30) / 100 * 1e6 - res["plain_us_step"]
+    if wanted("five_us"):
+        res["five_us"] = med(fresh(s5), 400) * 1e6
+    for n in (20, 40):
+        if wanted(f"crash{n}_ms"):
+            res[f"crash{n}_ms"] = med(crashes(n), 1) * 1e3
+    if wanted("conc_s"):
+        res["conc_s"] = statistics.median(cpu(concurrent, 1) for _ in range(3))
+    if wanted("conc_peak_mib"):
+        gc.collect()
+        tracemalloc.start()
+        concurrent()
+        res["conc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     return res
 
 
@@ -103,22 +129,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("trees", nargs="*", help="the tree before, then the tree after")
     parser.add_argument("--one", default=None, help="print one tree's figures as JSON")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default=None,
+                        help="comma-separated figure keys (default: all of them)")
     args = parser.parse_args(argv)
+    only = None if args.only is None else frozenset(args.only.split(","))
     if args.one is not None:
-        print(json.dumps(figures(args.one)))
+        print(json.dumps(figures(args.one, only)))
         return 0
     if len(args.trees) != 2:
         parser.error("give two trees: before and after")
     runs: dict[str, list[dict[str, float]]] = {t: [] for t in args.trees}
     for _ in range(max(1, args.rounds)):
         for tree in args.trees:
-            done = subprocess.run([sys.executable, __file__, "--one", tree],
+            extra = [] if args.only is None else ["--only", args.only]
+            done = subprocess.run([sys.executable, __file__, "--one", tree, *extra],
                                   capture_output=True, text=True, check=True)
             runs[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
     print("| figure | before | after | after / before |")
     print("|---|---|---|---|")
     before, after = (runs[t] for t in args.trees)
     for key, label, unit in FIGURES:
+        if key not in before[0]:
+            continue
         b = [r[key] for r in before]
         a = [r[key] for r in after]
         mb, ma = statistics.median(b), statistics.median(a)

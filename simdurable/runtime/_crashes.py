@@ -39,9 +39,10 @@ class Crashes:
 
     def fault_at(self, attempt: Attempt, phase: str, index: int, name: str, op: str) -> bool:
         """Consult the injector; True if the attempt must stop here."""
-        if not self.injector.may_fire(POINT_KINDS, phase):
+        injector = self.injector
+        if injector.spares(name) or not injector.may_fire(POINT_KINDS, phase):
             return False
-        fault = self.injector.at_point(self.point(attempt, phase, index, name, op))
+        fault = injector.at_point(self.point(attempt, phase, index, name, op))
         if fault is None:
             return False
         where = f'{op} "{name}" #{index}' if name else f"{op} #{index}"

@@ -85,9 +85,10 @@ def resume_in_place(running: Any, scheduler: Any, attempt: Attempt, wait: Wait) 
 def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
     """``steps.run_lone_step`` for its common case, in one call instead of eight.
 
-    A fresh step awaited alone with no fault armed (every step of a plain run,
-    of ``check``'s generated examples and of the concurrency benchmark's
-    handlers between their tasks) used to go through ``run_lone_step``,
+    A fresh step awaited alone with no fault that could fire at it (every step
+    of a plain run, every step of a crash run but the one it crashes at, of
+    ``check``'s generated examples and of the concurrency benchmark's handlers
+    between their tasks) used to go through ``run_lone_step``,
     ``execute_step``, ``note_step_ran``, ``finish_step``, ``Completions.deliver``,
     ``Running.notify``, ``Attempt.observe`` and ``Attempt.see``. Here the same
     writes happen in the same order in one function whose parts are bound once
@@ -125,10 +126,10 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
             or attempt.state is not LIVE
             or attempt.cancel_pending
             or attempt.failure is not None
-            or injector.armed
             or scheduler.tasks_run >= scheduler.max_tasks
             or len(unscheduled) != 1
             or unscheduled[0] != index
+            or (injector.armed and not injector.spares(attempt.steps[index].name))
         ):
             return general(attempt, index)
         rec = attempt.rec
@@ -178,7 +179,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     and attempt.failure is None
                     and attempt.waiting is wait
                     and running.attempts.get(inv_id) is attempt
-                    and not injector.armed
+                    and (not injector.armed or injector.spares(spec.name))
                     and inv_rec is not None
                     and inv_rec.status == PENDING
                     and inv_rec.retry_index != index
@@ -285,7 +286,7 @@ def step_command(commands: Any) -> Callable[[Attempt, str], int]:
             ):
                 return ~index
             return index
-        if injector.armed:
+        if injector.armed and not injector.spares(name):  # a fault may fire here
             index = general(attempt, entry)
             return index
         rec = attempt.rec
@@ -343,7 +344,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
       (every replayed step): it is seen, as ``Attempt.replayed_next`` would,
       and decoded;
     * fresh: the handler awaits its only unstarted step, nothing else is
-      ready, no fault is armed: ``lone_step``'s writes, with the resume
+      ready, no fault can fire at it: ``lone_step``'s writes, with the resume
       (``resume_in_place``) and the decode folded in, and the closure's value
       handed back as it is when the serde reads such values back unchanged.
 
@@ -398,10 +399,10 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             or attempt.state is not LIVE
             or attempt.cancel_pending
             or attempt.failure is not None
-            or injector.armed
             or scheduler.tasks_run >= scheduler.max_tasks
             or len(unscheduled) != 1
             or unscheduled[0] != index
+            or (injector.armed and not injector.spares(attempt.steps[index].name))
         ):
             return GENERAL
         rec = attempt.rec
@@ -446,7 +447,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                 and attempt.waiting is wait
                 and not attempt.resume_scheduled
                 and running.attempts.get(inv_id) is attempt
-                and not injector.armed
+                and (not injector.armed or injector.spares(spec.name))
                 and inv_rec is not None
                 and inv_rec.status == PENDING
                 and inv_rec.retry_index != index

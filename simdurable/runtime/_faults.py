@@ -464,6 +464,8 @@ class Injector:
     ``armed`` says whether a fault point could fire anything: a plan fault has
     firings left, or an explorer proposes. Once not, the engine skips the
     points. It is kept up to date rather than computed, as every step reads it.
+    ``aimed_at`` narrows it to the step names the faults left name (None:
+    any), kept up to date alike; ``spares(name)`` reads both.
     """
 
     def __init__(self, plan: FaultPlan | None = None, explore: Explorer | None = None) -> None:
@@ -473,10 +475,33 @@ class Injector:
         self._explore = explore
         self._enabled = True
         self.armed = False
+        self.aimed_at: frozenset[str] | None = frozenset()
         self._rearm()
 
     def _rearm(self) -> None:
         self.armed = self._enabled and (self._explore is not None or any(self._left))
+        self.aimed_at = self._aimed_at() if self.armed else frozenset()
+
+    def _aimed_at(self) -> frozenset[str] | None:
+        """The step names the faults left can fire at; None: any step or operation
+        (an explorer, or a fault not aimed at a named one)."""
+        if self._explore is not None:
+            return None
+        names = []
+        for fault, left in zip(self.plan.faults, self._left, strict=True):
+            if left <= 0 or fault.at_ms is not None:  # spent, or fired by the clock
+                continue
+            if fault.step is None:
+                return None
+            names.append(fault.step)
+        return frozenset(names)
+
+    def spares(self, name: str) -> bool:
+        """Whether no fault can fire at any point of the step or operation ``name``
+        (``Fault.matches`` needs its name): its fault points need not be asked, so
+        a run crashing at step k takes the fault-free path for every other step."""
+        aimed = self.aimed_at
+        return not self.armed or (aimed is not None and name not in aimed)
 
     @property
     def explore(self) -> Explorer | None:

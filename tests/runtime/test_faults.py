@@ -76,3 +76,26 @@ def test_values_that_need_quotes_get_them(text):
     """A value with a trailing newline once went out bare and came back without it."""
     plan = FaultPlan((Fault("crash", message=text),))
     assert FaultPlan.parse(str(plan)) == plan
+
+
+def test_the_injector_says_which_steps_its_faults_are_aimed_at():
+    """What lets a crash run skip the fault points of every step but the one it
+    crashes at: ``spares(name)`` is exact for named faults, and says nothing
+    (False) for an explorer or a fault not aimed at a name."""
+    from simdurable.runtime._faults import FaultPoint, Injector
+
+    inj = Injector(FaultPlan((Fault("crash", step="pay", phase="before"),
+                              Fault("fail", step="ship", times=2),
+                              Fault("restart", at_ms=5))))  # fired by the clock: no name
+    assert inj.aimed_at == {"pay", "ship"}
+    assert inj.spares("charge") and not inj.spares("pay") and not inj.spares("ship")
+    point = FaultPoint("before", "inv_1", "Shop/buy", 3, "pay", "run", 1, 0)
+    assert inj.at_point(point) is not None
+    assert inj.spares("pay") and not inj.spares("ship")  # spent: aimed at no more
+    inj.enabled = False
+    assert inj.spares("ship")
+    inj.enabled = True
+    inj.add(Fault("crash", index=4, phase="after-store"))  # any name at #4
+    assert inj.aimed_at is None and not inj.spares("charge")
+    assert not Injector(explore=lambda p: None).spares("charge")
+    assert Injector().spares("charge")  # nothing armed

@@ -168,8 +168,8 @@ def test_a_run_is_the_same_with_steps_in_place_or_not(plan_faults, seed, alone, 
     assert in_place == queued
     assert run(plan, seed, True, fused_command=False, **options) == in_place
     assert run(plan, seed, True, lane=False, **options) == in_place
-    if not plan_faults:  # (with a fault armed, the fused form takes the general way)
-        assert run(plan, seed, True, fused=False, lane=False, **options) == in_place
+    # (the fused form takes the general way at a step a fault may fire at, only)
+    assert run(plan, seed, True, fused=False, lane=False, **options) == in_place
 
 
 def test_fused_steps_take_the_general_way_only_off_their_common_case():
@@ -268,6 +268,54 @@ def test_the_step_lane_runs_fresh_steps_and_replays_stored_ones_with_the_same_ru
         runs.append((h.result(), sim.trace(), sim.journal(h), sim.engine.tasks_run,
                      sim.engine.step_run_log, again.trace(), again.journal(h),
                      again.engine.step_run_log))
+@pytest.mark.parametrize("fault", [
+    sd.Fault("crash", step="s3", phase="after-store"),
+    sd.Fault("fail", step="s3"),
+    sd.Fault("crash", step="s3", index=6, attempt=1, target="Seq/chain", phase="before"),
+])
+def test_a_fault_aimed_at_one_step_leaves_the_others_on_the_fused_path(fault):
+    """A crash run takes the fault-free path at every step the fault cannot fire
+    at (only the named step asks its fault points), and the run is the same as
+    through the general path everywhere."""
+    runs = []
+    for fused in (True, False):
+        sim = sd.Simulation([seq, obj], seed=3, faults=[fault])
+        general_step, general_command = sim.engine.steps.run_lone_step, sim.engine.store_command
+        steps: list[int] = []
+        commands: list[str] = []
+
+        def step(attempt, index, general=general_step, steps=steps):
+            steps.append(index)
+            return general(attempt, index)
+
+        def command(attempt, entry, general=general_command, commands=commands):
+            commands.append(entry.name)
+            return general(attempt, entry)
+
+        sim.engine.steps.run_lone_step = step  # type: ignore[method-assign]
+        sim.engine.commands.store_command = command  # type: ignore[method-assign]
+        sim.engine.store_command = command  # type: ignore[method-assign]
+        if fused:
+            from simdurable.runtime._fast import lone_step, step_command
+
+            sim.engine.run_lone_step = lone_step(sim.engine.steps)  # type: ignore[method-assign]
+            sim.engine.issue_step = step_command(sim.engine.commands)
+        else:
+            sim.engine.run_lone_step = step  # type: ignore[method-assign]
+            sim.engine.issue_step = None
+            sim.engine.step_lane = None
+        h = sim.invoke("Seq/chain", 5)
+        sim.run()
+        assert sim.fault_plan().faults, "the fault fired"
+        runs.append((h.result(), sim.trace(), sim.journal(h), sim.engine.tasks_run,
+                     sim.engine.step_run_log))
+        # s0..s2 (#0, #2, #4) come before the fault, s3 (#6) is where it fires
+        if fused:
+            assert {0, 2, 4}.isdisjoint(steps), steps
+            assert (6 in steps) == (fault.phase != "before"), steps  # (before: never run)
+            assert {"s0", "s1", "s2"}.isdisjoint(commands) and "s3" in commands, commands
+        else:
+            assert {0, 2, 4, 6} <= set(steps), steps
     assert runs[0] == runs[1]
 
 

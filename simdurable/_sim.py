@@ -22,7 +22,7 @@ from typing import Any, Final
 from ._api.context import InvocationContext
 from ._api.external import FakeExternal
 from ._api.serde import DefaultSerde, JsonSerde, ingress_bytes
-from ._api.service import AnyService, Handler, collect_handlers
+from ._api.service import AnyService, Handler, _ServiceBase, collect_handlers
 from ._asyncio_steps import StepLoop
 from ._strict import StrictGuard
 from ._watchdog import Spinning, wall_budget
@@ -54,6 +54,7 @@ from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, St
 from .runtime._trace import Event, event_text
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_DEFAULT_EPOCH_MS: Final = round(DEFAULT_EPOCH.timestamp() * 1000)
 # The longest journal an invocation may grow in a simulation (about 20 MB of entries).
 DEFAULT_MAX_JOURNAL: Final = 50_000
 # The most invocations a simulation may start (each a few KB with its journal).
@@ -94,6 +95,44 @@ def _fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*old)
+
+Handlers = dict[tuple[str, str], Handler]
+Specs = dict[tuple[str, str], HandlerSpec]
+
+# The handlers and specs of the lists of services the last Simulations were built
+# over, by the services' ids (each entry holds its services, so an id is not
+# reused while it is here): ``check`` builds a Simulation for every run, a test
+# often one per case, always over the same services.
+_COLLECTED: dict[tuple[int, ...], tuple[tuple[tuple[Handler, ...], ...], Handlers, Specs,
+                                        tuple[Any, ...]]] = {}
+_COLLECTED_MAX: Final = 8
+
+
+def handlers_and_specs(services: Any) -> tuple[Handlers, Specs]:
+    """``collect_handlers(services)`` and each handler's spec for the engine.
+
+    Made once for a list of simdurable services and kept while each service
+    holds the same handler objects (one added, removed or replaced makes them
+    anew); restate-sdk services are converted every time.
+    """
+    if not isinstance(services, (list, tuple)) or not all(
+        isinstance(svc, _ServiceBase) for svc in services
+    ):
+        handlers = collect_handlers(services)
+        return handlers, {key: h.spec(None) for key, h in handlers.items()}
+    items = tuple(services)
+    key = tuple(map(id, items))
+    snapshot = tuple(tuple(svc.handlers.values()) for svc in items)
+    hit = _COLLECTED.get(key)
+    if hit is not None and hit[0] == snapshot:
+        return hit[1], hit[2]
+    handlers = collect_handlers(items)
+    specs = {k: h.spec(None) for k, h in handlers.items()}
+    if len(_COLLECTED) >= _COLLECTED_MAX:
+        del _COLLECTED[next(iter(_COLLECTED))]
+    _COLLECTED[key] = (snapshot, handlers, specs, items)
+    return handlers, specs
+
 
 def coerce_plan(faults: FaultPlan | str | Iterable[Fault] | None) -> FaultPlan:
     if faults is None:
@@ -279,10 +318,7 @@ class Simulation:
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
-        self._handlers: dict[tuple[str, str], Handler] = collect_handlers(services)
-        specs: dict[tuple[str, str], HandlerSpec] = {
-            key: h.spec(None) for key, h in self._handlers.items()
-        }
+        self._handlers, specs = handlers_and_specs(services)
         # Events as the engine reports them; texts may be deferred (see event_text).
         self._trace: list[Event] = []
         self._guard = StrictGuard() if strict else None
@@ -296,7 +332,8 @@ class Simulation:
             InvocationContext,
             injector=self.injector,
             retry_policy=retry_policy,
-            epoch_ms=round(epoch.timestamp() * 1000),
+            epoch_ms=(_DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH
+                      else round(epoch.timestamp() * 1000)),
             trace=self._trace.append,
             deferred_trace=True,
             segment_guard=self._guard,

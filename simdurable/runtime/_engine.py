@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from ._commands import Commands
 from ._completions import Completions
@@ -61,6 +61,9 @@ from ._steps import NOT_RUN, RAN_PARKED, RESUMED, StepOutcome, StepRequest, Step
 from ._store import InvocationRecord, Store
 from ._timers import Timers
 from ._trace import Event, Tracer
+
+# The invocation retry policy when the host sets none (frozen: one for all engines).
+_DEFAULT_RETRY_POLICY: Final = InvocationRetryPolicy()
 
 __all__ = [
     "DEFAULT_RETENTION_MS", "Engine", "HandlerSpec", "NOT_RUN", "PROMISE_ALREADY_COMPLETED",
@@ -106,7 +109,7 @@ class Engine:
         self.promises = promises = Promises(invocations, completions, store, tracer)
         self.lifecycle = lifecycle = Lifecycle(
             registry, invocations, locks, running, completions, store, scheduler, tracer,
-            retry_policy or InvocationRetryPolicy(),
+            retry_policy or _DEFAULT_RETRY_POLICY,
         )
         self.recovery = recovery = Recovery(
             registry, invocations, locks, running, completions, promises, lifecycle, store,

@@ -1,0 +1,66 @@
+"""What every Simulation and every invocation pays once is made once: the
+handlers' specs per list of services (made anew when a service changes), an
+invocation's id per its parts, a target's parse; and the memory store keeps
+the records the engine writes instead of copying them. None of it may change
+a run: ids, traces and results are those the plain way gives."""
+
+from __future__ import annotations
+
+import simdurable as sd
+from simdurable._sim import handlers_and_specs
+
+
+def make_service(name: str) -> sd.Service:
+    svc = sd.Service(name)
+
+    @svc.handler()
+    async def hello(ctx: sd.Context, who: str) -> str:
+        return await ctx.run_typed("greet", lambda: f"hello {who}")
+
+    return svc
+
+
+def test_the_specs_of_a_list_of_services_are_made_once():
+    svc = make_service("Once")
+    first, second = sd.Simulation([svc]), sd.Simulation([svc], seed=3)
+    assert first.engine.handlers is second.engine.handlers
+    assert sd.Simulation([svc, make_service("Other")]).engine.handlers is not first.engine.handlers
+
+
+def test_a_handler_added_or_replaced_after_a_simulation_is_served_by_the_next():
+    svc = make_service("Grows")
+    sim = sd.Simulation([svc])
+    assert list(sim.engine.handlers) == [("Grows", "hello")]
+
+    @svc.handler()
+    async def bye(ctx: sd.Context, who: str) -> str:
+        return f"bye {who}"
+
+    sim = sd.Simulation([svc])
+    h = sim.invoke("Grows/bye", "ann")
+    sim.run()
+    assert h.result() == "bye ann"
+
+    del svc.handlers["bye"]
+
+    @svc.handler(name="bye")
+    async def bye_again(ctx: sd.Context, who: str) -> str:
+        return f"see you, {who}"
+
+    sim = sd.Simulation([svc])
+    h = sim.invoke("Grows/bye", "ann")
+    sim.run()
+    assert h.result() == "see you, ann"
+    handlers, specs = handlers_and_specs([svc])
+    assert specs[("Grows", "bye")].fn is bye_again
+
+
+def test_bad_services_are_still_refused():
+    import pytest
+
+    with pytest.raises(TypeError, match="services must be a list"):
+        sd.Simulation("Greeter")  # type: ignore[arg-type]
+    twins = [make_service("Twice"), make_service("Twice")]
+    for _ in range(2):  # refused every time, not only when first seen
+        with pytest.raises(ValueError, match="two handlers are named Twice/hello"):
+            sd.Simulation(twins)

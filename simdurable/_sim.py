@@ -9,12 +9,11 @@ shows it and ``trace_digest`` fingerprints it.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import math
 import os
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -63,8 +62,25 @@ DEFAULT_MAX_INVOCATIONS: Final = 20_000
 # Seconds of wall-clock time one run() may take (a handler spinning in plain Python).
 DEFAULT_WALL_BUDGET: Final = 60.0
 
+# Targets already parsed (a test or a check submits the same few again and again).
+_TARGETS: dict[str, tuple[str, str | None, str]] = {}
+_TARGETS_MAX: Final = 1024
+
+
 def parse_target(target: str) -> tuple[str, str | None, str]:
     """"Service/handler" or "Object/key/handler" -> (service, key, handler)."""
+    if type(target) is str:
+        found = _TARGETS.get(target)
+        if found is None:
+            found = _parse_target(target)
+            if len(_TARGETS) >= _TARGETS_MAX:
+                _TARGETS.clear()
+            _TARGETS[target] = found
+        return found
+    return _parse_target(target)
+
+
+def _parse_target(target: str) -> tuple[str, str | None, str]:
     if not isinstance(target, str) or target.count("/") < 1:
         raise InvalidTargetError(
             f"bad target {target!r}: expected \"Service/handler\" or \"Object/<key>/handler\""
@@ -83,18 +99,30 @@ def parse_target(target: str) -> tuple[str, str | None, str]:
 # again and again. Collections cannot change a run; they only cost time.
 _RUN_GC_THRESHOLD: Final = 50_000
 
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Raise the collector's first threshold while a simulation runs."""
-    old = gc.get_threshold()
-    if old[0] == 0 or old[0] >= _RUN_GC_THRESHOLD:  # disabled or already high
-        yield
-        return
-    gc.set_threshold(_RUN_GC_THRESHOLD, *old[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
+class _FewerCollections:
+    """Raise the collector's first threshold while a simulation runs (a class,
+    not a generator: it is entered at every run)."""
+
+    __slots__ = ("old",)
+
+    def __init__(self) -> None:
+        self.old: tuple[int, ...] | None = None
+
+    def __enter__(self) -> None:
+        old = gc.get_threshold()
+        if old[0] == 0 or old[0] >= _RUN_GC_THRESHOLD:  # disabled or already high
+            self.old = None
+            return
+        self.old = old
+        gc.set_threshold(_RUN_GC_THRESHOLD, *old[1:])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is not None:
+            gc.set_threshold(*self.old)
+
+
+def _fewer_collections() -> _FewerCollections:
+    return _FewerCollections()
 
 Handlers = dict[tuple[str, str], Handler]
 Specs = dict[tuple[str, str], HandlerSpec]
@@ -374,9 +402,10 @@ class Simulation:
         return h.hexdigest()
 
     # -- submitting ---------------------------------------------------------
-    def _handler(self, service: str, handler: str, key: str | None) -> Handler:
-        self._engine.resolve(service, handler, key)
-        return self._handlers[(service, handler)]
+    def _handler(self, service: str, handler: str, key: str | None
+                 ) -> tuple[Handler, HandlerSpec]:
+        spec = self._engine.resolve(service, handler, key)
+        return self._handlers[(service, handler)], spec
 
     def _submit(
         self,
@@ -390,7 +419,7 @@ class Simulation:
         send: bool,
     ) -> InvocationHandle:
         service, key, handler_name = parse_target(target)
-        handler = self._handler(service, handler_name, key)
+        handler, spec = self._handler(service, handler_name, key)
         if raw is not None:
             data = bytes(raw)
         else:
@@ -403,7 +432,7 @@ class Simulation:
         inv_id = self._engine.submit(
             service, handler_name, key, data,
             delay_ms=to_ms(delay, 0), idempotency_key=idempotency_key, headers=headers,
-            send=send,
+            send=send, spec=spec,
         )
         return InvocationHandle(self, inv_id, handler)
 
@@ -557,6 +586,8 @@ class Simulation:
 
     def _summary(self) -> RunSummary:
         engine = self._engine
+        if all(rec.status == COMPLETED for rec in engine.invocations.by_id.values()):
+            return RunSummary(self.now(), True)  # (no need to sort them)
         waiting = []
         for rec in engine.records():
             if rec.status == COMPLETED:

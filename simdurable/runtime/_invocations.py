@@ -20,6 +20,22 @@ from ._trace import Tracer
 
 WORKFLOW_ALREADY_INVOKED: Final = "the workflow method was already invoked"
 
+# Invocation ids already derived, by their parts: every Simulation of a check
+# (and of a test's loop) submits the same first invocations, and the id's
+# SHA-256 cost as much as the rest of the submission's bookkeeping.
+_IDS: dict[tuple[object, ...], str] = {}
+_IDS_MAX: Final = 4096
+
+
+def invocation_id(*parts: object) -> str:
+    """``make_id("inv", *parts)``, remembered (the same parts, the same id)."""
+    found = _IDS.get(parts)
+    if found is None:
+        if len(_IDS) >= _IDS_MAX:
+            _IDS.clear()
+        found = _IDS[parts] = make_id("inv", *parts)
+    return found
+
 
 class Invocations:
     """The records, by id; see the module docstring."""
@@ -88,14 +104,14 @@ class Invocations:
             return None, existing, False
         duplicate = existing is not None
         if duplicate:
-            inv_id = make_id("inv", "wf-dup", service, key, self.seq)
+            inv_id = invocation_id("wf-dup", service, key, self.seq)
         elif spec.kind == "workflow":
-            inv_id = make_id("inv", "wf", service, key, *((self.seq,) if renewed else ()))
+            inv_id = invocation_id("wf", service, key, *((self.seq,) if renewed else ()))
         elif idempotency_key:
-            inv_id = make_id("inv", "ik", service, key, handler, idempotency_key,
-                             *((self.seq,) if renewed else ()))
+            inv_id = invocation_id("ik", service, key, handler, idempotency_key,
+                                   *((self.seq,) if renewed else ()))
         elif inv_id is None:
-            inv_id = make_id("inv", service, key, handler, self.seq)
+            inv_id = invocation_id(service, key, handler, self.seq)
         rec = InvocationRecord(
             id=inv_id,
             service=service,

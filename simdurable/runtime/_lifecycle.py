@@ -30,7 +30,7 @@ from ._journal import (
     Value,
 )
 from ._locks import KeyLocks
-from ._registry import Registry
+from ._registry import HandlerSpec, Registry
 from ._retry import InvocationRetryPolicy, retry_delay
 from ._running import (
     ABORTED,
@@ -104,6 +104,7 @@ class Lifecycle:
         inv_id: str | None = None,
         caller: tuple[str, int] | None = None,
         send: bool = False,
+        spec: HandlerSpec | None = None,
     ) -> tuple[str, Callable[[], None]]:
         """Store an invocation; return its id and the follow-up that schedules it.
 
@@ -112,8 +113,10 @@ class Lifecycle:
         The follow-up must run once the write is committed: a handler's call is
         stored in the same transaction as the call's journal entry, and only
         then may the callee start (or a duplicate answer the caller).
+        ``spec``: the handler's, when the caller resolved the target already.
         """
-        spec = self.registry.resolve(service, handler, key)
+        if spec is None:
+            spec = self.registry.resolve(service, handler, key)
         rec, new_id, duplicate = self.invocations.new(
             spec, key, input, delay_ms=delay_ms, idempotency_key=idempotency_key,
             headers=headers, inv_id=inv_id, caller=caller, send=send,

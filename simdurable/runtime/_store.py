@@ -123,7 +123,8 @@ _NOTHING_TO_GROUP: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 class MemoryStore:
-    """The store of the simulation: plain dicts, copies in and out."""
+    """The store of the simulation: plain dicts. A record put is kept as it is
+    (whoever puts it changes it only to put it again); reads are copies."""
 
     def __init__(self) -> None:
         self._invocations: dict[str, InvocationRecord] = {}
@@ -133,7 +134,10 @@ class MemoryStore:
         self._idempotency: dict[str, str] = {}
 
     def put_invocation(self, rec: InvocationRecord) -> None:
-        self._invocations[rec.id] = copy_record(rec)
+        # Kept as given, not copied: its writer (the engine) changes a record
+        # only to put it again at once, and every read hands out a copy. A
+        # copy per write was three per invocation (submitted, started, ended).
+        self._invocations[rec.id] = rec
 
     def invocation(self, inv_id: str) -> InvocationRecord | None:
         rec = self._invocations.get(inv_id)

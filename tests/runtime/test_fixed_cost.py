@@ -7,7 +7,9 @@ a run: ids, traces and results are those the plain way gives."""
 from __future__ import annotations
 
 import simdurable as sd
-from simdurable._sim import handlers_and_specs
+from simdurable._sim import handlers_and_specs, parse_target
+from simdurable.runtime._ids import make_id
+from simdurable.runtime._invocations import invocation_id
 
 
 def make_service(name: str) -> sd.Service:
@@ -64,3 +66,48 @@ def test_bad_services_are_still_refused():
     for _ in range(2):  # refused every time, not only when first seen
         with pytest.raises(ValueError, match="two handlers are named Twice/hello"):
             sd.Simulation(twins)
+
+
+def test_ids_are_derived_as_before_and_remembered():
+    svc = make_service("Ids")
+    ids = []
+    for _ in range(2):
+        sim = sd.Simulation([svc])
+        ids.append([sim.invoke("Ids/hello", "a").id, sim.invoke("Ids/hello", "b").id,
+                    sim.invoke("Ids/hello", "c", idempotency_key="k").id])
+    assert ids[0] == ids[1] == [make_id("inv", "Ids", None, "hello", 1),
+                                make_id("inv", "Ids", None, "hello", 2),
+                                make_id("inv", "ik", "Ids", None, "hello", "k")]
+    assert invocation_id("Ids", None, "hello", 7) == make_id("inv", "Ids", None, "hello", 7)
+
+
+def test_targets_parse_the_same_from_memory_and_bad_ones_are_refused():
+    import pytest
+
+    from simdurable.runtime import InvalidTargetError
+
+    for _ in range(2):
+        assert parse_target("Counter/a/b/add") == ("Counter", "a/b", "add")
+        assert parse_target("Greeter/greet") == ("Greeter", None, "greet")
+        with pytest.raises(InvalidTargetError, match="bad target"):
+            parse_target("Greeter")
+    with pytest.raises(InvalidTargetError, match="bad target"):
+        parse_target(42)  # type: ignore[arg-type]
+
+
+def test_the_memory_store_keeps_the_engines_records_and_hands_out_copies():
+    svc = make_service("Kept")
+    sim = sd.Simulation([svc])
+    h = sim.invoke("Kept/hello", "ann")
+    sim.run()
+    rec = sim.engine.record(h.id)
+    assert sim.store._invocations[h.id] is rec  # type: ignore[attr-defined]
+    copy = sim.store.invocation(h.id)
+    assert copy is not rec and copy == rec
+    copy.attempts = 99
+    copy.headers["x"] = "y"
+    assert sim.store.invocation(h.id).attempts == 1
+    assert sim.store.invocation(h.id).headers == {}
+    # a second simulation over the same store replays from copies of them
+    again = sd.Simulation([svc], store=sim.store)
+    assert again.engine.record(h.id) is not rec and again.engine.record(h.id) == rec

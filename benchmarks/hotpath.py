@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import simdurable as sd
+from simdurable.runtime._faults import Injector
 
 from .bench_sim import (
     drive,
@@ -184,6 +185,29 @@ def main(argv: list[str] | None = None) -> int:
        fresh(svc5, general_command=True), calls(300), 1e6, "us")
     ab("5-step invocation: no wall budget (A), the default 60 s budget (B)",
        fresh(svc5, wall_budget=None), fresh(svc5), calls(300), 1e6, "us")
+
+    # A crash run asks the fault points of the step its fault is aimed at only
+    # (``Injector.spares``); B asks them at every step while a fault is left.
+    aimed = Injector.spares
+
+    def every_step_asks(self: Injector, name: str) -> bool:
+        return not self.armed
+
+    n_aim = 5 if args.tiny else 20
+    aim_svc = named_steps_service(n_aim, "Aim")
+
+    def crashes(spares: Callable[[Injector, str], bool]) -> Callable[[], Any]:
+        def go() -> Any:
+            setattr(Injector, "spares", spares)  # noqa: B010 - a method, swapped
+            try:
+                return explore_all_crashes(aim_svc, n_aim)
+            finally:
+                setattr(Injector, "spares", aimed)  # noqa: B010
+
+        return go
+
+    ab(f"every crash point of a {n_aim}-step handler: fault points of the aimed step only (A), "
+       "of every step (B)", crashes(aimed), crashes(every_step_asks), 1, 1e3, "ms")
     return 0
 
 

@@ -179,7 +179,8 @@ class _Reader:
             return None
         if isinstance(value, str):
             return value.encode("utf-8", "surrogatepass")
-        if set(value) != {"base64"} or not isinstance(value["base64"], str):
+        if (not isinstance(value, dict) or set(value) != {"base64"}
+                or not isinstance(value["base64"], str)):
             raise self.fail(where, 'expected a string or {"base64": "..."}')
         try:
             return base64.b64decode(value["base64"], validate=True)

@@ -122,6 +122,8 @@ def _broken(change: str) -> str:
         inv["status"] = "done"
     if change == "base64":
         inv["input"] = {"base64": "!!"}
+    if change == "value":  # before: TypeError, 'bool' object is not iterable
+        inv["journal"][1]["result"] = {"value": False}
     if change == "metadata":
         inv["journal"][1]["result"] = {"failure": {"code": 1, "message": "m",
                                                    "metadata": {"a": 1}}}
@@ -139,6 +141,8 @@ def _broken(change: str) -> str:
     ("count", "says it holds 3 invocations but holds 1"),
     ("status", "invocation #0 (inv_a): field 'status' is 'done'"),
     ("base64", "invocation #0 (inv_a): field 'input': is not valid base64"),
+    ("value", "invocation #0 (inv_a): journal entry #1: field 'result': expected a string or "
+              '{"base64": "..."}'),
     ("metadata", "journal entry #1: field 'result': field 'metadata': must map names to "
                  "strings"),
 ])

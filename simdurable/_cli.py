@@ -40,7 +40,13 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand's module is imported.
+
+    Importing every subcommand's module would cost every command the dev
+    executor's imports (trio, SQLite, HTTP): a tenth of a second before a
+    ``check`` starts, in each worker process that reads the command line too.
+    """
     parser = argparse.ArgumentParser(
         prog="simdurable",
         description="Deterministic simulation testing for durable-execution handlers.",
@@ -51,19 +57,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module).add_arguments(p)
+        if only is None or name == only:
+            importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (the first word that is one), if any."""
+    for word in argv:
+        if word in COMMANDS:
+            return word
+        if not word.startswith("-"):
+            return None
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Let "module:attr" names resolve against the current directory, as pytest does.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(words)
+    parser = build_parser(command) if command is not None else build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if command in ("check", "soak"):  # both generate examples at once
+        from ._check._workers import import_hypothesis
+
+        import_hypothesis()
     status: int = importlib.import_module(args._module).run(args)
     return status

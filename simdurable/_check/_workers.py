@@ -32,7 +32,9 @@ _LOOP = r"""
 import json, sys
 answers = sys.stdout
 sys.stdout = sys.stderr
-from simdurable._check._workers import serve
+from simdurable._check._workers import import_hypothesis, serve
+if "hypothesis" in sys.argv[1:]:
+    import_hypothesis()
 for name in sys.argv[1:]:
     __import__(name)
 serve(sys.stdin, answers)
@@ -45,6 +47,35 @@ def task(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Register ``fn`` as a task workers can run (by its name)."""
     TASKS[fn.__name__] = fn
     return fn
+
+
+def import_hypothesis() -> None:
+    """Import Hypothesis without trio's plugin, unless this process uses trio.
+
+    Hypothesis runs every installed plugin as it is imported; trio's (there
+    whenever trio is installed, as it is for the dev executor) imports
+    ``trio.testing`` and, through it, pytest: about 0.3 s of a command's
+    start and of every worker's, to make trio's scheduler deterministic in a
+    process that runs no trio. The other plugins run as Hypothesis would run
+    them; with ``HYPOTHESIS_NO_PLUGINS`` set, none does.
+    """
+    if "hypothesis" in sys.modules or "trio" in sys.modules \
+            or os.environ.get("HYPOTHESIS_NO_PLUGINS"):
+        import hypothesis  # noqa: F401 - as it comes
+        return
+    os.environ["HYPOTHESIS_NO_PLUGINS"] = "1"
+    try:
+        import hypothesis  # noqa: F401 - its plugins are run below
+    finally:
+        del os.environ["HYPOTHESIS_NO_PLUGINS"]
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="hypothesis"):
+        if entry.value.partition(".")[0] == "trio":
+            continue
+        hook = entry.load()
+        if callable(hook):
+            hook()
 
 
 def serve(requests: IO[str], answers: IO[str]) -> None:

@@ -50,6 +50,7 @@ class _Watchdog:
         # a busy machine (``_IDLE_WAKE``).
         self.wake_at = float("inf")
         self.notified = 0  # wake-ups asked for (the tests count them)
+        self._stopping = False
 
     def enter(self, seconds: float) -> tuple[int, float | None]:
         """Start this thread's budget; returns what ``leave`` needs."""
@@ -61,9 +62,7 @@ class _Watchdog:
                 deadline = min(outer, deadline)
             self._deadlines[ident] = deadline
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="simdurable-watchdog",
-                                                daemon=True)
-                self._thread.start()
+                self._start()
             if deadline < self.wake_at:
                 self.notified += 1
                 self._cond.notify()
@@ -81,9 +80,39 @@ class _Watchdog:
                 self._fired.discard(ident)
         return fired
 
+    def stop_idle(self) -> bool:
+        """Stop the thread if no budget is running; True if it is stopped.
+
+        A process forks its workers with no other thread (a thread holding a
+        lock at the fork would leave it held in the child forever); the next
+        budget starts the thread again, in the parent and in each child.
+        """
+        with self._cond:
+            thread = self._thread
+            if thread is None:
+                return True
+            if self._deadlines:
+                return False
+            self._stopping = True
+            self._cond.notify()
+        thread.join()
+        with self._cond:
+            self._thread = None
+            self._stopping = False
+            self.wake_at = float("inf")
+            if self._deadlines:  # another thread's budget began meanwhile: watch it
+                self._start()
+                return False
+        return True
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="simdurable-watchdog",
+                                        daemon=True)
+        self._thread.start()
+
     def _loop(self) -> None:
         with self._cond:
-            while True:
+            while not self._stopping:
                 if not self._deadlines:
                     self.wake_at = time.monotonic() + _IDLE_WAKE
                     self._cond.wait(_IDLE_WAKE)
@@ -131,6 +160,11 @@ class _Budget:
         fired = _watchdog.leave(self.ident, self.outer)
         if fired and (kind is None or not issubclass(kind, Spinning)):
             _absorb()
+
+
+def stop_idle() -> bool:
+    """Stop the watchdog's thread unless a budget is running (see ``_Watchdog.stop_idle``)."""
+    return _watchdog.stop_idle()
 
 
 def wall_budget(seconds: float | None) -> contextlib.AbstractContextManager[None]:

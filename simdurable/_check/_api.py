@@ -220,8 +220,11 @@ def _start_workers(services: Sequence[Any], hash_seeds: Sequence[int], jobs: int
     wanted = set(hash_seeds) if len(hash_seeds) >= 2 else set()
     preload: list[str] = []
     if jobs > 1 and not coverage:
-        wanted |= set(range(1, jobs + 1))
-        preload = ["hypothesis", "simdurable._check._parallel"]
+        from ._workers import can_fork
+
+        if not can_fork():  # else the parts go to workers forked when they are sent
+            wanted |= set(range(1, jobs + 1))
+            preload = ["hypothesis", "simdurable._check._parallel"]
     if wanted:
         from ._workers import pool
 

@@ -3,8 +3,9 @@
 The work is cut into parts that do not depend on the number of workers: the
 single faults in slices of the fixed case list, the generated examples in
 blocks of ``EXAMPLES_PER_BLOCK``, each block from its own Hypothesis seed.
-Workers (the warm processes of ``_workers``, PYTHONHASHSEED 1 to N) each run
-the reference run once per check, then parts, and send back what a part
+Workers (forked from this process for each phase, or the warm processes of
+``_workers``, PYTHONHASHSEED 1 to N: ``_workers.lanes``) each run the
+reference run once per check, then parts, and send back what a part
 counted and found. The parent merges the parts in their order, exactly as if
 it had run them one after the other; so the report for a seed is the same
 whatever N.
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ..runtime._faults import Fault, FaultPlan
 from ._explore import Exploration, Target, example_blocks
 from ._names import modules_of, name_of
-from ._workers import Worker, WorkerError, pool, task
+from ._workers import Worker, WorkerError, lanes, task
 
 if TYPE_CHECKING:
     from ._soak import Outcome, SoakTarget
@@ -207,7 +208,7 @@ class Lanes:
         """Run the parts over the workers; merge them in order; the examples run."""
         ex = self.ex
         total = 0
-        with pool().reserve(list(range(1, self.jobs + 1))) as reserved:
+        with lanes(self.jobs) as reserved:
             idle: list[Worker] = list(reversed(reserved))
             busy: dict[Worker, tuple[int, frozenset[str]]] = {}
             done: dict[int, tuple[frozenset[str], dict[str, Any] | None]] = {}
@@ -349,7 +350,7 @@ def spread_checks(targets: Sequence[SoakTarget], seeds: range, max_examples: int
     done: dict[int, dict[str, Any] | None] = {}  # None: to be checked here
     nxt = merged = 0
     stop = len(order)
-    with pool().reserve(list(range(1, jobs + 1))) as reserved:
+    with lanes(jobs) as reserved:
         idle: list[Worker] = list(reversed(reserved))
         busy: dict[Worker, int] = {}
         while merged < stop:

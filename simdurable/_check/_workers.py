@@ -8,7 +8,8 @@ machine); a worker is started once per hash seed, on first use, and serves
 every later check of the same process. A request names a task of ``TASKS``
 and gives its arguments as JSON; the answer comes back as JSON. The pool is
 general (any task, any number of workers), so that checks can be spread
-over it too.
+over it too. On Linux a check's parts go to workers forked from the checking
+process instead (``ForkedWorker``, ``lanes``), which start within milliseconds.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import atexit
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 # The worker's main loop: one JSON request per line in, one answer per line out.
 # Handler output goes to stderr, so that it cannot garble the answers.
@@ -96,8 +99,26 @@ class WorkerError(Exception):
     """A worker could not start, died, or took too long; the message says which."""
 
 
+class _Process(Protocol):
+    """What a worker needs of its process (a ``subprocess.Popen`` or a fork)."""
+
+    @property
+    def stdin(self) -> IO[str] | None: ...
+
+    @property
+    def stdout(self) -> IO[str] | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
 class Worker:
     """One Python process with a fixed hash seed, serving requests in order."""
+
+    proc: _Process
 
     def __init__(self, hash_seed: int, preload: Sequence[str] = ()) -> None:
         self.hash_seed = hash_seed
@@ -156,6 +177,161 @@ class Worker:
         self._log.seek(0)
         lines = self._log.read().strip().splitlines()
         return lines[-1] if lines else ""
+
+
+class _Fork:
+    """A child forked from this process: its pipes, and ``Popen``'s ways to end it."""
+
+    def __init__(self, pid: int, stdin: IO[str], stdout: IO[str]) -> None:
+        self.pid = pid
+        self.stdin: IO[str] | None = stdin
+        self.stdout: IO[str] | None = stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        # A worker that was told to stop ends within milliseconds; poll for it.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"fork {self.pid}", timeout or 0.0)
+            time.sleep(0.002)
+        return code
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
+class ForkedWorker(Worker):
+    """A worker forked from this process: ready at once, with everything it imported.
+
+    A fresh interpreter spends most of a second on Python and the imports
+    (simdurable, Hypothesis, the target) before its first part; a fork has
+    them already, so ``-j N`` gains from the first part on, from the shell
+    too. It has this process's hash seed, which the parts do not depend on
+    (a worker's reference run is compared with this process's anyway); the
+    hash-seed runs keep their own fresh processes. A forked worker serves
+    one phase of one check, so it never holds state older than the check.
+    """
+
+    def __init__(self) -> None:
+        self.hash_seed = -1
+        self.path = _import_path()
+        self._log = tempfile.TemporaryFile(mode="w+")
+        requests_in, requests_out = os.pipe()
+        answers_in, answers_out = os.pipe()
+        # Ends of other workers' pipes that a child must not keep open: a worker
+        # sees the end of its requests only when no process holds their writing end.
+        others = _pipe_fds()
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()  # or the child would write what is buffered a second time
+            except (OSError, ValueError):
+                pass
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; it never returns
+            try:
+                os.close(requests_out)
+                os.close(answers_in)
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in others:
+                    os.dup2(null, fd)
+                os.dup2(self._log.fileno(), 1)  # handler output: to the log, as a worker's
+                os.dup2(self._log.fileno(), 2)
+                sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+                serve(os.fdopen(requests_in, "r"), os.fdopen(answers_out, "w"))
+            finally:
+                os._exit(0)
+        os.close(requests_in)
+        os.close(answers_out)
+        self.proc = _Fork(pid, os.fdopen(requests_out, "w"), os.fdopen(answers_in, "r"))
+        _FORKED.add(self)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            for f in (self.proc.stdin, self.proc.stdout):
+                if f is not None and not f.closed:
+                    try:
+                        f.close()
+                    except OSError:
+                        pass
+            _FORKED.discard(self)
+
+
+# The forked workers open now, whose pipes a later fork must let go of.
+_FORKED: set[ForkedWorker] = set()
+
+
+def _pipe_fds() -> list[int]:
+    """This process's ends of every worker's pipes (forked or not)."""
+    workers: list[Worker] = list(_FORKED)
+    if _POOL is not None:
+        workers += list(_POOL._workers.values())
+    fds = []
+    for w in workers:
+        for f in (w.proc.stdin, w.proc.stdout):
+            if f is not None and not f.closed:
+                fds.append(f.fileno())
+    return fds
+
+
+def can_fork() -> bool:
+    """Whether workers can be forked from this process: Linux, and no other thread
+    (simdurable's watchdog is stopped for it when idle).
+
+    A thread may hold a lock (the import lock, a logging handler's) that a
+    forked child would wait for forever; elsewhere than Linux, system
+    libraries are not safe to use after a fork without exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    if others and (any(t.name != "simdurable-watchdog" for t in others)
+                   or not _stop_watchdog()):
+        return False
+    try:  # threads started outside Python (a C library's) count too
+        with open("/proc/self/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[17]) == 1
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _stop_watchdog() -> bool:
+    """Stop simdurable's own watchdog thread while no budget runs (it starts again
+    with the next run, here and in each child)."""
+    from .._watchdog import stop_idle
+
+    return stop_idle()
+
+
+@contextmanager
+def lanes(jobs: int) -> Iterator[list[Worker]]:
+    """``jobs`` workers for one phase of a check: forked from this process when it can
+    be (see ``ForkedWorker``), else the warm workers of hash seeds 1 to ``jobs``."""
+    if not can_fork():
+        with pool().reserve(list(range(1, jobs + 1))) as reserved:
+            yield reserved
+        return
+    forked: list[Worker] = []
+    try:
+        for _ in range(jobs):
+            forked.append(ForkedWorker())
+        yield forked
+    finally:
+        for w in forked:
+            w.close()
 
 
 def _import_path() -> tuple[str, ...]:

@@ -598,6 +598,9 @@ def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], s
              jobs: int = 1) -> list[Problem]:
     """Run ``simdurable.check`` around each invocation of the scenario."""
     from .._check import check
+    from .._check._workers import import_hypothesis
+
+    import_hypothesis()  # without trio's plugin (and pytest with it), unless trio is in use
 
     where = sc.where(("explore",))
     failures = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 import simdurable as sd
 from examples import shop
-from simdurable._check import _parallel
+from simdurable._check import _parallel, _workers
 from simdurable._check._explore import Exploration, example_blocks
 from simdurable._cli import main
 
@@ -203,8 +204,10 @@ def test_the_workers_start_as_the_check_begins(monkeypatch: pytest.MonkeyPatch):
     pool().close()
     sd.check(services=[local], invoke="Local/hello", input="ada", max_examples=5, jobs=3)
     check_shop("checkout", max_examples=5)  # jobs=1: the hash-seed workers
-    check_shop("checkout", max_examples=5, jobs=3)
-    assert running == [[], [1, 2], [1, 2, 3]]  # none for services they cannot import
+    check_shop("checkout", max_examples=5, jobs=3)  # parts in workers forked from here
+    monkeypatch.setattr(_workers, "can_fork", lambda: False)
+    check_shop("checkout", max_examples=5, jobs=3)  # parts in the warm workers
+    assert running == [[], [1, 2], [1, 2], [1, 2, 3]]  # none for services they cannot import
 
 
 def test_a_worker_started_for_another_import_path_is_replaced(tmp_path, monkeypatch):
@@ -225,3 +228,78 @@ def test_a_worker_started_for_another_import_path_is_replaced(tmp_path, monkeypa
         assert first.proc.poll() is not None  # the old one was closed, not leaked
     finally:
         workers.close()
+
+
+def test_the_parts_go_to_workers_forked_from_this_process(here: list[str],
+                                                          monkeypatch: pytest.MonkeyPatch):
+    # A fork has the interpreter and the imports already: no second of start-up per
+    # worker before the first part, as a fresh interpreter has.
+    assert _workers.can_fork(), f"another thread runs here: {threading.enumerate()}"
+    forked: list[int] = []
+    init = _workers.ForkedWorker.__init__
+
+    def forking(self: _workers.ForkedWorker) -> None:
+        init(self)
+        forked.append(self.proc.pid)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(_workers.ForkedWorker, "__init__", forking)
+    one = check_shop("checkout_unsafe", max_examples=60, hash_seeds=())
+    here.clear()
+    two = check_shop("checkout_unsafe", max_examples=60, hash_seeds=(), jobs=2)
+    assert len(forked) == 4 and here == []  # two workers for each phase; no part here
+    assert one.render() == two.render()
+    assert not _workers._FORKED  # each phase's workers are gone when it ends
+
+
+def test_without_forking_the_parts_go_to_the_warm_workers(here: list[str],
+                                                          monkeypatch: pytest.MonkeyPatch):
+    # Another thread runs (or not Linux): fresh interpreters, PYTHONHASHSEED 1 to N.
+    monkeypatch.setattr(_workers, "can_fork", lambda: False)
+    monkeypatch.setattr(_workers, "ForkedWorker", None)
+    one = check_shop("checkout_unsafe", max_examples=30, hash_seeds=())
+    here.clear()
+    two = check_shop("checkout_unsafe", max_examples=30, hash_seeds=(), jobs=2)
+    assert here == []
+    assert one.render() == two.render()
+
+
+@_workers.task
+def shout(args: Any) -> int:
+    """In a worker: print, as a handler may."""
+    print("loud", args)
+    return 1
+
+
+def test_a_forked_worker_answers_apart_from_what_it_prints(capfd: pytest.CaptureFixture[str]):
+    w = _workers.ForkedWorker()
+    try:
+        w.send("shout", __name__, "out")
+        assert w.receive(30) == 1
+    finally:
+        w.close()
+    assert "loud" not in capfd.readouterr().out  # in the worker's log, not this output
+
+
+def test_a_forked_worker_ends_when_told_whatever_was_forked_after_it():
+    # A later fork holds copies of this process's pipes; it lets go of the earlier
+    # workers' ones, or they would wait for it to end before seeing their requests end.
+    first = _workers.ForkedWorker()
+    second = _workers.ForkedWorker()
+    try:
+        first.close()
+        assert first.proc.poll() == 0  # ended by itself, not killed after a timeout
+    finally:
+        second.close()
+    assert second.proc.poll() == 0
+
+
+def test_the_watchdog_thread_stops_only_when_idle():
+    from simdurable import _watchdog
+
+    with _watchdog.wall_budget(60):
+        assert not _watchdog.stop_idle()  # a budget runs: the thread watches it
+        assert any(t.name == "simdurable-watchdog" for t in threading.enumerate())
+    assert _watchdog.stop_idle()
+    assert not any(t.name == "simdurable-watchdog" for t in threading.enumerate())
+    with _watchdog.wall_budget(60):  # the next budget starts it again
+        assert any(t.name == "simdurable-watchdog" for t in threading.enumerate())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -230,7 +231,7 @@ def test_soak_j_spreads_the_checks_over_workers_with_the_same_summary(
         # A worker whose reference run differs from this process's leaves its checks here.
         from simdurable._check import _parallel
 
-        monkeypatch.setattr(_parallel, "seed_digest", lambda t, seed: f"here {seed}")
+        monkeypatch.setattr(_parallel, "seed_digest", lambda t, seed: f"{os.getpid()} {seed}")
         here.clear()
         db = project.path / "db-3"
         assert main(["soak", "--seeds", "0:4", "--max-examples", "2", "-j", "2",

@@ -232,7 +232,8 @@ class ForkedWorker(Worker):
         others = _pipe_fds()
         for f in (sys.stdout, sys.stderr):
             try:
-                f.flush()  # or the child would write what is buffered a second time
+                if f is not None:
+                    f.flush()  # or the child would write what is buffered a second time
             except (OSError, ValueError):
                 pass
         pid = os.fork()

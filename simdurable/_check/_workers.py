@@ -302,11 +302,17 @@ def can_fork() -> bool:
     if others and (any(t.name != "simdurable-watchdog" for t in others)
                    or not _stop_watchdog()):
         return False
-    try:  # threads started outside Python (a C library's) count too
-        with open("/proc/self/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[17]) == 1
-    except (OSError, ValueError, IndexError):
-        return False
+    # Threads started outside Python (a C library's) count too. A thread just
+    # joined may still be leaving the system's count for a few microseconds.
+    for _ in range(1 + 20 * bool(others)):
+        try:
+            with open("/proc/self/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[17]) == 1:
+                    return True
+        except (OSError, ValueError, IndexError):
+            return False
+        time.sleep(0.001)
+    return False
 
 
 def _stop_watchdog() -> bool:

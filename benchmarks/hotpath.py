@@ -14,15 +14,17 @@ sides within one process, so that both see the same machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import simdurable as sd
+import simdurable._sim as sim_module
 from simdurable.runtime._faults import Injector
 
 from .bench_sim import (
@@ -208,6 +210,31 @@ def main(argv: list[str] | None = None) -> int:
 
     ab(f"every crash point of a {n_aim}-step handler: fault points of the aimed step only (A), "
        "of every step (B)", crashes(aimed), crashes(every_step_asks), 1, 1e3, "ms")
+
+    @contextlib.contextmanager
+    def threshold_50k(scheduler: Any) -> Iterator[None]:
+        """What a run did before the collector was turned off for it."""
+        old = gc.get_threshold()
+        gc.set_threshold(50_000, *old[1:])
+        try:
+            yield
+        finally:
+            gc.set_threshold(*old)
+
+    def collector(on: bool) -> Callable[[], Any]:
+        def go() -> None:
+            saved = sim_module._no_collections
+            if on:
+                sim_module._no_collections = threshold_50k  # type: ignore[assignment]
+            try:
+                concurrent()
+            finally:
+                sim_module._no_collections = saved
+
+        return go
+
+    ab(f"{concurrent_n:,} concurrent 5-step invocations: collector off during the run (A), "
+       "on at a threshold of 50,000 (B)", collector(False), collector(True), 1, 1, "s")
     return 0
 
 

@@ -8,6 +8,7 @@ Hypothesis test's data under ``check`` (so schedules shrink with faults).
 
 from __future__ import annotations
 
+import gc
 import random
 from typing import Any, Protocol
 
@@ -86,6 +87,11 @@ class Scheduler:
         # again without end starts one a task, each with its own journal).
         self.max_invocations: float = float("inf")
         self.stop_reason: str | None = None
+        # With the cyclic collector off for a run (``Simulation.run``), the
+        # task at which the cycles a handler made are collected next: between
+        # tasks, at the same ones for the same seed.
+        self.collect_at: float = float("inf")
+        self.collect_every: float = float("inf")
 
     def stop(self, reason: str) -> None:
         """Stop the run at the next task, for ``reason`` (see ``max_journal``,
@@ -103,6 +109,9 @@ class Scheduler:
     def pop(self) -> Any:
         """Take the next ready task; the chooser picks when several are ready."""
         self.tasks_run += 1
+        if self.tasks_run >= self.collect_at:
+            self.collect_at = self.tasks_run + self.collect_every
+            gc.collect(0)
         n = len(self.ready)
         if n == 1:
             return self.ready.pop()

@@ -50,7 +50,7 @@ from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
 from .runtime._scheduler import Chooser, RandomChooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
-from .runtime._trace import Event, event_text
+from .runtime._trace import event_text, events
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _DEFAULT_EPOCH_MS: Final = round(DEFAULT_EPOCH.timestamp() * 1000)
@@ -353,8 +353,9 @@ class Simulation:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
         self._handlers, specs = handlers_and_specs(services)
-        # Events as the engine reports them; texts may be deferred (see event_text).
-        self._trace: list[Event] = []
+        # The events as the engine reports them, their texts deferred (see
+        # event_text), one after the other in one flat list (see ``events``).
+        self._trace: list[Any] = []
         self._guard = StrictGuard() if strict else None
         self.injector = Injector(coerce_plan(faults))
         self.store: Store = store if store is not None else MemoryStore()
@@ -368,7 +369,7 @@ class Simulation:
             retry_policy=retry_policy,
             epoch_ms=(_DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH
                       else round(epoch.timestamp() * 1000)),
-            trace=self._trace.append,
+            trace=self._trace.extend,
             deferred_trace=True,
             segment_guard=self._guard,
             run_async=StepLoop().run,
@@ -383,7 +384,7 @@ class Simulation:
         """The run's events, one line each: time, kind, invocation, detail."""
         return [
             f"{ev[0] / 1000:>10.3f}s  {ev[1]:<8} {ev[2][:16]:<16} {event_text(ev)}"
-            for ev in self._trace
+            for ev in events(self._trace)
         ]
 
     def trace_events(
@@ -391,7 +392,7 @@ class Simulation:
     ) -> list[tuple[int, str, str, str]]:
         """The run's events as (time in ms, kind, invocation, text); only those
         of ``kinds`` if given (the others' texts are then never formatted)."""
-        return [(ev[0], ev[1], ev[2], event_text(ev)) for ev in self._trace
+        return [(ev[0], ev[1], ev[2], event_text(ev)) for ev in events(self._trace)
                 if kinds is None or ev[1] in kinds]
 
     def same_trace(self, other: Simulation) -> bool:

@@ -1,15 +1,20 @@
 """Trace events whose texts are formatted only when read.
 
-An event is ``(t_ms, kind, inv, text)``; the engine's events for every entry
-and step are ``(t_ms, kind, inv, form, *args)`` instead: a form name and plain
-values, formatted by ``event_text`` on demand (equal events give equal text).
-Formatting each line at once would cost more than the step itself, and most
-simulations never print their trace.
+An event is ``(t_ms, kind, inv, text)``; for a host that formats texts only
+when read (``deferred``) every event is ``(t_ms, kind, inv, form, *args)``
+instead: a form name and plain values, formatted by ``event_text`` on demand
+(equal events give equal text). Formatting each line at once would cost more
+than the step itself, and most simulations never print their trace.
+
+Each form has a fixed number of args, so a host may keep its events in one
+flat list (``list.extend`` as the sink) and read them back with ``events``:
+8 bytes a value instead of a tuple an event (10,000 concurrent 5-step
+invocations keep 130,000 events).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from ._journal import describe_command
@@ -17,6 +22,10 @@ from ._journal import describe_command
 # ``(t_ms, kind, inv, text)`` or ``(t_ms, kind, inv, form, *args)``: the args are
 # plain immutable values, which the garbage collector need not keep scanning.
 Event = tuple[Any, ...]
+
+# The form of an event whose text is already written (a deferred host's
+# ``(t_ms, kind, inv, "text", text)``).
+TEXT: Final = "text"
 
 
 def event_text(event: Event) -> str:
@@ -35,7 +44,25 @@ def _step_text(name: str, index: int) -> str:
     return f'ran step "{name}" #{index}'
 
 
-_FORMS: Final[dict[str, Callable[..., str]]] = {"command": _command_text, "step": _step_text}
+def _as_is(text: str) -> str:
+    return text
+
+
+_FORMS: Final[dict[str, Callable[..., str]]] = {
+    TEXT: _as_is, "command": _command_text, "step": _step_text,
+}
+# How many args each form takes (after ``t_ms, kind, inv, form``).
+_ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "step": 2}
+
+
+def events(flat: list[Any]) -> Iterator[Event]:
+    """The events of a deferred host's flat trace (``list.extend`` as its sink)."""
+    arity = _ARITY
+    i, n = 0, len(flat)
+    while i < n:
+        end = i + 4 + arity[flat[i + 3]]
+        yield tuple(flat[i:end])
+        i = end
 
 
 class Tracer:
@@ -49,6 +76,7 @@ class Tracer:
                  deferred: bool = False) -> None:
         self.sink = sink
         self.clock = clock  # anything with ``now_ms``: the scheduler
+        self.deferred = deferred
         # A per-entry or per-step event, ``(t_ms, kind, inv, form, *args)``:
         # straight to the sink when it formats events itself (one call a step).
         self.event: Callable[[Event], None] = (
@@ -57,7 +85,10 @@ class Tracer:
 
     def __call__(self, kind: str, inv: str, text: str) -> None:
         if self.sink is not None:
-            self.sink((self.clock.now_ms, kind, inv, text))
+            if self.deferred:  # every event of a deferred host has a form
+                self.sink((self.clock.now_ms, kind, inv, TEXT, text))
+            else:
+                self.sink((self.clock.now_ms, kind, inv, text))
 
     def _formatted(self, event: Event) -> None:
         assert self.sink is not None

@@ -44,7 +44,7 @@ from ._journal import RUN, Completion, Failure, Value, failure_of
 from ._lifecycle import Lifecycle
 from ._running import Running, describe_exception, where_raised
 from ._scheduler import Scheduler
-from ._trace import Event, Tracer
+from ._trace import Event, RunLog, Tracer
 
 # What ``Steps.run_lone_step`` did.
 NOT_RUN: Final = 0
@@ -108,7 +108,7 @@ class Steps:
         # not change a run: tests compare runs with it on and off).
         self.in_place = inline_steps
         # Every closure execution: (invocation, index, step, attempt, target).
-        self.run_log: list[tuple[str, int, str, int, str]] = []
+        self.run_log = RunLog()
 
     def run_lone_step(self, attempt: Attempt, index: int) -> int:
         """Run the step a handler now awaits in place, if the loop would run it next.

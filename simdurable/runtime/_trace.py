@@ -97,3 +97,47 @@ class Tracer:
 
 def _nowhere(event: Event) -> None:
     pass
+
+
+Run = tuple[str, int, str, int, str]  # (invocation, index, step, attempt, target)
+
+
+class RunLog:
+    """Every closure execution, ``(invocation, index, step, attempt, target)``:
+    the exactly-once self-check reads it. Kept as one flat list of values (8
+    bytes each, instead of a tuple a run); ``append`` takes a run's tuple and
+    is the list's own ``extend``, so recording a run costs no Python call."""
+
+    __slots__ = ("_flat", "append")
+
+    def __init__(self) -> None:
+        self._flat: list[Any] = []
+        self.append: Callable[[Run], None] = self._flat.extend
+
+    def __iter__(self) -> Iterator[Run]:
+        values = iter(self._flat)
+        return zip(values, values, values, values, values, strict=False)
+
+    def __len__(self) -> int:
+        return len(self._flat) // 5
+
+    def __getitem__(self, i: int) -> Run:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("run log index out of range")
+        start = 5 * (i % n)
+        run: Run = tuple(self._flat[start:start + 5])
+        return run
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunLog):
+            return self._flat == other._flat
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RunLog({list(self)!r})"
+
+    def clear(self) -> None:
+        self._flat.clear()

@@ -179,6 +179,27 @@ class StepRandom(random.Random):
         return super().getrandbits(k)
 
 
+class _NothingSet(set[int]):
+    """A set that stays empty: what an attempt waited on, outside strict mode."""
+
+    def add(self, element: int) -> None:
+        pass
+
+    def update(self, *others: Any) -> None:
+        pass
+
+
+class _NothingDict(dict[int, str]):
+    """A dict that stays empty: where steps started, outside strict mode."""
+
+    def __setitem__(self, key: int, value: str) -> None:
+        pass
+
+
+_KEEPS_NOTHING: Final = _NothingSet()
+_KEEPS_NO_SOURCE: Final = _NothingDict()
+
+
 class EngineView(Protocol):
     """What an attempt, and the handler API over it, may ask of the engine.
 
@@ -256,10 +277,13 @@ class Attempt:
         self._rng: StepRandom | None = None
         # Commands the handler waited on: awaited, or handed to a combinator.
         # A step or timer left out when the handler returns was never awaited.
-        # Read in strict mode only; an await outside it does not add to it.
-        self.awaited: set[int] = set()
+        # Read in strict mode only: outside it, one shared set that keeps nothing
+        # (an empty set and dict an attempt are 280 bytes, 2.7 MiB for 10,000
+        # invocations in flight).
+        strict = engine.segment_guard is not None
+        self.awaited: set[int] = set() if strict else _KEEPS_NOTHING
         # Strict mode only: where each step and timer was started, "file.py:line".
-        self.started_at: dict[int, str] = {}
+        self.started_at: dict[int, str] = {} if strict else _KEEPS_NO_SOURCE
 
     @property
     def rng(self) -> StepRandom:

@@ -45,7 +45,15 @@ class RandomChooser:
         return self._rng
 
     def choose(self, n: int, label: str) -> int:
-        return self.rng.randrange(n)
+        # ``self.rng.randrange(n)``, inlined: the same draws from the same
+        # generator (``Random._randbelow_with_getrandbits``), without its two
+        # Python-level calls, once for every task taken among several.
+        getrandbits = self.rng.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
 
     def chance(self, p: float, label: str) -> bool:
         if p <= 0:

@@ -36,3 +36,16 @@ def test_ready_choice_is_seeded():
     assert order(1) == order(1)
     assert len({tuple(order(seed)) for seed in range(5)}) > 1
     assert sorted(order(3)) == list(range(10))
+
+
+def test_random_choices_are_those_of_randrange():
+    # The chooser draws as ``random.Random(seed).randrange(n)`` would (it inlines
+    # it): the schedules of every seed stay what they were.
+    import random
+
+    for seed in (0, 1, 7, 12345):
+        chooser, rng = RandomChooser(seed), random.Random(seed)
+        for n in list(range(2, 70)) + [100, 1000, 4097, 10_000, 65_536, 10**6]:
+            for _ in range(5):
+                assert chooser.choose(n, "schedule") == rng.randrange(n)
+        assert chooser.chance(0.5, "x") == (rng.random() < 0.5)

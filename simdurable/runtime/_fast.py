@@ -43,6 +43,17 @@ def stamped(entry: Entry, at_ms: int) -> Entry:
 NOT_AWAITABLE: Final = (int, str, bytes, float, dict, list, tuple, type(None))
 
 
+def unstorable(attempt: Attempt, name: str, index: int, err: Exception) -> SerializationError:
+    """The error of a step whose value its serde cannot store (every step path
+    says it alike)."""
+    return SerializationError(
+        f"the step returned a value its serde cannot store: {err}",
+        handler=attempt.handler,
+        step=name,
+        journal_index=index,
+    )
+
+
 def journal_too_long(scheduler: Any, rec: InvocationRecord) -> None:
     """Stop the run: ``rec``'s journal grew past ``max_journal`` (``store_command``
     and the fused step command say it alike)."""
@@ -189,12 +200,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                         data = spec.serde.serialize(result)
                         stored = True
                     except (TypeError, ValueError, OverflowError) as err:
-                        outcome = ("error", SerializationError(
-                            f"the step returned a value its serde cannot store: {err}",
-                            handler=attempt.handler,
-                            step=spec.name,
-                            journal_index=index,
-                        ))
+                        outcome = ("error", unstorable(attempt, spec.name, index, err))
                 if not stored:
                     finish(attempt, index, spec, outcome)
                 else:
@@ -457,12 +463,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                     data = serde.serialize(result)
                     stored = True
                 except (TypeError, ValueError, OverflowError) as err:
-                    outcome = ("error", SerializationError(
-                        f"the step returned a value its serde cannot store: {err}",
-                        handler=attempt.handler,
-                        step=spec.name,
-                        journal_index=index,
-                    ))
+                    outcome = ("error", unstorable(attempt, spec.name, index, err))
             if not stored:
                 finish(attempt, index, spec, outcome)
             else:

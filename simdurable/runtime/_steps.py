@@ -19,13 +19,14 @@ from typing import Any, Final
 
 from ._completions import Completions
 from ._crashes import Crashes
-from ._errors import HandlerError, InternalError, RetryableError, SerializationError, TerminalError
+from ._errors import HandlerError, InternalError, RetryableError, TerminalError
 from ._fast import (  # what a step run in place returns, for the engine and the futures
     NOT_AWAITABLE,
     RAN_PARKED as RAN_PARKED,
     RESUMED as RESUMED,
     new_tuple,
     resume_in_place,
+    unstorable,
 )
 from ._faults import (
     AFTER_STORE,
@@ -266,12 +267,7 @@ class Steps:
             try:
                 data = spec.serde.serialize(value)
             except (TypeError, ValueError, OverflowError) as err:
-                kind, value = "error", SerializationError(
-                    f"the step returned a value its serde cannot store: {err}",
-                    handler=attempt.handler,
-                    step=spec.name,
-                    journal_index=index,
-                )
+                kind, value = "error", unstorable(attempt, spec.name, index, err)
         faulty = self.injector.armed
         if faulty and self.crashes.fault_at(attempt, EFFECT_DONE, index, spec.name, RUN):
             return

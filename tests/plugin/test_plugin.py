@@ -512,7 +512,7 @@ def test_a_configuration_with_nothing_to_check_says_so(pytester: pytest.Pytester
                                  "configured (in pyproject.toml)*", "*services = *"])
 
 
-TALLY = '''
+TALLY_LEDGER = '''
 import simdurable as sd
 
 ledger = sd.FakeExternal("ledger")
@@ -527,7 +527,9 @@ def write(to: int) -> None:
     ledger.apply("set", {{"to": to}}, idempotency_key=f"to-{{to}}")
 
 
-@tally.handler({kind})
+'''
+
+TALLY = TALLY_LEDGER + '''@tally.handler({kind})
 async def bump(ctx) -> int:
     n = await ctx.run_typed("read", read)
     await ctx.run_typed("write", write, to=n + 1)
@@ -552,22 +554,7 @@ def test_object_handlers_run_twice_at_once_by_default(pytester: pytest.Pytester,
                                      "results no one-at-a-time order of them gives*"])
 
 
-WAITING_TALLY = '''
-import simdurable as sd
-
-ledger = sd.FakeExternal("ledger")
-tally = sd.VirtualObject("Tally")
-
-
-def read() -> int:
-    return len(ledger.effects)
-
-
-def write(to: int) -> None:
-    ledger.apply("set", {{"to": to}}, idempotency_key=f"to-{{to}}")
-
-
-@tally.handler({kind})
+WAITING_TALLY = TALLY_LEDGER + '''@tally.handler({kind})
 async def bump(ctx) -> int:
     n = await ctx.run_typed("read", read)
     _, approved = ctx.awakeable()

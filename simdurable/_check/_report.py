@@ -194,8 +194,8 @@ class Report:
         else:
             lines.append(
                 f"  explored: the reference run, {self.single_faults} single faults, "
-                f"{self.examples} generated examples; {self.runs} runs, counting the second "
-                f"run of each example that checks the harness's own determinism"
+                f"{self.examples} generated examples; {self.runs} runs, counting those run "
+                f"again to check the harness's own determinism"
             )
         if self.concurrent:
             lines.append("  at once: " + ", ".join(self.concurrent)

@@ -31,7 +31,10 @@ class Completions:
         self.reset()
 
     def reset(self) -> None:
-        self.done: defaultdict[str, set[int]] = defaultdict(set)
+        # The completed journal indices of each pending invocation, as the bits
+        # of one int (28 bytes for a short journal, where a set takes 216 and
+        # more: about 200 bytes less for each invocation in flight).
+        self.done: dict[str, int] = {}
         self.callers: defaultdict[str, list[tuple[str, int]]] = defaultdict(list)
 
     def deliver(self, inv_id: str, index: int, completion: Completion) -> None:
@@ -39,24 +42,25 @@ class Completions:
         rec = self.invocations.by_id.get(inv_id)
         if rec is None or rec.status != PENDING:
             return
-        done = self.done[inv_id]
-        if index in done:
+        done = self.done.get(inv_id, 0)
+        bit = 1 << index
+        if done & bit:
             return
         entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
                                   self.scheduler.now_ms, -1, ""))
         self.store.append(inv_id, entry)
-        done.add(index)
+        self.done[inv_id] = done | bit
         if rec.retry_index == index:
             rec.retry_index, rec.retry_count, rec.retry_started_ms = -1, 0, 0
             self.invocations.put(rec)
         self.running.notify(inv_id, entry)
 
     def is_done(self, inv_id: str, index: int) -> bool:
-        return index in self.done[inv_id]
+        return self.done.get(inv_id, 0) >> index & 1 == 1
 
     def mark_done(self, inv_id: str, index: int) -> None:
         """A command stored with its result (a state read, say): nothing to wait for."""
-        self.done[inv_id].add(index)
+        self.done[inv_id] = self.done.get(inv_id, 0) | 1 << index
 
     def forget(self, inv_id: str) -> None:
         """The invocation ended: its completions are of no more use here."""

@@ -145,8 +145,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
             return general(attempt, index)
         rec = attempt.rec
         inv_id = rec.id
-        done = completions.done[inv_id]
-        if index in done:
+        if completions.done.get(inv_id, 0) >> index & 1:
             return general(attempt, index)  # raises: a stored step about to run again
         guard = running.segment_guard
         paused = guard is not None and guard.active
@@ -194,7 +193,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     and inv_rec is not None
                     and inv_rec.status == PENDING
                     and inv_rec.retry_index != index
-                    and index not in done
+                    and not completions.done.get(inv_id, 0) >> index & 1
                 ):
                     try:
                         data = spec.serde.serialize(result)
@@ -212,7 +211,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                         journals[inv_id].append(entry)  # its command is there already
                     else:
                         store_append(inv_id, entry)
-                    done.add(index)
+                    completions.done[inv_id] = completions.done.get(inv_id, 0) | 1 << index
                     journal = attempt.journal
                     journal.append(entry)
                     if not attempt.resume_scheduled:
@@ -413,8 +412,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             return GENERAL
         rec = attempt.rec
         inv_id = rec.id
-        stored_done = completions.done[inv_id]
-        if index in stored_done:
+        if completions.done.get(inv_id, 0) >> index & 1:
             return GENERAL  # raises: a stored step about to run again
         # ``lone_step`` from here (no segment guard: strict mode has no lane)
         spec = attempt.steps[index]
@@ -457,7 +455,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                 and inv_rec is not None
                 and inv_rec.status == PENDING
                 and inv_rec.retry_index != index
-                and index not in stored_done
+                and not completions.done.get(inv_id, 0) >> index & 1
             ):
                 try:
                     data = serde.serialize(result)
@@ -474,7 +472,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                     journals[inv_id].append(entry)
                 else:
                     store_append(inv_id, entry)
-                stored_done.add(index)
+                completions.done[inv_id] = completions.done.get(inv_id, 0) | 1 << index
                 journal.append(entry)
                 # Nothing woke the handler during the closure: it sees this
                 # completion now (``Attempt.see``) ...

@@ -96,7 +96,7 @@ class Recovery:
         while it could not see it) go into ``late``, to be delivered.
         """
         journal = self.store.journal(rec.id)
-        done = self.completions.done[rec.id] = set()
+        done: set[int] = set()
         # One pass for the completions and the commands that may wait on
         # something outside the invocation: a replay starts here.
         waits = []
@@ -106,6 +106,10 @@ class Recovery:
                 done.add(e.target)
             elif kind in _WAITED_FROM_OUTSIDE and e.result is None:
                 waits.append(i)
+        bits = 0
+        for i in done:
+            bits |= 1 << i
+        self.completions.done[rec.id] = bits
         for i in waits:
             if i in done:
                 continue

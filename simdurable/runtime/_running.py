@@ -109,12 +109,10 @@ class Running:
         assert host is not None  # the engine is alive while it runs attempts
         attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind)
         self.attempts[rec.id] = attempt
-        self.trace(
-            "attempt",
-            rec.id,
-            f"attempt {attempt.number} of {rec.target}"
-            + (f" (replaying {len(journal)} entries)" if journal else ""),
-        )
+        # Deferred (formatted when read, as ``rec.target``): a text made now
+        # would be kept by the trace, 70 bytes and more an invocation.
+        self.trace.event((self.trace.clock.now_ms, "attempt", rec.id, "attempt", attempt.number,
+                          rec.service, rec.key, rec.handler, len(journal)))
         ctx = self.make_context(attempt, spec)
         attempt.coro = spec.start(ctx, rec.input)
         return attempt

@@ -160,7 +160,7 @@ class Steps:
             spec.scheduled = True
             scheduler.tasks_run += 1
             inv_id = attempt.rec.id
-            if index in self.completions.done[inv_id]:
+            if self.completions.is_done(inv_id, index):
                 raise _rerun(inv_id, index, spec)
             running = self.running
             running.in_place = attempt

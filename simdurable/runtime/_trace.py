@@ -44,15 +44,25 @@ def _step_text(name: str, index: int) -> str:
     return f'ran step "{name}" #{index}'
 
 
+def attempt_text(number: int, service: str, key: str | None, handler: str,
+                 replaying: int) -> str:
+    """The text of an "attempt" event: which attempt, and how much it replays
+    (the target in parts: the record's own strings, none made for the trace)."""
+    target = f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
+    return f"attempt {number} of {target}" + (
+        f" (replaying {replaying} entries)" if replaying else ""
+    )
+
+
 def _as_is(text: str) -> str:
     return text
 
 
 _FORMS: Final[dict[str, Callable[..., str]]] = {
-    TEXT: _as_is, "command": _command_text, "step": _step_text,
+    TEXT: _as_is, "command": _command_text, "step": _step_text, "attempt": attempt_text,
 }
 # How many args each form takes (after ``t_ms, kind, inv, form``).
-_ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "step": 2}
+_ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "step": 2, "attempt": 5}
 
 
 def events(flat: list[Any]) -> Iterator[Event]:

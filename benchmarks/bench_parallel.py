@@ -112,9 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--examples", type=int, default=1500,
+                        help="examples a check makes (the goal is for a check of over a second)")
     args = parser.parse_args(argv)
     jobs = args.jobs
-    examples = 100 if args.quick else 500
+    examples = 100 if args.quick else args.examples
     rounds = 1 if args.quick else args.rounds
     _check_payments(jobs, 25)  # start the workers
     pool().run(list(range(1, jobs + 1)), "bench_check", MODULE, {"examples": 25, "seed": 0})

@@ -221,8 +221,10 @@ class Report:
             lines.append(f"  faults injected: {fired}")
         if self.closure_runs:
             most = ", ".join(f'"{k}" x{v}' for k, v in self.step_runs.items())
-            reruns = (f"{self.reruns_explained} re-runs, each explained by an injected fault"
-                      if self.reruns_explained else "no re-runs")
+            # A step re-runs after a fault the check injected, or after it raised
+            # and its retry policy ran it again; any other re-run is a violation.
+            reruns = (f"{self.reruns_explained} re-runs, each after an injected fault "
+                      "or a retried failure" if self.reruns_explained else "no re-runs")
             lines.append(
                 f"  exactly-once self-check: {self.closure_runs} step closure runs, {reruns}; "
                 f"most runs of each step in one run: {most}"

@@ -37,6 +37,17 @@ def test_a_sound_handler_passes_and_says_what_was_explored():
     report.raise_if_failed()
 
 
+def test_the_self_check_line_names_both_causes_of_a_re_run():
+    """A step also runs again when it raised and its retry policy retried it, with
+    no fault injected: the summary does not credit every re-run to a fault."""
+    report = sd.Report(target="S/h", input=None, seed=0, closure_runs=3, reruns_explained=1,
+                       step_runs={"charge": 2})
+    assert ("3 step closure runs, 1 re-runs, each after an injected fault or a retried "
+            "failure" in report.summary())
+    quiet = sd.Report(target="S/h", input=None, seed=0, closure_runs=2, step_runs={"a": 1})
+    assert "2 step closure runs, no re-runs" in quiet.summary()
+
+
 def test_a_double_charge_is_shrunk_to_one_crash_between_charge_and_store():
     report = check_shop("checkout_unsafe")
     assert report.kinds == ["duplicate-effect"]

@@ -28,7 +28,8 @@ from typing import Any
 import simdurable as sd
 from simdurable._check import _chooser, _explore
 
-from .bench_sim import explore_all_crashes, named_steps_service, replay_stores
+from .bench_sim import explore_all_crashes, named_steps_service
+from .hotpath import replay_cpu
 
 
 def cpu_once(fn: Callable[[], Any]) -> float:
@@ -54,17 +55,6 @@ def fresh_cpu(svc: sd.Service, repeats: int, calls: int) -> float:
     return median_cpu(go, repeats, calls)
 
 
-def replay_cpu(svc: sd.Service, n: int, repeats: int, calls: int) -> float:
-    times = []
-    for _ in range(repeats + 1):
-        stores = replay_stores(svc, n, calls)
-        start = time.process_time()
-        for store in stores:
-            sd.Simulation([svc], seed=1, store=store).run()
-        times.append((time.process_time() - start) / calls)
-    return statistics.median(times[1:])
-
-
 def crash_table(sizes: tuple[int, ...], repeats: int, check_sizes: tuple[int, ...]) -> None:
     print("### Every crash point of an n-step handler, one run each (CPU time)\n")
     print("| steps | how | runs | CPU ms | ms per crash point / single fault | growth of the "
@@ -79,7 +69,7 @@ def crash_table(sizes: tuple[int, ...], repeats: int, check_sizes: tuple[int, ..
         total = median_cpu(lambda svc=svc, n=n: explore_all_crashes(svc, n), reps)
         calls = max(1, 2000 // n)
         fresh = fresh_cpu(svc, reps, calls)
-        replay = replay_cpu(svc, n, reps, calls)
+        replay = replay_cpu(svc, n, calls, reps)
         per = total / (3 * n)
         # A crash at step k: steps 1..k from scratch, replayed, then k+1..n; on
         # average half of a fault-free run, half a replay, and the other half run.

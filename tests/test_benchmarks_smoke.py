@@ -12,15 +12,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_benchmark_script_runs_on_a_tiny_size(tmp_path: Path) -> None:
-    out = tmp_path / "report.md"
-    data = tmp_path / "report.json"
+def run_benchmark(module: str, *args: str) -> str:
+    """Run ``python -m benchmarks.<module> <args>`` from the project's root; its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--size", "tiny", "--only", "sim",
-         "--markdown", str(out), "--json", str(data)],
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_benchmark_script_runs_on_a_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    data = tmp_path / "report.json"
+    run_benchmark("run", "--size", "tiny", "--only", "sim", "--markdown", str(out),
+                  "--json", str(data))
     text = out.read_text()
     assert "Journaled steps per second" in text
     assert "Exhaustive single-crash exploration" in text
@@ -86,33 +92,21 @@ def test_the_replay_benchmark_runs_on_a_tiny_size() -> None:
 
 
 def test_hot_path_goals_script_runs_on_a_tiny_size() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.hotpath", "--tiny"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "fresh step overhead (100 steps)" in done.stdout
-    assert "fused lone step (A), general (B)" in done.stdout
-    assert "fused step command (A), general (B)" in done.stdout
+    output = run_benchmark("hotpath", "--tiny")
+    assert "fresh step overhead (100 steps)" in output
+    assert "fused lone step (A), general (B)" in output
+    assert "fused step command (A), general (B)" in output
 
 
 def test_exploration_speed_script_runs_on_a_tiny_size() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.explore_speed", "--tiny"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "one `Simulation` per crash point" in done.stdout
-    assert "`check(max_examples=0)`" in done.stdout
-    assert "through `@given`, each draw through `ConjectureData.draw` (before)" in done.stdout
+    output = run_benchmark("explore_speed", "--tiny")
+    assert "one `Simulation` per crash point" in output
+    assert "`check(max_examples=0)`" in output
+    assert "through `@given`, each draw through `ConjectureData.draw` (before)" in output
 
 
 def test_check_goals_script_runs_on_a_tiny_size() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.check_ab", "--one", str(ROOT), "--tiny"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    output = run_benchmark("check_ab", "--one", str(ROOT), "--tiny")
+    figures = json.loads(output.strip().splitlines()[-1])
     assert set(figures) == {"check_s", "single_faults_ms"}
     assert all(value > 0 for value in figures.values())

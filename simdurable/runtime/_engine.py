@@ -59,6 +59,7 @@ from ._scheduler import Scheduler
 from ._status import Status
 from ._steps import NOT_RUN, RAN_PARKED, RESUMED, StepOutcome, StepRequest, Steps
 from ._store import InvocationRecord, Store
+from ._tasks import task_runner
 from ._timers import Timers
 from ._trace import Event, Tracer
 
@@ -149,10 +150,14 @@ class Engine:
             step_lane(steps) if segment_guard is None else None
         )
         self.has_ready = scheduler.has_ready  # asked before every task
+        # Do one ready task. With ``inline_steps=False`` steps come back as
+        # requests. Fused for each task's common case (see _tasks).
+        self.run_task: Callable[[], StepRequest | None] = task_runner(self)
         recovery.load(fresh=True)
 
-    def run_task(self) -> StepRequest | None:
-        """Do one ready task. With ``inline_steps=False`` steps come back as requests."""
+    def general_run_task(self) -> StepRequest | None:
+        """Do one ready task through the parts' general methods (``run_task`` is
+        its fused form, ``_tasks.task_runner``; tests compare the two)."""
         task = self.scheduler.pop()
         kind, inv_id, number, index = task
         if kind == "start":

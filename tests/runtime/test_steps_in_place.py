@@ -116,7 +116,7 @@ async def forever(ctx: sd.Context, n: int) -> int:
 
 def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = False,
         fused: bool = True, fused_command: bool = True, lane: bool = True,
-        **options) -> tuple:
+        fused_tasks: bool = True, **options) -> tuple:
     bank.reset()
     flaky_calls.clear()
     sim = sd.Simulation([seq, obj], seed=seed, faults=plan, externals=[bank],
@@ -128,6 +128,8 @@ def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = Fals
         sim.engine.issue_step = None
     if not lane:
         sim.engine.step_lane = None
+    if not fused_tasks:  # every task through the parts' general methods (not _tasks)
+        sim.engine.run_task = sim.engine.general_run_task
     current[:] = [sim]
     if alone:  # one at a time: their steps, and those of what they start, often run alone
         handles = [sim.invoke("Seq/selfish", 3),
@@ -168,6 +170,8 @@ def test_a_run_is_the_same_with_steps_in_place_or_not(plan_faults, seed, alone, 
     assert in_place == queued
     assert run(plan, seed, True, fused_command=False, **options) == in_place
     assert run(plan, seed, True, lane=False, **options) == in_place
+    assert run(plan, seed, True, fused_tasks=False, **options) == in_place
+    assert run(plan, seed, False, fused_tasks=False, **options) == in_place
     # (the fused form takes the general way at a step a fault may fire at, only)
     assert run(plan, seed, True, fused=False, lane=False, **options) == in_place
 

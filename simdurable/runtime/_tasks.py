@@ -1,0 +1,184 @@
+"""The loop's tasks in their common case, fused: what a crowd of invocations runs.
+
+With other work ready no step runs in place (``_fast.lone_step``): every step
+is a "step" task (its closure runs and its value is stored) then a "resume"
+task (the handler goes on), each taken by the scheduler among the others.
+``Engine.run_task`` used to send both through the parts' general methods:
+``Scheduler.pop``, ``Running.unqueue``, ``Steps.step_task``, ``execute_step``,
+``note_step_ran``, ``finish_step``, ``Completions.deliver``, ``Running.notify``,
+``Attempt.observe``, ``consume_for``, ``see``, ``Running.push_work``; then
+``Lifecycle.resume``, ``advance`` and ``Running.run_segment``. ``task_runner``
+makes the same writes in the same order in one function whose parts are
+bound once per engine, for a step with no fault that could fire at it, an
+ok outcome that its serde stores, and a handler that waits on it alone;
+anything else (a fault, a failed step, a cancellation, a replaying attempt,
+a live host's steps) goes the general way, from before any change or, for an
+outcome, from the point ``finish_step`` would take.
+
+Which task runs next, and so the trace, is the scheduler's choice alone, made
+as ``Scheduler.pop`` makes it. ``tests/runtime/test_crowded_tasks.py`` compares
+runs with this runner and with ``Engine.general_run_task`` on random workloads
+with faults.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ._errors import InternalError, TerminalError
+from ._fast import NOT_AWAITABLE, memory_journals, new_tuple
+from ._invocation import LIVE, StepInfo, current_step
+from ._journal import COMPLETION, Entry, Value
+from ._scheduler import RandomChooser
+from ._store import PENDING
+
+
+def task_runner(engine: Any) -> Callable[[], Any]:
+    """``engine.run_task`` for the common case of each task; see the module
+    docstring. ``engine`` is the ``Engine`` (not imported: it imports this)."""
+    scheduler = engine.scheduler
+    chooser = scheduler.chooser
+    # ``RandomChooser.choose``, inlined below for the same draws
+    random_chooser = chooser if type(chooser) is RandomChooser else None
+    running = engine.running
+    lifecycle = engine.lifecycle
+    steps = engine.steps
+    general_step = steps.step_task
+    finish = steps.finish_step
+    completions = steps.completions
+    invocations = completions.invocations
+    injector = steps.injector
+    trace = steps.trace
+    run_log = steps.run_log
+    store_append = completions.store.append
+    journals = memory_journals(completions.store)
+    set_step = current_step.set
+    reset_step = current_step.reset
+    inline = steps.inline_steps
+
+    def step(inv_id: str, number: int, index: int) -> Any:
+        """A "step" task (``Steps.step_task``, ``execute_step``, ``finish_step``,
+        ``Completions.deliver`` and ``Running.notify`` in one)."""
+        attempt = running.attempts.get(inv_id)
+        if attempt is None or attempt.number != number or not attempt.alive:
+            return None
+        spec = attempt.steps.get(index)
+        if spec is None or index in attempt.done:
+            return None
+        name = spec.name
+        if (
+            not inline
+            or (injector.armed and not injector.spares(name))
+            or completions.done.get(inv_id, 0) >> index & 1
+        ):
+            return general_step(inv_id, number, index)
+        # ``execute_step`` with no fault injected
+        token = set_step(new_tuple(
+            StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine)
+        ))
+        try:
+            result = spec.fn(*spec.args, **spec.kwargs)
+            if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
+                result = steps.run_async(result, name)
+            outcome: tuple[str, Any] = ("ok", result)
+        except TerminalError as err:
+            outcome = ("terminal", err)
+        except Exception as err:  # noqa: BLE001 - step failures are data
+            outcome = ("error", err)
+        finally:
+            reset_step(token)
+        run_log.append((inv_id, index, name, number, attempt.handler))
+        if trace.sink is not None:
+            trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
+        # ``finish_step`` for a value stored at once, else the general way
+        rec = invocations.by_id.get(inv_id)
+        if (
+            outcome[0] != "ok"
+            or not attempt.alive
+            or attempt.failure is not None
+            or running.attempts.get(inv_id) is not attempt
+            or (injector.armed and not injector.spares(name))
+            or rec is None
+            or rec.status != PENDING
+            or rec.retry_index == index
+            or completions.done.get(inv_id, 0) >> index & 1
+            or running.in_place is not None
+        ):
+            finish(attempt, index, spec, outcome)
+            return None
+        try:
+            data = spec.serde.serialize(result)
+        except (TypeError, ValueError, OverflowError):
+            finish(attempt, index, spec, outcome)  # says it cannot be stored
+            return None
+        # ``Completions.deliver``
+        completion = new_tuple(Value, (data,))
+        entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
+                                  scheduler.now_ms, -1, ""))
+        if journals is not None:
+            journals[inv_id].append(entry)
+        else:
+            store_append(inv_id, entry)
+        completions.done[inv_id] = completions.done.get(inv_id, 0) | 1 << index
+        # ``Running.notify`` and ``Attempt.observe``
+        if attempt.state is not LIVE:
+            running.notify(inv_id, entry)
+            return None
+        journal = attempt.journal
+        journal.append(entry)
+        waiting = attempt.waiting
+        if waiting is None or attempt.resume_scheduled:
+            return None  # it sees the entry at its next wait or command
+        if (
+            attempt.cursor == len(journal) - 1
+            and waiting.indices == (index,)
+            and not attempt.cancel_pending
+        ):
+            # ``consume_for``: the one notification it has not seen satisfies its wait
+            attempt.cursor += 1
+            attempt.done[index] = completion  # ``Attempt.see``
+            attempt.steps.pop(index, None)
+        elif not attempt.consume_for(waiting):
+            return None
+        attempt.resume_scheduled = True
+        running.push_work(("resume", inv_id, number, 0))
+        return None
+
+    def run_task() -> Any:
+        """``Engine.general_run_task``: one ready task, the chooser picking it."""
+        # ``Scheduler.pop``
+        scheduler.tasks_run += 1
+        if scheduler.tasks_run >= scheduler.collect_at:
+            scheduler.collect_at = scheduler.tasks_run + scheduler.collect_every
+            gc.collect(0)
+        ready = scheduler.ready
+        n = len(ready)
+        if n == 1:
+            task = ready.pop()
+        else:
+            if random_chooser is not None:
+                getrandbits = random_chooser.rng.getrandbits
+                k = n.bit_length()
+                i = getrandbits(k)
+                while i >= n:
+                    i = getrandbits(k)
+            else:
+                i = chooser.choose(n, "schedule")
+            scheduler.decisions += 1
+            task = ready.pop(i)
+        kind, inv_id, number, index = task
+        if kind == "start":
+            lifecycle.start(inv_id)
+            return None
+        running.unqueue(inv_id, number)
+        if kind == "step":
+            return step(inv_id, number, index)
+        if kind == "resume":
+            lifecycle.resume(inv_id, number)
+            return None
+        raise InternalError(f"unknown task {task!r}")  # pragma: no cover - tasks are built here
+
+    return run_task

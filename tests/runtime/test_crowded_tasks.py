@@ -1,0 +1,111 @@
+"""Tasks among many: a crowd of invocations takes the fused task runner
+(``runtime/_tasks.py``) for each task's common case, and every run is the same,
+task for task, as through the parts' general methods (``Engine.general_run_task``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import simdurable as sd
+from simdurable.runtime._tasks import task_runner
+
+from .test_steps_in_place import bank, current, flaky_calls, obj, seq
+
+crowd = sd.Service("Crowd")
+
+
+def add(i: int) -> int:
+    return i + 1
+
+
+@crowd.handler()
+async def five(ctx: sd.Context, x: int) -> int:
+    for _ in range(5):
+        x = await ctx.run_typed("step", add, i=x)
+    return x
+
+
+@crowd.handler()
+async def mixed(ctx: sd.Context, x: int) -> list:
+    a = await ctx.run_typed("first", add, i=x)
+    both = await sd.gather(ctx.run_typed("left", add, i=a), ctx.run_typed("right", add, i=a))
+    await ctx.sleep(timedelta(milliseconds=x % 3))
+    b = await ctx.run_typed("after-sleep", lambda: [a, x])
+    return [await f for f in both] + b
+
+
+def crowded(plan: sd.FaultPlan | None, seed: int, fused: bool, n: int = 12,
+            **options: object) -> tuple:
+    bank.reset()
+    flaky_calls.clear()
+    sim = sd.Simulation([crowd, seq, obj], seed=seed, faults=plan, externals=[bank],
+                        max_steps=20_000, **options)
+    if not fused:
+        sim.engine.run_task = sim.engine.general_run_task
+    current[:] = [sim]
+    handles = []
+    for i in range(n):
+        handles.append(sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain")[i % 3], i))
+    sim.run()
+    results = [h.result() if h.status == "completed" else h.status for h in sim.invocations()]
+    journals = [[(e.kind, e.name, e.data, e.result, e.target, e.at_ms) for e in sim.journal(h)]
+                for h in handles]
+    return (sim.trace(), journals, results, sim.engine.tasks_run, sim.engine.step_run_log,
+            sim.scheduler.decisions)
+
+
+phases = st.sampled_from(["before", "effect-done", "after-store"])
+faults = st.one_of(
+    st.builds(lambda i, p: sd.Fault("crash", index=i, phase=p), st.integers(0, 12), phases),
+    st.builds(lambda s, p: sd.Fault("crash", step=s, phase=p),
+              st.sampled_from(["step", "left", "after-sleep", "s2", "flaky", "pay"]), phases),
+    st.builds(lambda i: sd.Fault("suspend", index=i, phase="after-store"), st.integers(0, 12)),
+    st.builds(lambda s: sd.Fault("fail", step=s), st.sampled_from(["step", "right", "s1"])),
+    st.builds(lambda s, ms: sd.Fault("delay", step=s, by_ms=ms),
+              st.sampled_from(["step", "left"]), st.integers(1, 5)),
+    st.builds(lambda t: sd.Fault("restart", at_ms=t), st.integers(0, 30)),
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(faults, max_size=3), st.integers(0, 2**16), st.booleans(), st.booleans())
+def test_a_crowded_run_is_the_same_through_the_fused_tasks_or_the_general_ones(
+        plan_faults, seed, strict, suspend):
+    plan = sd.FaultPlan(tuple(plan_faults))
+    options = {"strict": strict, "always_suspend": suspend}
+    fused = crowded(plan, seed, True, **options)
+    assert crowded(plan, seed, False, **options) == fused
+    assert crowded(plan, seed, True, **options) == fused  # and the same seed, the same run
+
+
+def test_plain_steps_in_a_crowd_take_the_fused_step_task():
+    """Each step of a crowd of plain handlers runs as a fused "step" task (not
+    ``Steps.step_task``); a step a fault may fire at goes the general way."""
+    runs = []
+    for fused in (True, False):
+        sim = sd.Simulation([crowd], seed=5, faults=sd.FaultPlan((
+            sd.Fault("fail", step="right", times=1),)))
+        general = sim.engine.steps.step_task
+        names: list[str] = []
+
+        def counted(inv_id, number, index, general=general, names=names, sim=sim):
+            names.append(sim.engine.running.attempts[inv_id].steps[index].name)
+            return general(inv_id, number, index)
+
+        sim.engine.steps.step_task = counted  # type: ignore[method-assign]
+        sim.engine.run_task = (task_runner(sim.engine) if fused
+                               else sim.engine.general_run_task)
+        handles = [sim.invoke("Crowd/five", i) for i in range(4)]
+        handles += [sim.invoke("Crowd/mixed", i) for i in range(4)]
+        sim.run()
+        assert [h.result() for h in handles] == [i + 5 for i in range(4)] + [
+            [i + 2, i + 2, i + 1, i] for i in range(4)]
+        runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log))
+        if fused:
+            assert set(names) == {"right"}, names  # the step a fault may fire at
+        else:
+            assert {"step", "first", "left", "right"} <= set(names)
+    assert runs[0] == runs[1]

@@ -34,6 +34,7 @@ from .runtime._errors import (
     StuckError,
 )
 from .runtime._faults import (
+    _NO_FAULTS,
     AFTER_STORE,
     CRASH,
     EFFECT_DONE,
@@ -170,7 +171,7 @@ def handlers_and_specs(services: Any) -> tuple[Handlers, Specs]:
 
 def coerce_plan(faults: FaultPlan | str | Iterable[Fault] | None) -> FaultPlan:
     if faults is None:
-        return FaultPlan()
+        return _NO_FAULTS
     if isinstance(faults, FaultPlan):
         return faults
     if isinstance(faults, str):
@@ -199,6 +200,8 @@ def check_seed(seed: object) -> int:
 
 def check_externals(externals: object) -> list[FakeExternal]:
     """``externals`` as a list of fakes, or a TypeError saying what to pass."""
+    if type(externals) is tuple and not externals:  # the default
+        return []
     if isinstance(externals, FakeExternal):
         raise TypeError(f"externals must be a list of FakeExternal objects: pass "
                         f"[{externals.name}], not the fake itself")

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from ._commands import Commands
 from ._completions import Completions
@@ -65,6 +65,30 @@ from ._trace import Event, Tracer
 
 # The invocation retry policy when the host sets none (frozen: one for all engines).
 _DEFAULT_RETRY_POLICY: Final = InvocationRetryPolicy()
+
+_T = TypeVar("_T")
+
+
+class _BuiltOnUse(Generic[_T]):
+    """An engine part built when first read, then an attribute like the others.
+
+    A run that never needs the part (no timer, no status asked) never pays
+    for it: a simulation builds an engine for every run it does. Unlike
+    ``functools.cached_property`` (3.11), no lock is taken at the first read.
+    """
+
+    def __init__(self, build: Callable[[Engine], _T]) -> None:
+        self.build = build
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, engine: Engine | None, owner: type | None = None) -> _T:
+        if engine is None:  # pragma: no cover - read on the class
+            raise AttributeError(self.name)
+        part = engine.__dict__[self.name] = self.build(engine)
+        return part
 
 __all__ = [
     "DEFAULT_RETENTION_MS", "Engine", "HandlerSpec", "NOT_RUN", "PROMISE_ALREADY_COMPLETED",
@@ -123,9 +147,7 @@ class Engine:
         self.steps = steps = Steps(invocations, running, lifecycle, completions, crashes,
                                    self.injector, scheduler, tracer, inline_steps=inline_steps,
                                    run_async=run_async)
-        self.timers = Timers(invocations, running, completions, lifecycle, crashes,
-                             scheduler, tracer)
-        self._status = Status(invocations, running, locks, scheduler)
+        # (``timers`` and ``_status``: built when first read, see below.)
 
         self.handlers = handlers
         self.step_run_log = steps.run_log
@@ -155,6 +177,10 @@ class Engine:
         self.run_task: Callable[[], StepRequest | None] = task_runner(self)
         recovery.load(fresh=True)
 
+    # Parts a run may never need: built at their first use.
+    timers: _BuiltOnUse[Timers] = _BuiltOnUse(lambda e: _timers(e))
+    _status: _BuiltOnUse[Status] = _BuiltOnUse(lambda e: _status(e))
+
     def general_run_task(self) -> StepRequest | None:
         """Do one ready task through the parts' general methods (``run_task`` is
         its fused form, ``_tasks.task_runner``; tests compare the two)."""
@@ -173,6 +199,8 @@ class Engine:
 
     def advance_time(self, until_ms: int | None = None) -> bool:
         """Jump to the next timer (not past ``until_ms``) and fire what is due."""
+        if until_ms is None and self.scheduler.next_deadline() is None:
+            return False  # no timer, no time to reach: nothing to do (the end of most runs)
         return self.timers.advance_time(until_ms)
 
     # -- what hosts ask, answered by the part that owns it -------------------------------
@@ -294,3 +322,12 @@ class Engine:
         """Closure executions per (invocation, journal index): the self-check of
         exactly-once (a stored step must never run again)."""
         return self.steps.runs
+
+
+def _timers(e: Engine) -> Timers:
+    return Timers(e.invocations, e.running, e.completions, e.lifecycle, e.fault_points,
+                  e.scheduler, e.trace)
+
+
+def _status(e: Engine) -> Status:
+    return Status(e.invocations, e.running, e.locks, e.scheduler)

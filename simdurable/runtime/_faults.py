@@ -453,6 +453,11 @@ def make_exception(fault: Fault) -> BaseException:
 
 Explorer = Callable[[FaultPoint], "Fault | None"]
 
+# The plan of a run with no faults, and the step names no fault is aimed at
+# (both immutable: shared by every injector that has them).
+_NO_FAULTS: Final = FaultPlan()
+_NOTHING_AIMED: Final[frozenset[str]] = frozenset()
+
 
 class Injector:
     """Consulted at every fault point; answers with the fault to fire, if any.
@@ -469,18 +474,19 @@ class Injector:
     """
 
     def __init__(self, plan: FaultPlan | None = None, explore: Explorer | None = None) -> None:
-        self.plan = plan if plan is not None else FaultPlan()
+        self.plan = plan if plan is not None else _NO_FAULTS
         self.fired: list[tuple[FaultPoint | None, Fault]] = []
         self._left = [f.times for f in self.plan.faults]
         self._explore = explore
         self._enabled = True
         self.armed = False
-        self.aimed_at: frozenset[str] | None = frozenset()
-        self._rearm()
+        self.aimed_at: frozenset[str] | None = _NOTHING_AIMED
+        if self._left or explore is not None:  # (else disarmed, as it is already)
+            self._rearm()
 
     def _rearm(self) -> None:
         self.armed = self._enabled and (self._explore is not None or any(self._left))
-        self.aimed_at = self._aimed_at() if self.armed else frozenset()
+        self.aimed_at = self._aimed_at() if self.armed else _NOTHING_AIMED
 
     def _aimed_at(self) -> frozenset[str] | None:
         """The step names the faults left can fire at; None: any step or operation

@@ -22,13 +22,19 @@ from ._promises import SIGNALS, Promises, signal_slot
 from ._registry import Registry
 from ._running import Running
 from ._scheduler import Scheduler
-from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
+from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, Store
 
 # Commands whose completion comes from outside the invocation (a timer, a
 # callee, a promise): rebuilt as waiters when the engine (re)loads the store.
 _WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET, SIGNAL, ATTACH})
 
 Late = list[tuple[str, int, Completion]]
+
+
+def _nothing_stored(store: Store) -> bool:
+    """Whether ``store`` is a simulation's memory store with no invocation yet
+    (another store is read, as it may hold anything)."""
+    return type(store) is MemoryStore and not store.has_invocations()
 
 
 class Recovery:
@@ -56,6 +62,12 @@ class Recovery:
 
         ``fresh``: the parts were just built, empty (the engine's first load).
         """
+        if fresh and _nothing_stored(self.store) and not self.scheduler.ready and (
+            self.scheduler.next_deadline() is None
+        ):
+            # A new simulation's own store: nothing to rebuild but the timed faults.
+            self.add_timed_faults()
+            return
         self.scheduler.clear_ready()
         self.scheduler.clear_timers()
         if not fresh:
@@ -81,12 +93,18 @@ class Recovery:
                 self.scheduler.add_timer(rec.run_at_ms, ("deliver", rec.id))
             else:
                 self.lifecycle.enqueue(rec)
+        self.add_timed_faults()
+        for inv_id, index, completion in late:
+            self.completions.deliver(inv_id, index, completion)
+
+    def add_timed_faults(self) -> None:
+        """A timer for each fault the plan fires at a time (those not fired yet)."""
+        if not self.injector.plan:
+            return
         for i, fault in enumerate(self.injector.timed()):
             assert fault.at_ms is not None
             if i not in self.timed_fired:
                 self.scheduler.add_timer(fault.at_ms, ("fault", i))
-        for inv_id, index, completion in late:
-            self.completions.deliver(inv_id, index, completion)
 
     def restore_waits(self, rec: InvocationRecord, late: Late) -> None:
         """Rebuild from its journal what a pending invocation waits on.

@@ -147,6 +147,9 @@ class MemoryStore:
         recs = sorted(self._invocations.values(), key=lambda r: r.seq)
         return [copy_record(r) for r in recs]
 
+    def has_invocations(self) -> bool:
+        return bool(self._invocations)
+
     def journal(self, inv_id: str) -> list[Entry]:
         return list(self._journals.get(inv_id, ()))
 

@@ -111,3 +111,75 @@ def test_the_memory_store_keeps_the_engines_records_and_hands_out_copies():
     # a second simulation over the same store replays from copies of them
     again = sd.Simulation([svc], store=sim.store)
     assert again.engine.record(h.id) is not rec and again.engine.record(h.id) == rec
+
+
+def sleepy_service(name: str) -> sd.Service:
+    from datetime import timedelta
+
+    svc = sd.Service(name)
+
+    @svc.handler()
+    async def nap(ctx: sd.Context, n: int) -> int:
+        n = await ctx.run_typed("before", lambda: n + 1)
+        await ctx.sleep(timedelta(milliseconds=10))
+        return await ctx.run_typed("after", lambda: n * 2)
+
+    return svc
+
+
+def run_naps(svc: sd.Service, faults: object) -> tuple[list[str], list[object]]:
+    sim = sd.Simulation([svc], seed=4, faults=faults)  # type: ignore[arg-type]
+    handles = [sim.invoke(f"{svc.name}/nap", i) for i in range(3)]
+    sim.run()
+    return sim.trace(), [h.result() for h in handles]
+
+
+def test_a_new_simulation_skips_its_first_load_and_runs_as_with_it(monkeypatch):
+    """A new simulation's own store holds nothing to rebuild: only the plan's
+    timed faults get their timers. The run is the one a full load gives."""
+    import simdurable.runtime._recovery as recovery
+    from simdurable.runtime._faults import Fault
+    from simdurable.runtime._invocations import Invocations
+
+    svc = sleepy_service("Naps")
+    plans = [None, "crash(step=after)", [Fault("restart", at_ms=5), Fault("crash", at_ms=12)]]
+    reloads: list[int] = []
+    real_reload = Invocations.reload
+
+    def reload(self: Invocations) -> list:
+        reloads.append(1)
+        return real_reload(self)
+
+    monkeypatch.setattr(Invocations, "reload", reload)
+    skipped = [run_naps(svc, plan) for plan in plans[:2]]
+    assert reloads == []  # nothing read back from the store (a crash reloads nothing either)
+    skipped.append(run_naps(svc, plans[2]))
+    assert len(reloads) == 1  # the restart's
+    loads: list[bool] = []
+    real_load = recovery.Recovery.load
+
+    def load(self: recovery.Recovery, *, fresh: bool = False) -> None:
+        loads.append(fresh)
+        real_load(self, fresh=fresh)
+
+    monkeypatch.setattr(recovery, "_nothing_stored", lambda store: False)
+    monkeypatch.setattr(recovery.Recovery, "load", load)
+    loaded = [run_naps(svc, plan) for plan in plans]
+    assert loaded == skipped
+    assert loads.count(True) == 3 and loads.count(False) >= 1  # the restart's reload
+    assert any("restart" in line for line in skipped[2][0])
+    assert sum("crash" in line for line in skipped[2][0]) >= 1
+
+
+def test_a_run_without_timers_never_builds_the_timer_part():
+    sim = sd.Simulation([make_service("NoTimer")])
+    h = sim.invoke("NoTimer/hello", "ann")
+    sim.run()
+    assert h.result() == "hello ann"
+    assert "timers" not in vars(sim.engine) and "_status" not in vars(sim.engine)
+    assert h.status == "completed" and "_status" in vars(sim.engine)
+    naps = sd.Simulation([sleepy_service("Timer")])
+    handle = naps.invoke("Timer/nap", 1)
+    naps.run()
+    assert handle.result() == 4 and naps.now() == 0.01
+    assert "timers" in vars(naps.engine)

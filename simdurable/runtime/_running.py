@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from ._errors import HandlerError, TerminalError
 from ._invocation import LIVE, PARKED, Abort, Attempt, EngineView, Wait
-from ._journal import CANCELLED, Entry, Value, failure_of
+from ._journal import CANCELLED, Entry, Value, failure_of, without_addresses
 from ._registry import HandlerSpec
 from ._scheduler import Scheduler
 from ._store import InvocationRecord, Store
@@ -39,7 +39,7 @@ GONE: Final = "gone"  # its attempt had already ended: nothing to do
 Segment = tuple[str, Any]
 
 def describe_exception(exc: BaseException) -> str:
-    return repr(exc)
+    return without_addresses(repr(exc))
 
 # Frames in files under this folder are simdurable's own, not the user's.
 _OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -60,7 +60,7 @@ def user_traceback(exc: BaseException) -> str:
     """``exc``'s traceback through the user's code only, as Python prints it."""
     lines = traceback.format_list(user_frames(exc))
     lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines).rstrip()
+    return without_addresses("".join(lines).rstrip())
 
 def close(coro: Coroutine[Any, Any, Any]) -> None:
     """Close a handler's coroutine unless it is running (or already closed)."""

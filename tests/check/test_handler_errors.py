@@ -92,6 +92,45 @@ def test_a_retry_loop_names_its_line_from_data_not_from_the_words_at_in_its_mess
     assert v.source == f"test_handler_errors.py:{name.__code__.co_firstlineno + 2}"
 
 
+_KEPT: list[_Box] = []  # kept alive: every run's box has an address of its own
+fresh_boxes = sd.Service("FreshBoxes")
+
+
+def _fresh_box() -> _Box:
+    _KEPT.append(_Box())
+    return _KEPT[-1]
+
+
+@fresh_boxes.handler()
+async def broken(ctx: sd.Context) -> None:
+    await ctx.run_typed("look", lambda: 1)
+    raise ValueError(f"cannot use {_fresh_box()!r}")
+
+
+@fresh_boxes.handler()
+async def refused(ctx: sd.Context) -> None:
+    await ctx.run_typed("look", lambda: 1)
+    raise sd.TerminalError(f"refused {_fresh_box()!r}")
+
+
+def test_an_object_named_in_an_error_is_not_taken_for_nondeterminism():
+    # Each run raises with a new object's address in its message: masked, the
+    # twin runs read the same, so only the real finding is reported.
+    report = sd.check(services=[fresh_boxes], invoke="FreshBoxes/broken", hash_seeds=())
+    assert report.kinds == ["retry-loop"]
+    assert "_Box object at 0x…>" in report.violations[0].message
+    again = sd.check(services=[fresh_boxes], invoke="FreshBoxes/broken", hash_seeds=())
+    assert again.render() == report.render()
+    report = sd.check(services=[fresh_boxes], invoke="FreshBoxes/refused", max_examples=10,
+                      hash_seeds=())
+    assert report.ok, report.render()
+    sim = sd.Simulation([fresh_boxes])
+    h = sim.invoke("FreshBoxes/refused")
+    sim.run()
+    with pytest.raises(sd.TerminalError, match=r"refused <.*_Box object at 0x…>"):
+        h.result()
+
+
 def test_a_never_ending_handler_is_stuck_after_one_run():
     report = sd.check(services=[buggy], invoke="Buggy/forever", max_steps=3_000)
     assert report.kinds == ["stuck"]

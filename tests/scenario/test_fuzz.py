@@ -152,6 +152,8 @@ BASE = "services: examples.payments:services\ninvoke:\n  - target: Payments/pay\
     (BASE + 'name: "abc\n', "5:1", "found unexpected end of stream .while scanning a quoted "
                                    "scalar at 4:7"),
     ("", "1:1", "the file is empty"),
+    (BASE + "explore: {max_examples: 1000001}\n", "4:25",
+     "explore.max_examples: got 1000001; must be at most 1000000"),
 ])
 def test_each_kind_of_bad_input_is_refused_at_its_position(
     text: str | bytes, where: str, message: str,
@@ -159,6 +161,13 @@ def test_each_kind_of_bad_input_is_refused_at_its_position(
     with pytest.raises(ScenarioError, match=message) as caught:
         parse_scenario(text, "bad.yaml")
     assert str(caught.value).startswith(f"bad.yaml:{where}"), str(caught.value)
+
+
+def test_a_scenario_explores_as_many_examples_as_the_command_line_allows() -> None:
+    from simdurable._check._parallel import MAX_EXAMPLES
+
+    sc = parse_scenario(BASE + f"explore: {{max_examples: {MAX_EXAMPLES}}}\n", "big.yaml")
+    assert sc.explore_examples == MAX_EXAMPLES
 
 
 def test_explore_runs_check_once_per_distinct_target_and_input(monkeypatch: Any) -> None:

@@ -202,12 +202,15 @@ def test_the_workers_start_as_the_check_begins(monkeypatch: pytest.MonkeyPatch):
         return await ctx.run_typed("greet", lambda: f"hi {name}")
 
     pool().close()
+    # (under pytest-xdist another thread runs: no fork, the warm workers take the parts)
+    forks = _workers.can_fork()
     sd.check(services=[local], invoke="Local/hello", input="ada", max_examples=5, jobs=3)
     check_shop("checkout", max_examples=5)  # jobs=1: the hash-seed workers
     check_shop("checkout", max_examples=5, jobs=3)  # parts in workers forked from here
     monkeypatch.setattr(_workers, "can_fork", lambda: False)
     check_shop("checkout", max_examples=5, jobs=3)  # parts in the warm workers
-    assert running == [[], [1, 2], [1, 2], [1, 2, 3]]  # none for services they cannot import
+    # none for services they cannot import
+    assert running == [[], [1, 2], [1, 2] if forks else [1, 2, 3], [1, 2, 3]]
 
 
 def test_a_worker_started_for_another_import_path_is_replaced(tmp_path, monkeypatch):

@@ -134,12 +134,19 @@ def _no_collections(scheduler: Scheduler) -> _NoCollections:
 Handlers = dict[tuple[str, str], Handler]
 Specs = dict[tuple[str, str], HandlerSpec]
 
+# A target resolved over a list of services: (service, key, handler name, the
+# handler, its spec).
+Resolved = tuple[str, "str | None", str, Handler, HandlerSpec]
+Targets = dict[str, Resolved]
+_TARGETS_RESOLVED_MAX: Final = 1024
+
 # The handlers and specs of the lists of services the last Simulations were built
 # over, by the services' ids (each entry holds its services, so an id is not
-# reused while it is here): ``check`` builds a Simulation for every run, a test
-# often one per case, always over the same services.
+# reused while it is here), with the targets resolved over them: ``check``
+# builds a Simulation for every run, a test often one per case, always over the
+# same services, and submits the same targets to each.
 _COLLECTED: dict[tuple[int, ...], tuple[tuple[tuple[Handler, ...], ...], Handlers, Specs,
-                                        tuple[Any, ...]]] = {}
+                                        tuple[Any, ...], Targets]] = {}
 _COLLECTED_MAX: Final = 8
 
 
@@ -150,23 +157,31 @@ def handlers_and_specs(services: Any) -> tuple[Handlers, Specs]:
     holds the same handler objects (one added, removed or replaced makes them
     anew); restate-sdk services are converted every time.
     """
+    handlers, specs, _ = collected(services)
+    return handlers, specs
+
+
+def collected(services: Any) -> tuple[Handlers, Specs, Targets]:
+    """``handlers_and_specs`` and the targets resolved over them so far (kept
+    with them: a target resolves the same while they are the same)."""
     if not isinstance(services, (list, tuple)) or not all(
         isinstance(svc, _ServiceBase) for svc in services
     ):
         handlers = collect_handlers(services)
-        return handlers, {key: h.spec(None) for key, h in handlers.items()}
+        return handlers, {key: h.spec(None) for key, h in handlers.items()}, {}
     items = tuple(services)
     key = tuple(map(id, items))
     snapshot = tuple(tuple(svc.handlers.values()) for svc in items)
     hit = _COLLECTED.get(key)
     if hit is not None and hit[0] == snapshot:
-        return hit[1], hit[2]
+        return hit[1], hit[2], hit[4]
     handlers = collect_handlers(items)
     specs = {k: h.spec(None) for k, h in handlers.items()}
     if len(_COLLECTED) >= _COLLECTED_MAX:
         del _COLLECTED[next(iter(_COLLECTED))]
-    _COLLECTED[key] = (snapshot, handlers, specs, items)
-    return handlers, specs
+    targets: Targets = {}
+    _COLLECTED[key] = (snapshot, handlers, specs, items, targets)
+    return handlers, specs, targets
 
 
 def coerce_plan(faults: FaultPlan | str | Iterable[Fault] | None) -> FaultPlan:
@@ -355,7 +370,7 @@ class Simulation:
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
-        self._handlers, specs = handlers_and_specs(services)
+        self._handlers, specs, self._targets = collected(services)
         # The events as the engine reports them, their texts deferred (see
         # event_text), one after the other in one flat list (see ``events``).
         self._trace: list[Any] = []
@@ -428,8 +443,16 @@ class Simulation:
         headers: dict[str, str] | None,
         send: bool,
     ) -> InvocationHandle:
-        service, key, handler_name = parse_target(target)
-        handler, spec = self._handler(service, handler_name, key)
+        found = self._targets.get(target) if type(target) is str else None
+        if found is None:
+            service, key, handler_name = parse_target(target)
+            handler, spec = self._handler(service, handler_name, key)
+            if type(target) is str:
+                if len(self._targets) >= _TARGETS_RESOLVED_MAX:
+                    self._targets.clear()
+                self._targets[target] = (service, key, handler_name, handler, spec)
+        else:
+            service, key, handler_name, handler, spec = found
         if raw is not None:
             data = bytes(raw)
         else:
@@ -439,7 +462,7 @@ class Simulation:
                 raise SerializationError(
                     f"the input cannot be serialized for {target}: {err}", handler=target
                 ) from None
-        inv_id = self._engine.submit(
+        inv_id = self._engine.lifecycle.submit(
             service, handler_name, key, data,
             delay_ms=to_ms(delay, 0), idempotency_key=idempotency_key, headers=headers,
             send=send, spec=spec,
@@ -596,8 +619,11 @@ class Simulation:
 
     def _summary(self) -> RunSummary:
         engine = self._engine
-        if all(rec.status == COMPLETED for rec in engine.invocations.by_id.values()):
-            return RunSummary(self.now(), True)  # (no need to sort them)
+        for rec in engine.invocations.by_id.values():
+            if rec.status != COMPLETED:
+                break
+        else:
+            return RunSummary(self.now(), True)  # all finished (no need to sort them)
         waiting = []
         for rec in engine.records():
             if rec.status == COMPLETED:

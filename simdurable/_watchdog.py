@@ -40,7 +40,10 @@ _IDLE_WAKE = 5.0
 
 class _Watchdog:
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # ``enter`` and ``leave`` (twice a run) hold the condition's lock itself:
+        # the same exclusion, without ``Condition.__enter__``'s Python-level calls.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._deadlines: dict[int, float] = {}
         self._fired: set[int] = set()
         self._thread: threading.Thread | None = None
@@ -55,7 +58,7 @@ class _Watchdog:
     def enter(self, seconds: float) -> tuple[int, float | None]:
         """Start this thread's budget; returns what ``leave`` needs."""
         ident = threading.get_ident()
-        with self._cond:
+        with self._lock:
             outer = self._deadlines.get(ident)
             deadline = time.monotonic() + seconds
             if outer is not None:
@@ -70,7 +73,7 @@ class _Watchdog:
 
     def leave(self, ident: int, outer: float | None) -> bool:
         """End this thread's budget; True if it fired (its exception is pending)."""
-        with self._cond:
+        with self._lock:
             if outer is None:
                 self._deadlines.pop(ident, None)
             else:

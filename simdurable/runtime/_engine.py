@@ -204,10 +204,14 @@ class Engine:
         return self.timers.advance_time(until_ms)
 
     # -- what hosts ask, answered by the part that owns it -------------------------------
-    def submit(self, service: str, handler: str, key: str | None, input: bytes,
-               **options: Any) -> str:
+    def submit(self, service: str, handler: str, key: str | None, input: bytes, *,
+               delay_ms: int = 0, idempotency_key: str | None = None,
+               headers: dict[str, str] | None = None, inv_id: str | None = None,
+               send: bool = False, spec: HandlerSpec | None = None) -> str:
         """Create an invocation (or find the one it duplicates); returns its id."""
-        return self.lifecycle.submit(service, handler, key, input, **options)
+        return self.lifecycle.submit(service, handler, key, input, delay_ms=delay_ms,
+                                     idempotency_key=idempotency_key, headers=headers,
+                                     inv_id=inv_id, send=send, spec=spec)
 
     def deduplicated_by(self, service: str, handler: str, key: str | None,
                         idempotency_key: str | None, *, now_ms: int | None = None

@@ -80,16 +80,28 @@ class Lifecycle:
 
     # -- submission --------------------------------------------------------------
     def submit(
-        self, service: str, handler: str, key: str | None, input: bytes, **options: Any
+        self, service: str, handler: str, key: str | None, input: bytes, *,
+        delay_ms: int = 0, idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None, inv_id: str | None = None,
+        send: bool = False, spec: HandlerSpec | None = None,
     ) -> str:
         """Create an invocation (or find the one it duplicates); returns its id.
 
-        ``options`` are those of ``create``.
+        The options are those of ``create``; no closure is made for the
+        follow-up, which runs here once the write is committed.
         """
+        if spec is None:
+            spec = self.registry.resolve(service, handler, key)
         with self.store.atomic():
-            inv_id, follow_up = self.create(service, handler, key, input, **options)
-        follow_up()
-        return inv_id
+            rec, new_id, duplicate = self.invocations.new(
+                spec, key, input, delay_ms=delay_ms, idempotency_key=idempotency_key,
+                headers=headers, inv_id=inv_id, caller=None, send=send,
+            )
+        if rec is None:
+            self._absorbed(spec, new_id, key, idempotency_key, None)
+        else:
+            self._schedule(rec, delay_ms, duplicate, None)
+        return new_id
 
     def create(
         self,
@@ -122,33 +134,37 @@ class Lifecycle:
             headers=headers, inv_id=inv_id, caller=caller, send=send,
         )
         if rec is None:
-            def attach() -> None:
-                if spec.kind == "workflow":
-                    self.trace("dedup", new_id, f"workflow {service}/{key} sent again: "
-                                                "previously accepted")
-                else:
-                    self.trace("dedup", new_id, f"idempotency key {idempotency_key!r}")
-                if caller is not None:
-                    self.completions.attach(new_id, caller)
-
-            return new_id, attach
+            found = spec
+            return new_id, lambda: self._absorbed(found, new_id, key, idempotency_key, caller)
         created = rec
+        return new_id, lambda: self._schedule(created, delay_ms, duplicate, caller)
 
-        def schedule() -> None:
-            if caller is not None:
-                self.completions.wait_for(created.id, caller)
-            if duplicate:
-                self.trace("submit", created.id, f"{created.target} (already invoked)")
-                self.complete(created, Failure(409, WORKFLOW_ALREADY_INVOKED))
-                return
-            self.trace("submit", created.id,
-                       f"{created.target}" + (f" delay={delay_ms}ms" if delay_ms else ""))
-            if delay_ms > 0:
-                self.scheduler.add_timer(created.run_at_ms, ("deliver", created.id))
-            else:
-                self.enqueue(created)
+    def _absorbed(self, spec: HandlerSpec, inv_id: str, key: str | None,
+                  idempotency_key: str | None, caller: tuple[str, int] | None) -> None:
+        """A submission an earlier invocation absorbed: say so; a caller waits on it."""
+        if spec.kind == "workflow":
+            self.trace("dedup", inv_id, f"workflow {spec.service}/{key} sent again: "
+                                        "previously accepted")
+        else:
+            self.trace("dedup", inv_id, f"idempotency key {idempotency_key!r}")
+        if caller is not None:
+            self.completions.attach(inv_id, caller)
 
-        return new_id, schedule
+    def _schedule(self, created: InvocationRecord, delay_ms: int, duplicate: bool,
+                  caller: tuple[str, int] | None) -> None:
+        """A new invocation, stored: its caller waits on it, and it starts when due."""
+        if caller is not None:
+            self.completions.wait_for(created.id, caller)
+        if duplicate:
+            self.trace("submit", created.id, f"{created.target} (already invoked)")
+            self.complete(created, Failure(409, WORKFLOW_ALREADY_INVOKED))
+            return
+        self.trace("submit", created.id,
+                   f"{created.target}" + (f" delay={delay_ms}ms" if delay_ms else ""))
+        if delay_ms > 0:
+            self.scheduler.add_timer(created.run_at_ms, ("deliver", created.id))
+        else:
+            self.enqueue(created)
 
     # -- starting attempts -----------------------------------------------------------
     def enqueue(self, rec: InvocationRecord) -> None:

@@ -7,7 +7,7 @@ raises; every other part of the runtime asks it for a handler's spec.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ._errors import InvalidTargetError
@@ -37,14 +37,16 @@ class HandlerSpec:
     # How long after completion a duplicate (same idempotency key; for a
     # workflow's run, same workflow id) still gets this invocation.
     retention_ms: int = DEFAULT_RETENTION_MS
+    # Derived once (read several times for every invocation): whether the
+    # handler's target has a key, and whether it holds that key while it runs.
+    keyed: bool = field(init=False, repr=False, compare=False)
+    exclusive: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def keyed(self) -> bool:
-        return self.service_kind in ("object", "workflow")
-
-    @property
-    def exclusive(self) -> bool:
-        return self.keyed and self.kind in ("exclusive", "workflow", None)
+    def __post_init__(self) -> None:
+        keyed = self.service_kind in ("object", "workflow")
+        object.__setattr__(self, "keyed", keyed)
+        object.__setattr__(self, "exclusive",
+                           keyed and self.kind in ("exclusive", "workflow", None))
 
 
 class Registry:

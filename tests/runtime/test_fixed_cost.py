@@ -183,3 +183,43 @@ def test_a_run_without_timers_never_builds_the_timer_part():
     naps.run()
     assert handle.result() == 4 and naps.now() == 0.01
     assert "timers" in vars(naps.engine)
+
+
+def test_a_target_is_resolved_once_per_list_of_services_and_bad_ones_are_refused_each_time():
+    import pytest
+
+    from simdurable._sim import collected
+    from simdurable.runtime import InvalidTargetError
+
+    svc = make_service("Resolved")
+    ids = []
+    for seed in range(2):
+        sim = sd.Simulation([svc], seed=seed)
+        h = sim.invoke("Resolved/hello", "ann")
+        sim.run()
+        assert h.result() == "hello ann"
+        ids.append(h.id)
+        for bad in ("Resolved/nope", "Resolved/k/hello", "Resolved"):
+            with pytest.raises(InvalidTargetError):
+                sim.invoke(bad, "ann")
+    assert ids[0] == ids[1] == make_id("inv", "Resolved", None, "hello", 1)
+    _, specs, targets = collected([svc])
+    assert list(targets) == ["Resolved/hello"]  # the bad ones are not kept
+    assert targets["Resolved/hello"][4] is specs[("Resolved", "hello")]
+
+
+def test_a_specs_key_and_lock_are_derived_once_and_again_when_replaced():
+    import dataclasses
+
+    from simdurable.runtime._registry import HandlerSpec
+
+    async def start(ctx: object, data: bytes) -> bytes:
+        return data
+
+    shared = HandlerSpec("Cart", "peek", "object", "shared", start)
+    assert shared.keyed and not shared.exclusive
+    assert dataclasses.replace(shared, kind=None).exclusive
+    assert not HandlerSpec("Greeter", "hi", "service", None, start).keyed
+    flow = HandlerSpec("Flow", "run", "workflow", "workflow", start)
+    assert flow.keyed and flow.exclusive
+    assert flow == HandlerSpec("Flow", "run", "workflow", "workflow", start)

@@ -35,6 +35,7 @@ from ..runtime._faults import (
     FaultPoint,
 )
 from ..runtime._invocation import current_step
+from ..runtime._journal import RUN as RUN_OP
 from ..runtime._scheduler import RandomChooser
 
 CRASH_PHASES = (BEFORE, EFFECT_DONE, AFTER_STORE)
@@ -206,6 +207,7 @@ def fast_draw(data: Any) -> Callable[[Any], Any]:
 def _span_draw(conjecture: Any) -> Callable[[Any], Any] | None:
     """``conjecture.draw`` for a nested draw, or None if this Hypothesis lacks its parts."""
     try:
+        from hypothesis.errors import StopTest
         from hypothesis.internal.conjecture.choice import ValueHole
         from hypothesis.strategies._internal.lazy import unwrap_strategies as unwrap
     except ImportError:  # pragma: no cover - an older Hypothesis
@@ -216,12 +218,18 @@ def _span_draw(conjecture: Any) -> Callable[[Any], Any] | None:
     remember = getattr(record, "record_value_for_span", None)
     if (record is None or not hasattr(record, "span_count") or not callable(start)
             or not callable(stop) or not callable(remember)
-            or not hasattr(conjecture, "prefix") or not hasattr(conjecture, "index")):
+            or not hasattr(conjecture, "prefix") or not hasattr(conjecture, "index")
+            or not hasattr(conjecture, "frozen") or not hasattr(conjecture, "testcounter")):
         return None
     full = conjecture.draw
     parts: dict[Any, tuple[int, Callable[[Any], Any]]] = {}
 
     def draw(strategy: Any) -> Any:
+        if conjecture.frozen:
+            # The test case ran out of choices (an overrun) and its StopTest
+            # was swallowed on the way out: by a handler's ``finally:`` that
+            # awaits, which suspends the handler there. Stop again.
+            raise StopTest(conjecture.testcounter)
         known = parts.get(strategy)
         if known is None:
             unwrapped: Any = unwrap(strategy)  # type: ignore[no-untyped-call]
@@ -260,6 +268,13 @@ def data_draw(data: Any, fetch: Callable[[Any], Any] | None = None) -> Draw:
     return draw
 
 
+# The fault points of one command in one attempt, in the order a run passes
+# them (``GROUP_OF[op]``: a step's four, another command's two). They are
+# decided together, by one draw at the first of them the attempt reaches.
+GROUPED = (BEFORE, STEP_PHASE, EFFECT_DONE, AFTER_STORE)
+_COMMAND_POINTS = (BEFORE, AFTER_STORE)
+
+
 @dataclass
 class DataExplorer:
     """Proposes faults at fault points within a swarm mix.
@@ -267,6 +282,15 @@ class DataExplorer:
     ``draw`` comes from Hypothesis data (``data_draw``), or from a seeded RNG
     when ``check`` runs inside the user's own ``@given`` test, where a nested
     Hypothesis run is not allowed.
+
+    One draw decides the crash and step fault points of one command in one
+    attempt (before, the step itself, effect done, after the store): whether
+    any fires, and which, at the swarm's rate for each point. A draw is the
+    largest part of a fault point's cost in a check (Hypothesis records,
+    spans and mutates every one), and most commands get no fault: a step's
+    four points cost one draw instead of up to four. Shrinking a draw to 0
+    still removes the command's fault. A response lost and a timer's delay
+    are drawn at their own points.
     """
 
     draw: Draw
@@ -280,6 +304,9 @@ class DataExplorer:
     # reference run's ``RecordingExplorer.bounds``), and the failed ones so far.
     bounds: dict[tuple[str, int], int] = field(default_factory=dict)
     failed: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Each command's decision, by (invocation, index, attempt): the phase and
+    # kind of the fault still to fire at one of its points, or None.
+    planned: dict[tuple[str, int, int], tuple[str, str] | None] = field(default_factory=dict)
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         # Unwatched by strict mode, as every draw (see ``DataChooser.choose``).
@@ -303,10 +330,9 @@ class DataExplorer:
                 self.terminal = True
         return fault
 
-    def _propose(self, point: FaultPoint) -> Fault | None:
-        if self.used >= self.swarm.budget:
-            return None
-        kinds = [k for k in KINDS_AT.get(point.phase, ()) if k in self.swarm.kinds]
+    def _kinds(self, point: FaultPoint, phase: str) -> list[str]:
+        """The swarm's kinds that may fire at ``phase`` of ``point``'s command."""
+        kinds = [k for k in KINDS_AT.get(phase, ()) if k in self.swarm.kinds]
         if TERMINAL in kinds and ((point.invocation, point.index) in self.ran
                                   or self.terminal):
             # A step fails for good before its effect, not after an earlier
@@ -314,6 +340,58 @@ class DataExplorer:
             # per run: the steps after a failure are mostly its compensation,
             # which failing for good too is a fault to ask for, not a default.
             kinds.remove(TERMINAL)
+        return kinds
+
+    def _propose(self, point: FaultPoint) -> Fault | None:
+        phase = point.phase
+        if phase not in GROUPED:
+            return self._propose_alone(point)
+        key = (point.invocation, point.index, point.attempt)
+        if key in self.planned:
+            plan = self.planned[key]
+            if plan is None or plan[0] != phase:
+                return None
+            self.planned[key] = None
+            return make_fault(plan[1], point, self.draw, self.delays)
+        plan = self._plan(point)
+        self.planned[key] = plan
+        if plan is None or plan[0] != phase:
+            return None
+        self.planned[key] = None
+        return make_fault(plan[1], point, self.draw, self.delays)
+
+    def _plan(self, point: FaultPoint) -> tuple[str, str] | None:
+        """One draw for the points of ``point``'s command from this one on."""
+        if self.used >= self.swarm.budget:
+            return None
+        phases = GROUPED if point.op == RUN_OP else _COMMAND_POINTS
+        rest = phases[phases.index(point.phase):] if point.phase in phases else (point.phase,)
+        choices = [(p, kinds) for p in rest if (kinds := self._kinds(point, p))]
+        if not choices:
+            return None
+        m = len(choices)
+        # Each point fires at the swarm's rate, so the command does at 1 - (1 - rate)^m.
+        fires = max(1, round(_RES * (1 - (1 - self.swarm.rate) ** m)))
+        threshold = _RES - fires
+        value = self.draw(_RES)
+        if value < threshold:
+            return None
+        # Which point, and which kind there, from the same value: consecutive
+        # values take the (point, kind) pairs in turn, so that every pair is
+        # about as likely (Hypothesis favours the ends of a range: a value
+        # cut into one block per pair would favour the last one; another
+        # draw would favour the first).
+        pairs = [(p, k) for p, kinds in choices for k in kinds]
+        phase, kind = pairs[(value - threshold) % len(pairs)]
+        self.used += 1
+        self.terminal = self.terminal or kind == TERMINAL
+        return phase, kind
+
+    def _propose_alone(self, point: FaultPoint) -> Fault | None:
+        """A fault point drawn on its own: a lost response, a timer's delay."""
+        if self.used >= self.swarm.budget:
+            return None
+        kinds = self._kinds(point, point.phase)
         if not kinds:
             return None
         threshold = _RES - max(1, round(_RES * self.swarm.rate))

@@ -751,13 +751,14 @@ class Exploration:
     def _hypothesis_round(self, max_examples: int, known: set[str], hypothesis_seed: int
                           ) -> tuple[int, Any]:
         from hypothesis import HealthCheck, Phase, Verbosity, settings, strategies as st
-        from hypothesis.errors import Flaky
+        from hypothesis.errors import Flaky, StopTest
 
         state: dict[str, Any] = {"n": 0, "last": None}
         seeds = st.integers(0, 2**32 - 1)
 
         def example(data: Any) -> None:
             state["n"] += 1
+            conjecture = getattr(data, "conjecture_data", data)
             draw = fast_draw(data)
             seed = draw(seeds)
             moments = self.draw_moments(data_draw(data, draw))
@@ -773,6 +774,9 @@ class Exploration:
             # skipped there, and the final example is replayed in ``_settle``.
             facts, violations = self.run(seed, chooser=chooser, explorer=explorer, again=again,
                                          rerun=state["last"] is None, moments=moments)
+            if getattr(conjecture, "frozen", False):
+                # It overran, and the handler swallowed the StopTest (see ``_span_draw``).
+                raise StopTest(conjecture.testcounter)
             new = [v for v in violations if v.kind not in known]
             if new:
                 state["last"] = (facts, new, chooser, swarm)

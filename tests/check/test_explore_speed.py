@@ -10,7 +10,7 @@ from hypothesis.strategies._internal.core import DataObject
 import simdurable as sd
 from examples import shop
 from simdurable._check import _chooser, _explore
-from simdurable.runtime._faults import FaultPlan
+from simdurable.runtime._faults import FaultPlan, FaultPoint
 
 ORDER = {"item": "book", "amount": 10}
 
@@ -95,3 +95,70 @@ def test_only_an_engine_of_the_expected_shape_runs_the_examples() -> None:
     assert _explore._engine_fits(ConjectureRunner)
     assert not _explore._engine_fits(Older)
     assert not _explore._engine_fits(object)
+
+
+def _points(op: str, phases: tuple[str, ...], index: int = 0, attempt: int = 1
+            ) -> list[FaultPoint]:
+    return [FaultPoint(p, "inv", "Shop/checkout", index, "charge", op, attempt, 0)
+            for p in phases]
+
+
+STEP_POINTS = ("before", "step", "effect-done", "after-store")
+
+
+def test_one_draw_decides_the_fault_points_of_a_command() -> None:
+    draws: list[int] = []
+
+    def draw(n: int) -> int:
+        draws.append(n)
+        return 0  # no fault
+
+    every_kind = _chooser.Swarm(frozenset(_chooser.KINDS_AT["before"] + _chooser.KINDS_AT["step"]
+                                          + ("lose-response",)), 0.3, 6)
+    e = _chooser.DataExplorer(draw, every_kind)
+    assert [e(p) for p in _points("run", STEP_POINTS)] == [None] * 4
+    assert draws == [256]  # a step's four points: one draw
+    assert [e(p) for p in _points("set", ("before", "after-store"), index=2)] == [None] * 2
+    assert draws == [256, 256]
+    # A step run again in a later attempt (its command is in the journal):
+    # its points from the step on are one more decision, of that attempt.
+    assert [e(p) for p in _points("run", STEP_POINTS[1:], attempt=2)] == [None] * 3
+    assert len(draws) == 3
+    # A lost response is drawn at its own point.
+    assert e(_points("pay.charge", ("lose-response",))[0]) is None
+    assert len(draws) == 4
+    assert len(e.log) == 10  # every point is logged, for the self-check's twin
+
+
+def test_the_drawn_fault_fires_at_its_point_of_the_command_and_nowhere_else() -> None:
+    crashes = _chooser.Swarm(frozenset({"crash"}), 0.3, 6)
+    # A step's points with a crash kind: before, effect-done, after-store (the
+    # step itself has none). Each fires at 0.3: the command at 1 - 0.7**3.
+    threshold = 256 - round(256 * (1 - 0.7 ** 3))
+    for offset, where in ((0, "before"), (1, "effect-done"), (2, "after-store"),
+                          (3, "before")):
+        e = _chooser.DataExplorer(lambda n, v=threshold + offset: v, crashes)
+        fired = [(p.phase, f.kind) for p in _points("run", STEP_POINTS)
+                 if (f := e(p)) is not None]
+        assert fired == [(where, "crash")], (offset, fired)
+        assert e.used == 1
+    # Under the threshold nothing fires; the budget is spent on faults only.
+    e = _chooser.DataExplorer(lambda n: threshold - 1, crashes)
+    assert all(e(p) is None for p in _points("run", STEP_POINTS)) and e.used == 0
+
+
+def test_a_draw_after_the_test_case_overran_stops_it_again() -> None:
+    """A handler whose ``finally:`` awaits swallows the StopTest of an
+    overrun (it suspends there): the next draw, in the scheduler or at a
+    fault point, must stop the test case again, not fail on frozen data."""
+    from hypothesis import strategies as st
+    from hypothesis.errors import StopTest
+    from hypothesis.internal.conjecture.data import ConjectureData
+
+    data = ConjectureData.for_choices([3])
+    draw = _chooser.fast_draw(data)
+    assert draw(st.integers(0, 9)) == 3
+    for _ in range(2):
+        with pytest.raises(StopTest) as stopped:
+            draw(st.integers(0, 9))
+        assert stopped.value.testcounter == data.testcounter and data.frozen

@@ -171,7 +171,8 @@ def collected(services: Any) -> tuple[Handlers, Specs, Targets]:
         return handlers, {key: h.spec(None) for key, h in handlers.items()}, {}
     items = tuple(services)
     key = tuple(map(id, items))
-    snapshot = tuple(tuple(svc.handlers.values()) for svc in items)
+    snapshot = ((tuple(items[0].handlers.values()),) if len(items) == 1
+                else tuple(tuple(svc.handlers.values()) for svc in items))
     hit = _COLLECTED.get(key)
     if hit is not None and hit[0] == snapshot:
         return hit[1], hit[2], hit[4]
@@ -364,7 +365,7 @@ class Simulation:
             raise ValueError(f"wall_budget must be a number of seconds > 0 or None, "
                              f"not {wall_budget!r}")
         self.wall_budget = wall_budget
-        self.seed = check_seed(seed)
+        self.seed = seed if type(seed) is int and seed >= 0 else check_seed(seed)
         self.strict = strict
         self.externals = check_externals(externals)
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
@@ -393,7 +394,7 @@ class Simulation:
             run_async=StepLoop().run,
             always_suspend=always_suspend,
         )
-        self._engine.max_tasks = max_steps
+        self.scheduler.max_tasks = max_steps  # (``Engine.max_tasks``)
         self.scheduler.max_journal = max_journal
         self.scheduler.max_invocations = max_invocations
 

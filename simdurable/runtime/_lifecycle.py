@@ -169,7 +169,10 @@ class Lifecycle:
     # -- starting attempts -----------------------------------------------------------
     def enqueue(self, rec: InvocationRecord) -> None:
         """Queue ``rec`` for its key; start it when it holds the key and is due."""
-        if self.locks.join(rec):
+        # (a handler that takes no key's lock starts when due, without asking the locks)
+        if not self.registry.handlers[(rec.service, rec.handler)].exclusive or (
+            self.locks.join(rec)
+        ):
             self.start_when_due(rec)
 
     def start_when_due(self, rec: InvocationRecord) -> None:
@@ -180,15 +183,15 @@ class Lifecycle:
 
     def start(self, inv_id: str) -> None:
         """A "start" task: a new attempt, if the invocation may have one now."""
-        rec = self.invocations.get(inv_id)
+        rec = self.invocations.by_id.get(inv_id)
         if rec is None or rec.status != PENDING or inv_id in self.running.attempts:
             return
-        if not self.locks.holds(rec):
+        spec = self.registry.handlers[(rec.service, rec.handler)]
+        if spec.exclusive and not self.locks.holds(rec):
             return
         if rec.run_at_ms > self.scheduler.now_ms:
             self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
             return
-        spec = self.registry.spec_of(rec)
         rec.attempts += 1
         self.invocations.put(rec)
         attempt = self.running.open(rec, spec)
@@ -294,6 +297,8 @@ class Lifecycle:
 
     def release(self, rec: InvocationRecord) -> None:
         """``rec`` gives up its key; the next invocation queued for it starts."""
+        if not self.registry.handlers[(rec.service, rec.handler)].exclusive:
+            return  # it held none
         head = self.locks.release(rec)
         if head is not None:
             self.start_when_due(self.invocations.record(head))

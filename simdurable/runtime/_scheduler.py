@@ -71,6 +71,14 @@ class FirstChooser:
         return False
 
 
+def _timer_order(timer: tuple[int, int, Any]) -> tuple[int, int]:
+    return timer[0], timer[1]
+
+
+# Never added to (``add_timer`` makes a scheduler its own list first).
+_NO_TIMERS: SortedList = SortedList(key=_timer_order)
+
+
 class Scheduler:
     """Ready tasks and timers on a virtual clock measured in milliseconds."""
 
@@ -80,7 +88,10 @@ class Scheduler:
         # Tasks ready to run, in the order they became ready (read directly on
         # the hot path: see ``Steps.run_lone_step``).
         self.ready: list[Any] = []
-        self._timers: SortedList = SortedList(key=lambda t: (t[0], t[1]))
+        # The timers, ``(due_ms, seq, payload)`` in order: the shared empty list
+        # until the first is added (many runs have none, and a sorted list
+        # costs about a microsecond to make).
+        self._timers: SortedList = _NO_TIMERS
         self._timer_seq = 0
         self.decisions = 0
         # Tasks taken so far (``pop`` and steps run in place); a host stops its
@@ -135,6 +146,8 @@ class Scheduler:
         self.ready = [t for t in self.ready if not predicate(t)]
 
     def add_timer(self, due_ms: int, payload: Any) -> None:
+        if self._timers is _NO_TIMERS:
+            self._timers = SortedList(key=_timer_order)
         self._timer_seq += 1
         self._timers.add((max(due_ms, self.now_ms), self._timer_seq, payload))
 
@@ -154,7 +167,8 @@ class Scheduler:
         return [(due, payload) for due, _, payload in self._timers]
 
     def clear_timers(self) -> None:
-        self._timers.clear()
+        if self._timers:  # (never the shared empty list's)
+            self._timers.clear()
 
     def jump_to(self, t_ms: int) -> None:
         """Move the clock forward; going backwards is a bug."""

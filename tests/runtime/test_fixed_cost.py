@@ -223,3 +223,24 @@ def test_a_specs_key_and_lock_are_derived_once_and_again_when_replaced():
     flow = HandlerSpec("Flow", "run", "workflow", "workflow", start)
     assert flow.keyed and flow.exclusive
     assert flow == HandlerSpec("Flow", "run", "workflow", "workflow", start)
+
+
+def test_a_scheduler_makes_its_timer_list_at_its_first_timer():
+    from simdurable.runtime._scheduler import FirstChooser, Scheduler
+
+    first, second = Scheduler(FirstChooser()), Scheduler(FirstChooser())
+    assert first._timers is second._timers  # none made yet: both share the empty one
+    assert first.next_deadline() is None and first.peek_timer() is None
+    assert first.pop_due() == [] and first.timers() == []
+    first.clear_timers()
+    first.add_timer(30, ("start", "b"))
+    first.add_timer(10, ("start", "a"))
+    first.add_timer(10, ("start", "c"))
+    assert second.timers() == [] and second.next_deadline() is None  # its own list, untouched
+    assert first.timers() == [(10, ("start", "a")), (10, ("start", "c")), (30, ("start", "b"))]
+    first.jump_to(10)
+    assert first.pop_due() == [("start", "a"), ("start", "c")]
+    first.clear_timers()
+    assert first.timers() == [] and second.timers() == []
+    second.add_timer(5, ("start", "x"))
+    assert second.next_deadline() == 5 and first.next_deadline() is None

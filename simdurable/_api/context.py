@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any, Final, TypeVar
 
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
-from ..runtime._fast import NOT_AWAITABLE, new_tuple, returns_as_is
+from ..runtime._fast import NOT_AWAITABLE, new_tuple, plain_steps, returns_as_is
 from ..runtime._ids import awakeable_id, encode_promise
 from ..runtime._invocation import LIVE, REPLAYING, Attempt, Step, current_step, user_source
 from ..runtime._journal import (
@@ -200,41 +200,13 @@ class Context:
     ) -> DurableFuture[Any]:
         """Run ``action(*args, **kwargs)`` as a step: its result is stored once."""
         attempt = self._attempt
-        engine = attempt.engine
-        # The common case in one call (``_fast.step_command``): a running attempt,
-        # no options, no strict mode (no ``issue_step`` then), a step name and a
-        # callable, plain arguments.
-        issue = engine.issue_step
-        if (
-            issue is not None
-            and options is None
-            and attempt.alive
-            and type(name) is str
-            and current_step.get() is None
-            and callable(action)
-        ):
-            plain = True
-            for value in args:
-                if not isinstance(value, NOT_AWAITABLE):
-                    plain = False
-                    break
-            if plain and kwargs:
-                for value in kwargs.values():
-                    if not isinstance(value, NOT_AWAITABLE):
-                        plain = False
-                        break
-            if plain:
-                serde = _step_serde(action)
-                index = issue(attempt, name)
-                if index < 0:  # replayed with its result: nothing left to run
-                    return DurableFuture(attempt, ~index, serde.deserialize)
-                # The future is the step's registration (``register_step``) too.
-                future = StepFuture(attempt, index, serde.deserialize, name, action, args,
-                                    kwargs, serde)
-                steps = attempt.steps
-                if index not in steps:
-                    attempt._unscheduled.append(index)
-                steps[index] = future
+        # The common case in one call (``_fast.step_command``): no options, no
+        # strict mode (no ``issue_step`` then); it says None, having done
+        # nothing, for anything else it does not take (bad input, a misuse).
+        issue = attempt.engine.issue_step
+        if issue is not None and options is None:
+            future: DurableFuture[Any] | None = issue(attempt, name, action, args, kwargs)
+            if future is not None:
                 return future
         return self._run_typed(name, action, options, args, kwargs)
 
@@ -866,3 +838,7 @@ def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str
                 f'  x = await ctx.get("x")    ; await ctx.run_typed("{step}", fn, {kw}x)'
                 f"   # correct!",
             )
+
+
+# A plain step's future and serde, for the runtime's fused ``run_typed`` (``_fast.step_command``).
+plain_steps(StepFuture, DurableFuture, _step_serde, _SERDES, _NO_HINT)

@@ -116,9 +116,13 @@ class DurableFuture(Generic[T]):
 class StepFuture(DurableFuture[T]):
     """A plain step's future (``ctx.run_typed`` without options, out of strict
     mode), which is also the step's registration on its attempt: it has a
-    ``StepSpec``'s fields, so a fresh step makes one object instead of two."""
+    ``StepSpec``'s fields, so a fresh step makes one object instead of two.
+    ``_fast.step_command`` builds it without ``__init__``: a field added here
+    is written there too."""
 
-    __slots__ = ("name", "fn", "args", "kwargs", "serde", "backoff", "scheduled")
+    __slots__ = ("name", "fn", "args", "kwargs", "serde", "scheduled")
+
+    backoff = None  # a plain step retries by the invocation's policy
 
     def __init__(self, attempt: Attempt, index: int, decode: Callable[[bytes], T], name: str,
                  fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -131,7 +135,6 @@ class StepFuture(DurableFuture[T]):
         self.args = args
         self.kwargs = kwargs
         self.serde = serde
-        self.backoff = None
         self.scheduled = False
 
     def __repr__(self) -> str:  # what restate-sdk's user knows it as

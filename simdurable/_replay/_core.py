@@ -239,7 +239,7 @@ class ReplayHost:
     """
 
     segment_guard = None
-    issue_step: Callable[..., int] | None = None  # every command reaches ``store_command``
+    issue_step: Callable[..., Any] | None = None  # every command reaches ``store_command``
     step_lane: Callable[[Any], Any] | None = None  # every await takes the general way
 
     def __init__(self, handlers: dict[tuple[str, str], HandlerSpec]) -> None:

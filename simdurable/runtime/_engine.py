@@ -163,7 +163,7 @@ class Engine:
         # A plain step's command stored (or, replaying, matched) in one call (see
         # _fast); None in strict mode, or for ``run_typed`` to take the general
         # way (the A/B of benchmarks/hotpath.py).
-        self.issue_step: Callable[..., int] | None = (
+        self.issue_step: Callable[..., Any] | None = (
             step_command(self.commands) if segment_guard is None else None
         )
         # An awaited future's common cases in one call (see _fast); None in

@@ -11,6 +11,7 @@ where a step passes, and each builds exactly what the plain form would.
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -233,29 +234,51 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
     return run
 
 
-def step_command(commands: Any) -> Callable[[Attempt, str], int]:
-    """``Commands.store_command`` (or, replaying, ``Attempt.issue``) for a
-    plain step's command, in one call.
+# What the API layer hands the fused step command (``plain_steps``): the
+# future class that is a plain step's registration, the plain future, and
+# ``_step_serde`` with its cache (the runtime does not import the API layer).
+_step_api: list[Any] = []
 
-    ``ctx.run_typed`` with no ``RunOptions``, no strict mode and plain
-    arguments (every step of a plain run and of ``check``'s non-strict
-    examples) used to build its entry, call ``_refuse_futures``, then
-    ``store_command`` (which checks for faults, stamps the time, branches on
-    the kind, appends, checks the index, the journal's length and the entry's
-    result, traces). Here the same writes happen in the same order for a
-    ``run`` command; with a fault armed the command goes through
-    ``store_command`` (its fault points). Replaying, a ``run`` entry at the
-    cursor with the same name, completed by the entry after it (every
-    replayed step), is matched here by kind and name, as ``same_command``
-    would; anything else goes through ``Attempt.issue``.
 
-    Returns the command's index, for the caller to register its step; or
-    ``~index`` (negative) when the journal holds its result already (nothing
-    is left to run). ``commands`` is the engine's ``Commands`` (not imported:
-    ``_commands`` imports this module). The A/B is in ``benchmarks/hotpath.py``
-    ("fused step command"); ``tests/runtime/test_steps_in_place.py`` compares
-    runs with it and without.
+def plain_steps(step_future: type, future: type, serde_of: Callable[[Any], Any],
+                serdes: dict[Any, tuple[Any, Any]], no_hint: object) -> None:
+    """Called once by ``simdurable._api.context``: what ``step_command`` makes
+    a plain step's future of, and how it finds a closure's serde (``serde_of``,
+    whose cache of ``(return annotation, serde)`` by closure is ``serdes``)."""
+    _step_api[:] = [step_future, future, serde_of, serdes, no_hint]
+
+
+def step_command(commands: Any) -> Callable[..., Any] | None:
+    """``ctx.run_typed`` for a plain step, in one call: its checks, its serde,
+    its command (``Commands.store_command``, or, replaying, ``Attempt.issue``),
+    its future and its registration (``register_step``).
+
+    ``issue(attempt, name, action, args, kwargs)`` returns the step's future,
+    or None, having done nothing, when the step is not plain: the attempt is
+    over, the name is not a ``str``, the action not callable, an argument is
+    not a plain value (a future passed by mistake), or a step's closure is
+    running (a misuse). ``run_typed`` then takes its general way, which says
+    what is wrong. Strict mode has no fused command (the engine's
+    ``issue_step`` is None), nor does a call with ``RunOptions``.
+
+    The command, fresh, is written as ``store_command`` would for a ``run``
+    command (with a fault armed at it, through ``store_command``: its fault
+    points). Replaying, a ``run`` entry at the cursor with the same name,
+    completed by the entry after it (every replayed step), is matched by
+    kind and name, as ``same_command`` would; anything else goes through
+    ``Attempt.issue``. The future is built without ``__init__`` (its slots
+    written here: a call and a frame less a step). ``commands`` is the
+    engine's ``Commands`` (not imported: ``_commands`` imports this module).
+    None when the API layer is not loaded. The A/B is in
+    ``benchmarks/hotpath.py`` ("fused step command");
+    ``tests/runtime/test_steps_in_place.py`` compares runs with it and without.
     """
+    if not _step_api:
+        return None
+    step_future, plain_future, serde_of, serdes, no_hint = _step_api
+    new_future = object.__new__
+    function_type = types.FunctionType
+    get_step = current_step.get
     general = commands.store_command
     injector = commands.injector
     scheduler = commands.scheduler
@@ -263,13 +286,39 @@ def step_command(commands: Any) -> Callable[[Attempt, str], int]:
     journals = memory_journals(commands.store)
     trace = commands.trace
 
-    def issue(attempt: Attempt, name: str) -> int:
+    def issue(attempt: Attempt, name: str, action: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+        if (
+            not attempt.alive
+            or type(name) is not str
+            or get_step() is not None
+            or not callable(action)
+        ):
+            return None
+        for value in args:
+            if not isinstance(value, NOT_AWAITABLE):
+                return None
+        if kwargs:
+            for value in kwargs.values():
+                if not isinstance(value, NOT_AWAITABLE):
+                    return None
+        # ``_step_serde``: its cache, read here for a function seen before
+        cached = serdes.get(action)
+        if (
+            cached is not None
+            and type(action) is function_type
+            and cached[0] is action.__annotations__.get("return", no_hint)
+        ):
+            serde = cached[1]
+        else:
+            serde = serde_of(action)
         now = scheduler.now_ms
         entry = new_tuple(Entry, (RUN, name, None, None, -1, now, -1, ""))
         index: int
+        journal = attempt.journal
         if attempt.state is not LIVE:  # replaying: matched against the journal
-            journal = attempt.journal
             index = attempt.cursor
+            matched = False
             if index + 1 < len(journal):
                 recorded = journal[index]
                 after = journal[index + 1]
@@ -283,36 +332,51 @@ def step_command(commands: Any) -> Callable[[Attempt, str], int]:
                     completed = after.target
                     attempt.completed_next = completed
                     if completed == index or index in attempt.done:
-                        return ~index  # replayed with its result: nothing left to run
-                    return index
-            index = attempt.issue(entry, "run_typed")
-            if index in attempt.done or (
-                attempt.state is REPLAYING and attempt.completed_next == index
-            ):
-                return ~index
-            return index
-        if injector.armed and not injector.spares(name):  # a fault may fire here
+                        # replayed with its result: nothing left to run
+                        return plain_future(attempt, index, serde.deserialize)
+                    matched = True
+            if not matched:
+                index = attempt.issue(entry, "run_typed")
+                if index in attempt.done or (
+                    attempt.state is REPLAYING and attempt.completed_next == index
+                ):
+                    return plain_future(attempt, index, serde.deserialize)
+        elif injector.armed and not injector.spares(name):  # a fault may fire here
             index = general(attempt, entry)
-            return index
-        rec = attempt.rec
-        journal = attempt.journal
-        index = len(journal)
-        stored_journal = None if journals is None else journals.get(rec.id)
-        if stored_journal is not None:
-            stored_journal.append(entry)
-            stored = len(stored_journal) - 1
         else:
-            stored = store_append(rec.id, entry)
-        if stored != index:
-            raise InternalError(f"journal of {rec.id} out of step: stored at #{stored}, "
-                                f"attempt expected #{index}")
-        journal.append(entry)
-        attempt.cursor = index + 1
-        if index >= scheduler.max_journal:
-            journal_too_long(scheduler, rec)
-        if trace.sink is not None:
-            trace.event((now, "entry", rec.id, "command", index, RUN, name, None))
-        return index
+            rec = attempt.rec
+            index = len(journal)
+            stored_journal = None if journals is None else journals.get(rec.id)
+            if stored_journal is not None:
+                stored_journal.append(entry)
+                stored = len(stored_journal) - 1
+            else:
+                stored = store_append(rec.id, entry)
+            if stored != index:
+                raise InternalError(f"journal of {rec.id} out of step: stored at #{stored}, "
+                                    f"attempt expected #{index}")
+            journal.append(entry)
+            attempt.cursor = index + 1
+            if index >= scheduler.max_journal:
+                journal_too_long(scheduler, rec)
+            if trace.sink is not None:
+                trace.event((now, "entry", rec.id, "command", index, RUN, name, None))
+        # The future is the step's registration (``register_step``) too.
+        future = new_future(step_future)
+        future._attempt = attempt
+        future._index = index
+        future._decode = serde.deserialize
+        future.name = name
+        future.fn = action
+        future.args = args
+        future.kwargs = kwargs
+        future.serde = serde
+        future.scheduled = False
+        steps = attempt.steps
+        if index not in steps:
+            attempt._unscheduled.append(index)
+        steps[index] = future
+        return future
 
     return issue
 

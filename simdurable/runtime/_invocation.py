@@ -228,7 +228,7 @@ class EngineView(Protocol):
     def run_lone_step(self, attempt: Attempt, index: int) -> int: ...
 
     # ``_fast.step_command``, or None for the general way
-    issue_step: Callable[..., int] | None
+    issue_step: Callable[..., Any] | None
     # ``_fast.step_lane``, or None for the general way
     step_lane: Callable[[Any], Any] | None
 

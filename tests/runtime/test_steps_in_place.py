@@ -393,3 +393,48 @@ def test_a_cancellation_journaled_before_a_steps_completion_interrupts_its_wait(
     assert kinds == ["run", "cancelled", "completion"]  # "never" is not issued
     with pytest.raises(sd.TerminalError, match="cancelled"):
         h.result()
+
+
+@seq.handler()
+async def resolves_own(ctx: sd.Context, n: int) -> int:
+    awk, future = ctx.awakeable()
+
+    def resolve() -> int:  # a completion of its own invocation, journaled by its closure
+        current[0].resolve_awakeable(awk, n)
+        return n
+
+    got = await ctx.run_typed("resolve-own", resolve)
+    return got + await future + await ctx.run_typed("after", add, i=n)
+
+
+@pytest.mark.parametrize("suspend", [False, True])
+def test_a_completion_its_closure_journals_sends_the_step_the_general_way(monkeypatch, suspend):
+    """The step lane stores a closure's value itself only when nothing reached
+    the invocation meanwhile: here the closure resolves the invocation's own
+    awakeable, so ``finish_step`` stores it, and the run is the same as
+    without the lane and without steps in place."""
+    from simdurable.runtime._steps import Steps
+
+    finished: list[int] = []
+    general_finish = Steps.finish_step
+
+    def counted(self, attempt, index, spec, outcome):
+        finished.append(index)
+        return general_finish(self, attempt, index, spec, outcome)
+
+    monkeypatch.setattr(Steps, "finish_step", counted)
+    runs = []
+    for lane, in_place in ((True, True), (False, True), (False, False)):
+        finished.clear()
+        sim = sd.Simulation([seq, obj], seed=5, always_suspend=suspend)
+        sim.engine.steps_in_place = in_place
+        if not lane:
+            sim.engine.step_lane = None
+        current[:] = [sim]
+        h = sim.invoke("Seq/resolves_own", 4)
+        sim.run()
+        assert h.result() == 4 + 4 + 5
+        if lane:  # "resolve-own" (#1) through finish_step, "after" (#4) by the lane
+            assert finished == [1], finished
+        runs.append((sim.trace(), sim.journal(h), sim.engine.tasks_run, sim.engine.step_run_log))
+    assert runs[0] == runs[1] == runs[2]

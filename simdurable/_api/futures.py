@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..runtime._errors import HandlerError
-from ..runtime._fast import GENERAL, LANE_PARKED, LANE_RESUMED
+from ..runtime._fast import LANE_PARKED, LANE_RESUMED, LaneSignal
 from ..runtime._invocation import PARKED, Abort, Attempt, Wait
 from ..runtime._journal import Completion, Failure, Value, terminal_of
 from ..runtime._steps import NOT_RUN, RAN_PARKED
@@ -53,17 +53,17 @@ class DurableFuture(Generic[T]):
         raise terminal_of(completion)
 
     def __await__(self) -> Generator[Any, None, T]:
-        attempt, index = self._attempt, self._index
-        engine = attempt.engine
-        lane = engine.step_lane
+        lane = self._attempt.engine.step_lane
         if lane is not None:  # the common cases in one call (``_fast.step_lane``)
             got = lane(self)
+            if type(got) is not LaneSignal:
+                return got  # type: ignore[no-any-return]
             if got is LANE_RESUMED:
                 return (yield from self._after(NOT_RUN))
             if got is LANE_PARKED:
                 return (yield from self._after(RAN_PARKED))
-            if got is not GENERAL:
-                return got  # type: ignore[no-any-return]
+        attempt, index = self._attempt, self._index
+        engine = attempt.engine
         guard = engine.segment_guard
         if guard is not None:  # only strict mode names what a handler never awaited
             attempt.awaited.add(index)
@@ -122,6 +122,12 @@ class StepFuture(DurableFuture[T]):
 
     __slots__ = ("name", "fn", "args", "kwargs", "serde", "scheduled")
 
+    @property
+    def _decode(self) -> Callable[[bytes], T]:  # type: ignore[override]  # (read-only here)
+        """Its serde's ``deserialize``, made when a result is read back: a step
+        whose value is handed back as it is never makes it."""
+        return self.serde.deserialize  # type: ignore[no-any-return]
+
     backoff = None  # a plain step retries by the invocation's policy
 
     def __init__(self, attempt: Attempt, index: int, decode: Callable[[bytes], T], name: str,
@@ -129,7 +135,6 @@ class StepFuture(DurableFuture[T]):
                  serde: Any) -> None:
         self._attempt = attempt
         self._index = index
-        self._decode = decode
         self.name = name
         self.fn = fn
         self.args = args

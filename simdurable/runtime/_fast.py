@@ -30,6 +30,10 @@ RAN_PARKED: Final = 2
 # its ``StepInfo``. Half the cost of calling ``Entry(...)`` (timeit).
 new_tuple: Final = tuple.__new__
 
+# The replay paths below read an entry's fields by position: by name, each read
+# is a call of the field's descriptor, by position a plain tuple index (Entry:
+# kind 0, name 1, data 2, result 3, target 4; Value: data 0).
+
 
 def stamped(entry: Entry, at_ms: int) -> Entry:
     """``entry._replace(at_ms=at_ms)`` without ``_replace``'s keyword machinery
@@ -321,13 +325,13 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                 recorded = journal[index]
                 after = journal[index + 1]
                 if (
-                    recorded.kind == RUN
-                    and recorded.name == name
-                    and recorded.result is None
-                    and after.kind == COMPLETION
+                    recorded[0] == RUN  # kind
+                    and recorded[1] == name  # name
+                    and recorded[3] is None  # result
+                    and after[0] == COMPLETION  # kind
                 ):
                     attempt.cursor = index + 1
-                    completed = after.target
+                    completed = after[4]  # target
                     attempt.completed_next = completed
                     if completed == index or index in attempt.done:
                         # replayed with its result: nothing left to run
@@ -371,7 +375,6 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
         future = new_future(step_future)
         future._attempt = attempt
         future._index = index
-        future._decode = serde.deserialize
         future.name = name
         future.fn = action
         future.args = args
@@ -391,9 +394,18 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
 # nothing was done (the general ``__await__`` takes over from its start), or
 # the step ran in place and the handler resumed (``RESUMED``) or must wait for
 # its queued resume task (``RAN_PARKED``), as ``run_lone_step`` would say.
-GENERAL: Final[Any] = object()
-LANE_RESUMED: Final[Any] = object()
-LANE_PARKED: Final[Any] = object()
+# Each is a ``LaneSignal``: one type check tells them from any awaited value.
+
+
+class LaneSignal:
+    """The type of ``step_lane``'s three answers other than a value."""
+
+    __slots__ = ()
+
+
+GENERAL: Final[Any] = LaneSignal()
+LANE_RESUMED: Final[Any] = LaneSignal()
+LANE_PARKED: Final[Any] = LaneSignal()
 
 # ``Wait((index,))`` for the first journal indices, made once: a step awaited
 # alone waits on this (equal to a new one; ``wait_on`` makes the others).
@@ -476,9 +488,9 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             # Notifications the handler has not seen: the next one completes
             # this command (``replayed_next``, its common case)?
             entry = journal[cursor]
-            if entry.target != index or entry.kind != COMPLETION or attempt.cancel_pending:
+            if entry[4] != index or entry[0] != COMPLETION or attempt.cancel_pending:  # target, kind
                 return GENERAL
-            seen: Any = entry.result  # a completion's is never None
+            seen: Any = entry[3]  # its result: a completion's is never None
             done[index] = seen  # ``Attempt.see``
             registered = attempt.steps
             if registered:  # (a replayed plain step's future never was)
@@ -488,7 +500,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             if cursor >= len(journal):
                 attempt.state = LIVE
             if type(seen) is Value:
-                return fut._decode(seen.data)
+                return fut._decode(seen[0])  # its data
             return GENERAL  # a failure: the general way raises it
         # Fresh: its only unstarted step, nothing else ready, no fault that
         # may fire at it, a pending record with no retry of it under way. What

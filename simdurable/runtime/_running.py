@@ -197,6 +197,11 @@ class Running:
     def kill(self, attempt: Attempt) -> None:
         """Drop an attempt's coroutine and its pending work."""
         attempt.die()
+        # Its steps' registrations go too: a plain step's is its future, which
+        # holds the attempt, so one left registered (a crash between the closure
+        # and its store) would keep the attempt, and through it the engine, in a
+        # reference cycle for the garbage collector instead of freeing them.
+        attempt.steps.clear()
         if self.attempts.get(attempt.rec.id) is attempt:
             del self.attempts[attempt.rec.id]
         coro = attempt.coro

@@ -8,6 +8,8 @@ import gc
 import weakref
 from datetime import timedelta
 
+import pytest
+
 import simdurable as sd
 
 svc = sd.Service("Freed")
@@ -32,6 +34,33 @@ def test_a_finished_simulation_leaves_no_garbage_cycle() -> None:
             sim.run()
             assert h.result() == 3
             del sim, h
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("faults", [
+    "crash(step=step, phase=effect-done)",  # the closure ran, its result not stored
+    "crash(step=step, phase=before)",
+    "restart(step=step, phase=effect-done)",
+    "suspend(step=step, phase=effect-done)",
+])
+def test_an_attempt_ended_with_a_step_still_registered_leaves_no_cycle(faults: str) -> None:
+    # A plain step's registration is its future, which holds the attempt: an
+    # attempt killed before the step's result was stored kept the attempt, and
+    # through it the whole engine, alive until the collector found the cycle.
+    sd.Simulation([svc], seed=1).run()
+    gc.collect()
+    gc.disable()
+    try:
+        for seed in range(3):
+            sim = sd.Simulation([svc], seed=seed, faults=faults)
+            h = sim.invoke("Freed/run", 3)
+            sim.run()
+            assert h.result() == 3
+            engine = weakref.ref(sim.engine)
+            del sim, h
+            assert engine() is None
         assert gc.collect() == 0
     finally:
         gc.enable()

@@ -330,6 +330,15 @@ class DataExplorer:
                 self.terminal = True
         return fault
 
+    def quiet_at(self, point: FaultPoint) -> bool:
+        """Whether no fault will fire at the step of ``point`` (its "step" point)
+        or after it: its command's draw, made before it, planned none. The
+        runtime then runs the step in place (``Steps.run_lone_step``), without
+        asking at the step point itself. A response its closure loses is
+        still drawn for: in place, it is a closure's exception like any other.
+        """
+        return self.planned.get((point.invocation, point.index, point.attempt), 0) is None
+
     def _kinds(self, point: FaultPoint, phase: str) -> list[str]:
         """The swarm's kinds that may fire at ``phase`` of ``point``'s command."""
         kinds = [k for k in KINDS_AT.get(phase, ()) if k in self.swarm.kinds]
@@ -482,6 +491,15 @@ class ScriptedExplorer:
     log: list[tuple[FaultPoint, Fault | None]]
     i: int = 0
     diverged: str | None = None
+
+    def quiet_at(self, point: FaultPoint) -> bool:
+        """Whether the recorded run ran this step in place: its answers go on
+        after the step point, which it never asked about (``DataExplorer.quiet_at``)."""
+        if self.i >= len(self.log):
+            return True
+        seen = self.log[self.i][0]
+        return (seen.phase, seen.index, seen.name, seen.attempt) != (
+            point.phase, point.index, point.name, point.attempt)
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         if self.i >= len(self.log):

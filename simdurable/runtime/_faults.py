@@ -577,11 +577,14 @@ class Injector:
 
     def quiet_at(self, point: FaultPoint) -> bool:
         """Whether nothing at all could fire at ``point``'s step, whatever the
-        phase or kind: no explorer, and no plan fault left that matches it."""
+        phase or kind: no plan fault left that matches it, and no explorer, or
+        one whose own ``quiet_at(point)`` says it will propose nothing there."""
         if not self.enabled:
             return True
         if self.explore is not None:
-            return False
+            quiet = getattr(self.explore, "quiet_at", None)
+            if quiet is None or not quiet(point):
+                return False
         for fault, left in zip(self.plan.faults, self._left, strict=True):
             if left > 0 and fault.matches(point):
                 return False

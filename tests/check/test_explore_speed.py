@@ -162,3 +162,38 @@ def test_a_draw_after_the_test_case_overran_stops_it_again() -> None:
         with pytest.raises(StopTest) as stopped:
             draw(st.integers(0, 9))
         assert stopped.value.testcounter == data.testcounter and data.frozen
+
+
+def test_a_step_with_no_fault_planned_runs_in_place_with_the_same_report(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DataExplorer.quiet_at``: the runtime runs such a step in place,
+    without its round trip through the loop; the twins (``ScriptedExplorer``)
+    follow. The same examples, runs and report as on the general path."""
+    quiet = {"n": 0}
+    ask = _chooser.DataExplorer.quiet_at
+
+    def counted(self: _chooser.DataExplorer, point: FaultPoint) -> bool:
+        answer = ask(self, point)
+        quiet["n"] += answer
+        return answer
+
+    kw: dict[str, Any] = {"max_examples": 60, "hash_seeds": ()}
+    with monkeypatch.context() as m:
+        m.setattr(_chooser.DataExplorer, "quiet_at", counted)
+        in_place = check_shop("checkout_unsafe", **kw)
+    assert quiet["n"] > 20
+    monkeypatch.delattr(_chooser.DataExplorer, "quiet_at")
+    monkeypatch.delattr(_chooser.ScriptedExplorer, "quiet_at")
+    general = check_shop("checkout_unsafe", **kw)
+    assert not in_place.ok
+    assert in_place.to_json() == general.to_json()
+    assert (in_place.runs, in_place.examples) == (general.runs, general.examples)
+
+
+def test_a_twin_runs_in_place_the_steps_its_run_ran_in_place() -> None:
+    before, step, done = _points("run", STEP_POINTS[:3])
+    in_place = _chooser.ScriptedExplorer([(before, None), (done, None)])
+    assert in_place(before) is None and in_place.quiet_at(step)
+    general = _chooser.ScriptedExplorer([(before, None), (step, None), (done, None)])
+    assert general(before) is None and not general.quiet_at(step)
+    assert general(step) is None and general.diverged is None

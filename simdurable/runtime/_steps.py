@@ -256,6 +256,18 @@ class Steps:
         self, attempt: Attempt, index: int, spec: StepSpec, outcome: StepOutcome
     ) -> None:
         """Store a closure's outcome (or retry it), at the fault points around."""
+        try:
+            self._finish_step(attempt, index, spec, outcome)
+        finally:
+            if outcome[0] != "ok":
+                # Read, the exception's traceback goes: its frames hold the outcome,
+                # which holds the exception, a cycle that kept the whole simulation
+                # (attempt, engine, journals) for the garbage collector.
+                outcome[1].__traceback__ = None
+
+    def _finish_step(
+        self, attempt: Attempt, index: int, spec: StepSpec, outcome: StepOutcome
+    ) -> None:
         if not attempt.alive or self.running.attempts.get(attempt.rec.id) is not attempt:
             return
         if attempt.failure is not None:

@@ -44,8 +44,10 @@ def test_a_finished_simulation_leaves_no_garbage_cycle() -> None:
     "crash(step=step, phase=before)",
     "restart(step=step, phase=effect-done)",
     "suspend(step=step, phase=effect-done)",
+    "fail(step=step, times=2)",  # the exception's traceback held the frames holding it
+    "terminal(step=step)",
 ])
-def test_an_attempt_ended_with_a_step_still_registered_leaves_no_cycle(faults: str) -> None:
+def test_a_run_with_a_fault_leaves_no_garbage_cycle(faults: str) -> None:
     # A plain step's registration is its future, which holds the attempt: an
     # attempt killed before the step's result was stored kept the attempt, and
     # through it the whole engine, alive until the collector found the cycle.
@@ -57,7 +59,11 @@ def test_an_attempt_ended_with_a_step_still_registered_leaves_no_cycle(faults: s
             sim = sd.Simulation([svc], seed=seed, faults=faults)
             h = sim.invoke("Freed/run", 3)
             sim.run()
-            assert h.result() == 3
+            if faults.startswith("terminal"):
+                with pytest.raises(sd.TerminalError):
+                    h.result()
+            else:
+                assert h.result() == 3
             engine = weakref.ref(sim.engine)
             del sim, h
             assert engine() is None

@@ -438,3 +438,43 @@ def test_a_completion_its_closure_journals_sends_the_step_the_general_way(monkey
             assert finished == [1], finished
         runs.append((sim.trace(), sim.journal(h), sim.engine.tasks_run, sim.engine.step_run_log))
     assert runs[0] == runs[1] == runs[2]
+
+
+# Steps the fused command does not take: it leaves them to ``run_typed``'s
+# general way, having done nothing, and the general way says what is wrong.
+@seq.handler()
+async def misused(ctx: sd.Context, case: str) -> str:
+    x = await ctx.run_typed("first", add, i=1)
+    if case == "name":
+        await ctx.run_typed(42, add, i=x)  # type: ignore[arg-type]
+    elif case == "action":
+        await ctx.run_typed("not-callable", x)  # type: ignore[arg-type]
+    elif case == "future-arg":
+        pending = ctx.run_typed("pending", add, i=x)
+        await ctx.run_typed("uses-it", add, i=pending)
+    elif case == "nested":
+        await ctx.run_typed("outer", lambda: ctx.run_typed("inner", add, i=x))
+    elif case == "lambda":  # a closure the serde cache has not seen: the general lookup
+        x = await ctx.run_typed("fresh-lambda", lambda: x + 1)
+    return str(await ctx.run_typed("last", add, i=x))
+
+
+@pytest.mark.parametrize("case", ["name", "action", "future-arg", "nested", "lambda"])
+def test_a_step_the_fused_command_does_not_take_goes_the_general_way_untouched(case):
+    runs = []
+    for fused in (True, False):
+        sim = sd.Simulation([seq, obj], seed=2)
+        if not fused:
+            sim.engine.issue_step = None
+        h = sim.invoke("Seq/misused", case)
+        sim.run()
+        try:
+            outcome = h.result()
+        except Exception as err:  # noqa: BLE001 - the refusal, compared below
+            outcome = f"{h.status}: {type(err).__name__}: {err}"
+        runs.append((outcome, sim.trace(), sim.journal(h), sim.engine.step_run_log))
+    assert runs[0] == runs[1]
+    if case == "lambda":
+        assert runs[0][0] == "4"
+    else:  # refused, saying why: the invocation stops at the bad step
+        assert runs[0][0].startswith("paused: "), runs[0][0]

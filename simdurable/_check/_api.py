@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from .._api.external import FakeExternal
 from ..runtime._faults import FaultPlan
 from ..runtime._retry import InvocationRetryPolicy
 from ._chooser import RecordingChooser, ScriptedChooser
-from ._explore import Exploration, Target, make_target
+from ._explore import Exploration, Target, fewer_collections, make_target
 from ._parallel import MAX_EXAMPLES, MAX_JOBS
 from ._properties import Outcome
 from ._replay import Case, DidNotReproduce, as_case, forced_case
@@ -153,6 +154,7 @@ def check(
         probe = CoverageProbe(t.services)
         t.coverage = probe
         probe.begin()
+    threshold = fewer_collections()
     try:
         ex = Exploration(t, seed, self_check, progress)
         points = ex.reference()
@@ -197,6 +199,7 @@ def check(
         if note:
             report.notes.append(note)
     finally:
+        gc.set_threshold(*threshold)
         if probe is not None:
             report_coverage = probe.end(ex.reached)
     if probe is not None:

@@ -24,6 +24,7 @@ the check runs in one process and says why in a note.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import importlib
 import json
@@ -35,7 +36,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..runtime._faults import Fault, FaultPlan
-from ._explore import Exploration, Target, example_blocks
+from ._explore import Exploration, Target, example_blocks, fewer_collections
 from ._names import modules_of, name_of
 from ._workers import Worker, WorkerError, lanes, task
 
@@ -152,10 +153,14 @@ def explore_part(args: dict[str, Any]) -> dict[str, Any]:
     ex.reset_tally()
     part = args["part"]
     n = 0
-    if part[0] == "single":
-        ex.run_single_faults(cases, part[1], part[2])
-    else:
-        n = ex.hypothesis_block(part[1], part[2], known=args["known"])
+    threshold = fewer_collections()
+    try:
+        if part[0] == "single":
+            ex.run_single_faults(cases, part[1], part[2])
+        else:
+            n = ex.hypothesis_block(part[1], part[2], known=args["known"])
+    finally:
+        gc.set_threshold(*threshold)
     return {"n": n, "tally": _dump(ex.tally())}
 
 

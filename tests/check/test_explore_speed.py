@@ -197,3 +197,25 @@ def test_a_twin_runs_in_place_the_steps_its_run_ran_in_place() -> None:
     general = _chooser.ScriptedExplorer([(before, None), (step, None), (done, None)])
     assert general(before) is None and not general.quiet_at(step)
     assert general(step) is None and general.diverged is None
+
+
+def test_a_check_collects_garbage_less_often_while_it_explores() -> None:
+    """The collector's first threshold is ``CHECK_GC_THRESHOLD`` during the
+    runs of a check (each run's setup sees it), and put back after; a higher
+    one, or collections turned off (0), are left as they are."""
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        for start, during in ((700, _explore.CHECK_GC_THRESHOLD), (500_000, 500_000), (0, 0)):
+            gc.set_threshold(start, *before[1:])
+            seen: list[int] = []
+
+            def setup(seen: list[int] = seen) -> None:
+                seen.append(gc.get_threshold()[0])
+
+            assert check_shop("checkout", max_examples=3, hash_seeds=(), setup=setup).ok
+            assert seen and set(seen) == {during}
+            assert gc.get_threshold() == (start, *before[1:])
+    finally:
+        gc.set_threshold(*before)

@@ -50,7 +50,14 @@ from ..runtime._journal import (
 )
 from ..runtime._registry import HandlerSpec
 from ..runtime._retry import to_ms
-from .futures import DurableCallFuture, DurableFuture, DurableSleepFuture, SendHandle, StepFuture
+from .futures import (
+    DurableCallFuture,
+    DurableFuture,
+    DurableSleepFuture,
+    ReplayedStepFuture,
+    SendHandle,
+    StepFuture,
+)
 from .options import RunOptions, options_from_legacy
 from .serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from .service import handler_of
@@ -828,7 +835,8 @@ def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str
             what = f"argument {arg}"
             kw = arg if arg.endswith("=") else "x="
             # (a plain step's future is a DurableFuture to the user)
-            shown = "DurableFuture" if type(value) is StepFuture else type(value).__name__
+            shown = ("DurableFuture" if type(value) in (StepFuture, ReplayedStepFuture)
+                     else type(value).__name__)
             raise ctx._refuse(
                 "run_typed",
                 f'got a {shown} as {what} of step "{step}": an `await` is '
@@ -841,4 +849,4 @@ def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str
 
 
 # A plain step's future and serde, for the runtime's fused ``run_typed`` (``_fast.step_command``).
-plain_steps(StepFuture, DurableFuture, _step_serde, _SERDES, _NO_HINT)
+plain_steps(StepFuture, DurableFuture, ReplayedStepFuture, _step_serde, _SERDES, _NO_HINT)

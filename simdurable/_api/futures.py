@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from ..runtime._errors import HandlerError
 from ..runtime._fast import LANE_PARKED, LANE_RESUMED, LaneSignal
-from ..runtime._invocation import PARKED, Abort, Attempt, Wait
+from ..runtime._invocation import LIVE, PARKED, Abort, Attempt, Wait
 from ..runtime._journal import Completion, Failure, Value, terminal_of
 from ..runtime._steps import NOT_RUN, RAN_PARKED
 
@@ -141,6 +141,42 @@ class StepFuture(DurableFuture[T]):
         self.kwargs = kwargs
         self.serde = serde
         self.scheduled = False
+
+    def __repr__(self) -> str:  # what restate-sdk's user knows it as
+        return f"<DurableFuture #{self._index} {'done' if self.done() else 'pending'}>"
+
+
+class ReplayedStepFuture(DurableFuture[T]):
+    """A plain step replayed with its value: its command was matched at
+    ``#index`` and the journal's next entry, ``#index + 1``, is its ``Value``
+    (``_fast.step_command``, every replayed plain step). Awaited while the
+    handler has taken nothing since (the cursor still at ``#index + 1``), it
+    sees that completion and decodes it, as the step lane would, without the
+    lane's call and checks; else, or with the lane off, the general way."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        attempt = self._attempt
+        at = self._index + 1
+        if (
+            attempt.cursor == at
+            and attempt.alive
+            and not attempt.cancel_pending
+            and attempt.engine.step_lane is not None
+        ):
+            journal = attempt.journal
+            completion: Any = journal[at][3]  # its result (by position: a plain tuple index)
+            attempt.done[self._index] = completion  # ``Attempt.see``: nothing took it yet
+            steps = attempt.steps
+            if steps:
+                steps.pop(self._index, None)
+            at += 1
+            attempt.cursor = at
+            if at >= len(journal):
+                attempt.state = LIVE
+            return self._decode(completion[0])  # its data
+        return (yield from DurableFuture.__await__(self))
 
     def __repr__(self) -> str:  # what restate-sdk's user knows it as
         return f"<DurableFuture #{self._index} {'done' if self.done() else 'pending'}>"

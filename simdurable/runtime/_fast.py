@@ -244,12 +244,14 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
 _step_api: list[Any] = []
 
 
-def plain_steps(step_future: type, future: type, serde_of: Callable[[Any], Any],
-                serdes: dict[Any, tuple[Any, Any]], no_hint: object) -> None:
+def plain_steps(step_future: type, future: type, replayed_future: type,
+                serde_of: Callable[[Any], Any], serdes: dict[Any, tuple[Any, Any]],
+                no_hint: object) -> None:
     """Called once by ``simdurable._api.context``: what ``step_command`` makes
-    a plain step's future of, and how it finds a closure's serde (``serde_of``,
+    a plain step's future of (fresh, replayed with a value right after its
+    command, otherwise), and how it finds a closure's serde (``serde_of``,
     whose cache of ``(return annotation, serde)`` by closure is ``serdes``)."""
-    _step_api[:] = [step_future, future, serde_of, serdes, no_hint]
+    _step_api[:] = [step_future, future, replayed_future, serde_of, serdes, no_hint]
 
 
 def step_command(commands: Any) -> Callable[..., Any] | None:
@@ -279,7 +281,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
     """
     if not _step_api:
         return None
-    step_future, plain_future, serde_of, serdes, no_hint = _step_api
+    step_future, plain_future, replayed_future, serde_of, serdes, no_hint = _step_api
     new_future = object.__new__
     function_type = types.FunctionType
     get_step = current_step.get
@@ -334,8 +336,12 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                     completed = after[4]  # target
                     attempt.completed_next = completed
                     if completed == index or index in attempt.done:
-                        # replayed with its result: nothing left to run
-                        replayed = new_future(plain_future)
+                        # replayed with its result: nothing left to run (a
+                        # value right after its command: its await takes it)
+                        replayed = new_future(
+                            replayed_future if completed == index and type(after[3]) is Value
+                            else plain_future
+                        )
                         replayed._attempt = attempt
                         replayed._index = index
                         replayed._decode = serde.deserialize

@@ -478,3 +478,63 @@ def test_a_step_the_fused_command_does_not_take_goes_the_general_way_untouched(c
         assert runs[0][0] == "4"
     else:  # refused, saying why: the invocation stops at the bad step
         assert runs[0][0].startswith("paused: "), runs[0][0]
+
+
+@seq.handler()
+async def step_then_sleep(ctx: sd.Context, n: int) -> list:
+    nap = ctx.sleep(timedelta(0))
+    step = ctx.run_typed("during-nap", add, i=n)
+    before = step.done()
+    await nap  # the step may complete first: then its completion follows its command
+    after = step.done()
+    return [before, after, await step, await ctx.run_typed("then", add, i=n)]
+
+
+def test_a_replayed_steps_own_await_takes_its_value_only_while_nothing_was_taken_since():
+    """A plain step replayed with its value right after its command is a
+    ``ReplayedStepFuture``: awaited at once it takes that value itself; here the
+    handler waits on a sleep first, which takes the step's completion too, so
+    its await goes the general way (and ``done()`` says what it said the first
+    time, before and after). Replays with the lane and without, and the first
+    run, give the same values, journals and traces."""
+    import dataclasses
+
+    from simdurable._api.futures import ReplayedStepFuture
+    from simdurable.runtime import MemoryStore
+
+    orders = set()
+    for seed in range(12):
+        sim = sd.Simulation([seq, obj], seed=seed)
+        h = sim.invoke("Seq/step_then_sleep", 1)
+        sim.run()
+        journal = sim.journal(h)
+        orders.add(tuple((e.kind, e.target) for e in journal[:4]))
+        replays = []
+        for lane in (True, False):
+            store = MemoryStore()
+            for entry in journal:
+                store.append(h.id, entry)
+            rec = sim.store.invocation(h.id)
+            store.put_invocation(dataclasses.replace(rec, status="pending", result=None))
+            again = sd.Simulation([seq, obj], seed=seed, store=store)
+            if not lane:
+                again.engine.step_lane = None
+            made: list[str] = []
+            issue = again.engine.issue_step
+
+            def counted(attempt, *args, issue=issue, made=made):
+                future = issue(attempt, *args)
+                made.append(type(future).__name__)
+                return future
+
+            again.engine.issue_step = counted
+            again.run()
+            (replayed,) = again.invocations()
+            replays.append((replayed.result(), again.trace(), again.journal(h)))
+            # "during-nap" (its await finds the sleep took its completion: the
+            # general way) and "then" (awaited at once: its own)
+            assert made == [ReplayedStepFuture.__name__] * 2, made
+        assert replays[0] == replays[1]
+        assert replays[0][0] == h.result() == [False, True, 2, 2]
+    # the step's completion is journaled right after its command, before the sleep's
+    assert orders == {(("sleep", -1), ("run", -1), ("completion", 1), ("completion", 0))}, orders

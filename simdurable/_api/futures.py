@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..runtime._errors import HandlerError
-from ..runtime._fast import LANE_PARKED, LANE_RESUMED, LaneSignal
+from ..runtime._fast import LANE_PARKED, LANE_RESUMED, LANE_WAITS, LaneSignal, wait_on, waits
 from ..runtime._invocation import LIVE, PARKED, Abort, Attempt, Wait
 from ..runtime._journal import Completion, Failure, Value, terminal_of
 from ..runtime._steps import NOT_RUN, RAN_PARKED
@@ -58,6 +58,12 @@ class DurableFuture(Generic[T]):
             got = lane(self)
             if type(got) is not LaneSignal:
                 return got  # type: ignore[no-any-return]
+            if got is LANE_WAITS:  # its step runs as a task, among the others
+                attempt, index = self._attempt, self._index
+                yield waits[index] if index < len(waits) else wait_on(index)  # (nothing to see)
+                while index not in attempt.done and not attempt.replayed_next(index):
+                    yield Wait((index,))
+                return self._result()
             if got is LANE_RESUMED:
                 return (yield from self._after(NOT_RUN))
             if got is LANE_PARKED:

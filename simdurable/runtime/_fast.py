@@ -404,7 +404,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
 
 
 class LaneSignal:
-    """The type of ``step_lane``'s three answers other than a value."""
+    """The type of ``step_lane``'s answers other than a value."""
 
     __slots__ = ()
 
@@ -412,6 +412,10 @@ class LaneSignal:
 GENERAL: Final[Any] = LaneSignal()
 LANE_RESUMED: Final[Any] = LaneSignal()
 LANE_PARKED: Final[Any] = LaneSignal()
+# Other work is ready, so the step waits its turn as a task (``_tasks``): the
+# handler simply waits, as the general ``__await__`` would decide after asking
+# ``run_lone_step`` and ``replayed_next`` (both no-ops then).
+LANE_WAITS: Final[Any] = LaneSignal()
 
 # ``Wait((index,))`` for the first journal indices, made once: a step awaited
 # alone waits on this (equal to a new one; ``wait_on`` makes the others).
@@ -441,7 +445,8 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
     step's await, or a replayed command's, with no other call into the runtime.
 
     ``lane(future)`` returns the value the ``await`` gives, or one of
-    ``GENERAL``, ``LANE_RESUMED``, ``LANE_PARKED`` (see above). Two cases:
+    ``GENERAL``, ``LANE_RESUMED``, ``LANE_PARKED``, ``LANE_WAITS`` (see above).
+    Two cases:
 
     * replaying: the next notification in the journal completes this command
       (every replayed step): it is seen, as ``Attempt.replayed_next`` would,
@@ -512,9 +517,10 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
         # may fire at it, a pending record with no retry of it under way. What
         # a closure can change (a crash, a misuse, a cancellation, the end of
         # the invocation) is read again after it.
+        if scheduler.ready:
+            return LANE_WAITS  # a crowd: no step runs in place
         if (
-            scheduler.ready
-            or attempt.state is not LIVE
+            attempt.state is not LIVE
             or attempt.cancel_pending
             or attempt.failure is not None
             or attempt._unscheduled != [index]

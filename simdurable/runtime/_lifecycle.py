@@ -207,6 +207,10 @@ class Lifecycle:
         """Run the handler until it waits or ends, and act on how it ended."""
         coro = attempt.coro
         how, detail = self.running.run_segment(attempt, throw)
+        self.segment_ended(attempt, coro, how, detail)
+
+    def segment_ended(self, attempt: Attempt, coro: Any, how: str, detail: Any) -> None:
+        """Act on how a segment of ``attempt``'s handler (``coro``) ended."""
         if how is FINISHED:
             self.finish(attempt, detail)
         elif how is PAUSE:

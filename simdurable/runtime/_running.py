@@ -120,11 +120,16 @@ class Running:
     # -- driving a handler ---------------------------------------------------------
     def run_segment(self, attempt: Attempt, throw: BaseException | None) -> Segment:
         """Run the handler until it waits on something not yet complete, or ends."""
+        attempt.waiting = None
+        attempt.resume_scheduled = False
+        return self.drive(attempt, throw)
+
+    def drive(self, attempt: Attempt, throw: BaseException | None) -> Segment:
+        """``run_segment`` without its reset: a segment that goes on (the fused
+        resume task, ``_tasks``, hands over here once it is off its common case)."""
         coro = attempt.coro
         assert coro is not None
         guard = self.segment_guard
-        attempt.waiting = None
-        attempt.resume_scheduled = False
         while True:
             try:
                 if guard is not None:
@@ -138,51 +143,56 @@ class Running:
                 finally:
                     if guard is not None:
                         guard.exit()
-            except StopIteration as stop:
-                if not attempt.alive:
-                    return GONE, None
-                return FINISHED, Value(stop.value if stop.value is not None else b"")
-            except TerminalError as err:
-                if not attempt.alive:
-                    return GONE, None
-                return FINISHED, failure_of(err)
-            except Abort:
-                return ABORTED, None
-            except HandlerError as err:
-                if not attempt.alive:
-                    return GONE, None
-                return PAUSE, err
-            except Exception as err:  # noqa: BLE001 - any other exception is retryable
-                if not attempt.alive:
-                    return GONE, None
-                if isinstance(err, RuntimeError) and str(err) in _EVENT_LOOP_ERRORS:
-                    return PAUSE, HandlerError(
-                        f"the handler used an event loop ({err}); handlers run on simdurable's "
-                        "own loop and may only await context operations (ctx.run_typed, "
-                        "ctx.sleep, calls, ...) and simdurable's combinators. Put I/O inside "
-                        "a step.",
-                        handler=attempt.handler,
-                    )
-                return RETRY, err
-            if not attempt.alive:
-                return ABORTED, coro
-            if yielded is PARKED:
-                return RESUME_QUEUED, None
-            if not isinstance(yielded, Wait):
-                return PAUSE, HandlerError(
-                    f"the handler awaited {type(yielded).__name__!s}, which is not a "
-                    "simdurable future. Handlers may only await context operations "
-                    "(ctx.run_typed, ctx.sleep, calls, ...) and simdurable's "
-                    "select/gather/as_completed/wait_completed.",
-                    handler=attempt.handler,
-                )
-            if attempt.on_wait(yielded):
-                throw = attempt.take_cancel(yielded)
-                continue
-            if attempt.failure is not None:
-                return PAUSE, attempt.failure
-            self._block(attempt)
-            return WAITING, None
+            except (Exception, Abort) as err:
+                return self.ended(attempt, err)
+            how = self.waits(attempt, yielded)
+            if how is not None:
+                return how
+            throw = attempt.take_cancel(yielded)
+
+    def ended(self, attempt: Attempt, err: BaseException) -> Segment:
+        """How a segment whose handler raised ``err`` ended (``StopIteration``: it returned)."""
+        if isinstance(err, Abort):
+            return ABORTED, None
+        if not attempt.alive:
+            return GONE, None
+        if isinstance(err, StopIteration):
+            return FINISHED, Value(err.value if err.value is not None else b"")
+        if isinstance(err, TerminalError):
+            return FINISHED, failure_of(err)
+        if isinstance(err, HandlerError):
+            return PAUSE, err
+        if isinstance(err, RuntimeError) and str(err) in _EVENT_LOOP_ERRORS:
+            return PAUSE, HandlerError(
+                f"the handler used an event loop ({err}); handlers run on simdurable's "
+                "own loop and may only await context operations (ctx.run_typed, "
+                "ctx.sleep, calls, ...) and simdurable's combinators. Put I/O inside "
+                "a step.",
+                handler=attempt.handler,
+            )
+        return RETRY, err
+
+    def waits(self, attempt: Attempt, yielded: Any) -> Segment | None:
+        """The handler yielded ``yielded``: how its segment ends, or None when its
+        wait is over at once (it goes on, with the cancellation to raise, if any)."""
+        if not attempt.alive:
+            return ABORTED, attempt.coro
+        if yielded is PARKED:
+            return RESUME_QUEUED, None
+        if not isinstance(yielded, Wait):
+            return PAUSE, HandlerError(
+                f"the handler awaited {type(yielded).__name__!s}, which is not a "
+                "simdurable future. Handlers may only await context operations "
+                "(ctx.run_typed, ctx.sleep, calls, ...) and simdurable's "
+                "select/gather/as_completed/wait_completed.",
+                handler=attempt.handler,
+            )
+        if attempt.on_wait(yielded):
+            return None
+        if attempt.failure is not None:
+            return PAUSE, attempt.failure
+        self._block(attempt)
+        return WAITING, None
 
     def _block(self, attempt: Attempt) -> None:
         """The handler waits: queue the steps it issued, or suspend (``always_suspend``)."""

@@ -30,7 +30,7 @@ from typing import Any
 
 from ._errors import InternalError, TerminalError
 from ._fast import NOT_AWAITABLE, memory_journals, new_tuple
-from ._invocation import LIVE, StepInfo, current_step
+from ._invocation import LIVE, Abort, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Entry, Value
 from ._scheduler import RandomChooser
 from ._store import PENDING
@@ -58,6 +58,12 @@ def task_runner(engine: Any) -> Callable[[], Any]:
     set_step = current_step.set
     reset_step = current_step.reset
     inline = steps.inline_steps
+    general_resume = lifecycle.resume
+    segment_ended = lifecycle.segment_ended
+    ended = running.ended
+    waits = running.waits
+    drive = running.drive
+    push_work = running.push_work
 
     def step(inv_id: str, number: int, index: int) -> Any:
         """A "step" task (``Steps.step_task``, ``execute_step``, ``finish_step``,
@@ -147,6 +153,54 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         running.push_work(("resume", inv_id, number, 0))
         return None
 
+    def resume(inv_id: str, number: int) -> None:
+        """A "resume" task (``Lifecycle.resume``, ``advance``, ``Running.run_segment``
+        and, when the handler then waits on one fresh step, ``Running.waits``)."""
+        attempt = running.attempts.get(inv_id)
+        if attempt is None or attempt.number != number or not attempt.alive:
+            return
+        if attempt.cancel_pending or running.segment_guard is not None:
+            general_resume(inv_id, number)
+            return
+        coro = attempt.coro
+        assert coro is not None
+        attempt.waiting = None
+        attempt.resume_scheduled = False
+        try:
+            yielded = coro.send(None)
+        except (Exception, Abort) as err:
+            how, detail = ended(attempt, err)
+            segment_ended(attempt, coro, how, detail)
+            return
+        if (
+            type(yielded) is Wait
+            and attempt.alive
+            and attempt.state is LIVE
+            and attempt.cursor >= len(attempt.journal)
+            and not attempt.cancel_pending
+            and attempt.failure is None
+            and not running.always_suspend
+        ):
+            indices = yielded.indices
+            done = attempt.done
+            if len(indices) == 1 and indices[0] not in done:
+                # ``Attempt.on_wait``: nothing left to see, so it waits ...
+                attempt.waiting = yielded
+                # ... and ``Running._block`` queues the steps it issued
+                # (``Attempt.pending_steps``: not done, not started yet)
+                steps_of = attempt.steps
+                pending = [i for i in attempt._unscheduled
+                           if i not in done and not steps_of[i].scheduled]
+                attempt._unscheduled = pending
+                for i in pending:
+                    steps_of[i].scheduled = True
+                    push_work(("step", inv_id, number, i))
+                return
+        segment = waits(attempt, yielded)
+        if segment is None:
+            segment = drive(attempt, attempt.take_cancel(yielded))
+        segment_ended(attempt, coro, *segment)
+
     def run_task() -> Any:
         """``Engine.general_run_task``: one ready task, the chooser picking it."""
         # ``Scheduler.pop``
@@ -177,7 +231,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         if kind == "step":
             return step(inv_id, number, index)
         if kind == "resume":
-            lifecycle.resume(inv_id, number)
+            resume(inv_id, number)
             return None
         raise InternalError(f"unknown task {task!r}")  # pragma: no cover - tasks are built here
 

@@ -96,6 +96,11 @@ def test_plain_steps_in_a_crowd_take_the_fused_step_task():
             return general(inv_id, number, index)
 
         sim.engine.steps.step_task = counted  # type: ignore[method-assign]
+        resumes: list[str] = []
+        general_resume = sim.engine.lifecycle.resume
+        sim.engine.lifecycle.resume = (  # type: ignore[method-assign]
+            lambda inv_id, number, r=general_resume, c=resumes: c.append(inv_id) or r(inv_id,
+                                                                                       number))
         sim.engine.run_task = (task_runner(sim.engine) if fused
                                else sim.engine.general_run_task)
         handles = [sim.invoke("Crowd/five", i) for i in range(4)]
@@ -106,6 +111,30 @@ def test_plain_steps_in_a_crowd_take_the_fused_step_task():
         runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log))
         if fused:
             assert set(names) == {"right"}, names  # the step a fault may fire at
+            assert resumes == []  # every resume task took the fused way
         else:
             assert {"step", "first", "left", "right"} <= set(names)
+            assert len(resumes) >= 4 * 5
+    assert runs[0] == runs[1]
+
+
+def test_a_step_awaited_in_a_crowd_waits_without_asking_to_run_in_place():
+    """With other work ready, the step lane tells the future to wait at once
+    (``LANE_WAITS``): ``run_lone_step`` is not asked, and the run is the same."""
+    runs = []
+    for lane in (True, False):
+        sim = sd.Simulation([crowd], seed=2)
+        asked: list[int] = []
+        lone = sim.engine.run_lone_step
+        sim.engine.run_lone_step = (  # type: ignore[method-assign]
+            lambda attempt, index, lone=lone, asked=asked: asked.append(index) or lone(attempt,
+                                                                                      index))
+        if not lane:
+            sim.engine.step_lane = None
+        handles = [sim.invoke("Crowd/five", i) for i in range(3)]
+        sim.run()
+        assert [h.result() for h in handles] == [5, 6, 7]
+        runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log))
+        # (once alone, the last handler's steps run in place, asked or through the lane)
+        assert len(asked) < 5 if lane else len(asked) >= 10, asked
     assert runs[0] == runs[1]

@@ -185,11 +185,12 @@ class Engine:
         """Do one ready task through the parts' general methods (``run_task`` is
         its fused form, ``_tasks.task_runner``; tests compare the two)."""
         task = self.scheduler.pop()
-        kind, inv_id, number, index = task
+        kind, inv_id, attempt, index = task
         if kind == "start":
             self.lifecycle.start(inv_id)
             return None
-        self.running.unqueue(inv_id, number)
+        self.running.unqueue(attempt)
+        number = -1 if attempt is None else attempt.number
         if kind == "resume":
             self.lifecycle.resume(inv_id, number)
             return None

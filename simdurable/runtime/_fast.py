@@ -84,9 +84,8 @@ def resume_in_place(running: Any, scheduler: Any, attempt: Attempt, wait: Wait) 
     if not (attempt.alive and attempt.resume_scheduled):
         return RAN_PARKED
     if scheduler.ready or scheduler.tasks_run >= scheduler.max_tasks:
-        inv_id, number = attempt.rec.id, attempt.number
-        running.count_work(inv_id, number)
-        scheduler.ready.insert(running.resume_at, ("resume", inv_id, number, 0))
+        running.count_work(attempt)
+        scheduler.ready.insert(running.resume_at, ("resume", attempt.rec.id, attempt, 0))
         return RAN_PARKED
     scheduler.tasks_run += 1
     attempt.waiting = None

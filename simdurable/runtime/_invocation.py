@@ -266,6 +266,7 @@ class Attempt:
         self._unscheduled: list[int] = []
         self.waiting: Wait | None = None
         self.resume_scheduled = False
+        self.queued = 0  # its "step" and "resume" tasks in the ready set (``Running``)
         self.cancel_pending = False
         self.cancel_raised = False  # the handler has seen its cancellation, at a wait
         self.failure: BaseException | None = None  # mismatch or misuse, recorded here

@@ -92,10 +92,13 @@ class Running:
         self.reset()
 
     def reset(self) -> None:
+        # Every attempt here that is alive is its invocation's current one (an
+        # attempt leaves only through ``kill``, which ends it first), so a task
+        # may hold its attempt instead of looking it up: ("step" or "resume",
+        # invocation id, attempt or None when stale at birth, journal index).
+        # Each attempt counts its tasks in the ready set (``Attempt.queued``),
+        # so that killing it scans the ready set only when it has work there.
         self.attempts: dict[str, Attempt] = {}
-        # Ready "step"/"resume" tasks per (invocation, attempt number), so that
-        # killing an attempt scans the ready set only when it has work there.
-        self.queued: dict[tuple[str, int], int] = {}
         self.suspended: set[str] = set()
 
     def get(self, inv_id: str) -> Attempt | None:
@@ -199,7 +202,7 @@ class Running:
         pending = attempt.pending_steps()
         for index in pending:
             attempt.steps[index].scheduled = True
-            self.push_work(("step", attempt.rec.id, attempt.number, index))
+            self.push_work(("step", attempt.rec.id, attempt, index))
         if self.always_suspend and all(i in attempt.done for i in attempt.steps):
             self.suspend(attempt, "waiting, so the attempt suspends (always_suspend)")
 
@@ -218,11 +221,9 @@ class Running:
         attempt.coro = None
         if coro is not None:
             close(coro)
-        inv_id, number = attempt.rec.id, attempt.number
-        if self.queued.pop((inv_id, number), 0):
-            self.scheduler.discard(
-                lambda t: t[1] == inv_id and t[2] == number and t[0] != "start"
-            )
+        if attempt.queued:
+            attempt.queued = 0
+            self.scheduler.discard(lambda t: t[2] is attempt)
 
     def abandon(self) -> None:
         """Close every handler still running, now: a run that ends (or is cut
@@ -240,7 +241,8 @@ class Running:
     def drop_work(self) -> None:
         """Forget every queued "step" and "resume" task (the process that ran them died)."""
         self.scheduler.discard(lambda t: t[0] in ("step", "resume"))
-        self.queued.clear()
+        for attempt in self.attempts.values():
+            attempt.queued = 0
 
     def suspend(self, attempt: Attempt, why: str) -> None:
         rec = attempt.rec
@@ -251,24 +253,21 @@ class Running:
             self.scheduler.push(("start", rec.id, 0, 0))
 
     # -- queued work -------------------------------------------------------------------
-    def push_work(self, task: tuple[str, str, int, int]) -> None:
-        """Push a "step" or "resume" task, counting it for ``kill``."""
-        key = (task[1], task[2])
-        self.queued[key] = self.queued.get(key, 0) + 1
+    def push_work(self, task: tuple[str, str, Attempt | None, int]) -> None:
+        """Push a "step" or "resume" task, counting it on its attempt for ``kill``."""
+        attempt = task[2]
+        if attempt is not None:
+            attempt.queued += 1
         self.scheduler.push(task)
 
-    def count_work(self, inv_id: str, number: int) -> None:
+    def count_work(self, attempt: Attempt) -> None:
         """A "resume" task placed in the ready list directly (``run_lone_step``)."""
-        key = (inv_id, number)
-        self.queued[key] = self.queued.get(key, 0) + 1
+        attempt.queued += 1
 
-    def unqueue(self, inv_id: str, number: int) -> None:
-        key = (inv_id, number)
-        left = self.queued.get(key, 0) - 1
-        if left > 0:
-            self.queued[key] = left
-        else:
-            self.queued.pop(key, None)
+    def unqueue(self, attempt: Attempt | None) -> None:
+        """A task of ``attempt`` left the ready set."""
+        if attempt is not None:
+            attempt.queued -= 1
 
     def notify(self, inv_id: str, entry: Entry) -> None:
         """A completion (or cancellation) was stored: wake the handler if it can go on."""
@@ -282,7 +281,7 @@ class Running:
                 if attempt is self.in_place:  # run_lone_step resumes it, or queues it
                     self.resume_at = len(self.scheduler.ready)
                     return
-                self.push_work(("resume", inv_id, attempt.number, 0))
+                self.push_work(("resume", inv_id, attempt, 0))
         elif inv_id in self.suspended:
             self.suspended.discard(inv_id)
             self.scheduler.push(("start", inv_id, 0, 0))

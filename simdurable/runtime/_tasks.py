@@ -30,7 +30,7 @@ from typing import Any
 
 from ._errors import InternalError, TerminalError
 from ._fast import NOT_AWAITABLE, memory_journals, new_tuple
-from ._invocation import LIVE, Abort, StepInfo, Wait, current_step
+from ._invocation import LIVE, Abort, Attempt, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Entry, Value
 from ._scheduler import RandomChooser
 from ._store import PENDING
@@ -65,12 +65,12 @@ def task_runner(engine: Any) -> Callable[[], Any]:
     drive = running.drive
     push_work = running.push_work
 
-    def step(inv_id: str, number: int, index: int) -> Any:
+    def step(inv_id: str, attempt: Attempt | None, index: int) -> Any:
         """A "step" task (``Steps.step_task``, ``execute_step``, ``finish_step``,
         ``Completions.deliver`` and ``Running.notify`` in one)."""
-        attempt = running.attempts.get(inv_id)
-        if attempt is None or attempt.number != number or not attempt.alive:
+        if attempt is None or not attempt.alive:  # (alive: its invocation's current one)
             return None
+        number = attempt.number
         spec = attempt.steps.get(index)
         if spec is None or index in attempt.done:
             return None
@@ -103,9 +103,8 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         rec = invocations.by_id.get(inv_id)
         if (
             outcome[0] != "ok"
-            or not attempt.alive
+            or not attempt.alive  # (so it is still its invocation's current one)
             or attempt.failure is not None
-            or running.attempts.get(inv_id) is not attempt
             or (injector.armed and not injector.spares(name))
             or rec is None
             or rec.status != PENDING
@@ -150,17 +149,17 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         elif not attempt.consume_for(waiting):
             return None
         attempt.resume_scheduled = True
-        running.push_work(("resume", inv_id, number, 0))
+        attempt.queued += 1  # ``Running.push_work``
+        scheduler.ready.append(("resume", inv_id, attempt, 0))
         return None
 
-    def resume(inv_id: str, number: int) -> None:
+    def resume(inv_id: str, attempt: Attempt | None) -> None:
         """A "resume" task (``Lifecycle.resume``, ``advance``, ``Running.run_segment``
         and, when the handler then waits on one fresh step, ``Running.waits``)."""
-        attempt = running.attempts.get(inv_id)
-        if attempt is None or attempt.number != number or not attempt.alive:
+        if attempt is None or not attempt.alive:
             return
         if attempt.cancel_pending or running.segment_guard is not None:
-            general_resume(inv_id, number)
+            general_resume(inv_id, attempt.number)
             return
         coro = attempt.coro
         assert coro is not None
@@ -194,7 +193,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
                 attempt._unscheduled = pending
                 for i in pending:
                     steps_of[i].scheduled = True
-                    push_work(("step", inv_id, number, i))
+                    push_work(("step", inv_id, attempt, i))
                 return
         segment = waits(attempt, yielded)
         if segment is None:
@@ -223,15 +222,16 @@ def task_runner(engine: Any) -> Callable[[], Any]:
                 i = chooser.choose(n, "schedule")
             scheduler.decisions += 1
             task = ready.pop(i)
-        kind, inv_id, number, index = task
+        kind, inv_id, attempt, index = task
         if kind == "start":
             lifecycle.start(inv_id)
             return None
-        running.unqueue(inv_id, number)
+        if attempt is not None:
+            attempt.queued -= 1  # ``Running.unqueue``
         if kind == "step":
-            return step(inv_id, number, index)
+            return step(inv_id, attempt, index)
         if kind == "resume":
-            resume(inv_id, number)
+            resume(inv_id, attempt)
             return None
         raise InternalError(f"unknown task {task!r}")  # pragma: no cover - tasks are built here
 

@@ -91,7 +91,10 @@ class Timers:
                 self.lifecycle.enqueue(rec)
         elif kind == "step":
             _, inv_id, number, index = payload
-            self.running.push_work(("step", inv_id, number, index))
+            attempt = self.running.get(inv_id)
+            if attempt is not None and attempt.number != number:
+                attempt = None  # (a stale task: it still takes its turn)
+            self.running.push_work(("step", inv_id, attempt, index))
         elif kind == "fault":
             self.crashes.fire_timed(payload[1])
         else:  # pragma: no cover

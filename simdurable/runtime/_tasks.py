@@ -41,8 +41,10 @@ def task_runner(engine: Any) -> Callable[[], Any]:
     docstring. ``engine`` is the ``Engine`` (not imported: it imports this)."""
     scheduler = engine.scheduler
     chooser = scheduler.chooser
-    # ``RandomChooser.choose``, inlined below for the same draws
+    # ``RandomChooser.choose``, inlined below for the same draws (its generator
+    # is seeded at the first draw, so it is read then)
     random_chooser = chooser if type(chooser) is RandomChooser else None
+    getrandbits: Callable[[int], int] | None = None
     running = engine.running
     lifecycle = engine.lifecycle
     steps = engine.steps
@@ -63,7 +65,6 @@ def task_runner(engine: Any) -> Callable[[], Any]:
     ended = running.ended
     waits = running.waits
     drive = running.drive
-    push_work = running.push_work
 
     def step(inv_id: str, attempt: Attempt | None, index: int) -> Any:
         """A "step" task (``Steps.step_task``, ``execute_step``, ``finish_step``,
@@ -101,6 +102,8 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
         # ``finish_step`` for a value stored at once, else the general way
         rec = invocations.by_id.get(inv_id)
+        done_bits = completions.done  # (read now: a restart in the closure replaces it)
+        bits = done_bits.get(inv_id, 0)
         if (
             outcome[0] != "ok"
             or not attempt.alive  # (so it is still its invocation's current one)
@@ -109,7 +112,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             or rec is None
             or rec.status != PENDING
             or rec.retry_index == index
-            or completions.done.get(inv_id, 0) >> index & 1
+            or bits >> index & 1
             or running.in_place is not None
         ):
             finish(attempt, index, spec, outcome)
@@ -127,7 +130,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             journals[inv_id].append(entry)
         else:
             store_append(inv_id, entry)
-        completions.done[inv_id] = completions.done.get(inv_id, 0) | 1 << index
+        done_bits[inv_id] = bits | 1 << index
         # ``Running.notify`` and ``Attempt.observe``
         if attempt.state is not LIVE:
             running.notify(inv_id, entry)
@@ -193,7 +196,8 @@ def task_runner(engine: Any) -> Callable[[], Any]:
                 attempt._unscheduled = pending
                 for i in pending:
                     steps_of[i].scheduled = True
-                    push_work(("step", inv_id, attempt, i))
+                    attempt.queued += 1  # ``Running.push_work``
+                    scheduler.ready.append(("step", inv_id, attempt, i))
                 return
         segment = waits(attempt, yielded)
         if segment is None:
@@ -202,6 +206,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
 
     def run_task() -> Any:
         """``Engine.general_run_task``: one ready task, the chooser picking it."""
+        nonlocal getrandbits
         # ``Scheduler.pop``
         scheduler.tasks_run += 1
         if scheduler.tasks_run >= scheduler.collect_at:
@@ -213,7 +218,8 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             task = ready.pop()
         else:
             if random_chooser is not None:
-                getrandbits = random_chooser.rng.getrandbits
+                if getrandbits is None:
+                    getrandbits = random_chooser.rng.getrandbits
                 k = n.bit_length()
                 i = getrandbits(k)
                 while i >= n:

@@ -134,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
     conc = steps_service(5)
 
-    def concurrent() -> None:
+    def concurrent(general_tasks: bool = False) -> None:
         sim = sd.Simulation([conc], seed=1)
+        if general_tasks:  # every task through the parts' methods (not runtime/_tasks.py)
+            sim.engine.run_task = sim.engine.general_run_task
         for i in range(concurrent_n):
             sim.invoke("Steps5/run", i)
         sim.run()
@@ -235,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ab(f"{concurrent_n:,} concurrent 5-step invocations: collector off during the run (A), "
        "on at a threshold of 50,000 (B)", collector(False), collector(True), 1, 1, "s")
+    ab(f"{concurrent_n:,} concurrent 5-step invocations: fused tasks (A), "
+       "`Engine.general_run_task` (B)", concurrent, lambda: concurrent(general_tasks=True), 1, 1,
+       "s")
     return 0
 
 

@@ -201,7 +201,25 @@ def fast_draw(data: Any) -> Callable[[Any], Any]:
     if not callable(full):
         return data.draw  # type: ignore[no-any-return]  # a Hypothesis without it
     lean = _span_draw(conjecture)
-    return full if lean is None else lean
+    return _stopping_once_frozen(conjecture, full) if lean is None else lean
+
+
+def _stopping_once_frozen(conjecture: Any, full: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``full`` (``ConjectureData.draw``), raising the test case's StopTest
+    again once it has overrun, as ``_span_draw``'s draw does (see there)."""
+    try:
+        from hypothesis.errors import StopTest
+    except ImportError:  # pragma: no cover - an older Hypothesis
+        return full
+    if not hasattr(conjecture, "frozen") or not hasattr(conjecture, "testcounter"):
+        return full  # pragma: no cover - an older Hypothesis
+
+    def draw(strategy: Any) -> Any:
+        if conjecture.frozen:
+            raise StopTest(conjecture.testcounter)
+        return full(strategy)
+
+    return draw
 
 
 def _span_draw(conjecture: Any) -> Callable[[Any], Any] | None:

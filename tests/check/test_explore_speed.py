@@ -147,13 +147,20 @@ def test_the_drawn_fault_fires_at_its_point_of_the_command_and_nowhere_else() ->
     assert all(e(p) is None for p in _points("run", STEP_POINTS)) and e.used == 0
 
 
-def test_a_draw_after_the_test_case_overran_stops_it_again() -> None:
+@pytest.mark.parametrize("lean", [True, False], ids=["lean draw", "Hypothesis's own draw"])
+def test_a_draw_after_the_test_case_overran_stops_it_again(
+        lean: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """A handler whose ``finally:`` awaits swallows the StopTest of an
     overrun (it suspends there): the next draw, in the scheduler or at a
-    fault point, must stop the test case again, not fail on frozen data."""
+    fault point, must stop the test case again, not fail on frozen data;
+    with the lean draw, and with ``ConjectureData.draw`` where a Hypothesis
+    lacks the lean draw's parts."""
     from hypothesis import strategies as st
     from hypothesis.errors import StopTest
     from hypothesis.internal.conjecture.data import ConjectureData
+
+    if not lean:
+        monkeypatch.setattr(_chooser, "_span_draw", lambda conjecture: None)
 
     data = ConjectureData.for_choices([3])
     draw = _chooser.fast_draw(data)

@@ -17,16 +17,38 @@ def load_object(name: str) -> Any:
     module_name, sep, attr = name.partition(":")
     if not sep or not module_name or not attr:
         raise LoadError(f"{name!r}: expected module:attribute, like myapp.handlers:greeter")
+    problem = _not_a_module_name(module_name, attr)
+    if problem is not None and not module_name.endswith(".py"):
+        raise LoadError(f"{name!r}: {problem}")  # nothing imported could be named so
     try:
         obj: Any = _import(module_name)
     except ImportError as err:
-        raise LoadError(f"{name!r}: cannot import module {module_name!r}: {err}") from None
+        # (``pkg.py`` may be a module ``py`` of a package ``pkg``: a file name only if not)
+        raise LoadError(f"{name!r}: {problem or f'cannot import module {module_name!r}: {err}'}"
+                        ) from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise LoadError(f"{name!r}: module {module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def _not_a_module_name(module_name: str, attr: str) -> str | None:
+    """Why ``module_name`` cannot be imported as it is written (a file path, a
+    relative name), with the name to write instead; None if it may be."""
+    path = module_name.replace("\\", "/")
+    if "/" in path or path.endswith(".py"):
+        parts = [p for p in path.removesuffix(".py").split("/") if p not in ("", ".")]
+        dotted = ".".join(parts)
+        hint = (f", such as {dotted}:{attr}"
+                if parts and all(p.isidentifier() for p in dotted.split(".")) else "")
+        return (f"{module_name!r} is a file path; give the module's name as Python imports it "
+                f"from the current folder{hint}")
+    if path.startswith("."):
+        return (f"{module_name!r} is a relative module name; give its whole name, as Python "
+                f"imports it from the current folder")
+    return None
 
 
 def _import(module_name: str) -> Any:

@@ -233,6 +233,34 @@ def test_load_externals_accepts_fakes_and_lists_of_them() -> None:
         load_externals(["examples.shop:shop"], "--externals")
 
 
+@pytest.mark.parametrize("target,message", [
+    ("examples/shop.py:checkout", "'examples/shop.py' is a file path; give the module's name as "
+     "Python imports it from the current folder, such as examples.shop:checkout"),
+    ("examples.shop.py:checkout", "such as examples.shop:checkout"),
+    ("./examples/shop:checkout", "such as examples.shop:checkout"),
+    ("..\\shop:checkout", "is a file path; give the module's name"),
+    (".shop:checkout", "'.shop' is a relative module name; give its whole name"),
+    ("examples.nope:checkout", "cannot import module 'examples.nope': No module named"),
+])
+def test_a_file_path_or_relative_name_as_target_says_what_to_write(
+        capsys: pytest.CaptureFixture[str], target: str, message: str) -> None:
+    assert main(["check", target, "--max-examples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simdurable check: {target!r}: ") and message in err, err
+    assert "Traceback" not in err and "'package' argument" not in err
+
+
+def test_a_module_named_py_in_a_package_is_still_a_module(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pkgwithpy").mkdir()
+    (tmp_path / "pkgwithpy" / "__init__.py").write_text("")
+    (tmp_path / "pkgwithpy" / "py.py").write_text("bank = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from simdurable._loader import load_object
+
+    assert load_object("pkgwithpy.py:bank") == 1
+
+
 def test_a_pyproject_that_is_not_utf8_is_named_with_its_position(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_bytes(b'[tool.simdurable]\nservices = ["\xff"]\n')
     with pytest.raises(ValueError) as info:

@@ -374,17 +374,11 @@ class DataExplorer:
         if phase not in GROUPED:
             return self._propose_alone(point)
         key = (point.invocation, point.index, point.attempt)
-        if key in self.planned:
-            plan = self.planned[key]
-            if plan is None or plan[0] != phase:
-                return None
-            self.planned[key] = None
-            return make_fault(plan[1], point, self.draw, self.delays)
-        plan = self._plan(point)
-        self.planned[key] = plan
+        plan = self.planned[key] if key in self.planned else self._plan(point)
         if plan is None or plan[0] != phase:
+            self.planned[key] = plan
             return None
-        self.planned[key] = None
+        self.planned[key] = None  # fired: nothing more at this command's later points
         return make_fault(plan[1], point, self.draw, self.delays)
 
     def _plan(self, point: FaultPoint) -> tuple[str, str] | None:

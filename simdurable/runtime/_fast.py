@@ -76,6 +76,18 @@ def memory_journals(store: Any) -> dict[str, list[Entry]] | None:
     return store._journals if type(store) is MemoryStore else None
 
 
+def step_parts(steps: Any) -> tuple[Any, ...]:
+    """What every fused step path binds once per engine, from its ``Steps``:
+    ``finish_step``, the running, scheduler, injector, trace, run log,
+    completions and invocations parts, the store's append, its journals
+    (``memory_journals``) and the current step's set and reset. (``done``,
+    ``by_id`` and ``attempts`` are read at each call: a recovery replaces them.)"""
+    completions = steps.completions
+    return (steps.finish_step, steps.running, steps.scheduler, steps.injector, steps.trace,
+            steps.run_log, completions, completions.invocations, completions.store.append,
+            memory_journals(completions.store), current_step.set, current_step.reset)
+
+
 def resume_in_place(running: Any, scheduler: Any, attempt: Attempt, wait: Wait) -> int:
     """After a step run in place: resume the handler at once, as ``run_task``
     would take its resume task from the ready list, or queue that task where
@@ -118,20 +130,8 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
     general form and with no in-place steps.
     """
     general: Callable[[Attempt, int], int] = steps.run_lone_step
-    finish = steps.finish_step
-    running = steps.running
-    scheduler = steps.scheduler
-    injector = steps.injector
-    trace = steps.trace
-    run_log = steps.run_log
-    # (``done``, ``by_id`` and ``attempts`` are read at each call: a recovery
-    # replaces them.)
-    completions = steps.completions
-    invocations = completions.invocations
-    store_append = completions.store.append
-    journals = memory_journals(completions.store)
-    set_step = current_step.set
-    reset_step = current_step.reset
+    (finish, running, scheduler, injector, trace, run_log, completions, invocations,
+     store_append, journals, set_step, reset_step) = step_parts(steps)
 
     def run(attempt: Attempt, index: int) -> int:
         unscheduled = attempt._unscheduled
@@ -472,18 +472,8 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
     its two calls. (Against the previous lane, in callgrind's instructions a
     fresh step at 100 steps: 45,520 to 42,020.)
     """
-    finish = steps.finish_step
-    running = steps.running
-    scheduler = steps.scheduler
-    injector = steps.injector
-    trace = steps.trace
-    run_log = steps.run_log
-    completions = steps.completions
-    invocations = completions.invocations
-    store_append = completions.store.append
-    journals = memory_journals(completions.store)
-    set_step = current_step.set
-    reset_step = current_step.reset
+    (finish, running, scheduler, injector, trace, run_log, completions, invocations,
+     store_append, journals, set_step, reset_step) = step_parts(steps)
     as_is = _as_is_serdes
 
     def lane(fut: Any) -> Any:

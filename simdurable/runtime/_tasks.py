@@ -29,8 +29,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import InternalError, TerminalError
-from ._fast import NOT_AWAITABLE, memory_journals, new_tuple
-from ._invocation import LIVE, Abort, Attempt, StepInfo, Wait, current_step
+from ._fast import NOT_AWAITABLE, new_tuple, step_parts
+from ._invocation import LIVE, Abort, Attempt, StepInfo, Wait
 from ._journal import COMPLETION, Entry, Value
 from ._scheduler import RandomChooser
 from ._store import PENDING
@@ -39,26 +39,16 @@ from ._store import PENDING
 def task_runner(engine: Any) -> Callable[[], Any]:
     """``engine.run_task`` for the common case of each task; see the module
     docstring. ``engine`` is the ``Engine`` (not imported: it imports this)."""
-    scheduler = engine.scheduler
+    steps = engine.steps
+    (finish, running, scheduler, injector, trace, run_log, completions, invocations,
+     store_append, journals, set_step, reset_step) = step_parts(steps)
     chooser = scheduler.chooser
     # ``RandomChooser.choose``, inlined below for the same draws (its generator
     # is seeded at the first draw, so it is read then)
     random_chooser = chooser if type(chooser) is RandomChooser else None
     getrandbits: Callable[[int], int] | None = None
-    running = engine.running
     lifecycle = engine.lifecycle
-    steps = engine.steps
     general_step = steps.step_task
-    finish = steps.finish_step
-    completions = steps.completions
-    invocations = completions.invocations
-    injector = steps.injector
-    trace = steps.trace
-    run_log = steps.run_log
-    store_append = completions.store.append
-    journals = memory_journals(completions.store)
-    set_step = current_step.set
-    reset_step = current_step.reset
     inline = steps.inline_steps
     general_resume = lifecycle.resume
     segment_ended = lifecycle.segment_ended

@@ -22,6 +22,14 @@ def make_service(name: str) -> sd.Service:
     return svc
 
 
+def result_of(svc: sd.Service, target: str, arg: str) -> object:
+    """A new Simulation of ``svc``'s invocation of ``target`` with ``arg``, run to its end."""
+    sim = sd.Simulation([svc])
+    h = sim.invoke(target, arg)
+    sim.run()
+    return h.result()
+
+
 def test_the_specs_of_a_list_of_services_are_made_once():
     svc = make_service("Once")
     first, second = sd.Simulation([svc]), sd.Simulation([svc], seed=3)
@@ -38,10 +46,7 @@ def test_a_handler_added_or_replaced_after_a_simulation_is_served_by_the_next():
     async def bye(ctx: sd.Context, who: str) -> str:
         return f"bye {who}"
 
-    sim = sd.Simulation([svc])
-    h = sim.invoke("Grows/bye", "ann")
-    sim.run()
-    assert h.result() == "bye ann"
+    assert result_of(svc, "Grows/bye", "ann") == "bye ann"
 
     del svc.handlers["bye"]
 
@@ -49,10 +54,7 @@ def test_a_handler_added_or_replaced_after_a_simulation_is_served_by_the_next():
     async def bye_again(ctx: sd.Context, who: str) -> str:
         return f"see you, {who}"
 
-    sim = sd.Simulation([svc])
-    h = sim.invoke("Grows/bye", "ann")
-    sim.run()
-    assert h.result() == "see you, ann"
+    assert result_of(svc, "Grows/bye", "ann") == "see you, ann"
     handlers, specs = handlers_and_specs([svc])
     assert specs[("Grows", "bye")].fn is bye_again
 

@@ -253,6 +253,11 @@ def plain_steps(step_future: type, future: type, replayed_future: type,
     _step_api[:] = [step_future, future, replayed_future, serde_of, serdes, no_hint]
 
 
+# How many step names' command entries one engine keeps to share (``step_command``):
+# a handler's steps have a few names; one that makes a name a step is bounded.
+SHARED_COMMANDS: Final = 256
+
+
 def step_command(commands: Any) -> Callable[..., Any] | None:
     """``ctx.run_typed`` for a plain step, in one call: its checks, its serde,
     its command (``Commands.store_command``, or, replaying, ``Attempt.issue``),
@@ -268,7 +273,9 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
 
     The command, fresh, is written as ``store_command`` would for a ``run``
     command (with a fault armed at it, through ``store_command``: its fault
-    points). Replaying, a ``run`` entry at the cursor with the same name,
+    points), its entry shared with the steps of the same name before it at the
+    same virtual time (an entry is immutable: a named tuple less a step, and
+    one entry, not one an invocation, for a crowd's steps). Replaying, a ``run`` entry at the cursor with the same name,
     completed by the entry after it (every replayed step), is matched by
     kind and name, as ``same_command`` would; anything else goes through
     ``Attempt.issue``. The future is built without ``__init__`` (its slots
@@ -290,6 +297,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
     store_append = commands.store.append
     journals = memory_journals(commands.store)
     trace = commands.trace
+    commands_made: dict[str, Entry] = {}  # by step name: its last command entry
 
     def issue(attempt: Attempt, name: str, action: Callable[..., Any], args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> Any:
@@ -358,7 +366,16 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
             index = general(attempt, entry)
         else:
             now = scheduler.now_ms
-            entry = new_tuple(Entry, (RUN, name, None, None, -1, now, -1, ""))
+            # One command entry for every step of this name at this time: an
+            # entry is immutable, and a fresh one costs a named tuple a step.
+            shared = commands_made.get(name)
+            if shared is not None and shared[5] == now:  # its at_ms
+                entry = shared
+            else:
+                entry = new_tuple(Entry, (RUN, name, None, None, -1, now, -1, ""))
+                if len(commands_made) >= SHARED_COMMANDS:
+                    commands_made.clear()
+                commands_made[name] = entry
             rec = attempt.rec
             index = len(journal)
             stored_journal = None if journals is None else journals.get(rec.id)

@@ -538,3 +538,39 @@ def test_a_replayed_steps_own_await_takes_its_value_only_while_nothing_was_taken
         assert replays[0][0] == h.result() == [False, True, 2, 2]
     # the step's completion is journaled right after its command, before the sleep's
     assert orders == {(("sleep", -1), ("run", -1), ("completion", 1), ("completion", 0))}, orders
+
+
+named = sd.Service("Named")
+
+
+@named.handler()
+async def repeats(ctx: sd.Context, n: int) -> int:
+    for _ in range(3):
+        n = await ctx.run_typed("same", add, i=n)
+    await ctx.sleep(timedelta(milliseconds=5))
+    n = await ctx.run_typed("same", add, i=n)
+    for i in range(300):  # more names than an engine keeps entries of
+        n = await ctx.run_typed(f"n{i % 270}", add, i=n)
+    return await ctx.run_typed("same", add, i=n)
+
+
+def test_steps_of_one_name_at_one_time_share_their_command_entry():
+    """The fused command makes one command entry for the steps of one name at
+    one time (entries are immutable): the journal says the same as through
+    ``store_command``, a step at another time gets its own, stamped with it."""
+    journals = []
+    for fused in (True, False):
+        sim = sd.Simulation([named], seed=1)
+        if not fused:
+            sim.engine.issue_step = None
+        h = sim.invoke("Named/repeats", 0)
+        sim.run()
+        assert h.result() == 305
+        journal = sim.journal(h)
+        journals.append((sim.trace(), [tuple(e) for e in journal]))
+        first, second, third, after_sleep = (journal[i] for i in (0, 2, 4, 8))
+        assert (first.name, after_sleep.name, first.at_ms, after_sleep.at_ms) == ("same", "same",
+                                                                                 0, 5)
+        assert (first is second is third) == fused
+        assert after_sleep is not first
+    assert journals[0] == journals[1]

@@ -178,9 +178,12 @@ def check(
                 ex.world_moments()
                 examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
             else:
-                single = lanes.single_faults() if single_faults else 0
-                ex.world_moments()
-                examples = lanes.examples(max_examples) if max_examples > 0 else 0
+                try:
+                    single = lanes.single_faults() if single_faults else 0
+                    ex.world_moments()
+                    examples = lanes.examples(max_examples) if max_examples > 0 else 0
+                finally:
+                    lanes.close()
         ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
         note = None
         from ._process import hash_seed_violation
@@ -226,7 +229,7 @@ def _start_workers(services: Sequence[Any], hash_seeds: Sequence[int], jobs: int
         from ._workers import can_fork
 
         if not can_fork():  # else the parts go to workers forked when they are sent
-            wanted |= set(range(1, jobs + 1))
+            wanted |= set(range(1, jobs))  # and this process: N - 1 workers
             preload = ["hypothesis", "simdurable._check._parallel"]
     if wanted:
         from ._workers import pool

@@ -32,13 +32,14 @@ import pickle
 import select
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..runtime._faults import Fault, FaultPlan
 from ._explore import Exploration, Target, example_blocks, fewer_collections
 from ._names import modules_of, name_of
-from ._workers import Worker, WorkerError, lanes, task
+from ._workers import Worker, WorkerError, lanes, ready, task
 
 if TYPE_CHECKING:
     from ._soak import Outcome, SoakTarget
@@ -50,6 +51,8 @@ MAX_JOBS = 256
 # More examples than this is a typo (10**22), not a check: a million examples
 # take a quarter of an hour at least; a longer campaign is a soak over seeds.
 MAX_EXAMPLES = 1_000_000
+# How long a worker given no more parts may take to answer those it was sent.
+DRAIN_SECONDS = 120.0
 
 
 def _importable(obj: Any, modules: list[str]) -> str | None:
@@ -133,6 +136,8 @@ def _undump(text: str) -> Any:
 
 
 # In a worker: the exploration of the check being served, after its reference run.
+# A forked worker finds the parent's own there (``Lanes._open`` puts it there for
+# the fork): no import, no reference run of its own.
 _CURRENT: dict[str, tuple[Exploration, list[Fault], str]] = {}
 
 
@@ -150,6 +155,7 @@ def explore_part(args: dict[str, Any]) -> dict[str, Any]:
     ex, cases, digest = got
     if digest != args["digest"]:
         return {"mismatch": True}
+    ex.progress = None  # a forked parent's progress line is the parent's to show
     ex.reset_tally()
     part = args["part"]
     n = 0
@@ -164,8 +170,22 @@ def explore_part(args: dict[str, Any]) -> dict[str, Any]:
     return {"n": n, "tally": _dump(ex.tally())}
 
 
+# A part's answer: the examples it ran and its tally; None: run it again here, in order.
+_Answer = tuple[int, dict[str, Any]] | None
+
+
 class Lanes:
-    """Runs the parts of one check's phases over the workers and merges them in order."""
+    """Runs the parts of one check's phases over this process and N - 1 workers,
+    and merges them in order.
+
+    The parts of a phase are taken in order by whichever lane is free: a worker
+    (kept two parts ahead, so that it never waits for this process to read its
+    answer) or this process itself, between reading answers. Where a part ran
+    does not change what it finds: it starts from the reference run and the
+    kinds found by the parts merged before it was taken, and the parts are
+    merged in their order. The workers are forked (or reserved) once per check,
+    when the first phase starts, and end with ``close``.
+    """
 
     def __init__(self, ex: Exploration, cases: list[Fault], jobs: int,
                  spec: dict[str, Any]) -> None:
@@ -176,6 +196,8 @@ class Lanes:
                      "digest": reference_digest(ex, cases)}
         self.args["token"] = hashlib.sha256(repr(sorted(self.args.items())).encode()
                                             ).hexdigest()
+        self._stack = ExitStack()
+        self._workers: list[Worker] | None = None
 
     @classmethod
     def open(cls, ex: Exploration, cases: list[Fault], jobs: int) -> Lanes | str:
@@ -186,6 +208,11 @@ class Lanes:
         if isinstance(spec, str):
             return spec
         return cls(ex, cases, jobs, spec)
+
+    def close(self) -> None:
+        """End the workers (each was told to stop at once, they end together)."""
+        self._stack.close()
+        self._workers = None
 
     def single_faults(self) -> int:
         n = len(self.cases)
@@ -202,71 +229,129 @@ class Lanes:
         parts = [("examples", j, size) for j, size in enumerate(example_blocks(max_examples))]
         return self._run(parts, dependent=True)
 
+    def _open(self) -> list[Worker]:
+        """The check's N - 1 workers, started on first use (forks inherit this
+        process's exploration through ``_CURRENT``)."""
+        if self._workers is None:
+            token = str(self.args["token"])
+            _CURRENT.clear()
+            _CURRENT[token] = (self.ex, self.cases, str(self.args["digest"]))
+            try:
+                self._workers = list(self._stack.enter_context(lanes(self.jobs - 1)))
+            finally:
+                _CURRENT.clear()  # here, the check's own exploration is not a worker's
+        return self._workers
+
     def _here(self, part: tuple[Any, ...]) -> int:
-        """Run a part in this process, on the check's own exploration."""
+        """Run a part in this process, on the check's own exploration, at its turn."""
         if part[0] == "single":
             self.ex.run_single_faults(self.cases, part[1], part[2])
             return 0
         return self.ex.hypothesis_block(part[1], part[2])
 
+    def _mine(self, part: tuple[Any, ...], known: frozenset[str]) -> _Answer:
+        """Run a part in this process as a worker would: its own tally, merged at its
+        turn. The check's counts are set aside meanwhile and put back after."""
+        ex = self.ex
+        saved = dict(vars(ex))
+        ex.progress = None
+        ex.reset_tally()
+        try:
+            if part[0] == "single":
+                ex.run_single_faults(self.cases, part[1], part[2])
+                n = 0
+            else:
+                n = ex.hypothesis_block(part[1], part[2], known=sorted(known))
+            return n, ex.tally()
+        finally:
+            vars(ex).update(saved)
+
     def _run(self, parts: list[tuple[Any, ...]], dependent: bool) -> int:
-        """Run the parts over the workers; merge them in order; the examples run."""
+        """Run the parts over the lanes; merge them in order; the examples run."""
         ex = self.ex
         total = 0
-        with lanes(self.jobs) as reserved:
-            idle: list[Worker] = list(reversed(reserved))
-            busy: dict[Worker, tuple[int, frozenset[str]]] = {}
-            done: dict[int, tuple[frozenset[str], dict[str, Any] | None]] = {}
-            pending = deque(range(len(parts)))
-            merged = 0
-            while merged < len(parts):
-                while idle and pending:
+        workers = self._open()
+        sent: dict[Worker, deque[tuple[int, frozenset[str]]]] = {w: deque() for w in workers}
+        done: dict[int, tuple[frozenset[str], _Answer]] = {}
+        pending = deque(range(len(parts)))
+        merged = 0
+
+        def drop(w: Worker) -> None:
+            """A worker that failed is given no more (in this phase or the next);
+            what it held runs here, in order. A warm worker serves later checks:
+            the answers to what it was sent are read, so that none is left behind."""
+            for i, known in sent.pop(w):
+                done[i] = (known, None)
+                if w.alive():
+                    try:
+                        w.receive(DRAIN_SECONDS)
+                    except WorkerError:
+                        pass
+            workers.remove(w)
+
+        def collect(timeout: float | None) -> None:
+            """Take the answers the workers have ready, waiting up to ``timeout``."""
+            for w in ready([w for w, queue in sent.items() if queue], timeout):
+                while w in sent and sent[w]:
+                    i, known = sent[w].popleft()  # answers come in the order sent
+                    try:
+                        answer = w.receive(0)
+                    except WorkerError:
+                        done[i] = (known, None)
+                        drop(w)
+                        break
+                    if "mismatch" in answer:
+                        # Its reference run differs (the hash seed?): no more parts.
+                        done[i] = (known, None)
+                        drop(w)
+                        break
+                    done[i] = (known, (answer["n"], _undump(answer["tally"])))
+                    if not w.has_answer():
+                        break
+
+        while merged < len(parts):
+            # Each worker two parts ahead, one near the end (so that the lanes end together).
+            for w, queue in list(sent.items()):
+                depth = 2 if len(pending) > len(sent) + 1 else 1
+                while pending and len(queue) < depth:
                     i = pending.popleft()
                     known = frozenset(ex.found)
-                    w = idle.pop()
                     try:
                         w.send("explore_part", __name__,
                                dict(self.args, part=list(parts[i]), known=sorted(known)))
                     except WorkerError:
-                        done[i] = (known, None)  # run here when its turn comes
-                        continue
-                    busy[w] = (i, known)
-                if not idle and not busy:
-                    # No worker left (each failed): the rest runs here, in order.
-                    for i in range(merged, len(parts)):
-                        total += self._here(parts[i])
-                    break
-                if merged not in done:
-                    ready, _, _ = select.select(list(busy), [], [])
-                    for w in ready:
-                        i, known = busy.pop(w)
-                        try:
-                            answer = w.receive(0)
-                        except WorkerError:
-                            answer = None  # a worker that failed is given no more
-                        if answer is not None and "mismatch" in answer:
-                            # Its reference run differs (the hash seed?): no more parts.
-                            answer = None
-                        elif answer is not None:
-                            idle.append(w)
-                        done[i] = (known, answer)
-                while merged in done:
-                    known, answer = done.pop(merged)
-                    if answer is None:
-                        total += self._here(parts[merged])
-                    else:
-                        tally = _undump(answer["tally"])
-                        if dependent and known != frozenset(ex.found) and tally["found"]:
-                            # Blocks before it found more, and so did it: with their
-                            # kinds known it may stop elsewhere. Run it again. (A block
-                            # that found nothing new runs the same with more known.)
-                            pending.appendleft(merged)
-                            break
-                        ex.merge(tally)
-                        total += answer["n"]
-                    merged += 1
-                    if ex.progress is not None:
-                        ex.progress(ex.runs, ex.phase)
+                        done[i] = (known, None)
+                        drop(w)
+                        break
+                    queue.append((i, known))
+            collect(0)
+            while merged in done:
+                known, answer = done.pop(merged)
+                if answer is None:
+                    total += self._here(parts[merged])
+                else:
+                    n, tally = answer
+                    if dependent and known != frozenset(ex.found) and tally["found"]:
+                        # Parts before it found more, and so did it: with their
+                        # kinds known it may stop elsewhere. Run it again. (A part
+                        # that found nothing new runs the same with more known.)
+                        pending.appendleft(merged)
+                        break
+                    ex.merge(tally)
+                    total += n
+                merged += 1
+                if ex.progress is not None:
+                    ex.progress(ex.runs, ex.phase)
+            if merged >= len(parts) or merged in done:
+                continue
+            if pending:
+                i = pending.popleft()
+                known = frozenset(ex.found)
+                done[i] = (known, self._mine(parts[i], known))
+            elif any(sent.values()):
+                collect(None)
+            else:  # pragma: no cover - every part is done, pending or sent
+                raise AssertionError(f"part {merged} of {len(parts)} is nowhere")
         return total
 
 

@@ -122,6 +122,8 @@ class Worker:
 
     def __init__(self, hash_seed: int, preload: Sequence[str] = ()) -> None:
         self.hash_seed = hash_seed
+        self._buf = b""
+        self._ended: bool | None = None
         self.path = _import_path()
         env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
         env["PYTHONPATH"] = os.pathsep.join(self.path)
@@ -140,17 +142,39 @@ class Worker:
             raise WorkerError(f"the worker process stopped: {self._tail() or err}") from err
 
     def receive(self, timeout: float) -> Any:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
+        """The next answer, waiting up to ``timeout`` seconds for it to begin."""
+        line = self._line(timeout)
+        if line is None:
             self.close()
-            why = "did not answer in time" if not ready else "stopped"
+            why = "did not answer in time" if self._ended is None else "stopped"
             raise WorkerError(f"the worker process {why}: {self._tail() or '(no output)'}")
         answer = json.loads(line)
         if "error" in answer:
             raise WorkerError(answer["error"])
         return answer["ok"]
+
+    def has_answer(self) -> bool:
+        """Whether a whole answer was read already (a worker may be sent several
+        requests at once: ``select`` does not see what this process has buffered)."""
+        return b"\n" in self._buf
+
+    def _line(self, timeout: float) -> bytes | None:
+        """One answer line, read from the pipe itself (None: none in time, or it ended)."""
+        while b"\n" not in self._buf:
+            if self._ended is not None:
+                return None
+            if not self._buf:
+                ready, _, _ = select.select([self.fileno()], [], [], timeout)
+                if not ready:
+                    return None
+            # Once an answer begins, the rest of it follows: read until its end.
+            chunk = os.read(self.fileno(), 1 << 16)
+            if not chunk:
+                self._ended = True
+                return None
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
 
     def fileno(self) -> int:
         """The answers' file descriptor, to wait on several workers at once."""
@@ -196,12 +220,23 @@ class _Fork:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        # A worker that was told to stop ends within milliseconds; poll for it.
+        # A worker that was told to stop ends within milliseconds: wait for its
+        # end itself where the system says when (a pidfd), else poll for it.
+        if self.poll() is None and hasattr(os, "pidfd_open"):
+            try:
+                fd = os.pidfd_open(self.pid)
+            except OSError:
+                pass
+            else:
+                try:
+                    select.select([fd], [], [], timeout)
+                finally:
+                    os.close(fd)
         deadline = None if timeout is None else time.monotonic() + timeout
         while (code := self.poll()) is None:
             if deadline is not None and time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(f"fork {self.pid}", timeout or 0.0)
-            time.sleep(0.002)
+            time.sleep(0.001)
         return code
 
     def kill(self) -> None:
@@ -223,6 +258,8 @@ class ForkedWorker(Worker):
 
     def __init__(self) -> None:
         self.hash_seed = -1
+        self._buf = b""
+        self._ended: bool | None = None
         self.path = _import_path()
         self._log = tempfile.TemporaryFile(mode="w+")
         requests_in, requests_out = os.pipe()
@@ -323,10 +360,31 @@ def _stop_watchdog() -> bool:
     return stop_idle()
 
 
+def ready(workers: Sequence[Worker], timeout: float | None = None) -> list[Worker]:
+    """The workers with an answer to read, waiting up to ``timeout`` for one (None: no limit)."""
+    have = [w for w in workers if w.has_answer()]
+    if have or not workers:
+        return have
+    got, _, _ = select.select(list(workers), [], [], timeout)
+    return list(got)
+
+
+def close_all(workers: Sequence[Worker]) -> None:
+    """Tell every worker to stop, then wait for each: they end at the same time."""
+    for w in workers:
+        if w.proc.stdin is not None and not w.proc.stdin.closed:
+            try:
+                w.proc.stdin.close()
+            except OSError:
+                pass
+    for w in workers:
+        w.close()
+
+
 @contextmanager
 def lanes(jobs: int) -> Iterator[list[Worker]]:
-    """``jobs`` workers for one phase of a check: forked from this process when it can
-    be (see ``ForkedWorker``), else the warm workers of hash seeds 1 to ``jobs``."""
+    """``jobs`` workers for one check: forked from this process when it can be (see
+    ``ForkedWorker``), else the warm workers of hash seeds 1 to ``jobs``."""
     if not can_fork():
         with pool().reserve(list(range(1, jobs + 1))) as reserved:
             yield reserved
@@ -337,8 +395,7 @@ def lanes(jobs: int) -> Iterator[list[Worker]]:
             forked.append(ForkedWorker())
         yield forked
     finally:
-        for w in forked:
-            w.close()
+        close_all(forked)
 
 
 def _import_path() -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -23,23 +24,41 @@ def check_shop(handler: str, **kw: Any) -> sd.Report:
                     externals=shop.externals, **kw)
 
 
+class Ran(list[str]):
+    """The parts run in this process outside its share (none when the lanes ran them),
+    and in ``shared`` the parts it ran as one of the lanes."""
+
+    shared: list[str]
+
+
 @pytest.fixture
-def here() -> Iterator[list[str]]:
-    """The parts of a phase run in this process (none when the workers ran them)."""
-    ran: list[str] = []
+def here() -> Iterator[Ran]:
+    """The parts of a phase run in this process."""
+    ran = Ran()
+    ran.shared = []
     single, block = Exploration.run_single_faults, Exploration.hypothesis_block
+    mine = _parallel.Lanes._mine
+    lane = [False]
+
+    def as_a_lane(self: _parallel.Lanes, *a: Any) -> Any:
+        lane[0] = True
+        try:
+            return mine(self, *a)
+        finally:
+            lane[0] = False
 
     def run_single_faults(self: Exploration, *a: Any) -> None:
-        ran.append("single")
+        (ran.shared if lane[0] else ran).append("single")
         single(self, *a)
 
     def hypothesis_block(self: Exploration, *a: Any, **kw: Any) -> int:
-        ran.append("examples")
+        (ran.shared if lane[0] else ran).append("examples")
         return block(self, *a, **kw)
 
     mp = pytest.MonkeyPatch()
     mp.setattr(Exploration, "run_single_faults", run_single_faults)
     mp.setattr(Exploration, "hypothesis_block", hypothesis_block)
+    mp.setattr(_parallel.Lanes, "_mine", as_a_lane)
     yield ran
     mp.undo()
 
@@ -50,7 +69,7 @@ def test_examples_come_in_blocks_whatever_the_number_of_workers():
     assert example_blocks(0) == []
 
 
-def test_a_passing_check_is_the_same_in_one_and_two_processes(here: list[str]):
+def test_a_passing_check_is_the_same_in_one_and_two_processes(here: Ran):
     one = check_shop("checkout", max_examples=60, jobs=1)
     assert here == ["single", "examples", "examples", "examples"]
     here.clear()
@@ -62,11 +81,13 @@ def test_a_passing_check_is_the_same_in_one_and_two_processes(here: list[str]):
     assert (one.runs, one.examples) == (two.runs, two.examples)
 
 
-def test_a_failure_shrunk_by_hypothesis_is_the_same_in_one_and_two_processes(here: list[str]):
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_a_failure_shrunk_by_hypothesis_is_the_same_in_one_and_more_processes(
+        here: Ran, jobs: int):
     kw: dict[str, Any] = {"single_faults": False, "max_examples": 75}
     one = check_shop("checkout_unsafe", jobs=1, **kw)
     here.clear()
-    two = check_shop("checkout_unsafe", jobs=2, **kw)
+    two = check_shop("checkout_unsafe", jobs=jobs, **kw)
     assert "examples" not in here
     v = next(v for v in two.violations if v.kind == "duplicate-effect")
     assert "Hypothesis, shrunk" in v.found_by and len(v.fault_plan) == 1
@@ -80,7 +101,7 @@ def test_single_faults_found_in_workers_are_the_first_of_their_kind():
     assert not one.ok and one.render() == three.render()
 
 
-def test_a_target_the_workers_cannot_import_runs_here_with_a_note(here: list[str]):
+def test_a_target_the_workers_cannot_import_runs_here_with_a_note(here: Ran):
     local = sd.Service("Local")
 
     @local.handler()
@@ -100,13 +121,17 @@ def test_a_target_the_workers_cannot_import_runs_here_with_a_note(here: list[str
 
 
 def test_a_worker_whose_reference_run_differs_leaves_its_parts_here(
-        monkeypatch: pytest.MonkeyPatch, here: list[str]):
-    # As a handler whose path follows the hash seed would: the parent runs it all.
+        monkeypatch: pytest.MonkeyPatch, here: Ran):
+    # As a handler whose path follows the hash seed would in a warm worker (a fork
+    # has this process's exploration itself): its parts run here, it is given no more.
+    monkeypatch.setattr(_workers, "can_fork", lambda: False)
     monkeypatch.setattr(_parallel, "reference_digest", lambda ex, cases: f"pid {id(ex)}")
     one = check_shop("checkout", max_examples=30, jobs=1)
     here.clear()
+    here.shared.clear()
     two = check_shop("checkout", max_examples=30, jobs=2)
-    assert here.count("examples") == 2 and here.count("single") == len(here) - 2
+    assert here and set(here) == {"single"}  # what the worker was sent, run again here
+    assert here.shared.count("examples") == 2  # the rest: this process's share
     assert one.render() == two.render()
 
 
@@ -156,25 +181,36 @@ def test_a_block_that_found_nothing_new_is_not_run_again(monkeypatch: pytest.Mon
     sent: list[int] = []
     found: dict[int, list[list[str]]] = {}
     send, receive = _workers.Worker.send, _workers.Worker.receive
-    parts: dict[_workers.Worker, int] = {}
+    parts: dict[_workers.Worker, list[int | None]] = {}  # in the order sent
 
     def sending(self: _workers.Worker, task: str, module: str, args: Any) -> None:
-        if args["part"][0] == "examples":
-            parts[self] = args["part"][1]
-            sent.append(args["part"][1])
+        block = args["part"][1] if args["part"][0] == "examples" else None
+        parts.setdefault(self, []).append(block)
+        if block is not None:
+            sent.append(block)
         send(self, task, module, args)
 
     def receiving(self: _workers.Worker, timeout: float) -> Any:
         answer = receive(self, timeout)
-        block = parts.pop(self, None)
+        block = parts[self].pop(0)
         if block is not None:
             tally = _parallel._undump(answer["tally"])
             found.setdefault(block, []).append([v.kind for v in tally["found"]])
         return answer
 
+    mine = _parallel.Lanes._mine
+
+    def own_share(self: _parallel.Lanes, part: Any, known: Any) -> Any:
+        answer = mine(self, part, known)
+        if part[0] == "examples":
+            sent.append(part[1])
+            found.setdefault(part[1], []).append([v.kind for v in answer[1]["found"]])
+        return answer
+
     one = pair.check(fixed=False, hash_seeds=())
     monkeypatch.setattr(_workers.Worker, "send", sending)
     monkeypatch.setattr(_workers.Worker, "receive", receiving)
+    monkeypatch.setattr(_parallel.Lanes, "_mine", own_share)
     two = pair.check(fixed=False, hash_seeds=(), jobs=2)
     assert one.render() == two.render()
     assert sorted(set(sent)) == list(range(len(example_blocks(200))))
@@ -203,14 +239,13 @@ def test_the_workers_start_as_the_check_begins(monkeypatch: pytest.MonkeyPatch):
 
     pool().close()
     # (under pytest-xdist another thread runs: no fork, the warm workers take the parts)
-    forks = _workers.can_fork()
     sd.check(services=[local], invoke="Local/hello", input="ada", max_examples=5, jobs=3)
     check_shop("checkout", max_examples=5)  # jobs=1: the hash-seed workers
     check_shop("checkout", max_examples=5, jobs=3)  # parts in workers forked from here
     monkeypatch.setattr(_workers, "can_fork", lambda: False)
-    check_shop("checkout", max_examples=5, jobs=3)  # parts in the warm workers
+    check_shop("checkout", max_examples=5, jobs=4)  # here and in 3 warm workers
     # none for services they cannot import
-    assert running == [[], [1, 2], [1, 2] if forks else [1, 2, 3], [1, 2, 3]]
+    assert running == [[], [1, 2], [1, 2], [1, 2, 3]]
 
 
 def test_a_worker_started_for_another_import_path_is_replaced(tmp_path, monkeypatch):
@@ -233,7 +268,7 @@ def test_a_worker_started_for_another_import_path_is_replaced(tmp_path, monkeypa
         workers.close()
 
 
-def test_the_parts_go_to_workers_forked_from_this_process(here: list[str],
+def test_the_parts_go_to_workers_forked_from_this_process(here: Ran,
                                                           monkeypatch: pytest.MonkeyPatch):
     # A fork has the interpreter and the imports already: no second of start-up per
     # worker before the first part, as a fresh interpreter has.
@@ -248,13 +283,30 @@ def test_the_parts_go_to_workers_forked_from_this_process(here: list[str],
     monkeypatch.setattr(_workers.ForkedWorker, "__init__", forking)
     one = check_shop("checkout_unsafe", max_examples=60, hash_seeds=())
     here.clear()
-    two = check_shop("checkout_unsafe", max_examples=60, hash_seeds=(), jobs=2)
-    assert len(forked) == 4 and here == []  # two workers for each phase; no part here
+    here.shared.clear()
+    two = check_shop("checkout_unsafe", max_examples=60, hash_seeds=(), jobs=3)
+    # Two workers for the whole check, and this process: nothing falls back here.
+    assert len(forked) == 2 and here == [] and here.shared
     assert one.render() == two.render()
-    assert not _workers._FORKED  # each phase's workers are gone when it ends
+    assert not _workers._FORKED  # the check's workers are gone when it ends
 
 
-def test_without_forking_the_parts_go_to_the_warm_workers(here: list[str],
+def test_a_forked_worker_explores_with_this_process_s_reference_run(
+        here: Ran, monkeypatch: pytest.MonkeyPatch):
+    # It neither imports the target nor runs the reference run again: it has them.
+    def no_import(spec: Any) -> Any:
+        raise ImportError("a forked worker imported the target")
+
+    monkeypatch.setattr(_parallel, "target_of", no_import)
+    one = check_shop("checkout_unsafe", max_examples=60, hash_seeds=())
+    here.clear()
+    two = check_shop("checkout_unsafe", max_examples=60, hash_seeds=(), jobs=2)
+    assert here == []  # no worker failed, no part fell back here
+    assert one.render() == two.render()
+    assert not _parallel._CURRENT  # this process keeps no worker's state
+
+
+def test_without_forking_the_parts_go_to_the_warm_workers(here: Ran,
                                                           monkeypatch: pytest.MonkeyPatch):
     # Another thread runs (or not Linux): fresh interpreters, PYTHONHASHSEED 1 to N.
     monkeypatch.setattr(_workers, "can_fork", lambda: False)
@@ -281,6 +333,31 @@ def test_a_forked_worker_answers_apart_from_what_it_prints(capfd: pytest.Capture
     finally:
         w.close()
     assert "loud" not in capfd.readouterr().out  # in the worker's log, not this output
+
+
+def test_a_worker_sent_several_requests_answers_each_in_order():
+    # Answers read together from the pipe wait in this process: ``select`` would
+    # not see the second one, ``ready`` does.
+    import fcntl
+    import termios
+
+    w = _workers.ForkedWorker()
+    try:
+        w.send("shout", __name__, "one")
+        w.send("shout", __name__, "two")
+        both = 2 * len(json.dumps({"ok": 1}) + "\n")
+        waiting = bytearray(4)
+        for _ in range(10_000):  # until both answers are in the pipe (at most 10 s)
+            fcntl.ioctl(w.fileno(), termios.FIONREAD, waiting)
+            if int.from_bytes(waiting, sys.byteorder) >= both:
+                break
+            _workers.ready([w], 0.001)
+        assert w.receive(30) == 1
+        assert w.has_answer() and _workers.ready([w], 0) == [w]
+        assert w.receive(0) == 1
+        assert not w.has_answer() and _workers.ready([w], 0) == []
+    finally:
+        w.close()
 
 
 def test_a_forked_worker_ends_when_told_whatever_was_forked_after_it():

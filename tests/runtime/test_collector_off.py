@@ -103,3 +103,82 @@ def test_cycles_a_handler_makes_are_collected_between_tasks(
         assert min(alive_at_end) >= 40  # none collected before the run ended
     gc.collect()
     assert all(ref() is None for ref in made)
+
+
+def _in_oldest_generation(obj: object) -> bool:
+    return any(o is obj for o in gc.get_objects(generation=2))
+
+
+@pytest.mark.parametrize("promote_at", [50, 10**9])
+def test_a_crowd_is_handed_to_the_oldest_generation_when_its_run_ends(
+    monkeypatch: pytest.MonkeyPatch, promote_at: int
+) -> None:
+    # What a run leaves behind (journals, records) is not walked again by the
+    # first collection after it when there is a crowd of it; a small run's is.
+    monkeypatch.setattr(sim_module, "_RUN_PROMOTE_AT", promote_at)
+    gc.collect()
+    sim = sd.Simulation([svc], seed=1)
+    handles = [sim.invoke("Collector/run") for _ in range(20)]
+    sim.run()
+    assert [h.result() for h in handles] == [1] * 20
+    assert gc.isenabled()
+    journal = sim.engine.store._journals[handles[-1].id]  # type: ignore[attr-defined]
+    assert _in_oldest_generation(journal) is (promote_at == 50)
+
+
+def test_cycles_left_in_a_crowd_handed_on_are_still_collected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sim_module, "_RUN_PROMOTE_AT", 50)
+    made.clear()
+    alive_at_end.clear()
+    gc.collect()
+    sim = sd.Simulation([cycles], seed=1)
+    handles = [sim.invoke("Cycles/churn", 40) for _ in range(2)]
+    sim.run()
+    assert [h.result() for h in handles] == [1, 1]
+    alive = [ref() for ref in made]
+    assert all(node is not None and _in_oldest_generation(node) for node in alive)
+    del alive
+    gc.collect()
+    assert all(ref() is None for ref in made)
+
+
+def test_the_trace_is_the_same_whether_or_not_the_crowd_is_handed_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def run_trace(promote_at: int) -> str:
+        monkeypatch.setattr(sim_module, "_RUN_PROMOTE_AT", promote_at)
+        sim = sd.Simulation([cycles], seed=3)
+        for n in range(6):
+            sim.invoke("Cycles/churn", n)
+        sim.run()
+        return "\n".join(sim.trace())
+
+    assert run_trace(50) == run_trace(10**9)
+
+
+def test_a_crowd_after_a_collection_in_its_run_is_counted_from_that_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Young objects from before the run (the count a collection in the run resets)
+    # do not hide what the run left after its last collection.
+    monkeypatch.setattr(sim_module, "_RUN_PROMOTE_AT", 50)
+    monkeypatch.setattr(sim_module, "_RUN_COLLECT_EVERY", 100)
+    made.clear()
+    alive_at_end.clear()
+    threshold = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(10**6, *threshold[1:])
+    try:
+        before = [[] for _ in range(5000)]  # young, tracked
+        sim = sd.Simulation([cycles], seed=1)
+        handles = [sim.invoke("Cycles/churn", 40) for _ in range(2)]
+        sim.run()
+        assert sim.scheduler.tasks_run > 100  # (so there was a collection in the run)
+        assert [h.result() for h in handles] == [1, 1]
+        last = made[-1]()
+        assert last is not None and _in_oldest_generation(last)
+        del last, before
+    finally:
+        gc.set_threshold(*threshold)

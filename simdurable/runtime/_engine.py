@@ -159,7 +159,8 @@ class Engine:
         # Called at every command and every awaited step: bound here, so that
         # the call goes straight to the part that answers it.
         self.store_command = self.commands.store_command
-        self.run_lone_step = lone_step(steps)  # steps.run_lone_step, fused (see _fast)
+        # (``run_lone_step``, ``steps.run_lone_step`` fused: built when first
+        # read, see below.)
         # A plain step's command stored (or, replaying, matched) in one call (see
         # _fast); None in strict mode, or for ``run_typed`` to take the general
         # way (the A/B of benchmarks/hotpath.py).
@@ -172,14 +173,39 @@ class Engine:
             step_lane(steps) if segment_guard is None else None
         )
         self.has_ready = scheduler.has_ready  # asked before every task
-        # Do one ready task. With ``inline_steps=False`` steps come back as
-        # requests. Fused for each task's common case (see _tasks).
-        self.run_task: Callable[[], StepRequest | None] = task_runner(self)
+        # (``run_task``: fused once a task other than a lone start is ready, see below.)
         recovery.load(fresh=True)
 
     # Parts a run may never need: built at their first use.
     timers: _BuiltOnUse[Timers] = _BuiltOnUse(lambda e: _timers(e))
     _status: _BuiltOnUse[Status] = _BuiltOnUse(lambda e: _status(e))
+    # A fresh step awaited alone, in one call (``_fast.lone_step``): the step
+    # lane does the same writes itself, so a plain run never asks for it.
+    run_lone_step: _BuiltOnUse[Callable[[Attempt, int], int]] = _BuiltOnUse(
+        lambda e: _lone_step(e))
+
+    def run_task(self) -> StepRequest | None:
+        """Do one ready task. With ``inline_steps=False`` steps come back as
+        requests.
+
+        While the one ready task starts an invocation (a simulation's first
+        task, and its only one when every step runs in place), that task the
+        general way, as the fused runner (``_tasks``) would hand it on. Any
+        other work ready: the fused runner is built, becomes the engine's
+        ``run_task`` and does it. Building it costs as much as the rest of a
+        0-step invocation's run, and a handler awaiting its steps one at a time
+        never needs it. (Not a bound method kept in the engine: that would be a
+        reference cycle, leaving every simulation to the garbage collector.)
+        """
+        ready = self.scheduler.ready
+        if len(ready) == 1 and ready[0][0] == "start":
+            self.lifecycle.start(self.scheduler.pop()[1])
+            return None
+        runner = task_runner(self)
+        if "run_task" not in self.__dict__:  # (unless a caller put its own runner there)
+            self.__dict__["run_task"] = runner
+        request: StepRequest | None = runner()
+        return request
 
     def general_run_task(self) -> StepRequest | None:
         """Do one ready task through the parts' general methods (``run_task`` is
@@ -332,6 +358,10 @@ class Engine:
 def _timers(e: Engine) -> Timers:
     return Timers(e.invocations, e.running, e.completions, e.lifecycle, e.fault_points,
                   e.scheduler, e.trace)
+
+
+def _lone_step(e: Engine) -> Callable[[Attempt, int], int]:
+    return lone_step(e.steps)
 
 
 def _status(e: Engine) -> Status:

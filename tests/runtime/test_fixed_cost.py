@@ -246,3 +246,62 @@ def test_a_scheduler_makes_its_timer_list_at_its_first_timer():
     assert first.timers() == [] and second.timers() == []
     second.add_timer(5, ("start", "x"))
     assert second.next_deadline() == 5 and first.next_deadline() is None
+
+
+def stepper(name: str) -> sd.Service:
+    svc = sd.Service(name)
+
+    @svc.handler()
+    async def run(ctx: sd.Context, n: int) -> int:
+        for i in range(3):
+            n = await ctx.run_typed(f"s{i}", lambda n=n: n + 1)
+        return n
+
+    return svc
+
+
+def run_steppers(svc: sd.Service, count: int, seed: int, faults: str | None,
+                 built_first: bool) -> tuple[list[str], list[object], bool, bool]:
+    """``count`` invocations run to their end; with ``built_first`` the fused task
+    runner and lone step are built before the run, as they used to be. Also
+    whether the run built them itself."""
+    from simdurable.runtime._fast import lone_step
+    from simdurable.runtime._tasks import task_runner
+
+    sim = sd.Simulation([svc], seed=seed, faults=faults)
+    engine = sim.engine
+    if built_first:
+        engine.run_task = task_runner(engine)  # type: ignore[method-assign]
+        engine.run_lone_step = lone_step(engine.steps)  # type: ignore[method-assign]
+    handles = [sim.invoke(f"{svc.name}/run", i) for i in range(count)]
+    sim.run()
+    results: list[object] = []
+    for h in handles:
+        try:
+            results.append(h.result())
+        except sd.TerminalError as err:
+            results.append(repr(err))
+    return (sim.trace(), results, "run_task" in vars(engine), "run_lone_step" in vars(engine))
+
+
+def test_the_fused_task_runner_and_lone_step_are_built_when_first_needed():
+    """A handler awaiting its steps one at a time runs them all in its start
+    task, through the step lane: neither the fused task runner nor the lone
+    step is built. A crowd builds the runner at its first task; a step run in
+    place without the lane builds the lone step. Either way the run is the one
+    they give when built from the start."""
+    svc = stepper("Lazy")
+    alone = run_steppers(svc, 1, 1, None, built_first=False)
+    assert alone[1] == [3] and alone[2:] == (False, False)
+    assert alone[:2] == run_steppers(svc, 1, 1, None, built_first=True)[:2]
+    for seed in range(4):
+        for faults in (None, "crash(step=s1)", "fail(step=s0, times=2)", "terminal(step=s2)"):
+            crowd = run_steppers(svc, 3, seed, faults, built_first=False)
+            assert crowd[2] is True  # three start tasks ready at once
+            assert crowd[:2] == run_steppers(svc, 3, seed, faults, built_first=True)[:2]
+    sim = sd.Simulation([svc])
+    sim.engine.step_lane = None  # the general await: the step runs in place by the lone step
+    h = sim.invoke("Lazy/run", 0)
+    sim.run()
+    assert h.result() == 3 and "run_lone_step" in vars(sim.engine)
+    assert "run_task" not in vars(sim.engine)

@@ -249,12 +249,14 @@ class Lanes:
             return 0
         return self.ex.hypothesis_block(part[1], part[2])
 
-    def _mine(self, part: tuple[Any, ...], known: frozenset[str]) -> _Answer:
+    def _mine(self, part: tuple[Any, ...], known: frozenset[str],
+              between: Callable[[], None] = lambda: None) -> _Answer:
         """Run a part in this process as a worker would: its own tally, merged at its
-        turn. The check's counts are set aside meanwhile and put back after."""
+        turn. The check's counts are set aside meanwhile and put back after.
+        ``between`` is called after each run (to keep the workers fed)."""
         ex = self.ex
         saved = dict(vars(ex))
-        ex.progress = None
+        ex.progress = lambda runs, phase: between()
         ex.reset_tally()
         try:
             if part[0] == "single":
@@ -309,13 +311,18 @@ class Lanes:
                     if not w.has_answer():
                         break
 
-        while merged < len(parts):
-            # Each worker two parts ahead, one near the end (so that the lanes end together).
+        # The kinds found by the parts merged so far: what a part is sent with.
+        known_now = [frozenset(ex.found)]
+
+        def feed() -> None:
+            """Send each worker parts up to two ahead (one near the end, so that the
+            lanes end together), and take the answers ready. Called between the runs
+            of a part this process runs too, so that no worker waits for it."""
             for w, queue in list(sent.items()):
                 depth = 2 if len(pending) > len(sent) + 1 else 1
                 while pending and len(queue) < depth:
                     i = pending.popleft()
-                    known = frozenset(ex.found)
+                    known = known_now[0]
                     try:
                         w.send("explore_part", __name__,
                                dict(self.args, part=list(parts[i]), known=sorted(known)))
@@ -325,6 +332,10 @@ class Lanes:
                         break
                     queue.append((i, known))
             collect(0)
+
+        while merged < len(parts):
+            known_now[0] = frozenset(ex.found)
+            feed()
             while merged in done:
                 known, answer = done.pop(merged)
                 if answer is None:
@@ -346,8 +357,8 @@ class Lanes:
                 continue
             if pending:
                 i = pending.popleft()
-                known = frozenset(ex.found)
-                done[i] = (known, self._mine(parts[i], known))
+                known = known_now[0] = frozenset(ex.found)
+                done[i] = (known, self._mine(parts[i], known, feed))
             elif any(sent.values()):
                 collect(None)
             else:  # pragma: no cover - every part is done, pending or sent

@@ -200,8 +200,8 @@ def test_a_block_that_found_nothing_new_is_not_run_again(monkeypatch: pytest.Mon
 
     mine = _parallel.Lanes._mine
 
-    def own_share(self: _parallel.Lanes, part: Any, known: Any) -> Any:
-        answer = mine(self, part, known)
+    def own_share(self: _parallel.Lanes, part: Any, known: Any, *rest: Any) -> Any:
+        answer = mine(self, part, known, *rest)
         if part[0] == "examples":
             sent.append(part[1])
             found.setdefault(part[1], []).append([v.kind for v in answer[1]["found"]])
@@ -289,6 +289,33 @@ def test_the_parts_go_to_workers_forked_from_this_process(here: Ran,
     assert len(forked) == 2 and here == [] and here.shared
     assert one.render() == two.render()
     assert not _workers._FORKED  # the check's workers are gone when it ends
+
+
+def test_the_workers_are_fed_between_the_runs_of_this_process_s_parts(
+        monkeypatch: pytest.MonkeyPatch):
+    # A worker that ends its parts while this process runs one of its own is sent
+    # more at the next run's end, not when this process's part ends.
+    mine = _parallel.Lanes._mine
+    calls: list[tuple[int, int]] = []
+
+    def counting(self: _parallel.Lanes, part: Any, known: Any, between: Any) -> Any:
+        fed = [0]
+
+        def feed() -> None:
+            fed[0] += 1
+            between()
+
+        answer = mine(self, part, known, feed)
+        calls.append((fed[0], answer[1]["runs"]))
+        return answer
+
+    monkeypatch.setattr(_parallel.Lanes, "_mine", counting)
+    one = check_shop("checkout", max_examples=60, hash_seeds=())
+    two = check_shop("checkout", max_examples=60, hash_seeds=(), jobs=2)
+    # After each run of the part (a twin run, counted with its run, is not another)
+    assert calls and all(0 < fed <= runs for fed, runs in calls)
+    assert sum(fed for fed, _ in calls) > len(calls)  # not only as a part ends
+    assert one.render() == two.render()
 
 
 def test_a_forked_worker_explores_with_this_process_s_reference_run(

@@ -139,7 +139,10 @@ class _NoCollections:
             scheduler = self.scheduler
             collected = scheduler.collect_at - scheduler.collect_every > self.young_at
             scheduler.collect_at = scheduler.collect_every = float("inf")
-            if gc.get_count()[0] - (0 if collected else self.young) >= _RUN_PROMOTE_AT:
+            if (
+                gc.get_count()[0] - (0 if collected else self.young) >= _RUN_PROMOTE_AT
+                and not gc.get_freeze_count()  # unfreeze would thaw what the caller froze
+            ):
                 gc.freeze()
                 gc.unfreeze()
             gc.enable()

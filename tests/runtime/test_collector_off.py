@@ -182,3 +182,23 @@ def test_a_crowd_after_a_collection_in_its_run_is_counted_from_that_collection(
         del last, before
     finally:
         gc.set_threshold(*threshold)
+
+
+def test_what_the_caller_froze_stays_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process that froze its objects (before forking workers, say) keeps them
+    # frozen: the crowd is then left to the collector as it was.
+    monkeypatch.setattr(sim_module, "_RUN_PROMOTE_AT", 50)
+    kept = [[]]  # tracked by the collector, frozen below
+    gc.collect()
+    gc.freeze()
+    try:
+        sim = sd.Simulation([svc], seed=1)
+        handles = [sim.invoke("Collector/run") for _ in range(20)]
+        sim.run()
+        assert [h.result() for h in handles] == [1] * 20
+        assert gc.is_tracked(kept)
+        assert not any(
+            o is kept for generation in range(3) for o in gc.get_objects(generation=generation)
+        )  # still in the permanent generation
+    finally:
+        gc.unfreeze()

@@ -84,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if command == "check":
+        from ._check._command import start_early
+
+        start_early(args)
     if command in ("check", "soak"):  # both generate examples at once
         from ._check._workers import import_hypothesis
 

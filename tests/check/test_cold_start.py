@@ -57,3 +57,29 @@ print(json.dumps({"ran": someplugin.RAN, "trio": "trio" in sys.modules,
 """
     assert _python(code, str(tmp_path)) == {
         "ran": [1], "trio": False, "pytest": False}
+
+
+def test_a_check_from_the_shell_starts_its_hash_seed_processes_before_its_imports() -> None:
+    # They then use the core this process leaves idle while it imports Hypothesis and
+    # the target; a check that runs no hash-seed comparison starts none.
+    code = """
+import contextlib, io, json
+from simdurable._check import _workers
+from simdurable._cli import main
+
+seen = []
+imported = _workers.import_hypothesis
+
+def spying():
+    seen.append(sorted(hs for hs, w in _workers.pool()._workers.items() if w.alive()))
+    imported()
+
+_workers.import_hypothesis = spying
+check = ["check", "examples.payments:pay", "--input", '{"amount": 10}', "--max-examples", "2"]
+with contextlib.redirect_stdout(io.StringIO()):
+    status = [main(check)]
+    _workers.pool().close()
+    status.append(main([*check, "--replay", "crash(step=charge, phase=effect-done)"]))
+print(json.dumps({"status": status, "seen": seen}))
+"""
+    assert _python(code) == {"status": [0, 1], "seen": [[1, 2], []]}

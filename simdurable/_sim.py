@@ -333,7 +333,7 @@ class InvocationHandle:
         paused invocation stopped by a handler bug raises that bug's error.
         """
         engine = self._sim._engine
-        rec = engine.record(self.id)
+        rec = engine.invocations.by_id[self.id]  # (``engine.record``)
         if rec.status == COMPLETED:
             return completed_value(rec, self._handler)
         if rec.status == PAUSED:
@@ -492,8 +492,8 @@ class Simulation:
                 ) from None
         inv_id = self._engine.lifecycle.submit(
             service, handler_name, key, data,
-            delay_ms=to_ms(delay, 0), idempotency_key=idempotency_key, headers=headers,
-            send=send, spec=spec,
+            delay_ms=0 if delay is None else to_ms(delay, 0), idempotency_key=idempotency_key,
+            headers=headers, send=send, spec=spec,
         )
         return InvocationHandle(self, inv_id, handler)
 
@@ -601,7 +601,8 @@ class Simulation:
         Raises ``StuckError`` when the run exceeds ``max_steps`` tasks: an
         unbounded loop or a retry storm.
         """
-        check_duration("until", until)
+        if until is not None:
+            check_duration("until", until)
         engine = self._engine
         scheduler = self.scheduler
         until_ms = None if until is None else to_ms(until, 0)
@@ -650,8 +651,8 @@ class Simulation:
         for rec in engine.invocations.by_id.values():
             if rec.status != COMPLETED:
                 break
-        else:
-            return RunSummary(self.now(), True)  # all finished (no need to sort them)
+        else:  # all finished (no need to sort them)
+            return RunSummary(self.scheduler.now_ms / 1000, True, [])
         waiting = []
         for rec in engine.records():
             if rec.status == COMPLETED:

@@ -75,7 +75,6 @@ class Invocations:
         spec: HandlerSpec,
         key: str | None,
         input: bytes,
-        *,
         delay_ms: int,
         idempotency_key: str | None,
         headers: dict[str, str] | None,
@@ -94,7 +93,10 @@ class Invocations:
         now = self.scheduler.now_ms
         service, handler = spec.service, spec.name
         self.seq += 1
-        scope, existing = self.registered(spec, key, idempotency_key)
+        if idempotency_key or spec.kind == "workflow":
+            scope, existing = self.registered(spec, key, idempotency_key)
+        else:  # (``registered``'s answer: no scope, so no earlier invocation)
+            scope = existing = None
         renewed = existing is not None and self.expired(existing, spec)
         if renewed:
             assert existing is not None

@@ -44,7 +44,7 @@ from ._running import (
     where_raised,
 )
 from ._scheduler import Scheduler
-from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
+from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, Store
 from ._trace import Tracer
 
 CANCELLED_MESSAGE: Final = "cancelled"
@@ -92,11 +92,15 @@ class Lifecycle:
         """
         if spec is None:
             spec = self.registry.resolve(service, handler, key)
-        with self.store.atomic():
+        if type(self.store) is MemoryStore:  # (its writes need no grouping: see ``atomic``)
             rec, new_id, duplicate = self.invocations.new(
-                spec, key, input, delay_ms=delay_ms, idempotency_key=idempotency_key,
-                headers=headers, inv_id=inv_id, caller=None, send=send,
-            )
+                spec, key, input, delay_ms, idempotency_key, headers, inv_id, None, send)
+        else:
+            with self.store.atomic():
+                rec, new_id, duplicate = self.invocations.new(
+                    spec, key, input, delay_ms=delay_ms, idempotency_key=idempotency_key,
+                    headers=headers, inv_id=inv_id, caller=None, send=send,
+                )
         if rec is None:
             self._absorbed(spec, new_id, key, idempotency_key, None)
         else:
@@ -159,8 +163,9 @@ class Lifecycle:
             self.trace("submit", created.id, f"{created.target} (already invoked)")
             self.complete(created, Failure(409, WORKFLOW_ALREADY_INVOKED))
             return
-        self.trace("submit", created.id,
-                   f"{created.target}" + (f" delay={delay_ms}ms" if delay_ms else ""))
+        # (deferred: formatted when read, from the record's own strings)
+        self.trace.event((self.scheduler.now_ms, "submit", created.id, "submit",
+                          created.service, created.key, created.handler, delay_ms))
         if delay_ms > 0:
             self.scheduler.add_timer(created.run_at_ms, ("deliver", created.id))
         else:
@@ -195,7 +200,11 @@ class Lifecycle:
         rec.attempts += 1
         self.invocations.put(rec)
         attempt = self.running.open(rec, spec)
-        self.advance(attempt, None)
+        # ``advance``, for an attempt that never waited (``run_segment``'s reset
+        # has nothing to reset): its first segment
+        coro = attempt.coro
+        how, detail = self.running.drive(attempt, None)
+        self.segment_ended(attempt, coro, how, detail)
 
     def resume(self, inv_id: str, number: int) -> None:
         """A "resume" task: the handler's wait is over; it goes on."""
@@ -288,9 +297,9 @@ class Lifecycle:
         rec.finished_ms = self.scheduler.now_ms
         self.invocations.put(rec)
         self.completions.forget(rec.id)
-        if isinstance(completion, Value):
-            shown = completion.data[:80].decode("utf-8", "replace")
-            self.trace("done", rec.id, f"{rec.target} -> {shown}")
+        if isinstance(completion, Value):  # (deferred, as "submit")
+            self.trace.event((rec.finished_ms, "done", rec.id, "done", rec.service, rec.key,
+                              rec.handler, completion.data))
         else:
             self.trace("done", rec.id, f"{rec.target} -> TerminalError({completion.message!r}, "
                                        f"{completion.code})")

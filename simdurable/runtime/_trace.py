@@ -54,15 +54,30 @@ def attempt_text(number: int, service: str, key: str | None, handler: str,
     )
 
 
+def submit_text(service: str, key: str | None, handler: str, delay_ms: int) -> str:
+    """The text of a "submit" event (the target in parts, as ``attempt_text``)."""
+    target = f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
+    return target + (f" delay={delay_ms}ms" if delay_ms else "")
+
+
+def done_text(service: str, key: str | None, handler: str, data: bytes) -> str:
+    """The text of a "done" event of an invocation that returned ``data`` (the
+    record's own bytes: only the start is shown)."""
+    target = f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
+    return f"{target} -> {data[:80].decode('utf-8', 'replace')}"
+
+
 def _as_is(text: str) -> str:
     return text
 
 
 _FORMS: Final[dict[str, Callable[..., str]]] = {
     TEXT: _as_is, "command": _command_text, "step": _step_text, "attempt": attempt_text,
+    "submit": submit_text, "done": done_text,
 }
 # How many args each form takes (after ``t_ms, kind, inv, form``).
-_ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "step": 2, "attempt": 5}
+_ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "step": 2, "attempt": 5,
+                                 "submit": 4, "done": 4}
 
 
 def events(flat: list[Any]) -> Iterator[Event]:

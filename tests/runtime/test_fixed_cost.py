@@ -305,3 +305,31 @@ def test_the_fused_task_runner_and_lone_step_are_built_when_first_needed():
     sim.run()
     assert h.result() == 3 and "run_lone_step" in vars(sim.engine)
     assert "run_task" not in vars(sim.engine)
+
+
+def test_submit_and_done_events_read_as_the_texts_written_at_once_did():
+    """"submit" and "done" keep the record's own strings and bytes and are
+    formatted when read: the same lines as the texts made at once."""
+    from datetime import timedelta
+
+    svc = sd.VirtualObject("Texts")
+
+    @svc.handler()
+    async def say(ctx: sd.ObjectContext, text: str) -> str:
+        return text
+
+    sim = sd.Simulation([svc])
+    long_text = "x" * 100  # cut at 80 bytes
+    handles = [sim.invoke("Texts/a/say", long_text),
+               sim.send("Texts/b/say", "hi", delay=timedelta(milliseconds=7))]
+    sim.run()
+    submits, dones = [], []
+    for h, delay in zip(handles, ("", " delay=7ms"), strict=True):
+        rec = sim.engine.record(h.id)
+        assert isinstance(rec.result, sd.runtime.Value)
+        shown = rec.result.data[:80].decode("utf-8", "replace")
+        submits.append(("submit", h.id, f"{rec.target}{delay}"))
+        dones.append(("done", h.id, f"{rec.target} -> {shown}"))
+    got = [(kind, inv, text) for _, kind, inv, text in sim.trace_events({"submit", "done"})]
+    assert got == submits + dones
+    assert got[2][2] == 'Texts/a/say -> "' + "x" * 79

@@ -237,6 +237,23 @@ def main(argv: list[str] | None = None) -> int:
 
     ab(f"{concurrent_n:,} concurrent 5-step invocations: collector off during the run (A), "
        "on at a threshold of 50,000 (B)", collector(False), collector(True), 1, 1, "s")
+    def promoted(on: bool) -> Callable[[], Any]:
+        """A crowd's leftovers handed to the oldest generation as its run ends
+        (``_sim._RUN_PROMOTE_AT``), or walked by the first collection after it."""
+        def go() -> None:
+            saved = sim_module._RUN_PROMOTE_AT
+            if not on:
+                setattr(sim_module, "_RUN_PROMOTE_AT", 1 << 62)  # noqa: B010 - a Final, swapped
+            try:
+                concurrent()
+            finally:
+                setattr(sim_module, "_RUN_PROMOTE_AT", saved)  # noqa: B010
+
+        return go
+
+    ab(f"{concurrent_n:,} concurrent 5-step invocations: what the run left handed to the oldest "
+       "generation (A), walked by the first collection after it (B)", promoted(True),
+       promoted(False), 1, 1, "s")
     ab(f"{concurrent_n:,} concurrent 5-step invocations: fused tasks (A), "
        "`Engine.general_run_task` (B)", concurrent, lambda: concurrent(general_tasks=True), 1, 1,
        "s")

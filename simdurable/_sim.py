@@ -394,7 +394,8 @@ class Simulation:
         self.wall_budget = wall_budget
         self.seed = seed if type(seed) is int and seed >= 0 else check_seed(seed)
         self.strict = strict
-        self.externals = check_externals(externals)
+        self.externals = ([] if type(externals) is tuple and not externals  # (the default)
+                          else check_externals(externals))
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
@@ -403,7 +404,7 @@ class Simulation:
         # event_text), one after the other in one flat list (see ``events``).
         self._trace: list[Any] = []
         self._guard = StrictGuard() if strict else None
-        self.injector = Injector(coerce_plan(faults))
+        self.injector = Injector(_NO_FAULTS if faults is None else coerce_plan(faults))
         self.store: Store = store if store is not None else MemoryStore()
         self.scheduler = Scheduler(chooser or RandomChooser(seed))
         self._engine = Engine(

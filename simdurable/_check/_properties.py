@@ -24,6 +24,7 @@ from ..runtime._errors import (
     TerminalError,
 )
 from ..runtime._faults import (
+    BEFORE,
     DELAY,
     FAIL,
     LOSE_RESPONSE,
@@ -338,14 +339,36 @@ def duplicate_violations(run: RunFacts, ref: Outcome | None) -> list[Violation]:
                        f"the step (ctx.uuid()) and pass it in")
             else:
                 why = "and the effect carries no idempotency key"
+            if first.step is None:  # the handler's own code: it runs again on every replay
+                by = "outside any step, by the handler's own code"
+                fired = next((f"a {fault.kind}{_at(point)}" for point, fault in run.fired
+                              if fault.kind not in (FAIL, TERMINAL, DELAY)), "a retry")
+                cause = f"{fired} made the handler run that code again"
+                if not keys:
+                    why = ("and the effect carries no idempotency key: apply it in a step "
+                           "(ctx.run_typed), with a key made before the step (ctx.uuid())")
+                attempts = None  # (an effect outside a step knows no attempt)
+            else:
+                by = f"by step \"{first.step}\""
+                attempts = "attempts that applied it: " + ", ".join(str(e.attempt) for e in same)
             out.append(Violation(
                 kind="duplicate-effect",
-                message=f"{name}.{first.op}({payload}) was applied {n} times by step "
-                        f"\"{first.step}\": {cause}, {why}",
+                message=f"{name}.{first.op}({payload}) was applied {n} times {by}: {cause}, {why}",
                 handler=first.handler, step=first.step, journal_index=group[1],
-                details="attempts that applied it: " + ", ".join(str(e.attempt) for e in same),
+                details=attempts,
             ))
     return out
+
+
+def _at(point: FaultPoint | None) -> str:
+    """Where a fault fired, as a report says it: ' before set "n" (#1)',
+    ' at effect-done of run "charge" (#2)'."""
+    if point is None:
+        return ""
+    what = f'{point.op} "{point.name}"' if point.name else point.op
+    if point.index >= 0:
+        what += f" (#{point.index})"
+    return f" before {what}" if point.phase == BEFORE else f" at {point.phase} of {what}"
 
 
 def _cause(run: RunFacts, inv: str | None, index: int | None) -> str:
@@ -358,8 +381,7 @@ def _cause(run: RunFacts, inv: str | None, index: int | None) -> str:
                         f"stored) made the step run again")
     for point, fault in run.fired:
         if fault.kind not in (FAIL, TERMINAL, DELAY):
-            where = f" at {point.phase} of {point.name or point.op!r}" if point else ""
-            return f"a {fault.kind}{where} came before the step's result was stored"
+            return f"a {fault.kind}{_at(point)} came before the step's result was stored"
     return "the step's closure ran again before its result was stored"
 
 

@@ -392,3 +392,43 @@ def test_a_violation_that_does_not_reproduce_is_still_reported():
     report = sd.check(services=[tick], invoke="Tick/tick_once_in_a_while", input=1,
                       max_examples=200, seed=0)
     assert report.kinds == ["nondeterministic-call"], report.render()
+
+
+ledger = sd.FakeExternal("ledger")
+outside = sd.VirtualObject("Outside")
+
+
+@outside.handler()
+async def add_outside(ctx: sd.ObjectContext, amount: int) -> int:
+    n = await ctx.get("n") or 0
+    ledger.apply("charge", amount)  # the bug: the handler's own code, replayed after a crash
+    ctx.set("n", n + amount)
+    return n + amount
+
+
+@outside.handler()
+async def add_in_a_step(ctx: sd.ObjectContext, amount: int) -> int:
+    n = await ctx.get("n") or 0
+    key = str(ctx.uuid())
+    await ctx.run_typed("charge", lambda: ledger.apply("charge", amount, idempotency_key=key))
+    ctx.set("n", n + amount)
+    return n + amount
+
+
+def test_an_effect_applied_outside_any_step_is_reported_as_such():
+    """A duplicate made by the handler's own code names no step ("None") and no
+    attempts: it says the code ran again, at which fault, and what to do; the
+    twin that applies it in a step with a key made before the step is quiet."""
+    report = sd.check(services=[outside], invoke="Outside/k/add_outside", input=5,
+                      externals=[ledger], max_examples=10, strict=False)
+    v = next(v for v in report.violations if v.kind == "duplicate-effect")
+    assert v.message == (
+        'ledger.charge(5) was applied 2 times outside any step, by the handler\'s own code: '
+        'a crash before set "n" (#1) made the handler run that code again, and the effect '
+        "carries no idempotency key: apply it in a step (ctx.run_typed), with a key made "
+        "before the step (ctx.uuid())"
+    )
+    assert v.step is None and v.details is None
+    twin = sd.check(services=[outside], invoke="Outside/k/add_in_a_step", input=5,
+                    externals=[ledger], max_examples=10)
+    assert twin.ok, twin.render()

@@ -119,6 +119,7 @@ class Worker:
     """One Python process with a fixed hash seed, serving requests in order."""
 
     proc: _Process
+    _sent = False  # whether it was ever sent a request
 
     def __init__(self, hash_seed: int, preload: Sequence[str] = ()) -> None:
         self.hash_seed = hash_seed
@@ -134,6 +135,7 @@ class Worker:
 
     def send(self, task_name: str, module: str, args: Any) -> None:
         assert self.proc.stdin is not None
+        self._sent = True
         try:
             self.proc.stdin.write(json.dumps({"task": task_name, "module": module,
                                               "args": args}) + "\n")
@@ -189,6 +191,10 @@ class Worker:
 
     def close(self) -> None:
         if self.proc.poll() is None:
+            if not self._sent:
+                # Never used (started ahead for a check that ended first, or failed):
+                # it holds nothing, and may still be importing; no need to wait for that.
+                self.proc.kill()
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
             try:
@@ -255,6 +261,8 @@ class ForkedWorker(Worker):
     hash-seed runs keep their own fresh processes. A forked worker serves
     one phase of one check, so it never holds state older than the check.
     """
+
+    _sent = True  # ready at once, imports nothing: told to stop, it ends at once
 
     def __init__(self) -> None:
         self.hash_seed = -1

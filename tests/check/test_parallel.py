@@ -268,6 +268,24 @@ def test_a_worker_started_for_another_import_path_is_replaced(tmp_path, monkeypa
         workers.close()
 
 
+def test_a_worker_never_used_is_not_waited_for_when_closed():
+    # Started ahead for a check that then failed (a target that does not import), it
+    # may still be importing simdurable: the command ends without waiting for that.
+    import signal
+
+    from simdurable._check._workers import WorkerPool
+
+    workers = WorkerPool()
+    try:
+        workers.start([9])
+        unused = workers._workers[9]
+    finally:
+        workers.close()
+    assert unused.proc.poll() == -signal.SIGKILL  # ended at once, holding nothing
+    # (one that served requests is told to stop and ends by itself: the test of a
+    # forked worker that ends when told)
+
+
 def test_the_parts_go_to_workers_forked_from_this_process(here: Ran,
                                                           monkeypatch: pytest.MonkeyPatch):
     # A fork has the interpreter and the imports already: no second of start-up per

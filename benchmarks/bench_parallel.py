@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_parallel              # full size
     .venv/bin/python -m benchmarks.bench_parallel --quick      # a few seconds
+    .venv/bin/python -m benchmarks.bench_parallel --timeline   # where each process's time went
 
 The workers are warmed first (as in a test session, where every check after
 the first finds them started). Each round runs, back to back:
@@ -107,6 +108,92 @@ def _cold(jobs: int, examples: int) -> tuple[float, float]:
     return wall, cpu
 
 
+def _timeline(jobs: int, examples: int) -> None:
+    """One ``jobs=N`` check, instrumented: where each lane's time went.
+
+    Per process: the parts it ran, its CPU, and how long it waited (a worker
+    for its next part, this process for an answer to merge). A worker writes
+    its figures to a file as it ends (it is forked with the instrumented loop).
+    """
+    import glob
+    import json
+    import tempfile
+
+    from simdurable._check import _parallel, _workers
+
+    here = {"parts": 0, "cpu": 0.0, "blocked": 0.0, "minflt": 0.0}
+    mine, ready = _parallel.Lanes._mine, _workers.ready
+    scratch = tempfile.mkdtemp(prefix="timeline-")
+
+    def timed_mine(self: Any, *a: Any) -> Any:
+        cpu = time.process_time()
+        try:
+            return mine(self, *a)
+        finally:
+            here["parts"] += 1
+            here["cpu"] += time.process_time() - cpu
+
+    def timed_ready(workers: Any, timeout: float | None = None) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return ready(workers, timeout)
+        finally:
+            if timeout is None:
+                here["blocked"] += time.perf_counter() - t0
+
+    def serve(requests: Any, answers: Any) -> None:
+        waited, parts, t0, cpu0 = 0.0, 0, time.perf_counter(), time.process_time()
+        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        first = None
+        while True:
+            t = time.perf_counter()
+            line = requests.readline()
+            waited += time.perf_counter() - t
+            if not line:
+                break
+            first = time.perf_counter() - t0 if first is None else first
+            parts += 1
+            req = json.loads(line)
+            answers.write(json.dumps({"ok": _workers.TASKS[req["task"]](req["args"])}) + "\n")
+            answers.flush()
+        with open(os.path.join(scratch, f"{os.getpid()}.json"), "w") as f:
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+            json.dump({"parts": parts, "cpu": time.process_time() - cpu0, "waited": waited,
+                       "minflt": faults,
+                       "first": first, "wall": time.perf_counter() - t0}, f)
+
+    _parallel.Lanes._mine = timed_mine  # type: ignore[method-assign]
+    _parallel.ready = timed_ready
+    plain_serve, _workers.serve = _workers.serve, serve
+    try:
+        _check_payments(jobs, 25)  # warm: imports, caches
+        for f in glob.glob(os.path.join(scratch, "*.json")):
+            os.remove(f)
+        here.update(parts=0, cpu=0.0, blocked=0.0)
+        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        _check_payments(jobs, examples)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        here["minflt"] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+    finally:
+        _parallel.Lanes._mine = mine  # type: ignore[method-assign]
+        _parallel.ready = ready
+        _workers.serve = plain_serve
+    print(f"timeline of one check, jobs={jobs}, {examples} examples: wall {wall:.3f}s, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(f"  this process: {here['parts']} parts ({here['cpu']:.3f}s CPU in them), "
+          f"{cpu:.3f}s CPU in all, waited {here['blocked']:.3f}s for answers, "
+          f"{here['minflt']:.0f} page faults")
+    for path in sorted(glob.glob(os.path.join(scratch, "*.json"))):
+        with open(path) as f:
+            w = json.load(f)
+        os.remove(path)
+        print(f"  worker: {w['parts']} parts, {w['cpu']:.3f}s CPU, first part "
+              f"{1000 * (w['first'] or 0):.1f} ms after its fork, waited {w['waited']:.3f}s "
+              f"of {w['wall']:.3f}s for parts, {w['minflt']} page faults")
+    os.rmdir(scratch)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -114,9 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--examples", type=int, default=1500,
                         help="examples a check makes (the goal is for a check of over a second)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="one instrumented check: parts, CPU and waits per process")
     args = parser.parse_args(argv)
     jobs = args.jobs
     examples = 100 if args.quick else args.examples
+    if args.timeline:
+        _timeline(jobs, examples)
+        return 0
     rounds = 1 if args.quick else args.rounds
     _check_payments(jobs, 25)  # start the workers
     pool().run(list(range(1, jobs + 1)), "bench_check", MODULE, {"examples": 25, "seed": 0})
@@ -143,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{statistics.median(cpus['N']):.2f}s")
     print(f"  speedup: {med['1'] / med['N']:.2f}x (best round against best round "
           f"{min(walls['1']) / min(walls['N']):.2f}x); reports identical")
+    print("  each round, jobs=1 / jobs=N: "
+          + ", ".join(f"{a / b:.2f}x" for a, b in zip(walls["1"], walls["N"], strict=True))
+          + f"; the control's {jobs} x alone / at once: "
+          + ", ".join(f"{jobs * a / b:.2f}x" for a, b in zip(walls["alone"], walls["together"],
+                                                             strict=True)))
     print(f"  control: {jobs} checks of {examples // jobs} examples, one per worker: "
           f"{med['together']:.2f}s at once, {med['alone']:.2f}s one alone; the machine "
           f"gives {jobs} processes {jobs * med['alone'] / med['together']:.2f}x now, and "

@@ -1074,7 +1074,12 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
 
     calls = [(t.invoke, t.input)] + list(t.others)
     out: dict[str, str] = {}
-    for order in sorted(set(itertools.permutations(range(len(calls))))):
+    # Each invocation runs alone in two ways: with everything it set going
+    # (the delayed sends it made fire before the next one starts), and only
+    # until it ends itself (its delayed sends fire after the later ones: two
+    # quick calls to an object both come before the expiry each one scheduled).
+    for order, own_only in itertools.product(
+            sorted(set(itertools.permutations(range(len(calls))))), (False, True)):
         for ext in t.externals:
             ext.reset()
         if t.setup is not None:
@@ -1090,11 +1095,13 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
                 for i in order:
                     handle = sim.invoke(*calls[i])
                     if driver is None:
-                        sim.run()
+                        _run_alone(sim, handle.id, own_only)
                     else:
-                        driver.drive(sim, handle, until_done=[handle.id])
+                        driver.drive(sim, handle, until_done=[handle.id], own_only=own_only)
                 if driver is not None and handle is not None:
                     driver.drive(sim, handle)
+                else:
+                    sim.run()
             finally:
                 sim.close()
         finally:
@@ -1102,6 +1109,16 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
         out.setdefault(concurrent_ending(sim, t.externals),
                        " then ".join(calls[i][0] for i in order))
     return out
+
+
+def _run_alone(sim: Simulation, inv: str, own_only: bool) -> None:
+    """Run until nothing can progress, or (``own_only``) until ``inv`` ended."""
+    if not own_only:
+        sim.run()
+        return
+    engine = sim.engine
+    if engine.record(inv).status != COMPLETED:
+        sim.run(stop=lambda: engine.record(inv).status == COMPLETED)
 
 
 def _world_hint(sim: Simulation) -> str | None:

@@ -372,11 +372,13 @@ class WorldDriver:
         self.problems: list[str] = []
 
     def drive(self, sim: Simulation, handle: InvocationHandle,
-              until_done: Sequence[str] | None = None) -> None:
+              until_done: Sequence[str] | None = None, own_only: bool = False) -> None:
         """Run until every event happened and nothing can progress.
 
         ``until_done``: stop instead once these invocations have ended (the
-        events not yet due stay for a later ``drive``)."""
+        events not yet due stay for a later ``drive``); with ``own_only``, also
+        when the events are done, leaving what those invocations set going
+        (a delayed send) for later."""
         while self.next < len(self.events):
             i, ev = self.next, self.events[self.next]
             reach(sim, handle, ev, self.moments[i])
@@ -387,6 +389,10 @@ class WorldDriver:
             if problem is not None:
                 self.problems.append(f"world[{i}] ({ev.describe()}): {problem} "
                                      f"(t={sim.now():.3f}s)")
+        if own_only and until_done is not None:
+            if not _all_done(sim, until_done):
+                sim.run(stop=lambda: _all_done(sim, until_done))
+            return
         sim.run()
 
 

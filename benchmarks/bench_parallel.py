@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.bench_parallel              # full size
     .venv/bin/python -m benchmarks.bench_parallel --quick      # a few seconds
     .venv/bin/python -m benchmarks.bench_parallel --timeline   # where each process's time went
+    .venv/bin/python -m benchmarks.bench_parallel --ab BEFORE AFTER --rounds 6   # two checkouts
 
 The workers are warmed first (as in a test session, where every check after
 the first finds them started). Each round runs, back to back:
@@ -194,6 +195,66 @@ def _timeline(jobs: int, examples: int) -> None:
     os.rmdir(scratch)
 
 
+# One warm check of ``examples`` with jobs=1 then jobs=2 in a tree: wall and CPU of each.
+_ONE = """
+import json, resource, sys, time
+tree, n = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, tree)
+import simdurable as sd
+assert sd.__file__.startswith(tree), sd.__file__
+from examples import payments
+
+def check(jobs, n):
+    return sd.check(services=payments.services, invoke="Payments/pay", input={"amount": 10},
+                    externals=payments.externals, max_examples=n, seed=0, jobs=jobs,
+                    hash_seeds=())
+
+def children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+check(2, 25)
+check(1, 25)
+out, texts = {}, []
+for jobs in (1, 2):
+    c0, p0, t0 = children(), time.process_time(), time.perf_counter()
+    texts.append(check(jobs, n).render())
+    out[jobs] = (time.perf_counter() - t0, time.process_time() - p0 + children() - c0)
+assert texts[0] == texts[1], "jobs changed the report"
+print(json.dumps(out))
+"""
+
+
+def _ab(trees: list[str], rounds: int, examples: int) -> None:
+    """Warm ``jobs=1`` and ``jobs=2`` in each tree, one fresh process per tree and
+    round, alternating, with the control of two plain loops at once each round."""
+    import json
+
+    from benchmarks.bench_cold import control
+
+    runs: dict[str, list[dict[str, list[float]]]] = {t: [] for t in trees}
+    controls, loads = [], [os.getloadavg()[0]]
+    for r in range(rounds):
+        controls.append(control(2))
+        for tree in trees if r % 2 == 0 else trees[::-1]:
+            out = subprocess.run([sys.executable, "-c", _ONE, os.path.abspath(tree),
+                                  str(examples)], check=True, capture_output=True, text=True)
+            runs[tree].append(json.loads(out.stdout))
+        loads.append(os.getloadavg()[0])
+    print(f"warm check of Payments/pay, {examples} examples, {rounds} rounds alternating, "
+          f"load {min(loads):.1f} to {max(loads):.1f}; control (2 loops: 2 x alone / at "
+          f"once) each round: " + ", ".join(f"{c:.2f}x" for c in controls))
+    for tree in trees:
+        one = [x["1"] for x in runs[tree]]
+        two = [x["2"] for x in runs[tree]]
+        ratios = [a[0] / b[0] for a, b in zip(one, two, strict=True)]
+        print(f"  {tree}: jobs=1 {statistics.median(w for w, _ in one):.2f}s (CPU "
+              f"{statistics.median(c for _, c in one):.2f}s), jobs=2 "
+              f"{statistics.median(w for w, _ in two):.2f}s (CPU "
+              f"{statistics.median(c for _, c in two):.2f}s); each round "
+              + ", ".join(f"{x:.2f}x" for x in ratios))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -203,9 +264,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="examples a check makes (the goal is for a check of over a second)")
     parser.add_argument("--timeline", action="store_true",
                         help="one instrumented check: parts, CPU and waits per process")
+    parser.add_argument("--ab", nargs="+", metavar="TREE",
+                        help="warm jobs=1 and jobs=2 in each checkout, alternating")
     args = parser.parse_args(argv)
     jobs = args.jobs
     examples = 100 if args.quick else args.examples
+    if args.ab:
+        _ab(args.ab, args.rounds, examples)
+        return 0
     if args.timeline:
         _timeline(jobs, examples)
         return 0

@@ -21,14 +21,20 @@ def modules_of(services: Iterable[Any]) -> list[str]:
 
 
 def name_of(obj: Any, modules: Iterable[str]) -> str | None:
-    """``module.attr`` under which ``obj`` is a module global, if any."""
-    for mod_name in modules:
-        mod = sys.modules.get(mod_name)
-        if mod is None:
-            continue
-        for attr, value in sorted(vars(mod).items()):
-            if value is obj and not attr.startswith("__"):
-                return attr if mod_name == "__main__" else f"{mod_name}.{attr}"
+    """``module.attr`` under which ``obj`` is a module global, if any.
+
+    A restate-sdk service hosted here is named by the user's own object (the
+    hosted twin is no module global), which ``Simulation`` accepts as well.
+    """
+    origin = getattr(obj, "restate_service", None)
+    for want in (obj,) if origin is None else (obj, origin):
+        for mod_name in modules:
+            mod = sys.modules.get(mod_name)
+            if mod is None:
+                continue
+            for attr, value in sorted(vars(mod).items()):
+                if value is want and not attr.startswith("__"):
+                    return attr if mod_name == "__main__" else f"{mod_name}.{attr}"
     return None
 
 

@@ -110,6 +110,11 @@ def test_pytest_simdurable_over_a_restate_app(pytester: pytest.Pytester) -> None
     result = pytester.runpytest("--simdurable", "-p", "no:xdist")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*FAILED*Shop/pay_unsafe*"])
+    # The reproducers name the user's own service, so that they can be pasted back.
+    out = result.stdout.str()
+    assert "sim = sd.Simulation(services=[shopmod.shop], seed=0, externals=[shopmod.bank]" in out
+    assert "services=[shopmod.shop], invoke='Shop/pay_unsafe'" in out
+    assert "<Service" not in out
 
 
 def _request(url: str, method: str, path: str, body: str | None = None) -> tuple[int, object]:

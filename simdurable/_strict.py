@@ -148,6 +148,19 @@ def _user_frame(frame: FrameType | None) -> FrameType | None:
     return found
 
 
+def _called_from(frame: FrameType) -> str:
+    """Where the handler called the helper that made the call, when it was a helper:
+    a helper's line alone does not say which of its callers runs it outside a step."""
+    top = frame
+    back = frame.f_back
+    while back is not None and not _library(back.f_code.co_filename):
+        top, back = back, back.f_back
+    if top is frame:
+        return ""
+    return (f" (in {frame.f_code.co_name}(), called by {top.f_code.co_name}() at "
+            f"{os.path.basename(top.f_code.co_filename)}:{top.f_lineno})")
+
+
 class StrictGuard:
     """The engine's segment guard: a profile hook around handler code."""
 
@@ -222,8 +235,8 @@ class StrictGuard:
         short = os.path.basename(filename)
         self.found.append(
             NondeterministicCallError(
-                f"{name} was called outside a step; its value can change on replay "
-                f"(later, or in another process): {instead}.",
+                f"{name} was called outside a step{_called_from(user)}; its value can "
+                f"change on replay (later, or in another process): {instead}.",
                 handler=attempt.handler,
                 journal_index=len(attempt.journal),
                 source=f"{short}:{user.f_lineno}",

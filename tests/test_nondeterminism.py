@@ -97,3 +97,36 @@ def test_strict_mode_is_silent_for_deterministic_handlers_and_off_by_default():
     relaxed.invoke("Flaky/clocky")
     relaxed.run()
     assert relaxed.problems == []
+
+
+outbox = sd.FakeExternal("outbox")
+mailer = restate.Service("Mailer")
+
+
+def send_mail(to: str) -> None:
+    outbox.apply("send", {"to": to}, idempotency_key=to)
+
+
+@mailer.handler()
+async def welcome(ctx: restate.Context, to: str) -> None:
+    await ctx.run_typed("mail", send_mail, to=to)
+
+
+@mailer.handler()
+async def welcome_unsafe(ctx: restate.Context, to: str) -> None:
+    send_mail(to)  # the helper's side effect runs outside a step
+
+
+def test_a_call_in_a_helper_names_the_handler_line_that_called_the_helper():
+    ok = sd.check(services=[mailer], invoke="Mailer/welcome", input="ada", externals=[outbox],
+                  max_examples=5, hash_seeds=())
+    assert ok.ok, ok.render()
+    bad = sd.check(services=[mailer], invoke="Mailer/welcome_unsafe", input="ada",
+                   externals=[outbox], max_examples=5, hash_seeds=())
+    assert bad.kinds == ["nondeterministic-call"]
+    (v,) = bad.violations
+    helper = send_mail.__code__.co_firstlineno + 1
+    caller = welcome_unsafe.__code__.co_firstlineno + 2  # below its decorator and def
+    assert v.source == f"test_nondeterminism.py:{helper}"
+    assert (f"FakeExternal.apply() was called outside a step (in send_mail(), called by "
+            f"welcome_unsafe() at test_nondeterminism.py:{caller});") in v.message

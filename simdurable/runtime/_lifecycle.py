@@ -198,7 +198,8 @@ class Lifecycle:
             self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
             return
         rec.attempts += 1
-        self.invocations.put(rec)
+        self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
+        self.store.put_invocation(rec)
         attempt = self.running.open(rec, spec)
         # ``advance``, for an attempt that never waited (``run_segment``'s reset
         # has nothing to reset): its first segment
@@ -295,16 +296,21 @@ class Lifecycle:
         rec.status = COMPLETED
         rec.result = completion
         rec.finished_ms = self.scheduler.now_ms
-        self.invocations.put(rec)
-        self.completions.forget(rec.id)
+        inv_id = rec.id
+        self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
+        self.store.put_invocation(rec)
+        completions = self.completions
+        completions.done.pop(inv_id, None)  # ``Completions.forget``
         if isinstance(completion, Value):  # (deferred, as "submit")
             self.trace.event((rec.finished_ms, "done", rec.id, "done", rec.service, rec.key,
                               rec.handler, completion.data))
         else:
             self.trace("done", rec.id, f"{rec.target} -> TerminalError({completion.message!r}, "
                                        f"{completion.code})")
-        self.completions.wake_callers(rec, completion)
-        self.release(rec)
+        if inv_id in completions.callers:  # (most invocations have no caller waiting)
+            completions.wake_callers(rec, completion)
+        if self.registry.handlers[(rec.service, rec.handler)].exclusive:  # (else it held no key)
+            self.release(rec)
         for hook in self.finished_hooks:
             hook(rec)
 

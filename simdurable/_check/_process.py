@@ -91,10 +91,11 @@ def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup
             i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
                      min(len(a), len(b)))
             diff = [f"    #{k:<3} {op}" for k, op in enumerate(a[:i])]
-            diff.append(f"  - #{i:<3} {a[i] if i < len(a) else '(nothing)'}      "
-                        f"(PYTHONHASHSEED={first_seed})")
-            diff.append(f"  + #{i:<3} {b[i] if i < len(b) else '(nothing)'}      "
-                        f"(PYTHONHASHSEED={hs})")
+            mine = str(a[i]) if i < len(a) else "(nothing)"
+            theirs = str(b[i]) if i < len(b) else "(nothing)"
+            width = max(len(mine), len(theirs))  # the two seeds in one column
+            diff.append(f"  - #{i:<3} {mine:<{width}}   (PYTHONHASHSEED={first_seed})")
+            diff.append(f"  + #{i:<3} {theirs:<{width}}   (PYTHONHASHSEED={hs})")
             return Violation(
                 kind="nondeterminism",
                 message=f"the same run issued different operations in processes with "

@@ -22,6 +22,8 @@ def test_hash_seeds_are_varied_by_default_in_workers_started_once():
     first = pair.check(fixed=False, max_examples=0)
     assert first.kinds == ["nondeterminism"]
     assert "PYTHONHASHSEED=1 and 2" in first.violations[0].message
+    minus, plus = first.violations[0].journal_diff.splitlines()[-2:]
+    assert minus.index("(PYTHONHASHSEED=1)") == plus.index("(PYTHONHASHSEED=2)")  # one column
     pids = {hs: w.proc.pid for hs, w in pool()._workers.items()}
     assert sorted(pids) == [1, 2]
     assert pair.check(fixed=True, max_examples=0).ok

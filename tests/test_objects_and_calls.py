@@ -148,8 +148,19 @@ def test_exclusive_self_call_deadlocks_and_the_run_says_on_what():
     text = str(summary)
     assert "waits on #0 call \"Counter/x/add\"" in text
     assert "queued behind" in text
+    assert ("a deadlock, Counter/x/self_call holds the key while it waits on this call, "
+            "which needs the same key") in text
     with pytest.raises(sd.NotFinishedError, match="waits on"):
         h.result()
+
+
+def test_a_call_queued_behind_one_that_only_sleeps_is_no_deadlock():
+    sim = fresh()
+    sim.invoke("Counter/y/add", 1)
+    sim.invoke("Counter/y/add", 2)
+    text = str(sim.run(until=timedelta(milliseconds=500)))
+    assert "queued behind" in text
+    assert "deadlock" not in text
 
 
 def test_idempotency_key_deduplicates_invocations():

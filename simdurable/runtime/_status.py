@@ -40,6 +40,14 @@ class Status:
             return "queued"
         return "ready"
 
+    def _awaits_call(self, caller: str, callee: str) -> bool:
+        """Whether ``caller``'s running attempt waits on its call to ``callee``."""
+        attempt = self.running.get(caller)
+        if attempt is None or attempt.waiting is None:
+            return False
+        return any(attempt.journal[i].kind == CALL and attempt.journal[i].ref == callee
+                   for i in attempt.waiting.indices if i not in attempt.done)
+
     def waiting_on(self, inv_id: str) -> str:
         """What an unfinished invocation waits for, in words."""
         rec = self.invocations.record(inv_id)
@@ -47,8 +55,14 @@ class Status:
         if status == "queued":
             assert rec.key is not None
             head = self.locks.head(rec.service, rec.key)
-            return (f"queued behind {head} ({self.invocations.record(head).target}) "
-                    f"for key {rec.key!r}")
+            holder = self.invocations.record(head).target
+            text = f"queued behind {head} ({holder}) for key {rec.key!r}"
+            if self._awaits_call(head, inv_id):
+                text += (f": a deadlock, {holder} holds the key while it waits on this "
+                         f"call, which needs the same key (a Restate server waits for ever "
+                         f"too): do that work in {holder} itself, or send it "
+                         f"(object_send) instead of awaiting it")
+            return text
         if status == "paused":
             return f"paused: {rec.last_failure}"
         attempt = self.running.get(inv_id)

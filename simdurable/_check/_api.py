@@ -178,12 +178,10 @@ def check(
                 ex.world_moments()
                 examples = ex.hypothesis(max_examples) if max_examples > 0 else 0
             else:
-                try:
+                with lanes:
                     single = lanes.single_faults() if single_faults else 0
                     ex.world_moments()
                     examples = lanes.examples(max_examples) if max_examples > 0 else 0
-                finally:
-                    lanes.close()
         ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
         note = None
         from ._process import hash_seed_violation

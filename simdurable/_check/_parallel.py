@@ -184,7 +184,7 @@ class Lanes:
     does not change what it finds: it starts from the reference run and the
     kinds found by the parts merged before it was taken, and the parts are
     merged in their order. The workers are forked (or reserved) once per check,
-    when the first phase starts, and end with ``close``.
+    when the first phase starts, and end as the ``with`` block of the lanes ends.
     """
 
     def __init__(self, ex: Exploration, cases: list[Fault], jobs: int,
@@ -209,10 +209,16 @@ class Lanes:
             return spec
         return cls(ex, cases, jobs, spec)
 
-    def close(self) -> None:
-        """End the workers (each was told to stop at once, they end together)."""
-        self._stack.close()
-        self._workers = None
+    def __enter__(self) -> Lanes:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        """End the workers (each told to stop at once, they end together). After a
+        failure, warm workers that may still owe answers are closed, not kept."""
+        try:
+            self._stack.__exit__(*exc)
+        finally:
+            self._workers = None
 
     def single_faults(self) -> int:
         n = len(self.cases)

@@ -268,6 +268,24 @@ def test_a_worker_started_for_another_import_path_is_replaced(tmp_path, monkeypa
         workers.close()
 
 
+def test_a_check_that_fails_leaves_no_answer_behind_in_the_warm_workers(
+        monkeypatch: pytest.MonkeyPatch):
+    # Sent two parts ahead, a warm worker may owe answers when the check fails here;
+    # kept as it was, it would hand them to the next check's hash-seed comparison.
+    monkeypatch.setattr(_workers, "can_fork", lambda: False)
+    mine = _parallel.Lanes._mine
+
+    def failing(self: _parallel.Lanes, *a: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_parallel.Lanes, "_mine", failing)
+    with pytest.raises(KeyboardInterrupt):
+        check_shop("checkout", max_examples=100, jobs=2)
+    monkeypatch.setattr(_parallel.Lanes, "_mine", mine)
+    again = check_shop("checkout", max_examples=0)  # the hash-seed comparison: workers 1, 2
+    assert again.ok and again.render() == check_shop("checkout", max_examples=0).render()
+
+
 def test_a_worker_never_used_is_not_waited_for_when_closed():
     # Started ahead for a check that then failed (a target that does not import), it
     # may still be importing simdurable: the command ends without waiting for that.

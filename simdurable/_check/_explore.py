@@ -1124,11 +1124,18 @@ def _run_alone(sim: Simulation, inv: str, own_only: bool) -> None:
 def _world_hint(sim: Simulation) -> str | None:
     """What to write when the fault-free run waits on the outside world and the
     check says nothing of it: in a check, nothing else resolves it."""
-    waited = sorted(f"{w}/{k}:{n}" for (w, k, n), who in sim.engine.promises.waiters.items()
-                    if who)
+    engine = sim.engine
+    waited = sorted((all(engine.record(inv).status == COMPLETED for inv, _ in who),
+                     f"{w}/{k}:{n}")
+                    for (w, k, n), who in engine.promises.waiters.items() if who)
     if waited:
-        owner, _, name = waited[0].partition(":")
-        return (f"the fault-free run waits on promise {name!r} of {owner}, which nothing in "
+        # A waiter that ended went on without the promise (a timeout won a select).
+        ended, label = waited[0]
+        still = not ended
+        owner, _, name = label.partition(":")
+        how = ("waits on" if still else
+               "stopped waiting (a timeout, say) and ended without")
+        return (f"the fault-free run {how} promise {name!r} of {owner}, which nothing in "
                 f"a check resolves unless you say what the world does: "
                 f"world=[simdurable.world.resolve_promise({name!r}, <value>)], or "
                 f"--world '{{\"resolve_promise\": {{\"name\": \"{name}\", \"value\": ...}}}}'")

@@ -59,6 +59,29 @@ def test_a_workflow_waiting_on_its_promise_is_stuck_without_the_world():
                         world=[world.resolve_awakeable(1)]).notes
 
 
+shipping = sd.Workflow("Shipping")
+
+
+@shipping.main()
+async def deliver(ctx: sd.WorkflowContext) -> str:
+    match await sd.select(shipped=ctx.promise("shipped").value(),
+                          deadline=ctx.sleep(timedelta(days=3))):
+        case ["shipped", tracking]:
+            return str(tracking)
+        case _:
+            return "refunded"
+
+
+def test_a_run_that_gave_up_on_a_promise_is_not_said_to_wait_on_it():
+    report = sd.check(services=[shipping], invoke="Shipping/o1/deliver", max_examples=0)
+    assert report.ok and report.reference.startswith('returned "refunded"')
+    assert report.notes == [
+        "the fault-free run stopped waiting (a timeout, say) and ended without promise "
+        "'shipped' of Shipping/o1, which nothing in a check resolves unless you say what the "
+        "world does: world=[simdurable.world.resolve_promise('shipped', <value>)], or "
+        "--world '{\"resolve_promise\": {\"name\": \"shipped\", \"value\": ...}}'"]
+
+
 def test_the_world_resolving_the_promise_lets_the_correct_workflow_pass():
     report = check_signup(world.resolve_promise("email-link", "s3cret"))
     assert report.ok, report.render()

@@ -13,10 +13,11 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Callable
+from threading import get_ident
 from typing import Any, Final
 
 from ._errors import InternalError, SerializationError, TerminalError
-from ._invocation import LIVE, REPLAYING, Attempt, StepInfo, Wait, current_step
+from ._invocation import LIVE, REPLAYING, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, RUN, Entry, Value
 from ._store import PENDING, InvocationRecord, MemoryStore
 
@@ -85,7 +86,7 @@ def step_parts(steps: Any) -> tuple[Any, ...]:
     completions = steps.completions
     return (steps.finish_step, steps.running, steps.scheduler, steps.injector, steps.trace,
             steps.run_log, completions, completions.invocations, completions.store.append,
-            memory_journals(completions.store), current_step.set, current_step.reset)
+            memory_journals(completions.store), current_step.var.set, current_step.var.reset)
 
 
 def resume_in_place(running: Any, scheduler: Any, attempt: Attempt, wait: Wait) -> int:
@@ -290,7 +291,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
     step_future, plain_future, replayed_future, serde_of, serdes, no_hint = _step_api
     new_future = object.__new__
     function_type = types.FunctionType
-    get_step = current_step.get
+    running_step = current_step.var.get
     general = commands.store_command
     injector = commands.injector
     scheduler = commands.scheduler
@@ -304,9 +305,11 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
         if (
             not attempt.alive
             or type(name) is not str
-            or get_step() is not None
             or not callable(action)
         ):
+            return None
+        running = running_step()  # a step's closure runs (a misuse): ``current_step.get()``'s
+        if running is not None and running.step is not None:  # test (``Attempt.guard``)
             return None
         for value in args:
             if not isinstance(value, NOT_AWAITABLE):
@@ -490,8 +493,11 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
     fresh step at 100 steps: 45,520 to 42,020.)
     """
     (finish, running, scheduler, injector, trace, run_log, completions, invocations,
-     store_append, journals, set_step, reset_step) = step_parts(steps)
+     store_append, journals, _, _) = step_parts(steps)
     as_is = _as_is_serdes
+    running_step = current_step.var.get
+    holder_here = current_step.holder
+    step_future = _step_api[0] if _step_api else None
 
     def lane(fut: Any) -> Any:
         attempt: Attempt = fut._attempt
@@ -552,10 +558,16 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
         scheduler.tasks_run += 1
         running.in_place = attempt
         try:
-            token = set_step(new_tuple(
+            # The current step: this thread's holder names it (a plain step's
+            # future is its own ``StepInfo``, made if someone asks), and names
+            # what it named before once the closure returns.
+            holder = running_step()
+            if type(holder) is not StepHolder or holder.thread != get_ident():
+                holder = holder_here()
+            before = holder.step
+            holder.step = spec if type(spec) is step_future else new_tuple(
                 StepInfo, (inv_id, attempt.handler, spec.name, index, attempt.number,
-                           attempt.engine)
-            ))
+                           attempt.engine))
             try:
                 result = spec.fn(*spec.args, **spec.kwargs)
                 if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
@@ -566,7 +578,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             except Exception as err:  # noqa: BLE001 - step failures are data
                 failed = ("error", err)
             finally:
-                reset_step(token)
+                holder.step = before
             run_log.append((inv_id, index, spec.name, attempt.number, attempt.handler))
             if trace.sink is not None:
                 trace.event((scheduler.now_ms, "step", inv_id, "step", spec.name, index))

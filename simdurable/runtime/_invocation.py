@@ -27,6 +27,7 @@ import random
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from threading import get_ident
 from typing import Any, Final, NamedTuple, Protocol
 
 from ._errors import ContextMisuseError, JournalMismatchError, TerminalError
@@ -78,10 +79,73 @@ class StepInfo(NamedTuple):
     engine: Any
 
 
-# Set while a step's closure runs (copied into worker threads by the live host).
-current_step: contextvars.ContextVar[StepInfo | None] = contextvars.ContextVar(
-    "simdurable_current_step", default=None
-)
+class StepHolder:
+    """Which step's closure runs, for the fused step paths of one thread: they
+    write ``step`` around a closure (two attribute writes) instead of setting
+    and resetting a context variable (a new mapping and a token each time) to
+    a ``StepInfo`` made for it. ``step`` is None, a ``StepInfo``, or a plain
+    step's future (its ``StepInfo`` is made from it when someone asks)."""
+
+    __slots__ = ("step", "thread")
+
+    def __init__(self, thread: int) -> None:
+        self.step: Any = None
+        self.thread = thread
+
+
+def info_of(step: Any) -> StepInfo:
+    """The ``StepInfo`` of a plain step's future (``_fast.step_lane``'s
+    ``StepHolder.step``): what the general way sets for it."""
+    attempt = step._attempt
+    return StepInfo(attempt.rec.id, attempt.handler, step.name, step._index, attempt.number,
+                    attempt.engine)
+
+
+class CurrentStep:
+    """``current_step``: the ``StepInfo`` of the step whose closure runs here,
+    or None. A context variable (``get``, ``set``, ``reset``), as the live
+    host's worker threads and asyncio steps need; its value is either a
+    ``StepInfo`` (set so) or a ``StepHolder`` (``holder``: one per context and
+    thread, made at its first use) whose ``step`` the fused paths write. A
+    context copied while a closure runs (an asyncio task, ``asyncio.to_thread``)
+    shares the holder: it sees the step while that closure runs, and no longer
+    once it returned."""
+
+    __slots__ = ("var",)
+
+    def __init__(self, name: str) -> None:
+        self.var: contextvars.ContextVar[Any] = contextvars.ContextVar(name, default=None)
+
+    def get(self) -> StepInfo | None:
+        value = self.var.get()
+        if value is None or type(value) is StepInfo:
+            return value
+        step = value.step
+        if step is None or type(step) is StepInfo:
+            return step
+        return info_of(step)
+
+    def set(self, info: StepInfo | None) -> contextvars.Token[Any]:
+        return self.var.set(info)
+
+    def reset(self, token: contextvars.Token[Any]) -> None:
+        self.var.reset(token)
+
+    def holder(self) -> StepHolder:
+        """This context's holder for this thread, made and set at its first use."""
+        value = self.var.get()
+        thread = get_ident()
+        if type(value) is StepHolder and value.thread == thread:
+            return value
+        holder = StepHolder(thread)
+        if value is not None:  # a step runs (set so, or in another thread's holder)
+            holder.step = value if type(value) is StepInfo else value.step
+        self.var.set(holder)
+        return holder
+
+
+# Which step's closure runs (copied into worker threads by the live host).
+current_step: Final = CurrentStep("simdurable_current_step")
 
 
 class StepSpec(Protocol):
@@ -313,7 +377,10 @@ class Attempt:
     # -- guards --------------------------------------------------------------
     def guard(self, method: str) -> None:
         """Raise if the context may not be used here and now."""
-        step = current_step.get()
+        # ``current_step.get()``'s test without its call: a ``StepInfo``'s ``step``
+        # is its name, a holder's None when no closure runs
+        running = current_step.var.get()
+        step = None if running is None or running.step is None else current_step.get()
         if step is not None:
             err = ContextMisuseError(
                 f"ctx.{method}() was called inside a step's closure. Steps must not use "

@@ -215,7 +215,7 @@ class Steps:
         self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
     ) -> StepOutcome:
         """Run a step's closure here and now (the simulation's way)."""
-        token = current_step.set(new_tuple(
+        token = current_step.var.set(new_tuple(
             StepInfo,
             (attempt.rec.id, attempt.handler, spec.name, index, attempt.number, attempt.engine),
         ))
@@ -236,7 +236,7 @@ class Steps:
         except Exception as err:  # noqa: BLE001 - step failures are data
             outcome = ("error", err)
         finally:
-            current_step.reset(token)
+            current_step.var.reset(token)
         self.note_step_ran(attempt, index, spec, injected)
         return outcome
 

@@ -574,3 +574,100 @@ def test_steps_of_one_name_at_one_time_share_their_command_entry():
         assert (first is second is third) == fused
         assert after_sleep is not first
     assert journals[0] == journals[1]
+
+
+seen_steps: list = []
+
+
+def note_step(i: int) -> int:
+    """A closure that reads the current step, here and from a copy of its context
+    in another thread (as ``asyncio.to_thread`` would run a function)."""
+    import concurrent.futures
+    import contextvars
+
+    from simdurable.runtime import current_step
+
+    copied = contextvars.copy_context()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        elsewhere = pool.submit(copied.run, current_step.get).result()
+    seen_steps.append((current_step.get(), elsewhere))
+    return i + 1
+
+
+@named.handler()
+async def noted(ctx: sd.Context, n: int) -> int:
+    n = await ctx.run_typed("plain", note_step, i=n)
+    n = await ctx.run_typed("optioned", note_step, sd.RunOptions(max_attempts=2), i=n)
+    return await ctx.run_typed("plain", note_step, i=n)
+
+
+def test_a_closure_sees_its_step_in_its_context_and_copies_of_it_either_way():
+    """``current_step`` names the running step inside its closure (a plain step
+    through the lane's holder, made into a ``StepInfo`` when asked), in a copy
+    of its context run by another thread, and nothing after it: the same with
+    the lane as through the general way."""
+    from simdurable.runtime import StepInfo, current_step
+
+    runs = []
+    for lane in (True, False):
+        seen_steps.clear()
+        sim = sd.Simulation([named], seed=1)
+        if not lane:
+            sim.engine.step_lane = None
+        h = sim.invoke("Named/noted", 0)
+        sim.run()
+        assert h.result() == 3
+        assert current_step.get() is None
+        assert all(type(here) is StepInfo and here == there for here, there in seen_steps)
+        runs.append([here[:5] + (here.engine is sim.engine,) for here, _ in seen_steps])
+    assert runs[0] == runs[1] == [
+        (h.id, "Named/noted", "plain", 0, 1, True),
+        (h.id, "Named/noted", "optioned", 2, 1, True),
+        (h.id, "Named/noted", "plain", 4, 1, True),
+    ]
+
+
+def test_simulations_in_threads_see_each_its_own_step():
+    """Two simulations run at once in two threads that started from copies of
+    one context (which already holds a step holder): each closure sees its own
+    step while the other's runs too."""
+    import contextvars
+    import threading
+
+    from simdurable.runtime import current_step
+
+    warm = sd.Simulation([named], seed=1)  # this context's holder, made here
+    warm.invoke("Named/repeats", 0)
+    warm.run()
+    both_inside = threading.Barrier(2, timeout=10)
+    seen: dict[str, list] = {}
+
+    def meet(who: str) -> str:
+        both_inside.wait()  # each closure runs while the other's does
+        info = current_step.get()
+        both_inside.wait()
+        seen[who] = [info.invocation, info.step]
+        return who
+
+    svc = sd.Service("Meeting")
+
+    @svc.handler()
+    async def run(ctx: sd.Context, who: str) -> str:
+        return await ctx.run_typed(f"meet-{who}", meet, who=who)
+
+    ids: dict[str, str] = {}
+
+    def simulate(who: str) -> None:
+        sim = sd.Simulation([svc], seed=1)
+        h = sim.invoke("Meeting/run", who)
+        ids[who] = h.id
+        sim.run()
+        assert h.result() == who
+
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(simulate, who))
+               for who in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen == {"a": [ids["a"], "meet-a"], "b": [ids["b"], "meet-b"]}

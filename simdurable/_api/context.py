@@ -54,9 +54,11 @@ from .futures import (
     DurableCallFuture,
     DurableFuture,
     DurableSleepFuture,
+    ReplayedPlainStepFuture,
     ReplayedStepFuture,
     SendHandle,
     StepFuture,
+    plain_decode,
 )
 from .options import RunOptions, options_from_legacy
 from .serde import BytesSerde, DefaultSerde, JsonSerde, Serde
@@ -111,6 +113,7 @@ def _none(_: bytes) -> None:
 # The serde of every step without a return hint: it holds no state, so one will do.
 _PLAIN_SERDE: DefaultSerde[Any] = DefaultSerde()
 returns_as_is(_PLAIN_SERDE)  # no hint: ints, strings, bools and None read back as written
+plain_decode[:] = [_PLAIN_SERDE.deserialize]  # a plain replayed step's decoder
 
 
 class Context:
@@ -835,7 +838,8 @@ def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str
             what = f"argument {arg}"
             kw = arg if arg.endswith("=") else "x="
             # (a plain step's future is a DurableFuture to the user)
-            shown = ("DurableFuture" if type(value) in (StepFuture, ReplayedStepFuture)
+            shown = ("DurableFuture" if type(value) in (StepFuture, ReplayedStepFuture,
+                                                        ReplayedPlainStepFuture)
                      else type(value).__name__)
             raise ctx._refuse(
                 "run_typed",
@@ -849,4 +853,5 @@ def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str
 
 
 # A plain step's future and serde, for the runtime's fused ``run_typed`` (``_fast.step_command``).
-plain_steps(StepFuture, DurableFuture, ReplayedStepFuture, _step_serde, _SERDES, _NO_HINT)
+plain_steps(StepFuture, DurableFuture, ReplayedStepFuture, ReplayedPlainStepFuture, _step_serde,
+            _SERDES, _NO_HINT)

@@ -181,11 +181,37 @@ class ReplayedStepFuture(DurableFuture[T]):
             attempt.cursor = at
             if at >= len(journal):
                 attempt.state = LIVE
-            return self._decode(completion[0])  # its data
+            data = completion[0]
+            if (
+                type(self) is ReplayedPlainStepFuture  # (its serde: the plain JSON one)
+                and type(data) is bytes
+                and data.isdigit()
+                and (data[0] != 0x30 or len(data) == 1)
+            ):  # a JSON natural number, as ``DefaultSerde.deserialize`` reads it
+                return int(data)  # type: ignore[return-value]
+            return self._decode(data)
         return (yield from DurableFuture.__await__(self))
 
     def __repr__(self) -> str:  # what restate-sdk's user knows it as
         return f"<DurableFuture #{self._index} {'done' if self.done() else 'pending'}>"
+
+
+class ReplayedPlainStepFuture(ReplayedStepFuture[T]):
+    """A ``ReplayedStepFuture`` whose serde is the plain JSON one (a closure
+    with no return hint, or one JSON gives back as it is): a natural number
+    (ASCII digits, no leading zero) is read with ``int()``, which is exactly
+    what that serde would answer, without its call; its decoder is its
+    class's (``_fast.step_command`` writes none)."""
+
+    __slots__ = ()
+
+    @property
+    def _decode(self) -> Callable[[bytes], T]:  # type: ignore[override]  # (read-only here)
+        return plain_decode[0]
+
+
+# The plain serde's ``deserialize`` (put here by ``simdurable._api.context``).
+plain_decode: list[Callable[[bytes], Any]] = []
 
 
 class DurableSleepFuture(DurableFuture[None]):

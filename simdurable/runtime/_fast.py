@@ -245,13 +245,15 @@ _step_api: list[Any] = []
 
 
 def plain_steps(step_future: type, future: type, replayed_future: type,
-                serde_of: Callable[[Any], Any], serdes: dict[Any, tuple[Any, Any]],
-                no_hint: object) -> None:
+                replayed_plain_future: type, serde_of: Callable[[Any], Any],
+                serdes: dict[Any, tuple[Any, Any]], no_hint: object) -> None:
     """Called once by ``simdurable._api.context``: what ``step_command`` makes
     a plain step's future of (fresh, replayed with a value right after its
-    command, otherwise), and how it finds a closure's serde (``serde_of``,
-    whose cache of ``(return annotation, serde)`` by closure is ``serdes``)."""
-    _step_api[:] = [step_future, future, replayed_future, serde_of, serdes, no_hint]
+    command, the same through the plain serde (``returns_as_is``),
+    otherwise), and how it finds a closure's serde (``serde_of``, whose cache
+    of ``(return annotation, serde)`` by closure is ``serdes``)."""
+    _step_api[:] = [step_future, future, replayed_future, replayed_plain_future, serde_of,
+                    serdes, no_hint]
 
 
 # How many step names' command entries one engine keeps to share (``step_command``):
@@ -288,7 +290,9 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
     """
     if not _step_api:
         return None
-    step_future, plain_future, replayed_future, serde_of, serdes, no_hint = _step_api
+    (step_future, plain_future, replayed_future, replayed_plain_future, serde_of, serdes,
+     no_hint) = _step_api
+    plain_serde = _as_is_serdes[0] if _as_is_serdes else None
     new_future = object.__new__
     function_type = types.FunctionType
     running_step = current_step.var.get
@@ -348,13 +352,16 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                     if completed == index or index in attempt.done:
                         # replayed with its result: nothing left to run (a
                         # value right after its command: its await takes it)
-                        replayed = new_future(
-                            replayed_future if completed == index and type(after[3]) is Value
-                            else plain_future
-                        )
+                        if completed != index or type(after[3]) is not Value:
+                            replayed = new_future(plain_future)
+                            replayed._decode = serde.deserialize
+                        elif serde is plain_serde:  # (its decoder is its class's)
+                            replayed = new_future(replayed_plain_future)
+                        else:
+                            replayed = new_future(replayed_future)
+                            replayed._decode = serde.deserialize
                         replayed._attempt = attempt
                         replayed._index = index
-                        replayed._decode = serde.deserialize
                         return replayed
                     matched = True
             if not matched:

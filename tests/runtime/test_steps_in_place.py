@@ -4,6 +4,7 @@ is its fused form (``runtime/_fast.py``'s ``lone_step``) against the general one
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -499,7 +500,7 @@ def test_a_replayed_steps_own_await_takes_its_value_only_while_nothing_was_taken
     run, give the same values, journals and traces."""
     import dataclasses
 
-    from simdurable._api.futures import ReplayedStepFuture
+    from simdurable._api.futures import ReplayedPlainStepFuture
     from simdurable.runtime import MemoryStore
 
     orders = set()
@@ -533,7 +534,7 @@ def test_a_replayed_steps_own_await_takes_its_value_only_while_nothing_was_taken
             replays.append((replayed.result(), again.trace(), again.journal(h)))
             # "during-nap" (its await finds the sleep took its completion: the
             # general way) and "then" (awaited at once: its own)
-            assert made == [ReplayedStepFuture.__name__] * 2, made
+            assert made == [ReplayedPlainStepFuture.__name__] * 2, made
         assert replays[0] == replays[1]
         assert replays[0][0] == h.result() == [False, True, 2, 2]
     # the step's completion is journaled right after its command, before the sleep's
@@ -671,3 +672,66 @@ def test_simulations_in_threads_see_each_its_own_step():
     for t in threads:
         t.join(20)
     assert seen == {"a": [ids["a"], "meet-a"], "b": [ids["b"], "meet-b"]}
+
+
+@dataclasses.dataclass
+class Box:
+    n: int
+
+
+def boxed(n: int) -> Box:
+    return Box(n)
+
+
+def plain_value(v):  # no return hint: the plain JSON serde
+    return v
+
+
+@named.handler()
+async def values(ctx: sd.Context, n: int) -> list:
+    out = []
+    for v in (0, 7, 10, 2**70, -3, "12", "", None, 1.5, True, [1, 2], {"a": "0"}):
+        out.append(await ctx.run_typed("value", plain_value, v=v))
+    out.append(await ctx.run_typed("typed", add, i=n))
+    out.append((await ctx.run_typed("boxed", boxed, n=n)).n)
+    return out
+
+
+def test_a_replayed_plain_steps_value_is_read_as_its_serde_reads_it():
+    """A replayed plain step through the plain JSON serde reads a natural number
+    with ``int()`` itself (``ReplayedPlainStepFuture``); every value reads back
+    as through the serde, with the lane and without, as in the first run; a
+    step with its own serde (a dataclass's) keeps its decoder."""
+    from simdurable._api.futures import ReplayedPlainStepFuture, ReplayedStepFuture
+    from simdurable.runtime import MemoryStore
+
+    sim = sd.Simulation([named], seed=1)
+    h = sim.invoke("Named/values", 5)
+    sim.run()
+    first = h.result()
+    assert first == [0, 7, 10, 2**70, -3, "12", "", None, 1.5, True, [1, 2], {"a": "0"}, 6, 5]
+    replays = []
+    for lane in (True, False):
+        store = MemoryStore()
+        for entry in sim.journal(h):
+            store.append(h.id, entry)
+        store.put_invocation(dataclasses.replace(sim.store.invocation(h.id), status="pending",
+                                                 result=None))
+        again = sd.Simulation([named], seed=1, store=store)
+        if not lane:
+            again.engine.step_lane = None
+        made: list[type] = []
+        issue = again.engine.issue_step
+
+        def counted(attempt, *args, issue=issue, made=made):
+            future = issue(attempt, *args)
+            made.append(type(future))
+            return future
+
+        again.engine.issue_step = counted
+        again.run()
+        (replayed,) = again.invocations()
+        replays.append((replayed.result(), again.trace(), again.journal(h)))
+        assert made == [ReplayedPlainStepFuture] * 13 + [ReplayedStepFuture], made
+    assert replays[0] == replays[1]
+    assert replays[0][0] == first

@@ -538,11 +538,13 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
         # the invocation) is read again after it.
         if scheduler.ready:
             return LANE_WAITS  # a crowd: no step runs in place
+        unscheduled = attempt._unscheduled
         if (
             attempt.state is not LIVE
             or attempt.cancel_pending
             or attempt.failure is not None
-            or attempt._unscheduled != [index]
+            or len(unscheduled) != 1
+            or unscheduled[0] != index
             or scheduler.tasks_run >= scheduler.max_tasks
             or not steps.in_place
             or (injector.armed and not injector.spares(attempt.steps[index].name))
@@ -558,9 +560,12 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             return GENERAL  # (a retried step: ``deliver`` ends its retries)
         # ``lone_step`` from here (no segment guard: strict mode has no lane)
         spec = attempt.steps[index]
-        wait = waits[index] if index < len(waits) else wait_on(index)
+        try:
+            wait = waits[index]
+        except IndexError:
+            wait = wait_on(index)
         attempt.waiting = wait
-        attempt._unscheduled = []
+        unscheduled.clear()
         spec.scheduled = True
         scheduler.tasks_run += 1
         running.in_place = attempt

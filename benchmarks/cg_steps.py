@@ -1,0 +1,77 @@
+"""Instructions a journaled step costs, counted by callgrind (independent of load).
+
+    .venv/bin/python -m benchmarks.cg_steps TREE [fresh|replay ...] [--n 20]
+
+For each mode, runs valgrind's callgrind twice over ``--one``: a Python that
+imports simdurable from TREE (a ``git archive`` checkout), runs one
+``Steps100/run`` invocation to warm up, then N more fresh invocations (or N
+pure replays over ``bench_sim.replay_stores``, made beforehand either way);
+prints (count at N - count at 0) / (N * 100), with PYTHONHASHSEED=0 so that
+both counts hash alike. Plain Python's step (``bench_sim.plain_handler``) is
+about 3,600 instructions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+
+def one(tree: str, mode: str, n: int, made: int) -> None:
+    """The measured script (run under valgrind): ``made`` stores are made
+    either way, ``n`` of them replayed."""
+    sys.path.insert(0, tree)
+    import simdurable as sd
+    from benchmarks.bench_sim import replay_stores, steps_service
+
+    assert sd.__file__ is not None and sd.__file__.startswith(tree), sd.__file__
+    svc = steps_service(100)
+
+    def fresh() -> None:
+        sim = sd.Simulation([svc], seed=1)
+        sim.invoke("Steps100/run", 0)
+        sim.run()
+
+    fresh()
+    if mode == "fresh":
+        for _ in range(n):
+            fresh()
+    else:
+        stores = replay_stores(svc, 100, made + 1)
+        sd.Simulation([svc], seed=1, store=stores.pop()).run()
+        for store in stores[:n]:
+            sd.Simulation([svc], seed=1, store=store).run()
+
+
+def count(tree: str, mode: str, n: int, made: int) -> int:
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+         "-m", "benchmarks.cg_steps", "--one", tree, mode, str(n), str(made)],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    assert found, out.stderr[-2000:]
+    return int(found.group(1))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--one"]:
+        one(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("tree")
+    parser.add_argument("modes", nargs="*", default=["fresh", "replay"])
+    parser.add_argument("--n", type=int, default=20)
+    args = parser.parse_args()
+    for mode in args.modes:
+        at_n, at_0 = (count(args.tree, mode, n, args.n) for n in (args.n, 0))
+        per_step = (at_n - at_0) / (args.n * 100)
+        print(f"{args.tree} {mode}: {per_step:,.0f} instructions a step")
+
+
+if __name__ == "__main__":
+    main()

@@ -778,7 +778,6 @@ class Exploration:
         seeds = st.integers(0, 2**32 - 1)
 
         def example(data: Any) -> None:
-            state["n"] += 1
             conjecture = getattr(data, "conjecture_data", data)
             draw = fast_draw(data)
             seed = draw(seeds)
@@ -795,6 +794,7 @@ class Exploration:
             # skipped there, and the final example is replayed in ``_settle``.
             facts, violations = self.run(seed, chooser=chooser, explorer=explorer, again=again,
                                          rerun=state["last"] is None, moments=moments)
+            state["n"] += 1  # an example that ran (not one Hypothesis dropped on its draws)
             if getattr(conjecture, "frozen", False):
                 # It overran, and the handler swallowed the StopTest (see ``_span_draw``).
                 raise StopTest(conjecture.testcounter)

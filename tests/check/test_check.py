@@ -432,3 +432,13 @@ def test_an_effect_applied_outside_any_step_is_reported_as_such():
     twin = sd.check(services=[outside], invoke="Outside/k/add_in_a_step", input=5,
                     externals=[ledger], max_examples=10)
     assert twin.ok, twin.render()
+
+
+def test_the_examples_counted_are_the_examples_that_ran():
+    """The summary's "N generated examples" is what ``max_examples`` asked for:
+    test cases Hypothesis gave up on while drawing (an overrun) ran nothing and
+    are not counted (they made the count exceed the runs)."""
+    report = check_shop("checkout", max_examples=200)
+    assert report.ok
+    assert report.examples == 200
+    assert "200 generated examples" in report.summary()

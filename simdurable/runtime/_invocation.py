@@ -116,14 +116,17 @@ class CurrentStep:
     def __init__(self, name: str) -> None:
         self.var: contextvars.ContextVar[Any] = contextvars.ContextVar(name, default=None)
 
-    def get(self) -> StepInfo | None:
+    def get(self, default: StepInfo | None = None) -> StepInfo | None:
+        """The running step's ``StepInfo``, or ``default`` (as ``ContextVar.get``)."""
         value = self.var.get()
-        if value is None or type(value) is StepInfo:
+        if value is None:
+            return default
+        if type(value) is StepInfo:
             return value
         step = value.step
-        if step is None or type(step) is StepInfo:
-            return step
-        return info_of(step)
+        if step is None:
+            return default
+        return step if type(step) is StepInfo else info_of(step)
 
     def set(self, info: StepInfo | None) -> contextvars.Token[Any]:
         return self.var.set(info)

@@ -592,7 +592,9 @@ def note_step(i: int) -> int:
     copied = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         elsewhere = pool.submit(copied.run, current_step.get).result()
-    seen_steps.append((current_step.get(), elsewhere))
+    here = current_step.get()
+    assert current_step.get("none") == here  # (a default only when no step runs)
+    seen_steps.append((here, elsewhere))
     return i + 1
 
 
@@ -619,7 +621,7 @@ def test_a_closure_sees_its_step_in_its_context_and_copies_of_it_either_way():
         h = sim.invoke("Named/noted", 0)
         sim.run()
         assert h.result() == 3
-        assert current_step.get() is None
+        assert current_step.get() is None and current_step.get("none") == "none"
         assert all(type(here) is StepInfo and here == there for here, there in seen_steps)
         runs.append([here[:5] + (here.engine is sim.engine,) for here, _ in seen_steps])
     assert runs[0] == runs[1] == [

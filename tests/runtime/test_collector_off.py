@@ -58,6 +58,16 @@ async def churn(ctx: sd.Context, n: int) -> int:
     return await ctx.run_typed("count", count_alive)
 
 
+def churn_twice() -> sd.Simulation:
+    """Two invocations of ``Cycles/churn(40)`` in flight (their steps are tasks,
+    taken from the ready list), run to their end."""
+    sim = sd.Simulation([cycles], seed=1)
+    handles = [sim.invoke("Cycles/churn", 40) for _ in range(2)]
+    sim.run()
+    assert [h.result() for h in handles] == [1, 1]
+    return sim
+
+
 def test_off_during_a_run_and_back_on_after() -> None:
     during.clear()
     sim = sd.Simulation([svc], seed=1)
@@ -87,15 +97,11 @@ def test_a_caller_that_turned_it_off_keeps_it_off() -> None:
 def test_cycles_a_handler_makes_are_collected_between_tasks(
     monkeypatch: pytest.MonkeyPatch, every: int
 ) -> None:
-    # Two invocations in flight: their steps are tasks, taken from the ready list.
     monkeypatch.setattr(sim_module, "_RUN_COLLECT_EVERY", every)
     made.clear()
     alive_at_end.clear()
     gc.collect()
-    sim = sd.Simulation([cycles], seed=1)
-    handles = [sim.invoke("Cycles/churn", 40) for _ in range(2)]
-    sim.run()
-    assert [h.result() for h in handles] == [1, 1]
+    churn_twice()
     assert len(made) == 80
     if every == 10:
         assert max(alive_at_end) < 20  # collected as the run went
@@ -133,10 +139,7 @@ def test_cycles_left_in_a_crowd_handed_on_are_still_collected(
     made.clear()
     alive_at_end.clear()
     gc.collect()
-    sim = sd.Simulation([cycles], seed=1)
-    handles = [sim.invoke("Cycles/churn", 40) for _ in range(2)]
-    sim.run()
-    assert [h.result() for h in handles] == [1, 1]
+    churn_twice()
     alive = [ref() for ref in made]
     assert all(node is not None and _in_oldest_generation(node) for node in alive)
     del alive
@@ -172,11 +175,8 @@ def test_a_crowd_after_a_collection_in_its_run_is_counted_from_that_collection(
     gc.set_threshold(10**6, *threshold[1:])
     try:
         before = [[] for _ in range(5000)]  # young, tracked
-        sim = sd.Simulation([cycles], seed=1)
-        handles = [sim.invoke("Cycles/churn", 40) for _ in range(2)]
-        sim.run()
+        sim = churn_twice()
         assert sim.scheduler.tasks_run > 100  # (so there was a collection in the run)
-        assert [h.result() for h in handles] == [1, 1]
         last = made[-1]()
         assert last is not None and _in_oldest_generation(last)
         del last, before

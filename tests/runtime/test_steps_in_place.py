@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -491,6 +492,35 @@ async def step_then_sleep(ctx: sd.Context, n: int) -> list:
     return [before, after, await step, await ctx.run_typed("then", add, i=n)]
 
 
+def replay_counting_futures(sim: sd.Simulation, h: Any, services: list[Any], seed: int,
+                            lane: bool) -> tuple[tuple[Any, Any, Any], list[type]]:
+    """Replay ``h``'s finished journal in a new simulation, with the step lane or
+    without: its result, trace and journal, and the type of each future the
+    fused step command made."""
+    from simdurable.runtime import MemoryStore
+
+    store = MemoryStore()
+    for entry in sim.journal(h):
+        store.append(h.id, entry)
+    store.put_invocation(dataclasses.replace(sim.store.invocation(h.id), status="pending",
+                                             result=None))
+    again = sd.Simulation(services, seed=seed, store=store)
+    if not lane:
+        again.engine.step_lane = None
+    made: list[type] = []
+    issue = again.engine.issue_step
+
+    def counted(attempt: Any, *args: Any) -> Any:
+        future = issue(attempt, *args)
+        made.append(type(future))
+        return future
+
+    again.engine.issue_step = counted
+    again.run()
+    (replayed,) = again.invocations()
+    return (replayed.result(), again.trace(), again.journal(h)), made
+
+
 def test_a_replayed_steps_own_await_takes_its_value_only_while_nothing_was_taken_since():
     """A plain step replayed with its value right after its command is a
     ``ReplayedStepFuture``: awaited at once it takes that value itself; here the
@@ -498,10 +528,8 @@ def test_a_replayed_steps_own_await_takes_its_value_only_while_nothing_was_taken
     its await goes the general way (and ``done()`` says what it said the first
     time, before and after). Replays with the lane and without, and the first
     run, give the same values, journals and traces."""
-    import dataclasses
 
     from simdurable._api.futures import ReplayedPlainStepFuture
-    from simdurable.runtime import MemoryStore
 
     orders = set()
     for seed in range(12):
@@ -512,29 +540,11 @@ def test_a_replayed_steps_own_await_takes_its_value_only_while_nothing_was_taken
         orders.add(tuple((e.kind, e.target) for e in journal[:4]))
         replays = []
         for lane in (True, False):
-            store = MemoryStore()
-            for entry in journal:
-                store.append(h.id, entry)
-            rec = sim.store.invocation(h.id)
-            store.put_invocation(dataclasses.replace(rec, status="pending", result=None))
-            again = sd.Simulation([seq, obj], seed=seed, store=store)
-            if not lane:
-                again.engine.step_lane = None
-            made: list[str] = []
-            issue = again.engine.issue_step
-
-            def counted(attempt, *args, issue=issue, made=made):
-                future = issue(attempt, *args)
-                made.append(type(future).__name__)
-                return future
-
-            again.engine.issue_step = counted
-            again.run()
-            (replayed,) = again.invocations()
-            replays.append((replayed.result(), again.trace(), again.journal(h)))
+            replay, made = replay_counting_futures(sim, h, [seq, obj], seed, lane)
+            replays.append(replay)
             # "during-nap" (its await finds the sleep took its completion: the
             # general way) and "then" (awaited at once: its own)
-            assert made == [ReplayedPlainStepFuture.__name__] * 2, made
+            assert made == [ReplayedPlainStepFuture] * 2, made
         assert replays[0] == replays[1]
         assert replays[0][0] == h.result() == [False, True, 2, 2]
     # the step's completion is journaled right after its command, before the sleep's
@@ -706,7 +716,6 @@ def test_a_replayed_plain_steps_value_is_read_as_its_serde_reads_it():
     as through the serde, with the lane and without, as in the first run; a
     step with its own serde (a dataclass's) keeps its decoder."""
     from simdurable._api.futures import ReplayedPlainStepFuture, ReplayedStepFuture
-    from simdurable.runtime import MemoryStore
 
     sim = sd.Simulation([named], seed=1)
     h = sim.invoke("Named/values", 5)
@@ -715,26 +724,8 @@ def test_a_replayed_plain_steps_value_is_read_as_its_serde_reads_it():
     assert first == [0, 7, 10, 2**70, -3, "12", "", None, 1.5, True, [1, 2], {"a": "0"}, 6, 5]
     replays = []
     for lane in (True, False):
-        store = MemoryStore()
-        for entry in sim.journal(h):
-            store.append(h.id, entry)
-        store.put_invocation(dataclasses.replace(sim.store.invocation(h.id), status="pending",
-                                                 result=None))
-        again = sd.Simulation([named], seed=1, store=store)
-        if not lane:
-            again.engine.step_lane = None
-        made: list[type] = []
-        issue = again.engine.issue_step
-
-        def counted(attempt, *args, issue=issue, made=made):
-            future = issue(attempt, *args)
-            made.append(type(future))
-            return future
-
-        again.engine.issue_step = counted
-        again.run()
-        (replayed,) = again.invocations()
-        replays.append((replayed.result(), again.trace(), again.journal(h)))
+        replay, made = replay_counting_futures(sim, h, [named], 1, lane)
+        replays.append(replay)
         assert made == [ReplayedPlainStepFuture] * 13 + [ReplayedStepFuture], made
     assert replays[0] == replays[1]
     assert replays[0][0] == first

@@ -332,11 +332,12 @@ def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: s
     lines.append(f"h = sim.invoke({invoke!r}, {input!r})")
     for target, value in others:
         lines.append(f"sim.invoke({target!r}, {value!r})")
-    if world:
-        lines.insert(1, "from datetime import timedelta")
-        lines.insert(2, "from simdurable import world")
-    for ev in world:
-        lines += _world_lines(ev)
+    events = [line for ev in world for line in _world_lines(ev)]
+    # Only the imports the events' lines use: the program is pasted as it is printed.
+    lines[1:1] = [line for line, used in (("from datetime import timedelta", "timedelta("),
+                                          ("from simdurable import world", "world."))
+                  if any(used in event for event in events)]
+    lines += events
     lines.append("sim.run()")
     return "\n".join(lines)
 

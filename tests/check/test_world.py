@@ -123,6 +123,9 @@ def test_the_unsafe_twin_is_found_under_faults_with_the_world_in_place():
     v = report.violations[0]
     assert "sim.resolve_promise('UnsafeSignup', 'ada', 'email-link', 's3cret')" in v.program
     assert "world=[simdurable.world.from_dict(" in v.python_line
+    # the imports the program needs, and no other (no event waits for a time)
+    assert "from simdurable import world\n" in v.program
+    assert "timedelta" not in v.program
     again = sd.replay(v.fault_plan, v.seed, services=[unsafe], invoke="UnsafeSignup/ada/run",
                       input="ada", externals=[accounts],
                       world=[world.resolve_promise("email-link", "s3cret")])
@@ -131,6 +134,19 @@ def test_the_unsafe_twin_is_found_under_faults_with_the_world_in_place():
     exec(v.program.replace("import tests.check.test_world\n", "")
          .replace("tests.check.test_world.", ""), globals() | namespace)
 
+
+
+def test_a_timed_events_program_imports_timedelta_and_runs_as_printed():
+    accounts.reset()
+    timed = [world.resolve_promise("email-link", "s3cret", at=timedelta(hours=1))]
+    report = sd.check(services=[unsafe], invoke="UnsafeSignup/ada/run", input="ada",
+                      externals=[accounts], max_examples=0, world=timed)
+    v = report.violations[0]
+    assert "from datetime import timedelta\n" in v.program
+    assert "from simdurable import world" not in v.program  # nothing of it is used
+    accounts.reset()
+    exec(v.program.replace("import tests.check.test_world\n", "")
+         .replace("tests.check.test_world.", ""), dict(globals()))
 
 def test_an_awakeable_resolved_by_the_world():
     report = sd.check(services=[waiter], invoke="Waiter/wait", max_examples=5,

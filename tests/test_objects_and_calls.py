@@ -171,3 +171,43 @@ def test_idempotency_key_deduplicates_invocations():
     sim.run()
     assert a.id == b.id != c.id
     assert sim.state("Counter", "i") == {"count": 2}
+
+
+account = restate.VirtualObject("Account")
+
+
+@account.handler()
+async def pay(ctx: restate.ObjectContext, to: str) -> int:
+    # The payee confirms by reading this account: its key is held here meanwhile.
+    return await ctx.object_call(confirm, to, ctx.key())
+
+
+@account.handler()
+async def confirm(ctx: restate.ObjectContext, payer: str) -> int:
+    return await ctx.object_call(balance, payer, None)
+
+
+@account.handler()
+async def pay_then_confirm(ctx: restate.ObjectContext, to: str) -> int:
+    # The twin: the payee is told by a send, so no one waits on a held key.
+    ctx.object_send(confirm, to, ctx.key())
+    return (await ctx.get("b")) or 0
+
+
+@account.handler()
+async def balance(ctx: restate.ObjectContext, _: None) -> int:
+    return (await ctx.get("b")) or 0
+
+
+def test_a_deadlock_across_two_keys_is_named_with_its_chain_of_waits():
+    sim = sd.Simulation([account], seed=1)
+    h = sim.invoke("Account/a/pay", "b")
+    text = str(sim.run())
+    assert ("a deadlock, Account/a/pay holds the key and awaits its call to "
+            "Account/b/confirm, which awaits its call to this invocation") in text, text
+    with pytest.raises(sd.NotFinishedError):
+        h.result()
+    twin = sd.Simulation([account], seed=1)
+    ok = twin.invoke("Account/a/pay_then_confirm", "b")
+    twin.run()
+    assert ok.result() == 0

@@ -40,13 +40,37 @@ class Status:
             return "queued"
         return "ready"
 
-    def _awaits_call(self, caller: str, callee: str) -> bool:
-        """Whether ``caller``'s running attempt waits on its call to ``callee``."""
+    def _calls_awaited(self, caller: str) -> list[str]:
+        """The invocations ``caller``'s running attempt waits on through its calls."""
         attempt = self.running.get(caller)
         if attempt is None or attempt.waiting is None:
-            return False
-        return any(attempt.journal[i].kind == CALL and attempt.journal[i].ref == callee
-                   for i in attempt.waiting.indices if i not in attempt.done)
+            return []
+        journal = attempt.journal
+        return [journal[i].ref for i in attempt.waiting.indices
+                if i not in attempt.done and journal[i].kind == CALL]
+
+    def _waits_for(self, inv_id: str) -> list[str]:
+        """Whom ``inv_id`` waits for: its key's holder when it is queued, else
+        the invocations it awaits through its calls."""
+        rec = self.invocations.record(inv_id)
+        if rec.key is not None and self.status(inv_id) == "queued":
+            return [self.locks.head(rec.service, rec.key)]
+        return self._calls_awaited(inv_id)
+
+    def _deadlock(self, inv_id: str) -> list[str]:
+        """A cycle of waits from ``inv_id`` back to it (``inv_id`` first, each
+        waiting for the next, the last for ``inv_id``): none of them can go on.
+        Empty when there is none."""
+        paths, seen = [[inv_id]], {inv_id}
+        while paths:
+            path = paths.pop()
+            for waited in self._waits_for(path[-1]):
+                if waited == inv_id:
+                    return path
+                if waited not in seen:
+                    seen.add(waited)
+                    paths.append(path + [waited])
+        return []
 
     def waiting_on(self, inv_id: str) -> str:
         """What an unfinished invocation waits for, in words."""
@@ -57,11 +81,24 @@ class Status:
             head = self.locks.head(rec.service, rec.key)
             holder = self.invocations.record(head).target
             text = f"queued behind {head} ({holder}) for key {rec.key!r}"
-            if self._awaits_call(head, inv_id):
+            cycle = self._deadlock(inv_id)
+            if cycle == [inv_id, head]:
                 text += (f": a deadlock, {holder} holds the key while it waits on this "
                          f"call, which needs the same key (a Restate server waits for ever "
                          f"too): do that work in {holder} itself, or send it "
                          f"(object_send) instead of awaiting it")
+            elif cycle:
+                links = []
+                for waiting, waited in zip(cycle[1:], cycle[2:] + [inv_id], strict=True):
+                    what = ("this invocation" if waited == inv_id
+                            else self.invocations.record(waited).target)
+                    how = "is queued behind" if self.status(waiting) == "queued" \
+                        else "awaits its call to"
+                    links.append(f"{how} {what}")
+                text += (f": a deadlock, {holder} holds the key and "
+                         + ", which ".join(links)
+                         + " (a Restate server waits for ever too): send one of these calls "
+                           "(object_send) instead of awaiting it")
             return text
         if status == "paused":
             return f"paused: {rec.last_failure}"

@@ -120,11 +120,11 @@ class Worker:
 
     proc: _Process
     _sent = False  # whether it was ever sent a request
+    _buf = b""  # what was read of its answers and not yet taken
+    _ended: bool | None = None  # True once its answers' pipe ended
 
     def __init__(self, hash_seed: int, preload: Sequence[str] = ()) -> None:
         self.hash_seed = hash_seed
-        self._buf = b""
-        self._ended: bool | None = None
         self.path = _import_path()
         env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
         env["PYTHONPATH"] = os.pathsep.join(self.path)
@@ -266,8 +266,6 @@ class ForkedWorker(Worker):
 
     def __init__(self) -> None:
         self.hash_seed = -1
-        self._buf = b""
-        self._ended: bool | None = None
         self.path = _import_path()
         self._log = tempfile.TemporaryFile(mode="w+")
         requests_in, requests_out = os.pipe()

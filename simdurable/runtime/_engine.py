@@ -39,7 +39,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar
 
-from . import _recovery
 from ._commands import Commands
 from ._completions import Completions
 from ._crashes import Crashes
@@ -175,10 +174,7 @@ class Engine:
         )
         self.has_ready = scheduler.has_ready  # asked before every task
         # (``run_task``: fused once a task other than a lone start is ready, see below.)
-        if not _recovery._nothing_stored(store) or scheduler.ready or scheduler.next_deadline() is not None:
-            recovery.load(fresh=True)
-        elif self.injector.plan:  # (``load``'s own shortcut: only the timed faults to arm)
-            recovery.add_timed_faults()
+        recovery.load(fresh=True)  # (a new simulation's empty store: nothing to read)
 
     # Parts a run may never need: built at their first use.
     timers: _BuiltOnUse[Timers] = _BuiltOnUse(lambda e: _timers(e))

@@ -312,8 +312,10 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
             or not callable(action)
         ):
             return None
-        running = running_step()  # a step's closure runs (a misuse): ``current_step.get()``'s
-        if running is not None and running.step is not None:  # test (``Attempt.guard``)
+        # A step's closure runs (a misuse; ``Attempt.guard`` says so): what
+        # ``current_step.get()`` tells, without its call.
+        running = running_step()
+        if running is not None and (type(running) is StepInfo or running.step is not None):
             return None
         for value in args:
             if not isinstance(value, NOT_AWAITABLE):

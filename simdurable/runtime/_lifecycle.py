@@ -44,7 +44,7 @@ from ._running import (
     where_raised,
 )
 from ._scheduler import Scheduler
-from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, Store
+from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
 from ._trace import Tracer
 
 CANCELLED_MESSAGE: Final = "cancelled"
@@ -92,15 +92,9 @@ class Lifecycle:
         """
         if spec is None:
             spec = self.registry.resolve(service, handler, key)
-        if type(self.store) is MemoryStore:  # (its writes need no grouping: see ``atomic``)
+        with self.store.atomic():
             rec, new_id, duplicate = self.invocations.new(
                 spec, key, input, delay_ms, idempotency_key, headers, inv_id, None, send)
-        else:
-            with self.store.atomic():
-                rec, new_id, duplicate = self.invocations.new(
-                    spec, key, input, delay_ms=delay_ms, idempotency_key=idempotency_key,
-                    headers=headers, inv_id=inv_id, caller=None, send=send,
-                )
         if rec is None:
             self._absorbed(spec, new_id, key, idempotency_key, None)
         else:

@@ -53,6 +53,10 @@ DELAYS_MS = (10, 1_000, 60_000)
 _RES = 256
 
 
+def _never_cancelled(invocation: str) -> bool:
+    return False
+
+
 def _st() -> Any:
     """``hypothesis.strategies``, imported on first use: ``import simdurable`` stays light."""
     from hypothesis import strategies
@@ -325,6 +329,10 @@ class DataExplorer:
     # Each command's decision, by (invocation, index, attempt): the phase and
     # kind of the fault still to fire at one of its points, or None.
     planned: dict[tuple[str, int, int], tuple[str, str] | None] = field(default_factory=dict)
+    # Whether an invocation was cancelled (``execute`` asks the run's engine):
+    # the steps it runs after that are its compensation, failed for good
+    # already, so no terminal failure is injected into them by default.
+    cancelled: Callable[[str], bool] = _never_cancelled
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         # Unwatched by strict mode, as every draw (see ``DataChooser.choose``).
@@ -361,11 +369,12 @@ class DataExplorer:
         """The swarm's kinds that may fire at ``phase`` of ``point``'s command."""
         kinds = [k for k in KINDS_AT.get(phase, ()) if k in self.swarm.kinds]
         if TERMINAL in kinds and ((point.invocation, point.index) in self.ran
-                                  or self.terminal):
+                                  or self.terminal or self.cancelled(point.invocation)):
             # A step fails for good before its effect, not after an earlier
             # attempt applied it (that only a lost response can do); and once
-            # per run: the steps after a failure are mostly its compensation,
-            # which failing for good too is a fault to ask for, not a default.
+            # per run: the steps after a failure (or after a cancellation of
+            # their invocation) are mostly its compensation, which failing for
+            # good too is a fault to ask for, not a default.
             kinds.remove(TERMINAL)
         return kinds
 
@@ -483,9 +492,16 @@ class RecordingExplorer:
 
     points: list[FaultPoint] = field(default_factory=list)
     bounds: dict[tuple[str, int], int] = field(default_factory=dict)
+    # The points passed once their invocation was cancelled, by (invocation,
+    # index, attempt): its compensation, where the single faults inject no
+    # failure for good (see ``DataExplorer.cancelled``).
+    after_cancel: set[tuple[str, int, int]] = field(default_factory=set)
+    cancelled: Callable[[str], bool] = _never_cancelled
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         self.points.append(point)
+        if self.cancelled(point.invocation):
+            self.after_cancel.add((point.invocation, point.index, point.attempt))
         if point.phase == LOSE_RESPONSE:
             step = current_step.get()  # the step whose closure makes the call
             attempt = None if step is None else step.engine.running.get(step.invocation)

@@ -23,15 +23,17 @@ def _completions(journal: list[Any]) -> dict[int, int]:
 
 
 def delays_like(reference: list[Any], faulty: list[Any], target: str,
-                ordered: bool = False) -> FaultPlan | None:
+                ordered: bool = False, started_late: int = 0) -> FaultPlan | None:
     """The delays that give the reference run the faulty run's timing; None if none do.
 
     ``ordered`` adds a millisecond per place in the faulty run's order of
     completions, so that steps finishing at the same time finish in that order.
+    ``started_late``: how much later the invocation started (a callee whose
+    caller was late), lateness its first step inherits.
     """
     ref_done, done = _completions(reference), _completions(faulty)
     faults = []
-    inherited = 0  # how late the last completion the handler saw was
+    inherited = max(0, started_late)  # how late the last completion the handler saw was
     rank = {t: k for k, t in enumerate(e.target for e in faulty if e.kind == COMPLETION)}
     for i, e in enumerate(faulty):
         if e.kind == COMPLETION:
@@ -49,3 +51,47 @@ def delays_like(reference: list[Any], faulty: list[Any], target: str,
             else:
                 faults.append(Fault(DELAY, index=i, phase=TIMER, by_ms=by, target=target))
     return FaultPlan(tuple(faults)) if faults else None
+
+
+def delays_like_runs(reference: Any, faulty: Any, ref_id: str, faulty_id: str, target: str,
+                     ordered: bool = False) -> FaultPlan | None:
+    """``delays_like`` for a whole run: the checked invocation's delays, and
+    those of every invocation it called (a callee whose step was late makes
+    its caller's call late: a timer raced against the call may win then, on a
+    merely slow machine too). ``reference`` and ``faulty`` are the two runs'
+    simulations; a callee is matched by who called it, at which journal
+    index, and its target."""
+    faults = list(_plan_faults(delays_like(reference.journal(ref_id),
+                                           faulty.journal(faulty_id), target, ordered)))
+    ref_calls = _callees(reference, ref_id)
+    for path, rec in _callees(faulty, faulty_id).items():
+        was = ref_calls.get(path)
+        if was is None:
+            continue
+        faults += _plan_faults(delays_like(reference.journal(was.id), faulty.journal(rec.id),
+                                           rec.target, ordered,
+                                           rec.created_ms - was.created_ms))
+    return FaultPlan(tuple(faults)) if faults else None
+
+
+def _callees(sim: Any, root: str) -> dict[tuple[tuple[int, str], ...], Any]:
+    """The invocations ``root`` called (and theirs), by their path of (caller's
+    journal index, target) from ``root``."""
+    by_caller: dict[str, list[Any]] = {}
+    for rec in sim.engine.records():
+        if rec.caller_id:
+            by_caller.setdefault(rec.caller_id, []).append(rec)
+    out: dict[tuple[tuple[int, str], ...], Any] = {}
+    todo: list[tuple[str, tuple[tuple[int, str], ...]]] = [(root, ())]
+    while todo:
+        inv, path = todo.pop()
+        for rec in by_caller.get(inv, ()):
+            here = (*path, (rec.caller_index, rec.target))
+            if here not in out:
+                out[here] = rec
+                todo.append((rec.id, here))
+    return out
+
+
+def _plan_faults(plan: FaultPlan | None) -> tuple[Fault, ...]:
+    return () if plan is None else plan.faults

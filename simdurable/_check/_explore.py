@@ -67,7 +67,7 @@ from ._chooser import (
     fast_draw,
     make_fault,
 )
-from ._explain import delays_like
+from ._explain import delays_like_runs
 from ._names import imports_for, modules_of, name_of, python_names
 from ._properties import (
     KIND_ORDER,
@@ -169,6 +169,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                          wall_budget=t.wall_budget)
         if explorer is not None:
             sim.injector.explore = explorer
+            if isinstance(explorer, (DataExplorer, RecordingExplorer)):
+                explorer.cancelled = _cancelled_in(sim)
         driver = WorldDriver(t.world, moments)
         try:
             handle = sim.invoke(t.invoke, t.input)
@@ -192,6 +194,16 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
         _assertions._current.reset(token)
     return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
                     driver.problems, driver.moments)
+
+
+def _cancelled_in(sim: Simulation) -> Callable[[str], bool]:
+    """Whether an invocation of ``sim`` was cancelled (for the explorers)."""
+    record = sim.engine.record
+
+    def cancelled(invocation: str) -> bool:
+        return record(invocation).cancelled
+
+    return cancelled
 
 
 def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoint], bool]
@@ -268,6 +280,7 @@ class Exploration:
         self.horizon_ms = 0  # the longest timer of the reference run
         # Attempts allowed by each step's own retry limit, by (handler, index).
         self.bounds: dict[tuple[str, int], int] = {}
+        self.after_cancel: set[tuple[str, int, int]] = set()
         self.found: dict[str, Violation] = {}
         self.runs = 0
         self.fired: Counter[str] = Counter()
@@ -399,8 +412,8 @@ class Exploration:
         if ref is None or ref.handle is None or facts.handle is None:
             return False
         for ordered in (False, True):
-            plan = delays_like(ref.sim.journal(ref.handle), facts.sim.journal(facts.handle),
-                               self.t.invoke, ordered)
+            plan = delays_like_runs(ref.sim, facts.sim, ref.handle.id, facts.handle.id,
+                                    self.t.invoke, ordered)
             if plan is None:
                 continue  # no step was late: the order alone may still make the difference
             slow = execute(self.t, self.seed, plan=plan, chooser=RecordingChooser(self.seed),
@@ -557,6 +570,7 @@ class Exploration:
             if hint:
                 self.notes.add(hint)
         self.bounds = recorder.bounds
+        self.after_cancel = recorder.after_cancel
         self.keep(violations, "the fault-free reference run")
         points = []
         seen = set()
@@ -594,7 +608,9 @@ class Exploration:
                 cases.append(pin(p, Fault(CRASH, phase=p.phase), many))
             elif p.phase == STEP_PHASE:
                 cases.append(pin(p, make_fault(FAIL, p), many))
-                cases.append(pin(p, make_fault(TERMINAL, p), many))
+                if (p.invocation, p.index, p.attempt) not in self.after_cancel:
+                    # (after a cancellation: compensation, failed for good already)
+                    cases.append(pin(p, make_fault(TERMINAL, p), many))
                 if self.horizon_ms:  # late past the handler's longest timer: races flip
                     cases.append(pin(p, Fault(DELAY, by_ms=self.horizon_ms + 1_000), many))
             elif p.phase == LOSE_RESPONSE:
@@ -604,7 +620,7 @@ class Exploration:
                 # when every attempt loses the response: one fault plan, with
                 # as many firings as the step has attempts.
                 bound = self.bounds.get((p.target, p.index), 1)
-                if bound > 1:
+                if bound > 1 and (p.invocation, p.index, p.attempt) not in self.after_cancel:
                     cases.append(replace(lost, attempt=None, times=bound))
             elif p.phase == TIMER:
                 cases.append(pin(p, make_fault(DELAY, p), many))

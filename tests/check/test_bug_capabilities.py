@@ -6,8 +6,11 @@ import os
 import time
 from datetime import timedelta
 
+import pytest
+
 import simdurable as restate
 import simdurable as sd
+from simdurable import DidNotReproduce
 from simdurable._check._chooser import DataExplorer, Swarm, step_attempts
 from simdurable._check._workers import pool
 from simdurable.runtime import FaultPoint
@@ -154,3 +157,33 @@ def test_a_step_that_gave_up_is_the_runs_one_failure_for_good():
             "lose-response"] * 3
         fault = e(point("step", 2, 4, "refund"))
         assert (fault and fault.kind) == refund
+
+
+def test_a_cancelled_invocations_compensation_is_not_failed_for_good_too():
+    """A cancellation is the invocation's failure for good: the steps after it
+    are its compensation, where neither the single faults nor the generated
+    examples inject a terminal failure by default (the bug stays found)."""
+    pair = PAIRS["compensation-skipped-on-cancel"]
+    assert pair.check(fixed=True, max_examples=0).ok
+    assert "invariant" in pair.check(fixed=False, max_examples=0).kinds
+
+    def point(invocation: str) -> FaultPoint:
+        return FaultPoint("step", invocation, "Trip/book", 4, "release", "run", 1, 0)
+
+    swarm = Swarm(frozenset({"terminal"}), 0.3, 6)
+    e = DataExplorer(lambda n: n - 1, swarm, cancelled=lambda inv: inv == "gone")
+    assert e(point("gone")) is None
+    e = DataExplorer(lambda n: n - 1, swarm, cancelled=lambda inv: inv == "gone")
+    assert (e(point("live")) or sd.Fault("crash")).kind == "terminal"
+
+
+def test_a_callee_late_on_a_slow_machine_is_not_blamed_on_the_faults():
+    """A crash, then the callee's step late past the caller's timer: the timer
+    wins, as it does on a machine that is merely slow in the callee (the
+    fault-free run with the callee's step as late ends the same way)."""
+    plan = "crash(step=reserve, index=0, phase=before, attempt=1); " \
+           "delay(step=reserve, index=0, attempt=2, by=60s)"
+    pair = PAIRS["timer-beats-call-effect-left"]
+    with pytest.raises(DidNotReproduce):  # (it was outcome-changed)
+        pair.check(fixed=True, replay=plan, seed=4294967295)
+    assert pair.check(fixed=False, replay=plan, seed=4294967295).kinds == ["invariant"]

@@ -41,10 +41,24 @@ class Pair:
 
 
 def all_pairs() -> list[Pair]:
-    from . import awaits, determinism, effects, journal, races, sagas, state
+    from . import (
+        awaits,
+        cancellation,
+        concurrency,
+        determinism,
+        effects,
+        journal,
+        ordering,
+        races,
+        retries,
+        sagas,
+        signals,
+        state,
+    )
 
     out: list[Pair] = []
-    for module in (effects, determinism, journal, races, sagas, state, awaits):
+    for module in (effects, determinism, journal, races, sagas, state, awaits, concurrency,
+                   signals, cancellation, retries, ordering):
         out.extend(module.PAIRS)
     names = [p.name for p in out]
     assert len(names) == len(set(names)), "pair names must be unique"

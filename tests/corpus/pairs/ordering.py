@@ -1,0 +1,142 @@
+"""Ordering across invocations: messages from two senders to one key, a
+timer raced against a call to another handler."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import simdurable as restate
+import simdurable as sd
+
+from . import Pair
+
+bank = sd.FakeExternal("bank")
+stock = sd.FakeExternal("stock")
+
+
+# Two messages to one shipment from two senders: the order sends "create",
+# then calls the payment service, which sends "paid". Nothing orders the two
+# deliveries; a "paid" that arrives first finds no shipment and is dropped,
+# and the order stays unpaid in the warehouse. The fix: wait for "create"
+# (a call, not a send) before the payment starts.
+# https://github.com/temporalio/temporal/issues/4801 (signals delivered in
+# another order than the workflow expects)
+shipment = restate.VirtualObject("Shipment")
+
+
+@shipment.handler()
+async def create(ctx: restate.ObjectContext, item: str) -> None:
+    ctx.set("item", item)
+    ctx.set("status", "created")
+
+
+@shipment.handler()
+async def mark_paid(ctx: restate.ObjectContext, receipt: str) -> None:
+    if await ctx.get("status") is None:
+        return  # no such shipment (yet): the message is dropped
+    ctx.set("status", "paid")
+
+
+payment = restate.Service("Payment")
+
+
+def charge(order: str) -> str:
+    return str(bank.apply("charge", {"order": order}, idempotency_key=order)["id"])
+
+
+@payment.handler()
+async def pay(ctx: restate.Context, order: str) -> str:
+    receipt = await ctx.run_typed("charge", charge, order=order)
+    ctx.object_send(mark_paid, f"ship-{order}", receipt)
+    return receipt
+
+
+order_bug = restate.VirtualObject("Order")
+order_ok = restate.VirtualObject("Order")
+
+
+@order_bug.handler(name="place")
+async def order_place_bug(ctx: restate.ObjectContext, item: str) -> str:
+    ctx.object_send(create, f"ship-{ctx.key()}", item)
+    return str(await ctx.service_call(pay, ctx.key()))
+
+
+@order_ok.handler(name="place")
+async def order_place_ok(ctx: restate.ObjectContext, item: str) -> str:
+    await ctx.object_call(create, f"ship-{ctx.key()}", item)
+    return str(await ctx.service_call(pay, ctx.key()))
+
+
+def paid_shipment(outcome: sd.Outcome) -> None:
+    """A paid order's shipment is marked paid."""
+    if outcome.error is None:
+        status = outcome.state.get("Shipment/ship-o1", {}).get("status")
+        assert status == "paid", f"the order was paid but its shipment is {status!r}"
+
+
+# A call to the stock service raced against a 5-second timer: when the timer
+# wins, the handler reports "unavailable", but the call is still running in
+# the callee and its reservation lands, held for an order that was refused.
+# The loser of a race must be undone.
+# https://github.com/indeedeng/iwf/issues/519 (a timer firing at the same
+# time as the signal it waits for)
+inventory = restate.Service("Inventory")
+
+
+def reserve_item(item: str) -> str:
+    return str(stock.apply("reserve", {"item": item}, idempotency_key=f"r-{item}")["id"])
+
+
+def release_item(item: str) -> None:
+    stock.apply("release", {"item": item}, idempotency_key=f"u-{item}")
+
+
+@inventory.handler()
+async def reserve(ctx: restate.Context, item: str) -> str:
+    return await ctx.run_typed("reserve", reserve_item, item=item)
+
+
+@inventory.handler()
+async def release(ctx: restate.Context, item: str) -> None:
+    await ctx.run_typed("release", release_item, item=item)
+
+
+cart_bug = restate.Service("Cart")
+cart_ok = restate.Service("Cart")
+
+
+@cart_bug.handler(name="add")
+async def cart_add_bug(ctx: restate.Context, item: str) -> str:
+    which, _ = await restate.select(held=ctx.service_call(reserve, item),
+                                    timeout=ctx.sleep(timedelta(seconds=5)))
+    return "unavailable" if which == "timeout" else "held"
+
+
+@cart_ok.handler(name="add")
+async def cart_add_ok(ctx: restate.Context, item: str) -> str:
+    held = ctx.service_call(reserve, item)
+    which, _ = await restate.select(held=held, timeout=ctx.sleep(timedelta(seconds=5)))
+    if which == "timeout":
+        await held  # the call goes on: let it land, then undo it
+        await ctx.service_call(release, item)
+        return "unavailable"
+    return "held"
+
+
+def refused_holds_nothing(outcome: sd.Outcome) -> None:
+    """An item reported unavailable is not held."""
+    if outcome.result == "unavailable":
+        ops = [e.op for e in outcome.effects["stock"]]
+        assert "reserve" not in ops or "release" in ops, (
+            f"the item was refused but its reservation holds: {ops}")
+
+
+PAIRS = [
+    Pair(name="two-senders-one-key-order", kind="invariant",
+         source="temporalio/temporal#4801", invoke="Order/o1/place", input="book",
+         buggy=[order_bug, shipment, payment], correct=[order_ok, shipment, payment],
+         externals=(bank,), invariant=paid_shipment),
+    Pair(name="timer-beats-call-effect-left", kind="invariant", source="indeedeng/iwf#519",
+         invoke="Cart/add", input="book", buggy=[cart_bug, inventory],
+         correct=[cart_ok, inventory], externals=(stock,), invariant=refused_holds_nothing),
+]

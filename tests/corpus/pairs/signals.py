@@ -1,0 +1,120 @@
+"""Signals, promises and awakeables between a workflow and the world."""
+
+from __future__ import annotations
+
+import simdurable as restate
+import simdurable as sd
+from simdurable import world
+
+from . import Pair
+
+mail = sd.FakeExternal("mail")
+psp = sd.FakeExternal("psp")
+
+
+def send_mail(to: str, template: str, key: str) -> None:
+    mail.apply("send", {"to": to, "template": template}, idempotency_key=key)
+
+
+def mailed_once(outcome: sd.Outcome) -> None:
+    """The welcome mail goes out at most once per signup."""
+    sent = [e for e in outcome.effects["mail"] if e.payload["template"] == "welcome"]
+    assert len(sent) <= 1, f"the welcome mail went out {len(sent)} times"
+
+
+# Work meant to happen once per workflow done in its shared handler: a user
+# clicking the link twice (or a mail client prefetching it) runs the handler
+# twice, and the welcome mail goes out twice. What happens once per key
+# belongs in the workflow's run, which runs once per id.
+# https://github.com/temporalio/sdk-php/issues/457 (a signal handler doing the
+# work the workflow method must see happen once)
+confirm_bug = restate.Workflow("Confirm")
+confirm_ok = restate.Workflow("Confirm")
+
+
+@confirm_bug.main(name="run")
+async def confirm_run_bug(ctx: restate.WorkflowContext, email: str) -> str:
+    ctx.set("email", email)
+    await ctx.promise("clicked").value()
+    return "active"
+
+
+@confirm_bug.handler(name="click")
+async def confirm_click_bug(ctx: restate.WorkflowSharedContext, token: str) -> None:
+    email = await ctx.get("email")
+    key = str(ctx.uuid())
+    await ctx.run_typed("welcome", send_mail, to=str(email), template="welcome", key=key)
+    await ctx.promise("clicked").resolve(token)
+
+
+@confirm_ok.main(name="run")
+async def confirm_run_ok(ctx: restate.WorkflowContext, email: str) -> str:
+    ctx.set("email", email)
+    await ctx.promise("clicked").value()
+    key = str(ctx.uuid())
+    await ctx.run_typed("welcome", send_mail, to=email, template="welcome", key=key)
+    return "active"
+
+
+@confirm_ok.handler(name="click")
+async def confirm_click_ok(ctx: restate.WorkflowSharedContext, token: str) -> None:
+    await ctx.promise("clicked").resolve(token)
+
+
+# An awakeable's id handed to the payment provider before the workflow stores
+# it where the provider's webhook looks it up: a webhook arriving in between
+# finds nothing and is dropped, and the workflow waits for ever. A durable
+# promise keeps a completion that comes before anyone waits on it.
+# https://github.com/restatedev/sdk-typescript/issues/123 (a suspension
+# between creating an awakeable and handing out its id stalls the invocation)
+# https://github.com/coinbase/temporal-ruby/issues/267 (signals that arrive
+# before the workflow looks are not seen)
+checkout_bug = restate.Workflow("Checkout")
+checkout_ok = restate.Workflow("Checkout")
+
+
+def start_payment(order: str, callback: str) -> str:
+    return str(psp.apply("start", {"order": order, "callback": callback},
+                         idempotency_key=order)["id"])
+
+
+@checkout_bug.main(name="run")
+async def checkout_run_bug(ctx: restate.WorkflowContext, amount: int) -> str:
+    callback, paid = ctx.awakeable()
+    await ctx.run_typed("start-payment", start_payment, order=ctx.key(), callback=callback)
+    ctx.set("callback", callback)
+    return str(await paid)
+
+
+@checkout_bug.handler(name="webhook")
+async def checkout_webhook_bug(ctx: restate.WorkflowSharedContext, status: str) -> str:
+    callback = await ctx.get("callback")
+    if callback is None:
+        return "unknown payment"
+    ctx.resolve_awakeable(callback, status)
+    return "ok"
+
+
+@checkout_ok.main(name="run")
+async def checkout_run_ok(ctx: restate.WorkflowContext, amount: int) -> str:
+    await ctx.run_typed("start-payment", start_payment, order=ctx.key(), callback="webhook")
+    return str(await ctx.promise("paid").value())
+
+
+@checkout_ok.handler(name="webhook")
+async def checkout_webhook_ok(ctx: restate.WorkflowSharedContext, status: str) -> str:
+    await ctx.promise("paid").resolve(status)
+    return "ok"
+
+
+PAIRS = [
+    Pair(name="once-per-key-work-in-shared-handler", kind="invariant",
+         source="temporalio/sdk-php#457", invoke="Confirm/u1/run", input="ada@example.com",
+         buggy=[confirm_bug], correct=[confirm_ok], externals=(mail,), invariant=mailed_once,
+         extra={"world": [world.call("Confirm/u1/click", "t1"),
+                          world.call("Confirm/u1/click", "t1")]}),
+    Pair(name="awakeable-id-stored-after-handout", kind="stuck",
+         source="restatedev/sdk-typescript#123; coinbase/temporal-ruby#267",
+         invoke="Checkout/o1/run", input=10, buggy=[checkout_bug], correct=[checkout_ok],
+         externals=(psp,), extra={"world": [world.call("Checkout/o1/webhook", "paid")]}),
+]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..runtime._faults import DELAY, TIMER, Fault, FaultPlan
-from ..runtime._journal import COMPLETION, RUN, SLEEP
+from ..runtime._journal import COMPLETION, RUN, SEND, SLEEP
 
 
 def _completions(journal: list[Any]) -> dict[int, int]:
@@ -39,6 +39,14 @@ def delays_like(reference: list[Any], faulty: list[Any], target: str,
         if e.kind == COMPLETION:
             if e.target in ref_done:
                 inherited = e.at_ms - ref_done[e.target]
+            continue
+        if e.kind == SEND and e.wake_ms > e.at_ms and i < len(reference):
+            # a message late in transit (or sent with a delay): as late again
+            was = reference[i]
+            by = (e.wake_ms - e.at_ms) - max(0, was.wake_ms - was.at_ms)
+            if was.kind == SEND and by > 0:
+                faults.append(Fault(DELAY, step=e.name, index=i, phase=TIMER, by_ms=by,
+                                    target=target))
             continue
         if e.kind not in (RUN, SLEEP) or i not in done or i not in ref_done:
             continue

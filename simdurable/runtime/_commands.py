@@ -69,6 +69,9 @@ class Commands:
         self.store = store
         self.scheduler = scheduler
         self.trace = trace
+        # When the last message a sender sent a key late in transit arrives,
+        # by (sender, service, key): its later messages to the key wait for it.
+        self.in_transit: dict[tuple[str, str, str], int] = {}
 
     def store_command(self, attempt: Attempt, entry: Entry) -> int:
         """Store a live attempt's command (and its effect); returns its journal index."""
@@ -201,6 +204,31 @@ class Commands:
         after.append(lambda: self.scheduler.add_timer(wake, ("sleep", rec.id, index)))
         return entry._replace(wake_ms=wake)
 
+    def _in_transit(self, attempt: Attempt, entry: Entry, index: int, service: str, key: str,
+                    delay_ms: int) -> int:
+        """When a message to an object's or workflow's key arrives, from now.
+
+        Nothing orders messages from different senders to one key: a one-way
+        send may be late in transit (a delay fault at its ``timer`` point),
+        and another sender's message overtake it. One sender's messages to a
+        key still arrive in the order it sent them, as Restate delivers them.
+        """
+        now = self.scheduler.now_ms
+        lane = (attempt.rec.id, service, key)
+        late = None
+        if entry.kind == SEND and self.injector.armed and self.injector.may_fire((DELAY,), TIMER):
+            late = self.injector.timer_delay(
+                self.crashes.point(attempt, TIMER, index, entry.name, SEND))
+        if late is not None and late.by_ms:
+            self.trace("fault", attempt.rec.id,
+                       f"message #{index} to {service}/{key} late in transit by {late.by_ms}ms")
+            delay_ms += late.by_ms
+        elif lane not in self.in_transit:
+            return delay_ms
+        delay_ms = max(delay_ms, self.in_transit.get(lane, now) - now)
+        self.in_transit[lane] = now + delay_ms
+        return delay_ms
+
     def _call(self, attempt: Attempt, entry: Entry, index: int, after: After) -> Entry:
         """Store the callee of a call or send; its id goes into the entry's ``ref``.
 
@@ -210,6 +238,8 @@ class Commands:
         meta = json.loads(entry.ref) if entry.ref else {}
         service, handler, key = meta["service"], meta["handler"], meta.get("key")
         delay_ms = int(meta.get("delay_ms", 0))
+        if key is not None and (self.in_transit or (entry.kind == SEND and self.injector.armed)):
+            delay_ms = self._in_transit(attempt, entry, index, service, key, delay_ms)
         child_id, follow_up = self.lifecycle.create(
             service, handler, key, entry.data or b"",
             delay_ms=delay_ms,

@@ -397,7 +397,8 @@ class Simulation:
         self.strict = strict
         self.externals = ([] if type(externals) is tuple and not externals  # (the default)
                           else check_externals(externals))
-        if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        if (type(max_steps) is not int and (
+                not isinstance(max_steps, int) or isinstance(max_steps, bool))) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
         self._handlers, specs, self._targets = collected(services)

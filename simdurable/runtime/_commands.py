@@ -58,12 +58,11 @@ After = list[Callable[[], None]]
 class Commands:
     """See the module docstring."""
 
-    def __init__(self, lifecycle: Lifecycle, completions: Completions, promises: Promises,
+    def __init__(self, lifecycle: Lifecycle, completions: Completions,
                  crashes: Crashes, injector: Injector, store: Store, scheduler: Scheduler,
                  trace: Tracer) -> None:
         self.lifecycle = lifecycle
         self.completions = completions
-        self.promises = promises
         self.crashes = crashes
         self.injector = injector
         self.store = store
@@ -72,6 +71,11 @@ class Commands:
         # When the last message a sender sent a key late in transit arrives,
         # by (sender, service, key): its later messages to the key wait for it.
         self.in_transit: dict[tuple[str, str, str], int] = {}
+
+    @property
+    def promises(self) -> Promises:
+        """The lifecycle's, built at the first promise, awakeable or signal."""
+        return self.lifecycle.promises
 
     def store_command(self, attempt: Attempt, entry: Entry) -> int:
         """Store a live attempt's command (and its effect); returns its journal index."""

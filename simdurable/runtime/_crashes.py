@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._faults import CRASH, POINT_KINDS, RESTART, SUSPEND, FaultPoint, Injector
 from ._invocation import Attempt
+from ._lazy import BuiltOnUse
 from ._lifecycle import Lifecycle
 from ._recovery import Recovery
 from ._running import Running
@@ -22,14 +23,17 @@ class Crashes:
     """See the module docstring."""
 
     def __init__(self, injector: Injector, running: Running, lifecycle: Lifecycle,
-                 recovery: Recovery, scheduler: Scheduler, trace: Tracer) -> None:
+                 scheduler: Scheduler, trace: Tracer) -> None:
         self.injector = injector
         self.running = running
         self.lifecycle = lifecycle
-        self.recovery = recovery
         self.scheduler = scheduler
         self.trace = trace
         self.crashes = 0
+
+    # Rebuilding from the store is needed at a restart, or by a new engine over
+    # a store that holds something: built then (``_lazy``), most runs never do.
+    recovery: BuiltOnUse[Recovery] = BuiltOnUse(lambda c: _recovery(c))
 
     def point(self, attempt: Attempt, phase: str, index: int, name: str, op: str
               ) -> FaultPoint:
@@ -93,3 +97,9 @@ class Crashes:
             self.restart(f"{fault}")
         elif fault.kind == CRASH:
             self.crash(f"{fault}")
+
+
+def _recovery(crashes: Crashes) -> Recovery:
+    lc = crashes.lifecycle
+    return Recovery(lc.registry, lc.invocations, lc.locks, crashes.running, lc.completions,
+                    lc.promises, lc, lc.store, crashes.scheduler, crashes.injector, set())

@@ -30,14 +30,17 @@ bottom up; each may call only those built before it):
 ``_status``         an invocation's status, in words
 ==================  ==========================================================
 
-The speed tricks the hot path uses are all in ``_fast``.
+Parts a run may never need are built at their first use (``_lazy``): the
+key locks and the promises (the lifecycle's), the recovery (the crash part's),
+the timers and the status. The speed tricks the hot path uses are all in
+``_fast``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
 from ._commands import Commands
 from ._completions import Completions
@@ -48,10 +51,11 @@ from ._faults import Fault, Injector
 from ._invocation import Attempt, StepInfo, StepSpec
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
 from ._journal import Completion
+from ._lazy import BuiltOnUse
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
 from ._promises import PROMISE_ALREADY_COMPLETED, Promises
-from ._recovery import Recovery
+from ._recovery import Recovery, nothing_to_load
 from ._registry import DEFAULT_RETENTION_MS, HandlerSpec, Registry
 from ._retry import InvocationRetryPolicy
 from ._running import Running
@@ -65,30 +69,6 @@ from ._trace import Event, Tracer
 
 # The invocation retry policy when the host sets none (frozen: one for all engines).
 _DEFAULT_RETRY_POLICY: Final = InvocationRetryPolicy()
-
-_T = TypeVar("_T")
-
-
-class _BuiltOnUse(Generic[_T]):
-    """An engine part built when first read, then an attribute like the others.
-
-    A run that never needs the part (no timer, no status asked) never pays
-    for it: a simulation builds an engine for every run it does. Unlike
-    ``functools.cached_property`` (3.11), no lock is taken at the first read.
-    """
-
-    def __init__(self, build: Callable[[Engine], _T]) -> None:
-        self.build = build
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, engine: Engine | None, owner: type | None = None) -> _T:
-        if engine is None:  # pragma: no cover - read on the class
-            raise AttributeError(self.name)
-        part = engine.__dict__[self.name] = self.build(engine)
-        return part
 
 __all__ = [
     "DEFAULT_RETENTION_MS", "Engine", "HandlerSpec", "NOT_RUN", "PROMISE_ALREADY_COMPLETED",
@@ -126,23 +106,19 @@ class Engine:
         # The parts, from the bottom up (see the module docstring).
         self.registry = registry = Registry(handlers)
         self.invocations = invocations = Invocations(registry, store, scheduler, tracer)
-        self.locks = locks = KeyLocks(registry)
         self.running = running = Running(self, store, scheduler, tracer, make_context,
                                          segment_guard=segment_guard,
                                          always_suspend=always_suspend)
         self.completions = completions = Completions(invocations, running, store, scheduler)
-        self.promises = promises = Promises(invocations, completions, store, tracer)
+        # (``locks`` and ``promises``: the lifecycle's, built at their first use.)
         self.lifecycle = lifecycle = Lifecycle(
-            registry, invocations, locks, running, completions, store, scheduler, tracer,
+            registry, invocations, running, completions, store, scheduler, tracer,
             retry_policy or _DEFAULT_RETRY_POLICY,
         )
-        self.recovery = recovery = Recovery(
-            registry, invocations, locks, running, completions, promises, lifecycle, store,
-            scheduler, self.injector, set(),
-        )
-        self.fault_points = crashes = Crashes(self.injector, running, lifecycle, recovery,
-                                              scheduler, tracer)
-        self.commands = Commands(lifecycle, completions, promises, crashes, self.injector,
+        # (``recovery``: the crash part's, built at its first use.)
+        self.fault_points = crashes = Crashes(self.injector, running, lifecycle, scheduler,
+                                              tracer)
+        self.commands = Commands(lifecycle, completions, crashes, self.injector,
                                  store, scheduler, tracer)
         self.steps = steps = Steps(invocations, running, lifecycle, completions, crashes,
                                    self.injector, scheduler, tracer, inline_steps=inline_steps,
@@ -174,15 +150,34 @@ class Engine:
         )
         self.has_ready = scheduler.has_ready  # asked before every task
         # (``run_task``: fused once a task other than a lone start is ready, see below.)
-        recovery.load(fresh=True)  # (a new simulation's empty store: nothing to read)
+        if not nothing_to_load(store, scheduler):
+            self.recovery.load(fresh=True)
+        elif self.injector.plan.faults and self.injector.timed():
+            self.recovery.add_timed_faults()  # (a new simulation's empty store: timers only)
 
-    # Parts a run may never need: built at their first use.
-    timers: _BuiltOnUse[Timers] = _BuiltOnUse(lambda e: _timers(e))
-    _status: _BuiltOnUse[Status] = _BuiltOnUse(lambda e: _status(e))
+    # Parts a run may never need: built at their first use (``_lazy``).
+    timers: BuiltOnUse[Timers] = BuiltOnUse(lambda e: _timers(e))
+    _status: BuiltOnUse[Status] = BuiltOnUse(lambda e: _status(e))
     # A fresh step awaited alone, in one call (``_fast.lone_step``): the step
     # lane does the same writes itself, so a plain run never asks for it.
-    run_lone_step: _BuiltOnUse[Callable[[Attempt, int], int]] = _BuiltOnUse(
+    run_lone_step: BuiltOnUse[Callable[[Attempt, int], int]] = BuiltOnUse(
         lambda e: _lone_step(e))
+
+    @property
+    def locks(self) -> KeyLocks:
+        """The key locks (the lifecycle's, built when an exclusive handler first takes one)."""
+        return self.lifecycle.locks
+
+    @property
+    def promises(self) -> Promises:
+        """Promises, awakeables, signals (the lifecycle's, built at the first one)."""
+        return self.lifecycle.promises
+
+    @property
+    def recovery(self) -> Recovery:
+        """Rebuilding from the store (the crash part's, built at the first restart
+        or at a new engine's load of a store that holds something)."""
+        return self.fault_points.recovery
 
     def run_task(self) -> StepRequest | None:
         """Do one ready task. With ``inline_steps=False`` steps come back as

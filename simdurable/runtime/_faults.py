@@ -476,7 +476,8 @@ class Injector:
     def __init__(self, plan: FaultPlan | None = None, explore: Explorer | None = None) -> None:
         self.plan = plan if plan is not None else _NO_FAULTS
         self.fired: list[tuple[FaultPoint | None, Fault]] = []
-        self._left = [f.times for f in self.plan.faults]
+        faults = self.plan.faults
+        self._left = [f.times for f in faults] if faults else []
         self._explore = explore
         self._enabled = True
         self.armed = False

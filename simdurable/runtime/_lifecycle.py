@@ -29,7 +29,9 @@ from ._journal import (
     Failure,
     Value,
 )
+from ._lazy import BuiltOnUse
 from ._locks import KeyLocks
+from ._promises import Promises
 from ._registry import HandlerSpec, Registry
 from ._retry import InvocationRetryPolicy, retry_delay
 from ._running import (
@@ -54,13 +56,12 @@ KILLED_MESSAGE: Final = "killed"
 class Lifecycle:
     """See the module docstring."""
 
-    def __init__(self, registry: Registry, invocations: Invocations, locks: KeyLocks,
+    def __init__(self, registry: Registry, invocations: Invocations,
                  running: Running, completions: Completions, store: Store,
                  scheduler: Scheduler, trace: Tracer,
                  retry_policy: InvocationRetryPolicy) -> None:
         self.registry = registry
         self.invocations = invocations
-        self.locks = locks
         self.running = running
         self.completions = completions
         self.store = store
@@ -77,6 +78,13 @@ class Lifecycle:
         # A retry loop is judged from this, never by parsing the reason's text.
         self.retried: dict[str, tuple[str, str | None, int]] = {}
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
+
+    # Parts a run may never need, built at their first use (``_lazy``): the
+    # key locks (taken by the exclusive handlers of objects and workflows only)
+    # and the promises (workflow promises, awakeables and signals).
+    locks: BuiltOnUse[KeyLocks] = BuiltOnUse(lambda lc: KeyLocks(lc.registry))
+    promises: BuiltOnUse[Promises] = BuiltOnUse(
+        lambda lc: Promises(lc.invocations, lc.completions, lc.store, lc.trace))
 
     # -- submission --------------------------------------------------------------
     def submit(

@@ -37,6 +37,14 @@ def _nothing_stored(store: Store) -> bool:
     return type(store) is MemoryStore and not store.has_invocations()
 
 
+def nothing_to_load(store: Store, scheduler: Scheduler) -> bool:
+    """Whether a new engine over ``store`` has nothing to rebuild but the plan's
+    timed faults: a new simulation's own store, no task nor timer yet. (The
+    engine then builds no ``Recovery`` unless the plan has faults.)"""
+    return _nothing_stored(store) and not scheduler.ready and (
+        scheduler.next_deadline() is None)
+
+
 class Recovery:
     """See the module docstring."""
 
@@ -62,9 +70,7 @@ class Recovery:
 
         ``fresh``: the parts were just built, empty (the engine's first load).
         """
-        if fresh and _nothing_stored(self.store) and not self.scheduler.ready and (
-            self.scheduler.next_deadline() is None
-        ):
+        if fresh and nothing_to_load(self.store, self.scheduler):
             # A new simulation's own store: nothing to rebuild but the timed faults.
             self.add_timed_faults()
             return

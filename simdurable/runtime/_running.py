@@ -89,7 +89,9 @@ class Running:
         # ready list its resume task belongs once the step completes it.
         self.in_place: Attempt | None = None
         self.resume_at = 0
-        self.reset()
+        # (``reset``'s, without its call: an engine is built for every run)
+        self.attempts: dict[str, Attempt] = {}
+        self.suspended: set[str] = set()
 
     def reset(self) -> None:
         # Every attempt here that is alive is its invocation's current one (an
@@ -98,8 +100,8 @@ class Running:
         # invocation id, attempt or None when stale at birth, journal index).
         # Each attempt counts its tasks in the ready set (``Attempt.queued``),
         # so that killing it scans the ready set only when it has work there.
-        self.attempts: dict[str, Attempt] = {}
-        self.suspended: set[str] = set()
+        self.attempts = {}
+        self.suspended = set()
 
     def get(self, inv_id: str) -> Attempt | None:
         return self.attempts.get(inv_id)

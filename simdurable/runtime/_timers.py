@@ -83,7 +83,8 @@ class Timers:
         elif kind == "start":
             rec = self.invocations.get(payload[1])
             if rec is not None and rec.status == PENDING and rec.id not in self.running.attempts:
-                if self.lifecycle.locks.holds(rec):
+                lifecycle = self.lifecycle  # (a handler that takes no lock asks no locks)
+                if not lifecycle.registry.spec_of(rec).exclusive or lifecycle.locks.holds(rec):
                     self.scheduler.push(("start", rec.id, 0, 0))
         elif kind == "deliver":
             rec = self.invocations.get(payload[1])

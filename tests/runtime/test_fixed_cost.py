@@ -333,3 +333,81 @@ def test_submit_and_done_events_read_as_the_texts_written_at_once_did():
     got = [(kind, inv, text) for _, kind, inv, text in sim.trace_events({"submit", "done"})]
     assert got == submits + dones
     assert got[2][2] == 'Texts/a/say -> "' + "x" * 79
+
+
+def waiting_services(name: str) -> list[object]:
+    """A plain service, an object (its handler takes its key's lock) and a
+    workflow waiting on its promise, which its shared handler resolves."""
+    plain, counter, flow = sd.Service(f"{name}S"), sd.VirtualObject(f"{name}O"), sd.Workflow(
+        f"{name}W")
+
+    @plain.handler()
+    async def hello(ctx: sd.Context, who: str) -> str:
+        return await ctx.run_typed("greet", lambda: f"hello {who}")
+
+    @counter.handler()
+    async def add(ctx: sd.ObjectContext, n: int) -> int:
+        total = (await ctx.get("total") or 0) + await ctx.run_typed("n", lambda: n)
+        ctx.set("total", total)
+        return total
+
+    @flow.main()
+    async def run(ctx: sd.WorkflowContext, x: int) -> int:
+        return x + await ctx.promise("p").value()
+
+    @flow.handler()
+    async def click(ctx: sd.WorkflowSharedContext, x: int) -> None:
+        await ctx.promise("p").resolve(x)
+
+    return [plain, counter, flow]
+
+
+def run_waiting(services: list[object], calls: list[tuple[str, object]], faults: str | None,
+                built_first: bool) -> tuple[list[str], list[object], set[str]]:
+    """Run ``calls``; the trace, the results and the lazy parts built by the end
+    (all of them from the start when ``built_first``)."""
+    sim = sd.Simulation(services, seed=2, faults=faults)  # type: ignore[arg-type]
+    engine = sim.engine
+    if built_first:
+        assert engine.locks is not None and engine.promises is not None
+        assert engine.recovery is not None
+    handles = [sim.invoke(target, arg) for target, arg in calls]
+    sim.run()
+    built = {name for name in ("locks", "promises") if name in vars(engine.lifecycle)}
+    built |= {"recovery"} if "recovery" in vars(engine.fault_points) else set()
+    return sim.trace(), [h.result() for h in handles], built
+
+
+def test_locks_promises_and_recovery_are_built_when_first_needed():
+    """A service's run takes no key, waits on no promise and never restarts:
+    it builds none of the three. An object's handler builds the locks, a
+    workflow's promise the promises, a restart (or a store that holds
+    something) the recovery; every run is the one they give built up front."""
+    services = waiting_services("Lazy")
+    plain = [("LazyS/hello", "ann"), ("LazyS/hello", "bob")]
+    keyed = [("LazyO/k/add", 1), ("LazyO/k/add", 2)]
+    flow = [("LazyW/w/run", 1), ("LazyW/w/click", 5)]
+    cases = [
+        (plain, None, set(), ["hello ann", "hello bob"]),
+        (plain, "crash(step=greet)", set(), ["hello ann", "hello bob"]),
+        (keyed, None, {"locks"}, None),
+        (flow, None, {"locks", "promises"}, [6, None]),
+        (plain + keyed + flow, "restart(step=n)", {"locks", "promises", "recovery"}, None),
+    ]
+    for calls, faults, built, results in cases:
+        lazily = run_waiting(services, calls, faults, built_first=False)
+        assert lazily[2] == built, (calls, faults)
+        if results is not None:
+            assert lazily[1] == results
+        up_front = run_waiting(services, calls, faults, built_first=True)
+        assert up_front[2] == {"locks", "promises", "recovery"}
+        assert lazily[:2] == up_front[:2]
+    # a new simulation over a store that holds something reads it back
+    sim = sd.Simulation(services, seed=2)  # type: ignore[arg-type]
+    sim.invoke("LazyW/w/run", 1)
+    sim.run()
+    again = sd.Simulation(services, seed=2, store=sim.store)  # type: ignore[arg-type]
+    assert "recovery" in vars(again.engine.fault_points)
+    again.resolve_promise("LazyW", "w", "p", 2)
+    again.run()
+    assert again.invocations()[0].result() == 3

@@ -211,3 +211,18 @@ def test_a_deadlock_across_two_keys_is_named_with_its_chain_of_waits():
     ok = twin.invoke("Account/a/pay_then_confirm", "b")
     twin.run()
     assert ok.result() == 0
+
+
+def test_a_deadlock_through_suspended_key_holders_is_named_too():
+    # Under always_suspend the holder and the callee are suspended, not running:
+    # their stored journals still tell what they wait on.
+    sim = sd.Simulation([account], seed=1, always_suspend=True)
+    sim.invoke("Account/a/pay", "b")
+    text = str(sim.run())
+    assert ("a deadlock, Account/a/pay holds the key and awaits its call to "
+            "Account/b/confirm, which awaits its call to this invocation") in text, text
+    assert 'Account/a/pay: suspended, waits on #0 call "Account/b/confirm"' in text, text
+    twin = sd.Simulation([account], seed=1, always_suspend=True)
+    ok = twin.invoke("Account/a/pay_then_confirm", "b")
+    twin.run()
+    assert ok.result() == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ._ids import awakeable_id
 from ._invocations import Invocations
-from ._journal import AWAKEABLE, CALL, SLEEP, Failure
+from ._journal import AWAKEABLE, CALL, COMPLETION, SLEEP, Entry, Failure
 from ._locks import KeyLocks
 from ._running import Running
 from ._scheduler import Scheduler
@@ -40,9 +40,20 @@ class Status:
             return "queued"
         return "ready"
 
+    def _pending(self, inv_id: str) -> list[tuple[int, Entry]]:
+        """A suspended invocation's commands with no completion in its stored
+        journal: what it waits on, since no attempt of it runs to tell."""
+        journal = self.invocations.store.journal(inv_id)
+        done = {e.target for e in journal if e.kind == COMPLETION}
+        return [(i, e) for i, e in enumerate(journal)
+                if e.kind in (CALL, AWAKEABLE, SLEEP) and i not in done]
+
     def _calls_awaited(self, caller: str) -> list[str]:
-        """The invocations ``caller``'s running attempt waits on through its calls."""
+        """The invocations ``caller`` waits on through its calls: those its
+        running attempt awaits, or, suspended, those with no result yet."""
         attempt = self.running.get(caller)
+        if attempt is None and caller in self.running.suspended:
+            return [e.ref for _, e in self._pending(caller) if e.kind == CALL]
         if attempt is None or attempt.waiting is None:
             return []
         journal = attempt.journal
@@ -103,12 +114,15 @@ class Status:
         if status == "paused":
             return f"paused: {rec.last_failure}"
         attempt = self.running.get(inv_id)
+        pending: list[tuple[int, Entry]] = []
         if attempt is not None and attempt.waiting is not None:
+            pending = [(i, attempt.journal[i]) for i in attempt.waiting.indices
+                       if i not in attempt.done]
+        elif status == "suspended":
+            pending = self._pending(inv_id)
+        if pending:
             parts = []
-            for i in attempt.waiting.indices:
-                if i in attempt.done:
-                    continue
-                e = attempt.journal[i]
+            for i, e in pending:
                 what = e.describe()
                 if e.kind == CALL and e.ref in self.invocations.by_id:
                     what += f" -> {e.ref} ({self.status(e.ref)})"
@@ -117,7 +131,8 @@ class Status:
                 elif e.kind == SLEEP:
                     what += f" until {e.wake_ms}ms"
                 parts.append(f"#{i} {what}")
-            return "waits on " + ", ".join(parts)
+            return ("suspended, " if status == "suspended" else "") + "waits on " \
+                + ", ".join(parts)
         if status in ("backing-off", "scheduled"):
             return f"{status} until {rec.run_at_ms}ms"
         return status

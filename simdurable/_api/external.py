@@ -11,6 +11,7 @@ The checkers compare these effects across runs to find double charges.
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,9 @@ class FakeExternal:
         if not name or not isinstance(name, str):
             raise ValueError(f"a FakeExternal needs a name, got {name!r}")
         self.name = name
+        # The module that made it, so that a reproducer imports it from there
+        # (``clients.bank``), not from a handler module that imported it.
+        self.defined_in: str | None = sys._getframe(1).f_globals.get("__name__")
         self.effects: list[Effect] = []
         self.calls = 0
         self.queries: list[tuple[str, Any]] = []

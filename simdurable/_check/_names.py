@@ -27,6 +27,9 @@ def name_of(obj: Any, modules: Iterable[str]) -> str | None:
     hosted twin is no module global), which ``Simulation`` accepts as well.
     """
     origin = getattr(obj, "restate_service", None)
+    home = getattr(obj, "defined_in", None) or getattr(obj, "__module__", None)
+    if isinstance(home, str):  # where it was made first: an import elsewhere is a copy
+        modules = [home, *(m for m in modules if m != home)]
     for want in (obj,) if origin is None else (obj, origin):
         for mod_name in modules:
             mod = sys.modules.get(mod_name)

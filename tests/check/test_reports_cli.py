@@ -147,3 +147,27 @@ def test_check_calls_progress_with_every_run_and_its_phase():
                       progress=lambda runs, phase: seen.append((runs, phase)))
     assert [n for n, _ in seen][-1] <= report.runs
     assert {p for _, p in seen} >= {"the reference run", "single faults", "generated examples"}
+
+
+def test_a_reproducer_names_a_fake_external_by_the_module_that_made_it(tmp_path):
+    # The handler module imports `bank` from a clients module: the program
+    # imports it from there, as the user's own code does.
+    (tmp_path / "naming_clients.py").write_text(
+        'import simdurable as sd\nbank = sd.FakeExternal("bank")\n')
+    (tmp_path / "naming_app.py").write_text(APP.replace(
+        'bank = restate.FakeExternal("bank")', "from naming_clients import bank"))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import naming_app  # type: ignore[import-not-found]
+        import naming_clients  # type: ignore[import-not-found]
+
+        report = sd.check(services=[naming_app.pay], invoke="Pay/unsafe", input=5,
+                          externals=[naming_clients.bank], max_examples=0, hash_seeds=())
+        text = report.violations[0].message + "\n" + str(report)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("naming_app", None)
+        sys.modules.pop("naming_clients", None)
+    assert "externals=[naming_clients.bank]" in text, text
+    assert "import naming_clients" in text
+    assert "naming_app.bank" not in text

@@ -1055,6 +1055,8 @@ def _short_json(value: Any) -> str:
 def concurrent_ending(sim: Simulation, externals: Sequence[FakeExternal] = ()) -> str:
     """What a run of concurrent invocations left: state and results, as text.
 
+    State keys holding ``[]``, ``{}`` or ``null`` are left out, as unset keys are.
+
     A fake external's receipt ids (``bank-1``, ``bank-2``) number its effects
     in the order it received them, an order no durable lock governs: which
     invocation got which id is left out (``bank-*``), as the effects are."""
@@ -1062,7 +1064,10 @@ def concurrent_ending(sim: Simulation, externals: Sequence[FakeExternal] = ()) -
     import re
 
     engine = sim.engine
-    state = {f"{r.service}/{r.key}": sim.state(r.service, r.key)
+    # A key holding an empty list or map, or null, reads as the key left unset
+    # (``await ctx.get("queue") or []``): a queue emptied again is no lost update.
+    state = {f"{r.service}/{r.key}": {k: v for k, v in sim.state(r.service, r.key).items()
+                                      if v not in ([], {}, None)}
              for r in engine.records() if r.key is not None}
     results = []
     for rec in engine.records():

@@ -192,3 +192,63 @@ def test_a_lost_update_beside_a_delayed_send_is_still_found():
                       concurrent=2, max_examples=10)
     assert report.kinds == ["not-serializable"], report.render()
     assert "a lost update?" in report.violations[0].message
+
+
+semaphore = sd.VirtualObject("Semaphore")
+
+
+@semaphore.handler()
+async def acquire(ctx: sd.ObjectContext, awk: str) -> None:
+    if not await ctx.get("held"):
+        ctx.set("held", True)
+        ctx.resolve_awakeable(awk, None)
+    else:  # the queue is written only when a second caller comes while the first holds
+        ctx.set("waiting", (await ctx.get("waiting") or []) + [awk])
+
+
+@semaphore.handler()
+async def release(ctx: sd.ObjectContext, _: None) -> None:
+    waiting = await ctx.get("waiting") or []
+    if waiting:
+        ctx.set("waiting", waiting[1:])  # emptied again: [] reads as unset
+        ctx.resolve_awakeable(waiting[0], None)
+    else:
+        ctx.set("held", False)
+
+
+@semaphore.handler()
+async def release_racy(ctx: sd.ObjectContext, _: None) -> None:
+    waiting = await ctx.get("waiting") or []
+    if waiting:  # the twin hands the permit on but leaves the caller queued
+        ctx.resolve_awakeable(waiting[0], None)
+    else:
+        ctx.set("held", False)
+
+
+guarded = sd.Service("Guarded")
+
+
+@guarded.handler()
+async def use(ctx: sd.Context, key: str) -> None:
+    awk, granted = ctx.awakeable()
+    ctx.object_send(acquire, key, awk)
+    await granted
+    ctx.object_send(release, key, None)
+
+
+@guarded.handler()
+async def use_racy(ctx: sd.Context, key: str) -> None:
+    awk, granted = ctx.awakeable()
+    ctx.object_send(acquire, key, awk)
+    await granted
+    ctx.object_send(release_racy, key, None)
+
+
+def test_a_queue_emptied_again_is_no_lost_update_and_one_left_behind_is():
+    ok = sd.check(services=[semaphore, guarded], invoke="Guarded/use", input="k",
+                  concurrent=2, max_examples=10, hash_seeds=())
+    assert ok.ok, ok
+    racy = sd.check(services=[semaphore, guarded], invoke="Guarded/use_racy", input="k",
+                    concurrent=2, max_examples=10, hash_seeds=())
+    assert racy.kinds == ["not-serializable"], racy
+    assert '{"Semaphore/k": {"held": true, "waiting": ["awk_' in racy.violations[0].message

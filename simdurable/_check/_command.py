@@ -116,6 +116,34 @@ def _with_target_first(services: list[Any], chosen: Any) -> list[Any]:
     return out
 
 
+def twins_left_out(target: str, hosted: list[Any]) -> str | None:
+    """A note naming the services of the target's module that share a name and
+    so were not hosted (a call to them would find no handler), and how to host one."""
+    module_name = target.partition(":")[0]
+    if module_name not in sys.modules:
+        return None
+    mod = sys.modules[module_name]
+    names = {getattr(s, "name", None) for s in hosted}
+    groups: dict[str, list[str]] = {}
+    for attr, value in sorted(vars(mod).items()):
+        n = getattr(value, "name", None)
+        if ((isinstance(value, _SERVICE_TYPES) or is_hostable(value)) and _handlers_of(value)
+                and isinstance(n, str) and n not in names and not attr.startswith("_")):
+            groups.setdefault(n, []).append(attr)
+    if not groups:
+        return None
+    hosted_vars = [attr for attr, value in sorted(vars(mod).items())
+                   if any(value is s for s in hosted) and not attr.startswith("_")]
+    which = "; ".join(f"{len(attrs)} services named {n} ({', '.join(attrs)})"
+                      for n, attrs in sorted(groups.items()))
+    first = sorted(groups.items())[0]
+    example = ", ".join(hosted_vars[:1] + [first[1][0]])
+    return (f"{module_name} holds {which}: none of them is hosted, since which one a call "
+            f"should reach is not said, and a call to {' or '.join(sorted(groups))} finds no "
+            f"handler. To host one, check a list of services: `services = [{example}]` in "
+            f"{module_name}, then `simdurable check {module_name}:services --invoke ...`")
+
+
 def _service_handler(target: str, obj: Any) -> Any:
     """The handler of ``module:service/handler``: ``obj`` is the service."""
     handler_name = target.rpartition("/")[2]
@@ -322,6 +350,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.clear()
+    twins = twins_left_out(args.target, services)
+    if twins is not None:
+        report.notes.append(twins)
     for v in report.violations:
         v.pytest_line = ""  # no pytest item runs this check: the command line replays it
         if not v.hint:

@@ -171,3 +171,44 @@ def test_a_reproducer_names_a_fake_external_by_the_module_that_made_it(tmp_path)
     assert "externals=[naming_clients.bank]" in text, text
     assert "import naming_clients" in text
     assert "naming_app.bank" not in text
+
+
+TWINS = textwrap.dedent('''
+    import simdurable as restate
+
+    worker = restate.Service("Worker")
+    worker_bad = restate.Service("Worker")
+    jobs = restate.Service("Jobs")
+
+    @worker.handler("work")
+    async def work(ctx: restate.Context, n: int) -> int:
+        return n
+
+    @worker_bad.handler("work")
+    async def work_bad(ctx: restate.Context, n: int) -> int:
+        return -n
+
+    @jobs.handler()
+    async def start(ctx: restate.Context, n: int) -> int:
+        return await ctx.generic_call("Worker", "work", str(n).encode()) and n
+
+    checked = [jobs, worker]
+''')
+
+
+def test_twin_services_left_unhosted_are_named_with_how_to_host_one(tmp_path, capsys):
+    (tmp_path / "twins_app.py").write_text(TWINS)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert main(["check", "twins_app:start", "--input", "2", "--max-examples", "0"]) == 1
+        out = capsys.readouterr().out
+        assert ("note: twins_app holds 2 services named Worker (worker, worker_bad): none "
+                "of them is hosted") in out, out
+        assert "`simdurable check twins_app:services --invoke ...`" in out
+        # Checked with a list that hosts one of them, there is nothing to say.
+        assert main(["check", "twins_app:checked", "--invoke", "Jobs/start", "--input", "2",
+                     "--max-examples", "0"]) == 0
+        assert "services named" not in capsys.readouterr().out
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("twins_app", None)

@@ -127,6 +127,13 @@ class Outcome:
     def ending(self) -> str:
         """How the run ended, in a few words: "returned 3", "failed with ..."."""
         if self.status == "completed":
+            # As the caller receives it: a pydantic model or dataclass as its JSON,
+            # not as the repr of the decoded object.
+            if isinstance(self.raw, tuple) and self.raw[0] == "ok":
+                try:
+                    return f"returned {_show(json.loads(self.raw[1]))}"
+                except ValueError:
+                    pass
             return f"returned {_show(self.result)}"
         if self.status == "failed" and self.error is not None:
             return f"failed with {self.error!r}"

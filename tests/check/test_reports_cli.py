@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shlex
@@ -212,3 +213,22 @@ def test_twin_services_left_unhosted_are_named_with_how_to_host_one(tmp_path, ca
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("twins_app", None)
+
+
+receipts = sd.Service("Receipts")
+
+
+@dataclasses.dataclass
+class Receipt:
+    order: str
+    cents: int
+
+
+@receipts.handler()
+async def issue(ctx: sd.Context, order: str) -> Receipt:
+    return Receipt(order=order, cents=await ctx.run_typed("price", lambda: 250))
+
+
+def test_a_model_returned_is_shown_as_the_json_the_caller_gets_not_its_repr():
+    report = sd.check(services=[receipts], invoke="Receipts/issue", input="o1", max_examples=0)
+    assert report.reference == 'returned {"cents": 250, "order": "o1"} at 0.000s'

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._check._world import WorldEvent, call
+from .._check._world import WorldEvent, call, reach
 from .._sim import Simulation, parse_target
 from ..runtime._errors import SimdurableError
 from ..runtime._journal import COMPLETION, PROMISE_GET
@@ -48,7 +48,10 @@ def infer_worlds(services: list[Any], invoke: str, value: Any, handler: Any
         sim = Simulation(services, seed=0)
         run = sim.invoke(invoke, value)
         sim.run()
-        waited = [] if run.done else _waited_promises(sim, run.id)
+        # A run that ended without a promise it waited on (a timeout won the
+        # select) is driven too: else its path on the promise is never checked.
+        ended_alone = run.done
+        waited = _waited_promises(sim, run.id)
         if not waited:
             return []
         for name in sorted(svc.handlers):
@@ -62,12 +65,17 @@ def infer_worlds(services: list[Any], invoke: str, value: Any, handler: Any
             for a in args:
                 probe = Simulation(services, seed=0)
                 run = probe.invoke(invoke, value)
-                probe.run()
+                if ended_alone:  # before its timeout fires
+                    reach(probe, run, call(target, a))
+                else:
+                    probe.run()
                 probe.invoke(target, a)
                 probe.run()
-                if run.done or waited[0] not in _waited_promises(probe, run.id):
+                if (run.done and not ended_alone) or \
+                        waited[0] not in _waited_promises(probe, run.id):
+                    until = " until its timeout" if ended_alone else ""
                     said = (f"call {target}({a!r}) once the run waits (it completes promise "
-                            f"{waited[0]!r} that {invoke} waits on)")
+                            f"{waited[0]!r} that {invoke} waits on{until})")
                     out.append(([call(target, a)], said))
             if out:
                 return out

@@ -727,3 +727,35 @@ def test_a_yes_or_no_driver_is_tried_with_both_answers(
     else:
         result.stdout.fnmatch_lines(["*duplicate-effect*", "*the world: call "
                                      "Order/key-1/approve(true) once the run waits*"])
+
+
+APPROVAL_WITH_TIMEOUT = APPROVAL.replace('''    if not await ctx.promise("approval").value():
+        return "rejected"''', '''    match await sd.select(ok=ctx.promise("approval").value(),
+                          late=ctx.sleep(timedelta(hours=1))):
+        case ["ok", True]:
+            pass
+        case ["ok", False]:
+            return "rejected"
+        case _:
+            return "expired"''').replace("import simdurable as sd", (
+    "from datetime import timedelta\n\nimport simdurable as sd"))
+
+
+@pytest.mark.parametrize(("key", "outcome"), [("None", "failed"), ("str(ctx.uuid())", "passed")])
+def test_a_run_whose_timeout_beats_its_promise_is_driven_by_its_driver_too(
+        pytester: pytest.Pytester, key: str, outcome: str) -> None:
+    # Alone the run ends "expired" when its hour is up: without a driver the
+    # charge behind the approval was never checked, and the unsafe one passed.
+    pytester.makepyfile(ordermod=APPROVAL_WITH_TIMEOUT.replace("{key}", key))
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["ordermod:services"]\nexternals = ["ordermod:bank"]\n'
+              'max_examples = 5\n[tool.simdurable.inputs]\n"Order/run" = [10]'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(**{outcome: 1})
+    if outcome == "passed":
+        result.stdout.fnmatch_lines([
+            "  world inferred: call Order/key-1/approve(False) once the run waits (it completes "
+            "promise 'approval' that Order/key-1/run waits on until its timeout); *",
+        ])
+    else:
+        result.stdout.fnmatch_lines(["*duplicate-effect*"])

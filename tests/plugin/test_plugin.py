@@ -759,3 +759,13 @@ def test_a_run_whose_timeout_beats_its_promise_is_driven_by_its_driver_too(
         ])
     else:
         result.stdout.fnmatch_lines(["*duplicate-effect*"])
+
+
+def test_handler_items_are_counted_as_collected(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shopmod=HANDLERS)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='externals = ["shopmod:bank"]\nservices = ["shopmod:services"]\n'
+              'max_examples = 2'))
+    result = pytester.runpytest("--simdurable", "-k", "pay_unsafe")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["collected 2 items / 1 deselected / 1 selected"])

@@ -100,7 +100,8 @@ class Commands:
             raise InternalError(
                 f"journal of {rec.id} out of step: stored at #{stored}, attempt expected #{index}"
             )
-        attempt.journal.append(entry)
+        if attempt.own_journal:
+            attempt.journal.append(entry)
         attempt.cursor = index + 1
         if index >= self.scheduler.max_journal:
             journal_too_long(self.scheduler, rec)

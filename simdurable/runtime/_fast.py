@@ -212,13 +212,16 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     completion = new_tuple(Value, (data,))
                     entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
                                               scheduler.now_ms, -1, ""))
-                    if journals is not None:
-                        journals[inv_id].append(entry)  # its command is there already
-                    else:
-                        store_append(inv_id, entry)
-                    completions.done[inv_id] = completions.done.get(inv_id, 0) | 1 << index
                     journal = attempt.journal
-                    journal.append(entry)
+                    if attempt.own_journal:
+                        if journals is not None:
+                            journals[inv_id].append(entry)  # its command is there already
+                        else:
+                            store_append(inv_id, entry)
+                        journal.append(entry)
+                    else:
+                        journal.append(entry)  # (the store's list: ``Attempt.own_journal``)
+                    completions.done[inv_id] = completions.done.get(inv_id, 0) | 1 << index
                     if not attempt.resume_scheduled:
                         # Every earlier notification was taken (none satisfied
                         # the wait): the handler sees this one now.
@@ -390,16 +393,19 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                 commands_made[name] = entry
             rec = attempt.rec
             index = len(journal)
-            stored_journal = None if journals is None else journals.get(rec.id)
-            if stored_journal is not None:
-                stored_journal.append(entry)
-                stored = len(stored_journal) - 1
+            if not attempt.own_journal:
+                journal.append(entry)  # the store's list (``Attempt.own_journal``)
             else:
-                stored = store_append(rec.id, entry)
-            if stored != index:
-                raise InternalError(f"journal of {rec.id} out of step: stored at #{stored}, "
-                                    f"attempt expected #{index}")
-            journal.append(entry)
+                stored_journal = None if journals is None else journals.get(rec.id)
+                if stored_journal is not None:
+                    stored_journal.append(entry)
+                    stored = len(stored_journal) - 1
+                else:
+                    stored = store_append(rec.id, entry)
+                if stored != index:
+                    raise InternalError(f"journal of {rec.id} out of step: stored at #{stored}, "
+                                        f"attempt expected #{index}")
+                journal.append(entry)
             attempt.cursor = index + 1
             if index >= scheduler.max_journal:
                 journal_too_long(scheduler, rec)
@@ -629,12 +635,15 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                     completion = new_tuple(Value, (data,))
                     entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
                                               scheduler.now_ms, -1, ""))
-                    if journals is not None:
-                        journals[inv_id].append(entry)
+                    if not attempt.own_journal:
+                        journal.append(entry)  # the store's list (``Attempt.own_journal``)
                     else:
-                        store_append(inv_id, entry)
+                        if journals is not None:
+                            journals[inv_id].append(entry)
+                        else:
+                            store_append(inv_id, entry)
+                        journal.append(entry)
                     completions.done[inv_id] = bits | 1 << index
-                    journal.append(entry)
                     # Nothing woke the handler during the closure: it sees this
                     # completion now (``Attempt.see``) ...
                     attempt.cursor = len(journal)

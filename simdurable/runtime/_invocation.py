@@ -312,7 +312,7 @@ class Attempt:
         "engine", "rec", "handler", "number", "handler_kind", "service_kind", "journal",
         "cursor", "state", "alive", "coro", "done", "steps", "_unscheduled", "waiting",
         "resume_scheduled", "queued", "cancel_pending", "cancel_raised", "failure",
-        "completed_next", "_rng", "awaited", "started_at",
+        "completed_next", "_rng", "awaited", "started_at", "own_journal",
     )
 
     def __init__(
@@ -332,6 +332,10 @@ class Attempt:
         self.handler_kind = handler_kind
         self.service_kind = service_kind
         self.journal = journal
+        # False when ``journal`` is the store's own list (``Running.open`` on the
+        # simulation's store): what the store appends is in it already. True:
+        # a copy, to which every stored entry is appended too.
+        self.own_journal = True
         self.cursor = 0
         self.state = REPLAYING if journal else LIVE
         # REPLAYING or LIVE; an attribute, as it is read several times a step.
@@ -529,7 +533,8 @@ class Attempt:
 
     def observe(self, entry: Entry) -> bool:
         """A live notification was stored; True if the attempt can now resume."""
-        self.journal.append(entry)
+        if self.own_journal:
+            self.journal.append(entry)
         waiting = self.waiting
         if waiting is None or self.resume_scheduled:
             return False  # it sees the entry at its next wait or command

@@ -20,7 +20,7 @@ from ._invocation import LIVE, PARKED, Abort, Attempt, EngineView, Wait
 from ._journal import CANCELLED, Entry, Value, failure_of, without_addresses
 from ._registry import HandlerSpec
 from ._scheduler import Scheduler
-from ._store import InvocationRecord, Store
+from ._store import InvocationRecord, MemoryStore, Store
 from ._trace import Tracer
 
 _EVENT_LOOP_ERRORS: Final = frozenset(
@@ -109,10 +109,16 @@ class Running:
     def open(self, rec: InvocationRecord, spec: HandlerSpec) -> Attempt:
         """A new attempt of ``rec``, over its journal, with its handler's coroutine."""
         self.suspended.discard(rec.id)
-        journal = self.store.journal(rec.id)
+        store = self.store
+        # On the simulation's store, the attempt's journal is the stored list
+        # itself: each entry is appended once (``Attempt.own_journal``).
+        shared = type(store) is MemoryStore
+        journal = store.live_journal(rec.id) if type(store) is MemoryStore else store.journal(rec.id)
         host = self._host()
         assert host is not None  # the engine is alive while it runs attempts
         attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind)
+        if shared:
+            attempt.own_journal = False
         self.attempts[rec.id] = attempt
         # Deferred (formatted when read, as ``rec.target``): a text made now
         # would be kept by the trace, 70 bytes and more an invocation.

@@ -156,6 +156,14 @@ class MemoryStore:
     def journal_length(self, inv_id: str) -> int:
         return len(self._journals.get(inv_id, ()))
 
+    def live_journal(self, inv_id: str) -> list[Entry]:
+        """The stored journal itself, not a copy: a live attempt's own journal
+        (``Running.open``), so that an entry is appended once, not to two lists."""
+        journal = self._journals.get(inv_id)
+        if journal is None:
+            journal = self._journals[inv_id] = []
+        return journal
+
     def append(self, inv_id: str, entry: Entry) -> int:
         journal = self._journals.get(inv_id)
         if journal is None:

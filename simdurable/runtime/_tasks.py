@@ -126,7 +126,8 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             running.notify(inv_id, entry)
             return None
         journal = attempt.journal
-        journal.append(entry)
+        if attempt.own_journal:
+            journal.append(entry)
         waiting = attempt.waiting
         if waiting is None or attempt.resume_scheduled:
             return None  # it sees the entry at its next wait or command

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import simdurable as sd
 from simdurable.runtime import StuckError
+from simdurable.runtime._store import MemoryStore
 
 bank = sd.FakeExternal("bank")
 flaky_calls: list[int] = []
@@ -116,11 +117,18 @@ async def forever(ctx: sd.Context, n: int) -> int:
         n = await ctx.run_typed("tick", add, i=n)
 
 
+class CopyingStore(MemoryStore):
+    """The simulation's store, but not its type: attempts copy their journal
+    from it and append each entry to both (``Attempt.own_journal``)."""
+
+
 def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = False,
         fused: bool = True, fused_command: bool = True, lane: bool = True,
-        fused_tasks: bool = True, **options) -> tuple:
+        fused_tasks: bool = True, shared_journal: bool = True, **options) -> tuple:
     bank.reset()
     flaky_calls.clear()
+    if not shared_journal:  # every attempt journals into its own copy, as on other stores
+        options["store"] = CopyingStore()
     sim = sd.Simulation([seq, obj], seed=seed, faults=plan, externals=[bank],
                         max_steps=20_000, **options)
     sim.engine.steps_in_place = in_place
@@ -173,6 +181,7 @@ def test_a_run_is_the_same_with_steps_in_place_or_not(plan_faults, seed, alone, 
     assert run(plan, seed, True, fused_command=False, **options) == in_place
     assert run(plan, seed, True, lane=False, **options) == in_place
     assert run(plan, seed, True, fused_tasks=False, **options) == in_place
+    assert run(plan, seed, True, shared_journal=False, **options) == in_place
     assert run(plan, seed, False, fused_tasks=False, **options) == in_place
     # (the fused form takes the general way at a step a fault may fire at, only)
     assert run(plan, seed, True, fused=False, lane=False, **options) == in_place

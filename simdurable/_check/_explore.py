@@ -21,6 +21,7 @@ something outside the simulation leaked in (or a harness bug).
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import random
 import shlex
@@ -84,9 +85,11 @@ from ._properties import (
 )
 from ._report import Report, Violation, encode_blob, program
 from ._world import (
+    CALL,
     EARLY,
     LATE,
     MOMENTS,
+    SEND,
     WorldDriver,
     WorldError,
     WorldEvent,
@@ -298,6 +301,8 @@ class Exploration:
         # each other combination tried: what a run at those moments is judged by.
         self.ref_moments = moments_of(t.world)
         self._baselines: dict[tuple[str, ...], RunFacts] = {}
+        # Fault-free runs with the world's callers reordered, by (order, moments).
+        self._reordered: dict[tuple[tuple[int, ...], tuple[str, ...]], RunFacts] = {}
         self.explored_events = [i for i, ev in enumerate(t.world) if ev.explored]
         self.moment_runs = 0
         # The commands of the reference run, once its twin was compared (``twin_needed``).
@@ -420,6 +425,44 @@ class Exploration:
                            moments=facts.moments)
             self.runs += 1
             if self._same_ending(slow, facts):
+                return True
+        return self._callers_at_other_moments(facts)
+
+    def _callers_at_other_moments(self, facts: RunFacts) -> bool:
+        """Whether a fault-free run ends the same way with the world's calls
+        and sends in another order or one of them at another moment. Those
+        are invocations of their own, and a crash drops and delays whichever
+        were in flight: two callers racing to complete one promise may then
+        finish in the other order, as they do when the world calls them so,
+        with no fault to blame. Promises and awakeables the world completes
+        keep their place and moment. At most 24 orders (4 callers)."""
+        callers = [i for i in self.explored_events
+                   if self.t.world[i].action in (CALL, SEND)]
+        if not callers or len(callers) > 4 or len(facts.moments) != len(self.t.world):
+            return False
+        given = tuple(range(len(self.t.world)))
+        cases: list[tuple[tuple[int, ...], tuple[str, ...]]] = []
+        for order in itertools.permutations(callers):
+            slots = list(given)
+            for slot, i in zip(callers, order, strict=True):
+                slots[slot] = i
+            place = tuple(slots)
+            moments = tuple(facts.moments[i] for i in place)
+            cases.append((place, moments))
+            if place == given:  # in the given order: each at another moment
+                for i in callers:
+                    cases += [(place, (*moments[:i], m, *moments[i + 1:]))
+                              for m in MOMENTS if m != moments[i]]
+        for place, moments in cases:
+            if place == given and moments == facts.moments:
+                continue
+            key = (place, moments)
+            if key not in self._reordered:
+                t = replace(self.t, world=[self.t.world[i] for i in place])
+                self._reordered[key] = execute(t, self.seed, chooser=RecordingChooser(self.seed),
+                                               moments=moments)
+                self.runs += 1
+            if self._same_ending(self._reordered[key], facts):
                 return True
         return False
 

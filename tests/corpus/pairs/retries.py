@@ -60,9 +60,58 @@ async def order_place_ok(ctx: restate.Context, amount: int) -> str:
     return "shipped"
 
 
+def score(amount: int) -> float:
+    return 0.9 if amount > 1_000 else 0.1
+
+
+def failed_order_leaves_stock(outcome: sd.Outcome) -> None:
+    """An order that failed for good takes nothing from the stock."""
+    left = outcome.state.get("Stock/sku-1", {}).get("left", 10)
+    if outcome.error is not None:
+        assert left == 10, (
+            f"the order failed ({outcome.error.message}) but the stock went down to {left}")
+
+
+# A TerminalError raised by the handler's own check after it wrote state:
+# the handler ends, but what it wrote before stays (Restate keeps a failed
+# invocation's state changes; no transaction rolls them back), so the stock
+# is taken for an order that was refused. Decide before writing, or undo.
+# https://github.com/near/near-sdk-js/issues/286 (throwing does not revert
+# state changes made before it); https://github.com/restatedev/examples/pull/288
+# ("terminal errors are not retried, so undo previous actions")
+stock_bug = restate.VirtualObject("Stock")
+stock_ok = restate.VirtualObject("Stock")
+
+
+async def _left(ctx: restate.ObjectContext) -> int:
+    return int(await ctx.get("left") or 10)
+
+
+@stock_bug.handler(name="order")
+async def stock_order_bug(ctx: restate.ObjectContext, amount: int) -> int:
+    left = await _left(ctx) - 1
+    ctx.set("left", left)
+    if await ctx.run_typed("score", score, amount=amount) > 0.8:
+        raise restate.TerminalError("order refused: high risk", 402)
+    return left
+
+
+@stock_ok.handler(name="order")
+async def stock_order_ok(ctx: restate.ObjectContext, amount: int) -> int:
+    if await ctx.run_typed("score", score, amount=amount) > 0.8:
+        raise restate.TerminalError("order refused: high risk", 402)
+    left = await _left(ctx) - 1
+    ctx.set("left", left)
+    return left
+
+
 PAIRS = [
     Pair(name="exhausted-retries-swallowed", kind="invariant",
          source="temporalio/temporal#3272", invoke="Order/place", input=10,
          buggy=[order_bug], correct=[order_ok], externals=(bank, warehouse),
          invariant=shipped_only_if_charged),
+    Pair(name="terminal-error-after-effects", kind="invariant",
+         source="near/near-sdk-js#286; restatedev/examples#288", invoke="Stock/sku-1/order",
+         input=5_000, buggy=[stock_bug], correct=[stock_ok],
+         invariant=failed_order_leaves_stock),
 ]

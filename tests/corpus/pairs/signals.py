@@ -118,3 +118,128 @@ PAIRS = [
          invoke="Checkout/o1/run", input=10, buggy=[checkout_bug], correct=[checkout_ok],
          externals=(psp,), extra={"world": [world.call("Checkout/o1/webhook", "paid")]}),
 ]
+
+
+# A decision taken through two shared handlers: "reject" tells the customer
+# first and completes the promise after. When "approve" already resolved it,
+# completing it again fails (409), but the rejection mail went out, for a
+# request the workflow approves. Complete the promise first: a second
+# decision then fails before it tells anyone.
+# https://github.com/temporalio/sdk-php/issues/136 (a workflow that keeps
+# running after the signal that should have ended it)
+approval_bug = restate.Workflow("Approval")
+approval_ok = restate.Workflow("Approval")
+
+
+@approval_bug.main(name="run")
+async def approval_run_bug(ctx: restate.WorkflowContext, email: str) -> str:
+    ctx.set("email", email)
+    try:
+        await ctx.promise("decision").value()
+    except restate.TerminalError:
+        return "rejected"
+    return "approved"
+
+
+@approval_bug.handler(name="approve")
+async def approval_approve_bug(ctx: restate.WorkflowSharedContext, by: str) -> None:
+    await ctx.promise("decision").resolve(by)
+    key = f"{ctx.key()}-approved"
+    await ctx.run_typed("tell", send_mail, to=ctx.key(), template="approved", key=key)
+
+
+@approval_bug.handler(name="reject")
+async def approval_reject_bug(ctx: restate.WorkflowSharedContext, by: str) -> None:
+    key = f"{ctx.key()}-rejected"
+    await ctx.run_typed("tell", send_mail, to=ctx.key(), template="rejected", key=key)
+    await ctx.promise("decision").reject(f"rejected by {by}")
+
+
+@approval_ok.main(name="run")
+async def approval_run_ok(ctx: restate.WorkflowContext, email: str) -> str:
+    return await approval_run_bug(ctx, email)
+
+
+@approval_ok.handler(name="approve")
+async def approval_approve_ok(ctx: restate.WorkflowSharedContext, by: str) -> None:
+    await approval_approve_bug(ctx, by)
+
+
+@approval_ok.handler(name="reject")
+async def approval_reject_ok(ctx: restate.WorkflowSharedContext, by: str) -> None:
+    await ctx.promise("decision").reject(f"rejected by {by}")
+    key = f"{ctx.key()}-rejected"
+    await ctx.run_typed("tell", send_mail, to=ctx.key(), template="rejected", key=key)
+
+
+def told_what_happened(outcome: sd.Outcome) -> None:
+    """The customer is told the decision the workflow took, and only that."""
+    told = sorted({e.payload["template"] for e in outcome.effects["mail"]})
+    if outcome.result in ("approved", "rejected"):
+        assert told in ([], [outcome.result]), (
+            f"the request was {outcome.result} but the customer was told {told}")
+
+
+wallet = sd.FakeExternal("wallet")
+
+
+def credit(account: str, amount: int, key: str) -> None:
+    wallet.apply("credit", {"account": account, "amount": amount}, idempotency_key=key)
+
+
+# A payment provider's webhook delivered twice (webhooks are at least once):
+# each delivery credits the wallet before it completes the top-up's promise,
+# so the top-up is credited twice (the second completion fails, too late).
+# Key the credit on the provider's event id, not on the delivery.
+# https://github.com/restatedev/restate/issues/719 (awakeable and promise
+# completions that must be neither lost nor applied twice)
+topup_bug = restate.Service("PspWebhook")
+topup_ok = restate.Service("PspWebhook")
+topups = restate.Workflow("TopUpFlow")
+
+
+@topups.main(name="run")
+async def topup_flow(ctx: restate.WorkflowContext, amount: int) -> str:
+    return f"credited by {await ctx.promise('paid').value()}"
+
+
+@topups.handler(name="paid")
+async def topup_paid(ctx: restate.WorkflowSharedContext, event_id: str) -> None:
+    await ctx.promise("paid").resolve(event_id)
+
+
+@topup_bug.handler(name="event")
+async def webhook_event_bug(ctx: restate.Context, event: dict) -> None:
+    key = str(ctx.uuid())  # a new key per delivery
+    await ctx.run_typed("credit", credit, account=event["flow"], amount=event["amount"], key=key)
+    await ctx.workflow_call(topup_paid, event["flow"], event["id"])
+
+
+@topup_ok.handler(name="event")
+async def webhook_event_ok(ctx: restate.Context, event: dict) -> None:
+    await ctx.run_typed("credit", credit, account=event["flow"], amount=event["amount"],
+                        key=event["id"])  # the provider's event id
+    await ctx.workflow_call(topup_paid, event["flow"], event["id"])
+
+
+def credited_once(outcome: sd.Outcome) -> None:
+    """One top-up, one credit."""
+    credits = [e for e in outcome.effects["wallet"] if e.op == "credit"]
+    assert len(credits) <= 1, f"the top-up was credited {len(credits)} times"
+
+
+EVENT = {"id": "evt_1", "flow": "f1", "amount": 10}
+
+PAIRS += [
+    Pair(name="decision-told-before-promise-completed", kind="invariant",
+         source="temporalio/sdk-php#136", invoke="Approval/r1/run", input="ada@example.com",
+         buggy=[approval_bug], correct=[approval_ok], externals=(mail,),
+         invariant=told_what_happened,
+         extra={"world": [world.call("Approval/r1/approve", "bob"),
+                          world.call("Approval/r1/reject", "eve")]}),
+    Pair(name="webhook-delivered-twice", kind="invariant", source="restatedev/restate#719",
+         invoke="TopUpFlow/f1/run", input=10, buggy=[topups, topup_bug],
+         correct=[topups, topup_ok], externals=(wallet,), invariant=credited_once,
+         extra={"world": [world.call("PspWebhook/event", EVENT),
+                          world.call("PspWebhook/event", EVENT)]}),
+]

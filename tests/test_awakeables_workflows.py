@@ -181,3 +181,43 @@ def test_workflow_called_twice_from_a_handler_gets_409_and_one_run():
     assert h.result() == [409, "dee@example.com verified via from-handler", False]
     runs = [i for i in sim.invocations() if i.target == "Signup/w9/run"]
     assert [r.status for r in runs] == ["completed", "failed"]
+
+
+gate = sd.VirtualObject("Gate")
+parker = sd.Service("Parker")
+
+
+@gate.handler()
+async def park(ctx: sd.ObjectContext, awk: str) -> None:
+    ctx.set("parked", [awk])  # kept for a release that never comes
+
+
+@gate.handler()
+async def admit(ctx: sd.ObjectContext, awk: str) -> None:
+    ctx.resolve_awakeable(awk, True)
+
+
+@parker.handler()
+async def wait_parked(ctx: sd.Context, _: None) -> bool:
+    awk, fut = ctx.awakeable()
+    ctx.object_send(park, "g", awk)
+    return bool(await fut)
+
+
+@parker.handler()
+async def wait_admitted(ctx: sd.Context, _: None) -> bool:
+    awk, fut = ctx.awakeable()
+    ctx.object_send(admit, "g", awk)
+    return bool(await fut)
+
+
+@pytest.mark.parametrize("always_suspend", [False, True])
+def test_a_stuck_awakeable_says_where_its_id_went(always_suspend: bool) -> None:
+    sim = sd.Simulation([gate, parker], seed=0, always_suspend=always_suspend)
+    sim.invoke("Parker/wait_parked", None)
+    text = str(sim.run())
+    assert "(its id went to Gate/g/park (#1); nothing resolved it)" in text, text
+    twin = sd.Simulation([gate, parker], seed=0, always_suspend=always_suspend)
+    ok = twin.invoke("Parker/wait_admitted", None)
+    twin.run()
+    assert ok.result() is True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ._ids import awakeable_id
 from ._invocations import Invocations
-from ._journal import AWAKEABLE, CALL, COMPLETION, SLEEP, Entry, Failure
+from ._journal import AWAKEABLE, CALL, COMPLETION, SEND, SLEEP, Entry, Failure
 from ._locks import KeyLocks
 from ._running import Running
 from ._scheduler import Scheduler
@@ -47,6 +47,17 @@ class Status:
         done = {e.target for e in journal if e.kind == COMPLETION}
         return [(i, e) for i, e in enumerate(journal)
                 if e.kind in (CALL, AWAKEABLE, SLEEP) and i not in done]
+
+    def _handed_to(self, inv_id: str, awk: str, journal: list[Entry]) -> str:
+        """Where an awakeable's id went (the calls and sends whose input holds
+        it): whoever was to resolve it, for a report on why it never was."""
+        needle = awk.encode()
+        to = []
+        for j, e in enumerate(journal):
+            if e.kind in (CALL, SEND) and e.data is not None and needle in e.data:
+                callee = self.invocations.get(e.ref) if e.ref else None
+                to.append(f"{callee.target if callee is not None else e.name} (#{j})")
+        return f" (its id went to {', '.join(to)}; nothing resolved it)" if to else ""
 
     def _calls_awaited(self, caller: str) -> list[str]:
         """The invocations ``caller`` waits on through its calls: those its
@@ -128,6 +139,9 @@ class Status:
                     what += f" -> {e.ref} ({self.status(e.ref)})"
                 elif e.kind == AWAKEABLE:
                     what = f"awakeable {awakeable_id(inv_id, i)}"
+                    what += self._handed_to(inv_id, awakeable_id(inv_id, i),
+                                            attempt.journal if attempt is not None
+                                            else self.invocations.store.journal(inv_id))
                 elif e.kind == SLEEP:
                     what += f" until {e.wake_ms}ms"
                 parts.append(f"#{i} {what}")

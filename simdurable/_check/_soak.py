@@ -134,15 +134,15 @@ def _module_targets(args: argparse.Namespace, input_value: Any) -> list[SoakTarg
         one = argparse.Namespace(**{**vars(args), "target": name, "externals": None})
         services, invoke, externals = resolve(one)
         out.append(SoakTarget(invoke, services, invoke, input_value, externals,
-                              concurrent=plugin_concurrent(services, invoke)))
+                              concurrent=plugin_concurrent(services, invoke, input_value)))
     return out
 
 
-def plugin_concurrent(services: Sequence[Any], invoke: str) -> int:
+def plugin_concurrent(services: Sequence[Any], invoke: str, value: Any = None) -> int:
     """How many invocations at once ``pytest --simdurable`` checks this target with.
 
-    An object handler runs ``[tool.simdurable] concurrent`` times at once
-    (default 2) there; the saved cases are keyed by that count, so soak
+    An object handler (or a service handler that reaches an object) runs
+    ``[tool.simdurable] concurrent`` times at once (default 2) there; the saved cases are keyed by that count, so soak
     checks it the same way, or the plugin would never replay what soak found.
     """
     from .._pytest._settings import load_settings
@@ -156,16 +156,19 @@ def plugin_concurrent(services: Sequence[Any], invoke: str) -> int:
     svc = next((s for s in native_services(services) if getattr(s, "name", None) == name),
                None)
     tag = getattr(svc, "service_tag", None)
-    if tag is None or tag.kind != "object":
+    if tag is None:
         return 1
-    return load_settings(os.getcwd(), {}, {}).concurrent
+    from .._pytest._items import callers_wanted
+
+    return callers_wanted(services, tag.kind, invoke, value,
+                          load_settings(os.getcwd(), {}, {}).concurrent)
 
 
 def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
     """The handlers ``pytest --simdurable`` checks, from ``[tool.simdurable]``."""
     from .._api.service import App
     from .._loader import load_externals, load_object
-    from .._pytest._items import callers_at_once, handler_targets
+    from .._pytest._items import callers_at_once, callers_wanted, handler_targets
     from .._pytest._settings import load_settings, unknown_name
     from .._restate import native_services
 
@@ -206,7 +209,8 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
                 world, _ = infer_world(services, invoke, value, h)
             concurrent, note = callers_at_once(
                 services, invoke, value, externals, world,
-                settings.concurrent if svc.service_tag.kind == "object" else 1, settings.strict)
+                callers_wanted(services, svc.service_tag.kind, invoke, value,
+                               settings.concurrent), settings.strict)
             out.append(SoakTarget(target, services, invoke, value, externals, list(world),
                                   concurrent, note))
     return out, settings

@@ -55,6 +55,40 @@ def quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
+def callers_wanted(services: Sequence[Any], kind: str, invoke: str, value: Any,
+                   configured: int) -> int:
+    """How many invocations at once a handler is checked with before the world
+    is looked at: ``configured`` for an object handler; for a service handler
+    too when its fault-free run awaits a call to an object (a read through one
+    call and a write through another loses an update only with two callers) or
+    waits on an awakeable (a permit or a turn that a second caller contends
+    for); one otherwise: a service that only sends to objects is a producer,
+    whose messages two callers interleave with nothing lost, and a workflow
+    runs once per id."""
+    if configured <= 1 or kind == "workflow":
+        return 1
+    if kind == "object":
+        return configured
+    from .._sim import Simulation
+    from ..runtime._journal import AWAKEABLE, CALL
+
+    try:
+        sim = Simulation(list(services), seed=0, strict=False)
+        try:
+            handle = sim.invoke(invoke, value)
+            sim.run()
+            engine = sim.engine
+            contends = any(
+                e.kind == AWAKEABLE or (e.kind == CALL and e.ref in engine.invocations.by_id
+                                        and engine.record(e.ref).key is not None)
+                for e in sim.journal(handle))
+        finally:
+            sim.close()
+    except Exception:  # noqa: BLE001 - the check itself reports what fails here
+        return 1
+    return configured if contends else 1
+
+
 def callers_at_once(services: Sequence[Any], invoke: str, value: Any, externals: Sequence[Any],
                     world: Sequence[Any], wanted: int, strict: bool) -> tuple[int, str | None]:
     """How many invocations at once an object handler is checked with, and why
@@ -290,12 +324,15 @@ class HandlerItem(pytest.Item):
 
     def _concurrent(self, settings: Settings, value: Any, world: list[Any],
                     stats: dict[str, Any]) -> int:
-        """Object handlers run twice at once on their key by default: a lost
-        update needs two writers (see ``callers_at_once`` for a world)."""
-        if self.handler.service_tag.kind != "object":
+        """Object handlers (and service handlers that reach an object) run twice
+        at once by default: a lost update needs two writers (see
+        ``callers_wanted``, and ``callers_at_once`` for a world)."""
+        wanted = callers_wanted(self.services, self.handler.service_tag.kind, self.invoke,
+                                value, settings.concurrent)
+        if wanted <= 1:
             return 1
         n, why = callers_at_once(self.services, self.invoke, value, self.externals, world,
-                                 settings.concurrent, settings.strict)
+                                 wanted, settings.strict)
         if why is not None:
             stats.setdefault("concurrency", []).append(why)
         return n

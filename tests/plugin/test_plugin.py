@@ -769,3 +769,68 @@ def test_handler_items_are_counted_as_collected(pytester: pytest.Pytester) -> No
     result = pytester.runpytest("--simdurable", "-k", "pay_unsafe")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["collected 2 items / 1 deselected / 1 selected"])
+
+
+COUNTERS = '''
+import simdurable as sd
+
+counter = sd.VirtualObject("Counter")
+bump = sd.Service("Bump")
+feed = sd.Service("Feed")
+
+
+@counter.handler(kind="shared")
+async def get(ctx: sd.ObjectSharedContext) -> int:
+    return int(await ctx.get("n") or 0)
+
+
+@counter.handler()
+async def put(ctx: sd.ObjectContext, n: int) -> None:
+    ctx.set("n", n)
+
+
+@counter.handler()
+async def add(ctx: sd.ObjectContext, d: int) -> int:
+    n = int(await ctx.get("n") or 0) + d
+    ctx.set("n", n)
+    return n
+
+
+@counter.handler()
+async def log(ctx: sd.ObjectContext, line: str) -> None:
+    ctx.set("log", (await ctx.get("log") or []) + [line])
+
+
+@bump.handler()
+async def {bump}(ctx: sd.Context, key: str) -> int:
+    {body}
+
+
+@feed.handler()
+async def publish(ctx: sd.Context, key: str) -> None:
+    # Two publishers' messages interleave on the key: nothing is lost.
+    ctx.object_send(log, key, "first")
+    ctx.object_send(log, key, "second")
+
+
+services = [counter, bump, feed]
+'''
+RACY = "n = await ctx.object_call(get, key, None)\n    await ctx.object_call(put, key, n + 1)\n    return int(n) + 1"
+ATOMIC = "return int(await ctx.object_call(add, key, 1))"
+
+
+@pytest.mark.parametrize(("body", "outcome"), [(RACY, "failed"), (ATOMIC, "passed")])
+def test_a_service_that_reads_and_writes_an_object_through_calls_runs_twice_at_once(
+        pytester: pytest.Pytester, body: str, outcome: str) -> None:
+    pytester.makepyfile(countermod=COUNTERS.replace("{bump}", "racy").replace("{body}", body))
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["countermod:services"]\nmax_examples = 5\n'
+              'handlers = ["Bump/racy", "Feed/publish"]\n'
+              '[tool.simdurable.inputs]\n"Bump/racy" = ["a"]\n"Feed/publish" = ["a"]'))
+    result = pytester.runpytest("--simdurable")
+    if outcome == "failed":
+        result.assert_outcomes(passed=1, failed=1)
+        result.stdout.fnmatch_lines(["*not-serializable: 2 concurrent invocations left state "
+                                     "{\"Counter/a\": {\"n\": 1}}*"])
+    else:
+        result.assert_outcomes(passed=2)

@@ -36,7 +36,8 @@ def delays_like(reference: list[Any], faulty: list[Any], target: str,
     inherited = max(0, started_late)  # how late the last completion the handler saw was
     rank = {t: k for k, t in enumerate(e.target for e in faulty if e.kind == COMPLETION)}
     # A timer the faulty run never saw fire (a step or a call beat it in a
-    # select, and the handler ended) fired after the run's last entry at least.
+    # select, and the handler ended) fired after the run's last entry at least;
+    # so did a step that never finished (a cancellation came first).
     unfired_ms = max((e.at_ms for e in faulty), default=0) + 1
     for i, e in enumerate(faulty):
         if e.kind == COMPLETION:
@@ -51,14 +52,16 @@ def delays_like(reference: list[Any], faulty: list[Any], target: str,
                 faults.append(Fault(DELAY, step=e.name, index=i, phase=TIMER, by_ms=by,
                                     target=target))
             continue
-        if e.kind not in (RUN, SLEEP) or i not in ref_done or (i not in done and e.kind == RUN):
+        if e.kind not in (RUN, SLEEP) or i not in ref_done:
             continue
         if i >= len(reference) or (reference[i].kind, reference[i].name) != (e.kind, e.name):
             break  # the path forks here (the timing's doing, or not: the rerun tells)
         if i not in done:
             by = unfired_ms - ref_done[i]
             if by > 0:
-                faults.append(Fault(DELAY, index=i, phase=TIMER, by_ms=by, target=target))
+                faults.append(Fault(DELAY, step=e.name, index=i, by_ms=by, target=target)
+                              if e.kind == RUN else
+                              Fault(DELAY, index=i, phase=TIMER, by_ms=by, target=target))
             continue
         by = (done[i] - ref_done[i]) - inherited + (rank.get(i, 0) if ordered else 0)
         if by > 0:

@@ -198,3 +198,15 @@ def test_world_callers_finishing_in_another_order_after_a_crash_is_not_blamed_on
         report = pair.check(fixed=True, seed=seed)
         assert report.ok, report.render()
     assert "invariant" in pair.check(fixed=False, seed=1, max_examples=0).kinds
+
+
+def test_a_step_a_cancellation_beat_is_late_on_a_slow_machine_too():
+    """A restart, then the job's step late: the pipeline's cancellation reaches
+    the job before the step ran, as it does when the step is merely slow
+    (the fault-free run with the step late past the run's end ends the same)."""
+    plan = ("restart(step=status, index=0, phase=after-store, attempt=1); "
+            "delay(step=submit, index=1, attempt=2, by=10ms)")
+    pair = PAIRS["cancel-leaves-callee-half-done"]
+    with pytest.raises(DidNotReproduce):  # (it was outcome-changed)
+        pair.check(fixed=True, replay=plan, seed=7596)
+    assert "invariant" in pair.check(fixed=False, max_examples=0).kinds

@@ -69,9 +69,90 @@ async def trip_book_ok(ctx: restate.Context, trip: str) -> str:
     return "booked"
 
 
+cluster = sd.FakeExternal("cluster")
+
+
+def submit_job(job: str) -> None:
+    cluster.apply("submit", {"job": job}, idempotency_key=f"submit-{job}")
+
+
+def kill_job(job: str) -> None:
+    cluster.apply("kill", {"job": job}, idempotency_key=f"kill-{job}")
+
+
+# Cancelling a pipeline cancels the call it waits on (Restate cancels the
+# whole call tree): the job handler, cancelled at its next wait, never
+# writes its status again, and the job shows "running" for ever, still
+# holding its cluster slot. A cancelled handler must leave its state (and
+# the world) consistent before it fails.
+# https://github.com/hitesh22rana/chronoverse/issues/10 (tasks left RUNNING
+# after their workflow was terminated)
+# https://github.com/cadence-workflow/cadence-go-client/issues/402 (cleanup
+# steps when a workflow is cancelled)
+job_bug = restate.VirtualObject("Job")
+job_ok = restate.VirtualObject("Job")
+
+
+@job_bug.handler(name="run")
+async def job_run_bug(ctx: restate.ObjectContext, spec: str) -> str:
+    ctx.set("status", "running")
+    await ctx.run_typed("submit", submit_job, job=ctx.key())
+    await ctx.sleep(timedelta(minutes=1))  # the cluster runs it
+    ctx.set("status", "done")
+    return "done"
+
+
+@job_ok.handler(name="run")
+async def job_run_ok(ctx: restate.ObjectContext, spec: str) -> str:
+    ctx.set("status", "running")
+    try:
+        await ctx.run_typed("submit", submit_job, job=ctx.key())
+        await ctx.sleep(timedelta(minutes=1))
+    except restate.TerminalError:
+        # The status first: a cancellation arriving during the kill step
+        # (after a failure) ends the handler there.
+        ctx.set("status", "cancelled")
+        await ctx.run_typed("kill", kill_job, job=ctx.key())
+        raise
+    ctx.set("status", "done")
+    return "done"
+
+
+pipeline = restate.Service("Pipeline")
+
+
+@pipeline.handler()
+async def build(ctx: restate.Context, spec: str) -> str:
+    return str(await ctx.object_call(job_run_bug, "j1", spec))
+
+
+pipeline_ok = restate.Service("Pipeline")
+
+
+@pipeline_ok.handler(name="build")
+async def build_ok(ctx: restate.Context, spec: str) -> str:
+    return str(await ctx.object_call(job_run_ok, "j1", spec))
+
+
+def no_job_left_running(outcome: sd.Outcome) -> None:
+    """Once everything ended, no job says it is running, and none holds a slot
+    that was not killed or finished."""
+    status = outcome.state.get("Job/j1", {}).get("status")
+    assert status != "running", f"the pipeline ended ({outcome.error or outcome.result}) " \
+                                f"but its job still says {status!r}"
+    ops = [e.op for e in outcome.effects["cluster"]]
+    if status == "cancelled":
+        assert "kill" in ops or "submit" not in ops, f"the job was cancelled but runs: {ops}"
+
+
 PAIRS = [
     Pair(name="compensation-skipped-on-cancel", kind="invariant",
          source="temporalio/sdk-java#305", invoke="Trip/book", input="t1",
          buggy=[trip_bug], correct=[trip_ok], externals=(hotel,),
          invariant=nothing_held_unless_booked, extra={"world": [world.cancel()]}),
+    Pair(name="cancel-leaves-callee-half-done", kind="invariant",
+         source="hitesh22rana/chronoverse#10; cadence-workflow/cadence-go-client#402",
+         invoke="Pipeline/build", input="spec-1", buggy=[pipeline, job_bug],
+         correct=[pipeline_ok, job_ok], externals=(cluster,), invariant=no_job_left_running,
+         extra={"world": [world.cancel()]}),
 ]

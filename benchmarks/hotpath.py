@@ -14,13 +14,12 @@ sides within one process, so that both see the same machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import simdurable as sd
@@ -213,25 +212,19 @@ def main(argv: list[str] | None = None) -> int:
     ab(f"every crash point of a {n_aim}-step handler: fault points of the aimed step only (A), "
        "of every step (B)", crashes(aimed), crashes(every_step_asks), 1, 1e3, "ms")
 
-    @contextlib.contextmanager
-    def threshold_50k(scheduler: Any) -> Iterator[None]:
-        """What a run did before the collector was turned off for it."""
-        old = gc.get_threshold()
-        gc.set_threshold(50_000, *old[1:])
-        try:
-            yield
-        finally:
-            gc.set_threshold(*old)
-
     def collector(on: bool) -> Callable[[], Any]:
         def go() -> None:
-            saved = sim_module._no_collections
+            """With ``on``, what a run did before the collector was turned off
+            for it: left on, at a threshold of 50,000."""
+            old = gc.get_threshold()
             if on:
-                sim_module._no_collections = threshold_50k  # type: ignore[assignment]
+                sim_module._OFF_IN_RUNS = False
+                gc.set_threshold(50_000, *old[1:])
             try:
                 concurrent()
             finally:
-                sim_module._no_collections = saved
+                sim_module._OFF_IN_RUNS = True
+                gc.set_threshold(*old)
 
         return go
 

@@ -6,8 +6,9 @@ otherwise never return. One daemon thread per process sleeps until the
 earliest deadline and then raises ``Spinning`` in the thread that is over
 its budget (``PyThreadState_SetAsyncExc``: Python checks for it between
 bytecodes, so a pure-Python loop is interrupted; a C call that never returns
-is not). A deadline that is cleared first costs nothing but a lock; one that
-fires just as the block ends is taken before the block returns (clearing a
+is not). A deadline that is cleared first costs two dict writes and a clock
+read, no lock; one that fires just as the block ends is taken before the
+block returns (clearing a
 pending exception with ``PyThreadState_SetAsyncExc(id, NULL)`` leaves the
 interpreter hanging at the next profiled call on CPython 3.11).
 """
@@ -18,6 +19,8 @@ import contextlib
 import ctypes
 import threading
 import time
+from threading import get_ident
+from time import monotonic
 from types import TracebackType
 
 
@@ -39,9 +42,19 @@ _IDLE_WAKE = 5.0
 
 
 class _Watchdog:
+    """The deadlines of the budgets running now, by thread, and the thread that
+    watches them.
+
+    A budget begins and ends (twice a run, thousands of runs a second) without
+    a lock: the owning thread alone writes its deadline (one dict write, atomic
+    under the GIL), and the watching thread, which holds the lock whenever it
+    is not waiting, fires only at a deadline it reads again after saying so
+    (``_busy``). A budget that ends sees either that the watcher is not deciding
+    (so it will find the deadline gone) or takes the lock, waiting for the
+    decision, to tell whether its exception is on its way.
+    """
+
     def __init__(self) -> None:
-        # ``enter`` and ``leave`` (twice a run) hold the condition's lock itself:
-        # the same exclusion, without ``Condition.__enter__``'s Python-level calls.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._deadlines: dict[int, float] = {}
@@ -50,34 +63,40 @@ class _Watchdog:
         # When the thread wakes next on its own. A run whose deadline is no
         # earlier need not wake it (the thread finds it then): no wake-up per run,
         # which was a thread switch each, and much of a short run's wall time on
-        # a busy machine (``_IDLE_WAKE``).
+        # a busy machine (``_IDLE_WAKE``). Infinite while the thread is not
+        # waiting yet: a budget that begins then wakes it.
         self.wake_at = float("inf")
         self.notified = 0  # wake-ups asked for (the tests count them)
         self._stopping = False
+        self._busy = False  # the thread is deciding whether a deadline fires
 
     def enter(self, seconds: float) -> tuple[int, float | None]:
         """Start this thread's budget; returns what ``leave`` needs."""
-        ident = threading.get_ident()
-        with self._lock:
-            outer = self._deadlines.get(ident)
-            deadline = time.monotonic() + seconds
-            if outer is not None:
-                deadline = min(outer, deadline)
-            self._deadlines[ident] = deadline
-            if self._thread is None:
-                self._start()
-            if deadline < self.wake_at:
-                self.notified += 1
-                self._cond.notify()
+        ident = get_ident()
+        deadlines = self._deadlines
+        outer = deadlines.get(ident)
+        deadline = monotonic() + seconds
+        if outer is not None and outer < deadline:
+            deadline = outer
+        deadlines[ident] = deadline
+        if deadline < self.wake_at or self._thread is None:  # (rarely)
+            with self._lock:
+                if self._thread is None:
+                    self._start()
+                if deadline < self.wake_at:
+                    self.notified += 1
+                    self._cond.notify()
         return ident, outer
 
     def leave(self, ident: int, outer: float | None) -> bool:
         """End this thread's budget; True if it fired (its exception is pending)."""
-        with self._lock:
-            if outer is None:
-                self._deadlines.pop(ident, None)
-            else:
-                self._deadlines[ident] = outer
+        if outer is None:
+            self._deadlines.pop(ident, None)
+        else:
+            self._deadlines[ident] = outer
+        if not self._busy and ident not in self._fired:
+            return False  # (the watcher, deciding later, finds the deadline gone)
+        with self._lock:  # (the watcher's decision is made once it lets go)
             fired = ident in self._fired and outer is None
             if fired:
                 self._fired.discard(ident)
@@ -116,20 +135,30 @@ class _Watchdog:
     def _loop(self) -> None:
         with self._cond:
             while not self._stopping:
-                if not self._deadlines:
+                self.wake_at = float("inf")  # (looking: a budget beginning now wakes it)
+                # (copied in one C call, as budgets begin and end meanwhile; a
+                # collection in that call may run other code: then again)
+                try:
+                    deadlines = list(self._deadlines.items())
+                except RuntimeError:  # pragma: no cover - the dict changed size meanwhile
+                    continue
+                if not deadlines:
                     self.wake_at = time.monotonic() + _IDLE_WAKE
                     self._cond.wait(_IDLE_WAKE)
                     continue
-                ident, deadline = min(self._deadlines.items(), key=lambda kv: kv[1])
+                ident, deadline = min(deadlines, key=lambda kv: kv[1])
                 left = deadline - time.monotonic()
                 if left > 0:
                     self.wake_at = deadline
                     self._cond.wait(left)
                     continue
-                del self._deadlines[ident]
-                self._fired.add(ident)
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
-                                                           ctypes.py_object(Spinning))
+                self._busy = True  # (before the deadline is read again: see the class)
+                if self._deadlines.get(ident) == deadline:  # its budget has not ended
+                    self._deadlines.pop(ident, None)
+                    self._fired.add(ident)
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
+                                                               ctypes.py_object(Spinning))
+                self._busy = False
 
 
 def _absorb() -> None:

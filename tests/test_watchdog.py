@@ -39,3 +39,34 @@ def test_runs_one_after_another_do_not_wake_the_watchdog():
     assert _watchdog.notified == before  # 60 s budgets: the thread finds them when it wakes
     assert one_run(wall_budget=1.0) == 3  # a deadline before it wakes does wake it
     assert _watchdog.notified == before + 1
+
+
+spinner = sd.Service("Spinner")
+
+
+@spinner.handler()
+async def spin(ctx: sd.Context, ms: float) -> int:
+    until = time.perf_counter() + ms / 1000  # plain Python for about ``ms``
+    while time.perf_counter() < until:
+        pass
+    return 1
+
+
+def test_a_budget_that_fires_as_its_run_ends_is_taken_before_run_returns():
+    """Budgets begin and end without a lock; one that fires in the last moment
+    of its run is taken there: it never interrupts the code after ``run()``.
+    Runs as long as their budget, give or take, end either way."""
+    outcomes = set()
+    for i in range(40):
+        sim = sd.Simulation([spinner], wall_budget=0.002)
+        sim.invoke("Spinner/spin", 1.5 + (i % 5) * 0.25)
+        try:
+            sim.run()
+            outcomes.add("finished")
+        except sd.StuckError:
+            outcomes.add("stopped")
+        total = 0
+        for k in range(100_000):  # a pending Spinning would be raised in here
+            total += k
+        assert total == 4_999_950_000
+    assert outcomes <= {"finished", "stopped"} and not _watchdog._fired

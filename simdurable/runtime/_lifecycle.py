@@ -46,7 +46,7 @@ from ._running import (
     where_raised,
 )
 from ._scheduler import Scheduler
-from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, Store
+from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, Store
 from ._trace import Tracer
 
 CANCELLED_MESSAGE: Final = "cancelled"
@@ -100,13 +100,22 @@ class Lifecycle:
         """
         if spec is None:
             spec = self.registry.resolve(service, handler, key)
-        with self.store.atomic():
+        store = self.store
+        if type(store) is MemoryStore:  # (its writes need no grouping: ``atomic``)
             rec, new_id, duplicate = self.invocations.new(
                 spec, key, input, delay_ms, idempotency_key, headers, inv_id, None, send)
+        else:
+            with store.atomic():
+                rec, new_id, duplicate = self.invocations.new(
+                    spec, key, input, delay_ms, idempotency_key, headers, inv_id, None, send)
         if rec is None:
             self._absorbed(spec, new_id, key, idempotency_key, None)
-        else:
+        elif delay_ms > 0 or duplicate or spec.exclusive:
             self._schedule(rec, delay_ms, duplicate, None)
+        else:  # ``_schedule``, ``enqueue`` and ``start_when_due`` for a start now
+            self.trace.event((self.scheduler.now_ms, "submit", new_id, "submit",
+                              rec.service, rec.key, rec.handler, delay_ms))
+            self.scheduler.ready.append(("start", new_id, 0, 0))  # (``Scheduler.push``)
         return new_id
 
     def create(

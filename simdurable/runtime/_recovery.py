@@ -34,15 +34,14 @@ Late = list[tuple[str, int, Completion]]
 def _nothing_stored(store: Store) -> bool:
     """Whether ``store`` is a simulation's memory store with no invocation yet
     (another store is read, as it may hold anything)."""
-    return type(store) is MemoryStore and not store.has_invocations()
+    return type(store) is MemoryStore and not store._invocations  # (``has_invocations``)
 
 
 def nothing_to_load(store: Store, scheduler: Scheduler) -> bool:
     """Whether a new engine over ``store`` has nothing to rebuild but the plan's
     timed faults: a new simulation's own store, no task nor timer yet. (The
     engine then builds no ``Recovery`` unless the plan has faults.)"""
-    return _nothing_stored(store) and not scheduler.ready and (
-        scheduler.next_deadline() is None)
+    return not scheduler.ready and scheduler.next_deadline() is None and _nothing_stored(store)
 
 
 class Recovery:

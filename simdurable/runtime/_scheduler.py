@@ -166,7 +166,9 @@ class Scheduler:
         self._timers.pop(0)
 
     def next_deadline(self) -> int | None:
-        return self._timers[0][0] if self._timers else None
+        timers = self._timers
+        # (the shared empty list until the first timer: no call to a sorted list's len)
+        return None if timers is _NO_TIMERS or not timers else timers[0][0]
 
     def timers(self) -> list[tuple[int, Any]]:
         return [(due, payload) for due, _, payload in self._timers]

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import simdurable as restate
 import simdurable as sd
+from simdurable import world
 
 from . import Pair
 
@@ -131,6 +132,65 @@ def refused_holds_nothing(outcome: sd.Outcome) -> None:
             f"the item was refused but its reservation holds: {ops}")
 
 
+mail = sd.FakeExternal("reminders")
+
+
+def send_reminder(booking: str, email: str) -> None:
+    mail.apply("remind", {"booking": booking, "to": email}, idempotency_key=f"remind-{booking}")
+
+
+# A reminder scheduled as a delayed send when the booking is made, and a
+# cancellation that only updates the booking: the delayed message is still
+# delivered a day later, and the reminder goes out for a cancelled meeting.
+# The delayed handler must check the state it finds when it runs.
+# https://github.com/calcom/cal.diy/issues/7225 (reminder emails sent after
+# the booking was cancelled)
+booking_bug = restate.VirtualObject("Booking")
+booking_ok = restate.VirtualObject("Booking")
+
+
+@booking_bug.handler(name="remind")
+async def booking_remind_bug(ctx: restate.ObjectContext, email: str) -> None:
+    await ctx.run_typed("remind", send_reminder, booking=ctx.key(), email=email)
+
+
+@booking_ok.handler(name="remind")
+async def booking_remind_ok(ctx: restate.ObjectContext, email: str) -> None:
+    if await ctx.get("status") == "booked":
+        await ctx.run_typed("remind", send_reminder, booking=ctx.key(), email=email)
+
+
+@booking_bug.handler(name="book")
+async def booking_book_bug(ctx: restate.ObjectContext, email: str) -> str:
+    ctx.set("status", "booked")
+    ctx.object_send(booking_remind_bug, ctx.key(), email, send_delay=timedelta(hours=23))
+    return "booked"
+
+
+@booking_ok.handler(name="book")
+async def booking_book_ok(ctx: restate.ObjectContext, email: str) -> str:
+    ctx.set("status", "booked")
+    ctx.object_send(booking_remind_ok, ctx.key(), email, send_delay=timedelta(hours=23))
+    return "booked"
+
+
+@booking_bug.handler(name="cancel")
+async def booking_cancel_bug(ctx: restate.ObjectContext) -> None:
+    ctx.set("status", "cancelled")
+
+
+@booking_ok.handler(name="cancel")
+async def booking_cancel_ok(ctx: restate.ObjectContext) -> None:
+    ctx.set("status", "cancelled")
+
+
+def no_reminder_once_cancelled(outcome: sd.Outcome) -> None:
+    """A booking cancelled an hour after it was made gets no reminder."""
+    if outcome.state.get("Booking/b1", {}).get("status") == "cancelled":
+        sent = [e for e in outcome.effects["reminders"] if e.op == "remind"]
+        assert not sent, "the booking was cancelled, but its reminder went out"
+
+
 PAIRS = [
     Pair(name="two-senders-one-key-order", kind="invariant",
          source="temporalio/temporal#4801", invoke="Order/o1/place", input="book",
@@ -139,4 +199,8 @@ PAIRS = [
     Pair(name="timer-beats-call-effect-left", kind="invariant", source="indeedeng/iwf#519",
          invoke="Cart/add", input="book", buggy=[cart_bug, inventory],
          correct=[cart_ok, inventory], externals=(stock,), invariant=refused_holds_nothing),
+    Pair(name="delayed-reminder-after-cancel", kind="invariant", source="calcom/cal.diy#7225",
+         invoke="Booking/b1/book", input="ada@example.com", buggy=[booking_bug],
+         correct=[booking_ok], externals=(mail,), invariant=no_reminder_once_cancelled,
+         extra={"world": [world.call("Booking/b1/cancel", None, at=timedelta(hours=1))]}),
 ]

@@ -130,3 +130,39 @@ def test_a_call_in_a_helper_names_the_handler_line_that_called_the_helper():
     assert v.source == f"test_nondeterminism.py:{helper}"
     assert (f"FakeExternal.apply() was called outside a step (in send_mail(), called by "
             f"welcome_unsafe() at test_nondeterminism.py:{caller});") in v.message
+
+
+stamps = restate.VirtualObject("Stamps")
+ticks = {"n": 0}
+
+
+@stamps.handler()
+async def stamp(ctx: restate.ObjectContext) -> None:
+    ticks["n"] += 1
+    ctx.set("deadline", ticks["n"])  # differs on replay: a state key, not a step
+    await ctx.sleep(timedelta(seconds=1))
+
+
+@stamps.handler()
+async def stamp_step(ctx: restate.ObjectContext) -> None:
+    await ctx.run_typed("deadline", lambda: 1)  # a step: the error names it as one
+    ticks["n"] += 1
+    await ctx.run_typed(f"tick {ticks['n']}", lambda: 1)
+    await ctx.sleep(timedelta(seconds=1))
+
+
+def test_a_mismatch_on_a_state_write_does_not_call_the_key_a_step():
+    sim = sd.Simulation([stamps], seed=0, always_suspend=True)
+    h = sim.invoke("Stamps/a/stamp")
+    sim.run()
+    with pytest.raises(sd.NonDeterminismError) as err:
+        h.result()
+    assert 'step "deadline"' not in str(err.value), err.value
+    assert str(err.value).startswith("handler Stamps/a/stamp (journal #0,"), err.value
+    assert 'the journal holds set "deadline" 1 at #0' in str(err.value)
+    twin = sd.Simulation([stamps], seed=0, always_suspend=True)
+    h2 = twin.invoke("Stamps/b/stamp_step")
+    twin.run()
+    with pytest.raises(sd.NonDeterminismError) as err2:
+        h2.result()
+    assert str(err2.value).startswith('handler Stamps/b/stamp_step, step "tick '), err2.value

@@ -36,6 +36,7 @@ from ._journal import (
     CANCELLED,
     COMMAND_KINDS,
     COMPLETION,
+    RUN,
     Completion,
     Entry,
     same_command,
@@ -456,7 +457,9 @@ class Attempt:
             recorded=recorded.describe(),
             issued=issued.describe(),
             handler=self.handler,
-            step=issued.name or None,
+            # Only a run is a step: a set names a state key, a call its target,
+            # which the entries quoted above already show.
+            step=(issued.name or None) if issued.kind == RUN else None,
             journal_index=index,
             source=user_source(3),
         )

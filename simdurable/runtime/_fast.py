@@ -339,6 +339,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
             serde = serde_of(action)
         index: int
         journal = attempt.journal
+        lone = False  # a fresh step issued while no other step of the attempt is unstarted
         if attempt.state is not LIVE:  # replaying: matched against the journal
             index = attempt.cursor
             matched = False
@@ -393,6 +394,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                 commands_made[name] = entry
             rec = attempt.rec
             index = len(journal)
+            lone = not attempt._unscheduled
             if not attempt.own_journal:
                 journal.append(entry)  # the store's list (``Attempt.own_journal``)
             else:
@@ -425,6 +427,8 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
         if index not in steps:
             attempt._unscheduled.append(index)
         steps[index] = future
+        if lone:
+            attempt.issued = future  # (``step_lane``: what it need not check again)
         return future
 
     return issue
@@ -496,20 +500,32 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
     engine's ``Steps``. ``tests/runtime/test_steps_in_place.py`` compares runs
     with the lane and without.
 
+    A step ``step_command`` issued fresh while no other step was unstarted
+    (``Attempt.issued``) and awaited with nothing journaled since (its command
+    still the journal's last entry) has passed most checks already: its
+    index is new (not done, not completed, not retried), it is the only
+    unstarted step, its attempt is live. Between the two only the handler's
+    own code ran, and whatever of that reaches the invocation journals
+    something (a command, a completion, a cancellation); what needs no
+    journal (other work made ready, a fault armed, the attempt ended, a
+    misuse) is read again. (In callgrind's instructions a fresh step at 100
+    steps, with the next paragraph's change: 35,145 to 33,375.)
+
     What is decided before the closure stays decided: the record's retry of
     this step and the invocation's completed indices are read once, and after
     the closure only what a closure can change is read again (its attempt
-    ended, a misuse, a wake-up, the invocation ended, a fault armed, and any
-    completion delivered to the invocation: the completed-index bits are then
-    a new int, told by identity). Any of these sends the value to
-    ``finish_step``, which stores it, drops it or retries as it would have. An
-    ``int`` through the plain serde is written as that serde writes it, without
-    its two calls. (Against the previous lane, in callgrind's instructions a
-    fresh step at 100 steps: 45,520 to 42,020.)
+    ended, a misuse, the invocation ended, a fault armed, and anything
+    journaled for the invocation: a completion delivered to it, which may
+    wake it, or a cancellation, told by the journal's length). Any of these
+    sends the value to ``finish_step``, which stores it, drops it or retries
+    as it would have. An ``int`` through the plain serde is written as that
+    serde writes it, without its two calls. (Against the previous lane, in
+    callgrind's instructions a fresh step at 100 steps: 45,520 to 42,020.)
     """
     (finish, running, scheduler, injector, trace, run_log, completions, invocations,
      store_append, journals, _, _) = step_parts(steps)
-    as_is = _as_is_serdes
+    # (one serde reads back as written: the plain one, ``returns_as_is``)
+    plain_serde: Any = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
     running_step = current_step.var.get
     holder_here = current_step.holder
     step_future = _step_api[0] if _step_api else None
@@ -517,57 +533,84 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
     def lane(fut: Any) -> Any:
         attempt: Attempt = fut._attempt
         index: int = fut._index
-        done = attempt.done
-        if index in done or not attempt.alive:
-            return GENERAL
         journal = attempt.journal
-        cursor = attempt.cursor
-        if cursor < len(journal):
-            # Notifications the handler has not seen: the next one completes
-            # this command (``replayed_next``, its common case)?
-            entry = journal[cursor]
-            if entry[4] != index or entry[0] != COMPLETION or attempt.cancel_pending:  # target, kind
+        done = attempt.done
+        if attempt.issued is fut and len(journal) == index + 1 and attempt.alive:
+            # Issued by ``step_command``'s fresh path while no other step was
+            # unstarted, and nothing journaled since (a completion, a
+            # cancellation, another command): its index is new, so neither
+            # done nor completed nor retried, and it is the only unstarted
+            # step. What the handler's own code may have changed is read again.
+            attempt.issued = None
+            if scheduler.ready:
+                return LANE_WAITS  # a crowd: no step runs in place
+            if (
+                attempt.cancel_pending
+                or attempt.failure is not None
+                or scheduler.tasks_run >= scheduler.max_tasks
+                or not steps.in_place
+                or (injector.armed and not injector.spares(fut.name))
+            ):
                 return GENERAL
-            seen: Any = entry[3]  # its result: a completion's is never None
-            done[index] = seen  # ``Attempt.see``
-            registered = attempt.steps
-            if registered:  # (a replayed plain step's future never was)
-                registered.pop(index, None)
-            cursor += 1
-            attempt.cursor = cursor
-            if cursor >= len(journal):
-                attempt.state = LIVE
-            if type(seen) is Value:
-                return fut._decode(seen[0])  # its data
-            return GENERAL  # a failure: the general way raises it
-        # Fresh: its only unstarted step, nothing else ready, no fault that
-        # may fire at it, a pending record with no retry of it under way. What
-        # a closure can change (a crash, a misuse, a cancellation, the end of
-        # the invocation) is read again after it.
-        if scheduler.ready:
-            return LANE_WAITS  # a crowd: no step runs in place
-        unscheduled = attempt._unscheduled
-        if (
-            attempt.state is not LIVE
-            or attempt.cancel_pending
-            or attempt.failure is not None
-            or len(unscheduled) != 1
-            or unscheduled[0] != index
-            or scheduler.tasks_run >= scheduler.max_tasks
-            or not steps.in_place
-            or (injector.armed and not injector.spares(attempt.steps[index].name))
-        ):
-            return GENERAL
-        rec = attempt.rec
-        inv_id = rec.id
-        bits = completions.done.get(inv_id, 0)
-        if bits >> index & 1:
-            return GENERAL  # raises: a stored step about to run again
-        inv_rec = invocations.by_id.get(inv_id)
-        if inv_rec is None or inv_rec.retry_index == index:
-            return GENERAL  # (a retried step: ``deliver`` ends its retries)
-        # ``lone_step`` from here (no segment guard: strict mode has no lane)
-        spec = attempt.steps[index]
+            spec = fut
+            unscheduled = attempt._unscheduled
+            inv_id = attempt.rec.id
+            bits = completions.done.get(inv_id, 0)
+            inv_rec = invocations.by_id.get(inv_id)
+            if inv_rec is None:
+                return GENERAL
+            end = index + 1
+        else:
+            if index in done or not attempt.alive:
+                return GENERAL
+            cursor = attempt.cursor
+            if cursor < len(journal):
+                # Notifications the handler has not seen: the next one completes
+                # this command (``replayed_next``, its common case)?
+                entry = journal[cursor]
+                if entry[4] != index or entry[0] != COMPLETION or attempt.cancel_pending:  # target, kind
+                    return GENERAL
+                seen: Any = entry[3]  # its result: a completion's is never None
+                done[index] = seen  # ``Attempt.see``
+                registered = attempt.steps
+                if registered:  # (a replayed plain step's future never was)
+                    registered.pop(index, None)
+                cursor += 1
+                attempt.cursor = cursor
+                if cursor >= len(journal):
+                    attempt.state = LIVE
+                if type(seen) is Value:
+                    return fut._decode(seen[0])  # its data
+                return GENERAL  # a failure: the general way raises it
+            # Fresh: its only unstarted step, nothing else ready, no fault that
+            # may fire at it, a pending record with no retry of it under way. What
+            # a closure can change (a crash, a misuse, a cancellation, the end of
+            # the invocation) is read again after it.
+            if scheduler.ready:
+                return LANE_WAITS  # a crowd: no step runs in place
+            unscheduled = attempt._unscheduled
+            if (
+                attempt.state is not LIVE
+                or attempt.cancel_pending
+                or attempt.failure is not None
+                or len(unscheduled) != 1
+                or unscheduled[0] != index
+                or scheduler.tasks_run >= scheduler.max_tasks
+                or not steps.in_place
+                or (injector.armed and not injector.spares(attempt.steps[index].name))
+            ):
+                return GENERAL
+            rec = attempt.rec
+            inv_id = rec.id
+            bits = completions.done.get(inv_id, 0)
+            if bits >> index & 1:
+                return GENERAL  # raises: a stored step about to run again
+            inv_rec = invocations.by_id.get(inv_id)
+            if inv_rec is None or inv_rec.retry_index == index:
+                return GENERAL  # (a retried step: ``deliver`` ends its retries)
+            # ``lone_step`` from here (no segment guard: strict mode has no lane)
+            spec = attempt.steps[index]
+            end = len(journal)
         try:
             wait = waits[index]
         except IndexError:
@@ -607,25 +650,28 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                 finish(attempt, index, spec, failed)
             elif not (
                 # What the closure may have changed: the attempt ended, a misuse,
-                # a wake-up (a cancellation), the invocation ended, a completion
-                # delivered to it, a fault armed (then asked whether it spares
-                # the step). Else ``finish_step`` stores or drops the value.
+                # anything journaled for the invocation (a completion delivered
+                # to it, which may wake it, or a cancellation), the invocation
+                # ended, a fault armed (then asked whether it spares the step).
+                # Else ``finish_step`` stores or drops the value.
                 attempt.alive
                 and attempt.failure is None
-                and attempt.waiting is wait
-                and not attempt.resume_scheduled
+                and len(journal) == end
                 and inv_rec.status == PENDING
-                and completions.done.get(inv_id, 0) is bits
                 and (not injector.armed or injector.spares(spec.name))
             ):
                 finish(attempt, index, spec, ("ok", result))
             else:
                 serde = spec.serde
-                as_written = serde in as_is and type(result) in AS_IS_TYPES
                 try:
-                    if as_written and type(result) is int:
+                    if serde is not plain_serde:
+                        as_written = False
+                        data = serde.serialize(result)
+                    elif type(result) is int:
+                        as_written = True
                         data = b"%d" % result  # what the plain serde writes for an int
                     else:
+                        as_written = type(result) in AS_IS_TYPES
                         data = serde.serialize(result)
                     stored = True
                 except (TypeError, ValueError, OverflowError) as err:

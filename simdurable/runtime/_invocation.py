@@ -314,6 +314,7 @@ class Attempt:
         "cursor", "state", "alive", "coro", "done", "steps", "_unscheduled", "waiting",
         "resume_scheduled", "queued", "cancel_pending", "cancel_raised", "failure",
         "completed_next", "_rng", "awaited", "started_at", "own_journal",
+        "issued",
     )
 
     def __init__(
@@ -337,6 +338,10 @@ class Attempt:
         # simulation's store): what the store appends is in it already. True:
         # a copy, to which every stored entry is appended too.
         self.own_journal = True
+        # The plain step future ``_fast.step_command`` issued last, fresh, while
+        # no other step was unstarted (``_fast.step_lane`` trusts those checks
+        # while nothing was journaled since), or None.
+        self.issued: Any = None
         self.cursor = 0
         self.state = REPLAYING if journal else LIVE
         # REPLAYING or LIVE; an attribute, as it is read several times a step.

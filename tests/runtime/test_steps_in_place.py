@@ -738,3 +738,105 @@ def test_a_replayed_plain_steps_value_is_read_as_its_serde_reads_it():
         assert made == [ReplayedPlainStepFuture] * 13 + [ReplayedStepFuture], made
     assert replays[0] == replays[1]
     assert replays[0][0] == first
+
+
+# Random handlers: what runs between a step's ``run_typed`` and its ``await``
+# (nothing, other steps, a command, work reaching the invocation from outside)
+# decides whether the lane may trust what the fused command checked. Every
+# program runs the same with the lane, without it, without the fused command
+# and with attempts that copy their journal.
+mixer = sd.Service("Mixer")
+
+
+def fails_once(i: int) -> int:
+    flaky_calls.append(i)
+    if len(flaky_calls) % 2 == 1:
+        raise ConnectionError("flaky")
+    return i + 1
+
+
+def refuse(i: int) -> int:
+    raise sd.TerminalError(f"no {i}", 422)
+
+
+@mixer.handler()
+async def program(ctx: sd.Context, ops: list) -> list:
+    me = ctx.request().id
+    out: list = []
+    later: list = []
+    for n, op in enumerate(ops):
+        name = f"s{n % 3}"  # (names repeat: shared command entries)
+        if op == "now":
+            out.append(await ctx.run_typed(name, add, i=n))
+        elif op == "later":  # awaited after the next operation
+            later.append(ctx.run_typed(name, add, i=n))
+        elif op == "flush":
+            out.extend([await f for f in later])
+            later.clear()
+        elif op == "gather":
+            fs = [ctx.run_typed(name, add, i=n), ctx.run_typed("g", add, i=-n)]
+            await sd.gather(*fs)
+            out.extend([await f for f in fs])
+        elif op == "fail":
+            try:
+                out.append(await ctx.run_typed(name, refuse, i=n))
+            except sd.TerminalError as err:
+                out.append(err.status_code)
+        elif op == "flaky":
+            out.append(await ctx.run_typed(name, fails_once, i=n))
+        elif op == "sleep-between":  # a command between the step and its await
+            f = ctx.run_typed(name, add, i=n)
+            timer = ctx.sleep(timedelta(milliseconds=1))
+            out.append(await f)
+            await timer
+        elif op == "send-between":  # other work made ready between them
+            f = ctx.run_typed(name, add, i=n)
+            current[0].send("Seq/sleeper", n)
+            out.append(await f)
+        elif op == "cancel-between":  # its own cancellation, journaled between them
+            f = ctx.run_typed(name, add, i=n)
+            current[0].cancel(me)
+            out.append(await f)
+        elif op == "twice":  # the same future awaited again
+            f = ctx.run_typed(name, add, i=n)
+            out.append(await f)
+            out.append(await f)
+    out.extend([await f for f in later])
+    return out
+
+
+ops = st.sampled_from(["now", "now", "now", "later", "flush", "gather", "fail", "flaky",
+                       "sleep-between", "send-between", "cancel-between", "twice"])
+
+
+def run_program(program_ops: list, plan: sd.FaultPlan, seed: int, *, lane: bool = True,
+                fused_command: bool = True, shared_journal: bool = True) -> tuple:
+    flaky_calls.clear()
+    options: dict[str, Any] = {} if shared_journal else {"store": CopyingStore()}
+    sim = sd.Simulation([mixer, seq, obj], seed=seed, faults=plan, max_steps=20_000,
+                        **options)
+    if not lane:
+        sim.engine.step_lane = None
+    if not fused_command:
+        sim.engine.issue_step = None
+    current[:] = [sim]
+    handles = [sim.invoke("Mixer/program", program_ops),
+               sim.invoke("Mixer/program", program_ops[::-1])]
+    sim.run()
+    results = [h.result() if h.status == "completed" else h.status for h in sim.invocations()]
+    return (sim.trace(), [sim.journal(h) for h in handles], results, sim.engine.tasks_run,
+            sim.engine.step_run_log)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ops, max_size=8), st.lists(faults, max_size=2), st.integers(0, 2**16))
+def test_a_random_handler_runs_the_same_with_the_lane_trusting_the_fused_command(
+        program_ops, plan_faults, seed):
+    plan = sd.FaultPlan(tuple(plan_faults))
+    fast = run_program(program_ops, plan, seed)
+    assert run_program(program_ops, plan, seed, lane=False) == fast
+    assert run_program(program_ops, plan, seed, fused_command=False) == fast
+    assert run_program(program_ops, plan, seed, shared_journal=False) == fast
+    assert run_program(program_ops, plan, seed, lane=False, fused_command=False,
+                       shared_journal=False) == fast

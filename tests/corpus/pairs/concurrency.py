@@ -4,6 +4,7 @@ twice what was meant to happen once per key."""
 from __future__ import annotations
 
 import simdurable as restate
+import simdurable as sd
 
 from . import Pair
 
@@ -91,6 +92,52 @@ async def topup_add_ok(ctx: restate.Context, amount: int) -> int:
     return int(await ctx.object_call(deposit, "acct-1", amount))
 
 
+billing = sd.FakeExternal("billing")
+
+
+def bill(customer: str, month: str) -> None:
+    billing.apply("invoice", {"customer": customer, "month": month},
+                  idempotency_key=f"{customer}-{month}")
+
+
+invoice = restate.Workflow("Invoice")
+
+
+@invoice.main()
+async def issue(ctx: restate.WorkflowContext, order: dict) -> None:
+    ctx.set("month", order["month"])
+    await ctx.run_typed("bill", bill, customer=order["customer"], month=order["month"])
+
+
+# A workflow's id reused for work that must happen once per month: a
+# workflow runs once per id, so the second month's send is taken for the
+# first ("previously accepted") and that month is never invoiced. The id
+# must name what happens once: the customer and the month.
+# https://github.com/dapr/docs/pull/4237 (scheduling a workflow again with an
+# id in use is ignored)
+monthly_bug = restate.Service("Billing")
+monthly_ok = restate.Service("Billing")
+
+
+@monthly_bug.handler(name="run")
+async def monthly_run_bug(ctx: restate.Context, customer: str) -> None:
+    for month in ("2026-01", "2026-02"):
+        ctx.workflow_send(issue, customer, {"customer": customer, "month": month})
+
+
+@monthly_ok.handler(name="run")
+async def monthly_run_ok(ctx: restate.Context, customer: str) -> None:
+    for month in ("2026-01", "2026-02"):
+        ctx.workflow_send(issue, f"{customer}-{month}", {"customer": customer, "month": month})
+
+
+def every_month_billed(outcome: sd.Outcome) -> None:
+    """An invoice workflow ran for each month (whether or not the bank took it)."""
+    months = sorted(state["month"] for name, state in outcome.state.items()
+                    if name.startswith("Invoice/") and "month" in state)
+    assert months == ["2026-01", "2026-02"], f"invoice workflows ran for months {months}"
+
+
 PAIRS = [
     Pair(name="shared-handler-read-modify-write", kind="not-serializable",
          source="restatedev/sdk-typescript#344", invoke="Seats/show-1/book", input=1,
@@ -98,4 +145,7 @@ PAIRS = [
     Pair(name="read-then-write-through-two-calls", kind="not-serializable",
          source="arunaengine/aruna#47", invoke="TopUp/add", input=5,
          buggy=[topup_bug, account], correct=[topup_ok, account], extra={"concurrent": 2}),
+    Pair(name="workflow-id-reused-per-month", kind="invariant", source="dapr/docs#4237",
+         invoke="Billing/run", input="c1", buggy=[monthly_bug, invoice],
+         correct=[monthly_ok, invoice], externals=(billing,), invariant=every_month_billed),
 ]

@@ -137,8 +137,10 @@ class RestateHandler(Handler):
             if isinstance(found, r_exc.TerminalError):
                 raise TerminalError(found.message, found.status_code, found.metadata) from err
             if isinstance(found, r_exc.RetryableError):
-                raise RetryableError(found.message, found.status_code,
-                                     found.retry_after) from err
+                # With the user's traceback: a retry-loop report names the line
+                # that raised it, as it does for any other exception.
+                raise RetryableError(found.message, found.status_code, found.retry_after
+                                     ).with_traceback(found.__traceback__) from err
             raise
         finally:
             rctx.mark_replaying(False)

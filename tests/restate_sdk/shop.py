@@ -174,6 +174,11 @@ async def retry_after(ctx: restate.Context) -> str:
 
 
 @shop.handler()
+async def always_busy(ctx: restate.Context) -> str:
+    raise RetryableError("always busy", retry_after=timedelta(seconds=1))  # never recovers
+
+
+@shop.handler()
 async def wrapped_terminal(ctx: restate.Context) -> str:
     try:
         raise TerminalError("inner", 422)

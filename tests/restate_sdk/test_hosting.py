@@ -336,3 +336,16 @@ def test_a_test_catches_a_hosted_handlers_failure_with_restates_terminal_error(
     with sd.Executor([_meta], db=tmp_path / "dev.db") as ex:
         with pytest.raises(TerminalError, match="declined"):
             ex.call("Meta/_refuse", "p-4", timeout=10)
+
+
+def test_a_retryable_error_raised_on_every_attempt_names_the_users_line() -> None:
+    shop.attempts.clear()
+    ok = sd.check(services=[shop.shop], invoke="Shop/retry_after", max_examples=0,
+                  setup=shop.attempts.clear, hash_seeds=())
+    assert ok.ok, ok.render()
+    looping = sd.check(services=[shop.shop], invoke="Shop/always_busy", max_examples=0,
+                       hash_seeds=())
+    assert looping.kinds == ["retry-loop"]
+    v = looping.violations[0]
+    assert "raised RetryableError('always busy') at shop.py:" in v.message, v.message
+    assert 'raise RetryableError("always busy"' in v.details

@@ -192,10 +192,15 @@ class Report:
         if self.replayed:
             lines.append(f"  replayed one case ({self.runs} runs)")
         else:
+            # Hypothesis goes on from what it found: the examples it ran to shrink
+            # it, and the rounds looking for other kinds, count too (more than asked).
+            shrunk = any(v.found_by.startswith("Hypothesis, shrunk") for v in self.violations)
+            after = (", counting those that shrank what was found and looked on for other "
+                     "kinds" if shrunk else "")
             lines.append(
                 f"  explored: the reference run, {self.single_faults} single faults, "
-                f"{self.examples} generated examples; {self.runs} runs, counting those run "
-                f"again to check the harness's own determinism"
+                f"{self.examples} generated examples{after}; {self.runs} runs, counting "
+                f"those run again to check the harness's own determinism"
             )
         if self.concurrent:
             lines.append("  at once: " + ", ".join(self.concurrent)

@@ -442,3 +442,14 @@ def test_the_examples_counted_are_the_examples_that_ran():
     assert report.ok
     assert report.examples == 200
     assert "200 generated examples" in report.summary()
+
+
+def test_examples_beyond_those_asked_for_after_a_finding_are_said_to_be_so():
+    """After a finding Hypothesis shrinks it and looks on for other kinds, so the
+    count may pass ``max_examples``: the summary says what the count holds."""
+    found = check_shop("checkout_unsafe", single_faults=False, max_examples=30, hash_seeds=())
+    assert any(v.found_by.startswith("Hypothesis, shrunk") for v in found.violations)
+    assert (f"{found.examples} generated examples, counting those that shrank what was "
+            f"found and looked on for other kinds;") in found.summary()
+    quiet = check_shop("checkout", max_examples=30)
+    assert "30 generated examples; " in quiet.summary()

@@ -129,6 +129,12 @@ class Context:
     def __init__(self, attempt: Attempt, spec: HandlerSpec) -> None:
         self._attempt = attempt
         self._spec = spec
+        issue = attempt.engine.issue_step
+        if issue is not None:
+            # ``ctx.run_typed`` is the fused step command bound to this attempt
+            # (``_fast.step_command``): a call and a frame less a step. (Bound
+            # to the attempt, not to the context: no reference cycle.)
+            self.__dict__["run_typed"] = types.MethodType(issue, attempt)
 
     def __repr__(self) -> str:
         return f"<simdurable context of {self._attempt.handler} ({self._attempt.rec.id})>"
@@ -209,15 +215,8 @@ class Context:
         **kwargs: Any,
     ) -> DurableFuture[Any]:
         """Run ``action(*args, **kwargs)`` as a step: its result is stored once."""
-        attempt = self._attempt
-        # The common case in one call (``_fast.step_command``): no options, no
-        # strict mode (no ``issue_step`` then); it says None, having done
-        # nothing, for anything else it does not take (bad input, a misuse).
-        issue = attempt.engine.issue_step
-        if issue is not None and options is None:
-            future: DurableFuture[Any] | None = issue(attempt, name, action, args, kwargs)
-            if future is not None:
-                return future
+        # (A context made while the engine has a fused step command has that
+        # command, bound to its attempt, as its ``run_typed``: see ``__init__``.)
         return self._run_typed(name, action, options, args, kwargs)
 
     def _run_typed(self, name: str, action: Callable[..., Any], options: RunOptions[Any] | None,
@@ -761,6 +760,16 @@ _SERDES_MAX: Final = 4096
 _NO_HINT = object()
 
 
+def _general_run_typed(attempt: Attempt, name: str, action: Callable[..., Any],
+                       options: RunOptions[Any] | None, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> DurableFuture[Any]:
+    """``run_typed``'s general way, for the fused step command (which has the
+    attempt, not its context) to hand what it does not take to."""
+    ctx = InvocationContext.__new__(InvocationContext)
+    ctx._attempt = attempt
+    return ctx._run_typed(name, action, options, args, kwargs)
+
+
 def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> Serde[Any]:
     from .lossy import LossCheck
 
@@ -854,4 +863,4 @@ def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str
 
 # A plain step's future and serde, for the runtime's fused ``run_typed`` (``_fast.step_command``).
 plain_steps(StepFuture, DurableFuture, ReplayedStepFuture, ReplayedPlainStepFuture, _step_serde,
-            _SERDES, _NO_HINT)
+            _SERDES, _NO_HINT, _general_run_typed)

@@ -519,8 +519,8 @@ def replay_counting_futures(sim: sd.Simulation, h: Any, services: list[Any], see
     made: list[type] = []
     issue = again.engine.issue_step
 
-    def counted(attempt: Any, *args: Any) -> Any:
-        future = issue(attempt, *args)
+    def counted(attempt: Any, *args: Any, **kwargs: Any) -> Any:
+        future = issue(attempt, *args, **kwargs)
         made.append(type(future))
         return future
 

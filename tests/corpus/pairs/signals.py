@@ -230,6 +230,61 @@ def credited_once(outcome: sd.Outcome) -> None:
 
 EVENT = {"id": "evt_1", "flow": "f1", "amount": 10}
 
+gifts = sd.FakeExternal("gifts")
+
+
+def grant(card: str, amount: int, key: str) -> None:
+    gifts.apply("grant", {"card": card, "amount": amount}, idempotency_key=key)
+
+
+# The same with an awakeable: the provider calls back twice, each callback
+# grants the gift card's value and resolves the awakeable. Resolving it
+# again is ignored, the grant is not. Dedupe on the provider's event id.
+# https://github.com/restatedev/sdk-typescript/issues/123 (an awakeable
+# handed to an external system that calls back)
+giftflow = restate.Workflow("GiftFlow")
+
+
+@giftflow.main(name="run")
+async def gift_run(ctx: restate.WorkflowContext, amount: int) -> str:
+    callback, paid = ctx.awakeable()
+    ctx.set("callback", callback)  # stored before anyone is told about it
+    return f"paid by {await paid}"
+
+
+@giftflow.handler(name="callback")
+async def gift_callback(ctx: restate.WorkflowSharedContext) -> str:
+    return str(await ctx.get("callback"))
+
+
+gift_bug = restate.Service("GiftHook")
+gift_ok = restate.Service("GiftHook")
+
+
+@gift_bug.handler(name="paid")
+async def gift_paid_bug(ctx: restate.Context, event: dict) -> None:
+    callback = await ctx.workflow_call(gift_callback, event["flow"])
+    await ctx.run_typed("grant", grant, card=event["flow"], amount=event["amount"],
+                        key=str(ctx.uuid()))
+    ctx.resolve_awakeable(callback, event["id"])
+
+
+@gift_ok.handler(name="paid")
+async def gift_paid_ok(ctx: restate.Context, event: dict) -> None:
+    callback = await ctx.workflow_call(gift_callback, event["flow"])
+    await ctx.run_typed("grant", grant, card=event["flow"], amount=event["amount"],
+                        key=event["id"])
+    ctx.resolve_awakeable(callback, event["id"])
+
+
+def granted_once(outcome: sd.Outcome) -> None:
+    """One payment, one grant."""
+    grants = [e for e in outcome.effects["gifts"] if e.op == "grant"]
+    assert len(grants) <= 1, f"the gift card was granted {len(grants)} times"
+
+
+GIFT = {"id": "evt_9", "flow": "g1", "amount": 25}
+
 PAIRS += [
     Pair(name="decision-told-before-promise-completed", kind="invariant",
          source="temporalio/sdk-php#136", invoke="Approval/r1/run", input="ada@example.com",
@@ -242,4 +297,11 @@ PAIRS += [
          correct=[topups, topup_ok], externals=(wallet,), invariant=credited_once,
          extra={"world": [world.call("PspWebhook/event", EVENT),
                           world.call("PspWebhook/event", EVENT)]}),
+    Pair(name="awakeable-callback-twice", kind="invariant",
+         source="restatedev/sdk-typescript#123", invoke="GiftFlow/g1/run", input=25,
+         buggy=[giftflow, gift_bug], correct=[giftflow, gift_ok], externals=(gifts,),
+         invariant=granted_once,
+         # The provider calls back only once it was told the id: never early.
+         extra={"world": [world.call("GiftHook/paid", GIFT, when="waiting"),
+                          world.call("GiftHook/paid", GIFT, when="waiting")]}),
 ]

@@ -47,7 +47,7 @@ from ..runtime._faults import (
     FaultPlan,
     FaultPoint,
 )
-from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN, SLEEP, Value
+from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN, SLEEP, Failure, Value
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._scheduler import Chooser
 from ..runtime._store import COMPLETED
@@ -200,11 +200,31 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
 
 
 def _cancelled_in(sim: Simulation) -> Callable[[str], bool]:
-    """Whether an invocation of ``sim`` was cancelled (for the explorers)."""
-    record = sim.engine.record
+    """Whether an invocation of ``sim`` was cancelled, or was handed a terminal
+    failure (a rejected promise or awakeable, a call that failed), for the
+    explorers: the steps it runs after that are its compensation, which failing
+    for good too is a fault to ask for, not a default."""
+    engine = sim.engine
+    record, running = engine.record, engine.running
+    scanned: dict[str, int] = {}  # entries read of each journal; -1 once a failure is seen
 
     def cancelled(invocation: str) -> bool:
-        return record(invocation).cancelled
+        if record(invocation).cancelled:
+            return True
+        seen = scanned.get(invocation, 0)
+        if seen < 0:
+            return True
+        attempt = running.get(invocation)
+        if attempt is None:
+            return False
+        journal = attempt.journal
+        for i in range(min(seen, len(journal)), len(journal)):
+            e = journal[i]
+            if e.kind == COMPLETION and isinstance(e.result, Failure):
+                scanned[invocation] = -1
+                return True
+        scanned[invocation] = len(journal)
+        return False
 
     return cancelled
 

@@ -205,3 +205,53 @@ def test_the_cli_takes_the_world_and_its_replay_line_keeps_it(capsys):
     line = next(x.strip() for x in out.splitlines()
                 if x.strip().startswith("simdurable check tests.check.test_world:run"))
     assert "--world '{\"resolve_promise\"" in line
+
+
+accounts = sd.FakeExternal("accounts")
+onboarding = sd.Workflow("Onboarding")
+
+
+def _open(user: str) -> str:
+    return accounts.apply("open", {"user": user}, idempotency_key="open-" + user)["id"]
+
+
+def _close(user: str) -> None:
+    accounts.apply("close", {"user": user}, idempotency_key="close-" + user)
+
+
+@onboarding.main()
+async def onboard(ctx: sd.WorkflowContext, user: str) -> str:
+    acct = await ctx.run_typed("open", _open, user=user)
+    try:
+        await ctx.promise("verdict").value()
+    except sd.TerminalError:
+        await ctx.run_typed("close", _close, user=user)  # the compensation
+        raise
+    return acct
+
+
+@onboarding.main()
+async def onboard_leaky(ctx: sd.WorkflowContext, user: str) -> str:
+    acct = await ctx.run_typed("open", _open, user=user)
+    await ctx.promise("verdict").value()  # a rejection leaves the account open
+    return acct
+
+
+def _closed_when_rejected(outcome: sd.Outcome) -> None:
+    ops = [e.op for e in outcome.effects.get("accounts", [])]
+    if outcome.error is not None:
+        assert ops.count("close") == ops.count("open"), ops
+
+
+@pytest.mark.parametrize(("run", "ok"), [("onboard", True), ("onboard_leaky", False)])
+def test_a_compensation_after_a_rejected_promise_is_not_failed_for_good_by_default(
+        run: str, ok: bool):
+    # The rejection is the run's failure; the step it runs next is its
+    # compensation, which a terminal failure of its own would defeat in any app.
+    report = sd.check(services=[onboarding], invoke=f"Onboarding/ada/{run}", input="ada",
+                      externals=[accounts], invariant=_closed_when_rejected,
+                      world=[world.reject_promise("verdict", "id expired", 403)],
+                      max_examples=20, hash_seeds=())
+    assert report.ok is ok, report.render()
+    if not ok:
+        assert report.kinds == ["invariant"]

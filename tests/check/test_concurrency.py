@@ -252,3 +252,29 @@ def test_a_queue_emptied_again_is_no_lost_update_and_one_left_behind_is():
                     concurrent=2, max_examples=10, hash_seeds=())
     assert racy.kinds == ["not-serializable"], racy
     assert '{"Semaphore/k": {"held": true, "waiting": ["awk_' in racy.violations[0].message
+
+
+journal_obj = sd.VirtualObject("Journal")
+publisher = sd.Service("Publisher")
+
+
+@journal_obj.handler()
+async def append(ctx: sd.ObjectContext, line: str) -> None:
+    ctx.set("lines", (await ctx.get("lines") or []) + [line])
+
+
+@publisher.handler()
+async def publish_two(ctx: sd.Context, key: str) -> None:
+    ctx.object_send(append, key, "opened")
+    ctx.object_send(append, key, "closed")
+
+
+def test_two_producers_messages_interleaving_are_said_to_lose_nothing():
+    report = sd.check(services=[journal_obj, publisher], invoke="Publisher/publish_two",
+                      input="k", concurrent=2, max_examples=10, hash_seeds=())
+    assert report.kinds == ["not-serializable"]
+    message = report.violations[0].message
+    assert message.endswith("nothing is lost, the same items are in another order, as when "
+                            "the invocations' messages to a key interleave (a key's messages "
+                            "from two senders keep no order between them): a bug only if "
+                            "that order matters"), message

@@ -182,7 +182,7 @@ def check(
                     single = lanes.single_faults() if single_faults else 0
                     ex.world_moments()
                     examples = lanes.examples(max_examples) if max_examples > 0 else 0
-        ex.keep(ex.sometimes_violations(), f"all {ex.runs} runs")
+        ex.keep(ex.sometimes_violations(), f"all {ex.runs_made()} runs")
         note = None
         from ._process import hash_seed_violation
 

@@ -323,6 +323,13 @@ class Exploration:
         self._baselines: dict[tuple[str, ...], RunFacts] = {}
         # Fault-free runs with the world's callers reordered, by (order, moments).
         self._reordered: dict[tuple[tuple[int, ...], tuple[str, ...]], RunFacts] = {}
+        # Which of those runs the runs so far needed (a part's, with ``jobs=N``):
+        # counted once each in the report whichever process filled its cache.
+        self.needed: set[tuple[Any, ...]] = set()
+        # The world's moments of the fault-free run under way in ``world_moments``:
+        # it is the baseline for those moments.
+        self._moments_run: tuple[str, ...] | None = None
+        self._moment_cases: set[tuple[str, ...]] = set()
         self.explored_events = [i for i, ev in enumerate(t.world) if ev.explored]
         self.moment_runs = 0
         # The commands of the reference run, once its twin was compared (``twin_needed``).
@@ -481,7 +488,7 @@ class Exploration:
                 t = replace(self.t, world=[self.t.world[i] for i in place])
                 self._reordered[key] = execute(t, self.seed, chooser=RecordingChooser(self.seed),
                                                moments=moments)
-                self.runs += 1
+            self.needed.add(("reordered", key))
             if self._same_ending(self._reordered[key], facts):
                 return True
         return False
@@ -496,15 +503,23 @@ class Exploration:
         (the world's timing may change the ending; only faults must not)."""
         if not facts.moments or facts.moments == self.ref_moments:
             return self.ref
+        if facts.moments == self._moments_run and not facts.fired:
+            self._baselines.setdefault(facts.moments, facts)  # it is that run
+            return facts
         if facts.moments not in self._baselines:
-            if not facts.fired and facts.seed == self.seed:
-                self._baselines[facts.moments] = facts  # it is that run
-            else:
-                self._baselines[facts.moments] = execute(
-                    self.t, self.seed, chooser=RecordingChooser(self.seed),
-                    moments=facts.moments)
-                self.runs += 1
+            self._baselines[facts.moments] = execute(
+                self.t, self.seed, chooser=RecordingChooser(self.seed), moments=facts.moments)
+        self.needed.add(("moments", facts.moments))
         return self._baselines[facts.moments]
+
+    def runs_made(self) -> int:
+        """The runs of the check: those counted, and each fault-free baseline
+        the runs needed once (``world_moments``'s own runs are counted already),
+        whichever process ran it first, so that the count is the same for any
+        ``jobs``."""
+        extra = {key for key in self.needed
+                 if key[0] != "moments" or key[1] not in self._moment_cases}
+        return self.runs + len(extra)
 
     def judge(self, facts: RunFacts) -> list[Violation]:
         ref = self.baseline(facts)
@@ -715,12 +730,17 @@ class Exploration:
         self.phase = "the world's moments"
         cases = self.moment_cases()
         self.moment_runs = len(cases)
+        self._moment_cases = set(cases)
         found_by = (f"the world's moments ({len(cases)} fault-free runs, each world event "
                     f"early and late)")
         for moments in cases:
-            _, violations = self.run(self.seed, chooser=RecordingChooser(self.seed),
-                                     again=lambda: (RecordingChooser(self.seed), None),
-                                     moments=moments)
+            self._moments_run = moments
+            try:
+                _, violations = self.run(self.seed, chooser=RecordingChooser(self.seed),
+                                         again=lambda: (RecordingChooser(self.seed), None),
+                                         moments=moments)
+            finally:
+                self._moments_run = None
             self.keep(violations, found_by)
         return len(cases)
 
@@ -767,13 +787,14 @@ class Exploration:
         self.sometimes = {}
         self.notes = set()
         self.found = {}
+        self.needed = set()
 
     def tally(self) -> dict[str, Any]:
         """What a part of a phase counted and found (after ``reset_tally``)."""
         return {"runs": self.runs, "fired": dict(self.fired), "reached": self.reached,
                 "paths": self.paths, "exercised": self.exercised, "step_runs": self.step_runs,
                 "closure_runs": self.closure_runs, "reruns": self.reruns,
-                "sometimes": self.sometimes, "notes": self.notes,
+                "sometimes": self.sometimes, "notes": self.notes, "needed": self.needed,
                 "found": list(self.found.values())}
 
     def merge(self, tally: dict[str, Any]) -> None:
@@ -793,6 +814,7 @@ class Exploration:
             seen.reached += s.reached
             seen.true += s.true
         self.notes |= tally["notes"]
+        self.needed |= tally["needed"]
         for v in tally["found"]:
             if v.kind not in self.found:
                 self.found[v.kind] = v
@@ -951,7 +973,7 @@ class Exploration:
                 out.append(Violation(
                     kind="invariant",
                     message=f"sometimes({s.message!r}) was never true: reached {s.reached} "
-                            f"times in {self.runs} runs, false every time",
+                            f"times in {self.runs_made()} runs, false every time",
                     source=s.source, handler=self.t.invoke, seed=self.seed,
                     hint="no single run shows this; run the same check again (same seed) to "
                          "see it, and make a run reach the condition to fix it",
@@ -973,7 +995,7 @@ class Exploration:
             concurrent=[f"{target}({_short_json(value)})" for target, value in
                         [(self.t.invoke, self.t.input)] + self.t.others]
             if self.t.others else [],
-            runs=self.runs, examples=examples, single_faults=single,
+            runs=self.runs_made(), examples=examples, single_faults=single,
             fault_points=len(self.points),
             fault_points_exercised=len(self.points & self.exercised),
             faults_fired=dict(self.fired), step_runs=dict(sorted(self.step_runs.items())),

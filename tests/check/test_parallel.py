@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import simdurable as sd
-from examples import shop
+from examples import shop, signup
 from simdurable._check import _parallel, _workers
 from simdurable._check._explore import Exploration, example_blocks
 from simdurable._cli import main
@@ -94,6 +94,22 @@ def test_a_failure_shrunk_by_hypothesis_is_the_same_in_one_and_more_processes(
     assert "Hypothesis, shrunk" in v.found_by and len(v.fault_plan) == 1
     assert one.render() == two.render()
     assert one.to_json() == two.to_json()
+
+
+def test_a_check_with_the_world_counts_its_runs_alike_in_one_and_more_processes():
+    """Runs at the world's other moments are judged by the fault-free run at
+    those moments, made once and kept: a worker that makes it again does not
+    count it again (it did, two runs more for each worker)."""
+    kw: dict[str, Any] = {"services": signup.services, "invoke": "Signup/ada/run",
+                          "input": "ada@example.com", "externals": signup.externals,
+                          "max_examples": 50,
+                          "world": [sd.world.resolve_promise("email-link", "s3cret")]}
+    one = sd.check(jobs=1, **kw)
+    assert one.ok and one.moment_runs == 2
+    for jobs in (2, 3):
+        more = sd.check(jobs=jobs, **kw)
+        assert more.render() == one.render()
+        assert more.to_json() == one.to_json()
 
 
 def test_single_faults_found_in_workers_are_the_first_of_their_kind():

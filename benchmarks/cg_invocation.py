@@ -1,0 +1,128 @@
+"""Instructions an invocation costs, by phase, counted by callgrind (independent of load).
+
+    .venv/bin/python -m benchmarks.cg_invocation TREE [build submit run read five crowd] [--n 100]
+
+For each mode, runs valgrind's callgrind twice over ``--one``: a Python that
+imports simdurable from TREE (a ``git archive`` checkout), warms up with three
+of the same, then does N more; prints (count at N - count at 0) / N, with
+PYTHONHASHSEED=0 so that both counts hash alike. The modes, each a new
+``Simulation`` over one service:
+
+* ``build``: ``Simulation([svc], seed=1)`` alone (``Steps0``);
+* ``submit``: build and ``invoke`` a 0-step handler, less ``build``;
+* ``run``: build, invoke and ``run()``, less build and invoke;
+* ``read``: the whole 0-step invocation with ``h.result()``, less the run;
+* ``zero``: that whole 0-step invocation; ``five``: the same of ``Steps5/run``
+  (tree_ab's ``five_us``); ``steps``: ``five`` less ``zero``;
+* ``crowd``: one ``Simulation`` running N concurrent ``Steps5/run`` (after one
+  of 50 to warm up), per invocation.
+
+Plain Python's step (``bench_sim.plain_handler``) is about 3,600 instructions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+# What each printed mode is: the count of a script mode, less another's.
+DERIVED: dict[str, tuple[str, str | None]] = {
+    "build": ("build", None),
+    "submit": ("submit", "build"),
+    "run": ("run", "submit"),
+    "read": ("zero", "run"),
+    "zero": ("zero", None),
+    "five": ("five", None),
+    "steps": ("five", "zero"),
+    "crowd": ("crowd", None),
+}
+
+
+def one(tree: str, mode: str, n: int) -> None:
+    """The measured script (run under valgrind)."""
+    sys.path.insert(0, tree)
+    import simdurable as sd
+    from benchmarks.bench_sim import steps_service
+
+    assert sd.__file__ is not None and sd.__file__.startswith(tree), sd.__file__
+    s0, s5 = steps_service(0), steps_service(5)
+
+    def build() -> Any:
+        return sd.Simulation([s0], seed=1)
+
+    def submit() -> Any:
+        sim = sd.Simulation([s0], seed=1)
+        return sim, sim.invoke("Steps0/run", 0)
+
+    def run() -> Any:
+        sim, h = submit()
+        sim.run()
+        return h
+
+    def zero() -> Any:
+        return run().result()
+
+    def five() -> Any:
+        sim = sd.Simulation([s5], seed=1)
+        h = sim.invoke("Steps5/run", 0)
+        sim.run()
+        return h.result()
+
+    def crowd(k: int) -> None:
+        sim = sd.Simulation([s5], seed=1, wall_budget=None)
+        for i in range(k):
+            sim.invoke("Steps5/run", i)
+        sim.run()
+
+    if mode == "crowd":
+        crowd(50)
+        crowd(n)
+        return
+    fn: Callable[[], Any] = {"build": build, "submit": submit, "run": run, "zero": zero,
+                             "five": five}[mode]
+    for _ in range(3 + n):
+        fn()
+
+
+def count(tree: str, mode: str, n: int) -> int:
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+         "-m", "benchmarks.cg_invocation", "--one", tree, mode, str(n)],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    assert found, out.stderr[-2000:]
+    return int(found.group(1))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--one"]:
+        one(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("tree")
+    parser.add_argument("modes", nargs="*", default=["build", "submit", "run", "read", "steps"])
+    parser.add_argument("--n", type=int, default=100)
+    args = parser.parse_args()
+    per: dict[str, float] = {}
+
+    def each(mode: str) -> float:
+        if mode not in per:
+            n = 1000 if mode == "crowd" and args.n == 100 else args.n
+            per[mode] = (count(args.tree, mode, n) - count(args.tree, mode, 0)) / n
+        return per[mode]
+
+    for mode in args.modes:
+        whole, less = DERIVED[mode]
+        figure = each(whole) - (each(less) if less is not None else 0.0)
+        print(f"{args.tree} {mode}: {figure:,.0f} instructions each")
+
+
+if __name__ == "__main__":
+    main()

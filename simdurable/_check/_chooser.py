@@ -53,7 +53,7 @@ DELAYS_MS = (10, 1_000, 60_000)
 _RES = 256
 
 
-def _never_cancelled(invocation: str) -> bool:
+def never_cancelled(invocation: str) -> bool:
     return False
 
 
@@ -332,7 +332,7 @@ class DataExplorer:
     # Whether an invocation was cancelled (``execute`` asks the run's engine):
     # the steps it runs after that are its compensation, failed for good
     # already, so no terminal failure is injected into them by default.
-    cancelled: Callable[[str], bool] = _never_cancelled
+    cancelled: Callable[[str], bool] = never_cancelled
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         # Unwatched by strict mode, as every draw (see ``DataChooser.choose``).
@@ -496,7 +496,7 @@ class RecordingExplorer:
     # index, attempt): its compensation, where the single faults inject no
     # failure for good (see ``DataExplorer.cancelled``).
     after_cancel: set[tuple[str, int, int]] = field(default_factory=set)
-    cancelled: Callable[[str], bool] = _never_cancelled
+    cancelled: Callable[[str], bool] = never_cancelled
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         self.points.append(point)

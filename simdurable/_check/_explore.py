@@ -67,6 +67,7 @@ from ._chooser import (
     delays_for,
     fast_draw,
     make_fault,
+    never_cancelled,
 )
 from ._explain import delays_like_runs
 from ._names import imports_for, modules_of, name_of, python_names
@@ -191,6 +192,10 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
         # during another one.
         if sim is not None:
             sim.close()
+        if isinstance(explorer, (DataExplorer, RecordingExplorer)):
+            # (its question reads this run's engine, which holds the explorer:
+            # a cycle that would keep every run's simulation until a collection)
+            explorer.cancelled = never_cancelled
         random.setstate(saved_random)
         if t.coverage is not None:
             t.coverage.stop()

@@ -226,3 +226,30 @@ def test_a_check_collects_garbage_less_often_while_it_explores() -> None:
             assert gc.get_threshold() == (start, *before[1:])
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_run_explored_leaves_no_cycle_behind() -> None:
+    """An explorer asks the run's engine whether an invocation was cancelled,
+    and the engine holds the explorer: once the run is over the question is
+    dropped, so that a run's simulation is freed as soon as its facts are, not
+    at the next collection (a check of 200 examples ran 15 % slower so)."""
+    import gc
+    import weakref
+
+    t = _explore.make_target(shop.services, "Shop/checkout", ORDER, shop.externals, None, None,
+                             False, None, None, 10_000)
+    every_kind = _chooser.Swarm(frozenset(_chooser.KINDS_AT["step"]), 0.3, 6)
+    explorers = [_chooser.RecordingExplorer(),
+                 _chooser.DataExplorer(lambda n: n - 1, every_kind)]
+    _explore.execute(t, 0)  # imports and caches warmed up
+    gc.collect()
+    gc.disable()
+    try:
+        for explorer in explorers:
+            facts = _explore.execute(t, 0, chooser=_chooser.RecordingChooser(0), explorer=explorer)
+            assert facts.fired or explorer is explorers[0]
+            sim = weakref.ref(facts.sim)
+            del facts
+            assert sim() is None, type(explorer).__name__
+    finally:
+        gc.enable()

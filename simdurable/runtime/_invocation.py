@@ -247,6 +247,18 @@ class StepRandom(random.Random):
         return super().getrandbits(k)
 
 
+class _Ended:
+    """What ``ctx.random()`` guards with once its attempt ended."""
+
+    __slots__ = ()
+
+    def guard(self, method: str) -> None:
+        raise Abort()
+
+
+_ENDED: Final[Any] = _Ended()
+
+
 class _NothingSet(set[int]):
     """A set that stays empty: what an attempt waited on, outside strict mode."""
 
@@ -386,6 +398,11 @@ class Attempt:
         """The attempt ended (crash, suspension, mismatch, or its handler finished)."""
         self.state = DEAD
         self.alive = False
+        if self._rng is not None:
+            # ``ctx.random()`` kept past its attempt raises ``Abort``, as any use
+            # of the context then; and it no longer holds the attempt, which
+            # holds it: no cycle keeps the engine until a collection.
+            self._rng._attempt = _ENDED
 
     # -- guards --------------------------------------------------------------
     def guard(self, method: str) -> None:

@@ -231,7 +231,7 @@ def test_a_check_collects_garbage_less_often_while_it_explores() -> None:
 def test_a_run_explored_leaves_no_cycle_behind() -> None:
     """An explorer asks the run's engine whether an invocation was cancelled,
     and the engine holds the explorer: once the run is over the question is
-    dropped, so that a run's simulation is freed as soon as its facts are, not
+    dropped, so that a run's engine is freed as soon as its facts are, not
     at the next collection (a check of 200 examples ran 15 % slower so)."""
     import gc
     import weakref
@@ -248,8 +248,8 @@ def test_a_run_explored_leaves_no_cycle_behind() -> None:
         for explorer in explorers:
             facts = _explore.execute(t, 0, chooser=_chooser.RecordingChooser(0), explorer=explorer)
             assert facts.fired or explorer is explorers[0]
-            sim = weakref.ref(facts.sim)
+            engine = weakref.ref(facts.sim.engine)
             del facts
-            assert sim() is None, type(explorer).__name__
+            assert engine() is None, type(explorer).__name__
     finally:
         gc.enable()

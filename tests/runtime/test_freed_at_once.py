@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 import simdurable as sd
+from simdurable.runtime._invocation import Abort
 
 svc = sd.Service("Freed")
 
@@ -70,6 +71,50 @@ def test_a_run_with_a_fault_leaves_no_garbage_cycle(faults: str) -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+lucky = sd.Service("Lucky")
+
+
+@lucky.handler()
+async def draw(ctx: sd.Context) -> int:
+    rng = ctx.random()
+    n = await ctx.run_typed("pick", lambda x: x, x=rng.randrange(100))
+    return n + rng.randrange(100)
+
+
+def test_a_run_that_drew_from_ctx_random_leaves_no_garbage_cycle() -> None:
+    # ``ctx.random()`` guards each draw with its attempt, which holds it.
+    sd.Simulation([lucky], seed=1).run()
+    gc.collect()
+    gc.disable()
+    try:
+        for faults in (None, "crash(step=pick, phase=effect-done)"):
+            sim = sd.Simulation([lucky], seed=1, faults=faults)
+            h = sim.invoke("Lucky/draw")
+            sim.run()
+            assert 0 <= h.result() < 200
+            engine = weakref.ref(sim.engine)
+            del sim, h
+            assert engine() is None
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_ctx_random_kept_past_its_attempt_stops_the_code_that_kept_it() -> None:
+    kept = []
+    svc = sd.Service("Keeper")
+
+    @svc.handler()
+    async def keep(ctx: sd.Context) -> None:
+        kept.append(ctx.random())
+
+    sim = sd.Simulation([svc], seed=1)
+    sim.invoke("Keeper/keep")
+    sim.run()
+    with pytest.raises(Abort):
+        kept[0].random()
 
 
 class Payload:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 import os
 import platform
+import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -140,3 +142,18 @@ def machine() -> dict[str, Any]:
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def callgrind_count(module: str, *args: str) -> int:
+    """Instructions callgrind counts in ``python -m <module> --one <args>``,
+    with ``PYTHONHASHSEED=0`` so that two counts hash alike (``cg_steps``,
+    ``cg_invocation``)."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+         "-m", module, "--one", *args],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    assert found, out.stderr[-2000:]
+    return int(found.group(1))

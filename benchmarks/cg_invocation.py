@@ -23,12 +23,11 @@ Plain Python's step (``bench_sim.plain_handler``) is about 3,600 instructions.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from benchmarks._util import callgrind_count
 
 # What each printed mode is: the count of a script mode, less another's.
 DERIVED: dict[str, tuple[str, str | None]] = {
@@ -90,15 +89,7 @@ def one(tree: str, mode: str, n: int) -> None:
 
 
 def count(tree: str, mode: str, n: int) -> int:
-    out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-         "-m", "benchmarks.cg_invocation", "--one", tree, mode, str(n)],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    found = re.search(r"Collected : (\d+)", out.stderr)
-    assert found, out.stderr[-2000:]
-    return int(found.group(1))
+    return callgrind_count("benchmarks.cg_invocation", tree, mode, str(n))
 
 
 def main() -> None:

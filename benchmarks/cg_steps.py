@@ -14,10 +14,9 @@ about 3,600 instructions.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
 import sys
+
+from benchmarks._util import callgrind_count
 
 
 def one(tree: str, mode: str, n: int, made: int) -> None:
@@ -47,15 +46,7 @@ def one(tree: str, mode: str, n: int, made: int) -> None:
 
 
 def count(tree: str, mode: str, n: int, made: int) -> int:
-    out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-         "-m", "benchmarks.cg_steps", "--one", tree, mode, str(n), str(made)],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    found = re.search(r"Collected : (\d+)", out.stderr)
-    assert found, out.stderr[-2000:]
-    return int(found.group(1))
+    return callgrind_count("benchmarks.cg_steps", tree, mode, str(n), str(made))
 
 
 def main() -> None:

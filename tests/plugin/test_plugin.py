@@ -708,17 +708,23 @@ services = [order]
 '''
 
 
-@pytest.mark.parametrize(("key", "outcome"), [("None", "failed"), ("str(ctx.uuid())", "passed")])
-def test_a_yes_or_no_driver_is_tried_with_both_answers(
-        pytester: pytest.Pytester, key: str, outcome: str) -> None:
-    # The input built from the hint of ``approve(ok: bool)`` is False: the run is
-    # rejected and never charges. Only the "yes" answer reaches the unsafe charge.
-    pytester.makepyfile(ordermod=APPROVAL.replace("{key}", key))
+def run_approval(pytester: pytest.Pytester, source: str, outcome: str) -> pytest.RunResult:
+    """``pytest --simdurable`` over the approval workflow ``source``, which ends ``outcome``."""
+    pytester.makepyfile(ordermod=source)
     pytester.makefile(".toml", pyproject=PYPROJECT.format(
         extra='services = ["ordermod:services"]\nexternals = ["ordermod:bank"]\n'
               'max_examples = 5\n[tool.simdurable.inputs]\n"Order/run" = [10]'))
     result = pytester.runpytest("--simdurable")
     result.assert_outcomes(**{outcome: 1})
+    return result
+
+
+@pytest.mark.parametrize(("key", "outcome"), [("None", "failed"), ("str(ctx.uuid())", "passed")])
+def test_a_yes_or_no_driver_is_tried_with_both_answers(
+        pytester: pytest.Pytester, key: str, outcome: str) -> None:
+    # The input built from the hint of ``approve(ok: bool)`` is False: the run is
+    # rejected and never charges. Only the "yes" answer reaches the unsafe charge.
+    result = run_approval(pytester, APPROVAL.replace("{key}", key), outcome)
     if outcome == "passed":
         result.stdout.fnmatch_lines([
             "  world inferred: call Order/key-1/approve(False) once the run waits (*); "
@@ -746,12 +752,7 @@ def test_a_run_whose_timeout_beats_its_promise_is_driven_by_its_driver_too(
         pytester: pytest.Pytester, key: str, outcome: str) -> None:
     # Alone the run ends "expired" when its hour is up: without a driver the
     # charge behind the approval was never checked, and the unsafe one passed.
-    pytester.makepyfile(ordermod=APPROVAL_WITH_TIMEOUT.replace("{key}", key))
-    pytester.makefile(".toml", pyproject=PYPROJECT.format(
-        extra='services = ["ordermod:services"]\nexternals = ["ordermod:bank"]\n'
-              'max_examples = 5\n[tool.simdurable.inputs]\n"Order/run" = [10]'))
-    result = pytester.runpytest("--simdurable")
-    result.assert_outcomes(**{outcome: 1})
+    result = run_approval(pytester, APPROVAL_WITH_TIMEOUT.replace("{key}", key), outcome)
     if outcome == "passed":
         result.stdout.fnmatch_lines([
             "  world inferred: call Order/key-1/approve(False) once the run waits (it completes "

@@ -53,7 +53,7 @@ DELAYS_MS = (10, 1_000, 60_000)
 _RES = 256
 
 
-def never_cancelled(invocation: str) -> bool:
+def never_compensating(invocation: str) -> bool:
     return False
 
 
@@ -329,10 +329,11 @@ class DataExplorer:
     # Each command's decision, by (invocation, index, attempt): the phase and
     # kind of the fault still to fire at one of its points, or None.
     planned: dict[tuple[str, int, int], tuple[str, str] | None] = field(default_factory=dict)
-    # Whether an invocation was cancelled (``execute`` asks the run's engine):
-    # the steps it runs after that are its compensation, failed for good
-    # already, so no terminal failure is injected into them by default.
-    cancelled: Callable[[str], bool] = never_cancelled
+    # Whether an invocation is compensating: it was cancelled, or handed a
+    # terminal failure (``execute`` asks the run's engine). The steps it runs
+    # after that are its compensation, failed for good already, so no terminal
+    # failure is injected into them by default.
+    compensating: Callable[[str], bool] = never_compensating
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         # Unwatched by strict mode, as every draw (see ``DataChooser.choose``).
@@ -369,7 +370,7 @@ class DataExplorer:
         """The swarm's kinds that may fire at ``phase`` of ``point``'s command."""
         kinds = [k for k in KINDS_AT.get(phase, ()) if k in self.swarm.kinds]
         if TERMINAL in kinds and ((point.invocation, point.index) in self.ran
-                                  or self.terminal or self.cancelled(point.invocation)):
+                                  or self.terminal or self.compensating(point.invocation)):
             # A step fails for good before its effect, not after an earlier
             # attempt applied it (that only a lost response can do); and once
             # per run: the steps after a failure (or after a cancellation of
@@ -492,16 +493,16 @@ class RecordingExplorer:
 
     points: list[FaultPoint] = field(default_factory=list)
     bounds: dict[tuple[str, int], int] = field(default_factory=dict)
-    # The points passed once their invocation was cancelled, by (invocation,
-    # index, attempt): its compensation, where the single faults inject no
-    # failure for good (see ``DataExplorer.cancelled``).
-    after_cancel: set[tuple[str, int, int]] = field(default_factory=set)
-    cancelled: Callable[[str], bool] = never_cancelled
+    # The points passed once their invocation was compensating, by
+    # (invocation, index, attempt): its compensation, where the single faults inject no
+    # failure for good (see ``DataExplorer.compensating``).
+    compensating_points: set[tuple[str, int, int]] = field(default_factory=set)
+    compensating: Callable[[str], bool] = never_compensating
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         self.points.append(point)
-        if self.cancelled(point.invocation):
-            self.after_cancel.add((point.invocation, point.index, point.attempt))
+        if self.compensating(point.invocation):
+            self.compensating_points.add((point.invocation, point.index, point.attempt))
         if point.phase == LOSE_RESPONSE:
             step = current_step.get()  # the step whose closure makes the call
             attempt = None if step is None else step.engine.running.get(step.invocation)

@@ -67,7 +67,7 @@ from ._chooser import (
     delays_for,
     fast_draw,
     make_fault,
-    never_cancelled,
+    never_compensating,
 )
 from ._explain import delays_like_runs
 from ._names import imports_for, modules_of, name_of, python_names
@@ -174,7 +174,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
         if explorer is not None:
             sim.injector.explore = explorer
             if isinstance(explorer, (DataExplorer, RecordingExplorer)):
-                explorer.cancelled = _cancelled_in(sim)
+                explorer.compensating = _compensating_in(sim)
         driver = WorldDriver(t.world, moments)
         try:
             handle = sim.invoke(t.invoke, t.input)
@@ -195,7 +195,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
         if isinstance(explorer, (DataExplorer, RecordingExplorer)):
             # (its question reads this run's engine, which holds the explorer:
             # a cycle that would keep every run's simulation until a collection)
-            explorer.cancelled = never_cancelled
+            explorer.compensating = never_compensating
         random.setstate(saved_random)
         if t.coverage is not None:
             t.coverage.stop()
@@ -204,7 +204,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                     driver.problems, driver.moments)
 
 
-def _cancelled_in(sim: Simulation) -> Callable[[str], bool]:
+def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
     """Whether an invocation of ``sim`` was cancelled, or was handed a terminal
     failure (a rejected promise or awakeable, a call that failed), for the
     explorers: the steps it runs after that are its compensation, which failing
@@ -213,7 +213,7 @@ def _cancelled_in(sim: Simulation) -> Callable[[str], bool]:
     record, running = engine.record, engine.running
     scanned: dict[str, int] = {}  # entries read of each journal; -1 once a failure is seen
 
-    def cancelled(invocation: str) -> bool:
+    def compensating(invocation: str) -> bool:
         if record(invocation).cancelled:
             return True
         seen = scanned.get(invocation, 0)
@@ -231,7 +231,7 @@ def _cancelled_in(sim: Simulation) -> Callable[[str], bool]:
         scanned[invocation] = len(journal)
         return False
 
-    return cancelled
+    return compensating
 
 
 def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoint], bool]
@@ -308,7 +308,7 @@ class Exploration:
         self.horizon_ms = 0  # the longest timer of the reference run
         # Attempts allowed by each step's own retry limit, by (handler, index).
         self.bounds: dict[tuple[str, int], int] = {}
-        self.after_cancel: set[tuple[str, int, int]] = set()
+        self.compensating_points: set[tuple[str, int, int]] = set()
         self.found: dict[str, Violation] = {}
         self.runs = 0
         self.fired: Counter[str] = Counter()
@@ -660,7 +660,7 @@ class Exploration:
             if hint:
                 self.notes.add(hint)
         self.bounds = recorder.bounds
-        self.after_cancel = recorder.after_cancel
+        self.compensating_points = recorder.compensating_points
         self.keep(violations, "the fault-free reference run")
         points = []
         seen = set()
@@ -698,7 +698,7 @@ class Exploration:
                 cases.append(pin(p, Fault(CRASH, phase=p.phase), many))
             elif p.phase == STEP_PHASE:
                 cases.append(pin(p, make_fault(FAIL, p), many))
-                if (p.invocation, p.index, p.attempt) not in self.after_cancel:
+                if (p.invocation, p.index, p.attempt) not in self.compensating_points:
                     # (after a cancellation: compensation, failed for good already)
                     cases.append(pin(p, make_fault(TERMINAL, p), many))
                 if self.horizon_ms:  # late past the handler's longest timer: races flip
@@ -710,7 +710,7 @@ class Exploration:
                 # when every attempt loses the response: one fault plan, with
                 # as many firings as the step has attempts.
                 bound = self.bounds.get((p.target, p.index), 1)
-                if bound > 1 and (p.invocation, p.index, p.attempt) not in self.after_cancel:
+                if bound > 1 and (p.invocation, p.index, p.attempt) not in self.compensating_points:
                     cases.append(replace(lost, attempt=None, times=bound))
             elif p.phase == TIMER:
                 cases.append(pin(p, make_fault(DELAY, p), many))

@@ -171,9 +171,9 @@ def test_a_cancelled_invocations_compensation_is_not_failed_for_good_too():
         return FaultPoint("step", invocation, "Trip/book", 4, "release", "run", 1, 0)
 
     swarm = Swarm(frozenset({"terminal"}), 0.3, 6)
-    e = DataExplorer(lambda n: n - 1, swarm, cancelled=lambda inv: inv == "gone")
+    e = DataExplorer(lambda n: n - 1, swarm, compensating=lambda inv: inv == "gone")
     assert e(point("gone")) is None
-    e = DataExplorer(lambda n: n - 1, swarm, cancelled=lambda inv: inv == "gone")
+    e = DataExplorer(lambda n: n - 1, swarm, compensating=lambda inv: inv == "gone")
     assert (e(point("live")) or sd.Fault("crash")).kind == "terminal"
 
 

@@ -118,23 +118,25 @@ class Recovery:
         already completed outside (a callee that finished, a promise resolved
         while it could not see it) go into ``late``, to be delivered.
         """
-        journal = self.store.journal(rec.id)
-        done: set[int] = set()
-        # One pass for the completions and the commands that may wait on
-        # something outside the invocation: a replay starts here.
+        # (read only: the simulation's store's own list, not a copy)
+        store = self.store
+        journal = (store.live_journal(rec.id) if type(store) is MemoryStore
+                   else store.journal(rec.id))
+        # One pass for the completions (as the bits of the indices they
+        # complete) and the commands that may wait on something outside the
+        # invocation: a replay starts here. Fields by position (kind 0,
+        # result 3, target 4): by name each is a call.
+        bits = 0
         waits = []
         for i, e in enumerate(journal):
-            kind = e.kind
+            kind = e[0]
             if kind == COMPLETION:
-                done.add(e.target)
-            elif kind in _WAITED_FROM_OUTSIDE and e.result is None:
+                bits |= 1 << e[4]
+            elif kind in _WAITED_FROM_OUTSIDE and e[3] is None:
                 waits.append(i)
-        bits = 0
-        for i in done:
-            bits |= 1 << i
         self.completions.done[rec.id] = bits
         for i in waits:
-            if i in done:
+            if bits >> i & 1:
                 continue
             e = journal[i]
             if e.kind == SLEEP:

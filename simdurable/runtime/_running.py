@@ -57,10 +57,31 @@ def where_raised(exc: BaseException) -> str | None:
     return f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}"
 
 def user_traceback(exc: BaseException) -> str:
-    """``exc``'s traceback through the user's code only, as Python prints it."""
-    lines = traceback.format_list(user_frames(exc))
-    lines += traceback.format_exception_only(type(exc), exc)
+    """``exc``'s traceback through the user's code only, as Python prints it,
+    ending with the exception the user raised (``raised_as``)."""
+    frames = user_frames(exc)
+    shown = raised_as(exc, frames)
+    lines = traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(shown), shown)
     return without_addresses("".join(lines).rstrip())
+
+def raised_as(exc: BaseException, frames: list[traceback.FrameSummary]) -> BaseException:
+    """The exception the user's code raised, for ``exc`` that stands for it: an
+    adapter re-raises restate-sdk's own ``RetryableError`` as simdurable's with
+    its traceback (and it as the cause), and the user should read the class
+    they raised. ``exc`` itself otherwise."""
+    if not frames:
+        return exc
+    last = frames[-1]
+    seen = exc.__cause__
+    for _ in range(8):  # (a chain, not a cycle: bounded all the same)
+        if seen is None:
+            break
+        theirs = user_frames(seen)
+        if theirs and (theirs[-1].filename, theirs[-1].lineno) == (last.filename, last.lineno):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
 
 def close(coro: Coroutine[Any, Any, Any]) -> None:
     """Close a handler's coroutine unless it is running (or already closed)."""

@@ -349,3 +349,5 @@ def test_a_retryable_error_raised_on_every_attempt_names_the_users_line() -> Non
     v = looping.violations[0]
     assert "raised RetryableError('always busy') at shop.py:" in v.message, v.message
     assert 'raise RetryableError("always busy"' in v.details
+    # The class the user raised, not the one simdurable re-raised it as.
+    assert v.details.rstrip().endswith("restate.exceptions.RetryableError: always busy"), v.details

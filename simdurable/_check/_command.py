@@ -81,11 +81,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the first failing run as Chrome trace-event JSON")
 
 
+def _is_service(value: Any) -> bool:
+    """A simdurable service, object or workflow, or a restate-sdk one to host."""
+    return isinstance(value, _SERVICE_TYPES) or is_hostable(value)
+
+
 def _module_objects(module_name: str) -> tuple[list[Any], list[FakeExternal]]:
     mod = sys.modules[module_name]
     services, externals = [], []
     for _, value in sorted(vars(mod).items()):
-        if (isinstance(value, _SERVICE_TYPES) or is_hostable(value)) and value not in services:
+        if _is_service(value) and value not in services:
             services.append(value)
         elif isinstance(value, FakeExternal) and value not in externals:
             externals.append(value)
@@ -127,7 +132,7 @@ def twins_left_out(target: str, hosted: list[Any]) -> str | None:
     groups: dict[str, list[str]] = {}
     for attr, value in sorted(vars(mod).items()):
         n = getattr(value, "name", None)
-        if ((isinstance(value, _SERVICE_TYPES) or is_hostable(value)) and _handlers_of(value)
+        if (_is_service(value) and _handlers_of(value)
                 and isinstance(n, str) and n not in names and not attr.startswith("_")):
             groups.setdefault(n, []).append(attr)
     if not groups:
@@ -147,7 +152,7 @@ def twins_left_out(target: str, hosted: list[Any]) -> str | None:
 def _service_handler(target: str, obj: Any) -> Any:
     """The handler of ``module:service/handler``: ``obj`` is the service."""
     handler_name = target.rpartition("/")[2]
-    if not (isinstance(obj, _SERVICE_TYPES) or is_hostable(obj)) or not _handlers_of(obj):
+    if not _is_service(obj) or not _handlers_of(obj):
         raise LoadError(f"{target!r}: {target.rpartition('/')[0]!r} is a "
                         f"{type(obj).__name__}, not a service: module:service/handler names "
                         f"a handler of the service whose variable is `service`")
@@ -172,7 +177,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
     if isinstance(obj, App) and picked is None:  # the swap's restate.app(...): callable
         services = list(obj)
     elif (picked is not None or isinstance(obj, Handler)
-            or callable(obj) and not isinstance(obj, _SERVICE_TYPES) and not is_hostable(obj)):
+            or callable(obj) and not _is_service(obj)):
         handler = (picked if picked is not None else obj if isinstance(obj, Handler)
                    else restate_handler_of(obj) or handler_of(obj))
         if picked is None:
@@ -192,7 +197,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
                                 f"\"{tag.name}/<key>/{handler.name}\")")
             else:
                 invoke = f"{tag.name}/{args.key}/{handler.name}"
-    elif isinstance(obj, _SERVICE_TYPES) or is_hostable(obj):
+    elif _is_service(obj):
         services = _with_target_first(services, obj)
     elif isinstance(obj, (list, tuple)):
         services = list(obj)

@@ -67,12 +67,9 @@ class Recovery:
     def load(self, *, fresh: bool = False) -> None:
         """(Re)build everything volatile from the store.
 
-        ``fresh``: the parts were just built, empty (the engine's first load).
+        ``fresh``: the parts were just built, empty (the engine's first load,
+        of a store that may hold something: ``nothing_to_load``).
         """
-        if fresh and nothing_to_load(self.store, self.scheduler):
-            # A new simulation's own store: nothing to rebuild but the timed faults.
-            self.add_timed_faults()
-            return
         self.scheduler.clear_ready()
         self.scheduler.clear_timers()
         if not fresh:

@@ -40,15 +40,26 @@ class Status:
             return "queued"
         return "ready"
 
-    def _pending(self, inv_id: str) -> list[tuple[int, Entry]]:
-        """A suspended invocation's commands with no completion in its stored
-        journal: what it waits on, since no attempt of it runs to tell."""
+    def _awaited(self, inv_id: str, suspended: bool
+                 ) -> tuple[list[Entry], list[tuple[int, Entry]]]:
+        """``inv_id``'s journal and the commands it waits on: those its running
+        attempt awaits, or, ``suspended``, those with no completion in its
+        stored journal (no attempt of it runs to tell)."""
+        attempt = self.running.get(inv_id)
+        if attempt is not None:
+            journal = attempt.journal
+            if attempt.waiting is None:
+                return journal, []
+            return journal, [(i, journal[i]) for i in attempt.waiting.indices
+                             if i not in attempt.done]
+        if not suspended:
+            return [], []
         journal = self.invocations.store.journal(inv_id)
         done = {e.target for e in journal if e.kind == COMPLETION}
-        return [(i, e) for i, e in enumerate(journal)
-                if e.kind in (CALL, AWAKEABLE, SLEEP) and i not in done]
+        return journal, [(i, e) for i, e in enumerate(journal)
+                         if e.kind in (CALL, AWAKEABLE, SLEEP) and i not in done]
 
-    def _handed_to(self, inv_id: str, awk: str, journal: list[Entry]) -> str:
+    def _handed_to(self, awk: str, journal: list[Entry]) -> str:
         """Where an awakeable's id went (the calls and sends whose input holds
         it): whoever was to resolve it, for a report on why it never was."""
         needle = awk.encode()
@@ -62,14 +73,8 @@ class Status:
     def _calls_awaited(self, caller: str) -> list[str]:
         """The invocations ``caller`` waits on through its calls: those its
         running attempt awaits, or, suspended, those with no result yet."""
-        attempt = self.running.get(caller)
-        if attempt is None and caller in self.running.suspended:
-            return [e.ref for _, e in self._pending(caller) if e.kind == CALL]
-        if attempt is None or attempt.waiting is None:
-            return []
-        journal = attempt.journal
-        return [journal[i].ref for i in attempt.waiting.indices
-                if i not in attempt.done and journal[i].kind == CALL]
+        _, pending = self._awaited(caller, caller in self.running.suspended)
+        return [e.ref for _, e in pending if e.kind == CALL]
 
     def _waits_for(self, inv_id: str) -> list[str]:
         """Whom ``inv_id`` waits for: its key's holder when it is queued, else
@@ -124,13 +129,7 @@ class Status:
             return text
         if status == "paused":
             return f"paused: {rec.last_failure}"
-        attempt = self.running.get(inv_id)
-        pending: list[tuple[int, Entry]] = []
-        if attempt is not None and attempt.waiting is not None:
-            pending = [(i, attempt.journal[i]) for i in attempt.waiting.indices
-                       if i not in attempt.done]
-        elif status == "suspended":
-            pending = self._pending(inv_id)
+        journal, pending = self._awaited(inv_id, status == "suspended")
         if pending:
             parts = []
             for i, e in pending:
@@ -139,9 +138,7 @@ class Status:
                     what += f" -> {e.ref} ({self.status(e.ref)})"
                 elif e.kind == AWAKEABLE:
                     what = f"awakeable {awakeable_id(inv_id, i)}"
-                    what += self._handed_to(inv_id, awakeable_id(inv_id, i),
-                                            attempt.journal if attempt is not None
-                                            else self.invocations.store.journal(inv_id))
+                    what += self._handed_to(awakeable_id(inv_id, i), journal)
                 elif e.kind == SLEEP:
                     what += f" until {e.wake_ms}ms"
                 parts.append(f"#{i} {what}")

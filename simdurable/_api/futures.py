@@ -268,6 +268,8 @@ class _WaitFor:
     def __await__(self) -> Generator[Any, None, None]:
         if not self._attempt.alive:
             raise Abort()
+        if self._attempt.issued is not None:  # (its handler waits: see ``Attempt.issued``)
+            self._attempt.register_issued()
         self._attempt.consume_for(self._wait)
         while not self._attempt.satisfied(self._wait):
             yield self._wait

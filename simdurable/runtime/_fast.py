@@ -135,6 +135,8 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
      store_append, journals, set_step, reset_step) = step_parts(steps)
 
     def run(attempt: Attempt, index: int) -> int:
+        if attempt.issued is not None:
+            attempt.register_issued()
         unscheduled = attempt._unscheduled
         if (
             scheduler.ready
@@ -268,7 +270,8 @@ SHARED_COMMANDS: Final = 256
 def step_command(commands: Any) -> Callable[..., Any] | None:
     """``ctx.run_typed`` for a plain step, in one call: its checks, its serde,
     its command (``Commands.store_command``, or, replaying, ``Attempt.issue``),
-    its future and its registration (``register_step``).
+    its future and its registration (``register_step``; for a step issued
+    while no other is unstarted, ``Attempt.issued``, which the lane takes).
 
     ``issue(attempt, name, action, options=None, /, *args, **kwargs)`` is a
     context's ``run_typed`` itself, bound to its attempt (``Context.__init__``
@@ -403,7 +406,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                 commands_made[name] = entry
             rec = attempt.rec
             index = len(journal)
-            lone = not attempt._unscheduled
+            lone = attempt.issued is None and not attempt._unscheduled
             if not attempt.own_journal:
                 journal.append(entry)  # the store's list (``Attempt.own_journal``)
             else:
@@ -432,12 +435,17 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
         future.kwargs = kwargs
         future.serde = serde
         future.scheduled = False
+        if lone:
+            # Its registration, until someone needs it (``Attempt.issued``):
+            # the step lane runs it without (and need not check it again).
+            attempt.issued = future
+            return future
+        if attempt.issued is not None:
+            attempt.register_issued()  # (first: the steps in the order issued)
         steps = attempt.steps
         if index not in steps:
             attempt._unscheduled.append(index)
         steps[index] = future
-        if lone:
-            attempt.issued = future  # (``step_lane``: what it need not check again)
         return future
 
     return issue
@@ -549,27 +557,31 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             # unstarted, and nothing journaled since (a completion, a
             # cancellation, another command): its index is new, so neither
             # done nor completed nor retried, and it is the only unstarted
-            # step. What the handler's own code may have changed is read again.
-            attempt.issued = None
+            # step, not registered (``Attempt.issued``): run here, it never
+            # is. What the handler's own code may have changed is read again.
             if scheduler.ready:
+                attempt.register_issued()
                 return LANE_WAITS  # a crowd: no step runs in place
+            inv_id = attempt.rec.id
+            inv_rec = invocations.by_id.get(inv_id)
             if (
                 attempt.cancel_pending
                 or attempt.failure is not None
                 or scheduler.tasks_run >= scheduler.max_tasks
                 or not steps.in_place
                 or (injector.armed and not injector.spares(fut.name))
+                or inv_rec is None
             ):
+                attempt.register_issued()
                 return GENERAL
+            attempt.issued = None
             spec = fut
-            unscheduled = attempt._unscheduled
-            inv_id = attempt.rec.id
             bits = completions.done.get(inv_id, 0)
-            inv_rec = invocations.by_id.get(inv_id)
-            if inv_rec is None:
-                return GENERAL
             end = index + 1
+            listed = False  # (in ``attempt.steps``)
         else:
+            if attempt.issued is not None:  # another step's: registered first
+                attempt.register_issued()
             if index in done or not attempt.alive:
                 return GENERAL
             cursor = attempt.cursor
@@ -620,12 +632,13 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             # ``lone_step`` from here (no segment guard: strict mode has no lane)
             spec = attempt.steps[index]
             end = len(journal)
+            unscheduled.clear()
+            listed = True
         try:
             wait = waits[index]
         except IndexError:
             wait = wait_on(index)
         attempt.waiting = wait
-        unscheduled.clear()
         spec.scheduled = True
         scheduler.tasks_run += 1
         running.in_place = attempt
@@ -703,7 +716,8 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                     # completion now (``Attempt.see``) ...
                     attempt.cursor = len(journal)
                     done[index] = completion
-                    attempt.steps.pop(index, None)
+                    if listed:
+                        attempt.steps.pop(index, None)
         finally:
             running.in_place = None
         if stored:

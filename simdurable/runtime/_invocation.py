@@ -351,8 +351,12 @@ class Attempt:
         # a copy, to which every stored entry is appended too.
         self.own_journal = True
         # The plain step future ``_fast.step_command`` issued last, fresh, while
-        # no other step was unstarted (``_fast.step_lane`` trusts those checks
-        # while nothing was journaled since), or None.
+        # no other step was unstarted, or None. It is that step's registration
+        # until it is needed: not in ``steps`` and ``_unscheduled`` yet, so
+        # that a step the lane runs at once (``_fast.step_lane``, which trusts
+        # the checks made at its issue while nothing was journaled since) is
+        # never registered; whatever reads ``steps`` or ``_unscheduled``
+        # otherwise calls ``register_issued`` first.
         self.issued: Any = None
         self.cursor = 0
         self.state = REPLAYING if journal else LIVE
@@ -398,6 +402,8 @@ class Attempt:
         """The attempt ended (crash, suspension, mismatch, or its handler finished)."""
         self.state = DEAD
         self.alive = False
+        # (an unregistered step's future holds the attempt: no cycle is left)
+        self.issued = None
         if self._rng is not None:
             # ``ctx.random()`` kept past its attempt raises ``Abort``, as any use
             # of the context then; and it no longer holds the attempt, which
@@ -524,7 +530,19 @@ class Attempt:
             self.state = LIVE
         return self.satisfied(wait) or self.cancel_pending
 
+    def register_issued(self) -> None:
+        """Register the step held in ``issued`` as its issue would have (its
+        index is new and no other step was unstarted then: the first of
+        ``_unscheduled``, ahead of any registered after it)."""
+        future = self.issued
+        if future is not None:
+            self.issued = None
+            self.steps[future._index] = future
+            self._unscheduled.append(future._index)
+
     def register_step(self, index: int, spec: StepSpec) -> None:
+        if self.issued is not None:
+            self.register_issued()
         if index not in self.done:
             if index not in self.steps:
                 self._unscheduled.append(index)
@@ -613,6 +631,8 @@ class Attempt:
         """Steps issued but neither completed nor started in this attempt."""
         # Scheduled and done are final, so dropping those indices here keeps
         # this linear in the steps started since the last call.
+        if self.issued is not None:
+            self.register_issued()
         steps, done = self.steps, self.done
         pending = [i for i in self._unscheduled if i not in done and not steps[i].scheduled]
         self._unscheduled = pending

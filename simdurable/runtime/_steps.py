@@ -128,6 +128,8 @@ class Steps:
         """
         # A step's closure runs outside the handler's segment, as it would as a
         # task; and the bookkeeping around it need not be watched in strict mode.
+        if attempt.issued is not None:  # (its handler waits: no step stays unregistered)
+            attempt.register_issued()
         guard = self.running.segment_guard
         paused = guard is not None and guard.active
         if paused:

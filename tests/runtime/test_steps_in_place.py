@@ -797,6 +797,17 @@ async def program(ctx: sd.Context, ops: list) -> list:
             f = ctx.run_typed(name, add, i=n)
             current[0].cancel(me)
             out.append(await f)
+        elif op == "gather-one":  # waited on by a combinator, not by its own await
+            await ctx.sleep(timedelta(milliseconds=1))  # (from a resume task, in a crowd)
+            f = ctx.run_typed(name, add, i=n)
+            await sd.gather(f)
+            out.append(await f)
+        elif op == "sleep-first":  # another command awaited first
+            f = ctx.run_typed(name, add, i=n)
+            await ctx.sleep(timedelta(milliseconds=1))
+            out.append(await f)
+        elif op == "never":  # never awaited
+            ctx.run_typed(name, add, i=n)
         elif op == "twice":  # the same future awaited again
             f = ctx.run_typed(name, add, i=n)
             out.append(await f)
@@ -806,7 +817,8 @@ async def program(ctx: sd.Context, ops: list) -> list:
 
 
 ops = st.sampled_from(["now", "now", "now", "later", "flush", "gather", "fail", "flaky",
-                       "sleep-between", "send-between", "cancel-between", "twice"])
+                       "sleep-between", "send-between", "cancel-between", "twice",
+                       "gather-one", "sleep-first", "never"])
 
 
 def run_program(program_ops: list, plan: sd.FaultPlan, seed: int, *, lane: bool = True,
@@ -840,3 +852,33 @@ def test_a_random_handler_runs_the_same_with_the_lane_trusting_the_fused_command
     assert run_program(program_ops, plan, seed, shared_journal=False) == fast
     assert run_program(program_ops, plan, seed, lane=False, fused_command=False,
                        shared_journal=False) == fast
+
+
+# A step ``run_typed`` issued alone is registered only once something needs
+# it (``Attempt.issued``): when its handler waits on anything else first, in
+# a crowd's resume task as well, it is queued as if registered at its issue.
+@mixer.handler()
+async def waits_first(ctx: sd.Context, how: str) -> list:
+    await ctx.sleep(timedelta(milliseconds=1))  # (the rest runs in a resume task)
+    f = ctx.run_typed("early", add, i=1)
+    if how == "sleep":
+        await ctx.sleep(timedelta(milliseconds=1))
+    else:
+        await sd.gather(f)
+    return [await f, await ctx.run_typed("after", add, i=2)]
+
+
+@pytest.mark.parametrize("how", ["sleep", "gather"])
+def test_a_step_issued_alone_and_waited_on_by_other_means_runs_as_registered(how):
+    def one(fused_command: bool) -> tuple:
+        sim = sd.Simulation([mixer], seed=3)
+        if not fused_command:
+            sim.engine.issue_step = None
+        handles = [sim.invoke("Mixer/waits_first", how) for _ in range(3)]
+        sim.run()
+        return (sim.trace(), [sim.journal(h) for h in handles],
+                [h.result() for h in handles], sim.engine.tasks_run)
+
+    fast = one(True)
+    assert fast[2] == [[2, 3]] * 3
+    assert one(False) == fast

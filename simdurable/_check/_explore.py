@@ -25,6 +25,7 @@ import itertools
 import os
 import random
 import shlex
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ from typing import Any
 from .._api.external import FakeExternal
 from .._restate import native_services
 from .._sim import Simulation, check_externals, parse_target
-from ..runtime._errors import InvalidTargetError, StuckError
+from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
 from ..runtime._faults import (
     CRASH,
     DELAY,
@@ -205,10 +206,11 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
 
 
 def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
-    """Whether an invocation of ``sim`` was cancelled, or was handed a terminal
-    failure (a rejected promise or awakeable, a call that failed), for the
-    explorers: the steps it runs after that are its compensation, which failing
-    for good too is a fault to ask for, not a default."""
+    """Whether an invocation of ``sim`` was cancelled, was handed a terminal
+    failure (a rejected promise or awakeable, a call that failed), or handles
+    a ``TerminalError`` of its own, for the explorers: the steps it runs after
+    that are its compensation, which failing for good too is a fault to ask
+    for, not a default."""
     engine = sim.engine
     record, running = engine.record, engine.running
     scanned: dict[str, int] = {}  # entries read of each journal; -1 once a failure is seen
@@ -222,6 +224,9 @@ def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
         attempt = running.get(invocation)
         if attempt is None:
             return False
+        if getattr(attempt.coro, "cr_running", False) and _handles_terminal_error():
+            scanned[invocation] = -1
+            return True
         journal = attempt.journal
         for i in range(min(seen, len(journal)), len(journal)):
             e = journal[i]
@@ -232,6 +237,22 @@ def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
         return False
 
     return compensating
+
+
+def _handles_terminal_error() -> bool:
+    """Whether the code running now handles a ``TerminalError`` (in an
+    ``except``, a ``finally`` or a context manager's exit), simdurable's or
+    restate's: asked while an invocation's handler runs, its own code raised
+    or caught one, as a saga does before its compensation steps (``try: ...
+    raise TerminalError(...) except TerminalError: await ctx.run("undo", ...);
+    raise``), where a failure the runtime handed it would be in its journal."""
+    err = sys.exc_info()[1]
+    if err is None:
+        return False
+    if isinstance(err, TerminalError):
+        return True
+    hosted = sys.modules.get("restate.exceptions")  # (only a hosted app raises restate's)
+    return hosted is not None and isinstance(err, hosted.TerminalError)
 
 
 def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoint], bool]

@@ -210,3 +210,53 @@ def test_a_step_a_cancellation_beat_is_late_on_a_slow_machine_too():
     with pytest.raises(DidNotReproduce):  # (it was outcome-changed)
         pair.check(fixed=True, replay=plan, seed=7596)
     assert "invariant" in pair.check(fixed=False, max_examples=0).kinds
+
+
+def test_a_terminal_error_the_handler_raises_itself_makes_the_steps_it_handles_compensation():
+    """A saga refuses on its own (``raise TerminalError`` inside its ``try``)
+    and compensates in ``except TerminalError``: its compensation steps are
+    not failed for good as well, as after a step that failed; the refusal
+    raised outside the ``try`` is still found."""
+    pair = PAIRS["own-terminal-error-not-compensated"]
+    assert pair.check(fixed=True, max_examples=0).ok
+    assert pair.check(fixed=False, max_examples=0).kinds == ["invariant"]
+
+
+try:
+    import restate as r_sdk
+    from restate.exceptions import TerminalError as RestateTerminalError
+except ImportError:  # restate-sdk is a dev extra: its test is skipped without it
+    r_sdk = None
+
+
+def hosted_budget() -> object:
+    """Restate's saga example as a restate-sdk service, refusing on its own."""
+    from tests.corpus.pairs import sagas
+
+    service = r_sdk.Service("HostedBudget")
+
+    @service.handler()
+    async def book(ctx: r_sdk.Context, trip: str) -> str:
+        undo = []
+        try:
+            undo.append("flight")
+            await ctx.run_typed("book-flight", sagas.book, what="flight", trip=trip)
+            if await ctx.run_typed("quote-hotel", sagas.quote, what="hotel", trip=trip) > 500:
+                raise RestateTerminalError("over budget", 402)
+        except RestateTerminalError:
+            for what in reversed(undo):
+                await ctx.run_typed(f"cancel-{what}", sagas.cancel, what=what, trip=trip)
+            raise
+        return "booked"
+
+    return service
+
+
+@pytest.mark.skipif(r_sdk is None, reason="restate-sdk is not installed")
+def test_restates_own_terminal_error_raised_by_a_hosted_saga_makes_its_compensation():
+    from tests.corpus.pairs import sagas
+
+    report = sd.check(services=[hosted_budget()], invoke="HostedBudget/book", input="t1",
+                      externals=[sagas.travel], invariant=sagas.nothing_left_booked_on_failure,
+                      max_examples=0)
+    assert report.ok, report.render()

@@ -188,6 +188,63 @@ async def tidy_book_ok(ctx: restate.Context, trip: str) -> str:
         raise
     return "booked"
 
+def quote(what: str, trip: str) -> int:
+    return 900 if what == "hotel" else 300
+
+
+# Restate's saga example (restatedev/examples, python/patterns-use-cases/sagas:
+# each booking registers its undo first; ``except TerminalError`` runs the
+# undos in reverse and re-raises) with a refusal the handler raises itself: a
+# trip over budget. Raised after the ``try``, it undoes nothing and the flight
+# stays booked; raised inside it, it is compensated like a failed booking.
+# (The correct twin was once flagged: a terminal failure injected into its
+# compensation step, as if the handler's own refusal were not a failure.)
+# https://github.com/restatedev/documentation/blob/main/docs/develop/ts/error-handling.mdx
+# ("when you throw a terminal error, you might need to undo the actions you
+# did earlier in your handler"); https://github.com/restatedev/examples/pull/288
+budget_bug = restate.Service("Budget")
+budget_ok = restate.Service("Budget")
+BUDGET = 1_000
+
+
+@budget_bug.handler(name="book")
+async def budget_book_bug(ctx: restate.Context, trip: str) -> str:
+    compensations = []
+    total = 0
+    try:
+        for what in ("flight", "hotel"):
+            compensations.append(
+                lambda what=what: ctx.run_typed(f"cancel-{what}", cancel, what=what, trip=trip))
+            total += await ctx.run_typed(f"quote-{what}", quote, what=what, trip=trip)
+            await ctx.run_typed(f"book-{what}", book, what=what, trip=trip)
+    except restate.TerminalError:
+        for compensation in reversed(compensations):
+            await compensation()
+        raise
+    if total > BUDGET:  # outside the try: nothing is undone
+        raise restate.TerminalError(f"over budget: {total}", 402)
+    return "booked"
+
+
+@budget_ok.handler(name="book")
+async def budget_book_ok(ctx: restate.Context, trip: str) -> str:
+    compensations = []
+    total = 0
+    try:
+        for what in ("flight", "hotel"):
+            compensations.append(
+                lambda what=what: ctx.run_typed(f"cancel-{what}", cancel, what=what, trip=trip))
+            total += await ctx.run_typed(f"quote-{what}", quote, what=what, trip=trip)
+            if total > BUDGET:
+                raise restate.TerminalError(f"over budget: {total}", 402)
+            await ctx.run_typed(f"book-{what}", book, what=what, trip=trip)
+    except restate.TerminalError:
+        for compensation in reversed(compensations):
+            await compensation()
+        raise
+    return "booked"
+
+
 PAIRS = [
     Pair(name="compensation-wrong-exception", kind="invariant",
          source="meadsteve/talepy#17", invoke="Trip/book", input="t1", buggy=[trip_bug],
@@ -203,4 +260,8 @@ PAIRS = [
          source="temporalio/sdk-python#499; vercel/vercel-py#332", invoke="Tidy/book",
          input="t1", buggy=[tidy_bug], correct=[tidy_ok], externals=(travel,),
          invariant=booked_means_kept),
+    Pair(name="own-terminal-error-not-compensated", kind="invariant",
+         source="restatedev/documentation error-handling; restatedev/examples#288",
+         invoke="Budget/book", input="t1", buggy=[budget_bug], correct=[budget_ok],
+         externals=(travel,), invariant=nothing_left_booked_on_failure),
 ]

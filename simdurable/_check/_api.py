@@ -83,6 +83,8 @@ def check(
         (at most 4 in all). Then every run whose faults are transparent must
         end as some one-at-a-time order of them ends, in state and results;
         otherwise it is a ``not-serializable`` violation (a lost update).
+        Each one-way message they send is an invocation of its own, one at
+        a time as well (two senders' messages to a key keep no order).
       wall_budget: seconds of wall-clock time one run may take; a handler
         spinning in plain Python (a loop with no ``await``) is stopped then
         and reported ``stuck`` with its line. None: no limit.

@@ -48,7 +48,15 @@ from ..runtime._faults import (
     FaultPlan,
     FaultPoint,
 )
-from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN, SLEEP, Failure, Value
+from ..runtime._journal import (
+    COMMAND_KINDS,
+    COMPLETION,
+    RUN,
+    SEND as SEND_ENTRY,
+    SLEEP,
+    Failure,
+    Value,
+)
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._scheduler import Chooser
 from ..runtime._store import COMPLETED
@@ -343,6 +351,7 @@ class Exploration:
         self.unstable: set[str] = set()
         self.notes: set[str] = set()
         self._orders: dict[tuple[str, ...], dict[str, str]] = {}
+        self._message_orders: dict[tuple[Message, ...], set[str]] = {}
         # The world's moments of the reference run, and the fault-free run of
         # each other combination tried: what a run at those moments is judged by.
         self.ref_moments = moments_of(t.world)
@@ -586,6 +595,15 @@ class Exploration:
         ending = concurrent_ending(facts.sim, self.t.externals)
         if ending in orders:
             return None
+        delivered = None if self.t.world else messages_in_order(facts.sim, len(self.t.others) + 1)
+        if delivered:
+            # Each one-way message is an invocation of its own: the run is one at
+            # a time too if the senders' one-at-a-time runs, their messages then
+            # handled one at a time in the order this run handled them, end so.
+            if delivered not in self._message_orders:
+                self._message_orders[delivered] = messages_one_at_a_time(self.t, delivered)
+            if ending in self._message_orders[delivered]:
+                return None
         import json
 
         n = len(self.t.others) + 1
@@ -598,10 +616,8 @@ class Exploration:
         if state not in allowed and _in_any_order(state) in {_in_any_order(a) for a in allowed}:
             # Nothing is missing: the same items, in another order.
             what = (f"state {state}, which no one-at-a-time order of them leaves (they leave "
-                    f"{' or '.join(allowed)}): nothing is lost, the same items are in "
-                    f"another order, as when the invocations' messages to a key interleave "
-                    f"(a key's messages from two senders keep no order between them): a bug "
-                    f"only if that order matters")
+                    f"{' or '.join(allowed)}): nothing is lost, but the same items are in "
+                    f"another order, as when the invocations' calls to a key interleave")
         shown = [f"one at a time, {order}: {text}"
                  for text, order in sorted(orders.items(), key=lambda kv: kv[1])]
         return Violation(
@@ -1262,6 +1278,95 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
             random.setstate(saved)
         out.setdefault(concurrent_ending(sim, t.externals),
                        " then ".join(calls[i][0] for i in order))
+    return out
+
+
+# One one-way message a concurrent invocation sent: which of them (by position,
+# the target first), the sender's target, the send's name and journal index.
+Message = tuple[int, str, str, int]
+# How far apart the messages arrive when handled one at a time (virtual ms):
+# past anything the senders do first, and each message's own handling.
+MESSAGE_GAP_MS = 10**9
+
+
+def _sent(sim: Simulation, senders: int) -> dict[str, Message]:
+    """The one-way messages the first ``senders`` invocations of ``sim`` (the
+    target and ``concurrent``'s others, as submitted) sent, by the id of the
+    invocation each one is."""
+    records = sorted(sim.engine.records(), key=lambda r: r.seq)
+    children: set[str] = set()
+    for rec in records:
+        children.update(e.ref for e in sim.journal(rec.id) if e.ref)
+    top = [r for r in records if r.id not in children][:senders]
+    sent: dict[str, Message] = {}
+    for i, rec in enumerate(top):
+        for index, e in enumerate(sim.journal(rec.id)):
+            if e.kind == SEND_ENTRY:
+                sent[e.ref] = (i, rec.target, e.name, index)
+    return sent
+
+
+def _started(sim: Simulation, invocations: Iterable[str]) -> list[str] | None:
+    """``invocations`` in the order their first attempts started; None if one never did."""
+    wanted = set(invocations)
+    order = [inv for inv in dict.fromkeys(inv for _, _, inv, _ in sim.trace_events({"attempt"}))
+             if inv in wanted]
+    return order if len(order) == len(wanted) else None
+
+
+def messages_in_order(sim: Simulation, senders: int) -> tuple[Message, ...] | None:
+    """The messages the first ``senders`` invocations of ``sim`` sent, in the
+    order their handlers started; None if there are none, or one never started."""
+    sent = _sent(sim, senders)
+    order = _started(sim, sent) if sent else None
+    return None if order is None else tuple(sent[inv] for inv in order)
+
+
+def messages_one_at_a_time(t: Target, delivered: Sequence[Message]) -> set[str]:
+    """Each ending of the senders run one at a time, in every order, with the
+    messages they sent then handled one at a time in the order of ``delivered``
+    (each late in transit until its turn). A run where that is not what
+    happened (a message's handling outlasted its turn, the senders sent
+    others) is no such order, and its ending is left out."""
+    import itertools
+
+    calls = [(t.invoke, t.input)] + list(t.others)
+    position = {(m[0], m[3]): k for k, m in enumerate(delivered)}
+    out: set[str] = set()
+    for order in sorted(set(itertools.permutations(range(len(calls))))):
+        # The plan's faults fire in order, each once: the senders' sends as they come.
+        plan = FaultPlan(tuple(
+            Fault(DELAY, step=name, index=index, phase=TIMER, target=target,
+                  by_ms=MESSAGE_GAP_MS * (1 + position[(i, index)]))
+            for i in order for sender, target, name, index in delivered if sender == i))
+        for ext in t.externals:
+            ext.reset()
+        if t.setup is not None:
+            t.setup()
+        saved = random.getstate()
+        random.seed(0)
+        try:
+            sim = Simulation(t.services, seed=0, faults=plan, strict=False,
+                             externals=t.externals, retry_policy=t.retry_policy,
+                             max_steps=t.max_steps)
+            try:
+                for i in order:
+                    handle = sim.invoke(*calls[i])
+                    _run_alone(sim, handle.id, True)
+                sim.run()
+                sent = _sent(sim, len(calls))
+                started = _started(sim, sent)
+                if started is None or [(order[sent[inv][0]], sent[inv][3])
+                                       for inv in started] != list(position):
+                    continue
+                runs = [sim.engine.record(inv) for inv in started]
+                if any(a.finished_ms > b.run_at_ms for a, b in itertools.pairwise(runs)):
+                    continue
+                out.add(concurrent_ending(sim, t.externals))
+            finally:
+                sim.close()
+        finally:
+            random.setstate(saved)
     return out
 
 

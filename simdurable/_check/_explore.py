@@ -47,6 +47,7 @@ from ..runtime._faults import (
     Fault,
     FaultPlan,
     FaultPoint,
+    plan_name,
 )
 from ..runtime._journal import (
     COMMAND_KINDS,
@@ -268,8 +269,9 @@ def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoin
     """A fired fault, pinned to the exact point where it fired."""
     if point is None or fault.at_ms is not None:
         return fault
-    need_target = many(point) if callable(many) else many
-    return replace(fault, step=point.name or None, index=point.index, attempt=point.attempt,
+    name = plan_name(point)
+    need_target = name is None or (many(point) if callable(many) else many)
+    return replace(fault, step=name, index=point.index, attempt=point.attempt,
                    target=point.target if need_target else None, times=1)
 
 

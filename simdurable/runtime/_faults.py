@@ -23,6 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Final
 
+from ._journal import (
+    ATTACH,
+    CANCEL,
+    REJECT_AWAKEABLE,
+    REJECT_SIGNAL,
+    RESOLVE_AWAKEABLE,
+    RESOLVE_SIGNAL,
+)
+
 BEFORE: Final = "before"
 EFFECT_DONE: Final = "effect-done"
 AFTER_STORE: Final = "after-store"
@@ -73,6 +82,20 @@ class FaultPoint:
     op: str
     attempt: int
     time_ms: int
+
+
+# Commands named by an id the run made (an invocation's, an awakeable's), not
+# by a name in the handler's code: a fault plan names them by their
+# invocation's target and journal index instead, which a reader can follow
+# and which stay the same when the ids do not.
+NAMED_BY_ID: Final = frozenset({ATTACH, CANCEL, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE,
+                                RESOLVE_SIGNAL, REJECT_SIGNAL})
+
+
+def plan_name(point: FaultPoint) -> str | None:
+    """The step name a fault plan gives ``point``: its name, unless it has none
+    or is an id (``NAMED_BY_ID``)."""
+    return None if point.op in NAMED_BY_ID else point.name or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -635,12 +658,14 @@ class Injector:
             if point is None or fault.at_ms is not None:
                 pinned.append(fault)
                 continue
+            name = plan_name(point)
             pinned.append(
                 replace(
                     fault,
-                    step=point.name or None,
-                    index=point.index if not point.name else fault.index,
+                    step=name,
+                    index=point.index if name is None else fault.index,
                     attempt=point.attempt,
+                    target=point.target if point.op in NAMED_BY_ID else fault.target,
                     times=1,
                 )
             )

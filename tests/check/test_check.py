@@ -453,3 +453,46 @@ def test_examples_beyond_those_asked_for_after_a_finding_are_said_to_be_so():
             f"found and looked on for other kinds;") in found.summary()
     quiet = check_shop("checkout", max_examples=30)
     assert "30 generated examples; " in quiet.summary()
+
+
+attaching = sd.Service("Attaching")
+attached_ids: list[str] = []
+
+
+@attaching.handler()
+async def slow_job(ctx: sd.Context, minutes: int) -> int:
+    await ctx.sleep(timedelta(minutes=minutes))
+    return minutes * 10
+
+
+@attaching.handler()
+async def start_and_attach(ctx: sd.Context, minutes: int) -> int:
+    handle = ctx.service_send(slow_job, minutes)
+    inv = await handle.invocation_id()
+    attached_ids.append(inv)  # the bug: plain code, run again by every replay
+    return int(await ctx.attach_invocation(inv, type_hint=int))
+
+
+def attached_once(outcome: sd.Outcome) -> None:
+    assert len(attached_ids) <= 1, f"attached {len(attached_ids)} times"
+
+
+def test_a_fault_at_a_command_named_by_an_id_is_pinned_by_its_target_and_index():
+    """An attach is named by the invocation id it attaches to, which no reader
+    can follow: the reproducer names its handler and journal index, and runs."""
+    report = sd.check(services=[attaching], invoke="Attaching/start_and_attach", input=2,
+                      setup=attached_ids.clear, invariant=attached_once, max_examples=0)
+    v = report.violations[0]
+    assert str(v.fault_plan) == (
+        "crash(index=1, phase=before, attempt=1, target=Attaching/start_and_attach)")
+    lines = [line for line in report.render().splitlines()
+             if "fault plan" in line or "sim.crash" in line or "replay(" in line]
+    assert len(lines) == 3 and not any("inv_" in line for line in lines), lines
+    again = sd.replay(str(v.fault_plan), seed=v.seed, services=[attaching],
+                      invoke="Attaching/start_and_attach", input=2, setup=attached_ids.clear,
+                      invariant=attached_once)
+    assert again.kinds == ["invariant"]
+    sim = sd.Simulation(services=[attaching], faults=v.fault_plan)
+    sim.invoke("Attaching/start_and_attach", 2)
+    sim.run()
+    assert str(sim.fault_plan()) == str(v.fault_plan)

@@ -390,20 +390,21 @@ class Simulation:
         self.injector = Injector(_NO_FAULTS if faults is None else coerce_plan(faults))
         self.store: Store = store if store is not None else MemoryStore()
         self.scheduler = Scheduler(chooser or RandomChooser(seed))
-        self._engine = Engine(
+        self._engine = Engine(  # (by position: see ``Engine.__init__``)
             specs,
             self.store,
             self.scheduler,
             InvocationContext,
-            injector=self.injector,
-            retry_policy=retry_policy,
-            epoch_ms=(_DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH
-                      else round(epoch.timestamp() * 1000)),
-            trace=self._trace.extend,
-            deferred_trace=True,
-            segment_guard=self._guard,
-            run_async=StepLoop().run,
-            always_suspend=always_suspend,
+            self.injector,
+            retry_policy,
+            # epoch_ms
+            _DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH else round(epoch.timestamp() * 1000),
+            self._trace.extend,  # trace
+            True,  # deferred_trace
+            self._guard,  # segment_guard
+            always_suspend,
+            True,  # inline_steps
+            StepLoop().run,  # run_async
         )
         self.scheduler.max_tasks = max_steps  # (``Engine.max_tasks``)
         self.scheduler.max_journal = max_journal
@@ -448,7 +449,6 @@ class Simulation:
         self,
         target: str,
         input: Any,
-        *,
         raw: bytes | None,
         delay: timedelta | None,
         idempotency_key: str | None,
@@ -474,10 +474,9 @@ class Simulation:
                 raise SerializationError(
                     f"the input cannot be serialized for {target}: {err}", handler=target
                 ) from None
-        inv_id = self._engine.lifecycle.submit(
-            service, handler_name, key, data,
-            delay_ms=0 if delay is None else to_ms(delay, 0), idempotency_key=idempotency_key,
-            headers=headers, send=send, spec=spec,
+        inv_id = self._engine.lifecycle.submit(  # (by position, as ``_submit`` is called)
+            service, handler_name, key, data, 0 if delay is None else to_ms(delay, 0),
+            idempotency_key, headers, None, send, spec,
         )
         return InvocationHandle(self, inv_id, handler)
 
@@ -491,8 +490,9 @@ class Simulation:
         headers: dict[str, str] | None = None,
     ) -> InvocationHandle:
         """Submit a call to ``target`` ("Greeter/greet", "Counter/<key>/add")."""
-        return self._submit(target, input, raw=raw, delay=None,
-                            idempotency_key=idempotency_key, headers=headers, send=False)
+        # (by position: raw, delay, idempotency_key, headers, send; a call with
+        # keywords matches each by name)
+        return self._submit(target, input, raw, None, idempotency_key, headers, False)
 
     def send(
         self,
@@ -510,8 +510,7 @@ class Simulation:
         run is not repeated: the handle is the first run's, as Restate answers
         ``PreviouslyAccepted``.
         """
-        return self._submit(target, input, raw=raw, delay=delay,
-                            idempotency_key=idempotency_key, headers=headers, send=True)
+        return self._submit(target, input, raw, delay, idempotency_key, headers, True)
 
     # -- faults -------------------------------------------------------------
     def inject(self, fault: Fault) -> None:

@@ -134,7 +134,10 @@ class Context:
             # ``ctx.run_typed`` is the fused step command bound to this attempt
             # (``_fast.step_command``): a call and a frame less a step. (Bound
             # to the attempt, not to the context: no reference cycle.)
-            self.__dict__["run_typed"] = types.MethodType(issue, attempt)
+            # (An attribute set as any other, not through ``__dict__``: reading that
+            # makes the instance a dict of its own, where it otherwise keeps its
+            # attributes inline.)
+            self.run_typed = types.MethodType(issue, attempt)  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"<simdurable context of {self._attempt.handler} ({self._attempt.rec.id})>"

@@ -114,9 +114,10 @@ class DefaultSerde(Serde[T]):
         if not buf:
             return None
         hint = self.type_hint
-        if hint is None and type(buf) is bytes and buf.isdigit() and (
+        if (hint is None or hint is int) and type(buf) is bytes and buf.isdigit() and (
             buf[0] != 0x30 or len(buf) == 1
-        ):  # loads()'s first case, without the call: a replayed step's result
+        ):  # loads()'s first case, without its call nor ``_rebuild``'s (which gives
+            # an int back as it is): a replayed step's result, an ``int`` input or output
             return int(buf)  # type: ignore[return-value]
         data = loads(buf)
         if hint is None:

@@ -88,7 +88,7 @@ class Lifecycle:
 
     # -- submission --------------------------------------------------------------
     def submit(
-        self, service: str, handler: str, key: str | None, input: bytes, *,
+        self, service: str, handler: str, key: str | None, input: bytes,
         delay_ms: int = 0, idempotency_key: str | None = None,
         headers: dict[str, str] | None = None, inv_id: str | None = None,
         send: bool = False, spec: HandlerSpec | None = None,

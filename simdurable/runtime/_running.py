@@ -95,7 +95,7 @@ class Running:
     """The attempts running now; see the module docstring."""
 
     def __init__(self, host: EngineView, store: Store, scheduler: Scheduler, trace: Tracer,
-                 make_context: Callable[[Attempt, HandlerSpec], Any], *,
+                 make_context: Callable[[Attempt, HandlerSpec], Any],
                  segment_guard: Any = None, always_suspend: bool = False) -> None:
         # Weakly: the engine holds this part, and a cycle would leave every
         # simulation to the garbage collector (attempts hold it while alive).

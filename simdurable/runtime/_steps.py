@@ -91,7 +91,7 @@ class Steps:
 
     def __init__(self, invocations: Invocations, running: Running,
                  lifecycle: Lifecycle, completions: Completions, crashes: Crashes,
-                 injector: Injector, scheduler: Scheduler, trace: Tracer, *,
+                 injector: Injector, scheduler: Scheduler, trace: Tracer,
                  inline_steps: bool,
                  run_async: Callable[[Any, str], Any] | None = None) -> None:
         self.invocations = invocations

@@ -6,6 +6,7 @@ import os
 import random
 import secrets
 import time
+import traceback
 import uuid
 from datetime import date, datetime, timedelta
 
@@ -382,6 +383,48 @@ async def shard_write_ok(ctx: restate.Context, user: str) -> str:
     return await ctx.run_typed(f"write-{shard}", send, to=f"shard-{shard}", key=user)
 
 
+# A failure's details passed on to a call: the message and status are what
+# the journal recorded, but the formatted traceback is where the error was
+# raised this time, live at the await, and elsewhere when the failure is
+# replayed, so the replayed call's argument differs from the recorded one (a
+# journal mismatch, Restate's error 570, on every retry after a crash).
+# https://github.com/restatedev/sdk-typescript/issues/656 ("TerminalError
+# stacktrace reconstruction during replay can result into journal mismatch")
+runner = restate.Service("Runner")
+jobs_bug = restate.Service("Jobs")
+jobs_ok = restate.Service("Jobs")
+
+
+@runner.handler()
+async def run(ctx: restate.Context, job: str) -> str:
+    raise restate.TerminalError(f"no runner free for {job}", 503)
+
+
+@runner.handler()
+async def on_error(ctx: restate.Context, report: dict) -> None:
+    return None
+
+
+@jobs_bug.handler(name="start")
+async def jobs_start_bug(ctx: restate.Context, job: str) -> str:
+    try:
+        return await ctx.service_call(run, job)
+    except restate.TerminalError as err:
+        stack = "".join(traceback.format_exception(err))
+        await ctx.service_call(on_error, {"job": job, "message": err.message, "stack": stack})
+        return "failed"
+
+
+@jobs_ok.handler(name="start")
+async def jobs_start_ok(ctx: restate.Context, job: str) -> str:
+    try:
+        return await ctx.service_call(run, job)
+    except restate.TerminalError as err:
+        await ctx.service_call(on_error, {"job": job, "message": err.message,
+                                          "status": err.status_code})
+        return "failed"
+
+
 def _pair(name: str, kind: str, source: str, bug: restate.Service, ok: restate.Service,
           target: str, value: object) -> Pair:
     return Pair(name=name, kind=kind, source=source, invoke=target, input=value, buggy=[bug],
@@ -426,4 +469,7 @@ PAIRS = [
           allowed_ok, "Allowed/grant", ["read", "write", "admin", "audit"]),
     _pair("hash-shard", "nondeterminism", "Mouse-Imaging-Centre/pydpiper#291", shard_bug,
           shard_ok, "Shard/write", "ann"),
+    Pair(name="error-stack-in-call", kind="nondeterminism",
+         source="restatedev/sdk-typescript#656", invoke="Jobs/start", input="j1",
+         buggy=[jobs_bug, runner], correct=[jobs_ok, runner], externals=EXTERNALS),
 ]

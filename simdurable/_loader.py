@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import sys
 from typing import Any
 
 
 class LoadError(ValueError):
     """A ``module:attribute`` name that cannot be loaded; says which part failed."""
+
+
+def read_json(text: str, where: str) -> Any:
+    """``text`` (a flag's or a setting's value) as JSON; else a ``ValueError``
+    saying why, named by ``where``. Python's reader also fails on what is JSON
+    but too big for it, with errors that are no ``JSONDecodeError``: an integer
+    of more than 4300 digits (``ValueError``), arrays or objects nested about
+    a thousand deep (``RecursionError``)."""
+    shown = text if len(text) <= 80 else f"{text[:77]}..."
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        why = str(err)
+    except ValueError as err:
+        why = f"a number too long to read ({err})"
+    except RecursionError:
+        why = "nested too deep to read"
+    raise ValueError(f"{where} is not JSON ({why}): {shown}")
 
 
 def load_object(name: str) -> Any:

@@ -4,6 +4,8 @@ exit status 2, and never a traceback or a campaign that saves nothing."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import sys
@@ -334,3 +336,103 @@ def test_check_refuses_flags_it_would_ignore(capsys: pytest.CaptureFixture[str],
     # key) or, for the target, named a handler the user never wrote.
     assert main(["check", *args]) == 2
     _one_line_error(capsys, message)
+
+
+DEEP = "[" * 5000 + "]" * 5000
+LONG = "9" * 5000
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (["check", "examples.shop:checkout", "--input", LONG],
+     "--input is not JSON (a number too long to read"),
+    (["check", "examples.shop:checkout", "--input", DEEP],
+     "--input is not JSON (nested too deep to read): [[[["),
+    (["check", "examples.shop:checkout", "--input", "{", "--max-examples", "0"],
+     "--input is not JSON (Expecting property name enclosed in double quotes"),
+    (["check", "examples.shop:checkout", "--input", ORDER, "--world", DEEP],
+     "--world #1 is not JSON (nested too deep to read)"),
+    (["check", "examples.shop:checkout", "--input", ORDER, "--world", f'{{"advance": {LONG}}}'],
+     "--world #1 is not JSON (a number too long to read"),
+    (["soak", "badmod:pay", "--input", DEEP], "--input is not JSON (nested too deep to read)"),
+    (["soak", "badmod:pay", "--input", LONG], "--input is not JSON (a number too long to read"),
+])
+def test_json_that_python_cannot_read_is_refused_naming_the_flag(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str], command: list[str],
+        message: str) -> None:
+    # Each was a traceback: an integer of more than 4300 digits raises a ValueError
+    # that is no JSONDecodeError, and deep nesting a RecursionError.
+    project.makefile(".toml", pyproject=PYPROJECT.format(extra=""))
+    assert main(command) == 2
+    _one_line_error(capsys, message)
+
+
+def test_a_pyproject_nested_too_deep_is_named(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.simdurable]\ninputs = { "Shop/pay" = ' + DEEP + " }\n")
+    with pytest.raises(ValueError, match=r"pyproject.toml: cannot read it: arrays or tables "
+                                         r"nested too deep"):
+        load_settings(str(tmp_path), {}, {})
+
+
+def test_an_ini_input_python_cannot_read_names_its_line() -> None:
+    for raw, why in ((DEEP, "nested too deep to read"), (LONG, "a number too long to read")):
+        with pytest.raises(ValueError, match=rf"simdurable_inputs line 'Shop/pay = .*' is not "
+                                             rf"JSON \({why}"):
+            load_settings("/nonexistent", {"inputs": [f"Shop/pay = {raw}"]}, {})
+
+
+def test_a_blob_nested_too_deep_is_not_a_blob() -> None:
+    import base64
+    import zlib
+
+    from simdurable._check._report import decode_blob
+
+    blob = base64.urlsafe_b64encode(zlib.compress(DEEP.encode())).decode()
+    with pytest.raises(ValueError, match=r"not a simdurable reproduction blob: .* \(nested too deep\)"):
+        decode_blob(blob)
+
+
+_WORDS = st.sampled_from([
+    "examples.shop:checkout", "examples.shop:services", "examples.shop:shop",
+    "examples.shop:shop/checkout", "examples.shop:shop/nope", "examples.shop:bank",
+    "examples.shop:inventory", "examples.shop", "examples.shop:", ":x", "nomod:x",
+    "examples.shop:services/x", "examples.shop:/", "examples.shop:restate.Service",
+    "examples/shop.py:checkout", "", "-",
+])
+_ARG_JSON = st.one_of(
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+                 lambda kids: st.lists(kids, max_size=3)
+                 | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+                 max_leaves=8).map(json.dumps),
+    st.text(max_size=12), st.sampled_from([DEEP, LONG, "1e999", "NaN", '"\\ud800"', "{"]))
+_FLAGS = st.lists(st.one_of(
+    st.tuples(st.just("--input"), _ARG_JSON),
+    st.tuples(st.just("--world"), _ARG_JSON),
+    st.tuples(st.just("--invoke"), st.text(max_size=12) | st.sampled_from(
+        ["Shop/checkout", "Inventory/a/reserve", "Inventory/reserve", "//", "Shop//x"])),
+    st.tuples(st.just("--key"), st.text(max_size=8)),
+    st.tuples(st.just("--replay"), st.text(max_size=20) | st.sampled_from(
+        ["crash(step=charge)", "crash(index=-1)", "fail(times=0)", "delay(by=1e400d)"])),
+    st.tuples(st.just("--blob"), st.text(max_size=20)),
+    st.tuples(st.just("--seed"), st.sampled_from(["-1", "x", str(2**70)])),
+    st.tuples(st.just("--concurrent"), st.sampled_from(["0", "9", "x"])),
+    st.tuples(st.just("--externals"), st.sampled_from(["examples.shop:shop", "nomod:x"])),
+), max_size=3)
+
+
+@fuzz(40)
+@given(_WORDS, _FLAGS)
+def test_fuzz_check_arguments_are_checked_or_refused_in_one_line(target: str,
+                                                                 flags: list[tuple[str, ...]]
+                                                                 ) -> None:
+    argv = ["check", target, "--max-examples", "0", "--no-strict"]
+    for flag in flags:
+        argv += list(flag)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            status = main(argv)
+    except SystemExit as exit_:  # argparse refusing a flag: its usage line and status 2
+        status = exit_.code  # type: ignore[assignment]
+    assert status in (0, 1, 2), (argv, err.getvalue())
+    assert "Traceback" not in err.getvalue(), (argv, err.getvalue())

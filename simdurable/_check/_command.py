@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shlex
 import sys
@@ -26,7 +25,7 @@ from .._api.service import (
     collect_handlers,
     handler_of,
 )
-from .._loader import LoadError, load_externals, load_object
+from .._loader import LoadError, load_externals, load_object, read_json
 from .._restate import is_hostable, restate_handler_of
 from ..runtime._errors import SimdurableError
 from ..runtime._faults import FaultPlanError
@@ -324,10 +323,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     try:
-        input_value = json.loads(args.input)
-    except json.JSONDecodeError as err:
-        print(f"simdurable check: --input is not JSON: {err}\n  got: {args.input}",
-              file=sys.stderr)
+        input_value = read_json(args.input, "--input")
+    except ValueError as err:
+        print(f"simdurable check: {err}", file=sys.stderr)
         return 2
     if args.blob is not None and (args.replay is not None or not args.blob.strip()):
         print("simdurable check: " + ("--blob is empty: pass the blob a report printed"

@@ -304,6 +304,9 @@ def decode_blob(blob: str) -> dict[str, Any]:
         data = json.loads(zlib.decompress(base64.urlsafe_b64decode(blob.encode())))
     except (ValueError, zlib.error) as err:
         raise ValueError(f"not a simdurable reproduction blob: {blob[:30]!r}... ({err})") from None
+    except RecursionError:
+        raise ValueError(f"not a simdurable reproduction blob: {blob[:30]!r}... (nested too "
+                         f"deep)") from None
     if not isinstance(data, dict) or "v" not in data:
         raise ValueError(f"not a simdurable reproduction blob: {blob[:30]!r}...")
     return data

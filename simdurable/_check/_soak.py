@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .._loader import LoadError
+from .._loader import LoadError, read_json
 from ..runtime._errors import SimdurableError
 from ._command import Progress, flag_in_range
 from ._database import DEFAULT_DATABASE, DatabaseError, open_database, save
@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         flag_in_range("--max-examples", args.max_examples, 0, MAX_EXAMPLES,
                       " (per check; more seeds explore longer)")
         flag_in_range("-j/--jobs", args.jobs, 1, MAX_JOBS, " (worker processes)")
-        input_value = json.loads(args.input)
+        input_value = read_json(args.input, "--input")
         if args.targets:
             targets = _module_targets(args, input_value)
             database = args.database
@@ -245,9 +245,6 @@ def run(args: argparse.Namespace) -> int:
             raise LoadError("nothing to soak: name module:attr targets, or services in "
                             "[tool.simdurable]")
         db = open_database(database)
-    except json.JSONDecodeError as err:
-        print(f"simdurable soak: --input is not JSON: {err}", file=sys.stderr)
-        return 2
     except (LoadError, DatabaseError, SimdurableError, TypeError, ValueError) as err:
         print(f"simdurable soak: {err}", file=sys.stderr)
         return 2

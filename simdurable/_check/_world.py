@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from .._loader import read_json
 from ..runtime._errors import SimdurableError
 from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS, FaultPlanError, parse_duration_ms
 from ..runtime._ids import parse_awakeable_id
@@ -324,11 +325,7 @@ def from_dict(data: Mapping[str, Any], where: str = "world event") -> WorldEvent
 
 def parse(text: str, where: str = "--world") -> WorldEvent:
     """A world event from JSON text (``--world``)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{where}: not JSON ({err}): {text}") from None
-    return from_dict(data, where)
+    return from_dict(read_json(text, where), where)
 
 
 def bind(events: Sequence[WorldEvent], invoke: str) -> list[WorldEvent]:

@@ -110,6 +110,9 @@ def read_pyproject(rootdir: str) -> dict[str, Any]:
                          f"{raw[err.start]:#04x} is not UTF-8 (TOML files are UTF-8)") from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ValueError(f"{path}: cannot read it: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: cannot read it: arrays or tables nested too deep "
+                         f"(Python's TOML reader gives up at about a thousand)") from None
     table = data.get("tool", {}).get("simdurable", {})
     if not isinstance(table, dict):
         raise ValueError(f"{path}: [tool.simdurable] must be a table")
@@ -154,6 +157,8 @@ def _world(value: Any) -> dict[str, list[Any]]:
 
 
 def _ini_inputs(lines: list[str]) -> dict[str, list[Any]]:
+    from .._loader import read_json
+
     out: dict[str, list[Any]] = {}
     for line in lines:
         target, sep, raw = line.partition("=")
@@ -162,10 +167,8 @@ def _ini_inputs(lines: list[str]) -> dict[str, list[Any]]:
                 f"simdurable_inputs line {line!r}: expected Target = JSON, like "
                 'Payments/pay = {"amount": 10}'
             )
-        try:
-            out.setdefault(target.strip(), []).append(json.loads(raw))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"simdurable_inputs line {line!r}: not JSON: {err}") from None
+        out.setdefault(target.strip(), []).append(
+            read_json(raw, f"simdurable_inputs line {line[:60]!r}"))
     return out
 
 

@@ -366,11 +366,14 @@ def test_json_that_python_cannot_read_is_refused_naming_the_flag(
     _one_line_error(capsys, message)
 
 
-def test_a_pyproject_nested_too_deep_is_named(tmp_path: Path) -> None:
+def test_a_pyproject_python_cannot_read_is_named(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.simdurable]\ninputs = { "Shop/pay" = ' + DEEP + " }\n")
     with pytest.raises(ValueError, match=r"pyproject.toml: cannot read it: arrays or tables "
                                          r"nested too deep"):
+        load_settings(str(tmp_path), {}, {})
+    (tmp_path / "pyproject.toml").write_text(f"[tool.simdurable]\nseed = {LONG}\n")
+    with pytest.raises(ValueError, match=r"pyproject.toml: cannot read it: a number too long"):
         load_settings(str(tmp_path), {}, {})
 
 

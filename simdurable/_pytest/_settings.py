@@ -110,6 +110,8 @@ def read_pyproject(rootdir: str) -> dict[str, Any]:
                          f"{raw[err.start]:#04x} is not UTF-8 (TOML files are UTF-8)") from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ValueError(f"{path}: cannot read it: {err}") from None
+    except ValueError as err:  # an integer of more than 4300 digits
+        raise ValueError(f"{path}: cannot read it: a number too long to read ({err})") from None
     except RecursionError:
         raise ValueError(f"{path}: cannot read it: arrays or tables nested too deep "
                          f"(Python's TOML reader gives up at about a thousand)") from None

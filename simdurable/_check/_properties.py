@@ -272,10 +272,16 @@ def retry_loop_violations(run: RunFacts) -> list[Violation]:
         if in_a_row < RETRY_LOOP_ATTEMPTS or (where is None and run.fired):
             continue
         ended = "and was paused" if rec.status == PAUSED else "and is still retrying"
+        # A step's exception ends the attempt; an ``except`` around its await
+        # never sees it (restatedev/sdk-typescript#624).
+        how = ("; its exception never reaches the handler's except (the attempt ends, and "
+               "the step runs again): give the step RunOptions(max_attempts=...) and catch the "
+               "TerminalError it raises when they run out"
+               if reason.startswith("step ") and where is not None else "")
         out.append(Violation(
             kind="retry-loop",
             message=f"{rec.target} {reason.replace('handler raised', 'raised', 1)} on every "
-                    f"attempt ({rec.attempts} attempts, {ended}): retrying cannot fix it",
+                    f"attempt ({rec.attempts} attempts, {ended}): retrying cannot fix it{how}",
             handler=rec.target, source=where,
             details=engine.raised.get(rec.id) or None,
         ))

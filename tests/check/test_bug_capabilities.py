@@ -260,3 +260,18 @@ def test_restates_own_terminal_error_raised_by_a_hosted_saga_makes_its_compensat
                       externals=[sagas.travel], invariant=sagas.nothing_left_booked_on_failure,
                       max_examples=0)
     assert report.ok, report.render()
+
+
+def test_a_step_failing_on_every_attempt_says_its_exception_never_reaches_the_handler():
+    """An ``except ConnectionError`` around a step's await never runs: the report
+    says why, and what reaches the handler instead."""
+    pair = PAIRS["step-error-caught-by-type"]
+    report = pair.check(fixed=False, max_examples=0)
+    assert report.kinds == ["retry-loop"]
+    assert report.violations[0].message.endswith(
+        "retrying cannot fix it; its exception never reaches the handler's except (the "
+        "attempt ends, and the step runs again): give the step RunOptions(max_attempts=...) "
+        "and catch the TerminalError it raises when they run out")
+    assert pair.check(fixed=True, max_examples=0).ok
+    unstorable = PAIRS["set-result"].check(fixed=False, max_examples=0)
+    assert "never reaches" not in unstorable.render()

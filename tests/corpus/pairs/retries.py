@@ -105,6 +105,41 @@ async def stock_order_ok(ctx: restate.ObjectContext, amount: int) -> int:
     return left
 
 
+# A step's own exception caught around its await, as if the step were a plain
+# call: a step that raises is retried (the attempt ends there), and its
+# exception never reaches the handler, so the fallback never runs and the
+# invocation retries until it is paused. What reaches the handler is the
+# TerminalError of a step whose retries run out.
+# https://github.com/restatedev/sdk-typescript/issues/624 ("Errors thrown in
+# ctx.run do not make it to the catch block")
+fx_bug = restate.Service("Fx")
+fx_ok = restate.Service("Fx")
+DEFAULT_RATE = 1.1
+
+
+def fetch_rate(currency: str) -> float:
+    raise ConnectionError(f"no rate for {currency}: the rates service is down")
+
+
+@fx_bug.handler(name="convert")
+async def fx_convert_bug(ctx: restate.Context, amount: int) -> float:
+    try:
+        rate = await ctx.run_typed("fetch-rate", fetch_rate, currency="EUR")
+    except ConnectionError:
+        rate = DEFAULT_RATE
+    return round(amount * rate, 2)
+
+
+@fx_ok.handler(name="convert")
+async def fx_convert_ok(ctx: restate.Context, amount: int) -> float:
+    try:
+        rate = await ctx.run_typed("fetch-rate", fetch_rate, restate.RunOptions(max_attempts=3),
+                                   currency="EUR")
+    except restate.TerminalError:
+        rate = DEFAULT_RATE
+    return round(amount * rate, 2)
+
+
 PAIRS = [
     Pair(name="exhausted-retries-swallowed", kind="invariant",
          source="temporalio/temporal#3272", invoke="Order/place", input=10,
@@ -114,4 +149,7 @@ PAIRS = [
          source="near/near-sdk-js#286; restatedev/examples#288", invoke="Stock/sku-1/order",
          input=5_000, buggy=[stock_bug], correct=[stock_ok],
          invariant=failed_order_leaves_stock),
+    Pair(name="step-error-caught-by-type", kind="retry-loop",
+         source="restatedev/sdk-typescript#624", invoke="Fx/convert", input=100,
+         buggy=[fx_bug], correct=[fx_ok]),
 ]

@@ -26,11 +26,12 @@ from __future__ import annotations
 import gc
 import inspect
 from collections.abc import Callable
+from threading import get_ident
 from typing import Any
 
 from ._errors import InternalError, TerminalError
-from ._fast import NOT_AWAITABLE, new_tuple, step_parts
-from ._invocation import LIVE, Abort, Attempt, StepInfo, Wait
+from ._fast import NOT_AWAITABLE, _step_api, new_tuple, step_parts
+from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Entry, Value
 from ._scheduler import RandomChooser
 from ._store import PENDING
@@ -40,8 +41,14 @@ def task_runner(engine: Any) -> Callable[[], Any]:
     """``engine.run_task`` for the common case of each task; see the module
     docstring. ``engine`` is the ``Engine`` (not imported: it imports this)."""
     steps = engine.steps
-    (finish, running, scheduler, injector, trace, run_log, completions, invocations,
-     store_append, journals, set_step, reset_step) = step_parts(steps)
+    (finish, running, scheduler, injector, trace, run_log, completions, _,
+     store_append, journals, _, _) = step_parts(steps)
+    # The current step is named in this thread's holder, as ``_fast.step_lane``
+    # names it: two attribute writes around a closure, not a context
+    # variable's new mapping and token and a ``StepInfo`` each time.
+    running_step = current_step.var.get
+    holder_here = current_step.holder
+    step_future = _step_api[0] if _step_api else None
     chooser = scheduler.chooser
     # ``RandomChooser.choose``, inlined below for the same draws (its generator
     # is seeded at the first draw, so it is read then)
@@ -72,10 +79,14 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             or completions.done.get(inv_id, 0) >> index & 1
         ):
             return general_step(inv_id, number, index)
-        # ``execute_step`` with no fault injected
-        token = set_step(new_tuple(
-            StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine)
-        ))
+        # ``execute_step`` with no fault injected (a plain step's future is its
+        # own ``StepInfo``, made if someone asks: ``info_of``)
+        holder = running_step()
+        if type(holder) is not StepHolder or holder.thread != get_ident():
+            holder = holder_here()
+        before = holder.step
+        holder.step = spec if type(spec) is step_future else new_tuple(
+            StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
         try:
             result = spec.fn(*spec.args, **spec.kwargs)
             if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
@@ -86,12 +97,12 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         except Exception as err:  # noqa: BLE001 - step failures are data
             outcome = ("error", err)
         finally:
-            reset_step(token)
+            holder.step = before
         run_log.append((inv_id, index, name, number, attempt.handler))
         if trace.sink is not None:
             trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
         # ``finish_step`` for a value stored at once, else the general way
-        rec = invocations.by_id.get(inv_id)
+        rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
         done_bits = completions.done  # (read now: a restart in the closure replaces it)
         bits = done_bits.get(inv_id, 0)
         if (
@@ -99,7 +110,6 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             or not attempt.alive  # (so it is still its invocation's current one)
             or attempt.failure is not None
             or (injector.armed and not injector.spares(name))
-            or rec is None
             or rec.status != PENDING
             or rec.retry_index == index
             or bits >> index & 1
@@ -116,7 +126,11 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         completion = new_tuple(Value, (data,))
         entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
                                   scheduler.now_ms, -1, ""))
-        if journals is not None:
+        journal = attempt.journal
+        own_journal = attempt.own_journal
+        if not own_journal:
+            journal.append(entry)  # the store's list (``Attempt.own_journal``)
+        elif journals is not None:
             journals[inv_id].append(entry)
         else:
             store_append(inv_id, entry)
@@ -125,8 +139,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         if attempt.state is not LIVE:
             running.notify(inv_id, entry)
             return None
-        journal = attempt.journal
-        if attempt.own_journal:
+        if own_journal:
             journal.append(entry)
         waiting = attempt.waiting
         if waiting is None or attempt.resume_scheduled:
@@ -180,15 +193,18 @@ def task_runner(engine: Any) -> Callable[[], Any]:
                 # ``Attempt.on_wait``: nothing left to see, so it waits ...
                 attempt.waiting = yielded
                 # ... and ``Running._block`` queues the steps it issued
-                # (``Attempt.pending_steps``: not done, not started yet)
+                # (``Attempt.pending_steps``: not done, not started yet),
+                # then forgets them all (started and done are final)
+                unscheduled = attempt._unscheduled
                 steps_of = attempt.steps
-                pending = [i for i in attempt._unscheduled
-                           if i not in done and not steps_of[i].scheduled]
-                attempt._unscheduled = pending
-                for i in pending:
-                    steps_of[i].scheduled = True
-                    attempt.queued += 1  # ``Running.push_work``
-                    scheduler.ready.append(("step", inv_id, attempt, i))
+                for i in unscheduled:
+                    if i not in done:
+                        spec = steps_of[i]
+                        if not spec.scheduled:
+                            spec.scheduled = True
+                            attempt.queued += 1  # ``Running.push_work``
+                            scheduler.ready.append(("step", inv_id, attempt, i))
+                unscheduled.clear()
                 return
         segment = waits(attempt, yielded)
         if segment is None:

@@ -439,3 +439,56 @@ def test_fuzz_check_arguments_are_checked_or_refused_in_one_line(target: str,
         status = exit_.code  # type: ignore[assignment]
     assert status in (0, 1, 2), (argv, err.getvalue())
     assert "Traceback" not in err.getvalue(), (argv, err.getvalue())
+
+
+def _toml(value: object) -> str:
+    """``value`` written as a TOML value (inline tables and arrays)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if value != value else ("inf" if value > 0 else "-inf") \
+            if math.isinf(value) else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+
+
+_SETTING = st.recursive(
+    st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["examples.shop:services", "examples.shop:bank", "examples.shop:shop",
+                       "nomod:x", "examples.shop:", "Shop/checkout", "Inventory/reserve",
+                       "Inventory", "1s", "redis://", "", LONG]),
+    lambda kids: st.lists(kids, max_size=3)
+    | st.dictionaries(st.sampled_from(["Shop/checkout", "Inventory/reserve", "Inventory",
+                                       "Nope/x", "advance", "call", "target", "input"])
+                      | st.text(max_size=5),
+                      kids, max_size=3),
+    max_leaves=10)
+_KEYS = ["services", "externals", "inputs", "handlers", "exclude", "scenarios", "max_examples",
+         "seed", "strict", "keys", "world", "concurrent", "jobs", "database", "journals",
+         "max_example"]
+
+
+@fuzz(150)
+@given(st.dictionaries(st.sampled_from(_KEYS), _SETTING, max_size=5))
+def test_fuzz_tool_simdurable_is_read_or_refused_naming_the_setting(table: dict[str, object]
+                                                                    ) -> None:
+    # What ``pytest --simdurable`` and ``simdurable soak`` read: a setting that
+    # cannot be used is a ValueError (LoadError) saying which, never another error.
+    from simdurable._check._soak import config_targets
+
+    text = "[tool.simdurable]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in table.items())
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as root:
+        Path(root, "pyproject.toml").write_text(text)
+        try:
+            load_settings(root, {}, {})
+            config_targets(root)
+        except ValueError as err:
+            assert str(err), text

@@ -574,7 +574,8 @@ class Exploration:
                for v in out):
             stuck = None
         elif self.t.others:
-            lost = self.serializable(facts)
+            # (invocations that never finished end as no order does: the hang is the finding)
+            lost = None if stuck is not None else self.serializable(facts)
             if lost is not None:
                 out.append(lost)
         elif ref is not None and ref is not facts and not dups:

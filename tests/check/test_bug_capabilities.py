@@ -275,3 +275,14 @@ def test_a_step_failing_on_every_attempt_says_its_exception_never_reaches_the_ha
     assert pair.check(fixed=True, max_examples=0).ok
     unstorable = PAIRS["set-result"].check(fixed=False, max_examples=0)
     assert "never reaches" not in unstorable.render()
+
+
+def test_invocations_at_once_that_never_finish_are_stuck_not_a_lost_update():
+    """Two transfers waiting on each other's key: the deadlock is the finding;
+    what the unfinished invocations left is no ending to compare with the
+    one-at-a-time orders (it was also reported not-serializable)."""
+    pair = PAIRS["cross-call-deadlock"]
+    report = pair.check(fixed=False, max_examples=0)
+    assert report.kinds == ["invariant", "stuck"]
+    assert "a deadlock" in next(v for v in report.violations if v.kind == "stuck").details
+    assert pair.check(fixed=True, max_examples=0).ok

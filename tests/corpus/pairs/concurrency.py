@@ -138,6 +138,63 @@ def every_month_billed(outcome: sd.Outcome) -> None:
     assert months == ["2026-01", "2026-02"], f"invoice workflows ran for months {months}"
 
 
+# Two transfers in opposite directions at once, each an exclusive handler that
+# waits on a call to the other account's exclusive handler: alice holds her
+# key and waits for bob's, bob holds his and waits for alice's, and neither
+# ever ends. A one-way message for the deposit holds no key while it waits.
+# https://docs.restate.dev/develop/python/service-communication ("Request-response
+# calls between exclusive handlers of Virtual Objects may lead to deadlocks:
+# cross deadlock, A -> B and B -> A")
+wallet_bug = restate.VirtualObject("Wallet")
+wallet_ok = restate.VirtualObject("Wallet")
+OPENING = 100
+
+
+async def _held(ctx: restate.ObjectContext) -> int:
+    return int(await ctx.get("balance") or OPENING)
+
+
+@wallet_bug.handler(name="deposit")
+async def wallet_deposit_bug(ctx: restate.ObjectContext, amount: int) -> int:
+    balance = await _held(ctx) + amount
+    ctx.set("balance", balance)
+    return balance
+
+
+@wallet_bug.handler(name="transfer")
+async def wallet_transfer_bug(ctx: restate.ObjectContext, req: dict) -> int:
+    balance = await _held(ctx) - req["amount"]
+    if balance < 0:
+        raise restate.TerminalError("insufficient funds", 402)
+    ctx.set("balance", balance)
+    await ctx.object_call(wallet_deposit_bug, req["to"], req["amount"])
+    return balance
+
+
+@wallet_ok.handler(name="deposit")
+async def wallet_deposit_ok(ctx: restate.ObjectContext, amount: int) -> int:
+    balance = await _held(ctx) + amount
+    ctx.set("balance", balance)
+    return balance
+
+
+@wallet_ok.handler(name="transfer")
+async def wallet_transfer_ok(ctx: restate.ObjectContext, req: dict) -> int:
+    balance = await _held(ctx) - req["amount"]
+    if balance < 0:
+        raise restate.TerminalError("insufficient funds", 402)
+    ctx.set("balance", balance)
+    ctx.object_send(wallet_deposit_ok, req["to"], req["amount"])
+    return balance
+
+
+def money_kept(outcome: sd.Outcome) -> None:
+    """Transfers move money between the two wallets; they make and lose none."""
+    total = sum(outcome.state.get(f"Wallet/{who}", {}).get("balance", OPENING)
+                for who in ("alice", "bob"))
+    assert total == 2 * OPENING, f"{total} in the two wallets, not {2 * OPENING}"
+
+
 PAIRS = [
     Pair(name="shared-handler-read-modify-write", kind="not-serializable",
          source="restatedev/sdk-typescript#344", invoke="Seats/show-1/book", input=1,
@@ -148,4 +205,9 @@ PAIRS = [
     Pair(name="workflow-id-reused-per-month", kind="invariant", source="dapr/docs#4237",
          invoke="Billing/run", input="c1", buggy=[monthly_bug, invoice],
          correct=[monthly_ok, invoice], externals=(billing,), invariant=every_month_billed),
+    Pair(name="cross-call-deadlock", kind="stuck",
+         source="docs.restate.dev service-communication (cross deadlock)",
+         invoke="Wallet/alice/transfer", input={"to": "bob", "amount": 10},
+         buggy=[wallet_bug], correct=[wallet_ok], invariant=money_kept,
+         extra={"concurrent": [("Wallet/bob/transfer", {"to": "alice", "amount": 5})]}),
 ]

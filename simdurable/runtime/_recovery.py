@@ -119,23 +119,25 @@ class Recovery:
         store = self.store
         journal = (store.live_journal(rec.id) if type(store) is MemoryStore
                    else store.journal(rec.id))
-        # One pass for the completions (as the bits of the indices they
-        # complete) and the commands that may wait on something outside the
-        # invocation: a replay starts here. Fields by position (kind 0,
-        # result 3, target 4): by name each is a call.
+        # A replay starts here. One pass for the completions (as the bits of
+        # the indices they complete) that only notes whether any command may
+        # wait on something outside the invocation (no index an entry: a
+        # journal of steps and state has none); a second pass finds those.
+        # Fields by position (kind 0, result 3, target 4): by name each is a call.
         bits = 0
-        waits = []
-        for i, e in enumerate(journal):
+        outside = False
+        for e in journal:
             kind = e[0]
             if kind == COMPLETION:
                 bits |= 1 << e[4]
-            elif kind in _WAITED_FROM_OUTSIDE and e[3] is None:
-                waits.append(i)
+            elif kind in _WAITED_FROM_OUTSIDE:
+                outside = True
         self.completions.done[rec.id] = bits
-        for i in waits:
-            if bits >> i & 1:
-                continue
-            e = journal[i]
+        if not outside:
+            return
+        for i, e in enumerate(journal):
+            if e[0] not in _WAITED_FROM_OUTSIDE or e[3] is not None or bits >> i & 1:
+                continue  # (completed at once, or by a notification)
             if e.kind == SLEEP:
                 self.scheduler.add_timer(e.wake_ms, ("sleep", rec.id, i))
             elif e.kind in (CALL, ATTACH):

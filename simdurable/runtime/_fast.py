@@ -318,12 +318,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
 
     def issue(attempt: Attempt, name: str, action: Callable[..., Any],
               options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
-        if (
-            options is not None
-            or not attempt.alive
-            or type(name) is not str
-            or not callable(action)
-        ):
+        if options is not None or not attempt.alive or type(name) is not str:
             return general_run_typed(attempt, name, action, options, args, kwargs)
         for value in args:
             if not isinstance(value, NOT_AWAITABLE):
@@ -332,16 +327,19 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
             for value in kwargs.values():
                 if not isinstance(value, NOT_AWAITABLE):
                     return general_run_typed(attempt, name, action, options, args, kwargs)
-        # ``_step_serde``: its cache, read here for a function seen before
-        cached = serdes.get(action)
-        if (
-            cached is not None
-            and type(action) is function_type
-            and cached[0] is action.__annotations__.get("return", no_hint)
-        ):
-            serde = cached[1]
-        else:
+        # ``_step_serde``, read here for a function (callable, hashable): with
+        # no return hint, the plain serde; with one, its cache's if seen before
+        if type(action) is function_type:
+            hint = action.__annotations__.get("return", no_hint)
+            if hint is no_hint and plain_serde is not None:
+                serde = plain_serde
+            else:
+                cached = serdes.get(action)
+                serde = cached[1] if cached is not None and cached[0] is hint else serde_of(action)
+        elif callable(action):
             serde = serde_of(action)
+        else:
+            return general_run_typed(attempt, name, action, options, args, kwargs)
         index: int
         journal = attempt.journal
         lone = False  # a fresh step issued while no other step of the attempt is unstarted

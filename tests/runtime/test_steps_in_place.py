@@ -882,3 +882,42 @@ def test_a_step_issued_alone_and_waited_on_by_other_means_runs_as_registered(how
     fast = one(True)
     assert fast[2] == [[2, 3]] * 3
     assert one(False) == fast
+
+
+# The fused command finds a step's serde as ``_step_serde`` does: a function
+# with no return hint has the plain one, a hinted one its cached serde while
+# its hint is the same object; any other callable (unhashable too) asks.
+class Unhashable:
+    __hash__ = None  # type: ignore[assignment]
+
+    def __call__(self, i: int) -> int:
+        return i + 1
+
+
+def hinted(i: int) -> int:
+    return i + 1
+
+
+@mixer.handler()
+async def serdes(ctx: sd.Context, n: int) -> list:
+    out = [await ctx.run_typed("unhashable", Unhashable(), i=n),
+           await ctx.run_typed("lambda", lambda: n + 1),
+           await ctx.run_typed("hinted", hinted, i=n)]
+    hinted.__annotations__["return"] = str  # (changed between two steps)
+    out.append(await ctx.run_typed("rehinted", hinted, i=n))
+    hinted.__annotations__["return"] = int
+    return out
+
+
+def test_the_fused_command_finds_each_callables_serde_as_the_general_way():
+    def one(fused_command: bool) -> tuple:
+        sim = sd.Simulation([mixer], seed=1)
+        if not fused_command:
+            sim.engine.issue_step = None
+        h = sim.invoke("Mixer/serdes", 1)
+        sim.run()
+        return sim.trace(), sim.journal(h), h.status, h.result()
+
+    fast = one(True)
+    assert fast[2:] == ("completed", [2, 2, 2, 2])
+    assert one(False) == fast

@@ -342,13 +342,15 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
             return general_run_typed(attempt, name, action, options, args, kwargs)
         index: int
         journal = attempt.journal
-        lone = False  # a fresh step issued while no other step of the attempt is unstarted
         if attempt.state is not LIVE:  # replaying: matched against the journal
             index = attempt.cursor
             matched = False
-            if index + 1 < len(journal):
+            try:
                 recorded = journal[index]
                 after = journal[index + 1]
+            except IndexError:
+                pass  # (no command and notification left to match)
+            else:
                 if (
                     recorded[0] == RUN  # kind
                     and recorded[1] == name  # name
@@ -358,17 +360,21 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                     attempt.cursor = index + 1
                     completed = after[4]  # target
                     attempt.completed_next = completed
-                    if completed == index or index in attempt.done:
-                        # replayed with its result: nothing left to run (a
-                        # value right after its command: its await takes it)
-                        if completed != index or type(after[3]) is not Value:
-                            replayed = new_future(plain_future)
-                            replayed._decode = serde.deserialize
-                        elif serde is plain_serde:  # (its decoder is its class's)
+                    # Replayed with its result, nothing left to run: a value
+                    # right after its command (its await takes it), else a
+                    # failure or a completion seen before.
+                    if completed == index and type(after[3]) is Value:
+                        if serde is plain_serde:  # (its decoder is its class's)
                             replayed = new_future(replayed_plain_future)
                         else:
                             replayed = new_future(replayed_future)
                             replayed._decode = serde.deserialize
+                        replayed._attempt = attempt
+                        replayed._index = index
+                        return replayed
+                    if completed == index or index in attempt.done:
+                        replayed = new_future(plain_future)
+                        replayed._decode = serde.deserialize
                         replayed._attempt = attempt
                         replayed._index = index
                         return replayed
@@ -380,6 +386,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                     attempt.state is REPLAYING and attempt.completed_next == index
                 ):
                     return plain_future(attempt, index, serde.deserialize)
+            lone = False
         elif (running := running_step()) is not None and (
             type(running) is StepInfo or running.step is not None
         ):
@@ -390,6 +397,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
         elif injector.armed and not injector.spares(name):  # a fault may fire here
             entry = new_tuple(Entry, (RUN, name, None, None, -1, scheduler.now_ms, -1, ""))
             index = general(attempt, entry)
+            lone = False
         else:
             now = scheduler.now_ms
             # One command entry for every step of this name at this time: an
@@ -631,13 +639,13 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             spec = attempt.steps[index]
             end = len(journal)
             unscheduled.clear()
+            spec.scheduled = True  # (read of registered steps only)
             listed = True
         try:
             wait = waits[index]
         except IndexError:
             wait = wait_on(index)
         attempt.waiting = wait
-        spec.scheduled = True
         scheduler.tasks_run += 1
         running.in_place = attempt
         try:

@@ -387,12 +387,12 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                 ):
                     return plain_future(attempt, index, serde.deserialize)
             lone = False
-        elif (running := running_step()) is not None and (
-            type(running) is StepInfo or running.step is not None
-        ):
+        elif (running := running_step()) is not None and running.step is not None:
             # A step's closure runs (a misuse; ``Attempt.guard`` says so): what
-            # ``current_step.get()`` tells, without its call. (Never while
-            # replaying: an attempt replays in one task, before any closure.)
+            # ``current_step.get()`` tells, without its call (a ``StepInfo``'s
+            # ``step`` is its name, a holder's None when no closure runs, as
+            # ``Attempt.guard`` reads it). (Never while replaying: an attempt
+            # replays in one task, before any closure.)
             return general_run_typed(attempt, name, action, options, args, kwargs)
         elif injector.armed and not injector.spares(name):  # a fault may fire here
             entry = new_tuple(Entry, (RUN, name, None, None, -1, scheduler.now_ms, -1, ""))
@@ -581,10 +581,9 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                 attempt.register_issued()
                 return GENERAL
             attempt.issued = None
-            spec = fut
+            spec = info = fut  # (a plain step's future is its own ``StepInfo``)
             bits = completions.done.get(inv_id, 0)
             end = index + 1
-            listed = False  # (in ``attempt.steps``)
         else:
             if attempt.issued is not None:  # another step's: registered first
                 attempt.register_issued()
@@ -640,7 +639,9 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             end = len(journal)
             unscheduled.clear()
             spec.scheduled = True  # (read of registered steps only)
-            listed = True
+            info = spec if type(spec) is step_future else new_tuple(
+                StepInfo, (inv_id, attempt.handler, spec.name, index, attempt.number,
+                           attempt.engine))
         try:
             wait = waits[index]
         except IndexError:
@@ -656,9 +657,7 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             if type(holder) is not StepHolder or holder.thread != get_ident():
                 holder = holder_here()
             before = holder.step
-            holder.step = spec if type(spec) is step_future else new_tuple(
-                StepInfo, (inv_id, attempt.handler, spec.name, index, attempt.number,
-                           attempt.engine))
+            holder.step = info
             try:
                 result = spec.fn(*spec.args, **spec.kwargs)
                 if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
@@ -722,8 +721,9 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
                     # completion now (``Attempt.see``) ...
                     attempt.cursor = len(journal)
                     done[index] = completion
-                    if listed:
-                        attempt.steps.pop(index, None)
+                    registered = attempt.steps
+                    if registered:  # (a step run from ``Attempt.issued`` never was)
+                        registered.pop(index, None)
         finally:
             running.in_place = None
         if stored:

@@ -652,10 +652,14 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
         try:
             # The current step: this thread's holder names it (a plain step's
             # future is its own ``StepInfo``, made if someone asks), and names
-            # what it named before once the closure returns.
-            holder = running_step()
-            if type(holder) is not StepHolder or holder.thread != get_ident():
-                holder = holder_here()
+            # what it named before once the closure returns. It is found once
+            # a drive of the handler (``Running.step_holder``).
+            holder = running.step_holder
+            if holder is None:
+                holder = running_step()
+                if type(holder) is not StepHolder or holder.thread != get_ident():
+                    holder = holder_here()
+                running.step_holder = holder
             before = holder.step
             holder.step = info
             try:

@@ -110,6 +110,11 @@ class Running:
         # ready list its resume task belongs once the step completes it.
         self.in_place: Attempt | None = None
         self.resume_at = 0
+        # The current-step holder the step lane found while a handler runs
+        # (``_fast.step_lane``), or None: one drive of a coroutine runs in one
+        # thread and context, so it is found once a drive, not once a step.
+        # Every ``send`` and ``throw`` to a handler's coroutine clears it.
+        self.step_holder: Any = None
         # (``reset``'s, without its call: an engine is built for every run)
         self.attempts: dict[str, Attempt] = {}
         self.suspended: set[str] = set()
@@ -167,6 +172,7 @@ class Running:
                 if guard is not None:
                     guard.enter(attempt)
                 try:
+                    self.step_holder = None  # (see ``__init__``)
                     if throw is not None:
                         exc, throw = throw, None
                         yielded = coro.throw(exc)

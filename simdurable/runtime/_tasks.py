@@ -172,6 +172,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         assert coro is not None
         attempt.waiting = None
         attempt.resume_scheduled = False
+        running.step_holder = None  # (``Running.step_holder``)
         try:
             yielded = coro.send(None)
         except (Exception, Abort) as err:

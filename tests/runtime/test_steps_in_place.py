@@ -696,6 +696,56 @@ def test_simulations_in_threads_see_each_its_own_step():
     assert seen == {"a": [ids["a"], "meet-a"], "b": [ids["b"], "meet-b"]}
 
 
+@pytest.mark.parametrize("how", ["resumed", "started"])
+def test_a_simulation_continued_in_another_thread_finds_that_threads_holder(how):
+    """The lane finds the current step's holder once a drive of a handler
+    (``Running.step_holder``): a simulation whose handler ran a step here and
+    is resumed in another thread (started from a copy of this context, which
+    holds this thread's holder) names its step in that thread's own holder,
+    while a closure runs here at the same time."""
+    import contextvars
+    import threading
+
+    from simdurable.runtime import current_step
+
+    both_inside = threading.Barrier(2, timeout=10)
+    seen: dict[str, list] = {}
+
+    def meet(who: str) -> str:
+        both_inside.wait()  # each closure runs while the other's does
+        info = current_step.get()
+        both_inside.wait()
+        seen[who] = [info.invocation, info.step]
+        return who
+
+    svc = sd.Service("Continued")
+
+    @svc.handler()
+    async def run(ctx: sd.Context, who: str) -> str:
+        await ctx.run_typed("first", add, i=0)
+        if who == "warm":
+            return who
+        if who == "there" and how == "resumed":
+            await ctx.sleep(timedelta(seconds=1))  # (the rest: in the other thread)
+        return await ctx.run_typed(f"meet-{who}", meet, who=who)
+
+    there = sd.Simulation([svc], seed=1)
+    if how == "resumed":
+        h_there = there.invoke("Continued/run", "there")
+    else:  # started there, after a handler of the same simulation ran a step here
+        there.invoke("Continued/run", "warm")
+        h_there = there.send("Continued/run", "there", delay=timedelta(seconds=1))
+    there.run(until=timedelta(milliseconds=500))  # a step ran here
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(there.run,))
+    thread.start()
+    here = sd.Simulation([svc], seed=1)
+    h_here = here.invoke("Continued/run", "here")
+    here.run()
+    thread.join(20)
+    assert h_here.result() == "here" and h_there.result() == "there"
+    assert seen == {"here": [h_here.id, "meet-here"], "there": [h_there.id, "meet-there"]}
+
+
 @dataclasses.dataclass
 class Box:
     n: int

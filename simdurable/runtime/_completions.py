@@ -9,8 +9,6 @@ running attempts (to wake the handler).
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from ._fast import new_tuple
 from ._invocations import Invocations
 from ._journal import COMPLETION, Completion, Entry
@@ -28,14 +26,18 @@ class Completions:
         self.running = running
         self.store = store
         self.scheduler = scheduler
-        self.reset()
-
-    def reset(self) -> None:
+        # (``reset``'s, without its call: an engine is built for every run.)
         # The completed journal indices of each pending invocation, as the bits
         # of one int (28 bytes for a short journal, where a set takes 216 and
         # more: about 200 bytes less for each invocation in flight).
         self.done: dict[str, int] = {}
-        self.callers: defaultdict[str, list[tuple[str, int]]] = defaultdict(list)
+        # The calls waiting on each callee (a plain dict, filled by ``setdefault``:
+        # a ``defaultdict`` costs more to make, and most engines never have one).
+        self.callers: dict[str, list[tuple[str, int]]] = {}
+
+    def reset(self) -> None:
+        self.done = {}
+        self.callers = {}
 
     def deliver(self, inv_id: str, index: int, completion: Completion) -> None:
         """Store the completion of command ``index`` and show it to the handler."""
@@ -69,7 +71,7 @@ class Completions:
     # -- callers -------------------------------------------------------------------
     def wait_for(self, callee: str, caller: tuple[str, int]) -> None:
         """``caller`` (invocation, journal index) gets ``callee``'s result when it ends."""
-        waiters = self.callers[callee]
+        waiters = self.callers.setdefault(callee, [])
         if caller not in waiters:
             waiters.append(caller)
 
@@ -79,7 +81,7 @@ class Completions:
         if rec.status == COMPLETED and rec.result is not None:
             self.deliver(caller[0], caller[1], rec.result)
         else:
-            self.callers[callee].append(caller)
+            self.callers.setdefault(callee, []).append(caller)
 
     def wake_callers(self, rec: InvocationRecord, completion: Completion) -> None:
         for caller_id, index in self.callers.pop(rec.id, []):

@@ -209,8 +209,7 @@ class Lifecycle:
             self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
             return
         rec.attempts += 1
-        self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
-        self.store.put_invocation(rec)
+        self.store.put_invocation(rec)  # (``Invocations.put``: ``by_id`` holds ``rec`` already)
         attempt = self.running.open(rec, spec)
         # ``advance``, for an attempt that never waited (``run_segment``'s reset
         # has nothing to reset): its first segment

@@ -15,7 +15,7 @@ from typing import Final
 from ._ids import make_id
 from ._registry import HandlerSpec, Registry
 from ._scheduler import Scheduler
-from ._store import COMPLETED, PENDING, InvocationRecord, Store
+from ._store import COMPLETED, NO_HEADERS, PENDING, InvocationRecord, Store
 from ._trace import Tracer
 
 WORKFLOW_ALREADY_INVOKED: Final = "the workflow method was already invoked"
@@ -119,7 +119,7 @@ class Invocations:
             inv_id, service, handler, key, input, self.seq, PENDING,
             now + delay_ms if delay_ms > 0 else now, now, 0, 0, None,
             caller[0] if caller else "", caller[1] if caller else -1,
-            idempotency_key or "", dict(headers) if headers else {},
+            idempotency_key or "", dict(headers) if headers else NO_HEADERS,
         )
         self.by_id[inv_id] = rec
         self.store.put_invocation(rec)

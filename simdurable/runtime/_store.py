@@ -21,6 +21,12 @@ PENDING = "pending"
 COMPLETED = "completed"
 PAUSED = "paused"
 
+# The headers of every record submitted without any: one empty dict, never
+# written (a record's headers are read, copied or replaced, never changed in
+# place; ``copy_record`` gives each copy its own). A dict a record was 64 bytes,
+# 0.6 MiB for 10,000 invocations.
+NO_HEADERS: dict[str, str] = {}
+
 
 @dataclass(slots=True)
 class InvocationRecord:

@@ -74,3 +74,16 @@ def test_only_strict_mode_keeps_what_each_attempt_awaited() -> None:
         if not strict:  # one shared, empty set and dict, whatever the handlers awaited
             assert not first.awaited and not first.started_at
     assert seen == [(True, True), (False, False)]
+
+
+def test_records_submitted_without_headers_share_one_empty_dict() -> None:
+    sim = sd.Simulation([svc], seed=1)
+    a, b = sim.invoke("Compact/run", 1), sim.invoke("Compact/run", 2)
+    by_id = sim.engine.invocations.by_id
+    assert by_id[a.id].headers is by_id[b.id].headers
+    copy = sim.store.invocation(a.id)
+    assert copy is not None and copy.headers == {}
+    copy.headers["x"] = "y"  # a copy's headers are its own
+    sim.run()
+    assert by_id[a.id].headers == by_id[b.id].headers == {}
+    assert [h.result() for h in (a, b)] == [5, 7]

@@ -30,7 +30,7 @@ from threading import get_ident
 from typing import Any
 
 from ._errors import InternalError, TerminalError
-from ._fast import NOT_AWAITABLE, _step_api, new_tuple, step_parts
+from ._fast import NOT_AWAITABLE, _as_is_serdes, _step_api, new_tuple, step_parts
 from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Entry, Value
 from ._scheduler import RandomChooser
@@ -49,6 +49,10 @@ def task_runner(engine: Any) -> Callable[[], Any]:
     running_step = current_step.var.get
     holder_here = current_step.holder
     step_future = _step_api[0] if _step_api else None
+    # The plain serde's class (``returns_as_is``): whatever its type hint, it
+    # writes an int as its decimal digits (``serde.dumps``), as the step lane
+    # writes the plain serde's ints without its two calls.
+    plain_serdes = type(_as_is_serdes[0]) if len(_as_is_serdes) == 1 else None
     chooser = scheduler.chooser
     # ``RandomChooser.choose``, inlined below for the same draws (its generator
     # is seeded at the first draw, so it is read then)
@@ -118,7 +122,11 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             finish(attempt, index, spec, outcome)
             return None
         try:
-            data = spec.serde.serialize(result)
+            serde = spec.serde
+            if type(result) is int and type(serde) is plain_serdes:
+                data = b"%d" % result  # what ``serialize`` writes for an int
+            else:
+                data = serde.serialize(result)
         except (TypeError, ValueError, OverflowError):
             finish(attempt, index, spec, outcome)  # says it cannot be stored
             return None

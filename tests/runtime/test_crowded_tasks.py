@@ -36,6 +36,17 @@ async def mixed(ctx: sd.Context, x: int) -> list:
     return [await f for f in both] + b
 
 
+def half(i: int) -> float:
+    return i // 2  # an int, through the serde of a float
+
+
+@crowd.handler()
+async def typed(ctx: sd.Context, x: int) -> list:
+    a = await ctx.run_typed("half", half, i=x)
+    b = await ctx.run_typed("even", lambda: x % 2 == 0)
+    return [a, b]
+
+
 def crowded(plan: sd.FaultPlan | None, seed: int, fused: bool, n: int = 12,
             **options: object) -> tuple:
     bank.reset()
@@ -47,7 +58,8 @@ def crowded(plan: sd.FaultPlan | None, seed: int, fused: bool, n: int = 12,
     current[:] = [sim]
     handles = []
     for i in range(n):
-        handles.append(sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain")[i % 3], i))
+        handles.append(sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed")[i % 4],
+                                  i))
     sim.run()
     results = [h.result() if h.status == "completed" else h.status for h in sim.invocations()]
     journals = [[(e.kind, e.name, e.data, e.result, e.target, e.at_ms) for e in sim.journal(h)]
@@ -138,3 +150,11 @@ def test_a_step_awaited_in_a_crowd_waits_without_asking_to_run_in_place():
         # (once alone, the last handler's steps run in place, asked or through the lane)
         assert len(asked) < 5 if lane else len(asked) >= 10, asked
     assert runs[0] == runs[1]
+
+
+def test_the_plain_serdes_write_an_int_as_its_digits_whatever_their_hint():
+    """What the fused step task writes for a closure's int without calling its
+    serde, when the serde is of the plain one's class."""
+    for hint in (None, int, float, str, list[int], object):
+        for n in (0, 7, -12, 2**70):
+            assert sd.DefaultSerde(hint).serialize(n) == b"%d" % n

@@ -430,7 +430,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
             if index >= scheduler.max_journal:
                 journal_too_long(scheduler, rec)
             if trace.sink is not None:
-                trace.event((now, "entry", rec.id, "command", index, RUN, name, None))
+                trace.event((now, "entry", rec.id, "run", index, name))
         # The future is the step's registration (``register_step``) too.
         future = new_future(step_future)
         future._attempt = attempt

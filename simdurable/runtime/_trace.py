@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from ._journal import describe_command
+from ._journal import RUN, describe_command
 
 # ``(t_ms, kind, inv, text)`` or ``(t_ms, kind, inv, form, *args)``: the args are
 # plain immutable values, which the garbage collector need not keep scanning.
@@ -38,6 +38,13 @@ def event_text(event: Event) -> str:
 
 def _command_text(index: int, kind: str, name: str, data: bytes | None) -> str:
     return f"#{index} {describe_command(kind, name, data)}"
+
+
+def _run_text(index: int, name: str) -> str:
+    """A plain step's command (``_fast.step_command``): the "command" form's
+    text from two values instead of four (10,000 concurrent 5-step
+    invocations keep 50,000 of them)."""
+    return _command_text(index, RUN, name, None)
 
 
 def _step_text(name: str, index: int) -> str:
@@ -72,11 +79,11 @@ def _as_is(text: str) -> str:
 
 
 _FORMS: Final[dict[str, Callable[..., str]]] = {
-    TEXT: _as_is, "command": _command_text, "step": _step_text, "attempt": attempt_text,
-    "submit": submit_text, "done": done_text,
+    TEXT: _as_is, "command": _command_text, "run": _run_text, "step": _step_text,
+    "attempt": attempt_text, "submit": submit_text, "done": done_text,
 }
 # How many args each form takes (after ``t_ms, kind, inv, form``).
-_ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "step": 2, "attempt": 5,
+_ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "run": 2, "step": 2, "attempt": 5,
                                  "submit": 4, "done": 4}
 
 

@@ -81,7 +81,8 @@ def test_the_flat_trace_reads_back_the_reported_events(seed: int, plan: str) -> 
     assert sim.trace_events() == [(e[0], e[1], e[2], event_text(e)) for e in reported]
     assert sim.trace() == [f"{e[0] / 1000:>10.3f}s  {e[1]:<8} {e[2][:16]:<16} {event_text(e)}"
                            for e in reported]
-    assert {e[3] for e in reported} == {"text", "command", "step", "attempt", "submit", "done"}
+    assert {e[3] for e in reported} == {"text", "command", "run", "step", "attempt",
+                                      "submit", "done"}
     attempts = [event_text(e) for e in reported if e[3] == "attempt"]
     assert "attempt 1 of FlatShop/buy" in attempts
     if plan:  # after the crash, the second attempt replays what the first journaled

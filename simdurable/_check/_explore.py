@@ -154,6 +154,24 @@ def _longest_timer_ms(facts: RunFacts) -> int:
     return longest
 
 
+@contextmanager
+def fresh_world(t: Target, seed: int) -> Iterator[None]:
+    """A run's world as it starts: the fake externals reset, the target's
+    setup run, and the global RNG seeded, so that step closures drawing from
+    it give the same values in a run and its twin; the caller's RNG state
+    comes back after."""
+    for ext in t.externals:
+        ext.reset()
+    if t.setup is not None:
+        t.setup()
+    saved = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(saved)
+
+
 def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             chooser: Chooser | None = None, explorer: Explorer | None = None,
             label: str = "faulty", moments: Sequence[str] | None = None) -> RunFacts:
@@ -161,55 +179,47 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
 
     ``moments``: when each world event without a time happens (default: each
     event's own ``when``, else once the run waits on it)."""
-    for ext in t.externals:
-        ext.reset()
-    if t.setup is not None:
-        t.setup()
-    collector = Collector()
-    token = _assertions._current.set(collector)
-    if t.coverage is not None:
-        t.coverage.start(label)
-    stuck: StuckError | None = None
-    handle = None
-    sim: Simulation | None = None
-    # The global RNG, seeded per run, so that step closures drawing from it
-    # give the same values in a run and its twin; the caller's state comes back.
-    saved_random = random.getstate()
-    random.seed(seed)
-    try:
-        sim = Simulation(t.services, seed=seed, faults=plan, strict=t.strict,
-                         externals=t.externals, chooser=chooser,
-                         retry_policy=t.retry_policy, max_steps=t.max_steps,
-                         wall_budget=t.wall_budget)
-        if explorer is not None:
-            sim.injector.explore = explorer
-            if isinstance(explorer, (DataExplorer, RecordingExplorer)):
-                explorer.compensating = _compensating_in(sim)
-        driver = WorldDriver(t.world, moments)
-        try:
-            handle = sim.invoke(t.invoke, t.input)
-            for target, value in t.others:
-                sim.invoke(target, value)
-            driver.drive(sim, handle)
-            sim.injector.enabled = False
-            sim.run()
-        except StuckError as err:
-            stuck = err
-        outcome = snapshot(sim, handle, t.externals)
-    finally:
-        # Handlers still running (the run was stuck, or cut short by an
-        # exception) are closed here, in this run, not by the garbage collector
-        # during another one.
-        if sim is not None:
-            sim.close()
-        if isinstance(explorer, (DataExplorer, RecordingExplorer)):
-            # (its question reads this run's engine, which holds the explorer:
-            # a cycle that would keep every run's simulation until a collection)
-            explorer.compensating = never_compensating
-        random.setstate(saved_random)
+    with fresh_world(t, seed):
+        collector = Collector()
+        token = _assertions._current.set(collector)
         if t.coverage is not None:
-            t.coverage.stop()
-        _assertions._current.reset(token)
+            t.coverage.start(label)
+        stuck: StuckError | None = None
+        handle = None
+        sim: Simulation | None = None
+        try:
+            sim = Simulation(t.services, seed=seed, faults=plan, strict=t.strict,
+                             externals=t.externals, chooser=chooser,
+                             retry_policy=t.retry_policy, max_steps=t.max_steps,
+                             wall_budget=t.wall_budget)
+            if explorer is not None:
+                sim.injector.explore = explorer
+                if isinstance(explorer, (DataExplorer, RecordingExplorer)):
+                    explorer.compensating = _compensating_in(sim)
+            driver = WorldDriver(t.world, moments)
+            try:
+                handle = sim.invoke(t.invoke, t.input)
+                for target, value in t.others:
+                    sim.invoke(target, value)
+                driver.drive(sim, handle)
+                sim.injector.enabled = False
+                sim.run()
+            except StuckError as err:
+                stuck = err
+            outcome = snapshot(sim, handle, t.externals)
+        finally:
+            # Handlers still running (the run was stuck, or cut short by an
+            # exception) are closed here, in this run, not by the garbage collector
+            # during another one.
+            if sim is not None:
+                sim.close()
+            if isinstance(explorer, (DataExplorer, RecordingExplorer)):
+                # (its question reads this run's engine, which holds the explorer:
+                # a cycle that would keep every run's simulation until a collection)
+                explorer.compensating = never_compensating
+            if t.coverage is not None:
+                t.coverage.stop()
+            _assertions._current.reset(token)
     return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
                     driver.problems, driver.moments)
 
@@ -1253,13 +1263,7 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
     # quick calls to an object both come before the expiry each one scheduled).
     for order, own_only in itertools.product(
             sorted(set(itertools.permutations(range(len(calls))))), (False, True)):
-        for ext in t.externals:
-            ext.reset()
-        if t.setup is not None:
-            t.setup()
-        saved = random.getstate()
-        random.seed(0)
-        try:
+        with fresh_world(t, 0):
             sim = Simulation(t.services, seed=0, strict=False, externals=t.externals,
                              retry_policy=t.retry_policy, max_steps=t.max_steps)
             try:
@@ -1277,8 +1281,6 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
                     sim.run()
             finally:
                 sim.close()
-        finally:
-            random.setstate(saved)
         out.setdefault(concurrent_ending(sim, t.externals),
                        " then ".join(calls[i][0] for i in order))
     return out
@@ -1342,13 +1344,7 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message]) -> set[str]:
             Fault(DELAY, step=name, index=index, phase=TIMER, target=target,
                   by_ms=MESSAGE_GAP_MS * (1 + position[(i, index)]))
             for i in order for sender, target, name, index in delivered if sender == i))
-        for ext in t.externals:
-            ext.reset()
-        if t.setup is not None:
-            t.setup()
-        saved = random.getstate()
-        random.seed(0)
-        try:
+        with fresh_world(t, 0):
             sim = Simulation(t.services, seed=0, faults=plan, strict=False,
                              externals=t.externals, retry_policy=t.retry_policy,
                              max_steps=t.max_steps)
@@ -1368,8 +1364,6 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message]) -> set[str]:
                 out.add(concurrent_ending(sim, t.externals))
             finally:
                 sim.close()
-        finally:
-            random.setstate(saved)
     return out
 
 

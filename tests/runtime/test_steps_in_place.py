@@ -5,6 +5,7 @@ is its fused form (``runtime/_fast.py``'s ``lone_step``) against the general one
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -650,18 +651,14 @@ def test_a_closure_sees_its_step_in_its_context_and_copies_of_it_either_way():
     ]
 
 
-def test_simulations_in_threads_see_each_its_own_step():
-    """Two simulations run at once in two threads that started from copies of
-    one context (which already holds a step holder): each closure sees its own
-    step while the other's runs too."""
-    import contextvars
+def meeting() -> tuple[Callable[[str], str], dict[str, list]]:
+    """A step closure for two threads at once, ``meet(who)``: each waits until
+    the other's runs too, then notes (in ``seen``, by ``who``) the invocation
+    and step that ``current_step`` names for it."""
     import threading
 
     from simdurable.runtime import current_step
 
-    warm = sd.Simulation([named], seed=1)  # this context's holder, made here
-    warm.invoke("Named/repeats", 0)
-    warm.run()
     both_inside = threading.Barrier(2, timeout=10)
     seen: dict[str, list] = {}
 
@@ -671,6 +668,22 @@ def test_simulations_in_threads_see_each_its_own_step():
         both_inside.wait()
         seen[who] = [info.invocation, info.step]
         return who
+
+    return meet, seen
+
+
+def test_simulations_in_threads_see_each_its_own_step():
+    """Two simulations run at once in two threads that started from copies of
+    one context (which already holds a step holder): each closure sees its own
+    step while the other's runs too."""
+    import contextvars
+    import threading
+
+
+    warm = sd.Simulation([named], seed=1)  # this context's holder, made here
+    warm.invoke("Named/repeats", 0)
+    warm.run()
+    meet, seen = meeting()
 
     svc = sd.Service("Meeting")
 
@@ -706,17 +719,8 @@ def test_a_simulation_continued_in_another_thread_finds_that_threads_holder(how)
     import contextvars
     import threading
 
-    from simdurable.runtime import current_step
 
-    both_inside = threading.Barrier(2, timeout=10)
-    seen: dict[str, list] = {}
-
-    def meet(who: str) -> str:
-        both_inside.wait()  # each closure runs while the other's does
-        info = current_step.get()
-        both_inside.wait()
-        seen[who] = [info.invocation, info.step]
-        return who
+    meet, seen = meeting()
 
     svc = sd.Service("Continued")
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from types import FrameType, ModuleType
 from typing import Any
 
 from .._api.external import FakeExternal
@@ -226,10 +227,10 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
 
 def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
     """Whether an invocation of ``sim`` was cancelled, was handed a terminal
-    failure (a rejected promise or awakeable, a call that failed), or handles
-    a ``TerminalError`` of its own, for the explorers: the steps it runs after
-    that are its compensation, which failing for good too is a fault to ask
-    for, not a default."""
+    failure (a rejected promise or awakeable, a call that failed), or had a
+    ``TerminalError`` of its own in hand, for the explorers: the steps it runs
+    after that are its compensation, which failing for good too is a fault to
+    ask for, not a default."""
     engine = sim.engine
     record, running = engine.record, engine.running
     scanned: dict[str, int] = {}  # entries read of each journal; -1 once a failure is seen
@@ -243,7 +244,8 @@ def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
         attempt = running.get(invocation)
         if attempt is None:
             return False
-        if getattr(attempt.coro, "cr_running", False) and _handles_terminal_error():
+        coro = attempt.coro
+        if getattr(coro, "cr_running", False) and _terminal_error_in_hand(coro.cr_frame):  # type: ignore[union-attr]
             scanned[invocation] = -1
             return True
         journal = attempt.journal
@@ -258,6 +260,57 @@ def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
     return compensating
 
 
+# Frames of simdurable's own code (the runtime, the checker, a handler's
+# wrapper) hold no error of the handler's: skipped when looking for one.
+_OWN_CODE = os.path.dirname(os.path.abspath(__file__)).rsplit(os.sep, 1)[0] + os.sep
+
+
+def _terminal_error_in_hand(handler_frame: FrameType) -> bool:
+    """Whether the handler running now (its coroutine's frame is
+    ``handler_frame``, up the stack) has a ``TerminalError`` in hand: it
+    handles one (``_handles_terminal_error``), or one of its frames keeps
+    one in a variable, directly or in a list, tuple, dict or object held
+    there, as a saga that compensates after its ``except`` block has ended
+    does (``except TerminalError as err: failure = err``, then the undo
+    steps, then ``raise failure``)."""
+    if _handles_terminal_error():
+        return True
+    frames = []
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame is not handler_frame:
+        if not frame.f_code.co_filename.startswith(_OWN_CODE):
+            frames.append(frame)
+        frame = frame.f_back
+    if frame is None:  # (not below the handler's coroutine: nothing of its to look at)
+        return False
+    return any(_holds_terminal_error(value) for f in frames for value in f.f_locals.values())
+
+
+def _holds_terminal_error(value: object) -> bool:
+    """Whether ``value`` is a ``TerminalError``, or a container or object
+    holding one directly (a list of failures, a failure record)."""
+    if _is_terminal_error(value):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items: Iterable[object] = value
+    elif isinstance(value, dict):
+        items = value.values()
+    else:
+        attrs = getattr(value, "__dict__", None)
+        if not isinstance(attrs, dict) or isinstance(value, (type, ModuleType)):
+            return False
+        items = attrs.values()
+    return any(_is_terminal_error(item) for item in items)
+
+
+def _is_terminal_error(value: object) -> bool:
+    """Whether ``value`` is simdurable's ``TerminalError`` or restate's."""
+    if isinstance(value, TerminalError):
+        return True
+    hosted = sys.modules.get("restate.exceptions")  # (only a hosted app raises restate's)
+    return hosted is not None and isinstance(value, hosted.TerminalError)
+
+
 def _handles_terminal_error() -> bool:
     """Whether the code running now handles a ``TerminalError`` (in an
     ``except``, a ``finally`` or a context manager's exit), simdurable's or
@@ -265,13 +318,7 @@ def _handles_terminal_error() -> bool:
     or caught one, as a saga does before its compensation steps (``try: ...
     raise TerminalError(...) except TerminalError: await ctx.run("undo", ...);
     raise``), where a failure the runtime handed it would be in its journal."""
-    err = sys.exc_info()[1]
-    if err is None:
-        return False
-    if isinstance(err, TerminalError):
-        return True
-    hosted = sys.modules.get("restate.exceptions")  # (only a hosted app raises restate's)
-    return hosted is not None and isinstance(err, hosted.TerminalError)
+    return _is_terminal_error(sys.exc_info()[1])
 
 
 def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoint], bool]

@@ -222,6 +222,59 @@ def test_a_terminal_error_the_handler_raises_itself_makes_the_steps_it_handles_c
     assert pair.check(fixed=False, max_examples=0).kinds == ["invariant"]
 
 
+def test_a_terminal_error_kept_after_its_except_block_makes_the_undo_steps_compensation():
+    """Restate's Go saga ported to Python keeps the failure in a variable and
+    runs its undo steps after the ``except`` block: they are not failed for
+    good as well; the twin that drops the failure once undone is still found."""
+    pair = PAIRS["compensated-saga-ends-as-success"]
+    assert pair.check(fixed=True, max_examples=0).ok
+    assert pair.check(fixed=False, max_examples=0).kinds == ["invariant"]
+
+
+class StepFailed:
+    """A failure record, as saga libraries keep one (the step and its error)."""
+
+    def __init__(self, step: str, error: Exception) -> None:
+        self.step = step
+        self.error = error
+
+
+def kept_saga(keep: object) -> object:
+    from tests.corpus.pairs import sagas
+
+    service = restate.Service("KeptIn")
+
+    @service.handler()
+    async def book(ctx: restate.Context, trip: str) -> str:
+        kept = None
+        try:
+            await ctx.run_typed("book-flight", sagas.book, what="flight", trip=trip)
+            raise restate.TerminalError("no hotel left", 409)
+        except restate.TerminalError as err:
+            kept = keep(err)  # type: ignore[operator]
+        if kept is not None:
+            await ctx.run_typed("cancel-flight", sagas.cancel, what="flight", trip=trip)
+            raise restate.TerminalError("trip undone", 409)
+        return "booked"
+
+    return service
+
+
+@pytest.mark.parametrize("keep", [
+    pytest.param(lambda err: err, id="variable"),
+    pytest.param(lambda err: [err], id="list"),
+    pytest.param(lambda err: {"hotel": err}, id="dict"),
+    pytest.param(lambda err: StepFailed("hotel", err), id="record"),
+])
+def test_a_terminal_error_the_handler_keeps_makes_the_steps_it_runs_compensation(keep):
+    from tests.corpus.pairs import sagas
+
+    report = sd.check(services=[kept_saga(keep)], invoke="KeptIn/book", input="t1",
+                      externals=[sagas.travel], invariant=sagas.nothing_left_booked_on_failure,
+                      max_examples=0)
+    assert report.ok, report.render()
+
+
 try:
     import restate as r_sdk
     from restate.exceptions import TerminalError as RestateTerminalError

@@ -245,6 +245,72 @@ async def budget_book_ok(ctx: restate.Context, trip: str) -> str:
     return "booked"
 
 
+def trip_all_or_nothing(outcome: sd.Outcome) -> None:
+    """A trip that failed left no booking behind; one that succeeded kept them."""
+    nothing_left_booked_on_failure(outcome)
+    booked_means_kept(outcome)
+
+
+# Restate's saga example in Go (restatedev/examples, go/patterns-use-cases
+# sagas) keeps the failure in the named result ``err`` and compensates in a
+# deferred function, after the handler's body has ended; ported to Python, the
+# failure is kept in a variable and the undo steps run after the ``except``
+# block. An earlier version of the example returned what running the
+# compensations returned (nil once they had all run): a trip that was undone
+# ended as a success. Here the trip refuses on its own (over budget), so every
+# run compensates. (The correct twin was once flagged: the error no longer
+# handled when its undo steps ran, a terminal failure was injected into them.)
+# https://github.com/restatedev/examples/blob/main/go/patterns-use-cases/src/sagas/bookingworkflow.go
+kept_bug = restate.Service("Kept")
+kept_ok = restate.Service("Kept")
+
+
+async def _undo(compensations: list) -> None:  # type: ignore[type-arg]
+    for compensation in reversed(compensations):
+        await compensation()
+
+
+@kept_bug.handler(name="book")
+async def kept_book_bug(ctx: restate.Context, trip: str) -> str | None:
+    compensations = []
+    failure = None
+    total = 0
+    try:
+        for what in ("flight", "hotel"):
+            compensations.append(
+                lambda what=what: ctx.run_typed(f"cancel-{what}", cancel, what=what, trip=trip))
+            await ctx.run_typed(f"book-{what}", book, what=what, trip=trip)
+            total += await ctx.run_typed(f"quote-{what}", quote, what=what, trip=trip)
+            if total > BUDGET:
+                raise restate.TerminalError(f"over budget: {total}", 402)
+    except restate.TerminalError as err:
+        failure = err
+    if failure is not None:
+        return await _undo(compensations)  # the failure is dropped: the trip "succeeds"
+    return "booked"
+
+
+@kept_ok.handler(name="book")
+async def kept_book_ok(ctx: restate.Context, trip: str) -> str | None:
+    compensations = []
+    failure = None
+    total = 0
+    try:
+        for what in ("flight", "hotel"):
+            compensations.append(
+                lambda what=what: ctx.run_typed(f"cancel-{what}", cancel, what=what, trip=trip))
+            await ctx.run_typed(f"book-{what}", book, what=what, trip=trip)
+            total += await ctx.run_typed(f"quote-{what}", quote, what=what, trip=trip)
+            if total > BUDGET:
+                raise restate.TerminalError(f"over budget: {total}", 402)
+    except restate.TerminalError as err:
+        failure = err
+    if failure is not None:
+        await _undo(compensations)
+        raise failure
+    return "booked"
+
+
 PAIRS = [
     Pair(name="compensation-wrong-exception", kind="invariant",
          source="meadsteve/talepy#17", invoke="Trip/book", input="t1", buggy=[trip_bug],
@@ -264,4 +330,8 @@ PAIRS = [
          source="restatedev/documentation error-handling; restatedev/examples#288",
          invoke="Budget/book", input="t1", buggy=[budget_bug], correct=[budget_ok],
          externals=(travel,), invariant=nothing_left_booked_on_failure),
+    Pair(name="compensated-saga-ends-as-success", kind="invariant",
+         source="restatedev/examples go/patterns-use-cases/src/sagas/bookingworkflow.go",
+         invoke="Kept/book", input="t1", buggy=[kept_bug], correct=[kept_ok],
+         externals=(travel,), invariant=trip_all_or_nothing),
 ]

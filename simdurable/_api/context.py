@@ -254,7 +254,9 @@ class Context:
             # Stamped with the time already, so that the engine need not copy it.
             engine = attempt.engine
             entry = new_tuple(Entry, (RUN, name, None, None, -1, engine.scheduler.now_ms, -1, ""))
-            if attempt.state is LIVE:  # what issue() would do, without the call
+            if attempt.state is LIVE and attempt.cursor == len(attempt.journal):
+                # what issue() would do, without the call (with completions not
+                # seen yet, issue() shows them first)
                 index = engine.store_command(attempt, entry)
             else:
                 index = attempt.issue(entry, "run_typed")

@@ -308,7 +308,6 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
     new_future = object.__new__
     function_type = types.FunctionType
     running_step = current_step.var.get
-    general = commands.store_command
     injector = commands.injector
     scheduler = commands.scheduler
     store_append = commands.store.append
@@ -396,7 +395,7 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
             return general_run_typed(attempt, name, action, options, args, kwargs)
         elif injector.armed and not injector.spares(name):  # a fault may fire here
             entry = new_tuple(Entry, (RUN, name, None, None, -1, scheduler.now_ms, -1, ""))
-            index = general(attempt, entry)
+            index = attempt.issue(entry, "run_typed")  # (completions not seen yet first)
             lone = False
         else:
             now = scheduler.now_ms
@@ -412,6 +411,11 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
                 commands_made[name] = entry
             rec = attempt.rec
             index = len(journal)
+            if attempt.cursor != index:
+                # Completions journaled since it last waited, which it has not
+                # seen (one wait is satisfied by the first): seen before its
+                # next command, as ``Attempt.issue`` does.
+                attempt._consume_notifications()
             lone = attempt.issued is None and not attempt._unscheduled
             if not attempt.own_journal:
                 journal.append(entry)  # the store's list (``Attempt.own_journal``)

@@ -38,3 +38,40 @@ def test_a_run_that_replays_at_every_wait_ends_as_one_that_never_does():
     sim, again = _run(always_suspend=True)
     assert sim.problems == []
     assert again.result() == h.result()
+
+
+def _plus_one(i: int) -> int:
+    return i + 1
+
+
+later = sd.Service("Later")
+
+
+@later.handler()
+async def two_then_one(ctx: sd.Context, x: int) -> int:
+    first = ctx.run_typed("a", _plus_one, i=x)
+    second = ctx.run_typed("b", _plus_one, i=x + 10)
+    one = await first  # in a crowd, "b" is often journaled right after: not seen here
+    three = await ctx.run_typed("c", _plus_one, i=one)  # ... but before this command
+    return one + await second + three
+
+
+def _later(seed: int, fused: bool, faults: str | None) -> tuple[list[int], str]:
+    sim = sd.Simulation([later], seed=seed, faults=faults)
+    if not fused:
+        sim.engine.issue_step = None
+        sim.engine.step_lane = None
+    handles = [sim.invoke("Later/two_then_one", x) for x in range(3)]
+    sim.run()
+    return [h.result() for h in handles], sim.trace()
+
+
+def test_a_completion_not_seen_at_a_wait_is_seen_before_the_next_command():
+    # Both ways of issuing a step (fused and general), with and without a
+    # fault armed at it, used to skip a completion journaled after the one
+    # the wait took: the handler then waited on it for ever.
+    for seed in range(8):
+        for faults in (None, "crash(step=c, phase=before, attempt=2)"):
+            fused = _later(seed, True, faults)
+            assert fused[0] == [14, 17, 20]
+            assert fused == _later(seed, False, faults)

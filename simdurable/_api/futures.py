@@ -52,7 +52,7 @@ class DurableFuture(Generic[T]):
             return self._decode(completion.data)
         raise terminal_of(completion)
 
-    def __await__(self) -> Generator[Any, None, T]:
+    def __await__(self) -> Generator[Any, Any, T]:
         lane = self._attempt.engine.step_lane
         if lane is not None:  # the common cases in one call (``_fast.step_lane``)
             got = lane(self)
@@ -60,7 +60,11 @@ class DurableFuture(Generic[T]):
                 return got  # type: ignore[no-any-return]
             if got is LANE_WAITS:  # its step runs as a task, among the others
                 attempt, index = self._attempt, self._index
-                yield waits[index] if index < len(waits) else wait_on(index)  # (nothing to see)
+                handed = yield waits[index] if index < len(waits) else wait_on(index)
+                if handed is not None:
+                    # the closure's value, which its serde reads back as it is,
+                    # sent by the resume its step task queued (``_tasks``)
+                    return handed  # type: ignore[no-any-return]
                 while index not in attempt.done and not attempt.replayed_next(index):
                     yield Wait((index,))
                 return self._result()

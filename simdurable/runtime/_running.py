@@ -123,7 +123,9 @@ class Running:
         # Every attempt here that is alive is its invocation's current one (an
         # attempt leaves only through ``kill``, which ends it first), so a task
         # may hold its attempt instead of looking it up: ("step" or "resume",
-        # invocation id, attempt or None when stale at birth, journal index).
+        # invocation id, attempt or None when stale at birth, then a step's
+        # journal index, or what a resume hands the handler: None, or the value
+        # of the step it waits on, from the crowd's step task, ``_tasks``).
         # Each attempt counts its tasks in the ready set (``Attempt.queued``),
         # so that killing it scans the ready set only when it has work there.
         self.attempts = {}
@@ -288,7 +290,7 @@ class Running:
             self.scheduler.push(("start", rec.id, 0, 0))
 
     # -- queued work -------------------------------------------------------------------
-    def push_work(self, task: tuple[str, str, Attempt | None, int]) -> None:
+    def push_work(self, task: tuple[str, str, Attempt | None, Any]) -> None:
         """Push a "step" or "resume" task, counting it on its attempt for ``kill``."""
         attempt = task[2]
         if attempt is not None:
@@ -316,7 +318,7 @@ class Running:
                 if attempt is self.in_place:  # run_lone_step resumes it, or queues it
                     self.resume_at = len(self.scheduler.ready)
                     return
-                self.push_work(("resume", inv_id, attempt, 0))
+                self.push_work(("resume", inv_id, attempt, None))
         elif inv_id in self.suspended:
             self.suspended.discard(inv_id)
             self.scheduler.push(("start", inv_id, 0, 0))

@@ -13,7 +13,10 @@ bound once per engine, for a step with no fault that could fire at it, an
 ok outcome that its serde stores, and a handler that waits on it alone;
 anything else (a fault, a failed step, a cancellation, a replaying attempt,
 a live host's steps) goes the general way, from before any change or, for an
-outcome, from the point ``finish_step`` would take.
+outcome, from the point ``finish_step`` would take. A value that the plain
+serde reads back unchanged (an int, a str, a bool) rides on the resume task
+to the awaiting future, which returns it without decoding what was just
+encoded.
 
 Which task runs next, and so the trace, is the scheduler's choice alone, made
 as ``Scheduler.pop`` makes it. ``tests/runtime/test_crowded_tasks.py`` compares
@@ -30,7 +33,7 @@ from threading import get_ident
 from typing import Any
 
 from ._errors import InternalError, TerminalError
-from ._fast import NOT_AWAITABLE, _as_is_serdes, _step_api, new_tuple, step_parts
+from ._fast import AS_IS_TYPES, NOT_AWAITABLE, _as_is_serdes, _step_api, new_tuple, step_parts
 from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Entry, Value
 from ._scheduler import RandomChooser
@@ -52,7 +55,8 @@ def task_runner(engine: Any) -> Callable[[], Any]:
     # The plain serde's class (``returns_as_is``): whatever its type hint, it
     # writes an int as its decimal digits (``serde.dumps``), as the step lane
     # writes the plain serde's ints without its two calls.
-    plain_serdes = type(_as_is_serdes[0]) if len(_as_is_serdes) == 1 else None
+    plain_serde = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
+    plain_serdes = type(plain_serde) if plain_serde is not None else None
     chooser = scheduler.chooser
     # ``RandomChooser.choose``, inlined below for the same draws (its generator
     # is seeded at the first draw, so it is read then)
@@ -125,8 +129,11 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             serde = spec.serde
             if type(result) is int and type(serde) is plain_serdes:
                 data = b"%d" % result  # what ``serialize`` writes for an int
+                handed = result if serde is plain_serde else None
             else:
                 data = serde.serialize(result)
+                handed = (result if serde is plain_serde and type(result) in AS_IS_TYPES
+                          else None)
         except (TypeError, ValueError, OverflowError):
             finish(attempt, index, spec, outcome)  # says it cannot be stored
             return None
@@ -165,12 +172,16 @@ def task_runner(engine: Any) -> Callable[[], Any]:
             return None
         attempt.resume_scheduled = True
         attempt.queued += 1  # ``Running.push_work``
-        scheduler.ready.append(("resume", inv_id, attempt, 0))
+        # (its resume hands the awaiting future the closure's value, when its
+        # serde would read the data back equal to it: no decode)
+        scheduler.ready.append(("resume", inv_id, attempt, handed))
         return None
 
-    def resume(inv_id: str, attempt: Attempt | None) -> None:
+    def resume(inv_id: str, attempt: Attempt | None, handed: Any) -> None:
         """A "resume" task (``Lifecycle.resume``, ``advance``, ``Running.run_segment``
-        and, when the handler then waits on one fresh step, ``Running.waits``)."""
+        and, when the handler then waits on one fresh step, ``Running.waits``).
+        ``handed``: None, or the value of the one step the handler waits on
+        (the step task's), which its future's ``__await__`` returns as it is."""
         if attempt is None or not attempt.alive:
             return
         if attempt.cancel_pending or running.segment_guard is not None:
@@ -182,7 +193,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         attempt.resume_scheduled = False
         running.step_holder = None  # (``Running.step_holder``)
         try:
-            yielded = coro.send(None)
+            yielded = coro.send(handed)
         except (Exception, Abort) as err:
             how, detail = ended(attempt, err)
             segment_ended(attempt, coro, how, detail)
@@ -253,7 +264,7 @@ def task_runner(engine: Any) -> Callable[[], Any]:
         if kind == "step":
             return step(inv_id, attempt, index)
         if kind == "resume":
-            resume(inv_id, attempt)
+            resume(inv_id, attempt, index)
             return None
         raise InternalError(f"unknown task {task!r}")  # pragma: no cover - tasks are built here
 

@@ -53,7 +53,7 @@ DELAYS_MS = (10, 1_000, 60_000)
 _RES = 256
 
 
-def never_compensating(invocation: str) -> bool:
+def never_compensating(point: FaultPoint) -> bool:
     return False
 
 
@@ -329,11 +329,12 @@ class DataExplorer:
     # Each command's decision, by (invocation, index, attempt): the phase and
     # kind of the fault still to fire at one of its points, or None.
     planned: dict[tuple[str, int, int], tuple[str, str] | None] = field(default_factory=dict)
-    # Whether an invocation is compensating: it was cancelled, or handed a
-    # terminal failure (``execute`` asks the run's engine). The steps it runs
-    # after that are its compensation, failed for good already, so no terminal
-    # failure is injected into them by default.
-    compensating: Callable[[str], bool] = never_compensating
+    # Whether a point's command is compensation: its invocation was cancelled,
+    # or handed a terminal failure, or its handler had a TerminalError of its
+    # own in hand (``execute`` asks the run's engine). A compensation follows
+    # a failure for good already, so no terminal failure is injected into it by
+    # default.
+    compensating: Callable[[FaultPoint], bool] = never_compensating
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         # Unwatched by strict mode, as every draw (see ``DataChooser.choose``).
@@ -370,7 +371,7 @@ class DataExplorer:
         """The swarm's kinds that may fire at ``phase`` of ``point``'s command."""
         kinds = [k for k in KINDS_AT.get(phase, ()) if k in self.swarm.kinds]
         if TERMINAL in kinds and ((point.invocation, point.index) in self.ran
-                                  or self.terminal or self.compensating(point.invocation)):
+                                  or self.terminal or self.compensating(point)):
             # A step fails for good before its effect, not after an earlier
             # attempt applied it (that only a lost response can do); and once
             # per run: the steps after a failure (or after a cancellation of
@@ -493,15 +494,15 @@ class RecordingExplorer:
 
     points: list[FaultPoint] = field(default_factory=list)
     bounds: dict[tuple[str, int], int] = field(default_factory=dict)
-    # The points passed once their invocation was compensating, by
+    # The points passed of commands that were compensation, by
     # (invocation, index, attempt): its compensation, where the single faults inject no
     # failure for good (see ``DataExplorer.compensating``).
     compensating_points: set[tuple[str, int, int]] = field(default_factory=set)
-    compensating: Callable[[str], bool] = never_compensating
+    compensating: Callable[[FaultPoint], bool] = never_compensating
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         self.points.append(point)
-        if self.compensating(point.invocation):
+        if self.compensating(point):
             self.compensating_points.add((point.invocation, point.index, point.attempt))
         if point.phase == LOSE_RESPONSE:
             step = current_step.get()  # the step whose closure makes the call

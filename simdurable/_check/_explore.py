@@ -225,17 +225,23 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                     driver.problems, driver.moments)
 
 
-def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
-    """Whether an invocation of ``sim`` was cancelled, was handed a terminal
-    failure (a rejected promise or awakeable, a call that failed), or had a
-    ``TerminalError`` of its own in hand, for the explorers: the steps it runs
-    after that are its compensation, which failing for good too is a fault to
-    ask for, not a default."""
+def _compensating_in(sim: Simulation) -> Callable[[FaultPoint], bool]:
+    """Whether the command at ``point`` is compensation, in ``sim``: its
+    invocation was cancelled or handed a terminal failure (a rejected promise
+    or awakeable, a call that failed), or its handler had a ``TerminalError``
+    of its own in hand when it issued the command. Failing a compensation for
+    good too is a fault to ask for, not a default, for the explorers."""
     engine = sim.engine
     record, running = engine.record, engine.running
     scanned: dict[str, int] = {}  # entries read of each journal; -1 once a failure is seen
+    # By (invocation, journal index): whether its handler had a TerminalError in
+    # hand when it issued the command, decided at the command's first point
+    # asked while the handler runs (its later points, a step's run among them,
+    # come when it does not, and so do those of a retried attempt).
+    in_hand: dict[tuple[str, int], bool] = {}
 
-    def compensating(invocation: str) -> bool:
+    def compensating(point: FaultPoint) -> bool:
+        invocation = point.invocation
         if record(invocation).cancelled:
             return True
         seen = scanned.get(invocation, 0)
@@ -244,9 +250,13 @@ def _compensating_in(sim: Simulation) -> Callable[[str], bool]:
         attempt = running.get(invocation)
         if attempt is None:
             return False
-        coro = attempt.coro
-        if getattr(coro, "cr_running", False) and _terminal_error_in_hand(coro.cr_frame):  # type: ignore[union-attr]
-            scanned[invocation] = -1
+        key = (invocation, point.index)
+        held = in_hand.get(key)
+        if held is None:
+            coro = attempt.coro
+            if getattr(coro, "cr_running", False):
+                held = in_hand[key] = _terminal_error_in_hand(coro.cr_frame)  # type: ignore[union-attr]
+        if held:
             return True
         journal = attempt.journal
         for i in range(min(seen, len(journal)), len(journal)):
@@ -272,7 +282,8 @@ def _terminal_error_in_hand(handler_frame: FrameType) -> bool:
     one in a variable, directly or in a list, tuple, dict or object held
     there, as a saga that compensates after its ``except`` block has ended
     does (``except TerminalError as err: failure = err``, then the undo
-    steps, then ``raise failure``)."""
+    steps, then ``raise failure``). An error it no longer keeps is not in
+    hand: the steps it runs after its compensation are ordinary again."""
     if _handles_terminal_error():
         return True
     frames = []

@@ -24,7 +24,7 @@ def nothing_left_booked_on_failure(outcome: sd.Outcome) -> None:
     if outcome.error is None:
         return
     ops = [e.op for e in outcome.effects["travel"]]
-    for what in ("flight", "hotel", "car"):
+    for what in ("flight", "hotel", "car", "train"):
         assert not ops.count(f"book-{what}") or ops.count(f"cancel-{what}"), (
             f"the trip failed ({outcome.error.message}) but its {what} is still booked: {ops}")
 
@@ -311,6 +311,57 @@ async def kept_book_ok(ctx: restate.Context, trip: str) -> str | None:
     return "booked"
 
 
+def pay_fare(what: str, trip: str) -> None:
+    pay.apply("charge", {"fare": what, "trip": trip}, idempotency_key=f"fare-{what}-{trip}")
+
+
+# A handler that compensates and carries on: the flight over budget is
+# undone, and the trip goes on by train. The train's booking is a new saga
+# of its own, which the buggy handler leaves without an undo: when paying
+# the fare fails for good, the train stays booked. (The steps after the
+# compensation were once never failed for good by ``check``: an invocation
+# that had handled a TerminalError of its own was compensating until it
+# ended, and the bug passed silently.)
+# https://github.com/danielgerlag/workflow-core/issues/818 (cleaning up after
+# one activity fails so the rest of the workflow can continue);
+# https://github.com/danielgerlag/workflow-core/issues/288 (the workflow goes
+# on after the compensation step)
+fallback_bug = restate.Service("Fallback")
+fallback_ok = restate.Service("Fallback")
+
+
+@fallback_bug.handler(name="book")
+async def fallback_book_bug(ctx: restate.Context, trip: str) -> str:
+    try:
+        await ctx.run_typed("book-flight", book, what="flight", trip=trip)
+        if await ctx.run_typed("quote-flight", quote, what="flight", trip=trip) > 200:
+            raise restate.TerminalError("the flight is over budget", 402)
+        return "flight"
+    except restate.TerminalError:
+        await ctx.run_typed("cancel-flight", cancel, what="flight", trip=trip)
+    await ctx.run_typed("book-train", book, what="train", trip=trip)
+    await ctx.run_typed("pay-train", pay_fare, what="train", trip=trip)
+    return "train"
+
+
+@fallback_ok.handler(name="book")
+async def fallback_book_ok(ctx: restate.Context, trip: str) -> str:
+    try:
+        await ctx.run_typed("book-flight", book, what="flight", trip=trip)
+        if await ctx.run_typed("quote-flight", quote, what="flight", trip=trip) > 200:
+            raise restate.TerminalError("the flight is over budget", 402)
+        return "flight"
+    except restate.TerminalError:
+        await ctx.run_typed("cancel-flight", cancel, what="flight", trip=trip)
+    try:
+        await ctx.run_typed("book-train", book, what="train", trip=trip)
+        await ctx.run_typed("pay-train", pay_fare, what="train", trip=trip)
+    except restate.TerminalError:
+        await ctx.run_typed("cancel-train", cancel, what="train", trip=trip)
+        raise
+    return "train"
+
+
 PAIRS = [
     Pair(name="compensation-wrong-exception", kind="invariant",
          source="meadsteve/talepy#17", invoke="Trip/book", input="t1", buggy=[trip_bug],
@@ -334,4 +385,8 @@ PAIRS = [
          source="restatedev/examples go/patterns-use-cases/src/sagas/bookingworkflow.go",
          invoke="Kept/book", input="t1", buggy=[kept_bug], correct=[kept_ok],
          externals=(travel,), invariant=trip_all_or_nothing),
+    Pair(name="fallback-after-compensation-not-undone", kind="invariant",
+         source="danielgerlag/workflow-core#818; danielgerlag/workflow-core#288",
+         invoke="Fallback/book", input="t1", buggy=[fallback_bug], correct=[fallback_ok],
+         externals=(travel, pay), invariant=nothing_left_booked_on_failure),
 ]

@@ -46,7 +46,7 @@ from ._commands import Commands
 from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import HandlerError, InternalError
-from ._fast import lone_step, step_command, step_lane
+from ._fast import command_parts, fused, lane_parts, lone_step
 from ._faults import Fault, Injector
 from ._invocation import Attempt, StepInfo, StepSpec
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
@@ -140,15 +140,19 @@ class Engine:
         # read, see below.)
         # A plain step's command stored (or, replaying, matched) in one call (see
         # _fast); None in strict mode, or for ``run_typed`` to take the general
-        # way (the A/B of benchmarks/hotpath.py).
-        self.issue_step: Callable[..., Any] | None = (
-            step_command(self.commands) if segment_guard is None else None
-        )
-        # An awaited future's common cases in one call (see _fast); None in
-        # strict mode (its segment guard wants the general way) or to compare.
-        self.step_lane: Callable[[Any], Any] | None = (
-            step_lane(steps) if segment_guard is None else None
-        )
+        # way (the A/B of benchmarks/hotpath.py). An awaited future's common
+        # cases in one call (see _fast); None in strict mode (its segment guard
+        # wants the general way) or to compare. Both are the process's, and read
+        # the engine's parts that follow them at each call.
+        self.issue_step: Callable[..., Any] | None = None
+        self.step_lane: Callable[[Any], Any] | None = None
+        self.command_parts: tuple[Any, ...] = ()
+        self.lane_parts: tuple[Any, ...] = ()
+        if segment_guard is None:
+            self.issue_step, self.step_lane = fused()
+            if self.issue_step is not None:
+                self.command_parts = command_parts(self.commands)
+            self.lane_parts = lane_parts(steps)
         # (``run_task``: fused once a task other than a lone start is ready, see below.)
         if not nothing_to_load(store, scheduler):
             self.recovery.load(fresh=True)

@@ -260,6 +260,7 @@ def plain_steps(step_future: type, future: type, replayed_future: type,
     of ``(return annotation, serde)`` by closure is ``serdes``)."""
     _step_api[:] = [step_future, future, replayed_future, replayed_plain_future, serde_of,
                     serdes, no_hint, general]
+    _fused.clear()  # (built again from these)
 
 
 # How many step names' command entries one engine keeps to share (``step_command``):
@@ -267,7 +268,7 @@ def plain_steps(step_future: type, future: type, replayed_future: type,
 SHARED_COMMANDS: Final = 256
 
 
-def step_command(commands: Any) -> Callable[..., Any] | None:
+def step_command() -> Callable[..., Any] | None:
     """``ctx.run_typed`` for a plain step, in one call: its checks, its serde,
     its command (``Commands.store_command``, or, replaying, ``Attempt.issue``),
     its future and its registration (``register_step``; for a step issued
@@ -308,12 +309,6 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
     new_future = object.__new__
     function_type = types.FunctionType
     running_step = current_step.var.get
-    injector = commands.injector
-    scheduler = commands.scheduler
-    store_append = commands.store.append
-    journals = memory_journals(commands.store)
-    trace = commands.trace
-    commands_made: dict[str, Entry] = {}  # by step name: its last command entry
 
     def issue(attempt: Attempt, name: str, action: Callable[..., Any],
               options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
@@ -339,6 +334,9 @@ def step_command(commands: Any) -> Callable[..., Any] | None:
             serde = serde_of(action)
         else:
             return general_run_typed(attempt, name, action, options, args, kwargs)
+        # its engine's parts, each engine's own (``command_parts``)
+        (injector, scheduler, store_append, journals, trace,
+         commands_made) = attempt.engine.command_parts
         index: int
         journal = attempt.journal
         if attempt.state is not LIVE:  # replaying: matched against the journal
@@ -503,9 +501,10 @@ def returns_as_is(serde: Any) -> None:
     read back equal to what the closure returned: a fresh step gives the
     handler its closure's value without decoding what it just encoded."""
     _as_is_serdes.append(serde)
+    _fused.clear()  # (built again with it)
 
 
-def step_lane(steps: Any) -> Callable[[Any], Any]:
+def step_lane() -> Callable[[Any], Any]:
     """An awaited future's common cases, in one call: the whole of a fresh
     step's await, or a replayed command's, with no other call into the runtime.
 
@@ -549,8 +548,6 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
     serde writes it, without its two calls. (Against the previous lane, in
     callgrind's instructions a fresh step at 100 steps: 45,520 to 42,020.)
     """
-    (finish, running, scheduler, injector, trace, run_log, completions, invocations,
-     store_append, journals, _, _) = step_parts(steps)
     # (one serde reads back as written: the plain one, ``returns_as_is``)
     plain_serde: Any = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
     running_step = current_step.var.get
@@ -569,6 +566,8 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             # done nor completed nor retried, and it is the only unstarted
             # step, not registered (``Attempt.issued``): run here, it never
             # is. What the handler's own code may have changed is read again.
+            (finish, running, scheduler, injector, trace, run_log, completions, invocations,
+             store_append, journals, steps) = attempt.engine.lane_parts
             if scheduler.ready:
                 attempt.register_issued()
                 return LANE_WAITS  # a crowd: no step runs in place
@@ -616,6 +615,9 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
             # may fire at it, a pending record with no retry of it under way. What
             # a closure can change (a crash, a misuse, a cancellation, the end of
             # the invocation) is read again after it.
+            # (its engine's parts, ``lane_parts``)
+            (finish, running, scheduler, injector, trace, run_log, completions, invocations,
+             store_append, journals, steps) = attempt.engine.lane_parts
             if scheduler.ready:
                 return LANE_WAITS  # a crowd: no step runs in place
             unscheduled = attempt._unscheduled
@@ -749,3 +751,40 @@ def step_lane(steps: Any) -> Callable[[Any], Any]:
         return LANE_RESUMED if ran == RESUMED else LANE_PARKED
 
     return lane
+
+
+# The fused step command and lane (``step_command``, ``step_lane``), built once
+# a process, at the first engine's build once the API layer is loaded: every
+# engine uses the same two functions, which read their engine's own parts at
+# each call (``command_parts``, ``lane_parts``: one tuple each, bound once per
+# engine). Built per engine, the two closures and their 34 cells were a third
+# of a ``Simulation``'s build.
+_fused: list[Any] = []
+
+
+def fused() -> tuple[Callable[..., Any] | None, Callable[[Any], Any]]:
+    """The process's fused step command (None without the API layer) and lane."""
+    if not _fused:
+        _fused[:] = [step_command(), step_lane()]
+    return _fused[0], _fused[1]
+
+
+def command_parts(commands: Any) -> tuple[Any, ...]:
+    """What ``step_command``'s ``issue`` reads of its engine, from its
+    ``Commands``: the injector, scheduler, store's append, its journals
+    (``memory_journals``), the trace, and the command entries it shares by
+    step name (``SHARED_COMMANDS``)."""
+    store = commands.store
+    made: dict[str, Entry] = {}  # by step name: its last command entry
+    return (commands.injector, commands.scheduler, store.append, memory_journals(store),
+            commands.trace, made)
+
+
+def lane_parts(steps: Any) -> tuple[Any, ...]:
+    """What ``step_lane``'s ``lane`` reads of its engine, from its ``Steps``:
+    ``step_parts``'s first ten, then ``steps`` itself."""
+    completions = steps.completions
+    store = completions.store
+    return (steps.finish_step, steps.running, steps.scheduler, steps.injector, steps.trace,
+            steps.run_log, completions, completions.invocations, store.append,
+            memory_journals(store), steps)

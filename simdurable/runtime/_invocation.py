@@ -311,6 +311,10 @@ class EngineView(Protocol):
     issue_step: Callable[..., Any] | None
     # ``_fast.step_lane``, or None for the general way
     step_lane: Callable[[Any], Any] | None
+    # what those two read of the engine at each call (``_fast.command_parts``,
+    # ``_fast.lane_parts``)
+    command_parts: tuple[Any, ...]
+    lane_parts: tuple[Any, ...]
 
     def record_misuse(self, inv_id: str, err: Any) -> None: ...
 

@@ -168,32 +168,24 @@ class ReplayedStepFuture(DurableFuture[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         attempt = self._attempt
-        at = self._index + 1
+        index = self._index
+        at = index + 1
         if (
             attempt.cursor == at
             and attempt.alive
             and not attempt.cancel_pending
             and attempt.engine.step_lane is not None
         ):
+            # ``Attempt.see``: nothing took it yet (and its step, matched by
+            # ``step_command``, was never registered: nothing to forget)
             journal = attempt.journal
             completion: Any = journal[at][3]  # its result (by position: a plain tuple index)
-            attempt.done[self._index] = completion  # ``Attempt.see``: nothing took it yet
-            steps = attempt.steps
-            if steps:
-                steps.pop(self._index, None)
+            attempt.done[index] = completion
             at += 1
             attempt.cursor = at
             if at >= len(journal):
                 attempt.state = LIVE
-            data = completion[0]
-            if (
-                type(self) is ReplayedPlainStepFuture  # (its serde: the plain JSON one)
-                and type(data) is bytes
-                and data.isdigit()
-                and (data[0] != 0x30 or len(data) == 1)
-            ):  # a JSON natural number, as ``DefaultSerde.deserialize`` reads it
-                return int(data)  # type: ignore[return-value]
-            return self._decode(data)
+            return self._decode(completion[0])  # its data
         return (yield from DurableFuture.__await__(self))
 
     def __repr__(self) -> str:  # what restate-sdk's user knows it as
@@ -205,9 +197,35 @@ class ReplayedPlainStepFuture(ReplayedStepFuture[T]):
     with no return hint, or one JSON gives back as it is): a natural number
     (ASCII digits, no leading zero) is read with ``int()``, which is exactly
     what that serde would answer, without its call; its decoder is its
-    class's (``_fast.step_command`` writes none)."""
+    class's (``_fast.step_command`` writes none). Its ``__await__`` is its
+    parent's with that read in place of the decoder's call (its own copy: no
+    test of its type a step)."""
 
     __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        attempt = self._attempt
+        index = self._index
+        at = index + 1
+        if (
+            attempt.cursor == at
+            and attempt.alive
+            and not attempt.cancel_pending
+            and attempt.engine.step_lane is not None
+        ):
+            journal = attempt.journal
+            completion: Any = journal[at][3]  # as ``ReplayedStepFuture.__await__``
+            attempt.done[index] = completion
+            at += 1
+            attempt.cursor = at
+            if at >= len(journal):
+                attempt.state = LIVE
+            data = completion[0]
+            if type(data) is bytes and data.isdigit() and (data[0] != 0x30 or len(data) == 1):
+                # a JSON natural number, as ``DefaultSerde.deserialize`` reads it
+                return int(data)  # type: ignore[return-value]
+            return plain_decode[0](data)  # type: ignore[no-any-return]
+        return (yield from DurableFuture.__await__(self))
 
     @property
     def _decode(self) -> Callable[[bytes], T]:  # type: ignore[override]  # (read-only here)

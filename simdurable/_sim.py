@@ -616,9 +616,14 @@ class Simulation:
                             + str(self._summary()),
                             self._summary().waiting,
                         )
-                    engine.run_task()
-                    if stop is not None and stop():
-                        return self._summary()
+                    if stop is None:
+                        # every ready task up to ``max_tasks`` in one call (the
+                        # fused runner's loop: no Python call a task)
+                        engine.run_task(True)
+                    else:
+                        engine.run_task()
+                        if stop():
+                            return self._summary()
                 if not engine.advance_time(until_ms):
                     break
         except Spinning as err:

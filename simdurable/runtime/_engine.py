@@ -183,9 +183,10 @@ class Engine:
         or at a new engine's load of a store that holds something)."""
         return self.fault_points.recovery
 
-    def run_task(self) -> StepRequest | None:
-        """Do one ready task. With ``inline_steps=False`` steps come back as
-        requests.
+    def run_task(self, until_idle: bool = False) -> StepRequest | None:
+        """Do one ready task; with ``until_idle``, one after the other while any
+        is ready and fewer than ``max_tasks`` ran (a simulation's run). With
+        ``inline_steps=False`` steps come back as requests (each ends the call).
 
         While the one ready task starts an invocation (a simulation's first
         task, and its only one when every step runs in place), that task the
@@ -203,7 +204,7 @@ class Engine:
         runner = task_runner(self)
         if "run_task" not in self.__dict__:  # (unless a caller put its own runner there)
             self.__dict__["run_task"] = runner
-        request: StepRequest | None = runner()
+        request: StepRequest | None = runner(until_idle)
         return request
 
     def has_ready(self) -> bool:
@@ -211,9 +212,22 @@ class Engine:
         not the scheduler's bound: one object less to make for every engine)."""
         return bool(self.scheduler.ready)
 
-    def general_run_task(self) -> StepRequest | None:
-        """Do one ready task through the parts' general methods (``run_task`` is
+    def general_run_task(self, until_idle: bool = False) -> StepRequest | None:
+        """``run_task`` through the parts' general methods (``run_task`` is
         its fused form, ``_tasks.task_runner``; tests compare the two)."""
+        scheduler = self.scheduler
+        while True:
+            request = self.general_task()
+            if (
+                request is not None
+                or not until_idle
+                or not scheduler.ready
+                or scheduler.tasks_run >= scheduler.max_tasks
+            ):
+                return request
+
+    def general_task(self) -> StepRequest | None:
+        """One ready task, through the parts' general methods."""
         task = self.scheduler.pop()
         kind, inv_id, attempt, index = task
         if kind == "start":

@@ -210,3 +210,34 @@ def test_a_crowds_resume_hands_the_handler_its_steps_value_when_it_reads_back_as
                                                  for i in range(6)]
         assert same == [fused] * 6
     assert runs[0] == runs[1]
+
+
+def test_a_run_takes_its_ready_tasks_in_one_call_as_it_would_one_call_each():
+    """``Simulation.run`` without ``stop`` hands the fused runner every ready
+    task at once (``run_task(until_idle=True)``); the run, and where
+    ``max_steps`` stops it, is the one a call a task gives."""
+    for seed in range(3):
+        for max_steps in (20_000, 40, 7):
+            runs = []
+            for one_call in (True, False):
+                sim = sd.Simulation([crowd], seed=seed, max_steps=max_steps)
+                runner = task_runner(sim.engine)
+                calls: list[tuple] = []
+                sim.engine.run_task = (  # type: ignore[method-assign]
+                    lambda *a, c=calls, r=runner: c.append(a) or r(*a))
+                handles = [sim.invoke(("Crowd/five", "Crowd/mixed", "Crowd/typed")[i % 3], i)
+                           for i in range(9)]
+                try:
+                    sim.run() if one_call else sim.run(stop=lambda: False)
+                    ended = "done"
+                except sd.StuckError as err:
+                    ended = str(err)
+                runs.append((sim.trace(), ended, sim.engine.tasks_run, sim.scheduler.decisions,
+                             [h.status for h in handles]))
+                if one_call:  # (a call at each time the clock moves, and none a task)
+                    assert len(calls) < 6 and all(a == (True,) for a in calls), calls
+                else:
+                    # (a step run in place counts as a task too)
+                    assert 6 < len(calls) <= sim.engine.tasks_run and set(calls) == {()}
+            assert runs[0] == runs[1]
+            assert (runs[0][1] == "done") == (max_steps == 20_000)

@@ -36,7 +36,7 @@ from typing import Any
 
 from .._api.external import FakeExternal
 from .._restate import native_services
-from .._sim import Simulation, check_externals, parse_target
+from .._sim import InvocationHandle, Simulation, check_externals, parse_target
 from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
 from ..runtime._faults import (
     CRASH,
@@ -1314,6 +1314,7 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
+    callers = _callers_at_once(t)
     out: dict[str, str] = {}
     # Each invocation runs alone in two ways: with everything it set going
     # (the delayed sends it made fire before the next one starts), and only
@@ -1328,7 +1329,7 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
                 driver = WorldDriver(t.world, moments) if t.world else None
                 handle = None
                 for i in order:
-                    handle = sim.invoke(*calls[i])
+                    handle = _invoke_as(sim, callers[i])
                     if driver is None:
                         _run_alone(sim, handle.id, own_only)
                     else:
@@ -1394,6 +1395,7 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message]) -> set[str]:
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
+    callers = _callers_at_once(t)
     position = {(m[0], m[3]): k for k, m in enumerate(delivered)}
     out: set[str] = set()
     for order in sorted(set(itertools.permutations(range(len(calls))))):
@@ -1408,7 +1410,7 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message]) -> set[str]:
                              max_steps=t.max_steps)
             try:
                 for i in order:
-                    handle = sim.invoke(*calls[i])
+                    handle = _invoke_as(sim, callers[i])
                     _run_alone(sim, handle.id, True)
                 sim.run()
                 sent = _sent(sim, len(calls))
@@ -1423,6 +1425,35 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message]) -> set[str]:
             finally:
                 sim.close()
     return out
+
+
+# A caller as a run at once submits it: service, handler, key, input, id.
+Caller = tuple[str, str, str | None, bytes, str]
+
+
+def _callers_at_once(t: Target) -> list[Caller]:
+    """The target and ``concurrent``'s others as a run at once submits them,
+    all before any runs. Run one at a time, each keeps the id it has there:
+    an id counts the submissions before it (the calls and messages of the
+    callers run first, too), and ``ctx.uuid()``, ``ctx.random()`` and the
+    ids of awakeables and callees derive from it; with other ids, a caller
+    that writes a uuid to an object leaves other state one at a time, and
+    every run at once was taken for a lost update."""
+    sim = Simulation(t.services, seed=0, strict=False)
+    try:
+        handles = [sim.invoke(target, value) for target, value in
+                   [(t.invoke, t.input), *t.others]]
+        records = [sim.engine.record(h.id) for h in handles]
+    finally:
+        sim.close()
+    return [(r.service, r.handler, r.key, r.input, r.id) for r in records]
+
+
+def _invoke_as(sim: Simulation, caller: Caller) -> InvocationHandle:
+    """Submit ``caller`` to ``sim`` under the id it has in a run at once."""
+    service, handler, key, data, inv_id = caller
+    new_id = sim.engine.lifecycle.submit(service, handler, key, data, 0, None, None, inv_id)
+    return next(h for h in sim.invocations() if h.id == new_id)
 
 
 def _run_alone(sim: Simulation, inv: str, own_only: bool) -> None:

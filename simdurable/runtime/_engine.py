@@ -32,7 +32,8 @@ bottom up; each may call only those built before it):
 
 Parts a run may never need are built at their first use (``_lazy``): the
 key locks and the promises (the lifecycle's), the recovery (the crash part's),
-the timers and the status. The speed tricks the hot path uses are all in
+the commands (a run of plain steps never stores a command through them), the
+timers and the status. The speed tricks the hot path uses are all in
 ``_fast``.
 """
 
@@ -50,7 +51,7 @@ from ._fast import command_parts, fused, lane_parts, lone_step
 from ._faults import Fault, Injector
 from ._invocation import Attempt, StepInfo, StepSpec
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
-from ._journal import Completion
+from ._journal import Completion, Entry
 from ._lazy import BuiltOnUse
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
@@ -120,8 +121,7 @@ class Engine:
         # (``recovery``: the crash part's, built at its first use.)
         self.fault_points = crashes = Crashes(self.injector, running, lifecycle, scheduler,
                                               tracer)
-        self.commands = Commands(lifecycle, completions, crashes, self.injector,
-                                 store, scheduler, tracer)
+        # (``commands``: built at its first use, see below.)
         self.steps = steps = Steps(invocations, running, lifecycle, completions, crashes,
                                    self.injector, scheduler, tracer, inline_steps, run_async)
         # (``timers`` and ``_status``: built when first read, see below.)
@@ -133,9 +133,6 @@ class Engine:
         self.raised = lifecycle.raised
         self.retried = lifecycle.retried
         self.finished_hooks = lifecycle.finished_hooks
-        # Called at every command and every awaited step: bound here, so that
-        # the call goes straight to the part that answers it.
-        self.store_command = self.commands.store_command
         # (``run_lone_step``, ``steps.run_lone_step`` fused: built when first
         # read, see below.)
         # A plain step's command stored (or, replaying, matched) in one call (see
@@ -151,7 +148,7 @@ class Engine:
         if segment_guard is None:
             self.issue_step, self.step_lane = fused()
             if self.issue_step is not None:
-                self.command_parts = command_parts(self.commands)
+                self.command_parts = command_parts(self.injector, scheduler, store, tracer)
             self.lane_parts = lane_parts(steps)
         # (``run_task``: fused once a task other than a lone start is ready, see below.)
         if not nothing_to_load(store, scheduler):
@@ -160,6 +157,13 @@ class Engine:
             self.recovery.add_timed_faults()  # (a new simulation's empty store: timers only)
 
     # Parts a run may never need: built at their first use (``_lazy``).
+    # The commands: a plain step's command never reaches them (the fused
+    # command writes it), so a run of plain steps never builds them.
+    commands: BuiltOnUse[Commands] = BuiltOnUse(lambda e: _commands(e))
+    # Called at every command the fused step command does not write: the bound
+    # method, kept, so that the call goes straight to the part that answers it.
+    store_command: BuiltOnUse[Callable[[Attempt, Entry], int]] = BuiltOnUse(
+        lambda e: e.commands.store_command)
     timers: BuiltOnUse[Timers] = BuiltOnUse(lambda e: _timers(e))
     _status: BuiltOnUse[Status] = BuiltOnUse(lambda e: _status(e))
     # A fresh step awaited alone, in one call (``_fast.lone_step``): the step
@@ -371,6 +375,11 @@ class Engine:
         """Closure executions per (invocation, journal index): the self-check of
         exactly-once (a stored step must never run again)."""
         return self.steps.runs
+
+
+def _commands(e: Engine) -> Commands:
+    return Commands(e.lifecycle, e.completions, e.fault_points, e.injector, e.store,
+                    e.scheduler, e.trace)
 
 
 def _timers(e: Engine) -> Timers:

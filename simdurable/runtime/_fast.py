@@ -769,15 +769,12 @@ def fused() -> tuple[Callable[..., Any] | None, Callable[[Any], Any]]:
     return _fused[0], _fused[1]
 
 
-def command_parts(commands: Any) -> tuple[Any, ...]:
-    """What ``step_command``'s ``issue`` reads of its engine, from its
-    ``Commands``: the injector, scheduler, store's append, its journals
-    (``memory_journals``), the trace, and the command entries it shares by
-    step name (``SHARED_COMMANDS``)."""
-    store = commands.store
+def command_parts(injector: Any, scheduler: Any, store: Any, trace: Any) -> tuple[Any, ...]:
+    """What ``step_command``'s ``issue`` reads of its engine: the injector,
+    scheduler, store's append, its journals (``memory_journals``), the trace,
+    and the command entries it shares by step name (``SHARED_COMMANDS``)."""
     made: dict[str, Entry] = {}  # by step name: its last command entry
-    return (commands.injector, commands.scheduler, store.append, memory_journals(store),
-            commands.trace, made)
+    return (injector, scheduler, store.append, memory_journals(store), trace, made)
 
 
 def lane_parts(steps: Any) -> tuple[Any, ...]:

@@ -370,29 +370,33 @@ def run_waiting(services: list[object], calls: list[tuple[str, object]], faults:
     engine = sim.engine
     if built_first:
         assert engine.locks is not None and engine.promises is not None
-        assert engine.recovery is not None
+        assert engine.recovery is not None and engine.commands is not None
     handles = [sim.invoke(target, arg) for target, arg in calls]
     sim.run()
     built = {name for name in ("locks", "promises") if name in vars(engine.lifecycle)}
     built |= {"recovery"} if "recovery" in vars(engine.fault_points) else set()
+    built |= {"commands"} if "commands" in vars(engine) else set()
     return sim.trace(), [h.result() for h in handles], built
 
 
-def test_locks_promises_and_recovery_are_built_when_first_needed():
-    """A service's run takes no key, waits on no promise and never restarts:
-    it builds none of the three. An object's handler builds the locks, a
-    workflow's promise the promises, a restart (or a store that holds
-    something) the recovery; every run is the one they give built up front."""
+def test_locks_promises_recovery_and_commands_are_built_when_first_needed():
+    """A service's run of plain steps takes no key, waits on no promise,
+    never restarts and stores no command but its steps': it builds none of the
+    four. An object's handler builds the locks, a workflow's promise the
+    promises, a restart (or a store that holds something) the recovery, a
+    state read or a fault armed at a step the commands; every run is the one
+    they give built up front."""
     services = waiting_services("Lazy")
     plain = [("LazyS/hello", "ann"), ("LazyS/hello", "bob")]
     keyed = [("LazyO/k/add", 1), ("LazyO/k/add", 2)]
     flow = [("LazyW/w/run", 1), ("LazyW/w/click", 5)]
     cases = [
         (plain, None, set(), ["hello ann", "hello bob"]),
-        (plain, "crash(step=greet)", set(), ["hello ann", "hello bob"]),
-        (keyed, None, {"locks"}, None),
-        (flow, None, {"locks", "promises"}, [6, None]),
-        (plain + keyed + flow, "restart(step=n)", {"locks", "promises", "recovery"}, None),
+        (plain, "crash(step=greet)", {"commands"}, ["hello ann", "hello bob"]),
+        (keyed, None, {"locks", "commands"}, None),
+        (flow, None, {"locks", "promises", "commands"}, [6, None]),
+        (plain + keyed + flow, "restart(step=n)", {"locks", "promises", "recovery", "commands"},
+         None),
     ]
     for calls, faults, built, results in cases:
         lazily = run_waiting(services, calls, faults, built_first=False)
@@ -400,7 +404,7 @@ def test_locks_promises_and_recovery_are_built_when_first_needed():
         if results is not None:
             assert lazily[1] == results
         up_front = run_waiting(services, calls, faults, built_first=True)
-        assert up_front[2] == {"locks", "promises", "recovery"}
+        assert up_front[2] == {"locks", "promises", "recovery", "commands"}
         assert lazily[:2] == up_front[:2]
     # a new simulation over a store that holds something reads it back
     sim = sd.Simulation(services, seed=2)  # type: ignore[arg-type]

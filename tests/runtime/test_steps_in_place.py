@@ -312,10 +312,9 @@ def test_a_fault_aimed_at_one_step_leaves_the_others_on_the_fused_path(fault):
         sim.engine.commands.store_command = command  # type: ignore[method-assign]
         sim.engine.store_command = command  # type: ignore[method-assign]
         if fused:
-            from simdurable.runtime._fast import command_parts, lone_step
+            from simdurable.runtime._fast import lone_step
 
             sim.engine.run_lone_step = lone_step(sim.engine.steps)  # type: ignore[method-assign]
-            sim.engine.command_parts = command_parts(sim.engine.commands)
         else:
             sim.engine.run_lone_step = step  # type: ignore[method-assign]
             sim.engine.issue_step = None

@@ -59,18 +59,17 @@ def callers_wanted(services: Sequence[Any], kind: str, invoke: str, value: Any,
                    configured: int) -> int:
     """How many invocations at once a handler is checked with before the world
     is looked at: ``configured`` for an object handler; for a service handler
-    too when its fault-free run awaits a call to an object (a read through one
-    call and a write through another loses an update only with two callers) or
-    waits on an awakeable (a permit or a turn that a second caller contends
-    for); one otherwise: a service that only sends to objects is a producer,
-    whose messages two callers interleave with nothing lost, and a workflow
-    runs once per id."""
+    too when its fault-free run calls or sends to an object (a read through one
+    call and a write through another loses an update only with two callers;
+    two producers' messages to a key may be handled interleaved) or waits on
+    an awakeable (a permit or a turn that a second caller contends for); one
+    otherwise, and for a workflow, which runs once per id."""
     if configured <= 1 or kind == "workflow":
         return 1
     if kind == "object":
         return configured
     from .._sim import Simulation
-    from ..runtime._journal import AWAKEABLE, CALL
+    from ..runtime._journal import AWAKEABLE, CALL, SEND
 
     try:
         sim = Simulation(list(services), seed=0, strict=False)
@@ -79,7 +78,7 @@ def callers_wanted(services: Sequence[Any], kind: str, invoke: str, value: Any,
             sim.run()
             engine = sim.engine
             contends = any(
-                e.kind == AWAKEABLE or (e.kind == CALL and e.ref in engine.invocations.by_id
+                e.kind == AWAKEABLE or (e.kind in (CALL, SEND) and e.ref in engine.invocations.by_id
                                         and engine.record(e.ref).key is not None)
                 for e in sim.journal(handle))
         finally:

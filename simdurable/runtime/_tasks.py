@@ -9,7 +9,9 @@ task (the handler goes on), each taken by the scheduler among the others.
 ``Attempt.observe``, ``consume_for``, ``see``, ``Running.push_work``; then
 ``Lifecycle.resume``, ``advance`` and ``Running.run_segment``. ``task_runner``
 makes the same writes in the same order in one function whose parts are
-bound once per engine, for a step with no fault that could fire at it, an
+bound once per engine (the loop, the choice and both tasks in one body: a
+Python call a task and a frame less, and a run's ready tasks in one call),
+for a step with no fault that could fire at it, an
 ok outcome that its serde stores, and a handler that waits on it alone;
 anything else (a fault, a failed step, a cancellation, a replaying attempt,
 a live host's steps) goes the general way, from before any change or, for an
@@ -34,7 +36,7 @@ from typing import Any
 
 from ._errors import InternalError, TerminalError
 from ._fast import AS_IS_TYPES, NOT_AWAITABLE, _as_is_serdes, _step_api, new_tuple, step_parts
-from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
+from ._invocation import LIVE, Abort, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Entry, Value
 from ._scheduler import RandomChooser
 from ._store import PENDING
@@ -71,174 +73,23 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     waits = running.waits
     drive = running.drive
 
-    def step(inv_id: str, attempt: Attempt | None, index: int) -> Any:
-        """A "step" task (``Steps.step_task``, ``execute_step``, ``finish_step``,
-        ``Completions.deliver`` and ``Running.notify`` in one)."""
-        if attempt is None or not attempt.alive:  # (alive: its invocation's current one)
-            return None
-        number = attempt.number
-        spec = attempt.steps.get(index)
-        if spec is None or index in attempt.done:
-            return None
-        name = spec.name
-        if (
-            not inline
-            or (injector.armed and not injector.spares(name))
-            or completions.done.get(inv_id, 0) >> index & 1
-        ):
-            return general_step(inv_id, number, index)
-        # ``execute_step`` with no fault injected (a plain step's future is its
-        # own ``StepInfo``, made if someone asks: ``info_of``)
-        holder = running_step()
-        if type(holder) is not StepHolder or holder.thread != get_ident():
-            holder = holder_here()
-        before = holder.step
-        holder.step = spec if type(spec) is step_future else new_tuple(
-            StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
-        try:
-            result = spec.fn(*spec.args, **spec.kwargs)
-            if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-                result = steps.run_async(result, name)
-            outcome: tuple[str, Any] = ("ok", result)
-        except TerminalError as err:
-            outcome = ("terminal", err)
-        except Exception as err:  # noqa: BLE001 - step failures are data
-            outcome = ("error", err)
-        finally:
-            holder.step = before
-        run_log.append((inv_id, index, name, number, attempt.handler))
-        if trace.sink is not None:
-            trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
-        # ``finish_step`` for a value stored at once, else the general way
-        rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
-        done_bits = completions.done  # (read now: a restart in the closure replaces it)
-        bits = done_bits.get(inv_id, 0)
-        if (
-            outcome[0] != "ok"
-            or not attempt.alive  # (so it is still its invocation's current one)
-            or attempt.failure is not None
-            or (injector.armed and not injector.spares(name))
-            or rec.status != PENDING
-            or rec.retry_index == index
-            or bits >> index & 1
-            or running.in_place is not None
-        ):
-            finish(attempt, index, spec, outcome)
-            return None
-        try:
-            serde = spec.serde
-            if type(result) is int and type(serde) is plain_serdes:
-                data = b"%d" % result  # what ``serialize`` writes for an int
-                handed = result if serde is plain_serde else None
-            else:
-                data = serde.serialize(result)
-                handed = (result if serde is plain_serde and type(result) in AS_IS_TYPES
-                          else None)
-        except (TypeError, ValueError, OverflowError):
-            finish(attempt, index, spec, outcome)  # says it cannot be stored
-            return None
-        # ``Completions.deliver``
-        completion = new_tuple(Value, (data,))
-        entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
-                                  scheduler.now_ms, -1, ""))
-        journal = attempt.journal
-        own_journal = attempt.own_journal
-        if not own_journal:
-            journal.append(entry)  # the store's list (``Attempt.own_journal``)
-        elif journals is not None:
-            journals[inv_id].append(entry)
-        else:
-            store_append(inv_id, entry)
-        done_bits[inv_id] = bits | 1 << index
-        # ``Running.notify`` and ``Attempt.observe``
-        if attempt.state is not LIVE:
-            running.notify(inv_id, entry)
-            return None
-        if own_journal:
-            journal.append(entry)
-        waiting = attempt.waiting
-        if waiting is None or attempt.resume_scheduled:
-            return None  # it sees the entry at its next wait or command
-        if (
-            attempt.cursor == len(journal) - 1
-            and waiting.indices == (index,)
-            and not attempt.cancel_pending
-        ):
-            # ``consume_for``: the one notification it has not seen satisfies its wait
-            attempt.cursor += 1
-            attempt.done[index] = completion  # ``Attempt.see``
-            attempt.steps.pop(index, None)
-        elif not attempt.consume_for(waiting):
-            return None
-        attempt.resume_scheduled = True
-        attempt.queued += 1  # ``Running.push_work``
-        # (its resume hands the awaiting future the closure's value, when its
-        # serde would read the data back equal to it: no decode)
-        scheduler.ready.append(("resume", inv_id, attempt, handed))
-        return None
-
-    def resume(inv_id: str, attempt: Attempt | None, handed: Any) -> None:
-        """A "resume" task (``Lifecycle.resume``, ``advance``, ``Running.run_segment``
-        and, when the handler then waits on one fresh step, ``Running.waits``).
-        ``handed``: None, or the value of the one step the handler waits on
-        (the step task's), which its future's ``__await__`` returns as it is."""
-        if attempt is None or not attempt.alive:
-            return
-        if attempt.cancel_pending or running.segment_guard is not None:
-            general_resume(inv_id, attempt.number)
-            return
-        coro = attempt.coro
-        assert coro is not None
-        attempt.waiting = None
-        attempt.resume_scheduled = False
-        running.step_holder = None  # (``Running.step_holder``)
-        try:
-            yielded = coro.send(handed)
-        except (Exception, Abort) as err:
-            how, detail = ended(attempt, err)
-            segment_ended(attempt, coro, how, detail)
-            return
-        if (
-            type(yielded) is Wait
-            and attempt.alive
-            and attempt.state is LIVE
-            and attempt.cursor >= len(attempt.journal)
-            and not attempt.cancel_pending
-            and attempt.failure is None
-            and not running.always_suspend
-        ):
-            indices = yielded.indices
-            done = attempt.done
-            if len(indices) == 1 and indices[0] not in done:
-                # ``Attempt.on_wait``: nothing left to see, so it waits ...
-                attempt.waiting = yielded
-                # ... and ``Running._block`` queues the steps it issued
-                # (``Attempt.pending_steps``: not done, not started yet),
-                # then forgets them all (started and done are final)
-                unscheduled = attempt._unscheduled
-                steps_of = attempt.steps
-                for i in unscheduled:
-                    if i not in done:
-                        spec = steps_of[i]
-                        if not spec.scheduled:
-                            spec.scheduled = True
-                            attempt.queued += 1  # ``Running.push_work``
-                            scheduler.ready.append(("step", inv_id, attempt, i))
-                unscheduled.clear()
-                return
-        segment = waits(attempt, yielded)
-        if segment is None:
-            segment = drive(attempt, attempt.take_cancel(yielded))
-        segment_ended(attempt, coro, *segment)
-
     def run_task(until_idle: bool = False) -> Any:
         """``Engine.general_run_task``: one ready task, the chooser picking it;
         with ``until_idle``, one after the other while any is ready and the run
-        has tasks left (``Simulation.run``'s loop without a call a task: about
-        1,500 instructions each, by callgrind). A step request (a live host's
-        step, ``inline_steps=False``) ends the call, to be handed out."""
+        has tasks left (``Simulation.run``'s loop without a call a task). A step
+        request (a live host's step, ``inline_steps=False``) ends the call, to
+        be handed out. Each task's early ends are ``continue``: the next task."""
         nonlocal getrandbits
+        first = True
+        holder: StepHolder | None = None
         while True:
+            if not first and (
+                not until_idle
+                or not scheduler.ready
+                or scheduler.tasks_run >= scheduler.max_tasks
+            ):
+                return None
+            first = False
             # ``Scheduler.pop``
             scheduler.tasks_run += 1
             if scheduler.tasks_run >= scheduler.collect_at:
@@ -261,24 +112,177 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 scheduler.decisions += 1
                 task = ready.pop(i)
             kind, inv_id, attempt, index = task
-            if kind == "start":
-                lifecycle.start(inv_id)
-            else:
+            if kind == "step":
+                # A "step" task (``Steps.step_task``, ``execute_step``,
+                # ``finish_step``, ``Completions.deliver`` and ``Running.notify``)
                 if attempt is not None:
                     attempt.queued -= 1  # ``Running.unqueue``
-                if kind == "step":
-                    request = step(inv_id, attempt, index)
+                if attempt is None or not attempt.alive:  # (alive: its invocation's current one)
+                    continue
+                number = attempt.number
+                spec = attempt.steps.get(index)
+                if spec is None or index in attempt.done:
+                    continue
+                name = spec.name
+                if (
+                    not inline
+                    or (injector.armed and not injector.spares(name))
+                    or completions.done.get(inv_id, 0) >> index & 1
+                ):
+                    request = general_step(inv_id, number, index)
                     if request is not None:
                         return request
-                elif kind == "resume":
-                    resume(inv_id, attempt, index)
-                else:  # pragma: no cover - tasks are built here
-                    raise InternalError(f"unknown task {task!r}")
-            if (
-                not until_idle
-                or not scheduler.ready
-                or scheduler.tasks_run >= scheduler.max_tasks
-            ):
-                return None
+                    continue
+                # ``execute_step`` with no fault injected (a plain step's future is its
+                # own ``StepInfo``, made if someone asks: ``info_of``)
+                if holder is None:  # (found once a call: one thread runs its tasks)
+                    holder = running_step()
+                    if type(holder) is not StepHolder or holder.thread != get_ident():
+                        holder = holder_here()
+                before = holder.step
+                holder.step = spec if type(spec) is step_future else new_tuple(
+                    StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
+                try:
+                    result = spec.fn(*spec.args, **spec.kwargs)
+                    if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
+                        result = steps.run_async(result, name)
+                    outcome: tuple[str, Any] = ("ok", result)
+                except TerminalError as err:
+                    outcome = ("terminal", err)
+                except Exception as err:  # noqa: BLE001 - step failures are data
+                    outcome = ("error", err)
+                finally:
+                    holder.step = before
+                run_log.append((inv_id, index, name, number, attempt.handler))
+                if trace.sink is not None:
+                    trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
+                # ``finish_step`` for a value stored at once, else the general way
+                rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
+                done_bits = completions.done  # (read now: a restart in the closure replaces it)
+                bits = done_bits.get(inv_id, 0)
+                if (
+                    outcome[0] != "ok"
+                    or not attempt.alive  # (so it is still its invocation's current one)
+                    or attempt.failure is not None
+                    or (injector.armed and not injector.spares(name))
+                    or rec.status != PENDING
+                    or rec.retry_index == index
+                    or bits >> index & 1
+                    or running.in_place is not None
+                ):
+                    finish(attempt, index, spec, outcome)
+                    continue
+                try:
+                    serde = spec.serde
+                    if type(result) is int and type(serde) is plain_serdes:
+                        data = b"%d" % result  # what ``serialize`` writes for an int
+                        handed = result if serde is plain_serde else None
+                    else:
+                        data = serde.serialize(result)
+                        handed = (result if serde is plain_serde and type(result) in AS_IS_TYPES
+                                  else None)
+                except (TypeError, ValueError, OverflowError):
+                    finish(attempt, index, spec, outcome)  # says it cannot be stored
+                    continue
+                # ``Completions.deliver``
+                completion = new_tuple(Value, (data,))
+                entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
+                                          scheduler.now_ms, -1, ""))
+                journal = attempt.journal
+                own_journal = attempt.own_journal
+                if not own_journal:
+                    journal.append(entry)  # the store's list (``Attempt.own_journal``)
+                elif journals is not None:
+                    journals[inv_id].append(entry)
+                else:
+                    store_append(inv_id, entry)
+                done_bits[inv_id] = bits | 1 << index
+                # ``Running.notify`` and ``Attempt.observe``
+                if attempt.state is not LIVE:
+                    running.notify(inv_id, entry)
+                    continue
+                if own_journal:
+                    journal.append(entry)
+                waiting = attempt.waiting
+                if waiting is None or attempt.resume_scheduled:
+                    continue  # it sees the entry at its next wait or command
+                if (
+                    attempt.cursor == len(journal) - 1
+                    and waiting.indices == (index,)
+                    and not attempt.cancel_pending
+                ):
+                    # ``consume_for``: the one notification it has not seen satisfies its wait
+                    attempt.cursor += 1
+                    attempt.done[index] = completion  # ``Attempt.see``
+                    attempt.steps.pop(index, None)
+                elif not attempt.consume_for(waiting):
+                    continue
+                attempt.resume_scheduled = True
+                attempt.queued += 1  # ``Running.push_work``
+                # (its resume hands the awaiting future the closure's value, when its
+                # serde would read the data back equal to it: no decode)
+                scheduler.ready.append(("resume", inv_id, attempt, handed))
+                continue
+            elif kind == "resume":
+                # A "resume" task (``Lifecycle.resume``, ``advance``,
+                # ``Running.run_segment`` and, when the handler then waits on one
+                # fresh step, ``Running.waits``). Its fourth field: None, or the
+                # value of the one step the handler waits on (the step task's),
+                # which the future's ``__await__`` returns as it is.
+                if attempt is not None:
+                    attempt.queued -= 1  # ``Running.unqueue``
+                handed = index
+                if attempt is None or not attempt.alive:
+                    continue
+                if attempt.cancel_pending or running.segment_guard is not None:
+                    general_resume(inv_id, attempt.number)
+                    continue
+                coro = attempt.coro
+                assert coro is not None
+                attempt.waiting = None
+                attempt.resume_scheduled = False
+                running.step_holder = None  # (``Running.step_holder``)
+                try:
+                    yielded = coro.send(handed)
+                except (Exception, Abort) as err:
+                    how, detail = ended(attempt, err)
+                    segment_ended(attempt, coro, how, detail)
+                    continue
+                if (
+                    type(yielded) is Wait
+                    and attempt.alive
+                    and attempt.state is LIVE
+                    and attempt.cursor >= len(attempt.journal)
+                    and not attempt.cancel_pending
+                    and attempt.failure is None
+                    and not running.always_suspend
+                ):
+                    indices = yielded.indices
+                    done = attempt.done
+                    if len(indices) == 1 and indices[0] not in done:
+                        # ``Attempt.on_wait``: nothing left to see, so it waits ...
+                        attempt.waiting = yielded
+                        # ... and ``Running._block`` queues the steps it issued
+                        # (``Attempt.pending_steps``: not done, not started yet),
+                        # then forgets them all (started and done are final)
+                        unscheduled = attempt._unscheduled
+                        steps_of = attempt.steps
+                        for i in unscheduled:
+                            if i not in done:
+                                spec = steps_of[i]
+                                if not spec.scheduled:
+                                    spec.scheduled = True
+                                    attempt.queued += 1  # ``Running.push_work``
+                                    scheduler.ready.append(("step", inv_id, attempt, i))
+                        unscheduled.clear()
+                        continue
+                segment = waits(attempt, yielded)
+                if segment is None:
+                    segment = drive(attempt, attempt.take_cancel(yielded))
+                segment_ended(attempt, coro, *segment)
+            elif kind == "start":
+                lifecycle.start(inv_id)
+            else:  # pragma: no cover - tasks are built here
+                raise InternalError(f"unknown task {task!r}")
 
     return run_task

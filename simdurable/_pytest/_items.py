@@ -7,10 +7,12 @@ instead of a traceback through simdurable; ``-v`` adds the traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
 from collections.abc import Iterator, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -369,11 +371,19 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 _GENERATE: Any = object()
 
 
-_SIMPLEST: dict[Any, Any] = {int: 0, float: 0.0, str: "", bool: False, dict: {}, list: []}
+# The simplest filled values of the plain types (what ``_generated_input``
+# finds for them, without a search).
+_SIMPLEST: dict[Any, Any] = {int: 1, float: 1.0, str: "0", bool: False}
 
 
 def _generated_input(handler: Any) -> Any:
-    """The simplest input Hypothesis builds from the handler's type hint (None if none)."""
+    """The simplest filled input Hypothesis builds from the handler's type hint
+    (None if none): no empty string, list or dict and no zero, in it or in its
+    fields. It is the one input a handler is checked with unless one is
+    configured, and the empty or zero one is what a handler refuses or has
+    nothing to do with (``if not email: raise ...``, a loop over no items), so
+    its check would explore that path alone. The simplest input, empties and
+    all, when no filled one is found."""
     if handler.arity < 2:
         return None
     hint = handler.handler_io.input_type.annotation if handler.handler_io.input_type else None
@@ -383,12 +393,36 @@ def _generated_input(handler: Any) -> Any:
         return _SIMPLEST[hint]
     from hypothesis import HealthCheck, find, settings, strategies
 
-    try:
-        return find(strategies.from_type(hint), lambda _: True,
-                    settings=settings(database=None, suppress_health_check=list(HealthCheck)))
-    except Exception:  # noqa: BLE001 - an unbuildable hint means no generated input
-        return None
+    quiet = settings(database=None, suppress_health_check=list(HealthCheck))
+    for wanted in (_filled, lambda _: True):
+        try:
+            return find(strategies.from_type(hint), wanted, settings=quiet)
+        except Exception:  # noqa: BLE001 - none found, or an unbuildable hint: try less, or none
+            continue
+    return None
 
+
+def _filled(value: Any) -> bool:
+    """Whether ``value`` has no empty string, list, dict or set, no zero and no
+    None, in it or in its items and fields (a dataclass's, a pydantic model's)."""
+    if value is None:
+        return False
+    if isinstance(value, (bool, Enum)):
+        return True
+    if isinstance(value, (int, float)):
+        return value != 0
+    if isinstance(value, (str, bytes)):
+        return len(value) > 0
+    if isinstance(value, dict):
+        return len(value) > 0 and all(_filled(k) and _filled(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return len(value) > 0 and all(_filled(v) for v in value)
+    if dataclasses.is_dataclass(value):
+        return all(_filled(getattr(value, f.name)) for f in dataclasses.fields(value))
+    fields = getattr(type(value), "model_fields", None)  # a pydantic model
+    if isinstance(fields, dict):
+        return all(_filled(getattr(value, name)) for name in fields)
+    return True
 
 
 def handler_targets(services: Sequence[Any], handlers: Sequence[str] | None,

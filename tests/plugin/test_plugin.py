@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass
 
 import pytest
 
@@ -474,7 +475,7 @@ def test_a_workflow_is_driven_by_its_shared_handler_and_the_plugin_says_so(
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
         "Signup/run: * examples, fault points covered */*, 0 violation(s)",
-        "  world inferred: call Signup/key-1/click('') once the run waits (it completes "
+        "  world inferred: call Signup/key-1/click('0') once the run waits (it completes "
         "promise 'link' that Signup/key-1/run waits on)",
     ])
 
@@ -615,7 +616,7 @@ def test_jobs_share_a_handler_check_and_leave_its_report_as_it_was(
     assert texts[0] == texts[1]
 
 
-REFUSES_ZERO = '''
+REFUSES_SMALL = '''
 import simdurable as sd
 
 shop = sd.Service("Shop")
@@ -623,8 +624,8 @@ shop = sd.Service("Shop")
 
 @shop.handler()
 async def buy(ctx: sd.Context, amount: int) -> int:
-    if amount <= 0:
-        raise sd.TerminalError("bad amount", 400)
+    if amount < 100:
+        raise sd.TerminalError("below the minimum order", 400)
     return await ctx.run_typed("charge", lambda: amount)
 
 
@@ -634,16 +635,44 @@ services = [shop]
 
 def test_a_generated_input_the_handler_refuses_is_said_with_the_fix(
         pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(refusing=REFUSES_ZERO)
+    pytester.makepyfile(refusing=REFUSES_SMALL)
     pytester.makefile(".toml", pyproject=PYPROJECT.format(
         extra='services = ["refusing:services"]\nmax_examples = 2'))
     result = pytester.runpytest("--simdurable")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
         "Shop/buy: * examples, fault points covered 0/0, 0 violation(s)",
-        "  the input built from the type hint, 0, failed with TerminalError('bad amount', "
-        "status_code=400); give one in [tool.simdurable.inputs] \"Shop/buy\"",
+        "  the input built from the type hint, 1, failed with TerminalError('below the minimum "
+        "order', status_code=400); give one in [tool.simdurable.inputs] \"Shop/buy\"",
     ])
+
+
+@dataclass
+class Parcel:
+    to: str
+    items: list[str]
+    weight: float
+
+
+@pytest.mark.parametrize(("hint", "value"), [
+    (str, "0"), (int, 1), (float, 1.0), (bool, False), (list[str], ["0"]),
+    (dict[str, int], {"0": 1}), (str | None, "0"), (Parcel, Parcel("0", ["0"], 1.0)),
+])
+def test_the_generated_input_is_the_simplest_filled_one(hint: object, value: object) -> None:
+    """No empty string, list or dict, no zero, no None, in it or in its fields:
+    the one input a handler is checked with is not the one it refuses
+    (``if not email``) or has nothing to do with (a loop over no items)."""
+    import simdurable as sd
+    from simdurable._pytest._items import _generated_input
+
+    svc = sd.Service("Parcels")
+
+    async def ship(ctx, parcel):  # type: ignore[no-untyped-def]
+        return None
+
+    ship.__annotations__.update(ctx=sd.Context, parcel=hint)
+    svc.handler(name="ship")(ship)
+    assert _generated_input(svc.handlers["ship"]) == value
 
 
 def test_a_scenario_item_shows_every_mistake_and_the_field_that_differs(

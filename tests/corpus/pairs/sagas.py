@@ -362,6 +362,53 @@ async def fallback_book_ok(ctx: restate.Context, trip: str) -> str:
     return "train"
 
 
+# Two bookings made in parallel, awaited in turn: at the first failure the
+# buggy handler undoes only what it has read so far, and the other booking,
+# which went ahead at the same time, stays. The twin waits for both to end,
+# then undoes every booking that succeeded.
+# https://github.com/arrow-kt/arrow/issues/3323 (an exception in the first
+# async step of a saga: the second one's compensation is not run);
+# https://github.com/simplesourcing/simplesagas/issues/20 (undo only once
+# every action running in parallel has finished)
+parallel_bug = restate.Service("Parallel")
+parallel_ok = restate.Service("Parallel")
+
+
+@parallel_bug.handler(name="book")
+async def parallel_book_bug(ctx: restate.Context, trip: str) -> str:
+    legs = {what: ctx.run_typed(f"book-{what}", book, what=what, trip=trip)
+            for what in ("flight", "hotel")}
+    booked = []
+    try:
+        for what, leg in legs.items():
+            await leg  # the first failure in this order ends the loop
+            booked.append(what)
+    except restate.TerminalError:
+        for what in reversed(booked):
+            await ctx.run_typed(f"cancel-{what}", cancel, what=what, trip=trip)
+        raise
+    return "booked"
+
+
+@parallel_ok.handler(name="book")
+async def parallel_book_ok(ctx: restate.Context, trip: str) -> str:
+    legs = {what: ctx.run_typed(f"book-{what}", book, what=what, trip=trip)
+            for what in ("flight", "hotel")}
+    await restate.gather(*legs.values())  # every leg has ended, booked or not
+    booked, failure = [], None
+    for what, leg in legs.items():
+        try:
+            await leg
+            booked.append(what)
+        except restate.TerminalError as err:
+            failure = failure or err
+    if failure is not None:
+        for what in reversed(booked):
+            await ctx.run_typed(f"cancel-{what}", cancel, what=what, trip=trip)
+        raise failure
+    return "booked"
+
+
 PAIRS = [
     Pair(name="compensation-wrong-exception", kind="invariant",
          source="meadsteve/talepy#17", invoke="Trip/book", input="t1", buggy=[trip_bug],
@@ -389,4 +436,8 @@ PAIRS = [
          source="danielgerlag/workflow-core#818; danielgerlag/workflow-core#288",
          invoke="Fallback/book", input="t1", buggy=[fallback_bug], correct=[fallback_ok],
          externals=(travel, pay), invariant=nothing_left_booked_on_failure),
+    Pair(name="parallel-leg-left-booked", kind="invariant",
+         source="arrow-kt/arrow#3323; simplesourcing/simplesagas#20", invoke="Parallel/book",
+         input="t1", buggy=[parallel_bug], correct=[parallel_ok], externals=(travel,),
+         invariant=nothing_left_booked_on_failure),
 ]

@@ -199,23 +199,31 @@ class Lifecycle:
 
     def start(self, inv_id: str) -> None:
         """A "start" task: a new attempt, if the invocation may have one now."""
-        rec = self.invocations.by_id.get(inv_id)
-        if rec is None or rec.status != PENDING or inv_id in self.running.attempts:
+        attempt = self.open_attempt(inv_id)
+        if attempt is None:
             return
-        spec = self.registry.handlers[(rec.service, rec.handler)]
-        if spec.exclusive and not self.locks.holds(rec):
-            return
-        if rec.run_at_ms > self.scheduler.now_ms:
-            self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
-            return
-        rec.attempts += 1
-        self.store.put_invocation(rec)  # (``Invocations.put``: ``by_id`` holds ``rec`` already)
-        attempt = self.running.open(rec, spec)
         # ``advance``, for an attempt that never waited (``run_segment``'s reset
         # has nothing to reset): its first segment
         coro = attempt.coro
         how, detail = self.running.drive(attempt, None)
         self.segment_ended(attempt, coro, how, detail)
+
+    def open_attempt(self, inv_id: str) -> Attempt | None:
+        """A "start" task's new attempt, not driven yet (the fused runner,
+        ``_tasks``, drives it as it resumes one), or None when the invocation
+        may not have one now."""
+        rec = self.invocations.by_id.get(inv_id)
+        if rec is None or rec.status != PENDING or inv_id in self.running.attempts:
+            return None
+        spec = self.registry.handlers[(rec.service, rec.handler)]
+        if spec.exclusive and not self.locks.holds(rec):
+            return None
+        if rec.run_at_ms > self.scheduler.now_ms:
+            self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
+            return None
+        rec.attempts += 1
+        self.store.put_invocation(rec)  # (``Invocations.put``: ``by_id`` holds ``rec`` already)
+        return self.running.open(rec, spec)
 
     def resume(self, inv_id: str, number: int) -> None:
         """A "resume" task: the handler's wait is over; it goes on."""

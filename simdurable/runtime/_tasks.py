@@ -2,19 +2,21 @@
 
 With other work ready no step runs in place (``_fast.lone_step``): every step
 is a "step" task (its closure runs and its value is stored) then a "resume"
-task (the handler goes on), each taken by the scheduler among the others.
-``Engine.run_task`` used to send both through the parts' general methods:
+task (the handler goes on), each taken by the scheduler among the others,
+after the "start" task that opened the attempt and drove it to its first wait.
+``Engine.run_task`` used to send them through the parts' general methods:
 ``Scheduler.pop``, ``Running.unqueue``, ``Steps.step_task``, ``execute_step``,
 ``note_step_ran``, ``finish_step``, ``Completions.deliver``, ``Running.notify``,
 ``Attempt.observe``, ``consume_for``, ``see``, ``Running.push_work``; then
-``Lifecycle.resume``, ``advance`` and ``Running.run_segment``. ``task_runner``
-makes the same writes in the same order in one function whose parts are
-bound once per engine (the loop, the choice and both tasks in one body: a
-Python call a task and a frame less, and a run's ready tasks in one call),
-for a step with no fault that could fire at it, an
-ok outcome that its serde stores, and a handler that waits on it alone;
-anything else (a fault, a failed step, a cancellation, a replaying attempt,
-a live host's steps) goes the general way, from before any change or, for an
+``Lifecycle.resume``, ``advance`` and ``Running.run_segment``; a start through
+``Lifecycle.start``, ``Running.drive``, ``waits``, ``Attempt.on_wait`` and
+``Running._block``. ``task_runner`` makes the same writes in the same order in
+one function whose parts are bound once per engine (the loop, the choice and
+the tasks in one body: no Python call a task, and a run's ready tasks in one
+call), for a step with no fault that could fire at it, an ok outcome that its
+serde stores, and a handler that waits on it alone; anything else (a fault, a
+failed step, a cancellation, a replaying attempt, strict mode's guard, a live
+host's steps) goes the general way, from before any change or, for an
 outcome, from the point ``finish_step`` would take. A value that the plain
 serde reads back unchanged (an int, a str, a bool) rides on the resume task
 to the awaiting future, which returns it without decoding what was just
@@ -68,6 +70,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     general_step = steps.step_task
     inline = steps.inline_steps
     general_resume = lifecycle.resume
+    open_attempt = lifecycle.open_attempt
     segment_ended = lifecycle.segment_ended
     ended = running.ended
     waits = running.waits
@@ -91,9 +94,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 return None
             first = False
             # ``Scheduler.pop``
-            scheduler.tasks_run += 1
-            if scheduler.tasks_run >= scheduler.collect_at:
-                scheduler.collect_at = scheduler.tasks_run + scheduler.collect_every
+            taken = scheduler.tasks_run + 1
+            scheduler.tasks_run = taken
+            if taken >= scheduler.collect_at:
+                scheduler.collect_at = taken + scheduler.collect_every
                 gc.collect(0)
             ready = scheduler.ready
             n = len(ready)
@@ -146,11 +150,11 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     result = spec.fn(*spec.args, **spec.kwargs)
                     if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
                         result = steps.run_async(result, name)
-                    outcome: tuple[str, Any] = ("ok", result)
+                    failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)
                 except TerminalError as err:
-                    outcome = ("terminal", err)
+                    failed = ("terminal", err)
                 except Exception as err:  # noqa: BLE001 - step failures are data
-                    outcome = ("error", err)
+                    failed = ("error", err)
                 finally:
                     holder.step = before
                 run_log.append((inv_id, index, name, number, attempt.handler))
@@ -161,7 +165,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 done_bits = completions.done  # (read now: a restart in the closure replaces it)
                 bits = done_bits.get(inv_id, 0)
                 if (
-                    outcome[0] != "ok"
+                    failed is not None
                     or not attempt.alive  # (so it is still its invocation's current one)
                     or attempt.failure is not None
                     or (injector.armed and not injector.spares(name))
@@ -170,7 +174,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or bits >> index & 1
                     or running.in_place is not None
                 ):
-                    finish(attempt, index, spec, outcome)
+                    finish(attempt, index, spec, failed or ("ok", result))
                     continue
                 try:
                     serde = spec.serde
@@ -182,7 +186,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         handed = (result if serde is plain_serde and type(result) in AS_IS_TYPES
                                   else None)
                 except (TypeError, ValueError, OverflowError):
-                    finish(attempt, index, spec, outcome)  # says it cannot be stored
+                    finish(attempt, index, spec, ("ok", result))  # says it cannot be stored
                     continue
                 # ``Completions.deliver``
                 completion = new_tuple(Value, (data,))
@@ -223,20 +227,33 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 # serde would read the data back equal to it: no decode)
                 scheduler.ready.append(("resume", inv_id, attempt, handed))
                 continue
-            elif kind == "resume":
-                # A "resume" task (``Lifecycle.resume``, ``advance``,
-                # ``Running.run_segment`` and, when the handler then waits on one
-                # fresh step, ``Running.waits``). Its fourth field: None, or the
-                # value of the one step the handler waits on (the step task's),
-                # which the future's ``__await__`` returns as it is.
-                if attempt is not None:
-                    attempt.queued -= 1  # ``Running.unqueue``
-                handed = index
-                if attempt is None or not attempt.alive:
-                    continue
-                if attempt.cancel_pending or running.segment_guard is not None:
-                    general_resume(inv_id, attempt.number)
-                    continue
+            elif kind == "resume" or kind == "start":
+                if kind == "resume":
+                    # A "resume" task (``Lifecycle.resume``, ``advance``,
+                    # ``Running.run_segment`` and, when the handler then waits on
+                    # one fresh step, ``Running.waits``). Its fourth field: None,
+                    # or the value of the one step the handler waits on (the step
+                    # task's), which the future's ``__await__`` returns as it is.
+                    if attempt is not None:
+                        attempt.queued -= 1  # ``Running.unqueue``
+                    handed = index
+                    if attempt is None or not attempt.alive:
+                        continue
+                    if attempt.cancel_pending or running.segment_guard is not None:
+                        general_resume(inv_id, attempt.number)
+                        continue
+                else:
+                    # A "start" task (``Lifecycle.start``): a new attempt, whose
+                    # first segment goes as a resumed one's (``Running.drive``
+                    # with nothing to throw, outside strict mode)
+                    attempt = open_attempt(inv_id)
+                    if attempt is None:
+                        continue
+                    if running.segment_guard is not None:
+                        coro = attempt.coro
+                        segment_ended(attempt, coro, *drive(attempt, None))
+                        continue
+                    handed = None
                 coro = attempt.coro
                 assert coro is not None
                 attempt.waiting = None
@@ -280,8 +297,6 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if segment is None:
                     segment = drive(attempt, attempt.take_cancel(yielded))
                 segment_ended(attempt, coro, *segment)
-            elif kind == "start":
-                lifecycle.start(inv_id)
             else:  # pragma: no cover - tasks are built here
                 raise InternalError(f"unknown task {task!r}")
 

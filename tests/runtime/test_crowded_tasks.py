@@ -241,3 +241,25 @@ def test_a_run_takes_its_ready_tasks_in_one_call_as_it_would_one_call_each():
                     assert 6 < len(calls) <= sim.engine.tasks_run and set(calls) == {()}
             assert runs[0] == runs[1]
             assert (runs[0][1] == "done") == (max_steps == 20_000)
+
+
+def test_a_crowds_start_tasks_drive_the_first_segment_as_a_resume_does():
+    """The fused runner opens a started invocation's attempt
+    (``Lifecycle.open_attempt``) and drives its first segment as it resumes a
+    handler: no ``Running.drive`` for a plain handler's start (strict mode
+    drives it, for its guard); the run is the one the general tasks give."""
+    runs = []
+    for fused, strict in ((True, False), (False, False), (True, True)):
+        sim = sd.Simulation([crowd], seed=4, strict=strict)
+        drives: list[int] = []
+        general_drive = sim.engine.running.drive
+        sim.engine.running.drive = (  # type: ignore[method-assign]
+            lambda attempt, throw, d=drives, g=general_drive: d.append(1) or g(attempt, throw))
+        sim.engine.run_task = (task_runner(sim.engine) if fused  # type: ignore[method-assign]
+                               else sim.engine.general_run_task)
+        handles = [sim.invoke("Crowd/five", i) for i in range(5)]
+        sim.run()
+        assert [h.result() for h in handles] == [i + 5 for i in range(5)]
+        runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log))
+        assert (len(drives) == 0) == (fused and not strict), drives
+    assert runs[0] == runs[1] == runs[2]

@@ -161,16 +161,6 @@ class _Watchdog:
                 self._busy = False
 
 
-def _absorb() -> None:
-    """Take a ``Spinning`` that fired just as the block ended: Python delivers
-    it at the next loop jump or call, which here is one of these."""
-    try:
-        for _ in range(10_000):
-            pass
-    except Spinning:
-        pass
-
-
 _watchdog = _Watchdog()
 
 
@@ -189,9 +179,16 @@ class _Budget:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        fired = _watchdog.leave(self.ident, self.outer)
-        if fired and (kind is None or not issubclass(kind, Spinning)):
-            _absorb()
+        # (as in ``Simulation.run``: a budget that fires just as the block ends
+        # raises at the next call or loop jump, taken inside this try)
+        try:
+            if _watchdog.leave(self.ident, self.outer) and (
+                kind is None or not issubclass(kind, Spinning)
+            ):
+                for _ in range(10_000):  # (taken at a jump of this loop)
+                    pass
+        except Spinning:
+            _watchdog.leave(self.ident, self.outer)  # (raised as ``leave`` began: again)
 
 
 def stop_idle() -> bool:

@@ -4,10 +4,13 @@ switch each (see ``simdurable/_watchdog.py``)."""
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import threading
 import time
 
 import simdurable as sd
-from simdurable._watchdog import _watchdog
+from simdurable._watchdog import Spinning, _watchdog
 
 svc = sd.Service("Dog")
 
@@ -70,3 +73,40 @@ def test_a_budget_that_fires_as_its_run_ends_is_taken_before_run_returns():
             total += k
         assert total == 4_999_950_000
     assert outcomes <= {"finished", "stopped"} and not _watchdog._fired
+
+
+def test_a_budget_that_fires_as_leave_begins_ends_the_run_as_finished(monkeypatch):
+    """The watcher fires just as a finished run ends its budget, and the
+    exception arrives at the first call of the run's epilogue: the run still
+    returns, restores the collector and leaves no fired budget behind (before,
+    ``Spinning`` escaped ``run()`` and the collector stayed off)."""
+    real_leave = _watchdog.leave
+    runner = threading.get_ident()
+    fired = []
+
+    def leave_as_it_fires(ident: int, outer: float | None) -> bool:
+        if not fired:  # the watcher's part (``_Watchdog._loop``), from its thread
+            fired.append(ident)
+            _watchdog._deadlines.pop(ident, None)
+            _watchdog._fired.add(ident)
+            done = threading.Lock()
+            done.acquire()
+
+            def fire() -> None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(runner),
+                                                           ctypes.py_object(Spinning))
+                done.release()
+
+            threading.Thread(target=fire).start()
+            done.acquire()  # (raised in here, at this call or the next)
+        return real_leave(ident, outer)
+
+    monkeypatch.setattr(_watchdog, "leave", leave_as_it_fires)
+    sim = sd.Simulation([svc], seed=1, wall_budget=60)
+    h = sim.invoke("Dog/two", 1)
+    assert gc.isenabled()
+    sim.run()
+    assert fired == [runner]
+    assert h.result() == 3
+    assert gc.isenabled()
+    assert not _watchdog._fired and runner not in _watchdog._deadlines

@@ -227,10 +227,12 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
 
 def _compensating_in(sim: Simulation) -> Callable[[FaultPoint], bool]:
     """Whether the command at ``point`` is compensation, in ``sim``: its
-    invocation was cancelled or handed a terminal failure (a rejected promise
-    or awakeable, a call that failed), or its handler had a ``TerminalError``
-    of its own in hand when it issued the command. Failing a compensation for
-    good too is a fault to ask for, not a default, for the explorers."""
+    invocation was cancelled, or its handler had a ``TerminalError`` in hand
+    when it issued the command (its own, or one the runtime handed it: a
+    rejected promise or awakeable, a call that failed). Where the handler was
+    not seen issuing it, a terminal failure already in its journal stands for
+    that. Failing a compensation for good too is a fault to ask for, not a
+    default, for the explorers."""
     engine = sim.engine
     record, running = engine.record, engine.running
     scanned: dict[str, int] = {}  # entries read of each journal; -1 once a failure is seen
@@ -256,8 +258,11 @@ def _compensating_in(sim: Simulation) -> Callable[[FaultPoint], bool]:
             coro = attempt.coro
             if getattr(coro, "cr_running", False):
                 held = in_hand[key] = _terminal_error_in_hand(coro.cr_frame)  # type: ignore[union-attr]
-        if held:
-            return True
+        if held is not None:
+            # Decided where the handler issued it: a failure handed to it
+            # earlier and no longer in hand (caught, a fallback taken) leaves
+            # its later commands ordinary, open to faults of every kind.
+            return held
         journal = attempt.journal
         for i in range(min(seen, len(journal)), len(journal)):
             e = journal[i]

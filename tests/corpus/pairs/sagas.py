@@ -362,6 +362,52 @@ async def fallback_book_ok(ctx: restate.Context, trip: str) -> str:
     return "train"
 
 
+# The same fallback after a failure the runtime hands the handler: the
+# airline, a service of its own, is sold out and fails the call for good; the
+# handler catches that and goes by train. The train's booking is a saga of its
+# own again, and the buggy handler leaves it without an undo.
+# https://github.com/durable-workflow/workflow/pull/89 (an activity that fails
+# for good after an earlier one succeeded: nothing rolls the earlier one back);
+# https://github.com/danielgerlag/workflow-core/issues/288 (the workflow goes on
+# after a failure it handled, into steps outside any compensation)
+airline = restate.Service("Airline")
+
+
+@airline.handler(name="book")
+async def airline_book(ctx: restate.Context, trip: str) -> str:
+    raise restate.TerminalError(f"no seat left for {trip}", 409)
+
+
+reroute_bug = restate.Service("Reroute")
+reroute_ok = restate.Service("Reroute")
+
+
+@reroute_bug.handler(name="book")
+async def reroute_book_bug(ctx: restate.Context, trip: str) -> str:
+    try:
+        return str(await ctx.service_call(airline_book, trip))
+    except restate.TerminalError:
+        pass  # sold out: the train, then
+    await ctx.run_typed("book-train", book, what="train", trip=trip)
+    await ctx.run_typed("pay-train", pay_fare, what="train", trip=trip)
+    return "train"
+
+
+@reroute_ok.handler(name="book")
+async def reroute_book_ok(ctx: restate.Context, trip: str) -> str:
+    try:
+        return str(await ctx.service_call(airline_book, trip))
+    except restate.TerminalError:
+        pass  # sold out: the train, then
+    try:
+        await ctx.run_typed("book-train", book, what="train", trip=trip)
+        await ctx.run_typed("pay-train", pay_fare, what="train", trip=trip)
+    except restate.TerminalError:
+        await ctx.run_typed("cancel-train", cancel, what="train", trip=trip)
+        raise
+    return "train"
+
+
 # Two bookings made in parallel, awaited in turn: at the first failure the
 # buggy handler undoes only what it has read so far, and the other booking,
 # which went ahead at the same time, stays. The twin waits for both to end,
@@ -436,6 +482,11 @@ PAIRS = [
          source="danielgerlag/workflow-core#818; danielgerlag/workflow-core#288",
          invoke="Fallback/book", input="t1", buggy=[fallback_bug], correct=[fallback_ok],
          externals=(travel, pay), invariant=nothing_left_booked_on_failure),
+    Pair(name="fallback-after-failed-call-not-undone", kind="invariant",
+         source="durable-workflow/workflow#89; danielgerlag/workflow-core#288",
+         invoke="Reroute/book", input="t1", buggy=[reroute_bug, airline],
+         correct=[reroute_ok, airline], externals=(travel, pay),
+         invariant=nothing_left_booked_on_failure),
     Pair(name="parallel-leg-left-booked", kind="invariant",
          source="arrow-kt/arrow#3323; simplesourcing/simplesagas#20", invoke="Parallel/book",
          input="t1", buggy=[parallel_bug], correct=[parallel_ok], externals=(travel,),

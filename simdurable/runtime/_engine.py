@@ -59,7 +59,7 @@ from ._promises import PROMISE_ALREADY_COMPLETED, Promises
 from ._recovery import Recovery, nothing_to_load
 from ._registry import DEFAULT_RETENTION_MS, HandlerSpec, Registry
 from ._retry import InvocationRetryPolicy
-from ._running import Running
+from ._running import Running, task_attempt
 from ._scheduler import Scheduler
 from ._status import Status
 from ._steps import NOT_RUN, RAN_PARKED, RESUMED, StepOutcome, StepRequest, Steps
@@ -202,7 +202,7 @@ class Engine:
         reference cycle, leaving every simulation to the garbage collector.)
         """
         ready = self.scheduler.ready
-        if len(ready) == 1 and ready[0][0] == "start":
+        if len(ready) == 1 and type(ready[0]) is tuple and ready[0][0] == "start":
             self.lifecycle.start(self.scheduler.pop()[1])
             return None
         runner = task_runner(self)
@@ -233,15 +233,21 @@ class Engine:
     def general_task(self) -> StepRequest | None:
         """One ready task, through the parts' general methods."""
         task = self.scheduler.pop()
+        if type(task) is not tuple:  # an attempt's resume, or a plain step's future
+            attempt = task_attempt(task)
+            assert attempt is not None
+            self.running.unqueue(attempt)
+            if task is attempt:
+                attempt.handed = None  # (``_tasks`` hands it; this way reads it back)
+                self.lifecycle.resume(attempt.rec.id, attempt.number)
+                return None
+            return self.steps.step_task(attempt.rec.id, attempt.number, task._index)
         kind, inv_id, attempt, index = task
         if kind == "start":
             self.lifecycle.start(inv_id)
             return None
         self.running.unqueue(attempt)
         number = -1 if attempt is None else attempt.number
-        if kind == "resume":
-            self.lifecycle.resume(inv_id, number)
-            return None
         if kind == "step":
             return self.steps.step_task(inv_id, number, index)
         raise InternalError(f"unknown task {task!r}")  # pragma: no cover - tasks are built here

@@ -98,7 +98,8 @@ def resume_in_place(running: Any, scheduler: Any, attempt: Attempt, wait: Wait) 
         return RAN_PARKED
     if scheduler.ready or scheduler.tasks_run >= scheduler.max_tasks:
         running.count_work(attempt)
-        scheduler.ready.insert(running.resume_at, ("resume", attempt.rec.id, attempt, None))
+        attempt.handed = None
+        scheduler.ready.insert(running.resume_at, attempt)  # (its "resume" task)
         return RAN_PARKED
     scheduler.tasks_run += 1
     attempt.waiting = None

@@ -330,7 +330,7 @@ class Attempt:
         "cursor", "state", "alive", "coro", "done", "steps", "_unscheduled", "waiting",
         "resume_scheduled", "queued", "cancel_pending", "cancel_raised", "failure",
         "completed_next", "_rng", "awaited", "started_at", "own_journal",
-        "issued",
+        "issued", "handed",
     )
 
     def __init__(
@@ -374,6 +374,10 @@ class Attempt:
         self.waiting: Wait | None = None
         self.resume_scheduled = False
         self.queued = 0  # its "step" and "resume" tasks in the ready set (``Running``)
+        # What its queued "resume" task (the attempt itself in the ready set)
+        # hands the handler's awaiting future: None, or the value of the one
+        # step it waits on, which the crowd's step task had (``_tasks``).
+        self.handed: Any = None
         self.cancel_pending = False
         self.cancel_raised = False  # the handler has seen its cancellation, at a wait
         self.failure: BaseException | None = None  # mismatch or misuse, recorded here

@@ -91,6 +91,18 @@ def close(coro: Coroutine[Any, Any, Any]) -> None:
         except BaseException:  # noqa: BLE001 - a dying handler may raise anything
             pass
 
+def task_attempt(task: Any) -> Attempt | None:
+    """The attempt a ready task works for (see ``Running.reset``): None for a
+    "start" task and a step task stale at birth."""
+    if type(task) is tuple:
+        found: Attempt | None = task[2] or None  # (a "start" task's is 0)
+        return found
+    if type(task) is Attempt:
+        return task
+    step_attempt: Attempt = task._attempt  # a plain step's future
+    return step_attempt
+
+
 class Running:
     """The attempts running now; see the module docstring."""
 
@@ -122,12 +134,13 @@ class Running:
     def reset(self) -> None:
         # Every attempt here that is alive is its invocation's current one (an
         # attempt leaves only through ``kill``, which ends it first), so a task
-        # may hold its attempt instead of looking it up: ("step" or "resume",
-        # invocation id, attempt or None when stale at birth, then a step's
-        # journal index, or what a resume hands the handler: None, or the value
-        # of the step it waits on, from the crowd's step task, ``_tasks``).
-        # Each attempt counts its tasks in the ready set (``Attempt.queued``),
-        # so that killing it scans the ready set only when it has work there.
+        # may hold its attempt instead of looking it up (``task_attempt``): a
+        # "step" task is ("step", invocation id, attempt or None when stale at
+        # birth, journal index), or, queued by the crowd's runner (``_tasks``),
+        # the plain step's future itself; a "resume" task is the attempt itself,
+        # which hands its handler ``Attempt.handed``. Each attempt counts its
+        # tasks in the ready set (``Attempt.queued``), so that killing it scans
+        # the ready set only when it has work there.
         self.attempts = {}
         self.suspended = set()
 
@@ -260,7 +273,7 @@ class Running:
             close(coro)
         if attempt.queued:
             attempt.queued = 0
-            self.scheduler.discard(lambda t: t[2] is attempt)
+            self.scheduler.discard(lambda t: task_attempt(t) is attempt)
 
     def abandon(self) -> None:
         """Close every handler still running, now: a run that ends (or is cut
@@ -277,9 +290,10 @@ class Running:
 
     def drop_work(self) -> None:
         """Forget every queued "step" and "resume" task (the process that ran them died)."""
-        self.scheduler.discard(lambda t: t[0] in ("step", "resume"))
+        self.scheduler.discard(lambda t: type(t) is not tuple or t[0] != "start")
         for attempt in self.attempts.values():
             attempt.queued = 0
+            attempt.handed = None
 
     def suspend(self, attempt: Attempt, why: str) -> None:
         rec = attempt.rec
@@ -291,11 +305,17 @@ class Running:
 
     # -- queued work -------------------------------------------------------------------
     def push_work(self, task: tuple[str, str, Attempt | None, Any]) -> None:
-        """Push a "step" or "resume" task, counting it on its attempt for ``kill``."""
+        """Push a "step" task, counting it on its attempt for ``kill``."""
         attempt = task[2]
         if attempt is not None:
             attempt.queued += 1
         self.scheduler.push(task)
+
+    def push_resume(self, attempt: Attempt) -> None:
+        """Push ``attempt``'s "resume" task (the attempt itself), handing nothing."""
+        attempt.queued += 1
+        attempt.handed = None
+        self.scheduler.push(attempt)
 
     def count_work(self, attempt: Attempt) -> None:
         """A "resume" task placed in the ready list directly (``run_lone_step``)."""
@@ -318,7 +338,7 @@ class Running:
                 if attempt is self.in_place:  # run_lone_step resumes it, or queues it
                     self.resume_at = len(self.scheduler.ready)
                     return
-                self.push_work(("resume", inv_id, attempt, None))
+                self.push_resume(attempt)
         elif inv_id in self.suspended:
             self.suspended.discard(inv_id)
             self.scheduler.push(("start", inv_id, 0, 0))

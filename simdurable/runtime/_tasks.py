@@ -22,6 +22,13 @@ serde reads back unchanged (an int, a str, a bool) rides on the resume task
 to the awaiting future, which returns it without decoding what was just
 encoded.
 
+A crowd's tasks are its own objects, not tuples made for them: a plain step's
+task is the step's future (which is its registration too: no lookup in
+``Attempt.steps``), a resume task the attempt itself (with the value it hands
+in ``Attempt.handed``); ``Engine.general_task`` takes them as well
+(``_running.task_attempt``). A tuple a task was an allocation, a free and, at
+10,000 invocations in flight, a cold object to read at each task.
+
 Which task runs next, and so the trace, is the scheduler's choice alone, made
 as ``Scheduler.pop`` makes it. ``tests/runtime/test_crowded_tasks.py`` compares
 runs with this runner and with ``Engine.general_run_task`` on random workloads
@@ -38,7 +45,7 @@ from typing import Any
 
 from ._errors import InternalError, TerminalError
 from ._fast import AS_IS_TYPES, NOT_AWAITABLE, _as_is_serdes, _step_api, new_tuple, step_parts
-from ._invocation import LIVE, Abort, StepHolder, StepInfo, Wait, current_step
+from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Entry, Value
 from ._scheduler import RandomChooser
 from ._store import PENDING
@@ -115,18 +122,30 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     i = chooser.choose(n, "schedule")
                 scheduler.decisions += 1
                 task = ready.pop(i)
-            kind, inv_id, attempt, index = task
-            if kind == "step":
+            kind = type(task)
+            if kind is step_future or (kind is tuple and task[0] == "step"):
                 # A "step" task (``Steps.step_task``, ``execute_step``,
-                # ``finish_step``, ``Completions.deliver`` and ``Running.notify``)
-                if attempt is not None:
+                # ``finish_step``, ``Completions.deliver`` and ``Running.notify``):
+                # a plain step's future (queued below: a registered step while
+                # its attempt is alive and the step not done), or a tuple
+                if kind is step_future:
+                    spec = task
+                    attempt = spec._attempt
                     attempt.queued -= 1  # ``Running.unqueue``
-                if attempt is None or not attempt.alive:  # (alive: its invocation's current one)
-                    continue
+                    index = spec._index
+                    if not attempt.alive or index in attempt.done:
+                        continue
+                    inv_id = attempt.rec.id
+                else:
+                    _, inv_id, attempt, index = task
+                    if attempt is not None:
+                        attempt.queued -= 1  # ``Running.unqueue``
+                    if attempt is None or not attempt.alive:  # (alive: its invocation's current one)
+                        continue
+                    spec = attempt.steps.get(index)
+                    if spec is None or index in attempt.done:
+                        continue
                 number = attempt.number
-                spec = attempt.steps.get(index)
-                if spec is None or index in attempt.done:
-                    continue
                 name = spec.name
                 if (
                     not inline
@@ -222,31 +241,34 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 elif not attempt.consume_for(waiting):
                     continue
                 attempt.resume_scheduled = True
-                attempt.queued += 1  # ``Running.push_work``
+                attempt.queued += 1  # ``Running.push_resume``
                 # (its resume hands the awaiting future the closure's value, when its
                 # serde would read the data back equal to it: no decode)
-                scheduler.ready.append(("resume", inv_id, attempt, handed))
+                attempt.handed = handed
+                scheduler.ready.append(attempt)
                 continue
-            elif kind == "resume" or kind == "start":
-                if kind == "resume":
-                    # A "resume" task (``Lifecycle.resume``, ``advance``,
-                    # ``Running.run_segment`` and, when the handler then waits on
-                    # one fresh step, ``Running.waits``). Its fourth field: None,
-                    # or the value of the one step the handler waits on (the step
-                    # task's), which the future's ``__await__`` returns as it is.
-                    if attempt is not None:
-                        attempt.queued -= 1  # ``Running.unqueue``
-                    handed = index
-                    if attempt is None or not attempt.alive:
+            elif kind is Attempt or task[0] == "start":
+                if kind is Attempt:
+                    # A "resume" task, the attempt itself (``Lifecycle.resume``,
+                    # ``advance``, ``Running.run_segment`` and, when the handler
+                    # then waits on one fresh step, ``Running.waits``). It hands
+                    # the handler ``attempt.handed``: None, or the value of the one
+                    # step it waits on (the step task's), which the future's
+                    # ``__await__`` returns as it is.
+                    attempt = task
+                    attempt.queued -= 1  # ``Running.unqueue``
+                    handed = attempt.handed
+                    attempt.handed = None
+                    if not attempt.alive:
                         continue
                     if attempt.cancel_pending or running.segment_guard is not None:
-                        general_resume(inv_id, attempt.number)
+                        general_resume(attempt.rec.id, attempt.number)
                         continue
                 else:
                     # A "start" task (``Lifecycle.start``): a new attempt, whose
                     # first segment goes as a resumed one's (``Running.drive``
                     # with nothing to throw, outside strict mode)
-                    attempt = open_attempt(inv_id)
+                    attempt = open_attempt(task[1])
                     if attempt is None:
                         continue
                     if running.segment_guard is not None:
@@ -281,7 +303,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         attempt.waiting = yielded
                         # ... and ``Running._block`` queues the steps it issued
                         # (``Attempt.pending_steps``: not done, not started yet),
-                        # then forgets them all (started and done are final)
+                        # then forgets them all (started and done are final). A
+                        # plain step's task is its future (no tuple to make)
                         unscheduled = attempt._unscheduled
                         steps_of = attempt.steps
                         for i in unscheduled:
@@ -290,7 +313,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                                 if not spec.scheduled:
                                     spec.scheduled = True
                                     attempt.queued += 1  # ``Running.push_work``
-                                    scheduler.ready.append(("step", inv_id, attempt, i))
+                                    scheduler.ready.append(
+                                        spec if type(spec) is step_future
+                                        else ("step", attempt.rec.id, attempt, i))
                         unscheduled.clear()
                         continue
                 segment = waits(attempt, yielded)

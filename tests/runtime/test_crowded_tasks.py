@@ -263,3 +263,50 @@ def test_a_crowds_start_tasks_drive_the_first_segment_as_a_resume_does():
         runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log))
         assert (len(drives) == 0) == (fused and not strict), drives
     assert runs[0] == runs[1] == runs[2]
+
+
+
+def taking_turns(sim: sd.Simulation, mode: str, queued: set[str]) -> object:
+    """``run_task`` doing each task through the fused runner ("fused"), the
+    general tasks ("general") or each in turn ("alternate"), noting the types
+    of the tasks it finds ready in ``queued``."""
+    engine, scheduler = sim.engine, sim.scheduler
+    fused, general = task_runner(engine), engine.general_run_task
+    turn = [0]
+
+    def run_task(until_idle: bool = False) -> object:
+        while True:
+            queued.update(type(t).__name__ for t in scheduler.ready)
+            turn[0] += 1
+            runner = fused if mode == "fused" or (mode == "alternate" and turn[0] % 2) else general
+            request = runner()
+            if (request is not None or not until_idle or not scheduler.ready
+                    or scheduler.tasks_run >= scheduler.max_tasks):
+                return request
+
+    return run_task
+
+
+def test_a_crowds_step_and_resume_tasks_are_its_futures_and_attempts():
+    """The fused runner queues a plain step's task as the step's future and a
+    resume task as the attempt itself (no tuple a task); the general tasks take
+    them too: a run that alternates the two runners task by task is the run
+    either gives alone, with and without faults."""
+    plan = sd.FaultPlan((sd.Fault("fail", step="left", times=1),
+                         sd.Fault("crash", step="step", phase="after-store")))
+    for seed, faults in ((1, None), (2, plan), (3, plan)):
+        runs = []
+        for mode in ("fused", "general", "alternate"):
+            bank.reset()
+            sim = sd.Simulation([crowd], seed=seed, faults=faults)
+            queued: set[str] = set()
+            sim.engine.run_task = taking_turns(sim, mode, queued)  # type: ignore[method-assign]
+            handles = [sim.invoke(("Crowd/five", "Crowd/mixed")[i % 2], i) for i in range(10)]
+            sim.run()
+            runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log,
+                         sim.scheduler.decisions, [h.status for h in handles]))
+            if mode == "fused":
+                assert {"StepFuture", "Attempt"} <= queued, queued
+            elif mode == "general":
+                assert "StepFuture" not in queued, queued
+        assert runs[0] == runs[1] == runs[2]

@@ -574,8 +574,11 @@ def step_lane() -> Callable[[Any], Any]:
             (finish, running, scheduler, injector, trace, log_run, completions, invocations,
              store_append, journals, steps) = attempt.engine.lane_parts
             if scheduler.ready:
-                attempt.register_issued()
-                return LANE_WAITS  # a crowd: no step runs in place
+                # A crowd: no step runs in place. The handler yields its wait
+                # with the step still unregistered: the fused runner queues it
+                # from there (``_tasks``), the general way registers it first
+                # (``Running._block``, ``pending_steps``).
+                return LANE_WAITS
             inv_id = attempt.rec.id
             inv_rec = invocations.by_id.get(inv_id)
             if (

@@ -360,7 +360,9 @@ class Attempt:
         # that a step the lane runs at once (``_fast.step_lane``, which trusts
         # the checks made at its issue while nothing was journaled since) is
         # never registered; whatever reads ``steps`` or ``_unscheduled``
-        # otherwise calls ``register_issued`` first.
+        # otherwise calls ``register_issued`` first. A handler in a crowd
+        # yields its wait on it still unregistered (the lane's ``LANE_WAITS``):
+        # the fused runner queues it from here, ``pending_steps`` registers it.
         self.issued: Any = None
         self.cursor = 0
         self.state = REPLAYING if journal else LIVE

@@ -301,6 +301,21 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     if len(indices) == 1 and indices[0] not in done:
                         # ``Attempt.on_wait``: nothing left to see, so it waits ...
                         attempt.waiting = yielded
+                        issued = attempt.issued
+                        if issued is not None and issued._index == indices[0]:
+                            # ... and queues the one step it issued, the one it
+                            # waits on, left unregistered by the step lane
+                            # (``Attempt.issued``): registered and queued at
+                            # once, as ``Running._block`` would, with no
+                            # ``_unscheduled`` list to fill and go through
+                            attempt.issued = None
+                            attempt.steps[indices[0]] = issued
+                            issued.scheduled = True
+                            attempt.queued += 1  # ``Running.push_work``
+                            scheduler.ready.append(issued)
+                            continue
+                        if issued is not None:
+                            attempt.register_issued()
                         # ... and ``Running._block`` queues the steps it issued
                         # (``Attempt.pending_steps``: not done, not started yet),
                         # then forgets them all (started and done are final). A

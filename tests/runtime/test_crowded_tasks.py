@@ -10,6 +10,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import simdurable as sd
+from simdurable.runtime._invocation import Attempt
 from simdurable.runtime._tasks import task_runner
 
 from .test_steps_in_place import bank, current, flaky_calls, obj, seq
@@ -310,3 +311,35 @@ def test_a_crowds_step_and_resume_tasks_are_its_futures_and_attempts():
             elif mode == "general":
                 assert "StepFuture" not in queued, queued
         assert runs[0] == runs[1] == runs[2]
+
+
+def test_a_crowds_lone_step_is_registered_and_queued_in_one_go(monkeypatch):
+    """In a crowd the step lane leaves a lone fresh step unregistered
+    (``Attempt.issued``) when its handler yields to wait on it; the fused runner
+    registers and queues it in one go (no ``register_issued``, no
+    ``_unscheduled`` list to fill and go through), the general way registers it
+    through ``pending_steps``: the same run."""
+    registered: list[int] = []
+    general_register = Attempt.register_issued
+
+    def counted(attempt: Attempt) -> None:
+        if attempt.issued is not None:
+            registered.append(attempt.issued._index)
+        general_register(attempt)
+
+    monkeypatch.setattr(Attempt, "register_issued", counted)
+    runs = []
+    for fused in (True, False):
+        registered.clear()
+        sim = sd.Simulation([crowd], seed=6)
+        if not fused:
+            sim.engine.run_task = sim.engine.general_run_task  # type: ignore[method-assign]
+        handles = [sim.invoke("Crowd/five", i) for i in range(6)]
+        sim.run()
+        assert [h.result() for h in handles] == [i + 5 for i in range(6)]
+        runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log))
+        if fused:
+            assert registered == [], registered
+        else:
+            assert registered, registered  # (each handler's first step, at least)
+    assert runs[0] == runs[1]

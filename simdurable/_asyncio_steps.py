@@ -57,9 +57,10 @@ class StepLoop:
     one loop at a time.
     """
 
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._helper: concurrent.futures.ThreadPoolExecutor | None = None
+    # Both made at their first use; until then the class's None (no ``__init__``:
+    # every simulation makes one of these, and most never run an async closure).
+    _loop: asyncio.AbstractEventLoop | None = None
+    _helper: concurrent.futures.ThreadPoolExecutor | None = None
 
     def run(self, awaitable: Any, step: str) -> Any:
         """Run an async step closure's awaitable to its result (or exception)."""

@@ -47,6 +47,7 @@ from .runtime._faults import (
 )
 from .runtime._ids import awakeable_id
 from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value, terminal_of
+from .runtime._registry import Registry
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
 from .runtime._scheduler import Chooser, RandomChooser, Scheduler
@@ -142,12 +143,13 @@ Resolved = tuple[str, "str | None", str, Handler, HandlerSpec]
 Targets = dict[str, Resolved]
 _TARGETS_RESOLVED_MAX: Final = 1024
 
-# The handlers and specs of the lists of services the last Simulations were built
-# over, by the services' ids (each entry holds its services, so an id is not
-# reused while it is here), with the targets resolved over them: ``check``
-# builds a Simulation for every run, a test often one per case, always over the
-# same services, and submits the same targets to each.
-_COLLECTED: dict[tuple[int, ...], tuple[tuple[tuple[Handler, ...], ...], Handlers, Specs,
+# The handlers and the registry of their specs (which never changes, so that
+# every engine over them shares it) of the lists of services the last
+# Simulations were built over, by the services' ids (each entry holds its
+# services, so an id is not reused while it is here), with the targets resolved
+# over them: ``check`` builds a Simulation for every run, a test often one per
+# case, always over the same services, and submits the same targets to each.
+_COLLECTED: dict[tuple[int, ...], tuple[tuple[tuple[Handler, ...], ...], Handlers, Registry,
                                         tuple[Any, ...], Targets]] = {}
 _COLLECTED_MAX: Final = 8
 
@@ -159,13 +161,14 @@ def handlers_and_specs(services: Any) -> tuple[Handlers, Specs]:
     holds the same handler objects (one added, removed or replaced makes them
     anew); restate-sdk services are converted every time.
     """
-    handlers, specs, _ = collected(services)
-    return handlers, specs
+    handlers, registry, _ = collected(services)
+    return handlers, registry.handlers
 
 
-def collected(services: Any) -> tuple[Handlers, Specs, Targets]:
-    """``handlers_and_specs`` and the targets resolved over them so far (kept
-    with them: a target resolves the same while they are the same)."""
+def collected(services: Any) -> tuple[Handlers, Registry, Targets]:
+    """``handlers_and_specs``, the specs in a registry, and the targets resolved
+    over them so far (kept with them: a target resolves the same while they are
+    the same)."""
     if type(services) is list and len(services) == 1:  # (most tests and every check)
         svc = services[0]
         hit = _COLLECTED.get((id(svc),))
@@ -177,7 +180,7 @@ def collected(services: Any) -> tuple[Handlers, Specs, Targets]:
         isinstance(svc, _ServiceBase) for svc in services
     ):
         handlers = collect_handlers(services)
-        return handlers, {key: h.spec(None) for key, h in handlers.items()}, {}
+        return handlers, Registry({key: h.spec(None) for key, h in handlers.items()}), {}
     items = tuple(services)
     key = tuple(map(id, items))
     snapshot = ((tuple(items[0].handlers.values()),) if len(items) == 1
@@ -186,12 +189,12 @@ def collected(services: Any) -> tuple[Handlers, Specs, Targets]:
     if hit is not None and hit[0] == snapshot:
         return hit[1], hit[2], hit[4]
     handlers = collect_handlers(items)
-    specs = {k: h.spec(None) for k, h in handlers.items()}
+    registry = Registry({k: h.spec(None) for k, h in handlers.items()})
     if len(_COLLECTED) >= _COLLECTED_MAX:
         del _COLLECTED[next(iter(_COLLECTED))]
     targets: Targets = {}
-    _COLLECTED[key] = (snapshot, handlers, specs, items, targets)
-    return handlers, specs, targets
+    _COLLECTED[key] = (snapshot, handlers, registry, items, targets)
+    return handlers, registry, targets
 
 
 def coerce_plan(faults: FaultPlan | str | Iterable[Fault] | None) -> FaultPlan:
@@ -382,7 +385,7 @@ class Simulation:
                 not isinstance(max_steps, int) or isinstance(max_steps, bool))) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
-        self._handlers, specs, self._targets = collected(services)
+        self._handlers, registry, self._targets = collected(services)
         # The events as the engine reports them, their texts deferred (see
         # event_text), one after the other in one flat list (see ``events``).
         self._trace: list[Any] = []
@@ -391,7 +394,7 @@ class Simulation:
         self.store: Store = store if store is not None else MemoryStore()
         self.scheduler = Scheduler(chooser or RandomChooser(seed))
         self._engine = Engine(  # (by position: see ``Engine.__init__``)
-            specs,
+            registry,
             self.store,
             self.scheduler,
             InvocationContext,

@@ -66,7 +66,7 @@ from ._steps import NOT_RUN, RAN_PARKED, RESUMED, StepOutcome, StepRequest, Step
 from ._store import InvocationRecord, Store
 from ._tasks import task_runner
 from ._timers import Timers
-from ._trace import Event, Tracer
+from ._trace import Event, RunLog, Tracer
 
 # The invocation retry policy when the host sets none (frozen: one for all engines).
 _DEFAULT_RETRY_POLICY: Final = InvocationRetryPolicy()
@@ -82,7 +82,7 @@ class Engine:
 
     def __init__(
         self,
-        handlers: dict[tuple[str, str], HandlerSpec],
+        handlers: dict[tuple[str, str], HandlerSpec] | Registry,
         store: Store,
         scheduler: Scheduler,
         make_context: Callable[[Attempt, HandlerSpec], Any],
@@ -108,7 +108,10 @@ class Engine:
         self.trace = Tracer(trace, scheduler, deferred_trace)
         tracer = self.trace
         # The parts, from the bottom up (see the module docstring).
-        self.registry = registry = Registry(handlers)
+        # (``handlers``: the specs, or a registry of them a host made once for
+        # every engine over the same handlers: it never changes)
+        self.registry = registry = (handlers if isinstance(handlers, Registry)
+                                    else Registry(handlers))
         self.invocations = invocations = Invocations(registry, store, scheduler, tracer)
         self.running = running = Running(self, store, scheduler, tracer, make_context,
                                          segment_guard, always_suspend)
@@ -126,13 +129,6 @@ class Engine:
                                    self.injector, scheduler, tracer, inline_steps, run_async)
         # (``timers`` and ``_status``: built when first read, see below.)
 
-        self.handlers = handlers
-        self.step_run_log = steps.run_log
-        self.misuse = lifecycle.misuse
-        self.paused_errors = lifecycle.paused_errors
-        self.raised = lifecycle.raised
-        self.retried = lifecycle.retried
-        self.finished_hooks = lifecycle.finished_hooks
         # (``run_lone_step``, ``steps.run_lone_step`` fused: built when first
         # read, see below.)
         # A plain step's command stored (or, replaying, matched) in one call (see
@@ -141,15 +137,18 @@ class Engine:
         # cases in one call (see _fast); None in strict mode (its segment guard
         # wants the general way) or to compare. Both are the process's, and read
         # the engine's parts that follow them at each call.
-        self.issue_step: Callable[..., Any] | None = None
-        self.step_lane: Callable[[Any], Any] | None = None
-        self.command_parts: tuple[Any, ...] = ()
-        self.lane_parts: tuple[Any, ...] = ()
+        self.issue_step: Callable[..., Any] | None
+        self.step_lane: Callable[[Any], Any] | None
+        self.command_parts: tuple[Any, ...]
+        self.lane_parts: tuple[Any, ...]
         if segment_guard is None:
-            self.issue_step, self.step_lane = fused()
-            if self.issue_step is not None:
-                self.command_parts = command_parts(self.injector, scheduler, store, tracer)
+            self.issue_step, self.step_lane = issue, _ = fused()
+            self.command_parts = (() if issue is None
+                                  else command_parts(self.injector, scheduler, store, tracer))
             self.lane_parts = lane_parts(steps)
+        else:
+            self.issue_step = self.step_lane = None
+            self.command_parts = self.lane_parts = ()
         # (``run_task``: fused once a task other than a lone start is ready, see below.)
         if not nothing_to_load(store, scheduler):
             self.recovery.load(fresh=True)
@@ -170,6 +169,36 @@ class Engine:
     # lane does the same writes itself, so a plain run never asks for it.
     run_lone_step: BuiltOnUse[Callable[[Attempt, int], int]] = BuiltOnUse(
         lambda e: _lone_step(e))
+
+    # What hosts read of the parts: their own (read once a run, if at all; not
+    # copied into every engine).
+    @property
+    def handlers(self) -> dict[tuple[str, str], HandlerSpec]:
+        return self.registry.handlers
+
+    @property
+    def step_run_log(self) -> RunLog:
+        return self.steps.run_log
+
+    @property
+    def misuse(self) -> list[HandlerError]:
+        return self.lifecycle.misuse
+
+    @property
+    def paused_errors(self) -> dict[str, HandlerError]:
+        return self.lifecycle.paused_errors
+
+    @property
+    def raised(self) -> dict[str, str]:
+        return self.lifecycle.raised
+
+    @property
+    def retried(self) -> dict[str, tuple[str, str | None, int]]:
+        return self.lifecycle.retried
+
+    @property
+    def finished_hooks(self) -> list[Callable[[InvocationRecord], None]]:
+        return self.lifecycle.finished_hooks
 
     @property
     def locks(self) -> KeyLocks:

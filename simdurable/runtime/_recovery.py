@@ -21,7 +21,7 @@ from ._locks import KeyLocks
 from ._promises import SIGNALS, Promises, signal_slot
 from ._registry import Registry
 from ._running import Running
-from ._scheduler import Scheduler
+from ._scheduler import _NO_TIMERS, Scheduler
 from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, Store
 
 # Commands whose completion comes from outside the invocation (a timer, a
@@ -31,17 +31,14 @@ _WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET, SIGNAL, ATTAC
 Late = list[tuple[str, int, Completion]]
 
 
-def _nothing_stored(store: Store) -> bool:
-    """Whether ``store`` is a simulation's memory store with no invocation yet
-    (another store is read, as it may hold anything)."""
-    return type(store) is MemoryStore and not store._invocations  # (``has_invocations``)
-
-
 def nothing_to_load(store: Store, scheduler: Scheduler) -> bool:
     """Whether a new engine over ``store`` has nothing to rebuild but the plan's
-    timed faults: a new simulation's own store, no task nor timer yet. (The
-    engine then builds no ``Recovery`` unless the plan has faults.)"""
-    return not scheduler.ready and scheduler.next_deadline() is None and _nothing_stored(store)
+    timed faults: a new simulation's own store, no task nor timer yet (any
+    other store is read, as it may hold anything). (The engine then builds no
+    ``Recovery`` unless the plan has faults.) Every new engine asks: read in
+    place, not through ``next_deadline`` and ``has_invocations``."""
+    return (not scheduler.ready and scheduler._timers is _NO_TIMERS
+            and type(store) is MemoryStore and not store._invocations)
 
 
 class Recovery:

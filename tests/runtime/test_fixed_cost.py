@@ -34,6 +34,7 @@ def test_the_specs_of_a_list_of_services_are_made_once():
     svc = make_service("Once")
     first, second = sd.Simulation([svc]), sd.Simulation([svc], seed=3)
     assert first.engine.handlers is second.engine.handlers
+    assert first.engine.registry is second.engine.registry  # (it never changes)
     assert sd.Simulation([svc, make_service("Other")]).engine.handlers is not first.engine.handlers
 
 
@@ -139,6 +140,7 @@ def run_naps(svc: sd.Service, faults: object) -> tuple[list[str], list[object]]:
 def test_a_new_simulation_skips_its_first_load_and_runs_as_with_it(monkeypatch):
     """A new simulation's own store holds nothing to rebuild: only the plan's
     timed faults get their timers. The run is the one a full load gives."""
+    import simdurable.runtime._engine as engine
     import simdurable.runtime._recovery as recovery
     from simdurable.runtime._faults import Fault
     from simdurable.runtime._invocations import Invocations
@@ -164,7 +166,7 @@ def test_a_new_simulation_skips_its_first_load_and_runs_as_with_it(monkeypatch):
         loads.append(fresh)
         real_load(self, fresh=fresh)
 
-    monkeypatch.setattr(recovery, "_nothing_stored", lambda store: False)
+    monkeypatch.setattr(engine, "nothing_to_load", lambda store, scheduler: False)
     monkeypatch.setattr(recovery.Recovery, "load", load)
     loaded = [run_naps(svc, plan) for plan in plans]
     assert loaded == skipped
@@ -205,9 +207,9 @@ def test_a_target_is_resolved_once_per_list_of_services_and_bad_ones_are_refused
             with pytest.raises(InvalidTargetError):
                 sim.invoke(bad, "ann")
     assert ids[0] == ids[1] == make_id("inv", "Resolved", None, "hello", 1)
-    _, specs, targets = collected([svc])
+    _, registry, targets = collected([svc])
     assert list(targets) == ["Resolved/hello"]  # the bad ones are not kept
-    assert targets["Resolved/hello"][4] is specs[("Resolved", "hello")]
+    assert targets["Resolved/hello"][4] is registry.handlers[("Resolved", "hello")]
 
 
 def test_a_specs_key_and_lock_are_derived_once_and_again_when_replaced():

@@ -79,6 +79,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     general_resume = lifecycle.resume
     open_attempt = lifecycle.open_attempt
     segment_ended = lifecycle.segment_ended
+    complete = lifecycle.complete
+    kill = running.kill
     ended = running.ended
     waits = running.waits
     drive = running.drive
@@ -283,6 +285,17 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 running.step_holder = None  # (``Running.step_holder``)
                 try:
                     yielded = coro.send(handed)
+                except StopIteration as returned:
+                    if attempt.alive:
+                        # The handler returned: ``Running.ended``'s and
+                        # ``Lifecycle.finish``'s way outside strict mode (which
+                        # has no unawaited operations to name here), its value
+                        # the invocation's result
+                        value = returned.value
+                        kill(attempt)
+                        complete(attempt.rec,
+                                 new_tuple(Value, (b"" if value is None else value,)))
+                    continue  # (an attempt ended under it: nothing left to do, ``GONE``)
                 except (Exception, Abort) as err:
                     how, detail = ended(attempt, err)
                     segment_ended(attempt, coro, how, detail)

@@ -343,3 +343,29 @@ def test_a_crowds_lone_step_is_registered_and_queued_in_one_go(monkeypatch):
         else:
             assert registered, registered  # (each handler's first step, at least)
     assert runs[0] == runs[1]
+
+
+def test_a_crowds_handler_that_returns_completes_its_invocation_in_the_runner():
+    """The fused runner ends the invocation of a handler that returned
+    (``Running.kill`` and ``Lifecycle.complete``, as ``Lifecycle.finish``
+    does outside strict mode) without ``Running.ended`` and
+    ``Lifecycle.segment_ended``; strict mode and the general tasks go through
+    them, and the run is the same."""
+    runs = []
+    for fused, strict in ((True, False), (False, False), (True, True)):
+        sim = sd.Simulation([crowd], seed=7, strict=strict)
+        ends: list[str] = []
+        general_end = sim.engine.lifecycle.segment_ended
+        sim.engine.lifecycle.segment_ended = (  # type: ignore[method-assign]
+            lambda attempt, coro, how, detail, e=ends, g=general_end: e.append(how) or g(
+                attempt, coro, how, detail))
+        sim.engine.run_task = (task_runner(sim.engine) if fused  # type: ignore[method-assign]
+                               else sim.engine.general_run_task)
+        handles = [sim.invoke(("Crowd/five", "Crowd/typed")[i % 2], i) for i in range(6)]
+        sim.run()
+        runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log,
+                     [h.result() for h in handles]))
+        finished = ends.count("finished")
+        # (the last handler may end inside a step run in place: the general way)
+        assert finished <= 1 if fused and not strict else finished == 6, ends
+    assert runs[0] == runs[1] == runs[2]

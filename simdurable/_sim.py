@@ -50,7 +50,7 @@ from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value, term
 from .runtime._registry import Registry
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
-from .runtime._scheduler import Chooser, RandomChooser, Scheduler
+from .runtime._scheduler import _NO_TIMERS, Chooser, RandomChooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
 from .runtime._trace import event_text, events
 
@@ -470,6 +470,8 @@ class Simulation:
             service, key, handler_name, handler, spec = found
         if raw is not None:
             data = bytes(raw)
+        elif type(input) is int and type(handler.handler_io.input_serde) is DefaultSerde:
+            data = b"%d" % input  # (what ``ingress_bytes`` gives, without its three calls)
         else:
             try:
                 data = ingress_bytes(handler.handler_io.input_serde, input)
@@ -627,6 +629,8 @@ class Simulation:
                         engine.run_task()
                         if stop():
                             return self._summary()
+                if until_ms is None and scheduler._timers is _NO_TIMERS:
+                    break  # (``advance_time``'s answer without its calls: no timer ever)
                 if not engine.advance_time(until_ms):
                     break
         except Spinning as err:
@@ -656,7 +660,11 @@ class Simulation:
                 f"(Simulation(wall_budget=...) sets the budget)",
                 [f"{w} (running when stopped)" for w in self._summary().waiting],
             ) from None
-        return self._summary()
+        # (``_summary``'s common answer, without its call: every invocation completed)
+        for rec in engine.invocations.by_id.values():
+            if rec.status != COMPLETED:
+                return self._summary()
+        return RunSummary(scheduler.now_ms / 1000, True, [])
 
     def close(self) -> None:
         """Abandon the invocations still running: close their handlers now.

@@ -37,3 +37,25 @@ def test_an_int_hint_still_rebuilds_what_is_not_a_natural_number() -> None:
     assert serde.deserialize(b"-3") == -3
     assert serde.deserialize(b"[1]") == [1]
     assert serde.deserialize(b"") is None
+
+
+_INPUTS = st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False), st.none(),
+                    st.text(max_size=4), st.lists(st.integers(), max_size=3))
+
+
+@given(_INPUTS)
+def test_an_int_input_is_submitted_as_the_ingress_writes_it(value: Any) -> None:
+    """``Simulation._submit`` writes an ``int`` for the plain serde itself (its
+    digits); every input is stored as ``ingress_bytes`` writes it."""
+    import simdurable as sd
+    from simdurable._api.serde import ingress_bytes
+
+    svc = sd.Service("Echo")
+
+    @svc.handler()
+    async def echo(ctx: sd.Context, x: Any) -> Any:
+        return x
+
+    sim = sd.Simulation([svc])
+    handle = sim.invoke("Echo/echo", value)
+    assert sim.engine.record(handle.id).input == ingress_bytes(DefaultSerde(), value)

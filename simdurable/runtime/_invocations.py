@@ -92,31 +92,34 @@ class Invocations:
         """
         now = self.scheduler.now_ms
         service, handler = spec.service, spec.name
-        self.seq += 1
-        if idempotency_key or spec.kind == "workflow":
+        self.seq = seq = self.seq + 1
+        duplicate = False
+        if not idempotency_key and spec.kind != "workflow":
+            # (most submissions: ``registered`` would find no scope, so no
+            # earlier invocation to absorb or renew)
+            scope = None
+            if inv_id is None:
+                inv_id = invocation_id(service, key, handler, seq)
+        else:
             scope, existing = self.registered(spec, key, idempotency_key)
-        else:  # (``registered``'s answer: no scope, so no earlier invocation)
-            scope = existing = None
-        renewed = existing is not None and self.expired(existing, spec)
-        if renewed:
-            assert existing is not None
-            self._forget(existing, spec)
-            existing = None
-        if existing is not None and (spec.kind != "workflow" or send):
-            return None, existing, False
-        duplicate = existing is not None
-        if duplicate:
-            inv_id = invocation_id("wf-dup", service, key, self.seq)
-        elif spec.kind == "workflow":
-            inv_id = invocation_id("wf", service, key, *((self.seq,) if renewed else ()))
-        elif idempotency_key:
-            inv_id = invocation_id("ik", service, key, handler, idempotency_key,
-                                   *((self.seq,) if renewed else ()))
-        elif inv_id is None:
-            inv_id = invocation_id(service, key, handler, self.seq)
+            renewed = existing is not None and self.expired(existing, spec)
+            if renewed:
+                assert existing is not None
+                self._forget(existing, spec)
+                existing = None
+            if existing is not None and (spec.kind != "workflow" or send):
+                return None, existing, False
+            duplicate = existing is not None
+            if duplicate:
+                inv_id = invocation_id("wf-dup", service, key, seq)
+            elif spec.kind == "workflow":
+                inv_id = invocation_id("wf", service, key, *((seq,) if renewed else ()))
+            else:
+                inv_id = invocation_id("ik", service, key, handler, idempotency_key,
+                                       *((seq,) if renewed else ()))
         # (positionally, in the fields' order: half the cost of by keyword, timeit)
         rec = InvocationRecord(
-            inv_id, service, handler, key, input, self.seq, PENDING,
+            inv_id, service, handler, key, input, seq, PENDING,
             now + delay_ms if delay_ms > 0 else now, now, 0, 0, None,
             caller[0] if caller else "", caller[1] if caller else -1,
             idempotency_key or "", dict(headers) if headers else NO_HEADERS,
@@ -125,7 +128,7 @@ class Invocations:
         self.store.put_invocation(rec)
         if scope is not None and not duplicate:
             self.store.set_idempotency(scope, inv_id)
-        if self.seq > self.scheduler.max_invocations:
+        if seq > self.scheduler.max_invocations:
             self.scheduler.stop(
                 f"{rec.target} was invocation number {self.seq}, past "
                 f"max_invocations={self.scheduler.max_invocations:.0f}: a handler that sends "

@@ -206,7 +206,10 @@ class Lifecycle:
         # has nothing to reset): its first segment
         coro = attempt.coro
         how, detail = self.running.drive(attempt, None)
-        self.segment_ended(attempt, coro, how, detail)
+        if how is FINISHED:  # (``segment_ended``'s first case, without its call)
+            self.finish(attempt, detail)
+        else:
+            self.segment_ended(attempt, coro, how, detail)
 
     def open_attempt(self, inv_id: str) -> Attempt | None:
         """A "start" task's new attempt, not driven yet (the fused runner,
@@ -264,6 +267,9 @@ class Lifecycle:
 
     # -- ending --------------------------------------------------------------------
     def finish(self, attempt: Attempt, completion: Completion) -> None:
+        # The handler's coroutine has ended (returned, or raised a terminal
+        # error): nothing for ``kill`` to close.
+        attempt.coro = None
         self.running.kill(attempt)
         if self.running.segment_guard is not None:
             self.find_not_awaited(attempt, returned=isinstance(completion, Value))

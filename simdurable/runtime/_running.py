@@ -38,6 +38,8 @@ GONE: Final = "gone"  # its attempt had already ended: nothing to do
 
 Segment = tuple[str, Any]
 
+_new_tuple: Final = tuple.__new__
+
 def describe_exception(exc: BaseException) -> str:
     return without_addresses(repr(exc))
 
@@ -152,9 +154,15 @@ class Running:
         self.suspended.discard(rec.id)
         store = self.store
         # On the simulation's store, the attempt's journal is the stored list
-        # itself: each entry is appended once (``Attempt.own_journal``).
+        # itself: each entry is appended once (``Attempt.own_journal``). (Its
+        # ``live_journal``, without the call.)
         shared = type(store) is MemoryStore
-        journal = store.live_journal(rec.id) if type(store) is MemoryStore else store.journal(rec.id)
+        if type(store) is MemoryStore:
+            journal = store._journals.get(rec.id)
+            if journal is None:
+                journal = store._journals[rec.id] = []
+        else:
+            journal = store.journal(rec.id)
         host = self._host()
         assert host is not None  # the engine is alive while it runs attempts
         attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind)
@@ -210,7 +218,8 @@ class Running:
         if not attempt.alive:
             return GONE, None
         if isinstance(err, StopIteration):
-            return FINISHED, Value(err.value if err.value is not None else b"")
+            # (``Value(...)``, without the named tuple's ``__new__``, a Python call)
+            return FINISHED, _new_tuple(Value, (err.value if err.value is not None else b"",))
         if isinstance(err, TerminalError):
             return FINISHED, failure_of(err)
         if isinstance(err, HandlerError):

@@ -58,6 +58,7 @@ from .futures import (
     ReplayedStepFuture,
     SendHandle,
     StepFuture,
+    after_in_place,
     plain_decode,
 )
 from .options import RunOptions, options_from_legacy
@@ -868,4 +869,4 @@ def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str
 
 # A plain step's future and serde, for the runtime's fused ``run_typed`` (``_fast.step_command``).
 plain_steps(StepFuture, DurableFuture, ReplayedStepFuture, ReplayedPlainStepFuture, _step_serde,
-            _SERDES, _NO_HINT, _general_run_typed)
+            _SERDES, _NO_HINT, _general_run_typed, after_in_place)

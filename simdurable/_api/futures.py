@@ -11,6 +11,7 @@ the handler saw, so they replay identically.
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -121,6 +122,15 @@ class DurableFuture(Generic[T]):
     def __repr__(self) -> str:
         state = "done" if self.done() else "pending"
         return f"<{type(self).__name__} #{self._index} {state}>"
+
+
+@types.coroutine
+def after_in_place(future: DurableFuture[T], parked: bool) -> Generator[Any, Any, T]:
+    """The rest of the await of a step ``_fast.step_command`` ran at its call
+    (an express step) without handing back its value (it failed, or other
+    work is ready): as ``__await__`` goes on after the step lane's
+    ``LANE_PARKED`` (``parked``: its resume task is queued) or ``LANE_RESUMED``."""
+    return (yield from future._after(RAN_PARKED if parked else NOT_RUN))
 
 
 class StepFuture(DurableFuture[T]):

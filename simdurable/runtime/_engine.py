@@ -143,8 +143,7 @@ class Engine:
         self.lane_parts: tuple[Any, ...]
         if segment_guard is None:
             self.issue_step, self.step_lane = issue, _ = fused()
-            self.command_parts = (() if issue is None
-                                  else command_parts(self.injector, scheduler, store, tracer))
+            self.command_parts = () if issue is None else command_parts(steps)
             self.lane_parts = lane_parts(steps)
         else:
             self.issue_step = self.step_lane = None

@@ -10,11 +10,13 @@ where a step passes, and each builds exactly what the plain form would.
 
 from __future__ import annotations
 
+import dis
 import inspect
+import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from threading import get_ident
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ._errors import InternalError, SerializationError, TerminalError
 from ._invocation import LIVE, REPLAYING, Attempt, StepHolder, StepInfo, Wait, current_step
@@ -253,15 +255,121 @@ _step_api: list[Any] = []
 def plain_steps(step_future: type, future: type, replayed_future: type,
                 replayed_plain_future: type, serde_of: Callable[[Any], Any],
                 serdes: dict[Any, tuple[Any, Any]], no_hint: object,
-                general: Callable[..., Any]) -> None:
+                general: Callable[..., Any], after_in_place: Callable[[Any, bool], Any]) -> None:
     """Called once by ``simdurable._api.context``: what ``step_command`` makes
     a plain step's future of (fresh, replayed with a value right after its
     command, the same through the plain serde (``returns_as_is``),
     otherwise), and how it finds a closure's serde (``serde_of``, whose cache
     of ``(return annotation, serde)`` by closure is ``serdes``)."""
     _step_api[:] = [step_future, future, replayed_future, replayed_plain_future, serde_of,
-                    serdes, no_hint, general]
+                    serdes, no_hint, general, after_in_place]
     _fused.clear()  # (built again from these)
+
+
+T = TypeVar("T")
+
+
+@types.coroutine
+def ready(value: T) -> Generator[Any, Any, T]:
+    """The cheapest awaitable of ``value``: what an express step (``step_command``)
+    hands the handler, whose ``await`` takes it at once. (A generator made a
+    coroutine, not an ``async def``: one that is never awaited, if an
+    exception comes between the call and its ``await``, warns nothing.)"""
+    return value
+    yield  # (a generator function: ``types.coroutine`` makes its generators awaitable)
+
+
+# Call sites whose call is awaited at once (``awaited_at``), by the caller's
+# offset (``f_lasti``): the code object there, for the two answers (a site of
+# another code at the same offset asks again). ``_analysed`` has the answer by
+# (code, offset); all three are emptied past ``SITES`` answers.
+_awaited_sites: dict[int, Any] = {}
+_kept_sites: dict[int, Any] = {}
+_analysed: dict[tuple[Any, int], bool] = {}
+SITES: Final = 4096
+# The calls whose result the caller may be awaiting at once: a call of ``ctx.run_typed``
+# itself (3.13 has a call with keywords of its own). Not ``CALL_FUNCTION_EX``: in
+# ``await gather(*map(ctx.run_typed, ...))`` the step's call is made inside it.
+_CALLS: Final = frozenset({"CALL", "CALL_KW"})
+
+
+def awaited_at(code: types.CodeType, at: int) -> bool:
+    """Whether the call at offset ``at`` of ``code`` (a caller's ``f_lasti``
+    while the call runs: the ``CALL`` or, for a call the interpreter
+    specialised, its last inline cache) is awaited at once: its next
+    instruction is ``GET_AWAITABLE``, so nothing of the caller's runs between
+    the call and its ``await`` (``x = await ctx.run_typed(...)``). Read with
+    ``dis`` once per site; ``step_command``'s ``issue`` asks the site
+    dictionaries first."""
+    key = (code, at)
+    answer = _analysed.get(key)
+    if answer is None:
+        if len(_analysed) >= SITES:
+            _analysed.clear()
+            _awaited_sites.clear()
+            _kept_sites.clear()
+        answer = False
+        instructions = list(dis.get_instructions(code))
+        for this, after in zip(instructions, instructions[1:], strict=False):
+            if this.offset <= at < after.offset:
+                answer = this.opname in _CALLS and after.opname == "GET_AWAITABLE"
+                break
+        _analysed[key] = answer
+    (_awaited_sites if answer else _kept_sites)[at] = code
+    return answer
+
+
+def _at_once() -> bool:
+    """``awaited_at`` for the caller of the caller (``_probe``'s)."""
+    caller = sys._getframe(2)
+    return awaited_at(caller.f_code, caller.f_lasti)
+
+
+def _probe() -> bool:
+    """Whether ``awaited_at`` tells, on this Python, an awaited call from a
+    kept one, with and without keywords, called as ``ctx.run_typed`` is (a
+    function bound to an instance attribute) and as a method, cold and
+    specialised by the interpreter. Checked once, at import: where it does
+    not, no step takes the express path."""
+    seen: list[bool] = []
+
+    def run_typed(owner: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(_at_once())
+        return ready(None)
+
+    class Probe:
+        def method(self, *args: Any) -> Any:
+            seen.append(_at_once())
+            return ready(None)
+
+    async def handler(ctx: Any, x: int) -> None:
+        for _ in range(20):  # (the interpreter specialises a call after a few)
+            await ctx.run_typed("step", x)
+            x = await ctx.run_typed("step", x, i=x)
+            await ctx.method(x)
+            future = ctx.run_typed("step", x, i=x)
+            await future
+            await (ctx.run_typed("step", x), None)[0]
+            future = ctx.method(x)
+            await future
+
+    ctx = Probe()
+    ctx.run_typed = types.MethodType(run_typed, ctx)  # type: ignore[attr-defined]
+    try:
+        handler(ctx, 1).send(None)
+    except StopIteration:
+        pass
+    except Exception:  # noqa: BLE001 - a Python this does not know
+        return False
+    finally:
+        _analysed.clear()
+        _awaited_sites.clear()
+        _kept_sites.clear()
+    return seen == [True, True, True, False, False, False] * 20
+
+
+# Whether ``step_command`` may run a step awaited at once inside its call.
+EXPRESS: Final = _probe()
 
 
 # How many step names' command entries one engine keeps to share (``step_command``):
@@ -305,11 +413,32 @@ def step_command() -> Callable[..., Any] | None:
     if not _step_api:
         return None
     (step_future, plain_future, replayed_future, replayed_plain_future, serde_of, serdes,
-     no_hint, general_run_typed) = _step_api
+     no_hint, general_run_typed, after_in_place) = _step_api
     plain_serde = _as_is_serdes[0] if _as_is_serdes else None
+    # (the serde whose values an express step hands back as they are: as ``step_lane``'s)
+    as_is_serde: Any = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
     new_future = object.__new__
     function_type = types.FunctionType
     running_step = current_step.var.get
+    holder_here = current_step.holder
+    get_frame = sys._getframe
+    awaited_sites = _awaited_sites
+    kept_sites = _kept_sites
+
+    def future_of(attempt: Attempt, index: int, name: str, action: Callable[..., Any],
+                  args: tuple[Any, ...], kwargs: dict[str, Any], serde: Any) -> Any:
+        """The future ``issue`` would have made, for an express step that does
+        not end with its value (the lane's ``finish_step`` and ``_after`` take it)."""
+        future = new_future(step_future)
+        future._attempt = attempt
+        future._index = index
+        future.name = name
+        future.fn = action
+        future.args = args
+        future.kwargs = kwargs
+        future.serde = serde
+        future.scheduled = False
+        return future
 
     def issue(attempt: Attempt, name: str, action: Callable[..., Any],
               options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
@@ -340,8 +469,8 @@ def step_command() -> Callable[..., Any] | None:
         else:
             return general_run_typed(attempt, name, action, options, args, kwargs)
         # its engine's parts, each engine's own (``command_parts``)
-        (injector, scheduler, store_append, journals, trace,
-         commands_made) = attempt.engine.command_parts
+        (injector, scheduler, store_append, journals, trace, commands_made, running, log_run,
+         completions, invocations, steps, finish) = attempt.engine.command_parts
         index: int
         journal = attempt.journal
         if attempt.state is not LIVE:  # replaying: matched against the journal
@@ -388,8 +517,8 @@ def step_command() -> Callable[..., Any] | None:
                     attempt.state is REPLAYING and attempt.completed_next == index
                 ):
                     return plain_future(attempt, index, serde.deserialize)
-            lone = False
-        elif (running := running_step()) is not None and running.step is not None:
+            lone = express = False
+        elif (holding := running_step()) is not None and holding.step is not None:
             # A step's closure runs (a misuse; ``Attempt.guard`` says so): what
             # ``current_step.get()`` tells, without its call (a ``StepInfo``'s
             # ``step`` is its name, a holder's None when no closure runs, as
@@ -399,7 +528,7 @@ def step_command() -> Callable[..., Any] | None:
         elif injector.armed and not injector.spares(name):  # a fault may fire here
             entry = new_tuple(Entry, (RUN, name, None, None, -1, scheduler.now_ms, -1, ""))
             index = attempt.issue(entry, "run_typed")  # (completions not seen yet first)
-            lone = False
+            lone = express = False
         else:
             now = scheduler.now_ms
             # One command entry for every step of this name at this time: an
@@ -438,28 +567,151 @@ def step_command() -> Callable[..., Any] | None:
                 journal_too_long(scheduler, rec)
             if trace.sink is not None:
                 trace.event((now, "entry", rec.id, "run", index, name))
-        # The future is the step's registration (``register_step``) too.
-        future = new_future(step_future)
-        future._attempt = attempt
-        future._index = index
-        future.name = name
-        future.fn = action
-        future.args = args
-        future.kwargs = kwargs
-        future.serde = serde
-        future.scheduled = False
-        if lone:
-            # Its registration, until someone needs it (``Attempt.issued``):
-            # the step lane runs it without (and need not check it again).
-            attempt.issued = future
+            # Express: the step lane's conditions hold now, and the caller
+            # awaits this call at once (its next instruction), so nothing of
+            # the handler's runs before the lane would run the step: run it
+            # here, as the lane would (``awaited_at``).
+            express = (
+                lone
+                and not scheduler.ready  # (a crowd: its step waits its turn as a task)
+                and steps.express
+                and steps.in_place
+                and attempt.engine.step_lane is not None  # (the lane's work: not without it)
+                and not attempt.cancel_pending
+                and attempt.failure is None
+                and scheduler.tasks_run < scheduler.max_tasks
+            )
+            if express:
+                caller = get_frame(1)
+                code = caller.f_code
+                at = caller.f_lasti
+                express = awaited_sites.get(at) is code or (
+                    kept_sites.get(at) is not code and awaited_at(code, at))
+        if not express:
+            # The future is the step's registration (``register_step``) too.
+            future = new_future(step_future)
+            future._attempt = attempt
+            future._index = index
+            future.name = name
+            future.fn = action
+            future.args = args
+            future.kwargs = kwargs
+            future.serde = serde
+            future.scheduled = False
+            if lone:
+                # Its registration, until someone needs it (``Attempt.issued``):
+                # the step lane runs it without (and need not check it again).
+                attempt.issued = future
+                return future
+            if attempt.issued is not None:
+                attempt.register_issued()  # (first: the steps in the order issued)
+            registered = attempt.steps
+            if index not in registered:
+                attempt._unscheduled.append(index)
+            registered[index] = future
             return future
-        if attempt.issued is not None:
-            attempt.register_issued()  # (first: the steps in the order issued)
-        steps = attempt.steps
-        if index not in steps:
-            attempt._unscheduled.append(index)
-        steps[index] = future
-        return future
+        # The step lane's fresh path for a step issued lone (``step_lane``), in
+        # the same order, with no future: the handler gets the value from
+        # ``ready``; off the common case, from ``after_in_place``'s rest of an
+        # await, as the lane's ``LANE_RESUMED``/``LANE_PARKED`` would go on.
+        inv_id = rec.id
+        inv_rec = invocations.by_id.get(inv_id)
+        bits = completions.done.get(inv_id, 0)
+        try:
+            wait = waits[index]
+        except IndexError:
+            wait = wait_on(index)
+        attempt.waiting = wait
+        scheduler.tasks_run += 1
+        running.in_place = attempt
+        stored = False
+        try:
+            holder = running.step_holder  # (as the lane finds it)
+            if holder is None:
+                holder = running_step()
+                if type(holder) is not StepHolder or holder.thread != get_ident():
+                    holder = holder_here()
+                running.step_holder = holder
+            before = holder.step
+            holder.step = new_tuple(StepInfo, (inv_id, attempt.handler, name, index,
+                                               attempt.number, attempt.engine))
+            try:
+                result = action(*args, **kwargs)
+                if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
+                    result = steps.run_async(result, name)
+                failed: tuple[str, Any] | None = None
+            except TerminalError as err:
+                failed = ("terminal", err)
+            except Exception as err:  # noqa: BLE001 - step failures are data
+                failed = ("error", err)
+            finally:
+                holder.step = before
+            log_run((inv_id, index, name, attempt.number, attempt.handler))
+            if trace.sink is not None:
+                trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
+            if failed is not None:
+                pass
+            elif not (
+                # What the closure may have changed (see ``step_lane``)
+                attempt.alive
+                and attempt.failure is None
+                and len(journal) == index + 1
+                and inv_rec is not None
+                and inv_rec.status == PENDING
+                and (not injector.armed or injector.spares(name))
+            ):
+                failed = ("ok", result)
+            else:
+                try:
+                    if serde is not as_is_serde:
+                        as_written = False
+                        data = serde.serialize(result)
+                    elif type(result) is int:
+                        as_written = True
+                        data = b"%d" % result  # what the plain serde writes for an int
+                    else:
+                        as_written = type(result) in AS_IS_TYPES
+                        data = serde.serialize(result)
+                    stored = True
+                except (TypeError, ValueError, OverflowError) as err:
+                    failed = ("error", unstorable(attempt, name, index, err))
+            if stored:
+                completion = new_tuple(Value, (data,))
+                entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
+                                          scheduler.now_ms, -1, ""))
+                if not attempt.own_journal:
+                    journal.append(entry)  # the store's list (``Attempt.own_journal``)
+                else:
+                    if journals is not None:
+                        journals[inv_id].append(entry)
+                    else:
+                        store_append(inv_id, entry)
+                    journal.append(entry)
+                completions.done[inv_id] = bits | 1 << index
+                # Nothing woke the handler during the closure: it sees this
+                # completion now (``Attempt.see``) ...
+                attempt.cursor = len(journal)
+                attempt.done[index] = completion
+                registered = attempt.steps
+                if registered:  # (this step never was)
+                    registered.pop(index, None)
+            else:
+                future = future_of(attempt, index, name, action, args, kwargs, serde)
+                finish(attempt, index, future, failed)
+        finally:
+            running.in_place = None
+        if stored:
+            if not scheduler.ready and scheduler.tasks_run < scheduler.max_tasks:
+                # ... and resumes at once, as its resume task would (``resume_in_place``)
+                scheduler.tasks_run += 1
+                attempt.waiting = None
+                return ready(result if as_written else serde.deserialize(data))
+            # its resume task waits its turn (``resume_in_place`` queues it)
+            attempt.resume_scheduled = True
+            running.resume_at = len(scheduler.ready)
+            future = future_of(attempt, index, name, action, args, kwargs, serde)
+        parked = resume_in_place(running, scheduler, attempt, wait) != RESUMED
+        return after_in_place(future, parked)
 
     return issue
 
@@ -777,12 +1029,18 @@ def fused() -> tuple[Callable[..., Any] | None, Callable[[Any], Any]]:
     return _fused[0], _fused[1]
 
 
-def command_parts(injector: Any, scheduler: Any, store: Any, trace: Any) -> tuple[Any, ...]:
-    """What ``step_command``'s ``issue`` reads of its engine: the injector,
-    scheduler, store's append, its journals (``memory_journals``), the trace,
-    and the command entries it shares by step name (``SHARED_COMMANDS``)."""
+def command_parts(steps: Any) -> tuple[Any, ...]:
+    """What ``step_command``'s ``issue`` reads of its engine, from its ``Steps``:
+    the injector, scheduler, store's append, its journals (``memory_journals``),
+    the trace, the command entries it shares by step name (``SHARED_COMMANDS``),
+    and for an express step the running part, the run log's append, the
+    completions and invocations parts, ``steps`` itself and ``finish_step``."""
     made: dict[str, Entry] = {}  # by step name: its last command entry
-    return (injector, scheduler, store.append, memory_journals(store), trace, made)
+    completions = steps.completions
+    store = completions.store
+    return (steps.injector, steps.scheduler, store.append, memory_journals(store), steps.trace,
+            made, steps.running, steps.run_log.append, completions, completions.invocations,
+            steps, steps.finish_step)
 
 
 def lane_parts(steps: Any) -> tuple[Any, ...]:

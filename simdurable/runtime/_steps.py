@@ -21,6 +21,7 @@ from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import HandlerError, InternalError, RetryableError, TerminalError
 from ._fast import (  # what a step run in place returns, for the engine and the futures
+    EXPRESS,
     NOT_AWAITABLE,
     RAN_PARKED as RAN_PARKED,
     RESUMED as RESUMED,
@@ -108,6 +109,9 @@ class Steps:
         # ``run_lone_step`` may run steps in place (an optimisation that must
         # not change a run: tests compare runs with it on and off).
         self.in_place = inline_steps
+        # A fresh step awaited at once runs inside its call (``_fast.step_command``,
+        # in place only): tests compare runs with it on and off.
+        self.express = EXPRESS
         # Every closure execution: (invocation, index, step, attempt, target).
         self.run_log = RunLog()
 

@@ -125,7 +125,8 @@ class CopyingStore(MemoryStore):
 
 def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = False,
         fused: bool = True, fused_command: bool = True, lane: bool = True,
-        fused_tasks: bool = True, shared_journal: bool = True, **options) -> tuple:
+        fused_tasks: bool = True, shared_journal: bool = True, express: bool = True,
+        **options) -> tuple:
     bank.reset()
     flaky_calls.clear()
     if not shared_journal:  # every attempt journals into its own copy, as on other stores
@@ -133,6 +134,7 @@ def run(plan: sd.FaultPlan | None, seed: int, in_place: bool, alone: bool = Fals
     sim = sd.Simulation([seq, obj], seed=seed, faults=plan, externals=[bank],
                         max_steps=20_000, **options)
     sim.engine.steps_in_place = in_place
+    sim.engine.steps.express = express
     if not fused:
         sim.engine.run_lone_step = sim.engine.steps.run_lone_step  # type: ignore[method-assign]
     if not fused_command:
@@ -181,6 +183,7 @@ def test_a_run_is_the_same_with_steps_in_place_or_not(plan_faults, seed, alone, 
     assert in_place == queued
     assert run(plan, seed, True, fused_command=False, **options) == in_place
     assert run(plan, seed, True, lane=False, **options) == in_place
+    assert run(plan, seed, True, express=False, **options) == in_place
     assert run(plan, seed, True, fused_tasks=False, **options) == in_place
     assert run(plan, seed, True, shared_journal=False, **options) == in_place
     assert run(plan, seed, False, fused_tasks=False, **options) == in_place

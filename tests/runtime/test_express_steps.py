@@ -1,0 +1,207 @@
+"""A fresh step awaited at once runs inside its call (``_fast.step_command``'s
+express path) only as an optimisation: with it on or off, every run is the
+same, task for task, whatever the handler does with its steps."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import simdurable as sd
+from simdurable.runtime import MemoryStore, _fast
+
+ex = sd.Service("Express")
+flaky_calls: list[int] = []
+current: list[sd.Simulation] = []
+
+
+def add(i: int) -> int:
+    return i + 1
+
+
+def hinted(i: int) -> int:
+    return i + 1
+
+
+def as_dict(i):  # no hint, a value the plain serde does not hand back as it is
+    return {"i": i}
+
+
+def fails_every_other(i: int) -> int:
+    flaky_calls.append(i)
+    if len(flaky_calls) % 2 == 1:
+        raise ConnectionError("flaky")
+    return i
+
+
+def refuses(i: int) -> int:
+    raise sd.TerminalError(f"no {i}", 409)
+
+
+async def helper(ctx: sd.Context, x: int) -> int:
+    return await ctx.run_typed("in-helper", add, i=x)
+
+
+@ex.handler()
+async def shapes(ctx: sd.Context, n: int) -> list:
+    x = await ctx.run_typed("at-once", add, i=n)
+    x = await ctx.run_typed("hinted", hinted, i=x)
+    d = await ctx.run_typed("dict", as_dict, i=x)
+    z = await ctx.run_typed("flaky", fails_every_other, i=x)
+    try:
+        await ctx.run_typed("refuse", refuses, i=z)
+    except sd.TerminalError as err:
+        z += err.status_code
+    kept = ctx.run_typed("kept", add, i=x)  # awaited later: the present path
+    y = await kept
+    y = await helper(ctx, y)  # awaited at once inside a helper coroutine
+    y = await functools.partial(ctx.run_typed, "partial", add)(i=y)
+    f1, f2 = ctx.run_typed("g1", add, i=1), ctx.run_typed("g2", add, i=2)
+    await sd.gather(f1, f2)
+    z = await ctx.run("legacy", add, args=(z,))  # through a wrapper: not at once
+    # a closure that makes other work ready: the handler's resume waits its turn
+    sent = await ctx.run_typed("send", lambda: current[0].send("Express/short", z).id)
+    await ctx.sleep(timedelta(milliseconds=1))
+    return [x, d, y, await f1, await f2, z, bool(sent), await ctx.run_typed("last", add, i=z)]
+
+
+@ex.handler()
+async def short(ctx: sd.Context, n: int) -> int:
+    return await ctx.run_typed("short", add, i=n)
+
+
+def run(plan: sd.FaultPlan | None, seed: int, express: bool, strict: bool = False,
+        store: MemoryStore | None = None) -> tuple:
+    flaky_calls.clear()
+    sim = sd.Simulation([ex], seed=seed, faults=plan, strict=strict, max_steps=20_000,
+                        store=store)
+    sim.engine.steps.express = express
+    current[:] = [sim]
+    handles = [sim.invoke("Express/shapes", n) for n in range(2)] if store is None else []
+    sim.run()
+    results = [h.result() if h.status == "completed" else h.status for h in sim.invocations()]
+    journals = [sim.journal(h) for h in sim.invocations()]
+    return (sim.trace(), journals, results, sim.engine.tasks_run, sim.engine.step_run_log,
+            sim.scheduler.decisions, [h.id for h in handles])
+
+
+def test_the_express_path_is_there_on_this_python():
+    assert _fast.EXPRESS
+
+
+def test_awaited_at_tells_a_call_awaited_at_once_from_a_kept_one():
+    seen: list[bool] = []
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        seen.append(_fast._at_once())
+        return _fast.ready(None)
+
+    async def shapes(args: tuple) -> None:
+        await step(1)
+        await step(1, i=2)
+        await step(*args)  # (a call that unpacks: never at once)
+        future = step(1)
+        await future
+        await [step(1)][0]
+
+    try:
+        shapes((1,)).send(None)
+    except StopIteration:
+        pass
+    assert seen == [True, True, False, False, False]
+
+
+def test_express_steps_run_inside_their_call():
+    """The steps awaited at once (while no other is unstarted and no other work
+    is ready) never reach the step lane; the kept one and the gathered ones do."""
+    laned: list[str] = []
+    sim = sd.Simulation([ex], seed=1)
+    lane = sim.engine.step_lane
+    assert lane is not None
+
+    def counted(future: Any) -> Any:
+        laned.append(getattr(future, "name", "?"))
+        return lane(future)
+
+    sim.engine.step_lane = counted
+    current[:] = [sim]
+    flaky_calls.clear()
+    h = sim.invoke("Express/shapes", 1)
+    sim.run()
+    assert h.status == "completed"
+    assert {"at-once", "hinted", "dict", "in-helper", "partial"}.isdisjoint(laned), laned
+    assert {"kept", "g1", "g2"} <= set(laned), laned
+
+
+phases = st.sampled_from(["before", "effect-done", "after-store"])
+names = st.sampled_from(["at-once", "hinted", "dict", "kept", "in-helper", "partial", "g1",
+                         "flaky", "refuse", "send", "last", "short"])
+faults = st.one_of(
+    st.builds(lambda i, p: sd.Fault("crash", index=i, phase=p), st.integers(0, 30), phases),
+    st.builds(lambda s, p: sd.Fault("crash", step=s, phase=p), names, phases),
+    st.builds(lambda i: sd.Fault("suspend", index=i, phase="after-store"), st.integers(0, 30)),
+    st.builds(lambda s: sd.Fault("fail", step=s), names),
+    st.builds(lambda t: sd.Fault("restart", at_ms=t), st.integers(0, 3000)),
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(faults, max_size=3), st.integers(0, 2**16), st.booleans())
+def test_a_run_is_the_same_with_express_steps_or_without(plan_faults, seed, strict):
+    plan = sd.FaultPlan(tuple(plan_faults))
+    express = run(plan, seed, True, strict=strict)
+    assert run(plan, seed, False, strict=strict) == express
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_replay_of_express_steps_is_the_same_either_way(seed):
+    """The journal an express run leaves replays alike with the express path and
+    without (every step replayed, then the rest of the run)."""
+    first = sd.Simulation([ex], seed=seed)
+    current[:] = [first]
+    flaky_calls.clear()
+    h = first.invoke("Express/shapes", 3)
+    first.run()
+    runs = []
+    for express in (True, False):
+        store = MemoryStore()
+        journal = first.journal(h)
+        for entry in journal[:len(journal) // 2]:  # a half-way crash
+            store.append(h.id, entry)
+        store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
+                                                 status="pending", result=None))
+        runs.append(run(None, seed, express, store=store))
+    assert runs[0] == runs[1]
+
+
+@ex.handler()
+async def misused(ctx: sd.Context, case: str) -> int:
+    if case == "nested":  # a step's closure that issues a step
+        return await ctx.run_typed("outer", lambda: ctx.run_typed("inner", add, i=1))
+    kept: list[Any] = []
+    await ctx.run_typed("keep", lambda: kept.append(ctx) or 1)
+    return 1
+
+
+@pytest.mark.parametrize("case", ["nested", "fine"])
+def test_a_misuse_says_the_same_with_express_steps_or_without(case):
+    outcomes = []
+    for express in (True, False):
+        sim = sd.Simulation([ex], seed=2)
+        sim.engine.steps.express = express
+        h = sim.invoke("Express/misused", case)
+        sim.run()
+        try:
+            outcome = h.result()
+        except Exception as err:  # noqa: BLE001 - the refusal, compared below
+            outcome = f"{h.status}: {type(err).__name__}: {err}"
+        outcomes.append((outcome, sim.trace(), sim.journal(h)))
+    assert outcomes[0] == outcomes[1]
+    if case == "nested":
+        assert str(outcomes[0][0]).startswith("paused: "), outcomes[0][0]

@@ -468,9 +468,9 @@ def step_command() -> Callable[..., Any] | None:
             serde = serde_of(action)
         else:
             return general_run_typed(attempt, name, action, options, args, kwargs)
-        # its engine's parts, each engine's own (``command_parts``)
-        (injector, scheduler, store_append, journals, trace, commands_made, running, log_run,
-         completions, invocations, steps, finish) = attempt.engine.command_parts
+        # its engine's parts, each engine's own (``command_parts``: unpacked
+        # where a path needs them, a replayed step reads one)
+        parts = attempt.engine.command_parts
         index: int
         journal = attempt.journal
         if attempt.state is not LIVE:  # replaying: matched against the journal
@@ -495,6 +495,29 @@ def step_command() -> Callable[..., Any] | None:
                     # right after its command (its await takes it), else a
                     # failure or a completion seen before.
                     if completed == index and type(after[3]) is Value:
+                        if (not attempt.cancel_pending and parts[10].express  # (``Steps``)
+                                and attempt.engine.step_lane is not None):
+                            caller = get_frame(1)
+                            code = caller.f_code
+                            at = caller.f_lasti
+                            if awaited_sites.get(at) is code or (
+                                    kept_sites.get(at) is not code and awaited_at(code, at)):
+                                # Awaited at once: what its future's await would
+                                # do (``ReplayedStepFuture.__await__``), here
+                                completion = after[3]
+                                attempt.done[index] = completion
+                                at = index + 2
+                                attempt.cursor = at
+                                if at >= len(journal):
+                                    attempt.state = LIVE
+                                data = completion[0]  # its data
+                                if serde is not plain_serde:
+                                    return ready(serde.deserialize(data))
+                                if (type(data) is bytes and data.isdigit()
+                                        and (data[0] != 0x30 or len(data) == 1)):
+                                    # a JSON natural number, as the plain serde reads it
+                                    return ready(int(data))
+                                return ready(plain_serde.deserialize(data))
                         if serde is plain_serde:  # (its decoder is its class's)
                             replayed = new_future(replayed_plain_future)
                         else:
@@ -511,7 +534,7 @@ def step_command() -> Callable[..., Any] | None:
                         return replayed
                     matched = True
             if not matched:
-                entry = new_tuple(Entry, (RUN, name, None, None, -1, scheduler.now_ms, -1, ""))
+                entry = new_tuple(Entry, (RUN, name, None, None, -1, parts[1].now_ms, -1, ""))
                 index = attempt.issue(entry, "run_typed")
                 if index in attempt.done or (
                     attempt.state is REPLAYING and attempt.completed_next == index
@@ -525,11 +548,13 @@ def step_command() -> Callable[..., Any] | None:
             # ``Attempt.guard`` reads it). (Never while replaying: an attempt
             # replays in one task, before any closure.)
             return general_run_typed(attempt, name, action, options, args, kwargs)
-        elif injector.armed and not injector.spares(name):  # a fault may fire here
-            entry = new_tuple(Entry, (RUN, name, None, None, -1, scheduler.now_ms, -1, ""))
+        elif (injector := parts[0]).armed and not injector.spares(name):  # a fault may fire here
+            entry = new_tuple(Entry, (RUN, name, None, None, -1, parts[1].now_ms, -1, ""))
             index = attempt.issue(entry, "run_typed")  # (completions not seen yet first)
             lone = express = False
         else:
+            (injector, scheduler, store_append, journals, trace, commands_made, running, log_run,
+             completions, invocations, steps, finish) = parts
             now = scheduler.now_ms
             # One command entry for every step of this name at this time: an
             # entry is immutable, and a fresh one costs a named tuple a step.

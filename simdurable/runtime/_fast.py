@@ -658,8 +658,8 @@ def step_command() -> Callable[..., Any] | None:
                     holder = holder_here()
                 running.step_holder = holder
             before = holder.step
-            holder.step = new_tuple(StepInfo, (inv_id, attempt.handler, name, index,
-                                               attempt.number, attempt.engine))
+            holder.step = attempt  # (its ``StepInfo`` made if someone asks: ``info_of``)
+            attempt.running_index = index
             try:
                 result = action(*args, **kwargs)
                 if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):

@@ -84,8 +84,9 @@ class StepHolder:
     """Which step's closure runs, for the fused step paths of one thread: they
     write ``step`` around a closure (two attribute writes) instead of setting
     and resetting a context variable (a new mapping and a token each time) to
-    a ``StepInfo`` made for it. ``step`` is None, a ``StepInfo``, or a plain
-    step's future (its ``StepInfo`` is made from it when someone asks)."""
+    a ``StepInfo`` made for it. ``step`` is None, a ``StepInfo``, a plain
+    step's future, or the attempt whose express step runs (the ``StepInfo`` of
+    either of the last two is made from it when someone asks: ``info_of``)."""
 
     __slots__ = ("step", "thread")
 
@@ -96,7 +97,13 @@ class StepHolder:
 
 def info_of(step: Any) -> StepInfo:
     """The ``StepInfo`` of a plain step's future (``_fast.step_lane``'s
-    ``StepHolder.step``): what the general way sets for it."""
+    ``StepHolder.step``), or of the step an attempt's express step runs
+    (``_fast.step_command``'s, which names the attempt, its index in
+    ``running_index``): what the general way sets for it."""
+    if type(step) is Attempt:
+        index = step.running_index
+        return StepInfo(step.rec.id, step.handler, step.journal[index].name, index, step.number,
+                        step.engine)
     attempt = step._attempt
     return StepInfo(attempt.rec.id, attempt.handler, step.name, step._index, attempt.number,
                     attempt.engine)
@@ -143,7 +150,9 @@ class CurrentStep:
             return value
         holder = StepHolder(thread)
         if value is not None:  # a step runs (set so, or in another thread's holder)
-            holder.step = value if type(value) is StepInfo else value.step
+            step = value if type(value) is StepInfo else value.step
+            # (what it is now: an attempt's express step names the attempt)
+            holder.step = step if step is None or type(step) is StepInfo else info_of(step)
         self.var.set(holder)
         return holder
 
@@ -332,7 +341,7 @@ class Attempt:
         "alive", "coro", "done", "steps", "issued", "_unscheduled", "waiting",
         "resume_scheduled", "queued", "handed", "cancel_pending", "failure",
         "handler_kind", "service_kind", "cancel_raised", "completed_next", "_rng",
-        "awaited", "started_at",
+        "awaited", "started_at", "running_index",
     )
 
     def __init__(
@@ -366,6 +375,10 @@ class Attempt:
         # yields its wait on it still unregistered (the lane's ``LANE_WAITS``):
         # the fused runner queues it from here, ``pending_steps`` registers it.
         self.issued: Any = None
+        # The journal index of the step whose closure an express step runs
+        # (``_fast.step_command``): the current-step holder names the attempt
+        # itself then, and ``info_of`` reads the step from here.
+        self.running_index = -1
         self.cursor = 0
         self.state = REPLAYING if journal else LIVE
         # REPLAYING or LIVE; an attribute, as it is read several times a step.

@@ -205,3 +205,44 @@ def test_a_misuse_says_the_same_with_express_steps_or_without(case):
     assert outcomes[0] == outcomes[1]
     if case == "nested":
         assert str(outcomes[0][0]).startswith("paused: "), outcomes[0][0]
+
+
+seen_steps: list[Any] = []
+
+
+def records_its_step(i: int) -> int:
+    import threading
+
+    from simdurable.runtime._invocation import current_step
+
+    seen_steps.append(current_step.get())
+    # a thread started by the closure sees the step its context was copied in
+    import contextvars
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=lambda: seen_steps.append(context.run(current_step.get)))
+    thread.start()
+    thread.join()
+    return i + 1
+
+
+@ex.handler()
+async def labelled(ctx: sd.Context, n: int) -> int:
+    n = await ctx.run_typed("first", records_its_step, i=n)
+    kept = ctx.run_typed("kept", records_its_step, i=n)
+    return await ctx.run_typed("third", records_its_step, i=await kept)
+
+
+def test_an_express_steps_closure_sees_its_step_as_any_other():
+    runs = []
+    for express in (True, False):
+        seen_steps.clear()
+        sim = sd.Simulation([ex], seed=1)
+        sim.engine.steps.express = express
+        h = sim.invoke("Express/labelled", 1)
+        sim.run()
+        assert h.result() == 4
+        runs.append([(s.invocation, s.handler, s.step, s.index, s.attempt) for s in seen_steps])
+    assert runs[0] == runs[1]
+    assert [r[2:4] for r in runs[0]] == [("first", 0), ("first", 0), ("kept", 2), ("kept", 2),
+                                         ("third", 4), ("third", 4)]

@@ -409,6 +409,16 @@ def step_command() -> Callable[..., Any] | None:
     None when the API layer is not loaded. The A/B is in
     ``benchmarks/hotpath.py`` ("fused step command");
     ``tests/runtime/test_steps_in_place.py`` compares runs with it and without.
+
+    Express: a step whose call the handler awaits at once (``awaited_at``:
+    nothing of the handler's runs between the call and its ``await``) is,
+    fresh and lone with the lane's conditions holding, run here as the lane
+    would run it at that ``await``, in the same order, and its value handed
+    back through ``ready``; replayed with its value, seen and decoded here as
+    its future's ``__await__`` would. No future, no ``__await__`` generator,
+    no lane call (callgrind, a fresh step at 100 steps: 29,527 -> 27,142
+    instructions). ``Steps.express`` off, or without the lane, never.
+    ``tests/runtime/test_express_steps.py`` compares runs with it and without.
     """
     if not _step_api:
         return None

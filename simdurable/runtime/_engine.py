@@ -142,8 +142,8 @@ class Engine:
         self.command_parts: tuple[Any, ...]
         self.lane_parts: tuple[Any, ...]
         if segment_guard is None:
-            self.issue_step, self.step_lane = issue, _ = fused()
-            self.command_parts = () if issue is None else command_parts(steps)
+            self.issue_step, self.step_lane = fused()
+            self.command_parts = () if self.issue_step is None else command_parts(steps)
             self.lane_parts = lane_parts(steps)
         else:
             self.issue_step = self.step_lane = None

@@ -40,6 +40,7 @@ Segment = tuple[str, Any]
 
 _new_tuple: Final = tuple.__new__
 
+
 def describe_exception(exc: BaseException) -> str:
     return without_addresses(repr(exc))
 
@@ -92,6 +93,7 @@ def close(coro: Coroutine[Any, Any, Any]) -> None:
             coro.close()
         except BaseException:  # noqa: BLE001 - a dying handler may raise anything
             pass
+
 
 def task_attempt(task: Any) -> Attempt | None:
     """The attempt a ready task works for (see ``Running.reset``): None for a
@@ -157,7 +159,7 @@ class Running:
         # itself: each entry is appended once (``Attempt.own_journal``). (Its
         # ``live_journal``, without the call.)
         shared = type(store) is MemoryStore
-        if type(store) is MemoryStore:
+        if type(store) is MemoryStore:  # (narrows ``store`` for the type checker)
             journal = store._journals.get(rec.id)
             if journal is None:
                 journal = store._journals[rec.id] = []

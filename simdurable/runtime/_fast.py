@@ -498,12 +498,14 @@ def step_command() -> Callable[..., Any] | None:
                     and recorded[3] is None  # result
                     and after[0] == COMPLETION  # kind
                 ):
-                    attempt.cursor = index + 1
                     completed = after[4]  # target
-                    attempt.completed_next = completed
                     # Replayed with its result, nothing left to run: a value
                     # right after its command (its await takes it), else a
-                    # failure or a completion seen before.
+                    # failure or a completion seen before. (The cursor past
+                    # its command and ``completed_next`` are written where a
+                    # future is made: an express step moves the cursor past
+                    # its completion too, and no one reads ``completed_next``
+                    # but after ``Attempt.issue``, which writes it.)
                     if completed == index and type(after[3]) is Value:
                         if (not attempt.cancel_pending and parts[10].express  # (``Steps``)
                                 and attempt.engine.step_lane is not None):
@@ -528,6 +530,8 @@ def step_command() -> Callable[..., Any] | None:
                                     # a JSON natural number, as the plain serde reads it
                                     return ready(int(data))
                                 return ready(plain_serde.deserialize(data))
+                        attempt.cursor = index + 1
+                        attempt.completed_next = completed
                         if serde is plain_serde:  # (its decoder is its class's)
                             replayed = new_future(replayed_plain_future)
                         else:
@@ -536,6 +540,8 @@ def step_command() -> Callable[..., Any] | None:
                         replayed._attempt = attempt
                         replayed._index = index
                         return replayed
+                    attempt.cursor = index + 1
+                    attempt.completed_next = completed
                     if completed == index or index in attempt.done:
                         replayed = new_future(plain_future)
                         replayed._decode = serde.deserialize

@@ -377,6 +377,43 @@ EXPRESS: Final = _probe()
 SHARED_COMMANDS: Final = 256
 
 
+# What ``step_command``'s ``issue`` reads besides its arguments: module globals,
+# bound by ``step_command``, not cells of its closure (a closure's cells are
+# copied into its frame at every call and released at its end: 19 a step).
+new_future: Final = object.__new__
+function_type: Final = types.FunctionType
+running_step: Final = current_step.var.get
+holder_here: Final = current_step.holder
+get_frame: Final = sys._getframe
+step_future: Any = None
+plain_future: Any = None
+replayed_future: Any = None
+replayed_plain_future: Any = None
+serde_of: Any = None
+serdes: Any = None
+no_hint: Any = None
+general_run_typed: Any = None
+after_in_place: Any = None
+plain_serde: Any = None
+as_is_serde: Any = None
+
+
+def future_of(attempt: Attempt, index: int, name: str, action: Callable[..., Any],
+              args: tuple[Any, ...], kwargs: dict[str, Any], serde: Any) -> Any:
+    """The future ``issue`` would have made, for an express step that does
+    not end with its value (the lane's ``finish_step`` and ``_after`` take it)."""
+    future = new_future(step_future)
+    future._attempt = attempt
+    future._index = index
+    future.name = name
+    future.fn = action
+    future.args = args
+    future.kwargs = kwargs
+    future.serde = serde
+    future.scheduled = False
+    return future
+
+
 def step_command() -> Callable[..., Any] | None:
     """``ctx.run_typed`` for a plain step, in one call: its checks, its serde,
     its command (``Commands.store_command``, or, replaying, ``Attempt.issue``),
@@ -420,35 +457,15 @@ def step_command() -> Callable[..., Any] | None:
     instructions). ``Steps.express`` off, or without the lane, never.
     ``tests/runtime/test_express_steps.py`` compares runs with it and without.
     """
+    global step_future, plain_future, replayed_future, replayed_plain_future, serde_of, serdes
+    global no_hint, general_run_typed, after_in_place, plain_serde, as_is_serde
     if not _step_api:
         return None
     (step_future, plain_future, replayed_future, replayed_plain_future, serde_of, serdes,
      no_hint, general_run_typed, after_in_place) = _step_api
     plain_serde = _as_is_serdes[0] if _as_is_serdes else None
     # (the serde whose values an express step hands back as they are: as ``step_lane``'s)
-    as_is_serde: Any = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
-    new_future = object.__new__
-    function_type = types.FunctionType
-    running_step = current_step.var.get
-    holder_here = current_step.holder
-    get_frame = sys._getframe
-    awaited_sites = _awaited_sites
-    kept_sites = _kept_sites
-
-    def future_of(attempt: Attempt, index: int, name: str, action: Callable[..., Any],
-                  args: tuple[Any, ...], kwargs: dict[str, Any], serde: Any) -> Any:
-        """The future ``issue`` would have made, for an express step that does
-        not end with its value (the lane's ``finish_step`` and ``_after`` take it)."""
-        future = new_future(step_future)
-        future._attempt = attempt
-        future._index = index
-        future.name = name
-        future.fn = action
-        future.args = args
-        future.kwargs = kwargs
-        future.serde = serde
-        future.scheduled = False
-        return future
+    as_is_serde = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
 
     def issue(attempt: Attempt, name: str, action: Callable[..., Any],
               options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
@@ -512,8 +529,8 @@ def step_command() -> Callable[..., Any] | None:
                             caller = get_frame(1)
                             code = caller.f_code
                             at = caller.f_lasti
-                            if awaited_sites.get(at) is code or (
-                                    kept_sites.get(at) is not code and awaited_at(code, at)):
+                            if _awaited_sites.get(at) is code or (
+                                    _kept_sites.get(at) is not code and awaited_at(code, at)):
                                 # Awaited at once: what its future's await would
                                 # do (``ReplayedStepFuture.__await__``), here
                                 completion = after[3]
@@ -626,8 +643,8 @@ def step_command() -> Callable[..., Any] | None:
                 caller = get_frame(1)
                 code = caller.f_code
                 at = caller.f_lasti
-                express = awaited_sites.get(at) is code or (
-                    kept_sites.get(at) is not code and awaited_at(code, at))
+                express = _awaited_sites.get(at) is code or (
+                    _kept_sites.get(at) is not code and awaited_at(code, at))
         if not express:
             # The future is the step's registration (``register_step``) too.
             future = new_future(step_future)

@@ -516,6 +516,8 @@ def step_command() -> Callable[..., Any] | None:
                     and after[0] == COMPLETION  # kind
                 ):
                     completed = after[4]  # target
+                    completion = after[3]  # result (read once: an entry's field
+                    # by position is a generic subscript, a tuple subclass's)
                     # Replayed with its result, nothing left to run: a value
                     # right after its command (its await takes it), else a
                     # failure or a completion seen before. (The cursor past
@@ -523,7 +525,7 @@ def step_command() -> Callable[..., Any] | None:
                     # future is made: an express step moves the cursor past
                     # its completion too, and no one reads ``completed_next``
                     # but after ``Attempt.issue``, which writes it.)
-                    if completed == index and type(after[3]) is Value:
+                    if completed == index and type(completion) is Value:
                         if (not attempt.cancel_pending and parts[10].express  # (``Steps``)
                                 and attempt.engine.step_lane is not None):
                             caller = get_frame(1)
@@ -533,7 +535,6 @@ def step_command() -> Callable[..., Any] | None:
                                     _kept_sites.get(at) is not code and awaited_at(code, at)):
                                 # Awaited at once: what its future's await would
                                 # do (``ReplayedStepFuture.__await__``), here
-                                completion = after[3]
                                 attempt.done[index] = completion
                                 at = index + 2
                                 attempt.cursor = at

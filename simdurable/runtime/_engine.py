@@ -121,12 +121,10 @@ class Engine:
             registry, invocations, running, completions, store, scheduler, tracer,
             retry_policy or _DEFAULT_RETRY_POLICY,
         )
-        # (``recovery``: the crash part's, built at its first use.)
-        self.fault_points = crashes = Crashes(self.injector, running, lifecycle, scheduler,
-                                              tracer)
-        # (``commands``: built at its first use, see below.)
-        self.steps = steps = Steps(invocations, running, lifecycle, completions, crashes,
-                                   self.injector, scheduler, tracer, inline_steps, run_async)
+        # (``fault_points``, the crashes: the steps', built at their first use;
+        # ``commands``: built at its first use, see below.)
+        self.steps = Steps(invocations, running, lifecycle, completions, self.injector,
+                           scheduler, tracer, inline_steps, run_async)
         # (``timers`` and ``_status``: built when first read, see below.)
 
         # (``run_lone_step``, ``steps.run_lone_step`` fused: built when first
@@ -136,18 +134,14 @@ class Engine:
         # way (the A/B of benchmarks/hotpath.py). An awaited future's common
         # cases in one call (see _fast); None in strict mode (its segment guard
         # wants the general way) or to compare. Both are the process's, and read
-        # the engine's parts that follow them at each call.
+        # the engine's parts (``command_parts``, ``lane_parts``, built at the
+        # first step) at each call.
         self.issue_step: Callable[..., Any] | None
         self.step_lane: Callable[[Any], Any] | None
-        self.command_parts: tuple[Any, ...]
-        self.lane_parts: tuple[Any, ...]
         if segment_guard is None:
             self.issue_step, self.step_lane = fused()
-            self.command_parts = () if self.issue_step is None else command_parts(steps)
-            self.lane_parts = lane_parts(steps)
         else:
             self.issue_step = self.step_lane = None
-            self.command_parts = self.lane_parts = ()
         # (``run_task``: fused once a task other than a lone start is ready, see below.)
         if not nothing_to_load(store, scheduler):
             self.recovery.load(fresh=True)
@@ -168,6 +162,12 @@ class Engine:
     # lane does the same writes itself, so a plain run never asks for it.
     run_lone_step: BuiltOnUse[Callable[[Attempt, int], int]] = BuiltOnUse(
         lambda e: _lone_step(e))
+
+    # What the fused step paths read of the engine at each call (``_fast``): built
+    # at the first step (a run of handlers without steps never reads them); empty
+    # where those paths are off (strict mode).
+    command_parts: BuiltOnUse[tuple[Any, ...]] = BuiltOnUse(lambda e: _command_parts(e))
+    lane_parts: BuiltOnUse[tuple[Any, ...]] = BuiltOnUse(lambda e: _lane_parts(e))
 
     # What hosts read of the parts: their own (read once a run, if at all; not
     # copied into every engine).
@@ -198,6 +198,12 @@ class Engine:
     @property
     def finished_hooks(self) -> list[Callable[[InvocationRecord], None]]:
         return self.lifecycle.finished_hooks
+
+    @property
+    def fault_points(self) -> Crashes:
+        """Fault points, crashes and restarts (the steps', built when first read:
+        a run without faults never reads them)."""
+        return self.steps.crashes
 
     @property
     def locks(self) -> KeyLocks:
@@ -419,6 +425,14 @@ def _commands(e: Engine) -> Commands:
 def _timers(e: Engine) -> Timers:
     return Timers(e.invocations, e.running, e.completions, e.lifecycle, e.fault_points,
                   e.scheduler, e.trace)
+
+
+def _command_parts(e: Engine) -> tuple[Any, ...]:
+    return () if e.segment_guard is not None or e.issue_step is None else command_parts(e.steps)
+
+
+def _lane_parts(e: Engine) -> tuple[Any, ...]:
+    return () if e.segment_guard is not None else lane_parts(e.steps)
 
 
 def _lone_step(e: Engine) -> Callable[[Attempt, int], int]:

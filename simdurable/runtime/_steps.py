@@ -43,6 +43,7 @@ from ._faults import (
 from ._invocation import LIVE, Attempt, StepInfo, StepSpec, Wait, current_step
 from ._invocations import Invocations
 from ._journal import RUN, Completion, Failure, Value, failure_of
+from ._lazy import BuiltOnUse
 from ._lifecycle import Lifecycle
 from ._running import Running, describe_exception, where_raised
 from ._scheduler import Scheduler
@@ -91,7 +92,7 @@ class Steps:
     """See the module docstring."""
 
     def __init__(self, invocations: Invocations, running: Running,
-                 lifecycle: Lifecycle, completions: Completions, crashes: Crashes,
+                 lifecycle: Lifecycle, completions: Completions,
                  injector: Injector, scheduler: Scheduler, trace: Tracer,
                  inline_steps: bool,
                  run_async: Callable[[Any, str], Any] | None = None) -> None:
@@ -99,7 +100,6 @@ class Steps:
         self.running = running
         self.lifecycle = lifecycle
         self.completions = completions
-        self.crashes = crashes
         self.injector = injector
         self.scheduler = scheduler
         self.trace = trace
@@ -114,6 +114,12 @@ class Steps:
         self.express = EXPRESS
         # Every closure execution: (invocation, index, step, attempt, target).
         self.run_log = RunLog()
+
+    # The fault points (the engine's ``fault_points``): read only where a fault
+    # may fire, or at a crash or restart; built then (``_lazy``), so that a run
+    # without faults never makes them.
+    crashes: BuiltOnUse[Crashes] = BuiltOnUse(
+        lambda s: Crashes(s.injector, s.running, s.lifecycle, s.scheduler, s.trace))
 
     def run_lone_step(self, attempt: Attempt, index: int) -> int:
         """Run the step a handler now awaits in place, if the loop would run it next.

@@ -373,32 +373,41 @@ def run_waiting(services: list[object], calls: list[tuple[str, object]], faults:
     if built_first:
         assert engine.locks is not None and engine.promises is not None
         assert engine.recovery is not None and engine.commands is not None
+        assert engine.command_parts and engine.lane_parts
     handles = [sim.invoke(target, arg) for target, arg in calls]
     sim.run()
     built = {name for name in ("locks", "promises") if name in vars(engine.lifecycle)}
-    built |= {"recovery"} if "recovery" in vars(engine.fault_points) else set()
-    built |= {"commands"} if "commands" in vars(engine) else set()
+    if "crashes" in vars(engine.steps):
+        built |= {"fault_points"}
+        built |= {"recovery"} if "recovery" in vars(engine.fault_points) else set()
+    built |= {name for name in ("commands", "command_parts", "lane_parts") if name in vars(engine)}
     return sim.trace(), [h.result() for h in handles], built
 
 
 def test_locks_promises_recovery_and_commands_are_built_when_first_needed():
     """A service's run of plain steps takes no key, waits on no promise,
     never restarts and stores no command but its steps': it builds none of the
-    four. An object's handler builds the locks, a workflow's promise the
-    promises, a restart (or a store that holds something) the recovery, a
-    state read or a fault armed at a step the commands; every run is the one
-    they give built up front."""
+    four, nor the fault points. An object's handler builds the locks, a
+    workflow's promise the promises, a restart (or a store that holds
+    something) the recovery, a state read or a fault armed at a step the
+    commands, a fault that may fire the fault points, the first step the fused
+    step paths' parts; every run is the one they give built up front."""
     services = waiting_services("Lazy")
     plain = [("LazyS/hello", "ann"), ("LazyS/hello", "bob")]
     keyed = [("LazyO/k/add", 1), ("LazyO/k/add", 2)]
     flow = [("LazyW/w/run", 1), ("LazyW/w/click", 5)]
+    every = {"locks", "promises", "fault_points", "recovery", "commands", "command_parts",
+             "lane_parts"}
+    # (a lone step awaited at once runs inside its call: no lane; the commands
+    # hold the fault points)
     cases = [
-        (plain, None, set(), ["hello ann", "hello bob"]),
-        (plain, "crash(step=greet)", {"commands"}, ["hello ann", "hello bob"]),
-        (keyed, None, {"locks", "commands"}, None),
-        (flow, None, {"locks", "promises", "commands"}, [6, None]),
-        (plain + keyed + flow, "restart(step=n)", {"locks", "promises", "recovery", "commands"},
-         None),
+        (plain[:1], None, {"command_parts"}, ["hello ann"]),
+        (plain, None, {"command_parts", "lane_parts"}, ["hello ann", "hello bob"]),
+        (plain, "crash(step=greet)", {"fault_points", "commands", "command_parts"},
+         ["hello ann", "hello bob"]),
+        (keyed, None, {"locks", "fault_points", "commands", "command_parts"}, None),
+        (flow, None, {"locks", "promises", "fault_points", "commands", "lane_parts"}, [6, None]),
+        (plain + keyed + flow, "restart(step=n)", every, None),
     ]
     for calls, faults, built, results in cases:
         lazily = run_waiting(services, calls, faults, built_first=False)
@@ -406,7 +415,7 @@ def test_locks_promises_recovery_and_commands_are_built_when_first_needed():
         if results is not None:
             assert lazily[1] == results
         up_front = run_waiting(services, calls, faults, built_first=True)
-        assert up_front[2] == {"locks", "promises", "recovery", "commands"}
+        assert up_front[2] == every
         assert lazily[:2] == up_front[:2]
     # a new simulation over a store that holds something reads it back
     sim = sd.Simulation(services, seed=2)  # type: ignore[arg-type]

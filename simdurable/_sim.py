@@ -16,6 +16,8 @@ import os
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from threading import get_ident
+from time import monotonic
 from typing import Any, Final
 
 from ._api.context import InvocationContext
@@ -112,21 +114,22 @@ _RUN_COLLECT_EVERY: Final = 1 << 17
 # the next full collection instead.
 _RUN_PROMOTE_AT: Final = 1 << 15
 _NEVER: Final = float("inf")  # (``float("inf")`` parses its string each time: 0.3 us)
+# The wall-clock budgets' deadlines by thread (``_watchdog``; ``run`` writes its own).
+_deadlines: Final = _watchdog._deadlines
 
 # Whether a run turns the collector off (see above); the benchmarks' A/B sets it
 # to False to time a run with the collector on.
 _OFF_IN_RUNS = True
 
 
-def _collector_back(scheduler: Scheduler, young: int, young_at: int) -> None:
+def _collector_back(scheduler: Scheduler) -> None:
     """The collector on again after a run that turned it off; a crowd's new
-    objects handed to the oldest generation (``_RUN_PROMOTE_AT``). ``young``:
-    the young objects there were before the run (none after a collection in
-    it, which happened past the task ``young_at`` the run began at)."""
-    collected = scheduler.collect_at - scheduler.collect_every > young_at
+    objects handed to the oldest generation (``_RUN_PROMOTE_AT``). Its young
+    objects are counted with those from before the run (fewer than the
+    collector's first threshold, 700 by default: it was on until the run)."""
     scheduler.collect_at = scheduler.collect_every = _NEVER
     if (
-        gc.get_count()[0] - (0 if collected else young) >= _RUN_PROMOTE_AT
+        gc.get_count()[0] >= _RUN_PROMOTE_AT
         and not gc.get_freeze_count()  # unfreeze would thaw what the caller froze
     ):
         gc.freeze()
@@ -599,15 +602,23 @@ class Simulation:
         # out rather than as two context managers: six Python calls less a run,
         # about 2 us of a short one.
         off = _OFF_IN_RUNS and gc.isenabled()
-        young = young_at = 0
         if off:
             gc.disable()
-            young = gc.get_count()[0]
-            young_at = scheduler.tasks_run
             scheduler.collect_every = _RUN_COLLECT_EVERY
-            scheduler.collect_at = young_at + _RUN_COLLECT_EVERY
+            scheduler.collect_at = scheduler.tasks_run + _RUN_COLLECT_EVERY
         budget = self.wall_budget
-        ident, outer = (0, None) if budget is None else _watchdog.enter(budget)
+        ident, outer = 0, None
+        if budget is not None:
+            # ``_watchdog.enter``'s common case without its call: no budget
+            # around this one, the watcher running and waking before it is due
+            # (two calls a run were a third of a 0-step invocation's run phase)
+            ident = get_ident()
+            deadline = monotonic() + budget
+            if (ident in _deadlines or deadline < _watchdog.wake_at
+                    or _watchdog._thread is None):
+                ident, outer = _watchdog.enter(budget)
+            else:
+                _deadlines[ident] = deadline
         spinning: Spinning | None = None
         try:
             while True:
@@ -643,13 +654,19 @@ class Simulation:
                 # (a helper's call would take it at the helper's start, outside
                 # any try of its own, and the run would end in ``Spinning``).
                 try:
-                    if _watchdog.leave(ident, outer) and spinning is None:
+                    if outer is None:  # (``_watchdog.leave``'s common case, as above)
+                        _deadlines.pop(ident, None)
+                        fired = ((_watchdog._busy or ident in _watchdog._fired)
+                                 and _watchdog.leave(ident, outer))
+                    else:
+                        fired = _watchdog.leave(ident, outer)
+                    if fired and spinning is None:
                         for _ in range(10_000):  # (taken at a jump of this loop)
                             pass
                 except Spinning:
                     _watchdog.leave(ident, outer)  # (raised as ``leave`` began: again)
             if off:
-                _collector_back(scheduler, young, young_at)
+                _collector_back(scheduler)
         if spinning is not None:
             frames = user_frames(spinning)
             where = (f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} "

@@ -70,6 +70,9 @@ class _Watchdog:
         self._stopping = False
         self._busy = False  # the thread is deciding whether a deadline fires
 
+    # (``Simulation.run`` does the common cases of ``enter`` and ``leave``
+    # itself, without their calls: it reads ``_deadlines``, ``wake_at``,
+    # ``_thread``, ``_busy`` and ``_fired`` as they do, and calls them otherwise.)
     def enter(self, seconds: float) -> tuple[int, float | None]:
         """Start this thread's budget; returns what ``leave`` needs."""
         ident = get_ident()

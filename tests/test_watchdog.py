@@ -10,6 +10,7 @@ import threading
 import time
 
 import simdurable as sd
+import simdurable._watchdog as _watchdog_module
 from simdurable._watchdog import Spinning, _watchdog
 
 svc = sd.Service("Dog")
@@ -102,6 +103,8 @@ def test_a_budget_that_fires_as_leave_begins_ends_the_run_as_finished(monkeypatc
         return real_leave(ident, outer)
 
     monkeypatch.setattr(_watchdog, "leave", leave_as_it_fires)
+    # (the watcher deciding meanwhile: ``run`` ends its budget through ``leave``)
+    monkeypatch.setattr(_watchdog, "_busy", True)
     sim = sd.Simulation([svc], seed=1, wall_budget=60)
     h = sim.invoke("Dog/two", 1)
     assert gc.isenabled()
@@ -110,3 +113,39 @@ def test_a_budget_that_fires_as_leave_begins_ends_the_run_as_finished(monkeypatc
     assert h.result() == 3
     assert gc.isenabled()
     assert not _watchdog._fired and runner not in _watchdog._deadlines
+
+
+seen = sd.Service("Seen")
+deadlines_seen: list[float | None] = []
+
+
+@seen.handler()
+async def look(ctx: sd.Context) -> int:
+    deadlines_seen.append(_watchdog._deadlines.get(threading.get_ident()))
+    return 1
+
+
+def test_a_run_takes_the_earlier_of_its_budget_and_the_one_around_it_then_gives_it_back():
+    """``run`` begins and ends its budget without ``enter``'s and ``leave``'s
+    calls when no budget is around it: with one around, it keeps the earlier
+    deadline while it runs and leaves the outer one as it was."""
+    me = threading.get_ident()
+    deadlines_seen.clear()
+    for budget, outer in ((60.0, None), (60.0, 600.0), (600.0, 60.0)):
+        sim = sd.Simulation([seen], wall_budget=budget)
+        h = sim.invoke("Seen/look")
+        began = time.monotonic()
+        if outer is None:
+            sim.run()
+            assert me not in _watchdog._deadlines
+        else:
+            with _watchdog_module.wall_budget(outer):
+                before = _watchdog._deadlines[me]
+                sim.run()
+                assert _watchdog._deadlines[me] == before
+            assert me not in _watchdog._deadlines
+        assert h.result() == 1
+        took = deadlines_seen[-1]
+        assert took is not None and began + min(budget, outer or budget) - 1 < took
+        assert took < time.monotonic() + min(budget, outer or budget)
+    assert not _watchdog._fired

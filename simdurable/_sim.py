@@ -52,7 +52,7 @@ from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value, term
 from .runtime._registry import Registry
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
-from .runtime._scheduler import _NO_TIMERS, Chooser, RandomChooser, Scheduler
+from .runtime._scheduler import _NO_TIMERS, Chooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
 from .runtime._trace import event_text, events
 
@@ -395,7 +395,7 @@ class Simulation:
         self._guard = StrictGuard() if strict else None
         self.injector = Injector(_NO_FAULTS if faults is None else coerce_plan(faults))
         self.store: Store = store if store is not None else MemoryStore()
-        self.scheduler = Scheduler(chooser or RandomChooser(seed))
+        self.scheduler = Scheduler(chooser, 0, self.seed)  # (``RandomChooser(seed)`` if None)
         self._engine = Engine(  # (by position: see ``Engine.__init__``)
             registry,
             self.store,

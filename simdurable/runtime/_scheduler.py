@@ -14,6 +14,8 @@ from typing import Any, Final, Protocol
 
 from sortedcontainers import SortedList
 
+from ._lazy import BuiltOnUse
+
 
 class Chooser(Protocol):
     """The one place where a run makes a decision."""
@@ -87,8 +89,10 @@ _INF: Final = float("inf")
 class Scheduler:
     """Ready tasks and timers on a virtual clock measured in milliseconds."""
 
-    def __init__(self, chooser: Chooser, start_ms: int = 0) -> None:
-        self.chooser = chooser
+    def __init__(self, chooser: Chooser | None, start_ms: int = 0, seed: int = 0) -> None:
+        if chooser is not None:
+            self.chooser = chooser
+        self.seed = seed
         self.now_ms = start_ms
         # Tasks ready to run, in the order they became ready (read directly on
         # the hot path: see ``Steps.run_lone_step``).
@@ -116,6 +120,10 @@ class Scheduler:
         # tasks, at the same ones for the same seed.
         self.collect_at: float = _INF
         self.collect_every: float = _INF
+
+    # Without a chooser given, ``RandomChooser(seed)``: made at the first decision
+    # (``_lazy``), as most runs never have one to make.
+    chooser: BuiltOnUse[Chooser] = BuiltOnUse(lambda s: RandomChooser(s.seed))
 
     def stop(self, reason: str) -> None:
         """Stop the run at the next task, for ``reason`` (see ``max_journal``,

@@ -49,3 +49,41 @@ def test_random_choices_are_those_of_randrange():
             for _ in range(5):
                 assert chooser.choose(n, "schedule") == rng.randrange(n)
         assert chooser.chance(0.5, "x") == (rng.random() < 0.5)
+
+
+def test_without_a_chooser_the_seeds_random_one_is_made_at_the_first_decision():
+    def order(s: Scheduler) -> list[int]:
+        for i in range(10):
+            s.push(i)
+        return [s.pop() for _ in range(10)]
+
+    for seed in range(5):
+        lazy = Scheduler(None, seed=seed)
+        lazy.push("alone")
+        assert lazy.pop() == "alone" and "chooser" not in vars(lazy)  # no decision
+        assert order(lazy) == order(Scheduler(RandomChooser(seed)))
+        assert type(lazy.chooser) is RandomChooser and lazy.chooser.seed == seed
+
+
+def test_a_simulation_makes_its_chooser_at_its_first_decision_only():
+    import simdurable as sd
+    from simdurable.runtime._scheduler import FirstChooser as First
+
+    svc = sd.Service("Chosen")
+
+    @svc.handler()
+    async def hello(ctx: sd.Context, who: str) -> str:
+        return await ctx.run_typed("greet", lambda: f"hello {who}")
+
+    def run(chooser: object, names: list[str]) -> tuple[list[str], bool]:
+        sim = sd.Simulation([svc], seed=4, chooser=chooser)  # type: ignore[arg-type]
+        handles = [sim.invoke("Chosen/hello", name) for name in names]
+        sim.run()
+        assert [h.result() for h in handles] == [f"hello {name}" for name in names]
+        return sim.trace(), "chooser" in vars(sim.scheduler)
+
+    assert run(None, ["ann"]) == (run(RandomChooser(4), ["ann"])[0], False)
+    assert run(None, ["ann", "bob", "cy"]) == (run(RandomChooser(4), ["ann", "bob", "cy"])[0],
+                                               True)
+    first = sd.Simulation([svc], chooser=First())
+    assert type(first.scheduler.chooser) is First

@@ -68,16 +68,19 @@ class Lifecycle:
         self.scheduler = scheduler
         self.trace = trace
         self.retry_policy = retry_policy
-        self.misuse: list[HandlerError] = []
-        self.paused_errors: dict[str, HandlerError] = {}
-        # The traceback (user frames) of each invocation's last handler exception.
-        self.raised: dict[str, str] = {}
-        # Each retrying invocation's last failure as data: its reason, the
-        # user's ``file.py:line`` that raised it (None: no line of the user's,
-        # as for a crash) and how many retries in a row failed the same way.
-        # A retry loop is judged from this, never by parsing the reason's text.
-        self.retried: dict[str, tuple[str, str | None, int]] = {}
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
+
+    # What a run that goes well never writes, made at the first read (``_lazy``):
+    # the handler bugs seen, the error that paused each paused invocation, ...
+    misuse: BuiltOnUse[list[HandlerError]] = BuiltOnUse(lambda lc: [])
+    paused_errors: BuiltOnUse[dict[str, HandlerError]] = BuiltOnUse(lambda lc: {})
+    # ... the traceback (user frames) of each invocation's last handler exception, ...
+    raised: BuiltOnUse[dict[str, str]] = BuiltOnUse(lambda lc: {})
+    # ... and each retrying invocation's last failure as data: its reason, the
+    # user's ``file.py:line`` that raised it (None: no line of the user's, as
+    # for a crash) and how many retries in a row failed the same way. A retry
+    # loop is judged from this, never by parsing the reason's text.
+    retried: BuiltOnUse[dict[str, tuple[str, str | None, int]]] = BuiltOnUse(lambda lc: {})
 
     # Parts a run may never need, built at their first use (``_lazy``): the
     # key locks (taken by the exclusive handlers of objects and workflows only)

@@ -426,3 +426,37 @@ def test_locks_promises_recovery_and_commands_are_built_when_first_needed():
     again.resolve_promise("LazyW", "w", "p", 2)
     again.run()
     assert again.invocations()[0].result() == 3
+
+
+def test_the_errors_a_run_that_goes_well_never_writes_are_made_when_first_read():
+    """Misuse, paused errors, raised tracebacks and retried failures: none is
+    made by a run without them; read, each is empty; a run with a bug and a
+    retry writes them as ever."""
+    lazy = ("misuse", "paused_errors", "raised", "retried")
+    sim = sd.Simulation([make_service("Well")])
+    h = sim.invoke("Well/hello", "ann")
+    sim.run()
+    assert h.result() == "hello ann" and not any(n in vars(sim.engine.lifecycle) for n in lazy)
+    assert sim.problems == [] and sim.engine.raised == {} and sim.engine.retried == {}
+    assert sim.engine.paused_errors == {}
+
+    flaky, failed = sd.Service("Flaky"), []
+
+    @flaky.handler()
+    async def once(ctx: sd.Context) -> int:
+        if not failed:
+            failed.append(1)
+            raise ValueError("the first attempt fails")
+        return 1
+
+    @flaky.handler()
+    async def misuses(ctx: sd.Context) -> int:
+        return await ctx.run_typed("inner", lambda: ctx.set("k", 1))  # type: ignore[func-returns-value]
+
+    sim = sd.Simulation([flaky])
+    ok, bad = sim.invoke("Flaky/once"), sim.invoke("Flaky/misuses")
+    sim.run()
+    assert ok.result() == 1 and ok.attempts == 2
+    assert list(sim.engine.retried) == [ok.id] and list(sim.engine.raised) == [ok.id]
+    assert bad.status == "paused" and list(sim.engine.paused_errors) == [bad.id]
+    assert len(sim.problems) == 1

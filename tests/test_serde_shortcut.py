@@ -59,3 +59,41 @@ def test_an_int_input_is_submitted_as_the_ingress_writes_it(value: Any) -> None:
     sim = sd.Simulation([svc])
     handle = sim.invoke("Echo/echo", value)
     assert sim.engine.record(handle.id).input == ingress_bytes(DefaultSerde(), value)
+
+
+class _General(DefaultSerde[Any]):
+    """The plain serde's behaviour, through its calls (not the shortcuts, which
+    take ``DefaultSerde`` itself only)."""
+
+
+_RAW = st.one_of(st.integers().map(lambda n: b"%d" % n), st.sampled_from([b"007", b"0", b"", b"1.5"]),
+                 _JSONISH, st.binary(max_size=4))
+_OUTPUTS = st.one_of(st.integers(), st.booleans(), st.none(), st.text(max_size=3),
+                     st.lists(st.integers(), max_size=2))
+
+
+@given(_RAW, st.sampled_from([None, int]), _OUTPUTS)
+def test_a_handler_reads_its_input_and_writes_its_output_as_its_serde_does(
+    raw: bytes, hint: Any, out: Any
+) -> None:
+    """``Handler._start`` reads a natural number and writes an ``int`` for the
+    plain serde without its calls, and ``result()`` reads it back likewise:
+    the journal, trace, result (or error) and status are the serde's own."""
+    import simdurable as sd
+
+    def run(serde: DefaultSerde[Any]) -> tuple[Any, ...]:
+        svc = sd.Service("Io")
+
+        @svc.handler(input_serde=serde, output_serde=serde)
+        async def io(ctx: sd.Context, x: Any) -> Any:
+            return x + out if type(x) is int and type(out) is int else [x, out]
+
+        sim = sd.Simulation([svc])
+        handle = sim.invoke("Io/io", raw=raw)
+        sim.run()
+        return (sim.trace(), sim.journal(handle), handle.status, read(lambda _: handle.result(), b""),
+                sim.problems)
+
+    plain, general = run(DefaultSerde(hint)), run(_General(hint))
+    assert plain[:4] == general[:4]
+    assert [str(p) for p in plain[4]] == [str(p) for p in general[4]]

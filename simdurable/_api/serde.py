@@ -118,6 +118,7 @@ class DefaultSerde(Serde[T]):
             buf[0] != 0x30 or len(buf) == 1
         ):  # loads()'s first case, without its call nor ``_rebuild``'s (which gives
             # an int back as it is): a replayed step's result, an ``int`` input or output
+            # (``Handler._start`` and ``completed_value`` ask the same without a call)
             return int(buf)  # type: ignore[return-value]
         data = loads(buf)
         if hint is None:

@@ -80,21 +80,35 @@ class Handler:
         return err
 
     async def _start(self, ctx: Any, data: bytes) -> bytes:
-        """One attempt: read the input, run the function, write the output."""
+        """One attempt: read the input, run the function, write the output.
+
+        For the plain serde, a natural number's digits are read, and an ``int``
+        written, as it does, without its calls (``DefaultSerde.deserialize``'s
+        first case, ``dumps``'s)."""
+        io = self.handler_io
         if self.arity >= 2:
-            try:
-                arg = self.handler_io.input_serde.deserialize(data)
-            except Exception as err:  # noqa: BLE001 - any parse failure is the caller's
-                raise TerminalError(
-                    f"Unable to parse an input argument of {self.service_tag.name}/"
-                    f"{self.name}: {err}",
-                    400,
-                ) from None
+            serde = io.input_serde
+            arg: Any
+            if (type(serde) is DefaultSerde and type(data) is bytes and data.isdigit()
+                    and (data[0] != 0x30 or len(data) == 1)
+                    and (serde.type_hint is None or serde.type_hint is int)):
+                arg = int(data)  # (``deserialize``'s first case, without its call)
+            else:
+                try:
+                    arg = serde.deserialize(data)
+                except Exception as err:  # noqa: BLE001 - any parse failure is the caller's
+                    raise TerminalError(
+                        f"Unable to parse an input argument of {self.service_tag.name}/"
+                        f"{self.name}: {err}",
+                        400,
+                    ) from None
             out = await self.fn(ctx, arg)
         else:
             out = await self.fn(ctx)
+        if type(out) is int and type(io.output_serde) is DefaultSerde:
+            return b"%d" % out
         try:
-            return self.handler_io.output_serde.serialize(out)
+            return io.output_serde.serialize(out)
         except (TypeError, ValueError) as err:
             raise SerializationError(
                 f"the handler returned a value that cannot be serialized: {err}",

@@ -69,6 +69,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     plain_serde = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
     plain_serdes = type(plain_serde) if plain_serde is not None else None
     chooser = scheduler.chooser
+    hold_at = scheduler.hold_at
     # ``RandomChooser.choose``, inlined below for the same draws (its generator
     # is seeded at the first draw, so it is read then)
     random_chooser = chooser if type(chooser) is RandomChooser else None
@@ -90,7 +91,17 @@ def task_runner(engine: Any) -> Callable[..., Any]:
         with ``until_idle``, one after the other while any is ready and the run
         has tasks left (``Simulation.run``'s loop without a call a task). A step
         request (a live host's step, ``inline_steps=False``) ends the call, to
-        be handed out. Each task's early ends are ``continue``: the next task."""
+        be handed out. Each task's early ends are ``continue``: the next task.
+        The tasks a run held are back in ``ready`` when it returns or raises."""
+        try:
+            return tasks(until_idle)
+        finally:
+            if scheduler.held:  # (outside a run's call no task is held)
+                scheduler.unhold()
+
+    def tasks(until_idle: bool) -> Any:
+        """``run_task``'s loop (see there); with ``until_idle``, a long ready
+        list's older half is held in a second list (``Scheduler.held``)."""
         nonlocal getrandbits
         first = True
         holder: StepHolder | None = None
@@ -110,6 +121,26 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 gc.collect(0)
             ready = scheduler.ready
             n = len(ready)
+            held = scheduler.held
+            if held:
+                h = len(held)
+                if n > h + hold_at:
+                    # (``ready`` outgrew ``held``: its older part moves there)
+                    m = (n - h) >> 1
+                    held.extend(ready[:m])
+                    del ready[:m]
+                    h += m
+                    n -= m
+                n += h
+            elif n > hold_at and until_idle:
+                # Hold the older half (the order kept: ``held``, then
+                # ``ready``), so that taking a task moves a quarter of the
+                # list on average, not half of it
+                h = n >> 1
+                held = scheduler.held = ready[:h]
+                del ready[:h]
+            else:
+                h = 0
             if n == 1:
                 task = ready.pop()
             else:
@@ -123,7 +154,14 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 else:
                     i = chooser.choose(n, "schedule")
                 scheduler.decisions += 1
-                task = ready.pop(i)
+                if i < h:
+                    task = held.pop(i)
+                else:
+                    task = ready.pop(i - h)
+                    if not ready and held:
+                        # (never empty while a task is held: the lane and the
+                        # loop test it for "any task ready")
+                        ready.append(held.pop())
             kind = type(task)
             if kind is step_future or (kind is tuple and task[0] == "step"):
                 # A "step" task (``Steps.step_task``, ``execute_step``,

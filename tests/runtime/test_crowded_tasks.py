@@ -50,11 +50,13 @@ async def typed(ctx: sd.Context, x: int) -> list:
 
 
 def crowded(plan: sd.FaultPlan | None, seed: int, fused: bool, n: int = 12,
-            **options: object) -> tuple:
+            hold_at: int | None = None, **options: object) -> tuple:
     bank.reset()
     flaky_calls.clear()
     sim = sd.Simulation([crowd, seq, obj], seed=seed, faults=plan, externals=[bank],
                         max_steps=20_000, **options)
+    if hold_at is not None:
+        sim.scheduler.hold_at = hold_at
     if not fused:
         sim.engine.run_task = sim.engine.general_run_task
     current[:] = [sim]
@@ -93,6 +95,44 @@ def test_a_crowded_run_is_the_same_through_the_fused_tasks_or_the_general_ones(
     fused = crowded(plan, seed, True, **options)
     assert crowded(plan, seed, False, **options) == fused
     assert crowded(plan, seed, True, **options) == fused  # and the same seed, the same run
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(faults, max_size=3), st.integers(0, 2**16), st.integers(1, 6), st.booleans())
+def test_a_crowd_whose_older_ready_tasks_are_held_runs_as_with_one_ready_list(
+        plan_faults, seed, hold_at, suspend):
+    """The fused runner holds a long ready list's older tasks in a second list
+    (``Scheduler.held``; long here: past ``hold_at``), taking the same task for
+    the same draw: with faults that kill attempts and restart the engine
+    (which drop ready tasks, held ones too), every run is the one the general
+    tasks make with one ready list."""
+    plan = sd.FaultPlan(tuple(plan_faults))
+    options = {"always_suspend": suspend}
+    general = crowded(plan, seed, False, n=16, **options)
+    assert crowded(plan, seed, True, n=16, hold_at=hold_at, **options) == general
+
+
+def test_the_held_tasks_are_back_in_the_ready_list_when_a_run_stops():
+    """A run that stops with tasks left (``max_steps``) leaves every ready task
+    in ``ready``, in order, none held; the run goes on from there as one
+    that never held any."""
+    runs = []
+    for hold_at in (2, 1 << 30):
+        sim = sd.Simulation([crowd], seed=3, max_steps=40)
+        sim.scheduler.hold_at = hold_at
+        handles = [sim.invoke("Crowd/five", i) for i in range(12)]
+        try:
+            sim.run()
+        except sd.StuckError:
+            pass
+        assert sim.scheduler.held == ()
+        left = [type(t).__name__ for t in sim.scheduler.ready]
+        sim.scheduler.max_tasks = float("inf")
+        sim.run()
+        runs.append((left, sim.trace(), [h.result() for h in handles]))
+    assert runs[0] == runs[1]
+    assert len(runs[0][0]) > 2
 
 
 def test_plain_steps_in_a_crowd_take_the_fused_step_task():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ._journal import Completion, Entry
+from ._lazy import BuiltOnUse
 
 PENDING = "pending"
 COMPLETED = "completed"
@@ -135,9 +136,12 @@ class MemoryStore:
     def __init__(self) -> None:
         self._invocations: dict[str, InvocationRecord] = {}
         self._journals: dict[str, list[Entry]] = {}
-        self._state: dict[tuple[str, str], dict[str, bytes]] = {}
-        self._promises: dict[tuple[str, str, str], Completion] = {}
-        self._idempotency: dict[str, str] = {}
+
+    # Keyed state, workflow promises and idempotency keys: made at their first
+    # use (``_lazy``), as the simulation of plain services never has any.
+    _state: BuiltOnUse[dict[tuple[str, str], dict[str, bytes]]] = BuiltOnUse(lambda s: {})
+    _promises: BuiltOnUse[dict[tuple[str, str, str], Completion]] = BuiltOnUse(lambda s: {})
+    _idempotency: BuiltOnUse[dict[str, str]] = BuiltOnUse(lambda s: {})
 
     def put_invocation(self, rec: InvocationRecord) -> None:
         # Kept as given, not copied: its writer (the engine) changes a record

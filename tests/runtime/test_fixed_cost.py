@@ -460,3 +460,20 @@ def test_the_errors_a_run_that_goes_well_never_writes_are_made_when_first_read()
     assert list(sim.engine.retried) == [ok.id] and list(sim.engine.raised) == [ok.id]
     assert bad.status == "paused" and list(sim.engine.paused_errors) == [bad.id]
     assert len(sim.problems) == 1
+
+
+def test_the_memory_store_makes_state_promises_and_idempotency_keys_at_their_first_use():
+    lazy = ("_state", "_promises", "_idempotency")
+    services = waiting_services("Stored")
+    plain = sd.Simulation(services)  # type: ignore[arg-type]
+    h = plain.invoke("StoredS/hello", "ann")
+    plain.run()
+    assert h.result() == "hello ann" and not any(n in vars(plain.store) for n in lazy)
+    sim = sd.Simulation(services)  # type: ignore[arg-type]
+    first, again = (sim.invoke("StoredO/k/add", 2, idempotency_key="once") for _ in range(2))
+    flow, click = sim.invoke("StoredW/w/run", 1), sim.invoke("StoredW/w/click", 5)
+    sim.run()
+    assert first.id == again.id and first.result() == 2 and sim.state("StoredO", "k") == {
+        "total": 2}
+    assert flow.result() == 6 and click.result() is None
+    assert all(vars(sim.store)[n] for n in lazy)

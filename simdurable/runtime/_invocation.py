@@ -352,11 +352,14 @@ class Attempt:
         number: int,
         handler_kind: str | None,
         service_kind: str,
+        target: str | None = None,
     ) -> None:
         self.engine = engine
         self.rec = rec
-        # The target never changes for a record: formatted once, read at every step.
-        self.handler = rec.target
+        # The target never changes for a record: formatted once (or, given, the
+        # spec's ``plain_target`` every attempt of the handler shares), read at
+        # every step.
+        self.handler = target or rec.target
         self.number = number
         self.handler_kind = handler_kind
         self.service_kind = service_kind

@@ -41,12 +41,18 @@ class HandlerSpec:
     # handler's target has a key, and whether it holds that key while it runs.
     keyed: bool = field(init=False, repr=False, compare=False)
     exclusive: bool = field(init=False, repr=False, compare=False)
+    # The target of every invocation of an unkeyed handler, "Service/handler"
+    # (``InvocationRecord.target``), made once: each attempt holds this one
+    # string instead of formatting its own (None for a keyed handler).
+    plain_target: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         keyed = self.service_kind in ("object", "workflow")
         object.__setattr__(self, "keyed", keyed)
         object.__setattr__(self, "exclusive",
                            keyed and self.kind in ("exclusive", "workflow", None))
+        object.__setattr__(self, "plain_target",
+                           None if keyed else f"{self.service}/{self.name}")
 
 
 class Registry:

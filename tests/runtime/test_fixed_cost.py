@@ -477,3 +477,31 @@ def test_the_memory_store_makes_state_promises_and_idempotency_keys_at_their_fir
         "total": 2}
     assert flow.result() == 6 and click.result() is None
     assert all(vars(sim.store)[n] for n in lazy)
+
+
+def test_the_attempts_of_an_unkeyed_handler_share_its_target():
+    """An attempt's target is the record's ``target``; for a service's handler,
+    the one string its spec made, not a new one an attempt (10,000 in flight
+    kept 10,000 copies)."""
+    seen: list[str] = []
+    services = waiting_services("Shared")
+    sim = sd.Simulation(services)  # type: ignore[arg-type]
+    real_open = sim.engine.running.open
+
+    def opened(rec: object, spec: object) -> object:
+        attempt = real_open(rec, spec)  # type: ignore[arg-type]
+        assert attempt.handler == attempt.rec.target
+        seen.append(attempt.handler)
+        return attempt
+
+    sim.engine.running.open = opened  # type: ignore[method-assign]
+    calls = [("SharedS/hello", "ann"), ("SharedS/hello", "bob"), ("SharedO/k/add", 1),
+             ("SharedO/j/add", 2)]
+    handles = [sim.invoke(target, arg) for target, arg in calls]
+    sim.run()
+    assert [h.result() for h in handles] == ["hello ann", "hello bob", 1, 2]
+    plain = [t for t in seen if t == "SharedS/hello"]
+    assert len(plain) == 2 and plain[0] is plain[1]
+    assert sorted(t for t in seen if t != "SharedS/hello") == ["SharedO/j/add", "SharedO/k/add"]
+    assert sim.engine.handlers[("SharedS", "hello")].plain_target is plain[0]
+    assert sim.engine.handlers[("SharedO", "add")].plain_target is None

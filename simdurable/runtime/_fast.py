@@ -592,14 +592,16 @@ def step_command() -> Callable[..., Any] | None:
             now = scheduler.now_ms
             # One command entry for every step of this name at this time: an
             # entry is immutable, and a fresh one costs a named tuple a step.
+            # Kept with its time, in an exact tuple: read without a generic
+            # subscript each (an entry's fields are a tuple subclass's).
             shared = commands_made.get(name)
-            if shared is not None and shared[5] == now:  # its at_ms
-                entry = shared
+            if shared is not None and shared[0] == now:
+                entry = shared[1]
             else:
                 entry = new_tuple(Entry, (RUN, name, None, None, -1, now, -1, ""))
                 if len(commands_made) >= SHARED_COMMANDS:
                     commands_made.clear()
-                commands_made[name] = entry
+                commands_made[name] = (now, entry)
             rec = attempt.rec
             index = len(journal)
             if attempt.cursor != index:
@@ -748,8 +750,9 @@ def step_command() -> Callable[..., Any] | None:
                     journal.append(entry)
                 completions.done[inv_id] = bits | 1 << index
                 # Nothing woke the handler during the closure: it sees this
-                # completion now (``Attempt.see``) ...
-                attempt.cursor = len(journal)
+                # completion now (``Attempt.see``; its command and completion
+                # the journal's last two, as checked above) ...
+                attempt.cursor = index + 2
                 attempt.done[index] = completion
                 registered = attempt.steps
                 if registered:  # (this step never was)
@@ -1094,7 +1097,7 @@ def command_parts(steps: Any) -> tuple[Any, ...]:
     the trace, the command entries it shares by step name (``SHARED_COMMANDS``),
     and for an express step the running part, the run log's append, the
     completions and invocations parts, ``steps`` itself and ``finish_step``."""
-    made: dict[str, Entry] = {}  # by step name: its last command entry
+    made: dict[str, tuple[int, Entry]] = {}  # by step name: its last command entry, and its time
     completions = steps.completions
     store = completions.store
     return (steps.injector, steps.scheduler, store.append, memory_journals(store), steps.trace,

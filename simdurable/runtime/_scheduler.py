@@ -89,12 +89,6 @@ _INF: Final = float("inf")
 class Scheduler:
     """Ready tasks and timers on a virtual clock measured in milliseconds."""
 
-    # The older ready tasks, held out of ``ready`` while a run has many
-    # (``_tasks``): the ready tasks in order are ``held``'s, then ``ready``'s,
-    # and ``ready`` is never empty while a task is held. The empty tuple while
-    # none is. Taking a task from the middle of a list moves the tasks after
-    # it: from one of two lists, a quarter of them on average, not half.
-    held: list[Any] | tuple[()] = ()
     # The length past which a run splits ``ready`` (and by which ``ready``
     # may outgrow ``held`` before its older part moves there).
     hold_at = 1024
@@ -107,6 +101,13 @@ class Scheduler:
         # Tasks ready to run, in the order they became ready (read directly on
         # the hot path: see ``Steps.run_lone_step``).
         self.ready: list[Any] = []
+        # The older ready tasks, held out of ``ready`` while a run has many
+        # (``_tasks``): the ready tasks in order are ``held``'s, then ``ready``'s,
+        # and ``ready`` is never empty while a task is held. The empty tuple
+        # while none is. Taking a task from the middle of a list moves the
+        # tasks after it: from one of two lists, a quarter of them on average.
+        # (An instance attribute: the runner reads it at every task.)
+        self.held: list[Any] | tuple[()] = ()
         # The timers, ``(due_ms, seq, payload)`` in order: the shared empty list
         # until the first is added (many runs have none, and a sorted list
         # costs about a microsecond to make).

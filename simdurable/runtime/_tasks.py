@@ -122,25 +122,24 @@ def task_runner(engine: Any) -> Callable[..., Any]:
             ready = scheduler.ready
             n = len(ready)
             held = scheduler.held
-            if held:
-                h = len(held)
-                if n > h + hold_at:
-                    # (``ready`` outgrew ``held``: its older part moves there)
-                    m = (n - h) >> 1
-                    held.extend(ready[:m])
-                    del ready[:m]
-                    h += m
-                    n -= m
-                n += h
-            elif n > hold_at and until_idle:
-                # Hold the older half (the order kept: ``held``, then
-                # ``ready``), so that taking a task moves a quarter of the
-                # list on average, not half of it
-                h = n >> 1
-                held = scheduler.held = ready[:h]
-                del ready[:h]
-            else:
-                h = 0
+            if held or (n > hold_at and until_idle):  # (else one list, as before)
+                if held:
+                    h = len(held)
+                    if n > h + hold_at:
+                        # (``ready`` outgrew ``held``: its older part moves there)
+                        m = (n - h) >> 1
+                        held.extend(ready[:m])
+                        del ready[:m]
+                        h += m
+                        n -= m
+                    n += h
+                else:
+                    # Hold the older half (the order kept: ``held``, then
+                    # ``ready``), so that taking a task moves a quarter of the
+                    # list on average, not half of it
+                    h = n >> 1
+                    held = scheduler.held = ready[:h]
+                    del ready[:h]
             if n == 1:
                 task = ready.pop()
             else:
@@ -154,7 +153,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 else:
                     i = chooser.choose(n, "schedule")
                 scheduler.decisions += 1
-                if i < h:
+                if not held:
+                    task = ready.pop(i)
+                elif i < h:
                     task = held.pop(i)
                 else:
                     task = ready.pop(i - h)

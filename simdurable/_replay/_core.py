@@ -241,8 +241,8 @@ class ReplayHost:
     segment_guard = None
     issue_step: Callable[..., Any] | None = None  # every command reaches ``store_command``
     step_lane: Callable[[Any], Any] | None = None  # every await takes the general way
-    command_parts: tuple[Any, ...] = ()  # (read by those two only)
-    lane_parts: tuple[Any, ...] = ()
+    command_parts: tuple[Any, ...] | None = ()  # (read by those two only)
+    lane_parts: tuple[Any, ...] | None = ()
 
     def __init__(self, handlers: dict[tuple[str, str], HandlerSpec]) -> None:
         self.handlers = handlers

@@ -142,6 +142,14 @@ class Engine:
             self.issue_step, self.step_lane = fused()
         else:
             self.issue_step = self.step_lane = None
+        # What the fused step paths read of the engine at each call (``_fast``):
+        # built by the first step that reads them (``built_command_parts``,
+        # ``built_lane_parts``), as a run of handlers without steps never does.
+        # Plain attributes, not built-on-use ones: a descriptor of the same name
+        # on the class keeps the interpreter from specialising their read, which
+        # every step makes (about 430 instructions a fresh step, callgrind).
+        self.command_parts: tuple[Any, ...] | None = None
+        self.lane_parts: tuple[Any, ...] | None = None
         # (``run_task``: fused once a task other than a lone start is ready, see below.)
         if not nothing_to_load(store, scheduler):
             self.recovery.load(fresh=True)
@@ -163,11 +171,18 @@ class Engine:
     run_lone_step: BuiltOnUse[Callable[[Attempt, int], int]] = BuiltOnUse(
         lambda e: _lone_step(e))
 
-    # What the fused step paths read of the engine at each call (``_fast``): built
-    # at the first step (a run of handlers without steps never reads them); empty
-    # where those paths are off (strict mode).
-    command_parts: BuiltOnUse[tuple[Any, ...]] = BuiltOnUse(lambda e: _command_parts(e))
-    lane_parts: BuiltOnUse[tuple[Any, ...]] = BuiltOnUse(lambda e: _lane_parts(e))
+    def built_command_parts(self) -> tuple[Any, ...]:
+        """``command_parts``, built at the first step that reads them; empty
+        where the fused command is off (strict mode)."""
+        off = self.segment_guard is not None or self.issue_step is None
+        parts = self.command_parts = () if off else command_parts(self.steps)
+        return parts
+
+    def built_lane_parts(self) -> tuple[Any, ...]:
+        """``lane_parts``, built at the first step that reads them; empty where
+        the step lane is off (strict mode)."""
+        parts = self.lane_parts = () if self.segment_guard is not None else lane_parts(self.steps)
+        return parts
 
     # What hosts read of the parts: their own (read once a run, if at all; not
     # copied into every engine).
@@ -425,14 +440,6 @@ def _commands(e: Engine) -> Commands:
 def _timers(e: Engine) -> Timers:
     return Timers(e.invocations, e.running, e.completions, e.lifecycle, e.fault_points,
                   e.scheduler, e.trace)
-
-
-def _command_parts(e: Engine) -> tuple[Any, ...]:
-    return () if e.segment_guard is not None or e.issue_step is None else command_parts(e.steps)
-
-
-def _lane_parts(e: Engine) -> tuple[Any, ...]:
-    return () if e.segment_guard is not None else lane_parts(e.steps)
 
 
 def _lone_step(e: Engine) -> Callable[[Attempt, int], int]:

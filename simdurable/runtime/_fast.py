@@ -16,7 +16,7 @@ import sys
 import types
 from collections.abc import Callable, Generator
 from threading import get_ident
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from ._errors import InternalError, SerializationError, TerminalError
 from ._invocation import LIVE, REPLAYING, Attempt, StepHolder, StepInfo, Wait, current_step
@@ -498,6 +498,8 @@ def step_command() -> Callable[..., Any] | None:
         # its engine's parts, each engine's own (``command_parts``: unpacked
         # where a path needs them, a replayed step reads one)
         parts = attempt.engine.command_parts
+        if parts is None:  # (its engine's first step)
+            parts = cast(Any, attempt.engine).built_command_parts()
         index: int
         journal = attempt.journal
         if attempt.state is not LIVE:  # replaying: matched against the journal
@@ -886,7 +888,8 @@ def step_lane() -> Callable[[Any], Any]:
             # step, not registered (``Attempt.issued``): run here, it never
             # is. What the handler's own code may have changed is read again.
             (finish, running, scheduler, injector, trace, log_run, completions, invocations,
-             store_append, journals, steps) = attempt.engine.lane_parts
+             store_append, journals, steps) = (attempt.engine.lane_parts
+                                               or cast(Any, attempt.engine).built_lane_parts())
             if scheduler.ready:
                 # A crowd: no step runs in place. The handler yields its wait
                 # with the step still unregistered: the fused runner queues it
@@ -939,7 +942,8 @@ def step_lane() -> Callable[[Any], Any]:
             # the invocation) is read again after it.
             # (its engine's parts, ``lane_parts``)
             (finish, running, scheduler, injector, trace, log_run, completions, invocations,
-             store_append, journals, steps) = attempt.engine.lane_parts
+             store_append, journals, steps) = (attempt.engine.lane_parts
+                                               or cast(Any, attempt.engine).built_lane_parts())
             if scheduler.ready:
                 return LANE_WAITS  # a crowd: no step runs in place
             unscheduled = attempt._unscheduled

@@ -321,9 +321,10 @@ class EngineView(Protocol):
     # ``_fast.step_lane``, or None for the general way
     step_lane: Callable[[Any], Any] | None
     # what those two read of the engine at each call (``_fast.command_parts``,
-    # ``_fast.lane_parts``)
-    command_parts: tuple[Any, ...]
-    lane_parts: tuple[Any, ...]
+    # ``_fast.lane_parts``), None until the first step builds them (the
+    # engine's ``built_command_parts``, ``built_lane_parts``)
+    command_parts: tuple[Any, ...] | None
+    lane_parts: tuple[Any, ...] | None
 
     def record_misuse(self, inv_id: str, err: Any) -> None: ...
 

@@ -373,14 +373,15 @@ def run_waiting(services: list[object], calls: list[tuple[str, object]], faults:
     if built_first:
         assert engine.locks is not None and engine.promises is not None
         assert engine.recovery is not None and engine.commands is not None
-        assert engine.command_parts and engine.lane_parts
+        assert engine.built_command_parts() and engine.built_lane_parts()
     handles = [sim.invoke(target, arg) for target, arg in calls]
     sim.run()
     built = {name for name in ("locks", "promises") if name in vars(engine.lifecycle)}
     if "crashes" in vars(engine.steps):
         built |= {"fault_points"}
         built |= {"recovery"} if "recovery" in vars(engine.fault_points) else set()
-    built |= {name for name in ("commands", "command_parts", "lane_parts") if name in vars(engine)}
+    built |= {"commands"} if "commands" in vars(engine) else set()
+    built |= {name for name in ("command_parts", "lane_parts") if getattr(engine, name) is not None}
     return sim.trace(), [h.result() for h in handles], built
 
 

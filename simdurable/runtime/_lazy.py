@@ -4,9 +4,9 @@ A simulation builds its engine for every run (``check`` for every example),
 and most runs never touch some parts: the promises of a run without
 workflows or awakeables, the recovery of a run that never restarts, the key
 locks of services without objects. Each such part is an attribute whose
-first read builds it (from parts its owner already holds) and stores it in
-the owner's ``__dict__``, where every later read finds it as a plain
-attribute. Unlike ``functools.cached_property`` (3.11), no lock is taken.
+first read builds it (from parts its owner already holds) and stores it as
+the owner's own attribute, where every later read finds it. Unlike
+``functools.cached_property`` (3.11), no lock is taken.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ _T = TypeVar("_T")
 class BuiltOnUse(Generic[_T]):
     """A descriptor: ``build(owner)`` at the first read of the attribute, then
     the attribute itself (so tests can tell a part built from one never
-    needed: ``name in vars(owner)``)."""
+    needed: ``name in vars(owner)``). Its own read is never specialised by
+    the interpreter (a descriptor of the same name is on the class): a part
+    read at every step or task is a plain attribute instead."""
 
     def __init__(self, build: Callable[[Any], _T]) -> None:
         self.build = build
@@ -32,5 +34,11 @@ class BuiltOnUse(Generic[_T]):
     def __get__(self, obj: Any, owner: type | None = None) -> _T:
         if obj is None:  # pragma: no cover - read on the class
             raise AttributeError(self.name)
-        part = obj.__dict__[self.name] = self.build(obj)
+        # (stored by ``setattr``, not into ``obj.__dict__``: asking for the
+        # ``__dict__`` makes a real dict of the instance's attributes, which
+        # keeps the interpreter from specialising every later read of any of
+        # them: a crowd's scheduler, its chooser built so, cost 50,000
+        # instructions more an invocation, ``benchmarks.cg_invocation crowd``)
+        part = self.build(obj)
+        setattr(obj, self.name, part)
         return part

@@ -54,13 +54,26 @@ class DurableFuture(Generic[T]):
         raise terminal_of(completion)
 
     def __await__(self) -> Generator[Any, Any, T]:
-        lane = self._attempt.engine.step_lane
+        attempt = self._attempt
+        engine = attempt.engine
+        lane = engine.step_lane
         if lane is not None:  # the common cases in one call (``_fast.step_lane``)
-            got = lane(self)
-            if type(got) is not LaneSignal:
-                return got  # type: ignore[no-any-return]
+            index = self._index
+            if (
+                attempt.issued is self
+                and engine.scheduler.ready
+                and len(attempt.journal) == index + 1
+                and attempt.alive
+            ):
+                # A crowd's step: the lane's answer without its call (its first
+                # test, then other work ready: a fresh step issued lone, with
+                # nothing journaled since, waits its turn as a task)
+                got = LANE_WAITS
+            else:
+                got = lane(self)
+                if type(got) is not LaneSignal:
+                    return got  # type: ignore[no-any-return]
             if got is LANE_WAITS:  # its step runs as a task, among the others
-                attempt, index = self._attempt, self._index
                 handed = yield waits[index] if index < len(waits) else wait_on(index)
                 if handed is not None:
                     # the closure's value, which its serde reads back as it is,
@@ -73,8 +86,7 @@ class DurableFuture(Generic[T]):
                 return (yield from self._after(NOT_RUN))
             if got is LANE_PARKED:
                 return (yield from self._after(RAN_PARKED))
-        attempt, index = self._attempt, self._index
-        engine = attempt.engine
+        index = self._index
         guard = engine.segment_guard
         if guard is not None:  # only strict mode names what a handler never awaited
             attempt.awaited.add(index)

@@ -194,6 +194,33 @@ def test_a_step_awaited_in_a_crowd_waits_without_asking_to_run_in_place():
     assert runs[0] == runs[1]
 
 
+def test_a_crowds_step_waits_without_calling_the_step_lane():
+    """A fresh step issued lone and awaited while other work is ready waits
+    from its future's ``__await__`` without the lane's call (whose answer is
+    then always ``LANE_WAITS``); the lane is asked only once a handler is
+    alone, and the run is the one without the lane at all."""
+    runs = []
+    for lane in (True, False):
+        sim = sd.Simulation([crowd], seed=2)
+        sim.engine.steps.express = False  # (else a step awaited alone skips the lane too)
+        asked: list[int] = []
+        if lane:
+            step_lane = sim.engine.step_lane
+            sim.engine.step_lane = (
+                lambda fut, asked=asked, step_lane=step_lane: asked.append(fut._index)
+                or step_lane(fut))
+        else:
+            sim.engine.step_lane = None
+        handles = [sim.invoke("Crowd/five", i) for i in range(3)]
+        sim.run()
+        assert [h.result() for h in handles] == [5, 6, 7]
+        runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log,
+                     sim.scheduler.decisions))
+        if lane:  # (15 steps awaited, in a crowd but for the last handler's last ones)
+            assert 0 < len(asked) < 5, asked
+    assert runs[0] == runs[1]
+
+
 def test_the_plain_serdes_write_an_int_as_its_digits_whatever_their_hint():
     """What the fused step task writes for a closure's int without calling its
     serde, when the serde is of the plain one's class."""

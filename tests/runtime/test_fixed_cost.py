@@ -399,11 +399,11 @@ def test_locks_promises_recovery_and_commands_are_built_when_first_needed():
     flow = [("LazyW/w/run", 1), ("LazyW/w/click", 5)]
     every = {"locks", "promises", "fault_points", "recovery", "commands", "command_parts",
              "lane_parts"}
-    # (a lone step awaited at once runs inside its call: no lane; the commands
-    # hold the fault points)
+    # (a lone step awaited at once runs inside its call, one awaited in a crowd
+    # waits without the lane: no lane; the commands hold the fault points)
     cases = [
         (plain[:1], None, {"command_parts"}, ["hello ann"]),
-        (plain, None, {"command_parts", "lane_parts"}, ["hello ann", "hello bob"]),
+        (plain, None, {"command_parts"}, ["hello ann", "hello bob"]),
         (plain, "crash(step=greet)", {"fault_points", "commands", "command_parts"},
          ["hello ann", "hello bob"]),
         (keyed, None, {"locks", "fault_points", "commands", "command_parts"}, None),

@@ -5,8 +5,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import sys
+import traceback
 from typing import Any
+
+_IMPORTLIB_DIR = os.path.dirname(importlib.__file__)
 
 
 class LoadError(ValueError):
@@ -45,12 +49,27 @@ def load_object(name: str) -> Any:
         # (``pkg.py`` may be a module ``py`` of a package ``pkg``: a file name only if not)
         raise LoadError(f"{name!r}: {problem or f'cannot import module {module_name!r}: {err}'}"
                         ) from None
+    except Exception as err:  # noqa: BLE001 - the user's module failed while importing
+        why = err.msg if isinstance(err, SyntaxError) else str(err)
+        raise LoadError(f"{name!r}: importing module {module_name!r} raised "
+                        f"{type(err).__name__}{_raised_at(err)}: {why}") from err
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise LoadError(f"{name!r}: module {module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def _raised_at(err: Exception) -> str:
+    """`` at file:line`` of the user's code that raised ``err`` while its module was
+    imported (a ``SyntaxError`` names its own line), or nothing if unknown."""
+    if isinstance(err, SyntaxError) and err.filename:
+        return f" at {err.filename}:{err.lineno}"
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if not f.filename.startswith("<frozen ")
+              and os.path.dirname(f.filename) != _IMPORTLIB_DIR and f.filename != __file__]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 def _not_a_module_name(module_name: str, attr: str) -> str | None:

@@ -252,6 +252,28 @@ def test_a_file_path_or_relative_name_as_target_says_what_to_write(
     assert "Traceback" not in err and "'package' argument" not in err
 
 
+@pytest.mark.parametrize(("source", "message"), [
+    ("import os\n\nraise RuntimeError('DATABASE_URL is not set')\n",
+     "importing module 'failsonimport' raised RuntimeError at {path}:3: DATABASE_URL is not set"),
+    ("def f(:\n    pass\n",
+     "importing module 'failsonimport' raised SyntaxError at {path}:1: invalid syntax"),
+])
+@pytest.mark.parametrize("command", [["check", "failsonimport:go"],
+                                     ["soak", "failsonimport:go", "--seeds", "0:1"],
+                                     ["serve", "failsonimport:go", "--port", "0"]])
+def test_a_module_that_raises_on_import_is_named_with_its_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        source: str, message: str, command: list[str]) -> None:
+    # It used to end in a bare traceback (exit status 1) in check, soak and serve.
+    path = tmp_path / "failsonimport.py"
+    path.write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "failsonimport", raising=False)
+    assert main(command) == 2
+    _one_line_error(capsys, message.format(path=path))
+
+
 def test_a_module_named_py_in_a_package_is_still_a_module(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pkgwithpy").mkdir()

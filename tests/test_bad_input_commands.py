@@ -214,6 +214,26 @@ def test_the_plugin_fails_an_item_naming_the_setting(project: pytest.Pytester, e
     result.stdout.fnmatch_lines([message])
 
 
+BAD_INPUT = ('[tool.simdurable] inputs."Shop/pay"[0] is not a valid input for Shop/pay: the '
+             'input is a JSON string, "ten", but the handler takes int')
+
+
+def test_a_configured_input_the_handler_cannot_take_is_refused(
+        project: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    # It used to be checked as given: the handler failed on it in every run and the
+    # check passed, having explored nothing else.
+    project.makefile(".toml", pyproject=PYPROJECT.format(extra="").replace("[10]", '["ten"]'))
+    result = project.runpytest("--simdurable", "--simdurable-examples=1")
+    result.assert_outcomes(failed=1, passed=1)
+    escaped = "".join(f"[{c}]" if c in "[]" else c for c in BAD_INPUT)
+    result.stdout.fnmatch_lines([f"*{escaped}*"])
+    assert main(["soak", "--seeds", "0:1", "--max-examples", "0"]) == 2
+    _one_line_error(capsys, BAD_INPUT)
+    assert main(["soak", "badmod:pay", "--input", '"ten"', "--seeds", "0:1"]) == 2
+    _one_line_error(capsys, "simdurable soak: --input is not a valid input for Shop/pay: the "
+                            'input is a JSON string, "ten", but the handler takes int')
+
+
 def test_the_sim_fixture_names_an_external_that_is_not_a_fake(
         project: pytest.Pytester) -> None:
     # Before: AttributeError: 'Service' object has no attribute 'reset'.

@@ -223,6 +223,24 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
     return services, invoke, externals
 
 
+def refuse_bad_input(services: list[Any], invoke: str, value: Any) -> None:
+    """A ``LoadError`` if ``--input`` is not a valid input for the target: checked
+    as given, the handler would fail on it in every run and the check explore
+    nothing else (an unknown target is left to ``check`` to name)."""
+    from .._inputs import value_problem
+    from .._sim import parse_target
+
+    try:
+        service, _, name = parse_target(invoke)
+    except SimdurableError:
+        return
+    handler = collect_handlers(services).get((service, name))
+    wrong = None if handler is None else value_problem(handler, value)
+    if wrong is not None:
+        raise LoadError(f"--input is not a valid input for {service}/{name}: {wrong}"
+                        + (" (give the input with --input, as JSON)" if value is None else ""))
+
+
 def replay_line(args: argparse.Namespace, plan: str, seed: int, blob: str | None) -> str:
     """The ``simdurable check`` command that replays one case of this check."""
     argv = ["simdurable", "check", args.target, "--input", args.input]
@@ -336,6 +354,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     try:
         services, invoke, externals = resolve(args)
+        refuse_bad_input(services, invoke, input_value)
         world = [parse_world(text, f"--world #{i + 1}") for i, text in enumerate(args.world)]
         case = replaying(blob=args.blob) if args.blob else contextlib.nullcontext()
         with case:

@@ -127,12 +127,13 @@ def parse_budget(text: str | None) -> float | None:
 
 
 def _module_targets(args: argparse.Namespace, input_value: Any) -> list[SoakTarget]:
-    from ._command import resolve
+    from ._command import refuse_bad_input, resolve
 
     out = []
     for name in args.targets:
         one = argparse.Namespace(**{**vars(args), "target": name, "externals": None})
         services, invoke, externals = resolve(one)
+        refuse_bad_input(services, invoke, input_value)
         out.append(SoakTarget(invoke, services, invoke, input_value, externals,
                               concurrent=plugin_concurrent(services, invoke, input_value)))
     return out
@@ -168,7 +169,12 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
     """The handlers ``pytest --simdurable`` checks, from ``[tool.simdurable]``."""
     from .._api.service import App
     from .._loader import load_externals, load_object
-    from .._pytest._items import callers_at_once, callers_wanted, handler_targets
+    from .._pytest._items import (
+        callers_at_once,
+        callers_wanted,
+        handler_targets,
+        refuse_bad_inputs,
+    )
     from .._pytest._settings import load_settings, unknown_name
     from .._restate import native_services
 
@@ -201,6 +207,7 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
         invoke = target
         if svc.service_tag.kind != "service":
             invoke = f"{svc.name}/{settings.keys.get(svc.name, 'key-1')}/{h.name}"
+        refuse_bad_inputs(h, target, settings.inputs.get(target) or [])
         for value in settings.inputs.get(target) or [_generated(h)]:
             world = settings.world.get(target)
             if world is None:

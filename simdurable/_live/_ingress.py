@@ -25,8 +25,6 @@ import json
 import re
 import sys
 import traceback
-import types
-import typing
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,8 +34,8 @@ from typing import Any, Final
 
 import trio
 
-from .._api.serde import DefaultSerde
 from .._api.service import Handler
+from .._inputs import input_problem
 from ..runtime._errors import InvalidTargetError
 from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS
 from ..runtime._journal import Failure, Value
@@ -329,13 +327,8 @@ class Ingress:
                 raise HttpError(400, f"{service}/{name} is a workflow's run handler: it takes "
                                      "no idempotency key (the workflow id already is one)")
         body = await self._body(scope, receive)
-        if handler.arity >= 2 and body:
-            try:
-                value = handler.handler_io.input_serde.deserialize(body)
-            except Exception as err:  # noqa: BLE001 - any parse failure is the client's
-                raise HttpError(400, f"the body is not a valid input for {service}/{name}: "
-                                     f"{err}") from None
-            wrong = _input_mismatch(handler, value)
+        if body:
+            wrong = input_problem(handler, body, "the body")
             if wrong is not None:
                 raise HttpError(400, f"the body is not a valid input for {service}/{name}: "
                                      f"{wrong}")
@@ -556,65 +549,3 @@ def _headers(scope: Scope) -> dict[str, str]:
     for name, value in scope.get("headers", []):
         out[name.decode("latin-1").lower()] = value.decode("latin-1")
     return out
-
-
-# The JSON types a plain type hint admits ("a float" also takes an integer).
-_JSON_TYPES: Final[dict[Any, tuple[type, ...]]] = {
-    int: (int,), float: (int, float), str: (str,), bool: (bool,), dict: (dict,),
-    list: (list,),
-}
-
-
-def _input_mismatch(handler: Handler, value: Any) -> str | None:
-    """Why a decoded body does not fit the handler's declared input type, if it
-    does not.
-
-    JSON decoding alone lets ``"abc"`` through to ``n: int``, and the handler
-    then fails on every attempt while the client waits; refused here with a
-    400 instead. Only plain hints are judged (``int``, ``str``, ``float``,
-    ``bool``, ``dict``, ``list``, ``list[X]``, ``dict[str, X]``, ``X | None``);
-    dataclasses and models are rebuilt by the serde, which refuses a bad body
-    itself, and anything else is taken as it is.
-    """
-    if type(handler.handler_io.input_serde) is not DefaultSerde:
-        return None  # a custom serde: its bytes, its business
-    hint = getattr(handler.handler_io.input_type, "annotation", None)
-    return _mismatch(hint, value, "the body")
-
-
-def _mismatch(hint: Any, value: Any, where: str) -> str | None:
-    if hint is None or hint is Any:
-        return None
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is typing.Union or origin is types.UnionType:
-        if value is None and type(None) in args:
-            return None
-        rest = [a for a in args if a is not type(None)]
-        return _mismatch(rest[0], value, where) if len(rest) == 1 else None
-    base = origin if origin in (list, dict) else hint
-    accepted = _JSON_TYPES.get(base)
-    if accepted is None:
-        return None
-    if not isinstance(value, accepted) or (base is not bool and isinstance(value, bool)):
-        text = json.dumps(value)
-        shown = text if len(text) <= 60 else text[:56] + " ..."
-        name = getattr(hint, "__name__", str(hint)) if origin is None else str(hint)
-        return f"{where} is {_json_kind(value)}, {shown}, but the handler takes {name}"
-    if origin is list and len(args) == 1 and isinstance(value, list):
-        for i, item in enumerate(value):
-            wrong = _mismatch(args[0], item, f"{where}[{i}]")
-            if wrong is not None:
-                return wrong
-    if origin is dict and len(args) == 2 and isinstance(value, dict):
-        for k, item in value.items():
-            wrong = _mismatch(args[1], item, f"{where}[{json.dumps(k)}]")
-            if wrong is not None:
-                return wrong
-    return None
-
-
-def _json_kind(value: Any) -> str:
-    kinds = {bool: "a JSON boolean", int: "a JSON number", float: "a JSON number",
-             str: "a JSON string", list: "a JSON array", dict: "a JSON object"}
-    return kinds.get(type(value), "JSON null" if value is None else "a JSON value")

@@ -376,6 +376,19 @@ _GENERATE: Any = object()
 _SIMPLEST: dict[Any, Any] = {int: 1, float: 1.0, str: "0", bool: False}
 
 
+def refuse_bad_inputs(handler: Any, target: str, values: list[Any]) -> None:
+    """A ``LoadError`` naming the first of ``[tool.simdurable.inputs]``'s examples for
+    ``target`` that is not a valid input for its handler: checked as given, it
+    would fail in every run and the check explore nothing else."""
+    from .._inputs import value_problem
+
+    for i, value in enumerate(values):
+        wrong = value_problem(handler, value)
+        if wrong is not None:
+            raise LoadError(f"[tool.simdurable] inputs.\"{target}\"[{i}] is not a valid input "
+                            f"for {target}: {wrong}")
+
+
 def _generated_input(handler: Any) -> Any:
     """The simplest filled input Hypothesis builds from the handler's type hint
     (None if none): no empty string, list or dict and no zero, in it or in its
@@ -514,6 +527,11 @@ def handler_items(session: pytest.Session, settings: Settings,
         if svc.service_tag.kind != "service":
             key = settings.keys.get(svc.name, "key-1")
             invoke = f"{svc.name}/{key}/{h.name}"
+        try:
+            refuse_bad_inputs(h, target, settings.inputs.get(target) or [])
+        except LoadError as err:
+            error(f"inputs:{target}", str(err))
+            continue
         inputs = settings.inputs.get(target) or [_GENERATE]
         items.append(HandlerItem.from_parent(
             session, name=target, nodeid=f"simdurable::{target}", target=target,

@@ -54,6 +54,8 @@ class _IngressSerde(Serde[Any]):
 
     def __init__(self, serde: Any) -> None:
         self.serde = serde
+        # restate's own JSON serde: its input is judged by the type hint, as ours is
+        self.plain_json = isinstance(serde, restate.serde.DefaultSerde)
 
     def serialize(self, obj: Any) -> bytes:
         try:

@@ -147,6 +147,23 @@ def target_problems(sc: Scenario) -> list[Problem]:
     return run.problems
 
 
+def _check_input(sc: Scenario, run: _Run, inv: Invocation) -> None:
+    """An invocation's ``input:`` that is not a valid input for its handler is a
+    mistake at its line: the handler would fail on it in every run (unless
+    the invocation expects an error or a status: the failure may be what it tests)."""
+    from .._inputs import value_problem
+    from .._sim import parse_target
+
+    path = inv.where.path + ("input",)
+    if path not in sc.doc.marks or inv.expect.error is not None or inv.expect.status:
+        return
+    service, _, name = parse_target(inv.target)
+    wrong = value_problem(run.sim._handlers[(service, name)], inv.input)
+    if wrong is not None:
+        run.problems.append(Problem(f"not a valid input for {service}/{name}: {wrong}", path,
+                                    sc.doc.mark(path)))
+
+
 class _Run:
     """One play of the scenario on a fresh Simulation."""
 
@@ -188,9 +205,12 @@ class _Run:
         try:
             if inv.send:
                 delay = None if inv.delay_ms is None else _td(inv.delay_ms)
-                return sim.send(inv.target, inv.input, delay=delay,
-                                idempotency_key=inv.idempotency_key)
-            return sim.invoke(inv.target, inv.input, idempotency_key=inv.idempotency_key)
+                handle = sim.send(inv.target, inv.input, delay=delay,
+                                  idempotency_key=inv.idempotency_key)
+            else:
+                handle = sim.invoke(inv.target, inv.input, idempotency_key=inv.idempotency_key)
+            _check_input(self.sc, self, inv)
+            return handle
         except InvalidTargetError as err:
             known = sorted(f"{s}/{h}" for s, h in sim._handlers)
             base = "/".join(inv.target.split("/")[::2]) if inv.target.count("/") == 2 \

@@ -33,6 +33,25 @@ def test_simdurable_check_on_a_restate_handler_function(capsys: pytest.CaptureFi
                  "--max-examples", "10"]) == 0
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["tests.restate_sdk.shop:checkout", "--input", '{"item": "book", "amount": "x"}'],
+     "--input is not a valid input for Shop/checkout: amount: Input should be a valid "
+     'integer, unable to parse string as an integer (got "x")'),
+    (["tests.restate_sdk.shop:greet", "--input", "7"],
+     "--input is not a valid input for Greeter/greet: the input is a JSON number, 7, but the "
+     "handler takes str"),
+    (["tests.restate_sdk.shop:greet"],
+     "--input is not a valid input for Greeter/greet: the input is JSON null, but the handler "
+     "takes str (give the input with --input, as JSON)"),
+])
+def test_check_refuses_an_input_the_handler_cannot_take(
+        capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    # It used to check the handler failing on that input in every run: "no violations".
+    assert main(["check", *argv, "--max-examples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"simdurable check: {message}\n"
+
+
 def test_simdurable_check_on_a_restate_app(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "tests.restate_sdk.shop:app", "--invoke", "Cart/c1/add",
                  "--input", '"pear"', "--max-examples", "5"]) == 0
@@ -143,5 +162,13 @@ def test_the_executor_serves_a_restate_app_over_http(tmp_path: Path) -> None:
         assert status == 418 and isinstance(body, dict) and body["message"] == "why"
         status, _ = _request(ex.url, "POST", "/Shop/checkout", '{"item": 1}')
         assert status == 400  # the pydantic model refuses the body, as restate's ingress
+        # restate's own JSON serde is judged by the type hint, as simdurable's is (a
+        # number for `name: str` used to be taken, and fail on every attempt)
+        before = len(ex.invocations())
+        status, body = _request(ex.url, "POST", "/Greeter/greet", "7")
+        assert status == 400 and isinstance(body, dict)
+        assert body["message"] == ("the body is not a valid input for Greeter/greet: the body "
+                                   "is a JSON number, 7, but the handler takes str")
+        assert len(ex.invocations()) == before
     finally:
         ex.close()

@@ -557,6 +557,23 @@ def _unknown_promises(sc: Scenario, used: set[tuple[str, str, str]]) -> list[Pro
     return out
 
 
+def _unknown_objects(sc: Scenario, services: list[Any]) -> list[Problem]:
+    """``expect: state`` keys naming no object or workflow of the services: a typo
+    in the name would otherwise compare the expectation with no state at all."""
+    keyed = sorted({s.name for s in services
+                    if getattr(getattr(s, "service_tag", None), "kind", "service") != "service"})
+    out = []
+    for key in sc.expect.state or {}:
+        name = key.partition("/")[0]  # the schema requires "Object/key"
+        if name in keyed:
+            continue
+        path = ("expect", "state", key)
+        out.append(Problem(f"no object or workflow is named {name!r}"
+                           f"{did_you_mean(name, keyed)} (objects and workflows: "
+                           f"{', '.join(keyed) or 'none'})", path, sc.doc.mark(path, key=True)))
+    return out
+
+
 def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None = None,
                  max_examples: int | None = None, jobs: int = 1) -> ScenarioResult:
     """Play ``sc`` and check its expectations.
@@ -589,6 +606,7 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, strict: bool | None =
     targets = {f"{s}/{h}" for s, h in run.sim._handlers}
     mistakes = _validate_faults(sc, names, targets, {e.name for e in externals})
     mistakes += _unknown_promises(sc, reference.promises_used() | run.promises_used())
+    mistakes += _unknown_objects(sc, services)
     result = ScenarioResult(sc, seed=seed, fired=run.sim.fault_plan(),
                             timeline=run.sim.trace(), now=run.sim.now())
     result.failures += run.problems

@@ -70,3 +70,11 @@ def test_json_difference() -> None:
     assert json_difference({"a b": 1}, {"a b": 2}) == '["a b"]: got 1, expected 2'
     assert json_difference({"x": 1}, {}) == ".x: got 1, not expected"
     assert json_difference(1, "1") == '$: got 1, expected "1"'
+
+
+def test_a_state_expectation_naming_no_object_is_a_mistake_at_its_key(tmp_path: Path) -> None:
+    # It used to compare the expectation with no state at all: "state of Countr/x is {}".
+    lines = errors(tmp_path, ORDERS.replace("Counter/x: ", "Countr/x: "), run_it=True)
+    assert lines == [f"{tmp_path}/bad.yaml:5:11: expect.state.Countr/x: no object or workflow "
+                     "is named 'Countr'; did you mean 'Counter'? (objects and workflows: "
+                     "Counter)"], lines

@@ -254,7 +254,8 @@ def run_case(t: Target, case: Case) -> Report:
             # A plan fault that never fires replays nothing: say so rather
             # than let "no violation" read as "fixed".
             ex.notes.add(f"the replayed plan's fault(s) {FaultPlan(tuple(unfired))} never "
-                         f"fired: the step, attempt or phase they name was not reached")
+                         f"fired: the step, attempt or phase they name was not reached"
+                         + _unknown_steps(unfired, [ex.ref, facts]))
         for v in violations:
             v.schedule = schedule
         ex.keep(violations, f"replaying {case.origin}")
@@ -262,6 +263,23 @@ def run_case(t: Target, case: Case) -> Report:
     report = ex.report(0, 0)
     report.replayed = True
     return report
+
+
+def _unknown_steps(faults: Sequence[Any], runs: Sequence[Any]) -> str:
+    """For faults naming a step or operation no run journaled (a misspelt name),
+    the names the runs did journal."""
+    from .._scenario._schema import did_you_mean
+
+    names = sorted({e.name for run in runs if run is not None
+                    for h in run.sim.invocations() for e in run.sim.journal(h)
+                    if e.is_command and e.name})
+    out = ""
+    for f in faults:
+        step = getattr(f, "step", None)
+        if step is not None and step not in names:
+            out += (f"; no step or operation is named {step!r} in the runs"
+                    f"{did_you_mean(step, names)} (names seen: {', '.join(names) or 'none'})")
+    return out
 
 
 def replay(

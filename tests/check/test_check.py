@@ -132,6 +132,13 @@ def test_a_replayed_plan_whose_fault_never_fires_says_so():
     assert both.kinds == ["duplicate-effect"]
     assert any("crash(step=charge, phase=before, attempt=5) never fired" in n
                for n in both.notes), both.notes
+    assert not any("no step or operation" in n for n in both.notes), both.notes
+
+
+def test_a_replayed_fault_naming_no_step_of_the_runs_says_which_there_are():
+    with pytest.raises(sd.DidNotReproduce, match=r"no step or operation is named 'chrage' in "
+                       r"the runs; did you mean 'charge'\? \(names seen: "):
+        check_shop("checkout_unsafe", replay="crash(step=chrage, phase=effect-done)")
 
 
 def test_reproduce_decorator_replays_the_blob_and_refuses_another_version():

@@ -371,6 +371,9 @@ def test_a_scenario_may_expect_every_kind_check_reports(tmp_path: Path, kind: st
      "give --key or --invoke, not both"),
     (["examples.shop:services", "--input", ORDER, "--invoke", "Shop/checkout/extra/parts"],
      "no handler Shop/parts is registered (read as Shop/<key 'checkout/extra'>/parts)"),
+    (["examples.shop:checkout", "--input", ORDER, "--replay", "crash(step=charge, phase=done)"],
+     "simdurable check: --replay 'crash(step=charge, phase=done)': at column 1: in "
+     "crash(...): unknown phase 'done'"),
 ])
 def test_check_refuses_flags_it_would_ignore(capsys: pytest.CaptureFixture[str],
                                              args: list[str], message: str) -> None:

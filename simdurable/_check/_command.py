@@ -366,7 +366,12 @@ def run(args: argparse.Namespace) -> int:
     except DidNotReproduce as err:
         print(f"did not reproduce: {err}")
         return 1
-    except (LoadError, FaultPlanError, SimdurableError, TypeError, ValueError) as err:
+    except FaultPlanError as err:
+        where = (f"--replay {args.replay!r}: " if args.replay is not None
+                 else "--blob's plan: " if args.blob is not None else "")
+        print(f"simdurable check: {where}{err}", file=sys.stderr)
+        return 2
+    except (LoadError, SimdurableError, TypeError, ValueError) as err:
         print(f"simdurable check: {err}", file=sys.stderr)
         return 2
     finally:

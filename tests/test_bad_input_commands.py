@@ -182,7 +182,7 @@ def test_a_soak_whose_checks_cannot_run_does_not_exit_zero(
     ('[tool.simdurable.keys]\nCountr = "a"',
      "[tool.simdurable] keys: no object or workflow 'Countr'; did you mean 'Counter'?"),
     ('exclude = ["Shop/nope"]', "[tool.simdurable] exclude: no handler 'Shop/nope'"),
-    ("concurrent = 9", "simdurable concurrent must be an integer from 1 to 4, not 9"),
+    ("concurrent = 9", "[tool.simdurable] concurrent must be an integer from 1 to 4, not 9"),
 ])
 def test_soak_names_the_setting_that_is_wrong(
         project: pytest.Pytester, capsys: pytest.CaptureFixture[str], extra: str,

@@ -74,11 +74,16 @@ def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int
             raise TypeError
         n = int(value)
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"simdurable {name} must be an integer {bound}, not {value!r}"
-                         ) from None
+        raise ValueError(f"{name} must be an integer {bound}, not {value!r}") from None
     if n < minimum or (maximum is not None and n > maximum):
-        raise ValueError(f"simdurable {name} must be an integer {bound}, not {value!r}")
+        raise ValueError(f"{name} must be an integer {bound}, not {value!r}")
     return n
+
+
+def _where(table: dict[str, Any], key: str) -> str:
+    """How a setting read from pyproject.toml's table, or else from the ini
+    options, is named in an error."""
+    return f"[tool.simdurable] {key}" if key in table else f"simdurable_{key}"
 
 
 def unknown_name(setting: str, name: str, known: list[str]) -> str:
@@ -214,7 +219,7 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         from .._check._explore import MAX_CONCURRENT
 
         # How many run at once, the target included: 1 turns it off.
-        s.concurrent = _int("concurrent", table["concurrent"], 1, MAX_CONCURRENT)
+        s.concurrent = _int("[tool.simdurable] concurrent", table["concurrent"], 1, MAX_CONCURRENT)
     if "keys" in table:
         keys = table["keys"]
         if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
@@ -231,13 +236,13 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
 
     raw_examples = table.get("max_examples", ini.get("max_examples") or None)
     if raw_examples is not None:
-        s.max_examples = _int("max_examples", raw_examples, 1, MAX_EXAMPLES)
+        s.max_examples = _int(_where(table, "max_examples"), raw_examples, 1, MAX_EXAMPLES)
     raw_seed = table.get("seed", ini.get("seed") or None)
     if raw_seed is not None:
-        s.seed = _int("seed", raw_seed, 0)
+        s.seed = _int(_where(table, "seed"), raw_seed, 0)
     raw_jobs = table.get("jobs", ini.get("jobs") or None)
     if raw_jobs is not None:
-        s.jobs = _int("jobs", raw_jobs, 1, MAX_JOBS)
+        s.jobs = _int(_where(table, "jobs"), raw_jobs, 1, MAX_JOBS)
     if "strict" in table:
         if not isinstance(table["strict"], bool):
             raise ValueError(f"[tool.simdurable] strict must be true or false, "

@@ -253,7 +253,7 @@ def test_a_marked_test_without_sim_is_a_usage_error(project: pytest.Pytester) ->
     ("max_examples = 0", (), "*max_examples must be an integer from 1 to 1000000, not 0*"),
     ("", ("--simdurable-examples=10000000",),
      "*--simdurable-examples must be an integer from 1 to 1000000, not 10000000*"),
-    ("jobs = 0", (), "*simdurable jobs must be an integer from 1 to 256, not 0*"),
+    ("jobs = 0", (), "*[[]tool.simdurable[]] jobs must be an integer from 1 to 256, not 0*"),
     ("", ("--simdurable-jobs=0",), "*--simdurable-jobs must be an integer from 1 to 256, not 0*"),
     ('inputs = { "Shop/pay" = 3 }', (), "*inputs.'Shop/pay' must be a non-empty list*"),
     ("", ("--simdurable-replay=explode(step=x)",), "*--simdurable-replay: at column 1: unknown fault kind*"),
@@ -264,6 +264,14 @@ def test_bad_configuration_is_a_usage_error(pytester: pytest.Pytester, toml: str
     result = pytester.runpytest("--simdurable", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_a_bad_ini_setting_is_named_as_the_ini_option(pytester: pytest.Pytester) -> None:
+    # It was named "simdurable seed", neither the ini option nor a pyproject key.
+    pytester.makeini("[pytest]\nsimdurable_seed = x\n")
+    result = pytester.runpytest("--simdurable")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*: simdurable_seed must be an integer >= 0, not 'x'"])
 
 
 def test_handlers_become_items(pytester: pytest.Pytester) -> None:

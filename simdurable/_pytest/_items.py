@@ -278,10 +278,18 @@ class HandlerItem(pytest.Item):
         stats["exercised"] += report.fault_points_exercised
         stats["violations"] += len(report.violations)
         if generated and report.reference.startswith("failed"):
-            # the simplest input from the type hint may not get far: say so, with the fix
-            stats["input"] = (f"the input built from the type hint, {value!r}, "
-                              f"{report.reference.split(' at ')[0]}; give one in "
-                              f"[tool.simdurable.inputs] \"{self.target}\"")
+            ended = report.reference.split(' at ')[0]
+            if self.handler.arity < 2:
+                # no input to give: what it lacks is state or calls made before it
+                stats["input"] = (f"{self.target} takes no input and {ended} in its fault-free "
+                                  f"run, so only that path was checked; check it from a "
+                                  f"scenario or a @pytest.mark.simdurable test that prepares "
+                                  f"what it needs, and leave it out with [tool.simdurable] "
+                                  f"exclude = [\"{self.target}\"]")
+            else:
+                # the simplest input from the type hint may not get far: say so, with the fix
+                stats["input"] = (f"the input built from the type hint, {value!r}, {ended}; "
+                                  f"give one in [tool.simdurable.inputs] \"{self.target}\"")
         if not report.ok:
             self._fail(report, value, settings)
 

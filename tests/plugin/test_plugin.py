@@ -655,6 +655,42 @@ def test_a_generated_input_the_handler_refuses_is_said_with_the_fix(
     ])
 
 
+EMPTY_CART = '''
+import simdurable as sd
+
+cart = sd.VirtualObject("Cart")
+
+
+@cart.handler()
+async def checkout(ctx: sd.ObjectContext) -> int:
+    items = await ctx.get("items") or []
+    if not items:
+        raise sd.TerminalError("empty cart", 400)
+    return len(items)
+
+
+services = [cart]
+'''
+
+
+def test_a_handler_without_input_failing_is_not_told_to_give_an_input(
+        pytester: pytest.Pytester) -> None:
+    # It was told to "give one in [tool.simdurable.inputs]": it takes none.
+    pytester.makepyfile(emptycart=EMPTY_CART)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["emptycart:services"]\nmax_examples = 2\nconcurrent = 1'))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "Cart/checkout: * examples, *0 violation(s)",
+        "  Cart/checkout takes no input and failed with TerminalError('empty cart', "
+        "status_code=400) in its fault-free run, so only that path was checked; check it from "
+        "a scenario or a @pytest.mark.simdurable test that prepares what it needs, and leave "
+        "it out with [tool.simdurable] exclude = [\"Cart/checkout\"]",
+    ])
+    assert "tool.simdurable.inputs" not in result.stdout.str()
+
+
 @dataclass
 class Parcel:
     to: str

@@ -290,6 +290,9 @@ class Engine:
                 attempt.handed = None  # (``_tasks`` hands it; this way reads it back)
                 self.lifecycle.resume(attempt.rec.id, attempt.number)
                 return None
+            if attempt.alive and task._index not in attempt.done:
+                # (the crowd's runner queues a lone step unregistered: ``_tasks``)
+                attempt.steps.setdefault(task._index, task)
             return self.steps.step_task(attempt.rec.id, attempt.number, task._index)
         kind, inv_id, attempt, index = task
         if kind == "start":

@@ -377,7 +377,9 @@ class Attempt:
         # never registered; whatever reads ``steps`` or ``_unscheduled``
         # otherwise calls ``register_issued`` first. A handler in a crowd
         # yields its wait on it still unregistered (the lane's ``LANE_WAITS``):
-        # the fused runner queues it from here, ``pending_steps`` registers it.
+        # the fused runner queues it from here, still unregistered while it is
+        # queued (a task of it that goes the general way registers it first),
+        # ``pending_steps`` registers it.
         self.issued: Any = None
         # The journal index of the step whose closure an express step runs
         # (``_fast.step_command``): the current-step holder names the attempt

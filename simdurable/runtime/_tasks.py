@@ -193,6 +193,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or (injector.armed and not injector.spares(name))
                     or completions.done.get(inv_id, 0) >> index & 1
                 ):
+                    if kind is step_future:  # (queued unregistered: see the resume below)
+                        attempt.steps.setdefault(index, spec)
                     request = general_step(inv_id, number, index)
                     if request is not None:
                         return request
@@ -234,6 +236,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or bits >> index & 1
                     or running.in_place is not None
                 ):
+                    if kind is step_future and attempt.alive and index not in attempt.done:
+                        attempt.steps.setdefault(index, spec)
                     finish(attempt, index, spec, failed or ("ok", result))
                     continue
                 try:
@@ -246,6 +250,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         handed = (result if serde is plain_serde and type(result) in AS_IS_TYPES
                                   else None)
                 except (TypeError, ValueError, OverflowError):
+                    if kind is step_future:
+                        attempt.steps.setdefault(index, spec)
                     finish(attempt, index, spec, ("ok", result))  # says it cannot be stored
                     continue
                 # ``Completions.deliver``
@@ -278,7 +284,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # ``consume_for``: the one notification it has not seen satisfies its wait
                     attempt.cursor += 1
                     attempt.done[index] = completion  # ``Attempt.see``
-                    attempt.steps.pop(index, None)
+                    registered = attempt.steps
+                    if registered:  # (a step queued from ``Attempt.issued`` never was)
+                        registered.pop(index, None)
                 elif not attempt.consume_for(waiting):
                     continue
                 attempt.resume_scheduled = True
@@ -357,11 +365,15 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         if issued is not None and issued._index == indices[0]:
                             # ... and queues the one step it issued, the one it
                             # waits on, left unregistered by the step lane
-                            # (``Attempt.issued``): registered and queued at
-                            # once, as ``Running._block`` would, with no
-                            # ``_unscheduled`` list to fill and go through
+                            # (``Attempt.issued``): queued at once, as
+                            # ``Running._block`` would, with no ``_unscheduled``
+                            # list to fill and go through, and not registered
+                            # in ``Attempt.steps``: its task is the future
+                            # itself, and the handler waits on it alone until
+                            # it is done. A task of it that goes the general
+                            # way (``Steps.step_task``, ``finish_step``,
+                            # ``Engine.general_task``) registers it first.
                             attempt.issued = None
-                            attempt.steps[indices[0]] = issued
                             issued.scheduled = True
                             attempt.queued += 1  # ``Running.push_work``
                             scheduler.ready.append(issued)

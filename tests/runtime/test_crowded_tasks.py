@@ -383,9 +383,9 @@ def test_a_crowds_step_and_resume_tasks_are_its_futures_and_attempts():
 def test_a_crowds_lone_step_is_registered_and_queued_in_one_go(monkeypatch):
     """In a crowd the step lane leaves a lone fresh step unregistered
     (``Attempt.issued``) when its handler yields to wait on it; the fused runner
-    registers and queues it in one go (no ``register_issued``, no
-    ``_unscheduled`` list to fill and go through), the general way registers it
-    through ``pending_steps``: the same run."""
+    queues it in one go (no ``register_issued``, no ``_unscheduled`` list to
+    fill and go through), the general way registers it through
+    ``pending_steps``: the same run."""
     registered: list[int] = []
     general_register = Attempt.register_issued
 
@@ -410,6 +410,44 @@ def test_a_crowds_lone_step_is_registered_and_queued_in_one_go(monkeypatch):
         else:
             assert registered, registered  # (each handler's first step, at least)
     assert runs[0] == runs[1]
+
+
+def test_a_crowds_queued_lone_step_stays_unregistered_until_a_general_task_takes_it():
+    """The fused runner queues a crowd's lone step without registering it in
+    ``Attempt.steps`` (its task is its future; a dict's table an attempt less):
+    no attempt of a crowd of plain handlers has a registered step between two
+    tasks. A task that goes the general way registers it first (a fault aimed
+    at a step; every task of the general runner; the two runners in turn), and
+    each run is the one the general tasks give."""
+    plan = sd.FaultPlan((sd.Fault("fail", step="step", times=1),))
+    for faults in (None, plan):
+        runs = []
+        for mode in ("fused", "general", "alternate"):
+            sim = sd.Simulation([crowd], seed=8, faults=faults)
+            inner = taking_turns(sim, mode, set())
+            seen: list[int] = []
+
+            def each(until_idle: bool = False, sim: sd.Simulation = sim,
+                     inner: object = inner, seen: list[int] = seen) -> object:
+                request = inner(False)  # type: ignore[operator]
+                seen.append(sum(len(a.steps) for a in sim.engine.running.attempts.values()))
+                while (until_idle and request is None and sim.scheduler.ready
+                       and sim.scheduler.tasks_run < sim.scheduler.max_tasks):
+                    request = inner(False)  # type: ignore[operator]
+                    seen.append(sum(len(a.steps)
+                                    for a in sim.engine.running.attempts.values()))
+                return request
+
+            sim.engine.run_task = each  # type: ignore[method-assign]
+            handles = [sim.invoke("Crowd/five", i) for i in range(6)]
+            sim.run()
+            runs.append((sim.trace(), sim.engine.tasks_run, sim.engine.step_run_log,
+                         sim.scheduler.decisions, [h.status for h in handles]))
+            if mode == "fused" and faults is None:
+                assert max(seen) == 0, seen
+            else:
+                assert max(seen) > 0, seen
+        assert runs[0] == runs[1] == runs[2]
 
 
 def test_a_crowds_handler_that_returns_completes_its_invocation_in_the_runner():

@@ -148,9 +148,30 @@ def twins_left_out(target: str, hosted: list[Any]) -> str | None:
             f"{module_name}, then `simdurable check {module_name}:services --invoke ...`")
 
 
+def _many_services_hint(target: str, obj: Any) -> str:
+    """The error for ``module:services/handler`` naming a list of services or an
+    app: it takes ``--invoke``, with the handler's target when one is so named."""
+    from .._restate import native_services
+
+    base, _, handler_name = target.rpartition("/")
+    found = [f"{s.name}/{handler_name}" if s.service_tag.kind == "service"
+             else f"{s.name}/<key>/{handler_name}"
+             for s in native_services(list(obj) if isinstance(obj, (list, tuple, App))
+                                      else [obj])
+             if handler_name in _handlers_of(s)]
+    what = "a list of services" if isinstance(obj, (list, tuple)) else "an app"
+    like = found[0] if found else "Service/handler"
+    return (f"{target!r}: {base.partition(':')[2]!r} is {what}, not a service: name the "
+            f"handler with --invoke, like simdurable check {base} --invoke \"{like}\""
+            + ("" if found else f" (none of its services has a handler {handler_name!r})"))
+
+
 def _service_handler(target: str, obj: Any) -> Any:
     """The handler of ``module:service/handler``: ``obj`` is the service."""
     handler_name = target.rpartition("/")[2]
+    if (isinstance(obj, (list, tuple, App)) and any(_is_service(o) for o in obj)
+            or is_hostable(obj) and not _handlers_of(obj)):
+        raise LoadError(_many_services_hint(target, obj))
     if not _is_service(obj) or not _handlers_of(obj):
         raise LoadError(f"{target!r}: {target.rpartition('/')[0]!r} is a "
                         f"{type(obj).__name__}, not a service: module:service/handler names "

@@ -52,6 +52,26 @@ def test_check_refuses_an_input_the_handler_cannot_take(
     assert err == f"simdurable check: {message}\n"
 
 
+@pytest.mark.parametrize(("target", "message"), [
+    ("tests.restate_sdk.shop:app/greet",
+     "'app' is an app, not a service: name the handler with --invoke, like simdurable check "
+     "tests.restate_sdk.shop:app --invoke \"Greeter/greet\""),
+    ("tests.restate_sdk.shop:app/add",
+     "like simdurable check tests.restate_sdk.shop:app --invoke \"Cart/<key>/add\""),
+    ("tests.restate_sdk.shop:app/nope",
+     "--invoke \"Service/handler\" (none of its services has a handler 'nope')"),
+    ("examples.shop:services/checkout",
+     "'services' is a list of services, not a service: name the handler with --invoke, like "
+     "simdurable check examples.shop:services --invoke \"Shop/checkout\""),
+])
+def test_a_handler_named_under_an_app_or_a_list_is_given_its_invoke(
+        capsys: pytest.CaptureFixture[str], target: str, message: str) -> None:
+    # It said "'app' is a function, not a service", with no way to name the handler.
+    assert main(["check", target, "--input", '"x"', "--max-examples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simdurable check: {target!r}: ") and message in err, err
+
+
 def test_simdurable_check_on_a_restate_app(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "tests.restate_sdk.shop:app", "--invoke", "Cart/c1/add",
                  "--input", '"pear"', "--max-examples", "5"]) == 0

@@ -121,6 +121,9 @@ _OUR_DIR = os.path.dirname(os.path.abspath(__file__))
 _STDLIB_DIR = os.path.dirname(os.__file__)
 
 
+_IMPORT_SYSTEM = "<frozen importlib._bootstrap"  # and ``_bootstrap_external``
+
+
 def _library(filename: str) -> bool:
     return filename.startswith((_OUR_DIR, _STDLIB_DIR, "<frozen"))
 
@@ -137,13 +140,21 @@ def _positional_args(frame: FrameType) -> int | None:
 def _user_frame(frame: FrameType | None) -> FrameType | None:
     # A garbage-collector callback (Hypothesis installs one) runs on top of
     # whatever frame triggered the collection: its calls are not the handler's.
+    # The import system's own reads (``os.stat`` of the path entries, for an
+    # ``import`` in the handler the first time it runs) are not the handler's
+    # either: the module is imported once per process, and what a replay runs
+    # does not depend on them; the module's own top-level code is still judged.
     callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
     found = None
     while frame is not None:
         if frame.f_code in callbacks:
             return None
-        if found is None and not _library(frame.f_code.co_filename):
-            found = frame
+        filename = frame.f_code.co_filename
+        if found is None:
+            if filename.startswith(_IMPORT_SYSTEM):
+                return None
+            if not _library(filename):
+                found = frame
         frame = frame.f_back
     return found
 

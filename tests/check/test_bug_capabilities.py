@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import timedelta
 
@@ -73,6 +74,33 @@ def test_pure_calls_reads_inside_steps_and_ctx_random_are_not_reported():
     h = sim.invoke("Ambient/pure", ".")
     sim.run()
     assert h.result() == "ok" and sim.problems == []
+
+
+@svc.handler()
+async def lazy(ctx: restate.Context, module: str) -> str:
+    __import__(module)  # as `import x` in the handler: imported on its first run
+    return "ok"
+
+
+@pytest.mark.parametrize(("top_level", "found"), [
+    ("VALUE = 1\n", []),
+    ("import time\nSTARTED = time.time()\n", ["time.time() was called outside a step"]),
+])
+def test_an_import_in_the_handler_is_judged_by_the_module_code_not_the_import_system(
+        tmp_path, monkeypatch, top_level, found):
+    # The import system's os.stat of the path entries was reported at the import's
+    # line (a false alarm on every lazily imported module); the module's own code is not
+    # the import system's.
+    name = f"lazily_imported_{len(top_level)}"
+    (tmp_path / f"{name}.py").write_text(top_level)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    sim = sd.Simulation([svc], seed=0, strict=True)
+    h = sim.invoke("Ambient/lazy", name)
+    sim.run()
+    assert h.result() == "ok"
+    assert [p.detail.split(";")[0] for p in sim.problems] == found
+    assert all(p.source == f"{name}.py:2" for p in sim.problems)
 
 
 def test_a_lossy_step_result_is_reported_at_the_step_and_its_line():

@@ -34,10 +34,15 @@ class Completions:
         # The calls waiting on each callee (a plain dict, filled by ``setdefault``:
         # a ``defaultdict`` costs more to make, and most engines never have one).
         self.callers: dict[str, list[tuple[str, int]]] = {}
+        # How many leading entries of a reloaded invocation's journal are steps
+        # completed right after their command (``Recovery.restore_waits``), for
+        # its first replay (``_fast.step_command``), which takes it.
+        self.plain_steps: dict[str, int] = {}
 
     def reset(self) -> None:
         self.done = {}
         self.callers = {}
+        self.plain_steps = {}
 
     def deliver(self, inv_id: str, index: int, completion: Completion) -> None:
         """Store the completion of command ``index`` and show it to the handler."""

@@ -505,70 +505,85 @@ def step_command() -> Callable[..., Any] | None:
         if attempt.state is not LIVE:  # replaying: matched against the journal
             index = attempt.cursor
             matched = False
-            try:
+            paired = attempt.paired
+            if paired < 0:  # (its first replayed step: the steps a reload found)
+                paired = attempt.paired = parts[8].plain_steps.pop(attempt.rec.id, 0)
+            if index < paired:
+                # One of the journal's leading steps (``Completions.plain_steps``):
+                # a ``run`` command completed by the entry after it, their kinds
+                # and target known; or that completion, whose result is never
+                # None (the cursor past a command whose completion is unseen)
                 recorded = journal[index]
-                after = journal[index + 1]
-            except IndexError:
-                pass  # (no command and notification left to match)
+                if recorded[1] == name and recorded[3] is None:  # its name, result
+                    matched = True
+                    completed = index
+                    completion = journal[index + 1][3]  # the completion's result
             else:
-                if (
-                    recorded[0] == RUN  # kind
-                    and recorded[1] == name  # name
-                    and recorded[3] is None  # result
-                    and after[0] == COMPLETION  # kind
-                ):
-                    completed = after[4]  # target
-                    completion = after[3]  # result (read once: an entry's field
-                    # by position is a generic subscript, a tuple subclass's)
-                    # Replayed with its result, nothing left to run: a value
-                    # right after its command (its await takes it), else a
-                    # failure or a completion seen before. (The cursor past
-                    # its command and ``completed_next`` are written where a
-                    # future is made: an express step moves the cursor past
-                    # its completion too, and no one reads ``completed_next``
-                    # but after ``Attempt.issue``, which writes it.)
-                    if completed == index and type(completion) is Value:
-                        if (not attempt.cancel_pending and parts[10].express  # (``Steps``)
-                                and attempt.engine.step_lane is not None):
-                            caller = get_frame(1)
-                            code = caller.f_code
-                            at = caller.f_lasti
-                            if _awaited_sites.get(at) is code or (
-                                    _kept_sites.get(at) is not code and awaited_at(code, at)):
-                                # Awaited at once: what its future's await would
-                                # do (``ReplayedStepFuture.__await__``), here
-                                attempt.done[index] = completion
-                                at = index + 2
-                                attempt.cursor = at
-                                if at >= len(journal):
-                                    attempt.state = LIVE
-                                data = completion[0]  # its data
-                                if serde is not plain_serde:
-                                    return ready(serde.deserialize(data))
-                                if (type(data) is bytes and data.isdigit()
-                                        and (data[0] != 0x30 or len(data) == 1)):
-                                    # a JSON natural number, as the plain serde reads it
-                                    return ready(int(data))
-                                return ready(plain_serde.deserialize(data))
-                        attempt.cursor = index + 1
-                        attempt.completed_next = completed
-                        if serde is plain_serde:  # (its decoder is its class's)
-                            replayed = new_future(replayed_plain_future)
-                        else:
-                            replayed = new_future(replayed_future)
-                            replayed._decode = serde.deserialize
-                        replayed._attempt = attempt
-                        replayed._index = index
-                        return replayed
+                try:
+                    recorded = journal[index]
+                    after = journal[index + 1]
+                except IndexError:
+                    pass  # (no command and notification left to match)
+                else:
+                    if (
+                        recorded[0] == RUN  # kind
+                        and recorded[1] == name  # name
+                        and recorded[3] is None  # result
+                        and after[0] == COMPLETION  # kind
+                    ):
+                        matched = True
+                        completed = after[4]  # target
+                        completion = after[3]  # result (read once: an entry's field
+                        # by position is a generic subscript, a tuple subclass's)
+            if matched:
+                # Replayed with its result, nothing left to run: a value
+                # right after its command (its await takes it), else a
+                # failure or a completion seen before. (The cursor past
+                # its command and ``completed_next`` are written where a
+                # future is made: an express step moves the cursor past
+                # its completion too, and no one reads ``completed_next``
+                # but after ``Attempt.issue``, which writes it.)
+                if completed == index and type(completion) is Value:
+                    if (not attempt.cancel_pending and parts[10].express  # (``Steps``)
+                            and attempt.engine.step_lane is not None):
+                        caller = get_frame(1)
+                        code = caller.f_code
+                        at = caller.f_lasti
+                        if _awaited_sites.get(at) is code or (
+                                _kept_sites.get(at) is not code and awaited_at(code, at)):
+                            # Awaited at once: what its future's await would
+                            # do (``ReplayedStepFuture.__await__``), here
+                            attempt.done[index] = completion
+                            at = index + 2
+                            attempt.cursor = at
+                            if at >= len(journal):
+                                attempt.state = LIVE
+                            data = completion[0]  # its data
+                            if serde is not plain_serde:
+                                return ready(serde.deserialize(data))
+                            if (type(data) is bytes and data.isdigit()
+                                    and (data[0] != 0x30 or len(data) == 1)):
+                                # a JSON natural number, as the plain serde reads it
+                                return ready(int(data))
+                            return ready(plain_serde.deserialize(data))
                     attempt.cursor = index + 1
                     attempt.completed_next = completed
-                    if completed == index or index in attempt.done:
-                        replayed = new_future(plain_future)
+                    if serde is plain_serde:  # (its decoder is its class's)
+                        replayed = new_future(replayed_plain_future)
+                    else:
+                        replayed = new_future(replayed_future)
                         replayed._decode = serde.deserialize
-                        replayed._attempt = attempt
-                        replayed._index = index
-                        return replayed
-                    matched = True
+                    replayed._attempt = attempt
+                    replayed._index = index
+                    return replayed
+                attempt.cursor = index + 1
+                attempt.completed_next = completed
+                if completed == index or index in attempt.done:
+                    replayed = new_future(plain_future)
+                    replayed._decode = serde.deserialize
+                    replayed._attempt = attempt
+                    replayed._index = index
+                    return replayed
             if not matched:
                 entry = new_tuple(Entry, (RUN, name, None, None, -1, parts[1].now_ms, -1, ""))
                 index = attempt.issue(entry, "run_typed")

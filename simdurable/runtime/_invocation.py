@@ -342,7 +342,7 @@ class Attempt:
         "alive", "coro", "done", "steps", "issued", "_unscheduled", "waiting",
         "resume_scheduled", "queued", "handed", "cancel_pending", "failure",
         "handler_kind", "service_kind", "cancel_raised", "completed_next", "_rng",
-        "awaited", "started_at", "running_index",
+        "awaited", "started_at", "running_index", "paired",
     )
 
     def __init__(
@@ -385,6 +385,10 @@ class Attempt:
         # (``_fast.step_command``): the current-step holder names the attempt
         # itself then, and ``info_of`` reads the step from here.
         self.running_index = -1
+        # How many leading journal entries are steps known completed right after
+        # their command (``Completions.plain_steps``), or -1 until its first
+        # replayed step asks (``_fast.step_command``).
+        self.paired = -1
         self.cursor = 0
         self.state = REPLAYING if journal else LIVE
         # REPLAYING or LIVE; an attribute, as it is read several times a step.

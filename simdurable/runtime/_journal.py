@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from itertools import count
+from operator import eq, itemgetter
 from typing import Final, Literal, NamedTuple, Union
 
 from ._errors import TerminalError
@@ -181,3 +183,25 @@ def same_command(recorded: Entry, issued: Entry) -> bool:
     if recorded.kind in PAYLOAD_CHECKED and recorded.data != issued.data:
         return False
     return True
+
+
+# An entry's kind and target, read by C code over a whole journal (``steps_prefix``).
+_KIND: Final = itemgetter(0)
+_TARGET: Final = itemgetter(4)
+
+
+def steps_prefix(journal: list[Entry]) -> int:
+    """How many leading entries of ``journal`` are steps, each a ``run``
+    command completed by the entry right after it: all its entries (but a
+    last one left alone), or none. Checked by C code over the journal's
+    columns (``map``, ``count``, ``all``), with no bytecode an entry: such
+    entries wait on nothing outside, their completed indices are the even
+    ones, and a step replayed over them need not read their kinds and
+    targets again (``Completions.plain_steps``)."""
+    size = len(journal) & -2
+    half = size >> 1
+    kinds = list(map(_KIND, journal))
+    return size if (
+        kinds[0:size:2].count(RUN) == half and kinds[1:size:2].count(COMPLETION) == half
+        and all(map(eq, map(_TARGET, journal[1:size:2]), count(0, 2)))
+    ) else 0

@@ -9,15 +9,13 @@ promises, the lifecycle (to queue what may run) and the scheduler.
 
 from __future__ import annotations
 
-from itertools import count
-from operator import eq, itemgetter
 from typing import Final
 
 from ._completions import Completions
 from ._errors import InvalidTargetError
 from ._faults import Injector
 from ._invocations import Invocations
-from ._journal import ATTACH, CALL, COMPLETION, PROMISE_GET, RUN, SIGNAL, SLEEP, Completion, Entry
+from ._journal import ATTACH, CALL, COMPLETION, PROMISE_GET, SIGNAL, SLEEP, Completion, steps_prefix
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
 from ._promises import SIGNALS, Promises, signal_slot
@@ -31,25 +29,6 @@ from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, S
 _WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET, SIGNAL, ATTACH})
 
 Late = list[tuple[str, int, Completion]]
-
-# An entry's kind and target, read by C code over a whole journal (``run_pairs``).
-_KIND: Final = itemgetter(0)
-_TARGET: Final = itemgetter(4)
-
-
-def run_pairs(journal: list[Entry]) -> bool:
-    """Whether ``journal`` is only steps each completed right after its command
-    (``run``, its completion, ``run``, its completion...): a journal of plain
-    steps. Checked by C code over the journal's columns (``map``, ``count``,
-    ``all``), with no Python bytecode an entry: such a journal waits on
-    nothing outside, and its completed indices are the even ones."""
-    size = len(journal)
-    if size & 1:
-        return False
-    half = size >> 1
-    kinds = list(map(_KIND, journal))
-    return (kinds[0::2].count(RUN) == half and kinds[1::2].count(COMPLETION) == half
-            and all(map(eq, map(_TARGET, journal[1::2]), count(0, 2))))
 
 
 def nothing_to_load(store: Store, scheduler: Scheduler) -> bool:
@@ -137,10 +116,14 @@ class Recovery:
         store = self.store
         journal = (store.live_journal(rec.id) if type(store) is MemoryStore
                    else store.journal(rec.id))
-        if run_pairs(journal):
-            # Its completed indices, 0, 2, 4...: the bits of 0b...0101
-            self.completions.done[rec.id] = (1 << len(journal)) // 3
-            return
+        steps = steps_prefix(journal)
+        if steps:
+            # (its replay matches their commands by name: ``step_command``)
+            self.completions.plain_steps[rec.id] = steps
+            if steps == len(journal):
+                # Steps only: its completed indices 0, 2, 4..., the bits of 0b...0101
+                self.completions.done[rec.id] = (1 << steps) // 3
+                return
         # A replay starts here. One pass for the completions (as the bits of
         # the indices they complete) that only notes whether any command may
         # wait on something outside the invocation (no index an entry: a

@@ -1,26 +1,29 @@
-"""A journal of plain steps (each ``run`` completed right after it) is read
-by ``Recovery.restore_waits`` with no bytecode an entry (``_recovery.run_pairs``):
-only as an optimisation. On any journal, what it rebuilds is what the
-general scan rebuilds."""
+"""A journal's leading steps (each ``run`` completed right after it) are found
+at a reload by C code over its columns (``_journal.steps_prefix``): the reload
+(``Recovery.restore_waits``) then rebuilds nothing for them with no bytecode
+an entry, and the replay that follows matches a step there by its name and
+result alone (``Completions.plain_steps``, ``_fast.step_command``). Only an
+optimisation: on any journal, and whatever the handler issues on replay,
+every run is what it is without it."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import simdurable as sd
-from benchmarks.bench_sim import replay_stores, steps_service
-from simdurable.runtime import MemoryStore, _recovery
-from simdurable.runtime._journal import COMPLETION, GET, RUN, SET, Entry, Value
-from simdurable.runtime._recovery import run_pairs
+from simdurable.runtime import MemoryStore, _fast, _recovery
+from simdurable.runtime._journal import COMPLETION, GET, RUN, SET, Entry, Value, steps_prefix
+from simdurable.runtime._store import PENDING
 
 
 def general_bits(journal: list[Entry]) -> tuple[int, bool]:
     """The completed indices and whether any command waits on the outside, by
-    the general scan (the loop ``restore_waits`` runs when ``run_pairs`` fails;
-    a completion of no index counts as outside here)."""
+    the general scan (the loop ``restore_waits`` runs otherwise; a completion
+    of no index counts as outside here)."""
     bits = 0
     outside = False
     for e in journal:
@@ -41,15 +44,26 @@ def pairs(n: int) -> list[Entry]:
     return journal
 
 
+def plain_steps_by_hand(journal: list[Entry]) -> int:
+    """``steps_prefix`` as a loop of Python, field by field."""
+    size = len(journal) - len(journal) % 2
+    for i in range(0, size, 2):
+        command, completion = journal[i], journal[i + 1]
+        if command.kind != RUN or completion.kind != COMPLETION or completion.target != i:
+            return 0
+    return size
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     n=st.integers(0, 40),
-    edits=st.lists(st.tuples(st.integers(0, 79), st.sampled_from(
-        ["kind", "target", "drop", "get", "sleep", "swap"])), max_size=3),
+    pending=st.booleans(),
+    edits=st.lists(st.tuples(st.integers(0, 80), st.sampled_from(
+        ["kind", "target", "result", "drop", "get", "sleep", "swap"])), max_size=3),
 )
-def test_run_pairs_says_yes_only_where_the_scan_finds_even_bits(
-        n: int, edits: list[tuple[int, str]]) -> None:
-    journal = pairs(n)
+def test_steps_prefix_is_the_plain_steps_a_loop_finds(
+        n: int, pending: bool, edits: list[tuple[int, str]]) -> None:
+    journal = pairs(n) + ([Entry(RUN, "last")] if pending else [])
     for at, edit in edits:
         if not journal:
             break
@@ -59,6 +73,8 @@ def test_run_pairs_says_yes_only_where_the_scan_finds_even_bits(
             journal[i] = e._replace(kind=RUN if e.kind == COMPLETION else COMPLETION)
         elif edit == "target":
             journal[i] = e._replace(target=e.target + 2)
+        elif edit == "result":
+            journal[i] = e._replace(result=Value(b"1") if e.result is None else None)
         elif edit == "drop":
             del journal[i]
         elif edit == "get":
@@ -67,36 +83,121 @@ def test_run_pairs_says_yes_only_where_the_scan_finds_even_bits(
             journal.insert(i, Entry("sleep", "", wake_ms=5))
         else:
             journal[i], journal[-1] = journal[-1], journal[i]
-    bits, outside = general_bits(journal)
-    if run_pairs(journal):
+    prefix = steps_prefix(journal)
+    assert prefix == plain_steps_by_hand(journal)
+    if not edits:
+        assert prefix == 2 * n
+    if prefix == len(journal):
+        bits, outside = general_bits(journal)
         assert not outside
         assert bits == (1 << len(journal)) // 3
-    else:
-        assert edits  # every unedited journal of steps is one
 
 
-@pytest.mark.parametrize("kept", [14, 8, 0])
+def work(i: int) -> int:
+    return i + 1
+
+
+def refuse(i: int) -> int:
+    raise sd.TerminalError(f"no {i}", 409)
+
+
+# How the handler runs on replay: as it ran first, or otherwise.
+shape: list[str] = ["same"]
+svc = sd.Service("Pairs")
+
+
+@svc.handler()
+async def run(ctx: sd.Context, x: int) -> Any:
+    for i in range(6):
+        name = "step"
+        if shape[0] == "renamed" and i == 3:
+            name = "other"
+        if shape[0] == "kept" and i == 2:
+            first = ctx.run_typed(name, work, i=x)
+            second = ctx.run_typed(name, work, i=x + 10)
+            x = await first + await second
+            continue
+        if i == 4:
+            try:
+                await ctx.run_typed("refused", refuse, i=x)
+            except sd.TerminalError as err:
+                x += err.status_code
+            continue
+        x = await ctx.run_typed(name, work, i=x)
+    return x
+
+
+def stores(kept: int, tampered: bool = False) -> MemoryStore:
+    """A store with the first ``kept`` entries of a finished run's journal, the
+    invocation pending again: a Simulation over it replays them. ``tampered``:
+    its third command has a result (no step's command has one)."""
+    shape[0] = "same"
+    sim = sd.Simulation([svc], seed=1)
+    h = sim.invoke("Pairs/run", 0)
+    sim.run()
+    rec = sim.store.invocation(h.id)
+    assert rec is not None
+    store = MemoryStore()
+    for i, entry in enumerate(sim.journal(h)[:kept]):
+        store.append(rec.id, entry._replace(result=Value(b"1")) if tampered and i == 4 else entry)
+    store.put_invocation(dataclasses.replace(rec, status=PENDING, result=None))
+    return store
+
+
+@pytest.mark.parametrize(("kept", "tampered"),
+                         [(12, False), (12, True), (8, False), (7, False), (3, False),
+                          (0, False)])
+@pytest.mark.parametrize("replayed", ["same", "renamed", "kept"])
 @pytest.mark.parametrize("crash_at", [None, 10])
-def test_a_replay_of_steps_runs_as_through_the_general_scan(
-        monkeypatch: pytest.MonkeyPatch, kept: int, crash_at: int | None) -> None:
-    """A journal of steps (its first ``kept`` entries) replayed, then run on,
-    crashed or not, with ``run_pairs`` and without: the same completed
-    indices, results, trace, journal and schedule."""
-    svc = steps_service(7)
+def test_a_replay_runs_as_without_the_plain_steps_found(
+        monkeypatch: pytest.MonkeyPatch, kept: int, tampered: bool, replayed: str,
+        crash_at: int | None) -> None:
+    """A journal (its first ``kept`` entries: steps, then a failed one; one
+    command with a result if ``tampered``) replayed by a handler that issues
+    the same steps, renames one, or keeps one unawaited, then run on, crashed
+    or not: with ``steps_prefix`` and with none found, the same completed
+    indices, outcome, trace, journal, misuse and schedule."""
 
     def replay() -> tuple[Any, ...]:
-        store: MemoryStore = replay_stores(svc, 7, 1)[0]
-        (inv_id,) = store._journals
-        del store._journals[inv_id][kept:]
+        store = stores(kept, tampered)
+        (inv_id,) = store._invocations
+        shape[0] = replayed
         plan = None if crash_at is None else sd.FaultPlan((sd.Fault("crash", index=crash_at),))
         sim = sd.Simulation([svc], seed=1, store=store, faults=plan)
-        bits = sim.engine.completions.done[inv_id]
+        bits = sim.engine.completions.done.get(inv_id)
         sim.run()
         (h,) = sim.invocations()
-        return (bits, h.result(), sim.trace(), sim.journal(h), sim.scheduler.decisions)
+        outcome = h.result() if h.status == "completed" else h.status
+        return (bits, outcome, sim.trace(), sim.journal(h), sim.scheduler.decisions,
+                [str(e) for e in sim.engine.misuse])
 
-    fast = replay()
-    monkeypatch.setattr(_recovery, "run_pairs", lambda journal: False)
-    assert replay() == fast
-    assert fast[0] == general_bits(pairs(kept // 2))[0]
-    assert fast[1] == 7
+    found = replay()
+    monkeypatch.setattr(_recovery, "steps_prefix", lambda journal: 0)
+    assert replay() == found
+    if replayed == "same" and not tampered:
+        assert found[1] == 1 + 1 + 1 + 1 + 409 + 1 + 0
+
+
+def test_a_replay_of_steps_takes_what_the_reload_found() -> None:
+    """(The test above tests something: the first replay after a reload takes
+    the steps found, the later ones after a crash find none.)"""
+    store = stores(8)
+    (inv_id,) = store._invocations
+    shape[0] = "same"
+    sim = sd.Simulation([svc], seed=1, store=store,
+                        faults=sd.FaultPlan((sd.Fault("crash", index=10),)))
+    assert sim.engine.completions.plain_steps == {inv_id: 8}
+    paired: list[int] = []
+    real = _fast.Attempt.__init__
+
+    def opened(attempt: Any, *args: Any, **kwargs: Any) -> None:
+        real(attempt, *args, **kwargs)
+        paired.append(attempt)
+
+    _fast.Attempt.__init__ = opened  # type: ignore[method-assign]
+    try:
+        sim.run()
+    finally:
+        _fast.Attempt.__init__ = real  # type: ignore[method-assign]
+    assert [a.paired for a in paired] == [8, 0]
+    assert sim.engine.completions.plain_steps == {}

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from sys import getrefcount
 from threading import get_ident
 from time import monotonic
 from typing import Any, Final
@@ -27,7 +28,7 @@ from ._api.service import AnyService, Handler, _ServiceBase, collect_handlers
 from ._asyncio_steps import StepLoop
 from ._strict import StrictGuard
 from ._watchdog import Spinning, _watchdog
-from .runtime._engine import Engine, HandlerSpec
+from .runtime._engine import _DEFAULT_RETRY_POLICY, Engine, HandlerSpec
 from .runtime._errors import (
     HandlerError,
     InvalidTargetError,
@@ -155,6 +156,13 @@ _TARGETS_RESOLVED_MAX: Final = 1024
 _COLLECTED: dict[tuple[int, ...], tuple[tuple[tuple[Handler, ...], ...], Handlers, Registry,
                                         tuple[Any, ...], Targets]] = {}
 _COLLECTED_MAX: Final = 8
+
+# An engine made as new, with its trace list, by registry: left by a finished
+# simulation built with the defaults, taken by the next one over the same
+# services (``Simulation.__del__``; one each, for this many registries, all
+# dropped when one more comes).
+_SPARES: dict[Registry, tuple[Engine, list[Any]]] = {}
+_SPARES_MAX: Final = 8
 
 
 def handlers_and_specs(services: Any) -> tuple[Handlers, Specs]:
@@ -326,8 +334,10 @@ class InvocationHandle:
         Raises ``NotFinishedError`` while it is unfinished (or paused); a
         paused invocation stopped by a handler bug raises that bug's error.
         """
-        engine = self._sim._engine
-        rec = engine.invocations.by_id[self.id]  # (``engine.record``)
+        # (The engine is not kept in a local: this frame may hold the last
+        # reference to the simulation, which would then go before the local,
+        # holding on to its engine, see ``Simulation.__del__``.)
+        rec = self._sim._engine.invocations.by_id[self.id]  # (``engine.record``)
         if rec.status == COMPLETED:
             return completed_value(rec, self._handler)
         if rec.status == PAUSED:
@@ -336,7 +346,7 @@ class InvocationHandle:
                 raise err
             raise paused_error(rec)
         raise NotFinishedError(
-            f"{rec.target} ({self.id}) has not finished: {engine.waiting_on(self.id)}"
+            f"{rec.target} ({self.id}) has not finished: {self._sim._engine.waiting_on(self.id)}"
         )
 
 class Simulation:
@@ -395,32 +405,75 @@ class Simulation:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
         self._handlers, registry, self._targets = collected(services)
-        # The events as the engine reports them, their texts deferred (see
-        # event_text), one after the other in one flat list (see ``events``).
-        self._trace: list[Any] = []
-        self._guard = StrictGuard() if strict else None
-        self.injector = Injector(_NO_FAULTS if faults is None else coerce_plan(faults))
-        self.store: Store = store if store is not None else MemoryStore()
-        self.scheduler = Scheduler(chooser, 0, self.seed)  # (``RandomChooser(seed)`` if None)
-        self._engine = Engine(  # (by position: see ``Engine.__init__``)
-            registry,
-            self.store,
-            self.scheduler,
-            InvocationContext,
-            self.injector,
-            retry_policy,
-            # epoch_ms
-            _DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH else round(epoch.timestamp() * 1000),
-            self._trace.extend,  # trace
-            True,  # deferred_trace
-            self._guard,  # segment_guard
-            always_suspend,
-            True,  # inline_steps
-            StepLoop().run,  # run_async
-        )
+        epoch_ms = _DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH else round(epoch.timestamp() * 1000)
+        # Built with the defaults, it takes the engine a finished one left over
+        # the same services, if any (see ``__del__``).
+        plain = (faults is None and store is None and chooser is None and not strict
+                 and not always_suspend)
+        spare = _SPARES.pop(registry, None) if plain else None
+        if spare is not None:
+            engine, self._trace = spare
+            engine.epoch_ms = epoch_ms
+            engine.lifecycle.retry_policy = retry_policy or _DEFAULT_RETRY_POLICY
+            self._guard = None
+            self.injector = engine.injector
+            self.store = engine.store
+            self.scheduler = engine.scheduler
+            self.scheduler.seed = self.seed  # (its chooser is made from it at first use)
+            self._engine = engine
+        else:
+            # The events as the engine reports them, their texts deferred (see
+            # event_text), one after the other in one flat list (see ``events``).
+            self._trace = []
+            self._guard = StrictGuard() if strict else None
+            self.injector = Injector(_NO_FAULTS if faults is None else coerce_plan(faults))
+            self.store = store if store is not None else MemoryStore()
+            self.scheduler = Scheduler(chooser, 0, self.seed)  # (``RandomChooser(seed)`` if None)
+            self._engine = Engine(  # (by position: see ``Engine.__init__``)
+                registry,
+                self.store,
+                self.scheduler,
+                InvocationContext,
+                self.injector,
+                retry_policy,
+                epoch_ms,
+                self._trace.extend,  # trace
+                True,  # deferred_trace
+                self._guard,  # segment_guard
+                always_suspend,
+                True,  # inline_steps
+                StepLoop().run,  # run_async
+            )
+        self._spare = plain
         self.scheduler.max_tasks = max_steps  # (``Engine.max_tasks``)
         self.scheduler.max_journal = max_journal
         self.scheduler.max_invocations = max_invocations
+
+    # Whether the engine may go to the next simulation once this one is gone:
+    # built with the defaults (above), and its engine never handed out.
+    _spare = False
+    _trace: list[Any]
+    injector: Injector
+    store: Store
+    scheduler: Scheduler
+
+    def __del__(self) -> None:
+        """Nothing holds this simulation any more: if nothing but it holds its
+        engine either (no handle, context or attempt of the run, no caller of
+        ``engine``), the engine, made as new over a new store, scheduler,
+        injector and trace (``Engine.renew``), is kept for the next simulation
+        over the same services, which then builds none of its parts. Nothing of
+        this run reaches the next: its records, journals and trace stay with
+        the parts this one held."""
+        if (self._spare and getrefcount(self._engine) == 2  # (here and the argument)
+                and self._engine.registry not in _SPARES):
+            engine = self._engine
+            trace: list[Any] = []
+            if engine.renew(MemoryStore(), Scheduler(None, 0, 0), Injector(_NO_FAULTS),
+                            trace.extend, StepLoop().run):
+                if len(_SPARES) >= _SPARES_MAX:
+                    _SPARES.clear()  # (services no longer used leave theirs)
+                _SPARES[engine.registry] = (engine, trace)
 
     # -- trace --------------------------------------------------------------
     def trace(self) -> list[str]:
@@ -821,6 +874,9 @@ class Simulation:
 
     @property
     def engine(self) -> Engine:
+        """The engine (whoever reads it may change it: it then goes with this
+        simulation instead of to the next, see ``__del__``)."""
+        self._spare = False
         return self._engine
 
     def describe_journal(self, handle: InvocationHandle | str) -> str:

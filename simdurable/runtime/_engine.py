@@ -47,7 +47,7 @@ from ._commands import Commands
 from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import HandlerError, InternalError
-from ._fast import command_parts, fused, lane_parts, lone_step
+from ._fast import EXPRESS, command_parts, fused, lane_parts, lone_step
 from ._faults import Fault, Injector
 from ._invocation import Attempt, StepInfo, StepSpec
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
@@ -156,6 +156,9 @@ class Engine:
         elif self.injector.plan.faults and self.injector.timed():
             self.recovery.add_timed_faults()  # (a new simulation's empty store: timers only)
 
+    # True once a part below (or the fused runner) is built: ``renew`` then refuses.
+    lazily_built = False
+
     # Parts a run may never need: built at their first use (``_lazy``).
     # The commands: a plain step's command never reaches them (the fused
     # command writes it), so a run of plain steps never builds them.
@@ -183,6 +186,56 @@ class Engine:
         the step lane is off (strict mode)."""
         parts = self.lane_parts = () if self.segment_guard is not None else lane_parts(self.steps)
         return parts
+
+    def renew(self, store: Store, scheduler: Scheduler, injector: Injector,
+              trace: Callable[[Event], None], run_async: Callable[[Any, str], Any]) -> bool:
+        """This engine, its run over, made as ``Engine.__init__`` would make it
+        anew over these parts (a simulation's, with ``deferred_trace``, inline
+        steps, no segment guard, no always-suspend), so that the next
+        simulation over the same handlers takes it instead of building its
+        twenty objects again; False, and nothing changed, if a part built at
+        its first use (or the fused runner) would outlive the run. Only its
+        owner may ask, once nothing else holds it (``Simulation.__del__``):
+        every attribute a run writes is written back here, and the options
+        (``epoch_ms``, the retry policy) are the next owner's to write.
+        """
+        if self.lazily_built or self.lifecycle.lazily_built or self.steps.lazily_built:
+            return False
+        self.store = store
+        self.scheduler = scheduler
+        self.injector = injector
+        self.command_parts = self.lane_parts = None
+        tracer = self.trace
+        tracer.sink = tracer.event = trace
+        tracer.clock = scheduler
+        invocations = self.invocations
+        invocations.store = store
+        invocations.scheduler = scheduler
+        invocations.by_id = {}
+        invocations.seq = 0
+        running = self.running
+        running.store = store
+        running.scheduler = scheduler
+        running.in_place = None
+        running.resume_at = 0
+        running.step_holder = None
+        running.reset()
+        completions = self.completions
+        completions.store = store
+        completions.scheduler = scheduler
+        completions.reset()
+        lifecycle = self.lifecycle
+        lifecycle.store = store
+        lifecycle.scheduler = scheduler
+        lifecycle.finished_hooks = []
+        steps = self.steps
+        steps.injector = injector
+        steps.scheduler = scheduler
+        steps.run_async = run_async
+        steps.in_place = steps.inline_steps
+        steps.express = EXPRESS
+        steps.run_log = RunLog()
+        return True
 
     # What hosts read of the parts: their own (read once a run, if at all; not
     # copied into every engine).
@@ -257,6 +310,7 @@ class Engine:
         runner = task_runner(self)
         if "run_task" not in self.__dict__:  # (unless a caller put its own runner there)
             self.__dict__["run_task"] = runner
+            self.lazily_built = True  # (the runner holds this run's parts)
         request: StepRequest | None = runner(until_idle)
         return request
 

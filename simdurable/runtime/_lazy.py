@@ -7,6 +7,10 @@ locks of services without objects. Each such part is an attribute whose
 first read builds it (from parts its owner already holds) and stores it as
 the owner's own attribute, where every later read finds it. Unlike
 ``functools.cached_property`` (3.11), no lock is taken.
+
+An owner whose class has a ``lazily_built`` attribute (False) gets its own
+``lazily_built = True`` once such a part is built: an engine is taken again
+for the next simulation only while none of its parts was (``Engine.renew``).
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ class BuiltOnUse(Generic[_T]):
     def __init__(self, build: Callable[[Any], _T]) -> None:
         self.build = build
         self.name = ""
+        self.marks = False
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
+        self.marks = hasattr(owner, "lazily_built")
 
     def __get__(self, obj: Any, owner: type | None = None) -> _T:
         if obj is None:  # pragma: no cover - read on the class
@@ -41,4 +47,6 @@ class BuiltOnUse(Generic[_T]):
         # instructions more an invocation, ``benchmarks.cg_invocation crowd``)
         part = self.build(obj)
         setattr(obj, self.name, part)
+        if self.marks:
+            obj.lazily_built = True
         return part

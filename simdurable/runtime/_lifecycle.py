@@ -70,6 +70,9 @@ class Lifecycle:
         self.retry_policy = retry_policy
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
 
+    # True once a part below is built (``_lazy``): ``Engine.renew`` then refuses.
+    lazily_built = False
+
     # What a run that goes well never writes, made at the first read (``_lazy``):
     # the handler bugs seen, the error that paused each paused invocation, ...
     misuse: BuiltOnUse[list[HandlerError]] = BuiltOnUse(lambda lc: [])

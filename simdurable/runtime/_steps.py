@@ -115,6 +115,9 @@ class Steps:
         # Every closure execution: (invocation, index, step, attempt, target).
         self.run_log = RunLog()
 
+    # True once a part below is built (``_lazy``): ``Engine.renew`` then refuses.
+    lazily_built = False
+
     # The fault points (the engine's ``fault_points``): read only where a fault
     # may fire, or at a crash or restart; built then (``_lazy``), so that a run
     # without faults never makes them.

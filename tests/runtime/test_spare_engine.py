@@ -1,0 +1,211 @@
+"""A finished simulation built with the defaults leaves its engine, made as new,
+to the next simulation over the same services (``Simulation.__del__``,
+``Engine.renew``). Only an optimisation: every run over a taken engine is the
+run a newly built one makes, event for event; and an engine anything else may
+still reach (a handle, a context, a caller of ``sim.engine``) is never taken."""
+
+from __future__ import annotations
+
+import gc
+import types
+import weakref
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import simdurable as sd
+from simdurable import _sim
+from simdurable._asyncio_steps import StepLoop
+from simdurable.runtime._store import MemoryStore
+from simdurable.runtime._trace import RunLog
+
+svc = sd.Service("Spare")
+obj = sd.VirtualObject("SpareObj")
+kept: list[Any] = []
+
+
+def add(i: int) -> int:
+    return i + 1
+
+
+@svc.handler()
+async def steps(ctx: sd.Context, n: int) -> int:
+    for i in range(n % 4):
+        n = await ctx.run_typed(f"s{i}", add, i=n)
+    return n
+
+
+@svc.handler()
+async def sleeps(ctx: sd.Context, n: int) -> int:
+    await ctx.sleep(timedelta(milliseconds=n % 7 + 1))
+    return await ctx.run_typed("after", add, i=n)
+
+
+@svc.handler()
+async def fails(ctx: sd.Context, n: int) -> int:
+    if n % 2:
+        raise sd.TerminalError(f"no {n}", 422)
+    return await ctx.run_typed("one", add, i=n)
+
+
+@svc.handler()
+async def calls(ctx: sd.Context, n: int) -> int:
+    return await ctx.object_call(bump, f"k{n % 2}", n) + await ctx.service_call(steps, n)
+
+
+@svc.handler()
+async def keeps(ctx: sd.Context, n: int) -> int:
+    kept.append(ctx)  # (a context kept after its run: its engine must stay its own)
+    return await ctx.run_typed("one", add, i=n)
+
+
+@obj.handler()
+async def bump(ctx: sd.ObjectContext, n: int) -> int:
+    value = (await ctx.get("v") or 0) + n
+    ctx.set("v", value)
+    return value
+
+
+SERVICES = [svc, obj]
+HANDLERS = ["steps", "sleeps", "fails", "calls", "keeps"]
+
+
+def run(sim: sd.Simulation, handler: str, inputs: list[int]) -> tuple[Any, ...]:
+    """What a run shows: its trace, results, journals, step runs and state."""
+    handles = [sim.invoke(f"Spare/{handler}", n) for n in inputs]
+    sim.run()
+    results = []
+    for h in handles:
+        try:
+            results.append(h.result())
+        except sd.TerminalError as err:
+            results.append(str(err))
+    return (sim.trace(), results, [sim.describe_journal(h) for h in handles],
+            [sim.step_runs(h) for h in handles], sim.state("SpareObj", "k0"))
+
+
+def spare() -> int | None:
+    """The id of the engine kept for the next simulation over SERVICES."""
+    found = _sim._SPARES.get(_sim.collected(SERVICES)[1])
+    return None if found is None else id(found[0])
+
+
+def test_a_finished_simulation_leaves_its_engine_to_the_next() -> None:
+    _sim._SPARES.clear()
+    sim = sd.Simulation(SERVICES, seed=3)
+    engine = id(sim._engine)  # (not the engine: a reference to it would keep it)
+    run(sim, "steps", [5])
+    assert spare() is None  # (not while the simulation is alive)
+    del sim
+    assert spare() == engine
+    again = sd.Simulation(SERVICES, seed=4)
+    assert id(again._engine) == engine and spare() is None
+    assert run(again, "steps", [6]) == run(sd.Simulation(SERVICES, seed=4, store=MemoryStore()),
+                                           "steps", [6])
+
+
+def test_an_engine_something_else_may_reach_is_not_taken() -> None:
+    _sim._SPARES.clear()
+    # its engine handed out
+    sim = sd.Simulation(SERVICES, seed=1)
+    run(sim, "steps", [1])
+    assert sim.engine is not None
+    del sim
+    assert spare() is None
+    # a context of its run kept
+    sim = sd.Simulation(SERVICES, seed=1)
+    run(sim, "keeps", [1])
+    del sim
+    assert spare() is None
+    kept.clear()
+    gc.collect()
+    # a part built at its first use (the timers) would outlive the run
+    sim = sd.Simulation(SERVICES, seed=1)
+    run(sim, "sleeps", [1])
+    del sim
+    assert spare() is None
+    # built with options of its own
+    for options in ({"strict": True}, {"faults": "crash(step=s0)"}, {"store": MemoryStore()},
+                    {"always_suspend": True}):
+        sim = sd.Simulation(SERVICES, seed=1, **options)
+        run(sim, "steps", [1])
+        del sim
+        assert spare() is None
+    # a handle kept alive keeps its simulation, and so its engine
+    sim = sd.Simulation(SERVICES, seed=1)
+    engine = id(sim._engine)
+    handle = sim.invoke("Spare/steps", 2)
+    sim.run()
+    del sim
+    assert spare() is None and handle.result() == 4
+    del handle
+    assert spare() == engine
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.sampled_from(HANDLERS), st.integers(0, 50),
+                          st.lists(st.integers(0, 9), min_size=1, max_size=3),
+                          st.booleans(), st.booleans()), min_size=1, max_size=8))
+def test_a_taken_engine_runs_as_a_new_one(
+        plan: list[tuple[str, int, list[int], bool, bool]]) -> None:
+    """Random sequences of simulations, some kept alive a while, some whose
+    engine is read: each runs as one built anew (``store=`` makes it so)."""
+    _sim._SPARES.clear()
+    alive: list[sd.Simulation] = []
+    for handler, seed, inputs, keep, read in plan:
+        sim = sd.Simulation(SERVICES, seed=seed)
+        got = run(sim, handler, inputs)
+        assert got == run(sd.Simulation(SERVICES, seed=seed, store=MemoryStore()),
+                          handler, inputs)
+        if read:
+            assert sim.engine.invocations.seq == len(inputs) or handler == "calls"
+        if keep:
+            alive.append(sim)
+        elif alive:
+            alive.pop(0)
+        del sim
+    kept.clear()
+
+
+def shape(sim: sd.Simulation) -> dict[str, dict[str, Any]]:
+    """Every attribute of the engine's parts, each part named by its role and
+    each container by its type and length (a new engine's are all empty)."""
+    engine = sim._engine
+    parts = {"engine": engine, "store": engine.store, "scheduler": engine.scheduler,
+             "injector": engine.injector, "tracer": engine.trace,
+             "invocations": engine.invocations, "running": engine.running,
+             "completions": engine.completions, "lifecycle": engine.lifecycle,
+             "steps": engine.steps}
+    roles = {id(part): role for role, part in parts.items()}
+    roles[id(sim._trace)] = "trace list"
+
+    def canon(value: Any) -> Any:
+        if id(value) in roles:
+            return roles[id(value)]
+        if isinstance(value, types.MethodType):
+            return ("method of", canon(value.__self__), value.__func__)
+        if isinstance(value, types.BuiltinMethodType) and value.__self__ is not None:
+            return ("method of", canon(value.__self__), value.__name__)
+        if type(value) is StepLoop:
+            return ("a", StepLoop, vars(value))
+        if isinstance(value, weakref.ref):
+            return ("weakly", canon(value()))
+        if isinstance(value, (dict, list, set, RunLog)):
+            return (type(value), len(value))
+        return value
+
+    return {role: {name: canon(v) for name, v in vars(part).items()}
+            for role, part in parts.items()}
+
+
+def test_a_taken_engine_is_the_engine_a_new_simulation_builds() -> None:
+    """Attribute for attribute (a part that gets a new attribute a run writes
+    must have ``Engine.renew`` write it back)."""
+    _sim._SPARES.clear()
+    built = sd.Simulation(SERVICES, seed=5, retry_policy=sd.InvocationRetryPolicy(max_attempts=3))
+    run(sd.Simulation(SERVICES, seed=2), "steps", [3])  # (gone: its engine is the spare)
+    assert spare() is not None
+    taken = sd.Simulation(SERVICES, seed=5, retry_policy=sd.InvocationRetryPolicy(max_attempts=3))
+    assert spare() is None and taken._engine is not built._engine
+    assert shape(taken) == shape(built)

@@ -182,6 +182,9 @@ def test_a_soak_whose_checks_cannot_run_does_not_exit_zero(
     ('[tool.simdurable.keys]\nCountr = "a"',
      "[tool.simdurable] keys: no object or workflow 'Countr'; did you mean 'Counter'?"),
     ('exclude = ["Shop/nope"]', "[tool.simdurable] exclude: no handler 'Shop/nope'"),
+    ('[tool.simdurable.world]\n"Counter/a/add" = [{ advance = "1s" }]',
+     "[tool.simdurable] world: no handler 'Counter/a/add'; name it Counter/add, and give the "
+     "key in [tool.simdurable.keys]: Counter = \"a\""),
     ("concurrent = 9", "[tool.simdurable] concurrent must be an integer from 1 to 4, not 9"),
 ])
 def test_soak_names_the_setting_that_is_wrong(
@@ -199,6 +202,9 @@ def test_soak_names_the_setting_that_is_wrong(
 @pytest.mark.parametrize(("extra", "message"), [
     ('[tool.simdurable.keys]\nCountr = "a"',
      "*keys: no object or workflow 'Countr'; did you mean 'Counter'?*"),
+    ('exclude = ["Counter/a/add"]',
+     "*exclude: no handler 'Counter/a/add'; name it Counter/add, and give the key in "
+     "[[]tool.simdurable.keys[]]: Counter = \"a\"*"),
     ('externals = ["badmod:services"]',
      "*externals: 'badmod:services' is Service, not a FakeExternal (or a list of them)*"),
 ])
@@ -208,7 +214,7 @@ def test_the_plugin_fails_an_item_naming_the_setting(project: pytest.Pytester, e
     if "externals =" in extra:
         toml = toml.replace('externals = ["badmod:bank"]\n', "")
     project.makefile(".toml", pyproject=toml)
-    result = project.runpytest("--simdurable", "-k", "keys or externals or badmod",
+    result = project.runpytest("--simdurable", "-k", "keys or externals or badmod or exclude",
                                "--simdurable-examples=1")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([message])

@@ -507,10 +507,7 @@ def handler_items(session: pytest.Session, settings: Settings,
 
     for target in settings.exclude:
         if target not in available:
-            close = difflib.get_close_matches(target, list(available), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            error(f"exclude:{target}", f"[tool.simdurable] exclude: no handler {target!r}"
-                                       f"{hint} (handlers: {', '.join(available) or 'none'})")
+            error(f"exclude:{target}", unknown_name("exclude", target, list(available)))
     wanted = [t for t in wanted if t not in settings.exclude]
 
     for target in sorted((only or set()) - set(wanted)):
@@ -523,10 +520,7 @@ def handler_items(session: pytest.Session, settings: Settings,
 
     for target in wanted:
         if target not in available:
-            close = difflib.get_close_matches(target, list(available), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            error(target, f"[tool.simdurable] handlers: no handler {target!r}{hint} "
-                          f"(handlers: {', '.join(available) or 'none'})")
+            error(target, unknown_name("handlers", target, list(available)))
             continue
         if only is not None and target not in only:
             continue
@@ -548,18 +542,12 @@ def handler_items(session: pytest.Session, settings: Settings,
         ))
     for target in settings.world:
         if target not in available:
-            close = difflib.get_close_matches(target, list(available), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            error(f"world:{target}", f"[tool.simdurable] world: no handler {target!r}{hint} "
-                                     f"(handlers: {', '.join(available) or 'none'})")
+            error(f"world:{target}", unknown_name("world", target, list(available)))
     keyed = [svc.name for svc in services if svc.service_tag.kind != "service"]
     for name in settings.keys:
         if name not in keyed:
             error(f"keys:{name}", unknown_name("keys", name, keyed))
     for target in settings.inputs:
         if target not in available and (settings.handlers is None or target not in wanted):
-            close = difflib.get_close_matches(target, list(available), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            error(f"inputs:{target}", f"[tool.simdurable] inputs: no handler {target!r}{hint} "
-                                      f"(handlers: {', '.join(available) or 'none'})")
+            error(f"inputs:{target}", unknown_name("inputs", target, list(available)))
     return items

@@ -93,6 +93,11 @@ def unknown_name(setting: str, name: str, known: list[str]) -> str:
 
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
+    service, key, handler = (name.split("/") + ["", ""])[:3]
+    if setting != "keys" and name.count("/") == 2 and f"{service}/{handler}" in known:
+        # "Cart/ada/add" as a Restate URL names it: the key has a setting of its own
+        hint = (f"; name it {service}/{handler}, and give the key in [tool.simdurable.keys]: "
+                f"{service} = {json.dumps(key)}")
     what, kinds = ("object or workflow", "objects and workflows") if setting == "keys" \
         else ("handler", "handlers")
     return (f"[tool.simdurable] {setting}: no {what} {name!r}{hint} "

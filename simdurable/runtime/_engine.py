@@ -194,12 +194,18 @@ class Engine:
         steps, no segment guard, no always-suspend), so that the next
         simulation over the same handlers takes it instead of building its
         twenty objects again; False, and nothing changed, if a part built at
-        its first use (or the fused runner) would outlive the run. Only its
-        owner may ask, once nothing else holds it (``Simulation.__del__``):
-        every attribute a run writes is written back here, and the options
-        (``epoch_ms``, the retry policy) are the next owner's to write.
+        its first use (or the fused runner) would outlive the run, or if the
+        garbage collector is freeing it. Only its owner may ask, once nothing
+        else holds it (``Simulation.__del__``): every attribute a run writes is
+        written back here, and the options (``epoch_ms``, the retry policy)
+        are the next owner's to write.
         """
         if self.lazily_built or self.lifecycle.lazily_built or self.steps.lazily_built:
+            return False
+        if self.running._host() is not self:
+            # Freed by the garbage collector (its simulation in a reference
+            # cycle): the collector cleared the weak references to it before
+            # the simulation's ``__del__`` ran, so its running part has lost it.
             return False
         self.store = store
         self.scheduler = scheduler

@@ -143,6 +143,29 @@ def test_an_engine_something_else_may_reach_is_not_taken() -> None:
     assert spare() == engine
 
 
+def test_an_engine_freed_by_the_garbage_collector_is_not_taken() -> None:
+    # A simulation in a reference cycle is freed by the collector, which clears
+    # the weak references to the engine (its running part's, to its host)
+    # before the simulation's ``__del__`` runs: an engine kept then would have
+    # no host, and the next simulation's first attempt would fail.
+    _sim._SPARES.clear()
+    gc.collect()
+    gc.disable()
+    try:
+        sim = sd.Simulation(SERVICES, seed=1)
+        run(sim, "steps", [2])
+        cycle: list[Any] = [sim]
+        cycle.append(cycle)
+        del sim, cycle
+        gc.collect()
+    finally:
+        gc.enable()
+    assert spare() is None
+    again = sd.Simulation(SERVICES, seed=2)
+    assert run(again, "steps", [3]) == run(sd.Simulation(SERVICES, seed=2, store=MemoryStore()),
+                                           "steps", [3])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.tuples(st.sampled_from(HANDLERS), st.integers(0, 50),
                           st.lists(st.integers(0, 9), min_size=1, max_size=3),

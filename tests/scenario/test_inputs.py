@@ -16,6 +16,15 @@ invoke:
     input: {value}
 """
 
+# The restate-sdk shop's checkout, given an amount its model refuses.
+SHOP_BAD_AMOUNT = """\
+services: tests.restate_sdk.shop:app
+externals: [tests.restate_sdk.shop:bank]
+invoke:
+  - target: Shop/checkout
+    input: {item: book, amount: lots}
+"""
+
 
 @pytest.mark.parametrize(("value", "message"), [
     ("three", 'the input is a JSON string, "three", but the handler takes int'),
@@ -31,13 +40,7 @@ def test_an_input_of_the_wrong_type_is_named_at_its_line(tmp_path: Path, value: 
 
 def test_a_model_input_names_the_field_it_refuses(tmp_path: Path) -> None:
     pytest.importorskip("restate")
-    lines = errors(tmp_path, """\
-        services: tests.restate_sdk.shop:app
-        externals: [tests.restate_sdk.shop:bank]
-        invoke:
-          - target: Shop/checkout
-            input: {item: book, amount: lots}
-        """, run_it=True)
+    lines = errors(tmp_path, SHOP_BAD_AMOUNT, run_it=True)
     assert lines == [f"{tmp_path}/bad.yaml:5:12: invoke[0].input: not a valid input for "
                      "Shop/checkout: amount: Input should be a valid integer, unable to parse "
                      'string as an integer (got "lots")'], lines
@@ -49,14 +52,7 @@ def test_an_input_may_be_refused_where_the_invocation_expects_an_error(
     # What a handler does with input it cannot take may be what the scenario tests.
     result = run(tmp_path, COUNTER.format(value="three") + "    expect: {status: paused}\n")
     assert result.ok, [p.render("s.yaml") for p in result.failures]
-    result = run(tmp_path, """\
-        services: tests.restate_sdk.shop:app
-        externals: [tests.restate_sdk.shop:bank]
-        invoke:
-          - target: Shop/checkout
-            input: {item: book, amount: lots}
-            expect: {error: {status: 500}}
-        """)
+    result = run(tmp_path, SHOP_BAD_AMOUNT + "    expect: {error: {status: 500}}\n")
     assert result.ok, [p.render("s.yaml") for p in result.failures]
 
 

@@ -137,7 +137,7 @@ def test_attach_waits_for_an_invocation_and_gets_its_result_or_failure():
     late = sim.invoke("Sig/attach", target.id)
     failing = sim.invoke("Sig/slow", -1)
     on_failure = sim.invoke("Sig/attach", failing.id)
-    unknown = sim.invoke("Sig/attach", "inv_nosuchthing")
+    unknown = sim.invoke("Sig/attach", "inv_" + "0" * 20)  # an id naming no invocation
     sim.run()
     assert late.result() == ["ok", 50]
     assert on_failure.result() == ["failed", 422, "negative"]

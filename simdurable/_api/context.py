@@ -21,8 +21,16 @@ from typing import Any, Final, TypeVar
 
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
 from ..runtime._fast import NOT_AWAITABLE, new_tuple, plain_steps, returns_as_is
-from ..runtime._ids import awakeable_id, encode_promise
-from ..runtime._invocation import LIVE, REPLAYING, Attempt, Step, current_step, user_source
+from ..runtime._ids import awakeable_id, encode_promise, is_awakeable_id, is_invocation_id
+from ..runtime._invocation import (
+    LIVE,
+    REPLAYING,
+    Abort,
+    Attempt,
+    Step,
+    current_step,
+    user_source,
+)
 from ..runtime._journal import (
     ATTACH,
     AWAKEABLE,
@@ -152,6 +160,25 @@ class Context:
         return HandlerError(
             f"ctx.{method}() {why}", handler=self._attempt.handler, source=user_source(3)
         )
+
+    def _check_id(self, method: str, given: Any, what: str) -> None:
+        """Pause on an id that cannot name anything. Restate fails the invocation
+        there (RT0012, or RT0017 for an attach), where no ``except`` in the handler
+        sees it, and retries it until its retry policy pauses it."""
+        attempt = self._attempt
+        attempt.guard(method)
+        if is_awakeable_id(given) if what == "an awakeable" else is_invocation_id(given):
+            return
+        shape = ("awk_<invocation>_<index>, as ctx.awakeable() returns it"
+                 if what == "an awakeable" else "inv_..., as ctx.request().id or a "
+                 "send handle's invocation_id() gives it")
+        err = HandlerError(f"ctx.{method}() got {given!r}, which is not {what} id ({shape}); "
+                           "Restate fails the invocation on it and retries it",
+                           handler=attempt.handler, source=user_source(3))
+        if attempt.failure is None:
+            attempt.failure = err
+        attempt.die()
+        raise Abort()
 
     def _writable(self, method: str) -> None:
         self._attempt.guard(method)
@@ -466,6 +493,8 @@ class Context:
                              headers=headers, scope=scope, limit_key=limit_key)
 
     def cancel_invocation(self, invocation_id: str) -> None:
+        """Cancel an invocation; an id naming none is ignored, as on Restate."""
+        self._check_id("cancel_invocation", invocation_id, "an invocation")
         self._issue(Entry(CANCEL, invocation_id), "cancel_invocation")
 
     def attach_invocation(
@@ -473,9 +502,7 @@ class Context:
     ) -> DurableFuture[Any]:
         """A future of invocation ``invocation_id``'s result (its failure raises
         ``TerminalError``); an unknown id fails it with code 404."""
-        if not isinstance(invocation_id, str) or not invocation_id:
-            raise self._refuse("attach_invocation", f"needs an invocation id, got "
-                                                    f"{invocation_id!r}")
+        self._check_id("attach_invocation", invocation_id, "an invocation")
         serde = serde or DefaultSerde(type_hint)
         index = self._issue(Entry(ATTACH, invocation_id), "attach_invocation")
         return DurableFuture(self._attempt, index, _decoder(serde))
@@ -495,6 +522,7 @@ class Context:
         self, invocation_id: str, name: str, value: Any, serde: Serde[Any] | None = None
     ) -> None:
         """Send signal ``name`` with ``value`` to invocation ``invocation_id``."""
+        self._check_id("resolve_signal", invocation_id, "an invocation")
         data = (serde or DefaultSerde()).serialize(value)
         self._issue(Entry(RESOLVE_SIGNAL, f"{invocation_id}/{name}", data=data),
                     "resolve_signal")
@@ -503,6 +531,7 @@ class Context:
         self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
     ) -> None:
         """Send signal ``name`` as a failure: awaiting it raises ``TerminalError``."""
+        self._check_id("reject_signal", invocation_id, "an invocation")
         data = json.dumps({"message": failure_message, "code": failure_code}).encode()
         self._issue(Entry(REJECT_SIGNAL, f"{invocation_id}/{name}", data=data), "reject_signal")
 
@@ -520,10 +549,13 @@ class Context:
         return recorded or awakeable_id(self._attempt.rec.id, index), future
 
     def resolve_awakeable(self, name: str, value: Any, serde: Serde[Any] | None = None) -> None:
+        """Complete awakeable ``name``; an id naming none is ignored, as on Restate."""
+        self._check_id("resolve_awakeable", name, "an awakeable")
         data = (serde or JsonSerde()).serialize(value)
         self._issue(Entry(RESOLVE_AWAKEABLE, name, data=data), "resolve_awakeable")
 
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
+        self._check_id("reject_awakeable", name, "an awakeable")
         data = json.dumps({"message": failure_message, "code": failure_code}).encode()
         self._issue(Entry(REJECT_AWAKEABLE, name, data=data), "reject_awakeable")
 

@@ -21,6 +21,7 @@ stop the server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -38,6 +39,7 @@ from .._api.service import Handler
 from .._inputs import input_problem
 from ..runtime._errors import InvalidTargetError
 from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS
+from ..runtime._ids import is_awakeable_id
 from ..runtime._journal import Failure, Value
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._host import HostStopped, LiveHost
@@ -484,6 +486,9 @@ class Ingress:
 
     async def _awakeable(self, awk: str, action: str, scope: Scope,
                          receive: Receive) -> Response:
+        if not is_awakeable_id(awk):
+            raise HttpError(400, f"bad awakeable id {_short(awk)}: awakeable ids look like "
+                                 "awk_<invocation>_<index>, as ctx.awakeable() returns them")
         body = await self._body(scope, receive)
         completion: Value | Failure
         if action == "resolve":
@@ -501,10 +506,10 @@ class Ingress:
         host = self.host
 
         def complete() -> None:
-            try:
+            # An id of the right shape that names no awakeable waiting here (its
+            # invocation ended, or never was) is accepted and dropped, as Restate does.
+            with contextlib.suppress(InvalidTargetError):
                 host.complete_awakeable(awk, completion)
-            except InvalidTargetError:
-                raise HttpError(404, f"no awakeable {_short(awk)}") from None
 
         await host.call(complete)
         return json_response(202, {"status": "accepted"})

@@ -7,8 +7,11 @@ databases draw their own.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import re
 
 from ._journal import Completion, Failure, Value
 
@@ -32,6 +35,39 @@ def parse_awakeable_id(awk: str) -> tuple[str, int] | None:
     if not body or not (index.isascii() and index.isdigit()) or len(index) > 18:
         return None
     return f"inv_{body}", int(index)
+
+
+_OWN_INVOCATION_ID = re.compile(r"inv_[0-9a-f]{20}")
+# Restate's: ``inv_1``, then the partition key and the UUID in base 62 (11 + 22 characters).
+_RESTATE_INVOCATION_ID = re.compile(r"inv_1[0-9a-zA-Z]{33}")
+# Restate's awakeable ids: the invocation id's 24 bytes and a 4-byte signal index, in
+# unpadded URL-safe base64 (``prom_1`` is the older prefix, which Restate still reads).
+_RESTATE_AWAKEABLE_ID = re.compile(r"(?:sign|prom)_1([0-9a-zA-Z_-]{38})")
+
+
+def is_invocation_id(inv_id: object) -> bool:
+    """Whether ``inv_id`` has the shape of an invocation id (this runtime's or Restate's).
+
+    Restate refuses a command naming an id of another shape (error RT0012 or
+    RT0017, retried); an id of the right shape naming nothing is accepted."""
+    return isinstance(inv_id, str) and bool(_OWN_INVOCATION_ID.fullmatch(inv_id)
+                                            or _RESTATE_INVOCATION_ID.fullmatch(inv_id))
+
+
+def is_awakeable_id(awk: object) -> bool:
+    """Whether ``awk`` has the shape of an awakeable id (this runtime's or Restate's)."""
+    if not isinstance(awk, str):
+        return False
+    parsed = parse_awakeable_id(awk)
+    if parsed is not None:
+        return is_invocation_id(parsed[0])
+    restate = _RESTATE_AWAKEABLE_ID.fullmatch(awk)
+    if restate is None:
+        return False
+    try:
+        return len(base64.urlsafe_b64decode(restate.group(1) + "==")) == 28
+    except (binascii.Error, ValueError):
+        return False
 
 
 def encode_promise(completion: Completion) -> bytes:

@@ -28,11 +28,6 @@ ADDED: dict[str, set[str]] = {
 # Published handlers that are catalogues of API calls rather than programs, not
 # counted (docs/compatibility.md lists them with the reason).
 EXCLUDED: dict[str, dict[str, str]] = {
-    "docs_develop_awakeables": {
-        "MyService/my_handler": "completes an awakeable by a name (\"Pete\") that is not an "
-                                "awakeable id: what a Restate server does then is not in the "
-                                "program's text (left to the conformance suite)",
-    },
     "docs_skills_actions": {
         "MyWorkflow/run": "a catalogue of every context action: it calls itself as another "
                           "workflow, a handler that does not exist and waits on awakeables "

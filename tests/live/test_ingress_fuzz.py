@@ -151,8 +151,8 @@ def awk_variants(awk: str) -> list[str]:
     (b"/Echo/ping/send?delay=99999999999999d", b"", 400, "too long"),
     (b"/Echo/ping/send?delay=" + b"9" * 400 + b"s", b"", 400, "bad delay"),
     (b"/Echo/ping/send?delay=%D9%A3s", b"", 400, "bad delay"),
-    (b"/restate/awakeables/AWK1/resolve", b"1", 404, "no awakeable"),
-    (b"/restate/awakeables/AWK5000/resolve", b"1", 404, "no awakeable"),
+    (b"/restate/awakeables/AWK1/resolve", b"1", 400, "bad awakeable id"),
+    (b"/restate/awakeables/AWK5000/resolve", b"1", 400, "bad awakeable id"),
     (b"/restate/awakeables/AWK/resolve", b"[" * 100_000 + b"]" * 100_000, 400, "nested"),
     (b"/Echo/say", b"[" * 100_000 + b"]" * 100_000, 400, "not a valid input"),
 ])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..runtime._faults import DELAY, TIMER, Fault, FaultPlan
-from ..runtime._journal import COMPLETION, RUN, SEND, SLEEP
+from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN, SEND, SLEEP
 
 
 def _completions(journal: list[Any]) -> dict[int, int]:
@@ -32,6 +32,13 @@ def delays_like(reference: list[Any], faulty: list[Any], target: str,
     caller was late), lateness its first step inherits.
     """
     ref_done, done = _completions(reference), _completions(faulty)
+    # A command's place in the reference run: the k-th command of one run is the
+    # k-th of the other while their paths agree, whatever notifications came
+    # between (a crash lets a callee's answer reach the journal before the next
+    # command, where the reference run journaled it after).
+    ref_commands = [i for i, e in enumerate(reference) if e.kind in COMMAND_KINDS]
+    faulty_commands = [i for i, e in enumerate(faulty) if e.kind in COMMAND_KINDS]
+    ref_at = dict(zip(faulty_commands, ref_commands, strict=False))
     faults = []
     inherited = max(0, started_late)  # how late the last completion the handler saw was
     rank = {t: k for k, t in enumerate(e.target for e in faulty if e.kind == COMPLETION)}
@@ -41,34 +48,37 @@ def delays_like(reference: list[Any], faulty: list[Any], target: str,
     unfired_ms = max((e.at_ms for e in faulty), default=0) + 1
     for i, e in enumerate(faulty):
         if e.kind == COMPLETION:
-            if e.target in ref_done:
-                inherited = e.at_ms - ref_done[e.target]
+            if ref_at.get(e.target) in ref_done:
+                inherited = e.at_ms - ref_done[ref_at[e.target]]
             continue
-        if e.kind == SEND and e.wake_ms > e.at_ms and i < len(reference):
+        r = ref_at.get(i)
+        if r is None:
+            continue
+        if e.kind == SEND and e.wake_ms > e.at_ms:
             # a message late in transit (or sent with a delay): as late again
-            was = reference[i]
+            was = reference[r]
             by = (e.wake_ms - e.at_ms) - max(0, was.wake_ms - was.at_ms)
             if was.kind == SEND and by > 0:
-                faults.append(Fault(DELAY, step=e.name, index=i, phase=TIMER, by_ms=by,
+                faults.append(Fault(DELAY, step=e.name, index=r, phase=TIMER, by_ms=by,
                                     target=target))
             continue
-        if e.kind not in (RUN, SLEEP) or i not in ref_done:
+        if e.kind not in (RUN, SLEEP) or r not in ref_done:
             continue
-        if i >= len(reference) or (reference[i].kind, reference[i].name) != (e.kind, e.name):
+        if (reference[r].kind, reference[r].name) != (e.kind, e.name):
             break  # the path forks here (the timing's doing, or not: the rerun tells)
         if i not in done:
-            by = unfired_ms - ref_done[i]
+            by = unfired_ms - ref_done[r]
             if by > 0:
-                faults.append(Fault(DELAY, step=e.name, index=i, by_ms=by, target=target)
+                faults.append(Fault(DELAY, step=e.name, index=r, by_ms=by, target=target)
                               if e.kind == RUN else
-                              Fault(DELAY, index=i, phase=TIMER, by_ms=by, target=target))
+                              Fault(DELAY, index=r, phase=TIMER, by_ms=by, target=target))
             continue
-        by = (done[i] - ref_done[i]) - inherited + (rank.get(i, 0) if ordered else 0)
+        by = (done[i] - ref_done[r]) - inherited + (rank.get(i, 0) if ordered else 0)
         if by > 0:
             if e.kind == RUN:
-                faults.append(Fault(DELAY, step=e.name, index=i, by_ms=by, target=target))
+                faults.append(Fault(DELAY, step=e.name, index=r, by_ms=by, target=target))
             else:
-                faults.append(Fault(DELAY, index=i, phase=TIMER, by_ms=by, target=target))
+                faults.append(Fault(DELAY, index=r, phase=TIMER, by_ms=by, target=target))
     return FaultPlan(tuple(faults)) if faults else None
 
 

@@ -33,7 +33,7 @@ from ..runtime._faults import (
     Fault,
     FaultPoint,
 )
-from ..runtime._journal import CALL, COMMAND_KINDS, SEND, Failure, Value, terminal_of
+from ..runtime._journal import CALL, COMMAND_KINDS, SEND, SLEEP, Failure, Value, terminal_of
 from ..runtime._store import COMPLETED, PAUSED
 from ._assertions import Collector
 from ._report import Violation
@@ -311,13 +311,29 @@ def stuck_violation(run: RunFacts, reference_end_ms: int | None,
         )
     end = run.outcome.finished_ms
     late = sum(f.by_ms or 0 for _, f in run.fired if f.kind == DELAY)  # injected lateness
-    if reference_end_ms is not None and end > reference_end_ms + liveness_ms + late:
+    if reference_end_ms is None:
+        return None
+    limit = reference_end_ms + liveness_ms + late
+    if end > limit and end > limit + _timers_waited(run, end):
         return Violation(
             kind="stuck",
             message=f"finished at {end / 1000:.3f}s, more than {liveness_ms / 1000:g}s after "
                     f"the reference run ({reference_end_ms / 1000:.3f}s): a retry storm?",
         )
     return None
+
+
+def _timers_waited(run: RunFacts, end: int) -> int:
+    """How long the run's durable timers ran, every one that fired by ``end``.
+
+    A fault may send a handler down the path it keeps for when an answer does
+    not come (a caller whose step failed for good never completes the promise
+    the run waits on, until its three-day timeout): such a run ends late by its
+    timers, not by retries."""
+    engine = run.sim.engine
+    return sum(e.wake_ms - e.at_ms for rec in engine.records()
+               for e in engine.store.journal(rec.id)
+               if e.kind == SLEEP and e.at_ms <= e.wake_ms <= end)
 
 
 def _same_operation(e: Effect) -> tuple[str | None, int | None, str, str]:

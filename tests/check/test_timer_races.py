@@ -96,3 +96,56 @@ def test_a_crash_that_lets_a_callee_answer_first_is_a_slow_machine_not_a_bug():
                  replay="crash(step=Quote/price, index=0, phase=after-store, attempt=1)")
     assert sd.check(services=[quote], invoke="Quote/first_come", input=1, hash_seeds=(),
                     max_examples=30).ok
+
+
+carrier = sd.FakeExternal("carrier")
+shipping = sd.Workflow("Shipping")
+
+
+@shipping.main()
+async def deliver(ctx: sd.WorkflowContext, order: str) -> str:
+    match await sd.select(scanned=ctx.promise("scanned").value(),
+                          lost=ctx.sleep(timedelta(days=3))):
+        case ["scanned", who]:
+            return f"delivered to {who}"
+        case _:
+            return "lost"
+
+
+@shipping.handler()
+async def scan(ctx: sd.WorkflowSharedContext, who: str) -> str:
+    key = f"{ctx.key()}-verify"
+    await ctx.run_typed("verify", lambda: carrier.apply("verify", {"who": who},
+                                                        idempotency_key=key))
+    await ctx.promise("scanned").resolve(who)
+    return "ok"
+
+
+def test_a_run_that_waits_out_its_own_timeout_is_not_a_retry_storm():
+    """The carrier refuses the scan for good (a terminal failure of the world's
+    caller): nobody completes the promise, and the run ends three days later by
+    its timeout, the path it keeps for that. It was reported ``stuck``: "finished
+    more than 3600s after the reference run: a retry storm?"."""
+    from simdurable import world
+
+    report = sd.check(services=[shipping], invoke="Shipping/o1/deliver", input="o1",
+                      externals=[carrier], world=[world.call("Shipping/o1/scan", "ada")],
+                      max_examples=20, hash_seeds=())
+    assert report.ok, report.render()
+
+
+def test_a_run_late_beyond_its_timers_is_still_a_retry_storm():
+    from types import SimpleNamespace
+
+    from simdurable._check._properties import stuck_violation
+
+    sim = sd.Simulation([shipping], seed=0)
+    h = sim.invoke("Shipping/o1/deliver", "o1")
+    sim.run()
+    assert h.result() == "lost"
+    three_days = 3 * 86_400_000
+    facts = SimpleNamespace(stuck=None, sim=sim, fired=[],
+                            outcome=SimpleNamespace(finished_ms=three_days + 3_600_001))
+    assert stuck_violation(facts, 0, 3_600_000) is not None  # type: ignore[arg-type]
+    facts.outcome.finished_ms = three_days + 3_600_000
+    assert stuck_violation(facts, 0, 3_600_000) is None  # type: ignore[arg-type]

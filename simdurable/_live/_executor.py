@@ -17,6 +17,7 @@ every invocation goes on from its journal, and no stored step runs again.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -39,7 +40,7 @@ from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
 from ._host import PROBLEM_KINDS, HostStopped, LiveHost, echo_stderr
 from ._http import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
 from ._ingress import DEFAULT_MAX_BODY, Ingress
-from ._sqlite import SqliteStore, StoreError, explain
+from ._sqlite import NotADatabasePath, SqliteStore, StoreError, explain
 from ._trace import TraceWriter
 
 try:
@@ -73,8 +74,12 @@ class ExecutorLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as err:
+            db = self.path.with_suffix("")
+            if err.errno == errno.ENOENT:
+                raise NotADatabasePath(f"cannot create {db}: directory {db.parent} does not "
+                                       "exist") from None
             raise StoreError(f"cannot create the lock file {self.path}: "
-                             f"{explain(self.path.with_suffix(''), err)}") from None
+                             f"{explain(db, err)}") from None
         f = os.fdopen(fd, "r+")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -133,6 +133,12 @@ class StoreError(SimdurableError):
     """A database file that cannot be used, with the reason and the path."""
 
 
+class NotADatabasePath(StoreError):
+    """A ``--db`` that names no place for a database (a directory, a device, a
+    missing directory, a file of another kind): the argument is wrong, where
+    a plain ``StoreError`` is a database found damaged."""
+
+
 _DISK_FULL: Final = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE: Final = (errno.EROFS, errno.EACCES, errno.EPERM)
 
@@ -363,13 +369,13 @@ class SqliteStore:
             raise StoreError(f"cannot read {path}: {err.strerror}") from None
         if info is None:
             if not create:
-                raise StoreError(f"no simdurable database at {path}")
+                raise NotADatabasePath(f"no simdurable database at {path}")
             self._create()
             info = path.stat()
         if stat.S_ISDIR(info.st_mode):
-            raise StoreError(f"{path} is a directory, not a simdurable database file")
+            raise NotADatabasePath(f"{path} is a directory, not a simdurable database file")
         if not stat.S_ISREG(info.st_mode):
-            raise StoreError(f"{path} is a {_file_kind(info.st_mode)}, not a database file; "
+            raise NotADatabasePath(f"{path} is a {_file_kind(info.st_mode)}, not a database file; "
                              "pass --db the path of a regular file (or of a new one)")
         if info.st_size == 0:
             raise StoreError(
@@ -387,7 +393,7 @@ class SqliteStore:
                 raise StoreError(f"{path} is cut short ({len(head)} bytes): it was truncated "
                                  "and its contents are gone; restore it from a backup, or "
                                  "move it away to start anew")
-            raise StoreError(
+            raise NotADatabasePath(
                 f"{path} is not a simdurable database (not an SQLite file); "
                 "pass --db a new path or an existing simdurable database"
             )
@@ -443,7 +449,7 @@ class SqliteStore:
         """Make a new database under a temporary name, then move it into place."""
         path = self.path
         if not path.parent.is_dir():
-            raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
+            raise NotADatabasePath(f"cannot create {path}: directory {path.parent} does not exist")
         wal = Path(f"{path}-wal")
         if wal.exists() and wal.stat().st_size > 0:
             raise StoreError(

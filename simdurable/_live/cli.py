@@ -25,8 +25,17 @@ if TYPE_CHECKING:
 DEFAULT_DB: Final = "simdurable.db"
 
 
+EXIT_STATUS = """exit status:
+  0  done (serve: stopped cleanly)
+  1  the database is damaged or failed, or serving stopped on an error
+  2  bad arguments: a target, a port, or a --db that names no place for a database"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     command = parser.prog.rsplit(" ", 1)[-1]
+    if command != "trace":
+        parser.epilog = EXIT_STATUS
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
     if command == "serve":
         parser.add_argument("targets", nargs="+", metavar="module:attribute",
                             help="services to serve (a Service/VirtualObject/Workflow, "
@@ -80,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._sqlite import StoreError
+    from ._sqlite import NotADatabasePath, StoreError
 
     try:
         if args.command == "serve":
@@ -96,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         return _post(args)
     except StoreError as err:
         print(f"simdurable {args.command}: {err}", file=sys.stderr)
-        return 1
+        # a --db that names no place for a database is a bad argument, as for check
+        return 2 if isinstance(err, NotADatabasePath) else 1
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -185,7 +185,7 @@ def test_cancel_while_stopped_applies_at_next_start(
 ])
 def test_missing_database(db: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                           message: str) -> None:
-    assert main([*args, "--db", str(db)]) == 1
+    assert main([*args, "--db", str(db)]) == 2  # a bad argument
     assert message in capsys.readouterr().err
     assert not db.exists()
 
@@ -199,9 +199,9 @@ def test_unknown_invocation(db: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_not_a_database(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db.write_text("hello")
-    assert main(["invocations", "--db", str(db)]) == 1
+    assert main(["invocations", "--db", str(db)]) == 2
     assert "not a simdurable database" in capsys.readouterr().err
-    assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db), "--port", "0"]) == 1
+    assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db), "--port", "0"]) == 2
     assert "not a simdurable database" in capsys.readouterr().err
     assert db.read_text() == "hello"
 

@@ -272,14 +272,28 @@ def test_a_fifo_is_refused_at_once(tmp_path: Path, command: list[str]) -> None:
     os.mkfifo(fifo)
     done = subprocess.run([sys.executable, "-m", "simdurable", *command, "--db", str(fifo)],
                           capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 1
+    assert done.returncode == 2  # a bad argument, as for check and soak
     assert f"{fifo} is a FIFO (named pipe), not a database file" in done.stderr
 
 
 def test_a_device_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*SERVE, "--db", os.devnull]) == 1
+    assert main([*SERVE, "--db", os.devnull]) == 2
     assert f"{os.devnull} is a character device, not a database file" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", [["invocations"], SERVE])
+def test_a_db_that_names_no_place_for_a_database_is_a_bad_argument(
+        tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit status 2, as check and soak give for bad arguments; 1 stays for a
+    database found damaged (the tests above)."""
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database")
+    for db, says in [(tmp_path, "is a directory"), (other, "not an SQLite file"),
+                     (tmp_path / "missing" / "dev.db", "does not exist" if command == SERVE
+                      else "no simdurable database")]:
+        assert main([*command, "--db", str(db)]) == 2, db
+        assert says in capsys.readouterr().err
 
 
 # -- read-only ------------------------------------------------------------------------------

@@ -488,6 +488,35 @@ def test_a_workflow_is_driven_by_its_shared_handler_and_the_plugin_says_so(
     ])
 
 
+SECRET_SIGNUP = SIGNUP.replace(
+    '    return f"{email} confirmed {link}"',
+    '    if link != "s3cret":\n'
+    '        raise sd.TerminalError("wrong link", 403)\n'
+    '    return f"{email} confirmed {link}"')
+
+
+@pytest.mark.parametrize("inputs", ["", '[tool.simdurable.inputs]\n"Signup/run" = ["a@b.c"]\n'])
+def test_an_inferred_world_that_only_reaches_the_failure_path_is_said(
+        pytester: pytest.Pytester, inputs: str) -> None:
+    """The driver's simplest value ('0') is never the secret the promise needs: every
+    run takes the path kept for a wrong link. The summary said only "world inferred"
+    (with no input configured, it blamed the input) as if the run had been checked."""
+    pytester.makepyfile(signupmod=SECRET_SIGNUP)
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["signupmod:services"]\nmax_examples = 5\n' + inputs))
+    result = pytester.runpytest("--simdurable")
+    result.assert_outcomes(passed=1)
+    given = "" if inputs else " with the input built from the type hint, '0',"
+    also = "" if inputs else ' (or an input in [tool.simdurable.inputs] "Signup/run")'
+    result.stdout.fnmatch_lines([
+        "  world inferred: call Signup/key-1/click('0') once the run waits *",
+        f"  in the inferred world the fault-free run{given} failed with TerminalError('wrong "
+        "link', status_code=403), so only the path it takes then was checked; say what the "
+        f'world does in [tool.simdurable.world] "Signup/run"{also}',
+    ])
+    result.stdout.no_fnmatch_line("*the input built from the type hint, '0', failed*give one*")
+
+
 def test_configured_world_exclude_and_shared_handlers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(signupmod=SIGNUP)
     pytester.makefile(".toml", pyproject=PYPROJECT.format(

@@ -31,7 +31,14 @@ from ..runtime._errors import (
 )
 from ..runtime._faults import FaultPlan, FaultPlanError
 from ..runtime._ids import parse_awakeable_id
-from ..runtime._journal import COMPLETION, PROMISE_COMPLETE, PROMISE_GET, PROMISE_PEEK, RUN
+from ..runtime._journal import (
+    COMPLETION,
+    PROMISE_COMPLETE,
+    PROMISE_GET,
+    PROMISE_PEEK,
+    RUN,
+    Value,
+)
 from ..runtime._store import COMPLETED
 from ._model import Event, Invocation, Scenario, Where
 from ._schema import did_you_mean, json_difference, show
@@ -402,12 +409,26 @@ class _Checker:
                 if ex.error is not None:
                     self.fail(base + ("error",), f"expected a terminal error, got the result "
                                                  f"{show(value, 200)}")
-                elif _norm(value) != _norm(ex.result):
-                    self.fail(base + ("result",), f"got {show(value, 200)}, expected "
-                                                  f"{show(ex.result, 200)}"
-                                                  + _where_differs(value, ex.result))
+                else:
+                    value = self.as_sent(h, value)
+                    if _norm(value) != _norm(ex.result):
+                        self.fail(base + ("result",), f"got {show(value, 200)}, expected "
+                                                      f"{show(ex.result, 200)}"
+                                                      + _where_differs(value, ex.result))
         self.counts(base + ("steps", "executed"), "ran", ex.executed, self.sim.step_runs(h))
         self.counts(base + ("steps", "stored"), "was stored", ex.stored, _stored(self.sim, [h]))
+
+    def as_sent(self, h: InvocationHandle, value: Any) -> Any:
+        """A result as its caller receives it: the JSON its handler's serde wrote, as
+        ``expect: result`` spells it (a pydantic model, a dataclass, a msgspec
+        struct compared as their JSON), or the value where that is not JSON."""
+        result = self.sim.engine.record(h.id).result
+        if isinstance(result, Value) and result.data:
+            try:
+                return json.loads(result.data)
+            except ValueError:
+                pass
+        return value
 
     def terminal(self, path: tuple[str | int, ...], want: dict[str, Any],
                  err: TerminalError) -> None:

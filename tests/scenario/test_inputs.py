@@ -63,3 +63,25 @@ def test_an_invocation_without_input_is_not_judged(tmp_path: Path) -> None:
           - target: Counter/x/current
         """)
     assert result.ok, [p.render("s.yaml") for p in result.failures]
+
+
+@pytest.mark.parametrize(("target", "value", "result"), [
+    # a pydantic model, a msgspec struct: as the JSON a caller receives
+    ("Shop/checkout", "{item: book, amount: 30}", "{item: book, charged: 30, receipt: bank-1}"),
+    ("Shop/move", "{x: 1, y: 2}", "{x: 2, y: 3}"),
+    # a serde of the handler's own that writes no JSON: as the value
+    ("Shop/shout", "hey", '"HEY, HEY"'),
+])
+def test_a_typed_result_matches_its_json(tmp_path: Path, target: str, value: str,
+                                         result: str) -> None:
+    """A model's result was compared by its repr, so no ``expect: result`` could match."""
+    pytest.importorskip("restate")
+    text = (f"services: tests.restate_sdk.shop:app\nexternals: [tests.restate_sdk.shop:bank]\n"
+            f"invoke:\n  - target: {target}\n    input: {value}\n"
+            f"    expect: {{result: {result}}}\n")
+    result_ok = run(tmp_path, text)
+    assert result_ok.ok, [p.render("s.yaml") for p in result_ok.failures]
+    wrong = run(tmp_path, text.replace("30, receipt", "31, receipt").replace("y: 3", "y: 4")
+                .replace('"HEY, HEY"', '"hey"'))
+    [problem] = wrong.failures
+    assert "first difference at" in problem.render("s.yaml") or target == "Shop/shout"

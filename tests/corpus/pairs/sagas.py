@@ -455,6 +455,70 @@ async def parallel_book_ok(ctx: restate.Context, trip: str) -> str:
     return "booked"
 
 
+# The compensation reads what the handler already cleared: the cart's items are
+# cleared once they are reserved ("the cart is done"), so when the charge fails
+# for good the release loop reads no items and frees nothing.
+# https://github.com/Kaoruha/GinkGO/issues/5480 (a rollback step that cannot restore
+# what an earlier step deleted: the compensation needs it kept until the saga ends)
+shelf = sd.FakeExternal("shelf")
+cart_bug = restate.VirtualObject("Cart")
+cart_ok = restate.VirtualObject("Cart")
+
+
+def hold(sku: str, key: str) -> None:
+    shelf.apply("hold", {"sku": sku}, idempotency_key=key)
+
+
+def free(sku: str, key: str) -> None:
+    shelf.apply("free", {"sku": sku}, idempotency_key=key)
+
+
+def charge_items(key: str, n: int) -> str:
+    return str(pay.apply("charge", {"items": n}, idempotency_key=key)["id"])
+
+
+async def _release(ctx: restate.ObjectContext) -> None:
+    for sku in await ctx.get("items") or []:
+        await ctx.run_typed(f"free {sku}", free, sku=sku, key=f"{ctx.key()}-free-{sku}")
+
+
+@cart_bug.handler(name="checkout")
+async def cart_checkout_bug(ctx: restate.ObjectContext, items: list[str]) -> str:
+    ctx.set("items", items)
+    try:
+        for sku in items:
+            await ctx.run_typed(f"hold {sku}", hold, sku=sku, key=f"{ctx.key()}-{sku}")
+        ctx.clear("items")
+        return await ctx.run_typed("charge", charge_items, key=ctx.key(), n=len(items))
+    except restate.TerminalError:
+        await _release(ctx)
+        raise
+
+
+@cart_ok.handler(name="checkout")
+async def cart_checkout_ok(ctx: restate.ObjectContext, items: list[str]) -> str:
+    ctx.set("items", items)
+    try:
+        for sku in items:
+            await ctx.run_typed(f"hold {sku}", hold, sku=sku, key=f"{ctx.key()}-{sku}")
+        receipt = await ctx.run_typed("charge", charge_items, key=ctx.key(), n=len(items))
+    except restate.TerminalError:
+        await _release(ctx)
+        raise
+    ctx.clear("items")
+    return receipt
+
+
+def failed_checkout_holds_nothing(outcome: sd.Outcome) -> None:
+    """A checkout that failed left no item held."""
+    if outcome.error is None:
+        return
+    held = {e.payload["sku"] for e in outcome.effects["shelf"] if e.op == "hold"}
+    freed = {e.payload["sku"] for e in outcome.effects["shelf"] if e.op == "free"}
+    assert held <= freed, (f"the checkout failed ({outcome.error.message}) but "
+                           f"{sorted(held - freed)} stay held")
+
+
 PAIRS = [
     Pair(name="compensation-wrong-exception", kind="invariant",
          source="meadsteve/talepy#17", invoke="Trip/book", input="t1", buggy=[trip_bug],
@@ -491,4 +555,8 @@ PAIRS = [
          source="arrow-kt/arrow#3323; simplesourcing/simplesagas#20", invoke="Parallel/book",
          input="t1", buggy=[parallel_bug], correct=[parallel_ok], externals=(travel,),
          invariant=nothing_left_booked_on_failure),
+    Pair(name="state-cleared-before-compensation", kind="invariant",
+         source="Kaoruha/GinkGO#5480", invoke="Cart/c1/checkout", input=["pen", "ink"],
+         buggy=[cart_bug], correct=[cart_ok], externals=(shelf, pay),
+         invariant=failed_checkout_holds_nothing),
 ]

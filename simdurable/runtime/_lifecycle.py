@@ -51,6 +51,7 @@ from ._trace import Tracer
 
 CANCELLED_MESSAGE: Final = "cancelled"
 KILLED_MESSAGE: Final = "killed"
+NOT_FOUND_MESSAGE: Final = "not found"  # Restate's, for an invocation that is gone
 
 
 class Lifecycle:
@@ -422,7 +423,7 @@ class Lifecycle:
         if delay is None:
             if policy.on_max_attempts == "kill":
                 self.trace("killed", rec.id, f"after {rec.failures} attempts: {reason}")
-                self.complete(rec, Failure(500, reason))
+                self.complete(rec, Failure(500, _as_reported(reason, where)))
             else:
                 rec.status = PAUSED
                 self.invocations.put(rec)
@@ -454,7 +455,12 @@ class Lifecycle:
         if rec.status == PAUSED or (rec.attempts == 0 and inv_id not in self.running.attempts):
             self._cancel_calls(inv_id)
             self.paused_errors.pop(inv_id, None)
-            self.complete(rec, Failure(409, CANCELLED_MESSAGE))
+            # A send still waiting for its delay that nobody waits on is deleted by
+            # Restate: attaching to it then fails with 404 "not found".
+            scheduled = (rec.attempts == 0 and rec.run_at_ms > rec.created_ms
+                         and inv_id not in self.completions.callers)
+            self.complete(rec, Failure(404, NOT_FOUND_MESSAGE) if scheduled
+                          else Failure(409, CANCELLED_MESSAGE))
             return
         entry = Entry(CANCELLED, at_ms=self.scheduler.now_ms)
         self.store.append(inv_id, entry)
@@ -506,3 +512,13 @@ def _duration(ms: int) -> str:
             n = ms // size
             return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''}"
     return f"{ms} ms"
+
+
+def _as_reported(reason: str, where: str | None) -> str:
+    """The failure an invocation killed after its last attempt ends with: as
+    restate-sdk reports a handler's exception, its repr (``ValueError('nope')``),
+    without this runtime's "handler raised" and "at file.py:line"."""
+    if not reason.startswith("handler raised "):
+        return reason
+    message = reason.removeprefix("handler raised ")
+    return message.removesuffix(f" at {where}") if where else message

@@ -27,10 +27,9 @@ class Completions:
         self.store = store
         self.scheduler = scheduler
         # (``reset``'s, without its call: an engine is built for every run.)
-        # The completed journal indices of each pending invocation, as the bits
+        # The completed journal indices of each pending invocation are the bits
         # of one int (28 bytes for a short journal, where a set takes 216 and
-        # more: about 200 bytes less for each invocation in flight).
-        self.done: dict[str, int] = {}
+        # more), on its record: ``InvocationRecord.done_bits``.
         # The calls waiting on each callee (a plain dict, filled by ``setdefault``:
         # a ``defaultdict`` costs more to make, and most engines never have one).
         self.callers: dict[str, list[tuple[str, int]]] = {}
@@ -40,7 +39,7 @@ class Completions:
         self.plain_steps: dict[str, int] = {}
 
     def reset(self) -> None:
-        self.done = {}
+        # (the done bits go with the records: ``Invocations.reload`` reads new ones)
         self.callers = {}
         self.plain_steps = {}
 
@@ -49,29 +48,34 @@ class Completions:
         rec = self.invocations.by_id.get(inv_id)
         if rec is None or rec.status != PENDING:
             return
-        done = self.done.get(inv_id, 0)
+        done = rec.done_bits
         bit = 1 << index
         if done & bit:
             return
         entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
                                   self.scheduler.now_ms, -1, ""))
         self.store.append(inv_id, entry)
-        self.done[inv_id] = done | bit
+        rec.done_bits = done | bit
         if rec.retry_index == index:
             rec.retry_index, rec.retry_count, rec.retry_started_ms = -1, 0, 0
             self.invocations.put(rec)
         self.running.notify(inv_id, entry)
 
     def is_done(self, inv_id: str, index: int) -> bool:
-        return self.done.get(inv_id, 0) >> index & 1 == 1
+        rec = self.invocations.by_id.get(inv_id)
+        return rec is not None and rec.done_bits >> index & 1 == 1
 
     def mark_done(self, inv_id: str, index: int) -> None:
         """A command stored with its result (a state read, say): nothing to wait for."""
-        self.done[inv_id] = self.done.get(inv_id, 0) | 1 << index
+        rec = self.invocations.by_id.get(inv_id)
+        if rec is not None:
+            rec.done_bits |= 1 << index
 
     def forget(self, inv_id: str) -> None:
         """The invocation ended: its completions are of no more use here."""
-        self.done.pop(inv_id, None)
+        rec = self.invocations.by_id.get(inv_id)
+        if rec is not None:
+            rec.done_bits = 0
 
     # -- callers -------------------------------------------------------------------
     def wait_for(self, callee: str, caller: tuple[str, int]) -> None:

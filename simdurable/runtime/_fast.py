@@ -155,7 +155,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
             return general(attempt, index)
         rec = attempt.rec
         inv_id = rec.id
-        if completions.done.get(inv_id, 0) >> index & 1:
+        if rec.done_bits >> index & 1:
             return general(attempt, index)  # raises: a stored step about to run again
         guard = running.segment_guard
         paused = guard is not None and guard.active
@@ -203,7 +203,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     and inv_rec is not None
                     and inv_rec.status == PENDING
                     and inv_rec.retry_index != index
-                    and not completions.done.get(inv_id, 0) >> index & 1
+                    and not inv_rec.done_bits >> index & 1
                 ):
                     try:
                         data = spec.serde.serialize(result)
@@ -226,7 +226,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                         journal.append(entry)
                     else:
                         journal.append(entry)  # (the store's list: ``Attempt.own_journal``)
-                    completions.done[inv_id] = completions.done.get(inv_id, 0) | 1 << index
+                    inv_rec.done_bits |= 1 << index
                     if not attempt.resume_scheduled:
                         # Every earlier notification was taken (none satisfied
                         # the wait): the handler sees this one now.
@@ -694,7 +694,7 @@ def step_command() -> Callable[..., Any] | None:
         # await, as the lane's ``LANE_RESUMED``/``LANE_PARKED`` would go on.
         inv_id = rec.id
         inv_rec = invocations.by_id.get(inv_id)
-        bits = completions.done.get(inv_id, 0)
+        bits = rec.done_bits
         try:
             wait = waits[index]
         except IndexError:
@@ -765,7 +765,7 @@ def step_command() -> Callable[..., Any] | None:
                     else:
                         store_append(inv_id, entry)
                     journal.append(entry)
-                completions.done[inv_id] = bits | 1 << index
+                inv_rec.done_bits = bits | 1 << index
                 # Nothing woke the handler during the closure: it sees this
                 # completion now (``Attempt.see``; its command and completion
                 # the journal's last two, as checked above) ...
@@ -925,7 +925,7 @@ def step_lane() -> Callable[[Any], Any]:
                 return GENERAL
             attempt.issued = None
             spec = info = fut  # (a plain step's future is its own ``StepInfo``)
-            bits = completions.done.get(inv_id, 0)
+            bits = inv_rec.done_bits
             end = index + 1
         else:
             if attempt.issued is not None:  # another step's: registered first
@@ -975,7 +975,7 @@ def step_lane() -> Callable[[Any], Any]:
                 return GENERAL
             rec = attempt.rec
             inv_id = rec.id
-            bits = completions.done.get(inv_id, 0)
+            bits = rec.done_bits
             if bits >> index & 1:
                 return GENERAL  # raises: a stored step about to run again
             inv_rec = invocations.by_id.get(inv_id)
@@ -1067,7 +1067,7 @@ def step_lane() -> Callable[[Any], Any]:
                         else:
                             store_append(inv_id, entry)
                         journal.append(entry)
-                    completions.done[inv_id] = bits | 1 << index
+                    inv_rec.done_bits = bits | 1 << index
                     # Nothing woke the handler during the closure: it sees this
                     # completion now (``Attempt.see``) ...
                     attempt.cursor = len(journal)

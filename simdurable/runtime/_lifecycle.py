@@ -331,7 +331,7 @@ class Lifecycle:
         self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
         self.store.put_invocation(rec)
         completions = self.completions
-        completions.done.pop(inv_id, None)  # ``Completions.forget``
+        rec.done_bits = 0  # ``Completions.forget``
         if isinstance(completion, Value):  # (deferred, as "submit")
             self.trace.event((rec.finished_ms, "done", rec.id, "done", rec.service, rec.key,
                               rec.handler, completion.data))

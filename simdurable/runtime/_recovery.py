@@ -122,7 +122,7 @@ class Recovery:
             self.completions.plain_steps[rec.id] = steps
             if steps == len(journal):
                 # Steps only: its completed indices 0, 2, 4..., the bits of 0b...0101
-                self.completions.done[rec.id] = (1 << steps) // 3
+                rec.done_bits = (1 << steps) // 3
                 return
         # A replay starts here. One pass for the completions (as the bits of
         # the indices they complete) that only notes whether any command may
@@ -137,7 +137,7 @@ class Recovery:
                 bits |= 1 << e[4]
             elif kind in _WAITED_FROM_OUTSIDE:
                 outside = True
-        self.completions.done[rec.id] = bits
+        rec.done_bits = bits
         if not outside:
             return
         for i, e in enumerate(journal):

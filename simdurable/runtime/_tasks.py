@@ -55,7 +55,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     """``engine.run_task`` for the common case of each task; see the module
     docstring. ``engine`` is the ``Engine`` (not imported: it imports this)."""
     steps = engine.steps
-    (finish, running, scheduler, injector, trace, run_log, completions, _,
+    (finish, running, scheduler, injector, trace, run_log, _, _,
      store_append, journals, _, _) = step_parts(steps)
     # The current step is named in this thread's holder, as ``_fast.step_lane``
     # names it: two attribute writes around a closure, not a context
@@ -176,7 +176,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     index = spec._index
                     if not attempt.alive or index in attempt.done:
                         continue
-                    inv_id = attempt.rec.id
+                    rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
+                    inv_id = rec.id
                 else:
                     _, inv_id, attempt, index = task
                     if attempt is not None:
@@ -186,12 +187,13 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     spec = attempt.steps.get(index)
                     if spec is None or index in attempt.done:
                         continue
+                    rec = attempt.rec
                 number = attempt.number
                 name = spec.name
                 if (
                     not inline
                     or (injector.armed and not injector.spares(name))
-                    or completions.done.get(inv_id, 0) >> index & 1
+                    or rec.done_bits >> index & 1
                 ):
                     if kind is step_future:  # (queued unregistered: see the resume below)
                         attempt.steps.setdefault(index, spec)
@@ -223,9 +225,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if trace.sink is not None:
                     trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
                 # ``finish_step`` for a value stored at once, else the general way
-                rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
-                done_bits = completions.done  # (read now: a restart in the closure replaces it)
-                bits = done_bits.get(inv_id, 0)
+                # (a restart in the closure kills the attempt: ``rec`` is then
+                # not the record ``Invocations`` holds, and the way is general)
+                bits = rec.done_bits
                 if (
                     failed is not None
                     or not attempt.alive  # (so it is still its invocation's current one)
@@ -266,7 +268,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     journals[inv_id].append(entry)
                 else:
                     store_append(inv_id, entry)
-                done_bits[inv_id] = bits | 1 << index
+                rec.done_bits = bits | 1 << index
                 # ``Running.notify`` and ``Attempt.observe``
                 if attempt.state is not LIVE:
                     running.notify(inv_id, entry)

@@ -164,7 +164,7 @@ def test_a_replay_runs_as_without_the_plain_steps_found(
         shape[0] = replayed
         plan = None if crash_at is None else sd.FaultPlan((sd.Fault("crash", index=crash_at),))
         sim = sd.Simulation([svc], seed=1, store=store, faults=plan)
-        bits = sim.engine.completions.done.get(inv_id)
+        bits = sim.engine.invocations.by_id[inv_id].done_bits
         sim.run()
         (h,) = sim.invocations()
         outcome = h.result() if h.status == "completed" else h.status

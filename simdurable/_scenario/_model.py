@@ -106,6 +106,7 @@ class Invocation:
     idempotency_key: str | None
     expect: InvocationExpect
     where: Where
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -292,6 +293,7 @@ def build_with_problems(path: str, doc: Document) -> tuple[Scenario, list[Proble
             idempotency_key=item.get("idempotency_key"),
             expect=_inv_expect(item.get("expect")),
             where=where(p),
+            headers=item.get("headers"),
         ))
     events: list[Event] = []
     for i, item in enumerate(data.get("events") or []):

@@ -213,9 +213,10 @@ class _Run:
             if inv.send:
                 delay = None if inv.delay_ms is None else _td(inv.delay_ms)
                 handle = sim.send(inv.target, inv.input, delay=delay,
-                                  idempotency_key=inv.idempotency_key)
+                                  idempotency_key=inv.idempotency_key, headers=inv.headers)
             else:
-                handle = sim.invoke(inv.target, inv.input, idempotency_key=inv.idempotency_key)
+                handle = sim.invoke(inv.target, inv.input, idempotency_key=inv.idempotency_key,
+                                    headers=inv.headers)
             _check_input(self.sc, self, inv)
             return handle
         except InvalidTargetError as err:
@@ -671,6 +672,12 @@ def _explore(sc: Scenario, services: list[Any], externals: list[FakeExternal], s
         if distinct in seen:
             continue
         seen.add(distinct)
+        if inv.headers:
+            # check has no headers to give: its runs would not be this invocation's
+            failures.append(inv.where.problem(
+                f"explore: cannot explore {inv.target} with its headers (check gives an "
+                "invocation none); leave explore: out, or the headers, of this scenario"))
+            continue
         try:
             report = check(services=services, invoke=inv.target, input=inv.input,
                            externals=externals, max_examples=max_examples, seed=seed,

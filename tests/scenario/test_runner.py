@@ -315,3 +315,32 @@ events:
         ":7:5: events[1]: promise 'email-link' of Signup/bob was already completed",
         ":8:5: events[2]: invocation 'w' has no pending awakeable at t=0.000s (status: failed)",
     ]
+
+
+HEADERS = """\
+services: tests.compat.programs.sdk_ts_test_utils:test_utils
+invoke:
+  - target: TestUtilsService/echoHeaders
+    headers: {x-tenant: t1, x-signature: abc}
+    expect: {result: {x-tenant: t1, x-signature: abc}}
+"""
+
+
+def test_an_invocations_headers_reach_ctx_request(tmp_path: Path) -> None:
+    pytest.importorskip("restate")
+    result = run(tmp_path, HEADERS)
+    assert result.ok, [p.render("s.yaml") for p in result.failures]
+    wrong = run(tmp_path, HEADERS.replace("x-signature: abc}}", "x-signature: abd}}"))
+    [problem] = wrong.failures
+    assert 'first difference at ["x-signature"]: got "abc", expected "abd"' in problem.render("s")
+
+
+def test_headers_are_text_and_not_explored_silently(tmp_path: Path) -> None:
+    pytest.importorskip("restate")
+    assert errors(tmp_path, HEADERS.replace("x-tenant: t1,", "x-tenant: 1,")) == [
+        f"{tmp_path}/bad.yaml:4:25: invoke[0].headers.x-tenant: expected a string, got an "
+        "integer 1"]
+    result = run(tmp_path, HEADERS + "explore: {max_examples: 5}\n")
+    [problem] = result.failures
+    assert "explore: cannot explore TestUtilsService/echoHeaders with its headers" in (
+        problem.render("s"))

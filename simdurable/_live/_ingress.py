@@ -406,8 +406,10 @@ class Ingress:
                     headers.append((b"content-type", b"application/json"))
                 return Response(200, result.data, headers)
             assert isinstance(result, Failure)
-            return json_response(http_status_of(result.code),
-                                 {"code": result.code, "message": result.message}, inv_id)
+            body: dict[str, Any] = {"code": result.code, "message": result.message}
+            if result.metadata:  # as Restate's ingress answers: the error's metadata too
+                body["metadata"] = dict(result.metadata)
+            return json_response(http_status_of(result.code), body, inv_id)
         if rec.status == PAUSED:
             return json_response(500, {"code": 500, "message": f"the invocation is paused: "
                                        f"{rec.last_failure}"}, inv_id)

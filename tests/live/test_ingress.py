@@ -30,6 +30,8 @@ async def greet(ctx: restate.Context, name: str) -> str:
 
 @greeter.handler()
 async def fail(ctx: restate.Context, code: int) -> str:
+    if code == 402:
+        raise restate.TerminalError("declined", code, metadata={"reason": "limit"})
     raise restate.TerminalError("nope", code)
 
 
@@ -188,6 +190,9 @@ def test_terminal_errors_carry_their_status(served: tuple[restate.Executor, Clie
     _, c = served
     assert c.request("POST", "/Greeter/fail", "418")[:2] == (418, {"code": 418, "message": "nope"})
     assert c.request("POST", "/Greeter/fail", "42")[:2] == (500, {"code": 42, "message": "nope"})
+    # with its metadata, as Restate's ingress answers (without, when it has none)
+    assert c.request("POST", "/Greeter/fail", "402")[:2] == (
+        402, {"code": 402, "message": "declined", "metadata": {"reason": "limit"}})
 
 
 def test_workflow_runs_once(served: tuple[restate.Executor, Client]) -> None:

@@ -377,6 +377,18 @@ EXPRESS: Final = _probe()
 SHARED_COMMANDS: Final = 256
 
 
+def leading_steps(attempt: Attempt) -> int:
+    """How many leading journal entries ``attempt``'s replay matches as steps
+    (``Completions.plain_steps``, which its first replayed step takes): a
+    ``run`` command completed by the entry after it, matched by its name and
+    result alone and taken as an express step when awaited at once. None where
+    no step takes the express way (``Steps.express`` off, or no step lane):
+    every step is matched the general way then."""
+    engine: Any = attempt.engine
+    steps: int = engine.completions.plain_steps.pop(attempt.rec.id, 0)
+    return steps if engine.steps.express and engine.step_lane is not None else 0
+
+
 # What ``step_command``'s ``issue`` reads besides its arguments: module globals,
 # bound by ``step_command``, not cells of its closure (a closure's cells are
 # copied into its frame at every call and released at its end: 19 a step).
@@ -496,7 +508,7 @@ def step_command() -> Callable[..., Any] | None:
         else:
             return general_run_typed(attempt, name, action, options, args, kwargs)
         # its engine's parts, each engine's own (``command_parts``: unpacked
-        # where a path needs them, a replayed step reads one)
+        # where a path needs them)
         parts = attempt.engine.command_parts
         if parts is None:  # (its engine's first step)
             parts = cast(Any, attempt.engine).built_command_parts()
@@ -504,20 +516,22 @@ def step_command() -> Callable[..., Any] | None:
         journal = attempt.journal
         if attempt.state is not LIVE:  # replaying: matched against the journal
             index = attempt.cursor
-            matched = False
             paired = attempt.paired
             if paired < 0:  # (its first replayed step: the steps a reload found)
-                paired = attempt.paired = parts[8].plain_steps.pop(attempt.rec.id, 0)
+                paired = attempt.paired = leading_steps(attempt)
+            completed: Any = None  # (its completion's target, once matched)
+            completion: Any
             if index < paired:
                 # One of the journal's leading steps (``Completions.plain_steps``):
                 # a ``run`` command completed by the entry after it, their kinds
                 # and target known; or that completion, whose result is never
-                # None (the cursor past a command whose completion is unseen)
+                # None (the cursor past a command whose completion is unseen).
+                # (Only where an express step may be: ``leading_steps``.)
                 recorded = journal[index]
                 if recorded[1] == name and recorded[3] is None:  # its name, result
-                    matched = True
                     completed = index
                     completion = journal[index + 1][3]  # the completion's result
+                    at_once = type(completion) is Value
             else:
                 try:
                     recorded = journal[index]
@@ -531,11 +545,13 @@ def step_command() -> Callable[..., Any] | None:
                         and recorded[3] is None  # result
                         and after[0] == COMPLETION  # kind
                     ):
-                        matched = True
                         completed = after[4]  # target
                         completion = after[3]  # result (read once: an entry's field
                         # by position is a generic subscript, a tuple subclass's)
-            if matched:
+                        at_once = (completed == index and type(completion) is Value
+                                   and parts[10].express  # (``Steps``)
+                                   and attempt.engine.step_lane is not None)
+            if completed is not None:
                 # Replayed with its result, nothing left to run: a value
                 # right after its command (its await takes it), else a
                 # failure or a completion seen before. (The cursor past
@@ -543,31 +559,30 @@ def step_command() -> Callable[..., Any] | None:
                 # future is made: an express step moves the cursor past
                 # its completion too, and no one reads ``completed_next``
                 # but after ``Attempt.issue``, which writes it.)
+                if at_once and not attempt.cancel_pending:
+                    caller = get_frame(1)
+                    code = caller.f_code
+                    at = caller.f_lasti
+                    if _awaited_sites.get(at) is code or (
+                            _kept_sites.get(at) is not code and awaited_at(code, at)):
+                        # Awaited at once: what its future's await would
+                        # do (``ReplayedStepFuture.__await__``), here
+                        attempt.done[index] = completion
+                        at = index + 2
+                        attempt.cursor = at
+                        if at >= len(journal):
+                            attempt.state = LIVE
+                        data = completion[0]  # its data
+                        if serde is not plain_serde:
+                            return ready(serde.deserialize(data))
+                        if (type(data) is bytes and data.isdigit()
+                                and (data[0] != 0x30 or len(data) == 1)):
+                            # a JSON natural number, as the plain serde reads it
+                            return ready(int(data))
+                        return ready(plain_serde.deserialize(data))
+                attempt.cursor = index + 1
+                attempt.completed_next = completed
                 if completed == index and type(completion) is Value:
-                    if (not attempt.cancel_pending and parts[10].express  # (``Steps``)
-                            and attempt.engine.step_lane is not None):
-                        caller = get_frame(1)
-                        code = caller.f_code
-                        at = caller.f_lasti
-                        if _awaited_sites.get(at) is code or (
-                                _kept_sites.get(at) is not code and awaited_at(code, at)):
-                            # Awaited at once: what its future's await would
-                            # do (``ReplayedStepFuture.__await__``), here
-                            attempt.done[index] = completion
-                            at = index + 2
-                            attempt.cursor = at
-                            if at >= len(journal):
-                                attempt.state = LIVE
-                            data = completion[0]  # its data
-                            if serde is not plain_serde:
-                                return ready(serde.deserialize(data))
-                            if (type(data) is bytes and data.isdigit()
-                                    and (data[0] != 0x30 or len(data) == 1)):
-                                # a JSON natural number, as the plain serde reads it
-                                return ready(int(data))
-                            return ready(plain_serde.deserialize(data))
-                    attempt.cursor = index + 1
-                    attempt.completed_next = completed
                     if serde is plain_serde:  # (its decoder is its class's)
                         replayed = new_future(replayed_plain_future)
                     else:
@@ -576,15 +591,13 @@ def step_command() -> Callable[..., Any] | None:
                     replayed._attempt = attempt
                     replayed._index = index
                     return replayed
-                attempt.cursor = index + 1
-                attempt.completed_next = completed
                 if completed == index or index in attempt.done:
                     replayed = new_future(plain_future)
                     replayed._decode = serde.deserialize
                     replayed._attempt = attempt
                     replayed._index = index
                     return replayed
-            if not matched:
+            else:
                 entry = new_tuple(Entry, (RUN, name, None, None, -1, parts[1].now_ms, -1, ""))
                 index = attempt.issue(entry, "run_typed")
                 if index in attempt.done or (

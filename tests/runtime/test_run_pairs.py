@@ -149,14 +149,17 @@ def stores(kept: int, tampered: bool = False) -> MemoryStore:
                           (0, False)])
 @pytest.mark.parametrize("replayed", ["same", "renamed", "kept"])
 @pytest.mark.parametrize("crash_at", [None, 10])
+@pytest.mark.parametrize("express", [True, False])
 def test_a_replay_runs_as_without_the_plain_steps_found(
         monkeypatch: pytest.MonkeyPatch, kept: int, tampered: bool, replayed: str,
-        crash_at: int | None) -> None:
+        crash_at: int | None, express: bool) -> None:
     """A journal (its first ``kept`` entries: steps, then a failed one; one
     command with a result if ``tampered``) replayed by a handler that issues
     the same steps, renames one, or keeps one unawaited, then run on, crashed
-    or not: with ``steps_prefix`` and with none found, the same completed
-    indices, outcome, trace, journal, misuse and schedule."""
+    or not, with express steps or without (where the steps found are matched
+    the general way: ``_fast.leading_steps``): with ``steps_prefix`` and with
+    none found, the same completed indices, outcome, trace, journal, misuse
+    and schedule."""
 
     def replay() -> tuple[Any, ...]:
         store = stores(kept, tampered)
@@ -164,6 +167,7 @@ def test_a_replay_runs_as_without_the_plain_steps_found(
         shape[0] = replayed
         plan = None if crash_at is None else sd.FaultPlan((sd.Fault("crash", index=crash_at),))
         sim = sd.Simulation([svc], seed=1, store=store, faults=plan)
+        sim.engine.steps.express = express
         bits = sim.engine.invocations.by_id[inv_id].done_bits
         sim.run()
         (h,) = sim.invocations()
@@ -178,14 +182,17 @@ def test_a_replay_runs_as_without_the_plain_steps_found(
         assert found[1] == 1 + 1 + 1 + 1 + 409 + 1 + 0
 
 
-def test_a_replay_of_steps_takes_what_the_reload_found() -> None:
+@pytest.mark.parametrize("express", [True, False])
+def test_a_replay_of_steps_takes_what_the_reload_found(express: bool) -> None:
     """(The test above tests something: the first replay after a reload takes
-    the steps found, the later ones after a crash find none.)"""
+    the steps found, where a step may be express; the later ones after a crash
+    find none.)"""
     store = stores(8)
     (inv_id,) = store._invocations
     shape[0] = "same"
     sim = sd.Simulation([svc], seed=1, store=store,
                         faults=sd.FaultPlan((sd.Fault("crash", index=10),)))
+    sim.engine.steps.express = express
     assert sim.engine.completions.plain_steps == {inv_id: 8}
     paired: list[int] = []
     real = _fast.Attempt.__init__
@@ -199,5 +206,5 @@ def test_a_replay_of_steps_takes_what_the_reload_found() -> None:
         sim.run()
     finally:
         _fast.Attempt.__init__ = real  # type: ignore[method-assign]
-    assert [a.paired for a in paired] == [8, 0]
+    assert [a.paired for a in paired] == [8 if express else 0, 0]
     assert sim.engine.completions.plain_steps == {}

@@ -466,7 +466,12 @@ def step_command() -> Callable[..., Any] | None:
     back through ``ready``; replayed with its value, seen and decoded here as
     its future's ``__await__`` would. No future, no ``__await__`` generator,
     no lane call (callgrind, a fresh step at 100 steps: 29,527 -> 27,142
-    instructions). ``Steps.express`` off, or without the lane, never.
+    instructions). ``Steps.express`` off, or without the lane, never. An
+    express step whose value the handler gets at once leaves no entry in
+    ``Attempt.done``: only a future, a task or a registered step asks ``done``
+    for an index, and none of it exists (one that resumes later, from its
+    future, has its entry). A dictionary entry a step less, and no dictionary
+    an attempt of such steps.
     ``tests/runtime/test_express_steps.py`` compares runs with it and without.
     """
     global step_future, plain_future, replayed_future, replayed_plain_future, serde_of, serdes
@@ -566,8 +571,8 @@ def step_command() -> Callable[..., Any] | None:
                     if _awaited_sites.get(at) is code or (
                             _kept_sites.get(at) is not code and awaited_at(code, at)):
                         # Awaited at once: what its future's await would
-                        # do (``ReplayedStepFuture.__await__``), here
-                        attempt.done[index] = completion
+                        # do (``ReplayedStepFuture.__await__``), here; no
+                        # future of it will ask for its completion (``done``)
                         at = index + 2
                         attempt.cursor = at
                         if at >= len(journal):
@@ -783,7 +788,6 @@ def step_command() -> Callable[..., Any] | None:
                 # completion now (``Attempt.see``; its command and completion
                 # the journal's last two, as checked above) ...
                 attempt.cursor = index + 2
-                attempt.done[index] = completion
                 registered = attempt.steps
                 if registered:  # (this step never was)
                     registered.pop(index, None)
@@ -798,7 +802,9 @@ def step_command() -> Callable[..., Any] | None:
                 scheduler.tasks_run += 1
                 attempt.waiting = None
                 return ready(result if as_written else serde.deserialize(data))
-            # its resume task waits its turn (``resume_in_place`` queues it)
+            # its resume task waits its turn (``resume_in_place`` queues it),
+            # and its future's await then reads the completion
+            attempt.done[index] = completion
             attempt.resume_scheduled = True
             running.resume_at = len(scheduler.ready)
             future = future_of(attempt, index, name, action, args, kwargs, serde)

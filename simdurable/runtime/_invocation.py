@@ -394,6 +394,9 @@ class Attempt:
         # REPLAYING or LIVE; an attribute, as it is read several times a step.
         self.alive = True
         self.coro: Coroutine[Any, Any, bytes] | None = None
+        # The completions seen, by index, for whatever may ask again: a future,
+        # a task, a registered step (an express step handed its value at once
+        # has none: ``_fast.step_command``).
         self.done: dict[int, Completion] = {}
         self.steps: dict[int, StepSpec] = {}
         # Registered steps that may still be unscheduled (pruned as they start).

@@ -246,3 +246,34 @@ def test_an_express_steps_closure_sees_its_step_as_any_other():
     assert runs[0] == runs[1]
     assert [r[2:4] for r in runs[0]] == [("first", 0), ("first", 0), ("kept", 2), ("kept", 2),
                                          ("third", 4), ("third", 4)]
+
+
+@ex.handler()
+async def seen(ctx: sd.Context, n: int) -> list:
+    for _ in range(3):
+        n = await ctx.run_typed("at-once", add, i=n)
+    kept = ctx.run_typed("kept", add, i=n)  # awaited later, from its future
+    await kept
+    return sorted(ctx._attempt.done)  # (the indices whose completion it keeps)
+
+
+@pytest.mark.parametrize("express", [True, False])
+def test_an_attempt_keeps_no_completion_of_a_step_handed_its_value_at_once(express):
+    """``Attempt.done`` keeps a completion for what may ask for it again (a
+    future): none for an express step, run fresh or replayed after a reload."""
+    kept = [6] if express else [0, 2, 4, 6]
+    first = sd.Simulation([ex], seed=1)
+    first.engine.steps.express = express
+    h = first.invoke("Express/seen", 0)
+    first.run()
+    assert h.result() == kept
+    store = MemoryStore()
+    for entry in first.journal(h)[:6]:  # its three steps, replayed
+        store.append(h.id, entry)
+    store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
+                                             status="pending", result=None))
+    again = sd.Simulation([ex], seed=1, store=store)
+    again.engine.steps.express = express
+    again.run()
+    (replayed,) = again.invocations()
+    assert replayed.result() == kept

@@ -301,8 +301,9 @@ class Engine:
         ``inline_steps=False`` steps come back as requests (each ends the call).
 
         While the one ready task starts an invocation (a simulation's first
-        task, and its only one when every step runs in place), that task the
-        general way, as the fused runner (``_tasks``) would hand it on. Any
+        task, and its only one when every step runs in place), that task in one
+        call for its common case (``Lifecycle.start_alone``), the general way
+        otherwise, as the fused runner (``_tasks``) would hand it on. Any
         other work ready: the fused runner is built, becomes the engine's
         ``run_task`` and does it. Building it costs as much as the rest of a
         0-step invocation's run, and a handler awaiting its steps one at a time
@@ -311,7 +312,7 @@ class Engine:
         """
         ready = self.scheduler.ready
         if len(ready) == 1 and type(ready[0]) is tuple and ready[0][0] == "start":
-            self.lifecycle.start(self.scheduler.pop()[1])
+            self.lifecycle.start_alone(self.scheduler.pop()[1])
             return None
         runner = task_runner(self)
         if "run_task" not in self.__dict__:  # (unless a caller put its own runner there)

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from ._completions import Completions
 from ._errors import HandlerError, NotAwaitedError
-from ._invocation import Attempt
+from ._invocation import Abort, Attempt
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
 from ._journal import (
     CALL,
@@ -37,6 +37,7 @@ from ._retry import InvocationRetryPolicy, retry_delay
 from ._running import (
     ABORTED,
     FINISHED,
+    GONE,
     PAUSE,
     RETRY,
     Running,
@@ -50,6 +51,7 @@ from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, S
 from ._trace import Tracer
 
 CANCELLED_MESSAGE: Final = "cancelled"
+_new_tuple: Final = tuple.__new__
 KILLED_MESSAGE: Final = "killed"
 NOT_FOUND_MESSAGE: Final = "not found"  # Restate's, for an invocation that is gone
 
@@ -216,6 +218,92 @@ class Lifecycle:
         if how is FINISHED:  # (``segment_ended``'s first case, without its call)
             self.finish(attempt, detail)
         else:
+            self.segment_ended(attempt, coro, how, detail)
+
+    def start_alone(self, inv_id: str) -> None:
+        """``start`` for a run's only ready task (``Engine.run_task``: a lone
+        invocation's start, and its whole run when its steps run in place), in
+        one call for its common case: an invocation that may start now without
+        a key's lock, on the simulation's store, outside strict mode, whose
+        handler returns in its first segment. The writes are those of
+        ``open_attempt``, ``Running.open``, ``drive``, ``ended``, ``finish``,
+        ``Running.kill`` and ``complete``, in their order; ten calls less an
+        invocation. Anything else goes the general way: from ``start`` before
+        any write, or from the point ``drive`` hands over (a segment that
+        waits or raises). ``tests/runtime/test_lone_start.py`` compares the two."""
+        rec = self.invocations.by_id.get(inv_id)
+        running = self.running
+        store = self.store
+        scheduler = self.scheduler
+        if (rec is None or rec.status != PENDING or type(store) is not MemoryStore
+                or running.segment_guard is not None or inv_id in running.attempts
+                or rec.run_at_ms > scheduler.now_ms):
+            self.start(inv_id)
+            return
+        spec = self.registry.handlers[(rec.service, rec.handler)]
+        if spec.exclusive:
+            self.start(inv_id)
+            return
+        # ``open_attempt``'s writes, then ``Running.open``'s
+        rec.attempts += 1
+        store._invocations[inv_id] = rec  # (``put_invocation``)
+        if running.suspended:
+            running.suspended.discard(inv_id)
+        journal = store._journals.get(inv_id)
+        if journal is None:
+            journal = store._journals[inv_id] = []
+        host = running._host()
+        assert host is not None  # the engine is alive while it runs attempts
+        attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind,
+                          spec.plain_target if rec.key is None else None)
+        attempt.own_journal = False
+        running.attempts[inv_id] = attempt
+        trace = self.trace
+        trace.event((scheduler.now_ms, "attempt", inv_id, "attempt", attempt.number,
+                     rec.service, rec.key, rec.handler, len(journal)))
+        coro = attempt.coro = spec.start(running.make_context(attempt, spec), rec.input)
+        # ``drive``'s first segment
+        running.step_holder = None
+        try:
+            yielded = coro.send(None)
+        except StopIteration as returned:
+            if not attempt.alive:
+                return  # (``GONE``: an attempt ended under it, nothing left to do)
+            # ``finish`` (nothing to close: the coroutine has ended) ...
+            value = returned.value
+            completion = _new_tuple(Value, (b"" if value is None else value,))
+            attempt.coro = None
+            # ... ``Running.kill`` (``Attempt.die`` and its registrations) ...
+            attempt.die()
+            attempt.steps.clear()
+            if running.attempts.get(inv_id) is attempt:
+                del running.attempts[inv_id]
+            if attempt.queued:
+                running.kill(attempt)
+            # ... and ``complete`` with its value (it held no key)
+            rec.status = COMPLETED
+            rec.result = completion
+            rec.finished_ms = now = scheduler.now_ms
+            self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
+            store._invocations[inv_id] = rec
+            completions = self.completions
+            rec.done_bits = 0  # ``Completions.forget``
+            trace.event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler,
+                         completion.data))
+            if inv_id in completions.callers:
+                completions.wake_callers(rec, completion)
+            for hook in self.finished_hooks:
+                hook(rec)
+            return
+        except (Exception, Abort) as err:
+            how, detail = running.ended(attempt, err)
+        else:
+            waited = running.waits(attempt, yielded)
+            how, detail = (running.drive(attempt, attempt.take_cancel(yielded)) if waited is None
+                           else waited)
+        if how is FINISHED:
+            self.finish(attempt, detail)
+        elif how is not GONE:
             self.segment_ended(attempt, coro, how, detail)
 
     def open_attempt(self, inv_id: str) -> Attempt | None:

@@ -310,9 +310,15 @@ class Engine:
         never needs it. (Not a bound method kept in the engine: that would be a
         reference cycle, leaving every simulation to the garbage collector.)
         """
-        ready = self.scheduler.ready
+        scheduler = self.scheduler
+        ready = scheduler.ready
         if len(ready) == 1 and type(ready[0]) is tuple and ready[0][0] == "start":
-            self.lifecycle.start_alone(self.scheduler.pop()[1])
+            if scheduler.held or scheduler.tasks_run + 1 >= scheduler.collect_at:
+                task = scheduler.pop()
+            else:  # (``Scheduler.pop``'s answer for one ready task, without its call)
+                scheduler.tasks_run += 1
+                task = ready.pop()
+            self.lifecycle.start_alone(task[1])
             return None
         runner = task_runner(self)
         if "run_task" not in self.__dict__:  # (unless a caller put its own runner there)

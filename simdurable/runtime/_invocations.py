@@ -129,13 +129,17 @@ class Invocations:
         if scope is not None and not duplicate:
             self.store.set_idempotency(scope, inv_id)
         if seq > self.scheduler.max_invocations:
-            self.scheduler.stop(
-                f"{rec.target} was invocation number {self.seq}, past "
-                f"max_invocations={self.scheduler.max_invocations:.0f}: a handler that sends "
-                "or calls in a loop without end? If it is meant to, raise the limit: "
-                "Simulation(max_invocations=...)"
-            )
+            self.too_many(rec)
         return rec, inv_id, duplicate
+
+    def too_many(self, rec: InvocationRecord) -> None:
+        """Stop the run: ``rec`` is past ``max_invocations``."""
+        self.scheduler.stop(
+            f"{rec.target} was invocation number {self.seq}, past "
+            f"max_invocations={self.scheduler.max_invocations:.0f}: a handler that sends "
+            "or calls in a loop without end? If it is meant to, raise the limit: "
+            "Simulation(max_invocations=...)"
+        )
 
     def deduplicated_by(self, service: str, handler: str, key: str | None,
                         idempotency_key: str | None, *, now_ms: int | None = None

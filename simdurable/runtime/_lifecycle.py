@@ -16,7 +16,7 @@ from typing import Any, Final
 from ._completions import Completions
 from ._errors import HandlerError, NotAwaitedError
 from ._invocation import Abort, Attempt
-from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
+from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations, invocation_id
 from ._journal import (
     CALL,
     CANCELLED,
@@ -47,7 +47,15 @@ from ._running import (
     where_raised,
 )
 from ._scheduler import Scheduler
-from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, Store
+from ._store import (
+    COMPLETED,
+    NO_HEADERS,
+    PAUSED,
+    PENDING,
+    InvocationRecord,
+    MemoryStore,
+    Store,
+)
 from ._trace import Tracer
 
 CANCELLED_MESSAGE: Final = "cancelled"
@@ -110,6 +118,32 @@ class Lifecycle:
         if spec is None:
             spec = self.registry.resolve(service, handler, key)
         store = self.store
+        if (type(store) is MemoryStore and not idempotency_key and inv_id is None
+                and spec.kind != "workflow"):
+            # ``Invocations.new``'s common case (nothing it could absorb or
+            # renew: a new invocation) and ``put``, without their calls
+            invocations = self.invocations
+            scheduler = self.scheduler
+            now = scheduler.now_ms
+            invocations.seq = seq = invocations.seq + 1
+            new_id = invocation_id(spec.service, key, spec.name, seq)
+            # (positionally, in the fields' order, as ``new`` makes it)
+            created = InvocationRecord(
+                new_id, spec.service, spec.name, key, input, seq, PENDING,
+                now + delay_ms if delay_ms > 0 else now, now, 0, 0, None, "", -1, "",
+                dict(headers) if headers else NO_HEADERS,
+            )
+            invocations.by_id[new_id] = created
+            store._invocations[new_id] = created  # (``put_invocation``)
+            if seq > scheduler.max_invocations:
+                invocations.too_many(created)
+            if delay_ms > 0 or spec.exclusive:
+                self._schedule(created, delay_ms, False, None)
+            else:  # (as below)
+                self.trace.event((now, "submit", new_id, "submit", created.service, created.key,
+                                  created.handler, delay_ms))
+                scheduler.ready.append(("start", new_id, 0, 0))
+            return new_id
         if type(store) is MemoryStore:  # (its writes need no grouping: ``atomic``)
             rec, new_id, duplicate = self.invocations.new(
                 spec, key, input, delay_ms, idempotency_key, headers, inv_id, None, send)

@@ -1,7 +1,8 @@
 """A run's only ready task, an invocation's start, takes ``Lifecycle.start_alone``:
 its common case (a handler that returns in its first segment, its steps run in
 place) is opened, driven and completed in one call, and every run is the same,
-write for write, as through ``Lifecycle.start`` and the parts it calls."""
+write for write, as through ``Lifecycle.start`` and the parts it calls. A new
+submission is stored by ``Lifecycle.submit`` as ``Invocations.new`` stores it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import simdurable as sd
+from simdurable._sim import parse_target
 from simdurable.runtime._errors import HandlerError, NotFinishedError, StuckError
 from simdurable.runtime._lifecycle import Lifecycle
 from simdurable.runtime._running import Running
@@ -165,3 +167,52 @@ def test_a_lone_invocation_that_returns_at_once_takes_none_of_the_parts_calls(
         monkeypatch.setattr(Running, name, general)
     sim.run()
     assert h.status == "completed"
+
+
+def submitted(general: bool, submissions: list[tuple[str, int, int, dict | None]],
+              max_invocations: int) -> tuple:
+    """What ``Lifecycle.submit`` leaves for ``submissions`` (target, input,
+    delay in ms, headers): records, stored records, trace, ready tasks and
+    timers; with ``general``, through ``Invocations.new`` (``create``) and the
+    follow-up it returns, as a handler's call goes."""
+    sim = sd.Simulation([lone, keyed], seed=1, max_invocations=max_invocations)
+    engine = sim.engine
+    ids = []
+    for target, x, delay, headers in submissions:
+        service, key, handler = parse_target(target)
+        if general:
+            inv_id, then = engine.lifecycle.create(service, handler, key, b"%d" % x,
+                                                   delay_ms=delay, headers=headers)
+            then()
+        else:
+            inv_id = engine.submit(service, handler, key, b"%d" % x, delay_ms=delay,
+                                   headers=headers)
+        ids.append(inv_id)
+    return (ids, engine.records(), sim.store.invocations(), sim.trace(), sim.scheduler.ready,
+            sim.scheduler.timers(), sim.scheduler.stop_reason, engine.invocations.seq)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.sampled_from(["Lone/five", "Lone/at_once", "Keyed/k/bump",
+                                           "Keyed/j/bump"]),
+                          st.integers(0, 9), st.sampled_from([0, 0, 5]),
+                          st.sampled_from([None, {}, {"h": "v"}])), max_size=6),
+       st.integers(1, 4))
+def test_a_new_submission_is_stored_and_queued_as_a_new_invocation_is(submissions, limit):
+    """A submission with nothing to absorb it (no idempotency key, not a
+    workflow's run) is stored by ``Lifecycle.submit`` itself, as
+    ``Invocations.new`` stores it."""
+    assert submitted(False, submissions, limit) == submitted(True, submissions, limit)
+
+
+def test_a_new_submission_takes_no_call_of_the_records_part(monkeypatch):
+    from simdurable.runtime._invocations import Invocations
+
+    def general(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the general way")
+
+    sim = sd.Simulation([lone, keyed], seed=1)
+    monkeypatch.setattr(Invocations, "new", general)
+    h = sim.invoke("Lone/five", 1)
+    sim.run()
+    assert h.result() == 6

@@ -469,8 +469,14 @@ class Simulation:
                 and self._engine.registry not in _SPARES):
             engine = self._engine
             trace: list[Any] = []
+            # (its step loop, unless an async closure made it a loop: only the
+            # engine holds it, and one never used has nothing of the run)
+            run_async = engine.steps.run_async
+            loop = getattr(run_async, "__self__", None)
+            if type(loop) is not StepLoop or loop._loop is not None or loop._helper is not None:
+                run_async = StepLoop().run
             if engine.renew(MemoryStore(), Scheduler(None, 0, 0), Injector(_NO_FAULTS),
-                            trace.extend, StepLoop().run):
+                            trace.extend, run_async):
                 if len(_SPARES) >= _SPARES_MAX:
                     _SPARES.clear()  # (services no longer used leave theirs)
                 _SPARES[engine.registry] = (engine, trace)

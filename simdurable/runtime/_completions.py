@@ -39,9 +39,13 @@ class Completions:
         self.plain_steps: dict[str, int] = {}
 
     def reset(self) -> None:
-        # (the done bits go with the records: ``Invocations.reload`` reads new ones)
-        self.callers = {}
-        self.plain_steps = {}
+        # (the done bits go with the records: ``Invocations.reload`` reads new
+        # ones. An empty container stays: an engine renewed after a run that
+        # left none makes none anew.)
+        if self.callers:
+            self.callers = {}
+        if self.plain_steps:
+            self.plain_steps = {}
 
     def deliver(self, inv_id: str, index: int, completion: Completion) -> None:
         """Store the completion of command ``index`` and show it to the handler."""

@@ -198,7 +198,9 @@ class Engine:
         garbage collector is freeing it. Only its owner may ask, once nothing
         else holds it (``Simulation.__del__``): every attribute a run writes is
         written back here, and the options (``epoch_ms``, the retry policy)
-        are the next owner's to write.
+        are the next owner's to write. A container the run left empty stays,
+        and so does the run log (cleared), which only this engine holds: fewer
+        objects made and freed a simulation.
         """
         if self.lazily_built or self.lifecycle.lazily_built or self.steps.lazily_built:
             return False
@@ -233,14 +235,15 @@ class Engine:
         lifecycle = self.lifecycle
         lifecycle.store = store
         lifecycle.scheduler = scheduler
-        lifecycle.finished_hooks = []
+        if lifecycle.finished_hooks:
+            lifecycle.finished_hooks = []
         steps = self.steps
         steps.injector = injector
         steps.scheduler = scheduler
         steps.run_async = run_async
         steps.in_place = steps.inline_steps
         steps.express = EXPRESS
-        steps.run_log = RunLog()
+        steps.run_log.clear()  # (nothing else holds it: see above)
         return True
 
     # What hosts read of the parts: their own (read once a run, if at all; not

@@ -144,9 +144,12 @@ class Running:
         # the plain step's future itself; a "resume" task is the attempt itself,
         # which hands its handler ``Attempt.handed``. Each attempt counts its
         # tasks in the ready set (``Attempt.queued``), so that killing it scans
-        # the ready set only when it has work there.
-        self.attempts = {}
-        self.suspended = set()
+        # the ready set only when it has work there. (An empty container stays:
+        # an engine renewed after a run that ended with none makes none anew.)
+        if self.attempts:
+            self.attempts = {}
+        if self.suspended:
+            self.suspended = set()
 
     def get(self, inv_id: str) -> Attempt | None:
         return self.attempts.get(inv_id)

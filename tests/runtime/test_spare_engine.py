@@ -232,3 +232,44 @@ def test_a_taken_engine_is_the_engine_a_new_simulation_builds() -> None:
     taken = sd.Simulation(SERVICES, seed=5, retry_policy=sd.InvocationRetryPolicy(max_attempts=3))
     assert spare() is None and taken._engine is not built._engine
     assert shape(taken) == shape(built)
+
+
+async def pause_then(n: int) -> int:
+    import asyncio
+
+    await asyncio.sleep(0)  # (a real await: the step loop makes its event loop)
+    return n + 1
+
+
+@svc.handler()
+async def awaits_loop(ctx: sd.Context, n: int) -> int:
+    return await ctx.run_typed("async", pause_then, n=n)
+
+
+def test_a_taken_engine_keeps_what_its_run_left_empty() -> None:
+    """The run log (cleared), the step loop never used and the containers a
+    run left empty are kept, not made anew; a step loop that made its event
+    loop is not (it holds the run's loop)."""
+    _sim._SPARES.clear()
+    sim = sd.Simulation(SERVICES, seed=1)
+    run(sim, "steps", [3])
+    engine = sim._engine
+    log, run_async = engine.steps.run_log, engine.steps.run_async
+    attempts, callers = engine.running.attempts, engine.completions.callers
+    assert len(log) == 3 and not attempts and not callers
+    del engine, sim
+    taken = sd.Simulation(SERVICES, seed=1)._engine
+    assert taken.steps.run_log is log and len(log) == 0
+    assert taken.steps.run_async is run_async
+    assert taken.running.attempts is attempts and taken.completions.callers is callers
+    del taken, log, run_async, attempts, callers
+    _sim._SPARES.clear()
+    sim = sd.Simulation(SERVICES, seed=1)
+    handle = sim.invoke("Spare/awaits_loop", 1)
+    sim.run()
+    assert handle.result() == 2
+    loop = sim._engine.steps.run_async.__self__
+    assert loop._loop is not None
+    del sim, handle
+    taken = sd.Simulation(SERVICES, seed=1)._engine
+    assert taken.steps.run_async.__self__ is not loop

@@ -125,6 +125,15 @@ returns_as_is(_PLAIN_SERDE)  # no hint: ints, strings, bools and None read back 
 plain_decode[:] = [_PLAIN_SERDE.deserialize]  # a plain replayed step's decoder
 
 
+# What ``Context._check_id`` accepts for each kind of id, and how it says so.
+_ID_SHAPES: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
+    "an awakeable": (is_awakeable_id,
+                     "awk_<invocation>_<index>, as ctx.awakeable() returns it"),
+    "an invocation": (is_invocation_id,
+                      "inv_..., as ctx.request().id or a send handle's invocation_id() gives it"),
+}
+
+
 class Context:
     """The context of every handler: steps, timers, calls, awakeables, determinism.
 
@@ -167,11 +176,9 @@ class Context:
         sees it, and retries it until its retry policy pauses it."""
         attempt = self._attempt
         attempt.guard(method)
-        if is_awakeable_id(given) if what == "an awakeable" else is_invocation_id(given):
+        is_id, shape = _ID_SHAPES[what]
+        if is_id(given):
             return
-        shape = ("awk_<invocation>_<index>, as ctx.awakeable() returns it"
-                 if what == "an awakeable" else "inv_..., as ctx.request().id or a "
-                 "send handle's invocation_id() gives it")
         err = HandlerError(f"ctx.{method}() got {given!r}, which is not {what} id ({shape}); "
                            "Restate fails the invocation on it and retries it",
                            handler=attempt.handler, source=user_source(3))

@@ -75,12 +75,6 @@ class Completions:
         if rec is not None:
             rec.done_bits |= 1 << index
 
-    def forget(self, inv_id: str) -> None:
-        """The invocation ended: its completions are of no more use here."""
-        rec = self.invocations.by_id.get(inv_id)
-        if rec is not None:
-            rec.done_bits = 0
-
     # -- callers -------------------------------------------------------------------
     def wait_for(self, callee: str, caller: tuple[str, int]) -> None:
         """``caller`` (invocation, journal index) gets ``callee``'s result when it ends."""

@@ -321,7 +321,7 @@ class Lifecycle:
             self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
             store._invocations[inv_id] = rec
             completions = self.completions
-            rec.done_bits = 0  # ``Completions.forget``
+            rec.done_bits = 0  # (its completions are of no more use)
             trace.event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler,
                          completion.data))
             if inv_id in completions.callers:
@@ -453,7 +453,7 @@ class Lifecycle:
         self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
         self.store.put_invocation(rec)
         completions = self.completions
-        rec.done_bits = 0  # ``Completions.forget``
+        rec.done_bits = 0  # (its completions are of no more use)
         if isinstance(completion, Value):  # (deferred, as "submit")
             self.trace.event((rec.finished_ms, "done", rec.id, "done", rec.service, rec.key,
                               rec.handler, completion.data))

@@ -622,7 +622,7 @@ def step_command() -> Callable[..., Any] | None:
             index = attempt.issue(entry, "run_typed")  # (completions not seen yet first)
             lone = express = False
         else:
-            (injector, scheduler, store_append, journals, trace, commands_made, running, log_run,
+            (injector, scheduler, store_append, journals, event, commands_made, running, log_run,
              completions, invocations, steps, finish) = parts
             now = scheduler.now_ms
             # One command entry for every step of this name at this time: an
@@ -661,8 +661,8 @@ def step_command() -> Callable[..., Any] | None:
             attempt.cursor = index + 1
             if index >= scheduler.max_journal:
                 journal_too_long(scheduler, rec)
-            if trace.sink is not None:
-                trace.event((now, "entry", rec.id, "run", index, name))
+            if event is not None:
+                event((now, "entry", rec.id, "run", index, name))
             # Express: the step lane's conditions hold now, and the caller
             # awaits this call at once (its next instruction), so nothing of
             # the handler's runs before the lane would run the step: run it
@@ -743,8 +743,8 @@ def step_command() -> Callable[..., Any] | None:
             finally:
                 holder.step = before
             log_run((inv_id, index, name, attempt.number, attempt.handler))
-            if trace.sink is not None:
-                trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
+            if event is not None:
+                event((scheduler.now_ms, "step", inv_id, "step", name, index))
             if failed is not None:
                 pass
             elif not (
@@ -921,7 +921,7 @@ def step_lane() -> Callable[[Any], Any]:
             # done nor completed nor retried, and it is the only unstarted
             # step, not registered (``Attempt.issued``): run here, it never
             # is. What the handler's own code may have changed is read again.
-            (finish, running, scheduler, injector, trace, log_run, completions, invocations,
+            (finish, running, scheduler, injector, event, log_run, completions, invocations,
              store_append, journals, steps) = (attempt.engine.lane_parts
                                                or cast(Any, attempt.engine).built_lane_parts())
             if scheduler.ready:
@@ -975,7 +975,7 @@ def step_lane() -> Callable[[Any], Any]:
             # a closure can change (a crash, a misuse, a cancellation, the end of
             # the invocation) is read again after it.
             # (its engine's parts, ``lane_parts``)
-            (finish, running, scheduler, injector, trace, log_run, completions, invocations,
+            (finish, running, scheduler, injector, event, log_run, completions, invocations,
              store_append, journals, steps) = (attempt.engine.lane_parts
                                                or cast(Any, attempt.engine).built_lane_parts())
             if scheduler.ready:
@@ -1040,8 +1040,8 @@ def step_lane() -> Callable[[Any], Any]:
             finally:
                 holder.step = before
             log_run((inv_id, index, spec.name, attempt.number, attempt.handler))
-            if trace.sink is not None:
-                trace.event((scheduler.now_ms, "step", inv_id, "step", spec.name, index))
+            if event is not None:
+                event((scheduler.now_ms, "step", inv_id, "step", spec.name, index))
             stored = False
             if failed is not None:
                 finish(attempt, index, spec, failed)
@@ -1132,24 +1132,37 @@ def fused() -> tuple[Callable[..., Any] | None, Callable[[Any], Any]]:
 def command_parts(steps: Any) -> tuple[Any, ...]:
     """What ``step_command``'s ``issue`` reads of its engine, from its ``Steps``:
     the injector, scheduler, store's append, its journals (``memory_journals``),
-    the trace, the command entries it shares by step name (``SHARED_COMMANDS``),
+    the trace as ``trace_event`` gives it, the command entries it shares by
+    step name (``SHARED_COMMANDS``),
     and for an express step the running part, the run log's append, the
     completions and invocations parts, ``steps`` itself and ``finish_step``."""
     made: dict[str, tuple[int, Entry]] = {}  # by step name: its last command entry, and its time
     completions = steps.completions
     store = completions.store
-    return (steps.injector, steps.scheduler, store.append, memory_journals(store), steps.trace,
-            made, steps.running, steps.run_log.append, completions, completions.invocations,
-            steps, steps.finish_step)
+    return (steps.injector, steps.scheduler, store.append, memory_journals(store),
+            trace_event(steps.trace), made, steps.running, steps.run_log.append, completions,
+            completions.invocations, steps, steps.finish_step)
 
 
 def lane_parts(steps: Any) -> tuple[Any, ...]:
     """What ``step_lane``'s ``lane`` reads of its engine, from its ``Steps``:
-    ``step_parts``'s first ten, then ``steps`` itself; of the run log, its
+    ``step_parts``'s first ten (the trace as ``trace_event`` gives it), then
+    ``steps`` itself; of the run log, its
     ``append`` (the run log's list's own ``extend``, made once with it: read
     through the log, a lookup of about 160 instructions a step, callgrind)."""
     completions = steps.completions
     store = completions.store
-    return (steps.finish_step, steps.running, steps.scheduler, steps.injector, steps.trace,
-            steps.run_log.append, completions, completions.invocations, store.append,
-            memory_journals(store), steps)
+    return (steps.finish_step, steps.running, steps.scheduler, steps.injector,
+            trace_event(steps.trace), steps.run_log.append, completions, completions.invocations,
+            store.append, memory_journals(store), steps)
+
+
+def trace_event(trace: Any) -> Callable[[Any], None] | None:
+    """Where ``command_parts`` and ``lane_parts`` write a step's trace events:
+    the tracer's ``event`` (the simulation's flat list's ``extend``), or None
+    when it has no sink. Read once with the parts, which an engine builds again
+    when its tracer changes (``Engine.renew``): read through the tracer at each
+    event, ``trace.event(...)`` is a method load the interpreter never
+    specialises (an instance attribute, not a method), about 150 instructions
+    an event, two a fresh step (callgrind)."""
+    return trace.event if trace.sink is not None else None

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from threading import get_ident
+from types import TracebackType
 from typing import Any, Final, NamedTuple, Protocol
 
 from ._errors import ContextMisuseError, JournalMismatchError, TerminalError
@@ -234,12 +235,87 @@ def user_source(depth: int = 1) -> str | None:
     """``file.py:line`` of the innermost frame outside simdurable itself."""
     frame = sys._getframe(depth)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_OUR_DIR) and "/hypothesis/" not in filename:
-            short = filename.rsplit("/", 1)[-1]
-            return f"{short}:{frame.f_lineno}"
+        if _outside_us(frame.f_code.co_filename):
+            return _short(frame)
         frame = frame.f_back  # type: ignore[assignment]
     return None
+
+
+def _outside_us(filename: str) -> bool:
+    return not filename.startswith(_OUR_DIR) and "/hypothesis/" not in filename
+
+
+def _short(frame: Any) -> str:
+    return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
+
+
+def awaiting_source(coro: Any) -> str | None:
+    """``file.py:line`` where the innermost user coroutine of ``coro`` waits.
+
+    Why: a handler that awaited something foreign is reported at its own
+    ``await``, not at simdurable's driver around it."""
+    found = None
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        if _outside_us(frame.f_code.co_filename):
+            found = _short(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return found
+
+
+# What to use instead of an asyncio call inside a handler (Restate's Python
+# SDK gives the same advice: its combinators, never asyncio's).
+_ASYNCIO_INSTEAD: Final = {
+    "create_task": "a context operation already runs concurrently: await it later, "
+                   "or use gather/select over it",
+    "ensure_future": "use gather/select over the context operation",
+    "gather": "use gather (simdurable.gather or restate.gather)",
+    "sleep": "use ctx.sleep",
+    "wait_for": "use select over the operation and a ctx.sleep timer",
+    "timeout": "use select over the operation and a ctx.sleep timer",
+    "wait": "use wait_completed",
+    "as_completed": "use as_completed (simdurable's or restate's)",
+    "shield": "await the context operation itself",
+}
+
+
+def asyncio_call(tb: TracebackType | None) -> tuple[str | None, str | None]:
+    """The asyncio function a handler called in ``tb`` and the user line that called it."""
+    asyncio_module = sys.modules.get("asyncio")
+    asyncio_dir = (getattr(asyncio_module, "__file__", None) or "/asyncio/").rsplit("/", 1)[0]
+    call = source = None
+    while tb is not None:
+        frame = tb.tb_frame
+        filename = frame.f_code.co_filename
+        if filename.startswith(asyncio_dir + "/"):
+            if call is None and source is not None:
+                call = frame.f_code.co_name
+        elif _outside_us(filename):
+            call, source = None, f"{filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return call, source
+
+
+# The asyncio call behind a foreign future a handler awaited, by its type's name.
+_ASYNCIO_FUTURES: Final = {"_GatheringFuture": "gather", "Task": "create_task"}
+
+
+def asyncio_future_call(awaited: object) -> str | None:
+    """The asyncio call that made ``awaited``, if it is an asyncio future."""
+    kind = type(awaited)
+    if not kind.__module__.startswith("asyncio"):
+        return None
+    return _ASYNCIO_FUTURES.get(kind.__name__, "ensure_future")
+
+
+def asyncio_advice(call: str | None) -> str:
+    """What a handler uses instead of ``asyncio.<call>``, or "" when unknown."""
+    if call is None:
+        return ""
+    instead = _ASYNCIO_INSTEAD.get(call, "use context operations and their combinators")
+    return f" Instead of asyncio.{call}: {instead}."
 
 
 class StepRandom(random.Random):

@@ -16,7 +16,18 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from ._errors import HandlerError, TerminalError
-from ._invocation import LIVE, PARKED, Abort, Attempt, EngineView, Wait
+from ._invocation import (
+    LIVE,
+    PARKED,
+    Abort,
+    Attempt,
+    EngineView,
+    Wait,
+    asyncio_advice,
+    asyncio_call,
+    asyncio_future_call,
+    awaiting_source,
+)
 from ._journal import CANCELLED, Entry, Value, failure_of, without_addresses
 from ._registry import HandlerSpec
 from ._scheduler import Scheduler
@@ -231,12 +242,15 @@ class Running:
         if isinstance(err, HandlerError):
             return PAUSE, err
         if isinstance(err, RuntimeError) and str(err) in _EVENT_LOOP_ERRORS:
+            call, source = asyncio_call(err.__traceback__)
+            named = f"asyncio.{call}: {err}" if call is not None else str(err)
             return PAUSE, HandlerError(
-                f"the handler used an event loop ({err}); handlers run on simdurable's "
+                f"the handler used an event loop ({named}); handlers run on simdurable's "
                 "own loop and may only await context operations (ctx.run_typed, "
                 "ctx.sleep, calls, ...) and simdurable's combinators. Put I/O inside "
-                "a step.",
+                f"a step.{asyncio_advice(call)}",
                 handler=attempt.handler,
+                source=source,
             )
         return RETRY, err
 
@@ -248,12 +262,15 @@ class Running:
         if yielded is PARKED:
             return RESUME_QUEUED, None
         if not isinstance(yielded, Wait):
+            call = asyncio_future_call(yielded)
+            made_by = f" (made by asyncio.{call})" if call is not None else ""
             return PAUSE, HandlerError(
-                f"the handler awaited {type(yielded).__name__!s}, which is not a "
+                f"the handler awaited {type(yielded).__name__!s}{made_by}, which is not a "
                 "simdurable future. Handlers may only await context operations "
                 "(ctx.run_typed, ctx.sleep, calls, ...) and simdurable's "
-                "select/gather/as_completed/wait_completed.",
+                f"select/gather/as_completed/wait_completed.{asyncio_advice(call)}",
                 handler=attempt.handler,
+                source=awaiting_source(attempt.coro),
             )
         if attempt.on_wait(yielded):
             return None

@@ -1,0 +1,77 @@
+"""A handler that reaches for asyncio is paused with the asyncio call, its line and what to use.
+
+Restate's Python SDK warns against asyncio's own tasks, gather, sleep and
+wait_for inside handlers (they bypass the journal); users still write them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+
+import pytest
+
+import simdurable as sd
+
+svc = sd.Service("Loopy")
+
+
+def one() -> int:
+    return 1
+
+
+@svc.handler()
+async def task(ctx: sd.Context) -> int:
+    started = asyncio.create_task(ctx.run_typed("a", one))  # LINE create_task
+    return await started
+
+
+@svc.handler()
+async def gathered(ctx: sd.Context) -> list[int]:
+    return list(await asyncio.gather(ctx.run_typed("a", one), ctx.run_typed("b", one)))  # LINE gather
+
+
+@svc.handler()
+async def slept(ctx: sd.Context) -> int:
+    await asyncio.sleep(1)  # LINE sleep
+    return 1
+
+
+@svc.handler()
+async def timed_out(ctx: sd.Context) -> int:
+    return await asyncio.wait_for(ctx.run_typed("a", one), 5)  # LINE wait_for
+
+
+def _line(call: str) -> int:
+    lines = inspect.getsource(inspect.getmodule(_line)).splitlines()  # type: ignore[arg-type]
+    return next(i for i, text in enumerate(lines, 1) if text.endswith(f"# LINE {call}"))
+
+
+@pytest.mark.parametrize(("handler", "call", "instead"), [
+    ("task", "create_task", "await it later, or use gather/select"),
+    ("gathered", "gather", "use gather (simdurable.gather or restate.gather)"),
+    ("slept", "sleep", "use ctx.sleep"),
+    ("timed_out", "wait_for", "use select over the operation and a ctx.sleep timer"),
+])
+def test_the_pause_names_the_asyncio_call_its_line_and_the_replacement(
+    handler: str, call: str, instead: str
+) -> None:
+    sim = sd.Simulation([svc], seed=1)
+    h = sim.invoke(f"Loopy/{handler}")
+    sim.run()
+    with pytest.raises(sd.HandlerError) as info:
+        h.result()
+    err = info.value
+    assert err.source == f"test_asyncio_in_handlers.py:{_line(call)}"
+    assert f"asyncio.{call}" in err.detail
+    assert re.search(rf"Instead of asyncio\.{call}: [^.]*{re.escape(instead)}", err.detail)
+    assert h.attempts == 1  # paused: retrying cannot fix it
+
+
+def test_check_reports_the_asyncio_line() -> None:
+    report = sd.check([svc], "Loopy/slept", max_examples=5)
+    assert not report.ok
+    text = str(report)
+    assert f"test_asyncio_in_handlers.py:{_line('sleep')}" in text
+    assert "Instead of asyncio.sleep: use ctx.sleep." in text

@@ -254,7 +254,7 @@ class Lifecycle:
         else:
             self.segment_ended(attempt, coro, how, detail)
 
-    def start_alone(self, inv_id: str) -> None:
+    def start_alone(self, inv_id: str, crowd: bool = False) -> Attempt | None:
         """``start`` for a run's only ready task (``Engine.run_task``: a lone
         invocation's start, and its whole run when its steps run in place), in
         one call for its common case: an invocation that may start now without
@@ -264,7 +264,13 @@ class Lifecycle:
         ``Running.kill`` and ``complete``, in their order; ten calls less an
         invocation. Anything else goes the general way: from ``start`` before
         any write, or from the point ``drive`` hands over (a segment that
-        waits or raises). ``tests/runtime/test_lone_start.py`` compares the two."""
+        waits or raises). ``tests/runtime/test_lone_start.py`` compares the two.
+
+        With ``crowd``, a crowd's "start" task (``_tasks``): the attempt is
+        only opened (``open_attempt``'s writes, without its three calls) and
+        returned, for the runner to drive as it resumes one; None, with nothing
+        written, when it is not this common case (the runner then takes
+        ``open_attempt``). ``tests/runtime/test_crowded_tasks.py`` compares."""
         rec = self.invocations.by_id.get(inv_id)
         running = self.running
         store = self.store
@@ -272,12 +278,16 @@ class Lifecycle:
         if (rec is None or rec.status != PENDING or type(store) is not MemoryStore
                 or running.segment_guard is not None or inv_id in running.attempts
                 or rec.run_at_ms > scheduler.now_ms):
+            if crowd:
+                return None
             self.start(inv_id)
-            return
+            return None
         spec = self.registry.handlers[(rec.service, rec.handler)]
         if spec.exclusive:
+            if crowd:
+                return None
             self.start(inv_id)
-            return
+            return None
         # ``open_attempt``'s writes, then ``Running.open``'s
         rec.attempts += 1
         store._invocations[inv_id] = rec  # (``put_invocation``)
@@ -296,13 +306,15 @@ class Lifecycle:
         trace.event((scheduler.now_ms, "attempt", inv_id, "attempt", attempt.number,
                      rec.service, rec.key, rec.handler, len(journal)))
         coro = attempt.coro = spec.start(running.make_context(attempt, spec), rec.input)
+        if crowd:
+            return attempt
         # ``drive``'s first segment
         running.step_holder = None
         try:
             yielded = coro.send(None)
         except StopIteration as returned:
             if not attempt.alive:
-                return  # (``GONE``: an attempt ended under it, nothing left to do)
+                return None  # (``GONE``: an attempt ended under it, nothing left to do)
             # ``finish`` (nothing to close: the coroutine has ended) ...
             value = returned.value
             completion = _new_tuple(Value, (b"" if value is None else value,))
@@ -328,7 +340,7 @@ class Lifecycle:
                 completions.wake_callers(rec, completion)
             for hook in self.finished_hooks:
                 hook(rec)
-            return
+            return None
         except (Exception, Abort) as err:
             how, detail = running.ended(attempt, err)
         else:
@@ -339,6 +351,7 @@ class Lifecycle:
             self.finish(attempt, detail)
         elif how is not GONE:
             self.segment_ended(attempt, coro, how, detail)
+        return None
 
     def open_attempt(self, inv_id: str) -> Attempt | None:
         """A "start" task's new attempt, not driven yet (the fused runner,

@@ -79,6 +79,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     inline = steps.inline_steps
     general_resume = lifecycle.resume
     open_attempt = lifecycle.open_attempt
+    start_alone = lifecycle.start_alone
     segment_ended = lifecycle.segment_ended
     complete = lifecycle.complete
     kill = running.kill
@@ -318,10 +319,13 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 else:
                     # A "start" task (``Lifecycle.start``): a new attempt, whose
                     # first segment goes as a resumed one's (``Running.drive``
-                    # with nothing to throw, outside strict mode)
-                    attempt = open_attempt(task[1])
+                    # with nothing to throw, outside strict mode), opened in one
+                    # call in its common case (``Lifecycle.start_alone``)
+                    attempt = start_alone(task[1], True)
                     if attempt is None:
-                        continue
+                        attempt = open_attempt(task[1])
+                        if attempt is None:
+                            continue
                     if running.segment_guard is not None:
                         coro = attempt.coro
                         segment_ended(attempt, coro, *drive(attempt, None))

@@ -172,6 +172,29 @@ def test_plain_steps_in_a_crowd_take_the_fused_step_task():
     assert runs[0] == runs[1]
 
 
+def test_a_crowds_starts_open_in_one_call_and_a_keyed_one_through_open_attempt():
+    """A crowd's "start" task opens its attempt with ``Lifecycle.start_alone``
+    (``crowd=True``) in its common case; one for a key's lock (an exclusive
+    handler) goes through ``open_attempt``, the general way. Both runs are
+    those of the general tasks (above)."""
+    sim = sd.Simulation([crowd, obj], seed=3)
+    lifecycle = sim.engine.lifecycle
+    general = lifecycle.open_attempt
+    opened: list[str] = []
+
+    def counted(inv_id: str) -> Attempt | None:
+        opened.append(sim.engine.invocations.by_id[inv_id].service)
+        return general(inv_id)
+
+    lifecycle.open_attempt = counted  # type: ignore[method-assign]
+    handles = [sim.invoke("Crowd/five", i) for i in range(6)]
+    keyed = [sim.invoke(f"Counter/k{i % 2}/bump", 1) for i in range(2)]
+    sim.run()
+    assert [h.result() for h in handles] == [i + 5 for i in range(6)]
+    assert all(h.status == "completed" for h in keyed)
+    assert opened == ["Counter", "Counter"]
+
+
 def test_a_step_awaited_in_a_crowd_waits_without_asking_to_run_in_place():
     """With other work ready, the step lane tells the future to wait at once
     (``LANE_WAITS``): ``run_lone_step`` is not asked, and the run is the same."""

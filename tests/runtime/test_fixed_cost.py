@@ -6,6 +6,8 @@ a run: ids, traces and results are those the plain way gives."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import simdurable as sd
 from simdurable._sim import handlers_and_specs, parse_target
 from simdurable.runtime._ids import make_id
@@ -487,15 +489,15 @@ def test_the_attempts_of_an_unkeyed_handler_share_its_target():
     seen: list[str] = []
     services = waiting_services("Shared")
     sim = sd.Simulation(services)  # type: ignore[arg-type]
-    real_open = sim.engine.running.open
+    real_context = sim.engine.running.make_context
 
-    def opened(rec: object, spec: object) -> object:
-        attempt = real_open(rec, spec)  # type: ignore[arg-type]
+    # (every new attempt gets its context: ``Running.open``, ``Lifecycle.start_alone``)
+    def opened(attempt: Any, spec: object) -> object:
         assert attempt.handler == attempt.rec.target
         seen.append(attempt.handler)
-        return attempt
+        return real_context(attempt, spec)  # type: ignore[arg-type]
 
-    sim.engine.running.open = opened  # type: ignore[method-assign]
+    sim.engine.running.make_context = opened  # type: ignore[method-assign]
     calls = [("SharedS/hello", "ann"), ("SharedS/hello", "bob"), ("SharedO/k/add", 1),
              ("SharedO/j/add", 2)]
     handles = [sim.invoke(target, arg) for target, arg in calls]

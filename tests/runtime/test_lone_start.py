@@ -107,7 +107,9 @@ def lone_run(target: str, x: int, plan: sd.FaultPlan, seed: int, fused: bool,
     sim = sd.Simulation([lone, keyed], seed=seed, faults=plan, max_steps=2_000, **options)
     if not fused:
         lifecycle = sim.engine.lifecycle
-        lifecycle.start_alone = lifecycle.start  # type: ignore[method-assign]
+        # (a crowd's start, ``crowd=True``, then opens through ``open_attempt``)
+        lifecycle.start_alone = (  # type: ignore[method-assign]
+            lambda inv_id, crowd=False: None if crowd else lifecycle.start(inv_id))
     if delay:
         h = sim.send(target, x, delay=timedelta(milliseconds=delay))
     else:

@@ -74,6 +74,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     # is seeded at the first draw, so it is read then)
     random_chooser = chooser if type(chooser) is RandomChooser else None
     getrandbits: Callable[[int], int] | None = None
+    # The draws made since a call began (``Scheduler.decisions``), added to the
+    # scheduler's count when it ends: nothing reads that count while a call
+    # takes tasks
+    draws = 0
     lifecycle = engine.lifecycle
     general_step = steps.step_task
     inline = steps.inline_steps
@@ -94,16 +98,19 @@ def task_runner(engine: Any) -> Callable[..., Any]:
         request (a live host's step, ``inline_steps=False``) ends the call, to
         be handed out. Each task's early ends are ``continue``: the next task.
         The tasks a run held are back in ``ready`` when it returns or raises."""
+        nonlocal draws
         try:
             return tasks(until_idle)
         finally:
+            scheduler.decisions += draws
+            draws = 0
             if scheduler.held:  # (outside a run's call no task is held)
                 scheduler.unhold()
 
     def tasks(until_idle: bool) -> Any:
         """``run_task``'s loop (see there); with ``until_idle``, a long ready
         list's older half is held in a second list (``Scheduler.held``)."""
-        nonlocal getrandbits
+        nonlocal getrandbits, draws
         first = True
         holder: StepHolder | None = None
         while True:
@@ -153,7 +160,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         i = getrandbits(k)
                 else:
                     i = chooser.choose(n, "schedule")
-                scheduler.decisions += 1
+                draws += 1
                 if not held:
                     task = ready.pop(i)
                 elif i < h:
@@ -345,6 +352,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         # has no unawaited operations to name here), its value
                         # the invocation's result
                         value = returned.value
+                        attempt.coro = None  # (ended: nothing for ``kill`` to close)
                         kill(attempt)
                         complete(attempt.rec,
                                  new_tuple(Value, (b"" if value is None else value,)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -48,6 +49,27 @@ def _line(call: str) -> int:
     return next(i for i, text in enumerate(lines, 1) if text.endswith(f"# LINE {call}"))
 
 
+@pytest.fixture(params=["no loop set", "a loop set", "loop unset"])
+def asyncio_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """asyncio's global loop state changes what its calls raise or return: each
+    state must give the same report (other tests and plugins leave any of them)."""
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(None)  # a fresh policy: no loop set yet
+    loop = None
+    if request.param == "a loop set":
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    elif request.param == "loop unset":
+        asyncio.set_event_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(policy)
+        if loop is not None:
+            loop.close()
+
+
+@pytest.mark.usefixtures("asyncio_state")
 @pytest.mark.parametrize(("handler", "call", "instead"), [
     ("task", "create_task", "await it later, or use gather/select"),
     ("gathered", "gather", "use gather (simdurable.gather or restate.gather)"),
@@ -69,6 +91,7 @@ def test_the_pause_names_the_asyncio_call_its_line_and_the_replacement(
     assert h.attempts == 1  # paused: retrying cannot fix it
 
 
+@pytest.mark.usefixtures("asyncio_state")
 def test_check_reports_the_asyncio_line() -> None:
     report = sd.check([svc], "Loopy/slept", max_examples=5)
     assert not report.ok

@@ -34,8 +34,11 @@ from ._scheduler import Scheduler
 from ._store import InvocationRecord, MemoryStore, Store
 from ._trace import Tracer
 
-_EVENT_LOOP_ERRORS: Final = frozenset(
-    {"no running event loop", "must be called from async context"}
+# What asyncio raises when a handler reaches for an event loop (the last, from
+# ``asyncio.get_event_loop`` once a loop was set and unset, names the thread).
+_EVENT_LOOP_ERRORS: Final = (
+    "no running event loop", "must be called from async context",
+    "There is no current event loop in thread ",
 )
 
 # How a handler's segment ended (``Running.run_segment``), with its detail.
@@ -241,7 +244,7 @@ class Running:
             return FINISHED, failure_of(err)
         if isinstance(err, HandlerError):
             return PAUSE, err
-        if isinstance(err, RuntimeError) and str(err) in _EVENT_LOOP_ERRORS:
+        if isinstance(err, RuntimeError) and str(err).startswith(_EVENT_LOOP_ERRORS):
             call, source = asyncio_call(err.__traceback__)
             named = f"asyncio.{call}: {err}" if call is not None else str(err)
             return PAUSE, HandlerError(

@@ -9,27 +9,36 @@ as a ``NondeterministicCallError`` with the handler's file and line: on
 replay it may return something else. ``AMBIENT`` below is the one table of
 such reads; the hook sees them however they were imported (``from time
 import time`` included).
+
+It also reads the source of each coroutine of the user's that waits while
+a handler runs, once a process: a catch-all ``except`` around the await it
+waits at, which does not raise again (``CatchAllError``), would take
+restate-sdk's suspension for a failure.
 """
 
 from __future__ import annotations
 
+import ast
+import asyncio.coroutines
 import builtins
 import datetime
 import dis
 import gc
 import genericpath
+import inspect
 import os
 import posixpath
 import random
 import secrets
 import sys
+import textwrap
 import time
 import uuid
 from types import FrameType
 from typing import Any
 
 from ._api.external import FakeExternal
-from .runtime._errors import NondeterministicCallError
+from .runtime._errors import HandlerError, NondeterministicCallError
 from .runtime._invocation import Attempt
 
 # What to use instead, by family of ambient read.
@@ -123,6 +132,12 @@ _STDLIB_DIR = os.path.dirname(os.__file__)
 
 _IMPORT_SYSTEM = "<frozen importlib._bootstrap"  # and ``_bootstrap_external``
 
+# Library code whose reads are its own settings, not the handler's: asyncio
+# reads ``PYTHONASYNCIODEBUG`` when a handler makes it an event loop
+# (``asyncio.gather`` over context futures), a ``handler-error`` of its own;
+# blaming the handler's line for an environment variable would mislead.
+_OWN_SETTINGS = {asyncio.coroutines._is_debug_mode.__code__}  # type: ignore[attr-defined]
+
 
 def _library(filename: str) -> bool:
     return filename.startswith((_OUR_DIR, _STDLIB_DIR, "<frozen"))
@@ -147,7 +162,7 @@ def _user_frame(frame: FrameType | None) -> FrameType | None:
     callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
     found = None
     while frame is not None:
-        if frame.f_code in callbacks:
+        if frame.f_code in callbacks or frame.f_code in _OWN_SETTINGS:
             return None
         filename = frame.f_code.co_filename
         if found is None:
@@ -172,11 +187,96 @@ def _called_from(frame: FrameType) -> str:
             f"{os.path.basename(top.f_code.co_filename)}:{top.f_lineno})")
 
 
+class CatchAllError(HandlerError):
+    """An ``except`` that catches everything around a durable await, and does
+    not raise it again: it also catches what ends an attempt (restate-sdk's
+    ``SuspendedException`` when the invocation suspends, ``CancelledError``
+    when the attempt is torn down), and the handler goes on as if the await
+    had returned."""
+
+    kind = "context-misuse"
+
+
+_CO_COROUTINE = inspect.CO_COROUTINE
+_YIELD_VALUE = dis.opmap["YIELD_VALUE"]
+_THIRD_PARTY = ("site-packages", "dist-packages")
+# By coroutine code object: its catch-all ``except`` clauses that do not raise
+# again, as (first line, last line of the ``try`` body, the clause's line, the
+# clause). Sources are parsed once a process, when the handler first waits.
+_CATCH_ALLS: dict[Any, tuple[tuple[int, int, int, str], ...]] = {}
+
+
+def _catches_everything(handler: ast.ExceptHandler) -> str | None:
+    """``except:`` or ``except BaseException`` (alone or in a tuple), as written."""
+    if handler.type is None:
+        return "except:"
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    for t in types:
+        name = t.id if isinstance(t, ast.Name) else t.attr if isinstance(t, ast.Attribute) else ""
+        if name == "BaseException":
+            return f"except {ast.unparse(handler.type)}"
+    return None
+
+
+def _reraises(handler: ast.ExceptHandler) -> bool:
+    """Whether the clause raises what it caught again (``raise``, ``raise err``)."""
+    for node in _own_nodes(handler.body):
+        if isinstance(node, ast.Raise) and (
+                node.exc is None or (isinstance(node.exc, ast.Name) and handler.name is not None
+                                     and node.exc.id == handler.name)):
+            return True
+    return False
+
+
+def _own_nodes(body: list[ast.stmt]) -> list[ast.AST]:
+    """The nodes of ``body``, not those of functions and classes defined in it."""
+    out: list[ast.AST] = []
+    todo: list[ast.AST] = list(body)
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                      ast.ClassDef)):
+                todo.append(child)
+    return out
+
+
+def catch_alls(code: Any) -> tuple[tuple[int, int, int, str], ...]:
+    """The catch-all ``except`` clauses of a coroutine's own code that do not
+    raise again, with the lines of their ``try`` bodies; none if its source
+    cannot be read."""
+    found = _CATCH_ALLS.get(code)
+    if found is not None:
+        return found
+    found = ()
+    try:
+        lines, start = inspect.getsourcelines(code)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        tree = None
+    if tree is not None and tree.body and isinstance(tree.body[0], ast.AsyncFunctionDef):
+        offset = start - 1
+        clauses = []
+        for node in _own_nodes(tree.body[0].body):
+            if not isinstance(node, ast.Try):
+                continue
+            first = node.body[0].lineno + offset
+            last = (node.body[-1].end_lineno or node.body[-1].lineno) + offset
+            for handler in node.handlers:
+                clause = _catches_everything(handler)
+                if clause is not None and not _reraises(handler):
+                    clauses.append((first, last, handler.lineno + offset, clause))
+        found = tuple(sorted(clauses))
+    _CATCH_ALLS[code] = found
+    return found
+
+
 class StrictGuard:
     """The engine's segment guard: a profile hook around handler code."""
 
     def __init__(self) -> None:
-        self.found: list[NondeterministicCallError] = []
+        self.found: list[HandlerError] = []
         self._seen: set[tuple[str, str, int]] = set()
         self._attempt: Attempt | None = None
         self._previous: Any = None
@@ -215,6 +315,39 @@ class StrictGuard:
                 random._inst
             ):
                 self._record(f"random.{code.co_name}()", _RNG, frame.f_back)
+        elif event == "return" and frame.f_code.co_flags & _CO_COROUTINE and \
+                frame.f_code.co_code[frame.f_lasti] == _YIELD_VALUE:
+            self._waits_at(frame)
+
+    def _waits_at(self, frame: FrameType) -> None:
+        """A coroutine of the handler's waits at its current line: record the
+        catch-all ``except`` clauses whose ``try`` holds that line (the handler's
+        own, or a helper's it awaits)."""
+        code = frame.f_code
+        spans = _CATCH_ALLS.get(code)
+        if spans is None:
+            filename = code.co_filename
+            user = not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
+            spans = catch_alls(code) if user else _CATCH_ALLS.setdefault(code, ())
+        attempt = self._attempt
+        if not spans or attempt is None:
+            return
+        line = frame.f_lineno
+        for first, last, at, clause in spans:
+            key = (code.co_filename, "except", at)
+            if not first <= line <= last or key in self._seen:
+                continue
+            self._seen.add(key)
+            self.found.append(CatchAllError(
+                f"`{clause}` around the await at line {line} catches what ends an attempt "
+                f"too, and does not raise it again: on Restate, restate-sdk's "
+                f"SuspendedException when the invocation suspends there (a BaseException, as "
+                f"asyncio's CancelledError when an attempt is torn down), and "
+                f"{code.co_name}() goes on as if the await had returned. Catch TerminalError "
+                f"(or Exception) instead, or end the clause with `raise`.",
+                handler=attempt.handler,
+                source=f"{os.path.basename(code.co_filename)}:{at}",
+            ))
 
     def _judge(self, found: tuple[str, str, int | None], caller: FrameType | None,
                c_caller: FrameType | None) -> None:

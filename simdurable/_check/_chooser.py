@@ -133,20 +133,50 @@ class RecordingChooser(RandomChooser):
         return hit
 
 
+class ScheduleChooser(RandomChooser):
+    """Another run's decisions while they fit, then ``RandomChooser(seed)``'s.
+
+    A faulty run found under Hypothesis took a schedule of its own (offsets
+    from its seed's); a fault-free run on that schedule tells whether the
+    schedule alone ends the run the same way. Any decisions make a schedule
+    the handler allows, so this one need not match the faulty run's beyond
+    its first fault."""
+
+    def __init__(self, decisions: list[int], seed: int) -> None:
+        super().__init__(seed)
+        self._script = decisions
+        self._i = 0
+
+    def choose(self, n: int, label: str) -> int:
+        i = self._i
+        if i < len(self._script) and self._script[i] < n:
+            self._i = i + 1
+            return self._script[i]
+        self._i = len(self._script)  # the rest of the run is the seed's
+        return super().choose(n, label)
+
+    def chance(self, p: float, label: str) -> bool:
+        if p <= 0:
+            return False
+        if self._i < len(self._script):
+            return bool(self.choose(2, label))
+        return super().chance(p, label)
+
+
 class ScriptedChooser:
     """Replays recorded decisions; notes where the run asks for more or other ones."""
 
     def __init__(self, decisions: list[int]) -> None:
-        self._decisions = decisions
+        self.decisions = decisions
         self._i = 0
         self.diverged: str | None = None
 
     def _next(self, n: int, label: str) -> int:
-        if self._i >= len(self._decisions):
+        if self._i >= len(self.decisions):
             if self.diverged is None:
                 self.diverged = f"decision #{self._i} ({label} among {n}) was not made before"
             return 0
-        value = self._decisions[self._i]
+        value = self.decisions[self._i]
         self._i += 1
         if value >= n:
             if self.diverged is None:

@@ -71,6 +71,7 @@ from ._chooser import (
     DataExplorer,
     RecordingChooser,
     RecordingExplorer,
+    ScheduleChooser,
     ScriptedChooser,
     ScriptedExplorer,
     Swarm,
@@ -223,6 +224,19 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             _assertions._current.reset(token)
     return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
                     driver.problems, driver.moments)
+
+
+def _closure_order(facts: RunFacts) -> FaultPlan | None:
+    """Delays that run every step's closure in the order it first ran in
+    ``facts``'s run, each a millisecond later than the one before; None for
+    fewer than two steps."""
+    first: dict[tuple[str, int], tuple[str, str]] = {}
+    for inv, index, name, _, target in facts.sim.engine.step_run_log:
+        first.setdefault((inv, index), (target, name))
+    if len(first) < 2:
+        return None
+    return FaultPlan(tuple(Fault(DELAY, step=name, index=index, by_ms=k + 1, target=target)
+                           for k, ((_, index), (target, name)) in enumerate(first.items())))
 
 
 def _compensating_in(sim: Simulation) -> Callable[[FaultPoint], bool]:
@@ -477,7 +491,7 @@ class Exploration:
                                                  "and faults, took different paths")
             if differs is not None:
                 violations.append(differs)
-        if any(v.kind == "outcome-changed" for v in violations) and self._race(facts):
+        if any(v.kind == "outcome-changed" for v in violations) and self._race(facts, chooser):
             violations = [v for v in violations if v.kind != "outcome-changed"]
         for v in violations:
             self._decorate(v, facts)
@@ -538,15 +552,37 @@ class Exploration:
             self.keep([differs], f"the harness's self-check (the fault-free run again, "
                                  f"after {after})")
 
-    def _race(self, facts: RunFacts) -> bool:
-        """Whether a run without faults ends the same way: the same seed (the
-        schedule made the difference, a race the handler allows), or the
+    def _race(self, facts: RunFacts, chooser: Chooser | None = None) -> bool:
+        """Whether a run without faults ends the same way: the same seed, or
+        the faulty run's own schedule (the schedule made the difference, a race
+        the handler allows: two steps in flight, whichever runs first), or the
         reference run slowed down as the faults slowed this one (a slow machine)."""
         if facts.seed != self.seed or self.ref is None:
             baseline = execute(self.t, facts.seed, chooser=RecordingChooser(facts.seed),
                                moments=facts.moments)
             self.runs += 1
             if self._same_ending(baseline, facts):
+                return True
+        # A schedule of Hypothesis's (offsets from the seed's) or a replayed one:
+        # the seed's own was tried above, or is the reference run's.
+        decisions = getattr(chooser, "decisions", None)
+        if decisions and type(chooser) is not RecordingChooser:
+            scheduled = execute(self.t, facts.seed,
+                                chooser=ScheduleChooser(list(decisions), facts.seed),
+                                moments=facts.moments)
+            self.runs += 1
+            if self._same_ending(scheduled, facts):
+                return True
+        # Steps in flight together whose closures ran in another order: each
+        # late by a millisecond more than the one before it ran (a fault's
+        # retries and replays make other decisions, so the schedule above may
+        # not give that order).
+        in_order = _closure_order(facts)
+        if in_order is not None:
+            same_order = execute(self.t, facts.seed, plan=in_order,
+                                 chooser=RecordingChooser(facts.seed), moments=facts.moments)
+            self.runs += 1
+            if self._same_ending(same_order, facts):
                 return True
         # A slow machine: the reference run with the faulty run's timing, no faults.
         ref = self.ref if facts.moments == self.ref_moments else \

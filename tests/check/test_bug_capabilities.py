@@ -378,3 +378,31 @@ def test_invocations_at_once_that_never_finish_are_stuck_not_a_lost_update():
     assert report.kinds == ["invariant", "stuck"]
     assert "a deadlock" in next(v for v in report.violations if v.kind == "stuck").details
     assert pair.check(fixed=True, max_examples=0).ok
+
+
+def test_a_race_on_a_generated_schedule_is_not_the_faults_doing():
+    # Two reservations in flight: the broker numbers them in the order it sees
+    # them. A generated schedule ran the hotel first, then a crash; the seed's
+    # own fault-free schedule never does, and the twin was flagged
+    # `outcome-changed` (seed 1). A fault-free run on the faulty run's own
+    # schedule ends the same way: a race the handler allows.
+    pair = PAIRS["asyncio-gather-over-steps"]
+    assert pair.check(fixed=True, seed=1, max_examples=30).ok
+
+
+def test_steps_run_in_the_faulty_runs_order_without_faults():
+    # Three welcome mails in flight, numbered by the mail service in the order
+    # their closures ran: a crash's retries and replays make other decisions
+    # than a fault-free run, so the schedule's decisions alone do not give that
+    # order; each step late by a millisecond more than the one before does.
+    pair = PAIRS["lambda-captures-loop-variable"]
+    assert pair.check(fixed=True, seed=1, max_examples=30).ok
+    assert pair.check(fixed=False, seed=1, max_examples=0).kinds == ["invariant"]
+
+
+def test_asyncio_gather_over_context_futures_is_a_handler_error_alone():
+    # asyncio reads PYTHONASYNCIODEBUG as it makes the event loop the handler
+    # asked for: its own setting, not an environment read of the handler's.
+    report = PAIRS["asyncio-gather-over-steps"].check(fixed=False, max_examples=0)
+    assert report.kinds == ["handler-error"], report.render()
+    assert "_GatheringFuture" in report.violations[0].message

@@ -44,6 +44,8 @@ def all_pairs() -> list[Pair]:
     from . import (
         awaits,
         cancellation,
+        catching,
+        combinators,
         concurrency,
         determinism,
         effects,
@@ -58,7 +60,8 @@ def all_pairs() -> list[Pair]:
 
     out: list[Pair] = []
     for module in (effects, determinism, journal, races, sagas, state, awaits, concurrency,
-                   signals, cancellation, retries, ordering):
+                   signals, cancellation, retries, ordering, combinators,
+                   catching):
         out.extend(module.PAIRS)
     names = [p.name for p in out]
     assert len(names) == len(set(names)), "pair names must be unique"

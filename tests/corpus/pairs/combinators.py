@@ -1,0 +1,105 @@
+"""Steps in flight together: asyncio's combinators over durable futures
+instead of restate's, closures started in a loop. Written with restate-sdk
+itself (``import restate``), as its users write them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import restate
+
+import simdurable as sd
+
+from . import Pair
+
+broker = sd.FakeExternal("broker")
+
+
+def reserve(kind: str, trip: str) -> str:
+    return str(broker.apply("reserve", {"kind": kind, "trip": trip},
+                            idempotency_key=f"{kind}-{trip}")["id"])
+
+
+# Two steps started together and waited for with asyncio.gather: asyncio
+# wraps each in a task of an event loop of its own making, and the order the
+# steps are journaled in is the loop's (DBOS: distinct steps under
+# asyncio.gather checkpointed in another order on another worker, a replay
+# error and an endless retry). restate-sdk's futures need restate.gather, as
+# Restate's documentation of concurrent tasks says. The twin's confirmations
+# depend on which reservation the broker saw first, a race the handler
+# allows: it was flagged `outcome-changed` when a generated schedule ran the
+# hotel first and a crash followed.
+# https://github.com/dbos-inc/dbos-transact-py/issues/688
+# https://docs.restate.dev/develop/python/concurrent-tasks
+trip_bug = restate.Service("Trip")
+trip_ok = restate.Service("Trip")
+
+
+@trip_bug.handler(name="book")
+async def book_bug(ctx: restate.Context, trip: str) -> dict[str, str]:
+    flight = ctx.run_typed("flight", reserve, kind="flight", trip=trip)
+    hotel = ctx.run_typed("hotel", reserve, kind="hotel", trip=trip)
+    booked_flight, booked_hotel = await asyncio.gather(flight, hotel)
+    return {"flight": booked_flight, "hotel": booked_hotel}
+
+
+@trip_ok.handler(name="book")
+async def book_ok(ctx: restate.Context, trip: str) -> dict[str, str]:
+    flight = ctx.run_typed("flight", reserve, kind="flight", trip=trip)
+    hotel = ctx.run_typed("hotel", reserve, kind="hotel", trip=trip)
+    await restate.gather(flight, hotel)
+    return {"flight": await flight, "hotel": await hotel}
+
+
+mail = sd.FakeExternal("mail")
+
+
+def welcome(user: str) -> str:
+    return str(mail.apply("welcome", {"user": user}, idempotency_key=f"welcome-{user}")["id"])
+
+
+def everyone_welcomed(outcome: sd.Outcome) -> None:
+    """A batch that completes welcomed each of its users."""
+    if outcome.status == "completed":
+        users = sorted(e.payload["user"] for e in outcome.effects["mail"])
+        assert users == ["ann", "bob", "cy"], f"the batch completed and welcomed {users}"
+
+
+# A welcome mail to each user of a batch, the steps started in a loop and
+# awaited together. Each closure is a lambda over the loop's variable, and a
+# step's closure runs only once the handler waits (restate-sdk runs it then,
+# as simdurable does): by then the loop has ended, and every closure mails
+# the last user (a Python closure captures the variable, not its value). The
+# twin passes the user as an argument of run_typed. The twin's receipts are
+# numbered in the order the steps ran: it was flagged `outcome-changed` when a
+# generated schedule ran them in another order before a crash.
+# https://github.com/slgobinath/safeeyes/pull/650
+# https://github.com/animatlabs/workflow-forge/issues/45
+batch_bug = restate.Service("Welcome")
+batch_ok = restate.Service("Welcome")
+
+
+@batch_bug.handler(name="batch")
+async def batch_bug_run(ctx: restate.Context, users: list[str]) -> list[str]:
+    mails = [ctx.run_typed(f"mail-{user}", lambda: welcome(user)) for user in users]  # noqa: B023
+    await restate.gather(*mails)
+    return [await m for m in mails]
+
+
+@batch_ok.handler(name="batch")
+async def batch_ok_run(ctx: restate.Context, users: list[str]) -> list[str]:
+    mails = [ctx.run_typed(f"mail-{user}", welcome, user=user) for user in users]
+    await restate.gather(*mails)
+    return [await m for m in mails]
+
+
+PAIRS = [
+    Pair(name="asyncio-gather-over-steps", kind="handler-error",
+         source="dbos-inc/dbos-transact-py#688; docs.restate.dev concurrent-tasks",
+         invoke="Trip/book", input="lisbon", buggy=[trip_bug], correct=[trip_ok],
+         externals=(broker,)),
+    Pair(name="lambda-captures-loop-variable", kind="invariant",
+         source="slgobinath/safeeyes#650; animatlabs/workflow-forge#45",
+         invoke="Welcome/batch", input=["ann", "bob", "cy"], buggy=[batch_bug],
+         correct=[batch_ok], externals=(mail,), invariant=everyone_welcomed),
+]

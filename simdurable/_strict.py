@@ -47,6 +47,11 @@ _RNG = "use ctx.random()/ctx.uuid()"
 _WORLD = "read it in a step (ctx.run_typed), whose result is journaled"
 _ADDRESS = "order by a value of the object instead (its name or key)"
 _EFFECT = "call it in a step (ctx.run_typed): outside one it runs again on every replay"
+_WAIT = "use await ctx.sleep(timedelta(...)), a durable timer"
+# Why a read is reported, by what to do instead (a value, unless said here).
+_WHY = {_WAIT: "it blocks the process's event loop (every invocation on it) and waits "
+               "again in full after every crash and on every replay"}
+_VALUE = "its value can change on replay (later, or in another process)"
 
 # The table: (function, how it is reported, what to do instead, the fewest
 # positional arguments that make it deterministic). A call with at least that
@@ -93,6 +98,7 @@ AMBIENT: list[tuple[Any, str, str, int | None]] = [
     (os.getpid, "os.getpid()", _WORLD, None),
     (os.getppid, "os.getppid()", _WORLD, None),
     (builtins.id, "id()", _ADDRESS, None),
+    (time.sleep, "time.sleep()", _WAIT, None),
     (FakeExternal.apply, "FakeExternal.apply()", _EFFECT, None),
     (FakeExternal.query, "FakeExternal.query()", _EFFECT, None),
 ]
@@ -379,8 +385,8 @@ class StrictGuard:
         short = os.path.basename(filename)
         self.found.append(
             NondeterministicCallError(
-                f"{name} was called outside a step{_called_from(user)}; its value can "
-                f"change on replay (later, or in another process): {instead}.",
+                f"{name} was called outside a step{_called_from(user)}; "
+                f"{_WHY.get(instead, _VALUE)}: {instead}.",
                 handler=attempt.handler,
                 journal_index=len(attempt.journal),
                 source=f"{short}:{user.f_lineno}",

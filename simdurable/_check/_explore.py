@@ -836,6 +836,9 @@ class Exploration:
         if "retry-loop" in self.found:
             return ("faults were not explored: without faults every attempt already fails "
                     "the same way")
+        if any(p.detail.startswith("time.sleep()") for p in ref.sim.problems):
+            return ("faults were not explored: the handler blocks in time.sleep() (each run "
+                    "would block for real again)")
         return None
 
     def single_fault_cases(self, points: Sequence[FaultPoint]) -> list[Fault]:

@@ -406,3 +406,15 @@ def test_asyncio_gather_over_context_futures_is_a_handler_error_alone():
     report = PAIRS["asyncio-gather-over-steps"].check(fixed=False, max_examples=0)
     assert report.kinds == ["handler-error"], report.render()
     assert "_GatheringFuture" in report.violations[0].message
+
+
+def test_time_sleep_in_a_handler_is_reported_and_ends_the_check():
+    # Each run would block for real: 200 generated examples of a half-second
+    # wait were minutes of a check that found nothing.
+    report = PAIRS["time-sleep-in-handler"].check(fixed=False)
+    assert report.kinds == ["nondeterministic-call"], report.render()
+    assert report.violations[0].message.startswith("time.sleep() was called outside a step")
+    assert "ctx.sleep(timedelta(...))" in report.violations[0].message
+    assert report.violations[0].source.startswith("waiting.py:")
+    assert any("blocks in time.sleep()" in n for n in report.notes)
+    assert report.runs <= 2

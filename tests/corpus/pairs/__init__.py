@@ -56,12 +56,13 @@ def all_pairs() -> list[Pair]:
         sagas,
         signals,
         state,
+        waiting,
     )
 
     out: list[Pair] = []
     for module in (effects, determinism, journal, races, sagas, state, awaits, concurrency,
                    signals, cancellation, retries, ordering, combinators,
-                   catching):
+                   catching, waiting):
         out.extend(module.PAIRS)
     names = [p.name for p in out]
     assert len(names) == len(set(names)), "pair names must be unique"

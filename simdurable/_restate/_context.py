@@ -48,7 +48,7 @@ from .._api.options import RunOptions as SdRunOptions
 from .._api.service import handler_of
 from ..runtime._errors import HandlerError, RetryableError, TerminalError
 from ..runtime._ids import encode_promise
-from ..runtime._invocation import REPLAYING, Wait
+from ..runtime._invocation import REPLAYING, Wait, user_source
 from ..runtime._journal import PROMISE_COMPLETE, PROMISE_PEEK, Entry, Failure, Value
 
 
@@ -210,6 +210,15 @@ def _step(action: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
+def _check_delay(ctx: SimRestateContext, method: str, send_delay: Any) -> None:
+    """A send's delay is a ``timedelta``: restate-sdk reads its ``total_seconds()``,
+    and a number fails there on every retry (as ``ctx.sleep`` refuses one)."""
+    if send_delay is not None and not isinstance(send_delay, timedelta):
+        raise HandlerError(f"ctx.{method}() takes send_delay as a datetime.timedelta, not "
+                           f"{type(send_delay).__name__}: restate-sdk fails on it on every "
+                           f"retry", handler=ctx._sd._attempt.handler, source=user_source())
+
+
 class SimDurablePromise(r_context.DurablePromise):
     """A workflow's promise; ``resolve``/``reject`` act when called, as in restate."""
 
@@ -328,8 +337,21 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         return self._wrap(self._sd.time())
 
     # -- steps ----------------------------------------------------------------
+    def _refuse_action(self, method: str, name: str, action: Any) -> HandlerError:
+        """A step's action that is not a function: most often what calling it
+        returned (``ctx.run_typed("charge", charge(key))``), the call made
+        outside the step. restate-sdk fails in ``inspect.signature``, and each
+        retry fails the same way; simdurable pauses at once, as for its own
+        ``run_typed``."""
+        return HandlerError(
+            f"ctx.{method}() needs a callable for step {name!r}, got {type(action).__name__}: "
+            f"pass the function and its arguments (ctx.run_typed({name!r}, fn, x=...)), not "
+            f"what calling it returned", handler=self._sd._attempt.handler, source=user_source())
+
     def run_typed(self, name: str, action: Callable[..., Any],
                   options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
+        if not callable(action):
+            raise self._refuse_action("run_typed", name, action)
         options = r_context.RunOptions() if options is None else options
         serde = options.serde
         if isinstance(serde, r_serde.DefaultSerde):
@@ -354,6 +376,8 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     def run(self, name: str, action: Callable[..., Any], serde: Any = _DEFAULT,
             max_attempts: int | None = None, max_retry_duration: timedelta | None = None,
             type_hint: Any = None, args: tuple[Any, ...] | None = None) -> Any:
+        if not callable(action):
+            raise self._refuse_action("run", name, action)
         if isinstance(serde, r_serde.DefaultSerde):
             if type_hint is None:
                 type_hint = inspect.signature(action, eval_str=True).return_annotation
@@ -391,6 +415,12 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     def _call(self, method: str, tpe: Any, arg: Any, key: str | None, *, send: bool,
               send_delay: timedelta | None = None, idempotency_key: str | None = None,
               headers: dict[str, str] | None = None) -> Any:
+        _check_delay(self, method, send_delay)
+        if key is not None and not isinstance(key, str):
+            raise HandlerError(f"ctx.{method}() takes the key as a str, not "
+                               f"{type(key).__name__} ({key!r}): restate-sdk fails on it "
+                               f"on every retry", handler=self._sd._attempt.handler,
+                               source=user_source())
         try:
             target = handler_from_callable(tpe)
         except (ValueError, TypeError):
@@ -443,6 +473,7 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
                      send_delay: timedelta | None = None, idempotency_key: str | None = None,
                      headers: dict[str, str] | None = None, scope: str | None = None,
                      limit_key: str | None = None) -> Any:
+        _check_delay(self, "generic_send", send_delay)
         out = self._sd._do_call("generic_send", service, handler, key, bytes(arg),
                                 r_serde.BytesSerde(), send=True, delay=send_delay,
                                 idempotency_key=idempotency_key, headers=headers)

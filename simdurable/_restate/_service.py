@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import os
+import traceback
 import typing
 import warnings
 import weakref
@@ -26,7 +28,7 @@ from restate import exceptions as r_exc
 
 from .._api.serde import Serde
 from .._api.service import Handler, HandlerIO, Service, TypeHint, VirtualObject, Workflow
-from ..runtime._errors import RetryableError, SerializationError, TerminalError
+from ..runtime._errors import HandlerError, RetryableError, SerializationError, TerminalError
 from ..runtime._retry import InvocationRetryPolicy
 from ._context import SimRestateContext
 
@@ -93,6 +95,41 @@ def _cause_chain(err: BaseException) -> Exception | None:
     return None
 
 
+_COMBINATORS = os.path.join(os.path.dirname(os.path.abspath(restate.__file__)), "asyncio.py")
+_RESTATE_DIR = os.path.dirname(_COMBINATORS)
+_OUR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _combinator_misuse(err: Exception | None, handler: str) -> HandlerError | None:
+    """restate's combinators handed something that is not a future of the
+    context (a list of futures rather than the futures, a coroutine, an
+    asyncio task): restate-sdk ends the invocation for good, with "All futures
+    must SDK created futures.". A bug retrying cannot fix, and an ending that
+    would hide it as an outcome: it pauses, naming the combinator, what it got
+    and the handler's line, as simdurable's own combinators do."""
+    if not isinstance(err, r_exc.TerminalError) or not err.message.startswith("All futures must"):
+        return None
+    called, bad, source = None, None, None
+    for frame, line in traceback.walk_tb(err.__traceback__):
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if filename == _COMBINATORS:
+            called = called or frame.f_code.co_name
+            bad = frame.f_locals.get("f", bad)
+        elif not filename.startswith((_RESTATE_DIR, _OUR_DIR)):
+            source = f"{os.path.basename(filename)}:{line}"
+    if called is None:
+        return None
+    what = type(bad).__name__
+    fix = (f": pass the futures themselves, restate.{called}(*futures)"
+           if isinstance(bad, (list, tuple)) else
+           ": only the context's own futures (ctx.run_typed, ctx.sleep, calls, "
+           "awakeables, promises) can be combined")
+    return HandlerError(
+        f"restate.{called}() got a {what}, which is not a future of this context, and "
+        f"restate-sdk ends the invocation for good on it (\"{err.message}\"){fix}",
+        handler=handler, source=source)
+
+
 class HostedTerminalError(TerminalError, r_exc.TerminalError):
     """A hosted restate-sdk handler's failure as a test sees it (``result()``):
     both simdurable's and restate's ``TerminalError``, so a test written against
@@ -136,6 +173,9 @@ class RestateHandler(Handler):
             raise
         except Exception as err:
             found = _cause_chain(err)
+            misuse = _combinator_misuse(found, f"{self.service_tag.name}/{self.name}")
+            if misuse is not None:
+                raise misuse from None
             if isinstance(found, r_exc.TerminalError):
                 raise TerminalError(found.message, found.status_code, found.metadata) from err
             if isinstance(found, r_exc.RetryableError):

@@ -93,10 +93,47 @@ async def batch_ok_run(ctx: restate.Context, users: list[str]) -> list[str]:
     return [await m for m in mails]
 
 
+# Refunds of an order's lines issued together, and the list of their futures
+# handed to restate.gather, which takes the futures themselves (*futures), as
+# asyncio.gather does (p4p and hummingbot fixed the same call to
+# asyncio.gather by adding the `*`). restate-sdk ends the invocation for good:
+# "All futures must SDK created futures.", an ending `check` took for an
+# outcome, the order never refunded.
+# https://github.com/epics-base/p4p/pull/32
+# https://github.com/hummingbot/hummingbot/pull/640
+refunds_bug = restate.Service("Refunds")
+refunds_ok = restate.Service("Refunds")
+
+
+def refund(order: str, line: int) -> str:
+    return str(broker.apply("refund", {"order": order, "line": line},
+                            idempotency_key=f"refund-{order}-{line}")["id"])
+
+
+@refunds_bug.handler(name="order")
+async def refund_order_bug(ctx: restate.Context, order: str) -> int:
+    refunds = [ctx.run_typed(f"refund-{line}", refund, order=order, line=line)
+               for line in (1, 2)]
+    await restate.gather(refunds)  # type: ignore[arg-type]
+    return len(refunds)
+
+
+@refunds_ok.handler(name="order")
+async def refund_order_ok(ctx: restate.Context, order: str) -> int:
+    refunds = [ctx.run_typed(f"refund-{line}", refund, order=order, line=line)
+               for line in (1, 2)]
+    await restate.gather(*refunds)
+    return len(refunds)
+
+
 PAIRS = [
     Pair(name="asyncio-gather-over-steps", kind="handler-error",
          source="dbos-inc/dbos-transact-py#688; docs.restate.dev concurrent-tasks",
          invoke="Trip/book", input="lisbon", buggy=[trip_bug], correct=[trip_ok],
+         externals=(broker,)),
+    Pair(name="gather-given-a-list", kind="handler-error",
+         source="epics-base/p4p#32; hummingbot/hummingbot#640",
+         invoke="Refunds/order", input="o-7", buggy=[refunds_bug], correct=[refunds_ok],
          externals=(broker,)),
     Pair(name="lambda-captures-loop-variable", kind="invariant",
          source="slgobinath/safeeyes#650; animatlabs/workflow-forge#45",

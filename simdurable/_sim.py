@@ -163,6 +163,15 @@ _COLLECTED_MAX: Final = 8
 # dropped when one more comes).
 _SPARES: dict[Registry, tuple[Engine, list[Any]]] = {}
 _SPARES_MAX: Final = 8
+# The references to a default simulation's store, scheduler, injector and trace
+# list in its ``__del__`` when nothing else holds them: its own, its engine's
+# parts' (the bound method of the trace list's ``extend`` for the list), the
+# local name and ``getrefcount``'s argument. Any more: someone else holds it
+# (``tests/runtime/test_spare_engine.py`` checks the counts).
+_HELD_STORE: Final = 8
+_HELD_SCHEDULER: Final = 10
+_HELD_INJECTOR: Final = 5
+_HELD_TRACE: Final = 4
 
 
 def handlers_and_specs(services: Any) -> tuple[Handlers, Specs]:
@@ -460,26 +469,44 @@ class Simulation:
     def __del__(self) -> None:
         """Nothing holds this simulation any more: if nothing but it holds its
         engine either (no handle, context or attempt of the run, no caller of
-        ``engine``), the engine, made as new over a new store, scheduler,
-        injector and trace (``Engine.renew``), is kept for the next simulation
-        over the same services, which then builds none of its parts. Nothing of
-        this run reaches the next: its records, journals and trace stay with
-        the parts this one held."""
-        if (self._spare and getrefcount(self._engine) == 2  # (here and the argument)
-                and self._engine.registry not in _SPARES):
-            engine = self._engine
-            trace: list[Any] = []
-            # (its step loop, unless an async closure made it a loop: only the
-            # engine holds it, and one never used has nothing of the run)
-            run_async = engine.steps.run_async
-            loop = getattr(run_async, "__self__", None)
-            if type(loop) is not StepLoop or loop._loop is not None or loop._helper is not None:
-                run_async = StepLoop().run
-            if engine.renew(MemoryStore(), Scheduler(None, 0, 0), Injector(_NO_FAULTS),
-                            trace.extend, run_async):
-                if len(_SPARES) >= _SPARES_MAX:
-                    _SPARES.clear()  # (services no longer used leave theirs)
-                _SPARES[engine.registry] = (engine, trace)
+        ``engine``), the engine, made as new (``Engine.renew``), is kept for
+        the next simulation over the same services, which then builds none of
+        its parts. Its store, scheduler, injector and trace list are reset in
+        place when nothing but this simulation and the engine holds them
+        (nobody kept ``sim.store`` or the like), else made anew. Nothing of
+        this run reaches the next: its records, journals and trace are
+        dropped, or stay with the parts someone else holds."""
+        if not (self._spare and getrefcount(self._engine) == 2  # (here and the argument)
+                and self._engine.registry not in _SPARES and self._engine.renewable()):
+            return
+        engine = self._engine
+        engine.command_parts = engine.lane_parts = None  # (they hold the store and scheduler)
+        # (its step loop, unless an async closure made it a loop: only the
+        # engine holds it, and one never used has nothing of the run)
+        run_async = engine.steps.run_async
+        loop = getattr(run_async, "__self__", None)
+        if type(loop) is not StepLoop or loop._loop is not None or loop._helper is not None:
+            run_async = StepLoop().run
+        store, scheduler, injector = self.store, self.scheduler, self.injector
+        if (getrefcount(store) == _HELD_STORE and getrefcount(scheduler) == _HELD_SCHEDULER
+                and getrefcount(injector) == _HELD_INJECTOR and injector.untouched()
+                and type(store) is MemoryStore and not store.lazily_built
+                and not scheduler.lazily_built):
+            store.reset()
+            scheduler.reset()
+        else:
+            store, scheduler, injector = MemoryStore(), Scheduler(None, 0, 0), Injector()
+        trace = self._trace
+        sink = engine.trace.event  # (the list's ``extend``, as ``sink``)
+        if getrefcount(trace) == _HELD_TRACE:
+            trace.clear()
+        else:
+            trace = []
+            sink = trace.extend
+        engine.renew(store, scheduler, injector, sink, run_async)
+        if len(_SPARES) >= _SPARES_MAX:
+            _SPARES.clear()  # (services no longer used leave theirs)
+        _SPARES[engine.registry] = (engine, trace)
 
     # -- trace --------------------------------------------------------------
     def trace(self) -> list[str]:

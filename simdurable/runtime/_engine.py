@@ -156,7 +156,7 @@ class Engine:
         elif self.injector.plan.faults and self.injector.timed():
             self.recovery.add_timed_faults()  # (a new simulation's empty store: timers only)
 
-    # True once a part below (or the fused runner) is built: ``renew`` then refuses.
+    # True once a part below (or the fused runner) is built: ``renewable`` is then False.
     lazily_built = False
 
     # Parts a run may never need: built at their first use (``_lazy``).
@@ -187,64 +187,61 @@ class Engine:
         parts = self.lane_parts = () if self.segment_guard is not None else lane_parts(self.steps)
         return parts
 
+    def renewable(self) -> bool:
+        """Whether ``renew`` would take this engine: no part built at its first
+        use (nor the fused runner) would outlive the run, and the garbage
+        collector is not freeing it."""
+        if self.lazily_built or self.lifecycle.lazily_built or self.steps.lazily_built:
+            return False
+        # (Freed by the garbage collector, its simulation in a reference cycle,
+        # the collector cleared the weak references to it before the
+        # simulation's ``__del__`` ran: its running part has lost it.)
+        return self.running._host() is self
+
     def renew(self, store: Store, scheduler: Scheduler, injector: Injector,
-              trace: Callable[[Event], None], run_async: Callable[[Any, str], Any]) -> bool:
+              trace: Callable[[Event], None], run_async: Callable[[Any, str], Any]) -> None:
         """This engine, its run over, made as ``Engine.__init__`` would make it
         anew over these parts (a simulation's, with ``deferred_trace``, inline
         steps, no segment guard, no always-suspend), so that the next
         simulation over the same handlers takes it instead of building its
-        twenty objects again; False, and nothing changed, if a part built at
-        its first use (or the fused runner) would outlive the run, or if the
-        garbage collector is freeing it. Only its owner may ask, once nothing
-        else holds it (``Simulation.__del__``): every attribute a run writes is
-        written back here, and the options (``epoch_ms``, the retry policy)
-        are the next owner's to write. A container the run left empty stays,
-        and so does the run log (cleared), which only this engine holds: fewer
-        objects made and freed a simulation.
+        twenty objects again. Only its owner may ask, once nothing else holds
+        it and it is ``renewable`` (``Simulation.__del__``): every attribute a
+        run writes is written back here, and the options (``epoch_ms``, the
+        retry policy) are the next owner's to write. A container the run left
+        empty stays, and so does the run log (cleared), which only this engine
+        holds; so do the store, scheduler and injector when the owner reset
+        them in place (the same objects given back): fewer objects made and
+        freed a simulation.
         """
-        if self.lazily_built or self.lifecycle.lazily_built or self.steps.lazily_built:
-            return False
-        if self.running._host() is not self:
-            # Freed by the garbage collector (its simulation in a reference
-            # cycle): the collector cleared the weak references to it before
-            # the simulation's ``__del__`` ran, so its running part has lost it.
-            return False
-        self.store = store
-        self.scheduler = scheduler
-        self.injector = injector
         self.command_parts = self.lane_parts = None
         tracer = self.trace
-        tracer.sink = tracer.event = trace
-        tracer.clock = scheduler
+        if tracer.sink is not trace:
+            tracer.sink = tracer.event = trace
         invocations = self.invocations
-        invocations.store = store
-        invocations.scheduler = scheduler
         invocations.by_id = {}
         invocations.seq = 0
         running = self.running
-        running.store = store
-        running.scheduler = scheduler
         running.in_place = None
         running.resume_at = 0
         running.step_holder = None
         running.reset()
         completions = self.completions
-        completions.store = store
-        completions.scheduler = scheduler
         completions.reset()
         lifecycle = self.lifecycle
-        lifecycle.store = store
-        lifecycle.scheduler = scheduler
         if lifecycle.finished_hooks:
             lifecycle.finished_hooks = []
         steps = self.steps
-        steps.injector = injector
-        steps.scheduler = scheduler
+        if scheduler is not self.scheduler:  # (else each reset in place: ``Simulation.__del__``)
+            self.store = invocations.store = running.store = completions.store = store
+            lifecycle.store = store
+            self.scheduler = invocations.scheduler = running.scheduler = scheduler
+            completions.scheduler = lifecycle.scheduler = steps.scheduler = scheduler
+            tracer.clock = scheduler
+            self.injector = steps.injector = injector
         steps.run_async = run_async
         steps.in_place = steps.inline_steps
         steps.express = EXPRESS
         steps.run_log.clear()  # (nothing else holds it: see above)
-        return True
 
     # What hosts read of the parts: their own (read once a run, if at all; not
     # copied into every engine).

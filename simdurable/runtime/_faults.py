@@ -552,6 +552,13 @@ class Injector:
         self._enabled = enabled
         self._rearm()
 
+    def untouched(self) -> bool:
+        """Whether it is still as ``Injector()`` makes it: no plan, explorer or
+        fault ever given, none fired, never turned off (an engine taken again
+        then keeps it, ``Simulation.__del__``)."""
+        return (self.plan is _NO_FAULTS and not self.fired and self._explore is None
+                and self._enabled)
+
     def add(self, fault: Fault) -> None:
         """Add a fault to the plan."""
         self.plan = self.plan + FaultPlan((fault,))

@@ -81,7 +81,7 @@ class Lifecycle:
         self.retry_policy = retry_policy
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
 
-    # True once a part below is built (``_lazy``): ``Engine.renew`` then refuses.
+    # True once a part below is built (``_lazy``): ``Engine.renewable`` is then False.
     lazily_built = False
 
     # What a run that goes well never writes, made at the first read (``_lazy``):

@@ -115,7 +115,7 @@ class Steps:
         # Every closure execution: (invocation, index, step, attempt, target).
         self.run_log = RunLog()
 
-    # True once a part below is built (``_lazy``): ``Engine.renew`` then refuses.
+    # True once a part below is built (``_lazy``): ``Engine.renewable`` is then False.
     lazily_built = False
 
     # The fault points (the engine's ``fault_points``): read only where a fault

@@ -149,6 +149,15 @@ class MemoryStore:
     _state: BuiltOnUse[dict[tuple[str, str], dict[str, bytes]]] = BuiltOnUse(lambda s: {})
     _promises: BuiltOnUse[dict[tuple[str, str, str], Completion]] = BuiltOnUse(lambda s: {})
     _idempotency: BuiltOnUse[dict[str, str]] = BuiltOnUse(lambda s: {})
+    # True once a part above is built (not to be ``reset``).
+    lazily_built = False
+
+    def reset(self) -> None:
+        """This store as ``MemoryStore()`` makes it, none of the parts above
+        built, for an engine taken again once nothing else holds it
+        (``Simulation.__del__``): one object fewer made and freed a run."""
+        self._invocations = {}
+        self._journals = {}
 
     def put_invocation(self, rec: InvocationRecord) -> None:
         # Kept as given, not copied: its writer (the engine) changes a record

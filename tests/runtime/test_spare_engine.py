@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import simdurable as sd
 from simdurable import _sim
 from simdurable._asyncio_steps import StepLoop
+from simdurable.runtime._faults import Injector
 from simdurable.runtime._store import MemoryStore
 from simdurable.runtime._trace import RunLog
 
@@ -69,6 +70,7 @@ async def bump(ctx: sd.ObjectContext, n: int) -> int:
 
 SERVICES = [svc, obj]
 HANDLERS = ["steps", "sleeps", "fails", "calls", "keeps"]
+HELD = ["", "store", "scheduler", "injector"]  # (a part of a simulation kept, or none)
 
 
 def run(sim: sd.Simulation, handler: str, inputs: list[int]) -> tuple[Any, ...]:
@@ -81,8 +83,11 @@ def run(sim: sd.Simulation, handler: str, inputs: list[int]) -> tuple[Any, ...]:
             results.append(h.result())
         except sd.TerminalError as err:
             results.append(str(err))
+    # (the state read only where a run has any: a read builds the store's
+    # state part, and a store with a part built is not reset in place)
     return (sim.trace(), results, [sim.describe_journal(h) for h in handles],
-            [sim.step_runs(h) for h in handles], sim.state("SpareObj", "k0"))
+            [sim.step_runs(h) for h in handles],
+            sim.state("SpareObj", "k0") if handler == "calls" else None)
 
 
 def spare() -> int | None:
@@ -169,14 +174,18 @@ def test_an_engine_freed_by_the_garbage_collector_is_not_taken() -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.tuples(st.sampled_from(HANDLERS), st.integers(0, 50),
                           st.lists(st.integers(0, 9), min_size=1, max_size=3),
-                          st.booleans(), st.booleans()), min_size=1, max_size=8))
+                          st.booleans(), st.booleans(), st.sampled_from(HELD)),
+                min_size=1, max_size=8))
 def test_a_taken_engine_runs_as_a_new_one(
-        plan: list[tuple[str, int, list[int], bool, bool]]) -> None:
+        plan: list[tuple[str, int, list[int], bool, bool, str]]) -> None:
     """Random sequences of simulations, some kept alive a while, some whose
-    engine is read: each runs as one built anew (``store=`` makes it so)."""
+    engine is read, some whose store, scheduler or injector is kept: each runs
+    as one built anew (``store=`` makes it so), and a part kept still shows
+    its own run afterwards."""
     _sim._SPARES.clear()
     alive: list[sd.Simulation] = []
-    for handler, seed, inputs, keep, read in plan:
+    held: list[tuple[Any, Any]] = []
+    for handler, seed, inputs, keep, read, hold in plan:
         sim = sd.Simulation(SERVICES, seed=seed)
         got = run(sim, handler, inputs)
         assert got == run(sd.Simulation(SERVICES, seed=seed, store=MemoryStore()),
@@ -187,8 +196,60 @@ def test_a_taken_engine_runs_as_a_new_one(
             alive.append(sim)
         elif alive:
             alive.pop(0)
+        if hold:
+            part = getattr(sim, hold)
+            held.append((part, looks(part)))
         del sim
+    for part, seen in held:
+        assert looks(part) == seen
     kept.clear()
+
+
+def looks(part: Any) -> Any:
+    """What a run left in a store, scheduler or injector."""
+    if isinstance(part, MemoryStore):
+        return [(r.id, r.status, r.result, part.journal(r.id)) for r in part.invocations()]
+    if isinstance(part, Injector):
+        return (part.plan, list(part.fired))
+    return (part.now_ms, part.tasks_run, part.seed, list(part.ready))
+
+
+def test_a_taken_engine_keeps_its_store_scheduler_injector_and_trace_list() -> None:
+    """Reset in place when nothing but the simulation and its engine held them
+    (``_sim._HELD_STORE`` and the like count those references); made anew
+    when anything else does, which keeps what its run left."""
+    _sim._SPARES.clear()
+    sim = sd.Simulation(SERVICES, seed=1)
+    run(sim, "steps", [3])
+    parts = [id(sim.store), id(sim.scheduler), id(sim.injector), id(sim._trace)]
+    del sim
+    taken = sd.Simulation(SERVICES, seed=2)
+    assert [id(taken.store), id(taken.scheduler), id(taken.injector), id(taken._trace)] == parts
+    assert run(taken, "steps", [3]) == run(sd.Simulation(SERVICES, seed=2, store=MemoryStore()),
+                                           "steps", [3])
+    del taken
+    for name in ("store", "scheduler", "injector"):
+        _sim._SPARES.clear()
+        sim = sd.Simulation(SERVICES, seed=1)
+        run(sim, "steps", [3])
+        part = getattr(sim, name)
+        seen = looks(part)
+        del sim
+        taken = sd.Simulation(SERVICES, seed=1)
+        assert spare() is None and getattr(taken, name) is not part
+        run(taken, "steps", [2])
+        del taken
+        assert looks(part) == seen and spare() is not None
+    # a fault added (none fires), a decision made (its chooser built): made anew
+    _sim._SPARES.clear()
+    sim = sd.Simulation(SERVICES, seed=1)
+    sim.crash(after="nowhere")
+    run(sim, "steps", [3, 2])
+    injector, scheduler = id(sim.injector), id(sim.scheduler)
+    del sim
+    taken = sd.Simulation(SERVICES, seed=1)
+    assert id(taken.injector) != injector and id(taken.scheduler) != scheduler
+    assert not taken.injector.plan.faults
 
 
 def shape(sim: sd.Simulation) -> dict[str, dict[str, Any]]:

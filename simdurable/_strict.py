@@ -142,7 +142,9 @@ _IMPORT_SYSTEM = "<frozen importlib._bootstrap"  # and ``_bootstrap_external``
 # reads ``PYTHONASYNCIODEBUG`` when a handler makes it an event loop
 # (``asyncio.gather`` over context futures), a ``handler-error`` of its own;
 # blaming the handler's line for an environment variable would mislead.
-_OWN_SETTINGS = {asyncio.coroutines._is_debug_mode.__code__}  # type: ignore[attr-defined]
+# (a private function of asyncio's: a Python without it loses only this)
+_OWN_SETTINGS = {getattr(f, "__code__", None)
+                 for f in [getattr(asyncio.coroutines, "_is_debug_mode", None)]} - {None}
 
 
 def _library(filename: str) -> bool:

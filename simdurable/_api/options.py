@@ -11,6 +11,9 @@ from .serde import DefaultSerde, Serde
 
 T = TypeVar("T")
 
+_DURATIONS = ("max_duration", "initial_retry_interval", "max_retry_interval",
+              "max_retry_duration")
+
 
 @dataclass
 class RunOptions(Generic[T]):
@@ -33,12 +36,25 @@ class RunOptions(Generic[T]):
     max_retry_duration: timedelta | None = None  # deprecated; ignored by run_typed
 
     def __post_init__(self) -> None:
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise ValueError(f"RunOptions.max_attempts must be >= 1, not {self.max_attempts}")
-        if self.retry_interval_factor is not None and self.retry_interval_factor < 1:
-            raise ValueError(
-                f"RunOptions.retry_interval_factor must be >= 1, not {self.retry_interval_factor}"
-            )
+        # Checked here, where the handler's line is the caller's: a wrong type
+        # would otherwise fail deep in the step's retry, at every attempt.
+        for name in _DURATIONS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, timedelta):
+                raise TypeError(f"RunOptions.{name} takes a datetime.timedelta, not "
+                                f"{type(value).__name__} ({value!r})")
+        attempts = self.max_attempts
+        if attempts is not None and (type(attempts) is bool or not isinstance(attempts, int)):
+            raise TypeError(f"RunOptions.max_attempts takes an int, not "
+                            f"{type(attempts).__name__} ({attempts!r})")
+        factor = self.retry_interval_factor
+        if factor is not None and (type(factor) is bool or not isinstance(factor, (int, float))):
+            raise TypeError(f"RunOptions.retry_interval_factor takes a number, not "
+                            f"{type(factor).__name__} ({factor!r})")
+        if attempts is not None and attempts < 1:
+            raise ValueError(f"RunOptions.max_attempts must be >= 1, not {attempts}")
+        if factor is not None and factor < 1:
+            raise ValueError(f"RunOptions.retry_interval_factor must be >= 1, not {factor}")
 
     def backoff(self) -> Backoff | None:
         return step_backoff(

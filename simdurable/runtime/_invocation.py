@@ -242,7 +242,10 @@ def user_source(depth: int = 1) -> str | None:
 
 
 def _outside_us(filename: str) -> bool:
-    return not filename.startswith(_OUR_DIR) and "/hypothesis/" not in filename
+    """A user's file: not simdurable's, Hypothesis's, or code generated at run
+    time (``<string>``: a dataclass's ``__init__``, whose caller is the line)."""
+    return (not filename.startswith(_OUR_DIR) and "/hypothesis/" not in filename
+            and filename != "<string>")
 
 
 def _short(frame: Any) -> str:

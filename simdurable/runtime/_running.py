@@ -62,9 +62,10 @@ def describe_exception(exc: BaseException) -> str:
 _OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 def user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
-    """The frames of ``exc``'s traceback that are in the user's code."""
+    """The frames of ``exc``'s traceback that are in the user's code (not code
+    generated at run time, ``<string>``: a dataclass's ``__init__``)."""
     return [f for f in traceback.extract_tb(exc.__traceback__)
-            if not os.path.abspath(f.filename).startswith(_OWN)]
+            if not os.path.abspath(f.filename).startswith(_OWN) and f.filename != "<string>"]
 
 def where_raised(exc: BaseException) -> str | None:
     """``file.py:line`` of the user's line that raised ``exc``, if any."""

@@ -48,7 +48,7 @@ from .._api.options import RunOptions as SdRunOptions
 from .._api.service import handler_of
 from ..runtime._errors import HandlerError, RetryableError, TerminalError
 from ..runtime._ids import encode_promise
-from ..runtime._invocation import REPLAYING, Wait, user_source
+from ..runtime._invocation import REPLAYING, Wait
 from ..runtime._journal import PROMISE_COMPLETE, PROMISE_PEEK, Entry, Failure, Value
 
 
@@ -214,9 +214,9 @@ def _check_delay(ctx: SimRestateContext, method: str, send_delay: Any) -> None:
     """A send's delay is a ``timedelta``: restate-sdk reads its ``total_seconds()``,
     and a number fails there on every retry (as ``ctx.sleep`` refuses one)."""
     if send_delay is not None and not isinstance(send_delay, timedelta):
-        raise HandlerError(f"ctx.{method}() takes send_delay as a datetime.timedelta, not "
-                           f"{type(send_delay).__name__}: restate-sdk fails on it on every "
-                           f"retry", handler=ctx._sd._attempt.handler, source=user_source())
+        raise ctx._sd._refuse(method, f"takes send_delay as a datetime.timedelta, not "
+                                      f"{type(send_delay).__name__}: restate-sdk fails on it "
+                                      f"on every retry")
 
 
 class SimDurablePromise(r_context.DurablePromise):
@@ -343,10 +343,10 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         outside the step. restate-sdk fails in ``inspect.signature``, and each
         retry fails the same way; simdurable pauses at once, as for its own
         ``run_typed``."""
-        return HandlerError(
-            f"ctx.{method}() needs a callable for step {name!r}, got {type(action).__name__}: "
-            f"pass the function and its arguments (ctx.run_typed({name!r}, fn, x=...)), not "
-            f"what calling it returned", handler=self._sd._attempt.handler, source=user_source())
+        return self._sd._refuse(
+            method, f"needs a callable for step {name!r}, got {type(action).__name__}: "
+                    f"pass the function and its arguments (ctx.run_typed({name!r}, fn, x=...)), "
+                    f"not what calling it returned")
 
     def run_typed(self, name: str, action: Callable[..., Any],
                   options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
@@ -417,10 +417,8 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
               headers: dict[str, str] | None = None) -> Any:
         _check_delay(self, method, send_delay)
         if key is not None and not isinstance(key, str):
-            raise HandlerError(f"ctx.{method}() takes the key as a str, not "
-                               f"{type(key).__name__} ({key!r}): restate-sdk fails on it "
-                               f"on every retry", handler=self._sd._attempt.handler,
-                               source=user_source())
+            raise self._sd._refuse(method, f"takes the key as a str, not {type(key).__name__} "
+                                           f"({key!r}): restate-sdk fails on it on every retry")
         try:
             target = handler_from_callable(tpe)
         except (ValueError, TypeError):

@@ -277,16 +277,10 @@ class Lifecycle:
         scheduler = self.scheduler
         if (rec is None or rec.status != PENDING or type(store) is not MemoryStore
                 or running.segment_guard is not None or inv_id in running.attempts
-                or rec.run_at_ms > scheduler.now_ms):
-            if crowd:
-                return None
-            self.start(inv_id)
-            return None
-        spec = self.registry.handlers[(rec.service, rec.handler)]
-        if spec.exclusive:
-            if crowd:
-                return None
-            self.start(inv_id)
+                or rec.run_at_ms > scheduler.now_ms
+                or (spec := self.registry.handlers[(rec.service, rec.handler)]).exclusive):
+            if not crowd:
+                self.start(inv_id)
             return None
         # ``open_attempt``'s writes, then ``Running.open``'s
         rec.attempts += 1

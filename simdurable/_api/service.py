@@ -13,6 +13,8 @@ import typing
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from inspect import CO_COROUTINE
+from types import CodeType, FunctionType
 from typing import Any, Final, Literal
 
 from .._restate import native_services
@@ -105,6 +107,13 @@ class Handler:
             out = await self.fn(ctx, arg)
         else:
             out = await self.fn(ctx)
+        return self._output(out)
+
+    def _output(self, out: Any) -> bytes:
+        """The handler's return value ``out`` as its output serde writes it
+        (``_start``'s end; ``HandlerSpec.output`` for a function the runtime
+        runs without ``_start``)."""
+        io = self.handler_io
         if type(out) is int and type(io.output_serde) is DefaultSerde:
             return b"%d" % out
         try:
@@ -118,6 +127,24 @@ class Handler:
     def spec(self, default_policy: InvocationRetryPolicy | None) -> HandlerSpec:
         retention = (self.workflow_retention if self.kind == "workflow"
                      else self.idempotency_retention)
+        # The runtime may call the function itself (``HandlerSpec.direct``) when
+        # ``_start`` is this class's and the serdes are the plain one's (an int
+        # output is written without a call: ``HandlerSpec.output``), its input's
+        # reading an int. Only an ``async def`` whose context is its first
+        # positional parameter: ``running_context`` finds its frame by its code
+        # (``_DIRECT_CODES``) and reads the context there.
+        fn = self.fn
+        io = self.handler_io
+        direct = False
+        if (type(fn) is FunctionType and type(self)._start is Handler._start
+                and type(io.output_serde) is DefaultSerde):
+            code = fn.__code__
+            serde = io.input_serde
+            direct = (bool(code.co_flags & CO_COROUTINE) and code.co_argcount >= self.arity
+                      and (self.arity < 2 or (type(serde) is DefaultSerde
+                                              and serde.type_hint in (None, int))))
+            if direct:
+                _DIRECT_CODES.add(code)
         return HandlerSpec(
             service=self.service_tag.name,
             name=self.name,
@@ -125,25 +152,38 @@ class Handler:
             kind=self.kind,
             start=self._start,
             retry_policy=self.invocation_retry_policy or default_policy,
-            fn=self.fn,
+            fn=fn,
             retention_ms=DEFAULT_RETENTION_MS if retention is None else to_ms(retention, 0),
+            direct=fn if direct else None,
+            direct_input=self.arity >= 2,
+            output=self._output if direct else None,
         )
 
 
 _START_CODE = Handler._start.__code__
+# The code of each handler function the runtime may run without ``_start``.
+_DIRECT_CODES: set[CodeType] = set()
 
 
 def running_context() -> Any:
     """The context of the handler whose code is running now, or None.
 
-    Found on the stack (the frame of ``Handler._start``), so that code called
-    from a handler (a logging filter, ``current_context()``) knows its
+    Found on the stack (the frame of ``Handler._start``, or of a handler's
+    function run without it: its first parameter, a context), so that code
+    called from a handler (a logging filter, ``current_context()``) knows its
     invocation without the runtime tracking it.
     """
+    from .context import InvocationContext
+
     frame = sys._getframe(1)
     while frame is not None:
-        if frame.f_code is _START_CODE:
+        code = frame.f_code
+        if code is _START_CODE:
             return frame.f_locals.get("ctx")
+        if code in _DIRECT_CODES:
+            ctx = frame.f_locals.get(code.co_varnames[0])
+            if isinstance(ctx, InvocationContext):
+                return ctx
         frame = frame.f_back  # type: ignore[assignment]
     return None
 

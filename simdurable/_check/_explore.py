@@ -307,9 +307,13 @@ def _terminal_error_in_hand(handler_frame: FrameType) -> bool:
         return True
     frames = []
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame is not handler_frame:
+    while frame is not None:
+        # (the handler's coroutine is its function's own when the runtime runs
+        # it without ``Handler._start``: ``HandlerSpec.direct``)
         if not frame.f_code.co_filename.startswith(_OWN_CODE):
             frames.append(frame)
+        if frame is handler_frame:
+            break
         frame = frame.f_back
     if frame is None:  # (not below the handler's coroutine: nothing of its to look at)
         return False

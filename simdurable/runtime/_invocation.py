@@ -421,7 +421,7 @@ class Attempt:
         "alive", "coro", "done", "steps", "issued", "_unscheduled", "waiting",
         "resume_scheduled", "queued", "handed", "cancel_pending", "failure",
         "handler_kind", "service_kind", "cancel_raised", "completed_next", "_rng",
-        "awaited", "started_at", "running_index", "paired",
+        "awaited", "started_at", "running_index", "paired", "output",
     )
 
     def __init__(
@@ -472,7 +472,12 @@ class Attempt:
         self.state = REPLAYING if journal else LIVE
         # REPLAYING or LIVE; an attribute, as it is read several times a step.
         self.alive = True
-        self.coro: Coroutine[Any, Any, bytes] | None = None
+        self.coro: Coroutine[Any, Any, Any] | None = None
+        # None: ``coro`` returns the handler's output, serialized (its spec's
+        # ``start``). Else the handler's function itself runs as ``coro``
+        # (``HandlerSpec.direct``), and this writes the value it returns (an
+        # int, its digits, is written without the call).
+        self.output: Callable[[Any], bytes] | None = None
         # The completions seen, by index, for whatever may ask again: a future,
         # a task, a registered step (an express step handed its value at once
         # has none: ``_fast.step_command``).

@@ -299,7 +299,22 @@ class Lifecycle:
         trace = self.trace
         trace.event((scheduler.now_ms, "attempt", inv_id, "attempt", attempt.number,
                      rec.service, rec.key, rec.handler, len(journal)))
-        coro = attempt.coro = spec.start(running.make_context(attempt, spec), rec.input)
+        ctx = running.make_context(attempt, spec)
+        # (``handler_coroutine``, inlined)
+        fn = spec.direct
+        data = rec.input
+        if fn is None:
+            coro = spec.start(ctx, data)
+        elif not spec.direct_input:
+            attempt.output = spec.output
+            coro = fn(ctx)
+        elif (type(data) is bytes and data.isdigit() and (data[0] != 0x30 or len(data) == 1)
+              and len(data) <= 640):
+            attempt.output = spec.output
+            coro = fn(ctx, int(data))
+        else:
+            coro = spec.start(ctx, data)
+        attempt.coro = coro
         if crowd:
             return attempt
         # ``drive``'s first segment
@@ -309,32 +324,44 @@ class Lifecycle:
         except StopIteration as returned:
             if not attempt.alive:
                 return None  # (``GONE``: an attempt ended under it, nothing left to do)
-            # ``finish`` (nothing to close: the coroutine has ended) ...
             value = returned.value
-            completion = _new_tuple(Value, (b"" if value is None else value,))
-            attempt.coro = None
-            # ... ``Running.kill`` (``Attempt.die`` and its registrations) ...
-            attempt.die()
-            attempt.steps.clear()
-            if running.attempts.get(inv_id) is attempt:
-                del running.attempts[inv_id]
-            if attempt.queued:
-                running.kill(attempt)
-            # ... and ``complete`` with its value (it held no key)
-            rec.status = COMPLETED
-            rec.result = completion
-            rec.finished_ms = now = scheduler.now_ms
-            self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
-            store._invocations[inv_id] = rec
-            completions = self.completions
-            rec.done_bits = 0  # (its completions are of no more use)
-            trace.event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler,
-                         completion.data))
-            if inv_id in completions.callers:
-                completions.wake_callers(rec, completion)
-            for hook in self.finished_hooks:
-                hook(rec)
-            return None
+            unwritten = None
+            if attempt.output is not None:  # (its function ran without ``start``)
+                if type(value) is int:
+                    value = b"%d" % value
+                else:
+                    try:
+                        value = attempt.output(value)
+                    except Exception as err:  # noqa: BLE001 - as if ``start`` had raised it
+                        unwritten = err
+            if unwritten is not None:
+                how, detail = running.ended(attempt, unwritten)
+            else:
+                # ``finish`` (nothing to close: the coroutine has ended) ...
+                completion = _new_tuple(Value, (b"" if value is None else value,))
+                attempt.coro = None
+                # ... ``Running.kill`` (``Attempt.die`` and its registrations) ...
+                attempt.die()
+                attempt.steps.clear()
+                if running.attempts.get(inv_id) is attempt:
+                    del running.attempts[inv_id]
+                if attempt.queued:
+                    running.kill(attempt)
+                # ... and ``complete`` with its value (it held no key)
+                rec.status = COMPLETED
+                rec.result = completion
+                rec.finished_ms = now = scheduler.now_ms
+                self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
+                store._invocations[inv_id] = rec
+                completions = self.completions
+                rec.done_bits = 0  # (its completions are of no more use)
+                trace.event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler,
+                             completion.data))
+                if inv_id in completions.callers:
+                    completions.wake_callers(rec, completion)
+                for hook in self.finished_hooks:
+                    hook(rec)
+                return None
         except (Exception, Abort) as err:
             how, detail = running.ended(attempt, err)
         else:

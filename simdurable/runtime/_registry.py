@@ -37,6 +37,17 @@ class HandlerSpec:
     # How long after completion a duplicate (same idempotency key; for a
     # workflow's run, same workflow id) still gets this invocation.
     retention_ms: int = DEFAULT_RETENTION_MS
+    # A handler the runtime may start without ``start``'s coroutine around its
+    # function (one coroutine less, and no frame that each of the handler's
+    # waits and resumes crosses): ``direct`` is then the function, called
+    # ``direct(ctx)``, or, with ``direct_input``, ``direct(ctx, n)`` for an
+    # input that is a natural number's digits (as the plain serde reads them;
+    # any other input goes through ``start``); ``output`` writes its return
+    # value as ``start`` would (``Attempt.output``), an int as its digits
+    # without the call (its output serde is the plain one). None: always ``start``.
+    direct: Callable[..., Coroutine[Any, Any, Any]] | None = None
+    direct_input: bool = False
+    output: Callable[[Any], bytes] | None = None
     # Derived once (read several times for every invocation): whether the
     # handler's target has a key, and whether it holds that key while it runs.
     keyed: bool = field(init=False, repr=False, compare=False)

@@ -110,6 +110,26 @@ def close(coro: Coroutine[Any, Any, Any]) -> None:
             pass
 
 
+def handler_coroutine(spec: HandlerSpec, attempt: Attempt, ctx: Any,
+                      data: bytes) -> Coroutine[Any, Any, Any]:
+    """The coroutine of ``attempt``'s handler: its function's own when its spec
+    allows it (``HandlerSpec.direct``; ``attempt.output`` then writes what it
+    returns, an int as its digits), else its spec's ``start``.
+    (``Lifecycle.start_alone`` inlines it.)"""
+    fn = spec.direct
+    if fn is not None:
+        if not spec.direct_input:
+            attempt.output = spec.output
+            return fn(ctx)
+        # (a natural number's digits, as ``Handler._start`` reads them; up to 640,
+        # which no setting of Python's limit on an int's digits refuses)
+        if (type(data) is bytes and data.isdigit() and (data[0] != 0x30 or len(data) == 1)
+                and len(data) <= 640):
+            attempt.output = spec.output
+            return fn(ctx, int(data))
+    return spec.start(ctx, data)
+
+
 def task_attempt(task: Any) -> Attempt | None:
     """The attempt a ready task works for (see ``Running.reset``): None for a
     "start" task and a step task stale at birth."""
@@ -195,7 +215,10 @@ class Running:
         self.trace.event((self.trace.clock.now_ms, "attempt", rec.id, "attempt", attempt.number,
                           rec.service, rec.key, rec.handler, len(journal)))
         ctx = self.make_context(attempt, spec)
-        attempt.coro = spec.start(ctx, rec.input)
+        # (strict mode's guard watches the whole of ``start``: the output's
+        # serde too, which runs after the function returns)
+        attempt.coro = (handler_coroutine(spec, attempt, ctx, rec.input)
+                        if self.segment_guard is None else spec.start(ctx, rec.input))
         return attempt
 
     # -- driving a handler ---------------------------------------------------------
@@ -239,8 +262,18 @@ class Running:
         if not attempt.alive:
             return GONE, None
         if isinstance(err, StopIteration):
+            value = err.value
+            output = attempt.output
+            if output is not None:  # (the handler's function ran without ``start``)
+                if type(value) is int:
+                    value = b"%d" % value
+                else:
+                    try:
+                        value = output(value)
+                    except Exception as bad:  # noqa: BLE001 - as if ``start`` had raised it
+                        return self.ended(attempt, bad)
             # (``Value(...)``, without the named tuple's ``__new__``, a Python call)
-            return FINISHED, _new_tuple(Value, (err.value if err.value is not None else b"",))
+            return FINISHED, _new_tuple(Value, (value if value is not None else b"",))
         if isinstance(err, TerminalError):
             return FINISHED, failure_of(err)
         if isinstance(err, HandlerError):

@@ -350,8 +350,18 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         # The handler returned: ``Running.ended``'s and
                         # ``Lifecycle.finish``'s way outside strict mode (which
                         # has no unawaited operations to name here), its value
-                        # the invocation's result
+                        # (written by ``Attempt.output`` when its function ran
+                        # without ``start``) the invocation's result
                         value = returned.value
+                        if attempt.output is not None:
+                            if type(value) is int:
+                                value = b"%d" % value
+                            else:
+                                try:
+                                    value = attempt.output(value)
+                                except Exception as err:  # noqa: BLE001 - as ``start``'s
+                                    segment_ended(attempt, coro, *ended(attempt, err))
+                                    continue
                         attempt.coro = None  # (ended: nothing for ``kill`` to close)
                         kill(attempt)
                         complete(attempt.rec,

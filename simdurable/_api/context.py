@@ -301,8 +301,10 @@ class Context:
                 # replayed with its result: nothing left to run
                 return DurableFuture(attempt, index, serde.deserialize)
             backoff = None if options is None else options.backoff()
-            if guard is not None:  # strict mode: results that do not survive the journal
+            if guard is not None:  # strict mode: results that do not survive the journal,
                 serde = _loss_check(serde, attempt, name, index)
+                # and closures that read a variable rebound before they run
+                action = _late_check(action, attempt, name, index)
             attempt.register_step(index, Step(name, action, args, kwargs, serde, backoff))
             return DurableFuture(attempt, index, serde.deserialize)
         finally:
@@ -827,6 +829,19 @@ def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> S
     if source is not None:
         attempt.started_at[index] = source  # named if the step is never awaited
     return LossCheck(serde, report, attempt.handler, name, index, source)
+
+
+def _late_check(action: Callable[..., Any], attempt: Attempt, name: str,
+                index: int) -> Callable[..., Any]:
+    from .late import late_binding_check
+
+    engine, inv = attempt.engine, attempt.rec.id
+
+    def report(err: HandlerError) -> None:
+        engine.record_misuse(inv, err)
+
+    return late_binding_check(action, report, attempt.handler, name, index,
+                              attempt.started_at.get(index))
 
 
 def _step_serde(action: Callable[..., Any]) -> Serde[Any]:

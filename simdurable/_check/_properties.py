@@ -46,6 +46,7 @@ KIND_ORDER = (
     "context-misuse",
     "nondeterministic-call",
     "not-awaited",
+    "late-binding",
     "nondeterminism",
     "duplicate-effect",
     "invariant",

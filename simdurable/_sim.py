@@ -263,6 +263,56 @@ def check_externals(externals: object) -> list[FakeExternal]:
     return out
 
 
+def check_retry_policy(policy: object) -> None:
+    """An ``InvocationRetryPolicy`` or None, else a TypeError saying what to pass
+    (before, a wrong one failed at the first retry, deep in the run)."""
+    if policy is not None and not isinstance(policy, InvocationRetryPolicy):
+        raise TypeError(f"retry_policy must be an InvocationRetryPolicy (or None for "
+                        f"Restate's defaults), not {policy!r}")
+
+
+def _epoch_ms(epoch: object) -> int:
+    """A given ``epoch`` in milliseconds, or a clear error (before, a wrong one
+    failed with an AttributeError, and a naive one was read in local time)."""
+    if not isinstance(epoch, datetime):
+        raise TypeError(f"epoch must be a datetime, not {epoch!r}")
+    if epoch.tzinfo is None or epoch.utcoffset() is None:
+        raise ValueError(f"epoch must be a timezone-aware datetime (tzinfo=timezone.utc), "
+                         f"not {epoch!r}: a naive one is read in the machine's local time "
+                         f"zone, and ctx.time() would differ between machines")
+    return round(epoch.timestamp() * 1000)
+
+
+def _check_limits(retry_policy: object, max_journal: object, max_invocations: object) -> None:
+    """``Simulation``'s retry policy and limits, when one is not its default: a
+    clear error here rather than one at the first retry or submit."""
+    check_retry_policy(retry_policy)
+    for name, value in (("max_journal", max_journal), ("max_invocations", max_invocations)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
+
+
+def _check_parts(chooser: object, store: object) -> None:
+    """A given chooser and store have what the engine calls on them."""
+    if chooser is not None and not (callable(getattr(chooser, "choose", None))
+                                    and callable(getattr(chooser, "chance", None))):
+        raise TypeError(f"chooser must have choose(n, label) and chance(p, label) (a "
+                        f"Chooser, like RandomChooser(seed)), not {chooser!r}")
+    if store is not None and not all(callable(getattr(store, name, None)) for name in (
+            "invocations", "put_invocation", "journal", "append", "state")):
+        raise TypeError(f"store must be a Store (like MemoryStore()), not {store!r}")
+
+
+def _check_submit(headers: object, idempotency_key: object) -> None:
+    """An invocation's headers and idempotency key, as Restate takes them: a
+    clear TypeError, not one from deep in the store."""
+    if headers is not None and not (isinstance(headers, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
+        raise TypeError(f"headers must be a dict of str to str, not {headers!r:.80}")
+    if idempotency_key is not None and not isinstance(idempotency_key, str):
+        raise TypeError(f"idempotency_key must be a str, not {idempotency_key!r:.80}")
+
+
 def check_duration(name: str, value: object) -> None:
     """A ``timedelta`` or a number of seconds, else a TypeError naming ``name``."""
     if value is None or isinstance(value, timedelta):
@@ -401,7 +451,9 @@ class Simulation:
         store: Store | None = None,
         wall_budget: float | None = DEFAULT_WALL_BUDGET,
     ) -> None:
-        if wall_budget is not None and not wall_budget > 0:
+        if wall_budget is not DEFAULT_WALL_BUDGET and wall_budget is not None and (
+                isinstance(wall_budget, bool) or not isinstance(wall_budget, (int, float))
+                or not wall_budget > 0):
             raise ValueError(f"wall_budget must be a number of seconds > 0 or None, "
                              f"not {wall_budget!r}")
         self.wall_budget = wall_budget
@@ -414,7 +466,10 @@ class Simulation:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
         self._handlers, registry, self._targets = collected(services)
-        epoch_ms = _DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH else round(epoch.timestamp() * 1000)
+        if (retry_policy is not None or max_journal is not DEFAULT_MAX_JOURNAL
+                or max_invocations is not DEFAULT_MAX_INVOCATIONS):
+            _check_limits(retry_policy, max_journal, max_invocations)
+        epoch_ms = _DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH else _epoch_ms(epoch)
         # Built with the defaults, it takes the engine a finished one left over
         # the same services, if any (see ``__del__``).
         plain = (faults is None and store is None and chooser is None and not strict
@@ -433,6 +488,8 @@ class Simulation:
         else:
             # The events as the engine reports them, their texts deferred (see
             # event_text), one after the other in one flat list (see ``events``).
+            if chooser is not None or store is not None:
+                _check_parts(chooser, store)
             self._trace = []
             self._guard = StrictGuard() if strict else None
             self.injector = Injector(_NO_FAULTS if faults is None else coerce_plan(faults))
@@ -564,6 +621,8 @@ class Simulation:
         else:
             service, key, handler_name, handler, spec = found
         if raw is not None:
+            if not isinstance(raw, (bytes, bytearray, memoryview)):
+                raise TypeError(f"raw must be the input's bytes, not {type(raw).__name__}")
             data = bytes(raw)
         elif type(input) is int and type(handler.handler_io.input_serde) is DefaultSerde:
             data = b"%d" % input  # (what ``ingress_bytes`` gives, without its three calls)
@@ -574,6 +633,10 @@ class Simulation:
                 raise SerializationError(
                     f"the input cannot be serialized for {target}: {err}", handler=target
                 ) from None
+        if delay is not None:
+            check_duration("delay", delay)
+        if headers is not None or idempotency_key is not None:
+            _check_submit(headers, idempotency_key)
         inv_id = self._engine.lifecycle.submit(  # (by position, as ``_submit`` is called)
             service, handler_name, key, data, 0 if delay is None else to_ms(delay, 0),
             idempotency_key, headers, None, send, spec,
@@ -686,6 +749,8 @@ class Simulation:
         """
         if until is not None:
             check_duration("until", until)
+        if stop is not None and not callable(stop):
+            raise TypeError(f"stop must be a callable that says when to stop, not {stop!r}")
         engine = self._engine
         scheduler = self.scheduler
         until_ms = None if until is None else to_ms(until, 0)
@@ -805,7 +870,12 @@ class Simulation:
 
     # -- looking in ----------------------------------------------------------
     def _id(self, handle: InvocationHandle | str) -> str:
-        return handle.id if isinstance(handle, InvocationHandle) else handle
+        if isinstance(handle, InvocationHandle):
+            return handle.id
+        if not isinstance(handle, str):
+            raise TypeError(f"pass an InvocationHandle or an invocation id (str), "
+                            f"not {type(handle).__name__}")
+        return handle
 
     def journal(self, handle: InvocationHandle | str) -> list[Entry]:
         """The invocation's journal: commands and completions, in order."""
@@ -816,6 +886,9 @@ class Simulation:
 
         Values a custom serde wrote in another format come back as bytes.
         """
+        if not isinstance(service, str) or not isinstance(key, str):
+            raise TypeError(f"state(service, key) takes two strings, like "
+                            f"state(\"Counter\", \"a\"), not {service!r}, {key!r}")
         serde: DefaultSerde[Any] = DefaultSerde()
         out: dict[str, Any] = {}
         for name, raw in sorted(self.store.state(service, key).items()):

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._api.external import FakeExternal
+from .._sim import check_duration, check_retry_policy
 from ..runtime._faults import FaultPlan
 from ..runtime._retry import InvocationRetryPolicy
 from ._chooser import RecordingChooser, ScriptedChooser
@@ -124,6 +125,11 @@ def check(
     if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= MAX_JOBS:
         raise ValueError(f"jobs must be an integer from 1 to {MAX_JOBS} (worker processes), "
                          f"not {jobs!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(runs, phase) or None, "
+                        f"not {progress!r}")
+    check_retry_policy(retry_policy)
+    check_duration("liveness", liveness)
     t = make_target(services, invoke, input, externals, setup, invariant, strict,
                     retry_policy, liveness, max_steps, world, concurrent)
     if wall_budget is not None and not wall_budget > 0:

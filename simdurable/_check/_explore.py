@@ -1683,6 +1683,9 @@ def _others(concurrent: int | Sequence[tuple[str, Any]], invoke: str, input: Any
             raise ValueError(f"concurrent must be 1 to {MAX_CONCURRENT} (every order of them "
                              f"is run one at a time to judge them), not {concurrent}")
         return [(invoke, input)] * (concurrent - 1)
+    if isinstance(concurrent, (str, bytes)) or not isinstance(concurrent, Iterable):
+        raise TypeError(f"concurrent must be a count or a list of (target, input), "
+                        f"not {concurrent!r}")
     others = []
     for item in concurrent:
         if (not isinstance(item, (tuple, list)) or len(item) != 2

@@ -142,7 +142,8 @@ def _inputs(value: Any) -> dict[str, list[Any]]:
         if not isinstance(examples, list) or not examples:
             raise ValueError(
                 f"[tool.simdurable] inputs.{target!r} must be a non-empty list of example "
-                f"inputs (one per check), not {examples!r}; write [{json.dumps(examples)}] "
+                f"inputs (one per check), not {examples!r}; write "
+                f"[{json.dumps(examples, default=str)}] "
                 "for a single input"
             )
         out[target] = examples

@@ -304,7 +304,7 @@ class Context:
             if guard is not None:  # strict mode: results that do not survive the journal,
                 serde = _loss_check(serde, attempt, name, index)
                 # and closures that read a variable rebound before they run
-                action = _late_check(action, attempt, name, index)
+                action = _late_check(action, args, kwargs, attempt, name, index)
             attempt.register_step(index, Step(name, action, args, kwargs, serde, backoff))
             return DurableFuture(attempt, index, serde.deserialize)
         finally:
@@ -831,8 +831,8 @@ def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> S
     return LossCheck(serde, report, attempt.handler, name, index, source)
 
 
-def _late_check(action: Callable[..., Any], attempt: Attempt, name: str,
-                index: int) -> Callable[..., Any]:
+def _late_check(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                attempt: Attempt, name: str, index: int) -> Callable[..., Any]:
     from .late import late_binding_check
 
     engine, inv = attempt.engine, attempt.rec.id
@@ -840,7 +840,7 @@ def _late_check(action: Callable[..., Any], attempt: Attempt, name: str,
     def report(err: HandlerError) -> None:
         engine.record_misuse(inv, err)
 
-    return late_binding_check(action, report, attempt.handler, name, index,
+    return late_binding_check(action, args, kwargs, report, attempt.handler, name, index,
                               attempt.started_at.get(index))
 
 

@@ -65,8 +65,38 @@ async def appends(ctx: restate.Context, users: list[str]) -> int:
     return await count
 
 
+def count(batch: list[str]) -> int:
+    return len(batch)
+
+
+@svc.handler()
+async def cleared(ctx: restate.Context, users: list[str]) -> int:
+    batch = list(users)
+    counted = ctx.run_typed("count", count, batch=batch)
+    batch.clear()  # the step has not run yet: it counts an empty list
+    return await counted
+
+
+FLAKY: list[int] = []
+
+
+def pop_once_flaky(queue: list[str]) -> str:
+    item = queue.pop()  # the step's own change: its retry sees one item less
+    if not FLAKY:
+        FLAKY.append(1)
+        raise ConnectionError("flaky")
+    return item
+
+
+@svc.handler()
+async def retried(ctx: restate.Context, users: list[str]) -> str:
+    return await ctx.run_typed("pop", pop_once_flaky, restate.RunOptions(max_attempts=3),
+                               queue=list(users))
+
+
 def problems(handler: str, strict: bool = True) -> list[tuple[str, str | None, str | None, str]]:
     mail.reset()
+    FLAKY.clear()
     sim = sd.Simulation(services=[svc], strict=strict, externals=[mail])
     sim.invoke(f"Late/{handler}", ["ann", "bob", "cy"])
     sim.run()
@@ -96,6 +126,20 @@ def test_a_helper_the_closure_calls_is_followed():
     found = problems("through_helper")
     assert [k for k, *_ in found] == ["late-binding", "late-binding"]
     assert all(" ran with user='cy', but user was " in detail for *_, detail in found)
+
+
+def test_a_list_changed_in_place_under_a_step_that_has_not_run_is_reported():
+    [(kind, step, source, detail)] = problems("cleared")
+    assert (kind, step) == ("late-binding", "count")
+    assert source == f"test_late_binding.py:{cleared.__code__.co_firstlineno + 3}"
+    assert detail.startswith("step \"count\" ran with batch=[], but batch was ['ann', 'bob', "
+                             "'cy'] when the handler started it: the handler changed batch in "
+                             "place")
+
+
+def test_a_step_that_changes_its_own_argument_before_a_retry_is_quiet():
+    # The retry is a new attempt: the handler starts the step again, with a new list.
+    assert problems("retried") == []
 
 
 def test_only_strict_mode_checks():

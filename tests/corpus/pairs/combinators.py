@@ -127,6 +127,52 @@ async def refund_order_ok(ctx: restate.Context, order: str) -> int:
     return len(refunds)
 
 
+# Orders shipped in batches of two: each full batch is handed to a step as a
+# list, and the list is emptied for the next batch. The steps run only once
+# the handler waits, after the loop: each ships the list as it is then, empty,
+# and no order is shipped. The step's argument is the list itself, not a
+# copy of it (executorlib's batching: "the loop modifies the list which is an
+# input argument while the function is still waiting to be executed"; IPED's
+# batching tasks copy their queued items before handing them on). The twin
+# hands each step a list of its own.
+# https://github.com/pyiron/executorlib/pull/756
+# https://github.com/sepinf-inc/IPED/issues/2659
+shipping_bug = restate.Service("Shipping")
+shipping_ok = restate.Service("Shipping")
+
+
+def ship(orders: list[str]) -> int:
+    for order in orders:
+        broker.apply("ship", {"order": order}, idempotency_key=f"ship-{order}")
+    return len(orders)
+
+
+@shipping_bug.handler(name="batches")
+async def ship_batches_bug(ctx: restate.Context, orders: list[str]) -> int:
+    batch: list[str] = []
+    shipments = []
+    for order in orders:
+        batch.append(order)
+        if len(batch) == 2:
+            shipments.append(ctx.run_typed(f"ship-to-{order}", ship, orders=batch))
+            batch.clear()
+    await restate.gather(*shipments)
+    return sum([await s for s in shipments])
+
+
+@shipping_ok.handler(name="batches")
+async def ship_batches_ok(ctx: restate.Context, orders: list[str]) -> int:
+    batch: list[str] = []
+    shipments = []
+    for order in orders:
+        batch.append(order)
+        if len(batch) == 2:
+            shipments.append(ctx.run_typed(f"ship-to-{order}", ship, orders=batch))
+            batch = []
+    await restate.gather(*shipments)
+    return sum([await s for s in shipments])
+
+
 PAIRS = [
     Pair(name="asyncio-gather-over-steps", kind="handler-error",
          source="dbos-inc/dbos-transact-py#688; docs.restate.dev concurrent-tasks",
@@ -141,4 +187,8 @@ PAIRS = [
                 "langfuse/langfuse-docs#1237; hazelcast/hazelcast-python-client#271",
          invoke="Welcome/batch", input=["ann", "bob", "cy"], buggy=[batch_bug],
          correct=[batch_ok], externals=(mail,)),
+    Pair(name="batch-list-cleared-under-step", kind="late-binding",
+         source="pyiron/executorlib#756; sepinf-inc/IPED#2659",
+         invoke="Shipping/batches", input=["o-1", "o-2", "o-3", "o-4"], buggy=[shipping_bug],
+         correct=[shipping_ok], externals=(broker,)),
 ]

@@ -43,6 +43,7 @@ from ..runtime._journal import (
     PROMISE_COMPLETE,
     PROMISE_GET,
     PROMISE_PEEK,
+    REF,
     REJECT_AWAKEABLE,
     REJECT_SIGNAL,
     RESOLVE_AWAKEABLE,
@@ -384,7 +385,7 @@ class Context:
             meta["headers"] = dict(headers)
         entry = Entry(SEND if send else CALL, name, data=data, ref=json.dumps(meta))
         index = self._issue(entry, method)
-        callee = self._attempt.recorded(index).ref
+        callee = self._attempt.recorded(index)[REF]
         cancel = self.cancel_invocation
         if send:
             return SendHandle(callee, cancel)
@@ -554,7 +555,7 @@ class Context:
         future = DurableFuture(self._attempt, index, _decoder(serde))
         # A journal recorded by Restate (replay-journals) holds the id Restate
         # gave this awakeable: the code hands that one on, as it did.
-        recorded = self._attempt.journal[index].ref if index < len(self._attempt.journal) else ""
+        recorded = self._attempt.journal[index][REF] if index < len(self._attempt.journal) else ""
         return recorded or awakeable_id(self._attempt.rec.id, index), future
 
     def resolve_awakeable(self, name: str, value: Any, serde: Serde[Any] | None = None) -> None:

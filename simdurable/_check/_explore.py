@@ -53,6 +53,8 @@ from ..runtime._faults import (
 from ..runtime._journal import (
     COMMAND_KINDS,
     COMPLETION,
+    KIND,
+    RESULT,
     RUN,
     SEND as SEND_ENTRY,
     SLEEP,
@@ -280,7 +282,7 @@ def _compensating_in(sim: Simulation) -> Callable[[FaultPoint], bool]:
         journal = attempt.journal
         for i in range(min(seen, len(journal)), len(journal)):
             e = journal[i]
-            if e.kind == COMPLETION and isinstance(e.result, Failure):
+            if e[KIND] == COMPLETION and isinstance(e[RESULT], Failure):
                 scanned[invocation] = -1
                 return True
         scanned[invocation] = len(journal)

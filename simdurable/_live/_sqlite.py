@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..runtime._errors import SimdurableError
-from ..runtime._journal import Completion, Entry, Failure, Value
+from ..runtime._journal import Completion, Entry, Failure, RawEntry, Value
 from ..runtime._store import COMPLETED, PAUSED, PENDING, InvocationRecord
 
 SCHEMA_VERSION: Final = 1
@@ -660,14 +660,14 @@ class SqliteStore:
             length = int(row[0])
         return length
 
-    def append(self, inv_id: str, entry: Entry) -> int:
+    def append(self, inv_id: str, entry: RawEntry) -> int:
         index = self.journal_length(inv_id)
-        rk, rd, rc, rm = _completion_columns(entry.result)
+        kind, name, data, result, target, at_ms, wake_ms, ref = entry
+        rk, rd, rc, rm = _completion_columns(result)
         self._conn.execute(
             f"INSERT INTO journal (inv_id, idx, {_JOURNAL_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (inv_id, index, entry.kind, entry.name, entry.data, rk, rd, rc, rm, entry.target,
-             entry.at_ms, entry.wake_ms, entry.ref),
+            (inv_id, index, kind, name, data, rk, rd, rc, rm, target, at_ms, wake_ms, ref),
         )
         if len(self._lengths) > 10_000:
             self._lengths.clear()

@@ -47,7 +47,9 @@ from ..runtime._journal import (
     SIGNAL,
     Completion,
     Entry,
+    RawEntry,
     Value,
+    describe,
     failure_of,
 )
 from ..runtime._registry import HandlerSpec
@@ -248,7 +250,7 @@ class ReplayHost:
         self.handlers = handlers
         self.scheduler: Any = _Clock()
         self.injector = Injector()
-        self.past_end: tuple[Entry, str | None] | None = None
+        self.past_end: tuple[RawEntry, str | None] | None = None
         self.misuse: HandlerError | None = None
 
     @property
@@ -270,7 +272,7 @@ class ReplayHost:
         # compared with the journal, never made.
         return self.handlers.get((service, handler))
 
-    def store_command(self, attempt: Attempt, entry: Entry) -> int:
+    def store_command(self, attempt: Attempt, entry: RawEntry) -> int:
         self.past_end = (entry, user_source(2))
         attempt.die()
         raise _PastEnd()
@@ -487,7 +489,8 @@ class Replayer:
                 base: dict[str, Any]) -> ReplayResult:
         rec, journal = inv.record, inv.journal
         host = ReplayHost(self._specs)
-        attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind)
+        attempt = Attempt(host, rec, list[RawEntry](journal), rec.attempts, spec.kind,
+                          spec.service_kind)
         ctx = InvocationContext(attempt, spec)
         coro: Coroutine[Any, Any, bytes] = spec.start(ctx, rec.input)
         attempt.coro = coro
@@ -564,7 +567,7 @@ class Replayer:
             entry, source = host.past_end
             return ReplayResult(
                 verdict=DIVERGES, index=len(inv.journal), recorded=_show_end(inv.record.result),
-                new=entry.describe(), source=source,
+                new=describe(entry), source=source,
                 reason="the invocation ended there, and the current code issues more", **base)
         if host.misuse is not None:
             return self._raised(inv, attempt, host.misuse, base)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from ._completions import Completions
 from ._crashes import Crashes
 from ._errors import InternalError
-from ._fast import journal_too_long, stamped
+from ._fast import journal_too_long
 from ._faults import AFTER_STORE, BEFORE, DELAY, TIMER, Injector
 from ._ids import make_id
 from ._invocation import Abort, Attempt
@@ -27,23 +27,32 @@ from ._journal import (
     CANCEL,
     CLEAR,
     CLEAR_ALL,
+    DATA,
     GET,
     KEYS,
+    KIND,
+    NAME,
     PROMISE_COMPLETE,
     PROMISE_GET,
     PROMISE_PEEK,
+    REF,
     REJECT_AWAKEABLE,
     REJECT_SIGNAL,
     RESOLVE_AWAKEABLE,
     RESOLVE_SIGNAL,
+    RESULT,
     RUN,
     SEND,
     SET,
     SIGNAL,
     SLEEP,
-    Entry,
+    WAKE_MS,
     Failure,
+    RawEntry,
     Value,
+    with_at_ms,
+    with_ref_wake,
+    with_result,
 )
 from ._lifecycle import Lifecycle
 from ._promises import SIGNALS, Promises, awakeable_completion, signal_slot
@@ -77,17 +86,17 @@ class Commands:
         """The lifecycle's, built at the first promise, awakeable or signal."""
         return self.lifecycle.promises
 
-    def store_command(self, attempt: Attempt, entry: Entry) -> int:
+    def store_command(self, attempt: Attempt, entry: RawEntry) -> int:
         """Store a live attempt's command (and its effect); returns its journal index."""
         rec = attempt.rec
         index = len(attempt.journal)
         faulty = self.injector.armed
-        if faulty and self.crashes.fault_at(attempt, BEFORE, index, entry.name, entry.kind):
+        if faulty and self.crashes.fault_at(attempt, BEFORE, index, entry[NAME], entry[KIND]):
             raise Abort()
         now = self.scheduler.now_ms
-        if entry.at_ms != now:  # stamp the time; entries are immutable, so a copy
-            entry = stamped(entry, now)
-        kind = entry.kind
+        if entry[5] != now:  # stamp the time (at_ms); entries are immutable, so a copy
+            entry = with_at_ms(entry, now)
+        kind = entry[KIND]
         after: After | tuple[()] = ()
         if kind == RUN:  # a step's command has no effect of its own: one write
             stored = self.store.append(rec.id, entry)
@@ -105,40 +114,41 @@ class Commands:
         attempt.cursor = index + 1
         if index >= self.scheduler.max_journal:
             journal_too_long(self.scheduler, rec)
-        if entry.result is not None:
-            attempt.see(index, entry.result)
+        result = entry[RESULT]
+        if result is not None:
+            attempt.see(index, result)
             self.completions.mark_done(rec.id, index)
         if self.trace.sink is not None:  # once per command: its text formatted when read
-            event: Event = (now, "entry", rec.id, "command", index, kind, entry.name, entry.data)
+            event: Event = (now, "entry", rec.id, "command", index, kind, entry[NAME], entry[DATA])
             self.trace.event(event)
         for action in after:
             action()
         if faulty and kind != RUN and self.crashes.fault_at(
-            attempt, AFTER_STORE, index, entry.name, kind
+            attempt, AFTER_STORE, index, entry[NAME], kind
         ):
             raise Abort()
         return index
 
-    def _apply(self, attempt: Attempt, entry: Entry, index: int, after: After) -> Entry:
+    def _apply(self, attempt: Attempt, entry: RawEntry, index: int, after: After) -> RawEntry:
         """Apply a command's effect as it is stored; returns the entry to store.
 
         Runs inside the store's ``atomic()``; what must wait until the write is
         committed goes into ``after``.
         """
         rec = attempt.rec
-        kind = entry.kind
+        kind = entry[KIND]
         key = rec.key or ""
         if kind == GET:
-            value = self.store.state(rec.service, key).get(entry.name, b"")
-            entry = entry._replace(result=Value(value))
+            value = self.store.state(rec.service, key).get(entry[NAME], b"")
+            entry = with_result(entry, Value(value))
         elif kind == KEYS:
             names = sorted(self.store.state(rec.service, key))
-            entry = entry._replace(result=Value(json.dumps(names).encode()))
+            entry = with_result(entry, Value(json.dumps(names).encode()))
         elif kind == SET:
-            assert entry.data is not None
-            self.store.set_state(rec.service, key, entry.name, entry.data)
+            assert entry[DATA] is not None
+            self.store.set_state(rec.service, key, entry[NAME], entry[DATA])
         elif kind == CLEAR:
-            self.store.clear_state(rec.service, key, entry.name)
+            self.store.clear_state(rec.service, key, entry[NAME])
         elif kind == CLEAR_ALL:
             self.store.clear_all_state(rec.service, key)
         elif kind == SLEEP:
@@ -146,70 +156,70 @@ class Commands:
         elif kind in (CALL, SEND):
             entry = self._call(attempt, entry, index, after)
         elif kind == PROMISE_GET:
-            existing = self.store.promise(rec.service, key, entry.name)
+            existing = self.store.promise(rec.service, key, entry[NAME])
             if existing is not None:
-                entry = entry._replace(result=existing)
+                entry = with_result(entry, existing)
             else:
-                pkey = (rec.service, key, entry.name)
+                pkey = (rec.service, key, entry[NAME])
                 after.append(lambda: self.promises.wait_for(pkey, (rec.id, index)))
         elif kind == PROMISE_PEEK:
-            existing = self.store.promise(rec.service, key, entry.name)
-            entry = entry._replace(result=existing or Value(b""))
+            existing = self.store.promise(rec.service, key, entry[NAME])
+            entry = with_result(entry, existing or Value(b""))
         elif kind == PROMISE_COMPLETE:
             entry = self.promises.complete_entry(rec, entry, after)
         elif kind in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
             completion = awakeable_completion(entry)
-            awk = entry.name
+            awk = entry[NAME]
             after.append(lambda: self.promises.complete_awakeable(awk, completion, quiet=True))
         elif kind == CANCEL:
-            target = entry.name
+            target = entry[NAME]
             after.append(lambda: self.lifecycle.cancel(target))
         elif kind == SIGNAL:  # the n-th ctx.signal(name) takes the n-th signal sent
-            n = sum(1 for e in attempt.journal if e.kind == SIGNAL and e.name == entry.name)
-            slot = signal_slot(entry.name, n)
+            n = sum(1 for e in attempt.journal if e[KIND] == SIGNAL and e[NAME] == entry[NAME])
+            slot = signal_slot(entry[NAME], n)
             existing = self.store.promise(SIGNALS, rec.id, slot)
             if existing is not None:
-                entry = entry._replace(result=existing)
+                entry = with_result(entry, existing)
             else:
                 skey = (SIGNALS, rec.id, slot)
                 after.append(lambda: self.promises.wait_for(skey, (rec.id, index)))
         elif kind in (RESOLVE_SIGNAL, REJECT_SIGNAL):
             signalled = awakeable_completion(entry)
-            target, _, name = entry.name.partition("/")
+            target, _, name = entry[NAME].partition("/")
             after.append(lambda: self.promises.signal(target, name, signalled))
         elif kind == ATTACH:
             entry = self._attach(rec.id, entry, index, after)
         return entry
 
-    def _attach(self, inv_id: str, entry: Entry, index: int, after: After) -> Entry:
-        """Wait for invocation ``entry.name``'s result (at once if it has ended)."""
-        target = self.lifecycle.invocations.get(entry.name)
+    def _attach(self, inv_id: str, entry: RawEntry, index: int, after: After) -> RawEntry:
+        """Wait for invocation ``entry[NAME]``'s result (at once if it has ended)."""
+        target = self.lifecycle.invocations.get(entry[NAME])
         if target is None:
-            return entry._replace(result=Failure(404, f"invocation {entry.name} not found"))
+            return with_result(entry, Failure(404, f"invocation {entry[NAME]} not found"))
         if target.id == inv_id:
-            return entry._replace(result=Failure(
+            return with_result(entry, Failure(
                 400, f"invocation {inv_id} cannot attach to itself: it would wait forever"))
         if target.status == COMPLETED and target.result is not None:
-            return entry._replace(result=target.result)
+            return with_result(entry, target.result)
         caller = (inv_id, index)
         after.append(lambda: self.completions.wait_for(target.id, caller))
         return entry
 
-    def _sleep(self, attempt: Attempt, entry: Entry, index: int, after: After) -> Entry:
+    def _sleep(self, attempt: Attempt, entry: RawEntry, index: int, after: After) -> RawEntry:
         """A durable timer: its wake time goes into the entry (a fault may delay it)."""
         rec = attempt.rec
-        wake = self.scheduler.now_ms + max(0, entry.wake_ms)
+        wake = self.scheduler.now_ms + max(0, entry[WAKE_MS])
         if self.injector.armed and self.injector.may_fire((DELAY,), TIMER):
             delay = self.injector.timer_delay(
-                self.crashes.point(attempt, TIMER, index, entry.name, SLEEP)
+                self.crashes.point(attempt, TIMER, index, entry[NAME], SLEEP)
             )
             if delay is not None and delay.by_ms:
                 self.trace("fault", rec.id, f"timer #{index} delayed by {delay.by_ms}ms")
                 wake += delay.by_ms
         after.append(lambda: self.scheduler.add_timer(wake, ("sleep", rec.id, index)))
-        return entry._replace(wake_ms=wake)
+        return with_ref_wake(entry, entry[REF], wake)
 
-    def _in_transit(self, attempt: Attempt, entry: Entry, index: int, service: str, key: str,
+    def _in_transit(self, attempt: Attempt, entry: RawEntry, index: int, service: str, key: str,
                     delay_ms: int) -> int:
         """When a message to an object's or workflow's key arrives, from now.
 
@@ -221,9 +231,9 @@ class Commands:
         now = self.scheduler.now_ms
         lane = (attempt.rec.id, service, key)
         late = None
-        if entry.kind == SEND and self.injector.armed and self.injector.may_fire((DELAY,), TIMER):
+        if entry[KIND] == SEND and self.injector.armed and self.injector.may_fire((DELAY,), TIMER):
             late = self.injector.timer_delay(
-                self.crashes.point(attempt, TIMER, index, entry.name, SEND))
+                self.crashes.point(attempt, TIMER, index, entry[NAME], SEND))
         if late is not None and late.by_ms:
             self.trace("fault", attempt.rec.id,
                        f"message #{index} to {service}/{key} late in transit by {late.by_ms}ms")
@@ -234,27 +244,25 @@ class Commands:
         self.in_transit[lane] = now + delay_ms
         return delay_ms
 
-    def _call(self, attempt: Attempt, entry: Entry, index: int, after: After) -> Entry:
+    def _call(self, attempt: Attempt, entry: RawEntry, index: int, after: After) -> RawEntry:
         """Store the callee of a call or send; its id goes into the entry's ``ref``.
 
         The context passes the target and options as JSON in ``ref``.
         """
         rec = attempt.rec
-        meta = json.loads(entry.ref) if entry.ref else {}
+        meta = json.loads(entry[REF]) if entry[REF] else {}
         service, handler, key = meta["service"], meta["handler"], meta.get("key")
         delay_ms = int(meta.get("delay_ms", 0))
-        if key is not None and (self.in_transit or (entry.kind == SEND and self.injector.armed)):
+        if key is not None and (self.in_transit or (entry[KIND] == SEND and self.injector.armed)):
             delay_ms = self._in_transit(attempt, entry, index, service, key, delay_ms)
         child_id, follow_up = self.lifecycle.create(
-            service, handler, key, entry.data or b"",
+            service, handler, key, entry[DATA] or b"",
             delay_ms=delay_ms,
             idempotency_key=meta.get("idempotency_key"),
             headers=meta.get("headers"),
             inv_id=make_id("inv", rec.id, index),
-            caller=(rec.id, index) if entry.kind == CALL else None,
-            send=entry.kind == SEND,
+            caller=(rec.id, index) if entry[KIND] == CALL else None,
+            send=entry[KIND] == SEND,
         )
         after.append(follow_up)
-        return entry._replace(
-            ref=child_id, wake_ms=self.scheduler.now_ms + delay_ms if delay_ms else -1
-        )
+        return with_ref_wake(entry, child_id, self.scheduler.now_ms + delay_ms if delay_ms else -1)

@@ -9,9 +9,8 @@ running attempts (to wake the handler).
 
 from __future__ import annotations
 
-from ._fast import new_tuple
 from ._invocations import Invocations
-from ._journal import COMPLETION, Completion, Entry
+from ._journal import COMPLETION, Completion
 from ._running import Running
 from ._scheduler import Scheduler
 from ._store import COMPLETED, PENDING, InvocationRecord, Store
@@ -56,8 +55,7 @@ class Completions:
         bit = 1 << index
         if done & bit:
             return
-        entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
-                                  self.scheduler.now_ms, -1, ""))
+        entry = (COMPLETION, "", None, completion, index, self.scheduler.now_ms, -1, "")
         self.store.append(inv_id, entry)
         rec.done_bits = done | bit
         if rec.retry_index == index:

@@ -51,7 +51,7 @@ from ._fast import EXPRESS, command_parts, fused, lane_parts, lone_step
 from ._faults import Fault, Injector
 from ._invocation import Attempt, StepInfo, StepSpec
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
-from ._journal import Completion, Entry
+from ._journal import Completion, RawEntry
 from ._lazy import BuiltOnUse
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
@@ -165,7 +165,7 @@ class Engine:
     commands: BuiltOnUse[Commands] = BuiltOnUse(lambda e: _commands(e))
     # Called at every command the fused step command does not write: the bound
     # method, kept, so that the call goes straight to the part that answers it.
-    store_command: BuiltOnUse[Callable[[Attempt, Entry], int]] = BuiltOnUse(
+    store_command: BuiltOnUse[Callable[[Attempt, RawEntry], int]] = BuiltOnUse(
         lambda e: e.commands.store_command)
     timers: BuiltOnUse[Timers] = BuiltOnUse(lambda e: _timers(e))
     _status: BuiltOnUse[Status] = BuiltOnUse(lambda e: _status(e))

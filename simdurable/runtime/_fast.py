@@ -20,29 +20,23 @@ from typing import Any, Final, TypeVar, cast
 
 from ._errors import InternalError, SerializationError, TerminalError
 from ._invocation import LIVE, REPLAYING, Attempt, StepHolder, StepInfo, Wait, current_step
-from ._journal import COMPLETION, RUN, Entry, Value
+from ._journal import COMPLETION, RUN, RawEntry, Value
 from ._store import PENDING, InvocationRecord, MemoryStore
 
 # What ``Steps.run_lone_step`` returns (the same values as there).
 RESUMED: Final = 1
 RAN_PARKED: Final = 2
 
-# ``new_tuple(Entry, (every field in order))`` builds a named tuple without its
-# Python-level ``__new__`` (a call and keyword handling less): for the two
-# entries every step makes (its command and its completion), its ``Value`` and
-# its ``StepInfo``. Half the cost of calling ``Entry(...)`` (timeit).
+# ``new_tuple(Value, (data,))`` builds a named tuple without its Python-level
+# ``__new__`` (a call and keyword handling less): for the ``Value`` every step
+# makes, and its ``StepInfo``. Half the cost of calling ``Value(...)`` (timeit).
+# A step's two journal entries are exact tuples (``RawEntry``): built by one
+# bytecode, freed to the tuple free list.
 new_tuple: Final = tuple.__new__
 
-# The replay paths below read an entry's fields by position: by name, each read
-# is a call of the field's descriptor, by position a plain tuple index (Entry:
-# kind 0, name 1, data 2, result 3, target 4; Value: data 0).
-
-
-def stamped(entry: Entry, at_ms: int) -> Entry:
-    """``entry._replace(at_ms=at_ms)`` without ``_replace``'s keyword machinery
-    (a third of its cost, timeit)."""
-    return new_tuple(Entry, (entry.kind, entry.name, entry.data, entry.result, entry.target,
-                             at_ms, entry.wake_ms, entry.ref))
+# The replay paths below read an entry's fields by position, as every reader of
+# a ``RawEntry`` does (kind 0, name 1, data 2, result 3, target 4; Value: data
+# 0), written as numbers here: each named constant would be a global load.
 
 
 # Common step results, known not to be awaitable without asking ``inspect``
@@ -73,7 +67,7 @@ def journal_too_long(scheduler: Any, rec: InvocationRecord) -> None:
     )
 
 
-def memory_journals(store: Any) -> dict[str, list[Entry]] | None:
+def memory_journals(store: Any) -> dict[str, list[RawEntry]] | None:
     """The simulation's store's journals, to append to without a call
     (``MemoryStore.append``): two calls less a step. None for any other store."""
     return store._journals if type(store) is MemoryStore else None
@@ -215,8 +209,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                 else:
                     # ``Completions.deliver`` and ``Running.notify``/``Attempt.observe``
                     completion = new_tuple(Value, (data,))
-                    entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
-                                              scheduler.now_ms, -1, ""))
+                    entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                     journal = attempt.journal
                     if attempt.own_journal:
                         if journals is not None:
@@ -603,7 +596,7 @@ def step_command() -> Callable[..., Any] | None:
                     replayed._index = index
                     return replayed
             else:
-                entry = new_tuple(Entry, (RUN, name, None, None, -1, parts[1].now_ms, -1, ""))
+                entry = (RUN, name, None, None, -1, parts[1].now_ms, -1, "")
                 index = attempt.issue(entry, "run_typed")
                 if index in attempt.done or (
                     attempt.state is REPLAYING and attempt.completed_next == index
@@ -618,7 +611,7 @@ def step_command() -> Callable[..., Any] | None:
             # replays in one task, before any closure.)
             return general_run_typed(attempt, name, action, options, args, kwargs)
         elif (injector := parts[0]).armed and not injector.spares(name):  # a fault may fire here
-            entry = new_tuple(Entry, (RUN, name, None, None, -1, parts[1].now_ms, -1, ""))
+            entry = (RUN, name, None, None, -1, parts[1].now_ms, -1, "")
             index = attempt.issue(entry, "run_typed")  # (completions not seen yet first)
             lone = express = False
         else:
@@ -626,14 +619,13 @@ def step_command() -> Callable[..., Any] | None:
              completions, invocations, steps, finish) = parts
             now = scheduler.now_ms
             # One command entry for every step of this name at this time: an
-            # entry is immutable, and a fresh one costs a named tuple a step.
-            # Kept with its time, in an exact tuple: read without a generic
-            # subscript each (an entry's fields are a tuple subclass's).
+            # entry is immutable, and a fresh one costs a tuple a step. Kept
+            # with its time.
             shared = commands_made.get(name)
             if shared is not None and shared[0] == now:
                 entry = shared[1]
             else:
-                entry = new_tuple(Entry, (RUN, name, None, None, -1, now, -1, ""))
+                entry = (RUN, name, None, None, -1, now, -1, "")
                 if len(commands_made) >= SHARED_COMMANDS:
                     commands_made.clear()
                 commands_made[name] = (now, entry)
@@ -773,8 +765,7 @@ def step_command() -> Callable[..., Any] | None:
                     failed = ("error", unstorable(attempt, name, index, err))
             if stored:
                 completion = new_tuple(Value, (data,))
-                entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
-                                          scheduler.now_ms, -1, ""))
+                entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                 if not attempt.own_journal:
                     journal.append(entry)  # the store's list (``Attempt.own_journal``)
                 else:
@@ -1076,8 +1067,7 @@ def step_lane() -> Callable[[Any], Any]:
                                                                        err)))
                 if stored:
                     completion = new_tuple(Value, (data,))
-                    entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
-                                              scheduler.now_ms, -1, ""))
+                    entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                     if not attempt.own_journal:
                         journal.append(entry)  # the store's list (``Attempt.own_journal``)
                     else:
@@ -1136,7 +1126,7 @@ def command_parts(steps: Any) -> tuple[Any, ...]:
     step name (``SHARED_COMMANDS``),
     and for an express step the running part, the run log's append, the
     completions and invocations parts, ``steps`` itself and ``finish_step``."""
-    made: dict[str, tuple[int, Entry]] = {}  # by step name: its last command entry, and its time
+    made: dict[str, tuple[int, RawEntry]] = {}  # by step name: its last command entry, and its time
     completions = steps.completions
     store = completions.store
     return (steps.injector, steps.scheduler, store.append, memory_journals(store),

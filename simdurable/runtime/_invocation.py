@@ -37,9 +37,14 @@ from ._journal import (
     CANCELLED,
     COMMAND_KINDS,
     COMPLETION,
+    KIND,
+    NAME,
+    RESULT,
     RUN,
+    TARGET,
     Completion,
-    Entry,
+    RawEntry,
+    describe,
     same_command,
 )
 from ._registry import HandlerSpec
@@ -103,7 +108,7 @@ def info_of(step: Any) -> StepInfo:
     ``running_index``): what the general way sets for it."""
     if type(step) is Attempt:
         index = step.running_index
-        return StepInfo(step.rec.id, step.handler, step.journal[index].name, index, step.number,
+        return StepInfo(step.rec.id, step.handler, step.journal[index][NAME], index, step.number,
                         step.engine)
     attempt = step._attempt
     return StepInfo(attempt.rec.id, attempt.handler, step.name, step._index, attempt.number,
@@ -391,7 +396,7 @@ class EngineView(Protocol):
 
     def resolve(self, service: str, handler: str, key: str | None) -> HandlerSpec: ...
 
-    def store_command(self, attempt: Attempt, entry: Entry) -> int: ...
+    def store_command(self, attempt: Attempt, entry: RawEntry) -> int: ...
 
     def run_lone_step(self, attempt: Attempt, index: int) -> int: ...
 
@@ -428,7 +433,7 @@ class Attempt:
         self,
         engine: EngineView,
         rec: InvocationRecord,
-        journal: list[Entry],
+        journal: list[RawEntry],
         number: int,
         handler_kind: str | None,
         service_kind: str,
@@ -560,7 +565,7 @@ class Attempt:
             raise Abort()
 
     # -- commands ------------------------------------------------------------
-    def issue(self, entry: Entry, method: str) -> int:
+    def issue(self, entry: RawEntry, method: str) -> int:
         """Issue a command; returns its journal index.
 
         While replaying, the command must match the journal; when live, the
@@ -570,7 +575,7 @@ class Attempt:
         if self.state is REPLAYING:
             journal = self.journal
             index = self.cursor
-            if index < len(journal) and journal[index].kind not in COMMAND_KINDS:
+            if index < len(journal) and journal[index][KIND] not in COMMAND_KINDS:
                 self._consume_notifications()
                 index = self.cursor
             if index < len(journal):
@@ -578,14 +583,14 @@ class Attempt:
                 if not same_command(recorded, entry):
                     self._mismatch(index, recorded, entry)
                 self.cursor = index + 1
-                if recorded.result is not None:
-                    self.see(index, recorded.result)
+                if recorded[RESULT] is not None:
+                    self.see(index, recorded[RESULT])
                 if index + 1 >= len(journal):
                     self.state = LIVE
                     self.completed_next = -1
                 else:
                     after = journal[index + 1]
-                    self.completed_next = after.target if after.kind == COMPLETION else -1
+                    self.completed_next = after[TARGET] if after[KIND] == COMPLETION else -1
                 return index
             self.state = LIVE
         elif self.cursor < len(self.journal):
@@ -593,23 +598,23 @@ class Attempt:
         index = self.engine.store_command(self, entry)
         return index
 
-    def recorded(self, index: int) -> Entry:
+    def recorded(self, index: int) -> RawEntry:
         return self.journal[index]
 
-    def _mismatch(self, index: int, recorded: Entry, issued: Entry) -> None:
+    def _mismatch(self, index: int, recorded: RawEntry, issued: RawEntry) -> None:
         err = JournalMismatchError(
             "replay took a different path than the journal: the journal holds "
-            f"{recorded.describe()} at #{index}, the handler now issued "
-            f"{issued.describe()}. Either the handler's code changed since the journal "
+            f"{describe(recorded)} at #{index}, the handler now issued "
+            f"{describe(issued)}. Either the handler's code changed since the journal "
             "was written (a new version deployed over invocations in flight), or "
             "something outside a step changed between runs (time, randomness, iteration "
             "order of a set, external data).",
-            recorded=recorded.describe(),
-            issued=issued.describe(),
+            recorded=describe(recorded),
+            issued=describe(issued),
             handler=self.handler,
             # Only a run is a step: a set names a state key, a call its target,
             # which the entries quoted above already show.
-            step=(issued.name or None) if issued.kind == RUN else None,
+            step=(issued[NAME] or None) if issued[KIND] == RUN else None,
             journal_index=index,
             source=user_source(3),
         )
@@ -639,10 +644,10 @@ class Attempt:
             if cursor >= end:
                 break
             entry = journal[cursor]
-            if entry.kind == COMPLETION:
-                assert entry.result is not None
-                self.see(entry.target, entry.result)
-            elif entry.kind == CANCELLED:
+            if entry[KIND] == COMPLETION:
+                assert entry[RESULT] is not None
+                self.see(entry[TARGET], entry[RESULT])
+            elif entry[KIND] == CANCELLED:
                 self.cancel_pending = True
             else:
                 break  # a command: the handler must issue it before it sees more
@@ -684,10 +689,10 @@ class Attempt:
         cursor, end = self.cursor, len(journal)
         while cursor < end:
             entry = journal[cursor]
-            if entry.kind == COMPLETION:
-                assert entry.result is not None
-                self.see(entry.target, entry.result)
-            elif entry.kind == CANCELLED:
+            if entry[KIND] == COMPLETION:
+                assert entry[RESULT] is not None
+                self.see(entry[TARGET], entry[RESULT])
+            elif entry[KIND] == CANCELLED:
                 self.cancel_pending = True
             else:
                 self.cursor = cursor
@@ -696,7 +701,7 @@ class Attempt:
         self.cursor = cursor
         self.state = LIVE
 
-    def observe(self, entry: Entry) -> bool:
+    def observe(self, entry: RawEntry) -> bool:
         """A live notification was stored; True if the attempt can now resume."""
         if self.own_journal:
             self.journal.append(entry)
@@ -729,8 +734,8 @@ class Attempt:
                 err = JournalMismatchError(
                     "replay took a different path than the journal: the handler now waits "
                     f"on #{', #'.join(map(str, wait.indices))}, which the journal never "
-                    f"completed before it went on to {recorded.describe()} at #{self.cursor}.",
-                    recorded=recorded.describe(),
+                    f"completed before it went on to {describe(recorded)} at #{self.cursor}.",
+                    recorded=describe(recorded),
                     issued=f"wait on #{', #'.join(map(str, wait.indices))}",
                     handler=self.handler,
                     journal_index=self.cursor,

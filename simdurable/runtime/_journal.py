@@ -124,11 +124,30 @@ def terminal_of(failure: Failure) -> TerminalError:
     return TerminalError(failure.message, failure.code, dict(failure.metadata) or None)
 
 
+# A journal entry as the runtime stores and reads it: an exact tuple of the
+# fields of ``Entry``, in its order, read by position with the constants below.
+# A tuple subclass (``Entry``) costs more than twice as much to make and free (no
+# free list, the generic allocator and ``subtype_dealloc``), and its field reads
+# are descriptor calls the interpreter never specialises; two entries a step.
+# ``Entry`` (a named tuple, so also a ``RawEntry``) is what users, reports and
+# the executor read: ``MemoryStore.journal`` makes them at that edge.
+RawEntry = tuple[str, str, bytes | None, Completion | None, int, int, int, str]
+KIND: Final = 0
+NAME: Final = 1
+DATA: Final = 2
+RESULT: Final = 3
+TARGET: Final = 4
+AT_MS: Final = 5
+WAKE_MS: Final = 6
+REF: Final = 7
+
+
 class Entry(NamedTuple):
     """One journal entry (immutable: a copy is ``entry._replace(field=...)``).
 
-    A named tuple rather than a frozen dataclass: a step makes two of them,
-    and a tuple is built four times faster.
+    A named tuple over the fields of a ``RawEntry``: the journal the runtime
+    keeps holds exact tuples, read by position (``KIND``...); an ``Entry`` is
+    what a journal read from a store gives (``Simulation.journal``, reports).
 
     Attributes:
       kind: a command kind, ``completion`` or ``cancelled``.
@@ -157,16 +176,61 @@ class Entry(NamedTuple):
 
     def describe(self) -> str:
         """A short human-readable form used in reports and mismatch errors."""
-        if self.kind == COMPLETION:
-            outcome = "ok" if isinstance(self.result, Value) else "failed"
-            return f"completion of #{self.target} ({outcome})"
-        if self.kind == CANCELLED:
-            return "cancelled"
-        return describe_command(self.kind, self.name, self.data)
+        return describe(self)
+
+
+def raw_entry(kind: str, name: str = "", data: bytes | None = None,
+              result: Completion | None = None, target: int = -1, at_ms: int = 0,
+              wake_ms: int = -1, ref: str = "") -> RawEntry:
+    """A ``RawEntry`` with ``Entry``'s defaults (for the runtime's colder writers)."""
+    return (kind, name, data, result, target, at_ms, wake_ms, ref)
+
+
+_new_tuple: Final = tuple.__new__
+
+
+def as_entry(entry: RawEntry) -> Entry:
+    """``entry`` as an ``Entry`` (itself if it is one already)."""
+    return entry if type(entry) is Entry else _new_tuple(Entry, entry)
+
+
+def as_entries(journal: list[RawEntry]) -> list[Entry]:
+    """A journal as users and reports read it: a new list of ``Entry``."""
+    return [e if type(e) is Entry else _new_tuple(Entry, e) for e in journal]
+
+
+def with_at_ms(entry: RawEntry, at_ms: int) -> RawEntry:
+    """``entry`` stored at ``at_ms`` (``Entry._replace(at_ms=...)`` of a raw entry)."""
+    return (entry[0], entry[1], entry[2], entry[3], entry[4], at_ms, entry[6], entry[7])
+
+
+def with_result(entry: RawEntry, result: Completion) -> RawEntry:
+    """``entry`` with ``result`` (``Entry._replace(result=...)`` of a raw entry)."""
+    return (entry[0], entry[1], entry[2], result, entry[4], entry[5], entry[6], entry[7])
+
+
+def with_ref_wake(entry: RawEntry, ref: str, wake_ms: int) -> RawEntry:
+    """``entry`` with ``ref`` and ``wake_ms`` (a call's callee, a timer's due time)."""
+    return (entry[0], entry[1], entry[2], entry[3], entry[4], entry[5], wake_ms, ref)
+
+
+def is_command(entry: RawEntry) -> bool:
+    return entry[KIND] in COMMAND_KINDS
+
+
+def describe(entry: RawEntry) -> str:
+    """A short human-readable form of an entry, used in reports and mismatch errors."""
+    kind = entry[KIND]
+    if kind == COMPLETION:
+        outcome = "ok" if isinstance(entry[RESULT], Value) else "failed"
+        return f"completion of #{entry[TARGET]} ({outcome})"
+    if kind == CANCELLED:
+        return "cancelled"
+    return describe_command(kind, entry[NAME], entry[DATA])
 
 
 def describe_command(kind: str, name: str, data: bytes | None) -> str:
-    """``Entry.describe()`` of a command, from the fields it shows."""
+    """``describe()`` of a command, from the fields it shows."""
     text = f"{kind}"
     if name:
         text += f' "{name}"'
@@ -176,11 +240,11 @@ def describe_command(kind: str, name: str, data: bytes | None) -> str:
     return text
 
 
-def same_command(recorded: Entry, issued: Entry) -> bool:
+def same_command(recorded: RawEntry, issued: RawEntry) -> bool:
     """Whether replaying ``issued`` over ``recorded`` is deterministic."""
-    if recorded.kind != issued.kind or recorded.name != issued.name:
+    if recorded[KIND] != issued[KIND] or recorded[NAME] != issued[NAME]:
         return False
-    if recorded.kind in PAYLOAD_CHECKED and recorded.data != issued.data:
+    if recorded[KIND] in PAYLOAD_CHECKED and recorded[DATA] != issued[DATA]:
         return False
     return True
 
@@ -190,7 +254,7 @@ _KIND: Final = itemgetter(0)
 _TARGET: Final = itemgetter(4)
 
 
-def steps_prefix(journal: list[Entry]) -> int:
+def steps_prefix(journal: list[RawEntry]) -> int:
     """How many leading entries of ``journal`` are steps, each a ``run``
     command completed by the entry right after it: all its entries (but a
     last one left alone), or none. Checked by C code over the journal's

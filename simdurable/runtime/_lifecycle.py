@@ -18,16 +18,23 @@ from ._errors import HandlerError, NotAwaitedError
 from ._invocation import Abort, Attempt
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations, invocation_id
 from ._journal import (
+    AT_MS,
     CALL,
     CANCELLED,
     COMPLETION,
+    KIND,
+    NAME,
     PROMISE_GET,
+    REF,
+    RESULT,
     RUN,
     SLEEP,
+    TARGET,
+    WAKE_MS,
     Completion,
-    Entry,
     Failure,
     Value,
+    raw_entry,
 )
 from ._lazy import BuiltOnUse
 from ._locks import KeyLocks
@@ -55,6 +62,7 @@ from ._store import (
     InvocationRecord,
     MemoryStore,
     Store,
+    stored_journal,
 )
 from ._trace import Tracer
 
@@ -453,29 +461,29 @@ class Lifecycle:
         if rec.cancelled:
             return  # a cancellation interrupts a wait: what it waited on stays pending
         kinds = (RUN, SLEEP, PROMISE_GET) if returned else (PROMISE_GET,)
-        journal = self.store.journal(rec.id)
-        completed = {e.target for e in journal if e.kind == COMPLETION}
+        journal = stored_journal(self.store, rec.id)
+        completed = {e[TARGET] for e in journal if e[KIND] == COMPLETION}
         ended = "returned" if returned else "raised"
         for index, entry in enumerate(journal):
-            if entry.kind not in kinds or index in attempt.awaited:
+            if entry[KIND] not in kinds or index in attempt.awaited:
                 continue
-            ran = index in completed or entry.result is not None
-            if entry.kind == RUN:
-                what = f'step "{entry.name}"'
+            ran = index in completed or entry[RESULT] is not None
+            if entry[KIND] == RUN:
+                what = f'step "{entry[NAME]}"'
                 then = ("its closure ran only because the handler waited on something "
                         "else meanwhile, and a failure of it goes unseen" if ran else
                         "it never completed (its closure did not run, or did not finish)")
-            elif entry.kind == SLEEP:
-                what = f"the timer of {_duration(entry.wake_ms - entry.at_ms)}"
+            elif entry[KIND] == SLEEP:
+                what = f"the timer of {_duration(entry[WAKE_MS] - entry[AT_MS])}"
                 then = "the handler went on at once, so it delayed nothing"
             else:
-                what = f'the value of promise "{entry.name}"'
+                what = f'the value of promise "{entry[NAME]}"'
                 then = "the handler went on without it"
             self.record_misuse(rec.id, NotAwaitedError(
-                f"{what} was {'asked for' if entry.kind == PROMISE_GET else 'started'} but "
+                f"{what} was {'asked for' if entry[KIND] == PROMISE_GET else 'started'} but "
                 f"never awaited before the handler {ended}: {then}. "
                 "Await it (or hand it to gather/select/wait_completed/as_completed).",
-                handler=rec.target, step=(entry.name or None) if entry.kind == RUN else None,
+                handler=rec.target, step=(entry[NAME] or None) if entry[KIND] == RUN else None,
                 journal_index=index, source=attempt.started_at.get(index)))
 
     def complete(self, rec: InvocationRecord, completion: Completion) -> None:
@@ -618,7 +626,7 @@ class Lifecycle:
             self.complete(rec, Failure(404, NOT_FOUND_MESSAGE) if scheduled
                           else Failure(409, CANCELLED_MESSAGE))
             return
-        entry = Entry(CANCELLED, at_ms=self.scheduler.now_ms)
+        entry = raw_entry(CANCELLED, at_ms=self.scheduler.now_ms)
         self.store.append(inv_id, entry)
         self._cancel_calls(inv_id)
         self.running.notify(inv_id, entry)
@@ -631,11 +639,11 @@ class Lifecycle:
     def _open_calls(self, inv_id: str) -> list[str]:
         """The unfinished invocations that ``inv_id`` called (its sends are not calls)."""
         callees = []
-        for e in self.store.journal(inv_id):
-            if e.kind == CALL and e.ref:
-                child = self.invocations.get(e.ref)
+        for e in stored_journal(self.store, inv_id):
+            if e[KIND] == CALL and e[REF]:
+                child = self.invocations.get(e[REF])
                 if child is not None and child.status in (PENDING, PAUSED):
-                    callees.append(e.ref)
+                    callees.append(e[REF])
         return callees
 
     def kill(self, inv_id: str) -> bool:

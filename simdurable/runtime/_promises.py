@@ -20,7 +20,18 @@ from ._completions import Completions
 from ._errors import InvalidTargetError
 from ._ids import decode_promise, parse_awakeable_id
 from ._invocations import Invocations
-from ._journal import RESOLVE_AWAKEABLE, RESOLVE_SIGNAL, Completion, Entry, Failure, Value
+from ._journal import (
+    DATA,
+    KIND,
+    NAME,
+    RESOLVE_AWAKEABLE,
+    RESOLVE_SIGNAL,
+    Completion,
+    Failure,
+    RawEntry,
+    Value,
+    with_result,
+)
 from ._store import COMPLETED, InvocationRecord, Store
 from ._trace import Tracer
 
@@ -65,17 +76,17 @@ class Promises:
         self._wake((workflow, key, name), completion)
         return True
 
-    def complete_entry(self, rec: InvocationRecord, entry: Entry,
-                       after: list[Callable[[], None]]) -> Entry:
+    def complete_entry(self, rec: InvocationRecord, entry: RawEntry,
+                       after: list[Callable[[], None]]) -> RawEntry:
         """A handler's PROMISE_COMPLETE command: stored with whether it won."""
         key = rec.key or ""
-        if self.store.promise(rec.service, key, entry.name) is not None:
-            return entry._replace(result=Failure(409, PROMISE_ALREADY_COMPLETED))
-        completion = decode_promise(entry.data or b"")
-        self.store.set_promise(rec.service, key, entry.name, completion)
-        pkey = (rec.service, key, entry.name)
+        if self.store.promise(rec.service, key, entry[NAME]) is not None:
+            return with_result(entry, Failure(409, PROMISE_ALREADY_COMPLETED))
+        completion = decode_promise(entry[DATA] or b"")
+        self.store.set_promise(rec.service, key, entry[NAME], completion)
+        pkey = (rec.service, key, entry[NAME])
         after.append(lambda: self._wake(pkey, completion))
-        return entry._replace(result=Value(b""))
+        return with_result(entry, Value(b""))
 
     def complete_awakeable(self, awk: str, completion: Completion, *, quiet: bool = False
                            ) -> None:
@@ -113,10 +124,10 @@ def signal_slot(name: str, n: int) -> str:
     return f"{name}/{n}"
 
 
-def awakeable_completion(entry: Entry) -> Completion:
+def awakeable_completion(entry: RawEntry) -> Completion:
     """What a RESOLVE_AWAKEABLE or REJECT_AWAKEABLE command (or a signal's)
     completes its awakeable (or signal) with."""
-    if entry.kind in (RESOLVE_AWAKEABLE, RESOLVE_SIGNAL):
-        return Value(entry.data or b"")
-    payload = json.loads(entry.data or b"{}")
+    if entry[KIND] in (RESOLVE_AWAKEABLE, RESOLVE_SIGNAL):
+        return Value(entry[DATA] or b"")
+    payload = json.loads(entry[DATA] or b"{}")
     return Failure(int(payload.get("code", 500)), str(payload.get("message", "")))

@@ -15,7 +15,21 @@ from ._completions import Completions
 from ._errors import InvalidTargetError
 from ._faults import Injector
 from ._invocations import Invocations
-from ._journal import ATTACH, CALL, COMPLETION, PROMISE_GET, SIGNAL, SLEEP, Completion, steps_prefix
+from ._journal import (
+    ATTACH,
+    CALL,
+    COMPLETION,
+    KIND,
+    NAME,
+    PROMISE_GET,
+    REF,
+    SIGNAL,
+    SLEEP,
+    WAKE_MS,
+    Completion,
+    RawEntry,
+    steps_prefix,
+)
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
 from ._promises import SIGNALS, Promises, signal_slot
@@ -114,8 +128,8 @@ class Recovery:
         """
         # (read only: the simulation's store's own list, not a copy)
         store = self.store
-        journal = (store.live_journal(rec.id) if type(store) is MemoryStore
-                   else store.journal(rec.id))
+        journal: list[RawEntry] = (store.live_journal(rec.id) if type(store) is MemoryStore
+                                   else list(store.journal(rec.id)))
         steps = steps_prefix(journal)
         if steps:
             # (its replay matches their commands by name: ``step_command``)
@@ -143,31 +157,31 @@ class Recovery:
         for i, e in enumerate(journal):
             if e[0] not in _WAITED_FROM_OUTSIDE or e[3] is not None or bits >> i & 1:
                 continue  # (completed at once, or by a notification)
-            if e.kind == SLEEP:
-                self.scheduler.add_timer(e.wake_ms, ("sleep", rec.id, i))
-            elif e.kind in (CALL, ATTACH):
-                callee_id = e.ref if e.kind == CALL else e.name
+            if e[KIND] == SLEEP:
+                self.scheduler.add_timer(e[WAKE_MS], ("sleep", rec.id, i))
+            elif e[KIND] in (CALL, ATTACH):
+                callee_id = e[REF] if e[KIND] == CALL else e[NAME]
                 callee = self.invocations.get(callee_id)
                 if callee is not None and callee.status == COMPLETED:
                     assert callee.result is not None
                     late.append((rec.id, i, callee.result))
                 else:
                     self.completions.wait_for(callee_id, (rec.id, i))
-            elif e.kind == SIGNAL:
-                n = sum(1 for x in journal[:i] if x.kind == SIGNAL and x.name == e.name)
-                slot = signal_slot(e.name, n)
+            elif e[KIND] == SIGNAL:
+                n = sum(1 for x in journal[:i] if x[KIND] == SIGNAL and x[NAME] == e[NAME])
+                slot = signal_slot(e[NAME], n)
                 existing = self.store.promise(SIGNALS, rec.id, slot)
                 if existing is not None:
                     late.append((rec.id, i, existing))
                 else:
                     self.promises.wait_for((SIGNALS, rec.id, slot), (rec.id, i))
-            elif e.kind == PROMISE_GET:
+            elif e[KIND] == PROMISE_GET:
                 assert rec.key is not None
-                existing = self.store.promise(rec.service, rec.key, e.name)
+                existing = self.store.promise(rec.service, rec.key, e[NAME])
                 if existing is not None:
                     late.append((rec.id, i, existing))
                 else:
-                    self.promises.wait_for((rec.service, rec.key, e.name), (rec.id, i))
+                    self.promises.wait_for((rec.service, rec.key, e[NAME]), (rec.id, i))
 
     def resume(self, inv_id: str) -> bool:
         """Resume a paused invocation, as after fixing what paused it.

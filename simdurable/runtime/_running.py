@@ -28,7 +28,7 @@ from ._invocation import (
     asyncio_future_call,
     awaiting_source,
 )
-from ._journal import CANCELLED, Entry, Value, failure_of, without_addresses
+from ._journal import CANCELLED, KIND, RawEntry, Value, failure_of, without_addresses
 from ._registry import HandlerSpec
 from ._scheduler import Scheduler
 from ._store import InvocationRecord, MemoryStore, Store
@@ -202,7 +202,7 @@ class Running:
             if journal is None:
                 journal = store._journals[rec.id] = []
         else:
-            journal = store.journal(rec.id)
+            journal = list(store.journal(rec.id))
         host = self._host()
         assert host is not None  # the engine is alive while it runs attempts
         attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind,
@@ -395,12 +395,12 @@ class Running:
         if attempt is not None:
             attempt.queued -= 1
 
-    def notify(self, inv_id: str, entry: Entry) -> None:
+    def notify(self, inv_id: str, entry: RawEntry) -> None:
         """A completion (or cancellation) was stored: wake the handler if it can go on."""
         attempt = self.attempts.get(inv_id)
         if attempt is not None and attempt.alive and attempt.state == LIVE:
             ready = attempt.observe(entry) or (
-                entry.kind == CANCELLED and attempt.waiting is not None
+                entry[KIND] == CANCELLED and attempt.waiting is not None
             )
             if ready and not attempt.resume_scheduled:
                 attempt.resume_scheduled = True

@@ -7,11 +7,26 @@ from __future__ import annotations
 
 from ._ids import awakeable_id
 from ._invocations import Invocations
-from ._journal import AWAKEABLE, CALL, COMPLETION, SEND, SLEEP, Entry, Failure
+from ._journal import (
+    AWAKEABLE,
+    CALL,
+    COMPLETION,
+    DATA,
+    KIND,
+    NAME,
+    REF,
+    SEND,
+    SLEEP,
+    TARGET,
+    WAKE_MS,
+    Failure,
+    RawEntry,
+    describe,
+)
 from ._locks import KeyLocks
 from ._running import Running
 from ._scheduler import Scheduler
-from ._store import COMPLETED, PENDING
+from ._store import COMPLETED, PENDING, stored_journal
 
 
 class Status:
@@ -41,7 +56,7 @@ class Status:
         return "ready"
 
     def _awaited(self, inv_id: str, suspended: bool
-                 ) -> tuple[list[Entry], list[tuple[int, Entry]]]:
+                 ) -> tuple[list[RawEntry], list[tuple[int, RawEntry]]]:
         """``inv_id``'s journal and the commands it waits on: those its running
         attempt awaits, or, ``suspended``, those with no completion in its
         stored journal (no attempt of it runs to tell)."""
@@ -54,27 +69,27 @@ class Status:
                              if i not in attempt.done]
         if not suspended:
             return [], []
-        journal = self.invocations.store.journal(inv_id)
-        done = {e.target for e in journal if e.kind == COMPLETION}
+        journal = stored_journal(self.invocations.store, inv_id)
+        done = {e[TARGET] for e in journal if e[KIND] == COMPLETION}
         return journal, [(i, e) for i, e in enumerate(journal)
-                         if e.kind in (CALL, AWAKEABLE, SLEEP) and i not in done]
+                         if e[KIND] in (CALL, AWAKEABLE, SLEEP) and i not in done]
 
-    def _handed_to(self, awk: str, journal: list[Entry]) -> str:
+    def _handed_to(self, awk: str, journal: list[RawEntry]) -> str:
         """Where an awakeable's id went (the calls and sends whose input holds
         it): whoever was to resolve it, for a report on why it never was."""
         needle = awk.encode()
         to = []
         for j, e in enumerate(journal):
-            if e.kind in (CALL, SEND) and e.data is not None and needle in e.data:
-                callee = self.invocations.get(e.ref) if e.ref else None
-                to.append(f"{callee.target if callee is not None else e.name} (#{j})")
+            if e[KIND] in (CALL, SEND) and e[DATA] is not None and needle in e[DATA]:
+                callee = self.invocations.get(e[REF]) if e[REF] else None
+                to.append(f"{callee.target if callee is not None else e[NAME]} (#{j})")
         return f" (its id went to {', '.join(to)}; nothing resolved it)" if to else ""
 
     def _calls_awaited(self, caller: str) -> list[str]:
         """The invocations ``caller`` waits on through its calls: those its
         running attempt awaits, or, suspended, those with no result yet."""
         _, pending = self._awaited(caller, caller in self.running.suspended)
-        return [e.ref for _, e in pending if e.kind == CALL]
+        return [e[REF] for _, e in pending if e[KIND] == CALL]
 
     def _waits_for(self, inv_id: str) -> list[str]:
         """Whom ``inv_id`` waits for: its key's holder when it is queued, else
@@ -133,14 +148,14 @@ class Status:
         if pending:
             parts = []
             for i, e in pending:
-                what = e.describe()
-                if e.kind == CALL and e.ref in self.invocations.by_id:
-                    what += f" -> {e.ref} ({self.status(e.ref)})"
-                elif e.kind == AWAKEABLE:
+                what = describe(e)
+                if e[KIND] == CALL and e[REF] in self.invocations.by_id:
+                    what += f" -> {e[REF]} ({self.status(e[REF])})"
+                elif e[KIND] == AWAKEABLE:
                     what = f"awakeable {awakeable_id(inv_id, i)}"
                     what += self._handed_to(awakeable_id(inv_id, i), journal)
-                elif e.kind == SLEEP:
-                    what += f" until {e.wake_ms}ms"
+                elif e[KIND] == SLEEP:
+                    what += f" until {e[WAKE_MS]}ms"
                 parts.append(f"#{i} {what}")
             return ("suspended, " if status == "suspended" else "") + "waits on " \
                 + ", ".join(parts)

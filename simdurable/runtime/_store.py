@@ -15,7 +15,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ._journal import Completion, Entry
+from ._journal import Completion, Entry, RawEntry, as_entries
 from ._lazy import BuiltOnUse
 
 PENDING = "pending"
@@ -104,7 +104,7 @@ class Store(Protocol):
 
     def journal(self, inv_id: str) -> list[Entry]: ...
 
-    def append(self, inv_id: str, entry: Entry) -> int:
+    def append(self, inv_id: str, entry: RawEntry) -> int:
         """Append an entry; returns its journal index."""
         ...
 
@@ -136,13 +136,23 @@ class Store(Protocol):
 _NOTHING_TO_GROUP: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
+def stored_journal(store: Store, inv_id: str) -> list[RawEntry]:
+    """``store``'s journal of ``inv_id`` for a reader by position: the memory
+    store's tuples as they are (no ``Entry`` made for each), any other store's
+    ``journal`` (an ``Entry`` is a ``RawEntry`` too)."""
+    if type(store) is MemoryStore:
+        return store.raw_journal(inv_id)
+    return list(store.journal(inv_id))
+
+
 class MemoryStore:
     """The store of the simulation: plain dicts. A record put is kept as it is
     (whoever puts it changes it only to put it again); reads are copies."""
 
     def __init__(self) -> None:
         self._invocations: dict[str, InvocationRecord] = {}
-        self._journals: dict[str, list[Entry]] = {}
+        # Journals of exact tuples (``RawEntry``), as the runtime writes them.
+        self._journals: dict[str, list[RawEntry]] = {}
 
     # Keyed state, workflow promises and idempotency keys: made at their first
     # use (``_lazy``), as the simulation of plain services never has any.
@@ -177,12 +187,17 @@ class MemoryStore:
         return bool(self._invocations)
 
     def journal(self, inv_id: str) -> list[Entry]:
+        return as_entries(self._journals.get(inv_id, []))
+
+    def raw_journal(self, inv_id: str) -> list[RawEntry]:
+        """A copy of the journal as stored, its entries exact tuples: for the
+        runtime's own readers (``stored_journal``), which read by position."""
         return list(self._journals.get(inv_id, ()))
 
     def journal_length(self, inv_id: str) -> int:
         return len(self._journals.get(inv_id, ()))
 
-    def live_journal(self, inv_id: str) -> list[Entry]:
+    def live_journal(self, inv_id: str) -> list[RawEntry]:
         """The stored journal itself, not a copy: a live attempt's own journal
         (``Running.open``), so that an entry is appended once, not to two lists."""
         journal = self._journals.get(inv_id)
@@ -190,11 +205,14 @@ class MemoryStore:
             journal = self._journals[inv_id] = []
         return journal
 
-    def append(self, inv_id: str, entry: Entry) -> int:
+    def append(self, inv_id: str, entry: RawEntry) -> int:
         journal = self._journals.get(inv_id)
         if journal is None:
             journal = self._journals[inv_id] = []
-        journal.append(entry)
+        # Kept as an exact tuple (an ``Entry`` given, say by a test or a
+        # benchmark building a store, is copied): its readers' subscripts are
+        # specialised only for exact tuples.
+        journal.append(entry if type(entry) is tuple else tuple(entry))  # type: ignore[arg-type]
         return len(journal) - 1
 
     def state(self, service: str, key: str) -> dict[str, bytes]:

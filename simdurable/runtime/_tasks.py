@@ -46,7 +46,7 @@ from typing import Any
 from ._errors import InternalError, TerminalError
 from ._fast import AS_IS_TYPES, NOT_AWAITABLE, _as_is_serdes, _step_api, new_tuple, step_parts
 from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
-from ._journal import COMPLETION, Entry, Value
+from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
 from ._store import PENDING
 
@@ -266,8 +266,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     continue
                 # ``Completions.deliver``
                 completion = new_tuple(Value, (data,))
-                entry = new_tuple(Entry, (COMPLETION, "", None, completion, index,
-                                          scheduler.now_ms, -1, ""))
+                entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                 journal = attempt.journal
                 own_journal = attempt.own_journal
                 if not own_journal:

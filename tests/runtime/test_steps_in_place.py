@@ -308,7 +308,7 @@ def test_a_fault_aimed_at_one_step_leaves_the_others_on_the_fused_path(fault):
             return general(attempt, index)
 
         def command(attempt, entry, general=general_command, commands=commands):
-            commands.append(entry.name)
+            commands.append(entry[1])  # its name (a journal entry is an exact tuple)
             return general(attempt, entry)
 
         sim.engine.steps.run_lone_step = step  # type: ignore[method-assign]
@@ -595,6 +595,8 @@ def test_steps_of_one_name_at_one_time_share_their_command_entry():
         first, second, third, after_sleep = (journal[i] for i in (0, 2, 4, 8))
         assert (first.name, after_sleep.name, first.at_ms, after_sleep.at_ms) == ("same", "same",
                                                                                  0, 5)
+        stored = sim.store.raw_journal(h.id)  # (``journal`` makes an ``Entry`` of each)
+        first, second, third, after_sleep = (stored[i] for i in (0, 2, 4, 8))
         assert (first is second is third) == fused
         assert after_sleep is not first
     assert journals[0] == journals[1]

@@ -431,6 +431,62 @@ def _pair(name: str, kind: str, source: str, bug: restate.Service, ok: restate.S
                 correct=[ok], externals=EXTERNALS)
 
 
+# An exchange rate fetched once per process and kept in a module-level dict:
+# the step that fetches it runs only while the dict is empty. The process's
+# memory is not journaled: a replay after a crash at the booking finds the
+# rate there and skips the step its journal holds (a journal mismatch), and
+# once the rate is cached, invocations journal no step at all, so a replay on
+# a fresh process runs one. pydantic-ai's Temporal MCP wrapper decided by an instance cache
+# shared by every workflow of the worker whether to schedule an activity
+# ("a history recorded with a warm cache fails replay on a cold process");
+# Temporal's TypeScript SDK saw a module-level map leak from one execution of
+# a workflow into a replay of it. The pair's setup empties the caches before
+# every example, as in a fresh process: without it, only the first check in a
+# process finds the bug (its reference run, repeated, journals no step), and
+# later ones, the cache warm, journal the same each time. The twin keeps the
+# cache, but reads it inside the step: the step's result is journaled.
+# https://github.com/pydantic/pydantic-ai/issues/5875
+# https://github.com/temporalio/sdk-typescript/issues/1355
+convert_bug = restate.Service("Convert")
+convert_ok = restate.Service("Convert")
+_RATES: dict[str, float] = {}
+_CACHED_RATES: dict[str, float] = {}
+
+
+def fetch_rate(currency: str) -> float:
+    bank.query("rate", {"currency": currency})
+    return 1.25
+
+
+def cached_rate(currency: str) -> float:
+    if currency not in _CACHED_RATES:
+        _CACHED_RATES[currency] = fetch_rate(currency)
+    return _CACHED_RATES[currency]
+
+
+def _forget_rates() -> None:
+    """A fresh process's caches, before every example (as a test resets them)."""
+    _RATES.clear()
+    _CACHED_RATES.clear()
+
+
+def book(cents: int) -> str:
+    return str(bank.apply("book", {"eur_cents": cents}, idempotency_key=f"book-{cents}")["id"])
+
+
+@convert_bug.handler(name="to_eur")
+async def to_eur_bug(ctx: restate.Context, cents: int) -> str:
+    if "EUR" not in _RATES:
+        _RATES["EUR"] = await ctx.run_typed("fetch-rate", fetch_rate, currency="EUR")
+    return await ctx.run_typed("book", book, cents=round(cents * _RATES["EUR"]))
+
+
+@convert_ok.handler(name="to_eur")
+async def to_eur_ok(ctx: restate.Context, cents: int) -> str:
+    rate = await ctx.run_typed("fetch-rate", cached_rate, currency="EUR")
+    return await ctx.run_typed("book", book, cents=round(cents * rate))
+
+
 NDC = "nondeterministic-call"
 PAIRS = [
     _pair("uuid4-key-in-body", NDC, "waymark: Stripe idempotency keys", uuidkey_bug, uuidkey_ok,
@@ -472,4 +528,8 @@ PAIRS = [
     Pair(name="error-stack-in-call", kind="nondeterminism",
          source="restatedev/sdk-typescript#656", invoke="Jobs/start", input="j1",
          buggy=[jobs_bug, runner], correct=[jobs_ok, runner], externals=EXTERNALS),
+    Pair(name="process-cache-decides-step", kind="nondeterminism",
+         source="pydantic/pydantic-ai#5875; temporalio/sdk-typescript#1355",
+         invoke="Convert/to_eur", input=400, buggy=[convert_bug], correct=[convert_ok],
+         externals=EXTERNALS, setup=_forget_rates),
 ]

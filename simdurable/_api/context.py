@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any, Final, TypeVar
 
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
-from ..runtime._fast import NOT_AWAITABLE, new_tuple, plain_steps, returns_as_is
+from ..runtime._fast import NOT_AWAITABLE, plain_steps, returns_as_is
 from ..runtime._ids import awakeable_id, encode_promise, is_awakeable_id, is_invocation_id
 from ..runtime._invocation import (
     LIVE,
@@ -53,9 +53,10 @@ from ..runtime._journal import (
     SET,
     SIGNAL,
     SLEEP,
-    Entry,
     Failure,
+    RawEntry,
     Value,
+    raw_entry,
 )
 from ..runtime._registry import HandlerSpec
 from ..runtime._retry import to_ms
@@ -162,7 +163,7 @@ class Context:
         return f"<simdurable context of {self._attempt.handler} ({self._attempt.rec.id})>"
 
     # -- plumbing -----------------------------------------------------------
-    def _issue(self, entry: Entry, method: str) -> int:
+    def _issue(self, entry: RawEntry, method: str) -> int:
         self._attempt.guard(method)
         return self._attempt.issue(entry, method)
 
@@ -289,7 +290,7 @@ class Context:
                         serde = DefaultSerde(hint)
             # Stamped with the time already, so that the engine need not copy it.
             engine = attempt.engine
-            entry = new_tuple(Entry, (RUN, name, None, None, -1, engine.scheduler.now_ms, -1, ""))
+            entry = (RUN, name, None, None, -1, engine.scheduler.now_ms, -1, "")
             if attempt.state is LIVE and attempt.cursor == len(attempt.journal):
                 # what issue() would do, without the call (with completions not
                 # seen yet, issue() shows them first)
@@ -332,7 +333,7 @@ class Context:
         if not isinstance(delta, timedelta):
             raise self._refuse("sleep", f"takes a datetime.timedelta, not {type(delta).__name__}")
         attempt = self._attempt
-        index = self._issue(Entry(SLEEP, name or "", wake_ms=to_ms(delta, 0)), "sleep")
+        index = self._issue(raw_entry(SLEEP, name or "", wake_ms=to_ms(delta, 0)), "sleep")
         guard = attempt.engine.segment_guard
         if guard is not None and index not in attempt.done:  # strict mode: named if never awaited
             source = user_source(2)
@@ -383,7 +384,7 @@ class Context:
             meta["idempotency_key"] = idempotency_key
         if headers:
             meta["headers"] = dict(headers)
-        entry = Entry(SEND if send else CALL, name, data=data, ref=json.dumps(meta))
+        entry = raw_entry(SEND if send else CALL, name, data=data, ref=json.dumps(meta))
         index = self._issue(entry, method)
         callee = self._attempt.recorded(index)[REF]
         cancel = self.cancel_invocation
@@ -505,7 +506,7 @@ class Context:
     def cancel_invocation(self, invocation_id: str) -> None:
         """Cancel an invocation; an id naming none is ignored, as on Restate."""
         self._check_id("cancel_invocation", invocation_id, "an invocation")
-        self._issue(Entry(CANCEL, invocation_id), "cancel_invocation")
+        self._issue(raw_entry(CANCEL, invocation_id), "cancel_invocation")
 
     def attach_invocation(
         self, invocation_id: str, serde: Serde[Any] | None = None, type_hint: Any = None
@@ -514,7 +515,7 @@ class Context:
         ``TerminalError``); an unknown id fails it with code 404."""
         self._check_id("attach_invocation", invocation_id, "an invocation")
         serde = serde or DefaultSerde(type_hint)
-        index = self._issue(Entry(ATTACH, invocation_id), "attach_invocation")
+        index = self._issue(raw_entry(ATTACH, invocation_id), "attach_invocation")
         return DurableFuture(self._attempt, index, _decoder(serde))
 
     # -- signals -------------------------------------------------------------------
@@ -525,7 +526,7 @@ class Context:
         ``resolve_signal`` or ``Simulation.signal``), once it arrives; a signal
         sent before it is asked for is kept."""
         serde = serde or DefaultSerde(type_hint)
-        index = self._issue(Entry(SIGNAL, name), "signal")
+        index = self._issue(raw_entry(SIGNAL, name), "signal")
         return DurableFuture(self._attempt, index, _decoder(serde))
 
     def resolve_signal(
@@ -534,7 +535,7 @@ class Context:
         """Send signal ``name`` with ``value`` to invocation ``invocation_id``."""
         self._check_id("resolve_signal", invocation_id, "an invocation")
         data = (serde or DefaultSerde()).serialize(value)
-        self._issue(Entry(RESOLVE_SIGNAL, f"{invocation_id}/{name}", data=data),
+        self._issue(raw_entry(RESOLVE_SIGNAL, f"{invocation_id}/{name}", data=data),
                     "resolve_signal")
 
     def reject_signal(
@@ -543,7 +544,7 @@ class Context:
         """Send signal ``name`` as a failure: awaiting it raises ``TerminalError``."""
         self._check_id("reject_signal", invocation_id, "an invocation")
         data = json.dumps({"message": failure_message, "code": failure_code}).encode()
-        self._issue(Entry(REJECT_SIGNAL, f"{invocation_id}/{name}", data=data), "reject_signal")
+        self._issue(raw_entry(REJECT_SIGNAL, f"{invocation_id}/{name}", data=data), "reject_signal")
 
     # -- awakeables -------------------------------------------------------------
     def awakeable(
@@ -551,7 +552,7 @@ class Context:
     ) -> tuple[str, DurableFuture[Any]]:
         """An id to hand to the outside world, and the future it completes."""
         serde = serde or DefaultSerde(type_hint)
-        index = self._issue(Entry(AWAKEABLE), "awakeable")
+        index = self._issue(raw_entry(AWAKEABLE), "awakeable")
         future = DurableFuture(self._attempt, index, _decoder(serde))
         # A journal recorded by Restate (replay-journals) holds the id Restate
         # gave this awakeable: the code hands that one on, as it did.
@@ -562,12 +563,12 @@ class Context:
         """Complete awakeable ``name``; an id naming none is ignored, as on Restate."""
         self._check_id("resolve_awakeable", name, "an awakeable")
         data = (serde or JsonSerde()).serialize(value)
-        self._issue(Entry(RESOLVE_AWAKEABLE, name, data=data), "resolve_awakeable")
+        self._issue(raw_entry(RESOLVE_AWAKEABLE, name, data=data), "resolve_awakeable")
 
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
         self._check_id("reject_awakeable", name, "an awakeable")
         data = json.dumps({"message": failure_message, "code": failure_code}).encode()
-        self._issue(Entry(REJECT_AWAKEABLE, name, data=data), "reject_awakeable")
+        self._issue(raw_entry(REJECT_AWAKEABLE, name, data=data), "reject_awakeable")
 
 
 _KEY_PART = re.compile(r"[a-zA-Z0-9_.-]{1,36}")
@@ -689,12 +690,12 @@ class ObjectSharedContext(Context):
     ) -> DurableFuture[Any]:
         self._readable("get")
         serde = serde or DefaultSerde(type_hint)
-        index = self._issue(Entry(GET, name), "get")
+        index = self._issue(raw_entry(GET, name), "get")
         return DurableFuture(self._attempt, index, _decoder(serde))
 
     def state_keys(self, entry_name: str | None = None) -> DurableFuture[list[str]]:
         self._readable("state_keys")
-        index = self._issue(Entry(KEYS), "state_keys")
+        index = self._issue(raw_entry(KEYS), "state_keys")
         return DurableFuture(self._attempt, index, lambda b: list(json.loads(b or b"[]")))
 
 
@@ -722,15 +723,15 @@ class ObjectContext(ObjectSharedContext, KeyValueStore):
                 handler=self._attempt.handler,
                 source=user_source(2),
             ) from None
-        self._issue(Entry(SET, name, data=data), "set")
+        self._issue(raw_entry(SET, name, data=data), "set")
 
     def clear(self, name: str, entry_name: str | None = None) -> None:
         self._writable("clear")
-        self._issue(Entry(CLEAR, name), "clear")
+        self._issue(raw_entry(CLEAR, name), "clear")
 
     def clear_all(self, entry_name: str | None = None) -> None:
         self._writable("clear_all")
-        self._issue(Entry(CLEAR_ALL), "clear_all")
+        self._issue(raw_entry(CLEAR_ALL), "clear_all")
 
 
 class WorkflowSharedContext(ObjectSharedContext):
@@ -761,7 +762,7 @@ class DurablePromise(typing.Generic[T]):
 
     def value(self) -> DurableFuture[T]:
         ctx = self._ctx
-        index = ctx._issue(Entry(PROMISE_GET, self.name), "promise().value")
+        index = ctx._issue(raw_entry(PROMISE_GET, self.name), "promise().value")
         attempt = ctx._attempt
         if attempt.engine.segment_guard is not None:  # strict mode: named if never awaited
             source = user_source(2)
@@ -775,7 +776,7 @@ class DurablePromise(typing.Generic[T]):
     def peek(self) -> DurableFuture[T | None]:
         """The value if the promise is completed, else None, without waiting."""
         ctx = self._ctx
-        index = ctx._issue(Entry(PROMISE_PEEK, self.name), "promise().peek")
+        index = ctx._issue(raw_entry(PROMISE_PEEK, self.name), "promise().peek")
         return DurableFuture(ctx._attempt, index, _decoder(self.serde))
 
     def resolve(self, value: T) -> DurableFuture[None]:
@@ -783,14 +784,14 @@ class DurablePromise(typing.Generic[T]):
         whether it was already completed (a ``TerminalError`` then)."""
         ctx = self._ctx
         data = encode_promise(Value(self.serde.serialize(value)))
-        index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().resolve")
+        index = ctx._issue(raw_entry(PROMISE_COMPLETE, self.name, data=data), "promise().resolve")
         return DurableFuture(ctx._attempt, index, _none)
 
     def reject(self, message: str, code: int = 500) -> DurableFuture[None]:
         """Complete the promise with a failure now, as ``resolve`` does."""
         ctx = self._ctx
         data = encode_promise(Failure(code, message))
-        index = ctx._issue(Entry(PROMISE_COMPLETE, self.name, data=data), "promise().reject")
+        index = ctx._issue(raw_entry(PROMISE_COMPLETE, self.name, data=data), "promise().reject")
         return DurableFuture(ctx._attempt, index, _none)
 
 

@@ -51,19 +51,26 @@ from ..runtime._faults import (
     plan_name,
 )
 from ..runtime._journal import (
+    AT_MS,
     COMMAND_KINDS,
     COMPLETION,
+    DATA,
     KIND,
+    NAME,
+    REF,
     RESULT,
     RUN,
     SEND as SEND_ENTRY,
     SLEEP,
+    TARGET,
+    WAKE_MS,
     Failure,
     Value,
+    describe,
 )
 from ..runtime._retry import InvocationRetryPolicy, to_ms
 from ..runtime._scheduler import Chooser
-from ..runtime._store import COMPLETED
+from ..runtime._store import COMPLETED, stored_journal
 from . import _assertions
 from ._assertions import Collector, Sometimes
 from ._chooser import (
@@ -152,9 +159,9 @@ def _longest_timer_ms(facts: RunFacts) -> int:
     """The longest durable sleep any invocation of the run asked for."""
     longest = 0
     for rec in facts.sim.engine.records():
-        for e in facts.sim.journal(rec.id):
-            if e.kind == SLEEP and e.wake_ms >= 0:
-                longest = max(longest, e.wake_ms - e.at_ms)
+        for e in stored_journal(facts.sim.store, rec.id):
+            if e[KIND] == SLEEP and e[WAKE_MS] >= 0:
+                longest = max(longest, e[WAKE_MS] - e[AT_MS])
     return longest
 
 
@@ -373,16 +380,16 @@ def _step_values_differ(a: RunFacts, b: RunFacts) -> str | None:
     journals first differ there (and not in a command the handler issued)."""
     recs_a, recs_b = a.sim.engine.records(), b.sim.engine.records()
     for ra, rb in zip(recs_a, recs_b, strict=False):
-        ja, jb = a.sim.journal(ra.id), b.sim.journal(rb.id)
+        ja, jb = stored_journal(a.sim.store, ra.id), stored_journal(b.sim.store, rb.id)
         for x, y in zip(ja, jb, strict=False):
-            if (x.kind, x.name, x.data, x.result, x.target) == (
-                y.kind, y.name, y.data, y.result, y.target
+            if (x[KIND], x[NAME], x[DATA], x[RESULT], x[TARGET]) == (
+                y[KIND], y[NAME], y[DATA], y[RESULT], y[TARGET]
             ):
                 continue
-            if x.kind == y.kind == COMPLETION and x.target == y.target:
-                cmd = ja[x.target]
-                if cmd.kind == RUN:
-                    return f'"{cmd.name}" (#{x.target} of {ra.target})'
+            if x[KIND] == y[KIND] == COMPLETION and x[TARGET] == y[TARGET]:
+                cmd = ja[x[TARGET]]
+                if cmd[KIND] == RUN:
+                    return f'"{cmd[NAME]}" (#{x[TARGET]} of {ra.target})'
             return None
     return None
 
@@ -767,8 +774,9 @@ class Exploration:
         for rec in facts.sim.engine.records():
             self.reached.add(f"{rec.service}/{rec.handler}")
         if facts.handle is not None:
-            self.paths.add(tuple(e.describe() for e in facts.sim.journal(facts.handle)
-                                 if e.kind in COMMAND_KINDS))
+            self.paths.add(tuple(describe(e) for e in stored_journal(facts.sim.store,
+                                                                      facts.handle.id)
+                                 if e[KIND] in COMMAND_KINDS))
         for point, fault in facts.fired:
             self.fired[fault.kind] += 1
             if point is not None:
@@ -1278,8 +1286,9 @@ SELF_CHECK_EVERY = 25
 def _commands(facts: RunFacts) -> tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...]:
     """The commands every invocation of a run issued, in order: its path."""
     sim = facts.sim
-    return tuple((rec.target, tuple((e.kind, e.name, e.data) for e in sim.journal(rec.id)
-                                    if e.kind in COMMAND_KINDS))
+    return tuple((rec.target, tuple((e[KIND], e[NAME], e[DATA])
+                                    for e in stored_journal(sim.store, rec.id)
+                                    if e[KIND] in COMMAND_KINDS))
                  for rec in sim.engine.records())
 
 
@@ -1410,13 +1419,13 @@ def _sent(sim: Simulation, senders: int) -> dict[str, Message]:
     records = sorted(sim.engine.records(), key=lambda r: r.seq)
     children: set[str] = set()
     for rec in records:
-        children.update(e.ref for e in sim.journal(rec.id) if e.ref)
+        children.update(e[REF] for e in stored_journal(sim.store, rec.id) if e[REF])
     top = [r for r in records if r.id not in children][:senders]
     sent: dict[str, Message] = {}
     for i, rec in enumerate(top):
-        for index, e in enumerate(sim.journal(rec.id)):
-            if e.kind == SEND_ENTRY:
-                sent[e.ref] = (i, rec.target, e.name, index)
+        for index, e in enumerate(stored_journal(sim.store, rec.id)):
+            if e[KIND] == SEND_ENTRY:
+                sent[e[REF]] = (i, rec.target, e[NAME], index)
     return sent
 
 

@@ -33,8 +33,22 @@ from ..runtime._faults import (
     Fault,
     FaultPoint,
 )
-from ..runtime._journal import CALL, COMMAND_KINDS, SEND, SLEEP, Failure, Value, terminal_of
-from ..runtime._store import COMPLETED, PAUSED
+from ..runtime._journal import (
+    AT_MS,
+    CALL,
+    COMMAND_KINDS,
+    DATA,
+    KIND,
+    NAME,
+    SEND,
+    SLEEP,
+    WAKE_MS,
+    Failure,
+    Value,
+    describe,
+    terminal_of,
+)
+from ..runtime._store import COMPLETED, PAUSED, stored_journal
 from ._assertions import Collector
 from ._report import Violation
 
@@ -185,10 +199,10 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
     for r in engine.records():
         if r.key is not None:
             outcome.state[f"{r.service}/{r.key}"] = sim.state(r.service, r.key)
-        for e in sim.journal(r.id):
-            if e.kind in (CALL, SEND):
-                data = (e.data or b"").decode("utf-8", "replace")
-                outcome.sends.append(f"{r.target} {e.kind} {e.name} {data}")
+        for e in stored_journal(sim.store, r.id):
+            if e[KIND] in (CALL, SEND):
+                data = (e[DATA] or b"").decode("utf-8", "replace")
+                outcome.sends.append(f"{r.target} {e[KIND]} {e[NAME]} {data}")
     outcome.effects = {x.name: list(x.effects) for x in externals}
     outcome.step_runs = sim.step_runs(handle)
     outcome._fired = sim.fault_plan
@@ -248,8 +262,8 @@ def journal_diff(run: RunFacts, err: JournalMismatchError) -> str:
     for i, e in enumerate(sim.journal(rec.id)):
         if err.journal_index is not None and i >= err.journal_index:
             break
-        if e.kind in COMMAND_KINDS:
-            lines.append(f"    #{i:<3} {e.describe()}")
+        if e[KIND] in COMMAND_KINDS:
+            lines.append(f"    #{i:<3} {describe(e)}")
     lines.append(f"  - #{err.journal_index:<3} {err.recorded}      (in the journal)")
     lines.append(f"  + #{err.journal_index:<3} {err.issued}      (issued on replay)")
     return "\n".join(lines)
@@ -332,9 +346,9 @@ def _timers_waited(run: RunFacts, end: int) -> int:
     the run waits on, until its three-day timeout): such a run ends late by its
     timers, not by retries."""
     engine = run.sim.engine
-    return sum(e.wake_ms - e.at_ms for rec in engine.records()
-               for e in engine.store.journal(rec.id)
-               if e.kind == SLEEP and e.at_ms <= e.wake_ms <= end)
+    return sum(e[WAKE_MS] - e[AT_MS] for rec in engine.records()
+               for e in stored_journal(engine.store, rec.id)
+               if e[KIND] == SLEEP and e[AT_MS] <= e[WAKE_MS] <= end)
 
 
 def _same_operation(e: Effect) -> tuple[str | None, int | None, str, str]:

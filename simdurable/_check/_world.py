@@ -30,7 +30,8 @@ from .._loader import read_json
 from ..runtime._errors import SimdurableError
 from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS, FaultPlanError, parse_duration_ms
 from ..runtime._ids import parse_awakeable_id
-from ..runtime._journal import PROMISE_COMPLETE, PROMISE_GET, PROMISE_PEEK
+from ..runtime._journal import KIND, NAME, PROMISE_COMPLETE, PROMISE_GET, PROMISE_PEEK
+from ..runtime._store import stored_journal
 
 if TYPE_CHECKING:
     from .._sim import InvocationHandle, Simulation
@@ -489,9 +490,9 @@ def unknown_promises(sim: Simulation, events: Sequence[WorldEvent]) -> list[str]
     for rec in sim.engine.records():
         if rec.key is None:
             continue
-        for e in sim.journal(rec.id):
-            if e.kind in (PROMISE_GET, PROMISE_PEEK, PROMISE_COMPLETE):
-                used.add((f"{rec.service}/{rec.key}", e.name))
+        for e in stored_journal(sim.store, rec.id):
+            if e[KIND] in (PROMISE_GET, PROMISE_PEEK, PROMISE_COMPLETE):
+                used.add((f"{rec.service}/{rec.key}", e[NAME]))
     out = []
     for i, ev in enumerate(events):
         if ev.action in (RESOLVE_PROMISE, REJECT_PROMISE) and (ev.target, ev.name) not in used:

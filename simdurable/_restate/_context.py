@@ -49,7 +49,7 @@ from .._api.service import handler_of
 from ..runtime._errors import HandlerError, RetryableError, TerminalError
 from ..runtime._ids import encode_promise
 from ..runtime._invocation import REPLAYING, Wait
-from ..runtime._journal import PROMISE_COMPLETE, PROMISE_PEEK, Entry, Failure, Value
+from ..runtime._journal import PROMISE_COMPLETE, PROMISE_PEEK, Failure, Value, raw_entry
 
 
 def to_restate_error(err: TerminalError) -> r_exc.TerminalError:
@@ -229,7 +229,7 @@ class SimDurablePromise(r_context.DurablePromise):
     def _issue(self, kind: str, data: bytes | None, method: str, decode: Callable[[bytes], Any]) -> Any:
         sd = self._ctx._sd
         sd._attempt.guard(method)
-        index = sd._issue(Entry(kind, self.name, data=data), method)
+        index = sd._issue(raw_entry(kind, self.name, data=data), method)
         return SimFuture(self._ctx, DurableFuture(sd._attempt, index, decode))
 
     def value(self) -> Any:

@@ -347,7 +347,7 @@ def test_a_fresh_steps_command_is_stored_by_the_fused_form_with_the_same_run():
         kinds: list[str] = []
 
         def counted(attempt, entry, general=general, kinds=kinds):
-            kinds.append(entry.name)
+            kinds.append(entry[1])  # its name (a journal entry is an exact tuple)
             return general(attempt, entry)
 
         sim.engine.store_command = counted  # type: ignore[method-assign]

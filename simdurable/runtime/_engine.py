@@ -359,7 +359,7 @@ class Engine:
                 return None
             if attempt.alive and task._index not in attempt.done:
                 # (the crowd's runner queues a lone step unregistered: ``_tasks``)
-                attempt.steps.setdefault(task._index, task)
+                attempt.registered().setdefault(task._index, task)
             return self.steps.step_task(attempt.rec.id, attempt.number, task._index)
         kind, inv_id, attempt, index = task
         if kind == "start":

@@ -19,7 +19,16 @@ from threading import get_ident
 from typing import Any, Final, TypeVar, cast
 
 from ._errors import InternalError, SerializationError, TerminalError
-from ._invocation import LIVE, REPLAYING, Attempt, StepHolder, StepInfo, Wait, current_step
+from ._invocation import (
+    LIVE,
+    NO_STEPS,
+    REPLAYING,
+    Attempt,
+    StepHolder,
+    StepInfo,
+    Wait,
+    current_step,
+)
 from ._journal import COMPLETION, RUN, RawEntry, Value
 from ._store import PENDING, InvocationRecord, MemoryStore
 
@@ -694,6 +703,8 @@ def step_command() -> Callable[..., Any] | None:
             if attempt.issued is not None:
                 attempt.register_issued()  # (first: the steps in the order issued)
             registered = attempt.steps
+            if registered is NO_STEPS:
+                registered = attempt.registered()
             if index not in registered:
                 attempt._unscheduled.append(index)
             registered[index] = future

@@ -31,7 +31,7 @@ from threading import get_ident
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Protocol
 
-from ._errors import ContextMisuseError, JournalMismatchError, TerminalError
+from ._errors import ContextMisuseError, InternalError, JournalMismatchError, TerminalError
 from ._faults import Injector
 from ._journal import (
     CANCELLED,
@@ -373,6 +373,40 @@ _KEEPS_NOTHING: Final = _NothingSet()
 _KEEPS_NO_SOURCE: Final = _NothingDict()
 
 
+class _NoSteps(dict[int, Any]):
+    """An attempt's registered steps until its first (``Attempt.registered``):
+    one empty dict for every attempt (most register none: a step awaited at
+    once, a crowd's lone step), which refuses a write that did not make the
+    attempt its own first."""
+
+    def __setitem__(self, key: int, value: Any) -> None:
+        raise InternalError("a step registered without Attempt.registered()")
+
+    def setdefault(self, key: int, default: Any = None) -> Any:
+        raise InternalError("a step registered without Attempt.registered()")
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        raise InternalError("a step registered without Attempt.registered()")
+
+
+class _NoIndices(list[int]):
+    """``Attempt._unscheduled`` until its first registered step, shared as
+    ``_NoSteps``, refusing an index added without ``Attempt.registered``."""
+
+    def append(self, index: int) -> None:
+        raise InternalError("a step registered without Attempt.registered()")
+
+    def extend(self, indices: Any) -> None:
+        raise InternalError("a step registered without Attempt.registered()")
+
+    def insert(self, at: Any, index: int) -> None:
+        raise InternalError("a step registered without Attempt.registered()")
+
+
+NO_STEPS: Final[dict[int, Any]] = _NoSteps()
+_NO_INDICES: Final[list[int]] = _NoIndices()
+
+
 class EngineView(Protocol):
     """What an attempt, and the handler API over it, may ask of the engine.
 
@@ -487,9 +521,10 @@ class Attempt:
         # a task, a registered step (an express step handed its value at once
         # has none: ``_fast.step_command``).
         self.done: dict[int, Completion] = {}
-        self.steps: dict[int, StepSpec] = {}
+        # (both shared and empty until the first registration: ``registered``)
+        self.steps: dict[int, StepSpec] = NO_STEPS
         # Registered steps that may still be unscheduled (pruned as they start).
-        self._unscheduled: list[int] = []
+        self._unscheduled: list[int] = _NO_INDICES
         self.waiting: Wait | None = None
         self.resume_scheduled = False
         self.queued = 0  # its "step" and "resume" tasks in the ready set (``Running``)
@@ -664,16 +699,28 @@ class Attempt:
         future = self.issued
         if future is not None:
             self.issued = None
-            self.steps[future._index] = future
+            self.registered()[future._index] = future
             self._unscheduled.append(future._index)
+
+    def registered(self) -> dict[int, StepSpec]:
+        """``steps``, to write a registration to: its own dict (and its own
+        ``_unscheduled`` list) made at the first, instead of two objects made
+        and freed by every attempt (``NO_STEPS`` until then)."""
+        steps = self.steps
+        if steps is NO_STEPS:
+            steps = self.steps = {}
+            if self._unscheduled is _NO_INDICES:
+                self._unscheduled = []
+        return steps
 
     def register_step(self, index: int, spec: StepSpec) -> None:
         if self.issued is not None:
             self.register_issued()
         if index not in self.done:
-            if index not in self.steps:
+            steps = self.registered()
+            if index not in steps:
                 self._unscheduled.append(index)
-            self.steps[index] = spec
+            steps[index] = spec
 
     # -- completions ---------------------------------------------------------
     def see(self, index: int, completion: Completion) -> None:

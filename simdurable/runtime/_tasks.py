@@ -204,7 +204,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or rec.done_bits >> index & 1
                 ):
                     if kind is step_future:  # (queued unregistered: see the resume below)
-                        attempt.steps.setdefault(index, spec)
+                        attempt.registered().setdefault(index, spec)
                     request = general_step(inv_id, number, index)
                     if request is not None:
                         return request
@@ -247,7 +247,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or running.in_place is not None
                 ):
                     if kind is step_future and attempt.alive and index not in attempt.done:
-                        attempt.steps.setdefault(index, spec)
+                        attempt.registered().setdefault(index, spec)
                     finish(attempt, index, spec, failed or ("ok", result))
                     continue
                 try:
@@ -261,7 +261,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                                   else None)
                 except (TypeError, ValueError, OverflowError):
                     if kind is step_future:
-                        attempt.steps.setdefault(index, spec)
+                        attempt.registered().setdefault(index, spec)
                     finish(attempt, index, spec, ("ok", result))  # says it cannot be stored
                     continue
                 # ``Completions.deliver``

@@ -508,3 +508,51 @@ def test_the_attempts_of_an_unkeyed_handler_share_its_target():
     assert sorted(t for t in seen if t != "SharedS/hello") == ["SharedO/j/add", "SharedO/k/add"]
     assert sim.engine.handlers[("SharedS", "hello")].plain_target is plain[0]
     assert sim.engine.handlers[("SharedO", "add")].plain_target is None
+
+
+def test_an_attempt_makes_its_step_registrations_at_its_first():
+    """An attempt whose steps are all awaited at once (in place, or a crowd's
+    one at a time) registers none: its ``steps`` and ``_unscheduled`` stay the
+    shared empty ones, which refuse a write; one that gathers two steps makes
+    its own at the first registration."""
+    import pytest
+
+    from simdurable.runtime._errors import InternalError
+    from simdurable.runtime._invocation import NO_STEPS
+
+    svc = sd.Service("Registrations")
+    seen: list[tuple[str, bool, bool]] = []
+
+    def add(i: int) -> int:
+        return i + 1
+
+    def registrations(ctx: sd.Context, name: str) -> None:
+        attempt = ctx._attempt  # type: ignore[attr-defined]
+        seen.append((name, attempt.steps is NO_STEPS, type(attempt._unscheduled) is list))
+
+    @svc.handler()
+    async def one_at_a_time(ctx: sd.Context, x: int) -> int:
+        for _ in range(3):
+            x = await ctx.run_typed("step", add, i=x)
+        registrations(ctx, "one")
+        return x
+
+    @svc.handler()
+    async def gathered(ctx: sd.Context, x: int) -> int:
+        both = await sd.gather(ctx.run_typed("l", add, i=x), ctx.run_typed("r", add, i=x))
+        registrations(ctx, "gathered")
+        return sum([await f for f in both])
+
+    sim = sd.Simulation([svc], seed=1)
+    handles = [sim.invoke("Registrations/one_at_a_time", 1)]
+    sim.run()
+    handles += [sim.invoke("Registrations/one_at_a_time", i) for i in range(3)]  # a crowd
+    handles.append(sim.invoke("Registrations/gathered", 1))
+    sim.run()
+    assert [h.result() for h in handles] == [4, 3, 4, 5, 4]
+    assert sorted(seen) == [("gathered", False, True)] + [("one", True, False)] * 4
+    with pytest.raises(InternalError):
+        NO_STEPS[0] = None
+    with pytest.raises(InternalError):
+        NO_STEPS.setdefault(0, None)
+    assert not NO_STEPS

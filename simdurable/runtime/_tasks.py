@@ -48,7 +48,7 @@ from ._fast import AS_IS_TYPES, NOT_AWAITABLE, _as_is_serdes, _step_api, new_tup
 from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
-from ._store import PENDING
+from ._store import COMPLETED, PENDING, MemoryStore
 
 
 def task_runner(engine: Any) -> Callable[..., Any]:
@@ -361,10 +361,37 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                                 except Exception as err:  # noqa: BLE001 - as ``start``'s
                                     segment_ended(attempt, coro, *ended(attempt, err))
                                     continue
+                        completion = new_tuple(Value, (b"" if value is None else value,))
                         attempt.coro = None  # (ended: nothing for ``kill`` to close)
-                        kill(attempt)
-                        complete(attempt.rec,
-                                 new_tuple(Value, (b"" if value is None else value,)))
+                        rec = attempt.rec
+                        inv_id = rec.id
+                        # ``Running.kill`` (``Attempt.die`` and its registrations) ...
+                        attempt.die()
+                        attempt.steps.clear()
+                        attempts = running.attempts
+                        if attempts.get(inv_id) is attempt:
+                            del attempts[inv_id]
+                        if attempt.queued:
+                            kill(attempt)
+                        store = lifecycle.store
+                        if type(store) is not MemoryStore or attempt.service_kind != "service":
+                            complete(rec, completion)  # (a keyed handler may hold its key)
+                            continue
+                        # ... and ``Lifecycle.complete`` with its value, on the
+                        # simulation's store, for a service's handler (no key held)
+                        rec.status = COMPLETED
+                        rec.result = completion
+                        rec.finished_ms = now = scheduler.now_ms
+                        lifecycle.invocations.by_id[inv_id] = rec  # ``Invocations.put``
+                        store._invocations[inv_id] = rec
+                        rec.done_bits = 0  # (its completions are of no more use)
+                        trace.event((now, "done", inv_id, "done", rec.service, rec.key,
+                                     rec.handler, completion.data))
+                        completions = lifecycle.completions
+                        if inv_id in completions.callers:
+                            completions.wake_callers(rec, completion)
+                        for hook in lifecycle.finished_hooks:
+                            hook(rec)
                     continue  # (an attempt ended under it: nothing left to do, ``GONE``)
                 except (Exception, Abort) as err:
                     how, detail = ended(attempt, err)

@@ -38,6 +38,12 @@ async def mixed(ctx: sd.Context, x: int) -> list:
     return [await f for f in both] + b
 
 
+@crowd.handler()
+async def calls(ctx: sd.Context, x: int) -> int:
+    """Waits on a service's handler in the crowd: its end wakes a caller."""
+    return await ctx.service_call(five, arg=x) + await ctx.run_typed("after", add, i=x)
+
+
 def half(i: int) -> float:
     return i // 2  # an int, through the serde of a float
 
@@ -62,8 +68,8 @@ def crowded(plan: sd.FaultPlan | None, seed: int, fused: bool, n: int = 12,
     current[:] = [sim]
     handles = []
     for i in range(n):
-        handles.append(sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed")[i % 4],
-                                  i))
+        handles.append(sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed",
+                                   "Crowd/calls")[i % 5], i))
     sim.run()
     results = [h.result() if h.status == "completed" else h.status for h in sim.invocations()]
     journals = [[(e.kind, e.name, e.data, e.result, e.target, e.at_ms) for e in sim.journal(h)]

@@ -105,7 +105,10 @@ class Store(Protocol):
     def journal(self, inv_id: str) -> list[Entry]: ...
 
     def append(self, inv_id: str, entry: RawEntry) -> int:
-        """Append an entry; returns its journal index."""
+        """Append an entry; returns its journal index.
+
+        ``entry`` is a ``RawEntry``, a plain tuple of ``Entry``'s fields in their
+        order (``Entry(*entry)`` names them); ``journal`` gives ``Entry``s back."""
         ...
 
     def state(self, service: str, key: str) -> dict[str, bytes]: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import inspect
 import math
 import os
 from collections.abc import Callable, Container, Iterable, Sequence
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from sys import getrefcount
 from threading import get_ident
 from time import monotonic
+from types import FunctionType
 from typing import Any, Final
 
 from ._api.context import InvocationContext
@@ -313,6 +315,32 @@ def _check_submit(headers: object, idempotency_key: object) -> None:
         raise TypeError(f"idempotency_key must be a str, not {idempotency_key!r:.80}")
 
 
+def check_signature(name: str, fn: Callable[..., object], expected: str, args: int) -> None:
+    """A callable that can be called with ``args`` positional arguments, else a
+    TypeError naming ``name``, the signature given and the one expected (before,
+    a wrong one failed with Python's own TypeError from deep inside a run). A
+    callable whose signature cannot be read (some builtins) is taken as it is."""
+    code = getattr(fn, "__code__", None)
+    if (type(fn) is FunctionType and code is not None and code.co_argcount == args
+            and not code.co_kwonlyargcount):
+        return  # the common case, without inspect's cost
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*([None] * args))
+    except TypeError as err:
+        label = (getattr(fn, "__qualname__", None) or type(fn).__qualname__).rpartition(
+            "<locals>.")[2]
+        empty = inspect.Parameter.empty
+        bare = sig.replace(parameters=[p.replace(annotation=empty)
+                                       for p in sig.parameters.values()],
+                           return_annotation=empty)
+        raise TypeError(f"{name} must be a callable {expected}, not {label}{bare} "
+                        f"({err})") from None
+
+
 def check_duration(name: str, value: object) -> None:
     """A ``timedelta`` or a number of seconds, else a TypeError naming ``name``."""
     if value is None or isinstance(value, timedelta):
@@ -458,6 +486,8 @@ class Simulation:
                              f"not {wall_budget!r}")
         self.wall_budget = wall_budget
         self.seed = seed if type(seed) is int and seed >= 0 else check_seed(seed)
+        if strict is not False and strict is not True:
+            raise TypeError(f"strict must be True or False, not {strict!r}")
         self.strict = strict
         self.externals = ([] if type(externals) is tuple and not externals  # (the default)
                           else check_externals(externals))
@@ -749,8 +779,10 @@ class Simulation:
         """
         if until is not None:
             check_duration("until", until)
-        if stop is not None and not callable(stop):
-            raise TypeError(f"stop must be a callable that says when to stop, not {stop!r}")
+        if stop is not None:
+            if not callable(stop):
+                raise TypeError(f"stop must be a callable that says when to stop, not {stop!r}")
+            check_signature("stop", stop, "stop() taking no arguments", 0)
         engine = self._engine
         scheduler = self.scheduler
         until_ms = None if until is None else to_ms(until, 0)

@@ -264,3 +264,58 @@ def test_what_the_sweep_found_in_simulation_methods() -> None:
 def test_what_the_sweep_found_in_check_arguments(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         sd.check(services=[svc], invoke="Greeter/greet", input="x", max_examples=0, **kwargs)
+
+
+class _TwoArgs:
+    def __call__(self, a: object, b: object, *, c: object) -> None: ...
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"setup": lambda x: None}, r"setup must be a callable setup\(\) taking no arguments, "
+                                r"not <lambda>\(x\) \(missing a required argument: 'x'\)"),
+    ({"setup": _TwoArgs()}, r"setup must be a callable setup\(\) .*, not _TwoArgs\(a, b, \*, c\)"),
+    ({"invariant": lambda: None}, r"invariant must be a callable invariant\(outcome\), "
+                                  r"not <lambda>\(\) \(too many positional arguments\)"),
+    ({"invariant": lambda outcome, extra: None}, r"invariant\(outcome\), not <lambda>\(outcome, "
+                                                 r"extra\)"),
+    ({"progress": lambda runs: None}, r"progress must be a callable progress\(runs, phase\), "
+                                      r"not <lambda>\(runs\)"),
+    ({"strict": "yes"}, "strict must be True or False, not 'yes'"),
+    ({"strict": 1}, "strict must be True or False, not 1"),
+])
+def test_a_wrong_callable_or_strict_is_refused_where_given(kwargs: dict[str, Any],
+                                                           message: str) -> None:
+    # Each was Python's own TypeError from deep inside the first run (or, for
+    # strict, taken as true), not an error naming the argument.
+    ran: list[str] = []
+    with pytest.raises(TypeError, match=message):
+        sd.check(services=[svc], invoke="Greeter/greet", input="x", max_examples=0,
+                 hash_seeds=(), **{"setup": lambda: ran.append("setup"), **kwargs})
+    if "progress" not in kwargs:  # (replay takes no progress)
+        with pytest.raises(TypeError, match=message):
+            sd.replay("", services=[svc], invoke="Greeter/greet", input="x",
+                      **{"setup": lambda: ran.append("setup"), **kwargs})
+    assert ran == []
+
+
+def test_callables_of_any_fitting_signature_are_taken() -> None:
+    seen: list[object] = []
+    report = sd.check(services=[svc], invoke="Greeter/greet", input="x", max_examples=0,
+                      single_faults=False, hash_seeds=(),
+                      setup=lambda *args: seen.append(args),
+                      invariant=lambda outcome, extra=None, **kw: seen.append(outcome.status),
+                      progress=lambda runs, phase, *more: None, strict=False)
+    assert report.ok and () in seen and "completed" in seen
+    sim = sd.Simulation(services=[svc])
+    sim.invoke("Greeter/greet", "x")
+    sim.run(stop=lambda *args: False)
+    sim.run(stop=bool)  # a signature that cannot be read is taken as it is
+
+
+def test_a_wrong_stop_or_strict_is_refused_by_the_simulation() -> None:
+    with pytest.raises(TypeError, match="strict must be True or False, not 'no'"):
+        sd.Simulation(services=[svc], strict="no")  # type: ignore[arg-type]
+    sim = sd.Simulation(services=[svc])
+    with pytest.raises(TypeError, match=r"stop must be a callable stop\(\) taking no arguments, "
+                                        r"not <lambda>\(sim\)"):
+        sim.run(stop=lambda sim: True)  # type: ignore[arg-type,misc]

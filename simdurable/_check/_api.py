@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._api.external import FakeExternal
-from .._sim import check_duration, check_retry_policy
+from .._sim import check_duration, check_retry_policy, check_signature
 from ..runtime._faults import FaultPlan
 from ..runtime._retry import InvocationRetryPolicy
 from ._chooser import RecordingChooser, ScriptedChooser
@@ -128,6 +128,8 @@ def check(
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(runs, phase) or None, "
                         f"not {progress!r}")
+    if progress is not None:
+        check_signature("progress", progress, "progress(runs, phase)", 2)
     check_retry_policy(retry_policy)
     check_duration("liveness", liveness)
     t = make_target(services, invoke, input, externals, setup, invariant, strict,

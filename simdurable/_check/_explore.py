@@ -36,7 +36,7 @@ from typing import Any
 
 from .._api.external import FakeExternal
 from .._restate import native_services
-from .._sim import InvocationHandle, Simulation, check_externals, parse_target
+from .._sim import InvocationHandle, Simulation, check_externals, check_signature, parse_target
 from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
 from ..runtime._faults import (
     CRASH,
@@ -1661,10 +1661,16 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
     except InvalidTargetError as err:
         raise InvalidTargetError(f"check(invoke={invoke!r}): {err}") from None
     externals = check_externals(externals)
-    if setup is not None and not callable(setup):
-        raise TypeError(f"setup must be a callable run before every example, not {setup!r}")
-    if invariant is not None and not callable(invariant):
-        raise TypeError(f"invariant must be a callable(outcome), not {invariant!r}")
+    if setup is not None:
+        if not callable(setup):
+            raise TypeError(f"setup must be a callable run before every example, not {setup!r}")
+        check_signature("setup", setup, "setup() taking no arguments", 0)
+    if invariant is not None:
+        if not callable(invariant):
+            raise TypeError(f"invariant must be a callable(outcome), not {invariant!r}")
+        check_signature("invariant", invariant, "invariant(outcome)", 1)
+    if strict is not False and strict is not True:
+        raise TypeError(f"strict must be True or False, not {strict!r}")
     if isinstance(world, (str, bytes, WorldEvent)) or not isinstance(world, Iterable):
         raise TypeError("world must be a list of simdurable.world events, "
                         f"not {type(world).__name__}")

@@ -486,8 +486,6 @@ class Simulation:
                              f"not {wall_budget!r}")
         self.wall_budget = wall_budget
         self.seed = seed if type(seed) is int and seed >= 0 else check_seed(seed)
-        if strict is not False and strict is not True:
-            raise TypeError(f"strict must be True or False, not {strict!r}")
         self.strict = strict
         self.externals = ([] if type(externals) is tuple and not externals  # (the default)
                           else check_externals(externals))
@@ -495,6 +493,8 @@ class Simulation:
                 not isinstance(max_steps, int) or isinstance(max_steps, bool))) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, not {max_steps!r}")
         self.max_steps = max_steps
+        if strict is not False and strict is not True:
+            raise TypeError(f"strict must be True or False, not {strict!r}")
         self._handlers, registry, self._targets = collected(services)
         if (retry_policy is not None or max_journal is not DEFAULT_MAX_JOURNAL
                 or max_invocations is not DEFAULT_MAX_INVOCATIONS):

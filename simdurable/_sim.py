@@ -350,6 +350,7 @@ def check_duration(name: str, value: object) -> None:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number of seconds, not {value!r}")
 
+
 @dataclass
 class RunSummary:
     """What ``Simulation.run`` left behind: unfinished invocations and why."""

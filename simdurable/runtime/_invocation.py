@@ -373,6 +373,9 @@ _KEEPS_NOTHING: Final = _NothingSet()
 _KEEPS_NO_SOURCE: Final = _NothingDict()
 
 
+_UNREGISTERED: Final = "a step registered without Attempt.registered()"
+
+
 class _NoSteps(dict[int, Any]):
     """An attempt's registered steps until its first (``Attempt.registered``):
     one empty dict for every attempt (most register none: a step awaited at
@@ -380,13 +383,13 @@ class _NoSteps(dict[int, Any]):
     attempt its own first."""
 
     def __setitem__(self, key: int, value: Any) -> None:
-        raise InternalError("a step registered without Attempt.registered()")
+        raise InternalError(_UNREGISTERED)
 
     def setdefault(self, key: int, default: Any = None) -> Any:
-        raise InternalError("a step registered without Attempt.registered()")
+        raise InternalError(_UNREGISTERED)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        raise InternalError("a step registered without Attempt.registered()")
+        raise InternalError(_UNREGISTERED)
 
 
 class _NoIndices(list[int]):
@@ -394,13 +397,13 @@ class _NoIndices(list[int]):
     ``_NoSteps``, refusing an index added without ``Attempt.registered``."""
 
     def append(self, index: int) -> None:
-        raise InternalError("a step registered without Attempt.registered()")
+        raise InternalError(_UNREGISTERED)
 
     def extend(self, indices: Any) -> None:
-        raise InternalError("a step registered without Attempt.registered()")
+        raise InternalError(_UNREGISTERED)
 
     def insert(self, at: Any, index: int) -> None:
-        raise InternalError("a step registered without Attempt.registered()")
+        raise InternalError(_UNREGISTERED)
 
 
 NO_STEPS: Final[dict[int, Any]] = _NoSteps()

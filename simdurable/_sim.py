@@ -295,14 +295,25 @@ def _check_limits(retry_policy: object, max_journal: object, max_invocations: ob
 
 
 def _check_parts(chooser: object, store: object) -> None:
-    """A given chooser and store have what the engine calls on them."""
-    if chooser is not None and not (callable(getattr(chooser, "choose", None))
-                                    and callable(getattr(chooser, "chance", None))):
-        raise TypeError(f"chooser must have choose(n, label) and chance(p, label) (a "
-                        f"Chooser, like RandomChooser(seed)), not {chooser!r}")
+    """A given chooser and store have what the engine calls on them (a
+    chooser's methods with parameters it can call them with)."""
+    if chooser is not None and type(chooser) not in _CHOOSERS:
+        if not (callable(getattr(chooser, "choose", None))
+                and callable(getattr(chooser, "chance", None))):
+            raise TypeError(f"chooser must have choose(n, label) and chance(p, label) (a "
+                            f"Chooser, like RandomChooser(seed)), not {chooser!r}")
+        check_signature("chooser.choose", chooser.choose, "choose(n, label)", 2)  # type: ignore[attr-defined]
+        check_signature("chooser.chance", chooser.chance, "chance(p, label)", 2)  # type: ignore[attr-defined]
+        if not {"choose", "chance"} & set(getattr(chooser, "__dict__", ())):
+            _CHOOSERS.add(type(chooser))  # (its class's methods: checked once)
     if store is not None and not all(callable(getattr(store, name, None)) for name in (
             "invocations", "put_invocation", "journal", "append", "state")):
         raise TypeError(f"store must be a Store (like MemoryStore()), not {store!r}")
+
+
+# The chooser classes whose methods were checked (``check`` makes a chooser of
+# its own for every run).
+_CHOOSERS: set[type] = set()
 
 
 def _check_submit(headers: object, idempotency_key: object) -> None:
@@ -319,20 +330,26 @@ def check_signature(name: str, fn: Callable[..., object], expected: str, args: i
     """A callable that can be called with ``args`` positional arguments, else a
     TypeError naming ``name``, the signature given and the one expected (before,
     a wrong one failed with Python's own TypeError from deep inside a run). A
-    callable whose signature cannot be read (some builtins) is taken as it is."""
+    callable whose signature cannot be read (``dict``, ``bool``, ``max``) is
+    refused too: whether it fits is known only at its first call."""
     code = getattr(fn, "__code__", None)
     if (type(fn) is FunctionType and code is not None and code.co_argcount == args
             and not code.co_kwonlyargcount):
         return  # the common case, without inspect's cost
+    label = (getattr(fn, "__qualname__", None) or type(fn).__qualname__).rpartition(
+        "<locals>.")[2]
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        return
+        params = ", ".join(expected.partition("(")[2].rstrip(")").split(", ")[:args])
+        raise TypeError(
+            f"{name} must be a callable {expected}, and the parameters of {label} cannot be "
+            f"read (a builtin), so whether it can be called so is known only when it is: "
+            f"wrap it in a function, such as lambda{' ' if params else ''}{params}: "
+            f"{label}(...)") from None
     try:
         sig.bind(*([None] * args))
     except TypeError as err:
-        label = (getattr(fn, "__qualname__", None) or type(fn).__qualname__).rpartition(
-            "<locals>.")[2]
         empty = inspect.Parameter.empty
         bare = sig.replace(parameters=[p.replace(annotation=empty)
                                        for p in sig.parameters.values()],

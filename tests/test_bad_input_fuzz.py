@@ -282,6 +282,14 @@ class _TwoArgs:
                                       r"not <lambda>\(runs\)"),
     ({"strict": "yes"}, "strict must be True or False, not 'yes'"),
     ({"strict": 1}, "strict must be True or False, not 1"),
+    # A builtin whose parameters cannot be read: whether it fits was known only
+    # at its first call (``invariant=dict``: dict(outcome), "not iterable").
+    ({"setup": dict}, r"setup must be a callable setup\(\) taking no arguments, and the "
+                      r"parameters of dict cannot be read .* lambda: dict\(\.\.\.\)"),
+    ({"invariant": dict}, r"invariant must be a callable invariant\(outcome\), and the "
+                          r"parameters of dict cannot be read .* lambda outcome: dict"),
+    ({"progress": max}, r"progress must be a callable progress\(runs, phase\), and the "
+                        r"parameters of max cannot be read .* lambda runs, phase: max"),
 ])
 def test_a_wrong_callable_or_strict_is_refused_where_given(kwargs: dict[str, Any],
                                                            message: str) -> None:
@@ -309,13 +317,77 @@ def test_callables_of_any_fitting_signature_are_taken() -> None:
     sim = sd.Simulation(services=[svc])
     sim.invoke("Greeter/greet", "x")
     sim.run(stop=lambda *args: False)
-    sim.run(stop=bool)  # a signature that cannot be read is taken as it is
+    sim.run(stop=list)  # a builtin whose parameters can be read: (iterable=(), /)
+
+
+class _Chooser:
+    """A chooser whose methods take what the engine passes, differently spelt."""
+
+    def choose(self, n: int, *label: str) -> int:
+        return 0
+
+    def chance(self, p: float, label: str = "", **more: object) -> bool:
+        return False
+
+
+class _ChooserWithoutLabels:
+    def choose(self, n: int) -> int:
+        return 0
+
+    def chance(self, p: float, label: str) -> bool:
+        return False
+
+
+def test_a_choosers_methods_are_checked_where_it_is_given() -> None:
+    # Before, a choose(n) without the label failed with Python's own TypeError
+    # at the run's first decision (or never, in a run without one).
+    with pytest.raises(TypeError, match=r"chooser.choose must be a callable choose\(n, label\), "
+                                        r"not _ChooserWithoutLabels.choose\(n\) \(too many "
+                                        r"positional arguments\)"):
+        sd.Simulation(services=[svc], chooser=_ChooserWithoutLabels())
+    lacking = _Chooser()
+    lacking.chance = max  # type: ignore[method-assign]  # (an instance's own: checked each time)
+    with pytest.raises(TypeError, match=r"chooser.chance must be a callable chance\(p, label\), "
+                                        r"and the parameters of max cannot be read"):
+        sd.Simulation(services=[svc], chooser=lacking)
+    sim = sd.Simulation(services=[svc], chooser=_Chooser())
+    h = sim.invoke("Greeter/greet", "x")
+    sim.run()
+    assert h.result() is not None
+
+
+_SCENARIO = """\
+services: tests.test_bad_input_fuzz:svc
+invoke:
+  - target: Greeter/greet
+    input: x
+strict: {value}
+"""
+
+
+@pytest.mark.parametrize("value", ['"no"', "1", "0", "null", "[]"])
+def test_a_scenario_strict_that_is_not_a_boolean_is_refused_with_file_line_and_field(
+        tmp_path: Path, value: str) -> None:
+    # (Taken through bool(), "no" would have meant strict.)
+    from simdurable._scenario._model import load_scenario
+    from simdurable._scenario._yaml import ScenarioError
+
+    path = tmp_path / "greet.yaml"
+    path.write_text(_SCENARIO.format(value=value))
+    with pytest.raises(ScenarioError, match=r"greet.yaml:5:9: strict: expected true or false"):
+        load_scenario(path)
+    path.write_text(_SCENARIO.format(value="false"))
+    assert load_scenario(path).strict is False
 
 
 def test_a_wrong_stop_or_strict_is_refused_by_the_simulation() -> None:
     with pytest.raises(TypeError, match="strict must be True or False, not 'no'"):
         sd.Simulation(services=[svc], strict="no")  # type: ignore[arg-type]
     sim = sd.Simulation(services=[svc])
+    with pytest.raises(TypeError, match=r"stop must be a callable stop\(\) taking no arguments, "
+                                        r"and the parameters of bool cannot be read .* "
+                                        r"lambda: bool\(\.\.\.\)"):
+        sim.run(stop=bool)
     with pytest.raises(TypeError, match=r"stop must be a callable stop\(\) taking no arguments, "
                                         r"not <lambda>\(sim\)"):
         sim.run(stop=lambda sim: True)  # type: ignore[arg-type,misc]

@@ -345,7 +345,7 @@ def build_with_problems(path: str, doc: Document) -> tuple[Scenario, list[Proble
         services=services,
         externals=externals,
         seed=int(data.get("seed", 0)),
-        strict=bool(data.get("strict", True)),
+        strict=data.get("strict", True),  # (a bool: the schema refuses anything else)
         always_suspend=bool(data.get("always_suspend", False)),
         faults=faults,
         invocations=invocations,

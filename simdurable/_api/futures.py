@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from ..runtime._errors import HandlerError
 from ..runtime._fast import LANE_PARKED, LANE_RESUMED, LANE_WAITS, LaneSignal, wait_on, waits
 from ..runtime._invocation import LIVE, PARKED, Abort, Attempt, Wait
-from ..runtime._journal import Completion, Failure, Value, terminal_of
+from ..runtime._journal import Failure, terminal_of
 from ..runtime._steps import NOT_RUN, RAN_PARKED
 
 T = TypeVar("T")
@@ -48,10 +48,10 @@ class DurableFuture(Generic[T]):
         return self._index in self._attempt.done
 
     def _result(self) -> T:
-        completion: Completion = self._attempt.done[self._index]
-        if isinstance(completion, Value):
-            return self._decode(completion.data)
-        raise terminal_of(completion)
+        completion = self._attempt.done[self._index]
+        if isinstance(completion, Failure):
+            raise terminal_of(completion)
+        return self._decode(completion[0])  # (a ``Value``, or its fields: ``RawCompletion``)
 
     def __await__(self) -> Generator[Any, Any, T]:
         attempt = self._attempt
@@ -107,8 +107,8 @@ class DurableFuture(Generic[T]):
                     attempt.replayed_next(index)
             if ran != RAN_PARKED and index in attempt.done:
                 completion = attempt.done[index]
-                if type(completion) is Value:
-                    return self._decode(completion.data)
+                if not isinstance(completion, Failure):
+                    return self._decode(completion[0])
                 return self._result()
         finally:
             if paused:

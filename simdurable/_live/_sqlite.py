@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..runtime._errors import SimdurableError
-from ..runtime._journal import Completion, Entry, Failure, RawEntry, Value
+from ..runtime._journal import Completion, Entry, Failure, RawCompletion, RawEntry, Value
 from ..runtime._store import COMPLETED, PAUSED, PENDING, InvocationRecord
 
 SCHEMA_VERSION: Final = 1
@@ -186,11 +186,11 @@ def _file_kind(mode: int) -> str:
     return "special file"
 
 
-def _completion_columns(c: Completion | None) -> tuple[Any, Any, Any, Any]:
+def _completion_columns(c: RawCompletion | None) -> tuple[Any, Any, Any, Any]:
     if c is None:
         return None, None, None, None
-    if isinstance(c, Value):
-        return "value", c.data, None, None
+    if not isinstance(c, Failure):  # a ``Value``, or its fields (``RawCompletion``)
+        return "value", c[0], None, None
     # a failure's metadata, if any, is kept as a JSON list of pairs in the data column
     meta = json.dumps(c.metadata).encode("utf-8") if c.metadata else None
     return "failure", meta, c.code, c.message

@@ -10,7 +10,7 @@ running attempts (to wake the handler).
 from __future__ import annotations
 
 from ._invocations import Invocations
-from ._journal import COMPLETION, Completion
+from ._journal import COMPLETION, RawCompletion
 from ._running import Running
 from ._scheduler import Scheduler
 from ._store import COMPLETED, PENDING, InvocationRecord, Store
@@ -46,7 +46,7 @@ class Completions:
         if self.plain_steps:
             self.plain_steps = {}
 
-    def deliver(self, inv_id: str, index: int, completion: Completion) -> None:
+    def deliver(self, inv_id: str, index: int, completion: RawCompletion) -> None:
         """Store the completion of command ``index`` and show it to the handler."""
         rec = self.invocations.by_id.get(inv_id)
         if rec is None or rec.status != PENDING:
@@ -88,6 +88,6 @@ class Completions:
         else:
             self.callers.setdefault(callee, []).append(caller)
 
-    def wake_callers(self, rec: InvocationRecord, completion: Completion) -> None:
+    def wake_callers(self, rec: InvocationRecord, completion: RawCompletion) -> None:
         for caller_id, index in self.callers.pop(rec.id, []):
             self.deliver(caller_id, index, completion)

@@ -29,22 +29,22 @@ from ._invocation import (
     Wait,
     current_step,
 )
-from ._journal import COMPLETION, RUN, RawEntry, Value
+from ._journal import COMPLETION, RUN, Failure, RawEntry
 from ._store import PENDING, InvocationRecord, MemoryStore
 
 # What ``Steps.run_lone_step`` returns (the same values as there).
 RESUMED: Final = 1
 RAN_PARKED: Final = 2
 
-# ``new_tuple(Value, (data,))`` builds a named tuple without its Python-level
-# ``__new__`` (a call and keyword handling less): for the ``Value`` every step
-# makes, and its ``StepInfo``. Half the cost of calling ``Value(...)`` (timeit).
-# A step's two journal entries are exact tuples (``RawEntry``): built by one
-# bytecode, freed to the tuple free list.
+# ``new_tuple(StepInfo, (...))`` builds a named tuple without its Python-level
+# ``__new__`` (a call and keyword handling less). Half the cost of calling
+# ``StepInfo(...)`` (timeit). A step's two journal entries and its value's
+# completion, ``(data,)``, are exact tuples (``RawEntry``, ``RawCompletion``):
+# built by one bytecode, freed to the tuple free list.
 new_tuple: Final = tuple.__new__
 
 # The replay paths below read an entry's fields by position, as every reader of
-# a ``RawEntry`` does (kind 0, name 1, data 2, result 3, target 4; Value: data
+# a ``RawEntry`` does (kind 0, name 1, data 2, result 3, target 4; a value: data
 # 0), written as numbers here: each named constant would be a global load.
 
 
@@ -217,7 +217,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     finish(attempt, index, spec, outcome)
                 else:
                     # ``Completions.deliver`` and ``Running.notify``/``Attempt.observe``
-                    completion = new_tuple(Value, (data,))
+                    completion = (data,)  # a value as the runtime keeps it (``RawCompletion``)
                     entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                     journal = attempt.journal
                     if attempt.own_journal:
@@ -538,7 +538,7 @@ def step_command() -> Callable[..., Any] | None:
                 if recorded[1] == name and recorded[3] is None:  # its name, result
                     completed = index
                     completion = journal[index + 1][3]  # the completion's result
-                    at_once = type(completion) is Value
+                    at_once = type(completion) is not Failure
             else:
                 try:
                     recorded = journal[index]
@@ -555,7 +555,7 @@ def step_command() -> Callable[..., Any] | None:
                         completed = after[4]  # target
                         completion = after[3]  # result (read once: an entry's field
                         # by position is a generic subscript, a tuple subclass's)
-                        at_once = (completed == index and type(completion) is Value
+                        at_once = (completed == index and type(completion) is not Failure
                                    and parts[10].express  # (``Steps``)
                                    and attempt.engine.step_lane is not None)
             if completed is not None:
@@ -589,7 +589,7 @@ def step_command() -> Callable[..., Any] | None:
                         return ready(plain_serde.deserialize(data))
                 attempt.cursor = index + 1
                 attempt.completed_next = completed
-                if completed == index and type(completion) is Value:
+                if completed == index and type(completion) is not Failure:
                     if serde is plain_serde:  # (its decoder is its class's)
                         replayed = new_future(replayed_plain_future)
                     else:
@@ -775,7 +775,7 @@ def step_command() -> Callable[..., Any] | None:
                 except (TypeError, ValueError, OverflowError) as err:
                     failed = ("error", unstorable(attempt, name, index, err))
             if stored:
-                completion = new_tuple(Value, (data,))
+                completion = (data,)  # a value as the runtime keeps it (``RawCompletion``)
                 entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                 if not attempt.own_journal:
                     journal.append(entry)  # the store's list (``Attempt.own_journal``)
@@ -969,7 +969,7 @@ def step_lane() -> Callable[[Any], Any]:
                 attempt.cursor = cursor
                 if cursor >= len(journal):
                     attempt.state = LIVE
-                if type(seen) is Value:
+                if type(seen) is not Failure:
                     return fut._decode(seen[0])  # its data
                 return GENERAL  # a failure: the general way raises it
             # Fresh: its only unstarted step, nothing else ready, no fault that
@@ -1077,7 +1077,7 @@ def step_lane() -> Callable[[Any], Any]:
                     finish(attempt, index, spec, ("error", unstorable(attempt, spec.name, index,
                                                                        err)))
                 if stored:
-                    completion = new_tuple(Value, (data,))
+                    completion = (data,)  # a value as the runtime keeps it (``RawCompletion``)
                     entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                     if not attempt.own_journal:
                         journal.append(entry)  # the store's list (``Attempt.own_journal``)

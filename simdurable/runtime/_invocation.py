@@ -42,7 +42,7 @@ from ._journal import (
     RESULT,
     RUN,
     TARGET,
-    Completion,
+    RawCompletion,
     RawEntry,
     describe,
     same_command,
@@ -523,7 +523,7 @@ class Attempt:
         # The completions seen, by index, for whatever may ask again: a future,
         # a task, a registered step (an express step handed its value at once
         # has none: ``_fast.step_command``).
-        self.done: dict[int, Completion] = {}
+        self.done: dict[int, RawCompletion] = {}
         # (both shared and empty until the first registration: ``registered``)
         self.steps: dict[int, StepSpec] = NO_STEPS
         # Registered steps that may still be unscheduled (pruned as they start).
@@ -726,7 +726,7 @@ class Attempt:
             steps[index] = spec
 
     # -- completions ---------------------------------------------------------
-    def see(self, index: int, completion: Completion) -> None:
+    def see(self, index: int, completion: RawCompletion) -> None:
         if index not in self.done:
             self.done[index] = completion
             # A completed step never runs again: its closure, arguments and serde
@@ -763,7 +763,7 @@ class Attempt:
     def is_done(self, index: int) -> bool:
         return index in self.done
 
-    def outcome(self, index: int) -> Completion:
+    def outcome(self, index: int) -> RawCompletion:
         return self.done[index]
 
     def satisfied(self, wait: Wait) -> bool:

@@ -93,6 +93,16 @@ class Failure(NamedTuple):
 
 Completion = Union[Value, Failure]
 
+# A completion as the runtime keeps it: a step's value is the exact tuple
+# ``(data,)``, the fields of a ``Value`` (a tuple subclass costs about 1,300
+# instructions more to make and free: no free list, the generic allocator),
+# made on every fresh step; a ``Value`` (made on colder paths, or read back
+# from a store) reads alike. A failure is a ``Failure`` either way, so a
+# completion's test is ``isinstance(c, Failure)`` (or, on the step paths,
+# ``type(c) is not Failure``) and its data ``c[0]``. Users get ``Value``s:
+# ``as_entry``.
+RawCompletion = Union[tuple[bytes], Failure]
+
 
 def metadata_pairs(metadata: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     """An error's metadata as a ``Failure`` keeps it: sorted pairs, ``()`` for none."""
@@ -131,7 +141,7 @@ def terminal_of(failure: Failure) -> TerminalError:
 # are descriptor calls the interpreter never specialises; two entries a step.
 # ``Entry`` (a named tuple, so also a ``RawEntry``) is what users, reports and
 # the executor read: ``MemoryStore.journal`` makes them at that edge.
-RawEntry = tuple[str, str, bytes | None, Completion | None, int, int, int, str]
+RawEntry = tuple[str, str, bytes | None, RawCompletion | None, int, int, int, str]
 KIND: Final = 0
 NAME: Final = 1
 DATA: Final = 2
@@ -190,13 +200,21 @@ _new_tuple: Final = tuple.__new__
 
 
 def as_entry(entry: RawEntry) -> Entry:
-    """``entry`` as an ``Entry`` (itself if it is one already)."""
-    return entry if type(entry) is Entry else _new_tuple(Entry, entry)
+    """``entry`` as an ``Entry`` (itself if it is one already), its result a
+    ``Value`` where the runtime kept a value as ``(data,)``."""
+    if type(entry) is Entry:
+        return entry
+    result = entry[3]
+    if type(result) is tuple:
+        return _new_tuple(Entry, (entry[0], entry[1], entry[2], _new_tuple(Value, result),
+                                  entry[4], entry[5], entry[6], entry[7]))
+    return _new_tuple(Entry, entry)
 
 
 def as_entries(journal: list[RawEntry]) -> list[Entry]:
     """A journal as users and reports read it: a new list of ``Entry``."""
-    return [e if type(e) is Entry else _new_tuple(Entry, e) for e in journal]
+    return [e if type(e) is Entry else _new_tuple(Entry, e) if type(e[3]) is not tuple
+            else as_entry(e) for e in journal]
 
 
 def with_at_ms(entry: RawEntry, at_ms: int) -> RawEntry:
@@ -222,7 +240,7 @@ def describe(entry: RawEntry) -> str:
     """A short human-readable form of an entry, used in reports and mismatch errors."""
     kind = entry[KIND]
     if kind == COMPLETION:
-        outcome = "ok" if isinstance(entry[RESULT], Value) else "failed"
+        outcome = "failed" if isinstance(entry[RESULT], Failure) else "ok"
         return f"completion of #{entry[TARGET]} ({outcome})"
     if kind == CANCELLED:
         return "cancelled"

@@ -26,7 +26,7 @@ from ._journal import (
     SIGNAL,
     SLEEP,
     WAKE_MS,
-    Completion,
+    RawCompletion,
     RawEntry,
     steps_prefix,
 )
@@ -42,7 +42,7 @@ from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, S
 # callee, a promise): rebuilt as waiters when the engine (re)loads the store.
 _WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET, SIGNAL, ATTACH})
 
-Late = list[tuple[str, int, Completion]]
+Late = list[tuple[str, int, RawCompletion]]
 
 
 def nothing_to_load(store: Store, scheduler: Scheduler) -> bool:

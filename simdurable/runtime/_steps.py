@@ -42,7 +42,7 @@ from ._faults import (
 )
 from ._invocation import LIVE, Attempt, StepInfo, StepSpec, Wait, current_step
 from ._invocations import Invocations
-from ._journal import RUN, Completion, Failure, Value, failure_of
+from ._journal import RUN, Failure, RawCompletion, failure_of
 from ._lazy import BuiltOnUse
 from ._lifecycle import Lifecycle
 from ._running import Running, describe_exception, where_raised
@@ -299,9 +299,9 @@ class Steps:
         if faulty and self.crashes.fault_at(attempt, EFFECT_DONE, index, spec.name, RUN):
             return
         rec = attempt.rec
-        completion: Completion
+        completion: RawCompletion
         if kind == "ok":
-            completion = new_tuple(Value, (data,))  # Value(data), for every step
+            completion = (data,)  # a value as the runtime keeps it (``RawCompletion``)
         elif kind == "terminal":
             completion = failure_of(value)
         else:
@@ -314,7 +314,7 @@ class Steps:
             return
 
     def _failed(self, attempt: Attempt, index: int, spec: StepSpec, err: BaseException
-                ) -> Completion | None:
+                ) -> RawCompletion | None:
         """A closure raised: retry it (None), or, its own retries used up, store the failure."""
         rec = attempt.rec
         now = self.scheduler.now_ms

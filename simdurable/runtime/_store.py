@@ -15,7 +15,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ._journal import Completion, Entry, RawEntry, as_entries
+from ._journal import Completion, Entry, RawEntry, Value, as_entries
 from ._lazy import BuiltOnUse
 
 PENDING = "pending"
@@ -108,7 +108,8 @@ class Store(Protocol):
         """Append an entry; returns its journal index.
 
         ``entry`` is a ``RawEntry``, a plain tuple of ``Entry``'s fields in their
-        order (``Entry(*entry)`` names them); ``journal`` gives ``Entry``s back."""
+        order, a value's completion in it a ``Value`` or its fields, ``(data,)``
+        (``as_entry`` names both); ``journal`` gives ``Entry``s back."""
         ...
 
     def state(self, service: str, key: str) -> dict[str, bytes]: ...
@@ -213,9 +214,13 @@ class MemoryStore:
         if journal is None:
             journal = self._journals[inv_id] = []
         # Kept as an exact tuple (an ``Entry`` given, say by a test or a
-        # benchmark building a store, is copied): its readers' subscripts are
-        # specialised only for exact tuples.
-        journal.append(entry if type(entry) is tuple else tuple(entry))  # type: ignore[arg-type]
+        # benchmark building a store, is copied, its ``Value`` as ``(data,)``):
+        # its readers' subscripts are specialised only for exact tuples.
+        if type(entry) is not tuple:
+            result = entry[3]
+            entry = ((entry[0], entry[1], entry[2], (result[0],), entry[4], entry[5], entry[6],
+                      entry[7]) if type(result) is Value else tuple(entry))  # type: ignore[assignment]
+        journal.append(entry)
         return len(journal) - 1
 
     def state(self, service: str, key: str) -> dict[str, bytes]:

@@ -265,7 +265,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     finish(attempt, index, spec, ("ok", result))  # says it cannot be stored
                     continue
                 # ``Completions.deliver``
-                completion = new_tuple(Value, (data,))
+                completion = (data,)  # a value as the runtime keeps it (``RawCompletion``)
                 entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                 journal = attempt.journal
                 own_journal = attempt.own_journal

@@ -70,6 +70,11 @@ def test_journal_entries_round_trip(db: Path) -> None:
     assert store.journal("inv_1") == entries
     assert store.journal("inv_2") == [Entry(RUN, "other")]
     assert store.journal("none") == []
+    # a step's value as the runtime keeps it, ``(data,)``, is read back a ``Value``
+    raw = (COMPLETION, "", None, (b"7",), 0, 9, -1, "")
+    assert store.append("inv_3", raw) == 0
+    (back,) = store.journal("inv_3")
+    assert type(back.result) is Value and back.result.data == b"7" and back == raw
 
 
 def test_state_promises_idempotency(db: Path) -> None:

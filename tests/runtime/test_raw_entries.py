@@ -2,7 +2,8 @@
 ``Entry`` of each only where a journal is read (``Store.journal``): what users
 read is the same entries, field for field, whatever the commands, schedule and
 faults; a store given ``Entry``s holds exact tuples and replays as one the
-runtime wrote."""
+runtime wrote. A step's value is kept as ``(data,)`` (``RawCompletion``) and
+read as a ``Value``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from simdurable.runtime._journal import (
     RESULT,
     TARGET,
     Entry,
+    Failure,
+    Value,
     as_entries,
     describe,
     is_command,
@@ -78,6 +81,7 @@ def run(seed: int, plan: str) -> sd.Simulation:
 def test_users_read_entries_the_runtime_keeps_as_tuples(seed: int, plan: str) -> None:
     sim = run(seed, plan)
     kinds = set()
+    values = 0
     for rec in sim.store.invocations():
         raw = sim.store.raw_journal(rec.id)
         read = sim.journal(rec.id)
@@ -89,10 +93,15 @@ def test_users_read_entries_the_runtime_keeps_as_tuples(seed: int, plan: str) ->
                                                             r[TARGET])
             assert describe(r) == e.describe() and is_command(r) == e.is_command
             assert same_command(r, e) and same_command(e, r)
+            if e.result is not None:  # users read a ``Value`` or a ``Failure``
+                assert type(e.result) in (Value, Failure)
+                if r[KIND] == "completion" and raw[r[TARGET]][KIND] == "run":
+                    values += type(r[RESULT]) is tuple  # a step's value, as kept
             kinds.add(e.kind)
         assert stored_journal(sim.store, rec.id) == raw
     assert {"run", "completion", "get", "set", "clear", "sleep", "call", "send",
             "promise", "promise_complete"} <= kinds
+    assert values >= 10
 
 
 def test_a_store_given_entries_keeps_exact_tuples_and_replays_alike() -> None:
@@ -108,6 +117,8 @@ def test_a_store_given_entries_keeps_exact_tuples_and_replays_alike() -> None:
             for e in entries:
                 store.append(rec.id, e)
             assert all(type(e) is tuple for e in store.raw_journal(rec.id))
+            if given_as_entries:  # (its ``Value``s kept as their fields)
+                assert not any(type(e[RESULT]) is Value for e in store.raw_journal(rec.id))
             if rec.id == h.id:
                 rec.status, rec.result = PENDING, None
             store.put_invocation(rec)
@@ -124,3 +135,13 @@ def test_as_entries_keeps_an_entry_and_makes_one_of_a_tuple() -> None:
     r = tuple(e)
     out = as_entries([e, r])  # type: ignore[list-item]
     assert out[0] is e and type(out[1]) is Entry and out[1] == e
+
+
+def test_as_entries_names_a_value_kept_as_its_fields() -> None:
+    r = ("completion", "", None, (b"7",), 0, 5, -1, "")
+    failed = ("completion", "", None, Failure(500, "no"), 2, 5, -1, "")
+    out = as_entries([r, failed])
+    assert type(out[0]) is Entry and type(out[0].result) is Value
+    assert out[0].result.data == b"7" and out[0] == r
+    assert out[1].result is failed[RESULT] and describe(out[1]) == describe(failed)
+    assert describe(r) == "completion of #0 (ok)" and "failed" in describe(failed)

@@ -1,6 +1,6 @@
 """Instructions an invocation costs, by phase, counted by callgrind (independent of load).
 
-    .venv/bin/python -m benchmarks.cg_invocation TREE [build submit run read five crowd] [--n 100]
+    .venv/bin/python -m benchmarks.cg_invocation TREE [build submit run read five crowd] [--n 100] [--pinned]
 
 For each mode, runs valgrind's callgrind twice over ``--one``: a Python that
 imports simdurable from TREE (a ``git archive`` checkout), warms up with three
@@ -16,6 +16,14 @@ PYTHONHASHSEED=0 so that both counts hash alike. The modes, each a new
   (tree_ab's ``five_us``); ``steps``: ``five`` less ``zero``;
 * ``crowd``: one ``Simulation`` running N concurrent ``Steps5/run`` (after one
   of 50 to warm up), per invocation.
+
+``--pinned`` turns the collector off (``gc.disable()``) after the warm-ups
+and stops the wall-clock budget's watcher thread, so that neither a
+collection nor the thread's few-second wake-ups fall inside the counted
+iterations: without it a figure moves by a few thousand instructions either
+way as they fall; with it two counts agree to a few instructions. The 0-step
+and 5-step figures of BENCHMARKS.md since the thirteenth pass ("collector
+off") are ``zero`` and ``five`` pinned.
 
 Plain Python's step (``bench_sim.plain_handler``) is about 3,600 instructions.
 """
@@ -42,14 +50,31 @@ DERIVED: dict[str, tuple[str, str | None]] = {
 }
 
 
-def one(tree: str, mode: str, n: int) -> None:
+def one(tree: str, mode: str, n: int, pinned: bool = False) -> None:
     """The measured script (run under valgrind)."""
+    import gc
+
     sys.path.insert(0, tree)
     import simdurable as sd
     from benchmarks.bench_sim import steps_service
 
     assert sd.__file__ is not None and sd.__file__.startswith(tree), sd.__file__
     s0, s5 = steps_service(0), steps_service(5)
+
+    def pin() -> None:
+        # The collector off, and the wall-clock budget's watcher thread
+        # stopped while counted: it wakes every few seconds of wall time, and
+        # its objects shift the allocator's pools, which moved a figure by up
+        # to 4 %. A run still takes the budget's common path (a thread there,
+        # not due to wake before the run's deadline), which needs no thread.
+        import threading
+
+        from simdurable._watchdog import _watchdog
+
+        gc.disable()
+        assert _watchdog.stop_idle()
+        _watchdog._thread = threading.current_thread()
+        _watchdog.wake_at = 0.0
 
     def build() -> Any:
         return sd.Simulation([s0], seed=1)
@@ -80,39 +105,50 @@ def one(tree: str, mode: str, n: int) -> None:
 
     if mode == "crowd":
         crowd(50)
+        if pinned:
+            pin()
         crowd(n)
         return
     fn: Callable[[], Any] = {"build": build, "submit": submit, "run": run, "zero": zero,
                              "five": five}[mode]
-    for _ in range(3 + n):
+    for _ in range(3):
+        fn()
+    if pinned:
+        pin()
+    for _ in range(n):
         fn()
 
 
-def count(tree: str, mode: str, n: int) -> int:
-    return callgrind_count("benchmarks.cg_invocation", tree, mode, str(n))
+def count(tree: str, mode: str, n: int, pinned: bool = False) -> int:
+    return callgrind_count("benchmarks.cg_invocation", tree, mode, str(n),
+                           *(["pinned"] if pinned else []))
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--one"]:
-        one(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        one(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:6] == ["pinned"])
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("tree")
     parser.add_argument("modes", nargs="*", default=["build", "submit", "run", "read", "steps"])
     parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--pinned", action="store_true",
+                        help="the collector and the budget's thread off after the warm-ups")
     args = parser.parse_args()
     per: dict[str, float] = {}
 
     def each(mode: str) -> float:
         if mode not in per:
             n = 1000 if mode == "crowd" and args.n == 100 else args.n
-            per[mode] = (count(args.tree, mode, n) - count(args.tree, mode, 0)) / n
+            per[mode] = (count(args.tree, mode, n, args.pinned)
+                         - count(args.tree, mode, 0, args.pinned)) / n
         return per[mode]
 
     for mode in args.modes:
         whole, less = DERIVED[mode]
         figure = each(whole) - (each(less) if less is not None else 0.0)
-        print(f"{args.tree} {mode}: {figure:,.0f} instructions each")
+        pinned = ", pinned" if args.pinned else ""
+        print(f"{args.tree} {mode}: {figure:,.0f} instructions each{pinned}")
 
 
 if __name__ == "__main__":

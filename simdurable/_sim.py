@@ -168,7 +168,9 @@ _SPARES_MAX: Final = 8
 # The references to a default simulation's store, scheduler, injector and trace
 # list in its ``__del__`` when nothing else holds them: its own, its engine's
 # parts' (the bound method of the trace list's ``extend`` for the list), the
-# local name and ``getrefcount``'s argument. Any more: someone else holds it
+# local name and ``getrefcount``'s argument; and one more for the store, the
+# scheduler and the injector in each of the steps' parts the engine built
+# (``Engine.command_parts``, ``lane_parts``). Any more: someone else holds it
 # (``tests/runtime/test_spare_engine.py`` checks the counts).
 _HELD_STORE: Final = 8
 _HELD_SCHEDULER: Final = 10
@@ -585,16 +587,21 @@ class Simulation:
                 and self._engine.registry not in _SPARES and self._engine.renewable()):
             return
         engine = self._engine
-        engine.command_parts = engine.lane_parts = None  # (they hold the store and scheduler)
         # (its step loop, unless an async closure made it a loop: only the
         # engine holds it, and one never used has nothing of the run)
         run_async = engine.steps.run_async
         loop = getattr(run_async, "__self__", None)
         if type(loop) is not StepLoop or loop._loop is not None or loop._helper is not None:
             run_async = StepLoop().run
+        # The parts its steps read (``_fast.command_parts``, ``lane_parts``)
+        # each hold the store (its ``append``), the scheduler and the injector
+        # once: they are kept for the next run when those are reset in place
+        # (``Engine.renew``), not built again by its first step.
+        held = (engine.command_parts is not None) + (engine.lane_parts is not None)
         store, scheduler, injector = self.store, self.scheduler, self.injector
-        if (getrefcount(store) == _HELD_STORE and getrefcount(scheduler) == _HELD_SCHEDULER
-                and getrefcount(injector) == _HELD_INJECTOR and injector.untouched()
+        if (getrefcount(store) == _HELD_STORE + held
+                and getrefcount(scheduler) == _HELD_SCHEDULER + held
+                and getrefcount(injector) == _HELD_INJECTOR + held and injector.untouched()
                 and type(store) is MemoryStore and not store.lazily_built
                 and not scheduler.lazily_built):
             store.reset()

@@ -213,10 +213,14 @@ class Engine:
         them in place (the same objects given back): fewer objects made and
         freed a simulation.
         """
-        self.command_parts = self.lane_parts = None
         tracer = self.trace
-        if tracer.sink is not trace:
+        if tracer.sink is not trace or scheduler is not self.scheduler:
+            # (the parts the steps read hold the old trace, store, scheduler
+            # and injector: built again by the next run's first step)
+            self.command_parts = self.lane_parts = None
             tracer.sink = tracer.event = trace
+        elif self.command_parts:
+            self.command_parts[5].clear()  # (its command entries by step name: this run's)
         invocations = self.invocations
         invocations.by_id = {}
         invocations.seq = 0

@@ -171,7 +171,7 @@ class MemoryStore:
         built, for an engine taken again once nothing else holds it
         (``Simulation.__del__``): one object fewer made and freed a run."""
         self._invocations = {}
-        self._journals = {}
+        self._journals.clear()  # (the same dict: an engine's kept step parts hold it)
 
     def put_invocation(self, rec: InvocationRecord) -> None:
         # Kept as given, not copied: its writer (the engine) changes a record

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import simdurable as sd
 from simdurable import _sim
 from simdurable._asyncio_steps import StepLoop
+from simdurable.runtime import _fast
 from simdurable.runtime._faults import Injector
 from simdurable.runtime._store import MemoryStore
 from simdurable.runtime._trace import RunLog
@@ -280,8 +281,18 @@ def shape(sim: sd.Simulation) -> dict[str, dict[str, Any]]:
             return (type(value), len(value))
         return value
 
-    return {role: {name: canon(v) for name, v in vars(part).items()}
-            for role, part in parts.items()}
+    shapes = {role: {name: canon(v) for name, v in vars(part).items()}
+              for role, part in parts.items()}
+    # The steps' parts a taken engine kept (``Simulation.__del__``): each what
+    # its first step would build now, over these parts; so as unbuilt.
+    for name, build in (("command_parts", _fast.command_parts),
+                        ("lane_parts", _fast.lane_parts)):
+        kept_parts = getattr(engine, name)
+        if kept_parts is not None:
+            assert [canon(v) for v in kept_parts] == [canon(v) for v in build(engine.steps)]
+            assert all(v is w or v == w for v, w in zip(kept_parts, build(engine.steps), strict=True))
+            shapes["engine"][name] = None
+    return shapes
 
 
 def test_a_taken_engine_is_the_engine_a_new_simulation_builds() -> None:

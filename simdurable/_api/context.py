@@ -14,13 +14,14 @@ import re
 import types
 import typing
 import uuid as _uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
-from ..runtime._fast import NOT_AWAITABLE, plain_steps, returns_as_is
+from ..runtime._fast import NOT_AWAITABLE, plain_steps, replay_command, returns_as_is
 from ..runtime._ids import awakeable_id, encode_promise, is_awakeable_id, is_invocation_id
 from ..runtime._invocation import (
     LIVE,
@@ -157,7 +158,15 @@ class Context:
             # (An attribute set as any other, not through ``__dict__``: reading that
             # makes the instance a dict of its own, where it otherwise keeps its
             # attributes inline.)
-            self.run_typed = types.MethodType(issue, attempt)  # type: ignore[method-assign]
+            replay = replay_command(issue) if attempt.state is REPLAYING else None
+            if replay is None:
+                self.run_typed = types.MethodType(issue, attempt)  # type: ignore[method-assign]
+            else:
+                # An attempt that replays: the replay's own command, bound to it and
+                # to this context weakly, which binds ``issue`` here when the
+                # replay is over (``_fast.replay_command``)
+                self.run_typed = types.MethodType(  # type: ignore[method-assign]
+                    replay, (attempt, weakref.ref(self)))
 
     def __repr__(self) -> str:
         return f"<simdurable context of {self._attempt.handler} ({self._attempt.rec.id})>"

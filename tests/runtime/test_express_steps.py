@@ -277,3 +277,39 @@ def test_an_attempt_keeps_no_completion_of_a_step_handed_its_value_at_once(expre
     again.run()
     (replayed,) = again.invocations()
     assert replayed.result() == kept
+
+
+bound_to: list[str] = []
+
+
+@ex.handler()
+async def watched(ctx: sd.Context, n: int) -> int:
+    x = n
+    for i in range(4):
+        bound_to.append(getattr(ctx.run_typed, "__func__", ctx.run_typed).__name__)
+        x = await ctx.run_typed(f"w{i}", add, i=x)
+    return x
+
+
+def test_a_replaying_context_has_the_replays_command_until_its_replay_ends(monkeypatch):
+    """A context whose attempt replays is given the replay's own step command
+    (``_fast.replay_command``); its first step past the replay binds the fresh
+    one in its place. The run is the same as with the fresh command only."""
+    first = sd.Simulation([ex], seed=5)
+    h = first.invoke("Express/watched", 1)
+    first.run()
+    runs = []
+    for own in (True, False):
+        if not own:
+            monkeypatch.setattr("simdurable._api.context.replay_command", lambda issue: None)
+        store = MemoryStore()
+        for entry in first.journal(h)[:4]:  # two steps replayed, two run
+            store.append(h.id, entry)
+        store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
+                                                 status="pending", result=None))
+        bound_to.clear()
+        runs.append((run(None, 5, True, store=store), list(bound_to)))
+    assert runs[0][0] == runs[1][0]
+    assert runs[0][0][2] == [5]
+    assert runs[0][1] == ["replay", "replay", "issue", "issue"]
+    assert runs[1][1] == ["issue"] * 4

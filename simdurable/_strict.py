@@ -289,6 +289,10 @@ class StrictGuard:
         self._attempt: Attempt | None = None
         self._previous: Any = None
         self.active = False  # watching handler code right now
+        # The steps started and not run yet, and what they read that the
+        # handler may change first (``_api/late.py``'s ``Watching``): one for
+        # every invocation of the simulation, made at its first step.
+        self.late: Any = None
 
     def enter(self, attempt: Attempt) -> None:
         self._attempt = attempt

@@ -844,15 +844,18 @@ def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> S
 
 def _late_check(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                 attempt: Attempt, name: str, index: int) -> Callable[..., Any]:
-    from .late import late_binding_check
+    from .late import Watching, late_binding_check
 
     engine, inv = attempt.engine, attempt.rec.id
 
     def report(err: HandlerError) -> None:
         engine.record_misuse(inv, err)
 
+    guard = engine.segment_guard
+    if guard.late is None:
+        guard.late = Watching()
     return late_binding_check(action, args, kwargs, report, attempt.handler, name, index,
-                              attempt.started_at.get(index))
+                              attempt.started_at.get(index), guard.late, attempt)
 
 
 def _step_serde(action: Callable[..., Any]) -> Serde[Any]:

@@ -6,20 +6,29 @@ variables when it runs: ``[ctx.run_typed(f"mail-{u}", lambda: mail(u)) for u
 in users]`` awaited together mails the last user once per user, and no fault
 is needed to see it. A list handed to a step and cleared by the handler
 before the step runs (a batch sent, then emptied for the next) reaches the
-step empty. In strict mode each step's closure is wrapped by
-``late_binding_check``: it notes the closure's free variables and a copy of
-the lists and dicts among its arguments when the step is started, and before
-the closure first runs compares them with what it is about to read. A
-difference is reported as a ``LateBindingError`` at the step and the line
-that started it. A value bound when the closure is made (a default, ``lambda
-u=u: ...``, an argument of ``run_typed`` or a ``functools.partial`` that is
-not changed in place) and a step awaited at once, which runs before the
-handler can change anything, are not reported.
+step empty; so does a list or an order object the closure holds, changed by
+the handler after it started the step. In strict mode each step's closure is
+wrapped by ``late_binding_check``: when the step is started it notes the
+closure's free variables, and a copy of what can change in place among them
+and among the step's arguments (lists, dicts, sets, bytearrays, and the
+attributes of objects of the user's own classes, deeply); before the closure
+first runs it compares them with what it is about to read. A difference is
+reported as a ``LateBindingError`` at the step and the line that started it.
+
+Only the handler's changes count. The handler does not run while a step
+does, so before each step runs the steps still waiting note what changed
+under them (the handler's doing), and after it runs they take a new copy
+(what the step itself changed: steps that add to one list, a closure over
+an accumulator, are common and meant). A value bound when the closure is
+made (a default, ``lambda u=u: ...``, an argument of ``run_typed`` or a
+``functools.partial`` that is not changed in place) and a step awaited at
+once, which runs before the handler can change anything, are not reported.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -39,12 +48,17 @@ class LateBindingError(HandlerError):
     kind = "late-binding"
 
 
-def _read_later(action: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-                ) -> list[tuple[str, types.CellType | None, Any]]:
-    """What the step reads only when it runs: its closure's free variables
-    (name, cell, value now), and the mutable containers among its arguments and
-    a partial's (name, None, a copy now)."""
-    out: list[tuple[str, types.CellType | None, Any]] = []
+# One value a step reads when it runs: its name, the closure's cell holding it
+# (None for an argument), the object, and a copy of its contents (the object
+# itself when nothing in it can change in place).
+_Watched = tuple[str, "types.CellType | None", Any, Any]
+
+
+def _read_later(action: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[_Watched]:
+    """What the step reads only when it runs: its closure's free variables, and
+    the arguments (its own, a partial's, a bound method's object) whose contents
+    can change in place."""
+    out: list[_Watched] = []
     bound: list[tuple[str, Any]] = [(f"argument {i + 1}", a) for i, a in enumerate(args)]
     bound += list(kwargs.items())
     seen: set[int] = set()
@@ -58,6 +72,8 @@ def _read_later(action: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
                 bound += list(fn.keywords.items())
                 fn = fn.func
             elif isinstance(fn, types.MethodType):
+                if _user_class(type(fn.__self__)):
+                    bound.append(("self", fn.__self__))
                 fn = fn.__func__
             elif isinstance(fn, types.FunctionType) and fn.__closure__ is not None:
                 user = _outside_us(fn.__code__.co_filename)
@@ -67,42 +83,141 @@ def _read_later(action: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
                     except ValueError:  # not bound yet: no earlier value to keep
                         continue
                     if user:
-                        out.append((name, cell, value))
+                        out.append((name, cell, value, _copy_or_self(value)))
                     if depth < _DEPTH and isinstance(value, (types.FunctionType, functools.partial)):
                         todo.append((value, depth + 1))
                 fn = getattr(fn, "__wrapped__", fn)
             else:
                 fn = getattr(fn, "__wrapped__", fn)
     for name, value in bound:
-        budget = [_COPY_BUDGET]
-        copied = _copy(value, budget)
-        if copied is not value and budget[0] >= 0:
-            out.append((name, None, (value, copied)))
+        copied = _copy_or_self(value)
+        if copied is not value:
+            out.append((name, None, value, copied))
     return out
 
 
-# The containers among a step's arguments (lists, dicts, sets, bytearrays,
-# and tuples of them) are copied when it starts, to this many items in all.
+# What is copied of a value, in all: this many items and attributes, this
+# deep. A bigger value is compared by identity only.
 _COPY_BUDGET = 1000
+_COPY_DEPTH = 12
 
 
-def _copy(value: Any, budget: list[int]) -> Any:
-    """``value`` with its lists, dicts, sets and bytearrays copied, deeply (``value``
-    itself if it holds none)."""
+class _TooBig(Exception):
+    pass
+
+
+def _copy_or_self(value: Any) -> Any:
+    """A copy of what in ``value`` can change in place; ``value`` itself when
+    nothing can, or when it is too big to copy."""
     kind = type(value)
-    if kind not in (list, dict, set, bytearray, tuple):
+    if kind in _ATOMS:
         return value
-    budget[0] -= len(value)
-    if budget[0] < 0:
+    try:
+        return _copy(value, [_COPY_BUDGET], 0)
+    except _TooBig:
         return value
-    if kind is dict:
-        return {k: _copy(v, budget) for k, v in value.items()}
-    if kind is tuple:
-        items = tuple(_copy(v, budget) for v in value)
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if kind is list:
-        return [_copy(v, budget) for v in value]
-    return kind(value)  # a set (of hashable, so immutable, items) or a bytearray
+
+
+_ATOMS: frozenset[type] = frozenset({str, int, float, bool, type(None), bytes, complex,
+                                     types.FunctionType, types.BuiltinFunctionType, type})
+
+
+class _Attrs:
+    """A copy of an object's attributes, compared by class and attributes."""
+
+    __slots__ = ("kind", "attrs")
+
+    def __init__(self, kind: type, attrs: dict[str, Any]) -> None:
+        self.kind = kind
+        self.attrs = attrs
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is _Attrs and self.kind is other.kind
+                and self.attrs == other.attrs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.attrs.items())
+        return f"{self.kind.__name__}({fields})"
+
+
+def _copy(value: Any, budget: list[int], depth: int) -> Any:
+    """``value`` with its lists, dicts, sets, bytearrays and user objects'
+    attributes copied, deeply (``value`` itself if it holds none)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if depth > _COPY_DEPTH:
+        raise _TooBig
+    if kind in (list, dict, set, bytearray, tuple, frozenset):
+        budget[0] -= len(value)
+        if budget[0] < 0:
+            raise _TooBig
+        if kind is dict:
+            return {k: _copy(v, budget, depth + 1) for k, v in value.items()}
+        if kind is list:
+            return [_copy(v, budget, depth + 1) for v in value]
+        if kind is tuple:
+            items = tuple(_copy(v, budget, depth + 1) for v in value)
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        if kind is frozenset:
+            return value
+        return kind(value)  # a set (of hashable, so unchanging, items) or a bytearray
+    if _user_class(kind):
+        attrs = _attributes(value)
+        if attrs is None:
+            return value
+        budget[0] -= len(attrs) + 1
+        if budget[0] < 0:
+            raise _TooBig
+        return _Attrs(kind, {k: _copy(v, budget, depth + 1) for k, v in attrs.items()})
+    return value
+
+
+def _attributes(value: Any) -> dict[str, Any] | None:
+    """An object's attributes: its ``__dict__`` and its slots."""
+    kind = type(value)
+    slots = _SLOTS.get(kind)
+    if slots is None:
+        names: list[str] = []
+        for klass in kind.__mro__:
+            declared = klass.__dict__.get("__slots__", ())
+            names += [declared] if isinstance(declared, str) else list(declared)
+        slots = _SLOTS[kind] = tuple(n for n in names if n not in ("__dict__", "__weakref__"))
+    own = getattr(value, "__dict__", None)
+    if not slots:
+        return dict(own) if type(own) is dict else None
+    attrs = dict(own) if type(own) is dict else {}
+    for name in slots:
+        try:
+            attrs[name] = getattr(value, name)
+        except AttributeError:  # a slot never set
+            pass
+    return attrs
+
+
+_SLOTS: dict[type, tuple[str, ...]] = {}
+_USER_CLASSES: dict[type, bool] = {}
+
+
+def _user_class(kind: type) -> bool:
+    """A class defined in the user's code (not the standard library's, a
+    third-party package's or simdurable's): its instances are data the user
+    means, whose attributes are worth copying."""
+    user = _USER_CLASSES.get(kind)
+    if user is None:
+        from .._strict import _THIRD_PARTY, _library
+
+        module = sys.modules.get(kind.__module__)
+        filename = getattr(module, "__file__", None)
+        user = (isinstance(filename, str) and _outside_us(filename)
+                and not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
+                and not issubclass(kind, (type, BaseException)))
+        if len(_USER_CLASSES) > 4096:
+            _USER_CLASSES.clear()  # (classes made at run time)
+        _USER_CLASSES[kind] = user
+    return user
 
 
 def _same(then: Any, now: Any) -> bool:
@@ -114,52 +229,232 @@ def _same(then: Any, now: Any) -> bool:
         return False
 
 
+def _where(name: str, then: Any, now: Any, depth: int = 0) -> tuple[str, Any, Any]:
+    """Where two copies first differ: ``order.status``, ``batch[0]``, with both
+    sides (the whole values when they differ in shape)."""
+    if depth < 4:
+        if type(then) is _Attrs and type(now) is _Attrs and then.kind is now.kind:
+            for key in [*then.attrs, *(k for k in now.attrs if k not in then.attrs)]:
+                a, b = then.attrs.get(key, _GONE), now.attrs.get(key, _GONE)
+                if not _same(a, b):
+                    return _where(f"{name}.{key}", a, b, depth + 1)
+        elif type(then) is dict and type(now) is dict and then.keys() == now.keys():
+            for key in then:
+                if not _same(then[key], now[key]):
+                    return _where(f"{name}[{key!r}]", then[key], now[key], depth + 1)
+        elif type(then) is list and type(now) is list and len(then) == len(now):
+            for i, (a, b) in enumerate(zip(then, now, strict=True)):
+                if not _same(a, b):
+                    return _where(f"{name}[{i}]", a, b, depth + 1)
+    return name, then, now
+
+
+class _Gone:
+    def __repr__(self) -> str:
+        return "(no such attribute)"
+
+
+_GONE = _Gone()
+
+
+class _Entry:
+    """One object that waiting steps read, as last looked at: its copy, and a
+    version that counts its changes (the handler's last one noted)."""
+
+    __slots__ = ("obj", "copy", "version", "by_handler", "users", "lost")
+
+    def __init__(self, obj: Any, copy: Any) -> None:
+        self.obj = obj
+        self.copy = copy
+        self.version = 0
+        self.by_handler = -1  # the version the handler's last change made
+        self.users = 0
+        self.lost = False  # grown too big to copy: no longer compared
+
+    def look(self, by_handler: bool) -> None:
+        if self.lost:
+            return
+        again = _copy_or_self(self.obj)
+        if again is self.obj:
+            self.lost = True
+        elif not _same(self.copy, again):
+            self.version += 1
+            self.copy = again
+            if by_handler:
+                self.by_handler = self.version
+
+
+class Watching:
+    """The steps started and not run yet, and the objects they read (one per
+    strict simulation). Every object is copied once a look, however many
+    steps read it: before a step runs (a change then is the handler's, who
+    ran since the last look) and after (the step's own)."""
+
+    __slots__ = ("checks", "entries", "_unpruned")
+
+    def __init__(self) -> None:
+        self.checks: dict[int, _Check] = {}
+        self.entries: dict[int, _Entry] = {}
+        self._unpruned = 0  # steps run since the steps of ended attempts were dropped
+
+    def watch(self, obj: Any, copy: Any) -> _Entry:
+        entry = self.entries.get(id(obj))
+        if entry is None:
+            entry = self.entries[id(obj)] = _Entry(obj, copy)
+        elif not entry.lost and not _same(entry.copy, copy):
+            # changed since the last look, and only the handler ran since
+            entry.version += 1
+            entry.copy = copy
+            entry.by_handler = entry.version
+        entry.users += 1
+        return entry
+
+    def before(self) -> None:
+        """A step is about to run: what changed since the last look is the
+        handler's doing. (Now and then, the steps of ended attempts, which
+        will never run, are dropped.)"""
+        self._unpruned += 1
+        if self._unpruned > len(self.checks):
+            self._unpruned = 0
+            for key, c in list(self.checks.items()):
+                if c.attempt is not None and not c.attempt.alive:
+                    del self.checks[key]
+                    self._release(c)
+        for entry in self.entries.values():
+            entry.look(by_handler=True)
+
+    def ran(self, check: _Check) -> None:
+        """``check``'s step runs: it no longer waits."""
+        if self.checks.pop(id(check), None) is not None:
+            self._release(check)
+
+    def after(self) -> None:
+        """A step has run: what it changed is its own doing."""
+        for entry in self.entries.values():
+            entry.look(by_handler=False)
+
+    def _release(self, check: _Check) -> None:
+        for w in check.watched:
+            entry = w[3]
+            if entry is not None:
+                entry.users -= 1
+                if entry.users == 0:
+                    del self.entries[id(entry.obj)]
+
+
+# One value a started step reads: its name, its cell (None for an argument),
+# the object, its entry (None when nothing in it can change in place), the
+# entry's version and the copy when the step started.
+_Read = tuple[str, "types.CellType | None", Any, "_Entry | None", int, Any]
+
+
+class _Check:
+    """One started step's watch over what it reads when it runs."""
+
+    __slots__ = ("watched", "attempt")
+
+    def __init__(self, watched: list[_Read], attempt: Any) -> None:
+        self.watched = watched
+        self.attempt = attempt
+
+    def changed(self) -> list[tuple[str, Any, Any, bool]]:
+        """What the handler changed since the step started: (name, then, now,
+        in place)."""
+        out = []
+        for name, cell, value, entry, version, copied in self.watched:
+            if cell is not None:
+                try:
+                    now = cell.cell_contents
+                except ValueError:
+                    continue
+                if now is not value:
+                    if not _same(value, now):
+                        out.append((name, value, now, False))
+                    continue
+            if entry is not None and not entry.lost and entry.by_handler > version:
+                label, then, now = _where(name, copied, entry.copy)
+                out.append((label, then, now, True))
+        return out
+
+
 def late_binding_check(action: Callable[..., Any], args: tuple[Any, ...],
                        kwargs: dict[str, Any], report: Callable[[HandlerError], None],
-                       handler: str, step: str, index: int, source: str | None
+                       handler: str, step: str, index: int, source: str | None,
+                       watching: Watching | None = None, attempt: Any = None
                        ) -> Callable[..., Any]:
-    """``action``, checking before it runs that what it reads then (its free
-    variables, the lists and dicts among its arguments) holds what it held when
-    the step was started; ``action`` itself when it reads nothing later. (A
-    retry of the step is a new attempt: the handler starts the step again, and
-    it is noted again.)"""
-    started = _read_later(action, args, kwargs)
-    if not started:
-        return action
-    def run(*args: Any, **kwargs: Any) -> Any:
-        changed = []
-        for name, cell, then in started:
-            if cell is None:  # an argument: the same object, changed in place?
-                now, then = then
-                if not _same(then, now):
-                    changed.append((name, then, now, True))
-                continue
-            try:
-                now = cell.cell_contents
-            except ValueError:
-                continue
-            if not _same(then, now):
-                changed.append((name, then, now, False))
-        if changed:
-            # A value rather than a function rebound with it (a helper defined
-            # in the loop's body names the loop's variable, not itself).
-            name, then, now, in_place = next((c for c in changed if not callable(c[2])),
-                                             changed[0])
-            if in_place:
-                how = (f"the handler changed {name} in place after starting the step, and "
-                       f"the step reads it when it runs (once the handler waits). Pass the "
-                       f"step a copy ({name}=list(...) or dict(...)), or make a new one "
-                       f"instead of changing it.")
+    """``action``, checking before it first runs that what it reads then (its
+    free variables, its arguments' contents) holds what it held when the step
+    was started, but for what other steps changed. ``watching``: the
+    simulation's (every step of it is wrapped, to look before and after it
+    runs); ``attempt`` this step's (its check is dropped once it ends). (A
+    retry of the step in a later attempt is started again, and noted again.)"""
+    if watching is None:
+        watching = Watching()
+    read = _read_later(action, args, kwargs)
+    check = None
+    if read:
+        watched: list[_Read] = []
+        for name, cell, value, copied in read:
+            if copied is value:
+                watched.append((name, cell, value, None, 0, value))
             else:
-                how = (f"its closure reads {name} when it runs (once the handler waits), "
-                       f"and the handler rebound {name} in between. Bind the value when "
-                       f"starting the step: pass it to run_typed (ctx.run_typed({step!r}, fn, "
-                       f"{name}={name})) or as a default (lambda {name}={name}: ...).")
-            report(LateBindingError(
-                f"step \"{step}\" ran with {name}={now!r:.60}, but {name} was "
-                f"{then!r:.60} when the handler started it: {how}",
-                handler=handler, step=step, journal_index=index, source=source))
-        return action(*args, **kwargs)
+                entry = watching.watch(value, copied)
+                watched.append((name, cell, value, entry, entry.version, copied))
+        check = _Check(watched, attempt)
+        watching.checks[id(check)] = check
+    ran = False
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        nonlocal ran
+        if not watching.entries and (check is None or ran):
+            return action(*args, **kwargs)  # (nothing to look at)
+        watching.before()
+        if check is not None and not ran:  # (run again within the attempt: checked once)
+            changed = check.changed()
+            watching.ran(check)
+            if changed:
+                # A value rather than a function rebound with it (a helper defined
+                # in the loop's body names the loop's variable, not itself).
+                first = next((c for c in changed if not callable(c[2])), changed[0])
+                _report(first, report, handler, step, index, source)
+        ran = True
+        try:
+            result = action(*args, **kwargs)
+        except BaseException:
+            watching.after()
+            raise
+        if isinstance(result, types.CoroutineType):
+            return _then_look(result, watching)
+        watching.after()
+        return result
 
     run.__wrapped__ = action  # type: ignore[attr-defined]
     return run
+
+
+async def _then_look(coro: Any, watching: Watching) -> Any:
+    """An async step's closure, looked after once it ends."""
+    try:
+        return await coro
+    finally:
+        watching.after()
+
+
+def _report(changed: tuple[str, Any, Any, bool], report: Callable[[HandlerError], None],
+            handler: str, step: str, index: int, source: str | None) -> None:
+    name, then, now, in_place = changed
+    if in_place:
+        root = name.split(".", 1)[0].split("[", 1)[0]
+        how = (f"the handler changed {root} in place after starting the step, and the "
+               f"step reads it when it runs (once the handler waits). Pass the step a copy "
+               f"(list(...), dict(...), copy.deepcopy(...)) or the values it needs, or make "
+               f"a new one instead of changing it.")
+    else:
+        how = (f"its closure reads {name} when it runs (once the handler waits), "
+               f"and the handler rebound {name} in between. Bind the value when "
+               f"starting the step: pass it to run_typed (ctx.run_typed({step!r}, fn, "
+               f"{name}={name})) or as a default (lambda {name}={name}: ...).")
+    report(LateBindingError(
+        f"step \"{step}\" ran with {name}={now!r:.60}, but {name} was "
+        f"{then!r:.60} when the handler started it: {how}",
+        handler=handler, step=step, journal_index=index, source=source))

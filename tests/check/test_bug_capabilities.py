@@ -400,6 +400,24 @@ def test_steps_run_in_the_faulty_runs_order_without_faults():
     assert pair.check(fixed=False, seed=1, max_examples=0).kinds == ["late-binding"]
 
 
+@pytest.mark.parametrize(("name", "detail"), [
+    ("closure-list-cleared-under-step", "ran with part=[], but part was ['"),
+    ("object-argument-changed-under-step", "ran with notice.order='o-3', but notice.order "
+                                           "was 'o-"),
+])
+def test_what_a_closure_holds_or_an_argument_object_changed_in_place_is_late_binding(
+        name: str, detail: str) -> None:
+    # A list a step's closure holds and an object handed to it, changed by the
+    # handler before the step ran: before, the closure's variables were
+    # compared by identity (the same list) and only lists and dicts among the
+    # arguments were copied. The twins bind a copy, or make a new object.
+    pair = PAIRS[name]
+    report = pair.check(fixed=False, max_examples=0)
+    assert report.kinds == ["late-binding"], report.render()
+    assert detail in report.violations[0].message, report.violations[0].message
+    assert pair.check(fixed=True, max_examples=0).ok
+
+
 def test_asyncio_gather_over_context_futures_is_a_handler_error_alone():
     # asyncio reads PYTHONASYNCIODEBUG as it makes the event loop the handler
     # asked for: its own setting, not an environment read of the handler's.

@@ -5,6 +5,7 @@ itself (``import restate``), as its users write them."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import restate
 
@@ -173,6 +174,105 @@ async def ship_batches_ok(ctx: restate.Context, orders: list[str]) -> int:
     return sum([await s for s in shipments])
 
 
+# Files uploaded in parts of two: once a part is full, a step commits its
+# manifest, a lambda over the list of the part's files, and the list is
+# emptied for the next part. The steps run only once the handler waits, after
+# the loop: each commits the list as it is then, empty. The closure holds the
+# list itself, not its items (Beam's allAsList closed over a list of futures
+# that its caller cleared for the next batch; pipedag's tasks read a dict of
+# tables the flow added to after declaring them, and now copy their inputs
+# when declared). Before, strict mode compared a closure's variables by
+# identity only, and the same list changed in place passed. The twin binds a
+# copy of the part's files when it starts the step.
+# https://github.com/apache/beam/issues/23809
+# https://github.com/pydiverse/pydiverse.pipedag/pull/137
+storage = sd.FakeExternal("storage")
+manifest_bug = restate.Service("Upload")
+manifest_ok = restate.Service("Upload")
+
+
+def commit_manifest(part: int, files: list[str]) -> int:
+    storage.apply("commit", {"part": part, "files": list(files)},
+                  idempotency_key=f"manifest-{part}")
+    return len(files)
+
+
+@manifest_bug.handler(name="files")
+async def upload_bug(ctx: restate.Context, files: list[str]) -> int:
+    part: list[str] = []
+    commits = []
+    for name in files:
+        part.append(name)
+        if len(part) == 2:
+            n = len(commits)
+            commits.append(ctx.run_typed(f"commit-{n}", lambda n=n: commit_manifest(n, part)))
+            part.clear()
+    await restate.gather(*commits)
+    return sum([await c for c in commits])
+
+
+@manifest_ok.handler(name="files")
+async def upload_ok(ctx: restate.Context, files: list[str]) -> int:
+    part: list[str] = []
+    commits = []
+    for name in files:
+        part.append(name)
+        if len(part) == 2:
+            n = len(commits)
+            commits.append(ctx.run_typed(
+                f"commit-{n}", lambda n=n, part=list(part): commit_manifest(n, part)))
+            part.clear()
+    await restate.gather(*commits)
+    return sum([await c for c in commits])
+
+
+# A shipping notice for each order of a batch, one request object reused for
+# every order: its fields are set and it is handed to a step, then set again
+# for the next order before any step ran. Each step reads the object when it
+# runs, once the handler waits: every notice names the last order. Handing an
+# object to a step as an argument copies nothing (concurrent-ruby: a value
+# passed to a thread pool's task is the same object, "not safe" when changed
+# after; the serverless-workflow SDK's loop reused one task context whose
+# fields later iterations overwrote under background work: "consider
+# snapshotting/cloning the context"). The twin makes a notice per order.
+# https://github.com/ruby-concurrency/concurrent-ruby/issues/223
+# https://github.com/open-workflow-specification/sdk-java/pull/1369
+@dataclass
+class Notice:
+    order: str = ""
+    status: str = ""
+
+
+notices_bug = restate.Service("Notices")
+notices_ok = restate.Service("Notices")
+
+
+def notify(notice: Notice) -> str:
+    return str(mail.apply("notice", {"order": notice.order, "status": notice.status},
+                          idempotency_key=f"notice-{notice.order}")["id"])
+
+
+@notices_bug.handler(name="shipped")
+async def notify_bug(ctx: restate.Context, orders: list[str]) -> list[str]:
+    notice = Notice()
+    sends = []
+    for order in orders:
+        notice.order, notice.status = order, "shipped"
+        sends.append(ctx.run_typed(f"notice-{order}", notify, notice=notice))
+    await restate.gather(*sends)
+    return [await s for s in sends]
+
+
+@notices_ok.handler(name="shipped")
+async def notify_ok(ctx: restate.Context, orders: list[str]) -> list[str]:
+    sends = []
+    for order in orders:
+        notice = Notice(order=order, status="shipped")
+        sends.append(ctx.run_typed(f"notice-{order}", notify, notice=notice))
+    await restate.gather(*sends)
+    return [await s for s in sends]
+
+
 PAIRS = [
     Pair(name="asyncio-gather-over-steps", kind="handler-error",
          source="dbos-inc/dbos-transact-py#688; docs.restate.dev concurrent-tasks",
@@ -191,4 +291,13 @@ PAIRS = [
          source="pyiron/executorlib#756; sepinf-inc/IPED#2659",
          invoke="Shipping/batches", input=["o-1", "o-2", "o-3", "o-4"], buggy=[shipping_bug],
          correct=[shipping_ok], externals=(broker,)),
+    Pair(name="closure-list-cleared-under-step", kind="late-binding",
+         source="apache/beam#23809; pydiverse/pydiverse.pipedag#137",
+         invoke="Upload/files", input=["a.csv", "b.csv", "c.csv", "d.csv"],
+         buggy=[manifest_bug], correct=[manifest_ok], externals=(storage,)),
+    Pair(name="object-argument-changed-under-step", kind="late-binding",
+         source="ruby-concurrency/concurrent-ruby#223; "
+                "open-workflow-specification/sdk-java#1369",
+         invoke="Notices/shipped", input=["o-1", "o-2", "o-3"], buggy=[notices_bug],
+         correct=[notices_ok], externals=(mail,)),
 ]

@@ -71,9 +71,11 @@ def check(
       hash_seeds: the ``PYTHONHASHSEED`` values of the processes the reference
         run is repeated in (two or more; ``None``: 1 and 2), whose operations
         are compared: catches iteration over sets of strings, which differs
-        between service processes. The processes are started once and reused
-        by later checks. Needs importable services (module globals); ``()``
-        turns it off.
+        between service processes. The reference run is also made in a new
+        process and again in it, and compared: catches a handler that
+        decides by what an earlier invocation left in a module (a cache).
+        The processes are started once and reused by later checks. Needs
+        importable services (module globals); ``()`` turns both off.
       world: what the outside world does (``simdurable.world`` events:
         resolve or reject a promise or an awakeable, call or send to a
         handler, advance time), in order, each at its time or once the run
@@ -206,6 +208,16 @@ def check(
                     note = found
             elif found is not None and "nondeterminism" not in ex.found:
                 ex.found["nondeterminism"] = found
+        if seeds and finished and "nondeterminism" not in ex.found:
+            from ._process import process_state_violation
+
+            state = process_state_violation(t.services, t.externals, t.setup, t.invoke,
+                                            t.input, seed, seeds[0], max_steps)
+            if isinstance(state, str):
+                if hash_seeds is not None and note is None:
+                    note = state
+            elif state is not None:
+                ex.found["nondeterminism"] = state
         report = ex.report(single, examples)
         if note:
             report.notes.append(note)

@@ -8,12 +8,22 @@ that no in-process replay can show. So the reference run is repeated in
 child processes with fixed ``PYTHONHASHSEED`` values, and their operations are
 compared. The services must be importable module globals. The processes are
 warm workers (``_workers``), started once and reused by every check.
+
+A process also keeps what earlier invocations left in the user's modules (a
+cache of rates, a set of ids seen): a handler that decides by it issues
+other operations the first time in a new process than later in the same
+one, and a replay after a crash, in either, does not match its journal. So
+the reference run is also made in a child forked from a worker with the
+user's modules imported anew (as a new service process has them), and again
+in that child (as a process that ran it has them), and the two compared.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,17 +95,10 @@ def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup
     runs = list(zip(hash_seeds, results, strict=True))
     first_seed, first = runs[0]
     for hs, ops in runs[1:]:
-        for (target, a), (_, b) in zip(first, ops, strict=False):
-            if a == b:
-                continue
-            i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
-                     min(len(a), len(b)))
-            diff = [f"    #{k:<3} {op}" for k, op in enumerate(a[:i])]
-            mine = str(a[i]) if i < len(a) else "(nothing)"
-            theirs = str(b[i]) if i < len(b) else "(nothing)"
-            width = max(len(mine), len(theirs))  # the two seeds in one column
-            diff.append(f"  - #{i:<3} {mine:<{width}}   (PYTHONHASHSEED={first_seed})")
-            diff.append(f"  + #{i:<3} {theirs:<{width}}   (PYTHONHASHSEED={hs})")
+        found = _first_difference(first, ops, f"(PYTHONHASHSEED={first_seed})",
+                                  f"(PYTHONHASHSEED={hs})")
+        if found is not None:
+            target, i, diff = found
             return Violation(
                 kind="nondeterminism",
                 message=f"the same run issued different operations in processes with "
@@ -103,10 +106,123 @@ def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup
                         f"handler iterates a set (or hashes strings) outside a step, so a replay "
                         f"after a real crash, in a new process, takes another path. Iterate "
                         f"sorted(...) instead.",
-                handler=target, journal_index=i, journal_diff="\n".join(diff), seed=seed,
+                handler=target, journal_index=i, journal_diff=diff, seed=seed,
                 found_by=f"the reference run repeated in fresh processes "
                          f"(PYTHONHASHSEED={', '.join(map(str, hash_seeds))})",
                 hint=f"run the check again with hash_seeds=({first_seed}, {hs}); in one "
                      f"process every replay agrees, so no in-process replay shows it",
             )
     return None
+
+
+def _first_difference(first: list[list[Any]], then: list[list[Any]], first_label: str,
+                      then_label: str) -> tuple[str, int, str] | None:
+    """Where two runs' operations first differ: the invocation's target, the
+    index, and the journal diff up to there (both sides labelled)."""
+    for (target, a), (_, b) in zip(first, then, strict=False):
+        if a == b:
+            continue
+        i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                 min(len(a), len(b)))
+        diff = [f"    #{k:<3} {op}" for k, op in enumerate(a[:i])]
+        mine = str(a[i]) if i < len(a) else "(nothing)"
+        theirs = str(b[i]) if i < len(b) else "(nothing)"
+        width = max(len(mine), len(theirs))  # the two sides in one column
+        diff.append(f"  - #{i:<3} {mine:<{width}}   {first_label}")
+        diff.append(f"  + #{i:<3} {theirs:<{width}}   {then_label}")
+        return str(target), i, "\n".join(diff)
+    return None
+
+
+@task
+def new_process_operations(spec: dict[str, Any]) -> dict[str, Any]:
+    """In a worker: the reference run's operations in a child forked from it with
+    the user's modules imported anew, then again in that child (``{"ok": [first,
+    again]}``); ``{"skipped": why}`` where a child cannot be forked."""
+    from ._workers import can_fork
+
+    if not can_fork():
+        return {"skipped": "no child process can be forked here"}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answers through its pipe, never returns
+        code = 0
+        try:
+            os.close(read)
+            _forget_user_modules()
+            first = reference_operations(spec)
+            again = reference_operations(spec)
+            out: dict[str, Any] = {"ok": [first, again]}
+        except BaseException as err:  # noqa: BLE001 - the answer carries any failure
+            out = {"error": f"{type(err).__name__}: {err}"}
+        try:
+            with os.fdopen(write, "w") as f:
+                f.write(json.dumps(out))
+        except BaseException:  # noqa: BLE001 - nothing to tell it to
+            code = 1
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    if not text:
+        return {"error": "the forked child died without an answer"}
+    answer: dict[str, Any] = json.loads(text)
+    return answer
+
+
+def _forget_user_modules() -> None:
+    """Drop the user's modules (not the standard library's, a package's or
+    simdurable's): imported again, they start as a new process has them."""
+    from .._strict import _THIRD_PARTY, _library
+    from ..runtime._invocation import _outside_us
+
+    for name, module in list(sys.modules.items()):
+        filename = getattr(module, "__file__", None)
+        if (isinstance(filename, str) and _outside_us(filename) and not _library(filename)
+                and not any(p in filename for p in _THIRD_PARTY)):
+            del sys.modules[name]
+
+
+def process_state_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
+                            invoke: str, input: Any, seed: int, hash_seed: int,
+                            max_steps: int = 100_000) -> Violation | str | None:
+    """A violation if the reference run issues other operations the first time in
+    a new process than the second time in it; a note if it could not run."""
+    modules = modules_of(services)
+    svc_names = _names(services, modules)
+    ext_names = _names(externals, modules)
+    setup_name = None if setup is None else name_of(setup, modules)
+    if svc_names is None or ext_names is None or (setup is not None and setup_name is None):
+        return "skipped the new-process runs: the services must be importable module globals"
+    try:
+        json.dumps(input)
+    except (TypeError, ValueError):
+        return "skipped the new-process runs: the input is not JSON"
+    spec = {"services": svc_names, "externals": ext_names, "setup": setup_name,
+            "invoke": invoke, "input": input, "seed": seed, "max_steps": max_steps}
+    try:
+        [answer] = pool().run([hash_seed], "new_process_operations", __name__, spec)
+    except WorkerError as err:
+        return f"the run in a new process failed: {err}"
+    if "ok" not in answer:
+        return f"skipped the new-process runs: {answer.get('skipped') or answer.get('error')}"
+    first, again = answer["ok"]
+    found = _first_difference(first, again, "(the first run in a new process)",
+                              "(the next run in the same process)")
+    if found is None:
+        return None
+    target, i, diff = found
+    return Violation(
+        kind="nondeterminism",
+        message="the same run issued different operations the first time in a new process "
+                "and the next time in the same process: the handler decides by what an "
+                "earlier invocation left in the process (a module-level cache, a set of ids "
+                "seen, a counter), so a replay after a crash, in a process that ran it before "
+                "or in a new one, takes another path than its journal. Keep what decides in "
+                "the journal (a step's result, the object's state) instead.",
+        handler=target, journal_index=i, journal_diff=diff, seed=seed,
+        found_by="the reference run in a new process, then again in the same process",
+        hint="a setup that empties the module's cache before each run makes the check's own "
+             "replays show it too; in a process already warm every replay agrees",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -416,6 +417,26 @@ def test_what_a_closure_holds_or_an_argument_object_changed_in_place_is_late_bin
     assert report.kinds == ["late-binding"], report.render()
     assert detail in report.violations[0].message, report.violations[0].message
     assert pair.check(fixed=True, max_examples=0).ok
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a forked child")
+def test_a_module_cache_that_decides_a_step_is_caught_warm():
+    # Without the setup that empties it, the cache is warm from the first
+    # check on: every run and replay of a check agrees, and only the first
+    # check of a process found it. The reference run in a child with the
+    # user's modules imported anew, then again there, differs.
+    pair = dataclasses.replace(PAIRS["process-cache-decides-step"], setup=None)
+    for _ in range(3):
+        report = pair.check(fixed=False, max_examples=0)
+        assert report.kinds == ["nondeterminism"], report.render()
+        assert pair.check(fixed=True, max_examples=0).ok
+    violation = report.violations[0]
+    assert violation.found_by == "the reference run in a new process, then again in the same process"
+    assert violation.journal_diff.splitlines() == [
+        '  - #0   run "fetch-rate"   (the first run in a new process)',
+        '  + #0   run "book"         (the next run in the same process)']
+    # Turned off with the hash-seed runs.
+    assert pair.check(fixed=False, max_examples=0, hash_seeds=()).ok
 
 
 def test_asyncio_gather_over_context_futures_is_a_handler_error_alone():

@@ -301,7 +301,11 @@ class Watching:
         entry = self.entries.get(id(obj))
         if entry is None:
             entry = self.entries[id(obj)] = _Entry(obj, copy)
-        elif not entry.lost and not _same(entry.copy, copy):
+        elif entry.lost:  # too big once, small enough again: compared from here
+            entry.lost = False
+            entry.version += 1
+            entry.copy = copy
+        elif not _same(entry.copy, copy):
             # changed since the last look, and only the handler ran since
             entry.version += 1
             entry.copy = copy

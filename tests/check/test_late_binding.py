@@ -346,3 +346,20 @@ def test_check_finds_it_without_an_invariant():
                       externals=[mail], max_examples=0)
     assert report.kinds == ["late-binding"], report.render()
     assert report.violations[0].found_by == "the fault-free reference run"
+
+
+def test_an_object_grown_too_big_to_copy_is_compared_again_once_small():
+    from simdurable._api import late
+
+    watching = late.Watching()
+    batch = ["a"]
+    entry = watching.watch(batch, late._copy_or_self(batch))
+    batch.extend(["b"] * late._COPY_BUDGET)
+    watching.after()
+    assert entry.lost  # compared by identity only while it is that big
+    batch[1:] = []
+    again = watching.watch(batch, late._copy_or_self(batch))
+    assert again is entry and not entry.lost and entry.copy == ["a"]
+    batch.append("c")
+    watching.before()
+    assert entry.by_handler == entry.version  # the handler's change, seen

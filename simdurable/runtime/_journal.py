@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from itertools import count
-from operator import eq, itemgetter
+from operator import itemgetter
 from typing import Final, Literal, NamedTuple, Union
 
 from ._errors import TerminalError
@@ -276,7 +275,9 @@ def steps_prefix(journal: list[RawEntry]) -> int:
     """How many leading entries of ``journal`` are steps, each a ``run``
     command completed by the entry right after it: all its entries (but a
     last one left alone), or none. Checked by C code over the journal's
-    columns (``map``, ``count``, ``all``), with no bytecode an entry: such
+    columns (``map``, ``list.count``, a list's ``==``: half the time of
+    comparing the targets one by one through ``map(eq, ..., count())``),
+    with no bytecode an entry: such
     entries wait on nothing outside, their completed indices are the even
     ones, and a step replayed over them need not read their kinds and
     targets again (``Completions.plain_steps``)."""
@@ -285,5 +286,5 @@ def steps_prefix(journal: list[RawEntry]) -> int:
     kinds = list(map(_KIND, journal))
     return size if (
         kinds[0:size:2].count(RUN) == half and kinds[1:size:2].count(COMPLETION) == half
-        and all(map(eq, map(_TARGET, journal[1:size:2]), count(0, 2)))
+        and list(map(_TARGET, journal[1:size:2])) == list(range(0, size, 2))
     ) else 0

@@ -58,6 +58,19 @@ def _read_later(action: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> l
     """What the step reads only when it runs: its closure's free variables, and
     the arguments (its own, a partial's, a bound method's object) whose contents
     can change in place."""
+    if (type(action) is types.FunctionType and action.__closure__ is None
+            and "__wrapped__" not in action.__dict__):
+        # The common case: a module's function, given strings and numbers.
+        atoms = _ATOMS
+        for a in args:
+            if type(a) not in atoms:
+                break
+        else:
+            for a in kwargs.values():
+                if type(a) not in atoms:
+                    break
+            else:
+                return []
     out: list[_Watched] = []
     bound: list[tuple[str, Any]] = [(f"argument {i + 1}", a) for i, a in enumerate(args)]
     bound += list(kwargs.items())
@@ -395,25 +408,25 @@ def late_binding_check(action: Callable[..., Any], args: tuple[Any, ...],
     if watching is None:
         watching = Watching()
     read = _read_later(action, args, kwargs)
-    check = None
-    if read:
-        watched: list[_Read] = []
-        for name, cell, value, copied in read:
-            if copied is value:
-                watched.append((name, cell, value, None, 0, value))
-            else:
-                entry = watching.watch(value, copied)
-                watched.append((name, cell, value, entry, entry.version, copied))
-        check = _Check(watched, attempt)
-        watching.checks[id(check)] = check
+    if not read:
+        return _looked_after(action, watching)
+    watched: list[_Read] = []
+    for name, cell, value, copied in read:
+        if copied is value:
+            watched.append((name, cell, value, None, 0, value))
+        else:
+            entry = watching.watch(value, copied)
+            watched.append((name, cell, value, entry, entry.version, copied))
+    check = _Check(watched, attempt)
+    watching.checks[id(check)] = check
     ran = False
 
     def run(*args: Any, **kwargs: Any) -> Any:
         nonlocal ran
-        if not watching.entries and (check is None or ran):
+        if ran and not watching.entries:
             return action(*args, **kwargs)  # (nothing to look at)
         watching.before()
-        if check is not None and not ran:  # (run again within the attempt: checked once)
+        if not ran:  # (run again within the attempt: checked once)
             changed = check.changed()
             watching.ran(check)
             if changed:
@@ -422,6 +435,28 @@ def late_binding_check(action: Callable[..., Any], args: tuple[Any, ...],
                 first = next((c for c in changed if not callable(c[2])), changed[0])
                 _report(first, report, handler, step, index, source)
         ran = True
+        try:
+            result = action(*args, **kwargs)
+        except BaseException:
+            watching.after()
+            raise
+        if isinstance(result, types.CoroutineType):
+            return _then_look(result, watching)
+        watching.after()
+        return result
+
+    run.__wrapped__ = action  # type: ignore[attr-defined]
+    return run
+
+
+def _looked_after(action: Callable[..., Any], watching: Watching) -> Callable[..., Any]:
+    """``action``, which reads nothing the handler may change, looked after
+    while other steps wait: before it runs (the handler's changes) and after
+    (its own, through a module's global, say)."""
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if not watching.entries:
+            return action(*args, **kwargs)
+        watching.before()
         try:
             result = action(*args, **kwargs)
         except BaseException:

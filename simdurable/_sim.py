@@ -125,21 +125,6 @@ _deadlines: Final = _watchdog._deadlines
 _OFF_IN_RUNS = True
 
 
-def _collector_back(scheduler: Scheduler) -> None:
-    """The collector on again after a run that turned it off; a crowd's new
-    objects handed to the oldest generation (``_RUN_PROMOTE_AT``). Its young
-    objects are counted with those from before the run (fewer than the
-    collector's first threshold, 700 by default: it was on until the run)."""
-    scheduler.collect_at = scheduler.collect_every = _NEVER
-    if (
-        gc.get_count()[0] >= _RUN_PROMOTE_AT
-        and not gc.get_freeze_count()  # unfreeze would thaw what the caller froze
-    ):
-        gc.freeze()
-        gc.unfreeze()
-    gc.enable()
-
-
 Handlers = dict[tuple[str, str], Handler]
 Specs = dict[tuple[str, str], HandlerSpec]
 
@@ -584,9 +569,13 @@ class Simulation:
         this run reaches the next: its records, journals and trace are
         dropped, or stay with the parts someone else holds."""
         if not (self._spare and getrefcount(self._engine) == 2  # (here and the argument)
-                and self._engine.registry not in _SPARES and self._engine.renewable()):
+                and self._engine.registry not in _SPARES):
             return
         engine = self._engine
+        # (``Engine.renewable`` without its call)
+        if (engine.lazily_built or engine.lifecycle.lazily_built or engine.steps.lazily_built
+                or engine.running._host() is not engine):
+            return
         # (its step loop, unless an async closure made it a loop: only the
         # engine holds it, and one never used has nothing of the run)
         run_async = engine.steps.run_async
@@ -601,10 +590,16 @@ class Simulation:
         store, scheduler, injector = self.store, self.scheduler, self.injector
         if (getrefcount(store) == _HELD_STORE + held
                 and getrefcount(scheduler) == _HELD_SCHEDULER + held
-                and getrefcount(injector) == _HELD_INJECTOR + held and injector.untouched()
+                and getrefcount(injector) == _HELD_INJECTOR + held
+                # (``Injector.untouched`` without its call)
+                and injector.plan is _NO_FAULTS and not injector.fired
+                and injector._explore is None and injector._enabled
                 and type(store) is MemoryStore and not store.lazily_built
                 and not scheduler.lazily_built):
-            store.reset()
+            # (``MemoryStore.reset`` without its call: the same journals
+            # dict, which the kept parts hold)
+            store._invocations = {}
+            store._journals.clear()
             scheduler.reset()
         else:
             store, scheduler, injector = MemoryStore(), Scheduler(None, 0, 0), Injector()
@@ -880,7 +875,16 @@ class Simulation:
                 except Spinning:
                     _watchdog.leave(ident, outer)  # (raised as ``leave`` began: again)
             if off:
-                _collector_back(scheduler)
+                # The collector on again; a crowd's new objects handed to the
+                # oldest generation (``_RUN_PROMOTE_AT``). Its young objects are
+                # counted with those from before the run (fewer than its first
+                # threshold: it was on until the run). ``gc.unfreeze`` would
+                # thaw what the caller froze: not then.
+                scheduler.collect_at = scheduler.collect_every = _NEVER
+                if gc.get_count()[0] >= _RUN_PROMOTE_AT and not gc.get_freeze_count():
+                    gc.freeze()
+                    gc.unfreeze()
+                gc.enable()
         if spinning is not None:
             frames = user_frames(spinning)
             where = (f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} "

@@ -38,6 +38,7 @@ class Completions:
         self.plain_steps: dict[str, int] = {}
 
     def reset(self) -> None:
+        # (``Engine.renew`` writes this out: a change here goes there too.)
         # (the done bits go with the records: ``Invocations.reload`` reads new
         # ones. An empty container stays: an engine renewed after a run that
         # left none makes none anew.)

@@ -190,7 +190,8 @@ class Engine:
     def renewable(self) -> bool:
         """Whether ``renew`` would take this engine: no part built at its first
         use (nor the fused runner) would outlive the run, and the garbage
-        collector is not freeing it."""
+        collector is not freeing it. (``Simulation.__del__`` writes this test
+        out: a change here goes there too.)"""
         if self.lazily_built or self.lifecycle.lazily_built or self.steps.lazily_built:
             return False
         # (Freed by the garbage collector, its simulation in a reference cycle,
@@ -228,9 +229,16 @@ class Engine:
         running.in_place = None
         running.resume_at = 0
         running.step_holder = None
-        running.reset()
+        # (``Running.reset`` and ``Completions.reset`` without their calls)
+        if running.attempts:
+            running.attempts = {}
+        if running.suspended:
+            running.suspended = set()
         completions = self.completions
-        completions.reset()
+        if completions.callers:
+            completions.callers = {}
+        if completions.plain_steps:
+            completions.plain_steps = {}
         lifecycle = self.lifecycle
         if lifecycle.finished_hooks:
             lifecycle.finished_hooks = []
@@ -245,7 +253,7 @@ class Engine:
         steps.run_async = run_async
         steps.in_place = steps.inline_steps
         steps.express = EXPRESS
-        steps.run_log.clear()  # (nothing else holds it: see above)
+        steps.run_log._flat.clear()  # (``RunLog.clear``; nothing else holds it: see above)
 
     # What hosts read of the parts: their own (read once a run, if at all; not
     # copied into every engine).

@@ -555,7 +555,8 @@ class Injector:
     def untouched(self) -> bool:
         """Whether it is still as ``Injector()`` makes it: no plan, explorer or
         fault ever given, none fired, never turned off (an engine taken again
-        then keeps it, ``Simulation.__del__``)."""
+        then keeps it, ``Simulation.__del__``, which writes this test out:
+        a change here goes there too)."""
         return (self.plan is _NO_FAULTS and not self.fired and self._explore is None
                 and self._enabled)
 

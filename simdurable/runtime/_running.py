@@ -171,6 +171,7 @@ class Running:
         self.suspended: set[str] = set()
 
     def reset(self) -> None:
+        # (``Engine.renew`` writes this out: a change here goes there too.)
         # Every attempt here that is alive is its invocation's current one (an
         # attempt leaves only through ``kill``, which ends it first), so a task
         # may hold its attempt instead of looking it up (``task_attempt``): a

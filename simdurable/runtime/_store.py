@@ -169,7 +169,8 @@ class MemoryStore:
     def reset(self) -> None:
         """This store as ``MemoryStore()`` makes it, none of the parts above
         built, for an engine taken again once nothing else holds it
-        (``Simulation.__del__``): one object fewer made and freed a run."""
+        (``Simulation.__del__``, which writes these two lines out: a change
+        here goes there too): one object fewer made and freed a run."""
         self._invocations = {}
         self._journals.clear()  # (the same dict: an engine's kept step parts hold it)
 

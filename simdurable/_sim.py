@@ -51,7 +51,15 @@ from .runtime._faults import (
     Injector,
 )
 from .runtime._ids import awakeable_id
-from .runtime._journal import AWAKEABLE, COMPLETION, Entry, Failure, Value, terminal_of
+from .runtime._journal import (
+    AWAKEABLE,
+    COMPLETION,
+    Entry,
+    Failure,
+    Value,
+    as_entries,
+    terminal_of,
+)
 from .runtime._registry import Registry
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
@@ -940,7 +948,10 @@ class Simulation:
 
     def journal(self, handle: InvocationHandle | str) -> list[Entry]:
         """The invocation's journal: commands and completions, in order."""
-        return self.store.journal(self._id(handle))
+        journal = self.store.journal(self._id(handle))
+        # A store of one's own gives back what ``append`` gave it, a step's value
+        # as ``(data,)`` among them: named here as the simulation's own are
+        return journal if type(self.store) is MemoryStore else as_entries(journal)
 
     def state(self, service: str, key: str) -> dict[str, Any]:
         """An object's (or workflow's) state, decoded as JSON where it is JSON.

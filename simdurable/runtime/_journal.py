@@ -11,7 +11,7 @@ handler at the same points as in the original run. That is what makes
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Final, Literal, NamedTuple, Union
 
@@ -201,19 +201,17 @@ _new_tuple: Final = tuple.__new__
 def as_entry(entry: RawEntry) -> Entry:
     """``entry`` as an ``Entry`` (itself if it is one already), its result a
     ``Value`` where the runtime kept a value as ``(data,)``."""
-    if type(entry) is Entry:
-        return entry
     result = entry[3]
-    if type(result) is tuple:
+    if type(result) is tuple:  # (an ``Entry`` made of a raw one too: ``Entry(*entry)``)
         return _new_tuple(Entry, (entry[0], entry[1], entry[2], _new_tuple(Value, result),
                                   entry[4], entry[5], entry[6], entry[7]))
-    return _new_tuple(Entry, entry)
+    return entry if type(entry) is Entry else _new_tuple(Entry, entry)
 
 
-def as_entries(journal: list[RawEntry]) -> list[Entry]:
+def as_entries(journal: Sequence[RawEntry]) -> list[Entry]:
     """A journal as users and reports read it: a new list of ``Entry``."""
-    return [e if type(e) is Entry else _new_tuple(Entry, e) if type(e[3]) is not tuple
-            else as_entry(e) for e in journal]
+    return [as_entry(e) if type(e[3]) is tuple else e if type(e) is Entry
+            else _new_tuple(Entry, e) for e in journal]
 
 
 def with_at_ms(entry: RawEntry, at_ms: int) -> RawEntry:

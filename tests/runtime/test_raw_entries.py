@@ -145,3 +145,29 @@ def test_as_entries_names_a_value_kept_as_its_fields() -> None:
     assert out[0].result.data == b"7" and out[0] == r
     assert out[1].result is failed[RESULT] and describe(out[1]) == describe(failed)
     assert describe(r) == "completion of #0 (ok)" and "failed" in describe(failed)
+
+
+class OwnStore(MemoryStore):
+    """A store of one's own that names what ``append`` gave it, as
+    ``Store.append``'s docstring says: ``Entry(*entry)``."""
+
+    def journal(self, inv_id: str) -> list[Entry]:
+        return [Entry(*e) for e in self.raw_journal(inv_id)]
+
+
+def test_a_store_of_ones_own_is_read_with_values() -> None:
+    own = sd.Simulation([shop, counter, wf], seed=4, store=OwnStore())
+    ref = sd.Simulation([shop, counter, wf], seed=4)
+    for sim in (own, ref):
+        sim.invoke("RawFlow/w40/flow", 1)
+        sim.invoke("RawShop/buy", 40)
+        sim.run()
+    assert own.trace() == ref.trace()
+    for rec in ref.store.invocations():
+        read = own.journal(rec.id)
+        assert read == ref.journal(rec.id)
+        assert all(type(e) is Entry for e in read)
+        results = [e.result for e in read if e.result is not None]
+        assert results and all(type(r) in (Value, Failure) for r in results)
+    assert any(type(e[RESULT]) is tuple for rec in ref.store.invocations()
+               for e in own.store.raw_journal(rec.id))  # (as ``append`` was given them)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -136,52 +137,192 @@ def _first_difference(first: list[list[Any]], then: list[list[Any]], first_label
 
 @task
 def new_process_operations(spec: dict[str, Any]) -> dict[str, Any]:
-    """In a worker: the reference run's operations in a child forked from it with
-    the user's modules imported anew, then again in that child (``{"ok": [first,
-    again]}``); ``{"skipped": why}`` where a child cannot be forked."""
+    """In a worker: the reference run's operations in a new process, then again in
+    it (``{"ok": [first, again]}``); ``{"skipped": why}`` where a child cannot be
+    forked. The new process is a child of a process that imported the user's
+    modules anew and has run nothing (``_Fresh``), kept for the next checks of the
+    same services while their files stay as they were."""
     from ._workers import can_fork
 
     if not can_fork():
         return {"skipped": "no child process can be forked here"}
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: answers through its pipe, never returns
-        code = 0
-        try:
-            os.close(read)
-            _forget_user_modules()
-            first = reference_operations(spec)
-            again = reference_operations(spec)
-            out: dict[str, Any] = {"ok": [first, again]}
-        except BaseException as err:  # noqa: BLE001 - the answer carries any failure
-            out = {"error": f"{type(err).__name__}: {err}"}
-        try:
-            with os.fdopen(write, "w") as f:
-                f.write(json.dumps(out))
-        except BaseException:  # noqa: BLE001 - nothing to tell it to
-            code = 1
-        os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as f:
-        text = f.read()
-    os.waitpid(pid, 0)
-    if not text:
-        return {"error": "the forked child died without an answer"}
-    answer: dict[str, Any] = json.loads(text)
+    key = json.dumps([spec["services"], spec["externals"], spec["setup"]])
+    fresh = _FRESH.pop(key, None)
+    if fresh is not None and not fresh.current():
+        fresh.close()
+        fresh = None
+    if fresh is None:
+        fresh = _Fresh(spec)
+    try:
+        answer = fresh.ask(spec)
+    except BaseException:
+        fresh.close()
+        raise
+    if "error" in answer:
+        fresh.close()
+    else:
+        _FRESH[key] = fresh  # the most recent last
+        while len(_FRESH) > _KEEP_FRESH:
+            _FRESH.pop(next(iter(_FRESH))).close()
     return answer
 
 
-def _forget_user_modules() -> None:
-    """Drop the user's modules (not the standard library's, a package's or
-    simdurable's): imported again, they start as a new process has them."""
+# A worker's ``_Fresh`` processes, by their services' names; at most a few.
+_FRESH: dict[str, _Fresh] = {}
+_KEEP_FRESH = 4
+
+
+class _Fresh:
+    """A child of the worker with the user's modules dropped and the services'
+    imported again, that runs nothing itself: each request forks it once more
+    and the run happens there, so every run starts as in a new service process.
+    Importing the modules once, not at every check, is most of what a new
+    process costs (compiling them, where no ``.pyc`` files are written)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        requests_in, requests_out = os.pipe()
+        answers_in, answers_out = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; it never returns
+            try:
+                os.close(requests_out)
+                os.close(answers_in)
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)  # the worker's requests and answers are not its own
+                os.dup2(null, 1)
+                for other in _FRESH.values():
+                    other.forget()
+                _serve_fresh(spec, os.fdopen(requests_in, "r"), os.fdopen(answers_out, "w"))
+            finally:
+                os._exit(0)
+        os.close(requests_in)
+        os.close(answers_out)
+        self.pid = pid
+        self.requests = os.fdopen(requests_out, "w")
+        self.answers = os.fdopen(answers_in, "r")
+        ready = self._read()
+        self.files: dict[str, list[int]] = ready.get("files", {})
+        self.error: str | None = ready.get("error")
+
+    def current(self) -> bool:
+        """Whether every module file it imported is as it was (size, time)."""
+        for path, stamp in self.files.items():
+            try:
+                st = os.stat(path)
+            except OSError:
+                return False
+            if [st.st_mtime_ns, st.st_size] != stamp:
+                return False
+        return True
+
+    def ask(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The runs of ``spec`` in a new child of it."""
+        if self.error is not None:
+            return {"error": self.error}
+        try:
+            self.requests.write(json.dumps(spec) + "\n")
+            self.requests.flush()
+        except OSError as err:
+            return {"error": f"the new process is gone: {err}"}
+        return self._read()
+
+    def _read(self) -> dict[str, Any]:
+        line = self.answers.readline()
+        if not line:
+            return {"error": "the forked child died without an answer"}
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def forget(self) -> None:
+        """In a child of the worker: let go of this one's pipes."""
+        for f in (self.requests, self.answers):
+            try:
+                os.close(f.fileno())
+            except (OSError, ValueError):
+                pass
+
+    def close(self) -> None:
+        """Ends it: it holds nothing to keep, and may wait for a run that hangs."""
+        for f in (self.requests, self.answers):
+            try:
+                f.close()
+            except OSError:
+                pass
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def _serve_fresh(spec: dict[str, Any], requests: Any, answers: Any) -> None:
+    """In the fresh process: import, tell which files, then fork a run per request."""
+    from ._workers import can_fork
+
+    def send(out: dict[str, Any]) -> None:
+        answers.write(json.dumps(out) + "\n")
+        answers.flush()
+
+    try:
+        _forget_user_modules()
+        for name in [*spec["services"], *spec["externals"], *filter(None, [spec["setup"]])]:
+            importlib.import_module(name.rpartition(".")[0])
+        files = {}
+        for path in _user_files():
+            st = os.stat(path)
+            files[path] = [st.st_mtime_ns, st.st_size]
+    except BaseException as err:  # noqa: BLE001 - the answer carries any failure
+        send({"error": f"{type(err).__name__}: {err}"})
+        return
+    send({"files": files})
+    for line in requests:
+        if not can_fork():
+            send({"skipped": "no child process can be forked from a new process here"})
+            continue
+        pid = os.fork()
+        if pid == 0:  # the run's own process: answers, never returns
+            code = 0
+            try:
+                request = json.loads(line)
+                out: dict[str, Any] = {"ok": [reference_operations(request),
+                                              reference_operations(request)]}
+            except BaseException as err:  # noqa: BLE001 - the answer carries any failure
+                out = {"error": f"{type(err).__name__}: {err}"}
+            try:
+                send(out)
+            except BaseException:  # noqa: BLE001 - nothing to tell it to
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            send({"error": "the forked child died without an answer"})
+
+
+def _user_modules() -> list[str]:
+    """The names of the user's modules (not the standard library's, a package's
+    or simdurable's): imported again, they start as a new process has them."""
     from .._strict import _THIRD_PARTY, _library
     from ..runtime._invocation import _outside_us
 
+    names = []
     for name, module in list(sys.modules.items()):
         filename = getattr(module, "__file__", None)
         if (isinstance(filename, str) and _outside_us(filename) and not _library(filename)
                 and not any(p in filename for p in _THIRD_PARTY)):
-            del sys.modules[name]
+            names.append(name)
+    return names
+
+
+def _user_files() -> list[str]:
+    """The files of the user's modules imported now."""
+    files = (getattr(sys.modules[name], "__file__", None) for name in _user_modules())
+    return sorted({f for f in files if isinstance(f, str) and os.path.exists(f)})
+
+
+def _forget_user_modules() -> None:
+    """Drop the user's modules: imported again, they start as a new process has them."""
+    for name in _user_modules():
+        del sys.modules[name]
 
 
 def process_state_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,

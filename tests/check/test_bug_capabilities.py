@@ -439,6 +439,40 @@ def test_a_module_cache_that_decides_a_step_is_caught_warm():
     assert pair.check(fixed=False, max_examples=0, hash_seeds=()).ok
 
 
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a forked child")
+def test_the_new_process_is_imported_once_and_again_when_a_file_changes():
+    # The new-process runs fork a process that imported the user's modules
+    # anew and ran nothing; it is kept for the next checks of the same services
+    # (each run in a child of it, so each still starts as a new process) and
+    # made again once one of the files it imported changes.
+    from simdurable._check import _process
+    from simdurable._check._workers import can_fork
+
+    if not can_fork():
+        pytest.skip("no child process can be forked here")
+    pair = PAIRS["process-cache-decides-step"]
+    base = "tests.corpus.pairs.determinism."
+    spec = {"services": [base + "convert_bug"], "externals": [base + "bank", base + "mail"],
+            "setup": None, "invoke": pair.invoke, "input": pair.input, "seed": 0,
+            "max_steps": 1000}
+    first = ['run "fetch-rate"', 'run "book"']
+    try:
+        for _ in range(2):  # the second time from the same process, as fresh
+            [[[_, ops]], [[_, again]]] = _process.new_process_operations(spec)["ok"]
+            assert (ops, again) == (first, ['run "book"'])
+        [fresh] = _process._FRESH.values()
+        fresh.files = {path: [0, 0] for path in fresh.files}  # as if edited since
+        assert not fresh.current()
+        assert _process.new_process_operations(spec)["ok"][0][0][1] == first
+        [renewed] = _process._FRESH.values()
+        assert renewed.pid != fresh.pid and renewed.current()
+    finally:
+        for fresh in _process._FRESH.values():
+            fresh.close()
+        _process._FRESH.clear()
+
+
 def test_asyncio_gather_over_context_futures_is_a_handler_error_alone():
     # asyncio reads PYTHONASYNCIODEBUG as it makes the event loop the handler
     # asked for: its own setting, not an environment read of the handler's.

@@ -279,22 +279,30 @@ def _serve_fresh(spec: dict[str, Any], requests: Any, answers: Any) -> None:
         if not can_fork():
             send({"skipped": "no child process can be forked from a new process here"})
             continue
+        read, write = os.pipe()
         pid = os.fork()
-        if pid == 0:  # the run's own process: answers, never returns
+        if pid == 0:  # the run's own process: answers through its pipe, never returns
             code = 0
             try:
+                os.close(read)
                 request = json.loads(line)
                 out: dict[str, Any] = {"ok": [reference_operations(request),
                                               reference_operations(request)]}
             except BaseException as err:  # noqa: BLE001 - the answer carries any failure
                 out = {"error": f"{type(err).__name__}: {err}"}
             try:
-                send(out)
+                with os.fdopen(write, "w") as f:
+                    f.write(json.dumps(out))
             except BaseException:  # noqa: BLE001 - nothing to tell it to
                 code = 1
             os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        if status != 0:
+        os.close(write)
+        with os.fdopen(read) as f:  # until it ends, however it ends
+            text = f.read()
+        os.waitpid(pid, 0)
+        try:
+            send(json.loads(text))
+        except ValueError:
             send({"error": "the forked child died without an answer"})
 
 

@@ -473,6 +473,34 @@ def test_the_new_process_is_imported_once_and_again_when_a_file_changes():
         _process._FRESH.clear()
 
 
+
+leaving = restate.Service("Leaving")
+
+
+@leaving.handler()
+async def leave(ctx: restate.Context, code: int) -> int:
+    os._exit(code)  # a handler that ends its process without a word
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a forked child")
+def test_a_new_process_run_that_ends_its_process_is_told_not_waited_for():
+    from simdurable._check import _process
+    from simdurable._check._workers import can_fork
+
+    if not can_fork():
+        pytest.skip("no child process can be forked here")
+    spec = {"services": [f"{__name__}.leaving"], "externals": [], "setup": None,
+            "invoke": "Leaving/leave", "input": 0, "seed": 0, "max_steps": 1000}
+    try:
+        for _ in range(2):  # and the next check is not left waiting either
+            assert _process.new_process_operations(spec) == {
+                "error": "the forked child died without an answer"}
+    finally:
+        for fresh in _process._FRESH.values():
+            fresh.close()
+        _process._FRESH.clear()
+
+
 def test_asyncio_gather_over_context_futures_is_a_handler_error_alone():
     # asyncio reads PYTHONASYNCIODEBUG as it makes the event loop the handler
     # asked for: its own setting, not an environment read of the handler's.

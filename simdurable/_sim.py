@@ -826,18 +826,24 @@ class Simulation:
         budget = self.wall_budget
         ident, outer = 0, None
         if budget is not None:
-            # ``_watchdog.enter``'s common case without its call: no budget
-            # around this one, the watcher running and waking before it is due
-            # (two calls a run were a third of a 0-step invocation's run phase)
             ident = get_ident()
             deadline = monotonic() + budget
-            if (ident in _deadlines or deadline < _watchdog.wake_at
-                    or _watchdog._thread is None):
-                ident, outer = _watchdog.enter(budget)
-            else:
-                _deadlines[ident] = deadline
         spinning: Spinning | None = None
         try:
+            # The budget begins inside the ``try``: once its deadline is written
+            # the watcher may fire (a thread that waits its turn in ``enter``
+            # longer than a short budget), and this run must take that, not let
+            # ``Spinning`` out of ``run()`` with the fired budget left behind.
+            if budget is not None:
+                # ``_watchdog.enter``'s common case without its call: no budget
+                # around this one, the watcher running and waking before it is due
+                # (two calls a run were a third of a 0-step invocation's run phase)
+                if (ident in _deadlines or deadline < _watchdog.wake_at
+                        or _watchdog._thread is None):
+                    outer = _deadlines.get(ident)  # (for ``leave`` if it fires in ``enter``)
+                    ident, outer = _watchdog.enter(budget)
+                else:
+                    _deadlines[ident] = deadline
             while True:
                 while scheduler.ready:  # (``engine.has_ready()``)
                     if scheduler.tasks_run >= scheduler.max_tasks:

@@ -7,8 +7,8 @@ earliest deadline and then raises ``Spinning`` in the thread that is over
 its budget (``PyThreadState_SetAsyncExc``: Python checks for it between
 bytecodes, so a pure-Python loop is interrupted; a C call that never returns
 is not). A deadline that is cleared first costs two dict writes and a clock
-read, no lock; one that fires just as the block ends is taken before the
-block returns (clearing a
+read, no lock; one that fires just as the block begins (its deadline written,
+its thread waiting its turn) or ends is taken by that block (clearing a
 pending exception with ``PyThreadState_SetAsyncExc(id, NULL)`` leaves the
 interpreter hanging at the next profiled call on CPython 3.11).
 """
@@ -178,7 +178,16 @@ class _Budget:
         self.outer: float | None = None
 
     def __enter__(self) -> None:
-        self.ident, self.outer = _watchdog.enter(self.seconds)
+        # (a budget that fires as it begins, once ``enter`` wrote its deadline,
+        # raises here: the block's ``Spinning``, with no fired budget left behind
+        # for this thread's next one)
+        ident = get_ident()
+        outer = _watchdog._deadlines.get(ident)
+        try:
+            self.ident, self.outer = _watchdog.enter(self.seconds)
+        except Spinning:
+            _watchdog.leave(ident, outer)
+            raise
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

@@ -115,6 +115,80 @@ def test_a_budget_that_fires_as_leave_begins_ends_the_run_as_finished(monkeypatc
     assert not _watchdog._fired and runner not in _watchdog._deadlines
 
 
+def _fire_at(runner: int) -> None:
+    """The watcher's part (``_Watchdog._loop``) for ``runner``'s budget, done
+    by hand; its exception is raised in the caller, at this call or the next."""
+    _watchdog._deadlines.pop(runner, None)
+    _watchdog._fired.add(runner)
+    done = threading.Lock()
+    done.acquire()
+
+    def fire() -> None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(runner),
+                                                   ctypes.py_object(Spinning))
+        done.release()
+
+    threading.Thread(target=fire).start()
+    done.acquire()
+
+
+def test_a_budget_that_fires_as_its_run_begins_is_taken_by_that_run(monkeypatch):
+    """The watcher fires just after a run wrote its deadline in ``enter``
+    (a thread that waits its turn longer than a short budget): the run ends in
+    ``StuckError`` and leaves no fired budget behind. Before, ``Spinning``
+    escaped ``run()`` from ``enter``, outside the run's ``try``, and the fired
+    budget stayed behind for the thread's next run."""
+    real_enter = _watchdog.enter
+    runner = threading.get_ident()
+    fired = []
+
+    def enter_as_it_fires(seconds: float) -> tuple[int, float | None]:
+        got = real_enter(seconds)
+        if not fired:
+            fired.append(runner)
+            _fire_at(runner)
+        return got
+
+    monkeypatch.setattr(_watchdog, "enter", enter_as_it_fires)
+    _watchdog.wake_at = float("inf")  # (the watcher deciding: ``run`` begins through ``enter``)
+    sim = sd.Simulation([svc], seed=1, wall_budget=60)
+    sim.invoke("Dog/two", 1)
+    try:
+        sim.run()
+        outcome = "finished"
+    except sd.StuckError as err:
+        outcome = str(err)
+    assert fired == [runner]
+    assert outcome.startswith("stopped after 60 s of wall-clock time")
+    assert gc.isenabled()
+    assert not _watchdog._fired and runner not in _watchdog._deadlines
+    assert one_run() == 3  # the thread's next run is not touched
+
+
+def test_a_block_whose_budget_fires_as_it_begins_raises_spinning_and_cleans_up(monkeypatch):
+    """As above for ``wall_budget``'s block: ``Spinning`` from its ``with``
+    line (the block's budget ran out), and no fired budget left behind."""
+    real_enter = _watchdog.enter
+    runner = threading.get_ident()
+
+    def enter_as_it_fires(seconds: float) -> tuple[int, float | None]:
+        got = real_enter(seconds)
+        _fire_at(runner)
+        return got
+
+    monkeypatch.setattr(_watchdog, "enter", enter_as_it_fires)
+    entered = False
+    try:
+        with _watchdog_module.wall_budget(60):
+            entered = True
+    except Spinning:
+        pass
+    else:
+        raise AssertionError("the budget's Spinning was lost")
+    assert not entered
+    assert not _watchdog._fired and runner not in _watchdog._deadlines
+
+
 seen = sd.Service("Seen")
 deadlines_seen: list[float | None] = []
 

@@ -435,15 +435,7 @@ def late_binding_check(action: Callable[..., Any], args: tuple[Any, ...],
                 first = next((c for c in changed if not callable(c[2])), changed[0])
                 _report(first, report, handler, step, index, source)
         ran = True
-        try:
-            result = action(*args, **kwargs)
-        except BaseException:
-            watching.after()
-            raise
-        if isinstance(result, types.CoroutineType):
-            return _then_look(result, watching)
-        watching.after()
-        return result
+        return _run_and_look(action, args, kwargs, watching)
 
     run.__wrapped__ = action  # type: ignore[attr-defined]
     return run
@@ -457,18 +449,25 @@ def _looked_after(action: Callable[..., Any], watching: Watching) -> Callable[..
         if not watching.entries:
             return action(*args, **kwargs)
         watching.before()
-        try:
-            result = action(*args, **kwargs)
-        except BaseException:
-            watching.after()
-            raise
-        if isinstance(result, types.CoroutineType):
-            return _then_look(result, watching)
-        watching.after()
-        return result
+        return _run_and_look(action, args, kwargs, watching)
 
     run.__wrapped__ = action  # type: ignore[attr-defined]
     return run
+
+
+def _run_and_look(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                  watching: Watching) -> Any:
+    """``action`` run, then looked after (an async one once it ends): what it
+    changed is its own, not the handler's."""
+    try:
+        result = action(*args, **kwargs)
+    except BaseException:
+        watching.after()
+        raise
+    if isinstance(result, types.CoroutineType):
+        return _then_look(result, watching)
+    watching.after()
+    return result
 
 
 async def _then_look(coro: Any, watching: Watching) -> Any:

@@ -71,24 +71,32 @@ def _names(objs: Sequence[Any], modules: list[str]) -> list[str] | None:
     return out
 
 
-def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
-                        invoke: str, input: Any, seed: int,
-                        hash_seeds: Sequence[int],
-                        max_steps: int = 100_000) -> Violation | str | None:
-    """A violation if the operations differ between hash seeds; a note if it could not run."""
+def _run_spec(services: Sequence[Any], externals: Sequence[Any], setup: Any, invoke: str,
+              input: Any, seed: int, max_steps: int) -> dict[str, Any] | str:
+    """The reference run as a worker imports it (by module and name), or why it
+    cannot be sent to one."""
     modules = modules_of(services)
     svc_names = _names(services, modules)
     ext_names = _names(externals, modules)
     setup_name = None if setup is None else name_of(setup, modules)
     if svc_names is None or ext_names is None or (setup is not None and setup_name is None):
-        return "skipped the fresh-process runs: the services must be importable module globals"
+        return "the services must be importable module globals"
     try:
         json.dumps(input)
     except (TypeError, ValueError):
-        return "skipped the fresh-process runs: the input is not JSON"
-    spec = {"services": svc_names, "externals": ext_names, "setup": setup_name,
-            "invoke": invoke, "input": input, "seed": seed,
-            "max_steps": max_steps}
+        return "the input is not JSON"
+    return {"services": svc_names, "externals": ext_names, "setup": setup_name,
+            "invoke": invoke, "input": input, "seed": seed, "max_steps": max_steps}
+
+
+def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
+                        invoke: str, input: Any, seed: int,
+                        hash_seeds: Sequence[int],
+                        max_steps: int = 100_000) -> Violation | str | None:
+    """A violation if the operations differ between hash seeds; a note if it could not run."""
+    spec = _run_spec(services, externals, setup, invoke, input, seed, max_steps)
+    if isinstance(spec, str):
+        return f"skipped the fresh-process runs: {spec}"
     try:
         results = pool().run(hash_seeds, "reference_operations", __name__, spec)
     except WorkerError as err:
@@ -338,18 +346,9 @@ def process_state_violation(services: Sequence[Any], externals: Sequence[Any], s
                             max_steps: int = 100_000) -> Violation | str | None:
     """A violation if the reference run issues other operations the first time in
     a new process than the second time in it; a note if it could not run."""
-    modules = modules_of(services)
-    svc_names = _names(services, modules)
-    ext_names = _names(externals, modules)
-    setup_name = None if setup is None else name_of(setup, modules)
-    if svc_names is None or ext_names is None or (setup is not None and setup_name is None):
-        return "skipped the new-process runs: the services must be importable module globals"
-    try:
-        json.dumps(input)
-    except (TypeError, ValueError):
-        return "skipped the new-process runs: the input is not JSON"
-    spec = {"services": svc_names, "externals": ext_names, "setup": setup_name,
-            "invoke": invoke, "input": input, "seed": seed, "max_steps": max_steps}
+    spec = _run_spec(services, externals, setup, invoke, input, seed, max_steps)
+    if isinstance(spec, str):
+        return f"skipped the new-process runs: {spec}"
     try:
         [answer] = pool().run([hash_seed], "new_process_operations", __name__, spec)
     except WorkerError as err:

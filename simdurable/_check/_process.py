@@ -26,11 +26,11 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 from ._names import modules_of, name_of
 from ._report import Violation
-from ._workers import WorkerError, pool, task
+from ._workers import WorkerError, fork_piped, pool, task
 
 DEFAULT_HASH_SEEDS = (1, 2)
 
@@ -188,26 +188,15 @@ class _Fresh:
     process costs (compiling them, where no ``.pyc`` files are written)."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        requests_in, requests_out = os.pipe()
-        answers_in, answers_out = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; it never returns
-            try:
-                os.close(requests_out)
-                os.close(answers_in)
-                null = os.open(os.devnull, os.O_RDWR)
-                os.dup2(null, 0)  # the worker's requests and answers are not its own
-                os.dup2(null, 1)
-                for other in _FRESH.values():
-                    other.forget()
-                _serve_fresh(spec, os.fdopen(requests_in, "r"), os.fdopen(answers_out, "w"))
-            finally:
-                os._exit(0)
-        os.close(requests_in)
-        os.close(answers_out)
-        self.pid = pid
-        self.requests = os.fdopen(requests_out, "w")
-        self.answers = os.fdopen(answers_in, "r")
+        def child(requests: IO[str], answers: IO[str]) -> None:  # pragma: no cover - the child
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)  # the worker's requests and answers are not its own
+            os.dup2(null, 1)
+            for other in _FRESH.values():
+                other.forget()
+            _serve_fresh(spec, requests, answers)
+
+        self.pid, self.requests, self.answers = fork_piped(child)
         ready = self._read()
         self.files: dict[str, list[int]] = ready.get("files", {})
         self.error: str | None = ready.get("error")
@@ -263,7 +252,7 @@ class _Fresh:
             pass
 
 
-def _serve_fresh(spec: dict[str, Any], requests: Any, answers: Any) -> None:
+def _serve_fresh(spec: dict[str, Any], requests: IO[str], answers: IO[str]) -> None:
     """In the fresh process: import, tell which files, then fork a run per request."""
     from ._workers import can_fork
 

@@ -268,8 +268,6 @@ class ForkedWorker(Worker):
         self.hash_seed = -1
         self.path = _import_path()
         self._log = tempfile.TemporaryFile(mode="w+")
-        requests_in, requests_out = os.pipe()
-        answers_in, answers_out = os.pipe()
         # Ends of other workers' pipes that a child must not keep open: a worker
         # sees the end of its requests only when no process holds their writing end.
         others = _pipe_fds()
@@ -279,23 +277,18 @@ class ForkedWorker(Worker):
                     f.flush()  # or the child would write what is buffered a second time
             except (OSError, ValueError):
                 pass
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; it never returns
-            try:
-                os.close(requests_out)
-                os.close(answers_in)
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in others:
-                    os.dup2(null, fd)
-                os.dup2(self._log.fileno(), 1)  # handler output: to the log, as a worker's
-                os.dup2(self._log.fileno(), 2)
-                sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-                serve(os.fdopen(requests_in, "r"), os.fdopen(answers_out, "w"))
-            finally:
-                os._exit(0)
-        os.close(requests_in)
-        os.close(answers_out)
-        self.proc = _Fork(pid, os.fdopen(requests_out, "w"), os.fdopen(answers_in, "r"))
+        log = self._log.fileno()
+
+        def child(requests: IO[str], answers: IO[str]) -> None:  # pragma: no cover - the child
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in others:
+                os.dup2(null, fd)
+            os.dup2(log, 1)  # handler output: to the log, as a worker's
+            os.dup2(log, 2)
+            sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+            serve(requests, answers)
+
+        self.proc = _Fork(*fork_piped(child))
         _FORKED.add(self)
 
     def alive(self) -> bool:
@@ -312,6 +305,25 @@ class ForkedWorker(Worker):
                     except OSError:
                         pass
             _FORKED.discard(self)
+
+
+def fork_piped(child: Callable[[IO[str], IO[str]], None]) -> tuple[int, IO[str], IO[str]]:
+    """A child process that runs ``child(requests, answers)`` on its ends of two
+    new pipes and exits; the child's pid and this process's ends (requests to
+    write, answers to read)."""
+    requests_in, requests_out = os.pipe()
+    answers_in, answers_out = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; it never returns
+        try:
+            os.close(requests_out)
+            os.close(answers_in)
+            child(os.fdopen(requests_in, "r"), os.fdopen(answers_out, "w"))
+        finally:
+            os._exit(0)
+    os.close(requests_in)
+    os.close(answers_out)
+    return pid, os.fdopen(requests_out, "w"), os.fdopen(answers_in, "r")
 
 
 # The forked workers open now, whose pipes a later fork must let go of.

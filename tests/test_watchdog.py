@@ -86,20 +86,9 @@ def test_a_budget_that_fires_as_leave_begins_ends_the_run_as_finished(monkeypatc
     fired = []
 
     def leave_as_it_fires(ident: int, outer: float | None) -> bool:
-        if not fired:  # the watcher's part (``_Watchdog._loop``), from its thread
+        if not fired:  # the watcher's part, from its thread
             fired.append(ident)
-            _watchdog._deadlines.pop(ident, None)
-            _watchdog._fired.add(ident)
-            done = threading.Lock()
-            done.acquire()
-
-            def fire() -> None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(runner),
-                                                           ctypes.py_object(Spinning))
-                done.release()
-
-            threading.Thread(target=fire).start()
-            done.acquire()  # (raised in here, at this call or the next)
+            _fire_at(runner)  # (raised in here, at this call or the next)
         return real_leave(ident, outer)
 
     monkeypatch.setattr(_watchdog, "leave", leave_as_it_fires)

@@ -39,7 +39,7 @@ from typing import Any
 
 from ._api.external import FakeExternal
 from .runtime._errors import HandlerError, NondeterministicCallError
-from .runtime._invocation import Attempt
+from .runtime._invocation import Attempt, _outside_us
 
 # What to use instead, by family of ambient read.
 _CLOCK = "use ctx.time()"
@@ -149,6 +149,13 @@ _OWN_SETTINGS = {getattr(f, "__code__", None)
 
 def _library(filename: str) -> bool:
     return filename.startswith((_OUR_DIR, _STDLIB_DIR, "<frozen"))
+
+
+def user_code(filename: str) -> bool:
+    """A file of the user's own code: not simdurable's, the standard library's,
+    Hypothesis's, a third-party package's, nor made at run time."""
+    return (_outside_us(filename) and not _library(filename)
+            and not any(p in filename for p in _THIRD_PARTY))
 
 
 def _positional_args(frame: FrameType) -> int | None:

@@ -220,12 +220,11 @@ def _user_class(kind: type) -> bool:
     means, whose attributes are worth copying."""
     user = _USER_CLASSES.get(kind)
     if user is None:
-        from .._strict import _THIRD_PARTY, _library
+        from .._strict import user_code
 
         module = sys.modules.get(kind.__module__)
         filename = getattr(module, "__file__", None)
-        user = (isinstance(filename, str) and _outside_us(filename)
-                and not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
+        user = (isinstance(filename, str) and user_code(filename)
                 and not issubclass(kind, (type, BaseException)))
         if len(_USER_CLASSES) > 4096:
             _USER_CLASSES.clear()  # (classes made at run time)

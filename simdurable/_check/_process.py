@@ -306,14 +306,12 @@ def _serve_fresh(spec: dict[str, Any], requests: IO[str], answers: IO[str]) -> N
 def _user_modules() -> list[str]:
     """The names of the user's modules (not the standard library's, a package's
     or simdurable's): imported again, they start as a new process has them."""
-    from .._strict import _THIRD_PARTY, _library
-    from ..runtime._invocation import _outside_us
+    from .._strict import user_code
 
     names = []
     for name, module in list(sys.modules.items()):
         filename = getattr(module, "__file__", None)
-        if (isinstance(filename, str) and _outside_us(filename) and not _library(filename)
-                and not any(p in filename for p in _THIRD_PARTY)):
+        if isinstance(filename, str) and user_code(filename):
             names.append(name)
     return names
 

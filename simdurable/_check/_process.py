@@ -254,7 +254,7 @@ class _Fresh:
 
 def _serve_fresh(spec: dict[str, Any], requests: IO[str], answers: IO[str]) -> None:
     """In the fresh process: import, tell which files, then fork a run per request."""
-    from ._workers import can_fork
+    from ._workers import can_fork, die_with
 
     def send(out: dict[str, Any]) -> None:
         answers.write(json.dumps(out) + "\n")
@@ -277,10 +277,12 @@ def _serve_fresh(spec: dict[str, Any], requests: IO[str], answers: IO[str]) -> N
             send({"skipped": "no child process can be forked from a new process here"})
             continue
         read, write = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the run's own process: answers through its pipe, never returns
             code = 0
             try:
+                die_with(parent)  # (a run hung in the user's code goes with this process)
                 os.close(read)
                 request = json.loads(line)
                 out: dict[str, Any] = {"ok": [reference_operations(request),

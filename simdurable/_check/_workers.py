@@ -31,14 +31,17 @@ from typing import IO, Any, Protocol
 # The worker's main loop: one JSON request per line in, one answer per line out.
 # Handler output goes to stderr, so that it cannot garble the answers.
 # The modules named after the code are imported at once (``WorkerPool.start``).
+# The first argument is the pid of the process that started it, or 0 (``die_with``).
 _LOOP = r"""
 import json, sys
 answers = sys.stdout
 sys.stdout = sys.stderr
-from simdurable._check._workers import import_hypothesis, serve
-if "hypothesis" in sys.argv[1:]:
+from simdurable._check._workers import die_with, import_hypothesis, serve
+if int(sys.argv[1]):
+    die_with(int(sys.argv[1]))
+if "hypothesis" in sys.argv[2:]:
     import_hypothesis()
-for name in sys.argv[1:]:
+for name in sys.argv[2:]:
     __import__(name)
 serve(sys.stdin, answers)
 """
@@ -129,7 +132,11 @@ class Worker:
         env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
         env["PYTHONPATH"] = os.pathsep.join(self.path)
         self._log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([sys.executable, "-c", _LOOP, *preload], env=env, text=True,
+        # It dies with this process, unless another thread than the main one starts
+        # it: the system ties it to the starting thread, which may end before it.
+        parent = os.getpid() if threading.current_thread() is threading.main_thread() else 0
+        self.proc = subprocess.Popen([sys.executable, "-c", _LOOP, str(parent), *preload],
+                                     env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log)
 
@@ -313,9 +320,12 @@ def fork_piped(child: Callable[[IO[str], IO[str]], None]) -> tuple[int, IO[str],
     write, answers to read)."""
     requests_in, requests_out = os.pipe()
     answers_in, answers_out = os.pipe()
+    parent = os.getpid()
+    _prctl()  # (looked up here, not in the child)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child; it never returns
         try:
+            die_with(parent)
             os.close(requests_out)
             os.close(answers_in)
             child(os.fdopen(requests_in, "r"), os.fdopen(answers_out, "w"))
@@ -324,6 +334,43 @@ def fork_piped(child: Callable[[IO[str], IO[str]], None]) -> tuple[int, IO[str],
     os.close(requests_in)
     os.close(answers_out)
     return pid, os.fdopen(requests_out, "w"), os.fdopen(answers_in, "r")
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL: list[Callable[..., int] | None] = []
+
+
+def _prctl() -> Callable[..., int] | None:
+    """The C library's ``prctl`` (Linux), looked up once; None elsewhere."""
+    if not _PRCTL:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).prctl
+            except (OSError, AttributeError):
+                fn = None
+        _PRCTL.append(fn)
+    return _PRCTL[0]
+
+
+def die_with(parent: int) -> None:
+    """In a child of ``parent``: be killed when it ends (Linux), and end now if it
+    has ended already.
+
+    A child hung in a user's code (a loop in a C call, a wait that never ends)
+    would otherwise outlive the worker that made it, when a timeout kills the
+    worker or the user interrupts the check, and stay behind as a stray
+    process; each level of children asks this of its own parent, so the
+    whole line goes. Elsewhere a child sees its requests' pipe end instead,
+    between requests.
+    """
+    fn = _prctl()
+    if fn is not None:
+        fn(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # (ended before it was asked)
+            os._exit(1)
 
 
 # The forked workers open now, whose pipes a later fork must let go of.

@@ -818,11 +818,7 @@ class Simulation:
         # own choice) and the wall-clock budget on while the run lasts, written
         # out rather than as two context managers: six Python calls less a run,
         # about 2 us of a short one.
-        off = _OFF_IN_RUNS and gc.isenabled()
-        if off:
-            gc.disable()
-            scheduler.collect_every = _RUN_COLLECT_EVERY
-            scheduler.collect_at = scheduler.tasks_run + _RUN_COLLECT_EVERY
+        off = False
         budget = self.wall_budget
         ident, outer = 0, None
         if budget is not None:
@@ -830,6 +826,14 @@ class Simulation:
             deadline = monotonic() + budget
         spinning: Spinning | None = None
         try:
+            # The collector goes off inside the ``try`` (``off`` said first): a
+            # budget around this run may fire at any call, and one that fired
+            # between turning it off and the ``try`` left it off for good.
+            if _OFF_IN_RUNS and gc.isenabled():
+                off = True
+                gc.disable()
+                scheduler.collect_every = _RUN_COLLECT_EVERY
+                scheduler.collect_at = scheduler.tasks_run + _RUN_COLLECT_EVERY
             # The budget begins inside the ``try``: once its deadline is written
             # the watcher may fire (a thread that waits its turn in ``enter``
             # longer than a short budget), and this run must take that, not let
@@ -870,35 +874,39 @@ class Simulation:
         except Spinning as err:
             spinning = err
         finally:
-            # (the budget first, then the collector, as the blocks nested)
-            if budget is not None:
-                # A budget that fires just as the run ends raises at the next
-                # call or loop jump, wherever that is: here, inside this try
-                # (a helper's call would take it at the helper's start, outside
-                # any try of its own, and the run would end in ``Spinning``).
-                try:
-                    if outer is None:  # (``_watchdog.leave``'s common case, as above)
-                        _deadlines.pop(ident, None)
-                        fired = ((_watchdog._busy or ident in _watchdog._fired)
-                                 and _watchdog.leave(ident, outer))
-                    else:
-                        fired = _watchdog.leave(ident, outer)
-                    if fired and spinning is None:
-                        for _ in range(10_000):  # (taken at a jump of this loop)
-                            pass
-                except Spinning:
-                    _watchdog.leave(ident, outer)  # (raised as ``leave`` began: again)
-            if off:
-                # The collector on again; a crowd's new objects handed to the
-                # oldest generation (``_RUN_PROMOTE_AT``). Its young objects are
-                # counted with those from before the run (fewer than its first
-                # threshold: it was on until the run). ``gc.unfreeze`` would
-                # thaw what the caller froze: not then.
-                scheduler.collect_at = scheduler.collect_every = _NEVER
-                if gc.get_count()[0] >= _RUN_PROMOTE_AT and not gc.get_freeze_count():
-                    gc.freeze()
-                    gc.unfreeze()
-                gc.enable()
+            # (the budget first, then the collector, as the blocks nested; the
+            # collector on again whatever a budget around this run raises meanwhile)
+            try:
+                if budget is not None:
+                    # A budget that fires just as the run ends raises at the next
+                    # call or loop jump, wherever that is: here, inside this try
+                    # (a helper's call would take it at the helper's start, outside
+                    # any try of its own, and the run would end in ``Spinning``).
+                    try:
+                        if outer is None:  # (``_watchdog.leave``'s common case, as above)
+                            _deadlines.pop(ident, None)
+                            fired = ((_watchdog._busy or ident in _watchdog._fired)
+                                     and _watchdog.leave(ident, outer))
+                        else:
+                            fired = _watchdog.leave(ident, outer)
+                        if fired and spinning is None:
+                            for _ in range(10_000):  # (taken at a jump of this loop)
+                                pass
+                    except Spinning:
+                        _watchdog.leave(ident, outer)  # (raised as ``leave`` began: again)
+                if off:
+                    # The collector on again; a crowd's new objects handed to the
+                    # oldest generation (``_RUN_PROMOTE_AT``). Its young objects are
+                    # counted with those from before the run (fewer than its first
+                    # threshold: it was on until the run). ``gc.unfreeze`` would
+                    # thaw what the caller froze: not then.
+                    scheduler.collect_at = scheduler.collect_every = _NEVER
+                    if gc.get_count()[0] >= _RUN_PROMOTE_AT and not gc.get_freeze_count():
+                        gc.freeze()
+                        gc.unfreeze()
+            finally:
+                if off:
+                    gc.enable()
         if spinning is not None:
             frames = user_frames(spinning)
             where = (f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} "

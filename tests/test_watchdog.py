@@ -9,6 +9,8 @@ import gc
 import threading
 import time
 
+import pytest
+
 import simdurable as sd
 import simdurable._watchdog as _watchdog_module
 from simdurable._watchdog import Spinning, _watchdog
@@ -212,3 +214,76 @@ def test_a_run_takes_the_earlier_of_its_budget_and_the_one_around_it_then_gives_
         assert took is not None and began + min(budget, outer or budget) - 1 < took
         assert took < time.monotonic() + min(budget, outer or budget)
     assert not _watchdog._fired
+
+
+@pytest.mark.parametrize("at", ["get_ident", "disable"])
+def test_a_budget_around_a_run_that_fires_as_the_run_begins_leaves_the_collector_on(
+        monkeypatch, at):
+    """A budget around ``run()`` fires at one of the run's first calls, as the
+    collector goes off: the run ends in the budget's ``Spinning`` (or its own
+    ``StuckError``), and the collector is on again. Before, it went off outside
+    the run's ``try``, and a budget firing at the next call left it off."""
+    import simdurable._sim as _sim_module
+
+    runner = threading.get_ident()
+    fired = []
+    real = getattr(_sim_module.gc if at == "disable" else _sim_module, at)
+
+    def as_it_fires():  # type: ignore[no-untyped-def]
+        got = real()
+        if not fired:
+            fired.append(runner)
+            _fire_at(runner)
+        return got
+
+    sim = sd.Simulation([svc], seed=1, wall_budget=60)
+    sim.invoke("Dog/two", 1)
+    assert gc.isenabled()
+    monkeypatch.setattr(_sim_module.gc if at == "disable" else _sim_module, at, as_it_fires)
+    try:
+        with _watchdog_module.wall_budget(600):
+            sim.run()
+    except (Spinning, sd.StuckError):
+        pass
+    else:
+        raise AssertionError("the budget's exception was lost")
+    finally:
+        monkeypatch.undo()
+        on = gc.isenabled()
+        gc.enable()
+    assert fired == [runner]
+    assert on, "the collector stayed off"
+    assert not _watchdog._fired and runner not in _watchdog._deadlines
+
+def test_a_budget_around_a_run_that_fires_as_the_run_ends_leaves_the_collector_on(monkeypatch):
+    """As above at the run's end, as its collector is about to go on again."""
+    import simdurable._sim as _sim_module
+
+    runner = threading.get_ident()
+    fired = []
+    real_get_count = gc.get_count
+
+    def get_count_as_it_fires() -> tuple[int, int, int]:
+        if not fired and not gc.isenabled():
+            fired.append(runner)
+            _fire_at(runner)
+        return real_get_count()
+
+    sim = sd.Simulation([svc], seed=1, wall_budget=60)
+    h = sim.invoke("Dog/two", 1)
+    monkeypatch.setattr(_sim_module.gc, "get_count", get_count_as_it_fires)
+    try:
+        with _watchdog_module.wall_budget(600):
+            sim.run()
+    except Spinning:
+        pass
+    else:
+        raise AssertionError("the budget's Spinning was lost")
+    finally:
+        monkeypatch.undo()
+        on = gc.isenabled()
+        gc.enable()
+    assert fired == [runner]
+    assert h.result() == 3
+    assert on, "the collector stayed off"
+    assert not _watchdog._fired and runner not in _watchdog._deadlines

@@ -86,7 +86,22 @@ def _run_spec(services: Sequence[Any], externals: Sequence[Any], setup: Any, inv
     except (TypeError, ValueError):
         return "the input is not JSON"
     return {"services": svc_names, "externals": ext_names, "setup": setup_name,
-            "invoke": invoke, "input": input, "seed": seed, "max_steps": max_steps}
+            "invoke": invoke, "input": input, "seed": seed, "max_steps": max_steps,
+            "environ": _environ()}
+
+
+# Not the user's environment: what the worker sets for itself, and pytest's name
+# of the test running now (a new one for every test, which would renew it each time).
+_OWN_VARIABLES = ("PYTHONHASHSEED", "PYTHONPATH", "PYTEST_CURRENT_TEST")
+
+
+def _environ() -> dict[str, str]:
+    """This process's environment now, as a new process of the service would have
+    it: a worker's was fixed when it started."""
+    env = dict(os.environ)
+    for name in _OWN_VARIABLES:
+        env.pop(name, None)
+    return env
 
 
 def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
@@ -149,14 +164,15 @@ def new_process_operations(spec: dict[str, Any]) -> dict[str, Any]:
     it (``{"ok": [first, again]}``); ``{"skipped": why}`` where a child cannot be
     forked. The new process is a child of a process that imported the user's
     modules anew and has run nothing (``_Fresh``), kept for the next checks of the
-    same services while their files stay as they were."""
+    same services while their files and the checking process's environment
+    stay as they were."""
     from ._workers import can_fork
 
     if not can_fork():
         return {"skipped": "no child process can be forked here"}
     key = json.dumps([spec["services"], spec["externals"], spec["setup"]])
     fresh = _FRESH.pop(key, None)
-    if fresh is not None and not fresh.current():
+    if fresh is not None and not fresh.current(spec.get("environ")):
         fresh.close()
         fresh = None
     if fresh is None:
@@ -196,13 +212,18 @@ class _Fresh:
                 other.forget()
             _serve_fresh(spec, requests, answers)
 
+        self.environ: dict[str, str] | None = spec.get("environ")
         self.pid, self.requests, self.answers = fork_piped(child)
         ready = self._read()
         self.files: dict[str, list[int]] = ready.get("files", {})
         self.error: str | None = ready.get("error")
 
-    def current(self) -> bool:
-        """Whether every module file it imported is as it was (size, time)."""
+    def current(self, environ: dict[str, str] | None = None) -> bool:
+        """Whether the checking process's environment (``environ``) is the one it
+        was made with, and every module file it imported is as it was (size, time):
+        a module reads both as it is imported, a step as it runs."""
+        if environ != self.environ:
+            return False
         for path, stamp in self.files.items():
             try:
                 st = os.stat(path)
@@ -261,6 +282,12 @@ def _serve_fresh(spec: dict[str, Any], requests: IO[str], answers: IO[str]) -> N
         answers.flush()
 
     try:
+        environ = spec.get("environ")
+        if environ is not None:  # (the worker's own variables kept)
+            own = {name: os.environ[name] for name in _OWN_VARIABLES if name in os.environ}
+            os.environ.clear()
+            os.environ.update(environ)
+            os.environ.update(own)
         _forget_user_modules()
         for name in [*spec["services"], *spec["externals"], *filter(None, [spec["setup"]])]:
             importlib.import_module(name.rpartition(".")[0])

@@ -519,3 +519,43 @@ def test_time_sleep_in_a_handler_is_reported_and_ends_the_check():
     assert report.violations[0].source.startswith("waiting.py:")
     assert any("blocks in time.sleep()" in n for n in report.notes)
     assert report.runs <= 2
+
+
+# What the step reads decides whether the handler trusts a module-level set of
+# keys seen: in "remember" mode a process that ran it before skips a step.
+moody = restate.Service("Moody")
+_MOODY_SEEN: set[str] = set()
+
+
+def _mode() -> str:
+    return os.environ.get("SIMDURABLE_TEST_MODE", "plain")
+
+
+def _greet(key: str) -> str:
+    return f"hello {key}"
+
+
+@moody.handler()
+async def welcome(ctx: restate.Context, key: str) -> str:
+    mode = await ctx.run_typed("mode", _mode)
+    if mode == "remember" and key in _MOODY_SEEN:
+        return "again"
+    _MOODY_SEEN.add(key)
+    return await ctx.run_typed("greet", _greet, key=key)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a forked child")
+def test_the_new_process_is_made_again_when_the_environment_changes(monkeypatch):
+    # The variable is changed between checks; the new-process runs read it as
+    # the checking process has it now, not as the worker had it when it started
+    # or as the kept new process had it when it was made. (Warm here, the set
+    # hides the bug from every in-process run: only the new process shows it.)
+    _MOODY_SEEN.add("k")
+    for mode, ok in (("remember", False), ("plain", True), ("remember", False)):
+        monkeypatch.setenv("SIMDURABLE_TEST_MODE", mode)
+        report = restate.check([moody], "Moody/welcome", "k", max_examples=0,
+                               hash_seeds=(1,))
+        assert report.ok is ok, (mode, report.render())
+        if not ok:
+            assert report.violations[0].found_by == (
+                "the reference run in a new process, then again in the same process")

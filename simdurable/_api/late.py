@@ -10,8 +10,9 @@ step empty; so does a list or an order object the closure holds, changed by
 the handler after it started the step. In strict mode each step's closure is
 wrapped by ``late_binding_check``: when the step is started it notes the
 closure's free variables, and a copy of what can change in place among them
-and among the step's arguments (lists, dicts, sets, bytearrays, and the
-attributes of objects of the user's own classes, deeply); before the closure
+and among the step's arguments (lists, dicts, sets, bytearrays, the standard
+library's deques, defaultdicts, OrderedDicts, Counters and arrays, and the
+attributes of objects of the user's own classes, in sets too, deeply); before the closure
 first runs it compares them with what it is about to read. A difference is
 reported as a ``LateBindingError`` at the step and the line that started it.
 
@@ -27,6 +28,8 @@ once, which runs before the handler can change anything, are not reported.
 
 from __future__ import annotations
 
+import array
+import collections
 import functools
 import sys
 import types
@@ -156,8 +159,9 @@ class _Attrs:
 
 
 def _copy(value: Any, budget: list[int], depth: int) -> Any:
-    """``value`` with its lists, dicts, sets, bytearrays and user objects'
-    attributes copied, deeply (``value`` itself if it holds none)."""
+    """``value`` with its lists, dicts, sets, bytearrays, standard-library
+    containers and user objects' attributes copied, deeply (``value`` itself if
+    it holds none)."""
     kind = type(value)
     if kind in _ATOMS:
         return value
@@ -176,7 +180,16 @@ def _copy(value: Any, budget: list[int], depth: int) -> Any:
             return value if all(a is b for a, b in zip(items, value, strict=True)) else items
         if kind is frozenset:
             return value
+        if kind is set and not all(type(v) in _ATOMS for v in value):
+            # Its members' contents too (objects of the user's classes hash by
+            # identity): by member, as the set holds them; as a set when no
+            # member holds anything that can change (tuples of atoms).
+            members = [(v, _copy(v, budget, depth + 1)) for v in value]
+            if any(c is not v for v, c in members):
+                return _Items(set, {id(v): (v, c) for v, c in members})
         return kind(value)  # a set (of hashable, so unchanging, items) or a bytearray
+    if kind in _STDLIB:
+        return _copy_stdlib(value, kind, budget, depth)
     if _user_class(kind):
         attrs = _attributes(value)
         if attrs is None:
@@ -186,6 +199,51 @@ def _copy(value: Any, budget: list[int], depth: int) -> Any:
             raise _TooBig
         return _Attrs(kind, {k: _copy(v, budget, depth + 1) for k, v in attrs.items()})
     return value
+
+
+# The standard library's containers a handler fills and empties as it goes.
+_STDLIB: frozenset[type] = frozenset({collections.deque, collections.defaultdict,
+                                      collections.OrderedDict, collections.Counter,
+                                      array.array})
+
+
+class _Items:
+    """A copy of a standard-library container's contents, compared by class and
+    contents (an ``OrderedDict``'s in order)."""
+
+    __slots__ = ("kind", "items")
+
+    def __init__(self, kind: type, items: Any) -> None:
+        self.kind = kind
+        self.items = items
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is _Items and self.kind is other.kind
+                and self.items == other.items)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        items = self.items
+        if self.kind is set:  # (by the members' copies, in an order of their own)
+            return "{" + ", ".join(sorted(repr(c) for _, c in items.values())) + "}"
+        if self.kind is collections.OrderedDict:
+            items = dict(items)
+        return f"{self.kind.__name__}({items!r})"
+
+
+def _copy_stdlib(value: Any, kind: type, budget: list[int], depth: int) -> Any:
+    """A copy of a deque, a defaultdict, an OrderedDict, a Counter or an array."""
+    budget[0] -= len(value)
+    if budget[0] < 0:
+        raise _TooBig
+    if kind is array.array:
+        return _Items(kind, (value.typecode, value.tobytes()))
+    if kind is collections.deque:
+        return _Items(kind, [_copy(v, budget, depth + 1) for v in value])
+    if kind is collections.OrderedDict:
+        return _Items(kind, [(k, _copy(v, budget, depth + 1)) for k, v in value.items()])
+    return _Items(kind, {k: _copy(v, budget, depth + 1) for k, v in value.items()})
 
 
 def _attributes(value: Any) -> dict[str, Any] | None:
@@ -254,6 +312,11 @@ def _where(name: str, then: Any, now: Any, depth: int = 0) -> tuple[str, Any, An
             for key in then:
                 if not _same(then[key], now[key]):
                     return _where(f"{name}[{key!r}]", then[key], now[key], depth + 1)
+        elif (type(then) is _Items and type(now) is _Items and then.kind is now.kind
+              and type(then.items) is dict and then.kind is not set):
+            found = _where(name, then.items, now.items, depth)
+            if found[0] != name:
+                return found
         elif type(then) is list and type(now) is list and len(then) == len(now):
             for i, (a, b) in enumerate(zip(then, now, strict=True)):
                 if not _same(a, b):

@@ -363,3 +363,92 @@ def test_an_object_grown_too_big_to_copy_is_compared_again_once_small():
     batch.append("c")
     watching.before()
     assert entry.by_handler == entry.version  # the handler's change, seen
+
+
+# The standard library's containers, and objects in a set, changed in place
+# under a step that has not run: made by kind, changed by kind.
+def _size(things: object) -> int:
+    if isinstance(things, set):
+        return sum(len(t.lines) for t in things)
+    return len(things)  # type: ignore[arg-type]
+
+
+@dataclass(eq=False)
+class Parcel:
+    lines: list[str] = field(default_factory=list)
+
+
+def _container(kind: str) -> object:
+    import array
+    import collections
+
+    return {
+        "deque": lambda: collections.deque(["a", "b"]),
+        "defaultdict": lambda: collections.defaultdict(list, {"a": [1]}),
+        "OrderedDict": lambda: collections.OrderedDict(a=1, b=2),
+        "Counter": lambda: collections.Counter(a=2),
+        "array": lambda: array.array("i", [1, 2]),
+        "set-of-objects": lambda: {Parcel(["x"])},
+    }[kind]()
+
+
+def _change(things: object, kind: str) -> None:
+    if kind == "deque":
+        things.popleft()  # type: ignore[attr-defined]
+    elif kind == "defaultdict":
+        things["a"].append(2)  # type: ignore[index]
+    elif kind == "OrderedDict":
+        things.move_to_end("a")  # type: ignore[attr-defined]
+    elif kind == "Counter":
+        things["a"] += 1  # type: ignore[index]
+    elif kind == "array":
+        things[0] = 7  # type: ignore[index]
+    else:
+        next(iter(things)).lines.append("y")  # type: ignore[call-overload]
+
+
+stdlib = restate.Service("LateStdlib")
+
+
+@stdlib.handler()
+async def changed_under(ctx: restate.Context, kind: str) -> int:
+    things = _container(kind)
+    sized = ctx.run_typed("size", _size, things=things)
+    _change(things, kind)  # the step has not run yet
+    return await sized
+
+
+@stdlib.handler()
+async def changed_after(ctx: restate.Context, kind: str) -> int:
+    things = _container(kind)
+    size = await ctx.run_typed("size", _size, things=things)  # ran before the change
+    _change(things, kind)
+    sized = ctx.run_typed("size-again", _size, things=things)
+    return size + await sized
+
+
+STDLIB_KINDS = ["deque", "defaultdict", "OrderedDict", "Counter", "array", "set-of-objects"]
+
+
+def stdlib_problems(handler: str, kind: str) -> list[tuple[str, str | None, str]]:
+    sim = sd.Simulation(services=[stdlib], strict=True)
+    sim.invoke(f"LateStdlib/{handler}", kind)
+    sim.run()
+    return [(p.kind, p.step, p.detail) for p in sim.problems]
+
+
+def test_standard_library_containers_changed_in_place_under_a_step_are_reported():
+    for kind in STDLIB_KINDS:
+        found = stdlib_problems("changed_under", kind)
+        assert [(k, s) for k, s, _ in found] == [("late-binding", "size")], (kind, found)
+        assert "the handler changed things in place" in found[0][2], found[0][2]
+        assert stdlib_problems("changed_after", kind) == [], kind
+    [(_, _, detail)] = stdlib_problems("changed_under", "defaultdict")
+    assert detail.startswith("step \"size\" ran with things['a']=[1, 2], but things['a'] was "
+                             "[1] when"), detail
+    [(_, _, detail)] = stdlib_problems("changed_under", "deque")
+    assert detail.startswith("step \"size\" ran with things=deque(['b']), but things was "
+                             "deque(['a', 'b']) when"), detail
+    [(_, _, detail)] = stdlib_problems("changed_under", "set-of-objects")
+    assert detail.startswith("step \"size\" ran with things={Parcel(lines=['x', 'y'])}, but "
+                             "things was {Parcel(lines=['x'])} when"), detail

@@ -5,6 +5,8 @@ itself (``import restate``), as its users write them."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import restate
@@ -273,6 +275,150 @@ async def notify_ok(ctx: restate.Context, orders: list[str]) -> list[str]:
     return [await s for s in sends]
 
 
+# Events kept in a bounded buffer (a deque with a maximum length): once three
+# arrived, a step archives the buffer, and the handler goes on appending to it.
+# The step runs only once the handler waits: the deque has rotated meanwhile,
+# and the step archives the latest events, twice, and never the first ones.
+# (Gridsync's log buffer, a deque read by a thread while it was appended to,
+# is now copied with list() first; CAMEL's workforce snapshot kept its deque
+# of pending tasks by reference to their objects, later changed under it.)
+# Strict mode compared only lists, dicts and sets in place; the twin hands
+# the step a list of the events as they are when it starts.
+# https://github.com/gridsync/gridsync/pull/250
+# https://github.com/camel-ai/camel/issues/4166
+archive_bug = restate.Service("Archive")
+archive_ok = restate.Service("Archive")
+
+
+def archive(part: int, events: Iterable[str]) -> int:
+    kept = list(events)
+    storage.apply("archive", {"part": part, "events": kept}, idempotency_key=f"archive-{part}")
+    return len(kept)
+
+
+@archive_bug.handler(name="events")
+async def archive_events_bug(ctx: restate.Context, events: list[str]) -> int:
+    recent: deque[str] = deque(maxlen=3)
+    parts = []
+    for i, event in enumerate(events, 1):
+        recent.append(event)
+        if i % 3 == 0:
+            parts.append(ctx.run_typed(f"archive-{i // 3}", archive, part=i // 3, events=recent))
+    await restate.gather(*parts)
+    return sum([await p for p in parts])
+
+
+@archive_ok.handler(name="events")
+async def archive_events_ok(ctx: restate.Context, events: list[str]) -> int:
+    recent: deque[str] = deque(maxlen=3)
+    parts = []
+    for i, event in enumerate(events, 1):
+        recent.append(event)
+        if i % 3 == 0:
+            parts.append(ctx.run_typed(f"archive-{i // 3}", archive, part=i // 3,
+                                       events=list(recent)))
+    await restate.gather(*parts)
+    return sum([await p for p in parts])
+
+
+# Page views tallied in a Counter and reported once per window: the report's
+# step is handed the Counter, which the handler then empties for the next
+# window. The steps run once the handler waits, each with the Counter as it
+# is then: the last window's views, reported under every window. (dd-trace's
+# writer deep-copies its nested metrics before flushing them, as the reset
+# that follows the flush would empty them under it; datadogpy's sampled
+# metrics are copied, then cleared, before the flush reads them.) The twin
+# reports a dict of the window's counts.
+# https://github.com/DataDog/dd-trace-py/pull/7413
+# https://github.com/DataDog/datadogpy/pull/863
+views_bug = restate.Service("Views")
+views_ok = restate.Service("Views")
+
+
+def report_views(window: int, counts: Mapping[str, int]) -> int:
+    mail.apply("views", {"window": window, "counts": dict(sorted(counts.items()))},
+               idempotency_key=f"views-{window}")
+    return sum(counts.values())
+
+
+@views_bug.handler(name="tally")
+async def tally_bug(ctx: restate.Context, pages: list[str]) -> int:
+    views: Counter[str] = Counter()
+    reports = []
+    for i, page in enumerate(pages, 1):
+        views[page] += 1
+        if i % 2 == 0:
+            reports.append(ctx.run_typed(f"report-{i // 2}", report_views, window=i // 2,
+                                         counts=views))
+            views.clear()
+    await restate.gather(*reports)
+    return sum([await r for r in reports])
+
+
+@views_ok.handler(name="tally")
+async def tally_ok(ctx: restate.Context, pages: list[str]) -> int:
+    views: Counter[str] = Counter()
+    reports = []
+    for i, page in enumerate(pages, 1):
+        views[page] += 1
+        if i % 2 == 0:
+            reports.append(ctx.run_typed(f"report-{i // 2}", report_views, window=i // 2,
+                                         counts=dict(views)))
+            views.clear()
+    await restate.gather(*reports)
+    return sum([await r for r in reports])
+
+
+# Seats held for a booking, confirmed by a step handed a copy of the set of
+# held seats (set(...)): a copy of the set, not of the seats in it. The
+# handler then marks the seats released for the next booking before the step
+# runs, and the step confirms seats that read as released. (CAMEL's workforce
+# snapshot copied its containers and kept the same task objects, changed
+# under the snapshot later; Square's workflow snapshots read their state when
+# serialized, not when taken.) Strict mode copied a set's members only by
+# identity; the twin hands the step the seats' numbers and states as values.
+# https://github.com/camel-ai/camel/issues/4166
+# https://github.com/square/workflow/issues/404
+@dataclass(eq=False)
+class Seat:
+    number: str
+    status: str = "free"
+
+
+seats_bug = restate.Service("Seats")
+seats_ok = restate.Service("Seats")
+
+
+def confirm_seats(booking: str, seats: Iterable[Seat | tuple[str, str]]) -> int:
+    rows = sorted((s.number, s.status) if isinstance(s, Seat) else s for s in seats)
+    broker.apply("confirm", {"booking": booking, "seats": [list(r) for r in rows]},
+                 idempotency_key=f"confirm-{booking}")
+    return sum(status == "held" for _, status in rows)
+
+
+@seats_bug.handler(name="book")
+async def book_seats_bug(ctx: restate.Context, numbers: list[str]) -> int:
+    seats = [Seat(n) for n in numbers]
+    for seat in seats:
+        seat.status = "held"
+    confirmed = ctx.run_typed("confirm", confirm_seats, booking="b-1", seats=set(seats))
+    for seat in seats:
+        seat.status = "released"  # for the next booking
+    return await confirmed
+
+
+@seats_ok.handler(name="book")
+async def book_seats_ok(ctx: restate.Context, numbers: list[str]) -> int:
+    seats = [Seat(n) for n in numbers]
+    for seat in seats:
+        seat.status = "held"
+    confirmed = ctx.run_typed("confirm", confirm_seats, booking="b-1",
+                              seats=[(s.number, s.status) for s in seats])
+    for seat in seats:
+        seat.status = "released"  # for the next booking
+    return await confirmed
+
+
 PAIRS = [
     Pair(name="asyncio-gather-over-steps", kind="handler-error",
          source="dbos-inc/dbos-transact-py#688; docs.restate.dev concurrent-tasks",
@@ -300,4 +446,16 @@ PAIRS = [
                 "open-workflow-specification/sdk-java#1369",
          invoke="Notices/shipped", input=["o-1", "o-2", "o-3"], buggy=[notices_bug],
          correct=[notices_ok], externals=(mail,)),
+    Pair(name="deque-rotated-under-step", kind="late-binding",
+         source="gridsync/gridsync#250; camel-ai/camel#4166",
+         invoke="Archive/events", input=["e1", "e2", "e3", "e4", "e5", "e6"],
+         buggy=[archive_bug], correct=[archive_ok], externals=(storage,)),
+    Pair(name="counter-cleared-under-step", kind="late-binding",
+         source="DataDog/dd-trace-py#7413; DataDog/datadogpy#863",
+         invoke="Views/tally", input=["/", "/a", "/", "/b"], buggy=[views_bug],
+         correct=[views_ok], externals=(mail,)),
+    Pair(name="objects-in-copied-set-changed-under-step", kind="late-binding",
+         source="camel-ai/camel#4166; square/workflow#404",
+         invoke="Seats/book", input=["1A", "1B"], buggy=[seats_bug], correct=[seats_ok],
+         externals=(broker,)),
 ]

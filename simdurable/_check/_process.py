@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from ._names import modules_of, name_of
 from ._report import Violation
-from ._workers import WorkerError, fork_piped, pool, task
+from ._workers import OWN_VARIABLES, WorkerError, fork_piped, pool, task, user_environ
 
 DEFAULT_HASH_SEEDS = (1, 2)
 
@@ -87,21 +87,8 @@ def _run_spec(services: Sequence[Any], externals: Sequence[Any], setup: Any, inv
         return "the input is not JSON"
     return {"services": svc_names, "externals": ext_names, "setup": setup_name,
             "invoke": invoke, "input": input, "seed": seed, "max_steps": max_steps,
-            "environ": _environ()}
+            "environ": user_environ()}
 
-
-# Not the user's environment: what the worker sets for itself, and pytest's name
-# of the test running now (a new one for every test, which would renew it each time).
-_OWN_VARIABLES = ("PYTHONHASHSEED", "PYTHONPATH", "PYTEST_CURRENT_TEST")
-
-
-def _environ() -> dict[str, str]:
-    """This process's environment now, as a new process of the service would have
-    it: a worker's was fixed when it started."""
-    env = dict(os.environ)
-    for name in _OWN_VARIABLES:
-        env.pop(name, None)
-    return env
 
 
 def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
@@ -284,7 +271,7 @@ def _serve_fresh(spec: dict[str, Any], requests: IO[str], answers: IO[str]) -> N
     try:
         environ = spec.get("environ")
         if environ is not None:  # (the worker's own variables kept)
-            own = {name: os.environ[name] for name in _OWN_VARIABLES if name in os.environ}
+            own = {name: os.environ[name] for name in OWN_VARIABLES if name in os.environ}
             os.environ.clear()
             os.environ.update(environ)
             os.environ.update(own)

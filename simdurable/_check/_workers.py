@@ -98,6 +98,20 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
         answers.flush()
 
 
+# Not the user's environment: what a worker sets for itself, and pytest's name of
+# the test running now (a new one for every test, which would renew it each time).
+OWN_VARIABLES = ("PYTHONHASHSEED", "PYTHONPATH", "PYTEST_CURRENT_TEST")
+
+
+def user_environ() -> dict[str, str]:
+    """This process's environment now, as a new process of the service would have
+    it (a worker's is fixed when it starts)."""
+    env = dict(os.environ)
+    for name in OWN_VARIABLES:
+        env.pop(name, None)
+    return env
+
+
 class WorkerError(Exception):
     """A worker could not start, died, or took too long; the message says which."""
 
@@ -129,6 +143,7 @@ class Worker:
     def __init__(self, hash_seed: int, preload: Sequence[str] = ()) -> None:
         self.hash_seed = hash_seed
         self.path = _import_path()
+        self.environ = user_environ()
         env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
         env["PYTHONPATH"] = os.pathsep.join(self.path)
         self._log = tempfile.TemporaryFile(mode="w+")
@@ -191,10 +206,14 @@ class Worker:
         return self.proc.stdout.fileno()
 
     def alive(self) -> bool:
-        """Running, and importing from where this process imports: a worker started
-        for another project (another ``sys.path``) would not find this one's modules,
-        or would run its own stale copies of them."""
-        return self.proc.poll() is None and self.path == _import_path()
+        """Running, importing from where this process imports, and with the
+        environment this process has now: a worker started for another project
+        (another ``sys.path``) would not find this one's modules, or would run its
+        own stale copies of them; one started before a variable changed would run
+        the user's code with the old value (a false alarm where another worker,
+        started since, has the new one)."""
+        return (self.proc.poll() is None and self.path == _import_path()
+                and self.environ == user_environ())
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
+from ..runtime import _fast
 from ..runtime._errors import HandlerError, SerializationError, TerminalError
 from ..runtime._fast import NOT_AWAITABLE, plain_steps, replay_command, returns_as_is
 from ..runtime._ids import awakeable_id, encode_promise, is_awakeable_id, is_invocation_id
@@ -158,13 +159,24 @@ class Context:
             # (An attribute set as any other, not through ``__dict__``: reading that
             # makes the instance a dict of its own, where it otherwise keeps its
             # attributes inline.)
-            replay = replay_command(issue) if attempt.state is REPLAYING else None
+            if attempt.state is not REPLAYING:
+                # A live attempt's: ``express`` where its engine lets steps be
+                # express (``_fast.fresh_command``, written out here: a call
+                # less an invocation)
+                engine: Any = attempt.engine
+                steps = engine.steps
+                if (issue is _fast.fresh_issue and steps.express and steps.in_place
+                        and engine.step_lane is not None and attempt.state is LIVE):
+                    issue = _fast.express_issue
+                self.run_typed = types.MethodType(issue, attempt)  # type: ignore[method-assign]
+                return
+            replay = replay_command(issue)
             if replay is None:
                 self.run_typed = types.MethodType(issue, attempt)  # type: ignore[method-assign]
             else:
                 # An attempt that replays: the replay's own command, bound to it and
-                # to this context weakly, which binds ``issue`` here when the
-                # replay is over (``_fast.replay_command``)
+                # to this context weakly, which binds the fresh one here when the
+                # replay is over (``_fast.replay_command``, ``_fast.fresh_command``)
                 self.run_typed = types.MethodType(  # type: ignore[method-assign]
                     replay, (attempt, weakref.ref(self)))
 

@@ -311,5 +311,5 @@ def test_a_replaying_context_has_the_replays_command_until_its_replay_ends(monke
         runs.append((run(None, 5, True, store=store), list(bound_to)))
     assert runs[0][0] == runs[1][0]
     assert runs[0][0][2] == [5]
-    assert runs[0][1] == ["replay", "replay", "issue", "issue"]
+    assert runs[0][1] == ["replay", "replay", "express", "express"]
     assert runs[1][1] == ["issue"] * 4

@@ -114,21 +114,23 @@ def task_runner(engine: Any) -> Callable[..., Any]:
         first = True
         holder: StepHolder | None = None
         while True:
-            if not first and (
-                not until_idle
-                or not scheduler.ready
-                or scheduler.tasks_run >= scheduler.max_tasks
-            ):
-                return None
-            first = False
-            # ``Scheduler.pop``
+            # The ready list and the task count read once a task: they are
+            # both the loop's test and ``Scheduler.pop``'s (``ready`` is never
+            # empty while a task is held, so ``n`` says whether any is ready)
+            ready = scheduler.ready
+            n = len(ready)
             taken = scheduler.tasks_run + 1
+            if first:
+                first = False
+            elif not until_idle or not n or taken > scheduler.max_tasks:
+                return None
+            # ``Scheduler.pop``
             scheduler.tasks_run = taken
             if taken >= scheduler.collect_at:
                 scheduler.collect_at = taken + scheduler.collect_every
                 gc.collect(0)
-            ready = scheduler.ready
-            n = len(ready)
+                ready = scheduler.ready  # (as a finalizer left it)
+                n = len(ready)
             held = scheduler.held
             if held or (n > hold_at and until_idle):  # (else one list, as before)
                 if held:
@@ -151,9 +153,13 @@ def task_runner(engine: Any) -> Callable[..., Any]:
             if n == 1:
                 task = ready.pop()
             else:
-                if random_chooser is not None:
-                    if getrandbits is None:
-                        getrandbits = random_chooser.rng.getrandbits
+                if getrandbits is not None:  # (a random chooser's, bound at its first draw)
+                    k = n.bit_length()
+                    i = getrandbits(k)
+                    while i >= n:
+                        i = getrandbits(k)
+                elif random_chooser is not None:
+                    getrandbits = random_chooser.rng.getrandbits
                     k = n.bit_length()
                     i = getrandbits(k)
                     while i >= n:
@@ -216,7 +222,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     if type(holder) is not StepHolder or holder.thread != get_ident():
                         holder = holder_here()
                 before = holder.step
-                holder.step = spec if type(spec) is step_future else new_tuple(
+                holder.step = spec if kind is step_future else new_tuple(
                     StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
                 try:
                     result = spec.fn(*spec.args, **spec.kwargs)

@@ -29,6 +29,14 @@ in ``Attempt.handed``); ``Engine.general_task`` takes them as well
 (``_running.task_attempt``). A tuple a task was an allocation, a free and, at
 10,000 invocations in flight, a cold object to read at each task.
 
+An attempt counts its tasks in the ready lists (``Attempt.queued``, which
+``Running.kill`` reads to know whether to drop any). A task taken here leaves
+its count on its attempt while it runs, and the one task it queues next for
+that attempt in the common case (a step's resume, a resume's or a start's next
+step) takes it over: no decrement and increment a task. Every other way out
+takes it off, after ``kill`` (which zeroes the count) only if it is still
+there. ``tests/runtime/test_crowded_tasks.py`` checks the counts between tasks.
+
 Which task runs next, and so the trace, is the scheduler's choice alone, made
 as ``Scheduler.pop`` makes it. ``tests/runtime/test_crowded_tasks.py`` compares
 runs with this runner and with ``Engine.general_run_task`` on random workloads
@@ -186,20 +194,22 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if kind is step_future:
                     spec = task
                     attempt = spec._attempt
-                    attempt.queued -= 1  # ``Running.unqueue``
                     index = spec._index
                     if not attempt.alive or index in attempt.done:
+                        attempt.queued -= 1  # ``Running.unqueue``
                         continue
                     rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
                     inv_id = rec.id
                 else:
                     _, inv_id, attempt, index = task
-                    if attempt is not None:
+                    if attempt is None:
+                        continue
+                    if not attempt.alive:  # (alive: its invocation's current one)
                         attempt.queued -= 1  # ``Running.unqueue``
-                    if attempt is None or not attempt.alive:  # (alive: its invocation's current one)
                         continue
                     spec = attempt.steps.get(index)
                     if spec is None or index in attempt.done:
+                        attempt.queued -= 1
                         continue
                     rec = attempt.rec
                 number = attempt.number
@@ -209,6 +219,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or (injector.armed and not injector.spares(name))
                     or rec.done_bits >> index & 1
                 ):
+                    attempt.queued -= 1
                     if kind is step_future:  # (queued unregistered: see the resume below)
                         attempt.registered().setdefault(index, spec)
                     request = general_step(inv_id, number, index)
@@ -252,6 +263,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or bits >> index & 1
                     or running.in_place is not None
                 ):
+                    if attempt.queued:  # (zero if the closure killed the attempt)
+                        attempt.queued -= 1
                     if kind is step_future and attempt.alive and index not in attempt.done:
                         attempt.registered().setdefault(index, spec)
                     finish(attempt, index, spec, failed or ("ok", result))
@@ -266,6 +279,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         handed = (result if serde is plain_serde and type(result) in AS_IS_TYPES
                                   else None)
                 except (TypeError, ValueError, OverflowError):
+                    if attempt.queued:
+                        attempt.queued -= 1
                     if kind is step_future:
                         attempt.registered().setdefault(index, spec)
                     finish(attempt, index, spec, ("ok", result))  # says it cannot be stored
@@ -284,12 +299,16 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 rec.done_bits = bits | 1 << index
                 # ``Running.notify`` and ``Attempt.observe``
                 if attempt.state is not LIVE:
+                    if attempt.queued:
+                        attempt.queued -= 1
                     running.notify(inv_id, entry)
                     continue
                 if own_journal:
                     journal.append(entry)
                 waiting = attempt.waiting
                 if waiting is None or attempt.resume_scheduled:
+                    if attempt.queued:
+                        attempt.queued -= 1
                     continue  # it sees the entry at its next wait or command
                 if (
                     attempt.cursor == len(journal) - 1
@@ -303,9 +322,12 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     if registered:  # (a step queued from ``Attempt.issued`` never was)
                         registered.pop(index, None)
                 elif not attempt.consume_for(waiting):
+                    if attempt.queued:
+                        attempt.queued -= 1
                     continue
                 attempt.resume_scheduled = True
-                attempt.queued += 1  # ``Running.push_resume``
+                # ``Running.push_resume``: the step task's count on its attempt
+                # (see ``queued`` in the module docstring) is the resume's
                 # (its resume hands the awaiting future the closure's value, when its
                 # serde would read the data back equal to it: no decode)
                 attempt.handed = handed
@@ -320,12 +342,13 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # step it waits on (the step task's), which the future's
                     # ``__await__`` returns as it is.
                     attempt = task
-                    attempt.queued -= 1  # ``Running.unqueue``
                     handed = attempt.handed
                     attempt.handed = None
                     if not attempt.alive:
+                        attempt.queued -= 1  # ``Running.unqueue``
                         continue
                     if attempt.cancel_pending or running.segment_guard is not None:
+                        attempt.queued -= 1
                         general_resume(attempt.rec.id, attempt.number)
                         continue
                 else:
@@ -343,6 +366,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         segment_ended(attempt, coro, *drive(attempt, None))
                         continue
                     handed = None
+                    attempt.queued += 1  # (counted as a resume's task is: see below)
                 coro = attempt.coro
                 assert coro is not None
                 attempt.waiting = None
@@ -352,6 +376,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     yielded = coro.send(handed)
                 except StopIteration as returned:
                     if attempt.alive:
+                        attempt.queued -= 1
                         # The handler returned: ``Running.ended``'s and
                         # ``Lifecycle.finish``'s way outside strict mode (which
                         # has no unawaited operations to name here), its value
@@ -398,8 +423,12 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                             completions.wake_callers(rec, completion)
                         for hook in lifecycle.finished_hooks:
                             hook(rec)
-                    continue  # (an attempt ended under it: nothing left to do, ``GONE``)
+                    elif attempt.queued:  # (an attempt ended under it: ``GONE``)
+                        attempt.queued -= 1
+                    continue
                 except (Exception, Abort) as err:
+                    if attempt.queued:
+                        attempt.queued -= 1
                     how, detail = ended(attempt, err)
                     segment_ended(attempt, coro, how, detail)
                     continue
@@ -431,9 +460,11 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                             # ``Engine.general_task``) registers it first.
                             attempt.issued = None
                             issued.scheduled = True
-                            attempt.queued += 1  # ``Running.push_work``
+                            # (``Running.push_work``: the count its task left
+                            # on the attempt is the step's)
                             scheduler.ready.append(issued)
                             continue
+                        attempt.queued -= 1
                         if issued is not None:
                             attempt.register_issued()
                         # ... and ``Running._block`` queues the steps it issued
@@ -453,6 +484,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                                         else ("step", attempt.rec.id, attempt, i))
                         unscheduled.clear()
                         continue
+                if attempt.queued:
+                    attempt.queued -= 1
                 segment = waits(attempt, yielded)
                 if segment is None:
                     segment = drive(attempt, attempt.take_cancel(yielded))

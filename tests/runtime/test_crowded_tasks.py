@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import simdurable as sd
+from simdurable import _sim
+from simdurable.runtime import _tasks
 from simdurable.runtime._invocation import Attempt
+from simdurable.runtime._running import task_attempt
 from simdurable.runtime._tasks import task_runner
 
 from .test_steps_in_place import bank, current, flaky_calls, obj, seq
@@ -503,3 +508,40 @@ def test_a_crowds_handler_that_returns_completes_its_invocation_in_the_runner():
         # (the last handler may end inside a step run in place: the general way)
         assert finished <= 1 if fused and not strict else finished == 6, ends
     assert runs[0] == runs[1] == runs[2]
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(faults, max_size=3), st.integers(0, 2**16), st.integers(2, 40), st.booleans())
+def test_an_attempts_queued_count_is_its_tasks_in_the_ready_lists_between_tasks(
+        plan_faults, seed, hold_at, suspend):
+    """``Attempt.queued`` (what ``Running.kill`` reads to know whether to drop
+    an attempt's ready tasks) counts, between any two tasks of the fused
+    runner, the attempt's tasks in the ready lists (held ones too): the runner
+    leaves a task's count on its attempt while the task runs, for the task it
+    queues next, and takes it off on every other way out, faults and restarts
+    included. A count too low would leave a killed attempt's task to be drawn.
+    Checked where the runner collects cycles, made due at every task."""
+    sim = sd.Simulation([crowd, seq, obj], seed=seed, faults=sd.FaultPlan(tuple(plan_faults)),
+                        externals=[bank], max_steps=20_000, always_suspend=suspend)
+    bank.reset()
+    flaky_calls.clear()
+    current[:] = [sim]
+    engine, scheduler = sim.engine, sim.scheduler
+    scheduler.hold_at = hold_at
+    checked = [0]
+
+    def check(generation: int) -> None:
+        tasks = [*scheduler.held, *scheduler.ready]
+        for attempt in engine.running.attempts.values():
+            assert attempt.queued == sum(task_attempt(t) is attempt for t in tasks), (
+                attempt.rec.id, attempt.queued, tasks)
+            checked[0] += 1
+
+    for i in range(16):
+        sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed", "Crowd/calls")[i % 5],
+                   i)
+    with patch.object(_tasks, "gc", SimpleNamespace(collect=check)), \
+            patch.object(_sim, "_RUN_COLLECT_EVERY", 1):
+        sim.run()
+    assert checked[0] > 100

@@ -16,7 +16,7 @@ from typing import Any, Final
 from ._completions import Completions
 from ._errors import HandlerError, NotAwaitedError
 from ._invocation import Abort, Attempt
-from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations, invocation_id
+from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations, plain_invocation_id
 from ._journal import (
     AT_MS,
     CALL,
@@ -134,7 +134,7 @@ class Lifecycle:
             scheduler = self.scheduler
             now = scheduler.now_ms
             invocations.seq = seq = invocations.seq + 1
-            new_id = invocation_id(spec.service, key, spec.name, seq)
+            new_id = plain_invocation_id(spec.service, key, spec.name, seq)
             # (positionally, in the fields' order, as ``new`` makes it)
             created = InvocationRecord(
                 new_id, spec.service, spec.name, key, input, seq, PENDING,

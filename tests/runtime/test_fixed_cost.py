@@ -6,12 +6,15 @@ a run: ids, traces and results are those the plain way gives."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+from hypothesis import given, settings, strategies as st
 
 import simdurable as sd
 from simdurable._sim import handlers_and_specs, parse_target
 from simdurable.runtime._ids import make_id
-from simdurable.runtime._invocations import invocation_id
+from simdurable.runtime._invocations import _IDS, invocation_id, plain_invocation_id
 
 
 def make_service(name: str) -> sd.Service:
@@ -84,6 +87,21 @@ def test_ids_are_derived_as_before_and_remembered():
                                 make_id("inv", "Ids", None, "hello", 2),
                                 make_id("inv", "ik", "Ids", None, "hello", "k")]
     assert invocation_id("Ids", None, "hello", 7) == make_id("inv", "Ids", None, "hello", 7)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(), st.none() | st.text(), st.text(), st.integers())
+def test_a_plain_submissions_id_is_the_sha256_of_its_parts_as_before(service, key, handler, seq):
+    """A new invocation's id, written out in one expression (and hashed by
+    CPython's own SHA-256 where it has one), is the id ``make_id`` gave with
+    ``hashlib``: the same parts, the same id, so every trace names the same
+    invocations as before."""
+    before = "inv_" + hashlib.sha256(
+        "\x1f".join(map(str, (service, key, handler, seq))).encode()).hexdigest()[:20]
+    _IDS.pop((service, key, handler, seq), None)
+    assert plain_invocation_id(service, key, handler, seq) == before
+    assert plain_invocation_id(service, key, handler, seq) == before  # (remembered)
+    assert make_id("inv", service, key, handler, seq) == before
 
 
 def test_targets_parse_the_same_from_memory_and_bad_ones_are_refused():

@@ -582,16 +582,14 @@ def step_command() -> Callable[..., Any] | None:
              completions, invocations, steps, finish) = parts
             now = scheduler.now_ms
             # One command entry for every step of this name at this time: an
-            # entry is immutable, and a fresh one costs a tuple a step. Kept
-            # with its time.
-            shared = commands_made.get(name)
-            if shared is not None and shared[0] == now:
-                entry = shared[1]
-            else:
+            # entry is immutable, and a fresh one costs a tuple a step. (Its
+            # time is its own field: kept alone, no pair made with it.)
+            entry = commands_made.get(name)
+            if entry is None or entry[5] != now:  # (its time)
                 entry = (RUN, name, None, None, -1, now, -1, "")
                 if len(commands_made) >= SHARED_COMMANDS:
                     commands_made.clear()
-                commands_made[name] = (now, entry)
+                commands_made[name] = entry
             rec = attempt.rec
             index = len(journal)
             if attempt.cursor != index:
@@ -974,31 +972,30 @@ def step_command() -> Callable[..., Any] | None:
             return fresh_issue(attempt, name, action, options, *args, **kwargs)
         now = scheduler.now_ms
         # One command entry for every step of this name at this time (``issue``)
-        value = commands_made.get(name)
-        if value is not None and value[0] == now:
-            entry = value[1]
-        else:
+        entry = commands_made.get(name)
+        if entry is None or entry[5] != now:  # (its time)
             entry = (RUN, name, None, None, -1, now, -1, "")
             if len(commands_made) >= SHARED_COMMANDS:
                 commands_made.clear()
-            commands_made[name] = (now, entry)
+            commands_made[name] = entry
         rec = attempt.rec
+        inv_id = rec.id
         if not attempt.own_journal:
             journal.append(entry)  # the store's list (``Attempt.own_journal``)
         else:
-            stored = None if journals is None else journals.get(rec.id)
+            stored = None if journals is None else journals.get(inv_id)
             if stored is not None:
                 stored.append(entry)
                 stored = len(stored) - 1
             else:
-                stored = store_append(rec.id, entry)
+                stored = store_append(inv_id, entry)
             if stored != index:
-                raise InternalError(f"journal of {rec.id} out of step: stored at #{stored}, "
+                raise InternalError(f"journal of {inv_id} out of step: stored at #{stored}, "
                                     f"attempt expected #{index}")
             journal.append(entry)
         attempt.cursor = index + 1
         if event is not None:
-            event((now, "entry", rec.id, "run", index, name))
+            event((now, "entry", inv_id, "run", index, name))
         lone = attempt.issued is None and not attempt._unscheduled
         at_once = (
             lone
@@ -1037,7 +1034,6 @@ def step_command() -> Callable[..., Any] | None:
             registered[index] = value
             return value
         # Express: ``issue``'s express way, the same writes in the same order
-        inv_id = rec.id
         inv_rec = invocations.by_id.get(inv_id)
         bits = rec.done_bits
         try:
@@ -1462,7 +1458,7 @@ def command_parts(steps: Any) -> tuple[Any, ...]:
     step name (``SHARED_COMMANDS``),
     and for an express step the running part, the run log's append, the
     completions and invocations parts, ``steps`` itself and ``finish_step``."""
-    made: dict[str, tuple[int, RawEntry]] = {}  # by step name: its last command entry, and its time
+    made: dict[str, RawEntry] = {}  # by step name: its last command entry (its time in it)
     completions = steps.completions
     store = completions.store
     return (steps.injector, steps.scheduler, store.append, memory_journals(store),

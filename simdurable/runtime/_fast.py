@@ -806,7 +806,6 @@ def step_command() -> Callable[..., Any] | None:
             serde = serde_of(action)
         else:
             return general_run_typed(attempt, name, action, options, args, kwargs)
-        engine: Any = attempt.engine
         journal = attempt.journal
         index = attempt.cursor
         paired = attempt.paired
@@ -841,6 +840,7 @@ def step_command() -> Callable[..., Any] | None:
                     completed = after[4]  # target
                     completion = after[3]  # result (read once: an entry's field
                     # by position is a generic subscript, a tuple subclass's)
+                    engine: Any = attempt.engine  # (read here: not a leading step's)
                     at_once = (completed == index and type(completion) is not Failure
                                and engine.steps.express
                                and engine.step_lane is not None)
@@ -895,7 +895,8 @@ def step_command() -> Callable[..., Any] | None:
                 replayed._index = index
                 return replayed
         else:
-            entry = (RUN, name, None, None, -1, engine.scheduler.now_ms, -1, "")
+            entry = (RUN, name, None, None, -1, cast(Any, attempt.engine).scheduler.now_ms, -1,
+                     "")
             index = attempt.issue(entry, "run_typed")
             if index in attempt.done or (
                 attempt.state is REPLAYING and attempt.completed_next == index

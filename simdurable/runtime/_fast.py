@@ -929,13 +929,15 @@ def step_command() -> Callable[..., Any] | None:
         (``fresh_command`` binds it): a fresh step with no fault that may fire
         at it, run here when awaited at once, else its future made. What is
         rare is handed, before anything is written, to ``issue`` as it came
-        (options, a replay, a misuse, a fault that may fire, completions not
-        seen yet, a journal past its limit); the engine's own conditions of
+        (options, a replay, an attempt over, before its serde is read as
+        ``issue`` does; a misuse, a fault that may fire, completions not seen
+        yet, a journal past its limit); the engine's own conditions of
         the express way (``Steps.express``, ``Steps.in_place``, a step lane)
         are read once, where this is bound. The same writes as ``issue``'s in
         the same order, with fewer branches and locals (a frame costs about
         7.5 instructions a local, a step)."""
-        if options is not None or attempt.state is not LIVE or type(name) is not str:
+        if (options is not None or attempt.state is not LIVE or not attempt.alive
+                or type(name) is not str):
             return fresh_issue(attempt, name, action, options, *args, **kwargs)
         if args:
             for value in args:
@@ -964,8 +966,7 @@ def step_command() -> Callable[..., Any] | None:
         journal = attempt.journal
         index = len(journal)
         if (
-            not attempt.alive
-            or attempt.cursor != index
+            attempt.cursor != index
             or index >= scheduler.max_journal
             or ((value := running_step()) is not None and value.step is not None)
             or (injector.armed and not injector.spares(name))

@@ -820,11 +820,13 @@ class Simulation:
         # about 2 us of a short one.
         off = False
         budget = self.wall_budget
-        ident, outer = 0, None
+        ident, outer, deadline = 0, None, 0.0
         if budget is not None:
             ident = get_ident()
             deadline = monotonic() + budget
         spinning: Spinning | None = None
+        mine = False  # this run's own budget fired (not one around it)
+        around: Spinning | None = None  # one around it fired as the run ended
         try:
             # The collector goes off inside the ``try`` (``off`` said first): a
             # budget around this run may fire at any call, and one that fired
@@ -845,7 +847,7 @@ class Simulation:
                 if (ident in _deadlines or deadline < _watchdog.wake_at
                         or _watchdog._thread is None):
                     outer = _deadlines.get(ident)  # (for ``leave`` if it fires in ``enter``)
-                    ident, outer = _watchdog.enter(budget)
+                    ident, outer = _watchdog.enter(deadline)
                 else:
                     _deadlines[ident] = deadline
             while True:
@@ -882,18 +884,23 @@ class Simulation:
                     # call or loop jump, wherever that is: here, inside this try
                     # (a helper's call would take it at the helper's start, outside
                     # any try of its own, and the run would end in ``Spinning``).
+                    # A budget around the run that fires meanwhile is not taken:
+                    # its ``Spinning`` is raised again once the run has cleaned up.
                     try:
                         if outer is None:  # (``_watchdog.leave``'s common case, as above)
                             _deadlines.pop(ident, None)
-                            fired = ((_watchdog._busy or ident in _watchdog._fired)
-                                     and _watchdog.leave(ident, outer))
+                            mine = ((_watchdog._busy or ident in _watchdog._fired)
+                                    and _watchdog.leave(ident, outer, deadline))
                         else:
-                            fired = _watchdog.leave(ident, outer)
-                        if fired and spinning is None:
+                            mine = _watchdog.leave(ident, outer, deadline)
+                        if mine and spinning is None:
                             for _ in range(10_000):  # (taken at a jump of this loop)
                                 pass
-                    except Spinning:
-                        _watchdog.leave(ident, outer)  # (raised as ``leave`` began: again)
+                    except Spinning as err:
+                        if _watchdog.fired_around(ident, deadline):
+                            around = err
+                        # (raised as ``leave`` began: again)
+                        mine = _watchdog.leave(ident, outer, deadline) or mine
                 if off:
                     # The collector on again; a crowd's new objects handed to the
                     # oldest generation (``_RUN_PROMOTE_AT``). Its young objects are
@@ -907,7 +914,16 @@ class Simulation:
             finally:
                 if off:
                     gc.enable()
+            if around is not None:
+                # (the budget around the run ran out: its block's to take, over a
+                # ``stop()``'s return or an error of the run's own)
+                raise around
         if spinning is not None:
+            if not mine:
+                # A budget around the run fired (at any point of it, even before
+                # the run's own deadline was written): it stops its own block,
+                # and ``Spinning`` goes on to it rather than naming this run's.
+                raise spinning
             frames = user_frames(spinning)
             where = (f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} "
                      f"(in {frames[-1].name})" if frames else "")

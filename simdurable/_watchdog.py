@@ -58,7 +58,9 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._deadlines: dict[int, float] = {}
-        self._fired: set[int] = set()
+        # The threads whose budget fired, with the deadline that did: a budget
+        # around another tells its own stop from the inner one's by it.
+        self._fired: dict[int, float] = {}
         self._thread: threading.Thread | None = None
         # When the thread wakes next on its own. A run whose deadline is no
         # earlier need not wake it (the thread finds it then): no wake-up per run,
@@ -73,12 +75,12 @@ class _Watchdog:
     # (``Simulation.run`` does the common cases of ``enter`` and ``leave``
     # itself, without their calls: it reads ``_deadlines``, ``wake_at``,
     # ``_thread``, ``_busy`` and ``_fired`` as they do, and calls them otherwise.)
-    def enter(self, seconds: float) -> tuple[int, float | None]:
-        """Start this thread's budget; returns what ``leave`` needs."""
+    def enter(self, deadline: float) -> tuple[int, float | None]:
+        """Start this thread's budget, due at ``deadline`` (``monotonic()``)
+        or at the one around it if that is earlier; returns what ``leave`` needs."""
         ident = get_ident()
         deadlines = self._deadlines
         outer = deadlines.get(ident)
-        deadline = monotonic() + seconds
         if outer is not None and outer < deadline:
             deadline = outer
         deadlines[ident] = deadline
@@ -91,8 +93,13 @@ class _Watchdog:
                     self._cond.notify()
         return ident, outer
 
-    def leave(self, ident: int, outer: float | None) -> bool:
-        """End this thread's budget; True if it fired (its exception is pending)."""
+    def leave(self, ident: int, outer: float | None, deadline: float) -> bool:
+        """End this thread's budget (its own ``deadline``, ``outer`` the one
+        around it); True if its own fired (its exception is pending or raised).
+
+        A budget around it that fired stays fired, not due again: its
+        ``Spinning`` is that block's to take, not this one's.
+        """
         if outer is None:
             self._deadlines.pop(ident, None)
         else:
@@ -100,10 +107,18 @@ class _Watchdog:
         if not self._busy and ident not in self._fired:
             return False  # (the watcher, deciding later, finds the deadline gone)
         with self._lock:  # (the watcher's decision is made once it lets go)
-            fired = ident in self._fired and outer is None
-            if fired:
-                self._fired.discard(ident)
-        return fired
+            if ident not in self._fired:
+                return False
+            if self._fired[ident] != deadline:  # the one around it fired
+                self._deadlines.pop(ident, None)
+                return False
+            del self._fired[ident]
+        return True
+
+    def fired_around(self, ident: int, deadline: float) -> bool:
+        """True if a budget around the one due at ``deadline`` fired (so a
+        ``Spinning`` taken in this one is that budget's)."""
+        return self._fired.get(ident, deadline) != deadline
 
     def stop_idle(self) -> bool:
         """Stop the thread if no budget is running; True if it is stopped.
@@ -158,7 +173,7 @@ class _Watchdog:
                 self._busy = True  # (before the deadline is read again: see the class)
                 if self._deadlines.get(ident) == deadline:  # its budget has not ended
                     self._deadlines.pop(ident, None)
-                    self._fired.add(ident)
+                    self._fired[ident] = deadline
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
                                                                ctypes.py_object(Spinning))
                 self._busy = False
@@ -170,12 +185,13 @@ _watchdog = _Watchdog()
 class _Budget:
     """The block under a budget (a class, not a generator: it is entered at every run)."""
 
-    __slots__ = ("seconds", "ident", "outer")
+    __slots__ = ("seconds", "ident", "outer", "deadline")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.ident = 0
         self.outer: float | None = None
+        self.deadline = 0.0
 
     def __enter__(self) -> None:
         # (a budget that fires as it begins, once ``enter`` wrote its deadline,
@@ -183,24 +199,31 @@ class _Budget:
         # for this thread's next one)
         ident = get_ident()
         outer = _watchdog._deadlines.get(ident)
+        self.deadline = deadline = monotonic() + self.seconds
         try:
-            self.ident, self.outer = _watchdog.enter(self.seconds)
+            self.ident, self.outer = _watchdog.enter(deadline)
         except Spinning:
-            _watchdog.leave(ident, outer)
+            _watchdog.leave(ident, outer, deadline)
             raise
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         # (as in ``Simulation.run``: a budget that fires just as the block ends
         # raises at the next call or loop jump, taken inside this try)
+        # A budget around this one that fires meanwhile goes on to its own
+        # block: its ``Spinning`` is raised again, not taken here.
+        ident, deadline = self.ident, self.deadline
         try:
-            if _watchdog.leave(self.ident, self.outer) and (
+            if _watchdog.leave(ident, self.outer, deadline) and (
                 kind is None or not issubclass(kind, Spinning)
             ):
                 for _ in range(10_000):  # (taken at a jump of this loop)
                     pass
         except Spinning:
-            _watchdog.leave(self.ident, self.outer)  # (raised as ``leave`` began: again)
+            around = _watchdog.fired_around(ident, deadline)
+            _watchdog.leave(ident, self.outer, deadline)  # (raised as ``leave`` began: again)
+            if around:
+                raise
 
 
 def stop_idle() -> bool:

@@ -47,6 +47,16 @@ def test_runs_one_after_another_do_not_wake_the_watchdog():
     assert _watchdog.notified == before + 1
 
 
+seen = sd.Service("Seen")
+deadlines_seen: list[float | None] = []
+
+
+@seen.handler()
+async def look(ctx: sd.Context) -> int:
+    deadlines_seen.append(_watchdog._deadlines.get(threading.get_ident()))
+    return 1
+
+
 spinner = sd.Service("Spinner")
 
 
@@ -87,30 +97,34 @@ def test_a_budget_that_fires_as_leave_begins_ends_the_run_as_finished(monkeypatc
     runner = threading.get_ident()
     fired = []
 
-    def leave_as_it_fires(ident: int, outer: float | None) -> bool:
-        if not fired:  # the watcher's part, from its thread
+    def leave_as_it_fires(ident: int, outer: float | None, deadline: float) -> bool:
+        if not fired:  # the watcher's part, from its thread: the run's own deadline
             fired.append(ident)
-            _fire_at(runner)  # (raised in here, at this call or the next)
-        return real_leave(ident, outer)
+            _fire_at(runner, deadline)  # (raised in here, at this call or the next)
+        return real_leave(ident, outer, deadline)
 
     monkeypatch.setattr(_watchdog, "leave", leave_as_it_fires)
     # (the watcher deciding meanwhile: ``run`` ends its budget through ``leave``)
     monkeypatch.setattr(_watchdog, "_busy", True)
-    sim = sd.Simulation([svc], seed=1, wall_budget=60)
-    h = sim.invoke("Dog/two", 1)
+    sim = sd.Simulation([seen], seed=1, wall_budget=60)
+    h = sim.invoke("Seen/look")
     assert gc.isenabled()
     sim.run()
     assert fired == [runner]
-    assert h.result() == 3
+    assert h.result() == 1
     assert gc.isenabled()
     assert not _watchdog._fired and runner not in _watchdog._deadlines
 
 
-def _fire_at(runner: int) -> None:
+def _fire_at(runner: int, deadline: float | None = None) -> None:
     """The watcher's part (``_Watchdog._loop``) for ``runner``'s budget, done
-    by hand; its exception is raised in the caller, at this call or the next."""
-    _watchdog._deadlines.pop(runner, None)
-    _watchdog._fired.add(runner)
+    by hand (at ``deadline``, or the one it is due at now); its exception is
+    raised in the caller, at this call or the next."""
+    due = _watchdog._deadlines.pop(runner, None)
+    if deadline is None:
+        assert due is not None
+        deadline = due
+    _watchdog._fired[runner] = deadline
     done = threading.Lock()
     done.acquire()
 
@@ -133,8 +147,8 @@ def test_a_budget_that_fires_as_its_run_begins_is_taken_by_that_run(monkeypatch)
     runner = threading.get_ident()
     fired = []
 
-    def enter_as_it_fires(seconds: float) -> tuple[int, float | None]:
-        got = real_enter(seconds)
+    def enter_as_it_fires(deadline: float) -> tuple[int, float | None]:
+        got = real_enter(deadline)
         if not fired:
             fired.append(runner)
             _fire_at(runner)
@@ -162,8 +176,8 @@ def test_a_block_whose_budget_fires_as_it_begins_raises_spinning_and_cleans_up(m
     real_enter = _watchdog.enter
     runner = threading.get_ident()
 
-    def enter_as_it_fires(seconds: float) -> tuple[int, float | None]:
-        got = real_enter(seconds)
+    def enter_as_it_fires(deadline: float) -> tuple[int, float | None]:
+        got = real_enter(deadline)
         _fire_at(runner)
         return got
 
@@ -178,16 +192,6 @@ def test_a_block_whose_budget_fires_as_it_begins_raises_spinning_and_cleans_up(m
         raise AssertionError("the budget's Spinning was lost")
     assert not entered
     assert not _watchdog._fired and runner not in _watchdog._deadlines
-
-
-seen = sd.Service("Seen")
-deadlines_seen: list[float | None] = []
-
-
-@seen.handler()
-async def look(ctx: sd.Context) -> int:
-    deadlines_seen.append(_watchdog._deadlines.get(threading.get_ident()))
-    return 1
 
 
 def test_a_run_takes_the_earlier_of_its_budget_and_the_one_around_it_then_gives_it_back():
@@ -220,9 +224,10 @@ def test_a_run_takes_the_earlier_of_its_budget_and_the_one_around_it_then_gives_
 def test_a_budget_around_a_run_that_fires_as_the_run_begins_leaves_the_collector_on(
         monkeypatch, at):
     """A budget around ``run()`` fires at one of the run's first calls, as the
-    collector goes off: the run ends in the budget's ``Spinning`` (or its own
-    ``StuckError``), and the collector is on again. Before, it went off outside
-    the run's ``try``, and a budget firing at the next call left it off."""
+    collector goes off: the run ends in that budget's ``Spinning`` (not a
+    ``StuckError`` naming the run's own budget, which had not begun), and the
+    collector is on again. Before, it went off outside the run's ``try``, and a
+    budget firing at the next call left it off."""
     import simdurable._sim as _sim_module
 
     runner = threading.get_ident()
@@ -243,10 +248,10 @@ def test_a_budget_around_a_run_that_fires_as_the_run_begins_leaves_the_collector
     try:
         with _watchdog_module.wall_budget(600):
             sim.run()
-    except (Spinning, sd.StuckError):
+    except Spinning:
         pass
     else:
-        raise AssertionError("the budget's exception was lost")
+        raise AssertionError("the budget's Spinning was lost")
     finally:
         monkeypatch.undo()
         on = gc.isenabled()
@@ -287,3 +292,112 @@ def test_a_budget_around_a_run_that_fires_as_the_run_ends_leaves_the_collector_o
     assert h.result() == 3
     assert on, "the collector stayed off"
     assert not _watchdog._fired and runner not in _watchdog._deadlines
+
+
+def test_a_budget_around_a_run_that_fires_as_the_run_ends_its_own_reaches_its_block(
+        monkeypatch):
+    """The budget around a run fires just after the run gave it back: its
+    ``Spinning`` goes on to that budget's block once the run has cleaned up.
+    Before, the run took it as its own budget firing as it ended, and the
+    block around it went on as if it had time left."""
+    real_leave = _watchdog.leave
+    runner = threading.get_ident()
+    fired = []
+
+    def leave_then_outer_fires(ident: int, outer: float | None, deadline: float) -> bool:
+        got = real_leave(ident, outer, deadline)
+        if not fired and outer is not None:
+            fired.append(outer)
+            _fire_at(runner)  # (the outer deadline, due again)
+        return got
+
+    sim = sd.Simulation([svc], seed=1, wall_budget=60)
+    h = sim.invoke("Dog/two", 1)
+    monkeypatch.setattr(_watchdog, "leave", leave_then_outer_fires)
+    after_run = False
+    try:
+        with _watchdog_module.wall_budget(600):
+            sim.run()
+            after_run = True
+    except Spinning:
+        pass
+    else:
+        raise AssertionError("the outer budget's Spinning was lost")
+    finally:
+        monkeypatch.undo()
+    assert len(fired) == 1 and not after_run
+    assert h.result() == 3
+    assert gc.isenabled()
+    assert not _watchdog._fired and runner not in _watchdog._deadlines
+
+
+def test_a_block_around_a_block_that_fires_as_the_inner_one_ends_reaches_its_own(monkeypatch):
+    """As above for ``wall_budget``'s blocks, one inside the other."""
+    real_leave = _watchdog.leave
+    runner = threading.get_ident()
+    fired = []
+
+    def leave_then_outer_fires(ident: int, outer: float | None, deadline: float) -> bool:
+        got = real_leave(ident, outer, deadline)
+        if not fired and outer is not None:
+            fired.append(outer)
+            _fire_at(runner)
+        return got
+
+    monkeypatch.setattr(_watchdog, "leave", leave_then_outer_fires)
+    after_inner = False
+    try:
+        with _watchdog_module.wall_budget(600):
+            with _watchdog_module.wall_budget(60):
+                pass
+            after_inner = True
+    except Spinning:
+        pass
+    else:
+        raise AssertionError("the outer budget's Spinning was lost")
+    assert len(fired) == 1 and not after_inner
+    assert not _watchdog._fired and runner not in _watchdog._deadlines
+
+
+fires = sd.Service("Fires")
+
+
+@fires.handler()
+async def now(ctx: sd.Context) -> int:
+    _fire_at(threading.get_ident())  # the earliest budget on this thread runs out here
+    for _ in range(10_000):
+        pass
+    return 1
+
+
+@pytest.mark.parametrize("run_budget", [6000.0, None])
+def test_a_budget_around_a_run_that_fires_inside_it_reaches_its_own_block(run_budget):
+    """The budget around a run is the earlier one and runs out in a handler:
+    the run ends in that budget's ``Spinning``, not a ``StuckError`` naming the
+    run's own budget (before, a run with no budget of its own failed on
+    formatting its ``None``)."""
+    sim = sd.Simulation([fires], seed=1, wall_budget=run_budget)
+    sim.invoke("Fires/now")
+    try:
+        with _watchdog_module.wall_budget(600):
+            sim.run()
+    except Spinning:
+        pass
+    else:
+        raise AssertionError("the outer budget's Spinning was lost")
+    assert gc.isenabled()
+    assert not _watchdog._fired and threading.get_ident() not in _watchdog._deadlines
+
+
+def test_a_run_whose_own_budget_fires_inside_one_around_it_names_its_own():
+    """The run's budget is the earlier one and runs out: ``StuckError`` naming
+    it, and the block around the run goes on untouched with nothing fired left."""
+    sim = sd.Simulation([fires], seed=1, wall_budget=60)
+    sim.invoke("Fires/now")
+    with _watchdog_module.wall_budget(600):
+        with pytest.raises(sd.StuckError, match="stopped after 60 s of wall-clock time"):
+            sim.run()
+        assert not _watchdog._fired
+        total = sum(range(100_000))  # (a pending Spinning would be raised in here)
+    assert total == 4_999_950_000
+    assert not _watchdog._fired and threading.get_ident() not in _watchdog._deadlines

@@ -11,8 +11,10 @@ the handler after it started the step. In strict mode each step's closure is
 wrapped by ``late_binding_check``: when the step is started it notes the
 closure's free variables, and a copy of what can change in place among them
 and among the step's arguments (lists, dicts, sets, bytearrays, the standard
-library's deques, defaultdicts, OrderedDicts, Counters and arrays, and the
-attributes of objects of the user's own classes, in sets too, deeply); before the closure
+library's deques, defaultdicts, OrderedDicts, Counters, arrays and
+``queue.Queue`` objects, the attributes of objects of the user's own classes
+and of ``types.SimpleNamespace`` objects, and the contents and attributes of
+the user's subclasses of all those containers, in sets too, deeply); before the closure
 first runs it compares them with what it is about to read. A difference is
 reported as a ``LateBindingError`` at the step and the line that started it.
 
@@ -191,6 +193,9 @@ def _copy(value: Any, budget: list[int], depth: int) -> Any:
     if kind in _STDLIB:
         return _copy_stdlib(value, kind, budget, depth)
     if _user_class(kind):
+        base = _container_base(kind)
+        if base is not None:
+            return _copy_subclass(value, kind, base, budget, depth)
         attrs = _attributes(value)
         if attrs is None:
             return value
@@ -198,7 +203,87 @@ def _copy(value: Any, budget: list[int], depth: int) -> Any:
         if budget[0] < 0:
             raise _TooBig
         return _Attrs(kind, {k: _copy(v, budget, depth + 1) for k, v in attrs.items()})
+    if kind is types.SimpleNamespace:
+        attrs = vars(value)
+        budget[0] -= len(attrs) + 1
+        if budget[0] < 0:
+            raise _TooBig
+        return _Attrs(kind, {k: _copy(v, budget, depth + 1) for k, v in attrs.items()})
+    queues = sys.modules.get("queue")  # (imported, if a value is one of its queues)
+    if queues is not None and kind in (queues.Queue, queues.LifoQueue, queues.PriorityQueue):
+        return _Items(kind, _copy(list(value.queue), budget, depth + 1))
     return value
+
+
+# The containers a user's class may extend, whose contents its instances hold
+# beside their attributes (a ``class Batch(list)``: ``batch.clear()`` changes no
+# attribute).
+_BASES: frozenset[type] = frozenset({list, dict, set, bytearray, tuple, frozenset,
+                                     collections.deque, collections.defaultdict,
+                                     collections.OrderedDict, collections.Counter})
+_BASE_OF: dict[type, type | None] = {}
+
+
+def _container_base(kind: type) -> type | None:
+    """The container a user's class extends (its nearest), or None."""
+    try:
+        return _BASE_OF[kind]
+    except KeyError:
+        pass
+    base = next((k for k in kind.__mro__ if k in _BASES), None)
+    if len(_BASE_OF) > 4096:
+        _BASE_OF.clear()  # (classes made at run time)
+    _BASE_OF[kind] = base
+    return base
+
+
+def _copy_subclass(value: Any, kind: type, base: type, budget: list[int], depth: int) -> Any:
+    """A copy of an object of the user's subclass of a container: its contents,
+    copied as its base's are, and its attributes (``value`` itself when neither
+    can change, a named tuple of strings and numbers)."""
+    plain: Any
+    try:
+        if base is collections.defaultdict:
+            plain = collections.defaultdict(value.default_factory, value)
+        else:
+            plain = base(value)
+    except Exception as err:  # (its own iteration fails): compared by identity
+        raise _TooBig from err
+    items = _copy(plain, budget, depth + 1)
+    attrs = _attributes(value) or {}
+    budget[0] -= len(attrs) + 1
+    if budget[0] < 0:
+        raise _TooBig
+    copied = {k: _copy(v, budget, depth + 1) for k, v in attrs.items()}
+    if items is plain and base in (tuple, frozenset) and all(
+            c is v for c, v in zip(copied.values(), attrs.values(), strict=True)):
+        return value
+    return _Subclass(kind, items, copied)
+
+
+class _Subclass:
+    """A copy of an object of the user's subclass of a container, compared by
+    class, contents and attributes."""
+
+    __slots__ = ("kind", "items", "attrs")
+
+    def __init__(self, kind: type, items: Any, attrs: dict[str, Any]) -> None:
+        self.kind = kind
+        self.items = items
+        self.attrs = attrs
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is _Subclass and self.kind is other.kind
+                and self.items == other.items and self.attrs == other.attrs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        items = self.items
+        shown = (", ".join(map(repr, items)) if type(items) is tuple  # (a named tuple's)
+                 else repr(items))
+        fields = "".join(f", {k}={v!r}" for k, v in self.attrs.items())
+        return f"{self.kind.__name__}({shown}{fields})"
 
 
 # The standard library's containers a handler fills and empties as it goes.
@@ -303,6 +388,11 @@ def _where(name: str, then: Any, now: Any, depth: int = 0) -> tuple[str, Any, An
     """Where two copies first differ: ``order.status``, ``batch[0]``, with both
     sides (the whole values when they differ in shape)."""
     if depth < 4:
+        if type(then) is _Subclass and type(now) is _Subclass and then.kind is now.kind:
+            if not _same(then.items, now.items):
+                found = _where(name, then.items, now.items, depth)
+                return found if found[0] != name else (name, then, now)
+            return _where(name, _Attrs(then.kind, then.attrs), _Attrs(now.kind, now.attrs), depth)
         if type(then) is _Attrs and type(now) is _Attrs and then.kind is now.kind:
             for key in [*then.attrs, *(k for k in now.attrs if k not in then.attrs)]:
                 a, b = then.attrs.get(key, _GONE), now.attrs.get(key, _GONE)

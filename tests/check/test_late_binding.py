@@ -12,8 +12,13 @@ the attributes of the user's own objects), but for what other steps changed.
 from __future__ import annotations
 
 import functools
+import queue
 import random
+import types
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import pytest
 
 import simdurable as restate
 import simdurable as sd
@@ -370,12 +375,41 @@ def test_an_object_grown_too_big_to_copy_is_compared_again_once_small():
 def _size(things: object) -> int:
     if isinstance(things, set):
         return sum(len(t.lines) for t in things)
+    if isinstance(things, types.SimpleNamespace):
+        return len(things.lines)
+    if isinstance(things, queue.Queue):
+        return things.qsize()
     return len(things)  # type: ignore[arg-type]
 
 
 @dataclass(eq=False)
 class Parcel:
     lines: list[str] = field(default_factory=list)
+
+
+# The user's own subclasses of containers: their contents, not only their
+# attributes, are what a step reads.
+class Batch(list[str]):
+    pass
+
+
+class Totals(dict[str, int]):
+    pass
+
+
+class Seats(set[str]):
+    pass
+
+
+class Lines(NamedTuple):
+    order: str
+    items: list[str]
+
+
+class Labelled(list[str]):
+    def __init__(self, label: str, items: list[str]) -> None:
+        super().__init__(items)
+        self.label = label
 
 
 def _container(kind: str) -> object:
@@ -389,7 +423,21 @@ def _container(kind: str) -> object:
         "Counter": lambda: collections.Counter(a=2),
         "array": lambda: array.array("i", [1, 2]),
         "set-of-objects": lambda: {Parcel(["x"])},
+        "list-subclass": lambda: Batch(["a", "b"]),
+        "dict-subclass": lambda: Totals(a=1),
+        "set-subclass": lambda: Seats({"a"}),
+        "namedtuple": lambda: Lines("o-1", ["a"]),
+        "subclass-attribute": lambda: Labelled("first", ["a"]),
+        "SimpleNamespace": lambda: types.SimpleNamespace(lines=["a"]),
+        "Queue": _queue_of_two,
     }[kind]()
+
+
+def _queue_of_two() -> queue.Queue[str]:
+    q: queue.Queue[str] = queue.Queue()
+    q.put("a")
+    q.put("b")
+    return q
 
 
 def _change(things: object, kind: str) -> None:
@@ -403,6 +451,20 @@ def _change(things: object, kind: str) -> None:
         things["a"] += 1  # type: ignore[index]
     elif kind == "array":
         things[0] = 7  # type: ignore[index]
+    elif kind == "list-subclass":
+        things.clear()  # type: ignore[attr-defined]
+    elif kind == "dict-subclass":
+        things["a"] = 2  # type: ignore[index]
+    elif kind == "set-subclass":
+        things.add("b")  # type: ignore[attr-defined]
+    elif kind == "namedtuple":
+        things.items.append("b")  # type: ignore[attr-defined]
+    elif kind == "subclass-attribute":
+        things.label = "second"  # type: ignore[attr-defined]
+    elif kind == "SimpleNamespace":
+        things.lines.append("b")  # type: ignore[attr-defined]
+    elif kind == "Queue":
+        things.get()  # type: ignore[attr-defined]
     else:
         next(iter(things)).lines.append("y")  # type: ignore[call-overload]
 
@@ -428,6 +490,10 @@ async def changed_after(ctx: restate.Context, kind: str) -> int:
 
 
 STDLIB_KINDS = ["deque", "defaultdict", "OrderedDict", "Counter", "array", "set-of-objects"]
+# (Before, each of these passed: a subclass's contents, a namespace and a queue
+# were compared by identity or by the attributes alone.)
+MORE_KINDS = ["list-subclass", "dict-subclass", "set-subclass", "namedtuple",
+              "subclass-attribute", "SimpleNamespace", "Queue"]
 
 
 def stdlib_problems(handler: str, kind: str) -> list[tuple[str, str | None, str]]:
@@ -452,3 +518,27 @@ def test_standard_library_containers_changed_in_place_under_a_step_are_reported(
     [(_, _, detail)] = stdlib_problems("changed_under", "set-of-objects")
     assert detail.startswith("step \"size\" ran with things={Parcel(lines=['x', 'y'])}, but "
                              "things was {Parcel(lines=['x'])} when"), detail
+
+
+@pytest.mark.parametrize("kind", MORE_KINDS)
+def test_subclasses_namespaces_and_queues_changed_in_place_under_a_step_are_reported(kind):
+    found = stdlib_problems("changed_under", kind)
+    assert [(k, s) for k, s, _ in found] == [("late-binding", "size")], found
+    assert "the handler changed things in place" in found[0][2], found[0][2]
+    assert stdlib_problems("changed_after", kind) == []
+
+
+@pytest.mark.parametrize(("kind", "start"), [
+    ("list-subclass", "step \"size\" ran with things=Batch([]), but things was "
+                      "Batch(['a', 'b']) when"),
+    ("dict-subclass", "step \"size\" ran with things['a']=2, but things['a'] was 1 when"),
+    ("namedtuple", "step \"size\" ran with things=Lines('o-1', ['a', 'b']), but "
+                   "things was Lines('o-1', ['a']) when"),
+    ("subclass-attribute", "step \"size\" ran with things.label='second', but "
+                           "things.label was 'first' when"),
+    ("SimpleNamespace", "step \"size\" ran with things.lines=['a', 'b'], but "
+                        "things.lines was ['a'] when"),
+])
+def test_a_subclass_or_namespace_change_is_named_where_it_is(kind, start):
+    [(_, _, detail)] = stdlib_problems("changed_under", kind)
+    assert detail.startswith(start), detail

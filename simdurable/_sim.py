@@ -820,7 +820,7 @@ class Simulation:
         # about 2 us of a short one.
         off = False
         budget = self.wall_budget
-        ident, outer, deadline = 0, None, 0.0
+        ident, outer = 0, None
         if budget is not None:
             ident = get_ident()
             deadline = monotonic() + budget

@@ -100,8 +100,8 @@ class _Watchdog:
         A budget around it that fired stays fired, not due again: its
         ``Spinning`` is that block's to take, not this one's.
         """
-        if outer is None:
-            self._deadlines.pop(ident, None)
+        if outer is None or ident in self._fired and self._fired[ident] == outer:
+            self._deadlines.pop(ident, None)  # (an outer one that fired is not due again)
         else:
             self._deadlines[ident] = outer
         if not self._busy and ident not in self._fired:

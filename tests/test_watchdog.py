@@ -260,6 +260,7 @@ def test_a_budget_around_a_run_that_fires_as_the_run_begins_leaves_the_collector
     assert on, "the collector stayed off"
     assert not _watchdog._fired and runner not in _watchdog._deadlines
 
+
 def test_a_budget_around_a_run_that_fires_as_the_run_ends_leaves_the_collector_on(monkeypatch):
     """As above at the run's end, as its collector is about to go on again."""
     import simdurable._sim as _sim_module

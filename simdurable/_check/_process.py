@@ -90,7 +90,6 @@ def _run_spec(services: Sequence[Any], externals: Sequence[Any], setup: Any, inv
             "environ": user_environ()}
 
 
-
 def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
                         invoke: str, input: Any, seed: int,
                         hash_seeds: Sequence[int],

@@ -35,7 +35,6 @@ def make_id(prefix: str, *parts: object) -> str:
     return f"{prefix}_{digest[:20]}"
 
 
-
 def awakeable_id(inv_id: str, index: int) -> str:
     return f"awk_{inv_id.removeprefix('inv_')}_{index}"
 

@@ -135,6 +135,8 @@ def main() -> None:
     parser.add_argument("--pinned", action="store_true",
                         help="the collector and the budget's thread off after the warm-ups")
     args = parser.parse_args()
+    if unknown := [mode for mode in args.modes if mode not in DERIVED]:
+        parser.error(f"unknown mode {unknown[0]!r} (choose from {', '.join(DERIVED)})")
     per: dict[str, float] = {}
 
     def each(mode: str) -> float:

@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("modes", nargs="*", default=["fresh", "replay"])
     parser.add_argument("--n", type=int, default=20)
     args = parser.parse_args()
+    if unknown := [mode for mode in args.modes if mode not in ("fresh", "replay")]:
+        parser.error(f"unknown mode {unknown[0]!r} (choose from fresh, replay)")
     for mode in args.modes:
         at_n, at_0 = (count(args.tree, mode, n, args.n) for n in (args.n, 0))
         per_step = (at_n - at_0) / (args.n * 100)

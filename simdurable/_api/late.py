@@ -124,6 +124,19 @@ class _TooBig(Exception):
     pass
 
 
+def _spend(budget: list[int], items: int) -> None:
+    """Take ``items`` from what is left to copy; too big once it runs out."""
+    budget[0] -= items
+    if budget[0] < 0:
+        raise _TooBig
+
+
+def _copy_attrs(attrs: dict[str, Any], budget: list[int], depth: int) -> dict[str, Any]:
+    """A copy of an object's attributes (each copied as ``_copy`` does)."""
+    _spend(budget, len(attrs) + 1)
+    return {k: _copy(v, budget, depth + 1) for k, v in attrs.items()}
+
+
 def _copy_or_self(value: Any) -> Any:
     """A copy of what in ``value`` can change in place; ``value`` itself when
     nothing can, or when it is too big to copy."""
@@ -170,9 +183,7 @@ def _copy(value: Any, budget: list[int], depth: int) -> Any:
     if depth > _COPY_DEPTH:
         raise _TooBig
     if kind in (list, dict, set, bytearray, tuple, frozenset):
-        budget[0] -= len(value)
-        if budget[0] < 0:
-            raise _TooBig
+        _spend(budget, len(value))
         if kind is dict:
             return {k: _copy(v, budget, depth + 1) for k, v in value.items()}
         if kind is list:
@@ -199,16 +210,9 @@ def _copy(value: Any, budget: list[int], depth: int) -> Any:
         attrs = _attributes(value)
         if attrs is None:
             return value
-        budget[0] -= len(attrs) + 1
-        if budget[0] < 0:
-            raise _TooBig
-        return _Attrs(kind, {k: _copy(v, budget, depth + 1) for k, v in attrs.items()})
+        return _Attrs(kind, _copy_attrs(attrs, budget, depth))
     if kind is types.SimpleNamespace:
-        attrs = vars(value)
-        budget[0] -= len(attrs) + 1
-        if budget[0] < 0:
-            raise _TooBig
-        return _Attrs(kind, {k: _copy(v, budget, depth + 1) for k, v in attrs.items()})
+        return _Attrs(kind, _copy_attrs(vars(value), budget, depth))
     queues = sys.modules.get("queue")  # (imported, if a value is one of its queues)
     if queues is not None and kind in (queues.Queue, queues.LifoQueue, queues.PriorityQueue):
         return _Items(kind, _copy(list(value.queue), budget, depth + 1))
@@ -251,10 +255,7 @@ def _copy_subclass(value: Any, kind: type, base: type, budget: list[int], depth:
         raise _TooBig from err
     items = _copy(plain, budget, depth + 1)
     attrs = _attributes(value) or {}
-    budget[0] -= len(attrs) + 1
-    if budget[0] < 0:
-        raise _TooBig
-    copied = {k: _copy(v, budget, depth + 1) for k, v in attrs.items()}
+    copied = _copy_attrs(attrs, budget, depth)
     if items is plain and base in (tuple, frozenset) and all(
             c is v for c, v in zip(copied.values(), attrs.values(), strict=True)):
         return value
@@ -319,9 +320,7 @@ class _Items:
 
 def _copy_stdlib(value: Any, kind: type, budget: list[int], depth: int) -> Any:
     """A copy of a deque, a defaultdict, an OrderedDict, a Counter or an array."""
-    budget[0] -= len(value)
-    if budget[0] < 0:
-        raise _TooBig
+    _spend(budget, len(value))
     if kind is array.array:
         return _Items(kind, (value.typecode, value.tobytes()))
     if kind is collections.deque:

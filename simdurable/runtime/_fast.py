@@ -489,8 +489,8 @@ def step_command() -> Callable[..., Any] | None:
 
     Express: a step whose call the handler awaits at once (``awaited_at``:
     nothing of the handler's runs between the call and its ``await``) is,
-    fresh and lone with the lane's conditions holding, run here as the lane
-    would run it at that ``await``, in the same order, and its value handed
+    fresh and lone with the lane's conditions holding, run in ``express`` as
+    the lane would run it at that ``await``, in the same order, and its value handed
     back through ``ready``; replayed with its value, seen and decoded here as
     its future's ``__await__`` would. No future, no ``__await__`` generator,
     no lane call (callgrind, a fresh step at 100 steps: 29,527 -> 27,142
@@ -514,6 +514,9 @@ def step_command() -> Callable[..., Any] | None:
     hands to ``issue`` as they came before writing anything, and without
     asking the engine's conditions of the express way at each step; a frame of
     43 locals (callgrind, a fresh step: 21,969 -> 21,552 instructions).
+    ``issue`` itself makes every step's future: a step it takes is not awaited
+    at once by the handler (its caller is ``express`` or ``replay``, whose
+    next instruction is a return), or its context's engine has no express way.
     """
     global step_future, plain_future, replayed_future, replayed_plain_future, serde_of, serdes
     global no_hint, general_run_typed, after_in_place, plain_serde, as_is_serde
@@ -576,10 +579,9 @@ def step_command() -> Callable[..., Any] | None:
         elif (injector := parts[0]).armed and not injector.spares(name):  # a fault may fire here
             entry: RawEntry = (RUN, name, None, None, -1, parts[1].now_ms, -1, "")
             index = attempt.issue(entry, "run_typed")  # (completions not seen yet first)
-            lone = express = False
+            lone = False
         else:
-            (injector, scheduler, store_append, journals, event, commands_made, running, log_run,
-             completions, invocations, steps, finish) = parts
+            injector, scheduler, store_append, journals, event, commands_made, *_ = parts
             now = scheduler.now_ms
             # One command entry for every step of this name at this time: an
             # entry is immutable, and a fresh one costs a tuple a step. (Its
@@ -616,154 +618,30 @@ def step_command() -> Callable[..., Any] | None:
                 journal_too_long(scheduler, rec)
             if event is not None:
                 event((now, "entry", rec.id, "run", index, name))
-            # Express: the step lane's conditions hold now, and the caller
-            # awaits this call at once (its next instruction), so nothing of
-            # the handler's runs before the lane would run the step: run it
-            # here, as the lane would (``awaited_at``).
-            express = (
-                lone
-                and not scheduler.ready  # (a crowd: its step waits its turn as a task)
-                and steps.express
-                and steps.in_place
-                and attempt.engine.step_lane is not None  # (the lane's work: not without it)
-                and not attempt.cancel_pending
-                and attempt.failure is None
-                and scheduler.tasks_run < scheduler.max_tasks
-            )
-            if express:
-                caller = get_frame(1)
-                code = caller.f_code
-                at = caller.f_lasti
-                express = _awaited_sites.get(at) is code or (
-                    _kept_sites.get(at) is not code and awaited_at(code, at))
-        if not express:
-            # The future is the step's registration (``register_step``) too.
-            future = new_future(step_future)
-            future._attempt = attempt
-            future._index = index
-            future.name = name
-            future.fn = action
-            future.args = args
-            future.kwargs = kwargs
-            future.serde = serde
-            future.scheduled = False
-            if lone:
-                # Its registration, until someone needs it (``Attempt.issued``):
-                # the step lane runs it without (and need not check it again).
-                attempt.issued = future
-                return future
-            if attempt.issued is not None:
-                attempt.register_issued()  # (first: the steps in the order issued)
-            registered = attempt.steps
-            if registered is NO_STEPS:
-                registered = attempt.registered()
-            if index not in registered:
-                attempt._unscheduled.append(index)
-            registered[index] = future
+        # The future is the step's registration (``register_step``) too.
+        future = new_future(step_future)
+        future._attempt = attempt
+        future._index = index
+        future.name = name
+        future.fn = action
+        future.args = args
+        future.kwargs = kwargs
+        future.serde = serde
+        future.scheduled = False
+        if lone:
+            # Its registration, until someone needs it (``Attempt.issued``):
+            # the step lane runs it without (and need not check it again).
+            attempt.issued = future
             return future
-        # The step lane's fresh path for a step issued lone (``step_lane``), in
-        # the same order, with no future: the handler gets the value from
-        # ``ready``; off the common case, from ``after_in_place``'s rest of an
-        # await, as the lane's ``LANE_RESUMED``/``LANE_PARKED`` would go on.
-        inv_id = rec.id
-        inv_rec = invocations.by_id.get(inv_id)
-        bits = rec.done_bits
-        try:
-            wait = waits[index]
-        except IndexError:
-            wait = wait_on(index)
-        attempt.waiting = wait
-        scheduler.tasks_run += 1
-        running.in_place = attempt
-        stored = False
-        try:
-            holder = running.step_holder  # (as the lane finds it)
-            if holder is None:
-                holder = running_step()
-                if type(holder) is not StepHolder or holder.thread != get_ident():
-                    holder = holder_here()
-                running.step_holder = holder
-            before = holder.step
-            holder.step = attempt  # (its ``StepInfo`` made if someone asks: ``info_of``)
-            attempt.running_index = index
-            try:
-                result = action(*args, **kwargs)
-                if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-                    result = steps.run_async(result, name)
-                failed: tuple[str, Any] | None = None
-            except TerminalError as err:
-                failed = ("terminal", err)
-            except Exception as err:  # noqa: BLE001 - step failures are data
-                failed = ("error", err)
-            finally:
-                holder.step = before
-            log_run((inv_id, index, name, attempt.number, attempt.handler))
-            if event is not None:
-                event((scheduler.now_ms, "step", inv_id, "step", name, index))
-            if failed is not None:
-                pass
-            elif not (
-                # What the closure may have changed (see ``step_lane``)
-                attempt.alive
-                and attempt.failure is None
-                and len(journal) == index + 1
-                and inv_rec is not None
-                and inv_rec.status == PENDING
-                and (not injector.armed or injector.spares(name))
-            ):
-                failed = ("ok", result)
-            else:
-                try:
-                    if serde is not as_is_serde:
-                        as_written = False
-                        data = serde.serialize(result)
-                    elif type(result) is int:
-                        as_written = True
-                        data = b"%d" % result  # what the plain serde writes for an int
-                    else:
-                        as_written = type(result) in AS_IS_TYPES
-                        data = serde.serialize(result)
-                    stored = True
-                except (TypeError, ValueError, OverflowError) as err:
-                    failed = ("error", unstorable(attempt, name, index, err))
-            if stored:
-                completion = (data,)  # a value as the runtime keeps it (``RawCompletion``)
-                entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
-                if not attempt.own_journal:
-                    journal.append(entry)  # the store's list (``Attempt.own_journal``)
-                else:
-                    if journals is not None:
-                        journals[inv_id].append(entry)
-                    else:
-                        store_append(inv_id, entry)
-                    journal.append(entry)
-                inv_rec.done_bits = bits | 1 << index
-                # Nothing woke the handler during the closure: it sees this
-                # completion now (``Attempt.see``; its command and completion
-                # the journal's last two, as checked above) ...
-                attempt.cursor = index + 2
-                registered = attempt.steps
-                if registered:  # (this step never was)
-                    registered.pop(index, None)
-            else:
-                future = future_of(attempt, index, name, action, args, kwargs, serde)
-                finish(attempt, index, future, failed)
-        finally:
-            running.in_place = None
-        if stored:
-            if not scheduler.ready and scheduler.tasks_run < scheduler.max_tasks:
-                # ... and resumes at once, as its resume task would (``resume_in_place``)
-                scheduler.tasks_run += 1
-                attempt.waiting = None
-                return ready(result if as_written else serde.deserialize(data))
-            # its resume task waits its turn (``resume_in_place`` queues it),
-            # and its future's await then reads the completion
-            attempt.done[index] = completion
-            attempt.resume_scheduled = True
-            running.resume_at = len(scheduler.ready)
-            future = future_of(attempt, index, name, action, args, kwargs, serde)
-        parked = resume_in_place(running, scheduler, attempt, wait) != RESUMED
-        return after_in_place(future, parked)
+        if attempt.issued is not None:
+            attempt.register_issued()  # (first: the steps in the order issued)
+        registered = attempt.steps
+        if registered is NO_STEPS:
+            registered = attempt.registered()
+        if index not in registered:
+            attempt._unscheduled.append(index)
+        registered[index] = future
+        return future
 
     def replay(bound: tuple[Attempt, Any], name: str, action: Callable[..., Any],
                options: Any = None, /, *args: Any, **kwargs: Any) -> Any:

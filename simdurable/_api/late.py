@@ -11,8 +11,8 @@ the handler after it started the step. In strict mode each step's closure is
 wrapped by ``late_binding_check``: when the step is started it notes the
 closure's free variables, and a copy of what can change in place among them
 and among the step's arguments (lists, dicts, sets, bytearrays, the standard
-library's deques, defaultdicts, OrderedDicts, Counters, arrays and
-``queue.Queue`` objects, the attributes of objects of the user's own classes
+library's deques, defaultdicts, OrderedDicts, Counters, arrays, ``queue``'s
+and ``asyncio``'s queues, the attributes of objects of the user's own classes
 and of ``types.SimpleNamespace`` objects, and the contents and attributes of
 the user's subclasses of all those containers, in sets too, deeply); before the closure
 first runs it compares them with what it is about to read. A difference is
@@ -33,6 +33,7 @@ from __future__ import annotations
 import array
 import collections
 import functools
+import gc
 import sys
 import types
 from collections.abc import Callable
@@ -208,15 +209,50 @@ def _copy(value: Any, budget: list[int], depth: int) -> Any:
         if base is not None:
             return _copy_subclass(value, kind, base, budget, depth)
         attrs = _attributes(value)
+        if _simple_queue(kind):  # (its contents are no attribute)
+            items = _copy(_simple_queue_items(value), budget, depth + 1)
+            return _Subclass(kind, items, _copy_attrs(attrs or {}, budget, depth))
         if attrs is None:
             return value
         return _Attrs(kind, _copy_attrs(attrs, budget, depth))
     if kind is types.SimpleNamespace:
         return _Attrs(kind, _copy_attrs(vars(value), budget, depth))
-    queues = sys.modules.get("queue")  # (imported, if a value is one of its queues)
-    if queues is not None and kind in (queues.Queue, queues.LifoQueue, queues.PriorityQueue):
-        return _Items(kind, _copy(list(value.queue), budget, depth + 1))
+    # (A module's queues only if it is imported: a value cannot be one otherwise.)
+    queues = sys.modules.get("queue")
+    if queues is not None:
+        if kind in (queues.Queue, queues.LifoQueue, queues.PriorityQueue):
+            return _Items(kind, _copy(list(value.queue), budget, depth + 1))
+        if kind is queues.SimpleQueue:
+            return _Items(kind, _copy(_simple_queue_items(value), budget, depth + 1))
+    aio = sys.modules.get("asyncio")
+    if aio is not None and kind in (aio.Queue, aio.LifoQueue, aio.PriorityQueue):
+        return _Items(kind, _copy(list(value._queue), budget, depth + 1))
     return value
+
+
+def _simple_queue(kind: type) -> bool:
+    queues = sys.modules.get("queue")
+    return queues is not None and issubclass(kind, queues.SimpleQueue)
+
+
+def _simple_queue_items(value: Any) -> list[Any]:
+    """What a ``queue.SimpleQueue`` holds, first out first, read without taking
+    anything out of it (it offers no other way to look; taking out and putting
+    back would reorder it under another thread's ``put``). Its referents end
+    with its class, after the list it keeps (3.11, 3.12: the taken ones first)
+    or after its items themselves (3.13+); a subclass's attributes come before."""
+    size = value.qsize()
+    held = gc.get_referents(value)
+    items: list[Any] = []
+    if held and held[-1] is type(value):
+        if sys.version_info < (3, 13):
+            kept = held[-2] if len(held) > 1 and type(held[-2]) is list else []
+            items = kept[len(kept) - size:] if size else []
+        else:
+            items = held[-1 - size:-1] if size else []
+    if len(items) != size:  # (not as this Python keeps it): compared by identity
+        raise _TooBig
+    return items
 
 
 # The containers a user's class may extend, whose contents its instances hold

@@ -11,12 +11,13 @@ the attributes of the user's own objects), but for what other steps changed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import queue
 import random
 import types
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -377,7 +378,7 @@ def _size(things: object) -> int:
         return sum(len(t.lines) for t in things)
     if isinstance(things, types.SimpleNamespace):
         return len(things.lines)
-    if isinstance(things, queue.Queue):
+    if isinstance(things, (queue.Queue, queue.SimpleQueue, asyncio.Queue)):
         return things.qsize()
     return len(things)  # type: ignore[arg-type]
 
@@ -412,6 +413,10 @@ class Labelled(list[str]):
         self.label = label
 
 
+class Jobs(queue.SimpleQueue[str]):
+    pass
+
+
 def _container(kind: str) -> object:
     import array
     import collections
@@ -429,14 +434,18 @@ def _container(kind: str) -> object:
         "namedtuple": lambda: Lines("o-1", ["a"]),
         "subclass-attribute": lambda: Labelled("first", ["a"]),
         "SimpleNamespace": lambda: types.SimpleNamespace(lines=["a"]),
-        "Queue": _queue_of_two,
+        "Queue": lambda: _queue_of_two(queue.Queue()),
+        "SimpleQueue": lambda: _queue_of_two(queue.SimpleQueue()),
+        "SimpleQueue-subclass": lambda: _queue_of_two(Jobs()),
+        "asyncio.Queue": lambda: _queue_of_two(asyncio.Queue()),
+        "asyncio.LifoQueue": lambda: _queue_of_two(asyncio.LifoQueue()),
+        "asyncio.PriorityQueue": lambda: _queue_of_two(asyncio.PriorityQueue()),
     }[kind]()
 
 
-def _queue_of_two() -> queue.Queue[str]:
-    q: queue.Queue[str] = queue.Queue()
-    q.put("a")
-    q.put("b")
+def _queue_of_two(q: Any) -> Any:
+    q.put_nowait("a")
+    q.put_nowait("b")
     return q
 
 
@@ -463,8 +472,8 @@ def _change(things: object, kind: str) -> None:
         things.label = "second"  # type: ignore[attr-defined]
     elif kind == "SimpleNamespace":
         things.lines.append("b")  # type: ignore[attr-defined]
-    elif kind == "Queue":
-        things.get()  # type: ignore[attr-defined]
+    elif "Queue" in kind:
+        things.get_nowait()  # type: ignore[attr-defined]
     else:
         next(iter(things)).lines.append("y")  # type: ignore[call-overload]
 
@@ -493,7 +502,9 @@ STDLIB_KINDS = ["deque", "defaultdict", "OrderedDict", "Counter", "array", "set-
 # (Before, each of these passed: a subclass's contents, a namespace and a queue
 # were compared by identity or by the attributes alone.)
 MORE_KINDS = ["list-subclass", "dict-subclass", "set-subclass", "namedtuple",
-              "subclass-attribute", "SimpleNamespace", "Queue"]
+              "subclass-attribute", "SimpleNamespace", "Queue", "SimpleQueue",
+              "SimpleQueue-subclass", "asyncio.Queue", "asyncio.LifoQueue",
+              "asyncio.PriorityQueue"]
 
 
 def stdlib_problems(handler: str, kind: str) -> list[tuple[str, str | None, str]]:
@@ -538,7 +549,32 @@ def test_subclasses_namespaces_and_queues_changed_in_place_under_a_step_are_repo
                            "things.label was 'first' when"),
     ("SimpleNamespace", "step \"size\" ran with things.lines=['a', 'b'], but "
                         "things.lines was ['a'] when"),
+    ("SimpleQueue", "step \"size\" ran with things=SimpleQueue(['b']), but "
+                    "things was SimpleQueue(['a', 'b']) when"),
+    ("asyncio.Queue", "step \"size\" ran with things=Queue(['b']), but "
+                      "things was Queue(['a', 'b']) when"),
 ])
 def test_a_subclass_or_namespace_change_is_named_where_it_is(kind, start):
     [(_, _, detail)] = stdlib_problems("changed_under", kind)
     assert detail.startswith(start), detail
+
+
+class SlottedJobs(queue.SimpleQueue[object]):
+    __slots__ = ("owner", "__dict__")
+
+
+@pytest.mark.parametrize("make", [queue.SimpleQueue, Jobs, SlottedJobs])
+def test_a_simple_queue_is_read_in_order_and_left_as_it_was(make):
+    from simdurable._api.late import _simple_queue_items
+
+    q = make()
+    if isinstance(q, SlottedJobs):
+        q.owner = ["not", "an", "item"]
+        q.note = ["nor", "this"]
+    assert _simple_queue_items(q) == []
+    for item in ("a", ["b"], None, "c"):
+        q.put(item)
+    q.get()
+    assert _simple_queue_items(q) == [["b"], None, "c"]
+    assert [q.get_nowait() for _ in range(q.qsize())] == [["b"], None, "c"]
+    assert _simple_queue_items(q) == []

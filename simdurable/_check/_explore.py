@@ -106,6 +106,7 @@ from ._properties import (
     stuck_violation,
 )
 from ._report import Report, Violation, encode_blob, program
+from ._step_values import Path, left_out, unstable_paths
 from ._world import (
     CALL,
     EARLY,
@@ -185,12 +186,14 @@ def fresh_world(t: Target, seed: int) -> Iterator[None]:
 
 def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             chooser: Chooser | None = None, explorer: Explorer | None = None,
-            label: str = "faulty", moments: Sequence[str] | None = None) -> RunFacts:
+            label: str = "faulty", moments: Sequence[str] | None = None,
+            rng_seed: int | None = None) -> RunFacts:
     """Run the handler once: fault phase to quiescence, then heal (liveness).
 
     ``moments``: when each world event without a time happens (default: each
-    event's own ``when``, else once the run waits on it)."""
-    with fresh_world(t, seed):
+    event's own ``when``, else once the run waits on it). ``rng_seed``: the
+    global random generator's seed, if not ``seed``."""
+    with fresh_world(t, seed if rng_seed is None else rng_seed):
         collector = Collector()
         token = _assertions._current.set(collector)
         if t.coverage is not None:
@@ -451,9 +454,14 @@ class Exploration:
         self.sometimes: dict[str, Sometimes] = {}
         self._names: dict[tuple[str, int], set[str]] = {}
         self.unstable: set[str] = set()
+        # Items of step values each run draws for itself (``_step_values``),
+        # and the one-at-a-time endings without them.
+        self.drawn: frozenset[Path] = frozenset()
         self.notes: set[str] = set()
         self._orders: dict[tuple[str, ...], dict[str, str]] = {}
         self._message_orders: dict[tuple[Message, ...], set[str]] = {}
+        self._orders_left_out: dict[tuple[str, ...], dict[str, str]] = {}
+        self._message_orders_left_out: dict[tuple[Message, ...], set[str]] = {}
         # The world's moments of the reference run, and the fault-free run of
         # each other combination tried: what a run at those moments is judged by.
         self.ref_moments = moments_of(t.world)
@@ -488,6 +496,15 @@ class Exploration:
         if self.progress is not None:
             self.progress(self.runs, self.phase)
         self._account(facts)
+        if (label == "reference" and self.t.others and self.self_check and rerun
+                and facts.stuck is None):
+            # Before it is judged: which items of step values each run draws
+            # for itself, which the one-at-a-time orders cannot share.
+            chooser3, explorer3 = again() if again is not None else (None, None)
+            probe = execute(self.t, seed, plan, chooser3, explorer3, label, moments,
+                            rng_seed=seed + 1)
+            self.runs += 1
+            self.drawn = unstable_paths(facts.sim, probe.sim)
         violations = self.judge(facts)
         # A run that never ends is not run twice: once already takes its whole budget.
         # Nor is a run that issued exactly the reference run's commands: see ``twin_needed``.
@@ -729,6 +746,8 @@ class Exploration:
                 self._message_orders[delivered] = messages_one_at_a_time(self.t, delivered)
             if ending in self._message_orders[delivered]:
                 return None
+        if self.drawn and self._one_at_a_time_but_drawn(facts, ending, delivered):
+            return None
         import json
 
         n = len(self.t.others) + 1
@@ -751,6 +770,25 @@ class Exploration:
             handler=self.t.invoke,
             details="\n".join([f"this run: {ending}"] + shown),
         )
+
+    def _one_at_a_time_but_drawn(self, facts: RunFacts, ending: str,
+                                 delivered: tuple[Message, ...] | None) -> bool:
+        """Whether the run ends as a one-at-a-time order ends but for what
+        steps drew for themselves (a receipt's uuid, the global generator's
+        draws in another order), left out on both sides."""
+        mine = left_out(ending, facts.sim, self.drawn)
+        moments = facts.moments
+        if moments not in self._orders_left_out:
+            self._orders_left_out[moments] = sequential_endings(self.t, moments, self.drawn)
+        if mine in self._orders_left_out[moments]:
+            return True
+        if delivered:
+            if delivered not in self._message_orders_left_out:
+                self._message_orders_left_out[delivered] = messages_one_at_a_time(
+                    self.t, delivered, self.drawn)
+            if mine in self._message_orders_left_out[delivered]:
+                return True
+        return False
 
     def _decorate(self, v: Violation, facts: RunFacts) -> None:
         v.fault_plan = FaultPlan(tuple(pin(p, f, self.ambiguous) for p, f in facts.fired))
@@ -1365,11 +1403,13 @@ def concurrent_ending(sim: Simulation, externals: Sequence[FakeExternal] = ()) -
                       default=repr)
 
 
-def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[str, str]:
+def sequential_endings(t: Target, moments: Sequence[str] | None = None,
+                       drawn: frozenset[Path] = frozenset()) -> dict[str, str]:
     """Each distinct ending of the invocations run one at a time, in every order.
 
     With world events, each invocation runs with the events that come while it
-    does (at their ``moments``) until it ends; the next takes the next events."""
+    does (at their ``moments``) until it ends; the next takes the next events.
+    ``drawn``: items of step values left out (``_step_values.left_out``)."""
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
@@ -1399,8 +1439,10 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None) -> dict[
                     sim.run()
             finally:
                 sim.close()
-        out.setdefault(concurrent_ending(sim, t.externals),
-                       " then ".join(calls[i][0] for i in order))
+        ending = concurrent_ending(sim, t.externals)
+        if drawn:
+            ending = left_out(ending, sim, drawn)
+        out.setdefault(ending, " then ".join(calls[i][0] for i in order))
     return out
 
 
@@ -1445,7 +1487,8 @@ def messages_in_order(sim: Simulation, senders: int) -> tuple[Message, ...] | No
     return None if order is None else tuple(sent[inv] for inv in order)
 
 
-def messages_one_at_a_time(t: Target, delivered: Sequence[Message]) -> set[str]:
+def messages_one_at_a_time(t: Target, delivered: Sequence[Message],
+                           drawn: frozenset[Path] = frozenset()) -> set[str]:
     """Each ending of the senders run one at a time, in every order, with the
     messages they sent then handled one at a time in the order of ``delivered``
     (each late in transit until its turn). A run where that is not what
@@ -1480,7 +1523,8 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message]) -> set[str]:
                 runs = [sim.engine.record(inv) for inv in started]
                 if any(a.finished_ms > b.run_at_ms for a, b in itertools.pairwise(runs)):
                     continue
-                out.add(concurrent_ending(sim, t.externals))
+                ending = concurrent_ending(sim, t.externals)
+                out.add(left_out(ending, sim, drawn) if drawn else ending)
             finally:
                 sim.close()
     return out

@@ -357,3 +357,95 @@ def test_each_invocation_keeps_its_id_one_at_a_time_so_its_uuids_match(invoke, v
                       concurrent=2, max_examples=10, hash_seeds=())
     assert report.ok, report.render()
     assert report.single_faults and report.examples
+
+
+# Steps that draw values for themselves: a uuid4, the global random generator.
+# Every run draws others, so no one-at-a-time order returns the same receipts;
+# what they draw is left out, as a fake's receipt ids are, and a lost update
+# beside it is still found.
+receipts = sd.VirtualObject("Receipts")
+
+
+@receipts.handler(kind="shared")
+async def kept_so_far(ctx: sd.ObjectSharedContext) -> list[str]:
+    return list(await ctx.get("kept") or [])
+
+
+@receipts.handler()
+async def keep_all(ctx: sd.ObjectContext, kept: list[str]) -> None:
+    ctx.set("kept", kept)
+
+
+@receipts.handler()
+async def keep(ctx: sd.ObjectContext, receipt: str) -> int:
+    kept = list(await ctx.get("kept") or []) + [receipt]
+    ctx.set("kept", kept)
+    return len(kept)
+
+
+drawing = sd.Service("Drawing")
+
+
+def _uuid_receipt() -> str:
+    import uuid
+
+    return f"r-{uuid.uuid4()}"
+
+
+def _random_receipt() -> str:
+    import random
+
+    return f"r-{random.randint(0, 10**9)}"
+
+
+@drawing.handler()
+async def with_uuid(ctx: sd.Context, key: str) -> dict[str, object]:
+    n = await ctx.object_call(add, key, 1)
+    receipt = await ctx.run_typed("pay", _uuid_receipt)
+    return {"n": n, "receipt": receipt}
+
+
+@drawing.handler()
+async def with_random(ctx: sd.Context, key: str) -> dict[str, object]:
+    n = await ctx.object_call(add, key, 1)
+    receipt = await ctx.run_typed("pay", _random_receipt)
+    return {"n": n, "receipt": receipt}
+
+
+@drawing.handler()
+async def stored(ctx: sd.Context, key: str) -> int:
+    receipt = await ctx.run_typed("pay", _uuid_receipt)
+    return int(await ctx.object_call(keep, key, receipt))
+
+
+@drawing.handler()
+async def stored_racy(ctx: sd.Context, key: str) -> int:
+    """Read, then write the receipts: two at once keep one."""
+    receipt = await ctx.run_typed("pay", _uuid_receipt)
+    kept = await ctx.object_call(kept_so_far, key, None)
+    await ctx.object_call(keep_all, key, [*kept, receipt])
+    return len(kept) + 1
+
+
+@drawing.handler()
+async def racy_with_uuid(ctx: sd.Context, key: str) -> dict[str, object]:
+    n = await ctx.object_call(get, key, None)
+    await ctx.object_call(put, key, n + 1)
+    receipt = await ctx.run_typed("pay", _uuid_receipt)
+    return {"n": n + 1, "receipt": receipt}
+
+
+@pytest.mark.parametrize("handler", ["with_uuid", "with_random", "stored"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_values_steps_draw_for_themselves_are_no_lost_update(handler, seed):
+    # (Before, every run was not-serializable: no order draws the same receipts.)
+    report = sd.check(services=[counter, receipts, drawing], invoke=f"Drawing/{handler}",
+                      input="a", concurrent=2, max_examples=10, seed=seed, hash_seeds=())
+    assert report.kinds == [], [v.details for v in report.violations]
+
+
+@pytest.mark.parametrize("handler", ["stored_racy", "racy_with_uuid"])
+def test_a_lost_update_beside_drawn_values_is_still_found(handler):
+    report = sd.check(services=[counter, receipts, drawing], invoke=f"Drawing/{handler}",
+                      input="a", concurrent=2, max_examples=10, hash_seeds=())
+    assert report.kinds == ["not-serializable"]

@@ -21,8 +21,10 @@ in that child (as a process that ran it has them), and the two compared.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -57,8 +59,25 @@ def reference_operations(spec: dict[str, Any]) -> list[list[Any]]:
         sim.run()
     finally:
         sim.close()
-    return [[h.target, [e.describe() for e in sim.journal(h) if e.is_command]]
-            for h in sim.invocations()]
+    out = []
+    for h in sim.invocations():
+        journal = sim.journal(h)
+        out.append([h.target, [e.describe() for e in journal if e.is_command],
+                    [_drawn(e.result) for e in journal
+                     if e.kind == "completion" and 0 <= e.target < len(journal)
+                     and journal[e.target].kind == "run"]])
+    return out
+
+
+def _drawn(result: Any) -> list[str]:
+    """A step's stored value as the strings and numbers it holds, each as it is
+    written in a payload's JSON (nothing for a failure)."""
+    from ._step_values import _data, _leaves
+
+    data = _data(result)
+    if data is None:
+        return []
+    return [json.dumps(v) for _, v in sorted(_leaves(data).items(), key=lambda kv: repr(kv[0]))]
 
 
 def _names(objs: Sequence[Any], modules: list[str]) -> list[str] | None:
@@ -128,11 +147,18 @@ def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup
 def _first_difference(first: list[list[Any]], then: list[list[Any]], first_label: str,
                       then_label: str) -> tuple[str, int, str] | None:
     """Where two runs' operations first differ: the invocation's target, the
-    index, and the journal diff up to there (both sides labelled)."""
-    for (target, a), (_, b) in zip(first, then, strict=False):
-        if a == b:
+    index, and the journal diff up to there (both sides labelled). What steps
+    drew for themselves (a ``uuid4()``, a clock, a counter kept in a module) is
+    journaled, and a replay reads it back: where the two runs' steps stored
+    other values, an operation carrying them is the same operation."""
+    if all(run_a[1] == run_b[1] for run_a, run_b in zip(first, then, strict=False)):
+        return None
+    same_first, same_then = _drawn_alike(first, then)
+    for run_a, run_b, a_seen, b_seen in zip(first, then, same_first, same_then, strict=False):
+        if a_seen == b_seen:
             continue
-        i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+        target, a, b = run_a[0], run_a[1], run_b[1]
+        i = next((k for k, (x, y) in enumerate(zip(a_seen, b_seen, strict=False)) if x != y),
                  min(len(a), len(b)))
         diff = [f"    #{k:<3} {op}" for k, op in enumerate(a[:i])]
         mine = str(a[i]) if i < len(a) else "(nothing)"
@@ -142,6 +168,45 @@ def _first_difference(first: list[list[Any]], then: list[list[Any]], first_label
         diff.append(f"  + #{i:<3} {theirs:<{width}}   {then_label}")
         return str(target), i, "\n".join(diff)
     return None
+
+
+def _drawn_alike(first: list[list[Any]], then: list[list[Any]]
+                 ) -> tuple[list[list[str]], list[list[str]]]:
+    """Both runs' operations, with each value a step stored that differs
+    between them (an item of the k-th step of an invocation against the same
+    item in the other run's) written as one name on both sides."""
+    mine: dict[str, str] = {}
+    theirs: dict[str, str] = {}
+    for run_a, run_b in zip(first, then, strict=False):
+        steps_a = run_a[2] if len(run_a) > 2 else []
+        steps_b = run_b[2] if len(run_b) > 2 else []
+        for a_values, b_values in zip(steps_a, steps_b, strict=False):
+            for x, y in itertools.zip_longest(a_values, b_values):
+                if x != y and x is not None and y is not None:
+                    name = mine.setdefault(x, theirs.get(y, f"<a step's own value "
+                                                            f"{len(mine) + 1}>"))
+                    theirs.setdefault(y, name)
+
+    def alike(runs: list[list[Any]], names: dict[str, str]) -> list[list[str]]:
+        if not names:
+            return [list(run[1]) for run in runs]
+        found: dict[str, str] = {}
+        for v, name in names.items():
+            if v.startswith('"') and len(v) >= 10:
+                # a long string (a uuid, a time) also inside a payload's own text
+                found[v[1:-1]] = name
+            elif v.startswith('"'):
+                found[v] = name  # a short one only as the whole string
+            else:
+                found[v] = name
+        # (a number only as a whole token: 5 is not the 5 of 15 or 0.5)
+        pattern = re.compile("|".join(
+            re.escape(v) if not v[0].isdigit() and v[0] != "-"
+            else rf"(?<![\w.\-]){re.escape(v)}(?![\w.])"
+            for v in sorted(found, key=len, reverse=True)))
+        return [[pattern.sub(lambda m: found[m.group()], op) for op in run[1]] for run in runs]
+
+    return alike(first, mine), alike(then, theirs)
 
 
 @task

@@ -98,3 +98,62 @@ def test_check_reports_the_asyncio_line() -> None:
     text = str(report)
     assert f"test_asyncio_in_handlers.py:{_line('sleep')}" in text
     assert "Instead of asyncio.sleep: use ctx.sleep." in text
+
+
+# asyncio's primitives that wait: with no running loop they ask None for a
+# future, and the handler failed with an AttributeError on every attempt
+# ("'NoneType' object has no attribute 'create_future'", at a line of asyncio).
+@svc.handler()
+async def evented(ctx: sd.Context) -> int:
+    await asyncio.Event().wait()  # LINE Event.wait
+    return 1
+
+
+@svc.handler()
+async def queued(ctx: sd.Context) -> int:
+    q: asyncio.Queue[int] = asyncio.Queue()
+    return await q.get()  # LINE Queue.get
+
+
+@svc.handler()
+async def locked(ctx: sd.Context) -> int:
+    lock = asyncio.Lock()
+    async with lock:
+        await lock.acquire()  # LINE Lock.acquire
+    return 1
+
+
+@svc.handler()
+async def queued_ready(ctx: sd.Context) -> int:
+    q: asyncio.Queue[int] = asyncio.Queue()
+    q.put_nowait(7)
+    return await q.get()  # (nothing to wait for: no loop needed)
+
+
+@pytest.mark.usefixtures("asyncio_state")
+@pytest.mark.parametrize(("handler", "call", "instead"), [
+    ("evented", "Event.wait", "an awakeable"),
+    ("queued", "Queue.get", "calls and sends"),
+    ("locked", "Lock.acquire", "exclusive handlers"),
+])
+def test_an_asyncio_primitive_that_waits_is_paused_at_its_line(
+    handler: str, call: str, instead: str
+) -> None:
+    sim = sd.Simulation([svc], seed=1)
+    h = sim.invoke(f"Loopy/{handler}")
+    sim.run()
+    with pytest.raises(sd.HandlerError) as info:
+        h.result()
+    err = info.value
+    assert err.source == f"test_asyncio_in_handlers.py:{_line(call)}"
+    assert f"the handler used an event loop (asyncio.{call}: no running event loop)" \
+        in err.detail
+    assert re.search(rf"Instead of asyncio\.{re.escape(call)}: [^.]*{instead}", err.detail)
+    assert h.attempts == 1
+
+
+def test_an_asyncio_primitive_that_need_not_wait_still_works() -> None:
+    sim = sd.Simulation([svc], seed=1)
+    h = sim.invoke("Loopy/queued_ready")
+    sim.run()
+    assert h.result() == 7

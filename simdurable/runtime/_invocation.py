@@ -286,6 +286,14 @@ _ASYNCIO_INSTEAD: Final = {
     "wait": "use wait_completed",
     "as_completed": "use as_completed (simdurable's or restate's)",
     "shield": "await the context operation itself",
+    "Event.wait": "wait for a signal from outside with an awakeable or a workflow's "
+                  "durable promise; within one invocation, await the operation itself",
+    "Queue.get": "hand work over with calls and sends, or keep it in the object's state",
+    "Condition.wait": "wait for a signal from outside with an awakeable or a durable promise",
+    "Lock.acquire": "a virtual object's exclusive handlers already run one at a time per key",
+    "Semaphore.acquire": "a virtual object's exclusive handlers already run one at a time "
+                         "per key",
+    "Barrier.wait": "use gather over the context operations",
 }
 
 
@@ -299,7 +307,8 @@ def asyncio_call(tb: TracebackType | None) -> tuple[str | None, str | None]:
         filename = frame.f_code.co_filename
         if filename.startswith(asyncio_dir + "/"):
             if call is None and source is not None:
-                call = frame.f_code.co_name
+                # (a method by its class: Event.wait is not asyncio.wait)
+                call = frame.f_code.co_qualname
         elif _outside_us(filename):
             call, source = None, f"{filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
         tb = tb.tb_next

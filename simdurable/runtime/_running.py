@@ -10,6 +10,7 @@ scheduler, the store (to read a journal) and the attempts themselves.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 import weakref
 from collections.abc import Callable, Coroutine
@@ -40,6 +41,22 @@ _EVENT_LOOP_ERRORS: Final = (
     "no running event loop", "must be called from async context",
     "There is no current event loop in thread ",
 )
+
+
+def _loopless_wait(err: BaseException) -> bool:
+    """Whether ``err`` is what one of asyncio's primitives raises when it must
+    wait with no running loop (``asyncio.Event().wait()``, an empty
+    ``asyncio.Queue``'s ``get()``, a taken ``Lock``): it asks its loop, None,
+    for a future."""
+    if not (isinstance(err, AttributeError) and err.name == "create_future"
+            and err.obj is None):
+        return False
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    asyncio_module = sys.modules.get("asyncio")
+    asyncio_dir = os.path.dirname(getattr(asyncio_module, "__file__", None) or "/asyncio/")
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(asyncio_dir + os.sep)
 
 # How a handler's segment ended (``Running.run_segment``), with its detail.
 FINISHED: Final = "finished"  # returned or raised a TerminalError: a Completion
@@ -279,8 +296,11 @@ class Running:
             return FINISHED, failure_of(err)
         if isinstance(err, HandlerError):
             return PAUSE, err
-        if isinstance(err, RuntimeError) and str(err).startswith(_EVENT_LOOP_ERRORS):
+        if ((isinstance(err, RuntimeError) and str(err).startswith(_EVENT_LOOP_ERRORS))
+                or _loopless_wait(err)):
             call, source = asyncio_call(err.__traceback__)
+            if isinstance(err, AttributeError):  # (its own text says nothing of a loop)
+                err = RuntimeError("no running event loop")
             named = f"asyncio.{call}: {err}" if call is not None else str(err)
             return PAUSE, HandlerError(
                 f"the handler used an event loop ({named}); handlers run on simdurable's "

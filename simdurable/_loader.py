@@ -53,6 +53,15 @@ def load_object(name: str) -> Any:
         why = err.msg if isinstance(err, SyntaxError) else str(err)
         raise LoadError(f"{name!r}: importing module {module_name!r} raised "
                         f"{type(err).__name__}{_raised_at(err)}: {why}") from err
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 - sys.exit() or the user's own class
+        # (not the command's own exit: the module's, while it was imported)
+        what = (f"SystemExit (sys.exit({err.code!r}))" if isinstance(err, SystemExit)
+                else f"{type(err).__name__}, a BaseException,")
+        raise LoadError(f"{name!r}: importing module {module_name!r} raised {what}"
+                        f"{_raised_at(err)}{'' if isinstance(err, SystemExit) else f': {err}'}"
+                        ) from err
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -61,7 +70,7 @@ def load_object(name: str) -> Any:
     return obj
 
 
-def _raised_at(err: Exception) -> str:
+def _raised_at(err: BaseException) -> str:
     """`` at file:line`` of the user's code that raised ``err`` while its module was
     imported (a ``SyntaxError`` names its own line), or nothing if unknown."""
     if isinstance(err, SyntaxError) and err.filename:

@@ -62,7 +62,7 @@ from .runtime._journal import (
 )
 from .runtime._registry import Registry
 from .runtime._retry import InvocationRetryPolicy, to_ms
-from .runtime._running import user_frames
+from .runtime._running import user_frames, where_raised
 from .runtime._scheduler import _NO_TIMERS, Chooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
 from .runtime._trace import event_text, events
@@ -875,6 +875,13 @@ class Simulation:
                     break
         except Spinning as err:
             spinning = err
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as err:
+            stopped = None if isinstance(err, Exception) else not_an_exception(err)
+            if stopped is None:
+                raise
+            raise stopped from err
         finally:
             # (the budget first, then the collector, as the blocks nested; the
             # collector on again whatever a budget around this run raises meanwhile)
@@ -1095,3 +1102,36 @@ class Simulation:
         return "\n".join(lines)
 
 __all__ = ["Simulation", "InvocationHandle", "RunSummary", "parse_target"]
+
+
+def not_an_exception(err: BaseException) -> HandlerError | None:
+    """The error a run stops with when a handler or a step raised a
+    ``BaseException`` that is not an ``Exception`` (``SystemExit`` from
+    ``sys.exit()``, a class of the user's own): restate-sdk does not catch it,
+    so on a Restate server the attempt ends without an answer and is retried
+    from its journal, again and again. No outcome of this run would mean
+    anything after it. None when the user's code did not raise it itself (the
+    line that raised it is a library's: Hypothesis ends a test case so)."""
+    from ._strict import user_code
+
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or not user_code(tb.tb_frame.f_code.co_filename):
+        return None
+    try:
+        shown = repr(err)
+    except Exception:  # noqa: BLE001 - a repr that fails itself
+        shown = f"{type(err).__name__}(...)"
+    if isinstance(err, SystemExit):
+        shown = f"SystemExit({err.code!r}) (sys.exit())"
+    frames = user_frames(err)
+    inside = f" (in {frames[0].name})" if frames else ""
+    return HandlerError(
+        f"the handler's code{inside} raised {shown:.120}, a BaseException that is not an "
+        f"Exception. restate-sdk does not catch it: on a Restate server the attempt ends "
+        f"without an answer and the invocation is retried from its journal, again and "
+        f"again (sys.exit() ends the whole service process). The simulation stops here. "
+        f"Raise an Exception instead (a TerminalError to fail the invocation for good).",
+        source=where_raised(err),
+    )

@@ -283,6 +283,11 @@ def test_a_file_path_or_relative_name_as_target_says_what_to_write(
      "importing module 'failsonimport' raised RuntimeError at {path}:3: DATABASE_URL is not set"),
     ("def f(:\n    pass\n",
      "importing module 'failsonimport' raised SyntaxError at {path}:1: invalid syntax"),
+    # (these ended the command itself: exit status 4 without a word, or a traceback)
+    ("import sys\n\nsys.exit(4)\n",
+     "importing module 'failsonimport' raised SystemExit (sys.exit(4)) at {path}:3"),
+    ("class Stop(BaseException):\n    pass\n\nraise Stop('no config')\n",
+     "importing module 'failsonimport' raised Stop, a BaseException, at {path}:4: no config"),
 ])
 @pytest.mark.parametrize("command", [["check", "failsonimport:go"],
                                      ["soak", "failsonimport:go", "--seeds", "0:1"],

@@ -1,0 +1,88 @@
+"""A handler or a step that raises a ``BaseException`` that is not an
+``Exception``: ``SystemExit`` from ``sys.exit()``, or a class of the user's own.
+
+restate-sdk catches ``Exception`` only: on a Restate server such an exception
+ends the attempt without an answer and the invocation is retried from its
+journal, again and again. Before, it went through ``Simulation.run`` as a
+bare traceback; ``simdurable check`` printed that traceback and exited 1 (as
+for a violation), or, for ``sys.exit(3)``, exited 3 without a word.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import simdurable as sd
+from simdurable._cli import main
+
+
+class Shutdown(BaseException):
+    pass
+
+
+svc = sd.Service("Bases")
+
+
+@svc.handler()
+async def own_base(ctx: sd.Context) -> str:
+    raise Shutdown("now")  # LINE own
+
+
+@svc.handler()
+async def exits(ctx: sd.Context) -> str:
+    sys.exit(3)  # LINE exit
+
+
+def _stops() -> str:
+    raise Shutdown("from a step")  # LINE step
+
+
+@svc.handler()
+async def in_step(ctx: sd.Context) -> str:
+    return await ctx.run_typed("stop", _stops)
+
+
+@svc.handler()
+async def interrupted(ctx: sd.Context) -> str:
+    raise KeyboardInterrupt
+
+
+def _line(tag: str) -> int:
+    with open(__file__) as f:
+        return next(i for i, text in enumerate(f, 1) if text.rstrip().endswith(f"# LINE {tag}"))
+
+
+@pytest.mark.parametrize(("handler", "tag", "shown"), [
+    ("own_base", "own", "Shutdown('now')"),
+    ("exits", "exit", "SystemExit(3) (sys.exit())"),
+    ("in_step", "step", "Shutdown('from a step')"),
+])
+def test_the_run_stops_with_an_error_naming_the_line(handler, tag, shown):
+    sim = sd.Simulation(services=[svc])
+    sim.invoke(f"Bases/{handler}")
+    with pytest.raises(sd.HandlerError) as info:
+        sim.run()
+    err = info.value
+    assert err.source == f"test_base_exceptions.py:{_line(tag)}"
+    assert f"raised {shown}, a BaseException that is not an Exception" in err.detail
+    assert "Raise an Exception instead" in err.detail
+    sim.close()
+
+
+def test_a_keyboard_interrupt_still_stops_everything():
+    sim = sd.Simulation(services=[svc])
+    sim.invoke("Bases/interrupted")
+    with pytest.raises(KeyboardInterrupt):
+        sim.run()
+    sim.close()
+
+
+@pytest.mark.parametrize("handler", ["own_base", "exits"])
+def test_check_says_so_and_exits_2(handler, capsys):
+    assert main(["check", f"{__name__}:{handler}", "--max-examples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simdurable check: test_base_exceptions.py:"), err
+    assert "a BaseException that is not an Exception" in err
+    assert "Traceback" not in err

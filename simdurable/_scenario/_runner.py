@@ -223,8 +223,10 @@ class _Run:
             known = sorted(f"{s}/{h}" for s, h in sim._handlers)
             base = "/".join(inv.target.split("/")[::2]) if inv.target.count("/") == 2 \
                 else inv.target
+            # (the error names the known handlers already, unless it is of another kind)
+            listed = "" if "known handlers: " in str(err) else f" (handlers: {', '.join(known)})"
             self.problems.append(Problem(
-                f"{err}{did_you_mean(base, known)} (handlers: {', '.join(known)})",
+                f"{err}{did_you_mean(base, known)}{listed}",
                 inv.where.path + ("target",), self.sc.doc.mark(inv.where.path + ("target",)),
             ))
         except SimdurableError as err:

@@ -93,6 +93,11 @@ _TYPE_NAMES = {
 }
 
 
+def _got(value: Any) -> str:
+    """A value as a problem shows what it got: its kind, then itself ("null" once)."""
+    return "null" if value is None else f"{type_name(value)} {show(value)}"
+
+
 def type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -131,7 +136,7 @@ def _problems_for(err: Any, doc: Document) -> list[Problem]:
                 if t is not None:
                     kinds += t if isinstance(t, list) else [t]
             allowed = " or ".join(str(_TYPE_NAMES.get(k, k)) for k in dict.fromkeys(kinds))
-            return [doc.problem(path, f"expected {allowed}, got {type_name(inst)} {show(inst)}")]
+            return [doc.problem(path, f"expected {allowed}, got {_got(inst)}")]
         return _problems_for(best, doc)
     if v == "additionalProperties":
         props = sorted(err.schema.get("properties", {}))
@@ -150,7 +155,7 @@ def _problems_for(err: Any, doc: Document) -> list[Problem]:
         want = err.validator_value
         kinds = want if isinstance(want, list) else [want]
         allowed = " or ".join(str(_TYPE_NAMES.get(k, k)) for k in kinds)
-        return [doc.problem(path, f"expected {allowed}, got {type_name(inst)} {show(inst)}")]
+        return [doc.problem(path, f"expected {allowed}, got {_got(inst)}")]
     if v == "enum":
         allowed_values = [str(x) for x in err.validator_value]
         hint = did_you_mean(str(inst), allowed_values) if isinstance(inst, str) else ""

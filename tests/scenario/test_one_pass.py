@@ -78,3 +78,15 @@ def test_a_state_expectation_naming_no_object_is_a_mistake_at_its_key(tmp_path: 
     assert lines == [f"{tmp_path}/bad.yaml:5:11: expect.state.Countr/x: no object or workflow "
                      "is named 'Countr'; did you mean 'Counter'? (objects and workflows: "
                      "Counter)"], lines
+
+
+def test_a_target_names_the_known_handlers_once_and_a_null_is_shown_once(
+        tmp_path: Path) -> None:
+    # (Before: "...; known handlers: Counter/add, ... (handlers: Counter/add, ...)",
+    # and "invoke: expected a list, got null null".)
+    [line] = errors(tmp_path, BROKEN.replace("reslt", "result").replace("crush", "crash")
+                    .replace("5 parsecs", "5s").replace("zz", "a"), run_it=True)
+    assert line.count("Counter/add") == 2, line  # the list, and "did you mean"
+    assert "(handlers: " not in line
+    [line] = errors(tmp_path, "services: examples.counter:services\ninvoke: null\n")
+    assert line.endswith("invoke: expected a list, got null"), line

@@ -189,6 +189,22 @@ def _user_frame(frame: FrameType | None) -> FrameType | None:
     return found
 
 
+def _through(frame: FrameType | None, user: FrameType) -> str:
+    """The library function the handler called that made the call, when it did
+    not make it itself (``traceback.format_exc()`` reads the source files with
+    ``os.stat``): the name it knows, not only the one the library used."""
+    entry = None
+    while frame is not None and frame is not user:
+        entry, frame = frame, frame.f_back
+    if entry is None or frame is None:
+        return ""
+    module = entry.f_globals.get("__name__")
+    name = entry.f_code.co_qualname
+    if not isinstance(module, str) or name.startswith("<"):
+        return ""
+    return f", by {module}.{name}()"
+
+
 def _called_from(frame: FrameType) -> str:
     """Where the handler called the helper that made the call, when it was a helper:
     a helper's line alone does not say which of its callers runs it outside a step."""
@@ -398,7 +414,7 @@ class StrictGuard:
         short = os.path.basename(filename)
         self.found.append(
             NondeterministicCallError(
-                f"{name} was called outside a step{_called_from(user)}; "
+                f"{name} was called outside a step{_through(frame, user)}{_called_from(user)}; "
                 f"{_WHY.get(instead, _VALUE)}: {instead}.",
                 handler=attempt.handler,
                 journal_index=len(attempt.journal),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+import traceback
 import uuid
 from datetime import datetime, timedelta
 
@@ -166,3 +167,30 @@ def test_a_mismatch_on_a_state_write_does_not_call_the_key_a_step():
     with pytest.raises(sd.NonDeterminismError) as err2:
         h2.result()
     assert str(err2.value).startswith('handler Stamps/b/stamp_step, step "tick '), err2.value
+
+
+tracing = restate.Service("Tracing")
+
+
+@tracing.handler()
+async def keeps_the_traceback(ctx: restate.Context) -> str:
+    try:
+        raise ValueError("card declined")
+    except ValueError:
+        text = traceback.format_exc()  # LINE format_exc
+    return text.splitlines()[-1]
+
+
+def test_a_call_made_by_a_library_function_names_that_function():
+    # Before: "os.stat() was called outside a step", at the handler's line, which
+    # calls no os.stat: traceback.format_exc() does, as it reads the source files.
+    sim = sd.Simulation(services=[tracing], strict=True)
+    h = sim.invoke("Tracing/keeps_the_traceback")
+    sim.run()
+    assert h.result() == "ValueError: card declined"
+    [problem] = sim.problems
+    line = next(i for i, text in enumerate(open(__file__), 1)
+                if text.rstrip().endswith("# LINE format_exc"))
+    assert problem.source == f"test_nondeterminism.py:{line}"
+    assert str(problem.detail).startswith(
+        "os.stat() was called outside a step, by traceback.format_exc(); "), problem.detail

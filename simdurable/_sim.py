@@ -931,13 +931,9 @@ class Simulation:
                 # the run's own deadline was written): it stops its own block,
                 # and ``Spinning`` goes on to it rather than naming this run's.
                 raise spinning
-            frames = user_frames(spinning)
-            where = (f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} "
-                     f"(in {frames[-1].name})" if frames else "")
             raise StuckError(
-                f"stopped after {self.wall_budget:g} s of wall-clock time in plain Python"
-                f"{where}: a loop that never awaits gives the runtime no turn "
-                f"(Simulation(wall_budget=...) sets the budget)",
+                f"stopped after {self.wall_budget:g} s of wall-clock time"
+                f"{_spinning_where(spinning)} (Simulation(wall_budget=...) sets the budget)",
                 [f"{w} (running when stopped)" for w in self._summary().waiting],
             ) from None
         # (``_summary``'s common answer, without its call: every invocation completed)
@@ -1135,3 +1131,53 @@ def not_an_exception(err: BaseException) -> HandlerError | None:
         f"Raise an Exception instead (a TerminalError to fail the invocation for good).",
         source=where_raised(err),
     )
+
+
+def _spinning_where(spinning: BaseException) -> str:
+    """Where a run over its wall-clock budget was stopped, and why it took the
+    runtime's turn: at the innermost line of the user's own code, in plain
+    Python; or, with none on the stack, at the line where an async step's
+    coroutine waits (it never ends, and its event loop waits in ``select``)."""
+    from ._strict import user_code
+
+    frames = user_frames(spinning)
+    if not frames or not user_code(frames[-1].filename):
+        waiting = _async_step_line(spinning)
+        if waiting is not None:
+            return (f" at {waiting}, where an async step's coroutine waits: a step that "
+                    f"never ends gives the runtime no turn")
+    mine = [f for f in frames if user_code(f.filename)]
+    if mine:
+        at = mine[-1]
+        return (f" in plain Python at {os.path.basename(at.filename)}:{at.lineno} "
+                f"(in {at.name}): a loop that never awaits gives the runtime no turn")
+    where = (f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} "
+             f"(in {frames[-1].name})" if frames else "")
+    return f" in plain Python{where}: a loop that never awaits gives the runtime no turn"
+
+
+def _async_step_line(spinning: BaseException) -> str | None:
+    """``file.py:line (in fn)`` where the coroutine of an async step, running on
+    the event loop that was stopped, waits in the user's own code, if one does."""
+    import asyncio
+
+    from ._strict import user_code
+
+    tb = spinning.__traceback__
+    while tb is not None:
+        loop = tb.tb_frame.f_locals.get("self")
+        if isinstance(loop, asyncio.AbstractEventLoop):
+            break
+        tb = tb.tb_next
+    else:
+        return None
+    found = None
+    for task in asyncio.all_tasks(loop):
+        coro: Any = task.get_coro()
+        while coro is not None and getattr(coro, "cr_frame", None) is not None:
+            frame = coro.cr_frame
+            if user_code(frame.f_code.co_filename):
+                found = (f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} "
+                         f"(in {frame.f_code.co_name})")
+            coro = coro.cr_await
+    return found

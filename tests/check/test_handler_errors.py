@@ -3,6 +3,7 @@ stopped quickly, and messages that say what to write."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import operator
 import time
@@ -35,6 +36,16 @@ async def forever(ctx: sd.Context) -> None:
 async def spin(ctx: sd.Context) -> None:
     while True:  # never gives the runtime a turn
         pass
+
+
+async def _waits_for_ever() -> int:
+    while True:
+        await asyncio.sleep(0.01)  # LINE waits
+
+
+@buggy.handler()
+async def async_step_spins(ctx: sd.Context) -> int:
+    return await ctx.run_typed("poll", _waits_for_ever)
 
 
 LINE = lookup.__code__.co_firstlineno + 2  # `return int(order["missing"])`
@@ -155,6 +166,22 @@ def test_a_handler_spinning_in_plain_python_is_stopped_after_its_budget():
     time.sleep(0.5)  # nothing fires after the run ended
     with pytest.raises(ValueError, match="wall_budget"):
         sd.Simulation([buggy], wall_budget=0)
+
+
+def test_an_async_step_that_never_ends_is_named_where_its_coroutine_waits():
+    # Before: "in plain Python at selectors.py:468 (in select): a loop that never
+    # awaits", a line of the standard library, for a coroutine that does await.
+    sd.Simulation([buggy]).run()
+    sim = sd.Simulation([buggy], wall_budget=0.3)
+    sim.invoke("Buggy/async_step_spins")
+    with pytest.raises(sd.StuckError) as exc:
+        sim.run()
+    line = next(i for i, text in enumerate(open(__file__), 1)
+                if text.rstrip().endswith("# LINE waits"))
+    assert (f"stopped after 0.3 s of wall-clock time at test_handler_errors.py:{line} "
+            f"(in _waits_for_ever), where an async step's coroutine waits: a step that "
+            f"never ends") in str(exc.value), str(exc.value)
+    sim.close()
 
 
 flags = {"v2": False}

@@ -1100,7 +1100,8 @@ class Simulation:
 __all__ = ["Simulation", "InvocationHandle", "RunSummary", "parse_target"]
 
 
-def not_an_exception(err: BaseException) -> HandlerError | None:
+def not_an_exception(err: BaseException, stopping: str = "The simulation stops here."
+                     ) -> HandlerError | None:
     """The error a run stops with when a handler or a step raised a
     ``BaseException`` that is not an ``Exception`` (``SystemExit`` from
     ``sys.exit()``, a class of the user's own): restate-sdk does not catch it,
@@ -1127,7 +1128,7 @@ def not_an_exception(err: BaseException) -> HandlerError | None:
         f"the handler's code{inside} raised {shown:.120}, a BaseException that is not an "
         f"Exception. restate-sdk does not catch it: on a Restate server the attempt ends "
         f"without an answer and the invocation is retried from its journal, again and "
-        f"again (sys.exit() ends the whole service process). The simulation stops here. "
+        f"again (sys.exit() ends the whole service process). {stopping} "
         f"Raise an Exception instead (a TerminalError to fail the invocation for good).",
         source=where_raised(err),
     )

@@ -167,6 +167,14 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"simdurable serve: the database failed: {explain(args.db, leaf)}",
                   file=sys.stderr)
             return 1
+        from .._sim import not_an_exception
+
+        raised = None if isinstance(leaf, Exception) else not_an_exception(
+            leaf, "The executor stopped: serving the same database again resumes the "
+                  "invocation, which raises it again.")
+        if raised is not None:
+            print(f"simdurable serve: {raised}", file=sys.stderr)
+            return 1
         import traceback
 
         print("simdurable serve: stopped by an internal error (a bug in simdurable; "

@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import MethodType
 from typing import Any, Final, TypeVar
 
 from ..runtime import _fast
@@ -151,7 +152,8 @@ class Context:
     def __init__(self, attempt: Attempt, spec: HandlerSpec) -> None:
         self._attempt = attempt
         self._spec = spec
-        issue = attempt.engine.issue_step
+        engine: Any = attempt.engine
+        issue = engine.issue_step
         if issue is not None:
             # ``ctx.run_typed`` is the fused step command bound to this attempt
             # (``_fast.step_command``): a call and a frame less a step. (Bound
@@ -159,25 +161,25 @@ class Context:
             # (An attribute set as any other, not through ``__dict__``: reading that
             # makes the instance a dict of its own, where it otherwise keeps its
             # attributes inline.)
-            if attempt.state is not REPLAYING:
+            state = attempt.state
+            if state is LIVE:
                 # A live attempt's: ``express`` where its engine lets steps be
                 # express (``_fast.fresh_command``, written out here: a call
-                # less an invocation)
-                engine: Any = attempt.engine
-                steps = engine.steps
-                if (issue is _fast.fresh_issue and steps.express and steps.in_place
-                        and engine.step_lane is not None and attempt.state is LIVE):
-                    issue = _fast.express_issue
-                self.run_typed = types.MethodType(issue, attempt)  # type: ignore[method-assign]
+                # less an invocation; the engine and the state read once)
+                if issue is _fast.fresh_issue and engine.step_lane is not None:
+                    steps = engine.steps
+                    if steps.express and steps.in_place:
+                        issue = _fast.express_issue
+                self.run_typed = MethodType(issue, attempt)  # type: ignore[method-assign]
                 return
-            replay = replay_command(issue)
+            replay = replay_command(issue) if state is REPLAYING else None
             if replay is None:
-                self.run_typed = types.MethodType(issue, attempt)  # type: ignore[method-assign]
+                self.run_typed = MethodType(issue, attempt)  # type: ignore[method-assign]
             else:
                 # An attempt that replays: the replay's own command, bound to it and
                 # to this context weakly, which binds the fresh one here when the
                 # replay is over (``_fast.replay_command``, ``_fast.fresh_command``)
-                self.run_typed = types.MethodType(  # type: ignore[method-assign]
+                self.run_typed = MethodType(  # type: ignore[method-assign]
                     replay, (attempt, weakref.ref(self)))
 
     def __repr__(self) -> str:

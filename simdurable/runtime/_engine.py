@@ -56,7 +56,7 @@ from ._lazy import BuiltOnUse
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
 from ._promises import PROMISE_ALREADY_COMPLETED, Promises
-from ._recovery import Recovery, nothing_to_load
+from ._recovery import Recovery, load_plain, nothing_to_load
 from ._registry import DEFAULT_RETENTION_MS, HandlerSpec, Registry
 from ._retry import InvocationRetryPolicy
 from ._running import Running, task_attempt
@@ -152,7 +152,8 @@ class Engine:
         self.lane_parts: tuple[Any, ...] | None = None
         # (``run_task``: fused once a task other than a lone start is ready, see below.)
         if not nothing_to_load(store, scheduler):
-            self.recovery.load(fresh=True)
+            if not load_plain(self):  # (its common case without the recovery part)
+                self.recovery.load(fresh=True)
         elif self.injector.plan.faults and self.injector.timed():
             self.recovery.add_timed_faults()  # (a new simulation's empty store: timers only)
 

@@ -187,6 +187,7 @@ def test_a_new_simulation_skips_its_first_load_and_runs_as_with_it(monkeypatch):
         real_load(self, fresh=fresh)
 
     monkeypatch.setattr(engine, "nothing_to_load", lambda store, scheduler: False)
+    monkeypatch.setattr(engine, "load_plain", lambda e: False)  # (the full load's own way)
     monkeypatch.setattr(recovery.Recovery, "load", load)
     loaded = [run_naps(svc, plan) for plan in plans]
     assert loaded == skipped

@@ -301,14 +301,20 @@ def _check_parts(chooser: object, store: object) -> None:
         check_signature("chooser.chance", chooser.chance, "chance(p, label)", 2)  # type: ignore[attr-defined]
         if not {"choose", "chance"} & set(getattr(chooser, "__dict__", ())):
             _CHOOSERS.add(type(chooser))  # (its class's methods: checked once)
-    if store is not None and not all(callable(getattr(store, name, None)) for name in (
-            "invocations", "put_invocation", "journal", "append", "state")):
-        raise TypeError(f"store must be a Store (like MemoryStore()), not {store!r}")
+    if store is not None and type(store) not in _STORES:
+        if not all(callable(getattr(store, name, None)) for name in _STORE_METHODS):
+            raise TypeError(f"store must be a Store (like MemoryStore()), not {store!r}")
+        if not _STORE_METHODS & set(getattr(store, "__dict__", ())):
+            _STORES.add(type(store))  # (its class's methods: checked once, as a chooser's)
 
 
 # The chooser classes whose methods were checked (``check`` makes a chooser of
 # its own for every run).
 _CHOOSERS: set[type] = set()
+# The store classes whose methods were checked (a replay makes a simulation
+# over each store: the check was a twentieth of a 1-step replay's fixed cost).
+_STORES: set[type] = set()
+_STORE_METHODS: Final = frozenset({"invocations", "put_invocation", "journal", "append", "state"})
 
 
 def _check_submit(headers: object, idempotency_key: object) -> None:

@@ -586,9 +586,12 @@ class Simulation:
                 and self._engine.registry not in _SPARES):
             return
         engine = self._engine
-        # (``Engine.renewable`` without its call)
+        # (``Engine.renewable`` without its call; its running part's weak
+        # reference read, then called: a method's lookup of an attribute that
+        # holds a callable is never specialised)
+        host = engine.running._host
         if (engine.lazily_built or engine.lifecycle.lazily_built or engine.steps.lazily_built
-                or engine.running._host() is not engine):
+                or host() is not engine):
             return
         # (its step loop, unless an async closure made it a loop: only the
         # engine holds it, and one never used has nothing of the run)

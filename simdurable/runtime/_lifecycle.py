@@ -88,6 +88,9 @@ class Lifecycle:
         self.trace = trace
         self.retry_policy = retry_policy
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
+        # (an attribute of its own, not only the class's, which ``_lazy`` asks
+        # for: a read of the class's through an instance is never specialised)
+        self.lazily_built = False
 
     # True once a part below is built (``_lazy``): ``Engine.renewable`` is then False.
     lazily_built = False
@@ -147,9 +150,10 @@ class Lifecycle:
                 invocations.too_many(created)
             if delay_ms > 0 or spec.exclusive:
                 self._schedule(created, delay_ms, False, None)
-            else:  # (as below)
-                self.trace.event((now, "submit", new_id, "submit", created.service, created.key,
-                                  created.handler, delay_ms))
+            else:  # (as below; the event's sink read, then called: see ``start_alone``)
+                event = self.trace.event
+                event((now, "submit", new_id, "submit", created.service, created.key,
+                       created.handler, delay_ms))
                 scheduler.ready.append(("start", new_id, 0, 0))
             return new_id
         if type(store) is MemoryStore:  # (its writes need no grouping: ``atomic``)
@@ -298,16 +302,20 @@ class Lifecycle:
         journal = store._journals.get(inv_id)
         if journal is None:
             journal = store._journals[inv_id] = []
-        host = running._host()
+        # (attributes that hold a callable, read, then called: a method's
+        # lookup of an instance's attribute is never specialised)
+        host_of = running._host
+        host = host_of()
         assert host is not None  # the engine is alive while it runs attempts
         attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind,
                           spec.plain_target if rec.key is None else None)
         attempt.own_journal = False
         running.attempts[inv_id] = attempt
-        trace = self.trace
-        trace.event((scheduler.now_ms, "attempt", inv_id, "attempt", attempt.number,
-                     rec.service, rec.key, rec.handler, len(journal)))
-        ctx = running.make_context(attempt, spec)
+        event = self.trace.event
+        event((scheduler.now_ms, "attempt", inv_id, "attempt", attempt.number,
+               rec.service, rec.key, rec.handler, len(journal)))
+        make_context = running.make_context
+        ctx = make_context(attempt, spec)
         # (``handler_coroutine``, inlined)
         fn = spec.direct
         data = rec.input
@@ -346,7 +354,9 @@ class Lifecycle:
                 how, detail = running.ended(attempt, unwritten)
             else:
                 # ``finish`` (nothing to close: the coroutine has ended) ...
-                completion = _new_tuple(Value, (b"" if value is None else value,))
+                # (its data kept for the trace: a named tuple's field read is not specialised)
+                data = b"" if value is None else value
+                completion = _new_tuple(Value, (data,))
                 attempt.coro = None
                 # ... ``Running.kill`` (``Attempt.die`` and its registrations) ...
                 attempt.die()
@@ -363,8 +373,7 @@ class Lifecycle:
                 store._invocations[inv_id] = rec
                 completions = self.completions
                 rec.done_bits = 0  # (its completions are of no more use)
-                trace.event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler,
-                             completion.data))
+                event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler, data))
                 if inv_id in completions.callers:
                     completions.wake_callers(rec, completion)
                 for hook in self.finished_hooks:

@@ -154,6 +154,9 @@ class MemoryStore:
     (whoever puts it changes it only to put it again); reads are copies."""
 
     def __init__(self) -> None:
+        # (an attribute of its own, not only the class's, which ``_lazy`` asks
+        # for: a read of the class's through an instance is never specialised)
+        self.lazily_built = False
         self._invocations: dict[str, InvocationRecord] = {}
         # Journals of exact tuples (``RawEntry``), as the runtime writes them.
         self._journals: dict[str, list[RawEntry]] = {}

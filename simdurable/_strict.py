@@ -134,6 +134,10 @@ _CALL_OPS = {dis.opmap[name] for name in ("CALL", "PRECALL") if name in dis.opma
 
 _OUR_DIR = os.path.dirname(os.path.abspath(__file__))
 _STDLIB_DIR = os.path.dirname(os.__file__)
+# The standard library's logging: the time, process and thread a record notes
+# (``LogRecord``), and a rotating file's size, go into the log, not back to the
+# handler, whose path they cannot change.
+_LOGGING_DIR = os.path.join(_STDLIB_DIR, "logging") + os.sep
 
 
 _IMPORT_SYSTEM = "<frozen importlib._bootstrap"  # and ``_bootstrap_external``
@@ -390,6 +394,8 @@ class StrictGuard:
         if caller is None:
             return
         if label in _DIRECT_ONLY and _library(caller.f_code.co_filename):
+            return
+        if caller.f_code.co_filename.startswith(_LOGGING_DIR):
             return
         if pure is not None:
             # Only a C call's arguments can be counted (its caller is at the CALL).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import traceback
@@ -194,3 +195,31 @@ def test_a_call_made_by_a_library_function_names_that_function():
     assert problem.source == f"test_nondeterminism.py:{line}"
     assert str(problem.detail).startswith(
         "os.stat() was called outside a step, by traceback.format_exc(); "), problem.detail
+
+
+logged = restate.Service("Logged")
+_log = logging.getLogger("tests.logged")
+
+
+@logged.handler()
+async def logs(ctx: restate.Context, amount: int) -> str:
+    if amount > 100:
+        _log.warning("a large amount: %s", amount)  # a record notes the time and the pid
+        restate.getLogger("tests.logged").warning("and through restate's logger")
+    await ctx.run_typed("charge", lambda: amount)
+    return "ok"
+
+
+def test_logging_in_a_handler_is_no_nondeterministic_call(caplog: pytest.LogCaptureFixture):
+    # Before: "time.time() was called outside a step, by logging.Logger.warning()",
+    # for every handler that logged at an enabled level. The record's time goes
+    # into the log, not back into the handler.
+    sim = sd.Simulation(services=[logged], strict=True)
+    h = sim.invoke("Logged/logs", 500)
+    sim.run()
+    assert h.result() == "ok"
+    assert sim.problems == []
+    assert "a large amount: 500" in caplog.text
+    report = sd.check(services=[logged], invoke="Logged/logs", input=500, max_examples=5,
+                      hash_seeds=())
+    assert report.ok, report.render()

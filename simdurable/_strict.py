@@ -134,10 +134,33 @@ _CALL_OPS = {dis.opmap[name] for name in ("CALL", "PRECALL") if name in dis.opma
 
 _OUR_DIR = os.path.dirname(os.path.abspath(__file__))
 _STDLIB_DIR = os.path.dirname(os.__file__)
-# The standard library's logging: the time, process and thread a record notes
-# (``LogRecord``), and a rotating file's size, go into the log, not back to the
-# handler, whose path they cannot change.
-_LOGGING_DIR = os.path.join(_STDLIB_DIR, "logging") + os.sep
+# What the standard library reads that is not the handler's to journal: what
+# it reads only to write out, never back to the handler (the time, process and
+# thread a ``logging`` record notes, a rotating log file's size; the source
+# line a warning shows, read through ``linecache`` with ``os.stat``), and the
+# time-zone database ``zoneinfo`` reads, fixed where the service is deployed,
+# as the modules the import system reads are.
+_KEPT_OUT = (os.path.join(_STDLIB_DIR, "logging") + os.sep,
+             os.path.join(_STDLIB_DIR, "warnings.py"),
+             os.path.join(_STDLIB_DIR, "zoneinfo") + os.sep)
+# ``traceback``'s functions that print (``format_exc()`` returns the text to
+# the handler: its reads are judged).
+_TRACEBACK = os.path.join(_STDLIB_DIR, "traceback.py")
+_PRINTING = frozenset({"print_exc", "print_exception", "print_tb", "print_stack",
+                       "print_last"})
+
+
+def _not_the_handlers(frame: FrameType | None) -> bool:
+    """Whether the call ``frame`` made is one of ``_KEPT_OUT``'s, or made for
+    ``traceback``'s printing (only library frames are looked at, up to the
+    first of the user's or a third party's)."""
+    while frame is not None and _library(frame.f_code.co_filename):
+        filename = frame.f_code.co_filename
+        if filename.startswith(_KEPT_OUT) or (
+                filename == _TRACEBACK and frame.f_code.co_name in _PRINTING):
+            return True
+        frame = frame.f_back
+    return False
 
 
 _IMPORT_SYSTEM = "<frozen importlib._bootstrap"  # and ``_bootstrap_external``
@@ -395,7 +418,7 @@ class StrictGuard:
             return
         if label in _DIRECT_ONLY and _library(caller.f_code.co_filename):
             return
-        if caller.f_code.co_filename.startswith(_LOGGING_DIR):
+        if _not_the_handlers(caller):
             return
         if pure is not None:
             # Only a C call's arguments can be counted (its caller is at the CALL).

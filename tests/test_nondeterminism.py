@@ -7,7 +7,9 @@ import random
 import time
 import traceback
 import uuid
-from datetime import datetime, timedelta
+import warnings
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -223,3 +225,69 @@ def test_logging_in_a_handler_is_no_nondeterministic_call(caplog: pytest.LogCapt
     report = sd.check(services=[logged], invoke="Logged/logs", input=500, max_examples=5,
                       hash_seeds=())
     assert report.ok, report.render()
+
+
+@logged.handler()
+async def warns(ctx: restate.Context) -> str:
+    warnings.warn("this API goes away", DeprecationWarning, stacklevel=1)
+    await ctx.run_typed("charge", lambda: 1)
+    return "ok"
+
+
+def test_a_warning_shown_in_a_handler_is_no_nondeterministic_call():
+    # Before: "os.stat() was called outside a step, by warnings._showwarnmsg()":
+    # a warning shown reads its source line (linecache), for stderr only.
+    shown: list[str] = []
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        shown.append(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show  # (as shown outside pytest, which records them)
+        sim = sd.Simulation(services=[logged], strict=True)
+        h = sim.invoke("Logged/warns")
+        sim.run()
+        assert h.result() == "ok"
+        assert sim.problems == []
+    assert "this API goes away" in shown[0]
+
+
+@logged.handler()
+async def in_berlin(ctx: restate.Context, ts: float) -> str:
+    when = datetime.fromtimestamp(ts, tz=UTC).astimezone(ZoneInfo("Europe/Berlin"))
+    await ctx.run_typed("charge", lambda: 1)
+    return when.isoformat()
+
+
+def test_a_time_zone_looked_up_in_a_handler_is_no_nondeterministic_call():
+    # Before: "os.path.isfile() was called outside a step, by
+    # zoneinfo._tzpath.find_tzfile()": the time-zone database, fixed where the
+    # service runs, as the modules it imports are.
+    ZoneInfo.clear_cache()  # (read again, as a new process does)
+    sim = sd.Simulation(services=[logged], strict=True)
+    h = sim.invoke("Logged/in_berlin", 1_700_000_000)
+    sim.run()
+    assert h.result() == "2023-11-14T23:13:20+01:00"
+    assert sim.problems == []
+
+
+@logged.handler()
+async def prints_the_traceback(ctx: restate.Context) -> str:
+    try:
+        raise ValueError("card declined")
+    except ValueError:
+        traceback.print_exc()  # to stderr: it reads the source lines, for stderr only
+        _log.exception("and logged with it")
+    await ctx.run_typed("charge", lambda: 1)
+    return "ok"
+
+
+def test_a_traceback_printed_or_logged_is_no_nondeterministic_call(
+        capsys: pytest.CaptureFixture[str]):
+    sim = sd.Simulation(services=[logged], strict=True)
+    h = sim.invoke("Logged/prints_the_traceback")
+    sim.run()
+    assert h.result() == "ok"
+    assert sim.problems == []
+    assert "ValueError: card declined" in capsys.readouterr().err

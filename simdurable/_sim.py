@@ -163,12 +163,14 @@ _SPARES_MAX: Final = 8
 # parts' (the bound method of the trace list's ``extend`` for the list), the
 # local name and ``getrefcount``'s argument; and one more for the store, the
 # scheduler and the injector in each of the steps' parts the engine built
-# (``Engine.command_parts``, ``lane_parts``). Any more: someone else holds it
+# (``Engine.command_parts``, ``lane_parts``); for the trace list, its run
+# log's too, and one in ``command_parts`` (a compact trace, ``_trace.compact``).
+# Any more: someone else holds it
 # (``tests/runtime/test_spare_engine.py`` checks the counts).
 _HELD_STORE: Final = 8
 _HELD_SCHEDULER: Final = 10
 _HELD_INJECTOR: Final = 5
-_HELD_TRACE: Final = 4
+_HELD_TRACE: Final = 5
 
 
 def handlers_and_specs(services: Any) -> tuple[Handlers, Specs]:
@@ -622,7 +624,10 @@ class Simulation:
             store, scheduler, injector = MemoryStore(), Scheduler(None, 0, 0), Injector()
         trace = self._trace
         sink = engine.trace.event  # (the list's ``extend``, as ``sink``)
-        if getrefcount(trace) == _HELD_TRACE:
+        # (its run log, read out of it, holds it, and so do the express steps'
+        # parts, ``_fast.flat_trace_of``; a trace that is not compact, never
+        # kept: ``_trace.COMPACT`` off, in tests)
+        if getrefcount(trace) == _HELD_TRACE + (engine.command_parts is not None):
             trace.clear()
         else:
             trace = []

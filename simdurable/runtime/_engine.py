@@ -224,6 +224,8 @@ class Engine:
             # and injector: built again by the next run's first step)
             self.command_parts = self.lane_parts = None
             tracer.sink = tracer.event = trace
+            if self.steps.run_log.trace is not None:  # (read out of the new trace)
+                self.steps.run_log.trace = trace.__self__  # type: ignore[attr-defined]
         elif self.command_parts:
             self.command_parts[5].clear()  # (its command entries by step name: this run's)
         invocations = self.invocations

@@ -31,6 +31,7 @@ from ._invocation import (
 )
 from ._journal import COMPLETION, RUN, Failure, RawEntry
 from ._store import PENDING, InvocationRecord, MemoryStore
+from ._trace import RAN, RAN_STEP
 
 # What ``Steps.run_lone_step`` returns (the same values as there).
 RESUMED: Final = 1
@@ -84,13 +85,14 @@ def memory_journals(store: Any) -> dict[str, list[RawEntry]] | None:
 
 def step_parts(steps: Any) -> tuple[Any, ...]:
     """What every fused step path binds once per engine, from its ``Steps``:
-    ``finish_step``, the running, scheduler, injector, trace, run log,
-    completions and invocations parts, the store's append, its journals
+    ``finish_step``, the running, scheduler, injector, trace, the run log's
+    ``append`` (None when each run goes with its "step" event into a compact
+    flat trace: ``_trace.compact``), completions and invocations parts, the store's append, its journals
     (``memory_journals``) and the current step's set and reset. (``done``,
     ``by_id`` and ``attempts`` are read at each call: a recovery replaces them.)"""
     completions = steps.completions
     return (steps.finish_step, steps.running, steps.scheduler, steps.injector, steps.trace,
-            steps.run_log, completions, completions.invocations, completions.store.append,
+            log_run_of(steps), completions, completions.invocations, completions.store.append,
             memory_journals(completions.store), current_step.var.set, current_step.var.reset)
 
 
@@ -137,7 +139,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
     general form and with no in-place steps.
     """
     general: Callable[[Attempt, int], int] = steps.run_lone_step
-    (finish, running, scheduler, injector, trace, run_log, completions, invocations,
+    (finish, running, scheduler, injector, trace, log_run, completions, invocations,
      store_append, journals, set_step, reset_step) = step_parts(steps)
 
     def run(attempt: Attempt, index: int) -> int:
@@ -190,9 +192,13 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     outcome = ("error", err)
                 finally:
                     reset_step(token)
-                run_log.append((inv_id, index, spec.name, number, attempt.handler))
-                if trace.sink is not None:
-                    trace.event((scheduler.now_ms, "step", inv_id, "step", spec.name, index))
+                if log_run is None:  # (the run with its "step" event)
+                    trace.event((scheduler.now_ms, "step", inv_id, RAN_STEP, spec.name, index,
+                                 number, attempt.handler))
+                else:
+                    log_run((inv_id, index, spec.name, number, attempt.handler))
+                    if trace.sink is not None:
+                        trace.event((scheduler.now_ms, "step", inv_id, "step", spec.name, index))
                 # ``finish_step`` for a value stored at once, else the general way
                 stored = False
                 inv_rec = invocations.by_id.get(inv_id)
@@ -839,7 +845,7 @@ def step_command() -> Callable[..., Any] | None:
         parts = attempt.engine.command_parts
         if parts is None:  # (its engine's first step)
             parts = cast(Any, attempt.engine).built_command_parts()
-        (injector, scheduler, store_append, journals, event, commands_made, running, log_run,
+        (injector, scheduler, store_append, journals, event, commands_made, running, flat,
          completions, invocations, steps, finish) = parts
         journal = attempt.journal
         index = len(journal)
@@ -874,8 +880,6 @@ def step_command() -> Callable[..., Any] | None:
                                     f"attempt expected #{index}")
             journal.append(entry)
         attempt.cursor = index + 1
-        if event is not None:
-            event((now, "entry", inv_id, "run", index, name))
         lone = attempt.issued is None and not attempt._unscheduled
         at_once = (
             lone
@@ -891,6 +895,8 @@ def step_command() -> Callable[..., Any] | None:
             at_once = _awaited_sites.get(at) is value or (
                 _kept_sites.get(at) is not value and awaited_at(value, at))
         if not at_once:
+            if event is not None:
+                event((now, "entry", inv_id, "run", index, name))
             # Its future, which is its registration too (``issue``'s)
             value = new_future(step_future)
             value._attempt = attempt
@@ -913,7 +919,16 @@ def step_command() -> Callable[..., Any] | None:
                 attempt._unscheduled.append(index)
             registered[index] = value
             return value
-        # Express: ``issue``'s express way, the same writes in the same order
+        # Express: ``issue``'s express way, the same writes in the same order.
+        # Its command's "entry" event, its run and its "step" event: one
+        # record in a compact flat trace (``_trace.RAN``) when its closure
+        # traced nothing; else its "entry" event put where it was due (at
+        # ``mark``, before whatever the closure traced), its run with its
+        # "step" event (``_trace.RAN_STEP``).
+        if flat is not None:
+            mark = len(flat)
+        elif event is not None:
+            event((now, "entry", inv_id, "run", index, name))
         inv_rec = invocations.by_id.get(inv_id)
         bits = rec.done_bits
         try:
@@ -943,11 +958,25 @@ def step_command() -> Callable[..., Any] | None:
                 failed = ("terminal", err)
             except Exception as err:  # noqa: BLE001 - step failures are data
                 failed = ("error", err)
+            except BaseException:
+                # (past the step: a crash, a budget's stop) its "entry" event
+                # alone, where it was due, as it stood before the closure
+                if flat is not None:
+                    flat[mark:mark] = (now, "entry", inv_id, "run", index, name)
+                raise
             finally:
                 holder.step = before
-            log_run((inv_id, index, name, attempt.number, attempt.handler))
-            if event is not None:
-                event((scheduler.now_ms, "step", inv_id, "step", name, index))
+            if flat is None:
+                steps.run_log.append((inv_id, index, name, attempt.number, attempt.handler))
+                if event is not None:
+                    event((scheduler.now_ms, "step", inv_id, "step", name, index))
+            elif len(flat) == mark:
+                event((now, "entry", inv_id, RAN, index, name, attempt.number, attempt.handler,
+                       scheduler.now_ms))
+            else:
+                flat[mark:mark] = (now, "entry", inv_id, "run", index, name)
+                event((scheduler.now_ms, "step", inv_id, RAN_STEP, name, index, attempt.number,
+                       attempt.handler))
             if failed is not None:
                 pass
             elif not (
@@ -1242,9 +1271,13 @@ def step_lane() -> Callable[[Any], Any]:
                 failed = ("error", err)
             finally:
                 holder.step = before
-            log_run((inv_id, index, spec.name, attempt.number, attempt.handler))
-            if event is not None:
-                event((scheduler.now_ms, "step", inv_id, "step", spec.name, index))
+            if log_run is None:  # (the run with its "step" event: a compact trace)
+                event((scheduler.now_ms, "step", inv_id, RAN_STEP, spec.name, index,
+                       attempt.number, attempt.handler))
+            else:
+                log_run((inv_id, index, spec.name, attempt.number, attempt.handler))
+                if event is not None:
+                    event((scheduler.now_ms, "step", inv_id, "step", spec.name, index))
             stored = False
             if failed is not None:
                 finish(attempt, index, spec, failed)
@@ -1342,7 +1375,7 @@ def command_parts(steps: Any) -> tuple[Any, ...]:
     completions = steps.completions
     store = completions.store
     return (steps.injector, steps.scheduler, store.append, memory_journals(store),
-            trace_event(steps.trace), made, steps.running, steps.run_log.append, completions,
+            trace_event(steps.trace), made, steps.running, flat_trace_of(steps), completions,
             completions.invocations, steps, steps.finish_step)
 
 
@@ -1355,8 +1388,23 @@ def lane_parts(steps: Any) -> tuple[Any, ...]:
     completions = steps.completions
     store = completions.store
     return (steps.finish_step, steps.running, steps.scheduler, steps.injector,
-            trace_event(steps.trace), steps.run_log.append, completions, completions.invocations,
+            trace_event(steps.trace), log_run_of(steps), completions, completions.invocations,
             store.append, memory_journals(store), steps)
+
+
+def log_run_of(steps: Any) -> Callable[[Any], None] | None:
+    """Where a step's run goes: the run log's ``append``, or None when the run
+    log is read out of a compact flat trace (``_trace.compact``), the run then
+    written with its "step" event (``RAN_STEP``): one write a step less."""
+    log = steps.run_log
+    return log.append if log.trace is None else None
+
+
+def flat_trace_of(steps: Any) -> list[Any] | None:
+    """The compact flat trace an express step writes its one record to
+    (``_trace.RAN``), or None (each run to the run log, its events apart)."""
+    trace: list[Any] | None = steps.run_log.trace
+    return trace
 
 
 def trace_event(trace: Any) -> Callable[[Any], None] | None:

@@ -47,7 +47,7 @@ from ._lazy import BuiltOnUse
 from ._lifecycle import Lifecycle
 from ._running import Running, describe_exception, where_raised
 from ._scheduler import Scheduler
-from ._trace import Event, RunLog, Tracer
+from ._trace import RAN_STEP, Event, RunLog, Tracer, compact
 
 # What ``Steps.run_lone_step`` did.
 NOT_RUN: Final = 0
@@ -115,8 +115,10 @@ class Steps:
         # A fresh step awaited at once runs inside its call (``_fast.step_command``,
         # in place only): tests compare runs with it on and off.
         self.express = EXPRESS
-        # Every closure execution: (invocation, index, step, attempt, target).
-        self.run_log = RunLog()
+        # Every closure execution: (invocation, index, step, attempt, target);
+        # over a compact flat trace, read out of it (each run written with
+        # its step's "step" event).
+        self.run_log = RunLog(compact(trace.sink, trace.deferred))
 
     # True once a part below is built (``_lazy``): ``Engine.renewable`` is then False.
     lazily_built = False
@@ -262,6 +264,10 @@ class Steps:
         self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
     ) -> None:
         if injected is None or injected.kind not in (FAIL, TERMINAL):
+            if self.run_log.trace is not None:  # the run with its "step" event
+                self.trace.event((self.scheduler.now_ms, "step", attempt.rec.id, RAN_STEP,
+                                  spec.name, index, attempt.number, attempt.handler))
+                return
             self.run_log.append(
                 (attempt.rec.id, index, spec.name, attempt.number, attempt.handler)
             )

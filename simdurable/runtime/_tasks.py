@@ -57,13 +57,14 @@ from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, curre
 from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
 from ._store import COMPLETED, PENDING, MemoryStore
+from ._trace import RAN_STEP
 
 
 def task_runner(engine: Any) -> Callable[..., Any]:
     """``engine.run_task`` for the common case of each task; see the module
     docstring. ``engine`` is the ``Engine`` (not imported: it imports this)."""
     steps = engine.steps
-    (finish, running, scheduler, injector, trace, run_log, _, _,
+    (finish, running, scheduler, injector, trace, log_run, _, _,
      store_append, journals, _, _) = step_parts(steps)
     # The current step is named in this thread's holder, as ``_fast.step_lane``
     # names it: two attribute writes around a closure, not a context
@@ -246,9 +247,13 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     failed = ("error", err)
                 finally:
                     holder.step = before
-                run_log.append((inv_id, index, name, number, attempt.handler))
-                if trace.sink is not None:
-                    trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
+                if log_run is None:  # (the run with its "step" event: a compact trace)
+                    trace.event((scheduler.now_ms, "step", inv_id, RAN_STEP, name, index,
+                                 number, attempt.handler))
+                else:
+                    log_run((inv_id, index, name, number, attempt.handler))
+                    if trace.sink is not None:
+                        trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
                 # ``finish_step`` for a value stored at once, else the general way
                 # (a restart in the closure kills the attempt: ``rec`` is then
                 # not the record ``Invocations`` holds, and the way is general)

@@ -10,13 +10,22 @@ Each form has a fixed number of args, so a host may keep its events in one
 flat list (``list.extend`` as the sink) and read them back with ``events``:
 8 bytes a value instead of a tuple an event (10,000 concurrent 5-step
 invocations keep 130,000 events).
+
+Such a flat trace also holds the run log (``RunLog``, ``compact``): a step's
+"step" event carries its run (``RAN_STEP``), and an express step whose closure
+traced nothing writes its command's "entry" event, its run and its "step"
+event as one record (``RAN``). ``events`` spells each out as the events it
+stands for, and ``RunLog`` reads the runs out of them: one write a step
+instead of three.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any, Final
 
+from ._errors import InternalError
 from ._journal import RUN, describe_command
 
 # ``(t_ms, kind, inv, text)`` or ``(t_ms, kind, inv, form, *args)``: the args are
@@ -26,6 +35,13 @@ Event = tuple[Any, ...]
 # The form of an event whose text is already written (a deferred host's
 # ``(t_ms, kind, inv, "text", text)``).
 TEXT: Final = "text"
+# A flat trace's records that stand for more than one event (``compact``):
+# ``(t_ms, "step", inv, RAN_STEP, name, index, attempt, target)``, a "step"
+# event and its closure's run; ``(t_ms, "entry", inv, RAN, index, name,
+# attempt, target, t_step)``, an express step's "entry" event (its command, a
+# "run" form at ``t_ms``), its run, and its "step" event at ``t_step``.
+RAN_STEP: Final = "ran_step"
+RAN: Final = "ran"
 
 
 def event_text(event: Event) -> str:
@@ -84,16 +100,58 @@ _FORMS: Final[dict[str, Callable[..., str]]] = {
 }
 # How many args each form takes (after ``t_ms, kind, inv, form``).
 _ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "run": 2, "step": 2, "attempt": 5,
-                                 "submit": 4, "done": 4}
+                                 "submit": 4, "done": 4, RAN_STEP: 4, RAN: 5}
+
+
+def compact(sink: Callable[[Event], None] | None, deferred: bool) -> list[Any] | None:
+    """The flat trace a host's sink writes to when its steps may write
+    compact records there (a deferred host whose sink is a list's own
+    ``extend``, read back only through ``events``: the simulation), else None.
+    ``COMPACT`` off (tests compare runs both ways), always None."""
+    flat = getattr(sink, "__self__", None)
+    if (COMPACT and deferred and type(flat) is list
+            and getattr(sink, "__name__", None) == "extend"):
+        return flat
+    return None
+
+
+# Whether steps write compact records into a flat trace (``compact``): an
+# optimisation that must not change what a run reads back.
+COMPACT = True
 
 
 def events(flat: list[Any]) -> Iterator[Event]:
-    """The events of a deferred host's flat trace (``list.extend`` as its sink)."""
+    """The events of a deferred host's flat trace (``list.extend`` as its sink),
+    each compact record spelt out as the events it stands for."""
     arity = _ARITY
     i, n = 0, len(flat)
     while i < n:
-        end = i + 4 + arity[flat[i + 3]]
-        yield tuple(flat[i:end])
+        form = flat[i + 3]
+        end = i + 4 + arity[form]
+        if form == RAN_STEP or form == RAN:
+            t, kind, inv, _, *args = flat[i:end]
+            if form == RAN:
+                index, name, _, _, t_step = args
+                yield (t, kind, inv, "run", index, name)
+                yield (t_step, "step", inv, "step", name, index)
+            else:
+                yield (t, kind, inv, "step", args[0], args[1])
+        else:
+            yield tuple(flat[i:end])
+        i = end
+
+
+def runs(flat: list[Any]) -> Iterator[Run]:
+    """The runs a flat trace's compact records hold, in the order written."""
+    arity = _ARITY
+    i, n = 0, len(flat)
+    while i < n:
+        form = flat[i + 3]
+        end = i + 4 + arity[form]
+        if form == RAN_STEP:
+            yield (flat[i + 2], flat[i + 5], flat[i + 4], flat[i + 6], flat[i + 7])
+        elif form == RAN:
+            yield (flat[i + 2], flat[i + 4], flat[i + 5], flat[i + 6], flat[i + 7])
         i = end
 
 
@@ -138,32 +196,48 @@ class RunLog:
     """Every closure execution, ``(invocation, index, step, attempt, target)``:
     the exactly-once self-check reads it. Kept as one flat list of values (8
     bytes each, instead of a tuple a run); ``append`` takes a run's tuple and
-    is the list's own ``extend``, so recording a run costs no Python call."""
+    is the list's own ``extend``, so recording a run costs no Python call.
 
-    __slots__ = ("_flat", "append")
+    Over a compact flat trace (``trace``, the list a host's sink extends, see
+    ``compact``), the runs are read out of the trace's records (``runs``): a
+    step writes its run with its "step" event, one write instead of two. A
+    run given to ``append`` (never a step's way there: a run noted by hand)
+    then reads after the trace's."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_flat", "append", "trace")
+
+    def __init__(self, trace: list[Any] | None = None) -> None:
         self._flat: list[Any] = []
         self.append: Callable[[Run], None] = self._flat.extend
+        self.trace = trace
 
     def __iter__(self) -> Iterator[Run]:
         values = iter(self._flat)
+        if self.trace is not None:
+            return chain(runs(self.trace),
+                         zip(values, values, values, values, values, strict=False))
         return zip(values, values, values, values, values, strict=False)
 
     def __len__(self) -> int:
+        if self.trace is not None:
+            return sum(1 for _ in runs(self.trace)) + len(self._flat) // 5
         return len(self._flat) // 5
 
     def __getitem__(self, i: int) -> Run:
         n = len(self)
         if not -n <= i < n:
             raise IndexError("run log index out of range")
+        if self.trace is not None:
+            return list(self)[i]
         start = 5 * (i % n)
         run: Run = tuple(self._flat[start:start + 5])
         return run
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, RunLog):
-            return self._flat == other._flat
+            if self.trace is None and other.trace is None:
+                return self._flat == other._flat
+            return list(self) == list(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -172,4 +246,6 @@ class RunLog:
         return f"RunLog({list(self)!r})"
 
     def clear(self) -> None:
+        if self.trace is not None:
+            raise InternalError("a run log read out of a trace is emptied with its trace")
         self._flat.clear()

@@ -232,6 +232,23 @@ def _through(frame: FrameType | None, user: FrameType) -> str:
     return f", by {module}.{name}()"
 
 
+def _importing_for(frame: FrameType) -> bool:
+    """Whether ``frame``, a third party's, runs for the top level of one of the
+    user's modules being imported (a handler's first ``import``): pydantic
+    making a model class calls ``id()``. A module is imported once per process,
+    and what a replay runs does not depend on it, as with the import system's
+    own reads; what the module's own top-level code calls is still judged."""
+    if user_code(frame.f_code.co_filename):
+        return False
+    back = frame.f_back
+    while back is not None:
+        code = back.f_code
+        if user_code(code.co_filename):
+            return code.co_name == "<module>"
+        back = back.f_back
+    return False
+
+
 def _called_from(frame: FrameType) -> str:
     """Where the handler called the helper that made the call, when it was a helper:
     a helper's line alone does not say which of its callers runs it outside a step."""
@@ -430,7 +447,7 @@ class StrictGuard:
     def _record(self, name: str, instead: str, frame: FrameType | None) -> None:
         attempt = self._attempt
         user = _user_frame(frame)
-        if attempt is None or user is None:
+        if attempt is None or user is None or _importing_for(user):
             return
         filename = user.f_code.co_filename
         key = (filename, name.split("(")[0], user.f_lineno)

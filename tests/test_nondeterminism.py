@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import random
+import sys
 import time
 import traceback
 import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -291,3 +294,36 @@ def test_a_traceback_printed_or_logged_is_no_nondeterministic_call(
     assert h.result() == "ok"
     assert sim.problems == []
     assert "ValueError: card declined" in capsys.readouterr().err
+
+
+@logged.handler()
+async def imports_late(ctx: restate.Context, name: str) -> str:
+    module = importlib.import_module(name)  # its first import, in a new process
+    await ctx.run_typed("charge", lambda: 1)
+    return module.__name__
+
+
+def _late_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+                   source: str) -> list[str]:
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    sim = sd.Simulation(services=[logged], strict=True)
+    h = sim.invoke("Logged/imports_late", name)
+    sim.run()
+    assert h.result() == name
+    return [p.detail for p in sim.problems]
+
+
+def test_a_library_run_by_a_module_imported_in_a_handler_is_not_judged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # Before: "id() was called outside a step (in model_type_ref(), called by
+    # <module>() at models_late.py:4)": pydantic making the module's model class.
+    assert _late_problems(tmp_path, monkeypatch, "models_late", (
+        "from pydantic import BaseModel\n\n\n"
+        "class Order(BaseModel):\n"
+        "    id: str\n")) == []
+    # What the module's own top level calls is still judged.
+    [detail] = _late_problems(tmp_path, monkeypatch, "clock_late", (
+        "import time\n\nSTARTED = time.time()\n"))
+    assert detail.startswith("time.time() was called outside a step"), detail

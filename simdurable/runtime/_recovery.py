@@ -9,6 +9,7 @@ promises, the lifecycle (to queue what may run) and the scheduler.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Final
 
 from ._completions import Completions
@@ -36,13 +37,16 @@ from ._promises import SIGNALS, Promises, signal_slot
 from ._registry import Registry
 from ._running import Running
 from ._scheduler import _NO_TIMERS, Scheduler
-from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, Store
+from ._store import COMPLETED, PAUSED, PENDING, InvocationRecord, MemoryStore, Store, copy_record
 
 # Commands whose completion comes from outside the invocation (a timer, a
 # callee, a promise): rebuilt as waiters when the engine (re)loads the store.
 _WAITED_FROM_OUTSIDE: Final = frozenset({SLEEP, CALL, PROMISE_GET, SIGNAL, ATTACH})
 
 Late = list[tuple[str, int, RawCompletion]]
+
+# A record's sequence number (``load_plain``'s order).
+_SEQ: Final = attrgetter("seq")
 
 
 def nothing_to_load(store: Store, scheduler: Scheduler) -> bool:
@@ -93,8 +97,13 @@ def load_plain(engine: Any) -> bool:
             if steps != len(journal):
                 return False
             found[rec.id] = steps
-    # (``load``: its records, copies of the store's, in submission order)
-    records = engine.invocations.reload()
+    # (``Invocations.reload`` and ``MemoryStore.invocations`` written out: its
+    # records, copies of the store's, in submission order; the last one's the
+    # highest sequence number)
+    records = [copy_record(rec) for rec in sorted(store._invocations.values(), key=_SEQ)]
+    invocations = engine.invocations
+    invocations.seq = records[-1].seq if records else 0
+    invocations.by_id = {rec.id: rec for rec in records}
     if not found:
         return True
     plain_steps = engine.completions.plain_steps

@@ -52,11 +52,14 @@ TARGETS = ["PlainLoad/steps"] * 4 + ["PlainLoad/sleeps", "PlainLoadObj/k/bump"]
 TOOK: list[bool | None] = []
 
 
-def copied(store: MemoryStore, cut: list[int], pending: list[bool]) -> MemoryStore:
+def copied(store: MemoryStore, cut: list[int], pending: list[bool],
+           backwards: bool = False) -> MemoryStore:
     """The store's records and journals, each journal cut to a length (a
-    crash that lost its end) and each record set back to pending or not."""
+    crash that lost its end) and each record set back to pending or not;
+    ``backwards``, put in the reverse of their submission order."""
     made = MemoryStore()
-    for i, rec in enumerate(store.invocations()):
+    records = store.invocations()
+    for i, rec in (reversed(list(enumerate(records))) if backwards else enumerate(records)):
         journal = store.raw_journal(rec.id)
         keep = len(journal) - cut[i % len(cut)] if journal else 0
         for entry in journal[:max(keep, 0)]:
@@ -85,15 +88,16 @@ def state(sim: sd.Simulation) -> Any:
     cut=st.lists(st.integers(0, 2), min_size=1, max_size=3),
     pending=st.lists(st.booleans(), min_size=1, max_size=3),
     paused=st.integers(0, 3),
+    backwards=st.booleans(),
 )
 def test_a_store_loads_alike_either_way(calls: list[tuple[str, int, int]], until: int,
                                         cut: list[int], pending: list[bool],
-                                        paused: int) -> None:
+                                        paused: int, backwards: bool) -> None:
     first = sd.Simulation([svc, obj], seed=3)
     for target, n, delay in calls:
         first.send(target, n, delay=timedelta(milliseconds=delay))
     first.run(until=timedelta(milliseconds=until))
-    store = copied(first.store, cut, pending)
+    store = copied(first.store, cut, pending, backwards)
     if not paused and store._invocations:
         rec = next(iter(store._invocations.values()))
         store.put_invocation(dataclasses.replace(rec, status="paused"))

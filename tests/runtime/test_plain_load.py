@@ -49,9 +49,6 @@ async def bump(ctx: sd.ObjectContext, n: int) -> int:
 TARGETS = ["PlainLoad/steps"] * 4 + ["PlainLoad/sleeps", "PlainLoadObj/k/bump"]
 
 
-TOOK: list[bool | None] = []
-
-
 def copied(store: MemoryStore, cut: list[int], pending: list[bool],
            backwards: bool = False) -> MemoryStore:
     """The store's records and journals, each journal cut to a length (a
@@ -80,6 +77,26 @@ def state(sim: sd.Simulation) -> Any:
             {key: list(journal) for key, journal in sim.store._journals.items()})
 
 
+def both_loads(store: MemoryStore, seed: int) -> tuple[sd.Simulation, sd.Simulation, list[bool]]:
+    """A simulation over ``store`` (the plain load where it can) and one over
+    its copy through the recovery part, and whether the first took the plain
+    load (one answer a new engine over a store that holds something)."""
+    twin = copied(store, [0], [False])
+    took: list[bool] = []
+    load_plain = _engine.load_plain
+
+    def counted(engine: Any) -> bool:
+        took.append(load_plain(engine))
+        return took[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_engine, "load_plain", counted)
+        plain = sd.Simulation([svc, obj], seed=seed, store=store)
+        patch.setattr(_engine, "load_plain", lambda engine: False)
+        general = sd.Simulation([svc, obj], seed=seed, store=twin)
+    return plain, general, took
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     calls=st.lists(st.tuples(st.sampled_from(TARGETS), st.integers(0, 9),
@@ -101,21 +118,8 @@ def test_a_store_loads_alike_either_way(calls: list[tuple[str, int, int]], until
     if not paused and store._invocations:
         rec = next(iter(store._invocations.values()))
         store.put_invocation(dataclasses.replace(rec, status="paused"))
-    twin = copied(store, [0], [False])
-    took: list[bool] = []
-    load_plain = _engine.load_plain
-
-    def counted(engine: Any) -> bool:
-        took.append(load_plain(engine))
-        return took[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_engine, "load_plain", counted)
-        plain = sd.Simulation([svc, obj], seed=5, store=store)
-        patch.setattr(_engine, "load_plain", lambda engine: False)
-        general = sd.Simulation([svc, obj], seed=5, store=twin)
+    plain, general, took = both_loads(store, seed=5)
     assert state(plain) == state(general)
-    TOOK.append(took[0] if took else None)
     if took and took[0]:
         # (nothing of the recovery part built: it is built at its first use)
         assert "crashes" not in vars(plain.engine.steps)
@@ -130,10 +134,18 @@ def test_a_store_loads_alike_either_way(calls: list[tuple[str, int, int]], until
     assert state(plain) == state(general)
 
 
-def test_the_examples_took_both_ways() -> None:
-    """(Run after the one above: the plain load and the general one both had examples.)"""
-    if TOOK:
-        assert True in TOOK and False in TOOK, TOOK
+def test_a_paused_invocation_takes_the_general_load() -> None:
+    """(The examples above have stores of both kinds: a paused record is one
+    the plain load leaves to the recovery part.)"""
+    first = sd.Simulation([svc], seed=1)
+    first.send("PlainLoad/steps", 4)
+    first.run(until=timedelta(milliseconds=0))
+    store = copied(first.store, [1], [True])
+    rec = next(iter(store._invocations.values()))
+    store.put_invocation(dataclasses.replace(rec, status="paused"))
+    plain, general, took = both_loads(store, seed=1)
+    assert took == [False]
+    assert state(plain) == state(general)
 
 
 def test_a_replay_of_steps_takes_the_plain_load() -> None:
@@ -141,19 +153,7 @@ def test_a_replay_of_steps_takes_the_plain_load() -> None:
     handle = first.invoke("PlainLoad/steps", 4)
     first.run()
     store = copied(first.store, [0], [True])
-    twin = copied(store, [0], [False])
-    took: list[bool] = []
-    load_plain = _engine.load_plain
-
-    def counted(engine: Any) -> bool:
-        took.append(load_plain(engine))
-        return took[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_engine, "load_plain", counted)
-        plain = sd.Simulation([svc], seed=1, store=store)
-        patch.setattr(_engine, "load_plain", lambda engine: False)
-        general = sd.Simulation([svc], seed=1, store=twin)
+    plain, general, took = both_loads(store, seed=1)
     assert took == [True]
     assert plain.engine.completions.plain_steps == {handle.id: 8}
     assert state(plain) == state(general)

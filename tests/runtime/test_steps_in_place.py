@@ -663,7 +663,7 @@ def meeting() -> tuple[Callable[[str], str], dict[str, list]]:
 
     from simdurable.runtime import current_step
 
-    both_inside = threading.Barrier(2, timeout=10)
+    both_inside = threading.Barrier(2, timeout=60)  # (a loaded machine: generous)
     seen: dict[str, list] = {}
 
     def meet(who: str) -> str:

@@ -1187,7 +1187,8 @@ def _async_step_line(spinning: BaseException) -> str | None:
     else:
         return None
     found = None
-    for task in asyncio.all_tasks(loop):
+    # (in the order the tasks were made, not the set's order of their addresses)
+    for task in sorted(asyncio.all_tasks(loop), key=_made_order):
         coro: Any = task.get_coro()
         while coro is not None and getattr(coro, "cr_frame", None) is not None:
             frame = coro.cr_frame
@@ -1196,3 +1197,11 @@ def _async_step_line(spinning: BaseException) -> str | None:
                          f"(in {frame.f_code.co_name})")
             coro = coro.cr_await
     return found
+
+
+def _made_order(task: Any) -> tuple[int, str]:
+    """A task's place in the order tasks were made: asyncio names them
+    ``Task-<n>`` from one counter (a task named otherwise, by its name)."""
+    name: str = task.get_name()
+    number = name.removeprefix("Task-")
+    return (int(number), "") if number.isdigit() else (-1, name)

@@ -392,8 +392,12 @@ def parse_scenario(text: str | bytes, path: str = "<scenario>", *,
                 more += target_problems(sc)
         except Exception:  # noqa: BLE001 - a part the schema refused cannot be built
             more = []
+        # (one report a field: none of a part the schema found wrong, nor of
+        # a whole item when the schema found a field of it wrong)
         problems += [p for p in more
-                     if not any(p.path[:len(q.path)] == q.path for q in problems)]
+                     if not any(p.path[:len(q.path)] == q.path
+                                or (p.path and q.path[:len(p.path)] == p.path)
+                                for q in problems)]
         raise ScenarioError(path, _by_position(problems))
     sc, problems = build_with_problems(path, doc)
     if problems:

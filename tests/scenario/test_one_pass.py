@@ -45,6 +45,15 @@ def test_without_schema_mistakes_the_model_and_the_targets_come_together(
     assert "events[0].cancel.invocation" in lines[1]
 
 
+def test_a_field_the_schema_refused_is_reported_once(tmp_path: Path) -> None:
+    # The fault's phase was reported twice: by the schema ("did you mean"), and
+    # by the model for the whole fault ("unknown phase ...").
+    text = BROKEN.replace("{kind: crush, step: foo}", "{kind: crash, step: foo, phase: aftr-store}")
+    lines = [line for line in errors(tmp_path, text) if "faults[0]" in line]
+    assert len(lines) == 1, lines
+    assert "faults[0].phase" in lines[0] and "did you mean 'after-store'?" in lines[0]
+
+
 ORDERS = """\
 services: examples.counter:services
 invoke:

@@ -148,16 +148,22 @@ _KEPT_OUT = (os.path.join(_STDLIB_DIR, "logging") + os.sep,
 _TRACEBACK = os.path.join(_STDLIB_DIR, "traceback.py")
 _PRINTING = frozenset({"print_exc", "print_exception", "print_tb", "print_stack",
                        "print_last"})
+# Third-party logging packages, by their top-level module: a record's time,
+# process and thread go into the log, as ``logging``'s do.
+_LOGGERS = frozenset({"loguru", "structlog"})
 
 
 def _not_the_handlers(frame: FrameType | None) -> bool:
-    """Whether the call ``frame`` made is one of ``_KEPT_OUT``'s, or made for
-    ``traceback``'s printing (only library frames are looked at, up to the
-    first of the user's or a third party's)."""
-    while frame is not None and _library(frame.f_code.co_filename):
-        filename = frame.f_code.co_filename
+    """Whether the call ``frame`` made is one of ``_KEPT_OUT``'s or a logging
+    package's (``_LOGGERS``), or made for ``traceback``'s printing (the frames
+    looked at are the libraries' and third parties', up to the first of the
+    user's own code: a log sink of the user's is judged)."""
+    while frame is not None and not user_code(filename := frame.f_code.co_filename):
         if filename.startswith(_KEPT_OUT) or (
                 filename == _TRACEBACK and frame.f_code.co_name in _PRINTING):
+            return True
+        module = frame.f_globals.get("__name__")
+        if type(module) is str and module.partition(".")[0] in _LOGGERS:
             return True
         frame = frame.f_back
     return False

@@ -327,3 +327,50 @@ def test_a_library_run_by_a_module_imported_in_a_handler_is_not_judged(
     [detail] = _late_problems(tmp_path, monkeypatch, "clock_late", (
         "import time\n\nSTARTED = time.time()\n"))
     assert detail.startswith("time.time() was called outside a step"), detail
+
+
+# Third-party loggers note the time as ``logging`` does, for the log only.
+# Before: "datetime.now() was called outside a step (in aware_now(), ...)" for
+# loguru, "(in now(), ...)" for structlog's TimeStamper, at every enabled call.
+def _stamp_by_hand(logger: object, method: str, event: dict) -> dict:  # type: ignore[type-arg]
+    event["by_hand"] = time.time()  # the user's own processor: judged
+    return event
+
+
+def test_loguru_and_structlog_in_a_handler_are_no_nondeterministic_call() -> None:
+    import loguru
+    import structlog
+
+    lines: list[str] = []
+    sink = loguru.logger.add(lines.append, format="{time} {message}")
+    stamped = structlog.wrap_logger(
+        structlog.ReturnLogger(), processors=[structlog.processors.TimeStamper(fmt="iso"),
+                                              structlog.processors.KeyValueRenderer()])
+    by_hand = structlog.wrap_logger(structlog.ReturnLogger(), processors=[_stamp_by_hand])
+    third = restate.Service("ThirdPartyLogged")
+
+    @third.handler()
+    async def logs(ctx: restate.Context, amount: int) -> str:
+        loguru.logger.info("a large amount: {}", amount)
+        stamped.info("charging", amount=amount)
+        await ctx.run_typed("charge", lambda: amount)
+        return "ok"
+
+    @third.handler()
+    async def stamps(ctx: restate.Context, amount: int) -> str:
+        by_hand.info("charging", amount=amount)
+        await ctx.run_typed("charge", lambda: amount)
+        return "ok"
+
+    try:
+        sim = sd.Simulation(services=[third], strict=True)
+        h = sim.invoke("ThirdPartyLogged/logs", 500)
+        mine = sim.invoke("ThirdPartyLogged/stamps", 500)
+        sim.run()
+    finally:
+        loguru.logger.remove(sink)
+    assert h.result() == "ok" and mine.result() == "ok"
+    assert any("a large amount: 500" in line for line in lines)
+    [problem] = sim.problems
+    assert str(problem.detail).startswith("time.time() was called outside a step"), problem.detail
+    assert "in _stamp_by_hand()" in str(problem.detail), problem.detail

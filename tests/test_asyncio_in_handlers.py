@@ -69,6 +69,17 @@ def asyncio_state(request: pytest.FixtureRequest) -> Iterator[None]:
             loop.close()
 
 
+def _paused(handler: str) -> tuple[sd.HandlerError, sd.InvocationHandle]:
+    """The error a ``Loopy`` handler's invocation ends with (it must end with
+    one), and its handle."""
+    sim = sd.Simulation([svc], seed=1)
+    h = sim.invoke(f"Loopy/{handler}")
+    sim.run()
+    with pytest.raises(sd.HandlerError) as info:
+        h.result()
+    return info.value, h
+
+
 @pytest.mark.usefixtures("asyncio_state")
 @pytest.mark.parametrize(("handler", "call", "instead"), [
     ("task", "create_task", "await it later, or use gather/select"),
@@ -79,12 +90,7 @@ def asyncio_state(request: pytest.FixtureRequest) -> Iterator[None]:
 def test_the_pause_names_the_asyncio_call_its_line_and_the_replacement(
     handler: str, call: str, instead: str
 ) -> None:
-    sim = sd.Simulation([svc], seed=1)
-    h = sim.invoke(f"Loopy/{handler}")
-    sim.run()
-    with pytest.raises(sd.HandlerError) as info:
-        h.result()
-    err = info.value
+    err, h = _paused(handler)
     assert err.source == f"test_asyncio_in_handlers.py:{_line(call)}"
     assert f"asyncio.{call}" in err.detail
     assert re.search(rf"Instead of asyncio\.{call}: [^.]*{re.escape(instead)}", err.detail)
@@ -139,12 +145,7 @@ async def queued_ready(ctx: sd.Context) -> int:
 def test_an_asyncio_primitive_that_waits_is_paused_at_its_line(
     handler: str, call: str, instead: str
 ) -> None:
-    sim = sd.Simulation([svc], seed=1)
-    h = sim.invoke(f"Loopy/{handler}")
-    sim.run()
-    with pytest.raises(sd.HandlerError) as info:
-        h.result()
-    err = info.value
+    err, h = _paused(handler)
     assert err.source == f"test_asyncio_in_handlers.py:{_line(call)}"
     assert f"the handler used an event loop (asyncio.{call}: no running event loop)" \
         in err.detail

@@ -8,6 +8,7 @@ import ctypes
 import gc
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -295,15 +296,10 @@ def test_a_budget_around_a_run_that_fires_as_the_run_ends_leaves_the_collector_o
     assert not _watchdog._fired and runner not in _watchdog._deadlines
 
 
-def test_a_budget_around_a_run_that_fires_as_the_run_ends_its_own_reaches_its_block(
-        monkeypatch):
-    """The budget around a run fires just after the run gave it back: its
-    ``Spinning`` goes on to that budget's block once the run has cleaned up.
-    Before, the run took it as its own budget firing as it ended, and the
-    block around it went on as if it had time left."""
+def _outer_fires_as_inner_leaves(runner: int, fired: list[float]) -> Any:
+    """``_watchdog.leave`` as it is, then, the first time an outer budget is
+    given back, that outer deadline due again (noted in ``fired``)."""
     real_leave = _watchdog.leave
-    runner = threading.get_ident()
-    fired = []
 
     def leave_then_outer_fires(ident: int, outer: float | None, deadline: float) -> bool:
         got = real_leave(ident, outer, deadline)
@@ -312,6 +308,18 @@ def test_a_budget_around_a_run_that_fires_as_the_run_ends_its_own_reaches_its_bl
             _fire_at(runner)  # (the outer deadline, due again)
         return got
 
+    return leave_then_outer_fires
+
+
+def test_a_budget_around_a_run_that_fires_as_the_run_ends_its_own_reaches_its_block(
+        monkeypatch):
+    """The budget around a run fires just after the run gave it back: its
+    ``Spinning`` goes on to that budget's block once the run has cleaned up.
+    Before, the run took it as its own budget firing as it ended, and the
+    block around it went on as if it had time left."""
+    runner = threading.get_ident()
+    fired: list[float] = []
+    leave_then_outer_fires = _outer_fires_as_inner_leaves(runner, fired)
     sim = sd.Simulation([svc], seed=1, wall_budget=60)
     h = sim.invoke("Dog/two", 1)
     monkeypatch.setattr(_watchdog, "leave", leave_then_outer_fires)
@@ -334,17 +342,9 @@ def test_a_budget_around_a_run_that_fires_as_the_run_ends_its_own_reaches_its_bl
 
 def test_a_block_around_a_block_that_fires_as_the_inner_one_ends_reaches_its_own(monkeypatch):
     """As above for ``wall_budget``'s blocks, one inside the other."""
-    real_leave = _watchdog.leave
     runner = threading.get_ident()
-    fired = []
-
-    def leave_then_outer_fires(ident: int, outer: float | None, deadline: float) -> bool:
-        got = real_leave(ident, outer, deadline)
-        if not fired and outer is not None:
-            fired.append(outer)
-            _fire_at(runner)
-        return got
-
+    fired: list[float] = []
+    leave_then_outer_fires = _outer_fires_as_inner_leaves(runner, fired)
     monkeypatch.setattr(_watchdog, "leave", leave_then_outer_fires)
     after_inner = False
     try:

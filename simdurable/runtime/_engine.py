@@ -100,9 +100,7 @@ class Engine:
         # called with keywords packs them into a dict and unpacks it again for
         # ``__init__``, 3,900 instructions for eight by callgrind, about 2% of a
         # whole invocation. The parts below are built alike.)
-        # (an attribute of its own, not only the class's, which ``_lazy`` asks
-        # for: a read of the class's through an instance is never specialised)
-        self.lazily_built = False
+        self.lazily_built = False  # (its own as well as the class's: see ``_lazy``)
         self.store = store
         self.scheduler = scheduler
         self.injector = injector or Injector()

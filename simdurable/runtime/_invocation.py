@@ -297,15 +297,20 @@ _ASYNCIO_INSTEAD: Final = {
 }
 
 
-def asyncio_call(tb: TracebackType | None) -> tuple[str | None, str | None]:
-    """The asyncio function a handler called in ``tb`` and the user line that called it."""
+def in_asyncio(filename: str) -> bool:
+    """Whether ``filename`` is one of asyncio's own modules."""
     asyncio_module = sys.modules.get("asyncio")
     asyncio_dir = (getattr(asyncio_module, "__file__", None) or "/asyncio/").rsplit("/", 1)[0]
+    return filename.startswith(asyncio_dir + "/")
+
+
+def asyncio_call(tb: TracebackType | None) -> tuple[str | None, str | None]:
+    """The asyncio function a handler called in ``tb`` and the user line that called it."""
     call = source = None
     while tb is not None:
         frame = tb.tb_frame
         filename = frame.f_code.co_filename
-        if filename.startswith(asyncio_dir + "/"):
+        if in_asyncio(filename):
             if call is None and source is not None:
                 # (a method by its class: Event.wait is not asyncio.wait)
                 call = frame.f_code.co_qualname

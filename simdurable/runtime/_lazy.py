@@ -11,6 +11,9 @@ the owner's own attribute, where every later read finds it. Unlike
 An owner whose class has a ``lazily_built`` attribute (False) gets its own
 ``lazily_built = True`` once such a part is built: an engine is taken again
 for the next simulation only while none of its parts was (``Engine.renew``).
+Such an owner also sets its own ``lazily_built = False`` in ``__init__``: a
+read of the class's attribute through an instance is never specialised by
+the interpreter, and the engine's reuse test reads it every simulation.
 """
 
 from __future__ import annotations

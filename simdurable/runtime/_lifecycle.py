@@ -88,9 +88,7 @@ class Lifecycle:
         self.trace = trace
         self.retry_policy = retry_policy
         self.finished_hooks: list[Callable[[InvocationRecord], None]] = []
-        # (an attribute of its own, not only the class's, which ``_lazy`` asks
-        # for: a read of the class's through an instance is never specialised)
-        self.lazily_built = False
+        self.lazily_built = False  # (its own as well as the class's: see ``_lazy``)
 
     # True once a part below is built (``_lazy``): ``Engine.renewable`` is then False.
     lazily_built = False

@@ -10,7 +10,6 @@ scheduler, the store (to read a journal) and the attempts themselves.
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 import weakref
 from collections.abc import Callable, Coroutine
@@ -28,6 +27,7 @@ from ._invocation import (
     asyncio_call,
     asyncio_future_call,
     awaiting_source,
+    in_asyncio,
 )
 from ._journal import CANCELLED, KIND, RawEntry, Value, failure_of, without_addresses
 from ._registry import HandlerSpec
@@ -54,9 +54,7 @@ def _loopless_wait(err: BaseException) -> bool:
     tb = err.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    asyncio_module = sys.modules.get("asyncio")
-    asyncio_dir = os.path.dirname(getattr(asyncio_module, "__file__", None) or "/asyncio/")
-    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(asyncio_dir + os.sep)
+    return tb is not None and in_asyncio(tb.tb_frame.f_code.co_filename)
 
 # How a handler's segment ended (``Running.run_segment``), with its detail.
 FINISHED: Final = "finished"  # returned or raised a TerminalError: a Completion

@@ -97,9 +97,7 @@ class Scheduler:
         if chooser is not None:
             self.chooser = chooser
         self.seed = seed
-        # (an attribute of its own, not only the class's, which ``_lazy`` asks
-        # for: a read of the class's through an instance is never specialised)
-        self.lazily_built = False
+        self.lazily_built = False  # (its own as well as the class's: see ``_lazy``)
         self.now_ms = start_ms
         # Tasks ready to run, in the order they became ready (read directly on
         # the hot path: see ``Steps.run_lone_step``).

@@ -96,9 +96,7 @@ class Steps:
                  injector: Injector, scheduler: Scheduler, trace: Tracer,
                  inline_steps: bool,
                  run_async: Callable[[Any, str], Any] | None = None) -> None:
-        # (an attribute of its own, not only the class's, which ``_lazy`` asks
-        # for: a read of the class's through an instance is never specialised)
-        self.lazily_built = False
+        self.lazily_built = False  # (its own as well as the class's: see ``_lazy``)
         self.invocations = invocations
         self.running = running
         self.lifecycle = lifecycle

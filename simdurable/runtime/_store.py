@@ -154,9 +154,7 @@ class MemoryStore:
     (whoever puts it changes it only to put it again); reads are copies."""
 
     def __init__(self) -> None:
-        # (an attribute of its own, not only the class's, which ``_lazy`` asks
-        # for: a read of the class's through an instance is never specialised)
-        self.lazily_built = False
+        self.lazily_built = False  # (its own as well as the class's: see ``_lazy``)
         self._invocations: dict[str, InvocationRecord] = {}
         # Journals of exact tuples (``RawEntry``), as the runtime writes them.
         self._journals: dict[str, list[RawEntry]] = {}

@@ -62,7 +62,7 @@ from .runtime._journal import (
 )
 from .runtime._registry import Registry
 from .runtime._retry import InvocationRetryPolicy, to_ms
-from .runtime._running import user_frames, where_raised
+from .runtime._running import user_frames
 from .runtime._scheduler import _NO_TIMERS, Chooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
 from .runtime._trace import event_text, events
@@ -1121,14 +1121,39 @@ def not_an_exception(err: BaseException, stopping: str = "The simulation stops h
     ``sys.exit()``, a class of the user's own): restate-sdk does not catch it,
     so on a Restate server the attempt ends without an answer and is retried
     from its journal, again and again. No outcome of this run would mean
-    anything after it. None when the user's code did not raise it itself (the
-    line that raised it is a library's: Hypothesis ends a test case so)."""
+    anything after it. None when the user's code is not to blame (see
+    ``base_exception_raised``)."""
+    raised = base_exception_raised(err)
+    if raised is None:
+        return None
+    what, source = raised
+    return HandlerError(
+        f"{what}, a BaseException that is not an "
+        f"Exception. restate-sdk does not catch it: on a Restate server the attempt ends "
+        f"without an answer and the invocation is retried from its journal, again and "
+        f"again (sys.exit() ends the whole service process). {stopping} "
+        f"Raise an Exception instead (a TerminalError to fail the invocation for good).",
+        source=source,
+    )
+
+
+def base_exception_raised(err: BaseException) -> tuple[str, str] | None:
+    """What raised ``err``, a ``BaseException`` that is not an ``Exception``, in
+    words, and the user's ``file.py:line`` to blame. The line that raised it
+    when it is the user's own; for ``SystemExit`` raised inside a library
+    (``argparse`` on bad arguments, a package's ``sys.exit()``), the user's
+    line that called into the library. None otherwise: a library's own
+    BaseException ends a test case so (Hypothesis's, pytest's), and a
+    traceback through no user code blames no one."""
     from ._strict import user_code
 
     tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None or not user_code(tb.tb_frame.f_code.co_filename):
+    last = blamed = None
+    while tb is not None:
+        if user_code(tb.tb_frame.f_code.co_filename):
+            blamed = tb
+        last, tb = tb, tb.tb_next
+    if last is None or blamed is None or (blamed is not last and not isinstance(err, SystemExit)):
         return None
     try:
         shown = repr(err)
@@ -1138,14 +1163,14 @@ def not_an_exception(err: BaseException, stopping: str = "The simulation stops h
         shown = f"SystemExit({err.code!r}) (sys.exit())"
     frames = user_frames(err)
     inside = f" (in {frames[0].name})" if frames else ""
-    return HandlerError(
-        f"the handler's code{inside} raised {shown:.120}, a BaseException that is not an "
-        f"Exception. restate-sdk does not catch it: on a Restate server the attempt ends "
-        f"without an answer and the invocation is retried from its journal, again and "
-        f"again (sys.exit() ends the whole service process). {stopping} "
-        f"Raise an Exception instead (a TerminalError to fail the invocation for good).",
-        source=where_raised(err),
-    )
+    source = f"{os.path.basename(blamed.tb_frame.f_code.co_filename)}:{blamed.tb_lineno}"
+    if blamed is last:
+        return f"the handler's code{inside} raised {shown:.120}", source
+    code = last.tb_frame.f_code
+    module = last.tb_frame.f_globals.get("__name__")
+    module = module if type(module) is str else os.path.basename(code.co_filename)
+    return (f"the handler's code{inside} called into {module}, whose {code.co_qualname}() "
+            f"raised {shown:.120}", source)
 
 
 def _spinning_where(spinning: BaseException) -> str:

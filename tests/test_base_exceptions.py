@@ -10,12 +10,14 @@ for a violation), or, for ``sys.exit(3)``, exited 3 without a word.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import pytest
 
 import simdurable as sd
 from simdurable._cli import main
+from simdurable._sim import not_an_exception
 
 
 class Shutdown(BaseException):
@@ -86,3 +88,59 @@ def test_check_says_so_and_exits_2(handler, capsys):
     assert err.startswith("simdurable check: test_base_exceptions.py:"), err
     assert "a BaseException that is not an Exception" in err
     assert "Traceback" not in err
+
+
+def _parse(args: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="greeter")
+    parser.add_argument("--times", type=int)
+    parser.parse_args(args)  # LINE library
+
+
+@svc.handler()
+async def library_exits(ctx: sd.Context) -> str:
+    _parse(["--times", "many"])  # (argparse calls sys.exit(2) on bad arguments)
+    return "parsed"
+
+
+def _parse_in_step() -> str:
+    argparse.ArgumentParser(prog="step").parse_args(["--unknown"])  # LINE library step
+    return "parsed"
+
+
+@svc.handler()
+async def library_exits_in_step(ctx: sd.Context) -> str:
+    return await ctx.run_typed("parse", _parse_in_step)
+
+
+@pytest.mark.parametrize(("handler", "tag"), [
+    ("library_exits", "library"),
+    ("library_exits_in_step", "library step"),
+])
+def test_a_library_that_calls_sys_exit_is_named_at_the_users_call(handler, tag, capsys):
+    # It went through the run as a bare SystemExit(2): `simdurable check`
+    # exited 2 with argparse's usage line as its only word.
+    sim = sd.Simulation(services=[svc])
+    sim.invoke(f"Bases/{handler}")
+    with pytest.raises(sd.HandlerError) as info:
+        sim.run()
+    err = info.value
+    assert err.source == f"test_base_exceptions.py:{_line(tag)}"
+    assert ("called into argparse, whose ArgumentParser.exit() raised SystemExit(2) "
+            "(sys.exit()), a BaseException that is not an Exception") in err.detail
+    sim.close()
+
+
+class _LibraryOwn(BaseException):
+    pass
+
+
+def test_a_librarys_own_base_exception_is_not_blamed_on_the_user():
+    # (Hypothesis and pytest end a test case with their own BaseExceptions,
+    # raised inside their code: they go through unchanged.)
+    err = _LibraryOwn()
+    try:
+        argparse.ArgumentParser(prog="x").parse_args(["--no"])
+    except SystemExit as exit_:
+        assert not_an_exception(exit_) is not None
+        err.__traceback__ = exit_.__traceback__
+    assert not_an_exception(err) is None

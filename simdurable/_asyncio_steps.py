@@ -79,6 +79,17 @@ class StepLoop:
         return self._helper.submit(context.run, self._loop.run_until_complete, coro).result()
 
 
+class Carried(Exception):
+    """A closure's ``BaseException`` that is not an ``Exception``, carried out of
+    its task on ``LoopThread``'s loop: asyncio would raise ``SystemExit`` (and
+    ``KeyboardInterrupt``) out of the loop itself, ending its thread with the
+    step unanswered. ``error`` is the closure's."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 class LoopThread:
     """An asyncio loop running in a daemon thread, for a live host's async steps.
 
@@ -101,7 +112,12 @@ class LoopThread:
         async def step() -> Any:
             for var, value in context.items():  # into this task's own context
                 var.set(value)
-            return await make()
+            try:
+                return await make()
+            except (Exception, asyncio.CancelledError):
+                raise
+            except BaseException as err:  # noqa: BLE001 - handed over as ``Carried``
+                raise Carried(err) from None
 
         future = asyncio.run_coroutine_threadsafe(step(), self._loop)
         future.add_done_callback(done)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import dataclasses
 import functools
 import inspect
 import math
@@ -39,11 +40,12 @@ import trio
 
 from .._api.context import InvocationContext
 from .._api.service import Handler
-from .._asyncio_steps import LoopThread, awaits_nothing
+from .._asyncio_steps import Carried, LoopThread, awaits_nothing
+from .._sim import attempt_failure
 from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest
 from ..runtime._errors import InvalidTargetError, TerminalError
 from ..runtime._ids import parse_awakeable_id
-from ..runtime._invocation import current_step
+from ..runtime._invocation import Abort, current_step
 from ..runtime._journal import AWAKEABLE, Completion
 from ..runtime._retry import InvocationRetryPolicy
 from ..runtime._scheduler import FirstChooser, Scheduler
@@ -125,7 +127,7 @@ class LiveHost:
         self._echo_kinds = None if echo_kinds is None else frozenset(echo_kinds)
         self._origin_ms = self.clock.now_ms()
         specs: dict[tuple[str, str], HandlerSpec] = {
-            key: h.spec(None) for key, h in handlers.items()
+            key: _failing_attempts(h.spec(None)) for key, h in handlers.items()
         }
         unfinished = check_recoverable(store, specs)
         self.scheduler = Scheduler(FirstChooser(), start_ms=self._origin_ms)
@@ -552,6 +554,10 @@ class LiveHost:
             return ("terminal", err)
         except Exception as err:  # noqa: BLE001 - step failures are data
             return ("error", err)
+        except _PASSED:
+            raise
+        except BaseException as err:  # noqa: BLE001 - the attempt fails (``attempt_failure``)
+            return ("error", attempt_failure(err))
         finally:
             current_step.reset(token)
 
@@ -570,7 +576,10 @@ class LiveHost:
 
         self._asyncio.submit(lambda: _awaited(awaitable), done)
         await finished.wait()
-        return ended[0].result()
+        try:
+            return ended[0].result()
+        except Carried as carried:
+            raise carried.error from None
 
 
 async def _awaited(awaitable: Any) -> Any:
@@ -585,7 +594,32 @@ def _step_outcome(result: outcome.Outcome[Any]) -> StepOutcome:
     err = result.error
     if isinstance(err, TerminalError):
         return ("terminal", err)
-    return ("error", err)  # step failures are data, whatever they are
+    if not isinstance(err, Exception):  # the attempt fails (``attempt_failure``)
+        return ("error", attempt_failure(err))
+    return ("error", err)  # step failures are data
+
+
+# What a handler or a step may raise through the host: the runtime's own
+# unwinding, a coroutine's close, trio's cancellation, and Ctrl-C (``serve``
+# takes SIGINT itself; one raised by the user's code stops the executor too).
+_PASSED: Final = (Abort, GeneratorExit, KeyboardInterrupt, trio.Cancelled)
+
+
+def _failing_attempts(spec: HandlerSpec) -> HandlerSpec:
+    """``spec`` whose attempt fails, as on Restate, when the handler raises a
+    ``BaseException`` that is not an ``Exception`` (``attempt_failure``): the
+    invocation is retried from its journal and the executor serves on."""
+    start = spec.start
+
+    async def start_caught(ctx: Any, data: bytes) -> bytes:
+        try:
+            return await start(ctx, data)
+        except (Exception, *_PASSED):
+            raise
+        except BaseException as err:  # noqa: BLE001 - the attempt fails, as on Restate
+            raise attempt_failure(err) from err
+
+    return dataclasses.replace(spec, start=start_caught, direct=None, output=None)
 
 
 def _is_async(fn: Any) -> bool:

@@ -180,3 +180,12 @@ class NotFinishedError(SimdurableError):
 
 class InternalError(SimdurableError):
     """simdurable broke one of its own invariants: this is a bug in simdurable."""
+
+
+class NotAnExceptionError(SimdurableError):
+    """A handler or a step raised a ``BaseException`` that is not an ``Exception``
+    (``SystemExit`` from ``sys.exit()``, a class of the user's own), on a live
+    executor. restate-sdk does not catch it: on a Restate server the attempt
+    ends without an answer and the invocation is retried from its journal. The
+    executor does the same, with this error (the original is its
+    ``__cause__``) as the attempt's failure, rather than end on it."""

@@ -19,7 +19,13 @@ from typing import Any, Final
 
 from ._completions import Completions
 from ._crashes import Crashes
-from ._errors import HandlerError, InternalError, RetryableError, TerminalError
+from ._errors import (
+    HandlerError,
+    InternalError,
+    NotAnExceptionError,
+    RetryableError,
+    TerminalError,
+)
 from ._fast import (  # what a step run in place returns, for the engine and the futures
     EXPRESS,
     NOT_AWAITABLE,
@@ -333,7 +339,9 @@ class Steps:
         at = f" at {where}" if where else ""
         reason = f'step "{spec.name}" (#{index}) failed: {describe_exception(err)}{at}'
         backoff = spec.backoff
-        if backoff is None:
+        if backoff is None or type(err) is NotAnExceptionError:
+            # (A BaseException on a live executor fails the attempt, not the
+            # step: restate-sdk proposes no completion for it.)
             self.lifecycle.attempt_failed(attempt, err, reason, where=where)
             return None
         if backoff.exhausted(rec.retry_count, now - rec.retry_started_ms):

@@ -324,28 +324,3 @@ def test_cancel_a_paused_invocation(db: Path, capsys: pytest.CaptureFixture[str]
         assert good.result(timeout=5) == 3
         with pytest.raises(restate.TerminalError, match="cancelled"):
             bad.result(timeout=5)
-
-
-exiting = restate.Service("Exiting")
-
-
-@exiting.handler()
-async def later(ctx: restate.Context) -> int:
-    await ctx.sleep(timedelta(milliseconds=200))
-    raise SystemExit(3)  # LINE exits
-
-
-def test_a_handler_that_calls_sys_exit_stops_serve_with_its_line(
-        db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # It stopped with "an internal error (a bug in simdurable; please report it)"
-    # and simdurable's traceback, exit status 70.
-    with restate.Executor([exiting], db=db) as ex:
-        ex.send("Exiting/later")  # sleeping when the executor stops
-    assert main(["serve", f"{__name__}:exiting", "--db", str(db), "--port", "0"]) == 1
-    err = capsys.readouterr().err
-    line = next(i for i, text in enumerate(open(__file__), 1)
-                if text.rstrip().endswith("# LINE exits"))
-    assert err.startswith(f"simdurable serve: test_cli.py:{line}: the handler's code (in "
-                          f"later) raised SystemExit(3)"), err
-    assert "The executor stopped: serving the same database again resumes" in err
-    assert "bug in simdurable" not in err and "Traceback" not in err

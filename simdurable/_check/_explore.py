@@ -24,6 +24,7 @@ import gc
 import itertools
 import os
 import random
+import re
 import shlex
 import sys
 from collections import Counter
@@ -408,6 +409,32 @@ def _step_values_differ(a: RunFacts, b: RunFacts) -> str | None:
 CHECK_GC_THRESHOLD = 100_000
 
 
+_STEP_FAILED = re.compile(r'step "(.*)" \(#(\d+)\) failed: ')
+
+
+def _step_failures_differ(a: RunFacts, b: RunFacts) -> str | None:
+    """The step whose closure raised in one of two runs and not in the other (or
+    raised something else), if the runs first differ there.
+
+    A closure may fail for reasons of the world outside the simulation, as it
+    may return what the world gives: a pooled connection found reset on a
+    process's first request, a module's rate limiter. The step is retried and
+    the handler sees only its result, on Restate as here, so the retry is the
+    step's own doing, not a path the handler took.
+    """
+    ea, eb = a.sim.trace_events(), b.sim.trace_events()
+    for x, y in zip(ea, eb, strict=False):
+        if x == y:
+            continue
+        for ev in (x, y):
+            found = _STEP_FAILED.match(ev[3]) if ev[1] == "retry" else None
+            if found is not None:
+                targets = {r.id: r.target for r in a.sim.engine.records()}
+                return f'"{found[1]}" (#{found[2]} of {targets.get(ev[2], ev[2])})'
+        return None
+    return None
+
+
 def fewer_collections() -> tuple[int, int, int]:
     """Raise the collector's first threshold to ``CHECK_GC_THRESHOLD`` (unless
     it is higher, or 0: collections off); returns the thresholds to put back."""
@@ -552,6 +579,15 @@ class Exploration:
                 f"step {step_value} returned different values in two runs with the same "
                 f"seed and faults (a clock, uuid4 or os.urandom inside the step?); what "
                 f"depends on it is not compared between runs. Fakes make it reproducible."
+            )
+            return None
+        step_failed = _step_failures_differ(facts, twin)
+        if step_failed is not None:
+            self.notes.add(
+                f"step {step_failed} raised in one of two runs with the same seed and faults "
+                f"and not in the other (a connection, a cache or a clock of the process inside "
+                f"the step?); it was retried, and what depends on when it succeeded is not "
+                f"compared between runs. Fakes make it reproducible."
             )
             return None
         a, b = facts.sim.trace(), twin.sim.trace()

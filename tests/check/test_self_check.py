@@ -92,3 +92,44 @@ def test_the_same_seed_gives_the_same_report_and_runs() -> None:
     a = check("steps", max_examples=30, seed=3)
     b = check("steps", max_examples=30, seed=3)
     assert a.to_json() == b.to_json() and a.runs == b.runs
+
+
+# A step whose closure fails on the first request of a process (a pooled
+# connection found reset), and its buggy neighbour whose handler, not a step,
+# reads the same module state.
+pool: list[str] = []
+
+
+def fetch_rate() -> float:
+    if not pool:
+        pool.append("connection")
+        raise ConnectionError("connection reset by peer")
+    return 1.5
+
+
+@svc.handler()
+async def convert(ctx: restate.Context, amount: int) -> float:
+    return amount * await ctx.run_typed("rate", fetch_rate)
+
+
+@svc.handler()
+async def convert_from_cache(ctx: restate.Context, amount: int) -> float:
+    if not pool:  # the handler itself decides by the process's state
+        pool.append("connection")
+        return amount * await ctx.run_typed("rate", lambda: 1.5)
+    return amount * 1.5
+
+
+def test_a_step_that_fails_only_on_a_processs_first_request_is_no_nondeterminism() -> None:
+    # On Restate the step is retried and the handler sees only its result; the
+    # retry follows the process's state, not a path of the handler's.
+    pool.clear()
+    report = check("convert", input=2, max_examples=20)
+    assert report.ok, report
+    assert any('step "rate" (#0 of SelfCheck/convert) raised in one of two runs' in n
+               for n in report.notes), report.notes
+    # The handler's own path following the process's state is still found.
+    pool.clear()
+    report = check("convert_from_cache", input=2, max_examples=20)
+    assert report.kinds == ["nondeterminism"]
+    assert "took different paths" in report.violations[0].message

@@ -191,18 +191,20 @@ def _drawn_alike(first: list[list[Any]], then: list[list[Any]]
         if not names:
             return [list(run[1]) for run in runs]
         found: dict[str, str] = {}
+        numbers: set[str] = set()
         for v, name in names.items():
             if v.startswith('"') and len(v) >= 10:
-                # a long string (a uuid, a time) also inside a payload's own text
+                # a long string (a uuid, a time) also inside a payload's own text,
+                # wherever it stands ("order-4f0c...": a uuid may start with a digit)
                 found[v[1:-1]] = name
             elif v.startswith('"'):
                 found[v] = name  # a short one only as the whole string
             else:
                 found[v] = name
+                numbers.add(v)
         # (a number only as a whole token: 5 is not the 5 of 15 or 0.5)
         pattern = re.compile("|".join(
-            re.escape(v) if not v[0].isdigit() and v[0] != "-"
-            else rf"(?<![\w.\-]){re.escape(v)}(?![\w.])"
+            rf"(?<![\w.\-]){re.escape(v)}(?![\w.])" if v in numbers else re.escape(v)
             for v in sorted(found, key=len, reverse=True)))
         return [[pattern.sub(lambda m: found[m.group()], op) for op in run[1]] for run in runs]
 

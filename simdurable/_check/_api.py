@@ -206,8 +206,8 @@ def check(
             if isinstance(found, str):
                 if hash_seeds is not None:  # asked for: say why it did not run
                     note = found
-            elif found is not None and "nondeterminism" not in ex.found:
-                ex.found["nondeterminism"] = found
+            elif found is not None and found.kind not in ex.found:
+                ex.found[found.kind] = found
         if seeds and finished and "nondeterminism" not in ex.found:
             from ._process import process_state_violation
 

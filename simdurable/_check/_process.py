@@ -59,13 +59,22 @@ def reference_operations(spec: dict[str, Any]) -> list[list[Any]]:
         sim.run()
     finally:
         sim.close()
+    # The keys of the effects each invocation's steps applied: a key is meant to
+    # be the same on every run of its step, in whichever process it runs.
+    keyed: dict[str, list[str]] = {}
+    for x in externals:
+        for e in x.effects:
+            if e.idempotency_key is not None and e.invocation is not None:
+                keyed.setdefault(e.invocation, []).append(json.dumps(
+                    [e.step, e.journal_index, f"{x.name}.{e.op}", e.idempotency_key]))
     out = []
     for h in sim.invocations():
         journal = sim.journal(h)
         out.append([h.target, [e.describe() for e in journal if e.is_command],
                     [_drawn(e.result) for e in journal
                      if e.kind == "completion" and 0 <= e.target < len(journal)
-                     and journal[e.target].kind == "run"]])
+                     and journal[e.target].kind == "run"],
+                    keyed.get(h.id, [])])
     return out
 
 
@@ -141,6 +150,51 @@ def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup
                 hint=f"run the check again with hash_seeds=({first_seed}, {hs}); in one "
                      f"process every replay agrees, so no in-process replay shows it",
             )
+    for hs, ops in runs[1:]:
+        keys = _key_difference(first, ops)
+        if keys is not None:
+            target, step, index, effect, mine, theirs = keys
+            return Violation(
+                kind="duplicate-effect",
+                message=f"{effect} was applied by step \"{step}\" with idempotency key "
+                        f"{mine} in one process (PYTHONHASHSEED={first_seed}) and {theirs} in "
+                        f"another (PYTHONHASHSEED={hs}): the key is not the same on every run "
+                        f"of the step, so after a crash at effect-done the retry, in a new "
+                        f"process, applies it again. Make the key from the input, ctx.uuid() "
+                        f"or a step's result, not from hash() of a string or id()",
+                handler=target, step=step, journal_index=index, seed=seed,
+                found_by=f"the reference run repeated in fresh processes "
+                         f"(PYTHONHASHSEED={', '.join(map(str, hash_seeds))})",
+                hint=f"run the check again with hash_seeds=({first_seed}, {hs}); in one "
+                     f"process the key is the same on every retry, so no in-process replay "
+                     f"shows it",
+            )
+    return None
+
+
+def _key_difference(first: list[list[Any]], then: list[list[Any]]
+                    ) -> tuple[str, str, int, str, str, str] | None:
+    """The first effect whose idempotency key differs between two processes'
+    runs whose operations agree: the invocation's target, the step, its journal
+    index, the effect and both keys. A key made of what a step stored (a
+    ``uuid4()`` drawn in an earlier step) is the same key on a replay, which reads
+    the stored value back: such values count as one, as in ``_first_difference``."""
+    def keyed(runs: list[list[Any]]) -> list[list[Any]]:
+        return [[run[0], run[3] if len(run) > 3 else [], run[2]] for run in runs]
+
+    a_runs, b_runs = keyed(first), keyed(then)
+    if all(a[1] == b[1] for a, b in zip(a_runs, b_runs, strict=False)):
+        return None
+    same_a, same_b = _drawn_alike(a_runs, b_runs)
+    for run_a, run_b, a_seen, b_seen in zip(a_runs, b_runs, same_a, same_b, strict=False):
+        for x, y, x_seen, y_seen in zip(run_a[1], run_b[1], a_seen, b_seen, strict=False):
+            if x_seen == y_seen:
+                continue
+            step, index, effect, mine = json.loads(x)
+            theirs = json.loads(y)
+            if theirs[:3] != [step, index, effect]:
+                return None  # another effect altogether: not a key's doing
+            return str(run_a[0]), str(step), int(index), str(effect), repr(mine), repr(theirs[3])
     return None
 
 

@@ -459,7 +459,7 @@ def test_the_new_process_is_imported_once_and_again_when_a_file_changes():
     first = ['run "fetch-rate"', 'run "book"']
     try:
         for _ in range(2):  # the second time from the same process, as fresh
-            [[[_, ops, _]], [[_, again, _]]] = _process.new_process_operations(spec)["ok"]
+            [[[_, ops, _, _]], [[_, again, _, _]]] = _process.new_process_operations(spec)["ok"]
             assert (ops, again) == (first, ['run "book"'])
         [fresh] = _process._FRESH.values()
         fresh.files = {path: [0, 0] for path in fresh.files}  # as if edited since

@@ -244,6 +244,25 @@ async def ship_ok_h(ctx: restate.Context, order: dict[str, str]) -> str:
                                                             idempotency_key=key)["id"]))
 
 
+# An idempotency key made with hash() of the order id: the same on every retry in
+# one process, another number in the next (a restart, another replica), so the
+# retry after a crash at effect-done charges again.
+# https://github.com/Opentrons/opentrons/pull/12581 (command keys from hash() change
+# across boots); https://github.com/suitenumerique/meet/pull/148 (3 pods, 3 hashes)
+deposit_bug = restate.Service("Deposit")
+deposit_ok = restate.Service("Deposit")
+
+
+@deposit_bug.handler(name="deposit")
+async def deposit_bug_h(ctx: restate.Context, order: str) -> str:
+    return await ctx.run_typed("charge", charge, amount=30, key=f"deposit-{hash(order)}")
+
+
+@deposit_ok.handler(name="deposit")
+async def deposit_ok_h(ctx: restate.Context, order: str) -> str:
+    return await ctx.run_typed("charge", charge, amount=30, key=f"deposit-{order}")
+
+
 def _pair(name: str, source: str, bug: restate.Service, ok: restate.Service, target: str,
           value: object, kind: str = "duplicate-effect") -> Pair:
     return Pair(name=name, kind=kind, source=source, invoke=target, input=value, buggy=[bug],
@@ -269,4 +288,6 @@ PAIRS = [
           "Notify/shipped", "o1"),
     _pair("key-from-mutated-object", "aws-powertools/powertools-lambda-python#1093", ship_bug,
           ship_ok, "Ship/ship", {"id": "o1"}),
+    _pair("key-from-hash-of-string", "Opentrons/opentrons#12581; suitenumerique/meet#148",
+          deposit_bug, deposit_ok, "Deposit/deposit", "o-17"),
 ]

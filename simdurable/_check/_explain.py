@@ -12,10 +12,36 @@ it and ``outcome-changed`` is not reported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ..runtime._faults import DELAY, TIMER, Fault, FaultPlan
+from ..runtime._faults import DELAY, TIMER, Fault, FaultPlan, FaultPoint
 from ..runtime._journal import COMMAND_KINDS, COMPLETION, RUN, SEND, SLEEP
+
+
+@dataclass(frozen=True, slots=True)
+class OfInvocation(Fault):
+    """A delay of one invocation's step or timer, where other invocations have
+    its target (a caller that called one service twice, racing the two): a
+    plan names an invocation by its target, so the delay meant for the first
+    callee could fire in the second. Only ``check``'s own slow runs use it;
+    invocation ids are made from the order of submissions, so the reference
+    run's id names the same invocation in a run with its seed."""
+
+    invocation: str | None = None
+
+    def matches(self, point: FaultPoint) -> bool:
+        return point.invocation == self.invocation and Fault.matches(self, point)
+
+
+def _pinned(plan: FaultPlan | None, invocation: str) -> FaultPlan | None:
+    if plan is None:
+        return None
+    return FaultPlan(tuple(OfInvocation(**{f: getattr(fault, f) for f in _FIELDS},
+                                        invocation=invocation) for fault in plan.faults))
+
+
+_FIELDS = tuple(f for f in Fault.__dataclass_fields__)
 
 
 def _completions(journal: list[Any]) -> dict[int, int]:
@@ -83,23 +109,30 @@ def delays_like(reference: list[Any], faulty: list[Any], target: str,
 
 
 def delays_like_runs(reference: Any, faulty: Any, ref_id: str, faulty_id: str, target: str,
-                     ordered: bool = False) -> FaultPlan | None:
+                     ordered: bool = False, pinned: bool = False) -> FaultPlan | None:
     """``delays_like`` for a whole run: the checked invocation's delays, and
     those of every invocation it called (a callee whose step was late makes
     its caller's call late: a timer raced against the call may win then, on a
     merely slow machine too). ``reference`` and ``faulty`` are the two runs'
     simulations; a callee is matched by who called it, at which journal
-    index, and its target."""
+    index, and its target.
+
+    ``pinned``: each callee's delays name the callee (``OfInvocation``), for
+    a run where several callees share a target; None when none do."""
     faults = list(_plan_faults(delays_like(reference.journal(ref_id),
                                            faulty.journal(faulty_id), target, ordered)))
     ref_calls = _callees(reference, ref_id)
-    for path, rec in _callees(faulty, faulty_id).items():
+    callees = _callees(faulty, faulty_id)
+    targets = [rec.target for rec in callees.values()]
+    if pinned and len(set(targets)) == len(targets):
+        return None
+    for path, rec in callees.items():
         was = ref_calls.get(path)
         if was is None:
             continue
-        faults += _plan_faults(delays_like(reference.journal(was.id), faulty.journal(rec.id),
-                                           rec.target, ordered,
-                                           rec.created_ms - was.created_ms))
+        plan = delays_like(reference.journal(was.id), faulty.journal(rec.id), rec.target,
+                           ordered, rec.created_ms - was.created_ms)
+        faults += _plan_faults(_pinned(plan, was.id) if pinned else plan)
     return FaultPlan(tuple(faults)) if faults else None
 
 

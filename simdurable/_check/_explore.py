@@ -655,9 +655,9 @@ class Exploration:
             self._baselines.get(facts.moments)
         if ref is None or ref.handle is None or facts.handle is None:
             return False
-        for ordered in (False, True):
+        for ordered, pinned in ((False, False), (True, False), (False, True), (True, True)):
             plan = delays_like_runs(ref.sim, facts.sim, ref.handle.id, facts.handle.id,
-                                    self.t.invoke, ordered)
+                                    self.t.invoke, ordered, pinned)
             if plan is None:
                 continue  # no step was late: the order alone may still make the difference
             slow = execute(self.t, self.seed, plan=plan, chooser=RecordingChooser(self.seed),

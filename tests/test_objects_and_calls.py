@@ -226,3 +226,57 @@ def test_a_deadlock_through_suspended_key_holders_is_named_too():
     ok = twin.invoke("Account/a/pay_then_confirm", "b")
     twin.run()
     assert ok.result() == 0
+
+
+# An order that gives itself an hour: a delayed send hands the awakeable's id
+# to an exclusive handler of the same key, which waits behind the order it was
+# to time out. A shared handler runs beside it (Restate's shared handlers).
+orders = restate.VirtualObject("TimedOrder")
+
+
+async def _wait_for_kitchen(ctx: restate.ObjectContext, give_up: object) -> str:
+    callback, meal = ctx.awakeable()
+    ctx.set("status", "waiting")
+    ctx.object_send(give_up, ctx.key(), callback, send_delay=timedelta(hours=1))
+    return str(await meal)
+
+
+@orders.handler()
+async def give_up_exclusive(ctx: restate.ObjectContext, callback: str) -> None:
+    if await ctx.get("status") == "waiting":
+        ctx.reject_awakeable(callback, "the kitchen did not answer", 408)
+
+
+@orders.handler(kind="shared")
+async def give_up_shared(ctx: restate.ObjectSharedContext, callback: str) -> None:
+    if await ctx.get("status") == "waiting":
+        ctx.reject_awakeable(callback, "the kitchen did not answer", 408)
+
+
+@orders.handler()
+async def place_timed_exclusively(ctx: restate.ObjectContext) -> str:
+    return await _wait_for_kitchen(ctx, give_up_exclusive)
+
+
+@orders.handler()
+async def place_timed_shared(ctx: restate.ObjectContext) -> str:
+    return await _wait_for_kitchen(ctx, give_up_shared)
+
+
+def test_an_awakeables_id_sent_to_a_handler_queued_behind_its_waiter_is_a_named_deadlock():
+    sim = sd.Simulation([orders], seed=1)
+    h = sim.invoke("TimedOrder/o1/place_timed_exclusively")
+    summary = sim.run()
+    assert not summary.finished and h.status == "waiting"
+    text = str(summary)
+    assert ("its id went to TimedOrder/o1/give_up_exclusive (#2); nothing resolved it: "
+            "TimedOrder/o1/give_up_exclusive is queued behind "
+            "TimedOrder/o1/place_timed_exclusively for key 'o1', which holds the key while it "
+            "waits on this awakeable, a deadlock") in text, text
+    # The twin: the shared handler runs beside it and gives up after the hour.
+    sim = sd.Simulation([orders], seed=1)
+    h = sim.invoke("TimedOrder/o1/place_timed_shared")
+    sim.run()
+    with pytest.raises(sd.TerminalError, match="the kitchen did not answer"):
+        h.result()
+    assert sim.now() == 3600.0

@@ -74,16 +74,30 @@ class Status:
         return journal, [(i, e) for i, e in enumerate(journal)
                          if e[KIND] in (CALL, AWAKEABLE, SLEEP) and i not in done]
 
-    def _handed_to(self, awk: str, journal: list[RawEntry]) -> str:
+    def _handed_to(self, awk: str, journal: list[RawEntry], waiter: str) -> str:
         """Where an awakeable's id went (the calls and sends whose input holds
-        it): whoever was to resolve it, for a report on why it never was."""
+        it): whoever was to resolve it, for a report on why it never was. One
+        queued behind ``waiter`` for its key never can: a deadlock."""
         needle = awk.encode()
-        to = []
+        to, stuck = [], []
         for j, e in enumerate(journal):
             if e[KIND] in (CALL, SEND) and e[DATA] is not None and needle in e[DATA]:
                 callee = self.invocations.get(e[REF]) if e[REF] else None
                 to.append(f"{callee.target if callee is not None else e[NAME]} (#{j})")
-        return f" (its id went to {', '.join(to)}; nothing resolved it)" if to else ""
+                if (callee is not None and callee.key is not None
+                        and self.status(callee.id) == "queued"
+                        and self.locks.head(callee.service, callee.key) == waiter):
+                    stuck.append(callee)
+        if not to:
+            return ""
+        text = f" (its id went to {', '.join(to)}; nothing resolved it"
+        for callee in stuck:
+            holder = self.invocations.record(waiter).target
+            text += (f": {callee.target} is queued behind {holder} for key {callee.key!r}, "
+                     f"which holds the key while it waits on this awakeable, a deadlock (a "
+                     f"Restate server waits for ever too); a shared handler "
+                     f"(kind=\"shared\") runs beside it")
+        return text + ")"
 
     def _calls_awaited(self, caller: str) -> list[str]:
         """The invocations ``caller`` waits on through its calls: those its
@@ -153,7 +167,7 @@ class Status:
                     what += f" -> {e[REF]} ({self.status(e[REF])})"
                 elif e[KIND] == AWAKEABLE:
                     what = f"awakeable {awakeable_id(inv_id, i)}"
-                    what += self._handed_to(awakeable_id(inv_id, i), journal)
+                    what += self._handed_to(awakeable_id(inv_id, i), journal, inv_id)
                 elif e[KIND] == SLEEP:
                     what += f" until {e[WAKE_MS]}ms"
                 parts.append(f"#{i} {what}")

@@ -1,12 +1,14 @@
 """Step results that do not survive the journal, caught where the step is.
 
-A step's result is stored as JSON and every later read (a replay, another
-process) gets the JSON back: a dict with int keys comes back with str keys,
+A step's result is stored as JSON and the handler gets the JSON back, on
+the first run as on a replay or in another process (restate-sdk hands the
+handler the decoded value too): a dict with int keys comes back with str keys,
 a tuple as a list, a dataclass without a type hint as a dict; a set or a
 datetime cannot be stored at all. In strict mode each step's serde is
 wrapped by ``LossCheck``, which decodes what it just encoded and reports a
 difference as a ``SerializationError`` at the step and the line that ran
-it, before it shows up as a replay divergence far from its cause.
+it, before it shows up far from its cause (a ``KeyError`` on ``d[1]``, a
+tuple compared with a list).
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ class LossCheck(Serde[Any]):
             back, same = None, False
         if not same:
             self._fail(f"step \"{self._step}\" returned {_kind(obj)}: it is stored as "
-                       f"{data[:60].decode('utf-8', 'replace')} and every replay gets "
-                       f"{back!r:.60} instead of {obj!r:.60}; return what the journal gives "
-                       f"back (str keys, lists), or give the step a type hint or a serde")
+                       f"{data[:60].decode('utf-8', 'replace')} and the handler gets "
+                       f"{back!r:.60} instead of {obj!r:.60}, on the first run as on every "
+                       f"replay (as from restate-sdk); return what the journal gives back "
+                       f"(str keys, lists), or give the step a type hint or a serde")
         return data
 
     def deserialize(self, buf: bytes) -> Any:

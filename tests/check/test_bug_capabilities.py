@@ -109,6 +109,8 @@ def test_a_lossy_step_result_is_reported_at_the_step_and_its_line():
     v = next(v for v in report.violations if v.kind == "serialization")
     assert 'step "levels" returned a dict with int keys' in v.message
     assert "{'101': 3" in v.message and v.step == "levels"
+    # The handler gets the stored form on its first run too (as from restate-sdk).
+    assert "on the first run as on every replay" in v.message
     assert v.source and v.source.startswith("journal.py:")
 
 

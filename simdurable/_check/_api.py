@@ -69,8 +69,8 @@ def check(
         that leaves its path, twice with traces compared; the reference run
         again every 25 runs (it must take its first path).
       hash_seeds: the ``PYTHONHASHSEED`` values of the processes the reference
-        run is repeated in (two or more; ``None``: 1 and 2), whose operations
-        are compared: catches iteration over sets of strings, which differs
+        run is repeated in (two or more; ``None``: 1 and 2), with the world's
+        events, whose operations are compared: catches iteration over sets of strings, which differs
         between service processes. The reference run is also made in a new
         process and again in it, and compared: catches a handler that
         decides by what an earlier invocation left in a module (a cache).
@@ -154,9 +154,9 @@ def check(
         return report
     from ._process import DEFAULT_HASH_SEEDS
 
-    # The hash seeds of the processes the reference run is repeated in: by
-    # default, only runs without world events (the workers repeat it without).
-    seeds = (() if world else DEFAULT_HASH_SEEDS) if hash_seeds is None else tuple(hash_seeds)
+    # The hash seeds of the processes the reference run is repeated in (with the
+    # world's events, at the reference run's moments).
+    seeds = DEFAULT_HASH_SEEDS if hash_seeds is None else tuple(hash_seeds)
     _start_workers(t.services, seeds, jobs if single_faults or max_examples > 0 else 1,
                    coverage)
     probe = None
@@ -202,7 +202,7 @@ def check(
         finished = ex.ref is not None and ex.ref.stuck is None
         if len(seeds) >= 2 and finished and "nondeterminism" not in ex.found:
             found = hash_seed_violation(t.services, t.externals, t.setup, t.invoke, t.input,
-                                        seed, list(seeds), max_steps)
+                                        seed, list(seeds), max_steps, t.world)
             if isinstance(found, str):
                 if hash_seeds is not None:  # asked for: say why it did not run
                     note = found
@@ -212,7 +212,7 @@ def check(
             from ._process import process_state_violation
 
             state = process_state_violation(t.services, t.externals, t.setup, t.invoke,
-                                            t.input, seed, seeds[0], max_steps)
+                                            t.input, seed, seeds[0], max_steps, t.world)
             if isinstance(state, str):
                 if hash_seeds is not None and note is None:
                     note = state

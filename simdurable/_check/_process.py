@@ -54,9 +54,15 @@ def reference_operations(spec: dict[str, Any]) -> list[list[Any]]:
         load(spec["setup"])()
     sim = Simulation(services, seed=spec["seed"], externals=externals,
                      max_steps=spec["max_steps"])
-    sim.invoke(spec["invoke"], spec["input"])
+    handle = sim.invoke(spec["invoke"], spec["input"])
     try:
-        sim.run()
+        if spec.get("world"):
+            # What the world does, at the reference run's moments (once the run waits).
+            from ._world import WorldDriver, from_dict
+
+            WorldDriver([from_dict(d) for d in spec["world"]]).drive(sim, handle)
+        else:
+            sim.run()
     finally:
         sim.close()
     # The keys of the effects each invocation's steps applied: a key is meant to
@@ -100,9 +106,10 @@ def _names(objs: Sequence[Any], modules: list[str]) -> list[str] | None:
 
 
 def _run_spec(services: Sequence[Any], externals: Sequence[Any], setup: Any, invoke: str,
-              input: Any, seed: int, max_steps: int) -> dict[str, Any] | str:
-    """The reference run as a worker imports it (by module and name), or why it
-    cannot be sent to one."""
+              input: Any, seed: int, max_steps: int,
+              world: Sequence[Any] = ()) -> dict[str, Any] | str:
+    """The reference run as a worker imports it (by module and name), with the
+    world's events as JSON, or why it cannot be sent to one."""
     modules = modules_of(services)
     svc_names = _names(services, modules)
     ext_names = _names(externals, modules)
@@ -113,17 +120,23 @@ def _run_spec(services: Sequence[Any], externals: Sequence[Any], setup: Any, inv
         json.dumps(input)
     except (TypeError, ValueError):
         return "the input is not JSON"
+    events = [ev.as_dict() for ev in world]
+    try:
+        json.dumps(events)
+    except (TypeError, ValueError):
+        return "a world event's value is not JSON"
     return {"services": svc_names, "externals": ext_names, "setup": setup_name,
             "invoke": invoke, "input": input, "seed": seed, "max_steps": max_steps,
-            "environ": user_environ()}
+            "environ": user_environ(), "world": events}
 
 
 def hash_seed_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
                         invoke: str, input: Any, seed: int,
                         hash_seeds: Sequence[int],
-                        max_steps: int = 100_000) -> Violation | str | None:
+                        max_steps: int = 100_000,
+                        world: Sequence[Any] = ()) -> Violation | str | None:
     """A violation if the operations differ between hash seeds; a note if it could not run."""
-    spec = _run_spec(services, externals, setup, invoke, input, seed, max_steps)
+    spec = _run_spec(services, externals, setup, invoke, input, seed, max_steps, world)
     if isinstance(spec, str):
         return f"skipped the fresh-process runs: {spec}"
     try:
@@ -466,10 +479,11 @@ def _forget_user_modules() -> None:
 
 def process_state_violation(services: Sequence[Any], externals: Sequence[Any], setup: Any,
                             invoke: str, input: Any, seed: int, hash_seed: int,
-                            max_steps: int = 100_000) -> Violation | str | None:
+                            max_steps: int = 100_000,
+                            world: Sequence[Any] = ()) -> Violation | str | None:
     """A violation if the reference run issues other operations the first time in
     a new process than the second time in it; a note if it could not run."""
-    spec = _run_spec(services, externals, setup, invoke, input, seed, max_steps)
+    spec = _run_spec(services, externals, setup, invoke, input, seed, max_steps, world)
     if isinstance(spec, str):
         return f"skipped the new-process runs: {spec}"
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import simdurable as restate
 import simdurable as sd
 from simdurable import world
@@ -107,7 +109,43 @@ async def checkout_webhook_ok(ctx: restate.WorkflowSharedContext, status: str) -
     return "ok"
 
 
+# A workflow that waits for an approval, then mails a set of people in the
+# set's order: in one process every replay agrees, after a restart the order
+# follows another hash seed and the replay does not match its journal. The
+# processes with other hash seeds repeated the run without the world, so the
+# wait hid everything after it.
+# https://github.com/UCL/TLOmodel/issues/419 (a set's order); temporalio/sdk-python#673
+# (a replay after a signal takes another path than the run it replays)
+invite_bug = restate.Workflow("Invite")
+invite_ok = restate.Workflow("Invite")
+
+
+async def _invite(ctx: restate.WorkflowContext, people: list[str],
+                  order: Callable[[set[str]], list[str]]) -> int:
+    if not await ctx.promise("approved").value():
+        return 0
+    for who in order(set(people)):
+        await ctx.run_typed(f"mail-{who}", send_mail, to=who, template="invite",
+                            key=f"invite-{ctx.key()}-{who}")
+    return len(people)
+
+
+@invite_bug.main(name="run")
+async def invite_run_bug(ctx: restate.WorkflowContext, people: list[str]) -> int:
+    return await _invite(ctx, people, list)
+
+
+@invite_ok.main(name="run")
+async def invite_run_ok(ctx: restate.WorkflowContext, people: list[str]) -> int:
+    return await _invite(ctx, people, sorted)
+
+
 PAIRS = [
+    Pair(name="set-order-after-approval", kind="nondeterminism",
+         source="UCL/TLOmodel#419; temporalio/sdk-python#673", invoke="Invite/w1/run",
+         input=["ann", "bob", "cyd", "dee", "eve", "fay"], buggy=[invite_bug],
+         correct=[invite_ok], externals=(mail,),
+         extra={"world": [world.resolve_promise("approved", True)]}),
     Pair(name="once-per-key-work-in-shared-handler", kind="invariant",
          source="temporalio/sdk-php#457", invoke="Confirm/u1/run", input="ada@example.com",
          buggy=[confirm_bug], correct=[confirm_ok], externals=(mail,), invariant=mailed_once,

@@ -28,6 +28,7 @@ from ._api.external import FakeExternal
 from ._api.serde import DefaultSerde, JsonSerde, ingress_bytes
 from ._api.service import AnyService, Handler, _ServiceBase, collect_handlers
 from ._asyncio_steps import StepLoop
+from ._codec import Checker, journal_codec_of, resolve_codec
 from ._strict import StrictGuard
 from ._watchdog import Spinning, _watchdog
 from .runtime._engine import _DEFAULT_RETRY_POLICY, Engine, HandlerSpec
@@ -200,7 +201,9 @@ def collected(services: Any) -> tuple[Handlers, Registry, Targets]:
         isinstance(svc, _ServiceBase) for svc in services
     ):
         handlers = collect_handlers(services)
-        return handlers, Registry({key: h.spec(None) for key, h in handlers.items()}), {}
+        registry = Registry({key: h.spec(None) for key, h in handlers.items()})
+        registry.journal_codec = journal_codec_of(services)  # (only an app has one)
+        return handlers, registry, {}
     items = tuple(services)
     key = tuple(map(id, items))
     snapshot = ((tuple(items[0].handlers.values()),) if len(items) == 1
@@ -563,6 +566,10 @@ class Simulation:
                 StepLoop().run,  # run_async
             )
         self._spare = plain
+        # (an app's codec: a list's is its registry's, found as it was made)
+        codec = registry.journal_codec if type(services) is list else journal_codec_of(services)
+        if codec is not None:
+            self._with_codec(codec)
         self.scheduler.max_tasks = max_steps  # (``Engine.max_tasks``)
         self.scheduler.max_journal = max_journal
         self.scheduler.max_invocations = max_invocations
@@ -956,6 +963,26 @@ class Simulation:
             if rec.status != COMPLETED:
                 return self._summary()
         return RunSummary(scheduler.now_ms / 1000, True, [])
+
+    def _with_codec(self, codec: Any) -> None:
+        """The app has a journal value codec: replays match commands without
+        their payloads, as restate-sdk's VM does then, and each ``run()`` ends
+        by checking the stored values through it (``simdurable._codec``)."""
+        checker = Checker(resolve_codec(codec))
+        self._engine.payload_checks = False
+        self._spare = False
+        plain_run = self.run
+
+        def run(until: timedelta | None = None, *,
+                stop: Callable[[], bool] | None = None) -> RunSummary:
+            summary = plain_run(until, stop=stop)
+            found = checker.check(self.store)
+            if found is not None:
+                raise found
+            return summary
+
+        run.__doc__ = plain_run.__doc__
+        self.run = run  # type: ignore[method-assign]
 
     def close(self) -> None:
         """Abandon the invocations still running: close their handlers now.

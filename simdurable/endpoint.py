@@ -13,7 +13,8 @@ class Endpoint:
     """restate-sdk's builder of an app: ``bind`` services, then ``app()``.
 
     The protocol and identity keys concern the link to a Restate server and
-    are kept but unused here; see ``entry_codec`` for the journal codec.
+    are kept but unused here; the journal value codec is checked as Restate
+    uses it (``simdurable._codec``).
     """
 
     def __init__(self) -> None:
@@ -43,7 +44,9 @@ class Endpoint:
         return self
 
     def app(self) -> App:
-        return App(self.services)
+        made = App(self.services)
+        made.journal_value_codec = self.journal_value_codec
+        return made
 
 
 def app(

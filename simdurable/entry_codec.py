@@ -1,10 +1,9 @@
 """``restate.entry_codec``: a codec for journal values (encryption, compression).
 
 On a Restate server the codec transforms what the SDK stores. simdurable keeps
-its journal in memory (or in the dev executor's SQLite file) and stores values
-as the serde made them: ``app(journal_value_codec=...)`` is accepted and not
-applied, since a codec that decodes what it encodes changes no handler's
-behaviour.
+its journal as the serde made the values, and a simulation of an
+``app(journal_value_codec=...)`` checks that the codec gives back every value
+it stores, as a handler on Restate would read it (``simdurable._codec``).
 """
 
 from __future__ import annotations

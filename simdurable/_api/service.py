@@ -427,6 +427,9 @@ class App:
     accepts it wherever it accepts a list of services.
     """
 
+    # ``app(journal_value_codec=...)``'s codec or provider (``simdurable._codec``)
+    journal_value_codec: Any = None
+
     def __init__(self, services: Iterable[Any]) -> None:
         self.services: list[Any] = []
         for svc in services:

@@ -25,6 +25,7 @@ from .._api.service import (
     collect_handlers,
     handler_of,
 )
+from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_externals, load_object, read_json
 from .._restate import is_hostable, restate_handler_of
 from ..runtime._errors import SimdurableError
@@ -241,7 +242,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Any], str, list[FakeExternal
                         f"the one to check as module:service/handler, `service` being its "
                         f"variable, like {module_name}:<service>/{str(err).rpartition('/')[2]}"
                         ) from None
-    return services, invoke, externals
+    return listed(services, journal_codec_of([obj])), invoke, externals
 
 
 def refuse_bad_input(services: list[Any], invoke: str, value: Any) -> None:

@@ -36,6 +36,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from .._api.external import FakeExternal
+from .._codec import listed
 from .._restate import native_services
 from .._sim import InvocationHandle, Simulation, check_externals, check_signature, parse_target
 from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
@@ -1732,7 +1733,7 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
                         f"not {type(services).__name__}")
     if not isinstance(invoke, str):
         raise TypeError(f'invoke must be a target string like "Greeter/greet", not {invoke!r}')
-    services = list(services)
+    services = listed(services)  # (an app's journal value codec kept)
     # Fail fast, in the runtime's own words, on services or a target that name nothing.
     probe = Simulation(services, seed=0)
     try:
@@ -1761,7 +1762,7 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
             probe.engine.resolve(s_, h_, k_)
         except InvalidTargetError as err:
             raise InvalidTargetError(f"check(concurrent=...): {err}") from None
-    return Target(list(services), invoke, input, list(externals), setup, invariant, strict,
+    return Target(services, invoke, input, list(externals), setup, invariant, strict,
                   retry_policy, to_ms(liveness, 3_600_000), max_steps,
                   world=bind(list(world), invoke), others=others)
 

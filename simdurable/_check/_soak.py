@@ -168,6 +168,7 @@ def plugin_concurrent(services: Sequence[Any], invoke: str, value: Any = None) -
 def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
     """The handlers ``pytest --simdurable`` checks, from ``[tool.simdurable]``."""
     from .._api.service import App
+    from .._codec import journal_codec_of, listed
     from .._loader import load_externals, load_object
     from .._pytest._items import (
         callers_at_once,
@@ -180,14 +181,17 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
 
     settings = load_settings(rootdir, {}, {})
     services: list[Any] = []
+    codec = None
     for name in settings.services:
         obj = load_object(name)
+        codec = codec or journal_codec_of([obj])
         for o in native_services(obj if isinstance(obj, (list, tuple, App)) else [obj]):
             if not isinstance(getattr(o, "handlers", None), dict):
                 raise LoadError(f"[tool.simdurable] services: {name!r} is {type(o).__name__}, "
                                 "not a Service/VirtualObject/Workflow (or a list of them, or "
                                 "a restate.app(...))")
             services.append(o)
+    services = listed(services, codec)  # (an app's journal value codec kept)
     externals = load_externals(settings.externals, "[tool.simdurable] externals")
     available, wanted = handler_targets(services, settings.handlers)
     keyed = [svc.name for svc in services if svc.service_tag.kind != "service"]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from .._api.service import App
+from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_externals, load_object
 from .._restate import native_services
 from ._settings import Settings, unknown_name
@@ -491,6 +492,7 @@ def handler_items(session: pytest.Session, settings: Settings,
             session, name=name, nodeid=f"simdurable::{name}", message=message))
 
     services: list[Any] = []
+    codec = None
     for name in settings.services:
         try:
             obj = load_object(name)
@@ -513,6 +515,8 @@ def handler_items(session: pytest.Session, settings: Settings,
                             "restate.app(...))")
             else:
                 services.append(o)
+        codec = codec or journal_codec_of([obj])
+    services = listed(services, codec)  # (an app's journal value codec kept)
     externals: list[Any] = []
     for name in settings.externals:
         try:

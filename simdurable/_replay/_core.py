@@ -240,6 +240,8 @@ class ReplayHost:
     nothing, so an awaited step the journal never completed is a wait.
     """
 
+    payload_checks = True  # (``EngineView``)
+
     segment_guard = None
     issue_step: Callable[..., Any] | None = None  # every command reaches ``store_command``
     step_lane: Callable[[Any], Any] | None = None  # every await takes the general way

@@ -268,8 +268,7 @@ def services_of_app(app: Any) -> list[Any] | None:
         except ValueError:
             continue
         if isinstance(value, Endpoint):
-            # (a ``journal_value_codec`` is not applied, as simdurable's own ``app``'s is
-            # not: one that decodes what it encodes changes no handler's behaviour)
+            # (its ``journal_value_codec`` is read by ``_codec.journal_codec_of``)
             return list(value.services.values())
     return None
 

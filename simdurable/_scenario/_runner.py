@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._api.external import FakeExternal
 from .._api.service import App
+from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_object
 from .._restate import native_services
 from .._sim import InvocationHandle, Simulation
@@ -105,6 +106,7 @@ def _where_differs(got: Any, want: Any) -> str:
 
 def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem]) -> list[Any]:
     out: list[Any] = []
+    codec = None
     for name, where in items:
         try:
             obj = load_object(name)
@@ -118,6 +120,7 @@ def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem
             continue
         objs = list(obj) if isinstance(obj, (list, tuple, App)) else [obj]
         if what == "services":
+            codec = codec or journal_codec_of([obj])
             try:
                 objs = native_services(objs)
             except (ImportError, ValueError) as err:  # an unsupported restate-sdk, say
@@ -135,7 +138,7 @@ def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem
                 ))
             else:
                 out.append(o)
-    return out
+    return listed(out, codec)  # (an app's journal value codec kept)
 
 
 def target_problems(sc: Scenario) -> list[Problem]:

@@ -80,6 +80,9 @@ __all__ = [
 class Engine:
     """See the module docstring."""
 
+    # (``EngineView.payload_checks``; a host with a journal value codec sets it off)
+    payload_checks = True
+
     def __init__(
         self,
         handlers: dict[tuple[str, str], HandlerSpec] | Registry,

@@ -1,0 +1,218 @@
+"""An app's ``journal_value_codec``, checked as a Restate server would use it.
+
+restate-sdk (1.3) passes every success value it writes to the journal through
+the codec's ``encode`` after the serde, and every one it reads back through
+``decode`` before the serde: a handler's input and output, ``ctx.run``
+results, state values, call and send arguments and call responses,
+awakeable, signal and promise values. Failures never go through it. A codec
+that does not give back what it encoded (a compression that truncates, an
+encryption keyed per attempt, one that loses a type) hands the handler other
+bytes than it stored, on the first execution as on replay.
+
+The simulation keeps its journal as the serde made it and checks, once a run
+ends, that each such value comes back from ``decode(encode(value))``
+unchanged: the first that does not is a ``SerializationError`` naming the
+handler, the entry (a step's name) and its journal index. With a codec,
+restate-sdk turns its VM's payload checks off (an encoding may differ from
+one attempt to the next, as an encryption's nonce does): a replayed command
+is then matched without its payload here too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from typing import Any, Final
+
+from ._asyncio_steps import StepLoop
+from .runtime._errors import SerializationError
+from .runtime._journal import (
+    ATTACH,
+    AWAKEABLE,
+    CALL,
+    COMPLETION,
+    GET,
+    PROMISE_COMPLETE,
+    PROMISE_GET,
+    PROMISE_PEEK,
+    RESOLVE_AWAKEABLE,
+    RESOLVE_SIGNAL,
+    RUN,
+    SEND,
+    SET,
+    SIGNAL,
+    Entry,
+    Value,
+)
+from .runtime._store import Store
+
+# Commands whose payload is an encoded value (a promise's: after its ``R``).
+_ENCODED: Final = frozenset({SET, CALL, SEND, RESOLVE_AWAKEABLE, RESOLVE_SIGNAL})
+# Commands whose completion's value the handler reads through ``decode``.
+_DECODED: Final = frozenset({RUN, GET, CALL, AWAKEABLE, PROMISE_GET, PROMISE_PEEK, SIGNAL,
+                             ATTACH})
+
+
+class CodecServices(list[Any]):
+    """Services hosted under an app's journal value codec: a list, for every host
+    that takes one, that keeps the codec of the app they came from (``listed``)."""
+
+    journal_value_codec: Any = None
+
+
+def listed(services: Any, codec: Any = None) -> list[Any]:
+    """``list(services)``, keeping the journal value codec of an app among them
+    (or ``codec``) as a ``CodecServices``."""
+    if codec is None:
+        codec = journal_codec_of(services)
+    out = list(services)
+    if codec is None:
+        return out
+    carried = CodecServices(out)
+    carried.journal_value_codec = codec
+    return carried
+
+
+def journal_codec_of(services: Any) -> Any:
+    """The ``journal_value_codec`` (or provider) of the app among ``services``, if any:
+    simdurable's ``app(...)``, or restate-sdk's (read from its ``Endpoint``)."""
+    codec = getattr(services, "journal_value_codec", None)
+    if codec is not None:
+        return codec
+    items = list(services) if isinstance(services, (list, tuple)) else [services]
+    for item in items:
+        codec = getattr(item, "journal_value_codec", None)
+        if codec is None and callable(item) and "restate.endpoint" in sys.modules:
+            from restate.endpoint import Endpoint
+
+            for cell in getattr(item, "__closure__", None) or ():
+                try:
+                    value = cell.cell_contents
+                except ValueError:
+                    continue
+                if isinstance(value, Endpoint):
+                    codec = value.journal_value_codec
+        if codec is not None:
+            return codec
+    return None
+
+
+def resolve_codec(codec: Any) -> Any:
+    """The codec itself: ``codec``, or what its provider (``async def`` or plain,
+    called with no arguments, once) makes. ``TypeError`` for anything else."""
+    if not (callable(getattr(codec, "encode", None)) and callable(getattr(codec, "decode", None))):
+        if not callable(codec):
+            raise TypeError(f"journal_value_codec must be a JournalValueCodec (encode and "
+                            f"decode) or a provider of one, not {codec!r}")
+        try:
+            made = codec()
+            if inspect.isawaitable(made):
+                made = StepLoop().run(made, "journal_value_codec")
+        except Exception as err:
+            raise TypeError(f"journal_value_codec's provider {codec!r} raised "
+                            f"{type(err).__name__}: {err}") from err
+        if not (callable(getattr(made, "encode", None))
+                and callable(getattr(made, "decode", None))):
+            raise TypeError(f"journal_value_codec's provider {codec!r} made {made!r}, not a "
+                            "JournalValueCodec (encode and decode)")
+        codec = made
+    return codec
+
+
+class Checker:
+    """Checks stored values through one codec (see the module docstring)."""
+
+    def __init__(self, codec: Any) -> None:
+        self.codec = codec
+        self._loop = StepLoop()
+
+    def check(self, store: Store) -> SerializationError | None:
+        """The first stored value the codec does not give back, in invocation order."""
+        for rec in sorted(store.invocations(), key=lambda r: r.seq):
+            target = rec.target
+            if rec.input:
+                found = self._value(rec.input, "its input", target, None, None)
+                if found is not None:
+                    return found
+            journal = store.journal(rec.id)
+            for index, entry in enumerate(journal):
+                found = self._entry(journal, index, entry, target)
+                if found is not None:
+                    return found
+            output = _value_of(rec.result)
+            if output is not None:
+                found = self._value(output, "its output", target, None, None)
+                if found is not None:
+                    return found
+        return None
+
+    def _entry(self, journal: list[Entry], index: int, entry: Entry, target: str
+               ) -> SerializationError | None:
+        kind, data = entry.kind, entry.data
+        step = entry.name if kind == RUN else None
+        if kind in _ENCODED and data is not None:
+            return self._value(data, f"{entry.kind} {entry.name!r}'s value", target, step, index)
+        if kind == PROMISE_COMPLETE and data is not None and data[:1] == b"R":
+            return self._value(data[1:], f"promise {entry.name!r}'s value", target, step, index)
+        if kind == COMPLETION and 0 <= entry.target < len(journal):
+            command = journal[entry.target]
+            value = _value_of(entry.result)
+            if command.kind in _DECODED and value is not None:
+                what = (f'step "{command.name}"\'s result' if command.kind == RUN
+                        else f"{command.kind} {command.name!r}'s result")
+                return self._value(value, what, target,
+                                   command.name if command.kind == RUN else None, entry.target)
+        elif kind in _DECODED and (value := _value_of(entry.result)) is not None:
+            return self._value(value, f"{kind} {entry.name!r}'s result", target, step,
+                               index)
+        return None
+
+    def _value(self, data: bytes, what: str, target: str, step: str | None,
+               index: int | None) -> SerializationError | None:
+        codec = self.codec
+        stage = "encode"
+        try:
+            encoded = codec.encode(data)
+            stage = "decode"
+            decoded = self._loop.run(codec.decode(encoded), "journal_value_codec.decode")
+        except Exception as err:  # noqa: BLE001 - the codec's own failure, reported
+            return SerializationError(
+                f"the app's journal_value_codec.{stage} raised {type(err).__name__}: {err} on "
+                f"{what} ({_shown(data)}). On Restate the SDK passes it through the codec "
+                f"as it stores or reads it, and the attempt fails there.",
+                handler=target, step=step, journal_index=index, source=_source(codec, stage),
+            )
+        if decoded == data:
+            return None
+        return SerializationError(
+            f"the app's journal_value_codec does not give back what it encoded: {what} "
+            f"{_shown(data)} decodes to {_shown(decoded)}. On Restate the handler reads the "
+            f"decoded bytes (on its first execution as on replay): decode(encode(value)) must "
+            f"be the value.",
+            handler=target, step=step, journal_index=index, source=_source(codec, "decode"),
+        )
+
+
+def _value_of(result: Any) -> bytes | None:
+    """A success completion's value (``(data,)``); None for a ``Failure`` or no result."""
+    if type(result) in (tuple, Value) and len(result) == 1 and type(result[0]) is bytes:
+        return bytes(result[0])
+    return None
+
+
+def _shown(data: Any) -> str:
+    if type(data) is not bytes:
+        return f"a {type(data).__name__}, not bytes"
+    text = repr(data[:60])
+    return text + (f" ... ({len(data)} bytes)" if len(data) > 60 else "")
+
+
+def _source(codec: Any, method: str) -> str | None:
+    """``file.py:line`` of the codec's ``method``, if it is Python code."""
+    fn = getattr(type(codec), method, None)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    return f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+

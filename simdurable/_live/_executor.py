@@ -237,6 +237,7 @@ class Executor:
         work ends at once; steps in flight get ``grace`` seconds to finish and
         have their results stored.
         """
+        _check_grace(grace)
         self.url = None
         lock = ExecutorLock(self.db)
         lock.acquire()
@@ -303,6 +304,7 @@ class Executor:
               ready: Callable[[str | None], None] | None = None,
               grace: float = DEFAULT_GRACE_S) -> None:
         """Serve HTTP in this thread until SIGINT/SIGTERM (twice: stop at once)."""
+        _check_grace(grace)
         trio.run(partial(self._serve_main, host, port, ready, grace))
 
     async def _serve_main(self, host: str, port: int,
@@ -593,6 +595,12 @@ class Executor:
                 lambda: host.engine.complete_promise(workflow, key, name, completion)))
 
         return bool(self._portal(complete))
+
+
+def _check_grace(grace: object) -> None:
+    """``grace`` is seconds, 0 or more (infinity waits for steps in flight)."""
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
+        raise ValueError(f"grace must be 0 or more seconds, not {grace!r}")
 
 
 def unwrap(err: BaseException) -> BaseException:

@@ -120,7 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print(f"simdurable serve: --port must be 0..65535, not {args.port}", file=sys.stderr)
         return 2
-    if args.grace < 0:
+    if not args.grace >= 0:  # (NaN too)
         print(f"simdurable serve: --grace must be 0 or more seconds, not {args.grace}",
               file=sys.stderr)
         return 2

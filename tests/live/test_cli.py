@@ -260,6 +260,8 @@ def test_trace_file_reads_like_the_simulation(
 
 @pytest.mark.parametrize("extra,code,message", [
     (["--grace", "-1"], 2, "--grace must be 0 or more"),
+    # (taken, it stopped serve at Ctrl-C with "deadline must not be NaN", exit 1)
+    (["--grace", "nan"], 2, "--grace must be 0 or more"),
     (["--max-body", "0"], 2, "max_body must be positive"),
     (["--body-timeout", "0"], 2, "body_timeout must be a positive number of seconds"),
     (["--body-timeout", "nan"], 2, "body_timeout must be a positive number of seconds"),
@@ -271,6 +273,12 @@ def test_serve_bad_options(db: Path, capsys: pytest.CaptureFixture[str], extra: 
     assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db), "--port", "0",
                  *extra]) == code
     assert message in capsys.readouterr().err
+
+
+def test_an_executors_grace_that_is_not_seconds_is_refused(db: Path) -> None:
+    for grace in (float("nan"), -1.0, "10"):
+        with pytest.raises(ValueError, match="grace must be 0 or more seconds"):
+            restate.Executor(SERVICES, db=db).serve(port=0, grace=grace)  # type: ignore[arg-type]
 
 
 accounts = restate.VirtualObject("Accounts")

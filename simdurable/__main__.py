@@ -17,6 +17,11 @@ def main() -> None:
         # Python flushes stdout again at exit; point it at nothing first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    except KeyboardInterrupt:
+        # Ctrl-C during a check, a soak or an import: the shell's status for
+        # SIGINT, without a traceback through simdurable's own frames.
+        print("simdurable: interrupted", file=sys.stderr)
+        sys.exit(130)
     sys.exit(status)
 
 

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -548,3 +549,17 @@ def test_fuzz_tool_simdurable_is_read_or_refused_naming_the_setting(table: dict[
             config_targets(root)
         except ValueError as err:
             assert str(err), text
+
+
+def test_ctrl_c_ends_a_command_with_130_and_no_traceback(tmp_path: Path) -> None:
+    # A KeyboardInterrupt (Ctrl-C during a long import here; during a check or
+    # a soak alike) went out of the script as a traceback through
+    # simdurable's own frames.
+    (tmp_path / "interrupted.py").write_text("raise KeyboardInterrupt\n")
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "simdurable", "check", "interrupted:go"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 130
+    assert done.stderr == "simdurable: interrupted\n"

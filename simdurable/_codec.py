@@ -175,7 +175,16 @@ class Checker:
         try:
             encoded = codec.encode(data)
             stage = "decode"
-            decoded = self._loop.run(codec.decode(encoded), "journal_value_codec.decode")
+            pending = codec.decode(encoded)
+            if not inspect.isawaitable(pending):
+                return SerializationError(
+                    f"the app's journal_value_codec.decode returned {type(pending).__name__}, "
+                    f"not an awaitable, for {what}: restate-sdk awaits it (JournalValueCodec's "
+                    f"decode is `async def`), and on Restate that await raises TypeError. "
+                    f"Make decode `async def`.",
+                    handler=target, step=step, journal_index=index,
+                    source=_source(codec, "decode"))
+            decoded = self._loop.run(pending, "journal_value_codec.decode")
         except Exception as err:  # noqa: BLE001 - the codec's own failure, reported
             return SerializationError(
                 f"the app's journal_value_codec.{stage} raised {type(err).__name__}: {err} on "

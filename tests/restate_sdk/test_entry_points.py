@@ -86,7 +86,12 @@ class _Reversed(restate.JournalValueCodec):
     def encode(self, data: bytes) -> bytes:
         return data[::-1]
 
-    def decode(self, data: bytes) -> bytes:
+    async def decode(self, data: bytes) -> bytes:
+        return data[::-1]
+
+
+class _SyncDecode(_Reversed):
+    def decode(self, data: bytes) -> bytes:  # type: ignore[override]
         return data[::-1]
 
 
@@ -95,13 +100,21 @@ coded = restate.app([shop.greeter, shop.cart], journal_value_codec=_Reversed())
 
 def test_an_app_with_a_journal_value_codec_is_hosted(capsys: pytest.CaptureFixture[str]) -> None:
     # It was refused ("journal_value_codec=... is not supported"), though simdurable's
-    # own app(...) accepts one: a codec that decodes what it encodes changes nothing.
+    # own app(...) accepts one; the codec is checked as restate-sdk uses it.
     sim = sd.Simulation(services=[coded])
     h = sim.invoke("Cart/c1/add", "pear")
     sim.run()
     assert h.result() == [["pear"], True, "c1"]
     assert main(["check", f"{__name__}:coded", "--invoke", "Cart/c1/add",
                  "--input", '"pear"', "--max-examples", "5"]) == 0
+
+
+def test_a_codec_whose_decode_is_not_async_is_named() -> None:
+    # restate-sdk awaits decode: a plain one fails there with TypeError.
+    sim = sd.Simulation(services=[restate.app([shop.cart], journal_value_codec=_SyncDecode())])
+    sim.invoke("Cart/c1/add", "pear")
+    with pytest.raises(sd.SerializationError, match="decode returned bytes, not an awaitable"):
+        sim.run()
 
 
 SCENARIO = """\

@@ -69,12 +69,12 @@ class HandlerSpec:
 class Registry:
     """The handlers, by (service, handler name)."""
 
-    # The app's ``journal_value_codec`` (or its provider), if it has one: what
-    # the host checks journal values with (``simdurable._codec``).
-    journal_codec: Any = None
-
     def __init__(self, handlers: dict[tuple[str, str], HandlerSpec]) -> None:
         self.handlers = handlers
+        # The app's ``journal_value_codec`` (or its provider), if it has one:
+        # what the host checks journal values with (``simdurable._codec``). (In
+        # the instance: a class attribute's read, at every ``Simulation``, costs more.)
+        self.journal_codec: Any = None
 
     def get(self, service: str, handler: str) -> HandlerSpec | None:
         return self.handlers.get((service, handler))

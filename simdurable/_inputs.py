@@ -36,6 +36,13 @@ def input_problem(handler: Handler, body: bytes, where: str) -> str | None:
         value = serde.deserialize(body)
     except Exception as err:  # noqa: BLE001 - any parse failure is the input's
         return _refusal(err)
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 - sys.exit() in a serde: named, not exited
+        shown = (f"SystemExit({err.code!r}) (sys.exit())" if isinstance(err, SystemExit)
+                 else f"{type(err).__name__}, a BaseException that is not an Exception,")
+        return (f"the handler's input serde ({type(serde).__name__}.deserialize) raised "
+                f"{shown} on it: it should raise an Exception for an input it refuses")
     if type(serde) is not DefaultSerde and not getattr(serde, "plain_json", False):
         return None  # a custom serde: its bytes, its business
     hint = getattr(handler.handler_io.input_type, "annotation", None)

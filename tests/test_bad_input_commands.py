@@ -563,3 +563,32 @@ def test_ctrl_c_ends_a_command_with_130_and_no_traceback(tmp_path: Path) -> None
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 130
     assert done.stderr == "simdurable: interrupted\n"
+
+
+class _ExitingSerde(sd.Serde):  # type: ignore[type-arg]
+    """A serde that calls sys.exit() on an input it refuses."""
+
+    def serialize(self, obj: object) -> bytes:
+        return str(obj).encode()
+
+    def deserialize(self, buf: bytes) -> int:
+        if not buf.isdigit():
+            sys.exit(3)
+        return int(buf)
+
+
+exiting_input = sd.Service("ExitingInput")
+
+
+@exiting_input.handler(input_serde=_ExitingSerde())
+async def take(ctx: sd.Context, n: int) -> int:
+    return n
+
+
+def test_an_input_serde_that_calls_sys_exit_is_named_not_exited(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # `simdurable check --input` exited with the serde's status 3 and no word.
+    assert main(["check", f"{__name__}:take", "--input", '"x"', "--max-examples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert ("--input is not a valid input for ExitingInput/take: the handler's input serde "
+            "(_ExitingSerde.deserialize) raised SystemExit(3) (sys.exit())") in err, err

@@ -446,7 +446,7 @@ class LiveHost:
 
     def _closure(self, req: StepRequest) -> outcome.Outcome[Any]:
         """Run a plain-function step's closure here, as its step."""
-        context = contextvars.copy_context()
+        context = req.context  # (the handler's, copied where the step started)
         context.run(current_step.set, self.engine.step_info(req.attempt, req.index, req.spec))
         call = functools.partial(req.spec.fn, *req.spec.args, **req.spec.kwargs)
         return outcome.capture(context.run, call)
@@ -543,13 +543,14 @@ class LiveHost:
         One that awaits nothing runs here, at once: a loop would cost more.
         """
         spec = req.spec
-        token = current_step.set(self.engine.step_info(req.attempt, req.index, spec))
+        context = req.context  # (the handler's, copied where the step started)
+        context.run(current_step.set, self.engine.step_info(req.attempt, req.index, spec))
         try:
             if pending is None:
-                pending = spec.fn(*spec.args, **spec.kwargs)
+                pending = context.run(functools.partial(spec.fn, *spec.args, **spec.kwargs))
             if awaits_nothing(pending):
-                return ("ok", drive(pending, spec.name))
-            return ("ok", await self._on_asyncio(pending))
+                return ("ok", context.run(drive, pending, spec.name))
+            return ("ok", await self._on_asyncio(pending, context))
         except TerminalError as err:
             return ("terminal", err)
         except Exception as err:  # noqa: BLE001 - step failures are data
@@ -558,12 +559,10 @@ class LiveHost:
             raise
         except BaseException as err:  # noqa: BLE001 - the attempt fails (``attempt_failure``)
             return ("error", attempt_failure(err))
-        finally:
-            current_step.reset(token)
 
-
-    async def _on_asyncio(self, awaitable: Any) -> Any:
-        """Await ``awaitable`` on the steps' asyncio loop (its own thread), from trio."""
+    async def _on_asyncio(self, awaitable: Any, context: contextvars.Context) -> Any:
+        """Await ``awaitable`` on the steps' asyncio loop (its own thread), from trio,
+        with ``context``'s variables (its step's)."""
         if self._asyncio is None:
             self._asyncio = LoopThread()
         token = trio.lowlevel.current_trio_token()
@@ -574,7 +573,7 @@ class LiveHost:
             ended.append(future)
             self._hand_back(token, finished.set)
 
-        self._asyncio.submit(lambda: _awaited(awaitable), done)
+        context.run(self._asyncio.submit, lambda: _awaited(awaitable), done)
         await finished.wait()
         try:
             return ended[0].result()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import inspect
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextvars import Context, copy_context
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ._completions import Completions
@@ -28,9 +29,9 @@ from ._errors import (
 )
 from ._fast import (  # what a step run in place returns, for the engine and the futures
     EXPRESS,
-    NOT_AWAITABLE,
     RAN_PARKED as RAN_PARKED,
     RESUMED as RESUMED,
+    closure_value,
     new_tuple,
     resume_in_place,
     unstorable,
@@ -64,12 +65,16 @@ StepOutcome = tuple[str, Any]  # ("ok", value) | ("terminal", TerminalError) | (
 
 @dataclass(frozen=True, slots=True)
 class StepRequest:
-    """A step's closure for a live host to run, then ``finish_step``."""
+    """A step's closure for a live host to run, then ``finish_step``; ``context``
+    is a copy of the context the step was started in (the handler's), which
+    the closure runs in, as every step path of the simulation runs its own
+    copy (``_fast.closure_value``)."""
 
     attempt: Attempt
     index: int
     spec: StepSpec
     injected: Fault | None
+    context: Context = field(default_factory=copy_context)
 
 
 def drive(awaitable: Any, step: str) -> Any:
@@ -251,9 +256,8 @@ class Steps:
                     raise TerminalError(
                         injected.message or "injected terminal failure", injected.status or 500
                     )
-            result = spec.fn(*spec.args, **spec.kwargs)
-            if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-                result = self.run_async(result, spec.name)
+            result = copy_context().run(closure_value, spec.fn, spec.args, spec.kwargs, self,
+                                        spec.name)
             outcome: StepOutcome = ("ok", result)
         except TerminalError as err:
             outcome = ("terminal", err)

@@ -46,13 +46,20 @@ with faults.
 from __future__ import annotations
 
 import gc
-import inspect
 from collections.abc import Callable
+from contextvars import copy_context
 from threading import get_ident
 from typing import Any
 
 from ._errors import InternalError, TerminalError
-from ._fast import AS_IS_TYPES, NOT_AWAITABLE, _as_is_serdes, _step_api, new_tuple, step_parts
+from ._fast import (
+    AS_IS_TYPES,
+    _as_is_serdes,
+    _step_api,
+    closure_value,
+    new_tuple,
+    step_parts,
+)
 from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
@@ -237,9 +244,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 holder.step = spec if kind is step_future else new_tuple(
                     StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
                 try:
-                    result = spec.fn(*spec.args, **spec.kwargs)
-                    if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-                        result = steps.run_async(result, name)
+                    result = copy_context().run(closure_value, spec.fn, spec.args,
+                                                spec.kwargs, steps, name)
                     failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)
                 except TerminalError as err:
                     failed = ("terminal", err)

@@ -500,11 +500,12 @@ class Replayer:
         try:
             while True:
                 try:
+                    # (in the attempt's own context, as the simulation's)
                     if throw is not None:
                         exc, throw = throw, None
-                        yielded = coro.throw(exc)
+                        yielded = attempt.context.run(coro.throw, exc)
                     else:
-                        yielded = coro.send(None)
+                        yielded = attempt.context.run(coro.send, None)
                 except StopIteration as stop:
                     return self._ended(inv, attempt, spec, Value(stop.value or b""), base)
                 except TerminalError as err:
@@ -530,7 +531,7 @@ class Replayer:
                 return self._blocked(inv, attempt, yielded, base)
         finally:
             attempt.die()
-            close(coro)
+            close(coro, attempt.context)
 
     # -- how the replay ended ---------------------------------------------------------
     def _ended(self, inv: RecordedInvocation, attempt: Attempt, spec: HandlerSpec,

@@ -200,8 +200,8 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     StepInfo, (inv_id, attempt.handler, spec.name, index, number, attempt.engine)
                 ))
                 try:
-                    result = copy_context().run(closure_value, spec.fn, spec.args,
-                                                spec.kwargs, steps, spec.name)
+                    result = attempt.context.copy().run(closure_value, spec.fn, spec.args,
+                                                        spec.kwargs, steps, spec.name)
                     outcome: tuple[str, Any] = ("ok", result)
                 except TerminalError as err:
                     outcome = ("terminal", err)

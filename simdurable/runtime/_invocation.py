@@ -26,6 +26,7 @@ import hashlib
 import random
 import sys
 from collections.abc import Callable, Coroutine
+from contextvars import copy_context
 from dataclasses import dataclass
 from threading import get_ident
 from types import TracebackType
@@ -481,7 +482,7 @@ class Attempt:
         "alive", "coro", "done", "steps", "issued", "_unscheduled", "waiting",
         "resume_scheduled", "queued", "handed", "cancel_pending", "failure",
         "handler_kind", "service_kind", "cancel_raised", "completed_next", "_rng",
-        "awaited", "started_at", "running_index", "paired", "output",
+        "awaited", "started_at", "running_index", "paired", "output", "context",
     )
 
     def __init__(
@@ -496,6 +497,12 @@ class Attempt:
     ) -> None:
         self.engine = engine
         self.rec = rec
+        # The context its handler runs in, every resume of its coroutine inside
+        # it: a copy of the one the attempt starts from, as Restate runs each
+        # request in a task of its own (a retry, a new request, starts over
+        # from a new copy). A context variable one invocation's handler sets
+        # is then never seen by another's, nor by its next attempt.
+        self.context = copy_context()
         # The target never changes for a record: formatted once (or, given, the
         # spec's ``plain_target`` every attempt of the handler shares), read at
         # every step.

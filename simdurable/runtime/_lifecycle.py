@@ -334,7 +334,8 @@ class Lifecycle:
         # ``drive``'s first segment
         running.step_holder = None
         try:
-            yielded = coro.send(None)
+            # (in its own context: ``Attempt.context``)
+            yielded = attempt.context.run(coro.send, None)
         except StopIteration as returned:
             if not attempt.alive:
                 return None  # (``GONE``: an attempt ended under it, nothing left to do)
@@ -433,7 +434,7 @@ class Lifecycle:
         elif how is ABORTED:
             self.after_abort(attempt)
             if coro is not None:
-                close(coro)
+                close(coro, attempt.context)
 
     def after_abort(self, attempt: Attempt) -> None:
         """The attempt ended under its handler: a recorded misuse pauses it."""

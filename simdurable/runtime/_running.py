@@ -13,6 +13,7 @@ import os
 import traceback
 import weakref
 from collections.abc import Callable, Coroutine
+from contextvars import Context
 from typing import Any, Final
 
 from ._errors import HandlerError, TerminalError
@@ -116,11 +117,13 @@ def raised_as(exc: BaseException, frames: list[traceback.FrameSummary]) -> BaseE
         seen = seen.__cause__ or seen.__context__
     return exc
 
-def close(coro: Coroutine[Any, Any, Any]) -> None:
-    """Close a handler's coroutine unless it is running (or already closed)."""
+def close(coro: Coroutine[Any, Any, Any], context: Context) -> None:
+    """Close a handler's coroutine unless it is running (or already closed), in
+    its attempt's context (``Attempt.context``: a ``finally:`` resetting a
+    context variable's token finds it there)."""
     if getattr(coro, "cr_frame", None) is not None and not getattr(coro, "cr_running", False):
         try:
-            coro.close()
+            context.run(coro.close)
         except BaseException:  # noqa: BLE001 - a dying handler may raise anything
             pass
 
@@ -256,11 +259,12 @@ class Running:
                     guard.enter(attempt)
                 try:
                     self.step_holder = None  # (see ``__init__``)
+                    # (in the attempt's own context: ``Attempt.context``)
                     if throw is not None:
                         exc, throw = throw, None
-                        yielded = coro.throw(exc)
+                        yielded = attempt.context.run(coro.throw, exc)
                     else:
-                        yielded = coro.send(None)
+                        yielded = attempt.context.run(coro.send, None)
                 finally:
                     if guard is not None:
                         guard.exit()
@@ -358,7 +362,7 @@ class Running:
         coro = attempt.coro
         attempt.coro = None
         if coro is not None:
-            close(coro)
+            close(coro, attempt.context)
         if attempt.queued:
             attempt.queued = 0
             self.scheduler.discard(lambda t: task_attempt(t) is attempt)
@@ -374,7 +378,7 @@ class Running:
             attempt.die()
             coro, attempt.coro = attempt.coro, None
             if coro is not None:
-                close(coro)
+                close(coro, attempt.context)
 
     def drop_work(self) -> None:
         """Forget every queued "step" and "resume" task (the process that ran them died)."""

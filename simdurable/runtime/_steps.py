@@ -66,9 +66,9 @@ StepOutcome = tuple[str, Any]  # ("ok", value) | ("terminal", TerminalError) | (
 @dataclass(frozen=True, slots=True)
 class StepRequest:
     """A step's closure for a live host to run, then ``finish_step``; ``context``
-    is a copy of the context the step was started in (the handler's), which
-    the closure runs in, as every step path of the simulation runs its own
-    copy (``_fast.closure_value``)."""
+    is a copy of its attempt's context (``Attempt.context``, the handler's),
+    which the closure runs in, as every step path of the simulation runs its
+    own copy (``_fast.closure_value``)."""
 
     attempt: Attempt
     index: int
@@ -225,7 +225,7 @@ class Steps:
                                          ("step", inv_id, number, index))
                 return None
         if not self.inline_steps:
-            return StepRequest(attempt, index, spec, injected)
+            return StepRequest(attempt, index, spec, injected, attempt.context.copy())
         outcome = self.execute_step(attempt, index, spec, injected)
         self.finish_step(attempt, index, spec, outcome)
         return None
@@ -256,8 +256,8 @@ class Steps:
                     raise TerminalError(
                         injected.message or "injected terminal failure", injected.status or 500
                     )
-            result = copy_context().run(closure_value, spec.fn, spec.args, spec.kwargs, self,
-                                        spec.name)
+            result = attempt.context.copy().run(closure_value, spec.fn, spec.args,
+                                                spec.kwargs, self, spec.name)
             outcome: StepOutcome = ("ok", result)
         except TerminalError as err:
             outcome = ("terminal", err)

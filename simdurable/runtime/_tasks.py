@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
-from contextvars import copy_context
 from threading import get_ident
 from typing import Any
 
@@ -244,8 +243,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 holder.step = spec if kind is step_future else new_tuple(
                     StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
                 try:
-                    result = copy_context().run(closure_value, spec.fn, spec.args,
-                                                spec.kwargs, steps, name)
+                    result = attempt.context.copy().run(closure_value, spec.fn, spec.args,
+                                                        spec.kwargs, steps, name)
                     failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)
                 except TerminalError as err:
                     failed = ("terminal", err)
@@ -384,7 +383,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 attempt.resume_scheduled = False
                 running.step_holder = None  # (``Running.step_holder``)
                 try:
-                    yielded = coro.send(handed)
+                    # (in its own context: ``Attempt.context``)
+                    yielded = attempt.context.run(coro.send, handed)
                 except StopIteration as returned:
                     if attempt.alive:
                         attempt.queued -= 1

@@ -74,6 +74,17 @@ def closure_value(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     return result
 
 
+def closure_in_step(step: Any, action: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any], steps: Any, name: str) -> Any:
+    """``closure_value`` run by a step task, outside its handler's segment, as
+    ``attempt.context.copy().run(closure_in_step, ...)``: a copy of its
+    attempt's context (``Attempt.context``), which does not hold what the
+    task's own context names as the running step, so ``step`` (a
+    ``StepInfo`` or the task runner's ``StepHolder``) is named there too."""
+    current_step.var.set(step)
+    return closure_value(action, args, kwargs, steps, name)
+
+
 def unstorable(attempt: Attempt, name: str, index: int, err: Exception) -> SerializationError:
     """The error of a step whose value its serde cannot store (every step path
     says it alike)."""
@@ -196,12 +207,13 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
             running.in_place = attempt
             try:
                 # ``execute_step`` with no fault injected
-                token = set_step(new_tuple(
+                info = new_tuple(
                     StepInfo, (inv_id, attempt.handler, spec.name, index, number, attempt.engine)
-                ))
+                )
+                token = set_step(info)
                 try:
-                    result = attempt.context.copy().run(closure_value, spec.fn, spec.args,
-                                                        spec.kwargs, steps, spec.name)
+                    result = attempt.context.copy().run(closure_in_step, info, spec.fn,
+                                                        spec.args, spec.kwargs, steps, spec.name)
                     outcome: tuple[str, Any] = ("ok", result)
                 except TerminalError as err:
                     outcome = ("terminal", err)

@@ -31,7 +31,7 @@ from ._fast import (  # what a step run in place returns, for the engine and the
     EXPRESS,
     RAN_PARKED as RAN_PARKED,
     RESUMED as RESUMED,
-    closure_value,
+    closure_in_step,
     new_tuple,
     resume_in_place,
     unstorable,
@@ -244,10 +244,11 @@ class Steps:
         self, attempt: Attempt, index: int, spec: StepSpec, injected: Fault | None
     ) -> StepOutcome:
         """Run a step's closure here and now (the simulation's way)."""
-        token = current_step.var.set(new_tuple(
+        info = new_tuple(
             StepInfo,
             (attempt.rec.id, attempt.handler, spec.name, index, attempt.number, attempt.engine),
-        ))
+        )
+        token = current_step.var.set(info)
         try:
             if injected is not None:
                 if injected.kind == FAIL:
@@ -256,7 +257,7 @@ class Steps:
                     raise TerminalError(
                         injected.message or "injected terminal failure", injected.status or 500
                     )
-            result = attempt.context.copy().run(closure_value, spec.fn, spec.args,
+            result = attempt.context.copy().run(closure_in_step, info, spec.fn, spec.args,
                                                 spec.kwargs, self, spec.name)
             outcome: StepOutcome = ("ok", result)
         except TerminalError as err:

@@ -55,7 +55,7 @@ from ._fast import (
     AS_IS_TYPES,
     _as_is_serdes,
     _step_api,
-    closure_value,
+    closure_in_step,
     new_tuple,
     step_parts,
 )
@@ -243,8 +243,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 holder.step = spec if kind is step_future else new_tuple(
                     StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
                 try:
-                    result = attempt.context.copy().run(closure_value, spec.fn, spec.args,
-                                                        spec.kwargs, steps, name)
+                    result = attempt.context.copy().run(closure_in_step, holder, spec.fn,
+                                                        spec.args, spec.kwargs, steps, name)
                     failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)
                 except TerminalError as err:
                     failed = ("terminal", err)

@@ -316,12 +316,8 @@ def ready(value: T) -> Generator[Any, Any, T]:
     yield  # (a generator function: ``types.coroutine`` makes its generators awaitable)
 
 
-# Call sites whose call is awaited at once (``awaited_at``), by the caller's
-# offset (``f_lasti``): the code object there, for the two answers (a site of
-# another code at the same offset asks again). ``_analysed`` has the answer by
-# (code, offset); all three are emptied past ``SITES`` answers.
-_awaited_sites: dict[int, Any] = {}
-_kept_sites: dict[int, Any] = {}
+# ``awaited_at``'s answers by (code, offset), emptied past ``SITES`` answers
+# (with ``_sites``, which holds codes too).
 _analysed: dict[tuple[Any, int], bool] = {}
 SITES: Final = 4096
 # The calls whose result the caller may be awaiting at once: a call of ``ctx.run_typed``
@@ -336,15 +332,13 @@ def awaited_at(code: types.CodeType, at: int) -> bool:
     specialised, its last inline cache) is awaited at once: its next
     instruction is ``GET_AWAITABLE``, so nothing of the caller's runs between
     the call and its ``await`` (``x = await ctx.run_typed(...)``). Read with
-    ``dis`` once per site; ``step_command``'s ``issue`` asks the site
-    dictionaries first."""
+    ``dis`` once per site; the step command asks its site first (``site_of``)."""
     key = (code, at)
     answer = _analysed.get(key)
     if answer is None:
         if len(_analysed) >= SITES:
             _analysed.clear()
-            _awaited_sites.clear()
-            _kept_sites.clear()
+            _sites.clear()
         answer = False
         instructions = list(dis.get_instructions(code))
         for this, after in zip(instructions, instructions[1:], strict=False):
@@ -352,8 +346,70 @@ def awaited_at(code: types.CodeType, at: int) -> bool:
                 answer = this.opname in _CALLS and after.opname == "GET_AWAITABLE"
                 break
         _analysed[key] = answer
-    (_awaited_sites if answer else _kept_sites)[at] = code
     return answer
+
+
+# The step command's call sites (``site_of``), by the caller's offset
+# (``f_lasti``): (the caller's code, whether the call there is awaited at once,
+# the action last called there when it is kept, else what tells a function
+# made by the same code with the same serde, that serde). A site of another
+# code at the same offset takes the entry over.
+_sites: dict[int, tuple[Any, bool, Any, Any]] = {}
+# (what stands for a lambda's return hint: it has none, never read again)
+LAMBDA: Final = object()
+
+
+def site_of(code: types.CodeType, at: int, action: Any) -> tuple[Any, bool, Any, Any] | None:
+    """What the step command works out once per call site (the call at offset
+    ``at`` of ``code``, its caller's) and keeps in ``_sites``: whether the
+    call is awaited at once (``awaited_at``), and ``action``'s serde
+    (``_step_serde``: with no return hint, the plain serde; with one, its
+    cache's while the hint is the same object). A later call at the site
+    with the same action reads the entry in the command itself (the caller's
+    code and the action checked by identity); this is asked otherwise. None
+    for an action that is not callable.
+
+    The action is kept only if it holds nothing of a run: a function with no
+    closure cells and no defaults (a module's function). A closure may hold a
+    context, and so an engine, which a finished simulation hands to the next
+    only when nothing else holds it; and a closure made in a handler is a new
+    function at every call of the handler. For one, the entry keeps its code
+    and return hint instead: a closure of the same code with the same hint
+    (a lambda's is never read: it has none) has the same serde, without its
+    ``_step_serde`` (docs/decisions.md, "The step call's head per call site")."""
+    site = _sites.get(at)
+    if site is not None and site[0] is code:
+        made = site[2]
+        if (type(made) is tuple and type(action) is function_type
+                and action.__code__ is made[0]
+                and (made[1] is LAMBDA
+                     or action.__annotations__.get("return", no_hint) is made[1])):
+            return site
+        at_once = site[1]
+    else:
+        at_once = awaited_at(code, at)
+    made = None
+    if type(action) is function_type:
+        hint = action.__annotations__.get("return", no_hint)
+        if hint is no_hint and plain_serde is not None:
+            serde = plain_serde
+        else:
+            cached = serdes.get(action)
+            serde = cached[1] if cached is not None and cached[0] is hint else serde_of(action)
+        if (action.__closure__ is None and action.__defaults__ is None
+                and action.__kwdefaults__ is None):
+            made = action
+        else:
+            made = action.__code__
+            made = (made, LAMBDA if made.co_name == "<lambda>" and hint is no_hint else hint)
+    elif callable(action):
+        serde = serde_of(action)
+    else:
+        return None
+    if len(_sites) >= SITES:
+        _sites.clear()
+    site = _sites[at] = (code, at_once, made, serde)
+    return site
 
 
 def _at_once() -> bool:
@@ -400,8 +456,7 @@ def _probe() -> bool:
         return False
     finally:
         _analysed.clear()
-        _awaited_sites.clear()
-        _kept_sites.clear()
+        _sites.clear()
     return seen == [True, True, True, False, False, False] * 20
 
 
@@ -563,6 +618,7 @@ def step_command() -> Callable[..., Any] | None:
     plain_serde = _as_is_serdes[0] if _as_is_serdes else None
     # (the serde whose values an express step hands back as they are: as ``step_lane``'s)
     as_is_serde = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
+    _sites.clear()  # (their serdes are those of the API layer's before)
 
     def issue(attempt: Attempt, name: str, action: Callable[..., Any],
               options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
@@ -706,19 +762,25 @@ def step_command() -> Callable[..., Any] | None:
             for key in kwargs:
                 if not isinstance(kwargs[key], NOT_AWAITABLE):
                     return general_run_typed(attempt, name, action, options, args, kwargs)
-        # ``_step_serde``, read here for a function (callable, hashable): with
-        # no return hint, the plain serde; with one, its cache's if seen before
-        if type(action) is function_type:
-            hint = action.__annotations__.get("return", no_hint)
-            if hint is no_hint and plain_serde is not None:
-                serde = plain_serde
-            else:
-                cached = serdes.get(action)
-                serde = cached[1] if cached is not None and cached[0] is hint else serde_of(action)
-        elif callable(action):
-            serde = serde_of(action)
-        else:
-            return general_run_typed(attempt, name, action, options, args, kwargs)
+        # Its call site: awaited at once or not, and its action's serde
+        # (``site_of``, as ``express`` reads it)
+        caller: Any = get_frame(1)
+        at = caller.f_lasti
+        code = caller.f_code
+        try:
+            site_code, at_site, site_action, serde = _sites[at]
+        except KeyError:  # (a site not seen: once)
+            site_code = None
+        if (site_code is not code or site_action is not action) and not (
+                # (a lambda made by the same code as the site's last one: ``site_of``)
+                site_code is code and type(site_action) is tuple
+                and site_action[1] is LAMBDA and type(action) is function_type
+                and action.__code__ is site_action[0]):
+            caller = site_of(code, at, action)
+            if caller is None:  # (not callable)
+                return general_run_typed(attempt, name, action, options, args, kwargs)
+            at_site = caller[1]
+            serde = caller[3]
         journal = attempt.journal
         index = attempt.cursor
         paired = attempt.paired
@@ -766,11 +828,7 @@ def step_command() -> Callable[..., Any] | None:
             # its completion too, and no one reads ``completed_next``
             # but after ``Attempt.issue``, which writes it.)
             if at_once and not attempt.cancel_pending:
-                caller = get_frame(1)
-                code = caller.f_code
-                at = caller.f_lasti
-                if _awaited_sites.get(at) is code or (
-                        _kept_sites.get(at) is not code and awaited_at(code, at)):
+                if at_site:  # (awaited at once: its call site, above)
                     # Awaited at once: what its future's await would
                     # do (``ReplayedStepFuture.__await__``), here; no
                     # future of it will ask for its completion (``done``)
@@ -860,17 +918,26 @@ def step_command() -> Callable[..., Any] | None:
             for value in kwargs:
                 if not isinstance(kwargs[value], NOT_AWAITABLE):
                     return general_run_typed(attempt, name, action, options, args, kwargs)
-        if type(action) is function_type:
-            value = action.__annotations__.get("return", no_hint)
-            if value is no_hint and plain_serde is not None:
-                serde = plain_serde
-            else:
-                serde = serdes.get(action)
-                serde = serde[1] if serde is not None and serde[0] is value else serde_of(action)
-        elif callable(action):
-            serde = serde_of(action)
-        else:
-            return general_run_typed(attempt, name, action, options, args, kwargs)
+        # Its call site (``site_of``): whether its caller awaits it at once
+        # (``awaited_at``), and its action's serde, kept for the action last
+        # called there; else worked out, and kept for the next call.
+        value = get_frame(1)
+        at = value.f_lasti
+        value = value.f_code
+        try:
+            site_code, at_once, site_action, serde = _sites[at]
+        except KeyError:  # (a site not seen: once)
+            site_code = None
+        if (site_code is not value or site_action is not action) and not (
+                # (a lambda made by the same code as the site's last one: ``site_of``)
+                site_code is value and type(site_action) is tuple
+                and site_action[1] is LAMBDA and type(action) is function_type
+                and action.__code__ is site_action[0]):
+            site = site_of(value, at, action)
+            if site is None:  # (not callable)
+                return general_run_typed(attempt, name, action, options, args, kwargs)
+            at_once = site[1]
+            serde = site[3]
         parts = attempt.engine.command_parts
         if parts is None:  # (its engine's first step)
             parts = cast(Any, attempt.engine).built_command_parts()
@@ -910,20 +977,14 @@ def step_command() -> Callable[..., Any] | None:
             journal.append(entry)
         attempt.cursor = index + 1
         lone = attempt.issued is None and not attempt._unscheduled
-        at_once = (
-            lone
+        if not (
+            at_once  # (its caller awaits this call at once: above)
+            and lone
             and not scheduler.ready  # (a crowd: its step waits its turn as a task)
             and not attempt.cancel_pending
             and attempt.failure is None
             and scheduler.tasks_run < scheduler.max_tasks
-        )
-        if at_once:  # and its caller awaits this call at once (``awaited_at``)
-            value = get_frame(1)
-            at = value.f_lasti
-            value = value.f_code
-            at_once = _awaited_sites.get(at) is value or (
-                _kept_sites.get(at) is not value and awaited_at(value, at))
-        if not at_once:
+        ):
             if event is not None:
                 event((now, "entry", inv_id, "run", index, name))
             # Its future, which is its registration too (``issue``'s)

@@ -313,3 +313,55 @@ def test_a_replaying_context_has_the_replays_command_until_its_replay_ends(monke
     assert runs[0][0][2] == [5]
     assert runs[0][1] == ["replay", "replay", "express", "express"]
     assert runs[1][1] == ["issue"] * 4
+
+
+# One call site, two actions of different serdes: the site's kept serde is its
+# last action's, asked again for another action (``_fast.site_of``).
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+def as_point(i: int) -> Point:
+    return Point(i)
+
+
+def as_plain(i: int) -> dict:
+    return {"x": i}
+
+
+def hinted_by(hint: Any) -> Any:
+    def made(i):  # (one code, each closure its own return hint)
+        return Point(i) if hint is Point else {"x": i}
+    made.__annotations__["return"] = hint  # (as ``-> hint`` without the module's future import)
+    return made
+
+
+@ex.handler()
+async def one_site(ctx: sd.Context, n: int) -> list:
+    seen = []
+    for action in (as_point, as_plain, as_point, as_plain,
+                   hinted_by(Point), hinted_by(dict), hinted_by(Point)):
+        value = await ctx.run_typed("s", action, i=n)  # (the one site)
+        seen.append(type(value).__name__)
+    return seen
+
+
+@pytest.mark.parametrize("express", [True, False])
+def test_a_call_site_keeps_its_serde_for_its_own_action_only(express):
+    kinds = ["Point", "dict", "Point", "dict", "Point", "dict", "Point"]
+    first = sd.Simulation([ex], seed=1)
+    first.engine.steps.express = express
+    h = first.invoke("Express/one_site", 1)
+    first.run()
+    assert h.result() == kinds
+    store = MemoryStore()
+    for entry in first.journal(h)[:14]:  # its seven steps, replayed
+        store.append(h.id, entry)
+    store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
+                                             status="pending", result=None))
+    again = sd.Simulation([ex], seed=1, store=store)
+    again.engine.steps.express = express
+    again.run()
+    (replayed,) = again.invocations()
+    assert replayed.result() == kinds

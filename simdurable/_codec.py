@@ -84,15 +84,11 @@ def journal_codec_of(services: Any) -> Any:
     for item in items:
         codec = getattr(item, "journal_value_codec", None)
         if codec is None and callable(item) and "restate.endpoint" in sys.modules:
-            from restate.endpoint import Endpoint
+            from ._restate._service import endpoint_of_app
 
-            for cell in getattr(item, "__closure__", None) or ():
-                try:
-                    value = cell.cell_contents
-                except ValueError:
-                    continue
-                if isinstance(value, Endpoint):
-                    codec = value.journal_value_codec
+            endpoint = endpoint_of_app(item)
+            if endpoint is not None:
+                codec = endpoint.journal_value_codec
         if codec is not None:
             return codec
     return None

@@ -254,12 +254,10 @@ def convert(service: Any) -> Any:
     return native
 
 
-def services_of_app(app: Any) -> list[Any] | None:
-    """The services bound to a ``restate.app(...)`` value, or None if ``app`` is not one.
-
-    restate-sdk's ``app()`` returns an ASGI function closing over its
-    ``Endpoint``; the endpoint is read from that closure.
-    """
+def endpoint_of_app(app: Any) -> Any:
+    """The ``Endpoint`` a ``restate.app(...)`` value closes over, or None if
+    ``app`` is not one: restate-sdk's ``app()`` returns an ASGI function closing
+    over it (its services, its ``journal_value_codec``)."""
     from restate.endpoint import Endpoint
 
     for cell in getattr(app, "__closure__", None) or ():
@@ -268,9 +266,14 @@ def services_of_app(app: Any) -> list[Any] | None:
         except ValueError:
             continue
         if isinstance(value, Endpoint):
-            # (its ``journal_value_codec`` is read by ``_codec.journal_codec_of``)
-            return list(value.services.values())
+            return value
     return None
+
+
+def services_of_app(app: Any) -> list[Any] | None:
+    """The services bound to a ``restate.app(...)`` value, or None if ``app`` is not one."""
+    endpoint = endpoint_of_app(app)
+    return None if endpoint is None else list(endpoint.services.values())
 
 
 def is_service(obj: Any) -> bool:

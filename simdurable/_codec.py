@@ -84,13 +84,28 @@ def journal_codec_of(services: Any) -> Any:
     for item in items:
         codec = getattr(item, "journal_value_codec", None)
         if codec is None and callable(item) and "restate.endpoint" in sys.modules:
-            from ._restate._service import endpoint_of_app
-
             endpoint = endpoint_of_app(item)
             if endpoint is not None:
                 codec = endpoint.journal_value_codec
         if codec is not None:
             return codec
+    return None
+
+
+def endpoint_of_app(app: Any) -> Any:
+    """The ``Endpoint`` a ``restate.app(...)`` value closes over, or None if
+    ``app`` is not one: restate-sdk's ``app()`` returns an ASGI function closing
+    over it (its services, its ``journal_value_codec``). Only ``restate.endpoint``
+    is imported, which simdurable's own ``restate`` provides too."""
+    from restate.endpoint import Endpoint
+
+    for cell in getattr(app, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if isinstance(value, Endpoint):
+            return value
     return None
 
 

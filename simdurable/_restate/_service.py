@@ -28,6 +28,7 @@ from restate import exceptions as r_exc
 
 from .._api.serde import Serde
 from .._api.service import Handler, HandlerIO, Service, TypeHint, VirtualObject, Workflow
+from .._codec import endpoint_of_app
 from ..runtime._errors import HandlerError, RetryableError, SerializationError, TerminalError
 from ..runtime._retry import InvocationRetryPolicy
 from ._context import SimRestateContext
@@ -252,22 +253,6 @@ def convert(service: Any) -> Any:
     native.restate_service = service  # where it came from, for reports
     _CONVERTED[service] = native
     return native
-
-
-def endpoint_of_app(app: Any) -> Any:
-    """The ``Endpoint`` a ``restate.app(...)`` value closes over, or None if
-    ``app`` is not one: restate-sdk's ``app()`` returns an ASGI function closing
-    over it (its services, its ``journal_value_codec``)."""
-    from restate.endpoint import Endpoint
-
-    for cell in getattr(app, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:
-            continue
-        if isinstance(value, Endpoint):
-            return value
-    return None
 
 
 def services_of_app(app: Any) -> list[Any] | None:

@@ -16,8 +16,8 @@ import sys
 import pytest
 
 import simdurable as sd
+from simdurable._base_exceptions import not_an_exception
 from simdurable._cli import main
-from simdurable._sim import not_an_exception
 
 
 class Shutdown(BaseException):
@@ -51,6 +51,16 @@ async def interrupted(ctx: sd.Context) -> str:
     raise KeyboardInterrupt
 
 
+def _stopped(handler: str) -> sd.HandlerError:
+    """The error ``Bases/<handler>``'s run stops with (the simulation closed)."""
+    sim = sd.Simulation(services=[svc])
+    sim.invoke(f"Bases/{handler}")
+    with pytest.raises(sd.HandlerError) as info:
+        sim.run()
+    sim.close()
+    return info.value
+
+
 def _line(tag: str) -> int:
     with open(__file__) as f:
         return next(i for i, text in enumerate(f, 1) if text.rstrip().endswith(f"# LINE {tag}"))
@@ -62,15 +72,10 @@ def _line(tag: str) -> int:
     ("in_step", "step", "Shutdown('from a step')"),
 ])
 def test_the_run_stops_with_an_error_naming_the_line(handler, tag, shown):
-    sim = sd.Simulation(services=[svc])
-    sim.invoke(f"Bases/{handler}")
-    with pytest.raises(sd.HandlerError) as info:
-        sim.run()
-    err = info.value
+    err = _stopped(handler)
     assert err.source == f"test_base_exceptions.py:{_line(tag)}"
     assert f"raised {shown}, a BaseException that is not an Exception" in err.detail
     assert "Raise an Exception instead" in err.detail
-    sim.close()
 
 
 def test_a_keyboard_interrupt_still_stops_everything():
@@ -119,15 +124,10 @@ async def library_exits_in_step(ctx: sd.Context) -> str:
 def test_a_library_that_calls_sys_exit_is_named_at_the_users_call(handler, tag, capsys):
     # It went through the run as a bare SystemExit(2): `simdurable check`
     # exited 2 with argparse's usage line as its only word.
-    sim = sd.Simulation(services=[svc])
-    sim.invoke(f"Bases/{handler}")
-    with pytest.raises(sd.HandlerError) as info:
-        sim.run()
-    err = info.value
+    err = _stopped(handler)
     assert err.source == f"test_base_exceptions.py:{_line(tag)}"
     assert ("called into argparse, whose ArgumentParser.exit() raised SystemExit(2) "
             "(sys.exit()), a BaseException that is not an Exception") in err.detail
-    sim.close()
 
 
 class _LibraryOwn(BaseException):

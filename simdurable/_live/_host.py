@@ -41,7 +41,7 @@ import trio
 from .._api.context import InvocationContext
 from .._api.service import Handler
 from .._asyncio_steps import Carried, LoopThread, awaits_nothing
-from .._sim import attempt_failure
+from .._base_exceptions import attempt_failure
 from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest
 from ..runtime._errors import InvalidTargetError, TerminalError
 from ..runtime._ids import parse_awakeable_id

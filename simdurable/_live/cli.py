@@ -167,7 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"simdurable serve: the database failed: {explain(args.db, leaf)}",
                   file=sys.stderr)
             return 1
-        from .._sim import not_an_exception
+        from .._base_exceptions import not_an_exception
 
         raised = None if isinstance(leaf, Exception) else not_an_exception(
             leaf, "The executor stopped: serving the same database again resumes the "

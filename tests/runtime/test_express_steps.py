@@ -159,6 +159,17 @@ def test_a_run_is_the_same_with_express_steps_or_without(plan_faults, seed, stri
     assert run(plan, seed, False, strict=strict) == express
 
 
+def _cut(first: sd.Simulation, h: Any, entries: int) -> MemoryStore:
+    """A store holding the first ``entries`` of ``h``'s journal in ``first``,
+    its invocation pending again: a crash there, for a new engine to replay."""
+    store = MemoryStore()
+    for entry in first.journal(h)[:entries]:
+        store.append(h.id, entry)
+    store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
+                                             status="pending", result=None))
+    return store
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_a_replay_of_express_steps_is_the_same_either_way(seed):
     """The journal an express run leaves replays alike with the express path and
@@ -170,12 +181,7 @@ def test_a_replay_of_express_steps_is_the_same_either_way(seed):
     first.run()
     runs = []
     for express in (True, False):
-        store = MemoryStore()
-        journal = first.journal(h)
-        for entry in journal[:len(journal) // 2]:  # a half-way crash
-            store.append(h.id, entry)
-        store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
-                                                 status="pending", result=None))
+        store = _cut(first, h, len(first.journal(h)) // 2)  # a half-way crash
         runs.append(run(None, seed, express, store=store))
     assert runs[0] == runs[1]
 
@@ -267,11 +273,7 @@ def test_an_attempt_keeps_no_completion_of_a_step_handed_its_value_at_once(expre
     h = first.invoke("Express/seen", 0)
     first.run()
     assert h.result() == kept
-    store = MemoryStore()
-    for entry in first.journal(h)[:6]:  # its three steps, replayed
-        store.append(h.id, entry)
-    store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
-                                             status="pending", result=None))
+    store = _cut(first, h, 6)  # its three steps, replayed
     again = sd.Simulation([ex], seed=1, store=store)
     again.engine.steps.express = express
     again.run()
@@ -302,11 +304,7 @@ def test_a_replaying_context_has_the_replays_command_until_its_replay_ends(monke
     for own in (True, False):
         if not own:
             monkeypatch.setattr("simdurable._api.context.replay_command", lambda issue: None)
-        store = MemoryStore()
-        for entry in first.journal(h)[:4]:  # two steps replayed, two run
-            store.append(h.id, entry)
-        store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
-                                                 status="pending", result=None))
+        store = _cut(first, h, 4)  # two steps replayed, two run
         bound_to.clear()
         runs.append((run(None, 5, True, store=store), list(bound_to)))
     assert runs[0][0] == runs[1][0]
@@ -355,11 +353,7 @@ def test_a_call_site_keeps_its_serde_for_its_own_action_only(express):
     h = first.invoke("Express/one_site", 1)
     first.run()
     assert h.result() == kinds
-    store = MemoryStore()
-    for entry in first.journal(h)[:14]:  # its seven steps, replayed
-        store.append(h.id, entry)
-    store.put_invocation(dataclasses.replace(first.store.invocation(h.id),
-                                             status="pending", result=None))
+    store = _cut(first, h, 14)  # its seven steps, replayed
     again = sd.Simulation([ex], seed=1, store=store)
     again.engine.steps.express = express
     again.run()

@@ -12,7 +12,9 @@ Events happen in the order given: each at its virtual time (``at=``), or,
 without one, at a moment ``check`` explores: ``"waiting"`` (once an
 invocation waits on the event's promise or awakeable; the fault-free run's
 moment), ``"early"`` (at once, before the handler waits) or ``"late"`` (once
-nothing is left to do, timers included). ``when=`` pins one. The same events
+nothing is left to do, timers included). ``when=`` pins one. A value the
+app drew and sent out (a mailed link's secret) is read from a fake external
+when the event happens: ``world.from_effect(mailer, "send", "secret")``. The same events
 drive every run ``check`` explores, under every fault plan and schedule.
 """
 
@@ -21,12 +23,14 @@ from ._check._world import (
     LATE as LATE,
     MOMENTS as MOMENTS,
     WAITING as WAITING,
+    FromEffect as FromEffect,
     WorldError as WorldError,
     WorldEvent as WorldEvent,
     advance as advance,
     call as call,
     cancel as cancel,
     from_dict as from_dict,
+    from_effect as from_effect,
     parse as parse,
     reach as reach,
     reject_awakeable as reject_awakeable,
@@ -38,7 +42,8 @@ from ._check._world import (
 
 __all__ = [
     "EARLY", "LATE", "MOMENTS", "WAITING",
-    "WorldError", "WorldEvent", "advance", "call", "cancel", "from_dict", "parse", "reach",
+    "FromEffect", "WorldError", "WorldEvent", "advance", "call", "cancel", "from_dict",
+    "from_effect", "parse", "reach",
     "reject_awakeable",
     "reject_promise", "resolve_awakeable", "resolve_promise", "send",
 ]

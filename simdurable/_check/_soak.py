@@ -217,7 +217,7 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
             if world is None:
                 from .._pytest._infer import infer_world
 
-                world, _ = infer_world(services, invoke, value, h)
+                world, _ = infer_world(services, invoke, value, h, externals)
             concurrent, note = callers_at_once(
                 services, invoke, value, externals, world,
                 callers_wanted(services, svc.service_tag.kind, invoke, value,

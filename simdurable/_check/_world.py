@@ -58,6 +58,87 @@ class WorldError(SimdurableError):
 
 
 @dataclass(frozen=True)
+class FromEffect:
+    """A value the world does not know in advance: what the app itself handed a
+    fake external (the secret of a mailed link, a code drawn with ``ctx.uuid()``
+    and sent by SMS), read when the event happens. The person who clicks the
+    link copies it from the mail; a fixed value cannot, since each run draws
+    its own.
+
+    Attributes:
+      external: the fake's name.
+      op: the effect's operation; None: any.
+      field: a dotted path into the effect's payload ("secret", "link.code");
+        None: the whole payload.
+    """
+
+    external: str
+    op: str | None = None
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"external": self.external}
+        if self.op is not None:
+            out["op"] = self.op
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+    def describe(self) -> str:
+        op = f".{self.op}" if self.op else ""
+        field = f"[{self.field!r}]" if self.field else ""
+        return f"what {self.external}{op} was last given{field}"
+
+    def effect(self, externals: Sequence[Any]) -> Any:
+        """The last matching effect of the run so far, or None."""
+        for ext in externals:
+            if ext.name == self.external:
+                for eff in reversed(ext.effects):
+                    if self.op is None or eff.op == self.op:
+                        return eff
+        return None
+
+    def value(self, externals: Sequence[Any]) -> tuple[Any, str | None]:
+        """The value (and None), or None and why it cannot be read."""
+        if not any(ext.name == self.external for ext in externals):
+            names = ", ".join(sorted(ext.name for ext in externals)) or "none"
+            return None, (f"no fake external named {self.external!r} is checked "
+                          f"(externals: {names})")
+        eff = self.effect(externals)
+        if eff is None:
+            op = f" {self.op!r}" if self.op else ""
+            return None, f"{self.external} has no{op} effect yet: nothing was sent to read"
+        value = eff.payload
+        for part in (self.field or "").split(".") if self.field else []:
+            if isinstance(value, Mapping) and part in value:
+                value = value[part]
+            elif isinstance(value, (list, tuple)) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return None, (f"{self.external}.{eff.op}'s payload has no {self.field!r} "
+                              f"(payload: {_short(eff.payload, 80)})")
+        return value, None
+
+
+def from_effect(external: Any, op: str | None = None, field: str | None = None) -> FromEffect:
+    """The value a fake external was last given, read when the event happens:
+    ``world.call("Signup/ada/click", world.from_effect(mailer, "send", "secret"))``
+    answers with the secret the run drew (``ctx.uuid()``) and mailed.
+    ``external`` is the ``FakeExternal`` or its name; ``field`` a dotted path
+    into the payload (None: the whole payload)."""
+    name = external if isinstance(external, str) else getattr(external, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"from_effect: external must be a FakeExternal or its name, "
+                        f"not {external!r}")
+    if op is not None and not isinstance(op, str):
+        raise TypeError(f"from_effect: op must be a string, not {op!r}")
+    if field is not None and (not isinstance(field, str) or not field):
+        raise TypeError(f"from_effect: field must be a dotted path like \"secret\", "
+                        f"not {field!r}")
+    return FromEffect(name, op, field)
+
+
+@dataclass(frozen=True)
 class WorldEvent:
     """One thing the outside world does during a check.
 
@@ -121,9 +202,9 @@ class WorldEvent:
         elif self.action == CANCEL:
             return f"cancel the checked invocation {when}"
         else:
-            return f"{self.action} {self.target}({_short(self.value)}) {when}"
+            return f"{self.action} {self.target}({_value_text(self.value)}) {when}"
         verb = self.action.split("_", 1)[0]
-        outcome = (f" with {_short(self.value)}" if verb == "resolve"
+        outcome = (f" with {_value_text(self.value)}" if verb == "resolve"
                    else f" with {self.code} {self.message!r}")
         return f"{verb} {what}{outcome} {when}"
 
@@ -140,7 +221,11 @@ class WorldEvent:
                 if self.target:
                     workflow, _, key = self.target.partition("/")
                     args["workflow"], args["key"] = workflow, key
-            if self.action in (CALL, SEND):
+            if isinstance(self.value, FromEffect):
+                if self.action in (CALL, SEND):
+                    args["target"] = self.target
+                args["from_effect"] = self.value.as_dict()
+            elif self.action in (CALL, SEND):
                 args["target"] = self.target
                 args["input"] = self.value
             elif self.action.startswith("resolve"):
@@ -158,6 +243,10 @@ class WorldEvent:
     def __repr__(self) -> str:
         # Python, not JSON: the reproducers print it as code (None, not null).
         return f"simdurable.world.from_dict({self.as_dict()!r})"
+
+
+def _value_text(value: Any) -> str:
+    return value.describe() if isinstance(value, FromEffect) else _short(value)
 
 
 def _short(value: Any, limit: int = 40) -> str:
@@ -259,12 +348,12 @@ def _duration(value: Any, where: str) -> int:
 
 
 _FIELDS: Final = {
-    RESOLVE_PROMISE: ({"name"}, {"value", "workflow", "key"}),
+    RESOLVE_PROMISE: ({"name"}, {"value", "from_effect", "workflow", "key"}),
     REJECT_PROMISE: ({"name", "message"}, {"code", "workflow", "key"}),
-    RESOLVE_AWAKEABLE: (set(), {"value"}),
+    RESOLVE_AWAKEABLE: (set(), {"value", "from_effect"}),
     REJECT_AWAKEABLE: ({"message"}, {"code"}),
-    CALL: ({"target"}, {"input"}),
-    SEND: ({"target"}, {"input"}),
+    CALL: ({"target"}, {"input", "from_effect"}),
+    SEND: ({"target"}, {"input", "from_effect"}),
     CANCEL: (set(), set()),
 }
 
@@ -317,11 +406,36 @@ def from_dict(data: Mapping[str, Any], where: str = "world event") -> WorldEvent
             raise ValueError(f"{where}.{action}: give both workflow and key, or neither "
                              f"(then the checked workflow's promise)")
         workflow = f"{args['workflow']}/{args['key']}"
+    value = args.get("input" if action in (CALL, SEND) else "value")
+    if "from_effect" in args:
+        value = _from_effect_dict(args, action, f"{where}.{action}")
     if action in (CALL, SEND):
-        return WorldEvent(action, target=args["target"], value=args.get("input"), at_ms=at,
-                          when=when)
-    return WorldEvent(action, name=args.get("name"), target=workflow, value=args.get("value"),
+        return WorldEvent(action, target=args["target"], value=value, at_ms=at, when=when)
+    return WorldEvent(action, name=args.get("name"), target=workflow, value=value,
                       message=args.get("message", ""), code=code, at_ms=at, when=when)
+
+
+def _from_effect_dict(args: Mapping[str, Any], action: str, where: str) -> FromEffect:
+    """``from_effect: {external, op, field}`` in place of a value or input."""
+    given = "input" if action in (CALL, SEND) else "value"
+    if given in args:
+        raise ValueError(f"{where}: give {given} or from_effect, not both")
+    spec = args["from_effect"]
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"{where}.from_effect: expected a mapping like {{\"external\": "
+                         f"\"mailer\", \"op\": \"send\", \"field\": \"secret\"}}, "
+                         f"got {spec!r}")
+    extra = sorted(set(spec) - {"external", "op", "field"})
+    if extra or "external" not in spec:
+        raise ValueError(f"{where}.from_effect: "
+                         + (f"unknown {', '.join(map(str, extra))}" if extra else
+                            "missing external")
+                         + " (fields: external, field, op)")
+    for name in ("external", "op", "field"):
+        if name in spec and not (isinstance(spec[name], str) and spec[name]):
+            raise ValueError(f"{where}.from_effect.{name}: expected a string, got "
+                             f"{spec[name]!r}")
+    return FromEffect(spec["external"], spec.get("op"), spec.get("field"))
 
 
 def parse(text: str, where: str = "--world") -> WorldEvent:
@@ -421,6 +535,11 @@ def reach(sim: Simulation, handle: InvocationHandle | None, ev: WorldEvent,
             # Not before the awakeable exists: at once after the step creating it.
             if not sim.awakeables():
                 sim.run(stop=lambda: bool(sim.awakeables()))
+        if isinstance(ev.value, FromEffect):
+            # Not before the app sent what the world answers with: at once after.
+            read = ev.value
+            if read.effect(sim.externals) is None:
+                sim.run(stop=lambda: read.effect(sim.externals) is not None)
         return
     # waiting: run what is ready now; go on to the next timer only while the
     # event's promise or awakeable is not waited on yet.
@@ -448,6 +567,11 @@ def _awaited(sim: Simulation, ev: WorldEvent) -> bool:
 
 def apply(sim: Simulation, handle: InvocationHandle, ev: WorldEvent) -> str | None:
     """Apply one event; what went wrong, if it could not apply."""
+    if isinstance(ev.value, FromEffect):
+        value, problem = ev.value.value(sim.externals)
+        if problem is not None:
+            return problem
+        ev = replace(ev, value=value)
     if ev.action in (RESOLVE_PROMISE, REJECT_PROMISE):
         assert ev.name is not None and ev.target is not None  # bound and validated
         workflow, _, key = ev.target.partition("/")

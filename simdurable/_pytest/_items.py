@@ -229,7 +229,8 @@ class HandlerItem(pytest.Item):
             if self.world is None:
                 from ._infer import infer_worlds
 
-                inferred = infer_worlds(self.services, self.invoke, value, self.handler)
+                inferred = infer_worlds(self.services, self.invoke, value, self.handler,
+                                        self.externals)
                 worlds = [w for w, _ in inferred] or [[]]
                 if inferred:
                     stats["world"] = "; ".join(said for _, said in inferred)

@@ -517,6 +517,70 @@ def test_an_inferred_world_that_only_reaches_the_failure_path_is_said(
     result.stdout.no_fnmatch_line("*the input built from the type hint, '0', failed*give one*")
 
 
+MAILED_SIGNUP = '''
+import simdurable as sd
+
+mailer = sd.FakeExternal("mailer")
+users = sd.FakeExternal("users")
+signup = sd.Workflow("Signup")
+
+
+def mail(to: str, secret: str) -> None:
+    mailer.apply("send", {{"to": to, "link": {{"secret": secret}}}}, idempotency_key=secret)
+
+
+def activate(email: str) -> None:
+    users.apply("activate", {{"email": email}}, idempotency_key={key})
+
+
+@signup.main()
+async def run(ctx: sd.WorkflowContext, email: str) -> str:
+    secret = str(ctx.uuid())
+    await ctx.run_typed("mail", mail, to=email, secret=secret)
+    link = await ctx.promise("link").value()
+    if link != secret:
+        raise sd.TerminalError("wrong link", 403)
+    await ctx.run_typed("activate", activate, email=email)
+    return f"{{email}} confirmed"
+
+
+@signup.handler()
+async def click(ctx: sd.WorkflowSharedContext, link: str) -> None:
+    await ctx.promise("link").resolve(link)
+
+
+services = [signup]
+externals = [mailer, users]
+'''
+
+
+@pytest.mark.parametrize("key", ["None", "email"])
+def test_an_inferred_world_answers_with_the_secret_the_run_mailed(
+        pytester: pytest.Pytester, key: str) -> None:
+    """The run draws a secret with ctx.uuid() and mails it; no fixed answer is
+    ever right. The inferred driver answered '0' only, so the path after the
+    link (an activation without an idempotency key: twice after a crash) was
+    never run, and the check passed. It now also answers with what the run
+    mailed, read when it clicks."""
+    pytester.makepyfile(signupmod=MAILED_SIGNUP.format(key=key))
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(
+        extra='services = ["signupmod:services"]\nexternals = ["signupmod:mailer", '
+              '"signupmod:users"]\nmax_examples = 5'))
+    result = pytester.runpytest("--simdurable")
+    if key == "None":
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(["*duplicate-effect: users.activate(*"])
+    else:
+        result.assert_outcomes(passed=1)
+        result.stdout.no_fnmatch_line("*only the path it takes then was checked*")
+    result.stdout.fnmatch_lines([
+        "  world inferred: call Signup/key-1/click(what mailer.send was last given"
+        "?'link.secret'?) once the run waits (it completes promise 'link' with the string "
+        "the run sent out; world.from_effect('mailer', 'send', 'link.secret')); "
+        "call Signup/key-1/click('0') *",
+    ])
+
+
 def test_configured_world_exclude_and_shared_handlers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(signupmod=SIGNUP)
     pytester.makefile(".toml", pyproject=PYPROJECT.format(

@@ -1,0 +1,120 @@
+"""``world.from_effect``: the world answers with what the app sent out.
+
+A confirmation code drawn with ``ctx.uuid()`` and mailed is another string in
+every run; a fixed value in the world is never it, so without a way to read
+it back the path after the code was never checked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import simdurable as sd
+from simdurable import world
+
+mailer = sd.FakeExternal("codes-mailer")
+bank = sd.FakeExternal("codes-bank")
+pay = sd.Workflow("CodePay")
+
+
+def send_code(code: str) -> None:
+    mailer.apply("send", {"to": "ada", "body": {"code": code}}, idempotency_key=code)
+
+
+def charge(key: str | None) -> None:
+    bank.apply("charge", {"amount": 5}, idempotency_key=key)
+
+
+@pay.main()
+async def run(ctx: sd.WorkflowContext, keyed: bool) -> str:
+    code = str(ctx.uuid())
+    await ctx.run_typed("send-code", send_code, code=code)
+    if await ctx.promise("code").value() != code:
+        raise sd.TerminalError("wrong code", 403)
+    await ctx.run_typed("charge", charge, key=code if keyed else None)
+    return "paid"
+
+
+@pay.handler()
+async def confirm(ctx: sd.WorkflowSharedContext, code: str) -> None:
+    await ctx.promise("code").resolve(code)
+
+
+READ = world.from_effect(mailer, "send", "body.code")
+
+
+@pytest.mark.parametrize("event", [
+    world.call("CodePay/p/confirm", READ),
+    world.resolve_promise("code", READ),
+    world.call("CodePay/p/confirm", READ, when="early"),
+])
+def test_the_mailed_code_reaches_the_path_after_it(event: world.WorldEvent) -> None:
+    buggy = sd.check(services=[pay], invoke="CodePay/p/run", input=False,
+                     externals=[mailer, bank], world=[event], max_examples=10)
+    assert "duplicate-effect" in {v.kind for v in buggy.violations}
+    assert buggy.reference.startswith('returned "paid"')
+    fixed = sd.check(services=[pay], invoke="CodePay/p/run", input=True,
+                     externals=[mailer, bank], world=[event], max_examples=10)
+    assert fixed.ok, fixed
+
+
+def test_a_fixed_answer_only_reaches_the_refusal() -> None:
+    report = sd.check(services=[pay], invoke="CodePay/p/run", input=False,
+                      externals=[mailer, bank], max_examples=10,
+                      world=[world.call("CodePay/p/confirm", "1234")])
+    assert report.ok and "wrong code" in report.reference
+
+
+def test_the_json_form_reads_back_and_reproduces() -> None:
+    ev = world.call("CodePay/p/confirm", READ)
+    data = ev.as_dict()
+    assert data == {"call": {"target": "CodePay/p/confirm", "from_effect": {
+        "external": "codes-mailer", "op": "send", "field": "body.code"}}}
+    assert world.from_dict(data) == ev
+    assert eval(repr(ev), {"simdurable": sd}) == ev
+    assert world.parse('{"resolve_awakeable": {"from_effect": {"external": "m"}}}').value \
+        == world.FromEffect("m")
+    assert ev.describe() == ("call CodePay/p/confirm(what codes-mailer.send was last given"
+                             "['body.code']) once the run waits")
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('{"call": {"target": "A/b", "input": 1, "from_effect": {"external": "m"}}}',
+     "world event.call: give input or from_effect, not both"),
+    ('{"resolve_promise": {"name": "c", "from_effect": {"op": "send"}}}',
+     "world event.resolve_promise.from_effect: missing external"),
+    ('{"call": {"target": "A/b", "from_effect": {"external": "m", "path": "x"}}}',
+     "world event.call.from_effect: unknown path"),
+    ('{"call": {"target": "A/b", "from_effect": {"external": "m", "field": 3}}}',
+     "world event.call.from_effect.field: expected a string, got 3"),
+    ('{"call": {"target": "A/b", "from_effect": "mailer"}}',
+     "world event.call.from_effect: expected a mapping"),
+    ('{"reject_promise": {"name": "c", "message": "no", "from_effect": {"external": "m"}}}',
+     "unknown from_effect"),
+])
+def test_bad_json_names_the_field(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=None) as err:
+        world.parse(text, "world event")
+    assert says in str(err.value)
+
+
+def test_bad_python_arguments_are_refused() -> None:
+    with pytest.raises(TypeError, match="external must be a FakeExternal or its name"):
+        world.from_effect(3)
+    with pytest.raises(TypeError, match="field must be a dotted path"):
+        world.from_effect(mailer, "send", "")
+
+
+@pytest.mark.parametrize(("read", "says"), [
+    (world.from_effect("mailr", "send", "body.code"),
+     "no fake external named 'mailr' is checked (externals: codes-bank, codes-mailer)"),
+    (world.from_effect(mailer, "sms", "body.code"), "codes-mailer has no 'sms' effect yet"),
+    (world.from_effect(mailer, "send", "body.pin"),
+     "codes-mailer.send's payload has no 'body.pin' (payload: {\"to\": \"ada\""),
+])
+def test_a_value_that_cannot_be_read_is_named(read: world.FromEffect, says: str) -> None:
+    with pytest.raises(world.WorldError) as err:
+        sd.check(services=[pay], invoke="CodePay/p/run", input=True,
+                 externals=[mailer, bank], world=[world.call("CodePay/p/confirm", read)],
+                 max_examples=5)
+    assert says in str(err.value)

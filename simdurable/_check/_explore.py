@@ -237,7 +237,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                 t.coverage.stop()
             _assertions._current.reset(token)
     return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
-                    driver.problems, driver.moments)
+                    driver.problems, driver.moments, driver.hidden)
 
 
 def _closure_order(facts: RunFacts) -> FaultPlan | None:

@@ -223,6 +223,9 @@ class RunFacts:
     world_problems: list[str] = field(default_factory=list)
     # The moment each world event had in this run (``_world.MOMENTS``).
     moments: tuple[str, ...] = ()
+    # Deadlocks the app made that a world event resolved away: (handler,
+    # journal index, sentence) each (``WorldDriver.hidden``).
+    world_hidden: list[tuple[str, int, str]] = field(default_factory=list)
 
     @property
     def transparent(self) -> bool:
@@ -307,6 +310,10 @@ def stuck_violation(run: RunFacts, reference_end_ms: int | None,
                     liveness_ms: int) -> Violation | None:
     """Invocations that did not finish once faults stopped, or took too long."""
     engine = run.sim.engine
+    if run.world_hidden:
+        handler, index, why = run.world_hidden[0]
+        return Violation(kind="stuck", message="a deadlock the world hid: " + why,
+                         handler=handler, journal_index=index)
     if run.stuck is not None:
         return Violation(kind="stuck", message=str(run.stuck).splitlines()[0],
                          details="\n".join(run.stuck.waiting))

@@ -482,6 +482,9 @@ class WorldDriver:
         self.moments = moments_of(self.events, moments)
         self.next = 0
         self.problems: list[str] = []
+        # Deadlocks of the app's own making that an event would have hidden
+        # (see ``Status.queued_resolver``): each a finding of the run.
+        self.hidden: list[tuple[str, int, str]] = []
 
     def drive(self, sim: Simulation, handle: InvocationHandle,
               until_done: Sequence[str] | None = None, own_only: bool = False) -> None:
@@ -497,6 +500,11 @@ class WorldDriver:
             if until_done is not None and _all_done(sim, until_done):
                 return  # the event is for a later invocation
             self.next += 1
+            if ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+                awk = _awakeable_for(sim, handle)
+                why = None if awk is None else sim.engine.queued_resolver(awk)
+                if why is not None and why not in self.hidden:
+                    self.hidden.append(why)
             problem = apply(sim, handle, ev)
             if problem is not None:
                 self.problems.append(f"world[{i}] ({ev.describe()}): {problem} "
@@ -565,6 +573,15 @@ def _awaited(sim: Simulation, ev: WorldEvent) -> bool:
             or sim.store.promise(service, key, ev.name) is not None)
 
 
+def _awakeable_for(sim: Simulation, handle: InvocationHandle) -> str | None:
+    """The awakeable an awakeable event completes: the checked invocation's
+    first still pending, else any invocation's first; None if none is."""
+    pending = sim.awakeables()
+    own = [a for a in pending if (parse_awakeable_id(a) or ("",))[0] == handle.id]
+    choices = own or pending
+    return choices[0] if choices else None
+
+
 def apply(sim: Simulation, handle: InvocationHandle, ev: WorldEvent) -> str | None:
     """Apply one event; what went wrong, if it could not apply."""
     if isinstance(ev.value, FromEffect):
@@ -581,16 +598,14 @@ def apply(sim: Simulation, handle: InvocationHandle, ev: WorldEvent) -> str | No
             done = sim.reject_promise(workflow, key, ev.name, ev.message, ev.code)
         return None if done else f"promise {ev.name!r} of {ev.target} was already completed"
     if ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
-        pending = sim.awakeables()
-        own = [a for a in pending if (parse_awakeable_id(a) or ("",))[0] == handle.id]
-        choices = own or pending
-        if not choices:
+        awk = _awakeable_for(sim, handle)
+        if awk is None:
             return ("no invocation waits on an awakeable: no run created one that is still "
                     "pending")
         if ev.action == RESOLVE_AWAKEABLE:
-            sim.resolve_awakeable(choices[0], ev.value)
+            sim.resolve_awakeable(awk, ev.value)
         else:
-            sim.reject_awakeable(choices[0], ev.message, ev.code)
+            sim.reject_awakeable(awk, ev.message, ev.code)
         return None
     if ev.action == CANCEL:
         if handle.done:

@@ -427,6 +427,9 @@ class Engine:
     def waiting_on(self, inv_id: str) -> str:
         return self._status.waiting_on(inv_id)
 
+    def queued_resolver(self, awk: str) -> tuple[str, int, str] | None:
+        return self._status.queued_resolver(awk)
+
     def cancel(self, inv_id: str) -> None:
         self.lifecycle.cancel(inv_id)
 

@@ -5,7 +5,7 @@ Reads the records, the running attempts and the key locks; changes nothing.
 
 from __future__ import annotations
 
-from ._ids import awakeable_id
+from ._ids import awakeable_id, parse_awakeable_id
 from ._invocations import Invocations
 from ._journal import (
     AWAKEABLE,
@@ -26,7 +26,7 @@ from ._journal import (
 from ._locks import KeyLocks
 from ._running import Running
 from ._scheduler import Scheduler
-from ._store import COMPLETED, PENDING, stored_journal
+from ._store import COMPLETED, PENDING, InvocationRecord, stored_journal
 
 
 class Status:
@@ -78,6 +78,23 @@ class Status:
         """Where an awakeable's id went (the calls and sends whose input holds
         it): whoever was to resolve it, for a report on why it never was. One
         queued behind ``waiter`` for its key never can: a deadlock."""
+        to, stuck = self._resolvers(awk, journal, waiter)
+        if not to:
+            return ""
+        text = f" (its id went to {', '.join(to)}; nothing resolved it"
+        for callee, _ in stuck:
+            holder = self.invocations.record(waiter).target
+            text += (f": {callee.target} is queued behind {holder} for key {callee.key!r}, "
+                     f"which holds the key while it waits on this awakeable, a deadlock (a "
+                     f"Restate server waits for ever too); a shared handler "
+                     f"(kind=\"shared\") runs beside it")
+        return text + ")"
+
+    def _resolvers(self, awk: str, journal: list[RawEntry], waiter: str
+                   ) -> tuple[list[str], list[tuple[InvocationRecord, int]]]:
+        """The calls and sends of ``waiter`` whose input holds ``awk`` (as
+        "target (#index)"), and those of them queued behind ``waiter`` for its
+        key, with their journal index."""
         needle = awk.encode()
         to, stuck = [], []
         for j, e in enumerate(journal):
@@ -87,17 +104,34 @@ class Status:
                 if (callee is not None and callee.key is not None
                         and self.status(callee.id) == "queued"
                         and self.locks.head(callee.service, callee.key) == waiter):
-                    stuck.append(callee)
-        if not to:
-            return ""
-        text = f" (its id went to {', '.join(to)}; nothing resolved it"
-        for callee in stuck:
-            holder = self.invocations.record(waiter).target
-            text += (f": {callee.target} is queued behind {holder} for key {callee.key!r}, "
-                     f"which holds the key while it waits on this awakeable, a deadlock (a "
-                     f"Restate server waits for ever too); a shared handler "
-                     f"(kind=\"shared\") runs beside it")
-        return text + ")"
+                    stuck.append((callee, j))
+        return to, stuck
+
+    def queued_resolver(self, awk: str) -> tuple[str, int, str] | None:
+        """Why resolving ``awk`` from outside would hide a deadlock the app made:
+        the invocation waiting on it handed its id to a handler of its own key
+        that is queued behind it (an exclusive ``giveUp`` sent with a delay),
+        which Restate never runs while the waiter holds the key: the waiter's
+        target, the awakeable's journal index and the sentence. None if not."""
+        parsed = parse_awakeable_id(awk)
+        if parsed is None:
+            return None
+        waiter = parsed[0]
+        rec = self.invocations.get(waiter)
+        if rec is None:
+            return None
+        journal = stored_journal(self.invocations.store, waiter)
+        _, stuck = self._resolvers(awk, journal, waiter)
+        if not stuck:
+            return None
+        callee, j = stuck[0]
+        return rec.target, parsed[1], (f"{rec.target} waits on awakeable {awk} (#{parsed[1]}) and handed its id to "
+                f"{callee.target} (#{j}), which is queued behind it for key {callee.key!r}: "
+                f"an exclusive handler of the same key never runs while {rec.target} holds "
+                f"the key, so it can never resolve the awakeable, a deadlock whenever the "
+                f"outside world does not answer (a Restate server waits for ever too); the "
+                f"world's resolving it hid the deadlock. Make {callee.target.rsplit('/', 1)[1]} "
+                f"a shared handler (kind=\"shared\"), which runs beside it")
 
     def _calls_awaited(self, caller: str) -> list[str]:
         """The invocations ``caller`` waits on through its calls: those its

@@ -280,3 +280,38 @@ def test_an_awakeables_id_sent_to_a_handler_queued_behind_its_waiter_is_a_named_
     with pytest.raises(sd.TerminalError, match="the kitchen did not answer"):
         h.result()
     assert sim.now() == 3600.0
+
+
+def test_a_workflow_shared_handler_writing_state_stops_there_as_on_restate():
+    """restate-server 1.7.12 (docs/conformance.md, "Checked by hand") refuses
+    SetState and ClearState from a workflow's shared handler with RT0017 and
+    retries the invocation: the handler never gets past the write, so the
+    promise it would resolve after it stays pending and nothing is written."""
+    wf = sd.Workflow("Poked")
+
+    @wf.main()
+    async def run(ctx: sd.WorkflowContext, x: int) -> str:
+        return await ctx.promise("p").value()
+
+    @wf.handler()
+    async def poke(ctx: sd.WorkflowSharedContext, x: int) -> str:
+        ctx.set("k", "from-shared")  # type: ignore[attr-defined]
+        await ctx.promise("p").resolve("ok")
+        return "poked"
+
+    @wf.handler()
+    async def wipe(ctx: sd.WorkflowSharedContext, x: int) -> None:
+        ctx.clear_all()  # type: ignore[attr-defined]
+
+    sim = sd.Simulation([wf], seed=0)
+    h = sim.invoke("Poked/w/run", 1)
+    bad = sim.invoke("Poked/w/poke", 1)
+    wiped = sim.invoke("Poked/w/wipe", 1)
+    sim.run()
+    assert not h.done and bad.status == "paused" and wiped.status == "paused"
+    assert sim.state("Poked", "w") == {}
+    with pytest.raises(sd.HandlerError, match=r"ctx.set\(\) is not allowed in a shared handler: "
+                       r"shared handlers can only read state \(Restate refuses it, RT0017"):
+        bad.result()
+    with pytest.raises(sd.HandlerError, match=r"ctx.clear_all\(\) is not allowed in a shared"):
+        wiped.result()

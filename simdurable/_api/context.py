@@ -219,8 +219,12 @@ class Context:
             raise self._refuse(method, f"needs keyed state, but {spec.service} is a Service; "
                                        "use a VirtualObject or a Workflow")
         if spec.kind == "shared":
+            # restate-server 1.7 refuses the command (RT0017, "this handler type
+            # cannot write state") and retries the invocation: it never goes on.
             raise self._refuse(method, "is not allowed in a shared handler: shared handlers "
-                                       "can only read state")
+                                       "can only read state (Restate refuses it, RT0017, and "
+                                       "retries the invocation until its retry policy "
+                                       "pauses it)")
 
     def _readable(self, method: str) -> None:
         self._attempt.guard(method)

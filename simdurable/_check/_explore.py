@@ -43,6 +43,7 @@ from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
 from ..runtime._faults import (
     CRASH,
     DELAY,
+    EFFECT_DONE,
     FAIL,
     LOSE_RESPONSE,
     TERMINAL,
@@ -930,7 +931,8 @@ class Exploration:
                     "would block for real again)")
         return None
 
-    def single_fault_cases(self, points: Sequence[FaultPoint]) -> list[Fault]:
+    def single_fault_cases(self, points: Sequence[FaultPoint]
+                           ) -> list[Fault | tuple[Fault, ...]]:
         """Every single fault at the reference run's points, crashes first."""
         many = self.ambiguous
         cases: list[Fault] = []
@@ -957,7 +959,26 @@ class Exploration:
                 cases.append(pin(p, make_fault(DELAY, p), many))
         # Crashes first: they are the faults a handler must survive above all.
         cases.sort(key=lambda f: f.kind != CRASH)
-        return cases
+        return cases + self.compensation_cases([c for c in cases if c.kind == TERMINAL])
+
+    def compensation_cases(self, terminals: Sequence[Fault]) -> list[Fault | tuple[Fault, ...]]:
+        """After each failure for good, a crash once each compensating step
+        applied its effect: a refund without an idempotency key is applied
+        twice only then, two faults deep, which the generated examples seldom
+        combine. Each failure's run is made once (recording, not judged) to
+        find its compensation; the list is the same in every process."""
+        out: list[Fault | tuple[Fault, ...]] = []
+        many = self.ambiguous
+        for terminal in terminals:
+            recorder = RecordingExplorer()
+            facts = execute(self.t, self.seed, FaultPlan((terminal,)),
+                            RecordingChooser(self.seed), recorder, "compensation")
+            for p in recorder.points:
+                if (p.phase == EFFECT_DONE
+                        and (p.invocation, p.index, p.attempt) in recorder.compensating_points):
+                    out.append((terminal, pin(p, Fault(CRASH, phase=p.phase), many)))
+            del facts
+        return out
 
     def moment_cases(self) -> list[tuple[str, ...]]:
         """Each explored world event early, then late, the others as in the reference."""
@@ -1006,12 +1027,19 @@ class Exploration:
         self.run_single_faults(cases, 0, len(cases))
         return len(cases)
 
-    def run_single_faults(self, cases: Sequence[Fault], start: int, stop: int) -> None:
+    def run_single_faults(self, cases: Sequence[Fault | tuple[Fault, ...]], start: int,
+                          stop: int) -> None:
         """Run single faults ``start`` to ``stop`` (a part of the phase, in order)."""
         self.phase = "single faults"
-        found_by = f"the single-fault phase ({len(cases)} single faults, each tried alone)"
+        pairs = sum(isinstance(case, tuple) for case in cases)
+        found_by = (f"the single-fault phase ({len(cases) - pairs} single faults, each tried "
+                    f"alone" + (f", and {pairs} crash{'es' if pairs > 1 else ''} in a "
+                                f"compensation after a failure for good" if pairs else "")
+                    + ")")
         for i in range(start, stop):
-            _, violations = self.run(self.seed, plan=FaultPlan((cases[i],)),
+            case = cases[i]
+            _, violations = self.run(self.seed, plan=FaultPlan(
+                                         case if isinstance(case, tuple) else (case,)),
                                      chooser=RecordingChooser(self.seed),
                                      again=lambda: (RecordingChooser(self.seed), None))
             self.keep(violations, found_by)

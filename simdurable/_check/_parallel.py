@@ -116,14 +116,15 @@ def target_of(spec: dict[str, Any]) -> Target:
     return t
 
 
-def reference_digest(ex: Exploration, cases: Sequence[Fault]) -> str:
+def reference_digest(ex: Exploration, cases: Sequence[Fault | tuple[Fault, ...]]) -> str:
     """A fingerprint of the reference run and its single faults, to compare processes."""
     assert ex.ref is not None
     h = hashlib.sha256()
     for line in ex.ref.sim.trace():
         h.update(line.encode("utf-8", "replace") + b"\n")
     for case in cases:
-        h.update(str(FaultPlan((case,))).encode("utf-8", "replace") + b"\n")
+        plan = FaultPlan(case if isinstance(case, tuple) else (case,))
+        h.update(str(plan).encode("utf-8", "replace") + b"\n")
     return h.hexdigest()
 
 
@@ -138,7 +139,7 @@ def _undump(text: str) -> Any:
 # In a worker: the exploration of the check being served, after its reference run.
 # A forked worker finds the parent's own there (``Lanes._open`` puts it there for
 # the fork): no import, no reference run of its own.
-_CURRENT: dict[str, tuple[Exploration, list[Fault], str]] = {}
+_CURRENT: dict[str, tuple[Exploration, list[Fault | tuple[Fault, ...]], str]] = {}
 
 
 @task
@@ -187,7 +188,7 @@ class Lanes:
     when the first phase starts, and end as the ``with`` block of the lanes ends.
     """
 
-    def __init__(self, ex: Exploration, cases: list[Fault], jobs: int,
+    def __init__(self, ex: Exploration, cases: list[Fault | tuple[Fault, ...]], jobs: int,
                  spec: dict[str, Any]) -> None:
         self.ex = ex
         self.cases = cases
@@ -200,7 +201,8 @@ class Lanes:
         self._workers: list[Worker] | None = None
 
     @classmethod
-    def open(cls, ex: Exploration, cases: list[Fault], jobs: int) -> Lanes | str:
+    def open(cls, ex: Exploration, cases: list[Fault | tuple[Fault, ...]], jobs: int
+             ) -> Lanes | str:
         """Lanes for this check, or the note saying why it runs in one process."""
         if ex.t.coverage is not None:
             return "ran in one process, not in worker processes: coverage is measured here"

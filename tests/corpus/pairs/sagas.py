@@ -519,7 +519,50 @@ def failed_checkout_holds_nothing(outcome: sd.Outcome) -> None:
                            f"{sorted(held - freed)} stay held")
 
 
+def charge_once(order: str) -> str:
+    return str(pay.apply("charge", {"order": order, "amount": 30},
+                         idempotency_key=f"charge-{order}")["id"])
+
+
+def refund_bare(order: str) -> None:
+    pay.apply("refund", {"order": order, "amount": 30})
+
+
+def refund_keyed(order: str) -> None:
+    pay.apply("refund", {"order": order, "amount": 30}, idempotency_key=f"refund-{order}")
+
+
+# A compensation that is not idempotent: the refund after a failed dispatch
+# carries no idempotency key, so a crash once the refund was applied, before
+# its result was stored, refunds the customer twice (medusajs/medusa: a retried
+# refund sent a new key, "the customer could be refunded twice"). Two faults
+# deep: the failure for good, then a crash in the compensation; the generated
+# examples found it at some seeds only, until the single faults added a crash
+# at each compensating step's effect after each failure for good.
+# https://github.com/medusajs/medusa/issues/16681
+refund_bug = restate.Service("Dispatch")
+refund_ok = restate.Service("Dispatch")
+
+
+def _dispatch_order(refund: object) -> object:
+    async def order(ctx: restate.Context, oid: str) -> str:
+        await ctx.run_typed("charge", charge_once, order=oid)
+        try:
+            return await ctx.run_typed("dispatch", lambda: f"parcel-{oid}")
+        except restate.TerminalError:
+            await ctx.run_typed("refund", refund, order=oid)  # type: ignore[arg-type]
+            raise
+    return order
+
+
+refund_bug.handler(name="order")(_dispatch_order(refund_bare))
+refund_ok.handler(name="order")(_dispatch_order(refund_keyed))
+
+
 PAIRS = [
+    Pair(name="compensation-not-idempotent", kind="duplicate-effect",
+         source="medusajs/medusa#16681", invoke="Dispatch/order", input="o1",
+         buggy=[refund_bug], correct=[refund_ok], externals=(pay,)),
     Pair(name="compensation-wrong-exception", kind="invariant",
          source="meadsteve/talepy#17", invoke="Trip/book", input="t1", buggy=[trip_bug],
          correct=[trip_ok], externals=(travel,), invariant=nothing_left_booked_on_failure),

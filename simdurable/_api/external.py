@@ -52,6 +52,10 @@ class FakeExternal:
         self.calls = 0
         self.queries: list[tuple[str, Any]] = []
         self._receipts: dict[tuple[str, str], dict[str, Any]] = {}
+        # The effect each key first applied, and each later call that gave the
+        # same key with another payload: (first, refused) pairs (see ``apply``).
+        self._keyed: dict[tuple[str, str], Effect] = {}
+        self.key_reuses: list[tuple[Effect, Effect]] = []
         self._scripted: list[tuple[str | None, BaseException, int]] = []
 
     def __repr__(self) -> str:
@@ -62,6 +66,8 @@ class FakeExternal:
         self.effects.clear()
         self.queries.clear()
         self._receipts.clear()
+        self._keyed.clear()
+        self.key_reuses.clear()
         self._scripted.clear()
         self.calls = 0
 
@@ -82,33 +88,43 @@ class FakeExternal:
         if idempotency_key is not None:
             known = self._receipts.get((op, idempotency_key))
             if known is not None:
+                first = self._keyed[(op, idempotency_key)]
+                if repr(payload) != repr(first.payload):
+                    # A well-behaved API answers with the first receipt and
+                    # applies nothing: this call's effect is lost.
+                    self.key_reuses.append((first, self._effect(op, payload, idempotency_key,
+                                                                 str(known["id"]))))
                 # Applied before: nothing changes, but the answer can be lost
                 # again on its way back (a network down for a while).
                 self._maybe_lose(op)
                 return dict(known)
-        step = current_step.get()
         receipt = {
             "id": f"{self.name}-{len(self.effects) + 1}",
             "op": op,
             "payload": copy.deepcopy(payload),
         }
-        self.effects.append(
-            Effect(
-                op=op,
-                payload=copy.deepcopy(payload),
-                idempotency_key=idempotency_key,
-                receipt=receipt["id"],
-                invocation=step.invocation if step else None,
-                handler=step.handler if step else None,
-                step=step.step if step else None,
-                journal_index=step.index if step else None,
-                attempt=step.attempt if step else None,
-            )
-        )
+        effect = self._effect(op, payload, idempotency_key, receipt["id"])
+        self.effects.append(effect)
         if idempotency_key is not None:
             self._receipts[(op, idempotency_key)] = receipt
+            self._keyed[(op, idempotency_key)] = effect
         self._maybe_lose(op)
         return dict(receipt)
+
+    def _effect(self, op: str, payload: Any, key: str | None, receipt: str) -> Effect:
+        """An effect of ``op`` labelled with the step applying it."""
+        step = current_step.get()
+        return Effect(
+            op=op,
+            payload=copy.deepcopy(payload),
+            idempotency_key=key,
+            receipt=receipt,
+            invocation=step.invocation if step else None,
+            handler=step.handler if step else None,
+            step=step.step if step else None,
+            journal_index=step.index if step else None,
+            attempt=step.attempt if step else None,
+        )
 
     def _raise_scripted(self, op: str) -> None:
         """Raise the next scripted failure for ``op`` (``fail_next``), if one is left."""

@@ -102,6 +102,7 @@ from ._properties import (
     check_exactly_once,
     duplicate_violations,
     invariant_violations,
+    key_reuse_violations,
     outcome_violation,
     problem_violations,
     retry_loop_violations,
@@ -741,6 +742,7 @@ class Exploration:
         stuck = stuck_violation(facts, None if ref is None else ref.outcome.finished_ms,
                                 self.t.liveness_ms)
         dups = duplicate_violations(facts, None if ref is None else ref.outcome)
+        dups += key_reuse_violations(facts)
         out += dups
         out += invariant_violations(facts, self.t.invariant)
         out += retry_loop_violations(facts)

@@ -8,6 +8,7 @@ Nothing here runs handlers; ``_explore`` does, and asks these functions.
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -98,6 +99,9 @@ class Outcome:
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     sends: list[str] = field(default_factory=list)
     effects: dict[str, list[Effect]] = field(default_factory=dict)
+    # Each fake's calls that gave a key already used with another payload:
+    # (the effect the key applied, the call answered with its receipt).
+    key_reuses: dict[str, list[tuple[Effect, Effect]]] = field(default_factory=dict)
     step_runs: dict[str, int] = field(default_factory=dict)
     finished_ms: int = -1
     raw: Any = None
@@ -204,6 +208,7 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
                 data = (e[DATA] or b"").decode("utf-8", "replace")
                 outcome.sends.append(f"{r.target} {e[KIND]} {e[NAME]} {data}")
     outcome.effects = {x.name: list(x.effects) for x in externals}
+    outcome.key_reuses = {x.name: list(x.key_reuses) for x in externals if x.key_reuses}
     outcome.step_runs = sim.step_runs(handle)
     outcome._fired = sim.fault_plan
     return outcome
@@ -408,6 +413,55 @@ def duplicate_violations(run: RunFacts, ref: Outcome | None) -> list[Violation]:
                 handler=first.handler, step=first.step, journal_index=group[1],
                 details=attempts,
             ))
+    return out
+
+
+# Ids a run draws for itself, different in every invocation: an awakeable's id
+# (the callback a request carries), a uuid, a long hex token.
+_DRAWN_ID = re.compile(r"awk_[0-9A-Za-z]+_[0-9]+|prom_[0-9A-Za-z]+|inv_[0-9A-Za-z]+|"
+                       r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                       r"[0-9a-fA-F]{12}|[0-9a-fA-F]{16,}")
+
+
+def _without_drawn_ids(payload: Any) -> str:
+    """A payload's JSON with the ids a run draws for itself masked: two
+    requests that differ only there are one request made twice."""
+    return _DRAWN_ID.sub("<id>", _show(payload, 1 << 20))
+
+
+def key_reuse_violations(run: RunFacts) -> list[Violation]:
+    """One idempotency key given for two different effects, by two steps (or
+    two invocations): the API answers the second with the first's receipt and
+    applies nothing, so the second payment, mail or booking is silently lost.
+    A key made from the cart's id alone, used again by a second checkout of the
+    changed cart, is the usual cause. A step's own retries are not counted: a
+    new payload on a retry is the step's, and shows as a changed effect."""
+    out = []
+    for name, reuses in run.outcome.key_reuses.items():
+        for first, again in reuses:
+            if (first.invocation, first.journal_index) == (again.invocation,
+                                                           again.journal_index):
+                continue
+            if _without_drawn_ids(first.payload) == _without_drawn_ids(again.payload):
+                continue  # one request, each run's own callback id or nonce in it
+            where = (f'step "{again.step}" (#{again.journal_index})' if again.step
+                     else "the handler's own code")
+            first_where = (f'step "{first.step}" (#{first.journal_index})' if first.step
+                           else "the handler's own code")
+            same = ("this invocation" if first.invocation == again.invocation
+                    else f"another invocation, of {first.handler}")
+            out.append(Violation(
+                kind="duplicate-effect",
+                message=(f"{name}.{again.op}({_show(again.payload, 80)}) by {where} gave "
+                         f"idempotency key {again.idempotency_key!r}, which "
+                         f"{name}.{first.op}({_show(first.payload, 80)}) of {first_where} in "
+                         f"{same} had used: the API answers with that receipt "
+                         f"({first.receipt}) and applies nothing, so this effect is lost; a "
+                         f"key must name one effect (add what changes, such as the cart's "
+                         f"version or the item, or draw it with ctx.uuid() per effect)"),
+                handler=again.handler, step=again.step, journal_index=again.journal_index,
+            ))
+            break
     return out
 
 

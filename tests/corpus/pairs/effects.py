@@ -269,7 +269,36 @@ def _pair(name: str, source: str, bug: restate.Service, ok: restate.Service, tar
                 correct=[ok], externals=EXTERNALS)
 
 
+# An idempotency key made from the basket's id alone: the customer checks out,
+# changes the basket, and checks out again; the provider answers the second
+# payment with the first's receipt and charges nothing (Adyen's refund keys
+# take the amount refunded so far for this reason; Saleor refuses a key reused
+# with other input). A second checkout beside the first shows it; before the
+# check compared what a key was given for, only a scenario expecting two
+# charges did. The twin counts the basket's checkouts into the key.
+# https://github.com/Adyen/adyen-magento2/pull/1979
+# https://github.com/saleor/saleor-docs/pull/1053
+basket_bug = restate.VirtualObject("Basket")
+basket_ok = restate.VirtualObject("Basket")
+
+
+@basket_bug.handler(name="checkout")
+async def basket_checkout_bug(ctx: restate.ObjectContext, amount: int) -> str:
+    return await ctx.run_typed("charge", charge, amount=amount, key=f"basket-{ctx.key()}")
+
+
+@basket_ok.handler(name="checkout")
+async def basket_checkout_ok(ctx: restate.ObjectContext, amount: int) -> str:
+    n = (await ctx.get("checkouts", type_hint=int) or 0) + 1
+    ctx.set("checkouts", n)
+    return await ctx.run_typed("charge", charge, amount=amount, key=f"basket-{ctx.key()}-{n}")
+
+
 PAIRS = [
+    Pair(name="key-from-basket-id-alone", kind="duplicate-effect",
+         source="Adyen/adyen-magento2#1979; saleor/saleor-docs#1053",
+         invoke="Basket/b1/checkout", input=30, buggy=[basket_bug], correct=[basket_ok],
+         externals=EXTERNALS, extra={"concurrent": [("Basket/b1/checkout", 45)]}),
     _pair("charge-without-key", "qa.codes: user charged twice after retry", checkout_bug,
           checkout_ok, "Checkout/pay", 30),
     _pair("email-without-key", "temporalio/documentation#3530", signup_bug, signup_ok,

@@ -56,6 +56,7 @@ from ._fast import (
     _as_is_serdes,
     _step_api,
     closure_in_step,
+    closure_value,
     new_tuple,
     step_parts,
 )
@@ -77,6 +78,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     # variable's new mapping and token and a ``StepInfo`` each time.
     running_step = current_step.var.get
     holder_here = current_step.holder
+    step_var = current_step.var
     step_future = _step_api[0] if _step_api else None
     # The plain serde's class (``returns_as_is``): whatever its type hint, it
     # writes an int as its decimal digits (``serde.dumps``), as the step lane
@@ -128,6 +130,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
         nonlocal getrandbits, draws
         first = True
         holder: StepHolder | None = None
+        # The bits a draw among ``width_of`` tasks takes (``k``), kept while
+        # the count of ready tasks holds
+        width_of = k = 0
         while True:
             # The ready list and the task count read once a task: they are
             # both the loop's test and ``Scheduler.pop``'s (``ready`` is never
@@ -169,12 +174,16 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 task = ready.pop()
             else:
                 if getrandbits is not None:  # (a random chooser's, bound at its first draw)
-                    k = n.bit_length()
+                    if n != width_of:
+                        # (a crowd's task mostly queues one: the count holds)
+                        width_of = n
+                        k = n.bit_length()
                     i = getrandbits(k)
                     while i >= n:
                         i = getrandbits(k)
                 elif random_chooser is not None:
                     getrandbits = random_chooser.rng.getrandbits
+                    width_of = n
                     k = n.bit_length()
                     i = getrandbits(k)
                     while i >= n:
@@ -243,8 +252,15 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 holder.step = spec if kind is step_future else new_tuple(
                     StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
                 try:
-                    result = attempt.context.copy().run(closure_in_step, holder, spec.fn,
-                                                        spec.args, spec.kwargs, steps, name)
+                    context = attempt.context
+                    if context.get(step_var) is holder:
+                        # (its attempt's context, copied from this one once
+                        # the holder was set there, names the step already)
+                        result = context.copy().run(closure_value, spec.fn, spec.args,
+                                                    spec.kwargs, steps, name)
+                    else:
+                        result = context.copy().run(closure_in_step, holder, spec.fn,
+                                                    spec.args, spec.kwargs, steps, name)
                     failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)
                 except TerminalError as err:
                     failed = ("terminal", err)
@@ -365,7 +381,15 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # A "start" task (``Lifecycle.start``): a new attempt, whose
                     # first segment goes as a resumed one's (``Running.drive``
                     # with nothing to throw, outside strict mode), opened in one
-                    # call in its common case (``Lifecycle.start_alone``)
+                    # call in its common case (``Lifecycle.start_alone``). The
+                    # step holder is set in this context first, so that the
+                    # attempt's context, copied from it, holds it: its step
+                    # tasks then name their step without setting it in each
+                    # copy (``closure_in_step``)
+                    if holder is None:
+                        holder = running_step()
+                        if type(holder) is not StepHolder or holder.thread != get_ident():
+                            holder = holder_here()
                     attempt = start_alone(task[1], True)
                     if attempt is None:
                         attempt = open_attempt(task[1])

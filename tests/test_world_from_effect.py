@@ -7,6 +7,8 @@ it back the path after the code was never checked.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import simdurable as sd
@@ -118,3 +120,35 @@ def test_a_value_that_cannot_be_read_is_named(read: world.FromEffect, says: str)
                  externals=[mailer, bank], world=[world.call("CodePay/p/confirm", read)],
                  max_examples=5)
     assert says in str(err.value)
+
+
+SCENARIO = """\
+services: tests.test_world_from_effect:pay
+externals: [tests.test_world_from_effect:mailer, tests.test_world_from_effect:bank]
+invoke:
+  - {{name: p, target: CodePay/p/run, input: true, expect: {expect}}}
+events:
+  - at: 1m
+    resolve_promise: {{workflow: CodePay, key: p, name: code, {value}}}
+"""
+
+
+def test_a_scenario_event_answers_with_the_mailed_code(tmp_path: Path) -> None:
+    from tests.scenario.helpers import errors, run
+
+    read = "from_effect: {external: codes-mailer, op: send, field: body.code}"
+    ok = run(tmp_path, SCENARIO.format(expect="{result: paid}", value=read))
+    assert ok.ok, ok.render()
+    fixed = run(tmp_path, SCENARIO.format(
+        expect="{error: {status: 403, message: wrong code}}", value="value: '1234'"))
+    assert fixed.ok, fixed.render()
+    both = errors(tmp_path, SCENARIO.format(expect="{result: paid}",
+                                            value=read + ", value: x"))
+    assert any("give value or from_effect, not both" in line for line in both), both
+    typo = errors(tmp_path, SCENARIO.format(
+        expect="{result: paid}", value="from_effect: {external: codes-mailer, fild: code}"))
+    assert any("fild" in line for line in typo), typo
+    missing = errors(tmp_path, SCENARIO.format(
+        expect="{result: paid}", value="from_effect: {external: sms}"), run_it=True)
+    assert any("events[0]: from_effect: no fake external named 'sms' is checked "
+               "(externals: codes-bank, codes-mailer)" in line for line in missing), missing

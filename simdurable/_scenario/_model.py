@@ -313,6 +313,13 @@ def build_with_problems(path: str, doc: Document) -> tuple[Scenario, list[Proble
                 f"no invocation is named {ref!r}{did_you_mean(ref, list(names))} "
                 f"(names: {', '.join(names)}; give an invoke item a `name`)",
             ))
+        if isinstance(args, dict) and "from_effect" in args and "value" in args:
+            problems.append(doc.problem(
+                p + (kinds[0], "from_effect"),
+                "give value or from_effect, not both (from_effect reads the value from "
+                "what the app last handed a fake external)",
+            ))
+            continue
         at = item.get("at")
         events.append(Event(None if at is None else ms(p + ("at",), at), kinds[0], args,
                             where(p)))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._api.external import FakeExternal
 from .._api.service import App
+from .._check._world import FromEffect
 from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_object
 from .._restate import native_services
@@ -238,6 +239,13 @@ class _Run:
 
     def _apply(self, ev: Event) -> None:
         sim, a = self.sim, ev.args
+        if "from_effect" in a:
+            value, problem = _from_effect(a).value(sim.externals)
+            if problem is not None:
+                self.problems.append(ev.where.problem(
+                    f"from_effect: {problem} (t={sim.now():.3f}s)"))
+                return
+            a = {**a, "value": value}
         if ev.kind == "resolve_promise":
             if not sim.resolve_promise(a["workflow"], a["key"], a["name"], a.get("value")):
                 self.problems.append(ev.where.problem(
@@ -726,10 +734,10 @@ def _world_of(sc: Scenario, inv: Invocation) -> list[WorldEvent]:
             if (a["workflow"], a["key"]) != (service, key):
                 continue
             out.append(WorldEvent(ev.kind, name=a["name"], target=f"{service}/{key}",
-                                  value=a.get("value"), message=a.get("message", ""),
+                                  value=_event_value(a), message=a.get("message", ""),
                                   code=a.get("code", 500), at_ms=ev.at_ms))
         elif ev.kind in ("resolve_awakeable", "reject_awakeable") and a["invocation"] == inv.name:
-            out.append(WorldEvent(ev.kind, value=a.get("value"), message=a.get("message", ""),
+            out.append(WorldEvent(ev.kind, value=_event_value(a), message=a.get("message", ""),
                                   code=a.get("code", 500), at_ms=ev.at_ms))
         elif ev.kind == "cancel" and a["invocation"] == inv.name:
             # Not at its time but at the explored moments (once the invocation
@@ -748,3 +756,15 @@ def _report_text(report: Any) -> str:
 
 
 __all__ = ["ScenarioError", "ScenarioResult", "run_scenario"]
+
+
+def _from_effect(args: dict[str, Any]) -> FromEffect:
+    """An event's ``from_effect`` (schema-checked: ``external``, ``op``, ``field``)."""
+    spec = args["from_effect"]
+    return FromEffect(spec["external"], spec.get("op"), spec.get("field"))
+
+
+def _event_value(args: dict[str, Any]) -> Any:
+    """An event's value as a world event takes it: read at the event when it
+    comes from a fake external's effect."""
+    return _from_effect(args) if "from_effect" in args else args.get("value")

@@ -54,6 +54,12 @@ _DECODED: Final = frozenset({RUN, GET, CALL, AWAKEABLE, PROMISE_GET, PROMISE_PEE
                              ATTACH})
 
 
+class CodecError(SerializationError):
+    """A stored value the app's journal value codec does not give back (or refuses):
+    found as a run ends, after the handler ran (``Simulation.run`` raises it; a
+    check reports it as the run's violation, with the faults that led to it)."""
+
+
 class CodecServices(list[Any]):
     """Services hosted under an app's journal value codec: a list, for every host
     that takes one, that keeps the codec of the app they came from (``listed``)."""
@@ -138,7 +144,7 @@ class Checker:
         self.codec = codec
         self._loop = StepLoop()
 
-    def check(self, store: Store) -> SerializationError | None:
+    def check(self, store: Store) -> CodecError | None:
         """The first stored value the codec does not give back, in invocation order."""
         for rec in sorted(store.invocations(), key=lambda r: r.seq):
             target = rec.target
@@ -159,7 +165,7 @@ class Checker:
         return None
 
     def _entry(self, journal: list[Entry], index: int, entry: Entry, target: str
-               ) -> SerializationError | None:
+               ) -> CodecError | None:
         kind, data = entry.kind, entry.data
         step = entry.name if kind == RUN else None
         if kind in _ENCODED and data is not None:
@@ -180,7 +186,7 @@ class Checker:
         return None
 
     def _value(self, data: bytes, what: str, target: str, step: str | None,
-               index: int | None) -> SerializationError | None:
+               index: int | None) -> CodecError | None:
         codec = self.codec
         stage = "encode"
         try:
@@ -188,7 +194,7 @@ class Checker:
             stage = "decode"
             pending = codec.decode(encoded)
             if not inspect.isawaitable(pending):
-                return SerializationError(
+                return CodecError(
                     f"the app's journal_value_codec.decode returned {type(pending).__name__}, "
                     f"not an awaitable, for {what}: restate-sdk awaits it (JournalValueCodec's "
                     f"decode is `async def`), and on Restate that await raises TypeError. "
@@ -197,7 +203,7 @@ class Checker:
                     source=_source(codec, "decode"))
             decoded = self._loop.run(pending, "journal_value_codec.decode")
         except Exception as err:  # noqa: BLE001 - the codec's own failure, reported
-            return SerializationError(
+            return CodecError(
                 f"the app's journal_value_codec.{stage} raised {type(err).__name__}: {err} on "
                 f"{what} ({_shown(data)}). On Restate the SDK passes it through the codec "
                 f"as it stores or reads it, and the attempt fails there.",
@@ -205,7 +211,7 @@ class Checker:
             )
         if decoded == data:
             return None
-        return SerializationError(
+        return CodecError(
             f"the app's journal_value_codec does not give back what it encoded: {what} "
             f"{_shown(data)} decodes to {_shown(decoded)}. On Restate the handler reads the "
             f"decoded bytes (on its first execution as on replay): decode(encode(value)) must "

@@ -577,6 +577,8 @@ class Simulation:
     # Whether the engine may go to the next simulation once this one is gone:
     # built with the defaults (above), and its engine never handed out.
     _spare = False
+    # What the app's journal value codec did not give back, once a run found it.
+    _codec_found: list[HandlerError] = []
     _trace: list[Any]
     injector: Injector
     store: Store
@@ -978,6 +980,7 @@ class Simulation:
             summary = plain_run(until, stop=stop)
             found = checker.check(self.store)
             if found is not None:
+                self._codec_found = [found]  # (one of the run's ``problems``)
                 raise found
             return summary
 
@@ -1066,7 +1069,7 @@ class Simulation:
         found: list[HandlerError] = list(self._engine.misuse)
         if self._guard is not None:
             found += self._guard.found
-        return found
+        return found + self._codec_found
 
     def _paused_error(self, inv_id: str) -> HandlerError | None:
         return self._engine.paused_errors.get(inv_id)

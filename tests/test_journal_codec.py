@@ -161,6 +161,61 @@ def test_a_provider_is_called_once_and_its_codec_used() -> None:
     assert made == [1]
 
 
+refunds = sd.Service("Refunds")
+
+
+def charge() -> str:
+    return "charged"
+
+
+@refunds.handler()
+async def buy(ctx: sd.Context, n: int) -> int:
+    try:
+        await ctx.run_typed("charge", charge)
+    except sd.TerminalError:  # only under a fault: a value the codec cannot keep
+        return await ctx.run_typed("refund", lambda: 2 ** 60 + 1)
+    return n
+
+
+refund_app = sd.app([refunds], journal_value_codec=FloatJson())
+
+
+def _namespace() -> dict[str, Any]:
+    import importlib
+
+    top = __name__.split(".")[0]
+    return {"simdurable": sd, "sd": sd, top: importlib.import_module(top)}
+
+
+def test_a_codec_bug_under_a_fault_is_a_violation_whose_reproducers_keep_the_codec() -> None:
+    # Before, the codec's error ended the whole check (no faults named, nothing to
+    # replay), and the reproducers named the app's services, not the app.
+    report = sd.check(services=refund_app, invoke="Refunds/buy", input=1, max_examples=0)
+    (v,) = report.violations
+    assert (v.kind, v.handler, v.step) == ("serialization", "Refunds/buy", "refund")
+    assert "1152921504606846977" in v.message
+    assert str(v.fault_plan).startswith("terminal(step=charge")
+    assert "services=" + __name__ + ".refund_app," in v.python_line
+    replayed = eval(v.python_line, _namespace())  # noqa: S307 - the line a report printed
+    assert replayed.kinds == ["serialization"]
+    with pytest.raises(sd.SerializationError, match="does not give back what it encoded"):
+        exec(v.program, _namespace())  # noqa: S102
+
+
+def test_the_command_lines_reproducer_keeps_the_codec(capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    import shlex
+
+    assert main(["check", f"{__name__}:refund_app", "--invoke", "Refunds/buy", "--input",
+                 "1", "--max-examples", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "[1] serialization:" in out and 'step "refund"' in out
+    line = next(ln.strip() for ln in out.splitlines() if ln.strip().startswith(
+        "simdurable check ") and " --replay " in ln)
+    assert main(shlex.split(line)[1:]) == 1
+    assert "1 violation (serialization)" in capsys.readouterr().out
+
+
 def test_not_a_codec_is_refused_by_name() -> None:
     with pytest.raises(TypeError, match="journal_value_codec must be a JournalValueCodec"):
         sd.Simulation(sd.app([acct], journal_value_codec=42))
@@ -180,7 +235,9 @@ rs_app = restate.app([rs], journal_value_codec=FloatJson())
 
 def test_restate_sdks_app_codec_is_found_by_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", f"{__name__}:rs_app", "--invoke", "Rs/big", "--max-examples",
-                 "1"]) == 2
-    err = capsys.readouterr().err
-    assert 'handler Rs/big, step "fetch" (journal #0' in err
-    assert "1152921504606846977" in err and "Traceback" not in err
+                 "1"]) == 1
+    out = capsys.readouterr().out
+    assert 'handler Rs/big, step "fetch" (journal #0' in out
+    assert "1152921504606846977" in out and "Traceback" not in out
+    # the reproducers name the app (its codec), not the services it hosts
+    assert f"services=[{__name__}.rs_app]" in out

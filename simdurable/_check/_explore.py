@@ -36,7 +36,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from .._api.external import FakeExternal
-from .._codec import listed
+from .._codec import CodecError, listed
 from .._restate import native_services
 from .._sim import InvocationHandle, Simulation, check_externals, check_signature, parse_target
 from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
@@ -94,7 +94,7 @@ from ._chooser import (
     never_compensating,
 )
 from ._explain import delays_like_runs
-from ._names import imports_for, modules_of, name_of, python_names
+from ._names import imports_for, modules_of, name_of, python_names, services_source
 from ._properties import (
     KIND_ORDER,
     Outcome,
@@ -224,6 +224,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                 sim.run()
             except StuckError as err:
                 stuck = err
+            except CodecError:
+                pass  # one of the run's problems: its violation, with the faults that fired
             outcome = snapshot(sim, handle, t.externals)
         finally:
             # Handlers still running (the run was stuck, or cut short by an
@@ -1708,11 +1710,10 @@ def finish(v: Violation, t: Target) -> None:
     if v.hint:
         return
     modules = modules_of(t.services)
-    services = python_names(t.services, modules, "Service")
+    services, named = services_source(t.services, modules)
     externals = python_names(t.externals, modules, "FakeExternal")
-    imports = imports_for([services.strip("[]").split(", ")[0]] if t.services else [])
-    for name in (services + ", " + externals).strip("[]").replace("[", "").replace("]", "")\
-            .split(", "):
+    imports = imports_for(named[:1])
+    for name in [*named, *externals.strip("[]").split(", ")]:
         for m in imports_for([name]):
             if m not in imports:
                 imports.append(m)

@@ -52,6 +52,37 @@ def python_names(objs: Iterable[Any], modules: list[str], fallback: str) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+def services_source(services: Any, modules: list[str]) -> tuple[str, list[str]]:
+    """What a reproducer passes as ``services=``, and the names it imports: the
+    services' names, or the app they came from when it has a journal value
+    codec (a list of its services would replay without it)."""
+    names = python_names(services, modules, "Service")
+    codec = getattr(services, "journal_value_codec", None)
+    inner = names.strip("[]").split(", ") if services else []
+    if codec is None:
+        return names, inner
+    from .._codec import journal_codec_of
+
+    for mod_name in modules:
+        mod = sys.modules.get(mod_name)
+        if mod is None:
+            continue
+        for attr, value in sorted(vars(mod).items()):
+            if attr.startswith("__"):
+                continue
+            try:
+                found = journal_codec_of([value]) is codec
+            except Exception:  # noqa: BLE001 - a global that is no app
+                found = False
+            if found:
+                name = attr if mod_name == "__main__" else f"{mod_name}.{attr}"
+                # (simdurable's app is a list of services; restate-sdk's an ASGI function)
+                return (name if isinstance(value, Iterable) else f"[{name}]"), [name]
+    codec_name = name_of(codec, modules) or "<the app's journal_value_codec>"
+    return (f"simdurable.app({names}, journal_value_codec={codec_name})",
+            ["simdurable.app", *inner, codec_name])
+
+
 def imports_for(names: Iterable[str]) -> list[str]:
     mods = []
     for n in names:

@@ -20,8 +20,10 @@ is then matched without its payload here too.
 
 from __future__ import annotations
 
+import base64
 import inspect
 import os
+import pickle
 import sys
 from typing import Any, Final
 
@@ -78,6 +80,27 @@ def listed(services: Any, codec: Any = None) -> list[Any]:
     carried = CodecServices(out)
     carried.journal_value_codec = codec
     return carried
+
+
+def sent_codec(services: Any) -> str | None:
+    """The journal value codec (or provider) ``services`` carry (``listed``), as a
+    worker process gets it (``received``): pickled, so that a codec made inline in
+    ``app(...)`` goes too. None without one; ``ValueError`` saying why it cannot go."""
+    codec = getattr(services, "journal_value_codec", None)
+    if codec is None:
+        return None
+    try:
+        return base64.b64encode(pickle.dumps(codec)).decode("ascii")
+    except Exception as err:  # noqa: BLE001 - whatever stops pickling, it cannot be sent
+        raise ValueError(f"the app's journal_value_codec {codec!r} cannot be sent to "
+                         f"another process ({type(err).__name__}: {err})") from None
+
+
+def received(services: list[Any], codec: str | None) -> list[Any]:
+    """In a worker: ``services`` under the codec ``sent_codec`` sent, if any."""
+    if codec is None:
+        return services
+    return listed(services, pickle.loads(base64.b64decode(codec)))  # noqa: S301 - our own
 
 
 def journal_codec_of(services: Any) -> Any:

@@ -241,3 +241,42 @@ def test_restate_sdks_app_codec_is_found_by_check(capsys: pytest.CaptureFixture[
     assert "1152921504606846977" in out and "Traceback" not in out
     # the reproducers name the app (its codec), not the services it hosts
     assert f"services=[{__name__}.rs_app]" in out
+
+
+def _soak(jobs: str, db: Any, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    code = main(["soak", f"{__name__}:refund_app", "--invoke", "Refunds/buy", "--input", "1",
+                 "--seeds", "0:2", "--max-examples", "0", "-j", jobs, "--database", str(db)])
+    first, *rest = capsys.readouterr().out.replace(str(db), "DB").strip().splitlines()
+    return code, [first.split(" checks in ")[0], *rest]
+
+
+def test_worker_processes_check_under_the_apps_codec(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker imported the services by name and hosted them without the app's
+    # codec: soak -j 2 (each check whole in a worker) found nothing.
+    one = _soak("1", tmp_path / "db1", capsys)
+    assert "serialization: terminal(step=charge" in "\n".join(one[1])
+    assert _soak("2", tmp_path / "db2", capsys) == one
+    # and a check's parts in warm workers (no fork: another thread runs here)
+    from simdurable._check import _workers
+
+    monkeypatch.setattr(_workers, "can_fork", lambda: False)
+    kw: dict[str, Any] = {"services": refund_app, "invoke": "Refunds/buy", "input": 1,
+                          "max_examples": 4}
+    assert sd.check(jobs=2, **kw).render() == sd.check(**kw).render()
+
+
+def test_a_codec_that_cannot_be_sent_to_a_worker_keeps_the_check_here() -> None:
+    class Local(JournalValueCodec):  # (defined in a function: pickle cannot name it)
+        def encode(self, buf: bytes) -> bytes:
+            return buf
+
+        async def decode(self, buf: bytes) -> bytes:
+            return buf
+
+    report = sd.check(services=sd.app([refunds], journal_value_codec=Local()),
+                      invoke="Refunds/buy", input=1, max_examples=0, jobs=2)
+    assert report.ok
+    assert any("journal_value_codec" in n and "cannot be sent to another process" in n
+               for n in report.notes), report.notes

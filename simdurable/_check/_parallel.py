@@ -36,6 +36,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .._codec import received, sent_codec
 from ..runtime._faults import Fault, FaultPlan
 from ._explore import Exploration, Target, example_blocks, fewer_collections
 from ._names import modules_of, name_of
@@ -97,6 +98,10 @@ def target_spec(t: Target) -> dict[str, Any] | str:
                 return (f"ran in one process, not in worker processes: the {what} "
                         f"{getattr(fn, '__qualname__', fn)!r} is not a module-level function "
                         f"a worker can import")
+    try:
+        names["codec"] = sent_codec(t.services)
+    except ValueError as err:
+        return f"ran in one process, not in worker processes: {err}"
     rest = replace(t, services=[], externals=[], setup=None, invariant=None, coverage=None)
     try:
         names["rest"] = _dump(rest)
@@ -109,7 +114,7 @@ def target_spec(t: Target) -> dict[str, Any] | str:
 def target_of(spec: dict[str, Any]) -> Target:
     """In a worker: the target ``target_spec`` described, its objects imported here."""
     t: Target = _undump(spec["rest"])
-    t.services = [_load(n) for n in spec["services"]]
+    t.services = received([_load(n) for n in spec["services"]], spec.get("codec"))
     t.externals = [_load(n) for n in spec["externals"]]
     t.setup = None if spec["setup"] is None else _load(spec["setup"])
     t.invariant = None if spec["invariant"] is None else _load(spec["invariant"])

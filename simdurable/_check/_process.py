@@ -30,6 +30,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
+from .._codec import received, sent_codec
 from ._names import modules_of, name_of
 from ._report import Violation
 from ._workers import OWN_VARIABLES, WorkerError, fork_piped, pool, task, user_environ
@@ -46,7 +47,7 @@ def reference_operations(spec: dict[str, Any]) -> list[list[Any]]:
         module, _, attr = name.rpartition(".")
         return getattr(importlib.import_module(module), attr)
 
-    services = [load(n) for n in spec["services"]]
+    services = received([load(n) for n in spec["services"]], spec.get("codec"))
     externals = [load(n) for n in spec["externals"]]
     for x in externals:
         x.reset()
@@ -125,7 +126,11 @@ def _run_spec(services: Sequence[Any], externals: Sequence[Any], setup: Any, inv
         json.dumps(events)
     except (TypeError, ValueError):
         return "a world event's value is not JSON"
-    return {"services": svc_names, "externals": ext_names, "setup": setup_name,
+    try:
+        codec = sent_codec(services)
+    except ValueError as err:
+        return str(err)
+    return {"services": svc_names, "externals": ext_names, "setup": setup_name, "codec": codec,
             "invoke": invoke, "input": input, "seed": seed, "max_steps": max_steps,
             "environ": user_environ(), "world": events}
 

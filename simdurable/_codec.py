@@ -25,6 +25,7 @@ import inspect
 import os
 import pickle
 import sys
+import threading
 from typing import Any, Final
 
 from ._asyncio_steps import StepLoop
@@ -265,3 +266,59 @@ def _source(codec: Any, method: str) -> str | None:
         return None
     return f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
 
+
+
+class StoredValues:
+    """A live store's values through the app's journal value codec, as restate-sdk
+    passes them: what is written to the database is ``encode``'s, what is read
+    back is ``decode``'s (the values of ``Checker``: a handler's input and output,
+    state, the payloads of ``_ENCODED`` commands and a promise's value, and the
+    results of ``_DECODED`` commands). Failures and every other value are stored
+    as they are. ``decode`` is ``async def`` (awaited here, to its end)."""
+
+    def __init__(self, codec: Any) -> None:
+        self.codec = resolve_codec(codec)
+        self._loop = StepLoop()
+        self._lock = threading.Lock()
+
+    def encode(self, data: bytes) -> bytes:
+        out = self.codec.encode(data)
+        if not isinstance(out, (bytes, bytearray, memoryview)):
+            raise TypeError(f"the app's journal_value_codec.encode returned "
+                            f"{type(out).__name__}, not bytes")
+        return bytes(out)
+
+    def decode(self, data: bytes) -> bytes:
+        pending = self.codec.decode(data)
+        if not inspect.isawaitable(pending):
+            raise TypeError(f"the app's journal_value_codec.decode returned "
+                            f"{type(pending).__name__}, not an awaitable: restate-sdk awaits "
+                            f"it (make decode `async def`)")
+        with self._lock:  # (the ingress's thread and a step's worker share the loop)
+            out = self._loop.run(pending, "journal_value_codec.decode")
+        if not isinstance(out, (bytes, bytearray, memoryview)):
+            raise TypeError(f"the app's journal_value_codec.decode gave "
+                            f"{type(out).__name__}, not bytes")
+        return bytes(out)
+
+    def completion(self, result: Any, how: Any) -> Any:
+        """``result`` with a success value passed through ``how``; others as they are."""
+        value = _value_of(result)
+        return result if value is None else Value(how(value))
+
+    def entry(self, entry: Any, command_kind: str | None, how: Any) -> Any:
+        """A journal entry (an ``Entry`` or its tuple) with its coded values passed
+        through ``how``; ``command_kind``: the kind of the command a completion completes."""
+        kind, data, result = entry[0], entry[2], entry[3]
+        if kind in _ENCODED and data is not None:
+            data = how(data)
+        elif kind == PROMISE_COMPLETE and data is not None and data[:1] == b"R":
+            data = b"R" + how(data[1:])
+        if result is not None and (kind in _DECODED or (
+                kind == COMPLETION and command_kind in _DECODED)):
+            result = self.completion(result, how)
+        if data is entry[2] and result is entry[3]:
+            return entry
+        if isinstance(entry, Entry):
+            return entry._replace(data=data, result=result)
+        return (entry[0], entry[1], data, result, *entry[4:])

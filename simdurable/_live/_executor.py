@@ -32,6 +32,7 @@ import trio
 
 from .._api.serde import DefaultSerde, JsonSerde, ingress_bytes
 from .._api.service import App, Handler, collect_handlers
+from .._codec import StoredValues, journal_codec_of, listed
 from .._sim import completed_value, parse_target, paused_error
 from ..runtime._errors import NotFinishedError, SerializationError, SimdurableError
 from ..runtime._journal import Entry, Failure, Value
@@ -194,6 +195,10 @@ class Executor:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.handlers = collect_handlers(services)
+        # An app's journal value codec: the database holds what it encodes, and the
+        # handlers and HTTP clients get what restate-sdk would (``StoredValues``).
+        codec = journal_codec_of(services)
+        self.codec = None if codec is None else StoredValues(codec)
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         if max_body <= 0:
@@ -244,7 +249,7 @@ class Executor:
         store: SqliteStore | None = None
         trace: TraceWriter | None = None
         try:
-            store = SqliteStore(self.db, durability=self.durability)
+            store = SqliteStore(self.db, durability=self.durability, codec=self.codec)
             if self.trace_path is not None:
                 trace = TraceWriter(self.trace_path)
             live = LiveHost(self.handlers, store, retry_policy=self.retry_policy, trace=trace,
@@ -281,7 +286,7 @@ class Executor:
                           ) -> None:
         from ._http import serve
 
-        app = Ingress(live, max_body=self.max_body)
+        app = Ingress(live, max_body=self.max_body, codec=self.codec)
         try:
             await serve(app, host, port, shutdown=stop, grace=1.0,  # type: ignore[arg-type]
                         body_timeout=self.body_timeout, max_connections=self.max_connections,
@@ -617,8 +622,10 @@ def load_services(names: Iterable[str]) -> list[Any]:
     from .._restate import native_services
 
     services: list[Any] = []
+    codec = None
     for name in names:
         obj = load_object(name)
+        codec = codec or journal_codec_of([obj])
         items = native_services(obj if isinstance(obj, (list, tuple, App)) else [obj])
         for item in items:
             if not isinstance(getattr(item, "handlers", None), dict):
@@ -626,4 +633,4 @@ def load_services(names: Iterable[str]) -> list[Any]:
                                 "VirtualObject or Workflow (or a list of them, or a "
                                 "restate.app(...))")
             services.append(item)
-    return services
+    return listed(services, codec)  # (an app's journal value codec kept)

@@ -36,6 +36,7 @@ from typing import Any, Final
 import trio
 
 from .._api.service import Handler
+from .._codec import StoredValues
 from .._inputs import input_problem
 from ..runtime._errors import InvalidTargetError
 from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS
@@ -146,9 +147,15 @@ def http_status_of(code: int) -> int:
 class Ingress:
     """The ASGI app; see the module docstring."""
 
-    def __init__(self, host: LiveHost, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, host: LiveHost, *, max_body: int = DEFAULT_MAX_BODY,
+                 codec: StoredValues | None = None) -> None:
         self.host = host
         self.max_body = max_body
+        # The app's journal value codec: bodies are what it encodes, as on Restate,
+        # whose SDK decodes a handler's input (and an awakeable's value) as the
+        # handler reads it and encodes its output (``restate.client`` does the
+        # other half for a client given the same codec).
+        self.codec = codec
         self._kinds: dict[str, str] = {}
         self._handlers: dict[str, dict[str, Handler]] = {}
         self._runs: dict[str, str] = {}  # a workflow's run handler
@@ -329,6 +336,13 @@ class Ingress:
                 raise HttpError(400, f"{service}/{name} is a workflow's run handler: it takes "
                                      "no idempotency key (the workflow id already is one)")
         body = await self._body(scope, receive)
+        if self.codec is not None and handler.arity >= 2:
+            try:
+                body = self.codec.decode(body)
+            except Exception:  # noqa: BLE001 - restate-sdk's answer, whatever the codec raised
+                # (on Restate the invocation is made, then fails with this TerminalError)
+                raise HttpError(400, "Failed to decode input using journal value codec"
+                                ) from None
         if body:
             wrong = input_problem(handler, body, "the body")
             if wrong is not None:
@@ -402,9 +416,17 @@ class Ingress:
             result = rec.result
             if isinstance(result, Value):
                 headers = [(b"x-restate-id", inv_id.encode())]
-                if result.data:
+                data = result.data
+                if self.codec is not None:
+                    try:
+                        data = self.codec.encode(data)
+                    except Exception as err:  # noqa: BLE001 - the codec's own failure, told
+                        raise HttpError(500, f"the app's journal_value_codec.encode raised "
+                                             f"{type(err).__name__}: {err} on the output",
+                                        inv_id=inv_id) from None
+                if data:
                     headers.append((b"content-type", b"application/json"))
-                return Response(200, result.data, headers)
+                return Response(200, data, headers)
             assert isinstance(result, Failure)
             body: dict[str, Any] = {"code": result.code, "message": result.message}
             if result.metadata:  # as Restate's ingress answers: the error's metadata too
@@ -494,6 +516,13 @@ class Ingress:
         body = await self._body(scope, receive)
         completion: Value | Failure
         if action == "resolve":
+            if self.codec is not None:
+                try:
+                    body = self.codec.decode(body)
+                except Exception as err:  # noqa: BLE001 - the codec's own failure, told
+                    raise HttpError(400, f"the body cannot be decoded with the app's "
+                                         f"journal_value_codec ({type(err).__name__}: {err})"
+                                    ) from None
             if body:
                 try:
                     json.loads(body)

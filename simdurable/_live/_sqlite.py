@@ -24,13 +24,24 @@ import os
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..runtime._errors import SimdurableError
-from ..runtime._journal import Completion, Entry, Failure, RawCompletion, RawEntry, Value
+from ..runtime._journal import (
+    COMPLETION,
+    Completion,
+    Entry,
+    Failure,
+    RawCompletion,
+    RawEntry,
+    Value,
+)
 from ..runtime._store import COMPLETED, PAUSED, PENDING, InvocationRecord
+
+if TYPE_CHECKING:
+    from .._codec import StoredValues
 
 SCHEMA_VERSION: Final = 1
 FORMAT: Final = "simdurable"
@@ -268,6 +279,10 @@ def _completion_problem(kind: Any, data: Any, code: Any, message: Any) -> str | 
     return None
 
 
+class CodecStoreError(StoreError):
+    """The app's journal value codec failed on a value written or read."""
+
+
 class DamagedRowError(StoreError):
     """A row of the database that cannot be read back: which one and what is wrong."""
 
@@ -328,6 +343,8 @@ class SqliteStore:
         process but not a power loss.
       readonly: only read (``simdurable invocations``, ``journal``): works on a
         file or directory one cannot write, and writes nothing.
+      codec: the app's journal value codec (``_codec.StoredValues``): the values
+        restate-sdk passes through it are written encoded and read back decoded.
 
     Raises ``StoreError`` for a missing file (without ``create``), a file that
     is not a simdurable database, one of another schema version, one that
@@ -336,10 +353,12 @@ class SqliteStore:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 durability: str = "full", readonly: bool = False) -> None:
+                 durability: str = "full", readonly: bool = False,
+                 codec: StoredValues | None = None) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.path = Path(path)
+        self.codec = codec
         self.readonly = readonly
         self.lost_commits = 0
         self._depth = 0
@@ -613,11 +632,16 @@ class SqliteStore:
 
     # -- invocations ----------------------------------------------------------
     def put_invocation(self, rec: InvocationRecord) -> None:
-        rk, rd, rc, rm = _completion_columns(rec.result)
+        input_, result = rec.input, rec.result
+        if self.codec is not None:
+            encode = self._coded(self.codec.encode, f"invocation {rec.id!r}", "encode")
+            input_ = encode(input_)
+            result = self.codec.completion(result, encode)
+        rk, rd, rc, rm = _completion_columns(result)
         self._conn.execute(
             f"INSERT OR REPLACE INTO invocations ({_INV_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.id, rec.seq, rec.service, rec.handler, rec.key, rec.input, rec.status,
+            (rec.id, rec.seq, rec.service, rec.handler, rec.key, input_, rec.status,
              rec.run_at_ms, rec.created_ms, rec.attempts, rec.failures, rk, rd, rc, rm,
              rec.caller_id, rec.caller_index, rec.idempotency_key,
              json.dumps(rec.headers, sort_keys=True), rec.last_failure, rec.retry_index,
@@ -628,18 +652,41 @@ class SqliteStore:
         row = self._conn.execute(
             f"SELECT {_INV_COLUMNS} FROM invocations WHERE id = ?", (inv_id,)
         ).fetchone()
-        return None if row is None else _row_to_record(row, self.path)
+        return None if row is None else self._record(row)
 
     def invocations(self) -> list[InvocationRecord]:
         rows = self._conn.execute(f"SELECT {_INV_COLUMNS} FROM invocations ORDER BY seq")
-        return [_row_to_record(r, self.path) for r in rows]
+        return [self._record(r) for r in rows]
+
+    def _record(self, row: tuple[Any, ...]) -> InvocationRecord:
+        rec = _row_to_record(row, self.path)
+        if self.codec is not None:
+            decode = self._coded(self.codec.decode, f"invocation {rec.id!r}", "decode")
+            rec.input = decode(rec.input)
+            rec.result = self.codec.completion(rec.result, decode)
+        return rec
+
+    def _coded(self, fn: Callable[[bytes], bytes], where: str, stage: str
+               ) -> Callable[[bytes], bytes]:
+        """``fn`` (the codec's ``encode`` or ``decode``), its failure a ``StoreError``
+        naming the value: not a traceback from deep inside a turn."""
+
+        def coded(data: bytes) -> bytes:
+            try:
+                return fn(data)
+            except Exception as err:  # noqa: BLE001 - the codec's own failure, told
+                raise CodecStoreError(
+                    f"{self.path}: the app's journal_value_codec.{stage} raised "
+                    f"{type(err).__name__}: {err} on a value of {where}") from err
+
+        return coded
 
     def readable_invocations(self) -> tuple[list[InvocationRecord], list[DamagedRowError]]:
         """Every invocation that can be read, and what is wrong with the others."""
         records, damaged = [], []
         for r in self._conn.execute(f"SELECT {_INV_COLUMNS} FROM invocations ORDER BY seq"):
             try:
-                records.append(_row_to_record(r, self.path))
+                records.append(self._record(r))
             except DamagedRowError as err:
                 damaged.append(err)
         return records, damaged
@@ -649,7 +696,14 @@ class SqliteStore:
         rows = self._conn.execute(
             f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE inv_id = ? ORDER BY idx", (inv_id,)
         )
-        return [_row_to_entry(r, self.path, inv_id, i) for i, r in enumerate(rows)]
+        entries = [_row_to_entry(r, self.path, inv_id, i) for i, r in enumerate(rows)]
+        if self.codec is not None:
+            for i, e in enumerate(entries):
+                command = entries[e.target].kind if 0 <= e.target < len(entries) else None
+                decode = self._coded(self.codec.decode,
+                                     f"journal entry #{i} of invocation {inv_id!r}", "decode")
+                entries[i] = self.codec.entry(e, command, decode)
+        return entries
 
     def journal_length(self, inv_id: str) -> int:
         length = self._lengths.get(inv_id)
@@ -662,6 +716,14 @@ class SqliteStore:
 
     def append(self, inv_id: str, entry: RawEntry) -> int:
         index = self.journal_length(inv_id)
+        if self.codec is not None:
+            command = None
+            if entry[0] == COMPLETION:
+                row = self._conn.execute("SELECT kind FROM journal WHERE inv_id = ? AND idx = ?",
+                                         (inv_id, entry[4])).fetchone()
+                command = None if row is None else row[0]
+            entry = self.codec.entry(entry, command, self._coded(
+                self.codec.encode, f"journal entry #{index} of invocation {inv_id!r}", "encode"))
         kind, name, data, result, target, at_ms, wake_ms, ref = entry
         rk, rd, rc, rm = _completion_columns(result)
         self._conn.execute(
@@ -680,6 +742,9 @@ class SqliteStore:
             "SELECT name, value FROM state WHERE service = ? AND key = ? ORDER BY name",
             (service, key),
         )
+        if self.codec is not None:
+            decode = self._coded(self.codec.decode, f"the state of {service}/{key}", "decode")
+            return {name: decode(bytes(value)) for name, value in rows}
         return {name: bytes(value) for name, value in rows}
 
     def state_keys_of(self, service: str) -> list[str]:
@@ -688,6 +753,9 @@ class SqliteStore:
         return [r[0] for r in rows]
 
     def set_state(self, service: str, key: str, name: str, value: bytes) -> None:
+        if self.codec is not None:
+            value = self._coded(self.codec.encode, f"the state of {service}/{key}",
+                                "encode")(value)
         self._conn.execute(
             "INSERT OR REPLACE INTO state (service, key, name, value) VALUES (?, ?, ?, ?)",
             (service, key, name, value),
@@ -706,9 +774,18 @@ class SqliteStore:
             "SELECT result_kind, result_data, result_code, result_message FROM promises "
             "WHERE workflow = ? AND key = ? AND name = ?", (workflow, key, name),
         ).fetchone()
-        return None if row is None else _completion(*row)
+        if row is None:
+            return None
+        found = _completion(*row)
+        if self.codec is not None:
+            found = self.codec.completion(found, self._coded(
+                self.codec.decode, f"promise {name!r} of {workflow}/{key}", "decode"))
+        return found
 
     def set_promise(self, workflow: str, key: str, name: str, value: Completion) -> None:
+        if self.codec is not None:
+            value = self.codec.completion(value, self._coded(
+                self.codec.encode, f"promise {name!r} of {workflow}/{key}", "encode"))
         self._conn.execute(
             "INSERT OR REPLACE INTO promises VALUES (?, ?, ?, ?, ?, ?, ?)",
             (workflow, key, name, *_completion_columns(value)),

@@ -1,0 +1,56 @@
+"""An app with a journal value codec, for the live executor's codec tests.
+
+The codec masks every byte and tags the result: a value stored plain (or a body
+sent plain) is told apart at once, and ``decode`` refuses what it did not encode.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import simdurable as sd
+from simdurable.entry_codec import JournalValueCodec
+
+TAG = b"K1:"
+
+
+def mask(buf: bytes) -> bytes:
+    return bytes(b ^ 0x5A for b in buf)
+
+
+class Masking(JournalValueCodec):
+    def encode(self, buf: bytes) -> bytes:
+        return TAG + mask(buf)
+
+    async def decode(self, buf: bytes) -> bytes:
+        if not buf.startswith(TAG):
+            raise ValueError(f"not a value this codec encoded: {buf[:20]!r}")
+        return mask(buf[len(TAG):])
+
+
+ledger = sd.VirtualObject("Ledger")
+pricing = sd.Service("Pricing")
+
+
+@pricing.handler()
+async def quote(ctx: sd.Context, item: str) -> dict[str, object]:
+    return {"item": item, "cents": await ctx.run_typed("price", lambda: 100 * len(item))}
+
+
+@ledger.handler()
+async def buy(ctx: sd.ObjectContext, item: str) -> dict[str, object]:
+    price = await ctx.service_call(quote, item)
+    total = int(await ctx.get("total") or 0) + int(price["cents"])  # type: ignore[call-overload]
+    ctx.set("total", total)
+    await ctx.run_typed("slow", slow)  # (where a test kills the server)
+    await ctx.sleep(timedelta(milliseconds=50))
+    return {"item": item, "total": total}
+
+
+def slow() -> str:
+    time.sleep(0.4)
+    return "done"
+
+
+app = sd.app([ledger, pricing], journal_value_codec=Masking())

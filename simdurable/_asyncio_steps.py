@@ -31,13 +31,19 @@ from .runtime._steps import drive
 _SUSPENDING: Final = frozenset({"YIELD_VALUE", "GET_AWAITABLE", "GET_ANEXT",
                                 "BEFORE_ASYNC_WITH"})
 _awaits: dict[types.CodeType, bool] = {}
+# How long ``LoopThread.close`` waits for its loop to stop: an idle loop stops at once.
+STOP_WAIT_S: Final = 0.5
 
 
 def awaits_nothing(awaitable: Any) -> bool:
     """Whether ``awaitable`` is a coroutine whose code never awaits (asked once per code)."""
     if not isinstance(awaitable, types.CoroutineType):
         return False
-    code = awaitable.cr_code
+    return code_awaits_nothing(awaitable.cr_code)
+
+
+def code_awaits_nothing(code: types.CodeType) -> bool:
+    """Whether a coroutine function's ``code`` never awaits (asked once per code)."""
     found = _awaits.get(code)
     if found is None:
         found = _awaits[code] = any(i.opname in _SUSPENDING for i in dis.get_instructions(code))
@@ -123,10 +129,14 @@ class LoopThread:
         future.add_done_callback(done)
 
     def close(self) -> None:
-        """Stop the loop (steps still on it are abandoned, as a crash would) and close it."""
+        """Stop the loop (steps still on it are abandoned, as a crash would) and close it.
+
+        A loop held by a step that blocks it (``time.sleep`` after an ``await``) is
+        left to its daemon thread, unclosed: the executor stops now, not when that
+        step's call returns (it waited 5 s for it, on Ctrl-C's "stop now" too)."""
         if self._loop.is_closed():
             return
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=STOP_WAIT_S)
         if not self._loop.is_running():
             self._loop.close()

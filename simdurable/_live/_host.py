@@ -40,7 +40,7 @@ import trio
 
 from .._api.context import InvocationContext
 from .._api.service import Handler
-from .._asyncio_steps import Carried, LoopThread, awaits_nothing
+from .._asyncio_steps import Carried, LoopThread, awaits_nothing, code_awaits_nothing
 from .._base_exceptions import attempt_failure
 from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest
 from ..runtime._errors import InvalidTargetError, TerminalError
@@ -401,7 +401,7 @@ class LiveHost:
         assert nursery is not None
         for req in turn.to_start:
             self._in_flight += 1
-            if _is_async(req.spec.fn):
+            if _on_trio(req.spec.fn):
                 nursery.start_soon(self._run_step, req)
             else:
                 self._run_in_thread(req)
@@ -449,7 +449,11 @@ class LiveHost:
         context = req.context  # (the handler's, copied where the step started)
         context.run(current_step.set, self.engine.step_info(req.attempt, req.index, req.spec))
         call = functools.partial(req.spec.fn, *req.spec.args, **req.spec.kwargs)
-        return outcome.capture(context.run, call)
+        result = outcome.capture(context.run, call)
+        if isinstance(result, outcome.Value) and awaits_nothing(result.value):
+            # (an ``async def`` that awaits nothing: run to its end here, see ``_on_trio``)
+            return outcome.capture(context.run, drive, result.value, req.spec.name)
+        return result
 
     def _chain(self, req: StepRequest, token: trio.lowlevel.TrioToken) -> None:
         """In a worker thread: run the step, then take the turn that stores it.
@@ -477,7 +481,7 @@ class LiveHost:
                     self._worker_error = err
                     self._hand_back(token, lambda: self._wake.set())
                     return
-            after = next((r for r in turn.to_start if not _is_async(r.spec.fn)), None)
+            after = next((r for r in turn.to_start if not _on_trio(r.spec.fn)), None)
             if after is None:
                 self._hand_back(token, self._published_from_worker, turn, False)
                 return
@@ -619,6 +623,23 @@ def _failing_attempts(spec: HandlerSpec) -> HandlerSpec:
             raise attempt_failure(err) from err
 
     return dataclasses.replace(spec, start=start_caught, direct=None, output=None)
+
+
+def _on_trio(fn: Any) -> bool:
+    """Whether a step's function runs on trio's thread: a coroutine function that
+    awaits (it goes on to the steps' asyncio loop from there). The others run in a
+    worker thread, and so does a coroutine function that awaits nothing: its code
+    runs start to end at once, as a plain function's, and may block (a sync client,
+    ``time.sleep``, in an ``async def``); on trio's thread it held up the ingress,
+    every other invocation and Ctrl-C until it returned."""
+    if not _is_async(fn):
+        return False
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        code = getattr(getattr(fn, "__call__", None), "__code__", None)  # noqa: B004
+    return not isinstance(code, types.CodeType) or not code_awaits_nothing(code)
 
 
 def _is_async(fn: Any) -> bool:

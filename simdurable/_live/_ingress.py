@@ -319,6 +319,8 @@ class Ingress:
             if not key:
                 raise HttpError(400, f"the key of {service} must not be empty")
         handler = self._handler(service, name)
+        if getattr(handler, "ingress_private", False):  # restate's ``ingress_private=True``
+            raise HttpError(400, "the invoked service is not public")  # (Restate's words)
         query = _query(scope)
         delay_ms = 0
         if "delay" in query:

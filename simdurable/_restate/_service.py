@@ -41,9 +41,10 @@ class RestateOptionWarning(UserWarning):
 # Handler options that only steer a Restate server's resources: the run's
 # outcome cannot depend on them here, so they are reported once, not refused.
 _NOT_MODELLED = {
-    "inactivity_timeout": "steps take no virtual time, and no connection can stall",
-    "abort_timeout": "steps take no virtual time, and no connection can stall",
-    "ingress_private": "every handler can be invoked, by tests as by other handlers",
+    "inactivity_timeout": "steps take no virtual time in a simulation, and simdurable serve "
+                          "lets a step run as long as it takes",
+    "abort_timeout": "steps take no virtual time in a simulation, and simdurable serve "
+                     "lets a step run as long as it takes",
 }
 # Options that cannot change a run's outcome at all: accepted without a word.
 #   journal_retention: journals are always kept, for inspection;
@@ -142,6 +143,10 @@ class RestateHandler(Handler):
     """A simdurable ``Handler`` running a restate-sdk handler function."""
 
     restate_handler: Any = None
+    # restate's ``ingress_private`` (the handler's, else its service's): an outside
+    # client may not invoke it; ``simdurable serve``'s ingress refuses it as
+    # Restate's does. Tests and other handlers invoke it (docs/decisions.md).
+    ingress_private: bool = False
 
     def caller_error(self, err: TerminalError) -> TerminalError:
         return HostedTerminalError(err.message, err.status_code, err.metadata)
@@ -208,6 +213,13 @@ def _warn_unmodelled(service: Any, rh: Any) -> None:
             warnings.warn(
                 f"{service.name}/{rh.name}: restate option {option}={value!r} has no effect "
                 f"in simdurable ({why})", RestateOptionWarning, stacklevel=4)
+    private = rh.ingress_private if rh.ingress_private is not None else getattr(
+        service, "ingress_private", None)
+    if private:
+        warnings.warn(
+            f"{service.name}/{rh.name}: restate option ingress_private=True: simdurable "
+            f"serve's HTTP ingress refuses it (400, as Restate's does); a test invokes it "
+            f"as other handlers do", RestateOptionWarning, stacklevel=4)
 
 
 def convert(service: Any) -> Any:
@@ -249,6 +261,8 @@ def convert(service: Any) -> Any:
                                              or getattr(service, "idempotency_retention", None)),
             workflow_retention=_retention(rh.workflow_retention),
             restate_handler=rh,
+            ingress_private=bool(rh.ingress_private if rh.ingress_private is not None
+                                 else getattr(service, "ingress_private", None)),
         )
     native.restate_service = service  # where it came from, for reports
     _CONVERTED[service] = native

@@ -36,6 +36,7 @@ from typing import Any, Final
 
 from .._api.context import InvocationContext
 from .._api.service import Handler, collect_handlers
+from .._codec import StoredValues, journal_codec_of
 from ..runtime._errors import HandlerError, JournalMismatchError, TerminalError
 from ..runtime._faults import Injector
 from ..runtime._invocation import LIVE, PARKED, REPLAYING, Abort, Attempt, Wait, user_source
@@ -55,7 +56,7 @@ from ..runtime._journal import (
 from ..runtime._registry import HandlerSpec
 from ..runtime._running import close, where_raised
 from ..runtime._steps import NOT_RUN
-from ..runtime._store import COMPLETED, InvocationRecord
+from ..runtime._store import COMPLETED, InvocationRecord, copy_record
 
 REPLAYS: Final = "replays"
 DIVERGES: Final = "diverges"
@@ -116,6 +117,10 @@ class RecordedInvocation:
     source_indices: tuple[int, ...] | None = None
     signals: tuple[SignalNote, ...] | None = None
     awakeable_ids: Callable[[int], str] | None = None
+    # Its values are as a server stored them (a Restate server, a dev-executor
+    # database): through the app's journal value codec, if it has one; not as the
+    # serde made them (a simulation's store).
+    as_stored: bool = False
 
     @property
     def id(self) -> str:
@@ -287,6 +292,22 @@ class ReplayHost:
             self.misuse = err
 
 
+def _naming(fn: Callable[[bytes], bytes], what: str) -> Callable[[bytes], bytes]:
+    """``fn``, its failure naming ``what`` it failed on."""
+
+    def named(data: bytes) -> bytes:
+        try:
+            return fn(data)
+        except Exception as err:  # noqa: BLE001 - told, with where
+            raise _CodecFailure(f"{type(err).__name__}: {err}, on {what}") from err
+
+    return named
+
+
+class _CodecFailure(Exception):
+    """The codec failed on a recorded value (the message says which)."""
+
+
 def _where_defined(fn: Any) -> str | None:
     try:
         code = inspect.unwrap(fn).__code__
@@ -418,6 +439,11 @@ class Replayer:
     def __init__(self, services: Iterable[Any]) -> None:
         self._handlers: dict[tuple[str, str], Handler] = collect_handlers(services)
         self._specs = {k: h.spec(None) for k, h in self._handlers.items()}
+        # The app's journal value codec: a stored journal's values are decoded as
+        # restate-sdk decodes them, and commands are matched without their payloads,
+        # as its VM does with a codec (an encryption's nonce differs every time).
+        codec = journal_codec_of(services)
+        self._codec = None if codec is None else StoredValues(codec)
 
     def replay(self, inv: RecordedInvocation) -> ReplayResult:
         rec, journal = inv.record, inv.journal
@@ -446,6 +472,13 @@ class Replayer:
             why = (f"journal entry #{bad} is of kind {journal[bad].kind!r}, which simdurable "
                    "does not model")
             return ReplayResult(verdict=CANNOT_JUDGE, reason=why, **base)  # type: ignore[arg-type]
+        if self._codec is not None and inv.as_stored:
+            try:
+                inv = self._decoded(inv)
+            except _CodecFailure as err:
+                why = f"the app's journal_value_codec.decode raised {err}"
+                return ReplayResult(verdict=CANNOT_JUDGE, reason=why,
+                                    **base)  # type: ignore[arg-type]
         if inv.signals is not None:
             inv, result = self._replay_placing_signals(spec, inv, base)
         else:
@@ -457,6 +490,23 @@ class Replayer:
                 at = indices[-1] + 1
             result = dataclasses.replace(result, source_index=at)
         return result
+
+    def _decoded(self, inv: RecordedInvocation) -> RecordedInvocation:
+        """``inv`` with its values through the codec's ``decode``, as the handler reads them."""
+        codec = self._codec
+        assert codec is not None
+        journal = inv.journal
+        entries = []
+        for i, e in enumerate(journal):
+            command = journal[e.target].kind if 0 <= e.target < len(journal) else None
+            entries.append(codec.entry(e, command, _naming(codec.decode, f"journal entry #{i}")))
+        rec = copy_record(inv.record)
+        rec.input = _naming(codec.decode, "its input")(rec.input)
+        signals = None if inv.signals is None else tuple(
+            dataclasses.replace(n, result=codec.completion(
+                n.result, _naming(codec.decode, f"signal {n.signal!r}'s value")))
+            for n in inv.signals)
+        return dataclasses.replace(inv, record=rec, journal=entries, signals=signals)
 
     def _replay_placing_signals(self, spec: HandlerSpec, inv: RecordedInvocation,
                                 base: dict[str, Any]
@@ -491,6 +541,7 @@ class Replayer:
                 base: dict[str, Any]) -> ReplayResult:
         rec, journal = inv.record, inv.journal
         host = ReplayHost(self._specs)
+        host.payload_checks = self._codec is None
         attempt = Attempt(host, rec, list[RawEntry](journal), rec.attempts, spec.kind,
                           spec.service_kind)
         ctx = InvocationContext(attempt, spec)

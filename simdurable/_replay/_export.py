@@ -113,6 +113,8 @@ def export_document(invocations: Sequence[RecordedInvocation], source: str) -> d
         }
         if inv.unjudgeable:
             item["cannot_judge"] = inv.unjudgeable
+        if inv.as_stored:  # (its values as the server stored them: see RecordedInvocation)
+            item["as_stored"] = True
         if inv.signals is not None:
             item["unjournaled_signals"] = [
                 {"position": n.position, "signal": n.signal,
@@ -272,10 +274,11 @@ class _Reader:
                                        "entries only, or is not an integer")
             source_indices = tuple(int(i) for i in indices if i is not None)
         signals = self.signals(obj, where, len(journal))
+        as_stored = self.field(obj, "as_stored", (bool,), where, default=False)
         return RecordedInvocation(record, journal, origin=self.path, unjudgeable=unjudgeable,
                                   source_indices=source_indices, signals=signals,
                                   awakeable_ids=None if signals is None
-                                  else awakeable_ids_of(inv_id))
+                                  else awakeable_ids_of(inv_id), as_stored=as_stored)
 
     def signals(self, obj: dict[str, Any], where: str, length: int
                 ) -> tuple[SignalNote, ...] | None:

@@ -454,5 +454,6 @@ def read_server(admin_url: str) -> list[RecordedInvocation]:
                                       unjudgeable=unjudgeable,
                                       source_indices=tuple(mapped.source_indices),
                                       signals=tuple(mapped.signals),
-                                      awakeable_ids=awakeable_ids_of(inv_id)))
+                                      awakeable_ids=awakeable_ids_of(inv_id),
+                                      as_stored=True))
     return out

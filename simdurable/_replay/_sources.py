@@ -32,7 +32,8 @@ def read_database(path: str | os.PathLike[str]) -> list[RecordedInvocation]:
         try:
             records = store.invocations()
             for rec in records:
-                out.append(RecordedInvocation(rec, store.journal(rec.id), origin=name))
+                out.append(RecordedInvocation(rec, store.journal(rec.id), origin=name,
+                                              as_stored=True))
         except StoreError as err:
             raise JournalSourceError(str(err)) from None
         return out

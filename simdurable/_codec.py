@@ -276,10 +276,28 @@ class StoredValues:
     results of ``_DECODED`` commands). Failures and every other value are stored
     as they are. ``decode`` is ``async def`` (awaited here, to its end)."""
 
-    def __init__(self, codec: Any) -> None:
+    def __init__(self, codec: Any, tell: Any = None) -> None:
         self.codec = resolve_codec(codec)
         self._loop = StepLoop()
         self._lock = threading.Lock()
+        # Told (once) of the first value the codec does not give back: a running
+        # handler holds the value it made, and reads the decoded one only after a
+        # restart, where on Restate it reads the decoded one at once.
+        self._tell = tell
+
+    def stored(self, data: bytes, where: str) -> bytes:
+        """``encode(data)``, checked to decode back to ``data`` until one does not."""
+        out = self.encode(data)
+        if self._tell is not None:
+            back = self.decode(out)
+            if back != data:
+                tell, self._tell = self._tell, None
+                tell(f"simdurable: warning: the app's journal_value_codec does not give back "
+                     f"what it encoded: {where}: {_shown(data)} decodes to {_shown(back)}. On "
+                     f"Restate the handler reads the decoded value at once; here a running "
+                     f"handler holds its own until a restart. `simdurable check` names every "
+                     f"such value.")
+        return out
 
     def encode(self, data: bytes) -> bytes:
         out = self.codec.encode(data)

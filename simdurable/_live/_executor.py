@@ -198,7 +198,7 @@ class Executor:
         # An app's journal value codec: the database holds what it encodes, and the
         # handlers and HTTP clients get what restate-sdk would (``StoredValues``).
         codec = journal_codec_of(services)
-        self.codec = None if codec is None else StoredValues(codec)
+        self.codec = None if codec is None else StoredValues(codec, tell=echo_stderr)
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         if max_body <= 0:

@@ -671,6 +671,11 @@ class SqliteStore:
         """``fn`` (the codec's ``encode`` or ``decode``), its failure a ``StoreError``
         naming the value: not a traceback from deep inside a turn."""
 
+        codec = self.codec
+        if stage == "encode" and codec is not None:
+            def fn(data: bytes) -> bytes:
+                return codec.stored(data, where)
+
         def coded(data: bytes) -> bytes:
             try:
                 return fn(data)

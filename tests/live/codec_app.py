@@ -6,6 +6,7 @@ sent plain) is told apart at once, and ``decode`` refuses what it did not encode
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -54,3 +55,28 @@ def slow() -> str:
 
 
 app = sd.app([ledger, pricing], journal_value_codec=Masking())
+
+
+class FloatJson(JournalValueCodec):
+    """Re-encodes JSON numbers as floats: a big int comes back with other digits."""
+
+    def encode(self, buf: bytes) -> bytes:
+        return json.dumps(json.loads(buf, parse_int=float)).encode() if buf else buf
+
+    async def decode(self, buf: bytes) -> bytes:
+        def number(text: str) -> int | float:
+            value = float(text)
+            return int(value) if value.is_integer() else value
+
+        return json.dumps(json.loads(buf, parse_float=number)).encode() if buf else buf
+
+
+big = sd.Service("Big")
+
+
+@big.handler()
+async def fetch(ctx: sd.Context) -> int:
+    return await ctx.run_typed("fetch", lambda: 2 ** 60 + 1)
+
+
+lossy_app = sd.app([big], journal_value_codec=FloatJson())

@@ -10,6 +10,7 @@ steps (or two invocations) gave one key for different payloads.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import simdurable as sd
 from simdurable import world
@@ -91,3 +92,25 @@ def test_the_fake_keeps_what_it_answered_with_another_receipt() -> None:
     assert len(ext.effects) == 1
     ext.reset()
     assert ext.key_reuses == []
+
+
+BASKET_SCENARIO = """\
+services: tests.corpus.pairs.effects:{service}
+externals: [tests.corpus.pairs.effects:bank]
+invoke:
+  - {{target: Basket/b1/checkout, input: 30}}
+  - {{target: Basket/b1/checkout, input: 45}}
+{expect}"""
+
+
+def test_a_scenario_of_two_checkouts_fails_without_counting_charges(tmp_path: Path) -> None:
+    from tests.scenario.helpers import run
+
+    bug = run(tmp_path, BASKET_SCENARIO.format(service="basket_bug", expect=""))
+    assert not bug.ok
+    assert ("invoke[0]: duplicate-effect: bank.charge({\"amount\": 45}) by step \"charge\" "
+            "(#0) gave idempotency key 'basket-b1'") in bug.render()
+    told = run(tmp_path, BASKET_SCENARIO.format(
+        service="basket_bug", expect="expect: {problems: [duplicate-effect]}\n"))
+    assert told.ok, told.render()
+    assert run(tmp_path, BASKET_SCENARIO.format(service="basket_ok", expect="")).ok

@@ -436,8 +436,14 @@ def key_reuse_violations(run: RunFacts) -> list[Violation]:
     A key made from the cart's id alone, used again by a second checkout of the
     changed cart, is the usual cause. A step's own retries are not counted: a
     new payload on a retry is the step's, and shows as a changed effect."""
+    return key_reuses_found(run.outcome.key_reuses)
+
+
+def key_reuses_found(key_reuses: dict[str, list[tuple[Effect, Effect]]]) -> list[Violation]:
+    """``key_reuse_violations`` of the fakes' ``key_reuses`` (a scenario's run
+    reads them too), by fake name: at most one per fake."""
     out = []
-    for name, reuses in run.outcome.key_reuses.items():
+    for name, reuses in key_reuses.items():
         for first, again in reuses:
             if (first.invocation, first.journal_index) == (again.invocation,
                                                            again.journal_index):

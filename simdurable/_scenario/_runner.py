@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._api.external import FakeExternal
 from .._api.service import App
+from .._check._properties import key_reuses_found
 from .._check._world import FromEffect
 from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_object
@@ -513,13 +514,21 @@ class _Checker:
         self.counts(("expect", "steps", "stored"), "was stored", ex.stored,
                     _stored(sim, handles))
         found = sim.problems
-        kinds = {p.kind for p in found}
+        # A key given again for another payload: the fake applied nothing for it,
+        # which no count of effects may have been written to notice.
+        reused = key_reuses_found({x.name: list(x.key_reuses) for x in sim.externals
+                                   if x.key_reuses})
+        kinds = {p.kind for p in found} | {v.kind for v in reused}
         for kind in sorted(set(ex.problems) - kinds):
             self.fail(("expect", "problems"), f"expected a {kind} problem; the run had "
                       f"{', '.join(sorted(kinds)) or 'none'}")
         for p in found:
             if p.kind not in ex.problems:
                 self.fail(self._path_of(p.handler), f"{p.kind}: {p}")
+        for v in reused:
+            if v.kind not in ex.problems:
+                parts = (v.handler or "").split("/")  # (a keyed target names its key)
+                self.fail(self._path_of(f"{parts[0]}/{parts[-1]}"), f"{v.kind}: {v.message}")
         summary = sim._summary()
         if ex.finished is not None and summary.finished != ex.finished:
             self.fail(("expect", "finished"),

@@ -263,7 +263,10 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                         journal.append(entry)
                     else:
                         journal.append(entry)  # (the store's list: ``Attempt.own_journal``)
-                    inv_rec.done_bits |= 1 << index
+                    try:
+                        inv_rec.done_bits |= bits_at[index]
+                    except IndexError:
+                        inv_rec.done_bits |= 1 << index
                     if not attempt.resume_scheduled:
                         # Every earlier notification was taken (none satisfied
                         # the wait): the handler sees this one now.
@@ -640,19 +643,26 @@ def step_command() -> Callable[..., Any] | None:
             for key in kwargs:
                 if not isinstance(kwargs[key], NOT_AWAITABLE):
                     return general_run_typed(attempt, name, action, options, args, kwargs)
-        # ``_step_serde``, read here for a function (callable, hashable): with
-        # no return hint, the plain serde; with one, its cache's if seen before
-        if type(action) is function_type:
-            hint = action.__annotations__.get("return", no_hint)
-            if hint is no_hint and plain_serde is not None:
-                serde = plain_serde
-            else:
-                cached = serdes.get(action)
-                serde = cached[1] if cached is not None and cached[0] is hint else serde_of(action)
-        elif callable(action):
-            serde = serde_of(action)
-        else:
-            return general_run_typed(attempt, name, action, options, args, kwargs)
+        # Its action's serde, by its call site (``site_of``, as ``express``
+        # reads it): kept for the action last called there, else worked out
+        # (``_step_serde``) and kept for the next call. (Called by ``express``
+        # or ``replay`` handing a step on, the site is theirs.)
+        caller: Any = get_frame(1)
+        at = caller.f_lasti
+        code = caller.f_code
+        try:
+            site_code, _, site_action, serde = _sites[at]
+        except KeyError:  # (a site not seen: once)
+            site_code = None
+        if (site_code is not code or site_action is not action) and not (
+                # (a lambda made by the same code as the site's last one: ``site_of``)
+                site_code is code and type(site_action) is tuple
+                and site_action[1] is LAMBDA and type(action) is function_type
+                and action.__code__ is site_action[0]):
+            caller = site_of(code, at, action)
+            if caller is None:  # (not callable)
+                return general_run_typed(attempt, name, action, options, args, kwargs)
+            serde = caller[3]
         # its engine's parts, each engine's own (``command_parts``: unpacked
         # where a path needs them)
         parts = attempt.engine.command_parts
@@ -749,7 +759,9 @@ def step_command() -> Callable[..., Any] | None:
             if context is not None and attempt.state is LIVE and (ctx := context()) is not None:
                 ctx.run_typed = types.MethodType(fresh_command(fresh_issue, attempt), attempt)
             return fresh_issue(attempt, name, action, options, *args, **kwargs)
-        if options is not None or not attempt.alive or type(name) is not str:
+        # (an attempt that replays is alive: only its start makes it replay,
+        # and its end, ``Attempt.die``, makes it dead)
+        if options is not None or type(name) is not str:
             return general_run_typed(attempt, name, action, options, args, kwargs)
         # (each loop only when there is something to check, and over the
         # dict itself, not a view of its values: an iterator made is about a
@@ -786,7 +798,7 @@ def step_command() -> Callable[..., Any] | None:
         paired = attempt.paired
         if paired < 0:  # (its first replayed step: the steps a reload found)
             paired = attempt.paired = leading_steps(attempt)
-        completed: Any = None  # (its completion's target, once matched)
+        completed: Any  # (its completion's target, once matched; else None)
         completion: Any
         if index < paired:
             # One of the journal's leading steps (``Completions.plain_steps``):
@@ -796,10 +808,30 @@ def step_command() -> Callable[..., Any] | None:
             # (Only where an express step may be: ``leading_steps``.)
             recorded = journal[index]
             if recorded[1] == name and recorded[3] is None:  # its name, result
-                completed = index
                 completion = journal[index + 1][3]  # the completion's result
+                if at_site and type(completion) is not Failure and not attempt.cancel_pending:
+                    # Awaited at once with its value (below, for any step),
+                    # written out here for the leading steps: no flags between
+                    at = index + 2
+                    attempt.cursor = at
+                    if at >= paired and at >= len(journal):  # (``paired`` <= its length)
+                        attempt.state = LIVE
+                        if context is not None and (ctx := context()) is not None:
+                            ctx.run_typed = types.MethodType(
+                                fresh_command(fresh_issue, attempt), attempt)
+                    data = completion[0]  # its data
+                    if serde is not plain_serde:
+                        return ready(serde.deserialize(data))
+                    if (type(data) is bytes and data.isdigit()
+                            and (data[0] != 0x30 or len(data) == 1)):
+                        return ready(int(data))  # (as below)
+                    return ready(plain_serde.deserialize(data))
+                completed = index
                 at_once = type(completion) is not Failure
+            else:
+                completed = None
         else:
+            completed = None
             try:
                 recorded = journal[index]
                 after = journal[index + 1]
@@ -1102,7 +1134,10 @@ def step_command() -> Callable[..., Any] | None:
                     else:
                         store_append(inv_id, entry)
                     journal.append(entry)
-                inv_rec.done_bits = bits | 1 << index
+                try:
+                    inv_rec.done_bits = bits | bits_at[index]
+                except IndexError:
+                    inv_rec.done_bits = bits | 1 << index
                 # Nothing woke the handler during the closure: it sees this
                 # completion now (``Attempt.see``) ...
                 attempt.cursor = index + 2
@@ -1158,6 +1193,10 @@ LANE_WAITS: Final[Any] = LaneSignal()
 # ``Wait((index,))`` for the first journal indices, made once: a step awaited
 # alone waits on this (equal to a new one; ``wait_on`` makes the others).
 waits: Final[list[Wait]] = [new_tuple(Wait, ((i,), False)) for i in range(1024)]
+# ``1 << index`` for the same indices, made once: a completed step's done bit
+# (``InvocationRecord.done_bits``) read here, not shifted into a new int a step
+# (past index 30 each is an int of more than one digit, made and freed).
+bits_at: Final[list[int]] = [1 << i for i in range(1024)]
 
 
 def wait_on(index: int) -> Wait:
@@ -1408,7 +1447,10 @@ def step_lane() -> Callable[[Any], Any]:
                         else:
                             store_append(inv_id, entry)
                         journal.append(entry)
-                    inv_rec.done_bits = bits | 1 << index
+                    try:
+                        inv_rec.done_bits = bits | bits_at[index]
+                    except IndexError:
+                        inv_rec.done_bits = bits | 1 << index
                     # Nothing woke the handler during the closure: it sees this
                     # completion now (``Attempt.see``) ...
                     attempt.cursor = len(journal)

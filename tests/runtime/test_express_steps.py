@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from datetime import timedelta
 from typing import Any
 
@@ -359,3 +360,59 @@ def test_a_call_site_keeps_its_serde_for_its_own_action_only(express):
     again.run()
     (replayed,) = again.invocations()
     assert replayed.result() == kinds
+
+
+# One call site, good at its first calls and wrong later (its kept entry then
+# names another action, or none): every wrong call still gets its refusal, and
+# nothing of it reaches the journal (``_fast.site_of``: the site's entry is read
+# only after the call's checks).
+@ex.handler()
+async def good_then_bad(ctx: sd.Context, n: int) -> list:
+    kept = ctx.run_typed("kept", add, i=n)  # a future, passed by mistake below
+    said: list[Any] = []
+    calls: list[tuple[Any, Any, Any]] = [
+        ("s", add, n), ("s", add, n), (7, add, n), ("s", 5, n), ("s", add, kept),
+        ("s", add, n), ("s", lambda i: i * 2, n), ("s", None, n), ("s", add, n)]
+    for name, action, arg in calls:
+        try:
+            said.append(await ctx.run_typed(name, action, i=arg))  # (the keyword site)
+        except sd.HandlerError as err:
+            said.append(str(err).split("\n")[0])
+        try:
+            said.append(await ctx.run_typed(name, action, None, arg))  # (the positional site)
+        except sd.HandlerError as err:
+            said.append(str(err).split("\n")[0])
+    said.append(await kept)
+    return said
+
+
+@pytest.mark.parametrize("express", [True, False])
+def test_a_call_site_good_once_and_wrong_later_is_refused_each_time(express):
+    lines = inspect.getsource(good_then_bad).splitlines()
+    start = good_then_bad.__code__.co_firstlineno - 1  # (its decorator's line)
+    at = [f"handler Express/good_then_bad (test_express_steps.py:{start + i + 1}): ctx.run_typed()"
+          for i, line in enumerate(lines) if "site)" in line]  # each site's line, named
+    future = ('{} got a DurableFuture as argument {} of step "s": an `await` is missing where '
+              'that value was made.')
+    said = [2, 2, 2, 2, f"{at[0]} needs a step name (str) first, got 7",
+            f"{at[1]} needs a step name (str) first, got 7",
+            f"{at[0]} needs a callable for step 's', got int",
+            f"{at[1]} needs a callable for step 's', got int",
+            future.format(at[0], "i="), future.format(at[1], "0"), 2, 2, 2, 2,
+            f"{at[0]} needs a callable for step 's', got NoneType",
+            f"{at[1]} needs a callable for step 's', got NoneType", 2, 2, 2]
+    first = sd.Simulation([ex], seed=1)
+    first.engine.steps.express = express
+    h = first.invoke("Express/good_then_bad", 1)
+    first.run()
+    assert h.result() == said, h.result()
+    journal = first.journal(h)
+    assert [entry.name for entry in journal if entry.kind == "run"] == ["kept"] + ["s"] * 10
+    for cut in (3, 13, len(journal)):  # replayed from part of it, or all of it
+        again = sd.Simulation([ex], seed=1, store=_cut(first, h, cut))
+        again.engine.steps.express = express
+        again.run()
+        (replayed,) = again.invocations()
+        assert replayed.result() == said
+        assert again.journal(replayed) == journal
+

@@ -304,6 +304,13 @@ class Context:
             if not callable(action):
                 raise self._refuse("run_typed", f"needs a callable for step {name!r}, got "
                                                 f"{type(action).__name__}")
+            if options is not None and not isinstance(options, RunOptions) and not hasattr(
+                    options, "serde"):
+                # (a step's first argument put where its options go)
+                raise self._refuse(
+                    "run_typed", f"takes RunOptions or None after the action of step {name!r}, got "
+                                 f"{type(options).__name__}; the step's arguments come after "
+                                 f"it: ctx.run_typed({name!r}, action, None, *args)")
             if args or kwargs:
                 _refuse_futures(self, name, args, kwargs)
             serde: Serde[Any]

@@ -416,3 +416,22 @@ def test_a_call_site_good_once_and_wrong_later_is_refused_each_time(express):
         assert replayed.result() == said
         assert again.journal(replayed) == journal
 
+
+@ex.handler()
+async def argument_for_options(ctx: sd.Context, n: int) -> int:
+    return await ctx.run_typed("s", add, n)  # (``n`` where the options go)
+
+
+@pytest.mark.parametrize("express", [True, False])
+def test_a_steps_argument_where_its_options_go_is_named(express):
+    sim = sd.Simulation([ex], seed=1)
+    sim.engine.steps.express = express
+    h = sim.invoke("Express/argument_for_options", 1)
+    sim.run()
+    with pytest.raises(sd.HandlerError) as caught:
+        h.result()
+    said = str(caught.value)
+    assert ("ctx.run_typed() takes RunOptions or None after the action of step 's', got int; "
+            "the step's arguments come after it: ctx.run_typed('s', action, None, *args)"
+            in said), said
+    assert "test_express_steps.py:" in said

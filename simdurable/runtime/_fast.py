@@ -643,26 +643,23 @@ def step_command() -> Callable[..., Any] | None:
             for key in kwargs:
                 if not isinstance(kwargs[key], NOT_AWAITABLE):
                     return general_run_typed(attempt, name, action, options, args, kwargs)
-        # Its action's serde, by its call site (``site_of``, as ``express``
-        # reads it): kept for the action last called there, else worked out
-        # (``_step_serde``) and kept for the next call. (Called by ``express``
-        # or ``replay`` handing a step on, the site is theirs.)
-        caller: Any = get_frame(1)
-        at = caller.f_lasti
-        code = caller.f_code
-        try:
-            site_code, _, site_action, serde = _sites[at]
-        except KeyError:  # (a site not seen: once)
-            site_code = None
-        if (site_code is not code or site_action is not action) and not (
-                # (a lambda made by the same code as the site's last one: ``site_of``)
-                site_code is code and type(site_action) is tuple
-                and site_action[1] is LAMBDA and type(action) is function_type
-                and action.__code__ is site_action[0]):
-            caller = site_of(code, at, action)
-            if caller is None:  # (not callable)
-                return general_run_typed(attempt, name, action, options, args, kwargs)
-            serde = caller[3]
+        # ``_step_serde``, read here for a function (callable, hashable): with
+        # no return hint, the plain serde; with one, its cache's if seen before.
+        # (Not by its call site, as ``express`` and ``replay`` read it: they read
+        # the caller's frame for the awaited-at-once answer anyway; here the frame
+        # alone costs more than a lambda's annotations, BENCHMARKS.md "A step's
+        # call, nineteenth pass".)
+        if type(action) is function_type:
+            hint = action.__annotations__.get("return", no_hint)
+            if hint is no_hint and plain_serde is not None:
+                serde = plain_serde
+            else:
+                cached = serdes.get(action)
+                serde = cached[1] if cached is not None and cached[0] is hint else serde_of(action)
+        elif callable(action):
+            serde = serde_of(action)
+        else:
+            return general_run_typed(attempt, name, action, options, args, kwargs)
         # its engine's parts, each engine's own (``command_parts``: unpacked
         # where a path needs them)
         parts = attempt.engine.command_parts

@@ -10,7 +10,6 @@ such a codec ran clean.
 
 from __future__ import annotations
 
-import json
 import random
 import zlib
 from datetime import timedelta
@@ -21,6 +20,8 @@ import pytest
 import simdurable as sd
 from simdurable._cli import main
 from simdurable.entry_codec import JournalValueCodec
+
+from .live.codec_app import FloatJson  # (re-encodes JSON numbers as floats)
 
 acct = sd.VirtualObject("Acct")
 attempts: list[int] = []
@@ -55,20 +56,6 @@ class Zlib(JournalValueCodec):
 
     async def decode(self, buf: bytes) -> bytes:
         return zlib.decompress(buf)
-
-
-class FloatJson(JournalValueCodec):
-    """Re-encodes JSON values with every number a float: big ints lose digits."""
-
-    def encode(self, buf: bytes) -> bytes:
-        return json.dumps(json.loads(buf, parse_int=float)).encode() if buf else buf
-
-    async def decode(self, buf: bytes) -> bytes:
-        def number(text: str) -> int | float:
-            value = float(text)
-            return int(value) if value.is_integer() else value
-
-        return json.dumps(json.loads(buf, parse_float=number)).encode() if buf else buf
 
 
 class Truncating(JournalValueCodec):
@@ -118,7 +105,7 @@ def test_a_codec_that_loses_digits_is_named_at_the_step() -> None:
     assert (err.handler, err.step, err.journal_index) == ("Acct/a/deposit", "fetch", 0)
     assert "journal_value_codec does not give back what it encoded" in err.detail
     assert "1234567890123456789" in err.detail and "1234567890123456768" in err.detail
-    assert err.source is not None and err.source.startswith("test_journal_codec.py:")
+    assert err.source is not None and err.source.startswith("codec_app.py:")
 
 
 def test_a_codec_that_cuts_long_values_is_named_at_the_input() -> None:

@@ -806,23 +806,6 @@ def step_command() -> Callable[..., Any] | None:
             recorded = journal[index]
             if recorded[1] == name and recorded[3] is None:  # its name, result
                 completion = journal[index + 1][3]  # the completion's result
-                if at_site and type(completion) is not Failure and not attempt.cancel_pending:
-                    # Awaited at once with its value (below, for any step),
-                    # written out here for the leading steps: no flags between
-                    at = index + 2
-                    attempt.cursor = at
-                    if at >= paired and at >= len(journal):  # (``paired`` <= its length)
-                        attempt.state = LIVE
-                        if context is not None and (ctx := context()) is not None:
-                            ctx.run_typed = types.MethodType(
-                                fresh_command(fresh_issue, attempt), attempt)
-                    data = completion[0]  # its data
-                    if serde is not plain_serde:
-                        return ready(serde.deserialize(data))
-                    if (type(data) is bytes and data.isdigit()
-                            and (data[0] != 0x30 or len(data) == 1)):
-                        return ready(int(data))  # (as below)
-                    return ready(plain_serde.deserialize(data))
                 completed = index
                 at_once = type(completion) is not Failure
             else:
@@ -863,7 +846,9 @@ def step_command() -> Callable[..., Any] | None:
                     # future of it will ask for its completion (``done``)
                     at = index + 2
                     attempt.cursor = at
-                    if at >= len(journal):
+                    # (past the leading steps before its length is read:
+                    # ``paired`` <= its length)
+                    if at >= paired and at >= len(journal):
                         attempt.state = LIVE
                         # its replay is over: the fresh command for its next step
                         if context is not None and (ctx := context()) is not None:

@@ -171,6 +171,16 @@ def _cut(first: sd.Simulation, h: Any, entries: int) -> MemoryStore:
     return store
 
 
+def _replayed(first: sd.Simulation, h: Any, entries: int, express: bool) -> tuple[sd.Simulation, Any]:
+    """A new engine (seed 1) that replays ``h`` from the first ``entries`` of its
+    journal in ``first`` (``_cut``), and the invocation it ran to its end."""
+    again = sd.Simulation([ex], seed=1, store=_cut(first, h, entries))
+    again.engine.steps.express = express
+    again.run()
+    (replayed,) = again.invocations()
+    return again, replayed
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_a_replay_of_express_steps_is_the_same_either_way(seed):
     """The journal an express run leaves replays alike with the express path and
@@ -274,11 +284,7 @@ def test_an_attempt_keeps_no_completion_of_a_step_handed_its_value_at_once(expre
     h = first.invoke("Express/seen", 0)
     first.run()
     assert h.result() == kept
-    store = _cut(first, h, 6)  # its three steps, replayed
-    again = sd.Simulation([ex], seed=1, store=store)
-    again.engine.steps.express = express
-    again.run()
-    (replayed,) = again.invocations()
+    _, replayed = _replayed(first, h, 6, express)  # its three steps, replayed
     assert replayed.result() == kept
 
 
@@ -354,11 +360,7 @@ def test_a_call_site_keeps_its_serde_for_its_own_action_only(express):
     h = first.invoke("Express/one_site", 1)
     first.run()
     assert h.result() == kinds
-    store = _cut(first, h, 14)  # its seven steps, replayed
-    again = sd.Simulation([ex], seed=1, store=store)
-    again.engine.steps.express = express
-    again.run()
-    (replayed,) = again.invocations()
+    _, replayed = _replayed(first, h, 14, express)  # its seven steps, replayed
     assert replayed.result() == kinds
 
 
@@ -409,10 +411,7 @@ def test_a_call_site_good_once_and_wrong_later_is_refused_each_time(express):
     journal = first.journal(h)
     assert [entry.name for entry in journal if entry.kind == "run"] == ["kept"] + ["s"] * 10
     for cut in (3, 13, len(journal)):  # replayed from part of it, or all of it
-        again = sd.Simulation([ex], seed=1, store=_cut(first, h, cut))
-        again.engine.steps.express = express
-        again.run()
-        (replayed,) = again.invocations()
+        again, replayed = _replayed(first, h, cut, express)
         assert replayed.result() == said
         assert again.journal(replayed) == journal
 

@@ -61,7 +61,8 @@ def one(tree: Path, step: bool) -> tuple[float, float]:
             time.sleep(0.005)
         if step:
             req = urllib.request.Request(url[0] + "/Sleeper/slow_then_next/send", data=b"300",
-                                         method="POST")
+                                         method="POST",
+                                         headers={"content-type": "application/json"})
             urllib.request.urlopen(req, timeout=60).read()
             time.sleep(0.1)
         sent = time.monotonic()

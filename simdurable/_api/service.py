@@ -206,6 +206,12 @@ def _retention(option: str, value: timedelta | None) -> timedelta | None:
     return value
 
 
+def _media_type(option: str, value: Any) -> str:
+    if not isinstance(value, str) or "/" not in value or not value.isascii():
+        raise ValueError(f"{option} must be a media type like 'application/json', not {value!r}")
+    return value
+
+
 class _ServiceBase:
     _kind: ServiceKind = "service"
 
@@ -244,6 +250,7 @@ class _ServiceBase:
         metadata: dict[str, str] | None = None,
         idempotency_retention: timedelta | None = None,
         workflow_retention: timedelta | None = None,
+        options: dict[str, Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         decorator = "main" if kind == "workflow" else "handler"
         if callable(name):
@@ -257,6 +264,11 @@ class _ServiceBase:
             raise TypeError(f"a handler's name must be a str, not {type(name).__name__}")
         idempotency_retention = _retention("idempotency_retention", idempotency_retention)
         workflow_retention = _retention("workflow_retention", workflow_retention)
+        # restate-sdk's content types: the ingress checks a request's against
+        # ``accept`` and answers with ``content_type`` (``simdurable serve`` too)
+        accept = _media_type("accept", (options or {}).get("accept", "application/json"))
+        content_type = _media_type("content_type",
+                                   (options or {}).get("content_type", "application/json"))
 
         def wrapper(fn: Callable[..., Any]) -> Callable[..., Any]:
             if not inspect.iscoroutinefunction(fn):
@@ -289,6 +301,8 @@ class _ServiceBase:
             in_hint = hints.get(params[1].name) if arity == 2 else None
             out_hint = hints.get("return")
             handler_io = HandlerIO(
+                accept=accept,
+                content_type=content_type,
                 input_serde=input_serde or serde_for_hint(in_hint),
                 output_serde=output_serde or serde_for_hint(out_hint),
                 input_type=TypeHint(in_hint, in_hint is None),
@@ -344,7 +358,7 @@ class Service(_ServiceBase):
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self._decorate(
             name, None, input_serde, output_serde, invocation_retry_policy, description, metadata,
-            idempotency_retention=idempotency_retention,
+            idempotency_retention=idempotency_retention, options=_restate_options,
         )
 
 
@@ -370,7 +384,7 @@ class VirtualObject(_ServiceBase):
             raise ValueError(f"kind must be 'exclusive' or 'shared', not {kind!r}")
         return self._decorate(
             name, kind, input_serde, output_serde, invocation_retry_policy, description, metadata,
-            idempotency_retention=idempotency_retention,
+            idempotency_retention=idempotency_retention, options=_restate_options,
         )
 
 
@@ -396,6 +410,7 @@ class Workflow(_ServiceBase):
         return self._decorate(
             name, "workflow", input_serde, output_serde, invocation_retry_policy,
             description, metadata, workflow_retention=workflow_retention,
+            options=_restate_options,
         )
 
     def handler(
@@ -413,6 +428,7 @@ class Workflow(_ServiceBase):
         return self._decorate(
             name, "shared", input_serde, output_serde, invocation_retry_policy,
             description, metadata, idempotency_retention=idempotency_retention,
+            options=_restate_options,
         )
 
 

@@ -153,8 +153,9 @@ def test_serve_keeps_serving_and_ctrl_c_still_stops_it(tmp_path: Path) -> None:
         url = out.read_text().split("listening on ", 1)[1].split()[0]
 
         def post(path: str, body: bytes) -> bytes:
-            req = urllib.request.Request(f"{url}{path}", data=body, method="POST",
-                                         headers={"content-type": "application/json"})
+            req = urllib.request.Request(f"{url}{path}", data=body or None, method="POST",
+                                         headers={"content-type": "application/json"} if body
+                                         else {})
             with urllib.request.urlopen(req, timeout=20) as resp:
                 return bytes(resp.read())
 

@@ -34,7 +34,7 @@ def test_a_blocking_async_step_holds_up_neither_the_ingress_nor_ctrl_c(tmp_path:
             time.sleep(0.02)
         url = out.read_text().split("listening on ", 1)[1].split()[0]
         req = urllib.request.Request(url + "/Blocker/block/send", data=json.dumps(120).encode(),
-                                     method="POST")
+                                     method="POST", headers={"content-type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as resp:
             assert resp.status == 202
         while not side.exists():  # the step is running (and will for two minutes)

@@ -81,7 +81,8 @@ def test_without_the_codec_the_same_database_is_not_read_as_plain(tmp_path: Path
 
 
 def _post(url: str, body: bytes, timeout: float = 30) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method="POST")
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()

@@ -109,7 +109,8 @@ class Server:
 def http(url: str, method: str = "GET", body: Any = None,
          headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    sent = {"content-type": "application/json"} if data is not None else {}
+    req = urllib.request.Request(url, data=data, method=method, headers=sent | (headers or {}))
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()

@@ -93,7 +93,10 @@ class Client:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
             data = body.encode() if isinstance(body, str) else body
-            conn.request(method, path, body=data, headers=headers or {})
+            headers = dict(headers or {})
+            if data and not any(k.lower() == "content-type" for k in headers):
+                headers["content-type"] = "application/json"  # as Restate's ingress wants
+            conn.request(method, path, body=data, headers=headers)
             resp = conn.getresponse()
             raw = resp.read()
             hdrs = {k.lower(): v for k, v in resp.getheaders()}
@@ -377,18 +380,22 @@ def test_http_details(served: tuple[restate.Executor, Client]) -> None:
     # keep-alive: several requests on one connection
     conn = http.client.HTTPConnection(c.host, c.port, timeout=5)
     for name in ("a", "b", "c"):
-        conn.request("POST", "/Greeter/greet", body=json.dumps(name))
+        conn.request("POST", "/Greeter/greet", body=json.dumps(name),
+                     headers={"content-type": "application/json"})
         resp = conn.getresponse()
         assert (resp.status, json.loads(resp.read())) == (200, f"hello {name}")
     conn.close()
     # a chunked body, an HTTP/1.0 client, and one that waits for 100-continue
     chunked = _raw(c, b"POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                      b"Content-Type: application/json\r\n"
                       b"Connection: close\r\n\r\n5\r\n\"bob\"\r\n0\r\n\r\n")
     assert chunked.startswith(b"HTTP/1.1 200") and chunked.endswith(b'"hello bob"')
-    old = _raw(c, b'POST /Greeter/greet HTTP/1.0\r\nContent-Length: 5\r\n\r\n"ann"')
+    old = _raw(c, b'POST /Greeter/greet HTTP/1.0\r\nContent-Length: 5\r\n'
+                  b'Content-Type: application/json\r\n\r\n"ann"')
     assert old.startswith(b"HTTP/1.1 200") and old.endswith(b'"hello ann"')
     with socket.create_connection((c.host, c.port), timeout=5) as s:
         s.sendall(b"POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Type: application/json\r\n"
                   b"Content-Length: 5\r\nConnection: close\r\n\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 100")
         s.sendall(b'"eve"')
@@ -407,9 +414,11 @@ def test_status_lines_carry_the_standard_reason_phrase(
     """Clients and proxies show the phrase; "HTTP/1.1 400 " with none looks like a broken server."""
     _, c = served
     ok = _raw(c, b'POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n'
+                 b'Content-Type: application/json\r\n'
                  b'Connection: close\r\n\r\n"ann"')
     assert ok.startswith(b"HTTP/1.1 200 OK\r\n")
     bad = _raw(c, b"POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                  b"Content-Type: application/json\r\n"
                   b"Connection: close\r\n\r\n{{{")
     assert bad.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     missing = _raw(c, b"GET /restate/nothing/here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

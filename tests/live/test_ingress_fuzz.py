@@ -106,7 +106,10 @@ class Served:
 
     def answer(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
                body: bytes = b"") -> tuple[int, Any]:
-        status, raw = request(self.address, build(method, target, list(headers), body),
+        headers = list(headers)
+        if body and not any(k.lower() == b"content-type" for k, _ in headers):
+            headers.append((b"content-type", b"application/json"))  # as Restate wants
+        status, raw = request(self.address, build(method, target, headers, body),
                               head=method == "HEAD")
         assert status, "no answer"
         assert status < 500, (status, raw[:300])

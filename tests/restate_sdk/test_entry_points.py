@@ -199,7 +199,8 @@ def _request(url: str, method: str, path: str, body: str | None = None) -> tuple
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
-        conn.request(method, path, body=body.encode() if body else None)
+        conn.request(method, path, body=body.encode() if body else None,
+                     headers={"content-type": "application/json"} if body else {})
         resp = conn.getresponse()
         raw = resp.read()
     finally:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import sqlite3
@@ -107,6 +108,20 @@ CREATE TABLE inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL, arg TEXT NOT NULL
 );
 """
+
+@functools.cache
+def _schema_columns() -> dict[str, tuple[str, ...]]:
+    """Each table of ``_SCHEMA`` and its columns, in order: what a database of
+    this schema version must have (more is left alone)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_SCHEMA)
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return {t: tuple(r[1] for r in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
+    finally:
+        conn.close()
+
 
 # Pages of WAL before SQLite copies them into the database (see SqliteStore).
 WAL_CHECKPOINT_PAGES: Final = 256
@@ -534,6 +549,17 @@ class SqliteStore:
                 f"reads version {SCHEMA_VERSION}; use a simdurable release that matches "
                 "the file, or a new --db path"
             )
+        for table, columns in _schema_columns().items():
+            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in columns if c not in have]
+            if missing:  # (altered by hand or by another program: every read would fail)
+                what = (f"has no table {table}" if not have else
+                        f"has no column{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(missing)} in its table {table}")
+                raise StoreError(
+                    f"{self.path} says it is a simdurable database of schema version "
+                    f"{SCHEMA_VERSION}, but it {what}: it was altered after simdurable made "
+                    "it; simdurable will not touch it (its data is left as it is)")
 
     def _check_commits(self, conn: sqlite3.Connection) -> bool:
         """Refuse a database that is behind the commit number recorded beside it.

@@ -265,6 +265,47 @@ def test_a_malformed_database_is_called_damaged(
     assert db.read_bytes() == bytes(data)
 
 
+@pytest.mark.parametrize("alter,problem", [
+    (["ALTER TABLE invocations DROP COLUMN headers"],
+     "it has no column headers in its table invocations"),
+    (["ALTER TABLE journal DROP COLUMN ref", "ALTER TABLE journal DROP COLUMN wake_ms"],
+     "it has no columns wake_ms, ref in its table journal"),
+    (["DROP TABLE inbox"], "it has no table inbox"),
+])
+@pytest.mark.parametrize("command", [["invocations"], SERVE])
+def test_a_database_altered_by_hand_is_refused_naming_what_it_lacks(
+        db: Path, capsys: pytest.CaptureFixture[str], alter: list[str], problem: str,
+        command: list[str]) -> None:
+    """Its version said 1, so it was opened, and the first read of a dropped column
+    ended ``serve`` with "the database failed: no such column" and ``invocations``
+    with an sqlite3 traceback."""
+    with_invocations(db, 3)
+    conn = sqlite3.connect(db)
+    for statement in alter:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    before = digest(db)
+    assert main([*command, "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert (f"{db} says it is a simdurable database of schema version 1, but {problem}: it "
+            "was altered after simdurable made it; simdurable will not touch it") in err, err
+    assert "Traceback" not in err
+    assert digest(db) == before
+
+
+def test_a_table_or_column_added_by_hand_is_left_alone(db: Path) -> None:
+    with_invocations(db, 2)
+    conn = sqlite3.connect(db)
+    conn.execute("ALTER TABLE journal ADD COLUMN note TEXT")
+    conn.execute("CREATE TABLE mine (a)")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(db)
+    assert [r.id for r in store.invocations()] == ["inv_0", "inv_1"]
+    store.close()
+
+
 # -- not a regular file ------------------------------------------------------------------
 @pytest.mark.parametrize("command", [["invocations"], SERVE])
 def test_a_fifo_is_refused_at_once(tmp_path: Path, command: list[str]) -> None:

@@ -280,24 +280,31 @@ class StoredValues:
         self.codec = resolve_codec(codec)
         self._loop = StepLoop()
         self._lock = threading.Lock()
-        # Told (once) of the first value the codec does not give back: a running
-        # handler holds the value it made, and reads the decoded one only after a
-        # restart, where on Restate it reads the decoded one at once.
+        # Told (once) of the first value the codec does not give back.
         self._tell = tell
 
     def stored(self, data: bytes, where: str) -> bytes:
         """``encode(data)``, checked to decode back to ``data`` until one does not."""
         out = self.encode(data)
         if self._tell is not None:
-            back = self.decode(out)
-            if back != data:
-                tell, self._tell = self._tell, None
-                tell(f"simdurable: warning: the app's journal_value_codec does not give back "
-                     f"what it encoded: {where}: {_shown(data)} decodes to {_shown(back)}. On "
-                     f"Restate the handler reads the decoded value at once; here a running "
-                     f"handler holds its own until a restart. `simdurable check` names every "
-                     f"such value.")
+            self._check(data, self.decode(out), where)
         return out
+
+    def read_back(self, data: bytes, where: str) -> bytes:
+        """``decode(encode(data))``: what restate-sdk hands a handler of a value it
+        made (a step's result), at once; told once if it is not ``data``."""
+        back = self.decode(self.encode(data))
+        if self._tell is not None:
+            self._check(data, back, where)
+        return back
+
+    def _check(self, data: bytes, back: bytes, where: str) -> None:
+        if back != data and self._tell is not None:
+            tell, self._tell = self._tell, None
+            tell(f"simdurable: warning: the app's journal_value_codec does not give back "
+                 f"what it encoded: {where}: {_shown(data)} decodes to {_shown(back)}. The "
+                 f"handler reads the decoded value, as on Restate. `simdurable check` names "
+                 f"every such value.")
 
     def encode(self, data: bytes) -> bytes:
         out = self.codec.encode(data)

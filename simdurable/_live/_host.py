@@ -121,13 +121,16 @@ class LiveHost:
     ) -> None:
         self.handlers = handlers
         self.store = store
+        # An app's journal value codec (``_codec.StoredValues``), as the store applies it.
+        self._codec: Any = getattr(store, "codec", None)
         self.clock = clock or LiveClock()
         self._trace_writer = trace
         self._echo = echo
         self._echo_kinds = None if echo_kinds is None else frozenset(echo_kinds)
         self._origin_ms = self.clock.now_ms()
         specs: dict[tuple[str, str], HandlerSpec] = {
-            key: _failing_attempts(h.spec(None)) for key, h in handlers.items()
+            key: _failing_attempts(h.spec(None), coded=getattr(store, "codec", None) is not None)
+            for key, h in handlers.items()
         }
         unfinished = check_recoverable(store, specs)
         self.scheduler = Scheduler(FirstChooser(), start_ms=self._origin_ms)
@@ -372,6 +375,8 @@ class LiveHost:
                 except Exception as err:  # noqa: BLE001 - handed back to the caller
                     cmd.error = err
             for req, outcome in results:
+                if self._codec is not None and outcome[0] == "ok":
+                    outcome = self._as_read(req, outcome)
                 engine.note_step_ran(req.attempt, req.index, req.spec, req.injected)
                 engine.finish_step(req.attempt, req.index, req.spec, outcome)
             if not self._draining:
@@ -388,6 +393,28 @@ class LiveHost:
         finished, self._finished = self._finished, []
         return _Turn(commands, finished, to_start, engine.has_ready(),
                      self.scheduler.next_deadline())
+
+    def _as_read(self, req: StepRequest, result: StepOutcome) -> StepOutcome:
+        """A step's value as restate-sdk hands it to the handler under a journal
+        value codec: what the step's serde reads back from ``decode(encode(...))``.
+
+        A codec that gives back what it encoded leaves the handler the very value
+        its closure returned (nothing changes); one that does not hands it the
+        decoded value at once, as on Restate, where before the handler held its
+        own until a restart. A value that cannot be written or read back is left
+        to the engine and the store, which name what is wrong with it.
+        """
+        codec, serde = self._codec, req.spec.serde
+        try:
+            data = serde.serialize(result[1])
+            back = codec.read_back(data, f"the result of step {req.spec.name!r} (journal entry "
+                                         f"#{req.index}) "
+                                         f"of invocation {req.attempt.rec.id!r}")
+            if back == data:
+                return result
+            return ("ok", serde.deserialize(back))
+        except Exception:  # noqa: BLE001 - told where the value is stored
+            return result
 
     def _publish(self, turn: _Turn) -> None:
         """After a commit, on trio: answer commands, wake waiters, start steps."""
@@ -608,13 +635,24 @@ def _step_outcome(result: outcome.Outcome[Any]) -> StepOutcome:
 _PASSED: Final = (Abort, GeneratorExit, KeyboardInterrupt, trio.Cancelled)
 
 
-def _failing_attempts(spec: HandlerSpec) -> HandlerSpec:
+# The header the ingress stores with an invocation whose body the app's journal
+# value codec refused (a client's own header of that name is dropped).
+UNDECODABLE_INPUT: Final = "x-simdurable-undecodable-input"
+
+
+def _failing_attempts(spec: HandlerSpec, coded: bool = False) -> HandlerSpec:
     """``spec`` whose attempt fails, as on Restate, when the handler raises a
     ``BaseException`` that is not an ``Exception`` (``attempt_failure``): the
-    invocation is retried from its journal and the executor serves on."""
+    invocation is retried from its journal and the executor serves on.
+
+    ``coded`` (an app's journal value codec): an invocation whose body the codec
+    could not decode (the ingress marks it ``UNDECODABLE_INPUT``) fails at its
+    start with restate-sdk's terminal error, as on Restate."""
     start = spec.start
 
     async def start_caught(ctx: Any, data: bytes) -> bytes:
+        if coded and UNDECODABLE_INPUT in ctx.request().headers:
+            raise TerminalError("Failed to decode input using journal value codec", 400)
         try:
             return await start(ctx, data)
         except (Exception, *_PASSED):

@@ -43,7 +43,7 @@ from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS
 from ..runtime._ids import is_awakeable_id
 from ..runtime._journal import Failure, Value
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
-from ._host import HostStopped, LiveHost
+from ._host import UNDECODABLE_INPUT, HostStopped, LiveHost
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -341,19 +341,23 @@ class Ingress:
         wrong_type = content_problem(handler, _first_header(scope, b"content-type"), body)
         if wrong_type is not None:
             raise HttpError(400, wrong_type)
+        undecodable = False
         if self.codec is not None and handler.arity >= 2:
             try:
                 body = self.codec.decode(body)
             except Exception:  # noqa: BLE001 - restate-sdk's answer, whatever the codec raised
-                # (on Restate the invocation is made, then fails with this TerminalError)
-                raise HttpError(400, "Failed to decode input using journal value codec"
-                                ) from None
-        if body:
+                # As on Restate: the invocation is made (a call waits for it, a send
+                # gets 202) and fails at its start, its body kept as it came.
+                undecodable = True
+        if body and not undecodable:
             wrong = input_problem(handler, body, "the body")
             if wrong is not None:
                 raise HttpError(400, f"the body is not a valid input for {service}/{name}: "
                                      f"{wrong}")
-        passed = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
+        passed = {k: v for k, v in headers.items()
+                  if k not in _HOP_HEADERS and k != UNDECODABLE_INPUT}
+        if undecodable:
+            passed[UNDECODABLE_INPUT] = "1"
 
         def submit() -> tuple[str, str | None]:
             original = self.host.engine.deduplicated_by(service, name, key, ik)

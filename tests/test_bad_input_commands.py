@@ -102,6 +102,22 @@ def test_a_world_duration_no_clock_reaches_is_refused_before_any_run(
     _one_line_error(capsys, message)
 
 
+@pytest.mark.parametrize(("event", "message"), [
+    ('{"call": {"target": "Inventory/book/reserve", "input": "two"}}',
+     "--world #1.call.input is not a valid input for Inventory/reserve: the input is a JSON "
+     "string, \"two\", but the handler takes int"),
+    ('{"send": {"target": "Shop/checkout", "input": [1]}, "at": "1s"}',
+     "--world #1.send.input is not a valid input for Shop/checkout: the input is a JSON "
+     "array, [1], but the handler takes dict"),
+])
+def test_a_world_input_its_handler_cannot_take_is_refused_as_input_is(
+        capsys: pytest.CaptureFixture[str], event: str, message: str) -> None:
+    # It ran: every run of the check carried a call that failed on its input, unsaid.
+    assert main(["check", "examples.shop:services", "--invoke", "Shop/checkout", "--input",
+                 ORDER, "--world", event, "--max-examples", "1"]) == 2
+    _one_line_error(capsys, message)
+
+
 def test_python_world_events_refuse_durations_as_json_does() -> None:
     from datetime import timedelta
 

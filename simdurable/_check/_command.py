@@ -263,6 +263,31 @@ def refuse_bad_input(services: list[Any], invoke: str, value: Any) -> None:
                         + (" (give the input with --input, as JSON)" if value is None else ""))
 
 
+def refuse_bad_world_inputs(services: list[Any], world: list[Any]) -> None:
+    """``refuse_bad_input`` for the input a ``--world`` call or send gives: an input
+    its handler cannot take made every run of the check carry a call that failed
+    on it, and nothing said so. An input left out, or one from an effect, is
+    left alone."""
+    from .._inputs import value_problem
+    from .._sim import parse_target
+    from ._world import FromEffect
+
+    handlers = collect_handlers(services)
+    for i, event in enumerate(world):
+        if (event.action not in ("call", "send") or event.target is None
+                or event.value is None or isinstance(event.value, FromEffect)):
+            continue
+        try:
+            service, _, name = parse_target(event.target)
+        except SimdurableError:
+            continue
+        handler = handlers.get((service, name))
+        wrong = None if handler is None else value_problem(handler, event.value)
+        if wrong is not None:
+            raise LoadError(f"--world #{i + 1}.{event.action}.input is not a valid input for "
+                            f"{service}/{name}: {wrong}")
+
+
 def replay_line(args: argparse.Namespace, plan: str, seed: int, blob: str | None) -> str:
     """The ``simdurable check`` command that replays one case of this check."""
     argv = ["simdurable", "check", args.target, "--input", args.input]
@@ -378,6 +403,7 @@ def run(args: argparse.Namespace) -> int:
         services, invoke, externals = resolve(args)
         refuse_bad_input(services, invoke, input_value)
         world = [parse_world(text, f"--world #{i + 1}") for i, text in enumerate(args.world)]
+        refuse_bad_world_inputs(services, world)
         case = replaying(blob=args.blob) if args.blob else contextlib.nullcontext()
         with case:
             report = check(services=services, invoke=invoke, input=input_value,

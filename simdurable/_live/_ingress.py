@@ -605,6 +605,8 @@ def content_problem(handler: Handler, content_type: str | None, body: bytes) -> 
     wrong content type (curl's and urllib's default form type for ``-d``)
     fails on Restate: served here, it fails the same way.
     """
+    if content_type is not None and len(content_type) > 200:  # (not a client's megabyte)
+        content_type = content_type[:196] + " ..."
     if handler.arity < 2:
         if body or content_type is not None:
             shown = "None" if content_type is None else f'Some("{content_type}")'

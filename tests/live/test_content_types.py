@@ -145,6 +145,13 @@ def test_a_content_type_restate_takes_is_taken(
     assert (status, raw) == (200, answer)
 
 
+@pytest.mark.parametrize("path", ["/Probe/echo", "/Probe/noinput"])
+def test_a_long_content_type_is_not_echoed_whole(url: str, path: str) -> None:
+    status, raw, _ = post(url, path, b'{"a":1}', [("content-type", "a" * 60_000)])
+    message = json.loads(raw)["message"]
+    assert status == 400 and len(message) < 400 and "a" * 196 + " ..." in message, message
+
+
 def test_the_answer_carries_the_handlers_content_type(url: str) -> None:
     status, raw, got = post(url, "/Probe/texty", b'"hi"', [("content-type", "text/plain")])
     assert (status, raw, got["content-type"]) == (200, b'"hi"', "text/plain")

@@ -135,6 +135,13 @@ class _Server:
     async def _request(self, conn: h11.Connection, stream: trio.SocketStream,
                        request: h11.Request, client: Any, server: Any) -> None:
         target = request.target
+        scheme, sep, rest = target.partition(b"://")
+        if sep and scheme.lower() in (b"http", b"https"):
+            # the absolute form (RFC 9112 3.2.2, what a client sends through a proxy):
+            # its path, as Restate's ingress takes it
+            ends = [i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0]
+            tail = rest[min(ends):] if ends else b""
+            target = tail if tail.startswith(b"/") else b"/" + tail
         path, _, query = target.partition(b"?")
         scope: Scope = {
             "type": "http",

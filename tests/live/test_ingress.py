@@ -403,6 +403,12 @@ def test_http_details(served: tuple[restate.Executor, Client]) -> None:
         while chunk := s.recv(65536):
             rest += chunk
     assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(b'"hello eve"')
+    # the absolute form, as a client sends through a proxy (Restate's ingress takes it)
+    for target in (b"http://x:8080/Greeter/greet", b"HTTP://x/Greeter/greet?y=1"):
+        absolute = _raw(c, b"POST " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: 5\r\n"
+                           b"Connection: close\r\n\r\n\"abs\"")
+        assert absolute.startswith(b"HTTP/1.1 200") and absolute.endswith(b'"hello abs"')
     # HEAD gets headers only
     head = _raw(c, b"HEAD /restate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 405") and head.endswith(b"\r\n\r\n")

@@ -82,8 +82,11 @@ def test_input_that_does_not_serialize_or_parse():
     s.run()
     with pytest.raises(restate.TerminalError) as info:
         h.result()
-    assert info.value.status_code == 400
-    assert "Unable to parse an input argument of Greeter/greet" in info.value.message
+    # restate-sdk 1.3's failure, as restate-server 1.7.12 records it: a journal it
+    # recorded of such an input replays as the same end (it was a 400 naming the
+    # handler, which replay-journals reported as a divergence)
+    assert info.value.status_code == 500
+    assert info.value.message.startswith("Unable to parse an input argument. Expecting ")
 
 
 def test_step_result_that_cannot_be_serialized_names_the_step():

@@ -99,11 +99,9 @@ class Handler:
                 try:
                     arg = serde.deserialize(data)
                 except Exception as err:  # noqa: BLE001 - any parse failure is the caller's
-                    raise TerminalError(
-                        f"Unable to parse an input argument of {self.service_tag.name}/"
-                        f"{self.name}: {err}",
-                        400,
-                    ) from None
+                    # restate-sdk 1.3's words and code (a 500 TerminalError): a journal
+                    # Restate recorded of such an input replays here as the same end
+                    raise TerminalError(f"Unable to parse an input argument. {err}") from None
             out = await self.fn(ctx, arg)
         else:
             out = await self.fn(ctx)

@@ -212,3 +212,29 @@ def test_fuzzed_exports_give_a_clear_error_or_invocations(
     else:
         assert len(got) == 1
         restate.replay_journals(apps.same, got)  # and replaying them never raises
+
+
+def test_an_unparsable_input_restate_recorded_replays_as_the_same_end(tmp_path: Path) -> None:
+    """restate-server 1.7.12 with restate-sdk 1.3.0 (2026-12-06) records the body
+    ``nope`` sent to a handler typed ``x: dict`` as this failed end, with no
+    journal. A handler written with simdurable's own API failed it as 400
+    "Unable to parse an input argument of Probe/echo: ...", and replay-journals
+    called every such invocation a divergence."""
+    probe = restate.Service("Probe")
+
+    @probe.handler()
+    async def echo(ctx: restate.Context, x: dict[str, int]) -> dict[str, int]:
+        return x
+
+    export = {"format": "simdurable-journals", "version": 1, "source": "http://127.0.0.1:9070",
+              "count": 1, "invocations": [{
+                  "id": "inv_13k6dJZ3tiUV1TB48Fsru8UawHr9Zn3VJ1", "service": "Probe",
+                  "handler": "echo", "key": None, "input": "nope", "status": "completed",
+                  "result": {"failure": {"code": 500, "message": "Unable to parse an input "
+                                         "argument. Expecting value: line 1 column 1 (char 0)"}},
+                  "attempts": 0, "headers": {"content-type": "application/json"},
+                  "idempotency_key": "", "journal": [], "as_stored": True}]}
+    path = tmp_path / "restate.json"
+    path.write_text(json.dumps(export))
+    report = restate.replay_journals([probe], path)
+    assert [r.verdict for r in report.results] == ["replays"], report.summary()

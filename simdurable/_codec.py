@@ -302,8 +302,10 @@ class StoredValues:
         if back != data and self._tell is not None:
             tell, self._tell = self._tell, None
             tell(f"simdurable: warning: the app's journal_value_codec does not give back "
-                 f"what it encoded: {where}: {_shown(data)} decodes to {_shown(back)}. The "
-                 f"handler reads the decoded value, as on Restate. `simdurable check` names "
+                 f"what it encoded: {where}: {_shown(data)} decodes to {_shown(back)}. A "
+                 f"running handler reads a step's result and state decoded at once, as on "
+                 f"Restate, but holds its own of a call's argument or response and of an "
+                 f"awakeable's or promise's value until a restart. `simdurable check` names "
                  f"every such value.")
 
     def encode(self, data: bytes) -> bytes:

@@ -80,3 +80,28 @@ async def fetch(ctx: sd.Context) -> int:
 
 
 lossy_app = sd.app([big], journal_value_codec=FloatJson())
+
+calls = sd.Service("BigCall")
+
+
+@calls.handler()
+async def give(ctx: sd.Context) -> int:
+    return 2 ** 60 + 5
+
+
+@calls.handler()
+async def take(ctx: sd.Context, n: int) -> list[object]:
+    return [n, n == 2 ** 60 + 7]
+
+
+@calls.handler()
+async def caller(ctx: sd.Context) -> list[object]:
+    given = await ctx.service_call(give, arg=None)
+    taken = await ctx.service_call(take, arg=2 ** 60 + 7)
+    name, awk = ctx.awakeable(type_hint=int)
+    ctx.resolve_awakeable(name, 2 ** 60 + 9)
+    woken = await awk
+    return [given == 2 ** 60 + 5, taken[1], woken == 2 ** 60 + 9]
+
+
+lossy_calls_app = sd.app([calls], journal_value_codec=FloatJson())

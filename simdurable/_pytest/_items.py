@@ -43,15 +43,21 @@ def _repr_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException
 
 
 def write_trace(settings: Settings, nodeid: str, text: str) -> str | None:
-    """Write a failure's report to ``--simdurable-trace-dir``; return the file written."""
+    """Write a failure's report to ``--simdurable-trace-dir``; return the line that
+    says where it went, or why it could not be written (the failure's report is
+    shown either way: a directory that cannot be made must not replace it)."""
     if not settings.trace_dir:
         return None
-    os.makedirs(settings.trace_dir, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_") + ".txt"
     path = os.path.join(settings.trace_dir, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    return path
+    try:
+        os.makedirs(settings.trace_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    except OSError as err:
+        return (f"trace not written: --simdurable-trace-dir {settings.trace_dir}: "
+                f"{err.strerror or err}" + (f" ({err.filename})" if err.filename else ""))
+    return f"trace written to {path}"
 
 
 def quote(arg: str) -> str:
@@ -167,7 +173,7 @@ class ScenarioItem(pytest.Item):
                                            f"(or: simdurable scenario {quote(path)})")
             written = write_trace(settings, self.nodeid, text)
             if written:
-                text += f"\ntrace written to {written}"
+                text += f"\n{written}"
             raise SimdurableFailure(text)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
@@ -349,7 +355,7 @@ class HandlerItem(pytest.Item):
             full = "\n".join(lines)
             written = write_trace(settings, self.nodeid, full)
             if written:
-                full += f"\ntrace written to {written}"
+                full += f"\n{written}"
             raise SimdurableFailure(full)
 
     def _concurrent(self, settings: Settings, value: Any, world: list[Any],
@@ -383,7 +389,7 @@ class HandlerItem(pytest.Item):
         full = "\n".join(lines)
         written = write_trace(settings, self.nodeid, full)
         if written:
-            full += f"\ntrace written to {written}"
+            full += f"\n{written}"
         raise SimdurableFailure(full)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],

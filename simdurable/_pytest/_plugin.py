@@ -234,7 +234,7 @@ def run_marked(item: pytest.Function) -> bool:
     item.stash[SECTION_KEY] = section
     written = write_trace(settings, item.nodeid, note + "\n" + section)
     if written:
-        note += f"\ntrace written to {written}"
+        note += f"\n{written}"
     found.error.add_note(note)
     raise found.error
 

@@ -235,6 +235,20 @@ def test_trace_dir_gets_one_file_per_failure(project: pytest.Pytester) -> None:
     assert "crash at effect-done" in text and "--simdurable-replay=" in text
 
 
+def test_a_trace_dir_that_cannot_be_made_leaves_the_failures_report_whole(
+        project: pytest.Pytester) -> None:
+    # A FileNotFoundError from os.makedirs replaced the failure's report (and its
+    # reproduction line) with a traceback.
+    project.makepyfile(test_shop=MARKED.format(handler="pay_unsafe"))
+    project.path.joinpath("afile").write_text("")
+    result = project.runpytest("--simdurable", "--simdurable-trace-dir=afile/traces")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "crash at effect-done" in out and "--simdurable-replay=" in out
+    assert "trace not written: --simdurable-trace-dir afile/traces: Not a directory" in out
+    assert "NotADirectoryError" not in out and "Traceback" not in out
+
+
 def test_a_marked_test_without_sim_is_a_usage_error(project: pytest.Pytester) -> None:
     project.makepyfile(test_x='''
         import pytest

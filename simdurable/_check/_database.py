@@ -34,7 +34,14 @@ def open_database(spec: str) -> Any:
                                 f"package (pip install redis)") from None
         from hypothesis.extra.redis import RedisExampleDatabase
 
-        return RedisExampleDatabase(redis.Redis.from_url(spec))
+        try:
+            client = redis.Redis.from_url(spec)
+            # Reached at once: a server found unreachable only when a failure is
+            # saved, after hours of soaking, would lose it.
+            client.ping()
+        except Exception as err:  # noqa: BLE001 - any failure to reach it is told
+            raise DatabaseError(f"database {spec!r}: cannot reach it: {err}") from None
+        return RedisExampleDatabase(client)
     if "://" in spec:
         raise DatabaseError(f"database {spec!r}: not a directory nor a redis:// URL")
     _check_directory(spec)

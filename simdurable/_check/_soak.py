@@ -363,9 +363,14 @@ def soak(targets: Sequence[SoakTarget], seeds: range, budget: float | None,
             if key in seen or not blob:
                 continue
             seen.add(key)
-            save(db, t.invoke, t.input, t.concurrent, blob)
-            summary.failures.append(f"{t.label} input {json.dumps(t.input, default=repr)} "
-                                    f"seed {seed}: {kind}: {plan}")
+            found = (f"{t.label} input {json.dumps(t.input, default=repr)} seed {seed}: "
+                     f"{kind}: {plan}")
+            try:
+                save(db, t.invoke, t.input, t.concurrent, blob)
+            except Exception as err:  # noqa: BLE001 - the database failed: keep the case here
+                found += (f" (NOT saved, the database failed: {type(err).__name__}: {err}; "
+                          f"replay it with simdurable check --blob {blob})")
+            summary.failures.append(found)
         if i == len(targets) - 1:
             summary.seeds += 1
 

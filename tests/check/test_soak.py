@@ -321,3 +321,41 @@ def test_a_failure_soak_saves_to_redis_is_replayed_first_by_the_plugin(
                       "simdurable::Shop/pay_unsafe").assert_outcomes(passed=1)
     assert saved(open_database(redis_url), "Shop/pay_unsafe", 10, 1) == []
     assert blob
+
+
+def test_a_failure_the_database_cannot_save_is_kept_in_the_summary_with_its_blob() -> None:
+    """A Redis server that went away mid-campaign raised from ``save`` and ended
+    soak with a traceback: the failure it had just found was lost."""
+    from examples import shop
+    from simdurable._check._soak import SoakTarget, soak
+
+    class GoneDatabase:
+        def save(self, key: bytes, value: bytes) -> None:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    target = SoakTarget("Shop/checkout_unsafe", shop.services, "Shop/checkout_unsafe",
+                        {"item": "book", "amount": 30}, [shop.bank, shop.warehouse])
+    summary = soak([target], range(1), None, 2, 1, True, GoneDatabase())
+    (found,) = summary.failures
+    assert "(NOT saved, the database failed: ConnectionError: Error 111 connecting" in found
+    blob = found.rsplit("--blob ", 1)[1].rstrip(")")
+    from simdurable._cli import main
+
+    assert main(["check", "examples.shop:services", "--invoke", "Shop/checkout_unsafe",
+                 "--input", '{"item": "book", "amount": 30}', "--externals", "examples.shop:bank",
+                 "examples.shop:warehouse", "--blob", blob]) == 1  # the case, kept
+
+
+def test_a_redis_database_that_cannot_be_reached_is_refused_at_once() -> None:
+    if not _has_redis():
+        pytest.skip("the redis package is not installed (pip install redis)")
+    import socket
+
+    from simdurable._check._database import DatabaseError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DatabaseError, match=rf"database 'redis://127.0.0.1:{port}/0': cannot "
+                                            "reach it: .*onnection refused"):
+        open_database(f"redis://127.0.0.1:{port}/0")

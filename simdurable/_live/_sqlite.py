@@ -195,6 +195,10 @@ def explain(path: str | os.PathLike[str], err: BaseException) -> str:
                 "filesystem reported an error; check them, then start again")
     if primary == "CANTOPEN":
         return f"cannot open {path} ({_reason(err)})"
+    if primary in ("BUSY", "LOCKED"):
+        return (f"{path} is locked: another program holds a write transaction on it "
+                f"({_reason(err)}, still after waiting for it); end that program's "
+                "transaction (or the program), then start again: nothing committed is lost")
     return f"{path}: {_reason(err)}"
 
 

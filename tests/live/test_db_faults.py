@@ -294,6 +294,26 @@ def test_a_database_altered_by_hand_is_refused_naming_what_it_lacks(
     assert digest(db) == before
 
 
+def test_a_database_another_program_holds_locked_is_said_so(db: Path) -> None:
+    """``serve`` waits for a writer's lock, then said "the database failed: ...:
+    database is locked", as if it were damaged."""
+    with_invocations(db, 1)
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        other = sqlite3.connect(db, timeout=0, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError) as info:
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert explain(db, info.value) == (
+        f"{db} is locked: another program holds a write transaction on it (database is "
+        "locked, still after waiting for it); end that program's transaction (or the "
+        "program), then start again: nothing committed is lost")
+
+
 def test_a_table_or_column_added_by_hand_is_left_alone(db: Path) -> None:
     with_invocations(db, 2)
     conn = sqlite3.connect(db)

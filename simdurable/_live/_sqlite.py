@@ -572,7 +572,13 @@ class SqliteStore:
         """
         recorded = self._recorded_commits()  # read first: the database only moves on
         row = conn.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()
-        have = int(row[0]) if row is not None else 0
+        try:
+            have = int(row[0]) if row is not None else 0
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"{self.path} says it is a simdurable database, but its meta table's commits "
+                f"value {str(row[0])[:40]!r} is not a number: it was altered after simdurable "
+                "made it; simdurable will not touch it (its data is left as it is)") from None
         if recorded is None or recorded <= have:
             return row is not None
         self.lost_commits = recorded - have

@@ -9,6 +9,7 @@ checked everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -19,11 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, strategies as st
 
 from simdurable._cli import main
 from simdurable._live._sqlite import DamagedRowError, SqliteStore, StoreError, explain
-from simdurable.runtime._journal import RUN, Entry
+from simdurable.runtime._journal import RUN, Entry, raw_entry
 from simdurable.runtime._store import InvocationRecord
+
+from ..fuzzing import fuzz
 
 SERVE = ["serve", "tests.live.test_cli:SERVICES", "--port", "0"]
 
@@ -476,3 +480,52 @@ def test_a_disk_that_fills_while_serving_loses_nothing_committed(small_disk: Pat
     with restate.Executor(SERVICES, db=db) as again:
         assert again.invocations()[0].id == done.id
         assert again.invocations()[0].result(timeout=10) == 2
+
+
+# -- a schema edited by hand, fuzzed -----------------------------------------------------
+_EDITS = st.sampled_from([
+    *(f"ALTER TABLE {t} DROP COLUMN {c}" for t, cols in {
+        "invocations": ["key", "input", "status", "headers", "finished_ms", "result_data"],
+        "journal": ["name", "data", "target", "ref", "result_kind"],
+        "state": ["value"], "promises": ["result_message"], "inbox": ["arg"]}.items()
+      for c in cols),
+    *(f"DROP TABLE {t}" for t in ("journal", "state", "promises", "idempotency", "inbox")),
+    "ALTER TABLE invocations RENAME COLUMN status TO state",
+    "ALTER TABLE journal RENAME TO journal_old",
+    "ALTER TABLE journal ADD COLUMN note TEXT",
+    "CREATE TABLE extra (a)",
+    "UPDATE meta SET value = 'x' WHERE key = 'commits'",
+    "UPDATE invocations SET status = 'zzz', headers = 'not json'",
+    "UPDATE journal SET kind = 'bogus', target = 'x'",
+])
+
+
+@fuzz(25)
+@given(edits=st.lists(_EDITS, min_size=1, max_size=3))
+@example(edits=["UPDATE meta SET value = 'x' WHERE key = 'commits'"])  # (a ValueError once)
+def test_fuzz_a_schema_edited_by_hand_is_read_or_refused_never_a_traceback(
+        tmp_path_factory: pytest.TempPathFactory, edits: list[str]) -> None:
+    db = tmp_path_factory.mktemp("edited") / "dev.db"
+    store = SqliteStore(db)
+    with store.atomic():
+        store.put_invocation(record(0))
+        store.append("inv_0", raw_entry(RUN, "charge"))
+        store.set_state("Tasks", "k", "n", b"1")
+    store.close()
+    conn = sqlite3.connect(db)
+    for edit in edits:
+        with contextlib.suppress(sqlite3.Error):  # (an edit that an earlier one made moot)
+            conn.execute(edit)
+    conn.commit()
+    conn.close()
+    try:
+        store = SqliteStore(db)
+    except StoreError:
+        return
+    try:
+        store.readable_invocations()
+        with contextlib.suppress(DamagedRowError):
+            store.journal("inv_0")
+        store.state("Tasks", "k")
+    finally:
+        store.close()

@@ -201,13 +201,16 @@ class Executor:
         self.codec = None if codec is None else StoredValues(codec, tell=echo_stderr)
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
-        if max_body <= 0:
-            raise ValueError(f"max_body must be positive, not {max_body}")
-        if not body_timeout > 0:
+        if type(max_body) is not int or max_body <= 0:
+            raise ValueError(f"max_body must be positive (a number of bytes), not {max_body!r}")
+        if not isinstance(body_timeout, (int, float)) or not body_timeout > 0:
             raise ValueError(f"body_timeout must be a positive number of seconds, not "
-                             f"{body_timeout}")
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
+                             f"{body_timeout!r}")
+        if type(max_connections) is not int or max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
+        if not isinstance(db, (str, os.PathLike)):
+            raise TypeError(f"db must be the path of the SQLite database (a str or a Path), "
+                            f"not {type(db).__name__}")
         self.db = Path(db)
         self.retry_policy = retry_policy
         self.trace_path = trace
@@ -447,6 +450,8 @@ class Executor:
         return rec
 
     def _wait(self, inv_id: str, timeout: float | None) -> InvocationRecord:
+        _check_timeout(timeout)
+
         async def wait(host: LiveHost) -> Any:
             with trio.move_on_after(timeout if timeout is not None else float("inf")):
                 return await host.wait_done(inv_id)
@@ -506,6 +511,7 @@ class Executor:
     def call(self, target: str, input: Any = None, *, timeout: float | None = None,
              idempotency_key: str | None = None) -> Any:
         """``invoke(...).result(timeout)``."""
+        _check_timeout(timeout)  # (before the invocation is made)
         return self.invoke(target, input, idempotency_key=idempotency_key).result(timeout)
 
     def invocations(self) -> list[LiveInvocation]:
@@ -634,3 +640,10 @@ def load_services(names: Iterable[str]) -> list[Any]:
                                 "restate.app(...))")
             services.append(item)
     return listed(services, codec)  # (an app's journal value codec kept)
+
+
+def _check_timeout(timeout: Any) -> None:
+    """A ``timeout`` that is no number of seconds, named (trio's own words did not name it)."""
+    if timeout is not None and (type(timeout) not in (int, float) or not timeout >= 0):
+        raise ValueError(f"timeout must be a number of seconds, 0 or more (or None: as long "
+                         f"as it takes), not {timeout!r}")

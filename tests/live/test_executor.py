@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,6 +160,18 @@ def test_call_send_state_journal(db: Path) -> None:
         assert kinds == [("run", "first"), ("completion", ""), ("run", "second"),
                          ("completion", "")]
         assert inv.target == "Jobs/two_steps"
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "5"])
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_before_any_invocation(
+        db: Path, timeout: Any) -> None:
+    # trio's "`seconds` must be non-negative" named no argument, and came after the
+    # invocation was made.
+    with restate.Executor(SERVICES, db=db) as ex:
+        with pytest.raises(ValueError, match=r"^timeout must be a number of seconds, 0 or "
+                                             r"more \(or None: as long as it takes\), not "):
+            ex.call("Jobs/two_steps", "t1", timeout=timeout)
+        assert ex.invocations() == []
 
 
 def test_a_plain_step_returning_a_coroutine_finishes_on_the_loop(db: Path) -> None:

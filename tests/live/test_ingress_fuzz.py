@@ -289,6 +289,20 @@ def test_limits_must_be_positive(tmp_path: Any) -> None:
         restate.Executor([echo], db=tmp_path / "a.db", body_timeout=0)
     with pytest.raises(ValueError, match="max_connections must be at least 1"):
         restate.Executor([echo], db=tmp_path / "a.db", max_connections=0)
+    # A value of the wrong type was met by a comparison's TypeError, naming nothing
+    # ("'<=' not supported between instances of 'str' and 'int'").
+    for kwargs, message in [({"max_body": "1000"}, "max_body must be positive (a number of "
+                                                   "bytes), not '1000'"),
+                            ({"body_timeout": "3"}, "body_timeout must be a positive number "
+                                                    "of seconds, not '3'"),
+                            ({"max_connections": 2.5}, "max_connections must be at least 1, "
+                                                       "not 2.5")]:
+        with pytest.raises(ValueError) as info:
+            restate.Executor([echo], db=tmp_path / "a.db", **kwargs)
+        assert str(info.value) == message
+    with pytest.raises(TypeError, match=r"^db must be the path of the SQLite database \(a str "
+                                        r"or a Path\), not int$"):
+        restate.Executor([echo], db=123)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("raw,status,message", [

@@ -354,6 +354,27 @@ def test_an_export_to_a_path_that_cannot_be_written_names_it(tmp_path: Path) -> 
     assert json.loads((tmp_path / "j.json").read_text())["count"] == 0
 
 
+def test_an_export_refuses_to_replace_a_database_or_a_special_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `export-journals dev.db -o dev.db` replaced the database it had just read with the
+    # export, and `-o /dev/full` (run as root) replaced the device node with a file.
+    db = tmp_path / "dev.db"
+    with sd.Executor([], db=db):
+        pass
+    kept = db.read_bytes()
+    assert main(["export-journals", str(db), "-o", str(db)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"simdurable export-journals: cannot write the export to {str(db)!r}: it is an SQLite "
+        f"database (a dev-executor database?), which the export would replace; name another "
+        f"file, like journals.json")
+    assert db.read_bytes() == kept
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(JournalSourceError, match="it is not a regular file"):
+        write_export([], fifo, "dev.db")
+    assert fifo.is_fifo()
+
+
 def test_a_directory_database_that_can_be_made_is_accepted(tmp_path: Path) -> None:
     open_database(str(tmp_path / "a" / "b"))   # made when the first failure is saved
     assert not (tmp_path / "a").exists()

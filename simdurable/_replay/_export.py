@@ -50,6 +50,7 @@ import base64
 import binascii
 import json
 import os
+import stat
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -136,6 +137,7 @@ def write_export(invocations: Sequence[RecordedInvocation], path: str | os.PathL
         raise JournalSourceError(f"cannot write the export to {target!r}: "
                                  f"{'a directory' if target else 'an empty path'}; "
                                  f"name a file, like journals.json")
+    _refuse_to_replace(target)
     tmp = f"{target}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -146,6 +148,29 @@ def write_export(invocations: Sequence[RecordedInvocation], path: str | os.PathL
             os.remove(tmp)
         raise JournalSourceError(f"cannot write the export to {target!r}: "
                                  f"{err.strerror or err}") from None
+
+
+def _refuse_to_replace(target: str) -> None:
+    """Refuse a target the export's rename would destroy: a device, FIFO or socket
+    (``-o /dev/null`` replaced the device node with a file), or an SQLite database
+    (``export-journals dev.db -o dev.db`` replaced the database it had just read)."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return  # nothing there (or nothing readable): the write says what is wrong
+    if not stat.S_ISREG(mode):
+        raise JournalSourceError(f"cannot write the export to {target!r}: it is not a regular "
+                                 f"file (a device, FIFO or socket), which the export would "
+                                 f"replace; name a file, like journals.json")
+    try:
+        with open(target, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return
+    if head == b"SQLite format 3\x00":
+        raise JournalSourceError(f"cannot write the export to {target!r}: it is an SQLite "
+                                 f"database (a dev-executor database?), which the export would "
+                                 f"replace; name another file, like journals.json")
 
 
 # -- reading ----------------------------------------------------------------------------

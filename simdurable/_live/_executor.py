@@ -213,6 +213,11 @@ class Executor:
                             f"not {type(db).__name__}")
         self.db = Path(db)
         self.retry_policy = retry_policy
+        if trace is not None and os.path.abspath(trace) in {
+                os.path.abspath(f"{self.db}{end}") for end in ("", "-wal", "-shm", "-journal",
+                                                               ".commits", ".lock")}:
+            raise ValueError(f"the trace file {os.fspath(trace)} is the database or one of its "
+                             f"files; name another file, like run.jsonl")
         self.trace_path = trace
         if echo not in (True, False, "problems"):
             raise ValueError(f"echo must be True, False or 'problems', not {echo!r}")

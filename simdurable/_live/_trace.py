@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -32,6 +33,18 @@ class TraceWriter:
         except OSError as err:
             raise ValueError(f"cannot write the trace file {self.path}: {err.strerror}"
                              ) from None
+        head = b""
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # (a FIFO's reader is left alone)
+                with open(self.path, "rb") as existing:  # (fd is write-only)
+                    head = existing.read(16)
+        except OSError:
+            pass
+        if head == b"SQLite format 3\x00":  # (a database: appended lines would damage it)
+            os.close(fd)
+            raise ValueError(f"cannot write the trace file {self.path}: it is an SQLite "
+                             f"database (the --db?), which trace lines appended to it would "
+                             f"damage; name another file, like run.jsonl")
         self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
 
     def write(self, t_ms: int, kind: str, inv: str, text: str) -> None:

@@ -275,6 +275,32 @@ def test_serve_bad_options(db: Path, capsys: pytest.CaptureFixture[str], extra: 
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("end", ["", "-wal"])
+def test_a_trace_file_that_is_the_database_is_refused(
+        db: Path, capsys: pytest.CaptureFixture[str], end: str) -> None:
+    # --trace dev.db with --db dev.db appended trace lines to the database file (or,
+    # for a new database, made it an empty file, which then read as one truncated).
+    assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db), "--port", "0",
+                 "--trace", f"{db}{end}"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"simdurable serve: the trace file {db}{end} is the database or one of its files; "
+        "name another file, like run.jsonl")
+    assert not db.exists()
+
+
+def test_a_trace_file_that_is_another_database_is_left_alone(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other.db"
+    with restate.Executor(SERVICES, db=other):
+        pass
+    kept = other.read_bytes()
+    assert main(["serve", "tests.live.test_cli:SERVICES", "--db", str(db), "--port", "0",
+                 "--trace", str(other)]) == 1
+    assert (f"cannot write the trace file {other}: it is an SQLite database (the --db?), "
+            "which trace lines appended to it would damage") in capsys.readouterr().err
+    assert other.read_bytes() == kept
+
+
 def test_an_executors_grace_that_is_not_seconds_is_refused(db: Path) -> None:
     for grace in (float("nan"), -1.0, "10"):
         with pytest.raises(ValueError, match="grace must be 0 or more seconds"):

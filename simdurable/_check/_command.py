@@ -321,6 +321,11 @@ def _writable(flag: str, path: str) -> None:
         raise ValueError(f"{flag} {path}: is a directory; name a file, like trace.json")
     if not os.path.isdir(folder):
         raise ValueError(f"{flag} {path}: the folder {folder} does not exist")
+    from ._chrome import is_sqlite_file
+
+    if is_sqlite_file(path):
+        raise ValueError(f"{flag} {path}: is an SQLite database (a dev-executor database?), "
+                         f"which the trace would overwrite; name another file, like trace.json")
 
 
 class Progress:
@@ -444,9 +449,10 @@ def run(args: argparse.Namespace) -> int:
         v = report.violations[0]
         try:
             write_chrome_trace(v.events, args.chrome_trace, f"{v.kind}: {v.message}")
-        except OSError as err:
+        except (OSError, ValueError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
             print(f"simdurable check: --chrome-trace {args.chrome_trace}: cannot write it: "
-                  f"{err.strerror or err}", file=sys.stderr)
+                  f"{reason}", file=sys.stderr)
             return 2
         if not args.json:
             print(f"\nchrome trace of the failing run written to {args.chrome_trace} "

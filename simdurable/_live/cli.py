@@ -334,6 +334,12 @@ def _trace(args: argparse.Namespace) -> int:
         from .._check import write_chrome_trace
 
         shifted = [(t - origin, kind, inv, text) for t, kind, inv, text in events]
-        write_chrome_trace(shifted, args.chrome, title=str(args.path))
+        try:
+            write_chrome_trace(shifted, args.chrome, title=str(args.path))
+        except (OSError, ValueError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+            print(f"simdurable trace: cannot write the Chrome trace {args.chrome}: {reason}",
+                  file=sys.stderr)
+            return 1
         print(f"wrote {args.chrome} (open it in https://ui.perfetto.dev)", file=sys.stderr)
     return 0

@@ -65,6 +65,22 @@ def test_cli_check_finds_the_double_charge_and_exits_1(capsys, tmp_path):
     assert json.loads(trace.read_text())["traceEvents"]
 
 
+def test_cli_check_refuses_a_chrome_trace_over_a_database_before_checking(capsys, tmp_path):
+    # It was overwritten with the trace once the check ended.
+    import simdurable as sd
+
+    db = tmp_path / "dev.db"
+    with sd.Executor([], db=db):
+        pass
+    kept = db.read_bytes()
+    assert main(["check", "examples.shop:checkout_unsafe", "--input", json.dumps(ORDER),
+                 "--max-examples", "10", "--chrome-trace", str(db)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"simdurable check: --chrome-trace {db}: is an SQLite database (a dev-executor "
+        "database?), which the trace would overwrite; name another file, like trace.json")
+    assert db.read_bytes() == kept
+
+
 def test_cli_check_passes_a_sound_handler_and_replays_a_plan(capsys):
     assert main(["check", "examples.shop:checkout", "--input", json.dumps(ORDER),
                  "--max-examples", "10"]) == 0

@@ -256,6 +256,18 @@ def test_trace_file_reads_like_the_simulation(
     assert [s["args"]["ended"].split(":")[0] for s in slices] == ["restart", "done"]
     assert main(["trace", str(trace), "--invocation", "inv_nope"]) == 1
     assert main(["trace", str(tmp_path / "none.jsonl")]) == 1
+    # A --chrome file that cannot be written ended in a FileNotFoundError traceback;
+    # the database named by mistake was overwritten.
+    capsys.readouterr()
+    assert main(["trace", str(trace), "--chrome", str(tmp_path / "no" / "run.json")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"simdurable trace: cannot write the Chrome trace {tmp_path / 'no' / 'run.json'}: "
+        "No such file or directory")
+    kept = db.read_bytes()
+    assert main(["trace", str(trace), "--chrome", str(db)]) == 1
+    assert "is an SQLite database (a dev-executor database?), which the trace would " \
+           "overwrite" in capsys.readouterr().err
+    assert db.read_bytes() == kept
 
 
 @pytest.mark.parametrize("extra,code,message", [

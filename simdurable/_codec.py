@@ -107,12 +107,12 @@ def received(services: list[Any], codec: str | None) -> list[Any]:
 def journal_codec_of(services: Any) -> Any:
     """The ``journal_value_codec`` (or provider) of the app among ``services``, if any:
     simdurable's ``app(...)``, or restate-sdk's (read from its ``Endpoint``)."""
-    codec = getattr(services, "journal_value_codec", None)
+    codec = _codec_attr(services)
     if codec is not None:
         return codec
     items = list(services) if isinstance(services, (list, tuple)) else [services]
     for item in items:
-        codec = getattr(item, "journal_value_codec", None)
+        codec = _codec_attr(item)
         if codec is None and callable(item) and "restate.endpoint" in sys.modules:
             endpoint = endpoint_of_app(item)
             if endpoint is not None:
@@ -120,6 +120,16 @@ def journal_codec_of(services: Any) -> Any:
         if codec is not None:
             return codec
     return None
+
+
+def _codec_attr(obj: Any) -> Any:
+    """``obj.journal_value_codec``, or None: also for an object whose own
+    ``__getattr__`` raises (a lazy proxy named as the services), which the
+    loader then refuses in words as no service."""
+    try:
+        return getattr(obj, "journal_value_codec", None)
+    except Exception:  # noqa: BLE001 - not an app, whatever it raised
+        return None
 
 
 def endpoint_of_app(app: Any) -> Any:

@@ -67,6 +67,9 @@ def load_object(name: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise LoadError(f"{name!r}: module {module_name!r} has no attribute {attr!r}") from None
+        except Exception as err:  # noqa: BLE001 - a lazy object's own __getattr__ failed
+            raise LoadError(f"{name!r}: reading its attribute {part!r} raised "
+                            f"{type(err).__name__}{_raised_at(err)}: {err}") from err
     return obj
 
 

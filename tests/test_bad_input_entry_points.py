@@ -206,3 +206,41 @@ def test_a_chrome_trace_that_cannot_be_written_is_said_not_a_traceback(tmp_path,
 def test_the_demo_refuses_a_negative_seed_in_one_line(capsys):
     assert main(["demo", "--seed", "-3"]) == 2
     assert capsys.readouterr().err == "simdurable demo: --seed must be an integer >= 0, not -3\n"
+
+
+LAZY = '''
+class Proxy:
+    """A lazy object (werkzeug's LocalProxy, Django's settings) whose reads raise."""
+
+    def __getattr__(self, name):
+        raise RuntimeError("working outside of application context")
+
+
+proxy = Proxy()
+'''
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["serve", "lazymod:proxy", "--port", "0"],
+     "simdurable serve: 'lazymod:proxy' is Proxy, not a Service, VirtualObject or Workflow"),
+    (["check", "lazymod:proxy"],
+     "simdurable check: 'lazymod:proxy' is a Proxy: expected a handler, a service or a list"),
+    (["check", "lazymod:proxy.svc"],
+     "simdurable check: 'lazymod:proxy.svc': reading its attribute 'svc' raised RuntimeError "
+     "at "),
+    (["soak", "lazymod:proxy", "--seeds", "0:1"],
+     "simdurable soak: 'lazymod:proxy' is a Proxy: expected a handler, a service or a list"),
+])
+def test_a_target_whose_attributes_raise_is_refused_in_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        argv: list[str], message: str) -> None:
+    # Its own __getattr__'s RuntimeError came out as a traceback (serve, check, the
+    # pytest plugin's collection as an INTERNALERROR).
+    (tmp_path / "lazymod.py").write_text(LAZY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "lazymod", raising=False)
+    extra = ["--db", str(tmp_path / "dev.db")] if argv[0] == "serve" else []
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err

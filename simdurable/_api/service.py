@@ -450,7 +450,7 @@ class App:
             self.bind(svc)
 
     def bind(self, svc: Any) -> None:
-        if not isinstance(getattr(svc, "handlers", None), dict):
+        if not isinstance(handlers_attr(svc), dict):
             raise TypeError(f"app() takes Service, VirtualObject and Workflow objects, not "
                             f"{svc!r}")
         if any(s.name == svc.name for s in self.services):
@@ -473,6 +473,15 @@ class App:
         )
 
 
+def handlers_attr(obj: Any) -> Any:
+    """``obj.handlers``, or None: also for an object whose own ``__getattr__`` raises
+    (a lazy proxy named where services go), which is then refused in words."""
+    try:
+        return getattr(obj, "handlers", None)
+    except Exception:  # noqa: BLE001 - no service, whatever it raised
+        return None
+
+
 def collect_handlers(services: Iterable[Any]) -> dict[tuple[str, str], Handler]:
     """The handlers of ``services``; ``TypeError``/``ValueError`` name a bad one."""
     if isinstance(services, (str, bytes)) or not isinstance(services, Iterable):
@@ -482,7 +491,7 @@ def collect_handlers(services: Iterable[Any]) -> dict[tuple[str, str], Handler]:
     for item in services:
         flat.extend(item if isinstance(item, App) else [item])
     for svc in native_services(flat):
-        handlers = getattr(svc, "handlers", None)
+        handlers = handlers_attr(svc)
         if not isinstance(handlers, dict):
             raise TypeError(
                 f"{svc!r} is not a service: pass Service, VirtualObject or Workflow objects"

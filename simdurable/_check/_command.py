@@ -24,6 +24,7 @@ from .._api.service import (
     Workflow,
     collect_handlers,
     handler_of,
+    handlers_attr,
 )
 from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_externals, load_object, read_json
@@ -98,7 +99,7 @@ def _module_objects(module_name: str) -> tuple[list[Any], list[FakeExternal]]:
 
 
 def _handlers_of(svc: Any) -> dict[str, Any]:
-    handlers = getattr(svc, "handlers", None)
+    handlers = handlers_attr(svc)
     return handlers if isinstance(handlers, dict) else {}
 
 

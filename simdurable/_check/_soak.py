@@ -167,7 +167,7 @@ def plugin_concurrent(services: Sequence[Any], invoke: str, value: Any = None) -
 
 def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
     """The handlers ``pytest --simdurable`` checks, from ``[tool.simdurable]``."""
-    from .._api.service import App
+    from .._api.service import App, handlers_attr
     from .._codec import journal_codec_of, listed
     from .._loader import load_externals, load_object
     from .._pytest._items import (
@@ -186,7 +186,7 @@ def config_targets(rootdir: str) -> tuple[list[SoakTarget], Any]:
         obj = load_object(name)
         codec = codec or journal_codec_of([obj])
         for o in native_services(obj if isinstance(obj, (list, tuple, App)) else [obj]):
-            if not isinstance(getattr(o, "handlers", None), dict):
+            if not isinstance(handlers_attr(o), dict):
                 raise LoadError(f"[tool.simdurable] services: {name!r} is {type(o).__name__}, "
                                 "not a Service/VirtualObject/Workflow (or a list of them, or "
                                 "a restate.app(...))")

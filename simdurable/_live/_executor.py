@@ -31,7 +31,7 @@ from typing import IO, Any, Final, NoReturn, TypeVar
 import trio
 
 from .._api.serde import DefaultSerde, JsonSerde, ingress_bytes
-from .._api.service import App, Handler, collect_handlers
+from .._api.service import App, Handler, collect_handlers, handlers_attr
 from .._codec import StoredValues, journal_codec_of, listed
 from .._sim import completed_value, parse_target, paused_error
 from ..runtime._errors import NotFinishedError, SerializationError, SimdurableError
@@ -639,7 +639,7 @@ def load_services(names: Iterable[str]) -> list[Any]:
         codec = codec or journal_codec_of([obj])
         items = native_services(obj if isinstance(obj, (list, tuple, App)) else [obj])
         for item in items:
-            if not isinstance(getattr(item, "handlers", None), dict):
+            if not isinstance(handlers_attr(item), dict):
                 raise TypeError(f"{name!r} is {type(item).__name__}, not a Service, "
                                 "VirtualObject or Workflow (or a list of them, or a "
                                 "restate.app(...))")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .._api.service import App
+from .._api.service import App, handlers_attr
 from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_externals, load_object
 from .._restate import native_services
@@ -516,7 +516,7 @@ def handler_items(session: pytest.Session, settings: Settings,
             error(name, f"[tool.simdurable] services: {name!r}: {err}")
             continue
         for o in objs:
-            if not isinstance(getattr(o, "handlers", None), dict):
+            if not isinstance(handlers_attr(o), dict):
                 error(name, f"[tool.simdurable] services: {name!r} is {type(o).__name__}, not a "
                             "Service/VirtualObject/Workflow (or a list of them, or a "
                             "restate.app(...))")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._api.external import FakeExternal
-from .._api.service import App
+from .._api.service import App, handlers_attr
 from .._check._properties import key_reuses_found
 from .._check._world import FromEffect
 from .._codec import journal_codec_of, listed
@@ -129,7 +129,7 @@ def _load_many(items: list[tuple[str, Where]], what: str, problems: list[Problem
                 problems.append(where.problem(f"{name!r}: {err}"))
                 continue
         for o in objs:
-            if what == "services" and not isinstance(getattr(o, "handlers", None), dict):
+            if what == "services" and not isinstance(handlers_attr(o), dict):
                 problems.append(where.problem(
                     f"{name!r} is {type(o).__name__}, not a Service/VirtualObject/Workflow "
                     "(or a list of them, or a restate.app(...))"

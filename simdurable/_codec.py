@@ -29,7 +29,7 @@ import threading
 from typing import Any, Final
 
 from ._asyncio_steps import StepLoop
-from .runtime._errors import SerializationError
+from .runtime._errors import SerializationError, TerminalError
 from .runtime._journal import (
     ATTACH,
     AWAKEABLE,
@@ -55,6 +55,17 @@ _ENCODED: Final = frozenset({SET, CALL, SEND, RESOLVE_AWAKEABLE, RESOLVE_SIGNAL}
 # Commands whose completion's value the handler reads through ``decode``.
 _DECODED: Final = frozenset({RUN, GET, CALL, AWAKEABLE, PROMISE_GET, PROMISE_PEEK, SIGNAL,
                              ATTACH})
+
+
+# The header ``serve``'s ingress stores with an invocation whose body the app's
+# journal value codec refused (a client's own header of that name is dropped): the
+# invocation fails at its start, as on Restate, and replays so.
+UNDECODABLE_INPUT: Final = "x-simdurable-undecodable-input"
+
+
+def undecodable_input() -> TerminalError:
+    """restate-sdk 1.3's failure of an input the codec cannot decode."""
+    return TerminalError("Failed to decode input using journal value codec", 400)
 
 
 class CodecError(SerializationError):

@@ -42,6 +42,7 @@ from .._api.context import InvocationContext
 from .._api.service import Handler
 from .._asyncio_steps import Carried, LoopThread, awaits_nothing, code_awaits_nothing
 from .._base_exceptions import attempt_failure
+from .._codec import UNDECODABLE_INPUT, undecodable_input
 from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest
 from ..runtime._errors import InvalidTargetError, TerminalError
 from ..runtime._ids import parse_awakeable_id
@@ -635,11 +636,6 @@ def _step_outcome(result: outcome.Outcome[Any]) -> StepOutcome:
 _PASSED: Final = (Abort, GeneratorExit, KeyboardInterrupt, trio.Cancelled)
 
 
-# The header the ingress stores with an invocation whose body the app's journal
-# value codec refused (a client's own header of that name is dropped).
-UNDECODABLE_INPUT: Final = "x-simdurable-undecodable-input"
-
-
 def _failing_attempts(spec: HandlerSpec, coded: bool = False) -> HandlerSpec:
     """``spec`` whose attempt fails, as on Restate, when the handler raises a
     ``BaseException`` that is not an ``Exception`` (``attempt_failure``): the
@@ -652,7 +648,7 @@ def _failing_attempts(spec: HandlerSpec, coded: bool = False) -> HandlerSpec:
 
     async def start_caught(ctx: Any, data: bytes) -> bytes:
         if coded and UNDECODABLE_INPUT in ctx.request().headers:
-            raise TerminalError("Failed to decode input using journal value codec", 400)
+            raise undecodable_input()
         try:
             return await start(ctx, data)
         except (Exception, *_PASSED):

@@ -36,14 +36,14 @@ from typing import Any, Final
 import trio
 
 from .._api.service import Handler
-from .._codec import StoredValues
+from .._codec import UNDECODABLE_INPUT, StoredValues
 from .._inputs import input_problem
 from ..runtime._errors import InvalidTargetError
 from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS
 from ..runtime._ids import is_awakeable_id
 from ..runtime._journal import Failure, Value
 from ..runtime._store import COMPLETED, PAUSED, InvocationRecord
-from ._host import UNDECODABLE_INPUT, HostStopped, LiveHost
+from ._host import HostStopped, LiveHost
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from .._api.context import InvocationContext
 from .._api.service import Handler, collect_handlers
-from .._codec import StoredValues, journal_codec_of
+from .._codec import UNDECODABLE_INPUT, StoredValues, journal_codec_of, undecodable_input
 from ..runtime._errors import HandlerError, JournalMismatchError, TerminalError
 from ..runtime._faults import Injector
 from ..runtime._invocation import LIVE, PARKED, REPLAYING, Abort, Attempt, Wait, user_source
@@ -546,6 +546,9 @@ class Replayer:
                           spec.service_kind)
         ctx = InvocationContext(attempt, spec)
         coro: Coroutine[Any, Any, bytes] = spec.start(ctx, rec.input)
+        if self._codec is not None and UNDECODABLE_INPUT in rec.headers:
+            coro.close()  # (serve's ingress kept a body the codec refused: it fails so)
+            coro = _failing(undecodable_input())
         attempt.coro = coro
         throw: BaseException | None = None
         try:
@@ -653,3 +656,7 @@ class Replayer:
             verdict=DIVERGES, index=len(inv.journal), recorded=_show_end(inv.record.result),
             new=f"wait on #{', #'.join(map(str, wait.indices))}", source=None,
             reason="the invocation ended there, and the current code waits for more", **base)
+
+
+async def _failing(err: BaseException) -> bytes:
+    raise err

@@ -238,6 +238,12 @@ def test_a_body_the_codec_cannot_decode_makes_an_invocation_that_fails_as_on_res
         status, payload, _ = _post_full(ex.url + "/Ledger/b/buy", encoded("tea"),
                                         {"x-simdurable-undecodable-input": "1"})
         assert (status, decoded(payload)) == (200, {"item": "tea", "total": 300})
+    # and the database replays: the two failed as they were recorded (replay-journals
+    # called each a divergence, "the handler returned")
+    from simdurable import replay_journals
+
+    report = replay_journals(app, tmp_path / "dev.db")
+    assert report.ok and report.count("replays") == 4, report.summary()  # (a quote too)
 
 
 def test_call_and_awakeable_values_a_lossy_codec_changes_are_held_as_made(

@@ -513,6 +513,7 @@ new_future: Final = object.__new__
 function_type: Final = types.FunctionType
 running_step: Final = current_step.var.get
 holder_here: Final = current_step.holder
+set_step: Final = current_step.var.set
 get_frame: Final = sys._getframe
 step_future: Any = None
 plain_future: Any = None
@@ -545,6 +546,24 @@ def future_of(attempt: Attempt, index: int, name: str, action: Callable[..., Any
     future.serde = serde
     future.scheduled = False
     return future
+
+
+def attempt_holder(running: Any, found: Any) -> StepHolder:
+    """The step holder of a drive whose context holds none of this thread's
+    (``found``: what it holds): the one this engine made for this thread,
+    idle, set in it (an attempt's context is a new copy of its caller's, so
+    every attempt's first step would otherwise make one and set it), else
+    one made and set (``CurrentStep.holder``), kept for the next attempt
+    when the context held nothing."""
+    if found is None:
+        holder: StepHolder | None = running.thread_holder
+        if holder is not None and holder.step is None and holder.thread == get_ident():
+            set_step(holder)
+            return holder
+        holder = holder_here()
+        running.thread_holder = holder
+        return holder
+    return holder_here()
 
 
 def step_command() -> Callable[..., Any] | None:
@@ -1048,7 +1067,7 @@ def step_command() -> Callable[..., Any] | None:
             if holder is None:
                 holder = running_step()
                 if type(holder) is not StepHolder or holder.thread != get_ident():
-                    holder = holder_here()
+                    holder = attempt_holder(running, holder)
                 running.step_holder = holder
             before = holder.step
             holder.step = attempt  # (its ``StepInfo`` made if someone asks: ``info_of``)
@@ -1247,7 +1266,6 @@ def step_lane() -> Callable[[Any], Any]:
     # (one serde reads back as written: the plain one, ``returns_as_is``)
     plain_serde: Any = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
     running_step = current_step.var.get
-    holder_here = current_step.holder
     step_future = _step_api[0] if _step_api else None
 
     def lane(fut: Any) -> Any:
@@ -1365,7 +1383,7 @@ def step_lane() -> Callable[[Any], Any]:
             if holder is None:
                 holder = running_step()
                 if type(holder) is not StepHolder or holder.thread != get_ident():
-                    holder = holder_here()
+                    holder = attempt_holder(running, holder)
                 running.step_holder = holder
             before = holder.step
             holder.step = info

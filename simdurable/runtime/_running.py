@@ -23,6 +23,7 @@ from ._invocation import (
     Abort,
     Attempt,
     EngineView,
+    StepHolder,
     Wait,
     asyncio_advice,
     asyncio_call,
@@ -184,6 +185,10 @@ class Running:
         # thread and context, so it is found once a drive, not once a step.
         # Every ``send`` and ``throw`` to a handler's coroutine clears it.
         self.step_holder: Any = None
+        # The holder ``_fast.attempt_holder`` made for a thread whose attempts'
+        # contexts held none: set in each new one (a run's attempts, and the
+        # next runs' of this engine), not made again. Idle between closures.
+        self.thread_holder: StepHolder | None = None
         # (``reset``'s, without its call: an engine is built for every run)
         self.attempts: dict[str, Attempt] = {}
         self.suspended: set[str] = set()

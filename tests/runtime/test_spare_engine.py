@@ -6,7 +6,9 @@ still reach (a handle, a context, a caller of ``sim.engine``) is never taken."""
 
 from __future__ import annotations
 
+import contextvars
 import gc
+import threading
 import types
 import weakref
 from datetime import timedelta
@@ -19,6 +21,7 @@ from simdurable import _sim
 from simdurable._asyncio_steps import StepLoop
 from simdurable.runtime import _fast
 from simdurable.runtime._faults import Injector
+from simdurable.runtime._invocation import StepHolder, current_step
 from simdurable.runtime._store import MemoryStore
 from simdurable.runtime._trace import RunLog
 
@@ -292,6 +295,12 @@ def shape(sim: sd.Simulation) -> dict[str, dict[str, Any]]:
             assert [canon(v) for v in kept_parts] == [canon(v) for v in build(engine.steps)]
             assert all(v is w or v == w for v, w in zip(kept_parts, build(engine.steps), strict=True))
             shapes["engine"][name] = None
+    # The step holder an engine made for a thread (``_fast.attempt_holder``),
+    # kept idle between closures: what its first step would make; so as unmade.
+    holder = engine.running.thread_holder
+    if holder is not None:
+        assert type(holder) is StepHolder and holder.step is None
+        shapes["running"]["thread_holder"] = None
     return shapes
 
 
@@ -346,3 +355,62 @@ def test_a_taken_engine_keeps_what_its_run_left_empty() -> None:
     del sim, handle
     taken = sd.Simulation(SERVICES, seed=1)._engine
     assert taken.steps.run_async.__self__ is not loop
+
+
+named_svc = sd.Service("SpareNamed")
+named_seen: list[tuple[str, int, int, int]] = []
+
+
+def named(i: int) -> int:
+    info = current_step.get()
+    assert info is not None
+    named_seen.append((info.step, info.index, id(current_step.var.get()), threading.get_ident()))
+    return i + 1
+
+
+@named_svc.handler()
+async def two_named(ctx: sd.Context, n: int) -> int:
+    n = await ctx.run_typed("first", named, i=n)
+    return await ctx.run_typed("second", named, i=n)
+
+
+def test_an_engine_sets_its_threads_step_holder_in_each_attempts_context() -> None:
+    """An attempt's context is a new copy of its caller's: where the caller's
+    holds no step holder of this thread, the engine's own (idle between
+    closures) is set in each attempt's, not one made an attempt; a taken
+    engine keeps it. Each closure still sees its own step named, the caller's
+    context is left as it was, and another thread gets a holder of its own."""
+
+    def one_run(seed: int) -> tuple[int, int]:
+        sim = sd.Simulation([named_svc], seed=seed)
+        handle = sim.invoke("SpareNamed/two_named", seed)
+        sim.run()
+        holder = sim._engine.running.thread_holder
+        assert holder is not None and holder.step is None
+        assert handle.result() == seed + 2
+        return id(sim._engine), id(holder)
+
+    def runs(new: bool) -> list[tuple[int, int]]:
+        if new:
+            _sim._SPARES.pop(_sim.collected([named_svc])[1], None)
+        made = [one_run(seed) for seed in (1, 2, 3)]
+        assert current_step.var.get() is None  # (nothing set in the caller's context)
+        return made
+
+    named_seen.clear()
+    made = contextvars.Context().run(runs, True)
+    assert len(set(made)) == 1  # one engine (taken again), one holder
+    holder = made[0][1]
+    me = threading.get_ident()
+    assert named_seen == [(step, index, holder, me) for _ in range(3)
+                          for step, index in (("first", 0), ("second", 2))]
+    named_seen.clear()
+    other: list[list[tuple[int, int]]] = []
+    # (the same engine, taken again in another thread: a holder of that thread's)
+    worker = threading.Thread(target=lambda: other.append(runs(False)))
+    worker.start()
+    worker.join()
+    assert other and set(other[0]) == {(made[0][0], other[0][0][1])} and other[0][0][1] != holder
+    assert [(s, i) for s, i, _, _ in named_seen] == [("first", 0), ("second", 2)] * 3
+    assert {t for _, _, _, t in named_seen} == {worker.ident}
+    assert {h for _, _, h, _ in named_seen} == {other[0][0][1]}

@@ -27,6 +27,7 @@ from ._check._world import (
     WorldError as WorldError,
     WorldEvent as WorldEvent,
     advance as advance,
+    apply as apply,
     call as call,
     cancel as cancel,
     from_dict as from_dict,
@@ -42,7 +43,7 @@ from ._check._world import (
 
 __all__ = [
     "EARLY", "LATE", "MOMENTS", "WAITING",
-    "FromEffect", "WorldError", "WorldEvent", "advance", "call", "cancel", "from_dict",
+    "FromEffect", "WorldError", "WorldEvent", "advance", "apply", "call", "cancel", "from_dict",
     "from_effect", "parse", "reach",
     "reject_awakeable",
     "reject_promise", "resolve_awakeable", "resolve_promise", "send",

@@ -152,3 +152,69 @@ def test_a_scenario_event_answers_with_the_mailed_code(tmp_path: Path) -> None:
         expect="{result: paid}", value="from_effect: {external: sms}"), run_it=True)
     assert any("events[0]: from_effect: no fake external named 'sms' is checked "
                "(externals: codes-bank, codes-mailer)" in line for line in missing), missing
+
+
+# Two callers each mail their own code; bob's mail goes out last.
+BOTH = [("CodePay/bob/run", True)]
+
+
+@pytest.mark.parametrize("events", [
+    [world.call("CodePay/ada/confirm", READ), world.call("CodePay/bob/confirm", READ)],
+    [world.resolve_promise("code", READ, workflow="CodePay/ada"),
+     world.resolve_promise("code", READ, workflow="CodePay/bob")],
+])
+def test_each_concurrent_caller_is_answered_with_its_own_code(
+        events: list[world.WorldEvent]) -> None:
+    # Read from any invocation, ada was answered with bob's code (the last mailed):
+    # "wrong code" at once, and one at a time too, taken for not-serializable.
+    report = sd.check(services=[pay], invoke="CodePay/ada/run", input=True,
+                      externals=[mailer, bank], concurrent=BOTH, world=events,
+                      max_examples=10)
+    assert report.ok, report
+    buggy = sd.check(services=[pay], invoke="CodePay/ada/run", input=False,
+                     externals=[mailer, bank], concurrent=BOTH, world=events,
+                     max_examples=10)
+    assert "duplicate-effect" in {v.kind for v in buggy.violations}
+    assert "not-serializable" not in {v.kind for v in buggy.violations}
+
+
+def test_a_program_answers_each_workflow_from_its_own_mail() -> None:
+    for ext in (mailer, bank):
+        ext.reset()
+    sim = sd.Simulation(services=[pay], seed=0, externals=[mailer, bank])
+    handles = {k: sim.invoke(f"CodePay/{k}/run", True) for k in ("ada", "bob")}
+    world.reach(sim, handles["ada"], world.call("CodePay/ada/confirm", READ))
+    # The event answers the one whose mail went out first, not the last mailed.
+    first = next(k for k, h in handles.items() if h.id == mailer.effects[0].invocation)
+    assert len(mailer.effects) == 2
+    ev = world.call(f"CodePay/{first}/confirm", READ)
+    assert world.apply(sim, handles[first], ev) is None
+    sim.run()
+    assert handles[first].result() == "paid"
+    assert bank.effects[0].idempotency_key == mailer.effects[0].payload["body"]["code"]
+
+
+def test_a_reported_program_with_a_mailed_code_runs() -> None:
+    buggy = sd.check(services=[pay], invoke="CodePay/p/run", input=False,
+                     externals=[mailer, bank], world=[world.call("CodePay/p/confirm", READ)],
+                     max_examples=10)
+    program = next(v for v in buggy.violations if v.kind == "duplicate-effect").program
+    assert "world.apply(sim, h, " in program and "FromEffect(" not in program
+    for ext in (mailer, bank):
+        ext.reset()
+    exec(program, {})
+    assert [e.op for e in bank.effects] == ["charge", "charge"]
+
+
+def test_runs_compare_effects_given_with_and_without_a_key() -> None:
+    # The same effect once with a key and once without used to end the
+    # comparison of two runs with a TypeError (None < str while sorting).
+    from simdurable._api.external import Effect
+    from simdurable._check._properties import Outcome
+
+    keyed = Effect("send", {"to": "ada"}, "k1", "r1")
+    bare = Effect("send", {"to": "ada"}, None, "r2")
+    ref = Outcome("completed", effects={"m": [keyed, bare]})
+    other = Outcome("completed", effects={"m": [bare]})
+    assert ref.differences(Outcome("completed", effects={"m": [bare, keyed]})) == []
+    assert [line.split(":")[0] for line in ref.differences(other)] == ["m effects"]

@@ -1496,12 +1496,14 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
             try:
                 driver = WorldDriver(t.world, moments) if t.world else None
                 handle = None
-                for i in order:
+                for n, i in enumerate(order):
                     handle = _invoke_as(sim, callers[i])
                     if driver is None:
                         _run_alone(sim, handle.id, own_only)
                     else:
-                        driver.drive(sim, handle, until_done=[handle.id], own_only=own_only)
+                        later = {(callers[j][0], callers[j][2]) for j in order[n + 1:]}
+                        driver.drive(sim, handle, until_done=[handle.id], own_only=own_only,
+                                     later=later - {(callers[i][0], callers[i][2])})
                 if driver is not None and handle is not None:
                     driver.drive(sim, handle)
                 else:

@@ -135,8 +135,9 @@ class Outcome:
             out.append(f"messages sent: the reference run sent {_show(sorted(self.sends))}; "
                        f"this run sent {_show(sorted(other.sends))}")
         for name in sorted(set(self.effects) | set(other.effects)):
-            a_sig = sorted(e.signature() for e in self.effects.get(name, []))
-            b_sig = sorted(e.signature() for e in other.effects.get(name, []))
+            # (by repr: an effect with a key and one without cannot be ordered)
+            a_sig = sorted((e.signature() for e in self.effects.get(name, [])), key=repr)
+            b_sig = sorted((e.signature() for e in other.effects.get(name, [])), key=repr)
             if a_sig != b_sig:
                 out.append(f"{name} effects: the reference run applied "
                            f"{_effects(self.effects.get(name, []))}; this run applied "

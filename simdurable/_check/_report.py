@@ -359,6 +359,9 @@ def _world_lines(ev: Any) -> list[str]:
     else:  # its moment: once the run waits on it, or early
         wait = f"world.reach(sim, h, {ev!r})".replace("simdurable.world.", "world.")
     action = ev.action
+    if type(ev.value).__name__ == "FromEffect":
+        # Read from what the run sent out, when the event happens.
+        return [wait, f"world.apply(sim, h, {ev!r})".replace("simdurable.world.", "world.")]
     if action in ("resolve_promise", "reject_promise"):
         workflow, _, key = ev.target.partition("/")
         tail = (repr(ev.value) if action == "resolve_promise"

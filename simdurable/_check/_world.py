@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -89,22 +89,35 @@ class FromEffect:
         field = f"[{self.field!r}]" if self.field else ""
         return f"what {self.external}{op} was last given{field}"
 
-    def effect(self, externals: Sequence[Any]) -> Any:
-        """The last matching effect of the run so far, or None."""
+    def effect(self, externals: Sequence[Any],
+               scopes: Sequence[Collection[str]] = (), scoped: bool = False) -> Any:
+        """The last matching effect of the run so far, or None.
+
+        ``scopes``: sets of invocation ids, tried in turn before any effect:
+        under concurrent callers each mails its own secret, and the world
+        answers one of them with that one's, not with the last mailed.
+        ``scoped``: only an effect of one of them (with scopes)."""
         for ext in externals:
             if ext.name == self.external:
-                for eff in reversed(ext.effects):
-                    if self.op is None or eff.op == self.op:
-                        return eff
+                matching = [eff for eff in ext.effects if self.op is None or eff.op == self.op]
+                for scope in scopes:
+                    for eff in reversed(matching):
+                        if eff.invocation in scope:
+                            return eff
+                if scoped and scopes:
+                    return None
+                return matching[-1] if matching else None
         return None
 
-    def value(self, externals: Sequence[Any]) -> tuple[Any, str | None]:
-        """The value (and None), or None and why it cannot be read."""
+    def value(self, externals: Sequence[Any],
+              scopes: Sequence[Collection[str]] = ()) -> tuple[Any, str | None]:
+        """The value (and None), or None and why it cannot be read (``scopes``:
+        as ``effect``'s)."""
         if not any(ext.name == self.external for ext in externals):
             names = ", ".join(sorted(ext.name for ext in externals)) or "none"
             return None, (f"no fake external named {self.external!r} is checked "
                           f"(externals: {names})")
-        eff = self.effect(externals)
+        eff = self.effect(externals, scopes)
         if eff is None:
             op = f" {self.op!r}" if self.op else ""
             return None, f"{self.external} has no{op} effect yet: nothing was sent to read"
@@ -487,15 +500,20 @@ class WorldDriver:
         self.hidden: list[tuple[str, int, str]] = []
 
     def drive(self, sim: Simulation, handle: InvocationHandle,
-              until_done: Sequence[str] | None = None, own_only: bool = False) -> None:
+              until_done: Sequence[str] | None = None, own_only: bool = False,
+              later: Collection[tuple[str, str | None]] = ()) -> None:
         """Run until every event happened and nothing can progress.
 
         ``until_done``: stop instead once these invocations have ended (the
         events not yet due stay for a later ``drive``); with ``own_only``, also
         when the events are done, leaving what those invocations set going
-        (a delayed send) for later."""
+        (a delayed send) for later. ``later``: (service, key) of callers still
+        to come; an event answering one of them with what it sends out
+        (``from_effect``) waits for its turn, as nothing was sent yet."""
         while self.next < len(self.events):
             i, ev = self.next, self.events[self.next]
+            if later and isinstance(ev.value, FromEffect) and _names(ev) in later:
+                break
             reach(sim, handle, ev, self.moments[i])
             if until_done is not None and _all_done(sim, until_done):
                 return  # the event is for a later invocation
@@ -514,6 +532,22 @@ class WorldDriver:
                 sim.run(stop=lambda: _all_done(sim, until_done))
             return
         sim.run()
+
+
+def _names(ev: WorldEvent) -> tuple[str, str | None] | None:
+    """The (service, key) an event's promise or call names, if it names one."""
+    from .._sim import parse_target
+
+    if not ev.target:
+        return None
+    if ev.action in (RESOLVE_PROMISE, REJECT_PROMISE):
+        service, _, key = ev.target.partition("/")
+        return service, key
+    try:
+        service, maybe_key, _ = parse_target(ev.target)
+    except SimdurableError:
+        return None
+    return (service, maybe_key) if maybe_key is not None else None
 
 
 def _all_done(sim: Simulation, ids: Sequence[str]) -> bool:
@@ -546,8 +580,9 @@ def reach(sim: Simulation, handle: InvocationHandle | None, ev: WorldEvent,
         if isinstance(ev.value, FromEffect):
             # Not before the app sent what the world answers with: at once after.
             read = ev.value
-            if read.effect(sim.externals) is None:
-                sim.run(stop=lambda: read.effect(sim.externals) is not None)
+            if read.effect(sim.externals, answered(sim, handle, ev), scoped=True) is None:
+                sim.run(stop=lambda: read.effect(
+                    sim.externals, answered(sim, handle, ev), scoped=True) is not None)
         return
     # waiting: run what is ready now; go on to the next timer only while the
     # event's promise or awakeable is not waited on yet.
@@ -582,10 +617,47 @@ def _awakeable_for(sim: Simulation, handle: InvocationHandle) -> str | None:
     return choices[0] if choices else None
 
 
+def answered(sim: Simulation, handle: InvocationHandle | None,
+             ev: WorldEvent) -> list[set[str]]:
+    """The invocations an event answers, most closely first, each with what
+    they called: those of its promise's workflow or its call's object key,
+    the owner of its awakeable, then the checked invocation. A value read
+    with ``from_effect`` comes from the first of them that sent one."""
+    records = sim.engine.records()
+    keyed: set[str] = set()
+    names = _names(ev)
+    if names is not None:
+        keyed = {r.id for r in records if (r.service, r.key) == names}
+    elif ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE) and handle is not None:
+        awk = _awakeable_for(sim, handle)
+        owner = None if awk is None else (parse_awakeable_id(awk) or (None,))[0]
+        keyed = {owner} if owner else set()
+    callers = {r.id: r.caller_id for r in records}
+
+    def family(roots: set[str]) -> set[str]:
+        out = set(roots)
+        for inv in callers:
+            seen, up = set(), inv
+            while up and up not in out and up not in seen:
+                seen.add(up)
+                up = callers.get(up, "")
+            if up in out:
+                out.add(inv)
+        return out
+
+    scopes = [family(keyed)] if keyed else []
+    if handle is not None:
+        scopes.append(family({handle.id}))
+    return scopes
+
+
 def apply(sim: Simulation, handle: InvocationHandle, ev: WorldEvent) -> str | None:
-    """Apply one event; what went wrong, if it could not apply."""
+    """Apply one event; what went wrong, if it could not apply.
+
+    It is public as ``simdurable.world.apply``: the programs a report prints
+    call it for an event whose value is read with ``from_effect``."""
     if isinstance(ev.value, FromEffect):
-        value, problem = ev.value.value(sim.externals)
+        value, problem = ev.value.value(sim.externals, answered(sim, handle, ev))
         if problem is not None:
             return problem
         ev = replace(ev, value=value)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._api.external import FakeExternal
 from .._api.service import App, handlers_attr
 from .._check._properties import key_reuses_found
-from .._check._world import FromEffect
+from .._check._world import FromEffect, WorldEvent, answered
 from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_object
 from .._restate import native_services
@@ -46,9 +46,6 @@ from ..runtime._store import COMPLETED
 from ._model import Event, Invocation, Scenario, Where
 from ._schema import did_you_mean, json_difference, show
 from ._yaml import Problem, ScenarioError
-
-if TYPE_CHECKING:
-    from .._check._world import WorldEvent
 
 TIMELINE_LINES = 80
 
@@ -241,7 +238,11 @@ class _Run:
     def _apply(self, ev: Event) -> None:
         sim, a = self.sim, ev.args
         if "from_effect" in a:
-            value, problem = _from_effect(a).value(sim.externals)
+            # Read from what the invocations the event answers sent out.
+            target = f"{a['workflow']}/{a['key']}" if "workflow" in a else a.get("target")
+            scopes = answered(sim, self.handles.get(a.get("invocation", "")),
+                              WorldEvent(ev.kind, name=a.get("name"), target=target))
+            value, problem = _from_effect(a).value(sim.externals, scopes)
             if problem is not None:
                 self.problems.append(ev.where.problem(
                     f"from_effect: {problem} (t={sim.now():.3f}s)"))
@@ -732,7 +733,6 @@ def _world_of(sc: Scenario, inv: Invocation) -> list[WorldEvent]:
     with the invocation they name (each invocation is explored, so every event
     goes to some check).
     """
-    from .._check._world import WorldEvent
     from .._sim import parse_target
 
     service, key, _ = parse_target(inv.target)

@@ -315,3 +315,41 @@ def test_a_workflow_shared_handler_writing_state_stops_there_as_on_restate():
         bad.result()
     with pytest.raises(sd.HandlerError, match=r"ctx.clear_all\(\) is not allowed in a shared"):
         wiped.result()
+
+
+def test_a_state_write_in_a_shared_handler_is_not_seen_by_its_except():
+    """On Restate the SDK raises nothing at ``ctx.set``: the server refuses the
+    command and retries the invocation, so an ``except Exception`` around the
+    write never runs and the handler never gets past it (the promise stays
+    pending). A step before the write is journaled: its closure ran once.
+    Raised as an exception the handler could catch, it went on here and
+    resolved the promise, and the workflow returned."""
+    wf = sd.Workflow("PokedSafely")
+    log = sd.FakeExternal("poke-log")
+    caught: list[str] = []
+
+    @wf.main()
+    async def run(ctx: sd.WorkflowContext, x: int) -> str:
+        return await ctx.promise("p").value()
+
+    @wf.handler()
+    async def poke(ctx: sd.WorkflowSharedContext, x: int) -> str:
+        await ctx.run_typed("log", lambda: log.apply("poked", x))
+        try:
+            ctx.set("k", "from-shared")  # type: ignore[attr-defined]
+        except Exception as err:
+            caught.append(type(err).__name__)
+        await ctx.promise("p").resolve("ok")
+        return "poked"
+
+    sim = sd.Simulation([wf], seed=0, externals=[log])
+    h = sim.invoke("PokedSafely/w/run", 1)
+    bad = sim.invoke("PokedSafely/w/poke", 1)
+    sim.run()
+    assert caught == [] and not h.done and bad.status == "paused"
+    assert len(log.effects) == 1
+    with pytest.raises(sd.HandlerError, match=r"ctx.set\(\) is not allowed in a shared handler"):
+        bad.result()
+    report = sd.check(services=[wf], invoke="PokedSafely/w/poke", input=1, externals=[log],
+                      max_examples=5)
+    assert "handler-error" in {v.kind for v in report.violations}, report

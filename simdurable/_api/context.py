@@ -220,11 +220,17 @@ class Context:
                                        "use a VirtualObject or a Workflow")
         if spec.kind == "shared":
             # restate-server 1.7 refuses the command (RT0017, "this handler type
-            # cannot write state") and retries the invocation: it never goes on.
-            raise self._refuse(method, "is not allowed in a shared handler: shared handlers "
+            # cannot write state") and retries the invocation: it never goes on,
+            # and no ``except`` in the handler sees it (the SDK raises nothing).
+            attempt = self._attempt
+            err = self._refuse(method, "is not allowed in a shared handler: shared handlers "
                                        "can only read state (Restate refuses it, RT0017, and "
                                        "retries the invocation until its retry policy "
                                        "pauses it)")
+            if attempt.failure is None:
+                attempt.failure = err
+            attempt.die()
+            raise Abort()
 
     def _readable(self, method: str) -> None:
         self._attempt.guard(method)

@@ -493,6 +493,8 @@ class Exploration:
         self._orders: dict[tuple[str, ...], dict[str, str]] = {}
         self._message_orders: dict[tuple[Message, ...], set[str]] = {}
         self._orders_left_out: dict[tuple[str, ...], dict[str, str]] = {}
+        # The same with a run's delays (by its moments and its delays' plan).
+        self._delayed_orders: dict[tuple[tuple[str, ...], str], dict[str, str]] = {}
         self._message_orders_left_out: dict[tuple[Message, ...], set[str]] = {}
         # The world's moments of the reference run, and the fault-free run of
         # each other combination tried: what a run at those moments is judged by.
@@ -790,6 +792,17 @@ class Exploration:
                 return None
         if self.drawn and self._one_at_a_time_but_drawn(facts, ending, delivered):
             return None
+        if any(f.kind == DELAY for _, f in facts.fired):
+            # Late, not interleaved: a timer that lost its race one at a time too
+            # (a slow machine), each invocation as late as in this run (and
+            # crashed where it crashed: a delay may be of a later attempt).
+            delays = FaultPlan(tuple(pin(point, f, True) for point, f in facts.fired))
+            key = (facts.moments, str(delays))
+            if key not in self._delayed_orders:
+                self._delayed_orders[key] = sequential_endings(self.t, facts.moments,
+                                                               plan=delays)
+            if ending in self._delayed_orders[key]:
+                return None
         import json
 
         n = len(self.t.others) + 1
@@ -1473,12 +1486,14 @@ def concurrent_ending(sim: Simulation, externals: Sequence[FakeExternal] = ()) -
 
 
 def sequential_endings(t: Target, moments: Sequence[str] | None = None,
-                       drawn: frozenset[Path] = frozenset()) -> dict[str, str]:
+                       drawn: frozenset[Path] = frozenset(),
+                       plan: FaultPlan | None = None) -> dict[str, str]:
     """Each distinct ending of the invocations run one at a time, in every order.
 
     With world events, each invocation runs with the events that come while it
     does (at their ``moments``) until it ends; the next takes the next events.
-    ``drawn``: items of step values left out (``_step_values.left_out``)."""
+    ``drawn``: items of step values left out (``_step_values.left_out``).
+    ``plan``: faults each run has (a concurrent run's delays)."""
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
@@ -1492,7 +1507,7 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
             sorted(set(itertools.permutations(range(len(calls))))), (False, True)):
         with fresh_world(t, 0):
             sim = Simulation(t.services, seed=0, strict=False, externals=t.externals,
-                             retry_policy=t.retry_policy, max_steps=t.max_steps)
+                             retry_policy=t.retry_policy, max_steps=t.max_steps, faults=plan)
             try:
                 driver = WorldDriver(t.world, moments) if t.world else None
                 handle = None

@@ -792,15 +792,16 @@ class Exploration:
                 return None
         if self.drawn and self._one_at_a_time_but_drawn(facts, ending, delivered):
             return None
-        if any(f.kind == DELAY for _, f in facts.fired):
-            # Late, not interleaved: a timer that lost its race one at a time too
-            # (a slow machine), each invocation as late as in this run (and
-            # crashed where it crashed: a delay may be of a later attempt).
-            delays = FaultPlan(tuple(pin(point, f, True) for point, f in facts.fired))
-            key = (facts.moments, str(delays))
+        if facts.fired:
+            # Late, not interleaved: a timer that lost its race, or a callee that
+            # ended before its caller's cancellation came, while a crashed caller
+            # backed off, one at a time too: each invocation as late as in this
+            # run and crashed where it crashed (a delay may be of a later attempt).
+            same = FaultPlan(tuple(pin(point, f, True) for point, f in facts.fired))
+            key = (facts.moments, str(same))
             if key not in self._delayed_orders:
                 self._delayed_orders[key] = sequential_endings(self.t, facts.moments,
-                                                               plan=delays)
+                                                               plan=same)
             if ending in self._delayed_orders[key]:
                 return None
         import json

@@ -480,3 +480,27 @@ def test_a_timer_that_lost_its_race_by_a_delay_is_no_lost_update():
     lost = sd.check(services=[bump, counter], invoke="Bump/racy", input="k", concurrent=2,
                     max_examples=60)
     assert "not-serializable" in {v.kind for v in lost.violations}
+
+
+echo = sd.Service("EchoOnce")
+
+
+@echo.handler()
+async def echo_hi(ctx: sd.Context, greeting: str) -> str:
+    return f"{greeting}!"
+
+
+@echo.handler()
+async def send_then_cancel(ctx: sd.Context, req: dict[str, str]) -> None:
+    """As Restate's invocations snippet: a keyed send, cancelled at once."""
+    handle = ctx.service_send(echo_hi, "Hi", idempotency_key="my-key")
+    ctx.cancel_invocation(await handle.invocation_id())
+
+
+def test_a_callee_done_before_a_crashed_callers_cancel_is_no_lost_update():
+    # A crash after the send: while the caller backs off, the callee ends with
+    # "Hi!" before the cancellation comes. One at a time it ends cancelled,
+    # unless the same crash delays the caller there too.
+    report = sd.check(services=[echo], invoke="EchoOnce/send_then_cancel",
+                      input={"greeting": "Hey"}, concurrent=2, max_examples=30)
+    assert report.ok, report

@@ -991,9 +991,13 @@ class Exploration:
             recorder = RecordingExplorer()
             facts = execute(self.t, self.seed, FaultPlan((terminal,)),
                             RecordingChooser(self.seed), recorder, "compensation")
+            crashed: set[tuple[str, int]] = set()
             for p in recorder.points:
-                if (p.phase == EFFECT_DONE
+                if (p.phase == EFFECT_DONE and (p.invocation, p.index) not in crashed
                         and (p.invocation, p.index, p.attempt) in recorder.compensating_points):
+                    # Once per compensating step: a step failing every attempt
+                    # (retried 70 times) made 70 cases, each its 70 attempts again.
+                    crashed.add((p.invocation, p.index))
                     out.append((terminal, pin(p, Fault(CRASH, phase=p.phase), many)))
             del facts
         return out

@@ -281,6 +281,9 @@ def journal_diff(run: RunFacts, err: JournalMismatchError) -> str:
 RETRY_LOOP_ATTEMPTS = 3
 
 
+_STEP_REASON = re.compile(r'step "(.*?)" \(#(\d+)\) failed: ')
+
+
 def retry_loop_violations(run: RunFacts) -> list[Violation]:
     """An invocation whose every attempt fails the same way at the same line of
     the user's code: retrying cannot fix it (a bug, not a transient failure).
@@ -302,11 +305,15 @@ def retry_loop_violations(run: RunFacts) -> list[Violation]:
                "the step runs again): give the step RunOptions(max_attempts=...) and catch the "
                "TerminalError it raises when they run out"
                if reason.startswith("step ") and where is not None else "")
+        # The step and journal index a step's failure names (``_steps``' reason).
+        named = _STEP_REASON.match(reason)
         out.append(Violation(
             kind="retry-loop",
             message=f"{rec.target} {reason.replace('handler raised', 'raised', 1)} on every "
                     f"attempt ({rec.attempts} attempts, {ended}): retrying cannot fix it{how}",
             handler=rec.target, source=where,
+            step=named.group(1) if named else None,
+            journal_index=int(named.group(2)) if named else None,
             details=engine.raised.get(rec.id) or None,
         ))
     return out

@@ -96,8 +96,11 @@ def test_a_retry_loop_names_its_line_from_data_not_from_the_words_at_in_its_mess
     report = sd.check(services=[boxes], invoke="Boxes/find", hash_seeds=())
     (v,) = report.violations
     assert v.kind == "retry-loop" and "_Box object at 0x" in v.message
-    assert v.source is None  # not "0x...>)" cut from the message
-    assert "  where: handler Boxes/find\n" in report.render()
+    # Not "0x...>)" cut from the message: the line that started the step.
+    line = find.__code__.co_firstlineno + 3
+    assert v.source == f"test_handler_errors.py:{line}"
+    assert (f'  where: handler Boxes/find, step "find" (journal #0, '
+            f'test_handler_errors.py:{line})\n') in report.render()
     report = sd.check(services=[boxes], invoke="Boxes/name", hash_seeds=())
     (v,) = report.violations
     assert v.source == f"test_handler_errors.py:{name.__code__.co_firstlineno + 2}"

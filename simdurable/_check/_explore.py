@@ -502,6 +502,8 @@ class Exploration:
         self._baselines: dict[tuple[str, ...], RunFacts] = {}
         # Fault-free runs with the world's callers reordered, by (order, moments).
         self._reordered: dict[tuple[tuple[int, ...], tuple[str, ...]], RunFacts] = {}
+        # Fault-free runs' outcomes at other seeds, by (moments, seed) (``_other_schedules``).
+        self._scheduled: dict[tuple[tuple[str, ...], int], Outcome] = {}
         # Which of those runs the runs so far needed (a part's, with ``jobs=N``):
         # counted once each in the report whichever process filled its cache.
         self.needed: set[tuple[Any, ...]] = set()
@@ -672,7 +674,26 @@ class Exploration:
             self.runs += 1
             if self._same_ending(slow, facts):
                 return True
-        return self._callers_at_other_moments(facts)
+        return self._callers_at_other_moments(facts) or self._other_schedules(facts)
+
+    def _other_schedules(self, facts: RunFacts) -> bool:
+        """Whether a fault-free run at another seed (another schedule of the
+        same invocations) ends the same way: two calls raced with
+        ``wait_completed`` or ``select`` end by whichever callee finishes first,
+        and a crash that holds the caller back lets the first one finish before
+        the second is called, as any schedule may. ``OTHER_SCHEDULES`` runs,
+        made once for each moments of the world."""
+        for k in range(1, OTHER_SCHEDULES + 1):
+            key = (facts.moments, self.seed + k)
+            if key not in self._scheduled:
+                run = execute(self.t, self.seed + k, chooser=RecordingChooser(self.seed + k),
+                              moments=facts.moments)
+                self._scheduled[key] = run.outcome
+            self.needed.add(("schedule", key))
+            if not [d for d in self._scheduled[key].differences(facts.outcome)
+                    if d.split(":", 1)[0] not in self.unstable]:
+                return True
+        return False
 
     def _callers_at_other_moments(self, facts: RunFacts) -> bool:
         """Whether a fault-free run ends the same way with the world's calls
@@ -1488,6 +1509,10 @@ def concurrent_ending(sim: Simulation, externals: Sequence[FakeExternal] = ()) -
                    for r in results]
     return json.dumps({"state": state, "results": sorted(results)}, sort_keys=True,
                       default=repr)
+
+
+# Fault-free runs at other seeds an outcome change is compared with (``_race``).
+OTHER_SCHEDULES = 8
 
 
 def sequential_endings(t: Target, moments: Sequence[str] | None = None,

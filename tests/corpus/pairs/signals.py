@@ -109,6 +109,32 @@ async def checkout_webhook_ok(ctx: restate.WorkflowSharedContext, status: str) -
     return "ok"
 
 
+# An awakeable's id handed to the payment provider by a plain call in the
+# handler, not in a step: every retry and replay of the handler starts the
+# payment again (the same id, so only the first callback counts), a duplicate
+# request a provider without idempotency turns into a second charge. In a
+# step, keyed by the id, it is made once.
+# https://github.com/vercel/workflow/pull/3841 (a resume published twice with
+# the same id when a publish's answer is lost); superplanehq/superplane#6994 (an
+# external action run again when the process stops before it is recorded)
+topup_start_bug = restate.Service("CardTopUp")
+topup_start_ok = restate.Service("CardTopUp")
+
+
+@topup_start_bug.handler(name="run")
+async def topup_start_run_bug(ctx: restate.Context, amount: int) -> str:
+    callback, paid = ctx.awakeable()
+    psp.apply("start", {"amount": amount, "callback": callback}, idempotency_key=None)
+    return str(await paid)
+
+
+@topup_start_ok.handler(name="run")
+async def topup_start_run_ok(ctx: restate.Context, amount: int) -> str:
+    callback, paid = ctx.awakeable()
+    await ctx.run_typed("start-payment", start_payment, order=callback, callback=callback)
+    return str(await paid)
+
+
 # A workflow that waits for an approval, then mails a set of people in the
 # set's order: in one process every replay agrees, after a restart the order
 # follows another hash seed and the replay does not match its journal. The
@@ -151,6 +177,10 @@ PAIRS = [
          buggy=[confirm_bug], correct=[confirm_ok], externals=(mail,), invariant=mailed_once,
          extra={"world": [world.call("Confirm/u1/click", "t1"),
                           world.call("Confirm/u1/click", "t1")]}),
+    Pair(name="awakeable-id-sent-outside-step", kind="nondeterministic-call",
+         source="vercel/workflow#3841; superplanehq/superplane#6994", invoke="CardTopUp/run",
+         input=10, buggy=[topup_start_bug], correct=[topup_start_ok], externals=(psp,),
+         extra={"world": [world.resolve_awakeable("paid")]}),
     Pair(name="awakeable-id-stored-after-handout", kind="stuck",
          source="restatedev/sdk-typescript#123; coinbase/temporal-ruby#267",
          invoke="Checkout/o1/run", input=10, buggy=[checkout_bug], correct=[checkout_ok],

@@ -218,3 +218,16 @@ def test_runs_compare_effects_given_with_and_without_a_key() -> None:
     other = Outcome("completed", effects={"m": [bare]})
     assert ref.differences(Outcome("completed", effects={"m": [bare, keyed]})) == []
     assert [line.split(":")[0] for line in ref.differences(other)] == ["m effects"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: world.call("CodePay/p/confirm", {"code": READ}),
+    lambda: world.resolve_promise("code", [READ]),
+    lambda: world.send("CodePay/p/confirm", {"body": {"codes": [1, READ]}}),
+])
+def test_a_read_inside_a_value_is_refused(make: object) -> None:
+    # Inside a dict it was passed on unread: the handler got no code, and a
+    # workflow reminding every 15 s until a 24 h deadline ran 5,760 steps a run.
+    with pytest.raises(TypeError, match=r"holds a from_effect at \[") as err:
+        make()  # type: ignore[operator]
+    assert "it is read only as the whole value" in str(err.value)

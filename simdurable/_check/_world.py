@@ -181,6 +181,13 @@ class WorldEvent:
     when: str | None = None
 
     def __post_init__(self) -> None:
+        inside = _nested_read(self.value)
+        if inside is not None:
+            raise TypeError(
+                f"world.{self.action}: the value holds a from_effect at {inside}; it is read "
+                "only as the whole value (the event's input or the promise's value), so it "
+                "would reach the handler unread. Read the whole payload (from_effect without "
+                "field=) when the handler takes its shape, or give the read as the value")
         if self.when is not None and self.when not in MOMENTS:
             raise ValueError(f"when must be one of {', '.join(MOMENTS)}, not {self.when!r}")
         if self.when is not None and self.at_ms is not None:
@@ -256,6 +263,23 @@ class WorldEvent:
     def __repr__(self) -> str:
         # Python, not JSON: the reproducers print it as code (None, not null).
         return f"simdurable.world.from_dict({self.as_dict()!r})"
+
+
+def _nested_read(value: Any, path: str = "") -> str | None:
+    """Where a ``FromEffect`` sits inside a container value ("['secret']"), if it does."""
+    if isinstance(value, FromEffect):
+        return path or None
+    if isinstance(value, Mapping):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        found = _nested_read(v, f"{path}[{k!r}]")
+        if found is not None:
+            return found
+    return None
 
 
 def _value_text(value: Any) -> str:

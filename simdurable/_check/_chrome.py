@@ -9,7 +9,6 @@ microsecond after it, to keep their order visible.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,21 +50,12 @@ def chrome_trace(events: Sequence[tuple[int, str, str, str]], title: str = "") -
     return {"traceEvents": out, "displayTimeUnit": "ms", "otherData": {"title": title}}
 
 
-def is_sqlite_file(path: str) -> bool:
-    """Whether ``path`` is a regular file holding an SQLite database (a FIFO is not read)."""
-    try:
-        if not os.path.isfile(path):
-            return False
-        with open(path, "rb") as existing:
-            return existing.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
-
-
 def write_chrome_trace(events: Sequence[tuple[int, str, str, str]], path: str,
                        title: str = "") -> str:
     """Write the trace to ``path``; returns the path. An SQLite database there (a
     dev-executor database named by mistake) is refused, not overwritten."""
+    from .._live._sqlite import is_sqlite_file
+
     if is_sqlite_file(path):
         raise ValueError(f"{path} is an SQLite database (a dev-executor database?), which the "
                          f"trace would overwrite; name another file, like trace.json")

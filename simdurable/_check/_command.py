@@ -322,7 +322,7 @@ def _writable(flag: str, path: str) -> None:
         raise ValueError(f"{flag} {path}: is a directory; name a file, like trace.json")
     if not os.path.isdir(folder):
         raise ValueError(f"{flag} {path}: the folder {folder} does not exist")
-    from ._chrome import is_sqlite_file
+    from .._live._sqlite import is_sqlite_file
 
     if is_sqlite_file(path):
         raise ValueError(f"{flag} {path}: is an SQLite database (a dev-executor database?), "

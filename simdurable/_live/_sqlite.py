@@ -141,6 +141,19 @@ _NEXT_COMMIT: Final = (
 )
 
 
+def is_sqlite_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a regular file that begins as an SQLite database does:
+    one a trace, an export or a Chrome trace must not be written over (a FIFO or
+    a device is not opened)."""
+    try:
+        if not os.path.isfile(path):
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
 def _fsync_dir(directory: Path) -> None:
     """Make a rename or link in ``directory`` durable (where the OS allows it)."""
     try:

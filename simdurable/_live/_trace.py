@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -33,14 +32,9 @@ class TraceWriter:
         except OSError as err:
             raise ValueError(f"cannot write the trace file {self.path}: {err.strerror}"
                              ) from None
-        head = b""
-        try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):  # (a FIFO's reader is left alone)
-                with open(self.path, "rb") as existing:  # (fd is write-only)
-                    head = existing.read(16)
-        except OSError:
-            pass
-        if head == b"SQLite format 3\x00":  # (a database: appended lines would damage it)
+        from ._sqlite import is_sqlite_file
+
+        if is_sqlite_file(self.path):  # (a database: appended lines would damage it)
             os.close(fd)
             raise ValueError(f"cannot write the trace file {self.path}: it is an SQLite "
                              f"database (the --db?), which trace lines appended to it would "

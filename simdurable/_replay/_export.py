@@ -162,12 +162,9 @@ def _refuse_to_replace(target: str) -> None:
         raise JournalSourceError(f"cannot write the export to {target!r}: it is not a regular "
                                  f"file (a device, FIFO or socket), which the export would "
                                  f"replace; name a file, like journals.json")
-    try:
-        with open(target, "rb") as f:
-            head = f.read(16)
-    except OSError:
-        return
-    if head == b"SQLite format 3\x00":
+    from .._live._sqlite import is_sqlite_file
+
+    if is_sqlite_file(target):
         raise JournalSourceError(f"cannot write the export to {target!r}: it is an SQLite "
                                  f"database (a dev-executor database?), which the export would "
                                  f"replace; name another file, like journals.json")

@@ -15,8 +15,6 @@ from typing import Any
 from ._core import RecordedInvocation
 from ._export import JournalSourceError, read_export
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
 
 def read_database(path: str | os.PathLike[str]) -> list[RecordedInvocation]:
     """Every invocation of a dev-executor database, with its journal (read only)."""
@@ -41,14 +39,6 @@ def read_database(path: str | os.PathLike[str]) -> list[RecordedInvocation]:
         store.close()
 
 
-def _is_sqlite(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
-    except OSError:
-        return False
-
-
 def load(source: Any) -> tuple[list[RecordedInvocation], str]:
     """The recorded invocations of ``source``, and how to name it.
 
@@ -67,7 +57,9 @@ def load(source: Any) -> tuple[list[RecordedInvocation], str]:
                                      "journal export was expected)")
         if os.path.isdir(name):
             raise JournalSourceError(f"{name} is a directory, not a database or an export")
-        if _is_sqlite(name):
+        from .._live._sqlite import is_sqlite_file
+
+        if is_sqlite_file(name):
             return read_database(name), name
         return read_export(name), name
     store = getattr(source, "store", source)  # a Simulation, or a Store itself

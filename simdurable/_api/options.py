@@ -53,7 +53,7 @@ class RunOptions(Generic[T]):
                             f"{type(factor).__name__} ({factor!r})")
         if attempts is not None and attempts < 1:
             raise ValueError(f"RunOptions.max_attempts must be >= 1, not {attempts}")
-        if factor is not None and factor < 1:
+        if factor is not None and not factor >= 1:   # (nan too)
             raise ValueError(f"RunOptions.retry_interval_factor must be >= 1, not {factor}")
 
     def backoff(self) -> Backoff | None:

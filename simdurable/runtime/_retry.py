@@ -34,9 +34,20 @@ class Backoff:
     max_duration_ms: int | None = None
 
     def delay_ms(self, failures: int) -> int:
-        """The delay after the ``failures``-th failure (1-based)."""
-        delay = self.initial_ms * (self.factor ** max(0, failures - 1))
-        return int(min(self.max_interval_ms, round(delay)))
+        """The delay after the ``failures``-th failure (1-based).
+
+        Past the float range (x2 after ~1,025 failures of a policy that retries
+        for ever) the delay is the bound it reached long before: the power
+        overflowed, and the simulation stopped on a bare ``OverflowError``."""
+        if not self.initial_ms:
+            return 0   # (not 0 * inf, a nan, for factor=inf)
+        try:
+            delay = self.initial_ms * (self.factor ** max(0, failures - 1))
+        except OverflowError:
+            return self.max_interval_ms
+        if delay >= self.max_interval_ms:   # (also inf)
+            return self.max_interval_ms
+        return int(round(delay))
 
     def exhausted(self, failures: int, elapsed_ms: int) -> bool:
         if self.max_attempts is not None and failures >= self.max_attempts:

@@ -56,16 +56,17 @@ class Promises:
         self.reset()
 
     def reset(self) -> None:
-        self.waiters: defaultdict[PromiseKey, list[tuple[str, int]]] = defaultdict(list)
+        # Each promise's waiters in the order they came, as the keys of a dict:
+        # a handler waiting again in a loop (a reminder every 15 s until the
+        # promise) adds one a time, and a list's ``in`` made that quadratic.
+        self.waiters: defaultdict[PromiseKey, dict[tuple[str, int], None]] = defaultdict(dict)
 
     def wait_for(self, pkey: PromiseKey, waiter: tuple[str, int]) -> None:
         """``waiter`` (invocation, journal index) gets the promise's completion."""
-        waiters = self.waiters[pkey]
-        if waiter not in waiters:
-            waiters.append(waiter)
+        self.waiters[pkey][waiter] = None
 
     def _wake(self, pkey: PromiseKey, completion: Completion) -> None:
-        for inv_id, index in self.waiters.pop(pkey, []):
+        for inv_id, index in self.waiters.pop(pkey, {}):
             self.completions.deliver(inv_id, index, completion)
 
     def complete(self, workflow: str, key: str, name: str, completion: Completion) -> bool:

@@ -641,9 +641,15 @@ def reach(sim: Simulation, handle: InvocationHandle | None, ev: WorldEvent,
         if isinstance(ev.value, FromEffect):
             # Not before the app sent what the world answers with: at once after.
             read = ev.value
-            if read.effect(sim.externals, answered(sim, handle, ev), scoped=True) is None:
-                sim.run(stop=lambda: read.effect(
+
+            def mailed() -> bool:
+                # (the invocations answered are worked out from every record only
+                # once anything matching was sent: the stop is asked after each task)
+                return (read.effect(sim.externals) is not None and read.effect(
                     sim.externals, answered(sim, handle, ev), scoped=True) is not None)
+
+            if not mailed():
+                sim.run(stop=mailed)
         return
     # waiting: run what is ready now; go on to the next timer only while the
     # event's promise or awakeable is not waited on yet.

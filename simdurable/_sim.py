@@ -323,14 +323,39 @@ _STORES: set[type] = set()
 _STORE_METHODS: Final = frozenset({"invocations", "put_invocation", "journal", "append", "state"})
 
 
-def _check_submit(headers: object, idempotency_key: object) -> None:
-    """An invocation's headers and idempotency key, as Restate takes them: a
-    clear TypeError, not one from deep in the store."""
+# restate-server 1.7.12's ingress refuses these with a 400, in these words,
+# before any invocation exists (each request sent to it, with restate-sdk 1.3).
+WORKFLOW_IDEMPOTENCY_KEY: Final = (
+    "cannot use the idempotency key with workflow handlers. The handler invocation will "
+    "already be idempotent by the workflow key itself.")
+NO_INPUT_EXPECTED: Final = "Expected body and content-type to be empty"
+
+
+def refuse_as_ingress(handler: Handler | None, target: str, input: object, raw: object,
+                      headers: object, idempotency_key: object) -> None:
+    """What Restate's ingress refuses before any invocation exists, refused by
+    a simulation and an executor alike, before one is made: headers that are no
+    dict of str, an idempotency key that is no str, one for a workflow's run
+    handler, and an input for a handler that takes none. Taken, they made an
+    invocation Restate never makes (one whose input the handler never saw, or a
+    second run of a workflow under another key). An empty idempotency key is a
+    key, as the ingress takes it."""
     if headers is not None and not (isinstance(headers, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
         raise TypeError(f"headers must be a dict of str to str, not {headers!r:.80}")
-    if idempotency_key is not None and not isinstance(idempotency_key, str):
-        raise TypeError(f"idempotency_key must be a str, not {idempotency_key!r:.80}")
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str):
+            raise TypeError(f"idempotency_key must be a str, not {idempotency_key!r:.80}")
+        if handler is not None and handler.kind == "workflow":
+            raise ValueError(f"{target} is a workflow's run handler: it takes no "
+                             f"idempotency_key (Restate's ingress: \"{WORKFLOW_IDEMPOTENCY_KEY}\")")
+    if handler is None or handler.arity >= 2:
+        return
+    body = bytes(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else b""
+    if input is not None or body:
+        given = f"raw={body!r:.80}" if body else f"{input!r:.80}"
+        raise TypeError(f"{target} takes no input, but was given {given} (Restate's ingress "
+                        f"refuses a body for it: \"{NO_INPUT_EXPECTED}\")")
 
 
 def check_signature(name: str, fn: Callable[..., object], expected: str, args: int) -> None:
@@ -702,6 +727,9 @@ class Simulation:
                 self._targets[target] = (service, key, handler_name, handler, spec)
         else:
             service, key, handler_name, handler, spec = found
+        if headers is not None or idempotency_key is not None or (
+                handler.arity < 2 and (input is not None or raw is not None)):
+            refuse_as_ingress(handler, target, input, raw, headers, idempotency_key)
         if raw is not None:
             if not isinstance(raw, (bytes, bytearray, memoryview)):
                 raise TypeError(f"raw must be the input's bytes, not {type(raw).__name__}")
@@ -717,8 +745,6 @@ class Simulation:
                 ) from None
         if delay is not None:
             check_duration("delay", delay)
-        if headers is not None or idempotency_key is not None:
-            _check_submit(headers, idempotency_key)
         inv_id = self._engine.lifecycle.submit(  # (by position, as ``_submit`` is called)
             service, handler_name, key, data, 0 if delay is None else to_ms(delay, 0),
             idempotency_key, headers, None, send, spec,

@@ -118,44 +118,6 @@ def test_a_world_input_its_handler_cannot_take_is_refused_as_input_is(
     _one_line_error(capsys, message)
 
 
-@pytest.mark.parametrize(("event", "message"), [
-    ('{"call": {"target": "Signup//click", "input": "s3cret"}}',
-     "--world #1.call.target: the key of Signup must not be empty (in 'Signup//click')"),
-    ('{"send": {"target": "Signup//click"}, "at": "1s"}',
-     "--world #1.send.target: the key of Signup must not be empty"),
-    ('{"resolve_promise": {"name": "email-link", "workflow": "Signup", "key": ""}}',
-     "--world #1.resolve_promise.key: must not be empty"),
-    ('{"reject_promise": {"name": "email-link", "message": "no", "workflow": "", '
-     '"key": "ada"}}', "--world #1.reject_promise.workflow: must not be empty"),
-])
-def test_a_world_event_for_an_empty_key_is_refused_before_any_run(
-        capsys: pytest.CaptureFixture[str], event: str, message: str) -> None:
-    # It was taken: the event reached no invocation and the check reported the
-    # workflow as stuck, waiting on the promise the event was meant to resolve.
-    assert main(["check", "examples.signup:services", "--invoke", "Signup/ada/run", "--input",
-                 '"ada@example.com"', "--world", event, "--max-examples", "1"]) == 2
-    _one_line_error(capsys, message)
-
-
-def test_python_and_pyproject_world_events_refuse_an_empty_key(
-        project: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(ValueError, match=r"world.call: the key of Signup must not be empty"):
-        world.call("Signup//click", "s3cret")
-    with pytest.raises(ValueError, match=r"world.send: the key of Signup must not be empty"):
-        world.send("Signup//click")
-    with pytest.raises(ValueError, match="world.resolve_promise: the key of Signup must not"):
-        world.resolve_promise("email-link", "x", workflow="Signup/")
-    with pytest.raises(ValueError, match="world.reject_promise: the key of Signup must not"):
-        world.reject_promise("email-link", "no", workflow="Signup/")
-    assert world.call("Signup/ada/click").target == "Signup/ada/click"
-    assert world.call("Shop/pay").target == "Shop/pay"
-    project.makefile(".toml", pyproject=PYPROJECT.format(extra=(
-        '[tool.simdurable.world]\n"Shop/pay" = [{ call = { target = "Counter//add" } }]')))
-    assert main(["soak", "--seeds", "0:1", "--max-examples", "0"]) == 2
-    _one_line_error(capsys, '[tool.simdurable] world."Shop/pay"[0].call.target: the key of '
-                            "Counter must not be empty")
-
-
 def test_python_world_events_refuse_durations_as_json_does() -> None:
     from datetime import timedelta
 

@@ -420,7 +420,7 @@ class Context:
             meta["key"] = key
         if delay:
             meta["delay_ms"] = to_ms(delay, 0)
-        if idempotency_key:
+        if idempotency_key is not None:
             meta["idempotency_key"] = idempotency_key
         if headers:
             meta["headers"] = dict(headers)

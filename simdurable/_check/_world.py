@@ -314,7 +314,6 @@ def resolve_promise(name: str, value: Any = None, *, workflow: str | None = None
     """Resolve the durable promise ``name`` (of the checked workflow, or of
     ``workflow="Signup/ada"``) at ``at``, or at an explored moment (``when``
     pins one: "waiting", "early" or "late")."""
-    _refuse_empty_key(RESOLVE_PROMISE, workflow, promise=True)
     return WorldEvent(RESOLVE_PROMISE, name=name, target=workflow, value=value, at_ms=_when(at),
                       when=_moment(when))
 
@@ -322,7 +321,6 @@ def resolve_promise(name: str, value: Any = None, *, workflow: str | None = None
 def reject_promise(name: str, message: str, code: int = 500, *, workflow: str | None = None,
                    at: timedelta | None = None, when: str | None = None) -> WorldEvent:
     """Reject the durable promise ``name`` with a terminal error."""
-    _refuse_empty_key(REJECT_PROMISE, workflow, promise=True)
     return WorldEvent(REJECT_PROMISE, name=name, target=workflow, message=message, code=code,
                       at_ms=_when(at), when=_moment(when))
 
@@ -340,41 +338,15 @@ def reject_awakeable(message: str, code: int = 500, *,
                       when=_moment(when))
 
 
-def _empty_key(target: object, promise: bool = False) -> str | None:
-    """Why ``target`` names an empty key ("Signup//confirm", a promise's
-    "Signup/"), or None. Restate's ingress refuses an empty key; taken here, the
-    event reached no invocation and the run was reported as stuck."""
-    if not isinstance(target, str):
-        return None
-    if promise:
-        service, sep, key = target.partition("/")
-        empty = bool(sep) and not key
-    else:
-        service, sep, rest = target.partition("/")
-        key, sep2, _ = rest.rpartition("/")
-        empty = bool(sep2) and not key
-    if not empty:
-        return None
-    return f"the key of {service} must not be empty (in {target!r})"
-
-
-def _refuse_empty_key(action: str, target: str | None, promise: bool = False) -> None:
-    wrong = _empty_key(target, promise)
-    if wrong is not None:
-        raise ValueError(f"world.{action}: {wrong}")
-
-
 def call(target: str, input: Any = None, *, at: timedelta | None = None,
          when: str | None = None) -> WorldEvent:
     """Call another handler ("Signup/ada/confirm") from outside."""
-    _refuse_empty_key(CALL, target)
     return WorldEvent(CALL, target=target, value=input, at_ms=_when(at), when=_moment(when))
 
 
 def send(target: str, input: Any = None, *, at: timedelta | None = None,
          when: str | None = None) -> WorldEvent:
     """Send a one-way message to a handler from outside."""
-    _refuse_empty_key(SEND, target)
     return WorldEvent(SEND, target=target, value=input, at_ms=_when(at), when=_moment(when))
 
 
@@ -462,15 +434,6 @@ def from_dict(data: Mapping[str, Any], where: str = "world event") -> WorldEvent
         if text_field in args and not isinstance(args[text_field], str):
             raise ValueError(f"{where}.{action}.{text_field}: expected a string, got "
                              f"{args[text_field]!r}")
-    for text_field in ("workflow", "key"):
-        if args.get(text_field) == "":
-            raise ValueError(f"{where}.{action}.{text_field}: must not be empty (the "
-                             f"promise's workflow and key, like \"Signup\" and \"ada\")")
-    if action in (CALL, SEND):
-        wrong = _empty_key(args["target"])
-        if wrong is not None:
-            raise ValueError(f"{where}.{action}.target: {wrong}; expected "
-                             f"\"Service/handler\" or \"Object/<key>/handler\"")
     code = args.get("code", 500)
     if not isinstance(code, int) or isinstance(code, bool):
         raise ValueError(f"{where}.{action}.code: expected an integer, got {code!r}")

@@ -33,7 +33,7 @@ import trio
 from .._api.serde import DefaultSerde, JsonSerde, ingress_bytes
 from .._api.service import App, Handler, collect_handlers, handlers_attr
 from .._codec import StoredValues, journal_codec_of, listed
-from .._sim import completed_value, parse_target, paused_error
+from .._sim import completed_value, parse_target, paused_error, refuse_as_ingress
 from ..runtime._errors import NotFinishedError, SerializationError, SimdurableError
 from ..runtime._journal import Entry, Failure, Value
 from ..runtime._retry import InvocationRetryPolicy, to_ms
@@ -157,29 +157,6 @@ class LiveInvocation:
             raise paused_error(rec)
         raise NotFinishedError(f"{rec.target} ({self.id}) has not finished: the executor "
                                "stopped first")
-
-
-def _refuse_as_ingress(handler: Handler | None, target: str, input: Any, raw: bytes | None,
-                      idempotency_key: object) -> None:
-    """What Restate's ingress refuses with a 400 before any invocation exists,
-    refused here too, before one is made: an idempotency key that is no string
-    or is empty (the ingress: "the idempotency-key header must not be empty"),
-    and an input for a handler that takes none (the ingress: "Expected body and
-    content-type to be empty"). Taken, they made an invocation without a key,
-    or one whose input the handler never saw."""
-    if idempotency_key is not None:
-        if not isinstance(idempotency_key, str):
-            raise TypeError(f"idempotency_key must be a str, not {idempotency_key!r:.80}")
-        if not idempotency_key:
-            raise ValueError("idempotency_key must not be empty (Restate's ingress refuses an "
-                             "empty idempotency-key header); give None for no key")
-    if handler is not None and handler.arity < 2 and (
-            input is not None or (raw is not None and len(raw) > 0)):
-        given = f"raw={bytes(raw)!r:.80}" if raw is not None and len(raw) > 0 else \
-            f"{input!r:.80}"
-        raise TypeError(f"{target} takes no input, but was given {given} (Restate's ingress "
-                        "refuses a body for it: \"Expected body and content-type to be "
-                        "empty\")")
 
 
 class Executor:
@@ -498,7 +475,7 @@ class Executor:
                 raw: bytes | None, send: bool) -> LiveInvocation:
         service, key, name = parse_target(target)
         handler = self.handlers.get((service, name))
-        _refuse_as_ingress(handler, target, input, raw, idempotency_key)
+        refuse_as_ingress(handler, target, input, raw, headers, idempotency_key)
         if raw is not None:
             data = bytes(raw)
         elif handler is None:

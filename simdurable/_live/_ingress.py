@@ -38,6 +38,7 @@ import trio
 from .._api.service import Handler
 from .._codec import UNDECODABLE_INPUT, StoredValues
 from .._inputs import input_problem
+from .._sim import WORKFLOW_IDEMPOTENCY_KEY
 from ..runtime._errors import InvalidTargetError
 from ..runtime._faults import MAX_DURATION, MAX_DURATION_MS
 from ..runtime._ids import is_awakeable_id
@@ -315,9 +316,7 @@ class Ingress:
                 raise HttpError(400 if len(rest) == 1 else 404,
                                 f"{service} is a {what}: its handlers need a key, like "
                                 f"POST /{service}/<key>/<handler>")
-            key, name = rest
-            if not key:
-                raise HttpError(400, f"the key of {service} must not be empty")
+            key, name = rest  # (an empty key is a key, as restate-server 1.7.12 takes it)
         handler = self._handler(service, name)
         if getattr(handler, "ingress_private", False):  # restate's ``ingress_private=True``
             raise HttpError(400, "the invoked service is not public")  # (Restate's words)
@@ -331,12 +330,8 @@ class Ingress:
             delay_ms = parse_delay(query["delay"][-1])
         headers = _headers(scope)
         ik = headers.get("idempotency-key")
-        if ik is not None:
-            if not ik:
-                raise HttpError(400, "the idempotency-key header must not be empty")
-            if handler.kind == "workflow":
-                raise HttpError(400, f"{service}/{name} is a workflow's run handler: it takes "
-                                     "no idempotency key (the workflow id already is one)")
+        if ik is not None and handler.kind == "workflow":  # (an empty key is a key)
+            raise HttpError(400, WORKFLOW_IDEMPOTENCY_KEY)
         body = await self._body(scope, receive)
         wrong_type = content_problem(handler, _first_header(scope, b"content-type"), body)
         if wrong_type is not None:

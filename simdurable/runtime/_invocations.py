@@ -109,7 +109,7 @@ class Invocations:
         service, handler = spec.service, spec.name
         self.seq = seq = self.seq + 1
         duplicate = False
-        if not idempotency_key and spec.kind != "workflow":
+        if idempotency_key is None and spec.kind != "workflow":
             # (most submissions: ``registered`` would find no scope, so no
             # earlier invocation to absorb or renew)
             scope = None
@@ -198,9 +198,10 @@ class Invocations:
 
 def _scope(spec: HandlerSpec, key: str | None, idempotency_key: str | None) -> str | None:
     """Where a submission's duplicates are looked up: by workflow id for a
-    workflow's run, else by idempotency key (None: every submission is new)."""
+    workflow's run, else by idempotency key (None: every submission is new; an
+    empty key is a key, as restate-server 1.7.12 takes it)."""
     if spec.kind == "workflow":
         return f"wf\x1f{spec.service}\x1f{key}"
-    if idempotency_key:
+    if idempotency_key is not None:
         return f"ik\x1f{spec.service}\x1f{key}\x1f{spec.name}\x1f{idempotency_key}"
     return None

@@ -127,7 +127,7 @@ class Lifecycle:
         if spec is None:
             spec = self.registry.resolve(service, handler, key)
         store = self.store
-        if (type(store) is MemoryStore and not idempotency_key and inv_id is None
+        if (type(store) is MemoryStore and idempotency_key is None and inv_id is None
                 and spec.kind != "workflow"):
             # ``Invocations.new``'s common case (nothing it could absorb or
             # renew: a new invocation) and ``put``, without their calls

@@ -86,8 +86,32 @@ class InvocationRetryPolicy:
             raise ValueError(
                 f"on_max_attempts must be 'pause' or 'kill', not {self.on_max_attempts!r}"
             )
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, not {self.max_attempts}")
+        # Checked here, where the service's line is the caller's: a wrong one
+        # failed only at an invocation's first retry, deep in the run, or made
+        # a negative delay.
+        for name in ("initial_interval", "max_interval"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, timedelta):
+                raise TypeError(f"InvocationRetryPolicy.{name} takes a datetime.timedelta, "
+                                f"not {type(value).__name__} ({value!r:.80})")
+            if value < timedelta(0):
+                raise ValueError(f"InvocationRetryPolicy.{name} must not be negative, "
+                                 f"not {value!r}")
+        factor = self.exponentiation_factor
+        if type(factor) is bool or not isinstance(factor, (int, float)):
+            raise TypeError(f"InvocationRetryPolicy.exponentiation_factor takes a number, "
+                            f"not {type(factor).__name__} ({factor!r:.80})")
+        if not factor >= 1:   # (nan too)
+            raise ValueError(f"InvocationRetryPolicy.exponentiation_factor must be >= 1, "
+                             f"not {factor}")
+        attempts = self.max_attempts
+        if attempts is not None and (type(attempts) is bool or not isinstance(attempts, int)):
+            raise TypeError(f"InvocationRetryPolicy.max_attempts takes an int, not "
+                            f"{type(attempts).__name__} ({attempts!r:.80})")
+        if attempts is not None and attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, not {attempts}")
 
     def backoff(self) -> Backoff:
         return Backoff(

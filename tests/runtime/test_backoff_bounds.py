@@ -52,3 +52,32 @@ def test_an_invocation_retried_for_ever_keeps_retrying() -> None:
 def test_a_step_factor_that_is_nan_is_refused() -> None:
     with pytest.raises(ValueError, match="retry_interval_factor must be >= 1, not nan"):
         sd.RunOptions(retry_interval_factor=math.nan)
+
+
+@pytest.mark.parametrize(("fields", "error", "message"), [
+    ({"exponentiation_factor": math.nan}, ValueError,
+     "InvocationRetryPolicy.exponentiation_factor must be >= 1, not nan"),
+    ({"exponentiation_factor": 0.5}, ValueError, "exponentiation_factor must be >= 1, not 0.5"),
+    ({"exponentiation_factor": "2"}, TypeError,
+     "InvocationRetryPolicy.exponentiation_factor takes a number, not str ('2')"),
+    ({"initial_interval": timedelta(seconds=-1)}, ValueError,
+     "InvocationRetryPolicy.initial_interval must not be negative"),
+    ({"max_interval": 60}, TypeError,
+     "InvocationRetryPolicy.max_interval takes a datetime.timedelta, not int (60)"),
+    ({"max_attempts": 1.5}, TypeError, "InvocationRetryPolicy.max_attempts takes an int"),
+])
+def test_an_invocation_policy_is_checked_where_it_is_written(
+        fields: dict[str, object], error: type[Exception], message: str) -> None:
+    # Taken, each failed only at an invocation's first retry, deep in the run
+    # (nan: "cannot convert float NaN to integer"), or made a negative delay.
+    with pytest.raises(error) as err:
+        sd.InvocationRetryPolicy(**fields)  # type: ignore[arg-type]
+    assert message in str(err.value)
+
+
+def test_what_restate_sdk_leaves_to_the_server_is_still_taken() -> None:
+    policy = sd.InvocationRetryPolicy(initial_interval=None, exponentiation_factor=None,  # type: ignore[arg-type]
+                                      max_interval=None, max_attempts=None,  # type: ignore[arg-type]
+                                      on_max_attempts=None)  # type: ignore[arg-type]
+    assert policy.backoff().delay_ms(2) == 1000
+    assert sd.InvocationRetryPolicy(exponentiation_factor=1).backoff().delay_ms(9) == 500

@@ -69,7 +69,9 @@ class Call:
     ``result``: the value returned, compared after JSON normalisation;
     ``error``: ``(status_code, message)`` of the terminal error it ends with;
     ``status``: the status it must have at the end instead ("paused" for an
-    invocation that keeps failing, "waiting"/"suspended" for one still blocked).
+    invocation that keeps failing, "waiting"/"suspended" for one still blocked);
+    ``refused``: what Restate's ingress answers a request it refuses before any
+    invocation exists (a 400), which the submission must raise.
     """
 
     target: str
@@ -83,6 +85,7 @@ class Call:
     headers: dict[str, str] | None = None
     raw: bytes | Callable[[Now], bytes] | None = None
     check: Callable[[Any], bool] | None = None  # a predicate on the result
+    refused: str | None = None
 
 
 @dataclass
@@ -351,6 +354,7 @@ def _run_ops(program: str, case: Case, services: list[Any], loaded_program: Any,
 
     sim = sd.Simulation(services=services, seed=seed)
     handles: list[tuple[Call, Any]] = []
+    problems: list[str] = []
     for op in case.ops:
         if isinstance(op, Call):
             # an input built from what the run holds so far: ids, awakeables, the program
@@ -359,12 +363,20 @@ def _run_ops(program: str, case: Case, services: list[Any], loaded_program: Any,
                 op = dataclasses.replace(op, input=op.input(now))
             if callable(op.raw):
                 op = dataclasses.replace(op, raw=op.raw(now))
-            if op.send or op.delay is not None:
-                h = sim.send(op.target, op.input, delay=op.delay, raw=op.raw,
-                             idempotency_key=op.idempotency_key, headers=op.headers)
-            else:
-                h = sim.invoke(op.target, op.input, raw=op.raw,
-                               idempotency_key=op.idempotency_key, headers=op.headers)
+            try:
+                if op.send or op.delay is not None:
+                    h = sim.send(op.target, op.input, delay=op.delay, raw=op.raw,
+                                 idempotency_key=op.idempotency_key, headers=op.headers)
+                else:
+                    h = sim.invoke(op.target, op.input, raw=op.raw,
+                                   idempotency_key=op.idempotency_key, headers=op.headers)
+            except (TypeError, ValueError) as err:
+                if op.refused is None or op.refused not in str(err):
+                    raise
+                continue
+            if op.refused is not None:
+                problems.append(f"{op.target}: taken, where Restate's ingress refuses it "
+                                f"({op.refused})")
             handles.append((op, h))
         elif isinstance(op, ResolveAwakeables):
             for awk in sim.awakeables():
@@ -381,7 +393,6 @@ def _run_ops(program: str, case: Case, services: list[Any], loaded_program: Any,
             continue
         sim.run(until=timedelta(seconds=sim.now()))  # what is due now, no timer ahead
     sim.run(until=timedelta(seconds=sim.now()) + (case.settle or SETTLE))
-    problems: list[str] = []
     for i, (op, h) in enumerate(handles):
         problems += _check_call(i, op, h)
     for where, expected in case.state.items():

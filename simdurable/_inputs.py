@@ -66,7 +66,12 @@ def _refusal(err: Exception) -> str:
 
 def value_problem(handler: Handler, value: Any) -> str | None:
     """``input_problem`` for an input given as JSON data (a flag's, a file's or a
-    setting's value); a value that is no JSON (a date from YAML) is not judged."""
+    setting's value); a value that is no JSON (a date from YAML) is not judged.
+    A value for a handler that takes none is refused, as Restate's ingress
+    refuses a body for it."""
+    if handler.arity < 2:
+        return None if value is None else (
+            "the handler takes no input (Restate's ingress refuses a body for it)")
     try:
         body = json.dumps(value).encode()
     except (TypeError, ValueError):

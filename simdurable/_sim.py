@@ -331,31 +331,46 @@ WORKFLOW_IDEMPOTENCY_KEY: Final = (
 NO_INPUT_EXPECTED: Final = "Expected body and content-type to be empty"
 
 
-def refuse_as_ingress(handler: Handler | None, target: str, input: object, raw: object,
-                      headers: object, idempotency_key: object) -> None:
-    """What Restate's ingress refuses before any invocation exists, refused by
-    a simulation and an executor alike, before one is made: headers that are no
-    dict of str, an idempotency key that is no str, one for a workflow's run
-    handler, and an input for a handler that takes none. Taken, they made an
-    invocation Restate never makes (one whose input the handler never saw, or a
-    second run of a workflow under another key). An empty idempotency key is a
-    key, as the ingress takes it."""
+def ingress_refusal(handler: Handler | None, target: str, input: object, raw: object,
+                    headers: object, idempotency_key: object
+                    ) -> tuple[str, type[Exception], str] | None:
+    """What Restate's ingress refuses before any invocation exists, as ``(field,
+    error type, message)``, or None: headers that are no dict of str, an
+    idempotency key that is no str, one for a workflow's run handler, and an
+    input for a handler that takes none. Taken, they made an invocation Restate
+    never makes (one whose input the handler never saw, or a second run of a
+    workflow under another key). An empty idempotency key is a key, as the
+    ingress takes it."""
     if headers is not None and not (isinstance(headers, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
-        raise TypeError(f"headers must be a dict of str to str, not {headers!r:.80}")
+        return "headers", TypeError, f"headers must be a dict of str to str, not {headers!r:.80}"
     if idempotency_key is not None:
         if not isinstance(idempotency_key, str):
-            raise TypeError(f"idempotency_key must be a str, not {idempotency_key!r:.80}")
+            return ("idempotency_key", TypeError,
+                    f"idempotency_key must be a str, not {idempotency_key!r:.80}")
         if handler is not None and handler.kind == "workflow":
-            raise ValueError(f"{target} is a workflow's run handler: it takes no "
-                             f"idempotency_key (Restate's ingress: \"{WORKFLOW_IDEMPOTENCY_KEY}\")")
+            return ("idempotency_key", ValueError,
+                    f"{target} is a workflow's run handler: it takes no idempotency_key "
+                    f"(Restate's ingress: \"{WORKFLOW_IDEMPOTENCY_KEY}\")")
     if handler is None or handler.arity >= 2:
-        return
+        return None
     body = bytes(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else b""
-    if input is not None or body:
-        given = f"raw={body!r:.80}" if body else f"{input!r:.80}"
-        raise TypeError(f"{target} takes no input, but was given {given} (Restate's ingress "
-                        f"refuses a body for it: \"{NO_INPUT_EXPECTED}\")")
+    if input is None and not body:
+        return None
+    given = f"raw={body!r:.80}" if body else f"{input!r:.80}"
+    return ("raw" if body else "input", TypeError,
+            f"{target} takes no input, but was given {given} (Restate's ingress refuses a body "
+            f"for it: \"{NO_INPUT_EXPECTED}\")")
+
+
+def refuse_as_ingress(handler: Handler | None, target: str, input: object, raw: object,
+                      headers: object, idempotency_key: object) -> None:
+    """``ingress_refusal``'s error raised: by a simulation and an executor alike,
+    before an invocation is made."""
+    refused = ingress_refusal(handler, target, input, raw, headers, idempotency_key)
+    if refused is not None:
+        _, error, message = refused
+        raise error(message)
 
 
 def check_signature(name: str, fn: Callable[..., object], expected: str, args: int) -> None:

@@ -195,3 +195,60 @@ def test_serve_answers_as_the_ingress(url: str) -> None:
             "cannot use the idempotency key with workflow handlers. The handler invocation "
             "will already be idempotent by the workflow key itself."))
     assert runs.count("inc 'a'") == 2 and runs.count("inc ''") == 1
+
+
+# -- the same refusals where a user writes the request ---------------------------------
+
+
+@pytest.mark.parametrize(("line", "field", "message"), [
+    ("{target: Wf/k/run, input: 1, idempotency_key: k1}", "idempotency_key",
+     "Wf/k/run is a workflow's run handler: it takes no idempotency_key"),
+    ("{target: Svc/ping, input: 5}", "input", "Svc/ping takes no input, but was given 5"),
+])
+def test_a_scenario_names_the_field_the_ingress_refuses(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, field: str,
+        message: str) -> None:
+    # Raised by the simulation, it was a traceback.
+    from simdurable._cli import main
+
+    path = tmp_path / "refused.yaml"
+    path.write_text("name: refused\nservices: tests.test_ingress_edges:SERVICES\ninvoke:\n"
+                    f"  - {line}\nexpect:\n  finished: true\n")
+    assert main(["scenario", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:4:" in out and f"invoke[0].{field}: {message}" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"invoke": "Svc/ping", "input": 3}, "check(input=...): Svc/ping takes no input, but was "
+                                         "given 3"),
+    ({"invoke": "Obj/a/inc", "concurrent": [("Svc/ping", 2)]},
+     "check(concurrent=...): Svc/ping takes no input, but was given 2"),
+    ({"invoke": "Obj/a/inc", "world": [world.call("Svc/ping", 5)]},
+     "check(world[0]: call): Svc/ping takes no input, but was given 5"),
+])
+def test_check_refuses_an_input_the_ingress_refuses_before_any_run(
+        given: dict[str, object], message: str) -> None:
+    # Taken, every run stopped on it, deep inside the reference run.
+    runs.clear()
+    with pytest.raises(TypeError) as err:
+        sd.check(SERVICES, max_examples=1, **given)  # type: ignore[arg-type]
+    assert str(err.value).startswith(message)
+    assert runs == []
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--invoke", "Svc/ping", "--input", "5"],
+     "--input is not a valid input for Svc/ping: the handler takes no input (Restate's "
+     "ingress refuses a body for it)"),
+    (["--invoke", "Obj/a/inc", "--world", '{"send": {"target": "Svc/ping", "input": [1]}}'],
+     "--world #1.send.input is not a valid input for Svc/ping: the handler takes no input"),
+])
+def test_the_command_line_refuses_it_in_one_line(capsys: pytest.CaptureFixture[str],
+                                                 argv: list[str], message: str) -> None:
+    from simdurable._cli import main
+
+    assert main(["check", "tests.test_ingress_edges:SERVICES", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

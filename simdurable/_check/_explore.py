@@ -38,7 +38,14 @@ from typing import Any
 from .._api.external import FakeExternal
 from .._codec import CodecError, listed
 from .._restate import native_services
-from .._sim import InvocationHandle, Simulation, check_externals, check_signature, parse_target
+from .._sim import (
+    InvocationHandle,
+    Simulation,
+    check_externals,
+    check_signature,
+    ingress_refusal,
+    parse_target,
+)
 from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
 from ..runtime._faults import (
     CRASH,
@@ -117,6 +124,7 @@ from ._world import (
     LATE,
     MOMENTS,
     SEND,
+    FromEffect,
     WorldDriver,
     WorldError,
     WorldEvent,
@@ -1840,9 +1848,33 @@ def make_target(services: Sequence[Any], invoke: str, input: Any,
             probe.engine.resolve(s_, h_, k_)
         except InvalidTargetError as err:
             raise InvalidTargetError(f"check(concurrent=...): {err}") from None
+    _refuse_as_ingress(probe, "check(input=...)", invoke, input)
+    for target, value in others:
+        _refuse_as_ingress(probe, "check(concurrent=...)", target, value)
+    events = bind(list(world), invoke)
+    for i, event in enumerate(events):
+        if event.action in (CALL, SEND) and event.target is not None and not isinstance(
+                event.value, FromEffect):
+            _refuse_as_ingress(probe, f"check(world[{i}]: {event.action})", event.target,
+                               event.value)
     return Target(services, invoke, input, list(externals), setup, invariant, strict,
-                  retry_policy, to_ms(liveness, 3_600_000), max_steps,
-                  world=bind(list(world), invoke), others=others)
+                  retry_policy, to_ms(liveness, 3_600_000), max_steps, world=events,
+                  others=others)
+
+
+def _refuse_as_ingress(probe: Simulation, where: str, target: str, value: Any) -> None:
+    """An input Restate's ingress refuses for ``target`` (one for a handler that
+    takes none), refused before any run, naming ``where``: taken, every run
+    stopped on it, deep inside the reference run."""
+    try:
+        service, _, name = parse_target(target)
+    except InvalidTargetError:
+        return  # (named where the target is resolved)
+    refused = ingress_refusal(probe._handlers.get((service, name)), target, value, None, None,
+                              None)
+    if refused is not None:
+        _, error, message = refused
+        raise error(f"{where}: {message}")
 
 
 MAX_CONCURRENT = 4

@@ -24,7 +24,7 @@ from .._check._world import FromEffect, WorldEvent, answered
 from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_object
 from .._restate import native_services
-from .._sim import InvocationHandle, Simulation
+from .._sim import InvocationHandle, Simulation, ingress_refusal, parse_target
 from ..runtime._errors import (
     HandlerError,
     InvalidTargetError,
@@ -161,7 +161,6 @@ def _check_input(sc: Scenario, run: _Run, inv: Invocation) -> None:
     mistake at its line: the handler would fail on it in every run (unless
     the invocation expects an error or a status: the failure may be what it tests)."""
     from .._inputs import value_problem
-    from .._sim import parse_target
 
     path = inv.where.path + ("input",)
     if path not in sc.doc.marks or inv.expect.error is not None or inv.expect.status:
@@ -211,6 +210,8 @@ class _Run:
 
     def _submit(self, inv: Invocation) -> InvocationHandle | None:
         sim = self.sim
+        if self._refused(inv):
+            return None
         try:
             if inv.send:
                 delay = None if inv.delay_ms is None else _td(inv.delay_ms)
@@ -234,6 +235,25 @@ class _Run:
         except SimdurableError as err:
             self.problems.append(inv.where.problem(str(err)))
         return None
+
+    def _refused(self, inv: Invocation) -> bool:
+        """A problem at the field Restate's ingress would refuse (a workflow run's
+        ``idempotency_key``, an ``input:`` for a handler that takes none), before
+        the invocation is made: raised by the simulation, it was a traceback."""
+        try:
+            service, _, name = parse_target(inv.target)
+        except SimdurableError:
+            return False  # (named by ``_submit``)
+        refused = ingress_refusal(self.sim._handlers.get((service, name)), inv.target,
+                                  inv.input, None, inv.headers, inv.idempotency_key)
+        if refused is None:
+            return False
+        field, _, message = refused
+        path = inv.where.path + (field,)
+        if path not in self.sc.doc.marks:
+            path = inv.where.path
+        self.problems.append(Problem(message, path, self.sc.doc.mark(path)))
+        return True
 
     def _apply(self, ev: Event) -> None:
         sim, a = self.sim, ev.args

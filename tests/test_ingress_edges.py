@@ -252,3 +252,23 @@ def test_the_command_line_refuses_it_in_one_line(capsys: pytest.CaptureFixture[s
     assert main(["check", "tests.test_ingress_edges:SERVICES", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("key", ["", "adda"])
+def test_a_promise_completed_for_another_key_is_named_where_the_workflow_waits(
+        key: str) -> None:
+    # An empty or mistyped key is a key: the event reaches another workflow, and
+    # the one checked waits for ever. The report says where its promise went.
+    from examples import signup
+
+    report = sd.check(signup.services, invoke="Signup/ada/run", input="ada@example.com",
+                      externals=signup.externals, max_examples=0, single_faults=False, hash_seeds=(),
+                      world=[world.call(f"Signup/{key}/click", "s3cret")])
+    assert [v.kind for v in report.violations] == ["stuck"]
+    assert report.violations[0].message.endswith(
+        f"waits on #3 promise \"email-link\" (a promise 'email-link' was completed by "
+        f"Signup/{key}/click (#0), for the key {key!r}, not this workflow's 'ada')")
+    right = sd.check(signup.services, invoke="Signup/ada/run", input="ada@example.com",
+                     externals=signup.externals, max_examples=0, single_faults=False, hash_seeds=(),
+                     world=[world.call("Signup/ada/click", "s3cret")])
+    assert right.ok

@@ -14,6 +14,8 @@ from ._journal import (
     DATA,
     KIND,
     NAME,
+    PROMISE_COMPLETE,
+    PROMISE_GET,
     REF,
     SEND,
     SLEEP,
@@ -89,6 +91,20 @@ class Status:
                      f"Restate server waits for ever too); a shared handler "
                      f"(kind=\"shared\") runs beside it")
         return text + ")"
+
+    def _completed_elsewhere(self, rec: InvocationRecord, name: str) -> str:
+        """Where a promise of ``name`` was completed for another key of the same
+        workflow, by a handler (a world event's call, a test's): a mistyped or
+        empty key reached no invocation of this one, which waits for ever."""
+        store = self.invocations.store
+        for other in self.invocations.by_id.values():  # (in submission order)
+            if other.service != rec.service or other.key == rec.key:
+                continue
+            for j, e in enumerate(stored_journal(store, other.id)):
+                if e[KIND] == PROMISE_COMPLETE and e[NAME] == name:
+                    return (f" (a promise {name!r} was completed by {other.target} (#{j}), "
+                            f"for the key {other.key!r}, not this workflow's {rec.key!r})")
+        return ""
 
     def _resolvers(self, awk: str, journal: list[RawEntry], waiter: str
                    ) -> tuple[list[str], list[tuple[InvocationRecord, int]]]:
@@ -204,6 +220,8 @@ class Status:
                     what += self._handed_to(awakeable_id(inv_id, i), journal, inv_id)
                 elif e[KIND] == SLEEP:
                     what += f" until {e[WAKE_MS]}ms"
+                elif e[KIND] == PROMISE_GET and e[NAME] is not None:
+                    what += self._completed_elsewhere(rec, e[NAME])
                 parts.append(f"#{i} {what}")
             return ("suspended, " if status == "suspended" else "") + "waits on " \
                 + ", ".join(parts)

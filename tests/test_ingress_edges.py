@@ -14,6 +14,10 @@ request                                  restate-server 1.7.12
 ``idempotency-key`` on a workflow run    400 "cannot use the idempotency key with
                                          workflow handlers. ..." (an empty one too)
 ``idempotency-key`` on a shared handler  200
+``POST /Wf/k/run/send?delay=1s``         202, with its ``executionTime``: a workflow's
+                                         run may be sent delayed
+``POST /Svc/ping?delay=1s`` (a call)     400 "cannot use the delay query parameter with
+                                         calls. The delay is supported only with sends"
 a body for a handler without input       400 "input validation error: Expected body
                                          and content-type to be empty, ..."
 =======================================  ==========================================
@@ -188,6 +192,9 @@ def test_serve_answers_as_the_ingress(url: str) -> None:
     assert post(url, "/Obj//inc") == (200, 1)
     assert post(url, "/Wf//run", b"3") == (200, 3)
     assert post(url, "/Wf/k/peek", headers={"idempotency-key": "p"}) == (200, "peek k")
+    status, delayed = post(url, "/Wf/later/run/send?delay=1ms", b"4")
+    assert status == 202 and isinstance(delayed, dict)
+    assert (delayed["status"], "executionTime" in delayed) == ("Accepted", True)
     for key in ("a", ""):
         status, body = post(url, "/Wf/k/run", b"1", {"idempotency-key": key})
         assert isinstance(body, dict)

@@ -127,8 +127,8 @@ def parse_delay(text: str) -> int:
             if pos and not text[pos:].strip():
                 total = parts
     if total is None:
-        raise HttpError(400, f"bad delay {_short(text)}: expected a duration like 10s, 500ms, "
-                             "1m30s or PT10S")
+        raise HttpError(400, "bad delay query parameter, must be a ISO8601 duration: "
+                             f"{_short(text)} is none; give one like PT10S, 10s, 500ms or 1m30s")
     if total > MAX_DURATION_MS:
         raise HttpError(400, f"the delay {_short(text)} is too long; the limit is "
                              f"{MAX_DURATION}")
@@ -322,11 +322,10 @@ class Ingress:
             raise HttpError(400, "the invoked service is not public")  # (Restate's words)
         query = _query(scope)
         delay_ms = 0
-        if "delay" in query:
+        if "delay" in query:  # (a workflow's run may be sent delayed, as on Restate)
             if not send:
-                raise HttpError(400, "a delay is only allowed on /send (one-way) requests")
-            if handler.kind == "workflow":
-                raise HttpError(400, "a workflow's run handler cannot be delayed")
+                raise HttpError(400, "cannot use the delay query parameter with calls. The "
+                                     "delay is supported only with sends")  # (Restate's words)
             delay_ms = parse_delay(query["delay"][-1])
         headers = _headers(scope)
         ik = headers.get("idempotency-key")

@@ -754,6 +754,7 @@ class ObjectContext(ObjectSharedContext, KeyValueStore):
         entry_name: str | None = None,
     ) -> None:
         self._writable("set")
+        given = serde
         serde = serde or DefaultSerde()
         try:
             data = serde.serialize(value)
@@ -763,7 +764,12 @@ class ObjectContext(ObjectSharedContext, KeyValueStore):
                 handler=self._attempt.handler,
                 source=user_source(2),
             ) from None
-        self._issue(raw_entry(SET, name, data=data), "set")
+        index = self._issue(raw_entry(SET, name, data=data), "set")
+        if given is None and self._attempt.engine.segment_guard is not None:
+            # strict mode: state that does not come back as it was written
+            from .lossy import state_key_loss
+
+            state_key_loss(self._attempt, name, value, data, serde, index)
 
     def clear(self, name: str, entry_name: str | None = None) -> None:
         self._writable("clear")

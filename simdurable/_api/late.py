@@ -34,6 +34,7 @@ import array
 import collections
 import functools
 import gc
+import inspect
 import sys
 import types
 from collections.abc import Callable
@@ -625,6 +626,7 @@ def late_binding_check(action: Callable[..., Any], args: tuple[Any, ...],
         return _run_and_look(action, args, kwargs, watching)
 
     run.__wrapped__ = action  # type: ignore[attr-defined]
+    run._simdurable_action = action  # type: ignore[attr-defined]  # (see _fast.closure_value)
     return run
 
 
@@ -639,6 +641,7 @@ def _looked_after(action: Callable[..., Any], watching: Watching) -> Callable[..
         return _run_and_look(action, args, kwargs, watching)
 
     run.__wrapped__ = action  # type: ignore[attr-defined]
+    run._simdurable_action = action  # type: ignore[attr-defined]  # (see _fast.closure_value)
     return run
 
 
@@ -651,8 +654,8 @@ def _run_and_look(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     except BaseException:
         watching.after()
         raise
-    if isinstance(result, types.CoroutineType):
-        return _then_look(result, watching)
+    if isinstance(result, types.CoroutineType) and inspect.iscoroutinefunction(action):
+        return _then_look(result, watching)  # (a plain function's coroutine is refused)
     watching.after()
     return result
 

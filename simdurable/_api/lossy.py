@@ -13,10 +13,14 @@ tuple compared with a list).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..runtime._errors import SerializationError
+from ..runtime._invocation import user_source
 from .serde import Serde
+
+if TYPE_CHECKING:
+    from ..runtime._invocation import Attempt
 
 
 def _kind(value: Any) -> str:
@@ -64,3 +68,47 @@ class LossCheck(Serde[Any]):
     def _fail(self, message: str) -> None:
         self._report(SerializationError(message, handler=self._handler, step=self._step,
                                         journal_index=self._index, source=self._source))
+
+
+def _key_not_str(value: Any, depth: int = 0) -> Any:
+    """The first dict key in ``value`` that is not a str (None if every one is)."""
+    if depth > 50:
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return k
+            found = _key_not_str(v, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            found = _key_not_str(v, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def state_key_loss(attempt: Attempt, name: str, value: Any, data: bytes, serde: Serde[Any],
+                   index: int) -> None:
+    """A state value written with the default serde whose dict keys are not
+    all str: JSON stores them as str, and every ``ctx.get`` gives them back so,
+    later in this invocation and in every later one, with or without a type
+    hint (restate-sdk's default serde reads plain JSON then): ``d[7]`` misses
+    what ``d[7] = ...`` wrote (gensyn-ai/rl-swarm#461: a state read back after
+    a restart had str keys, and a bet already placed was placed again).
+    Tuples are let be: they come back as lists, which unpack and index alike."""
+    key = _key_not_str(value)
+    if key is None:
+        return
+    try:
+        back: Any = serde.deserialize(data)
+    except Exception:  # noqa: BLE001 - a serde that cannot read its own output
+        back = None
+    attempt.engine.record_misuse(attempt.rec.id, SerializationError(
+        f"ctx.set({name!r}, ...) stored a dict with {type(key).__name__} keys ({key!r:.20}): "
+        f"JSON keeps them as str, and every ctx.get({name!r}) gives back {back!r:.60} instead "
+        f"of {value!r:.60}, in this invocation and the next (as from restate-sdk, whatever "
+        f"type hint the read gives), so a lookup by {key!r:.20} finds nothing: store str keys "
+        f"(str({key!r:.20})) or give ctx.set a serde that keeps them",
+        handler=attempt.handler, journal_index=index, source=user_source(3)))

@@ -70,8 +70,38 @@ def closure_value(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     ``copy_context().run(action, *args, **kwargs)`` (callgrind)."""
     result = action(*args, **kwargs)
     if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
+        if not inspect.iscoroutinefunction(getattr(action, "_simdurable_action", action)):
+            raise awaitable_from_plain(action, result)
         return steps.run_async(result, name)
     return result
+
+
+def awaitable_from_plain(action: Callable[..., Any], result: Any) -> TypeError:
+    """The failure of a step whose closure is a plain function that returned an
+    awaitable (``lambda: send(order)`` over an ``async def send``).
+
+    Restate's SDK awaits a closure only when ``inspect.iscoroutinefunction``
+    says it is one; a plain function runs in a thread and what it returns is
+    stored, and a coroutine cannot be: the step fails on every attempt and the
+    async function's body never runs (restatedev/sdk-python#222). Simulation
+    and the executor fail it alike, without running the coroutine."""
+    close = getattr(result, "close", None)
+    if inspect.iscoroutine(result) and close is not None:
+        close()  # (not run: no "never awaited" warning at its collection)
+    action = getattr(action, "_simdurable_action", action)  # (the user's, not a check's)
+    what = getattr(action, "__qualname__", None) or f"an {type(action).__name__} object"
+    if inspect.iscoroutinefunction(getattr(action, "__call__", None)):  # noqa: B004
+        fix = ("an object whose __call__ is async is not one to restate-sdk: pass its bound "
+               "method (obj.__call__) or an async def")
+    else:
+        fix = ("pass the async function itself: ctx.run_typed(name, fn, **kwargs), not a "
+               "lambda that calls it")
+    return TypeError(
+        f"{what} is not an async function but returned {type(result).__name__} "
+        f"{getattr(result, '__qualname__', '')}".rstrip() + ": Restate's SDK awaits a step's "
+        "closure only if it is an async function (inspect.iscoroutinefunction), and stores "
+        "what a plain one returns, which fails on every attempt; the awaitable never runs. "
+        + fix[0].upper() + fix[1:])
 
 
 def closure_in_step(step: Any, action: Callable[..., Any], args: tuple[Any, ...],

@@ -60,7 +60,8 @@ async def two_steps(ctx: restate.Context, tag: str) -> list[str]:
 
 @svc.handler()
 async def wrapped(ctx: restate.Context, tag: str) -> str:
-    # A plain function that returns a coroutine: it finishes on the steps' asyncio loop.
+    # A plain function that returns a coroutine: restate-sdk stores what a plain
+    # function returns, and a coroutine cannot be stored (its body never runs).
     return await ctx.run_typed("wrapped", lambda: async_step(f"{tag}-wrapped"))
 
 
@@ -174,9 +175,18 @@ def test_a_timeout_that_is_no_number_of_seconds_is_refused_before_any_invocation
         assert ex.invocations() == []
 
 
-def test_a_plain_step_returning_a_coroutine_finishes_on_the_loop(db: Path) -> None:
-    with restate.Executor(SERVICES, db=db) as ex:
-        assert ex.call("Jobs/wrapped", "w", timeout=5) == "w-wrapped"
+def test_a_plain_step_returning_a_coroutine_fails_as_on_restates_sdk(db: Path) -> None:
+    # restate-sdk awaits a step's function only if inspect.iscoroutinefunction says
+    # it is one (restatedev/sdk-python#222): the step fails on every attempt and
+    # the coroutine never runs, here as in a simulation.
+    few = restate.InvocationRetryPolicy(initial_interval=timedelta(milliseconds=5),
+                                        max_attempts=3)
+    with restate.Executor(SERVICES, db=db, retry_policy=few) as ex:
+        h = ex.send("Jobs/wrapped", "w")
+        with pytest.raises(restate.NotFinishedError, match="paused after 3 failed attempts") as info:
+            h.result(timeout=10)
+    assert "is not an async function but returned coroutine async_step" in str(info.value)
+    assert "w-wrapped" not in runs
 
 
 def test_objects_are_exclusive_per_key(db: Path) -> None:

@@ -195,6 +195,43 @@ def money_kept(outcome: sd.Outcome) -> None:
     assert total == 2 * OPENING, f"{total} in the two wallets, not {2 * OPENING}"
 
 
+# An exclusive handler that awaits a call to an exclusive handler of its own
+# object and key: the callee queues behind the caller, which holds the key
+# until the callee answers, and neither ever ends (Restate waits for ever
+# too). Read-only work on the same key belongs in a shared handler, or in the
+# caller itself.
+# https://gemdocs.org/gems/restate-sdk/1.0.0/Restate/Middleware/DeadlockDetection.html
+# and yshaul/restate-ruby#1 (re-entrant calls to the same virtual object key
+# block for ever); docs.restate.dev virtual objects (one exclusive handler at
+# a time per key)
+basket_bug = restate.VirtualObject("Basket")
+basket_ok = restate.VirtualObject("Basket")
+
+
+@basket_bug.handler(name="add")
+async def basket_add_bug(ctx: restate.ObjectContext, item: str) -> int:
+    items = list(await ctx.get("items") or [])
+    ctx.set("items", [*items, item])
+    return int(await ctx.object_call(basket_size_bug, key=ctx.key(), arg=None))
+
+
+@basket_bug.handler(name="size")
+async def basket_size_bug(ctx: restate.ObjectContext, _: None) -> int:
+    return len(await ctx.get("items") or [])
+
+
+@basket_ok.handler(name="add")
+async def basket_add_ok(ctx: restate.ObjectContext, item: str) -> int:
+    items = list(await ctx.get("items") or [])
+    ctx.set("items", [*items, item])
+    return int(await ctx.object_call(basket_size_ok, key=ctx.key(), arg=None))
+
+
+@basket_ok.handler(name="size", kind="shared")
+async def basket_size_ok(ctx: restate.ObjectSharedContext, _: None) -> int:
+    return len(await ctx.get("items") or [])
+
+
 PAIRS = [
     Pair(name="shared-handler-read-modify-write", kind="not-serializable",
          source="restatedev/sdk-typescript#344", invoke="Seats/show-1/book", input=1,
@@ -210,4 +247,8 @@ PAIRS = [
          invoke="Wallet/alice/transfer", input={"to": "bob", "amount": 10},
          buggy=[wallet_bug], correct=[wallet_ok], invariant=money_kept,
          extra={"concurrent": [("Wallet/bob/transfer", {"to": "alice", "amount": 5})]}),
+    Pair(name="exclusive-handler-calls-own-key", kind="stuck",
+         source="gemdocs.org restate-sdk Restate::Middleware::DeadlockDetection; "
+                "yshaul/restate-ruby#1", invoke="Basket/b1/add", input="pen",
+         buggy=[basket_bug], correct=[basket_ok]),
 ]

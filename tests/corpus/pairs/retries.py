@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import simdurable as restate
 import simdurable as sd
 
@@ -9,6 +11,7 @@ from . import Pair
 
 bank = sd.FakeExternal("bank")
 warehouse = sd.FakeExternal("warehouse")
+mail = sd.FakeExternal("mail")
 
 
 def charge(order: str, amount: int) -> str:
@@ -140,6 +143,126 @@ async def fx_convert_ok(ctx: restate.Context, amount: int) -> float:
     return round(amount * rate, 2)
 
 
+# Any exception of the payment call turned into a TerminalError inside the
+# step, a network error among them: a charge whose response is lost (the bank
+# took the money) ends the step for good, and the order is reported failed
+# though the customer paid. Only the bank's refusal is final; a lost
+# response is retried, and the key makes the retry find the first charge.
+# https://github.com/woocommerce/woocommerce-ios/issues/13162 (a capture whose
+# response is lost shown as a failed payment although the payment was taken);
+# https://docs.restate.dev/ai/patterns/error-handling (network failures are
+# transient errors, retried; terminal errors are for permanent failures)
+class Declined(Exception):
+    """The bank refused the card: retrying cannot change that."""
+
+
+def charge_or_fail(order: str, amount: int) -> str:
+    try:
+        return str(bank.apply("charge", {"order": order, "amount": amount},
+                              idempotency_key=order)["id"])
+    except Exception as err:
+        raise restate.TerminalError(f"payment failed: {err}", 402) from err
+
+
+def charge_or_decline(order: str, amount: int) -> str:
+    try:
+        return str(bank.apply("charge", {"order": order, "amount": amount},
+                              idempotency_key=order)["id"])
+    except Declined as err:
+        raise restate.TerminalError(f"payment declined: {err}", 402) from err
+
+
+lost_bug = restate.Service("Purchase")
+lost_ok = restate.Service("Purchase")
+
+
+@lost_bug.handler(name="buy")
+async def purchase_buy_bug(ctx: restate.Context, amount: int) -> str:
+    order = str(ctx.uuid())
+    try:
+        await ctx.run_typed("charge", charge_or_fail, order=order, amount=amount)
+    except restate.TerminalError:
+        return "payment-failed"
+    return "paid"
+
+
+@lost_ok.handler(name="buy")
+async def purchase_buy_ok(ctx: restate.Context, amount: int) -> str:
+    order = str(ctx.uuid())
+    try:
+        await ctx.run_typed("charge", charge_or_decline, order=order, amount=amount)
+    except restate.TerminalError:
+        return "payment-failed"
+    return "paid"
+
+
+def failed_means_not_charged(outcome: sd.Outcome) -> None:
+    """A purchase reported as failed took no money."""
+    if outcome.result == "payment-failed":
+        charged = [e for e in outcome.effects["bank"] if e.op == "charge"]
+        assert not charged, "the purchase was reported failed, but the customer was charged"
+
+
+# A call that fails for good retried by hand in a loop without end: a card
+# the bank declines is declined on every try, and the handler never ends
+# (its journal grows by a step and a timer every round). Retries of what can
+# succeed belong to the step's retry policy; a failure for good is bounded.
+# https://github.com/TracecatHQ/tracecat/issues/3411 (a retry_until condition
+# that never holds loops until the history limit)
+def charge_card(card: str) -> str:
+    if card.startswith("expired"):
+        raise restate.TerminalError("card declined: expired", 402)
+    return str(bank.apply("charge", {"card": card}, idempotency_key=card)["id"])
+
+
+dunning_bug = restate.Service("Dunning")
+dunning_ok = restate.Service("Dunning")
+
+
+@dunning_bug.handler(name="collect")
+async def dunning_collect_bug(ctx: restate.Context, card: str) -> str:
+    while True:
+        try:
+            return await ctx.run_typed("charge", charge_card, card=card)
+        except restate.TerminalError:
+            await ctx.sleep(timedelta(hours=6))
+
+
+@dunning_ok.handler(name="collect")
+async def dunning_collect_ok(ctx: restate.Context, card: str) -> str:
+    for _ in range(4):
+        try:
+            return await ctx.run_typed("charge", charge_card, card=card)
+        except restate.TerminalError:
+            await ctx.sleep(timedelta(hours=6))
+    return "gave-up"
+
+
+# An async function wrapped in a plain lambda for a step: restate-sdk awaits a
+# step's function only if it is a coroutine function, so it stores what the
+# lambda returns, a coroutine, which JSON cannot hold: the step fails on
+# every attempt and the mail is never sent. Pass the async function itself.
+# https://github.com/restatedev/sdk-python/issues/222 ("Object of type
+# coroutine is not JSON serializable": a lambda around an async handler)
+async def send_receipt(order: str) -> str:
+    return str(mail.apply("send", {"order": order, "template": "receipt"},
+                          idempotency_key=order)["id"])
+
+
+receipt_bug = restate.Service("Receipts")
+receipt_ok = restate.Service("Receipts")
+
+
+@receipt_bug.handler(name="send")
+async def receipts_send_bug(ctx: restate.Context, order: str) -> str:
+    return await ctx.run_typed("mail", lambda: send_receipt(order))
+
+
+@receipt_ok.handler(name="send")
+async def receipts_send_ok(ctx: restate.Context, order: str) -> str:
+    return await ctx.run_typed("mail", send_receipt, order=order)
+
+
 PAIRS = [
     Pair(name="exhausted-retries-swallowed", kind="invariant",
          source="temporalio/temporal#3272", invoke="Order/place", input=10,
@@ -152,4 +275,14 @@ PAIRS = [
     Pair(name="step-error-caught-by-type", kind="retry-loop",
          source="restatedev/sdk-typescript#624", invoke="Fx/convert", input=100,
          buggy=[fx_bug], correct=[fx_ok]),
+    Pair(name="lost-response-made-terminal", kind="invariant",
+         source="woocommerce/woocommerce-ios#13162; docs.restate.dev/ai/patterns/error-handling",
+         invoke="Purchase/buy", input=30, buggy=[lost_bug], correct=[lost_ok],
+         externals=(bank,), invariant=failed_means_not_charged),
+    Pair(name="failure-for-good-retried-by-hand", kind="stuck",
+         source="TracecatHQ/tracecat#3411", invoke="Dunning/collect", input="expired-4242",
+         buggy=[dunning_bug], correct=[dunning_ok], externals=(bank,)),
+    Pair(name="async-function-in-plain-lambda", kind="retry-loop",
+         source="restatedev/sdk-python#222", invoke="Receipts/send", input="o1",
+         buggy=[receipt_bug], correct=[receipt_ok], externals=(mail,)),
 ]

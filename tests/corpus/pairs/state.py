@@ -190,6 +190,44 @@ async def validate_pay_ok(ctx: restate.Context, amount: int) -> int:
     return await ctx.run_typed("validate", check_amount_terminal, amount=amount)
 
 
+# Bets kept in state by round number, an int: JSON keeps a dict's keys as
+# str, so the next read of the state has "7" where the handler looks for 7,
+# and a bet already placed for round 7 is placed again (the next invocation,
+# or a retry that reads state afresh). Keys of state are str.
+# https://github.com/gensyn-ai/rl-swarm/pull/461 ("JSON does not support
+# integer keys ... every node restart forces it to make another bet")
+bets = sd.FakeExternal("bets")
+
+
+def place_bet(player: str, round_no: int) -> str:
+    return str(bets.apply("bet", {"player": player, "round": round_no},
+                          idempotency_key=f"{player}-{round_no}")["id"])
+
+
+player_bug = restate.VirtualObject("Player")
+player_ok = restate.VirtualObject("Player")
+
+
+@player_bug.handler(name="bet")
+async def player_bet_bug(ctx: restate.ObjectContext, round_no: int) -> str:
+    placed = dict(await ctx.get("placed") or {})
+    if round_no not in placed:
+        placed[round_no] = await ctx.run_typed("bet", place_bet, player=ctx.key(),
+                                               round_no=round_no)
+        ctx.set("placed", placed)
+    return str(placed[round_no])
+
+
+@player_ok.handler(name="bet")
+async def player_bet_ok(ctx: restate.ObjectContext, round_no: int) -> str:
+    placed = dict(await ctx.get("placed") or {})
+    if str(round_no) not in placed:
+        placed[str(round_no)] = await ctx.run_typed("bet", place_bet, player=ctx.key(),
+                                                    round_no=round_no)
+        ctx.set("placed", placed)
+    return str(placed[str(round_no)])
+
+
 PAIRS = [
     Pair(name="db-read-outside-step", kind="outcome-changed", source="dbos-inc/dbos-docs#408",
          invoke="Wallet/deposit", input=10, buggy=[wallet_bug], correct=[wallet_ok],
@@ -208,4 +246,7 @@ PAIRS = [
     Pair(name="non-terminal-validation", kind="retry-loop",
          source="dbos-inc/dbos-transact-py#147", invoke="Validate/pay", input=-5,
          buggy=[validate_bug], correct=[validate_ok]),
+    Pair(name="int-keys-in-state", kind="serialization", source="gensyn-ai/rl-swarm#461",
+         invoke="Player/p1/bet", input=7, buggy=[player_bug], correct=[player_ok],
+         externals=(bets,)),
 ]

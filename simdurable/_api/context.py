@@ -74,6 +74,7 @@ from .futures import (
     after_in_place,
     plain_decode,
 )
+from .lossy import state_key_loss
 from .options import RunOptions, options_from_legacy
 from .serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from .service import handler_of
@@ -767,8 +768,6 @@ class ObjectContext(ObjectSharedContext, KeyValueStore):
         index = self._issue(raw_entry(SET, name, data=data), "set")
         if given is None and self._attempt.engine.segment_guard is not None:
             # strict mode: state that does not come back as it was written
-            from .lossy import state_key_loss
-
             state_key_loss(self._attempt, name, value, data, serde, index)
 
     def clear(self, name: str, entry_name: str | None = None) -> None:

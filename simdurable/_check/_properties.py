@@ -41,6 +41,7 @@ from ..runtime._journal import (
     DATA,
     KIND,
     NAME,
+    REF,
     SEND,
     SLEEP,
     WAKE_MS,
@@ -443,8 +444,52 @@ def key_reuse_violations(run: RunFacts) -> list[Violation]:
     applies nothing, so the second payment, mail or booking is silently lost.
     A key made from the cart's id alone, used again by a second checkout of the
     changed cart, is the usual cause. A step's own retries are not counted: a
-    new payload on a retry is the step's, and shows as a changed effect."""
-    return key_reuses_found(run.outcome.key_reuses)
+    new payload on a retry is the step's, and shows as a changed effect.
+    Restate's own idempotency keys alike (``invocation_key_reuses``)."""
+    return key_reuses_found(run.outcome.key_reuses) + invocation_key_reuses(run)
+
+
+def _decoded(data: bytes | None) -> Any:
+    try:
+        return json.loads(data or b"null")
+    except ValueError:
+        return data
+
+
+def invocation_key_reuses(run: RunFacts) -> list[Violation]:
+    """A call or send given an idempotency key that an earlier call or send of
+    the same handler (and object key) used with another argument: Restate
+    scopes a key to its target, runs the first invocation only, and answers
+    the second with the first's result, so the second request is silently
+    lost (restatedev/restate#1324: the key's scope is the invocation target).
+    Found from the callers' journals: a call's entry holds its argument and
+    the id of the invocation that took it."""
+    engine = run.sim.engine
+    records = {rec.id: rec for rec in engine.records()}
+    if not any(rec.idempotency_key for rec in records.values()):
+        return []  # (the common case: no key given, nothing to walk)
+    for rec in records.values():
+        for index, e in enumerate(stored_journal(engine.store, rec.id)):
+            if e[KIND] not in (CALL, SEND) or not isinstance(e[REF], str):
+                continue
+            taken = records.get(e[REF])
+            if taken is None or not taken.idempotency_key:
+                continue
+            asked, ran = _decoded(e[DATA]), _decoded(taken.input)
+            if _without_drawn_ids(asked) == _without_drawn_ids(ran):
+                continue  # the call that made it, or the same request again: what keys are for
+            how = "send" if e[KIND] == SEND else "call"
+            return [Violation(
+                kind="duplicate-effect",
+                message=(f"the {how} #{index} to {taken.target}({_show(asked, 80)}) gave "
+                         f"idempotency key {taken.idempotency_key!r}, which {taken.target}"
+                         f"({_show(ran, 80)}) had been invoked with: Restate scopes the key to "
+                         f"the handler (and object key), runs that invocation only and answers "
+                         f"this {how} with its result, so this request is lost; a key must name "
+                         f"one request (add what changes, such as the item or its position)"),
+                handler=rec.target, journal_index=index,
+            )]
+    return []
 
 
 def key_reuses_found(key_reuses: dict[str, list[tuple[Effect, Effect]]]) -> list[Violation]:

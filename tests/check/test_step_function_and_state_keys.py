@@ -179,3 +179,64 @@ def test_without_strict_mode_nothing_is_reported() -> None:
     h = sim.invoke("Keys/k/write_int_keys", None)
     sim.run()
     assert h.result() == {"outer": [{"1": "a"}]} and sim.problems == []
+
+
+# Restate's idempotency keys are scoped to the invocation target: a second
+# call or send with the key and another argument is answered by the first.
+ledger = sd.VirtualObject("Ledger")
+
+
+@ledger.handler()
+async def credit(ctx: sd.ObjectContext, entry: dict) -> int:
+    total = int(await ctx.get("total") or 0) + int(entry["amount"])
+    ctx.set("total", total)
+    return total
+
+
+senders = sd.Service("Senders")
+
+
+@senders.handler()
+async def resend(ctx: sd.Context, entries: list) -> str:
+    for entry in entries:
+        ctx.object_send(credit, key="a", arg=entry, idempotency_key="k1")
+    return "sent"
+
+
+def _check(entries: list) -> sd.Report:
+    return sd.check([senders, ledger], "Senders/resend", entries, max_examples=0)
+
+
+def test_a_key_given_to_a_send_with_another_argument_is_a_lost_request() -> None:
+    report = _check([{"amount": 2}, {"amount": 3}])
+    v = next(v for v in report.violations if v.kind == "duplicate-effect")
+    assert v.message.startswith(
+        "the send #1 to Ledger/a/credit({\"amount\": 3}) gave idempotency key 'k1', which "
+        "Ledger/a/credit({\"amount\": 2}) had been invoked with")
+    assert v.handler == "Senders/resend" and v.journal_index == 1
+
+
+@pytest.mark.parametrize("entries", [
+    [{"amount": 2}, {"amount": 2}],                              # the same request again
+    [{"amount": 2, "note": "x"}, {"note": "x", "amount": 2}],    # the same, keys reordered
+    [{"amount": 2}],
+])
+def test_the_same_request_sent_again_with_its_key_is_not_reported(entries: list) -> None:
+    report = _check(entries)
+    assert report.ok, report.render()
+
+
+def test_the_refund_pair_is_missed_without_comparing_the_arguments(monkeypatch) -> None:
+    import simdurable._check._properties as properties
+
+    pair = PAIRS["one-invocation-key-for-many-sends"]
+    assert "duplicate-effect" in pair.check(fixed=False, max_examples=0).kinds
+    monkeypatch.setattr(properties, "invocation_key_reuses", lambda run: [])
+    assert pair.check(fixed=False, max_examples=0).ok
+
+
+def test_the_state_pair_is_missed_without_the_check_at_the_set(monkeypatch) -> None:
+    import simdurable._api.context as context
+
+    monkeypatch.setattr(context, "state_key_loss", lambda *args: None)
+    assert PAIRS["int-keys-in-state"].check(fixed=False, max_examples=0).ok

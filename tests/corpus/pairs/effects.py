@@ -294,6 +294,45 @@ async def basket_checkout_ok(ctx: restate.ObjectContext, amount: int) -> str:
     return await ctx.run_typed("charge", charge, amount=amount, key=f"basket-{ctx.key()}-{n}")
 
 
+# One idempotency key given to a send per returned item: Restate scopes a key
+# to its target handler and object key, so the second item's credit to the
+# same account is taken for a retry of the first, answered with its result,
+# and never runs; the customer is refunded one item of two. The key names the
+# item too.
+# https://github.com/restatedev/restate/issues/1324 (a request sent again with
+# an idempotency key latches to the first invocation; the key's scope is the
+# invocation target); https://github.com/josipmusa/idempotency4j/issues/12 (a
+# key reused with a different body silently gets the cached response)
+account = restate.VirtualObject("Account")
+
+
+@account.handler(name="credit")
+async def account_credit(ctx: restate.ObjectContext, amount: int) -> int:
+    balance = int(await ctx.get("balance") or 0) + amount
+    ctx.set("balance", balance)
+    return balance
+
+
+returns_bug = restate.Service("Returns")
+returns_ok = restate.Service("Returns")
+
+
+@returns_bug.handler(name="refund")
+async def returns_refund_bug(ctx: restate.Context, order: dict) -> str:
+    for item in order["items"]:
+        ctx.object_send(account_credit, key=order["customer"], arg=item["price"],
+                        idempotency_key=f"refund-{order['id']}")
+    return "refunded"
+
+
+@returns_ok.handler(name="refund")
+async def returns_refund_ok(ctx: restate.Context, order: dict) -> str:
+    for item in order["items"]:
+        ctx.object_send(account_credit, key=order["customer"], arg=item["price"],
+                        idempotency_key=f"refund-{order['id']}-{item['sku']}")
+    return "refunded"
+
+
 PAIRS = [
     Pair(name="key-from-basket-id-alone", kind="duplicate-effect",
          source="Adyen/adyen-magento2#1979; saleor/saleor-docs#1053",
@@ -319,4 +358,9 @@ PAIRS = [
           ship_ok, "Ship/ship", {"id": "o1"}),
     _pair("key-from-hash-of-string", "Opentrons/opentrons#12581; suitenumerique/meet#148",
           deposit_bug, deposit_ok, "Deposit/deposit", "o-17"),
+    Pair(name="one-invocation-key-for-many-sends", kind="duplicate-effect",
+         source="restatedev/restate#1324; josipmusa/idempotency4j#12", invoke="Returns/refund",
+         input={"id": "o1", "customer": "c1",
+                "items": [{"sku": "mug", "price": 12}, {"sku": "pen", "price": 3}]},
+         buggy=[returns_bug, account], correct=[returns_ok, account]),
 ]

@@ -33,14 +33,16 @@ async def sets_async(tag: str, n: int) -> str:
     return f"{before}>{VARS[n].get()}"
 
 
-def sets_then_awaits(tag: str, n: int) -> Any:
-    """A sync closure that sets the variable and returns a coroutine to await."""
+async def sets_then_awaits(tag: str, n: int) -> Any:
+    """An async closure that sets the variable, then awaits a coroutine that reads it.
+    (A plain closure that returns a coroutine fails its step, as on restate-sdk:
+    tests/check/test_step_function_and_state_keys.py.)"""
     VARS[n].set(tag)
 
     async def later() -> str:
         return f"later:{VARS[n].get()}"
 
-    return later()
+    return await later()
 
 
 @svc.handler()

@@ -191,6 +191,59 @@ def no_reminder_once_cancelled(outcome: sd.Outcome) -> None:
         assert not sent, "the booking was cancelled, but its reminder went out"
 
 
+# A hold on seats that waits out its fifteen minutes inside the exclusive
+# handler: the object takes one invocation at a time per key, so the payment
+# made a minute later queues behind the sleeping hold, runs only once it has
+# released the seats, and is refused. The twin returns at once and sends
+# itself a delayed "expire", leaving the key free for the payment.
+# https://docs.restate.dev/develop/python/durable-timers ("Virtual Objects only
+# process a single invocation at a time, so the Virtual Object will be blocked
+# while sleeping"); https://docs.restate.dev/develop/ts/durable-timers (long
+# waits as delayed messages, not sleep then send)
+hold_bug = restate.VirtualObject("Reservation")
+hold_ok = restate.VirtualObject("Reservation")
+HOLD = timedelta(minutes=15)
+
+
+async def _pay(ctx: restate.ObjectContext, amount: int) -> str:
+    if await ctx.get("status") != "held":
+        raise restate.TerminalError("the hold has expired", 409)
+    ctx.set("status", "paid")
+    return "paid"
+
+
+@hold_bug.handler(name="hold")
+async def reservation_hold_bug(ctx: restate.ObjectContext, seats: int) -> str:
+    ctx.set("status", "held")
+    await ctx.sleep(HOLD)
+    if await ctx.get("status") == "held":
+        ctx.set("status", "released")
+    return "held"
+
+
+@hold_ok.handler(name="hold")
+async def reservation_hold_ok(ctx: restate.ObjectContext, seats: int) -> str:
+    ctx.set("status", "held")
+    ctx.object_send(reservation_expire_ok, key=ctx.key(), arg=None, send_delay=HOLD)
+    return "held"
+
+
+@hold_ok.handler(name="expire")
+async def reservation_expire_ok(ctx: restate.ObjectContext, _: None) -> None:
+    if await ctx.get("status") == "held":
+        ctx.set("status", "released")
+
+
+hold_bug.handler(name="pay")(_pay)
+hold_ok.handler(name="pay")(_pay)
+
+
+def paid_within_the_hold(outcome: sd.Outcome) -> None:
+    """A payment made a minute into a fifteen-minute hold is taken."""
+    status = outcome.state.get("Reservation/r1", {}).get("status")
+    assert status == "paid", f"paid a minute into the hold, yet the reservation is {status}"
+
+
 PAIRS = [
     Pair(name="two-senders-one-key-order", kind="invariant",
          source="temporalio/temporal#4801", invoke="Order/o1/place", input="book",
@@ -203,4 +256,10 @@ PAIRS = [
          invoke="Booking/b1/book", input="ada@example.com", buggy=[booking_bug],
          correct=[booking_ok], externals=(mail,), invariant=no_reminder_once_cancelled,
          extra={"world": [world.call("Booking/b1/cancel", None, at=timedelta(hours=1))]}),
+    Pair(name="hold-waited-out-in-exclusive-handler", kind="invariant",
+         source="docs.restate.dev/develop/python/durable-timers (an object is blocked while "
+                "it sleeps); docs.restate.dev/develop/ts/durable-timers",
+         invoke="Reservation/r1/hold", input=2, buggy=[hold_bug], correct=[hold_ok],
+         invariant=paid_within_the_hold,
+         extra={"world": [world.call("Reservation/r1/pay", 40, at=timedelta(minutes=1))]}),
 ]

@@ -30,6 +30,7 @@ from ..runtime._invocation import (
     REPLAYING,
     Abort,
     Attempt,
+    EngineView,
     Step,
     current_step,
     user_source,
@@ -276,7 +277,9 @@ class Context:
     def time(self) -> DurableFuture[float]:
         """The current time, recorded as the step "timestamp"."""
         engine = self._attempt.engine
-        return self.run_typed("timestamp", lambda: engine.wall_ms() / 1000)
+        if engine.clock_pins is None:
+            return self.run_typed("timestamp", lambda: engine.wall_ms() / 1000)
+        return self.run_typed("timestamp", lambda: _pinned_time(engine))
 
     # -- steps -----------------------------------------------------------------
     def run_typed(
@@ -613,6 +616,16 @@ class Context:
 
 
 _KEY_PART = re.compile(r"[a-zA-Z0-9_.-]{1,36}")
+
+
+def _pinned_time(engine: EngineView) -> float:
+    """``ctx.time()``'s read when the engine has its reads pinned: the pinned
+    value of this invocation's step at this journal index, else the clock."""
+    step = current_step.get()
+    pins = engine.clock_pins
+    pinned = (None if step is None or pins is None
+              else pins.get((step.invocation, step.index)))
+    return engine.wall_ms() / 1000 if pinned is None else pinned
 
 
 def _check_scope_key(method: str, scope: Any) -> None:

@@ -117,7 +117,7 @@ from ._properties import (
     stuck_violation,
 )
 from ._report import Report, Violation, encode_blob, program
-from ._step_values import Path, left_out, unstable_paths
+from ._step_values import Path, clock_reads, left_out, unstable_paths
 from ._world import (
     CALL,
     EARLY,
@@ -504,6 +504,9 @@ class Exploration:
         # The same with a run's delays (by its moments and its delays' plan).
         self._delayed_orders: dict[tuple[tuple[str, ...], str], dict[str, str]] = {}
         self._message_orders_left_out: dict[tuple[Message, ...], set[str]] = {}
+        # The same with each invocation's clock reads given again (``clock_reads``),
+        # by (moments or messages, the plan or "messages", the reads).
+        self._orders_as_read: dict[tuple[Any, str, tuple[Any, ...]], set[str]] = {}
         # The world's moments of the reference run, and the fault-free run of
         # each other combination tried: what a run at those moments is judged by.
         self.ref_moments = moments_of(t.world)
@@ -833,6 +836,9 @@ class Exploration:
                                                                plan=same)
             if ending in self._delayed_orders[key]:
                 return None
+        clock = clock_reads(facts.sim)
+        if clock and self._one_at_a_time_as_read(facts, ending, delivered, clock):
+            return None
         import json
 
         n = len(self.t.others) + 1
@@ -872,6 +878,37 @@ class Exploration:
                 self._message_orders_left_out[delivered] = messages_one_at_a_time(
                     self.t, delivered, self.drawn)
             if mine in self._message_orders_left_out[delivered]:
+                return True
+        return False
+
+    def _one_at_a_time_as_read(self, facts: RunFacts, ending: str,
+                               delivered: tuple[Message, ...] | None,
+                               clock: dict[tuple[str, int], float]) -> bool:
+        """Whether the run ends as a one-at-a-time order ends when each
+        invocation reads the clock (``ctx.time()``) as it read it in this run:
+        run one at a time, each waits for those before it and for their
+        crashed attempts' backoff, and a result or state that holds the time
+        differs in every order. Tried fault-free, then under the run's own
+        faults, then with its messages handled one at a time; what steps drew
+        for themselves is left out as before."""
+        mine = left_out(ending, facts.sim, self.drawn) if self.drawn else ending
+        reads = tuple(sorted(clock.items()))
+        plans: list[FaultPlan | None] = [None]
+        if facts.fired:
+            plans.append(FaultPlan(tuple(pin(point, f, True) for point, f in facts.fired)))
+        for plan in plans:
+            key: tuple[Any, str, tuple[Any, ...]] = (facts.moments, str(plan), reads)
+            if key not in self._orders_as_read:
+                self._orders_as_read[key] = set(sequential_endings(
+                    self.t, facts.moments, self.drawn, plan, clock))
+            if mine in self._orders_as_read[key]:
+                return True
+        if delivered:
+            sent: tuple[Any, str, tuple[Any, ...]] = (delivered, "messages", reads)
+            if sent not in self._orders_as_read:
+                self._orders_as_read[sent] = messages_one_at_a_time(
+                    self.t, delivered, self.drawn, clock)
+            if mine in self._orders_as_read[sent]:
                 return True
         return False
 
@@ -1525,13 +1562,16 @@ OTHER_SCHEDULES = 8
 
 def sequential_endings(t: Target, moments: Sequence[str] | None = None,
                        drawn: frozenset[Path] = frozenset(),
-                       plan: FaultPlan | None = None) -> dict[str, str]:
+                       plan: FaultPlan | None = None,
+                       clock: dict[tuple[str, int], float] | None = None) -> dict[str, str]:
     """Each distinct ending of the invocations run one at a time, in every order.
 
     With world events, each invocation runs with the events that come while it
     does (at their ``moments``) until it ends; the next takes the next events.
     ``drawn``: items of step values left out (``_step_values.left_out``).
-    ``plan``: faults each run has (a concurrent run's delays)."""
+    ``plan``: faults each run has (a concurrent run's delays).
+    ``clock``: what ``ctx.time()`` reads, by invocation and journal index
+    (``_step_values.clock_reads``)."""
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
@@ -1546,6 +1586,8 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
         with fresh_world(t, 0):
             sim = Simulation(t.services, seed=0, strict=False, externals=t.externals,
                              retry_policy=t.retry_policy, max_steps=t.max_steps, faults=plan)
+            if clock:
+                sim.engine.clock_pins = clock
             try:
                 driver = WorldDriver(t.world, moments) if t.world else None
                 handle = None
@@ -1612,7 +1654,8 @@ def messages_in_order(sim: Simulation, senders: int) -> tuple[Message, ...] | No
 
 
 def messages_one_at_a_time(t: Target, delivered: Sequence[Message],
-                           drawn: frozenset[Path] = frozenset()) -> set[str]:
+                           drawn: frozenset[Path] = frozenset(),
+                           clock: dict[tuple[str, int], float] | None = None) -> set[str]:
     """Each ending of the senders run one at a time, in every order, with the
     messages they sent then handled one at a time in the order of ``delivered``
     (each late in transit until its turn). A run where that is not what
@@ -1634,6 +1677,8 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message],
             sim = Simulation(t.services, seed=0, faults=plan, strict=False,
                              externals=t.externals, retry_policy=t.retry_policy,
                              max_steps=t.max_steps)
+            if clock:
+                sim.engine.clock_pins = clock
             try:
                 for i in order:
                     handle = _invoke_as(sim, callers[i])

@@ -1,5 +1,6 @@
 """Step values that are not the step's own doing, left out when concurrent
-invocations' endings are compared with their one-at-a-time orders.
+invocations' endings are compared with their one-at-a-time orders, and the
+clock reads given again to the invocations run one at a time.
 
 A step is where a handler may be nondeterministic: ``uuid4()``, a clock, the
 global random generator, a counter kept in a module. Its value is journaled,
@@ -129,3 +130,35 @@ def left_out(ending: str, sim: Any, paths: frozenset[Path]) -> str:
     return json.dumps({"state": mask(parsed["state"]), "results": sorted(results)},
                       sort_keys=True, default=repr)
 
+
+
+# The step ``ctx.time()`` records its read as (``Context.time``).
+CLOCK_STEP = "timestamp"
+
+
+def clock_reads(sim: Any) -> dict[tuple[str, int], float]:
+    """What each invocation of ``sim`` read with ``ctx.time()``, by (its id,
+    the step's journal index): the time it ran at, which a one-at-a-time
+    order shifts (each invocation waits for those before it, and a crashed
+    attempt's backoff delays every later one), given to the same invocation
+    at the same index when the orders are run again (``Engine.clock_pins``).
+    A time read is an input of the invocation, as a receipt id is: what it
+    decides from it is then decided alike one at a time, and what it
+    decides from state another invocation changed is not."""
+    out: dict[tuple[str, int], float] = {}
+    for rec in sim.engine.records():
+        journal = stored_journal(sim.store, rec.id)
+        for entry in journal:
+            if entry[KIND] != COMPLETION or not 0 <= entry[TARGET] < len(journal):
+                continue
+            command = journal[entry[TARGET]]
+            data = _data(entry[RESULT])
+            if command[KIND] != RUN or command[NAME] != CLOCK_STEP or data is None:
+                continue
+            try:
+                value = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[(rec.id, entry[TARGET])] = value
+    return out

@@ -246,6 +246,7 @@ class ReplayHost:
     """
 
     payload_checks = True  # (``EngineView``)
+    clock_pins: dict[tuple[str, int], float] | None = None  # (``EngineView``: the clock)
 
     segment_guard = None
     issue_step: Callable[..., Any] | None = None  # every command reaches ``store_command``

@@ -82,6 +82,10 @@ class Engine:
 
     # (``EngineView.payload_checks``; a host with a journal value codec sets it off)
     payload_checks = True
+    # What ``ctx.time()`` reads instead of the clock, by (invocation id, journal
+    # index of its step): a concurrent run's reads, given again to its
+    # invocations when they are run one at a time (``_check``); None: the clock.
+    clock_pins: dict[tuple[str, int], float] | None = None
 
     def __init__(
         self,

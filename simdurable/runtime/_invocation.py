@@ -439,6 +439,8 @@ class EngineView(Protocol):
     # Whether a replayed command's payload must equal the journal's (off with
     # a journal value codec, as restate-sdk turns the VM's checks off then)
     payload_checks: bool
+    # What ``ctx.time()`` reads instead of the clock (``Engine.clock_pins``)
+    clock_pins: dict[tuple[str, int], float] | None
 
     @property
     def now_ms(self) -> int: ...

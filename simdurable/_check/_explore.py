@@ -1581,15 +1581,25 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     # (the delayed sends it made fire before the next one starts), and only
     # until it ends itself (its delayed sends fire after the later ones: two
     # quick calls to an object both come before the expiry each one scheduled).
-    for order, own_only in itertools.product(
-            sorted(set(itertools.permutations(range(len(calls))))), (False, True)):
+    # The world's calls and sends that come early are invocations of their own:
+    # at once, they come after every caller was submitted (on a key, queued
+    # behind them all); one at a time, early came within the first caller's
+    # turn, so they are also tried once every caller has ended.
+    variants: list[tuple[str, ...] | None] = [moments_of(t.world, moments)] if t.world else [None]
+    deferred = tuple(LATE if m == EARLY and ev.action in (CALL, SEND) and ev.at_ms is None
+                     else m for ev, m in zip(t.world, variants[0] or (), strict=False))
+    if t.world and deferred != variants[0]:
+        variants.append(deferred)
+    for variant, order, own_only in itertools.product(
+            variants, sorted(set(itertools.permutations(range(len(calls))))), (False, True)):
         with fresh_world(t, 0):
             sim = Simulation(t.services, seed=0, strict=False, externals=t.externals,
                              retry_policy=t.retry_policy, max_steps=t.max_steps, faults=plan)
             if clock:
                 sim.engine.clock_pins = clock
+            _ids_past(sim, callers)
             try:
-                driver = WorldDriver(t.world, moments) if t.world else None
+                driver = WorldDriver(t.world, variant) if t.world else None
                 handle = None
                 for n, i in enumerate(order):
                     handle = _invoke_as(sim, callers[i])
@@ -1679,6 +1689,7 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message],
                              max_steps=t.max_steps)
             if clock:
                 sim.engine.clock_pins = clock
+            _ids_past(sim, callers)
             try:
                 for i in order:
                     handle = _invoke_as(sim, callers[i])
@@ -1719,6 +1730,18 @@ def _callers_at_once(t: Target) -> list[Caller]:
     finally:
         sim.close()
     return [(r.service, r.handler, r.key, r.input, r.id) for r in records]
+
+
+def _ids_past(sim: Simulation, callers: Sequence[Caller]) -> None:
+    """Number ``sim``'s submissions from past the callers, as a run at once
+    does: one at a time, a world event's call or a callee made before the
+    next caller is submitted took that caller's id (an id counts the
+    submissions before it), and the caller, submitted under it, then was
+    that invocation: two increments at once beside a world call to the same
+    key were left as one in every order, and the run reported as a lost
+    update."""
+    invocations = sim.engine.lifecycle.invocations
+    invocations.seq = max(invocations.seq, len(callers))
 
 
 def _invoke_as(sim: Simulation, caller: Caller) -> InvocationHandle:

@@ -507,6 +507,8 @@ class Exploration:
         # The same with each invocation's clock reads given again (``clock_reads``),
         # by (moments or messages, the plan or "messages", the reads).
         self._orders_as_read: dict[tuple[Any, str, tuple[Any, ...]], set[str]] = {}
+        # The orders' endings at other schedules, by (moments, seed).
+        self._orders_scheduled: dict[tuple[tuple[str, ...], int], set[str]] = {}
         # The world's moments of the reference run, and the fault-free run of
         # each other combination tried: what a run at those moments is judged by.
         self.ref_moments = moments_of(t.world)
@@ -836,6 +838,8 @@ class Exploration:
                                                                plan=same)
             if ending in self._delayed_orders[key]:
                 return None
+        if self._one_at_a_time_at_other_schedules(facts, ending):
+            return None
         clock = clock_reads(facts.sim)
         if clock and self._one_at_a_time_as_read(facts, ending, delivered, clock):
             return None
@@ -878,6 +882,27 @@ class Exploration:
                 self._message_orders_left_out[delivered] = messages_one_at_a_time(
                     self.t, delivered, self.drawn)
             if mine in self._message_orders_left_out[delivered]:
+                return True
+        return False
+
+    def _one_at_a_time_at_other_schedules(self, facts: RunFacts, ending: str) -> bool:
+        """Whether the run ends as a one-at-a-time order ends at another
+        schedule: an invocation that races two calls of its own
+        (``wait_completed``, ``select``) ends by whichever callee finishes
+        first, at once as one at a time; the orders at one schedule gave each
+        one outcome of the race, and two greeters at once both answered by the
+        same model were no order's. ``OTHER_SCHEDULES`` schedules (four times
+        as many for three invocations or more), each made once for each
+        moments of the world."""
+        mine = left_out(ending, facts.sim, self.drawn) if self.drawn else ending
+        # (each invocation's race is its own: more invocations, more schedules)
+        schedules = OTHER_SCHEDULES * (1 if not self.t.others or len(self.t.others) < 2 else 4)
+        for k in range(1, schedules + 1):
+            key = (facts.moments, k)
+            if key not in self._orders_scheduled:
+                self._orders_scheduled[key] = set(sequential_endings(
+                    self.t, facts.moments, self.drawn, seed=k))
+            if mine in self._orders_scheduled[key]:
                 return True
         return False
 
@@ -1563,7 +1588,8 @@ OTHER_SCHEDULES = 8
 def sequential_endings(t: Target, moments: Sequence[str] | None = None,
                        drawn: frozenset[Path] = frozenset(),
                        plan: FaultPlan | None = None,
-                       clock: dict[tuple[str, int], float] | None = None) -> dict[str, str]:
+                       clock: dict[tuple[str, int], float] | None = None,
+                       seed: int = 0) -> dict[str, str]:
     """Each distinct ending of the invocations run one at a time, in every order.
 
     With world events, each invocation runs with the events that come while it
@@ -1571,7 +1597,8 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     ``drawn``: items of step values left out (``_step_values.left_out``).
     ``plan``: faults each run has (a concurrent run's delays).
     ``clock``: what ``ctx.time()`` reads, by invocation and journal index
-    (``_step_values.clock_reads``)."""
+    (``_step_values.clock_reads``). ``seed``: the schedule of what each
+    invocation runs at once within itself (two calls it races)."""
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
@@ -1593,7 +1620,7 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     for variant, order, own_only in itertools.product(
             variants, sorted(set(itertools.permutations(range(len(calls))))), (False, True)):
         with fresh_world(t, 0):
-            sim = Simulation(t.services, seed=0, strict=False, externals=t.externals,
+            sim = Simulation(t.services, seed=seed, strict=False, externals=t.externals,
                              retry_policy=t.retry_policy, max_steps=t.max_steps, faults=plan)
             if clock:
                 sim.engine.clock_pins = clock

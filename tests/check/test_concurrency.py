@@ -537,3 +537,33 @@ def test_a_world_call_to_the_callers_key_is_an_invocation_of_its_own(when):
                     world=[world.call("Counter/a/add", 3, when=when)], max_examples=10,
                     hash_seeds=())
     assert "not-serializable" in lost.kinds
+
+
+models = sd.Service("Models")
+
+
+@models.handler()
+async def claude(ctx: sd.Context, name: str) -> str:
+    return f"Bonjour {name}!"
+
+
+@models.handler()
+async def gpt(ctx: sd.Context, name: str) -> str:
+    return f"Hello {name}!"
+
+
+@models.handler()
+async def fastest(ctx: sd.Context, name: str) -> list[str]:
+    """As restate-sdk's concurrent greeter: two calls raced, the first kept."""
+    pending, done = await sd.wait_completed(ctx.service_call(claude, name),
+                                            ctx.service_call(gpt, name))
+    return sorted([await f for f in done])
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_each_invocations_own_race_is_no_lost_update(n):
+    # At once both greeters got the same model's answer; one at a time, at one
+    # schedule, each order gave one of each. (Before: not-serializable, fault-free.)
+    report = sd.check(services=[models], invoke="Models/fastest", input="Ann", concurrent=n,
+                      max_examples=10, hash_seeds=())
+    assert report.ok, report.render()

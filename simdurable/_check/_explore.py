@@ -1611,12 +1611,16 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     # The world's calls and sends that come early are invocations of their own:
     # at once, they come after every caller was submitted (on a key, queued
     # behind them all); one at a time, early came within the first caller's
-    # turn, so they are also tried once every caller has ended.
-    variants: list[tuple[str, ...] | None] = [moments_of(t.world, moments)] if t.world else [None]
-    deferred = tuple(LATE if m == EARLY and ev.action in (CALL, SEND) and ev.at_ms is None
-                     else m for ev, m in zip(t.world, variants[0] or (), strict=False))
-    if t.world and deferred != variants[0]:
-        variants.append(deferred)
+    # turn, so each is also tried once every caller has ended (every subset of
+    # them, up to four).
+    variants: list[tuple[str, ...] | None] = [None]
+    if t.world:
+        given = moments_of(t.world, moments)
+        early = [i for i, (ev, m) in enumerate(zip(t.world, given, strict=True))
+                 if m == EARLY and ev.action in (CALL, SEND) and ev.at_ms is None][:4]
+        variants = [tuple(LATE if i in chosen else m for i, m in enumerate(given))
+                    for k in range(len(early) + 1)
+                    for chosen in itertools.combinations(early, k)]
     for variant, order, own_only in itertools.product(
             variants, sorted(set(itertools.permutations(range(len(calls))))), (False, True)):
         with fresh_world(t, 0):

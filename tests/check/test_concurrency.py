@@ -567,3 +567,14 @@ def test_each_invocations_own_race_is_no_lost_update(n):
     report = sd.check(services=[models], invoke="Models/fastest", input="Ann", concurrent=n,
                       max_examples=10, hash_seeds=())
     assert report.ok, report.render()
+
+
+def test_each_early_world_call_is_placed_on_its_own():
+    # A shared read early (within the first caller's turn, reading 0) and an
+    # increment early (at once queued behind both callers): neither all early
+    # nor all late in the orders ends so.
+    report = sd.check(services=services, invoke="Counter/a/add", input=5, concurrent=2,
+                      world=[world.call("Counter/a/get", None, when="early"),
+                             world.call("Counter/a/add", 3, when="early")],
+                      max_examples=20, hash_seeds=())
+    assert report.ok, report.render()

@@ -125,6 +125,7 @@ from ._world import (
     MOMENTS,
     SEND,
     FromEffect,
+    WAITING,
     WorldDriver,
     WorldError,
     WorldEvent,
@@ -507,6 +508,8 @@ class Exploration:
         # The same with each invocation's clock reads given again (``clock_reads``),
         # by (moments or messages, the plan or "messages", the reads).
         self._orders_as_read: dict[tuple[Any, str, tuple[Any, ...]], set[str]] = {}
+        # The orders' endings with world calls after the callers, by moments.
+        self._orders_calls_after: dict[tuple[str, ...], set[str]] = {}
         # The orders' endings at other schedules, by (moments, seed).
         self._orders_scheduled: dict[tuple[tuple[str, ...], int], set[str]] = {}
         # The world's moments of the reference run, and the fault-free run of
@@ -826,6 +829,8 @@ class Exploration:
                 return None
         if self.drawn and self._one_at_a_time_but_drawn(facts, ending, delivered):
             return None
+        if self.t.world and self._one_at_a_time_with_calls_after(facts, ending):
+            return None
         if facts.fired:
             # Late, not interleaved: a timer that lost its race, or a callee that
             # ended before its caller's cancellation came, while a crashed caller
@@ -885,6 +890,17 @@ class Exploration:
                 return True
         return False
 
+    def _one_at_a_time_with_calls_after(self, facts: RunFacts, ending: str) -> bool:
+        """Whether the run ends as a one-at-a-time order ends with some of the
+        world's calls and sends made after every caller has ended
+        (``sequential_endings``'s ``calls_after``), made once for each
+        moments of the world."""
+        if facts.moments not in self._orders_calls_after:
+            self._orders_calls_after[facts.moments] = set(sequential_endings(
+                self.t, facts.moments, self.drawn, calls_after=True))
+        mine = left_out(ending, facts.sim, self.drawn) if self.drawn else ending
+        return mine in self._orders_calls_after[facts.moments]
+
     def _one_at_a_time_at_other_schedules(self, facts: RunFacts, ending: str) -> bool:
         """Whether the run ends as a one-at-a-time order ends at another
         schedule: an invocation that races two calls of its own
@@ -902,6 +918,9 @@ class Exploration:
             if key not in self._orders_scheduled:
                 self._orders_scheduled[key] = set(sequential_endings(
                     self.t, facts.moments, self.drawn, seed=k))
+                if self.t.world:
+                    self._orders_scheduled[key].update(sequential_endings(
+                        self.t, facts.moments, self.drawn, seed=k, calls_after=True))
             if mine in self._orders_scheduled[key]:
                 return True
         return False
@@ -1589,7 +1608,7 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
                        drawn: frozenset[Path] = frozenset(),
                        plan: FaultPlan | None = None,
                        clock: dict[tuple[str, int], float] | None = None,
-                       seed: int = 0) -> dict[str, str]:
+                       seed: int = 0, calls_after: bool = False) -> dict[str, str]:
     """Each distinct ending of the invocations run one at a time, in every order.
 
     With world events, each invocation runs with the events that come while it
@@ -1598,7 +1617,9 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     ``plan``: faults each run has (a concurrent run's delays).
     ``clock``: what ``ctx.time()`` reads, by invocation and journal index
     (``_step_values.clock_reads``). ``seed``: the schedule of what each
-    invocation runs at once within itself (two calls it races)."""
+    invocation runs at once within itself (two calls it races).
+    ``calls_after``: instead, the orders with some of the world's calls and
+    sends made after every caller has ended (below)."""
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
@@ -1608,19 +1629,21 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     # (the delayed sends it made fire before the next one starts), and only
     # until it ends itself (its delayed sends fire after the later ones: two
     # quick calls to an object both come before the expiry each one scheduled).
-    # The world's calls and sends that come early are invocations of their own:
-    # at once, they come after every caller was submitted (on a key, queued
-    # behind them all); one at a time, early came within the first caller's
-    # turn, so each is also tried once every caller has ended (every subset of
-    # them, up to four).
-    variants: list[tuple[str, ...] | None] = [None]
-    if t.world:
+    # The world's calls and sends that come early or once the run waits are
+    # invocations of their own: at once, they come after every caller was
+    # submitted (on a key, queued behind them all), or once the callers at once
+    # wait; one at a time, they came within the first caller's turn, or at the
+    # first wait of any caller. ``calls_after`` tries each of them once every
+    # caller has ended instead (every non-empty subset of them, up to four).
+    variants: list[Sequence[str] | None] = [moments]
+    if calls_after:
         given = moments_of(t.world, moments)
-        early = [i for i, (ev, m) in enumerate(zip(t.world, given, strict=True))
-                 if m == EARLY and ev.action in (CALL, SEND) and ev.at_ms is None][:4]
+        movable = [i for i, (ev, m) in enumerate(zip(t.world, given, strict=True))
+                   if m in (EARLY, WAITING) and ev.action in (CALL, SEND)
+                   and ev.at_ms is None][:4]
         variants = [tuple(LATE if i in chosen else m for i, m in enumerate(given))
-                    for k in range(len(early) + 1)
-                    for chosen in itertools.combinations(early, k)]
+                    for k in range(1, len(movable) + 1)
+                    for chosen in itertools.combinations(movable, k)]
     for variant, order, own_only in itertools.product(
             variants, sorted(set(itertools.permutations(range(len(calls))))), (False, True)):
         with fresh_world(t, 0):

@@ -578,3 +578,27 @@ def test_each_early_world_call_is_placed_on_its_own():
                              world.call("Counter/a/add", 3, when="early")],
                       max_examples=20, hash_seeds=())
     assert report.ok, report.render()
+
+
+notes = sd.VirtualObject("Notes")
+
+
+@notes.handler()
+async def note(ctx: sd.ObjectContext, line: str) -> None:
+    await ctx.sleep(timedelta(milliseconds=20))
+    ctx.set("lines", [*(await ctx.get("lines") or []), line])
+
+
+@notes.handler(kind="shared")
+async def lines(ctx: sd.ObjectSharedContext) -> list[str]:
+    return list(await ctx.get("lines") or [])
+
+
+def test_a_world_call_once_the_run_waits_may_come_after_every_caller():
+    # As restate-sdk's command interpreter: at once, both notes are written
+    # when the run first waits after the clock moved on; one at a time the
+    # read came at the second caller's sleep, and saw one note.
+    report = sd.check(services=[notes], invoke="Notes/j/note", input="x", concurrent=2,
+                      world=[world.advance(timedelta(seconds=1)), world.call("Notes/j/lines")],
+                      max_examples=10, hash_seeds=())
+    assert report.ok, report.render()

@@ -1642,17 +1642,16 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     # wait; one at a time, they came within the first caller's turn, or at the
     # first wait of any caller. ``calls_after`` tries each of them once every
     # caller has ended instead (every non-empty subset of them, up to four).
-    variants: list[Sequence[str] | None] = [moments]
+    helds: list[tuple[int, ...]] = [()]
     if calls_after:
         given = moments_of(t.world, moments)
         movable = [i for i, (ev, m) in enumerate(zip(t.world, given, strict=True))
                    if m in (EARLY, WAITING) and ev.action in (CALL, SEND)
                    and ev.at_ms is None][:4]
-        variants = [tuple(LATE if i in chosen else m for i, m in enumerate(given))
-                    for k in range(1, len(movable) + 1)
-                    for chosen in itertools.combinations(movable, k)]
-    for variant, order, own_only in itertools.product(
-            variants, sorted(set(itertools.permutations(range(len(calls))))), ways):
+        helds = [chosen for k in range(1, len(movable) + 1)
+                 for chosen in itertools.combinations(movable, k)]
+    for held, order, own_only in itertools.product(
+            helds, sorted(set(itertools.permutations(range(len(calls))))), ways):
         with fresh_world(t, 0):
             sim = Simulation(t.services, seed=seed, strict=False, externals=t.externals,
                              retry_policy=t.retry_policy, max_steps=t.max_steps, faults=plan)
@@ -1660,7 +1659,7 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
                 sim.engine.clock_pins = clock
             _ids_past(sim, callers)
             try:
-                driver = WorldDriver(t.world, variant) if t.world else None
+                driver = WorldDriver(t.world, moments, held) if t.world else None
                 handle = None
                 for n, i in enumerate(order):
                     handle = _invoke_as(sim, callers[i])

@@ -514,9 +514,15 @@ class WorldDriver:
     """Runs a simulation, applying the world's events at their moments."""
 
     def __init__(self, events: Sequence[WorldEvent],
-                 moments: Sequence[str] | None = None) -> None:
+                 moments: Sequence[str] | None = None, held: Collection[int] = ()) -> None:
         self.events = list(events)
         self.moments = moments_of(self.events, moments)
+        # Events (by index) held until every invocation driven ``until_done`` has
+        # ended (the one-at-a-time orders' world calls after the callers): the
+        # events after them go on meanwhile, as a call queued behind the callers
+        # on a key runs after a read the world made later.
+        self.held = held
+        self._holding: list[int] = []
         self.next = 0
         self.problems: list[str] = []
         # Deadlocks of the app's own making that an event would have hidden
@@ -534,28 +540,50 @@ class WorldDriver:
         (a delayed send) for later. ``later``: (service, key) of callers still
         to come; an event answering one of them with what it sends out
         (``from_effect``) waits for its turn, as nothing was sent yet."""
+        if until_done is None and self._holding:
+            for i in self._holding:
+                reach(sim, handle, self.events[i], self.moments[i])
+                self._apply(sim, handle, i)
+            self._holding = []
         while self.next < len(self.events):
             i, ev = self.next, self.events[self.next]
             if later and isinstance(ev.value, FromEffect) and _names(ev) in later:
                 break
+            if until_done is not None and i in self.held:
+                self._holding.append(i)
+                self.next += 1
+                continue
+            if (own_only and until_done is not None and self.moments[i] == LATE
+                    and ev.at_ms is None):
+                # Late is once nothing is left to do, timers included: what these
+                # invocations set going (a delayed send) waits for the later ones,
+                # so they end first, unless they wait on the event.
+                if not _all_done(sim, until_done):
+                    sim.run(stop=lambda: _all_done(sim, until_done))
+                if _all_done(sim, until_done):
+                    return
             reach(sim, handle, ev, self.moments[i])
             if until_done is not None and _all_done(sim, until_done):
                 return  # the event is for a later invocation
             self.next += 1
-            if ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
-                awk = _awakeable_for(sim, handle)
-                why = None if awk is None else sim.engine.queued_resolver(awk)
-                if why is not None and why not in self.hidden:
-                    self.hidden.append(why)
-            problem = apply(sim, handle, ev)
-            if problem is not None:
-                self.problems.append(f"world[{i}] ({ev.describe()}): {problem} "
-                                     f"(t={sim.now():.3f}s)")
+            self._apply(sim, handle, i)
         if own_only and until_done is not None:
             if not _all_done(sim, until_done):
                 sim.run(stop=lambda: _all_done(sim, until_done))
             return
         sim.run()
+
+    def _apply(self, sim: Simulation, handle: InvocationHandle, i: int) -> None:
+        ev = self.events[i]
+        if ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
+            awk = _awakeable_for(sim, handle)
+            why = None if awk is None else sim.engine.queued_resolver(awk)
+            if why is not None and why not in self.hidden:
+                self.hidden.append(why)
+        problem = apply(sim, handle, ev)
+        if problem is not None:
+            self.problems.append(f"world[{i}] ({ev.describe()}): {problem} "
+                                 f"(t={sim.now():.3f}s)")
 
 
 def _names(ev: WorldEvent) -> tuple[str, str | None] | None:

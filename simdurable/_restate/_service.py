@@ -180,16 +180,24 @@ class RestateHandler(Handler):
         except Exception as err:
             found = _cause_chain(err)
             misuse = _combinator_misuse(found, f"{self.service_tag.name}/{self.name}")
-            if misuse is not None:
-                raise misuse from None
-            if isinstance(found, r_exc.TerminalError):
-                raise TerminalError(found.message, found.status_code, found.metadata) from err
-            if isinstance(found, r_exc.RetryableError):
-                # With the user's traceback: a retry-loop report names the line
-                # that raised it, as it does for any other exception.
-                raise RetryableError(found.message, found.status_code, found.retry_after
-                                     ).with_traceback(found.__traceback__) from err
-            raise
+            try:
+                if misuse is not None:
+                    raise misuse from None
+                if isinstance(found, r_exc.TerminalError):
+                    raise TerminalError(found.message, found.status_code, found.metadata) from err
+                if isinstance(found, r_exc.RetryableError):
+                    # With the user's traceback: a retry-loop report names the line
+                    # that raised it, as it does for any other exception.
+                    raise RetryableError(found.message, found.status_code, found.retry_after
+                                         ).with_traceback(found.__traceback__) from err
+                raise
+            finally:
+                # Errors kept in this frame's variables would make a cycle with
+                # the traceback of the error raised through it (as ``except ...
+                # as err`` does not), and through ``ctx`` keep the run's whole
+                # engine alive until a full collection: a 24-hour workflow's is
+                # tens of MB, and a check runs it many times.
+                found = misuse = None
         finally:
             rctx.mark_replaying(False)
 

@@ -263,6 +263,7 @@ class Lifecycle:
             self.finish(attempt, detail)
         else:
             self.segment_ended(attempt, coro, how, detail)
+            detail = None  # (let go: see ``segment_ended``)
 
     def start_alone(self, inv_id: str, crowd: bool = False) -> Attempt | None:
         """``start`` for a run's only ready task (``Engine.run_task``: a lone
@@ -340,7 +341,6 @@ class Lifecycle:
             if not attempt.alive:
                 return None  # (``GONE``: an attempt ended under it, nothing left to do)
             value = returned.value
-            unwritten = None
             if attempt.output is not None:  # (its function ran without ``start``)
                 if type(value) is int:
                     value = b"%d" % value
@@ -348,38 +348,39 @@ class Lifecycle:
                     try:
                         value = attempt.output(value)
                     except Exception as err:  # noqa: BLE001 - as if ``start`` had raised it
-                        unwritten = err
-            if unwritten is not None:
-                how, detail = running.ended(attempt, unwritten)
-            else:
-                # ``finish`` (nothing to close: the coroutine has ended) ...
-                # (its data kept for the trace: a named tuple's field read is not specialised)
-                data = b"" if value is None else value
-                completion = _new_tuple(Value, (data,))
-                attempt.coro = None
-                # ... ``Running.kill`` (``Attempt.die`` and its registrations) ...
-                attempt.die()
-                attempt.steps.clear()
-                if running.attempts.get(inv_id) is attempt:
-                    del running.attempts[inv_id]
-                if attempt.queued:
-                    running.kill(attempt)
-                # ... and ``complete`` with its value (it held no key)
-                rec.status = COMPLETED
-                rec.result = completion
-                rec.finished_ms = now = scheduler.now_ms
-                self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
-                store._invocations[inv_id] = rec
-                completions = self.completions
-                rec.done_bits = 0  # (its completions are of no more use)
-                event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler, data))
-                if inv_id in completions.callers:
-                    completions.wake_callers(rec, completion)
-                for hook in self.finished_hooks:
-                    hook(rec)
-                return None
+                        # (not kept in a variable: see ``segment_ended``)
+                        self.segment_ended(attempt, coro, *running.ended(attempt, err))
+                        return None
+            # ``finish`` (nothing to close: the coroutine has ended) ...
+            # (its data kept for the trace: a named tuple's field read is not specialised)
+            data = b"" if value is None else value
+            completion = _new_tuple(Value, (data,))
+            attempt.coro = None
+            # ... ``Running.kill`` (``Attempt.die`` and its registrations) ...
+            attempt.die()
+            attempt.steps.clear()
+            if running.attempts.get(inv_id) is attempt:
+                del running.attempts[inv_id]
+            if attempt.queued:
+                running.kill(attempt)
+            # ... and ``complete`` with its value (it held no key)
+            rec.status = COMPLETED
+            rec.result = completion
+            rec.finished_ms = now = scheduler.now_ms
+            self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
+            store._invocations[inv_id] = rec
+            completions = self.completions
+            rec.done_bits = 0  # (its completions are of no more use)
+            event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler, data))
+            if inv_id in completions.callers:
+                completions.wake_callers(rec, completion)
+            for hook in self.finished_hooks:
+                hook(rec)
+            return None
         except (Exception, Abort) as err:
-            how, detail = running.ended(attempt, err)
+            # (its segment's end not kept in a variable: see ``segment_ended``)
+            self.segment_ended(attempt, coro, *running.ended(attempt, err))
+            return None
         else:
             waited = running.waits(attempt, yielded)
             how, detail = (running.drive(attempt, attempt.take_cancel(yielded)) if waited is None
@@ -388,6 +389,7 @@ class Lifecycle:
             self.finish(attempt, detail)
         elif how is not GONE:
             self.segment_ended(attempt, coro, how, detail)
+            detail = None  # (let go: see ``segment_ended``)
         return None
 
     def open_attempt(self, inv_id: str) -> Attempt | None:
@@ -416,11 +418,17 @@ class Lifecycle:
     def advance(self, attempt: Attempt, throw: BaseException | None) -> None:
         """Run the handler until it waits or ends, and act on how it ended."""
         coro = attempt.coro
-        how, detail = self.running.run_segment(attempt, throw)
-        self.segment_ended(attempt, coro, how, detail)
+        self.segment_ended(attempt, coro, *self.running.run_segment(attempt, throw))
 
     def segment_ended(self, attempt: Attempt, coro: Any, how: str, detail: Any) -> None:
-        """Act on how a segment of ``attempt``'s handler (``coro``) ended."""
+        """Act on how a segment of ``attempt``'s handler (``coro``) ended.
+
+        A caller lets go of ``detail`` once this returns: an error the handler
+        raised is held by its own traceback's frames, the caller's among them,
+        and one the caller still held when it returned would be in a cycle
+        with it, keeping with it the engine its frame reaches, until a full
+        collection (which a long run's objects, handed to the oldest
+        generation, wait long for: see ``_sim._RUN_PROMOTE_AT``)."""
         if how is FINISHED:
             self.finish(attempt, detail)
         elif how is PAUSE:

@@ -464,8 +464,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 except (Exception, Abort) as err:
                     if attempt.queued:
                         attempt.queued -= 1
-                    how, detail = ended(attempt, err)
-                    segment_ended(attempt, coro, how, detail)
+                    # (not kept in a variable: see ``Lifecycle.segment_ended``)
+                    segment_ended(attempt, coro, *ended(attempt, err))
                     continue
                 if (
                     type(yielded) is Wait
@@ -525,6 +525,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if segment is None:
                     segment = drive(attempt, attempt.take_cancel(yielded))
                 segment_ended(attempt, coro, *segment)
+                segment = None  # (let go: see ``Lifecycle.segment_ended``)
             else:  # pragma: no cover - tasks are built here
                 raise InternalError(f"unknown task {task!r}")
 

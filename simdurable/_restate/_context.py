@@ -23,6 +23,7 @@ import copy
 import functools
 import inspect
 import typing
+import weakref
 from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import Any
@@ -357,7 +358,7 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         if isinstance(serde, r_serde.DefaultSerde):
             options = copy.copy(options)
             if options.type_hint is None:
-                options.type_hint = inspect.signature(action, eval_str=True).return_annotation
+                options.type_hint = _return_hint(action)
             kind, core = extract_core_type(options.type_hint)
             if kind in ("simple", "optional"):
                 options.type_hint = core
@@ -380,7 +381,7 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
             raise self._refuse_action("run", name, action)
         if isinstance(serde, r_serde.DefaultSerde):
             if type_hint is None:
-                type_hint = inspect.signature(action, eval_str=True).return_annotation
+                type_hint = _return_hint(action)
             serde = serde.with_maybe_type(type_hint)
         func = functools.partial(action, *args) if args is not None else action
         sd_options = SdRunOptions(serde=serde, max_attempts=max_attempts,
@@ -551,3 +552,24 @@ class _Awaiting:
 
     def __await__(self) -> Generator[Any, Any, Any]:
         return _translated(self._inner.__await__())
+
+
+# Each step function's return annotation, as restate-sdk finds a step's type
+# (``inspect.signature(action, eval_str=True)``): worked out once per function,
+# not at every step (a tenth of a run of a handler that runs a step in a loop,
+# a reminder every 15 s for a day). Weakly keyed: a function that goes (a
+# lambda made in the loop) is forgotten with it.
+_RETURN_HINTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _return_hint(action: Callable[..., Any]) -> Any:
+    try:
+        return _RETURN_HINTS[action]
+    except (KeyError, TypeError):  # (TypeError: unhashable, or not weakly referable)
+        pass
+    hint = inspect.signature(action, eval_str=True).return_annotation
+    try:
+        _RETURN_HINTS[action] = hint
+    except TypeError:
+        pass  # (a builtin, or unhashable: asked again next time)
+    return hint

@@ -142,3 +142,4 @@ def test_a_check_of_a_timers_workflow_leaves_no_engine_behind() -> None:
         # Runs at the world's later moments end in the deadline's TerminalError.
         assert report.runs > 10
         assert _engines() == before
+

@@ -108,6 +108,26 @@ def delays_like(reference: list[Any], faulty: list[Any], target: str,
     return FaultPlan(tuple(faults)) if faults else None
 
 
+@dataclass
+class KeptRun:
+    """What ``delays_like_runs`` reads of a run kept to be compared with again
+    (a fault-free run at other moments of the world): its invocations and
+    their journals. Not its simulation: a long-running workflow's engine and
+    trace are tens of MB, and a check keeps one such run for each moments of
+    the world it tried."""
+
+    records: list[Any]
+    journals: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, sim: Any) -> KeptRun:
+        records = list(sim.engine.records())
+        return cls(records, {rec.id: sim.journal(rec.id) for rec in records})
+
+    def journal(self, inv_id: str) -> list[Any]:
+        return self.journals[inv_id]
+
+
 def delays_like_runs(reference: Any, faulty: Any, ref_id: str, faulty_id: str, target: str,
                      ordered: bool = False, pinned: bool = False) -> FaultPlan | None:
     """``delays_like`` for a whole run: the checked invocation's delays, and
@@ -140,7 +160,7 @@ def _callees(sim: Any, root: str) -> dict[tuple[tuple[int, str], ...], Any]:
     """The invocations ``root`` called (and theirs), by their path of (caller's
     journal index, target) from ``root``."""
     by_caller: dict[str, list[Any]] = {}
-    for rec in sim.engine.records():
+    for rec in (sim.records if isinstance(sim, KeptRun) else sim.engine.records()):
         if rec.caller_id:
             by_caller.setdefault(rec.caller_id, []).append(rec)
     out: dict[tuple[tuple[int, str], ...], Any] = {}

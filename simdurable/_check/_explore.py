@@ -100,7 +100,7 @@ from ._chooser import (
     make_fault,
     never_compensating,
 )
-from ._explain import delays_like_runs
+from ._explain import KeptRun, delays_like_runs
 from ._names import imports_for, modules_of, name_of, python_names, services_source
 from ._properties import (
     KIND_ORDER,
@@ -156,6 +156,23 @@ class Target:
     # Invocations submitted at once with the target (``check(concurrent=...)``).
     others: list[tuple[str, Any]] = field(default_factory=list)
     wall_budget: float | None = 60.0
+
+
+@dataclass
+class Baseline:
+    """What a check keeps of a fault-free run at other moments of the world,
+    which the runs at those moments are judged by: its outcome, and what
+    ``delays_like_runs`` reads (``_race``). Not the run's ``RunFacts``: its
+    simulation is tens of MB for a long-running workflow."""
+
+    outcome: Outcome
+    handle_id: str | None  # (not the handle: it holds the simulation)
+    run: KeptRun
+
+    @classmethod
+    def of(cls, facts: RunFacts) -> Baseline:
+        return cls(facts.outcome, None if facts.handle is None else facts.handle.id,
+                   KeptRun.of(facts.sim))
 
 
 @dataclass
@@ -515,9 +532,12 @@ class Exploration:
         # The world's moments of the reference run, and the fault-free run of
         # each other combination tried: what a run at those moments is judged by.
         self.ref_moments = moments_of(t.world)
-        self._baselines: dict[tuple[str, ...], RunFacts] = {}
-        # Fault-free runs with the world's callers reordered, by (order, moments).
-        self._reordered: dict[tuple[tuple[int, ...], tuple[str, ...]], RunFacts] = {}
+        # Of each, only what is read again (``Baseline``): a whole run of a
+        # long-running workflow is tens of MB.
+        self._baselines: dict[tuple[str, ...], Baseline] = {}
+        # The outcomes of fault-free runs with the world's callers reordered, by
+        # (order, moments).
+        self._reordered: dict[tuple[tuple[int, ...], tuple[str, ...]], Outcome] = {}
         # Fault-free runs' outcomes at other seeds, by (moments, seed) (``_other_schedules``).
         self._scheduled: dict[tuple[tuple[str, ...], int], Outcome] = {}
         # Which of those runs the runs so far needed (a part's, with ``jobs=N``):
@@ -678,10 +698,14 @@ class Exploration:
         # A slow machine: the reference run with the faulty run's timing, no faults.
         ref = self.ref if facts.moments == self.ref_moments else \
             self._baselines.get(facts.moments)
-        if ref is None or ref.handle is None or facts.handle is None:
+        if ref is None or facts.handle is None:
+            return False
+        ref_run, ref_id = ((ref.sim, None if ref.handle is None else ref.handle.id)
+                           if isinstance(ref, RunFacts) else (ref.run, ref.handle_id))
+        if ref_id is None:
             return False
         for ordered, pinned in ((False, False), (True, False), (False, True), (True, True)):
-            plan = delays_like_runs(ref.sim, facts.sim, ref.handle.id, facts.handle.id,
+            plan = delays_like_runs(ref_run, facts.sim, ref_id, facts.handle.id,
                                     self.t.invoke, ordered, pinned)
             if plan is None:
                 continue  # no step was late: the order alone may still make the difference
@@ -742,29 +766,33 @@ class Exploration:
             key = (place, moments)
             if key not in self._reordered:
                 t = replace(self.t, world=[self.t.world[i] for i in place])
-                self._reordered[key] = execute(t, self.seed, chooser=RecordingChooser(self.seed),
-                                               moments=moments)
+                self._reordered[key] = execute(
+                    t, self.seed, chooser=RecordingChooser(self.seed), moments=moments).outcome
             self.needed.add(("reordered", key))
-            if self._same_ending(self._reordered[key], facts):
+            if self._same_outcome(self._reordered[key], facts):
                 return True
         return False
 
     def _same_ending(self, a: RunFacts, b: RunFacts) -> bool:
-        return not [d for d in a.outcome.differences(b.outcome)
+        return self._same_outcome(a.outcome, b)
+
+    def _same_outcome(self, outcome: Outcome, b: RunFacts) -> bool:
+        return not [d for d in outcome.differences(b.outcome)
                     if d.split(":", 1)[0] not in self.unstable]
 
-    def baseline(self, facts: RunFacts) -> RunFacts | None:
+    def baseline(self, facts: RunFacts) -> RunFacts | Baseline | None:
         """What a run is compared with: the reference run, or, for a run whose
         world events came at other moments, the fault-free run at those moments
         (the world's timing may change the ending; only faults must not)."""
         if not facts.moments or facts.moments == self.ref_moments:
             return self.ref
         if facts.moments == self._moments_run and not facts.fired:
-            self._baselines.setdefault(facts.moments, facts)  # it is that run
+            if facts.moments not in self._baselines:  # it is that run
+                self._baselines[facts.moments] = Baseline.of(facts)
             return facts
         if facts.moments not in self._baselines:
-            self._baselines[facts.moments] = execute(
-                self.t, self.seed, chooser=RecordingChooser(self.seed), moments=facts.moments)
+            self._baselines[facts.moments] = Baseline.of(execute(
+                self.t, self.seed, chooser=RecordingChooser(self.seed), moments=facts.moments))
         self.needed.add(("moments", facts.moments))
         return self._baselines[facts.moments]
 

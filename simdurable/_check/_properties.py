@@ -7,6 +7,7 @@ Nothing here runs handlers; ``_explore`` does, and asks these functions.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import traceback
@@ -33,6 +34,7 @@ from ..runtime._faults import (
     TRANSPARENT_KINDS,
     Fault,
     FaultPoint,
+    pinned_plan,
 )
 from ..runtime._journal import (
     AT_MS,
@@ -212,7 +214,9 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
     outcome.effects = {x.name: list(x.effects) for x in externals}
     outcome.key_reuses = {x.name: list(x.key_reuses) for x in externals if x.key_reuses}
     outcome.step_runs = sim.step_runs(handle)
-    outcome._fired = sim.fault_plan
+    # (the faults that fired, not ``sim.fault_plan``: an outcome kept to be
+    # compared with again would keep the whole simulation through the method)
+    outcome._fired = functools.partial(pinned_plan, list(sim.injector.fired))
     return outcome
 
 

@@ -19,7 +19,7 @@ import builtins
 import importlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Final
 
@@ -661,20 +661,25 @@ class Injector:
 
     def fired_plan(self) -> FaultPlan:
         """The faults that actually fired, pinned to where they fired."""
-        pinned = []
-        for point, fault in self.fired:
-            if point is None or fault.at_ms is not None:
-                pinned.append(fault)
-                continue
-            name = plan_name(point)
-            pinned.append(
-                replace(
-                    fault,
-                    step=name,
-                    index=point.index if name is None else fault.index,
-                    attempt=point.attempt,
-                    target=point.target if point.op in NAMED_BY_ID else fault.target,
-                    times=1,
-                )
+        return pinned_plan(self.fired)
+
+
+def pinned_plan(fired: Sequence[tuple[FaultPoint | None, Fault]]) -> FaultPlan:
+    """The faults that fired (``Injector.fired``), pinned to where they fired."""
+    pinned = []
+    for point, fault in fired:
+        if point is None or fault.at_ms is not None:
+            pinned.append(fault)
+            continue
+        name = plan_name(point)
+        pinned.append(
+            replace(
+                fault,
+                step=name,
+                index=point.index if name is None else fault.index,
+                attempt=point.attempt,
+                target=point.target if point.op in NAMED_BY_ID else fault.target,
+                times=1,
             )
-        return FaultPlan(tuple(pinned))
+        )
+    return FaultPlan(tuple(pinned))

@@ -19,6 +19,7 @@ from restate import TerminalError, WorkflowContext, WorkflowSharedContext
 
 import simdurable as sd
 from simdurable import world
+from simdurable._sim import Simulation
 from simdurable.runtime._engine import Engine
 
 # The shape of restate's signup-with-timers tour example (a reminder every 15 s
@@ -143,3 +144,26 @@ def test_a_check_of_a_timers_workflow_leaves_no_engine_behind() -> None:
         assert report.runs > 10
         assert _engines() == before
 
+
+
+def test_a_check_keeps_no_whole_run_per_moment_of_the_world() -> None:
+    # Each moments of the world tried kept its fault-free run whole (to judge
+    # the runs at those moments by), and every outcome kept (those runs', the
+    # reordered callers', other schedules') kept its simulation through a
+    # bound method: a long-running workflow's is tens of MB each. Now the
+    # reference run and the run being judged (and its twin) are the only ones.
+    alive: list[tuple[str, int]] = []
+
+    def count(runs: int, phase: str) -> None:
+        alive.append((phase, sum(1 for o in gc.get_objects() if type(o) is Simulation)))
+
+    kw: dict[str, Any] = {
+        "services": [wf], "invoke": "ShortTimers/u1/run", "input": "Bob",
+        "world": [world.call("ShortTimers/u1/verify", "nope")],
+        "max_examples": 8, "hash_seeds": (),
+    }
+    sd.check(**kw)
+    with _collector_off():
+        sd.check(progress=count, **kw)
+    assert "the world's moments" in {phase for phase, _ in alive}
+    assert max(n for _, n in alive) <= 3, alive

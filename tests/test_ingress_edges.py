@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -194,7 +195,9 @@ def test_serve_answers_as_the_ingress(url: str) -> None:
     assert post(url, "/Wf/k/peek", headers={"idempotency-key": "p"}) == (200, "peek k")
     status, delayed = post(url, "/Wf/later/run/send?delay=1ms", b"4")
     assert status == 202 and isinstance(delayed, dict)
-    assert (delayed["status"], "executionTime" in delayed) == ("Accepted", True)
+    assert delayed["status"] == "Accepted"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}000000Z",
+                        delayed["executionTime"])
     for key in ("a", ""):
         status, body = post(url, "/Wf/k/run", b"1", {"idempotency-key": key})
         assert isinstance(body, dict)
@@ -202,6 +205,13 @@ def test_serve_answers_as_the_ingress(url: str) -> None:
             "cannot use the idempotency key with workflow handlers. The handler invocation "
             "will already be idempotent by the workflow key itself."))
     assert runs.count("inc 'a'") == 2 and runs.count("inc ''") == 1
+
+
+def test_an_execution_time_is_written_as_restate_writes_it() -> None:
+    from simdurable._live._ingress import execution_time
+
+    assert execution_time(1_796_574_350_580) == "2026-12-06T16:25:50.580000000Z"
+    assert execution_time(0) == "1970-01-01T00:00:00.000000000Z"
 
 
 # -- the same refusals where a user writes the request ---------------------------------

@@ -135,6 +135,13 @@ def parse_delay(text: str) -> int:
     return round(total)
 
 
+def execution_time(ms: int) -> str:
+    """A delayed send's ``executionTime`` as restate-server 1.7.12 writes it:
+    UTC, nine decimals, a ``Z`` ("2026-12-06T16:19:10.580000000Z")."""
+    when = datetime.fromtimestamp(ms // 1000, UTC)
+    return f"{when:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}000000Z"
+
+
 def _short(text: str, limit: int = 60) -> str:
     """``repr(text)``, cut short: an answer must not echo a client's megabyte."""
     shown = repr(text)
@@ -370,8 +377,7 @@ class Ingress:
                 "status": "PreviouslyAccepted" if original is not None else "Accepted",
             }
             if delay_ms and rec is not None:
-                payload["executionTime"] = datetime.fromtimestamp(
-                    rec.run_at_ms / 1000, UTC).isoformat(timespec="milliseconds")
+                payload["executionTime"] = execution_time(rec.run_at_ms)
             return json_response(202, payload, inv_id)
         return await self._result(inv_id, wait=True, receive=receive)
 

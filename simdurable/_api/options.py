@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from ..runtime._retry import Backoff, step_backoff
+from ..runtime._retry import Backoff, check_retry_fields, step_backoff
 from .serde import DefaultSerde, Serde
 
 T = TypeVar("T")
@@ -36,25 +36,9 @@ class RunOptions(Generic[T]):
     max_retry_duration: timedelta | None = None  # deprecated; ignored by run_typed
 
     def __post_init__(self) -> None:
-        # Checked here, where the handler's line is the caller's: a wrong type
-        # would otherwise fail deep in the step's retry, at every attempt.
-        for name in _DURATIONS:
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, timedelta):
-                raise TypeError(f"RunOptions.{name} takes a datetime.timedelta, not "
-                                f"{type(value).__name__} ({value!r})")
-        attempts = self.max_attempts
-        if attempts is not None and (type(attempts) is bool or not isinstance(attempts, int)):
-            raise TypeError(f"RunOptions.max_attempts takes an int, not "
-                            f"{type(attempts).__name__} ({attempts!r})")
-        factor = self.retry_interval_factor
-        if factor is not None and (type(factor) is bool or not isinstance(factor, (int, float))):
-            raise TypeError(f"RunOptions.retry_interval_factor takes a number, not "
-                            f"{type(factor).__name__} ({factor!r})")
-        if attempts is not None and attempts < 1:
-            raise ValueError(f"RunOptions.max_attempts must be >= 1, not {attempts}")
-        if factor is not None and not factor >= 1:   # (nan too)
-            raise ValueError(f"RunOptions.retry_interval_factor must be >= 1, not {factor}")
+        check_retry_fields("RunOptions", {name: getattr(self, name) for name in _DURATIONS},
+                           self.max_attempts, "retry_interval_factor",
+                           self.retry_interval_factor)
 
     def backoff(self) -> Backoff | None:
         return step_backoff(

@@ -57,6 +57,34 @@ class Backoff:
         return False
 
 
+def check_retry_fields(owner: str, durations: dict[str, object], attempts: object,
+                       factor_name: str, factor: object) -> None:
+    """A retry policy's fields (an invocation's or a step's), checked where it is
+    written, so that the error's line is the caller's: a wrong one failed only
+    at a first retry, deep in the run, or made a negative delay. None is left
+    to the default."""
+    for name, value in durations.items():
+        if value is None:
+            continue
+        if not isinstance(value, timedelta):
+            raise TypeError(f"{owner}.{name} takes a datetime.timedelta, not "
+                            f"{type(value).__name__} ({value!r:.80})")
+        if value < timedelta(0):
+            raise ValueError(f"{owner}.{name} must not be negative, not {value!r}")
+    if attempts is not None:
+        if type(attempts) is bool or not isinstance(attempts, int):
+            raise TypeError(f"{owner}.max_attempts takes an int, not "
+                            f"{type(attempts).__name__} ({attempts!r:.80})")
+        if attempts < 1:
+            raise ValueError(f"{owner}.max_attempts must be >= 1, not {attempts}")
+    if factor is not None:
+        if type(factor) is bool or not isinstance(factor, (int, float)):
+            raise TypeError(f"{owner}.{factor_name} takes a number, not "
+                            f"{type(factor).__name__} ({factor!r:.80})")
+        if not factor >= 1:   # (nan too)
+            raise ValueError(f"{owner}.{factor_name} must be >= 1, not {factor}")
+
+
 STEP_DEFAULT_INITIAL_MS: Final = 50
 STEP_DEFAULT_FACTOR: Final = 2.0
 STEP_DEFAULT_MAX_INTERVAL_MS: Final = 10_000
@@ -86,32 +114,9 @@ class InvocationRetryPolicy:
             raise ValueError(
                 f"on_max_attempts must be 'pause' or 'kill', not {self.on_max_attempts!r}"
             )
-        # Checked here, where the service's line is the caller's: a wrong one
-        # failed only at an invocation's first retry, deep in the run, or made
-        # a negative delay.
-        for name in ("initial_interval", "max_interval"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not isinstance(value, timedelta):
-                raise TypeError(f"InvocationRetryPolicy.{name} takes a datetime.timedelta, "
-                                f"not {type(value).__name__} ({value!r:.80})")
-            if value < timedelta(0):
-                raise ValueError(f"InvocationRetryPolicy.{name} must not be negative, "
-                                 f"not {value!r}")
-        factor = self.exponentiation_factor
-        if type(factor) is bool or not isinstance(factor, (int, float)):
-            raise TypeError(f"InvocationRetryPolicy.exponentiation_factor takes a number, "
-                            f"not {type(factor).__name__} ({factor!r:.80})")
-        if not factor >= 1:   # (nan too)
-            raise ValueError(f"InvocationRetryPolicy.exponentiation_factor must be >= 1, "
-                             f"not {factor}")
-        attempts = self.max_attempts
-        if attempts is not None and (type(attempts) is bool or not isinstance(attempts, int)):
-            raise TypeError(f"InvocationRetryPolicy.max_attempts takes an int, not "
-                            f"{type(attempts).__name__} ({attempts!r:.80})")
-        if attempts is not None and attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, not {attempts}")
+        check_retry_fields("InvocationRetryPolicy", {
+            "initial_interval": self.initial_interval, "max_interval": self.max_interval},
+            self.max_attempts, "exponentiation_factor", self.exponentiation_factor)
 
     def backoff(self) -> Backoff:
         return Backoff(

@@ -81,3 +81,11 @@ def test_what_restate_sdk_leaves_to_the_server_is_still_taken() -> None:
                                       on_max_attempts=None)  # type: ignore[arg-type]
     assert policy.backoff().delay_ms(2) == 1000
     assert sd.InvocationRetryPolicy(exponentiation_factor=1).backoff().delay_ms(9) == 500
+
+
+def test_a_step_policy_is_checked_by_the_same_rules() -> None:
+    with pytest.raises(ValueError, match=r"RunOptions.initial_retry_interval must not be "
+                                         r"negative"):
+        sd.RunOptions(initial_retry_interval=timedelta(seconds=-1))
+    with pytest.raises(TypeError, match=r"RunOptions.max_duration takes a datetime.timedelta"):
+        sd.RunOptions(max_duration=5)  # type: ignore[arg-type]

@@ -1000,6 +1000,7 @@ class Simulation:
                 f"stopped after {self.wall_budget:g} s of wall-clock time"
                 f"{_spinning_where(spinning)} (Simulation(wall_budget=...) sets the budget)",
                 [f"{w} (running when stopped)" for w in self._summary().waiting],
+                wall_clock=True,
             ) from None
         # (``_summary``'s common answer, without its call: every invocation completed)
         for rec in engine.invocations.by_id.values():

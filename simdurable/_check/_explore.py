@@ -618,6 +618,13 @@ class Exploration:
         (a step's own value aside, which is noted)."""
         if facts.sim.same_trace(twin.sim):
             return None
+        if any(run.stuck is not None and run.stuck.wall_clock for run in (facts, twin)):
+            # (one of them was cut short by the clock: a loaded machine, not a path)
+            self.notes.add(
+                f"a run was stopped by its wall-clock budget ({self.t.wall_budget:g} s) where "
+                f"the same run was not, so the two were not compared: a loaded machine? "
+                f"check(wall_budget=...) sets the budget")
+            return None
         step_value = _step_values_differ(facts, twin)
         if step_value is not None:
             self.notes.add(

@@ -169,9 +169,13 @@ class InvalidTargetError(SimdurableError, LookupError):
 class StuckError(SimdurableError):
     """The run made no progress within its bounds (deadlock or unbounded loop)."""
 
-    def __init__(self, message: str, waiting: list[str] | None = None) -> None:
+    def __init__(self, message: str, waiting: list[str] | None = None, *,
+                 wall_clock: bool = False) -> None:
         super().__init__(message)
         self.waiting = waiting or []
+        # Stopped by the run's wall-clock budget, not by its own bounds: a
+        # loaded machine may stop one run and not another of the same path.
+        self.wall_clock = wall_clock
 
 
 class NotFinishedError(SimdurableError):

@@ -766,6 +766,20 @@ class Simulation:
         )
         return InvocationHandle(self, inv_id, handler)
 
+    def ingress_refusal(self, target: str, input: Any, headers: object = None,
+                        idempotency_key: object = None
+                        ) -> tuple[str, type[Exception], str] | None:
+        """What Restate's ingress would refuse of a request to ``target``
+        (``ingress_refusal``), asked before it is made, so that a caller can
+        name where it was written; None for a target that names no handler
+        (``invoke`` names that)."""
+        try:
+            service, _, name = parse_target(target)
+        except InvalidTargetError:
+            return None
+        return ingress_refusal(self._handlers.get((service, name)), target, input, None,
+                               headers, idempotency_key)
+
     def invoke(
         self,
         target: str,

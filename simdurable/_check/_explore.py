@@ -43,7 +43,6 @@ from .._sim import (
     Simulation,
     check_externals,
     check_signature,
-    ingress_refusal,
     parse_target,
 )
 from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
@@ -2029,12 +2028,7 @@ def _refuse_as_ingress(probe: Simulation, where: str, target: str, value: Any) -
     """An input Restate's ingress refuses for ``target`` (one for a handler that
     takes none), refused before any run, naming ``where``: taken, every run
     stopped on it, deep inside the reference run."""
-    try:
-        service, _, name = parse_target(target)
-    except InvalidTargetError:
-        return  # (named where the target is resolved)
-    refused = ingress_refusal(probe._handlers.get((service, name)), target, value, None, None,
-                              None)
+    refused = probe.ingress_refusal(target, value)
     if refused is not None:
         _, error, message = refused
         raise error(f"{where}: {message}")

@@ -131,7 +131,6 @@ def left_out(ending: str, sim: Any, paths: frozenset[Path]) -> str:
                       sort_keys=True, default=repr)
 
 
-
 # The step ``ctx.time()`` records its read as (``Context.time``).
 CLOCK_STEP = "timestamp"
 

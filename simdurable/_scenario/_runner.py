@@ -24,7 +24,7 @@ from .._check._world import FromEffect, WorldEvent, answered
 from .._codec import journal_codec_of, listed
 from .._loader import LoadError, load_object
 from .._restate import native_services
-from .._sim import InvocationHandle, Simulation, ingress_refusal, parse_target
+from .._sim import InvocationHandle, Simulation, parse_target
 from ..runtime._errors import (
     HandlerError,
     InvalidTargetError,
@@ -240,12 +240,8 @@ class _Run:
         """A problem at the field Restate's ingress would refuse (a workflow run's
         ``idempotency_key``, an ``input:`` for a handler that takes none), before
         the invocation is made: raised by the simulation, it was a traceback."""
-        try:
-            service, _, name = parse_target(inv.target)
-        except SimdurableError:
-            return False  # (named by ``_submit``)
-        refused = ingress_refusal(self.sim._handlers.get((service, name)), inv.target,
-                                  inv.input, None, inv.headers, inv.idempotency_key)
+        refused = self.sim.ingress_refusal(inv.target, inv.input, inv.headers,
+                                           inv.idempotency_key)
         if refused is None:
             return False
         field, _, message = refused

@@ -58,9 +58,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "where the current code diverges; may be given more than once",
     )
     group.addoption(
-        "--simdurable-jobs", type=int, default=None, metavar="N",
-        help="share each handler check and scenario exploration among N worker processes "
-             "(default: [tool.simdurable] jobs, else 1); the reports are the same whatever N",
+        "--simdurable-jobs", default=None, metavar="N|auto",
+        help="share each handler check and scenario exploration among N worker processes, "
+             "or one per usable core with auto (default: [tool.simdurable] jobs, else 1); "
+             "the reports are the same whatever N",
     )
     group.addoption(
         "--simdurable-database", default=None, metavar="DIR|redis://...",

@@ -21,9 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not report clocks/RNG used outside steps")
     parser.add_argument("--max-examples", type=int, default=None,
                         help="override `explore: {max_examples}`")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                        help="share each exploration among N worker processes (default 1); "
-                             "the results are the same whatever N")
+    parser.add_argument("-j", "--jobs", default="1", metavar="N|auto",
+                        help="share each exploration among N worker processes, or one per "
+                             "usable core with auto (default 1); the results are the same "
+                             "whatever N")
     parser.add_argument("--schema", action="store_true",
                         help="print the path of the scenario JSON Schema and exit")
 
@@ -46,18 +47,22 @@ def run(args: argparse.Namespace) -> int:
     if args.schema:
         print(resources.files("simdurable").joinpath("scenario.schema.json"))
         return 0
-    from ._check._parallel import MAX_EXAMPLES, MAX_JOBS
+    from ._check._parallel import MAX_EXAMPLES, jobs_from
     from ._scenario import ScenarioError, load_scenario, run_scenario
 
     # Checked once here, not reported as a failure of each scenario that explores.
     for flag, value, low, high in (("--seed", args.seed, 0, None),
-                                   ("--max-examples", args.max_examples, 0, MAX_EXAMPLES),
-                                   ("-j/--jobs", args.jobs, 1, MAX_JOBS)):
+                                   ("--max-examples", args.max_examples, 0, MAX_EXAMPLES)):
         if value is not None and (value < low or (high is not None and value > high)):
             allowed = f">= {low}" if high is None else f"from {low} to {high}"
             print(f"simdurable scenario: {flag} must be an integer {allowed}, not {value}",
                   file=sys.stderr)
             return 2
+    try:
+        args.jobs = jobs_from("-j/--jobs", args.jobs)
+    except ValueError as err:
+        print(f"simdurable scenario: {err}", file=sys.stderr)
+        return 2
 
     files = find_files(args.files or ["scenarios"])
     if not files:

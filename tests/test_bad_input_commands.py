@@ -159,7 +159,8 @@ def test_fuzz_world_events_are_read_or_refused_with_the_field(data: object) -> N
     (["--max-examples", str(10**22)],
      f"--max-examples must be an integer from 0 to 1000000 (per check; more seeds explore "
      f"longer), not {10**22}"),
-    (["-j", "0"], "-j/--jobs must be an integer from 1 to 256 (worker processes), not 0"),
+    (["-j", "0"], '-j/--jobs must be an integer from 1 to 256 or "auto" (worker processes; '
+                  'auto is one per usable core'),
     (["--budget", "1e400"], "--budget must be at most 365d (a year), not '1e400'"),
     (["--budget", "400d"], "--budget must be at most 365d"),
     (["--database", "pyproject.toml"], "database 'pyproject.toml': is a file, not a directory"),

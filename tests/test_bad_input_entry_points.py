@@ -102,7 +102,9 @@ def test_absurd_job_counts_are_refused_before_any_process_starts(capsys):
     (["--max-examples", "-1"], "--max-examples must be an integer from 0 to 1000000"),
     (["--concurrent", str(10**22)], "--concurrent must be an integer from 1 to 4"),
     (["--concurrent", "0"], "--concurrent must be an integer from 1 to 4"),
-    (["-j", str(10**22)], "-j/--jobs must be an integer from 1 to 256 (worker processes)"),
+    (["-j", str(10**22)], '-j/--jobs must be an integer from 1 to 256 or "auto" (worker processes'),
+    (["-j", "2.5"], '-j/--jobs must be an integer from 1 to 256 or "auto"'),
+    (["-j", "many"], '-j/--jobs must be an integer from 1 to 256 or "auto"'),
     (["--seed", "-1"], "--seed must be an integer >= 0, not -1"),
 ])
 def test_check_refuses_numbers_out_of_range_naming_the_flag(capsys, flags, message):
@@ -119,13 +121,26 @@ def test_check_refuses_numbers_out_of_range_naming_the_flag(capsys, flags, messa
      "max_examples must be an integer from 1 to 1000000, not 10000000000000000000000"),
     ("max_examples = 2.5", "max_examples must be an integer from 1 to 1000000, not 2.5"),
     ("seed = inf", "seed must be an integer >= 0, not inf"),
-    ("jobs = 100000", "jobs must be an integer from 1 to 256, not 100000"),
-    ('jobs = "many"', "jobs must be an integer from 1 to 256, not 'many'"),
+    ("jobs = 100000", r'jobs must be an integer from 1 to 256 or "auto" \(.*\), not 100000'),
+    ('jobs = "many"', r'jobs must be an integer from 1 to 256 or "auto" \(.*\), not \'many\''),
+    ("jobs = 2.0", r'jobs must be an integer from 1 to 256 or "auto" \(.*\), not 2.0'),
+    ("jobs = true", r'jobs must be an integer from 1 to 256 or "auto" \(.*\), not True'),
 ])
 def test_configuration_numbers_are_whole_and_in_range(tmp_path, table, message):
     (tmp_path / "pyproject.toml").write_text(f"[tool.simdurable]\n{table}\n")
     with pytest.raises(ValueError, match=message):
         load_settings(str(tmp_path), {}, {})
+
+
+def test_jobs_auto_in_the_configuration_is_one_worker_per_core(tmp_path, monkeypatch):
+    from simdurable._check import _parallel
+
+    monkeypatch.setattr(_parallel, "usable_cores", lambda: 3)
+    (tmp_path / "pyproject.toml").write_text('[tool.simdurable]\njobs = "auto"\n')
+    assert load_settings(str(tmp_path), {}, {}).jobs == 3
+    assert load_settings(str(tmp_path), {}, {"jobs": "2"}).jobs == 2  # the flag wins
+    (tmp_path / "pyproject.toml").write_text("")
+    assert load_settings(str(tmp_path), {"jobs": "auto"}, {}).jobs == 3  # pytest.ini
 
 
 def test_trace_command_names_the_line_of_a_file_that_is_not_a_trace(tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from .._api.external import FakeExternal
 from .._sim import check_duration, check_retry_policy, check_signature
@@ -13,7 +13,7 @@ from ..runtime._faults import FaultPlan
 from ..runtime._retry import InvocationRetryPolicy
 from ._chooser import RecordingChooser, ScriptedChooser
 from ._explore import Exploration, Target, fewer_collections, make_target
-from ._parallel import MAX_EXAMPLES, MAX_JOBS
+from ._parallel import MAX_EXAMPLES, jobs_from
 from ._properties import Outcome
 from ._replay import Case, DidNotReproduce, as_case, forced_case
 from ._report import Report
@@ -43,7 +43,7 @@ def check(
     world: Sequence[WorldEvent] = (),
     concurrent: int | Sequence[tuple[str, Any]] = 1,
     wall_budget: float | None = 60.0,
-    jobs: int = 1,
+    jobs: int | Literal["auto"] = 1,
 ) -> Report:
     """Explore crashes, failures and schedules of one invocation; report violations.
 
@@ -93,7 +93,8 @@ def check(
         and reported ``stuck`` with its line. None: no limit.
       jobs: worker processes to share the single faults and the generated
         examples among (warm, one ``PYTHONHASHSEED`` each, reused by later
-        checks). The report is the same whatever the number. The workers
+        checks). The report is the same whatever the number. ``"auto"``:
+        one for every core this process may use. The workers
         import the services, externals, ``setup`` and ``invariant`` by name:
         if one is not a module global, the check runs in this process and
         a note says why.
@@ -124,9 +125,7 @@ def check(
                        for h in hash_seeds)):
         raise TypeError("hash_seeds must be a sequence of PYTHONHASHSEED integers like (1, 2), "
                         f"or () to turn the check off; not {hash_seeds!r}")
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= MAX_JOBS:
-        raise ValueError(f"jobs must be an integer from 1 to {MAX_JOBS} (worker processes), "
-                         f"not {jobs!r}")
+    jobs = jobs_from("jobs", jobs)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(runs, phase) or None, "
                         f"not {progress!r}")

@@ -71,9 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrent", type=int, default=1, metavar="N",
                         help="run N invocations of the target at once (default 1); each "
                              "run must then end as some one-at-a-time order ends")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+    parser.add_argument("-j", "--jobs", default="1", metavar="N|auto",
                         help="share the single faults and generated examples among N worker "
-                             "processes (default 1); the report is the same whatever N")
+                             "processes, or one per usable core with auto (default 1); the "
+                             "report is the same whatever N")
     parser.add_argument("--json", action="store_true",
                         help="print the report as JSON (for tools); exit status unchanged")
     parser.add_argument("--coverage", action="store_true",
@@ -376,7 +377,7 @@ def start_early(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from ._api import check
     from ._explore import MAX_CONCURRENT
-    from ._parallel import MAX_EXAMPLES, MAX_JOBS
+    from ._parallel import MAX_EXAMPLES, jobs_from
     from ._replay import DidNotReproduce, replaying
     from ._world import parse as parse_world
 
@@ -386,7 +387,7 @@ def run(args: argparse.Namespace) -> int:
         flag_in_range("--seed", args.seed, 0, None)
         flag_in_range("--concurrent", args.concurrent, 1, MAX_CONCURRENT,
                       " (every order of them is run one at a time to judge them)")
-        flag_in_range("-j/--jobs", args.jobs, 1, MAX_JOBS, " (worker processes)")
+        args.jobs = jobs_from("-j/--jobs", args.jobs)
         if args.chrome_trace is not None:
             _writable("--chrome-trace", args.chrome_trace)
     except ValueError as err:

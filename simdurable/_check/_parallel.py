@@ -28,6 +28,7 @@ import gc
 import hashlib
 import importlib
 import json
+import os
 import pickle
 import select
 from collections import deque
@@ -54,6 +55,36 @@ MAX_JOBS = 256
 MAX_EXAMPLES = 1_000_000
 # How long a worker given no more parts may take to answer those it was sent.
 DRAIN_SECONDS = 120.0
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity mask where the system has one
+    (``taskset``, a container's cpuset), else the machine's count; at most ``MAX_JOBS``."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, MAX_JOBS))
+
+
+def jobs_from(name: str, value: object) -> int:
+    """A jobs setting as a number of worker processes: an integer from 1 to ``MAX_JOBS``,
+    or ``"auto"`` for every core this process may use (``usable_cores``). ``name`` is the
+    flag or field, for the error; a float or a bool is refused, not cut."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return usable_cores()
+    n: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        n = int(value)
+    if n is None or not 1 <= n <= MAX_JOBS:
+        # A flag's value as typed; a configuration's as written there ('many', 2.0).
+        shown = value if isinstance(value, str) and name.startswith("-") else repr(value)
+        raise ValueError(f"{name} must be an integer from 1 to {MAX_JOBS} or \"auto\" "
+                         f"(worker processes; auto is one per usable core, {usable_cores()} "
+                         f"here), not {shown}")
+    return n
 
 
 def _importable(obj: Any, modules: list[str]) -> str | None:

@@ -23,7 +23,7 @@ from .._loader import LoadError, read_json
 from ..runtime._errors import SimdurableError
 from ._command import Progress, flag_in_range
 from ._database import DEFAULT_DATABASE, DatabaseError, open_database, save
-from ._parallel import MAX_EXAMPLES, MAX_JOBS
+from ._parallel import MAX_EXAMPLES, jobs_from
 
 
 @dataclass
@@ -58,9 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: no limit)")
     parser.add_argument("--max-examples", type=int, default=25,
                         help="generated examples per check (default 25)")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                        help="spread the checks over N worker processes (default 1); the "
-                             "summary is the same whatever N")
+    parser.add_argument("-j", "--jobs", default="1", metavar="N|auto",
+                        help="spread the checks over N worker processes, or one per usable "
+                             "core with auto (default 1); the summary is the same whatever N")
     parser.add_argument("--database", default=None, metavar="DIR|redis://...",
                         help="where failures are saved for pytest --simdurable to replay "
                              f"(default: [tool.simdurable] database, else {DEFAULT_DATABASE})")
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         budget = parse_budget(args.budget)
         flag_in_range("--max-examples", args.max_examples, 0, MAX_EXAMPLES,
                       " (per check; more seeds explore longer)")
-        flag_in_range("-j/--jobs", args.jobs, 1, MAX_JOBS, " (worker processes)")
+        args.jobs = jobs_from("-j/--jobs", args.jobs)
         input_value = read_json(args.input, "--input")
         if args.targets:
             targets = _module_targets(args, input_value)

@@ -238,7 +238,7 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
     elif ini.get("scenarios"):
         s.scenarios = list(ini["scenarios"])
         s.scenarios_from = "simdurable_scenarios"
-    from .._check._parallel import MAX_EXAMPLES, MAX_JOBS
+    from .._check._parallel import MAX_EXAMPLES, jobs_from
 
     raw_examples = table.get("max_examples", ini.get("max_examples") or None)
     if raw_examples is not None:
@@ -248,7 +248,7 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
         s.seed = _int(_where(table, "seed"), raw_seed, 0)
     raw_jobs = table.get("jobs", ini.get("jobs") or None)
     if raw_jobs is not None:
-        s.jobs = _int(_where(table, "jobs"), raw_jobs, 1, MAX_JOBS)
+        s.jobs = jobs_from(_where(table, "jobs"), raw_jobs)
     if "strict" in table:
         if not isinstance(table["strict"], bool):
             raise ValueError(f"[tool.simdurable] strict must be true or false, "
@@ -270,7 +270,7 @@ def load_settings(rootdir: str, ini: dict[str, Any], options: dict[str, Any]) ->
                              f"redis:// URL, not {raw_db!r}")
         s.database = raw_db if "://" in raw_db else os.path.join(rootdir, raw_db)
     if options.get("jobs") is not None:
-        s.jobs = _int("--simdurable-jobs", options["jobs"], 1, MAX_JOBS)
+        s.jobs = jobs_from("--simdurable-jobs", options["jobs"])
     if options.get("no_strict"):
         s.strict = False
     s.trace_dir = options.get("trace_dir")

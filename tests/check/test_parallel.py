@@ -157,12 +157,42 @@ def test_jobs_must_be_a_positive_count():
         check_shop("checkout", jobs=0)
 
 
+def test_auto_is_one_worker_per_core_this_process_may_use(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert _parallel.jobs_from("jobs", "auto") == 3  # the affinity mask, not the machine
+    assert _parallel.jobs_from("jobs", " AUTO ") == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(1000)), raising=False)
+    assert _parallel.jobs_from("jobs", "auto") == _parallel.MAX_JOBS
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
+    assert _parallel.jobs_from("jobs", "auto") == 64
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert _parallel.jobs_from("jobs", "auto") == 1
+    assert _parallel.jobs_from("jobs", "7") == 7  # a flag's text
+    for bad in (0, 257, 2.0, True, "2.5", "many", None, "-3"):
+        with pytest.raises(ValueError, match='jobs must be an integer from 1 to 256 or "auto"'):
+            _parallel.jobs_from("jobs", bad)
+
+
+def test_auto_shares_the_check_among_the_cores_and_leaves_the_report_as_it_was(
+        here: Ran, monkeypatch: pytest.MonkeyPatch):
+    one = check_shop("checkout_unsafe", max_examples=30, jobs=1)
+    assert here == ["single", "examples", "examples"]
+    here.clear()
+    monkeypatch.setattr(_parallel, "usable_cores", lambda: 2)
+    auto = check_shop("checkout_unsafe", max_examples=30, jobs="auto")
+    assert here == []  # every part ran in a worker
+    assert not one.ok and one.render() == auto.render()
+
+
 def test_the_command_line_takes_jobs(capsys: pytest.CaptureFixture[str]):
     args = ["check", "examples.shop:checkout_unsafe", "--input", json.dumps(ORDER),
             "--max-examples", "30", "--json"]
     assert main(args) == 1
     one = capsys.readouterr().out
     assert main([*args, "-j", "2"]) == 1
+    assert capsys.readouterr().out == one
+    assert main([*args, "-j", "auto"]) == 1
     assert capsys.readouterr().out == one
 
 
@@ -185,6 +215,8 @@ def test_scenarios_take_jobs(capsys: pytest.CaptureFixture[str]):
     status = main(args)
     one = capsys.readouterr().out
     assert main([*args, "-j", "2"]) == status
+    assert capsys.readouterr().out == one
+    assert main([*args, "-j", "auto"]) == status
     assert capsys.readouterr().out == one
 
 

@@ -214,23 +214,24 @@ def test_soak_j_spreads_the_checks_over_workers_with_the_same_summary(
         return check_once(t, seed, *rest)
 
     monkeypatch.setattr(_soak, "check_once", counted)
+    from simdurable._check import _parallel
+
+    monkeypatch.setattr(_parallel, "usable_cores", lambda: 2)  # what -j auto takes
     try:
         outs, dbs = [], []
-        for jobs in ("1", "2"):
+        for jobs in ("1", "2", "auto"):
             db = project.path / f"db-{jobs}"
             status = main(["soak", "--seeds", "0:4", "--max-examples", "2", "-j", jobs,
                            "--database", str(db)])
             assert status == 1
             outs.append(_summary(capsys.readouterr().out, db))
             dbs.append(saved(open_database(str(db)), "Shop/pay_unsafe", 10, 1))
-        assert outs[0] == outs[1]
+        assert outs[0] == outs[1] == outs[2]
         assert outs[0][0] == "simdurable soak: 4 seeds x 2 targets (seeds 0:4), 8"
-        assert dbs[0] == dbs[1] and len(dbs[0]) == 1
+        assert dbs[0] == dbs[1] == dbs[2] and len(dbs[0]) == 1
         assert here == [0, 0, 1, 1, 2, 2, 3, 3]  # jobs=1 only: with -j 2 the workers ran all
 
         # A worker whose reference run differs from this process's leaves its checks here.
-        from simdurable._check import _parallel
-
         monkeypatch.setattr(_parallel, "seed_digest", lambda t, seed: f"{os.getpid()} {seed}")
         here.clear()
         db = project.path / "db-3"

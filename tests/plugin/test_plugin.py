@@ -267,8 +267,8 @@ def test_a_marked_test_without_sim_is_a_usage_error(project: pytest.Pytester) ->
     ("max_examples = 0", (), "*max_examples must be an integer from 1 to 1000000, not 0*"),
     ("", ("--simdurable-examples=10000000",),
      "*--simdurable-examples must be an integer from 1 to 1000000, not 10000000*"),
-    ("jobs = 0", (), "*[[]tool.simdurable[]] jobs must be an integer from 1 to 256, not 0*"),
-    ("", ("--simdurable-jobs=0",), "*--simdurable-jobs must be an integer from 1 to 256, not 0*"),
+    ("jobs = 0", (), '*[[]tool.simdurable[]] jobs must be an integer from 1 to 256 or "auto" (*), not 0*'),
+    ("", ("--simdurable-jobs=0",), '*--simdurable-jobs must be an integer from 1 to 256 or "auto" (*), not 0*'),
     ('inputs = { "Shop/pay" = 3 }', (), "*inputs.'Shop/pay' must be a non-empty list*"),
     ("", ("--simdurable-replay=explode(step=x)",), "*--simdurable-replay: at column 1: unknown fault kind*"),
 ])
@@ -721,14 +721,15 @@ def test_jobs_share_a_handler_check_and_leave_its_report_as_it_was(
               'handlers = ["Shop/pay_unsafe"]\ninputs = { "Shop/pay_unsafe" = [10] }\n'
               'max_examples = 30\njobs = 2'))
     texts = []
-    for args in (["--simdurable-jobs=1"], []):  # then the pyproject's jobs = 2
+    # Then the pyproject's jobs = 2, then one per core.
+    for args in (["--simdurable-jobs=1"], [], ["--simdurable-jobs=auto"]):
         trace_dir = pytester.path / f"traces{len(texts)}"
         result = pytester.runpytest("--simdurable", f"--simdurable-trace-dir={trace_dir}", *args)
         result.assert_outcomes(failed=1)
         (written,) = trace_dir.iterdir()
         texts.append(written.read_text())
     assert "duplicate-effect" in texts[0] and "worker" not in texts[0]
-    assert texts[0] == texts[1]
+    assert texts[0] == texts[1] == texts[2]
 
 
 REFUSES_SMALL = '''

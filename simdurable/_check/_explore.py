@@ -111,6 +111,7 @@ from ._properties import (
     key_reuse_violations,
     outcome_violation,
     problem_violations,
+    repeated_call_violations,
     retry_loop_violations,
     snapshot,
     stuck_violation,
@@ -818,6 +819,7 @@ class Exploration:
                                 self.t.liveness_ms)
         dups = duplicate_violations(facts, None if ref is None else ref.outcome)
         dups += key_reuse_violations(facts)
+        dups += repeated_call_violations(facts, None if ref is None else ref.outcome)
         out += dups
         out += invariant_violations(facts, self.t.invariant)
         out += retry_loop_violations(facts)

@@ -496,6 +496,69 @@ def invocation_key_reuses(run: RunFacts) -> list[Violation]:
     return []
 
 
+def repeated_call_violations(run: RunFacts, ref: Outcome | None) -> list[Violation]:
+    """One handler calling the same target with the same argument again, both
+    calls' invocations applying the same effect, more often than in the
+    reference run: a call the handler stopped waiting for (a timer won the race
+    against it) is not cancelled by that, and runs on to its end, so calling
+    again duplicates its effect whatever keys the callee draws (each
+    invocation draws its own). Found from the callee records' caller and
+    argument; only calls, as a send made twice is meant twice."""
+    if ref is None:
+        return []  # (the reference run itself: what it does is what is meant)
+    groups: dict[tuple[str, str, bytes], list[str]] = {}
+    for rec in run.sim.engine.records():
+        if rec.caller_id:
+            groups.setdefault((rec.caller_id, rec.target, rec.input), []).append(rec.id)
+    repeated = {k: ids for k, ids in groups.items() if len(ids) > 1}
+    if not repeated:
+        return []  # (the common case: no target called twice with one argument)
+    by_invocation: dict[str, list[tuple[str, Effect]]] = {}
+    for name, effects in run.outcome.effects.items():
+        for e in effects:
+            if e.invocation is not None:
+                by_invocation.setdefault(e.invocation, []).append((name, e))
+    ref_count: Counter[tuple[str, str | None, str, str]] = Counter()
+    for name, effects in ref.effects.items():
+        for one in {(name, e.handler, e.op, _without_drawn_ids(e.payload), e.invocation)
+                    for e in effects}:
+            ref_count[one[:4]] += 1
+    engine = run.sim.engine
+    records = {rec.id: rec for rec in engine.records()}
+    for (caller, target, data), ids in repeated.items():
+        firsts: dict[tuple[str, str | None, str, str], tuple[str, Effect]] = {}
+        by: dict[tuple[str, str | None, str, str], set[str]] = {}
+        for inv in ids:
+            for name, e in by_invocation.get(inv, []):
+                what = (name, e.handler, e.op, _without_drawn_ids(e.payload))
+                by.setdefault(what, set()).add(inv)
+                firsts.setdefault(what, (name, e))
+        for what, invs in by.items():
+            n = len(invs)
+            if n < 2 or n <= ref_count[what]:
+                continue
+            journal = stored_journal(engine.store, caller)
+            at = [records[i].caller_index for i in ids]
+            if not all(0 <= i < len(journal) and journal[i][KIND] == CALL for i in at):
+                continue
+            name, first = firsts[what]
+            caller_rec = records.get(caller)
+            who = caller_rec.target if caller_rec is not None else caller
+            calls = " and ".join(f"#{i}" for i in at[:3])
+            return [Violation(
+                kind="duplicate-effect",
+                message=(f"{who} called {target}({_show(_decoded(data), 80)}) again with the "
+                         f"same argument (calls {calls}), and {n} of those invocations applied "
+                         f"{name}.{first.op}({_show(first.payload, 80)}): a call the handler "
+                         f"stopped waiting for (a timer won the race) runs on to its end, so "
+                         f"calling again applies its effect twice; give the calls one "
+                         f"idempotency key (a call with the key of an earlier one attaches to "
+                         f"it and gets its result), or await the first call"),
+                handler=who, journal_index=at[-1],
+            )]
+    return []
+
+
 def key_reuses_found(key_reuses: dict[str, list[tuple[Effect, Effect]]]) -> list[Violation]:
     """``key_reuse_violations`` of the fakes' ``key_reuses`` (a scenario's run
     reads them too), by fake name: at most one per fake."""

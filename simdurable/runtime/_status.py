@@ -16,6 +16,7 @@ from ._journal import (
     NAME,
     PROMISE_COMPLETE,
     PROMISE_GET,
+    PROMISE_PEEK,
     REF,
     SEND,
     SLEEP,
@@ -95,8 +96,11 @@ class Status:
     def _completed_elsewhere(self, rec: InvocationRecord, name: str) -> str:
         """Where a promise of ``name`` was completed for another key of the same
         workflow, by a handler (a world event's call, a test's): a mistyped or
-        empty key reached no invocation of this one, which waits for ever."""
+        empty key reached no invocation of this one, which waits for ever; or
+        where a promise of this key was completed under a name nothing reads."""
         store = self.invocations.store
+        mine = [o for o in self.invocations.by_id.values()
+                if o.service == rec.service and o.key == rec.key]
         for other in self.invocations.by_id.values():  # (in submission order)
             if other.service != rec.service or other.key == rec.key:
                 continue
@@ -104,6 +108,17 @@ class Status:
                 if e[KIND] == PROMISE_COMPLETE and e[NAME] == name:
                     return (f" (a promise {name!r} was completed by {other.target} (#{j}), "
                             f"for the key {other.key!r}, not this workflow's {rec.key!r})")
+        # A promise of this workflow completed under a name nothing of it ever
+        # read: a misspelt or renamed promise, completed where nobody looks.
+        journals = [(o, stored_journal(store, o.id)) for o in mine]
+        read = {e[NAME] for _, journal in journals for e in journal
+                if e[KIND] in (PROMISE_GET, PROMISE_PEEK)}
+        for other, journal in journals:
+            for j, e in enumerate(journal):
+                if e[KIND] == PROMISE_COMPLETE and e[NAME] not in read:
+                    return (f" (a promise {e[NAME]!r} of this workflow was completed by "
+                            f"{other.target} (#{j}), which nothing of it reads: another "
+                            f"name for {name!r}?)")
         return ""
 
     def _resolvers(self, awk: str, journal: list[RawEntry], waiter: str

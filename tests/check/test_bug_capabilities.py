@@ -588,3 +588,54 @@ def test_a_worker_started_before_the_environment_changed_is_started_again(monkey
     report = restate.check([routed], "Routed/send", "ann", max_examples=0, hash_seeds=(1, 2))
     assert report.ok, report.render()
     assert not report.notes, report.notes
+
+
+def test_a_call_made_again_after_its_timeout_is_a_duplicate_effect(monkeypatch):
+    pair = PAIRS["call-made-again-after-timeout"]
+    v = next(v for v in pair.check(fixed=False, max_examples=0).violations
+             if v.kind == "duplicate-effect")
+    assert 'Till/pay called Payments/charge("o1") again with the same argument' in v.message
+    assert "card.charge" in v.message and "(calls #0 and #3)" in v.message
+    assert "delay(step=charge" in str(v.fault_plan)
+    assert not pair.check(fixed=True, max_examples=0).violations  # one key: the call attaches
+    # Without the callers' records compared, the second charge passed.
+    import simdurable._check._explore as explore
+    monkeypatch.setattr(explore, "repeated_call_violations", lambda run, ref: [])
+    assert not pair.check(fixed=False, max_examples=0).violations
+
+
+tickets = sd.FakeExternal("tickets")
+box = restate.Service("BoxOffice")
+
+
+@box.handler()
+async def issue(ctx: restate.Context, show: str) -> str:
+    key = str(ctx.uuid())
+    return await ctx.run_typed("issue", lambda: str(tickets.apply(
+        "issue", {"show": show}, idempotency_key=key)["id"]))
+
+
+buyer = restate.Service("Buyer")
+
+
+@buyer.handler()
+async def two_seats(ctx: restate.Context, show: str) -> list[str]:
+    return [await ctx.service_call(issue, show), await ctx.service_call(issue, show)]
+
+
+def test_a_call_made_twice_on_purpose_is_not_a_duplicate():
+    """Two calls with one argument in the reference run too: two tickets are meant."""
+    report = sd.check(services=[buyer, box], invoke="Buyer/two_seats", input="hamlet",
+                      externals=[tickets], max_examples=30)
+    assert not report.violations, report
+
+
+def test_a_promise_completed_under_another_name_is_named_where_the_workflow_waits():
+    report = PAIRS["promise-name-mismatch"].check(fixed=False, max_examples=0,
+                                                 single_faults=False, hash_seeds=())
+    assert [v.kind for v in report.violations] == ["stuck"]
+    assert report.violations[0].message.endswith(
+        "waits on #0 promise \"approval\" (a promise 'approved' of this workflow was "
+        "completed by Leave/l1/approve (#0), which nothing of it reads: another name for "
+        "'approval'?)")
+    assert PAIRS["promise-name-mismatch"].check(fixed=True, max_examples=0).ok

@@ -50,10 +50,12 @@ def all_pairs() -> list[Pair]:
         determinism,
         effects,
         journal,
+        keyed,
         ordering,
         races,
         retries,
         sagas,
+        schedules,
         signals,
         state,
         waiting,
@@ -62,7 +64,7 @@ def all_pairs() -> list[Pair]:
     out: list[Pair] = []
     for module in (effects, determinism, journal, races, sagas, state, awaits, concurrency,
                    signals, cancellation, retries, ordering, combinators,
-                   catching, waiting):
+                   catching, waiting, keyed, schedules):
         out.extend(module.PAIRS)
     names = [p.name for p in out]
     assert len(names) == len(set(names)), "pair names must be unique"

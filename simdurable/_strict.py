@@ -359,7 +359,9 @@ class StrictGuard:
     def __init__(self) -> None:
         self.found: list[HandlerError] = []
         self._seen: set[tuple[str, str, int]] = set()
-        self._attempt: Attempt | None = None
+        # the attempt whose code is watched (to ``enter`` again with after a
+        # stretch of simdurable's own code, ``exit`` between)
+        self.attempt: Attempt | None = None
         self._previous: Any = None
         self.active = False  # watching handler code right now
         # The steps started and not run yet, and what they read that the
@@ -368,7 +370,7 @@ class StrictGuard:
         self.late: Any = None
 
     def enter(self, attempt: Attempt) -> None:
-        self._attempt = attempt
+        self.attempt = attempt
         self._previous = sys.getprofile()
         self.active = True
         sys.setprofile(self._hook)
@@ -376,7 +378,7 @@ class StrictGuard:
     def exit(self) -> None:
         sys.setprofile(self._previous)
         self.active = False
-        self._attempt = None
+        self.attempt = None
 
     def _hook(self, frame: FrameType, event: str, arg: Any) -> None:
         if event == "c_call":
@@ -414,7 +416,7 @@ class StrictGuard:
             filename = code.co_filename
             user = not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
             spans = catch_alls(code) if user else _CATCH_ALLS.setdefault(code, ())
-        attempt = self._attempt
+        attempt = self.attempt
         if not spans or attempt is None:
             return
         line = frame.f_lineno
@@ -451,7 +453,7 @@ class StrictGuard:
         self._record(label, instead, caller)
 
     def _record(self, name: str, instead: str, frame: FrameType | None) -> None:
-        attempt = self._attempt
+        attempt = self.attempt
         user = _user_frame(frame)
         if attempt is None or user is None or _importing_for(user):
             return

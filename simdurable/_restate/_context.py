@@ -57,14 +57,6 @@ def to_restate_error(err: TerminalError) -> r_exc.TerminalError:
     return r_exc.TerminalError(err.message, err.status_code, metadata=err.metadata)
 
 
-def _translated(inner: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
-    """Run ``inner``; a ``TerminalError`` of the runtime leaves it as restate's."""
-    try:
-        return (yield from inner)
-    except TerminalError as err:
-        raise to_restate_error(err) from None
-
-
 # restate-sdk's default argument: "no serde given, choose by the type".
 _DEFAULT: Any = r_serde.DefaultSerde()
 
@@ -79,22 +71,29 @@ class SimFuture(ServerDurableFuture):
     def __init__(self, context: SimRestateContext, inner: DurableFuture[Any]) -> None:
         # ServerDurableFuture.__init__ wants a VM coroutine; only its fields matter.
         self.context = context
-        self.handle = inner.journal_index
+        self.handle = inner._index
         self._inner = inner
         context.mark_replaying()  # issuing the command may have ended the replay
 
     def is_completed(self) -> bool:
         # restate's combinators ask this of every future they are given, and
         # may return without waiting: being asked counts as being waited on.
-        inner = self._inner
-        inner._attempt.awaited.add(inner.journal_index)
-        return inner.done()
+        # (``DurableFuture.done()`` without its call: strict mode's profile
+        # hook sees every Python call the handler's path makes.)
+        attempt = self._inner._attempt
+        handle = self.handle
+        attempt.awaited.add(handle)
+        return handle in attempt.done
 
     def __await__(self) -> Generator[Any, Any, Any]:
+        # (a ``TerminalError`` of the runtime leaves as restate's)
+        inner = self._inner
         try:
-            return (yield from _translated(self._inner.__await__()))
-        finally:
-            self.context.mark_replaying()
+            return (yield from inner.__await__())
+        except TerminalError as err:
+            raise to_restate_error(err) from None
+        finally:  # (``mark_replaying`` without its call)
+            restate_context_is_replaying.set(inner._attempt.state is REPLAYING)
 
     def __repr__(self) -> str:
         return f"<restate future #{self.handle} {'done' if self._inner.done() else 'pending'}>"
@@ -253,6 +252,42 @@ class SimDurablePromise(r_context.DurablePromise):
         return typing.cast(Generator[Any, Any, Any], self.value().__await__())
 
 
+def _unwatched(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` with strict mode's profile hook off while it runs, back on
+    before it returns or raises. Only for methods whose work is simdurable's and
+    restate-sdk's bookkeeping, where no code of the user's runs (no serde, no
+    step function, no type hint evaluated): the hook watches the handler's code,
+    and in a check of a workflow that waits in a loop nine calls in ten it saw
+    were the engine's own (BENCHMARKS.md, twenty-second pass). A method that
+    also runs user code keeps that part watched (``resolve``, ``run_typed``)."""
+
+    def unwatched(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+        guard = self._guard
+        if not guard.active:  # (called from a step's function: nothing is watched)
+            return method(self, *args, **kwargs)
+        attempt = guard.attempt
+        guard.exit()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            guard.enter(attempt)
+
+    return functools.wraps(method)(unwatched)
+
+
+class _StrictDurablePromise(SimDurablePromise):
+    """A promise in strict mode (``_unwatched``)."""
+
+    def __init__(self, ctx: SimRestateContext, name: str, serde: Any) -> None:
+        super().__init__(ctx, name, serde)
+        self._guard = ctx._guard
+
+    value = _unwatched(SimDurablePromise.value)
+    reject = _unwatched(SimDurablePromise.reject)
+    peek = _unwatched(SimDurablePromise.peek)
+    _issue = _unwatched(SimDurablePromise._issue)  # (resolve's serde stays watched)
+
+
 class SimScopedContext(r_context.ScopedContext):
     """``ctx.scope(name)``: calls as from the context. Scopes and limit keys group
     invocations for a server's concurrency limits; here nothing limits them."""
@@ -292,6 +327,8 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         self._sd = sd
         self.vm = _VM(sd)
         self.extension_data: dict[str, Any] = {}
+        # strict mode's guard (None outside it); see ``_StrictRestateContext``
+        self._guard = sd._attempt.engine.segment_guard
 
     def __repr__(self) -> str:
         return f"<restate context of {self._sd._attempt.handler} ({self._sd._attempt.rec.id})>"
@@ -300,14 +337,14 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     def _wrap(self, inner: DurableFuture[Any]) -> SimFuture:
         return SimFuture(self, inner)
 
-    async def create_poll_or_cancel_coroutine(self, unresolved: Any) -> None:
-        """Wait as restate's combinators ask (see the module docstring)."""
+    def create_poll_or_cancel_coroutine(self, unresolved: Any) -> Any:
+        """Wait as restate's combinators ask (see the module docstring): an
+        awaitable, not a coroutine (one frame fewer to resume at each wake;
+        restate-sdk awaits it at once)."""
         handles, all_ = _leaves(unresolved)
-        self._sd._attempt.awaited.update(handles)
-        try:
-            await _Awaiting(_WaitFor(self._sd._attempt, Wait(handles, all=all_)))
-        finally:
-            self.mark_replaying()
+        attempt = self._sd._attempt
+        attempt.awaited.update(handles)
+        return _Polling(self, _WaitFor(attempt, Wait(handles, all=all_)))
 
     def mark_replaying(self, replaying: bool | None = None) -> None:
         """Tell restate-sdk's logging filter (``restate.getLogger()``) whether the
@@ -354,11 +391,22 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         if not callable(action):
             raise self._refuse_action("run_typed", name, action)
         options = r_context.RunOptions() if options is None else options
+        hint = None
+        if isinstance(options.serde, r_serde.DefaultSerde):
+            hint = options.type_hint
+            if hint is None:
+                # (evaluates the step function's annotations: code of the
+                # user's, watched in strict mode, where the rest is not)
+                hint = _return_hint(action)
+        return self._run_step(name, action, options, hint, args, kwargs)
+
+    def _run_step(self, name: str, action: Callable[..., Any], options: Any, hint: Any,
+                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """``run_typed`` once the step's type hint is known."""
         serde = options.serde
         if isinstance(serde, r_serde.DefaultSerde):
             options = copy.copy(options)
-            if options.type_hint is None:
-                options.type_hint = _return_hint(action)
+            options.type_hint = hint
             kind, core = extract_core_type(options.type_hint)
             if kind in ("simple", "optional"):
                 options.type_hint = core
@@ -524,7 +572,8 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     def promise(self, name: str, serde: Any = _DEFAULT,
                 type_hint: Any = None) -> Any:
         self._sd.promise(name)  # refuses outside workflows, naming the handler
-        return SimDurablePromise(self, name, _typed(serde, type_hint))
+        made = SimDurablePromise if self._guard is None else _StrictDurablePromise
+        return made(self, name, _typed(serde, type_hint))
 
     def _missing(self, method: str) -> Callable[..., Any]:
         """The runtime's ``method``, or a clear refusal where it has none yet."""
@@ -542,16 +591,44 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         self.extension_data[key] = value
 
 
-class _Awaiting:
-    """Awaits ``inner``, raising the runtime's ``TerminalError`` as restate's."""
+class _StrictRestateContext(SimRestateContext):
+    """The context in strict mode: its bookkeeping not watched (``_unwatched``)."""
 
-    __slots__ = ("_inner",)
+    sleep = _unwatched(SimRestateContext.sleep)
+    time = _unwatched(SimRestateContext.time)
+    key = _unwatched(SimRestateContext.key)
+    state_keys = _unwatched(SimRestateContext.state_keys)
+    clear = _unwatched(SimRestateContext.clear)
+    clear_all = _unwatched(SimRestateContext.clear_all)
+    create_poll_or_cancel_coroutine = _unwatched(
+        SimRestateContext.create_poll_or_cancel_coroutine)
+    _run_step = _unwatched(SimRestateContext._run_step)  # (after the step's type hint)
 
-    def __init__(self, inner: Any) -> None:
+
+def restate_context(sd: InvocationContext) -> SimRestateContext:
+    """The context a restate-sdk handler gets, strict mode's if it is on."""
+    made = SimRestateContext if sd._attempt.engine.segment_guard is None else \
+        _StrictRestateContext
+    return made(sd)
+
+
+class _Polling:
+    """Awaits ``inner``, raising the runtime's ``TerminalError`` as restate's,
+    and tells restate-sdk's logging whether the handler replays once it is done."""
+
+    __slots__ = ("_ctx", "_inner")
+
+    def __init__(self, ctx: SimRestateContext, inner: _WaitFor) -> None:
+        self._ctx = ctx
         self._inner = inner
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        return _translated(self._inner.__await__())
+        try:
+            return (yield from self._inner.__await__())
+        except TerminalError as err:
+            raise to_restate_error(err) from None
+        finally:
+            self._ctx.mark_replaying()
 
 
 # Each step function's return annotation, as restate-sdk finds a step's type

@@ -31,7 +31,7 @@ from .._api.service import Handler, HandlerIO, Service, TypeHint, VirtualObject,
 from .._codec import endpoint_of_app
 from ..runtime._errors import HandlerError, RetryableError, SerializationError, TerminalError
 from ..runtime._retry import InvocationRetryPolicy
-from ._context import SimRestateContext
+from ._context import restate_context
 
 
 class RestateOptionWarning(UserWarning):
@@ -153,7 +153,7 @@ class RestateHandler(Handler):
 
     async def _start(self, ctx: Any, data: bytes) -> bytes:
         rh = self.restate_handler
-        rctx = SimRestateContext(ctx)
+        rctx = restate_context(ctx)
         rctx.mark_replaying()
         try:
             async with contextlib.AsyncExitStack() as stack:

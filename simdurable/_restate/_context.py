@@ -19,7 +19,6 @@ Here a handle is the command's journal index.
 
 from __future__ import annotations
 
-import copy
 import functools
 import inspect
 import typing
@@ -180,23 +179,26 @@ def _typed(serde: Any, type_hint: Any) -> Any:
     return serde
 
 
-def _step(action: Callable[[], Any]) -> Callable[[], Any]:
-    """``action`` with restate's step errors turned into the runtime's."""
+def _translate(err: Exception) -> Exception:
+    """restate's step error as the runtime's."""
+    if isinstance(err, r_exc.TerminalError):
+        return TerminalError(err.message, err.status_code, err.metadata)
+    if isinstance(err, r_exc.RetryableError):
+        return RetryableError(err.message, err.status_code, err.retry_after)
+    return err
 
-    def translate(err: Exception) -> Exception:
-        if isinstance(err, r_exc.TerminalError):
-            return TerminalError(err.message, err.status_code, err.metadata)
-        if isinstance(err, r_exc.RetryableError):
-            return RetryableError(err.message, err.status_code, err.retry_after)
-        return err
 
-    if inspect.iscoroutinefunction(action):
+def _step(action: Callable[[], Any], given: Any = None) -> Callable[[], Any]:
+    """``action`` with restate's step errors turned into the runtime's. (``given``:
+    the function ``action`` is a ``functools.partial`` of, asked instead whether
+    it is async: the same answer, without unwrapping the partial.)"""
+    if inspect.iscoroutinefunction(action if given is None else given):
         @functools.wraps(action)
         async def run_async() -> Any:
             try:
                 return await action()
             except (r_exc.TerminalError, r_exc.RetryableError) as err:
-                raise translate(err) from err
+                raise _translate(err) from err
 
         return run_async
 
@@ -205,9 +207,36 @@ def _step(action: Callable[[], Any]) -> Callable[[], Any]:
         try:
             return action()
         except (r_exc.TerminalError, r_exc.RetryableError) as err:
-            raise translate(err) from err
+            raise _translate(err) from err
 
     return run
+
+
+# restate's ``RunOptions()``: a step's options when none are given.
+_PLAIN_RUN: Any = r_context.RunOptions()
+# The runtime's options of a step without options, by the step's type hint:
+# the same for every such step (a serde keeps only its type), made once
+# rather than copied, checked and built at every step.
+_PLAIN_STEP_OPTIONS: dict[Any, SdRunOptions[Any]] = {}
+
+
+def _step_options(options: Any, hint: Any) -> SdRunOptions[Any]:
+    """The runtime's options of a step with restate's ``options`` and type ``hint``
+    (restate's rule: a ``DefaultSerde`` takes the type, core of an optional)."""
+    serde = options.serde
+    if isinstance(serde, r_serde.DefaultSerde):
+        kind, core = extract_core_type(hint)
+        if kind in ("simple", "optional"):
+            hint = core
+        serde = serde.with_maybe_type(hint)
+    return SdRunOptions(
+        serde=serde,
+        max_attempts=options.max_attempts,
+        max_duration=options.max_duration,
+        initial_retry_interval=getattr(options, "initial_retry_interval", None),
+        max_retry_interval=getattr(options, "max_retry_interval", None),
+        retry_interval_factor=getattr(options, "retry_interval_factor", None),
+    )
 
 
 def _check_delay(ctx: SimRestateContext, method: str, send_delay: Any) -> None:
@@ -390,7 +419,7 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
                   options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
         if not callable(action):
             raise self._refuse_action("run_typed", name, action)
-        options = r_context.RunOptions() if options is None else options
+        options = _PLAIN_RUN if options is None else options
         hint = None
         if isinstance(options.serde, r_serde.DefaultSerde):
             hint = options.type_hint
@@ -403,24 +432,23 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
     def _run_step(self, name: str, action: Callable[..., Any], options: Any, hint: Any,
                   args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """``run_typed`` once the step's type hint is known."""
-        serde = options.serde
-        if isinstance(serde, r_serde.DefaultSerde):
-            options = copy.copy(options)
-            options.type_hint = hint
-            kind, core = extract_core_type(options.type_hint)
-            if kind in ("simple", "optional"):
-                options.type_hint = core
-            serde = serde.with_maybe_type(options.type_hint)
         func = functools.partial(action, *args, **kwargs)
-        sd_options = SdRunOptions(
-            serde=serde,
-            max_attempts=options.max_attempts,
-            max_duration=options.max_duration,
-            initial_retry_interval=getattr(options, "initial_retry_interval", None),
-            max_retry_interval=getattr(options, "max_retry_interval", None),
-            retry_interval_factor=getattr(options, "retry_interval_factor", None),
-        )
-        return self._wrap(self._sd.run_typed(name, _step(func), sd_options))
+        if options is _PLAIN_RUN:  # no options given: by the hint, made once
+            try:
+                sd_options = _PLAIN_STEP_OPTIONS.get(hint)
+            except TypeError:  # (an unhashable hint)
+                sd_options = None
+            if sd_options is None:
+                sd_options = _step_options(options, hint)
+                try:
+                    if len(_PLAIN_STEP_OPTIONS) >= 256:
+                        _PLAIN_STEP_OPTIONS.clear()
+                    _PLAIN_STEP_OPTIONS[hint] = sd_options
+                except TypeError:
+                    pass
+        else:
+            sd_options = _step_options(options, hint)
+        return self._wrap(self._sd.run_typed(name, _step(func, action), sd_options))
 
     def run(self, name: str, action: Callable[..., Any], serde: Any = _DEFAULT,
             max_attempts: int | None = None, max_retry_duration: timedelta | None = None,

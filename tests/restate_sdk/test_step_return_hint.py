@@ -49,3 +49,40 @@ def test_a_step_functions_return_type_is_worked_out_once(monkeypatch: pytest.Mon
     sim.run()
     assert h.result() == 10
     assert calls.count(_charge) <= 1
+
+
+class _Note(pydantic.BaseModel):
+    s: str
+
+
+def _note(s: str) -> _Note | None:
+    return _Note(s=s)
+
+
+def _plain(n: int) -> dict[str, int]:
+    return {"n": n}
+
+
+@typed.handler()
+async def mixed(ctx: restate.Context, n: int) -> list[str]:
+    a = await ctx.run_typed("a", _charge, n=n)
+    b = await ctx.run_typed("b", _note, s="x")  # (an optional's core type)
+    c = await ctx.run_typed("c", _plain, n=n)
+    d = await ctx.run_typed("d", _charge, restate.RunOptions(), n=n + 1)
+    e = await ctx.run_typed("e", _note, restate.RunOptions(type_hint=_Note), s="y")
+    return [type(v).__name__ for v in (a, b, c, d, e)]
+
+
+def test_steps_without_options_are_typed_by_their_own_hint_each_time() -> None:
+    # (a step without options takes runtime options made once per type hint)
+    runs = []
+    for _ in range(2):
+        sim = sd.Simulation([typed], seed=1)
+        h = sim.invoke("Typed/mixed", 4)
+        sim.run()
+        assert h.result() == ["_Receipt", "_Note", "dict", "_Receipt", "_Note"], h.result()
+        runs.append([(e.kind, e.name, e.data, e.result) for e in sim.journal(h)])
+    assert runs[0] == runs[1]
+    values = [e[3] for e in runs[0] if e[0] == "completion"]
+    assert [v.data for v in values[:5]] == [b'{"n":4}', b'{"s":"x"}', b'{"n": 4}', b'{"n":5}',
+                                            b'{"s":"y"}'], values

@@ -190,26 +190,40 @@ def _translate(err: Exception) -> Exception:
 
 def _step(action: Callable[[], Any], given: Any = None) -> Callable[[], Any]:
     """``action`` with restate's step errors turned into the runtime's. (``given``:
-    the function ``action`` is a ``functools.partial`` of, asked instead whether
-    it is async: the same answer, without unwrapping the partial.)"""
+    the function of which ``action`` is a ``functools.partial`` just made, asked
+    instead whether it is async: the same answer, without unwrapping the partial.)"""
     if inspect.iscoroutinefunction(action if given is None else given):
-        @functools.wraps(action)
         async def run_async() -> Any:
             try:
                 return await action()
             except (r_exc.TerminalError, r_exc.RetryableError) as err:
                 raise _translate(err) from err
 
-        return run_async
+        return _wraps(run_async, action, given is not None)
 
-    @functools.wraps(action)
     def run() -> Any:
         try:
             return action()
         except (r_exc.TerminalError, r_exc.RetryableError) as err:
             raise _translate(err) from err
 
-    return run
+    return _wraps(run, action, given is not None)
+
+
+def _wraps(fn: Callable[[], Any], action: Any, fresh_partial: bool) -> Callable[[], Any]:
+    """``functools.wraps(action)(fn)``; for a ``functools.partial`` just made
+    (nothing set on it), what that copies set directly: its class's module and
+    docstring (it has no name, qualified name or annotations) and itself."""
+    if not fresh_partial:
+        return functools.wraps(action)(fn)
+    fn.__module__ = _PARTIAL_MODULE
+    fn.__doc__ = _PARTIAL_DOC
+    fn.__wrapped__ = action  # type: ignore[attr-defined]
+    return fn
+
+
+_PARTIAL_MODULE = functools.partial.__module__
+_PARTIAL_DOC = functools.partial.__doc__
 
 
 # restate's ``RunOptions()``: a step's options when none are given.

@@ -135,14 +135,8 @@ def step_backoff(
     retry_interval_factor: float | None,
 ) -> Backoff | None:
     """The step's own policy, or None when the invocation policy applies."""
-    fields = (
-        max_attempts,
-        max_duration,
-        initial_retry_interval,
-        max_retry_interval,
-        retry_interval_factor,
-    )
-    if all(f is None for f in fields):
+    if (max_attempts is None and max_duration is None and initial_retry_interval is None
+            and max_retry_interval is None and retry_interval_factor is None):
         return None
     return Backoff(
         initial_ms=to_ms(initial_retry_interval, STEP_DEFAULT_INITIAL_MS),

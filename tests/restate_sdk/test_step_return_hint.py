@@ -86,3 +86,22 @@ def test_steps_without_options_are_typed_by_their_own_hint_each_time() -> None:
     values = [e[3] for e in runs[0] if e[0] == "completion"]
     assert [v.data for v in values[:5]] == [b'{"n":4}', b'{"s":"x"}', b'{"n": 4}', b'{"n":5}',
                                             b'{"s":"y"}'], values
+
+
+@pytest.mark.parametrize("fn", [_charge, None])
+def test_a_hosted_steps_function_is_wrapped_as_functools_wraps_would(fn: Any) -> None:
+    import functools
+
+    from simdurable._restate._context import _step
+
+    async def async_charge(n: int) -> int:
+        return n
+
+    action = functools.partial(fn or async_charge, n=1)
+    made, reference = _step(action, fn or async_charge), _step(action)
+    assert inspect.iscoroutinefunction(made) == inspect.iscoroutinefunction(reference) == (
+        fn is None)
+    names = (*functools.WRAPPER_ASSIGNMENTS, "__wrapped__", "__name__")
+    assert {n: getattr(made, n, None) for n in names} == {
+        n: getattr(reference, n, None) for n in names}
+    assert made.__dict__ == reference.__dict__

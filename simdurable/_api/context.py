@@ -358,6 +358,11 @@ class Context:
             ):
                 # replayed with its result: nothing left to run
                 return DurableFuture(attempt, index, serde.deserialize)
+            pins = engine.value_pins
+            if pins is not None:  # (a concurrent run's value given again: ``Engine.value_pins``)
+                pinned = pins.get((attempt.rec.id, index))
+                if pinned is not None and pinned[0] == name:
+                    action = _pinned_value(action, serde, pinned[1])
             backoff = None if options is None else options.backoff()
             if guard is not None:  # strict mode: results that do not survive the journal,
                 serde = _loss_check(serde, attempt, name, index)
@@ -901,6 +906,38 @@ def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> S
     if source is not None:
         attempt.started_at[index] = source  # named if the step is never awaited
     return LossCheck(serde, report, attempt.handler, name, index, source)
+
+
+def _pinned_value(action: Callable[..., Any], serde: Serde[Any], data: bytes
+                  ) -> Callable[..., Any]:
+    """``action``, run for its effects, returning the value ``data`` stores
+    (``Engine.value_pins``): a step's value that differs run to run (a clock,
+    a uuid4) is an input of its invocation, as a request's is, and the
+    invocation run one at a time is given the one it had at once. A value the
+    serde cannot read back is left as the closure returned it."""
+    def given(result: Any) -> Any:
+        try:
+            return serde.deserialize(data)
+        except Exception:  # noqa: BLE001 - then the closure's own value
+            return result
+
+    run: Callable[..., Any]
+    if inspect.iscoroutinefunction(action):
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            return given(await action(*args, **kwargs))
+
+        run = run_async
+    else:
+        def run_plain(*args: Any, **kwargs: Any) -> Any:
+            result = action(*args, **kwargs)
+            # (a plain function's awaitable: refused as it is, ``_fast.closure_value``)
+            return result if inspect.isawaitable(result) else given(result)
+
+        run = run_plain
+    wrapper: Any = run
+    wrapper.__wrapped__ = action
+    wrapper._simdurable_action = action  # (see _fast.closure_value)
+    return run
 
 
 def _late_check(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],

@@ -117,7 +117,7 @@ from ._properties import (
     stuck_violation,
 )
 from ._report import Report, Violation, encode_blob, program
-from ._step_values import Path, clock_reads, left_out, unstable_paths
+from ._step_values import Path, clock_reads, drawn_values, left_out, unstable_paths
 from ._world import (
     CALL,
     EARLY,
@@ -924,7 +924,16 @@ class Exploration:
                     self.t, delivered, self.drawn)
             if mine in self._message_orders_left_out[delivered]:
                 return True
-        return False
+        # What the run made of them (a result ``f"at {t:.3f}"``) differs too:
+        # each invocation is given its steps' values again (``drawn_values``),
+        # once a run, as they differ in every run.
+        values = drawn_values(facts.sim, self.drawn)
+        if not values:
+            return False
+        if mine in sequential_endings(self.t, moments, self.drawn, values=values):
+            return True
+        return bool(delivered) and mine in messages_one_at_a_time(
+            self.t, delivered or (), self.drawn, values=values)
 
     def _one_at_a_time_with_calls_after(self, facts: RunFacts, ending: str) -> bool:
         """Whether the run ends as a one-at-a-time order ends with some of the
@@ -1650,7 +1659,9 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
                        plan: FaultPlan | None = None,
                        clock: dict[tuple[str, int], float] | None = None,
                        seed: int = 0, calls_after: bool = False,
-                       ways: tuple[bool, ...] = (False, True)) -> dict[str, str]:
+                       ways: tuple[bool, ...] = (False, True),
+                       values: dict[tuple[str, int], tuple[str, bytes]] | None = None,
+                       ) -> dict[str, str]:
     """Each distinct ending of the invocations run one at a time, in every order.
 
     With world events, each invocation runs with the events that come while it
@@ -1662,7 +1673,9 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     invocation runs at once within itself (two calls it races).
     ``calls_after``: instead, the orders with some of the world's calls and
     sends made after every caller has ended (below). ``ways``: which of the
-    two ways each invocation runs alone (``own_only``, below) are run."""
+    two ways each invocation runs alone (``own_only``, below) are run.
+    ``values``: what steps that drew for themselves return, by invocation and
+    journal index (``_step_values.drawn_values``)."""
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
@@ -1693,6 +1706,8 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
                              retry_policy=t.retry_policy, max_steps=t.max_steps, faults=plan)
             if clock:
                 sim.engine.clock_pins = clock
+            if values:
+                _pin_values(sim, values)
             _ids_past(sim, callers)
             try:
                 driver = WorldDriver(t.world, moments, held) if t.world else None
@@ -1716,6 +1731,14 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
             ending = left_out(ending, sim, drawn)
         out.setdefault(ending, " then ".join(calls[i][0] for i in order))
     return out
+
+
+def _pin_values(sim: Simulation, values: dict[tuple[str, int], tuple[str, bytes]]) -> None:
+    """``sim``'s steps at ``values``' places return the values given there
+    (``Engine.value_pins``, read on ``run_typed``'s general way)."""
+    engine = sim.engine
+    engine.value_pins = values
+    engine.issue_step = None
 
 
 # One one-way message a concurrent invocation sent: which of them (by position,
@@ -1761,7 +1784,9 @@ def messages_in_order(sim: Simulation, senders: int) -> tuple[Message, ...] | No
 
 def messages_one_at_a_time(t: Target, delivered: Sequence[Message],
                            drawn: frozenset[Path] = frozenset(),
-                           clock: dict[tuple[str, int], float] | None = None) -> set[str]:
+                           clock: dict[tuple[str, int], float] | None = None,
+                           values: dict[tuple[str, int], tuple[str, bytes]] | None = None,
+                           ) -> set[str]:
     """Each ending of the senders run one at a time, in every order, with the
     messages they sent then handled one at a time in the order of ``delivered``
     (each late in transit until its turn). A run where that is not what
@@ -1785,6 +1810,8 @@ def messages_one_at_a_time(t: Target, delivered: Sequence[Message],
                              max_steps=t.max_steps)
             if clock:
                 sim.engine.clock_pins = clock
+            if values:
+                _pin_values(sim, values)
             _ids_past(sim, callers)
             try:
                 for i in order:

@@ -94,6 +94,33 @@ def unstable_paths(a: Any, b: Any) -> frozenset[Path]:
     return frozenset(out)
 
 
+def drawn_values(sim: Any, paths: frozenset[Path]) -> dict[tuple[str, int], tuple[str, bytes]]:
+    """The stored values of ``sim``'s steps that drew for themselves (an item
+    of theirs is at one of ``paths``), by (the invocation's id, the step's
+    journal index): its name and value, given again to the same invocation at
+    the same index when the one-at-a-time orders are run (``Engine.value_pins``).
+
+    Left out (``left_out``), a value drawn is compared nowhere, but a result
+    made from it (``f"at {t:.3f}"``, ``int(t * 1000)``) is not the value and
+    stays in, different in every run. Given again, it is an input of its
+    invocation, as a clock read is (``clock_reads``): what the invocation
+    makes of it is then made alike one at a time, and what it makes of state
+    another invocation changed is not (a lost update is still one)."""
+    steps = {(handler, name) for handler, name, _ in paths}
+    out: dict[tuple[str, int], tuple[str, bytes]] = {}
+    for rec in sim.engine.records():
+        handler = f"{rec.service}/{rec.handler}"
+        journal = stored_journal(sim.store, rec.id)
+        for entry in journal:
+            if entry[KIND] != COMPLETION or not 0 <= entry[TARGET] < len(journal):
+                continue
+            command = journal[entry[TARGET]]
+            data = _data(entry[RESULT])
+            if command[KIND] == RUN and data is not None and (handler, command[NAME]) in steps:
+                out[(rec.id, entry[TARGET])] = (command[NAME], data)
+    return out
+
+
 def _key(v: Any) -> tuple[str, Any]:
     return (type(v).__name__, v)  # (1, 1.0 and "1" are three values)
 

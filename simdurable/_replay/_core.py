@@ -247,6 +247,7 @@ class ReplayHost:
 
     payload_checks = True  # (``EngineView``)
     clock_pins: dict[tuple[str, int], float] | None = None  # (``EngineView``: the clock)
+    value_pins: dict[tuple[str, int], tuple[str, bytes]] | None = None  # (``EngineView``)
 
     segment_guard = None
     issue_step: Callable[..., Any] | None = None  # every command reaches ``store_command``

@@ -86,6 +86,13 @@ class Engine:
     # index of its step): a concurrent run's reads, given again to its
     # invocations when they are run one at a time (``_check``); None: the clock.
     clock_pins: dict[tuple[str, int], float] | None = None
+    # What a step returns instead of its closure's value, by (invocation id,
+    # journal index of the step): its name and the stored value a concurrent
+    # run's step returned there, given again when its invocations are run one
+    # at a time (``_check``; the closure still runs, for its effects). Read on
+    # ``run_typed``'s general way only: whoever sets it sets ``issue_step`` to
+    # None. None: each closure's own value.
+    value_pins: dict[tuple[str, int], tuple[str, bytes]] | None = None
 
     def __init__(
         self,

@@ -441,6 +441,8 @@ class EngineView(Protocol):
     payload_checks: bool
     # What ``ctx.time()`` reads instead of the clock (``Engine.clock_pins``)
     clock_pins: dict[tuple[str, int], float] | None
+    # What steps return instead of their closures' values (``Engine.value_pins``)
+    value_pins: dict[tuple[str, int], tuple[str, bytes]] | None
 
     @property
     def now_ms(self) -> int: ...

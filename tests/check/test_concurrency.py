@@ -452,6 +452,80 @@ def test_a_lost_update_beside_drawn_values_is_still_found(handler):
     assert report.kinds == ["not-serializable"]
 
 
+# A step that reads the real clock (allowed: its value is journaled) and a
+# result made of what it read. Left out, the value is compared nowhere, but
+# "#2 at 1796580135.143" is not the value; one at a time, the step ran again
+# and read another time: every run was reported not-serializable.
+stamping = sd.Service("Stamping")
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _now_iso() -> str:
+    import datetime
+
+    return datetime.datetime.now().isoformat()
+
+
+async def _now_async() -> float:
+    return _now()
+
+
+@stamping.handler()
+async def formatted(ctx: sd.Context, key: str) -> str:
+    n = await ctx.object_call(add, key, 1)
+    t = await ctx.run_typed("now", _now)
+    return f"#{n} at {t:.3f}"
+
+
+@stamping.handler()
+async def in_ms(ctx: sd.Context, key: str) -> dict[str, int]:
+    n = await ctx.object_call(add, key, 1)
+    t = await ctx.run_typed("now", _now_async)
+    return {"n": n, "ms": int(t * 1000)}
+
+
+@stamping.handler()
+async def stored_day(ctx: sd.Context, key: str) -> int:
+    stamp = await ctx.run_typed("now", _now_iso)
+    return int(await ctx.object_call(keep, key, stamp[:23]))
+
+
+@stamping.handler()
+async def racy_formatted(ctx: sd.Context, key: str) -> str:
+    n = await ctx.object_call(get, key, None)
+    await ctx.object_call(put, key, n + 1)
+    t = await ctx.run_typed("now", _now)
+    return f"#{n + 1} at {t:.3f}"
+
+
+@stamping.handler()
+async def racy_stored_day(ctx: sd.Context, key: str) -> int:
+    """Read, then write the stamps: two at once keep one."""
+    stamp = await ctx.run_typed("now", _now_iso)
+    kept = await ctx.object_call(kept_so_far, key, None)
+    await ctx.object_call(keep_all, key, [*kept, stamp[:23]])
+    return len(kept) + 1
+
+
+@pytest.mark.parametrize("handler", ["formatted", "in_ms", "stored_day"])
+def test_what_a_handler_makes_of_a_real_clock_step_is_no_lost_update(handler):
+    report = sd.check(services=[counter, receipts, stamping], invoke=f"Stamping/{handler}",
+                      input="a", concurrent=2, max_examples=10, hash_seeds=())
+    assert report.kinds == [], [v.details for v in report.violations]
+
+
+@pytest.mark.parametrize("handler", ["racy_formatted", "racy_stored_day"])
+def test_a_lost_update_beside_a_real_clock_step_is_still_found(handler):
+    report = sd.check(services=[counter, receipts, stamping], invoke=f"Stamping/{handler}",
+                      input="a", concurrent=2, max_examples=10, hash_seeds=())
+    assert report.kinds == ["not-serializable"]
+
+
 slow = sd.Service("SlowGreeter")
 
 

@@ -303,9 +303,18 @@ class StoredValues:
         self._lock = threading.Lock()
         # Told (once) of the first value the codec does not give back.
         self._tell = tell
+        # The last value ``read_back`` encoded and its encoding: a step's value,
+        # stored next (``stored``), is not encoded again.
+        self._encoded: tuple[bytes, bytes] | None = None
 
     def stored(self, data: bytes, where: str) -> bytes:
-        """``encode(data)``, checked to decode back to ``data`` until one does not."""
+        """``encode(data)``, checked to decode back to ``data`` until one does not
+        (a step's value ``read_back`` encoded and checked: that encoding)."""
+        encoded = self._encoded
+        if encoded is not None:
+            self._encoded = None
+            if encoded[0] == data:
+                return encoded[1]
         out = self.encode(data)
         if self._tell is not None:
             self._check(data, self.decode(out), where)
@@ -313,8 +322,12 @@ class StoredValues:
 
     def read_back(self, data: bytes, where: str) -> bytes:
         """``decode(encode(data))``: what restate-sdk hands a handler of a value it
-        made (a step's result), at once; told once if it is not ``data``."""
-        back = self.decode(self.encode(data))
+        made (a step's result), at once; told once if it is not ``data``. The
+        encoding is what ``stored`` stores of ``data`` next: the handler reads
+        what is stored, and the codec encodes a value once, as restate-sdk does."""
+        out = self.encode(data)
+        self._encoded = (data, out)
+        back = self.decode(out)
         if self._tell is not None:
             self._check(data, back, where)
         return back

@@ -260,3 +260,44 @@ def test_call_and_awakeable_values_a_lossy_codec_changes_are_held_as_made(
     err = capsys.readouterr().err
     assert err.count("journal_value_codec does not give back what it encoded") == 1, err
     assert "holds its own of a call's argument or response" in err
+
+
+def test_a_steps_value_is_encoded_once_as_restate_sdk_encodes_it(tmp_path: Path) -> None:
+    # The handler reads decode(encode(value)) at once and the journal holds
+    # encode(value): one encoding, not one for each. Before, the executor
+    # encoded the value to hand it back and again to store it, and a codec
+    # that draws a nonce (an encryption's) stored another encoding than the
+    # one the handler read.
+    import simdurable as sd
+    from simdurable.entry_codec import JournalValueCodec
+
+    class Counting(JournalValueCodec):
+        def __init__(self) -> None:
+            self.encoded: list[bytes] = []
+            self.nonce = 0
+
+        def encode(self, buf: bytes) -> bytes:
+            self.encoded.append(buf)
+            self.nonce += 1
+            return b"%d:" % self.nonce + buf
+
+        async def decode(self, buf: bytes) -> bytes:
+            return buf.split(b":", 1)[1]
+
+    svc = sd.Service("Stamp")
+
+    @svc.handler()
+    async def stamp(ctx: sd.Context) -> str:
+        return "got " + str(await ctx.run_typed("draw", lambda: "v-17"))
+
+    codec = Counting()
+    db = tmp_path / "once.db"
+    with Executor(sd.app([svc], journal_value_codec=codec), db=db) as ex:
+        assert ex.call("Stamp/stamp") == "got v-17"
+    assert codec.encoded.count(b'"v-17"') == 1, codec.encoded
+    conn = sqlite3.connect(db)
+    stored = conn.execute(
+        "SELECT j.result_data FROM journal j JOIN journal c ON c.inv_id = j.inv_id AND "
+        "c.idx = j.target WHERE j.kind = 'completion' AND c.kind = 'run'").fetchall()
+    conn.close()
+    assert [row[0].split(b":", 1)[1] for row in stored] == [b'"v-17"']

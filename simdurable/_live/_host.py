@@ -45,7 +45,7 @@ from .._base_exceptions import attempt_failure
 from .._codec import UNDECODABLE_INPUT, undecodable_input
 from ..runtime._engine import Engine, HandlerSpec, StepOutcome, StepRequest
 from ..runtime._errors import InvalidTargetError, TerminalError
-from ..runtime._fast import awaitable_from_plain
+from ..runtime._fast import plain_awaitable
 from ..runtime._ids import parse_awakeable_id
 from ..runtime._invocation import Abort, current_step
 from ..runtime._journal import AWAKEABLE, Completion
@@ -479,9 +479,10 @@ class LiveHost:
         context.run(current_step.set, self.engine.step_info(req.attempt, req.index, req.spec))
         call = functools.partial(req.spec.fn, *req.spec.args, **req.spec.kwargs)
         result = outcome.capture(context.run, call)
-        if (isinstance(result, outcome.Value) and inspect.isawaitable(result.value)
-                and not inspect.iscoroutinefunction(req.spec.fn)):
-            return outcome.Error(awaitable_from_plain(req.spec.fn, result.value))
+        if isinstance(result, outcome.Value) and inspect.isawaitable(result.value):
+            refused = plain_awaitable(req.spec.fn, result.value)
+            if refused is not None:
+                return outcome.Error(refused)
         if isinstance(result, outcome.Value) and awaits_nothing(result.value):
             # (an ``async def`` that awaits nothing: run to its end here, see ``_on_trio``)
             return outcome.capture(context.run, drive, result.value, req.spec.name)
@@ -585,8 +586,9 @@ class LiveHost:
         try:
             if pending is None:
                 pending = context.run(functools.partial(spec.fn, *spec.args, **spec.kwargs))
-                if not inspect.iscoroutinefunction(spec.fn):  # (an async callable object)
-                    raise awaitable_from_plain(spec.fn, pending)
+                refused = plain_awaitable(spec.fn, pending)  # (an async callable object)
+                if refused is not None:
+                    raise refused
             if awaits_nothing(pending):
                 return ("ok", context.run(drive, pending, spec.name))
             return ("ok", await self._on_asyncio(pending, context))

@@ -70,10 +70,21 @@ def closure_value(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     ``copy_context().run(action, *args, **kwargs)`` (callgrind)."""
     result = action(*args, **kwargs)
     if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-        if not inspect.iscoroutinefunction(getattr(action, "_simdurable_action", action)):
-            raise awaitable_from_plain(action, result)
+        refused = plain_awaitable(action, result)
+        if refused is not None:
+            raise refused
         return steps.run_async(result, name)
     return result
+
+
+def plain_awaitable(action: Callable[..., Any], result: Any) -> TypeError | None:
+    """The failure of a step whose closure ``action`` returned the awaitable
+    ``result``, unless ``action`` is an async function (what it returns is then
+    awaited): every step path asks here, the simulation's (``closure_value``)
+    and the live host's. (Off a plain step's path: asked only of an awaitable.)"""
+    if inspect.iscoroutinefunction(getattr(action, "_simdurable_action", action)):
+        return None
+    return awaitable_from_plain(action, result)
 
 
 def awaitable_from_plain(action: Callable[..., Any], result: Any) -> TypeError:

@@ -106,6 +106,10 @@ class Request:
 
     ``scope`` and ``limit_key`` are always None here: a call made through
     ``ctx.scope(...)`` runs like a call without one (see ``ScopedContext``).
+    ``idempotency_key`` is always None too, as restate-server 1.7.12 hands it
+    to restate-sdk 1.3: a request or call made with a key (``"x"`` or ``""``)
+    reads None there, and a handler that counted on it would get None on
+    Restate only.
     """
 
     id: str
@@ -261,7 +265,6 @@ class Context:
             headers=dict(rec.headers),
             attempt_headers={},
             body=rec.input,
-            idempotency_key=rec.idempotency_key or None,
         )
 
     def scope(self, scope: str) -> ScopedContext:

@@ -470,14 +470,14 @@ def invocation_key_reuses(run: RunFacts) -> list[Violation]:
     the id of the invocation that took it."""
     engine = run.sim.engine
     records = {rec.id: rec for rec in engine.records()}
-    if not any(rec.idempotency_key for rec in records.values()):
+    if all(rec.idempotency_key is None for rec in records.values()):
         return []  # (the common case: no key given, nothing to walk)
     for rec in records.values():
         for index, e in enumerate(stored_journal(engine.store, rec.id)):
             if e[KIND] not in (CALL, SEND) or not isinstance(e[REF], str):
                 continue
             taken = records.get(e[REF])
-            if taken is None or not taken.idempotency_key:
+            if taken is None or taken.idempotency_key is None:  # ("" is a key)
                 continue
             asked, ran = _decoded(e[DATA]), _decoded(taken.input)
             if _without_drawn_ids(asked) == _without_drawn_ids(ran):

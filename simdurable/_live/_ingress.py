@@ -493,7 +493,7 @@ class Ingress:
             payload["finishedAt"] = rec.finished_ms
         if rec.last_failure:
             payload["lastFailure"] = rec.last_failure
-        if rec.idempotency_key:
+        if rec.idempotency_key is not None:  # ("" is a key: restate-server 1.7.12 lists it)
             payload["idempotencyKey"] = rec.idempotency_key
         return json_response(200, payload, rec.id)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..runtime._errors import SimdurableError
+from ..runtime._invocations import key_scope
 from ..runtime._journal import (
     COMPLETION,
     Completion,
@@ -692,7 +693,8 @@ class SqliteStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (rec.id, rec.seq, rec.service, rec.handler, rec.key, input_, rec.status,
              rec.run_at_ms, rec.created_ms, rec.attempts, rec.failures, rk, rd, rc, rm,
-             rec.caller_id, rec.caller_index, rec.idempotency_key,
+             rec.caller_id, rec.caller_index,
+             "" if rec.idempotency_key is None else rec.idempotency_key,  # (see ``_record``)
              json.dumps(rec.headers, sort_keys=True), rec.last_failure, rec.retry_index,
              rec.retry_count, rec.retry_started_ms, int(rec.cancelled), rec.finished_ms),
         )
@@ -709,6 +711,12 @@ class SqliteStore:
 
     def _record(self, row: tuple[Any, ...]) -> InvocationRecord:
         rec = _row_to_record(row, self.path)
+        if rec.idempotency_key == "":
+            # (no key and an empty key are both stored as ""; an empty key is a
+            # key, and registered under its scope, as a database made before
+            # it was told apart registered it too)
+            scope = key_scope(rec.service, rec.key, rec.handler, "")
+            rec.idempotency_key = "" if self.idempotency(scope) == rec.id else None
         if self.codec is not None:
             decode = self._coded(self.codec.decode, f"invocation {rec.id!r}", "decode")
             rec.input = decode(rec.input)

@@ -16,7 +16,7 @@
           "status": "pending" | "completed" | "paused",
           "result": null | {"value": <bytes>} | {"failure": {"code": 418, "message": "..."}},
                                                # a failure may add "metadata": {"name": "value"}
-          "attempts": 1, "headers": {"name": "value"}, "idempotency_key": "",
+          "attempts": 1, "headers": {"name": "value"}, "idempotency_key": null,
           "journal": [
             {"kind": "run", "name": "charge",  # a kind of runtime/_journal.py
              "data": <bytes> | null,           # the command's payload
@@ -285,7 +285,8 @@ class _Reader:
             result=self.completion(obj, "result", where),
             attempts=self.field(obj, "attempts", (int,), where, default=0),
             headers=headers,
-            idempotency_key=self.field(obj, "idempotency_key", (str,), where, default=""),
+            idempotency_key=self.field(obj, "idempotency_key", (str, type(None)), where,
+                                       default=None),
         )
         unjudgeable = self.field(obj, "cannot_judge", (str,), where, default="")
         indices = [e.get("source_index") for e in entries if isinstance(e, dict)]

@@ -153,6 +153,13 @@ class MappedJournal:
     signals: list[SignalNote] = field(default_factory=list)
 
 
+def _idempotency_key(row: Mapping[str, Any]) -> str | None:
+    """A ``sys_invocation`` row's idempotency key: absent (null) for none, ``""``
+    for an empty one, which restate-server 1.7.12 lists as a key."""
+    key = row.get("idempotency_key")
+    return None if key is None else str(key)
+
+
 def _bytes(value: Any, where: str) -> bytes:
     if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
         return bytes(value)
@@ -444,7 +451,7 @@ def read_server(admin_url: str) -> list[RecordedInvocation]:
             status=COMPLETED if status == "completed" else PAUSED if status == "paused"
             else PENDING,
             result=result, attempts=int(row.get("retry_count") or 0),
-            headers=mapped.headers, idempotency_key=str(row.get("idempotency_key") or ""),
+            headers=mapped.headers, idempotency_key=_idempotency_key(row),
         )
         unjudgeable = mapped.unmapped
         if not unjudgeable and inv_id not in journals:

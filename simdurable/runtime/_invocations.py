@@ -137,7 +137,7 @@ class Invocations:
             inv_id, service, handler, key, input, seq, PENDING,
             now + delay_ms if delay_ms > 0 else now, now, 0, 0, None,
             caller[0] if caller else "", caller[1] if caller else -1,
-            idempotency_key or "", dict(headers) if headers else NO_HEADERS,
+            idempotency_key, dict(headers) if headers else NO_HEADERS,
         )
         self.by_id[inv_id] = rec
         self.store.put_invocation(rec)
@@ -203,5 +203,10 @@ def _scope(spec: HandlerSpec, key: str | None, idempotency_key: str | None) -> s
     if spec.kind == "workflow":
         return f"wf\x1f{spec.service}\x1f{key}"
     if idempotency_key is not None:
-        return f"ik\x1f{spec.service}\x1f{key}\x1f{spec.name}\x1f{idempotency_key}"
+        return key_scope(spec.service, key, spec.name, idempotency_key)
     return None
+
+
+def key_scope(service: str, key: str | None, handler: str, idempotency_key: str) -> str:
+    """The scope of an idempotency key: the handler, its object key and the key."""
+    return f"ik\x1f{service}\x1f{key}\x1f{handler}\x1f{idempotency_key}"

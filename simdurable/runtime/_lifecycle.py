@@ -139,7 +139,7 @@ class Lifecycle:
             # (positionally, in the fields' order, as ``new`` makes it)
             created = InvocationRecord(
                 new_id, spec.service, spec.name, key, input, seq, PENDING,
-                now + delay_ms if delay_ms > 0 else now, now, 0, 0, None, "", -1, "",
+                now + delay_ms if delay_ms > 0 else now, now, 0, 0, None, "", -1, None,
                 dict(headers) if headers else NO_HEADERS,
             )
             invocations.by_id[new_id] = created

@@ -59,7 +59,8 @@ class InvocationRecord:
     result: Completion | None = None
     caller_id: str = ""
     caller_index: int = -1
-    idempotency_key: str = ""
+    # The idempotency key it was submitted with; None: none ("" is a key, as on Restate).
+    idempotency_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     last_failure: str = ""
     # Retries of the step at ``retry_index`` since its command was stored.

@@ -203,6 +203,13 @@ async def resend(ctx: sd.Context, entries: list) -> str:
     return "sent"
 
 
+@senders.handler()
+async def resend_empty_key(ctx: sd.Context, entries: list) -> str:
+    for entry in entries:
+        ctx.object_send(credit, key="a", arg=entry, idempotency_key="")
+    return "sent"
+
+
 def _check(entries: list) -> sd.Report:
     return sd.check([senders, ledger], "Senders/resend", entries, max_examples=0)
 
@@ -240,3 +247,35 @@ def test_the_state_pair_is_missed_without_the_check_at_the_set(monkeypatch) -> N
 
     monkeypatch.setattr(context, "state_key_loss", lambda *args: None)
     assert PAIRS["int-keys-in-state"].check(fixed=False, max_examples=0).ok
+
+
+def test_an_empty_idempotency_key_is_a_key_given_twice_too() -> None:
+    # restate-server 1.7.12 answers the second send with an empty key
+    # PreviouslyAccepted, as for any key: the second credit is lost. The record
+    # stored no key as "", and the check took the empty key for none.
+    lost = sd.check([senders, ledger], "Senders/resend_empty_key",
+                    [{"amount": 2}, {"amount": 3}], max_examples=0)
+    v = next(v for v in lost.violations if v.kind == "duplicate-effect")
+    assert "gave idempotency key '', which Ledger/a/credit({\"amount\": 2})" in v.message
+    same = sd.check([senders, ledger], "Senders/resend_empty_key",
+                    [{"amount": 2}, {"amount": 2}], max_examples=0)
+    assert same.ok, same.render()
+
+
+keyed = sd.Service("Keyed")
+
+
+@keyed.handler()
+async def my_key(ctx: sd.Context) -> str:
+    return repr(ctx.request().idempotency_key)
+
+
+@pytest.mark.parametrize("key", [None, "", "x"])
+def test_a_handler_reads_no_idempotency_key_as_restate_sdk_does(key: str | None) -> None:
+    # restate-server 1.7.12 with restate-sdk 1.3.0 (2026-12-06): a request with
+    # idempotency-key "x", "" or none, and a call with idempotency_key="y", all
+    # read ctx.request().idempotency_key None.
+    sim = sd.Simulation([keyed], seed=0)
+    h = sim.invoke("Keyed/my_key", None, idempotency_key=key)
+    sim.run()
+    assert h.result() == "None"

@@ -445,3 +445,46 @@ def test_a_client_that_leaves_an_attach_does_not_stop_the_server(
         time.sleep(0.1)  # the server waits for the result; the client goes away
     assert c.request("POST", "/Greeter/greet", '"still"')[:2] == (200, "hello still")
     assert c.request("POST", f"/restate/invocation/{inv}/cancel")[0] == 202
+
+
+def test_an_empty_idempotency_key_is_a_key_in_the_status_and_after_a_restart(
+        tmp_path: Path) -> None:
+    """restate-server 1.7.12 lists an invocation sent with ``idempotency-key: ""``
+    with its key ``""`` (sys_invocation), and one sent without with none; the
+    handler reads None either way (restate-sdk 1.3's ``request()``). Before, the
+    record stored no key as ``""``, and an empty key showed as none. The
+    database's rows are as before (both ``""``): one written before reads alike."""
+    import sqlite3
+
+    db = tmp_path / "keys.db"
+    ids = {}
+    for round_ in (1, 2):  # (written, then read again by a new executor)
+        ex = restate.Executor([greeter, counter], db=db)
+        ex.start(port=0)
+        try:
+            assert ex.url is not None
+            c = Client(ex.url)
+            if round_ == 1:
+                for name, headers in (("empty", {"idempotency-key": ""}), ("none", {}),
+                                      ("x", {"idempotency-key": "x"})):
+                    status, body, _ = c.request("POST", "/Greeter/greet/send", '"a"', headers)
+                    assert status == 202, body
+                    ids[name] = body["invocationId"]
+                again = c.request("POST", "/Greeter/greet/send", '"a"', {"idempotency-key": ""})
+                assert again[1]["status"] == "PreviouslyAccepted"
+                for inv in ids.values():
+                    assert c.request("GET", f"/restate/invocation/{inv}/attach")[:2] == (
+                        200, "hello a")
+            listed = {name: c.request("GET", f"/restate/invocation/{inv}")[1]
+                      for name, inv in ids.items()}
+            assert listed["empty"]["idempotencyKey"] == ""
+            assert "idempotencyKey" not in listed["none"]
+            assert listed["x"]["idempotencyKey"] == "x"
+        finally:
+            ex.close()
+    conn = sqlite3.connect(db)
+    try:
+        rows = dict(conn.execute("SELECT id, idempotency_key FROM invocations").fetchall())
+    finally:
+        conn.close()
+    assert (rows[ids["empty"]], rows[ids["none"]], rows[ids["x"]]) == ("", "", "x")

@@ -129,6 +129,8 @@ from ._world import (
     WorldDriver,
     WorldError,
     WorldEvent,
+    after,
+    after_count,
     bind,
     moments_of,
     unknown_promises,
@@ -243,7 +245,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             driver = WorldDriver(t.world, moments)
             try:
                 handle = sim.invoke(t.invoke, t.input)
-                for target, value in t.others:
+                for k, (target, value) in enumerate(t.others, 1):
+                    driver.between(sim, handle, k)
                     sim.invoke(target, value)
                 driver.drive(sim, handle)
                 sim.injector.enabled = False
@@ -1163,10 +1166,20 @@ class Exploration:
         return out
 
     def moment_cases(self) -> list[tuple[str, ...]]:
-        """Each explored world event early, then late, the others as in the reference."""
+        """Each explored world event early, then late, the others as in the
+        reference; with three callers at once or more, each explored world
+        call or send also submitted after the first K of them and before the
+        others, for each K short of all (``after-K``; one at a time, once K of
+        them have ended): at once, early comes after every caller was
+        submitted, so on their key a call never came between the second and
+        the third (``BETWEEN_CALLERS``: at most that many callers)."""
         out = []
+        callers = len(self.t.others) + 1
+        between = ([after(k) for k in range(1, callers)]
+                   if 3 <= callers <= BETWEEN_CALLERS else [])
         for i in self.explored_events:
-            for moment in (EARLY, LATE):
+            ev = self.t.world[i]
+            for moment in (EARLY, LATE, *(between if ev.action in (CALL, SEND) else ())):
                 moments = list(self.ref_moments)
                 moments[i] = moment
                 out.append(tuple(moments))
@@ -1181,7 +1194,9 @@ class Exploration:
         self.moment_runs = len(cases)
         self._moment_cases = set(cases)
         found_by = (f"the world's moments ({len(cases)} fault-free runs, each world event "
-                    f"early and late)")
+                    f"early and late" + (", each world call between callers"
+                                         if any(after_count(m) for c in cases for m in c)
+                                         else "") + ")")
         for moments in cases:
             self._moments_run = moments
             try:
@@ -1649,6 +1664,10 @@ def concurrent_ending(sim: Simulation, externals: Sequence[FakeExternal] = ()) -
     return json.dumps({"state": state, "results": sorted(results)}, sort_keys=True,
                       default=repr)
 
+
+# Callers at once up to which a world call is tried between them (``moment_cases``):
+# one fault-free run for each K short of all.
+BETWEEN_CALLERS = 8
 
 # Fault-free runs at other seeds an outcome change is compared with (``_race``).
 OTHER_SCHEDULES = 8

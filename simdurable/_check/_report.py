@@ -337,17 +337,32 @@ def program(plan: FaultPlan, seed: int, services: str, externals: str, invoke: s
             lines.append(f"sim.fail({', '.join(args)})")
         else:
             lines.append(f"sim.inject(sd.FaultPlan.parse({str(f)!r}).faults[0])")
+    # (a world call submitted between the callers at once, ``after-K``: after the K-th)
+    between = [_after(ev) or 0 for ev in world]
+    events = [line for ev, k in zip(world, between, strict=True) if not 0 < k <= len(others)
+              for line in _world_lines(ev)]
     lines.append(f"h = sim.invoke({invoke!r}, {input!r})")
-    for target, value in others:
+    shown = list(events)
+    for n, (target, value) in enumerate(others, 1):
+        now = [line for ev, k in zip(world, between, strict=True) if k == n
+               for line in _world_lines(ev)]
+        lines += now
+        shown += now
         lines.append(f"sim.invoke({target!r}, {value!r})")
-    events = [line for ev in world for line in _world_lines(ev)]
     # Only the imports the events' lines use: the program is pasted as it is printed.
     lines[1:1] = [line for line, used in (("from datetime import timedelta", "timedelta("),
                                           ("from simdurable import world", "world."))
-                  if any(used in event for event in events)]
+                  if any(used in event for event in shown)]
     lines += events
     lines.append("sim.run()")
     return "\n".join(lines)
+
+
+def _after(ev: Any) -> int | None:
+    """K of a world event submitted after the first K callers at once (``after-K``)."""
+    when = ev.when if ev.at_ms is None else None
+    k = when[len("after-"):] if isinstance(when, str) and when.startswith("after-") else ""
+    return int(k) if k.isdigit() else None
 
 
 def _world_lines(ev: Any) -> list[str]:

@@ -49,6 +49,27 @@ WAITING: Final = "waiting"
 EARLY: Final = "early"
 LATE: Final = "late"
 MOMENTS: Final = (WAITING, EARLY, LATE)
+# ``after-K``: submitted after the first K of the callers at once and before
+# the others (on their key, queued between them); one at a time, once K of
+# them have ended. ``check`` tries a world call so (``Explore.moment_cases``).
+AFTER: Final = "after-"
+
+
+def after(k: int) -> str:
+    """The moment after the first ``k`` callers at once were submitted."""
+    return f"{AFTER}{k}"
+
+
+def after_count(moment: str | None) -> int | None:
+    """K of an ``after-K`` moment; None for any other."""
+    if moment is None or not moment.startswith(AFTER):
+        return None
+    k = moment[len(AFTER):]
+    return int(k) if k.isdigit() and k[0] != "0" else None
+
+
+def is_moment(when: Any) -> bool:
+    return isinstance(when, str) and (when in MOMENTS or after_count(when) is not None)
 ACTIONS: Final = (RESOLVE_PROMISE, REJECT_PROMISE, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, CALL,
                   SEND, ADVANCE, CANCEL)
 
@@ -188,8 +209,9 @@ class WorldEvent:
                 "only as the whole value (the event's input or the promise's value), so it "
                 "would reach the handler unread. Read the whole payload (from_effect without "
                 "field=) when the handler takes its shape, or give the read as the value")
-        if self.when is not None and self.when not in MOMENTS:
-            raise ValueError(f"when must be one of {', '.join(MOMENTS)}, not {self.when!r}")
+        if self.when is not None and not is_moment(self.when):
+            raise ValueError(f"when must be one of {', '.join(MOMENTS)} or after-K, "
+                             f"not {self.when!r}")
         if self.when is not None and self.at_ms is not None:
             raise ValueError("give an event `at` (a virtual time) or `when` (a moment), "
                              "not both")
@@ -210,6 +232,9 @@ class WorldEvent:
             when = "early (at once, before the run waits on it)"
         elif self.when == LATE:
             when = "late (once nothing is left to do, every timer fired)"
+        elif (k := after_count(self.when)) is not None:
+            when = (f"submitted after the first {k} of the callers at once and before the "
+                    f"others (one at a time: once {k} of them had ended)")
         else:
             when = "once the run waits"
         if self.action in (RESOLVE_PROMISE, REJECT_PROMISE):
@@ -303,9 +328,9 @@ def _when(at: timedelta | float | None, where: str = "at") -> int | None:
 
 
 def _moment(when: str | None) -> str | None:
-    if when is not None and when not in MOMENTS:
-        raise ValueError(f"when must be one of {', '.join(repr(m) for m in MOMENTS)}, "
-                         f"not {when!r}")
+    if when is not None and not is_moment(when):
+        raise ValueError(f"when must be one of {', '.join(repr(m) for m in MOMENTS)} or "
+                         f"'after-K', not {when!r}")
     return when
 
 
@@ -411,9 +436,9 @@ def from_dict(data: Mapping[str, Any], where: str = "world event") -> WorldEvent
     action = actions[0]
     at = None if data.get("at") is None else _duration(data["at"], f"{where}.at")
     when = data.get("when")
-    if when is not None and when not in MOMENTS:
+    if when is not None and not is_moment(when):
         raise ValueError(f"{where}.when: {when!r} is not a moment; expected one of "
-                         f"{', '.join(MOMENTS)}")
+                         f"{', '.join(MOMENTS)} or after-K")
     if when is not None and at is not None:
         raise ValueError(f"{where}: give `at` (a virtual time) or `when` (a moment), not both")
     if action == ADVANCE:
@@ -524,6 +549,11 @@ class WorldDriver:
         self.held = held
         self._holding: list[int] = []
         self.next = 0
+        # Turns of invocations run one at a time so far (``drive`` with
+        # ``until_done``): an ``after-K`` event comes once K turns have ended.
+        self.turns = 0
+        # Events applied between the callers' submissions (``between``).
+        self._between: set[int] = set()
         self.problems: list[str] = []
         # Deadlocks of the app's own making that an event would have hidden
         # (see ``Status.queued_resolver``): each a finding of the run.
@@ -540,6 +570,32 @@ class WorldDriver:
         (a delayed send) for later. ``later``: (service, key) of callers still
         to come; an event answering one of them with what it sends out
         (``from_effect``) waits for its turn, as nothing was sent yet."""
+        self._drive(sim, handle, until_done, own_only, later)
+        if until_done is None:
+            return
+        # One at a time, an ``after-K`` event comes once K turns have ended,
+        # before the next invocation is submitted.
+        self.turns += 1
+        while self.next < len(self.events):
+            i = self.next
+            k = after_count(self.moments[i]) if self.events[i].at_ms is None else None
+            if k is None or k > self.turns or i in self.held:
+                return
+            self.next += 1
+            self._apply(sim, handle, i)
+            sim.run(until=timedelta(milliseconds=sim.engine.now_ms))
+
+    def between(self, sim: Simulation, handle: InvocationHandle, k: int) -> None:
+        """Callers at once: apply the ``after-k`` events now, after the first
+        ``k`` callers were submitted and before the others."""
+        for i, ev in enumerate(self.events):
+            if ev.at_ms is None and after_count(self.moments[i]) == k:
+                self._between.add(i)
+                self._apply(sim, handle, i)
+
+    def _drive(self, sim: Simulation, handle: InvocationHandle,
+               until_done: Sequence[str] | None, own_only: bool,
+               later: Collection[tuple[str, str | None]]) -> None:
         if until_done is None and self._holding:
             for i in self._holding:
                 reach(sim, handle, self.events[i], self.moments[i])
@@ -547,12 +603,18 @@ class WorldDriver:
             self._holding = []
         while self.next < len(self.events):
             i, ev = self.next, self.events[self.next]
+            if i in self._between:
+                self.next += 1
+                continue
             if later and isinstance(ev.value, FromEffect) and _names(ev) in later:
                 break
             if until_done is not None and i in self.held:
                 self._holding.append(i)
                 self.next += 1
                 continue
+            k = after_count(self.moments[i]) if ev.at_ms is None else None
+            if until_done is not None and k is not None and k > self.turns:
+                break  # (once K turns have ended: ``drive``)
             if (own_only and until_done is not None and self.moments[i] == LATE
                     and ev.at_ms is None):
                 # Late is once nothing is left to do, timers included: what these
@@ -624,6 +686,8 @@ def reach(sim: Simulation, handle: InvocationHandle | None, ev: WorldEvent,
     if moment == LATE:
         sim.run()
         return
+    if after_count(moment) is not None:
+        return  # (at once, it is submitted between the callers: ``WorldDriver.between``)
     if moment == EARLY:
         if ev.action in (RESOLVE_AWAKEABLE, REJECT_AWAKEABLE):
             # Not before the awakeable exists: at once after the step creating it.

@@ -326,8 +326,8 @@ class StoredValues:
         encoding is what ``stored`` stores of ``data`` next: the handler reads
         what is stored, and the codec encodes a value once, as restate-sdk does."""
         out = self.encode(data)
-        self._encoded = (data, out)
         back = self.decode(out)
+        self._encoded = (data, out)  # (one that decode refused is encoded again, and told)
         if self._tell is not None:
             self._check(data, back, where)
         return back

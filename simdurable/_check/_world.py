@@ -69,6 +69,7 @@ def after_count(moment: str | None) -> int | None:
 
 
 def is_moment(when: Any) -> bool:
+    """Whether ``when`` names a moment: one of ``MOMENTS``, or ``after-K``."""
     return isinstance(when, str) and (when in MOMENTS or after_count(when) is not None)
 ACTIONS: Final = (RESOLVE_PROMISE, REJECT_PROMISE, RESOLVE_AWAKEABLE, REJECT_AWAKEABLE, CALL,
                   SEND, ADVANCE, CANCEL)
@@ -187,7 +188,8 @@ class WorldEvent:
       message, code: the failure of a reject.
       at_ms: virtual time at which it happens; None: at a moment.
       by_ms: for ``advance``, how far the clock moves.
-      when: the moment of an event without ``at_ms`` (one of ``MOMENTS``);
+      when: the moment of an event without ``at_ms`` (one of ``MOMENTS``, or
+        ``after-K``: between callers at once, see ``AFTER``);
         None: explored, ``waiting`` in the reference run.
     """
 

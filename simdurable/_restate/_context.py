@@ -81,7 +81,9 @@ class SimFuture(ServerDurableFuture):
         # hook sees every Python call the handler's path makes.)
         attempt = self._inner._attempt
         handle = self.handle
-        attempt.awaited.add(handle)
+        awaited = attempt.awaited
+        if handle not in awaited:  # (asked again each time restate's loop wakes)
+            awaited.add(handle)
         return handle in attempt.done
 
     def __await__(self) -> Generator[Any, Any, Any]:
@@ -137,7 +139,9 @@ class _VM:
 
     def is_completed(self, handle: int) -> bool:
         attempt = self._ctx._attempt
-        attempt.awaited.add(handle)
+        awaited = attempt.awaited
+        if handle not in awaited:
+            awaited.add(handle)
         return handle in attempt.done
 
 

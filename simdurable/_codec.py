@@ -303,17 +303,18 @@ class StoredValues:
         self._lock = threading.Lock()
         # Told (once) of the first value the codec does not give back.
         self._tell = tell
-        # The last value ``read_back`` encoded and its encoding: a step's value,
-        # stored next (``stored``), is not encoded again.
-        self._encoded: tuple[bytes, bytes] | None = None
+        # The last value ``read_back`` encoded, its encoding and what that
+        # decodes to: a step's value, stored next (``stored``), is not encoded again.
+        self._encoded: tuple[bytes, bytes, bytes] | None = None
 
     def stored(self, data: bytes, where: str) -> bytes:
         """``encode(data)``, checked to decode back to ``data`` until one does not
-        (a step's value ``read_back`` encoded and checked: that encoding)."""
+        (a step's value ``read_back`` encoded and checked, or what the handler
+        was handed of it, its decoding: that encoding, as restate-sdk stores it)."""
         encoded = self._encoded
         if encoded is not None:
             self._encoded = None
-            if encoded[0] == data:
+            if data == encoded[0] or data == encoded[2]:
                 return encoded[1]
         out = self.encode(data)
         if self._tell is not None:
@@ -327,7 +328,7 @@ class StoredValues:
         what is stored, and the codec encodes a value once, as restate-sdk does."""
         out = self.encode(data)
         back = self.decode(out)
-        self._encoded = (data, out)  # (one that decode refused is encoded again, and told)
+        self._encoded = (data, out, back)  # (one decode refused: encoded again, and told)
         if self._tell is not None:
             self._check(data, back, where)
         return back

@@ -62,6 +62,11 @@ def test_a_refill_between_the_second_and_third_buyer_repeats_a_key() -> None:
     assert [line.startswith("sim.invoke('Shelf/a/buy'") for line in program[refill - 2:refill + 2]
             if line.startswith("sim.invoke")] == [True, False, True], program
     assert "between callers" in report.render()
+    # (its blob runs the case again: the call between the callers)
+    again = sd.replay(services=[_shelf(False)], invoke="Shelf/a/buy", input=None,
+                      externals=[till], world=[world.call("Shelf/a/refill", None)],
+                      concurrent=3, blob=v.blob)
+    assert again.kinds == ["duplicate-effect"]
 
 
 def test_its_fixed_twin_passes_with_the_refill_between_them_too() -> None:

@@ -301,3 +301,26 @@ def test_a_steps_value_is_encoded_once_as_restate_sdk_encodes_it(tmp_path: Path)
         "c.idx = j.target WHERE j.kind = 'completion' AND c.kind = 'run'").fetchall()
     conn.close()
     assert [row[0].split(b":", 1)[1] for row in stored] == [b'"v-17"']
+
+
+def test_a_lossy_codec_encodes_a_steps_value_once_too(tmp_path: Path) -> None:
+    # The handler reads decode(encode(2 ** 60 + 1)) == 2 ** 60, and the journal
+    # holds encode(2 ** 60 + 1), as restate-sdk stores it; before, what the
+    # handler read was encoded again to store it.
+    import simdurable as sd
+
+    from .codec_app import FloatJson, big
+
+    class Counting(FloatJson):
+        def __init__(self) -> None:
+            self.encoded: list[bytes] = []
+
+        def encode(self, buf: bytes) -> bytes:
+            self.encoded.append(buf)
+            return super().encode(buf)
+
+    codec = Counting()
+    with Executor(sd.app([big], journal_value_codec=codec), db=tmp_path / "l.db") as ex:
+        assert ex.call("Big/fetch") == 2 ** 60
+    steps = [b for b in codec.encoded if b.startswith(b"11529215046068469")]
+    assert steps == [b"1152921504606846977", b"1152921504606846976"], codec.encoded

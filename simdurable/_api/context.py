@@ -75,7 +75,7 @@ from .futures import (
     after_in_place,
     plain_decode,
 )
-from .lossy import state_key_loss
+from .lossy import state_key_loss, watch_set_value
 from .options import RunOptions, options_from_legacy
 from .serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from .service import handler_of
@@ -154,6 +154,9 @@ class Context:
 
     _attempt: Attempt
     _spec: HandlerSpec
+    # Strict mode: the mutable values ``ctx.set`` stored, by state name, to be
+    # compared with what they hold when the handler returns (``lossy.py``).
+    _set_values: dict[str, tuple[Any, bytes, Serde[Any], int, str | None]] | None = None
 
     def __init__(self, attempt: Attempt, spec: HandlerSpec) -> None:
         self._attempt = attempt
@@ -799,17 +802,24 @@ class ObjectContext(ObjectSharedContext, KeyValueStore):
                 source=user_source(2),
             ) from None
         index = self._issue(raw_entry(SET, name, data=data), "set")
-        if given is None and self._attempt.engine.segment_guard is not None:
-            # strict mode: state that does not come back as it was written
-            state_key_loss(self._attempt, name, value, data, serde, index)
+        if self._attempt.engine.segment_guard is not None:
+            # strict mode: state that does not come back as it was written, and
+            # a value changed in place after it was stored
+            if given is None:
+                state_key_loss(self._attempt, name, value, data, serde, index)
+            watch_set_value(self, name, value, data, serde, index)
 
     def clear(self, name: str, entry_name: str | None = None) -> None:
         self._writable("clear")
         self._issue(raw_entry(CLEAR, name), "clear")
+        if self._set_values:
+            self._set_values.pop(name, None)
 
     def clear_all(self, entry_name: str | None = None) -> None:
         self._writable("clear_all")
         self._issue(raw_entry(CLEAR_ALL), "clear_all")
+        if self._set_values:
+            self._set_values = None
 
 
 class WorkflowSharedContext(ObjectSharedContext):

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..runtime._errors import SerializationError
 from ..runtime._invocation import user_source
+from .late import LateBindingError
 from .serde import Serde
 
 if TYPE_CHECKING:
     from ..runtime._invocation import Attempt
+    from .context import Context
 
 
 def _kind(value: Any) -> str:
@@ -112,3 +114,50 @@ def state_key_loss(attempt: Attempt, name: str, value: Any, data: bytes, serde: 
         f"type hint the read gives), so a lookup by {key!r:.20} finds nothing: store str keys "
         f"(str({key!r:.20})) or give ctx.set a serde that keeps them",
         handler=attempt.handler, journal_index=index, source=user_source(3)))
+
+
+# Values no change in place can reach: a ``ctx.set`` of one is not watched.
+_UNCHANGING = (str, int, float, bool, bytes, type(None))
+
+
+def watch_set_value(ctx: Context, name: str, value: Any, data: bytes, serde: Serde[Any],
+                    index: int) -> None:
+    """Strict mode: keep a mutable value ``ctx.set`` stored, to compare with what
+    it holds when the handler returns (``state_changed_after_set``); a later
+    set or clear of the name replaces or drops it."""
+    watched = ctx._set_values
+    if type(value) in _UNCHANGING or (
+            type(value) is tuple and all(type(v) in _UNCHANGING for v in value)):
+        if watched:
+            watched.pop(name, None)
+        return
+    if watched is None:
+        watched = ctx._set_values = {}
+    watched[name] = (value, data, serde, index, user_source(3))
+
+
+def state_changed_after_set(ctx: Context) -> None:
+    """The handler returned: a value it stored with ``ctx.set`` and changed in
+    place afterwards (a list appended to, a dict updated) lost that change.
+    ``set`` stores the value as it is when called (restate-sdk serializes it
+    into the journal at once), so the next read, in this invocation or a later
+    one, has it without the change (eclipse-edc/Connector#5102: an in-memory
+    store that handed out its own objects let changes bypass the save)."""
+    watched = ctx._set_values or {}
+    ctx._set_values = None
+    attempt = ctx._attempt
+    for name, (value, data, serde, index, source) in watched.items():
+        try:
+            now: bytes | None = serde.serialize(value)
+        except Exception:  # noqa: BLE001 - changed into something no serde can store
+            now = None
+        if now == data:
+            continue
+        stored = data.decode("utf-8", "replace")
+        attempt.engine.record_misuse(attempt.rec.id, LateBindingError(
+            f"ctx.set({name!r}, ...) stored {stored:.60} (#{index}), and the handler changed "
+            f"that {type(value).__name__} in place afterwards (it ended as {value!r:.60}): "
+            f"set stores the value as it is when called (restate-sdk serializes it at once), "
+            f"so the change is lost to every later read of {name!r}, in this invocation and "
+            f"the next; call ctx.set({name!r}, ...) after the change",
+            handler=attempt.handler, journal_index=index, source=source))

@@ -21,6 +21,7 @@ from .._restate import native_services
 from ..runtime._errors import SerializationError, TerminalError
 from ..runtime._registry import DEFAULT_RETENTION_MS, HandlerSpec
 from ..runtime._retry import InvocationRetryPolicy, to_ms
+from .lossy import state_changed_after_set
 from .serde import DefaultSerde, Serde, serde_for_hint
 
 HANDLER_ATTR = "__simdurable_handler__"
@@ -105,6 +106,8 @@ class Handler:
             out = await self.fn(ctx, arg)
         else:
             out = await self.fn(ctx)
+        if ctx._set_values:  # (strict mode: a value changed after ctx.set)
+            state_changed_after_set(ctx)
         return self._output(out)
 
     def _output(self, out: Any) -> bytes:

@@ -26,6 +26,7 @@ from typing import Any
 import restate
 from restate import exceptions as r_exc
 
+from .._api.lossy import state_changed_after_set
 from .._api.serde import Serde
 from .._api.service import Handler, HandlerIO, Service, TypeHint, VirtualObject, Workflow
 from .._codec import endpoint_of_app
@@ -168,6 +169,8 @@ class RestateHandler(Handler):
                     out = await rh.fn(rctx, arg)
                 else:
                     out = await rh.fn(rctx)
+            if ctx._set_values:  # (strict mode: a value changed after ctx.set)
+                state_changed_after_set(ctx)
             try:
                 return bytes(rh.handler_io.output_serde.serialize(out))
             except (AttributeError, TypeError, ValueError) as err:

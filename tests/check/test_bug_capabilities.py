@@ -639,3 +639,57 @@ def test_a_promise_completed_under_another_name_is_named_where_the_workflow_wait
         "completed by Leave/l1/approve (#0), which nothing of it reads: another name for "
         "'approval'?)")
     assert PAIRS["promise-name-mismatch"].check(fixed=True, max_examples=0).ok
+
+
+def test_a_value_changed_after_ctx_set_is_late_binding_at_the_set(monkeypatch):
+    pair = PAIRS["state-changed-after-set"]
+    report = pair.check(fixed=False, max_examples=0)
+    assert report.kinds == ["late-binding"], report
+    v = report.violations[0]
+    assert v.message.startswith("ctx.set('items', ...) stored [] (#1), and the handler changed "
+                                "that list in place afterwards (it ended as ['tea'])")
+    assert v.source == "keyed.py:45" and v.journal_index == 1
+    assert pair.check(fixed=True, max_examples=0).ok
+    # Without the values compared when the handler returns, it passed.
+    import simdurable._api.service as service
+    monkeypatch.setattr(service, "state_changed_after_set", lambda ctx: None)
+    assert pair.check(fixed=False, max_examples=0).ok
+
+
+import restate as rsdk  # noqa: E402 - restate-sdk itself, as its users write handlers
+
+tags_sdk = rsdk.VirtualObject("Tags")
+tags_sd = restate.VirtualObject("Tags")
+
+
+@tags_sdk.handler()
+async def tag(ctx: rsdk.ObjectContext, label: str) -> list[str]:
+    labels: list[str] = await ctx.get("labels") or []
+    ctx.set("labels", labels)
+    labels.append(label)  # lost: set stored the list before
+    return labels
+
+
+async def _retag(ctx: restate.ObjectContext, label: str) -> list[str]:
+    labels: list[str] = await ctx.get("labels") or []
+    ctx.set("labels", labels)
+    labels.append(label)
+    ctx.set("labels", labels)  # stored again after the change
+    seen = {"n": 1}
+    ctx.set("seen", seen)
+    seen["n"] = 2
+    ctx.clear("seen")  # cleared: nothing of it is read later
+    return labels
+
+
+tags_sd.handler(name="tag")(_retag)
+
+
+def test_a_value_changed_after_set_is_found_in_restate_sdk_handlers_and_not_once_set_again():
+    hosted = sd.check(services=[tags_sdk], invoke="Tags/t1/tag", input="urgent",
+                      max_examples=0, single_faults=False, hash_seeds=())
+    assert hosted.kinds == ["late-binding"]
+    assert "ctx.set('labels', ...) stored [] (#1)" in hosted.violations[0].message
+    quiet = sd.check(services=[tags_sd], invoke="Tags/t1/tag", input="urgent",
+                     max_examples=0, single_faults=False, hash_seeds=())
+    assert quiet.ok, quiet

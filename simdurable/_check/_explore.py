@@ -45,7 +45,7 @@ from .._sim import (
     check_signature,
     parse_target,
 )
-from ..runtime._errors import InvalidTargetError, StuckError, TerminalError
+from ..runtime._errors import InvalidTargetError, SimdurableError, StuckError, TerminalError
 from ..runtime._faults import (
     CRASH,
     DELAY,
@@ -1168,22 +1168,51 @@ class Exploration:
     def moment_cases(self) -> list[tuple[str, ...]]:
         """Each explored world event early, then late, the others as in the
         reference; with three callers at once or more, each explored world
-        call or send also submitted after the first K of them and before the
-        others, for each K short of all (``after-K``; one at a time, once K of
-        them have ended): at once, early comes after every caller was
-        submitted, so on their key a call never came between the second and
-        the third (``BETWEEN_CALLERS``: at most that many callers)."""
+        call or send queued on their key (``_queued_with_callers``) also
+        submitted after the first K of them and before the others, for each K
+        short of all (``after-K``; one at a time, once K of them have ended):
+        at once, early comes after every caller was submitted, so on their key
+        a call never came between the second and the third
+        (``BETWEEN_CALLERS``: at most that many callers)."""
         out = []
         callers = len(self.t.others) + 1
         between = ([after(k) for k in range(1, callers)]
                    if 3 <= callers <= BETWEEN_CALLERS else [])
+        queued = self._queued_with_callers() if between else set()
         for i in self.explored_events:
-            ev = self.t.world[i]
-            for moment in (EARLY, LATE, *(between if ev.action in (CALL, SEND) else ())):
+            for moment in (EARLY, LATE, *(between if i in queued else ())):
                 moments = list(self.ref_moments)
                 moments[i] = moment
                 out.append(tuple(moments))
         return out
+
+    def _queued_with_callers(self) -> set[int]:
+        """The world's first event (index 0), if it is an explored call or send
+        queued on the key of every caller at once: an exclusive handler of the
+        object or workflow whose exclusive handler each caller is. Submitted
+        between them, such a call runs between them, at once as one at a time;
+        any other runs as soon as it is submitted, before the callers run (as
+        an early one does)."""
+        probe = Simulation(self.t.services, seed=0)
+        try:
+            def queue(target: str) -> tuple[str, str] | None:
+                try:
+                    service, key, handler = parse_target(target)
+                    spec = probe.engine.registry.resolve(service, handler, key)
+                except SimdurableError:
+                    return None
+                return (service, key) if key is not None and spec.exclusive else None
+
+            callers = {queue(target) for target in [self.t.invoke, *(o[0] for o in self.t.others)]}
+            if len(callers) != 1 or None in callers:
+                return set()
+            # (the first world event only: the events keep their order, and one
+            # submitted between the callers would come before those given before it)
+            first = self.t.world[0]
+            return ({0} if 0 in self.explored_events and first.action in (CALL, SEND)
+                    and first.target and queue(first.target) in callers else set())
+        finally:
+            probe.close()
 
     def world_moments(self) -> int:
         """The fault-free run with each world event at its other moments: a

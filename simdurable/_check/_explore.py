@@ -1193,6 +1193,8 @@ class Exploration:
         between them, such a call runs between them, at once as one at a time;
         any other runs as soon as it is submitted, before the callers run (as
         an early one does)."""
+        if 0 not in self.explored_events:
+            return set()
         probe = Simulation(self.t.services, seed=0)
         try:
             def queue(target: str) -> tuple[str, str] | None:
@@ -1209,8 +1211,8 @@ class Exploration:
             # (the first world event only: the events keep their order, and one
             # submitted between the callers would come before those given before it)
             first = self.t.world[0]
-            return ({0} if 0 in self.explored_events and first.action in (CALL, SEND)
-                    and first.target and queue(first.target) in callers else set())
+            return ({0} if first.action in (CALL, SEND) and first.target
+                    and queue(first.target) in callers else set())
         finally:
             probe.close()
 

@@ -117,3 +117,10 @@ def test_a_call_after_other_world_events_keeps_its_place_after_them() -> None:
                       world=[world.call("Shelf/a/peek", None), world.call("Shelf/a/refill", None)])
     assert report.ok, report.render()
     assert report.moment_runs == 4  # (each early and late only)
+
+
+def test_three_callers_without_a_world_explore_as_before() -> None:
+    report = sd.check(services=[_shelf(fixed=True)], invoke="Shelf/a/buy", input=None,
+                      concurrent=3, externals=[till], max_examples=5, hash_seeds=())
+    assert report.ok, report.render()
+    assert report.moment_runs == 0

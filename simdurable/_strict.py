@@ -239,11 +239,14 @@ def _through(frame: FrameType | None, user: FrameType) -> str:
 
 
 def _importing_for(frame: FrameType) -> bool:
-    """Whether ``frame``, a third party's, runs for the top level of one of the
-    user's modules being imported (a handler's first ``import``): pydantic
-    making a model class calls ``id()``. A module is imported once per process,
-    and what a replay runs does not depend on it, as with the import system's
-    own reads; what the module's own top-level code calls is still judged."""
+    """Whether ``frame``, a third party's, runs for an import: for the top
+    level of one of the user's modules being imported (a handler's first
+    ``import``: pydantic making a model class calls ``id()``), or called by the
+    import system itself (an import hook on ``sys.meta_path``: pytest's
+    assertion rewriter asks ``os.path.exists`` of the module's file). A module
+    is imported once per process, and what a replay runs does not depend on
+    it, as with the import system's own reads; what the module's own top-level
+    code calls is still judged."""
     if user_code(frame.f_code.co_filename):
         return False
     back = frame.f_back
@@ -251,6 +254,8 @@ def _importing_for(frame: FrameType) -> bool:
         code = back.f_code
         if user_code(code.co_filename):
             return code.co_name == "<module>"
+        if code.co_filename.startswith(_IMPORT_SYSTEM):
+            return True
         back = back.f_back
     return False
 

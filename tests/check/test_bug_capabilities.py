@@ -104,6 +104,49 @@ def test_an_import_in_the_handler_is_judged_by_the_module_code_not_the_import_sy
     assert all(p.source == f"{name}.py:2" for p in sim.problems)
 
 
+HOOK = """
+import importlib.machinery, os, time
+
+
+class Finder:
+    # A third party's import hook (as pytest's assertion rewriter, or a tracer's):
+    # it looks at the file of every module imported.
+    def find_spec(self, name, path=None, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.origin and os.path.exists(spec.origin):
+            self.seen = time.time()
+        return None
+"""
+
+
+def test_an_import_hook_run_for_the_handlers_import_is_not_the_handlers_call(
+        tmp_path, monkeypatch):
+    # pytest's assertion rewriter asks os.path.exists() of a test_*.py module imported
+    # the first time in a handler: that was reported at rewrite.py's line.
+    packages = tmp_path / "site-packages"
+    packages.mkdir()
+    (packages / "import_hook_of_a_library.py").write_text(HOOK)
+    (tmp_path / "test_imported_by_a_handler.py").write_text("VALUE = 1\n")
+    (tmp_path / "lazily_imported_under_a_hook.py").write_text(
+        "import time\nSTARTED = time.time()\n")
+    monkeypatch.syspath_prepend(str(packages))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import import_hook_of_a_library
+
+    monkeypatch.setattr(sys, "meta_path", [import_hook_of_a_library.Finder(), *sys.meta_path])
+    assert any(type(f).__name__ == "AssertionRewritingHook" for f in sys.meta_path)
+    found = []
+    for name in ("test_imported_by_a_handler", "lazily_imported_under_a_hook"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        sim = sd.Simulation([svc], seed=0, strict=True)
+        h = sim.invoke("Ambient/lazy", name)
+        sim.run()
+        assert h.result() == "ok"
+        found += [(p.detail.split(";")[0], p.source) for p in sim.problems]
+    # The module's own top-level code is still judged.
+    assert found == [("time.time() was called outside a step", "lazily_imported_under_a_hook.py:2")]
+
+
 def test_a_lossy_step_result_is_reported_at_the_step_and_its_line():
     report = PAIRS["int-keys-result"].check(fixed=False, max_examples=0)
     v = next(v for v in report.violations if v.kind == "serialization")

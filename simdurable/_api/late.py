@@ -61,23 +61,31 @@ class LateBindingError(HandlerError):
 _Watched = tuple[str, "types.CellType | None", Any, Any]
 
 
+# By id, the code of simdurable's own wrappers of a step's action that read
+# nothing but the action, their ``__wrapped__`` (each kept alive by its module).
+PASS_THROUGH: set[int] = set()
+
+
 def _read_later(action: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[_Watched]:
     """What the step reads only when it runs: its closure's free variables, and
     the arguments (its own, a partial's, a bound method's object) whose contents
     can change in place."""
-    if (type(action) is types.FunctionType and action.__closure__ is None
-            and "__wrapped__" not in action.__dict__):
-        # The common case: a module's function, given strings and numbers.
-        atoms = _ATOMS
-        for a in args:
-            if type(a) not in atoms:
-                break
-        else:
-            for a in kwargs.values():
-                if type(a) not in atoms:
-                    break
-            else:
+    if type(action) is types.FunctionType:
+        if action.__closure__ is None:
+            # The common case: a module's function, given strings and numbers.
+            if "__wrapped__" not in action.__dict__ and _atoms_only(args, kwargs):
                 return []
+        elif not args and not kwargs and id(action.__code__) in PASS_THROUGH:
+            # A restate-sdk step: simdurable's wrapper (it reads nothing but
+            # what it wraps) of a ``functools.partial`` of the user's function
+            # and its arguments; the same common case one level in.
+            given = action.__dict__.get("__wrapped__")
+            if type(given) is functools.partial:
+                fn = given.func
+                if (type(fn) is types.FunctionType and fn.__closure__ is None
+                        and "__wrapped__" not in fn.__dict__
+                        and _atoms_only(given.args, given.keywords)):
+                    return []
     out: list[_Watched] = []
     bound: list[tuple[str, Any]] = [(f"argument {i + 1}", a) for i, a in enumerate(args)]
     bound += list(kwargs.items())
@@ -114,6 +122,18 @@ def _read_later(action: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> l
         if copied is not value:
             out.append((name, None, value, copied))
     return out
+
+
+def _atoms_only(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Every argument a string, a number or another value nothing can change in place."""
+    atoms = _ATOMS
+    for a in args:
+        if type(a) not in atoms:
+            return False
+    for a in kwargs.values():
+        if type(a) not in atoms:
+            return False
+    return True
 
 
 # What is copied of a value, in all: this many items and attributes, this

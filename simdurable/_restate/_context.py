@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 import typing
 import weakref
 from collections.abc import Callable, Generator
@@ -44,6 +45,7 @@ from restate.vm import (
 
 from .._api.context import InvocationContext
 from .._api.futures import DurableCallFuture, DurableFuture, _WaitFor
+from .._api.late import PASS_THROUGH
 from .._api.options import RunOptions as SdRunOptions
 from .._api.service import handler_of
 from ..runtime._errors import HandlerError, RetryableError, TerminalError
@@ -224,6 +226,11 @@ def _wraps(fn: Callable[[], Any], action: Any, fresh_partial: bool) -> Callable[
     fn.__doc__ = _PARTIAL_DOC
     fn.__wrapped__ = action  # type: ignore[attr-defined]
     return fn
+
+
+# (strict mode's late-binding check: what ``_step`` makes reads nothing but the
+# action it wraps, its ``__wrapped__``)
+PASS_THROUGH.update(id(c) for c in _step.__code__.co_consts if isinstance(c, types.CodeType))
 
 
 _PARTIAL_MODULE = functools.partial.__module__

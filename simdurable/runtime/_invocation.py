@@ -29,7 +29,7 @@ from collections.abc import Callable, Coroutine
 from contextvars import copy_context
 from dataclasses import dataclass
 from threading import get_ident
-from types import TracebackType
+from types import CodeType, TracebackType
 from typing import Any, Final, NamedTuple, Protocol
 
 from ._errors import ContextMisuseError, InternalError, JournalMismatchError, TerminalError
@@ -239,13 +239,38 @@ _OUR_DIR = __file__.rsplit("/", 2)[0]
 
 
 def user_source(depth: int = 1) -> str | None:
-    """``file.py:line`` of the innermost frame outside simdurable itself."""
+    """``file.py:line`` of the innermost frame outside simdurable itself.
+
+    Asked at every step in strict mode: whose a code object is and the line of
+    a call site (code object and instruction) are known from the first time,
+    kept in ``_SITES``."""
     frame = sys._getframe(depth)
+    sites = _SITES
     while frame is not None:
-        if _outside_us(frame.f_code.co_filename):
-            return _short(frame)
+        code = frame.f_code
+        site = sites.get(id(code))
+        if site is None:
+            site = (code, {} if _outside_us(code.co_filename) else None)
+            if len(sites) >= _SITES_MAX:
+                sites.clear()
+            sites[id(code)] = site
+        lines = site[1]
+        if lines is not None:
+            lasti = frame.f_lasti
+            source = lines.get(lasti)
+            if source is None:
+                source = lines[lasti] = _short(frame)
+            return source
         frame = frame.f_back  # type: ignore[assignment]
     return None
+
+
+# By the id of a code object (a code object's own hash is computed anew each
+# time, from its bytecode and constants), the code object (held, so that its id
+# stays its own) and None for simdurable's own, else the user's lines by
+# instruction offset. Bounded, as code made at run time (``exec``) would fill it.
+_SITES: dict[int, tuple[CodeType, dict[int, str] | None]] = {}
+_SITES_MAX: Final = 4096
 
 
 def _outside_us(filename: str) -> bool:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..runtime._errors import SerializationError
 from ..runtime._invocation import user_source
 from .late import LateBindingError
-from .serde import Serde
+from .serde import DefaultSerde, Serde
 
 if TYPE_CHECKING:
     from ..runtime._invocation import Attempt
@@ -32,6 +32,16 @@ def _kind(value: Any) -> str:
     if isinstance(value, tuple):
         return "a tuple (it comes back as a list)"
     return f"a {type(value).__name__}"
+
+
+# JSON serdes (registered where they are defined) whose ``deserialize`` gives
+# back what their ``serialize`` made of a str, an int, a float or a bool (a
+# NaN aside, which is equal to nothing), when their ``type_hint`` is None or
+# that type: json.dumps and json.loads with nothing in between. Of those
+# exact types only: a subclass of either (an IntEnum, a str subclass, a
+# serde of the user's) is decoded and compared.
+AS_IS_SERDES: set[type] = {DefaultSerde}
+_ATOMS: frozenset[type] = frozenset({str, int, float, bool})
 
 
 class LossCheck(Serde[Any]):
@@ -51,6 +61,11 @@ class LossCheck(Serde[Any]):
                        f"cannot store ({err}): return JSON data (str, int, float, bool, None, "
                        f"lists, dicts with str keys) or give a serde")
             raise
+        kind = type(obj)
+        if kind in _ATOMS and type(self.inner) in AS_IS_SERDES:
+            hint = self.inner.type_hint  # type: ignore[attr-defined]
+            if hint is None or hint is kind:
+                return data  # (comes back as it is: nothing to decode and compare)
         try:
             back = self.inner.deserialize(data)
             same = back == obj or obj != obj  # NaN is not equal to itself

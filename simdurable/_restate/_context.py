@@ -46,6 +46,7 @@ from restate.vm import (
 from .._api.context import InvocationContext
 from .._api.futures import DurableCallFuture, DurableFuture, _WaitFor
 from .._api.late import PASS_THROUGH
+from .._api.lossy import AS_IS_SERDES
 from .._api.options import RunOptions as SdRunOptions
 from .._api.service import handler_of
 from ..runtime._errors import HandlerError, RetryableError, TerminalError
@@ -60,6 +61,11 @@ def to_restate_error(err: TerminalError) -> r_exc.TerminalError:
 
 # restate-sdk's default argument: "no serde given, choose by the type".
 _DEFAULT: Any = r_serde.DefaultSerde()
+# restate-sdk's default serde is json.dumps and json.loads for a str, an int, a
+# float or a bool typed so or not at all: strict mode's loss check need not
+# decode what it wrote of those (tests/restate_sdk/test_strict_hosted_late.py
+# checks that it still is).
+AS_IS_SERDES.add(r_serde.DefaultSerde)
 
 
 def _none(_: bytes) -> None:

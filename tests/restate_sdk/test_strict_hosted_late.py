@@ -10,13 +10,16 @@ line that started the step.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import Any
 
 import pytest
 
 restate = pytest.importorskip("restate")
 
 import simdurable as sd  # noqa: E402
+from simdurable._api.lossy import AS_IS_SERDES  # noqa: E402
 from simdurable.runtime._invocation import user_source  # noqa: E402
 
 svc = restate.Service("HostedLate")
@@ -107,3 +110,90 @@ def test_each_call_site_is_named_by_its_own_line_every_time() -> None:
         second = user_source(1)  # SECOND
         seen.append((first, second))
     assert seen == [(_line("# FIRST"), _line("# SECOND"))] * 3
+
+
+# -- the loss check's round trip, left out where JSON gives a value back as it is
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+def five() -> int:
+    return 5
+
+
+def pair() -> tuple[int, int]:  # (a tuple comes back a list)
+    return (1, 2)
+
+
+def not_an_int() -> int:  # (a tuple where an int is promised)
+    return (1, 2)  # type: ignore[return-value]
+
+
+def not_a_point() -> Point:  # (an int where a Point is promised)
+    return 5  # type: ignore[return-value]
+
+
+class Halving(restate.serde.DefaultSerde[Any]):
+    """restate's default serde, of the user's: gives back half of an int."""
+
+    def with_maybe_type(self, type_hint: Any = None) -> Halving:
+        return Halving(type_hint)
+
+    def deserialize(self, buf: bytes) -> Any:
+        value = super().deserialize(buf)
+        return value // 2 if isinstance(value, int) else value
+
+
+@svc.handler()
+async def results(ctx: restate.Context, which: str) -> Any:
+    if which == "halving":
+        return await ctx.run_typed("step", five, restate.RunOptions(serde=Halving()))
+    return await ctx.run_typed("step", {"five": five, "pair": pair, "not_an_int": not_an_int,
+                                        "not_a_point": not_a_point}[which])
+
+
+native = sd.Service("NativeLoss")
+
+
+@native.handler()
+async def untyped(ctx: sd.Context, which: str) -> Any:
+    # simdurable's own default serde, no type hint: the tuple is still decoded
+    return await ctx.run_typed("step", lambda: (1, 2))
+
+
+def loss(which: str) -> list[tuple[str, str | None, str]]:
+    sim = sd.Simulation(services=[svc, native], strict=True)
+    sim.invoke("NativeLoss/untyped" if which == "untyped" else "HostedLate/results", which)
+    sim.run()
+    assert sim.problems is not None
+    return [(p.kind, p.step, p.detail) for p in sim.problems]
+
+
+def test_an_int_step_result_is_quiet() -> None:
+    assert loss("five") == []
+
+
+@pytest.mark.parametrize(("which", "shown"), [
+    ("pair", "a tuple"), ("not_an_int", "a tuple"), ("untyped", "a tuple"), ("not_a_point", "an int"), ("halving", "an int")])
+def test_a_result_that_comes_back_different_is_still_reported(which: str, shown: str) -> None:
+    [(kind, step, detail)] = loss(which)
+    assert (kind, step) == ("serialization", "step")
+    assert detail.startswith(f"step \"step\" returned {'a int' if shown == 'an int' else shown}")
+
+
+ATOMS: list[Any] = [0, -7, 2**70, "", "é \ud800 \x00 \"", 1.5, -0.0, float("inf"), True, False]
+
+
+@pytest.mark.parametrize("serde_type", sorted(AS_IS_SERDES, key=lambda t: t.__module__))
+def test_the_serdes_left_undecoded_give_a_str_int_float_or_bool_back_as_it_is(
+        serde_type: type) -> None:
+    for value in ATOMS:
+        for hint in (None, type(value)):
+            serde = serde_type(hint)
+            back = serde.deserialize(serde.serialize(value))
+            assert (back, type(back)) == (value, type(value)), (serde_type, hint, value)
+    nan = serde_type(float).deserialize(serde_type(float).serialize(float("nan")))
+    assert nan != nan

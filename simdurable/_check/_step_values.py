@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from ..runtime._journal import COMPLETION, KIND, NAME, RESULT, RUN, TARGET, Value
@@ -107,18 +108,22 @@ def drawn_values(sim: Any, paths: frozenset[Path]) -> dict[tuple[str, int], tupl
     makes of it is then made alike one at a time, and what it makes of state
     another invocation changed is not (a lost update is still one)."""
     steps = {(handler, name) for handler, name, _ in paths}
-    out: dict[tuple[str, int], tuple[str, bytes]] = {}
+    return {(rec.id, index): (name, data) for rec, index, name, data in _stored_step_values(sim)
+            if (f"{rec.service}/{rec.handler}", name) in steps}
+
+
+def _stored_step_values(sim: Any) -> Iterator[tuple[Any, int, str, bytes]]:
+    """Each stored step value of ``sim``: its invocation's record, the step's
+    journal index, its name and its value's data."""
     for rec in sim.engine.records():
-        handler = f"{rec.service}/{rec.handler}"
         journal = stored_journal(sim.store, rec.id)
         for entry in journal:
             if entry[KIND] != COMPLETION or not 0 <= entry[TARGET] < len(journal):
                 continue
             command = journal[entry[TARGET]]
             data = _data(entry[RESULT])
-            if command[KIND] == RUN and data is not None and (handler, command[NAME]) in steps:
-                out[(rec.id, entry[TARGET])] = (command[NAME], data)
-    return out
+            if command[KIND] == RUN and data is not None:
+                yield rec, entry[TARGET], command[NAME], data
 
 
 def _key(v: Any) -> tuple[str, Any]:
@@ -172,19 +177,13 @@ def clock_reads(sim: Any) -> dict[tuple[str, int], float]:
     decides from it is then decided alike one at a time, and what it
     decides from state another invocation changed is not."""
     out: dict[tuple[str, int], float] = {}
-    for rec in sim.engine.records():
-        journal = stored_journal(sim.store, rec.id)
-        for entry in journal:
-            if entry[KIND] != COMPLETION or not 0 <= entry[TARGET] < len(journal):
-                continue
-            command = journal[entry[TARGET]]
-            data = _data(entry[RESULT])
-            if command[KIND] != RUN or command[NAME] != CLOCK_STEP or data is None:
-                continue
-            try:
-                value = json.loads(data)
-            except ValueError:
-                continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[(rec.id, entry[TARGET])] = value
+    for rec, index, name, data in _stored_step_values(sim):
+        if name != CLOCK_STEP:
+            continue
+        try:
+            value = json.loads(data)
+        except ValueError:
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[(rec.id, index)] = value
     return out

@@ -13,6 +13,7 @@ tuple compared with a list).
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..runtime._errors import SerializationError
@@ -36,12 +37,16 @@ def _kind(value: Any) -> str:
 
 # JSON serdes (registered where they are defined) whose ``deserialize`` gives
 # back what their ``serialize`` made of a str, an int, a float or a bool (a
-# NaN aside, which is equal to nothing), when their ``type_hint`` is None or
-# that type: json.dumps and json.loads with nothing in between. Of those
+# NaN aside, which is equal to nothing), when their ``type_hint`` is None,
+# that type or no annotation (``_UNANNOTATED``): json.dumps and json.loads with
+# nothing in between. Of those
 # exact types only: a subclass of either (an IntEnum, a str subclass, a
 # serde of the user's) is decoded and compared.
 AS_IS_SERDES: set[type] = {DefaultSerde}
 _ATOMS: frozenset[type] = frozenset({str, int, float, bool})
+# The hint restate-sdk gives a step function without a return annotation (a
+# lambda's): not a type its serde recognises, so json.dumps and json.loads.
+_UNANNOTATED = inspect.Signature.empty
 
 
 class LossCheck(Serde[Any]):
@@ -64,7 +69,7 @@ class LossCheck(Serde[Any]):
         kind = type(obj)
         if kind in _ATOMS and type(self.inner) in AS_IS_SERDES:
             hint = self.inner.type_hint  # type: ignore[attr-defined]
-            if hint is None or hint is kind:
+            if hint is None or hint is kind or hint is _UNANNOTATED:
                 return data  # (comes back as it is: nothing to decode and compare)
         try:
             back = self.inner.deserialize(data)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from typing import Any
 
 import pytest
@@ -151,6 +152,10 @@ class Halving(restate.serde.DefaultSerde[Any]):
 async def results(ctx: restate.Context, which: str) -> Any:
     if which == "halving":
         return await ctx.run_typed("step", five, restate.RunOptions(serde=Halving()))
+    if which == "lambda_pair":  # (no annotation: restate-sdk's hint is Signature.empty)
+        return await ctx.run_typed("step", lambda: (1, 2))
+    if which == "lambda_five":
+        return await ctx.run_typed("step", lambda: 5)
     return await ctx.run_typed("step", {"five": five, "pair": pair, "not_an_int": not_an_int,
                                         "not_a_point": not_a_point}[which])
 
@@ -174,10 +179,12 @@ def loss(which: str) -> list[tuple[str, str | None, str]]:
 
 def test_an_int_step_result_is_quiet() -> None:
     assert loss("five") == []
+    assert loss("lambda_five") == []
 
 
 @pytest.mark.parametrize(("which", "shown"), [
-    ("pair", "a tuple"), ("not_an_int", "a tuple"), ("untyped", "a tuple"), ("not_a_point", "an int"), ("halving", "an int")])
+    ("pair", "a tuple"), ("not_an_int", "a tuple"), ("untyped", "a tuple"),
+    ("lambda_pair", "a tuple"), ("not_a_point", "an int"), ("halving", "an int")])
 def test_a_result_that_comes_back_different_is_still_reported(which: str, shown: str) -> None:
     [(kind, step, detail)] = loss(which)
     assert (kind, step) == ("serialization", "step")
@@ -191,7 +198,7 @@ ATOMS: list[Any] = [0, -7, 2**70, "", "é \ud800 \x00 \"", 1.5, -0.0, float("inf
 def test_the_serdes_left_undecoded_give_a_str_int_float_or_bool_back_as_it_is(
         serde_type: type) -> None:
     for value in ATOMS:
-        for hint in (None, type(value)):
+        for hint in (None, type(value), inspect.Signature.empty):  # (a lambda's)
             serde = serde_type(hint)
             back = serde.deserialize(serde.serialize(value))
             assert (back, type(back)) == (value, type(value)), (serde_type, hint, value)

@@ -1,11 +1,13 @@
 """A restate-sdk handler's step in simulation, strict mode on and off: CPU time.
 
-    .venv/bin/python -m benchmarks.hosted_steps [TREE] [--steps 3000] [--best-of 7]
+    .venv/bin/python -m benchmarks.hosted_steps [TREE] [--steps 3000] [--best-of 7] [--lambda]
 
 A restate-sdk service (the SDK's own ``restate.Service``, hosted unchanged)
 whose handler awaits ``ctx.run_typed`` on a typed module function in a loop, no
 options given: the cost an adopter's handler pays for each step, restate-sdk's
-context and combinators included. TREE (a ``git archive`` checkout) is
+context and combinators included. ``--lambda``: the step is a lambda over the
+loop's variable instead (no return annotation; a closure the late-binding check
+reads). TREE (a ``git archive`` checkout) is
 imported instead of this one when given. Prints microseconds of CPU a step,
 the best of several runs, without and with strict mode.
 """
@@ -34,11 +36,21 @@ async def loop(ctx: restate.Context, n: int) -> int:
     return total
 
 
+@svc.handler()
+async def lambdas(ctx: restate.Context, n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await ctx.run_typed("step", lambda: i + 1)  # noqa: B023 - awaited at once
+    return total
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tree", nargs="?", help="a checkout to import simdurable from")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--best-of", type=int, default=7)
+    parser.add_argument("--lambda", dest="lambdas", action="store_true",
+                        help="steps given as lambdas, not a typed module function")
     args = parser.parse_args(argv)
     if args.tree:
         sys.path.insert(0, args.tree)
@@ -49,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         best = float("inf")
         for _ in range(args.best_of):
             sim = sd.Simulation(services=[svc], seed=1, strict=strict)
-            h = sim.invoke("Hosted/loop", args.steps)
+            h = sim.invoke("Hosted/lambdas" if args.lambdas else "Hosted/loop", args.steps)
             cpu = time.process_time()
             sim.run()
             best = min(best, time.process_time() - cpu)

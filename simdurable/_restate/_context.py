@@ -699,6 +699,13 @@ _RETURN_HINTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _return_hint(action: Callable[..., Any]) -> Any:
+    if type(action) is types.FunctionType:
+        own = action.__dict__
+        if ("return" not in action.__annotations__ and "__wrapped__" not in own
+                and "__signature__" not in own):
+            # A plain function without a return annotation (every lambda, made
+            # anew at each step of a loop): what inspect.signature would answer.
+            return inspect.Signature.empty
     try:
         return _RETURN_HINTS[action]
     except (KeyError, TypeError):  # (TypeError: unhashable, or not weakly referable)

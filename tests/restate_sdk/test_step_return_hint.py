@@ -105,3 +105,73 @@ def test_a_hosted_steps_function_is_wrapped_as_functools_wraps_would(fn: Any) ->
     assert {n: getattr(made, n, None) for n in names} == {
         n: getattr(reference, n, None) for n in names}
     assert made.__dict__ == reference.__dict__
+
+
+def _annotated_params_only(x: int):  # type: ignore[no-untyped-def]
+    return x
+
+
+def _no_annotations(x):  # type: ignore[no-untyped-def]
+    return x
+
+
+def _typed_int() -> int:
+    return 1
+
+
+def _wrapping() -> Any:
+    import functools
+
+    @functools.wraps(_typed_int)
+    def wrapper():  # type: ignore[no-untyped-def]
+        return _typed_int()
+
+    return wrapper
+
+
+def _with_signature() -> Any:
+    def f():  # type: ignore[no-untyped-def]
+        return 1
+
+    f.__signature__ = inspect.Signature(return_annotation=str)  # type: ignore[attr-defined]
+    return f
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (lambda: 1), lambda: _annotated_params_only, lambda: _no_annotations,
+    lambda: _typed_int, lambda: _charge, _wrapping, _with_signature,
+])
+def test_a_return_hint_is_what_restate_sdk_would_find(make: Any) -> None:
+    from simdurable._restate._context import _return_hint
+
+    fn = make()
+    assert _return_hint(fn) == inspect.signature(fn, eval_str=True).return_annotation
+
+
+lambdas = restate.Service("Lambdas")
+
+
+@lambdas.handler()
+async def add_up(ctx: restate.Context, n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await ctx.run_typed("add", lambda: i)  # noqa: B023 - awaited at once
+    return total
+
+
+def test_a_lambda_made_at_each_step_is_not_asked_its_signature(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A lambda has no return annotation; made anew at each step of a loop, its
+    # signature was worked out at each (a quarter of a restate-sdk step).
+    calls: list[Any] = []
+    signature = inspect.signature
+
+    def counted(fn: Any, **kw: Any) -> inspect.Signature:
+        calls.append(fn)
+        return signature(fn, **kw)
+
+    monkeypatch.setattr(inspect, "signature", counted)
+    sim = sd.Simulation([lambdas], seed=1)
+    h = sim.invoke("Lambdas/add_up", 5)
+    sim.run()
+    assert h.result() == 10 and calls == []

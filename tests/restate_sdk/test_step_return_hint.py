@@ -33,9 +33,9 @@ async def charge_many(ctx: restate.Context, n: int) -> int:
     return total
 
 
-def test_a_step_functions_return_type_is_worked_out_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    # restate-sdk's way (inspect.signature with eval_str) at every step was a
-    # tenth of a run whose handler runs a step in a loop.
+@pytest.fixture
+def signature_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The functions ``inspect.signature`` is asked about from now on."""
     calls: list[Any] = []
     signature = inspect.signature
 
@@ -44,11 +44,17 @@ def test_a_step_functions_return_type_is_worked_out_once(monkeypatch: pytest.Mon
         return signature(fn, **kw)
 
     monkeypatch.setattr(inspect, "signature", counted)
+    return calls
+
+
+def test_a_step_functions_return_type_is_worked_out_once(signature_calls: list[Any]) -> None:
+    # restate-sdk's way (inspect.signature with eval_str) at every step was a
+    # tenth of a run whose handler runs a step in a loop.
     sim = sd.Simulation([typed], seed=1)
     h = sim.invoke("Typed/charge_many", 5)
     sim.run()
     assert h.result() == 10
-    assert calls.count(_charge) <= 1
+    assert signature_calls.count(_charge) <= 1
 
 
 class _Note(pydantic.BaseModel):
@@ -160,18 +166,10 @@ async def add_up(ctx: restate.Context, n: int) -> int:
 
 
 def test_a_lambda_made_at_each_step_is_not_asked_its_signature(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        signature_calls: list[Any]) -> None:
     # A lambda has no return annotation; made anew at each step of a loop, its
     # signature was worked out at each (a quarter of a restate-sdk step).
-    calls: list[Any] = []
-    signature = inspect.signature
-
-    def counted(fn: Any, **kw: Any) -> inspect.Signature:
-        calls.append(fn)
-        return signature(fn, **kw)
-
-    monkeypatch.setattr(inspect, "signature", counted)
     sim = sd.Simulation([lambdas], seed=1)
     h = sim.invoke("Lambdas/add_up", 5)
     sim.run()
-    assert h.result() == 10 and calls == []
+    assert h.result() == 10 and signature_calls == []

@@ -34,6 +34,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -384,6 +385,19 @@ class StrictGuard:
         sys.setprofile(self._previous)
         self.active = False
         self.attempt = None
+
+    def unwatched(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with the hook off, back on after it: for
+        simdurable's own bookkeeping of a handler, where no code of the user's
+        runs (a command issued, a wait's state, a hosted context's sleeps)."""
+        if not self.active:  # (from a step's function: nothing is watched)
+            return fn(*args, **kwargs)
+        attempt = self.attempt
+        self.exit()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.enter(attempt)  # type: ignore[arg-type]
 
     def _hook(self, frame: FrameType, event: str, arg: Any) -> None:
         if event == "c_call":

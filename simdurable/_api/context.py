@@ -198,18 +198,14 @@ class Context:
     def _issue(self, entry: RawEntry, method: str) -> int:
         attempt = self._attempt
         guard = attempt.engine.segment_guard
-        if guard is None or not guard.active:
+        if guard is None:
             attempt.guard(method)
             return attempt.issue(entry, method)
         # Strict mode's profile hook watches the handler's code, not the
         # engine's bookkeeping of a command (crash points, faults, the store),
         # where no code of the user's runs: a tenth of a check's hook calls.
-        guard.exit()
-        try:
-            attempt.guard(method)
-            return attempt.issue(entry, method)
-        finally:
-            guard.enter(attempt)
+        index: int = guard.unwatched(_guarded_issue, attempt, entry, method)
+        return index
 
     def _refuse(self, method: str, why: str) -> HandlerError:
         return HandlerError(
@@ -919,6 +915,11 @@ def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> S
     if source is not None:
         attempt.started_at[index] = source  # named if the step is never awaited
     return LossCheck(serde, report, attempt.handler, name, index, source)
+
+
+def _guarded_issue(attempt: Attempt, entry: RawEntry, method: str) -> int:
+    attempt.guard(method)
+    return attempt.issue(entry, method)
 
 
 def _pinned_value(action: Callable[..., Any], serde: Serde[Any], data: bytes

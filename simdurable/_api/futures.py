@@ -317,27 +317,25 @@ class _WaitFor:
         # engine's bookkeeping of a wait (a tenth of a check's hook calls, in a
         # workflow that waits in a loop); it is back on before each yield.
         guard = attempt.engine.segment_guard
-        paused = guard is not None and guard.active
-        if paused:
-            guard.exit()
-        try:
-            if attempt.issued is not None:  # (its handler waits: see ``Attempt.issued``)
+        if guard is None:  # (``_begin_wait`` inline: the common way, not strict)
+            if attempt.issued is not None:
                 attempt.register_issued()
             attempt.consume_for(wait)
-            done = attempt.satisfied(wait)
-        finally:
-            if paused:
-                guard.enter(attempt)
+            while not attempt.satisfied(wait):
+                yield wait
+            return
+        done = guard.unwatched(_begin_wait, attempt, wait)
         while not done:
             yield wait
-            paused = guard is not None and guard.active
-            if paused:
-                guard.exit()
-            try:
-                done = attempt.satisfied(wait)
-            finally:
-                if paused:
-                    guard.enter(attempt)
+            done = guard.unwatched(attempt.satisfied, wait)
+
+
+def _begin_wait(attempt: Attempt, wait: Wait) -> bool:
+    """A wait's bookkeeping as it begins; whether it is satisfied at once."""
+    if attempt.issued is not None:  # (its handler waits: see ``Attempt.issued``)
+        attempt.register_issued()
+    attempt.consume_for(wait)
+    return attempt.satisfied(wait)
 
 
 def _common_attempt(name: str, futures: Sequence[Any]) -> Attempt:

@@ -322,15 +322,7 @@ def _unwatched(method: Callable[..., Any]) -> Callable[..., Any]:
     also runs user code keeps that part watched (``resolve``, ``run_typed``)."""
 
     def unwatched(self: Any, /, *args: Any, **kwargs: Any) -> Any:
-        guard = self._guard
-        if not guard.active:  # (called from a step's function: nothing is watched)
-            return method(self, *args, **kwargs)
-        attempt = guard.attempt
-        guard.exit()
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            guard.enter(attempt)
+        return self._guard.unwatched(method, self, *args, **kwargs)
 
     return functools.wraps(method)(unwatched)
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-import simdurable
 from simdurable._scenario import load_scenario, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,8 +19,6 @@ def test_there_are_at_least_eight() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_scenario_passes(path: Path) -> None:
     sc = load_scenario(path)
-    if sc.explore_examples is not None and not hasattr(simdurable, "check"):
-        pytest.skip("explores with simdurable.check, which is not available")
     result = run_scenario(sc)
     assert result.ok, result.render()
 

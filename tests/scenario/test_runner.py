@@ -253,17 +253,10 @@ faults:
     assert a.timeline != c.timeline
 
 
-def test_explore_without_check_fails_clearly_or_runs_check(tmp_path: Path) -> None:
-    import simdurable
-
+def test_explore_runs_check_with_its_expectation(tmp_path: Path) -> None:
     text = PAY.replace("Payments/pay", "Payments/pay_unsafe") + \
         "explore: {max_examples: 30, expect: duplicate-effect}\n"
     result = run(tmp_path, text)
-    if not hasattr(simdurable, "check"):
-        assert [p.render("s.yaml") for p in result.failures] == [
-            "s.yaml:7:10: explore: `explore` needs simdurable.check, which this installation "
-            "does not provide"]
-        pytest.skip("simdurable.check is not available yet")
     assert result.ok, result.render()
     result = run(tmp_path, text.replace("expect: duplicate-effect", "expect: ok"))
     assert not result.ok

@@ -1167,17 +1167,17 @@ class Exploration:
 
     def moment_cases(self) -> list[tuple[str, ...]]:
         """Each explored world event early, then late, the others as in the
-        reference; with three callers at once or more, each explored world
+        reference; with two callers at once or more, each explored world
         call or send queued on their key (``_queued_with_callers``) also
         submitted after the first K of them and before the others, for each K
         short of all (``after-K``; one at a time, once K of them have ended):
         at once, early comes after every caller was submitted, so on their key
-        a call never came between the second and the third
-        (``BETWEEN_CALLERS``: at most that many callers)."""
+        a call never came between two of them (``BETWEEN_CALLERS``: at most
+        that many callers)."""
         out = []
         callers = len(self.t.others) + 1
         between = ([after(k) for k in range(1, callers)]
-                   if 3 <= callers <= BETWEEN_CALLERS else [])
+                   if 2 <= callers <= BETWEEN_CALLERS else [])
         queued = self._queued_with_callers() if between else set()
         for i in self.explored_events:
             for moment in (EARLY, LATE, *(between if i in queued else ())):

@@ -235,7 +235,9 @@ class WorldEvent:
         elif self.when == LATE:
             when = "late (once nothing is left to do, every timer fired)"
         elif (k := after_count(self.when)) is not None:
-            when = (f"submitted after the first {k} of the callers at once and before the "
+            when = ("submitted after the first of the callers at once and before the others "
+                    "(one at a time: once it had ended)" if k == 1 else
+                    f"submitted after the first {k} of the callers at once and before the "
                     f"others (one at a time: once {k} of them had ended)")
         else:
             when = "once the run waits"

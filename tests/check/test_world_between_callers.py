@@ -2,8 +2,9 @@
 before the others (``after-K``), on their key queued between them.
 
 Early, the world's call came after every caller was submitted, and waiting or
-late once they had all run: with three callers on one key it never came
-between the second and the third, so a bug that needs it there was never run.
+late once they had all run: on one key it never came between two callers, so a
+bug that needs it there (a seat given back between two bookers, a refill between
+the second and the third buyer) was never run.
 """
 
 from __future__ import annotations
@@ -78,6 +79,66 @@ def test_its_fixed_twin_passes_with_the_refill_between_them_too() -> None:
     # (one at a time, the refill comes once two buyers have ended: the run at
     # once is no lost update)
     report = _check(fixed=True)
+    assert report.ok, report.render()
+
+
+ledger = sd.FakeExternal("ledger")
+
+
+def _show(fixed: bool) -> sd.VirtualObject:
+    """A show with one seat left, and a booking's charge keyed by the seats left."""
+    show = sd.VirtualObject("Show")
+
+    @show.handler()
+    async def book(ctx: sd.ObjectContext) -> str:
+        free = await ctx.get("free")
+        free = 1 if free is None else int(free)
+        if free == 0:
+            return "sold out"
+        sold = int(await ctx.get("sold") or 0) + 1
+        ctx.set("free", free - 1)
+        ctx.set("sold", sold)
+        # The bug: the charge's key names the seat count, which a returned
+        # seat repeats (the fix: the ticket's number, which it does not).
+        key = f"ticket-{sold}" if fixed else f"{ctx.key()}-seat-{free}"
+
+        def charge() -> str:
+            return str(ledger.apply("charge", {"ticket": sold}, idempotency_key=key)["id"])
+
+        return str(await ctx.run_typed("charge", charge))
+
+    @show.handler()
+    async def give_back(ctx: sd.ObjectContext) -> None:
+        """A cancelled booking elsewhere returns its seat to a sold-out show."""
+        if await ctx.get("free") == 0:
+            ctx.set("free", 1)
+
+    return show
+
+
+def _check_two(fixed: bool) -> sd.Report:
+    return sd.check(services=[_show(fixed)], invoke="Show/a/book", input=None, concurrent=2,
+                    world=[world.call("Show/a/give_back", None)], externals=[ledger],
+                    max_examples=20, hash_seeds=())
+
+
+def test_a_seat_given_back_between_two_bookers_repeats_a_key() -> None:
+    # Early, the returned seat came after both bookers were submitted: on their
+    # key it ran after both, and the second booker saw "sold out" in every run.
+    report = _check_two(fixed=False)
+    [v] = [v for v in report.violations if v.kind == "duplicate-effect"]
+    assert "gave idempotency key 'a-seat-1'" in v.message
+    assert [ev.when for ev in v.world] == ["after-1"]
+    assert "submitted after the first of the callers at once" in v.render()
+    program = [line.removeprefix("h = ") for line in v.program.splitlines()
+               if "sim.invoke(" in line]
+    assert program == ["sim.invoke('Show/a/book', None)", "sim.invoke('Show/a/give_back', None)",
+                       "sim.invoke('Show/a/book', None)"]
+    assert report.moment_runs == 3  # (early, late, and between the two)
+
+
+def test_its_fixed_twin_passes_with_the_seat_given_back_between_them() -> None:
+    report = _check_two(fixed=True)
     assert report.ok, report.render()
 
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from types import FrameType, ModuleType
 from typing import Any
 
@@ -411,6 +412,23 @@ def pin(point: FaultPoint | None, fault: Fault, many: bool | Callable[[FaultPoin
     need_target = name is None or (many(point) if callable(many) else many)
     return replace(fault, step=name, index=point.index, attempt=point.attempt,
                    target=point.target if need_target else None, times=1)
+
+
+class RunsOwnFaults:
+    """An explorer that fires each of a run's faults again where it fired: at
+    the same invocation (one at a time, each keeps the id it had at once),
+    journal index, attempt and phase. A plan's fault fires at the first point
+    that matches it, whichever invocation reaches it first: one at a time,
+    the first caller took every fault of the run at once, wherever it fired
+    there. Each fires once (a delayed step asks again when its delay is
+    over): one for each run."""
+
+    def __init__(self, fired: Sequence[tuple[FaultPoint | None, Fault]]) -> None:
+        self.at = {replace(point, time_ms=0): fault for point, fault in fired
+                   if point is not None and fault.at_ms is None}
+
+    def __call__(self, point: FaultPoint) -> Fault | None:
+        return self.at.pop(replace(point, time_ms=0), None)
 
 
 def _step_values_differ(a: RunFacts, b: RunFacts) -> str | None:
@@ -882,6 +900,11 @@ class Exploration:
                                                                plan=same)
             if ending in self._delayed_orders[key]:
                 return None
+            # Each fault at the invocation it hit: a callee that ended while
+            # the caller that set it going backed off from a crash, and the
+            # crash at once came to the third caller, not the first.
+            if self._one_at_a_time_with_own_faults(facts, ending):
+                return None
         if self._one_at_a_time_at_other_schedules(facts, ending):
             return None
         clock = clock_reads(facts.sim)
@@ -909,6 +932,32 @@ class Exploration:
             handler=self.t.invoke,
             details="\n".join([f"this run: {ending}"] + shown),
         )
+
+    def _one_at_a_time_with_own_faults(self, facts: RunFacts, ending: str) -> bool:
+        """Whether the run ends as a one-at-a-time order ends with each fault
+        at the invocation it hit (``RunsOwnFaults``): three callers of one
+        handler, the second crashing before its send and the third before its
+        cancellation of what it sent, one at a time gave both crashes to the
+        first caller in every order, and its callee never ran. Tried at the
+        orders' own schedule (with the world's events also held, as in
+        ``sequential_endings``'s ``calls_after``), then at
+        ``OWN_FAULT_SCHEDULES`` others (which of a suspended caller and its
+        callee runs first), made once for each moments of the world and
+        faults."""
+        mine = left_out(ending, facts.sim, self.drawn) if self.drawn else ending
+        for k in range(OWN_FAULT_SCHEDULES + 1):
+            key = (facts.moments, f"own {k} {facts.fired}")
+            if key not in self._delayed_orders:
+                own = partial(RunsOwnFaults, facts.fired)
+                self._delayed_orders[key] = sequential_endings(
+                    self.t, facts.moments, self.drawn, seed=k, explore=own,
+                    ways=(False, True) if k == 0 else (False,))
+                if k == 0 and self.t.world:
+                    self._delayed_orders[key].update(sequential_endings(
+                        self.t, facts.moments, self.drawn, explore=own, calls_after=True))
+            if mine in self._delayed_orders[key]:
+                return True
+        return False
 
     def _one_at_a_time_but_drawn(self, facts: RunFacts, ending: str,
                                  delivered: tuple[Message, ...] | None) -> bool:
@@ -1700,6 +1749,10 @@ def concurrent_ending(sim: Simulation, externals: Sequence[FakeExternal] = ()) -
 # one fault-free run for each K short of all.
 BETWEEN_CALLERS = 8
 
+# Schedules besides the seed's at which the orders with each fault at its own
+# invocation are tried (``_one_at_a_time_with_own_faults``).
+OWN_FAULT_SCHEDULES = 4
+
 # Fault-free runs at other seeds an outcome change is compared with (``_race``).
 OTHER_SCHEDULES = 8
 
@@ -1711,6 +1764,7 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
                        seed: int = 0, calls_after: bool = False,
                        ways: tuple[bool, ...] = (False, True),
                        values: dict[tuple[str, int], tuple[str, bytes]] | None = None,
+                       explore: Callable[[], Explorer] | None = None,
                        ) -> dict[str, str]:
     """Each distinct ending of the invocations run one at a time, in every order.
 
@@ -1725,7 +1779,8 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     sends made after every caller has ended (below). ``ways``: which of the
     two ways each invocation runs alone (``own_only``, below) are run.
     ``values``: what steps that drew for themselves return, by invocation and
-    journal index (``_step_values.drawn_values``)."""
+    journal index (``_step_values.drawn_values``). ``explore``: makes each
+    run's explorer, its faults asked at each point (``RunsOwnFaults``)."""
     import itertools
 
     calls = [(t.invoke, t.input)] + list(t.others)
@@ -1741,26 +1796,40 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     # wait; one at a time, they came within the first caller's turn, or at the
     # first wait of any caller. ``calls_after`` tries each of them once every
     # caller has ended instead (every non-empty subset of them, up to four).
-    helds: list[tuple[int, ...]] = [()]
+    # With three callers or more, they also come all at once in a later
+    # caller's turn, at their moments within it (``WorldDriver.release``): at
+    # once, a fault that held the third caller back (a step delayed past the
+    # world's clock advance) had the world read a shared handler while it
+    # waited, the first two callers done; one at a time it read in the first
+    # turn or after the last, never then.
+    helds: list[tuple[tuple[int, ...], int | None]] = [((), None)]
     if calls_after:
         given = moments_of(t.world, moments)
         movable = [i for i, (ev, m) in enumerate(zip(t.world, given, strict=True))
                    if m in (EARLY, WAITING) and ev.action in (CALL, SEND)
                    and ev.at_ms is None][:4]
-        helds = [chosen for k in range(1, len(movable) + 1)
+        helds = [(chosen, None) for k in range(1, len(movable) + 1)
                  for chosen in itertools.combinations(movable, k)]
-    for held, order, own_only in itertools.product(
+        # (every event of those moments, not only calls: the clock's advance
+        # that at once let the first callers end and held the third back)
+        waited = tuple(i for i, (ev, m) in enumerate(zip(t.world, given, strict=True))
+                       if m in (EARLY, WAITING) and ev.at_ms is None)
+        if waited:
+            helds += [(waited, turn) for turn in range(2, len(calls) + 1)]
+    for (held, release), order, own_only in itertools.product(
             helds, sorted(set(itertools.permutations(range(len(calls))))), ways):
         with fresh_world(t, 0):
             sim = Simulation(t.services, seed=seed, strict=False, externals=t.externals,
                              retry_policy=t.retry_policy, max_steps=t.max_steps, faults=plan)
+            if explore is not None:
+                sim.injector.explore = explore()
             if clock:
                 sim.engine.clock_pins = clock
             if values:
                 _pin_values(sim, values)
             _ids_past(sim, callers)
             try:
-                driver = WorldDriver(t.world, moments, held) if t.world else None
+                driver = WorldDriver(t.world, moments, held, release) if t.world else None
                 handle = None
                 for n, i in enumerate(order):
                     handle = _invoke_as(sim, callers[i])

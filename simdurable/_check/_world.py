@@ -543,7 +543,8 @@ class WorldDriver:
     """Runs a simulation, applying the world's events at their moments."""
 
     def __init__(self, events: Sequence[WorldEvent],
-                 moments: Sequence[str] | None = None, held: Collection[int] = ()) -> None:
+                 moments: Sequence[str] | None = None, held: Collection[int] = (),
+                 release: int | None = None) -> None:
         self.events = list(events)
         self.moments = moments_of(self.events, moments)
         # Events (by index) held until every invocation driven ``until_done`` has
@@ -551,6 +552,10 @@ class WorldDriver:
         # events after them go on meanwhile, as a call queued behind the callers
         # on a key runs after a read the world made later.
         self.held = held
+        # The turn (1-based) in which the held events come, at their moments
+        # within it; None: once every turn has ended. A read the world makes
+        # of a shared handler comes, at once, while a later caller waits.
+        self.release = release
         self._holding: list[int] = []
         self.next = 0
         # Turns of invocations run one at a time so far (``drive`` with
@@ -600,7 +605,8 @@ class WorldDriver:
     def _drive(self, sim: Simulation, handle: InvocationHandle,
                until_done: Sequence[str] | None, own_only: bool,
                later: Collection[tuple[str, str | None]]) -> None:
-        if until_done is None and self._holding:
+        if self._holding and (until_done is None or (
+                self.release is not None and self.turns + 1 >= self.release)):
             for i in self._holding:
                 reach(sim, handle, self.events[i], self.moments[i])
                 self._apply(sim, handle, i)
@@ -612,7 +618,8 @@ class WorldDriver:
                 continue
             if later and isinstance(ev.value, FromEffect) and _names(ev) in later:
                 break
-            if until_done is not None and i in self.held:
+            if until_done is not None and i in self.held and (
+                    self.release is None or self.turns + 1 < self.release):
                 self._holding.append(i)
                 self.next += 1
                 continue

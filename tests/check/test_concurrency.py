@@ -581,6 +581,26 @@ def test_a_callee_done_before_a_crashed_callers_cancel_is_no_lost_update():
     assert report.ok, report
 
 
+def test_three_callers_one_at_a_time_each_take_the_faults_they_took_at_once():
+    # At once the second caller crashed before its send and the third before
+    # its cancellation, and the callee ended "Hi!" while the third backed off.
+    # A plan's fault fires at the first caller that reaches its point: one at a
+    # time, the first caller took both crashes in every order, and its callee
+    # was always cancelled (restate's invocations snippet at concurrent=3).
+    plan = ("crash(step=EchoOnce/echo_hi, index=0, phase=before, attempt=1); "
+            "crash(index=1, phase=before, attempt=1, target=EchoOnce/send_then_cancel)")
+    report = sd.replay(plan, seed=0, services=[echo], invoke="EchoOnce/send_then_cancel",
+                       input={"greeting": "Hey"},
+                       concurrent=[("EchoOnce/send_then_cancel", {"greeting": "Hey"})] * 2)
+    assert report.ok, report.render()
+    report = sd.check(services=[echo], invoke="EchoOnce/send_then_cancel",
+                      input={"greeting": "Hey"}, concurrent=3, max_examples=100, hash_seeds=())
+    assert report.ok, report.render()
+    lost = sd.check(services=[bump, counter], invoke="Bump/racy", input="k", concurrent=3,
+                    max_examples=30, hash_seeds=())
+    assert "not-serializable" in lost.kinds
+
+
 hello = sd.Service("Hello")
 
 
@@ -741,3 +761,44 @@ def test_a_late_world_call_waits_for_the_callers_not_their_timers():
                       concurrent=2, world=[world.call("Payments/p/pay", 500, when="late")],
                       max_examples=20, hash_seeds=())
     assert report.ok, report.render()
+
+
+journal = sd.VirtualObject("Journal")
+
+
+@journal.handler()
+async def write(ctx: sd.ObjectContext) -> None:
+    """Appends "a", then a step's "b": each writer reads one note per earlier
+    writer first, so only the third writer's step is at journal index 6."""
+    items = await ctx.get("items") or []
+    for i in range(len(items) // 2):
+        await ctx.get(f"note-{i}")
+    await ctx.sleep(timedelta(milliseconds=10))
+    ctx.set("items", [*items, "a"])
+    b = await ctx.run_typed("b", lambda: "b")
+    ctx.set("items", [*items, "a", b])
+
+
+@journal.handler(name="items", kind="shared")
+async def journal_items(ctx: sd.ObjectSharedContext) -> list[str]:
+    return await ctx.get("items") or []
+
+
+def test_a_read_the_world_makes_while_a_later_caller_waits_is_one_at_a_time_too():
+    # The third writer's step delayed past the world's 1 s advance: at once the
+    # advance let the first two end and the world's read of the shared handler
+    # came while the third waited, ["a", "b", "a", "b", "a"]. One at a time the
+    # world came in the first turn or after the last, never in the third with
+    # its delay (restate-sdk's command interpreter, "combinators", concurrent=3).
+    calls = [("Journal/j/write", None)] * 2
+    the_world = [world.advance(timedelta(seconds=1)), world.call("Journal/j/items", None)]
+    report = sd.replay("delay(step=b, index=6, attempt=1, by=1010ms)", seed=0,
+                       services=[journal], invoke="Journal/j/write", input=None,
+                       concurrent=calls, world=the_world)
+    assert report.ok, report.render()
+    assert sd.check(services=[journal], invoke="Journal/j/write", input=None, concurrent=3,
+                    world=the_world, max_examples=30, hash_seeds=()).ok
+    lost = sd.check(services=services, invoke="Bump/racy", input="k", concurrent=3,
+                    world=[world.advance(timedelta(seconds=1)), world.call("Counter/k/get", None)],
+                    max_examples=30, hash_seeds=())
+    assert "not-serializable" in lost.kinds

@@ -1,11 +1,11 @@
 """The journal export: recorded invocations as one JSON file, and reading it back.
 
 ``simdurable export-journals`` writes it; ``replay_journals`` and
-``simdurable replay-journals`` read it. Format version 1::
+``simdurable replay-journals`` read it. Format version 2::
 
     {
       "format": "simdurable-journals",
-      "version": 1,
+      "version": 2,
       "source": "<where the journals were read from>",
       "count": <number of invocations below>,
       "invocations": [
@@ -16,7 +16,9 @@
           "status": "pending" | "completed" | "paused",
           "result": null | {"value": <bytes>} | {"failure": {"code": 418, "message": "..."}},
                                                # a failure may add "metadata": {"name": "value"}
-          "attempts": 1, "headers": {"name": "value"}, "idempotency_key": null,
+          "attempts": 1, "headers": {"name": "value"},
+          "idempotency_key": null,             # null: none; "" is an empty key
+                                               # (version 1 wrote "" for none)
           "journal": [
             {"kind": "run", "name": "charge",  # a kind of runtime/_journal.py
              "data": <bytes> | null,           # the command's payload
@@ -61,7 +63,10 @@ from ._core import KNOWN_KINDS, RecordedInvocation, SignalNote
 from ._restate_ids import awakeable_ids_of
 
 FORMAT: Final = "simdurable-journals"
-VERSION: Final = 1
+# 2: ``idempotency_key`` "" is an empty key (Restate's ingress takes one), null
+# none. Version 1 wrote "" for none, and is still read so.
+VERSION: Final = 2
+VERSIONS: Final = (1, 2)
 STATUSES: Final = (PENDING, COMPLETED, PAUSED)
 
 
@@ -176,6 +181,7 @@ class _Reader:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.version = VERSION  # (the document's, once read)
 
     def fail(self, where: str, problem: str) -> JournalSourceError:
         return JournalSourceError(f"{self.path}: {where}: {problem}")
@@ -276,6 +282,10 @@ class _Reader:
                                 "command as its target")
         input_ = self.bytes_(obj, "input", where)
         assert input_ is not None
+        key: str | None = self.field(obj, "idempotency_key", (str, type(None)), where,
+                                     default=None)
+        if key == "" and self.version == 1:
+            key = None  # (version 1 wrote "" for none)
         record = InvocationRecord(
             id=inv_id,
             service=self.field(obj, "service", (str,), where),
@@ -285,8 +295,7 @@ class _Reader:
             result=self.completion(obj, "result", where),
             attempts=self.field(obj, "attempts", (int,), where, default=0),
             headers=headers,
-            idempotency_key=self.field(obj, "idempotency_key", (str, type(None)), where,
-                                       default=None),
+            idempotency_key=key,
         )
         unjudgeable = self.field(obj, "cannot_judge", (str,), where, default="")
         indices = [e.get("source_index") for e in entries if isinstance(e, dict)]
@@ -333,10 +342,11 @@ class _Reader:
                 f"{self.path}: not a simdurable journal export (no \"format\": \"{FORMAT}\" "
                 "at its top); write one with `simdurable export-journals`")
         version = doc.get("version")
-        if version != VERSION:
+        if version not in VERSIONS or type(version) is not int:
             raise JournalSourceError(
                 f"{self.path}: a journal export of version {version!r}; this simdurable "
-                f"reads version {VERSION}")
+                f"reads versions {' and '.join(map(str, VERSIONS))}")
+        self.version = version
         items = self.field(doc, "invocations", (list,), "the top level")
         count = self.field(doc, "count", (int,), "the top level")
         if count != len(items):

@@ -99,7 +99,7 @@ def test_a_source_that_cannot_be_read_is_one_failing_item(project: pytest.Pytest
     result = project.runpytest("--simdurable", "--simdurable-journals=bad.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*bad.json: a journal export of version 9; this simdurable "
-                                 "reads version 1*"])
+                                 "reads versions 1 and 2*"])
 
 
 def test_journals_named_in_pyproject_are_replayed_without_the_flag(

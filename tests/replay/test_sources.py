@@ -54,7 +54,7 @@ def test_the_export_holds_what_the_database_holds(db: Path, tmp_path: Path,
     assert main(["export-journals", str(db), "-o", str(out)]) == 0
     assert "2 invocation(s) from" in capsys.readouterr().out
     doc = json.loads(out.read_text())
-    assert (doc["format"], doc["version"], doc["count"]) == ("simdurable-journals", 1, 2)
+    assert (doc["format"], doc["version"], doc["count"]) == ("simdurable-journals", 2, 2)
     assert doc["invocations"][1]["journal"][1]["result"] == {"value": '"r-lamp"'}
     assert doc["invocations"][0]["journal"][0]["kind"] == "get"
     for version in ("same", "renamed", "tail", "gone"):
@@ -109,7 +109,7 @@ def _broken(change: str) -> str:
     if change == "foreign":
         return json.dumps({"hello": "world"})
     if change == "version":
-        doc["version"] = 2
+        doc["version"] = 3
     if change == "kind":
         inv["journal"][0]["kind"] = "Run"
     if change == "target":
@@ -132,7 +132,7 @@ def _broken(change: str) -> str:
 
 @pytest.mark.parametrize(("change", "message"), [
     ("foreign", 'not a simdurable journal export (no "format": "simdurable-journals"'),
-    ("version", "a journal export of version 2; this simdurable reads version 1"),
+    ("version", "a journal export of version 3; this simdurable reads versions 1 and 2"),
     ("kind", "invocation #0 (inv_a): journal entry #0: kind 'Run' is not a journal entry kind"),
     ("target", "invocation #0 (inv_a): journal entry #1: a completion needs a result and the "
                "index of an earlier command"),
@@ -156,6 +156,35 @@ def test_a_bad_export_names_what_is_wrong(change: str, message: str, tmp_path: P
     assert message in str(err.value)
     assert main(["replay-journals", str(path), "tests.replay.apps:same"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("version", "given", "read"), [
+    (1, "", None), (1, "k", "k"), (1, None, None),
+    (2, "", ""), (2, "k", "k"), (2, None, None)])
+def test_an_idempotency_key_reads_as_its_version_wrote_it(
+        version: int, given: str | None, read: str | None, tmp_path: Path) -> None:
+    # Version 1 (before an empty key was told from none) wrote "" for none:
+    # read as an empty key, an old export's invocations all reused one key.
+    doc = json.loads(json.dumps(GOOD))
+    doc["version"] = version
+    doc["invocations"][0]["idempotency_key"] = given
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(doc))
+    assert read_export(path)[0].record.idempotency_key == read
+
+
+def test_an_export_is_written_in_the_version_that_tells_an_empty_key(tmp_path: Path) -> None:
+    from simdurable._replay._core import RecordedInvocation
+    from simdurable._replay._export import write_export
+    from simdurable.runtime._store import InvocationRecord
+
+    path = tmp_path / "out.json"
+    records = [InvocationRecord(id=f"inv_{i}", service="Shop", handler="order", key=None,
+                                input=b"1", seq=i, idempotency_key=k)
+               for i, k in enumerate(["", None])]
+    write_export([RecordedInvocation(r, []) for r in records], path, "x")
+    assert json.loads(path.read_text())["version"] == 2
+    assert [inv.record.idempotency_key for inv in read_export(path)] == ["", None]
 
 
 def test_a_truncated_export_says_so_with_its_line(tmp_path: Path) -> None:

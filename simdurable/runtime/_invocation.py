@@ -505,13 +505,15 @@ class Attempt:
     # values array, and read without a step through the latter (10,000 attempts
     # in flight, each touched at every task of its invocation, in random order).
     # Those a step or resume task reads first, the rest after: the former in
-    # four of the object's cache lines rather than spread over all five.
+    # four of the object's cache lines rather than spread over all five (its
+    # ``context`` among them: both tasks enter it; at the end, it was the one
+    # field a task read from the last line).
     __slots__ = (
         "engine", "rec", "handler", "number", "journal", "own_journal", "cursor", "state",
-        "alive", "coro", "done", "steps", "issued", "_unscheduled", "waiting",
+        "alive", "coro", "context", "done", "steps", "issued", "_unscheduled", "waiting",
         "resume_scheduled", "queued", "handed", "cancel_pending", "failure",
         "handler_kind", "service_kind", "cancel_raised", "completed_next", "_rng",
-        "awaited", "started_at", "running_index", "paired", "output", "context",
+        "awaited", "started_at", "running_index", "paired", "output",
     )
 
     def __init__(

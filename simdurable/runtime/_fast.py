@@ -396,14 +396,17 @@ def awaited_at(code: types.CodeType, at: int) -> bool:
 # The step command's call sites (``site_of``), by the caller's offset
 # (``f_lasti``): (the caller's code, whether the call there is awaited at once,
 # the action last called there when it is kept, else what tells a function
-# made by the same code with the same serde, that serde). A site of another
-# code at the same offset takes the entry over.
-_sites: dict[int, tuple[Any, bool, Any, Any]] = {}
+# made by the same code with the same serde, that serde, and the one keyword
+# of the call that made the entry, else None: a call with that one keyword
+# has its value checked by it, without an iterator over its keywords). A site
+# of another code at the same offset takes the entry over.
+_sites: dict[int, tuple[Any, bool, Any, Any, str | None]] = {}
 # (what stands for a lambda's return hint: it has none, never read again)
 LAMBDA: Final = object()
 
 
-def site_of(code: types.CodeType, at: int, action: Any) -> tuple[Any, bool, Any, Any] | None:
+def site_of(code: types.CodeType, at: int, action: Any,
+            kwargs: dict[str, Any]) -> tuple[Any, bool, Any, Any, str | None] | None:
     """What the step command works out once per call site (the call at offset
     ``at`` of ``code``, its caller's) and keeps in ``_sites``: whether the
     call is awaited at once (``awaited_at``), and ``action``'s serde
@@ -452,7 +455,8 @@ def site_of(code: types.CodeType, at: int, action: Any) -> tuple[Any, bool, Any,
         return None
     if len(_sites) >= SITES:
         _sites.clear()
-    site = _sites[at] = (code, at_once, made, serde)
+    site = _sites[at] = (code, at_once, made, serde,
+                         next(iter(kwargs)) if len(kwargs) == 1 else None)
     return site
 
 
@@ -827,25 +831,32 @@ def step_command() -> Callable[..., Any] | None:
             for value in args:
                 if not isinstance(value, NOT_AWAITABLE):
                     return general_run_typed(attempt, name, action, options, args, kwargs)
-        if kwargs:
-            for key in kwargs:
-                if not isinstance(kwargs[key], NOT_AWAITABLE):
-                    return general_run_typed(attempt, name, action, options, args, kwargs)
         # Its call site: awaited at once or not, and its action's serde
         # (``site_of``, as ``express`` reads it)
         caller: Any = get_frame(1)
         at = caller.f_lasti
         code = caller.f_code
+        key: Any  # (None when the site kept none: ``kwargs[None]`` raises ``KeyError``)
         try:
-            site_code, at_site, site_action, serde = _sites[at]
+            site_code, at_site, site_action, serde, key = _sites[at]
         except KeyError:  # (a site not seen: once)
-            site_code = None
+            site_code = key = None
+        if kwargs:
+            # One keyword, the site's last one: its value read by it (no
+            # iterator); else each value (``KeyError``: another name, or none kept)
+            try:
+                if len(kwargs) != 1 or not isinstance(kwargs[key], NOT_AWAITABLE):
+                    raise KeyError
+            except KeyError:
+                for key in kwargs:
+                    if not isinstance(kwargs[key], NOT_AWAITABLE):
+                        return general_run_typed(attempt, name, action, options, args, kwargs)
         if (site_code is not code or site_action is not action) and not (
                 # (a lambda made by the same code as the site's last one: ``site_of``)
                 site_code is code and type(site_action) is tuple
                 and site_action[1] is LAMBDA and type(action) is function_type
                 and action.__code__ is site_action[0]):
-            caller = site_of(code, at, action)
+            caller = site_of(code, at, action, kwargs)
             if caller is None:  # (not callable)
                 return general_run_typed(attempt, name, action, options, args, kwargs)
             at_site = caller[1]
@@ -988,26 +999,33 @@ def step_command() -> Callable[..., Any] | None:
             for value in args:
                 if not isinstance(value, NOT_AWAITABLE):
                     return general_run_typed(attempt, name, action, options, args, kwargs)
-        if kwargs:
-            for value in kwargs:
-                if not isinstance(kwargs[value], NOT_AWAITABLE):
-                    return general_run_typed(attempt, name, action, options, args, kwargs)
         # Its call site (``site_of``): whether its caller awaits it at once
         # (``awaited_at``), and its action's serde, kept for the action last
         # called there; else worked out, and kept for the next call.
         value = get_frame(1)
         at = value.f_lasti
         value = value.f_code
+        key: Any  # (None when the site kept none: ``kwargs[None]`` raises ``KeyError``)
         try:
-            site_code, at_once, site_action, serde = _sites[at]
+            site_code, at_once, site_action, serde, key = _sites[at]
         except KeyError:  # (a site not seen: once)
-            site_code = None
+            site_code = key = None
+        if kwargs:
+            # One keyword, the site's last one: its value read by it (no
+            # iterator); else each value (``KeyError``: another name, or none kept)
+            try:
+                if len(kwargs) != 1 or not isinstance(kwargs[key], NOT_AWAITABLE):
+                    raise KeyError
+            except KeyError:
+                for key in kwargs:
+                    if not isinstance(kwargs[key], NOT_AWAITABLE):
+                        return general_run_typed(attempt, name, action, options, args, kwargs)
         if (site_code is not value or site_action is not action) and not (
                 # (a lambda made by the same code as the site's last one: ``site_of``)
                 site_code is value and type(site_action) is tuple
                 and site_action[1] is LAMBDA and type(action) is function_type
                 and action.__code__ is site_action[0]):
-            site = site_of(value, at, action)
+            site = site_of(value, at, action, kwargs)
             if site is None:  # (not callable)
                 return general_run_typed(attempt, name, action, options, args, kwargs)
             at_once = site[1]

@@ -189,7 +189,7 @@ class Context:
                 # to this context weakly, which binds the fresh one here when the
                 # replay is over (``_fast.replay_command``, ``_fast.fresh_command``)
                 self.run_typed = MethodType(  # type: ignore[method-assign]
-                    replay, (attempt, weakref.ref(self)))
+                    replay, _fast.replay_bound(attempt, weakref.ref(self)))
 
     def __repr__(self) -> str:
         return f"<simdurable context of {self._attempt.handler} ({self._attempt.rec.id})>"

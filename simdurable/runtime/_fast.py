@@ -516,6 +516,16 @@ def replay_command(issue: Any) -> Callable[..., Any] | None:
     return replay_issue if issue is fresh_issue and issue is not None else None
 
 
+def replay_bound(attempt: Attempt, context: Any) -> tuple[Attempt, Any]:
+    """What ``replay`` (``replay_command``) is bound to for ``attempt``, which
+    replays: the attempt and a weak reference to its context (or None), its
+    leading steps (``leading_steps``) read first if not yet, so that no
+    replayed step asks."""
+    if attempt.paired < 0:
+        attempt.paired = leading_steps(attempt)
+    return (attempt, context)
+
+
 def fresh_command(issue: Any, attempt: Attempt) -> Any:
     """The step command a context of the live ``attempt`` binds, given its
     engine's ``issue_step``: ``step_command``'s ``express`` where a step may
@@ -695,7 +705,8 @@ def step_command() -> Callable[..., Any] | None:
             # Replaying, with the fresh command bound (a context made by a
             # wrapper of it): the replay's own, as a step not awaited at once
             # (its caller's next instruction is this one's return)
-            return replay_issue((attempt, None), name, action, options, *args, **kwargs)
+            return replay_issue(replay_bound(attempt, None), name, action, options,
+                                *args, **kwargs)
         # (each loop only when there is something to check, and over the
         # dict itself, not a view of its values: an iterator made is about a
         # hundred instructions, callgrind)
@@ -863,9 +874,8 @@ def step_command() -> Callable[..., Any] | None:
             serde = caller[3]
         journal = attempt.journal
         index = attempt.cursor
+        # (the steps a reload found: read where this is bound, ``replay_bound``)
         paired = attempt.paired
-        if paired < 0:  # (its first replayed step: the steps a reload found)
-            paired = attempt.paired = leading_steps(attempt)
         completed: Any  # (its completion's target, once matched; else None)
         completion: Any
         if index < paired:

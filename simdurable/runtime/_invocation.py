@@ -563,8 +563,8 @@ class Attempt:
         # itself then, and ``info_of`` reads the step from here.
         self.running_index = -1
         # How many leading journal entries are steps known completed right after
-        # their command (``Completions.plain_steps``), or -1 until its first
-        # replayed step asks (``_fast.step_command``).
+        # their command (``Completions.plain_steps``), or -1 until the replay's
+        # step command is bound to it (``_fast.replay_bound``).
         self.paired = -1
         self.cursor = 0
         self.state = REPLAYING if journal else LIVE

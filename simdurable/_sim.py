@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -427,8 +428,20 @@ class RunSummary:
         if self.finished:
             return f"all invocations finished at t={self.now:.3f}s"
         lines = [f"at t={self.now:.3f}s, {len(self.waiting)} invocation(s) cannot progress:"]
-        lines += [f"  {w}" for w in self.waiting]
+        lines += [f"  {w}" for w in self.waiting[:SHOWN_WAITING]]
+        if rest := self.waiting[SHOWN_WAITING:]:
+            # (a crowd: the rest as a count of each target and reason, most first)
+            counts = Counter(w.split(" ", 1)[-1] for w in rest)
+            lines.append(f"  ... and {len(rest)} more (its .waiting lists them all):")
+            lines += [f"    {why} x{n}" for why, n in sorted(
+                counts.items(), key=lambda item: (-item[1], item[0]))[:SHOWN_WAITING]]
+            if len(counts) > SHOWN_WAITING:
+                lines.append(f"    ... {len(counts) - SHOWN_WAITING} other targets and reasons")
         return "\n".join(lines)
+
+
+# How many unfinished invocations (and then kinds of the rest) a summary shows.
+SHOWN_WAITING: Final = 20
 
 def completed_value(rec: InvocationRecord, handler: Handler) -> Any:
     """A completed invocation's return value; raises its ``TerminalError`` if it failed."""
@@ -935,10 +948,10 @@ class Simulation:
                         why = scheduler.stop_reason or (
                             f"{self.max_steps} tasks ran (an unbounded loop or a retry "
                             "storm? Simulation(max_steps=...) raises the limit)")
+                        summary = self._summary()
                         raise StuckError(
-                            f"no end in sight by t={self.now():.3f}s: {why}\n"
-                            + str(self._summary()),
-                            self._summary().waiting,
+                            f"no end in sight by t={self.now():.3f}s: {why}\n{summary}",
+                            summary.waiting,
                         )
                     if stop is None:
                         # every ready task up to ``max_tasks`` in one call (the

@@ -73,6 +73,24 @@ def test_a_handler_that_sends_itself_again_stops_at_the_invocation_bound() -> No
     assert all(h.status == "completed" for h in sim.invocations())
 
 
+def test_a_stuck_crowd_is_summed_up_not_listed_whole() -> None:
+    """30,000 unfinished invocations made a 30,000-line message."""
+    sim = sd.Simulation([loops], max_invocations=300)
+    sim.invoke("Loops/again", 0)
+    for _ in range(40):
+        sim.invoke("Loops/sleeps_forever")
+    with pytest.raises(sd.StuckError) as info:
+        sim.run()
+    lines = str(info.value).splitlines()
+    listed = [line for line in lines if line.startswith("  inv_")]
+    assert len(listed) == 20
+    assert "  ... and 21 more (its .waiting lists them all):" in lines
+    assert [line.strip() for line in lines if line.startswith("    ")] == [
+        "Loops/sleeps_forever: waits on #0 sleep until 86400000ms x20", "Loops/again: ready x1"]
+    assert len(lines) < 30
+    assert len(info.value.waiting) == 41
+
+
 def test_the_default_bounds_are_there() -> None:
     sim = sd.Simulation([loops])
     assert sim.scheduler.max_journal == DEFAULT_MAX_JOURNAL == 50_000

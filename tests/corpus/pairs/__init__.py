@@ -51,6 +51,7 @@ def all_pairs() -> list[Pair]:
         effects,
         journal,
         keyed,
+        lifecycle,
         ordering,
         races,
         retries,
@@ -64,7 +65,7 @@ def all_pairs() -> list[Pair]:
     out: list[Pair] = []
     for module in (effects, determinism, journal, races, sagas, state, awaits, concurrency,
                    signals, cancellation, retries, ordering, combinators,
-                   catching, waiting, keyed, schedules):
+                   catching, waiting, keyed, schedules, lifecycle):
         out.extend(module.PAIRS)
     names = [p.name for p in out]
     assert len(names) == len(set(names)), "pair names must be unique"

@@ -1,8 +1,8 @@
-"""State of one key and promises of one workflow used as they do not work:
-a value changed after it was set, state cleared that another handler
-keeps, a read after a clear, a process cache shared by every key, an RNG
-seeded by the key, a promise peeked at as if it waited, a promise completed
-twice, a promise resolved under another name."""
+"""State of one key and promises of one workflow used as they do not work: a
+value changed after it was set, or read, changed and never set, state cleared
+that another handler keeps, a read after a clear, a process cache shared by
+every key, an RNG seeded by the key, a promise peeked at as if it waited, a
+promise completed twice, a promise resolved under another name."""
 
 from __future__ import annotations
 
@@ -381,6 +381,40 @@ async def customer_order_ok(ctx: restate.ObjectContext, amount: int) -> str:
     return await ctx.run_typed("charge", charge_order, number=number, amount=amount)
 
 
+# A group's member list read with ctx.get, appended to, and never set back:
+# what ctx.get returns is the handler's own copy of the stored value, so the
+# new member is gone once the handler returns, and the next broadcast misses
+# them. An in-memory store that hands out its own objects hides this in tests.
+# https://github.com/LiamMorrow/OrgnalR/pull/72 (groups lost their
+# membership: a grain's state changed and never written); https://github.com/dotnet/orleans/pull/452
+# (the Chirper sample fixed to write its state back every time it changes)
+group_bug = restate.VirtualObject("Group")
+group_ok = restate.VirtualObject("Group")
+
+
+@group_bug.handler(name="join")
+async def group_join_bug(ctx: restate.ObjectContext, member: str) -> int:
+    members: list[str] = await ctx.get("members") or []
+    if member not in members:
+        members.append(member)
+    return len(members)
+
+
+@group_ok.handler(name="join")
+async def group_join_ok(ctx: restate.ObjectContext, member: str) -> int:
+    members: list[str] = await ctx.get("members") or []
+    if member not in members:
+        members.append(member)
+        ctx.set("members", members)
+    return len(members)
+
+
+def every_member_kept(outcome: sd.Outcome) -> None:
+    """Everyone who joined is a member."""
+    members = outcome.state.get("Group/g1", {}).get("members")
+    assert members == ["ann", "bob"], f"ann and bob joined, the group holds {members}"
+
+
 PAIRS = [
     Pair(name="state-changed-after-set", kind="late-binding",
          source="eclipse-edc/Connector#5102; LiveRamp/jack#31", invoke="Basket/b1/add",
@@ -425,4 +459,8 @@ PAIRS = [
          source="argotorg/solidity#9023; processone/tsung#102", invoke="Customer/c1/order",
          input=20, buggy=[customer_bug], correct=[customer_ok], externals=(orders_pay,),
          extra={"world": [world.call("Customer/c1/order", 35, at=timedelta(hours=1))]}),
+    Pair(name="state-changed-never-set", kind="invariant",
+         source="LiamMorrow/OrgnalR#72; dotnet/orleans#452", invoke="Group/g1/join",
+         input="ann", buggy=[group_bug], correct=[group_ok], invariant=every_member_kept,
+         extra={"world": [world.call("Group/g1/join", "bob", at=timedelta(minutes=1))]}),
 ]

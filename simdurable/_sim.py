@@ -452,7 +452,7 @@ def completed_value(rec: InvocationRecord, handler: Handler) -> Any:
     serde = handler.handler_io.output_serde
     data = result.data
     if (type(serde) is DefaultSerde and type(data) is bytes and data.isdigit()
-            and (data[0] != 0x30 or len(data) == 1)
+            and (data >= b"1" or data == b"0")
             and (serde.type_hint is None or serde.type_hint is int)):
         return int(data)  # (``deserialize``'s first case, without its call)
     return serde.deserialize(data)

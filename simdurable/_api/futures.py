@@ -243,7 +243,7 @@ class ReplayedPlainStepFuture(ReplayedStepFuture[T]):
             if at >= len(journal):
                 attempt.state = LIVE
             data = completion[0]
-            if type(data) is bytes and data.isdigit() and (data[0] != 0x30 or len(data) == 1):
+            if type(data) is bytes and data.isdigit() and (data >= b"1" or data == b"0"):
                 # a JSON natural number, as ``DefaultSerde.deserialize`` reads it
                 return int(data)  # type: ignore[return-value]
             return plain_decode[0](data)  # type: ignore[no-any-return]

@@ -65,7 +65,7 @@ def loads(buf: bytes) -> Any:
     that starts with a non-NUL ASCII byte followed by a non-NUL byte has none.
     """
     if type(buf) is bytes and buf and 0 < buf[0] < 0x80 and (len(buf) < 2 or buf[1]):
-        if buf.isdigit() and (buf[0] != 0x30 or len(buf) == 1):
+        if buf.isdigit() and (buf >= b"1" or buf == b"0"):
             return int(buf)  # a JSON natural number: no leading zero, ASCII digits only
         return _DECODER.decode(buf.decode("utf-8", "surrogatepass"))
     return json.loads(buf)
@@ -115,7 +115,7 @@ class DefaultSerde(Serde[T]):
             return None
         hint = self.type_hint
         if (hint is None or hint is int) and type(buf) is bytes and buf.isdigit() and (
-            buf[0] != 0x30 or len(buf) == 1
+            buf >= b"1" or buf == b"0"
         ):  # loads()'s first case, without its call nor ``_rebuild``'s (which gives
             # an int back as it is): a replayed step's result, an ``int`` input or output
             # (``Handler._start`` and ``completed_value`` ask the same without a call)

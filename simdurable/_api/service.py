@@ -93,7 +93,7 @@ class Handler:
             serde = io.input_serde
             arg: Any
             if (type(serde) is DefaultSerde and type(data) is bytes and data.isdigit()
-                    and (data[0] != 0x30 or len(data) == 1)
+                    and (data >= b"1" or data == b"0")
                     and (serde.type_hint is None or serde.type_hint is int)):
                 arg = int(data)  # (``deserialize``'s first case, without its call)
             else:

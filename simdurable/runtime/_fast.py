@@ -939,8 +939,10 @@ def step_command() -> Callable[..., Any] | None:
                     if serde is not plain_serde:
                         return ready(serde.deserialize(data))
                     if (type(data) is bytes and data.isdigit()
-                            and (data[0] != 0x30 or len(data) == 1)):
-                        # a JSON natural number, as the plain serde reads it
+                            and (data >= b"1" or data == b"0")):
+                        # a JSON natural number, as the plain serde reads it (digits
+                        # with no leading zero but "0" itself: a bytes compare, not
+                        # the first byte read as an int and compared)
                         return ready(int(data))
                     return ready(plain_serde.deserialize(data))
             attempt.cursor = index + 1

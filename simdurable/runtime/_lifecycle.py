@@ -323,7 +323,7 @@ class Lifecycle:
         elif not spec.direct_input:
             attempt.output = spec.output
             coro = fn(ctx)
-        elif (type(data) is bytes and data.isdigit() and (data[0] != 0x30 or len(data) == 1)
+        elif (type(data) is bytes and data.isdigit() and (data >= b"1" or data == b"0")
               and len(data) <= 640):
             attempt.output = spec.output
             coro = fn(ctx, int(data))

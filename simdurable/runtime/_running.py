@@ -142,7 +142,7 @@ def handler_coroutine(spec: HandlerSpec, attempt: Attempt, ctx: Any,
             return fn(ctx)
         # (a natural number's digits, as ``Handler._start`` reads them; up to 640,
         # which no setting of Python's limit on an int's digits refuses)
-        if (type(data) is bytes and data.isdigit() and (data[0] != 0x30 or len(data) == 1)
+        if (type(data) is bytes and data.isdigit() and (data >= b"1" or data == b"0")
                 and len(data) <= 640):
             attempt.output = spec.output
             return fn(ctx, int(data))

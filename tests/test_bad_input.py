@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
+
 import pytest
 
 import simdurable as restate
@@ -33,6 +36,15 @@ async def misuse(ctx: restate.Context) -> str:
         return "x"
 
     return await ctx.run_typed("charge", sneaky_step)
+
+
+async def send_receipt(order: str) -> str:
+    return order
+
+
+@svc.handler()
+async def coroutine_as_step(ctx: restate.Context) -> str:
+    return await ctx.run_typed("receipt", send_receipt("o1"))  # type: ignore[arg-type]
 
 
 @svc.handler()
@@ -99,6 +111,23 @@ def test_step_result_that_cannot_be_serialized_names_the_step():
         h.result()
     text = str(info.value)
     assert 'step "leak"' in text and "journal #0" in text and "not JSON serializable" in text
+
+
+def test_a_coroutine_given_as_a_step_is_named_and_closed():
+    """Closed where it is refused: else Python warns that it was never awaited
+    later, at whatever line its garbage collection came."""
+    s = sim()
+    h = s.invoke("Greeter/coroutine_as_step")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s.run()
+        gc.collect()
+    assert h.status == "paused"
+    with pytest.raises(sd.HandlerError, match=r"needs a callable for step 'receipt', got a "
+                       r"coroutine, what calling send_receipt\(\) returned: pass the async "
+                       r"function and its arguments \(ctx.run_typed\('receipt', send_receipt"):
+        h.result()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
 
 
 def test_handler_output_that_cannot_be_serialized():

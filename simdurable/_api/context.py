@@ -326,8 +326,7 @@ class Context:
             if not isinstance(name, str):
                 raise self._refuse("run_typed", f"needs a step name (str) first, got {name!r}")
             if not callable(action):
-                raise self._refuse("run_typed", f"needs a callable for step {name!r}, got "
-                                                f"{type(action).__name__}")
+                raise self._refuse("run_typed", not_a_step_action(name, action))
             if options is not None and not isinstance(options, RunOptions) and not hasattr(
                     options, "serde"):
                 # (a step's first argument put where its options go)
@@ -1020,6 +1019,19 @@ __all__ = [
     "Request",
     "TerminalError",
 ]
+
+
+def not_a_step_action(name: str, action: object) -> str:
+    """Why ``action`` cannot be step ``name``'s. A coroutine is what calling an
+    async function returned (``ctx.run_typed("receipt", send(order))``): it is
+    closed here, since nothing can await it any more, so that Python does not
+    warn of it later, at whatever line the garbage collector runs."""
+    if inspect.iscoroutine(action):
+        action.close()
+        return (f"needs a callable for step {name!r}, got a coroutine, what calling "
+                f"{action.__qualname__}() returned: pass the async function and its "
+                f"arguments (ctx.run_typed({name!r}, {action.__name__}, ...))")
+    return f"needs a callable for step {name!r}, got {type(action).__name__}"
 
 
 def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ from restate.vm import (
     SingleUnresolvedFuture,
 )
 
-from .._api.context import InvocationContext
+from .._api.context import InvocationContext, not_a_step_action
 from .._api.futures import DurableCallFuture, DurableFuture, _WaitFor
 from .._api.late import PASS_THROUGH
 from .._api.lossy import AS_IS_SERDES
@@ -433,10 +433,11 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         outside the step. restate-sdk fails in ``inspect.signature``, and each
         retry fails the same way; simdurable pauses at once, as for its own
         ``run_typed``."""
+        if inspect.iscoroutine(action):
+            return self._sd._refuse(method, not_a_step_action(name, action))
         return self._sd._refuse(
-            method, f"needs a callable for step {name!r}, got {type(action).__name__}: "
-                    f"pass the function and its arguments (ctx.run_typed({name!r}, fn, x=...)), "
-                    f"not what calling it returned")
+            method, f"{not_a_step_action(name, action)}: pass the function and its arguments "
+                    f"(ctx.run_typed({name!r}, fn, x=...)), not what calling it returned")
 
     def run_typed(self, name: str, action: Callable[..., Any],
                   options: Any = None, /, *args: Any, **kwargs: Any) -> Any:

@@ -7,7 +7,9 @@ wrong and what to write.
 
 from __future__ import annotations
 
+import gc
 import inspect
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +41,15 @@ async def called_not_passed(ctx: restate.Context, key: str) -> str:
 @svc.handler()
 async def old_run_called(ctx: restate.Context, key: str) -> str:
     return await ctx.run("charge", charge(key))  # type: ignore[arg-type]
+
+
+async def send_receipt(key: str) -> str:
+    return key
+
+
+@svc.handler()
+async def coroutine_not_function(ctx: restate.Context, key: str) -> str:
+    return await ctx.run_typed("receipt", send_receipt(key))  # type: ignore[arg-type]
 
 
 @svc.handler()
@@ -91,6 +102,19 @@ def test_a_steps_action_called_instead_of_passed_names_the_line() -> None:
     assert "ctx.run_typed() needs a callable for step 'charge', got str: pass the function " \
            "and its arguments" in text
     assert "ctx.run() needs a callable for step 'charge', got str" in paused("old_run_called")
+
+
+def test_a_coroutine_given_as_a_step_is_named_and_closed() -> None:
+    """Closed where it is refused: else Python warns that it was never awaited
+    later, at whatever line its garbage collection came."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        text = paused("coroutine_not_function")
+        gc.collect()
+    assert "ctx.run_typed() needs a callable for step 'receipt', got a coroutine, what " \
+           "calling send_receipt() returned: pass the async function and its arguments " \
+           "(ctx.run_typed('receipt', send_receipt, ...))" in text
+    assert not [w for w in caught if "never awaited" in str(w.message)]
 
 
 @pytest.mark.parametrize("handler, offset, said", [

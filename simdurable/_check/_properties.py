@@ -300,8 +300,12 @@ def retry_loop_violations(run: RunFacts) -> list[Violation]:
     for rec in engine.records():
         if rec.status == COMPLETED:
             continue
-        reason, where, in_a_row = engine.retried.get(rec.id, ("", None, 0))
-        if in_a_row < RETRY_LOOP_ATTEMPTS or (where is None and run.fired):
+        reason, where, in_a_row, failed_last = engine.retried.get(rec.id, ("", None, 0, 0))
+        if (in_a_row < RETRY_LOOP_ATTEMPTS or (where is None and run.fired)
+                or (rec.attempts != failed_last and rec.status != PAUSED)):
+            # (a later attempt got past it: three lost responses of a step,
+            # then the step's value, and a wait the run ended in; the attempt
+            # that paused the invocation failed as the ones before it)
             continue
         ended = "and was paused" if rec.status == PAUSED else "and is still retrying"
         # A step's exception ends the attempt; an ``except`` around its await

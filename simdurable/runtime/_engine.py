@@ -296,7 +296,7 @@ class Engine:
         return self.lifecycle.raised
 
     @property
-    def retried(self) -> dict[str, tuple[str, str | None, int]]:
+    def retried(self) -> dict[str, tuple[str, str | None, int, int]]:
         return self.lifecycle.retried
 
     @property

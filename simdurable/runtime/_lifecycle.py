@@ -101,9 +101,11 @@ class Lifecycle:
     raised: BuiltOnUse[dict[str, str]] = BuiltOnUse(lambda lc: {})
     # ... and each retrying invocation's last failure as data: its reason, the
     # user's ``file.py:line`` that raised it (None: no line of the user's, as
-    # for a crash) and how many retries in a row failed the same way. A retry
-    # loop is judged from this, never by parsing the reason's text.
-    retried: BuiltOnUse[dict[str, tuple[str, str | None, int]]] = BuiltOnUse(lambda lc: {})
+    # for a crash), how many retries in a row failed the same way and the
+    # attempt that failed last (a later one got past it). A retry loop is
+    # judged from this, never by parsing the reason's text.
+    retried: BuiltOnUse[dict[str, tuple[str, str | None, int, int]]] = BuiltOnUse(
+        lambda lc: {})
 
     # Parts a run may never need, built at their first use (``_lazy``): the
     # key locks (taken by the exclusive handlers of objects and workflows only)
@@ -616,7 +618,8 @@ class Lifecycle:
         self.trace("retry", rec.id, f"{reason}; next attempt in {delay}ms")
         last = self.retried.get(rec.id)
         same = last is not None and last[0] == reason and last[1] == where
-        self.retried[rec.id] = (reason, where, last[2] + 1 if same and last else 1)
+        self.retried[rec.id] = (reason, where, last[2] + 1 if same and last else 1,
+                                rec.attempts)
         self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
 
     # -- cancellation ------------------------------------------------------------

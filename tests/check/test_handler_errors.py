@@ -8,10 +8,12 @@ import functools
 import operator
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
 import simdurable as sd
+from simdurable._check._properties import retry_loop_violations
 
 buggy = sd.Service("Buggy")
 
@@ -71,6 +73,40 @@ def test_an_exception_on_every_attempt_is_a_retry_loop_reported_at_once():
     assert report.single_faults == 0 and report.examples == 0 and report.runs == 2
     assert any("faults were not explored" in n for n in report.notes)
     assert sd.check(services=[buggy], invoke="Buggy/fine", input={}, max_examples=5).ok
+
+
+limits = sd.FakeExternal("limits")
+approvals = sd.Workflow("Approvals")
+
+
+def _load_limit() -> int:
+    return int(limits.query("limit", {}).get("limit", 100))
+
+
+@approvals.main()
+async def run(ctx: sd.WorkflowContext) -> str:
+    await ctx.run_typed("limit", _load_limit)
+    return await ctx.promise("approval").value()  # (nothing resolves it)
+
+
+def _retry_loops_after_lost_responses(attempts: range) -> list[str]:
+    sim = sd.Simulation([approvals], seed=1, externals=[limits])
+    for n in attempts:
+        sim.inject(sd.FaultPlan.parse(f"lose-response(step=limit, index=0, attempt={n}, "
+                                      f"external=limits, operation=limit)").faults[0])
+    sim.invoke("Approvals/a1/run")
+    sim.run()
+    return [v.message for v in retry_loop_violations(SimpleNamespace(sim=sim, fired=[]))]
+
+
+def test_failures_a_later_attempt_got_past_are_no_retry_loop():
+    """Three lost responses of a step, then its value: the fourth attempt got
+    past them and waits on a promise (a ``stuck`` run), which is no failure
+    on every attempt. Lost on every attempt of the run, it is."""
+    assert _retry_loops_after_lost_responses(range(1, 4)) == []
+    [loop] = _retry_loops_after_lost_responses(range(1, 200))
+    assert loop.startswith('Approvals/a1/run step "limit" (#0) failed: ConnectionError(')
+    assert "on every attempt" in loop
 
 
 class _Box:

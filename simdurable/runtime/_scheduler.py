@@ -159,8 +159,9 @@ class Scheduler:
 
     def stop(self, reason: str) -> None:
         """Stop the run at the next task, for ``reason`` (see ``max_journal``,
-        ``max_invocations``)."""
-        self.stop_reason = reason
+        ``max_invocations``): the first one given, which the others followed."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
         self.max_tasks = self.tasks_run
 
     # -- ready set -----------------------------------------------------------

@@ -89,6 +89,13 @@ def test_a_stuck_crowd_is_summed_up_not_listed_whole() -> None:
         "Loops/sleeps_forever: waits on #0 sleep until 86400000ms x20", "Loops/again: ready x1"]
     assert len(lines) < 30
     assert len(info.value.waiting) == 41
+    # (the first invocation past the bound is named, not the last one submitted)
+    assert "Loops/again was invocation number 301, past max_invocations=300" in lines[0]
+    sim = sd.Simulation([loops], max_invocations=300)
+    for _ in range(310):
+        sim.invoke("Loops/sleeps_forever")
+    with pytest.raises(sd.StuckError, match=r"Loops/sleeps_forever was invocation number 301, "):
+        sim.run()
 
 
 def test_the_default_bounds_are_there() -> None:

@@ -144,15 +144,15 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def callgrind_count(module: str, *args: str) -> int:
+def callgrind_count(module: str, *args: str, hash_seed: int = 0) -> int:
     """Instructions callgrind counts in ``python -m <module> --one <args>``,
-    with ``PYTHONHASHSEED=0`` so that two counts hash alike (``cg_steps``,
+    with ``PYTHONHASHSEED=hash_seed`` so that two counts hash alike (``cg_steps``,
     ``cg_invocation``)."""
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
          "-m", module, "--one", *args],
         capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
     )
     found = re.search(r"Collected : (\d+)", out.stderr)
     assert found, out.stderr[-2000:]

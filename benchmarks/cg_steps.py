@@ -1,14 +1,16 @@
 """Instructions a journaled step costs, counted by callgrind (independent of load).
 
-    .venv/bin/python -m benchmarks.cg_steps TREE [fresh|replay ...] [--n 20]
+    .venv/bin/python -m benchmarks.cg_steps TREE [fresh|replay ...] [--n 20] [--hash-seeds 0 1 2]
 
 For each mode, runs valgrind's callgrind twice over ``--one``: a Python that
 imports simdurable from TREE (a ``git archive`` checkout), runs one
 ``Steps100/run`` invocation to warm up, then N more fresh invocations (or N
 pure replays over ``bench_sim.replay_stores``, made beforehand either way);
 prints (count at N - count at 0) / (N * 100), with PYTHONHASHSEED=0 so that
-both counts hash alike. Plain Python's step (``bench_sim.plain_handler``) is
-about 3,600 instructions.
+both counts hash alike (``--hash-seeds``: the mean over those values, as a
+count at one hash seed moves by a few hundred with code the step never
+runs). Plain Python's step (``bench_sim.plain_handler``) is about 3,600
+instructions.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def one(tree: str, mode: str, n: int, made: int) -> None:
             sd.Simulation([svc], seed=1, store=store).run()
 
 
-def count(tree: str, mode: str, n: int, made: int) -> int:
-    return callgrind_count("benchmarks.cg_steps", tree, mode, str(n), str(made))
+def count(tree: str, mode: str, n: int, made: int, hash_seed: int = 0) -> int:
+    return callgrind_count("benchmarks.cg_steps", tree, mode, str(n), str(made),
+                           hash_seed=hash_seed)
 
 
 def main() -> None:
@@ -57,13 +60,17 @@ def main() -> None:
     parser.add_argument("tree")
     parser.add_argument("modes", nargs="*", default=["fresh", "replay"])
     parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--hash-seeds", type=int, nargs="+", default=[0], metavar="SEED",
+                        help="PYTHONHASHSEED values to count at; the mean is printed")
     args = parser.parse_args()
     if unknown := [mode for mode in args.modes if mode not in ("fresh", "replay")]:
         parser.error(f"unknown mode {unknown[0]!r} (choose from fresh, replay)")
     for mode in args.modes:
-        at_n, at_0 = (count(args.tree, mode, n, args.n) for n in (args.n, 0))
-        per_step = (at_n - at_0) / (args.n * 100)
-        print(f"{args.tree} {mode}: {per_step:,.0f} instructions a step")
+        steps = [(count(args.tree, mode, args.n, args.n, seed)
+                  - count(args.tree, mode, 0, args.n, seed)) / (args.n * 100)
+                 for seed in args.hash_seeds]
+        each = "" if len(steps) == 1 else " (" + ", ".join(f"{s:,.0f}" for s in steps) + ")"
+        print(f"{args.tree} {mode}: {sum(steps) / len(steps):,.0f} instructions a step{each}")
 
 
 if __name__ == "__main__":

@@ -945,10 +945,11 @@ class Exploration:
         callee runs first), made once for each moments of the world and
         faults."""
         mine = left_out(ending, facts.sim, self.drawn) if self.drawn else ending
+        fired = str(facts.fired)
+        own = partial(RunsOwnFaults, facts.fired)
         for k in range(OWN_FAULT_SCHEDULES + 1):
-            key = (facts.moments, f"own {k} {facts.fired}")
+            key = (facts.moments, f"own {k} {fired}")
             if key not in self._delayed_orders:
-                own = partial(RunsOwnFaults, facts.fired)
                 self._delayed_orders[key] = sequential_endings(
                     self.t, facts.moments, self.drawn, seed=k, explore=own,
                     ways=(False, True) if k == 0 else (False,))
@@ -1796,8 +1797,8 @@ def sequential_endings(t: Target, moments: Sequence[str] | None = None,
     # wait; one at a time, they came within the first caller's turn, or at the
     # first wait of any caller. ``calls_after`` tries each of them once every
     # caller has ended instead (every non-empty subset of them, up to four).
-    # With three callers or more, they also come all at once in a later
-    # caller's turn, at their moments within it (``WorldDriver.release``): at
+    # They also come all at once in a later caller's turn (the second or
+    # after), at their moments within it (``WorldDriver.release``): at
     # once, a fault that held the third caller back (a step delayed past the
     # world's clock advance) had the world read a shared handler while it
     # waited, the first two callers done; one at a time it read in the first

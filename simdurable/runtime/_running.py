@@ -149,6 +149,27 @@ def handler_coroutine(spec: HandlerSpec, attempt: Attempt, ctx: Any,
     return spec.start(ctx, data)
 
 
+def _awaited_too(attempt: Attempt, pending: list[int]) -> list[int]:
+    """The steps to start once the handler has seen its cancellation: those
+    issued since (``pending``) and those the handler now awaits itself.
+
+    restate-sdk starts a step's action only when the handler awaits it, and
+    raises a cancellation at the await of a step it beat, on every replay too
+    (the journal holds the cancellation before that step's completion, if
+    any): such a step runs again only if the handler awaits it once more
+    (restate-server 1.7.12, restate-sdk 1.3.0; docs/decisions.md, "A step a
+    cancellation beat"). ``Attempt.take_cancel`` set those steps aside.
+    """
+    waiting = attempt.waiting
+    if waiting is None:
+        return pending
+    steps, done = attempt.steps, attempt.done
+    for i in waiting.indices:
+        if i not in pending and i not in done and i in steps and not steps[i].scheduled:
+            pending.append(i)
+    return pending
+
+
 def task_attempt(task: Any) -> Attempt | None:
     """The attempt a ready task works for (see ``Running.reset``): None for a
     "start" task and a step task stale at birth."""
@@ -338,15 +359,41 @@ class Running:
                 source=awaiting_source(attempt.coro),
             )
         if attempt.on_wait(yielded):
+            if attempt.cancel_pending:
+                self._start_awaited(attempt, yielded)
             return None
         if attempt.failure is not None:
             return PAUSE, attempt.failure
         self._block(attempt)
         return WAITING, None
 
+    def _start_awaited(self, attempt: Attempt, wait: Wait) -> None:
+        """The handler awaits steps it has not started, and a cancellation it
+        has not seen yet is raised at this await: the steps it issued after the
+        cancellation was journaled start all the same. So restate-sdk does:
+        the await hands the step's action to run before it reads the
+        cancellation, and the action runs on (restate-server 1.7.12, restate-sdk
+        1.3.0; docs/decisions.md, "A step a cancellation beat"). A step issued
+        before it (on a replay: one whose first attempt the cancellation beat)
+        does not: restate-sdk does not run it again.
+        """
+        pending = attempt.pending_steps()
+        if not pending:
+            return
+        journal = attempt.journal
+        at = attempt.cursor - 1
+        while at >= 0 and journal[at][KIND] != CANCELLED:
+            at -= 1
+        for index in wait.indices:
+            if index > at and index in pending:
+                attempt.steps[index].scheduled = True
+                self.push_work(("step", attempt.rec.id, attempt, index))
+
     def _block(self, attempt: Attempt) -> None:
         """The handler waits: queue the steps it issued, or suspend (``always_suspend``)."""
         pending = attempt.pending_steps()
+        if attempt.cancel_raised:
+            pending = _awaited_too(attempt, pending)
         for index in pending:
             attempt.steps[index].scheduled = True
             self.push_work(("step", attempt.rec.id, attempt, index))

@@ -499,26 +499,27 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                             # on the attempt is the step's)
                             scheduler.ready.append(issued)
                             continue
-                        attempt.queued -= 1
-                        if issued is not None:
-                            attempt.register_issued()
-                        # ... and ``Running._block`` queues the steps it issued
-                        # (``Attempt.pending_steps``: not done, not started yet),
-                        # then forgets them all (started and done are final). A
-                        # plain step's task is its future (no tuple to make)
-                        unscheduled = attempt._unscheduled
-                        steps_of = attempt.steps
-                        for i in unscheduled:
-                            if i not in done:
-                                spec = steps_of[i]
-                                if not spec.scheduled:
-                                    spec.scheduled = True
-                                    attempt.queued += 1  # ``Running.push_work``
-                                    scheduler.ready.append(
-                                        spec if type(spec) is step_future
-                                        else ("step", attempt.rec.id, attempt, i))
-                        unscheduled.clear()
-                        continue
+                        if not attempt.cancel_raised:  # (else ``Running._block`` picks what starts)
+                            attempt.queued -= 1
+                            if issued is not None:
+                                attempt.register_issued()
+                            # ... and ``Running._block`` queues the steps it issued
+                            # (``Attempt.pending_steps``: not done, not started yet),
+                            # then forgets them all (started and done are final). A
+                            # plain step's task is its future (no tuple to make)
+                            unscheduled = attempt._unscheduled
+                            steps_of = attempt.steps
+                            for i in unscheduled:
+                                if i not in done:
+                                    spec = steps_of[i]
+                                    if not spec.scheduled:
+                                        spec.scheduled = True
+                                        attempt.queued += 1  # ``Running.push_work``
+                                        scheduler.ready.append(
+                                            spec if type(spec) is step_future
+                                            else ("step", attempt.rec.id, attempt, i))
+                            unscheduled.clear()
+                            continue
                 if attempt.queued:
                     attempt.queued -= 1
                 segment = waits(attempt, yielded)

@@ -140,7 +140,10 @@ def test_a_step_awaited_while_a_cancellation_waits_to_be_seen_starts(faults: str
     assert _kinds(sim, h)[1:] == ["cancelled", "charge", "refund", "completion", "completion"]
 
 
-def test_a_beaten_step_awaited_again_runs_then() -> None:
+def test_a_beaten_step_awaited_again_starts_and_nothing_is_stuck() -> None:
+    # (restate-sdk raises the cancellation again there, probe F: the future's
+    # task keeps its error; a simulation waits for the step, which starts then;
+    # docs/decisions.md, "A step a cancellation beat")
     sim, [h] = _cancelled_at_1s(
         "Pay/awaits_it_again", "delay(step=charge, by=3s); crash(step=refund, phase=before)")
     assert RAN == ["charge", "refund of charge-ok"]
@@ -197,3 +200,78 @@ def test_so_in_a_crowd_awaited_again_too() -> None:
         "delay(step=charge, by=3s, times=5); crash(step=refund, phase=before, times=5)",
         invocations=5)
     assert sorted(RAN) == ["charge"] * 5 + ["refund of charge-ok"] * 5
+
+
+# Calls around a cancellation (probe L1, L2): restate-sdk, raising the
+# cancellation at an await, cancels the calls still open (a SendSignal each),
+# so a call made after the cancellation came but before the handler saw it
+# ends cancelled too; a call made after it was raised (in the compensation) runs.
+callee = restate.Service("Callee")
+
+
+@callee.handler()
+async def slow(ctx: restate.Context, tag: str) -> str:
+    await ctx.sleep(timedelta(seconds=4))
+    return f"{tag}-ok"
+
+
+calls = restate.Service("Calls")
+
+
+@calls.handler()
+async def late_call(ctx: restate.Context, tag: str) -> str:
+    ctx.cancel_invocation(ctx.request().id)  # it comes while its own code runs
+    try:
+        return await ctx.service_call(slow, arg=tag)
+    except restate.TerminalError as err:
+        return f"caught {err.status_code}"
+
+
+@calls.handler()
+async def call_in_the_compensation(ctx: restate.Context, tag: str) -> str:
+    try:
+        await ctx.sleep(timedelta(seconds=3))
+    except restate.TerminalError:
+        return await ctx.service_call(slow, arg=tag)
+    return "slept"
+
+
+@pytest.mark.parametrize(("handler", "caller", "callee_ends"), [
+    ("late_call", "caught 409", "cancelled"),
+    ("call_in_the_compensation", "t-ok", "t-ok"),
+])
+def test_a_call_made_before_the_handler_saw_its_cancellation_is_cancelled(
+        handler: str, caller: str, callee_ends: str) -> None:
+    sim = sd.Simulation([calls, callee], seed=1)
+    h = sim.invoke(f"Calls/{handler}", "t")
+    sim.run(until=timedelta(seconds=1))
+    sim.cancel(h)
+    sim.run()
+    assert h.result() == caller
+    [c] = [i for i in sim.invocations() if i.target == "Callee/slow"]
+    try:
+        ended = c.result()
+    except sd.TerminalError as err:
+        ended = err.message
+    assert ended == callee_ends
+
+
+def test_a_cancelled_call_tree_leaves_no_blocked_call_behind() -> None:
+    # restate-sdk's cancel test, blocked on a call to its own key: the
+    # cancellation comes once the awakeable is resolved, before the blocked
+    # handler makes its call; Restate cancels that call too, and the key is free.
+    from tests.compat.programs import (
+        sdk_ts_awakeable_holder as holder,
+        sdk_ts_cancel_test as program,
+    )
+
+    sim = sd.Simulation([program.runner, program.blocking_service, holder.awakeable_holder], seed=0)
+    h = sim.invoke("CancelTestRunner/r/startTest", "CALL")
+    sim.run()
+    [awk] = sim.awakeables()
+    sim.resolve_awakeable(awk, None)
+    sim.cancel(h)
+    sim.run()
+    assert h.result() is None
+    assert sim.awakeables() == []
+    assert all(i.status in ("completed", "failed") for i in sim.invocations())

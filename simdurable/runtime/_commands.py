@@ -265,4 +265,11 @@ class Commands:
             send=entry[KIND] == SEND,
         )
         after.append(follow_up)
+        if rec.cancelled and not attempt.cancel_raised and entry[KIND] == CALL:
+            # A call made once the cancellation came, before the handler saw it:
+            # restate-sdk cancels the calls still open when it raises the
+            # cancellation (a signal to each), so this one too (restate-server
+            # 1.7.12, restate-sdk 1.3.0; docs/decisions.md, "A step a
+            # cancellation beat"). One made after that is not cancelled.
+            after.append(lambda: self.lifecycle.cancel(child_id))
         return with_ref_wake(entry, child_id, self.scheduler.now_ms + delay_ms if delay_ms else -1)

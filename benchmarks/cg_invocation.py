@@ -15,7 +15,11 @@ PYTHONHASHSEED=0 so that both counts hash alike. The modes, each a new
 * ``zero``: that whole 0-step invocation; ``five``: the same of ``Steps5/run``
   (tree_ab's ``five_us``); ``steps``: ``five`` less ``zero``;
 * ``crowd``: one ``Simulation`` running N concurrent ``Steps5/run`` (after one
-  of 50 to warm up), per invocation.
+  of 50 to warm up), per invocation; N is 1,000 unless ``--n`` says otherwise:
+  ``--n 10000`` counts the figure's crowd, past ``Scheduler.hold_at`` (the
+  ready list held in two), where each task is drawn among 10,000 invocations.
+  Instructions only: what 10,000 in flight cost in cold memory is timed
+  (``benchmarks.crowd_order``) and held (``crowd_order --held``).
 
 ``--pinned`` turns the collector off (``gc.disable()``) after the warm-ups
 and stops the wall-clock budget's watcher thread, so that neither a

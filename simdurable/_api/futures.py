@@ -152,13 +152,32 @@ class StepFuture(DurableFuture[T]):
     ``_fast.step_command`` builds it without ``__init__``: a field added here
     is written there too."""
 
-    __slots__ = ("name", "fn", "args", "kwargs", "serde", "scheduled")
+    # ``_kwargs``: its keyword arguments, or, when ``_keyword`` names the one
+    # keyword its call site passes (``_fast.site_of``), that keyword's value
+    # alone: the dict the call made is then let go at once, not kept until
+    # its step task reads it back cold among 10,000 invocations' objects
+    # (``_fast.closure_keyword`` calls the action with it by that name).
+    __slots__ = ("name", "fn", "args", "_kwargs", "serde", "scheduled", "_keyword")
 
     @property
     def _decode(self) -> Callable[[bytes], T]:  # type: ignore[override]  # (read-only here)
         """Its serde's ``deserialize``, made when a result is read back: a step
         whose value is handed back as it is never makes it."""
         return self.serde.deserialize  # type: ignore[no-any-return]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """Its step's keyword arguments (made from the one kept, if so: a new
+        dict each read, as a call makes one)."""
+        keyword = self._keyword
+        if keyword is None:
+            return self._kwargs
+        return {keyword: self._kwargs}
+
+    @kwargs.setter
+    def kwargs(self, kwargs: dict[str, Any]) -> None:
+        self._kwargs = kwargs
+        self._keyword = None
 
     backoff = None  # a plain step retries by the invocation's policy
 
@@ -170,7 +189,8 @@ class StepFuture(DurableFuture[T]):
         self.name = name
         self.fn = fn
         self.args = args
-        self.kwargs = kwargs
+        self._kwargs = kwargs
+        self._keyword = None
         self.serde = serde
         self.scheduled = False
 

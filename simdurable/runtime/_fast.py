@@ -16,6 +16,7 @@ import sys
 import types
 from collections.abc import Callable, Generator
 from contextvars import copy_context
+from keyword import iskeyword
 from threading import get_ident
 from typing import Any, Final, TypeVar, cast
 
@@ -75,6 +76,40 @@ def closure_value(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
             raise refused
         return steps.run_async(result, name)
     return result
+
+
+def closure_keyword(action: Callable[..., Any], call: Callable[[Any, Any], Any], value: Any,
+                    steps: Any, name: str) -> Any:
+    """``closure_value`` for a step called with one keyword argument and no
+    positional one, its value kept alone (``StepFuture._keyword``): ``call``,
+    that keyword's caller (``keyword_calls``), passes it by its name, as the
+    handler's call did, with no dict kept or copied for it."""
+    result = call(action, value)
+    if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
+        refused = plain_awaitable(action, result)
+        if refused is not None:
+            raise refused
+        return steps.run_async(result, name)
+    return result
+
+
+# For each keyword name a call site passes alone (``site_of``), a function that
+# calls an action with one value by that name (``closure_keyword``): made once a
+# name, at most ``KEYWORD_CALLS`` of them.
+keyword_calls: dict[str, Callable[[Any, Any], Any]] = {}
+KEYWORD_CALLS: Final = 256
+
+
+def keyword_call(keyword: str) -> Callable[[Any, Any], Any] | None:
+    """``keyword_calls[keyword]``, made if it is not there yet; None for a
+    name a call cannot spell as a keyword, or past ``KEYWORD_CALLS`` names."""
+    call = keyword_calls.get(keyword)
+    if call is None and len(keyword_calls) < KEYWORD_CALLS and keyword.isidentifier() \
+            and not iskeyword(keyword):
+        # (a name that is an identifier and no keyword: nothing else in the source)
+        code = compile(f"lambda action, value: action({keyword}=value)", __file__, "eval")
+        call = keyword_calls[keyword] = eval(code, {})  # noqa: S307 - the source is fixed
+    return call
 
 
 def plain_awaitable(action: Callable[..., Any], result: Any) -> TypeError | None:
@@ -455,8 +490,10 @@ def site_of(code: types.CodeType, at: int, action: Any,
         return None
     if len(_sites) >= SITES:
         _sites.clear()
-    site = _sites[at] = (code, at_once, made, serde,
-                         next(iter(kwargs)) if len(kwargs) == 1 else None)
+    keyword = next(iter(kwargs)) if len(kwargs) == 1 else None
+    if keyword is not None and keyword_call(keyword) is None:
+        keyword = None  # (not a name a call can spell: its values each checked)
+    site = _sites[at] = (code, at_once, made, serde, keyword)
     return site
 
 
@@ -597,7 +634,8 @@ def future_of(attempt: Attempt, index: int, name: str, action: Callable[..., Any
     future.name = name
     future.fn = action
     future.args = args
-    future.kwargs = kwargs
+    future._kwargs = kwargs
+    future._keyword = None
     future.serde = serde
     future.scheduled = False
     return future
@@ -798,7 +836,8 @@ def step_command() -> Callable[..., Any] | None:
         future.name = name
         future.fn = action
         future.args = args
-        future.kwargs = kwargs
+        future._kwargs = kwargs
+        future._keyword = None
         future.serde = serde
         future.scheduled = False
         if lone:
@@ -978,7 +1017,8 @@ def step_command() -> Callable[..., Any] | None:
         future.name = name
         future.fn = action
         future.args = args
-        future.kwargs = kwargs
+        future._kwargs = kwargs
+        future._keyword = None
         future.serde = serde
         future.scheduled = False
         if attempt.issued is not None:
@@ -1032,6 +1072,7 @@ def step_command() -> Callable[..., Any] | None:
                 for key in kwargs:
                     if not isinstance(kwargs[key], NOT_AWAITABLE):
                         return general_run_typed(attempt, name, action, options, args, kwargs)
+                key = None  # (its future keeps the dict: ``StepFuture._keyword``)
         if (site_code is not value or site_action is not action) and not (
                 # (a lambda made by the same code as the site's last one: ``site_of``)
                 site_code is value and type(site_action) is tuple
@@ -1098,7 +1139,13 @@ def step_command() -> Callable[..., Any] | None:
             value.name = name
             value.fn = action
             value.args = args
-            value.kwargs = kwargs
+            if key is not None and kwargs and not args:
+                # (the site's one keyword, checked above: its value kept alone)
+                value._kwargs = kwargs[key]
+                value._keyword = key
+            else:
+                value._kwargs = kwargs
+                value._keyword = None
             value.serde = serde
             value.scheduled = False
             if lone:

@@ -56,7 +56,9 @@ from ._fast import (
     _as_is_serdes,
     _step_api,
     closure_in_step,
+    closure_keyword,
     closure_value,
+    keyword_calls,
     new_tuple,
     step_parts,
 )
@@ -253,14 +255,20 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
                 try:
                     context = attempt.context
-                    if context.get(step_var) is holder:
-                        # (its attempt's context, copied from this one once
-                        # the holder was set there, names the step already)
-                        result = context.copy().run(closure_value, spec.fn, spec.args,
-                                                    spec.kwargs, steps, name)
-                    else:
+                    if context.get(step_var) is not holder:
                         result = context.copy().run(closure_in_step, holder, spec.fn,
                                                     spec.args, spec.kwargs, steps, name)
+                    # (else its attempt's context, copied from this one once the
+                    # holder was set there, names the step already)
+                    elif kind is not step_future or (keyword := spec._keyword) is None:
+                        result = context.copy().run(closure_value, spec.fn, spec.args,
+                                                    spec.kwargs if kind is not step_future
+                                                    else spec._kwargs, steps, name)
+                    else:
+                        # (its one keyword's value, kept alone: ``StepFuture._keyword``)
+                        result = context.copy().run(closure_keyword, spec.fn,
+                                                    keyword_calls[keyword], spec._kwargs,
+                                                    steps, name)
                     failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)
                 except TerminalError as err:
                     failed = ("terminal", err)

@@ -74,6 +74,22 @@ class DurableFuture(Generic[T]):
                 if type(got) is not LaneSignal:
                     return got  # type: ignore[no-any-return]
             if got is LANE_WAITS:  # its step runs as a task, among the others
+                if type(self) is StepFuture:
+                    # Its step task holds it (and the handler, if it kept it):
+                    # this generator lets go of it, so that it is freed as its
+                    # step task ends, its lines at hand, not at the resume,
+                    # read back cold among 10,000 invocations' objects
+                    serde = self.serde
+                    del self
+                    handed = yield waits[index] if index < len(waits) else wait_on(index)
+                    if handed is not None:
+                        return handed  # type: ignore[no-any-return]
+                    while index not in attempt.done and not attempt.replayed_next(index):
+                        yield Wait((index,))
+                    completion = attempt.done[index]
+                    if isinstance(completion, Failure):
+                        raise terminal_of(completion)
+                    return serde.deserialize(completion[0])  # type: ignore[no-any-return]
                 handed = yield waits[index] if index < len(waits) else wait_on(index)
                 if handed is not None:
                     # the closure's value, which its serde reads back as it is,

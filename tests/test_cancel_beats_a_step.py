@@ -202,6 +202,15 @@ def test_its_refund_after_a_late_charge_is_the_only_money_movement() -> None:
     assert warehouse.effects == []
 
 
+@pytest.mark.parametrize("phase", ["before", "after-store"])
+def test_a_beaten_step_awaited_again_after_a_timer_on_the_replay_starts(phase: str) -> None:
+    # (the replay sets the charge aside; the handler, resumed by its timer,
+    # awaits it again: the resume's own wait path must start it too)
+    _cancelled_at_1s("Pay/awaits_it_again",
+                     f"delay(step=charge, by=10s); crash(index=2, phase={phase})")
+    assert RAN == ["charge", "refund of charge-ok"]
+
+
 def test_so_in_a_crowd_awaited_again_too() -> None:
     _cancelled_at_1s(
         "Pay/awaits_it_again",

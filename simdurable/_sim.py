@@ -578,10 +578,13 @@ class Simulation:
                 or max_invocations is not DEFAULT_MAX_INVOCATIONS):
             _check_limits(retry_policy, max_journal, max_invocations)
         epoch_ms = _DEFAULT_EPOCH_MS if epoch is DEFAULT_EPOCH else _epoch_ms(epoch)
-        # Built with the defaults, it takes the engine a finished one left over
-        # the same services, if any (see ``__del__``).
-        plain = (faults is None and store is None and chooser is None and not strict
-                 and not always_suspend)
+        # Built with the defaults, or with only a store given, it takes the
+        # engine a finished one left over the same services, if any (see
+        # ``__del__``), the given store attached to it (``Engine.attach``).
+        plain = faults is None and chooser is None and not strict and not always_suspend
+        if plain and store is not None:
+            _check_parts(None, store)
+            self._given_store = True
         spare = _SPARES.pop(registry, None) if plain else None
         if spare is not None:
             engine, self._trace = spare
@@ -589,9 +592,13 @@ class Simulation:
             engine.lifecycle.retry_policy = retry_policy or _DEFAULT_RETRY_POLICY
             self._guard = None
             self.injector = engine.injector
-            self.store = engine.store
             self.scheduler = engine.scheduler
             self.scheduler.seed = self.seed  # (its chooser is made from it at first use)
+            if store is None:
+                self.store = engine.store
+            else:
+                self.store = store
+                engine.attach(store)
             self._engine = engine
         else:
             # The events as the engine reports them, their texts deferred (see
@@ -630,6 +637,9 @@ class Simulation:
     # Whether the engine may go to the next simulation once this one is gone:
     # built with the defaults (above), and its engine never handed out.
     _spare = False
+    # Whether its store is the one given (``store=``): the user's, never reset
+    # nor kept for the next simulation (``__del__``).
+    _given_store = False
     # What the app's journal value codec did not give back, once a run found it.
     _codec_found: list[HandlerError] = []
     _trace: list[Any]
@@ -670,7 +680,19 @@ class Simulation:
         # (``Engine.renew``), not built again by its first step.
         held = (engine.command_parts is not None) + (engine.lane_parts is not None)
         store, scheduler, injector = self.store, self.scheduler, self.injector
-        if (getrefcount(store) == _HELD_STORE + held
+        if self._given_store:
+            # (the user's: the engine gives it up, and everything it derived
+            # from it, ``Engine.renew``; its scheduler and injector are its own)
+            store = MemoryStore()
+            if not (getrefcount(scheduler) == _HELD_SCHEDULER + held
+                    and getrefcount(injector) == _HELD_INJECTOR + held
+                    and injector.plan is _NO_FAULTS and not injector.fired
+                    and injector._explore is None and injector._enabled
+                    and not scheduler.lazily_built):
+                scheduler, injector = Scheduler(None, 0, 0), Injector()
+            else:
+                scheduler.reset()
+        elif (getrefcount(store) == _HELD_STORE + held
                 and getrefcount(scheduler) == _HELD_SCHEDULER + held
                 and getrefcount(injector) == _HELD_INJECTOR + held
                 # (``Injector.untouched`` without its call)

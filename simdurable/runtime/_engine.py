@@ -231,7 +231,7 @@ class Engine:
         freed a simulation.
         """
         tracer = self.trace
-        if tracer.sink is not trace or scheduler is not self.scheduler:
+        if tracer.sink is not trace or scheduler is not self.scheduler or store is not self.store:
             # (the parts the steps read hold the old trace, store, scheduler
             # and injector: built again by the next run's first step)
             self.command_parts = self.lane_parts = None
@@ -261,9 +261,10 @@ class Engine:
         if lifecycle.finished_hooks:
             lifecycle.finished_hooks = []
         steps = self.steps
-        if scheduler is not self.scheduler:  # (else each reset in place: ``Simulation.__del__``)
+        if store is not self.store:  # (else reset in place: ``Simulation.__del__``)
             self.store = invocations.store = running.store = completions.store = store
             lifecycle.store = store
+        if scheduler is not self.scheduler:  # (else each reset in place: ``Simulation.__del__``)
             self.scheduler = invocations.scheduler = running.scheduler = scheduler
             completions.scheduler = lifecycle.scheduler = steps.scheduler = scheduler
             tracer.clock = scheduler
@@ -272,6 +273,23 @@ class Engine:
         steps.in_place = steps.inline_steps
         steps.express = EXPRESS
         steps.run_log._flat.clear()  # (``RunLog.clear``; nothing else holds it: see above)
+
+    def attach(self, store: Store) -> None:
+        """A renewed engine (``renew``) given its next owner's store in place of
+        its own empty one, and that store loaded as ``__init__`` loads a new
+        engine's: a simulation given ``store=`` takes a spare engine
+        (``Simulation.__init__``) and runs as over a new one. Everything the
+        engine derives from a store (its records, the steps' parts, a recovery
+        built later) is derived from this one; ``renew`` gives the engine a new
+        store again, so that an engine kept for the next owner holds nothing of
+        this one (docs/decisions.md, "A spare engine for a given store")."""
+        self.store = self.invocations.store = self.running.store = store
+        self.completions.store = self.lifecycle.store = store
+        # (its own store's append and journals: built again by the first step)
+        self.command_parts = self.lane_parts = None
+        if not nothing_to_load(store, self.scheduler):
+            if not load_plain(self):  # (as ``__init__``: a store that holds something)
+                self.recovery.load(fresh=True)
 
     # What hosts read of the parts: their own (read once a run, if at all; not
     # copied into every engine).

@@ -582,9 +582,10 @@ class Simulation:
         # engine a finished one left over the same services, if any (see
         # ``__del__``), the given store attached to it (``Engine.attach``).
         plain = faults is None and chooser is None and not strict and not always_suspend
-        if plain and store is not None:
-            _check_parts(None, store)
-            self._given_store = True
+        if chooser is not None or store is not None:
+            _check_parts(chooser, store)
+            if plain:
+                self._given_store = True
         spare = _SPARES.pop(registry, None) if plain else None
         if spare is not None:
             engine, self._trace = spare
@@ -603,8 +604,6 @@ class Simulation:
         else:
             # The events as the engine reports them, their texts deferred (see
             # event_text), one after the other in one flat list (see ``events``).
-            if chooser is not None or store is not None:
-                _check_parts(chooser, store)
             self._trace = []
             self._guard = StrictGuard() if strict else None
             self.injector = Injector(_NO_FAULTS if faults is None else coerce_plan(faults))
@@ -997,6 +996,11 @@ class Simulation:
                 raise
             raise stopped from err
         finally:
+            # (Not held by this frame past here: a caller's ``Simulation(...).run()``
+            # may hold the simulation only through ``self``, which goes first of
+            # the frame's locals, and ``__del__`` then finds the engine and the
+            # scheduler held by no one else, see ``__del__``.)
+            del engine, scheduler
             # (the budget first, then the collector, as the blocks nested; the
             # collector on again whatever a budget around this run raises meanwhile)
             try:
@@ -1028,7 +1032,7 @@ class Simulation:
                     # counted with those from before the run (fewer than its first
                     # threshold: it was on until the run). ``gc.unfreeze`` would
                     # thaw what the caller froze: not then.
-                    scheduler.collect_at = scheduler.collect_every = _NEVER
+                    self.scheduler.collect_at = self.scheduler.collect_every = _NEVER
                     if gc.get_count()[0] >= _RUN_PROMOTE_AT and not gc.get_freeze_count():
                         gc.freeze()
                         gc.unfreeze()
@@ -1052,10 +1056,10 @@ class Simulation:
                 wall_clock=True,
             ) from None
         # (``_summary``'s common answer, without its call: every invocation completed)
-        for rec in engine.invocations.by_id.values():
+        for rec in self._engine.invocations.by_id.values():
             if rec.status != COMPLETED:
                 return self._summary()
-        return RunSummary(scheduler.now_ms / 1000, True, [])
+        return RunSummary(self.scheduler.now_ms / 1000, True, [])
 
     def _with_codec(self, codec: Any) -> None:
         """The app has a journal value codec: replays match commands without

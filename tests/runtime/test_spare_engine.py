@@ -532,3 +532,21 @@ def test_an_engine_given_a_store_is_the_engine_a_new_simulation_builds_over_it()
     taken = sd.Simulation(SERVICES, seed=5, store=made_store("steps", 3, [5], None, True))
     assert spare() is None and taken._engine is not built._engine
     assert shape(taken) == shape(built)
+
+
+def test_a_simulation_run_without_a_name_leaves_its_engine() -> None:
+    """``Simulation(...).run()``: the simulation goes as its run's frame is
+    cleared (its ``self`` first), and the frame no longer holds the engine nor
+    the scheduler then; so its engine is left, and its scheduler reset in place."""
+    _sim._SPARES.clear()
+    sd.Simulation(SERVICES, seed=1).run()
+    engine = spare()
+    assert engine is not None
+    store = made_store("steps", 3, [5], None, True)
+    sd.Simulation(SERVICES, seed=2, store=store).run()
+    assert spare() == engine
+    scheduler = weakref.ref(_sim._SPARES[_sim.collected(SERVICES)[1]][0].scheduler)
+    sd.Simulation(SERVICES, seed=2, store=made_store("steps", 4, [6], None, True)).run()
+    assert spare() == engine
+    assert _sim._SPARES[_sim.collected(SERVICES)[1]][0].scheduler is scheduler()
+    assert [r.status for r in store.invocations()] == ["completed"]

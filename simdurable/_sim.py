@@ -161,6 +161,8 @@ _COLLECTED_MAX: Final = 8
 # dropped when one more comes).
 _SPARES: dict[Registry, tuple[Engine, list[Any]]] = {}
 _SPARES_MAX: Final = 8
+# ``Simulation._spare`` of a simulation given its store.
+_GIVEN: Final = 2
 # The references to a default simulation's store, scheduler, injector and trace
 # list in its ``__del__`` when nothing else holds them: its own, its engine's
 # parts' (the bound method of the trace list's ``extend`` for the list), the
@@ -584,8 +586,6 @@ class Simulation:
         plain = faults is None and chooser is None and not strict and not always_suspend
         if chooser is not None or store is not None:
             _check_parts(chooser, store)
-            if plain:
-                self._given_store = True
         spare = _SPARES.pop(registry, None) if plain else None
         if spare is not None:
             engine, self._trace = spare
@@ -624,7 +624,7 @@ class Simulation:
                 True,  # inline_steps
                 StepLoop().run,  # run_async
             )
-        self._spare = plain
+        self._spare = plain if store is None else plain and _GIVEN
         # (an app's codec: a list's is its registry's, found as it was made)
         codec = registry.journal_codec if type(services) is list else journal_codec_of(services)
         if codec is not None:
@@ -634,11 +634,11 @@ class Simulation:
         self.scheduler.max_invocations = max_invocations
 
     # Whether the engine may go to the next simulation once this one is gone:
-    # built with the defaults (above), and its engine never handed out.
-    _spare = False
-    # Whether its store is the one given (``store=``): the user's, never reset
-    # nor kept for the next simulation (``__del__``).
-    _given_store = False
+    # built with the defaults (above), and its engine never handed out; and
+    # ``_GIVEN`` when its store was given (``store=``): the user's, never reset
+    # nor kept for the next simulation (``__del__``). (One attribute, which
+    # ``__del__`` reads anyway.)
+    _spare: int = False
     # What the app's journal value codec did not give back, once a run found it.
     _codec_found: list[HandlerError] = []
     _trace: list[Any]
@@ -656,7 +656,8 @@ class Simulation:
         (nobody kept ``sim.store`` or the like), else made anew. Nothing of
         this run reaches the next: its records, journals and trace are
         dropped, or stay with the parts someone else holds."""
-        if not (self._spare and getrefcount(self._engine) == 2  # (here and the argument)
+        spare = self._spare
+        if not (spare and getrefcount(self._engine) == 2  # (here and the argument)
                 and self._engine.registry not in _SPARES):
             return
         engine = self._engine
@@ -679,7 +680,7 @@ class Simulation:
         # (``Engine.renew``), not built again by its first step.
         held = (engine.command_parts is not None) + (engine.lane_parts is not None)
         store, scheduler, injector = self.store, self.scheduler, self.injector
-        if self._given_store:
+        if spare == _GIVEN:
             # (the user's: the engine gives it up, and everything it derived
             # from it, ``Engine.renew``; its scheduler and injector are its own)
             store = MemoryStore()

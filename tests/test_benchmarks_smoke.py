@@ -110,3 +110,15 @@ def test_check_goals_script_runs_on_a_tiny_size() -> None:
     figures = json.loads(output.strip().splitlines()[-1])
     assert set(figures) == {"check_s", "single_faults_ms"}
     assert all(value > 0 for value in figures.values())
+
+
+def test_the_crowds_held_figure_counts_what_an_invocation_in_flight_holds() -> None:
+    """``crowd_order --held``: the attempts alive at the run's middle step, and
+    per invocation in flight its bytes and the objects it holds, by type."""
+    out = run_benchmark("crowd_order", "--held", "--sizes", "400")
+    assert "400 submitted:" in out and "attempts in flight" in out
+    assert "bytes by the line that allocated them" in out
+    per = {line.split()[-1]: float(line.split()[0]) for line in out.splitlines()
+           if line.startswith("      ") and len(line.split()) == 2}
+    for kind in ("Attempt", "coroutine", "Context"):  # (one each an invocation in flight)
+        assert 0.9 <= per[kind] <= 1.1, (kind, out)

@@ -71,11 +71,18 @@ def closure_value(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     ``copy_context().run(action, *args, **kwargs)`` (callgrind)."""
     result = action(*args, **kwargs)
     if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-        refused = plain_awaitable(action, result)
-        if refused is not None:
-            raise refused
-        return steps.run_async(result, name)
+        return awaited_value(action, result, steps, name)
     return result
+
+
+def awaited_value(action: Callable[..., Any], result: Any, steps: Any, name: str) -> Any:
+    """What a step's closure returned awaited (``Steps.run_async``), or refused
+    as an awaitable a step cannot run; called only for an awaitable result, so
+    a plain step's path makes no call for it."""
+    refused = plain_awaitable(action, result)
+    if refused is not None:
+        raise refused
+    return steps.run_async(result, name)
 
 
 def closure_keyword(action: Callable[..., Any], call: Callable[[Any, Any], Any], value: Any,
@@ -86,10 +93,7 @@ def closure_keyword(action: Callable[..., Any], call: Callable[[Any, Any], Any],
     handler's call did, with no dict kept or copied for it."""
     result = call(action, value)
     if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-        refused = plain_awaitable(action, result)
-        if refused is not None:
-            raise refused
-        return steps.run_async(result, name)
+        return awaited_value(action, result, steps, name)
     return result
 
 

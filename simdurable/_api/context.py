@@ -1021,17 +1021,18 @@ __all__ = [
 ]
 
 
-def not_a_step_action(name: str, action: object) -> str:
-    """Why ``action`` cannot be step ``name``'s. A coroutine is what calling an
-    async function returned (``ctx.run_typed("receipt", send(order))``): it is
-    closed here, since nothing can await it any more, so that Python does not
-    warn of it later, at whatever line the garbage collector runs."""
+def not_a_step_action(name: str, action: object, hint: str = "") -> str:
+    """Why ``action`` cannot be step ``name``'s, with ``hint`` after it unless
+    it is a coroutine. A coroutine is what calling an async function returned
+    (``ctx.run_typed("receipt", send(order))``): it is closed here, since
+    nothing can await it any more, so that Python does not warn of it later,
+    at whatever line the garbage collector runs; its text says what to write."""
     if inspect.iscoroutine(action):
         action.close()
         return (f"needs a callable for step {name!r}, got a coroutine, what calling "
                 f"{action.__qualname__}() returned: pass the async function and its "
                 f"arguments (ctx.run_typed({name!r}, {action.__name__}, ...))")
-    return f"needs a callable for step {name!r}, got {type(action).__name__}"
+    return f"needs a callable for step {name!r}, got {type(action).__name__}{hint}"
 
 
 def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

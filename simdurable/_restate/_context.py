@@ -433,12 +433,9 @@ class SimRestateContext(r_context.WorkflowContext, r_context.WorkflowSharedConte
         outside the step. restate-sdk fails in ``inspect.signature``, and each
         retry fails the same way; simdurable pauses at once, as for its own
         ``run_typed``."""
-        called = not inspect.iscoroutine(action)  # (a coroutine's text says what to write)
-        why = not_a_step_action(name, action)
-        if called:
-            why += (f": pass the function and its arguments (ctx.run_typed({name!r}, fn, x=...)), "
-                    "not what calling it returned")
-        return self._sd._refuse(method, why)
+        return self._sd._refuse(method, not_a_step_action(
+            name, action, f": pass the function and its arguments (ctx.run_typed({name!r}, fn, "
+                          "x=...)), not what calling it returned"))
 
     def run_typed(self, name: str, action: Callable[..., Any],
                   options: Any = None, /, *args: Any, **kwargs: Any) -> Any:

@@ -858,11 +858,12 @@ class Attempt:
         if self.cancel_pending and (wait is None or not self.satisfied(wait)):
             self.cancel_pending = False
             self.cancel_raised = True
-            if self.issued is not None or self._unscheduled:
+            if self.issued is not None:
+                self.register_issued()
+            if self._unscheduled:
                 # The steps it issued and did not start are set aside: as in
                 # restate-sdk, one starts only if the handler awaits it again
                 # (``Running._block``), never at its next wait on something else.
-                self.pending_steps()
                 self._unscheduled = []
             return TerminalError("cancelled", 409)
         return None

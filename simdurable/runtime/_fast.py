@@ -375,14 +375,17 @@ _step_api: list[Any] = []
 def plain_steps(step_future: type, future: type, replayed_future: type,
                 replayed_plain_future: type, serde_of: Callable[[Any], Any],
                 serdes: dict[Any, tuple[Any, Any]], no_hint: object,
-                general: Callable[..., Any], after_in_place: Callable[[Any, bool], Any]) -> None:
+                general: Callable[..., Any], after_in_place: Callable[[Any, bool], Any],
+                context_class: Callable[[Callable[..., Any]], type]) -> None:
     """Called once by ``simdurable._api.context``: what ``step_command`` makes
     a plain step's future of (fresh, replayed with a value right after its
     command, the same through the plain serde (``returns_as_is``),
-    otherwise), and how it finds a closure's serde (``serde_of``, whose cache
-    of ``(return annotation, serde)`` by closure is ``serdes``)."""
+    otherwise), how it finds a closure's serde (``serde_of``, whose cache
+    of ``(return annotation, serde)`` by closure is ``serdes``), and the
+    handler context's class whose ``run_typed`` is a given step command
+    (``context_class``: ``step_command`` makes one of each of its forms)."""
     _step_api[:] = [step_future, future, replayed_future, replayed_plain_future, serde_of,
-                    serdes, no_hint, general, after_in_place]
+                    serdes, no_hint, general, after_in_place, context_class]
     _fused.clear()  # (built again from these)
 
 
@@ -552,33 +555,31 @@ def _probe() -> bool:
 
 def replay_command(issue: Any) -> Callable[..., Any] | None:
     """The replay's own form of the fused step command ``issue`` (``step_command``'s
-    ``replay``, bound by ``Context.__init__`` for an attempt that replays), or None
-    for anything else there (a wrapper of it: every step of that attempt goes through it)."""
+    ``replay``, the ``run_typed`` of ``replay_context``, the class ``Context.__init__``
+    gives a context whose attempt replays), or None for anything else there (a
+    wrapper of it: every step of that attempt goes through it)."""
     return replay_issue if issue is fresh_issue and issue is not None else None
 
 
-def replay_bound(attempt: Attempt, context: Any) -> tuple[Attempt, Any]:
-    """What ``replay`` (``replay_command``) is bound to for ``attempt``, which
-    replays: the attempt and a weak reference to its context (or None), its
-    leading steps (``leading_steps``) read first if not yet, so that no
+def replay_start(attempt: Attempt) -> None:
+    """Ready ``attempt``, which replays, for ``replay`` (``replay_command``):
+    its leading steps (``leading_steps``) read now if not yet, so that no
     replayed step asks."""
     if attempt.paired < 0:
         attempt.paired = leading_steps(attempt)
-    return (attempt, context)
 
 
-def fresh_command(issue: Any, attempt: Attempt) -> Any:
-    """The step command a context of the live ``attempt`` binds, given its
-    engine's ``issue_step``: ``step_command``'s ``express`` where a step may
-    take the express way (``Steps.express`` and ``Steps.in_place`` on, a step
-    lane), read once here for every step of the attempt; else ``issue`` itself
-    (or whatever wraps it)."""
+def fresh_context_of(attempt: Attempt) -> Any:
+    """The context class of the live ``attempt`` when the engine's ``issue_step``
+    is the fused command itself: ``express_context`` where a step may take the
+    express way (``Steps.express`` and ``Steps.in_place`` on, a step lane), read
+    once here for every step of the attempt; else ``fresh_context``
+    (``step_command``'s ``issue``). ``Context.__init__`` writes this out."""
     engine: Any = attempt.engine
     steps = engine.steps
-    if (issue is fresh_issue and issue is not None and attempt.state is LIVE
-            and steps.express and steps.in_place and engine.step_lane is not None):
-        return express_issue
-    return issue
+    if steps.express and steps.in_place and engine.step_lane is not None:
+        return express_context
+    return fresh_context
 
 
 # Whether ``step_command`` may run a step awaited at once inside its call.
@@ -620,10 +621,14 @@ serdes: Any = None
 no_hint: Any = None
 general_run_typed: Any = None
 after_in_place: Any = None
-# ``step_command``'s two forms (``replay_command``), read as globals by each other
+# ``step_command``'s three forms (``replay_command``), read as globals by each other,
+# and the context class whose ``run_typed`` each is (``plain_steps``' ``context_class``)
 fresh_issue: Any = None
 replay_issue: Any = None
 express_issue: Any = None
+fresh_context: Any = None
+replay_context: Any = None
+express_context: Any = None
 plain_serde: Any = None
 as_is_serde: Any = None
 
@@ -669,11 +674,15 @@ def step_command() -> Callable[..., Any] | None:
     its future and its registration (``register_step``; for a step issued
     while no other is unstarted, ``Attempt.issued``, which the lane takes).
 
-    ``issue(attempt, name, action, options=None, /, *args, **kwargs)`` is a
-    context's ``run_typed`` itself, bound to its attempt (``Context.__init__``
-    binds it when the engine has it: the call of ``run_typed`` and its frame
-    less a step; about 870 instructions of 33,450 a fresh step, 730 of 20,490
-    a replayed one, by callgrind). It returns the step's future; when the
+    ``issue(ctx, name, action, options=None, /, *args, **kwargs)`` is a
+    context's ``run_typed`` itself: a class attribute of the context's class
+    (``fresh_context``, made by the API layer's ``context_class``), which
+    ``Context.__init__`` gives a context when the engine has the command (the
+    call of ``run_typed`` and its frame less a step; about 870 instructions
+    of 33,450 a fresh step, 730 of 20,490 a replayed one, by callgrind); not
+    a method bound to each attempt, which a handler's every step read cold in
+    a crowd. Given the attempt itself instead (``express``, ``replay``, or a
+    wrapper of the engine's ``issue_step``), it takes that. It returns the step's future; when the
     step is not plain, having done nothing, it hands the call to
     ``run_typed``'s general way, which says what is wrong: options given,
     the attempt is over, the name is not a ``str``, the action not callable,
@@ -714,10 +723,11 @@ def step_command() -> Callable[..., Any] | None:
     A context whose attempt replays has ``replay`` instead (``replay_command``):
     the same checks and serde and the replay's match, in a frame of 31 locals
     where ``issue`` has 53 (callgrind, a replayed step: 13,391 -> 13,185
-    instructions); its context gets the fresh command back when the replay ends.
+    instructions); its context takes the fresh command's class when the replay
+    ends (``__class__``: every form's class has the same slots).
 
     A context of a live attempt whose engine lets steps be express has
-    ``express`` instead (``fresh_command``, also when a replay ends): ``issue``'s
+    ``express`` instead (``fresh_context_of``, also when a replay ends): ``issue``'s
     fresh way without its rare branches (options, a replay, a misuse, a fault
     that may fire, unseen completions, a journal past its limit), which it
     hands to ``issue`` as they came before writing anything, and without
@@ -729,26 +739,36 @@ def step_command() -> Callable[..., Any] | None:
     """
     global step_future, plain_future, replayed_future, replayed_plain_future, serde_of, serdes
     global no_hint, general_run_typed, after_in_place, plain_serde, as_is_serde
-    global fresh_issue, replay_issue, express_issue
+    global fresh_issue, replay_issue, express_issue, fresh_context, replay_context
+    global express_context
     if not _step_api:
         return None
     (step_future, plain_future, replayed_future, replayed_plain_future, serde_of, serdes,
-     no_hint, general_run_typed, after_in_place) = _step_api
+     no_hint, general_run_typed, after_in_place, context_class) = _step_api
     plain_serde = _as_is_serdes[0] if _as_is_serdes else None
     # (the serde whose values an express step hands back as they are: as ``step_lane``'s)
     as_is_serde = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
     _sites.clear()  # (their serdes are those of the API layer's before)
 
-    def issue(attempt: Attempt, name: str, action: Callable[..., Any],
+    def issue(attempt: Any, name: str, action: Callable[..., Any],
               options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
+        # (``run_typed`` of ``fresh_context``, given the context; or, given the
+        # attempt, what ``express`` and ``replay`` hand over, or what a wrapper
+        # of the engine's ``issue_step`` calls)
+        if type(attempt) is not Attempt:
+            attempt = attempt._attempt
         if options is not None or not attempt.alive or type(name) is not str:
             return general_run_typed(attempt, name, action, options, args, kwargs)
         if attempt.state is not LIVE:
-            # Replaying, with the fresh command bound (a context made by a
-            # wrapper of it): the replay's own, as a step not awaited at once
-            # (its caller's next instruction is this one's return)
-            return replay_issue(replay_bound(attempt, None), name, action, options,
-                                *args, **kwargs)
+            # Replaying, with the fresh command (a context made by a wrapper
+            # of it): the replay's own, as a step not awaited at once (its
+            # caller's next instruction is this one's return), given a
+            # context of its own (the class it takes when its replay ends
+            # is of no one's)
+            replay_start(attempt)
+            owner = new_future(replay_context)
+            owner._attempt = attempt
+            return replay_issue(owner, name, action, options, *args, **kwargs)
         # (each loop only when there is something to check, and over the
         # dict itself, not a view of its values: an iterator made is about a
         # hundred instructions, callgrind)
@@ -859,20 +879,21 @@ def step_command() -> Callable[..., Any] | None:
         registered[index] = future
         return future
 
-    def replay(bound: tuple[Attempt, Any], name: str, action: Callable[..., Any],
+    def replay(ctx: Any, name: str, action: Callable[..., Any],
                options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
-        """``issue`` for a context whose attempt replays (``replay_command``),
-        bound to the attempt and a weak reference to its context: the same
-        checks and serde, then the replay's match against the journal, in a
-        frame of its own locals only (a frame costs its locals to set up and
-        clear, about 7.5 instructions each, a step). Once its replay is over,
-        its context's ``run_typed`` is the fresh command again (``fresh_command``)."""
-        attempt, context = bound
+        """``issue`` for a context whose attempt replays (``replay_command``): the
+        ``run_typed`` of ``replay_context``, the class of such a context
+        (``replay_start`` has read the attempt's leading steps): the same checks
+        and serde, then the replay's match against the journal, in a frame of its
+        own locals only (a frame costs its locals to set up and clear, about 7.5
+        instructions each, a step). Once its replay is over, its context's class
+        is the fresh command's (``fresh_context_of``)."""
+        attempt: Attempt = ctx._attempt
         if attempt.state is not REPLAYING:
             # its replay ended elsewhere (a future's await, ``Attempt.issue``):
             # the fresh command from now on, this step through it
-            if context is not None and attempt.state is LIVE and (ctx := context()) is not None:
-                ctx.run_typed = types.MethodType(fresh_command(fresh_issue, attempt), attempt)
+            if attempt.state is LIVE:
+                ctx.__class__ = fresh_context_of(attempt)
             return fresh_issue(attempt, name, action, options, *args, **kwargs)
         # (an attempt that replays is alive: only its start makes it replay,
         # and its end, ``Attempt.die``, makes it dead)
@@ -917,7 +938,7 @@ def step_command() -> Callable[..., Any] | None:
             serde = caller[3]
         journal = attempt.journal
         index = attempt.cursor
-        # (the steps a reload found: read where this is bound, ``replay_bound``)
+        # (the steps a reload found: read before its first step, ``replay_start``)
         paired = attempt.paired
         completed: Any  # (its completion's target, once matched; else None)
         completion: Any
@@ -975,9 +996,7 @@ def step_command() -> Callable[..., Any] | None:
                     if at >= paired and at >= len(journal):
                         attempt.state = LIVE
                         # its replay is over: the fresh command for its next step
-                        if context is not None and (ctx := context()) is not None:
-                            ctx.run_typed = types.MethodType(
-                                fresh_command(fresh_issue, attempt), attempt)
+                        ctx.__class__ = fresh_context_of(attempt)
                     data = completion[0]  # its data
                     if serde is not plain_serde:
                         return ready(serde.deserialize(data))
@@ -1035,19 +1054,21 @@ def step_command() -> Callable[..., Any] | None:
         registered[index] = future
         return future
 
-    def express(attempt: Attempt, name: str, action: Callable[..., Any],
+    def express(attempt: Any, name: str, action: Callable[..., Any],
                 options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
         """``issue`` for a live attempt of an engine whose steps may be express
-        (``fresh_command`` binds it): a fresh step with no fault that may fire
+        (the ``run_typed`` of ``express_context``, given the context, its first
+        argument, whose attempt it reads in the same local: ``fresh_context_of``): a fresh step with no fault that may fire
         at it, run here when awaited at once, else its future made. What is
         rare is handed, before anything is written, to ``issue`` as it came
         (options, a replay, an attempt over, before its serde is read as
         ``issue`` does; a misuse, a fault that may fire, completions not seen
         yet, a journal past its limit); the engine's own conditions of
         the express way (``Steps.express``, ``Steps.in_place``, a step lane)
-        are read once, where this is bound. The same writes as ``issue``'s in
+        are read once, where its class is given. The same writes as ``issue``'s in
         the same order, with fewer branches and locals (a frame costs about
         7.5 instructions a local, a step)."""
+        attempt = attempt._attempt
         if (options is not None or attempt.state is not LIVE or not attempt.alive
                 or type(name) is not str):
             return fresh_issue(attempt, name, action, options, *args, **kwargs)
@@ -1289,6 +1310,9 @@ def step_command() -> Callable[..., Any] | None:
 
     fresh_issue, replay_issue = issue, replay
     express_issue = express
+    fresh_context = context_class(issue)
+    replay_context = context_class(replay)
+    express_context = context_class(express)
     return issue
 
 

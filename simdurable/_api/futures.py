@@ -238,7 +238,7 @@ class ReplayedStepFuture(DurableFuture[T]):
             # ``step_command``, was never registered: nothing to forget)
             journal = attempt.journal
             completion: Any = journal[at][3]  # its result (by position: a plain tuple index)
-            attempt.done[index] = completion
+            attempt.completed()[index] = completion
             at += 1
             attempt.cursor = at
             if at >= len(journal):
@@ -273,7 +273,7 @@ class ReplayedPlainStepFuture(ReplayedStepFuture[T]):
         ):
             journal = attempt.journal
             completion: Any = journal[at][3]  # as ``ReplayedStepFuture.__await__``
-            attempt.done[index] = completion
+            attempt.completed()[index] = completion
             at += 1
             attempt.cursor = at
             if at >= len(journal):

@@ -402,7 +402,7 @@ class Engine:
             assert attempt is not None
             self.running.unqueue(attempt)
             if task is attempt:
-                attempt.handed = None  # (``_tasks`` hands it; this way reads it back)
+                attempt.unhand()  # (``_tasks`` hands it; this way reads it back)
                 self.lifecycle.resume(attempt.rec.id, attempt.number)
                 return None
             if attempt.alive and task._index not in attempt.done:

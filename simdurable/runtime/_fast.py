@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar, cast
 from ._errors import InternalError, SerializationError, TerminalError
 from ._invocation import (
     LIVE,
+    NO_DONE,
     NO_STEPS,
     REPLAYING,
     Attempt,
@@ -1301,7 +1302,7 @@ def step_command() -> Callable[..., Any] | None:
                 return ready(result if as_written else serde.deserialize(data))
             # its resume task waits its turn (``resume_in_place`` queues it),
             # and its future's await then reads the completion
-            attempt.done[index] = value
+            attempt.completed()[index] = value
             attempt.resume_scheduled = True
             running.resume_at = len(scheduler.ready)
             value = future_of(attempt, index, name, action, args, kwargs, serde)
@@ -1464,6 +1465,8 @@ def step_lane() -> Callable[[Any], Any]:
                 if entry[4] != index or entry[0] != COMPLETION or attempt.cancel_pending:  # target, kind
                     return GENERAL
                 seen: Any = entry[3]  # its result: a completion's is never None
+                if done is NO_DONE:
+                    done = attempt.done = {}
                 done[index] = seen  # ``Attempt.see``
                 registered = attempt.steps
                 if registered:  # (a replayed plain step's future never was)
@@ -1600,6 +1603,8 @@ def step_lane() -> Callable[[Any], Any]:
                     # Nothing woke the handler during the closure: it sees this
                     # completion now (``Attempt.see``) ...
                     attempt.cursor = len(journal)
+                    if done is NO_DONE:
+                        done = attempt.done = {}
                     done[index] = completion
                     registered = attempt.steps
                     if registered:  # (a step run from ``Attempt.issued`` never was)

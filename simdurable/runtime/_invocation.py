@@ -447,8 +447,26 @@ class _NoIndices(list[int]):
         raise InternalError(_UNREGISTERED)
 
 
+class _NoDone(dict[int, Any]):
+    """An attempt's completions seen until its first (``Attempt.completed``):
+    one empty dict for every attempt (a crowd's records none: each of its
+    steps' values is handed to the handler by its resume task, ``_tasks``),
+    which refuses a write that did not make the attempt its own first."""
+
+    def __setitem__(self, key: int, value: Any) -> None:
+        raise InternalError(_UNRECORDED)
+
+    def setdefault(self, key: int, default: Any = None) -> Any:
+        raise InternalError(_UNRECORDED)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        raise InternalError(_UNRECORDED)
+
+
+_UNRECORDED: Final = "a completion recorded without Attempt.completed()"
 NO_STEPS: Final[dict[int, Any]] = _NoSteps()
 _NO_INDICES: Final[list[int]] = _NoIndices()
+NO_DONE: Final[dict[int, Any]] = _NoDone()
 
 
 class EngineView(Protocol):
@@ -578,8 +596,10 @@ class Attempt:
         self.output: Callable[[Any], bytes] | None = None
         # The completions seen, by index, for whatever may ask again: a future,
         # a task, a registered step (an express step handed its value at once
-        # has none: ``_fast.step_command``).
-        self.done: dict[int, RawCompletion] = {}
+        # has none: ``_fast.step_command``; nor a crowd's step whose resume
+        # hands it its value, its future held by nothing else: ``_tasks``).
+        # Shared and empty until the first (``completed``).
+        self.done: dict[int, RawCompletion] = NO_DONE
         # (both shared and empty until the first registration: ``registered``)
         self.steps: dict[int, StepSpec] = NO_STEPS
         # Registered steps that may still be unscheduled (pruned as they start).
@@ -773,6 +793,35 @@ class Attempt:
                 self._unscheduled = []
         return steps
 
+    def completed(self) -> dict[int, RawCompletion]:
+        """``done``, to write a completion to: its own dict made at the first,
+        not one made and freed by every attempt (``NO_DONE`` until then)."""
+        done = self.done
+        if done is NO_DONE:
+            done = self.done = {}
+        return done
+
+    def unhand(self) -> None:
+        """Its queued resume will not hand the handler the value of the one
+        step it waits on (``handed``): the general way resumes it, or nothing
+        does. That step's completion, which its step task (``_tasks``) left
+        out of ``done`` for the resume to hand instead, is recorded there now,
+        for the general way to read, as if it had been then (it is the entry
+        before the cursor: nothing is seen while a resume is queued)."""
+        if self.handed is None:
+            return
+        self.handed = None
+        waiting = self.waiting
+        if waiting is None or len(waiting.indices) != 1:
+            return
+        index = waiting.indices[0]
+        if index in self.done or self.cursor < 1:
+            return
+        entry = self.journal[self.cursor - 1]
+        result = entry[RESULT]
+        if entry[KIND] == COMPLETION and entry[TARGET] == index and result is not None:
+            self.completed()[index] = result
+
     def register_step(self, index: int, spec: StepSpec) -> None:
         if self.issued is not None:
             self.register_issued()
@@ -785,7 +834,7 @@ class Attempt:
     # -- completions ---------------------------------------------------------
     def see(self, index: int, completion: RawCompletion) -> None:
         if index not in self.done:
-            self.done[index] = completion
+            self.completed()[index] = completion
             # A completed step never runs again: its closure, arguments and serde
             # need not live as long as the attempt (10,000 concurrent 5-step
             # invocations peak at 6 MiB less).

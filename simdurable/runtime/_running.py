@@ -437,7 +437,7 @@ class Running:
         self.scheduler.discard(lambda t: type(t) is not tuple or t[0] != "start")
         for attempt in self.attempts.values():
             attempt.queued = 0
-            attempt.handed = None
+            attempt.unhand()
 
     def suspend(self, attempt: Attempt, why: str) -> None:
         rec = attempt.rec
@@ -458,7 +458,7 @@ class Running:
     def push_resume(self, attempt: Attempt) -> None:
         """Push ``attempt``'s "resume" task (the attempt itself), handing nothing."""
         attempt.queued += 1
-        attempt.handed = None
+        attempt.unhand()
         self.scheduler.push(attempt)
 
     def count_work(self, attempt: Attempt) -> None:

@@ -66,7 +66,9 @@ class Status:
         attempt = self.running.get(inv_id)
         if attempt is not None:
             journal = attempt.journal
-            if attempt.waiting is None:
+            if attempt.waiting is None or attempt.handed is not None:
+                # (a resume queued to hand it the value of the one step it waits on:
+                # that step is complete, though not in ``done``, ``Attempt.unhand``)
                 return journal, []
             return journal, [(i, journal[i]) for i in attempt.waiting.indices
                              if i not in attempt.done]

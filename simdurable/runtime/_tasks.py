@@ -47,8 +47,9 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from sys import getrefcount
 from threading import get_ident
-from typing import Any
+from typing import Any, Final
 
 from ._errors import InternalError, TerminalError
 from ._fast import (
@@ -67,6 +68,12 @@ from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
 from ._store import COMPLETED, PENDING, MemoryStore
 from ._trace import RAN_STEP
+
+# The references to a crowd's step future in its step task when nothing else
+# holds it (the handler's await let go of it, ``DurableFuture.__await__``):
+# ``task``, ``spec`` and ``getrefcount``'s own argument. With more, someone
+# may ask ``Attempt.done`` for its step: its completion is recorded there.
+UNHELD: Final = 3
 
 
 def task_runner(engine: Any) -> Callable[..., Any]:
@@ -351,7 +358,13 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 ):
                     # ``consume_for``: the one notification it has not seen satisfies its wait
                     attempt.cursor += 1
-                    attempt.done[index] = completion  # ``Attempt.see``
+                    if handed is None or kind is not step_future or getrefcount(spec) > UNHELD:
+                        attempt.completed()[index] = completion  # ``Attempt.see``
+                    # (else its resume hands the handler the value, and nothing
+                    # but this task holds the step's future, which alone would
+                    # ask ``done`` for it: left out, a dict an attempt less;
+                    # recorded after all if the resume goes the general way,
+                    # ``Attempt.unhand``)
                     registered = attempt.steps
                     if registered:  # (a step queued from ``Attempt.issued`` never was)
                         registered.pop(index, None)
@@ -377,14 +390,16 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # ``__await__`` returns as it is.
                     attempt = task
                     handed = attempt.handed
-                    attempt.handed = None
                     if not attempt.alive:
+                        attempt.handed = None
                         attempt.queued -= 1  # ``Running.unqueue``
                         continue
                     if attempt.cancel_pending or running.segment_guard is not None:
+                        attempt.unhand()
                         attempt.queued -= 1
                         general_resume(attempt.rec.id, attempt.number)
                         continue
+                    attempt.handed = None
                 else:
                     # A "start" task (``Lifecycle.start``): a new attempt, whose
                     # first segment goes as a resumed one's (``Running.drive``

@@ -545,3 +545,56 @@ def test_an_attempts_queued_count_is_its_tasks_in_the_ready_lists_between_tasks(
             patch.object(_sim, "_RUN_COLLECT_EVERY", 1):
         sim.run()
     assert checked[0] > 100
+
+
+@crowd.handler()
+async def keeps_its_futures(ctx: sd.Context, x: int) -> list:
+    """Keeps each step's future past its await, and asks it again."""
+    out = []
+    for _ in range(3):
+        future = ctx.run_typed("kept", add, i=x)
+        x = await future
+        out.append([future.done(), await future])
+    return out
+
+
+def test_a_crowds_attempt_records_no_completion_its_resume_hands_the_handler():
+    """A crowd's step whose resume hands the handler its value, its future held
+    by its step task alone, is not recorded in ``Attempt.done``: every attempt
+    of a crowd of plain handlers keeps the one shared empty ``NO_DONE`` between
+    two tasks (no dict an attempt). A handler that keeps its step's future has
+    it recorded (the future asks: ``done()``, and its await again), and a
+    resume the general tasks take records it then (``Attempt.unhand``): each
+    run, fused, general or the two in turn, is the same."""
+    from simdurable.runtime._invocation import NO_DONE
+
+    for target in ("Crowd/five", "Crowd/keeps_its_futures"):
+        runs = []
+        for mode in ("fused", "general", "alternate"):
+            sim = sd.Simulation([crowd], seed=4)
+            inner = taking_turns(sim, mode, set())
+            shared: list[bool] = []
+
+            def each(until_idle: bool = False, sim: sd.Simulation = sim,
+                     inner: object = inner, shared: list[bool] = shared) -> object:
+                while True:
+                    request = inner(False)  # type: ignore[operator]
+                    shared.extend(a.done is NO_DONE
+                                  for a in sim.engine.running.attempts.values())
+                    if (not until_idle or request is not None or not sim.scheduler.ready
+                            or sim.scheduler.tasks_run >= sim.scheduler.max_tasks):
+                        return request
+
+            sim.engine.run_task = each  # type: ignore[method-assign]
+            handles = [sim.invoke(target, i) for i in range(8)]
+            sim.run()
+            results = [h.result() for h in handles]
+            runs.append((sim.trace(), sim.engine.tasks_run, sim.scheduler.decisions, results))
+            if target == "Crowd/five":
+                assert results == [i + 5 for i in range(8)]
+                assert all(shared) if mode == "fused" else not all(shared), (mode, shared)
+            else:
+                assert results == [[[True, i + 1], [True, i + 2], [True, i + 3]]
+                                   for i in range(8)]
+                assert not all(shared)
+        assert runs[0] == runs[1] == runs[2]

@@ -69,7 +69,11 @@ def closure_value(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     as when replayed (docs/decisions.md, "A step's closure runs in a copy of the
     handler's context"). Positional arguments through ``Context.run`` and the
     unpacking here: about 970 instructions a step, against about 1,250 for
-    ``copy_context().run(action, *args, **kwargs)`` (callgrind)."""
+    ``copy_context().run(action, *args, **kwargs)`` (callgrind). An express
+    step called with no keyword, or with its site's one keyword alone, runs
+    the same through ``positional_value`` or ``keyword_run``'s function: on
+    3.11 ``action(*args, **kwargs)`` copies ``kwargs`` into a new dict and
+    unpacks it again (about 950 instructions a step of one keyword)."""
     result = action(*args, **kwargs)
     if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
         return awaited_value(action, result, steps, name)
@@ -98,6 +102,18 @@ def closure_keyword(action: Callable[..., Any], call: Callable[[Any, Any], Any],
     return result
 
 
+def positional_value(action: Callable[..., Any], args: tuple[Any, ...], steps: Any,
+                     name: str) -> Any:
+    """``closure_value`` for a step called with no keyword argument (``ctx.run_typed(
+    "name", lambda: ...)``): ``action(*args)``, no empty dict made and merged for
+    ``**kwargs`` (``f(*args, **kwargs)`` builds one on 3.11). The express step runs
+    its closure through it or through ``keyword_run``'s."""
+    result = action(*args)
+    if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
+        return awaited_value(action, result, steps, name)
+    return result
+
+
 # For each keyword name a call site passes alone (``site_of``), a function that
 # calls an action with one value by that name (``closure_keyword``): made once a
 # name, at most ``KEYWORD_CALLS`` of them.
@@ -115,6 +131,37 @@ def keyword_call(keyword: str) -> Callable[[Any, Any], Any] | None:
         code = compile(f"lambda action, value: action({keyword}=value)", __file__, "eval")
         call = keyword_calls[keyword] = eval(code, {})  # noqa: S307 - the source is fixed
     return call
+
+
+# For each keyword name a call site passes alone (``site_of``), ``closure_value``
+# made for a call with that one keyword and nothing else: ``action(name=value)``,
+# no dict copied and unpacked for the call (``f(**kwargs)`` copies its dict on 3.11),
+# at most ``KEYWORD_CALLS`` of them. The express step runs its closure through it.
+keyword_runs: dict[str, Callable[[Any, Any, Any, str], Any]] = {}
+
+
+# The line of ``closure_value``'s call of its action, the first of its body.
+_CLOSURE_LINE: Final = min(line for _, _, line in closure_value.__code__.co_lines()
+                           if line is not None and line > closure_value.__code__.co_firstlineno)
+
+
+def keyword_run(keyword: str) -> Callable[[Any, Any, Any, str], Any] | None:
+    """``keyword_runs[keyword]``, made if it is not there yet: ``closure_value``
+    for a call whose one argument is ``keyword=value``; None where
+    ``keyword_call`` is None (a name a call cannot spell, or too many names)."""
+    run = keyword_runs.get(keyword)
+    if run is None and len(keyword_runs) < KEYWORD_CALLS and keyword_call(keyword) is not None:
+        # (a name that is an identifier and no keyword: nothing else in the source;
+        # its lines are ``closure_value``'s, which a traceback then shows)
+        source = ("\n" * (_CLOSURE_LINE - 2) + "def closure_value(action, value, steps, name):\n"
+                  f"    result = action({keyword}=value)\n"
+                  f"    if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):\n"
+                  f"        return awaited_value(action, result, steps, name)\n"
+                  f"    return result\n")
+        made: dict[str, Any] = {}
+        exec(compile(source, __file__, "exec"), globals(), made)  # noqa: S102 - fixed source
+        run = keyword_runs[keyword] = made["closure_value"]
+    return run
 
 
 def plain_awaitable(action: Callable[..., Any], result: Any) -> TypeError | None:
@@ -443,13 +490,13 @@ def awaited_at(code: types.CodeType, at: int) -> bool:
 # of the call that made the entry, else None: a call with that one keyword
 # has its value checked by it, without an iterator over its keywords). A site
 # of another code at the same offset takes the entry over.
-_sites: dict[int, tuple[Any, bool, Any, Any, str | None]] = {}
+_sites: dict[int, tuple[Any, bool, Any, Any, str | None, Any]] = {}
 # (what stands for a lambda's return hint: it has none, never read again)
 LAMBDA: Final = object()
 
 
 def site_of(code: types.CodeType, at: int, action: Any,
-            kwargs: dict[str, Any]) -> tuple[Any, bool, Any, Any, str | None] | None:
+            kwargs: dict[str, Any]) -> tuple[Any, bool, Any, Any, str | None, Any] | None:
     """What the step command works out once per call site (the call at offset
     ``at`` of ``code``, its caller's) and keeps in ``_sites``: whether the
     call is awaited at once (``awaited_at``), and ``action``'s serde
@@ -499,9 +546,10 @@ def site_of(code: types.CodeType, at: int, action: Any,
     if len(_sites) >= SITES:
         _sites.clear()
     keyword = next(iter(kwargs)) if len(kwargs) == 1 else None
-    if keyword is not None and keyword_call(keyword) is None:
+    run = None if keyword is None else keyword_run(keyword)
+    if run is None:
         keyword = None  # (not a name a call can spell: its values each checked)
-    site = _sites[at] = (code, at_once, made, serde, keyword)
+    site = _sites[at] = (code, at_once, made, serde, keyword, run)
     return site
 
 
@@ -914,7 +962,7 @@ def step_command() -> Callable[..., Any] | None:
         code = caller.f_code
         key: Any  # (None when the site kept none: ``kwargs[None]`` raises ``KeyError``)
         try:
-            site_code, at_site, site_action, serde, key = _sites[at]
+            site_code, at_site, site_action, serde, key, _ = _sites[at]
         except KeyError:  # (a site not seen: once)
             site_code = key = None
         if kwargs:
@@ -1085,20 +1133,26 @@ def step_command() -> Callable[..., Any] | None:
         value = value.f_code
         key: Any  # (None when the site kept none: ``kwargs[None]`` raises ``KeyError``)
         try:
-            site_code, at_once, site_action, serde, key = _sites[at]
+            site_code, at_once, site_action, serde, key, run = _sites[at]
         except KeyError:  # (a site not seen: once)
-            site_code = key = None
+            site_code = key = run = None
         if kwargs:
             # One keyword, the site's last one: its value read by it (no
             # iterator); else each value (``KeyError``: another name, or none kept)
+            # (``run``, the closure's caller: ``keyword_run``'s for that one
+            # keyword alone, else ``closure_value``)
             try:
-                if len(kwargs) != 1 or not isinstance(kwargs[key], NOT_AWAITABLE):
+                if (len(kwargs) != 1 or args
+                        or not isinstance(one := kwargs[key], NOT_AWAITABLE)):
                     raise KeyError
             except KeyError:
                 for key in kwargs:
                     if not isinstance(kwargs[key], NOT_AWAITABLE):
                         return general_run_typed(attempt, name, action, options, args, kwargs)
-                key = None  # (its future keeps the dict: ``StepFuture._keyword``)
+                key = run = None  # (its future keeps the dict: ``StepFuture._keyword``)
+        else:
+            run = positional_value
+            one = args
         if (site_code is not value or site_action is not action) and not (
                 # (a lambda made by the same code as the site's last one: ``site_of``)
                 site_code is value and type(site_action) is tuple
@@ -1217,7 +1271,11 @@ def step_command() -> Callable[..., Any] | None:
             holder.step = attempt  # (its ``StepInfo`` made if someone asks: ``info_of``)
             attempt.running_index = index
             try:
-                result = copy_context().run(closure_value, action, args, kwargs, steps, name)
+                if run is None:
+                    result = copy_context().run(closure_value, action, args, kwargs, steps,
+                                                name)
+                else:  # (no keyword, or the site's one keyword alone: above)
+                    result = copy_context().run(run, action, one, steps, name)
                 failed: tuple[str, Any] | None = None
             except TerminalError as err:
                 failed = ("terminal", err)

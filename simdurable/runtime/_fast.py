@@ -489,14 +489,18 @@ def awaited_at(code: types.CodeType, at: int) -> bool:
 # made by the same code with the same serde, that serde, and the one keyword
 # of the call that made the entry, else None: a call with that one keyword
 # has its value checked by it, without an iterator over its keywords). A site
-# of another code at the same offset takes the entry over.
-_sites: dict[int, tuple[Any, bool, Any, Any, str | None, Any]] = {}
+# of another code at the same offset takes the entry over. A call awaited at
+# once with a keyword kept has that keyword's closure caller (``keyword_run``)
+# for its "awaited at once", true as a function is: what ``express`` calls
+# its closure with, read in the same unpacking (``replay`` and ``express``
+# read the field only as true or false otherwise).
+_sites: dict[int, tuple[Any, Any, Any, Any, str | None]] = {}
 # (what stands for a lambda's return hint: it has none, never read again)
 LAMBDA: Final = object()
 
 
 def site_of(code: types.CodeType, at: int, action: Any,
-            kwargs: dict[str, Any]) -> tuple[Any, bool, Any, Any, str | None, Any] | None:
+            kwargs: dict[str, Any]) -> tuple[Any, Any, Any, Any, str | None] | None:
     """What the step command works out once per call site (the call at offset
     ``at`` of ``code``, its caller's) and keeps in ``_sites``: whether the
     call is awaited at once (``awaited_at``), and ``action``'s serde
@@ -522,7 +526,7 @@ def site_of(code: types.CodeType, at: int, action: Any,
                 and (made[1] is LAMBDA
                      or action.__annotations__.get("return", no_hint) is made[1])):
             return site
-        at_once = site[1]
+        at_once = site[1] is not False
     else:
         at_once = awaited_at(code, at)
     made = None
@@ -549,7 +553,8 @@ def site_of(code: types.CodeType, at: int, action: Any,
     run = None if keyword is None else keyword_run(keyword)
     if run is None:
         keyword = None  # (not a name a call can spell: its values each checked)
-    site = _sites[at] = (code, at_once, made, serde, keyword, run)
+    site = _sites[at] = (code, run if at_once and run is not None else at_once, made, serde,
+                         keyword)
     return site
 
 
@@ -962,7 +967,7 @@ def step_command() -> Callable[..., Any] | None:
         code = caller.f_code
         key: Any  # (None when the site kept none: ``kwargs[None]`` raises ``KeyError``)
         try:
-            site_code, at_site, site_action, serde, key, _ = _sites[at]
+            site_code, at_site, site_action, serde, key = _sites[at]
         except KeyError:  # (a site not seen: once)
             site_code = key = None
         if kwargs:
@@ -1133,9 +1138,9 @@ def step_command() -> Callable[..., Any] | None:
         value = value.f_code
         key: Any  # (None when the site kept none: ``kwargs[None]`` raises ``KeyError``)
         try:
-            site_code, at_once, site_action, serde, key, run = _sites[at]
+            site_code, at_once, site_action, serde, key = _sites[at]
         except KeyError:  # (a site not seen: once)
-            site_code = key = run = None
+            site_code = key = None
         if kwargs:
             # One keyword, the site's last one: its value read by it (no
             # iterator); else each value (``KeyError``: another name, or none kept)
@@ -1145,6 +1150,8 @@ def step_command() -> Callable[..., Any] | None:
                 if (len(kwargs) != 1 or args
                         or not isinstance(one := kwargs[key], NOT_AWAITABLE)):
                     raise KeyError
+                # (when awaited at once, the keyword's closure caller: ``_sites``)
+                run = at_once
             except KeyError:
                 for key in kwargs:
                     if not isinstance(kwargs[key], NOT_AWAITABLE):
@@ -1271,7 +1278,7 @@ def step_command() -> Callable[..., Any] | None:
             holder.step = attempt  # (its ``StepInfo`` made if someone asks: ``info_of``)
             attempt.running_index = index
             try:
-                if run is None:
+                if not run:  # (None, or False: the site's entry made for another code)
                     result = copy_context().run(closure_value, action, args, kwargs, steps,
                                                 name)
                 else:  # (no keyword, or the site's one keyword alone: above)

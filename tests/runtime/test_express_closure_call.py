@@ -141,3 +141,41 @@ def test_a_keyword_run_calls_by_that_name_and_shows_closure_values_line(keyword:
 def test_no_keyword_run_for_a_name_a_call_cannot_spell():
     assert _fast.keyword_run("class") is None
     assert _fast.keyword_run("a-b") is None
+
+
+twins = sd.Service("Twins")
+
+
+@twins.handler()
+async def kept(ctx: sd.Context, x: int) -> int:
+    future = ctx.run_typed("kept", by_name, i=x)
+    return await future
+
+
+@twins.handler()
+async def at_once(ctx: sd.Context, x: int) -> int:
+    return await ctx.run_typed("at-once", by_name, i=x)
+
+
+def call_offset(handler: Any) -> int:
+    import dis
+
+    return [i.offset for i in dis.get_instructions(handler) if i.opname == "CALL"][0]
+
+
+def test_a_call_at_once_where_another_code_kept_its_step_at_the_same_offset():
+    """``_fast._sites`` is keyed by the caller's offset: a call awaited at once
+    reads the entry a kept call of another code made there (no closure caller
+    in it), and works out its own."""
+    assert call_offset(kept.__wrapped__ if hasattr(kept, "__wrapped__") else kept) == \
+        call_offset(at_once.__wrapped__ if hasattr(at_once, "__wrapped__") else at_once)
+    runs = []
+    for express in (True, False):
+        sim = sd.Simulation([twins], seed=1)
+        sim.engine.steps.express = express
+        handles = [sim.invoke(f"Twins/{name}", n) for n, name in
+                   enumerate(["kept", "at_once", "kept", "at_once"])]
+        sim.run()
+        runs.append(([h.result() for h in handles], sim.trace()))
+    assert runs[0] == runs[1]
+    assert runs[0][0] == [1, 2, 3, 4]

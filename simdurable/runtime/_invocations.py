@@ -45,10 +45,20 @@ def plain_invocation_id(service: str, key: str | None, handler: str, seq: int) -
     parts = (service, key, handler, seq)
     found = _IDS.get(parts)
     if found is None:
-        if len(_IDS) >= _IDS_MAX:
-            _IDS.clear()
-        found = _IDS[parts] = "inv_" + sha256(
-            f"{service!s}\x1f{key!s}\x1f{handler!s}\x1f{seq!s}".encode()).hexdigest()[:20]
+        found = new_plain_invocation_id(parts)
+    return found
+
+
+def new_plain_invocation_id(parts: tuple[str, str | None, str, int]) -> str:
+    """``plain_invocation_id``'s id for ``(service, key, handler, seq)`` not
+    remembered yet: derived, and remembered (``Lifecycle.submit`` looks it up
+    in ``_IDS`` itself first)."""
+    service, key, handler, seq = parts
+    if len(_IDS) >= _IDS_MAX:
+        _IDS.clear()
+    found: str = "inv_" + sha256(
+        f"{service!s}\x1f{key!s}\x1f{handler!s}\x1f{seq!s}".encode()).hexdigest()[:20]
+    _IDS[parts] = found
     return found
 
 

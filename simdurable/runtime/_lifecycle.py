@@ -16,7 +16,12 @@ from typing import Any, Final
 from ._completions import Completions
 from ._errors import HandlerError, NotAwaitedError
 from ._invocation import Abort, Attempt
-from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations, plain_invocation_id
+from ._invocations import (
+    _IDS,
+    WORKFLOW_ALREADY_INVOKED,
+    Invocations,
+    new_plain_invocation_id,
+)
 from ._journal import (
     AT_MS,
     CALL,
@@ -68,6 +73,7 @@ from ._trace import Tracer
 
 CANCELLED_MESSAGE: Final = "cancelled"
 _new_tuple: Final = tuple.__new__
+_new_object: Final = object.__new__
 KILLED_MESSAGE: Final = "killed"
 NOT_FOUND_MESSAGE: Final = "not found"  # Restate's, for an invocation that is gone
 
@@ -137,13 +143,39 @@ class Lifecycle:
             scheduler = self.scheduler
             now = scheduler.now_ms
             invocations.seq = seq = invocations.seq + 1
-            new_id = plain_invocation_id(spec.service, key, spec.name, seq)
-            # (positionally, in the fields' order, as ``new`` makes it)
-            created = InvocationRecord(
-                new_id, spec.service, spec.name, key, input, seq, PENDING,
-                now + delay_ms if delay_ms > 0 else now, now, 0, 0, None, "", -1, None,
-                dict(headers) if headers else NO_HEADERS,
-            )
+            # (``plain_invocation_id``'s remembered id without its call)
+            parts = (spec.service, key, spec.name, seq)
+            new_id = _IDS.get(parts)
+            if new_id is None:
+                new_id = new_plain_invocation_id(parts)
+            # (``InvocationRecord(new_id, spec.service, spec.name, key, input,
+            # seq, PENDING, run_at, now, headers=...)`` as ``new`` makes it,
+            # every field written here: no argument tuple, ``__init__`` lookup
+            # and frame; ``test_lone_start`` compares the records)
+            created = _new_object(InvocationRecord)
+            created.id = new_id
+            created.service = spec.service
+            created.handler = spec.name
+            created.key = key
+            created.input = input
+            created.seq = seq
+            created.status = PENDING
+            created.done_bits = 0
+            created.run_at_ms = now + delay_ms if delay_ms > 0 else now
+            created.created_ms = now
+            created.attempts = 0
+            created.failures = 0
+            created.result = None
+            created.caller_id = ""
+            created.caller_index = -1
+            created.idempotency_key = None
+            created.headers = dict(headers) if headers else NO_HEADERS
+            created.last_failure = ""
+            created.retry_index = -1
+            created.retry_count = 0
+            created.retry_started_ms = 0
+            created.cancelled = False
+            created.finished_ms = -1
             invocations.by_id[new_id] = created
             store._invocations[new_id] = created  # (``put_invocation``)
             if seq > scheduler.max_invocations:

@@ -218,3 +218,25 @@ def test_a_new_submission_takes_no_call_of_the_records_part(monkeypatch):
     h = sim.invoke("Lone/five", 1)
     sim.run()
     assert h.result() == 6
+
+
+def test_a_new_submissions_record_has_every_field_a_record_is_made_with():
+    """``Lifecycle.submit`` writes a new record's fields itself (no
+    ``InvocationRecord(...)`` call): every slot is written, each with the value
+    the dataclass gives it, ``done_bits`` (not compared) and ``headers`` too."""
+    from simdurable.runtime._store import NO_HEADERS, PENDING, InvocationRecord
+
+    sim = sd.Simulation([lone, keyed], seed=1)
+    engine = sim.engine
+    for target, delay, headers in (("Lone/five", 0, None), ("Keyed/k/bump", 5, {"h": "v"})):
+        service, key, handler = parse_target(target)
+        inv_id = engine.submit(service, handler, key, b"3", delay_ms=delay, headers=headers)
+        made = engine.invocations.by_id[inv_id]
+        now = sim.scheduler.now_ms
+        expected = InvocationRecord(
+            inv_id, service, handler, key, b"3", made.seq, PENDING, now + delay, now,
+            headers=dict(headers) if headers else NO_HEADERS)
+        assert [getattr(made, name) for name in InvocationRecord.__slots__] == [
+            getattr(expected, name) for name in InvocationRecord.__slots__]
+        assert made.headers == (headers or {})
+        assert made.headers is not headers  # (a copy of the caller's)

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from ._completions import Completions
 from ._errors import HandlerError, NotAwaitedError
-from ._invocation import Abort, Attempt
+from ._invocation import DEAD, Abort, Attempt
 from ._invocations import (
     _IDS,
     WORKFLOW_ALREADY_INVOKED,
@@ -390,8 +390,13 @@ class Lifecycle:
             data = b"" if value is None else value
             completion = _new_tuple(Value, (data,))
             attempt.coro = None
-            # ... ``Running.kill`` (``Attempt.die`` and its registrations) ...
-            attempt.die()
+            # ... ``Running.kill`` (``Attempt.die`` and its registrations;
+            # ``die`` written out where no random stream holds the attempt) ...
+            attempt.state = DEAD
+            attempt.alive = False
+            attempt.issued = None
+            if attempt._rng is not None:
+                attempt.die()
             attempt.steps.clear()
             if running.attempts.get(inv_id) is attempt:
                 del running.attempts[inv_id]

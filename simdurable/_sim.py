@@ -711,8 +711,6 @@ class Simulation:
                     and injector._explore is None and injector._enabled
                     and not scheduler.lazily_built):
                 scheduler, injector = Scheduler(None, 0, 0), Injector()
-            else:
-                scheduler.reset()
         elif (getrefcount(store) == _HELD_STORE + held
                 and getrefcount(scheduler) == _HELD_SCHEDULER + held
                 and getrefcount(injector) == _HELD_INJECTOR + held
@@ -725,7 +723,6 @@ class Simulation:
             # dict, which the kept parts hold)
             store._invocations = {}
             store._journals.clear()
-            scheduler.reset()
         else:
             store, scheduler, injector = MemoryStore(), Scheduler(None, 0, 0), Injector()
         trace = self._trace

@@ -60,7 +60,7 @@ from ._recovery import Recovery, load_plain, nothing_to_load
 from ._registry import DEFAULT_RETENTION_MS, HandlerSpec, Registry
 from ._retry import InvocationRetryPolicy
 from ._running import Running, task_attempt
-from ._scheduler import Scheduler
+from ._scheduler import _INF, _NO_TIMERS, Scheduler
 from ._status import Status
 from ._steps import NOT_RUN, RAN_PARKED, RESUMED, StepOutcome, StepRequest, Steps
 from ._store import InvocationRecord, Store
@@ -226,9 +226,9 @@ class Engine:
         run writes is written back here, and the options (``epoch_ms``, the
         retry policy) are the next owner's to write. A container the run left
         empty stays, and so does the run log (cleared), which only this engine
-        holds; so do the store, scheduler and injector when the owner reset
-        them in place (the same objects given back): fewer objects made and
-        freed a simulation.
+        holds; so do the store and injector when the owner reset them in place
+        and the scheduler, made as new here, when the owner gives it back (the
+        same objects given back): fewer objects made and freed a simulation.
         """
         tracer = self.trace
         if tracer.sink is not trace or scheduler is not self.scheduler or store is not self.store:
@@ -269,6 +269,23 @@ class Engine:
             completions.scheduler = lifecycle.scheduler = steps.scheduler = scheduler
             tracer.clock = scheduler
             self.injector = steps.injector = injector
+        else:
+            # The scheduler given back is made here as ``Scheduler(None, 0, 0)``
+            # makes it, its chooser never built (``Scheduler.__init__``'s
+            # fields, written here: a call less a simulation; its owner found
+            # it held by no one else and never ``lazily_built``)
+            scheduler.seed = 0
+            scheduler.now_ms = 0
+            if scheduler.ready:
+                scheduler.ready = []
+            scheduler.held = ()
+            scheduler._timers = _NO_TIMERS
+            scheduler._timer_seq = 0
+            scheduler.decisions = 0
+            scheduler.tasks_run = 0
+            scheduler.max_tasks = scheduler.max_journal = scheduler.max_invocations = _INF
+            scheduler.stop_reason = None
+            scheduler.collect_at = scheduler.collect_every = _INF
         steps.run_async = run_async
         steps.in_place = steps.inline_steps
         steps.express = EXPRESS

@@ -94,6 +94,8 @@ class Scheduler:
     hold_at = 1024
 
     def __init__(self, chooser: Chooser | None, start_ms: int = 0, seed: int = 0) -> None:
+        # (``Engine.renew`` writes these fields again for a spare engine's
+        # scheduler: a field added here goes there too)
         if chooser is not None:
             self.chooser = chooser
         self.seed = seed
@@ -136,26 +138,9 @@ class Scheduler:
     # Without a chooser given, ``RandomChooser(seed)``: made at the first decision
     # (``_lazy``), as most runs never have one to make.
     chooser: BuiltOnUse[Chooser] = BuiltOnUse(lambda s: RandomChooser(s.seed))
-    # True once the chooser above is built (not to be ``reset``: the next run
-    # makes its own from its seed).
+    # True once the chooser above is built (then not made as new by
+    # ``Engine.renew``: the next run makes its own from its seed).
     lazily_built = False
-
-    def reset(self) -> None:
-        """This scheduler as ``Scheduler(None, 0, 0)`` makes it, its chooser
-        never built, for an engine taken again once nothing else holds it
-        (``Simulation.__del__``): one object fewer made and freed a run."""
-        self.seed = 0
-        self.now_ms = 0
-        if self.ready:
-            self.ready = []
-        self.held = ()
-        self._timers = _NO_TIMERS
-        self._timer_seq = 0
-        self.decisions = 0
-        self.tasks_run = 0
-        self.max_tasks = self.max_journal = self.max_invocations = _INF
-        self.stop_reason = None
-        self.collect_at = self.collect_every = _INF
 
     def stop(self, reason: str) -> None:
         """Stop the run at the next task, for ``reason`` (see ``max_journal``,

@@ -74,6 +74,9 @@ from ._trace import Tracer
 CANCELLED_MESSAGE: Final = "cancelled"
 _new_tuple: Final = tuple.__new__
 _new_object: Final = object.__new__
+# (``_IDS.get``, bound once: a method of a name imported from a module is read
+# as a module's attribute would be, ``LOAD_ATTR``, never specialised on 3.11)
+_remembered_id: Final = _IDS.get
 KILLED_MESSAGE: Final = "killed"
 NOT_FOUND_MESSAGE: Final = "not found"  # Restate's, for an invocation that is gone
 
@@ -145,7 +148,7 @@ class Lifecycle:
             invocations.seq = seq = invocations.seq + 1
             # (``plain_invocation_id``'s remembered id without its call)
             parts = (spec.service, key, spec.name, seq)
-            new_id = _IDS.get(parts)
+            new_id = _remembered_id(parts)
             if new_id is None:
                 new_id = new_plain_invocation_id(parts)
             # (``InvocationRecord(new_id, spec.service, spec.name, key, input,

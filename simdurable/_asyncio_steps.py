@@ -63,10 +63,14 @@ class StepLoop:
     one loop at a time.
     """
 
-    # Both made at their first use; until then the class's None (no ``__init__``:
-    # every simulation makes one of these, and most never run an async closure).
-    _loop: asyncio.AbstractEventLoop | None = None
-    _helper: concurrent.futures.ThreadPoolExecutor | None = None
+    def __init__(self) -> None:
+        # Both made at their first use. (The instance's own attributes, not the
+        # class's: a finished simulation's ``__del__`` reads both to keep an
+        # engine whose loop is unused, and the interpreter never specialises an
+        # instance's read of a class attribute. A new engine makes one of
+        # these; an engine taken again keeps its own.)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._helper: concurrent.futures.ThreadPoolExecutor | None = None
 
     def run(self, awaitable: Any, step: str) -> Any:
         """Run an async step closure's awaitable to its result (or exception)."""

@@ -417,25 +417,34 @@ _KEEPS_NO_SOURCE: Final = _NothingDict()
 _UNREGISTERED: Final = "a step registered without Attempt.registered()"
 
 
-class _NoSteps(dict[int, Any]):
-    """An attempt's registered steps until its first (``Attempt.registered``):
-    one empty dict for every attempt (most register none: a step awaited at
-    once, a crowd's lone step), which refuses a write that did not make the
-    attempt its own first."""
+class _Unowned(dict[int, Any]):
+    """An empty dict shared by every attempt until it makes its own: its
+    registered steps until its first (``NO_STEPS``, ``Attempt.registered``:
+    most register none, a step awaited at once, a crowd's lone step) and its
+    completions seen until its first (``NO_DONE``, ``Attempt.completed``: a
+    crowd's records none, each of its steps' values handed to the handler by
+    its resume task, ``_tasks``). It refuses a write that did not make the
+    attempt its own first, saying which."""
+
+    __slots__ = ("_refusal",)
+
+    def __init__(self, refusal: str) -> None:
+        super().__init__()
+        self._refusal = refusal
 
     def __setitem__(self, key: int, value: Any) -> None:
-        raise InternalError(_UNREGISTERED)
+        raise InternalError(self._refusal)
 
     def setdefault(self, key: int, default: Any = None) -> Any:
-        raise InternalError(_UNREGISTERED)
+        raise InternalError(self._refusal)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        raise InternalError(_UNREGISTERED)
+        raise InternalError(self._refusal)
 
 
 class _NoIndices(list[int]):
     """``Attempt._unscheduled`` until its first registered step, shared as
-    ``_NoSteps``, refusing an index added without ``Attempt.registered``."""
+    ``NO_STEPS``, refusing an index added without ``Attempt.registered``."""
 
     def append(self, index: int) -> None:
         raise InternalError(_UNREGISTERED)
@@ -447,26 +456,10 @@ class _NoIndices(list[int]):
         raise InternalError(_UNREGISTERED)
 
 
-class _NoDone(dict[int, Any]):
-    """An attempt's completions seen until its first (``Attempt.completed``):
-    one empty dict for every attempt (a crowd's records none: each of its
-    steps' values is handed to the handler by its resume task, ``_tasks``),
-    which refuses a write that did not make the attempt its own first."""
-
-    def __setitem__(self, key: int, value: Any) -> None:
-        raise InternalError(_UNRECORDED)
-
-    def setdefault(self, key: int, default: Any = None) -> Any:
-        raise InternalError(_UNRECORDED)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        raise InternalError(_UNRECORDED)
-
-
 _UNRECORDED: Final = "a completion recorded without Attempt.completed()"
-NO_STEPS: Final[dict[int, Any]] = _NoSteps()
+NO_STEPS: Final[dict[int, Any]] = _Unowned(_UNREGISTERED)
 _NO_INDICES: Final[list[int]] = _NoIndices()
-NO_DONE: Final[dict[int, Any]] = _NoDone()
+NO_DONE: Final[dict[int, Any]] = _Unowned(_UNRECORDED)
 
 
 class EngineView(Protocol):

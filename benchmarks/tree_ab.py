@@ -36,6 +36,15 @@ FIGURES = [
     ("conc_peak_mib", "... their peak traced memory", "MiB"),
 ]
 
+# The goals are ratios to plain Python in the same run: each is taken in the
+# process that measured both (plain Python's own figure moves by up to x2 from
+# one process to the next on a shared machine), then its median over the rounds.
+RATIOS = [
+    ("fresh_over_us", "fresh step overhead / plain Python's step", "x"),
+    ("replay_over_us", "replayed step overhead / plain Python's step", "x"),
+    ("five_us", "5-step invocation / plain Python's step", "plain steps"),
+]
+
 
 def figures(tree: str, only: frozenset[str] | None = None) -> dict[str, float]:
     """The figures for the simdurable (and benchmarks helpers) in ``tree``
@@ -156,6 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         mb, ma = statistics.median(b), statistics.median(a)
         print(f"| {label} | {mb:.3g} {unit} ({min(b):.3g}-{max(b):.3g}) | "
               f"{ma:.3g} {unit} ({min(a):.3g}-{max(a):.3g}) | x{ma / mb:.2f} |")
+    if "plain_us_step" in before[0]:
+        for key, label, unit in RATIOS:
+            if key not in before[0]:
+                continue
+            b = [r[key] / r["plain_us_step"] for r in before]
+            a = [r[key] / r["plain_us_step"] for r in after]
+            mb, ma = statistics.median(b), statistics.median(a)
+            print(f"| {label}, per process | {mb:.3g} {unit} ({min(b):.3g}-{max(b):.3g}) | "
+                  f"{ma:.3g} {unit} ({min(a):.3g}-{max(a):.3g}) | x{ma / mb:.2f} |")
     return 0
 
 

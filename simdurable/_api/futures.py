@@ -172,7 +172,7 @@ class StepFuture(DurableFuture[T]):
     # keyword its call site passes (``_fast.site_of``), that keyword's value
     # alone: the dict the call made is then let go at once, not kept until
     # its step task reads it back cold among 10,000 invocations' objects
-    # (``_fast.closure_keyword`` calls the action with it by that name).
+    # (``_fast.keyword_run``'s function calls the action with it by that name).
     __slots__ = ("name", "fn", "args", "_kwargs", "serde", "scheduled", "_keyword")
 
     @property

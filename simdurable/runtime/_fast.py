@@ -90,18 +90,6 @@ def awaited_value(action: Callable[..., Any], result: Any, steps: Any, name: str
     return steps.run_async(result, name)
 
 
-def closure_keyword(action: Callable[..., Any], call: Callable[[Any, Any], Any], value: Any,
-                    steps: Any, name: str) -> Any:
-    """``closure_value`` for a step called with one keyword argument and no
-    positional one, its value kept alone (``StepFuture._keyword``): ``call``,
-    that keyword's caller (``keyword_calls``), passes it by its name, as the
-    handler's call did, with no dict kept or copied for it."""
-    result = call(action, value)
-    if not isinstance(result, NOT_AWAITABLE) and inspect.isawaitable(result):
-        return awaited_value(action, result, steps, name)
-    return result
-
-
 def positional_value(action: Callable[..., Any], args: tuple[Any, ...], steps: Any,
                      name: str) -> Any:
     """``closure_value`` for a step called with no keyword argument (``ctx.run_typed(
@@ -114,30 +102,14 @@ def positional_value(action: Callable[..., Any], args: tuple[Any, ...], steps: A
     return result
 
 
-# For each keyword name a call site passes alone (``site_of``), a function that
-# calls an action with one value by that name (``closure_keyword``): made once a
-# name, at most ``KEYWORD_CALLS`` of them.
-keyword_calls: dict[str, Callable[[Any, Any], Any]] = {}
-KEYWORD_CALLS: Final = 256
-
-
-def keyword_call(keyword: str) -> Callable[[Any, Any], Any] | None:
-    """``keyword_calls[keyword]``, made if it is not there yet; None for a
-    name a call cannot spell as a keyword, or past ``KEYWORD_CALLS`` names."""
-    call = keyword_calls.get(keyword)
-    if call is None and len(keyword_calls) < KEYWORD_CALLS and keyword.isidentifier() \
-            and not iskeyword(keyword):
-        # (a name that is an identifier and no keyword: nothing else in the source)
-        code = compile(f"lambda action, value: action({keyword}=value)", __file__, "eval")
-        call = keyword_calls[keyword] = eval(code, {})  # noqa: S307 - the source is fixed
-    return call
-
-
 # For each keyword name a call site passes alone (``site_of``), ``closure_value``
 # made for a call with that one keyword and nothing else: ``action(name=value)``,
 # no dict copied and unpacked for the call (``f(**kwargs)`` copies its dict on 3.11),
-# at most ``KEYWORD_CALLS`` of them. The express step runs its closure through it.
+# at most ``KEYWORD_CALLS`` of them. The express step and a crowd's step task
+# (``_tasks``, for a future that keeps its one keyword's value alone,
+# ``StepFuture._keyword``) run the closure through it.
 keyword_runs: dict[str, Callable[[Any, Any, Any, str], Any]] = {}
+KEYWORD_CALLS: Final = 256
 
 
 # The line of ``closure_value``'s call of its action, the first of its body.
@@ -147,10 +119,11 @@ _CLOSURE_LINE: Final = min(line for _, _, line in closure_value.__code__.co_line
 
 def keyword_run(keyword: str) -> Callable[[Any, Any, Any, str], Any] | None:
     """``keyword_runs[keyword]``, made if it is not there yet: ``closure_value``
-    for a call whose one argument is ``keyword=value``; None where
-    ``keyword_call`` is None (a name a call cannot spell, or too many names)."""
+    for a call whose one argument is ``keyword=value``; None for a name a call
+    cannot spell as a keyword, or past ``KEYWORD_CALLS`` names."""
     run = keyword_runs.get(keyword)
-    if run is None and len(keyword_runs) < KEYWORD_CALLS and keyword_call(keyword) is not None:
+    if (run is None and len(keyword_runs) < KEYWORD_CALLS and keyword.isidentifier()
+            and not iskeyword(keyword)):
         # (a name that is an identifier and no keyword: nothing else in the source;
         # its lines are ``closure_value``'s, which a traceback then shows)
         source = ("\n" * (_CLOSURE_LINE - 2) + "def closure_value(action, value, steps, name):\n"

@@ -57,9 +57,8 @@ from ._fast import (
     _as_is_serdes,
     _step_api,
     closure_in_step,
-    closure_keyword,
     closure_value,
-    keyword_calls,
+    keyword_runs,
     new_tuple,
     step_parts,
 )
@@ -273,9 +272,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                                                     else spec._kwargs, steps, name)
                     else:
                         # (its one keyword's value, kept alone: ``StepFuture._keyword``)
-                        result = context.copy().run(closure_keyword, spec.fn,
-                                                    keyword_calls[keyword], spec._kwargs,
-                                                    steps, name)
+                        # (by that name: ``_fast.keyword_run``'s caller, which its
+                        # call site made when it kept the keyword)
+                        result = context.copy().run(keyword_runs[keyword], spec.fn,
+                                                    spec._kwargs, steps, name)
                     failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)
                 except TerminalError as err:
                     failed = ("terminal", err)

@@ -1,6 +1,6 @@
 """A step called with one keyword argument, in a crowd: its future keeps that
 keyword's value alone (``StepFuture._keyword``), not the dict the call made,
-and its action is still called with it by its name (``_fast.closure_keyword``);
+and its action is still called with it by its name (``_fast.keyword_run``);
 a name a call cannot spell (a Python keyword, not an identifier) keeps the dict."""
 
 from __future__ import annotations
@@ -91,6 +91,6 @@ def test_the_future_keeps_the_one_keywords_value_not_the_dict() -> None:
     # A name no call can spell keeps its dict
     assert (None, {"class": 9}, {"class": 9}) in seen
     assert all(kw is None for kw, kept, _ in seen if type(kept) is dict)
-    assert _fast.keyword_call("class") is None
-    assert _fast.keyword_call("a-b") is None
-    assert _fast.keyword_call("i") is _fast.keyword_call("i")
+    assert _fast.keyword_run("class") is None
+    assert _fast.keyword_run("a-b") is None
+    assert _fast.keyword_run("i") is _fast.keyword_run("i")

@@ -790,11 +790,12 @@ def step_command() -> Callable[..., Any] | None:
             # Replaying, with the fresh command (a context made by a wrapper
             # of it): the replay's own, as a step not awaited at once (its
             # caller's next instruction is this one's return), given a
-            # context of its own (the class it takes when its replay ends
-            # is of no one's)
+            # context of its own, made as ``_general_run_typed`` makes one
+            # (the class it takes when its replay ends is of no one's)
             replay_start(attempt)
-            owner = new_future(replay_context)
+            owner = object.__new__(replay_context)
             owner._attempt = attempt
+            owner._set_values = None
             return replay_issue(owner, name, action, options, *args, **kwargs)
         # (each loop only when there is something to check, and over the
         # dict itself, not a view of its values: an iterator made is about a

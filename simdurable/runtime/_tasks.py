@@ -271,9 +271,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                                                     spec.kwargs if kind is not step_future
                                                     else spec._kwargs, steps, name)
                     else:
-                        # (its one keyword's value, kept alone: ``StepFuture._keyword``)
-                        # (by that name: ``_fast.keyword_run``'s caller, which its
-                        # call site made when it kept the keyword)
+                        # (its one keyword's value, kept alone, ``StepFuture._keyword``:
+                        # passed by that name through ``_fast.keyword_run``'s
+                        # function, made when its call site kept the keyword)
                         result = context.copy().run(keyword_runs[keyword], spec.fn,
                                                     spec._kwargs, steps, name)
                     failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)

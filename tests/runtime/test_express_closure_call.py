@@ -1,8 +1,10 @@
 """An express step calls its closure as the handler called the step: with its
-one keyword by name (``_fast.keyword_run``) or with its positional arguments
-alone (``_fast.positional_value``), with no dict made for ``**kwargs``; every
-other call through ``_fast.closure_value``. Each the same run, task for task,
-with express steps on or off."""
+one keyword by name (``_fast.keyword_run``), or itself, by position, where that
+keyword names the function's first parameter (``_fast.FIRST``) or where it is
+given no argument, or with its positional arguments alone
+(``_fast.positional_value``), with no dict made for ``**kwargs``; every other
+call through ``_fast.closure_value``. Each the same run, task for task, with
+express steps on or off."""
 
 from __future__ import annotations
 
@@ -110,9 +112,10 @@ def run(express: bool) -> tuple:
 def test_an_express_step_calls_its_closure_by_its_one_keyword_or_its_positions():
     result, *_, seen = run(True)
     assert result == EXPECTED
+    # (``express`` itself: the one keyword names the first parameter, or no argument)
     assert seen == ["keyword i", "keyword action", "keyword value", "keyword name",
                     "keyword steps", "closure_value", "positional", "closure_value",
-                    "positional", "keyword i", "drive", "keyword i"]
+                    "express", "express", "drive", "express"]
 
 
 def test_the_run_is_the_same_with_express_steps_or_without():
@@ -179,3 +182,64 @@ def test_a_call_at_once_where_another_code_kept_its_step_at_the_same_offset():
         runs.append(([h.result() for h in handles], sim.trace()))
     assert runs[0] == runs[1]
     assert runs[0][0] == [1, 2, 3, 4]
+
+
+def swapped(j: int = 100, i: int = 0) -> int:
+    """``i`` a keyword only by name: by position the value would be ``j``."""
+    callers.append(caller())
+    return i * 3 + j
+
+
+def posonly(i: int, /) -> int:
+    return i
+
+
+def keyword_only(*, i: int) -> int:
+    return i
+
+
+def first_of_many(i: int, *args: int, j: int = 0, **kw: int) -> int:
+    return i
+
+
+alternating = sd.Service("Alternating")
+
+
+@alternating.handler()
+async def alternate(ctx: sd.Context, x: int) -> int:
+    # one call site, each function in turn: its entry worked out again for each
+    for fn in (two, swapped, two, by_name, two, swapped, swapped):
+        x = await ctx.run_typed("alternate", fn, i=x)
+    return x
+
+
+def test_a_keyword_that_names_the_first_parameter_only_for_that_function():
+    """A site's entry says whether its one keyword names its function's first
+    parameter (``_fast.first_parameter``): a call at that site with another
+    function reads that entry and works out its own, and calls ``swapped``
+    by its keyword's name, not by position (by position, ``i`` would be ``j``)."""
+    runs = []
+    for express in (True, False):
+        for _ in range(2):  # (the second run: the site seen, its last entry swapped's)
+            callers.clear()
+            sim = sd.Simulation([alternating], seed=2)
+            sim.engine.steps.express = express
+            h = sim.invoke("Alternating/alternate", 1)
+            sim.run()
+        runs.append((h.result(), sim.trace(), sim.journal(h), sim.engine.tasks_run,
+                     list(callers)))
+    assert runs[0][:4] == runs[1][:4]
+    assert runs[0][0] == ((((1 * 3 + 100) + 1) * 3 + 100) * 3 + 100)
+    assert runs[0][4] == ["express", "keyword i", "express", "keyword i", "express",
+                          "keyword i", "keyword i"]
+
+
+def test_which_functions_take_their_keyword_by_position():
+    assert _fast.first_parameter(two.__code__, "i")
+    assert _fast.first_parameter(first_of_many.__code__, "i")
+    assert not _fast.first_parameter(two.__code__, "j")
+    assert not _fast.first_parameter(swapped.__code__, "i")
+    assert not _fast.first_parameter(posonly.__code__, "i")
+    assert not _fast.first_parameter(keyword_only.__code__, "i")
+    assert not _fast.first_parameter(plain.__code__, "i")
+    assert not _fast.first_parameter(named.__code__, "i")

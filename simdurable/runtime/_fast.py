@@ -1252,7 +1252,8 @@ def step_command() -> Callable[..., Any] | None:
             mark = len(flat)
         elif event is not None:
             event((now, "entry", inv_id, "run", index, name))
-        inv_rec = invocations.by_id.get(inv_id)
+        # (its record is the one ``Invocations.by_id`` holds: a live attempt's
+        # always is, as a restart kills every attempt before it reloads them)
         bits = rec.done_bits
         try:
             wait = waits[index]
@@ -1261,7 +1262,6 @@ def step_command() -> Callable[..., Any] | None:
         attempt.waiting = wait
         scheduler.tasks_run += 1
         running.in_place = attempt
-        stored = False
         try:
             holder = running.step_holder  # (as the lane finds it)
             if holder is None:
@@ -1322,8 +1322,7 @@ def step_command() -> Callable[..., Any] | None:
                 attempt.alive
                 and attempt.failure is None
                 and len(journal) == index + 1
-                and inv_rec is not None
-                and inv_rec.status == PENDING
+                and rec.status == PENDING
                 and (not injector.armed or injector.spares(name))
             ):
                 failed = ("ok", result)
@@ -1340,10 +1339,9 @@ def step_command() -> Callable[..., Any] | None:
                     else:
                         as_written = type(result) in AS_IS_TYPES
                         data = serde.serialize(result)
-                    stored = True
                 except (TypeError, ValueError, OverflowError) as err:
                     failed = ("error", unstorable(attempt, name, index, err))
-            if stored:
+            if failed is None:  # (its value stored)
                 value = (data,)  # a value as the runtime keeps it (``RawCompletion``)
                 entry = (COMPLETION, "", None, value, index, scheduler.now_ms, -1, "")
                 if not attempt.own_journal:
@@ -1355,9 +1353,9 @@ def step_command() -> Callable[..., Any] | None:
                         store_append(inv_id, entry)
                     journal.append(entry)
                 try:
-                    inv_rec.done_bits = bits | bits_at[index]
+                    rec.done_bits = bits | bits_at[index]
                 except IndexError:
-                    inv_rec.done_bits = bits | 1 << index
+                    rec.done_bits = bits | 1 << index
                 # Nothing woke the handler during the closure: it sees this
                 # completion now (``Attempt.see``) ...
                 attempt.cursor = index + 2
@@ -1369,7 +1367,7 @@ def step_command() -> Callable[..., Any] | None:
                 finish(attempt, index, value, failed)
         finally:
             running.in_place = None
-        if stored:
+        if failed is None:
             if not scheduler.ready and scheduler.tasks_run < scheduler.max_tasks:
                 # ... and resumes at once, as its resume task would (``resume_in_place``)
                 scheduler.tasks_run += 1

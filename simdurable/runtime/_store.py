@@ -29,8 +29,18 @@ PAUSED = "paused"
 NO_HEADERS: dict[str, str] = {}
 
 
+class _RecordHead:
+    """The fields a crowd's step task reads of its record (at 10,000 invocations
+    in flight, each read cold), first in its memory, in one or two cache lines.
+    A class's slots are laid out in their names' order (CPython sorts them),
+    not its fields' (the positional constructor's, kept), which put these four
+    on four of the object's lines; a base's slots come before its subclass's."""
+
+    __slots__ = ("id", "status", "done_bits", "retry_index")
+
+
 @dataclass(slots=True)
-class InvocationRecord:
+class InvocationRecord(_RecordHead):
     """What the server stores about one invocation.
 
     ``status`` is ``pending`` until the invocation ends as ``completed`` (with

@@ -236,7 +236,10 @@ def test_a_new_submissions_record_has_every_field_a_record_is_made_with():
         expected = InvocationRecord(
             inv_id, service, handler, key, b"3", made.seq, PENDING, now + delay, now,
             headers=dict(headers) if headers else NO_HEADERS)
-        assert [getattr(made, name) for name in InvocationRecord.__slots__] == [
-            getattr(expected, name) for name in InvocationRecord.__slots__]
+        slots = [name for klass in InvocationRecord.__mro__
+                 for name in klass.__dict__.get("__slots__", ())]
+        assert len(slots) == 23
+        assert [getattr(made, name) for name in slots] == [
+            getattr(expected, name) for name in slots]
         assert made.headers == (headers or {})
         assert made.headers is not headers  # (a copy of the caller's)

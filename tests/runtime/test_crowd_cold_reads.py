@@ -39,3 +39,17 @@ def test_a_records_fields_and_constructor_keep_their_order() -> None:
     assert repr(rec).startswith("InvocationRecord(id='inv-1', service='Svc', handler='run', ")
     assert InvocationRecord.__match_args__[:7] == (
         "id", "service", "handler", "key", "input", "seq", "status")
+
+
+def test_an_attempts_fields_a_crowds_tasks_read_are_first_in_its_memory() -> None:
+    # (each step and resume task of a crowd reads these of its attempt, cold;
+    # in their names' order they spread over all five of its cache lines)
+    from simdurable.runtime._invocation import Attempt, _AttemptHead
+
+    read = set(_AttemptHead.__slots__)
+    assert {"rec", "context", "coro", "journal", "waiting", "handed", "queued"} <= read
+    attempt = object.__new__(Attempt)
+    values = {name: object() for name in Attempt.__slots__ + _AttemptHead.__slots__}
+    for name, value in values.items():
+        setattr(attempt, name, value)
+    assert first_slots(attempt, len(read)) == {id(values[name]) for name in read}

@@ -81,6 +81,11 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     steps = engine.steps
     (finish, running, scheduler, injector, trace, log_run, _, _,
      store_append, journals, _, _) = step_parts(steps)
+    # The tracer's ``event``, read once: through the tracer at each event it
+    # is a method load the interpreter never specialises (an instance
+    # attribute), and it changes only when an engine is renewed, which an
+    # engine whose runner this is never is (``Engine.run_task``)
+    event = trace.event
     # The current step is named in this thread's holder, as ``_fast.step_lane``
     # names it: two attribute writes around a closure, not a context
     # variable's new mapping and token and a ``StepInfo`` each time.
@@ -284,12 +289,12 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 finally:
                     holder.step = before
                 if log_run is None:  # (the run with its "step" event: a compact trace)
-                    trace.event((scheduler.now_ms, "step", inv_id, RAN_STEP, name, index,
-                                 number, attempt.handler))
+                    event((scheduler.now_ms, "step", inv_id, RAN_STEP, name, index,
+                           number, attempt.handler))
                 else:
                     log_run((inv_id, index, name, number, attempt.handler))
                     if trace.sink is not None:
-                        trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
+                        event((scheduler.now_ms, "step", inv_id, "step", name, index))
                 # ``finish_step`` for a value stored at once, else the general way
                 # (a restart in the closure kills the attempt: ``rec`` is then
                 # not the record ``Invocations`` holds, and the way is general)
@@ -474,8 +479,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         lifecycle.invocations.by_id[inv_id] = rec  # ``Invocations.put``
                         store._invocations[inv_id] = rec
                         rec.done_bits = 0  # (its completions are of no more use)
-                        trace.event((now, "done", inv_id, "done", rec.service, rec.key,
-                                     rec.handler, completion.data))
+                        event((now, "done", inv_id, "done", rec.service, rec.key,
+                               rec.handler, completion.data))
                         completions = lifecycle.completions
                         if inv_id in completions.callers:
                             completions.wake_callers(rec, completion)

@@ -49,6 +49,7 @@ import gc
 from collections.abc import Callable
 from sys import getrefcount
 from threading import get_ident
+from types import CoroutineType
 from typing import Any, Final
 
 from ._errors import InternalError, TerminalError
@@ -73,6 +74,10 @@ from ._trace import RAN_STEP
 # ``task``, ``spec`` and ``getrefcount``'s own argument. With more, someone
 # may ask ``Attempt.done`` for its step: its completion is recorded there.
 UNHELD: Final = 3
+
+# A coroutine's ``send``, called with the coroutine: ``coro.send(value)``
+# without the bound method made and freed at each resume
+coroutine_send: Final = CoroutineType.send
 
 
 def task_runner(engine: Any) -> Callable[..., Any]:
@@ -435,8 +440,12 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 attempt.resume_scheduled = False
                 running.step_holder = None  # (``Running.step_holder``)
                 try:
-                    # (in its own context: ``Attempt.context``)
-                    yielded = attempt.context.run(coro.send, handed)
+                    # (in its own context: ``Attempt.context``; a coroutine's
+                    # ``send`` unbound, called with it: no bound method made)
+                    if type(coro) is CoroutineType:
+                        yielded = attempt.context.run(coroutine_send, coro, handed)
+                    else:
+                        yielded = attempt.context.run(coro.send, handed)
                 except StopIteration as returned:
                     if attempt.alive:
                         attempt.queued -= 1

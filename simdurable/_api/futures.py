@@ -60,20 +60,14 @@ class DurableFuture(Generic[T]):
         if lane is not None:  # the common cases in one call (``_fast.step_lane``)
             index = self._index
             if (
+                # A crowd's step: the lane's answer without its call (its first
+                # test, then other work ready: a fresh step issued lone, with
+                # nothing journaled since, waits its turn as a task)
                 attempt.issued is self
                 and engine.scheduler.ready
                 and len(attempt.journal) == index + 1
                 and attempt.alive
-            ):
-                # A crowd's step: the lane's answer without its call (its first
-                # test, then other work ready: a fresh step issued lone, with
-                # nothing journaled since, waits its turn as a task)
-                got = LANE_WAITS
-            else:
-                got = lane(self)
-                if type(got) is not LaneSignal:
-                    return got  # type: ignore[no-any-return]
-            if got is LANE_WAITS:  # its step runs as a task, among the others
+            ) or (got := lane(self)) is LANE_WAITS:  # its step runs as a task, among the others
                 if type(self) is StepFuture:
                     # Its step task holds it (and the handler, if it kept it):
                     # this generator lets go of it, so that it is freed as its
@@ -81,7 +75,11 @@ class DurableFuture(Generic[T]):
                     # read back cold among 10,000 invocations' objects
                     serde = self.serde
                     del self
-                    handed = yield waits[index] if index < len(waits) else wait_on(index)
+                    try:  # (its wait, in the local its value then takes: no other)
+                        handed = waits[index]
+                    except IndexError:
+                        handed = wait_on(index)
+                    handed = yield handed
                     if handed is not None:
                         return handed  # type: ignore[no-any-return]
                     while index not in attempt.done and not attempt.replayed_next(index):
@@ -90,7 +88,11 @@ class DurableFuture(Generic[T]):
                     if isinstance(completion, Failure):
                         raise terminal_of(completion)
                     return serde.deserialize(completion[0])  # type: ignore[no-any-return]
-                handed = yield waits[index] if index < len(waits) else wait_on(index)
+                try:
+                    handed = waits[index]
+                except IndexError:
+                    handed = wait_on(index)
+                handed = yield handed
                 if handed is not None:
                     # the closure's value, which its serde reads back as it is,
                     # sent by the resume its step task queued (``_tasks``)
@@ -98,6 +100,8 @@ class DurableFuture(Generic[T]):
                 while index not in attempt.done and not attempt.replayed_next(index):
                     yield Wait((index,))
                 return self._result()
+            if type(got) is not LaneSignal:
+                return got  # type: ignore[no-any-return]
             if got is LANE_RESUMED:
                 return (yield from self._after(NOT_RUN))
             if got is LANE_PARKED:

@@ -122,6 +122,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     segment_ended = lifecycle.segment_ended
     complete = lifecycle.complete
     kill = running.kill
+    # Strict mode's guard and ``always_suspend``: a ``Running``'s own, never
+    # written after it is made (each a test a resume, read once here)
+    guarded = running.segment_guard is not None
+    always_suspend = running.always_suspend
     ended = running.ended
     waits = running.waits
     drive = running.drive
@@ -363,7 +367,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     continue  # it sees the entry at its next wait or command
                 if (
                     attempt.cursor == len(journal) - 1
-                    and waiting.indices == (index,)
+                    and waiting[0] == (index,)  # (``Wait.indices``)
                     and not attempt.cancel_pending
                 ):
                     # ``consume_for``: the one notification it has not seen satisfies its wait
@@ -404,7 +408,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         attempt.handed = None
                         attempt.queued -= 1  # ``Running.unqueue``
                         continue
-                    if attempt.cancel_pending or running.segment_guard is not None:
+                    if attempt.cancel_pending or guarded:
                         attempt.unhand()
                         attempt.queued -= 1
                         general_resume(attempt.rec.id, attempt.number)
@@ -428,7 +432,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         attempt = open_attempt(task[1])
                         if attempt is None:
                             continue
-                    if running.segment_guard is not None:
+                    if guarded:
                         coro = attempt.coro
                         segment_ended(attempt, coro, *drive(attempt, None))
                         continue
@@ -511,9 +515,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     and attempt.cursor >= len(attempt.journal)
                     and not attempt.cancel_pending
                     and attempt.failure is None
-                    and not running.always_suspend
+                    and not always_suspend
                 ):
-                    indices = yielded.indices
+                    indices = yielded[0]  # (``Wait.indices``: a tuple's item, not its named field)
                     done = attempt.done
                     if len(indices) == 1 and indices[0] not in done:
                         # ``Attempt.on_wait``: nothing left to see, so it waits ...

@@ -57,6 +57,7 @@ from ._fast import (
     AS_IS_TYPES,
     _as_is_serdes,
     _step_api,
+    bits_at,
     closure_in_step,
     closure_value,
     keyword_runs,
@@ -74,6 +75,11 @@ from ._trace import RAN_STEP
 # ``task``, ``spec`` and ``getrefcount``'s own argument. With more, someone
 # may ask ``Attempt.done`` for its step: its completion is recorded there.
 UNHELD: Final = 3
+
+# The indices whose done bit ``_fast.bits_at`` holds: a step's bit read
+# there, not shifted into a new int at each test and write (the shift and
+# the mask are generic operations the interpreter does not specialise)
+BITS_AT: Final = len(bits_at)
 
 # A coroutine's ``send``, called with the coroutine: ``coro.send(value)``
 # without the bound method made and freed at each resume
@@ -272,7 +278,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if (
                     not inline
                     or (injector.armed and not injector.spares(name))
-                    or rec.done_bits >> index & 1
+                    or rec.done_bits & (bit := bits_at[index] if index < BITS_AT else 1 << index)
                 ):
                     attempt.queued -= 1
                     if kind is step_future:  # (queued unregistered: see the resume below)
@@ -332,7 +338,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or (injector.armed and not injector.spares(name))
                     or rec.status != PENDING
                     or rec.retry_index == index
-                    or bits >> index & 1
+                    or bits & bit
                     or running.in_place is not None
                 ):
                     if attempt.queued:  # (zero if the closure killed the attempt)
@@ -368,7 +374,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     journals[inv_id].append(entry)
                 else:
                     store_append(inv_id, entry)
-                rec.done_bits = bits | 1 << index
+                rec.done_bits = bits | bit
                 # ``Running.notify`` and ``Attempt.observe``
                 if attempt.state is not LIVE:
                     if attempt.queued:

@@ -144,13 +144,16 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def callgrind_count(module: str, *args: str, hash_seed: int = 0) -> int:
+def callgrind_count(module: str, *args: str, hash_seed: int = 0,
+                    only: str | None = None) -> int:
     """Instructions callgrind counts in ``python -m <module> --one <args>``,
     with ``PYTHONHASHSEED=hash_seed`` so that two counts hash alike (``cg_steps``,
-    ``cg_invocation``)."""
+    ``cg_invocation``); with ``only``, inside calls of that C function alone
+    (``--toggle-collect``)."""
+    toggle = [] if only is None else [f"--toggle-collect={only}"]
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-         "-m", module, "--one", *args],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *toggle,
+         sys.executable, "-m", module, "--one", *args],
         capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
     )

@@ -1,6 +1,6 @@
 """Instructions an invocation costs, by phase, counted by callgrind (independent of load).
 
-    .venv/bin/python -m benchmarks.cg_invocation TREE [build submit run read five crowd] [--n 100] [--pinned]
+    .venv/bin/python -m benchmarks.cg_invocation TREE [build submit run read five crowd crowdrun] [--n 100] [--pinned]
 
 For each mode, runs valgrind's callgrind twice over ``--one``: a Python that
 imports simdurable from TREE (a ``git archive`` checkout), warms up with three
@@ -19,7 +19,12 @@ PYTHONHASHSEED=0 so that both counts hash alike. The modes, each a new
   ``--n 10000`` counts the figure's crowd, past ``Scheduler.hold_at`` (the
   ready list held in two), where each task is drawn among 10,000 invocations.
   Instructions only: what 10,000 in flight cost in cold memory is timed
-  (``benchmarks.crowd_order``) and held (``crowd_order --held``).
+  (``benchmarks.crowd_order``) and held (``crowd_order --held``);
+* ``crowdrun``: that crowd's ``sim.run()`` alone, per invocation: one count,
+  callgrind collecting only inside ``operator.call`` (which calls the run
+  and nothing else calls), so no second count's import and warm-up is
+  subtracted (two counts of a whole process moved by up to 2,700 instructions
+  an invocation from one run to the next; this one repeats exactly).
 
 ``--pinned`` turns the collector off (``gc.disable()``) after the warm-ups
 and stops the wall-clock budget's watcher thread, so that neither a
@@ -51,6 +56,7 @@ DERIVED: dict[str, tuple[str, str | None]] = {
     "five": ("five", None),
     "steps": ("five", "zero"),
     "crowd": ("crowd", None),
+    "crowdrun": ("crowdrun", None),
 }
 
 
@@ -107,6 +113,17 @@ def one(tree: str, mode: str, n: int, pinned: bool = False) -> None:
             sim.invoke("Steps5/run", i)
         sim.run()
 
+    if mode == "crowdrun":
+        import operator
+
+        crowd(50)
+        if pinned:
+            pin()
+        sim = sd.Simulation([s5], seed=1, wall_budget=None)
+        for i in range(n):
+            sim.invoke("Steps5/run", i)
+        operator.call(sim.run)  # (what callgrind counts: ``count``)
+        return
     if mode == "crowd":
         crowd(50)
         if pinned:
@@ -125,7 +142,8 @@ def one(tree: str, mode: str, n: int, pinned: bool = False) -> None:
 
 def count(tree: str, mode: str, n: int, pinned: bool = False) -> int:
     return callgrind_count("benchmarks.cg_invocation", tree, mode, str(n),
-                           *(["pinned"] if pinned else []))
+                           *(["pinned"] if pinned else []),
+                           only="*operator_call*" if mode == "crowdrun" else None)
 
 
 def main() -> None:
@@ -145,9 +163,12 @@ def main() -> None:
 
     def each(mode: str) -> float:
         if mode not in per:
-            n = 1000 if mode == "crowd" and args.n == 100 else args.n
-            per[mode] = (count(args.tree, mode, n, args.pinned)
-                         - count(args.tree, mode, 0, args.pinned)) / n
+            n = 1000 if mode in ("crowd", "crowdrun") and args.n == 100 else args.n
+            if mode == "crowdrun":  # (the run alone: one count)
+                per[mode] = count(args.tree, mode, n, args.pinned) / n
+            else:
+                per[mode] = (count(args.tree, mode, n, args.pinned)
+                             - count(args.tree, mode, 0, args.pinned)) / n
         return per[mode]
 
     for mode in args.modes:

@@ -198,29 +198,18 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     h = n >> 1
                     held = scheduler.held = ready[:h]
                     del ready[:h]
-            if n == width_of:
-                # A random chooser's draw among as many tasks as its last (a
-                # crowd's task mostly queues one: the count holds), its
-                # generator and bits bound then (``width_of`` is 0 until a
-                # random chooser's first draw, and a draw is among 2 or more)
-                i = getrandbits(k)  # type: ignore[misc]
-                while i >= n:
-                    i = getrandbits(k)  # type: ignore[misc]
-                draws += 1
-                if not held:
-                    task = ready.pop(i)
-                elif i < h:
-                    task = held.pop(i)
-                else:
-                    task = ready.pop(i - h)
-                    if not ready and held:
-                        # (never empty while a task is held: the lane and the
-                        # loop test it for "any task ready")
-                        ready.append(held.pop())
-            elif n == 1:
+            if n == 1:
                 task = ready.pop()
             else:
-                if getrandbits is not None:  # (a random chooser's, bound at its first draw)
+                if n == width_of:
+                    # A random chooser's draw among as many tasks as its last (a
+                    # crowd's task mostly queues one: the count holds), its
+                    # generator and bits bound then (``width_of`` is 0 until a
+                    # random chooser's first draw)
+                    i = getrandbits(k)  # type: ignore[misc]
+                    while i >= n:
+                        i = getrandbits(k)  # type: ignore[misc]
+                elif getrandbits is not None:  # (a random chooser's, bound at its first draw)
                     width_of = n
                     k = n.bit_length()
                     i = getrandbits(k)

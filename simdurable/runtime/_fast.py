@@ -448,7 +448,7 @@ def awaited_at(code: types.CodeType, at: int) -> bool:
     if answer is None:
         if len(_analysed) >= SITES:
             _analysed.clear()
-            _sites.clear()
+            clear_sites()
         answer = False
         instructions = list(dis.get_instructions(code))
         for this, after in zip(instructions, instructions[1:], strict=False):
@@ -471,6 +471,14 @@ def awaited_at(code: types.CodeType, at: int) -> bool:
 # its closure with, read in the same unpacking (``replay`` and ``express``
 # read the field only as true or false otherwise).
 _sites: dict[int, tuple[Any, Any, Any, Any, str | None]] = {}
+# A crowd's step's (serde, one keyword) as its call site's entry has them, by its
+# action where the entry keeps it, else (its return hint, them) by its code
+# (``crowd_site``): ``express`` reads them there with other tasks ready, where a
+# step never runs at its call, so whether it is awaited at once is not asked,
+# and ``sys._getframe`` makes no frame object for the handler's coroutine.
+# Emptied with ``_sites``, or past ``SITES`` entries.
+_crowd_sites: dict[Any, tuple[Any, str | None]] = {}
+_crowd_codes: dict[types.CodeType, tuple[Any, tuple[Any, str | None]]] = {}
 # (what stands for a lambda's return hint: it has none, never read again)
 LAMBDA: Final = object()
 
@@ -524,7 +532,7 @@ def site_of(code: types.CodeType, at: int, action: Any,
     else:
         return None
     if len(_sites) >= SITES:
-        _sites.clear()
+        clear_sites()
     keyword = next(iter(kwargs)) if len(kwargs) == 1 else None
     run: Any = None if keyword is None else keyword_run(keyword)
     if run is None:
@@ -534,6 +542,42 @@ def site_of(code: types.CodeType, at: int, action: Any,
     site = _sites[at] = (code, run if at_once and run is not None else at_once, made, serde,
                          keyword)
     return site
+
+
+def clear_sites() -> None:
+    """``_sites`` emptied, and the crowd's entries made from it."""
+    _sites.clear()
+    _crowd_sites.clear()
+    _crowd_codes.clear()
+
+
+def crowd_site(action: Any, kwargs: dict[str, Any]) -> tuple[Any, str | None] | None:
+    """A crowd's step's (serde, one keyword) (``express``) where ``_crowd_sites``
+    has none for its action: a closure's by its code and return hint
+    (``_crowd_codes``, as ``site_of`` tells a closure of a site's code), else its
+    call site's entry (``site_of``, for the caller of ``express``: a frame object
+    made for it, once a site and action), whose serde and keyword are then kept
+    by its action or code. None for an action that is not callable."""
+    if type(action) is function_type:
+        made = _crowd_codes.get(action.__code__)
+        if made is not None and (made[0] is LAMBDA
+                                 or action.__annotations__.get("return", no_hint) is made[0]):
+            return made[1]
+    caller = get_frame(2)
+    site = site_of(caller.f_code, caller.f_lasti, action, kwargs)
+    if site is None:
+        return None
+    found = (site[3], site[4])
+    made = site[2]
+    if made is action:
+        if len(_crowd_sites) >= SITES:
+            _crowd_sites.clear()
+        _crowd_sites[action] = found
+    elif type(made) is tuple:
+        if len(_crowd_codes) >= SITES:
+            _crowd_codes.clear()
+        _crowd_codes[made[0]] = (made[1], found)
+    return found
 
 
 # What a call site's entry (``site_of``) has for "awaited at once" where its one
@@ -594,7 +638,7 @@ def _probe() -> bool:
         return False
     finally:
         _analysed.clear()
-        _sites.clear()
+        clear_sites()
     return seen == [True, True, True, False, False, False] * 20
 
 
@@ -794,7 +838,7 @@ def step_command() -> Callable[..., Any] | None:
     plain_serde = _as_is_serdes[0] if _as_is_serdes else None
     # (the serde whose values an express step hands back as they are: as ``step_lane``'s)
     as_is_serde = _as_is_serdes[0] if len(_as_is_serdes) == 1 else None
-    _sites.clear()  # (their serdes are those of the API layer's before)
+    clear_sites()  # (their serdes are those of the API layer's before)
 
     def issue(attempt: Any, name: str, action: Callable[..., Any],
               options: Any = None, /, *args: Any, **kwargs: Any) -> Any:
@@ -1123,53 +1167,81 @@ def step_command() -> Callable[..., Any] | None:
             for value in args:
                 if not isinstance(value, NOT_AWAITABLE):
                     return general_run_typed(attempt, name, action, options, args, kwargs)
-        # Its call site (``site_of``): whether its caller awaits it at once
-        # (``awaited_at``), and its action's serde, kept for the action last
-        # called there; else worked out, and kept for the next call.
-        value = get_frame(1)
-        at = value.f_lasti
-        value = value.f_code
-        key: Any  # (None when the site kept none: ``kwargs[None]`` raises ``KeyError``)
-        try:
-            site_code, at_once, site_action, serde, key = _sites[at]
-        except KeyError:  # (a site not seen: once)
-            site_code = key = None
-        if kwargs:
-            # One keyword, the site's last one: its value read by it (no
-            # iterator); else each value (``KeyError``: another name, or none kept)
-            # (``run``, the closure's caller: ``keyword_run``'s for that one
-            # keyword alone, else ``closure_value``)
-            try:
-                if (len(kwargs) != 1 or args
-                        or not isinstance(one := kwargs[key], NOT_AWAITABLE)):
-                    raise KeyError
-                # (when awaited at once, the keyword's closure caller: ``_sites``)
-                run = at_once
-            except KeyError:
-                for key in kwargs:
-                    if not isinstance(kwargs[key], NOT_AWAITABLE):
-                        return general_run_typed(attempt, name, action, options, args, kwargs)
-                key = run = None  # (its future keeps the dict: ``StepFuture._keyword``)
-        else:
-            run = positional_value
-            one = args
-        if (site_code is not value or site_action is not action) and not (
-                # (a lambda made by the same code as the site's last one: ``site_of``)
-                site_code is value and type(site_action) is tuple
-                and site_action[1] is LAMBDA and type(action) is function_type
-                and action.__code__ is site_action[0]):
-            site = site_of(value, at, action, kwargs)
-            if site is None:  # (not callable)
-                return general_run_typed(attempt, name, action, options, args, kwargs)
-            at_once = site[1]
-            serde = site[3]
-            if run is not None and run is not positional_value:
-                run = at_once  # (its one keyword's caller for this function: ``FIRST``?)
         parts = attempt.engine.command_parts
         if parts is None:  # (its engine's first step)
             parts = cast(Any, attempt.engine).built_command_parts()
         (injector, scheduler, store_append, journals, event, commands_made, running, flat,
          completions, invocations, steps, finish) = parts
+        key: Any  # (None when the site kept none: ``kwargs[None]`` raises ``KeyError``)
+        at_once: Any
+        site: Any  # (here its (serde, keyword), else its site's entry: ``site_of``)
+        if scheduler.ready:
+            # A crowd's step: other tasks are ready, so it waits its turn as a
+            # task, whether its caller awaits it at once or not; its serde and
+            # keyword read by its action (``_crowd_sites``), with no frame object
+            # made for the handler's coroutine, written at its first step and
+            # read cold at every later one among 10,000 in flight
+            if type(action) is not function_type or (
+                    site := _crowd_sites.get(action)) is None:
+                site = crowd_site(action, kwargs)
+                if site is None:  # (not callable)
+                    return general_run_typed(attempt, name, action, options, args, kwargs)
+            serde, key = site
+            at_once = False
+            if kwargs:
+                try:  # (as below: its one keyword's value read by it, else each)
+                    if (len(kwargs) != 1 or args
+                            or not isinstance(kwargs[key], NOT_AWAITABLE)):
+                        raise KeyError
+                except KeyError:
+                    for key in kwargs:
+                        if not isinstance(kwargs[key], NOT_AWAITABLE):
+                            return general_run_typed(attempt, name, action, options, args,
+                                                     kwargs)
+                    key = None
+        else:
+            # Its call site (``site_of``): whether its caller awaits it at once
+            # (``awaited_at``), and its action's serde, kept for the action last
+            # called there; else worked out, and kept for the next call.
+            value = get_frame(1)
+            at = value.f_lasti
+            value = value.f_code
+            try:
+                site_code, at_once, site_action, serde, key = _sites[at]
+            except KeyError:  # (a site not seen: once)
+                site_code = key = None
+            if kwargs:
+                # One keyword, the site's last one: its value read by it (no
+                # iterator); else each value (``KeyError``: another name, or none kept)
+                # (``run``, the closure's caller: ``keyword_run``'s for that one
+                # keyword alone, else ``closure_value``)
+                try:
+                    if (len(kwargs) != 1 or args
+                            or not isinstance(one := kwargs[key], NOT_AWAITABLE)):
+                        raise KeyError
+                    # (when awaited at once, the keyword's closure caller: ``_sites``)
+                    run = at_once
+                except KeyError:
+                    for key in kwargs:
+                        if not isinstance(kwargs[key], NOT_AWAITABLE):
+                            return general_run_typed(attempt, name, action, options, args,
+                                                     kwargs)
+                    key = run = None  # (its future keeps the dict: ``StepFuture._keyword``)
+            else:
+                run = positional_value
+                one = args
+            if (site_code is not value or site_action is not action) and not (
+                    # (a lambda made by the same code as the site's last one: ``site_of``)
+                    site_code is value and type(site_action) is tuple
+                    and site_action[1] is LAMBDA and type(action) is function_type
+                    and action.__code__ is site_action[0]):
+                site = site_of(value, at, action, kwargs)
+                if site is None:  # (not callable)
+                    return general_run_typed(attempt, name, action, options, args, kwargs)
+                at_once = site[1]
+                serde = site[3]
+                if run is not None and run is not positional_value:
+                    run = at_once  # (its one keyword's caller for this function: ``FIRST``?)
         journal = attempt.journal
         index = len(journal)
         if (
@@ -1205,9 +1277,11 @@ def step_command() -> Callable[..., Any] | None:
         attempt.cursor = index + 1
         lone = attempt.issued is None and not attempt._unscheduled
         if not (
-            at_once  # (its caller awaits this call at once: above)
+            # (its caller awaits this call at once, and no other task was ready
+            # at its head, which nothing since can make: a crowd's step waits its
+            # turn as a task, its ``at_once`` false, above)
+            at_once
             and lone
-            and not scheduler.ready  # (a crowd: its step waits its turn as a task)
             and not attempt.cancel_pending
             and attempt.failure is None
             and scheduler.tasks_run < scheduler.max_tasks

@@ -64,7 +64,7 @@ from ._fast import (
     new_tuple,
     step_parts,
 )
-from ._invocation import LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
+from ._invocation import DEAD, LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
 from ._store import COMPLETED, PENDING, MemoryStore
@@ -480,13 +480,23 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                                 except Exception as err:  # noqa: BLE001 - as ``start``'s
                                     segment_ended(attempt, coro, *ended(attempt, err))
                                     continue
-                        completion = new_tuple(Value, (b"" if value is None else value,))
+                        # (its data kept for the trace: a named tuple's field read
+                        # is not specialised)
+                        data = b"" if value is None else value
+                        completion = new_tuple(Value, (data,))
                         attempt.coro = None  # (ended: nothing for ``kill`` to close)
                         rec = attempt.rec
                         inv_id = rec.id
-                        # ``Running.kill`` (``Attempt.die`` and its registrations) ...
-                        attempt.die()
-                        attempt.steps.clear()
+                        # ``Running.kill`` (``Attempt.die``, written out where no
+                        # random stream holds the attempt, and its registrations:
+                        # a crowd's attempt mostly registered none) ...
+                        attempt.state = DEAD
+                        attempt.alive = False
+                        attempt.issued = None
+                        if attempt._rng is not None:
+                            attempt.die()
+                        if attempt.steps:
+                            attempt.steps.clear()
                         attempts = running.attempts
                         if attempts.get(inv_id) is attempt:
                             del attempts[inv_id]
@@ -501,16 +511,20 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         rec.status = COMPLETED
                         rec.result = completion
                         rec.finished_ms = now = scheduler.now_ms
-                        lifecycle.invocations.by_id[inv_id] = rec  # ``Invocations.put``
+                        # (``Invocations.put``: its ``by_id`` holds ``rec`` while
+                        # the attempt was alive; the store may hold another
+                        # object for it since a restart)
                         store._invocations[inv_id] = rec
                         rec.done_bits = 0  # (its completions are of no more use)
                         event((now, "done", inv_id, "done", rec.service, rec.key,
-                               rec.handler, completion.data))
+                               rec.handler, data))
                         completions = lifecycle.completions
                         if inv_id in completions.callers:
                             completions.wake_callers(rec, completion)
-                        for hook in lifecycle.finished_hooks:
-                            hook(rec)
+                        hooks = lifecycle.finished_hooks
+                        if hooks:
+                            for hook in hooks:
+                                hook(rec)
                     elif attempt.queued:  # (an attempt ended under it: ``GONE``)
                         attempt.queued -= 1
                     continue

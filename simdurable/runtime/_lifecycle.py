@@ -343,8 +343,12 @@ class Lifecycle:
         host_of = running._host
         host = host_of()
         assert host is not None  # the engine is alive while it runs attempts
-        attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind,
-                          spec.plain_target if rec.key is None else None)
+        # (``Attempt(...)``: its ``__init__`` called as a function, not
+        # through the class's call, which makes an argument tuple with the
+        # object prepended and a frame of the interpreter's own)
+        attempt = _new_object(Attempt)
+        Attempt.__init__(attempt, host, rec, journal, rec.attempts, spec.kind,
+                         spec.service_kind, spec.plain_target if rec.key is None else None)
         attempt.own_journal = False
         running.attempts[inv_id] = attempt
         event = self.trace.event

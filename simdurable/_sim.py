@@ -24,7 +24,7 @@ from time import monotonic
 from types import FunctionType
 from typing import Any, Final
 
-from ._api.context import InvocationContext
+from ._api.context import new_context
 from ._api.external import FakeExternal
 from ._api.serde import DefaultSerde, JsonSerde, ingress_bytes
 from ._api.service import AnyService, Handler, _ServiceBase, collect_handlers
@@ -634,7 +634,7 @@ class Simulation:
                 registry,
                 self.store,
                 self.scheduler,
-                InvocationContext,
+                new_context,  # (``InvocationContext``, made with its class at once)
                 self.injector,
                 retry_policy,
                 epoch_ms,

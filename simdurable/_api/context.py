@@ -80,6 +80,9 @@ from .service import handler_of
 
 T = TypeVar("T")
 
+# (an object made without its class's ``__init__``: ``new_context``)
+_new_object: Final = object.__new__
+
 
 class AttemptFinishedEvent:
     """Set when the current attempt ends (restate-sdk's teardown signal).
@@ -165,37 +168,9 @@ class Context:
         self._attempt = attempt
         self._spec = spec
         self._set_values = None
-        engine: Any = attempt.engine
-        issue = engine.issue_step
-        if issue is not None:
-            # ``ctx.run_typed`` is the fused step command (``_fast.step_command``):
-            # a call and a frame less a step. A class attribute of the class
-            # this takes for its attempt's state (a subclass of
-            # ``InvocationContext`` with that command as its ``run_typed``,
-            # ``_context_class``), not a method bound to each attempt: an
-            # object fewer an invocation, and a line fewer read at each step.
-            state = attempt.state
-            if issue is not _fast.fresh_issue:
-                # a wrapper of it (a test's or a benchmark's): every step through it
-                self.__class__ = _WrappedCommand
-            elif state is LIVE:
-                # A live attempt's: ``express`` where its engine lets steps be
-                # express (``_fast.fresh_context_of``, written out here: a call
-                # less an invocation; the engine and the state read once)
-                if engine.step_lane is not None:
-                    steps = engine.steps
-                    if steps.express and steps.in_place:
-                        self.__class__ = _fast.express_context
-                        return
-                self.__class__ = _fast.fresh_context
-            elif state is REPLAYING and replay_command(issue) is not None:
-                # An attempt that replays: the replay's own command, which gives
-                # this context the fresh command's class when the replay is over
-                # (``_fast.replay_command``, ``_fast.fresh_context_of``)
-                _fast.replay_start(attempt)
-                self.__class__ = _fast.replay_context
-            else:
-                self.__class__ = _fast.fresh_context
+        chosen = _class_for(attempt)
+        if chosen is not None:
+            self.__class__ = chosen
 
     def __repr__(self) -> str:
         return f"<simdurable context of {self._attempt.handler} ({self._attempt.rec.id})>"
@@ -924,6 +899,55 @@ class _WrappedCommand(InvocationContext):
         if issue is None:  # (taken away since: the general way)
             return Context.run_typed(self, *args, **kwargs)
         return issue(attempt, *args, **kwargs)
+
+
+def _class_for(attempt: Attempt) -> type[InvocationContext] | None:
+    """The class of a context for ``attempt`` (None: the one it was made
+    with). Where its engine has the fused step command
+    (``_fast.step_command``), ``ctx.run_typed`` is it: a class attribute of
+    the class taken for the attempt's state (a subclass of
+    ``InvocationContext`` with that command as its ``run_typed``,
+    ``_context_class``), not a method bound to each attempt: an object fewer
+    an invocation, and a line fewer read at each step."""
+    engine: Any = attempt.engine
+    issue = engine.issue_step
+    if issue is None:
+        return None
+    if issue is not _fast.fresh_issue:
+        # a wrapper of it (a test's or a benchmark's): every step through it
+        return _WrappedCommand
+    state = attempt.state
+    if state is LIVE:
+        # A live attempt's: ``express`` where its engine lets steps be
+        # express (``_fast.fresh_context_of``, written out here: a call
+        # less an invocation; the engine and the state read once)
+        if engine.step_lane is not None:
+            steps = engine.steps
+            if steps.express and steps.in_place:
+                chosen: type[InvocationContext] = _fast.express_context
+                return chosen
+    elif state is REPLAYING and replay_command(issue) is not None:
+        # An attempt that replays: the replay's own command, which gives
+        # this context the fresh command's class when the replay is over
+        # (``_fast.replay_command``, ``_fast.fresh_context_of``)
+        _fast.replay_start(attempt)
+        chosen = _fast.replay_context
+        return chosen
+    chosen = _fast.fresh_context
+    return chosen
+
+
+def new_context(attempt: Attempt, spec: HandlerSpec) -> InvocationContext:
+    """``InvocationContext(attempt, spec)``, the engine's ``make_context``:
+    made as an object of the class its ``__init__`` would give it, not given
+    that class after (writing ``__class__`` compares the two classes'
+    layouts), with no ``__init__`` call."""
+    chosen = _class_for(attempt)
+    ctx: InvocationContext = _new_object(InvocationContext if chosen is None else chosen)
+    ctx._attempt = attempt
+    ctx._spec = spec
+    ctx._set_values = None
+    return ctx
 
 
 # The serdes of plain functions' steps, by function, with the return annotation

@@ -335,9 +335,9 @@ class Lifecycle:
         store._invocations[inv_id] = rec  # (``put_invocation``)
         if running.suspended:
             running.suspended.discard(inv_id)
-        journal = store._journals.get(inv_id)
-        if journal is None:
-            journal = store._journals[inv_id] = []
+        # (``live_journal``: one lookup, not a read, then a write, for a new
+        # invocation, whose journal is not there yet)
+        journal = store._journals.setdefault(inv_id, [])
         # (attributes that hold a callable, read, then called: a method's
         # lookup of an instance's attribute is never specialised)
         host_of = running._host

@@ -54,11 +54,16 @@ def new_plain_invocation_id(parts: tuple[str, str | None, str, int]) -> str:
     remembered yet: derived, and remembered (``Lifecycle.submit`` looks it up
     in ``_IDS`` itself first)."""
     service, key, handler, seq = parts
-    if len(_IDS) >= _IDS_MAX:
-        _IDS.clear()
     found: str = "inv_" + sha256(
         f"{service!s}\x1f{key!s}\x1f{handler!s}\x1f{seq!s}".encode()).hexdigest()[:20]
-    _IDS[parts] = found
+    # Remembered for a run's first invocations only: a run of more than
+    # ``_IDS_MAX`` emptied the cache every ``_IDS_MAX`` submissions, the ids
+    # of its first ones with it, so that the next such run (a benchmark's
+    # repetition, a test's loop) found none of its ids again
+    if seq < _IDS_MAX:
+        if len(_IDS) >= _IDS_MAX:
+            _IDS.clear()
+        _IDS[parts] = found
     return found
 
 

@@ -286,6 +286,7 @@ class Engine:
             scheduler.max_tasks = scheduler.max_journal = scheduler.max_invocations = _INF
             scheduler.stop_reason = None
             scheduler.collect_at = scheduler.collect_every = _INF
+            scheduler.check_at = 0
         steps.run_async = run_async
         steps.in_place = steps.inline_steps
         steps.express = EXPRESS
@@ -545,7 +546,9 @@ class Engine:
 
     @max_tasks.setter
     def max_tasks(self, value: float) -> None:
-        self.scheduler.max_tasks = value
+        scheduler = self.scheduler
+        scheduler.max_tasks = value
+        scheduler.check_at = 0  # (a runner's next task checks it)
 
     @property
     def steps_in_place(self) -> bool:

@@ -134,6 +134,11 @@ class Scheduler:
         # tasks, at the same ones for the same seed.
         self.collect_at: float = _INF
         self.collect_every: float = _INF
+        # The task at which the fused runner (``_tasks``) next checks
+        # ``max_tasks`` and ``collect_at``, which it tests alone at the others;
+        # ``stop`` sets it to 0 (the next task checks), as a runner's call does
+        # at its start (its first task checks)
+        self.check_at = 0
 
     # Without a chooser given, ``RandomChooser(seed)``: made at the first decision
     # (``_lazy``), as most runs never have one to make.
@@ -148,6 +153,7 @@ class Scheduler:
         if self.stop_reason is None:
             self.stop_reason = reason
         self.max_tasks = self.tasks_run
+        self.check_at = 0
 
     # -- ready set -----------------------------------------------------------
     def push(self, task: Any) -> None:

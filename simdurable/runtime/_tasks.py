@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from math import ceil, floor
 from sys import getrefcount
 from threading import get_ident
 from types import CoroutineType
@@ -86,6 +87,31 @@ BITS_AT: Final = len(bits_at)
 coroutine_send: Final = CoroutineType.send
 
 
+# The draws a call counts in a small int before it carries them (see
+# ``draws_left`` below): at most 256, the interpreter's cached ints
+DRAW_BLOCK: Final = 256
+
+# The most tasks a call takes between two of its checks of ``max_tasks`` and
+# ``collect_at`` (``check_at``): ``Scheduler.check_at`` stays an int of one
+# digit (2**30 and past is two), which the interpreter compares specialised
+CHECK_SPAN: Final = 1 << 20
+
+
+def check_at(scheduler: Any, taken: int) -> int:
+    """The task (as ``Scheduler.tasks_run`` counts them) at which a call next
+    checks its limits after taking task ``taken``: the first past ``max_tasks``
+    or at ``collect_at``, at most ``CHECK_SPAN`` tasks on (both are floats
+    while infinite, and an int's comparison with a float is a generic one)."""
+    at = taken + CHECK_SPAN
+    most = scheduler.max_tasks
+    if most < at:
+        at = floor(most) + 1
+    collect = scheduler.collect_at
+    if collect < at:
+        at = ceil(collect)
+    return at
+
+
 def task_runner(engine: Any) -> Callable[..., Any]:
     """``engine.run_task`` for the common case of each task; see the module
     docstring. ``engine`` is the ``Engine`` (not imported: it imports this)."""
@@ -117,8 +143,11 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     getrandbits: Callable[[int], int] | None = None
     # The draws made since a call began (``Scheduler.decisions``), added to the
     # scheduler's count when it ends: nothing reads that count while a call
-    # takes tasks
+    # takes tasks. Counted down from ``DRAW_BLOCK`` in ``draws_left`` (a small
+    # int, which the interpreter never allocates) and carried here by the
+    # block: ``draws += 1`` at each draw made and freed an int past 256
     draws = 0
+    draws_left = DRAW_BLOCK
     lifecycle = engine.lifecycle
     general_step = steps.step_task
     inline = steps.inline_steps
@@ -143,24 +172,27 @@ def task_runner(engine: Any) -> Callable[..., Any]:
         request (a live host's step, ``inline_steps=False``) ends the call, to
         be handed out. Each task's early ends are ``continue``: the next task.
         The tasks a run held are back in ``ready`` when it returns or raises."""
-        nonlocal draws
+        nonlocal draws, draws_left
         try:
             return tasks(until_idle)
         finally:
-            scheduler.decisions += draws
+            scheduler.decisions += draws + DRAW_BLOCK - draws_left
             draws = 0
+            draws_left = DRAW_BLOCK
             if scheduler.held:  # (outside a run's call no task is held)
                 scheduler.unhold()
 
     def tasks(until_idle: bool) -> Any:
         """``run_task``'s loop (see there); with ``until_idle``, a long ready
         list's older half is held in a second list (``Scheduler.held``)."""
-        nonlocal getrandbits, draws
+        nonlocal getrandbits, draws, draws_left
         first = True
         holder: StepHolder | None = None
         # The bits a draw among ``width_of`` tasks takes (``k``), kept while
         # the count of ready tasks holds
         width_of = k = 0
+        # A call's first task takes the checks below (``Scheduler.check_at``)
+        scheduler.check_at = 0
         while True:
             # The ready list and the task count read once a task: they are
             # both the loop's test and ``Scheduler.pop``'s (``ready`` is never
@@ -168,17 +200,27 @@ def task_runner(engine: Any) -> Callable[..., Any]:
             ready = scheduler.ready
             n = len(ready)
             taken = scheduler.tasks_run + 1
-            if first:
-                first = False
-            elif not until_idle or not n or taken > scheduler.max_tasks:
+            if taken >= scheduler.check_at:
+                # The checks a task needs only now and then, one int's test
+                # the others: a call's first task, one task a call, the run's
+                # last task (``max_tasks``, which ``Scheduler.stop`` lowers
+                # in a task) and the collector's next (``collect_at``)
+                if first:
+                    first = False
+                elif not until_idle or not n or taken > scheduler.max_tasks:
+                    return None
+                # ``Scheduler.pop``
+                scheduler.tasks_run = taken
+                if taken >= scheduler.collect_at:
+                    scheduler.collect_at = taken + scheduler.collect_every
+                    gc.collect(0)
+                    ready = scheduler.ready  # (as a finalizer left it)
+                    n = len(ready)
+                scheduler.check_at = check_at(scheduler, taken) if until_idle else 0
+            elif not n:
                 return None
-            # ``Scheduler.pop``
-            scheduler.tasks_run = taken
-            if taken >= scheduler.collect_at:
-                scheduler.collect_at = taken + scheduler.collect_every
-                gc.collect(0)
-                ready = scheduler.ready  # (as a finalizer left it)
-                n = len(ready)
+            else:
+                scheduler.tasks_run = taken
             held = scheduler.held
             if held or (n > hold_at and until_idle):  # (else one list, as before)
                 if held:
@@ -224,7 +266,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         i = getrandbits(k)
                 else:
                     i = chooser.choose(n, "schedule")
-                draws += 1
+                draws_left -= 1
+                if not draws_left:
+                    draws += DRAW_BLOCK
+                    draws_left = DRAW_BLOCK
                 if not held:
                     task = ready.pop(i)
                 elif i < h:

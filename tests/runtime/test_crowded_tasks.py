@@ -345,6 +345,79 @@ def test_a_run_takes_its_ready_tasks_in_one_call_as_it_would_one_call_each():
             assert (runs[0][1] == "done") == (max_steps == 20_000)
 
 
+def test_a_crowds_draw_count_past_many_draws_is_the_general_runs():
+    """The fused runner counts its draws in blocks (``_tasks.DRAW_BLOCK``):
+    past several blocks, and with a call ending inside one (``max_steps``),
+    the scheduler's count is the general tasks' count."""
+    for max_steps in (20_000, 1_000):
+        runs = []
+        for fused in (True, False):
+            sim = sd.Simulation([crowd], seed=5, max_steps=max_steps)
+            if not fused:
+                sim.engine.run_task = sim.engine.general_run_task
+            for i in range(90):
+                sim.invoke("Crowd/five", i)
+            try:
+                sim.run()
+            except sd.StuckError:
+                pass
+            runs.append((sim.trace(), sim.engine.tasks_run, sim.scheduler.decisions))
+        assert runs[0] == runs[1]
+        assert runs[0][2] > 3 * _tasks.DRAW_BLOCK
+
+
+limiting = sd.Service("Limiting")
+
+
+def lower_the_limit(i: int) -> int:
+    """Lowers the run's task limit from inside a step's closure."""
+    sim = current[0]
+    sim.engine.max_tasks = sim.engine.tasks_run + 3
+    return i
+
+
+@limiting.handler()
+async def limited(ctx: sd.Context, x: int) -> int:
+    for _ in range(3):
+        x = await ctx.run_typed("step", add, i=x)
+    if x == 33:
+        x = await ctx.run_typed("lower", lower_the_limit, i=x)
+    return await ctx.run_typed("last", add, i=x)
+
+
+@limiting.handler()
+async def sends(ctx: sd.Context, x: int) -> int:
+    for i in range(4):
+        ctx.service_send(limited, arg=i)
+        x = await ctx.run_typed("step", add, i=x)
+    return x
+
+
+def test_a_limit_lowered_in_a_task_stops_a_crowd_at_the_same_task():
+    """A task that lowers the run's task limit (``Engine.max_tasks``) or
+    passes ``max_invocations`` (``Scheduler.stop``) stops the run where the
+    general tasks stop it: the fused runner tests the limits only at the task
+    ``Scheduler.check_at`` names, which both set to the next."""
+    for name, options in (("Limiting/limited", {}), ("Limiting/sends", {"max_invocations": 60})):
+        runs = []
+        for fused in (True, False):
+            sim = sd.Simulation([limiting], seed=2, **options)
+            if not fused:
+                sim.engine.run_task = sim.engine.general_run_task
+            current[:] = [sim]
+            for i in range(40):
+                sim.invoke(name, i)
+            try:
+                sim.run()
+                ended = "done"
+            except sd.StuckError as err:
+                ended = str(err).split("\n")[0]
+            runs.append((sim.trace(), ended, sim.engine.tasks_run,
+                         sorted(h.status for h in sim.invocations())))
+        assert runs[0] == runs[1]
+        assert runs[0][1] != "done" and set(runs[0][3]) != {"completed"}, runs[0][1:]
+
+
 def test_a_crowds_start_tasks_drive_the_first_segment_as_a_resume_does():
     """The fused runner opens a started invocation's attempt
     (``Lifecycle.open_attempt``) and drives its first segment as it resumes a

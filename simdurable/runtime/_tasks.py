@@ -47,20 +47,24 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from inspect import isawaitable
 from math import ceil, floor
 from sys import getrefcount
 from threading import get_ident
-from types import CoroutineType
+from types import CoroutineType, FunctionType
 from typing import Any, Final
 
 from ._errors import InternalError, TerminalError
 from ._fast import (
     AS_IS_TYPES,
+    NOT_AWAITABLE,
     _as_is_serdes,
     _step_api,
+    awaited_value,
     bits_at,
     closure_in_step,
     closure_value,
+    first_parameter,
     keyword_runs,
     new_tuple,
     step_parts,
@@ -110,6 +114,31 @@ def check_at(scheduler: Any, taken: int) -> int:
     if collect < at:
         at = ceil(collect)
     return at
+
+
+# A step's function (a ``FunctionType``, hashed by its identity) -> the name of
+# its first parameter when a value passed alone by position binds to it as by
+# that name (``_fast.first_parameter``), else "" (``first_name``); at most
+# ``FIRST_NAMES`` functions, then made anew.
+first_names: dict[Any, str] = {}
+FIRST_NAMES: Final = 256
+
+
+def first_name(fn: FunctionType) -> str:
+    """``first_names[fn]``, found and kept: a crowd's step task calls a step
+    whose one keyword names its function's first parameter with the value by
+    position, through ``Context.run`` itself, as ``_fast.express`` does at a
+    ``FIRST`` site, and not through ``_fast.keyword_run``'s function: a frame
+    less a step. (Keyed by the function, not its code: a function's
+    ``__code__`` is a read the interpreter does not specialise.)"""
+    code = fn.__code__
+    name = code.co_varnames[0] if code.co_varnames else ""
+    if not first_parameter(code, name):
+        name = ""
+    if len(first_names) >= FIRST_NAMES:
+        first_names.clear()
+    first_names[fn] = name
+    return name
 
 
 def task_runner(engine: Any) -> Callable[..., Any]:
@@ -191,6 +220,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
         # The bits a draw among ``width_of`` tasks takes (``k``), kept while
         # the count of ready tasks holds
         width_of = k = 0
+        # The last keyword step's function, and its first parameter's name
+        # when a value by position binds to it (``first_name``)
+        last_fn: Any = None
+        last_first: str | None = ""
         # A call's first task takes the checks below (``Scheduler.check_at``)
         scheduler.check_at = 0
         while True:
@@ -342,11 +375,29 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                                                     spec.kwargs if kind is not step_future
                                                     else spec._kwargs, steps, name)
                     else:
-                        # (its one keyword's value, kept alone, ``StepFuture._keyword``:
-                        # passed by that name through ``_fast.keyword_run``'s
-                        # function, made when its call site kept the keyword)
-                        result = context.copy().run(keyword_runs[keyword], spec.fn,
-                                                    spec._kwargs, steps, name)
+                        # (its one keyword's value, kept alone, ``StepFuture._keyword``)
+                        fn = spec.fn
+                        if fn is not last_fn:  # (the last step's function's: kept)
+                            last_fn = fn
+                            last_first = (first_names.get(fn) if type(fn) is FunctionType
+                                          else "")
+                            if last_first is None:
+                                last_first = first_name(fn)
+                        if last_first is keyword:
+                            # (naming its function's first parameter: passed by
+                            # position, as ``_fast.express`` passes it at a
+                            # ``FIRST`` site, with no frame of ours between)
+                            copied = context.copy()
+                            result = copied.run(fn, spec._kwargs)
+                            if (type(result) is not int
+                                    and not isinstance(result, NOT_AWAITABLE)
+                                    and isawaitable(result)):
+                                result = copied.run(awaited_value, fn, result, steps, name)
+                        else:
+                            # (passed by that name through ``_fast.keyword_run``'s
+                            # function, made when its call site kept the keyword)
+                            result = context.copy().run(keyword_runs[keyword], fn,
+                                                        spec._kwargs, steps, name)
                     failed: tuple[str, Any] | None = None  # (an ok outcome: no tuple)
                 except TerminalError as err:
                     failed = ("terminal", err)

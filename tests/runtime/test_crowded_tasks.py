@@ -4,6 +4,7 @@ task for task, as through the parts' general methods (``Engine.general_run_task`
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
@@ -253,6 +254,71 @@ def test_a_crowds_step_waits_without_calling_the_step_lane():
         if lane:  # (15 steps awaited, in a crowd but for the last handler's last ones)
             assert 0 < len(asked) < 5, asked
     assert runs[0] == runs[1]
+
+
+callers: list[tuple[str, str]] = []
+
+
+def first(i: int) -> int:
+    callers.append(("first", sys._getframe(1).f_code.co_name))
+    return i + 1
+
+
+def second(j: int = 0, i: int = 0) -> int:
+    callers.append(("second", sys._getframe(1).f_code.co_name))
+    return i + j
+
+
+def only_by_position(i: int = 0, /, **rest: int) -> int:
+    return i + sum(rest.values())
+
+
+def by_keyword_only(*, i: int) -> int:
+    return i + 2
+
+
+async def awaited(i: int) -> int:
+    return i * 2
+
+
+def fails(i: int) -> int:
+    raise sd.TerminalError(f"no {i}")
+
+
+@crowd.handler()
+async def keywords(ctx: sd.Context, x: int) -> list:
+    out = [await ctx.run_typed("first", first, i=x), await ctx.run_typed("second", second, i=x),
+           await ctx.run_typed("posonly", only_by_position, i=x),
+           await ctx.run_typed("kwonly", by_keyword_only, i=x),
+           await ctx.run_typed("async", awaited, i=x), await ctx.run_typed("first", first, i=x)]
+    try:
+        await ctx.run_typed("fails", fails, i=x)
+    except sd.TerminalError as err:
+        out.append(str(err))
+    return out
+
+
+def test_a_crowds_step_whose_keyword_is_its_functions_first_parameter_gets_it_by_position():
+    """A step task passes the one keyword's value by position, with no closure
+    caller's frame, when it names its function's first parameter
+    (``_tasks.first_name``, as ``_fast.express`` does at a ``FIRST`` site), and
+    by its name otherwise: every run the same as through the general tasks."""
+    runs = []
+    for fused in (True, False):
+        callers.clear()
+        sim = sd.Simulation([crowd], seed=4)
+        if not fused:
+            sim.engine.run_task = sim.engine.general_run_task
+        handles = [sim.invoke("Crowd/keywords", i) for i in range(6)]
+        sim.run()
+        runs.append((sim.trace(), [h.result() for h in handles], sim.engine.tasks_run))
+        firsts = [caller for fn, caller in callers if fn == "first"]
+        seconds = {caller for fn, caller in callers if fn == "second"}
+        assert ("tasks" in firsts) == fused and "tasks" not in seconds, callers
+        if fused:  # (most are step tasks': the last handler's run in place, by ``express``)
+            assert firsts.count("tasks") > 6, firsts
+    assert runs[0] == runs[1]
+    assert runs[0][1][0] == [1, 0, 0, 2, 0, 1, "no 0"]
 
 
 def test_the_plain_serdes_write_an_int_as_its_digits_whatever_their_hint():

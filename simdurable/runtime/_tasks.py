@@ -68,6 +68,7 @@ from ._fast import (
     keyword_runs,
     new_tuple,
     step_parts,
+    waits as made_waits,
 )
 from ._invocation import DEAD, LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
 from ._journal import COMPLETION, Value
@@ -190,6 +191,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     # written after it is made (each a test a resume, read once here)
     guarded = running.segment_guard is not None
     always_suspend = running.always_suspend
+    # The indices whose wait ``_fast.waits`` holds, for the resume's common case
+    # (none under ``always_suspend``, which every wait goes the general way for)
+    express_waits = 0 if always_suspend else len(made_waits)
     ended = running.ended
     waits = running.waits
     drive = running.drive
@@ -629,6 +633,29 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         attempt.queued -= 1
                     # (not kept in a variable: see ``Lifecycle.segment_ended``)
                     segment_ended(attempt, coro, *ended(attempt, err))
+                    continue
+                issued = attempt.issued
+                if (
+                    issued is not None
+                    and (at := issued._index) < express_waits
+                    and yielded is made_waits[at]
+                    and attempt.alive
+                    and attempt.state is LIVE
+                    and attempt.cursor >= len(attempt.journal)
+                    and not attempt.cancel_pending
+                    and attempt.failure is None
+                    and at not in attempt.done
+                ):
+                    # The common case below first, told by the wait itself: the
+                    # handler waits on the one step it issued alone, with the
+                    # wait ``DurableFuture.__await__`` yields for it (``_fast.waits``,
+                    # one made for each index below ``WAITS``), so it is a ``Wait``
+                    # on that index alone (read so, its tuple's item is a generic
+                    # subscript: ``Wait`` is a tuple's subclass)
+                    attempt.waiting = yielded
+                    attempt.issued = None
+                    issued.scheduled = True
+                    scheduler.ready.append(issued)
                     continue
                 if (
                     type(yielded) is Wait

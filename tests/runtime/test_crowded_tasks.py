@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import simdurable as sd
 from simdurable import _sim
-from simdurable.runtime import _tasks
+from simdurable.runtime import _fast, _tasks
 from simdurable.runtime._invocation import Attempt
 from simdurable.runtime._running import task_attempt
 from simdurable.runtime._tasks import task_runner
@@ -319,6 +319,32 @@ def test_a_crowds_step_whose_keyword_is_its_functions_first_parameter_gets_it_by
             assert firsts.count("tasks") > 6, firsts
     assert runs[0] == runs[1]
     assert runs[0][1][0] == [1, 0, 0, 2, 0, 1, "no 0"]
+
+
+@crowd.handler()
+async def long(ctx: sd.Context, x: int) -> int:
+    for _ in range(530):
+        x = await ctx.run_typed("step", add, i=x)
+    return x
+
+
+def test_a_crowds_resume_past_the_made_waits_is_the_general_runs():
+    """A resume whose handler waits on its one issued step is told by the wait
+    itself (``_fast.waits``' for its index, ``_tasks``); past the indices those
+    cover (a journal of more than 1,024 entries) it goes the general test's
+    way: the same run, task for task, as through the general tasks."""
+    runs = []
+    for fused in (True, False):
+        sim = sd.Simulation([crowd], seed=6)
+        if not fused:
+            sim.engine.run_task = sim.engine.general_run_task
+        handles = [sim.invoke("Crowd/long", i) for i in range(3)]
+        sim.run()
+        runs.append((sim.trace(), [h.result() for h in handles], sim.engine.tasks_run,
+                     sim.scheduler.decisions))
+    assert runs[0] == runs[1]
+    assert runs[0][1] == [530, 531, 532]
+    assert len(sim.journal(handles[0])) > len(_fast.waits)
 
 
 def test_the_plain_serdes_write_an_int_as_its_digits_whatever_their_hint():

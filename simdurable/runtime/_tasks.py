@@ -191,8 +191,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     # written after it is made (each a test a resume, read once here)
     guarded = running.segment_guard is not None
     always_suspend = running.always_suspend
-    # The indices whose wait ``_fast.waits`` holds, for the resume's common case
-    # (none under ``always_suspend``, which every wait goes the general way for)
+    # The indices whose wait ``_fast.waits`` holds, for the step task's and the
+    # resume's common case (none under ``always_suspend``, which every wait goes
+    # the general way for)
     express_waits = 0 if always_suspend else len(made_waits)
     ended = running.ended
     waits = running.waits
@@ -479,7 +480,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     continue  # it sees the entry at its next wait or command
                 if (
                     attempt.cursor == len(journal) - 1
-                    and waiting[0] == (index,)  # (``Wait.indices``)
+                    # (``Wait.indices`` is ``(index,)``: told by the wait itself when
+                    # it is ``_fast.waits``' for the index, as a crowd's mostly is)
+                    and ((index < express_waits and waiting is made_waits[index])
+                         or waiting[0] == (index,))
                     and not attempt.cancel_pending
                 ):
                     # ``consume_for``: the one notification it has not seen satisfies its wait

@@ -262,14 +262,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
             held = scheduler.held
             if held or (n > hold_at and until_idle):  # (else one list, as before)
                 if held:
+                    # (whether ``ready`` outgrew ``held`` is asked at every
+                    # ``DRAW_BLOCK`` draws, below: how the tasks are split
+                    # changes no draw's task, only what a pop moves)
                     h = len(held)
-                    if n > h + hold_at:
-                        # (``ready`` outgrew ``held``: its older part moves there)
-                        m = (n - h) >> 1
-                        held.extend(ready[:m])
-                        del ready[:m]
-                        h += m
-                        n -= m
                     n += h
                 else:
                     # Hold the older half (the order kept: ``held``, then
@@ -308,6 +304,12 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if not draws_left:
                     draws += DRAW_BLOCK
                     draws_left = DRAW_BLOCK
+                    if held and len(ready) > h + hold_at:
+                        # (``ready`` outgrew ``held``: its older part moves there)
+                        m = (len(ready) - h) >> 1
+                        held.extend(ready[:m])
+                        del ready[:m]
+                        h += m
                 if not held:
                     task = ready.pop(i)
                 elif i < h:

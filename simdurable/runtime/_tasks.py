@@ -70,7 +70,17 @@ from ._fast import (
     step_parts,
     waits as made_waits,
 )
-from ._invocation import DEAD, LIVE, Abort, Attempt, StepHolder, StepInfo, Wait, current_step
+from ._invocation import (
+    DEAD,
+    LIVE,
+    NO_DONE,
+    Abort,
+    Attempt,
+    StepHolder,
+    StepInfo,
+    Wait,
+    current_step,
+)
 from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
 from ._store import COMPLETED, PENDING, MemoryStore
@@ -330,7 +340,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     spec = task
                     attempt = spec._attempt
                     index = spec._index
-                    if not attempt.alive or index in attempt.done:
+                    # (``NO_DONE`` told by its identity: a dict's subclass that
+                    # overrides a slot answers ``in`` through a Python-level lookup)
+                    if not attempt.alive or (
+                            (done := attempt.done) is not NO_DONE and index in done):
                         attempt.queued -= 1  # ``Running.unqueue``
                         continue
                     rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
@@ -650,7 +663,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     and attempt.cursor >= len(attempt.journal)
                     and not attempt.cancel_pending
                     and attempt.failure is None
-                    and at not in attempt.done
+                    and ((done := attempt.done) is NO_DONE or at not in done)
                 ):
                     # The common case below first, told by the wait itself: the
                     # handler waits on the one step it issued alone, with the

@@ -668,7 +668,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # The common case below first, told by the wait itself: the
                     # handler waits on the one step it issued alone, with the
                     # wait ``DurableFuture.__await__`` yields for it (``_fast.waits``,
-                    # one made for each index below ``WAITS``), so it is a ``Wait``
+                    # made once for each index below 1,024), so it is a ``Wait``
                     # on that index alone (read so, its tuple's item is a generic
                     # subscript: ``Wait`` is a tuple's subclass)
                     attempt.waiting = yielded

@@ -315,6 +315,9 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     StepInfo, (inv_id, attempt.handler, spec.name, index, number, attempt.engine)
                 )
                 token = set_step(info)
+                # (its closure's context holds ``info``, not the drive's holder:
+                # ``express``'s misuse check reads the variable there)
+                running.step_holder = None
                 try:
                     result = attempt.context.copy().run(closure_in_step, info, spec.fn,
                                                         spec.args, spec.kwargs, steps, spec.name)
@@ -1247,7 +1250,10 @@ def step_command() -> Callable[..., Any] | None:
         if (
             attempt.cursor != index
             or index >= scheduler.max_journal
-            or ((value := running_step()) is not None and value.step is not None)
+            # (a step's closure runs: the drive's holder says so when it is
+            # known, ``Running.step_holder``, else the context variable)
+            or (((value := running.step_holder) is not None
+                 or (value := running_step()) is not None) and value.step is not None)
             or (injector.armed and not injector.spares(name))
         ):
             return fresh_issue(attempt, name, action, options, *args, **kwargs)
@@ -1342,6 +1348,7 @@ def step_command() -> Callable[..., Any] | None:
                 holder = running_step()
                 if type(holder) is not StepHolder or holder.thread != get_ident():
                     holder = attempt_holder(running, holder)
+                    attempt.context_holder = None  # (``Attempt.context_holder``)
                 running.step_holder = holder
             before = holder.step
             holder.step = attempt  # (its ``StepInfo`` made if someone asks: ``info_of``)
@@ -1689,6 +1696,7 @@ def step_lane() -> Callable[[Any], Any]:
                 holder = running_step()
                 if type(holder) is not StepHolder or holder.thread != get_ident():
                     holder = attempt_holder(running, holder)
+                    attempt.context_holder = None  # (``Attempt.context_holder``)
                 running.step_holder = holder
             before = holder.step
             holder.step = info

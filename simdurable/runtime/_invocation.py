@@ -518,8 +518,9 @@ class _AttemptHead:
 
     __slots__ = (
         "engine", "rec", "handler", "number", "journal", "own_journal", "cursor", "state",
-        "alive", "coro", "context", "done", "steps", "issued", "_unscheduled", "waiting",
-        "resume_scheduled", "queued", "handed", "cancel_pending", "failure",
+        "alive", "coro", "context", "context_holder", "done", "steps", "issued",
+        "_unscheduled", "waiting", "resume_scheduled", "queued", "handed", "cancel_pending",
+        "failure",
     )
 
 
@@ -553,6 +554,14 @@ class Attempt(_AttemptHead):
         # from a new copy). A context variable one invocation's handler sets
         # is then never seen by another's, nor by its next attempt.
         self.context = copy_context()
+        # The current-step holder (``StepHolder``) ``context`` is known to hold,
+        # else None: where it is known (the task runner's start of the attempt,
+        # from its own context, which holds its holder; a step task's or the
+        # lane's finding), a step task and a resume tell it by identity instead
+        # of reading the context variable in ``context`` (``Context.get``, about
+        # 360 instructions). Only the runtime writes the variable in an
+        # attempt's context, and where it does it writes this too.
+        self.context_holder: StepHolder | None = None
         # The target never changes for a record: formatted once (or, given, the
         # spec's ``plain_target`` every attempt of the handler shares), read at
         # every step.

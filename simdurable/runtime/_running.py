@@ -204,7 +204,13 @@ class Running:
         # The current-step holder the step lane found while a handler runs
         # (``_fast.step_lane``), or None: one drive of a coroutine runs in one
         # thread and context, so it is found once a drive, not once a step.
-        # Every ``send`` and ``throw`` to a handler's coroutine clears it.
+        # Every ``send`` and ``throw`` to a handler's coroutine clears it, or
+        # sets it to the task runner's holder where the attempt's context is
+        # known to hold it (``Attempt.context_holder``). Whatever runs a
+        # closure outside a drive sets it to what the closure's context holds
+        # (the task runner's step task, its holder), or clears it (a closure
+        # named by a ``StepInfo``): ``_fast.express`` reads it, when set, as
+        # the current context's, to refuse a step issued inside a closure.
         self.step_holder: Any = None
         # The holder ``_fast.attempt_holder`` made for a thread whose attempts'
         # contexts held none: set in each new one (a run's attempts, and the

@@ -249,6 +249,9 @@ class Steps:
             (attempt.rec.id, attempt.handler, spec.name, index, attempt.number, attempt.engine),
         )
         token = current_step.var.set(info)
+        # (the closure's context holds ``info``, not a drive's holder, which
+        # ``_fast.express``'s misuse check would read instead: ``Running.step_holder``)
+        self.running.step_holder = None
         try:
             if injected is not None:
                 if injected.kind == FAIL:

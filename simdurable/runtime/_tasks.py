@@ -97,6 +97,13 @@ UNHELD: Final = 3
 # the mask are generic operations the interpreter does not specialise)
 BITS_AT: Final = len(bits_at)
 
+def mark_holder(attempt: Any, holder: StepHolder) -> bool:
+    """Note that ``attempt``'s context holds ``holder`` (a step task read it
+    there: ``Attempt.context_holder``); False, for the test it is part of."""
+    attempt.context_holder = holder
+    return False
+
+
 # A coroutine's ``send``, called with the coroutine: ``coro.send(value)``
 # without the bound method made and freed at each resume
 coroutine_send: Final = CoroutineType.send
@@ -383,13 +390,19 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 before = holder.step
                 holder.step = spec if kind is step_future else new_tuple(
                     StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
+                # (the holder the closure's context holds, whichever way below:
+                # what ``_fast.express``'s misuse check reads there)
+                running.step_holder = holder
                 try:
                     context = attempt.context
-                    if context.get(step_var) is not holder:
+                    if attempt.context_holder is not holder and (
+                            context.get(step_var) is not holder
+                            or mark_holder(attempt, holder)):
                         result = context.copy().run(closure_in_step, holder, spec.fn,
                                                     spec.args, spec.kwargs, steps, name)
                     # (else its attempt's context, copied from this one once the
-                    # holder was set there, names the step already)
+                    # holder was set there, names the step already: known so
+                    # since its start, ``Attempt.context_holder``, or read once)
                     elif kind is not step_future or (keyword := spec._keyword) is None:
                         result = context.copy().run(closure_value, spec.fn, spec.args,
                                                     spec.kwargs if kind is not step_future
@@ -563,6 +576,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         attempt = open_attempt(task[1])
                         if attempt is None:
                             continue
+                    attempt.context_holder = holder  # (copied from this context: above)
                     if guarded:
                         coro = attempt.coro
                         segment_ended(attempt, coro, *drive(attempt, None))
@@ -573,7 +587,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 assert coro is not None
                 attempt.waiting = None
                 attempt.resume_scheduled = False
-                running.step_holder = None  # (``Running.step_holder``)
+                # The drive's holder (``Running.step_holder``): this call's, which
+                # the attempt's context holds when it is known to, else found
+                # there when asked
+                running.step_holder = holder if attempt.context_holder is holder else None
                 try:
                     # (in its own context: ``Attempt.context``; a coroutine's
                     # ``send`` unbound, called with it: no bound method made)

@@ -372,7 +372,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if (
                     not inline
                     or (injector.armed and not injector.spares(name))
-                    or rec.done_bits & (bit := bits_at[index] if index < BITS_AT else 1 << index)
+                    # (the bits kept: after the closure, the same object says
+                    # nothing wrote them, and the step's bit is still clear)
+                    or (bits := rec.done_bits) & (
+                        bit := bits_at[index] if index < BITS_AT else 1 << index)
                 ):
                     attempt.queued -= 1
                     if kind is step_future:  # (queued unregistered: see the resume below)
@@ -447,16 +450,18 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         event((scheduler.now_ms, "step", inv_id, "step", name, index))
                 # ``finish_step`` for a value stored at once, else the general way
                 # (a restart in the closure kills the attempt: ``rec`` is then
-                # not the record ``Invocations`` holds, and the way is general)
-                bits = rec.done_bits
+                # not the record ``Invocations`` holds, and the way is general).
+                # Its done bits are the object read before the closure (any
+                # write since, even of an equal int, goes the general way): its
+                # bit is clear, tested then, with no generic ``&`` again.
                 if (
                     failed is not None
+                    or rec.done_bits is not bits
                     or not attempt.alive  # (so it is still its invocation's current one)
                     or attempt.failure is not None
                     or (injector.armed and not injector.spares(name))
                     or rec.status != PENDING
                     or rec.retry_index == index
-                    or bits & bit
                     or running.in_place is not None
                 ):
                     if attempt.queued:  # (zero if the closure killed the attempt)
@@ -492,7 +497,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     journals[inv_id].append(entry)
                 else:
                     store_append(inv_id, entry)
-                rec.done_bits = bits | bit
+                rec.done_bits = bits + bit  # (``bits | bit``: its bit is clear, and ``+`` is specialised)
                 # ``Running.notify`` and ``Attempt.observe``
                 if attempt.state is not LIVE:
                     if attempt.queued:

@@ -680,8 +680,6 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     issued is not None
                     and (at := issued._index) < express_waits
                     and yielded is made_waits[at]
-                    and attempt.alive
-                    and attempt.state is LIVE
                     and attempt.cursor >= len(attempt.journal)
                     and not attempt.cancel_pending
                     and attempt.failure is None
@@ -695,7 +693,13 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # subscript: ``Wait`` is a tuple's subclass). Its tests repeat
                     # the general block's: folded into that block, with the index
                     # told there by the wait, a crowd's run counted about 3,500
-                    # instructions more an invocation (``cg_invocation crowdrun``)
+                    # instructions more an invocation (``cg_invocation crowdrun``).
+                    # But for ``alive`` and ``state is LIVE``, which an issued
+                    # step says: it is issued only by a live attempt that is not
+                    # replaying (``_fast``'s ``issue`` and ``express``), and every
+                    # end of an attempt (``Attempt.die``, and its writes spelt
+                    # out in ``Lifecycle`` and here) lets go of it; an attempt
+                    # never goes back to replaying
                     attempt.waiting = yielded
                     attempt.issued = None
                     issued.scheduled = True

@@ -10,7 +10,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from unittest.mock import patch
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import simdurable as sd
 from simdurable import _sim
@@ -710,6 +710,48 @@ def test_an_attempts_queued_count_is_its_tasks_in_the_ready_lists_between_tasks(
             patch.object(_sim, "_RUN_COLLECT_EVERY", 1):
         sim.run()
     assert checked[0] > 100
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(faults, max_size=3), st.integers(0, 2**16), st.booleans())
+@example([], 1, False)
+@example([sd.Fault("crash", step="right", phase="before")], 2, False)
+def test_an_attempt_holding_an_issued_step_is_live_after_each_segment(
+        plan_faults, seed, suspend):
+    """After the handler yields, the fused runner's resume tells by its issued
+    step alone (``Attempt.issued``) that its attempt is alive and not
+    replaying: a step is issued only by a live attempt that is not replaying,
+    and every end of an attempt lets go of it. Checked after every segment
+    the runner drives, with faults that crash, suspend and restart."""
+    from simdurable.runtime._invocation import LIVE
+
+    sim = sd.Simulation([crowd, seq, obj], seed=seed, faults=sd.FaultPlan(tuple(plan_faults)),
+                        externals=[bank], max_steps=20_000, always_suspend=suspend)
+    bank.reset()
+    flaky_calls.clear()
+    current[:] = [sim]
+    checked = [0]
+    send = _tasks.coroutine_send
+
+    def checked_send(coro: object, value: object) -> object:
+        attempt = next((a for a in sim.engine.running.attempts.values() if a.coro is coro),
+                       None)
+        try:
+            return send(coro, value)  # type: ignore[arg-type]
+        finally:
+            if attempt is not None and attempt.issued is not None:
+                assert attempt.alive and attempt.state is LIVE, attempt.rec.id
+                checked[0] += 1
+
+    for i in range(16):
+        sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed", "Crowd/calls")[i % 5],
+                   i)
+    with patch.object(_tasks, "coroutine_send", checked_send):
+        sim.run()
+    # (a fault that may fire at a step's command sends it the general way,
+    # which issues nothing: counted where none is armed)
+    assert checked[0] > 10 or plan_faults, checked
 
 
 @crowd.handler()

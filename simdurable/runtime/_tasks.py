@@ -683,7 +683,6 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     and attempt.cursor >= len(attempt.journal)
                     and not attempt.cancel_pending
                     and attempt.failure is None
-                    and ((done := attempt.done) is NO_DONE or at not in done)
                 ):
                     # The common case below first, told by the wait itself: the
                     # handler waits on the one step it issued alone, with the
@@ -694,12 +693,16 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # the general block's: folded into that block, with the index
                     # told there by the wait, a crowd's run counted about 3,500
                     # instructions more an invocation (``cg_invocation crowdrun``).
-                    # But for ``alive`` and ``state is LIVE``, which an issued
-                    # step says: it is issued only by a live attempt that is not
-                    # replaying (``_fast``'s ``issue`` and ``express``), and every
-                    # end of an attempt (``Attempt.die``, and its writes spelt
-                    # out in ``Lifecycle`` and here) lets go of it; an attempt
-                    # never goes back to replaying
+                    # But for ``alive``, ``state is LIVE`` and its step not in
+                    # ``done``, which an issued step says: it is issued only by a
+                    # live attempt that is not replaying (``_fast``'s ``issue``
+                    # and ``express``), at the journal's end (no completion
+                    # there is its), and every end of an attempt (``Attempt.die``,
+                    # and its writes spelt out in ``Lifecycle`` and here) lets go
+                    # of it; an attempt never goes back to replaying; and nothing
+                    # runs the step while it is issued (whatever queues or runs
+                    # it takes it out of ``issued`` first: here, ``register_issued``,
+                    # the step lane)
                     attempt.waiting = yielded
                     attempt.issued = None
                     issued.scheduled = True

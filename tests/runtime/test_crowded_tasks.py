@@ -721,9 +721,11 @@ def test_an_attempt_holding_an_issued_step_is_live_after_each_segment(
         plan_faults, seed, suspend):
     """After the handler yields, the fused runner's resume tells by its issued
     step alone (``Attempt.issued``) that its attempt is alive and not
-    replaying: a step is issued only by a live attempt that is not replaying,
-    and every end of an attempt lets go of it. Checked after every segment
-    the runner drives, with faults that crash, suspend and restart."""
+    replaying, and that the step has no completion: a step is issued only by
+    a live attempt that is not replaying, at its journal's end, nothing runs
+    it while it is issued, and every end of an attempt lets go of it. Checked
+    after every segment the runner drives, with faults that crash, suspend
+    and restart."""
     from simdurable.runtime._invocation import LIVE
 
     sim = sd.Simulation([crowd, seq, obj], seed=seed, faults=sd.FaultPlan(tuple(plan_faults)),
@@ -742,6 +744,7 @@ def test_an_attempt_holding_an_issued_step_is_live_after_each_segment(
         finally:
             if attempt is not None and attempt.issued is not None:
                 assert attempt.alive and attempt.state is LIVE, attempt.rec.id
+                assert attempt.issued._index not in attempt.done, attempt.rec.id
                 checked[0] += 1
 
     for i in range(16):

@@ -372,10 +372,14 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if (
                     not inline
                     or (injector.armed and not injector.spares(name))
-                    # (the bits kept: after the closure, the same object says
-                    # nothing wrote them, and the step's bit is still clear)
-                    or (bits := rec.done_bits) & (
+                    # (its bit clear when no bit is set at or above it, a
+                    # specialised comparison, as a crowd's steps mostly run in
+                    # the order issued; else tested by the generic ``&``. The
+                    # bits kept: after the closure, the same object says nothing
+                    # wrote them, and the step's bit is still clear)
+                    or ((bits := rec.done_bits) >= (
                         bit := bits_at[index] if index < BITS_AT else 1 << index)
+                        and bits & bit)
                 ):
                     attempt.queued -= 1
                     if kind is step_future:  # (queued unregistered: see the resume below)

@@ -207,6 +207,7 @@ class Context:
                            handler=attempt.handler, source=user_source(3))
         if attempt.failure is None:
             attempt.failure = err
+            attempt.plain = False
         attempt.die()
         raise Abort()
 
@@ -227,6 +228,7 @@ class Context:
                                        "pauses it)")
             if attempt.failure is None:
                 attempt.failure = err
+                attempt.plain = False
             attempt.die()
             raise Abort()
 

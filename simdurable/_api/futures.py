@@ -247,6 +247,8 @@ class ReplayedStepFuture(DurableFuture[T]):
             attempt.cursor = at
             if at >= len(journal):
                 attempt.state = LIVE
+                attempt.plain = (attempt.alive and not attempt.cancel_pending
+                                 and attempt.failure is None)
             return self._decode(completion[0])  # its data
         return (yield from DurableFuture.__await__(self))
 
@@ -282,6 +284,8 @@ class ReplayedPlainStepFuture(ReplayedStepFuture[T]):
             attempt.cursor = at
             if at >= len(journal):
                 attempt.state = LIVE
+                attempt.plain = (attempt.alive and not attempt.cancel_pending
+                                 and attempt.failure is None)
             data = completion[0]
             if type(data) is bytes and data.isdigit() and (data >= b"1" or data == b"0"):
                 # a JSON natural number, as ``DefaultSerde.deserialize`` reads it

@@ -1089,6 +1089,8 @@ def step_command() -> Callable[..., Any] | None:
                     # ``paired`` <= its length)
                     if at >= paired and at >= len(journal):
                         attempt.state = LIVE
+                        attempt.plain = (attempt.alive and not attempt.cancel_pending
+                                         and attempt.failure is None)
                         # its replay is over: the fresh command for its next step
                         ctx.__class__ = fresh_context_of(attempt)
                     data = completion[0]  # its data
@@ -1638,6 +1640,8 @@ def step_lane() -> Callable[[Any], Any]:
                 attempt.cursor = cursor
                 if cursor >= len(journal):
                     attempt.state = LIVE
+                    attempt.plain = (attempt.alive and not attempt.cancel_pending
+                                     and attempt.failure is None)
                 if type(seen) is not Failure:
                     return fut._decode(seen[0])  # its data
                 return GENERAL  # a failure: the general way raises it

@@ -520,7 +520,7 @@ class _AttemptHead:
         "engine", "rec", "handler", "number", "journal", "own_journal", "cursor", "state",
         "alive", "coro", "context", "context_holder", "done", "steps", "issued",
         "_unscheduled", "waiting", "resume_scheduled", "queued", "handed", "cancel_pending",
-        "failure",
+        "failure", "plain",
     )
 
 
@@ -624,6 +624,10 @@ class Attempt(_AttemptHead):
         self.cancel_pending = False
         self.cancel_raised = False  # the handler has seen its cancellation, at a wait
         self.failure: BaseException | None = None  # mismatch or misuse, recorded here
+        # ``alive and state is LIVE and not cancel_pending and failure is None``,
+        # kept by every write of those four: the fused runner's one test for
+        # its common case (``_tasks``), where it read each of them
+        self.plain = self.state is LIVE
         # Set by issue() while replaying: the command it just matched, if the
         # journal completes it right after. Its step then has nothing left to
         # run (the handler sees the result at its next wait or command, as
@@ -653,6 +657,7 @@ class Attempt(_AttemptHead):
         """The attempt ended (crash, suspension, mismatch, or its handler finished)."""
         self.state = DEAD
         self.alive = False
+        self.plain = False
         # (an unregistered step's future holds the attempt: no cycle is left)
         self.issued = None
         if self._rng is not None:
@@ -682,6 +687,7 @@ class Attempt(_AttemptHead):
             )
             if self.failure is None and step.invocation == self.rec.id:
                 self.failure = err
+                self.plain = False
             elif step.engine is not None:
                 step.engine.record_misuse(step.invocation, err)
             raise err
@@ -712,12 +718,14 @@ class Attempt(_AttemptHead):
                     self.see(index, recorded[RESULT])
                 if index + 1 >= len(journal):
                     self.state = LIVE
+                    self.plain = self.alive and not self.cancel_pending and self.failure is None
                     self.completed_next = -1
                 else:
                     after = journal[index + 1]
                     self.completed_next = after[TARGET] if after[KIND] == COMPLETION else -1
                 return index
             self.state = LIVE
+            self.plain = self.alive and not self.cancel_pending and self.failure is None
         elif self.cursor < len(self.journal):
             self._consume_notifications()  # completions journaled since its last wait
         index = self.engine.store_command(self, entry)
@@ -744,7 +752,7 @@ class Attempt(_AttemptHead):
             source=user_source(3),
         )
         self.failure = err
-        self.die()
+        self.die()  # (``plain`` False)
         raise Abort()
 
 
@@ -774,12 +782,14 @@ class Attempt(_AttemptHead):
                 self.see(entry[TARGET], entry[RESULT])
             elif entry[KIND] == CANCELLED:
                 self.cancel_pending = True
+                self.plain = False
             else:
                 break  # a command: the handler must issue it before it sees more
             cursor += 1
         self.cursor = cursor
         if cursor >= end:
             self.state = LIVE
+            self.plain = self.alive and not self.cancel_pending and self.failure is None
         return self.satisfied(wait) or self.cancel_pending
 
     def register_issued(self) -> None:
@@ -860,12 +870,14 @@ class Attempt(_AttemptHead):
                 self.see(entry[TARGET], entry[RESULT])
             elif entry[KIND] == CANCELLED:
                 self.cancel_pending = True
+                self.plain = False
             else:
                 self.cursor = cursor
                 return
             cursor += 1
         self.cursor = cursor
         self.state = LIVE
+        self.plain = self.alive and not self.cancel_pending and self.failure is None
 
     def observe(self, entry: RawEntry) -> bool:
         """A live notification was stored; True if the attempt can now resume."""
@@ -907,7 +919,7 @@ class Attempt(_AttemptHead):
                     journal_index=self.cursor,
                 )
                 self.failure = err
-                self.die()
+                self.die()  # (``plain`` False)
                 return False
         self.waiting = wait
         return False
@@ -916,6 +928,7 @@ class Attempt(_AttemptHead):
         """The cancellation to raise at this wait, once: only if it is not satisfied."""
         if self.cancel_pending and (wait is None or not self.satisfied(wait)):
             self.cancel_pending = False
+            self.plain = self.alive and self.state is LIVE and self.failure is None
             self.cancel_raised = True
             if self.issued is not None:
                 self.register_issued()

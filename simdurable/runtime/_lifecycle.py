@@ -401,6 +401,7 @@ class Lifecycle:
             # ``die`` written out where no random stream holds the attempt) ...
             attempt.state = DEAD
             attempt.alive = False
+            attempt.plain = False
             attempt.issued = None
             if attempt._rng is not None:
                 attempt.die()

@@ -461,8 +461,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 if (
                     failed is not None
                     or rec.done_bits is not bits
-                    or not attempt.alive  # (so it is still its invocation's current one)
-                    or attempt.failure is not None
+                    # (alive, so still its invocation's current one; live, not
+                    # replaying; no cancellation pending; no failure recorded:
+                    # ``Attempt.plain``, kept by each of their writes, one test)
+                    or not attempt.plain
                     or (injector.armed and not injector.spares(name))
                     or rec.status != PENDING
                     or rec.retry_index == index
@@ -502,12 +504,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 else:
                     store_append(inv_id, entry)
                 rec.done_bits = bits + bit  # (``bits | bit``: its bit is clear, and ``+`` is specialised)
-                # ``Running.notify`` and ``Attempt.observe``
-                if attempt.state is not LIVE:
-                    if attempt.queued:
-                        attempt.queued -= 1
-                    running.notify(inv_id, entry)
-                    continue
+                # ``Running.notify`` and ``Attempt.observe`` for a live attempt
+                # with no cancellation pending (``plain``, tested above: only
+                # its serde ran since)
                 if own_journal:
                     journal.append(entry)
                 waiting = attempt.waiting
@@ -521,7 +520,6 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # it is ``_fast.waits``' for the index, as a crowd's mostly is)
                     and ((index < express_waits and waiting is made_waits[index])
                          or waiting[0] == (index,))
-                    and not attempt.cancel_pending
                 ):
                     # ``consume_for``: the one notification it has not seen satisfies its wait
                     attempt.cursor += 1
@@ -637,6 +635,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         # a crowd's attempt mostly registered none) ...
                         attempt.state = DEAD
                         attempt.alive = False
+                        attempt.plain = False
                         attempt.issued = None
                         if attempt._rng is not None:
                             attempt.die()
@@ -685,8 +684,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     and (at := issued._index) < express_waits
                     and yielded is made_waits[at]
                     and attempt.cursor >= len(attempt.journal)
-                    and not attempt.cancel_pending
-                    and attempt.failure is None
+                    and attempt.plain  # (no cancellation pending, no failure recorded)
                 ):
                     # The common case below first, told by the wait itself: the
                     # handler waits on the one step it issued alone, with the

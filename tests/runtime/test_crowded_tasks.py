@@ -757,6 +757,49 @@ def test_an_attempt_holding_an_issued_step_is_live_after_each_segment(
     assert checked[0] > 10 or plan_faults, checked
 
 
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(faults, max_size=3), st.integers(0, 2**16), st.integers(0, 7), st.booleans())
+def test_an_attempts_plain_flag_is_its_four_fields_between_tasks(
+        plan_faults, seed, cancel_every, suspend):
+    """``Attempt.plain``, the fused runner's one test for its common case, is
+    ``alive and state is LIVE and not cancel_pending and failure is None``
+    for every attempt between any two tasks, live or ended, with faults that
+    crash, suspend and restart, and cancellations and kills mid-run."""
+    from simdurable.runtime._invocation import LIVE
+
+    sim = sd.Simulation([crowd, seq, obj], seed=seed, faults=sd.FaultPlan(tuple(plan_faults)),
+                        externals=[bank], max_steps=20_000, always_suspend=suspend)
+    bank.reset()
+    flaky_calls.clear()
+    current[:] = [sim]
+    seen: dict[int, Attempt] = {}
+    checked = [0]
+
+    def check(generation: int) -> None:
+        for attempt in sim.engine.running.attempts.values():
+            seen[id(attempt)] = attempt
+        for attempt in seen.values():
+            assert attempt.plain == (attempt.alive and attempt.state is LIVE
+                                     and not attempt.cancel_pending
+                                     and attempt.failure is None), attempt.rec.id
+            checked[0] += 1
+
+    handles = [sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed",
+                           "Crowd/calls")[i % 5], i) for i in range(16)]
+    with patch.object(_tasks, "gc", SimpleNamespace(collect=check)), \
+            patch.object(_sim, "_RUN_COLLECT_EVERY", 1):
+        sim.run(stop=lambda: sim.engine.tasks_run >= 40)
+        if cancel_every:
+            for i, handle in enumerate(handles):
+                if i % cancel_every == 0:
+                    sim.cancel(handle)
+                elif i % cancel_every == 1:
+                    sim.kill(handle)
+        sim.run()
+    assert checked[0] > 100
+
+
 @crowd.handler()
 async def keeps_its_futures(ctx: sd.Context, x: int) -> list:
     """Keeps each step's future past its await, and asks it again."""

@@ -555,11 +555,14 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # ``__await__`` returns as it is.
                     attempt = task
                     handed = attempt.handed
-                    if not attempt.alive:
-                        attempt.handed = None
-                        attempt.queued -= 1  # ``Running.unqueue``
-                        continue
-                    if attempt.cancel_pending or guarded:
+                    # (alive, live, no cancellation pending, no failure recorded:
+                    # ``Attempt.plain``, one test; else a dead attempt's resume is
+                    # dropped and any other goes the general way)
+                    if not attempt.plain or guarded:
+                        if not attempt.alive:
+                            attempt.handed = None
+                            attempt.queued -= 1  # ``Running.unqueue``
+                            continue
                         attempt.unhand()
                         attempt.queued -= 1
                         general_resume(attempt.rec.id, attempt.number)

@@ -15,9 +15,11 @@ from typing import Any, Final
 
 from ._completions import Completions
 from ._errors import HandlerError, NotAwaitedError
+from ._ids import sha256
 from ._invocation import DEAD, Abort, Attempt
 from ._invocations import (
     _IDS,
+    _IDS_MAX,
     WORKFLOW_ALREADY_INVOKED,
     Invocations,
     new_plain_invocation_id,
@@ -146,11 +148,20 @@ class Lifecycle:
             scheduler = self.scheduler
             now = scheduler.now_ms
             invocations.seq = seq = invocations.seq + 1
-            # (``plain_invocation_id``'s remembered id without its call)
-            parts = (spec.service, key, spec.name, seq)
-            new_id = _remembered_id(parts)
-            if new_id is None:
-                new_id = new_plain_invocation_id(parts)
+            if seq < _IDS_MAX:
+                # (``plain_invocation_id``'s remembered id without its call)
+                parts = (spec.service, key, spec.name, seq)
+                new_id = _remembered_id(parts)
+                if new_id is None:
+                    new_id = new_plain_invocation_id(parts)
+            elif (text := spec.id_text) is not None:
+                # (``new_plain_invocation_id``'s id of an unkeyed handler's
+                # invocation past the first ``_IDS_MAX``, which are never
+                # remembered, so not looked up: hashed from the text its spec
+                # made once, without a tuple of its parts or formatting them)
+                new_id = "inv_" + sha256(text + b"%d" % seq).digest()[:10].hex()
+            else:
+                new_id = new_plain_invocation_id((spec.service, key, spec.name, seq))
             # (``InvocationRecord(new_id, spec.service, spec.name, key, input,
             # seq, PENDING, run_at, now, headers=...)`` as ``new`` makes it,
             # every field written here: no argument tuple, ``__init__`` lookup

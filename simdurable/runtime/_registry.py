@@ -56,6 +56,10 @@ class HandlerSpec:
     # (``InvocationRecord.target``), made once: each attempt holds this one
     # string instead of formatting its own (None for a keyed handler).
     plain_target: str | None = field(init=False, repr=False, compare=False)
+    # The text an unkeyed handler's invocation id hashes, up to its sequence
+    # number's digits (``_invocations.new_plain_invocation_id``), made once
+    # (None for a keyed handler).
+    id_text: bytes | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         keyed = self.service_kind in ("object", "workflow")
@@ -64,6 +68,8 @@ class HandlerSpec:
                            keyed and self.kind in ("exclusive", "workflow", None))
         object.__setattr__(self, "plain_target",
                            None if keyed else f"{self.service}/{self.name}")
+        object.__setattr__(self, "id_text",
+                           None if keyed else f"{self.service}\x1fNone\x1f{self.name}\x1f".encode())
 
 
 class Registry:

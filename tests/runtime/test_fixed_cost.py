@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 import simdurable as sd
 from simdurable._sim import handlers_and_specs, parse_target
 from simdurable.runtime._ids import make_id
-from simdurable.runtime._invocations import _IDS, invocation_id, plain_invocation_id
+from simdurable.runtime._invocations import _IDS, _IDS_MAX, invocation_id, plain_invocation_id
 
 
 def make_service(name: str) -> sd.Service:
@@ -87,6 +87,30 @@ def test_ids_are_derived_as_before_and_remembered():
                                 make_id("inv", "Ids", None, "hello", 2),
                                 make_id("inv", "ik", "Ids", None, "hello", "k")]
     assert invocation_id("Ids", None, "hello", 7) == make_id("inv", "Ids", None, "hello", 7)
+
+
+def test_ids_past_the_remembered_ones_are_derived_as_before():
+    """Past the first ``_IDS_MAX`` submissions of a run, an unkeyed handler's
+    ids are hashed from the text its spec made once, and a keyed one's as
+    before: both the ids ``make_id`` gives, the first of them remembered."""
+    svc, obj = make_service("Far"), sd.VirtualObject("FarObj")
+
+    @obj.handler()
+    async def add(ctx: sd.ObjectContext, n: int) -> int:
+        return n + 1
+
+    sim = sd.Simulation([svc, obj])
+    sim.engine.invocations.seq = _IDS_MAX - 2
+    got = [sim.invoke("Far/hello", "a").id, sim.invoke("Far/hello", "b").id,
+           sim.invoke("Far/hello", "c").id, sim.invoke("FarObj/k/add", 1).id]
+    assert got == [make_id("inv", "Far", None, "hello", _IDS_MAX - 1),
+                   make_id("inv", "Far", None, "hello", _IDS_MAX),
+                   make_id("inv", "Far", None, "hello", _IDS_MAX + 1),
+                   make_id("inv", "FarObj", "k", "add", _IDS_MAX + 2)]
+    assert _IDS[("Far", None, "hello", _IDS_MAX - 1)] == got[0]
+    assert ("Far", None, "hello", _IDS_MAX) not in _IDS
+    sim.run()
+    assert [h.result() for h in sim.invocations()] == ["hello a", "hello b", "hello c", 2]
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

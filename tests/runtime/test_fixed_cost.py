@@ -113,6 +113,22 @@ def test_ids_past_the_remembered_ones_are_derived_as_before():
     assert [h.result() for h in sim.invocations()] == ["hello a", "hello b", "hello c", 2]
 
 
+def test_an_int_input_is_submitted_as_its_digits_and_a_bool_as_json():
+    svc = sd.Service("Inputs")
+
+    @svc.handler()
+    async def echo(ctx: sd.Context, x: Any) -> Any:
+        return x
+
+    sim = sd.Simulation([svc])
+    handles = [sim.invoke("Inputs/echo", x) for x in (7, -3, 10**30, True, False, 7.5, None)]
+    sim.run()
+    records = [sim.engine.record(h.id) for h in handles]
+    assert [rec.input for rec in records] == [b"7", b"-3", b"1" + b"0" * 30, b"true",
+                                             b"false", b"7.5", b""]
+    assert [h.result() for h in handles] == [7, -3, 10**30, True, False, 7.5, None]
+
+
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.text(), st.none() | st.text(), st.text(), st.integers())
 def test_a_plain_submissions_id_is_the_sha256_of_its_parts_as_before(service, key, handler, seq):

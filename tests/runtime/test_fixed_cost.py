@@ -92,25 +92,32 @@ def test_ids_are_derived_as_before_and_remembered():
 def test_ids_past_the_remembered_ones_are_derived_as_before():
     """Past the first ``_IDS_MAX`` submissions of a run, an unkeyed handler's
     ids are hashed from the text its spec made once, and a keyed one's as
-    before: both the ids ``make_id`` gives, the first of them remembered."""
+    before: both the ids ``make_id`` gives, the first of them remembered;
+    submitted by ``Lifecycle.submit`` (a str's input) or by ``invoke`` itself
+    (an int's, to a target submitted to before)."""
     svc, obj = make_service("Far"), sd.VirtualObject("FarObj")
+
+    @svc.handler()
+    async def twice(ctx: sd.Context, n: int) -> int:
+        return 2 * n
 
     @obj.handler()
     async def add(ctx: sd.ObjectContext, n: int) -> int:
         return n + 1
 
+    sd.Simulation([svc, obj]).invoke("Far/twice", 1)  # (the target resolved)
     sim = sd.Simulation([svc, obj])
     sim.engine.invocations.seq = _IDS_MAX - 2
     got = [sim.invoke("Far/hello", "a").id, sim.invoke("Far/hello", "b").id,
-           sim.invoke("Far/hello", "c").id, sim.invoke("FarObj/k/add", 1).id]
+           sim.invoke("Far/twice", 3).id, sim.invoke("FarObj/k/add", 1).id]
     assert got == [make_id("inv", "Far", None, "hello", _IDS_MAX - 1),
                    make_id("inv", "Far", None, "hello", _IDS_MAX),
-                   make_id("inv", "Far", None, "hello", _IDS_MAX + 1),
+                   make_id("inv", "Far", None, "twice", _IDS_MAX + 1),
                    make_id("inv", "FarObj", "k", "add", _IDS_MAX + 2)]
     assert _IDS[("Far", None, "hello", _IDS_MAX - 1)] == got[0]
     assert ("Far", None, "hello", _IDS_MAX) not in _IDS
     sim.run()
-    assert [h.result() for h in sim.invocations()] == ["hello a", "hello b", "hello c", 2]
+    assert [h.result() for h in sim.invocations()] == ["hello a", "hello b", 6, 2]
 
 
 def test_an_int_input_is_submitted_as_its_digits_and_a_bool_as_json():

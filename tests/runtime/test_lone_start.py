@@ -96,6 +96,11 @@ async def bump(ctx: sd.ObjectContext, x: int) -> int:
     return n
 
 
+@keyed.handler(kind="shared")
+async def peek(ctx: sd.ObjectSharedContext, x: int) -> int:
+    return (await ctx.get("n") or 0) + x
+
+
 TARGETS = ["Lone/at_once", "Lone/nothing", "Lone/five", "Lone/refused", "Lone/flaky",
            "Lone/sleeper", "Lone/caller", "Lone/sender", "Lone/gathered", "Lone/misuse",
            "Keyed/k/bump"]
@@ -172,16 +177,21 @@ def test_a_lone_invocation_that_returns_at_once_takes_none_of_the_parts_calls(
 
 
 def submitted(general: bool, submissions: list[tuple[str, int, int, dict | None]],
-              max_invocations: int) -> tuple:
+              max_invocations: int, invoke: bool = False) -> tuple:
     """What ``Lifecycle.submit`` leaves for ``submissions`` (target, input,
     delay in ms, headers): records, stored records, trace, ready tasks and
     timers; with ``general``, through ``Invocations.new`` (``create``) and the
-    follow-up it returns, as a handler's call goes."""
+    follow-up it returns, as a handler's call goes; with ``invoke``, those
+    with no delay or headers through ``Simulation.invoke`` (its own common
+    case, after a first submission to the target)."""
     sim = sd.Simulation([lone, keyed], seed=1, max_invocations=max_invocations)
     engine = sim.engine
     ids = []
     for target, x, delay, headers in submissions:
         service, key, handler = parse_target(target)
+        if invoke and not delay and headers is None:
+            ids.append(sim.invoke(target, x).id)
+            continue
         if general:
             inv_id, then = engine.lifecycle.create(service, handler, key, b"%d" % x,
                                                    delay_ms=delay, headers=headers)
@@ -196,15 +206,17 @@ def submitted(general: bool, submissions: list[tuple[str, int, int, dict | None]
 
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.lists(st.tuples(st.sampled_from(["Lone/five", "Lone/at_once", "Keyed/k/bump",
-                                           "Keyed/j/bump"]),
+                                           "Keyed/j/bump", "Keyed/j/peek"]),
                           st.integers(0, 9), st.sampled_from([0, 0, 5]),
                           st.sampled_from([None, {}, {"h": "v"}])), max_size=6),
        st.integers(1, 4))
 def test_a_new_submission_is_stored_and_queued_as_a_new_invocation_is(submissions, limit):
     """A submission with nothing to absorb it (no idempotency key, not a
     workflow's run) is stored by ``Lifecycle.submit`` itself, as
-    ``Invocations.new`` stores it."""
-    assert submitted(False, submissions, limit) == submitted(True, submissions, limit)
+    ``Invocations.new`` stores it, and so does ``Simulation.invoke`` itself."""
+    general = submitted(True, submissions, limit)
+    assert submitted(False, submissions, limit) == general
+    assert submitted(False, submissions, limit, invoke=True) == general
 
 
 def test_a_new_submission_takes_no_call_of_the_records_part(monkeypatch):

@@ -9,6 +9,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,18 +146,33 @@ def log(msg: str) -> None:
 
 
 def callgrind_count(module: str, *args: str, hash_seed: int = 0,
-                    only: str | None = None) -> int:
+                    only: str | None = None, less: str | None = None) -> int:
     """Instructions callgrind counts in ``python -m <module> --one <args>``,
     with ``PYTHONHASHSEED=hash_seed`` so that two counts hash alike (``cg_steps``,
     ``cg_invocation``); with ``only``, inside calls of that C function alone
-    (``--toggle-collect``)."""
+    (``--toggle-collect``); with ``less``, less those inside calls of that
+    function (``realloc``: whether glibc copies a growing list, the trace's,
+    depends on the heap's layout, which moves a count by up to about 1,300
+    instructions an invocation between two trees of the same code)."""
     toggle = [] if only is None else [f"--toggle-collect={only}"]
-    out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *toggle,
-         sys.executable, "-m", module, "--one", *args],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
-    )
-    found = re.search(r"Collected : (\d+)", out.stderr)
-    assert found, out.stderr[-2000:]
-    return int(found.group(1))
+    with tempfile.TemporaryDirectory() as scratch:
+        out_file = os.path.join(scratch, "callgrind.out") if less is not None else "/dev/null"
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", *toggle,
+             sys.executable, "-m", module, "--one", *args],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+        )
+        found = re.search(r"Collected : (\d+)", out.stderr)
+        assert found, out.stderr[-2000:]
+        collected = int(found.group(1))
+        if less is None:
+            return collected
+        annotated = subprocess.run(
+            ["callgrind_annotate", "--inclusive=yes", "--threshold=100", out_file],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    # (a function's line: its inclusive count, its share, then "file:function [object]")
+    inside = re.search(rf"^\s*([\d,]+) \([^)]*\)\s+(?:\S*:)?{re.escape(less)} ",
+                       annotated, re.M)
+    return collected - (int(inside.group(1).replace(",", "")) if inside else 0)

@@ -1,6 +1,6 @@
 """Instructions an invocation costs, by phase, counted by callgrind (independent of load).
 
-    .venv/bin/python -m benchmarks.cg_invocation TREE [build submit run read five crowd crowdrun] [--n 100] [--pinned]
+    .venv/bin/python -m benchmarks.cg_invocation TREE [build submit run read five crowd crowdrun] [--n 100] [--pinned] [--less-realloc]
 
 For each mode, runs valgrind's callgrind twice over ``--one``: a Python that
 imports simdurable from TREE (a ``git archive`` checkout), warms up with three
@@ -33,6 +33,13 @@ iterations: without it a figure moves by a few thousand instructions either
 way as they fall; with it two counts agree to a few instructions. The 0-step
 and 5-step figures of BENCHMARKS.md since the thirteenth pass ("collector
 off") are ``zero`` and ``five`` pinned.
+
+``--less-realloc`` leaves out the instructions inside glibc's ``realloc``:
+whether it copies a growing list (the trace's) or extends it in place
+depends on the heap's layout, so two trees of the same code, or a tree's
+first count and its second (after its ``__pycache__`` is written), differ by
+up to about 1,300 instructions an invocation of a crowd's run; without
+``realloc`` they agree to a few.
 
 Plain Python's step (``bench_sim.plain_handler``) is about 3,600 instructions.
 """
@@ -140,10 +147,11 @@ def one(tree: str, mode: str, n: int, pinned: bool = False) -> None:
         fn()
 
 
-def count(tree: str, mode: str, n: int, pinned: bool = False) -> int:
+def count(tree: str, mode: str, n: int, pinned: bool = False,
+          less: str | None = None) -> int:
     return callgrind_count("benchmarks.cg_invocation", tree, mode, str(n),
                            *(["pinned"] if pinned else []),
-                           only="*operator_call*" if mode == "crowdrun" else None)
+                           only="*operator_call*" if mode == "crowdrun" else None, less=less)
 
 
 def main() -> None:
@@ -156,7 +164,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--pinned", action="store_true",
                         help="the collector and the budget's thread off after the warm-ups")
+    parser.add_argument("--less-realloc", action="store_true",
+                        help="less the instructions inside glibc's realloc (see the docstring)")
     args = parser.parse_args()
+    left_out = "realloc" if args.less_realloc else None
     if unknown := [mode for mode in args.modes if mode not in DERIVED]:
         parser.error(f"unknown mode {unknown[0]!r} (choose from {', '.join(DERIVED)})")
     per: dict[str, float] = {}
@@ -165,16 +176,18 @@ def main() -> None:
         if mode not in per:
             n = 1000 if mode in ("crowd", "crowdrun") and args.n == 100 else args.n
             if mode == "crowdrun":  # (the run alone: one count)
-                per[mode] = count(args.tree, mode, n, args.pinned) / n
+                per[mode] = count(args.tree, mode, n, args.pinned, left_out) / n
             else:
-                per[mode] = (count(args.tree, mode, n, args.pinned)
-                             - count(args.tree, mode, 0, args.pinned)) / n
+                per[mode] = (count(args.tree, mode, n, args.pinned, left_out)
+                             - count(args.tree, mode, 0, args.pinned, left_out)) / n
         return per[mode]
 
     for mode in args.modes:
         whole, less = DERIVED[mode]
         figure = each(whole) - (each(less) if less is not None else 0.0)
         pinned = ", pinned" if args.pinned else ""
+        if left_out is not None:
+            pinned += ", less glibc realloc"
         print(f"{args.tree} {mode}: {figure:,.0f} instructions each{pinned}")
 
 

@@ -53,8 +53,7 @@ from .runtime._faults import (
     FaultPlan,
     Injector,
 )
-from .runtime._ids import awakeable_id, sha256
-from .runtime._invocations import _IDS, _IDS_MAX, new_plain_invocation_id
+from .runtime._ids import awakeable_id
 from .runtime._journal import (
     AWAKEABLE,
     COMPLETION,
@@ -68,15 +67,7 @@ from .runtime._registry import Registry
 from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
 from .runtime._scheduler import _NO_TIMERS, Chooser, Scheduler
-from .runtime._store import (
-    COMPLETED,
-    NO_HEADERS,
-    PAUSED,
-    PENDING,
-    InvocationRecord,
-    MemoryStore,
-    Store,
-)
+from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
 from .runtime._trace import event_text, events
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -143,8 +134,6 @@ _deadlines: Final = _watchdog._deadlines
 # reaches through an argument tuple, a lookup and a frame of its own), its
 # fields then written by the caller: the handle and a finished run's summary.
 _new_object: Final = object.__new__
-# (``_IDS.get``, bound once, as ``Lifecycle.submit`` has it)
-_remembered_id: Final = _IDS.get
 
 # Whether a run turns the collector off (see above); the benchmarks' A/B sets it
 # to False to time a run with the collector on.
@@ -868,64 +857,9 @@ class Simulation:
                 and (found := self._targets.get(target)) is not None
                 and (handler := found[3]).arity >= 2
                 and type(handler.handler_io.input_serde) is DefaultSerde):
-            lifecycle = self._engine.lifecycle
-            spec = found[4]
-            store = lifecycle.store
-            if type(store) is not MemoryStore or spec.kind == "workflow" or spec.exclusive:
-                inv_id = lifecycle.submit(  # (by position, as ``_submit`` calls it)
-                    found[0], found[2], found[1], b"%d" % input, 0, None, None, None, False,
-                    spec)
-            else:
-                # ``Lifecycle.submit``'s common case without its call (a frame
-                # of eleven arguments): the same writes in the same order, for a
-                # handler that holds no key's lock, started now
-                # (``test_lone_start`` compares them)
-                invocations = lifecycle.invocations
-                scheduler = lifecycle.scheduler
-                now = scheduler.now_ms
-                invocations.seq = seq = invocations.seq + 1
-                key = found[1]
-                if seq < _IDS_MAX:
-                    parts = (spec.service, key, spec.name, seq)
-                    remembered = _remembered_id(parts)
-                    inv_id = (new_plain_invocation_id(parts) if remembered is None
-                              else remembered)
-                elif (text := spec.id_text) is not None:
-                    inv_id = "inv_" + sha256(text + b"%d" % seq).digest()[:10].hex()
-                else:
-                    inv_id = new_plain_invocation_id((spec.service, key, spec.name, seq))
-                created = _new_object(InvocationRecord)
-                created.id = inv_id
-                created.service = spec.service
-                created.handler = spec.name
-                created.key = key
-                created.input = b"%d" % input
-                created.seq = seq
-                created.status = PENDING
-                created.done_bits = 0
-                created.run_at_ms = now
-                created.created_ms = now
-                created.attempts = 0
-                created.failures = 0
-                created.result = None
-                created.caller_id = ""
-                created.caller_index = -1
-                created.idempotency_key = None
-                created.headers = NO_HEADERS
-                created.last_failure = ""
-                created.retry_index = -1
-                created.retry_count = 0
-                created.retry_started_ms = 0
-                created.cancelled = False
-                created.finished_ms = -1
-                invocations.by_id[inv_id] = created
-                store._invocations[inv_id] = created  # (``put_invocation``)
-                if seq > scheduler.max_invocations:
-                    invocations.too_many(created)
-                event = lifecycle.trace.event
-                event((now, "submit", inv_id, "submit", created.service, key,
-                       created.handler, 0))
-                scheduler.ready.append(("start", inv_id, 0, 0))
+            inv_id = self._engine.lifecycle.submit(  # (by position, as ``_submit`` calls it)
+                found[0], found[2], found[1], b"%d" % input, 0, None, None, None, False,
+                found[4])
             handle = _new_object(InvocationHandle)
             handle._sim = self
             handle.id = inv_id

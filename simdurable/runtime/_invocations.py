@@ -68,7 +68,6 @@ def new_plain_invocation_id(parts: tuple[str, str | None, str, int]) -> str:
     return found
 
 
-
 class Invocations:
     """The records, by id; see the module docstring."""
 

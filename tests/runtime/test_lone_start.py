@@ -182,8 +182,8 @@ def submitted(general: bool, submissions: list[tuple[str, int, int, dict | None]
     delay in ms, headers): records, stored records, trace, ready tasks and
     timers; with ``general``, through ``Invocations.new`` (``create``) and the
     follow-up it returns, as a handler's call goes; with ``invoke``, those
-    with no delay or headers through ``Simulation.invoke`` (its own common
-    case, after a first submission to the target)."""
+    with no delay or headers through ``Simulation.invoke`` (its common case,
+    after a first submission to the target)."""
     sim = sd.Simulation([lone, keyed], seed=1, max_invocations=max_invocations)
     engine = sim.engine
     ids = []
@@ -213,7 +213,8 @@ def submitted(general: bool, submissions: list[tuple[str, int, int, dict | None]
 def test_a_new_submission_is_stored_and_queued_as_a_new_invocation_is(submissions, limit):
     """A submission with nothing to absorb it (no idempotency key, not a
     workflow's run) is stored by ``Lifecycle.submit`` itself, as
-    ``Invocations.new`` stores it, and so does ``Simulation.invoke`` itself."""
+    ``Invocations.new`` stores it, and so does ``Simulation.invoke``'s common
+    case, which calls it without ``_submit``."""
     general = submitted(True, submissions, limit)
     assert submitted(False, submissions, limit) == general
     assert submitted(False, submissions, limit, invoke=True) == general

@@ -83,7 +83,7 @@ from ._invocation import (
 )
 from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
-from ._store import COMPLETED, PENDING, MemoryStore
+from ._store import COMPLETED, MemoryStore
 from ._trace import RAN_STEP
 
 # The references to a crowd's step future in its step task when nothing else
@@ -463,10 +463,12 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     or rec.done_bits is not bits
                     # (alive, so still its invocation's current one; live, not
                     # replaying; no cancellation pending; no failure recorded:
-                    # ``Attempt.plain``, kept by each of their writes, one test)
+                    # ``Attempt.plain``, kept by each of their writes, one test.
+                    # Its record is then PENDING: whatever moves a record off
+                    # PENDING ends its live attempt first, ``Lifecycle.complete``'s
+                    # callers, ``pause``, ``retry_later`` and a handler's return here)
                     or not attempt.plain
                     or (injector.armed and not injector.spares(name))
-                    or rec.status != PENDING
                     or rec.retry_index == index
                     or running.in_place is not None
                 ):

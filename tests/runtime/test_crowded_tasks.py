@@ -765,8 +765,11 @@ def test_an_attempts_plain_flag_is_its_four_fields_between_tasks(
     """``Attempt.plain``, the fused runner's one test for its common case, is
     ``alive and state is LIVE and not cancel_pending and failure is None``
     for every attempt between any two tasks, live or ended, with faults that
-    crash, suspend and restart, and cancellations and kills mid-run."""
+    crash, suspend and restart, and cancellations and kills mid-run; and a
+    live attempt's record is PENDING (the fused step task tests ``plain``
+    for both after its closure)."""
     from simdurable.runtime._invocation import LIVE
+    from simdurable.runtime._store import PENDING
 
     sim = sd.Simulation([crowd, seq, obj], seed=seed, faults=sd.FaultPlan(tuple(plan_faults)),
                         externals=[bank], max_steps=20_000, always_suspend=suspend)
@@ -783,6 +786,7 @@ def test_an_attempts_plain_flag_is_its_four_fields_between_tasks(
             assert attempt.plain == (attempt.alive and attempt.state is LIVE
                                      and not attempt.cancel_pending
                                      and attempt.failure is None), attempt.rec.id
+            assert not attempt.alive or attempt.rec.status == PENDING, attempt.rec.id
             checked[0] += 1
 
     handles = [sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed",

@@ -92,11 +92,6 @@ from ._trace import RAN_STEP
 # may ask ``Attempt.done`` for its step: its completion is recorded there.
 UNHELD: Final = 3
 
-# The indices whose done bit ``_fast.bits_at`` holds: a step's bit read
-# there, not shifted into a new int at each test and write (the shift and
-# the mask are generic operations the interpreter does not specialise)
-BITS_AT: Final = len(bits_at)
-
 def mark_holder(attempt: Any, holder: StepHolder) -> bool:
     """Note that ``attempt``'s context holds ``holder`` (a step task read it
     there: ``Attempt.context_holder``); False, for the test it is part of."""
@@ -369,6 +364,15 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     rec = attempt.rec
                 number = attempt.number
                 name = spec.name
+                bits = rec.done_bits
+                try:
+                    # (a step's bit read from ``_fast.bits_at``, not shifted into
+                    # a new int at each test and write: the shift and the mask are
+                    # generic operations the interpreter does not specialise. An
+                    # index is never negative: no test of it before the read)
+                    bit = bits_at[index]
+                except IndexError:
+                    bit = 1 << index
                 if (
                     not inline
                     or (injector.armed and not injector.spares(name))
@@ -377,9 +381,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # the order issued; else tested by the generic ``&``. The
                     # bits kept: after the closure, the same object says nothing
                     # wrote them, and the step's bit is still clear)
-                    or ((bits := rec.done_bits) >= (
-                        bit := bits_at[index] if index < BITS_AT else 1 << index)
-                        and bits & bit)
+                    or (bits >= bit and bits & bit)
                 ):
                     attempt.queued -= 1
                     if kind is step_future:  # (queued unregistered: see the resume below)

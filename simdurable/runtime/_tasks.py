@@ -500,18 +500,18 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 completion = (data,)  # a value as the runtime keeps it (``RawCompletion``)
                 entry = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
                 journal = attempt.journal
-                own_journal = attempt.own_journal
-                if not own_journal:
-                    journal.append(entry)  # the store's list (``Attempt.own_journal``)
-                elif journals is not None:
-                    journals[inv_id].append(entry)
+                if not attempt.own_journal:
+                    journal.append(entry)  # (the store's list: ``Attempt.own_journal``)
+                    rec.done_bits = bits + bit  # (``bits | bit``: its bit is clear, and ``+`` is specialised)
                 else:
-                    store_append(inv_id, entry)
-                rec.done_bits = bits + bit  # (``bits | bit``: its bit is clear, and ``+`` is specialised)
-                # ``Running.notify`` and ``Attempt.observe`` for a live attempt
-                # with no cancellation pending (``plain``, tested above: only
-                # its serde ran since)
-                if own_journal:
+                    if journals is not None:
+                        journals[inv_id].append(entry)
+                    else:
+                        store_append(inv_id, entry)
+                    rec.done_bits = bits + bit
+                    # ``Running.notify`` and ``Attempt.observe`` for a live
+                    # attempt with no cancellation pending (``plain``, tested
+                    # above: only its serde ran since)
                     journal.append(entry)
                 waiting = attempt.waiting
                 if waiting is None or attempt.resume_scheduled:

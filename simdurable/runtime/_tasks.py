@@ -84,7 +84,7 @@ from ._invocation import (
 from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
 from ._store import COMPLETED, MemoryStore
-from ._trace import RAN_STEP
+from ._trace import RAN_TASK
 
 # The references to a crowd's step future in its step task when nothing else
 # holds it (the handler's await let go of it, ``DurableFuture.__await__``):
@@ -448,8 +448,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 finally:
                     holder.step = before
                 if log_run is None:  # (the run with its "step" event: a compact trace)
-                    event((scheduler.now_ms, "step", inv_id, RAN_STEP, name, index,
-                           number, attempt.handler))
+                    event((scheduler.now_ms, inv_id, name, RAN_TASK, index, number,
+                           attempt.handler))
                 else:
                     log_run((inv_id, index, name, number, attempt.handler))
                     if trace.sink is not None:

@@ -39,9 +39,13 @@ TEXT: Final = "text"
 # ``(t_ms, "step", inv, RAN_STEP, name, index, attempt, target)``, a "step"
 # event and its closure's run; ``(t_ms, "entry", inv, RAN, index, name,
 # attempt, target, t_step)``, an express step's "entry" event (its command, a
-# "run" form at ``t_ms``), its run, and its "step" event at ``t_step``.
+# "run" form at ``t_ms``), its run, and its "step" event at ``t_step``;
+# ``(t_ms, inv, name, RAN_TASK, index, attempt, target)``, a crowd's step
+# task's "step" event and its closure's run, as ``RAN_STEP`` with its kind
+# left out (always "step"): a value less at each of a crowd's steps.
 RAN_STEP: Final = "ran_step"
 RAN: Final = "ran"
+RAN_TASK: Final = "ran_task"
 
 
 def event_text(event: Event) -> str:
@@ -100,7 +104,7 @@ _FORMS: Final[dict[str, Callable[..., str]]] = {
 }
 # How many args each form takes (after ``t_ms, kind, inv, form``).
 _ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "run": 2, "step": 2, "attempt": 5,
-                                 "submit": 4, "done": 4, RAN_STEP: 4, RAN: 5}
+                                 "submit": 4, "done": 4, RAN_STEP: 4, RAN: 5, RAN_TASK: 3}
 
 
 def compact(sink: Callable[[Event], None] | None, deferred: bool) -> list[Any] | None:
@@ -136,6 +140,8 @@ def events(flat: list[Any]) -> Iterator[Event]:
                 yield (t_step, "step", inv, "step", name, index)
             else:
                 yield (t, kind, inv, "step", args[0], args[1])
+        elif form == RAN_TASK:
+            yield (flat[i], "step", flat[i + 1], "step", flat[i + 2], flat[i + 4])
         else:
             yield tuple(flat[i:end])
         i = end
@@ -152,6 +158,8 @@ def runs(flat: list[Any]) -> Iterator[Run]:
             yield (flat[i + 2], flat[i + 5], flat[i + 4], flat[i + 6], flat[i + 7])
         elif form == RAN:
             yield (flat[i + 2], flat[i + 4], flat[i + 5], flat[i + 6], flat[i + 7])
+        elif form == RAN_TASK:
+            yield (flat[i + 1], flat[i + 4], flat[i + 2], flat[i + 5], flat[i + 6])
         i = end
 
 

@@ -234,6 +234,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
         nonlocal getrandbits, draws, draws_left
         first = True
         holder: StepHolder | None = None
+        # What ``holder`` names at a task's start: read where it is found (the
+        # call's first step task; each thing that writes it puts it back)
+        before: Any = None
         # The bits a draw among ``width_of`` tasks takes (``k``), kept while
         # the count of ready tasks holds
         width_of = k = 0
@@ -396,7 +399,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     holder = running_step()
                     if type(holder) is not StepHolder or holder.thread != get_ident():
                         holder = holder_here()
-                before = holder.step
+                    before = holder.step
                 holder.step = spec if kind is step_future else new_tuple(
                     StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
                 # (the holder the closure's context holds, whichever way below:

@@ -387,8 +387,17 @@ class Engine:
             self.lifecycle.start_alone(task[1])
             return None
         runner = task_runner(self)
-        if "run_task" not in self.__dict__:  # (unless a caller put its own runner there)
-            self.__dict__["run_task"] = runner
+        # (unless a caller put its own runner there: then this is not a bound
+        # method of this class's. Set as an attribute, never through
+        # ``self.__dict__``: asking for it makes the instance a dict sharing its
+        # class's keys, whose reads the interpreter (3.11) specialises by an
+        # index where such a dict holds no value, so every later read of any
+        # engine attribute misses and takes the generic lookup: a crowd's
+        # ``step_lane``, ``scheduler`` and ``command_parts`` at each step)
+        own = self.run_task
+        if getattr(own, "__func__", None) is type(self).run_task and (
+                getattr(own, "__self__", None) is self):
+            object.__setattr__(self, "run_task", runner)
             self.lazily_built = True  # (the runner holds this run's parts)
         request: StepRequest | None = runner(until_idle)
         return request

@@ -6,9 +6,12 @@ a run: ids, traces and results are those the plain way gives."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import sys
 from typing import Any
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import simdurable as sd
@@ -375,6 +378,33 @@ def test_the_fused_task_runner_and_lone_step_are_built_when_first_needed():
     sim.run()
     assert h.result() == 3 and "run_lone_step" in vars(sim.engine)
     assert "run_task" not in vars(sim.engine)
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="CPython's object layout")
+def test_the_fused_task_runner_is_set_without_the_engines_dict():
+    """A crowd's runner is set as the engine's attribute, not written into its
+    ``__dict__``: asking for that makes the engine a dict sharing its class's
+    keys, where the interpreter (3.11) then misses its specialised read of
+    every engine attribute (a crowd reads some at each step). Told by what the
+    collector sees of the engine: its attributes one by one, not a dict of
+    them. A runner a caller put there stays."""
+    svc = stepper("Own")
+    sim = sd.Simulation([svc], seed=1)
+    handles = [sim.invoke("Own/run", i) for i in range(3)]
+    sim.run()
+    engine = sim.engine
+    runner = engine.run_task
+    assert [h.result() for h in handles] == [3, 4, 5]
+    assert getattr(runner, "__self__", None) is not engine  # the fused runner
+    referents = gc.get_referents(engine)
+    assert any(r is runner for r in referents)
+    assert not any(type(r) is dict and "run_task" in r for r in referents)
+    sim = sd.Simulation([svc], seed=1)
+    own = sim.engine.general_run_task
+    sim.engine.run_task = own  # type: ignore[method-assign]
+    handles = [sim.invoke("Own/run", i) for i in range(3)]
+    sim.run()
+    assert sim.engine.run_task == own and [h.result() for h in handles] == [3, 4, 5]
 
 
 def test_submit_and_done_events_read_as_the_texts_written_at_once_did():

@@ -417,8 +417,7 @@ class Lifecycle:
             if attempt._rng is not None:
                 attempt.die()
             attempt.steps.clear()
-            if running.attempts.get(inv_id) is attempt:
-                del running.attempts[inv_id]
+            running.attempts.pop(inv_id, None)  # (its own entry or none: see ``_tasks``)
             if attempt.queued:
                 running.kill(attempt)
             # ... and ``complete`` with its value (it held no key)

@@ -651,9 +651,11 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                             attempt.die()
                         if attempt.steps:
                             attempt.steps.clear()
-                        attempts = running.attempts
-                        if attempts.get(inv_id) is attempt:
-                            del attempts[inv_id]
+                        # (one lookup: an attempt enters ``Running.attempts``
+                        # only where its invocation has none there, and leaves
+                        # it ended, so while it is alive its entry is its own
+                        # or gone, and ``pop`` takes nothing else)
+                        running.attempts.pop(inv_id, None)
                         if attempt.queued:
                             kill(attempt)
                         store = lifecycle.store

@@ -944,8 +944,15 @@ def new_context(attempt: Attempt, spec: HandlerSpec) -> InvocationContext:
     made as an object of the class its ``__init__`` would give it, not given
     that class after (writing ``__class__`` compares the two classes'
     layouts), with no ``__init__`` call."""
-    chosen = _class_for(attempt)
-    ctx: InvocationContext = _new_object(InvocationContext if chosen is None else chosen)
+    engine: Any = attempt.engine
+    if (attempt.state is LIVE and engine.issue_step is _fast.fresh_issue
+            and engine.step_lane is not None and (steps := engine.steps).express
+            and steps.in_place):
+        # (``_class_for``'s common case, a new attempt's, written out: a call less)
+        ctx: InvocationContext = _new_object(_fast.express_context)
+    else:
+        chosen = _class_for(attempt)
+        ctx = _new_object(InvocationContext if chosen is None else chosen)
     ctx._attempt = attempt
     ctx._spec = spec
     ctx._set_values = None

@@ -6,8 +6,10 @@ a run: ids, traces and results are those the plain way gives."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
+import itertools
 import sys
 from typing import Any
 
@@ -405,6 +407,42 @@ def test_the_fused_task_runner_is_set_without_the_engines_dict():
     handles = [sim.invoke("Own/run", i) for i in range(3)]
     sim.run()
     assert sim.engine.run_task == own and [h.result() for h in handles] == [3, 4, 5]
+
+
+def test_a_new_context_is_of_the_class_class_for_chooses():
+    """``new_context`` writes ``_class_for``'s common case (a live attempt's
+    express steps) out: whatever the engine's step settings, a new live
+    attempt's context is of the class ``_class_for`` chooses for it."""
+    from simdurable._api.context import InvocationContext, _class_for, new_context
+
+    svc = stepper("Classes")
+    kinds = set()
+    for express, in_place, lane, wrapped in itertools.product((True, False), repeat=4):
+        sim = sd.Simulation([svc], seed=1, faults="crash(step=s1)")
+        engine = sim.engine
+        engine.steps.express = express
+        engine.steps.in_place = in_place
+        if not lane:
+            engine.step_lane = None
+        if wrapped:
+            engine.issue_step = functools.partial(engine.issue_step)
+        seen: list[tuple[type, type]] = []
+
+        def made(attempt: Any, spec: Any, seen: list[tuple[type, type]] = seen) -> Any:
+            live = attempt.state == "live"
+            ctx = new_context(attempt, spec)
+            if live:
+                chosen = _class_for(attempt)
+                seen.append((type(ctx), InvocationContext if chosen is None else chosen))
+            return ctx
+
+        engine.running.make_context = made
+        handles = [sim.invoke("Classes/run", i) for i in range(3)]
+        sim.run()
+        assert [h.result() for h in handles] == [3, 4, 5]
+        assert seen and all(made_as == chosen for made_as, chosen in seen)
+        kinds.update(chosen for _, chosen in seen)
+    assert len(kinds) == 3  # express, fresh and a wrapped command's
 
 
 def test_submit_and_done_events_read_as_the_texts_written_at_once_did():

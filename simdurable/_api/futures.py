@@ -54,26 +54,32 @@ class DurableFuture(Generic[T]):
         return self._decode(completion[0])  # (a ``Value``, or its fields: ``RawCompletion``)
 
     def __await__(self) -> Generator[Any, Any, T]:
+        # Five locals (``got`` holds the lane, then its answer or a step's
+        # serde; ``handed`` what is sent back, then a completion): a crowd's
+        # handler holds this generator while its step waits among the others,
+        # read back cold at its resume and freed then, so each local is a
+        # slot of it to copy, clear and read (240 bytes, not 304 with twelve)
+        handed: Any  # (no code: an annotation alone)
         attempt = self._attempt
-        engine = attempt.engine
-        lane = engine.step_lane
-        if lane is not None:  # the common cases in one call (``_fast.step_lane``)
+        got: Any = attempt.engine.step_lane
+        if got is not None:  # the common cases in one call (``_fast.step_lane``)
             index = self._index
             if (
                 # A crowd's step: the lane's answer without its call (its first
                 # test, then other work ready: a fresh step issued lone, with
-                # nothing journaled since, waits its turn as a task)
+                # nothing journaled since, waits its turn as a task; issued,
+                # its attempt is alive, as every end of an attempt lets go of
+                # it: ``Attempt.die``)
                 attempt.issued is self
-                and engine.scheduler.ready
+                and attempt.engine.scheduler.ready
                 and len(attempt.journal) == index + 1
-                and attempt.alive
-            ) or (got := lane(self)) is LANE_WAITS:  # its step runs as a task, among the others
+            ) or (got := got(self)) is LANE_WAITS:  # its step runs as a task, among the others
                 if type(self) is StepFuture:
                     # Its step task holds it (and the handler, if it kept it):
                     # this generator lets go of it, so that it is freed as its
                     # step task ends, its lines at hand, not at the resume,
                     # read back cold among 10,000 invocations' objects
-                    serde = self.serde
+                    got = self.serde
                     del self
                     try:  # (its wait, in the local its value then takes: no other)
                         handed = waits[index]
@@ -84,10 +90,10 @@ class DurableFuture(Generic[T]):
                         return handed  # type: ignore[no-any-return]
                     while index not in attempt.done and not attempt.replayed_next(index):
                         yield Wait((index,))
-                    completion = attempt.done[index]
-                    if isinstance(completion, Failure):
-                        raise terminal_of(completion)
-                    return serde.deserialize(completion[0])  # type: ignore[no-any-return]
+                    handed = attempt.done[index]
+                    if isinstance(handed, Failure):
+                        raise terminal_of(handed)
+                    return got.deserialize(handed[0])  # type: ignore[no-any-return]
                 try:
                     handed = waits[index]
                 except IndexError:
@@ -106,36 +112,39 @@ class DurableFuture(Generic[T]):
                 return (yield from self._after(NOT_RUN))
             if got is LANE_PARKED:
                 return (yield from self._after(RAN_PARKED))
+        # The general way, in the same five locals: ``got`` the strict mode's
+        # guard it pauses (else None), ``handed`` what ``run_lone_step`` says
         index = self._index
-        guard = engine.segment_guard
-        if guard is not None:  # only strict mode names what a handler never awaited
+        got = attempt.engine.segment_guard
+        if got is not None:  # only strict mode names what a handler never awaited
             attempt.awaited.add(index)
         if not attempt.alive:
             raise Abort()  # its attempt ended (a crash, or the run is over): no durable progress
         # In strict mode the profile hook watches the handler's code, not this
         # bookkeeping; it is back on before any yield and any exception.
-        paused = guard is not None and guard.active
-        if paused:
-            guard.exit()
+        if got is not None and not got.active:
+            got = None
+        if got is not None:
+            got.exit()
         try:
             if index not in attempt.done and attempt.cursor < len(attempt.journal):
                 attempt.replayed_next(index)  # the notifications before it, in journal order
-            ran = NOT_RUN
+            handed = NOT_RUN
             if index not in attempt.done:
-                ran = attempt.engine.run_lone_step(attempt, index)
-                if ran != RAN_PARKED:
+                handed = attempt.engine.run_lone_step(attempt, index)
+                if handed != RAN_PARKED:
                     attempt.replayed_next(index)
-            if ran != RAN_PARKED and index in attempt.done:
-                completion = attempt.done[index]
-                if not isinstance(completion, Failure):
-                    return self._decode(completion[0])
+            if handed != RAN_PARKED and index in attempt.done:
+                handed = attempt.done[index]  # (its completion, now)
+                if not isinstance(handed, Failure):
+                    return self._decode(handed[0])
                 return self._result()
         finally:
-            if paused:
-                guard.enter(attempt)
+            if got is not None:
+                got.enter(attempt)
         # (the wait loop of ``_after``, here: a handler waiting holds one
         # generator, not two, which 10,000 handlers in flight feel)
-        if ran == RAN_PARKED:
+        if handed == RAN_PARKED:
             yield PARKED
         while index not in attempt.done and not attempt.replayed_next(index):
             yield Wait((index,))

@@ -1165,8 +1165,10 @@ def step_command() -> Callable[..., Any] | None:
         the same order, with fewer branches and locals (a frame costs about
         7.5 instructions a local, a step)."""
         attempt = attempt._attempt
-        if (options is not None or attempt.state is not LIVE or not attempt.alive
-                or type(name) is not str):
+        # (alive, live, no cancellation pending, no failure recorded: one test,
+        # ``Attempt.plain``; ``issue`` takes any other, as the at-once way
+        # below, which needs all four, would have left it to a future it makes)
+        if options is not None or not attempt.plain or type(name) is not str:
             return fresh_issue(attempt, name, action, options, *args, **kwargs)
         if args:
             for value in args:
@@ -1287,11 +1289,10 @@ def step_command() -> Callable[..., Any] | None:
         if not (
             # (its caller awaits this call at once, and no other task was ready
             # at its head, which nothing since can make: a crowd's step waits its
-            # turn as a task, its ``at_once`` false, above)
+            # turn as a task, its ``at_once`` false, above; no cancellation
+            # pending and no failure recorded: ``plain``, tested at the head)
             at_once
             and lone
-            and not attempt.cancel_pending
-            and attempt.failure is None
             and scheduler.tasks_run < scheduler.max_tasks
         ):
             if event is not None:
@@ -1303,8 +1304,9 @@ def step_command() -> Callable[..., Any] | None:
             value.name = name
             value.fn = action
             value.args = args
-            if key is not None and kwargs and not args:
-                # (the site's one keyword, checked above: its value kept alone)
+            if key is not None and kwargs:
+                # (the site's one keyword, checked above with no positions: its
+                # value kept alone)
                 value._kwargs = kwargs[key]
                 value._keyword = key
             else:

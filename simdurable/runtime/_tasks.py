@@ -695,7 +695,6 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     issued is not None
                     and (at := issued._index) < express_waits
                     and yielded is made_waits[at]
-                    and attempt.cursor >= len(attempt.journal)
                     and attempt.plain  # (no cancellation pending, no failure recorded)
                 ):
                     # The common case below first, told by the wait itself: the
@@ -707,7 +706,12 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # the general block's: folded into that block, with the index
                     # told there by the wait, a crowd's run counted about 3,500
                     # instructions more an invocation (``cg_invocation crowdrun``).
-                    # But for ``alive``, ``state is LIVE`` and its step not in
+                    # But for the cursor at the journal's end, which that wait
+                    # says: ``__await__`` yields it for an issued step only where
+                    # nothing was journaled since its command (the step lane's
+                    # ``LANE_WAITS`` and its own crowd test), whose call left the
+                    # cursor past it, and nothing ran between the yield and here;
+                    # and for ``alive``, ``state is LIVE`` and its step not in
                     # ``done``, which an issued step says: it is issued only by a
                     # live attempt that is not replaying (``_fast``'s ``issue``
                     # and ``express``), at the journal's end (no completion

@@ -1188,8 +1188,11 @@ def step_command() -> Callable[..., Any] | None:
             # keyword read by its action (``_crowd_sites``), with no frame object
             # made for the handler's coroutine, written at its first step and
             # read cold at every later one among 10,000 in flight
-            if type(action) is not function_type or (
-                    site := _crowd_sites.get(action)) is None:
+            try:  # (a kept function's: a subscript, not ``get``'s call)
+                site = _crowd_sites[action] if type(action) is function_type else None
+            except KeyError:
+                site = None
+            if site is None:
                 site = crowd_site(action, kwargs)
                 if site is None:  # (not callable)
                     return general_run_typed(attempt, name, action, options, args, kwargs)

@@ -70,30 +70,31 @@ class DurableFuture(Generic[T]):
                 # nothing journaled since, waits its turn as a task; issued,
                 # its attempt is alive, as every end of an attempt lets go of
                 # it: ``Attempt.die``)
-                attempt.issued is self
+                attempt.issued is self  # (a ``StepFuture``: ``_fast`` issues no other)
                 and attempt.engine.scheduler.ready
                 and len(attempt.journal) == index + 1
-            ) or (got := got(self)) is LANE_WAITS:  # its step runs as a task, among the others
-                if type(self) is StepFuture:
-                    # Its step task holds it (and the handler, if it kept it):
-                    # this generator lets go of it, so that it is freed as its
-                    # step task ends, its lines at hand, not at the resume,
-                    # read back cold among 10,000 invocations' objects
-                    got = self.serde
-                    del self
-                    try:  # (its wait, in the local its value then takes: no other)
-                        handed = waits[index]
-                    except IndexError:
-                        handed = wait_on(index)
-                    handed = yield handed
-                    if handed is not None:
-                        return handed  # type: ignore[no-any-return]
-                    while index not in attempt.done and not attempt.replayed_next(index):
-                        yield Wait((index,))
-                    handed = attempt.done[index]
-                    if isinstance(handed, Failure):
-                        raise terminal_of(handed)
-                    return got.deserialize(handed[0])  # type: ignore[no-any-return]
+            ) or ((got := got(self)) is LANE_WAITS and type(self) is StepFuture):
+                # Its step runs as a task, among the others. Its step task holds
+                # it (and the handler, if it kept it): this generator lets go of
+                # it, so that it is freed as its step task ends, its lines at
+                # hand, not at the resume, read back cold among 10,000
+                # invocations' objects
+                got = self.serde
+                del self
+                try:  # (its wait, in the local its value then takes: no other)
+                    handed = waits[index]
+                except IndexError:
+                    handed = wait_on(index)
+                handed = yield handed
+                if handed is not None:
+                    return handed  # type: ignore[no-any-return]
+                while index not in attempt.done and not attempt.replayed_next(index):
+                    yield Wait((index,))
+                handed = attempt.done[index]
+                if isinstance(handed, Failure):
+                    raise terminal_of(handed)
+                return got.deserialize(handed[0])  # type: ignore[no-any-return]
+            if got is LANE_WAITS:  # (another future's step runs as a task)
                 try:
                     handed = waits[index]
                 except IndexError:

@@ -600,8 +600,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         continue
                     handed = None
                     attempt.queued += 1  # (counted as a resume's task is: see below)
+                # (never None: a plain attempt's, or one just started; not
+                # asserted, a test a resume)
                 coro = attempt.coro
-                assert coro is not None
                 attempt.waiting = None
                 attempt.resume_scheduled = False
                 # The drive's holder (``Running.step_holder``): this call's, which

@@ -920,15 +920,11 @@ def _class_for(attempt: Attempt) -> type[InvocationContext] | None:
         return _WrappedCommand
     state = attempt.state
     if state is LIVE:
-        # A live attempt's: ``express`` where its engine lets steps be
-        # express (``_fast.fresh_context_of``, written out here: a call
-        # less an invocation; the engine and the state read once)
-        if engine.step_lane is not None:
-            steps = engine.steps
-            if steps.express and steps.in_place:
-                chosen: type[InvocationContext] = _fast.express_context
-                return chosen
-    elif state is REPLAYING and replay_command(issue) is not None:
+        # A live attempt's: ``express`` where its engine lets steps be express
+        # (a new attempt's common case is written out in ``new_context``)
+        chosen: type[InvocationContext] = _fast.fresh_context_of(attempt)
+        return chosen
+    if state is REPLAYING and replay_command(issue) is not None:
         # An attempt that replays: the replay's own command, which gives
         # this context the fresh command's class when the replay is over
         # (``_fast.replay_command``, ``_fast.fresh_context_of``)

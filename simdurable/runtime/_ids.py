@@ -35,6 +35,22 @@ def make_id(prefix: str, *parts: object) -> str:
     return f"{prefix}_{digest[:20]}"
 
 
+def invocation_id_text(service: str, key: str | None, handler: str) -> bytes:
+    """What an invocation's id hashes before its sequence number's digits
+    (``hashed_invocation_id``): made once for a handler whose invocations
+    differ in that number alone (``HandlerSpec.id_text``)."""
+    return f"{service!s}\x1f{key!s}\x1f{handler!s}\x1f".encode()
+
+
+def hashed_invocation_id(text: bytes, seq: int) -> str:
+    """``make_id("inv", service, key, handler, seq)`` for ``text`` made by
+    ``invocation_id_text(service, key, handler)``: the same id, with no tuple
+    of its parts joined (the digest's first 10 bytes in hex: ``hexdigest()[:20]``
+    without the 64 digits)."""
+    found: str = "inv_" + sha256(text + b"%d" % seq).digest()[:10].hex()
+    return found
+
+
 def awakeable_id(inv_id: str, index: int) -> str:
     return f"awk_{inv_id.removeprefix('inv_')}_{index}"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._ids import make_id, sha256
+from ._ids import hashed_invocation_id, invocation_id_text, make_id
 from ._registry import HandlerSpec, Registry
 from ._scheduler import Scheduler
 from ._store import COMPLETED, NO_HEADERS, PENDING, InvocationRecord, Store
@@ -54,9 +54,7 @@ def new_plain_invocation_id(parts: tuple[str, str | None, str, int]) -> str:
     remembered yet: derived, and remembered (``Lifecycle.submit`` looks it up
     in ``_IDS`` itself first)."""
     service, key, handler, seq = parts
-    # (the digest's first 10 bytes in hex: ``hexdigest()[:20]`` without the 64 digits)
-    found: str = "inv_" + sha256(
-        f"{service!s}\x1f{key!s}\x1f{handler!s}\x1f{seq!s}".encode()).digest()[:10].hex()
+    found = hashed_invocation_id(invocation_id_text(service, key, handler), seq)
     # Remembered for a run's first invocations only: a run of more than
     # ``_IDS_MAX`` emptied the cache every ``_IDS_MAX`` submissions, the ids
     # of its first ones with it, so that the next such run (a benchmark's

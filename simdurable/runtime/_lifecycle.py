@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from ._completions import Completions
 from ._errors import HandlerError, NotAwaitedError
-from ._ids import sha256
+from ._ids import hashed_invocation_id
 from ._invocation import DEAD, Abort, Attempt
 from ._invocations import (
     _IDS,
@@ -159,7 +159,7 @@ class Lifecycle:
                 # invocation past the first ``_IDS_MAX``, which are never
                 # remembered, so not looked up: hashed from the text its spec
                 # made once, without a tuple of its parts or formatting them)
-                new_id = "inv_" + sha256(text + b"%d" % seq).digest()[:10].hex()
+                new_id = hashed_invocation_id(text, seq)
             else:
                 new_id = new_plain_invocation_id((spec.service, key, spec.name, seq))
             # (``InvocationRecord(new_id, spec.service, spec.name, key, input,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ._errors import InvalidTargetError
+from ._ids import invocation_id_text
 from ._retry import InvocationRetryPolicy
 from ._store import InvocationRecord
 
@@ -57,8 +58,8 @@ class HandlerSpec:
     # string instead of formatting its own (None for a keyed handler).
     plain_target: str | None = field(init=False, repr=False, compare=False)
     # The text an unkeyed handler's invocation id hashes, up to its sequence
-    # number's digits (``_invocations.new_plain_invocation_id``), made once
-    # (None for a keyed handler).
+    # number's digits (``_ids.invocation_id_text``), made once (None for a
+    # keyed handler).
     id_text: bytes | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,7 +70,7 @@ class HandlerSpec:
         object.__setattr__(self, "plain_target",
                            None if keyed else f"{self.service}/{self.name}")
         object.__setattr__(self, "id_text",
-                           None if keyed else f"{self.service}\x1fNone\x1f{self.name}\x1f".encode())
+                           None if keyed else invocation_id_text(self.service, None, self.name))
 
 
 class Registry:

@@ -365,7 +365,6 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         attempt.queued -= 1
                         continue
                     rec = attempt.rec
-                number = attempt.number
                 name = spec.name
                 bits = rec.done_bits
                 try:
@@ -389,7 +388,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     attempt.queued -= 1
                     if kind is step_future:  # (queued unregistered: see the resume below)
                         attempt.registered().setdefault(index, spec)
-                    request = general_step(inv_id, number, index)
+                    request = general_step(inv_id, attempt.number, index)
                     if request is not None:
                         return request
                     continue
@@ -401,7 +400,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         holder = holder_here()
                     before = holder.step
                 holder.step = spec if kind is step_future else new_tuple(
-                    StepInfo, (inv_id, attempt.handler, name, index, number, attempt.engine))
+                    StepInfo, (inv_id, attempt.handler, name, index, attempt.number,
+                               attempt.engine))
                 # (the holder the closure's context holds, whichever way below:
                 # what ``_fast.express``'s misuse check reads there)
                 running.step_holder = holder
@@ -451,10 +451,12 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 finally:
                     holder.step = before
                 if log_run is None:  # (the run with its "step" event: a compact trace)
-                    event((scheduler.now_ms, inv_id, name, RAN_TASK, index, number,
-                           attempt.handler))
+                    # (its attempt's number and target left out: the
+                    # invocation's "attempt" event, written before any of its
+                    # steps, holds them, ``_trace.runs``)
+                    event((scheduler.now_ms, inv_id, name, RAN_TASK, index))
                 else:
-                    log_run((inv_id, index, name, number, attempt.handler))
+                    log_run((inv_id, index, name, attempt.number, attempt.handler))
                     if trace.sink is not None:
                         event((scheduler.now_ms, "step", inv_id, "step", name, index))
                 # ``finish_step`` for a value stored at once, else the general way

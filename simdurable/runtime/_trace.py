@@ -40,9 +40,13 @@ TEXT: Final = "text"
 # event and its closure's run; ``(t_ms, "entry", inv, RAN, index, name,
 # attempt, target, t_step)``, an express step's "entry" event (its command, a
 # "run" form at ``t_ms``), its run, and its "step" event at ``t_step``;
-# ``(t_ms, inv, name, RAN_TASK, index, attempt, target)``, a crowd's step
-# task's "step" event and its closure's run, as ``RAN_STEP`` with its kind
-# left out (always "step"): a value less at each of a crowd's steps.
+# ``(t_ms, inv, name, RAN_TASK, index)``, a crowd's step task's "step" event
+# and its closure's run, as ``RAN_STEP`` with its kind (always "step"), its
+# attempt's number and its target left out: ``runs`` reads those two from the
+# invocation's last "attempt" event, which its attempt wrote at its start,
+# before any of its steps (three values less at each of a crowd's steps: the
+# values a record holds cost about 45 instructions each to write, and the
+# trace's growth, new memory, a cache line each 8 values).
 RAN_STEP: Final = "ran_step"
 RAN: Final = "ran"
 RAN_TASK: Final = "ran_task"
@@ -104,7 +108,7 @@ _FORMS: Final[dict[str, Callable[..., str]]] = {
 }
 # How many args each form takes (after ``t_ms, kind, inv, form``).
 _ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "run": 2, "step": 2, "attempt": 5,
-                                 "submit": 4, "done": 4, RAN_STEP: 4, RAN: 5, RAN_TASK: 3}
+                                 "submit": 4, "done": 4, RAN_STEP: 4, RAN: 5, RAN_TASK: 1}
 
 
 def compact(sink: Callable[[Event], None] | None, deferred: bool) -> list[Any] | None:
@@ -148,8 +152,13 @@ def events(flat: list[Any]) -> Iterator[Event]:
 
 
 def runs(flat: list[Any]) -> Iterator[Run]:
-    """The runs a flat trace's compact records hold, in the order written."""
+    """The runs a flat trace's compact records hold, in the order written
+    (a ``RAN_TASK`` record's attempt and target: its invocation's last
+    "attempt" event's)."""
     arity = _ARITY
+    # Each invocation's attempt so far: its "attempt" event's number and its
+    # target's parts, then the target made at its first ``RAN_TASK``
+    attempts: dict[str, tuple[Any, ...]] = {}
     i, n = 0, len(flat)
     while i < n:
         form = flat[i + 3]
@@ -159,7 +168,18 @@ def runs(flat: list[Any]) -> Iterator[Run]:
         elif form == RAN:
             yield (flat[i + 2], flat[i + 4], flat[i + 5], flat[i + 6], flat[i + 7])
         elif form == RAN_TASK:
-            yield (flat[i + 1], flat[i + 4], flat[i + 2], flat[i + 5], flat[i + 6])
+            inv = flat[i + 1]
+            attempt = attempts.get(inv)
+            if attempt is None:
+                raise InternalError(f"a step of {inv} ran with no attempt in the trace")
+            if len(attempt) != 2:
+                # (``Attempt.handler``: the record's target, ``InvocationRecord.target``)
+                number, service, key, handler = attempt
+                attempt = attempts[inv] = (number, f"{service}/{handler}" if key is None
+                                           else f"{service}/{key}/{handler}")
+            yield (inv, flat[i + 4], flat[i + 2], attempt[0], attempt[1])
+        elif form == "attempt":
+            attempts[flat[i + 2]] = tuple(flat[i + 4:i + 8])
         i = end
 
 

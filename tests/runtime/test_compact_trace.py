@@ -290,3 +290,27 @@ def test_a_run_log_over_a_trace_reads_as_one_of_its_own() -> None:
     flat.extend((8, "step", "inv_3", "ran_step", "c", 0, 1, "S/h"))
     assert list(log)[2:] == [("inv_3", 0, "c", 1, "S/h"), ("inv_4", 1, "d", 1, "S/h")]
     assert len(log) == 4 and log[3] == ("inv_4", 1, "d", 1, "S/h")
+
+
+def test_a_crowd_step_record_reads_its_attempt_from_the_attempt_event() -> None:
+    """A crowd's step task writes its run as ``(t, inv, name, "ran_task",
+    index)``: its attempt's number and target are read back from the
+    invocation's last "attempt" event (a keyed target too, and a later
+    attempt's number)."""
+    flat: list[Any] = []
+    log = RunLog(flat)
+    flat.extend((0, "attempt", "inv_1", "attempt", 1, "S", None, "h", 0))
+    flat.extend((0, "attempt", "inv_2", "attempt", 1, "O", "k", "g", 0))
+    flat.extend((1, "inv_1", "a", "ran_task", 0))
+    flat.extend((2, "inv_2", "b", "ran_task", 3))
+    flat.extend((3, "attempt", "inv_1", "attempt", 2, "S", None, "h", 2))
+    flat.extend((4, "inv_1", "c", "ran_task", 2))
+    assert list(log) == [("inv_1", 0, "a", 1, "S/h"), ("inv_2", 3, "b", 1, "O/k/g"),
+                         ("inv_1", 2, "c", 2, "S/h")]
+    assert len(log) == 3 and log[1] == ("inv_2", 3, "b", 1, "O/k/g")
+    assert [e for e in events(flat) if e[1] == "step"] == [
+        (1, "step", "inv_1", "step", "a", 0), (2, "step", "inv_2", "step", "b", 3),
+        (4, "step", "inv_1", "step", "c", 2)]
+    flat.extend((5, "inv_3", "d", "ran_task", 0))  # (no attempt of its own: not a run's trace)
+    with pytest.raises(sd.InternalError, match="no attempt"):
+        list(log)

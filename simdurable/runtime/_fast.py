@@ -34,7 +34,7 @@ from ._invocation import (
 )
 from ._journal import COMPLETION, RUN, Failure, RawEntry
 from ._store import PENDING, InvocationRecord, MemoryStore
-from ._trace import RAN, RAN_STEP
+from ._trace import ISSUED, RAN, RAN_STEP
 
 # What ``Steps.run_lone_step`` returns (the same values as there).
 RESUMED: Final = 1
@@ -1298,7 +1298,9 @@ def step_command() -> Callable[..., Any] | None:
             and lone
             and scheduler.tasks_run < scheduler.max_tasks
         ):
-            if event is not None:
+            if flat is not None:  # (its "entry" event in 5 values: ``_trace.ISSUED``)
+                event((now, inv_id, name, ISSUED, index))
+            elif event is not None:
                 event((now, "entry", inv_id, "run", index, name))
             # Its future, which is its registration too (``issue``'s)
             value = new_future(step_future)

@@ -47,9 +47,13 @@ TEXT: Final = "text"
 # before any of its steps (three values less at each of a crowd's steps: the
 # values a record holds cost about 45 instructions each to write, and the
 # trace's growth, new memory, a cache line each 8 values).
+# ``(t_ms, inv, name, ISSUED, index)``: an express step's "entry" event (a
+# "run" form) where it is not run at once (a crowd's: its step task runs it
+# later), its kind and form left out, a value less.
 RAN_STEP: Final = "ran_step"
 RAN: Final = "ran"
 RAN_TASK: Final = "ran_task"
+ISSUED: Final = "issued"
 
 
 def event_text(event: Event) -> str:
@@ -108,7 +112,8 @@ _FORMS: Final[dict[str, Callable[..., str]]] = {
 }
 # How many args each form takes (after ``t_ms, kind, inv, form``).
 _ARITY: Final[dict[str, int]] = {TEXT: 1, "command": 4, "run": 2, "step": 2, "attempt": 5,
-                                 "submit": 4, "done": 4, RAN_STEP: 4, RAN: 5, RAN_TASK: 1}
+                                 "submit": 4, "done": 4, RAN_STEP: 4, RAN: 5, RAN_TASK: 1,
+                                 ISSUED: 1}
 
 
 def compact(sink: Callable[[Event], None] | None, deferred: bool) -> list[Any] | None:
@@ -146,6 +151,8 @@ def events(flat: list[Any]) -> Iterator[Event]:
                 yield (t, kind, inv, "step", args[0], args[1])
         elif form == RAN_TASK:
             yield (flat[i], "step", flat[i + 1], "step", flat[i + 2], flat[i + 4])
+        elif form == ISSUED:
+            yield (flat[i], "entry", flat[i + 1], "run", flat[i + 4], flat[i + 2])
         else:
             yield tuple(flat[i:end])
         i = end

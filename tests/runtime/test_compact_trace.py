@@ -239,7 +239,7 @@ def test_the_trace_holds_compact_records_and_spells_them_out(compact_switch):
         flats.append(list(sim._trace))
         kept.append(len(sim._trace) + len(sim.engine.step_run_log._flat))
     assert {"ran", "ran_step"} <= forms_of(flats[0])
-    assert not {"ran", "ran_step", "ran_task"} & forms_of(flats[1])
+    assert not {"ran", "ran_step", "ran_task", "issued"} & forms_of(flats[1])
     assert kept[0] < kept[1]  # (values kept by the trace and the run log's own list)
     assert list(events(flats[0])) == list(events(flats[1]))
 
@@ -301,6 +301,7 @@ def test_a_crowd_step_record_reads_its_attempt_from_the_attempt_event() -> None:
     log = RunLog(flat)
     flat.extend((0, "attempt", "inv_1", "attempt", 1, "S", None, "h", 0))
     flat.extend((0, "attempt", "inv_2", "attempt", 1, "O", "k", "g", 0))
+    flat.extend((0, "inv_1", "a", "issued", 0))  # (its "entry" event, a value less)
     flat.extend((1, "inv_1", "a", "ran_task", 0))
     flat.extend((2, "inv_2", "b", "ran_task", 3))
     flat.extend((3, "attempt", "inv_1", "attempt", 2, "S", None, "h", 2))
@@ -308,9 +309,9 @@ def test_a_crowd_step_record_reads_its_attempt_from_the_attempt_event() -> None:
     assert list(log) == [("inv_1", 0, "a", 1, "S/h"), ("inv_2", 3, "b", 1, "O/k/g"),
                          ("inv_1", 2, "c", 2, "S/h")]
     assert len(log) == 3 and log[1] == ("inv_2", 3, "b", 1, "O/k/g")
-    assert [e for e in events(flat) if e[1] == "step"] == [
-        (1, "step", "inv_1", "step", "a", 0), (2, "step", "inv_2", "step", "b", 3),
-        (4, "step", "inv_1", "step", "c", 2)]
+    assert [e for e in events(flat) if e[1] in ("step", "entry")] == [
+        (0, "entry", "inv_1", "run", 0, "a"), (1, "step", "inv_1", "step", "a", 0),
+        (2, "step", "inv_2", "step", "b", 3), (4, "step", "inv_1", "step", "c", 2)]
     flat.extend((5, "inv_3", "d", "ran_task", 0))  # (no attempt of its own: not a run's trace)
     with pytest.raises(sd.InternalError, match="no attempt"):
         list(log)

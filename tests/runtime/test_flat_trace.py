@@ -78,10 +78,11 @@ def test_the_flat_trace_reads_back_the_reported_events(seed: int, plan: str) -> 
     assert len(reported) > 20
     # (a compact record reported stands for the events it spells out)
     # (an express step's, "ran", where one ran alone with no fault that may fire;
-    # a crowd's step task's, "ran_task")
+    # a crowd's step task's, "ran_task"; an express step's command not run at
+    # once, "issued", where a plain step's command is a "run" form)
     forms = {e[3] for e in reported}
-    assert forms - {"ran"} == {"text", "command", "run", "ran_step", "ran_task", "attempt",
-                               "submit", "done"}
+    assert forms - {"ran", "run"} == {"text", "command", "ran_step", "ran_task", "issued",
+                                      "attempt", "submit", "done"}
     reported = [e for record in reported for e in events(list(record))]
     assert list(events(sim._trace)) == reported
     assert not any(isinstance(value, tuple) for value in sim._trace)

@@ -76,9 +76,10 @@ class DurableFuture(Generic[T]):
             ) or ((got := got(self)) is LANE_WAITS and type(self) is StepFuture):
                 # Its step runs as a task, among the others. Its step task holds
                 # it (and the handler, if it kept it): this generator lets go of
-                # it, so that it is freed as its step task ends, its lines at
-                # hand, not at the resume, read back cold among 10,000
-                # invocations' objects
+                # it, so that its step task, the last to hold it, keeps it for
+                # a later step's future (``Running.spare_futures``) or frees it
+                # while its lines are at hand, not at the resume, read back
+                # cold among 10,000 invocations' objects
                 got = self.serde
                 del self
                 try:  # (its wait, in the local its value then takes: no other)

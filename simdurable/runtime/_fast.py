@@ -1302,8 +1302,10 @@ def step_command() -> Callable[..., Any] | None:
                 event((now, inv_id, name, ISSUED, index))
             elif event is not None:
                 event((now, "entry", inv_id, "run", index, name))
-            # Its future, which is its registration too (``issue``'s)
-            value = new_future(step_future)
+            # Its future, which is its registration too (``issue``'s): a spare
+            # one when a crowd's step task left one (``Running.spare_futures``)
+            value = running.spare_futures
+            value = value.pop() if value else new_future(step_future)
             value._attempt = attempt
             value._index = index
             value.name = name

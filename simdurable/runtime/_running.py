@@ -216,6 +216,14 @@ class Running:
         # contexts held none: set in each new one (a run's attempts, and the
         # next runs' of this engine), not made again. Idle between closures.
         self.thread_holder: StepHolder | None = None
+        # A crowd's step futures that nothing holds any more, their steps
+        # stored: the fused runner's step task (``_tasks``) keeps them, up to
+        # a few, and ``_fast.express`` takes the last kept for its next step's
+        # future, instead of a new object each step while the old one is freed
+        # among 10,000 invocations' objects (its block and pool read cold, its
+        # two neighbours in the collector's list written). Empty between the
+        # runner's calls: what they hold (an attempt, arguments) is let go.
+        self.spare_futures: list[Any] = []
         # (``reset``'s, without its call: an engine is built for every run)
         self.attempts: dict[str, Attempt] = {}
         self.suspended: set[str] = set()

@@ -91,6 +91,10 @@ from ._trace import RAN_TASK
 # ``task``, ``spec`` and ``getrefcount``'s own argument. With more, someone
 # may ask ``Attempt.done`` for its step: its completion is recorded there.
 UNHELD: Final = 3
+# The most step futures ``Running.spare_futures`` keeps (the newest is taken
+# first, its lines still at hand; a crowd's last steps leave more than its
+# steps' calls take, as its invocations end)
+SPARE_FUTURES: Final = 64
 
 def mark_holder(attempt: Any, holder: StepHolder) -> bool:
     """Note that ``attempt``'s context holds ``holder`` (a step task read it
@@ -208,6 +212,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     # the general way for)
     express_waits = 0 if always_suspend else len(made_waits)
     ended = running.ended
+    spare_futures = running.spare_futures
     waits = running.waits
     drive = running.drive
 
@@ -227,6 +232,8 @@ def task_runner(engine: Any) -> Callable[..., Any]:
             draws_left = DRAW_BLOCK
             if scheduler.held:  # (outside a run's call no task is held)
                 scheduler.unhold()
+            if spare_futures:  # (nor any future kept: ``Running.spare_futures``)
+                spare_futures.clear()
 
     def tasks(until_idle: bool) -> Any:
         """``run_task``'s loop (see there); with ``until_idle``, a long ready
@@ -534,6 +541,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     attempt.cursor += 1
                     if handed is None or kind is not step_future or getrefcount(spec) > UNHELD:
                         attempt.completed()[index] = completion  # ``Attempt.see``
+                    elif len(spare_futures) < SPARE_FUTURES:
+                        # (nothing will read it again: kept for a later step's
+                        # future, ``Running.spare_futures``, not freed)
+                        spare_futures.append(spec)
                     # (else its resume hands the handler the value, and nothing
                     # but this task holds the step's future, which alone would
                     # ask ``done`` for it: left out, a dict an attempt less;

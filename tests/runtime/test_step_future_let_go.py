@@ -1,7 +1,8 @@
 """A crowd's step future is let go by the generator that awaits it
 (``DurableFuture.__await__``, the crowd's branch): its step task is the last
-to hold it, so that it is freed there, while its lines are at hand, not at
-the handler's resume among 10,000 invocations' objects. The await still
+to hold it, so that it is kept there for a later step's future
+(``Running.spare_futures``) or freed while its lines are at hand, not at the
+handler's resume among 10,000 invocations' objects. The await still
 returns what it returned: the value handed, else the completion decoded or
 its failure raised."""
 

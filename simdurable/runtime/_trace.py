@@ -163,31 +163,32 @@ def runs(flat: list[Any]) -> Iterator[Run]:
     (a ``RAN_TASK`` record's attempt and target: its invocation's last
     "attempt" event's)."""
     arity = _ARITY
-    # Each invocation's attempt so far: its "attempt" event's number and its
-    # target's parts, then the target made at its first ``RAN_TASK``
-    attempts: dict[str, tuple[Any, ...]] = {}
+    # Each invocation's attempt so far: where its last "attempt" event is,
+    # then, from its first ``RAN_TASK`` on, its number and target
+    attempts: dict[str, Any] = {}
     i, n = 0, len(flat)
     while i < n:
         form = flat[i + 3]
-        end = i + 4 + arity[form]
-        if form == RAN_STEP:
+        if form == RAN_TASK:
+            inv = flat[i + 1]
+            attempt = attempts.get(inv)
+            if type(attempt) is not tuple:
+                if attempt is None:
+                    raise InternalError(f"a step of {inv} ran with no attempt in the trace")
+                # (``Attempt.handler``: the record's target, ``InvocationRecord.target``)
+                service, key, handler = flat[attempt + 5:attempt + 8]
+                attempt = attempts[inv] = (flat[attempt + 4], f"{service}/{handler}"
+                                           if key is None else f"{service}/{key}/{handler}")
+            yield (inv, flat[i + 4], flat[i + 2], attempt[0], attempt[1])
+            i += 5
+            continue
+        if form == "attempt":
+            attempts[flat[i + 2]] = i
+        elif form == RAN_STEP:
             yield (flat[i + 2], flat[i + 5], flat[i + 4], flat[i + 6], flat[i + 7])
         elif form == RAN:
             yield (flat[i + 2], flat[i + 4], flat[i + 5], flat[i + 6], flat[i + 7])
-        elif form == RAN_TASK:
-            inv = flat[i + 1]
-            attempt = attempts.get(inv)
-            if attempt is None:
-                raise InternalError(f"a step of {inv} ran with no attempt in the trace")
-            if len(attempt) != 2:
-                # (``Attempt.handler``: the record's target, ``InvocationRecord.target``)
-                number, service, key, handler = attempt
-                attempt = attempts[inv] = (number, f"{service}/{handler}" if key is None
-                                           else f"{service}/{key}/{handler}")
-            yield (inv, flat[i + 4], flat[i + 2], attempt[0], attempt[1])
-        elif form == "attempt":
-            attempts[flat[i + 2]] = tuple(flat[i + 4:i + 8])
-        i = end
+        i += 4 + arity[form]
 
 
 class Tracer:

@@ -1272,8 +1272,9 @@ def step_command() -> Callable[..., Any] | None:
             if len(commands_made) >= SHARED_COMMANDS:
                 commands_made.clear()
             commands_made[name] = entry
-        rec = attempt.rec
-        inv_id = rec.id
+        # (its record's id kept on the attempt, read with its other fields: a
+        # crowd's step issued here reads no record)
+        inv_id = attempt.inv_id
         if not attempt.own_journal:
             journal.append(entry)  # the store's list (``Attempt.own_journal``)
         else:
@@ -1345,6 +1346,7 @@ def step_command() -> Callable[..., Any] | None:
             event((now, "entry", inv_id, "run", index, name))
         # (its record is the one ``Invocations.by_id`` holds: a live attempt's
         # always is, as a restart kills every attempt before it reloads them)
+        rec = attempt.rec
         bits = rec.done_bits
         try:
             wait = waits[index]

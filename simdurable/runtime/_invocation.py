@@ -509,19 +509,29 @@ class EngineView(Protocol):
     def record_misuse(self, inv_id: str, err: Any) -> None: ...
 
 
-class _AttemptHead:
-    """The fields of an ``Attempt`` that a crowd's step and resume tasks read
-    (at 10,000 invocations in flight, each task reads its invocation's cold),
-    first in its memory: three or four cache lines of the object, not all
-    five. A class's slots are laid out in their names' order (CPython sorts
-    them), whatever the order they are written in, and a base's come first."""
+class _AttemptResumed:
+    """The fields of an ``Attempt`` that a crowd's resume task reads (with the
+    handler's next step, ``_fast.express`` and ``DurableFuture.__await__``),
+    most of them a step task's too: at 10,000 invocations in flight each task
+    reads its invocation's cold, so these are its first two cache lines
+    (header and 14 slots: 128 bytes), and a base's slots come first. A
+    class's slots are laid out in their names' order (CPython sorts them),
+    whatever the order they are written in."""
 
     __slots__ = (
-        "engine", "rec", "handler", "number", "journal", "own_journal", "cursor", "state",
-        "alive", "coro", "context", "context_holder", "done", "steps", "issued",
-        "_unscheduled", "waiting", "resume_scheduled", "queued", "handed", "cancel_pending",
-        "failure", "plain",
+        "handed", "plain", "waiting", "resume_scheduled", "context", "context_holder",
+        "journal", "cursor", "own_journal", "inv_id", "coro", "engine", "issued",
+        "_unscheduled",
     )
+
+
+class _AttemptHead(_AttemptResumed):
+    """The fields a crowd's step task reads besides the resume's (``alive``,
+    ``done``, ``rec``, ``steps``; the others on its less common ways): the
+    object's third cache line. So a resume reads two of its lines, a step task
+    three (in names' order, each read four of five)."""
+
+    __slots__ = ("alive", "done", "rec", "number", "handler", "steps", "queued", "state")
 
 
 class Attempt(_AttemptHead):
@@ -530,10 +540,15 @@ class Attempt(_AttemptHead):
     # Its fields in the object itself: one allocation, not an object and its
     # values array, and read without a step through the latter (10,000 attempts
     # in flight, each touched at every task of its invocation, in random order).
-    # Those a step or resume task reads in ``_AttemptHead``, the rest here.
+    # Those a step or resume task reads in ``_AttemptResumed`` and
+    # ``_AttemptHead``, the rest here. 35 slots: with the collector's header,
+    # 320 bytes, five cache lines, so that every attempt starts on a line
+    # (``_line_pad``: else 304, and three in four started within one, their
+    # first fields read over a line more)
     __slots__ = (
-        "handler_kind", "service_kind", "cancel_raised", "completed_next", "_rng",
-        "awaited", "started_at", "running_index", "paired", "output",
+        "cancel_pending", "failure", "handler_kind", "service_kind", "cancel_raised",
+        "completed_next", "_rng", "awaited", "started_at", "running_index", "paired",
+        "output", "_line_pad",
     )
 
     def __init__(
@@ -548,6 +563,9 @@ class Attempt(_AttemptHead):
     ) -> None:
         self.engine = engine
         self.rec = rec
+        # Its record's id, which never changes: read by each step task and
+        # resume with the attempt's own fields, not from the record's object
+        self.inv_id = rec.id
         # The context its handler runs in, every resume of its coroutine inside
         # it: a copy of the one the attempt starts from, as Restate runs each
         # request in a task of its own (a retry, a new request, starts over

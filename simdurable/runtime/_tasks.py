@@ -359,7 +359,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         attempt.queued -= 1  # ``Running.unqueue``
                         continue
                     rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
-                    inv_id = rec.id
+                    inv_id = attempt.inv_id  # (its ``rec.id``, with the attempt's fields)
                 else:
                     _, inv_id, attempt, index = task
                     if attempt is None:

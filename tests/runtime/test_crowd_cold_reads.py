@@ -43,13 +43,32 @@ def test_a_records_fields_and_constructor_keep_their_order() -> None:
 
 def test_an_attempts_fields_a_crowds_tasks_read_are_first_in_its_memory() -> None:
     # (each step and resume task of a crowd reads these of its attempt, cold;
-    # in their names' order they spread over all five of its cache lines)
-    from simdurable.runtime._invocation import Attempt, _AttemptHead
+    # in their names' order they spread over four of its five cache lines)
+    from simdurable.runtime._invocation import Attempt, _AttemptHead, _AttemptResumed
 
-    read = set(_AttemptHead.__slots__)
-    assert {"rec", "context", "coro", "journal", "waiting", "handed", "queued"} <= read
+    resumed = set(_AttemptResumed.__slots__)
+    stepped = resumed | set(_AttemptHead.__slots__)
+    assert {"context", "coro", "journal", "waiting", "handed", "inv_id", "engine",
+            "issued"} <= resumed
+    assert {"rec", "alive", "done", "number", "handler", "steps"} <= stepped - resumed
     attempt = object.__new__(Attempt)
-    values = {name: object() for name in Attempt.__slots__ + _AttemptHead.__slots__}
+    names = Attempt.__slots__ + _AttemptHead.__slots__ + _AttemptResumed.__slots__
+    values = {name: object() for name in names}
     for name, value in values.items():
         setattr(attempt, name, value)
-    assert first_slots(attempt, len(read)) == {id(values[name]) for name in read}
+    # a resume's in the header's line and the next (14 slots), a step's in three
+    assert len(resumed) == 14
+    assert first_slots(attempt, len(resumed)) == {id(values[name]) for name in resumed}
+    assert len(stepped) <= 22
+    assert first_slots(attempt, len(stepped)) == {id(values[name]) for name in stepped}
+
+
+def test_an_attempt_with_the_collectors_header_is_whole_cache_lines() -> None:
+    # (so that the allocator's blocks of its size, after a pool's header of
+    # 48 bytes, put every attempt at the start of a line: with 304 bytes,
+    # three in four started within one, and its first fields crossed a line)
+    from simdurable.runtime._invocation import Attempt
+
+    gc_header = 2 * ctypes.sizeof(ctypes.c_void_p)
+    block = -(-(Attempt.__basicsize__ + gc_header) // 16) * 16  # (its size class)
+    assert block % 64 == 0

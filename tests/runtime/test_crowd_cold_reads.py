@@ -21,14 +21,26 @@ def first_slots(obj: Any, n: int) -> set[int]:
 
 
 def test_a_records_fields_a_step_task_reads_are_first_in_its_memory() -> None:
-    # (a step task reads ``id``, ``status``, ``done_bits`` and ``retry_index``;
-    # a class's slots are laid out in their names' order, which spread them
-    # over four cache lines of the object)
+    # (a step task reads ``done_bits`` and ``retry_index``, and nothing else of
+    # its record: with the header, 32 bytes, in one line wherever the record
+    # starts; a class's slots are laid out in their names' order, which spread
+    # them over two or three cache lines of the object)
     rec = InvocationRecord("inv-1", "Svc", "run", None, b"", 1, "".join(("pend", "ing")))
     rec.done_bits = 1 << 70
     rec.retry_index = 1 << 71  # (int objects of their own, told by identity)
-    assert first_slots(rec, 4) == {id(rec.id), id(rec.status), id(rec.done_bits),
-                                   id(rec.retry_index)}
+    assert first_slots(rec, 2) == {id(rec.done_bits), id(rec.retry_index)}
+
+
+def test_a_records_fields_a_start_and_a_return_read_are_in_its_first_128_bytes() -> None:
+    # (a crowd's start task reads these, its handler's return writes some:
+    # in names' order they spread over four of the record's lines)
+    names = ("done_bits", "retry_index", "status", "service", "handler", "key", "id",
+             "attempts", "input", "run_at_ms", "result", "finished_ms")
+    rec = InvocationRecord("inv-1", "Svc", "run", None, b"", 1)
+    values = {name: object() for name in names}
+    for name, value in values.items():
+        setattr(rec, name, value)
+    assert {id(v) for v in values.values()} <= first_slots(rec, 14)
 
 
 def test_a_records_fields_and_constructor_keep_their_order() -> None:

@@ -79,11 +79,16 @@ def _step_text(name: str, index: int) -> str:
     return f'ran step "{name}" #{index}'
 
 
+def target_text(service: str, key: str | None, handler: str) -> str:
+    """An invocation's target from its parts (``InvocationRecord.target``)."""
+    return f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
+
+
 def attempt_text(number: int, service: str, key: str | None, handler: str,
                  replaying: int) -> str:
     """The text of an "attempt" event: which attempt, and how much it replays
     (the target in parts: the record's own strings, none made for the trace)."""
-    target = f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
+    target = target_text(service, key, handler)
     return f"attempt {number} of {target}" + (
         f" (replaying {replaying} entries)" if replaying else ""
     )
@@ -91,14 +96,14 @@ def attempt_text(number: int, service: str, key: str | None, handler: str,
 
 def submit_text(service: str, key: str | None, handler: str, delay_ms: int) -> str:
     """The text of a "submit" event (the target in parts, as ``attempt_text``)."""
-    target = f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
+    target = target_text(service, key, handler)
     return target + (f" delay={delay_ms}ms" if delay_ms else "")
 
 
 def done_text(service: str, key: str | None, handler: str, data: bytes) -> str:
     """The text of a "done" event of an invocation that returned ``data`` (the
     record's own bytes: only the start is shown)."""
-    target = f"{service}/{handler}" if key is None else f"{service}/{key}/{handler}"
+    target = target_text(service, key, handler)
     return f"{target} -> {data[:80].decode('utf-8', 'replace')}"
 
 
@@ -177,8 +182,8 @@ def runs(flat: list[Any]) -> Iterator[Run]:
                     raise InternalError(f"a step of {inv} ran with no attempt in the trace")
                 # (``Attempt.handler``: the record's target, ``InvocationRecord.target``)
                 service, key, handler = flat[attempt + 5:attempt + 8]
-                attempt = attempts[inv] = (flat[attempt + 4], f"{service}/{handler}"
-                                           if key is None else f"{service}/{key}/{handler}")
+                attempt = attempts[inv] = (flat[attempt + 4],
+                                           target_text(service, key, handler))
             yield (inv, flat[i + 4], flat[i + 2], attempt[0], attempt[1])
             i += 5
             continue

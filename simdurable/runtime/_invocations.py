@@ -15,7 +15,7 @@ from typing import Final
 from ._ids import hashed_invocation_id, invocation_id_text, make_id
 from ._registry import HandlerSpec, Registry
 from ._scheduler import Scheduler
-from ._store import COMPLETED, NO_HEADERS, PENDING, InvocationRecord, Store
+from ._store import COMPLETED, NO_HEADERS, PENDING, InvocationRecord, MemoryStore, Store
 from ._trace import Tracer
 
 WORKFLOW_ALREADY_INVOKED: Final = "the workflow method was already invoked"
@@ -80,9 +80,16 @@ class Invocations:
 
     def reload(self) -> list[InvocationRecord]:
         """Read every record from the store again (after a restart)."""
-        records = self.store.invocations()
+        store = self.store
+        records = store.invocations()
         self.seq = max((r.seq for r in records), default=0)
-        self.by_id = {rec.id: rec for rec in records}
+        self.by_id = by_id = {rec.id: rec for rec in records}
+        if type(store) is MemoryStore:
+            # (the copies put back: the store holds the same object as ``by_id``
+            # for every id, as after a submission, so that a crowd's start and
+            # end need not put a record that is there already, a lookup among
+            # all the invocations each: ``MemoryStore``)
+            store._invocations.update(by_id)
         return records
 
     def get(self, inv_id: str) -> InvocationRecord | None:

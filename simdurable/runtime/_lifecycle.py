@@ -343,7 +343,8 @@ class Lifecycle:
             return None
         # ``open_attempt``'s writes, then ``Running.open``'s
         rec.attempts += 1
-        store._invocations[inv_id] = rec  # (``put_invocation``)
+        # (``put_invocation``: the store holds ``rec``, ``by_id``'s own, already:
+        # ``MemoryStore``)
         if running.suspended:
             running.suspended.discard(inv_id)
         # (``live_journal``: one lookup, not a read, then a write, for a new
@@ -424,8 +425,7 @@ class Lifecycle:
             rec.status = COMPLETED
             rec.result = completion
             rec.finished_ms = now = scheduler.now_ms
-            self.invocations.by_id[inv_id] = rec  # ``Invocations.put``
-            store._invocations[inv_id] = rec
+            # (``Invocations.put``: ``by_id`` and the store hold ``rec`` already)
             completions = self.completions
             rec.done_bits = 0  # (its completions are of no more use)
             event((now, "done", inv_id, "done", rec.service, rec.key, rec.handler, data))

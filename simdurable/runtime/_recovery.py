@@ -103,7 +103,8 @@ def load_plain(engine: Any) -> bool:
     records = [copy_record(rec) for rec in sorted(store._invocations.values(), key=_SEQ)]
     invocations = engine.invocations
     invocations.seq = records[-1].seq if records else 0
-    invocations.by_id = {rec.id: rec for rec in records}
+    invocations.by_id = by_id = {rec.id: rec for rec in records}
+    store._invocations.update(by_id)  # (as ``Invocations.reload`` puts them back)
     if not found:
         return True
     plain_steps = engine.completions.plain_steps

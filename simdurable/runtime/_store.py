@@ -175,7 +175,11 @@ def stored_journal(store: Store, inv_id: str) -> list[RawEntry]:
 
 class MemoryStore:
     """The store of the simulation: plain dicts. A record put is kept as it is
-    (whoever puts it changes it only to put it again); reads are copies."""
+    (whoever puts it changes it only to put it again); reads are copies. An
+    engine's records (``Invocations.by_id``) are the objects its store holds,
+    loaded copies put back (``Invocations.reload``): a put of a record the
+    engine changed and had put before is a write of what is there, which its
+    crowd's start and end leave out."""
 
     def __init__(self) -> None:
         self.lazily_built = False  # (its own as well as the class's: see ``_lazy``)

@@ -681,10 +681,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         rec.status = COMPLETED
                         rec.result = completion
                         rec.finished_ms = now = scheduler.now_ms
-                        # (``Invocations.put``: its ``by_id`` holds ``rec`` while
-                        # the attempt was alive; the store may hold another
-                        # object for it since a restart)
-                        store._invocations[inv_id] = rec
+                        # (``Invocations.put``: its ``by_id`` and the store
+                        # hold ``rec`` while the attempt was alive, a restart's
+                        # copies too: ``MemoryStore``)
                         rec.done_bits = 0  # (its completions are of no more use)
                         event((now, "done", inv_id, "done", rec.service, rec.key,
                                rec.handler, data))

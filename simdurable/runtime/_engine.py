@@ -378,13 +378,17 @@ class Engine:
         """
         scheduler = self.scheduler
         ready = scheduler.ready
-        if len(ready) == 1 and type(ready[0]) is tuple and ready[0][0] == "start":
+        if len(ready) == 1 and (type(ready[0]) is InvocationRecord or (
+                type(ready[0]) is tuple and ready[0][0] == "start")):
             if scheduler.held or scheduler.tasks_run + 1 >= scheduler.collect_at:
                 task = scheduler.pop()
             else:  # (``Scheduler.pop``'s answer for one ready task, without its call)
                 scheduler.tasks_run += 1
                 task = ready.pop()
-            self.lifecycle.start_alone(task[1])
+            if type(task) is InvocationRecord:
+                self.lifecycle.start_alone(task.id, False, task)
+            else:
+                self.lifecycle.start_alone(task[1])
             return None
         runner = task_runner(self)
         # (unless a caller put its own runner there: then this is not a bound
@@ -424,6 +428,9 @@ class Engine:
     def general_task(self) -> StepRequest | None:
         """One ready task, through the parts' general methods."""
         task = self.scheduler.pop()
+        if type(task) is InvocationRecord:  # (a "start" task)
+            self.lifecycle.start(task.id)
+            return None
         if type(task) is not tuple:  # an attempt's resume, or a plain step's future
             attempt = task_attempt(task)
             assert attempt is not None

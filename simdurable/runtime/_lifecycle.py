@@ -200,7 +200,7 @@ class Lifecycle:
                 event = self.trace.event
                 event((now, "submit", new_id, "submit", created.service, created.key,
                        created.handler, delay_ms))
-                scheduler.ready.append(("start", new_id, 0, 0))
+                scheduler.ready.append(created)  # (its "start" task: ``start_alone``)
             return new_id
         if type(store) is MemoryStore:  # (its writes need no grouping: ``atomic``)
             rec, new_id, duplicate = self.invocations.new(
@@ -216,7 +216,7 @@ class Lifecycle:
         else:  # ``_schedule``, ``enqueue`` and ``start_when_due`` for a start now
             self.trace.event((self.scheduler.now_ms, "submit", new_id, "submit",
                               rec.service, rec.key, rec.handler, delay_ms))
-            self.scheduler.ready.append(("start", new_id, 0, 0))  # (``Scheduler.push``)
+            self.scheduler.ready.append(rec)  # (``Scheduler.push`` of its "start" task)
         return new_id
 
     def create(
@@ -296,7 +296,7 @@ class Lifecycle:
         if rec.run_at_ms > self.scheduler.now_ms:
             self.scheduler.add_timer(rec.run_at_ms, ("start", rec.id))
         else:
-            self.scheduler.push(("start", rec.id, 0, 0))
+            self.scheduler.push(rec)  # (its "start" task)
 
     def start(self, inv_id: str) -> None:
         """A "start" task: a new attempt, if the invocation may have one now."""
@@ -313,7 +313,8 @@ class Lifecycle:
             self.segment_ended(attempt, coro, how, detail)
             detail = None  # (let go: see ``segment_ended``)
 
-    def start_alone(self, inv_id: str, crowd: bool = False) -> Attempt | None:
+    def start_alone(self, inv_id: str, crowd: bool = False, known: Any = 0
+                    ) -> Attempt | None:
         """``start`` for a run's only ready task (``Engine.run_task``: a lone
         invocation's start, and its whole run when its steps run in place), in
         one call for its common case: an invocation that may start now without
@@ -329,13 +330,22 @@ class Lifecycle:
         only opened (``open_attempt``'s writes, without its three calls) and
         returned, for the runner to drive as it resumes one; None, with nothing
         written, when it is not this common case (the runner then takes
-        ``open_attempt``). ``tests/runtime/test_crowded_tasks.py`` compares."""
-        rec = self.invocations.by_id.get(inv_id)
+        ``open_attempt``). ``tests/runtime/test_crowded_tasks.py`` compares.
+
+        ``known``: the invocation's record when the task is the record itself
+        (every "start" task but a suspended invocation's, ``Running.notify``),
+        else 0: then looked up, a lookup by a cold key among all the
+        invocations. (A task is dropped with the records when they are read
+        again: a restart's ``clear_ready``.)"""
+        rec: InvocationRecord | None = known or self.invocations.by_id.get(inv_id)
         running = self.running
         store = self.store
         scheduler = self.scheduler
         if (rec is None or rec.status != PENDING or type(store) is not MemoryStore
-                or running.segment_guard is not None or inv_id in running.attempts
+                or running.segment_guard is not None
+                # (an invocation never started has no attempt: one enters
+                # ``Running.attempts`` only as its record's count goes up)
+                or (rec.attempts and inv_id in running.attempts)
                 or rec.run_at_ms > scheduler.now_ms
                 or (spec := self.registry.handlers[(rec.service, rec.handler)]).exclusive):
             if not crowd:

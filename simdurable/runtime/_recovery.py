@@ -125,7 +125,7 @@ def load_plain(engine: Any) -> bool:
         if rec.run_at_ms > now:
             scheduler.add_timer(rec.run_at_ms, ("start", inv_id))
         else:
-            scheduler.ready.append(("start", inv_id, 0, 0))
+            scheduler.ready.append(rec)  # (its "start" task)
     return True
 
 

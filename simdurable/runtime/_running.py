@@ -178,6 +178,8 @@ def task_attempt(task: Any) -> Attempt | None:
         return found
     if type(task) is Attempt:
         return task
+    if type(task) is InvocationRecord:  # (a "start" task)
+        return None
     step_attempt: Attempt = task._attempt  # a plain step's future
     return step_attempt
 
@@ -448,7 +450,8 @@ class Running:
 
     def drop_work(self) -> None:
         """Forget every queued "step" and "resume" task (the process that ran them died)."""
-        self.scheduler.discard(lambda t: type(t) is not tuple or t[0] != "start")
+        self.scheduler.discard(lambda t: type(t) is not InvocationRecord
+                               and (type(t) is not tuple or t[0] != "start"))
         for attempt in self.attempts.values():
             attempt.queued = 0
             attempt.unhand()
@@ -459,7 +462,7 @@ class Running:
         self.suspended.add(rec.id)
         self.trace("suspend", rec.id, why)
         if why.startswith("fault"):
-            self.scheduler.push(("start", rec.id, 0, 0))
+            self.scheduler.push(rec)  # (its "start" task)
 
     # -- queued work -------------------------------------------------------------------
     def push_work(self, task: tuple[str, str, Attempt | None, Any]) -> None:

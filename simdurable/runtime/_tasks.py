@@ -25,7 +25,8 @@ encoded.
 A crowd's tasks are its own objects, not tuples made for them: a plain step's
 task is the step's future (which is its registration too: no lookup in
 ``Attempt.steps``), a resume task the attempt itself (with the value it hands
-in ``Attempt.handed``); ``Engine.general_task`` takes them as well
+in ``Attempt.handed``), a "start" task the invocation's record (read by
+the start anyway: no lookup by id); ``Engine.general_task`` takes them as well
 (``_running.task_attempt``). A tuple a task was an allocation, a free and, at
 10,000 invocations in flight, a cold object to read at each task.
 
@@ -83,7 +84,7 @@ from ._invocation import (
 )
 from ._journal import COMPLETION, Value
 from ._scheduler import RandomChooser
-from ._store import COMPLETED, MemoryStore
+from ._store import COMPLETED, InvocationRecord, MemoryStore
 from ._trace import RAN_TASK
 
 # The references to a crowd's step future in its step task when nothing else
@@ -565,7 +566,7 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 attempt.handed = handed
                 scheduler.ready.append(attempt)
                 continue
-            elif kind is Attempt or task[0] == "start":
+            elif kind is Attempt or kind is InvocationRecord or task[0] == "start":
                 if kind is Attempt:
                     # A "resume" task, the attempt itself (``Lifecycle.resume``,
                     # ``advance``, ``Running.run_segment`` and, when the handler
@@ -601,9 +602,15 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                         holder = running_step()
                         if type(holder) is not StepHolder or holder.thread != get_ident():
                             holder = holder_here()
-                    attempt = start_alone(task[1], True)
+                    # (the task the record itself, or a tuple: ``start_alone``)
+                    if kind is InvocationRecord:
+                        inv_id = task.id
+                        attempt = start_alone(inv_id, True, task)
+                    else:
+                        inv_id = task[1]
+                        attempt = start_alone(inv_id, True)
                     if attempt is None:
-                        attempt = open_attempt(task[1])
+                        attempt = open_attempt(inv_id)
                         if attempt is None:
                             continue
                     attempt.context_holder = holder  # (copied from this context: above)

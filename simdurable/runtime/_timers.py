@@ -85,7 +85,7 @@ class Timers:
             if rec is not None and rec.status == PENDING and rec.id not in self.running.attempts:
                 lifecycle = self.lifecycle  # (a handler that takes no lock asks no locks)
                 if not lifecycle.registry.spec_of(rec).exclusive or lifecycle.locks.holds(rec):
-                    self.scheduler.push(("start", rec.id, 0, 0))
+                    self.scheduler.push(rec)  # (its "start" task)
         elif kind == "deliver":
             rec = self.invocations.get(payload[1])
             if rec is not None and rec.status == PENDING:

@@ -1,4 +1,6 @@
-"""An invocation's start and end among many: neither the start nor the
+"""An invocation's start and end among many: a "start" task is the
+invocation's record (no tuple, no lookup by id), a never-started invocation's
+start asks ``Running.attempts`` nothing, and neither the start nor the
 handler's return puts a record the memory store holds already (the store holds
 the engine's own record objects, a restart's copies too)."""
 
@@ -13,13 +15,30 @@ from .test_crowded_tasks import crowd
 
 
 class Counted(dict):  # type: ignore[type-arg]
-    """A dict that counts its writes."""
+    """A dict that counts its writes and its ``in`` tests."""
 
     writes = 0
+    asked = 0
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self.writes += 1
         super().__setitem__(key, value)
+
+    def __contains__(self, key: object) -> bool:
+        self.asked += 1
+        return super().__contains__(key)
+
+
+def test_a_submissions_start_task_is_its_record() -> None:
+    sim = sd.Simulation([crowd], seed=1)
+    handles = [sim.invoke("Crowd/five", i) for i in range(3)]
+    late = sim.send("Crowd/five", 7, delay=timedelta(milliseconds=5))
+    by_id = sim.engine.invocations.by_id
+    assert [type(t) for t in sim.scheduler.ready] == [type(by_id[h.id]) for h in handles]
+    assert all(t is by_id[h.id] for t, h in zip(sim.scheduler.ready, handles, strict=True))
+    sim.run()
+    assert [h.result() for h in handles] == [5, 6, 7]
+    assert late.result() == 12
 
 
 def test_a_crowds_start_and_end_put_no_record() -> None:
@@ -31,6 +50,16 @@ def test_a_crowds_start_and_end_put_no_record() -> None:
     assert [h.result() for h in handles] == [i + 5 for i in range(20)]
     assert records.writes == 0  # (the submission put each: the store holds it)
     assert all(store.invocation(h.id).status == "completed" for h in handles)
+
+
+def test_a_never_started_invocations_start_asks_no_attempt() -> None:
+    sim = sd.Simulation([crowd], seed=2)
+    handles = [sim.invoke("Crowd/five", i) for i in range(20)]
+    attempts = sim.engine.running.attempts = Counted()
+    sim.run()
+    assert [h.result() for h in handles] == [i + 5 for i in range(20)]
+    assert attempts.asked == 0  # (never started: none of them had an attempt)
+    assert attempts.writes == 20 and not attempts
 
 
 def test_after_a_restart_the_store_holds_the_engines_records() -> None:

@@ -114,7 +114,7 @@ def lone_run(target: str, x: int, plan: sd.FaultPlan, seed: int, fused: bool,
         lifecycle = sim.engine.lifecycle
         # (a crowd's start, ``crowd=True``, then opens through ``open_attempt``)
         lifecycle.start_alone = (  # type: ignore[method-assign]
-            lambda inv_id, crowd=False: None if crowd else lifecycle.start(inv_id))
+            lambda inv_id, crowd=False, known=0: None if crowd else lifecycle.start(inv_id))
     if delay:
         h = sim.send(target, x, delay=timedelta(milliseconds=delay))
     else:

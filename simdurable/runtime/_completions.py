@@ -9,6 +9,7 @@ running attempts (to wake the handler).
 
 from __future__ import annotations
 
+from ._invocation import Attempt
 from ._invocations import Invocations
 from ._journal import COMPLETION, RawCompletion
 from ._running import Running
@@ -28,7 +29,8 @@ class Completions:
         # (``reset``'s, without its call: an engine is built for every run.)
         # The completed journal indices of each pending invocation are the bits
         # of one int (28 bytes for a short journal, where a set takes 216 and
-        # more), on its record: ``InvocationRecord.done_bits``.
+        # more), on its record: ``InvocationRecord.done_bits``; while it has a
+        # live attempt, on that attempt (``Attempt.done_bits``: ``holder``).
         # The calls waiting on each callee (a plain dict, filled by ``setdefault``:
         # a ``defaultdict`` costs more to make, and most engines never have one).
         self.callers: dict[str, list[tuple[str, int]]] = {}
@@ -47,18 +49,24 @@ class Completions:
         if self.plain_steps:
             self.plain_steps = {}
 
+    def holder(self, rec: InvocationRecord) -> InvocationRecord | Attempt:
+        """Whatever holds ``rec``'s done bits now: its live attempt, else itself."""
+        attempt = self.running.attempts.get(rec.id)
+        return attempt if attempt is not None and attempt.alive else rec
+
     def deliver(self, inv_id: str, index: int, completion: RawCompletion) -> None:
         """Store the completion of command ``index`` and show it to the handler."""
         rec = self.invocations.by_id.get(inv_id)
         if rec is None or rec.status != PENDING:
             return
-        done = rec.done_bits
+        holder = self.holder(rec)
+        done = holder.done_bits
         bit = 1 << index
         if done & bit:
             return
         entry = (COMPLETION, "", None, completion, index, self.scheduler.now_ms, -1, "")
         self.store.append(inv_id, entry)
-        rec.done_bits = done | bit
+        holder.done_bits = done | bit
         if rec.retry_index == index:
             rec.retry_index, rec.retry_count, rec.retry_started_ms = -1, 0, 0
             self.invocations.put(rec)
@@ -66,13 +74,13 @@ class Completions:
 
     def is_done(self, inv_id: str, index: int) -> bool:
         rec = self.invocations.by_id.get(inv_id)
-        return rec is not None and rec.done_bits >> index & 1 == 1
+        return rec is not None and self.holder(rec).done_bits >> index & 1 == 1
 
     def mark_done(self, inv_id: str, index: int) -> None:
         """A command stored with its result (a state read, say): nothing to wait for."""
         rec = self.invocations.by_id.get(inv_id)
         if rec is not None:
-            rec.done_bits |= 1 << index
+            self.holder(rec).done_bits |= 1 << index
 
     # -- callers -------------------------------------------------------------------
     def wait_for(self, callee: str, caller: tuple[str, int]) -> None:

@@ -292,9 +292,9 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
             or (injector.armed and not injector.spares(attempt.steps[index].name))
         ):
             return general(attempt, index)
-        rec = attempt.rec
-        inv_id = rec.id
-        if rec.done_bits >> index & 1:
+        inv_id = attempt.inv_id
+        # (its invocation's done bits, kept on the live attempt: ``Attempt.done_bits``)
+        if attempt.done_bits >> index & 1:
             return general(attempt, index)  # raises: a stored step about to run again
         guard = running.segment_guard
         paused = guard is not None and guard.active
@@ -348,7 +348,7 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     and inv_rec is not None
                     and inv_rec.status == PENDING
                     and inv_rec.retry_index != index
-                    and not inv_rec.done_bits >> index & 1
+                    and not attempt.done_bits >> index & 1
                 ):
                     try:
                         data = spec.serde.serialize(result)
@@ -371,9 +371,9 @@ def lone_step(steps: Any) -> Callable[[Attempt, int], int]:
                     else:
                         journal.append(entry)  # (the store's list: ``Attempt.own_journal``)
                     try:
-                        inv_rec.done_bits |= bits_at[index]
+                        attempt.done_bits |= bits_at[index]
                     except IndexError:
-                        inv_rec.done_bits |= 1 << index
+                        attempt.done_bits |= 1 << index
                     if not attempt.resume_scheduled:
                         # Every earlier notification was taken (none satisfied
                         # the wait): the handler sees this one now.
@@ -1345,9 +1345,10 @@ def step_command() -> Callable[..., Any] | None:
         elif event is not None:
             event((now, "entry", inv_id, "run", index, name))
         # (its record is the one ``Invocations.by_id`` holds: a live attempt's
-        # always is, as a restart kills every attempt before it reloads them)
+        # always is, as a restart kills every attempt before it reloads them;
+        # its done bits are kept on the attempt while it lives)
         rec = attempt.rec
-        bits = rec.done_bits
+        bits = attempt.done_bits
         try:
             wait = waits[index]
         except IndexError:
@@ -1449,9 +1450,9 @@ def step_command() -> Callable[..., Any] | None:
                         store_append(inv_id, entry)
                     journal.append(entry)
                 try:
-                    rec.done_bits = bits | bits_at[index]
+                    attempt.done_bits = bits | bits_at[index]
                 except IndexError:
-                    rec.done_bits = bits | 1 << index
+                    attempt.done_bits = bits | 1 << index
                 # Nothing woke the handler during the closure: it sees this
                 # completion now (``Attempt.see``) ...
                 attempt.cursor = index + 2
@@ -1626,7 +1627,7 @@ def step_lane() -> Callable[[Any], Any]:
                 return GENERAL
             attempt.issued = None
             spec = info = fut  # (a plain step's future is its own ``StepInfo``)
-            bits = inv_rec.done_bits
+            bits = attempt.done_bits  # (kept on the live attempt: ``Attempt.done_bits``)
             end = index + 1
         else:
             if attempt.issued is not None:  # another step's: registered first
@@ -1678,9 +1679,8 @@ def step_lane() -> Callable[[Any], Any]:
                 or (injector.armed and not injector.spares(attempt.steps[index].name))
             ):
                 return GENERAL
-            rec = attempt.rec
-            inv_id = rec.id
-            bits = rec.done_bits
+            inv_id = attempt.inv_id
+            bits = attempt.done_bits  # (kept on the live attempt: ``Attempt.done_bits``)
             if bits >> index & 1:
                 return GENERAL  # raises: a stored step about to run again
             inv_rec = invocations.by_id.get(inv_id)
@@ -1776,9 +1776,9 @@ def step_lane() -> Callable[[Any], Any]:
                             store_append(inv_id, entry)
                         journal.append(entry)
                     try:
-                        inv_rec.done_bits = bits | bits_at[index]
+                        attempt.done_bits = bits | bits_at[index]
                     except IndexError:
-                        inv_rec.done_bits = bits | 1 << index
+                        attempt.done_bits = bits | 1 << index
                     # Nothing woke the handler during the closure: it sees this
                     # completion now (``Attempt.see``) ...
                     attempt.cursor = len(journal)

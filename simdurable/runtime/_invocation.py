@@ -527,11 +527,12 @@ class _AttemptResumed:
 
 class _AttemptHead(_AttemptResumed):
     """The fields a crowd's step task reads besides the resume's (``alive``,
-    ``done``, ``rec``, ``steps``; the others on its less common ways): the
-    object's third cache line. So a resume reads two of its lines, a step task
-    three (in names' order, each read four of five)."""
+    ``done``, ``done_bits``, ``retry_index``, ``steps``; the others on its less
+    common ways): the object's third cache line. So a resume reads two of its
+    lines, a step task three, and not its record's (in names' order, each read
+    four of five)."""
 
-    __slots__ = ("alive", "done", "rec", "number", "handler", "steps", "queued", "state")
+    __slots__ = ("alive", "done", "done_bits", "retry_index", "rec", "steps", "queued", "state")
 
 
 class Attempt(_AttemptHead):
@@ -543,12 +544,12 @@ class Attempt(_AttemptHead):
     # Those a step or resume task reads in ``_AttemptResumed`` and
     # ``_AttemptHead``, the rest here. 35 slots: with the collector's header,
     # 320 bytes, five cache lines, so that every attempt starts on a line
-    # (``_line_pad``: else 304, and three in four started within one, their
-    # first fields read over a line more)
+    # (with 34, 304, and three in four started within one, their first fields
+    # read over a line more; a slot more is 336)
     __slots__ = (
-        "cancel_pending", "failure", "handler_kind", "service_kind", "cancel_raised",
+        "cancel_pending", "failure", "service_kind", "cancel_raised", "number", "handler",
         "completed_next", "_rng", "awaited", "started_at", "running_index", "paired",
-        "output", "_line_pad",
+        "output",
     )
 
     def __init__(
@@ -563,6 +564,20 @@ class Attempt(_AttemptHead):
     ) -> None:
         self.engine = engine
         self.rec = rec
+        # Its invocation's done bits (``InvocationRecord.done_bits``), kept here
+        # while it is alive, with the fields its step tasks read, so that a
+        # step task reads no record (at 10,000 invocations in flight, a cold
+        # line each): its record's are then stale, and whatever reads or writes
+        # them while it lives (``Completions``, the step paths) does so here.
+        # Written back to its record as it ends (``die``, and where its end is
+        # written out, which then clears them).
+        self.done_bits = rec.done_bits
+        # Its record's ``retry_index`` as it started: while it lives, the
+        # record's is only ever cleared (a stored completion of the retried
+        # step, ``Completions.deliver``), or set as a failed step ends it
+        # (``Steps._failed``), so a step at this index goes the general way,
+        # which reads the record's; any other step has no retry under way.
+        self.retry_index = rec.retry_index
         # Its record's id, which never changes: read by each step task and
         # resume with the attempt's own fields, not from the record's object
         self.inv_id = rec.id
@@ -585,7 +600,7 @@ class Attempt(_AttemptHead):
         # every step.
         self.handler = target or rec.target
         self.number = number
-        self.handler_kind = handler_kind
+        # (``handler_kind`` is not kept: nothing reads it)
         self.service_kind = service_kind
         self.journal = journal
         # False when ``journal`` is the store's own list (``Running.open`` on the
@@ -673,6 +688,8 @@ class Attempt(_AttemptHead):
 
     def die(self) -> None:
         """The attempt ended (crash, suspension, mismatch, or its handler finished)."""
+        if self.alive:
+            self.rec.done_bits = self.done_bits  # (its record's again: ``done_bits``)
         self.state = DEAD
         self.alive = False
         self.plain = False

@@ -30,10 +30,11 @@ NO_HEADERS: dict[str, str] = {}
 
 
 class _RecordHead:
-    """The fields a crowd's step task reads of its record (at 10,000 invocations
-    in flight, each read cold), first in its memory: with the object's header,
-    32 bytes, one cache line wherever it starts (a record of 23 slots is 224
-    bytes with the collector's, so it starts on a line or half way into one).
+    """The fields an attempt takes from its record as it starts (and keeps while
+    it lives, so that its step tasks read no record: ``Attempt.done_bits``),
+    first in its memory: with the object's header, 32 bytes, one cache line
+    wherever it starts (a record of 23 slots is 224 bytes with the collector's,
+    so it starts on a line or half way into one).
     A class's slots are laid out in their names' order (CPython sorts them),
     not its fields' (the positional constructor's, kept); a base's slots come
     before its subclass's."""
@@ -71,9 +72,9 @@ class InvocationRecord(_RecordOpened):
     status: str = PENDING
     # Not stored: the journal indices completed so far while it is pending, as
     # the bits of one int (``Completions``), kept here rather than in a dict by
-    # id, as every step task reads the record anyway (a lookup by a cold key
-    # three times a step at 10,000 invocations in flight). Next to ``status``,
-    # which the same task reads. A record read back from a store starts at 0.
+    # id (a lookup by a cold key three times a step at 10,000 invocations in
+    # flight); while it has a live attempt, on that attempt, and stale here
+    # (``Attempt.done_bits``). A record read back from a store starts at 0.
     done_bits: int = field(default=0, init=False, repr=False, compare=False)
     run_at_ms: int = 0
     created_ms: int = 0

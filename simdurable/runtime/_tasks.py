@@ -359,7 +359,6 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                             (done := attempt.done) is not NO_DONE and index in done):
                         attempt.queued -= 1  # ``Running.unqueue``
                         continue
-                    rec = attempt.rec  # (while alive, the record ``Invocations`` holds)
                     inv_id = attempt.inv_id  # (its ``rec.id``, with the attempt's fields)
                 else:
                     _, inv_id, attempt, index = task
@@ -372,9 +371,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     if spec is None or index in attempt.done:
                         attempt.queued -= 1
                         continue
-                    rec = attempt.rec
                 name = spec.name
-                bits = rec.done_bits
+                # (its invocation's, kept on the attempt while it is alive: no
+                # record read, ``Attempt.done_bits``)
+                bits = attempt.done_bits
                 try:
                     # (a step's bit read from ``_fast.bits_at``, not shifted into
                     # a new int at each test and write: the shift and the mask are
@@ -468,14 +468,14 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     if trace.sink is not None:
                         event((scheduler.now_ms, "step", inv_id, "step", name, index))
                 # ``finish_step`` for a value stored at once, else the general way
-                # (a restart in the closure kills the attempt: ``rec`` is then
-                # not the record ``Invocations`` holds, and the way is general).
+                # (a restart in the closure kills the attempt: not ``plain``,
+                # and the way is general).
                 # Its done bits are the object read before the closure (any
                 # write since, even of an equal int, goes the general way): its
                 # bit is clear, tested then, with no generic ``&`` again.
                 if (
                     failed is not None
-                    or rec.done_bits is not bits
+                    or attempt.done_bits is not bits
                     # (alive, so still its invocation's current one; live, not
                     # replaying; no cancellation pending; no failure recorded:
                     # ``Attempt.plain``, kept by each of their writes, one test.
@@ -484,7 +484,9 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                     # callers, ``pause``, ``retry_later`` and a handler's return here)
                     or not attempt.plain
                     or (injector.armed and not injector.spares(name))
-                    or rec.retry_index == index
+                    # (its record's retry index as it started, or less: see
+                    # ``Attempt.retry_index``)
+                    or attempt.retry_index == index
                     or running.in_place is not None
                 ):
                     if attempt.queued:  # (zero if the closure killed the attempt)
@@ -515,13 +517,13 @@ def task_runner(engine: Any) -> Callable[..., Any]:
                 journal = attempt.journal
                 if not attempt.own_journal:
                     journal.append(entry)  # (the store's list: ``Attempt.own_journal``)
-                    rec.done_bits = bits + bit  # (``bits | bit``: its bit is clear, and ``+`` is specialised)
+                    attempt.done_bits = bits + bit  # (``bits | bit``: its bit is clear, and ``+`` is specialised)
                 else:
                     if journals is not None:
                         journals[inv_id].append(entry)
                     else:
                         store_append(inv_id, entry)
-                    rec.done_bits = bits + bit
+                    attempt.done_bits = bits + bit
                     # ``Running.notify`` and ``Attempt.observe`` for a live
                     # attempt with no cancellation pending (``plain``, tested
                     # above: only its serde ran since)

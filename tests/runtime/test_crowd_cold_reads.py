@@ -20,11 +20,11 @@ def first_slots(obj: Any, n: int) -> set[int]:
             for i in range(n)}
 
 
-def test_a_records_fields_a_step_task_reads_are_first_in_its_memory() -> None:
-    # (a step task reads ``done_bits`` and ``retry_index``, and nothing else of
-    # its record: with the header, 32 bytes, in one line wherever the record
-    # starts; a class's slots are laid out in their names' order, which spread
-    # them over two or three cache lines of the object)
+def test_a_records_fields_an_attempt_takes_at_its_start_are_first_in_its_memory() -> None:
+    # (an attempt takes ``done_bits`` and ``retry_index`` from its record as it
+    # starts, and its step tasks read them there: with the header, 32 bytes, in
+    # one line wherever the record starts; a class's slots are laid out in their
+    # names' order, which spread them over two or three cache lines of the object)
     rec = InvocationRecord("inv-1", "Svc", "run", None, b"", 1, "".join(("pend", "ing")))
     rec.done_bits = 1 << 70
     rec.retry_index = 1 << 71  # (int objects of their own, told by identity)
@@ -62,7 +62,7 @@ def test_an_attempts_fields_a_crowds_tasks_read_are_first_in_its_memory() -> Non
     stepped = resumed | set(_AttemptHead.__slots__)
     assert {"context", "coro", "journal", "waiting", "handed", "inv_id", "engine",
             "issued"} <= resumed
-    assert {"rec", "alive", "done", "number", "handler", "steps"} <= stepped - resumed
+    assert {"alive", "done", "done_bits", "retry_index", "steps"} <= stepped - resumed
     attempt = object.__new__(Attempt)
     names = Attempt.__slots__ + _AttemptHead.__slots__ + _AttemptResumed.__slots__
     values = {name: object() for name in names}

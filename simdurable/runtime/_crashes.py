@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ._faults import CRASH, POINT_KINDS, RESTART, SUSPEND, FaultPoint, Injector
 from ._invocation import Attempt
-from ._lazy import BuiltOnUse
+from ._lazy import BuiltOnUse, own_keys
 from ._lifecycle import Lifecycle
 from ._recovery import Recovery
 from ._running import Running
@@ -97,6 +97,9 @@ class Crashes:
             self.restart(f"{fault}")
         elif fault.kind == CRASH:
             self.crash(f"{fault}")
+
+
+own_keys(Crashes)  # (its parts built on use: see ``own_keys``)
 
 
 def _recovery(crashes: Crashes) -> Recovery:

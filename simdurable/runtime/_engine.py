@@ -52,7 +52,7 @@ from ._faults import Fault, Injector
 from ._invocation import Attempt, StepInfo, StepSpec
 from ._invocations import WORKFLOW_ALREADY_INVOKED, Invocations
 from ._journal import Completion, RawEntry
-from ._lazy import BuiltOnUse
+from ._lazy import BuiltOnUse, own_keys
 from ._lifecycle import Lifecycle
 from ._locks import KeyLocks
 from ._promises import PROMISE_ALREADY_COMPLETED, Promises
@@ -587,6 +587,10 @@ class Engine:
         """Closure executions per (invocation, journal index): the self-check of
         exactly-once (a stored step must never run again)."""
         return self.steps.runs
+
+
+# (the names set on an engine after ``__init__``: see ``own_keys``)
+own_keys(Engine, "run_task", "payload_checks", "clock_pins", "value_pins")
 
 
 def _commands(e: Engine) -> Commands:

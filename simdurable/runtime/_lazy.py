@@ -53,3 +53,20 @@ class BuiltOnUse(Generic[_T]):
         if self.marks:
             obj.lazily_built = True
         return part
+
+
+def own_keys(owner: type, *names: str) -> None:
+    """Put the names of ``owner``'s parts built on use (and ``names``, other
+    attributes its instances get only later) into the keys its instances
+    share, once, at import. The interpreter (3.11) gives a class's shared
+    keys a budget that each new instance shrinks (down to one more name):
+    a name first set on an instance once it is spent makes that instance's
+    attributes a real dict, its every later attribute read unspecialised
+    (as ``__dict__`` does, see ``BuiltOnUse.__get__``), and so for every
+    later instance that gets it: which depends on how many instances the
+    process made before, and which name came first (a crowd's runner set
+    after a dozen one-invocation simulations, ``Engine.run_task``). Names
+    set on one throwaway instance take their keys while there is room."""
+    probe: object = object.__new__(owner)
+    for name in (*(n for n, v in vars(owner).items() if type(v) is BuiltOnUse), *names):
+        object.__setattr__(probe, name, None)

@@ -43,7 +43,7 @@ from ._journal import (
     Value,
     raw_entry,
 )
-from ._lazy import BuiltOnUse
+from ._lazy import BuiltOnUse, own_keys
 from ._locks import KeyLocks
 from ._promises import Promises
 from ._registry import HandlerSpec, Registry
@@ -751,6 +751,9 @@ class Lifecycle:
         for callee in callees:
             self.kill(callee)
         return True
+
+
+own_keys(Lifecycle)  # (its parts built on use: see ``own_keys``)
 
 
 def _duration(ms: int) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol
 
 from sortedcontainers import SortedList
 
-from ._lazy import BuiltOnUse
+from ._lazy import BuiltOnUse, own_keys
 
 
 class Chooser(Protocol):
@@ -232,3 +232,6 @@ class Scheduler:
         while self._timers and self._timers[0][0] <= self.now_ms:
             due.append(self._timers.pop(0)[2])
         return due
+
+
+own_keys(Scheduler)  # (its parts built on use: see ``own_keys``)

@@ -50,7 +50,7 @@ from ._faults import (
 from ._invocation import LIVE, Attempt, StepInfo, StepSpec, Wait, current_step
 from ._invocations import Invocations
 from ._journal import RUN, Failure, RawCompletion, failure_of
-from ._lazy import BuiltOnUse
+from ._lazy import BuiltOnUse, own_keys
 from ._lifecycle import Lifecycle
 from ._running import Running, describe_exception, where_raised
 from ._scheduler import Scheduler
@@ -362,6 +362,9 @@ class Steps:
             where=where,
         )
         return None
+
+
+own_keys(Steps)  # (its parts built on use: see ``own_keys``)
 
 
 def _rerun(inv_id: str, index: int, spec: StepSpec) -> InternalError:

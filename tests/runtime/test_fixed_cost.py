@@ -409,6 +409,54 @@ def test_the_fused_task_runner_is_set_without_the_engines_dict():
     assert sim.engine.run_task == own and [h.result() for h in handles] == [3, 4, 5]
 
 
+# A process's simulations, each with one invocation whose steps run in place
+# (none builds the fused runner, none leaves its engine to the next: strict),
+# the last asked for an invocation's status (a part built on use); then a crowd.
+_KEY_BUDGET = """
+import gc
+import simdurable as sd
+
+svc = sd.Service("Budget")
+
+
+@svc.handler()
+async def run(ctx: sd.Context, n: int) -> int:
+    for i in range(3):
+        n = await ctx.run_typed(f"s{i}", lambda n=n: n + 1)
+    return n
+
+
+for seed in range(40):
+    sim = sd.Simulation([svc], seed=seed, strict=True)
+    handle = sim.invoke("Budget/run", seed)
+    sim.run()
+assert handle.status == "completed", handle.status
+sim = sd.Simulation([svc], seed=1)
+handles = [sim.invoke("Budget/run", i) for i in range(3)]
+sim.run()
+engine = sim.engine
+sleeper = engine.timers  # (another part built on use, after the runner)
+assert getattr(engine.run_task, "__self__", None) is not engine  # (the fused runner)
+print([type(r) is dict and "registry" in r for r in gc.get_referents(engine)].count(True))
+"""
+
+
+def test_the_engines_attributes_stay_its_own_after_many_simulations():
+    """An engine's names set after ``__init__`` (the fused runner, its parts
+    built on use) have their keys in those engines share from the start
+    (``_lazy.own_keys``): the interpreter (3.11) lets each new instance shrink
+    a class's room for names, so a runner first set in a process that made a
+    dozen engines (after another such name took the last) made every crowd's
+    engine a dict of its attributes, each later read unspecialised, for the
+    rest of the process. Run in a process of its own: which names this one
+    set first depends on the tests before."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _KEY_BUDGET], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.split() == ["0"]
+
+
 def test_a_new_context_is_of_the_class_class_for_chooses():
     """``new_context`` writes ``_class_for``'s common case (a live attempt's
     express steps) out: whatever the engine's step settings, a new live

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ._journal import Completion, Entry, RawEntry, Value, as_entries
-from ._lazy import BuiltOnUse
+from ._lazy import BuiltOnUse, own_keys
 
 PENDING = "pending"
 COMPLETED = "completed"
@@ -287,3 +287,6 @@ class MemoryStore:
 
     def atomic(self) -> contextlib.AbstractContextManager[None]:
         return _NOTHING_TO_GROUP  # every write is already "durable" and in memory
+
+
+own_keys(MemoryStore)  # (its parts built on use: see ``own_keys``)

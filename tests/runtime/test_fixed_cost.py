@@ -457,6 +457,30 @@ def test_the_engines_attributes_stay_its_own_after_many_simulations():
     assert out.split() == ["0"]
 
 
+_STORE_KEY_BUDGET = """
+import gc
+from simdurable.runtime._store import MemoryStore
+
+for _ in range(40):
+    MemoryStore()
+store = MemoryStore()
+store._state, store._promises, store._idempotency  # (its parts built on use)
+print([type(r) is dict and "_journals" in r for r in gc.get_referents(store)].count(True))
+"""
+
+
+def test_a_memory_stores_attributes_stay_its_own_after_many_stores():
+    """The simulation's store, as the engine (``_lazy.own_keys``): its parts
+    built on use (keyed state, promises, idempotency keys) first used in a
+    process that made dozens of stores would make its attributes a dict, the
+    crowd's reads of its journals by id unspecialised. In a process of its own."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _STORE_KEY_BUDGET], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.split() == ["0"]
+
+
 def test_a_new_context_is_of_the_class_class_for_chooses():
     """``new_context`` writes ``_class_for``'s common case (a live attempt's
     express steps) out: whatever the engine's step settings, a new live

@@ -4,18 +4,16 @@ record is a cold line a step. Its record holds them again once it ends."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from unittest.mock import patch
 
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import simdurable as sd
-from simdurable import _sim
-from simdurable.runtime import _store, _tasks
+from simdurable.runtime import _store
 from simdurable.runtime._journal import COMPLETION
 from simdurable.runtime._store import PENDING
 
-from .test_crowded_tasks import crowd, faults
+from .test_crowded_tasks import crowd, faults, run_checking_each_task
 from .test_steps_in_place import bank, current, flaky_calls, obj, seq
 
 HANDLERS = ("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed", "Crowd/calls")
@@ -69,17 +67,7 @@ def test_the_done_bits_are_the_journals_on_the_live_attempt_or_else_the_record(
                 assert rec.retry_index in (-1, attempt.retry_index), rec.id
             checked[0] += 1
 
-    handles = [sim.invoke(HANDLERS[i % 5], i) for i in range(16)]
-    with patch.object(_tasks, "gc", SimpleNamespace(collect=check)), \
-            patch.object(_sim, "_RUN_COLLECT_EVERY", 1):
-        sim.run(stop=lambda: engine.tasks_run >= 40)
-        if cancel_every:
-            for i, handle in enumerate(handles):
-                if i % cancel_every == 0:
-                    sim.cancel(handle)
-                elif i % cancel_every == 1:
-                    sim.kill(handle)
-        sim.run()
+    run_checking_each_task(sim, HANDLERS, check, cancel_every)
     assert checked[0] > 50
 
 

@@ -5,6 +5,7 @@ task for task, as through the parts' general methods (``Engine.general_run_task`
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
@@ -789,8 +790,18 @@ def test_an_attempts_plain_flag_is_its_four_fields_between_tasks(
             assert not attempt.alive or attempt.rec.status == PENDING, attempt.rec.id
             checked[0] += 1
 
-    handles = [sim.invoke(("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed",
-                           "Crowd/calls")[i % 5], i) for i in range(16)]
+    run_checking_each_task(sim, ("Crowd/five", "Crowd/mixed", "Seq/chain", "Crowd/typed",
+                                 "Crowd/calls"), check, cancel_every)
+    assert checked[0] > 100
+
+
+def run_checking_each_task(sim: sd.Simulation, targets: tuple[str, ...],
+                           check: Callable[[int], None],
+                           cancel_every: int) -> None:
+    """Run 16 invocations of ``targets`` in turn with ``check(generation)``
+    between any two tasks (as the fused runner's collection, made one a task),
+    cancelling and killing some after the 40th task when ``cancel_every``."""
+    handles = [sim.invoke(targets[i % len(targets)], i) for i in range(16)]
     with patch.object(_tasks, "gc", SimpleNamespace(collect=check)), \
             patch.object(_sim, "_RUN_COLLECT_EVERY", 1):
         sim.run(stop=lambda: sim.engine.tasks_run >= 40)
@@ -801,7 +812,6 @@ def test_an_attempts_plain_flag_is_its_four_fields_between_tasks(
                 elif i % cancel_every == 1:
                     sim.kill(handle)
         sim.run()
-    assert checked[0] > 100
 
 
 @crowd.handler()

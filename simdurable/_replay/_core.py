@@ -544,8 +544,7 @@ class Replayer:
         rec, journal = inv.record, inv.journal
         host = ReplayHost(self._specs)
         host.payload_checks = self._codec is None
-        attempt = Attempt(host, rec, list[RawEntry](journal), rec.attempts, spec.kind,
-                          spec.service_kind)
+        attempt = Attempt(host, rec, list[RawEntry](journal), rec.attempts, spec.service_kind)
         ctx = InvocationContext(attempt, spec)
         coro: Coroutine[Any, Any, bytes] = spec.start(ctx, rec.input)
         if self._codec is not None and UNDECODABLE_INPUT in rec.headers:

@@ -558,7 +558,6 @@ class Attempt(_AttemptHead):
         rec: InvocationRecord,
         journal: list[RawEntry],
         number: int,
-        handler_kind: str | None,
         service_kind: str,
         target: str | None = None,
     ) -> None:
@@ -600,7 +599,6 @@ class Attempt(_AttemptHead):
         # every step.
         self.handler = target or rec.target
         self.number = number
-        # (``handler_kind`` is not kept: nothing reads it)
         self.service_kind = service_kind
         self.journal = journal
         # False when ``journal`` is the store's own list (``Running.open`` on the

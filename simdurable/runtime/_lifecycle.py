@@ -313,7 +313,8 @@ class Lifecycle:
             self.segment_ended(attempt, coro, how, detail)
             detail = None  # (let go: see ``segment_ended``)
 
-    def start_alone(self, inv_id: str, crowd: bool = False, known: Any = 0
+    def start_alone(self, inv_id: str, crowd: bool = False,
+                    known: InvocationRecord | None = None
                     ) -> Attempt | None:
         """``start`` for a run's only ready task (``Engine.run_task``: a lone
         invocation's start, and its whole run when its steps run in place), in
@@ -334,7 +335,7 @@ class Lifecycle:
 
         ``known``: the invocation's record when the task is the record itself
         (every "start" task but a suspended invocation's, ``Running.notify``),
-        else 0: then looked up, a lookup by a cold key among all the
+        else None: then looked up, a lookup by a cold key among all the
         invocations. (A task is dropped with the records when they are read
         again: a restart's ``clear_ready``.)"""
         rec: InvocationRecord | None = known or self.invocations.by_id.get(inv_id)
@@ -369,8 +370,8 @@ class Lifecycle:
         # through the class's call, which makes an argument tuple with the
         # object prepended and a frame of the interpreter's own)
         attempt = _new_object(Attempt)
-        Attempt.__init__(attempt, host, rec, journal, rec.attempts, spec.kind,
-                         spec.service_kind, spec.plain_target if rec.key is None else None)
+        Attempt.__init__(attempt, host, rec, journal, rec.attempts, spec.service_kind,
+                         spec.plain_target if rec.key is None else None)
         attempt.own_journal = False
         running.attempts[inv_id] = attempt
         event = self.trace.event

@@ -266,7 +266,7 @@ class Running:
             journal = list(store.journal(rec.id))
         host = self._host()
         assert host is not None  # the engine is alive while it runs attempts
-        attempt = Attempt(host, rec, journal, rec.attempts, spec.kind, spec.service_kind,
+        attempt = Attempt(host, rec, journal, rec.attempts, spec.service_kind,
                           spec.plain_target if rec.key is None else None)
         if shared:
             attempt.own_journal = False

@@ -29,7 +29,7 @@ def test_benchmark_script_runs_on_a_tiny_size(tmp_path: Path) -> None:
                   "--json", str(data))
     text = out.read_text()
     assert "Journaled steps per second" in text
-    assert "Exhaustive single-crash exploration" in text
+    assert "Exhaustive single-fault exploration" in text
     assert "30 days" in text
     assert "python -m benchmarks.run --size tiny --only sim" in text
     assert data.read_text().startswith("{")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import sys
 import types
 import typing
 import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import FrameType
 from typing import Any, Final, TypeVar
 
 from ..runtime import _fast
@@ -50,6 +52,7 @@ from ..runtime._journal import (
     REJECT_SIGNAL,
     RESOLVE_AWAKEABLE,
     RESOLVE_SIGNAL,
+    RESULT,
     RUN,
     SEND,
     SET,
@@ -341,6 +344,11 @@ class Context:
                 attempt.state is REPLAYING and attempt.completed_next == index
             ):
                 # replayed with its result: nothing left to run
+                if (guard is not None and attempt.state is REPLAYING
+                        and attempt.completed_next == index and attempt.cursor == index + 1):
+                    taken = _replayed_at_once(attempt, index, serde, _get_frame(1))
+                    if taken is not None:
+                        return taken  # type: ignore[no-any-return]
                 return DurableFuture(attempt, index, serde.deserialize)
             pins = engine.value_pins
             if pins is not None:  # (a concurrent run's value given again: ``Engine.value_pins``)
@@ -642,6 +650,12 @@ def _check_limit_key(method: str, limit_key: Any) -> None:
         raise HandlerError(
             f"{method}(): the limit_key {limit_key!r} must be one or two levels separated by "
             "'/', each 1 to 36 characters of [a-zA-Z0-9_.-]", source=user_source(4))
+
+
+# ``Context.run_typed``'s code: ``_replayed_at_once`` reads the frame of its caller only
+# when ``_run_typed`` was called from it (its caller's is the handler's).
+_RUN_TYPED_CODE: Final = Context.run_typed.__code__
+_get_frame: Final = sys._getframe
 
 
 class ScopedContext:
@@ -973,6 +987,42 @@ def _general_run_typed(attempt: Attempt, name: str, action: Callable[..., Any],
     ctx._attempt = attempt
     ctx._set_values = None
     return ctx._run_typed(name, action, options, args, kwargs)
+
+
+def _replayed_at_once(attempt: Attempt, index: int, serde: Serde[Any], caller: FrameType
+                      ) -> Any:
+    """Strict mode (no fused step command there): a replayed step's value,
+    taken in ``_run_typed`` (``Context.run_typed``'s call of it) when its
+    caller awaits the call at once (``_fast.awaited_at``): its completion, the
+    journal's next entry, seen and decoded as its future's ``__await__`` would
+    at that ``await`` (``Attempt.replayed_next``), the step marked awaited,
+    handed back as ``_fast.ready(value)``; else None (nothing changed).
+    ``caller``: the frame of ``_run_typed``'s caller. The guard is paused here
+    already: ``__await__`` pauses it again, and its frame, the future and
+    their calls are profile events (a strict replayed step: BENCHMARKS.md,
+    "A crash run's replay in strict mode, thirty-second pass")."""
+    if attempt.cancel_pending or caller.f_code is not _RUN_TYPED_CODE:
+        return None  # (``caller``: ``_run_typed``'s, ``Context.run_typed`` or another)
+    handler = caller.f_back  # (its caller: the handler's code, or a helper's)
+    if handler is None or not _fast.awaited_at(handler.f_code, handler.f_lasti):
+        return None
+    journal = attempt.journal
+    completion = journal[index + 1][RESULT]  # (``completed_next``: the completion of #index)
+    if completion is None or isinstance(completion, Failure):
+        return None
+    try:
+        value = serde.deserialize(completion[0])
+    except Exception:  # noqa: BLE001 - its await says so, as before
+        return None
+    attempt.see(index, completion)
+    at = index + 2
+    attempt.cursor = at
+    if at >= len(journal):
+        attempt.state = LIVE
+        attempt.plain = (attempt.alive and not attempt.cancel_pending
+                         and attempt.failure is None)
+    attempt.awaited.add(index)
+    return _fast.ready(value)
 
 
 def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> Serde[Any]:

@@ -32,6 +32,7 @@ from ..runtime._invocation import (
     Attempt,
     EngineView,
     Step,
+    StepInfo,
     current_step,
     user_source,
 )
@@ -42,8 +43,11 @@ from ..runtime._journal import (
     CANCEL,
     CLEAR,
     CLEAR_ALL,
+    COMPLETION,
     GET,
     KEYS,
+    KIND,
+    NAME,
     PROMISE_COMPLETE,
     PROMISE_GET,
     PROMISE_PEEK,
@@ -58,6 +62,7 @@ from ..runtime._journal import (
     SET,
     SIGNAL,
     SLEEP,
+    TARGET,
     Failure,
     RawEntry,
     Value,
@@ -307,6 +312,10 @@ class Context:
         if paused:
             guard.exit()
         try:
+            if guard is not None and attempt.state is REPLAYING and options is None:
+                taken = _replayed_at_once(attempt, name, action, args, kwargs, _get_frame(1))
+                if taken is not None:
+                    return taken  # type: ignore[no-any-return]
             if not attempt.alive or current_step.get() is not None:
                 attempt.guard("run_typed")  # raises
             if not isinstance(name, str):
@@ -344,11 +353,6 @@ class Context:
                 attempt.state is REPLAYING and attempt.completed_next == index
             ):
                 # replayed with its result: nothing left to run
-                if (guard is not None and attempt.state is REPLAYING
-                        and attempt.completed_next == index and attempt.cursor == index + 1):
-                    taken = _replayed_at_once(attempt, index, serde, _get_frame(1))
-                    if taken is not None:
-                        return taken  # type: ignore[no-any-return]
                 return DurableFuture(attempt, index, serde.deserialize)
             pins = engine.value_pins
             if pins is not None:  # (a concurrent run's value given again: ``Engine.value_pins``)
@@ -656,6 +660,10 @@ def _check_limit_key(method: str, limit_key: Any) -> None:
 # when ``_run_typed`` was called from it (its caller's is the handler's).
 _RUN_TYPED_CODE: Final = Context.run_typed.__code__
 _get_frame: Final = sys._getframe
+_running_step: Final = current_step.var.get
+# By a call's offset in its caller: (the caller's code, whether the call is awaited
+# at once there), for ``_replayed_at_once``; another code at the offset takes it over.
+_AT_ONCE: dict[int, tuple[types.CodeType, bool]] = {}
 
 
 class ScopedContext:
@@ -989,31 +997,69 @@ def _general_run_typed(attempt: Attempt, name: str, action: Callable[..., Any],
     return ctx._run_typed(name, action, options, args, kwargs)
 
 
-def _replayed_at_once(attempt: Attempt, index: int, serde: Serde[Any], caller: FrameType
-                      ) -> Any:
-    """Strict mode (no fused step command there): a replayed step's value,
-    taken in ``_run_typed`` (``Context.run_typed``'s call of it) when its
-    caller awaits the call at once (``_fast.awaited_at``): its completion, the
-    journal's next entry, seen and decoded as its future's ``__await__`` would
-    at that ``await`` (``Attempt.replayed_next``), the step marked awaited,
-    handed back as ``_fast.ready(value)``; else None (nothing changed).
-    ``caller``: the frame of ``_run_typed``'s caller. The guard is paused here
-    already: ``__await__`` pauses it again, and its frame, the future and
-    their calls are profile events (a strict replayed step: BENCHMARKS.md,
-    "A crash run's replay in strict mode, thirty-second pass")."""
-    if attempt.cancel_pending or caller.f_code is not _RUN_TYPED_CODE:
-        return None  # (``caller``: ``_run_typed``'s, ``Context.run_typed`` or another)
+def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any], caller: FrameType) -> Any:
+    """Strict mode (no fused step command there): a step ``run_typed`` replays
+    with its value, whose call the handler awaits at once (``_fast.awaited_at``),
+    taken where ``_run_typed`` has the profile hook paused: its command at the
+    cursor and its value right after it, matched, seen and decoded as
+    ``Attempt.issue`` and its future's ``__await__`` would (``Attempt.replayed_next``),
+    the step marked awaited, and handed back as ``_fast.ready(value)``, or None
+    (nothing written) for anything else, which goes the general way: a misuse,
+    a name or action it would refuse, an argument that is not a plain value
+    (``_refuse_futures`` names a future), a journal that holds another entry
+    there, a failure, a cancellation, a call not awaited at once. ``caller``:
+    the frame of ``_run_typed``'s caller. The general way's future and its
+    ``__await__`` pause the hook again, and their frames and calls are profile
+    events (a strict replayed step: BENCHMARKS.md, "A crash run's replay in
+    strict mode, thirty-second pass")."""
+    if not attempt.alive or type(name) is not str or not callable(action) or (
+            caller.f_code is not _RUN_TYPED_CODE):
+        return None  # (``caller``: ``Context.run_typed``, or another of ``_run_typed``'s)
+    holding = _running_step()  # (``current_step.get()`` is None, without its call)
+    if holding is not None and (type(holding) is StepInfo or holding.step is not None):
+        return None
+    if args:
+        for value in args:
+            if not isinstance(value, NOT_AWAITABLE):
+                return None
+    if kwargs:
+        for key in kwargs:
+            if not isinstance(kwargs[key], NOT_AWAITABLE):
+                return None
     handler = caller.f_back  # (its caller: the handler's code, or a helper's)
-    if handler is None or not _fast.awaited_at(handler.f_code, handler.f_lasti):
+    if handler is None:
+        return None
+    # (``_fast.awaited_at``'s answer, kept by the call's offset: its own cache's
+    # key is (code, offset), and a code object's hash is made anew at each ask)
+    at = handler.f_lasti
+    code = handler.f_code
+    site = _AT_ONCE.get(at)
+    if site is None or site[0] is not code:
+        if len(_AT_ONCE) >= _fast.SITES:
+            _AT_ONCE.clear()
+        site = _AT_ONCE[at] = (code, _fast.awaited_at(code, at))
+    if not site[1] or attempt.cancel_pending:
         return None
     journal = attempt.journal
-    completion = journal[index + 1][RESULT]  # (``completed_next``: the completion of #index)
-    if completion is None or isinstance(completion, Failure):
-        return None
+    index = attempt.cursor
     try:
-        value = serde.deserialize(completion[0])
+        recorded = journal[index]
+        after = journal[index + 1]
+    except IndexError:
+        return None
+    completion = after[RESULT]
+    if (recorded[KIND] != RUN or recorded[NAME] != name or recorded[RESULT] is not None
+            or after[KIND] != COMPLETION or after[TARGET] != index
+            or completion is None or isinstance(completion, Failure)):
+        return None  # (``same_command`` of a run: its kind and name)
+    try:
+        value = _step_serde(action).deserialize(completion[0])
     except Exception:  # noqa: BLE001 - its await says so, as before
         return None
+    # ``Attempt.issue``'s writes (the cursor past the command, the completion
+    # next), then those of the await's ``replayed_next``
+    attempt.completed_next = index
     attempt.see(index, completion)
     at = index + 2
     attempt.cursor = at

@@ -50,8 +50,41 @@ async def forgets(ctx: sd.Context, x: int) -> int:
     return await ctx.run_typed("c", work, i=x)
 
 
+def fail_for_good() -> int:
+    raise sd.TerminalError("no")
+
+
+@svc.handler()
+async def catches(ctx: sd.Context, x: int) -> int:
+    # (a failure replayed: the general way)
+    try:
+        await ctx.run_typed("bad", fail_for_good)
+    except sd.TerminalError:
+        x += 10
+    return await ctx.run_typed("b", work, i=x)
+
+
+@svc.handler()
+async def with_options(ctx: sd.Context, x: int) -> int:
+    x = await ctx.run_typed("a", work, sd.RunOptions(max_attempts=3), x)
+    return await ctx.run_typed("b", work, i=x)
+
+
+_first = {"drifts": True}
+
+
+@svc.handler()
+async def drifts(ctx: sd.Context, x: int) -> int:
+    # (a step named otherwise once replayed: the journal's mismatch, the general way)
+    name = "a" if _first["drifts"] else "z"
+    _first["drifts"] = False
+    x = await ctx.run_typed(name, work, i=x)
+    return await ctx.run_typed("b", work, i=x)
+
+
 def _run(handler: str, crash_after: str | None, point: str = "after-store"
          ) -> tuple[Any, list[str], list[Any], list[tuple[str, str]]]:
+    _first["drifts"] = True
     sim = sd.Simulation([svc], seed=7, strict=True)
     if crash_after is not None:
         sim.crash(after=crash_after, point=point)
@@ -88,8 +121,9 @@ def test_a_strict_crash_runs_replayed_steps_awaited_at_once_without_the_general_
     taken: list[int] = []
     at_once = api_context._replayed_at_once
 
-    def counted(attempt: Attempt, index: int, serde: Any, caller: Any) -> Any:
-        value = at_once(attempt, index, serde, caller)
+    def counted(attempt: Attempt, *args: Any) -> Any:
+        index = attempt.cursor
+        value = at_once(attempt, *args)
         if value is not None:
             taken.append(index)
         return value
@@ -108,6 +142,9 @@ def test_a_strict_crash_runs_replayed_steps_awaited_at_once_without_the_general_
     ("chain", "b", "effect-done"),
     ("held", "b", "after-store"),
     ("forgets", "c", "after-store"),
+    ("catches", "b", "after-store"),
+    ("with_options", "b", "after-store"),
+    ("drifts", "b", "after-store"),
 ])
 def test_a_strict_crash_run_is_the_same_with_the_shortcut_and_without(
         monkeypatch: pytest.MonkeyPatch, handler: str, crash_after: str, point: str) -> None:

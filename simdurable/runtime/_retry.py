@@ -147,6 +147,29 @@ def step_backoff(
     )
 
 
+# Each policy's ``Backoff`` (``policy_backoff``), by the policy's id, with the policy
+# (held, so that its id is not another's while kept); past ``BACKOFFS`` of them, emptied.
+_backoffs: dict[int, tuple[InvocationRetryPolicy, Backoff]] = {}
+BACKOFFS: Final = 256
+
+
+def policy_backoff(policy: InvocationRetryPolicy) -> Backoff:
+    """``policy.backoff()``, made once for a policy (frozen, its fields
+    immutable): every crash, failed attempt and restart asks it again, and it
+    is a frozen dataclass's five writes and two ``to_ms`` (a subclass's own,
+    which may answer otherwise, is asked each time)."""
+    if type(policy) is not InvocationRetryPolicy:
+        return policy.backoff()
+    found = _backoffs.get(id(policy))
+    if found is not None and found[0] is policy:
+        return found[1]
+    if len(_backoffs) >= BACKOFFS:
+        _backoffs.clear()
+    backoff = policy.backoff()
+    _backoffs[id(policy)] = (policy, backoff)
+    return backoff
+
+
 def retry_delay(
     policy: InvocationRetryPolicy, failures: int, *, counts: bool, delay_ms: int | None,
     retry_after: timedelta | float | int | None,
@@ -159,7 +182,7 @@ def retry_delay(
     wins over the policy's delay.
     """
     if counts:
-        backoff = policy.backoff()
+        backoff = policy_backoff(policy)
         if backoff.exhausted(failures, 0):
             return None
         if delay_ms is None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import gc
 import random
+from heapq import heappop, heappush
 from typing import Any, Final, Protocol
-
-from sortedcontainers import SortedList
 
 from ._lazy import BuiltOnUse, own_keys
 
@@ -73,12 +72,8 @@ class FirstChooser:
         return False
 
 
-def _timer_order(timer: tuple[int, int, Any]) -> tuple[int, int]:
-    return timer[0], timer[1]
-
-
 # Never added to (``add_timer`` makes a scheduler its own list first).
-_NO_TIMERS: SortedList = SortedList(key=_timer_order)
+_NO_TIMERS: list[tuple[int, int, Any]] = []
 
 
 # No limit: one float for every scheduler (``float("inf")`` parses its string at each
@@ -111,10 +106,10 @@ class Scheduler:
         # tasks after it: from one of two lists, a quarter of them on average.
         # (An instance attribute: the runner reads it at every task.)
         self.held: list[Any] | tuple[()] = ()
-        # The timers, ``(due_ms, seq, payload)`` in order: the shared empty list
-        # until the first is added (many runs have none, and a sorted list
-        # costs about a microsecond to make).
-        self._timers: SortedList = _NO_TIMERS
+        # The timers, ``(due_ms, seq, payload)``, a heap (``heapq``) in their
+        # order: ``seq`` is new for each, so two never compare their payloads.
+        # The shared empty list until the first is added (many runs have none).
+        self._timers: list[tuple[int, int, Any]] = _NO_TIMERS
         self._timer_seq = 0
         self.decisions = 0
         # Tasks taken so far (``pop`` and steps run in place); a host stops its
@@ -194,10 +189,13 @@ class Scheduler:
         self.ready = [t for t in self.ready if not predicate(t)]
 
     def add_timer(self, due_ms: int, payload: Any) -> None:
+        # (a heap, not a sorted list: a crash's retry, the one timer of most
+        # runs that have one, made, added and taken in C, not through a sorted
+        # list's Python calls)
         if self._timers is _NO_TIMERS:
-            self._timers = SortedList(key=_timer_order)
+            self._timers = []
         self._timer_seq += 1
-        self._timers.add((max(due_ms, self.now_ms), self._timer_seq, payload))
+        heappush(self._timers, (max(due_ms, self.now_ms), self._timer_seq, payload))
 
     def peek_timer(self) -> tuple[int, Any] | None:
         if not self._timers:
@@ -206,15 +204,14 @@ class Scheduler:
         return due, payload
 
     def drop_first_timer(self) -> None:
-        self._timers.pop(0)
+        heappop(self._timers)
 
     def next_deadline(self) -> int | None:
         timers = self._timers
-        # (the shared empty list until the first timer: no call to a sorted list's len)
-        return None if timers is _NO_TIMERS or not timers else timers[0][0]
+        return timers[0][0] if timers else None
 
     def timers(self) -> list[tuple[int, Any]]:
-        return [(due, payload) for due, _, payload in self._timers]
+        return [(due, payload) for due, _, payload in sorted(self._timers)]
 
     def clear_timers(self) -> None:
         if self._timers:  # (never the shared empty list's)
@@ -229,8 +226,9 @@ class Scheduler:
     def pop_due(self) -> list[Any]:
         """Remove and return the payloads of every timer due now, in order."""
         due = []
-        while self._timers and self._timers[0][0] <= self.now_ms:
-            due.append(self._timers.pop(0)[2])
+        timers = self._timers
+        while timers and timers[0][0] <= self.now_ms:
+            due.append(heappop(timers)[2])
         return due
 
 

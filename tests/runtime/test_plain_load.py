@@ -73,7 +73,7 @@ def state(sim: sd.Simulation) -> Any:
     return (sorted((rec.id, repr(rec), rec.done_bits)
                    for rec in engine.invocations.by_id.values()),
             engine.invocations.seq, dict(engine.completions.plain_steps),
-            list(scheduler.ready), list(scheduler._timers),
+            list(scheduler.ready), sorted(scheduler._timers),
             {key: list(journal) for key, journal in sim.store._journals.items()})
 
 

@@ -2,11 +2,14 @@
 
 Each crash, failed attempt and restart asks the invocation's retry policy for
 its delay: the policy's ``Backoff`` (a frozen dataclass, two ``to_ms``) is made
-once for a policy (``_retry.policy_backoff``).
+once for a policy (``_retry.policy_backoff``), and the retry's timer goes on the
+scheduler's heap, not a sorted list (``sortedcontainers`` is not imported).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -61,3 +64,25 @@ def test_a_subclass_is_asked_each_time() -> None:
     policy = Shorter()
     assert policy_backoff(policy) is not policy_backoff(policy)
     assert retry_delay(policy, 5, counts=True, delay_ms=None, retry_after=None) == 1
+
+
+def test_a_crash_run_imports_no_sorted_list() -> None:
+    code = (
+        "import sys\n"
+        "import simdurable as sd\n"
+        "svc = sd.Service('S')\n"
+        "def work(i):\n"
+        "    return i + 1\n"
+        "@svc.handler()\n"
+        "async def run(ctx, x):\n"
+        "    x = await ctx.run_typed('a', work, i=x)\n"
+        "    await ctx.sleep(__import__('datetime').timedelta(seconds=1))\n"
+        "    return await ctx.run_typed('b', work, i=x)\n"
+        "sim = sd.Simulation([svc], seed=0)\n"
+        "sim.crash(after='b', point='before')\n"
+        "h = sim.invoke('S/run', 1)\n"
+        "sim.run()\n"
+        "assert h.result() == 3, h.result()\n"
+        "assert 'sortedcontainers' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

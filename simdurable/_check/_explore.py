@@ -496,6 +496,13 @@ def fewer_collections() -> tuple[int, int, int]:
     return threshold
 
 
+def single_faults_found_by(singles: int, pairs: int) -> str:
+    """What a violation the single-fault phase found says found it."""
+    return (f"the single-fault phase ({singles} single faults, each tried alone"
+            + (f", and {pairs} crash{'es' if pairs > 1 else ''} in a compensation after a "
+               f"failure for good" if pairs else "") + ")")
+
+
 def first_difference(a: list[str], b: list[str]) -> str:
     for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
@@ -572,6 +579,9 @@ class Exploration:
         self.moment_runs = 0
         # The commands of the reference run, once its twin was compared (``twin_needed``).
         self._ref_path: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...] | None = None
+        # The crashes in a compensation each failure for good of the single
+        # faults found, by its place in the list (``compensation_found``).
+        self.compensations: dict[int, list[tuple[Fault, Fault]]] = {}
 
     def ambiguous(self, point: FaultPoint) -> bool:
         """Whether a fault pinned by step name and index could fire in another invocation."""
@@ -1190,30 +1200,33 @@ class Exploration:
                 cases.append(pin(p, make_fault(DELAY, p), many))
         # Crashes first: they are the faults a handler must survive above all.
         cases.sort(key=lambda f: f.kind != CRASH)
-        return cases + self.compensation_cases([c for c in cases if c.kind == TERMINAL])
+        return list(cases)
 
-    def compensation_cases(self, terminals: Sequence[Fault]) -> list[Fault | tuple[Fault, ...]]:
-        """After each failure for good, a crash once each compensating step
+    def compensation_found(self, terminal: Fault, recorder: RecordingExplorer
+                           ) -> list[tuple[Fault, Fault]]:
+        """After a failure for good, a crash once each compensating step
         applied its effect: a refund without an idempotency key is applied
         twice only then, two faults deep, which the generated examples seldom
-        combine. Each failure's run is made once (recording, not judged) to
-        find its compensation; the list is the same in every process."""
-        out: list[Fault | tuple[Fault, ...]] = []
+        combine. Read from the failure's own run, which records its points
+        (``run_single_faults``): the run that finds the compensation is the one
+        judged, not a second one."""
+        out: list[tuple[Fault, Fault]] = []
         many = self.ambiguous
-        for terminal in terminals:
-            recorder = RecordingExplorer()
-            facts = execute(self.t, self.seed, FaultPlan((terminal,)),
-                            RecordingChooser(self.seed), recorder, "compensation")
-            crashed: set[tuple[str, int]] = set()
-            for p in recorder.points:
-                if (p.phase == EFFECT_DONE and (p.invocation, p.index) not in crashed
-                        and (p.invocation, p.index, p.attempt) in recorder.compensating_points):
-                    # Once per compensating step: a step failing every attempt
-                    # (retried 70 times) made 70 cases, each its 70 attempts again.
-                    crashed.add((p.invocation, p.index))
-                    out.append((terminal, pin(p, Fault(CRASH, phase=p.phase), many)))
-            del facts
+        crashed: set[tuple[str, int]] = set()
+        for p in recorder.points:
+            if (p.phase == EFFECT_DONE and (p.invocation, p.index) not in crashed
+                    and (p.invocation, p.index, p.attempt) in recorder.compensating_points):
+                # Once per compensating step: a step failing every attempt
+                # (retried 70 times) made 70 cases, each its 70 attempts again.
+                crashed.add((p.invocation, p.index))
+                out.append((terminal, pin(p, Fault(CRASH, phase=p.phase), many)))
         return out
+
+    def compensation_cases(self) -> list[Fault | tuple[Fault, ...]]:
+        """The crashes in a compensation the single faults' failures for good
+        found (``compensations``), in the order of their failures: the
+        second stage of the phase, the same list in every process."""
+        return [pair for i in sorted(self.compensations) for pair in self.compensations[i]]
 
     def moment_cases(self) -> list[tuple[str, ...]]:
         """Each explored world event early, then late, the others as in the
@@ -1301,29 +1314,68 @@ class Exploration:
         return tuple(moments)
 
     def single_faults(self, points: Sequence[FaultPoint]) -> int:
-        cases = self.single_fault_cases(points)
-        self.run_single_faults(cases, 0, len(cases))
+        """The phase in one process: the single faults, then the crashes in a
+        compensation their failures for good found (``end_single_faults``)."""
+        cases: list[Fault | tuple[Fault, ...]] = list(self.single_fault_cases(points))
+        self.run_single_faults(cases, 0, len(cases), False)
+        singles = len(cases)
+        cases += self.compensation_cases()
+        if len(cases) > singles:
+            self.run_single_faults(cases, singles, len(cases))
+        self.end_single_faults(singles, len(cases))
         return len(cases)
 
     def run_single_faults(self, cases: Sequence[Fault | tuple[Fault, ...]], start: int,
-                          stop: int) -> None:
-        """Run single faults ``start`` to ``stop`` (a part of the phase, in order)."""
+                          stop: int, last: bool = True) -> None:
+        """Run single faults ``start`` to ``stop`` (a part of the phase, in order).
+
+        ``cases``: the single faults, and after them the crashes in a
+        compensation, once their failures for good have run (``last``: the
+        list is whole, its end is the phase's). A failure for good records
+        its run's points, for the compensation it finds (``compensations``)."""
         self.phase = "single faults"
         pairs = sum(isinstance(case, tuple) for case in cases)
-        found_by = (f"the single-fault phase ({len(cases) - pairs} single faults, each tried "
-                    f"alone" + (f", and {pairs} crash{'es' if pairs > 1 else ''} in a "
-                                f"compensation after a failure for good" if pairs else "")
-                    + ")")
+        found_by = single_faults_found_by(len(cases) - pairs, pairs)
         for i in range(start, stop):
             case = cases[i]
+            recorder = None
+            if not isinstance(case, tuple) and case.kind == TERMINAL:
+                recorder = RecordingExplorer()
             _, violations = self.run(self.seed, plan=FaultPlan(
                                          case if isinstance(case, tuple) else (case,)),
-                                     chooser=RecordingChooser(self.seed),
+                                     chooser=RecordingChooser(self.seed), explorer=recorder,
                                      again=lambda: (RecordingChooser(self.seed), None))
+            if recorder is not None:
+                assert not isinstance(case, tuple)
+                found = self.compensation_found(case, recorder)
+                if found:
+                    self.compensations[i] = found
             self.keep(violations, found_by)
-            # At fixed places of the list, so that any slicing of it (jobs=N) runs the same.
-            if (i + 1) % SELF_CHECK_EVERY == 0 or i + 1 == len(cases):
+            # At fixed places of the list, so that any slicing of it (jobs=N)
+            # runs the same; its end's once the list is whole (``end_single_faults``).
+            if (i + 1) % SELF_CHECK_EVERY == 0 or (last and i + 1 == len(cases)):
                 self.run_reference_again(f"single fault {i + 1} of {len(cases)}")
+
+    def end_single_faults(self, singles: int, total: int) -> None:
+        """After the phase's last part: the reference run again at the list's
+        end if the single faults' end was not (no crash in a compensation
+        followed them); and what the single faults found before the list was
+        whole named by the whole list, as though it had been made first."""
+        if total == singles and singles % SELF_CHECK_EVERY:
+            self.run_reference_again(f"single fault {singles} of {singles}")
+        if total == singles:
+            return
+        renamed = {single_faults_found_by(singles, 0): single_faults_found_by(
+            singles, total - singles)}
+        for k in range(SELF_CHECK_EVERY, singles + 1, SELF_CHECK_EVERY):
+            renamed[f"single fault {k} of {singles}"] = f"single fault {k} of {total}"
+        for v in self.found.values():
+            if v.found_by in renamed:
+                v.found_by = renamed[v.found_by]
+            elif v.kind == "nondeterminism":  # (the reference run again: ``run_reference_again``)
+                for before, after in renamed.items():
+                    v.found_by = v.found_by.replace(f"after {before})", f"after {after})")
+                    v.message = v.message.replace(f"after {before},", f"after {after},")
 
     # -- parts of a phase run elsewhere ------------------------------------------
     def reset_tally(self) -> None:
@@ -1340,6 +1392,7 @@ class Exploration:
         self.notes = set()
         self.found = {}
         self.needed = set()
+        self.compensations = {}
 
     def tally(self) -> dict[str, Any]:
         """What a part of a phase counted and found (after ``reset_tally``)."""
@@ -1347,11 +1400,13 @@ class Exploration:
                 "paths": self.paths, "exercised": self.exercised, "step_runs": self.step_runs,
                 "closure_runs": self.closure_runs, "reruns": self.reruns,
                 "sometimes": self.sometimes, "notes": self.notes, "needed": self.needed,
+                "compensations": self.compensations,
                 "found": list(self.found.values())}
 
     def merge(self, tally: dict[str, Any]) -> None:
         """Add a part's tally, as if the part had run here, after the parts before it."""
         self.runs += tally["runs"]
+        self.compensations.update(tally["compensations"])
         self.fired.update(tally["fired"])
         self.reached |= tally["reached"]
         self.paths |= tally["paths"]

@@ -199,12 +199,23 @@ def explore_part(args: dict[str, Any]) -> dict[str, Any]:
     threshold = fewer_collections()
     try:
         if part[0] == "single":
-            ex.run_single_faults(cases, part[1], part[2])
+            run_single_part(ex, cases, part)
         else:
             n = ex.hypothesis_block(part[1], part[2], known=args["known"])
     finally:
         gc.set_threshold(*threshold)
     return {"n": n, "tally": _dump(ex.tally())}
+
+
+def run_single_part(ex: Exploration, cases: list[Fault | tuple[Fault, ...]],
+                    part: Sequence[Any]) -> None:
+    """A part of the single-fault phase: ``("single", start, stop, pairs)``, ``pairs``
+    None for a part of the single faults themselves (the list is not whole yet),
+    else the crashes in a compensation they found (``_dump``ed), which follow them."""
+    if part[3] is None:
+        ex.run_single_faults(cases, part[1], part[2], False)
+    else:
+        ex.run_single_faults(cases + _undump(part[3]), part[1], part[2])
 
 
 # A part's answer: the examples it ran and its tally; None: run it again here, in order.
@@ -259,11 +270,23 @@ class Lanes:
             self._workers = None
 
     def single_faults(self) -> int:
-        n = len(self.cases)
+        """The single faults over the lanes, then the crashes in a compensation
+        their failures for good found (``Exploration.single_faults``)."""
+        ex = self.ex
+        singles = len(self.cases)
+        self._run(self._single_parts(0, singles, None), dependent=False)
+        pairs = ex.compensation_cases()
+        if pairs:
+            self._run(self._single_parts(singles, singles + len(pairs), _dump(pairs)),
+                      dependent=False)
+        ex.end_single_faults(singles, singles + len(pairs))
+        return singles + len(pairs)
+
+    def _single_parts(self, start: int, stop: int, pairs: str | None
+                      ) -> list[tuple[Any, ...]]:
+        n = stop - start
         size = max(1, -(-n // (self.jobs * PARTS_PER_JOB)))
-        parts = [("single", a, min(n, a + size)) for a in range(0, n, size)]
-        self._run(parts, dependent=False)
-        return n
+        return [("single", a, min(stop, a + size), pairs) for a in range(start, stop, size)]
 
     def examples(self, max_examples: int) -> int:
         from hypothesis.control import currently_in_test_context
@@ -289,7 +312,7 @@ class Lanes:
     def _here(self, part: tuple[Any, ...]) -> int:
         """Run a part in this process, on the check's own exploration, at its turn."""
         if part[0] == "single":
-            self.ex.run_single_faults(self.cases, part[1], part[2])
+            run_single_part(self.ex, self.cases, part)
             return 0
         return self.ex.hypothesis_block(part[1], part[2])
 
@@ -304,7 +327,7 @@ class Lanes:
         ex.reset_tally()
         try:
             if part[0] == "single":
-                ex.run_single_faults(self.cases, part[1], part[2])
+                run_single_part(ex, self.cases, part)
                 n = 0
             else:
                 n = ex.hypothesis_block(part[1], part[2], known=sorted(known))

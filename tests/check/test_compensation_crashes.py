@@ -9,8 +9,11 @@ generated examples combined them at some seeds only (seeds 0 and 1 of 0 to
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+import simdurable as sd
 from tests.corpus.pairs.sagas import PAIRS
 
 PAIR = next(p for p in PAIRS if p.name == "compensation-not-idempotent")
@@ -44,8 +47,6 @@ def test_a_compensation_failing_every_attempt_is_crashed_once_not_per_attempt() 
     # hint arrives as a dict, and the compensation reads an attribute of it.
     # Its 70 attempts each made one more "crash in a compensation" case, each
     # of which ran the 70 attempts again (150 single faults, a minute).
-    import simdurable as sd
-
     booking = sd.Service("PlainBooking")
 
     class Request:
@@ -77,3 +78,83 @@ def test_a_compensation_failing_every_attempt_is_crashed_once_not_per_attempt() 
     assert (loop.step, loop.journal_index) == ("compensation_0", 2)
     assert "has no attribute 'hotel_id'" in loop.message
     assert report.single_faults < 20, report.single_faults
+
+
+def _counted_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The labels of every run the check makes (``_explore.execute``)."""
+    from simdurable._check import _explore
+
+    labels: list[str] = []
+    execute = _explore.execute
+
+    def counted(*a: object, **kw: object) -> object:
+        labels.append(str(kw.get("label", a[5] if len(a) > 5 else "faulty")))
+        return execute(*a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_explore, "execute", counted)
+    return labels
+
+
+def test_a_failure_for_good_is_run_once_not_again_to_find_its_compensation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each failure for good of the single faults was run a second time,
+    # recording, only to find its compensation: 20 runs the report did not
+    # count for a 20-step handler. Its own judged run records it now.
+    from benchmarks.bench_sim import named_steps_service
+
+    twenty = named_steps_service(20, "Once")
+    labels = _counted_runs(monkeypatch)
+    report = sd.check([twenty], f"{twenty.name}/run", 0, max_examples=0,
+                      hash_seeds=(), self_check=False, strict=False)
+    assert report.ok and report.single_faults == 100
+    assert "compensation" not in labels
+    assert len(labels) == report.runs == 101
+
+
+def test_the_compensation_is_found_by_the_failure_s_own_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = _counted_runs(monkeypatch)
+    report = PAIR.check(fixed=False, seed=2, max_examples=0)
+    assert "compensation" not in labels
+    assert not report.ok and report.single_faults == 12  # (10 single faults, 2 pairs)
+    assert len(labels) == report.runs == 18
+
+
+# A charge without a key (a crash after it charges twice: a single fault
+# finds it) and a compensation (a refund, keyed) after a failed dispatch.
+twice = sd.Service("TwiceCharged")
+twice_pay = sd.FakeExternal("pay")
+
+
+def _charge(order: str) -> None:
+    twice_pay.apply("charge", {"order": order})
+
+
+def _refund(order: str) -> None:
+    twice_pay.apply("refund", {"order": order}, idempotency_key=f"refund-{order}")
+
+
+@twice.handler()
+async def order(ctx: sd.Context, oid: str) -> str:
+    await ctx.run_typed("charge", _charge, order=oid)
+    try:
+        return await ctx.run_typed("dispatch", lambda: f"parcel-{oid}")
+    except sd.TerminalError:
+        await ctx.run_typed("refund", _refund, order=oid)
+        raise
+
+
+def test_a_single_fault_s_finding_names_the_whole_phase_with_its_compensation() -> None:
+    # The crashes in a compensation are known once the failures for good have
+    # run: what a single fault found before is named by the whole phase, as
+    # the report said when the list was made first, in one process or two.
+    kw: dict[str, Any] = {"services": [twice], "invoke": "TwiceCharged/order",
+                          "input": "o1", "externals": [twice_pay], "max_examples": 0}
+    one = sd.check(**kw)
+    [v] = one.violations
+    assert (v.kind, v.step) == ("duplicate-effect", "charge")
+    assert v.found_by.endswith("single faults, each tried alone, and 1 crash in a "
+                               "compensation after a failure for good)"), v.found_by
+    two = sd.check(jobs=2, **kw)
+    assert not two.notes or "jobs=2" not in " ".join(two.notes)
+    assert str(one) == str(two)

@@ -529,11 +529,21 @@ class RecordingExplorer:
     # failure for good (see ``DataExplorer.compensating``).
     compensating_points: set[tuple[str, int, int]] = field(default_factory=set)
     compensating: Callable[[FaultPoint], bool] = never_compensating
+    # Where in ``points`` each of ``compensating_points`` was first passed.
+    compensating_at: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    # What its questions decided, each with where in ``points`` (``_explore.Compensating``):
+    # whether a command's handler had a failure in hand as it issued it, and the
+    # invocations whose journal held a failure.
+    decided: dict[tuple[str, int], tuple[bool, int]] = field(default_factory=dict)
+    failed_at: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, point: FaultPoint) -> Fault | None:
         self.points.append(point)
         if self.compensating(point):
-            self.compensating_points.add((point.invocation, point.index, point.attempt))
+            key = (point.invocation, point.index, point.attempt)
+            if key not in self.compensating_points:
+                self.compensating_points.add(key)
+                self.compensating_at[key] = len(self.points) - 1
         if point.phase == LOSE_RESPONSE:
             step = current_step.get()  # the step whose closure makes the call
             attempt = None if step is None else step.engine.running.get(step.invocation)

@@ -46,7 +46,13 @@ from .._sim import (
     check_signature,
     parse_target,
 )
-from ..runtime._errors import InvalidTargetError, SimdurableError, StuckError, TerminalError
+from ..runtime._errors import (
+    InternalError,
+    InvalidTargetError,
+    SimdurableError,
+    StuckError,
+    TerminalError,
+)
 from ..runtime._faults import (
     CRASH,
     DELAY,
@@ -239,10 +245,12 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                              externals=t.externals, chooser=chooser,
                              retry_policy=t.retry_policy, max_steps=t.max_steps,
                              wall_budget=t.wall_budget)
-            if explorer is not None:
+            if isinstance(explorer, FailureRecorder):
+                sim.injector.on_fire = partial(explorer.install, sim)
+            elif explorer is not None:
                 sim.injector.explore = explorer
                 if isinstance(explorer, (DataExplorer, RecordingExplorer)):
-                    explorer.compensating = _compensating_in(sim)
+                    explorer.compensating = Compensating(sim)
             driver = WorldDriver(t.world, moments)
             try:
                 handle = sim.invoke(t.invoke, t.input)
@@ -263,7 +271,14 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             # during another one.
             if sim is not None:
                 sim.close()
+                sim.injector.on_fire = None
             if isinstance(explorer, (DataExplorer, RecordingExplorer)):
+                compensating = explorer.compensating
+                if isinstance(explorer, RecordingExplorer) and isinstance(compensating,
+                                                                          Compensating):
+                    explorer.decided = {key: (compensating.in_hand[key], i)
+                                        for key, i in compensating.decided_at.items()}
+                    explorer.failed_at = compensating.failed_at
                 # (its question reads this run's engine, which holds the explorer:
                 # a cycle that would keep every run's simulation until a collection)
                 explorer.compensating = never_compensating
@@ -287,39 +302,53 @@ def _closure_order(facts: RunFacts) -> FaultPlan | None:
                            for k, ((_, index), (target, name)) in enumerate(first.items())))
 
 
-def _compensating_in(sim: Simulation) -> Callable[[FaultPoint], bool]:
+class Compensating:
     """Whether the command at ``point`` is compensation, in ``sim``: its
     invocation was cancelled, or its handler had a ``TerminalError`` in hand
     when it issued the command (its own, or one the runtime handed it: a
     rejected promise or awakeable, a call that failed). Where the handler was
     not seen issuing it, a terminal failure already in its journal stands for
     that. Failing a compensation for good too is a fault to ask for, not a
-    default, for the explorers."""
-    engine = sim.engine
-    record, running = engine.record, engine.running
-    scanned: dict[str, int] = {}  # entries read of each journal; -1 once a failure is seen
-    # By (invocation, journal index): whether its handler had a TerminalError in
-    # hand when it issued the command, decided at the command's first point
-    # asked while the handler runs (its later points, a step's run among them,
-    # come when it does not, and so do those of a retried attempt).
-    in_hand: dict[tuple[str, int], bool] = {}
+    default, for the explorers.
 
-    def compensating(point: FaultPoint) -> bool:
+    What it decided is kept with the number of questions asked before
+    (``decided_at``, ``failed_at``): a failure for good's run is the
+    reference run's until the failure, and starts from what the reference
+    run's questions had decided there (``FailureRecorder``)."""
+
+    def __init__(self, sim: Simulation) -> None:
+        engine = sim.engine
+        self.record, self.running = engine.record, engine.running
+        # Entries read of each journal; -1 once a failure is seen.
+        self.scanned: dict[str, int] = {}
+        # By (invocation, journal index): whether its handler had a TerminalError in
+        # hand when it issued the command, decided at the command's first point
+        # asked while the handler runs (its later points, a step's run among them,
+        # come when it does not, and so do those of a retried attempt).
+        self.in_hand: dict[tuple[str, int], bool] = {}
+        self.asked = 0
+        self.decided_at: dict[tuple[str, int], int] = {}
+        self.failed_at: dict[str, int] = {}
+
+    def __call__(self, point: FaultPoint) -> bool:
+        self.asked += 1
         invocation = point.invocation
-        if record(invocation).cancelled:
+        if self.record(invocation).cancelled:
             return True
+        scanned = self.scanned
         seen = scanned.get(invocation, 0)
         if seen < 0:
             return True
-        attempt = running.get(invocation)
+        attempt = self.running.get(invocation)
         if attempt is None:
             return False
         key = (invocation, point.index)
-        held = in_hand.get(key)
+        held = self.in_hand.get(key)
         if held is None:
             coro = attempt.coro
             if getattr(coro, "cr_running", False):
-                held = in_hand[key] = _terminal_error_in_hand(coro.cr_frame)  # type: ignore[union-attr]
+                held = self.in_hand[key] = _terminal_error_in_hand(coro.cr_frame)  # type: ignore[union-attr]
+                self.decided_at[key] = self.asked - 1
         if held is not None:
             # Decided where the handler issued it: a failure handed to it
             # earlier and no longer in hand (caught, a fallback taken) leaves
@@ -330,11 +359,51 @@ def _compensating_in(sim: Simulation) -> Callable[[FaultPoint], bool]:
             e = journal[i]
             if e[KIND] == COMPLETION and isinstance(e[RESULT], Failure):
                 scanned[invocation] = -1
+                self.failed_at[invocation] = self.asked - 1
                 return True
         scanned[invocation] = len(journal)
         return False
 
-    return compensating
+
+@dataclass
+class ReferenceRecord:
+    """What the reference run's recorder saw, each with where in its points:
+    what a failure for good's recorder starts from (``FailureRecorder``)."""
+
+    points: list[FaultPoint]
+    compensating_at: dict[tuple[str, int, int], int]
+    decided: dict[tuple[str, int], tuple[bool, int]]
+    failed_at: dict[str, int]
+
+
+class FailureRecorder(RecordingExplorer):
+    """The recorder of a single fault's failure for good, for the compensation
+    that follows it (``compensation_found``), installed as the failure fires
+    (``Injector.on_fire``): until then the run is the reference run's (the
+    same seed and decisions, and no fault yet), so its points and what its
+    questions decided are the reference run's up to that point, and the run
+    asks no question and builds no point there (an explorer makes every step
+    stop at each of its points, and asks of each whether it compensates)."""
+
+    def __init__(self, ref: ReferenceRecord) -> None:
+        super().__init__()
+        self.ref = ref
+
+    def install(self, sim: Simulation, point: FaultPoint) -> None:
+        ref = self.ref
+        try:
+            at = ref.points.index(point)
+        except ValueError:
+            raise InternalError(f"a failure for good fired at {point}, which the reference "
+                                f"run never passed: simdurable has a bug") from None
+        self.points = ref.points[:at]
+        self.compensating_points = {k for k, i in ref.compensating_at.items() if i < at}
+        self.compensating_at = {k: i for k, i in ref.compensating_at.items() if i < at}
+        compensating = Compensating(sim)
+        compensating.in_hand = {k: held for k, (held, i) in ref.decided.items() if i < at}
+        compensating.scanned = {inv: -1 for inv, i in ref.failed_at.items() if i < at}
+        self.compensating = compensating
+        sim.injector.explore = self
 
 
 # Frames of simdurable's own code (the runtime, the checker, a handler's
@@ -582,6 +651,8 @@ class Exploration:
         # The crashes in a compensation each failure for good of the single
         # faults found, by its place in the list (``compensation_found``).
         self.compensations: dict[int, list[tuple[Fault, Fault]]] = {}
+        # What the reference run's recorder saw, which they start from.
+        self.ref_record: ReferenceRecord | None = None
 
     def ambiguous(self, point: FaultPoint) -> bool:
         """Whether a fault pinned by step name and index could fire in another invocation."""
@@ -1141,6 +1212,8 @@ class Exploration:
                 self.notes.add(hint)
         self.bounds = recorder.bounds
         self.compensating_points = recorder.compensating_points
+        self.ref_record = ReferenceRecord(recorder.points, recorder.compensating_at,
+                                          recorder.decided, recorder.failed_at)
         self.keep(violations, "the fault-free reference run")
         points = []
         seen = set()
@@ -1340,7 +1413,8 @@ class Exploration:
             case = cases[i]
             recorder = None
             if not isinstance(case, tuple) and case.kind == TERMINAL:
-                recorder = RecordingExplorer()
+                assert self.ref_record is not None
+                recorder = FailureRecorder(self.ref_record)
             _, violations = self.run(self.seed, plan=FaultPlan(
                                          case if isinstance(case, tuple) else (case,)),
                                      chooser=RecordingChooser(self.seed), explorer=recorder,

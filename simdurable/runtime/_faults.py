@@ -503,6 +503,9 @@ class Injector:
         self._left = [f.times for f in faults] if faults else []
         self._explore = explore
         self._enabled = True
+        # Called (once, then dropped) with the point where a plan fault first
+        # fires: a checker that records the run from there on.
+        self.on_fire: Callable[[FaultPoint], None] | None = None
         self.armed = False
         self.aimed_at: frozenset[str] | None = _NOTHING_AIMED
         if self._left or explore is not None:  # (else disarmed, as it is already)
@@ -583,6 +586,9 @@ class Injector:
             if fault.matches(point):
                 self._spend(i)
                 self.fired.append((point, fault))
+                if self.on_fire is not None:
+                    on_fire, self.on_fire = self.on_fire, None
+                    on_fire(point)
                 return fault
         if self.explore is not None:
             proposed = self.explore(point)

@@ -158,3 +158,57 @@ def test_a_single_fault_s_finding_names_the_whole_phase_with_its_compensation() 
     two = sd.check(jobs=2, **kw)
     assert not two.notes or "jobs=2" not in " ".join(two.notes)
     assert str(one) == str(two)
+
+
+def test_a_failure_for_good_s_run_asks_nothing_before_the_failure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Until the failure fires its run is the reference run's: what the
+    # reference run's questions decided there is taken, not asked again (an
+    # explorer made each of the 20 runs stop at every point of every step
+    # and look for a TerminalError in the handler's frames at each command).
+    from benchmarks.bench_sim import named_steps_service
+    from simdurable._check import _explore
+
+    asked = [0]
+    in_hand = _explore._terminal_error_in_hand
+
+    def counted(frame: Any) -> bool:
+        asked[0] += 1
+        return in_hand(frame)
+
+    monkeypatch.setattr(_explore, "_terminal_error_in_hand", counted)
+    twenty = named_steps_service(20, "Asked")
+    report = sd.check([twenty], f"{twenty.name}/run", 0, max_examples=0,
+                      hash_seeds=(), self_check=False, strict=False)
+    assert report.ok
+    assert asked[0] == 20  # the reference run's, one a command
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p.name)
+def test_a_failure_s_recorder_finds_what_a_whole_recorded_run_finds(
+        pair: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its points, what compensates among them and the crashes in a
+    # compensation it finds, for every failure for good of the sagas, as a
+    # second run recording from its start found them.
+    from simdurable._check import _explore
+    from simdurable._check._chooser import RecordingChooser, RecordingExplorer
+    from simdurable.runtime._faults import FaultPlan
+
+    found = _explore.Exploration.compensation_found
+    compared = []
+
+    def against_a_whole_run(ex: Any, terminal: Any, recorder: Any) -> Any:
+        whole = RecordingExplorer()
+        _explore.execute(ex.t, ex.seed, FaultPlan((terminal,)), RecordingChooser(ex.seed),
+                         whole, "compensation")
+        assert recorder.points == whole.points
+        assert recorder.compensating_points == whole.compensating_points
+        got = found(ex, terminal, recorder)
+        assert got == found(ex, terminal, whole)
+        compared.append(len(got))
+        return got
+
+    monkeypatch.setattr(_explore.Exploration, "compensation_found", against_a_whole_run)
+    for fixed in (False, True):
+        pair.check(fixed=fixed, seed=0, max_examples=0)
+    assert compared

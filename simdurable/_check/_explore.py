@@ -760,8 +760,10 @@ class Exploration:
         ref = self.ref
         if not self.self_check or ref is None or ref.stuck is not None:
             return
-        again = execute(self.t, self.seed, None, RecordingChooser(self.seed),
-                        RecordingExplorer(), "reference")
+        # (no recorder: what the reference run's recorded is known, and asking
+        # at every point costs a run as much again; its trace is the same)
+        again = execute(self.t, self.seed, None, RecordingChooser(self.seed), None,
+                        "reference")
         self.runs += 1
         if self.progress is not None:
             self.progress(self.runs, self.phase)
@@ -1197,8 +1199,7 @@ class Exploration:
         recorder = RecordingExplorer()
         facts, violations = self.run(self.seed, chooser=RecordingChooser(self.seed),
                                      explorer=recorder,
-                                     again=lambda: (RecordingChooser(self.seed),
-                                                    RecordingExplorer()),
+                                     again=lambda: (RecordingChooser(self.seed), None),
                                      label="reference")
         self.ref = facts
         wrong = facts.world_problems + unknown_promises(facts.sim, self.t.world)

@@ -133,3 +133,26 @@ def test_a_step_that_fails_only_on_a_processs_first_request_is_no_nondeterminism
     report = check("convert_from_cache", input=2, max_examples=20)
     assert report.kinds == ["nondeterminism"]
     assert "took different paths" in report.violations[0].message
+
+
+def test_the_reference_run_s_twin_and_runs_again_record_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the reference run's recorder saw is known: its twin and the
+    # reference run again are compared by their traces only, and asked at
+    # every point of every step (and, at each command, whether the handler
+    # had a TerminalError in hand) they cost two runs each.
+    from benchmarks.bench_sim import named_steps_service
+
+    asked = [0]
+    in_hand = _explore._terminal_error_in_hand
+
+    def counted(frame: Any) -> bool:
+        asked[0] += 1
+        return in_hand(frame)
+
+    monkeypatch.setattr(_explore, "_terminal_error_in_hand", counted)
+    twenty = named_steps_service(20, "AskedOnce")
+    report = sd.check([twenty], f"{twenty.name}/run", 0, max_examples=0,
+                      hash_seeds=(), strict=False)
+    assert report.ok and report.runs == 125  # the twin, and the reference run again 4 times
+    assert asked[0] == 20  # the reference run's, one a command

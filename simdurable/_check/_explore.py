@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from functools import partial
+from functools import cached_property, partial
 from types import FrameType, ModuleType
 from typing import Any
 
@@ -46,13 +46,7 @@ from .._sim import (
     check_signature,
     parse_target,
 )
-from ..runtime._errors import (
-    InternalError,
-    InvalidTargetError,
-    SimdurableError,
-    StuckError,
-    TerminalError,
-)
+from ..runtime._errors import InvalidTargetError, SimdurableError, StuckError, TerminalError
 from ..runtime._faults import (
     CRASH,
     DELAY,
@@ -264,7 +258,10 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                 stuck = err
             except CodecError:
                 pass  # one of the run's problems: its violation, with the faults that fired
-            outcome = snapshot(sim, handle, t.externals)
+            # (read once: judging reads it again; closing the simulation runs
+            # no step, its context refuses them)
+            step_log = list(sim.engine.step_run_log)
+            outcome = snapshot(sim, handle, t.externals, step_log)
         finally:
             # Handlers still running (the run was stuck, or cut short by an
             # exception) are closed here, in this run, not by the garbage collector
@@ -285,8 +282,10 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             if t.coverage is not None:
                 t.coverage.stop()
             _assertions._current.reset(token)
-    return RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
-                    driver.problems, driver.moments, driver.hidden)
+    facts = RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
+                     driver.problems, driver.moments, driver.hidden)
+    facts.step_log = step_log
+    return facts
 
 
 def _closure_order(facts: RunFacts) -> FaultPlan | None:
@@ -294,7 +293,7 @@ def _closure_order(facts: RunFacts) -> FaultPlan | None:
     ``facts``'s run, each a millisecond later than the one before; None for
     fewer than two steps."""
     first: dict[tuple[str, int], tuple[str, str]] = {}
-    for inv, index, name, _, target in facts.sim.engine.step_run_log:
+    for inv, index, name, _, target in facts.step_log:
         first.setdefault((inv, index), (target, name))
     if len(first) < 2:
         return None
@@ -375,6 +374,14 @@ class ReferenceRecord:
     decided: dict[tuple[str, int], tuple[bool, int]]
     failed_at: dict[str, int]
 
+    @cached_property
+    def first_at(self) -> dict[FaultPoint, int]:
+        """Where in ``points`` each point was first passed."""
+        first: dict[FaultPoint, int] = {}
+        for i, point in enumerate(self.points):
+            first.setdefault(point, i)
+        return first
+
 
 class FailureRecorder(RecordingExplorer):
     """The recorder of a single fault's failure for good, for the compensation
@@ -391,11 +398,10 @@ class FailureRecorder(RecordingExplorer):
 
     def install(self, sim: Simulation, point: FaultPoint) -> None:
         ref = self.ref
-        try:
-            at = ref.points.index(point)
-        except ValueError:
-            raise InternalError(f"a failure for good fired at {point}, which the reference "
-                                f"run never passed: simdurable has a bug") from None
+        # (not there: the run left the reference run's path before the failure,
+        # a handler whose path follows something uncontrolled, which the
+        # self-check reports: recorded from the failure on only)
+        at = ref.first_at.get(point, 0)
         self.points = ref.points[:at]
         self.compensating_points = {k for k, i in ref.compensating_at.items() if i < at}
         self.compensating_at = {k: i for k, i in ref.compensating_at.items() if i < at}
@@ -1172,11 +1178,11 @@ class Exploration:
             if point is not None:
                 phase = LOSE_RESPONSE if fault.kind == LOSE_RESPONSE else point.phase
                 self.exercised.add((phase, point.target, point.index))
-        log = facts.sim.engine.step_run_log
+        log = facts.step_log
         self.closure_runs += len(log)
-        per = Counter((inv, index) for inv, index, *_ in log)
-        self.reruns += sum(n - 1 for n in per.values())
-        names = Counter((inv, index, name) for inv, index, name, *_ in log)
+        names = Counter((inv, index, name) for inv, index, name, _, _ in log)
+        # (a closure's re-runs: its runs after the first, whatever its name)
+        self.reruns += len(log) - len({(inv, index) for inv, index, _ in names})
         for (_, _, name), n in names.items():
             if n > self.step_runs.get(name, 0):
                 self.step_runs[name] = n

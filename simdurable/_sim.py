@@ -68,7 +68,7 @@ from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
 from .runtime._scheduler import _NO_TIMERS, Chooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
-from .runtime._trace import event_text, events
+from .runtime._trace import Event, event_text, events
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _DEFAULT_EPOCH_MS: Final = round(DEFAULT_EPOCH.timestamp() * 1000)
@@ -755,6 +755,12 @@ class Simulation:
         of ``kinds`` if given (the others' texts are then never formatted)."""
         return [(ev[0], ev[1], ev[2], event_text(ev)) for ev in events(self._trace)
                 if kinds is None or ev[1] in kinds]
+
+    def event_records(self) -> list[Event]:
+        """The run's events as recorded, ``(time in ms, kind, invocation, form,
+        *args)``, none formatted: what ``trace_events`` reads, for a reader
+        that filters them many times (``event_text`` formats one)."""
+        return list(events(self._trace))
 
     def same_trace(self, other: Simulation) -> bool:
         """``self.trace() == other.trace()``, formatting neither when the events

@@ -12,7 +12,7 @@ import json
 import re
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ from ..runtime._journal import (
     terminal_of,
 )
 from ..runtime._store import COMPLETED, PAUSED, stored_journal
+from ..runtime._trace import event_text
 from ._assertions import Collector
 from ._report import Violation
 
@@ -184,8 +185,10 @@ def _effects(effects: Sequence[Effect]) -> str:
 
 
 def snapshot(sim: Simulation, handle: InvocationHandle | None,
-             externals: Sequence[FakeExternal]) -> Outcome:
-    """Read a finished (or stuck) run's outcome off the simulation."""
+             externals: Sequence[FakeExternal],
+             step_log: Sequence[tuple[str, int, str, int, str]] | None = None) -> Outcome:
+    """Read a finished (or stuck) run's outcome off the simulation (``step_log``:
+    its ``Engine.step_run_log``, if read already)."""
     engine = sim.engine
     if handle is None:
         return Outcome(status="not-submitted")
@@ -213,7 +216,14 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
                 outcome.sends.append(f"{r.target} {e[KIND]} {e[NAME]} {data}")
     outcome.effects = {x.name: list(x.effects) for x in externals}
     outcome.key_reuses = {x.name: list(x.key_reuses) for x in externals if x.key_reuses}
-    outcome.step_runs = sim.step_runs(handle)
+    if step_log is None:
+        outcome.step_runs = sim.step_runs(handle)
+    else:
+        runs: dict[str, int] = {}
+        for inv, _, name, _, _ in step_log:
+            if inv == handle.id:
+                runs[name] = runs.get(name, 0) + 1
+        outcome.step_runs = runs
     # (the faults that fired, not ``sim.fault_plan``: an outcome kept to be
     # compared with again would keep the whole simulation through the method)
     outcome._fired = functools.partial(pinned_plan, list(sim.injector.fired))
@@ -238,12 +248,28 @@ class RunFacts:
     # journal index, sentence) each (``WorldDriver.hidden``).
     world_hidden: list[tuple[str, int, str]] = field(default_factory=list)
 
+    # What judging a run reads again and again, read off its trace once (the
+    # run has ended: its trace no longer changes).
+    @functools.cached_property
+    def step_log(self) -> list[tuple[str, int, str, int, str]]:
+        """Every closure execution of the run (``Engine.step_run_log``)."""
+        return list(self.sim.engine.step_run_log)
+
+    @functools.cached_property
+    def _event_records(self) -> list[tuple[Any, ...]]:
+        return self.sim.event_records()
+
+    def trace_events(self, kinds: Container[str]) -> list[tuple[int, str, str, str]]:
+        """``Simulation.trace_events(kinds)``: the run's events of ``kinds``."""
+        return [(ev[0], ev[1], ev[2], event_text(ev)) for ev in self._event_records
+                if ev[1] in kinds]
+
     @property
     def transparent(self) -> bool:
         """Only faults the runtime must hide fired, and no retries ran out."""
         if any(f.kind not in _TRANSPARENT for _, f in self.fired):
             return False
-        for _, kind, _, text in self.sim.trace_events(("step-exhausted", "killed", "paused")):
+        for _, kind, _, text in self.trace_events(("step-exhausted", "killed", "paused")):
             if kind in ("step-exhausted", "killed") or (
                 kind == "paused" and text.startswith("after ")
             ):
@@ -672,9 +698,10 @@ def check_exactly_once(run: RunFacts) -> None:
     crashes, restarts, suspensions and failed attempts of its invocation can
     explain (a stored step running again is caught by the engine itself).
     """
-    engine = run.sim.engine
-    counts = Counter((inv, index) for inv, index, *_ in engine.step_run_log)
-    events = run.sim.trace_events(("restart", "retry", "suspend"))
+    counts = Counter((inv, index) for inv, index, *_ in run.step_log)
+    if len(counts) == len(run.step_log):
+        return  # (no closure ran twice)
+    events = run.trace_events(("restart", "retry", "suspend"))
     restarts = sum(1 for _, kind, _, _ in events if kind == "restart")
     for (inv, index), n in counts.items():
         if n <= 1:

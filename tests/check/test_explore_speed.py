@@ -253,3 +253,33 @@ def test_a_run_explored_leaves_no_cycle_behind() -> None:
             assert engine() is None, type(explorer).__name__
     finally:
         gc.enable()
+
+
+def test_a_judged_run_reads_its_step_log_and_events_once(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Judging a run (its outcome, its account, the exactly-once self-check,
+    whether its faults were transparent) read the run's step log off its trace
+    four or five times, and its events twice: once each now."""
+    from benchmarks.bench_sim import named_steps_service
+    from simdurable import _sim
+    from simdurable.runtime import _trace
+
+    reads = {"log": 0, "events": 0}
+    log, events = _trace.RunLog.__iter__, _sim.events
+
+    def log_read(self: _trace.RunLog) -> Any:
+        reads["log"] += 1
+        return log(self)
+
+    def events_read(flat: Any) -> Any:
+        reads["events"] += 1
+        return events(flat)
+
+    monkeypatch.setattr(_trace.RunLog, "__iter__", log_read)
+    monkeypatch.setattr(_sim, "events", events_read)
+    twenty = named_steps_service(20, "ReadOnce")
+    report = sd.check([twenty], f"{twenty.name}/run", 0, max_examples=0, hash_seeds=(),
+                      strict=False)
+    assert report.ok and report.runs == 125
+    assert reads["log"] == report.runs
+    assert reads["events"] <= report.runs

@@ -708,8 +708,10 @@ class Exploration:
         return facts, violations
 
     def twin_needed(self, facts: RunFacts) -> bool:
-        """Whether the self-check runs this run again: unless it issued exactly
-        the commands of the reference run, whose own twin was compared.
+        """Whether the self-check runs this run again: unless it issued the
+        commands of the reference run, whose own twin was compared, or the
+        first of them (each of its invocations a prefix of the reference
+        run's same invocation's: a failure for good ended a handler early).
 
         A twin shows what changes between two runs with the same decisions:
         state kept outside the simulation, or a path that follows something
@@ -717,9 +719,16 @@ class Exploration:
         shows neither that the reference run's twin did not: the state that
         runs leave behind is found by running the reference run again every
         ``SELF_CHECK_EVERY`` runs (``run_reference_again``), a path that
-        departs from it is twinned. (docs/decisions.md, "The self-check")
+        departs from it is twinned. A run that stopped on it issued no
+        command the reference run did not, as a run failing at the handler's
+        last step, which ends in the same way, never did: the way a handler
+        ends is no new path. (docs/decisions.md, "The self-check")
         """
-        return self._ref_path is None or _commands(facts) != self._ref_path
+        ref = self._ref_path
+        if ref is None:
+            return True
+        path = _commands(facts)
+        return path != ref and not _on_the_way(path, ref)
 
     def _differs(self, facts: RunFacts, twin: RunFacts, what: str) -> Violation | None:
         """The violation if two runs that should be one took different paths
@@ -1807,6 +1816,19 @@ def _commands(facts: RunFacts) -> tuple[tuple[str, tuple[tuple[Any, ...], ...]],
                                     for e in stored_journal(sim.store, rec.id)
                                     if e[KIND] in COMMAND_KINDS))
                  for rec in sim.engine.records())
+
+
+def _on_the_way(path: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...],
+                ref: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...]) -> bool:
+    """Whether each invocation of ``path`` (``_commands``) issued the first
+    commands the reference run's same invocation (by order and target) issued,
+    no other: it stopped on the reference run's path."""
+    if len(path) > len(ref):
+        return False
+    for (target, commands), (ref_target, ref_commands) in zip(path, ref, strict=False):
+        if target != ref_target or commands != ref_commands[:len(commands)]:
+            return False
+    return True
 
 
 # Generated examples come in blocks of this many, each from its own seed, so

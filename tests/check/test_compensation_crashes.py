@@ -117,7 +117,7 @@ def test_the_compensation_is_found_by_the_failure_s_own_run(
     report = PAIR.check(fixed=False, seed=2, max_examples=0)
     assert "compensation" not in labels
     assert not report.ok and report.single_faults == 12  # (10 single faults, 2 pairs)
-    assert len(labels) == report.runs == 18
+    assert len(labels) == report.runs == 17
 
 
 # A charge without a key (a crash after it charges twice: a single fault

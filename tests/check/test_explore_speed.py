@@ -280,6 +280,6 @@ def test_a_judged_run_reads_its_step_log_and_events_once(monkeypatch: pytest.Mon
     twenty = named_steps_service(20, "ReadOnce")
     report = sd.check([twenty], f"{twenty.name}/run", 0, max_examples=0, hash_seeds=(),
                       strict=False)
-    assert report.ok and report.runs == 125
+    assert report.ok and report.runs == 106
     assert reads["log"] == report.runs
     assert reads["events"] <= report.runs

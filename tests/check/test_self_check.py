@@ -43,6 +43,14 @@ async def steps(ctx: restate.Context) -> int:
     return total
 
 
+@svc.handler()
+async def falls_back(ctx: restate.Context) -> str:
+    try:
+        return await ctx.run_typed("charge", charge)
+    except restate.TerminalError:
+        return await ctx.run_typed("invoice", charge)
+
+
 def check(handler: str, **kw: Any) -> sd.Report:
     return sd.check([svc], f"SelfCheck/{handler}", hash_seeds=(), **kw)
 
@@ -74,11 +82,20 @@ def test_runs_on_the_reference_runs_path_are_not_run_twice() -> None:
     assert report.ok
     # Every crash and transient failure keeps the reference run's commands; a
     # terminal failure of the first or second step ends the handler before the
-    # third command (of the third step, after all three were issued).
-    early_ends = 2
-    # The reference run and its twin, each single fault, the twins of the
-    # runs off its path, the reference run again at the end of the phase.
-    assert report.runs == 2 + report.single_faults + early_ends + 1
+    # third command, on the reference run's path: it stopped there, as a
+    # terminal failure of the third step, after all three were issued, did.
+    # The reference run and its twin, each single fault, the reference run
+    # again at the end of the phase.
+    assert report.runs == 2 + report.single_faults + 1
+
+
+def test_a_run_that_leaves_the_reference_path_after_a_failure_is_run_twice() -> None:
+    # The terminal failure of "charge" takes the handler's fallback, whose
+    # step the reference run never issued: that run has its twin, and so has
+    # the crash in that step (after a failure for good: compensation).
+    report = check("falls_back", max_examples=0)
+    assert report.ok and report.single_faults == 6
+    assert report.runs == 2 + report.single_faults + 1 + 2
 
 
 def test_every_run_twice_when_the_path_is_not_the_reference_path(
@@ -154,5 +171,6 @@ def test_the_reference_run_s_twin_and_runs_again_record_nothing(
     twenty = named_steps_service(20, "AskedOnce")
     report = sd.check([twenty], f"{twenty.name}/run", 0, max_examples=0,
                       hash_seeds=(), strict=False)
-    assert report.ok and report.runs == 125  # the twin, and the reference run again 4 times
+    # (the reference run's twin, and the reference run again 4 times)
+    assert report.ok and report.runs == 106
     assert asked[0] == 20  # the reference run's, one a command

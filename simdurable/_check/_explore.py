@@ -659,6 +659,18 @@ class Exploration:
         self.compensations: dict[int, list[tuple[Fault, Fault]]] = {}
         # What the reference run's recorder saw, which they start from.
         self.ref_record: ReferenceRecord | None = None
+        # Whether a recorder leaves a run's path as it is. An explorer, asked
+        # at every point, turns the runtime's fused paths off, which run more
+        # of a handler at each scheduler step: the same trace for a run to its
+        # end, but a world event that comes once the run reaches something
+        # (``_world.reach``, the simulation run until then) may come at
+        # another place of it. Where there is none, the reference run's twin
+        # and the reference run again record nothing, and a failure for good
+        # records from where it fires (``FailureRecorder``) in its own judged
+        # run; where there is, each is made as the reference run was, and a
+        # failure for good's compensation is found by a run of its own,
+        # recording from the start.
+        self.recorder_unseen = not t.world
 
     def ambiguous(self, point: FaultPoint) -> bool:
         """Whether a fault pinned by step name and index could fire in another invocation."""
@@ -775,10 +787,11 @@ class Exploration:
         ref = self.ref
         if not self.self_check or ref is None or ref.stuck is not None:
             return
-        # (no recorder: what the reference run's recorded is known, and asking
-        # at every point costs a run as much again; its trace is the same)
-        again = execute(self.t, self.seed, None, RecordingChooser(self.seed), None,
-                        "reference")
+        # (no recorder where it leaves the path as it is: what the reference
+        # run recorded is known, and asking at every point costs a run as much
+        # again)
+        again = execute(self.t, self.seed, None, RecordingChooser(self.seed),
+                        None if self.recorder_unseen else RecordingExplorer(), "reference")
         self.runs += 1
         if self.progress is not None:
             self.progress(self.runs, self.phase)
@@ -1214,7 +1227,9 @@ class Exploration:
         recorder = RecordingExplorer()
         facts, violations = self.run(self.seed, chooser=RecordingChooser(self.seed),
                                      explorer=recorder,
-                                     again=lambda: (RecordingChooser(self.seed), None),
+                                     again=lambda: (RecordingChooser(self.seed),
+                                                    None if self.recorder_unseen
+                                                    else RecordingExplorer()),
                                      label="reference")
         self.ref = facts
         wrong = facts.world_problems + unknown_promises(facts.sim, self.t.world)
@@ -1427,16 +1442,22 @@ class Exploration:
         found_by = single_faults_found_by(len(cases) - pairs, pairs)
         for i in range(start, stop):
             case = cases[i]
-            recorder = None
-            if not isinstance(case, tuple) and case.kind == TERMINAL:
+            terminal = not isinstance(case, tuple) and case.kind == TERMINAL
+            recorder: RecordingExplorer | None = None
+            if terminal and self.recorder_unseen:
                 assert self.ref_record is not None
                 recorder = FailureRecorder(self.ref_record)
             _, violations = self.run(self.seed, plan=FaultPlan(
                                          case if isinstance(case, tuple) else (case,)),
                                      chooser=RecordingChooser(self.seed), explorer=recorder,
                                      again=lambda: (RecordingChooser(self.seed), None))
-            if recorder is not None:
+            if terminal:
                 assert not isinstance(case, tuple)
+                if recorder is None:
+                    # (a run of its own, recording from the start, not judged)
+                    recorder = RecordingExplorer()
+                    execute(self.t, self.seed, FaultPlan((case,)), RecordingChooser(self.seed),
+                            recorder, "compensation")
                 found = self.compensation_found(case, recorder)
                 if found:
                     self.compensations[i] = found

@@ -212,3 +212,20 @@ def test_a_failure_s_recorder_finds_what_a_whole_recorded_run_finds(
     for fixed in (False, True):
         pair.check(fixed=fixed, seed=0, max_examples=0)
     assert compared
+
+
+def test_with_world_events_a_failure_s_compensation_is_found_by_a_run_of_its_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A recorder turns the runtime's fused paths off, and a world event that
+    # comes once the run reaches something may then come elsewhere in it: the
+    # judged runs carry none, and the reference run's twin carries one as the
+    # reference run did (a fixed handler reported nondeterminism otherwise).
+    from simdurable import world
+    from tests.test_world_from_effect import READ, bank, mailer, pay
+
+    labels = _counted_runs(monkeypatch)
+    report = sd.check(services=[pay], invoke="CodePay/p/run", input=True,
+                      externals=[mailer, bank], max_examples=0,
+                      world=[world.call("CodePay/p/confirm", READ, when="early")])
+    assert report.ok, report
+    assert labels.count("compensation") == 2  # (a failure for good of each step)

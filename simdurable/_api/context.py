@@ -81,7 +81,8 @@ from .futures import (
     after_in_place,
     plain_decode,
 )
-from .lossy import state_key_loss, watch_set_value
+from .late import Watching, late_binding_check
+from .lossy import LossCheck, state_key_loss, watch_set_value
 from .options import RunOptions, options_from_legacy
 from .serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from .service import handler_of
@@ -1072,8 +1073,6 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
 
 
 def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> Serde[Any]:
-    from .lossy import LossCheck
-
     engine, inv = attempt.engine, attempt.rec.id
 
     def report(err: SerializationError) -> None:
@@ -1124,8 +1123,6 @@ def _pinned_value(action: Callable[..., Any], serde: Serde[Any], data: bytes
 
 def _late_check(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                 attempt: Attempt, name: str, index: int) -> Callable[..., Any]:
-    from .late import Watching, late_binding_check
-
     engine, inv = attempt.engine, attempt.rec.id
 
     def report(err: HandlerError) -> None:

@@ -131,6 +131,12 @@ _CLASS_METHODS: dict[tuple[type, str], tuple[str, str, int | None]] = {
     for fn, label, instead, pure in AMBIENT
     if isinstance(owner := getattr(fn, "__self__", None), type)
 }
+# The same, by the id of the code (each code kept alive by its function in
+# ``AMBIENT``): the hook asks at every call, and a code object's own hash is
+# computed anew each time, from its bytecode, names and constants.
+_PY_CODE_IDS: dict[int, tuple[Any, tuple[str, str, int | None]]] = {
+    id(code): (code, found) for code, found in _PY_CODES.items()}
+_RANDOM_FILE = random.__file__
 _CALL_OPS = {dis.opmap[name] for name in ("CALL", "PRECALL") if name in dis.opmap}
 
 _OUR_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -291,6 +297,11 @@ _THIRD_PARTY = ("site-packages", "dist-packages")
 # again, as (first line, last line of the ``try`` body, the clause's line, the
 # clause). Sources are parsed once a process, when the handler first waits.
 _CATCH_ALLS: dict[Any, tuple[tuple[int, int, int, str], ...]] = {}
+# The same by the id of the code (held, so that its id stays its own), for the
+# hook, which asks at every wait without hashing the code. Bounded, as code
+# made at run time would fill it.
+_SPANS: dict[int, tuple[Any, tuple[tuple[int, int, int, str], ...]]] = {}
+_SPANS_MAX = 4096
 
 
 def _catches_everything(handler: ast.ExceptHandler) -> str | None:
@@ -368,7 +379,15 @@ class StrictGuard:
         # the attempt whose code is watched (to ``enter`` again with after a
         # stretch of simdurable's own code, ``exit`` between)
         self.attempt: Attempt | None = None
-        self._previous: Any = None
+        # The profile function set before ``enter`` (put back by ``exit``), and
+        # the hook, bound once. A stretch of simdurable's own code called by the
+        # handler (a step's bookkeeping) pauses the hook in line, without
+        # ``exit`` and ``enter``: ``active = False; sys.setprofile(previous)``,
+        # then ``active = True; sys.setprofile(hook)``, the attempt unchanged.
+        # Each call the hook sees while it is set costs a call of ``_hook``
+        # (a call of ``exit`` is two: its own and ``setprofile``'s).
+        self.previous: Any = None
+        self.hook = self._hook
         self.active = False  # watching handler code right now
         # The steps started and not run yet, and what they read that the
         # handler may change first (``_api/late.py``'s ``Watching``): one for
@@ -377,12 +396,12 @@ class StrictGuard:
 
     def enter(self, attempt: Attempt) -> None:
         self.attempt = attempt
-        self._previous = sys.getprofile()
+        self.previous = sys.getprofile()
         self.active = True
-        sys.setprofile(self._hook)
+        sys.setprofile(self.hook)
 
     def exit(self) -> None:
-        sys.setprofile(self._previous)
+        sys.setprofile(self.previous)
         self.active = False
         self.attempt = None
 
@@ -400,7 +419,24 @@ class StrictGuard:
             self.enter(attempt)  # type: ignore[arg-type]
 
     def _hook(self, frame: FrameType, event: str, arg: Any) -> None:
-        if event == "c_call":
+        # (by how often each comes: returns, calls, then C calls; a C call's
+        # return, the rest, asks nothing)
+        if event == "return":
+            code = frame.f_code
+            if code.co_flags & _CO_COROUTINE and code.co_code[frame.f_lasti] == _YIELD_VALUE:
+                self._waits_at(frame, code)
+        elif event == "call":
+            code = frame.f_code
+            known = _PY_CODE_IDS.get(id(code))
+            if known is not None:
+                bound = _BOUND_TO.get(code)
+                if bound is None or frame.f_locals.get("self") is bound:
+                    self._judge(known[1], frame.f_back, None)
+            elif code.co_filename == _RANDOM_FILE and frame.f_locals.get("self") is (
+                random._inst
+            ):
+                self._record(f"random.{code.co_name}()", _RNG, frame.f_back)
+        elif event == "c_call":
             found = _C_FUNCTIONS.get(id(arg))
             if found is None:
                 owner = getattr(arg, "__self__", None)
@@ -410,31 +446,23 @@ class StrictGuard:
                     found = _CLASS_METHODS.get((owner, arg.__name__))
             if found is not None:
                 self._judge(found, frame, frame)
-        elif event == "call":
-            code = frame.f_code
-            found = _PY_CODES.get(code)
-            if found is not None:
-                bound = _BOUND_TO.get(code)
-                if bound is None or frame.f_locals.get("self") is bound:
-                    self._judge(found, frame.f_back, None)
-            elif code.co_filename == random.__file__ and frame.f_locals.get("self") is (
-                random._inst
-            ):
-                self._record(f"random.{code.co_name}()", _RNG, frame.f_back)
-        elif event == "return" and frame.f_code.co_flags & _CO_COROUTINE and \
-                frame.f_code.co_code[frame.f_lasti] == _YIELD_VALUE:
-            self._waits_at(frame)
 
-    def _waits_at(self, frame: FrameType) -> None:
+    def _waits_at(self, frame: FrameType, code: Any) -> None:
         """A coroutine of the handler's waits at its current line: record the
         catch-all ``except`` clauses whose ``try`` holds that line (the handler's
         own, or a helper's it awaits)."""
-        code = frame.f_code
-        spans = _CATCH_ALLS.get(code)
-        if spans is None:
-            filename = code.co_filename
-            user = not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
-            spans = catch_alls(code) if user else _CATCH_ALLS.setdefault(code, ())
+        known = _SPANS.get(id(code))
+        if known is not None and known[0] is code:
+            spans = known[1]
+        else:
+            spans = _CATCH_ALLS.get(code)  # type: ignore[assignment]
+            if spans is None:
+                filename = code.co_filename
+                user = not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
+                spans = catch_alls(code) if user else _CATCH_ALLS.setdefault(code, ())
+            if len(_SPANS) >= _SPANS_MAX:
+                _SPANS.clear()
+            _SPANS[id(code)] = (code, spans)
         attempt = self.attempt
         if not spans or attempt is None:
             return

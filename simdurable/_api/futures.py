@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from sys import setprofile
 from typing import Any, Generic, TypeVar
 
 from ..runtime._errors import HandlerError
@@ -118,17 +119,19 @@ class DurableFuture(Generic[T]):
         # guard it pauses (else None), ``handed`` what ``run_lone_step`` says
         index = self._index
         got = attempt.engine.segment_guard
-        if got is not None:  # only strict mode names what a handler never awaited
-            attempt.awaited.add(index)
-        if not attempt.alive:
-            raise Abort()  # its attempt ended (a crash, or the run is over): no durable progress
-        # In strict mode the profile hook watches the handler's code, not this
-        # bookkeeping; it is back on before any yield and any exception.
-        if got is not None and not got.active:
-            got = None
         if got is not None:
-            got.exit()
+            # In strict mode the profile hook watches the handler's code, not
+            # this bookkeeping: paused in line (``StrictGuard.previous``), back
+            # on before any yield and any exception.
+            if got.active:
+                got.active = False
+                setprofile(got.previous)
+            else:
+                got = None
+            attempt.awaited.add(index)  # (only strict mode names what a handler never awaited)
         try:
+            if not attempt.alive:
+                raise Abort()  # its attempt ended (a crash, or the run is over): no durable progress
             if index not in attempt.done and attempt.cursor < len(attempt.journal):
                 attempt.replayed_next(index)  # the notifications before it, in journal order
             handed = NOT_RUN
@@ -143,7 +146,8 @@ class DurableFuture(Generic[T]):
                 return self._result()
         finally:
             if got is not None:
-                got.enter(attempt)
+                got.active = True
+                setprofile(got.hook)
         # (the wait loop of ``_after``, here: a handler waiting holds one
         # generator, not two, which 10,000 handlers in flight feel)
         if handed == RAN_PARKED:

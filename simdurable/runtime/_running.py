@@ -14,6 +14,7 @@ import traceback
 import weakref
 from collections.abc import Callable, Coroutine
 from contextvars import Context
+from sys import getprofile, setprofile
 from typing import Any, Final
 
 from ._errors import HandlerError, TerminalError
@@ -298,7 +299,12 @@ class Running:
         while True:
             try:
                 if guard is not None:
-                    guard.enter(attempt)
+                    # (``guard.enter(attempt)`` and ``guard.exit()`` in line: the
+                    # hook sees no call of theirs, ``_strict.StrictGuard``)
+                    guard.attempt = attempt
+                    guard.previous = getprofile()
+                    guard.active = True
+                    setprofile(guard.hook)
                 try:
                     self.step_holder = None  # (see ``__init__``)
                     # (in the attempt's own context: ``Attempt.context``)
@@ -309,7 +315,9 @@ class Running:
                         yielded = attempt.context.run(coro.send, None)
                 finally:
                     if guard is not None:
-                        guard.exit()
+                        setprofile(guard.previous)
+                        guard.active = False
+                        guard.attempt = None
             except (Exception, Abort) as err:
                 return self.ended(attempt, err)
             how = self.waits(attempt, yielded)

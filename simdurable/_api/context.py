@@ -1216,6 +1216,15 @@ def not_a_step_action(name: str, action: object, hint: str = "") -> str:
 
 def _refuse_futures(ctx: Any, step: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """A future passed into a step is a forgotten ``await``: say what to write."""
+    for value in args:  # (the common arguments, at a type check each, nothing made)
+        if not isinstance(value, NOT_AWAITABLE):
+            break
+    else:
+        for value in kwargs.values():
+            if not isinstance(value, NOT_AWAITABLE):
+                break
+        else:
+            return
     named: list[tuple[int | str, Any]] = [*enumerate(args), *kwargs.items()]
     for where, value in named:
         if isinstance(value, NOT_AWAITABLE):  # the common arguments, at a type check each

@@ -86,11 +86,36 @@ def user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
             if not os.path.abspath(f.filename).startswith(_OWN) and f.filename != "<string>"]
 
 def where_raised(exc: BaseException) -> str | None:
-    """``file.py:line`` of the user's line that raised ``exc``, if any."""
-    frames = user_frames(exc)
-    if not frames:
+    """``file.py:line`` of the user's line that raised ``exc``, if any: the last
+    of ``user_frames``, read off the traceback itself (each frame's file and
+    ``tb_lineno``, the line ``extract_tb`` gives it), without a summary of every
+    frame, its source line read and its position found through
+    ``co_positions`` from the code's start: a failed step's attempt, whose
+    traceback is mostly simdurable's, spent about 150,000 instructions there
+    (callgrind; BENCHMARKS.md, "A crash run's replay in strict mode, thirty-second
+    pass")."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        theirs = _USERS_FILE.get(filename)
+        if theirs is None:
+            if len(_USERS_FILE) >= _FILES:
+                _USERS_FILE.clear()
+            theirs = _USERS_FILE[filename] = (
+                filename != "<string>" and not os.path.abspath(filename).startswith(_OWN))
+        if theirs:
+            last = tb
+        tb = tb.tb_next
+    if last is None:
         return None
-    return f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}"
+    return f"{os.path.basename(last.tb_frame.f_code.co_filename)}:{last.tb_lineno}"
+
+
+# Whether a file is the user's (``user_frames``' test), by its name; emptied past
+# ``_FILES`` names.
+_USERS_FILE: dict[str, bool] = {}
+_FILES: Final = 1024
 
 def user_traceback(exc: BaseException) -> str:
     """``exc``'s traceback through the user's code only, as Python prints it,

@@ -41,6 +41,7 @@ from typing import Any
 from ._api.external import FakeExternal
 from .runtime._errors import HandlerError, NondeterministicCallError
 from .runtime._invocation import Attempt, _outside_us
+from .runtime._running import previous_profile, profile_back
 
 # What to use instead, by family of ambient read.
 _CLOCK = "use ctx.time()"
@@ -387,6 +388,10 @@ class StrictGuard:
         # Each call the hook sees while it is set costs a call of ``_hook``
         # (a call of ``exit`` is two: its own and ``setprofile``'s).
         self.previous: Any = None
+        # A profiler written in C (cProfile's) that was on before ``enter``:
+        # ``sys.getprofile()`` gives its object, which ``sys.setprofile`` cannot
+        # take back, so ``previous`` is None and ``exit`` enables it again.
+        self.outer: Any = None
         self.hook = self._hook
         self.active = False  # watching handler code right now
         # The steps started and not run yet, and what they read that the
@@ -396,7 +401,7 @@ class StrictGuard:
 
     def enter(self, attempt: Attempt) -> None:
         self.attempt = attempt
-        self.previous = sys.getprofile()
+        self.previous = previous_profile(self)
         self.active = True
         sys.setprofile(self.hook)
 
@@ -404,6 +409,9 @@ class StrictGuard:
         sys.setprofile(self.previous)
         self.active = False
         self.attempt = None
+        if self.outer is not None:
+            profile_back(self.outer)
+            self.outer = None
 
     def unwatched(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with the hook off, back on after it: for

@@ -36,6 +36,7 @@ from ..runtime._faults import (
 )
 from ..runtime._invocation import current_step
 from ..runtime._journal import RUN as RUN_OP
+from ..runtime._running import profile_back
 from ..runtime._scheduler import RandomChooser
 
 CRASH_PHASES = (BEFORE, EFFECT_DONE, AFTER_STORE)
@@ -90,7 +91,7 @@ class DataChooser(RandomChooser):
             offset: int = self._draw(strategy)
         finally:
             if hook is not None:
-                sys.setprofile(hook)
+                profile_back(hook)
         choice = (base + offset) % n
         self.offsets.append(offset)
         self.decisions.append(choice)
@@ -106,7 +107,7 @@ class DataChooser(RandomChooser):
             flip: bool = self._draw(_st().booleans())
         finally:
             if hook is not None:
-                sys.setprofile(hook)
+                profile_back(hook)
         hit = (self.rng.random() < p) != flip
         self.offsets.append(int(flip))
         self.decisions.append(int(hit))
@@ -375,7 +376,7 @@ class DataExplorer:
             fault = self._propose(point)
         finally:
             if hook is not None:
-                sys.setprofile(hook)
+                profile_back(hook)
         self.log.append((point, fault))
         if point.phase == EFFECT_DONE:
             self.ran.add((point.invocation, point.index))

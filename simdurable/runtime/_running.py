@@ -10,6 +10,7 @@ scheduler, the store (to read a journal) and the attempts themselves.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 import weakref
 from collections.abc import Callable, Coroutine
@@ -210,6 +211,27 @@ def task_attempt(task: Any) -> Attempt | None:
     return step_attempt
 
 
+def previous_profile(guard: Any) -> Any:
+    """The profile function to put back after the hook (``sys.getprofile()``),
+    or None with ``guard.outer`` set for a profiler written in C."""
+    previous = sys.getprofile()
+    if previous is not None and not callable(previous):
+        guard.outer = previous
+        return None
+    return previous
+
+
+def profile_back(previous: Any) -> None:
+    """``sys.setprofile(previous)`` for what ``sys.getprofile()`` gave: a
+    profiler written in C (cProfile's) gives its object, which is not a
+    profile function: ``setprofile`` refuses it, and it is enabled again
+    instead (``python -m cProfile`` around a check in strict mode)."""
+    if previous is None or callable(previous):
+        sys.setprofile(previous)
+    else:
+        previous.enable()
+
+
 class Running:
     """The attempts running now; see the module docstring."""
 
@@ -327,7 +349,10 @@ class Running:
                     # (``guard.enter(attempt)`` and ``guard.exit()`` in line: the
                     # hook sees no call of theirs, ``_strict.StrictGuard``)
                     guard.attempt = attempt
-                    guard.previous = getprofile()
+                    previous = getprofile()
+                    if previous is not None and not callable(previous):
+                        previous = previous_profile(guard)  # (cProfile's: ``_strict``)
+                    guard.previous = previous
                     guard.active = True
                     setprofile(guard.hook)
                 try:
@@ -343,6 +368,9 @@ class Running:
                         setprofile(guard.previous)
                         guard.active = False
                         guard.attempt = None
+                        if guard.outer is not None:
+                            profile_back(guard.outer)
+                            guard.outer = None
             except (Exception, Abort) as err:
                 return self.ended(attempt, err)
             how = self.waits(attempt, yielded)

@@ -1134,6 +1134,15 @@ class Simulation:
         run.__doc__ = plain_run.__doc__
         self.run = run  # type: ignore[method-assign]
 
+    def turn_strict(self) -> None:
+        """Strict mode from now on, for a simulation made without it
+        (``Engine.turn_strict``, which says when a caller may ask): what it
+        finds from here is among ``problems``."""
+        guard = StrictGuard()
+        self._guard = guard
+        self.strict = True
+        self._engine.turn_strict(guard)
+
     def close(self) -> None:
         """Abandon the invocations still running: close their handlers now.
 

@@ -203,6 +203,22 @@ class Engine:
         parts = self.lane_parts = () if self.segment_guard is not None else lane_parts(self.steps)
         return parts
 
+    def turn_strict(self, guard: Any) -> None:
+        """Strict mode from now on, watched by ``guard``, in a run made without
+        it: for a checker whose run is, up to a crash, a run already watched in
+        full (``_check``'s single crashes). Its caller picks the moment: a
+        crash firing, which ends every attempt, so that each attempt (its
+        coroutine, context and steps, made as its mode says) is of one mode
+        only; the next attempts are strict ones, as in a run strict from its
+        start. The fused paths are off from here, as strict mode wants, and
+        the fused task runner takes the guarded way for its next tasks."""
+        self.segment_guard = self.running.segment_guard = guard
+        self.issue_step = self.step_lane = None
+        self.command_parts = self.lane_parts = None
+        reguard = getattr(self.run_task, "reguard", None)  # (the fused runner's, once made)
+        if reguard is not None:
+            reguard()
+
     def renewable(self) -> bool:
         """Whether ``renew`` would take this engine: no part built at its first
         use (nor the fused runner) would outlive the run, and the garbage

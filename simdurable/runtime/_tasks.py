@@ -204,8 +204,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
     segment_ended = lifecycle.segment_ended
     complete = lifecycle.complete
     kill = running.kill
-    # Strict mode's guard and ``always_suspend``: a ``Running``'s own, never
-    # written after it is made (each a test a resume, read once here)
+    # Strict mode's guard and ``always_suspend``: a ``Running``'s own (each a
+    # test a resume, read once here); the guard is set once more only where a
+    # run turns strict part-way (``Engine.turn_strict``, which calls
+    # ``reguard``: a cell of this closure, read as before)
     guarded = running.segment_guard is not None
     always_suspend = running.always_suspend
     # The indices whose wait ``_fast.waits`` holds, for the step task's and the
@@ -811,4 +813,10 @@ def task_runner(engine: Any) -> Callable[..., Any]:
             else:  # pragma: no cover - tasks are built here
                 raise InternalError(f"unknown task {task!r}")
 
+    def reguard() -> None:
+        """Strict mode turned on for the rest of the run (``Engine.turn_strict``)."""
+        nonlocal guarded
+        guarded = running.segment_guard is not None
+
+    run_task.reguard = reguard  # type: ignore[attr-defined]
     return run_task

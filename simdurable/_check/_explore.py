@@ -20,6 +20,7 @@ something outside the simulation leaked in (or a harness bug).
 
 from __future__ import annotations
 
+import dis
 import gc
 import itertools
 import os
@@ -220,12 +221,15 @@ def fresh_world(t: Target, seed: int) -> Iterator[None]:
 def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             chooser: Chooser | None = None, explorer: Explorer | None = None,
             label: str = "faulty", moments: Sequence[str] | None = None,
-            rng_seed: int | None = None) -> RunFacts:
+            rng_seed: int | None = None, strict_from: StrictFromCrash | None = None
+            ) -> RunFacts:
     """Run the handler once: fault phase to quiescence, then heal (liveness).
 
     ``moments``: when each world event without a time happens (default: each
     event's own ``when``, else once the run waits on it). ``rng_seed``: the
-    global random generator's seed, if not ``seed``."""
+    global random generator's seed, if not ``seed``. ``strict_from``: a
+    single crash's run, strict mode turned on as the crash fires, not from
+    the start (``StrictFromCrash``; the target's strict mode on, no explorer)."""
     with fresh_world(t, seed if rng_seed is None else rng_seed):
         collector = Collector()
         token = _assertions._current.set(collector)
@@ -235,10 +239,14 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
         handle = None
         sim: Simulation | None = None
         try:
-            sim = Simulation(t.services, seed=seed, faults=plan, strict=t.strict,
+            sim = Simulation(t.services, seed=seed, faults=plan,
+                             strict=t.strict and strict_from is None,
                              externals=t.externals, chooser=chooser,
                              retry_policy=t.retry_policy, max_steps=t.max_steps,
                              wall_budget=t.wall_budget)
+            if strict_from is not None:
+                strict_from.sim = sim
+                sim.injector.on_fire = strict_from
             if isinstance(explorer, FailureRecorder):
                 sim.injector.on_fire = partial(explorer.install, sim)
             elif explorer is not None:
@@ -269,6 +277,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             if sim is not None:
                 sim.close()
                 sim.injector.on_fire = None
+            if strict_from is not None:
+                strict_from.sim = None
             if isinstance(explorer, (DataExplorer, RecordingExplorer)):
                 compensating = explorer.compensating
                 if isinstance(explorer, RecordingExplorer) and isinstance(compensating,
@@ -286,6 +296,82 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                      driver.problems, driver.moments, driver.hidden)
     facts.step_log = step_log
     return facts
+
+
+# Whether a single crash's run is strict only from its crash on (``StrictFromCrash``);
+# off, every run of a strict check is strict from its start (tests compare the two).
+STRICT_FROM_CRASH = True
+
+# The exception table's spans of each code object seen: (start, end) in bytes.
+_HANDLER_SPANS: dict[Any, tuple[tuple[int, int], ...]] = {}
+
+
+class StrictFromCrash:
+    """A single crash's run, strict mode off until the crash fires, and on from
+    there (``Simulation.turn_strict``), on the one condition that the reference
+    run found nothing (``Explorer.strict_from_crash``).
+
+    Why it is sound: until the crash fires, the run is the reference run (the
+    same seed, decisions and commands, and no fault yet; the fused paths give
+    the same trace), which strict mode watched in full and where it found
+    nothing: so would the run's own guard, found nothing, kept nothing (its
+    seen lines, its late-binding watch over steps that never run: every
+    attempt ends at the crash). A crash ends every attempt, so every attempt
+    after it is made strict, as in a run strict from its start; the attempts
+    it ends are closed unwatched in both. What strict mode watches that this
+    does not: the handler code an attempt runs as the crash ends it while its
+    coroutine runs (the step it awaits run in place), an ``except`` or
+    ``finally`` around the await. Where one could run (a handler on the
+    coroutine's stack of frames, found in its code's exception table), the
+    switch is ``refused``: the run goes on as it is, and its caller runs it
+    again strict from its start."""
+
+    def __init__(self) -> None:
+        self.sim: Simulation | None = None
+        self.refused = False
+
+    def __call__(self, point: FaultPoint) -> None:
+        sim = self.sim
+        assert sim is not None
+        if _handler_code_unwinds(sim, sys._getframe(1)):
+            self.refused = True
+            return
+        sim.turn_strict()
+
+
+def _handler_code_unwinds(sim: Simulation, frame: FrameType | None) -> bool:
+    """Whether code not simdurable's may run as the attempt whose coroutine is
+    running now (under ``frame``) is ended: a frame of it between ``frame`` and
+    the coroutine's own with an exception handler over where it is."""
+    start = frame
+    for attempt in sim.engine.running.attempts.values():
+        coro = attempt.coro
+        if coro is None:
+            continue
+        running = getattr(coro, "cr_running", None)
+        if running is None:
+            return True  # (not a coroutine of Python's: nothing to tell by)
+        if not running:
+            continue
+        top = coro.cr_frame  # type: ignore[attr-defined]
+        frame = start
+        while frame is not None:
+            code = frame.f_code
+            # (simdurable's own frames run no handler code as a crash unwinds them)
+            if not code.co_filename.startswith(_OWN_CODE):
+                spans = _HANDLER_SPANS.get(code)
+                if spans is None:
+                    entries = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
+                    spans = _HANDLER_SPANS[code] = tuple((e.start, e.end) for e in entries)
+                at = frame.f_lasti
+                if any(start <= at < end for start, end in spans):
+                    return True
+            if frame is top:
+                break
+            frame = frame.f_back
+        else:
+            return True  # (its frame not found under this one)
+    return False
 
 
 def _closure_order(facts: RunFacts) -> FaultPlan | None:
@@ -671,6 +757,8 @@ class Exploration:
         # failure for good's compensation is found by a run of its own,
         # recording from the start.
         self.recorder_unseen = not t.world
+        # Whether a single crash's run is strict only from its crash on (``reference``).
+        self.strict_from_crash = False
 
     def ambiguous(self, point: FaultPoint) -> bool:
         """Whether a fault pinned by step name and index could fire in another invocation."""
@@ -682,8 +770,17 @@ class Exploration:
             explorer: Explorer | None = None,
             again: Callable[[], tuple[Chooser | None, Explorer | None]] | None = None,
             label: str = "faulty", rerun: bool = True,
-            moments: Sequence[str] | None = None) -> tuple[RunFacts, list[Violation]]:
-        facts = execute(self.t, seed, plan, chooser, explorer, label, moments)
+            moments: Sequence[str] | None = None, strict_from_crash: bool = False
+            ) -> tuple[RunFacts, list[Violation]]:
+        # (``strict_from_crash``: a single crash's run, strict from its crash on,
+        # ``StrictFromCrash``; run again strict from its start where refused)
+        switch = StrictFromCrash() if strict_from_crash else None
+        facts = execute(self.t, seed, plan, chooser, explorer, label, moments,
+                        strict_from=switch)
+        if switch is not None and switch.refused:
+            chooser, explorer = again() if again is not None else (None, None)
+            facts = execute(self.t, seed, plan, chooser, explorer, label, moments)
+            switch = None
         self.runs += 1
         if self.progress is not None:
             self.progress(self.runs, self.phase)
@@ -703,7 +800,12 @@ class Exploration:
         if self.self_check and rerun and facts.stuck is None and (
                 label == "reference" or self.twin_needed(facts)):
             chooser2, explorer2 = again() if again is not None else (None, None)
-            twin = execute(self.t, seed, plan, chooser2, explorer2, label, moments)
+            twin_switch = StrictFromCrash() if switch is not None else None
+            twin = execute(self.t, seed, plan, chooser2, explorer2, label, moments,
+                           strict_from=twin_switch)
+            if twin_switch is not None and twin_switch.refused:
+                chooser2, explorer2 = again() if again is not None else (None, None)
+                twin = execute(self.t, seed, plan, chooser2, explorer2, label, moments)
             self.runs += 1
             if label == "reference":
                 self.unstable = {d.split(":", 1)[0]
@@ -1246,6 +1348,12 @@ class Exploration:
         self.ref_record = ReferenceRecord(recorder.points, recorder.compensating_at,
                                           recorder.decided, recorder.failed_at)
         self.keep(violations, "the fault-free reference run")
+        # A single crash's run may be strict from its crash on only where the
+        # reference run, which it is until then, found nothing (``StrictFromCrash``),
+        # and where no world event comes (one that comes once the run reaches
+        # something may come elsewhere without the fused paths).
+        self.strict_from_crash = (STRICT_FROM_CRASH and self.t.strict and not violations
+                                  and not facts.sim.problems and self.recorder_unseen)
         points = []
         seen = set()
         for p in recorder.points:
@@ -1450,7 +1558,10 @@ class Exploration:
             _, violations = self.run(self.seed, plan=FaultPlan(
                                          case if isinstance(case, tuple) else (case,)),
                                      chooser=RecordingChooser(self.seed), explorer=recorder,
-                                     again=lambda: (RecordingChooser(self.seed), None))
+                                     again=lambda: (RecordingChooser(self.seed), None),
+                                     strict_from_crash=(self.strict_from_crash
+                                                        and not isinstance(case, tuple)
+                                                        and case.kind == CRASH))
             if terminal:
                 assert not isinstance(case, tuple)
                 if recorder is None:

@@ -81,15 +81,20 @@ def test_a_compensation_failing_every_attempt_is_crashed_once_not_per_attempt() 
 
 
 def _counted_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The labels of every run the check makes (``_explore.execute``)."""
+    """The labels of every run the check makes (``_explore.execute``); a single
+    crash's run made again strict from its start, its switch refused
+    (``StrictFromCrash``), once."""
     from simdurable._check import _explore
 
     labels: list[str] = []
     execute = _explore.execute
 
     def counted(*a: object, **kw: object) -> object:
-        labels.append(str(kw.get("label", a[5] if len(a) > 5 else "faulty")))
-        return execute(*a, **kw)  # type: ignore[arg-type]
+        facts = execute(*a, **kw)  # type: ignore[arg-type]
+        switch = kw.get("strict_from")
+        if not (isinstance(switch, _explore.StrictFromCrash) and switch.refused):
+            labels.append(str(kw.get("label", a[5] if len(a) > 5 else "faulty")))
+        return facts
 
     monkeypatch.setattr(_explore, "execute", counted)
     return labels

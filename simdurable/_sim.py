@@ -1134,7 +1134,7 @@ class Simulation:
         run.__doc__ = plain_run.__doc__
         self.run = run  # type: ignore[method-assign]
 
-    def turn_strict(self) -> None:
+    def _turn_strict(self) -> None:
         """Strict mode from now on, for a simulation made without it
         (``Engine.turn_strict``, which says when a caller may ask): what it
         finds from here is among ``problems``."""

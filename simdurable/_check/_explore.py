@@ -308,7 +308,7 @@ _HANDLER_SPANS: dict[Any, tuple[tuple[int, int], ...]] = {}
 
 class StrictFromCrash:
     """A single crash's run, strict mode off until the crash fires, and on from
-    there (``Simulation.turn_strict``), on the one condition that the reference
+    there (``Simulation._turn_strict``), on the one condition that the reference
     run found nothing (``Explorer.strict_from_crash``).
 
     Why it is sound: until the crash fires, the run is the reference run (the
@@ -336,7 +336,7 @@ class StrictFromCrash:
         if _handler_code_unwinds(sim, sys._getframe(1)):
             self.refused = True
             return
-        sim.turn_strict()
+        sim._turn_strict()
 
 
 def _handler_code_unwinds(sim: Simulation, frame: FrameType | None) -> bool:

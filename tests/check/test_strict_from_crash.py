@@ -175,13 +175,13 @@ def test_a_switch_is_refused_where_handler_code_would_run_unwatched() -> None:
 def _report(svc: sd.Service, on: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> str:
     monkeypatch.setattr(_explore, "STRICT_FROM_CRASH", on)
     turned = []
-    real = Simulation.turn_strict
+    real = Simulation._turn_strict
 
     def counting(self: Simulation) -> None:
         turned.append(1)
         real(self)
 
-    monkeypatch.setattr(Simulation, "turn_strict", counting)
+    monkeypatch.setattr(Simulation, "_turn_strict", counting)
     report = sd.check([svc], f"{svc.name}/run", 0, max_examples=0, seed=0, hash_seeds=(),
                       setup=_reset, **kw)
     return f"{report}\nruns={report.runs}\nturned={bool(turned)}"

@@ -166,22 +166,14 @@ def test_a_single_fault_s_finding_names_the_whole_phase_with_its_compensation() 
 
 
 def test_a_failure_for_good_s_run_asks_nothing_before_the_failure(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        terminal_error_asks: list[int]) -> None:
     # Until the failure fires its run is the reference run's: what the
     # reference run's questions decided there is taken, not asked again (an
     # explorer made each of the 20 runs stop at every point of every step
     # and look for a TerminalError in the handler's frames at each command).
     from benchmarks.bench_sim import named_steps_service
-    from simdurable._check import _explore
 
-    asked = [0]
-    in_hand = _explore._terminal_error_in_hand
-
-    def counted(frame: Any) -> bool:
-        asked[0] += 1
-        return in_hand(frame)
-
-    monkeypatch.setattr(_explore, "_terminal_error_in_hand", counted)
+    asked = terminal_error_asks
     twenty = named_steps_service(20, "Asked")
     report = sd.check([twenty], f"{twenty.name}/run", 0, max_examples=0,
                       hash_seeds=(), self_check=False, strict=False)

@@ -153,21 +153,14 @@ def test_a_step_that_fails_only_on_a_processs_first_request_is_no_nondeterminism
 
 
 def test_the_reference_run_s_twin_and_runs_again_record_nothing(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        terminal_error_asks: list[int]) -> None:
     # What the reference run's recorder saw is known: its twin and the
     # reference run again are compared by their traces only, and asked at
     # every point of every step (and, at each command, whether the handler
     # had a TerminalError in hand) they cost two runs each.
     from benchmarks.bench_sim import named_steps_service
 
-    asked = [0]
-    in_hand = _explore._terminal_error_in_hand
-
-    def counted(frame: Any) -> bool:
-        asked[0] += 1
-        return in_hand(frame)
-
-    monkeypatch.setattr(_explore, "_terminal_error_in_hand", counted)
+    asked = terminal_error_asks
     twenty = named_steps_service(20, "AskedOnce")
     report = sd.check([twenty], f"{twenty.name}/run", 0, max_examples=0,
                       hash_seeds=(), strict=False)

@@ -281,7 +281,8 @@ def bench_exploration(sizes: Sizes) -> Table:
         f"Rows naming `check` time the fault-free reference run plus the exhaustive "
         f"single-fault phase (every fault kind at every fault point, not only crashes), "
         f"through {where}; their runs are as `check` counts them (with `self_check=True`, "
-        "the default, every run is done twice to check the harness's own determinism)."
+        "the default, the reference run and every run off its path are done twice, and the "
+        "reference run again every 25 runs, to check the harness's own determinism)."
     )
     return table
 

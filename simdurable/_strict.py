@@ -401,7 +401,7 @@ class StrictGuard:
 
     def enter(self, attempt: Attempt) -> None:
         self.attempt = attempt
-        self.previous = previous_profile(self)
+        self.previous = previous_profile(self, sys.getprofile())
         self.active = True
         sys.setprofile(self.hook)
 

@@ -18,23 +18,8 @@ import time
 from typing import Any
 
 import simdurable as sd
+from benchmarks.bench_sim import named_steps_service
 from simdurable import _strict
-
-
-def _steps_service(n: int) -> sd.Service:
-    svc = sd.Service(f"HookSteps{n}")
-    names = [f"step-{i}" for i in range(1, n + 1)]
-
-    def work(i: int) -> int:
-        return i + 1
-
-    @svc.handler()
-    async def run(ctx: sd.Context, x: int) -> int:
-        for step in names:
-            x = await ctx.run_typed(step, work, i=x)
-        return x
-
-    return svc
 
 
 def _hook_calls(monkeypatch: Any, svc: sd.Service, target: str) -> collections.Counter[Any]:
@@ -56,7 +41,7 @@ def _hook_calls(monkeypatch: Any, svc: sd.Service, target: str) -> collections.C
 
 
 def test_a_step_costs_the_hook_its_own_calls_and_two_pauses(monkeypatch: Any) -> None:
-    seen = _hook_calls(monkeypatch, _steps_service(20), "HookSteps20/run")
+    seen = _hook_calls(monkeypatch, named_steps_service(20, "HookSteps"), "HookSteps20/run")
     # the handler's two calls a step, each seen as it is made and as it returns
     for name in ("context.py:run_typed", "futures.py:__await__"):
         assert seen[("call", name)] == seen[("return", name)] == 20
@@ -93,7 +78,7 @@ def test_a_profile_function_set_before_is_set_again_after() -> None:
     def outer(frame: Any, event: str, arg: Any) -> None:
         calls.append(event)
 
-    sim = sd.Simulation([_steps_service(3)], seed=0, strict=True)
+    sim = sd.Simulation([named_steps_service(3, "HookSteps")], seed=0, strict=True)
     handle = sim.invoke("HookSteps3/run", 0)
     sys.setprofile(outer)
     try:

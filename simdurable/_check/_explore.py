@@ -772,15 +772,8 @@ class Exploration:
             label: str = "faulty", rerun: bool = True,
             moments: Sequence[str] | None = None, strict_from_crash: bool = False
             ) -> tuple[RunFacts, list[Violation]]:
-        # (``strict_from_crash``: a single crash's run, strict from its crash on,
-        # ``StrictFromCrash``; run again strict from its start where refused)
-        switch = StrictFromCrash() if strict_from_crash else None
-        facts = execute(self.t, seed, plan, chooser, explorer, label, moments,
-                        strict_from=switch)
-        if switch is not None and switch.refused:
-            chooser, explorer = again() if again is not None else (None, None)
-            facts = execute(self.t, seed, plan, chooser, explorer, label, moments)
-            switch = None
+        facts, chooser, switched = self._execute(seed, plan, chooser, explorer, again, label,
+                                                 moments, strict_from_crash)
         self.runs += 1
         if self.progress is not None:
             self.progress(self.runs, self.phase)
@@ -800,12 +793,8 @@ class Exploration:
         if self.self_check and rerun and facts.stuck is None and (
                 label == "reference" or self.twin_needed(facts)):
             chooser2, explorer2 = again() if again is not None else (None, None)
-            twin_switch = StrictFromCrash() if switch is not None else None
-            twin = execute(self.t, seed, plan, chooser2, explorer2, label, moments,
-                           strict_from=twin_switch)
-            if twin_switch is not None and twin_switch.refused:
-                chooser2, explorer2 = again() if again is not None else (None, None)
-                twin = execute(self.t, seed, plan, chooser2, explorer2, label, moments)
+            twin, _, _ = self._execute(seed, plan, chooser2, explorer2, again, label, moments,
+                                       switched)
             self.runs += 1
             if label == "reference":
                 self.unstable = {d.split(":", 1)[0]
@@ -820,6 +809,23 @@ class Exploration:
         for v in violations:
             self._decorate(v, facts)
         return facts, violations
+
+    def _execute(self, seed: int, plan: FaultPlan | None, chooser: Chooser | None,
+                 explorer: Explorer | None,
+                 again: Callable[[], tuple[Chooser | None, Explorer | None]] | None,
+                 label: str, moments: Sequence[str] | None, strict_from_crash: bool
+                 ) -> tuple[RunFacts, Chooser | None, bool]:
+        """``execute``; with ``strict_from_crash`` (a single crash's run), strict
+        from its crash on (``StrictFromCrash``), and made again strict from its
+        start where the switch is refused. The run, its chooser, and whether
+        it switched."""
+        switch = StrictFromCrash() if strict_from_crash else None
+        facts = execute(self.t, seed, plan, chooser, explorer, label, moments,
+                        strict_from=switch)
+        if switch is None or not switch.refused:
+            return facts, chooser, switch is not None
+        chooser, explorer = again() if again is not None else (None, None)
+        return execute(self.t, seed, plan, chooser, explorer, label, moments), chooser, False
 
     def twin_needed(self, facts: RunFacts) -> bool:
         """Whether the self-check runs this run again: unless it issued the

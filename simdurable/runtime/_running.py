@@ -10,7 +10,6 @@ scheduler, the store (to read a journal) and the attempts themselves.
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 import weakref
 from collections.abc import Callable, Coroutine
@@ -211,10 +210,10 @@ def task_attempt(task: Any) -> Attempt | None:
     return step_attempt
 
 
-def previous_profile(guard: Any) -> Any:
-    """The profile function to put back after the hook (``sys.getprofile()``),
-    or None with ``guard.outer`` set for a profiler written in C."""
-    previous = sys.getprofile()
+def previous_profile(guard: Any, previous: Any) -> Any:
+    """The profile function to put back after the hook (``previous``, what
+    ``sys.getprofile()`` gave), or None with ``guard.outer`` set for a
+    profiler written in C."""
     if previous is not None and not callable(previous):
         guard.outer = previous
         return None
@@ -227,7 +226,7 @@ def profile_back(previous: Any) -> None:
     profile function: ``setprofile`` refuses it, and it is enabled again
     instead (``python -m cProfile`` around a check in strict mode)."""
     if previous is None or callable(previous):
-        sys.setprofile(previous)
+        setprofile(previous)
     else:
         previous.enable()
 
@@ -350,8 +349,8 @@ class Running:
                     # hook sees no call of theirs, ``_strict.StrictGuard``)
                     guard.attempt = attempt
                     previous = getprofile()
-                    if previous is not None and not callable(previous):
-                        previous = previous_profile(guard)  # (cProfile's: ``_strict``)
+                    if previous is not None:  # (a call only then: ``previous_profile``)
+                        previous = previous_profile(guard, previous)
                     guard.previous = previous
                     guard.active = True
                     setprofile(guard.hook)

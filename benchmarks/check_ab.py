@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.check_ab BEFORE_TREE AFTER_TREE [--rounds 3]
     .venv/bin/python -m benchmarks.check_ab --one TREE [--tiny]   # one tree, as JSON
+    .venv/bin/python -m benchmarks.check_ab --settings TREE [--reps 9]
 
 The figures: ``check`` with 200 examples of a 5-step handler in strict mode
 (``benchmarks.hotpath``'s call, the default hash-seed processes included; goal
@@ -9,12 +10,17 @@ The figures: ``check`` with 200 examples of a 5-step handler in strict mode
 20-step handler (``max_examples=0``; goal <= 20 ms). A tree is a checkout
 (``git archive <commit> | tar -x -C <dir>``); each round runs one fresh
 process per tree, before then after, so that both see the same machine.
+
+``--settings`` times the single-fault phase alone in one tree under the four
+settings of strict mode and the self-check (the goal's is the first: both on,
+the defaults), to tell what each costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -53,15 +59,56 @@ def figures(tree: str, tiny: bool = False) -> dict[str, float]:
             "single_faults_ms": statistics.median(cpu(single) for _ in range(repeats + 2)) * 1e3}
 
 
+SETTINGS = (("strict, self_check (the defaults: the goal's)", True, True),
+            ("strict, no self_check", True, False),
+            ("not strict, self_check", False, True),
+            ("not strict, no self_check", False, False))
+
+
+def settings(tree: str, reps: int, tiny: bool = False) -> list[tuple[str, float, int]]:
+    """The single-fault phase of a 20-step handler (5 when ``tiny``) in ``tree``
+    under each of ``SETTINGS``: (setting, median CPU ms of ``reps``, runs reported)."""
+    tree = os.path.abspath(tree)
+    sys.path.insert(0, tree)
+    import simdurable as sd
+    from benchmarks.bench_sim import named_steps_service
+
+    assert sd.__file__ is not None and sd.__file__.startswith(tree), sd.__file__
+    svc = named_steps_service(5 if tiny else 20, "X")
+    out = []
+    for label, strict, self_check in SETTINGS:
+        def single(strict: bool = strict, self_check: bool = self_check) -> Any:
+            return sd.check([svc], f"{svc.name}/run", 0, max_examples=0, seed=0,
+                            strict=strict, self_check=self_check, hash_seeds=())
+
+        single()  # warm-up
+        times = []
+        for _ in range(reps):
+            start = time.process_time()
+            report = single()
+            times.append(time.process_time() - start)
+        out.append((label, statistics.median(times) * 1e3, report.runs))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.check_ab")
     parser.add_argument("trees", nargs="*", help="the tree before, then the tree after")
     parser.add_argument("--one", default=None, help="print one tree's figures as JSON")
+    parser.add_argument("--settings", default=None, metavar="TREE",
+                        help="time the single-fault phase in TREE under four settings")
+    parser.add_argument("--reps", type=int, default=9, help="runs per setting (--settings)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (the smoke test)")
     args = parser.parse_args(argv)
     if args.one is not None:
         print(json.dumps(figures(args.one, args.tiny)))
+        return 0
+    if args.settings is not None:
+        print("| setting | single-fault phase, CPU ms (median) | runs |")
+        print("|---|---|---|")
+        for label, ms, runs in settings(args.settings, args.reps, args.tiny):
+            print(f"| {label} | {ms:.1f} | {runs} |")
         return 0
     if len(args.trees) != 2:
         parser.error("give two trees (before, after), or --one TREE")

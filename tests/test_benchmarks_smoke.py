@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.check_ab import SETTINGS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -110,6 +112,19 @@ def test_check_goals_script_runs_on_a_tiny_size() -> None:
     figures = json.loads(output.strip().splitlines()[-1])
     assert set(figures) == {"check_s", "single_faults_ms"}
     assert all(value > 0 for value in figures.values())
+
+
+def test_the_phase_settings_script_times_four_settings_and_counts_their_runs() -> None:
+    """``check_ab --settings``: strict mode and the self-check each on and off;
+    the self-check's runs are the reference run again, more runs than without it."""
+    output = run_benchmark("check_ab", "--settings", str(ROOT), "--tiny", "--reps", "1")
+    rows = [line.split("|")[1:-1] for line in output.splitlines()
+            if line.startswith("| ") and not line.startswith("| setting")]
+    assert [r[0].strip() for r in rows] == [label for label, _, _ in SETTINGS]
+    ms = [float(r[1]) for r in rows]
+    runs = {r[0].strip(): int(r[2]) for r in rows}
+    assert all(m > 0 for m in ms)
+    assert runs[SETTINGS[0][0]] > runs[SETTINGS[1][0]] == runs[SETTINGS[3][0]]
 
 
 def test_the_crowds_held_figure_counts_what_an_invocation_in_flight_holds() -> None:

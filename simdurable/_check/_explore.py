@@ -34,10 +34,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property, partial
-from types import FrameType, ModuleType
+from types import CoroutineType, FrameType, GeneratorType, ModuleType
 from typing import Any
 
 from .._api.external import FakeExternal
+from .._api.futures import (
+    DurableFuture,
+    ReplayedPlainStepFuture,
+    ReplayedStepFuture,
+    after_in_place,
+)
 from .._codec import CodecError, listed
 from .._restate import native_services
 from .._sim import (
@@ -59,6 +65,7 @@ from ..runtime._faults import (
     Fault,
     FaultPlan,
     FaultPoint,
+    exception_type,
     plan_name,
 )
 from ..runtime._journal import (
@@ -68,6 +75,7 @@ from ..runtime._journal import (
     DATA,
     KIND,
     NAME,
+    PROMISE_GET,
     REF,
     RESULT,
     RUN,
@@ -228,8 +236,9 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
     ``moments``: when each world event without a time happens (default: each
     event's own ``when``, else once the run waits on it). ``rng_seed``: the
     global random generator's seed, if not ``seed``. ``strict_from``: a
-    single crash's run, strict mode turned on as the crash fires, not from
-    the start (``StrictFromCrash``; the target's strict mode on, no explorer)."""
+    single fault's run, strict mode turned on as the fault fires, not from
+    the start (``StrictFromCrash``, ``StrictFromFailure``; the target's
+    strict mode on, no explorer but a failure for good's recorder)."""
     with fresh_world(t, seed if rng_seed is None else rng_seed):
         collector = Collector()
         token = _assertions._current.set(collector)
@@ -248,7 +257,11 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                 strict_from.sim = sim
                 sim.injector.on_fire = strict_from
             if isinstance(explorer, FailureRecorder):
-                sim.injector.on_fire = partial(explorer.install, sim)
+                install = partial(explorer.install, sim)
+                if strict_from is not None:
+                    strict_from.then = install  # (strict mode first, as the failure fires)
+                else:
+                    sim.injector.on_fire = install
             elif explorer is not None:
                 sim.injector.explore = explorer
                 if isinstance(explorer, (DataExplorer, RecordingExplorer)):
@@ -279,6 +292,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                 sim.injector.on_fire = None
             if strict_from is not None:
                 strict_from.sim = None
+                strict_from.then = None
             if isinstance(explorer, (DataExplorer, RecordingExplorer)):
                 compensating = explorer.compensating
                 if isinstance(explorer, RecordingExplorer) and isinstance(compensating,
@@ -301,6 +315,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
 # Whether a single crash's run is strict only from its crash on (``StrictFromCrash``);
 # off, every run of a strict check is strict from its start (tests compare the two).
 STRICT_FROM_CRASH = True
+# The same for a single failed step's run, failed or failed for good (``StrictFromFailure``).
+STRICT_FROM_FAILURE = True
 
 # The exception table's spans of each code object seen: (start, end) in bytes.
 _HANDLER_SPANS: dict[Any, tuple[tuple[int, int], ...]] = {}
@@ -309,7 +325,7 @@ _HANDLER_SPANS: dict[Any, tuple[tuple[int, int], ...]] = {}
 class StrictFromCrash:
     """A single crash's run, strict mode off until the crash fires, and on from
     there (``Simulation._turn_strict``), on the one condition that the reference
-    run found nothing (``Explorer.strict_from_crash``).
+    run found nothing (``Explorer.strict_from_fault``).
 
     Why it is sound: until the crash fires, the run is the reference run (the
     same seed, decisions and commands, and no fault yet; the fused paths give
@@ -329,14 +345,19 @@ class StrictFromCrash:
     def __init__(self) -> None:
         self.sim: Simulation | None = None
         self.refused = False
+        # Called after, with the same point: what else waits for the fault to
+        # fire (a failure for good's recorder, ``FailureRecorder.install``).
+        self.then: Callable[[FaultPoint], None] | None = None
 
     def __call__(self, point: FaultPoint) -> None:
         sim = self.sim
         assert sim is not None
         if _handler_code_unwinds(sim, sys._getframe(1)):
             self.refused = True
-            return
-        sim._turn_strict()
+        else:
+            sim._turn_strict()
+        if self.then is not None:
+            self.then(point)
 
 
 def _handler_code_unwinds(sim: Simulation, frame: FrameType | None) -> bool:
@@ -358,20 +379,128 @@ def _handler_code_unwinds(sim: Simulation, frame: FrameType | None) -> bool:
         while frame is not None:
             code = frame.f_code
             # (simdurable's own frames run no handler code as a crash unwinds them)
-            if not code.co_filename.startswith(_OWN_CODE):
-                spans = _HANDLER_SPANS.get(code)
-                if spans is None:
-                    entries = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
-                    spans = _HANDLER_SPANS[code] = tuple((e.start, e.end) for e in entries)
-                at = frame.f_lasti
-                if any(start <= at < end for start, end in spans):
-                    return True
+            if not code.co_filename.startswith(_OWN_CODE) and _handler_over(code, frame.f_lasti):
+                return True
             if frame is top:
                 break
             frame = frame.f_back
         else:
             return True  # (its frame not found under this one)
     return False
+
+
+class StrictFromFailure(StrictFromCrash):
+    """A single failed step's run (``fail`` or ``terminal`` at a step),
+    strict mode off until the failure fires, and on from there, on the
+    conditions of ``StrictFromCrash``: the reference run found nothing, and no
+    world event comes.
+
+    Why it is sound: until the failure fires, the run is the reference run,
+    which strict mode watched in full and where it found nothing (see
+    ``StrictFromCrash``). The failure fires in the step's own task, the
+    handler's coroutine waiting. Unlike a crash, it ends no other
+    invocation's attempt: the switch is ``refused`` (the run made again strict
+    from its start) unless the failing attempt is the only one alive. Its
+    own attempt then either ends there, or takes the failure at its await:
+
+    - A step that fails (not for good, no retry policy of its own, an error
+      that is no ``TerminalError``) fails its attempt at once (``Steps._failed``):
+      the attempt is closed unwatched in both, and the next attempt is made
+      strict, replaying its journal, as in a run strict from its start.
+    - Else (a failure for good, or a step's own retries used up) the handler
+      is resumed with the error raised at its await, in an attempt made
+      without strict mode: so the switch asks that no code of the user's can
+      run as it unwinds, none of the coroutine's frames (those not
+      simdurable's, down the chain of what each awaits) with an exception
+      handler over where it waits (its code's exception table: an
+      ``except``, a ``finally``, a ``with``), so that the error ends the
+      handler as it stands. What strict mode tracks over an attempt is then
+      the same: no code of the handler's runs to read anything or change what
+      a waiting step reads (which the attempt waits on alone: a step started
+      before and run after would not be watched), the wait it resumes from is
+      one the reference run watched (a catch-all ``except`` around it would
+      have been found there), and a handler that raises is judged for the
+      promises it never awaited only (``Lifecycle.find_not_awaited``): a
+      journal with a promise's value asked for is refused, the attempt made
+      without strict mode having kept none of its waits.
+
+    A handler that catches the failure (``except TerminalError:``, a
+    ``finally``) runs that code watched, in the run made again strict from
+    its start."""
+
+    def __init__(self, fault: Fault) -> None:
+        super().__init__()
+        self.fault = fault
+
+    def __call__(self, point: FaultPoint) -> None:
+        sim = self.sim
+        assert sim is not None
+        if _failure_runs_handler_code(sim, point, self.fault):
+            self.refused = True
+        else:
+            sim._turn_strict()
+        if self.then is not None:
+            self.then(point)
+
+
+def _failure_runs_handler_code(sim: Simulation, point: FaultPoint, fault: Fault) -> bool:
+    """Whether code of the user's may run unwatched after ``fault`` fires at
+    ``point`` (a step's run) in a run switched to strict mode there: the
+    conditions of ``StrictFromFailure``."""
+    attempts = sim.engine.running.attempts
+    attempt = attempts.get(point.invocation)
+    if attempt is None or not attempt.alive or any(
+            other.alive for other in attempts.values() if other is not attempt):
+        return True
+    coro = attempt.coro
+    if coro is None or getattr(coro, "cr_running", True):
+        return True
+    spec = attempt.steps.get(point.index)
+    if spec is None:
+        return True
+    if (fault.kind == FAIL and spec.backoff is None
+            and not issubclass(exception_type(fault.exception or "ConnectionError"),
+                               TerminalError)):
+        return False  # (the attempt fails at once: ``Steps._failed``)
+    if any(index != point.index for index in attempt.steps):
+        return True
+    if any(entry[KIND] == PROMISE_GET for entry in attempt.journal):
+        return True
+    # Down the chain of what each frame awaits: the step's own wait at its
+    # end, and no exception handler over where any other frame is (the
+    # handler's, a helper's, or simdurable's own: its wrapper, a combinator).
+    awaited: Any = coro
+    frame: FrameType | None = None
+    while awaited is not None:
+        if type(awaited) is CoroutineType:
+            frame, awaited = awaited.cr_frame, awaited.cr_await
+        elif type(awaited) is GeneratorType:
+            frame, awaited = awaited.gi_frame, awaited.gi_yieldfrom
+        else:
+            return True  # (an awaitable of the user's own: its ``throw`` would run)
+        if frame is None:
+            return True
+        code = frame.f_code
+        if code not in _STEP_WAITS and _handler_over(code, frame.f_lasti):
+            return True
+    # (a step's wait raises its failure as it resumes: ``DurableFuture._result``)
+    return (frame is None or frame.f_code not in _STEP_WAITS
+            or frame.f_locals.get("index") != point.index)
+
+
+# The code of a step's wait and of what hands over to it (``_api/futures.py``).
+_STEP_WAITS = frozenset(f.__code__ for f in (
+    DurableFuture.__await__, DurableFuture._after, ReplayedStepFuture.__await__,
+    ReplayedPlainStepFuture.__await__, after_in_place))
+
+
+def _handler_over(code: Any, at: int) -> bool:
+    """Whether ``code``'s exception table has a handler over instruction ``at``."""
+    spans = _HANDLER_SPANS.get(code)
+    if spans is None:
+        entries = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
+        spans = _HANDLER_SPANS[code] = tuple((e.start, e.end) for e in entries)
+    return any(start <= at < end for start, end in spans)
 
 
 def _closure_order(facts: RunFacts) -> FaultPlan | None:
@@ -757,8 +886,8 @@ class Exploration:
         # failure for good's compensation is found by a run of its own,
         # recording from the start.
         self.recorder_unseen = not t.world
-        # Whether a single crash's run is strict only from its crash on (``reference``).
-        self.strict_from_crash = False
+        # Whether a single fault's run may be strict only from its fault on (``reference``).
+        self.strict_from_fault = False
 
     def ambiguous(self, point: FaultPoint) -> bool:
         """Whether a fault pinned by step name and index could fire in another invocation."""
@@ -770,10 +899,11 @@ class Exploration:
             explorer: Explorer | None = None,
             again: Callable[[], tuple[Chooser | None, Explorer | None]] | None = None,
             label: str = "faulty", rerun: bool = True,
-            moments: Sequence[str] | None = None, strict_from_crash: bool = False
+            moments: Sequence[str] | None = None,
+            strict_from: Callable[[], StrictFromCrash] | None = None
             ) -> tuple[RunFacts, list[Violation]]:
         facts, chooser, switched = self._execute(seed, plan, chooser, explorer, again, label,
-                                                 moments, strict_from_crash)
+                                                 moments, strict_from)
         self.runs += 1
         if self.progress is not None:
             self.progress(self.runs, self.phase)
@@ -813,19 +943,21 @@ class Exploration:
     def _execute(self, seed: int, plan: FaultPlan | None, chooser: Chooser | None,
                  explorer: Explorer | None,
                  again: Callable[[], tuple[Chooser | None, Explorer | None]] | None,
-                 label: str, moments: Sequence[str] | None, strict_from_crash: bool
-                 ) -> tuple[RunFacts, Chooser | None, bool]:
-        """``execute``; with ``strict_from_crash`` (a single crash's run), strict
-        from its crash on (``StrictFromCrash``), and made again strict from its
-        start where the switch is refused. The run, its chooser, and whether
-        it switched."""
-        switch = StrictFromCrash() if strict_from_crash else None
+                 label: str, moments: Sequence[str] | None,
+                 strict_from: Callable[[], StrictFromCrash] | None
+                 ) -> tuple[RunFacts, Chooser | None, Callable[[], StrictFromCrash] | None]:
+        """``execute``; with ``strict_from`` (a single fault's run: what makes
+        its switch), strict from its fault on (``StrictFromCrash``,
+        ``StrictFromFailure``), and made again strict from its start where the
+        switch is refused. The run, its chooser, and ``strict_from`` if it
+        switched (else None)."""
+        switch = strict_from() if strict_from is not None else None
         facts = execute(self.t, seed, plan, chooser, explorer, label, moments,
                         strict_from=switch)
         if switch is None or not switch.refused:
-            return facts, chooser, switch is not None
+            return facts, chooser, strict_from
         chooser, explorer = again() if again is not None else (None, None)
-        return execute(self.t, seed, plan, chooser, explorer, label, moments), chooser, False
+        return execute(self.t, seed, plan, chooser, explorer, label, moments), chooser, None
 
     def twin_needed(self, facts: RunFacts) -> bool:
         """Whether the self-check runs this run again: unless it issued the
@@ -1354,11 +1486,11 @@ class Exploration:
         self.ref_record = ReferenceRecord(recorder.points, recorder.compensating_at,
                                           recorder.decided, recorder.failed_at)
         self.keep(violations, "the fault-free reference run")
-        # A single crash's run may be strict from its crash on only where the
+        # A single fault's run may be strict from its fault on only where the
         # reference run, which it is until then, found nothing (``StrictFromCrash``),
         # and where no world event comes (one that comes once the run reaches
         # something may come elsewhere without the fused paths).
-        self.strict_from_crash = (STRICT_FROM_CRASH and self.t.strict and not violations
+        self.strict_from_fault = (self.t.strict and not violations
                                   and not facts.sim.problems and self.recorder_unseen)
         points = []
         seen = set()
@@ -1388,6 +1520,19 @@ class Exploration:
         if any(p.detail.startswith("time.sleep()") for p in ref.sim.problems):
             return ("faults were not explored: the handler blocks in time.sleep() (each run "
                     "would block for real again)")
+        return None
+
+    def strict_from(self, case: Fault | tuple[Fault, ...]
+                    ) -> Callable[[], StrictFromCrash] | None:
+        """What makes the switch of a single fault's run strict from its fault
+        on, if it may be (``strict_from_fault``): a crash's, a failed step's;
+        None for the others and for two faults."""
+        if not self.strict_from_fault or isinstance(case, tuple):
+            return None
+        if case.kind == CRASH and STRICT_FROM_CRASH:
+            return StrictFromCrash
+        if case.kind in (FAIL, TERMINAL) and STRICT_FROM_FAILURE:
+            return partial(StrictFromFailure, case)
         return None
 
     def single_fault_cases(self, points: Sequence[FaultPoint]
@@ -1565,9 +1710,7 @@ class Exploration:
                                          case if isinstance(case, tuple) else (case,)),
                                      chooser=RecordingChooser(self.seed), explorer=recorder,
                                      again=lambda: (RecordingChooser(self.seed), None),
-                                     strict_from_crash=(self.strict_from_crash
-                                                        and not isinstance(case, tuple)
-                                                        and case.kind == CRASH))
+                                     strict_from=self.strict_from(case))
             if terminal:
                 assert not isinstance(case, tuple)
                 if recorder is None:

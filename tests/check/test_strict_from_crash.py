@@ -174,6 +174,8 @@ def test_a_switch_is_refused_where_handler_code_would_run_unwatched() -> None:
 
 def _report(svc: sd.Service, on: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> str:
     monkeypatch.setattr(_explore, "STRICT_FROM_CRASH", on)
+    # (the crashes' switch alone: a failed step's is ``test_strict_from_failure``'s)
+    monkeypatch.setattr(_explore, "STRICT_FROM_FAILURE", False)
     turned = []
     real = Simulation._turn_strict
 

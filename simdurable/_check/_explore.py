@@ -68,6 +68,7 @@ from ..runtime._faults import (
     exception_type,
     plan_name,
 )
+from ..runtime._invocation import Abort
 from ..runtime._journal import (
     AT_MS,
     COMMAND_KINDS,
@@ -318,8 +319,11 @@ STRICT_FROM_CRASH = True
 # The same for a single failed step's run, failed or failed for good (``StrictFromFailure``).
 STRICT_FROM_FAILURE = True
 
-# The exception table's spans of each code object seen: (start, end) in bytes.
-_HANDLER_SPANS: dict[Any, tuple[tuple[int, int], ...]] = {}
+# The exception table of each code object seen: (start, end, target) in bytes.
+_HANDLER_SPANS: dict[Any, tuple[tuple[int, int, int], ...]] = {}
+# Each code object's instructions, and the place of each by its offset.
+_INSTRUCTIONS: dict[Any, tuple[list[dis.Instruction], dict[int, int]]] = {}
+_MISSING = object()
 
 
 class StrictFromCrash:
@@ -336,11 +340,14 @@ class StrictFromCrash:
     after it is made strict, as in a run strict from its start; the attempts
     it ends are closed unwatched in both. What strict mode watches that this
     does not: the handler code an attempt runs as the crash ends it while its
-    coroutine runs (the step it awaits run in place), an ``except`` or
-    ``finally`` around the await. Where one could run (a handler on the
-    coroutine's stack of frames, found in its code's exception table), the
-    switch is ``refused``: the run goes on as it is, and its caller runs it
-    again strict from its start."""
+    coroutine runs (a command it issues, the step it awaits run in place),
+    unwound by ``Abort`` from there: an ``except`` that catches it, a
+    ``finally``, a ``with``'s exit around that place. Where one could run (a
+    handler on the coroutine's stack of frames, found in its code's exception
+    table, that is not ``except`` clauses naming only what ``Abort``, a
+    ``BaseException``, is not: ``TerminalError``, ``Exception``), the switch
+    is ``refused``: the run goes on as it is, and its caller runs it again
+    strict from its start."""
 
     def __init__(self) -> None:
         self.sim: Simulation | None = None
@@ -363,7 +370,8 @@ class StrictFromCrash:
 def _handler_code_unwinds(sim: Simulation, frame: FrameType | None) -> bool:
     """Whether code not simdurable's may run as the attempt whose coroutine is
     running now (under ``frame``) is ended: a frame of it between ``frame`` and
-    the coroutine's own with an exception handler over where it is."""
+    the coroutine's own with an exception handler over where it is that
+    ``Abort`` may run (``_catches_abort``)."""
     start = frame
     for attempt in sim.engine.running.attempts.values():
         coro = attempt.coro
@@ -379,7 +387,7 @@ def _handler_code_unwinds(sim: Simulation, frame: FrameType | None) -> bool:
         while frame is not None:
             code = frame.f_code
             # (simdurable's own frames run no handler code as a crash unwinds them)
-            if not code.co_filename.startswith(_OWN_CODE) and _handler_over(code, frame.f_lasti):
+            if not code.co_filename.startswith(_OWN_CODE) and _catches_abort(frame):
                 return True
             if frame is top:
                 break
@@ -496,11 +504,99 @@ _STEP_WAITS = frozenset(f.__code__ for f in (
 
 def _handler_over(code: Any, at: int) -> bool:
     """Whether ``code``'s exception table has a handler over instruction ``at``."""
-    spans = _HANDLER_SPANS.get(code)
-    if spans is None:
-        entries = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
-        spans = _HANDLER_SPANS[code] = tuple((e.start, e.end) for e in entries)
-    return any(start <= at < end for start, end in spans)
+    return _entry_over(code, at) is not None
+
+
+def _entry_over(code: Any, at: int) -> int | None:
+    """Where the handler over instruction ``at`` of ``code`` starts, if any (its
+    exception table's entry; each instruction has one at most)."""
+    entries = _HANDLER_SPANS.get(code)
+    if entries is None:
+        table = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
+        entries = _HANDLER_SPANS[code] = tuple((e.start, e.end, e.target) for e in table)
+    for start, end, target in entries:
+        if start <= at < end:
+            return target
+    return None
+
+
+# The instructions of an exception handler that run no code of the user's (its
+# ``except`` clause's match aside), and those that load what a clause names.
+_PLUMBING = frozenset({"PUSH_EXC_INFO", "POP_EXCEPT", "COPY", "NOP", "POP_TOP", "SWAP"})
+
+
+def _catches_abort(frame: FrameType) -> bool:
+    """Whether code of ``frame``'s may run as ``Abort`` unwinds it from where it
+    is: its exception handlers followed as the interpreter would, each
+    ``except`` clause's match read (globals, a module's attributes, tuples of
+    them) and skipped where ``Abort`` is none of what it names, to a
+    ``RERAISE`` with no handler over it. Anything else (a clause that
+    matches, a ``finally``, a ``with``'s exit, what cannot be read) may run."""
+    code = frame.f_code
+    target = _entry_over(code, frame.f_lasti)
+    if target is None:
+        return False
+    at_offset = _INSTRUCTIONS.get(code)
+    if at_offset is None:
+        instructions = list(dis.get_instructions(code))
+        at_offset = _INSTRUCTIONS[code] = (
+            instructions, {ins.offset: k for k, ins in enumerate(instructions)})
+    instructions, index = at_offset
+    k = index.get(target)
+    for _ in range(10_000):
+        if k is None or k >= len(instructions):
+            return True
+        ins = instructions[k]
+        op = ins.opname
+        if op in _PLUMBING:
+            k += 1
+        elif op == "RERAISE":
+            target = _entry_over(code, ins.offset)
+            if target is None:
+                return False  # (out of the frame, no code of its run)
+            k = index.get(target)
+        elif op == "LOAD_GLOBAL" and not (ins.arg or 0) & 1:  # (not a call's NULL + name)
+            k, names = _clause_match(frame, instructions, k)
+            if names is None:
+                return True
+            if not all(isinstance(t, type) and not issubclass(Abort, t) for t in names):
+                return True
+            ins = instructions[k]
+            k = index.get(ins.argval)  # (the clause's jump past itself)
+        else:
+            return True
+    return True
+
+
+def _clause_match(frame: FrameType, instructions: list[Any], k: int
+                  ) -> tuple[int, list[Any] | None]:
+    """An ``except`` clause's match from instruction ``k``: what it names
+    (None if not that, or not readable without running code), and where its
+    jump if no match is."""
+    found: list[Any] = []
+    tuple_of = 1  # (how many the match takes: one, or a tuple's items)
+    while True:
+        ins = instructions[k]
+        op = ins.opname
+        if op == "LOAD_GLOBAL" and not (ins.arg or 0) & 1:
+            value = frame.f_globals.get(ins.argval, _MISSING)
+            if value is _MISSING:
+                value = frame.f_builtins.get(ins.argval, _MISSING)
+            found.append(value)
+        elif op == "LOAD_ATTR" and found and type(found[-1]) is ModuleType:
+            found[-1] = vars(found[-1]).get(ins.argval, _MISSING)
+        elif op == "BUILD_TUPLE" and tuple_of == 1:
+            tuple_of = ins.arg
+        elif op == "CHECK_EXC_MATCH":
+            nxt = instructions[k + 1] if k + 1 < len(instructions) else None
+            if (nxt is None or nxt.opname not in ("POP_JUMP_FORWARD_IF_FALSE",
+                                                  "POP_JUMP_IF_FALSE")
+                    or _MISSING in found or len(found) != tuple_of):
+                return k, None
+            return k + 1, found
+        else:
+            return k, None
+        k += 1
 
 
 def _closure_order(facts: RunFacts) -> FaultPlan | None:

@@ -83,6 +83,60 @@ def unwinding_service() -> sd.Service:
     return svc
 
 
+def catching_service() -> sd.Service:
+    """Catches what a crash never raises (``Abort`` is a ``BaseException``)
+    around its awaits: a ``TerminalError`` (named through the module), an
+    ``Exception``, a tuple of them; its clauses run no code as a crash unwinds
+    it, and the switch is not refused."""
+    svc = sd.Service("Catching")
+
+    @svc.handler()
+    async def run(ctx: sd.Context, x: int) -> int:
+        try:
+            x = await ctx.run_typed("a", work, i=x)
+        except sd.TerminalError:
+            time.time()
+            raise
+        try:
+            x = await ctx.run_typed("b", work, i=x)
+        except (ValueError, KeyError):
+            time.time()
+        except Exception:
+            time.time()
+            raise
+        return x
+
+    return svc
+
+
+def finally_service() -> sd.Service:
+    """A ``finally`` and a ``with`` around awaits: run as a crash unwinds them
+    (the clock read by the ``with``'s exit then only)."""
+    svc = sd.Service("Finally")
+
+    class Clock:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *exc: object) -> None:
+            if exc[0] is not None:
+                time.time()
+
+    @svc.handler()
+    async def run(ctx: sd.Context, x: int) -> int:
+        try:
+            x = await ctx.run_typed("a", work, i=x)
+        except sd.TerminalError:
+            raise
+        finally:
+            x += int(time.time() > 0) if x < 0 else 0
+        with Clock():
+            x = await ctx.run_typed("b", work, i=x)
+        return x
+
+    return svc
+
+
 def late_service() -> sd.Service:
     """A step started, its argument changed, then awaited (late binding), and
     a step never awaited: what strict mode tracks over an attempt."""
@@ -172,6 +226,24 @@ def test_a_switch_is_refused_where_handler_code_would_run_unwatched() -> None:
     assert switch is not None and switch.refused
 
 
+@pytest.mark.parametrize(("make", "refused"), [(catching_service, False),
+                                               (finally_service, True),
+                                               (unwinding_service, True)])
+def test_a_switch_is_refused_only_where_a_handler_catches_what_a_crash_raises(
+        make: Any, refused: bool) -> None:
+    """An ``except`` clause that names nothing ``Abort`` is does not run as a
+    crash unwinds the attempt (its match read from the code): the switch is
+    made, and the run is the run strict from its start."""
+    svc = make()
+    for name in ("a", "b"):
+        fault = Fault(CRASH, step=name, phase="before")
+        trace, problems, _ = _run(svc, fault, False)
+        trace2, problems2, switch = _run(svc, fault, True)
+        assert switch is not None and switch.refused is refused, name
+        if not refused:
+            assert (trace2, problems2) == (trace, problems)
+
+
 def _report(svc: sd.Service, on: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> str:
     monkeypatch.setattr(_explore, "STRICT_FROM_CRASH", on)
     # (the crashes' switch alone: a failed step's is ``test_strict_from_failure``'s)
@@ -189,7 +261,8 @@ def _report(svc: sd.Service, on: bool, monkeypatch: pytest.MonkeyPatch, **kw: An
     return f"{report}\nruns={report.runs}\nturned={bool(turned)}"
 
 
-@pytest.mark.parametrize("make", [steps_service, after_crash_service, unwinding_service])
+@pytest.mark.parametrize("make", [steps_service, after_crash_service, unwinding_service,
+                                  catching_service, finally_service])
 def test_the_report_is_the_same(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     svc = make()
     off = _report(svc, False, monkeypatch)
@@ -197,7 +270,7 @@ def test_the_report_is_the_same(make: Any, monkeypatch: pytest.MonkeyPatch) -> N
     assert on.replace("turned=True", "turned=False") == off
     # (the reference run found nothing: single crashes switched)
     assert on.endswith("turned=True")
-    if make is after_crash_service:
+    if make in (after_crash_service, finally_service):
         assert "time.time()" in on and "nondeterministic" in on
 
 

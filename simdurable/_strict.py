@@ -398,6 +398,9 @@ class StrictGuard:
         # handler may change first (``_api/late.py``'s ``Watching``): one for
         # every invocation of the simulation, made at its first step.
         self.late: Any = None
+        # What a fresh step awaited at once binds of its engine's ``Steps``
+        # (``_api.context._strict_fresh``): that ``Steps``, then ``_fast.step_parts``.
+        self.step_parts: tuple[Any, ...] | None = None
 
     def enter(self, attempt: Attempt) -> None:
         self.attempt = attempt

@@ -3,11 +3,13 @@
 Every call and return the hook sees while it is set is a call of ``_hook`` (a
 Python function: the single-fault phase of ``check`` makes tens of thousands).
 A step's bookkeeping pauses it in line, at the first call the handler made
-(``run_typed``, the future's ``__await__``): the hook sees that call, the pause
-and the return, and no call of ``StrictGuard.exit``/``enter`` or of simdurable's
-own functions behind them. Its findings are unchanged: a read outside a step
-is still reported after a step's pause, and a profile function set before the
-simulation runs is set again after it.
+(``run_typed``): the hook sees that call, the pause and the return, and no call
+of ``StrictGuard.exit``/``enter`` or of simdurable's own functions behind them.
+A step awaited at once is awaited within that one pause (``_awaited_now``): what
+the handler then awaits is ``_fast.ready``'s generator, not the future's
+``__await__``, which would pause the hook again. Its findings are unchanged: a
+read outside a step is still reported after a step's pause, and a profile
+function set before the simulation runs is set again after it.
 """
 
 from __future__ import annotations
@@ -40,17 +42,19 @@ def _hook_calls(monkeypatch: Any, svc: sd.Service, target: str) -> collections.C
     return seen
 
 
-def test_a_step_costs_the_hook_its_own_calls_and_two_pauses(monkeypatch: Any) -> None:
+def test_a_step_costs_the_hook_its_own_calls_and_one_pause(monkeypatch: Any) -> None:
     seen = _hook_calls(monkeypatch, named_steps_service(20, "HookSteps"), "HookSteps20/run")
-    # the handler's two calls a step, each seen as it is made and as it returns
-    for name in ("context.py:run_typed", "futures.py:__await__"):
+    # the handler's two calls a step (the step's call, and the await of what it
+    # returned), each seen as it is made and as it returns
+    for name in ("context.py:run_typed", "_fast.py:ready"):
         assert seen[("call", name)] == seen[("return", name)] == 20
-    # and one pause in each (``setprofile`` in line)
-    assert seen[("c_call", "setprofile")] <= 41
+    assert not seen[("call", "futures.py:__await__")]
+    # and one pause a step (``setprofile`` in line)
+    assert seen[("c_call", "setprofile")] <= 21
     ours = [key for key in seen if key[0] == "call" and key[1].startswith(("_strict.py:",
                                                                           "context.py:_"))]
     assert not ours, ours
-    assert sum(seen.values()) <= 7 * 20 + 15, seen
+    assert sum(seen.values()) <= 5 * 20 + 15, seen
 
 
 def test_a_read_after_a_pause_is_still_found() -> None:

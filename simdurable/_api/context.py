@@ -23,7 +23,7 @@ from types import FrameType
 from typing import Any, Final, TypeVar
 
 from ..runtime import _fast
-from ..runtime._errors import HandlerError, SerializationError, TerminalError
+from ..runtime._errors import HandlerError, InternalError, SerializationError, TerminalError
 from ..runtime._fast import NOT_AWAITABLE, plain_steps, replay_command, returns_as_is
 from ..runtime._ids import awakeable_id, encode_promise, is_awakeable_id, is_invocation_id
 from ..runtime._invocation import (
@@ -34,6 +34,7 @@ from ..runtime._invocation import (
     EngineView,
     Step,
     StepInfo,
+    Wait,
     current_step,
     user_source,
 )
@@ -71,6 +72,9 @@ from ..runtime._journal import (
 )
 from ..runtime._registry import HandlerSpec
 from ..runtime._retry import to_ms
+from ..runtime._steps import NOT_RUN, RAN_PARKED
+from ..runtime._store import PENDING
+from ..runtime._trace import RAN_STEP
 from .futures import (
     DurableCallFuture,
     DurableFuture,
@@ -83,7 +87,7 @@ from .futures import (
     plain_decode,
 )
 from .late import Watching, late_binding_check
-from .lossy import LossCheck, state_key_loss, watch_set_value
+from .lossy import LossCheck, as_is, state_key_loss, watch_set_value
 from .options import RunOptions, options_from_legacy
 from .serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from .service import handler_of
@@ -304,12 +308,19 @@ class Context:
         # In strict mode, the profile hook watches the handler's code, not
         # simdurable's: paused at once, in line (``StrictGuard.previous``), so
         # that a step's bookkeeping and the calls to it are not seen.
-        guard = self._attempt.engine.segment_guard
+        # A fresh step awaited at once is taken in one call there, if it can be
+        # (``_strict_fresh``).
+        attempt = self._attempt
+        guard = attempt.engine.segment_guard
         if guard is None or not guard.active:
             return self._run_typed(name, action, options, args, kwargs)
         guard.active = False
         setprofile(guard.previous)
         try:
+            if options is None and attempt.plain:
+                taken = _strict_fresh(attempt, guard, name, action, args, kwargs, _get_frame(0))
+                if taken is not None:
+                    return taken  # type: ignore[no-any-return]
             return self._run_typed(name, action, options, args, kwargs)
         finally:
             guard.active = True
@@ -379,6 +390,9 @@ class Context:
                 # and closures that read a variable rebound before they run
                 action = _late_check(action, args, kwargs, attempt, name, index)
             attempt.register_step(index, Step(name, action, args, kwargs, serde, backoff))
+            if guard is not None and _at_once(_get_frame(1)):
+                # (strict mode: awaited here, the hook paused once, ``_awaited_now``)
+                return _awaited_now(attempt, index, serde)  # type: ignore[no-any-return]
             return DurableFuture(attempt, index, serde.deserialize)
         finally:
             if paused:
@@ -670,13 +684,13 @@ def _check_limit_key(method: str, limit_key: Any) -> None:
             "'/', each 1 to 36 characters of [a-zA-Z0-9_.-]", source=user_source(4))
 
 
-# ``Context.run_typed``'s code: ``_replayed_at_once`` reads the frame of its caller only
+# ``Context.run_typed``'s code: ``_at_once`` reads the frame of its caller only
 # when ``_run_typed`` was called from it (its caller's is the handler's).
 _RUN_TYPED_CODE: Final = Context.run_typed.__code__
 _get_frame: Final = sys._getframe
 _running_step: Final = current_step.var.get
 # By a call's offset in its caller: (the caller's code, whether the call is awaited
-# at once there), for ``_replayed_at_once``; another code at the offset takes it over.
+# at once there), for ``_at_once``; another code at the offset takes it over.
 _AT_ONCE: dict[int, tuple[types.CodeType, bool]] = {}
 
 
@@ -1041,19 +1055,7 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
         for key in kwargs:
             if not isinstance(kwargs[key], NOT_AWAITABLE):
                 return None
-    handler = caller.f_back  # (its caller: the handler's code, or a helper's)
-    if handler is None:
-        return None
-    # (``_fast.awaited_at``'s answer, kept by the call's offset: its own cache's
-    # key is (code, offset), and a code object's hash is made anew at each ask)
-    at = handler.f_lasti
-    code = handler.f_code
-    site = _AT_ONCE.get(at)
-    if site is None or site[0] is not code:
-        if len(_AT_ONCE) >= _fast.SITES:
-            _AT_ONCE.clear()
-        site = _AT_ONCE[at] = (code, _fast.awaited_at(code, at))
-    if not site[1] or attempt.cancel_pending:
+    if not _at_once(caller) or attempt.cancel_pending:
         return None
     journal = attempt.journal
     index = attempt.cursor
@@ -1083,6 +1085,224 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
                          and attempt.failure is None)
     attempt.awaited.add(index)
     return _fast.ready(value)
+
+
+def _at_once(caller: FrameType) -> bool:
+    """Whether ``caller``, the frame of ``_run_typed``'s caller, is
+    ``Context.run_typed``'s, called by code that awaits the call at once
+    (``_fast.awaited_at``: nothing of the handler's runs between the call and
+    its ``await``)."""
+    if caller.f_code is not _RUN_TYPED_CODE:
+        return False
+    handler = caller.f_back  # (its caller: the handler's code, or a helper's)
+    if handler is None:
+        return False
+    # (``_fast.awaited_at``'s answer, kept by the call's offset: its own cache's
+    # key is (code, offset), and a code object's hash is made anew at each ask)
+    at = handler.f_lasti
+    code = handler.f_code
+    site = _AT_ONCE.get(at)
+    if site is None or site[0] is not code:
+        if len(_AT_ONCE) >= _fast.SITES:
+            _AT_ONCE.clear()
+        site = _AT_ONCE[at] = (code, _fast.awaited_at(code, at))
+    return site[1]
+
+
+def _awaited_now(attempt: Attempt, index: int, serde: Serde[Any]) -> Any:
+    """Strict mode: a fresh step just registered, whose call the handler awaits
+    at once (``_at_once``), awaited here, where ``_run_typed`` has the profile
+    hook paused: what its future's ``__await__`` would do first (the step marked
+    awaited, run in place or queued, its completion seen), with no generator of
+    its own and no second pause of the hook. Its value comes back as
+    ``_fast.ready(value)``; anything else as the rest of that ``__await__``
+    (``after_in_place``: a failure raised, a wait for a step queued or for the
+    handler's resume), or, for an attempt over, the future itself, whose
+    ``__await__`` says so. Between the call's return and its ``await`` the hook
+    would see only simdurable's own frames (the return of ``run_typed``, the
+    start of ``__await__``), none of them a read it reports."""
+    future: DurableFuture[Any] = DurableFuture(attempt, index, serde.deserialize)
+    if not attempt.alive:
+        return future
+    attempt.awaited.add(index)
+    if index not in attempt.done and attempt.cursor < len(attempt.journal):
+        attempt.replayed_next(index)  # the notifications before it, in journal order
+    handed = NOT_RUN
+    if index not in attempt.done:
+        handed = attempt.engine.run_lone_step(attempt, index)
+        if handed != RAN_PARKED:
+            attempt.replayed_next(index)
+    if handed != RAN_PARKED and index in attempt.done:
+        completion = attempt.done[index]
+        if not isinstance(completion, Failure):
+            return _fast.ready(serde.deserialize(completion[0]))
+    return after_in_place(future, handed == RAN_PARKED)
+
+
+def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any], caller: FrameType) -> Any:
+    """Strict mode: a fresh step whose call the handler awaits at once, taken
+    in ``Context.run_typed`` with the profile hook paused, in one call: the
+    writes of ``_run_typed``, its future's ``__await__`` and
+    ``Engine.run_lone_step`` (``_fast.lone_step``) for a step run in place, in
+    the same order (its command stored, as ``Commands.store_command`` stores a
+    step's; it run in a copy of the handler's context; its value stored and
+    seen), and its value handed back as ``_fast.ready(value)``. None, with
+    nothing written, for anything else, which goes the general way: a misuse,
+    a name or action it would refuse, an argument that is not a plain value,
+    a call not awaited at once, a fault that may fire at the step, other work
+    ready, another step not started yet, a value pinned (``Engine.value_pins``).
+    ``caller``: the frame of ``Context.run_typed``, whose caller awaits it.
+
+    Its checks are strict mode's where they may find something: the value is
+    checked for loss (``LossCheck``, made only for a value that does not come
+    back as it is, ``lossy.as_is``); the step is marked awaited. Its closure
+    is not watched for late binding: it runs before anything of the handler's
+    can (awaited at once, run in place), and nothing else is watched, so that
+    no look is due before or after it either (taken only while the
+    simulation's ``Watching`` has no entry). No registration, future or
+    ``LossCheck`` is made for its value (a failure, or a value not stored at
+    once, has them made then, for ``finish_step``)."""
+    if type(name) is not str or not callable(action):
+        return None
+    holding = _running_step()  # (``current_step.get()`` is None, without its call)
+    if holding is not None and (type(holding) is StepInfo or holding.step is not None):
+        return None
+    if args:
+        for value in args:
+            if not isinstance(value, NOT_AWAITABLE):
+                return None
+    if kwargs:
+        for key in kwargs:
+            if not isinstance(kwargs[key], NOT_AWAITABLE):
+                return None
+    engine: Any = attempt.engine
+    watching = guard.late
+    if engine.value_pins is not None or (watching is not None and watching.entries):
+        return None
+    steps = engine.steps
+    scheduler = engine.scheduler
+    injector = engine.injector
+    journal = attempt.journal
+    index = len(journal)
+    if (scheduler.ready or not steps.in_place or attempt.issued is not None
+            or attempt._unscheduled or attempt.cursor != index
+            or index >= scheduler.max_journal or scheduler.tasks_run >= scheduler.max_tasks
+            or attempt.done_bits >> index & 1
+            or (injector.armed and not injector.spares(name))
+            or not _at_once(caller)):
+        return None
+    serde = _step_serde(action)
+    parts = guard.step_parts
+    if parts is None or parts[0] is not steps:
+        parts = guard.step_parts = (steps, *_fast.step_parts(steps))
+    (_, finish, running, _, _, trace, log_run, _, invocations, store_append, journals,
+     set_step, reset_step) = parts
+    # ``Commands.store_command`` for a step's command, no fault armed at it
+    inv_id = attempt.inv_id
+    now = scheduler.now_ms
+    entry = (RUN, name, None, None, -1, now, -1, "")
+    stored = engine.store.append(inv_id, entry)
+    if stored != index:
+        raise InternalError(
+            f"journal of {inv_id} out of step: stored at #{stored}, attempt expected #{index}")
+    if attempt.own_journal:
+        journal.append(entry)
+    attempt.cursor = index + 1
+    if trace.sink is not None:
+        trace.event((now, "entry", inv_id, "command", index, RUN, name, None))
+    attempt.awaited.add(index)  # (its future's ``__await__``)
+    # ``_fast.lone_step``'s run
+    wait = _fast.new_tuple(Wait, ((index,), False))
+    attempt.waiting = wait
+    scheduler.tasks_run += 1
+    number = attempt.number
+    running.in_place = attempt
+    try:
+        info = _fast.new_tuple(StepInfo, (inv_id, attempt.handler, name, index, number, engine))
+        token = set_step(info)
+        running.step_holder = None
+        try:
+            result = attempt.context.copy().run(_fast.closure_in_step, info, action, args,
+                                                kwargs, steps, name)
+            outcome: tuple[str, Any] = ("ok", result)
+        except TerminalError as err:
+            outcome = ("terminal", err)
+        except Exception as err:  # noqa: BLE001 - step failures are data
+            outcome = ("error", err)
+        finally:
+            reset_step(token)
+        if log_run is None:  # (the run with its "step" event)
+            trace.event((scheduler.now_ms, "step", inv_id, RAN_STEP, name, index, number,
+                         attempt.handler))
+        else:
+            log_run((inv_id, index, name, number, attempt.handler))
+            if trace.sink is not None:
+                trace.event((scheduler.now_ms, "step", inv_id, "step", name, index))
+        stored_now = False
+        inv_rec = invocations.by_id.get(inv_id)
+        if (
+            outcome[0] == "ok"
+            and attempt.alive
+            and attempt.failure is None
+            and attempt.waiting is wait
+            and running.attempts.get(inv_id) is attempt
+            and (not injector.armed or injector.spares(name))
+            and inv_rec is not None
+            and inv_rec.status == PENDING
+            and inv_rec.retry_index != index
+            and not attempt.done_bits >> index & 1
+        ):
+            try:
+                data = _checked_serialize(serde, result, attempt, name, index)
+                stored_now = True
+            except (TypeError, ValueError, OverflowError) as err:
+                outcome = ("error", _fast.unstorable(attempt, name, index, err))
+        if not stored_now:
+            # (the registration ``finish_step`` reads, made now: its serde checked)
+            spec = Step(name, action, args, kwargs, _loss_check(serde, attempt, name, index))
+            finish(attempt, index, spec, outcome)
+        else:
+            completion = (data,)  # a value as the runtime keeps it (``RawCompletion``)
+            done = (COMPLETION, "", None, completion, index, scheduler.now_ms, -1, "")
+            if attempt.own_journal:
+                if journals is not None:
+                    journals[inv_id].append(done)  # its command is there already
+                else:
+                    store_append(inv_id, done)
+            journal.append(done)
+            try:
+                attempt.done_bits |= _fast.bits_at[index]
+            except IndexError:
+                attempt.done_bits |= 1 << index
+            if not attempt.resume_scheduled:
+                attempt.cursor = len(journal)
+                attempt.see(index, completion)
+                attempt.resume_scheduled = True
+                running.resume_at = len(scheduler.ready)
+    finally:
+        running.in_place = None
+    handed = _fast.resume_in_place(running, scheduler, attempt, wait)
+    # (its future's ``__await__`` from here)
+    if handed != RAN_PARKED and attempt.replayed_next(index):
+        seen = attempt.done[index]
+        if not isinstance(seen, Failure):
+            return _fast.ready(serde.deserialize(seen[0]))
+    return after_in_place(DurableFuture(attempt, index, serde.deserialize),
+                          handed == RAN_PARKED)
+
+
+def _checked_serialize(serde: Serde[Any], obj: Any, attempt: Attempt, name: str,
+                       index: int) -> bytes:
+    """``_loss_check(serde, ...).serialize(obj)``, the check made only where it
+    may report: not for a value ``serde`` gives back as it is (``lossy.as_is``),
+    unless the serde cannot store it (the check then says so, and raises)."""
+    if as_is(serde, obj):
+        try:
+            return serde.serialize(obj)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return _loss_check(serde, attempt, name, index).serialize(obj)
 
 
 def _loss_check(serde: Serde[Any], attempt: Attempt, name: str, index: int) -> Serde[Any]:
@@ -1137,15 +1357,19 @@ def _pinned_value(action: Callable[..., Any], serde: Serde[Any], data: bytes
 def _late_check(action: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                 attempt: Attempt, name: str, index: int) -> Callable[..., Any]:
     engine, inv = attempt.engine, attempt.rec.id
+    guard = engine.segment_guard
+    watching: Watching | None = guard.late
+    if watching is None:
+        watching = guard.late = Watching()
+    plain = watching.plain_step(action, args, kwargs)
+    if plain is not None:
+        return plain
 
     def report(err: HandlerError) -> None:
         engine.record_misuse(inv, err)
 
-    guard = engine.segment_guard
-    if guard.late is None:
-        guard.late = Watching()
     return late_binding_check(action, args, kwargs, report, attempt.handler, name, index,
-                              attempt.started_at.get(index), guard.late, attempt)
+                              attempt.started_at.get(index), watching, attempt)
 
 
 def _step_serde(action: Callable[..., Any]) -> Serde[Any]:

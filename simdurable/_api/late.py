@@ -505,18 +505,49 @@ class _Entry:
                 self.by_handler = self.version
 
 
+# How many functions' wrappers one watch keeps (``Watching.plain_step``).
+_LOOKED_MAX = 1024
+
+
 class Watching:
     """The steps started and not run yet, and the objects they read (one per
     strict simulation). Every object is copied once a look, however many
     steps read it: before a step runs (a change then is the handler's, who
     ran since the last look) and after (the step's own)."""
 
-    __slots__ = ("checks", "entries", "_unpruned")
+    __slots__ = ("checks", "entries", "_unpruned", "_looked")
 
     def __init__(self) -> None:
         self.checks: dict[int, _Check] = {}
         self.entries: dict[int, _Entry] = {}
         self._unpruned = 0  # steps run since the steps of ended attempts were dropped
+        # ``_looked_after``'s wrapper of each function ``plain_step`` took, made once
+        self._looked: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def plain_step(self, action: Callable[..., Any], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Callable[..., Any] | None:
+        """``late_binding_check(action, args, kwargs, ..., self)`` for a step that
+        reads nothing later (``_read_later``'s common case: a function of a
+        module or a class, not made in the handler, with no closure, given
+        strings and numbers), without its report, its other arguments or its
+        look at what the function reads: its ``_looked_after`` wrapper, which
+        holds nothing but the function and this watch, made once per function
+        and shared by its steps. None for any other step (``late_binding_check``
+        then). (Only functions made once, at their module's import, are kept:
+        a bounded set, none of which can hold a run's objects.)"""
+        looked = self._looked.get(action)
+        if looked is not None:
+            if _atoms_only(args, kwargs):
+                return looked
+            return None
+        if (type(action) is not types.FunctionType or action.__closure__ is not None
+                or "<locals>" in action.__qualname__ or "__wrapped__" in action.__dict__
+                or not _atoms_only(args, kwargs)):
+            return None
+        if len(self._looked) >= _LOOKED_MAX:
+            self._looked.clear()
+        looked = self._looked[action] = _looked_after(action, self)
+        return looked
 
     def watch(self, obj: Any, copy: Any) -> _Entry:
         entry = self.entries.get(id(obj))

@@ -49,6 +49,17 @@ _ATOMS: frozenset[type] = frozenset({str, int, float, bool})
 _UNANNOTATED = inspect.Signature.empty
 
 
+def as_is(serde: Serde[Any], obj: Any) -> bool:
+    """Whether ``serde`` gives ``obj`` back as it is, unread: a str, an int, a
+    float or a bool, through a serde of ``AS_IS_SERDES`` typed for it or not at
+    all (``LossCheck`` then has nothing to decode and compare)."""
+    kind = type(obj)
+    if kind in _ATOMS and type(serde) in AS_IS_SERDES:
+        hint = serde.type_hint  # type: ignore[attr-defined]
+        return hint is None or hint is kind or hint is _UNANNOTATED
+    return False
+
+
 class LossCheck(Serde[Any]):
     """A step's serde that reports values which come back different."""
 
@@ -69,11 +80,8 @@ class LossCheck(Serde[Any]):
                        f"cannot store ({err}): return JSON data (str, int, float, bool, None, "
                        f"lists, dicts with str keys) or give a serde")
             raise
-        kind = type(obj)
-        if kind in _ATOMS and type(self.inner) in AS_IS_SERDES:
-            hint = self.inner.type_hint  # type: ignore[attr-defined]
-            if hint is None or hint is kind or hint is _UNANNOTATED:
-                return data  # (comes back as it is: nothing to decode and compare)
+        if as_is(self.inner, obj):
+            return data  # (comes back as it is: nothing to decode and compare)
         try:
             back = self.inner.deserialize(data)
             same = back == obj or obj != obj  # NaN is not equal to itself

@@ -386,8 +386,13 @@ def _handler_code_unwinds(sim: Simulation, frame: FrameType | None) -> bool:
         frame = start
         while frame is not None:
             code = frame.f_code
-            # (simdurable's own frames run no handler code as a crash unwinds them)
-            if not code.co_filename.startswith(_OWN_CODE) and _catches_abort(frame):
+            # (simdurable's own frames run no handler code as a crash unwinds
+            # them, but a restate-sdk handler's invocation context managers)
+            if code.co_filename.startswith(_OWN_CODE):
+                if code.co_filename == _RESTATE_SERVICE and code.co_name == "_start" and (
+                        getattr(frame.f_locals.get("rh"), "context_managers", None)):
+                    return True
+            elif _catches_abort(frame):
                 return True
             if frame is top:
                 break
@@ -726,6 +731,10 @@ class FailureRecorder(RecordingExplorer):
 # Frames of simdurable's own code (the runtime, the checker, a handler's
 # wrapper) hold no error of the handler's: skipped when looking for one.
 _OWN_CODE = os.path.dirname(os.path.abspath(__file__)).rsplit(os.sep, 1)[0] + os.sep
+# The file of a restate-sdk handler's wrapper, ``RestateHandler._start``, whose
+# ``async with`` exits the handler's invocation context managers (user code)
+# as an error unwinds it (not imported here: it imports restate-sdk).
+_RESTATE_SERVICE = os.path.join(_OWN_CODE, "_restate", "_service.py")
 
 
 def _terminal_error_in_hand(handler_frame: FrameType) -> bool:

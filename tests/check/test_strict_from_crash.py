@@ -280,3 +280,41 @@ def test_no_switch_where_the_reference_run_found_something(
     off = _report(svc, False, monkeypatch)
     on = _report(svc, True, monkeypatch)
     assert on == off  # turned=False in both
+
+
+def test_a_restate_handlers_context_managers_refuse_the_switch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """restate-sdk's invocation context managers exit as a crash unwinds the
+    handler (simdurable's wrapper enters them): one that reads the clock then
+    only is found with the switch as without it."""
+    import contextlib
+
+    restate = pytest.importorskip("restate")
+
+    @contextlib.asynccontextmanager
+    async def traced() -> Any:
+        try:
+            yield
+        except Exception:
+            raise
+        except BaseException:  # (what ends an attempt: never the reference run)
+            time.time()
+            raise
+
+    svc = restate.Service("Traced", invocation_context_managers=[traced])
+
+    @svc.handler()
+    async def run(ctx: Any, x: int) -> int:
+        for name in ("a", "b"):
+            x = await ctx.run_typed(name, work, i=x)
+        return x
+
+    fault = Fault(CRASH, step="b", phase="before")
+    _, problems, _ = _run(svc, fault, False)
+    assert any("time.time()" in p for p in problems)
+    _, _, switch = _run(svc, fault, True)
+    assert switch is not None and switch.refused
+    off = _report(svc, False, monkeypatch)
+    on = _report(svc, True, monkeypatch)
+    assert on.replace("turned=True", "turned=False") == off
+    assert "time.time()" in on

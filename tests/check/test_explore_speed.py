@@ -283,3 +283,53 @@ def test_a_judged_run_reads_its_step_log_and_events_once(monkeypatch: pytest.Mon
     assert report.ok and report.runs == 106
     assert reads["log"] == report.runs
     assert reads["events"] <= report.runs
+
+
+def _drawing_service() -> sd.Service:
+    """``Draws/run``: three steps, each drawing from the global RNG."""
+    import random
+
+    svc = sd.Service("Draws")
+
+    def draw(i: int) -> float:
+        return i + random.random()
+
+    @svc.handler()
+    async def run(ctx: sd.Context, x: float) -> float:
+        for name in ("a", "b", "c"):
+            x = await ctx.run_typed(name, draw, i=x)
+        return x
+
+    return svc
+
+
+def test_the_single_fault_phase_saves_the_callers_rng_once_not_each_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``caller_rng``: the phase's runs seed the global RNG without saving and
+    giving back the caller's state each; it is saved once and given back once.
+    What the runs draw, the report, and the caller's state after are the same
+    as with each run saving it."""
+    import contextlib
+    import random
+
+    svc = _drawing_service()
+    saves = {"n": 0}
+    getstate = random.getstate
+
+    def counted() -> Any:
+        saves["n"] += 1
+        return getstate()
+
+    def run() -> tuple[str, Any, int]:
+        random.seed(1234)
+        saves["n"] = 0
+        report = sd.check([svc], "Draws/run", 0.0, max_examples=0, hash_seeds=(),
+                          strict=False)
+        return report.to_json(), random.getstate(), saves["n"]
+
+    monkeypatch.setattr(random, "getstate", counted)
+    kept, kept_state, kept_saves = run()
+    monkeypatch.setattr(_explore, "caller_rng", lambda t: contextlib.nullcontext())
+    each, each_state, each_saves = run()
+    assert kept == each and kept_state == each_state
+    assert each_saves > 10 and kept_saves < 5, (kept_saves, each_saves)

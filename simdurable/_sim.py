@@ -68,7 +68,7 @@ from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
 from .runtime._scheduler import _NO_TIMERS, Chooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
-from .runtime._trace import Event, event_text, events
+from .runtime._trace import Event, event_text, events, plain_events
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _DEFAULT_EPOCH_MS: Final = round(DEFAULT_EPOCH.timestamp() * 1000)
@@ -761,6 +761,12 @@ class Simulation:
         *args)``, none formatted: what ``trace_events`` reads, for a reader
         that filters them many times (``event_text`` formats one)."""
         return list(events(self._trace))
+
+    def plain_event_records(self) -> list[Event]:
+        """``event_records`` but for the "step" and "entry" events of the
+        trace's compact records (``_trace.plain_events``): every event of any
+        other kind, for a reader of those."""
+        return plain_events(self._trace)
 
     def same_trace(self, other: Simulation) -> bool:
         """``self.trace() == other.trace()``, formatting neither when the events

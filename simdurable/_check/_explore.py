@@ -313,7 +313,9 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                 pass  # one of the run's problems: its violation, with the faults that fired
             # (read once: judging reads it again; closing the simulation runs
             # no step, its context refuses them)
-            step_log = list(sim.engine.step_run_log)
+            # (``list(iter(...))``: ``list`` of the log itself would ask its
+            # ``len`` first, a second reading of the trace)
+            step_log = list(iter(sim.engine.step_run_log))
             outcome = snapshot(sim, handle, t.externals, step_log)
         finally:
             # Handlers still running (the run was stuck, or cut short by an

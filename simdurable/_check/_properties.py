@@ -12,7 +12,7 @@ import json
 import re
 import traceback
 from collections import Counter
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ from ..runtime._journal import (
     terminal_of,
 )
 from ..runtime._store import COMPLETED, PAUSED, stored_journal
-from ..runtime._trace import event_text
+from ..runtime._trace import COMPACT_KINDS, event_text
 from ._assertions import Collector
 from ._report import Violation
 
@@ -253,16 +253,23 @@ class RunFacts:
     @functools.cached_property
     def step_log(self) -> list[tuple[str, int, str, int, str]]:
         """Every closure execution of the run (``Engine.step_run_log``)."""
-        return list(self.sim.engine.step_run_log)
+        return list(iter(self.sim.engine.step_run_log))  # (not its ``len`` first)
 
     @functools.cached_property
     def _event_records(self) -> list[tuple[Any, ...]]:
         return self.sim.event_records()
 
-    def trace_events(self, kinds: Container[str]) -> list[tuple[int, str, str, str]]:
-        """``Simulation.trace_events(kinds)``: the run's events of ``kinds``."""
-        return [(ev[0], ev[1], ev[2], event_text(ev)) for ev in self._event_records
-                if ev[1] in kinds]
+    @functools.cached_property
+    def _plain_event_records(self) -> list[tuple[Any, ...]]:
+        return self.sim.plain_event_records()
+
+    def trace_events(self, kinds: Collection[str]) -> list[tuple[int, str, str, str]]:
+        """``Simulation.trace_events(kinds)``: the run's events of ``kinds``
+        (read off the events but each step's, when none of them is a step's
+        kind: the kinds judging asks for, a restart, a retry, a pause)."""
+        records = (self._event_records if not COMPACT_KINDS.isdisjoint(kinds)
+                   else self._plain_event_records)
+        return [(ev[0], ev[1], ev[2], event_text(ev)) for ev in records if ev[1] in kinds]
 
     @property
     def transparent(self) -> bool:

@@ -163,6 +163,30 @@ def events(flat: list[Any]) -> Iterator[Event]:
         i = end
 
 
+# The forms of the records that stand for more than one event (``compact``), and
+# the kinds of the events they stand for: every one "step" or "entry".
+_COMPACT_FORMS: Final = frozenset({RAN_STEP, RAN, RAN_TASK, ISSUED})
+COMPACT_KINDS: Final = frozenset({"step", "entry"})
+
+
+def plain_events(flat: list[Any]) -> list[Event]:
+    """The events of a flat trace (as ``events``) but for those its compact
+    records stand for, which are all of ``COMPACT_KINDS``: a reader of other
+    kinds (a restart, a retry, an attempt given up) reads the same events of
+    those kinds, without a tuple made for each step's."""
+    arity = _ARITY
+    compact = _COMPACT_FORMS
+    out = []
+    i, n = 0, len(flat)
+    while i < n:
+        form = flat[i + 3]
+        end = i + 4 + arity[form]
+        if form not in compact:
+            out.append(tuple(flat[i:end]))
+        i = end
+    return out
+
+
 def runs(flat: list[Any]) -> Iterator[Run]:
     """The runs a flat trace's compact records hold, in the order written
     (a ``RAN_TASK`` record's attempt and target: its invocation's last

@@ -6,6 +6,7 @@ closures do (trace things, raise, arm faults, run async, stop the run)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
@@ -163,6 +164,32 @@ def test_a_run_reads_back_the_same_with_compact_records_or_without(
     compact = run(plan, seed, n, strict=strict)
     compact_switch(False)
     assert run(plan, seed, n, strict=strict) == compact
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(faults, max_size=3), st.integers(0, 2**16), st.integers(1, 6))
+def test_the_events_but_the_steps_are_every_event_of_another_kind(
+        compact_switch, plan_faults, seed, n):
+    """``Simulation.plain_event_records`` (what judging reads for a restart, a
+    retry, a pause) leaves out the compact records' events only: with them or
+    without, it holds every event of a kind they never stand for, in order."""
+    for on in (True, False):
+        compact_switch(on)
+        calls.clear()
+        crashed.clear()
+        sim = sd.Simulation([svc], seed=seed, faults=sd.FaultPlan(tuple(plan_faults)),
+                            max_steps=20_000)
+        current[:] = [sim]
+        for i in range(n):
+            sim.invoke("Compact/mixed", i + 10)
+        with contextlib.suppress(sd.HandlerError):
+            sim.run()
+        every = [ev for ev in sim.event_records() if ev[1] not in _trace.COMPACT_KINDS]
+        plain = sim.plain_event_records()
+        assert every and [ev for ev in plain if ev[1] not in _trace.COMPACT_KINDS] == every
+        if on:  # (the compact records' events left out)
+            assert len(plain) < len(sim.event_records())
 
 
 held_traces: list[Any] = []

@@ -117,6 +117,7 @@ from ._properties import (
     Outcome,
     RunFacts,
     check_exactly_once,
+    closure_runs,
     duplicate_violations,
     invariant_violations,
     key_reuse_violations,
@@ -316,7 +317,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             # (``list(iter(...))``: ``list`` of the log itself would ask its
             # ``len`` first, a second reading of the trace)
             step_log = list(iter(sim.engine.step_run_log))
-            outcome = snapshot(sim, handle, t.externals, step_log)
+            closures = closure_runs(step_log)
+            outcome = snapshot(sim, handle, t.externals, step_log, closures)
         finally:
             # Handlers still running (the run was stuck, or cut short by an
             # exception) are closed here, in this run, not by the garbage collector
@@ -343,6 +345,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
     facts = RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
                      driver.problems, driver.moments, driver.hidden)
     facts.step_log = step_log
+    facts.closures = closures
     return facts
 
 
@@ -1578,12 +1581,10 @@ class Exploration:
             if point is not None:
                 phase = LOSE_RESPONSE if fault.kind == LOSE_RESPONSE else point.phase
                 self.exercised.add((phase, point.target, point.index))
-        log = facts.step_log
-        self.closure_runs += len(log)
-        names = Counter((inv, index, name) for inv, index, name, _, _ in log)
+        self.closure_runs += len(facts.step_log)
         # (a closure's re-runs: its runs after the first, whatever its name)
-        self.reruns += len(log) - len({(inv, index) for inv, index, _ in names})
-        for (_, _, name), n in names.items():
+        self.reruns += facts.reruns
+        for (_, _, name), n in facts.closures.items():
             if n > self.step_runs.get(name, 0):
                 self.step_runs[name] = n
         for msg, s in facts.collector.sometimes.items():

@@ -12,8 +12,9 @@ import json
 import re
 import traceback
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .._api.external import Effect, FakeExternal
@@ -184,11 +185,24 @@ def _effects(effects: Sequence[Effect]) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+# A run's closure, in its run log's entries: (invocation, journal index, step name).
+_CLOSURE = itemgetter(0, 1, 2)
+
+
+def closure_runs(step_log: Iterable[tuple[str, int, str, int, str]]
+                 ) -> Counter[tuple[str, int, str]]:
+    """How many times each closure of a run log ran, by (invocation, journal
+    index, step name), in the order each first ran (counted by C code)."""
+    return Counter(map(_CLOSURE, step_log))
+
+
 def snapshot(sim: Simulation, handle: InvocationHandle | None,
              externals: Sequence[FakeExternal],
-             step_log: Sequence[tuple[str, int, str, int, str]] | None = None) -> Outcome:
+             step_log: Sequence[tuple[str, int, str, int, str]] | None = None,
+             closures: Counter[tuple[str, int, str]] | None = None) -> Outcome:
     """Read a finished (or stuck) run's outcome off the simulation (``step_log``:
-    its ``Engine.step_run_log``, if read already)."""
+    its ``Engine.step_run_log``, if read already; ``closures``: its
+    ``closure_runs``, if counted already)."""
     engine = sim.engine
     if handle is None:
         return Outcome(status="not-submitted")
@@ -216,13 +230,18 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
                 outcome.sends.append(f"{r.target} {e[KIND]} {e[NAME]} {data}")
     outcome.effects = {x.name: list(x.effects) for x in externals}
     outcome.key_reuses = {x.name: list(x.key_reuses) for x in externals if x.key_reuses}
-    if step_log is None:
+    if closures is None and step_log is None:
         outcome.step_runs = sim.step_runs(handle)
     else:
+        if closures is None:
+            assert step_log is not None
+            closures = closure_runs(step_log)
+        # (by name in the order each name first ran, as the log gives them)
         runs: dict[str, int] = {}
-        for inv, _, name, _, _ in step_log:
-            if inv == handle.id:
-                runs[name] = runs.get(name, 0) + 1
+        inv_id = handle.id
+        for (inv, _, name), n in closures.items():
+            if inv == inv_id:
+                runs[name] = runs.get(name, 0) + n
         outcome.step_runs = runs
     # (the faults that fired, not ``sim.fault_plan``: an outcome kept to be
     # compared with again would keep the whole simulation through the method)
@@ -254,6 +273,17 @@ class RunFacts:
     def step_log(self) -> list[tuple[str, int, str, int, str]]:
         """Every closure execution of the run (``Engine.step_run_log``)."""
         return list(iter(self.sim.engine.step_run_log))  # (not its ``len`` first)
+
+    @functools.cached_property
+    def closures(self) -> Counter[tuple[str, int, str]]:
+        """How many times each closure ran (``closure_runs`` of ``step_log``)."""
+        return closure_runs(self.step_log)
+
+    @functools.cached_property
+    def reruns(self) -> int:
+        """The closures' runs after each one's first (by invocation and journal
+        index, whatever its name)."""
+        return len(self.step_log) - len({(inv, index) for inv, index, _ in self.closures})
 
     @functools.cached_property
     def _event_records(self) -> list[tuple[Any, ...]]:
@@ -705,9 +735,9 @@ def check_exactly_once(run: RunFacts) -> None:
     crashes, restarts, suspensions and failed attempts of its invocation can
     explain (a stored step running again is caught by the engine itself).
     """
-    counts = Counter((inv, index) for inv, index, *_ in run.step_log)
-    if len(counts) == len(run.step_log):
+    if not run.reruns:
         return  # (no closure ran twice)
+    counts = Counter((inv, index) for inv, index, *_ in run.step_log)
     events = run.trace_events(("restart", "retry", "suspend"))
     restarts = sum(1 for _, kind, _, _ in events if kind == "restart")
     for (inv, index), n in counts.items():

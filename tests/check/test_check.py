@@ -503,3 +503,25 @@ def test_a_fault_at_a_command_named_by_an_id_is_pinned_by_its_target_and_index()
     sim.invoke("Attaching/start_and_attach", 2)
     sim.run()
     assert str(sim.fault_plan()) == str(v.fault_plan)
+
+
+def test_a_runs_closures_are_counted_once_for_its_outcome_account_and_self_check():
+    """``RunFacts.closures`` (each closure's runs, by invocation, journal index
+    and name) and ``reruns``, counted once off the run log, give the outcome's
+    ``step_runs`` that ``Simulation.step_runs`` gives, and the re-runs a
+    crash after a step's effect made."""
+    from collections import Counter
+
+    from simdurable._check import _explore
+
+    t = _explore.make_target(shop.services, "Shop/checkout", ORDER, shop.externals, None,
+                             None, False, None, None, 10_000)
+    for plan in (None, sd.FaultPlan((sd.Fault("crash", step="charge", phase="effect-done"),))):
+        facts = _explore.execute(t, 0, plan)
+        log = facts.step_log
+        assert facts.closures == Counter((inv, i, name) for inv, i, name, _, _ in log)
+        assert list(facts.closures) == list(dict.fromkeys((inv, i, name)
+                                                          for inv, i, name, _, _ in log))
+        assert facts.outcome.step_runs == facts.sim.step_runs(facts.handle)
+        assert facts.reruns == (0 if plan is None else 1)
+        assert facts.outcome.step_runs["charge"] == (1 if plan is None else 2)

@@ -346,3 +346,55 @@ def test_the_single_fault_phase_saves_the_callers_rng_once_not_each_run(
     each, each_state, each_saves = run()
     assert kept == each and kept_state == each_state
     assert each_saves > 10 and kept_saves < 5, (kept_saves, each_saves)
+
+
+def test_a_pinned_fault_is_the_fault_with_where_it_fired_and_nothing_else_changed() -> None:
+    """``pin`` makes the pinned fault with every field given (not
+    ``dataclasses.replace``): the same fault as ``replace`` makes, and a field
+    added to ``Fault`` must be given there too."""
+    from dataclasses import fields, replace
+
+    from simdurable.runtime._faults import Fault
+
+    assert [f.name for f in fields(Fault)] == [
+        "kind", "step", "index", "phase", "attempt", "target", "times", "exception",
+        "message", "status", "at_ms", "by_ms", "external", "operation"]
+    point = FaultPoint(phase="before", invocation="inv_1", target="Shop/checkout", index=4,
+                       name="charge", op="run", attempt=2, time_ms=7)
+    fault = Fault("fail", step="other", index=1, phase="before", attempt=1, target="T/x",
+                  times=3, exception="ValueError", message="no", status=503, by_ms=5,
+                  external="bank", operation="charge")
+    for many in (False, True):
+        pinned = _explore.pin(point, fault, many)
+        assert pinned == replace(fault, step="charge", index=4, attempt=2, times=1,
+                                 target="Shop/checkout" if many else None)
+
+
+def test_a_path_is_described_once_for_the_same_commands(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """``Exploration._path``: a journal's commands described once for each
+    kind, name and payload of its entries (a run crashed and recovered ends
+    with the reference run's commands at other times); the paths a check
+    counts are the same as with each run's described again."""
+    from simdurable.runtime._journal import COMMAND_KINDS, KIND, describe
+
+    described = {"n": 0}
+    counted = _explore.describe
+
+    def count(entry: Any) -> str:
+        described["n"] += 1
+        return counted(entry)
+
+    monkeypatch.setattr(_explore, "describe", count)
+    kw: dict[str, Any] = {"max_examples": 20, "hash_seeds": ()}
+    once = check_shop("checkout", **kw)
+    described_once = described["n"]
+
+    def each(self: _explore.Exploration, journal: Any) -> tuple[str, ...]:
+        return tuple(describe(e) for e in journal if e[KIND] in COMMAND_KINDS)
+
+    monkeypatch.setattr(_explore.Exploration, "_path", each)
+    again = check_shop("checkout", **kw)
+    assert once.paths == again.paths > 1
+    assert once.to_json() == again.to_json()
+    assert 0 < described_once < once.runs

@@ -320,7 +320,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             # ``len`` first, a second reading of the trace)
             step_log = list(iter(sim.engine.step_run_log))
             closures = closure_runs(step_log)
-            outcome = snapshot(sim, handle, t.externals, step_log, closures)
+            records = sim.engine.records()
+            outcome = snapshot(sim, handle, t.externals, step_log, closures, records)
         finally:
             # Handlers still running (the run was stuck, or cut short by an
             # exception) are closed here, in this run, not by the garbage collector
@@ -348,6 +349,7 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
                      driver.problems, driver.moments, driver.hidden)
     facts.step_log = step_log
     facts.closures = closures
+    facts.records = records
     return facts
 
 
@@ -1583,7 +1585,7 @@ class Exploration:
             v.source = _step_source(self.t.services, v.handler, v.step)
 
     def _account(self, facts: RunFacts) -> None:
-        for rec in facts.sim.engine.records():
+        for rec in facts.records:
             self.reached.add(f"{rec.service}/{rec.handler}")
         if facts.handle is not None:
             self.paths.add(self._path(stored_journal(facts.sim.store, facts.handle.id)))

@@ -53,7 +53,8 @@ from ..runtime._journal import (
     describe,
     terminal_of,
 )
-from ..runtime._store import COMPLETED, PAUSED, stored_journal
+from ..runtime._status import ended_status
+from ..runtime._store import COMPLETED, PAUSED, InvocationRecord, stored_journal
 from ..runtime._trace import COMPACT_KINDS, event_text
 from ._assertions import Collector
 from ._report import Violation
@@ -199,15 +200,21 @@ def closure_runs(step_log: Iterable[tuple[str, int, str, int, str]]
 def snapshot(sim: Simulation, handle: InvocationHandle | None,
              externals: Sequence[FakeExternal],
              step_log: Sequence[tuple[str, int, str, int, str]] | None = None,
-             closures: Counter[tuple[str, int, str]] | None = None) -> Outcome:
+             closures: Counter[tuple[str, int, str]] | None = None,
+             records: Sequence[InvocationRecord] | None = None) -> Outcome:
     """Read a finished (or stuck) run's outcome off the simulation (``step_log``:
     its ``Engine.step_run_log``, if read already; ``closures``: its
-    ``closure_runs``, if counted already)."""
+    ``closure_runs``, if counted already; ``records``: its engine's
+    ``records()``, if read already)."""
     engine = sim.engine
     if handle is None:
         return Outcome(status="not-submitted")
     rec = engine.record(handle.id)
-    status = engine.status(handle.id)
+    # (an ended invocation's, the common case, off its record: the engine's
+    # status part, built at its first use, is built for a pending one only)
+    status = ended_status(rec)
+    if status is None:
+        status = engine.status(handle.id)
     outcome = Outcome(status=status, finished_ms=rec.finished_ms)
     if rec.status == COMPLETED:
         if isinstance(rec.result, Failure):
@@ -221,7 +228,7 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
                 outcome.result = None
     elif rec.status == PAUSED:
         outcome.raw = ("paused", rec.last_failure)
-    for r in engine.records():
+    for r in engine.records() if records is None else records:
         if r.key is not None:
             outcome.state[f"{r.service}/{r.key}"] = sim.state(r.service, r.key)
         for e in stored_journal(sim.store, r.id):
@@ -273,6 +280,11 @@ class RunFacts:
     def step_log(self) -> list[tuple[str, int, str, int, str]]:
         """Every closure execution of the run (``Engine.step_run_log``)."""
         return list(iter(self.sim.engine.step_run_log))  # (not its ``len`` first)
+
+    @functools.cached_property
+    def records(self) -> list[InvocationRecord]:
+        """The run's invocation records (``Engine.records``), in the order submitted."""
+        return self.sim.engine.records()
 
     @functools.cached_property
     def closures(self) -> Counter[tuple[str, int, str]]:
@@ -360,7 +372,7 @@ def retry_loop_violations(run: RunFacts) -> list[Violation]:
     names no line of the user's, and repeating it is the fault plan's doing."""
     engine = run.sim.engine
     out = []
-    for rec in engine.records():
+    for rec in run.records:
         if rec.status == COMPLETED:
             continue
         reason, where, in_a_row, failed_last = engine.retried.get(rec.id, ("", None, 0, 0))
@@ -404,7 +416,7 @@ def stuck_violation(run: RunFacts, reference_end_ms: int | None,
                          details="\n".join(run.stuck.waiting))
     paused_by_bug = {err.handler for err in run.sim.problems}
     waiting = []
-    for rec in engine.records():
+    for rec in run.records:
         if rec.status == COMPLETED or rec.target in paused_by_bug:
             continue
         waiting.append(f"{rec.target} ({rec.id[:16]}): {engine.waiting_on(rec.id)}")
@@ -438,7 +450,7 @@ def _timers_waited(run: RunFacts, end: int) -> int:
     the run waits on, until its three-day timeout): such a run ends late by its
     timers, not by retries."""
     engine = run.sim.engine
-    return sum(e[WAKE_MS] - e[AT_MS] for rec in engine.records()
+    return sum(e[WAKE_MS] - e[AT_MS] for rec in run.records
                for e in stored_journal(engine.store, rec.id)
                if e[KIND] == SLEEP and e[AT_MS] <= e[WAKE_MS] <= end)
 
@@ -535,10 +547,10 @@ def invocation_key_reuses(run: RunFacts) -> list[Violation]:
     lost (restatedev/restate#1324: the key's scope is the invocation target).
     Found from the callers' journals: a call's entry holds its argument and
     the id of the invocation that took it."""
-    engine = run.sim.engine
-    records = {rec.id: rec for rec in engine.records()}
-    if all(rec.idempotency_key is None for rec in records.values()):
+    if all(rec.idempotency_key is None for rec in run.records):
         return []  # (the common case: no key given, nothing to walk)
+    engine = run.sim.engine
+    records = {rec.id: rec for rec in run.records}
     for rec in records.values():
         for index, e in enumerate(stored_journal(engine.store, rec.id)):
             if e[KIND] not in (CALL, SEND) or not isinstance(e[REF], str):
@@ -574,7 +586,7 @@ def repeated_call_violations(run: RunFacts, ref: Outcome | None) -> list[Violati
     if ref is None:
         return []  # (the reference run itself: what it does is what is meant)
     groups: dict[tuple[str, str, bytes], list[str]] = {}
-    for rec in run.sim.engine.records():
+    for rec in run.records:
         if rec.caller_id:
             groups.setdefault((rec.caller_id, rec.target, rec.input), []).append(rec.id)
     repeated = {k: ids for k, ids in groups.items() if len(ids) > 1}
@@ -591,7 +603,7 @@ def repeated_call_violations(run: RunFacts, ref: Outcome | None) -> list[Violati
                     for e in effects}:
             ref_count[one[:4]] += 1
     engine = run.sim.engine
-    records = {rec.id: rec for rec in engine.records()}
+    records = {rec.id: rec for rec in run.records}
     for (caller, target, data), ids in repeated.items():
         firsts: dict[tuple[str, str | None, str, str], tuple[str, Effect]] = {}
         by: dict[tuple[str, str | None, str, str], set[str]] = {}

@@ -32,6 +32,15 @@ from ._scheduler import Scheduler
 from ._store import COMPLETED, PENDING, InvocationRecord, stored_journal
 
 
+def ended_status(rec: InvocationRecord) -> str | None:
+    """``Status.status`` of an invocation that is not pending (it ended, or was
+    paused), read off its record alone; None for a pending one."""
+    if rec.status == PENDING:
+        return None
+    return "failed" if (rec.status == COMPLETED and isinstance(rec.result, Failure)) \
+        else rec.status
+
+
 class Status:
     """See the module docstring."""
 
@@ -44,9 +53,9 @@ class Status:
 
     def status(self, inv_id: str) -> str:
         rec = self.invocations.record(inv_id)
-        if rec.status != PENDING:
-            return "failed" if (rec.status == COMPLETED and isinstance(rec.result, Failure)) \
-                else rec.status
+        ended = ended_status(rec)
+        if ended is not None:
+            return ended
         attempt = self.running.get(inv_id)
         if attempt is not None:
             return "waiting" if attempt.waiting is not None else "running"

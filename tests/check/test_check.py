@@ -525,3 +525,21 @@ def test_a_runs_closures_are_counted_once_for_its_outcome_account_and_self_check
         assert facts.outcome.step_runs == facts.sim.step_runs(facts.handle)
         assert facts.reruns == (0 if plan is None else 1)
         assert facts.outcome.step_runs["charge"] == (1 if plan is None else 2)
+
+
+def test_an_ended_runs_outcome_reads_its_status_and_records_without_more_parts():
+    """``snapshot`` reads an ended invocation's status off its record
+    (``ended_status``), as the engine's status part answers, without building
+    that part; the run's records are read once for judging (``RunFacts.records``)."""
+    from simdurable._check import _explore
+
+    t = _explore.make_target(shop.services, "Shop/checkout", ORDER, shop.externals, None,
+                             None, False, None, None, 10_000)
+    ended = {}
+    for plan in (None, sd.FaultPlan((sd.Fault("terminal", step="charge"),))):
+        facts = _explore.execute(t, 0, plan)
+        engine = facts.sim.engine
+        assert "_status" not in vars(engine)
+        ended[facts.outcome.status] = engine.status(facts.handle.id)
+        assert facts.records == engine.records() and facts.records is facts.records
+    assert ended == {"completed": "completed", "failed": "failed"}

@@ -96,7 +96,8 @@ def _retry_loops_after_lost_responses(attempts: range) -> list[str]:
                                       f"external=limits, operation=limit)").faults[0])
     sim.invoke("Approvals/a1/run")
     sim.run()
-    return [v.message for v in retry_loop_violations(SimpleNamespace(sim=sim, fired=[]))]
+    return [v.message for v in retry_loop_violations(
+        SimpleNamespace(sim=sim, fired=[], records=sim.engine.records()))]
 
 
 def test_failures_a_later_attempt_got_past_are_no_retry_loop():

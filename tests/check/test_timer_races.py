@@ -145,6 +145,7 @@ def test_a_run_late_beyond_its_timers_is_still_a_retry_storm():
     assert h.result() == "lost"
     three_days = 3 * 86_400_000
     facts = SimpleNamespace(stuck=None, sim=sim, fired=[], world_hidden=[],
+                            records=sim.engine.records(),
                             outcome=SimpleNamespace(finished_ms=three_days + 3_600_001))
     assert stuck_violation(facts, 0, 3_600_000) is not None  # type: ignore[arg-type]
     facts.outcome.finished_ms = three_days + 3_600_000

@@ -15,7 +15,7 @@ import inspect
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from sys import getrefcount
@@ -68,7 +68,7 @@ from .runtime._retry import InvocationRetryPolicy, to_ms
 from .runtime._running import user_frames
 from .runtime._scheduler import _NO_TIMERS, Chooser, Scheduler
 from .runtime._store import COMPLETED, PAUSED, InvocationRecord, MemoryStore, Store
-from .runtime._trace import Event, event_text, events, plain_events
+from .runtime._trace import EVENT_KINDS, Event, event_text, events, plain_events
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _DEFAULT_EPOCH_MS: Final = round(DEFAULT_EPOCH.timestamp() * 1000)
@@ -761,6 +761,12 @@ class Simulation:
         *args)``, none formatted: what ``trace_events`` reads, for a reader
         that filters them many times (``event_text`` formats one)."""
         return list(events(self._trace))
+
+    def may_hold(self, kinds: Collection[str]) -> bool:
+        """Whether the trace may hold an event of ``kinds``: one of a kind the
+        runtime writes as a form (``_trace.EVENT_KINDS``), or one written as a
+        text (``Tracer.kinds``). False: reading the events for them finds none."""
+        return not (EVENT_KINDS.isdisjoint(kinds) and self._engine.trace.kinds.isdisjoint(kinds))
 
     def plain_event_records(self) -> list[Event]:
         """``event_records`` but for the "step" and "entry" events of the

@@ -308,7 +308,10 @@ class RunFacts:
     def trace_events(self, kinds: Collection[str]) -> list[tuple[int, str, str, str]]:
         """``Simulation.trace_events(kinds)``: the run's events of ``kinds``
         (read off the events but each step's, when none of them is a step's
-        kind: the kinds judging asks for, a restart, a retry, a pause)."""
+        kind: the kinds judging asks for, a restart, a retry, a pause; not
+        read where none of them was written, ``Simulation.may_hold``)."""
+        if not self.sim.may_hold(kinds):
+            return []
         records = (self._event_records if not COMPACT_KINDS.isdisjoint(kinds)
                    else self._plain_event_records)
         return [(ev[0], ev[1], ev[2], event_text(ev)) for ev in records if ev[1] in kinds]

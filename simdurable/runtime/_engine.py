@@ -256,6 +256,8 @@ class Engine:
                 self.steps.run_log.trace = trace.__self__  # type: ignore[attr-defined]
         elif self.command_parts:
             self.command_parts[5].clear()  # (its command entries by step name: this run's)
+        if tracer.kinds:
+            tracer.kinds = set()
         invocations = self.invocations
         invocations.by_id = {}
         invocations.seq = 0

@@ -220,6 +220,12 @@ def runs(flat: list[Any]) -> Iterator[Run]:
         i += 4 + arity[form]
 
 
+# The kinds of the events the runtime writes through ``Tracer.event`` (a form
+# and its values); an event of any other kind is a text, written by a
+# tracer's call (``Tracer.kinds``).
+EVENT_KINDS: Final = frozenset({"submit", "attempt", "done", "step", "entry"})
+
+
 class Tracer:
     """Where the runtime's parts write trace events: a host's sink, or nowhere.
 
@@ -237,9 +243,14 @@ class Tracer:
         self.event: Callable[[Event], None] = (
             _nowhere if sink is None else sink if deferred else self._formatted
         )
+        # The kinds of the texts written to the sink (a restart, a retry, a
+        # pause: none in a run without faults or failures), so that a reader
+        # of such kinds reads the events only where one was written.
+        self.kinds: set[str] = set()
 
     def __call__(self, kind: str, inv: str, text: str) -> None:
         if self.sink is not None:
+            self.kinds.add(kind)
             if self.deferred:  # every event of a deferred host has a form
                 self.sink((self.clock.now_ms, kind, inv, TEXT, text))
             else:

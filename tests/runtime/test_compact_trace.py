@@ -190,6 +190,15 @@ def test_the_events_but_the_steps_are_every_event_of_another_kind(
         assert every and [ev for ev in plain if ev[1] not in _trace.COMPACT_KINDS] == every
         if on:  # (the compact records' events left out)
             assert len(plain) < len(sim.event_records())
+        # Every event is of a kind written as a form, or of one written as a
+        # text, which the tracer notes: ``may_hold`` is False only where the
+        # events hold none of the kinds asked for.
+        texts = sim._engine.trace.kinds
+        assert {ev[1] for ev in sim.event_records()} <= _trace.EVENT_KINDS | texts
+        assert {ev[1] for ev in sim.event_records() if ev[3] == _trace.TEXT} == texts
+        for kinds in (("restart", "retry", "suspend"), ("step-exhausted", "killed", "paused"),
+                      ("attempt",), ("nothing",)):
+            assert sim.may_hold(kinds) == any(ev[1] in kinds for ev in sim.event_records())
 
 
 held_traces: list[Any] = []

@@ -326,6 +326,21 @@ def test_a_taken_engine_is_the_engine_a_new_simulation_builds() -> None:
     assert shape(taken) == shape(built)
 
 
+def test_a_taken_engine_has_written_no_text_yet() -> None:
+    """The kinds of texts a run wrote (``Tracer.kinds``, which
+    ``Simulation.may_hold`` reads) are not the next run's."""
+    _sim._SPARES.clear()
+    first = sd.Simulation(SERVICES, seed=2)
+    first._engine.trace("note", "", "a text of the first run")
+    assert first.may_hold(("note",))
+    run(first, "steps", [3])
+    del first
+    assert spare() is not None
+    taken = sd.Simulation(SERVICES, seed=2)
+    assert spare() is None
+    assert not taken.may_hold(("note",)) and not taken._engine.trace.kinds
+
+
 async def pause_then(n: int) -> int:
     import asyncio
 

@@ -186,8 +186,13 @@ def _effects(effects: Sequence[Effect]) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-# A run's closure, in its run log's entries: (invocation, journal index, step name).
+# A run's closure, in its run log's entries: (invocation, journal index, step name);
+# its place (invocation, journal index).
 _CLOSURE = itemgetter(0, 1, 2)
+_PLACE = itemgetter(0, 1)
+# The kinds of the entries ``snapshot`` lists as sent.
+_SENT = frozenset({CALL, SEND})
+_KIND_OF = itemgetter(KIND)
 
 
 def closure_runs(step_log: Iterable[tuple[str, int, str, int, str]]
@@ -231,8 +236,11 @@ def snapshot(sim: Simulation, handle: InvocationHandle | None,
     for r in engine.records() if records is None else records:
         if r.key is not None:
             outcome.state[f"{r.service}/{r.key}"] = sim.state(r.service, r.key)
-        for e in stored_journal(sim.store, r.id):
-            if e[KIND] in (CALL, SEND):
+        journal = stored_journal(sim.store, r.id)
+        if _SENT.isdisjoint(map(_KIND_OF, journal)):
+            continue  # (the common case, read by C code: nothing sent)
+        for e in journal:
+            if e[KIND] in _SENT:
                 data = (e[DATA] or b"").decode("utf-8", "replace")
                 outcome.sends.append(f"{r.target} {e[KIND]} {e[NAME]} {data}")
     outcome.effects = {x.name: list(x.effects) for x in externals}
@@ -295,7 +303,7 @@ class RunFacts:
     def reruns(self) -> int:
         """The closures' runs after each one's first (by invocation and journal
         index, whatever its name)."""
-        return len(self.step_log) - len({(inv, index) for inv, index, _ in self.closures})
+        return len(self.step_log) - len(set(map(_PLACE, self.closures)))
 
     @functools.cached_property
     def _event_records(self) -> list[tuple[Any, ...]]:

@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property, partial
-from operator import itemgetter
 from types import CoroutineType, FrameType, GeneratorType, ModuleType
 from typing import Any
 
@@ -86,7 +85,6 @@ from ..runtime._journal import (
     TARGET,
     WAKE_MS,
     Failure,
-    RawEntry,
     Value,
     describe,
 )
@@ -352,10 +350,6 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
     facts.records = records
     return facts
 
-
-# What a command's description reads of an entry (``describe``): its kind, name
-# and payload.
-_DESCRIBED = itemgetter(KIND, NAME, DATA)
 
 # Whether a single crash's run is strict only from its crash on (``StrictFromCrash``);
 # off, every run of a strict check is strict from its start (tests compare the two).
@@ -970,6 +964,9 @@ class Exploration:
         self.paths: set[tuple[str, ...]] = set()
         # Each path made so far, by what it is made of (``_path``).
         self._path_of: dict[tuple[tuple[str, str, bytes | None], ...], tuple[str, ...]] = {}
+        # The same of each run's commands, by target (``_commands``).
+        self._commands_of: dict[tuple[str, tuple[tuple[str, str, bytes | None], ...]],
+                                tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...]] = {}
         self.ref: RunFacts | None = None
         self.horizon_ms = 0  # the longest timer of the reference run
         # Attempts allowed by each step's own retry limit, by (handler, index).
@@ -1085,7 +1082,7 @@ class Exploration:
             if label == "reference":
                 self.unstable = {d.split(":", 1)[0]
                                  for d in facts.outcome.differences(twin.outcome)}
-                self._ref_path = _commands(facts)
+                self._ref_path = self._commands(facts)
             differs = self._differs(facts, twin, "the same run, twice, with the same seed "
                                                  "and faults, took different paths")
             if differs is not None:
@@ -1135,7 +1132,7 @@ class Exploration:
         ref = self._ref_path
         if ref is None:
             return True
-        path = _commands(facts)
+        path = self._commands(facts)
         return path != ref and not _on_the_way(path, ref)
 
     def _differs(self, facts: RunFacts, twin: RunFacts, what: str) -> Violation | None:
@@ -1588,7 +1585,7 @@ class Exploration:
         for rec in facts.records:
             self.reached.add(f"{rec.service}/{rec.handler}")
         if facts.handle is not None:
-            self.paths.add(self._path(stored_journal(facts.sim.store, facts.handle.id)))
+            self.paths.add(self._path(facts))
         for point, fault in facts.fired:
             self.fired[fault.kind] += 1
             if point is not None:
@@ -1605,16 +1602,32 @@ class Exploration:
             seen.reached += s.reached
             seen.true += s.true
 
-    def _path(self, journal: Sequence[RawEntry]) -> tuple[str, ...]:
-        """A journal's path: its commands, described. Made once for each kind,
-        name and payload of every entry, which are all a command's
-        description reads (most runs of a phase end with the reference run's
-        commands: half the time of describing them, read by C code)."""
-        key = tuple(map(_DESCRIBED, journal))
+    def _path(self, facts: RunFacts) -> tuple[str, ...]:
+        """A run's path: its invocation's commands, described. Made once for
+        each kind, name and payload of every entry (``RunFacts.entries``),
+        which are all a command's description reads (most runs of a phase
+        end with the reference run's commands: half the time of describing
+        them)."""
+        key = facts.entries
         path = self._path_of.get(key)
         if path is None:
-            path = self._path_of[key] = tuple(describe(e) for e in journal
-                                              if e[KIND] in COMMAND_KINDS)
+            assert facts.handle is not None
+            path = self._path_of[key] = tuple(
+                describe(e) for e in stored_journal(facts.sim.store, facts.handle.id)
+                if e[KIND] in COMMAND_KINDS)
+        return path
+
+    def _commands(self, facts: RunFacts) -> tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...]:
+        """``_commands(facts)``; of a run of one invocation, made once for
+        each target and ``RunFacts.entries`` (its commands' are among them)."""
+        records = facts.records
+        if len(records) != 1 or facts.handle is None or records[0].id != facts.handle.id:
+            return _commands(facts)
+        key = (records[0].target, facts.entries)
+        path = self._commands_of.get(key)
+        if path is None:
+            path = self._commands_of[key] = ((key[0], tuple(
+                e for e in key[1] if e[KIND] in COMMAND_KINDS)),)
         return path
 
     def keep(self, violations: Iterable[Violation], found_by: str) -> list[Violation]:

@@ -193,6 +193,9 @@ _PLACE = itemgetter(0, 1)
 # The kinds of the entries ``snapshot`` lists as sent.
 _SENT = frozenset({CALL, SEND})
 _KIND_OF = itemgetter(KIND)
+# What a command's description reads of an entry (``describe``): its kind, name
+# and payload.
+_DESCRIBED = itemgetter(KIND, NAME, DATA)
 
 
 def closure_runs(step_log: Iterable[tuple[str, int, str, int, str]]
@@ -298,6 +301,16 @@ class RunFacts:
     def closures(self) -> Counter[tuple[str, int, str]]:
         """How many times each closure ran (``closure_runs`` of ``step_log``)."""
         return closure_runs(self.step_log)
+
+    @functools.cached_property
+    def entries(self) -> tuple[tuple[str, str, bytes | None], ...]:
+        """Each entry of the invocation's journal as a command's description
+        reads it (``describe``): its kind, name and payload, read by C code.
+        The same for two runs that issued the same commands, whatever their
+        times: what its path is made of (``Exploration._path``)."""
+        if self.handle is None:
+            return ()
+        return tuple(map(_DESCRIBED, stored_journal(self.sim.store, self.handle.id)))
 
     @functools.cached_property
     def reruns(self) -> int:

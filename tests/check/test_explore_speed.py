@@ -374,9 +374,12 @@ def test_a_path_is_described_once_for_the_same_commands(monkeypatch: pytest.Monk
                                                          ) -> None:
     """``Exploration._path``: a journal's commands described once for each
     kind, name and payload of its entries (a run crashed and recovered ends
-    with the reference run's commands at other times); the paths a check
-    counts are the same as with each run's described again."""
+    with the reference run's commands at other times), and its commands for
+    the self-check alike (``Exploration._commands``); the paths a check
+    counts, the runs the self-check runs again and the report are the same
+    as with each run's read again."""
     from simdurable.runtime._journal import COMMAND_KINDS, KIND, describe
+    from simdurable.runtime._store import stored_journal
 
     described = {"n": 0}
     counted = _explore.describe
@@ -390,10 +393,15 @@ def test_a_path_is_described_once_for_the_same_commands(monkeypatch: pytest.Monk
     once = check_shop("checkout", **kw)
     described_once = described["n"]
 
-    def each(self: _explore.Exploration, journal: Any) -> tuple[str, ...]:
+    def each(self: _explore.Exploration, facts: Any) -> tuple[str, ...]:
+        journal = stored_journal(facts.sim.store, facts.handle.id)
         return tuple(describe(e) for e in journal if e[KIND] in COMMAND_KINDS)
 
+    def commands(self: _explore.Exploration, facts: Any) -> Any:
+        return _explore._commands(facts)
+
     monkeypatch.setattr(_explore.Exploration, "_path", each)
+    monkeypatch.setattr(_explore.Exploration, "_commands", commands)
     again = check_shop("checkout", **kw)
     assert once.paths == again.paths > 1
     assert once.to_json() == again.to_json()

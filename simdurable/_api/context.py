@@ -308,8 +308,8 @@ class Context:
         # In strict mode, the profile hook watches the handler's code, not
         # simdurable's: paused at once, in line (``StrictGuard.previous``), so
         # that a step's bookkeeping and the calls to it are not seen.
-        # A fresh step awaited at once is taken in one call there, if it can be
-        # (``_strict_fresh``).
+        # A step awaited at once is taken in one call there, if it can be
+        # (fresh, ``_strict_fresh``; replayed with its value, ``_replayed_at_once``).
         attempt = self._attempt
         guard = attempt.engine.segment_guard
         if guard is None or not guard.active:
@@ -317,8 +317,14 @@ class Context:
         guard.active = False
         setprofile(guard.previous)
         try:
-            if options is None and attempt.plain:
-                taken = _strict_fresh(attempt, guard, name, action, args, kwargs, _get_frame(0))
+            if options is None:
+                if attempt.plain:
+                    taken = _strict_fresh(attempt, guard, name, action, args, kwargs,
+                                          _get_frame(0))
+                elif attempt.state is REPLAYING:
+                    taken = _replayed_at_once(attempt, name, action, args, kwargs, _get_frame(0))
+                else:
+                    taken = None
                 if taken is not None:
                     return taken  # type: ignore[no-any-return]
             return self._run_typed(name, action, options, args, kwargs)
@@ -1202,7 +1208,12 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
     inv_id = attempt.inv_id
     now = scheduler.now_ms
     entry = (RUN, name, None, None, -1, now, -1, "")
-    stored = engine.store.append(inv_id, entry)
+    stored_journal = None if journals is None else journals.get(inv_id)
+    if stored_journal is not None:  # (``MemoryStore.append`` without its call)
+        stored_journal.append(entry)
+        stored = len(stored_journal) - 1
+    else:
+        stored = engine.store.append(inv_id, entry)
     if stored != index:
         raise InternalError(
             f"journal of {inv_id} out of step: stored at #{stored}, attempt expected #{index}")
@@ -1254,9 +1265,19 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
             and not attempt.done_bits >> index & 1
         ):
             try:
-                data = _checked_serialize(serde, result, attempt, name, index)
+                # (a value of ``_fast.AS_IS_TYPES`` through the plain serde, which
+                # reads them back as written, ``returns_as_is``: stored and handed
+                # back as it is, nothing for the loss check to compare)
+                as_written = serde is _PLAIN_SERDE and type(result) in _fast.AS_IS_TYPES
+                data = (serde.serialize(result) if as_written
+                        else _checked_serialize(serde, result, attempt, name, index))
                 stored_now = True
             except (TypeError, ValueError, OverflowError) as err:
+                if as_written:  # (the check says so, and raises again)
+                    try:
+                        _checked_serialize(serde, result, attempt, name, index)
+                    except (TypeError, ValueError, OverflowError):
+                        pass
                 outcome = ("error", _fast.unstorable(attempt, name, index, err))
         if not stored_now:
             # (the registration ``finish_step`` reads, made now: its serde checked)
@@ -1283,10 +1304,14 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
     finally:
         running.in_place = None
     handed = _fast.resume_in_place(running, scheduler, attempt, wait)
-    # (its future's ``__await__`` from here)
-    if handed != RAN_PARKED and attempt.replayed_next(index):
+    # (its future's ``__await__`` from here; ``Attempt.replayed_next`` in line
+    # for a journal read to its end)
+    if handed != RAN_PARKED and (index in attempt.done if attempt.cursor >= len(journal)
+                                 else attempt.replayed_next(index)):
         seen = attempt.done[index]
         if not isinstance(seen, Failure):
+            if stored_now and as_written and seen[0] is data:
+                return _fast.ready(result)  # (what ``serde`` would read back)
             return _fast.ready(serde.deserialize(seen[0]))
     return after_in_place(DurableFuture(attempt, index, serde.deserialize),
                           handed == RAN_PARKED)

@@ -546,11 +546,14 @@ class Lifecycle:
             return  # a cancellation interrupts a wait: what it waited on stays pending
         kinds = (RUN, SLEEP, PROMISE_GET) if returned else (PROMISE_GET,)
         journal = stored_journal(self.store, rec.id)
-        completed = {e[TARGET] for e in journal if e[KIND] == COMPLETION}
+        completed: set[int] | None = None  # (read only for what was never awaited)
         ended = "returned" if returned else "raised"
+        awaited = attempt.awaited
         for index, entry in enumerate(journal):
-            if entry[KIND] not in kinds or index in attempt.awaited:
+            if entry[KIND] not in kinds or index in awaited:
                 continue
+            if completed is None:
+                completed = {e[TARGET] for e in journal if e[KIND] == COMPLETION}
             ran = index in completed or entry[RESULT] is not None
             if entry[KIND] == RUN:
                 what = f'step "{entry[NAME]}"'

@@ -66,6 +66,14 @@ def some(i: int) -> list[int]:
     return [i, i]  # comes back as it was: nothing to name
 
 
+def label(i: int) -> str:
+    return f"n{i}"
+
+
+def nothing() -> None:
+    return None
+
+
 def count(box: list[int]) -> int:
     return len(box)
 
@@ -92,6 +100,9 @@ async def lossy(ctx: sd.Context, x: int) -> int:
 async def values(ctx: sd.Context, x: int) -> int:
     got = await ctx.run_typed("some", some, i=x)
     keyed = await ctx.run_typed("keys", int_keys, i=x)
+    named = await ctx.run_typed("label", label, i=x)
+    none = await ctx.run_typed("nothing", nothing)
+    assert named == "n1" and none is None
     return len(got) + len(keyed)
 
 
@@ -256,7 +267,7 @@ def test_a_step_awaited_at_once_has_its_value_checked(monkeypatch: pytest.Monkey
 def test_only_a_value_that_comes_back_otherwise_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     fresh, _ = _taken(monkeypatch)
     result, _, _, found = _run("values")
-    assert fresh == [0, 2]
+    assert fresh == [0, 2, 4, 6]
     assert result == 2 + 1
     assert [kind for kind, _ in found] == ["serialization"], found
     assert 'step "keys" returned a dict with int keys' in found[0][1]

@@ -357,7 +357,8 @@ STRICT_FROM_CRASH = True
 # The same for a single failed step's run, failed or failed for good (``StrictFromFailure``).
 STRICT_FROM_FAILURE = True
 
-# The exception table of each code object seen: (start, end, target) in bytes.
+# The exception table of each code object seen: (start, end, target) in bytes, a
+# target of -1 for none (``_handler_spans``).
 _HANDLER_SPANS: dict[Any, tuple[tuple[int, int, int], ...]] = {}
 # Each code object's instructions, and the place of each by its offset.
 _INSTRUCTIONS: dict[Any, tuple[list[dis.Instruction], dict[int, int]]] = {}
@@ -552,15 +553,62 @@ def _handler_over(code: Any, at: int) -> bool:
 
 def _entry_over(code: Any, at: int) -> int | None:
     """Where the handler over instruction ``at`` of ``code`` starts, if any (its
-    exception table's entry; each instruction has one at most)."""
+    exception table's entry; each instruction has one at most), the
+    interpreter's own handlers passed through (``_handler_spans``)."""
     entries = _HANDLER_SPANS.get(code)
     if entries is None:
-        table = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
-        entries = _HANDLER_SPANS[code] = tuple((e.start, e.end, e.target) for e in table)
+        entries = _HANDLER_SPANS[code] = _handler_spans(code)
     for start, end, target in entries:
         if start <= at < end:
-            return target
+            return target if target >= 0 else None
     return None
+
+
+def _handler_spans(code: Any) -> tuple[tuple[int, int, int], ...]:
+    """``code``'s exception table, each entry's target taken on past the
+    handlers the interpreter adds of its own (3.12+) to where the exception
+    goes next, -1 for out of the frame: a ``CLEANUP_THROW`` over an
+    ``await``'s ``YIELD_VALUE``, which raises again at its own place what is
+    thrown in (a ``StopIteration`` aside, which neither ``Abort`` nor a step's
+    failure is: a generator's own ``StopIteration`` leaves it as a
+    ``RuntimeError``), and a coroutine's or generator's body's
+    ``CALL_INTRINSIC_1 INTRINSIC_STOPITERATION_ERROR; RERAISE``, which turns a
+    ``StopIteration`` into a ``RuntimeError`` and raises on. Neither runs code
+    of the user's; taken as handlers, they would make every ``await`` of 3.12+
+    look caught."""
+    raw = tuple((e.start, e.end, e.target)
+                for e in dis.Bytecode(code).exception_entries)  # type: ignore[attr-defined]
+    if not raw:
+        return raw
+    instructions, index = _instructions(code)
+
+    def onward(target: int, depth: int) -> int:
+        k = index.get(target)
+        if k is None or depth > 64:
+            return target
+        ins = instructions[k]
+        if ins.opname == "CLEANUP_THROW":
+            at = ins.offset
+        elif (ins.opname == "CALL_INTRINSIC_1"
+              and ins.argrepr == "INTRINSIC_STOPITERATION_ERROR"
+              and k + 1 < len(instructions) and instructions[k + 1].opname == "RERAISE"):
+            at = instructions[k + 1].offset
+        else:
+            return target
+        nxt = next((t for start, end, t in raw if start <= at < end), None)
+        return -1 if nxt is None else onward(nxt, depth + 1)
+
+    return tuple((start, end, onward(target, 0)) for start, end, target in raw)
+
+
+def _instructions(code: Any) -> tuple[list[dis.Instruction], dict[int, int]]:
+    """``code``'s instructions, and the place of each by its offset (kept)."""
+    found = _INSTRUCTIONS.get(code)
+    if found is None:
+        instructions = list(dis.get_instructions(code))
+        found = _INSTRUCTIONS[code] = (
+            instructions, {ins.offset: k for k, ins in enumerate(instructions)})
+    return found
 
 
 # The instructions of an exception handler that run no code of the user's (its
@@ -579,12 +627,7 @@ def _catches_abort(frame: FrameType) -> bool:
     target = _entry_over(code, frame.f_lasti)
     if target is None:
         return False
-    at_offset = _INSTRUCTIONS.get(code)
-    if at_offset is None:
-        instructions = list(dis.get_instructions(code))
-        at_offset = _INSTRUCTIONS[code] = (
-            instructions, {ins.offset: k for k, ins in enumerate(instructions)})
-    instructions, index = at_offset
+    instructions, index = _instructions(code)
     k = index.get(target)
     for _ in range(10_000):
         if k is None or k >= len(instructions):

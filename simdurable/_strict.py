@@ -292,7 +292,10 @@ class CatchAllError(HandlerError):
 
 
 _CO_COROUTINE = inspect.CO_COROUTINE
-_YIELD_VALUE = dis.opmap["YIELD_VALUE"]
+# Where a coroutine's frame is (``f_lasti``) as it yields, at its ``return``
+# event: the ``YIELD_VALUE``, or from 3.13 on the ``RESUME`` after it (on the
+# same line; a ``RESUME`` is otherwise a function's first, in no ``try``).
+_YIELD_VALUE = dis.opmap["YIELD_VALUE" if sys.version_info < (3, 13) else "RESUME"]
 _THIRD_PARTY = ("site-packages", "dist-packages")
 # By coroutine code object: its catch-all ``except`` clauses that do not raise
 # again, as (first line, last line of the ``try`` body, the clause's line, the

@@ -20,6 +20,14 @@ from simdurable import Context, Service
 svc = Service("Profiled")
 
 
+def _profiling(profiler: cProfile.Profile) -> bool:
+    """Whether ``profiler`` is still on: its profile function, or from 3.12 on
+    its ``sys.monitoring`` tool (it sets no profile function there)."""
+    if sys.version_info >= (3, 12):
+        return sys.monitoring.get_tool(sys.monitoring.PROFILER_ID) == "cProfile"
+    return sys.getprofile() is profiler
+
+
 @svc.handler()
 async def run(ctx: Context, n: int) -> int:
     total = 0
@@ -41,7 +49,7 @@ def test_a_check_under_cprofile_runs_and_leaves_the_profiler_on(strict: bool) ->
     try:
         report = sd.check([svc], "Profiled/run", 1, max_examples=5, seed=0, strict=strict,
                           hash_seeds=())
-        still_on = sys.getprofile() is profiler
+        still_on = _profiling(profiler)
         after_check()
     finally:
         profiler.disable()
@@ -71,7 +79,7 @@ def test_a_strict_simulation_under_cprofile_still_finds_an_ambient_read() -> Non
         sim.run()
         problems = [p.detail for p in sim.problems]
         sim.close()
-        still_on = sys.getprofile() is profiler
+        still_on = _profiling(profiler)
     finally:
         profiler.disable()
     assert handle is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,19 @@ from simdurable._restate import SUPPORTED_VERSIONS
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve()
 OLDEST = SUPPORTED_VERSIONS[0]
-TARGET = ROOT / "benchmarks" / ".cache" / f"restate-sdk-{OLDEST}"
+CACHED = ROOT / "benchmarks" / ".cache" / f"restate-sdk-{OLDEST}"
+
+
+def _built_here(target: Path) -> bool:
+    """Whether ``target``'s restate-sdk has its compiled part for this Python."""
+    return any((target / "restate" / f"_internal{suffix}").exists()
+               for suffix in EXTENSION_SUFFIXES)
+
+
+# Its compiled part (``restate._internal``) is built for one Python: a cache
+# made by another is left as it is, and this one's put beside it.
+TARGET = (CACHED if not (CACHED / "restate").is_dir() or _built_here(CACHED)
+          else CACHED.with_name(f"{CACHED.name}-{sys.implementation.cache_tag}"))
 
 
 def _install_oldest() -> None:

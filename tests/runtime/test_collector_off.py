@@ -115,12 +115,22 @@ def _in_oldest_generation(obj: object) -> bool:
     return any(o is obj for o in gc.get_objects(generation=2))
 
 
+def _nothing_frozen() -> None:
+    """Skip where objects are frozen before the run: a run then hands nothing on,
+    so as not to thaw them (3.12.1 starts with some of its own tuples frozen;
+    ``test_what_the_caller_froze_stays_frozen``)."""
+    if gc.get_freeze_count():
+        pytest.skip(f"{gc.get_freeze_count()} objects frozen before the run (by this Python)")
+
+
 @pytest.mark.parametrize("promote_at", [50, 10**9])
 def test_a_crowd_is_handed_to_the_oldest_generation_when_its_run_ends(
     monkeypatch: pytest.MonkeyPatch, promote_at: int
 ) -> None:
     # What a run leaves behind (journals, records) is not walked again by the
     # first collection after it when there is a crowd of it; a small run's is.
+    if promote_at == 50:
+        _nothing_frozen()
     monkeypatch.setattr(sim_module, "_RUN_PROMOTE_AT", promote_at)
     gc.collect()
     sim = sd.Simulation([svc], seed=1)
@@ -135,6 +145,7 @@ def test_a_crowd_is_handed_to_the_oldest_generation_when_its_run_ends(
 def test_cycles_left_in_a_crowd_handed_on_are_still_collected(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    _nothing_frozen()
     monkeypatch.setattr(sim_module, "_RUN_PROMOTE_AT", 50)
     made.clear()
     alive_at_end.clear()
@@ -166,6 +177,7 @@ def test_a_crowd_after_a_collection_in_its_run_is_counted_from_that_collection(
 ) -> None:
     # Young objects from before the run (the count a collection in the run resets)
     # do not hide what the run left after its last collection.
+    _nothing_frozen()
     monkeypatch.setattr(sim_module, "_RUN_PROMOTE_AT", 50)
     monkeypatch.setattr(sim_module, "_RUN_COLLECT_EVERY", 100)
     made.clear()

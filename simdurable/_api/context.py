@@ -1031,6 +1031,25 @@ def _general_run_typed(attempt: Attempt, name: str, action: Callable[..., Any],
     return ctx._run_typed(name, action, options, args, kwargs)
 
 
+def _plain_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a step's call may be taken at once in strict mode (``_replayed_at_once``,
+    ``_strict_fresh``): no step's closure runs (a step in a step is a misuse,
+    refused the general way) and every argument is a plain value (the general way's
+    ``_refuse_futures`` names a future)."""
+    holding = _running_step()  # (``current_step.get()`` is None, without its call)
+    if holding is not None and (type(holding) is StepInfo or holding.step is not None):
+        return False
+    if args:
+        for value in args:
+            if not isinstance(value, NOT_AWAITABLE):
+                return False
+    if kwargs:
+        for key in kwargs:
+            if not isinstance(kwargs[key], NOT_AWAITABLE):
+                return False
+    return True
+
+
 def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any, ...],
                       kwargs: dict[str, Any], caller: FrameType) -> Any:
     """Strict mode (no fused step command there): a step ``run_typed`` replays
@@ -1050,17 +1069,8 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
     if not attempt.alive or type(name) is not str or not callable(action) or (
             caller.f_code is not _RUN_TYPED_CODE):
         return None  # (``caller``: ``Context.run_typed``, or another of ``_run_typed``'s)
-    holding = _running_step()  # (``current_step.get()`` is None, without its call)
-    if holding is not None and (type(holding) is StepInfo or holding.step is not None):
+    if not _plain_call(args, kwargs):
         return None
-    if args:
-        for value in args:
-            if not isinstance(value, NOT_AWAITABLE):
-                return None
-    if kwargs:
-        for key in kwargs:
-            if not isinstance(kwargs[key], NOT_AWAITABLE):
-                return None
     if not _at_once(caller) or attempt.cancel_pending:
         return None
     journal = attempt.journal
@@ -1171,17 +1181,8 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
     once, has them made then, for ``finish_step``)."""
     if type(name) is not str or not callable(action):
         return None
-    holding = _running_step()  # (``current_step.get()`` is None, without its call)
-    if holding is not None and (type(holding) is StepInfo or holding.step is not None):
+    if not _plain_call(args, kwargs):
         return None
-    if args:
-        for value in args:
-            if not isinstance(value, NOT_AWAITABLE):
-                return None
-    if kwargs:
-        for key in kwargs:
-            if not isinstance(kwargs[key], NOT_AWAITABLE):
-                return None
     engine: Any = attempt.engine
     watching = guard.late
     if engine.value_pins is not None or (watching is not None and watching.entries):

@@ -17,21 +17,7 @@ from simdurable._check._explore import StrictFromFailure
 from simdurable._sim import Simulation
 from simdurable.runtime._faults import FAIL, TERMINAL, Fault
 
-
-def work(i: int) -> int:
-    return i + 1
-
-
-def steps_service() -> sd.Service:
-    svc = sd.Service("FSteps")
-
-    @svc.handler()
-    async def run(ctx: sd.Context, x: int) -> int:
-        for name in ("a", "b", "c", "d"):
-            x = await ctx.run_typed(name, work, i=x)
-        return x
-
-    return svc
+from .test_strict_from_crash import steps_service, work
 
 
 def catching_service() -> sd.Service:
@@ -144,7 +130,7 @@ def _run(svc: sd.Service, target: str, fault: Fault, switched: bool, invocations
 
 
 CASES = [  # (service, its target, step names, the names whose switch is refused, by kind)
-    (steps_service, "FSteps/run", ("a", "b", "c", "d"), {FAIL: (), TERMINAL: ()}),
+    (steps_service, "Steps/run", ("a", "b", "c", "d"), {FAIL: (), TERMINAL: ()}),
     (catching_service, "Catching/run", ("b",), {FAIL: (), TERMINAL: ("b",)}),
     (limited_service, "Limited/run", ("b",), {FAIL: ("b",), TERMINAL: ("b",)}),
     (late_service, "FLate/run", ("a",), {FAIL: (), TERMINAL: ()}),
@@ -189,7 +175,7 @@ def test_findings_of_the_retried_attempt_are_made() -> None:
 
 def test_a_switch_is_refused_with_other_attempts_alive() -> None:
     for kind in (FAIL, TERMINAL):
-        _, _, switch = _run(steps_service(), "FSteps/run", Fault(kind, step="b"), True, 3)
+        _, _, switch = _run(steps_service(), "Steps/run", Fault(kind, step="b"), True, 3)
         assert switch is not None and switch.refused
 
 

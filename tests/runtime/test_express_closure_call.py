@@ -163,7 +163,7 @@ async def at_once(ctx: sd.Context, x: int) -> int:
 def call_offset(handler: Any) -> int:
     import dis
 
-    return [i.offset for i in dis.get_instructions(handler) if i.opname == "CALL"][0]
+    return [i.offset for i in dis.get_instructions(handler) if i.opname in ("CALL", "CALL_KW")][0]
 
 
 def test_a_call_at_once_where_another_code_kept_its_step_at_the_same_offset():

@@ -118,6 +118,7 @@ def test_a_coroutine_given_as_a_step_is_named_and_closed():
     later, at whatever line its garbage collection came."""
     s = sim()
     h = s.invoke("Greeter/coroutine_as_step")
+    gc.collect()  # (what earlier tests left, warned about here otherwise)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         s.run()

@@ -2317,7 +2317,7 @@ def _commands(facts: RunFacts) -> tuple[tuple[str, tuple[tuple[Any, ...], ...]],
     return tuple((rec.target, tuple((e[KIND], e[NAME], e[DATA])
                                     for e in stored_journal(sim.store, rec.id)
                                     if e[KIND] in COMMAND_KINDS))
-                 for rec in sim.engine.records())
+                 for rec in facts.records)
 
 
 def _on_the_way(path: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...],

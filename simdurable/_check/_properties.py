@@ -773,7 +773,9 @@ def check_exactly_once(run: RunFacts) -> None:
     """
     if not run.reruns:
         return  # (no closure ran twice)
-    counts = Counter((inv, index) for inv, index, *_ in run.step_log)
+    counts: Counter[tuple[str, int]] = Counter()
+    for (inv, index, _), n in run.closures.items():  # (counted once: ``RunFacts.closures``)
+        counts[inv, index] += n
     events = run.trace_events(("restart", "retry", "suspend"))
     restarts = sum(1 for _, kind, _, _ in events if kind == "restart")
     for (inv, index), n in counts.items():

@@ -36,8 +36,9 @@ import time
 import uuid
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
+from ._api.context import Context
 from ._api.external import FakeExternal
 from .runtime._errors import HandlerError, NondeterministicCallError
 from .runtime._invocation import Attempt, _outside_us
@@ -137,7 +138,18 @@ _CLASS_METHODS: dict[tuple[type, str], tuple[str, str, int | None]] = {
 # computed anew each time, from its bytecode, names and constants.
 _PY_CODE_IDS: dict[int, tuple[Any, tuple[str, str, int | None]]] = {
     id(code): (code, found) for code, found in _PY_CODES.items()}
+# simdurable's entry points that the hook takes itself off at, at their call
+# (``StrictGuard._hook``): in the same table, which the hook asks at every call
+# anyway, with this mark. The protocol of such an entry point: ``guard.paused``
+# set (by the hook, just now) means it was watched: it clears it at once, does
+# its work unwatched, and puts the hook back on its way out
+# (``guard.active = True; setprofile(guard.hook)``, in a ``finally``); not set,
+# it was not watched, and leaves the hook as it is.
+_PAUSE: Final = ("an entry point of simdurable's", "", None)
+for _code in (Context.run_typed.__code__,):
+    _PY_CODE_IDS[id(_code)] = (_code, _PAUSE)
 _RANDOM_FILE = random.__file__
+_setprofile: Final = sys.setprofile
 _CALL_OPS = {dis.opmap[name] for name in ("CALL", "PRECALL") if name in dis.opmap}
 
 _OUR_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -397,6 +409,9 @@ class StrictGuard:
         self.outer: Any = None
         self.hook = self._hook
         self.active = False  # watching handler code right now
+        # The hook took itself off at the call of an entry point of
+        # simdurable's (``_PAUSE``), which has not taken this note yet.
+        self.paused = False
         # The steps started and not run yet, and what they read that the
         # handler may change first (``_api/late.py``'s ``Watching``): one for
         # every invocation of the simulation, made at its first step.
@@ -413,7 +428,7 @@ class StrictGuard:
 
     def exit(self) -> None:
         sys.setprofile(self.previous)
-        self.active = False
+        self.active = self.paused = False
         self.attempt = None
         if self.outer is not None:
             profile_back(self.outer)
@@ -443,6 +458,14 @@ class StrictGuard:
             code = frame.f_code
             known = _PY_CODE_IDS.get(id(code))
             if known is not None:
+                if known[1] is _PAUSE:
+                    # An entry point of simdurable's, which puts the hook back
+                    # on its way out: off from here (a call made in the hook is
+                    # no event), none of its calls seen.
+                    _setprofile(self.previous)
+                    self.active = False
+                    self.paused = True
+                    return
                 bound = _BOUND_TO.get(code)
                 if bound is None or frame.f_locals.get("self") is bound:
                     self._judge(known[1], frame.f_back, None)

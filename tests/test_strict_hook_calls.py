@@ -2,22 +2,28 @@
 
 Every call and return the hook sees while it is set is a call of ``_hook`` (a
 Python function: the single-fault phase of ``check`` makes tens of thousands).
-A step's bookkeeping pauses it in line, at the first call the handler made
-(``run_typed``): the hook sees that call, the pause and the return, and no call
-of ``StrictGuard.exit``/``enter`` or of simdurable's own functions behind them.
-A step awaited at once is awaited within that one pause (``_awaited_now``): what
-the handler then awaits is ``_fast.ready``'s generator, not the future's
-``__await__``, which would pause the hook again. Its findings are unchanged: a
-read outside a step is still reported after a step's pause, and a profile
-function set before the simulation runs is set again after it.
+A step's bookkeeping is not watched: the hook takes itself off at the call of
+``run_typed`` (``_strict._PAUSE``), which puts it back on its way out, so the
+hook sees that call and its return, no call of ``StrictGuard.exit``/``enter``,
+of ``setprofile`` or of simdurable's own functions behind them. A step
+awaited at once is awaited within that one pause (``_awaited_now``): what the
+handler then awaits is a finished future of asyncio's C type, whose ``await``
+makes no event, not the future's ``__await__``, which would pause the hook
+again. Its findings are unchanged: a read outside a step is still reported
+after a step's pause (in the handler, in a helper it awaits, in an ``except``
+after a failed step), and a profile function set before the simulation runs
+is set again after it.
 """
 
 from __future__ import annotations
 
 import collections
+import cProfile
 import sys
 import time
 from typing import Any
+
+import pytest
 
 import simdurable as sd
 from benchmarks.bench_sim import named_steps_service
@@ -42,19 +48,20 @@ def _hook_calls(monkeypatch: Any, svc: sd.Service, target: str) -> collections.C
     return seen
 
 
-def test_a_step_costs_the_hook_its_own_calls_and_one_pause(monkeypatch: Any) -> None:
+def test_a_step_costs_the_hook_its_own_call_and_return(monkeypatch: Any) -> None:
     seen = _hook_calls(monkeypatch, named_steps_service(20, "HookSteps"), "HookSteps20/run")
-    # the handler's two calls a step (the step's call, and the await of what it
-    # returned), each seen as it is made and as it returns
-    for name in ("context.py:run_typed", "_fast.py:ready"):
-        assert seen[("call", name)] == seen[("return", name)] == 20
+    # the handler's one call a step (the step's call), seen as it is made and
+    # as it returns; the await of what it returned is no event
+    assert seen[("call", "context.py:run_typed")] == seen[("return", "context.py:run_typed")] == 20
+    assert not seen[("call", "_fast.py:ready")]
     assert not seen[("call", "futures.py:__await__")]
-    # and one pause a step (``setprofile`` in line)
-    assert seen[("c_call", "setprofile")] <= 21
+    # and no pause in line a step (``setprofile`` called in the hook is no
+    # event): the one seen is ``Running.drive``'s, at the segment's end
+    assert seen[("c_call", "setprofile")] <= 1
     ours = [key for key in seen if key[0] == "call" and key[1].startswith(("_strict.py:",
                                                                           "context.py:_"))]
     assert not ours, ours
-    assert sum(seen.values()) <= 5 * 20 + 15, seen
+    assert sum(seen.values()) <= 2 * 20 + 15, seen
 
 
 def test_a_read_after_a_pause_is_still_found() -> None:
@@ -92,3 +99,145 @@ def test_a_profile_function_set_before_is_set_again_after() -> None:
         sys.setprofile(None)
     assert handle.result() == 3
     assert calls
+
+
+def _work(i: int) -> int:
+    return i + 1
+
+
+def _fail() -> int:
+    raise sd.TerminalError("no")
+
+
+def _step_in_a_step(ctx: sd.Context) -> float:
+    try:
+        ctx.run_typed("inner", _work, None, 1)  # refused: a step's closure issues nothing
+    except sd.HandlerError:
+        pass
+    return time.time()  # (in a step: its value is journaled)
+
+
+async def _helper(ctx: sd.Context, x: int) -> float:
+    x = await ctx.run_typed("in-helper", _work, i=x)
+    return time.time() + x  # (read in the helper, right after its step)
+
+
+_HANDLERS: dict[str, Any] = {}
+
+
+def _handler(fn: Any) -> Any:
+    _HANDLERS[fn.__name__] = fn
+    return fn
+
+
+@_handler
+async def right_after(ctx: sd.Context, x: int) -> float:
+    x = await ctx.run_typed("one", _work, i=x)
+    now = time.time()
+    return now + x
+
+
+@_handler
+async def in_a_helper(ctx: sd.Context, x: int) -> float:
+    return await _helper(ctx, x)
+
+
+@_handler
+async def after_a_failed_step(ctx: sd.Context, x: int) -> float:
+    try:
+        x = await ctx.run_typed("fails", _fail)
+    except sd.TerminalError:
+        return time.time()
+    return x
+
+
+@_handler
+async def after_a_step_not_awaited_at_once(ctx: sd.Context, x: int) -> float:
+    step = ctx.run_typed("later", _work, i=x)
+    x = await step
+    return time.time() + x
+
+
+@_handler
+async def after_ctx_time(ctx: sd.Context, x: int) -> float:
+    then = await ctx.time()
+    return time.time() - then
+
+
+def _found(handler: str) -> list[str]:
+    svc = sd.Service("HookReads")
+    svc.handler(name=handler)(_HANDLERS[handler])
+    sim = sd.Simulation([svc], seed=0, strict=True)
+    sim.invoke(f"HookReads/{handler}", 0)
+    sim.run()
+    return [str(e) for e in sim.problems if isinstance(e, sd.NondeterministicCallError)]
+
+
+@pytest.mark.parametrize("handler", sorted(_HANDLERS))
+def test_a_read_after_a_step_is_found_wherever_the_handler_goes_on(handler: str) -> None:
+    # The hook took itself off at the step's call: it is back on by the time
+    # the handler's own code runs again, whichever way it goes on.
+    found = _found(handler)
+    assert any("time.time() was called outside a step" in e for e in found), found
+    assert sys.getprofile() is None
+
+
+def test_a_read_in_a_step_is_not_reported() -> None:
+    svc = sd.Service("HookInStep")
+
+    @svc.handler()
+    async def run(ctx: sd.Context, x: int) -> float:
+        first = await ctx.run_typed("clock", time.time)
+        return first + await ctx.run_typed("clock-again", lambda: time.time())
+
+    sim = sd.Simulation([svc], seed=0, strict=True)
+    sim.invoke("HookInStep/run", 0)
+    sim.run()
+    assert not [e for e in sim.problems if isinstance(e, sd.NondeterministicCallError)]
+
+
+def test_a_step_in_a_step_leaves_the_hook_off_in_the_closure() -> None:
+    # The inner call was not watched (the hook is off while a closure runs):
+    # it must not put the hook back on, nor take the outer call's pause.
+    svc = sd.Service("HookNested")
+
+    @svc.handler()
+    async def run(ctx: sd.Context, x: int) -> float:
+        return await ctx.run_typed("outer", _step_in_a_step, None, ctx)
+
+    sim = sd.Simulation([svc], seed=0, strict=True)
+    sim.invoke("HookNested/run", 0)
+    sim.run()
+    kinds = [type(e).__name__ for e in sim.problems]
+    assert kinds == ["ContextMisuseError"], sim.problems
+    assert sys.getprofile() is None
+
+
+def test_a_read_after_a_step_is_found_under_cprofile() -> None:
+    if sys.getprofile() is not None:
+        pytest.skip("another profile function is set (the suite runs under a profiler)")
+    svc = sd.Service("HookProfiled")
+    svc.handler(name="run")(right_after)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        report = sd.check([svc], "HookProfiled/run", 0, max_examples=0, seed=0, hash_seeds=())
+    finally:
+        profiler.disable()
+    assert "nondeterministic-call" in report.kinds, report.render()
+
+
+def test_a_catch_all_around_a_step_awaited_at_once_is_reported() -> None:
+    svc = sd.Service("HookCatchAll")
+
+    @svc.handler()
+    async def run(ctx: sd.Context, x: int) -> int:
+        try:
+            x = await ctx.run_typed("one", _work, i=x)
+        except BaseException:
+            return -1
+        return x
+
+    report = sd.check([svc], "HookCatchAll/run", 0, max_examples=0, seed=0, hash_seeds=())
+    assert report.kinds == ["context-misuse"], report.render()
+    assert "`except BaseException` around the await" in report.render()

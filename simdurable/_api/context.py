@@ -8,6 +8,7 @@ its attempt and checks that the handler's kind allows it.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
@@ -306,16 +307,16 @@ class Context:
         # (A context made while the engine has a fused step command has that
         # command as its class's ``run_typed``: see ``__init__``.)
         # In strict mode, the profile hook watches the handler's code, not
-        # simdurable's: paused at once, in line (``StrictGuard.previous``), so
-        # that a step's bookkeeping and the calls to it are not seen.
+        # simdurable's: it took itself off at this call (``_strict._PAUSE``,
+        # ``guard.paused``), so that a step's bookkeeping and the calls to it
+        # are not seen; it is put back on here, on the way out.
         # A step awaited at once is taken in one call there, if it can be
         # (fresh, ``_strict_fresh``; replayed with its value, ``_replayed_at_once``).
         attempt = self._attempt
         guard = attempt.engine.segment_guard
-        if guard is None or not guard.active:
+        if guard is None or not guard.paused:
             return self._run_typed(name, action, options, args, kwargs)
-        guard.active = False
-        setprofile(guard.previous)
+        guard.paused = False
         try:
             if options is None:
                 if attempt.plain:
@@ -1057,7 +1058,7 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
     taken where ``_run_typed`` has the profile hook paused: its command at the
     cursor and its value right after it, matched, seen and decoded as
     ``Attempt.issue`` and its future's ``__await__`` would (``Attempt.replayed_next``),
-    the step marked awaited, and handed back as ``_fast.ready(value)``, or None
+    the step marked awaited, and handed back as ``_finished(value)``, or None
     (nothing written) for anything else, which goes the general way: a misuse,
     a name or action it would refuse, an argument that is not a plain value
     (``_refuse_futures`` names a future), a journal that holds another entry
@@ -1100,7 +1101,28 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
         attempt.plain = (attempt.alive and not attempt.cancel_pending
                          and attempt.failure is None)
     attempt.awaited.add(index)
-    return _fast.ready(value)
+    return _finished(value)
+
+
+# Strict mode's awaitable of a step's value, handed back with the profile hook
+# paused: a finished future of asyncio's own (C) type, whose ``await`` hands
+# the value back in C, with no frame of its own, so that the hook, on again,
+# sees no event of it (``_fast.ready``'s generator is two: its start and its
+# return). It needs a loop only for ``get_debug()``, here a C function too;
+# a result set with no callbacks schedules nothing, and a future never awaited
+# warns nothing. (``_fast.ready`` where asyncio has no C future.)
+_NO_LOOP: Final = types.SimpleNamespace(get_debug=bool)
+_Future: Final[Any] = asyncio.Future
+
+
+def _finished(value: Any) -> Any:
+    future = _Future(loop=_NO_LOOP)
+    future.set_result(value)
+    return future
+
+
+if _Future.__module__ != "_asyncio":
+    _finished = _fast.ready
 
 
 def _at_once(caller: FrameType) -> bool:
@@ -1131,7 +1153,7 @@ def _awaited_now(attempt: Attempt, index: int, serde: Serde[Any]) -> Any:
     hook paused: what its future's ``__await__`` would do first (the step marked
     awaited, run in place or queued, its completion seen), with no generator of
     its own and no second pause of the hook. Its value comes back as
-    ``_fast.ready(value)``; anything else as the rest of that ``__await__``
+    ``_finished(value)``; anything else as the rest of that ``__await__``
     (``after_in_place``: a failure raised, a wait for a step queued or for the
     handler's resume), or, for an attempt over, the future itself, whose
     ``__await__`` says so. Between the call's return and its ``await`` the hook
@@ -1151,7 +1173,7 @@ def _awaited_now(attempt: Attempt, index: int, serde: Serde[Any]) -> Any:
     if handed != RAN_PARKED and index in attempt.done:
         completion = attempt.done[index]
         if not isinstance(completion, Failure):
-            return _fast.ready(serde.deserialize(completion[0]))
+            return _finished(serde.deserialize(completion[0]))
     return after_in_place(future, handed == RAN_PARKED)
 
 
@@ -1163,7 +1185,7 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
     ``Engine.run_lone_step`` (``_fast.lone_step``) for a step run in place, in
     the same order (its command stored, as ``Commands.store_command`` stores a
     step's; it run in a copy of the handler's context; its value stored and
-    seen), and its value handed back as ``_fast.ready(value)``. None, with
+    seen), and its value handed back as ``_finished(value)``. None, with
     nothing written, for anything else, which goes the general way: a misuse,
     a name or action it would refuse, an argument that is not a plain value,
     a call not awaited at once, a fault that may fire at the step, other work
@@ -1312,8 +1334,8 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
         seen = attempt.done[index]
         if not isinstance(seen, Failure):
             if stored_now and as_written and seen[0] is data:
-                return _fast.ready(result)  # (what ``serde`` would read back)
-            return _fast.ready(serde.deserialize(seen[0]))
+                return _finished(result)  # (what ``serde`` would read back)
+            return _finished(serde.deserialize(seen[0]))
     return after_in_place(DurableFuture(attempt, index, serde.deserialize),
                           handed == RAN_PARKED)
 

@@ -365,7 +365,7 @@ class Running:
                 finally:
                     if guard is not None:
                         setprofile(guard.previous)
-                        guard.active = False
+                        guard.active = guard.paused = False
                         guard.attempt = None
                         if guard.outer is not None:
                             profile_back(guard.outer)

@@ -408,6 +408,13 @@ class Engine:
             else:
                 self.lifecycle.start_alone(task[1])
             return None
+        if len(ready) == 1 and not scheduler.held and self.steps.inline_steps:
+            # One other task alone: the general way (``general_task``), not the
+            # fused runner built for it. A lone handler gets one only where
+            # its step could not run in place: the step a fault may fire at,
+            # in a crash's or failed step's run, then the handler's resume;
+            # building the runner cost more than both tasks taken its way.
+            return self.general_task()
         runner = task_runner(self)
         # (unless a caller put its own runner there: then this is not a bound
         # method of this class's. Set as an attribute, never through

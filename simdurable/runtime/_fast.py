@@ -1124,10 +1124,19 @@ def step_command() -> Callable[..., Any] | None:
             entry = (RUN, name, None, None, -1, cast(Any, attempt.engine).scheduler.now_ms, -1,
                      "")
             index = attempt.issue(entry, "run_typed")
-            if index in attempt.done or (
-                attempt.state is REPLAYING and attempt.completed_next == index
-            ):
-                return plain_future(attempt, index, serde.deserialize)
+            state: Any = attempt.state  # (``issue`` may have ended the replay)
+            if state is REPLAYING:
+                if index in attempt.done or attempt.completed_next == index:
+                    return plain_future(attempt, index, serde.deserialize)
+            else:
+                if state is LIVE:
+                    # Its replay ended at this command, its completion never
+                    # journaled (a crash after the step's effect, a failed
+                    # step): its next step takes the fresh command's class at
+                    # once, not this function (above) then ``fresh_issue``
+                    ctx.__class__ = fresh_context_of(attempt)
+                if index in attempt.done:
+                    return plain_future(attempt, index, serde.deserialize)
         # Not replayed with its result: its future, registered as ``issue``
         # registers a step issued while others are outstanding (``register_step``)
         future = new_future(step_future)

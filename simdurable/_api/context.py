@@ -16,7 +16,7 @@ import sys
 import types
 import typing
 import uuid as _uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from sys import setprofile
@@ -311,12 +311,16 @@ class Context:
         # ``guard.paused``), so that a step's bookkeeping and the calls to it
         # are not seen; it is put back on here, on the way out.
         # A step awaited at once is taken in one call there, if it can be
-        # (fresh, ``_strict_fresh``; replayed with its value, ``_replayed_at_once``).
+        # (fresh, ``_strict_fresh``; replayed with its value, ``_replayed_at_once``):
+        # its value is handed back as ``_rearming``'s generator, which puts the
+        # hook back on as the handler awaits it, at once (so that neither the
+        # return of this call nor the start of the generator is an event).
         attempt = self._attempt
         guard = attempt.engine.segment_guard
         if guard is None or not guard.paused:
             return self._run_typed(name, action, options, args, kwargs)
         guard.paused = False
+        later = False
         try:
             if options is None:
                 if attempt.plain:
@@ -327,11 +331,15 @@ class Context:
                 else:
                     taken = None
                 if taken is not None:
+                    if type(taken) is tuple:  # (its value)
+                        later = True
+                        return _rearming(taken[0], guard)  # type: ignore[return-value]
                     return taken  # type: ignore[no-any-return]
             return self._run_typed(name, action, options, args, kwargs)
         finally:
-            guard.active = True
-            setprofile(guard.hook)
+            if not later:
+                guard.active = True
+                setprofile(guard.hook)
 
     def _run_typed(self, name: str, action: Callable[..., Any], options: RunOptions[Any] | None,
                    args: tuple[Any, ...], kwargs: dict[str, Any]) -> DurableFuture[Any]:
@@ -347,7 +355,7 @@ class Context:
             if guard is not None and attempt.state is REPLAYING and options is None:
                 taken = _replayed_at_once(attempt, name, action, args, kwargs, _get_frame(1))
                 if taken is not None:
-                    return taken  # type: ignore[no-any-return]
+                    return _finished(taken[0])  # type: ignore[no-any-return]
             if not attempt.alive or current_step.get() is not None:
                 attempt.guard("run_typed")  # raises
             if not isinstance(name, str):
@@ -1058,7 +1066,7 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
     taken where ``_run_typed`` has the profile hook paused: its command at the
     cursor and its value right after it, matched, seen and decoded as
     ``Attempt.issue`` and its future's ``__await__`` would (``Attempt.replayed_next``),
-    the step marked awaited, and handed back as ``_finished(value)``, or None
+    the step marked awaited, and handed back as ``(value,)``, or None
     (nothing written) for anything else, which goes the general way: a misuse,
     a name or action it would refuse, an argument that is not a plain value
     (``_refuse_futures`` names a future), a journal that holds another entry
@@ -1101,18 +1109,33 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
         attempt.plain = (attempt.alive and not attempt.cancel_pending
                          and attempt.failure is None)
     attempt.awaited.add(index)
-    return _finished(value)
+    return (value,)
 
 
-# Strict mode's awaitable of a step's value, handed back with the profile hook
-# paused: a finished future of asyncio's own (C) type, whose ``await`` hands
-# the value back in C, with no frame of its own, so that the hook, on again,
-# sees no event of it (``_fast.ready``'s generator is two: its start and its
-# return). It needs a loop only for ``get_debug()``, here a C function too;
-# a result set with no callbacks schedules nothing, and a future never awaited
-# warns nothing. (``_fast.ready`` where asyncio has no C future.)
+# Strict mode's awaitable of a step's value where the profile hook is back on
+# before the ``await`` (``run_typed``'s general way, ``_awaited_now``): a
+# finished future of asyncio's own (C) type, whose ``await`` hands the value
+# back in C, with no frame of its own, so that the hook sees no event of it
+# (``_fast.ready``'s generator is two: its start and its return). It needs a
+# loop only for ``get_debug()``, here a C function too; a result set with no
+# callbacks schedules nothing, and a future never awaited warns nothing.
+# (``_fast.ready`` where asyncio has no C future.)
 _NO_LOOP: Final = types.SimpleNamespace(get_debug=bool)
 _Future: Final[Any] = asyncio.Future
+
+
+@types.coroutine
+def _rearming(value: Any, guard: Any) -> Generator[Any, Any, Any]:
+    """The awaitable of a step's value that ``Context.run_typed`` hands back
+    with the profile hook still off, to an ``await`` right after the call
+    (``_at_once``: nothing of the handler's runs between): it puts the hook
+    back on as it starts, as ``run_typed`` would have on its way out, so that
+    the hook sees only its return (two events a step in all, with the call of
+    ``run_typed``). Cheaper than ``_finished``'s future, with no more events."""
+    guard.active = True
+    setprofile(guard.hook)
+    return value
+    yield  # (a generator function: ``types.coroutine`` makes its generators awaitable)
 
 
 def _finished(value: Any) -> Any:
@@ -1185,7 +1208,7 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
     ``Engine.run_lone_step`` (``_fast.lone_step``) for a step run in place, in
     the same order (its command stored, as ``Commands.store_command`` stores a
     step's; it run in a copy of the handler's context; its value stored and
-    seen), and its value handed back as ``_finished(value)``. None, with
+    seen), and its value handed back as ``(value,)``. None, with
     nothing written, for anything else, which goes the general way: a misuse,
     a name or action it would refuse, an argument that is not a plain value,
     a call not awaited at once, a fault that may fire at the step, other work
@@ -1334,8 +1357,8 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
         seen = attempt.done[index]
         if not isinstance(seen, Failure):
             if stored_now and as_written and seen[0] is data:
-                return _finished(result)  # (what ``serde`` would read back)
-            return _finished(serde.deserialize(seen[0]))
+                return (result,)  # (what ``serde`` would read back)
+            return (serde.deserialize(seen[0]),)
     return after_in_place(DurableFuture(attempt, index, serde.deserialize),
                           handed == RAN_PARKED)
 

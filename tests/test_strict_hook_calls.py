@@ -57,6 +57,8 @@ def test_a_step_costs_the_hook_two_events(monkeypatch: Any) -> None:
     assert not seen[("return", "context.py:run_typed")]
     assert not seen[("call", "_fast.py:ready")]
     assert not seen[("call", "futures.py:__await__")]
+    # (the function of an unkeyed handler runs without ``Handler._start``)
+    assert not seen[("call", "service.py:_start")]
     # and no pause in line a step (``setprofile`` called in the hook, or with
     # the hook off, is no event): the one seen is ``Running.drive``'s, at the
     # segment's end
@@ -244,3 +246,33 @@ def test_a_catch_all_around_a_step_awaited_at_once_is_reported() -> None:
     report = sd.check([svc], "HookCatchAll/run", 0, max_examples=0, seed=0, hash_seeds=())
     assert report.kinds == ["context-misuse"], report.render()
     assert "`except BaseException` around the await" in report.render()
+
+
+class _Stamped:
+    """An output whose serde's call reads the clock (``DefaultSerde`` calls a
+    ``model_dump``): code of the user's that runs after the handler returns."""
+
+    def model_dump(self, mode: str) -> dict[str, float]:
+        return {"at": time.time()}
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_read_in_the_outputs_serde_is_found(keyed: bool) -> None:
+    # An unkeyed handler's function runs without ``Handler._start`` around it
+    # in strict mode too: what writes its output is watched all the same.
+    svc: Any = sd.VirtualObject("HookOutputObject") if keyed else sd.Service("HookOutput")
+
+    @svc.handler()
+    async def run(ctx: Any, x: int) -> _Stamped:
+        await ctx.run_typed("one", _work, i=x)
+        return _Stamped()
+
+    sim = sd.Simulation([svc], seed=0, strict=True)
+    if keyed:
+        sim.invoke("HookOutputObject/k/run", 0)
+    else:
+        sim.invoke("HookOutput/run", 0)
+    sim.run()
+    found = [str(e) for e in sim.problems if isinstance(e, sd.NondeterministicCallError)]
+    assert any("time.time() was called outside a step" in e for e in found), found
+    assert sys.getprofile() is None

@@ -323,10 +323,14 @@ class Running:
         self.trace.event((self.trace.clock.now_ms, "attempt", rec.id, "attempt", attempt.number,
                           rec.service, rec.key, rec.handler, len(journal)))
         ctx = self.make_context(attempt, spec)
-        # (strict mode's guard watches the whole of ``start``: the output's
-        # serde too, which runs after the function returns)
+        # (strict mode's guard watches what ``start`` runs of the user's: the
+        # output's serde too, which runs after the function returns (``ended``
+        # watches it where the function runs without ``start``), and the check
+        # of a value changed after ``ctx.set``, for a keyed handler's
+        # (``Handler._start``): only an unkeyed one's function runs without it)
         attempt.coro = (handler_coroutine(spec, attempt, ctx, rec.input)
-                        if self.segment_guard is None else spec.start(ctx, rec.input))
+                        if self.segment_guard is None or not spec.keyed
+                        else spec.start(ctx, rec.input))
         return attempt
 
     # -- driving a handler ---------------------------------------------------------
@@ -390,8 +394,16 @@ class Running:
                 if type(value) is int:
                     value = b"%d" % value
                 else:
+                    guard = self.segment_guard
                     try:
-                        value = output(value)
+                        if guard is None:
+                            value = output(value)
+                        else:  # (strict mode: watched, as in ``start``)
+                            guard.enter(attempt)
+                            try:
+                                value = output(value)
+                            finally:
+                                guard.exit()
                     except Exception as bad:  # noqa: BLE001 - as if ``start`` had raised it
                         return self.ended(attempt, bad)
             # (``Value(...)``, without the named tuple's ``__new__``, a Python call)

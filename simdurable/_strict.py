@@ -38,7 +38,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, Final
 
-from ._api.context import Context
+from ._api.context import Context, _waiting
 from ._api.external import FakeExternal
 from .runtime._errors import HandlerError, NondeterministicCallError
 from .runtime._invocation import Attempt, _outside_us
@@ -146,7 +146,7 @@ _PY_CODE_IDS: dict[int, tuple[Any, tuple[str, str, int | None]]] = {
 # (``guard.active = True; setprofile(guard.hook)``, in a ``finally``); not set,
 # it was not watched, and leaves the hook as it is.
 _PAUSE: Final = ("an entry point of simdurable's", "", None)
-for _code in (Context.run_typed.__code__,):
+for _code in (Context.run_typed.__code__, _waiting.__code__):
     _PY_CODE_IDS[id(_code)] = (_code, _PAUSE)
 _RANDOM_FILE = random.__file__
 _setprofile: Final = sys.setprofile

@@ -276,3 +276,60 @@ def test_a_read_in_the_outputs_serde_is_found(keyed: bool) -> None:
     found = [str(e) for e in sim.problems if isinstance(e, sd.NondeterministicCallError)]
     assert any("time.time() was called outside a step" in e for e in found), found
     assert sys.getprofile() is None
+
+
+def _two_waiting(monkeypatch: Any, then: str) -> tuple[list[str], Any]:
+    """Two invocations started together: the first one's step, awaited at
+    once, waits as a task (other work is ready), then resumes (or, cancelled,
+    is thrown into); each handler reads the clock right after, at a line of
+    its own. ``then``: "cancel" or "kill" the first one while it waits, or ""."""
+    seen: collections.Counter[Any] = collections.Counter()
+    hook = _strict.StrictGuard._hook
+
+    def counting(self: Any, frame: Any, event: str, arg: Any) -> None:
+        seen[(event, frame.f_code.co_name)] += 1
+        hook(self, frame, event, arg)
+
+    monkeypatch.setattr(_strict.StrictGuard, "_hook", counting)
+    svc = sd.Service("HookWaits")
+
+    @svc.handler()
+    async def first(ctx: sd.Context, x: int) -> float:
+        try:
+            x = await ctx.run_typed("one", _work, i=x)
+        except sd.TerminalError:
+            return time.time()
+        return time.time() + x
+
+    @svc.handler()
+    async def second(ctx: sd.Context, x: int) -> float:
+        x = await ctx.run_typed("two", _work, i=x)
+        return time.time() + x
+
+    sim = sd.Simulation([svc], seed=0, strict=True)
+    handle = sim.invoke("HookWaits/first", 0)
+    sim.invoke("HookWaits/second", 0)
+    if then:
+        tasks = iter(range(2))
+        sim.run(stop=lambda: next(tasks, None) is None)  # (three tasks: the first one waits)
+        if then == "cancel":
+            sim.cancel(handle)
+        else:
+            sim.kill(handle)
+    sim.run()
+    found = [e.source or "" for e in sim.problems if isinstance(e, sd.NondeterministicCallError)]
+    assert sys.getprofile() is None
+    return found, seen
+
+
+@pytest.mark.parametrize("then", ["", "cancel", "kill"])
+def test_a_read_after_a_step_that_waited_is_found(monkeypatch: Any, then: str) -> None:
+    # The step's await yields: the hook went off at the awaitable's start and
+    # at its resume (or the throw into it), and is on again after either;
+    # closed while the hook is off (killed), it leaves the hook off.
+    found, seen = _two_waiting(monkeypatch, then)
+    assert len(found) == (1 if then == "kill" else 2), found
+    assert seen[("call", "_waiting")] >= 2, seen  # (a start and a resume at least)
+    assert not seen[("call", "replayed_next")]
+
+

@@ -29,6 +29,7 @@ from ..runtime._fast import NOT_AWAITABLE, plain_steps, replay_command, returns_
 from ..runtime._ids import awakeable_id, encode_promise, is_awakeable_id, is_invocation_id
 from ..runtime._invocation import (
     LIVE,
+    PARKED,
     REPLAYING,
     Abort,
     Attempt,
@@ -70,6 +71,7 @@ from ..runtime._journal import (
     RawEntry,
     Value,
     raw_entry,
+    terminal_of,
 )
 from ..runtime._registry import HandlerSpec
 from ..runtime._retry import to_ms
@@ -1138,6 +1140,51 @@ def _rearming(value: Any, guard: Any) -> Generator[Any, Any, Any]:
     yield  # (a generator function: ``types.coroutine`` makes its generators awaitable)
 
 
+@types.coroutine
+def _waiting(future: DurableFuture[Any], parked: bool, guard: Any) -> Generator[Any, Any, Any]:
+    """Strict mode's ``after_in_place``: the rest of the await of a step taken
+    at once that did not hand back its value (it waits as a task, or for its
+    resume task, or failed). The profile hook takes itself off at its start and
+    at each resume (``_strict._PAUSE``: ``guard.paused`` then); it puts the hook
+    back on before each ``yield`` and before the step's value is read back, or
+    its failure raised. Started, resumed or thrown into while the hook is off
+    (a teardown's ``close()``), it leaves the hook as it is."""
+    watched = guard.paused
+    guard.paused = False
+    attempt, index = future._attempt, future._index
+    try:
+        if parked:
+            if watched:
+                watched = False
+                guard.active = True
+                setprofile(guard.hook)
+            try:
+                yield PARKED
+            finally:  # (a resume, or a throw, with the hook on: paused at it)
+                watched = guard.paused
+                guard.paused = False
+        while index not in attempt.done and not attempt.replayed_next(index):
+            wait = Wait((index,))
+            if watched:
+                watched = False
+                guard.active = True
+                setprofile(guard.hook)
+            try:
+                yield wait
+            finally:
+                watched = guard.paused
+                guard.paused = False
+        completion = attempt.done[index]
+        failure = terminal_of(completion) if isinstance(completion, Failure) else None
+    finally:
+        if watched:
+            guard.active = True
+            setprofile(guard.hook)
+    if failure is not None:
+        raise failure
+    return future._decode(completion[0])  # type: ignore[arg-type]  # (watched, as in ``_result``)
+
+
 def _finished(value: Any) -> Any:
     future = _Future(loop=_NO_LOOP)
     future.set_result(value)
@@ -1177,7 +1224,7 @@ def _awaited_now(attempt: Attempt, index: int, serde: Serde[Any]) -> Any:
     awaited, run in place or queued, its completion seen), with no generator of
     its own and no second pause of the hook. Its value comes back as
     ``_finished(value)``; anything else as the rest of that ``__await__``
-    (``after_in_place``: a failure raised, a wait for a step queued or for the
+    (``_waiting``: a failure raised, a wait for a step queued or for the
     handler's resume), or, for an attempt over, the future itself, whose
     ``__await__`` says so. Between the call's return and its ``await`` the hook
     would see only simdurable's own frames (the return of ``run_typed``, the
@@ -1197,7 +1244,7 @@ def _awaited_now(attempt: Attempt, index: int, serde: Serde[Any]) -> Any:
         completion = attempt.done[index]
         if not isinstance(completion, Failure):
             return _finished(serde.deserialize(completion[0]))
-    return after_in_place(future, handed == RAN_PARKED)
+    return _waiting(future, handed == RAN_PARKED, attempt.engine.segment_guard)
 
 
 def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tuple[Any, ...],
@@ -1359,8 +1406,8 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
             if stored_now and as_written and seen[0] is data:
                 return (result,)  # (what ``serde`` would read back)
             return (serde.deserialize(seen[0]),)
-    return after_in_place(DurableFuture(attempt, index, serde.deserialize),
-                          handed == RAN_PARKED)
+    return _waiting(DurableFuture(attempt, index, serde.deserialize), handed == RAN_PARKED,
+                    guard)
 
 
 def _checked_serialize(serde: Serde[Any], obj: Any, attempt: Attempt, name: str,

@@ -216,20 +216,26 @@ def fresh_world(t: Target, seed: int) -> Iterator[None]:
     setup run, and the global RNG seeded, so that step closures drawing from
     it give the same values in a run and its twin; the caller's RNG state
     comes back after (inside ``caller_rng``, as the block ends)."""
+    saved = _world_starts(t, seed)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            random.setstate(saved)
+
+
+def _world_starts(t: Target, seed: int) -> tuple[Any, ...] | None:
+    """``fresh_world``'s start, for a caller that ends it itself (``execute``:
+    a context manager's four calls and generator, about 1% of the single-fault
+    phase's instructions): the caller's RNG state to put back, or None inside
+    ``caller_rng``."""
     for ext in t.externals:
         ext.reset()
     if t.setup is not None:
         t.setup()
-    if _rng_kept:
-        random.seed(seed)
-        yield
-        return
-    saved = random.getstate()
+    saved = None if _rng_kept else random.getstate()
     random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(saved)
+    return saved
 
 
 # Whether a ``caller_rng`` block gives the caller's RNG state back: its runs do not.
@@ -272,7 +278,9 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
     single fault's run, strict mode turned on as the fault fires, not from
     the start (``StrictFromCrash``, ``StrictFromFailure``; the target's
     strict mode on, no explorer but a failure for good's recorder)."""
-    with fresh_world(t, seed if rng_seed is None else rng_seed):
+    # (``fresh_world``, its block written out)
+    saved = _world_starts(t, seed if rng_seed is None else rng_seed)
+    try:
         collector = Collector()
         token = _assertions._current.set(collector)
         if t.coverage is not None:
@@ -345,6 +353,9 @@ def execute(t: Target, seed: int, plan: FaultPlan | None = None,
             if t.coverage is not None:
                 t.coverage.stop()
             _assertions._current.reset(token)
+    finally:
+        if saved is not None:
+            random.setstate(saved)
     facts = RunFacts(sim, handle, outcome, collector, stuck, list(sim.injector.fired), seed,
                      driver.problems, driver.moments, driver.hidden)
     facts.step_log = step_log

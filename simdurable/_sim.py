@@ -31,7 +31,7 @@ from ._api.service import AnyService, Handler, _ServiceBase, collect_handlers
 from ._asyncio_steps import StepLoop
 from ._base_exceptions import not_an_exception
 from ._codec import Checker, journal_codec_of, resolve_codec
-from ._strict import StrictGuard
+from ._strict import new_guard
 from ._watchdog import Spinning, _watchdog
 from .runtime._engine import _DEFAULT_RETRY_POLICY, Engine, HandlerSpec
 from .runtime._errors import (
@@ -626,7 +626,7 @@ class Simulation:
             # The events as the engine reports them, their texts deferred (see
             # event_text), one after the other in one flat list (see ``events``).
             self._trace = []
-            self._guard = StrictGuard() if strict else None
+            self._guard = new_guard() if strict else None
             self.injector = Injector(_NO_FAULTS if faults is None else coerce_plan(faults))
             self.store = store if store is not None else MemoryStore()
             self.scheduler = Scheduler(chooser, 0, self.seed)  # (``RandomChooser(seed)`` if None)
@@ -1150,7 +1150,7 @@ class Simulation:
         """Strict mode from now on, for a simulation made without it
         (``Engine.turn_strict``, which says when a caller may ask): what it
         finds from here is among ``problems``."""
-        guard = StrictGuard()
+        guard = new_guard()
         self._guard = guard
         self.strict = True
         self._engine.turn_strict(guard)

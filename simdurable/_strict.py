@@ -407,7 +407,7 @@ class StrictGuard:
         # ``sys.getprofile()`` gives its object, which ``sys.setprofile`` cannot
         # take back, so ``previous`` is None and ``exit`` enables it again.
         self.outer: Any = None
-        self.hook = self._hook
+        self.hook: Any = self._hook
         self.active = False  # watching handler code right now
         # The hook took itself off at the call of an entry point of
         # simdurable's (``_PAUSE``), which has not taken this note yet.
@@ -559,3 +559,13 @@ class StrictGuard:
                 source=f"{short}:{user.f_lineno}",
             )
         )
+
+
+# The guard strict mode makes: on 3.12 and later, the one on ``sys.monitoring``
+# (``_strict_monitoring``), where each ``sys.setprofile`` on or off instruments
+# code anew; this profile hook on 3.11, or when no tool id is free.
+new_guard: Callable[[], StrictGuard] = StrictGuard
+if sys.version_info >= (3, 12):
+    from . import _strict_monitoring
+
+    new_guard = _strict_monitoring.make_guard

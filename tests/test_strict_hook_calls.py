@@ -27,7 +27,7 @@ import pytest
 
 import simdurable as sd
 from benchmarks.bench_sim import named_steps_service
-from simdurable import _strict
+from simdurable import _sim, _strict
 
 
 def _hook_calls(monkeypatch: Any, svc: sd.Service, target: str) -> collections.Counter[Any]:
@@ -41,6 +41,8 @@ def _hook_calls(monkeypatch: Any, svc: sd.Service, target: str) -> collections.C
         hook(self, frame, event, arg)
 
     monkeypatch.setattr(_strict.StrictGuard, "_hook", counting)
+    # (the profile hook's calls: on 3.12 on, strict mode watches by sys.monitoring)
+    monkeypatch.setattr(_sim, "new_guard", _strict.StrictGuard)
     sim = sd.Simulation([svc], seed=0, strict=True)
     handle = sim.invoke(target, 0)
     sim.run()
@@ -278,11 +280,13 @@ def test_a_read_in_the_outputs_serde_is_found(keyed: bool) -> None:
     assert sys.getprofile() is None
 
 
-def _two_waiting(monkeypatch: Any, then: str) -> tuple[list[str], Any]:
+def _two_waiting(monkeypatch: Any, then: str, profile: bool = True) -> tuple[list[str], Any]:
     """Two invocations started together: the first one's step, awaited at
     once, waits as a task (other work is ready), then resumes (or, cancelled,
     is thrown into); each handler reads the clock right after, at a line of
-    its own. ``then``: "cancel" or "kill" the first one while it waits, or ""."""
+    its own. ``then``: "cancel" or "kill" the first one while it waits, or "".
+    ``profile``: watched by the profile hook (else as strict mode chooses: on
+    3.12 on, by ``sys.monitoring``'s events, ``_strict_monitoring``)."""
     seen: collections.Counter[Any] = collections.Counter()
     hook = _strict.StrictGuard._hook
 
@@ -291,6 +295,8 @@ def _two_waiting(monkeypatch: Any, then: str) -> tuple[list[str], Any]:
         hook(self, frame, event, arg)
 
     monkeypatch.setattr(_strict.StrictGuard, "_hook", counting)
+    if profile:
+        monkeypatch.setattr(_sim, "new_guard", _strict.StrictGuard)
     svc = sd.Service("HookWaits")
 
     @svc.handler()
@@ -331,5 +337,15 @@ def test_a_read_after_a_step_that_waited_is_found(monkeypatch: Any, then: str) -
     assert len(found) == (1 if then == "kill" else 2), found
     assert seen[("call", "_waiting")] >= 2, seen  # (a start and a resume at least)
     assert not seen[("call", "replayed_next")]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is 3.12's")
+@pytest.mark.parametrize("then", ["", "cancel", "kill"])
+def test_a_read_after_a_step_that_waited_is_found_by_events_too(monkeypatch: Any,
+                                                               then: str) -> None:
+    # (the entry point paused at its PY_START, PY_RESUME and PY_THROW)
+    by_events, _ = _two_waiting(monkeypatch, then, profile=False)
+    by_hook, _ = _two_waiting(monkeypatch, then)
+    assert by_events == by_hook and len(by_events) == (1 if then == "kill" else 2), by_events
 
 

@@ -709,6 +709,13 @@ _running_step: Final = current_step.var.get
 # By a call's offset in its caller: (the caller's code, whether the call is awaited
 # at once there), for ``_at_once``; another code at the offset takes it over.
 _AT_ONCE: dict[int, tuple[types.CodeType, bool]] = {}
+# Strict mode's twin of ``_fast._sites`` (which only the fused step command, not
+# strict mode's, fills): by the offset of a call awaited at once in its caller,
+# (the caller's code, the action last called there if it holds nothing of a run,
+# else None, its serde), for ``_strict_fresh`` and ``_replayed_at_once``. What
+# it assumes is ``_sites``'s (docs/decisions.md, "The step call's head per call
+# site"): a kept function's return hint is the one it had when first called there.
+_STRICT_SITES: dict[int, tuple[types.CodeType, Any, Serde[Any]]] = {}
 
 
 class ScopedContext:
@@ -1082,7 +1089,10 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
         return None  # (``caller``: ``Context.run_typed``, or another of ``_run_typed``'s)
     if not _plain_call(args, kwargs):
         return None
-    if not _at_once(caller) or attempt.cancel_pending:
+    if attempt.cancel_pending:
+        return None
+    serde = _strict_site(caller, action)  # (None: not awaited at once)
+    if serde is None:
         return None
     journal = attempt.journal
     index = attempt.cursor
@@ -1097,7 +1107,7 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
             or completion is None or isinstance(completion, Failure)):
         return None  # (``same_command`` of a run: its kind and name)
     try:
-        value = _step_serde(action).deserialize(completion[0])
+        value = serde.deserialize(completion[0])
     except Exception:  # noqa: BLE001 - its await says so, as before
         return None
     # ``Attempt.issue``'s writes (the cursor past the command, the completion
@@ -1217,6 +1227,35 @@ def _at_once(caller: FrameType) -> bool:
     return site[1]
 
 
+def _strict_site(caller: FrameType, action: Any) -> Serde[Any] | None:
+    """The serde of a step whose call, made from ``Context.run_typed``'s frame
+    ``caller``, its caller awaits at once (``_at_once``), else None: read from
+    ``_STRICT_SITES`` (the caller's code and the action checked by identity,
+    the callers in line) or worked out and kept there. The action is kept only
+    where it holds nothing of a run (a module's function: no closure cells, no
+    defaults), as ``_fast.site_of`` keeps it; a closure's serde is asked anew
+    (``_step_serde``, whose cache is by closure)."""
+    handler = caller.f_back
+    if handler is None:
+        return None
+    at = handler.f_lasti
+    code = handler.f_code
+    site = _STRICT_SITES.get(at)
+    if site is not None and site[0] is code:
+        if site[1] is action:
+            return site[2]
+    elif not _at_once(caller):
+        return None
+    serde = _step_serde(action)
+    kept = action if (type(action) is types.FunctionType and action.__closure__ is None
+                      and action.__defaults__ is None
+                      and action.__kwdefaults__ is None) else None
+    if len(_STRICT_SITES) >= _fast.SITES:
+        _STRICT_SITES.clear()
+    _STRICT_SITES[at] = (code, kept, serde)
+    return serde
+
+
 def _awaited_now(attempt: Attempt, index: int, serde: Serde[Any]) -> Any:
     """Strict mode: a fresh step just registered, whose call the handler awaits
     at once (``_at_once``), awaited here, where ``_run_typed`` has the profile
@@ -1273,8 +1312,18 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
     once, has them made then, for ``finish_step``)."""
     if type(name) is not str or not callable(action):
         return None
-    if not _plain_call(args, kwargs):
+    # (``_plain_call``, in line)
+    holding = _running_step()
+    if holding is not None and (type(holding) is StepInfo or holding.step is not None):
         return None
+    if args:
+        for value in args:
+            if not isinstance(value, NOT_AWAITABLE):
+                return None
+    if kwargs:
+        for key in kwargs:
+            if not isinstance(kwargs[key], NOT_AWAITABLE):
+                return None
     engine: Any = attempt.engine
     watching = guard.late
     if engine.value_pins is not None or (watching is not None and watching.entries):
@@ -1288,10 +1337,19 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
             or attempt._unscheduled or attempt.cursor != index
             or index >= scheduler.max_journal or scheduler.tasks_run >= scheduler.max_tasks
             or attempt.done_bits >> index & 1
-            or (injector.armed and not injector.spares(name))
-            or not _at_once(caller)):
+            or (injector.armed and not injector.spares(name))):
         return None
-    serde = _step_serde(action)
+    # Awaited at once, and its serde: its call site's (``_STRICT_SITES``), in line
+    # for a kept action called again there, else ``_strict_site``
+    handler = caller.f_back
+    site = None if handler is None else _STRICT_SITES.get(handler.f_lasti)
+    serde: Any
+    if site is not None and site[1] is action and site[0] is handler.f_code:  # type: ignore[union-attr]
+        serde = site[2]
+    else:
+        serde = _strict_site(caller, action)
+        if serde is None:
+            return None
     parts = guard.step_parts
     if parts is None or parts[0] is not steps:
         parts = guard.step_parts = (steps, *_fast.step_parts(steps))

@@ -29,6 +29,7 @@ from ..runtime._fast import NOT_AWAITABLE, plain_steps, replay_command, returns_
 from ..runtime._ids import awakeable_id, encode_promise, is_awakeable_id, is_invocation_id
 from ..runtime._invocation import (
     LIVE,
+    NO_DONE,
     PARKED,
     REPLAYING,
     Abort,
@@ -1420,8 +1421,14 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
                 # reads them back as written, ``returns_as_is``: stored and handed
                 # back as it is, nothing for the loss check to compare)
                 as_written = serde is _PLAIN_SERDE and type(result) in _fast.AS_IS_TYPES
-                data = (serde.serialize(result) if as_written
-                        else _checked_serialize(serde, result, attempt, name, index))
+                if not as_written:
+                    data = _checked_serialize(serde, result, attempt, name, index)
+                elif type(result) is int and 0 <= result < _fast.SMALL_INTS:
+                    # (what the plain serde writes for a small int, made once:
+                    # ``_fast.INT_DIGITS``, as ``express`` writes it)
+                    data = _fast.INT_DIGITS[result]
+                else:
+                    data = serde.serialize(result)
                 stored_now = True
             except (TypeError, ValueError, OverflowError) as err:
                 if as_written:  # (the check says so, and raises again)
@@ -1449,7 +1456,14 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
                 attempt.done_bits |= 1 << index
             if not attempt.resume_scheduled:
                 attempt.cursor = len(journal)
-                attempt.see(index, completion)
+                completions = attempt.done  # (``Attempt.see``, in line)
+                if index not in completions:
+                    if completions is NO_DONE:
+                        completions = attempt.completed()
+                    completions[index] = completion
+                    registered = attempt.steps
+                    if registered:  # (a step never registered: ``express``'s test)
+                        registered.pop(index, None)
                 attempt.resume_scheduled = True
                 running.resume_at = len(scheduler.ready)
     finally:

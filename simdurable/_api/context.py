@@ -707,16 +707,19 @@ def _check_limit_key(method: str, limit_key: Any) -> None:
 _RUN_TYPED_CODE: Final = Context.run_typed.__code__
 _get_frame: Final = sys._getframe
 _running_step: Final = current_step.var.get
+_set_current_step: Final = current_step.var.set
 # By a call's offset in its caller: (the caller's code, whether the call is awaited
 # at once there), for ``_at_once``; another code at the offset takes it over.
 _AT_ONCE: dict[int, tuple[types.CodeType, bool]] = {}
 # Strict mode's twin of ``_fast._sites`` (which only the fused step command, not
 # strict mode's, fills): by the offset of a call awaited at once in its caller,
 # (the caller's code, the action last called there if it holds nothing of a run,
-# else None, its serde), for ``_strict_fresh`` and ``_replayed_at_once``. What
+# else None, its serde, the closure caller of the call's one keyword or None
+# (``_fast.keyword_run``), that keyword), for ``_strict_fresh`` and
+# ``_replayed_at_once``. What
 # it assumes is ``_sites``'s (docs/decisions.md, "The step call's head per call
 # site"): a kept function's return hint is the one it had when first called there.
-_STRICT_SITES: dict[int, tuple[types.CodeType, Any, Serde[Any]]] = {}
+_STRICT_SITES: dict[int, tuple[types.CodeType, Any, Serde[Any], Any, str | None]] = {}
 
 
 class ScopedContext:
@@ -1092,9 +1095,10 @@ def _replayed_at_once(attempt: Attempt, name: Any, action: Any, args: tuple[Any,
         return None
     if attempt.cancel_pending:
         return None
-    serde = _strict_site(caller, action)  # (None: not awaited at once)
-    if serde is None:
+    site = _strict_site(caller, action, kwargs)  # (None: not awaited at once)
+    if site is None:
         return None
+    serde = site[2]
     journal = attempt.journal
     index = attempt.cursor
     try:
@@ -1228,8 +1232,9 @@ def _at_once(caller: FrameType) -> bool:
     return site[1]
 
 
-def _strict_site(caller: FrameType, action: Any) -> Serde[Any] | None:
-    """The serde of a step whose call, made from ``Context.run_typed``'s frame
+def _strict_site(caller: FrameType, action: Any, kwargs: dict[str, Any]
+                 ) -> tuple[types.CodeType, Any, Serde[Any], Any, str | None] | None:
+    """The site entry of a step whose call, made from ``Context.run_typed``'s frame
     ``caller``, its caller awaits at once (``_at_once``), else None: read from
     ``_STRICT_SITES`` (the caller's code and the action checked by identity,
     the callers in line) or worked out and kept there. The action is kept only
@@ -1244,17 +1249,19 @@ def _strict_site(caller: FrameType, action: Any) -> Serde[Any] | None:
     site = _STRICT_SITES.get(at)
     if site is not None and site[0] is code:
         if site[1] is action:
-            return site[2]
+            return site
     elif not _at_once(caller):
         return None
     serde = _step_serde(action)
     kept = action if (type(action) is types.FunctionType and action.__closure__ is None
                       and action.__defaults__ is None
                       and action.__kwdefaults__ is None) else None
+    keyword = next(iter(kwargs)) if len(kwargs) == 1 else None
+    run = None if keyword is None else _fast.keyword_run(keyword)
     if len(_STRICT_SITES) >= _fast.SITES:
         _STRICT_SITES.clear()
-    _STRICT_SITES[at] = (code, kept, serde)
-    return serde
+    site = _STRICT_SITES[at] = (code, kept, serde, run, None if run is None else keyword)
+    return site
 
 
 def _awaited_now(attempt: Attempt, index: int, serde: Serde[Any]) -> Any:
@@ -1344,13 +1351,22 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
     # for a kept action called again there, else ``_strict_site``
     handler = caller.f_back
     site = None if handler is None else _STRICT_SITES.get(handler.f_lasti)
-    serde: Any
-    if site is not None and site[1] is action and site[0] is handler.f_code:  # type: ignore[union-attr]
-        serde = site[2]
-    else:
-        serde = _strict_site(caller, action)
-        if serde is None:
+    if site is None or site[1] is not action or site[0] is not handler.f_code:  # type: ignore[union-attr]
+        site = _strict_site(caller, action, kwargs)
+        if site is None:
             return None
+    serde = site[2]
+    # (the site's one keyword alone: its value passed to that keyword's closure
+    # caller, ``_fast.keyword_run``, not the dict unpacked again)
+    run = site[3]
+    if run is not None:
+        if len(kwargs) == 1 and not args:
+            try:
+                one = kwargs[site[4]]  # type: ignore[index]
+            except KeyError:
+                run = None
+        else:
+            run = None
     parts = guard.step_parts
     if parts is None or parts[0] is not steps:
         parts = guard.step_parts = (steps, *_fast.step_parts(steps))
@@ -1386,8 +1402,13 @@ def _strict_fresh(attempt: Attempt, guard: Any, name: Any, action: Any, args: tu
         token = set_step(info)
         running.step_holder = None
         try:
-            result = attempt.context.copy().run(_fast.closure_in_step, info, action, args,
-                                                kwargs, steps, name)
+            # (``_fast.closure_in_step``'s work, with no frame of ours between)
+            context = attempt.context.copy()
+            context.run(_set_current_step, info)
+            if run is not None:
+                result = context.run(run, action, one, steps, name)
+            else:
+                result = context.run(_fast.closure_value, action, args, kwargs, steps, name)
             outcome: tuple[str, Any] = ("ok", result)
         except TerminalError as err:
             outcome = ("terminal", err)

@@ -243,3 +243,23 @@ def test_which_functions_take_their_keyword_by_position():
     assert not _fast.first_parameter(keyword_only.__code__, "i")
     assert not _fast.first_parameter(plain.__code__, "i")
     assert not _fast.first_parameter(named.__code__, "i")
+
+
+def strict_run(strict: bool) -> tuple:
+    """``run``'s second run, in strict mode or not (a strict step awaited at
+    once keeps its site's one keyword too: ``_api.context._STRICT_SITES``)."""
+    for _ in range(2):
+        callers.clear()
+        sim = sd.Simulation([svc], seed=3, strict=strict)
+        h = sim.invoke("Called/calls", 1)
+        sim.run()
+    return h.result(), sim.journal(h), list(callers)
+
+
+def test_a_strict_step_calls_its_closure_by_its_one_keyword_with_the_same_run():
+    strict, plain = strict_run(True), strict_run(False)
+    assert strict[0] == plain[0] == EXPECTED
+    assert strict[1] == plain[1]
+    assert strict[2][:5] == ["keyword i", "keyword action", "keyword value", "keyword name",
+                             "keyword steps"]
+    assert strict[2][5:8] == ["closure_value"] * 3  # (two keywords; positions)

@@ -386,6 +386,21 @@ def catch_alls(code: Any) -> tuple[tuple[int, int, int, str], ...]:
     return found
 
 
+def code_spans(code: Any) -> tuple[tuple[int, int, int, str], ...]:
+    """The catch-all clauses of a coroutine's code (``catch_alls``, for the
+    user's code only), worked out once a code object and kept in ``_SPANS``
+    by its id, which both guards read first."""
+    spans = _CATCH_ALLS.get(code)
+    if spans is None:
+        filename = code.co_filename
+        user = not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
+        spans = catch_alls(code) if user else _CATCH_ALLS.setdefault(code, ())
+    if len(_SPANS) >= _SPANS_MAX:
+        _SPANS.clear()
+    _SPANS[id(code)] = (code, spans)
+    return spans
+
+
 class StrictGuard:
     """The engine's segment guard: a profile hook around handler code."""
 
@@ -489,17 +504,7 @@ class StrictGuard:
         catch-all ``except`` clauses whose ``try`` holds that line (the handler's
         own, or a helper's it awaits)."""
         known = _SPANS.get(id(code))
-        if known is not None and known[0] is code:
-            spans = known[1]
-        else:
-            spans = _CATCH_ALLS.get(code)  # type: ignore[assignment]
-            if spans is None:
-                filename = code.co_filename
-                user = not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
-                spans = catch_alls(code) if user else _CATCH_ALLS.setdefault(code, ())
-            if len(_SPANS) >= _SPANS_MAX:
-                _SPANS.clear()
-            _SPANS[id(code)] = (code, spans)
+        spans = known[1] if known is not None and known[0] is code else code_spans(code)
         attempt = self.attempt
         if not spans or attempt is None:
             return

@@ -43,7 +43,6 @@ from typing import Any
 from ._strict import (
     _BOUND_TO,
     _C_FUNCTIONS,
-    _CATCH_ALLS,
     _CLASS_METHODS,
     _CO_COROUTINE,
     _PAUSE,
@@ -51,11 +50,8 @@ from ._strict import (
     _RANDOM_FILE,
     _RNG,
     _SPANS,
-    _SPANS_MAX,
-    _THIRD_PARTY,
     StrictGuard,
-    _library,
-    catch_alls,
+    code_spans,
     user_code,
 )
 from .runtime._invocation import Attempt
@@ -89,15 +85,7 @@ def _spans(code: CodeType) -> tuple[tuple[int, int, int, str], ...]:
     known = _SPANS.get(id(code))
     if known is not None and known[0] is code:
         return known[1]
-    spans = _CATCH_ALLS.get(code)
-    if spans is None:
-        filename = code.co_filename
-        user = not _library(filename) and not any(p in filename for p in _THIRD_PARTY)
-        spans = catch_alls(code) if user else _CATCH_ALLS.setdefault(code, ())
-    if len(_SPANS) >= _SPANS_MAX:
-        _SPANS.clear()
-    _SPANS[id(code)] = (code, spans)
-    return spans
+    return code_spans(code)
 
 
 class _Events:

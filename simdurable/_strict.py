@@ -481,9 +481,7 @@ class StrictGuard:
                     self.active = False
                     self.paused = True
                     return
-                bound = _BOUND_TO.get(code)
-                if bound is None or frame.f_locals.get("self") is bound:
-                    self._judge(known[1], frame.f_back, None)
+                self.called(frame, code, known[1])
             elif code.co_filename == _RANDOM_FILE and frame.f_locals.get("self") is (
                 random._inst
             ):
@@ -498,6 +496,13 @@ class StrictGuard:
                     found = _CLASS_METHODS.get((owner, arg.__name__))
             if found is not None:
                 self._judge(found, frame, frame)
+
+    def called(self, frame: FrameType, code: Any, found: tuple[str, str, int | None]) -> None:
+        """A Python function of ``AMBIENT`` started, in ``frame``: judged where it
+        is its own (a method bound to one instance, ``_BOUND_TO``: that instance's)."""
+        bound = _BOUND_TO.get(code)
+        if bound is None or frame.f_locals.get("self") is bound:
+            self._judge(found, frame.f_back, None)
 
     def _waits_at(self, frame: FrameType, code: Any) -> None:
         """A coroutine of the handler's waits at its current line: record the

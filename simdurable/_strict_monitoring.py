@@ -41,7 +41,6 @@ from types import BuiltinFunctionType, CodeType, FrameType, MethodDescriptorType
 from typing import Any
 
 from ._strict import (
-    _BOUND_TO,
     _C_FUNCTIONS,
     _CLASS_METHODS,
     _CO_COROUTINE,
@@ -203,13 +202,8 @@ class _Events:
 
     def _throw(self, code: CodeType, offset: int, exc: BaseException) -> None:
         """An exception thrown into a generator: as ``_resume`` (a PY_THROW
-        cannot be disabled: ``DISABLE`` would raise)."""
-        known = _PY_CODE_IDS.get(id(code))
-        if known is not None and known[1] is _PAUSE:
-            guard = self.guard
-            if guard is not None and guard.active and get_ident() == self.thread:
-                guard.active = False
-                guard.paused = True
+        cannot be disabled: ``DISABLE`` would raise, so its answer is dropped)."""
+        self._resume(code, offset)
 
     def _yield(self, code: CodeType, offset: int, value: Any) -> Any:
         """A coroutine yields: where it waits (the 3.11 hook's ``return`` at a yield)."""
@@ -283,12 +277,6 @@ class MonitoringGuard(StrictGuard):
                 return
             back = back.f_back
         super()._record(name, instead, frame)
-
-    def called(self, frame: FrameType, code: CodeType, found: tuple[str, str, int | None]) -> None:
-        """A Python function of ``AMBIENT`` started, in ``frame`` (``_hook``'s ``call``)."""
-        bound = _BOUND_TO.get(code)
-        if bound is None or frame.f_locals.get("self") is bound:
-            self._judge(found, frame.f_back, None)
 
 
 def make_guard() -> StrictGuard:
